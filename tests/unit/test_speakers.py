@@ -1,0 +1,233 @@
+"""Speaker detection from audio levels: loudest n, dominant speaker with hysteresis, time spoken."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from confsfu.conference.speakers import (
+    DominantSpeakerChanged,
+    SpeakerConfig,
+    SpeakerDetector,
+)
+
+# a talker's level at time t: (level_dbov, voice flag) or None for no packet (DTX)
+Voice = Callable[[int], tuple[int, bool] | None]
+PACKET_MS = 20
+
+
+def speaks(level: int, start_ms: int = 0, end_ms: int = 10**9) -> Voice:
+    def at(t: int) -> tuple[int, bool] | None:
+        return (level, True) if start_ms <= t < end_ms else (127, False)
+
+    return at
+
+
+def simulate(
+    det: SpeakerDetector, talkers: Mapping[str, Voice], start_ms: int, end_ms: int
+) -> list[tuple[int, str | None]]:
+    """Feed 20 ms packets from every talker, calling update() every 100 ms; return changes."""
+    changes: list[tuple[int, str | None]] = []
+    for t in range(start_ms, end_ms, PACKET_MS):
+        for pid, voice in talkers.items():
+            sample = voice(t)
+            if sample is not None:
+                det.on_audio_level(t, pid, *sample)
+        if t % 100 == 0:
+            changes += [(t, e.pid) for e in det.update(t)]
+    return changes
+
+
+# ---- loudest ----------------------------------------------------------------------------
+
+
+def test_ten_talkers_loudest_n() -> None:
+    det = SpeakerDetector()
+    talkers: dict[str, Voice] = {f"p{i}": speaks(20 + 5 * i) for i in range(10)}  # p0 loudest
+    talkers["quiet"] = lambda t: (127, False)  # sends packets, all silence
+    talkers["noise"] = lambda t: (80, True)  # voice flag but below the silence floor
+    simulate(det, talkers, 0, 2_000)
+    now = 2_000
+    assert det.loudest(now, 3) == ["p0", "p1", "p2"]
+    assert det.loudest(now, 12) == [f"p{i}" for i in range(10)]  # silence never selected
+    assert det.loudest(now, 3, always=["p9"]) == ["p9", "p0", "p1"]
+    assert det.loudest(now, 3, always=["holder", "holder"]) == ["holder", "p0", "p1"]
+    assert det.loudest(now, 2, always=["x", "y", "z"]) == ["x", "y"]
+    assert det.loudest(now, 0, always=["x"]) == []
+
+
+def test_stale_talkers_are_excluded() -> None:
+    det = SpeakerDetector()
+    simulate(det, {"early": speaks(10, 0, 1_000), "late": speaks(60, 0, 3_000)}, 0, 3_000)
+    assert det.loudest(3_000, 3) == ["late"]
+    assert det.loudest(10_000, 3) == []  # nobody has sent anything for 7 s
+
+
+def test_loudest_follows_recent_levels() -> None:
+    det = SpeakerDetector()
+    simulate(det, {"a": speaks(20, 0, 1_000), "b": speaks(40)}, 0, 1_000)
+    assert det.loudest(1_000, 1) == ["a"]
+    simulate(det, {"a": speaks(20, 0, 1_000), "b": speaks(40)}, 1_000, 1_600)
+    assert det.loudest(1_600, 1) == ["b"]
+
+
+# ---- dominant speaker -------------------------------------------------------------------
+
+
+def test_first_sustained_speaker_becomes_dominant() -> None:
+    det = SpeakerDetector()
+    changes = simulate(det, {"a": speaks(40, 200)}, 0, 2_000)
+    assert len(changes) == 1
+    at, pid = changes[0]
+    assert pid == "a"
+    assert 200 + 700 <= at <= 200 + 1_000
+    assert det.dominant(2_000) == "a"
+
+
+def test_cough_does_not_steal_the_stage() -> None:
+    det = SpeakerDetector()
+    talkers = {"a": speaks(40), "b": speaks(5, 3_000, 3_300)}  # b coughs 300 ms, very loud
+    changes = simulate(det, talkers, 0, 6_000)
+    assert [pid for _, pid in changes] == ["a"]
+
+
+def test_cough_while_the_speaker_pauses_does_not_steal_the_stage() -> None:
+    det = SpeakerDetector()
+    talkers = {"a": speaks(40, 0, 3_000), "b": speaks(5, 3_500, 3_900)}
+    changes = simulate(det, talkers, 0, 8_000)
+    assert [pid for _, pid in changes] == ["a"]
+    assert det.dominant(8_000) == "a"  # a silent dominant speaker keeps the stage
+
+
+def test_sustained_new_speaker_takes_over_within_two_seconds() -> None:
+    det = SpeakerDetector()
+    talkers = {"a": speaks(40, 0, 3_000), "b": speaks(40, 3_000, 8_000)}
+    changes = simulate(det, talkers, 0, 8_000)
+    assert [pid for _, pid in changes] == ["a", "b"]
+    switched_at = changes[1][0]
+    assert 3_000 + 700 <= switched_at <= 3_000 + 2_000
+
+
+def test_equal_overtalk_does_not_switch_but_clearly_louder_does() -> None:
+    det = SpeakerDetector()
+    equal = {"a": speaks(40), "b": speaks(40, 2_000)}
+    assert [pid for _, pid in simulate(det, equal, 0, 6_000)] == ["a"]
+    det = SpeakerDetector()
+    louder = {"a": speaks(50), "b": speaks(20, 2_000)}  # 50 vs 20 dB above the floor
+    assert [pid for _, pid in simulate(det, louder, 0, 6_000)] == ["a", "b"]
+
+
+def test_removing_the_dominant_speaker() -> None:
+    det = SpeakerDetector()
+    simulate(det, {"a": speaks(30), "b": speaks(45)}, 0, 2_000)
+    assert det.dominant(2_000) == "a"
+    det.remove("a")
+    assert det.update(2_000) == [DominantSpeakerChanged("b")]
+    det.remove("b")
+    assert det.update(2_100) == [DominantSpeakerChanged(None)]
+    assert det.update(2_200) == []
+    assert det.next_deadline_ms() is None
+
+
+def test_next_deadline() -> None:
+    det = SpeakerDetector(SpeakerConfig(decision_interval_ms=300))
+    assert det.next_deadline_ms() is None
+    det.on_audio_level(1_000, "a", 30, True)
+    assert det.next_deadline_ms() == 1_300
+    det.update(1_310)
+    assert det.next_deadline_ms() == 1_610
+
+
+def test_voice_flag_can_be_ignored() -> None:
+    talkers = {"a": lambda t: (30, False)}
+    det = SpeakerDetector()
+    simulate(det, talkers, 0, 1_000)
+    assert det.loudest(1_000, 3) == [] and det.speaking_ms("a") == 0
+    det = SpeakerDetector(SpeakerConfig(use_voice_flag=False))
+    simulate(det, talkers, 0, 1_000)
+    assert det.loudest(1_000, 3) == ["a"]
+
+
+# ---- speaking time ----------------------------------------------------------------------
+
+
+def test_speaking_time_counts_voiced_packets_only() -> None:
+    det = SpeakerDetector()
+    simulate(det, {"a": speaks(30, 1_000, 3_000)}, 0, 5_000)
+    assert det.speaking_ms("a") == 2_000
+    assert det.speaking_ms("nobody") == 0
+
+
+def test_speaking_time_with_dtx_gaps_and_60_ms_packets() -> None:
+    det = SpeakerDetector()
+    for t in range(0, 1_200, 60):  # 20 packets of 60 ms
+        det.on_audio_level(t, "a", 30, True)
+    # DTX: nothing for 2 s, then 10 packets of 20 ms
+    for t in range(3_200, 3_400, 20):
+        det.on_audio_level(t, "a", 30, True)
+    # first packet has no predecessor (20 ms assumed); the one after the gap counts 20 ms
+    assert det.speaking_ms("a") == 20 + 19 * 60 + 10 * 20
+
+
+def test_speaking_time_survives_remove() -> None:
+    det = SpeakerDetector()
+    simulate(det, {"a": speaks(30, 0, 1_000)}, 0, 1_000)
+    det.remove("a")
+    assert det.speaking_ms("a") == 1_000
+    assert det.talkers == ()
+    simulate(det, {"a": speaks(30, 5_000, 5_500)}, 5_000, 5_500)
+    assert det.speaking_totals() == {"a": 1_500}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"bucket_ms": 0},
+        {"window_ms": 1_550},
+        {"recent_ms": 2_000},
+        {"silence_dbov": 0},
+        {"silence_dbov": 128},
+        {"min_speech_ms": 2_000},
+        {"switch_ratio": 0.5},
+        {"max_frame_ms": 10},
+    ],
+)
+def test_config_validation(kwargs: dict[str, int | float]) -> None:
+    with pytest.raises(ValueError, match="SpeakerConfig"):
+        SpeakerConfig(**kwargs)  # type: ignore[arg-type]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 300),
+            st.sampled_from(["a", "b", "c", "d", "e"]),
+            st.integers(0, 127),
+            st.booleans(),
+        ),
+        max_size=300,
+    ),
+    st.integers(0, 6),
+    st.lists(st.sampled_from(["a", "z"]), max_size=3),
+)
+def test_random_levels_keep_invariants(
+    packets: list[tuple[int, str, int, bool]], n: int, always: list[str]
+) -> None:
+    det = SpeakerDetector()
+    now = 0
+    for dt, pid, level, voice in packets:
+        now += dt
+        det.on_audio_level(now, pid, level, voice)
+        if dt > 200:
+            det.remove(pid)
+        det.update(now)
+        chosen = det.loudest(now, n, always)
+        assert len(chosen) == len(set(chosen)) <= n
+        head = list(dict.fromkeys(always))[:n]
+        assert chosen[: len(head)] == head
+        dominant = det.dominant(now)
+        assert dominant is None or dominant in det.talkers
+    assert sum(det.speaking_totals().values()) <= now + 20 * len(packets)
