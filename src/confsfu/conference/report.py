@@ -1,0 +1,299 @@
+"""The meeting report: who attended, who held the floor, who spoke, what the chair did."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from confsfu.conference.floor import FloorEvent, FloorExpired, FloorGranted, FloorRevoked
+from confsfu.conference.permissions import Action, Role
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ReportError(ValueError):
+    """A record that contradicts what the report already holds; nothing was recorded."""
+
+
+@dataclass(slots=True)
+class _Session:
+    joined_ms: int
+    left_ms: int | None = None  # None: still present
+
+
+@dataclass(slots=True)
+class _Attendee:
+    pid: str
+    name: str
+    role: Role
+    sessions: list[_Session]
+
+
+@dataclass(slots=True)
+class _Grant:
+    pid: str
+    start_ms: int
+    end_ms: int | None = None
+    ended_by: str | None = None  # revoked / replaced / left / expired
+
+
+@dataclass(frozen=True, slots=True)
+class ChairActionRecord:
+    at_ms: int
+    actor: str
+    action: Action
+    target: str | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttendeeSummary:
+    pid: str
+    name: str
+    role: Role
+    joined_ms: int
+    left_ms: int | None  # None: still present
+    present_ms: int
+    floor_ms: int
+    speaking_ms: int
+
+
+class MeetingReport:
+    """Records the meeting as it happens; exports JSON and CSV with ISO 8601 UTC times.
+
+    Times come in as the shell's monotonic `now_ms`; wall-clock time is derived from one
+    (`now_ms`, `unix_ms`) pair given at construction, so the report never reads a clock.
+    """
+
+    def __init__(self, room: str, *, now_ms: int, unix_ms: int) -> None:
+        self.room = room
+        self._offset_ms = unix_ms - now_ms
+        self._started_ms = now_ms
+        self._ended_ms: int | None = None
+        self._last_ms = now_ms
+        self._attendees: dict[str, _Attendee] = {}
+        self._grants: list[_Grant] = []
+        self._actions: list[ChairActionRecord] = []
+        self._speaking_ms: dict[str, int] = {}
+
+    # ---- recording ------------------------------------------------------------------------
+
+    def _seen(self, now_ms: int) -> None:
+        self._last_ms = max(self._last_ms, now_ms)
+
+    def joined(self, now_ms: int, pid: str, name: str, role: Role) -> None:
+        a = self._attendees.get(pid)
+        if a is None:
+            self._attendees[pid] = _Attendee(pid, name, role, [_Session(now_ms)])
+        elif a.sessions[-1].left_ms is None:
+            raise ReportError(f"participant {pid} joined twice without leaving")
+        else:
+            a.name, a.role = name, role
+            a.sessions.append(_Session(now_ms))
+        self._seen(now_ms)
+
+    def left(self, now_ms: int, pid: str) -> None:
+        a = self._attendees.get(pid)
+        if a is None or a.sessions[-1].left_ms is not None:
+            raise ReportError(f"participant {pid} left without being present")
+        a.sessions[-1].left_ms = now_ms
+        self._seen(now_ms)
+
+    def on_floor_event(self, now_ms: int, event: FloorEvent) -> None:
+        """Feed every event FloorControl returns; hand and presenter events are ignored."""
+        open_grant = self._grants[-1] if self._grants and self._grants[-1].end_ms is None else None
+        if isinstance(event, FloorGranted):
+            if open_grant is not None and open_grant.pid == event.pid:
+                return  # the same holder with a new time limit: one continuous grant
+            if open_grant is not None:
+                open_grant.end_ms, open_grant.ended_by = now_ms, "replaced"
+            self._grants.append(_Grant(event.pid, now_ms))
+        elif isinstance(event, FloorRevoked | FloorExpired):
+            if open_grant is None or open_grant.pid != event.pid:
+                raise ReportError(f"floor of {event.pid} ended but no such grant is open")
+            open_grant.end_ms = now_ms
+            open_grant.ended_by = event.reason if isinstance(event, FloorRevoked) else "expired"
+        else:
+            return
+        self._seen(now_ms)
+
+    def chair_action(
+        self, now_ms: int, actor: str, action: Action, target: str | None = None, detail: str = ""
+    ) -> None:
+        self._actions.append(ChairActionRecord(now_ms, actor, action, target, detail))
+        self._seen(now_ms)
+
+    def set_speaking_ms(self, totals: Mapping[str, int]) -> None:
+        """Speaking time per participant, e.g. SpeakerDetector.speaking_totals()."""
+        self._speaking_ms.update(totals)
+
+    def ended(self, now_ms: int) -> None:
+        """The meeting ended: closes open attendances and the open grant at `now_ms`."""
+        for a in self._attendees.values():
+            if a.sessions[-1].left_ms is None:
+                a.sessions[-1].left_ms = now_ms
+        if self._grants and self._grants[-1].end_ms is None:
+            self._grants[-1].end_ms, self._grants[-1].ended_by = now_ms, "meeting ended"
+        self._ended_ms = now_ms
+        self._seen(now_ms)
+
+    # ---- summaries ------------------------------------------------------------------------
+
+    def _as_of(self, now_ms: int | None) -> int:
+        if now_ms is not None:
+            return now_ms
+        return self._ended_ms if self._ended_ms is not None else self._last_ms
+
+    def iso(self, now_ms: int) -> str:
+        """`now_ms` as an ISO 8601 UTC time with milliseconds."""
+        t = datetime.fromtimestamp((now_ms + self._offset_ms) / 1000, tz=UTC)
+        return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def attendees(self, now_ms: int | None = None) -> list[AttendeeSummary]:
+        """Per participant, in order of first joining; open intervals end at `now_ms`."""
+        as_of = self._as_of(now_ms)
+        floor_ms: dict[str, int] = {}
+        for g in self._grants:
+            end = g.end_ms if g.end_ms is not None else as_of
+            floor_ms[g.pid] = floor_ms.get(g.pid, 0) + max(0, end - g.start_ms)
+        out: list[AttendeeSummary] = []
+        for a in self._attendees.values():
+            present = 0
+            for session in a.sessions:
+                end_ms = session.left_ms if session.left_ms is not None else as_of
+                present += max(0, end_ms - session.joined_ms)
+            out.append(
+                AttendeeSummary(
+                    pid=a.pid,
+                    name=a.name,
+                    role=a.role,
+                    joined_ms=a.sessions[0].joined_ms,
+                    left_ms=a.sessions[-1].left_ms,
+                    present_ms=present,
+                    floor_ms=floor_ms.get(a.pid, 0),
+                    speaking_ms=self._speaking_ms.get(a.pid, 0),
+                )
+            )
+        return out
+
+    def _name(self, pid: str) -> str:
+        a = self._attendees.get(pid)
+        return a.name if a is not None else pid
+
+    # ---- exports --------------------------------------------------------------------------
+
+    def to_dict(self, now_ms: int | None = None) -> dict[str, Any]:
+        as_of = self._as_of(now_ms)
+        return {
+            "room": self.room,
+            "started": self.iso(self._started_ms),
+            "ended": None if self._ended_ms is None else self.iso(self._ended_ms),
+            "as_of": self.iso(as_of),
+            "participants": [
+                {
+                    "id": s.pid,
+                    "name": s.name,
+                    "role": str(s.role),
+                    "joined": self.iso(s.joined_ms),
+                    "left": None if s.left_ms is None else self.iso(s.left_ms),
+                    "present_ms": s.present_ms,
+                    "floor_ms": s.floor_ms,
+                    "speaking_ms": s.speaking_ms,
+                    "sessions": [
+                        {
+                            "joined": self.iso(x.joined_ms),
+                            "left": None if x.left_ms is None else self.iso(x.left_ms),
+                        }
+                        for x in self._attendees[s.pid].sessions
+                    ],
+                }
+                for s in self.attendees(as_of)
+            ],
+            "floor_grants": [
+                {
+                    "holder": g.pid,
+                    "name": self._name(g.pid),
+                    "start": self.iso(g.start_ms),
+                    "end": None if g.end_ms is None else self.iso(g.end_ms),
+                    "duration_ms": max(
+                        0, (g.end_ms if g.end_ms is not None else as_of) - g.start_ms
+                    ),
+                    "ended_by": g.ended_by,
+                }
+                for g in self._grants
+            ],
+            "chair_actions": [
+                {
+                    "at": self.iso(r.at_ms),
+                    "actor": r.actor,
+                    "actor_name": self._name(r.actor),
+                    "action": str(r.action),
+                    "target": r.target,
+                    "detail": r.detail,
+                }
+                for r in self._actions
+            ],
+        }
+
+    def to_json(self, now_ms: int | None = None) -> str:
+        """The whole report; open attendances and grants are measured up to `now_ms` (default:
+        the end of the meeting, or the last recorded moment)."""
+        return json.dumps(self.to_dict(now_ms), ensure_ascii=False, indent=2)
+
+    def to_csv(self, now_ms: int | None = None) -> str:
+        """One row per participant; durations as H:MM:SS."""
+        as_of = self._as_of(now_ms)
+        rows = [
+            [
+                s.pid,
+                s.name,
+                str(s.role),
+                self.iso(s.joined_ms),
+                "" if s.left_ms is None else self.iso(s.left_ms),
+                _hms(s.present_ms),
+                _hms(s.floor_ms),
+                _hms(s.speaking_ms),
+            ]
+            for s in self.attendees(as_of)
+        ]
+        header = ["id", "name", "role", "joined", "left", "present", "floor", "speaking"]
+        return _csv(header, rows)
+
+    def grants_to_csv(self, now_ms: int | None = None) -> str:
+        """One row per floor grant."""
+        as_of = self._as_of(now_ms)
+        rows = [
+            [
+                g.pid,
+                self._name(g.pid),
+                self.iso(g.start_ms),
+                "" if g.end_ms is None else self.iso(g.end_ms),
+                _hms(max(0, (g.end_ms if g.end_ms is not None else as_of) - g.start_ms)),
+                g.ended_by or "",
+            ]
+            for g in self._grants
+        ]
+        return _csv(["holder", "name", "start", "end", "duration", "ended_by"], rows)
+
+
+def _hms(duration_ms: int) -> str:
+    seconds = duration_ms // 1000
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _cell(value: str) -> str:
+    """Defuse spreadsheet formulas in names participants chose (CSV injection)."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([_cell(v) for v in row] for row in rows)
+    return out.getvalue()
