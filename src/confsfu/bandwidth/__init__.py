@@ -1,1 +1,1 @@
-"""bandwidth"""
+"""Bandwidth: downlink estimators, per-layer bitrate meters and the layer allocator (sans-IO)."""

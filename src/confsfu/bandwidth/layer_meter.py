@@ -1,0 +1,85 @@
+"""Per-track bitrate of every simulcast (spatial, temporal) layer over a sliding window."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+SPATIAL_LAYERS = 3
+TEMPORAL_LAYERS = 3
+_LAYERS = SPATIAL_LAYERS * TEMPORAL_LAYERS
+
+
+class LayerMeterError(ValueError):
+    """A packet or setting the meter cannot account for."""
+
+
+class LayerBitrateMeter:
+    """Bytes per layer in a ring of time buckets; rates are computed on demand.
+
+    `on_packet` is on the hot path (one call per forwarded packet), so it touches two
+    Python lists and nothing else; numpy is used only when the rates are read.
+    """
+
+    __slots__ = ("_bucket_ms", "_bytes", "_epochs", "_first_bucket", "_latest_bucket", "_n")
+
+    def __init__(self, window_ms: int = 1000, bucket_ms: int = 100) -> None:
+        if bucket_ms <= 0 or window_ms < bucket_ms or window_ms % bucket_ms:
+            raise LayerMeterError("window_ms must be a positive multiple of bucket_ms")
+        self._bucket_ms = bucket_ms
+        self._n = window_ms // bucket_ms
+        self._bytes = [0] * (self._n * _LAYERS)
+        self._epochs = [-1] * self._n  # the absolute bucket number each slot holds
+        self._first_bucket: int | None = None
+        self._latest_bucket = -1
+
+    def on_packet(self, now_ms: int, spatial: int, temporal: int, size_bytes: int) -> None:
+        """Count one packet of layer (spatial, temporal) received at `now_ms`."""
+        if not (0 <= spatial < SPATIAL_LAYERS and 0 <= temporal < TEMPORAL_LAYERS):
+            raise LayerMeterError(f"no layer ({spatial}, {temporal})")
+        if size_bytes < 0:
+            raise LayerMeterError("negative packet size")
+        bucket = now_ms // self._bucket_ms
+        if bucket <= self._latest_bucket - self._n:
+            return  # older than the window: ignore
+        slot = bucket % self._n
+        epoch = self._epochs[slot]
+        if epoch != bucket:
+            if epoch > bucket:
+                return  # the slot already holds a newer bucket
+            base = slot * _LAYERS
+            self._bytes[base : base + _LAYERS] = [0] * _LAYERS
+            self._epochs[slot] = bucket
+        self._bytes[slot * _LAYERS + spatial * TEMPORAL_LAYERS + temporal] += size_bytes
+        if bucket > self._latest_bucket:
+            self._latest_bucket = bucket
+        if self._first_bucket is None or bucket < self._first_bucket:
+            self._first_bucket = bucket
+
+    def layer_bitrates_bps(self, now_ms: int) -> npt.NDArray[np.float64]:
+        """Bitrate of each layer on its own, shape (3, 3), over the window ending at `now_ms`."""
+        rates = np.zeros((SPATIAL_LAYERS, TEMPORAL_LAYERS), dtype=np.float64)
+        if self._first_bucket is None:
+            return rates
+        now_bucket = now_ms // self._bucket_ms
+        oldest = now_bucket - self._n + 1
+        epochs = np.asarray(self._epochs)
+        live = (epochs >= oldest) & (epochs <= now_bucket)
+        if not live.any():
+            return rates
+        per_slot = np.asarray(self._bytes, dtype=np.float64).reshape(self._n, _LAYERS)
+        total = per_slot[live].sum(axis=0)
+        start_ms = max(oldest, self._first_bucket) * self._bucket_ms
+        span_ms = max(now_ms - start_ms, self._bucket_ms)
+        rates[:] = (total * 8000.0 / span_ms).reshape(SPATIAL_LAYERS, TEMPORAL_LAYERS)
+        return rates
+
+    def bitrates_bps(self, now_ms: int) -> npt.NDArray[np.float64]:
+        """Cumulative bitrates, shape (3, 3): [s, t] = spatial layer s forwarding temporal 0..t.
+
+        An entry is zero when that temporal layer, or one below it, received nothing in the
+        window: forwarding it is not possible.
+        """
+        rates = self.layer_bitrates_bps(now_ms)
+        present = np.logical_and.accumulate(rates > 0, axis=1)
+        return np.where(present, np.cumsum(rates, axis=1), 0.0)

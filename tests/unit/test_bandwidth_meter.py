@@ -1,0 +1,128 @@
+"""LayerBitrateMeter: per-layer rates from packet sizes, cumulative over temporal layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from confsfu.bandwidth.layer_meter import LayerBitrateMeter, LayerMeterError
+
+# (spatial, temporal) -> bytes per 10 ms tick: about 80/40/40 kbps at q, x4 at h, x12 at f.
+_TICK_BYTES = {(0, 0): 100, (0, 1): 50, (0, 2): 50}
+for _t, _b in list(_TICK_BYTES.items()):
+    _TICK_BYTES[(1, _t[1])] = 4 * _b
+    _TICK_BYTES[(2, _t[1])] = 12 * _b
+
+
+def _feed(
+    meter: LayerBitrateMeter, start_ms: int, end_ms: int, layers: set[tuple[int, int]]
+) -> None:
+    for now in range(start_ms, end_ms, 10):
+        for (s, t), size in _TICK_BYTES.items():
+            if (s, t) in layers:
+                meter.on_packet(now, s, t, size)
+
+
+ALL = set(_TICK_BYTES)
+
+
+def test_empty_meter_reads_zero() -> None:
+    assert not LayerBitrateMeter().bitrates_bps(5000).any()
+
+
+def test_steady_publisher_is_cumulative_over_temporal_layers() -> None:
+    meter = LayerBitrateMeter(window_ms=1000, bucket_ms=100)
+    _feed(meter, 0, 3000, ALL)
+    rates = meter.bitrates_bps(3000)
+    assert rates.shape == (3, 3)
+    expected_q = np.array([80_000, 120_000, 160_000])
+    np.testing.assert_allclose(rates[0], expected_q, rtol=0.02)
+    np.testing.assert_allclose(rates[1], 4 * expected_q, rtol=0.02)
+    np.testing.assert_allclose(rates[2], 12 * expected_q, rtol=0.02)
+
+
+def test_rates_early_in_the_stream_use_the_elapsed_time() -> None:
+    meter = LayerBitrateMeter(window_ms=1000, bucket_ms=100)
+    _feed(meter, 0, 300, {(0, 0)})
+    assert meter.bitrates_bps(300)[0, 0] == pytest.approx(80_000, rel=0.05)
+
+
+def test_a_stopped_layer_reads_zero_after_the_window() -> None:
+    meter = LayerBitrateMeter(window_ms=1000, bucket_ms=100)
+    _feed(meter, 0, 2000, ALL)
+    _feed(meter, 2000, 4000, ALL - {(2, 0), (2, 1), (2, 2)})  # the f encoding stops
+    rates = meter.bitrates_bps(4000)
+    assert not rates[2].any()
+    assert rates[0].all() and rates[1].all()
+
+
+def test_a_missing_base_temporal_layer_makes_the_higher_ones_unusable() -> None:
+    meter = LayerBitrateMeter()
+    _feed(meter, 0, 2000, ALL - {(1, 0)})
+    rates = meter.bitrates_bps(2000)
+    assert not rates[1].any()  # TL1/TL2 frames cannot be decoded without TL0
+
+
+def test_a_stream_without_temporal_layers_has_only_column_zero() -> None:
+    meter = LayerBitrateMeter()
+    _feed(meter, 0, 2000, {(0, 0), (1, 0), (2, 0)})
+    rates = meter.bitrates_bps(2000)
+    assert rates[:, 0].all()
+    assert not rates[:, 1:].any()
+
+
+def test_everything_reads_zero_once_the_publisher_is_silent() -> None:
+    meter = LayerBitrateMeter()
+    _feed(meter, 0, 2000, ALL)
+    assert not meter.bitrates_bps(3100).any()
+
+
+def test_stale_packets_are_ignored() -> None:
+    meter = LayerBitrateMeter(window_ms=1000, bucket_ms=100)
+    _feed(meter, 0, 3000, {(0, 0)})
+    before = meter.bitrates_bps(3000)
+    meter.on_packet(500, 0, 0, 1_000_000)  # far older than the window
+    np.testing.assert_array_equal(meter.bitrates_bps(3000), before)
+
+
+@pytest.mark.parametrize(
+    ("spatial", "temporal", "size"), [(3, 0, 10), (0, 3, 10), (-1, 0, 10), (0, 0, -1)]
+)
+def test_bad_packets_raise_the_meter_error(spatial: int, temporal: int, size: int) -> None:
+    with pytest.raises(LayerMeterError):
+        LayerBitrateMeter().on_packet(0, spatial, temporal, size)
+
+
+@pytest.mark.parametrize(("window", "bucket"), [(1000, 0), (50, 100), (1050, 100)])
+def test_bad_settings_raise_the_meter_error(window: int, bucket: int) -> None:
+    with pytest.raises(LayerMeterError):
+        LayerBitrateMeter(window_ms=window, bucket_ms=bucket)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 10_000),
+            st.integers(-1, 3),
+            st.integers(-1, 3),
+            st.integers(-5, 2000),
+        ),
+        max_size=200,
+    ),
+    st.integers(0, 12_000),
+)
+def test_any_packets_give_rates_or_the_meter_error(
+    packets: list[tuple[int, int, int, int]], read_ms: int
+) -> None:
+    meter = LayerBitrateMeter()
+    for now, s, t, size in sorted(packets):
+        try:
+            meter.on_packet(now, s, t, size)
+        except LayerMeterError:
+            assert not (0 <= s < 3 and 0 <= t < 3 and size >= 0)
+    rates = meter.bitrates_bps(read_ms)
+    assert rates.shape == (3, 3)
+    assert np.all(rates >= 0)
+    assert np.all(np.diff(rates, axis=1)[rates[:, 1:] > 0] >= 0)  # cumulative where present
