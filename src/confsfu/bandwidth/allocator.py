@@ -1,0 +1,523 @@
+"""Layer selection: a subscriber's bandwidth budget and visible tracks in, one layer per track out.
+
+Rules (LiveKit's StreamAllocator, Jitsi's BandwidthAllocator, mediasoup's
+DistributeAvailableOutgoingBitrate, combined):
+
+1. Each track's *ladder* is its available layers within its caps (`max_spatial`,
+   `max_temporal`; a zero bitrate means the publisher is not sending that layer), ordered by
+   cost, ties spatial-major then temporal-minor. With real cumulative bitrates that is LiveKit's
+   order, (0,0) (0,1) (0,2) (1,0) ...: going up a rung raises the frame rate within a resolution
+   before the resolution, and a new resolution starts at its lowest frame rate. Sorting by cost
+   makes every step up cost something, so the budget only shrinks as tracks climb and a track
+   that could not afford a step never could later; an unusually cheap higher resolution (say
+   (1,0) below (0,2)) is simply taken first.
+2. In priority order (SCREEN, STAGE, SPEAKER, THUMBNAIL; ties keep the input order) every track
+   gets its lowest rung if that fits what is left; a track whose lowest rung does not fit is
+   paused and the next track is still tried, so the highest-priority track keeps a picture
+   whenever its lowest rung alone fits the budget.
+3. Then SCREEN and STAGE tracks, in that order, climb their ladders as far as the budget allows
+   (Jitsi's on-stage "eager" improvement).
+4. Then the other tracks climb one rung per round, round-robin in priority order, until no step
+   fits. A track stops at the first rung it cannot afford: rungs above it are never skipped to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+SPATIAL_LAYERS = 3
+TEMPORAL_LAYERS = 3
+_LAYERS = SPATIAL_LAYERS * TEMPORAL_LAYERS
+_MAX_RUNG = _LAYERS - 1
+
+
+class AllocatorError(ValueError):
+    """Demands or arrays the allocator cannot work with."""
+
+
+class Priority(IntEnum):
+    """Higher is served first."""
+
+    THUMBNAIL = 0
+    SPEAKER = 1
+    STAGE = 2
+    SCREEN = 3
+
+
+class Reason(StrEnum):
+    """Why a track got the layer it got (for logs and the page)."""
+
+    OPTIMAL = "optimal"  # the best layer the publisher sends
+    BANDWIDTH = "bandwidth"  # a higher layer exists within the caps but does not fit
+    TILE_SIZE = "tile size"  # the caps, not the budget, stopped it
+    NOT_PUBLISHED = "publisher not sending"  # no layer within the caps is being received
+    PAUSED_BANDWIDTH = "paused: bandwidth"  # not even the lowest layer fits
+    UPGRADE_HELD = "upgrade held"  # kept at its previous layer after a recent downgrade
+
+
+def _as_bitrates(value: Any) -> npt.NDArray[np.float64]:
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise AllocatorError(f"bitrates must be numbers: {exc}") from None
+    if array.shape != (SPATIAL_LAYERS, TEMPORAL_LAYERS):
+        raise AllocatorError(f"bitrates must have shape (3, 3), not {array.shape}")
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise AllocatorError("bitrates must be finite and >= 0")
+    array.flags.writeable = False
+    return array
+
+
+def _check_cap(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value <= 2:
+        raise AllocatorError(f"{name} must be 0, 1 or 2, not {value!r}")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Demand:
+    """One visible track as one subscriber wants it."""
+
+    track_id: str
+    priority: Priority
+    max_spatial: int
+    max_temporal: int
+    bitrates_bps: npt.NDArray[np.float64]  # (3, 3) cumulative, from LayerBitrateMeter
+
+    def __post_init__(self) -> None:
+        _check_cap("max_spatial", self.max_spatial)
+        _check_cap("max_temporal", self.max_temporal)
+        try:
+            priority = Priority(self.priority)
+        except ValueError:
+            raise AllocatorError(f"unknown priority {self.priority!r}") from None
+        object.__setattr__(self, "priority", priority)
+        object.__setattr__(self, "max_spatial", int(self.max_spatial))
+        object.__setattr__(self, "max_temporal", int(self.max_temporal))
+        object.__setattr__(self, "bitrates_bps", _as_bitrates(self.bitrates_bps))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Demand):
+            return NotImplemented
+        return (
+            self.track_id == other.track_id
+            and self.priority == other.priority
+            and self.max_spatial == other.max_spatial
+            and self.max_temporal == other.max_temporal
+            and bool(np.array_equal(self.bitrates_bps, other.bitrates_bps))
+        )
+
+    def __hash__(self) -> int:
+        return hash(
+            (self.track_id, self.priority, self.max_spatial, self.max_temporal,
+             self.bitrates_bps.tobytes())
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class LayerDecision:
+    """The layer one subscriber gets for one track; spatial/temporal None means paused."""
+
+    track_id: str
+    spatial: int | None
+    temporal: int | None
+    bitrate_bps: int
+    reason: Reason
+    preferred_spatial: int | None = None  # the demand's cap: what the tile could use
+
+    @property
+    def paused(self) -> bool:
+        return self.spatial is None
+
+
+# ---- the scalar allocator ---------------------------------------------------------------------
+
+
+def _int_bitrates(bitrates: npt.NDArray[np.float64]) -> list[int]:
+    return [int(x) for x in np.rint(bitrates).astype(np.int64).ravel()]
+
+
+def _ladder(demand: Demand, flat: list[int]) -> tuple[list[int], bool]:
+    """The demand's rungs as flat layer indices (s * 3 + t), and whether its caps cut any off."""
+    rungs: list[int] = []
+    cap_limited = False
+    for k in range(_LAYERS):
+        if flat[k] <= 0:
+            continue
+        if (
+            k // TEMPORAL_LAYERS <= demand.max_spatial
+            and k % TEMPORAL_LAYERS <= demand.max_temporal
+        ):
+            rungs.append(k)
+        else:
+            cap_limited = True
+    rungs.sort(key=lambda k: flat[k])  # stable: equal costs keep the (s, t) order
+    return rungs, cap_limited
+
+
+def _check_unique(demands: Sequence[Demand]) -> None:
+    ids = [d.track_id for d in demands]
+    if len(set(ids)) != len(ids):
+        raise AllocatorError("track ids must be unique within one allocation")
+
+
+def allocate(budget_bps: int, demands: Sequence[Demand]) -> list[LayerDecision]:
+    """One decision per demand, in the demands' order. Pure; see the module docstring."""
+    _check_unique(demands)
+    n = len(demands)
+    ladders: list[list[int]] = []
+    costs: list[list[int]] = []
+    limited: list[bool] = []
+    for demand in demands:
+        flat = _int_bitrates(demand.bitrates_bps)
+        rungs, cap_limited = _ladder(demand, flat)
+        ladders.append(rungs)
+        costs.append([flat[k] for k in rungs])
+        limited.append(cap_limited)
+    order = sorted(range(n), key=lambda i: -demands[i].priority)
+    remaining = int(budget_bps)
+    level = [-1] * n
+
+    for i in order:  # 1. lowest rung for everyone, by priority
+        if costs[i] and costs[i][0] <= remaining:
+            level[i] = 0
+            remaining -= costs[i][0]
+
+    for i in order:  # 2. screen and stage climb as far as they can
+        if demands[i].priority < Priority.STAGE or level[i] < 0:
+            continue
+        c = costs[i]
+        while level[i] + 1 < len(c) and c[level[i] + 1] - c[level[i]] <= remaining:
+            remaining -= c[level[i] + 1] - c[level[i]]
+            level[i] += 1
+
+    active = [
+        i
+        for i in order
+        if demands[i].priority < Priority.STAGE and 0 <= level[i] < len(costs[i]) - 1
+    ]
+    while active:  # 3. the rest, one rung per round
+        still: list[int] = []
+        for i in active:
+            c = costs[i]
+            delta = c[level[i] + 1] - c[level[i]]
+            if delta <= remaining:
+                remaining -= delta
+                level[i] += 1
+                if level[i] < len(c) - 1:
+                    still.append(i)
+        active = still
+
+    decisions: list[LayerDecision] = []
+    for i, demand in enumerate(demands):
+        pref = demand.max_spatial
+        if level[i] < 0:
+            reason = Reason.PAUSED_BANDWIDTH if ladders[i] else Reason.NOT_PUBLISHED
+            decisions.append(LayerDecision(demand.track_id, None, None, 0, reason, pref))
+            continue
+        k = ladders[i][level[i]]
+        if level[i] < len(ladders[i]) - 1:
+            reason = Reason.BANDWIDTH
+        else:
+            reason = Reason.TILE_SIZE if limited[i] else Reason.OPTIMAL
+        decisions.append(
+            LayerDecision(
+                demand.track_id,
+                k // TEMPORAL_LAYERS,
+                k % TEMPORAL_LAYERS,
+                costs[i][level[i]],
+                reason,
+                pref,
+            )
+        )
+    return decisions
+
+
+# ---- the same rules, for a whole room at once ---------------------------------------------------
+
+_K = np.arange(_LAYERS)
+_K_SPATIAL = _K // TEMPORAL_LAYERS
+_K_TEMPORAL = _K % TEMPORAL_LAYERS
+
+
+def allocate_many(
+    budgets_bps: npt.ArrayLike,
+    bitrates: npt.ArrayLike,
+    priorities: npt.ArrayLike,
+    max_layers: npt.ArrayLike,
+    visible: npt.ArrayLike,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """`allocate` for S subscribers x T tracks; returns (spatial, temporal), -1 = paused/hidden.
+
+    budgets_bps: (S,); bitrates: (S, T, 3, 3) or (T, 3, 3); priorities: (S, T) or (T,);
+    max_layers: (S, T, 2) as (max_spatial, max_temporal); visible: (S, T) bool.
+    Track order breaks priority ties, as the demands' order does in `allocate`.
+    """
+    budgets = np.asarray(budgets_bps)
+    if budgets.ndim != 1:
+        raise AllocatorError("budgets_bps must have shape (S,)")
+    n_subs = budgets.shape[0]
+    b = np.asarray(bitrates, dtype=np.float64)
+    if b.ndim == 3:
+        b = np.broadcast_to(b, (n_subs, *b.shape))
+    if b.ndim != 4 or b.shape[0] != n_subs or b.shape[2:] != (3, 3):
+        raise AllocatorError(f"bitrates must have shape (S, T, 3, 3), not {b.shape}")
+    n_tracks = b.shape[1]
+    if not np.all(np.isfinite(b)) or np.any(b < 0):
+        raise AllocatorError("bitrates must be finite and >= 0")
+    try:
+        prio = np.broadcast_to(np.asarray(priorities, dtype=np.int64), (n_subs, n_tracks))
+        caps = np.broadcast_to(np.asarray(max_layers, dtype=np.int64), (n_subs, n_tracks, 2))
+        seen = np.broadcast_to(np.asarray(visible, dtype=bool), (n_subs, n_tracks))
+    except ValueError as exc:
+        raise AllocatorError(f"arrays do not fit (S, T): {exc}") from None
+    if np.any((caps < 0) | (caps > 2)):
+        raise AllocatorError("max_layers must be 0, 1 or 2")
+
+    flat = np.rint(b).astype(np.int64).reshape(n_subs, n_tracks, _LAYERS)
+    within = (caps[..., 0:1] >= _K_SPATIAL) & (caps[..., 1:2] >= _K_TEMPORAL)
+    avail = within & (flat > 0) & seen[..., None]
+    # Available rungs first, by cost, ties by layer index: the scalar ladder's order.
+    ladder_k = np.lexsort((np.broadcast_to(_K, flat.shape), flat, ~avail), axis=-1)
+    ladder_cost = np.take_along_axis(flat, ladder_k, axis=-1)
+    ladder_len = avail.sum(axis=-1)
+
+    order = np.argsort(-prio, axis=1, kind="stable")  # allocation order per subscriber
+    cost = np.take_along_axis(ladder_cost, order[..., None], axis=1)
+    length = np.take_along_axis(ladder_len, order, axis=1)
+    greedy = np.take_along_axis(prio >= Priority.STAGE, order, axis=1)
+    level = np.full((n_subs, n_tracks), -1, dtype=np.int64)
+    remaining = budgets.astype(np.int64).copy()
+    rows = np.arange(n_subs)
+
+    for j in range(n_tracks):  # 1. lowest rung for everyone
+        first = cost[:, j, 0]
+        fits = (length[:, j] > 0) & (first <= remaining)
+        level[:, j] = np.where(fits, 0, -1)
+        remaining -= np.where(fits, first, 0)
+
+    n_greedy = int(greedy.sum(axis=1).max(initial=0))  # greedy tracks sort first
+    rungs = np.arange(1, _LAYERS)
+    for j in range(n_greedy):  # 2. screen and stage climb
+        climbing = greedy[:, j] & (level[:, j] == 0)
+        if not climbing.any():
+            continue
+        base = cost[:, j, 0]
+        # Stepping rung by rung to r is affordable iff cost[r] - cost[0] <= remaining, for all
+        # rungs up to r (the deltas telescope), so the climb is a prefix test.
+        ok = (rungs < length[:, j, None]) & (cost[:, j, 1:] - base[:, None] <= remaining[:, None])
+        top = np.logical_and.accumulate(ok, axis=1).sum(axis=1)
+        top = np.where(climbing, top, 0)
+        remaining -= cost[rows, j, top] - base
+        level[:, j] = np.where(climbing, top, level[:, j])
+
+    active = ~greedy & (level >= 0) & (level < length - 1)
+    while True:  # 3. round-robin, one rung per round
+        columns = np.flatnonzero(active.any(axis=0))
+        if columns.size == 0:
+            break
+        for j in columns.tolist():
+            trying = active[:, j]
+            current = np.maximum(level[:, j], 0)
+            step = np.minimum(current + 1, _MAX_RUNG)
+            delta = cost[rows, j, step] - cost[rows, j, current]
+            fits = trying & (delta <= remaining)
+            remaining -= np.where(fits, delta, 0)
+            level[:, j] += fits
+            active[:, j] = fits & (level[:, j] < length[:, j] - 1)
+
+    unsorted = np.empty_like(level)
+    np.put_along_axis(unsorted, order, level, axis=1)
+    chosen = np.take_along_axis(ladder_k, np.maximum(unsorted, 0)[..., None], axis=-1)[..., 0]
+    paused = unsorted < 0
+    spatial = np.where(paused, -1, chosen // TEMPORAL_LAYERS).astype(np.int64)
+    temporal = np.where(paused, -1, chosen % TEMPORAL_LAYERS).astype(np.int64)
+    return spatial, temporal
+
+
+# ---- dynacast ------------------------------------------------------------------------------------
+
+
+def publisher_needs(
+    decisions_for_all_subscribers: Iterable[Iterable[LayerDecision]],
+) -> dict[str, int | None]:
+    """Per track, the highest spatial layer any subscriber can use; None: no encoding needed.
+
+    A decision counts with its `preferred_spatial` (the tile's cap), not the layer it got:
+    the allocator only picks layers the publisher sends, so if a layer were switched off because
+    today's estimates do not reach it, no subscriber could ever climb back to it. Decisions
+    built without `preferred_spatial` count with the layer they got.
+    """
+    needs: dict[str, int | None] = {}
+    for decisions in decisions_for_all_subscribers:
+        for d in decisions:
+            want = d.preferred_spatial if d.preferred_spatial is not None else d.spatial
+            have = needs.get(d.track_id)
+            if want is None:
+                needs.setdefault(d.track_id, None)
+            elif have is None or want > have:
+                needs[d.track_id] = want
+    return needs
+
+
+# ---- hysteresis ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AllocatorConfig:
+    threshold: float = 0.15  # re-allocate when the estimate moves more than this (Jitsi)
+    upgrade_hold_ms: int = 5000  # after a downgrade, no upgrade for this long (mediasoup: 10 s)
+    rise_ms: int = 1000  # a rise must last this long before it counts (noise is not a trend)
+    reserved_bps: int = 0  # taken off the estimate before allocating (e.g. the audio slots)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold < 1.0:
+            raise AllocatorError("threshold must be within [0, 1)")
+        if self.upgrade_hold_ms < 0 or self.rise_ms < 0 or self.reserved_bps < 0:
+            raise AllocatorError("upgrade_hold_ms, rise_ms and reserved_bps must be >= 0")
+
+
+def _rank(decision: LayerDecision) -> tuple[int, int]:
+    if decision.spatial is None or decision.temporal is None:
+        return (-1, -1)
+    return (decision.spatial, decision.temporal)
+
+
+def _key(decisions: Sequence[LayerDecision]) -> list[tuple[str, int | None, int | None, Reason]]:
+    return [(d.track_id, d.spatial, d.temporal, d.reason) for d in decisions]
+
+
+_Shape = tuple[tuple[str, int, int, int, bytes], ...]
+
+
+def _shape(demands: Sequence[Demand]) -> _Shape:
+    """What counts as a change of demands: ids, order, priorities, caps, available layers."""
+    return tuple(
+        (d.track_id, int(d.priority), d.max_spatial, d.max_temporal,
+         np.packbits(np.rint(d.bitrates_bps) > 0).tobytes())
+        for d in demands
+    )  # fmt: skip
+
+
+class SubscriberAllocator:
+    """One subscriber's allocation over time, re-run only when it is worth it.
+
+    Re-allocates when the estimate moved more than `threshold` since the last allocation (a
+    fall at once; a rise once it has lasted `rise_ms`, so that +-10% noise, which spans more
+    than 15%, cannot bounce the layers down and up), when the demands' shape changed (tracks,
+    priorities, caps, available layers; bitrate drift alone does not count), when the current
+    layers now cost more than (1 + threshold) x the budget, and when held upgrades come due.
+    After any downgrade, upgrades are held for `upgrade_hold_ms` unless the demands change.
+    """
+
+    def __init__(self, config: AllocatorConfig | None = None) -> None:
+        self._config = config if config is not None else AllocatorConfig()
+        self._decisions: list[LayerDecision] | None = None
+        self._estimate_bps = 0
+        self._shape: _Shape | None = None
+        self._hold_until_ms: int | None = None
+        self._held = False
+        self._rise_since_ms: int | None = None
+
+    @property
+    def decisions(self) -> list[LayerDecision]:
+        return list(self._decisions or [])
+
+    def next_deadline_ms(self) -> int | None:
+        """When a held upgrade or a pending rise comes due (call `update` then), or None."""
+        due = [self._hold_until_ms] if self._held and self._hold_until_ms is not None else []
+        if self._rise_since_ms is not None:
+            due.append(self._rise_since_ms + self._config.rise_ms)
+        return min(due, default=None)
+
+    def update(
+        self, now_ms: int, estimate_bps: int, demands: Sequence[Demand]
+    ) -> list[LayerDecision] | None:
+        """New decisions when they differ from the last ones, else None."""
+        cfg = self._config
+        budget = max(int(estimate_bps) - cfg.reserved_bps, 0)
+        shape = _shape(demands)
+        previous = self._decisions
+        changed = previous is None or shape != self._shape
+        holding = self._hold_until_ms is not None and now_ms < self._hold_until_ms
+        if not changed:
+            moved = self._moved(now_ms, estimate_bps)
+            overshoot = self._priced(demands) > budget * (1.0 + cfg.threshold)
+            due = self._held and not holding
+            if not (moved or overshoot or due):
+                return None
+        decisions = allocate(budget, demands)
+        self._held = False
+        if previous is not None and not changed and holding:
+            decisions = self._hold(decisions, previous, demands)
+        if previous is not None and self._downgraded(decisions, previous):
+            self._hold_until_ms = now_ms + cfg.upgrade_hold_ms
+        self._decisions = decisions
+        self._estimate_bps = int(estimate_bps)
+        self._rise_since_ms = None
+        self._shape = shape
+        if previous is not None and _key(decisions) == _key(previous):
+            return None
+        return list(decisions)
+
+    def _moved(self, now_ms: int, estimate_bps: int) -> bool:
+        band = self._config.threshold * self._estimate_bps
+        if estimate_bps < self._estimate_bps - band:
+            self._rise_since_ms = None
+            return True
+        if estimate_bps <= self._estimate_bps + band:
+            self._rise_since_ms = None
+            return False
+        if self._rise_since_ms is None:
+            self._rise_since_ms = now_ms
+        return now_ms - self._rise_since_ms >= self._config.rise_ms
+
+    def _priced(self, demands: Sequence[Demand]) -> int:
+        """What the current layers cost at the demands' current bitrates."""
+        layers = {d.track_id: d for d in self._decisions or [] if d.spatial is not None}
+        total = 0
+        for demand in demands:
+            d = layers.get(demand.track_id)
+            if d is not None and d.spatial is not None and d.temporal is not None:
+                total += int(np.rint(demand.bitrates_bps[d.spatial, d.temporal]))
+        return total
+
+    def _hold(
+        self,
+        decisions: list[LayerDecision],
+        previous: list[LayerDecision],
+        demands: Sequence[Demand],
+    ) -> list[LayerDecision]:
+        """No track above its previous layer while the hold lasts."""
+        before = {d.track_id: d for d in previous}
+        out: list[LayerDecision] = []
+        for new, demand in zip(decisions, demands, strict=True):
+            old = before.get(new.track_id)
+            if old is None or _rank(new) <= _rank(old):
+                out.append(new)
+                continue
+            self._held = True
+            bitrate = 0
+            if old.spatial is not None and old.temporal is not None:
+                bitrate = int(np.rint(demand.bitrates_bps[old.spatial, old.temporal]))
+            out.append(
+                LayerDecision(
+                    new.track_id,
+                    old.spatial,
+                    old.temporal,
+                    bitrate,
+                    Reason.UPGRADE_HELD,
+                    new.preferred_spatial,
+                )
+            )
+        return out
+
+    @staticmethod
+    def _downgraded(decisions: list[LayerDecision], previous: list[LayerDecision]) -> bool:
+        before = {d.track_id: _rank(d) for d in previous}
+        return any(d.track_id in before and _rank(d) < before[d.track_id] for d in decisions)
