@@ -139,7 +139,8 @@ class LayerDecision:
 
 
 def _int_bitrates(bitrates: npt.NDArray[np.float64]) -> list[int]:
-    return [int(x) for x in np.rint(bitrates).astype(np.int64).ravel()]
+    flat: list[int] = np.rint(bitrates).astype(np.int64).ravel().tolist()
+    return flat
 
 
 def _ladder(demand: Demand, flat: list[int]) -> tuple[list[int], bool]:
@@ -287,7 +288,10 @@ def allocate_many(
     ladder_cost = np.take_along_axis(flat, ladder_k, axis=-1)
     ladder_len = avail.sum(axis=-1)
 
-    order = np.argsort(-prio, axis=1, kind="stable")  # allocation order per subscriber
+    # Allocation order per subscriber: by priority, hidden tracks last, so that only the first
+    # `n_shown` columns need a look.
+    order = np.argsort(-np.where(seen, prio, -1), axis=1, kind="stable")
+    n_shown = int(seen.sum(axis=1).max(initial=0))
     cost = np.take_along_axis(ladder_cost, order[..., None], axis=1)
     length = np.take_along_axis(ladder_len, order, axis=1)
     greedy = np.take_along_axis(prio >= Priority.STAGE, order, axis=1)
@@ -295,7 +299,7 @@ def allocate_many(
     remaining = budgets.astype(np.int64).copy()
     rows = np.arange(n_subs)
 
-    for j in range(n_tracks):  # 1. lowest rung for everyone
+    for j in range(n_shown):  # 1. lowest rung for everyone
         first = cost[:, j, 0]
         fits = (length[:, j] > 0) & (first <= remaining)
         level[:, j] = np.where(fits, 0, -1)
