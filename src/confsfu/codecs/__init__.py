@@ -1,1 +1,1 @@
-"""codecs"""
+"""RTP payload formats the SFU inspects without decoding: VP8 payload descriptors."""
