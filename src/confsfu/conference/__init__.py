@@ -1,1 +1,1 @@
-"""conference"""
+"""Rooms, participants, roles and permissions, floor control, active speaker, slot assignment."""

@@ -1,0 +1,486 @@
+"""A room's media plane: publishers' RTP in, each subscriber's slots out, RTCP both ways."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confsfu.codecs.vp8 import Vp8Descriptor, parse_vp8, rewrite_vp8
+from confsfu.conference.room import Room
+from confsfu.conference.slots import rank_for_audio, stable_assign
+from confsfu.forwarding.history import PacketHistory
+from confsfu.forwarding.incoming import IncomingStream
+from confsfu.forwarding.ingress import IngressRouter, IngressStream
+from confsfu.forwarding.keyframes import KeyframeRequester
+from confsfu.forwarding.outgoing import SlotHeader, build_rtx
+from confsfu.forwarding.slot import SlotForwarder
+from confsfu.rtp import rtcp
+from confsfu.rtp.errors import ParseError
+from confsfu.rtp.extensions import ExtensionIds, parse_audio_level
+from confsfu.rtp.packet import RtpPacket, build_rtp, parse_rtp
+from confsfu.server.rtc_adapter import Kind, OutgoingStream, RawPeerConnection
+from confsfu.server.sdp_plan import publish_plan, subscribe_plan
+from confsfu.settings import MediaSettings, SlotSettings
+
+log = logging.getLogger(__name__)
+
+CLOCK_RATE = {"audio": 48000, "video": 90000}
+
+
+@dataclass(slots=True)
+class Slot:
+    """One outgoing stream of a subscriber: its identity, forwarder and history."""
+
+    subscriber: Subscriber
+    stream: OutgoingStream
+    forwarder: SlotForwarder
+    history: PacketHistory
+    header: SlotHeader | None = None  # known once the subscriber's answer came
+    rtx_payload_type: int | None = None
+    rtx_seq: int = 0
+    shown: str | None = None  # the participant the page was last told this slot carries
+    packets_sent: int = 0
+    bytes_sent: int = 0
+    rtx_sent: int = 0
+
+    @property
+    def kind(self) -> Kind:
+        return self.stream.kind
+
+
+@dataclass(slots=True)
+class Subscriber:
+    participant_id: str
+    pc: RawPeerConnection
+    slots: list[Slot] = field(default_factory=list)
+    by_ssrc: dict[int, Slot] = field(default_factory=dict)
+    ready: bool = False
+
+
+@dataclass(slots=True)
+class Publisher:
+    participant_id: str
+    pc: RawPeerConnection
+    rtcp_ssrc: int
+    router: IngressRouter | None = None
+    ext: ExtensionIds = field(default_factory=ExtensionIds)
+    incoming: dict[int, IncomingStream] = field(default_factory=dict)
+
+
+class RoomMedia:
+    """Forwards every publisher's packets to the subscriber slots that carry it, never decoding."""
+
+    def __init__(
+        self,
+        room: Room,
+        *,
+        media: MediaSettings,
+        slots: SlotSettings,
+        clock_ms: Callable[[], int],
+        make_pc: Callable[..., RawPeerConnection],
+        on_slots_changed: Callable[[str], None],
+        rng: random.Random | None = None,
+    ) -> None:
+        self.room = room
+        self._media = media
+        self._slot_counts = slots
+        self._clock_ms = clock_ms
+        self._make_pc = make_pc
+        self._on_slots_changed = on_slots_changed
+        self._rng = rng or random.Random()
+        self.publishers: dict[str, Publisher] = {}
+        self.subscribers: dict[str, Subscriber] = {}
+        self._slots_by_source: dict[str, list[Slot]] = {}
+        self.keyframes = KeyframeRequester(media.keyframe_request_interval_ms)
+        self.counters: Counter[str] = Counter()
+        self.drops: Counter[str] = Counter()
+
+    # ---- joining and leaving ----------------------------------------------------------------
+
+    async def publish(self, pid: str, offer_sdp: str) -> str:
+        """Accept a participant's publish offer; returns the answer. Replaces an earlier one."""
+        await self._close_publisher(pid)
+        pub = Publisher(pid, self._make_pc(), rtcp_ssrc=self._rng.getrandbits(32))
+        pub.pc.set_callbacks(
+            on_rtp=lambda data, at: self._on_publisher_rtp(pub, data, at),
+            on_rtcp=lambda data: self._on_publisher_rtcp(pub, data),
+        )
+        self.publishers[pid] = pub
+        try:
+            answer = await pub.pc.answer(offer_sdp)
+            plan = publish_plan(pid, offer_sdp, answer, self._media.start_bitrate_kbps)
+        except Exception:
+            self.publishers.pop(pid, None)
+            await pub.pc.close()
+            raise
+        pub.router = IngressRouter(plan.sections, plan.ext)
+        pub.ext = plan.ext
+        return plan.answer_sdp
+
+    async def subscribe(self, pid: str) -> str:
+        """A subscribe offer with the configured fixed slots; the answer goes to `answer`."""
+        await self._close_subscriber(pid)
+        sub = Subscriber(pid, self._make_pc())
+        sub.pc.set_callbacks(
+            on_rtp=lambda data, at: None, on_rtcp=lambda data: self._on_subscriber_rtcp(sub, data)
+        )
+        self.subscribers[pid] = sub
+        kinds: list[Kind] = ["audio"] * self._slot_counts.audio + ["video"] * self._slot_counts.video
+        offer, streams = await sub.pc.offer(kinds)
+        for stream in streams:
+            forwarder = SlotForwarder(
+                is_video=stream.kind == "video",
+                clock_rate=CLOCK_RATE[stream.kind],
+                initial_seq=self._rng.getrandbits(16),
+                initial_ts=self._rng.getrandbits(32),
+            )
+            history = PacketHistory(self._media.rtx_history_packets)
+            slot = Slot(sub, stream, forwarder, history, rtx_seq=self._rng.getrandbits(16))
+            sub.slots.append(slot)
+            sub.by_ssrc[stream.ssrc] = slot
+            sub.by_ssrc[stream.rtx_ssrc] = slot
+        return offer
+
+    async def answer(self, pid: str, answer_sdp: str) -> None:
+        sub = self.subscribers.get(pid)
+        if sub is None:
+            raise LookupError("there is no subscribe offer to answer")
+        local = sub.pc.local_sdp
+        plan = subscribe_plan(local, answer_sdp)
+        await sub.pc.accept_answer(answer_sdp)
+        for slot in sub.slots:
+            negotiated = plan.by_mid[slot.stream.mid]
+            slot.header = SlotHeader(
+                ssrc=slot.stream.ssrc,
+                payload_type=negotiated.payload_type,
+                mid=slot.stream.mid,
+                mid_id=negotiated.ext.mid,
+                abs_send_time_id=negotiated.ext.abs_send_time if slot.kind == "video" else None,
+            )
+            slot.rtx_payload_type = negotiated.rtx_payload_type
+        sub.ready = True
+        self.reassign()
+
+    async def remove(self, pid: str) -> None:
+        await self._close_subscriber(pid)
+        await self._close_publisher(pid)
+        self.reassign()
+
+    async def close(self) -> None:
+        for pid in list(self.subscribers) + list(self.publishers):
+            await self.remove(pid)
+
+    async def _close_publisher(self, pid: str) -> None:
+        pub = self.publishers.pop(pid, None)
+        if pub is not None:
+            for kind in ("audio", "video"):
+                self.keyframes.forget(f"{pid}/{kind}")
+            await pub.pc.close()
+
+    async def _close_subscriber(self, pid: str) -> None:
+        sub = self.subscribers.pop(pid, None)
+        if sub is None:
+            return
+        for slot in sub.slots:
+            self._index_remove(slot)
+        await sub.pc.close()
+
+    # ---- who goes where ---------------------------------------------------------------------
+
+    def reassign(self) -> None:
+        """Recompute every ready subscriber's slots (join order for video, recency for audio)."""
+        now_ms = self._clock_ms()
+        for sub in self.subscribers.values():
+            if not sub.ready:
+                continue
+            others = self.room.others(sub.participant_id)
+            video_slots = [s for s in sub.slots if s.kind == "video"]
+            audio_slots = [s for s in sub.slots if s.kind == "audio"]
+            self._assign(now_ms, video_slots, others, "video")
+            audio_rank = rank_for_audio(others, self.room.last_heard_ms)
+            self._assign(now_ms, audio_slots, audio_rank, "audio")
+
+    def _assign(self, now_ms: int, slots: list[Slot], wanted: list[str], kind: Kind) -> None:
+        current = [_owner(s.forwarder.pending or s.forwarder.source) for s in slots]
+        for slot, pid in zip(slots, stable_assign(current, wanted), strict=True):
+            source = f"{pid}/{kind}" if pid is not None else None
+            self._index_remove(slot)
+            needs_keyframe = slot.forwarder.assign(now_ms, source)
+            self._index_add(slot)
+            if needs_keyframe and source is not None:
+                self._request_keyframe(now_ms, source)
+            if slot.forwarder.source is None and slot.shown is not None:
+                self._slot_changed(slot)
+
+    def _index_add(self, slot: Slot) -> None:
+        for source in {slot.forwarder.source, slot.forwarder.pending}:
+            if source is not None:
+                self._slots_by_source.setdefault(source, []).append(slot)
+
+    def _index_remove(self, slot: Slot) -> None:
+        for slots in self._slots_by_source.values():
+            if slot in slots:
+                slots.remove(slot)
+
+    def _slot_changed(self, slot: Slot) -> None:
+        slot.shown = _owner(slot.forwarder.source)
+        self._on_slots_changed(slot.subscriber.participant_id)
+
+    # ---- publishers' packets: the hot path --------------------------------------------------
+
+    def _on_publisher_rtp(self, pub: Publisher, data: bytes, arrival_ms: int) -> None:
+        self.counters["packets_in"] += 1
+        self.counters["bytes_in"] += len(data)
+        try:
+            pkt = parse_rtp(data)
+        except ParseError:
+            self.drops["bad_rtp"] += 1
+            return
+        router = pub.router
+        stream = router.route(pkt) if router is not None else None
+        if stream is None:
+            self.drops["unknown_ssrc"] += 1
+            return
+        if stream.repairs is not None:
+            unwrapped = self._unwrap_rtx(stream, pkt)
+            if unwrapped is None:
+                return
+            pkt = unwrapped
+        incoming = pub.incoming.get(pkt.ssrc)
+        if incoming is None:
+            incoming = pub.incoming[pkt.ssrc] = IncomingStream(
+                pkt.ssrc,
+                nack_delay_ms=self._media.upstream_nack_delay_ms,
+                nack_retries=self._media.upstream_nack_retries,
+            )
+        if not incoming.on_packet(arrival_ms, pkt.sequence_number, len(data)):
+            self.drops["duplicate"] += 1
+            return
+        if pkt.padding_only:
+            return
+        source = stream.section.source
+        vp8: Vp8Descriptor | None = None
+        if stream.section.kind == "video":
+            try:
+                vp8 = parse_vp8(pkt.payload)
+            except ParseError:
+                self.drops["bad_vp8"] += 1
+                return
+            if vp8.is_keyframe:
+                self.keyframes.keyframe_arrived(source)
+        elif pub.ext.audio_level is not None:
+            self._note_audio_level(pub, pkt, arrival_ms)
+        self._forward(source, pkt, vp8, arrival_ms)
+
+    def _forward(self, source: str, pkt: RtpPacket, vp8: Vp8Descriptor | None, now_ms: int) -> None:
+        slots = self._slots_by_source.get(source)
+        if not slots:
+            return
+        payload = pkt.payload
+        for slot in slots:
+            header = slot.header
+            if header is None:
+                continue
+            forwarder = slot.forwarder
+            before = forwarder.source
+            decision = forwarder.forward(now_ms, source, pkt, vp8)
+            if decision is None:
+                continue
+            seq, ts, pic, tl0 = decision
+            body = payload
+            if vp8 is not None and forwarder.rewrites_descriptor:
+                body = rewrite_vp8(payload, vp8, pic, tl0)
+            out = header.build(pkt.marker, seq, ts, now_ms, body)
+            slot.history.put(seq, out)
+            if slot.subscriber.pc.send_rtp(out):
+                slot.packets_sent += 1
+                slot.bytes_sent += len(out)
+                self.counters["packets_out"] += 1
+                self.counters["bytes_out"] += len(out)
+            if forwarder.source is not before:
+                self._index_remove(slot)
+                self._index_add(slot)
+                self._slot_changed(slot)
+
+    def _unwrap_rtx(self, stream: IngressStream, pkt: RtpPacket) -> RtpPacket | None:
+        payload = pkt.payload
+        if len(payload) < 2:
+            self.drops["rtx_padding"] += 1
+            return None
+        apt = stream.section.rtx_payload_types.get(pkt.payload_type)
+        if apt is None or stream.repairs is None:
+            self.drops["rtx_unknown"] += 1
+            return None
+        self.counters["rtx_in"] += 1
+        original = build_rtp(
+            payload_type=apt,
+            sequence_number=int.from_bytes(payload[:2], "big"),
+            timestamp=pkt.timestamp,
+            ssrc=stream.repairs,
+            payload=payload[2:],
+            marker=pkt.marker,
+            extensions=pkt.extensions,
+        )
+        return parse_rtp(original)
+
+    def _note_audio_level(self, pub: Publisher, pkt: RtpPacket, now_ms: int) -> None:
+        value = pkt.extensions.get(pub.ext.audio_level or 0)
+        if value is None:
+            return
+        try:
+            _voice, level = parse_audio_level(value)
+        except ParseError:
+            return
+        if level < self._media.audio_silence_level_dbov:
+            self.room.heard(now_ms, pub.participant_id)
+
+    # ---- RTCP ------------------------------------------------------------------------------
+
+    def _on_publisher_rtcp(self, pub: Publisher, data: bytes) -> None:
+        packets, errors = rtcp.parse_rtcp_lenient(data)
+        self.drops["bad_rtcp"] += len(errors)
+        for packet in packets:
+            if isinstance(packet, rtcp.SenderReport):
+                self._translate_sender_report(pub, packet)
+
+    def _translate_sender_report(self, pub: Publisher, sr: rtcp.SenderReport) -> None:
+        stream = pub.router.streams.get(sr.ssrc) if pub.router is not None else None
+        if stream is None or stream.repairs is not None:
+            return
+        for slot in self._slots_by_source.get(stream.section.source, ()):
+            forwarder = slot.forwarder
+            if forwarder.source != stream.section.source or slot.header is None:
+                continue
+            report = rtcp.SenderReport(
+                ssrc=slot.stream.ssrc,
+                ntp_timestamp=sr.ntp_timestamp,
+                rtp_timestamp=forwarder.translate_timestamp(sr.rtp_timestamp),
+                packet_count=slot.packets_sent,
+                octet_count=slot.bytes_sent,
+                reports=(),
+            )
+            slot.subscriber.pc.send_rtcp(rtcp.serialize_rtcp([report]))
+
+    def _on_subscriber_rtcp(self, sub: Subscriber, data: bytes) -> None:
+        packets, errors = rtcp.parse_rtcp_lenient(data)
+        self.drops["bad_rtcp"] += len(errors)
+        now_ms = self._clock_ms()
+        for packet in packets:
+            if isinstance(packet, rtcp.PictureLossIndication):
+                self._on_keyframe_wanted(now_ms, sub.by_ssrc.get(packet.media_ssrc))
+            elif isinstance(packet, rtcp.FullIntraRequest):
+                for ssrc, _seq in packet.entries:
+                    self._on_keyframe_wanted(now_ms, sub.by_ssrc.get(ssrc))
+            elif isinstance(packet, rtcp.Nack):
+                self._retransmit(sub.by_ssrc.get(packet.media_ssrc), packet.lost)
+
+    def _on_keyframe_wanted(self, now_ms: int, slot: Slot | None) -> None:
+        if slot is None or slot.kind != "video":
+            return
+        source = slot.forwarder.pending or slot.forwarder.source
+        if source is not None:
+            self._request_keyframe(now_ms, source)
+
+    def _request_keyframe(self, now_ms: int, source: str) -> None:
+        if not self.keyframes.should_request(now_ms, source):
+            return
+        pid = source.split("/", 1)[0]
+        pub = self.publishers.get(pid)
+        if pub is None or pub.router is None:
+            return
+        packets = [
+            rtcp.PictureLossIndication(sender_ssrc=pub.rtcp_ssrc, media_ssrc=ssrc)
+            for ssrc in pub.router.media_ssrcs(source)
+        ]
+        if packets:
+            self.counters["keyframe_requests"] += 1
+            pub.pc.send_rtcp(rtcp.serialize_rtcp(packets))
+
+    def _retransmit(self, slot: Slot | None, lost: tuple[int, ...]) -> None:
+        if slot is None or slot.header is None:
+            return
+        for seq in lost:
+            original = slot.history.get(seq)
+            if original is None:
+                self.drops["nack_not_in_history"] += 1
+                continue
+            if slot.rtx_payload_type is None:
+                packet = original
+            else:
+                slot.rtx_seq = (slot.rtx_seq + 1) & 0xFFFF
+                packet = build_rtx(
+                    original,
+                    header_bytes=slot.header.header_bytes,
+                    rtx_ssrc=slot.stream.rtx_ssrc,
+                    rtx_payload_type=slot.rtx_payload_type,
+                    rtx_seq=slot.rtx_seq,
+                )
+            if slot.subscriber.pc.send_rtp(packet):
+                slot.rtx_sent += 1
+                self.counters["rtx_out"] += 1
+
+    # ---- timers ----------------------------------------------------------------------------
+
+    def on_tick(self, now_ms: int) -> None:
+        """Upstream NACKs and keyframe re-requests; run every few tens of milliseconds."""
+        for pub in self.publishers.values():
+            for stream in pub.incoming.values():
+                lost = stream.nacks_due(now_ms)
+                if lost:
+                    nack = rtcp.Nack(sender_ssrc=pub.rtcp_ssrc, media_ssrc=stream.ssrc, lost=tuple(lost))
+                    self.counters["nacks_sent"] += 1
+                    pub.pc.send_rtcp(rtcp.serialize_rtcp([nack]))
+        for source, slots in self._slots_by_source.items():
+            if any(s.forwarder.pending == source for s in slots):
+                self._request_keyframe(now_ms, source)
+
+    def on_report_tick(self, now_ms: int) -> None:
+        """Receiver reports and a bitrate cap (REMB) to every publisher; run about once a second."""
+        for pub in self.publishers.values():
+            if not pub.incoming:
+                continue
+            blocks = []
+            for stream in pub.incoming.values():
+                r = stream.report()
+                blocks.append(
+                    rtcp.ReportBlock(
+                        ssrc=r.ssrc,
+                        fraction_lost=r.fraction_lost,
+                        packets_lost=r.packets_lost,
+                        highest_sequence=r.highest_sequence,
+                        jitter=r.jitter,
+                        lsr=0,
+                        dlsr=0,
+                    )
+                )
+            packets: list[rtcp.RtcpPacket] = [
+                rtcp.ReceiverReport(ssrc=pub.rtcp_ssrc, reports=tuple(blocks[:31]))
+            ]
+            video_ssrcs = tuple(
+                s.ssrc
+                for s in pub.router.streams.values()
+                if s.section.kind == "video" and s.repairs is None
+            ) if pub.router is not None else ()
+            if video_ssrcs:
+                packets.append(
+                    rtcp.Remb(
+                        sender_ssrc=pub.rtcp_ssrc,
+                        bitrate_bps=self._media.publisher_remb_bps,
+                        ssrcs=video_ssrcs,
+                    )
+                )
+            pub.pc.send_rtcp(rtcp.serialize_rtcp(packets))
+
+    def slot_owners(self, pid: str) -> list[tuple[OutgoingStream, str | None]]:
+        """Each slot of `pid`'s subscription with the participant it currently shows."""
+        sub = self.subscribers.get(pid)
+        if sub is None:
+            return []
+        return [(slot.stream, slot.shown) for slot in sub.slots]
+
+
+def _owner(source: str | None) -> str | None:
+    return source.split("/", 1)[0] if source is not None else None

@@ -1,0 +1,284 @@
+"""The only module that touches aiortc's private seams: a PeerConnection that moves raw RTP.
+
+aiortc drives SDP, ICE, DTLS and SRTP; its media objects (decoders, encoders, jitter buffers, RTCP
+loops) are kept idle. Decrypted RTP/RTCP bytes go straight to callbacks, and outgoing bytes are
+SRTP-protected and sent on the nominated ICE pair synchronously, with no task per packet.
+Pinned to aiortc 1.16.0 / aioice 0.13.0; tests/integration/test_rtc_adapter.py fails loudly when
+the pinned versions stop behaving as assumed here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aioice.ice
+import aiortc
+import aiortc.codecs
+import pylibsrtp
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
+
+from confsfu.rtp import extensions
+
+log = logging.getLogger(__name__)
+
+PINNED_AIORTC = "1.16.0"
+Kind = Literal["audio", "video"]
+CandidatePolicy = Literal["loopback", "host"]
+
+RtpCallback = Callable[[bytes, int], None]  # decrypted packet, arrival time (ms, loop clock)
+RtcpCallback = Callable[[bytes], None]
+
+# Header-extension ids we add to aiortc's list (ids are shared across kinds under BUNDLE).
+_EXTRA_VIDEO_EXTENSIONS = (
+    (extensions.RID, 10),
+    (extensions.REPAIRED_RID, 11),
+)
+
+
+class AdapterError(RuntimeError):
+    """aiortc does not look the way this adapter needs it to."""
+
+
+def configure_aiortc(candidates: CandidatePolicy) -> None:
+    """Process-wide aiortc setup: simulcast extensions and the ICE addresses to offer."""
+    if aiortc.__version__ != PINNED_AIORTC:
+        raise AdapterError(f"confsfu needs aiortc {PINNED_AIORTC}, found {aiortc.__version__}")
+    video = aiortc.codecs.HEADER_EXTENSIONS["video"]
+    known = {ext.uri for ext in video}
+    for uri, ext_id in _EXTRA_VIDEO_EXTENSIONS:
+        if uri not in known:
+            video.append(RTCRtpHeaderExtensionParameters(id=ext_id, uri=uri))
+    aioice.ice.get_host_addresses = _host_addresses_loopback if candidates == "loopback" else (
+        _host_addresses_with_loopback
+    )
+
+
+_original_get_host_addresses = aioice.ice.get_host_addresses
+
+
+def _host_addresses_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    return ["127.0.0.1"] if use_ipv4 else []
+
+
+def _host_addresses_with_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    found = _original_get_host_addresses(use_ipv4, use_ipv6)
+    usable = [a for a in found if not ipaddress.ip_address(a.split("%")[0]).is_link_local]
+    return [*usable, "127.0.0.1"] if use_ipv4 else usable
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingStream:
+    """What a subscribe-side transceiver negotiated: where a slot's packets must say they come from."""
+
+    mid: str
+    kind: Kind
+    ssrc: int
+    rtx_ssrc: int
+
+
+async def _idle(*_args: Any, **_kwargs: Any) -> None:
+    """Stands in for aiortc's media start-up: registers nothing, starts no thread or task."""
+
+
+class RawPeerConnection:
+    """One RTCPeerConnection whose media objects stay idle; raw RTP/RTCP in and out."""
+
+    def __init__(self, *, ice_servers: Iterable[RTCIceServer] = ()) -> None:
+        config = RTCConfiguration(
+            iceServers=list(ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
+        )
+        self.pc = RTCPeerConnection(config)
+        self._on_rtp: RtpCallback = _ignore_rtp
+        self._on_rtcp: RtcpCallback = _ignore_rtcp
+        self._dtls: Any = None
+        self._connection: Any = None
+        self._fast_path_installed = False
+        self.srtp_errors = 0
+        self.on_state: Callable[[str], None] | None = None
+
+        @self.pc.on("connectionstatechange")
+        def _state_changed() -> None:
+            if self.on_state is not None:
+                self.on_state(self.pc.connectionState)
+
+    def set_callbacks(self, *, on_rtp: RtpCallback, on_rtcp: RtcpCallback) -> None:
+        """Where decrypted packets go; set before negotiating."""
+        self._on_rtp = on_rtp
+        self._on_rtcp = on_rtcp
+
+    @property
+    def state(self) -> str:
+        return str(self.pc.connectionState)
+
+    @property
+    def local_sdp(self) -> str:
+        description = self.pc.localDescription
+        return str(description.sdp) if description is not None else ""
+
+    # ---- negotiation ----------------------------------------------------------------------
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Take a remote offer (the publish side) and return the local answer."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        self._detach_media()
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._install_fast_receive()
+        return str(self.pc.localDescription.sdp)
+
+    async def offer(self, kinds: Iterable[Kind]) -> tuple[str, list[OutgoingStream]]:
+        """Create sendonly transceivers (the subscribe side) and return the local offer."""
+        for kind in kinds:
+            transceiver = self.pc.addTransceiver(kind, direction="sendonly")
+            _prefer_single_codec(transceiver, kind)
+        self._detach_media()
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self._install_fast_receive()
+        streams = [
+            OutgoingStream(
+                mid=str(t.mid),
+                kind=t.kind,
+                ssrc=int(t.sender._ssrc),
+                rtx_ssrc=int(t.sender._rtx_ssrc),
+            )
+            for t in self.pc.getTransceivers()
+        ]
+        return str(self.pc.localDescription.sdp), streams
+
+    async def accept_answer(self, answer_sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+
+    async def offer_to_send(self, kinds: Iterable[Kind]) -> str:
+        """Client side (tests, benchmarks): sendonly transceivers whose packets we write ourselves."""
+        sdp, _ = await self.offer(kinds)
+        return sdp
+
+    def sending_streams(self) -> list[OutgoingStream]:
+        return [
+            OutgoingStream(
+                mid=str(t.mid),
+                kind=t.kind,
+                ssrc=int(t.sender._ssrc),
+                rtx_ssrc=int(t.sender._rtx_ssrc),
+            )
+            for t in self.pc.getTransceivers()
+        ]
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+    # ---- media in and out -------------------------------------------------------------------
+
+    def send_rtp(self, packet: bytes) -> bool:
+        """Protect and send one RTP packet now; False when the transport is not up yet."""
+        tx = self._dtls._tx_srtp if self._dtls is not None else None
+        pair = self._connection._nominated.get(1) if self._connection is not None else None
+        if tx is None or pair is None:
+            return False
+        try:
+            protected = tx.protect(packet)
+        except pylibsrtp.Error:
+            self.srtp_errors += 1
+            return False
+        _send_datagram(pair, protected)
+        return True
+
+    def send_rtcp(self, packet: bytes) -> bool:
+        tx = self._dtls._tx_srtp if self._dtls is not None else None
+        pair = self._connection._nominated.get(1) if self._connection is not None else None
+        if tx is None or pair is None:
+            return False
+        try:
+            protected = tx.protect_rtcp(packet)
+        except pylibsrtp.Error:
+            self.srtp_errors += 1
+            return False
+        _send_datagram(pair, protected)
+        return True
+
+    # ---- seams ------------------------------------------------------------------------------
+
+    def _detach_media(self) -> None:
+        """Keep aiortc's receivers and senders idle and take the DTLS transport's decrypted data."""
+        for transceiver in self.pc.getTransceivers():
+            transceiver.receiver.receive = _idle
+            transceiver.sender.send = _idle
+            dtls = transceiver.receiver.transport
+            if self._dtls is None:
+                self._dtls = dtls
+            elif dtls is not self._dtls:
+                raise AdapterError("transceivers are not bundled on one DTLS transport")
+        if self._dtls is None:
+            raise AdapterError("no transceiver, so no DTLS transport")
+        self._dtls._handle_rtp_data = self._slow_rtp
+        self._dtls._handle_rtcp_data = self._slow_rtcp
+        self._connection = self._dtls.transport._connection
+
+    async def _slow_rtp(self, data: bytes, arrival_time_ms: int) -> None:
+        self._on_rtp(data, arrival_time_ms)
+
+    async def _slow_rtcp(self, data: bytes) -> None:
+        self._on_rtcp(data)
+
+    def _install_fast_receive(self) -> None:
+        """Decrypt SRTP in the socket callback instead of queue -> task -> DTLS loop."""
+        if self._fast_path_installed:
+            return
+        self._fast_path_installed = True
+        dtls = self._dtls
+        loop = asyncio.get_running_loop()
+        for protocol in self._connection._protocols:
+            fallback = protocol.datagram_received
+
+            def datagram_received(
+                data: bytes, addr: tuple[Any, ...], fallback: Any = fallback
+            ) -> None:
+                rx = dtls._rx_srtp
+                if rx is None or not 127 < data[0] < 192:
+                    fallback(data, addr)  # STUN, DTLS, or SRTP before the keys exist
+                    return
+                try:
+                    if len(data) > 1 and 192 <= data[1] <= 223:
+                        self._on_rtcp(rx.unprotect_rtcp(data))
+                    else:
+                        self._on_rtp(rx.unprotect(data), int(loop.time() * 1000))
+                except pylibsrtp.Error:
+                    self.srtp_errors += 1
+
+            protocol.datagram_received = datagram_received
+
+
+def _ignore_rtp(data: bytes, arrival_ms: int) -> None:
+    pass
+
+
+def _ignore_rtcp(data: bytes) -> None:
+    pass
+
+
+def _send_datagram(pair: Any, data: bytes) -> None:
+    transport = getattr(pair.protocol, "transport", None)
+    if isinstance(pair.protocol, aioice.ice.StunProtocol) and transport is not None:
+        transport.sendto(data, pair.remote_addr)
+    else:  # a relayed (TURN) candidate sends through its own coroutine
+        asyncio.ensure_future(pair.protocol.send_data(data, pair.remote_addr))
+
+
+def _prefer_single_codec(transceiver: RTCRtpTransceiver, kind: Kind) -> None:
+    """Offer Opus for audio and VP8 (+ its RTX) for video, nothing else."""
+    caps = aiortc.RTCRtpSender.getCapabilities(kind)
+    wanted = "audio/opus" if kind == "audio" else "video/vp8"
+    codecs = [c for c in caps.codecs if c.mimeType.lower() in (wanted, "video/rtx")]
+    transceiver.setCodecPreferences(codecs)

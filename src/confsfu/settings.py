@@ -1,0 +1,102 @@
+"""Deployment settings: one YAML file, CONFSFU_-prefixed environment overrides, unknown keys rejected."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class RoomSettings(BaseModel):
+    """One configured room."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    open: bool = False  # guests may join with just a name, as participants
+    max_participants: int = Field(default=100, ge=1)
+
+
+class IceSettings(BaseModel):
+    """Which addresses the server's ICE agent offers, and what browsers are told."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # "loopback": only 127.0.0.1 (tests); "host": the machine's own addresses plus 127.0.0.1.
+    candidates: Literal["loopback", "host"] = "host"
+    stun_servers: list[str] = []
+
+
+class SlotSettings(BaseModel):
+    """The fixed outgoing streams of every subscribe PeerConnection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    audio: int = Field(default=3, ge=1, le=16)
+    video: int = Field(default=9, ge=1, le=49)
+
+
+class MediaSettings(BaseModel):
+    """Media-plane tunables."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keyframe_request_interval_ms: int = Field(default=500, ge=50)
+    rtx_history_packets: int = Field(default=1024, ge=64, le=32768)
+    upstream_nack_delay_ms: int = Field(default=10, ge=0)
+    upstream_nack_retries: int = Field(default=5, ge=1)
+    publisher_remb_bps: int = Field(default=3_000_000, ge=100_000)
+    start_bitrate_kbps: int = Field(default=2500, ge=100)
+    audio_silence_level_dbov: int = Field(default=127, ge=0, le=127)
+    speaker_stale_ms: int = Field(default=1500, ge=100)
+
+
+class Settings(BaseSettings):
+    """All of a deployment's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONFSFU_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_origin: list[str] = []  # extra allowed Origin values; same-host origins are always allowed
+    token_secret: str = Field(default="change-me-demo-secret-0123456789abcdef", min_length=32)
+    rooms: list[RoomSettings] = [RoomSettings(name="demo", open=True)]
+    ice: IceSettings = IceSettings()
+    slots: SlotSettings = SlotSettings()
+    media: MediaSettings = MediaSettings()
+    max_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment overrides the file, which comes in as init arguments.
+        return (env_settings, init_settings)
+
+    def room(self, name: str) -> RoomSettings | None:
+        return next((r for r in self.rooms if r.name == name), None)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from a YAML file (the embedded default when None), then environment, then overrides."""
+    if path is None:
+        text = resources.files("confsfu").joinpath("default.yaml").read_text()
+    else:
+        text = path.read_text()
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path or 'default.yaml'}: the top level must be a mapping")
+    data.update(overrides)
+    return Settings(**data)
