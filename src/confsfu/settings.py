@@ -1,4 +1,4 @@
-"""Deployment settings: one YAML file, CONFSFU_-prefixed environment overrides, unknown keys rejected."""
+"""Deployment settings: a YAML file, CONFSFU_ environment overrides, unknown keys rejected."""
 
 from __future__ import annotations
 
@@ -64,7 +64,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    public_origin: list[str] = []  # extra allowed Origin values; same-host origins are always allowed
+    public_origin: list[
+        str
+    ] = []  # extra allowed Origin values; same-host origins are always allowed
     token_secret: str = Field(default="change-me-demo-secret-0123456789abcdef", min_length=32)
     rooms: list[RoomSettings] = [RoomSettings(name="demo", open=True)]
     ice: IceSettings = IceSettings()
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
-    """Settings from a YAML file (the embedded default when None), then environment, then overrides."""
+    """Settings from YAML (the embedded default when None), environment, then `overrides`."""
     if path is None:
         text = resources.files("confsfu").joinpath("default.yaml").read_text()
     else:

@@ -1,4 +1,4 @@
-"""Which participant each of a subscriber's fixed slots carries: stable, so nobody hops between tiles."""
+"""Which participant each of a subscriber's fixed slots carries, kept stable across changes."""
 
 from __future__ import annotations
 

@@ -104,5 +104,7 @@ class IngressRouter:
 
     def media_ssrcs(self, source: str) -> list[int]:
         return [
-            s.ssrc for s in self.streams.values() if s.section.source == source and s.repairs is None
+            s.ssrc
+            for s in self.streams.values()
+            if s.section.source == source and s.repairs is None
         ]

@@ -1,4 +1,4 @@
-"""Keyframe requests per source: many subscribers' wishes become at most one request per interval."""
+"""Keyframe requests per source: many wishes become at most one request per interval."""
 
 from __future__ import annotations
 

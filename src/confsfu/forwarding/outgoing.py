@@ -1,4 +1,4 @@
-"""Outgoing RTP for one slot: its header (SSRC, payload type, extensions) around a shared payload."""
+"""Outgoing RTP for one slot: its own header (SSRC, payload type, extensions), shared payload."""
 
 from __future__ import annotations
 

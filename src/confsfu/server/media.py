@@ -128,7 +128,9 @@ class RoomMedia:
             on_rtp=lambda data, at: None, on_rtcp=lambda data: self._on_subscriber_rtcp(sub, data)
         )
         self.subscribers[pid] = sub
-        kinds: list[Kind] = ["audio"] * self._slot_counts.audio + ["video"] * self._slot_counts.video
+        audio: list[Kind] = ["audio"]
+        video: list[Kind] = ["video"]
+        kinds = audio * self._slot_counts.audio + video * self._slot_counts.video
         offer, streams = await sub.pc.offer(kinds)
         for stream in streams:
             forwarder = SlotForwarder(
@@ -430,7 +432,9 @@ class RoomMedia:
             for stream in pub.incoming.values():
                 lost = stream.nacks_due(now_ms)
                 if lost:
-                    nack = rtcp.Nack(sender_ssrc=pub.rtcp_ssrc, media_ssrc=stream.ssrc, lost=tuple(lost))
+                    nack = rtcp.Nack(
+                        sender_ssrc=pub.rtcp_ssrc, media_ssrc=stream.ssrc, lost=tuple(lost)
+                    )
                     self.counters["nacks_sent"] += 1
                     pub.pc.send_rtcp(rtcp.serialize_rtcp([nack]))
         for source, slots in self._slots_by_source.items():
@@ -459,11 +463,15 @@ class RoomMedia:
             packets: list[rtcp.RtcpPacket] = [
                 rtcp.ReceiverReport(ssrc=pub.rtcp_ssrc, reports=tuple(blocks[:31]))
             ]
-            video_ssrcs = tuple(
-                s.ssrc
-                for s in pub.router.streams.values()
-                if s.section.kind == "video" and s.repairs is None
-            ) if pub.router is not None else ()
+            video_ssrcs = (
+                tuple(
+                    s.ssrc
+                    for s in pub.router.streams.values()
+                    if s.section.kind == "video" and s.repairs is None
+                )
+                if pub.router is not None
+                else ()
+            )
             if video_ssrcs:
                 packets.append(
                     rtcp.Remb(

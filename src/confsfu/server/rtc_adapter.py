@@ -61,8 +61,8 @@ def configure_aiortc(candidates: CandidatePolicy) -> None:
     for uri, ext_id in _EXTRA_VIDEO_EXTENSIONS:
         if uri not in known:
             video.append(RTCRtpHeaderExtensionParameters(id=ext_id, uri=uri))
-    aioice.ice.get_host_addresses = _host_addresses_loopback if candidates == "loopback" else (
-        _host_addresses_with_loopback
+    aioice.ice.get_host_addresses = (
+        _host_addresses_loopback if candidates == "loopback" else (_host_addresses_with_loopback)
     )
 
 
@@ -81,7 +81,7 @@ def _host_addresses_with_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class OutgoingStream:
-    """What a subscribe-side transceiver negotiated: where a slot's packets must say they come from."""
+    """A sendonly transceiver: the identity its packets must carry."""
 
     mid: str
     kind: Kind
@@ -149,32 +149,16 @@ class RawPeerConnection:
         streams = [
             OutgoingStream(
                 mid=str(t.mid),
-                kind=t.kind,
+                kind=_kind(t.kind),
                 ssrc=int(t.sender._ssrc),
                 rtx_ssrc=int(t.sender._rtx_ssrc),
             )
             for t in self.pc.getTransceivers()
         ]
-        return str(self.pc.localDescription.sdp), streams
+        return self.local_sdp, streams
 
     async def accept_answer(self, answer_sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
-
-    async def offer_to_send(self, kinds: Iterable[Kind]) -> str:
-        """Client side (tests, benchmarks): sendonly transceivers whose packets we write ourselves."""
-        sdp, _ = await self.offer(kinds)
-        return sdp
-
-    def sending_streams(self) -> list[OutgoingStream]:
-        return [
-            OutgoingStream(
-                mid=str(t.mid),
-                kind=t.kind,
-                ssrc=int(t.sender._ssrc),
-                rtx_ssrc=int(t.sender._rtx_ssrc),
-            )
-            for t in self.pc.getTransceivers()
-        ]
 
     async def close(self) -> None:
         await self.pc.close()
@@ -213,8 +197,8 @@ class RawPeerConnection:
     def _detach_media(self) -> None:
         """Keep aiortc's receivers and senders idle and take the DTLS transport's decrypted data."""
         for transceiver in self.pc.getTransceivers():
-            transceiver.receiver.receive = _idle
-            transceiver.sender.send = _idle
+            transceiver.receiver.receive = _idle  # type: ignore[method-assign]
+            transceiver.sender.send = _idle  # type: ignore[method-assign]
             dtls = transceiver.receiver.transport
             if self._dtls is None:
                 self._dtls = dtls
@@ -260,6 +244,14 @@ class RawPeerConnection:
             protocol.datagram_received = datagram_received
 
 
+def _kind(kind: str) -> Kind:
+    if kind == "audio":
+        return "audio"
+    if kind == "video":
+        return "video"
+    raise AdapterError(f"unexpected transceiver kind {kind!r}")
+
+
 def _ignore_rtp(data: bytes, arrival_ms: int) -> None:
     pass
 
@@ -268,12 +260,17 @@ def _ignore_rtcp(data: bytes) -> None:
     pass
 
 
+_relay_sends: set[asyncio.Future[None]] = set()
+
+
 def _send_datagram(pair: Any, data: bytes) -> None:
     transport = getattr(pair.protocol, "transport", None)
     if isinstance(pair.protocol, aioice.ice.StunProtocol) and transport is not None:
         transport.sendto(data, pair.remote_addr)
     else:  # a relayed (TURN) candidate sends through its own coroutine
-        asyncio.ensure_future(pair.protocol.send_data(data, pair.remote_addr))
+        task = asyncio.ensure_future(pair.protocol.send_data(data, pair.remote_addr))
+        _relay_sends.add(task)
+        task.add_done_callback(_relay_sends.discard)
 
 
 def _prefer_single_codec(transceiver: RTCRtpTransceiver, kind: Kind) -> None:

@@ -1,1 +1,1 @@
-"""signalling"""
+"""Typed signalling messages, the protocol version, and the per-connection reducer."""

@@ -1,0 +1,60 @@
+"""The `confsfu` command: serve a deployment, or mint a join token."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from confsfu.settings import load_settings
+from confsfu.tokens import make_token
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="confsfu", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--config", type=Path, help="YAML settings (default: the embedded demo)")
+    serve.add_argument("--host", help="listen address (overrides the settings)")
+    serve.add_argument("--port", type=int, help="listen port (overrides the settings)")
+
+    token = sub.add_parser("token", help="print a signed join token")
+    token.add_argument("--config", type=Path, help="YAML settings holding the token secret")
+    token.add_argument("--room", required=True)
+    token.add_argument("--name", required=True)
+    token.add_argument("--role", choices=["chair", "participant"], default="participant")
+    token.add_argument("--valid-hours", type=float, default=3.0)
+
+    args = parser.parse_args(argv)
+    overrides = {}
+    if args.command == "serve":
+        overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = load_settings(args.config, **overrides)
+
+    if args.command == "token":
+        print(
+            make_token(
+                settings.token_secret,
+                room=args.room,
+                name=args.name,
+                role=args.role,
+                now_s=int(time.time()),
+                valid_s=int(args.valid_hours * 3600),
+            )
+        )
+        return 0
+
+    from confsfu.server.run import serve as run_server
+
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    run_server(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""What a negotiation settled: a publisher's streams to route, a subscriber's slot numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confsfu.forwarding.ingress import Kind, PublishedSection
+from confsfu.rtp.extensions import ExtensionIds
+from confsfu.sdp import (
+    MediaSection,
+    SdpError,
+    add_simulcast_recv,
+    parse_sdp,
+    restore_fmtp_params,
+)
+
+_NOT_MEDIA = {"rtx", "red", "ulpfec", "flexfec-03"}
+_KEPT_FMTP = ("useinbandfec",)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishPlan:
+    answer_sdp: str
+    sections: list[PublishedSection]
+    ext: ExtensionIds
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiatedSlot:
+    payload_type: int
+    rtx_payload_type: int | None
+    ext: ExtensionIds
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribePlan:
+    by_mid: dict[str, NegotiatedSlot]
+
+
+def publish_plan(pid: str, offer_sdp: str, answer_sdp: str, start_bitrate_kbps: int) -> PublishPlan:
+    """The answer as browsers need it (simulcast lines, FEC) and the streams it lets in."""
+    offer = parse_sdp(offer_sdp)
+    answer_sdp = add_simulcast_recv(answer_sdp, offer, start_bitrate_kbps)
+    answer_sdp = restore_fmtp_params(answer_sdp, offer, _KEPT_FMTP)
+    answer = parse_sdp(answer_sdp)
+    offered = {m.mid: m for m in offer.media}
+    sections: list[PublishedSection] = []
+    uris: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for m in answer.media:
+        if m.kind not in ("audio", "video") or m.port == 0 or m.mid is None:
+            continue
+        kind: Kind = "audio" if m.kind == "audio" else "video"
+        remote = offered.get(m.mid)
+        if remote is None or remote.direction not in ("sendonly", "sendrecv"):
+            continue
+        uris.update(m.extmap)
+        seen[kind] = seen.get(kind, 0) + 1
+        name = kind if seen[kind] == 1 else ("screen" if kind == "video" else f"audio{seen[kind]}")
+        media_pts, rtx_pts = _payload_types(m)
+        media_ssrcs, rtx_ssrcs = _ssrcs(remote)
+        sections.append(
+            PublishedSection(
+                mid=m.mid,
+                kind=kind,
+                source=f"{pid}/{name}",
+                media_ssrcs=() if remote.rids else media_ssrcs,
+                rtx_ssrcs={} if remote.rids else rtx_ssrcs,
+                media_payload_types=frozenset(media_pts),
+                rtx_payload_types=rtx_pts,
+                rids=tuple(rid for rid, direction in remote.rids if direction == "send"),
+            )
+        )
+    if not sections:
+        raise SdpError("the offer publishes no audio or video")
+    return PublishPlan(answer_sdp, sections, ExtensionIds.from_uris(uris))
+
+
+def subscribe_plan(offer_sdp: str, answer_sdp: str) -> SubscribePlan:
+    """Per slot (mid): the payload types and header extensions the browser accepted."""
+    offer = parse_sdp(offer_sdp)
+    answer = parse_sdp(answer_sdp)
+    answered = {m.mid: m for m in answer.media}
+    by_mid: dict[str, NegotiatedSlot] = {}
+    for m in offer.media:
+        if m.mid is None:
+            continue
+        a = answered.get(m.mid)
+        if a is None or a.port == 0:
+            raise SdpError(f"the answer rejects or lacks slot {m.mid}")
+        media_pts, rtx_pts = _payload_types(a)
+        if not media_pts:
+            raise SdpError(f"the answer accepts no codec for slot {m.mid}")
+        pt = media_pts[0]
+        rtx = next((r for r, apt in rtx_pts.items() if apt == pt), None)
+        by_mid[m.mid] = NegotiatedSlot(pt, rtx, ExtensionIds.from_uris(a.extmap))
+    return SubscribePlan(by_mid)
+
+
+def _payload_types(m: MediaSection) -> tuple[list[int], dict[int, int]]:
+    media: list[int] = []
+    rtx: dict[int, int] = {}
+    for pt in m.payload_types:
+        name = m.rtpmap.get(pt, ("", 0, None))[0].lower()
+        if name == "rtx":
+            apt = _fmtp_value(m.fmtp.get(pt, ""), "apt")
+            if apt is not None:
+                rtx[pt] = apt
+        elif name and name not in _NOT_MEDIA:
+            media.append(pt)
+    return media, rtx
+
+
+def _fmtp_value(fmtp: str, key: str) -> int | None:
+    for part in fmtp.split(";"):
+        k, _, v = part.strip().partition("=")
+        if k == key and v.isdigit():
+            return int(v)
+    return None
+
+
+def _ssrcs(m: MediaSection) -> tuple[tuple[int, ...], dict[int, int]]:
+    rtx: dict[int, int] = {}
+    for semantics, group in m.ssrc_groups:
+        if semantics == "FID" and len(group) == 2:
+            rtx[group[1]] = group[0]
+    media = tuple(s for s in dict.fromkeys(m.ssrcs) if s not in rtx)
+    return media, rtx
