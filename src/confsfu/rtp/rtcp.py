@@ -661,8 +661,13 @@ def ntp_from_ms(unix_ms: int) -> int:
 
 
 def ms_from_ntp(ntp: int) -> int:
-    """Unix time in milliseconds (rounded) for a 64-bit NTP timestamp."""
+    """Unix time in milliseconds (rounded) for a 64-bit NTP timestamp.
+
+    Seconds below 2**31 are read as NTP era 1 (from February 2036), as RFC 4330 suggests.
+    """
     seconds = ntp >> 32
+    if seconds < 0x80000000:
+        seconds += 1 << 32
     return (seconds - _NTP_UNIX_OFFSET_S) * 1000 + (((ntp & 0xFFFFFFFF) * 1000 + 0x80000000) >> 32)
 
 
