@@ -1,0 +1,1 @@
+"""Simulated participants: pre-encoded media and loopback peers for tests and benchmarks."""

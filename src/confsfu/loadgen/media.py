@@ -1,0 +1,119 @@
+"""Pre-encoded media, made once with av (libvpx, libopus) and cached: nothing encodes at run time."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import pickle
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFrame:
+    data: bytes
+    keyframe: bool
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("CONFSFU_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "confsfu"
+    )
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _cached(key: str, make: object) -> list[EncodedFrame]:
+    digest = hashlib.sha256(f"{CACHE_VERSION}:{key}".encode()).hexdigest()[:16]
+    path = cache_dir() / f"{digest}.pickle"
+    if path.exists():
+        loaded: list[EncodedFrame] = pickle.loads(path.read_bytes())
+        return loaded
+    assert callable(make)
+    frames: list[EncodedFrame] = make()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(frames))
+    tmp.replace(path)
+    return frames
+
+
+def vp8_frames(
+    width: int = 640,
+    height: int = 360,
+    *,
+    fps: int = 30,
+    seconds: int = 4,
+    bitrate_bps: int = 1_000_000,
+    keyframe_interval: int = 60,
+) -> list[EncodedFrame]:
+    """A moving test pattern as VP8 frames at `bitrate_bps`, a keyframe every `keyframe_interval`."""
+    key = f"vp8:{width}x{height}@{fps}:{seconds}s:{bitrate_bps}:{keyframe_interval}"
+    return _cached(
+        key, lambda: _encode_vp8(width, height, fps, seconds, bitrate_bps, keyframe_interval)
+    )
+
+
+def opus_frames(seconds: int = 4) -> list[EncodedFrame]:
+    """20 ms Opus packets of a warbling tone."""
+    return _cached(f"opus:{seconds}s", lambda: _encode_opus(seconds))
+
+
+def _encode_vp8(
+    width: int, height: int, fps: int, seconds: int, bitrate_bps: int, keyframe_interval: int
+) -> list[EncodedFrame]:
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height = width, height
+    codec.pix_fmt = "yuv420p"
+    codec.time_base = Fraction(1, fps)
+    codec.framerate = Fraction(fps, 1)
+    codec.bit_rate = bitrate_bps
+    codec.gop_size = keyframe_interval
+    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    frames: list[EncodedFrame] = []
+    yy, xx = np.mgrid[0:height, 0:width]
+    for i in range(fps * seconds):
+        img = np.zeros((height, width, 3), dtype=np.uint8)
+        img[..., 0] = (xx * 255 // width + i * 4) % 256
+        img[..., 1] = (yy * 255 // height + i * 2) % 256
+        img[..., 2] = ((xx + yy + i * 8) // 16 % 2) * 200
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        if i % keyframe_interval == 0:
+            frame.pict_type = av.video.frame.PictureType.I
+        for packet in codec.encode(frame):
+            frames.append(EncodedFrame(bytes(packet), bool(packet.is_keyframe)))
+    for packet in codec.encode(None):
+        frames.append(EncodedFrame(bytes(packet), bool(packet.is_keyframe)))
+    return frames
+
+
+def _encode_opus(seconds: int) -> list[EncodedFrame]:
+    rate = 48000
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = rate
+    codec.layout = "stereo"
+    codec.format = "s16"
+    codec.bit_rate = 32000
+    codec.time_base = Fraction(1, rate)
+    samples_per_frame = 960
+    out: list[EncodedFrame] = []
+    t = 0
+    for _ in range(seconds * 50):
+        n = np.arange(t, t + samples_per_frame)
+        tone = 0.3 * np.sin(2 * math.pi * (440 + 60 * np.sin(n / rate * 3)) * n / rate)
+        pcm = (np.repeat(tone[:, None], 2, axis=1) * 32767).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
+        frame.sample_rate = rate
+        frame.pts = t
+        t += samples_per_frame
+        for packet in codec.encode(frame):
+            out.append(EncodedFrame(bytes(packet), True))
+    return out

@@ -1,0 +1,367 @@
+"""A loopback participant: joins over the WebSocket, publishes pre-encoded media, receives raw RTP.
+
+It never decodes. It answers like a browser would: NACKs gaps, and counts what each slot carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from confsfu.codecs.vp8 import packetize_vp8, parse_vp8
+from confsfu.loadgen.media import EncodedFrame
+from confsfu.rtp import rtcp
+from confsfu.rtp.errors import ParseError
+from confsfu.rtp.extensions import build_audio_level
+from confsfu.rtp.packet import build_rtp, parse_rtp
+from confsfu.sdp import parse_sdp
+from confsfu.server.rtc_adapter import OutgoingStream, RawPeerConnection
+
+AUDIO_LEVEL_ID = 2  # aiortc's id for ssrc-audio-level
+
+
+@dataclass(slots=True)
+class ReceivedStream:
+    """What one slot (SSRC) of the subscribe connection delivered."""
+
+    ssrc: int
+    kind: str = ""
+    mid: str = ""
+    packets: int = 0
+    bytes: int = 0
+    seqs: list[int] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
+    recovered: list[int] = field(default_factory=list)  # seqs that arrived by RTX
+    keep_payloads: bool = False
+
+
+@dataclass(slots=True)
+class SentMedia:
+    audio_payloads: list[bytes] = field(default_factory=list)
+    video_payloads: list[bytes] = field(default_factory=list)
+    audio_packets: int = 0
+    video_packets: int = 0
+
+
+class LoopbackPeer:
+    """One simulated participant on the server at `url` (ws://host:port/ws)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        room: str = "demo",
+        token: str | None = None,
+        keep_payloads: bool = False,
+        drop_received: Callable[[int, int], bool] | None = None,
+    ) -> None:
+        self.url = url
+        self.name = name
+        self.room = room
+        self.token = token
+        self.keep_payloads = keep_payloads
+        self.drop_received = drop_received  # (ssrc, seq) -> drop this packet on arrival
+        self.messages: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.participant_id = ""
+        self.slots: dict[str, dict[str, Any]] = {}  # mid -> latest SlotInfo
+        self.received: dict[int, ReceivedStream] = {}
+        self.sent = SentMedia()
+        self.publish_pc: RawPeerConnection | None = None
+        self.subscribe_pc: RawPeerConnection | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._media_task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+        self._ssrc_kind: dict[int, tuple[str, str]] = {}
+        self._rtx_of: dict[int, int] = {}
+        self._highest: dict[int, int] = {}
+        self._nacked: set[tuple[int, int]] = set()
+        self._publish_streams: list[OutgoingStream] = []
+        self._publish_answered = asyncio.Event()
+        self.keyframe_requests = 0
+        self._subscribed = asyncio.Event()
+
+    # ---- signalling ----------------------------------------------------------------------
+
+    async def join(self, *, publish: bool = True) -> None:
+        self._session = aiohttp.ClientSession()
+        self._ws = await self._session.ws_connect(self.url)
+        self._reader = asyncio.create_task(self._read())
+        await self.wait_for(lambda: any(m["type"] == "hello" for m in self.messages))
+        join: dict[str, Any] = {"type": "join"}
+        if self.token:
+            join["token"] = self.token
+        else:
+            join.update(room=self.room, name=self.name)
+        await self.send(join)
+        await self.wait_for(lambda: bool(self.participant_id) or bool(self.errors))
+        if not self.participant_id:
+            raise RuntimeError(f"{self.name} could not join: {self.errors[-1]}")
+        await asyncio.wait_for(self._subscribed.wait(), 10)
+        if publish:
+            await self._publish()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self._ws is not None
+        await self._ws.send_str(json.dumps(message))
+
+    async def send_raw(self, text: str) -> None:
+        assert self._ws is not None
+        await self._ws.send_str(text)
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        async for frame in self._ws:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                continue
+            message = json.loads(frame.data)
+            self.messages.append(message)
+            await self._on_message(message)
+            self._changed.set()
+        self._changed.set()
+
+    async def _on_message(self, m: dict[str, Any]) -> None:
+        kind = m["type"]
+        if kind == "joined":
+            self.participant_id = m["participant_id"]
+        elif kind == "error":
+            self.errors.append(m)
+        elif kind == "subscribe_offer":
+            for slot in m["slots"]:
+                self.slots[slot["mid"]] = slot
+            await self._answer_subscribe(m["sdp"])
+        elif kind == "slot_map":
+            for slot in m["slots"]:
+                self.slots[slot["mid"]] = slot
+        elif kind == "publish_answer":
+            assert self.publish_pc is not None
+            await self.publish_pc.accept_answer(m["sdp"])
+            self._publish_answered.set()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        async def until() -> None:
+            while not predicate():
+                self._changed.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
+
+        await asyncio.wait_for(until(), timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._ws is None or self._ws.closed
+
+    async def close(self, *, goodbye: bool = True) -> None:
+        if self._media_task is not None:
+            self._media_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._media_task
+        if goodbye and self._ws is not None and not self._ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.send({"type": "leave"})
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        for pc in (self.publish_pc, self.subscribe_pc):
+            if pc is not None:
+                await pc.close()
+        if self._session is not None:
+            await self._session.close()
+
+    # ---- subscribe side --------------------------------------------------------------------
+
+    async def _answer_subscribe(self, offer_sdp: str) -> None:
+        pc = RawPeerConnection()
+        pc.set_callbacks(on_rtp=self._on_rtp, on_rtcp=lambda data: None)
+        self.subscribe_pc = pc
+        for m in parse_sdp(offer_sdp).media:
+            for ssrc in m.ssrcs:
+                self._ssrc_kind[ssrc] = (m.kind, m.mid or "")
+            for semantics, group in m.ssrc_groups:
+                if semantics == "FID" and len(group) == 2:
+                    self._rtx_of[group[1]] = group[0]
+        answer = await pc.answer(offer_sdp)
+        await self.send({"type": "subscribe_answer", "sdp": answer})
+        self._subscribed.set()
+
+    def _on_rtp(self, data: bytes, arrival_ms: int) -> None:
+        try:
+            pkt = parse_rtp(data)
+        except ParseError:
+            return
+        ssrc, seq, payload, recovered = pkt.ssrc, pkt.sequence_number, pkt.payload, False
+        if ssrc in self._rtx_of:
+            if len(payload) < 2:
+                return
+            ssrc, seq = self._rtx_of[ssrc], int.from_bytes(payload[:2], "big")
+            payload, recovered = payload[2:], True
+        elif self.drop_received is not None and self.drop_received(ssrc, seq):
+            return
+        stream = self.received.get(ssrc)
+        if stream is None:
+            kind, mid = self._ssrc_kind.get(ssrc, ("", ""))
+            stream = self.received[ssrc] = ReceivedStream(ssrc, kind, mid)
+        stream.packets += 1
+        stream.bytes += len(data)
+        stream.seqs.append(seq)
+        if recovered:
+            stream.recovered.append(seq)
+        if self.keep_payloads:
+            stream.payloads.append(payload)
+        if not recovered:
+            self._nack_gaps(ssrc, seq)
+
+    def _nack_gaps(self, ssrc: int, seq: int) -> None:
+        last = self._highest.get(ssrc)
+        self._highest[ssrc] = seq if last is None or (seq - last) % 65536 < 32768 else last
+        if last is None:
+            return
+        gap = (seq - last) % 65536
+        if 1 < gap < 100:
+            lost = [(last + i) % 65536 for i in range(1, gap)]
+            self._send_nack(ssrc, lost)
+
+    def _send_nack(self, ssrc: int, lost: list[int]) -> None:
+        fresh = [s for s in lost if (ssrc, s) not in self._nacked]
+        self._nacked.update((ssrc, s) for s in fresh)
+        if fresh and self.subscribe_pc is not None:
+            nack = rtcp.Nack(sender_ssrc=1, media_ssrc=ssrc, lost=tuple(fresh))
+            self.subscribe_pc.send_rtcp(rtcp.serialize_rtcp([nack]))
+
+    def request_keyframe(self, ssrc: int) -> None:
+        if self.subscribe_pc is not None:
+            pli = rtcp.PictureLossIndication(sender_ssrc=1, media_ssrc=ssrc)
+            self.subscribe_pc.send_rtcp(rtcp.serialize_rtcp([pli]))
+
+    def streams_showing(self, kind: str) -> dict[str, ReceivedStream]:
+        """Participant name -> the received stream of the slot the server says shows them."""
+        out: dict[str, ReceivedStream] = {}
+        for ssrc, stream in self.received.items():
+            slot = self.slots.get(stream.mid)
+            if slot and slot["kind"] == kind and slot["name"] and self._ssrc_kind[ssrc][0] == kind:
+                out[slot["name"]] = stream
+        return out
+
+    # ---- publish side ----------------------------------------------------------------------
+
+    async def _publish(self) -> None:
+        pc = RawPeerConnection()
+        pc.set_callbacks(on_rtp=lambda data, at: None, on_rtcp=self._on_publish_rtcp)
+        self.publish_pc = pc
+        offer, self._publish_streams = await pc.offer(["audio", "video"])
+        await self.send({"type": "publish_offer", "sdp": offer})
+        await asyncio.wait_for(self._publish_answered.wait(), 10)
+
+    def _on_publish_rtcp(self, data: bytes) -> None:
+        packets, _errors = rtcp.parse_rtcp_lenient(data)
+        for packet in packets:
+            if isinstance(packet, rtcp.PictureLossIndication | rtcp.FullIntraRequest):
+                self.keyframe_requests += 1
+
+    def start_media(
+        self,
+        audio: list[EncodedFrame],
+        video: list[EncodedFrame],
+        *,
+        fps: int = 30,
+        talking: Callable[[float], bool] = lambda t: True,
+        duration_s: float = 60.0,
+    ) -> None:
+        """Send the frames in a loop, paced in real time, for at most `duration_s`."""
+        self._media_task = asyncio.create_task(
+            self._send_media(audio, video, fps, talking, duration_s)
+        )
+
+    async def _send_media(
+        self,
+        audio: list[EncodedFrame],
+        video: list[EncodedFrame],
+        fps: int,
+        talking: Callable[[float], bool],
+        duration_s: float,
+    ) -> None:
+        pc = self.publish_pc
+        assert pc is not None
+        a_stream = next(s for s in self._publish_streams if s.kind == "audio")
+        v_stream = next(s for s in self._publish_streams if s.kind == "video")
+        rng = random.Random()
+        a_seq, v_seq = rng.getrandbits(16), rng.getrandbits(16)
+        a_ts, v_ts = rng.getrandbits(32), rng.getrandbits(32)
+        picture_id, tl0 = rng.getrandbits(15), rng.getrandbits(8)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        tick, frame_every, v_index, a_index = 0, max(1, 50 // fps), 0, 0
+        answered_requests = self.keyframe_requests
+        while loop.time() - start < duration_s:
+            t = loop.time() - start
+            level = 30 if talking(t) else 127
+            a_payload = audio[a_index % len(audio)].data
+            a_index += 1
+            pkt = build_rtp(
+                payload_type=96,
+                sequence_number=a_seq,
+                timestamp=a_ts,
+                ssrc=a_stream.ssrc,
+                payload=a_payload,
+                marker=False,
+                extensions={AUDIO_LEVEL_ID: build_audio_level(level < 127, level)},
+            )
+            if pc.send_rtp(pkt):
+                self.sent.audio_packets += 1
+                if self.keep_payloads:
+                    self.sent.audio_payloads.append(a_payload)
+            a_seq, a_ts = (a_seq + 1) % 65536, (a_ts + 960) % (1 << 32)
+            if video and tick % frame_every == 0:
+                if self.keyframe_requests > answered_requests:
+                    answered_requests = self.keyframe_requests
+                    v_index = next(
+                        (
+                            i
+                            for i in range(v_index, v_index + len(video))
+                            if video[i % len(video)].keyframe
+                        ),
+                        v_index,
+                    )
+                frame = video[v_index % len(video)]
+                v_index += 1
+                payloads = packetize_vp8(
+                    frame.data, picture_id=picture_id, tl0picidx=tl0, temporal_id=0, layer_sync=True
+                )
+                for i, payload in enumerate(payloads):
+                    pkt = build_rtp(
+                        payload_type=97,
+                        sequence_number=v_seq,
+                        timestamp=v_ts,
+                        ssrc=v_stream.ssrc,
+                        payload=payload,
+                        marker=i == len(payloads) - 1,
+                    )
+                    if pc.send_rtp(pkt):
+                        self.sent.video_packets += 1
+                        if self.keep_payloads:
+                            self.sent.video_payloads.append(payload)
+                    v_seq = (v_seq + 1) % 65536
+                picture_id = (picture_id + 1) % 32768
+                tl0 = (tl0 + 1) % 256
+                v_ts = (v_ts + 90000 // fps) % (1 << 32)
+            tick += 1
+            await asyncio.sleep(max(0.0, start + tick * 0.02 - loop.time()))
+
+
+def is_keyframe_payload(payload: bytes) -> bool:
+    try:
+        return parse_vp8(payload).is_keyframe
+    except ParseError:
+        return False
