@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -83,7 +84,7 @@ async def test_slot_switch_keeps_sequence_numbers_continuous(
     peers.remove(first)
     await viewer.wait_for(receives_from(viewer, ["Quito"], "video", 30), timeout=15)
     seqs = video.seqs[before - 5 :]
-    steps = {(b - a) % 65536 for a, b in zip(seqs, seqs[1:], strict=False)}
+    steps = {(b - a) % 65536 for a, b in itertools.pairwise(seqs)}
     assert steps == {1}, f"sequence jumps across the switch: {sorted(steps)}"
     assert viewer.slots[video.mid]["name"] == "Quito"
     assert second.name == "Quito"

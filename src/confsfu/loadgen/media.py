@@ -1,4 +1,4 @@
-"""Pre-encoded media, made once with av (libvpx, libopus) and cached: nothing encodes at run time."""
+"""Media made once with av (libvpx, libopus), cached; nothing encodes at run time."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def vp8_frames(
     bitrate_bps: int = 1_000_000,
     keyframe_interval: int = 60,
 ) -> list[EncodedFrame]:
-    """A moving test pattern as VP8 frames at `bitrate_bps`, a keyframe every `keyframe_interval`."""
+    """A moving test pattern in VP8, a keyframe every `keyframe_interval` frames."""
     key = f"vp8:{width}x{height}@{fps}:{seconds}s:{bitrate_bps}:{keyframe_interval}"
     return _cached(
         key, lambda: _encode_vp8(width, height, fps, seconds, bitrate_bps, keyframe_interval)

@@ -35,7 +35,7 @@ class ReceivedStream:
     kind: str = ""
     mid: str = ""
     packets: int = 0
-    bytes: int = 0
+    octets: int = 0
     seqs: list[int] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
     recovered: list[int] = field(default_factory=list)  # seqs that arrived by RTX
@@ -214,7 +214,7 @@ class LoopbackPeer:
             kind, mid = self._ssrc_kind.get(ssrc, ("", ""))
             stream = self.received[ssrc] = ReceivedStream(ssrc, kind, mid)
         stream.packets += 1
-        stream.bytes += len(data)
+        stream.octets += len(data)
         stream.seqs.append(seq)
         if recovered:
             stream.recovered.append(seq)
