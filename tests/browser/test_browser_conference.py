@@ -1,0 +1,86 @@
+"""Three Chromium pages meet in the demo room: tiles with names, decoded video, received audio."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from tests.browser.conftest import open_page, screenshot
+
+pytestmark = pytest.mark.browser
+
+# Per remote participant (by the name on its tile): frames decoded and audio packets received.
+MEDIA_FROM_OTHERS = """
+async () => {
+  const c = window.conference;
+  if (!c || !c.subscribePc) return {};
+  const stats = await c.subscribePc.getStats();
+  const byMid = {};
+  stats.forEach((s) => { if (s.type === "inbound-rtp") byMid[s.mid] = s; });
+  const out = {};
+  for (const slot of c.slots) {
+    if (!slot.name) continue;
+    const s = byMid[slot.mid] || {};
+    const entry = out[slot.name] || (out[slot.name] = {frames: 0, audio: 0});
+    if (slot.kind === "video") entry.frames = s.framesDecoded || 0;
+    else entry.audio = s.packetsReceived || 0;
+  }
+  return out;
+}
+"""
+
+
+async def tile_names(page: Page) -> list[str]:
+    names: list[str] = await page.eval_on_selector_all(
+        "video[data-participant]:not([hidden])",
+        "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.participant)",
+    )
+    return sorted(names)
+
+
+async def wait_until(page: Page, check: Any, timeout_s: float = 30.0) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    last = None
+    while loop.time() < deadline:
+        last = await check()
+        if last is True or (last and not isinstance(last, bool)):
+            return last
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"timed out; last seen {last!r}")
+
+
+async def test_three_browsers_see_and_hear_each_other(server: Any, browser: Browser) -> None:
+    names = ["Seoul", "Lima", "Nairobi"]
+    pages = [await open_page(browser, f"{server.http_url}/?room=demo&name={n}") for n in names]
+
+    for page, me in zip(pages, names, strict=True):
+        others = sorted(n for n in names if n != me)
+
+        async def media_ok(page: Page = page, others: list[str] = others) -> Any:
+            media = await page.evaluate(MEDIA_FROM_OTHERS)
+            ok = all(
+                media.get(n, {}).get("frames", 0) > 5 and media.get(n, {}).get("audio", 0) > 20
+                for n in others
+            )
+            return ok or media
+
+        await wait_until(page, media_ok, 45)
+
+        async def tiles_ok(page: Page = page, others: list[str] = others) -> Any:
+            return await tile_names(page) == others
+
+        await wait_until(page, tiles_ok, 10)
+    await screenshot(pages[0], "three-participants.png")
+
+    # Nairobi leaves: the others' tiles for Nairobi go away within seconds.
+    await pages[2].click("#leave")
+    for page in pages[:2]:
+
+        async def gone(page: Page = page) -> Any:
+            return "Nairobi" not in await tile_names(page)
+
+        await wait_until(page, gone, 10)
