@@ -1,6 +1,7 @@
 """Transport-wide congestion control feedback: chunk parsing, encoding choices, round trips."""
 
 import struct
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import given
@@ -108,8 +109,9 @@ def test_large_run_and_mixed_chunks() -> None:
 
 
 def test_encoding_choices_match_libwebrtc() -> None:
-    def chunks_of(packets: list[int | None]) -> list[int]:
-        ticks, entries = 0, []
+    def chunks_of(packets: Sequence[int | None]) -> list[int]:
+        ticks = 0
+        entries: list[tuple[int, int | None]] = []
         for index, delta in enumerate(packets):
             if delta is None:
                 entries.append((index, None))
