@@ -52,6 +52,10 @@ class AdapterError(RuntimeError):
     """aiortc does not look the way this adapter needs it to."""
 
 
+class NegotiationError(ValueError):
+    """A remote description could not be applied; the connection is unusable."""
+
+
 def configure_aiortc(candidates: CandidatePolicy) -> None:
     """Process-wide aiortc setup: simulcast extensions and the ICE addresses to offer."""
     if aiortc.__version__ != PINNED_AIORTC:
@@ -132,7 +136,12 @@ class RawPeerConnection:
 
     async def answer(self, offer_sdp: str) -> str:
         """Take a remote offer (the publish side) and return the local answer."""
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except Exception as exc:  # aiortc raises many kinds on bad SDP
+            raise NegotiationError(f"the offer was not accepted: {exc}") from exc
+        if not self.pc.getTransceivers():
+            raise NegotiationError("the offer has no audio or video")
         self._detach_media()
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         self._install_fast_receive()
@@ -158,7 +167,10 @@ class RawPeerConnection:
         return self.local_sdp, streams
 
     async def accept_answer(self, answer_sdp: str) -> None:
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+        except Exception as exc:  # aiortc raises many kinds on bad SDP
+            raise NegotiationError(f"the answer was not accepted: {exc}") from exc
 
     async def close(self) -> None:
         await self.pc.close()

@@ -1,0 +1,86 @@
+"""The aiortc seams the adapter relies on: fails loudly when the pinned aiortc behaves otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+
+import aioice.ice
+import aiortc
+import pytest
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcicetransport import RTCIceTransport
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+
+from confsfu.rtp.packet import build_rtp, parse_rtp
+from confsfu.server.rtc_adapter import PINNED_AIORTC, RawPeerConnection, configure_aiortc
+
+
+def test_pinned_version() -> None:
+    assert aiortc.__version__ == PINNED_AIORTC, "the adapter is written for aiortc 1.16.0 only"
+
+
+@pytest.mark.parametrize(
+    ("owner", "name"),
+    [
+        (RTCDtlsTransport, "_handle_rtp_data"),
+        (RTCDtlsTransport, "_handle_rtcp_data"),
+        (RTCRtpReceiver, "receive"),
+        (RTCRtpSender, "send"),
+        (aioice.ice.StunProtocol, "datagram_received"),
+        (aioice.ice, "get_host_addresses"),
+    ],
+)
+def test_private_seams_exist(owner: object, name: str) -> None:
+    assert hasattr(owner, name), f"aiortc/aioice no longer has {owner}.{name}"
+
+
+def test_seam_signatures() -> None:
+    params = list(inspect.signature(RTCDtlsTransport._handle_rtp_data).parameters)
+    assert params == ["self", "data", "arrival_time_ms"]
+    assert list(inspect.signature(RTCDtlsTransport._handle_rtcp_data).parameters) == [
+        "self",
+        "data",
+    ]
+    source = inspect.getsource(RTCIceTransport.__init__)
+    assert "self._connection" in source
+
+
+async def test_raw_rtp_both_ways_without_media_threads() -> None:
+    configure_aiortc("loopback")
+    threads_before = threading.active_count()
+    got_at_answerer: list[bytes] = []
+    got_at_offerer: list[bytes] = []
+    offerer, answerer = RawPeerConnection(), RawPeerConnection()
+    offerer.set_callbacks(on_rtp=lambda d, t: got_at_offerer.append(d), on_rtcp=lambda d: None)
+    answerer.set_callbacks(on_rtp=lambda d, t: got_at_answerer.append(d), on_rtcp=lambda d: None)
+    try:
+        offer, streams = await offerer.offer(["audio", "video"])
+        assert [s.kind for s in streams] == ["audio", "video"]
+        assert all(s.ssrc and s.rtx_ssrc for s in streams)
+        answer = await answerer.answer(offer)
+        await offerer.accept_answer(answer)
+        payload = bytes(range(200))
+        for _ in range(200):
+            packet = build_rtp(
+                payload_type=97,
+                sequence_number=len(got_at_answerer) + 1,
+                timestamp=1,
+                ssrc=streams[1].ssrc,
+                payload=payload,
+            )
+            offerer.send_rtp(packet)
+            answerer.send_rtp(packet)
+            if got_at_answerer and got_at_offerer:
+                break
+            await asyncio.sleep(0.05)
+        assert got_at_answerer, "no RTP reached the answering side"
+        assert got_at_offerer, "no RTP reached the offering side"
+        assert parse_rtp(got_at_answerer[0]).payload == payload
+        assert threading.active_count() == threads_before, "aiortc started a media thread"
+        assert offerer.srtp_errors == answerer.srtp_errors == 0
+    finally:
+        await offerer.close()
+        await answerer.close()
