@@ -279,7 +279,7 @@ def _lines(text: str) -> tuple[list[str], str]:
 
 def _section_ranges(lines: list[str]) -> list[tuple[int, int]]:
     starts = [i for i, line in enumerate(lines) if line.startswith("m=")]
-    return list(zip(starts, [*starts[1:], len(lines)], strict=True))
+    return list(zip(starts, [*starts[1:], len(lines)][: len(starts)], strict=True))
 
 
 def _attr_value(section: list[str], name: str) -> str | None:

@@ -241,3 +241,11 @@ sdp_lines = st.sampled_from(
 def test_shuffled_sdp_lines_parse_or_raise_sdp_error(lines: list[str]) -> None:
     with contextlib.suppress(SdpError):
         parse_sdp("\r\n".join(["v=0", *lines]))
+
+
+@given(st.lists(st.one_of(sdp_lines, st.text(max_size=20)), max_size=30))
+def test_answer_editors_never_crash(lines: list[str]) -> None:
+    offer = parse_sdp(SIMULCAST_OFFER)
+    answer = "\r\n".join(["v=0", *lines])
+    add_simulcast_recv(answer, offer, 1000)
+    restore_fmtp_params(answer, offer, ["useinbandfec"])
