@@ -43,10 +43,11 @@ class IngressStream:
 class IngressRouter:
     """Resolves packets of one publish PeerConnection to streams, learning SSRCs as they come."""
 
-    __slots__ = ("_by_mid", "_ext", "_media_by_rid", "streams", "unroutable")
+    __slots__ = ("_by_mid", "_ext", "_media_by_rid", "sections", "streams", "unroutable")
 
     def __init__(self, sections: list[PublishedSection], ext: ExtensionIds) -> None:
         self._ext = ext
+        self.sections = tuple(sections)
         self._by_mid = {s.mid: s for s in sections}
         self._media_by_rid: dict[tuple[str, str], int] = {}
         self.streams: dict[int, IngressStream] = {}

@@ -63,9 +63,21 @@ def _index_handler(
 async def _health(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     participants = sum(len(r.room.participants) for r in hub.rooms.values())
-    return web.json_response(
-        {"status": "ok", "rooms": len(hub.rooms), "participants": participants}
-    )
+    counters: dict[str, int] = {}
+    drops: dict[str, int] = {}
+    for live in hub.rooms.values():
+        for key, value in live.media.counters.items():
+            counters[key] = counters.get(key, 0) + value
+        for key, value in live.media.drops.items():
+            drops[key] = drops.get(key, 0) + value
+    body = {
+        "status": "ok",
+        "rooms": len(hub.rooms),
+        "participants": participants,
+        "counters": counters,
+        "drops": drops,
+    }
+    return web.json_response(body)
 
 
 def origin_allowed(request: web.Request, settings: Settings) -> bool:

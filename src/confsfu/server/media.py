@@ -193,17 +193,33 @@ class RoomMedia:
     # ---- who goes where ---------------------------------------------------------------------
 
     def reassign(self) -> None:
-        """Recompute every ready subscriber's slots (join order for video, recency for audio)."""
+        """Recompute every ready subscriber's slots (join order for video, recency for audio).
+
+        Only participants who publish that kind take a slot.
+        """
         now_ms = self._clock_ms()
+        publishing = {kind: self._publishing(kind) for kind in ("audio", "video")}
         for sub in self.subscribers.values():
             if not sub.ready:
                 continue
             others = self.room.others(sub.participant_id)
             video_slots = [s for s in sub.slots if s.kind == "video"]
             audio_slots = [s for s in sub.slots if s.kind == "audio"]
-            self._assign(now_ms, video_slots, others, "video")
-            audio_rank = rank_for_audio(others, self.room.last_heard_ms)
+            video_rank = [p for p in others if p in publishing["video"]]
+            self._assign(now_ms, video_slots, video_rank, "video")
+            audio_rank = rank_for_audio(
+                [p for p in others if p in publishing["audio"]], self.room.last_heard_ms
+            )
             self._assign(now_ms, audio_slots, audio_rank, "audio")
+
+    def _publishing(self, kind: Kind) -> set[str]:
+        source = f"/{kind}"
+        return {
+            pid
+            for pid, pub in self.publishers.items()
+            if pub.router is not None
+            and any(s.source.endswith(source) for s in pub.router.sections)
+        }
 
     def _assign(self, now_ms: int, slots: list[Slot], wanted: list[str], kind: Kind) -> None:
         current = [_owner(s.forwarder.pending or s.forwarder.source) for s in slots]

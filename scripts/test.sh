@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (Python packages; Debian's chromium when missing) and runs
+# the linters, the type checker and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "Chromium is missing: run 'sudo apt-get install chromium' first" >&2
+    exit 1
+  fi
+fi
+bash scripts/setup.sh test
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
+.venv/bin/mypy
+.venv/bin/pytest -q -p no:cacheprovider "$@"
