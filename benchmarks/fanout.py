@@ -33,11 +33,13 @@ def free_port() -> int:
 
 
 async def counters(port: int) -> dict[str, int]:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-            body = await response.json()
-            result: dict[str, int] = body["counters"]
-            return result
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/healthz") as response,
+    ):
+        body = await response.json()
+        result: dict[str, int] = body["counters"]
+        return result
 
 
 async def run(subscribers: int, seconds: float, bitrate_bps: int) -> None:

@@ -30,11 +30,10 @@ const SIMULCAST_ENCODINGS = [
   { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
 ];
 
-/** Error-code texts for fatal refusals; the server's own message is appended. */
+/** Openings for fatal refusals; the server's own message follows. */
 const REFUSAL_TEXT = {
-  bad_token: "Your invitation link is not valid or has expired.",
-  wrong_room: "This room does not exist or does not admit guests.",
-  no_such_room: "This room does not exist or does not admit guests.",
+  bad_token: "Your invitation link is not valid or has expired",
+  room_full: "The room is full",
 };
 
 /** A failure with a sentence a participant understands. */
@@ -304,14 +303,10 @@ export class ConferenceClient extends EventTarget {
       });
       ws.addEventListener("close", (event) => {
         if (epoch !== this._epoch) return;
-        const reached = this.serverName !== null;
-        this._lost(
-          epoch,
-          reached
-            ? "The connection to the server was lost."
-            : "Could not reach the server. Check your network connection and try again.",
-          event,
-        );
+        let text = "Could not reach the server. Check your network connection and try again.";
+        if (this.serverName !== null) text = "The connection to the server was lost.";
+        else if (this._everJoined) text = "The server cannot be reached.";
+        this._lost(epoch, text);
       });
       ws.addEventListener("error", () => {
         // A `close` event always follows; it decides what to do.
@@ -381,6 +376,9 @@ export class ConferenceClient extends EventTarget {
     this.subscribePc = null;
     this._tracksByMid.clear();
     this._subscribeChain = Promise.resolve();
+    this._offered = new Promise((resolve) => {
+      this._markOffered = resolve;
+    });
     this.serverName = null;
   }
 
@@ -393,6 +391,7 @@ export class ConferenceClient extends EventTarget {
       case "joined":
         return this._onJoined(epoch, msg);
       case "subscribe_offer":
+        this._markOffered();
         this._subscribeChain = this._subscribeChain.then(() => this._onSubscribeOffer(epoch, msg));
         return;
       case "publish_answer":
@@ -478,7 +477,6 @@ export class ConferenceClient extends EventTarget {
         this._emitSlots();
       });
       this.publishPc = this._makePc(epoch, config, "publish");
-      this._announceMedia();
       await this._publish(epoch);
     } catch (error) {
       if (epoch !== this._epoch) return;
@@ -524,8 +522,10 @@ export class ConferenceClient extends EventTarget {
     preferVp8(video);
     await pc.setLocalDescription(await pc.createOffer());
     await waitForIceGathering(pc);
+    await this._offered; // the server takes our messages once it has made its subscribe offer
     if (epoch !== this._epoch) return;
     this._send({ type: "publish_offer", sdp: pc.localDescription.sdp });
+    this._announceMedia();
   }
 
   async _onPublishAnswer(epoch, msg) {
@@ -614,22 +614,19 @@ export class ConferenceClient extends EventTarget {
     };
     this._emit("error", detail);
     if (detail.fatal) {
-      const lead = REFUSAL_TEXT[detail.code] ?? "The server refused to let you in.";
-      const text = detail.message ? `${lead} (${detail.message})` : lead;
+      const lead = REFUSAL_TEXT[detail.code] ?? "You could not join";
+      const text = detail.message ? `${lead}: ${detail.message}.` : `${lead}.`;
       this._fail(new ConferenceError(text));
     }
   }
 
   _onBye(msg) {
-    const reason = msg.reason ?? "";
+    const reason = String(msg.reason ?? "").trim();
     this._emit("bye", { reason });
-    if (this.state === "failed") return; // a fatal error already said why
-    const text = {
-      left: "You left the meeting",
-      shutdown: "The server is shutting down; the meeting ended.",
-      kicked: "You were removed from the meeting.",
-      ended: "The meeting has ended.",
-    }[reason] ?? (reason ? `The server closed the meeting for you (${reason}).` : "The server closed the meeting for you.");
+    if (this._ended) return; // leave() or a fatal error already said why
+    const text = reason
+      ? `The server closed the meeting for you: ${reason}.`
+      : "The server closed the meeting for you.";
     this._end("closed", text);
     const pending = this._pendingStart;
     this._pendingStart = null;

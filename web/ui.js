@@ -122,6 +122,7 @@ async function startMeeting(join) {
   client.addEventListener("joined", (e) => {
     if (client !== page.client) return;
     page.self = e.detail;
+    view.selfTile.querySelector(".avatar").textContent = initials(e.detail.name);
     view.roomName.textContent = `Room: ${e.detail.room}`;
     document.title = `${e.detail.room} · confsfu`;
     renderParticipants();
@@ -288,6 +289,7 @@ function renderTiles() {
       video.dataset.participant = name;
       video.dataset.participantId = slot.participant_id;
       tile.querySelector(".label").textContent = name;
+      tile.querySelector(".avatar").textContent = initials(name);
       const who = page.participants[slot.participant_id] ?? { audio: true, video: true };
       setMarkers(tile.querySelector(".markers"), who);
       tile.classList.toggle("camera-off", !who.video);
@@ -301,6 +303,11 @@ function renderTiles() {
     if (!seen.has(tile.dataset.slot)) tile.remove();
   }
   renderGridLayout();
+}
+
+function initials(name) {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  return words.slice(0, 2).map((w) => [...w][0].toUpperCase()).join("") || "?";
 }
 
 function createTile(mid) {
@@ -318,7 +325,10 @@ function createTile(mid) {
   label.className = "label";
   const markers = document.createElement("div");
   markers.className = "markers";
-  tile.append(video, label, markers);
+  const avatar = document.createElement("div");
+  avatar.className = "avatar";
+  avatar.setAttribute("aria-hidden", "true");
+  tile.append(video, avatar, label, markers);
   // Keep slot order (mids as the server listed them).
   const order = page.slots.filter((s) => s.kind === "video").map((s) => s.mid);
   const after = [...view.grid.children].find((t) => order.indexOf(t.dataset.slot) > order.indexOf(mid));
