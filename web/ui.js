@@ -96,7 +96,6 @@ async function startMeeting(join) {
   renderGridLayout();
   renderParticipants();
   view.roomName.textContent = join.room ? `Room: ${join.room}` : "";
-  document.title = join.room ? `${join.room} · confsfu` : "confsfu";
   showOnly(view.meetingView);
   setNotice("");
 
@@ -124,7 +123,6 @@ async function startMeeting(join) {
     page.self = e.detail;
     view.selfTile.querySelector(".avatar").textContent = initials(e.detail.name);
     view.roomName.textContent = `Room: ${e.detail.room}`;
-    document.title = `${e.detail.room} · confsfu`;
     renderParticipants();
   });
   client.addEventListener("participants", (e) => {
