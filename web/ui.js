@@ -334,19 +334,38 @@ function createTile(mid) {
   return tile;
 }
 
+const TILE_ASPECT = 16 / 9;
+const GRID_GAP_PX = 8;
+
+/** Columns and tile size that make the tiles as large as the stage allows. */
 function renderGridLayout() {
   const count = view.grid.querySelectorAll(".tile:not([hidden])").length;
-  const cols = Math.max(1, Math.ceil(Math.sqrt(count)));
-  const rows = Math.max(1, Math.ceil(count / cols));
+  const { width, height } = view.grid.getBoundingClientRect();
+  let best = { cols: Math.max(1, Math.ceil(Math.sqrt(count))), width: 0 };
+  for (let cols = 1; cols <= Math.max(1, count) && width > 0 && height > 0; cols++) {
+    const rows = Math.ceil(Math.max(1, count) / cols);
+    const w = Math.min(
+      (width - GRID_GAP_PX * (cols - 1)) / cols,
+      ((height - GRID_GAP_PX * (rows - 1)) / rows) * TILE_ASPECT,
+    );
+    if (w > best.width) best = { cols, width: w };
+  }
+  const rows = Math.max(1, Math.ceil(count / best.cols));
   view.grid.dataset.count = String(count);
-  view.grid.style.setProperty("--cols", String(cols));
+  view.grid.style.setProperty("--cols", String(best.cols));
   view.grid.style.setProperty("--rows", String(rows));
+  if (best.width > 0) {
+    view.grid.style.setProperty("--tile-w", `${Math.floor(best.width)}px`);
+    view.grid.style.setProperty("--tile-h", `${Math.floor(best.width / TILE_ASPECT)}px`);
+  }
   view.emptyGrid.hidden = count > 0;
   const others = Object.keys(page.participants).length;
   view.emptyGrid.textContent = others > 0
     ? "Others are here; their video will appear when they turn on their camera."
     : "Waiting for others to join…";
 }
+
+new ResizeObserver(() => renderGridLayout()).observe(view.grid);
 
 /** One hidden <audio> per audio slot. */
 function renderAudio() {
