@@ -21,6 +21,7 @@ class SlotForwarder:
     """
 
     __slots__ = (
+        "_guard_seq",
         "_last_out_ms",
         "_pic_offset",
         "_seq_offset",
@@ -57,6 +58,8 @@ class SlotForwarder:
         self.last_picture_id = 0
         self.last_tl0picidx = 0
         self._last_out_ms = 0
+        # The out seq the current source started at, while packets from before it may still come.
+        self._guard_seq: int | None = None
 
     def assign(self, now_ms: int, source: str | None) -> bool:
         """The room wants this slot to carry `source`; True when a keyframe is now needed."""
@@ -85,6 +88,12 @@ class SlotForwarder:
                 return None
             self._switch(now_ms, pkt, vp8)
         seq = (pkt.sequence_number + self._seq_offset) % SEQ_MOD
+        if self._guard_seq is not None:
+            since = (seq - self._guard_seq) % SEQ_MOD
+            if since >= SEQ_MOD // 2:
+                return None  # sent before the switch: its place belongs to the previous source
+            if since >= SEQ_MOD // 4:
+                self._guard_seq = None
         ts = (pkt.timestamp + self._ts_offset) % TS_MOD
         if (seq - self.last_seq) % SEQ_MOD < SEQ_MOD // 2:
             self.last_seq = seq
@@ -112,7 +121,11 @@ class SlotForwarder:
             first_ts = self.last_ts
             first_pic = vp8.picture_id if vp8 is not None and vp8.picture_id is not None else 0
             first_tl0 = vp8.tl0picidx if vp8 is not None and vp8.tl0picidx is not None else 0
+            # Seed the last sent values: one half a range from 0 would never count as newer.
+            self.last_picture_id = first_pic
+            self.last_tl0picidx = first_tl0
         self._seq_offset = (self.last_seq + 1 - pkt.sequence_number) % SEQ_MOD
+        self._guard_seq = (self.last_seq + 1) % SEQ_MOD
         self._ts_offset = (first_ts - pkt.timestamp) % TS_MOD
         if vp8 is not None and vp8.picture_id is not None:
             self._pic_offset = (first_pic - vp8.picture_id) % PICTURE_ID_MOD
