@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -194,14 +195,14 @@ def test_switch_continuity_across_wraparound(
         for i in range(4):
             now += 33
             pkt = video(
-                (seq0 + i + now) % 65_536,
+                (seq0 + i) % 65_536,
                 (ts0 + 3000 * i) % 2**32,
                 (pic0 + i) % 32_768,
                 (tl00 + i) % 256,
                 key=i == 0,
             )
             outs.append(must(fwd(slot, now, source, pkt)))
-    for prev, cur in zip(outs, outs[1:], strict=False):
+    for prev, cur in pairwise(outs):
         assert cur[0] == (prev[0] + 1) % 65_536
         assert cur[2] == ((prev[2] or 0) + 1) % 32_768
         assert cur[3] == ((prev[3] or 0) + 1) % 256
@@ -234,7 +235,8 @@ def test_emptied_slot_stops_at_once_and_resumes_continuously() -> None:
     assert fwd(slot, 20, "a", video(102, 6000, 7, 7, key=True)) is None
     assert slot.assign(30, "a") is True  # coming back needs a keyframe
     assert fwd(slot, 40, "a", video(103, 9000, 8, 8)) is None
-    assert fwd(slot, 50, "a", video(104, 12000, 9, 9, key=True))[:4:2] == (11, 6)  # type: ignore[index]
+    out = must(fwd(slot, 50, "a", video(104, 12000, 9, 9, key=True)))
+    assert (out[0], out[2], out[3]) == (11, 6, 6)
 
 
 def test_audio_slot_emptied_then_refilled() -> None:
@@ -244,7 +246,7 @@ def test_audio_slot_emptied_then_refilled() -> None:
     slot.assign(10, None)
     assert slot.forward(20, "a", audio(51, 960), None) is None
     slot.assign(30, "a")
-    assert slot.forward(40, "a", audio(52, 1920), None) == (1, 40 * AUDIO_HZ // 1000, None, None)
+    assert slot.forward(40, "a", audio(52, 1920), None) == (1, 5000 + 40 * 48, None, None)
 
 
 # ---- reordering and retransmission ----------------------------------------------------------
@@ -278,8 +280,36 @@ def test_reordered_packets_around_a_switch() -> None:
     assert out_b[0] == 3  # after a's newest (out 2), leaving a's place 1 free
     # a's late packet now belongs to a stream the slot no longer carries.
     assert fwd(slot, 60, "a", video(11, 1500, 1, 1, start=False)) is None
-    # b's own late packet (before its keyframe) would land before the switch: it keeps its place.
-    assert fwd(slot, 70, "b", video(501, 3000, 101, 50)) == (4, out_b[1] + 3000, 4, 3)
+    assert fwd(slot, 70, "b", video(501, 3000, 101, 50)) == (4, out_b[1] + 3000, 4, 2)
+    # A packet b sent before its keyframe (reordered, or an RTX answer to an upstream NACK) would
+    # take the place of a's packet that went out as 2: it must be dropped, not sent twice.
+    assert fwd(slot, 80, "b", video(498, 2**32 - 3000, 99, 49, start=False)) is None
+    assert fwd(slot, 80, "b", video(499, 2**32 - 3000, 99, 49, start=False)) is None
+    assert fwd(slot, 90, "b", video(500, 0, 100, 50, key=True)) == out_b
+
+
+def test_the_pre_switch_guard_ends_so_a_long_stream_keeps_flowing() -> None:
+    slot = video_slot(initial_seq=0)
+    slot.assign(0, "a")
+    fwd(slot, 0, "a", video(5, 0, 1, 1, key=True))
+    # In-order jumps of 10000 take the stream far past half the sequence space from the switch.
+    for i in range(1, 9):
+        out = must(fwd(slot, i, "a", video((5 + 10_000 * i) % 65_536, 3000 * i, 1 + i, 1)))
+        assert out[0] == 10_000 * i % 65_536
+    # A late packet from just before the newest is still forwarded in its place.
+    late = must(fwd(slot, 10, "a", video((5 + 80_000 - 3) % 65_536, 0, 9, 1)))
+    assert late[0] == (80_000 - 3) % 65_536
+
+
+def test_first_source_far_from_zero_still_continues_after_a_switch() -> None:
+    # Picture ids >= 16384 and TL0PICIDX >= 128 are "older" than the initial 0 in wrap arithmetic.
+    slot = video_slot(initial_seq=0)
+    slot.assign(0, "a")
+    fwd(slot, 0, "a", video(1, 0, 20_000, 200, key=True))
+    fwd(slot, 33, "a", video(2, 3000, 20_001, 201))
+    slot.assign(40, "b")
+    out = must(fwd(slot, 50, "b", video(9, 0, 5, 5, key=True)))
+    assert (out[2], out[3]) == (20_002, 202)
 
 
 # ---- timestamps ---------------------------------------------------------------------------
@@ -385,9 +415,7 @@ def test_any_switch_schedule_gives_a_continuous_stream(
             else:
                 pkt, vp8 = audio(src.seq, src.ts), None
             starts_switch = (
-                name == pending
-                and name != current
-                and (not is_video or (key and i == 0))
+                name == pending and name != current and (not is_video or (key and i == 0))
             )
             expected = name == current or starts_switch
             if starts_switch:
@@ -403,7 +431,7 @@ def test_any_switch_schedule_gives_a_continuous_stream(
     assert slot.source == current and slot.pending == pending
     if outs:
         assert outs[0][0] == initial_seq
-    for prev, cur in zip(outs, outs[1:], strict=False):
+    for prev, cur in pairwise(outs):
         assert cur[0] == (prev[0] + 1) % 65_536, "out sequence numbers must step by one"
         assert (cur[1] - prev[1]) % 2**32 < 2**31, "timestamps must not go back"
         if is_video:
