@@ -38,6 +38,19 @@ class IngressStream:
     section: PublishedSection
     layer: int  # simulcast spatial layer (0 when not simulcast)
     repairs: int | None = None  # for an RTX stream: the media SSRC it repairs
+    key: str = ""  # "<source>#<layer>": what a slot forwarder is told to carry
+
+    def __post_init__(self) -> None:
+        self.key = layer_key(self.section.source, self.layer)
+
+
+def layer_key(source: str, layer: int) -> str:
+    """The forwarding key of one simulcast layer of a source."""
+    return f"{source}#{layer}"
+
+
+def source_of(key: str) -> str:
+    return key.partition("#")[0]
 
 
 class IngressRouter:
@@ -103,9 +116,6 @@ class IngressRouter:
         ]
         return matches[0] if len(matches) == 1 else None
 
-    def media_ssrcs(self, source: str) -> list[int]:
-        return [
-            s.ssrc
-            for s in self.streams.values()
-            if s.section.source == source and s.repairs is None
-        ]
+    def media_ssrcs(self, key: str) -> list[int]:
+        """The SSRCs carrying one layer of a source (`key` from `layer_key`)."""
+        return [s.ssrc for s in self.streams.values() if s.key == key and s.repairs is None]

@@ -13,7 +13,7 @@ from confsfu.conference.room import Room
 from confsfu.conference.slots import rank_for_audio, stable_assign
 from confsfu.forwarding.history import PacketHistory
 from confsfu.forwarding.incoming import IncomingStream
-from confsfu.forwarding.ingress import IngressRouter, IngressStream
+from confsfu.forwarding.ingress import IngressRouter, IngressStream, layer_key, source_of
 from confsfu.forwarding.keyframes import KeyframeRequester
 from confsfu.forwarding.outgoing import SlotHeader, build_rtx
 from confsfu.forwarding.slot import SlotForwarder
@@ -178,8 +178,9 @@ class RoomMedia:
     async def _close_publisher(self, pid: str) -> None:
         pub = self.publishers.pop(pid, None)
         if pub is not None:
-            for kind in ("audio", "video"):
-                self.keyframes.forget(f"{pid}/{kind}")
+            if pub.router is not None:
+                for stream in pub.router.streams.values():
+                    self.keyframes.forget(stream.key)
             await pub.pc.close()
 
     async def _close_subscriber(self, pid: str) -> None:
@@ -224,19 +225,37 @@ class RoomMedia:
     def _assign(self, now_ms: int, slots: list[Slot], wanted: list[str], kind: Kind) -> None:
         current = [_owner(s.forwarder.pending or s.forwarder.source) for s in slots]
         for slot, pid in zip(slots, stable_assign(current, wanted), strict=True):
-            source = f"{pid}/{kind}" if pid is not None else None
+            key = self._layer_to_send(now_ms, f"{pid}/{kind}") if pid is not None else None
             self._index_remove(slot)
-            needs_keyframe = slot.forwarder.assign(now_ms, source)
+            needs_keyframe = slot.forwarder.assign(now_ms, key)
             self._index_add(slot)
-            if needs_keyframe and source is not None:
-                self._request_keyframe(now_ms, source)
+            if needs_keyframe and key is not None:
+                self._request_keyframe(now_ms, key)
             if slot.forwarder.source is None and slot.shown is not None:
                 self._slot_changed(slot)
 
+    def _layer_to_send(self, now_ms: int, source: str) -> str:
+        """The highest simulcast layer of `source` that arrived in the last second."""
+        pub = self.publishers.get(_owner(source) or "")
+        best = 0
+        if pub is not None and pub.router is not None:
+            for stream in pub.router.streams.values():
+                incoming = pub.incoming.get(stream.ssrc)
+                if (
+                    stream.section.source == source
+                    and stream.repairs is None
+                    and incoming is not None
+                    and now_ms - incoming.last_packet_ms < 1000
+                ):
+                    best = max(best, stream.layer)
+        return layer_key(source, best)
+
     def _index_add(self, slot: Slot) -> None:
-        for source in {slot.forwarder.source, slot.forwarder.pending}:
-            if source is not None:
-                self._slots_by_source.setdefault(source, []).append(slot)
+        for key in {slot.forwarder.source, slot.forwarder.pending}:
+            if key is not None:
+                slots = self._slots_by_source.setdefault(source_of(key), [])
+                if slot not in slots:
+                    slots.append(slot)
 
     def _index_remove(self, slot: Slot) -> None:
         for slots in self._slots_by_source.values():
@@ -288,12 +307,14 @@ class RoomMedia:
                 self.drops["bad_vp8"] += 1
                 return
             if vp8.is_keyframe:
-                self.keyframes.keyframe_arrived(source)
+                self.keyframes.keyframe_arrived(stream.key)
         elif pub.ext.audio_level is not None:
             self._note_audio_level(pub, pkt, arrival_ms)
-        self._forward(source, pkt, vp8, arrival_ms)
+        self._forward(source, stream.key, pkt, vp8, arrival_ms)
 
-    def _forward(self, source: str, pkt: RtpPacket, vp8: Vp8Descriptor | None, now_ms: int) -> None:
+    def _forward(
+        self, source: str, key: str, pkt: RtpPacket, vp8: Vp8Descriptor | None, now_ms: int
+    ) -> None:
         slots = self._slots_by_source.get(source)
         if not slots:
             return
@@ -304,7 +325,7 @@ class RoomMedia:
                 continue
             forwarder = slot.forwarder
             before = forwarder.source
-            decision = forwarder.forward(now_ms, source, pkt, vp8)
+            decision = forwarder.forward(now_ms, key, pkt, vp8)
             if decision is None:
                 continue
             seq, ts, pic, tl0 = decision
@@ -370,7 +391,7 @@ class RoomMedia:
             return
         for slot in self._slots_by_source.get(stream.section.source, ()):
             forwarder = slot.forwarder
-            if forwarder.source != stream.section.source or slot.header is None:
+            if forwarder.source != stream.key or slot.header is None:
                 continue
             report = rtcp.SenderReport(
                 ssrc=slot.stream.ssrc,
@@ -398,20 +419,21 @@ class RoomMedia:
     def _on_keyframe_wanted(self, now_ms: int, slot: Slot | None) -> None:
         if slot is None or slot.kind != "video":
             return
-        source = slot.forwarder.pending or slot.forwarder.source
-        if source is not None:
-            self._request_keyframe(now_ms, source)
+        key = slot.forwarder.pending or slot.forwarder.source
+        if key is not None:
+            self._request_keyframe(now_ms, key)
 
-    def _request_keyframe(self, now_ms: int, source: str) -> None:
-        if not self.keyframes.should_request(now_ms, source):
+    def _request_keyframe(self, now_ms: int, key: str) -> None:
+        """Ask the publisher of one layer (`key`) for a keyframe, at most once per interval."""
+        if not self.keyframes.should_request(now_ms, key):
             return
-        pid = source.split("/", 1)[0]
+        pid = _owner(key) or ""
         pub = self.publishers.get(pid)
         if pub is None or pub.router is None:
             return
         packets = [
             rtcp.PictureLossIndication(sender_ssrc=pub.rtcp_ssrc, media_ssrc=ssrc)
-            for ssrc in pub.router.media_ssrcs(source)
+            for ssrc in pub.router.media_ssrcs(key)
         ]
         if packets:
             self.counters["keyframe_requests"] += 1
@@ -453,9 +475,10 @@ class RoomMedia:
                     )
                     self.counters["nacks_sent"] += 1
                     pub.pc.send_rtcp(rtcp.serialize_rtcp([nack]))
-        for source, slots in self._slots_by_source.items():
-            if any(s.forwarder.pending == source for s in slots):
-                self._request_keyframe(now_ms, source)
+        pending = {s.forwarder.pending for slots in self._slots_by_source.values() for s in slots}
+        for key in pending:
+            if key is not None:
+                self._request_keyframe(now_ms, key)
 
     def on_report_tick(self, now_ms: int) -> None:
         """Receiver reports and a bitrate cap (REMB) to every publisher; run about once a second."""
