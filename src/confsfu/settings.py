@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     slots: SlotSettings = SlotSettings()
     media: MediaSettings = MediaSettings()
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    # WebSocket ping interval; a participant silent for 1.5 intervals is gone.
+    heartbeat_s: float = Field(default=5.0, gt=0.1, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

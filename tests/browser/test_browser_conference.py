@@ -41,6 +41,19 @@ async def tile_names(page: Page) -> list[str]:
     return sorted(names)
 
 
+async def tile_markers(page: Page, name: str) -> list[str]:
+    markers: list[str] = await page.evaluate(
+        """(name) => {
+          const video = document.querySelector(`video[data-participant="${name}"]`);
+          const tile = video && video.closest(".tile");
+          if (!tile) return [];
+          return [...tile.querySelectorAll(".marker")].flatMap((m) => [...m.classList]);
+        }""",
+        name,
+    )
+    return markers
+
+
 async def wait_until(page: Page, check: Any, timeout_s: float = 30.0) -> Any:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -76,6 +89,26 @@ async def test_three_browsers_see_and_hear_each_other(server: Any, browser: Brow
         await wait_until(page, tiles_ok, 10)
     await screenshot(pages[0], "three-participants.png")
 
+    # Lima turns the microphone and the camera off: the others see both markers on Lima's tile.
+    await pages[1].click("#mic-toggle")
+    await pages[1].click("#cam-toggle")
+    for page in (pages[0], pages[2]):
+
+        async def marked(page: Page = page) -> Any:
+            markers = await tile_markers(page, "Lima")
+            return {"muted", "camera-off"} <= set(markers) or markers
+
+        await wait_until(page, marked, 10)
+    await screenshot(pages[0], "lima-muted.png")
+    await pages[1].click("#mic-toggle")
+    await pages[1].click("#cam-toggle")
+
+    async def unmarked() -> Any:
+        markers = await tile_markers(pages[0], "Lima")
+        return not ({"muted", "camera-off"} & set(markers)) or markers
+
+    await wait_until(pages[0], unmarked, 10)
+
     # Nairobi leaves: the others' tiles for Nairobi go away within seconds.
     await pages[2].click("#leave")
     for page in pages[:2]:
@@ -84,3 +117,11 @@ async def test_three_browsers_see_and_hear_each_other(server: Any, browser: Brow
             return "Nairobi" not in await tile_names(page)
 
         await wait_until(page, gone, 10)
+
+    # Lima closes the tab: Seoul's tile for Lima goes away too.
+    await pages[1].context.close()
+
+    async def lima_gone() -> Any:
+        return "Lima" not in await tile_names(pages[0])
+
+    await wait_until(pages[0], lima_gone, 10)

@@ -157,6 +157,15 @@ class LoopbackPeer:
 
         await asyncio.wait_for(until(), timeout)
 
+    async def go_silent(self) -> None:
+        """Stop reading, answering and sending, as if the network vanished (no goodbye)."""
+        for task in (self._reader, self._media_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._reader = self._media_task = None
+
     @property
     def closed(self) -> bool:
         return self._ws is None or self._ws.closed

@@ -25,7 +25,6 @@ class OpenSockets(set[web.WebSocketResponse]):
 
 SOCKETS = web.AppKey("sockets", OpenSockets)
 WEB_DIR = Path(__file__).resolve().parents[3] / "web"
-HEARTBEAT_S = 5.0
 
 
 def create_app(settings: Settings, web_dir: Path = WEB_DIR) -> web.Application:
@@ -96,7 +95,9 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request, settings):
         log.warning("refused a WebSocket from origin %s", request.headers.get("Origin"))
         raise web.HTTPForbidden(text="origin not allowed")
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=settings.max_message_bytes)
+    ws = web.WebSocketResponse(
+        heartbeat=settings.heartbeat_s, max_msg_size=settings.max_message_bytes
+    )
     await ws.prepare(request)
     sockets = request.app[SOCKETS]
     sockets.add(ws)
