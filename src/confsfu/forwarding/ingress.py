@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import ExtensionIds, parse_sdes_string
 from confsfu.rtp.packet import RtpPacket
 
@@ -84,7 +85,7 @@ class IngressRouter:
         ext = self._ext
         section: PublishedSection | None = None
         if ext.mid is not None and ext.mid in pkt.extensions:
-            section = self._by_mid.get(parse_sdes_string(pkt.extensions[ext.mid]))
+            section = self._by_mid.get(_sdes(pkt.extensions[ext.mid]) or "")
         if section is None:
             section = self._by_payload_type(pkt.payload_type)
         if section is None:
@@ -93,7 +94,7 @@ class IngressRouter:
         rid: str | None = None
         rid_id = ext.repaired_rid if is_rtx else ext.rid
         if rid_id is not None and rid_id in pkt.extensions:
-            rid = parse_sdes_string(pkt.extensions[rid_id])
+            rid = _sdes(pkt.extensions[rid_id])
         if section.rids and rid is None:
             return None  # a simulcast layer must name its rid before it can be placed
         layer = section.rids.index(rid) if rid is not None and rid in section.rids else 0
@@ -119,3 +120,11 @@ class IngressRouter:
     def media_ssrcs(self, key: str) -> list[int]:
         """The SSRCs carrying one layer of a source (`key` from `layer_key`)."""
         return [s.ssrc for s in self.streams.values() if s.key == key and s.repairs is None]
+
+
+def _sdes(value: bytes) -> str | None:
+    """A mid/rid extension value, or None when the publisher sent a malformed one."""
+    try:
+        return parse_sdes_string(value)
+    except ParseError:
+        return None
