@@ -1,0 +1,216 @@
+"""IngressRouter: SDP ssrcs, learning from mid/rid/repaired-rid, rtx mapping, pt fallback."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from confsfu.forwarding.ingress import IngressRouter, PublishedSection, layer_key, source_of
+from confsfu.rtp.extensions import ExtensionIds, build_sdes_string
+from confsfu.rtp.packet import RtpPacket, build_rtp, parse_rtp
+
+EXT = ExtensionIds(mid=4, rid=10, repaired_rid=11, audio_level=1, abs_send_time=2)
+
+AUDIO = PublishedSection(
+    mid="0",
+    kind="audio",
+    source="p1/audio",
+    media_ssrcs=(1111,),
+    media_payload_types=frozenset({111}),
+)
+CAMERA = PublishedSection(
+    mid="1",
+    kind="video",
+    source="p1/video",
+    media_payload_types=frozenset({96}),
+    rtx_payload_types={97: 96},
+    rids=("q", "h", "f"),
+)
+SCREEN = PublishedSection(
+    mid="2",
+    kind="video",
+    source="p1/screen",
+    media_ssrcs=(3333,),
+    rtx_ssrcs={3334: 3333},
+    media_payload_types=frozenset({96}),
+    rtx_payload_types={97: 96},
+)
+
+
+def packet(
+    ssrc: int,
+    pt: int,
+    *,
+    mid: str | None = None,
+    rid: str | None = None,
+    repaired_rid: str | None = None,
+    raw: dict[int, bytes] | None = None,
+) -> RtpPacket:
+    extensions: dict[int, bytes] = dict(raw or {})
+    if mid is not None:
+        extensions[4] = build_sdes_string(mid)
+    if rid is not None:
+        extensions[10] = build_sdes_string(rid)
+    if repaired_rid is not None:
+        extensions[11] = build_sdes_string(repaired_rid)
+    data = build_rtp(
+        payload_type=pt,
+        sequence_number=1,
+        timestamp=0,
+        ssrc=ssrc,
+        payload=b"x",
+        extensions=extensions or None,
+    )
+    return parse_rtp(data)
+
+
+def router(*sections: PublishedSection, ext: ExtensionIds = EXT) -> IngressRouter:
+    return IngressRouter(list(sections), ext)
+
+
+def test_routes_by_the_ssrcs_the_offer_announced() -> None:
+    r = router(AUDIO, CAMERA, SCREEN)
+    audio = r.route(packet(1111, 111))
+    assert audio is not None
+    assert (audio.section, audio.layer, audio.repairs) == (AUDIO, 0, None)
+    screen = r.route(packet(3333, 96))
+    assert screen is not None and screen.section is SCREEN and screen.repairs is None
+    rtx = r.route(packet(3334, 97))
+    assert rtx is not None and rtx.section is SCREEN and rtx.repairs == 3333
+    assert r.unroutable == 0
+
+
+def test_announced_simulcast_ssrcs_take_their_layer_in_order() -> None:
+    section = PublishedSection(
+        mid="1",
+        kind="video",
+        source="p/video",
+        media_ssrcs=(10, 20, 30),
+        rtx_ssrcs={21: 20},
+        media_payload_types=frozenset({96}),
+        rtx_payload_types={97: 96},
+        rids=("q", "h", "f"),
+    )
+    r = router(section)
+    assert [r.streams[s].layer for s in (10, 20, 30)] == [0, 1, 2]
+    assert (r.streams[21].layer, r.streams[21].repairs) == (1, 20)
+
+
+def test_learns_simulcast_layers_from_mid_and_rid() -> None:
+    r = router(AUDIO, CAMERA, SCREEN)
+    layers = {}
+    for ssrc, rid in ((501, "q"), (502, "h"), (503, "f")):
+        stream = r.route(packet(ssrc, 96, mid="1", rid=rid))
+        assert stream is not None and stream.section is CAMERA and stream.repairs is None
+        layers[ssrc] = stream.layer
+    assert layers == {501: 0, 502: 1, 503: 2}
+    # Learned for good: later packets carry no extensions at all.
+    later = r.route(packet(502, 96))
+    assert later is not None and later.layer == 1
+    assert sorted(s for s, stream in r.streams.items() if stream.section is CAMERA) == [
+        501,
+        502,
+        503,
+    ]
+    assert r.unroutable == 0
+
+
+def test_rtx_of_a_simulcast_layer_is_mapped_by_repaired_rid() -> None:
+    r = router(AUDIO, CAMERA)
+    r.route(packet(502, 96, mid="1", rid="h"))
+    rtx = r.route(packet(602, 97, mid="1", repaired_rid="h"))
+    assert rtx is not None
+    assert (rtx.repairs, rtx.layer, rtx.section) == (502, 1, CAMERA)
+    assert rtx.key == r.streams[502].key == layer_key("p1/video", 1)
+    assert r.media_ssrcs(layer_key("p1/video", 1)) == [502]  # rtx streams are not media
+    assert r.media_ssrcs(layer_key("p1/video", 0)) == []
+    assert source_of(rtx.key) == "p1/video"
+
+
+def test_rtx_before_its_media_stream_is_unroutable_until_the_media_is_known() -> None:
+    r = router(CAMERA)
+    assert r.route(packet(601, 97, mid="1", repaired_rid="q")) is None
+    assert r.unroutable == 1
+    r.route(packet(501, 96, mid="1", rid="q"))
+    rtx = r.route(packet(601, 97, mid="1", repaired_rid="q"))
+    assert rtx is not None and rtx.repairs == 501
+
+
+def test_a_simulcast_packet_without_rid_waits() -> None:
+    r = router(CAMERA)
+    assert r.route(packet(501, 96, mid="1")) is None
+    assert r.unroutable == 1
+    assert 501 not in r.streams
+    stream = r.route(packet(501, 96, mid="1", rid="f"))
+    assert stream is not None and stream.layer == 2
+
+
+def test_plain_stream_learned_by_mid_and_its_rtx_without_rid() -> None:
+    plain = PublishedSection(
+        mid="v",
+        kind="video",
+        source="p/video",
+        media_payload_types=frozenset({96}),
+        rtx_payload_types={97: 96},
+    )
+    other = PublishedSection(
+        mid="s",
+        kind="video",
+        source="p/screen",
+        media_payload_types=frozenset({96}),
+        rtx_payload_types={97: 96},
+    )
+    r = router(plain, other)
+    media = r.route(packet(70, 96, mid="s"))
+    assert media is not None and media.section is other and media.layer == 0
+    rtx = r.route(packet(71, 97, mid="s"))
+    assert rtx is not None and rtx.repairs == 70
+
+
+def test_payload_type_fallback_only_when_unambiguous() -> None:
+    r = router(AUDIO, CAMERA, SCREEN)
+    # Opus is only in the audio section: a new audio SSRC is routed without any extension.
+    audio = r.route(packet(9999, 111))
+    assert audio is not None and audio.section is AUDIO
+    # VP8 is in two sections: no guess.
+    assert r.route(packet(8888, 96)) is None
+    # A payload type nobody negotiated.
+    assert r.route(packet(7777, 100)) is None
+    assert r.unroutable == 2
+
+
+def test_unknown_mid_falls_back_to_payload_type() -> None:
+    r = router(AUDIO, SCREEN)
+    stream = r.route(packet(4444, 96, mid="nope"))
+    assert stream is not None and stream.section is SCREEN
+
+
+def test_without_negotiated_extensions_only_ssrcs_and_payload_types_route() -> None:
+    r = router(AUDIO, CAMERA, ext=ExtensionIds())
+    assert r.route(packet(1111, 111)) is not None
+    assert r.route(packet(501, 96, mid="1", rid="q")) is None  # rid unreadable: cannot place
+    assert r.unroutable == 1
+
+
+def test_malformed_mid_or_rid_values_are_unroutable_not_errors() -> None:
+    r = router(AUDIO, CAMERA, SCREEN)
+    assert r.route(packet(1, 96, raw={4: b"\x01\x02"})) is None
+    assert r.route(packet(2, 96, mid="1", raw={10: b" "})) is None
+    assert r.route(packet(3, 97, mid="1", raw={11: b"\x00"})) is None
+    assert r.unroutable == 3
+    assert {1, 2, 3}.isdisjoint(r.streams)
+
+
+@given(
+    ssrc=st.integers(0, 2**32 - 1),
+    pt=st.integers(0, 127),
+    values=st.dictionaries(st.sampled_from([4, 10, 11]), st.binary(min_size=1, max_size=16)),
+)
+def test_route_never_raises(ssrc: int, pt: int, values: dict[int, bytes]) -> None:
+    r = router(AUDIO, CAMERA, SCREEN)
+    before = r.unroutable
+    stream = r.route(packet(ssrc, pt, raw=values))
+    if stream is None:
+        assert r.unroutable == before + 1
+    else:
+        assert r.streams[ssrc] is stream
