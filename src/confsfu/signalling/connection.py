@@ -10,7 +10,21 @@ from pydantic import ValidationError
 from confsfu.signalling.messages import CLIENT_MESSAGE, ClientMessage
 
 CLIENT_TYPES = frozenset(
-    {"join", "publish_offer", "subscribe_answer", "media_state", "ping", "leave"}
+    {
+        "join",
+        "publish_offer",
+        "unpublish",
+        "subscribe_answer",
+        "media_state",
+        "raise_hand",
+        "lower_hand",
+        "request_unmute",
+        "chair",
+        "view_page",
+        "get_report",
+        "ping",
+        "leave",
+    }
 )
 
 
@@ -38,7 +52,7 @@ class Phase(StrEnum):
 ALLOWED: dict[Phase, frozenset[str]] = {
     Phase.AWAITING_JOIN: frozenset({"join", "ping", "leave"}),
     Phase.JOINING: frozenset({"ping", "leave"}),
-    Phase.JOINED: frozenset({"publish_offer", "subscribe_answer", "media_state", "ping", "leave"}),
+    Phase.JOINED: CLIENT_TYPES - {"join"},
     Phase.CLOSED: frozenset(),
 }
 
@@ -49,6 +63,8 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         raw = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SignallingError("bad_json", f"the message is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise SignallingError("bad_json", "the message nests too deeply") from exc
     if not isinstance(raw, dict):
         raise SignallingError("bad_json", "the message must be a JSON object")
     kind = raw.get("type")
