@@ -51,7 +51,7 @@ def verify_token(secret: str, token: str, *, now_s: int) -> TokenClaims:
         )
     except jwt.InvalidSignatureError as exc:
         raise TokenError("the token's signature is not valid") from exc
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, UnicodeError) as exc:  # UnicodeError: lone surrogates from JSON
         raise TokenError(f"the token is malformed: {exc}") from exc
     room, name, role, exp, jti = (claims.get(k) for k in ("room", "name", "role", "exp", "jti"))
     if not isinstance(room, str) or not isinstance(name, str) or not isinstance(jti, str):
