@@ -10,21 +10,7 @@ from pydantic import ValidationError
 from confsfu.signalling.messages import CLIENT_MESSAGE, ClientMessage
 
 CLIENT_TYPES = frozenset(
-    {
-        "join",
-        "publish_offer",
-        "unpublish",
-        "subscribe_answer",
-        "media_state",
-        "raise_hand",
-        "lower_hand",
-        "request_unmute",
-        "chair",
-        "view_page",
-        "get_report",
-        "ping",
-        "leave",
-    }
+    {"join", "publish_offer", "subscribe_answer", "media_state", "ping", "leave"}
 )
 
 
@@ -52,7 +38,7 @@ class Phase(StrEnum):
 ALLOWED: dict[Phase, frozenset[str]] = {
     Phase.AWAITING_JOIN: frozenset({"join", "ping", "leave"}),
     Phase.JOINING: frozenset({"ping", "leave"}),
-    Phase.JOINED: CLIENT_TYPES - {"join"},
+    Phase.JOINED: frozenset({"publish_offer", "subscribe_answer", "media_state", "ping", "leave"}),
     Phase.CLOSED: frozenset(),
 }
 
