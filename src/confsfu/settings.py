@@ -19,6 +19,7 @@ class RoomSettings(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     open: bool = False  # guests may join with just a name, as participants
     max_participants: int = Field(default=100, ge=1)
+    scheduled_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
 
 
 class IceSettings(BaseModel):

@@ -61,9 +61,9 @@ def vp8_frames(
     )
 
 
-def opus_frames(seconds: int = 4) -> list[EncodedFrame]:
-    """20 ms Opus packets of a warbling tone."""
-    return _cached(f"opus:{seconds}s", lambda: _encode_opus(seconds))
+def opus_frames(seconds: int = 4, variant: int = 0) -> list[EncodedFrame]:
+    """20 ms Opus packets of a warbling tone; each variant is a different pitch (and bytes)."""
+    return _cached(f"opus:{seconds}s:{variant}", lambda: _encode_opus(seconds, 440 + 37 * variant))
 
 
 def _encode_vp8(
@@ -95,7 +95,7 @@ def _encode_vp8(
     return frames
 
 
-def _encode_opus(seconds: int) -> list[EncodedFrame]:
+def _encode_opus(seconds: int, pitch_hz: int) -> list[EncodedFrame]:
     rate = 48000
     codec = av.CodecContext.create("libopus", "w")
     codec.sample_rate = rate
@@ -108,7 +108,7 @@ def _encode_opus(seconds: int) -> list[EncodedFrame]:
     t = 0
     for _ in range(seconds * 50):
         n = np.arange(t, t + samples_per_frame)
-        tone = 0.3 * np.sin(2 * math.pi * (440 + 60 * np.sin(n / rate * 3)) * n / rate)
+        tone = 0.3 * np.sin(2 * math.pi * (pitch_hz + 60 * np.sin(n / rate * 3)) * n / rate)
         pcm = (np.repeat(tone[:, None], 2, axis=1) * 32767).astype(np.int16).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
         frame.sample_rate = rate

@@ -286,11 +286,15 @@ class LoopbackPeer:
         *,
         fps: int = 30,
         talking: Callable[[float], bool] = lambda t: True,
+        level_dbov: int = 30,
         duration_s: float = 60.0,
     ) -> None:
-        """Send the frames in a loop, paced in real time, for at most `duration_s`."""
+        """Send the frames in a loop, paced in real time, for at most `duration_s`.
+
+        While `talking(t)`, audio carries `level_dbov` and the voice flag, else silence (127).
+        """
         self._media_task = asyncio.create_task(
-            self._send_media(audio, video, fps, talking, duration_s)
+            self._send_media(audio, video, fps, talking, level_dbov, duration_s)
         )
 
     async def _send_media(
@@ -299,6 +303,7 @@ class LoopbackPeer:
         video: list[EncodedFrame],
         fps: int,
         talking: Callable[[float], bool],
+        level_dbov: int,
         duration_s: float,
     ) -> None:
         pc = self.publish_pc
@@ -315,7 +320,7 @@ class LoopbackPeer:
         answered_requests = self.keyframe_requests
         while loop.time() - start < duration_s:
             t = loop.time() - start
-            level = 30 if talking(t) else 127
+            level = level_dbov if talking(t) else 127
             a_payload = audio[a_index % len(audio)].data
             a_index += 1
             pkt = build_rtp(

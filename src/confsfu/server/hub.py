@@ -1,63 +1,196 @@
-"""Live rooms: each room's membership, media plane, connected sessions and timers."""
+"""Live rooms: each room's meeting, media plane, connected sessions and timers."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from confsfu.conference import floor, moderation
+from confsfu.conference.meeting import Meeting, MeetingEvent, ParticipantRemoved
 from confsfu.conference.room import Participant, Room
+from confsfu.conference.speakers import DominantSpeakerChanged
 from confsfu.server.media import RoomMedia
 from confsfu.server.rtc_adapter import RawPeerConnection
 from confsfu.settings import Settings
-from confsfu.signalling.messages import Message, ParticipantInfo, SlotInfo, SlotMap
+from confsfu.signalling.messages import (
+    Message,
+    Notice,
+    ParticipantInfo,
+    ParticipantUpdated,
+    RoomState,
+    SlotInfo,
+    SlotMap,
+)
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[Message], Awaitable[None]]
+Close = Callable[[str], Awaitable[None]]
 
 TICK_MS = 20
 REPORT_EVERY_MS = 1000
 REASSIGN_EVERY_MS = 250
+MEETING_EVERY_MS = 100
+KIND_WORDS = {"audio": "microphone", "video": "camera"}
 
 
 def clock_ms() -> int:
     return int(asyncio.get_running_loop().time() * 1000)
 
 
-def participant_info(p: Participant) -> ParticipantInfo:
-    return ParticipantInfo(id=p.id, name=p.name, role=p.role, audio=p.audio, video=p.video)
+@dataclass(eq=False)
+class Connection:
+    """What the room needs of a participant's session."""
+
+    send: Send
+    close: Close  # close with a reason (bye)
 
 
 @dataclass(eq=False)
 class LiveRoom:
     """One room while anyone is in it."""
 
-    room: Room
+    meeting: Meeting
     media: RoomMedia
-    senders: dict[str, Send] = field(default_factory=dict)
+    unix_offset_ms: int  # unix ms = loop ms + this
+    connections: dict[str, Connection] = field(default_factory=dict)
     _timer: asyncio.TimerHandle | None = None
     _last_report_ms: int = 0
     _last_reassign_ms: int = 0
+    _last_meeting_ms: int = 0
     _slot_maps_due: set[str] = field(default_factory=set)
     _tasks: set[asyncio.Future[None]] = field(default_factory=set)
 
+    @property
+    def room(self) -> Room:
+        return self.meeting.room
+
+    # ---- messages ---------------------------------------------------------------------------
+
     async def broadcast(self, message: Message, *, exclude: str | None = None) -> None:
-        for pid, send in list(self.senders.items()):
+        for pid, conn in list(self.connections.items()):
             if pid != exclude:
-                await send(message)
+                await conn.send(message)
+
+    async def tell(self, pid: str, message: Message) -> None:
+        conn = self.connections.get(pid)
+        if conn is not None:
+            await conn.send(message)
+
+    def participant_info(self, p: Participant) -> ParticipantInfo:
+        m = self.meeting
+        mod = m.moderation.state(p.id) if p.id in m.moderation.participants else None
+        return ParticipantInfo(
+            id=p.id,
+            name=p.name,
+            role=p.role,
+            audio=p.audio,
+            video=p.video,
+            chair_muted_audio=bool(mod and mod.chair_muted_audio),
+            chair_muted_video=bool(mod and mod.chair_muted_video),
+            hand_raised=p.id in m.floor.hands,
+            unmute_requested=bool(
+                mod and (mod.audio_unmute_requested or mod.video_unmute_requested)
+            ),
+            quality=self.media.quality(p.id),
+        )
+
+    def room_state(self) -> RoomState:
+        m, now_ms = self.meeting, clock_ms()
+        stage = m.stage(now_ms)
+        unix = self.unix_offset_ms
+        until, end = m.floor.until_ms, m.moderation.scheduled_end_ms
+        return RoomState(
+            server_time_ms=now_ms + unix,
+            floor_holder=m.floor.holder,
+            floor_until_ms=until + unix if until is not None else None,
+            hands=list(m.floor.hands),
+            presenter=m.floor.presenter,
+            locked=m.moderation.locked,
+            scheduled_end_ms=end + unix if end is not None else None,
+            stage=stage.pid,
+            stage_kind=stage.kind,
+            dominant_speaker=m.speakers.dominant(now_ms),
+        )
+
+    async def announce(
+        self, events: Iterable[MeetingEvent | ParticipantRemoved], also: Iterable[str] = ()
+    ) -> None:
+        """Tell everyone what changed: room state, updated participants, personal notices."""
+        changed = set(also)
+        state_changed = False
+        for event in events:
+            pid = getattr(event, "pid", None)
+            if isinstance(pid, str):
+                changed.add(pid)
+            state_changed = state_changed or not isinstance(
+                event, moderation.OwnMediaChanged | moderation.UnmuteRequested
+            )
+            await self._notify(event)
+        for pid in changed:
+            p = self.room.participants.get(pid)
+            if p is not None:
+                await self.broadcast(ParticipantUpdated(participant=self.participant_info(p)))
+        if state_changed:
+            await self.broadcast(self.room_state())
+            self.media.reassign()
+
+    async def _notify(self, event: MeetingEvent | ParticipantRemoved) -> None:
+        match event:
+            case moderation.ChairMuted(pid, kind):
+                what = "muted your microphone" if kind == "audio" else "stopped your camera"
+                await self.tell(pid, Notice(code="chair_muted", text=f"The chair {what}."))
+            case moderation.ChairUnmuted(pid, kind):
+                text = f"The chair allowed your {KIND_WORDS[kind]} again."
+                await self.tell(pid, Notice(code="chair_unmuted", text=text))
+            case moderation.UnmuteRequested(pid, kind):
+                name = self.room.participants[pid].name if pid in self.room.participants else pid
+                text = f"{name} asks to turn their {KIND_WORDS[kind]} back on."
+                await self._tell_chairs(Notice(code="unmute_requested", text=text))
+            case floor.FloorGranted(pid, _until):
+                await self.tell(pid, Notice(code="floor_granted", text="You have the floor."))
+            case floor.FloorRevoked(pid, _) | floor.FloorExpired(pid):
+                await self.tell(pid, Notice(code="floor_ended", text="Your turn to speak ended."))
+            case moderation.MeetingEndingSoon(_end, remaining_ms):
+                minutes = max(1, round(remaining_ms / 60_000))
+                text = f"The meeting is scheduled to end in {minutes} minutes."
+                await self.broadcast(Notice(code="ending_soon", text=text))
+            case moderation.MeetingOvertime():
+                text = "The scheduled end has passed; the meeting goes on until a chair ends it."
+                await self._tell_chairs(Notice(code="overtime", text=text))
+            case moderation.MeetingEnded():
+                for conn in list(self.connections.values()):
+                    await conn.close("the chair ended the meeting")
+            case ParticipantRemoved(pid):
+                target = self.connections.get(pid)
+                if target is not None:
+                    await target.close("the chair removed you from the meeting")
+            case DominantSpeakerChanged():
+                pass
+
+    async def _tell_chairs(self, message: Message) -> None:
+        for pid, p in self.room.participants.items():
+            if p.role == "chair":
+                await self.tell(pid, message)
+
+    # ---- slot maps --------------------------------------------------------------------------
 
     def slot_infos(self, pid: str) -> list[SlotInfo]:
         infos = []
-        for stream, owner in self.media.slot_owners(pid):
-            p = self.room.participants.get(owner) if owner is not None else None
+        for slot in self.media.slots_of(pid):
+            owner, _, what = (slot.shown or "").partition("/")
+            p = self.room.participants.get(owner)
             infos.append(
                 SlotInfo(
-                    mid=stream.mid,
-                    kind=stream.kind,
+                    mid=slot.stream.mid,
+                    kind=slot.stream.kind,
                     participant_id=p.id if p else None,
                     name=p.name if p else None,
+                    purpose=slot.purpose,
+                    source=("screen" if what.startswith("screen") else "camera") if p else None,
                 )
             )
         return infos
@@ -71,11 +204,15 @@ class LiveRoom:
     def _send_slot_maps(self) -> None:
         due, self._slot_maps_due = self._slot_maps_due, set()
         for pid in due:
-            send = self.senders.get(pid)
-            if send is not None:
-                task = asyncio.ensure_future(send(SlotMap(slots=self.slot_infos(pid))))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            if pid in self.connections:
+                self._spawn(self.tell(pid, SlotMap(slots=self.slot_infos(pid))))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- timers -----------------------------------------------------------------------------
 
     def start_timers(self) -> None:
         if self._timer is None:
@@ -90,6 +227,11 @@ class LiveRoom:
         now_ms = clock_ms()
         try:
             self.media.on_tick(now_ms)
+            if now_ms - self._last_meeting_ms >= MEETING_EVERY_MS:
+                self._last_meeting_ms = now_ms
+                events = self.meeting.tick(now_ms)
+                if events:
+                    self._spawn(self.announce(events))
             if now_ms - self._last_reassign_ms >= REASSIGN_EVERY_MS:
                 self._last_reassign_ms = now_ms
                 self.media.reassign()
@@ -112,28 +254,41 @@ class Hub:
         live = self.rooms.get(name)
         if live is None:
             config = self.settings.room(name)
+            now_ms = clock_ms()
+            unix_ms = int(time.time() * 1000)
             room = Room(name, max_participants=config.max_participants if config else 100)
+            meeting = Meeting(
+                room,
+                now_ms=now_ms,
+                unix_ms=unix_ms,
+                scheduled_minutes=config.scheduled_minutes if config else None,
+            )
             holder: list[LiveRoom] = []
             media = RoomMedia(
-                room,
+                meeting,
                 media=self.settings.media,
                 slots=self.settings.slots,
                 clock_ms=clock_ms,
                 make_pc=RawPeerConnection,
                 on_slots_changed=lambda pid: holder[0].slots_changed(pid),
             )
-            live = LiveRoom(room, media)
+            live = LiveRoom(meeting, media, unix_offset_ms=unix_ms - now_ms)
             holder.append(live)
             self.rooms[name] = live
-            live.start_timers()
+        live.start_timers()
         return live
 
     async def drop_if_empty(self, name: str) -> None:
+        """An empty room sleeps; it is forgotten only once its meeting has ended.
+
+        Until then it keeps its state (removed participants stay removed, the lock holds).
+        """
         live = self.rooms.get(name)
         if live is not None and not live.room.participants:
             live.stop_timers()
             await live.media.close()
-            del self.rooms[name]
+            if live.meeting.moderation.ended:
+                del self.rooms[name]
 
     async def close(self) -> None:
         for name, live in list(self.rooms.items()):

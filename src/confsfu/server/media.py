@@ -7,10 +7,11 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from confsfu.codecs.vp8 import Vp8Descriptor, parse_vp8, rewrite_vp8
-from confsfu.conference.room import Room
-from confsfu.conference.slots import rank_for_audio, stable_assign
+from confsfu.conference.meeting import Meeting
+from confsfu.conference.slots import stable_assign
 from confsfu.forwarding.history import PacketHistory
 from confsfu.forwarding.incoming import IncomingStream
 from confsfu.forwarding.ingress import IngressRouter, IngressStream, layer_key, source_of
@@ -24,10 +25,12 @@ from confsfu.rtp.packet import RtpPacket, build_rtp, parse_rtp
 from confsfu.server.rtc_adapter import Kind, OutgoingStream, RawPeerConnection
 from confsfu.server.sdp_plan import publish_plan, subscribe_plan
 from confsfu.settings import MediaSettings, SlotSettings
+from confsfu.signalling.messages import Purpose
 
 log = logging.getLogger(__name__)
 
 CLOCK_RATE = {"audio": 48000, "video": 90000}
+SlotPurpose = Literal["audio", "stage", "grid"]
 
 
 @dataclass(slots=True)
@@ -36,12 +39,13 @@ class Slot:
 
     subscriber: Subscriber
     stream: OutgoingStream
+    purpose: SlotPurpose
     forwarder: SlotForwarder
     history: PacketHistory
     header: SlotHeader | None = None  # known once the subscriber's answer came
     rtx_payload_type: int | None = None
     rtx_seq: int = 0
-    shown: str | None = None  # the participant the page was last told this slot carries
+    shown: str | None = None  # the source the page was last told this slot carries
     packets_sent: int = 0
     bytes_sent: int = 0
     rtx_sent: int = 0
@@ -58,11 +62,14 @@ class Subscriber:
     slots: list[Slot] = field(default_factory=list)
     by_ssrc: dict[int, Slot] = field(default_factory=dict)
     ready: bool = False
+    grid_page: int = 0
+    loss_fraction: float | None = None  # from the subscriber's receiver reports
 
 
 @dataclass(slots=True)
 class Publisher:
     participant_id: str
+    purpose: Purpose
     pc: RawPeerConnection
     rtcp_ssrc: int
     router: IngressRouter | None = None
@@ -75,7 +82,7 @@ class RoomMedia:
 
     def __init__(
         self,
-        room: Room,
+        meeting: Meeting,
         *,
         media: MediaSettings,
         slots: SlotSettings,
@@ -84,14 +91,14 @@ class RoomMedia:
         on_slots_changed: Callable[[str], None],
         rng: random.Random | None = None,
     ) -> None:
-        self.room = room
+        self.meeting = meeting
         self._media = media
         self._slot_counts = slots
         self._clock_ms = clock_ms
         self._make_pc = make_pc
         self._on_slots_changed = on_slots_changed
         self._rng = rng or random.Random()
-        self.publishers: dict[str, Publisher] = {}
+        self.publishers: dict[tuple[str, Purpose], Publisher] = {}
         self.subscribers: dict[str, Subscriber] = {}
         self._slots_by_source: dict[str, list[Slot]] = {}
         self.keyframes = KeyframeRequester(media.keyframe_request_interval_ms)
@@ -100,20 +107,22 @@ class RoomMedia:
 
     # ---- joining and leaving ----------------------------------------------------------------
 
-    async def publish(self, pid: str, offer_sdp: str) -> str:
+    async def publish(self, pid: str, offer_sdp: str, purpose: Purpose = "camera") -> str:
         """Accept a participant's publish offer; returns the answer. Replaces an earlier one."""
-        await self._close_publisher(pid)
-        pub = Publisher(pid, self._make_pc(), rtcp_ssrc=self._rng.getrandbits(32))
+        await self.unpublish(pid, purpose)
+        pub = Publisher(pid, purpose, self._make_pc(), rtcp_ssrc=self._rng.getrandbits(32))
         pub.pc.set_callbacks(
             on_rtp=lambda data, at: self._on_publisher_rtp(pub, data, at),
             on_rtcp=lambda data: self._on_publisher_rtcp(pub, data),
         )
-        self.publishers[pid] = pub
+        self.publishers[pid, purpose] = pub
         try:
             answer = await pub.pc.answer(offer_sdp)
-            plan = publish_plan(pid, offer_sdp, answer, self._media.start_bitrate_kbps)
+            plan = publish_plan(
+                pid, offer_sdp, answer, self._media.start_bitrate_kbps, purpose=purpose
+            )
         except Exception:
-            self.publishers.pop(pid, None)
+            self.publishers.pop((pid, purpose), None)
             await pub.pc.close()
             raise
         pub.router = IngressRouter(plan.sections, plan.ext)
@@ -130,9 +139,14 @@ class RoomMedia:
         self.subscribers[pid] = sub
         audio: list[Kind] = ["audio"]
         video: list[Kind] = ["video"]
-        kinds = audio * self._slot_counts.audio + video * self._slot_counts.video
+        kinds = audio * self._slot_counts.audio + video * (1 + self._slot_counts.video)
         offer, streams = await sub.pc.offer(kinds)
-        for stream in streams:
+        audio_slot: list[SlotPurpose] = ["audio"]
+        stage_slot: list[SlotPurpose] = ["stage"]
+        grid_slot: list[SlotPurpose] = ["grid"]
+        purposes = audio_slot * self._slot_counts.audio + stage_slot
+        purposes += grid_slot * self._slot_counts.video
+        for stream, purpose in zip(streams, purposes, strict=True):
             forwarder = SlotForwarder(
                 is_video=stream.kind == "video",
                 clock_rate=CLOCK_RATE[stream.kind],
@@ -140,7 +154,7 @@ class RoomMedia:
                 initial_ts=self._rng.getrandbits(32),
             )
             history = PacketHistory(self._media.rtx_history_packets)
-            slot = Slot(sub, stream, forwarder, history, rtx_seq=self._rng.getrandbits(16))
+            slot = Slot(sub, stream, purpose, forwarder, history, rtx_seq=self._rng.getrandbits(16))
             sub.slots.append(slot)
             sub.by_ssrc[stream.ssrc] = slot
             sub.by_ssrc[stream.rtx_ssrc] = slot
@@ -168,15 +182,16 @@ class RoomMedia:
 
     async def remove(self, pid: str) -> None:
         await self._close_subscriber(pid)
-        await self._close_publisher(pid)
+        for purpose in ("camera", "screen"):
+            await self.unpublish(pid, purpose)
         self.reassign()
 
     async def close(self) -> None:
-        for pid in list(self.subscribers) + list(self.publishers):
+        for pid in {*self.subscribers, *(pid for pid, _ in self.publishers)}:
             await self.remove(pid)
 
-    async def _close_publisher(self, pid: str) -> None:
-        pub = self.publishers.pop(pid, None)
+    async def unpublish(self, pid: str, purpose: Purpose) -> None:
+        pub = self.publishers.pop((pid, purpose), None)
         if pub is not None:
             if pub.router is not None:
                 for stream in pub.router.streams.values():
@@ -194,38 +209,45 @@ class RoomMedia:
     # ---- who goes where ---------------------------------------------------------------------
 
     def reassign(self) -> None:
-        """Recompute every ready subscriber's slots (join order for video, recency for audio).
-
-        Only participants who publish that kind take a slot.
-        """
+        """Recompute every ready subscriber's slots: who is heard, the stage, one grid page."""
         now_ms = self._clock_ms()
-        publishing = {kind: self._publishing(kind) for kind in ("audio", "video")}
+        meeting = self.meeting
+        stage = meeting.stage(now_ms)
+        audio = self._publishing("audio")
+        video = self._publishing("video")
+        stage_source = None
+        if stage.pid is not None:
+            stage_source = f"{stage.pid}/screen" if stage.kind == "screen" else f"{stage.pid}/video"
         for sub in self.subscribers.values():
             if not sub.ready:
                 continue
-            others = self.room.others(sub.participant_id)
-            video_slots = [s for s in sub.slots if s.kind == "video"]
-            audio_slots = [s for s in sub.slots if s.kind == "audio"]
-            video_rank = [p for p in others if p in publishing["video"]]
-            self._assign(now_ms, video_slots, video_rank, "video")
-            audio_rank = rank_for_audio(
-                [p for p in others if p in publishing["audio"]], self.room.last_heard_ms
-            )
-            self._assign(now_ms, audio_slots, audio_rank, "audio")
+            me = sub.participant_id
+            heard = meeting.audio_for(now_ms, me, self._slot_counts.audio, audio)
+            grid = meeting.grid_for(me, sub.grid_page, self._slot_counts.video, video)
+            on_stage = [stage_source] if stage_source and stage.pid != me else []
+            for purpose, wanted in (
+                ("audio", [f"{p}/audio" for p in heard]),
+                ("stage", on_stage),
+                ("grid", [f"{p}/video" for p in grid]),
+            ):
+                self._assign(now_ms, [s for s in sub.slots if s.purpose == purpose], wanted)
 
     def _publishing(self, kind: Kind) -> set[str]:
-        source = f"/{kind}"
+        """Participants whose camera publisher sends `kind`."""
+        suffix = f"/{kind}"
         return {
             pid
-            for pid, pub in self.publishers.items()
-            if pub.router is not None
-            and any(s.source.endswith(source) for s in pub.router.sections)
+            for (pid, purpose), pub in self.publishers.items()
+            if purpose == "camera"
+            and pub.router is not None
+            and any(s.source.endswith(suffix) for s in pub.router.sections)
         }
 
-    def _assign(self, now_ms: int, slots: list[Slot], wanted: list[str], kind: Kind) -> None:
-        current = [_owner(s.forwarder.pending or s.forwarder.source) for s in slots]
-        for slot, pid in zip(slots, stable_assign(current, wanted), strict=True):
-            key = self._layer_to_send(now_ms, f"{pid}/{kind}") if pid is not None else None
+    def _assign(self, now_ms: int, slots: list[Slot], wanted: list[str]) -> None:
+        """Give `slots` the wanted sources, keeping anyone already shown where they are."""
+        current = [_source(s.forwarder.pending or s.forwarder.source) for s in slots]
+        for slot, source in zip(slots, stable_assign(current, wanted), strict=True):
+            key = self._layer_to_send(now_ms, source) if source is not None else None
             self._index_remove(slot)
             needs_keyframe = slot.forwarder.assign(now_ms, key)
             self._index_add(slot)
@@ -236,7 +258,7 @@ class RoomMedia:
 
     def _layer_to_send(self, now_ms: int, source: str) -> str:
         """The highest simulcast layer of `source` that arrived in the last second."""
-        pub = self.publishers.get(_owner(source) or "")
+        pub = self._publisher_of(source)
         best = 0
         if pub is not None and pub.router is not None:
             for stream in pub.router.streams.values():
@@ -249,6 +271,11 @@ class RoomMedia:
                 ):
                     best = max(best, stream.layer)
         return layer_key(source, best)
+
+    def _publisher_of(self, source_or_key: str) -> Publisher | None:
+        pid, _, rest = source_or_key.partition("/")
+        purpose: Purpose = "screen" if rest.startswith("screen") else "camera"
+        return self.publishers.get((pid, purpose))
 
     def _index_add(self, slot: Slot) -> None:
         for key in {slot.forwarder.source, slot.forwarder.pending}:
@@ -263,7 +290,7 @@ class RoomMedia:
                 slots.remove(slot)
 
     def _slot_changed(self, slot: Slot) -> None:
-        slot.shown = _owner(slot.forwarder.source)
+        slot.shown = _source(slot.forwarder.source)
         self._on_slots_changed(slot.subscriber.participant_id)
 
     # ---- publishers' packets: the hot path --------------------------------------------------
@@ -298,9 +325,13 @@ class RoomMedia:
             return
         if pkt.padding_only:
             return
+        kind = stream.section.kind
+        if pub.purpose == "camera" and not self.meeting.may_forward(pub.participant_id, kind):
+            self.drops["chair_muted"] += 1
+            return
         source = stream.section.source
         vp8: Vp8Descriptor | None = None
-        if stream.section.kind == "video":
+        if kind == "video":
             try:
                 vp8 = parse_vp8(pkt.payload)
             except ParseError:
@@ -370,11 +401,10 @@ class RoomMedia:
         if value is None:
             return
         try:
-            _voice, level = parse_audio_level(value)
+            voice, level = parse_audio_level(value)
         except ParseError:
             return
-        if level < self._media.audio_silence_level_dbov:
-            self.room.heard(now_ms, pub.participant_id)
+        self.meeting.on_audio_level(now_ms, pub.participant_id, level, voice)
 
     # ---- RTCP ------------------------------------------------------------------------------
 
@@ -413,6 +443,8 @@ class RoomMedia:
             elif isinstance(packet, rtcp.FullIntraRequest):
                 for ssrc, _seq in packet.entries:
                     self._on_keyframe_wanted(now_ms, sub.by_ssrc.get(ssrc))
+            elif isinstance(packet, rtcp.ReceiverReport) and packet.reports:
+                sub.loss_fraction = max(r.fraction_lost for r in packet.reports) / 256
             elif isinstance(packet, rtcp.Nack):
                 self._retransmit(sub.by_ssrc.get(packet.media_ssrc), packet.lost)
 
@@ -427,8 +459,7 @@ class RoomMedia:
         """Ask the publisher of one layer (`key`) for a keyframe, at most once per interval."""
         if not self.keyframes.should_request(now_ms, key):
             return
-        pid = _owner(key) or ""
-        pub = self.publishers.get(pid)
+        pub = self._publisher_of(key)
         if pub is None or pub.router is None:
             return
         packets = [
@@ -521,12 +552,28 @@ class RoomMedia:
                 )
             pub.pc.send_rtcp(rtcp.serialize_rtcp(packets))
 
-    def slot_owners(self, pid: str) -> list[tuple[OutgoingStream, str | None]]:
-        """Each slot of `pid`'s subscription with the participant it currently shows."""
+    def quality(self, pid: str) -> Literal["good", "fair", "poor", "unknown"]:
+        """The participant's downlink as its receiver reports show it."""
         sub = self.subscribers.get(pid)
-        if sub is None:
-            return []
-        return [(slot.stream, slot.shown) for slot in sub.slots]
+        if sub is None or sub.loss_fraction is None:
+            return "unknown"
+        if sub.loss_fraction < 0.02:
+            return "good"
+        return "fair" if sub.loss_fraction < 0.1 else "poor"
+
+    def set_grid_page(self, pid: str, page: int) -> None:
+        sub = self.subscribers.get(pid)
+        if sub is not None and sub.grid_page != page:
+            sub.grid_page = page
+            self.reassign()
+
+    def slots_of(self, pid: str) -> list[Slot]:
+        sub = self.subscribers.get(pid)
+        return list(sub.slots) if sub is not None else []
+
+
+def _source(key: str | None) -> str | None:
+    return source_of(key) if key is not None else None
 
 
 def _owner(source: str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from confsfu.forwarding.ingress import Kind, PublishedSection
 from confsfu.rtp.extensions import ExtensionIds
@@ -37,7 +38,14 @@ class SubscribePlan:
     by_mid: dict[str, NegotiatedSlot]
 
 
-def publish_plan(pid: str, offer_sdp: str, answer_sdp: str, start_bitrate_kbps: int) -> PublishPlan:
+def publish_plan(
+    pid: str,
+    offer_sdp: str,
+    answer_sdp: str,
+    start_bitrate_kbps: int,
+    *,
+    purpose: Literal["camera", "screen"] = "camera",
+) -> PublishPlan:
     """The answer as browsers need it (simulcast lines, FEC) and the streams it lets in."""
     offer = parse_sdp(offer_sdp)
     answer_sdp = add_simulcast_recv(answer_sdp, offer, start_bitrate_kbps)
@@ -56,7 +64,7 @@ def publish_plan(pid: str, offer_sdp: str, answer_sdp: str, start_bitrate_kbps: 
             continue
         uris.update(m.extmap)
         seen[kind] = seen.get(kind, 0) + 1
-        name = kind if seen[kind] == 1 else ("screen" if kind == "video" else f"audio{seen[kind]}")
+        name = _source_name(purpose, kind, seen[kind])
         media_pts, rtx_pts = _payload_types(m)
         media_ssrcs, rtx_ssrcs = _ssrcs(remote)
         sections.append(
@@ -95,6 +103,12 @@ def subscribe_plan(offer_sdp: str, answer_sdp: str) -> SubscribePlan:
         rtx = next((r for r, apt in rtx_pts.items() if apt == pt), None)
         by_mid[m.mid] = NegotiatedSlot(pt, rtx, ExtensionIds.from_uris(a.extmap))
     return SubscribePlan(by_mid)
+
+
+def _source_name(purpose: str, kind: str, nth: int) -> str:
+    """camera: "audio", "video"; screen: "screen", "screen-audio"; later ones numbered."""
+    name = kind if purpose == "camera" else ("screen" if kind == "video" else "screen-audio")
+    return name if nth == 1 else f"{name}{nth}"
 
 
 def _payload_types(m: MediaSection) -> tuple[list[int], dict[int, int]]:

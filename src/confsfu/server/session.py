@@ -11,9 +11,10 @@ import uuid
 from aiohttp import WSMsgType, web
 
 from confsfu import __version__
-from confsfu.conference.room import RoomFull
+from confsfu.conference.meeting import MeetingError
+from confsfu.conference.permissions import Action, Role
 from confsfu.sdp import SdpError
-from confsfu.server.hub import Hub, LiveRoom, participant_info
+from confsfu.server.hub import Connection, Hub, LiveRoom, clock_ms
 from confsfu.signalling.connection import (
     ConnectionPhase,
     Phase,
@@ -22,24 +23,31 @@ from confsfu.signalling.connection import (
 )
 from confsfu.signalling.messages import (
     Bye,
+    Chair,
     ClientMessage,
     Error,
+    GetReport,
     Hello,
     IceServer,
     Join,
     Joined,
     Leave,
+    LowerHand,
     MediaState,
     Message,
     ParticipantJoined,
     ParticipantLeft,
-    ParticipantUpdated,
     Ping,
     Pong,
     PublishAnswer,
     PublishOffer,
+    RaiseHand,
+    Report,
+    RequestUnmute,
     SubscribeAnswer,
     SubscribeOffer,
+    Unpublish,
+    ViewPage,
 )
 from confsfu.tokens import TokenError, verify_token
 
@@ -65,6 +73,13 @@ class Session:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.ws.send_str(message.model_dump_json())
 
+    async def close(self, reason: str) -> None:
+        """The room ends this participant's stay (removed, meeting ended)."""
+        self.leave_reason = reason
+        await self.send(Bye(reason=reason))
+        self.phase.move(Phase.CLOSED)
+        await self.ws.close()
+
     async def run(self) -> None:
         await self.send(Hello(server=f"confsfu {__version__}"))
         try:
@@ -87,7 +102,9 @@ class Session:
             self.phase.accept(message.type)
             await self._handle(message)
         except SignallingError as exc:
-            await self._refuse(exc)
+            await self._refuse(exc, fatal=exc.fatal)
+        except MeetingError as exc:
+            await self._refuse(SignallingError(exc.code, exc.message, in_reply_to=_type_of(text)))
         except Exception:  # a bug in one handler must not close other connections
             log.exception("participant %s: message handling failed", self.pid)
             await self._refuse(SignallingError("internal", "the server could not handle that"))
@@ -107,21 +124,54 @@ class Session:
             self.phase.move(Phase.CLOSED)
 
     async def _handle(self, message: ClientMessage) -> None:
+        if isinstance(message, Join):
+            await self._join(message)
+            return
+        if isinstance(message, Ping):
+            await self.send(Pong())
+            return
+        if isinstance(message, Leave):
+            self.leave_reason = "left"
+            await self.send(Bye(reason="you left the meeting"))
+            self.phase.move(Phase.CLOSED)
+            return
+        live = self.live
+        assert live is not None
+        meeting, now_ms = live.meeting, clock_ms()
         match message:
-            case Join():
-                await self._join(message)
             case PublishOffer():
-                await self._publish(message)
+                await self._publish(live, message)
+            case Unpublish(purpose=purpose):
+                await live.media.unpublish(self.pid, purpose)
+                if purpose == "screen":
+                    meeting.stop_screen(self.pid)
+                    await live.announce([], also=[self.pid])
             case SubscribeAnswer():
-                await self._subscribe_answer(message)
-            case MediaState():
-                await self._media_state(message)
-            case Ping():
-                await self.send(Pong())
-            case Leave():
-                self.leave_reason = "left"
-                await self.send(Bye(reason="you left the meeting"))
-                self.phase.move(Phase.CLOSED)
+                await self._subscribe_answer(live, message)
+            case MediaState(audio=audio, video=video):
+                await live.announce(meeting.set_own_media(self.pid, audio, video))
+            case RaiseHand():
+                await live.announce(meeting.raise_hand(now_ms, self.pid))
+            case LowerHand():
+                await live.announce(meeting.lower_hand(now_ms, self.pid))
+            case RequestUnmute(kind=kind):
+                await live.announce(meeting.request_unmute(now_ms, self.pid, kind))
+            case Chair():
+                events = meeting.chair(
+                    now_ms,
+                    self.pid,
+                    message.action,
+                    target=message.participant_id,
+                    kind=message.kind,
+                    limit_s=message.limit_s,
+                    minutes=message.minutes,
+                )
+                log.info("room %s: chair %s did %s", live.room.name, self.pid, message.action)
+                await live.announce(events)
+            case ViewPage(page=page):
+                live.media.set_grid_page(self.pid, page)
+            case GetReport(format=fmt):
+                await self._report(live, fmt)
 
     async def _join(self, message: Join) -> None:
         settings = self.hub.settings
@@ -129,28 +179,17 @@ class Session:
             try:
                 claims = verify_token(settings.token_secret, message.token, now_s=int(time.time()))
             except TokenError as exc:
-                await self._refuse(
-                    SignallingError("bad_token", str(exc), in_reply_to="join"), fatal=True
-                )
-                return
+                raise _fatal("bad_token", str(exc)) from exc
             if message.room is not None and message.room != claims.room:
-                await self._refuse(
-                    SignallingError(
-                        "wrong_room",
-                        f"the token is for room {claims.room!r}, not {message.room!r}",
-                        field="room",
-                        in_reply_to="join",
-                    ),
-                    fatal=True,
+                raise _fatal(
+                    "wrong_room",
+                    f"the token is for room {claims.room!r}, not {message.room!r}",
+                    field="room",
                 )
-                return
-            room_name, name, role = claims.room, message.name or claims.name, claims.role
-            name = claims.name
-            if settings.room(room_name) is None:
-                await self._refuse(
-                    SignallingError("no_such_room", f"there is no room {room_name!r}"), fatal=True
-                )
-                return
+            if settings.room(claims.room) is None:
+                raise _fatal("no_such_room", f"there is no room {claims.room!r}")
+            room_name, name, role = claims.room, claims.name, Role(claims.role)
+            token_id = claims.token_id
         else:
             if message.room is None or message.name is None:
                 raise SignallingError(
@@ -161,65 +200,65 @@ class Session:
                 )
             config = settings.room(message.room)
             if config is None or not config.open:
-                await self._refuse(
-                    SignallingError(
-                        "no_such_room",
-                        f"room {message.room!r} does not exist or needs an invitation token",
-                        field="room",
-                        in_reply_to="join",
-                    ),
-                    fatal=True,
+                raise _fatal(
+                    "no_such_room",
+                    f"room {message.room!r} does not exist or needs an invitation token",
+                    field="room",
                 )
-                return
-            room_name, name, role = message.room, message.name, "participant"
+            room_name, name, role = message.room, message.name, Role.PARTICIPANT
+            token_id = f"guest:{name}"
 
         self.phase.move(Phase.JOINING)
         live = self.hub.room(room_name)
         try:
-            me = live.room.join(int(time.monotonic() * 1000), self.pid, name, role)
-        except RoomFull as exc:
-            await self._refuse(
-                SignallingError("room_full", str(exc), in_reply_to="join"), fatal=True
-            )
+            me = live.meeting.join(clock_ms(), self.pid, name, role, token_id)
+        except MeetingError as exc:
             await self.hub.drop_if_empty(room_name)
-            return
+            raise _fatal(exc.code, exc.message) from exc
         self.live = live
-        live.senders[self.pid] = self.send
-        others = [participant_info(p) for p in live.room.participants.values() if p.id != self.pid]
+        live.connections[self.pid] = Connection(send=self.send, close=self.close)
+        others = [live.participant_info(p) for p in live.room.participants.values() if p is not me]
         await self.send(
             Joined(
                 participant_id=self.pid,
                 room=room_name,
                 name=name,
-                role=role,
+                role=me.role,
                 participants=others,
                 ice_servers=[IceServer(urls=[u]) for u in settings.ice.stun_servers],
+                grid_page_size=settings.slots.video,
             )
         )
-        await live.broadcast(ParticipantJoined(participant=participant_info(me)), exclude=self.pid)
+        await live.broadcast(
+            ParticipantJoined(participant=live.participant_info(me)), exclude=self.pid
+        )
+        await self.send(live.room_state())
         log.info("room %s: %s (%s) joined as %s", room_name, name, self.pid, role)
         offer = await live.media.subscribe(self.pid)
         self.phase.move(Phase.JOINED)
         await self.send(SubscribeOffer(sdp=offer, slots=live.slot_infos(self.pid)))
-        live.media.reassign()
 
-    async def _publish(self, message: PublishOffer) -> None:
-        assert self.live is not None
+    async def _publish(self, live: LiveRoom, message: PublishOffer) -> None:
+        if message.purpose == "screen":
+            live.meeting.start_screen(self.pid)  # refused unless presenter, floor holder or chair
         try:
-            answer = await self.live.media.publish(self.pid, message.sdp)
+            answer = await live.media.publish(self.pid, message.sdp, message.purpose)
         except (SdpError, ValueError) as exc:
+            if message.purpose == "screen":
+                live.meeting.stop_screen(self.pid)
             raise SignallingError(
                 "bad_sdp",
                 f"the publish offer could not be used: {exc}",
                 in_reply_to="publish_offer",
             ) from exc
-        await self.send(PublishAnswer(sdp=answer))
-        self.live.media.reassign()
+        await self.send(PublishAnswer(sdp=answer, purpose=message.purpose))
+        if message.purpose == "screen":
+            await live.announce([], also=[self.pid])
+        live.media.reassign()
 
-    async def _subscribe_answer(self, message: SubscribeAnswer) -> None:
-        assert self.live is not None
+    async def _subscribe_answer(self, live: LiveRoom, message: SubscribeAnswer) -> None:
         try:
-            await self.live.media.answer(self.pid, message.sdp)
+            await live.media.answer(self.pid, message.sdp)
         except (SdpError, ValueError, LookupError) as exc:
             raise SignallingError(
                 "bad_sdp",
@@ -227,22 +266,48 @@ class Session:
                 in_reply_to="subscribe_answer",
             ) from exc
 
-    async def _media_state(self, message: MediaState) -> None:
-        assert self.live is not None
-        me = self.live.room.set_media(self.pid, message.audio, message.video)
-        await self.live.broadcast(ParticipantUpdated(participant=participant_info(me)))
+    async def _report(self, live: LiveRoom, fmt: str) -> None:
+        meeting = live.meeting
+        role = meeting.role(self.pid)
+        if role != Role.CHAIR:
+            raise MeetingError(
+                "forbidden", f"a {role} may not {Action.DOWNLOAD_REPORT.replace('_', ' ')}"
+            )
+        now_ms = clock_ms()
+        meeting.report.set_speaking_ms(meeting.speakers.speaking_totals())
+        stamp = time.strftime("%Y%m%d-%H%M", time.gmtime())
+        if fmt == "csv":
+            content = meeting.report.to_csv(now_ms) + "\n" + meeting.report.grants_to_csv(now_ms)
+        else:
+            content = meeting.report.to_json(now_ms)
+        name = f"{live.room.name}-{stamp}.{fmt}"
+        await self.send(
+            Report(format="csv" if fmt == "csv" else "json", filename=name, content=content)
+        )
 
     async def _leave(self) -> None:
         self.phase.move(Phase.CLOSED)
         live, self.live = self.live, None
         if live is None:
             return
-        live.senders.pop(self.pid, None)
-        left = live.room.leave(self.pid)
+        live.connections.pop(self.pid, None)
+        left = live.room.participants.get(self.pid)
+        events = live.meeting.leave(clock_ms(), self.pid)
         await live.media.remove(self.pid)
         if left is not None:
             log.info(
                 "room %s: %s (%s) left: %s", live.room.name, left.name, self.pid, self.leave_reason
             )
             await live.broadcast(ParticipantLeft(participant_id=self.pid, reason=self.leave_reason))
+            await live.announce(events)
         await self.hub.drop_if_empty(live.room.name)
+
+
+def _fatal(code: str, message: str, *, field: str | None = None) -> SignallingError:
+    return SignallingError(code, message, field=field, in_reply_to="join", fatal=True)
+
+
+def _type_of(text: str) -> str | None:
+    with contextlib.suppress(Exception):
+        return str(parse_client_message(text).type)
+    return None

@@ -10,7 +10,21 @@ from pydantic import ValidationError
 from confsfu.signalling.messages import CLIENT_MESSAGE, ClientMessage
 
 CLIENT_TYPES = frozenset(
-    {"join", "publish_offer", "subscribe_answer", "media_state", "ping", "leave"}
+    {
+        "join",
+        "publish_offer",
+        "unpublish",
+        "subscribe_answer",
+        "media_state",
+        "raise_hand",
+        "lower_hand",
+        "request_unmute",
+        "chair",
+        "view_page",
+        "get_report",
+        "ping",
+        "leave",
+    }
 )
 
 
@@ -18,9 +32,16 @@ class SignallingError(ValueError):
     """A client message was refused; `code` is the protocol's error code."""
 
     def __init__(
-        self, code: str, message: str, *, field: str | None = None, in_reply_to: str | None = None
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        in_reply_to: str | None = None,
+        fatal: bool = False,
     ) -> None:
         super().__init__(message)
+        self.fatal = fatal
         self.code = code
         self.message = message
         self.field = field
@@ -38,7 +59,7 @@ class Phase(StrEnum):
 ALLOWED: dict[Phase, frozenset[str]] = {
     Phase.AWAITING_JOIN: frozenset({"join", "ping", "leave"}),
     Phase.JOINING: frozenset({"ping", "leave"}),
-    Phase.JOINED: frozenset({"publish_offer", "subscribe_answer", "media_state", "ping", "leave"}),
+    Phase.JOINED: CLIENT_TYPES - {"join"},
     Phase.CLOSED: frozenset(),
 }
 

@@ -29,11 +29,79 @@ class Join(Message):
     name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
 
 
+Purpose = Literal["camera", "screen"]
+MediaKind = Literal["audio", "video"]
+ChairCommand = Literal[
+    "mute",
+    "unmute",
+    "mute_all",
+    "grant_floor",
+    "revoke_floor",
+    "make_presenter",
+    "lower_hand",
+    "remove",
+    "lock",
+    "unlock",
+    "extend",
+    "end",
+]
+
+
 class PublishOffer(Message):
-    """The browser's offer for its publish PeerConnection."""
+    """The browser's offer for a publish PeerConnection: its camera+mic, or a screen share."""
 
     type: Literal["publish_offer"] = "publish_offer"
     sdp: str = Field(min_length=1, max_length=MAX_SDP_CHARS)
+    purpose: Purpose = "camera"
+
+
+class Unpublish(Message):
+    """The browser stopped a publish PeerConnection (e.g. the screen share ended)."""
+
+    type: Literal["unpublish"] = "unpublish"
+    purpose: Purpose
+
+
+class RaiseHand(Message):
+    type: Literal["raise_hand"] = "raise_hand"
+
+
+class LowerHand(Message):
+    """Lower your own hand."""
+
+    type: Literal["lower_hand"] = "lower_hand"
+
+
+class RequestUnmute(Message):
+    """Ask the chair to lift a chair's mute."""
+
+    type: Literal["request_unmute"] = "request_unmute"
+    kind: MediaKind = "audio"
+
+
+class Chair(Message):
+    """A chair action; refused with `forbidden` for anyone who is not a chair."""
+
+    type: Literal["chair"] = "chair"
+    action: ChairCommand
+    participant_id: str | None = Field(default=None, max_length=64)
+    kind: MediaKind | None = None  # mute / unmute
+    limit_s: int | None = Field(default=None, ge=5, le=4 * 3600)  # grant_floor
+    minutes: int | None = Field(default=None, ge=1, le=600)  # extend
+
+
+class ViewPage(Message):
+    """Show this page of the participant grid (0 is the first)."""
+
+    type: Literal["view_page"] = "view_page"
+    page: int = Field(ge=0, le=1000)
+
+
+class GetReport(Message):
+    """Chairs: the meeting report so far."""
+
+    type: Literal["get_report"] = "get_report"
+    format: Literal["json", "csv"] = "json"
 
 
 class SubscribeAnswer(Message):
@@ -64,7 +132,19 @@ class Leave(Message):
 
 
 ClientMessage = Annotated[
-    Join | PublishOffer | SubscribeAnswer | MediaState | Ping | Leave,
+    Join
+    | PublishOffer
+    | Unpublish
+    | SubscribeAnswer
+    | MediaState
+    | RaiseHand
+    | LowerHand
+    | RequestUnmute
+    | Chair
+    | ViewPage
+    | GetReport
+    | Ping
+    | Leave,
     Field(discriminator="type"),
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -89,6 +169,11 @@ class ParticipantInfo(Message):
     role: Literal["chair", "participant"]
     audio: bool
     video: bool
+    chair_muted_audio: bool = False
+    chair_muted_video: bool = False
+    hand_raised: bool = False
+    unmute_requested: bool = False
+    quality: Literal["good", "fair", "poor", "unknown"] = "unknown"
 
 
 class IceServer(Message):
@@ -109,6 +194,7 @@ class Joined(Message):
     role: Literal["chair", "participant"]
     participants: list[ParticipantInfo]
     ice_servers: list[IceServer]
+    grid_page_size: int = 9
 
 
 class ParticipantJoined(Message):
@@ -130,6 +216,38 @@ class ParticipantLeft(Message):
 class PublishAnswer(Message):
     type: Literal["publish_answer"] = "publish_answer"
     sdp: str
+    purpose: Purpose = "camera"
+
+
+class RoomState(Message):
+    """The meeting's shared state, sent to everyone whenever it changes."""
+
+    type: Literal["room_state"] = "room_state"
+    server_time_ms: int  # unix ms, to turn the deadlines below into countdowns
+    floor_holder: str | None
+    floor_until_ms: int | None  # unix ms, None without a time limit
+    hands: list[str]  # participant ids in order of raising
+    presenter: str | None
+    locked: bool
+    scheduled_end_ms: int | None  # unix ms
+    stage: str | None  # the participant on the stage
+    stage_kind: Literal["screen", "floor", "speaker"] | None
+    dominant_speaker: str | None
+
+
+class Notice(Message):
+    """Something a participant should be told (e.g. the chair muted you)."""
+
+    type: Literal["notice"] = "notice"
+    code: str
+    text: str
+
+
+class Report(Message):
+    type: Literal["report"] = "report"
+    format: Literal["json", "csv"]
+    filename: str
+    content: str
 
 
 class SlotInfo(Message):
@@ -139,6 +257,8 @@ class SlotInfo(Message):
     kind: Literal["audio", "video"]
     participant_id: str | None
     name: str | None
+    purpose: Literal["audio", "stage", "grid"] = "grid"
+    source: Purpose | None = None  # which of the participant's videos: camera or screen
 
 
 class SubscribeOffer(Message):
@@ -185,6 +305,9 @@ ServerMessage = (
     | PublishAnswer
     | SubscribeOffer
     | SlotMap
+    | RoomState
+    | Notice
+    | Report
     | Pong
     | Error
     | Bye

@@ -1,0 +1,311 @@
+"""The chaired meeting: roles, floor, mutes, speakers, stage and report composed behind one API.
+
+Every method takes `now_ms` and returns the events that happened; the IO shell turns them into
+messages. Refusals raise MeetingError with a protocol error code and leave every state unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from confsfu.conference.floor import FloorControl, FloorError, FloorEvent
+from confsfu.conference.moderation import Moderation, ModerationError, ModerationEvent
+from confsfu.conference.permissions import Action, PermissionDenied, Role, Standing, check
+from confsfu.conference.report import MeetingReport
+from confsfu.conference.room import Participant, Room, RoomFull
+from confsfu.conference.slots import rank_for_audio
+from confsfu.conference.speakers import DominantSpeakerChanged, SpeakerDetector
+
+MediaKind = Literal["audio", "video"]
+StageKind = Literal["screen", "floor", "speaker"]
+MeetingEvent = FloorEvent | ModerationEvent | DominantSpeakerChanged
+
+# Chair commands of the protocol -> the permission they need.
+CHAIR_ACTIONS: dict[str, Action] = {
+    "mute": Action.MUTE_AUDIO,
+    "unmute": Action.UNMUTE,
+    "mute_all": Action.MUTE_ALL,
+    "grant_floor": Action.GRANT_FLOOR,
+    "revoke_floor": Action.REVOKE_FLOOR,
+    "make_presenter": Action.MAKE_PRESENTER,
+    "lower_hand": Action.REVOKE_FLOOR,
+    "remove": Action.REMOVE_PARTICIPANT,
+    "lock": Action.LOCK_ROOM,
+    "unlock": Action.UNLOCK_ROOM,
+    "extend": Action.EXTEND_MEETING,
+    "end": Action.END_MEETING,
+}
+
+
+class MeetingError(ValueError):
+    """A request was refused; `code` is the protocol error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRemoved:
+    pid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    pid: str | None
+    kind: StageKind | None
+
+
+class Meeting:
+    """One room's meeting state; no IO, no clock."""
+
+    def __init__(
+        self,
+        room: Room,
+        *,
+        now_ms: int,
+        unix_ms: int,
+        scheduled_minutes: int | None = None,
+    ) -> None:
+        self.room = room
+        self.floor = FloorControl()
+        end_ms = now_ms + scheduled_minutes * 60_000 if scheduled_minutes else None
+        self.moderation = Moderation(scheduled_end_ms=end_ms)
+        self.speakers = SpeakerDetector()
+        self.report = MeetingReport(room.name, now_ms=now_ms, unix_ms=unix_ms)
+        self.screens: set[str] = set()  # participants publishing a screen share
+        self._tokens: dict[str, str] = {}  # pid -> token id (or "name:<name>" for guests)
+
+    # ---- membership -------------------------------------------------------------------------
+
+    def join(self, now_ms: int, pid: str, name: str, role: Role, token_id: str) -> Participant:
+        if self.moderation.ended:
+            raise MeetingError("meeting_ended", "the meeting has ended")
+        if self.moderation.is_banned(token_id):
+            raise MeetingError("removed", "the chair removed you from this meeting")
+        if self.moderation.locked and role != Role.CHAIR:
+            raise MeetingError("room_locked", "the chair has locked the meeting")
+        try:
+            p = self.room.join(now_ms, pid, name, "chair" if role == Role.CHAIR else "participant")
+        except RoomFull as exc:
+            raise MeetingError("room_full", str(exc)) from exc
+        self.moderation.join(now_ms, pid)
+        self.report.joined(now_ms, pid, name, role)
+        self._tokens[pid] = token_id
+        return p
+
+    def leave(self, now_ms: int, pid: str) -> list[MeetingEvent]:
+        if self.room.leave(pid) is None:
+            return []
+        floor_events = self.floor.participant_left(now_ms, pid)
+        self._record(now_ms, floor_events)
+        events: list[MeetingEvent] = list(floor_events)
+        self.moderation.leave(pid)
+        self.speakers.remove(pid)
+        self.screens.discard(pid)
+        self.report.set_speaking_ms(self.speakers.speaking_totals())
+        self.report.left(now_ms, pid)
+        self._tokens.pop(pid, None)
+        return events
+
+    def role(self, pid: str) -> Role:
+        return Role(self.room.participants[pid].role)
+
+    def standing(self, pid: str) -> Standing:
+        return Standing(
+            presenter=self.floor.presenter == pid, floor_holder=self.floor.holder == pid
+        )
+
+    # ---- participants' own requests ---------------------------------------------------------
+
+    def raise_hand(self, now_ms: int, pid: str) -> list[MeetingEvent]:
+        return self._floor(
+            now_ms, pid, Action.RAISE_HAND, lambda: self.floor.raise_hand(now_ms, pid)
+        )
+
+    def lower_hand(self, now_ms: int, pid: str) -> list[MeetingEvent]:
+        return self._floor(
+            now_ms, pid, Action.LOWER_HAND, lambda: self.floor.lower_hand(now_ms, pid)
+        )
+
+    def request_unmute(self, now_ms: int, pid: str, kind: MediaKind) -> list[MeetingEvent]:
+        self._check(pid, Action.REQUEST_UNMUTE)
+        return list(self.moderation.request_unmute(pid, kind))
+
+    def set_own_media(self, pid: str, audio: bool, video: bool) -> list[MeetingEvent]:
+        self.room.set_media(pid, audio, video)
+        return list(self.moderation.set_own(pid, audio, video))
+
+    def start_screen(self, pid: str) -> None:
+        self._check(pid, Action.SHARE_SCREEN)
+        self.screens.add(pid)
+
+    def stop_screen(self, pid: str) -> None:
+        self.screens.discard(pid)
+
+    # ---- the chair ---------------------------------------------------------------------------
+
+    def chair(
+        self,
+        now_ms: int,
+        actor: str,
+        command: str,
+        *,
+        target: str | None = None,
+        kind: MediaKind | None = None,
+        limit_s: int | None = None,
+        minutes: int | None = None,
+    ) -> list[MeetingEvent | ParticipantRemoved]:
+        action = CHAIR_ACTIONS.get(command)
+        if action is None:
+            raise MeetingError("bad_message", f"unknown chair action {command!r}")
+        if command == "mute" and kind == "video":
+            action = Action.STOP_VIDEO
+        self._check(actor, action)
+        needs_target = command in ("mute", "unmute", "grant_floor", "lower_hand", "remove")
+        if needs_target and (target is None or target not in self.room.participants):
+            raise MeetingError("no_such_participant", f"there is no participant {target!r}")
+        if (
+            command == "make_presenter"
+            and target is not None
+            and target not in self.room.participants
+        ):
+            raise MeetingError("no_such_participant", f"there is no participant {target!r}")
+        events = self._apply_chair(now_ms, command, target, kind, limit_s, minutes)
+        self.report.chair_action(now_ms, actor, action, target, command)
+        return events
+
+    def _apply_chair(
+        self,
+        now_ms: int,
+        command: str,
+        target: str | None,
+        kind: MediaKind | None,
+        limit_s: int | None,
+        minutes: int | None,
+    ) -> list[MeetingEvent | ParticipantRemoved]:
+        try:
+            match command:
+                case "mute":
+                    assert target is not None
+                    return list(self.moderation.chair_mute(now_ms, target, kind or "audio"))
+                case "unmute":
+                    assert target is not None
+                    return list(self.moderation.chair_unmute(now_ms, target, kind or "audio"))
+                case "mute_all":
+                    keep = [p for p in (self.floor.holder,) if p] + [
+                        p for p, q in self.room.participants.items() if q.role == "chair"
+                    ]
+                    return list(self.moderation.mute_all(now_ms, keep))
+                case "grant_floor":
+                    assert target is not None
+                    limit_ms = limit_s * 1000 if limit_s else None
+                    return self._record(now_ms, self.floor.grant(now_ms, target, limit_ms))
+                case "revoke_floor":
+                    return self._record(now_ms, self.floor.revoke(now_ms))
+                case "lower_hand":
+                    assert target is not None
+                    return self._record(now_ms, self.floor.lower_hand(now_ms, target))
+                case "make_presenter":
+                    return self._record(now_ms, self.floor.set_presenter(now_ms, target))
+                case "remove":
+                    assert target is not None
+                    self.moderation.ban(self._tokens.get(target, f"pid:{target}"))
+                    return [ParticipantRemoved(target)]
+                case "lock":
+                    return list(self.moderation.lock())
+                case "unlock":
+                    return list(self.moderation.unlock())
+                case "extend":
+                    return list(self.moderation.extend(now_ms, (minutes or 15) * 60_000))
+                case "end":
+                    events: list[MeetingEvent | ParticipantRemoved] = list(
+                        self.moderation.end(now_ms)
+                    )
+                    self.report.set_speaking_ms(self.speakers.speaking_totals())
+                    self.report.ended(now_ms)
+                    return events
+        except (FloorError, ModerationError) as exc:
+            raise MeetingError("refused", str(exc)) from exc
+        raise MeetingError("bad_message", f"unknown chair action {command!r}")
+
+    # ---- media decisions ----------------------------------------------------------------------
+
+    def may_forward(self, pid: str, kind: MediaKind) -> bool:
+        return self.moderation.may_forward(pid, kind)
+
+    def on_audio_level(self, now_ms: int, pid: str, level_dbov: int, voice: bool) -> None:
+        """Feed the speaker detector (a chair-muted participant is not heard, so not counted)."""
+        self.speakers.on_audio_level(now_ms, pid, level_dbov, voice)
+        if voice and level_dbov < 127:
+            self.room.heard(now_ms, pid)
+
+    def tick(self, now_ms: int) -> list[MeetingEvent]:
+        events: list[MeetingEvent] = []
+        floor_events = self.floor.on_timer(now_ms)
+        self._record(now_ms, floor_events)
+        events += floor_events
+        events += self.moderation.on_timer(now_ms)
+        events += self.speakers.update(now_ms)
+        return events
+
+    def stage(self, now_ms: int) -> Stage:
+        """The presenter's or floor holder's screen, else the floor holder, else the speaker."""
+        for pid in (self.floor.presenter, self.floor.holder):
+            if pid is not None and pid in self.screens:
+                return Stage(pid, "screen")
+        others = [p for p in self.screens if p in self.room.participants]
+        if others:
+            return Stage(sorted(others)[0], "screen")
+        if self.floor.holder is not None:
+            return Stage(self.floor.holder, "floor")
+        dominant = self.speakers.dominant(now_ms)
+        if dominant is not None and dominant in self.room.participants:
+            return Stage(dominant, "speaker")
+        return Stage(None, None)
+
+    def audio_for(
+        self, now_ms: int, subscriber: str, n: int, publishing: Iterable[str]
+    ) -> list[str]:
+        """Who a subscriber hears: the floor holder first, then the loudest current speakers."""
+        allowed = {p for p in publishing if p != subscriber and self.may_forward(p, "audio")}
+        always = [p for p in (self.floor.holder,) if p in allowed]
+        return [p for p in self.speakers.loudest(now_ms, n + 1, always) if p in allowed][:n]
+
+    def grid_for(self, subscriber: str, page: int, n: int, publishing: Iterable[str]) -> list[str]:
+        """One page of the grid: most recently heard first, then the rest in join order."""
+        shown = set(publishing)
+        others = [p for p in self.room.others(subscriber) if p in shown]
+        ranked = rank_for_audio(others, self.room.last_heard_ms)
+        pages = max(1, -(-len(ranked) // n))
+        page = min(page, pages - 1)
+        return ranked[page * n : (page + 1) * n]
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _check(self, pid: str, action: Action) -> None:
+        try:
+            check(self.role(pid), action, self.standing(pid))
+        except PermissionDenied as exc:
+            raise MeetingError("forbidden", str(exc)) from exc
+
+    def _floor(
+        self, now_ms: int, pid: str, action: Action, apply: Callable[[], list[FloorEvent]]
+    ) -> list[MeetingEvent]:
+        self._check(pid, action)
+        try:
+            events = apply()
+        except FloorError as exc:
+            raise MeetingError("refused", str(exc)) from exc
+        self._record(now_ms, events)
+        return list(events)
+
+    def _record(
+        self, now_ms: int, events: list[FloorEvent]
+    ) -> list[MeetingEvent | ParticipantRemoved]:
+        for event in events:
+            self.report.on_floor_event(now_ms, event)
+        return list(events)

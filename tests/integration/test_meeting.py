@@ -1,0 +1,180 @@
+"""The chaired meeting through loopback peers: mutes stop media at the server, the floor takes
+the stage, and a subscriber hears only the few loudest of many open microphones."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from tests.conftest import SECRET
+
+from confsfu.loadgen.media import opus_frames, vp8_frames
+from confsfu.loadgen.peer import LoopbackPeer
+from confsfu.tokens import make_token
+
+pytestmark = pytest.mark.loopback
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[LoopbackPeer]]:
+    made: list[LoopbackPeer] = []
+    yield made
+    for peer in made:
+        await peer.close()
+
+
+def token(name: str, role: str = "participant") -> str:
+    return make_token(SECRET, room="council", name=name, role=role, now_s=int(time.time()))  # type: ignore[arg-type]
+
+
+async def join(
+    url: str,
+    made: list[LoopbackPeer],
+    name: str,
+    *,
+    role: str = "participant",
+    variant: int = 0,
+    level_dbov: int = 30,
+    video: bool = True,
+    publish: bool = True,
+) -> LoopbackPeer:
+    peer = LoopbackPeer(url, name=name, token=token(name, role), keep_payloads=True)
+    made.append(peer)
+    await peer.join(publish=publish)
+    if publish:
+        frames = vp8_frames(320, 180, bitrate_bps=200_000) if video else []
+        peer.start_media(opus_frames(variant=variant), frames, level_dbov=level_dbov, duration_s=40)
+    return peer
+
+
+def heard_from(listener: LoopbackPeer, talker: LoopbackPeer, since: int = 0) -> int:
+    """How many of `talker`'s audio payloads reached `listener` (after the first `since`)."""
+    theirs = set(talker.sent.audio_payloads)
+    return sum(
+        1
+        for s in listener.received.values()
+        if s.kind == "audio"
+        for p in s.payloads[since:]
+        if p in theirs
+    )
+
+
+def audio_payload_counts(listener: LoopbackPeer) -> list[int]:
+    return [len(s.payloads) for s in listener.received.values() if s.kind == "audio"]
+
+
+async def test_chair_mute_stops_forwarding_whatever_the_client_sends(
+    server: Any, peers: list[LoopbackPeer]
+) -> None:
+    chair = await join(server.ws_url, peers, "Los Angeles", role="chair", variant=0)
+    seoul = await join(server.ws_url, peers, "Seoul", variant=1)
+    lima = await join(server.ws_url, peers, "Lima", variant=2)
+    for listener in (chair, lima):
+        await listener.wait_for(lambda lst=listener: heard_from(lst, seoul) > 20, timeout=15)
+
+    await chair.send(
+        {"type": "chair", "action": "mute", "participant_id": seoul.participant_id, "kind": "audio"}
+    )
+    await seoul.wait_for(
+        lambda: any(m["type"] == "notice" and m["code"] == "chair_muted" for m in seoul.messages)
+    )
+    await asyncio.sleep(0.3)  # packets already in flight
+    marks = {p.name: audio_payload_counts(p) for p in (chair, lima)}
+    sent_before = seoul.sent.audio_packets
+    await asyncio.sleep(1.5)
+    assert seoul.sent.audio_packets > sent_before + 40, "Seoul's client kept sending"
+    for listener in (chair, lima):
+        streams = [s for s in listener.received.values() if s.kind == "audio"]
+        later = [
+            p for s, n in zip(streams, marks[listener.name], strict=False) for p in s.payloads[n:]
+        ]
+        later += [p for s in streams[len(marks[listener.name]) :] for p in s.payloads]
+        assert not set(later) & set(seoul.sent.audio_payloads), f"{listener.name} still hears Seoul"
+        assert set(later) & set(
+            lima.sent.audio_payloads if listener is chair else chair.sent.audio_payloads
+        )
+
+    # Only the chair can lift it; a participant's attempt is refused.
+    await seoul.send(
+        {
+            "type": "chair",
+            "action": "unmute",
+            "participant_id": seoul.participant_id,
+            "kind": "audio",
+        }
+    )
+    await seoul.wait_for(lambda: any(m.get("code") == "forbidden" for m in seoul.errors))
+    await chair.send(
+        {
+            "type": "chair",
+            "action": "unmute",
+            "participant_id": seoul.participant_id,
+            "kind": "audio",
+        }
+    )
+    mark = sum(audio_payload_counts(lima))
+    await lima.wait_for(
+        lambda: heard_from(lima, seoul, 0) > 0 and sum(audio_payload_counts(lima)) > mark + 20
+    )
+
+
+async def test_floor_holder_is_on_every_stage_and_always_heard(
+    server: Any, peers: list[LoopbackPeer]
+) -> None:
+    chair = await join(server.ws_url, peers, "Los Angeles", role="chair", variant=0)
+    seoul = await join(server.ws_url, peers, "Seoul", variant=1, level_dbov=127)  # silent
+    lima = await join(server.ws_url, peers, "Lima", variant=2)
+    await chair.send(
+        {
+            "type": "chair",
+            "action": "grant_floor",
+            "participant_id": seoul.participant_id,
+            "limit_s": 60,
+        }
+    )
+    for viewer in (chair, lima):
+
+        def on_stage(v: LoopbackPeer = viewer) -> bool:
+            stage = [s for s in v.slots.values() if s["purpose"] == "stage"]
+            if not stage or stage[0]["name"] != "Seoul":
+                return False
+            stream = next((r for r in v.received.values() if r.mid == stage[0]["mid"]), None)
+            return stream is not None and stream.packets > 20
+
+        await viewer.wait_for(on_stage, timeout=15)
+        # Seoul is silent, yet as floor holder holds an audio slot: its packets arrive.
+        await viewer.wait_for(lambda v=viewer: heard_from(v, seoul) > 10, timeout=10)
+    state = [m for m in lima.messages if m["type"] == "room_state"][-1]
+    assert state["floor_holder"] == seoul.participant_id and state["stage_kind"] == "floor"
+    assert state["floor_until_ms"] > state["server_time_ms"]
+
+
+async def test_many_open_microphones_only_the_loudest_few_are_forwarded(
+    server_factory: Any, peers: list[LoopbackPeer]
+) -> None:
+    server = await server_factory(slots={"audio": 3, "video": 2})
+    listener = await join(server.ws_url, peers, "Listener", publish=False)
+    talkers = []
+    for i in range(10):
+        # Talker 0 is the loudest (-10 dBov), talker 9 the quietest (-55 dBov).
+        talkers.append(
+            await join(
+                server.ws_url, peers, f"City {i}", variant=i, level_dbov=10 + 5 * i, video=False
+            )
+        )
+    await asyncio.sleep(3.0)
+    mark = audio_payload_counts(listener)
+    await asyncio.sleep(2.0)
+    streams = [s for s in listener.received.values() if s.kind == "audio"]
+    recent = [
+        p for s, n in zip(streams, mark + [0] * len(streams), strict=False) for p in s.payloads[n:]
+    ]
+    heard = {t.name for t in talkers if set(recent) & set(t.sent.audio_payloads)}
+    active_streams = sum(
+        1 for s, n in zip(streams, mark + [0] * len(streams), strict=False) if len(s.payloads) > n
+    )
+    assert active_streams <= 3
+    assert heard == {"City 0", "City 1", "City 2"}, heard
