@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -54,6 +54,13 @@ class MediaSettings(BaseModel):
     start_bitrate_kbps: int = Field(default=2500, ge=100)
     audio_silence_level_dbov: int = Field(default=127, ge=0, le=127)
     speaker_stale_ms: int = Field(default=1500, ge=100)
+
+    @field_validator("rtx_history_packets")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):  # PacketHistory is a ring indexed by seq & (size - 1)
+            raise ValueError("rtx_history_packets must be a power of two (64, 128, ..., 32768)")
+        return value
 
 
 class Settings(BaseSettings):

@@ -1,4 +1,4 @@
-"""The Meeting core: permissions, refusals that change nothing, stage choice, who is heard and seen."""
+"""The Meeting core: permissions, refusals that change nothing, stage, who is heard and seen."""
 
 from __future__ import annotations
 
