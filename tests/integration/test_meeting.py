@@ -165,16 +165,17 @@ async def test_many_open_microphones_only_the_loudest_few_are_forwarded(
                 server.ws_url, peers, f"City {i}", variant=i, level_dbov=10 + 5 * i, video=False
             )
         )
-    await asyncio.sleep(3.0)
-    mark = audio_payload_counts(listener)
-    await asyncio.sleep(2.0)
-    streams = [s for s in listener.received.values() if s.kind == "audio"]
-    recent = [
-        p for s, n in zip(streams, mark + [0] * len(streams), strict=False) for p in s.payloads[n:]
-    ]
-    heard = {t.name for t in talkers if set(recent) & set(t.sent.audio_payloads)}
-    active_streams = sum(
-        1 for s, n in zip(streams, mark + [0] * len(streams), strict=False) if len(s.payloads) > n
-    )
-    assert active_streams <= 3
-    assert heard == {"City 0", "City 1", "City 2"}, heard
+    expected = {"City 0", "City 1", "City 2"}
+    heard: set[str] = set()
+    for _ in range(10):  # until the ranking has settled; never more than 3 streams at once
+        mark = audio_payload_counts(listener)
+        await asyncio.sleep(1.0)
+        streams = [s for s in listener.received.values() if s.kind == "audio"]
+        marks = mark + [0] * (len(streams) - len(mark))
+        recent = [p for s, n in zip(streams, marks, strict=True) for p in s.payloads[n:]]
+        active = sum(1 for s, n in zip(streams, marks, strict=True) if len(s.payloads) > n)
+        assert active <= 3
+        heard = {t.name for t in talkers if set(recent) & set(t.sent.audio_payloads)}
+        if heard == expected:
+            break
+    assert heard == expected, heard

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from confsfu.codecs.vp8 import Vp8Descriptor
 from confsfu.rtp.packet import RtpPacket
+from confsfu.rtp.seq import Unwrapper
 
 SEQ_MOD = 1 << 16
 TS_MOD = 1 << 32
@@ -11,29 +12,74 @@ PICTURE_ID_MOD = 1 << 15
 TL0_MOD = 1 << 8
 
 
+class OffsetMap:
+    """Offsets that apply from an (unwrapped) input number onward; older inputs keep theirs.
+
+    Dropping a packet (or a frame) moves the offset of everything after it down by one, while a
+    late or retransmitted packet from before the drop still gets the offset it had.
+    """
+
+    __slots__ = ("_offsets", "_size", "_starts")
+
+    def __init__(self, start: int, offset: int, size: int = 128) -> None:
+        self._starts = [start]
+        self._offsets = [offset]
+        self._size = size
+
+    @property
+    def latest(self) -> int:
+        return self._offsets[-1]
+
+    def shift_from(self, start: int, delta: int) -> None:
+        if start <= self._starts[-1]:
+            self._offsets[-1] += delta
+        else:
+            self._starts.append(start)
+            self._offsets.append(self._offsets[-1] + delta)
+            if len(self._starts) > self._size:
+                del self._starts[0], self._offsets[0]
+
+    def get(self, n: int) -> int | None:
+        """The offset for input `n`, or None when `n` is older than anything kept."""
+        starts = self._starts
+        if n >= starts[-1]:
+            return self._offsets[-1]
+        for i in range(len(starts) - 2, -1, -1):
+            if n >= starts[i]:
+                return self._offsets[i]
+        return None
+
+
 class SlotForwarder:
     """Keeps a slot's outgoing stream continuous while the source it carries changes.
 
     Sequence numbers, timestamps, VP8 picture ids and TL0PICIDX are the source's plus offsets that
-    change only at a source switch, so retransmissions and reordering keep their place. A video
-    slot switches to a new source on that source's next keyframe and keeps forwarding the old one
-    until then.
+    change only at a source switch or where a temporal layer is dropped, so retransmissions and
+    reordering keep their place. A video slot switches to a new source (or simulcast layer) on
+    its next keyframe and keeps forwarding the old one until then. Temporal layers above
+    `max_temporal` are dropped: going down at any frame start, going up at a TL0 frame or a
+    layer-sync frame.
     """
 
     __slots__ = (
-        "_guard_seq",
         "_last_out_ms",
-        "_pic_offset",
-        "_seq_offset",
+        "_newest_in",
+        "_pic_in",
+        "_pic_map",
+        "_seq_in",
+        "_seq_map",
         "_started",
+        "_temporal",
         "_tl0_offset",
         "_ts_offset",
         "clock_rate",
+        "dropped_temporal",
         "is_video",
         "last_picture_id",
         "last_seq",
         "last_tl0picidx",
         "last_ts",
+        "max_temporal",
         "pending",
         "pending_since_ms",
         "source",
@@ -47,10 +93,16 @@ class SlotForwarder:
         self.source: str | None = None
         self.pending: str | None = None
         self.pending_since_ms = 0
+        self.max_temporal = 2  # the highest temporal layer wanted (the allocator's target)
+        self.dropped_temporal = 0
+        self._temporal = 2  # the highest temporal layer being forwarded now
         self._started = False
-        self._seq_offset = 0
+        self._seq_in = Unwrapper(16)
+        self._seq_map = OffsetMap(0, 0)
+        self._pic_in = Unwrapper(15)
+        self._pic_map = OffsetMap(0, 0)
+        self._newest_in = -1
         self._ts_offset = 0
-        self._pic_offset = 0
         self._tl0_offset = 0
         # The last values sent (the "next" is last + 1), seeded randomly by the caller.
         self.last_seq = (initial_seq - 1) % SEQ_MOD
@@ -58,8 +110,11 @@ class SlotForwarder:
         self.last_picture_id = 0
         self.last_tl0picidx = 0
         self._last_out_ms = 0
-        # The out seq the current source started at, while packets from before it may still come.
-        self._guard_seq: int | None = None
+
+    @property
+    def temporal(self) -> int:
+        """The highest temporal layer forwarded now."""
+        return self._temporal
 
     def assign(self, now_ms: int, source: str | None) -> bool:
         """The room wants this slot to carry `source`; True when a keyframe is now needed."""
@@ -87,13 +142,20 @@ class SlotForwarder:
             if self.is_video and (vp8 is None or not vp8.is_keyframe):
                 return None
             self._switch(now_ms, pkt, vp8)
-        seq = (pkt.sequence_number + self._seq_offset) % SEQ_MOD
-        if self._guard_seq is not None:
-            since = (seq - self._guard_seq) % SEQ_MOD
-            if since >= SEQ_MOD // 2:
-                return None  # sent before the switch: its place belongs to the previous source
-            if since >= SEQ_MOD // 4:
-                self._guard_seq = None
+        ext = self._seq_in.unwrap(pkt.sequence_number)
+        newest = ext > self._newest_in
+        if vp8 is not None and vp8.temporal_id is not None:
+            if newest and vp8.starts_frame:
+                self._follow_temporal_target(vp8)
+            if vp8.temporal_id > self._temporal:
+                self._drop(ext, newest, vp8)
+                return None
+        offset = self._seq_map.get(ext)
+        if offset is None:
+            return None  # from before the switch: its place belongs to the previous source
+        if newest:
+            self._newest_in = ext
+        seq = (pkt.sequence_number + offset) % SEQ_MOD
         ts = (pkt.timestamp + self._ts_offset) % TS_MOD
         if (seq - self.last_seq) % SEQ_MOD < SEQ_MOD // 2:
             self.last_seq = seq
@@ -102,7 +164,8 @@ class SlotForwarder:
         pic = tl0 = None
         if vp8 is not None:
             if vp8.picture_id is not None:
-                pic = (vp8.picture_id + self._pic_offset) % PICTURE_ID_MOD
+                pic_offset = self._pic_map.get(self._pic_in.unwrap(vp8.picture_id))
+                pic = (vp8.picture_id + (pic_offset or 0)) % PICTURE_ID_MOD
                 if (pic - self.last_picture_id) % PICTURE_ID_MOD < PICTURE_ID_MOD // 2:
                     self.last_picture_id = pic
             if vp8.tl0picidx is not None:
@@ -110,6 +173,23 @@ class SlotForwarder:
                 if (tl0 - self.last_tl0picidx) % TL0_MOD < TL0_MOD // 2:
                     self.last_tl0picidx = tl0
         return seq, ts, pic, tl0
+
+    def _follow_temporal_target(self, vp8: Vp8Descriptor) -> None:
+        target, tid = self.max_temporal, vp8.temporal_id or 0
+        if target < self._temporal:
+            self._temporal = target
+        elif target > self._temporal and (tid == 0 or (vp8.layer_sync and tid <= target)):
+            self._temporal = target
+
+    def _drop(self, ext: int, newest: bool, vp8: Vp8Descriptor) -> None:
+        """Close the gap a dropped packet leaves in the sequence (and its frame's picture id)."""
+        self.dropped_temporal += 1
+        if not newest:
+            return
+        self._newest_in = ext
+        self._seq_map.shift_from(ext + 1, -1)
+        if vp8.starts_frame and vp8.picture_id is not None:
+            self._pic_map.shift_from(self._pic_in.unwrap(vp8.picture_id) + 1, -1)
 
     def _switch(self, now_ms: int, pkt: RtpPacket, vp8: Vp8Descriptor | None) -> None:
         if self._started:
@@ -124,13 +204,20 @@ class SlotForwarder:
             # Seed the last sent values: one half a range from 0 would never count as newer.
             self.last_picture_id = first_pic
             self.last_tl0picidx = first_tl0
-        self._seq_offset = (self.last_seq + 1 - pkt.sequence_number) % SEQ_MOD
-        self._guard_seq = (self.last_seq + 1) % SEQ_MOD
+        self._seq_in = Unwrapper(16)
+        start = self._seq_in.unwrap(pkt.sequence_number)
+        self._seq_map = OffsetMap(start, (self.last_seq + 1 - pkt.sequence_number) % SEQ_MOD)
+        self._newest_in = start - 1
         self._ts_offset = (first_ts - pkt.timestamp) % TS_MOD
+        self._pic_in = Unwrapper(15)
         if vp8 is not None and vp8.picture_id is not None:
-            self._pic_offset = (first_pic - vp8.picture_id) % PICTURE_ID_MOD
+            pic_start = self._pic_in.unwrap(vp8.picture_id)
+            self._pic_map = OffsetMap(pic_start, (first_pic - vp8.picture_id) % PICTURE_ID_MOD)
+        else:
+            self._pic_map = OffsetMap(0, 0)
         if vp8 is not None and vp8.tl0picidx is not None:
             self._tl0_offset = (first_tl0 - vp8.tl0picidx) % TL0_MOD
+        self._temporal = self.max_temporal  # a keyframe is on TL0: any target can start here
         self.source = self.pending
         self.pending = None
         self._started = True
@@ -142,4 +229,4 @@ class SlotForwarder:
     @property
     def rewrites_descriptor(self) -> bool:
         """Whether VP8 descriptors must be patched (any non-zero offset)."""
-        return bool(self._pic_offset or self._tl0_offset)
+        return bool(self._pic_map.latest % PICTURE_ID_MOD or self._tl0_offset)
