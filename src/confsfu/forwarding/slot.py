@@ -176,9 +176,9 @@ class SlotForwarder:
 
     def _follow_temporal_target(self, vp8: Vp8Descriptor) -> None:
         target, tid = self.max_temporal, vp8.temporal_id or 0
-        if target < self._temporal:
-            self._temporal = target
-        elif target > self._temporal and (tid == 0 or (vp8.layer_sync and tid <= target)):
+        going_down = target < self._temporal
+        can_go_up = tid == 0 or (vp8.layer_sync and tid <= target)
+        if going_down or (target > self._temporal and can_go_up):
             self._temporal = target
 
     def _drop(self, ext: int, newest: bool, vp8: Vp8Descriptor) -> None:
