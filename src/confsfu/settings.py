@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     slots: SlotSettings = SlotSettings()
     media: MediaSettings = MediaSettings()
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Per connection: messages a second on average, and the burst allowed above that.
+    messages_per_s: float = Field(default=20.0, gt=0, le=10_000)
+    message_burst: int = Field(default=40, ge=1, le=100_000)
+    # Where meeting reports are written at shutdown (relative to the working directory).
+    report_dir: Path = Path("reports")
     # WebSocket ping interval; a participant silent for 1.5 intervals is gone.
     heartbeat_s: float = Field(default=5.0, gt=0.1, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
