@@ -1,4 +1,4 @@
-// The confsfu signalling client (protocol version 1): one WebSocket and two RTCPeerConnections, no DOM.
+// The confsfu signalling client (protocol version 1): one WebSocket and its PeerConnections, no DOM.
 //
 // Usage:
 //   const client = new ConferenceClient({ url: "ws://host/ws", join: { room: "demo", name: "Ana" } });
@@ -7,12 +7,29 @@
 //
 // Events (CustomEvent, payload in `detail`):
 //   state        {state, text}  state: connecting | joining | connected | reconnecting | closed | failed
-//   joined       {participant_id, room, name, role, audio, video}
-//   participants {[id]: {id, name, role, audio, video}}  everyone else in the room
-//   slots        [{mid, kind, participant_id, name, track}]
+//   joined       {participant_id, room, name, role, audio, video, grid_page_size}
+//   self         this participant as the server sees it: {id, name, role, audio, video,
+//                chair_muted_audio, chair_muted_video, hand_raised, unmute_requested, quality}
+//   participants {[id]: ParticipantInfo}  everyone else in the room
+//   slots        [{mid, kind, purpose, source, participant_id, name, track}]
 //   media        {audio, video}  own microphone/camera as announced to the others
+//   room_state   the meeting's shared state (floor, hands, presenter, stage, schedule), see protocol.md
+//   notice       {code, text}  something to tell this participant (e.g. the chair muted you)
+//   report       {format, filename, content}  a meeting report the chair asked for
+//   screen       {active, starting, text}  own screen share started/stopped (text says why it stopped)
+//   (publisher_layers is handled here: simulcast layers nobody receives are switched off)
 //   error        {code, message, field, in_reply_to, fatal}  a message the server refused
 //   bye          {reason}
+
+import {
+  SIMULCAST_ENCODINGS,
+  openScreen,
+  preferVp8,
+  toIceServers,
+  waitForIceGathering,
+} from "./rtc.js";
+
+export { describeMediaError, openLocalMedia, openScreen, waitForIceGathering } from "./rtc.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -20,147 +37,38 @@ const PING_INTERVAL_MS = 10_000;
 const PONG_TIMEOUT_MS = 30_000; // no pong for this long: the connection is dead
 const HELLO_TIMEOUT_MS = 10_000;
 const JOINED_TIMEOUT_MS = 15_000;
-const ICE_GATHER_TIMEOUT_MS = 5_000; // send what was gathered if gathering never completes
+const REPORT_TIMEOUT_MS = 15_000;
+const SCREEN_ANSWER_TIMEOUT_MS = 15_000;
 const RECONNECT_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 15_000];
 
-// Simulcast layers, lowest first (the server learns rid -> layer from this order).
-const SIMULCAST_ENCODINGS = [
-  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+export const CHAIR_ACTIONS = Object.freeze([
+  "mute", "unmute", "mute_all", "grant_floor", "revoke_floor", "make_presenter",
+  "lower_hand", "remove", "lock", "unlock", "extend", "end",
+]);
+const CHAIR_FIELDS = ["participant_id", "kind", "limit_s", "minutes"];
+const MODERATION_FIELDS = [
+  "chair_muted_audio", "chair_muted_video", "hand_raised", "unmute_requested", "quality",
 ];
 
-/** Openings for fatal refusals; the server's own message follows. */
+/** Openings for fatal refusals; the server's own message follows unless the opening says it all. */
 const REFUSAL_TEXT = {
   bad_token: "Your invitation link is not valid or has expired",
   room_full: "The room is full",
+  no_such_room: "There is no such meeting room",
+  wrong_room: "Your invitation is for another meeting room",
+  room_locked: "The chair has locked the meeting; nobody new can join now",
+  removed: "The chair removed you from this meeting",
+  meeting_ended: "This meeting has ended",
 };
+const COMPLETE_REFUSALS = new Set(["room_locked", "removed", "meeting_ended"]);
 
-/** A failure with a sentence a participant understands. */
+/** A failure with a sentence a participant understands; `code` is the server's, if it refused. */
 export class ConferenceError extends Error {
-  constructor(text, { retry = false, cause = undefined } = {}) {
+  constructor(text, { retry = false, cause = undefined, code = null } = {}) {
     super(text, cause === undefined ? undefined : { cause });
     this.name = "ConferenceError";
     this.retry = retry; // whether reconnecting could help
-  }
-}
-
-/**
- * Opens the microphone and camera, falling back to what is available.
- * Resolves to {stream, audio, video, notice}; `notice` explains what is missing (or is null).
- */
-export async function openLocalMedia({
-  audio = true,
-  video = { width: 1280, height: 720 },
-  mediaDevices = globalThis.navigator?.mediaDevices,
-} = {}) {
-  if (!mediaDevices?.getUserMedia) {
-    return {
-      stream: null,
-      audio: false,
-      video: false,
-      notice:
-        "This browser cannot use a camera or microphone here (the page needs https or localhost). " +
-        "You can still watch and listen.",
-    };
-  }
-  const attempts = [
-    { audio, video },
-    { audio, video: false },
-    { audio: false, video },
-  ];
-  let firstError = null;
-  for (const constraints of attempts) {
-    if (!constraints.audio && !constraints.video) continue;
-    try {
-      const stream = await mediaDevices.getUserMedia(constraints);
-      const hasAudio = stream.getAudioTracks().length > 0;
-      const hasVideo = stream.getVideoTracks().length > 0;
-      let notice = null;
-      if (!hasAudio || !hasVideo) {
-        const missing = !hasAudio ? "microphone" : "camera";
-        notice = `Your ${missing} could not be used (${describeMediaError(firstError)}). ` +
-          `Others will ${!hasAudio ? "not hear" : "not see"} you.`;
-      }
-      return { stream, audio: hasAudio, video: hasVideo, notice };
-    } catch (error) {
-      firstError ??= error; // a refusal may cover one device only: try the other alone
-    }
-  }
-  return {
-    stream: null,
-    audio: false,
-    video: false,
-    notice: `Camera and microphone are off: ${describeMediaError(firstError)}. ` +
-      "You can still watch and listen.",
-  };
-}
-
-/** A getUserMedia failure in plain words. */
-export function describeMediaError(error) {
-  switch (error?.name) {
-    case "NotAllowedError":
-    case "SecurityError":
-      return "access was denied; allow the camera and microphone in your browser's site settings";
-    case "NotFoundError":
-    case "OverconstrainedError":
-      return "no such device was found";
-    case "NotReadableError":
-    case "AbortError":
-      return "the device is in use by another application or not working";
-    case undefined:
-      return "it is not available";
-    default:
-      return error.message || String(error.name);
-  }
-}
-
-/** Resolves once the PeerConnection has gathered all its ICE candidates (or after a timeout). */
-export function waitForIceGathering(pc, timeoutMs = ICE_GATHER_TIMEOUT_MS) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const finish = () => {
-      clearTimeout(timer);
-      pc.removeEventListener("icegatheringstatechange", onState);
-      pc.removeEventListener("icecandidate", onCandidate);
-      resolve();
-    };
-    const onState = () => {
-      if (pc.iceGatheringState === "complete") finish();
-    };
-    const onCandidate = (event) => {
-      if (!event.candidate) finish();
-    };
-    const timer = setTimeout(finish, timeoutMs);
-    pc.addEventListener("icegatheringstatechange", onState);
-    pc.addEventListener("icecandidate", onCandidate);
-  });
-}
-
-/** The `iceServers` of an RTCConfiguration from the server's `ice_servers` (nulls dropped). */
-function toIceServers(servers) {
-  return (servers ?? []).map((s) => {
-    const out = { urls: s.urls };
-    if (s.username != null) out.username = s.username;
-    if (s.credential != null) out.credential = s.credential;
-    return out;
-  });
-}
-
-/** Put VP8 (and its RTX) first and alone, the only video codec the server forwards. */
-function preferVp8(transceiver) {
-  if (!transceiver.setCodecPreferences) return;
-  // Browsers check preferences against either the receiver's or the sender's capabilities.
-  for (const source of [globalThis.RTCRtpReceiver, globalThis.RTCRtpSender]) {
-    try {
-      const caps = source?.getCapabilities?.("video");
-      const wanted = (caps?.codecs ?? []).filter((c) => /^video\/(vp8|rtx)$/i.test(c.mimeType));
-      if (!wanted.some((c) => /vp8/i.test(c.mimeType))) continue;
-      transceiver.setCodecPreferences(wanted);
-      return;
-    } catch (error) {
-      console.warn("confsfu: could not prefer VP8", error);
-    }
+    this.code = code;
   }
 }
 
@@ -200,12 +108,22 @@ export class ConferenceClient extends EventTarget {
     this.publishPc = null;
     /** @type {RTCPeerConnection|null} */
     this.subscribePc = null;
-    /** @type {Array<{mid: string, kind: string, participant_id: string|null, name: string|null, track: MediaStreamTrack|null}>} */
+    /** @type {RTCPeerConnection|null} the screen share's publish PeerConnection */
+    this.screenPc = null;
+    /** @type {MediaStream|null} */
+    this.screenStream = null;
+    /** @type {Array<{mid: string, kind: string, purpose: string, source: string|null, participant_id: string|null, name: string|null, track: MediaStreamTrack|null}>} */
     this.slots = [];
     /** Everyone else in the room, by id. */
     this.participants = {};
-    /** Who this client joined as (null before `joined`). */
+    /** Who this client joined as, with the server's view of its moderation state (null before `joined`). */
     this.self = null;
+    /** The latest room_state (null before the first). */
+    this.room = null;
+    /** Server clock minus local clock, from the latest room_state. */
+    this.clockOffsetMs = 0;
+    this.gridPageSize = 9;
+    this.gridPage = 0;
     this.state = "idle";
     this.stateText = "";
     this.serverName = null;
@@ -223,6 +141,9 @@ export class ConferenceClient extends EventTarget {
     this._everJoined = false;
     this._ended = false; // leave(), bye or a fatal refusal: never reconnect
     this._subscribeChain = Promise.resolve();
+    this._pcConfig = null;
+    this._screen = null; // {resolve, reject} while a screen offer awaits its answer
+    this._reports = []; // [{format, resolve, reject, timer}] in order of asking
   }
 
   // ---- public API ----------------------------------------------------------------------------
@@ -234,28 +155,187 @@ export class ConferenceClient extends EventTarget {
     return this._connect();
   }
 
-  /** Turns the microphone on or off and tells the others. */
+  /**
+   * Turns the microphone on or off and tells the others. Returns false (and changes nothing) when
+   * turning it on while the chair has muted it: use requestUnmute("audio") then.
+   */
   setMicrophone(on) {
+    if (on && this.self?.chair_muted_audio) return false;
     this._micOn = Boolean(on);
     for (const track of this.localStream?.getAudioTracks() ?? []) track.enabled = this._micOn;
     this._announceMedia();
+    return true;
   }
 
-  /** Turns the camera on or off and tells the others. */
+  /** Turns the camera on or off and tells the others; false while the chair has stopped it. */
   setCamera(on) {
+    if (on && this.self?.chair_muted_video) return false;
     this._camOn = Boolean(on);
     for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = this._camOn;
     this._announceMedia();
+    return true;
   }
 
   /** What the others are told about this participant's microphone and camera. */
   get mediaState() {
     const hasAudio = (this.localStream?.getAudioTracks().length ?? 0) > 0;
     const hasVideo = (this.localStream?.getVideoTracks().length ?? 0) > 0;
-    return { audio: hasAudio && this._micOn, video: hasVideo && this._camOn };
+    return {
+      audio: hasAudio && this._micOn && !this.self?.chair_muted_audio,
+      video: hasVideo && this._camOn && !this.self?.chair_muted_video,
+    };
   }
 
-  /** Leaves the room: sends `leave`, closes both PeerConnections and the socket. */
+  get isChair() {
+    return this.self?.role === "chair";
+  }
+
+  /** Whether the server would take a screen share now: chairs, the presenter, the floor holder. */
+  get mayShareScreen() {
+    const id = this.self?.id;
+    if (!id) return false;
+    return this.isChair || this.room?.presenter === id || this.room?.floor_holder === id;
+  }
+
+  get handRaised() {
+    return Boolean(this.self && (this.room?.hands ?? []).includes(this.self.id));
+  }
+
+  get sharingScreen() {
+    return this.screenPc !== null;
+  }
+
+  /** The server's clock now (unix ms), for countdowns to room_state deadlines. */
+  serverNow() {
+    return Date.now() + this.clockOffsetMs;
+  }
+
+  raiseHand() {
+    return this._send({ type: "raise_hand" });
+  }
+
+  lowerHand() {
+    return this._send({ type: "lower_hand" });
+  }
+
+  /** Asks the chair to lift its mute of `kind` ("audio" or "video"). */
+  requestUnmute(kind = "audio") {
+    if (kind !== "audio" && kind !== "video") throw new TypeError(`requestUnmute: bad kind ${kind}`);
+    return this._send({ type: "request_unmute", kind });
+  }
+
+  /**
+   * A chair action, e.g. chair("mute", {participant_id, kind: "audio"}), chair("grant_floor",
+   * {participant_id, limit_s: 120}), chair("extend", {minutes: 15}), chair("mute_all").
+   * The server refuses it with an `error` (code forbidden) unless this participant is a chair.
+   */
+  chair(action, fields = {}) {
+    if (!CHAIR_ACTIONS.includes(action)) throw new TypeError(`chair: unknown action ${action}`);
+    const msg = { type: "chair", action };
+    for (const key of CHAIR_FIELDS) {
+      if (fields[key] !== undefined) msg[key] = fields[key];
+    }
+    return this._send(msg);
+  }
+
+  /** Shows page `page` (0 first) of the participant grid, `gridPageSize` tiles a page. */
+  viewPage(page) {
+    const n = Math.max(0, Math.min(1000, Math.floor(Number(page) || 0)));
+    this.gridPage = n;
+    return this._send({ type: "view_page", page: n });
+  }
+
+  /** Chairs: the meeting report so far. Resolves to {format, filename, content}. */
+  getReport(format = "json") {
+    if (format !== "json" && format !== "csv") {
+      return Promise.reject(new TypeError(`getReport: format must be json or csv, not ${format}`));
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = { format, resolve, reject, timer: 0 };
+      const drop = () => {
+        clearTimeout(waiter.timer);
+        this._reports = this._reports.filter((w) => w !== waiter);
+      };
+      waiter.resolve = (value) => {
+        drop();
+        resolve(value);
+      };
+      waiter.reject = (error) => {
+        drop();
+        reject(error);
+      };
+      waiter.timer = setTimeout(
+        () => waiter.reject(new ConferenceError("The server did not send the report in time.")),
+        REPORT_TIMEOUT_MS,
+      );
+      this._reports.push(waiter);
+      if (!this._send({ type: "get_report", format })) {
+        waiter.reject(new ConferenceError("Not connected to the server; try again in a moment."));
+      }
+    });
+  }
+
+  /**
+   * Shares a screen (the browser asks which) on a second publish PeerConnection. Resolves once the
+   * server has accepted it; rejects with an Error in plain words (code "forbidden" when this
+   * participant may not share now). The share stops by itself when the browser's sharing ends.
+   */
+  async startScreenShare() {
+    if (!this.self || !this._pcConfig || this._ended) {
+      throw new ConferenceError("Join the meeting before sharing your screen.");
+    }
+    if (this.screenPc) return;
+    const epoch = this._epoch;
+    const stream = await openScreen();
+    if (epoch !== this._epoch || this._ended || this.screenPc) {
+      for (const track of stream.getTracks()) track.stop();
+      throw new ConferenceError("The connection changed while choosing a screen; try again.");
+    }
+    const track = stream.getVideoTracks()[0];
+    const pc = new this._RTCPeerConnection(this._pcConfig);
+    this.screenPc = pc;
+    this.screenStream = stream;
+    track.addEventListener("ended", () => {
+      if (this.screenStream === stream) this.stopScreenShare();
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc === this.screenPc && pc.connectionState === "failed") {
+        this.stopScreenShare("The screen share lost its connection to the server.");
+      }
+    });
+    const answered = new Promise((resolve, reject) => {
+      this._screen = { resolve, reject };
+    });
+    this._emitScreen(null);
+    try {
+      const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+      preferVp8(transceiver);
+      await pc.setLocalDescription(await pc.createOffer());
+      await waitForIceGathering(pc);
+      if (pc !== this.screenPc) throw new ConferenceError("The screen share was stopped.");
+      this._send({ type: "publish_offer", sdp: pc.localDescription.sdp, purpose: "screen" });
+      this._later(epoch, SCREEN_ANSWER_TIMEOUT_MS, () => {
+        this._screen?.reject(new ConferenceError("The server did not answer the screen share."));
+      });
+      await answered;
+      this._emitScreen(null);
+    } catch (error) {
+      if (pc === this.screenPc) this.stopScreenShare(error?.message ?? String(error));
+      throw error instanceof ConferenceError ? error : new ConferenceError(
+        `The screen could not be shared (${error?.message ?? error}).`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** Stops the screen share (if any) and tells the server; `text` says why, for the `screen` event. */
+  stopScreenShare(text = null) {
+    if (!this.screenPc) return;
+    this._send({ type: "unpublish", purpose: "screen" });
+    this._closeScreen(text);
+  }
+
+  /** Leaves the room: sends `leave`, closes the PeerConnections and the socket. */
   leave() {
     if (this._ended && this.state === "closed") return;
     this._send({ type: "leave" });
@@ -301,7 +381,7 @@ export class ConferenceClient extends EventTarget {
         }
         this._onMessage(epoch, msg);
       });
-      ws.addEventListener("close", (event) => {
+      ws.addEventListener("close", () => {
         if (epoch !== this._epoch) return;
         let text = "Could not reach the server. Check your network connection and try again.";
         if (this.serverName !== null) text = "The connection to the server was lost.";
@@ -356,6 +436,10 @@ export class ConferenceClient extends EventTarget {
     this._timers.clear();
     clearInterval(this._pingTimer);
     this._pingTimer = null;
+    if (this.screenPc) this._closeScreen("The screen share stopped because the connection was lost.");
+    for (const waiter of [...this._reports]) {
+      waiter.reject(new ConferenceError("The connection was lost before the report arrived."));
+    }
     const ws = this._ws;
     this._ws = null;
     if (ws && ws.readyState <= 1) {
@@ -374,6 +458,7 @@ export class ConferenceClient extends EventTarget {
     }
     this.publishPc = null;
     this.subscribePc = null;
+    this._pcConfig = null;
     this._tracksByMid.clear();
     this._subscribeChain = Promise.resolve();
     this._offered = new Promise((resolve) => {
@@ -395,7 +480,7 @@ export class ConferenceClient extends EventTarget {
         this._subscribeChain = this._subscribeChain.then(() => this._onSubscribeOffer(epoch, msg));
         return;
       case "publish_answer":
-        return this._onPublishAnswer(epoch, msg);
+        return msg.purpose === "screen" ? this._onScreenAnswer(msg) : this._onPublishAnswer(epoch, msg);
       case "slot_map":
         return this._onSlotMap(msg);
       case "participant_joined":
@@ -404,6 +489,14 @@ export class ConferenceClient extends EventTarget {
       case "participant_left":
         delete this.participants[msg.participant_id];
         return this._emit("participants", { ...this.participants });
+      case "room_state":
+        return this._onRoomState(msg);
+      case "notice":
+        return this._emit("notice", { code: String(msg.code ?? ""), text: String(msg.text ?? "") });
+      case "report":
+        return this._onReport(msg);
+      case "publisher_layers":
+        return this._onPublisherLayers(msg);
       case "pong":
         this._lastPongAt = Date.now();
         return;
@@ -449,26 +542,35 @@ export class ConferenceClient extends EventTarget {
   async _onJoined(epoch, msg) {
     this._joinedEpoch = epoch;
     this._everJoined = true;
+    this.gridPageSize = Math.max(1, Number(msg.grid_page_size) || 9);
+    this.gridPage = 0; // a new subscriber starts on the first page
+    this.room = null;
     this.self = {
       id: msg.participant_id,
       participant_id: msg.participant_id,
       room: msg.room,
       name: msg.name,
       role: msg.role,
-      ...this.mediaState,
+      chair_muted_audio: false,
+      chair_muted_video: false,
+      hand_raised: false,
+      unmute_requested: false,
+      quality: "unknown",
     };
+    Object.assign(this.self, this.mediaState);
     this.participants = {};
     for (const p of msg.participants ?? []) this.participants[p.id] = { ...p };
-    this._emit("joined", { ...this.self });
+    this._emit("joined", { ...this.self, grid_page_size: this.gridPageSize });
+    this._emit("self", { ...this.self });
     this._emit("participants", { ...this.participants });
     this._setState("joining", "Setting up audio and video…");
     const pending = this._pendingStart;
     this._pendingStart = null;
     pending?.resolve({ ...this.self });
 
-    const config = { bundlePolicy: "max-bundle", iceServers: toIceServers(msg.ice_servers) };
+    this._pcConfig = { bundlePolicy: "max-bundle", iceServers: toIceServers(msg.ice_servers) };
     try {
-      this.subscribePc = this._makePc(epoch, config, "subscribe");
+      this.subscribePc = this._makePc(epoch, this._pcConfig, "subscribe");
       this.subscribePc.addEventListener("track", (event) => {
         if (epoch !== this._epoch) return;
         const mid = event.transceiver?.mid;
@@ -476,7 +578,7 @@ export class ConferenceClient extends EventTarget {
         this._tracksByMid.set(mid, event.track);
         this._emitSlots();
       });
-      this.publishPc = this._makePc(epoch, config, "publish");
+      this.publishPc = this._makePc(epoch, this._pcConfig, "publish");
       await this._publish(epoch);
     } catch (error) {
       if (epoch !== this._epoch) return;
@@ -524,7 +626,7 @@ export class ConferenceClient extends EventTarget {
     await waitForIceGathering(pc);
     await this._offered; // the server takes our messages once it has made its subscribe offer
     if (epoch !== this._epoch) return;
-    this._send({ type: "publish_offer", sdp: pc.localDescription.sdp });
+    this._send({ type: "publish_offer", sdp: pc.localDescription.sdp, purpose: "camera" });
     this._announceMedia();
   }
 
@@ -537,6 +639,24 @@ export class ConferenceClient extends EventTarget {
       if (epoch !== this._epoch) return;
       this._fail(new ConferenceError(
         `Your browser could not use the server's answer for your camera and microphone (${error?.message ?? error}).`,
+        { cause: error },
+      ));
+    }
+  }
+
+  async _onScreenAnswer(msg) {
+    const pc = this.screenPc;
+    const pending = this._screen;
+    if (!pc || !pending) return;
+    try {
+      await pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
+      if (this._screen === pending) {
+        this._screen = null;
+        pending.resolve();
+      }
+    } catch (error) {
+      pending.reject(new ConferenceError(
+        `Your browser could not use the server's answer for the screen share (${error?.message ?? error}).`,
         { cause: error },
       ));
     }
@@ -584,6 +704,8 @@ export class ConferenceClient extends EventTarget {
       byMid.set(s.mid, {
         mid: String(s.mid),
         kind: s.kind,
+        purpose: s.purpose ?? (s.kind === "audio" ? "audio" : "grid"),
+        source: s.source ?? null,
         participant_id: s.participant_id ?? null,
         name: s.name ?? null,
         track: null,
@@ -599,9 +721,80 @@ export class ConferenceClient extends EventTarget {
 
   _onParticipant(p) {
     if (!p || typeof p.id !== "string") return;
-    if (this.self && p.id === this.self.id) return; // our own echo
+    if (this.self && p.id === this.self.id) {
+      this._onSelfInfo(p);
+      return;
+    }
     this.participants[p.id] = { ...p };
     this._emit("participants", { ...this.participants });
+  }
+
+  /** The server's view of this participant: a chair's mute turns the local track off. */
+  _onSelfInfo(p) {
+    const self = this.self;
+    const was = { audio: self.chair_muted_audio, video: self.chair_muted_video };
+    for (const key of MODERATION_FIELDS) {
+      if (key in p) self[key] = p[key];
+    }
+    let changed = false;
+    if (self.chair_muted_audio && !was.audio) {
+      this._micOn = false;
+      for (const track of this.localStream?.getAudioTracks() ?? []) track.enabled = false;
+      changed = true;
+    }
+    if (self.chair_muted_video && !was.video) {
+      this._camOn = false;
+      for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = false;
+      changed = true;
+    }
+    if (changed || was.audio !== self.chair_muted_audio || was.video !== self.chair_muted_video) {
+      this._announceMedia(changed);
+    }
+    this._emit("self", { ...self });
+  }
+
+  _onRoomState(msg) {
+    const { type: _type, ...state } = msg;
+    this.room = state;
+    if (Number.isFinite(msg.server_time_ms)) this.clockOffsetMs = msg.server_time_ms - Date.now();
+    if (this.self) this.self.hand_raised = (state.hands ?? []).includes(this.self.id);
+    this._emit("room_state", { ...state });
+  }
+
+  _onReport(msg) {
+    const report = {
+      format: String(msg.format ?? ""),
+      filename: String(msg.filename ?? "report"),
+      content: String(msg.content ?? ""),
+    };
+    const waiter = this._reports.find((w) => w.format === report.format);
+    waiter?.resolve(report);
+    this._emit("report", report);
+  }
+
+  /** Turns off the simulcast layers nobody receives (and back on when they are listed again). */
+  _onPublisherLayers(msg) {
+    const pc = msg.purpose === "screen" ? this.screenPc : this.publishPc;
+    const active = new Set(Array.isArray(msg.active) ? msg.active.map(String) : []);
+    if (!pc || active.size === 0) return; // never switch every layer off
+    for (const sender of pc.getSenders()) {
+      const params = sender.getParameters();
+      const encodings = params.encodings ?? [];
+      if (!encodings.some((e) => e.rid)) continue; // not simulcast: nothing to choose
+      let changed = false;
+      for (const e of encodings) {
+        const on = active.has(e.rid);
+        if (e.active !== on) {
+          e.active = on;
+          changed = true;
+        }
+      }
+      if (changed) {
+        sender.setParameters(params).catch((error) => {
+          console.warn("confsfu: could not change the simulcast layers", error);
+        });
+      }
+    }
   }
 
   _onError(msg) {
@@ -615,18 +808,24 @@ export class ConferenceClient extends EventTarget {
     this._emit("error", detail);
     if (detail.fatal) {
       const lead = REFUSAL_TEXT[detail.code] ?? "You could not join";
-      const text = detail.message ? `${lead}: ${detail.message}.` : `${lead}.`;
-      this._fail(new ConferenceError(text));
+      const text = detail.message && !COMPLETE_REFUSALS.has(detail.code)
+        ? `${lead}: ${detail.message}.`
+        : `${lead}.`;
+      this._fail(new ConferenceError(text, { code: detail.code }));
+      return;
     }
+    const refusal = new ConferenceError(detail.message || detail.code, { code: detail.code });
+    if (detail.in_reply_to === "get_report") this._reports[0]?.reject(refusal);
+    if (detail.in_reply_to === "publish_offer") this._screen?.reject(refusal);
   }
 
   _onBye(msg) {
     const reason = String(msg.reason ?? "").trim();
     this._emit("bye", { reason });
     if (this._ended) return; // leave() or a fatal error already said why
-    const text = reason
-      ? `The server closed the meeting for you: ${reason}.`
-      : "The server closed the meeting for you.";
+    let text = "The server closed the meeting for you.";
+    if (/^the chair /i.test(reason)) text = `${reason[0].toUpperCase()}${reason.slice(1)}.`;
+    else if (reason) text = `The server closed the meeting for you: ${reason}.`;
     this._end("closed", text);
     const pending = this._pendingStart;
     this._pendingStart = null;
@@ -635,11 +834,37 @@ export class ConferenceClient extends EventTarget {
 
   // ---- helpers -----------------------------------------------------------------------------
 
-  _announceMedia() {
+  _closeScreen(text) {
+    const pc = this.screenPc;
+    const stream = this.screenStream;
+    const pending = this._screen;
+    this.screenPc = null;
+    this.screenStream = null;
+    this._screen = null;
+    try {
+      pc?.close();
+    } catch {
+      // already closed
+    }
+    for (const track of stream?.getTracks() ?? []) track.stop();
+    pending?.reject(new ConferenceError(text ?? "The screen share was stopped."));
+    this._emitScreen(text);
+  }
+
+  _emitScreen(text) {
+    this._emit("screen", {
+      active: this.screenPc !== null && this._screen === null,
+      starting: this._screen !== null,
+      text,
+    });
+  }
+
+  /** Tells the others (and the page) the microphone/camera state; `send` false: the page only. */
+  _announceMedia(send = true) {
     const media = this.mediaState;
     if (this.self) Object.assign(this.self, media);
     this._emit("media", media);
-    if (this.self) this._send({ type: "media_state", ...media });
+    if (this.self && send) this._send({ type: "media_state", ...media });
   }
 
   _send(msg) {

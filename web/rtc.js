@@ -1,0 +1,145 @@
+// WebRTC helpers for the confsfu client: local media, ICE gathering, codec preference (no DOM).
+
+const ICE_GATHER_TIMEOUT_MS = 5_000; // send what was gathered if gathering never completes
+
+// Simulcast layers, lowest first (the server learns rid -> layer from this order).
+export const SIMULCAST_ENCODINGS = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
+/**
+ * Opens the microphone and camera, falling back to what is available.
+ * Resolves to {stream, audio, video, notice}; `notice` explains what is missing (or is null).
+ */
+export async function openLocalMedia({
+  audio = true,
+  video = { width: 1280, height: 720 },
+  mediaDevices = globalThis.navigator?.mediaDevices,
+} = {}) {
+  if (!mediaDevices?.getUserMedia) {
+    return {
+      stream: null,
+      audio: false,
+      video: false,
+      notice:
+        "This browser cannot use a camera or microphone here (the page needs https or localhost). " +
+        "You can still watch and listen.",
+    };
+  }
+  const attempts = [
+    { audio, video },
+    { audio, video: false },
+    { audio: false, video },
+  ];
+  let firstError = null;
+  for (const constraints of attempts) {
+    if (!constraints.audio && !constraints.video) continue;
+    try {
+      const stream = await mediaDevices.getUserMedia(constraints);
+      const hasAudio = stream.getAudioTracks().length > 0;
+      const hasVideo = stream.getVideoTracks().length > 0;
+      let notice = null;
+      if (!hasAudio || !hasVideo) {
+        const missing = !hasAudio ? "microphone" : "camera";
+        notice = `Your ${missing} could not be used (${describeMediaError(firstError)}). ` +
+          `Others will ${!hasAudio ? "not hear" : "not see"} you.`;
+      }
+      return { stream, audio: hasAudio, video: hasVideo, notice };
+    } catch (error) {
+      firstError ??= error; // a refusal may cover one device only: try the other alone
+    }
+  }
+  return {
+    stream: null,
+    audio: false,
+    video: false,
+    notice: `Camera and microphone are off: ${describeMediaError(firstError)}. ` +
+      "You can still watch and listen.",
+  };
+}
+
+/** A getUserMedia failure in plain words. */
+export function describeMediaError(error) {
+  switch (error?.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return "access was denied; allow the camera and microphone in your browser's site settings";
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return "no such device was found";
+    case "NotReadableError":
+    case "AbortError":
+      return "the device is in use by another application or not working";
+    case undefined:
+      return "it is not available";
+    default:
+      return error.message || String(error.name);
+  }
+}
+
+/** Resolves once the PeerConnection has gathered all its ICE candidates (or after a timeout). */
+export function waitForIceGathering(pc, timeoutMs = ICE_GATHER_TIMEOUT_MS) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const finish = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", onState);
+      pc.removeEventListener("icecandidate", onCandidate);
+      resolve();
+    };
+    const onState = () => {
+      if (pc.iceGatheringState === "complete") finish();
+    };
+    const onCandidate = (event) => {
+      if (!event.candidate) finish();
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    pc.addEventListener("icegatheringstatechange", onState);
+    pc.addEventListener("icecandidate", onCandidate);
+  });
+}
+
+/** The `iceServers` of an RTCConfiguration from the server's `ice_servers` (nulls dropped). */
+export function toIceServers(servers) {
+  return (servers ?? []).map((s) => {
+    const out = { urls: s.urls };
+    if (s.username != null) out.username = s.username;
+    if (s.credential != null) out.credential = s.credential;
+    return out;
+  });
+}
+
+/** Put VP8 (and its RTX) first and alone, the only video codec the server forwards. */
+export function preferVp8(transceiver) {
+  if (!transceiver.setCodecPreferences) return;
+  // Browsers check preferences against either the receiver's or the sender's capabilities.
+  for (const source of [globalThis.RTCRtpReceiver, globalThis.RTCRtpSender]) {
+    try {
+      const caps = source?.getCapabilities?.("video");
+      const wanted = (caps?.codecs ?? []).filter((c) => /^video\/(vp8|rtx)$/i.test(c.mimeType));
+      if (!wanted.some((c) => /vp8/i.test(c.mimeType))) continue;
+      transceiver.setCodecPreferences(wanted);
+      return;
+    } catch (error) {
+      console.warn("confsfu: could not prefer VP8", error);
+    }
+  }
+}
+
+/**
+ * Asks the browser for a screen, window or tab to share (video only).
+ * Resolves to a MediaStream; rejects with an Error whose message is in plain words.
+ */
+export async function openScreen(mediaDevices = globalThis.navigator?.mediaDevices) {
+  if (!mediaDevices?.getDisplayMedia) {
+    throw new Error("This browser cannot share a screen here (the page needs https or localhost)");
+  }
+  try {
+    return await mediaDevices.getDisplayMedia({ video: { frameRate: 15 }, audio: false });
+  } catch (error) {
+    if (error?.name === "NotAllowedError") throw new Error("Screen sharing was cancelled or not allowed");
+    throw new Error(`The screen could not be shared (${describeMediaError(error)})`);
+  }
+}
