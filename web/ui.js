@@ -1,44 +1,67 @@
-// The confsfu page: join form, video grid, controls and participant list around a ConferenceClient.
+// The confsfu page: join form, meeting controls, floor banner and participant list around a client.
 
+import { initChairPanel, renderChairPanel, renderSchedule } from "./chair.js";
+import { clearToasts, toast } from "./notify.js";
 import { ConferenceClient, openLocalMedia } from "./protocol.js";
+import {
+  clearMedia,
+  detachMedia,
+  gridPages,
+  layoutGrid,
+  observePage,
+  renderMedia,
+  resumeAudio,
+  setMarkers,
+} from "./tiles.js";
+import { describeServerError, formatDuration, initials } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 
 const view = {
   status: $("status"),
   roomName: $("room-name"),
+  roomFlags: $("room-flags"),
   joinView: $("join-view"),
   joinForm: $("join-form"),
   meetingView: $("meeting-view"),
   leftView: $("left-view"),
   leftText: $("left-text"),
-  grid: $("grid"),
-  emptyGrid: $("empty-grid"),
   selfTile: $("self-tile"),
   selfView: $("self-view"),
   mic: $("mic-toggle"),
   cam: $("cam-toggle"),
+  hand: $("hand-toggle"),
+  screen: $("screen-toggle"),
   leave: $("leave"),
   rejoin: $("rejoin"),
   notice: $("notice"),
+  floorBanner: $("floor-banner"),
+  prev: $("grid-prev"),
+  next: $("grid-next"),
+  participantList: $("participant-list"),
   participants: $("participants"),
   participantCount: $("participant-count"),
-  audioSinks: $("audio-sinks"),
 };
 
-/** Page state: one meeting at a time. */
+/** Page state: one meeting at a time (tiles.js and chair.js read it). */
 const page = {
   client: null,
   stream: null,
   join: null, // {token} or {room, name}
   participants: {},
   self: null,
+  room: null, // latest room_state
   media: { audio: false, video: false },
   slots: [],
-  lastError: "",
-  errorTimer: 0,
+  gridPage: 0,
+  gridPageSize: 9,
+  screen: { active: false, starting: false },
   soundBlocked: false,
+  onSoundBlocked: () => offerSoundButton(),
 };
+
+observePage(page);
+initChairPanel(page);
 
 // ---- start-up ------------------------------------------------------------------------------
 
@@ -86,18 +109,21 @@ window.addEventListener("popstate", () => location.reload());
 // ---- the meeting ---------------------------------------------------------------------------
 
 async function startMeeting(join) {
-  page.join = join;
-  page.participants = {};
-  page.self = null;
-  page.slots = [];
-  page.lastError = "";
-  view.grid.replaceChildren();
-  view.audioSinks.replaceChildren();
-  renderGridLayout();
-  renderParticipants();
+  Object.assign(page, {
+    join,
+    participants: {},
+    self: null,
+    room: null,
+    slots: [],
+    gridPage: 0,
+    screen: { active: false, starting: false },
+  });
+  clearMedia();
+  clearToasts();
   view.roomName.textContent = join.room ? `Room: ${join.room}` : "";
   showOnly(view.meetingView);
   setNotice("");
+  renderAll();
 
   setStatus("Asking for your camera and microphone…");
   const local = await openLocalMedia({ audio: true, video: { width: 1280, height: 720 } });
@@ -117,35 +143,54 @@ async function startMeeting(join) {
   page.client = client;
   window.conference = client;
 
-  client.addEventListener("state", (e) => onState(client, e.detail));
-  client.addEventListener("joined", (e) => {
-    if (client !== page.client) return;
-    page.self = e.detail;
-    view.selfTile.querySelector(".avatar").textContent = initials(e.detail.name);
-    view.roomName.textContent = `Room: ${e.detail.room}`;
-    renderParticipants();
+  const on = (type, handler) => client.addEventListener(type, (e) => {
+    if (client === page.client) handler(e.detail);
   });
-  client.addEventListener("participants", (e) => {
-    if (client !== page.client) return;
-    page.participants = e.detail;
-    renderParticipants();
-    renderTiles();
+  on("state", (detail) => onState(detail));
+  on("joined", (self) => {
+    page.self = self;
+    page.gridPage = 0;
+    page.gridPageSize = self.grid_page_size;
+    view.selfTile.querySelector(".avatar").textContent = initials(self.name);
+    view.roomName.textContent = `Room: ${self.room}`;
+    view.meetingView.classList.toggle("is-chair", self.role === "chair");
+    renderAll();
   });
-  client.addEventListener("slots", (e) => {
-    if (client !== page.client) return;
-    page.slots = e.detail;
-    renderTiles();
-    renderAudio();
-  });
-  client.addEventListener("media", (e) => {
-    if (client !== page.client) return;
-    page.media = e.detail;
+  on("self", (self) => {
+    page.self = { ...page.self, ...self };
     renderControls();
     renderParticipants();
+    renderChairPanel();
   });
-  client.addEventListener("error", (e) => {
-    if (client !== page.client || e.detail.fatal) return; // fatal ones arrive as state "failed"
-    showError(describeServerError(e.detail));
+  on("participants", (participants) => {
+    page.participants = participants;
+    keepGridPageInRange();
+    renderAll();
+  });
+  on("slots", (slots) => {
+    page.slots = slots;
+    renderMedia(page);
+  });
+  on("room_state", (room) => {
+    page.room = room;
+    renderAll();
+  });
+  on("media", (media) => {
+    page.media = media;
+    renderControls();
+    renderParticipants();
+    renderChairPanel();
+  });
+  on("notice", ({ code, text }) => toast(text, { kind: "notice", code }));
+  on("screen", (screen) => {
+    const wasActive = page.screen.active;
+    page.screen = screen;
+    if (wasActive && !screen.active && screen.text) toast(screen.text, { code: "screen_stopped" });
+    renderControls();
+  });
+  on("error", (error) => {
+    if (error.fatal) return; // fatal ones arrive as state "failed"
+    toast(describeServerError(error, namesById()), { kind: "error", code: error.code });
   });
 
   try {
@@ -156,8 +201,7 @@ async function startMeeting(join) {
   }
 }
 
-function onState(client, { state, text }) {
-  if (client !== page.client) return;
+function onState({ state, text }) {
   setStatus(text, state);
   if (state === "closed" || state === "failed") {
     stopLocalMedia();
@@ -173,17 +217,78 @@ function stopLocalMedia() {
   for (const track of page.stream?.getTracks() ?? []) track.stop();
   page.stream = null;
   view.selfView.srcObject = null;
-  for (const el of view.audioSinks.querySelectorAll("audio")) el.srcObject = null;
-  for (const el of view.grid.querySelectorAll("video")) el.srcObject = null;
+  detachMedia();
 }
 
+function namesById() {
+  const names = {};
+  for (const p of Object.values(page.participants)) names[p.id] = p.name;
+  if (page.self) names[page.self.id] = "you";
+  return names;
+}
+
+function nameOf(pid) {
+  if (pid && pid === page.self?.id) return page.self.name;
+  return page.participants[pid]?.name ?? "";
+}
+
+function keepGridPageInRange() {
+  const last = gridPages(page) - 1;
+  if (page.gridPage > last) {
+    page.gridPage = last;
+    page.client?.viewPage(last);
+  }
+}
+
+// ---- controls --------------------------------------------------------------------------------
+
 view.mic.addEventListener("click", () => {
-  page.client?.setMicrophone(!page.client.mediaState.audio);
+  const client = page.client;
+  if (!client) return;
+  if (page.self?.chair_muted_audio) client.requestUnmute("audio");
+  else client.setMicrophone(!client.mediaState.audio);
 });
 
 view.cam.addEventListener("click", () => {
-  page.client?.setCamera(!page.client.mediaState.video);
+  const client = page.client;
+  if (!client) return;
+  if (page.self?.chair_muted_video) client.requestUnmute("video");
+  else client.setCamera(!client.mediaState.video);
 });
+
+view.hand.addEventListener("click", () => {
+  const client = page.client;
+  if (!client) return;
+  if (client.handRaised) client.lowerHand();
+  else client.raiseHand();
+});
+
+view.screen.addEventListener("click", async () => {
+  const client = page.client;
+  if (!client) return;
+  if (client.sharingScreen) {
+    client.stopScreenShare();
+    return;
+  }
+  try {
+    await client.startScreenShare();
+  } catch (error) {
+    // A server refusal was already shown from its `error` message.
+    if (!error?.code) toast(error?.message ?? String(error), { kind: "error", code: "screen_failed" });
+  }
+});
+
+view.prev.addEventListener("click", () => turnPage(-1));
+view.next.addEventListener("click", () => turnPage(+1));
+
+function turnPage(delta) {
+  const last = gridPages(page) - 1;
+  const next = Math.max(0, Math.min(last, page.gridPage + delta));
+  if (next === page.gridPage) return;
+  page.gridPage = next;
+  page.client?.viewPage(next);
+  renderMedia(page);
+}
 
 view.leave.addEventListener("click", () => {
   page.client?.leave();
@@ -199,30 +304,18 @@ window.addEventListener("pagehide", () => {
 
 // ---- rendering -------------------------------------------------------------------------------
 
+function renderAll() {
+  renderMedia(page);
+  renderControls();
+  renderFloorBanner();
+  renderRoomFlags();
+  renderParticipants();
+  renderChairPanel();
+}
+
 function setStatus(text, state = "info") {
   view.status.dataset.state = state;
-  view.status.textContent = page.lastError ? `${text} — ${page.lastError}` : text;
-  view.status.dataset.text = text;
-}
-
-function showError(text) {
-  page.lastError = text;
-  setStatus(view.status.dataset.text ?? "", view.status.dataset.state);
-  clearTimeout(page.errorTimer);
-  page.errorTimer = setTimeout(() => {
-    page.lastError = "";
-    setStatus(view.status.dataset.text ?? "", view.status.dataset.state);
-  }, 8000);
-}
-
-function describeServerError({ code, message, in_reply_to: inReplyTo }) {
-  const what = {
-    bad_sdp: "The server could not use your browser's media description",
-    too_large: "A message was too large for the server",
-    out_of_order: "The server did not expect that request now",
-  }[code] ?? "The server refused a request";
-  const about = inReplyTo ? ` (${inReplyTo.replaceAll("_", " ")})` : "";
-  return message ? `${what}${about}: ${message}` : `${what}${about}.`;
+  view.status.textContent = text;
 }
 
 function setNotice(text, action = null) {
@@ -237,162 +330,87 @@ function setNotice(text, action = null) {
 
 function renderControls() {
   const { audio, video } = page.media;
+  const self = page.self ?? {};
+  const client = page.client;
   const hasAudio = (page.stream?.getAudioTracks().length ?? 0) > 0;
   const hasVideo = (page.stream?.getVideoTracks().length ?? 0) > 0;
-  view.mic.textContent = audio ? "Mute" : "Unmute";
-  view.mic.disabled = !hasAudio;
-  view.mic.setAttribute("aria-pressed", String(!audio));
-  view.mic.title = hasAudio ? "" : "No microphone available";
-  view.cam.textContent = video ? "Stop camera" : "Start camera";
-  view.cam.disabled = !hasVideo;
-  view.cam.setAttribute("aria-pressed", String(!video));
-  view.cam.title = hasVideo ? "" : "No camera available";
-  setMarkers(view.selfTile.querySelector(".markers"), { audio, video });
+
+  if (self.chair_muted_audio) {
+    view.mic.textContent = self.unmute_requested ? "Asked to unmute" : "Ask to unmute";
+    view.mic.disabled = Boolean(self.unmute_requested) || !hasAudio;
+    view.mic.title = "The chair muted your microphone; ask the chair to allow it again";
+    view.mic.setAttribute("aria-pressed", "true");
+  } else {
+    view.mic.textContent = audio ? "Mute" : "Unmute";
+    view.mic.disabled = !hasAudio;
+    view.mic.title = hasAudio ? "" : "No microphone available";
+    view.mic.setAttribute("aria-pressed", String(!audio));
+  }
+  view.mic.classList.toggle("chair-muted", Boolean(self.chair_muted_audio));
+
+  if (self.chair_muted_video) {
+    view.cam.textContent = self.unmute_requested ? "Asked for camera" : "Ask to start camera";
+    view.cam.disabled = Boolean(self.unmute_requested) || !hasVideo;
+    view.cam.title = "The chair stopped your camera; ask the chair to allow it again";
+    view.cam.setAttribute("aria-pressed", "true");
+  } else {
+    view.cam.textContent = video ? "Stop camera" : "Start camera";
+    view.cam.disabled = !hasVideo;
+    view.cam.title = hasVideo ? "" : "No camera available";
+    view.cam.setAttribute("aria-pressed", String(!video));
+  }
+  view.cam.classList.toggle("chair-muted", Boolean(self.chair_muted_video));
+
+  const raised = Boolean(client?.handRaised);
+  const holding = Boolean(self.id && page.room?.floor_holder === self.id);
+  view.hand.textContent = raised ? "Lower hand" : "Raise hand";
+  view.hand.setAttribute("aria-pressed", String(raised));
+  view.hand.disabled = !page.room || holding;
+  view.hand.title = holding ? "You have the floor" : raised ? "Take your hand down" : "Ask the chair for the floor";
+
+  const canShare = Boolean(navigator.mediaDevices?.getDisplayMedia);
+  const sharing = page.screen.active || page.screen.starting;
+  view.screen.hidden = !canShare || !(sharing || client?.mayShareScreen);
+  view.screen.textContent = page.screen.starting ? "Starting share…" : sharing ? "Stop sharing" : "Share screen";
+  view.screen.disabled = page.screen.starting;
+  view.screen.setAttribute("aria-pressed", String(sharing));
+
+  const me = { ...self, id: self.id, audio, video };
+  setMarkers(view.selfTile.querySelector(".markers"), me, page.room);
   view.selfTile.classList.toggle("camera-off", !video);
 }
 
-function setMarkers(container, { audio, video }) {
-  const wanted = [];
-  if (!audio) wanted.push(["muted", "muted"]);
-  if (!video) wanted.push(["camera-off", "camera off"]);
-  const key = wanted.map(([k]) => k).join(" ");
-  if (container.dataset.key === key) return;
-  container.dataset.key = key;
-  container.replaceChildren(...wanted.map(([cls, text]) => {
-    const span = document.createElement("span");
-    span.className = `marker ${cls}`;
-    span.textContent = text;
-    return span;
-  }));
+/** Who has the floor and for how long; called on every room_state and every second. */
+function renderFloorBanner() {
+  const room = page.room;
+  const holder = room?.floor_holder ?? null;
+  view.floorBanner.hidden = !holder;
+  if (!holder) {
+    delete view.floorBanner.dataset.holderId;
+    return;
+  }
+  const mine = holder === page.self?.id;
+  const who = mine ? "You have the floor" : `${nameOf(holder) || "Someone"} has the floor`;
+  let left = "";
+  if (room.floor_until_ms != null && page.client) {
+    const ms = room.floor_until_ms - page.client.serverNow();
+    left = ` · ${formatDuration(ms)} left`;
+    view.floorBanner.dataset.remainingMs = String(ms);
+  } else {
+    delete view.floorBanner.dataset.remainingMs;
+  }
+  view.floorBanner.dataset.holderId = holder;
+  view.floorBanner.classList.toggle("mine", mine);
+  view.floorBanner.textContent = `${who}${left}`;
 }
 
-/** One tile per video slot; shown only while the slot carries a participant. */
-function renderTiles() {
-  const seen = new Set();
-  for (const slot of page.slots) {
-    if (slot.kind !== "video") continue;
-    seen.add(slot.mid);
-    let tile = view.grid.querySelector(`.tile[data-slot="${CSS.escape(slot.mid)}"]`);
-    if (!tile) tile = createTile(slot.mid);
-    const video = tile.querySelector("video");
-    if (slot.track && video.confsfuTrack !== slot.track) {
-      video.confsfuTrack = slot.track;
-      video.srcObject = new MediaStream([slot.track]);
-      video.play().catch(() => {}); // muted video may always play; autoplay covers the rest
-    }
-    const occupied = slot.participant_id != null;
-    tile.hidden = !occupied;
-    if (occupied) {
-      const name = slot.name ?? page.participants[slot.participant_id]?.name ?? "";
-      video.dataset.participant = name;
-      video.dataset.participantId = slot.participant_id;
-      tile.querySelector(".label").textContent = name;
-      tile.querySelector(".avatar").textContent = initials(name);
-      const who = page.participants[slot.participant_id] ?? { audio: true, video: true };
-      setMarkers(tile.querySelector(".markers"), who);
-      tile.classList.toggle("camera-off", !who.video);
-    } else {
-      delete video.dataset.participant;
-      delete video.dataset.participantId;
-      tile.querySelector(".label").textContent = "";
-    }
-  }
-  for (const tile of view.grid.querySelectorAll(".tile")) {
-    if (!seen.has(tile.dataset.slot)) tile.remove();
-  }
-  renderGridLayout();
-}
-
-function initials(name) {
-  const words = name.trim().split(/\s+/).filter(Boolean);
-  return words.slice(0, 2).map((w) => [...w][0].toUpperCase()).join("") || "?";
-}
-
-function createTile(mid) {
-  const tile = document.createElement("figure");
-  tile.className = "tile remote";
-  tile.dataset.slot = mid;
-  const video = document.createElement("video");
-  video.autoplay = true;
-  video.playsInline = true;
-  video.muted = true; // sound comes through the audio slots
-  video.setAttribute("autoplay", "");
-  video.setAttribute("playsinline", "");
-  video.dataset.mid = mid;
-  const label = document.createElement("figcaption");
-  label.className = "label";
-  const markers = document.createElement("div");
-  markers.className = "markers";
-  const avatar = document.createElement("div");
-  avatar.className = "avatar";
-  avatar.setAttribute("aria-hidden", "true");
-  tile.append(video, avatar, label, markers);
-  // Keep slot order (mids as the server listed them).
-  const order = page.slots.filter((s) => s.kind === "video").map((s) => s.mid);
-  const after = [...view.grid.children].find((t) => order.indexOf(t.dataset.slot) > order.indexOf(mid));
-  view.grid.insertBefore(tile, after ?? null);
-  return tile;
-}
-
-const TILE_ASPECT = 16 / 9;
-const GRID_GAP_PX = 8;
-
-/** Columns and tile size that make the tiles as large as the stage allows. */
-function renderGridLayout() {
-  const count = view.grid.querySelectorAll(".tile:not([hidden])").length;
-  const { width, height } = view.grid.getBoundingClientRect();
-  let best = { cols: Math.max(1, Math.ceil(Math.sqrt(count))), width: 0 };
-  for (let cols = 1; cols <= Math.max(1, count) && width > 0 && height > 0; cols++) {
-    const rows = Math.ceil(Math.max(1, count) / cols);
-    const w = Math.min(
-      (width - GRID_GAP_PX * (cols - 1)) / cols,
-      ((height - GRID_GAP_PX * (rows - 1)) / rows) * TILE_ASPECT,
-    );
-    if (w > best.width) best = { cols, width: w };
-  }
-  const rows = Math.max(1, Math.ceil(count / best.cols));
-  view.grid.dataset.count = String(count);
-  view.grid.style.setProperty("--cols", String(best.cols));
-  view.grid.style.setProperty("--rows", String(rows));
-  if (best.width > 0) {
-    view.grid.style.setProperty("--tile-w", `${Math.floor(best.width)}px`);
-    view.grid.style.setProperty("--tile-h", `${Math.floor(best.width / TILE_ASPECT)}px`);
-  }
-  view.emptyGrid.hidden = count > 0;
-  const others = Object.keys(page.participants).length;
-  view.emptyGrid.textContent = others > 0
-    ? "Others are here; their video will appear when they turn on their camera."
-    : "Waiting for others to join…";
-}
-
-new ResizeObserver(() => renderGridLayout()).observe(view.grid);
-
-/** One hidden <audio> per audio slot. */
-function renderAudio() {
-  const seen = new Set();
-  for (const slot of page.slots) {
-    if (slot.kind !== "audio") continue;
-    seen.add(slot.mid);
-    let audio = view.audioSinks.querySelector(`audio[data-mid="${CSS.escape(slot.mid)}"]`);
-    if (!audio) {
-      audio = document.createElement("audio");
-      audio.autoplay = true;
-      audio.setAttribute("autoplay", "");
-      audio.dataset.mid = slot.mid;
-      view.audioSinks.append(audio);
-    }
-    audio.dataset.participantId = slot.participant_id ?? "";
-    if (slot.track && audio.confsfuTrack !== slot.track) {
-      audio.confsfuTrack = slot.track;
-      audio.srcObject = new MediaStream([slot.track]);
-      audio.play().catch((error) => {
-        if (error?.name === "NotAllowedError") offerSoundButton();
-      });
-    }
-  }
-  for (const audio of view.audioSinks.querySelectorAll("audio")) {
-    if (!seen.has(audio.dataset.mid)) audio.remove();
-  }
+function renderRoomFlags() {
+  const flags = [];
+  if (page.room?.locked) flags.push("locked");
+  const presenter = page.room?.presenter;
+  if (presenter) flags.push(`presenter: ${presenter === page.self?.id ? "you" : nameOf(presenter)}`);
+  view.roomFlags.textContent = flags.join(" · ");
+  view.roomFlags.hidden = flags.length === 0;
 }
 
 function offerSoundButton() {
@@ -404,16 +422,18 @@ function offerSoundButton() {
   button.textContent = "Turn on sound";
   button.addEventListener("click", () => {
     page.soundBlocked = false;
-    for (const audio of view.audioSinks.querySelectorAll("audio")) audio.play().catch(() => {});
+    resumeAudio();
     setNotice("");
   });
   setNotice("Your browser blocked the meeting's sound until you click.", button);
 }
 
 function renderParticipants() {
+  view.participantList.hidden = page.self?.role === "chair"; // the chair panel lists everyone
   const items = [];
   if (page.self || page.join) {
     items.push({
+      ...(page.self ?? {}),
       id: page.self?.id ?? "self",
       name: `${page.self?.name ?? page.join?.name ?? "You"} (you)`,
       role: page.self?.role ?? "participant",
@@ -422,8 +442,7 @@ function renderParticipants() {
       self: true,
     });
   }
-  const others = Object.values(page.participants)
-    .sort((a, b) => a.name.localeCompare(b.name));
+  const others = Object.values(page.participants).sort((a, b) => a.name.localeCompare(b.name));
   items.push(...others);
   view.participants.replaceChildren(...items.map((p) => {
     const li = document.createElement("li");
@@ -439,21 +458,22 @@ function renderParticipants() {
       role.textContent = "chair";
       li.append(role);
     }
-    const state = document.createElement("span");
-    state.className = "media-state";
-    const mic = document.createElement("span");
-    mic.className = p.audio ? "mic on" : "mic off";
-    mic.textContent = p.audio ? "mic on" : "muted";
-    const cam = document.createElement("span");
-    cam.className = p.video ? "cam on" : "cam off";
-    cam.textContent = p.video ? "camera on" : "camera off";
-    state.append(mic, cam);
-    li.append(state);
+    const markers = document.createElement("span");
+    markers.className = "media-state markers";
+    setMarkers(markers, p, page.room);
+    li.append(markers);
     return li;
   }));
   view.participantCount.textContent = `(${items.length})`;
-  renderGridLayout();
+  layoutGrid(page);
 }
+
+// Countdowns: the floor's time limit and the scheduled end.
+setInterval(() => {
+  if (!page.room) return;
+  renderFloorBanner();
+  renderSchedule();
+}, 500);
 
 // ---- go ----------------------------------------------------------------------------------------
 

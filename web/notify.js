@@ -1,0 +1,57 @@
+// Telling the participant things: short-lived toasts and a yes/no confirmation dialog.
+
+const TOAST_MS = { info: 6000, notice: 8000, error: 10000 };
+const MAX_TOASTS = 5;
+
+const toasts = document.getElementById("toasts");
+const dialog = document.getElementById("confirm-dialog");
+const dialogText = document.getElementById("confirm-text");
+const dialogOk = document.getElementById("confirm-ok");
+const dialogCancel = document.getElementById("confirm-cancel");
+
+/**
+ * Shows `text` for a few seconds. kind: info | notice | error; `code` (the server's notice or error
+ * code) goes into data-code. The same text shown twice restarts its timer instead of repeating.
+ */
+export function toast(text, { kind = "info", code = "" } = {}) {
+  if (!text) return null;
+  let item = [...toasts.children].find((t) => t.dataset.text === text);
+  if (!item) {
+    item = document.createElement("div");
+    item.className = `toast toast-${kind}`;
+    item.dataset.text = text;
+    item.dataset.code = code;
+    item.setAttribute("role", kind === "error" ? "alert" : "status");
+    const p = document.createElement("p");
+    p.textContent = text;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", () => item.remove());
+    item.append(p, close);
+    toasts.append(item);
+    while (toasts.children.length > MAX_TOASTS) toasts.firstElementChild.remove();
+  }
+  clearTimeout(item.confsfuTimer);
+  item.confsfuTimer = setTimeout(() => item.remove(), TOAST_MS[kind] ?? TOAST_MS.info);
+  return item;
+}
+
+export function clearToasts() {
+  toasts.replaceChildren();
+}
+
+/** Asks a yes/no question in a modal dialog; resolves true when `okLabel` was chosen. */
+export function confirmAction(text, okLabel = "OK") {
+  if (dialog.open) dialog.close("cancel");
+  dialogText.textContent = text;
+  dialogOk.textContent = okLabel;
+  dialog.returnValue = "cancel";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+    dialogCancel.focus(); // the safe answer by default
+  });
+}

@@ -1,0 +1,288 @@
+// The others' media on the page: the stage, one page of grid tiles, the pager and hidden audio sinks.
+
+import { initials, markersFor, stageKindWords } from "./words.js";
+
+const $ = (id) => document.getElementById(id);
+
+const view = {
+  stage: $("stage"),
+  stageTile: $("stage-tile"),
+  stageVideo: $("stage-video"),
+  stageEmpty: $("stage-empty"),
+  grid: $("grid"),
+  emptyGrid: $("empty-grid"),
+  pager: $("grid-pager"),
+  prev: $("grid-prev"),
+  next: $("grid-next"),
+  pageLabel: $("grid-page-label"),
+  audioSinks: $("audio-sinks"),
+};
+
+const TILE_ASPECT = 16 / 9;
+const GRID_GAP_PX = 8;
+
+/** Sets a container's markers (see markersFor), touching the DOM only when they change. */
+export function setMarkers(container, who, room) {
+  const wanted = markersFor(who, room);
+  const key = wanted.map(([cls, text]) => `${cls}:${text}`).join("|");
+  if (container.dataset.key === key) return;
+  container.dataset.key = key;
+  container.replaceChildren(...wanted.map(([cls, text]) => {
+    const span = document.createElement("span");
+    span.className = `marker ${cls}`;
+    span.textContent = text;
+    return span;
+  }));
+}
+
+/** Plays `track` in `el` unless it already does. */
+function attach(el, track) {
+  if (!track || el.confsfuTrack === track) return;
+  el.confsfuTrack = track;
+  el.srcObject = new MediaStream([track]);
+  el.play().catch(() => {}); // muted video may always play; autoplay covers the rest
+}
+
+function label(video, slot, name) {
+  video.dataset.participant = name;
+  video.dataset.participantId = slot.participant_id;
+  video.dataset.source = slot.source ?? "camera";
+}
+
+function unlabel(video) {
+  delete video.dataset.participant;
+  delete video.dataset.participantId;
+  delete video.dataset.source;
+}
+
+/** Renders the stage, the grid, the pager and the audio; `page` is the page's state. */
+export function renderMedia(page) {
+  renderStage(page);
+  renderGrid(page);
+  renderPager(page);
+  renderAudio(page);
+}
+
+export function clearMedia() {
+  view.grid.replaceChildren();
+  view.audioSinks.replaceChildren();
+  unlabel(view.stageVideo);
+  view.stageVideo.srcObject = null;
+  view.stageVideo.confsfuTrack = null;
+  view.stageTile.hidden = true;
+}
+
+/** Stops showing every remote stream (the meeting is over). */
+export function detachMedia() {
+  for (const el of document.querySelectorAll("#audio-sinks audio, #grid video, #stage-video")) {
+    el.srcObject = null;
+    el.confsfuTrack = null;
+  }
+}
+
+function nameOf(page, slot) {
+  return slot.name ?? page.participants[slot.participant_id]?.name ?? "";
+}
+
+export function renderStage(page) {
+  const slot = page.slots.find((s) => s.kind === "video" && s.purpose === "stage");
+  const video = view.stageVideo;
+  const room = page.room;
+  const selfId = page.self?.id;
+  const selfOnStage = Boolean(selfId && room?.stage === selfId);
+  if (slot) {
+    video.dataset.mid = slot.mid;
+    attach(video, slot.track);
+  }
+  const occupied = Boolean(slot && slot.participant_id != null && slot.participant_id !== selfId);
+  const shown = occupied && !selfOnStage;
+  view.stageTile.hidden = !shown;
+  view.stage.dataset.kind = shown ? (slot.source === "screen" ? "screen" : "camera") : "none";
+  if (shown) {
+    const name = nameOf(page, slot);
+    label(video, slot, name);
+    const kind = stageKindWords(slot, room);
+    const caption = view.stageTile.querySelector(".label");
+    caption.replaceChildren();
+    const strong = document.createElement("span");
+    strong.className = "name";
+    strong.textContent = name;
+    caption.append(strong);
+    if (kind) {
+      const span = document.createElement("span");
+      span.className = "kind";
+      span.textContent = ` ${kind}`;
+      caption.append(span);
+    }
+    view.stageTile.querySelector(".avatar").textContent = initials(name);
+    const who = page.participants[slot.participant_id] ?? { id: slot.participant_id, audio: true, video: true };
+    const screen = slot.source === "screen";
+    // The caption already says who has the floor or presents.
+    const captioned = { ...room, floor_holder: null, presenter: null };
+    const shownWho = screen ? { ...who, video: true, chair_muted_video: false } : who;
+    setMarkers(view.stageTile.querySelector(".markers"), shownWho, captioned);
+    view.stageTile.classList.toggle("camera-off", !screen && !who.video);
+    view.stageTile.classList.toggle("speaking", room?.dominant_speaker === slot.participant_id);
+  } else {
+    unlabel(video);
+    view.stageTile.querySelector(".label").replaceChildren();
+  }
+  view.stageEmpty.hidden = shown;
+  view.stageEmpty.dataset.self = String(selfOnStage);
+  if (selfOnStage) {
+    const how = {
+      screen: "Everyone sees your shared screen.",
+      floor: "You have the floor: everyone sees and hears you.",
+      speaker: "Everyone sees you while you speak.",
+    }[room.stage_kind] ?? "";
+    view.stageEmpty.textContent = `You are on the stage. ${how}`.trim();
+  } else {
+    view.stageEmpty.textContent =
+      "Nobody is on the stage yet. Whoever has the floor, shares a screen or speaks appears here.";
+  }
+}
+
+/** One tile per grid slot; shown only while the slot carries a participant. */
+function renderGrid(page) {
+  const seen = new Set();
+  const gridSlots = page.slots.filter((s) => s.kind === "video" && s.purpose === "grid");
+  for (const slot of gridSlots) {
+    seen.add(slot.mid);
+    let tile = view.grid.querySelector(`.tile[data-slot="${CSS.escape(slot.mid)}"]`);
+    if (!tile) tile = createTile(slot.mid, gridSlots);
+    const video = tile.querySelector("video");
+    attach(video, slot.track);
+    const occupied = slot.participant_id != null;
+    tile.hidden = !occupied;
+    if (occupied) {
+      const name = nameOf(page, slot);
+      label(video, slot, name);
+      tile.querySelector(".label").textContent = name;
+      tile.querySelector(".avatar").textContent = initials(name);
+      const who = page.participants[slot.participant_id] ?? { id: slot.participant_id, audio: true, video: true };
+      setMarkers(tile.querySelector(".markers"), who, page.room);
+      tile.classList.toggle("camera-off", !who.video);
+      tile.classList.toggle("speaking", page.room?.dominant_speaker === slot.participant_id);
+    } else {
+      unlabel(video);
+      tile.querySelector(".label").textContent = "";
+      tile.classList.remove("speaking");
+    }
+  }
+  for (const tile of view.grid.querySelectorAll(".tile")) {
+    if (!seen.has(tile.dataset.slot)) tile.remove();
+  }
+  layoutGrid(page);
+}
+
+function createTile(mid, gridSlots) {
+  const tile = document.createElement("figure");
+  tile.className = "tile remote";
+  tile.dataset.slot = mid;
+  const video = document.createElement("video");
+  video.autoplay = true;
+  video.playsInline = true;
+  video.muted = true; // sound comes through the audio slots
+  video.setAttribute("autoplay", "");
+  video.setAttribute("playsinline", "");
+  video.dataset.mid = mid;
+  video.dataset.purpose = "grid";
+  const caption = document.createElement("figcaption");
+  caption.className = "label";
+  const markers = document.createElement("div");
+  markers.className = "markers";
+  const avatar = document.createElement("div");
+  avatar.className = "avatar";
+  avatar.setAttribute("aria-hidden", "true");
+  tile.append(video, avatar, caption, markers);
+  // Keep slot order (mids as the server listed them).
+  const order = gridSlots.map((s) => s.mid);
+  const after = [...view.grid.children].find((t) => order.indexOf(t.dataset.slot) > order.indexOf(mid));
+  view.grid.insertBefore(tile, after ?? null);
+  return tile;
+}
+
+/** Columns and tile size that make the tiles as large as the grid area allows. */
+export function layoutGrid(page) {
+  const count = view.grid.querySelectorAll(".tile:not([hidden])").length;
+  const { width, height } = view.grid.getBoundingClientRect();
+  let best = { cols: Math.max(1, Math.ceil(Math.sqrt(count))), width: 0 };
+  for (let cols = 1; cols <= Math.max(1, count) && width > 0 && height > 0; cols++) {
+    const rows = Math.ceil(Math.max(1, count) / cols);
+    const w = Math.min(
+      (width - GRID_GAP_PX * (cols - 1)) / cols,
+      ((height - GRID_GAP_PX * (rows - 1)) / rows) * TILE_ASPECT,
+    );
+    if (w > best.width) best = { cols, width: w };
+  }
+  const rows = Math.max(1, Math.ceil(count / best.cols));
+  view.grid.dataset.count = String(count);
+  view.grid.style.setProperty("--cols", String(best.cols));
+  view.grid.style.setProperty("--rows", String(rows));
+  if (best.width > 0) {
+    view.grid.style.setProperty("--tile-w", `${Math.floor(best.width)}px`);
+    view.grid.style.setProperty("--tile-h", `${Math.floor(best.width / TILE_ASPECT)}px`);
+  }
+  view.emptyGrid.hidden = count > 0;
+  const others = Object.keys(page.participants).length;
+  view.emptyGrid.textContent = others > 0
+    ? "Others are here; their video will appear when they turn on their camera."
+    : "Waiting for others to join…";
+}
+
+/** Number of grid pages for the others in the room. */
+export function gridPages(page) {
+  const others = Object.keys(page.participants).length;
+  return Math.max(1, Math.ceil(others / Math.max(1, page.gridPageSize)));
+}
+
+function renderPager(page) {
+  const pages = gridPages(page);
+  const current = Math.min(page.gridPage, pages - 1);
+  view.pager.hidden = pages <= 1;
+  view.pageLabel.textContent = `Page ${current + 1} of ${pages}`;
+  view.prev.disabled = current <= 0;
+  view.next.disabled = current >= pages - 1;
+}
+
+/** One hidden <audio> per audio slot. */
+function renderAudio(page) {
+  const seen = new Set();
+  for (const slot of page.slots) {
+    if (slot.kind !== "audio") continue;
+    seen.add(slot.mid);
+    let audio = view.audioSinks.querySelector(`audio[data-mid="${CSS.escape(slot.mid)}"]`);
+    if (!audio) {
+      audio = document.createElement("audio");
+      audio.autoplay = true;
+      audio.setAttribute("autoplay", "");
+      audio.dataset.mid = slot.mid;
+      audio.dataset.purpose = "audio";
+      view.audioSinks.append(audio);
+    }
+    audio.dataset.participantId = slot.participant_id ?? "";
+    if (slot.track && audio.confsfuTrack !== slot.track) {
+      audio.confsfuTrack = slot.track;
+      audio.srcObject = new MediaStream([slot.track]);
+      audio.play().catch((error) => {
+        if (error?.name === "NotAllowedError") page.onSoundBlocked?.();
+      });
+    }
+  }
+  for (const audio of view.audioSinks.querySelectorAll("audio")) {
+    if (!seen.has(audio.dataset.mid)) audio.remove();
+  }
+}
+
+/** Plays every audio sink again (after the participant allowed sound). */
+export function resumeAudio() {
+  for (const audio of view.audioSinks.querySelectorAll("audio")) audio.play().catch(() => {});
+}
+
+let currentPage = null;
+new ResizeObserver(() => layoutGrid(currentPage ?? { participants: {} })).observe(view.grid);
+
+/** The page state the resize observer lays out with. */
+export function observePage(page) {
+  currentPage = page;
+}

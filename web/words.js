@@ -1,0 +1,100 @@
+// Plain words for the page: server errors, participants' states, durations and clock times.
+
+export const QUALITY_WORDS = {
+  good: "good connection",
+  fair: "fair connection",
+  poor: "poor connection",
+  unknown: "connection not measured yet",
+};
+
+/** "AS" for "Ana Souza"; "?" for an empty name. */
+export function initials(name) {
+  const words = String(name ?? "").trim().split(/\s+/).filter(Boolean);
+  return words.slice(0, 2).map((w) => [...w][0].toUpperCase()).join("") || "?";
+}
+
+/** 65_000 -> "1:05", 3_723_000 -> "1:02:03"; negative durations count as zero. */
+export function formatDuration(ms) {
+  const total = Math.max(0, Math.round(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+/** A unix time in ms as the local wall clock, e.g. "14:30". */
+export function formatClock(unixMs) {
+  return new Date(unixMs).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/** Replaces participant ids in a server message by their names. */
+export function withNames(text, namesById) {
+  let out = String(text ?? "");
+  for (const [id, name] of Object.entries(namesById ?? {})) {
+    if (id && name) out = out.split(id).join(name);
+  }
+  return out;
+}
+
+const FORBIDDEN_TEXT = {
+  chair: "Only the chair can do that.",
+  get_report: "Only the chair can download the meeting report.",
+  publish_offer: "Only the presenter, the person who has the floor or the chair can share a screen.",
+};
+
+const REFUSED_TEXT = {
+  raise_hand: "Your hand could not be raised",
+  lower_hand: "Your hand could not be lowered",
+  request_unmute: "There is nothing to ask for: the chair has not muted you",
+  chair: "That could not be done",
+};
+
+const OTHER_TEXT = {
+  no_such_participant: "That participant is no longer in the meeting.",
+  bad_sdp: "The server could not use your browser's media description",
+  too_large: "A message was too large for the server",
+  out_of_order: "The server did not expect that request now",
+  internal: "The server could not handle that request; please try again.",
+};
+
+/** A non-fatal `error` from the server as a sentence. */
+export function describeServerError({ code, message, in_reply_to: inReplyTo }, namesById = {}) {
+  const detail = withNames(message, namesById);
+  if (code === "forbidden") return FORBIDDEN_TEXT[inReplyTo] ?? "You are not allowed to do that.";
+  if (code === "refused") {
+    const lead = REFUSED_TEXT[inReplyTo] ?? "That is not possible right now";
+    if (inReplyTo === "request_unmute") return `${lead}.`;
+    return detail ? `${lead}: ${detail}.` : `${lead}.`;
+  }
+  const known = OTHER_TEXT[code];
+  if (known && known.endsWith(".")) return known;
+  const what = known ?? "The server refused a request";
+  const about = inReplyTo ? ` (${inReplyTo.replaceAll("_", " ")})` : "";
+  return detail ? `${what}${about}: ${detail}` : `${what}${about}.`;
+}
+
+/**
+ * The markers shown on a participant's tile and list entry: [[css classes, text], ...].
+ * `who` is a ParticipantInfo (or the page's own state), `room` the latest room_state.
+ */
+export function markersFor(who, room) {
+  const out = [];
+  if (who.chair_muted_audio) out.push(["muted chair-muted", "muted by chair"]);
+  else if (!who.audio) out.push(["muted", "muted"]);
+  if (who.chair_muted_video) out.push(["camera-off chair-stopped", "camera stopped by chair"]);
+  else if (!who.video) out.push(["camera-off", "camera off"]);
+  if (room?.floor_holder && room.floor_holder === who.id) out.push(["floor", "has the floor"]);
+  if (room?.presenter && room.presenter === who.id) out.push(["presenter", "presenter"]);
+  const hand = (room?.hands ?? []).indexOf(who.id);
+  if (hand >= 0 || who.hand_raised) out.push(["hand", hand >= 0 ? `hand raised #${hand + 1}` : "hand raised"]);
+  return out;
+}
+
+/** What the stage shows, after the name: "(screen)", "has the floor", "speaking" or "". */
+export function stageKindWords(slot, room) {
+  if (slot.source === "screen") return "(screen)";
+  if (room?.floor_holder && room.floor_holder === slot.participant_id) return "has the floor";
+  if (room?.presenter && room.presenter === slot.participant_id) return "presenting";
+  if (room?.stage === slot.participant_id && room?.stage_kind === "speaker") return "speaking";
+  return "";
+}
