@@ -35,7 +35,7 @@ async () => {
 
 async def tile_names(page: Page) -> list[str]:
     names: list[str] = await page.eval_on_selector_all(
-        "video[data-participant]:not([hidden])",
+        'video[data-participant][data-purpose="grid"]',
         "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.participant)",
     )
     return sorted(names)

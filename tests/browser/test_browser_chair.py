@@ -1,0 +1,181 @@
+"""The chair's meeting in three Chromium pages: chair mute, floor on the stage, refusals, report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from confsfu.tokens import make_token
+from tests.browser.conftest import open_page, screenshot
+from tests.conftest import SECRET, RunningServer
+
+pytestmark = pytest.mark.browser
+
+CHAIR, AMARA, BASHIR = "Ines Chair", "Amara", "Bashir"
+
+# {mid: packetsReceived} of the audio slots that now carry `pid`.
+AUDIO_FROM = """
+async (pid) => {
+  const c = window.conference;
+  const stats = await c.subscribePc.getStats();
+  const byMid = {};
+  stats.forEach((s) => { if (s.type === "inbound-rtp") byMid[s.mid] = s.packetsReceived || 0; });
+  const out = {};
+  for (const s of c.slots) {
+    if (s.kind === "audio" && s.participant_id === pid) out[s.mid] = byMid[s.mid] || 0;
+  }
+  return out;
+}
+"""
+
+STAGE = """
+() => {
+  const v = document.querySelector('video[data-purpose="stage"]');
+  if (!v || v.offsetParent === null) return null;
+  return {name: v.dataset.participant || null, source: v.dataset.source || null,
+          caption: v.closest(".tile").querySelector(".label").textContent};
+}
+"""
+
+
+async def wait_for(check: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 10.0) -> Any:
+    """Polls `check` until it returns something truthy; fails naming `what` and the last value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    last: Any = None
+    while loop.time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last seen {last!r}")
+
+
+async def join(
+    browser: Browser, server: RunningServer, name: str, role: Literal["chair", "participant"]
+) -> Page:
+    token = make_token(SECRET, room="council", name=name, role=role, now_s=int(time.time()))
+    return await open_page(browser, f"{server.http_url}/?token={token}")
+
+
+async def text_of(page: Page, selector: str) -> str:
+    el = await page.query_selector(selector)
+    return (await el.inner_text()) if el is not None and await el.is_visible() else ""
+
+
+async def test_chair_mutes_grants_the_floor_and_refuses_others(
+    server: RunningServer, browser: Browser
+) -> None:
+    chair = await join(browser, server, CHAIR, "chair")
+    amara = await join(browser, server, AMARA, "participant")
+    bashir = await join(browser, server, BASHIR, "participant")
+    pages = {CHAIR: chair, AMARA: amara, BASHIR: bashir}
+    for name, page in pages.items():
+
+        async def connected(page: Page = page) -> bool:
+            state: str = await page.evaluate("window.conference && window.conference.state")
+            return state == "connected"
+
+        await wait_for(connected, f"{name} connected", 20)
+    ids = {name: await p.evaluate("window.conference.self.id") for name, p in pages.items()}
+
+    # The chair's panel lists everyone; the participants have no panel.
+    for name in pages:
+        await chair.wait_for_selector(f'#chair-panel [data-participant-id="{ids[name]}"]')
+    assert not await amara.is_visible("#chair-panel")
+
+    # Bashir hears Amara before the chair steps in.
+    async def amara_heard() -> Any:
+        counts: dict[str, int] = await bashir.evaluate(AUDIO_FROM, ids[AMARA])
+        return any(n > 20 for n in counts.values()) or False
+
+    await wait_for(amara_heard, "Bashir receiving Amara's audio", 15)
+
+    # The chair mutes Amara: her page says so, and Bashir stops receiving her audio.
+    await chair.click(f'#chair-panel [data-participant-id="{ids[AMARA]}"] .chair-mute')
+    await amara.wait_for_selector('#self-tile .marker.chair-muted:has-text("muted by chair")')
+    await amara.wait_for_selector('.toast[data-code="chair_muted"]')
+    assert await text_of(amara, "#mic-toggle") == "Ask to unmute"
+    assert not await amara.evaluate("window.conference.localStream.getAudioTracks()[0].enabled")
+    await chair.wait_for_selector(
+        f'#chair-panel [data-participant-id="{ids[AMARA]}"] .chair-unmute'
+    )
+
+    async def amara_silent() -> Any:
+        before: dict[str, int] = await bashir.evaluate(AUDIO_FROM, ids[AMARA])
+        await asyncio.sleep(1.0)
+        after: dict[str, int] = await bashir.evaluate(AUDIO_FROM, ids[AMARA])
+        stalled = all(before.get(mid) == n for mid, n in after.items())
+        return stalled or False
+
+    await wait_for(amara_silent, "Amara's audio to stop reaching Bashir", 10)
+
+    # Amara asks to be unmuted; the chair sees the request.
+    await amara.click("#mic-toggle")
+    await chair.wait_for_selector(f'#chair-panel [data-participant-id="{ids[AMARA]}"] .badge.asks')
+
+    # Amara raises her hand; the chair's queue shows her.
+    await amara.click("#hand-toggle")
+    await chair.wait_for_selector(f'#chair-hands [data-hand-id="{ids[AMARA]}"]')
+    assert await text_of(amara, "#hand-toggle") == "Lower hand"
+
+    # The chair gives Bashir the floor for two minutes: he is on everyone else's stage.
+    await chair.fill("#chair-floor-limit", "2")
+    await chair.click(f'#chair-panel [data-participant-id="{ids[BASHIR]}"] .chair-grant')
+    for name in (CHAIR, AMARA):
+        page = pages[name]
+
+        async def bashir_on_stage(page: Page = page) -> Any:
+            stage = await page.evaluate(STAGE)
+            return stage if stage and stage["name"] == BASHIR else None
+
+        stage = await wait_for(bashir_on_stage, f"Bashir on {name}'s stage", 10)
+        assert "has the floor" in stage["caption"]
+        banner = await text_of(page, "#floor-banner")
+        assert banner.startswith(f"{BASHIR} has the floor") and "left" in banner, banner
+    await bashir.wait_for_selector('#stage-empty:has-text("You are on the stage")')
+    assert (await text_of(bashir, "#floor-banner")).startswith("You have the floor")
+    await screenshot(amara, "chair-participant-view.png")
+
+    # As the floor holder Bashir may share his screen (Amara may not): it takes the stage.
+    assert not await amara.is_visible("#screen-toggle")
+    await bashir.click("#screen-toggle")
+
+    async def screen_on_stage() -> Any:
+        stage = await amara.evaluate(STAGE)
+        return stage if stage and stage["source"] == "screen" else None
+
+    stage = await wait_for(screen_on_stage, "Bashir's screen on Amara's stage", 10)
+    assert stage["name"] == BASHIR and "(screen)" in stage["caption"], stage
+    assert await text_of(bashir, "#screen-toggle") == "Stop sharing"
+    await bashir.click("#screen-toggle")
+
+    async def camera_on_stage() -> Any:
+        stage = await amara.evaluate(STAGE)
+        return stage if stage and stage["source"] == "camera" else None
+
+    stage = await wait_for(camera_on_stage, "Bashir's camera back on Amara's stage", 10)
+    assert stage["name"] == BASHIR, stage
+    assert await text_of(bashir, "#screen-toggle") == "Share screen"
+
+    # Amara tries a chair action: refused, and her page says so in words.
+    await amara.evaluate('window.conference.chair("mute_all")')
+    toast = await amara.wait_for_selector('.toast[data-code="forbidden"]')
+    assert toast is not None and "Only the chair" in await toast.inner_text()
+
+    # The chair downloads the report as a file.
+    async with chair.expect_download() as download_info:
+        await chair.click("#chair-report-json")
+    download = await download_info.value
+    path = await download.path()
+    assert path is not None and download.suggested_filename.endswith(".json")
+    report = json.loads(Path(path).read_text())
+    assert report, report
+    await screenshot(chair, "chair-panel.png")
