@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", type=Path, help="YAML settings (default: the embedded demo)")
     serve.add_argument("--host", help="listen address (overrides the settings)")
     serve.add_argument("--port", type=int, help="listen port (overrides the settings)")
+    serve.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="log lines as key=value text or as JSON objects (default: text)",
+    )
 
     token = sub.add_parser("token", help="print a signed join token")
     token.add_argument("--config", type=Path, help="YAML settings holding the token secret")
@@ -47,11 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
+    from confsfu.server.logs import configure_logging
     from confsfu.server.run import serve as run_server
 
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, json=args.log_format == "json")
     run_server(settings)
     return 0
 

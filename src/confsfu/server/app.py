@@ -2,52 +2,133 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
 from aiohttp import WSCloseCode, web
+from prometheus_client.registry import CollectorRegistry
 
-from confsfu.server.hub import Hub
+from confsfu.server.hub import Hub, LiveRoom, clock_ms
+from confsfu.server.metrics import exposition, make_registry
 from confsfu.server.rtc_adapter import configure_aiortc
 from confsfu.server.session import Session
 from confsfu.settings import Settings
+from confsfu.signalling.messages import Bye, Notice
 
 log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
 HUB = web.AppKey("hub", Hub)
+METRICS = web.AppKey("metrics", CollectorRegistry)
+KEEP_REPORTS = web.AppKey("keep_reports", bool)
 
 
-class OpenSockets(set[web.WebSocketResponse]):
-    """The WebSockets to close with GOING_AWAY at shutdown."""
+class OpenSessions(dict[Session, asyncio.Event]):
+    """The open sessions, each with an event set once its handler has finished."""
 
 
-SOCKETS = web.AppKey("sockets", OpenSockets)
+SESSIONS = web.AppKey("sessions", OpenSessions)
 WEB_DIR = Path(__file__).resolve().parents[3] / "web"
 
+# Frames up to this many times max_message_bytes are read and refused with `too_large`;
+# beyond it aiohttp closes the connection itself (1009) without reading the frame.
+FRAME_HARD_LIMIT_FACTOR = 2
+STOP_GRACE_S = 3.0  # at shutdown: how long pages get to take their bye and close
+STOPPING_TEXT = "The server is restarting; the meeting will resume in a moment."
+STOPPING_REASON = "the server is restarting; the meeting will resume"
 
-def create_app(settings: Settings, web_dir: Path = WEB_DIR) -> web.Application:
+
+def create_app(
+    settings: Settings, web_dir: Path = WEB_DIR, *, keep_reports: bool = False
+) -> web.Application:
+    """The app; with `keep_reports`, live rooms' reports go to `settings.report_dir` at cleanup."""
     configure_aiortc(settings.ice.candidates)
     app = web.Application(client_max_size=settings.max_message_bytes)
     app[SETTINGS] = settings
-    app[SOCKETS] = OpenSockets()
+    app[KEEP_REPORTS] = keep_reports
+    app[SESSIONS] = sessions = OpenSessions()
+    app[METRICS] = make_registry(lambda: _rooms(app), lambda: len(sessions))
     app.cleanup_ctx.append(_hub_lifecycle)
+    app.on_shutdown.append(_stop_sessions)
     app.router.add_get("/ws", _websocket)
     app.router.add_get("/healthz", _health)
+    app.router.add_get("/metrics", _metrics)
     app.router.add_get("/", _index_handler(web_dir))
     app.router.add_static("/static/", web_dir, show_index=False)
     return app
+
+
+def _rooms(app: web.Application) -> Mapping[str, LiveRoom]:
+    hub = app.get(HUB)
+    return hub.rooms if hub is not None else {}
 
 
 async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     hub = Hub(app[SETTINGS])
     app[HUB] = hub
     yield
-    sockets: OpenSockets = app[SOCKETS]
-    for ws in list(sockets):
-        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+    if app[KEEP_REPORTS]:
+        write_reports(hub.rooms, app[SETTINGS].report_dir)
     await hub.close()
+
+
+async def _stop_sessions(app: web.Application) -> None:
+    """Tell every page the meeting is pausing, close with GOING_AWAY, wait for the handlers."""
+    sessions = app[SESSIONS]
+    if not sessions:
+        return
+    log.info("server stopping: closing %d connections", len(sessions))
+    stops = [asyncio.ensure_future(_stop(session)) for session in list(sessions)]
+    finished = [asyncio.ensure_future(done.wait()) for done in sessions.values()]
+    _, pending = await asyncio.wait([*stops, *finished], timeout=STOP_GRACE_S)
+    for task in pending:
+        task.cancel()
+    if pending:
+        log.warning("server stopping: %d connections did not close in time", len(pending))
+
+
+async def _stop(session: Session) -> None:
+    session.leave_reason = "server_stopping"
+    await session.send(Notice(code="server_stopping", text=STOPPING_TEXT))
+    await session.send(Bye(reason=STOPPING_REASON))
+    await session.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server restarting")
+
+
+def write_reports(rooms: Mapping[str, LiveRoom], directory: Path) -> list[Path]:
+    """Each room's meeting report so far, as JSON and CSV files in `directory` (created)."""
+    if not rooms:
+        return []
+    now_ms = clock_ms()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    written: list[Path] = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, live in rooms.items():
+            meeting, report = live.meeting, live.meeting.report
+            report.set_speaking_ms(meeting.speakers.speaking_totals())
+            contents = {
+                "json": report.to_json(now_ms),
+                "csv": report.to_csv(now_ms) + "\n" + report.grants_to_csv(now_ms),
+            }
+            for fmt, text in contents.items():
+                path = directory / f"{_file_safe(name)}-{stamp}.{fmt}"
+                partial = path.with_suffix(f".{fmt}.partial")
+                partial.write_text(text, encoding="utf-8")
+                partial.replace(path)
+                written.append(path)
+    except OSError:
+        log.exception("could not write the meeting reports to %s", directory)
+    for path in written:
+        log.info("meeting report written to %s", path)
+    return written
+
+
+def _file_safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name) or "room"
 
 
 def _index_handler(
@@ -79,6 +160,11 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    body, content_type = exposition(request.app[METRICS])
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
 def origin_allowed(request: web.Request, settings: Settings) -> bool:
     """Browsers send Origin; it must be this server itself or a configured public origin."""
     origin = request.headers.get("Origin")
@@ -96,14 +182,17 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
         log.warning("refused a WebSocket from origin %s", request.headers.get("Origin"))
         raise web.HTTPForbidden(text="origin not allowed")
     ws = web.WebSocketResponse(
-        heartbeat=settings.heartbeat_s, max_msg_size=settings.max_message_bytes
+        heartbeat=settings.heartbeat_s,
+        max_msg_size=settings.max_message_bytes * FRAME_HARD_LIMIT_FACTOR,
     )
     await ws.prepare(request)
-    sockets = request.app[SOCKETS]
-    sockets.add(ws)
+    sessions = request.app[SESSIONS]
+    session = Session(request.app[HUB], ws)
+    sessions[session] = done = asyncio.Event()
     try:
-        await Session(request.app[HUB], ws).run()
+        await session.run()
     finally:
-        sockets.discard(ws)
         await ws.close()
+        sessions.pop(session, None)
+        done.set()
     return ws

@@ -1,9 +1,10 @@
-"""Run the server process: uvloop when available, the app on the configured address."""
+"""Run the server process: uvloop if present, the app on its address, an orderly stop on signal."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 from aiohttp import web
 
@@ -11,6 +12,9 @@ from confsfu.server.app import create_app
 from confsfu.settings import Settings
 
 log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SHUTDOWN_TIMEOUT_S = 5.0  # handlers still running after the sessions were told to stop
 
 
 def serve(settings: Settings) -> None:
@@ -24,15 +28,34 @@ def serve(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    runner = web.AppRunner(create_app(settings), handle_signals=True)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    rooms = ", ".join(r.name for r in settings.rooms)
-    print(
-        f"confsfu listening on http://{settings.host}:{settings.port}/ (rooms: {rooms})", flush=True
+    # Our own signal handlers rather than aiohttp's GracefulExit: that exception leaves the loop
+    # and cancels every task at once, so pages would never be told; this stops in order.
+    runner = web.AppRunner(
+        create_app(settings, keep_reports=True),
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
     )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        stop.set()
+        for sig in STOP_SIGNALS:  # a second signal ends the process the ordinary way
+            loop.remove_signal_handler(sig)
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
-        await asyncio.Event().wait()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        port = next((a[1] for a in runner.addresses if isinstance(a, tuple)), settings.port)
+        rooms = ", ".join(r.name for r in settings.rooms)
+        print(f"confsfu listening on http://{settings.host}:{port}/ (rooms: {rooms})", flush=True)
+        await stop.wait()
     finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
         await runner.cleanup()
+        log.info("stopped")

@@ -8,13 +8,14 @@ import logging
 import time
 import uuid
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from confsfu import __version__
 from confsfu.conference.meeting import MeetingError
 from confsfu.conference.permissions import Action, Role
 from confsfu.sdp import SdpError
 from confsfu.server.hub import Connection, Hub, LiveRoom, clock_ms
+from confsfu.server.logs import ParticipantLog
 from confsfu.signalling.connection import (
     ConnectionPhase,
     Phase,
@@ -49,6 +50,7 @@ from confsfu.signalling.messages import (
     Unpublish,
     ViewPage,
 )
+from confsfu.signalling.ratelimit import InFlight, TokenBucket, utf8_longer_than
 from confsfu.tokens import TokenError, verify_token
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,9 @@ class Session:
         self.live: LiveRoom | None = None
         self.leave_reason = "disconnected"
         self._send_lock = asyncio.Lock()
+        self.log = ParticipantLog(log, self.pid)
+        self._bucket = TokenBucket(hub.settings.messages_per_s, hub.settings.message_burst)
+        self._offers = InFlight()
 
     async def send(self, message: Message) -> None:
         if self.ws.closed:
@@ -97,6 +102,8 @@ class Session:
             await self._leave()
 
     async def _on_text(self, text: str) -> None:
+        if await self._over_limits(text):
+            return
         try:
             message = parse_client_message(text)
             self.phase.accept(message.type)
@@ -106,8 +113,24 @@ class Session:
         except MeetingError as exc:
             await self._refuse(SignallingError(exc.code, exc.message, in_reply_to=_type_of(text)))
         except Exception:  # a bug in one handler must not close other connections
-            log.exception("participant %s: message handling failed", self.pid)
+            self.log.exception("message handling failed")
             await self._refuse(SignallingError("internal", "the server could not handle that"))
+
+    async def _over_limits(self, text: str) -> bool:
+        """A flood or an oversized message: refuse it, say bye and close; others see nothing."""
+        settings = self.hub.settings
+        if not self._bucket.allow(clock_ms()):
+            why = f"more than {settings.messages_per_s:g} messages a second"
+            exc, code = SignallingError("rate_limited", why), WSCloseCode.POLICY_VIOLATION
+        elif utf8_longer_than(text, settings.max_message_bytes):
+            why = f"a message may be at most {settings.max_message_bytes} bytes"
+            exc, code = SignallingError("too_large", why), WSCloseCode.MESSAGE_TOO_BIG
+        else:
+            return False
+        self.log.warning("closing the connection: %s", why)
+        await self._refuse(exc, fatal=True)
+        await self.ws.close(code=code, message=exc.code.encode())
+        return True
 
     async def _refuse(self, exc: SignallingError, *, fatal: bool = False) -> None:
         await self.send(
@@ -139,8 +162,15 @@ class Session:
         assert live is not None
         meeting, now_ms = live.meeting, clock_ms()
         match message:
-            case PublishOffer():
-                await self._publish(live, message)
+            case PublishOffer(purpose=purpose):
+                if not self._offers.begin(purpose):
+                    raise SignallingError(
+                        "busy", f"a {purpose} offer is being handled", in_reply_to="publish_offer"
+                    )
+                try:
+                    await self._publish(live, message)
+                finally:
+                    self._offers.end(purpose)
             case Unpublish(purpose=purpose):
                 await live.media.unpublish(self.pid, purpose)
                 if purpose == "screen":
@@ -166,7 +196,7 @@ class Session:
                     limit_s=message.limit_s,
                     minutes=message.minutes,
                 )
-                log.info("room %s: chair %s did %s", live.room.name, self.pid, message.action)
+                self.log.info("chair did %s", message.action)
                 await live.announce(events)
             case ViewPage(page=page):
                 live.media.set_grid_page(self.pid, page)
@@ -233,7 +263,8 @@ class Session:
             ParticipantJoined(participant=live.participant_info(me)), exclude=self.pid
         )
         await self.send(live.room_state())
-        log.info("room %s: %s (%s) joined as %s", room_name, name, self.pid, role)
+        self.log.room = room_name
+        self.log.info("%s joined as %s", name, role)
         offer = await live.media.subscribe(self.pid)
         self.phase.move(Phase.JOINED)
         await self.send(SubscribeOffer(sdp=offer, slots=live.slot_infos(self.pid)))
@@ -295,9 +326,7 @@ class Session:
         events = live.meeting.leave(clock_ms(), self.pid)
         await live.media.remove(self.pid)
         if left is not None:
-            log.info(
-                "room %s: %s (%s) left: %s", live.room.name, left.name, self.pid, self.leave_reason
-            )
+            self.log.info("%s left: %s", left.name, self.leave_reason)
             await live.broadcast(ParticipantLeft(participant_id=self.pid, reason=self.leave_reason))
             await live.announce(events)
         await self.hub.drop_if_empty(live.room.name)
