@@ -59,6 +59,8 @@ const REFUSAL_TEXT = {
   room_locked: "The chair has locked the meeting; nobody new can join now",
   removed: "The chair removed you from this meeting",
   meeting_ended: "This meeting has ended",
+  rate_limited: "The page sent the server too many messages at once and was disconnected",
+  too_large: "The page sent the server a message that was too large and was disconnected",
 };
 const COMPLETE_REFUSALS = new Set(["room_locked", "removed", "meeting_ended"]);
 
@@ -142,6 +144,7 @@ export class ConferenceClient extends EventTarget {
     this._ended = false; // leave(), bye or a fatal refusal: never reconnect
     this._subscribeChain = Promise.resolve();
     this._pcConfig = null;
+    this._serverStopping = false; // a server_stopping notice came: its bye means "come back"
     this._screen = null; // {resolve, reject} while a screen offer awaits its answer
     this._reports = []; // [{format, resolve, reject, timer}] in order of asking
   }
@@ -461,6 +464,7 @@ export class ConferenceClient extends EventTarget {
     this._pcConfig = null;
     this._tracksByMid.clear();
     this._subscribeChain = Promise.resolve();
+    this._serverStopping = false;
     this._offered = new Promise((resolve) => {
       this._markOffered = resolve;
     });
@@ -492,6 +496,7 @@ export class ConferenceClient extends EventTarget {
       case "room_state":
         return this._onRoomState(msg);
       case "notice":
+        if (msg.code === "server_stopping") this._serverStopping = true; // the bye that follows
         return this._emit("notice", { code: String(msg.code ?? ""), text: String(msg.text ?? "") });
       case "report":
         return this._onReport(msg);
@@ -503,7 +508,7 @@ export class ConferenceClient extends EventTarget {
       case "error":
         return this._onError(msg);
       case "bye":
-        return this._onBye(msg);
+        return this._onBye(epoch, msg);
       default:
         console.warn("confsfu: ignoring unknown server message", msg.type);
     }
@@ -708,6 +713,9 @@ export class ConferenceClient extends EventTarget {
         source: s.source ?? null,
         participant_id: s.participant_id ?? null,
         name: s.name ?? null,
+        spatial: s.spatial ?? null, // simulcast layer forwarded, for diagnostics
+        temporal: s.temporal ?? null,
+        reason: s.reason ?? null,
         track: null,
       });
     }
@@ -819,10 +827,15 @@ export class ConferenceClient extends EventTarget {
     if (detail.in_reply_to === "publish_offer") this._screen?.reject(refusal);
   }
 
-  _onBye(msg) {
+  _onBye(epoch, msg) {
     const reason = String(msg.reason ?? "").trim();
     this._emit("bye", { reason });
     if (this._ended) return; // leave() or a fatal error already said why
+    if (this._serverStopping) {
+      this._serverStopping = false;
+      this._lost(epoch, "The server is restarting."); // the meeting resumes: rejoin
+      return;
+    }
     let text = "The server closed the meeting for you.";
     if (/^the chair /i.test(reason)) text = `${reason[0].toUpperCase()}${reason.slice(1)}.`;
     else if (reason) text = `The server closed the meeting for you: ${reason}.`;

@@ -54,6 +54,7 @@ const OTHER_TEXT = {
   bad_sdp: "The server could not use your browser's media description",
   too_large: "A message was too large for the server",
   out_of_order: "The server did not expect that request now",
+  busy: "The server is still handling your previous request; try again in a moment.",
   internal: "The server could not handle that request; please try again.",
 };
 
