@@ -70,12 +70,11 @@ class ServerCollector(Collector):
         families["connections"].add_metric([], self._connections())
         for name, live in rooms.items():
             families["participants"].add_metric([name], len(live.room.participants))
-            for key, value in live.media.counters.items():
-                known = MEDIA_COUNTERS.get(key)
-                if known is not None:
-                    families[known[0]].add_metric([name], value)
-                else:
-                    families["media_events"].add_metric([name, key], value)
+            counts = dict(live.media.counters.items())
+            for key, (metric, _doc) in MEDIA_COUNTERS.items():
+                families[metric].add_metric([name], counts.pop(key, 0))  # 0: the series exists
+            for key, value in counts.items():
+                families["media_events"].add_metric([name, key], value)
             for reason, value in live.media.drops.items():
                 families["forwarding_drops"].add_metric([name, reason], value)
         return list(families.values())
