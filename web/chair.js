@@ -21,6 +21,7 @@ const view = {
   handCount: $("chair-hand-count"),
   list: $("chair-participants"),
   count: $("chair-count"),
+  filter: $("chair-filter"),
 };
 
 const EXTEND_MINUTES = 15;
@@ -130,10 +131,20 @@ function renderRows() {
     return li;
   });
   for (const stale of rows.values()) stale.remove();
+  applyFilter();
   // Reorder only when needed: moving a node loses its focus.
   wanted.forEach((li, i) => {
     if (view.list.children[i] !== li) view.list.insertBefore(li, view.list.children[i] ?? null);
   });
+}
+
+/** Shows only the rows whose name contains the filter text (case-insensitive). */
+function applyFilter() {
+  const needle = view.filter.value.trim().toLocaleLowerCase();
+  for (const li of view.list.children) {
+    const name = li.querySelector(".name")?.textContent ?? "";
+    li.hidden = Boolean(needle) && !name.toLocaleLowerCase().includes(needle);
+  }
 }
 
 function fillRow(li, p) {
@@ -318,6 +329,7 @@ export function initChairPanel(pageState) {
   page = pageState;
   view.list.addEventListener("click", (e) => onPersonClick(e, "data-participant-id"));
   view.hands.addEventListener("click", (e) => onPersonClick(e, "data-hand-id"));
+  view.filter.addEventListener("input", applyFilter);
   view.muteAll.addEventListener("click", () => client()?.chair("mute_all"));
   view.revoke.addEventListener("click", () => client()?.chair("revoke_floor"));
   view.lock.addEventListener("click", () => client()?.chair(page.room?.locked ? "unlock" : "lock"));
