@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -63,6 +65,26 @@ class MediaSettings(BaseModel):
         return value
 
 
+class BandwidthSettings(BaseModel):
+    """Per-subscriber bandwidth estimation and layer allocation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    estimator: Literal["remb", "loss", "twcc"] = "remb"
+    initial_bps: int = Field(default=1_500_000, ge=50_000)
+    min_bps: int = Field(default=50_000, ge=10_000)
+    max_bps: int = Field(default=8_000_000, ge=100_000)
+    threshold: float = Field(default=0.15, gt=0, lt=1)  # re-allocate beyond this change
+    upgrade_hold_ms: int = Field(default=5000, ge=0)  # no upgrade this long after a downgrade
+    rise_ms: int = Field(default=1000, ge=0)  # a rise must last this long to count
+    audio_reserve_bps: int = Field(default=40_000, ge=0)  # per audio slot, taken off first
+    grid_max_spatial: int = Field(default=0, ge=0, le=2)  # thumbnails: the lowest layer
+    grid_max_temporal: int = Field(default=1, ge=0, le=2)  # ... at half the frame rate
+    stage_max_spatial: int = Field(default=2, ge=0, le=2)
+    stage_max_temporal: int = Field(default=2, ge=0, le=2)
+    layer_off_delay_ms: int = Field(default=5000, ge=0)  # before a publisher stops a layer
+
+
 class Settings(BaseSettings):
     """All of a deployment's settings."""
 
@@ -80,6 +102,7 @@ class Settings(BaseSettings):
     ice: IceSettings = IceSettings()
     slots: SlotSettings = SlotSettings()
     media: MediaSettings = MediaSettings()
+    bandwidth: BandwidthSettings = BandwidthSettings()
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
     # Per connection: messages a second on average, and the burst allowed above that.
     messages_per_s: float = Field(default=20.0, gt=0, le=10_000)
@@ -99,21 +122,40 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment overrides the file, which comes in as init arguments.
-        return (env_settings, init_settings)
+        # Explicit arguments (command-line flags) beat the environment, which beats the file.
+        return (init_settings, env_settings, _FileSource(settings_cls))
 
     def room(self, name: str) -> RoomSettings | None:
         return next((r for r in self.rooms if r.name == name), None)
 
 
+_FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("confsfu_settings_file", default=None)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The YAML file's values, below the environment and explicit arguments."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return (_FILE_DATA.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_DATA.get() or {})
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
-    """Settings from YAML (the embedded default when None), environment, then `overrides`."""
+    """Settings from YAML (the embedded default when None), then environment, then `overrides`."""
     if path is None:
         text = resources.files("confsfu").joinpath("default.yaml").read_text()
     else:
         text = path.read_text()
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path or 'default.yaml'} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path or 'default.yaml'}: the top level must be a mapping")
-    data.update(overrides)
-    return Settings(**data)
+    token = _FILE_DATA.set(data)
+    try:
+        return Settings(**overrides)
+    finally:
+        _FILE_DATA.reset(token)

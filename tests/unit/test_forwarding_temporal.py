@@ -104,3 +104,14 @@ def test_a_late_retransmission_keeps_its_original_numbers() -> None:
     out = dict(run(fwd, range(0, 20)))
     pkt, vp8 = frame(8)  # TID 0, sent before; arrives again (e.g. RTX)
     assert fwd.forward(999, SRC, pkt, vp8) == out[8]
+
+
+def test_a_paused_slot_resumes_only_on_a_keyframe() -> None:
+    fwd = new_slot(2)
+    run(fwd, range(0, 3))
+    fwd.max_temporal = -1  # paused for bandwidth
+    assert run(fwd, range(3, 9)) == []
+    fwd.max_temporal = 2
+    assert run(fwd, range(9, 13)) == []  # TL0 frame 12 is no keyframe: still waiting
+    pkt, vp8 = frame(16, keyframe=True)
+    assert fwd.forward(600, SRC, pkt, vp8) is not None

@@ -155,12 +155,6 @@ def test_environment_values_are_validated(monkeypatch: pytest.MonkeyPatch) -> No
         load_settings()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_settings passes overrides as init values, which the environment outranks, "
-    "although its docstring says overrides come last (so `confsfu serve --port` loses to "
-    "CONFSFU_PORT)",
-)
 def test_explicit_overrides_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONFSFU_PORT", "9000")
     assert load_settings(port=1234).port == 1234

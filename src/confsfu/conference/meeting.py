@@ -12,7 +12,14 @@ from typing import Literal
 
 from confsfu.conference.floor import FloorControl, FloorError, FloorEvent
 from confsfu.conference.moderation import Moderation, ModerationError, ModerationEvent
-from confsfu.conference.permissions import Action, PermissionDenied, Role, Standing, check
+from confsfu.conference.permissions import (
+    Action,
+    PermissionDenied,
+    Role,
+    Standing,
+    allowed,
+    check,
+)
 from confsfu.conference.report import MeetingReport
 from confsfu.conference.room import Participant, Room, RoomFull
 from confsfu.conference.slots import rank_for_audio
@@ -107,7 +114,8 @@ class Meeting:
         self.speakers.remove(pid)
         self.screens.discard(pid)
         self.report.set_speaking_ms(self.speakers.speaking_totals())
-        self.report.left(now_ms, pid)
+        if not self.moderation.ended:  # the report closed everyone's attendance at the end
+            self.report.left(now_ms, pid)
         self._tokens.pop(pid, None)
         return events
 
@@ -133,7 +141,10 @@ class Meeting:
 
     def request_unmute(self, now_ms: int, pid: str, kind: MediaKind) -> list[MeetingEvent]:
         self._check(pid, Action.REQUEST_UNMUTE)
-        return list(self.moderation.request_unmute(pid, kind))
+        try:
+            return list(self.moderation.request_unmute(pid, kind))
+        except ModerationError as exc:
+            raise MeetingError("refused", str(exc)) from exc
 
     def set_own_media(self, pid: str, audio: bool, video: bool) -> list[MeetingEvent]:
         self.room.set_media(pid, audio, video)
@@ -257,7 +268,12 @@ class Meeting:
         for pid in (self.floor.presenter, self.floor.holder):
             if pid is not None and pid in self.screens:
                 return Stage(pid, "screen")
-        others = [p for p in self.screens if p in self.room.participants]
+        others = [
+            p
+            for p in self.screens
+            if p in self.room.participants
+            and allowed(self.role(p), Action.SHARE_SCREEN, self.standing(p))
+        ]
         if others:
             return Stage(sorted(others)[0], "screen")
         if self.floor.holder is not None:

@@ -112,6 +112,15 @@ class SlotForwarder:
         self._last_out_ms = 0
 
     @property
+    def waiting_for_keyframe(self) -> str | None:
+        """The key whose keyframe this slot waits for (a switch, or resuming from a pause)."""
+        if self.pending is not None:
+            return self.pending
+        if self.source is not None and self._temporal < 0 <= self.max_temporal:
+            return self.source
+        return None
+
+    @property
     def temporal(self) -> int:
         """The highest temporal layer forwarded now."""
         return self._temporal
@@ -177,7 +186,10 @@ class SlotForwarder:
     def _follow_temporal_target(self, vp8: Vp8Descriptor) -> None:
         target, tid = self.max_temporal, vp8.temporal_id or 0
         going_down = target < self._temporal
-        can_go_up = tid == 0 or (vp8.layer_sync and tid <= target)
+        if self._temporal < 0:  # paused: the decoder has lost its references, resume on a keyframe
+            can_go_up = vp8.is_keyframe
+        else:
+            can_go_up = tid == 0 or (vp8.layer_sync and tid <= target)
         if going_down or (target > self._temporal and can_go_up):
             self._temporal = target
 

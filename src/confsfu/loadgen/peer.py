@@ -254,12 +254,22 @@ class LoopbackPeer:
             pli = rtcp.PictureLossIndication(sender_ssrc=1, media_ssrc=ssrc)
             self.subscribe_pc.send_rtcp(rtcp.serialize_rtcp([pli]))
 
-    def streams_showing(self, kind: str) -> dict[str, ReceivedStream]:
-        """Participant name -> the received stream of the slot the server says shows them."""
+    def streams_showing(self, kind: str, purpose: str | None = None) -> dict[str, ReceivedStream]:
+        """Participant name -> the received stream of the slot the server says shows them.
+
+        Video looks at the grid slots unless `purpose` says otherwise (e.g. "stage").
+        """
+        purpose = purpose or ("grid" if kind == "video" else "audio")
         out: dict[str, ReceivedStream] = {}
         for ssrc, stream in self.received.items():
             slot = self.slots.get(stream.mid)
-            if slot and slot["kind"] == kind and slot["name"] and self._ssrc_kind[ssrc][0] == kind:
+            if (
+                slot
+                and slot["kind"] == kind
+                and slot.get("purpose", purpose) == purpose
+                and slot["name"]
+                and self._ssrc_kind[ssrc][0] == kind
+            ):
                 out[slot["name"]] = stream
         return out
 

@@ -20,6 +20,8 @@ from confsfu.signalling.messages import (
     Notice,
     ParticipantInfo,
     ParticipantUpdated,
+    PublisherLayers,
+    Purpose,
     RoomState,
     SlotInfo,
     SlotMap,
@@ -191,9 +193,16 @@ class LiveRoom:
                     name=p.name if p else None,
                     purpose=slot.purpose,
                     source=("screen" if what.startswith("screen") else "camera") if p else None,
+                    spatial=slot.decision.spatial if p and slot.decision else None,
+                    temporal=slot.decision.temporal if p and slot.decision else None,
+                    reason=str(slot.decision.reason) if p and slot.decision else None,
                 )
             )
         return infos
+
+    def layers_changed(self, pid: str, purpose: Purpose, rids: list[str]) -> None:
+        log.info("room %s: %s's %s sends %s", self.room.name, pid, purpose, rids)
+        self._spawn(self.tell(pid, PublisherLayers(purpose=purpose, active=rids)))
 
     def slots_changed(self, pid: str) -> None:
         """Coalesce slot switches into one slot_map per subscriber per loop iteration."""
@@ -268,9 +277,13 @@ class Hub:
                 meeting,
                 media=self.settings.media,
                 slots=self.settings.slots,
+                bandwidth=self.settings.bandwidth,
                 clock_ms=clock_ms,
                 make_pc=RawPeerConnection,
                 on_slots_changed=lambda pid: holder[0].slots_changed(pid),
+                on_layers_changed=lambda pid, purpose, rids: holder[0].layers_changed(
+                    pid, purpose, rids
+                ),
             )
             live = LiveRoom(meeting, media, unix_offset_ms=unix_ms - now_ms)
             holder.append(live)

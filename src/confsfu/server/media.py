@@ -9,6 +9,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
+from confsfu.bandwidth.allocator import (
+    AllocatorConfig,
+    Demand,
+    LayerDecision,
+    Priority,
+    Reason,
+    SubscriberAllocator,
+)
+from confsfu.bandwidth.dynacast import LayerGate
+from confsfu.bandwidth.estimators import BandwidthEstimator, EstimatorConfig, make_estimator
+from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.codecs.vp8 import Vp8Descriptor, parse_vp8, rewrite_vp8
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.slots import stable_assign
@@ -24,7 +37,7 @@ from confsfu.rtp.extensions import ExtensionIds, parse_audio_level
 from confsfu.rtp.packet import RtpPacket, build_rtp, parse_rtp
 from confsfu.server.rtc_adapter import Kind, OutgoingStream, RawPeerConnection
 from confsfu.server.sdp_plan import publish_plan, subscribe_plan
-from confsfu.settings import MediaSettings, SlotSettings
+from confsfu.settings import BandwidthSettings, MediaSettings, SlotSettings
 from confsfu.signalling.messages import Purpose
 
 log = logging.getLogger(__name__)
@@ -49,6 +62,7 @@ class Slot:
     packets_sent: int = 0
     bytes_sent: int = 0
     rtx_sent: int = 0
+    decision: LayerDecision | None = None  # the allocator's latest word on this slot
 
     @property
     def kind(self) -> Kind:
@@ -59,6 +73,8 @@ class Slot:
 class Subscriber:
     participant_id: str
     pc: RawPeerConnection
+    estimator: BandwidthEstimator
+    allocator: SubscriberAllocator
     slots: list[Slot] = field(default_factory=list)
     by_ssrc: dict[int, Slot] = field(default_factory=dict)
     ready: bool = False
@@ -75,6 +91,8 @@ class Publisher:
     router: IngressRouter | None = None
     ext: ExtensionIds = field(default_factory=ExtensionIds)
     incoming: dict[int, IncomingStream] = field(default_factory=dict)
+    meters: dict[str, LayerBitrateMeter] = field(default_factory=dict)  # per video source
+    gates: dict[str, LayerGate] = field(default_factory=dict)  # per simulcast source
 
 
 class RoomMedia:
@@ -86,9 +104,11 @@ class RoomMedia:
         *,
         media: MediaSettings,
         slots: SlotSettings,
+        bandwidth: BandwidthSettings | None = None,
         clock_ms: Callable[[], int],
         make_pc: Callable[..., RawPeerConnection],
         on_slots_changed: Callable[[str], None],
+        on_layers_changed: Callable[[str, Purpose, list[str]], None] = lambda *_: None,
         rng: random.Random | None = None,
     ) -> None:
         self.meeting = meeting
@@ -97,6 +117,8 @@ class RoomMedia:
         self._clock_ms = clock_ms
         self._make_pc = make_pc
         self._on_slots_changed = on_slots_changed
+        self._on_layers_changed = on_layers_changed
+        self._bw = bandwidth or BandwidthSettings()
         self._rng = rng or random.Random()
         self.publishers: dict[tuple[str, Purpose], Publisher] = {}
         self.subscribers: dict[str, Subscriber] = {}
@@ -127,12 +149,32 @@ class RoomMedia:
             raise
         pub.router = IngressRouter(plan.sections, plan.ext)
         pub.ext = plan.ext
+        for section in plan.sections:
+            if section.kind == "video":
+                pub.meters[section.source] = LayerBitrateMeter()
+                if len(section.rids) > 1:
+                    pub.gates[section.source] = LayerGate(
+                        len(section.rids), self._bw.layer_off_delay_ms
+                    )
         return plan.answer_sdp
 
     async def subscribe(self, pid: str) -> str:
         """A subscribe offer with the configured fixed slots; the answer goes to `answer`."""
         await self._close_subscriber(pid)
-        sub = Subscriber(pid, self._make_pc())
+        bw = self._bw
+        estimator = make_estimator(
+            bw.estimator,
+            EstimatorConfig(initial_bps=bw.initial_bps, min_bps=bw.min_bps, max_bps=bw.max_bps),
+        )
+        allocator = SubscriberAllocator(
+            AllocatorConfig(
+                threshold=bw.threshold,
+                upgrade_hold_ms=bw.upgrade_hold_ms,
+                rise_ms=bw.rise_ms,
+                reserved_bps=bw.audio_reserve_bps * self._slot_counts.audio,
+            )
+        )
+        sub = Subscriber(pid, self._make_pc(), estimator, allocator)
         sub.pc.set_callbacks(
             on_rtp=lambda data, at: None, on_rtcp=lambda data: self._on_subscriber_rtcp(sub, data)
         )
@@ -231,6 +273,96 @@ class RoomMedia:
                 ("grid", [f"{p}/video" for p in grid]),
             ):
                 self._assign(now_ms, [s for s in sub.slots if s.purpose == purpose], wanted)
+            self._allocate(now_ms, sub)
+        self._dynacast(now_ms)
+
+    # ---- layers: what each subscriber's bandwidth buys ----------------------------------------
+
+    def _allocate(self, now_ms: int, sub: Subscriber) -> None:
+        """Pick each video slot's simulcast and temporal layer to fit the subscriber's estimate."""
+        bw = self._bw
+        demands: list[Demand] = []
+        slots: dict[str, Slot] = {}
+        for slot in sub.slots:
+            source = _source(slot.forwarder.pending or slot.forwarder.source)
+            if slot.kind != "video" or source is None:
+                slot.decision = None
+                continue
+            pub = self._publisher_of(source)
+            meter = pub.meters.get(source) if pub is not None else None
+            rates = meter.bitrates_bps(now_ms) if meter is not None else _NO_LAYERS
+            if source.endswith("/screen"):
+                priority, caps = Priority.SCREEN, (2, 2)
+            elif slot.purpose == "stage":
+                priority, caps = Priority.STAGE, (bw.stage_max_spatial, bw.stage_max_temporal)
+            else:
+                priority, caps = Priority.THUMBNAIL, (bw.grid_max_spatial, bw.grid_max_temporal)
+            track = f"{slot.stream.mid}:{source}"
+            slots[track] = slot
+            demands.append(Demand(track, priority, caps[0], caps[1], rates))
+        estimate = sub.estimator.estimate_bps(now_ms)
+        changed = sub.allocator.update(now_ms, estimate, demands)
+        if changed is not None:
+            log.info(
+                "subscriber %s at %d kbit/s: %s",
+                sub.participant_id,
+                estimate // 1000,
+                ", ".join(f"{d.track_id}={d.spatial}/{d.temporal} ({d.reason})" for d in changed),
+            )
+        for decision in sub.allocator.decisions:
+            slot_or_none = slots.get(decision.track_id)
+            if slot_or_none is not None:
+                self._apply(now_ms, slot_or_none, decision)
+
+    def _apply(self, now_ms: int, slot: Slot, decision: LayerDecision) -> None:
+        forwarder = slot.forwarder
+        previous, slot.decision = slot.decision, decision
+        if decision.reason == Reason.NOT_PUBLISHED:
+            pass  # nothing measured yet (a new source): keep forwarding what arrives
+        elif decision.spatial is None or decision.temporal is None:
+            forwarder.max_temporal = -1  # paused: nothing passes, the slot keeps its source
+        else:
+            resuming = forwarder.max_temporal < 0
+            forwarder.max_temporal = decision.temporal
+            key = forwarder.pending or forwarder.source
+            if resuming and key is not None:
+                self._request_keyframe(now_ms, key)
+            wanted = layer_key(source_of(key), decision.spatial) if key is not None else None
+            if wanted is not None and wanted != key:
+                self._index_remove(slot)
+                needs_keyframe = forwarder.assign(now_ms, wanted)
+                self._index_add(slot)
+                if needs_keyframe:
+                    self._request_keyframe(now_ms, wanted)
+        if previous is None or (previous.spatial, previous.temporal, previous.reason) != (
+            decision.spatial,
+            decision.temporal,
+            decision.reason,
+        ):
+            self._on_slots_changed(slot.subscriber.participant_id)
+
+    def _dynacast(self, now_ms: int) -> None:
+        """Tell publishers which simulcast layers anyone could use; the rest may stop."""
+        needed: dict[str, int] = {}
+        for sub in self.subscribers.values():
+            for slot in sub.slots:
+                d = slot.decision
+                source = _source(slot.forwarder.pending or slot.forwarder.source)
+                if d is None or source is None:
+                    continue
+                want = d.preferred_spatial if d.preferred_spatial is not None else d.spatial
+                if want is not None:
+                    needed[source] = max(needed.get(source, 0), want)
+        for (pid, purpose), pub in self.publishers.items():
+            if pub.router is None:
+                continue
+            for section in pub.router.sections:
+                gate = pub.gates.get(section.source)
+                if gate is None:
+                    continue
+                layers_on = gate.update(now_ms, needed.get(section.source))
+                if layers_on is not None:
+                    self._on_layers_changed(pid, purpose, list(section.rids[:layers_on]))
 
     def _publishing(self, kind: Kind) -> set[str]:
         """Participants whose camera publisher sends `kind`."""
@@ -339,6 +471,9 @@ class RoomMedia:
                 return
             if vp8.is_keyframe:
                 self.keyframes.keyframe_arrived(stream.key)
+            meter = pub.meters.get(source)
+            if meter is not None:
+                meter.on_packet(arrival_ms, stream.layer, vp8.temporal_id or 0, len(data))
         elif pub.ext.audio_level is not None:
             self._note_audio_level(pub, pkt, arrival_ms)
         self._forward(source, stream.key, pkt, vp8, arrival_ms)
@@ -445,6 +580,9 @@ class RoomMedia:
                     self._on_keyframe_wanted(now_ms, sub.by_ssrc.get(ssrc))
             elif isinstance(packet, rtcp.ReceiverReport) and packet.reports:
                 sub.loss_fraction = max(r.fraction_lost for r in packet.reports) / 256
+                sub.estimator.on_receiver_report(now_ms, sub.loss_fraction)
+            elif isinstance(packet, rtcp.Remb):
+                sub.estimator.on_remb(now_ms, packet.bitrate_bps)
             elif isinstance(packet, rtcp.Nack):
                 self._retransmit(sub.by_ssrc.get(packet.media_ssrc), packet.lost)
 
@@ -506,7 +644,11 @@ class RoomMedia:
                     )
                     self.counters["nacks_sent"] += 1
                     pub.pc.send_rtcp(rtcp.serialize_rtcp([nack]))
-        pending = {s.forwarder.pending for slots in self._slots_by_source.values() for s in slots}
+        pending = {
+            s.forwarder.waiting_for_keyframe
+            for slots in self._slots_by_source.values()
+            for s in slots
+        }
         for key in pending:
             if key is not None:
                 self._request_keyframe(now_ms, key)
@@ -570,6 +712,9 @@ class RoomMedia:
     def slots_of(self, pid: str) -> list[Slot]:
         sub = self.subscribers.get(pid)
         return list(sub.slots) if sub is not None else []
+
+
+_NO_LAYERS = np.zeros((3, 3))
 
 
 def _source(key: str | None) -> str | None:

@@ -111,6 +111,7 @@ class RawPeerConnection:
         self._connection: Any = None
         self._fast_path_installed = False
         self.srtp_errors = 0
+        self.slow_path_packets = 0
         self.on_state: Callable[[str], None] | None = None
 
         @self.pc.on("connectionstatechange")
@@ -223,7 +224,9 @@ class RawPeerConnection:
         self._connection = self._dtls.transport._connection
 
     async def _slow_rtp(self, data: bytes, arrival_time_ms: int) -> None:
-        self._on_rtp(data, arrival_time_ms)
+        # aiortc's arrival time has another epoch: use the loop clock like the fast path.
+        self.slow_path_packets += 1
+        self._on_rtp(data, int(asyncio.get_running_loop().time() * 1000))
 
     async def _slow_rtcp(self, data: bytes) -> None:
         self._on_rtcp(data)

@@ -259,6 +259,9 @@ class SlotInfo(Message):
     name: str | None
     purpose: Literal["audio", "stage", "grid"] = "grid"
     source: Purpose | None = None  # which of the participant's videos: camera or screen
+    spatial: int | None = None  # simulcast layer forwarded (0 lowest), None: paused or audio
+    temporal: int | None = None  # highest temporal layer forwarded
+    reason: str | None = None  # why this layer: "optimal", "bandwidth", "tile size", ...
 
 
 class SubscribeOffer(Message):
@@ -272,6 +275,15 @@ class SlotMap(Message):
 
     type: Literal["slot_map"] = "slot_map"
     slots: list[SlotInfo]
+
+
+class PublisherLayers(Message):
+    """Which simulcast encodings of a publish connection anyone receives; the page turns the
+    others off (and back on when this message lists them again)."""
+
+    type: Literal["publisher_layers"] = "publisher_layers"
+    purpose: Purpose
+    active: list[str]  # rids, lowest first
 
 
 class Pong(Message):
@@ -308,6 +320,7 @@ ServerMessage = (
     | RoomState
     | Notice
     | Report
+    | PublisherLayers
     | Pong
     | Error
     | Bye
