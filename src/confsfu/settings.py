@@ -83,6 +83,7 @@ class BandwidthSettings(BaseModel):
     stage_max_spatial: int = Field(default=2, ge=0, le=2)
     stage_max_temporal: int = Field(default=2, ge=0, le=2)
     layer_off_delay_ms: int = Field(default=5000, ge=0)  # before a publisher stops a layer
+    meter_window_ms: int = Field(default=4000, ge=500, le=30_000)  # layer bitrate averaging
 
 
 class Settings(BaseSettings):

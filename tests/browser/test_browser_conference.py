@@ -34,8 +34,9 @@ async () => {
 
 
 async def tile_names(page: Page) -> list[str]:
+    """Names on the visible video tiles: the stage (the speaker) and the grid (the others)."""
     names: list[str] = await page.eval_on_selector_all(
-        'video[data-participant][data-purpose="grid"]',
+        'video[data-participant][data-purpose="grid"], video[data-participant][data-purpose="stage"]',
         "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.participant)",
     )
     return sorted(names)
@@ -55,12 +56,13 @@ async def tile_markers(page: Page, name: str) -> list[str]:
 
 
 async def wait_until(page: Page, check: Any, timeout_s: float = 30.0) -> Any:
+    """Poll `check` until it returns True; anything else it returns is shown on time-out."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     last = None
     while loop.time() < deadline:
         last = await check()
-        if last is True or (last and not isinstance(last, bool)):
+        if last is True:
             return last
         await asyncio.sleep(0.25)
     raise AssertionError(f"timed out; last seen {last!r}")

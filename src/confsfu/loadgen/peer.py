@@ -25,6 +25,26 @@ from confsfu.sdp import parse_sdp
 from confsfu.server.rtc_adapter import OutgoingStream, RawPeerConnection
 
 AUDIO_LEVEL_ID = 2  # aiortc's id for ssrc-audio-level
+MID_ID = 1
+RID_ID = 10  # as configure_aiortc numbers the rid extension
+SIMULCAST_RIDS = ("q", "h", "f")
+TEMPORAL_PATTERN = (0, 2, 1, 2)  # L1T3, like Chromium's VP8 simulcast
+
+
+def simulcast_offer(offer: str) -> str:
+    """Announce three rid layers on the video m-line instead of SSRCs, like Chromium does."""
+    out: list[str] = []
+    in_video = False
+    for line in offer.split("\r\n"):
+        if line.startswith("m="):
+            in_video = line.startswith("m=video")
+        if in_video and (line.startswith("a=ssrc:") or line.startswith("a=ssrc-group:")):
+            continue
+        out.append(line)
+        if in_video and line.startswith("a=mid:"):
+            out += [f"a=rid:{rid} send" for rid in SIMULCAST_RIDS]
+            out.append("a=simulcast:send " + ";".join(SIMULCAST_RIDS))
+    return "\r\n".join(out)
 
 
 @dataclass(slots=True)
@@ -62,12 +82,18 @@ class LoopbackPeer:
         token: str | None = None,
         keep_payloads: bool = False,
         drop_received: Callable[[int, int], bool] | None = None,
+        simulcast: bool = False,
+        remb_bps: int | None = None,
     ) -> None:
         self.url = url
         self.name = name
         self.room = room
         self.token = token
         self.keep_payloads = keep_payloads
+        self.simulcast = simulcast  # publish three rid layers (start_simulcast) instead of one
+        self.remb_bps = remb_bps  # the downlink this subscriber reports (REMB every 250 ms)
+        self._remb_task: asyncio.Task[None] | None = None
+        self.layer_payloads: list[set[bytes]] = [set(), set(), set()]
         self.drop_received = drop_received  # (ssrc, seq) -> drop this packet on arrival
         self.messages: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
@@ -171,10 +197,11 @@ class LoopbackPeer:
         return self._ws is None or self._ws.closed
 
     async def close(self, *, goodbye: bool = True) -> None:
-        if self._media_task is not None:
-            self._media_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._media_task
+        for task in (self._media_task, self._remb_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if goodbye and self._ws is not None and not self._ws.closed:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.send({"type": "leave"})
@@ -204,6 +231,16 @@ class LoopbackPeer:
         answer = await pc.answer(offer_sdp)
         await self.send({"type": "subscribe_answer", "sdp": answer})
         self._subscribed.set()
+        if self.remb_bps is not None and self._remb_task is None:
+            self._remb_task = asyncio.create_task(self._send_remb())
+
+    async def _send_remb(self) -> None:
+        ssrcs = tuple(s for s, (kind, _mid) in self._ssrc_kind.items() if kind == "video")
+        while self.subscribe_pc is not None:
+            if self.remb_bps is not None:
+                remb = rtcp.Remb(sender_ssrc=1, bitrate_bps=self.remb_bps, ssrcs=ssrcs)
+                self.subscribe_pc.send_rtcp(rtcp.serialize_rtcp([remb]))
+            await asyncio.sleep(0.25)
 
     def _on_rtp(self, data: bytes, arrival_ms: int) -> None:
         try:
@@ -280,8 +317,103 @@ class LoopbackPeer:
         pc.set_callbacks(on_rtp=lambda data, at: None, on_rtcp=self._on_publish_rtcp)
         self.publish_pc = pc
         offer, self._publish_streams = await pc.offer(["audio", "video"])
+        if self.simulcast:
+            offer = simulcast_offer(offer)
         await self.send({"type": "publish_offer", "sdp": offer})
         await asyncio.wait_for(self._publish_answered.wait(), 10)
+
+    def start_simulcast(
+        self,
+        audio: list[EncodedFrame],
+        layers: list[list[EncodedFrame]],
+        *,
+        fps: int = 30,
+        duration_s: float = 60.0,
+    ) -> None:
+        """Send three VP8 layers (lowest first) with temporal layers, and audio, like Chromium."""
+        self._media_task = asyncio.create_task(self._send_simulcast(audio, layers, fps, duration_s))
+
+    async def _send_simulcast(
+        self,
+        audio: list[EncodedFrame],
+        layers: list[list[EncodedFrame]],
+        fps: int,
+        duration_s: float,
+    ) -> None:
+        pc = self.publish_pc
+        assert pc is not None
+        a_stream = next(s for s in self._publish_streams if s.kind == "audio")
+        v_stream = next(s for s in self._publish_streams if s.kind == "video")
+        rng = random.Random()
+        ssrcs = [rng.getrandbits(32) for _ in layers]
+        seqs = [rng.getrandbits(16) for _ in layers]
+        pics = [rng.getrandbits(15) for _ in layers]
+        tl0s = [rng.getrandbits(8) for _ in layers]
+        a_seq, a_ts, v_ts = rng.getrandbits(16), rng.getrandbits(32), rng.getrandbits(32)
+        loop = asyncio.get_running_loop()
+        start, tick, index, answered = loop.time(), 0, 0, self.keyframe_requests
+        last_keyframe_s = start
+        frame_every = max(1, 50 // fps)
+        while loop.time() - start < duration_s:
+            payload = audio[tick % len(audio)].data
+            pc.send_rtp(
+                build_rtp(
+                    payload_type=96,
+                    sequence_number=a_seq,
+                    timestamp=a_ts,
+                    ssrc=a_stream.ssrc,
+                    payload=payload,
+                    extensions={AUDIO_LEVEL_ID: build_audio_level(True, 30)},
+                )
+            )
+            self.sent.audio_packets += 1
+            a_seq, a_ts = (a_seq + 1) % 65536, (a_ts + 960) % (1 << 32)
+            if tick % frame_every == 0:
+                if self.keyframe_requests > answered and loop.time() - last_keyframe_s > 1.0:
+                    answered = self.keyframe_requests
+                    last_keyframe_s = loop.time()
+                    n = len(layers[0])
+                    index = next(
+                        (i for i in range(index, index + n) if layers[0][i % n].keyframe), index
+                    )
+                keyframe = layers[0][index % len(layers[0])].keyframe
+                tid = 0 if keyframe else TEMPORAL_PATTERN[index % 4]
+                if tid == 0:  # a new TL0 frame; the frames above it carry its index
+                    tl0s = [(t + 1) % 256 for t in tl0s]
+                for layer, frames in enumerate(layers):
+                    chunks = packetize_vp8(
+                        frames[index % len(frames)].data,
+                        picture_id=pics[layer],
+                        tl0picidx=tl0s[layer],
+                        temporal_id=tid,
+                        layer_sync=tid > 0,
+                    )
+                    for i, chunk in enumerate(chunks):
+                        ext = {
+                            MID_ID: v_stream.mid.encode(),
+                            RID_ID: SIMULCAST_RIDS[layer].encode(),
+                        }
+                        pc.send_rtp(
+                            build_rtp(
+                                payload_type=97,
+                                sequence_number=seqs[layer],
+                                timestamp=v_ts,
+                                ssrc=ssrcs[layer],
+                                payload=chunk,
+                                marker=i == len(chunks) - 1,
+                                extensions=ext,
+                            )
+                        )
+                        self.layer_payloads[layer].add(
+                            chunk[6:]
+                        )  # the frame bytes, past the descriptor
+                        self.sent.video_packets += 1
+                        seqs[layer] = (seqs[layer] + 1) % 65536
+                    pics[layer] = (pics[layer] + 1) % 32768
+                index += 1
+                v_ts = (v_ts + 90000 // fps) % (1 << 32)
+            tick += 1
+            await asyncio.sleep(max(0.0, start + tick * 0.02 - loop.time()))
 
     def _on_publish_rtcp(self, data: bytes) -> None:
         packets, _errors = rtcp.parse_rtcp_lenient(data)

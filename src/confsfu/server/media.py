@@ -151,7 +151,10 @@ class RoomMedia:
         pub.ext = plan.ext
         for section in plan.sections:
             if section.kind == "video":
-                pub.meters[section.source] = LayerBitrateMeter()
+                # Several seconds, so a keyframe (often 10x a delta frame) is averaged out.
+                pub.meters[section.source] = LayerBitrateMeter(
+                    window_ms=self._bw.meter_window_ms, bucket_ms=250
+                )
                 if len(section.rids) > 1:
                     pub.gates[section.source] = LayerGate(
                         len(section.rids), self._bw.layer_off_delay_ms
@@ -171,7 +174,7 @@ class RoomMedia:
                 threshold=bw.threshold,
                 upgrade_hold_ms=bw.upgrade_hold_ms,
                 rise_ms=bw.rise_ms,
-                reserved_bps=bw.audio_reserve_bps * self._slot_counts.audio,
+                reserved_bps=0,  # audio is taken off per carried stream in _allocate
             )
         )
         sub = Subscriber(pid, self._make_pc(), estimator, allocator)
@@ -265,7 +268,9 @@ class RoomMedia:
                 continue
             me = sub.participant_id
             heard = meeting.audio_for(now_ms, me, self._slot_counts.audio, audio)
-            grid = meeting.grid_for(me, sub.grid_page, self._slot_counts.video, video)
+            # The grid shows the others; whoever is on the stage is already large there.
+            grid_candidates = video - {stage.pid} if stage.kind != "screen" else video
+            grid = meeting.grid_for(me, sub.grid_page, self._slot_counts.video, grid_candidates)
             on_stage = [stage_source] if stage_source and stage.pid != me else []
             for purpose, wanted in (
                 ("audio", [f"{p}/audio" for p in heard]),
@@ -301,7 +306,9 @@ class RoomMedia:
             slots[track] = slot
             demands.append(Demand(track, priority, caps[0], caps[1], rates))
         estimate = sub.estimator.estimate_bps(now_ms)
-        changed = sub.allocator.update(now_ms, estimate, demands)
+        audio = sum(1 for s in sub.slots if s.kind == "audio" and s.forwarder.source is not None)
+        budget = max(0, estimate - audio * bw.audio_reserve_bps)
+        changed = sub.allocator.update(now_ms, budget, demands)
         if changed is not None:
             log.info(
                 "subscriber %s at %d kbit/s: %s",

@@ -1,0 +1,106 @@
+"""SIGTERM on `confsfu serve`: pages are told, sockets close GOING_AWAY, reports stay on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+pytestmark = pytest.mark.loopback
+
+
+@pytest.fixture
+async def serve(tmp_path: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    """`confsfu serve` in a subprocess on a free port, loopback ICE, reports into tmp_path."""
+    env = {
+        **os.environ,
+        "CONFSFU_ICE__CANDIDATES": "loopback",
+        "CONFSFU_REPORT_DIR": str(tmp_path / "reports"),
+    }
+    with (tmp_path / "server.log").open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "confsfu.cli",
+            "serve",
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+        )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        found = re.search(rb"listening on http://127\.0\.0\.1:(\d+)/", line)
+        assert found, line
+        yield proc, int(found.group(1))
+    finally:
+        if proc.returncode is None:  # only the process this fixture started
+            proc.kill()
+            await proc.wait()
+
+
+async def next_message(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    frame = await ws.receive(timeout=10)
+    assert frame.type == aiohttp.WSMsgType.TEXT, frame
+    message: dict[str, Any] = json.loads(frame.data)
+    return message
+
+
+async def test_sigterm_pauses_the_meeting_and_keeps_the_report(
+    serve: tuple[asyncio.subprocess.Process, int], tmp_path: Path
+) -> None:
+    proc, port = serve
+    async with aiohttp.ClientSession() as session:
+        joined = await session.ws_connect(f"ws://127.0.0.1:{port}/ws")
+        lobby = await session.ws_connect(f"ws://127.0.0.1:{port}/ws")  # connected, never joined
+        for ws in (joined, lobby):
+            assert (await next_message(ws))["type"] == "hello"
+        await joined.send_str(json.dumps({"type": "join", "room": "demo", "name": "Oslo"}))
+        me = await next_message(joined)
+        assert me["type"] == "joined", me
+        while (await next_message(joined))["type"] != "subscribe_offer":
+            pass
+
+        proc.send_signal(signal.SIGTERM)
+        for ws in (joined, lobby):
+            message = await next_message(ws)
+            while message["type"] != "notice":  # room updates may still be on their way
+                message = await next_message(ws)
+            assert message["code"] == "server_stopping", message
+            bye = await next_message(ws)
+            assert bye == {
+                "type": "bye",
+                "reason": "the server is restarting; the meeting will resume",
+            }
+            frame = await ws.receive(timeout=10)
+            assert frame.type == aiohttp.WSMsgType.CLOSE, frame
+            assert ws.close_code == aiohttp.WSCloseCode.GOING_AWAY
+            await ws.close()
+
+    assert await asyncio.wait_for(proc.wait(), 5) == 0
+
+    reports = sorted((tmp_path / "reports").iterdir())
+    assert [p.suffix for p in reports] == [".csv", ".json"], reports
+    assert all(p.name.startswith("demo-") for p in reports)
+    report = json.loads(reports[1].read_text())
+    assert "Oslo" in json.dumps(report)
+    assert "Oslo" in reports[0].read_text()
+
+    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]
+    assert all({"ts", "level", "room", "participant", "msg"} <= set(line) for line in lines)
+    joined_line = next(line for line in lines if line["msg"].startswith("Oslo joined"))
+    assert joined_line["room"] == "demo" and joined_line["participant"] == me["participant_id"]
+    assert any(line["msg"].startswith("meeting report written") for line in lines)

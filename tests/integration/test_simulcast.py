@@ -1,0 +1,86 @@
+"""Simulcast through loopback peers: each subscriber gets the layer its reported bandwidth buys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from confsfu.codecs.vp8 import parse_vp8
+from confsfu.loadgen.media import opus_frames, vp8_frames
+from confsfu.loadgen.peer import LoopbackPeer
+
+pytestmark = pytest.mark.loopback
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[LoopbackPeer]]:
+    made: list[LoopbackPeer] = []
+    yield made
+    for peer in made:
+        await peer.close()
+
+
+def stage(peer: LoopbackPeer) -> dict[str, Any]:
+    return next(s for s in peer.slots.values() if s["purpose"] == "stage")
+
+
+def stage_payloads(peer: LoopbackPeer, last: int) -> list[bytes]:
+    mid = stage(peer)["mid"]
+    streams = [s for s in peer.received.values() if s.mid == mid]
+    return streams[0].payloads[-last:] if streams else []
+
+
+def layer_of(publisher: LoopbackPeer, payloads: list[bytes]) -> set[int]:
+    return {
+        layer
+        for p in payloads
+        for layer, sent in enumerate(publisher.layer_payloads)
+        if p[parse_vp8(p).size :] in sent
+    }
+
+
+async def test_each_subscriber_gets_the_layer_its_bandwidth_buys(
+    server_factory: Any, peers: list[LoopbackPeer]
+) -> None:
+    server = await server_factory(bandwidth={"upgrade_hold_ms": 1500, "rise_ms": 500})
+    layers = [
+        vp8_frames(320, 180, bitrate_bps=150_000),
+        vp8_frames(640, 360, bitrate_bps=450_000),
+        vp8_frames(1280, 720, bitrate_bps=1_300_000),
+    ]
+    presenter = LoopbackPeer(server.ws_url, name="Seoul", simulcast=True)
+    peers.append(presenter)
+    await presenter.join()
+    presenter.start_simulcast(opus_frames(), layers, duration_s=40)
+    weak = LoopbackPeer(server.ws_url, name="Kinshasa", remb_bps=150_000, keep_payloads=True)
+    strong = LoopbackPeer(server.ws_url, name="Oslo", remb_bps=10_000_000, keep_payloads=True)
+    for peer in (weak, strong):
+        peers.append(peer)
+        await peer.join(publish=False)
+
+    def on_layer(peer: LoopbackPeer, spatial: int) -> Any:
+        def check() -> bool:
+            slot = stage(peer)
+            payloads = stage_payloads(peer, 30)
+            return (
+                slot["name"] == "Seoul"
+                and slot["spatial"] == spatial
+                and len(payloads) == 30
+                and layer_of(presenter, payloads) == {spatial}
+            )
+
+        return check
+
+    await strong.wait_for(on_layer(strong, 2), timeout=20)
+    await weak.wait_for(on_layer(weak, 0), timeout=20)
+    # The weak link also gets a reduced frame rate: temporal layer 2 is dropped.
+    assert stage(weak)["temporal"] < 2 and stage(weak)["reason"] == "bandwidth"
+    tids = {parse_vp8(p).temporal_id for p in stage_payloads(weak, 30)}
+    assert 2 not in tids
+    assert stage(strong)["temporal"] == 2
+
+    # The weak link recovers: within seconds it climbs to the top layer.
+    weak.remb_bps = 10_000_000
+    await weak.wait_for(on_layer(weak, 2), timeout=20)
