@@ -33,10 +33,15 @@ async () => {
 """
 
 
+TILE_VIDEOS = ", ".join(
+    f'video[data-participant][data-purpose="{purpose}"]' for purpose in ("grid", "stage")
+)
+
+
 async def tile_names(page: Page) -> list[str]:
     """Names on the visible video tiles: the stage (the speaker) and the grid (the others)."""
     names: list[str] = await page.eval_on_selector_all(
-        'video[data-participant][data-purpose="grid"], video[data-participant][data-purpose="stage"]',
+        TILE_VIDEOS,
         "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.participant)",
     )
     return sorted(names)
