@@ -179,3 +179,24 @@ async def test_many_open_microphones_only_the_loudest_few_are_forwarded(
         if heard == expected:
             break
     assert heard == expected, heard
+
+
+async def test_grid_pages_through_everyone_without_renegotiation(
+    server_factory: Any, peers: list[LoopbackPeer]
+) -> None:
+    server = await server_factory(slots={"audio": 2, "video": 2})
+    viewer = await join(server.ws_url, peers, "Viewer", publish=False)
+    names = [f"City {i}" for i in range(5)]
+    for i, name in enumerate(names):
+        await join(server.ws_url, peers, name, variant=i, level_dbov=127)  # all silent
+
+    def grid() -> list[str]:
+        return sorted(
+            s["name"] for s in viewer.slots.values() if s["purpose"] == "grid" and s["name"]
+        )
+
+    offers = sum(1 for m in viewer.messages if m["type"] == "subscribe_offer")
+    for page, expected in ((0, names[0:2]), (1, names[2:4]), (2, names[4:5]), (0, names[0:2])):
+        await viewer.send({"type": "view_page", "page": page})
+        await viewer.wait_for(lambda e=expected: grid() == e, timeout=10)
+    assert sum(1 for m in viewer.messages if m["type"] == "subscribe_offer") == offers
