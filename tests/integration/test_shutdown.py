@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -104,3 +105,23 @@ async def test_sigterm_pauses_the_meeting_and_keeps_the_report(
     joined_line = next(line for line in lines if line["msg"].startswith("Oslo joined"))
     assert joined_line["room"] == "demo" and joined_line["participant"] == me["participant_id"]
     assert any(line["msg"].startswith("meeting report written") for line in lines)
+
+
+async def test_a_page_that_never_answers_does_not_hold_the_process(
+    serve: tuple[asyncio.subprocess.Process, int], tmp_path: Path
+) -> None:
+    proc, port = serve
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    writer.write(request.encode())
+    await writer.drain()
+    assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 101")
+    try:
+        proc.send_signal(signal.SIGTERM)  # the client reads nothing more and never closes
+        assert await asyncio.wait_for(proc.wait(), 5) == 0
+    finally:
+        writer.close()

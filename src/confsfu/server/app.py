@@ -37,7 +37,7 @@ WEB_DIR = Path(__file__).resolve().parents[3] / "web"
 # Frames up to this many times max_message_bytes are read and refused with `too_large`;
 # beyond it aiohttp closes the connection itself (1009) without reading the frame.
 FRAME_HARD_LIMIT_FACTOR = 2
-STOP_GRACE_S = 3.0  # at shutdown: how long pages get to take their bye and close
+STOP_GRACE_S = 2.0  # at shutdown: how long pages get to take their bye and close
 STOPPING_TEXT = "The server is restarting; the meeting will resume in a moment."
 STOPPING_REASON = "the server is restarting; the meeting will resume"
 
@@ -120,10 +120,9 @@ def write_reports(rooms: Mapping[str, LiveRoom], directory: Path) -> list[Path]:
                 partial.write_text(text, encoding="utf-8")
                 partial.replace(path)
                 written.append(path)
+                log.info("meeting report written to %s", path, extra={"room": name})
     except OSError:
         log.exception("could not write the meeting reports to %s", directory)
-    for path in written:
-        log.info("meeting report written to %s", path)
     return written
 
 

@@ -14,7 +14,7 @@ from confsfu.settings import Settings
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-SHUTDOWN_TIMEOUT_S = 5.0  # handlers still running after the sessions were told to stop
+SHUTDOWN_TIMEOUT_S = 2.0  # then handlers still running are cancelled
 
 
 def serve(settings: Settings) -> None:
