@@ -49,6 +49,31 @@ function label(video, slot, name) {
   video.dataset.source = slot.source ?? "camera";
 }
 
+const LAYER_WORDS = ["low", "medium", "high"];
+const RATE_WORDS = ["¼ frame rate", "½ frame rate", ""];
+
+/** "high", "low: bandwidth", "paused: bandwidth": what the server sends this tile, and why. */
+export function layerText(slot) {
+  if (!slot || slot.reason == null) return "";
+  const reason = slot.reason === "optimal" ? "" : slot.reason;
+  if (slot.spatial == null) return reason.startsWith("paused") ? reason : `paused: ${reason}`;
+  const rate = RATE_WORDS[slot.temporal] ?? "";
+  const what = [LAYER_WORDS[slot.spatial] ?? `layer ${slot.spatial}`, rate].filter(Boolean).join(", ");
+  return reason ? `${what}: ${reason}` : what;
+}
+
+function showLayer(tile, slot) {
+  let badge = tile.querySelector(".layer");
+  if (!badge) {
+    badge = document.createElement("span");
+    badge.className = "layer";
+    tile.append(badge);
+  }
+  badge.textContent = layerText(slot);
+  badge.dataset.reason = slot?.reason ?? "";
+  badge.hidden = !badge.textContent;
+}
+
 function unlabel(video) {
   delete video.dataset.participant;
   delete video.dataset.participantId;
@@ -115,6 +140,7 @@ export function renderStage(page) {
       caption.append(span);
     }
     view.stageTile.querySelector(".avatar").textContent = initials(name);
+    showLayer(view.stageTile, slot);
     const who = page.participants[slot.participant_id] ?? { id: slot.participant_id, audio: true, video: true };
     const screen = slot.source === "screen";
     // The caption already says who has the floor or presents.
@@ -159,6 +185,7 @@ function renderGrid(page) {
       label(video, slot, name);
       tile.querySelector(".label").textContent = name;
       tile.querySelector(".avatar").textContent = initials(name);
+      showLayer(tile, slot);
       const who = page.participants[slot.participant_id] ?? { id: slot.participant_id, audio: true, video: true };
       setMarkers(tile.querySelector(".markers"), who, page.room);
       tile.classList.toggle("camera-off", !who.video);
@@ -167,6 +194,7 @@ function renderGrid(page) {
       unlabel(video);
       tile.querySelector(".label").textContent = "";
       tile.classList.remove("speaking");
+      showLayer(tile, null);
     }
   }
   for (const tile of view.grid.querySelectorAll(".tile")) {
