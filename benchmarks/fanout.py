@@ -45,7 +45,11 @@ async def counters(port: int) -> dict[str, int]:
 async def run(subscribers: int, seconds: float, bitrate_bps: int) -> None:
     configure_aiortc("loopback")
     port = free_port()
-    env = dict(os.environ, CONFSFU_ICE__CANDIDATES="loopback", CONFSFU_LOG_LEVEL="WARNING")
+    env = dict(
+        os.environ,
+        CONFSFU_ICE__CANDIDATES="loopback",
+        CONFSFU_LOG_LEVEL=os.environ.get("BENCH_SERVER_LOG", "WARNING"),
+    )
     server = subprocess.Popen(
         [sys.executable, "-m", "confsfu.cli", "serve", "--port", str(port)], env=env
     )
@@ -62,7 +66,7 @@ async def run(subscribers: int, seconds: float, bitrate_bps: int) -> None:
         video = vp8_frames(1280, 720, bitrate_bps=bitrate_bps)
         audio = opus_frames()
         for i in range(subscribers):
-            peer = LoopbackPeer(url, name=f"viewer-{i}")
+            peer = LoopbackPeer(url, name=f"viewer-{i}", remb_bps=20_000_000)
             await peer.join(publish=False)
             peers.append(peer)
         publisher = LoopbackPeer(url, name="presenter")

@@ -71,7 +71,7 @@ class BandwidthSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     estimator: Literal["remb", "loss", "twcc"] = "remb"
-    initial_bps: int = Field(default=1_500_000, ge=50_000)
+    initial_bps: int = Field(default=2_500_000, ge=50_000)  # until the first feedback
     min_bps: int = Field(default=50_000, ge=10_000)
     max_bps: int = Field(default=8_000_000, ge=100_000)
     threshold: float = Field(default=0.15, gt=0, lt=1)  # re-allocate beyond this change

@@ -43,10 +43,13 @@ def test_steady_publisher_is_cumulative_over_temporal_layers() -> None:
     np.testing.assert_allclose(rates[2], 12 * expected_q, rtol=0.02)
 
 
-def test_rates_early_in_the_stream_use_the_elapsed_time() -> None:
+def test_early_rates_average_over_at_least_half_a_window() -> None:
+    # A stream's first 300 ms (often one big keyframe) is spread over 500 ms, not read as the rate.
     meter = LayerBitrateMeter(window_ms=1000, bucket_ms=100)
     _feed(meter, 0, 300, {(0, 0)})
-    assert meter.bitrates_bps(300)[0, 0] == pytest.approx(80_000, rel=0.05)
+    assert meter.bitrates_bps(300)[0, 0] == pytest.approx(80_000 * 300 / 500, rel=0.05)
+    _feed(meter, 300, 800, {(0, 0)})
+    assert meter.bitrates_bps(800)[0, 0] == pytest.approx(80_000, rel=0.05)
 
 
 def test_a_stopped_layer_reads_zero_after_the_window() -> None:

@@ -70,7 +70,8 @@ class LayerBitrateMeter:
         per_slot = np.asarray(self._bytes, dtype=np.float64).reshape(self._n, _LAYERS)
         total = per_slot[live].sum(axis=0)
         start_ms = max(oldest, self._first_bucket) * self._bucket_ms
-        span_ms = max(now_ms - start_ms, self._bucket_ms)
+        # At least half a window: a stream's first keyframe alone must not read as its rate.
+        span_ms = max(now_ms - start_ms, self._bucket_ms * max(1, self._n // 2))
         rates[:] = (total * 8000.0 / span_ms).reshape(SPATIAL_LAYERS, TEMPORAL_LAYERS)
         return rates
 
