@@ -329,9 +329,16 @@ class LoopbackPeer:
         *,
         fps: int = 30,
         duration_s: float = 60.0,
+        talking: Callable[[float], bool] = lambda t: True,
+        level_dbov: int = 30,
     ) -> None:
-        """Send three VP8 layers (lowest first) with temporal layers, and audio, like Chromium."""
-        self._media_task = asyncio.create_task(self._send_simulcast(audio, layers, fps, duration_s))
+        """Send three VP8 layers (lowest first) with temporal layers, and audio, like Chromium.
+
+        While `talking(t)`, audio carries `level_dbov` and the voice flag, else silence (127).
+        """
+        self._media_task = asyncio.create_task(
+            self._send_simulcast(audio, layers, fps, duration_s, talking, level_dbov)
+        )
 
     async def _send_simulcast(
         self,
@@ -339,6 +346,8 @@ class LoopbackPeer:
         layers: list[list[EncodedFrame]],
         fps: int,
         duration_s: float,
+        talking: Callable[[float], bool],
+        level_dbov: int,
     ) -> None:
         pc = self.publish_pc
         assert pc is not None
@@ -356,6 +365,7 @@ class LoopbackPeer:
         frame_every = max(1, 50 // fps)
         while loop.time() - start < duration_s:
             payload = audio[tick % len(audio)].data
+            level = level_dbov if talking(loop.time() - start) else 127
             pc.send_rtp(
                 build_rtp(
                     payload_type=96,
@@ -363,7 +373,7 @@ class LoopbackPeer:
                     timestamp=a_ts,
                     ssrc=a_stream.ssrc,
                     payload=payload,
-                    extensions={AUDIO_LEVEL_ID: build_audio_level(True, 30)},
+                    extensions={AUDIO_LEVEL_ID: build_audio_level(level < 127, level)},
                 )
             )
             self.sent.audio_packets += 1

@@ -1,0 +1,1 @@
+"""The operator's benchmark: a simulated conference of loopback participants against a server."""

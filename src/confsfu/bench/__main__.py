@@ -1,0 +1,81 @@
+"""Command line of the benchmark: `python -m confsfu.bench SCENARIO` (also `confsfu bench`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from confsfu.bench.scenario import MAX_DURATION_S, ScenarioError, load_scenario, parse_assignment
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench options, shared with `confsfu bench`."""
+    parser.add_argument("scenario", help="mayors, fanout, mesh, or a path to a scenario YAML")
+    parser.add_argument("--url", help="ws(s)://host:port/ws of a deployment (default: start one)")
+    parser.add_argument("--token-secret", help="the deployment's token secret, to mint tokens")
+    parser.add_argument("--token-file", type=Path, help="join tokens, one a line")
+    parser.add_argument("--room", help="the room to join (default: the scenario's, 'bench')")
+    parser.add_argument("--server-pid", type=int, help="with --url: the server's pid, for CPU")
+    parser.add_argument("--duration", type=float, help="measuring window in seconds")
+    parser.add_argument("--participants", type=int, help="scale the scenario to N participants")
+    parser.add_argument("--workers", type=int, help="worker processes")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a field"
+    )
+    parser.add_argument("--out", type=Path, help="output directory (default bench-results/...)")
+    parser.add_argument("--quiet", action="store_true", help="no live progress line")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    from confsfu.bench.runner import BenchOptions, run
+
+    try:
+        scenario = load_scenario(args.scenario)
+        values = dict(parse_assignment(a) for a in args.set)
+        if args.room:
+            values["room"] = args.room
+        if args.workers:
+            values["workers"] = args.workers
+        if args.duration is not None:
+            if not 1 <= args.duration <= MAX_DURATION_S:
+                raise ScenarioError(f"--duration must be 1 to {MAX_DURATION_S} seconds")
+            values["duration_s"] = args.duration
+        if values:
+            scenario = scenario.with_values(**values)
+        if args.participants:
+            scenario = scenario.scaled(args.participants)
+        tokens: tuple[str, ...] = ()
+        if args.token_file:
+            lines = args.token_file.read_text().split()
+            tokens = tuple(line.strip() for line in lines if line.strip())
+        if (args.token_secret or tokens) and not args.url:
+            raise ScenarioError("--token-secret and --token-file go with --url")
+    except (ScenarioError, OSError) as exc:
+        print(f"confsfu bench: {exc}", file=sys.stderr)
+        return 2
+    options = BenchOptions(
+        scenario=scenario,
+        url=args.url,
+        token_secret=args.token_secret,
+        tokens=tokens,
+        server_pid=args.server_pid,
+        out_dir=args.out,
+        progress=not args.quiet,
+    )
+    try:
+        run(options)
+    except ScenarioError as exc:
+        print(f"confsfu bench: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m confsfu.bench", description=__doc__)
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""The benchmark's result: figures from the raw run, a summary table, JSON and PNG plots."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil  # type: ignore[import-untyped]
+
+from confsfu.bench.charts import bar_chart, line_chart, write_png
+from confsfu.bench.worker import DELAY_BIN_MS
+
+if TYPE_CHECKING:
+    from confsfu.bench.runner import Sample
+    from confsfu.bench.scenario import Scenario
+
+BOTTLENECK_PCT = 85.0  # a worker process busier than this is the limit, not the server
+
+
+def default_out_dir(scenario: str) -> Path:
+    return Path("bench-results") / f"{scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _percentile(histogram: dict[int, int], q: float) -> float | None:
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank, seen = q * total, 0
+    for bin_, count in sorted(histogram.items()):
+        seen += count
+        if seen >= rank:
+            return round((bin_ + 0.5) * DELAY_BIN_MS, 2)
+    return None
+
+
+def _delta(end: dict[str, int], start: dict[str, int]) -> dict[str, int]:
+    return {k: v - start.get(k, 0) for k, v in end.items() if v - start.get(k, 0)}
+
+
+def build_result(
+    *,
+    scenario: Scenario,
+    url: str,
+    own_server: bool,
+    base: dict[str, Any],
+    window: dict[str, Any],
+    end: dict[str, Any],
+    final_health: dict[str, Any],
+    rss0: int | None,
+    samples: list[Sample],
+    peers: list[dict[str, Any]],
+    worker_cpu_s: list[float],
+    layer_seconds: dict[str, int],
+    planned: int,
+) -> dict[str, Any]:
+    """Everything the JSON file holds; the summary and plots are made from it."""
+    window_s = max(end["t"] - window["t"], 1e-9)
+    counts = _delta(end["counters"], window["counters"])
+    packets_in, packets_out = counts.get("packets_in", 0), counts.get("packets_out", 0)
+    server_cpu_s = (
+        end["server_cpu_s"] - window["server_cpu_s"] if end["server_cpu_s"] is not None else None
+    )
+    bench_cpu_s = end["bench_cpu_s"] - window["bench_cpu_s"]
+    run_s = samples[-1].t_s if samples else window_s
+    worker_pct = [100 * c / max(run_s, 1e-9) for c in worker_cpu_s]
+    cores = psutil.cpu_count() or 1
+    busy_pct = 100 * (bench_cpu_s + (server_cpu_s or 0.0)) / window_s
+    bottleneck = [
+        f"worker {i} used {p:.0f}% of a core"
+        for i, p in enumerate(worker_pct)
+        if p > BOTTLENECK_PCT
+    ]
+    if busy_pct > BOTTLENECK_PCT * cores:
+        bottleneck.append(f"the machine's {cores} cores were {busy_pct / cores:.0f}% busy")
+    joined = [p for p in peers if p["join_ms"] is not None]
+    join_ms = sorted(p["join_ms"] for p in joined)
+    histogram: dict[int, int] = {}
+    for p in peers:
+        for bin_, n in p["delays"].items():
+            histogram[int(bin_)] = histogram.get(int(bin_), 0) + n
+    whole = _delta(final_health["counters"], base["counters"])
+    drops = _delta(final_health["drops"], base["drops"])
+    received = sum(p["packets"] for p in peers)
+    expected = sum(p["expected"] for p in peers)
+    unrecovered = sum(p["unrecovered"] for p in peers)
+    rss_end = end.get("rss")
+    layers = _layer_shares(layer_seconds)
+    return {
+        "scenario": scenario.model_dump(mode="json"),
+        "url": url,
+        "own_server": own_server,
+        "participants": {
+            "planned": planned,
+            "joined": len(joined),
+            "failed": [{"name": p["name"], "error": p["error"]} for p in peers if p["error"]],
+            "server_reported": end.get("participants"),
+        },
+        "window_s": round(window_s, 2),
+        "server": {
+            "packets_in_per_s": round(packets_in / window_s, 1),
+            "packets_out_per_s": round(packets_out / window_s, 1),
+            "bytes_out_per_s": round(counts.get("bytes_out", 0) / window_s, 1),
+            "cpu_s": None if server_cpu_s is None else round(server_cpu_s, 3),
+            "cpu_pct_of_core": None
+            if server_cpu_s is None
+            else round(100 * server_cpu_s / window_s, 1),
+            "cpu_us_per_packet_out": None
+            if server_cpu_s is None or not packets_out
+            else round(1e6 * server_cpu_s / packets_out, 2),
+            "rss_bytes": rss_end,
+            "rss_per_participant_bytes": None
+            if rss_end is None
+            else rss_end // max(len(joined), 1),
+            "rss_growth_per_participant_bytes": None
+            if rss_end is None or rss0 is None
+            else (rss_end - rss0) // max(len(joined), 1),
+            "counters_whole_run": whole,
+            "drops_whole_run": drops,
+        },
+        "subscribers": {
+            "received_packets": received,
+            "expected_packets": expected,
+            "sequence_gaps": sum(p["gaps"] for p in peers),
+            "recovered_by_rtx": sum(p["recovered"] for p in peers),
+            "unrecovered": unrecovered,
+            "loss_pct": round(100 * unrecovered / expected, 3) if expected else 0.0,
+            "forwarded_not_received": whole.get("packets_out", 0)
+            + whole.get("rtx_out", 0)
+            - received,
+        },
+        "forwarding_delay_ms": {
+            "p50": _percentile(histogram, 0.5),
+            "p99": _percentile(histogram, 0.99),
+            "samples": sum(histogram.values()),
+            "how": "publisher send -> subscriber receive, same worker process and clock",
+        },
+        "join_ms": {
+            "p50": round(join_ms[len(join_ms) // 2], 1) if join_ms else None,
+            "max": round(join_ms[-1], 1) if join_ms else None,
+        },
+        "bench": {
+            "cpu_s": round(bench_cpu_s, 3),
+            "cpu_pct_of_core": round(100 * bench_cpu_s / window_s, 1),
+            "worker_cpu_pct_of_core": [round(p, 1) for p in worker_pct],
+            "cores": cores,
+            "bottleneck": bottleneck,
+        },
+        "layers": layers,
+        "per_participant": [
+            {k: p[k] for k in ("name", "join_ms", "packets", "octets", "gaps", "unrecovered")}
+            | {"layers": p["layers"]}
+            for p in peers
+        ],
+        "timeline": [asdict(s) for s in samples],
+    }
+
+
+def _layer_shares(layer_seconds: dict[str, int]) -> dict[str, dict[str, float]]:
+    """purpose -> layer -> share of slot-seconds spent on it."""
+    out: dict[str, dict[str, float]] = {}
+    for key, n in layer_seconds.items():
+        purpose, _, layer = key.partition(":")
+        out.setdefault(purpose, {})[layer] = float(n)
+    for layers in out.values():
+        total = sum(layers.values()) or 1.0
+        for layer in layers:
+            layers[layer] = round(layers[layer] / total, 3)
+    return out
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.1f}{unit}"
+    return f"{value:,}{unit}" if isinstance(value, int) else f"{value}{unit}"
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The table printed at the end of a run."""
+    s, sub, d, j, b = (
+        result["server"],
+        result["subscribers"],
+        result["forwarding_delay_ms"],
+        result["join_ms"],
+        result["bench"],
+    )
+    p = result["participants"]
+    layers = "; ".join(
+        f"{purpose} " + ", ".join(f"{k}:{v:.0%}" for k, v in sorted(shares.items()))
+        for purpose, shares in sorted(result["layers"].items())
+    )
+    rows = [
+        ("scenario", f"{result['scenario']['name']} ({result['url']})"),
+        ("participants", f"{p['joined']}/{p['planned']} joined, {len(p['failed'])} failed"),
+        ("window", _fmt(result["window_s"], " s")),
+        ("packets/s in / out", f"{_fmt(s['packets_in_per_s'])} / {_fmt(s['packets_out_per_s'])}"),
+        ("server CPU", f"{_fmt(s['cpu_pct_of_core'], '% of a core')}"),
+        ("server CPU per packet out", _fmt(s["cpu_us_per_packet_out"], " us")),
+        ("server RSS", _fmt(None if s["rss_bytes"] is None else s["rss_bytes"] / 2**20, " MiB")),
+        (
+            "memory per participant",
+            f"{_fmt(_mib(s['rss_per_participant_bytes']), ' MiB')} "
+            f"(growth {_fmt(_mib(s['rss_growth_per_participant_bytes']), ' MiB')})",
+        ),
+        (
+            "subscriber loss",
+            f"{_fmt(sub['loss_pct'], '%')} unrecovered ({sub['sequence_gaps']} gaps, "
+            f"{sub['recovered_by_rtx']} by RTX)",
+        ),
+        ("server drops", ", ".join(f"{k} {v}" for k, v in s["drops_whole_run"].items()) or "none"),
+        ("forwarded, not received", _fmt(sub["forwarded_not_received"])),
+        ("forwarding delay p50 / p99", f"{_fmt(d['p50'])} / {_fmt(d['p99'])} ms"),
+        ("join time p50 / max", f"{_fmt(j['p50'])} / {_fmt(j['max'])} ms"),
+        ("layers (slot-seconds)", layers or "n/a"),
+        (
+            "benchmark CPU",
+            f"{_fmt(b['cpu_pct_of_core'], '% of a core')} over {len(b['worker_cpu_pct_of_core'])}"
+            f" workers {b['worker_cpu_pct_of_core']} on {b['cores']} cores",
+        ),
+        ("bottleneck", "; ".join(b["bottleneck"]) or "not the benchmark"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _mib(value: int | None) -> float | None:
+    return None if value is None else value / 2**20
+
+
+def write_outputs(result: dict[str, Any], out: Path) -> None:
+    """result.json, summary.txt and the PNG plots in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "result.json").write_text(json.dumps(result, indent=1))
+    (out / "summary.txt").write_text(summary(result) + "\n")
+    timeline = result["timeline"]
+    xs = [t["t_s"] for t in timeline]
+    cpu = {
+        "server CPU %": [t["server_cpu_pct"] or 0.0 for t in timeline],
+        "bench CPU %": [t["bench_cpu_pct"] for t in timeline],
+    }
+    write_png(out / "cpu.png", line_chart("CPU, percent of one core", "%", xs, cpu))
+    packets = {
+        "in pkt/s": [t["packets_in_per_s"] for t in timeline],
+        "out pkt/s": [t["packets_out_per_s"] for t in timeline],
+    }
+    write_png(out / "packets.png", line_chart("Server packets per second", "pkt/s", xs, packets))
+    names = sorted({n for t in timeline for n in t["received_bps"]})
+    bitrate = {n: [t["received_bps"].get(n, 0.0) / 1000 for t in timeline] for n in names}
+    write_png(
+        out / "bitrate.png", line_chart("Received bitrate per subscriber", "kbit/s", xs, bitrate)
+    )
+    layers: dict[str, dict[str, float]] = result["layers"]
+    write_png(
+        out / "layers.png",
+        bar_chart("Layers forwarded, share of slot-seconds", "", layers),
+    )

@@ -1,0 +1,459 @@
+"""Runs a scenario: starts or finds the server, spreads participants over workers, samples."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+import yaml
+
+from confsfu.bench.scenario import Scenario, ScenarioError
+from confsfu.bench.worker import PeerPlan, WorkerPlan, run_worker
+from confsfu.tokens import make_token
+
+JOIN_GRACE_S = 30.0  # beyond join_spacing_s per participant, before the window starts anyway
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    """How to run a scenario: against a server the benchmark starts, or one at `url`."""
+
+    scenario: Scenario
+    url: str | None = None  # ws(s)://host:port/ws; None: start a loopback server
+    token_secret: str | None = None
+    tokens: tuple[str, ...] = ()  # from --token-file: chair tokens are given to the chair
+    server_pid: int | None = None  # with `url`: a server process on this machine to read CPU from
+    out_dir: Path | None = None
+    progress: bool = True
+
+
+@dataclass(slots=True)
+class _Server:
+    url: str
+    health_url: str
+    process: subprocess.Popen[bytes] | None = None
+    pid: int | None = None
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    secret: str | None = None
+
+
+@dataclass(slots=True)
+class Sample:
+    """One second of the run."""
+
+    t_s: float
+    server_cpu_pct: float | None
+    server_rss_bytes: int | None
+    packets_in_per_s: float
+    packets_out_per_s: float
+    bench_cpu_pct: float
+    joined: int
+    received_bps: dict[str, float] = field(default_factory=dict)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def health(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body: dict[str, Any] = json.loads(response.read())
+        return body
+
+
+def _health_url(ws_url: str) -> str:
+    base = ws_url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
+    return base.rsplit("/ws", 1)[0] + "/healthz"
+
+
+def _start_server(scenario: Scenario, duration_s: float) -> _Server:
+    tmp = tempfile.TemporaryDirectory(prefix="confsfu-bench-")
+    port, secret = _free_port(), secrets.token_hex(24)
+    config = {
+        "host": "127.0.0.1",
+        "port": port,
+        "token_secret": secret,
+        "rooms": [
+            {
+                "name": scenario.room,
+                "open": True,
+                "max_participants": scenario.participants + 10,
+                "scheduled_minutes": max(1, int(duration_s / 60) + 10),
+            }
+        ],
+        "ice": {"candidates": "loopback"},
+        "slots": {"audio": scenario.audio_slots, "video": scenario.video_slots},
+        "report_dir": str(Path(tmp.name) / "reports"),
+        "log_level": "WARNING",
+        "messages_per_s": 200.0,
+    }
+    path = Path(tmp.name) / "bench.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSFU_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "confsfu.cli", "serve", "--config", str(path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    server = _Server(
+        url=f"ws://127.0.0.1:{port}/ws",
+        health_url=f"http://127.0.0.1:{port}/healthz",
+        process=process,
+        pid=process.pid,
+        tmp=tmp,
+        secret=secret,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            health(server.health_url)
+            return server
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                _stop_server(server)
+                raise RuntimeError("the benchmark's server did not start") from None
+            time.sleep(0.1)
+
+
+def _stop_server(server: _Server) -> None:
+    if server.process is not None:
+        server.process.terminate()
+        try:
+            server.process.wait(10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(5)
+    if server.tmp is not None:
+        server.tmp.cleanup()
+
+
+def plan_peers(scenario: Scenario, secret: str | None, tokens: tuple[str, ...]) -> list[PeerPlan]:
+    """Everyone who joins, in joining order: the chair, the presenter, publishers, subscribers."""
+    now_s = int(time.time())
+    chair_tokens = [t for t in tokens if _token_role(t) == "chair"]
+    other_tokens = [t for t in tokens if _token_role(t) != "chair"]
+
+    def token(name: str, role: str) -> str | None:
+        pool = chair_tokens if role == "chair" else other_tokens
+        if tokens:
+            if not pool:
+                raise ScenarioError(f"the token file has no {role} token left for {name}")
+            return pool.pop(0)
+        if secret is None:
+            if role == "chair":
+                raise ScenarioError("a chair needs --token-secret or a chair token in --token-file")
+            return None
+        return make_token(
+            secret,
+            room=scenario.room,
+            name=name,
+            role="chair" if role == "chair" else "participant",
+            now_s=now_s,
+        )
+
+    plans: list[PeerPlan] = []
+    weak_left = scenario.weak_links
+    if scenario.chair:
+        plans.append(
+            PeerPlan(
+                name="Chair",
+                role="chair",
+                publish=scenario.chair_publishes,
+                token=token("Chair", "chair"),
+                remb_bps=scenario.downlink_bps,
+                publisher_index=scenario.publishers if scenario.chair_publishes else None,
+            )
+        )
+    for i in range(scenario.publishers):
+        presenter = scenario.presenter and i == 0
+        name = "Presenter" if presenter else f"Publisher {i:03d}"
+        weak = not presenter and weak_left > 0 and i >= scenario.publishers - scenario.weak_links
+        weak_left -= int(weak)
+        plans.append(
+            PeerPlan(
+                name=name,
+                role="participant",
+                publish=True,
+                token=token(name, "participant"),
+                remb_bps=scenario.weak_link_bps if weak else scenario.downlink_bps,
+                publisher_index=i,
+                presenter=presenter,
+            )
+        )
+    for i in range(scenario.subscribers):
+        name = f"Viewer {i:03d}"
+        weak = weak_left > 0 and i >= scenario.subscribers - weak_left
+        plans.append(
+            PeerPlan(
+                name=name,
+                role="participant",
+                publish=False,
+                token=token(name, "participant"),
+                remb_bps=scenario.weak_link_bps if weak else scenario.downlink_bps,
+                publisher_index=None,
+            )
+        )
+    return plans
+
+
+def _token_role(token: str) -> str:
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise ScenarioError(f"a token in the token file is malformed: {exc}") from exc
+    return str(claims.get("role", "participant"))
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def run_benchmark(options: BenchOptions) -> dict[str, Any]:
+    """Run the scenario to the end and return the result (see report.py for what it holds)."""
+    scenario = options.scenario
+    started_wall = time.time()
+    server = (
+        _Server(
+            url=options.url,
+            health_url=_health_url(options.url),
+            pid=options.server_pid,
+            secret=options.token_secret,
+        )
+        if options.url
+        else _start_server(scenario, scenario.duration_s)
+    )
+    try:
+        return _run(options, server, started_wall)
+    finally:
+        _stop_server(server)
+
+
+def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[str, Any]:
+    scenario = options.scenario
+    plans = plan_peers(scenario, server.secret, options.tokens)
+    workers = max(1, min(scenario.workers, len(plans)))
+    join_budget_s = JOIN_GRACE_S + scenario.join_spacing_s * len(plans) * 4
+    max_duration_s = join_budget_s + scenario.duration_s + 30
+    worker_plans = [
+        WorkerPlan(
+            worker=w,
+            url=server.url,
+            room=scenario.room,
+            peers=tuple(plans[w::workers]),
+            layers=tuple((v.width, v.height, v.bitrate_bps) for v in scenario.layers),
+            simulcast=scenario.simulcast,
+            talkers=scenario.talkers,
+            publishers=scenario.camera_publishers,
+            talk_rotate_s=scenario.talk_rotate_s,
+            epoch_s=started_wall,
+            regrant_floor_s=scenario.regrant_floor_s,
+            presenter_name="Presenter" if scenario.presenter else None,
+            max_duration_s=max_duration_s,
+            join_spacing_s=scenario.join_spacing_s * workers,
+        )
+        for w in range(workers)
+    ]
+    # The chair's worker also needs the chair's publisher index for the talk rotation.
+    ctx = multiprocessing.get_context("spawn")
+    results: queue.Queue[Any] = ctx.Queue()  # type: ignore[assignment]
+    stop = ctx.Event()
+    server_proc = psutil.Process(server.pid) if server.pid else None
+    base = health(server.health_url)
+    rss0 = server_proc.memory_info().rss if server_proc else None
+    procs = [
+        ctx.Process(target=run_worker, args=(p, results, stop), daemon=True) for p in worker_plans
+    ]
+    for p in procs:
+        p.start()
+    me = psutil.Process()
+    worker_ps = [psutil.Process(p.pid) for p in procs if p.pid is not None]
+    progress: dict[int, dict[str, Any]] = {}
+    finals: dict[int, dict[str, Any]] = {}
+    samples: list[Sample] = []
+    t0 = time.monotonic()
+    last = {
+        "t": t0,
+        "server": _cpu_s(server_proc) if server_proc else 0.0,
+        "bench": _bench_cpu(me, worker_ps),
+        "in": float(base["counters"].get("packets_in", 0)),
+        "out": float(base["counters"].get("packets_out", 0)),
+    }
+    last_octets: dict[str, int] = {}
+    window: dict[str, Any] = {}
+    layer_seconds: dict[str, int] = {}
+    worker_cpu0 = [_safe_cpu(p) for p in worker_ps]
+    try:
+        while True:
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - last["t"])))
+            _drain(results, progress, finals)
+            now = time.monotonic()
+            counters = health(server.health_url)
+            dt = now - last["t"]
+            server_cpu = _cpu_s(server_proc) if server_proc else 0.0
+            bench_cpu = _bench_cpu(me, worker_ps)
+            octets = {k: v for pr in progress.values() for k, v in pr["octets"].items()}
+            joined = sum(pr["joined"] for pr in progress.values())
+            failed = sum(pr["failed"] for pr in progress.values())
+            c = counters["counters"]
+            sample = Sample(
+                t_s=now - t0,
+                server_cpu_pct=100 * (server_cpu - last["server"]) / dt if server_proc else None,
+                server_rss_bytes=server_proc.memory_info().rss if server_proc else None,
+                packets_in_per_s=(c.get("packets_in", 0) - last["in"]) / dt,
+                packets_out_per_s=(c.get("packets_out", 0) - last["out"]) / dt,
+                bench_cpu_pct=100 * (bench_cpu - last["bench"]) / dt,
+                joined=joined,
+                received_bps={k: 8 * (v - last_octets.get(k, 0)) / dt for k, v in octets.items()},
+            )
+            samples.append(sample)
+            last.update(t=now, server=server_cpu, bench=bench_cpu)
+            last.update({"in": c.get("packets_in", 0), "out": c.get("packets_out", 0)})
+            last_octets = octets
+            all_in = joined + failed >= len(plans) or now - t0 > join_budget_s
+            if all_in and not window:
+                window = _snapshot(now, counters, server_proc, me, worker_ps)
+                window["joined"] = joined
+                window["received_packets"] = sum(pr["packets"] for pr in progress.values())
+            phase = "joining" if not window else "measuring"
+            if window:
+                for pr in progress.values():
+                    for key, count in pr["layers"].items():
+                        layer_seconds[key] = layer_seconds.get(key, 0) + count
+            if options.progress:
+                _print_progress(sample, phase, len(plans), failed, window, now, scenario)
+            if window and now - window["t"] >= scenario.duration_s:
+                break
+            if not any(p.is_alive() for p in procs):
+                break
+        end = _snapshot(time.monotonic(), health(server.health_url), server_proc, me, worker_ps)
+        end["received_packets"] = sum(pr["packets"] for pr in progress.values())
+        end["rss"] = server_proc.memory_info().rss if server_proc else None
+        worker_cpu = [_safe_cpu(p) - c0 for p, c0 in zip(worker_ps, worker_cpu0, strict=True)]
+    finally:
+        stop.set()
+        deadline = time.monotonic() + 30
+        while len(finals) < len(procs) and time.monotonic() < deadline:
+            _drain(results, progress, finals, timeout=0.5)
+            if not any(p.is_alive() for p in procs) and results.empty():
+                break
+        for p in procs:
+            p.join(max(0.1, deadline - time.monotonic()))
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+        if options.progress:
+            print(file=sys.stderr)
+    final_health = health(server.health_url)
+    from confsfu.bench.report import build_result
+
+    return build_result(
+        scenario=scenario,
+        url=server.url,
+        own_server=server.process is not None,
+        base=base,
+        window=window or end,
+        end=end,
+        final_health=final_health,
+        rss0=rss0,
+        samples=samples,
+        peers=[peer for w in sorted(finals) for peer in finals[w]["peers"]],
+        worker_cpu_s=worker_cpu,
+        layer_seconds=layer_seconds,
+        planned=len(plans),
+    )
+
+
+def _safe_cpu(process: psutil.Process) -> float:
+    try:
+        return _cpu_s(process)
+    except psutil.Error:
+        return 0.0
+
+
+def _bench_cpu(me: psutil.Process, workers: list[psutil.Process]) -> float:
+    return _cpu_s(me) + sum(_safe_cpu(p) for p in workers)
+
+
+def _snapshot(
+    now: float,
+    counters: dict[str, Any],
+    server_proc: psutil.Process | None,
+    me: psutil.Process,
+    workers: list[psutil.Process],
+) -> dict[str, Any]:
+    return {
+        "t": now,
+        "counters": dict(counters["counters"]),
+        "drops": dict(counters["drops"]),
+        "server_cpu_s": _cpu_s(server_proc) if server_proc else None,
+        "bench_cpu_s": _bench_cpu(me, workers),
+        "participants": counters.get("participants"),
+    }
+
+
+def _drain(
+    results: queue.Queue[Any],
+    progress: dict[int, dict[str, Any]],
+    finals: dict[int, dict[str, Any]],
+    timeout: float = 0.0,
+) -> None:
+    while True:
+        try:
+            item = results.get(timeout=timeout) if timeout else results.get_nowait()
+        except queue.Empty:
+            return
+        timeout = 0.0
+        (finals if item["type"] == "result" else progress)[item["worker"]] = item
+
+
+def _print_progress(
+    sample: Sample,
+    phase: str,
+    planned: int,
+    failed: int,
+    window: dict[str, Any],
+    now: float,
+    scenario: Scenario,
+) -> None:
+    left = f" {max(0.0, scenario.duration_s - (now - window['t'])):.0f}s left" if window else ""
+    cpu = f"{sample.server_cpu_pct:.0f}%" if sample.server_cpu_pct is not None else "n/a"
+    recv = sum(sample.received_bps.values()) / 1e6
+    line = (
+        f"\r[{sample.t_s:6.1f}s {phase}{left}] joined {sample.joined}/{planned}"
+        f"{f' failed {failed}' if failed else ''}  in {sample.packets_in_per_s:.0f} pkt/s"
+        f"  out {sample.packets_out_per_s:.0f} pkt/s  server CPU {cpu}"
+        f"  bench CPU {sample.bench_cpu_pct:.0f}%  received {recv:.1f} Mbit/s   "
+    )
+    sys.stderr.write(line)
+    sys.stderr.flush()
+
+
+def run(options: BenchOptions) -> dict[str, Any]:
+    """run_benchmark, then the summary, JSON and plots written to the output directory."""
+    from confsfu.bench.report import default_out_dir, summary, write_outputs
+
+    result = run_benchmark(options)
+    out = options.out_dir or default_out_dir(options.scenario.name)
+    write_outputs(result, out)
+    print(summary(result))
+    print(f"results: {out}")
+    return result

@@ -1,0 +1,317 @@
+"""One benchmark worker process: an asyncio loop running its share of the loopback participants."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from confsfu.loadgen.media import EncodedFrame, opus_frames, vp8_frames
+from confsfu.loadgen.peer import LoopbackPeer
+from confsfu.rtp.errors import ParseError
+from confsfu.rtp.packet import parse_rtp
+from confsfu.server.rtc_adapter import configure_aiortc
+
+DELAY_BIN_MS = 0.1  # forwarding delay histogram resolution
+DELAY_MAX_MS = 5000.0
+TAIL_BYTES = 12  # packet tail used to match a received packet to its send time
+
+
+class _Queue(Protocol):
+    def put(self, item: Any) -> None: ...
+
+
+class _Flag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PeerPlan:
+    """One simulated participant."""
+
+    name: str
+    role: str  # "chair" or "participant"
+    publish: bool
+    token: str | None
+    remb_bps: int | None
+    publisher_index: int | None  # position in the talk rotation
+    presenter: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPlan:
+    """What one worker process runs."""
+
+    worker: int
+    url: str
+    room: str
+    peers: tuple[PeerPlan, ...]
+    layers: tuple[tuple[int, int, int], ...]  # width, height, bitrate_bps (lowest first)
+    simulcast: bool
+    talkers: int
+    publishers: int
+    talk_rotate_s: float
+    epoch_s: float  # wall clock shared by all workers (talk rotation)
+    regrant_floor_s: float | None
+    presenter_name: str | None
+    max_duration_s: float
+    join_spacing_s: float
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """One received SSRC: counts and sequence gaps (no per-packet lists, fit for a soak)."""
+
+    packets: int = 0
+    octets: int = 0
+    recovered: int = 0
+    first: int | None = None
+    highest: int = 0  # unwrapped
+    gaps: int = 0  # sequence numbers skipped on first arrival
+
+
+class BenchPeer(LoopbackPeer):
+    """A LoopbackPeer that keeps bounded statistics and measures forwarding delay in-process."""
+
+    def __init__(self, url: str, *, sent_at: dict[tuple[str, bytes], float], **kw: Any) -> None:
+        super().__init__(url, **kw)
+        self.sent_at = sent_at
+        self.delays: Counter[int] = Counter()
+        self.stats: dict[int, StreamStats] = {}
+        self.join_ms: float | None = None
+        self.error = ""
+
+    async def _publish(self) -> None:
+        await super()._publish()
+        pc = self.publish_pc
+        assert pc is not None
+        send, name, sent_at = pc.send_rtp, self.name, self.sent_at
+
+        def timed_send(packet: bytes) -> bool:
+            sent_at[(name, packet[-TAIL_BYTES:])] = time.monotonic()
+            return send(packet)
+
+        pc.send_rtp = timed_send  # type: ignore[method-assign]
+
+    def _on_rtp(self, data: bytes, arrival_ms: int) -> None:
+        now = time.monotonic()
+        if len(data) < 12 + TAIL_BYTES:
+            return
+        ssrc, seq = int.from_bytes(data[8:12], "big"), int.from_bytes(data[2:4], "big")
+        recovered = ssrc in self._rtx_of
+        if recovered:  # rare: parse properly for the original sequence number
+            try:
+                payload = parse_rtp(data).payload
+            except ParseError:
+                return
+            ssrc, seq = self._rtx_of[ssrc], int.from_bytes(payload[:2], "big")
+        stats = self.stats.get(ssrc)
+        if stats is None:
+            stats = self.stats[ssrc] = StreamStats()
+        stats.packets += 1
+        stats.octets += len(data)
+        if recovered:
+            stats.recovered += 1
+            return
+        if stats.first is None:
+            stats.first = stats.highest = seq
+        else:
+            delta = (seq - stats.highest) % 65536
+            if 0 < delta < 32768:
+                stats.gaps += delta - 1
+                stats.highest += delta
+                if 1 < delta < 100:
+                    last = (seq - delta) % 65536
+                    self._send_nack(ssrc, [(last + i) % 65536 for i in range(1, delta)])
+        _kind, mid = self._ssrc_kind.get(ssrc, ("", ""))
+        slot = self.slots.get(mid)
+        if slot and slot.get("name"):
+            sent = self.sent_at.get((slot["name"], data[-TAIL_BYTES:]))
+            if sent is not None:
+                delay_ms = (now - sent) * 1000
+                if 0 <= delay_ms < DELAY_MAX_MS:
+                    self.delays[int(delay_ms / DELAY_BIN_MS)] += 1
+
+    @property
+    def octets(self) -> int:
+        return sum(s.octets for s in self.stats.values())
+
+    @property
+    def packets(self) -> int:
+        return sum(s.packets for s in self.stats.values())
+
+    def layers(self) -> list[tuple[str, str]]:
+        """(purpose, layer) of every video slot carrying someone; layer "paused" when off."""
+        return [
+            (str(s.get("purpose")), "paused" if s.get("spatial") is None else str(s["spatial"]))
+            for s in self.slots.values()
+            if s.get("kind") == "video" and s.get("name")
+        ]
+
+
+def run_worker(plan: WorkerPlan, queue: _Queue, stop: _Flag) -> None:
+    """Process entry: run the plan until `stop` is set (or its time is up), report, tear down."""
+    configure_aiortc("loopback")
+    asyncio.run(_run(plan, queue, stop))
+
+
+def _talking(plan: WorkerPlan, index: int | None) -> Any:
+    def talking(_t: float) -> bool:
+        if index is None or plan.talkers <= 0 or plan.publishers <= 0:
+            return False
+        turn = int((time.time() - plan.epoch_s) / plan.talk_rotate_s)
+        return (index - turn * plan.talkers) % plan.publishers < plan.talkers
+
+    return talking
+
+
+async def _run(plan: WorkerPlan, queue: _Queue, stop: _Flag) -> None:
+    layers = [vp8_frames(w, h, bitrate_bps=b) for w, h, b in plan.layers]
+    audio: dict[int, list[EncodedFrame]] = {}
+    sent_at: dict[tuple[str, bytes], float] = {}
+    peers: list[BenchPeer] = []
+    started = time.monotonic()
+    tasks: list[asyncio.Task[None]] = []
+    joining = asyncio.create_task(_join_all(plan, peers, sent_at, layers, audio, tasks))
+    try:
+        while not stop.is_set() and time.monotonic() - started < plan.max_duration_s:
+            await asyncio.sleep(1.0)
+            queue.put(_progress(plan, peers))
+    finally:
+        joining.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await joining
+        for task in tasks:
+            task.cancel()
+        for peer in peers:
+            task_ = peer._media_task
+            if task_ is not None:
+                task_.cancel()
+        await asyncio.sleep(0.5)  # packets in flight arrive
+        queue.put({"type": "result", "worker": plan.worker, "peers": [_result(p) for p in peers]})
+        for peer in peers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(peer.close(), 5)
+
+
+async def _join_all(
+    plan: WorkerPlan,
+    peers: list[BenchPeer],
+    sent_at: dict[tuple[str, bytes], float],
+    layers: list[list[EncodedFrame]],
+    audio: dict[int, list[EncodedFrame]],
+    tasks: list[asyncio.Task[None]],
+) -> None:
+    for spec in plan.peers:
+        peer = BenchPeer(
+            plan.url,
+            sent_at=sent_at,
+            name=spec.name,
+            room=plan.room,
+            token=spec.token,
+            simulcast=spec.publish and plan.simulcast,
+            remb_bps=spec.remb_bps,
+        )
+        peers.append(peer)
+        begin = time.monotonic()
+        try:
+            await peer.join(publish=spec.publish)
+        except Exception as exc:  # any failure is a result of the run, not a crash
+            peer.error = f"{type(exc).__name__}: {exc}"
+            continue
+        peer.join_ms = (time.monotonic() - begin) * 1000
+        if spec.publish:
+            variant = (spec.publisher_index or 0) % 4
+            sound = audio.setdefault(variant, opus_frames(variant=variant))
+            talking = _talking(plan, spec.publisher_index)
+            if plan.simulcast:
+                peer.start_simulcast(sound, layers, duration_s=plan.max_duration_s, talking=talking)
+            else:
+                peer.start_media(sound, layers[-1], duration_s=plan.max_duration_s, talking=talking)
+        if spec.role == "chair" and plan.presenter_name:
+            tasks.append(asyncio.create_task(_chair(plan, peer)))
+        await asyncio.sleep(plan.join_spacing_s)
+
+
+def _participant_id(chair: LoopbackPeer, name: str) -> str | None:
+    for message in reversed(chair.messages):
+        people = list(message.get("participants") or [])
+        if isinstance(message.get("participant"), dict):
+            people.append(message["participant"])
+        for person in people:
+            if isinstance(person, dict) and person.get("name") == name:
+                return str(person.get("id"))
+    return None
+
+
+async def _chair(plan: WorkerPlan, chair: BenchPeer) -> None:
+    """Grant the presenter the floor as soon as they are in, then again every regrant_floor_s."""
+    assert plan.presenter_name is not None
+    while True:
+        pid = _participant_id(chair, plan.presenter_name)
+        if pid is None:
+            await asyncio.sleep(0.5)
+            continue
+        await chair.send({"type": "chair", "action": "grant_floor", "participant_id": pid})
+        if plan.regrant_floor_s is None:
+            return
+        await asyncio.sleep(plan.regrant_floor_s)
+
+
+def _progress(plan: WorkerPlan, peers: list[BenchPeer]) -> dict[str, Any]:
+    layers: Counter[str] = Counter()
+    for peer in peers:
+        for purpose, layer in peer.layers():
+            layers[f"{purpose}:{layer}"] += 1
+    return {
+        "type": "progress",
+        "worker": plan.worker,
+        "joined": sum(1 for p in peers if p.join_ms is not None),
+        "failed": sum(1 for p in peers if p.error),
+        "octets": {p.name: p.octets for p in peers},
+        "packets": sum(p.packets for p in peers),
+        "sent": sum(p.sent.audio_packets + p.sent.video_packets for p in peers),
+        "layers": dict(layers),
+    }
+
+
+@dataclass(slots=True)
+class _Totals:
+    packets: int = 0
+    octets: int = 0
+    recovered: int = 0
+    gaps: int = 0
+    expected: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+def _result(peer: BenchPeer) -> dict[str, Any]:
+    totals = _Totals()
+    for ssrc, s in peer.stats.items():
+        totals.packets += s.packets
+        totals.octets += s.octets
+        totals.recovered += s.recovered
+        totals.gaps += s.gaps
+        if s.first is not None:
+            totals.expected += s.highest - s.first + 1
+        kind = peer._ssrc_kind.get(ssrc, ("?", ""))[0]
+        totals.by_kind[kind] = totals.by_kind.get(kind, 0) + s.packets
+    return {
+        "name": peer.name,
+        "error": peer.error,
+        "join_ms": peer.join_ms,
+        "packets": totals.packets,
+        "octets": totals.octets,
+        "recovered": totals.recovered,
+        "gaps": totals.gaps,
+        "unrecovered": max(0, totals.gaps - totals.recovered),
+        "expected": totals.expected,
+        "packets_by_kind": totals.by_kind,
+        "sent_packets": peer.sent.audio_packets + peer.sent.video_packets,
+        "keyframe_requests": peer.keyframe_requests,
+        "layers": peer.layers(),
+        "delays": dict(peer.delays),
+    }
