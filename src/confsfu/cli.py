@@ -1,4 +1,4 @@
-"""The `confsfu` command: serve a deployment, or mint a join token."""
+"""The `confsfu` command: serve a deployment, mint a join token, or benchmark a deployment."""
 
 from __future__ import annotations
 
@@ -33,7 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--role", choices=["chair", "participant"], default="participant")
     token.add_argument("--valid-hours", type=float, default=3.0)
 
+    bench = sub.add_parser("bench", help="load-test a deployment with a simulated conference")
+    from confsfu.bench.__main__ import add_arguments, run_from_args
+
+    add_arguments(bench)
+
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return run_from_args(args)
     overrides = {}
     if args.command == "serve":
         overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}

@@ -1,0 +1,87 @@
+"""The operator's benchmark end to end: short fanout and mayors runs against a server it starts."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from confsfu.bench.runner import BenchOptions, run_benchmark
+from confsfu.bench.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+from confsfu.cli import main as cli_main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@given(st.binary(max_size=300))
+def test_scenario_parser_answers_any_bytes_with_its_own_error(data: bytes) -> None:
+    with contextlib.suppress(ScenarioError):
+        assert isinstance(parse_scenario(data), Scenario)
+
+
+@given(st.integers(0, 60), st.integers(0, 60), st.booleans())
+def test_scenario_round_trips_through_yaml(publishers: int, subscribers: int, chair: bool) -> None:
+    import yaml
+
+    try:
+        scenario = Scenario(name="x", publishers=publishers, subscribers=subscribers, chair=chair)
+    except ValueError:
+        return
+    assert parse_scenario(yaml.safe_dump(scenario.model_dump(mode="json"))) == scenario
+
+
+def test_unknown_keys_are_rejected() -> None:
+    with pytest.raises(ScenarioError, match="bogus"):
+        parse_scenario("name: x\npublishers: 1\nbogus: 2\n")
+
+
+def test_shipped_scenarios_load_and_scale() -> None:
+    mayors = load_scenario("mayors")
+    assert mayors.participants == 46 and mayors.chair and mayors.weak_links == 5
+    small = mayors.scaled(6)
+    assert small.participants == 6 and small.publishers == 5 and small.weak_links <= 4
+    fanout = load_scenario("fanout").scaled(11)
+    assert (fanout.publishers, fanout.subscribers) == (1, 10)
+    assert load_scenario("mesh").subscribers == 0
+
+
+def _check(out: Path) -> dict[str, object]:
+    result = json.loads((out / "result.json").read_text())
+    for png in ("cpu.png", "packets.png", "bitrate.png", "layers.png"):
+        assert (out / png).read_bytes().startswith(PNG_MAGIC)
+    server, subs = result["server"], result["subscribers"]
+    whole = server["counters_whole_run"]
+    # What the subscribers counted was forwarded by the server, and something was.
+    assert 0 < subs["received_packets"] <= whole["packets_out"] + whole.get("rtx_out", 0)
+    assert server["packets_out_per_s"] > 0 and server["cpu_us_per_packet_out"] > 0
+    assert result["participants"]["joined"] == result["participants"]["planned"]
+    assert result["forwarding_delay_ms"]["samples"] > 0
+    assert result["forwarding_delay_ms"]["p50"] <= result["forwarding_delay_ms"]["p99"]
+    assert result["join_ms"]["max"] > 0 and result["timeline"]
+    return dict(result)
+
+
+@pytest.mark.loopback
+def test_fanout_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["fanout", "--participants", "3", "--duration", "3", "--workers", "1"]
+    code = cli_main(["bench", *args, "--quiet", "--out", str(tmp_path)])
+    assert code == 0
+    assert "packets/s in / out" in capsys.readouterr().out
+    result = _check(tmp_path)
+    assert result["layers"]
+
+
+@pytest.mark.loopback
+def test_short_mayors_run(tmp_path: Path) -> None:
+    from confsfu.bench.report import write_outputs
+
+    scenario = load_scenario("mayors").scaled(5).with_values(duration_s=4, join_spacing_s=0.0)
+    result = run_benchmark(BenchOptions(scenario=scenario, progress=False))
+    write_outputs(result, tmp_path)
+    _check(tmp_path)
+    assert result["scenario"]["chair"] and result["participants"]["planned"] == 5
+    assert "stage" in result["layers"]
