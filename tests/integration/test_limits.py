@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,7 +13,7 @@ import pytest
 
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
-from confsfu.server.app import HUB
+from confsfu.server.app import HUB, SESSIONS
 from confsfu.settings import RoomSettings
 
 pytestmark = pytest.mark.loopback
@@ -196,3 +197,28 @@ async def test_a_full_room_refuses_the_next_participant(
         await session.close()
         await third.close()
     await assert_rogue_gone_and_media_flowing(server, a, b)
+
+
+async def test_a_second_publish_offer_while_the_first_is_handled_is_busy(
+    server_factory: Callable[..., Any],
+) -> None:
+    # Sessions read one message at a time, so the page cannot make two offers overlap; the
+    # guard is for handlers running side by side: drive two of them at once from here.
+    server = await server_factory()
+    rogue = await Rogue.join(server.ws_url)
+    try:
+        (session,) = server.app[SESSIONS]
+        offer = (Path(__file__).parents[1] / "fixtures" / "chromium_offer.sdp").read_text()
+        text = json.dumps({"type": "publish_offer", "sdp": offer, "purpose": "camera"})
+        await asyncio.gather(session._on_text(text), session._on_text(text))
+        replies = [await rogue.receive(), await rogue.receive()]
+        while not {"error", "publish_answer"} <= {r["type"] for r in replies}:
+            replies.append(await rogue.receive())
+        busy = next(r for r in replies if r["type"] == "error")
+        assert busy["code"] == "busy" and busy["in_reply_to"] == "publish_offer", busy
+        assert busy["fatal"] is False
+        assert sum(r["type"] == "publish_answer" for r in replies) == 1
+        await session._on_text(text)  # once the first is done, another offer is taken
+        await rogue.until("publish_answer")
+    finally:
+        await rogue.close()

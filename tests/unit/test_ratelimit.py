@@ -117,4 +117,4 @@ def test_settings_defaults_and_validation() -> None:
     assert bucket.tokens(0) == 40
     for bad in ({"messages_per_s": 0}, {"message_burst": 0}, {"messages_per_s": -3}):
         with pytest.raises(ValidationError):
-            Settings(**bad)
+            Settings.model_validate(bad)
