@@ -294,16 +294,16 @@ class LoopbackPeer:
     def streams_showing(self, kind: str, purpose: str | None = None) -> dict[str, ReceivedStream]:
         """Participant name -> the received stream of the slot the server says shows them.
 
-        Video looks at the grid slots unless `purpose` says otherwise (e.g. "stage").
+        Video looks at the stage and the grid unless `purpose` names one of them.
         """
-        purpose = purpose or ("grid" if kind == "video" else "audio")
+        purposes = {purpose} if purpose else ({"grid", "stage"} if kind == "video" else {"audio"})
         out: dict[str, ReceivedStream] = {}
         for ssrc, stream in self.received.items():
             slot = self.slots.get(stream.mid)
             if (
                 slot
                 and slot["kind"] == kind
-                and slot.get("purpose", purpose) == purpose
+                and slot.get("purpose", "grid") in purposes
                 and slot["name"]
                 and self._ssrc_kind[ssrc][0] == kind
             ):
