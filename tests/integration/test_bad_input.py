@@ -9,11 +9,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from tests.conftest import SECRET
 
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.tokens import make_token
+from tests.conftest import SECRET
 
 pytestmark = pytest.mark.loopback
 

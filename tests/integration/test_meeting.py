@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from tests.conftest import SECRET
 
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.tokens import make_token
+from tests.conftest import SECRET
 
 pytestmark = pytest.mark.loopback
 
