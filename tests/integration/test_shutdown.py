@@ -125,3 +125,20 @@ async def test_a_page_that_never_answers_does_not_hold_the_process(
         assert await asyncio.wait_for(proc.wait(), 5) == 0
     finally:
         writer.close()
+
+
+async def test_an_unwritable_report_directory_does_not_stop_the_shutdown(
+    serve: tuple[asyncio.subprocess.Process, int], tmp_path: Path
+) -> None:
+    proc, port = serve
+    (tmp_path / "reports").write_text("a file where the directory should be")
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(f"ws://127.0.0.1:{port}/ws")
+        assert (await next_message(ws))["type"] == "hello"
+        await ws.send_str(json.dumps({"type": "join", "room": "demo", "name": "Oslo"}))
+        assert (await next_message(ws))["type"] == "joined"
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 5) == 0
+    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]
+    failed = next(line for line in lines if "report directory" in line["msg"])
+    assert failed["level"] == "error" and "exc" in failed
