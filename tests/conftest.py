@@ -42,11 +42,13 @@ def test_settings(**overrides: Any) -> Settings:
     return Settings(**base)
 
 
-async def start_server(settings: Settings) -> tuple[web.AppRunner, RunningServer]:
+async def start_server(
+    settings: Settings, host: str = "127.0.0.1"
+) -> tuple[web.AppRunner, RunningServer]:
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, host, 0)
     await site.start()
     server = site._server
     assert server is not None

@@ -6,7 +6,7 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -319,6 +319,10 @@ class RoomMedia:
         for decision in sub.allocator.decisions:
             slot_or_none = slots.get(decision.track_id)
             if slot_or_none is not None:
+                if slot_or_none.purpose == "stage" and decision.reason == Reason.PAUSED_BANDWIDTH:
+                    # The speaker is never paused: the lowest layer at the lowest frame rate
+                    # goes out even over budget, which also lets the estimate find its way up.
+                    decision = replace(decision, spatial=0, temporal=0, reason=Reason.BANDWIDTH)
                 self._apply(now_ms, slot_or_none, decision)
 
     def _apply(self, now_ms: int, slot: Slot, decision: LayerDecision) -> None:
