@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from confsfu.tokens import make_token
 from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path, open_page, screenshot
 from tests.browser.test_browser_simulcast import STAGE_VIDEO
-from confsfu.tokens import make_token
 from tests.conftest import SECRET, start_server
 from tests.conftest import test_settings as make_settings
 
@@ -131,7 +131,7 @@ async def test_weak_downlink_gets_a_lower_layer_then_recovers(
 
         limit(netns, None)
         # Without bandwidth probing the climb follows the browser's REMB: tens of seconds.
-        took_up, high = await watch(viewer, lambda s: s["width"] == 1280, 120)
+        took_up, _high = await watch(viewer, lambda s: s["width"] == 1280, 120)
         print(f"down a layer after {took_down:.1f} s ({low}), back up after {took_up:.1f} s")
         assert presenter is not None and full["name"] == "Seoul"
     finally:
