@@ -70,7 +70,9 @@ class BandwidthSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    estimator: Literal["remb", "loss", "twcc"] = "remb"
+    # "twcc" exists in bandwidth/estimators.py but the media plane does not yet stamp
+    # transport-wide sequence numbers or read the feedback, so it is not offered here.
+    estimator: Literal["remb", "loss"] = "remb"
     initial_bps: int = Field(default=2_500_000, ge=50_000)  # until the first feedback
     min_bps: int = Field(default=50_000, ge=10_000)
     max_bps: int = Field(default=8_000_000, ge=100_000)
