@@ -12,7 +12,6 @@ import asyncio
 import statistics
 
 from playwright.async_api import async_playwright
-
 from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path
 from tests.conftest import start_server
 from tests.conftest import test_settings as make_settings
