@@ -34,7 +34,9 @@ async () => {
   if (!c || !c.subscribePc || !window.__wsOpen) return null;
   const stats = await c.subscribePc.getStats();
   let frames = 0;
-  stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0; });
+  stats.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+  });
   return frames > 0 ? performance.now() - window.__wsOpen : null;
 }
 """
@@ -67,9 +69,8 @@ async def main(joins: int = 5) -> None:
     finally:
         await runner.cleanup()
     if results:
-        print(
-            f"median {statistics.median(results):.0f} ms, min {min(results):.0f}, max {max(results):.0f}"
-        )
+        median = statistics.median(results)
+        print(f"median {median:.0f} ms, min {min(results):.0f}, max {max(results):.0f}")
 
 
 if __name__ == "__main__":
