@@ -180,25 +180,19 @@ class RawPeerConnection:
 
     def send_rtp(self, packet: bytes) -> bool:
         """Protect and send one RTP packet now; False when the transport is not up yet."""
-        tx = self._dtls._tx_srtp if self._dtls is not None else None
-        pair = self._connection._nominated.get(1) if self._connection is not None else None
-        if tx is None or pair is None:
-            return False
-        try:
-            protected = tx.protect(packet)
-        except pylibsrtp.Error:
-            self.srtp_errors += 1
-            return False
-        _send_datagram(pair, protected)
-        return True
+        return self._send(packet, rtcp=False)
 
     def send_rtcp(self, packet: bytes) -> bool:
+        """Protect and send one (compound) RTCP packet now; False when not up yet."""
+        return self._send(packet, rtcp=True)
+
+    def _send(self, packet: bytes, *, rtcp: bool) -> bool:
         tx = self._dtls._tx_srtp if self._dtls is not None else None
         pair = self._connection._nominated.get(1) if self._connection is not None else None
         if tx is None or pair is None:
             return False
         try:
-            protected = tx.protect_rtcp(packet)
+            protected = tx.protect_rtcp(packet) if rtcp else tx.protect(packet)
         except pylibsrtp.Error:
             self.srtp_errors += 1
             return False
