@@ -46,7 +46,7 @@ CLOCK_RATE = {"audio": 48000, "video": 90000}
 SlotPurpose = Literal["audio", "stage", "grid"]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: compared and hashed as objects
 class Slot:
     """One outgoing stream of a subscriber: its identity, forwarder and history."""
 
@@ -63,13 +63,14 @@ class Slot:
     bytes_sent: int = 0
     rtx_sent: int = 0
     decision: LayerDecision | None = None  # the allocator's latest word on this slot
+    indexed: set[str] = field(default_factory=set)  # sources whose packets reach this slot
 
     @property
     def kind(self) -> Kind:
         return self.stream.kind
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Subscriber:
     participant_id: str
     pc: RawPeerConnection
@@ -82,7 +83,7 @@ class Subscriber:
     loss_fraction: float | None = None  # from the subscriber's receiver reports
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Publisher:
     participant_id: str
     purpose: Purpose
@@ -421,16 +422,20 @@ class RoomMedia:
         return self.publishers.get((pid, purpose))
 
     def _index_add(self, slot: Slot) -> None:
-        for key in {slot.forwarder.source, slot.forwarder.pending}:
-            if key is not None:
-                slots = self._slots_by_source.setdefault(source_of(key), [])
-                if slot not in slots:
-                    slots.append(slot)
+        for key in (slot.forwarder.source, slot.forwarder.pending):
+            if key is not None and source_of(key) not in slot.indexed:
+                source = source_of(key)
+                slot.indexed.add(source)
+                self._slots_by_source.setdefault(source, []).append(slot)
 
     def _index_remove(self, slot: Slot) -> None:
-        for slots in self._slots_by_source.values():
-            if slot in slots:
+        for source in slot.indexed:
+            slots = self._slots_by_source.get(source)
+            if slots is not None:
                 slots.remove(slot)
+                if not slots:
+                    del self._slots_by_source[source]
+        slot.indexed.clear()
 
     def _slot_changed(self, slot: Slot) -> None:
         slot.shown = _source(slot.forwarder.source)
@@ -496,7 +501,7 @@ class RoomMedia:
         if not slots:
             return
         payload = pkt.payload
-        for slot in slots:
+        for slot in tuple(slots):  # a switch below re-indexes the slot
             header = slot.header
             if header is None:
                 continue
