@@ -74,6 +74,10 @@ class BandwidthSettings(BaseModel):
     # transport-wide sequence numbers or read the feedback, so it is not offered here.
     estimator: Literal["remb", "loss"] = "remb"
     initial_bps: int = Field(default=2_500_000, ge=50_000)  # until the first feedback
+    # A new subscriber's first reports describe its receiver starting up, not its link (and
+    # without probing they could only grow with what we send): hold the initial estimate as a
+    # floor this long after it answered.
+    warmup_ms: int = Field(default=6000, ge=0)
     min_bps: int = Field(default=50_000, ge=10_000)
     max_bps: int = Field(default=8_000_000, ge=100_000)
     threshold: float = Field(default=0.15, gt=0, lt=1)  # re-allocate beyond this change

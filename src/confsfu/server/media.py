@@ -81,6 +81,7 @@ class Subscriber:
     ready: bool = False
     grid_page: int = 0
     loss_fraction: float | None = None  # from the subscriber's receiver reports
+    ready_ms: int = 0  # when its answer came
 
 
 @dataclass(slots=True, eq=False)
@@ -224,6 +225,7 @@ class RoomMedia:
             )
             slot.rtx_payload_type = negotiated.rtx_payload_type
         sub.ready = True
+        sub.ready_ms = self._clock_ms()
         self.reassign()
 
     async def remove(self, pid: str) -> None:
@@ -307,6 +309,8 @@ class RoomMedia:
             slots[track] = slot
             demands.append(Demand(track, priority, caps[0], caps[1], rates))
         estimate = sub.estimator.estimate_bps(now_ms)
+        if now_ms - sub.ready_ms < bw.warmup_ms:
+            estimate = max(estimate, bw.initial_bps)
         audio = sum(1 for s in sub.slots if s.kind == "audio" and s.forwarder.source is not None)
         budget = max(0, estimate - audio * bw.audio_reserve_bps)
         changed = sub.allocator.update(now_ms, budget, demands)
