@@ -90,6 +90,14 @@ class BandwidthSettings(BaseModel):
     stage_max_temporal: int = Field(default=2, ge=0, le=2)
     layer_off_delay_ms: int = Field(default=5000, ge=0)  # before a publisher stops a layer
     meter_window_ms: int = Field(default=4000, ge=500, le=30_000)  # layer bitrate averaging
+    # Probing: while a subscriber's layers are held down by its estimate, padding lifts what it
+    # receives to probe_gain x the estimate for up to probe_duration_ms, so a receiver-side
+    # estimate (which stays below ~1.5x what arrives) can show that the link recovered. Failed
+    # probes back off, doubling up to probe_max_interval_ms.
+    probe: bool = True
+    probe_gain: float = Field(default=1.2, ge=1.0, le=3.0)
+    probe_duration_ms: int = Field(default=10_000, ge=500)
+    probe_max_interval_ms: int = Field(default=60_000, ge=4000)
 
 
 class Settings(BaseSettings):

@@ -113,6 +113,18 @@ def test_rtx_carries_the_original_sequence_number_first() -> None:
     assert parse_rtp(original).sequence_number == 0xABCD  # the original is untouched
 
 
+def test_rtx_from_the_header_gets_a_fresh_send_time_and_keeps_the_rest() -> None:
+    header = SlotHeader(ssrc=1000, payload_type=97, mid="2", mid_id=4, abs_send_time_id=2)
+    original = header.build(True, 0xABCD, 90_000, 500, PAYLOAD)
+    rtx = parse_rtp(
+        header.rtx(original, rtx_ssrc=2000, rtx_payload_type=98, rtx_seq=17, now_ms=900)
+    )
+    assert rtx.extensions[2] == abs_send_time(900) != abs_send_time(500)
+    assert rtx.extensions[4] == b"2"
+    assert (rtx.ssrc, rtx.sequence_number, rtx.payload[:2]) == (2000, 17, b"\xab\xcd")
+    assert rtx.payload[2:] == PAYLOAD
+
+
 def test_rtx_of_a_packet_without_marker_or_extensions() -> None:
     header = SlotHeader(ssrc=1, payload_type=96)
     original = header.build(False, 1, 2, 3, b"abc")

@@ -239,6 +239,17 @@ def allocate(budget_bps: int, demands: Sequence[Demand]) -> list[LayerDecision]:
     return decisions
 
 
+def wanted_bps(demands: Sequence[Demand]) -> int:
+    """What the demands' best layers within their caps cost together: the unconstrained want."""
+    total = 0
+    for demand in demands:
+        flat = _int_bitrates(demand.bitrates_bps)
+        rungs, _ = _ladder(demand, flat)
+        if rungs:
+            total += flat[rungs[-1]]
+    return total
+
+
 # ---- the same rules, for a whole room at once ---------------------------------------------------
 
 _K = np.arange(_LAYERS)

@@ -65,6 +65,28 @@ class SlotHeader:
             buf[at : at + 3] = abs_send_time(now_ms)
         return b"".join((buf, payload))
 
+    def rtx(
+        self, original: bytes, *, rtx_ssrc: int, rtx_payload_type: int, rtx_seq: int, now_ms: int
+    ) -> bytes:
+        """A retransmission of `original` (built by this header) with a fresh abs-send-time.
+
+        A receiver's delay-based estimate reads the send time of every packet: an old one on a
+        retransmission would look like queueing delay.
+        """
+        out = build_rtx(
+            original,
+            header_bytes=self.header_bytes,
+            rtx_ssrc=rtx_ssrc,
+            rtx_payload_type=rtx_payload_type,
+            rtx_seq=rtx_seq,
+        )
+        if not self._abs_send_time_at:
+            return out
+        patched = bytearray(out)
+        at = self._abs_send_time_at
+        patched[at : at + 3] = abs_send_time(now_ms)
+        return bytes(patched)
+
 
 def build_rtx(
     original: bytes, *, header_bytes: int, rtx_ssrc: int, rtx_payload_type: int, rtx_seq: int

@@ -18,10 +18,12 @@ from confsfu.bandwidth.allocator import (
     Priority,
     Reason,
     SubscriberAllocator,
+    wanted_bps,
 )
 from confsfu.bandwidth.dynacast import LayerGate
 from confsfu.bandwidth.estimators import BandwidthEstimator, EstimatorConfig, make_estimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
+from confsfu.bandwidth.probe import ProbeConfig, ProbeController
 from confsfu.codecs.vp8 import Vp8Descriptor, parse_vp8, rewrite_vp8
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.slots import stable_assign
@@ -29,7 +31,7 @@ from confsfu.forwarding.history import PacketHistory
 from confsfu.forwarding.incoming import IncomingStream
 from confsfu.forwarding.ingress import IngressRouter, IngressStream, layer_key, source_of
 from confsfu.forwarding.keyframes import KeyframeRequester
-from confsfu.forwarding.outgoing import SlotHeader, build_rtx
+from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.rtp import rtcp
 from confsfu.rtp.errors import ParseError
@@ -82,6 +84,10 @@ class Subscriber:
     grid_page: int = 0
     loss_fraction: float | None = None  # from the subscriber's receiver reports
     ready_ms: int = 0  # when its answer came
+    probe: ProbeController = field(default_factory=ProbeController)
+    wanted_bps: int = 0  # what its tiles could use, audio included
+    sent_bytes: int = 0  # media bytes sent up to the last report tick
+    padding_bytes: int = 0  # probe padding sent so far
 
 
 @dataclass(slots=True, eq=False)
@@ -128,6 +134,7 @@ class RoomMedia:
         self.keyframes = KeyframeRequester(media.keyframe_request_interval_ms)
         self.counters: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
+        self._last_report_ms = clock_ms()
 
     # ---- joining and leaving ----------------------------------------------------------------
 
@@ -180,6 +187,13 @@ class RoomMedia:
             )
         )
         sub = Subscriber(pid, self._make_pc(), estimator, allocator)
+        sub.probe = ProbeController(
+            ProbeConfig(
+                duration_ms=bw.probe_duration_ms,
+                gain=bw.probe_gain,
+                max_interval_ms=max(bw.probe_max_interval_ms, 4000),
+            )
+        )
         sub.pc.set_callbacks(
             on_rtp=lambda data, at: None, on_rtcp=lambda data: self._on_subscriber_rtcp(sub, data)
         )
@@ -313,6 +327,7 @@ class RoomMedia:
             estimate = max(estimate, bw.initial_bps)
         audio = sum(1 for s in sub.slots if s.kind == "audio" and s.forwarder.source is not None)
         budget = max(0, estimate - audio * bw.audio_reserve_bps)
+        sub.wanted_bps = wanted_bps(demands) + audio * bw.audio_reserve_bps
         changed = sub.allocator.update(now_ms, budget, demands)
         if changed is not None:
             log.info(
@@ -631,6 +646,7 @@ class RoomMedia:
     def _retransmit(self, slot: Slot | None, lost: tuple[int, ...]) -> None:
         if slot is None or slot.header is None:
             return
+        now_ms = self._clock_ms()
         for seq in lost:
             original = slot.history.get(seq)
             if original is None:
@@ -640,12 +656,12 @@ class RoomMedia:
                 packet = original
             else:
                 slot.rtx_seq = (slot.rtx_seq + 1) & 0xFFFF
-                packet = build_rtx(
+                packet = slot.header.rtx(
                     original,
-                    header_bytes=slot.header.header_bytes,
                     rtx_ssrc=slot.stream.rtx_ssrc,
                     rtx_payload_type=slot.rtx_payload_type,
                     rtx_seq=slot.rtx_seq,
+                    now_ms=now_ms,
                 )
             if slot.subscriber.pc.send_rtp(packet):
                 slot.rtx_sent += 1
@@ -672,9 +688,74 @@ class RoomMedia:
         for key in pending:
             if key is not None:
                 self._request_keyframe(now_ms, key)
+        for sub in self.subscribers.values():
+            if sub.probe.padding_bps:
+                self._pad(now_ms, sub)
+
+    def _update_probe(self, now_ms: int, sub: Subscriber, elapsed_ms: int) -> None:
+        """Start, go on with or stop probing this subscriber's downlink (about once a second)."""
+        sent = sum(slot.bytes_sent for slot in sub.slots)
+        media_bps = (sent - sub.sent_bytes) * 8000 // max(elapsed_ms, 1)
+        sub.sent_bytes = sent
+        if not self._bw.probe or now_ms - sub.ready_ms < self._bw.warmup_ms:
+            return
+        was = sub.probe.probing
+        sub.probe.update(
+            now_ms,
+            estimate_bps=sub.estimator.estimate_bps(now_ms),
+            media_bps=media_bps,
+            wanted_bps=sub.wanted_bps,
+            loss=sub.loss_fraction or 0.0,
+        )
+        if sub.probe.probing != was:
+            self.counters["probes_started" if sub.probe.probing else "probes_ended"] += 1
+
+    def _pad(self, now_ms: int, sub: Subscriber) -> None:
+        """Probe padding: RTX copies of the latest video packets, which a receiver discards."""
+        due = sub.probe.take_bytes(now_ms)
+        if due <= 0:
+            return
+        slot = next(
+            (
+                s
+                for s in sub.slots
+                if s.kind == "video"
+                and s.header is not None
+                and s.rtx_payload_type is not None
+                and s.packets_sent
+            ),
+            None,
+        )
+        if slot is None or slot.header is None or slot.rtx_payload_type is None:
+            return
+        sent, seq = 0, slot.forwarder.last_seq
+        for back in range(32):
+            if sent >= due:
+                break
+            original = slot.history.get((seq - back) & 0xFFFF)
+            if original is None:
+                continue
+            slot.rtx_seq = (slot.rtx_seq + 1) & 0xFFFF
+            packet = slot.header.rtx(
+                original,
+                rtx_ssrc=slot.stream.rtx_ssrc,
+                rtx_payload_type=slot.rtx_payload_type,
+                rtx_seq=slot.rtx_seq,
+                now_ms=now_ms,
+            )
+            if sub.pc.send_rtp(packet):
+                sent += len(packet)
+                self.counters["padding_packets_out"] += 1
+        sub.padding_bytes += sent
+        sub.probe.spend(sent)
 
     def on_report_tick(self, now_ms: int) -> None:
-        """Receiver reports and a bitrate cap (REMB) to every publisher; run about once a second."""
+        """Receiver reports and a bitrate cap (REMB) to every publisher, and subscribers' probes;
+        run about once a second."""
+        elapsed_ms, self._last_report_ms = now_ms - self._last_report_ms, now_ms
+        for sub in self.subscribers.values():
+            if sub.ready:
+                self._update_probe(now_ms, sub, elapsed_ms)
         for pub in self.publishers.values():
             if not pub.incoming:
                 continue

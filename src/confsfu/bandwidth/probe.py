@@ -1,0 +1,109 @@
+"""Bandwidth probing: extra traffic that lets a subscriber's estimate climb back up.
+
+A receiver-side estimate (Chromium's REMB) never exceeds about 1.5 times what it receives, so a
+subscriber whose layers were lowered on a weak link could never show that its link recovered.
+While the allocation is short of what the subscriber's tiles could use, the controller runs a
+probe: for up to `duration_ms` it asks for padding that brings the outgoing rate to `gain` times
+the estimate, so the estimate can rise step by step. A probe that meets loss or a falling
+estimate stops at once, and the next one waits twice as long (up to `max_interval_ms`), so a
+link that really is weak is not flooded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ProbeError(ValueError):
+    """A probe setting or input the controller cannot work with."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeConfig:
+    duration_ms: int = 10_000  # one probe at most this long
+    min_interval_ms: int = 4_000  # between probes while they succeed
+    max_interval_ms: int = 60_000  # the longest back-off after failed probes
+    gain: float = 1.2  # outgoing rate during a probe, as a multiple of the estimate
+    short_margin: float = 0.1  # the allocation is short when the wanted rate is this much above
+    max_loss: float = 0.02  # a probe stops (and none starts) above this loss fraction
+    fall_fraction: float = 0.85  # ... or when the estimate falls below this share of its start
+    max_padding_bps: int = 2_000_000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_interval_ms <= self.max_interval_ms:
+            raise ProbeError("need 0 < min_interval_ms <= max_interval_ms")
+        if self.duration_ms <= 0 or self.max_padding_bps < 0:
+            raise ProbeError("duration_ms must be positive and max_padding_bps not negative")
+        if not (self.gain >= 1.0 and 0 < self.fall_fraction < 1 and 0 <= self.max_loss < 1):
+            raise ProbeError("need gain >= 1, 0 < fall_fraction < 1 and 0 <= max_loss < 1")
+
+
+class ProbeController:
+    """One subscriber's probes: `update` about once a second, `take_bytes` on every tick."""
+
+    def __init__(self, config: ProbeConfig | None = None) -> None:
+        self._config = config or ProbeConfig()
+        self._since_ms: int | None = None
+        self._start_estimate_bps = 0
+        self._next_ms = 0
+        self._interval_ms = self._config.min_interval_ms
+        self._credit_bytes = 0.0
+        self._last_take_ms: int | None = None
+        self.padding_bps = 0
+        self.probes_started = 0
+        self.probes_failed = 0
+
+    @property
+    def probing(self) -> bool:
+        return self._since_ms is not None
+
+    def update(
+        self, now_ms: int, *, estimate_bps: int, media_bps: int, wanted_bps: int, loss: float
+    ) -> int:
+        """The padding rate to send from now on (0: none)."""
+        cfg = self._config
+        if min(estimate_bps, media_bps, wanted_bps) < 0 or not 0 <= loss <= 1:
+            raise ProbeError("rates must not be negative and loss must be within 0..1")
+        short = wanted_bps > estimate_bps * (1 + cfg.short_margin)
+        if self._since_ms is None:
+            if short and now_ms >= self._next_ms and loss <= cfg.max_loss:
+                self._since_ms = now_ms
+                self._start_estimate_bps = estimate_bps
+                self.probes_started += 1
+        elif not short:
+            self._end(now_ms, succeeded=True)
+        elif loss > cfg.max_loss or estimate_bps < self._start_estimate_bps * cfg.fall_fraction:
+            self._end(now_ms, succeeded=False)
+        elif now_ms - self._since_ms >= cfg.duration_ms:
+            self._end(now_ms, succeeded=estimate_bps > self._start_estimate_bps)
+        if self._since_ms is None:
+            self.padding_bps = 0
+        else:
+            target = min(wanted_bps, int(estimate_bps * cfg.gain))
+            self.padding_bps = max(0, min(target - media_bps, cfg.max_padding_bps))
+        return self.padding_bps
+
+    def take_bytes(self, now_ms: int) -> int:
+        """Padding bytes due now at the current rate; report what went out with `spend`."""
+        last, self._last_take_ms = self._last_take_ms, now_ms
+        if self.padding_bps <= 0 or last is None:
+            self._credit_bytes = 0.0
+            return 0
+        most = self.padding_bps / 80  # never more than 100 ms worth at once
+        elapsed_ms = max(now_ms - last, 0)
+        self._credit_bytes = min(self._credit_bytes + elapsed_ms * self.padding_bps / 8000, most)
+        return max(int(self._credit_bytes), 0)
+
+    def spend(self, sent_bytes: int) -> None:
+        """Padding bytes sent; whole packets may overshoot what was due, and count next time."""
+        self._credit_bytes -= sent_bytes
+
+    def _end(self, now_ms: int, *, succeeded: bool) -> None:
+        cfg = self._config
+        self._since_ms = None
+        if succeeded:
+            self._interval_ms = cfg.min_interval_ms
+        else:
+            self.probes_failed += 1
+            self._interval_ms = min(self._interval_ms * 2, cfg.max_interval_ms)
+        self._next_ms = now_ms + self._interval_ms

@@ -1,0 +1,130 @@
+"""The probe controller: when padding starts, how much, when it stops and how it backs off."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from confsfu.bandwidth.probe import ProbeConfig, ProbeController, ProbeError
+
+CFG = ProbeConfig(duration_ms=10_000, min_interval_ms=4000, max_interval_ms=16_000, gain=1.2)
+
+
+def step(
+    probe: ProbeController,
+    now_ms: int,
+    estimate: int,
+    *,
+    media: int = 300_000,
+    wanted: int = 1_500_000,
+    loss: float = 0.0,
+) -> int:
+    return probe.update(
+        now_ms, estimate_bps=estimate, media_bps=media, wanted_bps=wanted, loss=loss
+    )
+
+
+@pytest.mark.parametrize(
+    ("estimate", "wanted", "loss", "padding"),
+    [
+        (400_000, 1_500_000, 0.0, 180_000),  # short: pad up to 1.2 x the estimate
+        (1_400_000, 1_500_000, 0.0, 0),  # within the margin: not short, no probe
+        (2_000_000, 1_500_000, 0.0, 0),  # the estimate buys everything
+        (400_000, 1_500_000, 0.05, 0),  # lossy link: no probe starts
+        (1_300_000, 1_500_000, 0.0, 1_200_000),  # never beyond what the tiles want
+        (200_000, 1_500_000, 0.0, 0),  # media already at 1.2 x the estimate or more
+    ],
+)
+def test_a_probe_starts_only_when_short_and_clean(
+    estimate: int, wanted: int, loss: float, padding: int
+) -> None:
+    probe = ProbeController(CFG)
+    assert step(probe, 0, estimate, wanted=wanted, loss=loss) == padding
+
+
+def test_a_probe_that_lifts_the_estimate_ends_and_the_next_may_start_soon() -> None:
+    probe = ProbeController(CFG)
+    assert step(probe, 0, 400_000) > 0
+    assert step(probe, 5000, 1_500_000) == 0  # the estimate now covers the want
+    assert not probe.probing
+    assert step(probe, 8000, 400_000) == 0  # min interval not over
+    assert step(probe, 9000, 400_000) > 0
+
+
+def test_loss_or_a_falling_estimate_stops_a_probe_and_backs_off_doubling() -> None:
+    probe = ProbeController(CFG)
+    assert step(probe, 0, 400_000) > 0
+    assert step(probe, 1000, 400_000, loss=0.1) == 0  # failed: next in 8 s
+    assert step(probe, 8999, 400_000) == 0
+    assert step(probe, 9000, 400_000) > 0
+    assert step(probe, 10_000, 300_000) == 0  # fell below 85%: next in 16 s (the cap)
+    assert step(probe, 25_999, 300_000) == 0
+    assert step(probe, 26_000, 300_000) > 0
+    assert step(probe, 27_000, 300_000, loss=0.5) == 0  # capped at 16 s
+    assert step(probe, 43_000, 300_000) > 0
+    assert probe.probes_failed == 3
+
+
+def test_a_probe_lasts_at_most_its_duration() -> None:
+    probe = ProbeController(CFG)
+    assert step(probe, 0, 400_000) > 0
+    assert step(probe, 9_999, 410_000) > 0
+    assert step(probe, 10_000, 450_000) == 0  # timed out having risen: counts as progress
+    assert step(probe, 14_000, 450_000) > 0
+    assert step(probe, 24_000, 450_000) == 0  # timed out flat: a failure, backs off 8 s
+    assert step(probe, 31_999, 450_000) == 0
+    assert step(probe, 32_000, 450_000) > 0
+
+
+def test_padding_bytes_follow_the_rate_and_overshoot_is_paid_back() -> None:
+    probe = ProbeController(CFG)
+    step(probe, 0, 400_000)  # 180 kbit/s = 22.5 bytes/ms
+    assert probe.take_bytes(0) == 0  # the first call only starts the clock
+    assert probe.take_bytes(20) == 450
+    probe.spend(550)  # a whole packet went out: 100 bytes too many
+    assert probe.take_bytes(40) == 350
+    probe.spend(0)  # nothing to send: the credit waits, up to 100 ms worth
+    assert probe.take_bytes(1040) == 2250
+    step(probe, 2000, 1_500_000)
+    assert probe.take_bytes(2020) == 0
+
+
+def test_bad_settings_and_inputs_are_refused() -> None:
+    with pytest.raises(ProbeError):
+        ProbeConfig(min_interval_ms=10, max_interval_ms=5)
+    with pytest.raises(ProbeError):
+        ProbeConfig(gain=0.5)
+    with pytest.raises(ProbeError):
+        step(ProbeController(CFG), 0, -1)
+    with pytest.raises(ProbeError):
+        step(ProbeController(CFG), 0, 1000, loss=1.5)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5000),
+            st.integers(0, 5_000_000),
+            st.integers(0, 5_000_000),
+            st.integers(0, 5_000_000),
+            st.floats(0, 1),
+        ),
+        max_size=60,
+    )
+)
+def test_padding_never_exceeds_the_want_the_gain_or_the_cap(
+    steps: list[tuple[int, int, int, int, float]],
+) -> None:
+    probe = ProbeController(CFG)
+    now = 0
+    for dt, estimate, media, wanted, loss in steps:
+        now += dt
+        padding = probe.update(
+            now, estimate_bps=estimate, media_bps=media, wanted_bps=wanted, loss=loss
+        )
+        assert 0 <= padding <= CFG.max_padding_bps
+        if padding:
+            assert media + padding <= min(wanted, estimate * CFG.gain) + 1
+            assert loss <= CFG.max_loss
+        assert probe.take_bytes(now) >= 0
