@@ -154,7 +154,7 @@ function fillRow(li, p) {
   const presenter = room.presenter === p.id;
   const key = JSON.stringify([
     p.name, p.role, p.self, p.audio, p.video, p.chair_muted_audio, p.chair_muted_video,
-    p.unmute_requested, p.quality, hand, holder, presenter,
+    p.unmute_requested, p.quality, p.connection, hand, holder, presenter,
   ]);
   if (li.dataset.key === key) return;
   li.dataset.key = key;
@@ -175,6 +175,7 @@ function fillRow(li, p) {
   if (holder) badges.push(["floor", "has the floor"]);
   if (hand >= 0) badges.push(["hand", `hand raised #${hand + 1}`]);
   if (p.unmute_requested) badges.push(["asks", "asks to unmute"]);
+  if (p.connection === "reconnecting") badges.push(["reconnecting", "reconnecting…"]);
   for (const [cls, text] of badges) head.append(badge(cls, text));
 
   const state = document.createElement("div");

@@ -101,6 +101,10 @@ export class ConferenceClient extends EventTarget {
       room: String(join.room),
       name: String(join.name),
     };
+    // A guest comes back as the same participant (after a reload too) with the key it was given.
+    this._resumeSlot = join.token ? null : `confsfu.resume:${this.join.room}:${this.join.name}`;
+    const resume = this._resumeSlot ? readSession(this._resumeSlot) : null;
+    if (resume) this.join.resume = resume;
     this.simulcast = simulcast;
     this.reconnect = reconnect;
     this._WebSocket = WebSocketImpl;
@@ -338,10 +342,14 @@ export class ConferenceClient extends EventTarget {
     this._closeScreen(text);
   }
 
-  /** Leaves the room: sends `leave`, closes the PeerConnections and the socket. */
-  leave() {
+  /**
+   * Leaves the room: sends `leave`, closes the PeerConnections and the socket. With
+   * `{unloading: true}` (the page is closing or reloading) the server keeps this participant's
+   * place for a few seconds, so a reload comes back as the same participant in the same state.
+   */
+  leave({ unloading = false } = {}) {
     if (this._ended && this.state === "closed") return;
-    this._send({ type: "leave" });
+    this._send(unloading ? { type: "leave", unloading: true } : { type: "leave" });
     this._end("closed", "You left the meeting");
   }
 
@@ -550,17 +558,23 @@ export class ConferenceClient extends EventTarget {
     this.gridPageSize = Math.max(1, Number(msg.grid_page_size) || 9);
     this.gridPage = 0; // a new subscriber starts on the first page
     this.room = null;
+    if (msg.resume_key && this._resumeSlot) {
+      this.join.resume = String(msg.resume_key);
+      writeSession(this._resumeSlot, this.join.resume);
+    }
+    const you = msg.you ?? {};
     this.self = {
       id: msg.participant_id,
       participant_id: msg.participant_id,
       room: msg.room,
       name: msg.name,
       role: msg.role,
-      chair_muted_audio: false,
-      chair_muted_video: false,
-      hand_raised: false,
-      unmute_requested: false,
+      chair_muted_audio: Boolean(you.chair_muted_audio),
+      chair_muted_video: Boolean(you.chair_muted_video),
+      hand_raised: Boolean(you.hand_raised),
+      unmute_requested: Boolean(you.unmute_requested),
       quality: "unknown",
+      resumed: Boolean(msg.resumed),
     };
     Object.assign(this.self, this.mediaState);
     this.participants = {};
@@ -573,7 +587,11 @@ export class ConferenceClient extends EventTarget {
     this._pendingStart = null;
     pending?.resolve({ ...this.self });
 
-    this._pcConfig = { bundlePolicy: "max-bundle", iceServers: toIceServers(msg.ice_servers) };
+    this._pcConfig = {
+      bundlePolicy: "max-bundle",
+      iceServers: toIceServers(msg.ice_servers),
+      iceTransportPolicy: msg.ice_transport_policy === "relay" ? "relay" : "all",
+    };
     try {
       this.subscribePc = this._makePc(epoch, this._pcConfig, "subscribe");
       this.subscribePc.addEventListener("track", (event) => {
@@ -903,5 +921,22 @@ export class ConferenceClient extends EventTarget {
 
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+/** sessionStorage survives a reload of the tab, and nothing else; absent outside a page. */
+function readSession(key) {
+  try {
+    return globalThis.sessionStorage?.getItem(key) ?? null;
+  } catch {
+    return null; // storage disabled
+  }
+}
+
+function writeSession(key, value) {
+  try {
+    globalThis.sessionStorage?.setItem(key, value);
+  } catch {
+    // storage disabled: a reload joins as a new guest
   }
 }

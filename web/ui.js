@@ -299,7 +299,9 @@ view.rejoin.addEventListener("click", () => {
 });
 
 window.addEventListener("pagehide", () => {
-  if (page.client && !["closed", "failed"].includes(page.client.state)) page.client.leave();
+  if (page.client && !["closed", "failed"].includes(page.client.state)) {
+    page.client.leave({ unloading: true }); // a reload comes back as the same participant
+  }
 });
 
 // ---- rendering -------------------------------------------------------------------------------

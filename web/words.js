@@ -80,6 +80,7 @@ export function describeServerError({ code, message, in_reply_to: inReplyTo }, n
  */
 export function markersFor(who, room) {
   const out = [];
+  if (who.connection === "reconnecting") out.push(["reconnecting", "reconnecting…"]);
   if (who.chair_muted_audio) out.push(["muted chair-muted", "muted by chair"]);
   else if (!who.audio) out.push(["muted", "muted"]);
   if (who.chair_muted_video) out.push(["camera-off chair-stopped", "camera stopped by chair"]);

@@ -418,3 +418,25 @@ def restore_fmtp_params(answer: str, offer: SessionDescription, names: Sequence[
                 _add_fmtp_params(section, pt, missing)
         lines[start:end] = section
     return eol.join(lines) + eol
+
+
+def announce_address(text: str, address: str) -> str:
+    """Each host candidate also announced at `address` (a 1:1 NAT's public side), same port, as a
+    server-reflexive candidate of lower priority."""
+    lines, newline = _lines(text)
+    out: list[str] = []
+    for line in lines:
+        out.append(line)
+        fields = line.split()
+        if not line.startswith("a=candidate:") or len(fields) < 8 or fields[7] != "host":
+            continue
+        foundation, component, transport, priority, host, port = fields[:6]
+        try:
+            lowered = int(priority) // 2
+        except ValueError:
+            continue
+        out.append(
+            f"{foundation}n {component} {transport} {lowered} {address} {port} "
+            f"typ srflx raddr {host} rport {port}"
+        )
+    return newline.join(out) + newline

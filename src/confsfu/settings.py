@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -24,6 +24,16 @@ class RoomSettings(BaseModel):
     scheduled_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
 
 
+class TurnServerSettings(BaseModel):
+    """A TURN server sharing a secret with confsfu (coturn: use-auth-secret, static-auth-secret)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    urls: list[str] = Field(min_length=1)  # e.g. turn:turn.example.org:3478?transport=udp
+    secret: str = Field(min_length=16)
+    ttl_s: int = Field(default=12 * 3600, ge=60)  # how long minted credentials stay valid
+
+
 class IceSettings(BaseModel):
     """Which addresses the server's ICE agent offers, and what browsers are told."""
 
@@ -31,7 +41,14 @@ class IceSettings(BaseModel):
 
     # "loopback": only 127.0.0.1 (tests); "host": the machine's own addresses plus 127.0.0.1.
     candidates: Literal["loopback", "host"] = "host"
+    # The address browsers reach this machine at when it sits behind a 1:1 NAT (a cloud VM):
+    # every host candidate is also announced with it.
+    public_ip: IPvAnyAddress | None = None
     stun_servers: list[str] = []
+    turn_servers: list[TurnServerSettings] = []
+    # "relay": browsers use only TURN (for networks that block everything else; needs a TURN
+    # server above).
+    browser_transport_policy: Literal["all", "relay"] = "all"
 
 
 class SlotSettings(BaseModel):
@@ -126,6 +143,11 @@ class Settings(BaseSettings):
     report_dir: Path = Path("reports")
     # WebSocket ping interval; a participant silent for 1.5 intervals is gone.
     heartbeat_s: float = Field(default=5.0, gt=0.1, le=60)
+    # A participant whose connection drops stays (shown as reconnecting) this long: a reload or a
+    # network change brings them back in the same state; after it they have left.
+    reconnect_grace_s: float = Field(default=20.0, ge=0, le=600)
+    # The same after a page said it is closing (a reload, or a closed tab: the tile goes soon).
+    unload_grace_s: float = Field(default=4.0, ge=0, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -59,6 +60,10 @@ class Rogue:
             assert frame.type == aiohttp.WSMsgType.TEXT, frame
 
     async def close(self) -> None:
+        """Say goodbye (a connection closed without one is waited for) and close."""
+        if not self.ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.send_str(json.dumps({"type": "leave"}))
         await self.ws.close()
         await self.session.close()
 

@@ -20,6 +20,10 @@ from confsfu.conference.permissions import (
     allowed,
     check,
 )
+from confsfu.conference.presence import (
+    Presence,
+    PresenceEvent,
+)
 from confsfu.conference.report import MeetingReport
 from confsfu.conference.room import Participant, Room, RoomFull
 from confsfu.conference.slots import rank_for_audio
@@ -27,7 +31,8 @@ from confsfu.conference.speakers import DominantSpeakerChanged, SpeakerDetector
 
 MediaKind = Literal["audio", "video"]
 StageKind = Literal["screen", "floor", "speaker"]
-MeetingEvent = FloorEvent | ModerationEvent | DominantSpeakerChanged
+MeetingEvent = FloorEvent | ModerationEvent | DominantSpeakerChanged | PresenceEvent
+MEDIA_KINDS: tuple[MediaKind, ...] = ("audio", "video")
 
 # Chair commands of the protocol -> the permission they need.
 CHAIR_ACTIONS: dict[str, Action] = {
@@ -76,6 +81,7 @@ class Meeting:
         now_ms: int,
         unix_ms: int,
         scheduled_minutes: int | None = None,
+        reconnect_grace_ms: int = 20_000,
     ) -> None:
         self.room = room
         self.floor = FloorControl()
@@ -84,7 +90,10 @@ class Meeting:
         self.speakers = SpeakerDetector()
         self.report = MeetingReport(room.name, now_ms=now_ms, unix_ms=unix_ms)
         self.screens: set[str] = set()  # participants publishing a screen share
-        self._tokens: dict[str, str] = {}  # pid -> token id (or "name:<name>" for guests)
+        self._tokens: dict[str, str] = {}  # pid -> token id (or "guest:<key>" for guests)
+        self.presence = Presence(reconnect_grace_ms)
+        # Chair mutes outlive a leave: whoever comes back with the same token is still muted.
+        self._muted_tokens: dict[str, set[MediaKind]] = {}
 
     # ---- membership -------------------------------------------------------------------------
 
@@ -100,9 +109,32 @@ class Meeting:
         except RoomFull as exc:
             raise MeetingError("room_full", str(exc)) from exc
         self.moderation.join(now_ms, pid)
+        for kind in sorted(self._muted_tokens.pop(token_id, ())):
+            self.moderation.chair_mute(now_ms, pid, kind)
         self.report.joined(now_ms, pid, name, role)
         self._tokens[pid] = token_id
         return p
+
+    def returning(self, token_id: str) -> str | None:
+        """The participant who joined with `token_id` and is still in the meeting, if any."""
+        return next((pid for pid, t in self._tokens.items() if t == token_id), None)
+
+    def come_back(self, now_ms: int, pid: str) -> list[MeetingEvent]:
+        """`pid` connects again (after a drop, or from another window): same person, same state."""
+        if self.moderation.ended:
+            raise MeetingError("meeting_ended", "the meeting has ended")
+        if pid not in self.room.participants:
+            raise MeetingError("no_such_participant", f"there is no participant {pid!r}")
+        return list(self.presence.back(pid))
+
+    def connection_lost(
+        self, now_ms: int, pid: str, grace_ms: int | None = None
+    ) -> list[MeetingEvent]:
+        """`pid`'s connection dropped without a goodbye: away until it comes back or times out
+        (after `grace_ms`, by default the meeting's reconnect grace)."""
+        if pid not in self.room.participants:
+            return []
+        return list(self.presence.away(now_ms, pid, grace_ms))
 
     def leave(self, now_ms: int, pid: str) -> list[MeetingEvent]:
         if self.room.leave(pid) is None:
@@ -110,6 +142,12 @@ class Meeting:
         floor_events = self.floor.participant_left(now_ms, pid)
         self._record(now_ms, floor_events)
         events: list[MeetingEvent] = list(floor_events)
+        token_id = self._tokens.get(pid)
+        state = self.moderation.state(pid) if pid in self.moderation.participants else None
+        muted = {k for k in MEDIA_KINDS if state is not None and state.chair_muted(k)}
+        if token_id is not None and muted:
+            self._muted_tokens[token_id] = muted
+        self.presence.forget(pid)
         self.moderation.leave(pid)
         self.speakers.remove(pid)
         self.screens.discard(pid)
@@ -261,6 +299,9 @@ class Meeting:
         events += floor_events
         events += self.moderation.on_timer(now_ms)
         events += self.speakers.update(now_ms)
+        for timed_out in self.presence.expired(now_ms):
+            events += self.leave(now_ms, timed_out.pid)
+            events.append(timed_out)
         return events
 
     def stage(self, now_ms: int) -> Stage:

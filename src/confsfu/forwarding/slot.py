@@ -141,6 +141,17 @@ class SlotForwarder:
             self.pending_since_ms = now_ms
         return True
 
+    def restart(self, now_ms: int) -> bool:
+        """The source's stream starts anew (its publisher reconnected, with new numbers): take
+        it up again like a switch, on its next keyframe. True when a keyframe is now needed."""
+        if self.source is None:
+            return False
+        if self.pending is None:
+            self.pending = self.source
+            self.pending_since_ms = now_ms
+        self.source = None
+        return self.is_video
+
     def forward(
         self, now_ms: int, source: str, pkt: RtpPacket, vp8: Vp8Descriptor | None
     ) -> tuple[int, int, int | None, int | None] | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from confsfu.conference import floor, moderation
 from confsfu.conference.meeting import Meeting, MeetingEvent, ParticipantRemoved
+from confsfu.conference.presence import ParticipantAway, ParticipantBack, ParticipantTimedOut
 from confsfu.conference.room import Participant, Room
 from confsfu.conference.speakers import DominantSpeakerChanged
 from confsfu.server.media import RoomMedia
@@ -19,6 +20,7 @@ from confsfu.signalling.messages import (
     Message,
     Notice,
     ParticipantInfo,
+    ParticipantLeft,
     ParticipantUpdated,
     PublisherLayers,
     Purpose,
@@ -49,6 +51,7 @@ class Connection:
 
     send: Send
     close: Close  # close with a reason (bye)
+    supersede: Close  # close without leaving: the participant came back on another connection
 
 
 @dataclass(eq=False)
@@ -59,6 +62,7 @@ class LiveRoom:
     media: RoomMedia
     unix_offset_ms: int  # unix ms = loop ms + this
     connections: dict[str, Connection] = field(default_factory=dict)
+    on_empty: Callable[[], Awaitable[None]] | None = None  # the last participant left
     _timer: asyncio.TimerHandle | None = None
     _last_report_ms: int = 0
     _last_reassign_ms: int = 0
@@ -98,6 +102,7 @@ class LiveRoom:
                 mod and (mod.audio_unmute_requested or mod.video_unmute_requested)
             ),
             quality=self.media.quality(p.id),
+            connection="reconnecting" if m.presence.is_away(p.id) else "connected",
         )
 
     def room_state(self) -> RoomState:
@@ -170,8 +175,36 @@ class LiveRoom:
                 target = self.connections.get(pid)
                 if target is not None:
                     await target.close("the chair removed you from the meeting")
+                else:  # away: nobody to tell, but they are out all the same
+                    await self.depart(pid, "removed by the chair")
+            case ParticipantTimedOut(pid):
+                log.info("room %s: %s did not come back in time", self.room.name, pid)
+                await self._gone(pid, "connection lost")
+            case ParticipantAway(pid):
+                log.info("room %s: %s lost the connection; waiting", self.room.name, pid)
+            case ParticipantBack(pid):
+                log.info("room %s: %s is back", self.room.name, pid)
             case DominantSpeakerChanged():
                 pass
+
+    async def depart(self, pid: str, reason: str) -> None:
+        """`pid` leaves the meeting for good: tell everyone and release its media."""
+        self.connections.pop(pid, None)
+        events = self.meeting.leave(clock_ms(), pid)
+        await self._gone(pid, reason)
+        await self.announce(events)
+
+    async def lost(self, pid: str, grace_ms: int | None = None) -> None:
+        """`pid`'s connection dropped: its media goes, it stays (away) for the grace period."""
+        self.connections.pop(pid, None)
+        await self.media.remove(pid, hold=True)
+        await self.announce(self.meeting.connection_lost(clock_ms(), pid, grace_ms))
+
+    async def _gone(self, pid: str, reason: str) -> None:
+        await self.media.remove(pid)
+        await self.broadcast(ParticipantLeft(participant_id=pid, reason=reason))
+        if not self.room.participants and self.on_empty is not None:
+            await self.on_empty()
 
     async def _tell_chairs(self, message: Message) -> None:
         for pid, p in self.room.participants.items():
@@ -271,6 +304,7 @@ class Hub:
                 now_ms=now_ms,
                 unix_ms=unix_ms,
                 scheduled_minutes=config.scheduled_minutes if config else None,
+                reconnect_grace_ms=int(self.settings.reconnect_grace_s * 1000),
             )
             holder: list[LiveRoom] = []
             media = RoomMedia(
@@ -286,6 +320,7 @@ class Hub:
                 ),
             )
             live = LiveRoom(meeting, media, unix_offset_ms=unix_ms - now_ms)
+            live.on_empty = lambda: self.drop_if_empty(name)
             holder.append(live)
             self.rooms[name] = live
         live.start_timers()

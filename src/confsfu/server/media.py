@@ -129,6 +129,7 @@ class RoomMedia:
         self._bw = bandwidth or BandwidthSettings()
         self._rng = rng or random.Random()
         self.publishers: dict[tuple[str, Purpose], Publisher] = {}
+        self._held: set[str] = set()  # away participants whose camera stays in the slots
         self.subscribers: dict[str, Subscriber] = {}
         self._slots_by_source: dict[str, list[Slot]] = {}
         self.keyframes = KeyframeRequester(media.keyframe_request_interval_ms)
@@ -157,6 +158,9 @@ class RoomMedia:
             await pub.pc.close()
             raise
         pub.router = IngressRouter(plan.sections, plan.ext)
+        if purpose == "camera":
+            self._held.discard(pid)
+        self._restart_slots(pid, purpose)
         pub.ext = plan.ext
         for section in plan.sections:
             if section.kind == "video":
@@ -242,7 +246,14 @@ class RoomMedia:
         sub.ready_ms = self._clock_ms()
         self.reassign()
 
-    async def remove(self, pid: str) -> None:
+    async def remove(self, pid: str, *, hold: bool = False) -> None:
+        """Close `pid`'s PeerConnections. With `hold` (its connection dropped, it may come
+        back) the slots showing its camera keep it there until it publishes again."""
+        self._held.discard(pid)
+        camera = self.publishers.get((pid, "camera"))
+        router = camera.router if camera is not None else None
+        if hold and router is not None and any(s.kind == "video" for s in router.sections):
+            self._held.add(pid)
         await self._close_subscriber(pid)
         for purpose in ("camera", "screen"):
             await self.unpublish(pid, purpose)
@@ -267,6 +278,18 @@ class RoomMedia:
         for slot in sub.slots:
             self._index_remove(slot)
         await sub.pc.close()
+
+    def _restart_slots(self, pid: str, purpose: Purpose) -> None:
+        """Slots already carrying `pid`'s `purpose` take its new streams up like a switch."""
+        now_ms = self._clock_ms()
+        for source, slots in list(self._slots_by_source.items()):
+            owner, _, what = source.partition("/")
+            if owner != pid or (what == "screen") != (purpose == "screen"):
+                continue
+            for slot in list(slots):
+                key = slot.forwarder.pending or slot.forwarder.source
+                if slot.forwarder.restart(now_ms) and key is not None:
+                    self._request_keyframe(now_ms, key)
 
     # ---- who goes where ---------------------------------------------------------------------
 
@@ -398,7 +421,8 @@ class RoomMedia:
     def _publishing(self, kind: Kind) -> set[str]:
         """Participants whose camera publisher sends `kind`."""
         suffix = f"/{kind}"
-        return {
+        held = self._held if kind == "video" else set()
+        return held | {
             pid
             for (pid, purpose), pub in self.publishers.items()
             if purpose == "camera"
@@ -416,7 +440,8 @@ class RoomMedia:
             self._index_add(slot)
             if needs_keyframe and key is not None:
                 self._request_keyframe(now_ms, key)
-            if slot.forwarder.source is None and slot.shown is not None:
+            emptied = slot.forwarder.source is None and slot.forwarder.pending is None
+            if emptied and slot.shown is not None:
                 self._slot_changed(slot)
 
     def _layer_to_send(self, now_ms: int, source: str) -> str:

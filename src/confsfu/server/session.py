@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 import uuid
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from confsfu import __version__
 from confsfu.conference.meeting import MeetingError
 from confsfu.conference.permissions import Action, Role
-from confsfu.sdp import SdpError
+from confsfu.sdp import SdpError, announce_address
 from confsfu.server.hub import Connection, Hub, LiveRoom, clock_ms
+from confsfu.server.ice import ice_servers
 from confsfu.server.logs import ParticipantLog
 from confsfu.signalling.connection import (
     ConnectionPhase,
@@ -29,7 +31,6 @@ from confsfu.signalling.messages import (
     Error,
     GetReport,
     Hello,
-    IceServer,
     Join,
     Joined,
     Leave,
@@ -37,7 +38,6 @@ from confsfu.signalling.messages import (
     MediaState,
     Message,
     ParticipantJoined,
-    ParticipantLeft,
     Ping,
     Pong,
     PublishAnswer,
@@ -55,6 +55,9 @@ from confsfu.tokens import TokenError, verify_token
 
 log = logging.getLogger(__name__)
 
+DROPPED = "disconnected"  # the connection ended without a goodbye: the participant may come back
+UNLOADING = "page closed"  # the page closed or reloads: a reload comes back within seconds
+
 
 class Session:
     """Drives one WebSocket from hello to bye; nothing it receives can take the room down."""
@@ -65,7 +68,7 @@ class Session:
         self.phase = ConnectionPhase()
         self.pid = uuid.uuid4().hex[:12]
         self.live: LiveRoom | None = None
-        self.leave_reason = "disconnected"
+        self.leave_reason = DROPPED
         self._send_lock = asyncio.Lock()
         self.log = ParticipantLog(log, self.pid)
         self._bucket = TokenBucket(hub.settings.messages_per_s, hub.settings.message_burst)
@@ -85,6 +88,13 @@ class Session:
         self.phase.move(Phase.CLOSED)
         await self.ws.close()
 
+    async def supersede(self, reason: str) -> None:
+        """The participant came back on another connection: close this one, stay in the room."""
+        self.live = None
+        await self.send(Bye(reason=reason))
+        self.phase.move(Phase.CLOSED)
+        await self.ws.close()
+
     async def run(self) -> None:
         await self.send(Hello(server=f"confsfu {__version__}"))
         try:
@@ -99,6 +109,9 @@ class Session:
                 if self.phase.phase == Phase.CLOSED:
                     break
         finally:
+            error = self.ws.exception()
+            if isinstance(error, WebSocketError):  # broke the protocol: no coming back
+                self.leave_reason = f"WebSocket protocol error: {error}"
             await self._leave()
 
     async def _on_text(self, text: str) -> None:
@@ -143,6 +156,7 @@ class Session:
             )
         )
         if fatal:
+            self.leave_reason = exc.message
             await self.send(Bye(reason=exc.message))
             self.phase.move(Phase.CLOSED)
 
@@ -154,7 +168,7 @@ class Session:
             await self.send(Pong())
             return
         if isinstance(message, Leave):
-            self.leave_reason = "left"
+            self.leave_reason = UNLOADING if message.unloading else "left"
             await self.send(Bye(reason="you left the meeting"))
             self.phase.move(Phase.CLOSED)
             return
@@ -219,7 +233,7 @@ class Session:
             if settings.room(claims.room) is None:
                 raise _fatal("no_such_room", f"there is no room {claims.room!r}")
             room_name, name, role = claims.room, claims.name, Role(claims.role)
-            token_id = claims.token_id
+            token_id, resume_key = claims.token_id, None
         else:
             if message.room is None or message.name is None:
                 raise SignallingError(
@@ -236,38 +250,73 @@ class Session:
                     field="room",
                 )
             room_name, name, role = message.room, message.name, Role.PARTICIPANT
-            token_id = f"guest:{name}"
+            resume_key = message.resume or secrets.token_urlsafe(16)
+            token_id = f"guest:{resume_key}"
 
         self.phase.move(Phase.JOINING)
         live = self.hub.room(room_name)
+        now_ms = clock_ms()
+        returning = live.meeting.returning(token_id)
         try:
-            me = live.meeting.join(clock_ms(), self.pid, name, role, token_id)
+            if returning is not None:
+                events = live.meeting.come_back(now_ms, returning)
+                me = live.room.participants[returning]
+            else:
+                if message.token is None:  # a new guest: a new key, whatever it sent
+                    resume_key = secrets.token_urlsafe(16)
+                    token_id = f"guest:{resume_key}"
+                me = live.meeting.join(now_ms, self.pid, name, role, token_id)
         except MeetingError as exc:
             await self.hub.drop_if_empty(room_name)
             raise _fatal(exc.code, exc.message) from exc
+        if returning is not None:
+            await self._take_over(live, returning)
         self.live = live
-        live.connections[self.pid] = Connection(send=self.send, close=self.close)
+        live.connections[self.pid] = Connection(
+            send=self.send, close=self.close, supersede=self.supersede
+        )
         others = [live.participant_info(p) for p in live.room.participants.values() if p is not me]
         await self.send(
             Joined(
                 participant_id=self.pid,
                 room=room_name,
-                name=name,
+                name=me.name,
                 role=me.role,
                 participants=others,
-                ice_servers=[IceServer(urls=[u]) for u in settings.ice.stun_servers],
+                ice_servers=ice_servers(settings.ice, self.pid, now_s=int(time.time())),
                 grid_page_size=settings.slots.video,
+                you=live.participant_info(me),
+                resumed=returning is not None,
+                resume_key=resume_key if message.token is None else None,
+                ice_transport_policy=settings.ice.browser_transport_policy,
             )
         )
-        await live.broadcast(
-            ParticipantJoined(participant=live.participant_info(me)), exclude=self.pid
-        )
-        await self.send(live.room_state())
         self.log.room = room_name
-        self.log.info("%s joined as %s", name, role)
+        if returning is not None:
+            self.log.info("%s is back", me.name)
+            await live.announce(events, also=[self.pid])
+        else:
+            await live.broadcast(
+                ParticipantJoined(participant=live.participant_info(me)), exclude=self.pid
+            )
+            self.log.info("%s joined as %s", me.name, role)
+        await self.send(live.room_state())
         offer = await live.media.subscribe(self.pid)
         self.phase.move(Phase.JOINED)
-        await self.send(SubscribeOffer(sdp=offer, slots=live.slot_infos(self.pid)))
+        await self.send(SubscribeOffer(sdp=self._announced(offer), slots=live.slot_infos(self.pid)))
+
+    def _announced(self, sdp: str) -> str:
+        public_ip = self.hub.settings.ice.public_ip
+        return sdp if public_ip is None else announce_address(sdp, str(public_ip))
+
+    async def _take_over(self, live: LiveRoom, pid: str) -> None:
+        """Become participant `pid`: close its other connection, if any, and its old media."""
+        old = live.connections.pop(pid, None)
+        if old is not None:
+            await old.supersede("you joined this meeting again from another window")
+        await live.media.remove(pid, hold=True)
+        self.pid = pid
+        self.log = ParticipantLog(log, pid)
 
     async def _publish(self, live: LiveRoom, message: PublishOffer) -> None:
         if message.purpose == "screen":
@@ -282,7 +331,7 @@ class Session:
                 f"the publish offer could not be used: {exc}",
                 in_reply_to="publish_offer",
             ) from exc
-        await self.send(PublishAnswer(sdp=answer, purpose=message.purpose))
+        await self.send(PublishAnswer(sdp=self._announced(answer), purpose=message.purpose))
         if message.purpose == "screen":
             await live.announce([], also=[self.pid])
         live.media.reassign()
@@ -321,15 +370,18 @@ class Session:
         live, self.live = self.live, None
         if live is None:
             return
-        live.connections.pop(self.pid, None)
-        left = live.room.participants.get(self.pid)
-        events = live.meeting.leave(clock_ms(), self.pid)
-        await live.media.remove(self.pid)
-        if left is not None:
-            self.log.info("%s left: %s", left.name, self.leave_reason)
-            await live.broadcast(ParticipantLeft(participant_id=self.pid, reason=self.leave_reason))
-            await live.announce(events)
-        await self.hub.drop_if_empty(live.room.name)
+        me = live.room.participants.get(self.pid)
+        if me is None:
+            live.connections.pop(self.pid, None)
+            await live.media.remove(self.pid)
+            await self.hub.drop_if_empty(live.room.name)
+        elif self.leave_reason in (DROPPED, UNLOADING) and not live.meeting.moderation.ended:
+            self.log.info("%s is away: %s", me.name, self.leave_reason)
+            grace_s = self.hub.settings.unload_grace_s if self.leave_reason == UNLOADING else None
+            await live.lost(self.pid, None if grace_s is None else int(grace_s * 1000))
+        else:
+            self.log.info("%s left: %s", me.name, self.leave_reason)
+            await live.depart(self.pid, self.leave_reason)
 
 
 def _fatal(code: str, message: str, *, field: str | None = None) -> SignallingError:

@@ -27,6 +27,8 @@ class Join(Message):
     token: str | None = Field(default=None, max_length=4096)
     room: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
     name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
+    # A guest coming back after a lost connection: the resume_key its last `joined` gave it.
+    resume: str | None = Field(default=None, min_length=8, max_length=64)
 
 
 Purpose = Literal["camera", "screen"]
@@ -129,6 +131,8 @@ class Leave(Message):
     """The participant leaves the room; the server closes the connection."""
 
     type: Literal["leave"] = "leave"
+    # The page is being closed or reloaded: keep my place for a few seconds, in case it reloads.
+    unloading: bool = False
 
 
 ClientMessage = Annotated[
@@ -174,6 +178,8 @@ class ParticipantInfo(Message):
     hand_raised: bool = False
     unmute_requested: bool = False
     quality: Literal["good", "fair", "poor", "unknown"] = "unknown"
+    # "reconnecting": the connection dropped and the server waits for them to come back.
+    connection: Literal["connected", "reconnecting"] = "connected"
 
 
 class IceServer(Message):
@@ -195,6 +201,10 @@ class Joined(Message):
     participants: list[ParticipantInfo]
     ice_servers: list[IceServer]
     grid_page_size: int = 9
+    you: ParticipantInfo | None = None  # your own state as the others see it
+    resumed: bool = False  # you came back as the same participant, in the same state
+    resume_key: str | None = None  # guests: send it as `resume` to come back after a drop
+    ice_transport_policy: Literal["all", "relay"] = "all"
 
 
 class ParticipantJoined(Message):
