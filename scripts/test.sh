@@ -3,12 +3,14 @@
 # the linters, the type checker and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian's chromium (browser tests), coturn (the TURN test), iproute2 (the weak-link test).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v turnserver >/dev/null 2>&1 \
+    || ! command -v tc >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn iproute2 >/dev/null
   else
-    echo "Chromium is missing: run 'sudo apt-get install chromium' first" >&2
+    echo "Missing: run 'sudo apt-get install chromium coturn iproute2' first" >&2
     exit 1
   fi
 fi
