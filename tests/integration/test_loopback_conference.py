@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,14 +14,6 @@ from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 
 pytestmark = pytest.mark.loopback
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[LoopbackPeer]]:
-    made: list[LoopbackPeer] = []
-    yield made
-    for peer in made:
-        await peer.close()
 
 
 async def join_publishing(

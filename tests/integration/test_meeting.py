@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,14 +15,6 @@ from confsfu.tokens import make_token
 from tests.conftest import SECRET
 
 pytestmark = pytest.mark.loopback
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[LoopbackPeer]]:
-    made: list[LoopbackPeer] = []
-    yield made
-    for peer in made:
-        await peer.close()
 
 
 def token(name: str, role: str = "participant") -> str:

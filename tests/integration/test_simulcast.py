@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,14 +11,6 @@ from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 
 pytestmark = pytest.mark.loopback
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[LoopbackPeer]]:
-    made: list[LoopbackPeer] = []
-    yield made
-    for peer in made:
-        await peer.close()
 
 
 def stage(peer: LoopbackPeer) -> dict[str, Any]:

@@ -71,6 +71,19 @@ class Slot:
     def kind(self) -> Kind:
         return self.stream.kind
 
+    def rtx_of(self, original: bytes, now_ms: int) -> bytes:
+        """A packet this slot sent, as its next RTX packet (as it was, without negotiated RTX)."""
+        if self.header is None or self.rtx_payload_type is None:
+            return original
+        self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
+        return self.header.rtx(
+            original,
+            rtx_ssrc=self.stream.rtx_ssrc,
+            rtx_payload_type=self.rtx_payload_type,
+            rtx_seq=self.rtx_seq,
+            now_ms=now_ms,
+        )
+
 
 @dataclass(slots=True, eq=False)
 class Subscriber:
@@ -677,18 +690,7 @@ class RoomMedia:
             if original is None:
                 self.drops["nack_not_in_history"] += 1
                 continue
-            if slot.rtx_payload_type is None:
-                packet = original
-            else:
-                slot.rtx_seq = (slot.rtx_seq + 1) & 0xFFFF
-                packet = slot.header.rtx(
-                    original,
-                    rtx_ssrc=slot.stream.rtx_ssrc,
-                    rtx_payload_type=slot.rtx_payload_type,
-                    rtx_seq=slot.rtx_seq,
-                    now_ms=now_ms,
-                )
-            if slot.subscriber.pc.send_rtp(packet):
+            if slot.subscriber.pc.send_rtp(slot.rtx_of(original, now_ms)):
                 slot.rtx_sent += 1
                 self.counters["rtx_out"] += 1
 
@@ -760,14 +762,7 @@ class RoomMedia:
             original = slot.history.get((seq - back) & 0xFFFF)
             if original is None:
                 continue
-            slot.rtx_seq = (slot.rtx_seq + 1) & 0xFFFF
-            packet = slot.header.rtx(
-                original,
-                rtx_ssrc=slot.stream.rtx_ssrc,
-                rtx_payload_type=slot.rtx_payload_type,
-                rtx_seq=slot.rtx_seq,
-                now_ms=now_ms,
-            )
+            packet = slot.rtx_of(original, now_ms)
             if sub.pc.send_rtp(packet):
                 sent += len(packet)
                 self.counters["padding_packets_out"] += 1
