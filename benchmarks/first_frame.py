@@ -3,7 +3,7 @@
 Starts a server in-process (loopback ICE), keeps one publishing page open, and joins a second
 page five times. Run from the repository root:
 
-    .venv/bin/python benchmarks/first_frame.py
+    PYTHONPATH=. .venv/bin/python benchmarks/first_frame.py
 """
 
 from __future__ import annotations
