@@ -4,9 +4,11 @@ same person in the same state; one that never returns is removed with everything
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
+import aiohttp
 import psutil
 import pytest
 
@@ -150,3 +152,31 @@ async def test_a_vanished_participant_is_removed_and_everything_it_held_released
     assert len(process.net_connections(kind="udp")) == udp_before, "its UDP sockets are closed"
     assert len(asyncio.all_tasks()) <= tasks_before + 2, "its tasks ended"
     assert stayer.streams_showing("video") == {} or "Quito" not in stayer.streams_showing("video")
+
+
+async def guest_join(url: str, **fields: Any) -> tuple[aiohttp.ClientSession, Any, dict[str, Any]]:
+    session = aiohttp.ClientSession()
+    ws = await session.ws_connect(url)
+    assert json.loads((await ws.receive(timeout=10)).data)["type"] == "hello"
+    await ws.send_str(json.dumps({"type": "join", "room": "demo", **fields}))
+    joined = json.loads((await ws.receive(timeout=10)).data)
+    assert joined["type"] == "joined", joined
+    return session, ws, joined
+
+
+async def test_a_guest_comes_back_with_its_resume_key_and_only_with_it(server: Any) -> None:
+    s1, ws1, first = await guest_join(server.ws_url, name="Nairobi")
+    assert first["resume_key"] and not first["resumed"]
+    await ws1.close()  # dropped without a goodbye
+    await s1.close()
+    s2, ws2, again = await guest_join(server.ws_url, name="Nairobi", resume=first["resume_key"])
+    s3, ws3, other = await guest_join(server.ws_url, name="Nairobi", resume="not-a-real-key")
+    try:
+        assert again["resumed"] and again["participant_id"] == first["participant_id"]
+        assert not other["resumed"] and other["participant_id"] != first["participant_id"]
+        assert other["resume_key"] != first["resume_key"]
+    finally:
+        for ws, s in ((ws2, s2), (ws3, s3)):
+            await ws.send_str(json.dumps({"type": "leave"}))
+            await ws.close()
+            await s.close()

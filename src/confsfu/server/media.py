@@ -753,7 +753,7 @@ class RoomMedia:
             ),
             None,
         )
-        if slot is None or slot.header is None or slot.rtx_payload_type is None:
+        if slot is None:
             return
         sent, seq = 0, slot.forwarder.last_seq
         for back in range(32):

@@ -219,6 +219,8 @@ class Session:
 
     async def _join(self, message: Join) -> None:
         settings = self.hub.settings
+        token_id: str | None  # who comes back as whom: the token's id, or a guest's key
+        resume_key: str | None
         if message.token is not None:
             try:
                 claims = verify_token(settings.token_secret, message.token, now_s=int(time.time()))
@@ -250,19 +252,19 @@ class Session:
                     field="room",
                 )
             room_name, name, role = message.room, message.name, Role.PARTICIPANT
-            resume_key = message.resume or secrets.token_urlsafe(16)
-            token_id = f"guest:{resume_key}"
+            resume_key = message.resume
+            token_id = f"guest:{resume_key}" if resume_key else None
 
         self.phase.move(Phase.JOINING)
         live = self.hub.room(room_name)
         now_ms = clock_ms()
-        returning = live.meeting.returning(token_id)
+        returning = live.meeting.returning(token_id) if token_id else None
         try:
             if returning is not None:
                 events = live.meeting.come_back(now_ms, returning)
                 me = live.room.participants[returning]
             else:
-                if message.token is None:  # a new guest: a new key, whatever it sent
+                if token_id is None or message.token is None:  # a new guest, a new key
                     resume_key = secrets.token_urlsafe(16)
                     token_id = f"guest:{resume_key}"
                 me = live.meeting.join(now_ms, self.pid, name, role, token_id)
@@ -287,7 +289,7 @@ class Session:
                 grid_page_size=settings.slots.video,
                 you=live.participant_info(me),
                 resumed=returning is not None,
-                resume_key=resume_key if message.token is None else None,
+                resume_key=resume_key,
                 ice_transport_policy=settings.ice.browser_transport_policy,
             )
         )
