@@ -146,7 +146,7 @@ async def test_a_vanished_participant_is_removed_and_everything_it_held_released
     assert pid not in live.room.participants and pid not in live.connections
     assert pid not in media.subscribers
     assert not [k for k in media.publishers if k[0] == pid]
-    assert not [s for s in media._slots_by_source if s.startswith(f"{pid}/")]
+    assert not [s for s in media._slots_by_key if s.startswith(f"{pid}/")]
     assert pid not in media._held
     assert not live.meeting.presence.is_away(pid)
     assert len(process.net_connections(kind="udp")) == udp_before, "its UDP sockets are closed"

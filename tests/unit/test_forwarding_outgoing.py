@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from confsfu.forwarding.history import PacketHistory
+from confsfu.forwarding.history import PacketHistory, SentPacket
 from confsfu.forwarding.keyframes import KeyframeRequester
 from confsfu.forwarding.outgoing import SlotHeader, build_rtx
 from confsfu.rtp.extensions import abs_send_time, parse_abs_send_time, parse_sdes_string
@@ -169,37 +169,41 @@ def test_rtx_unwraps_to_the_original(
 # ---- PacketHistory --------------------------------------------------------------------------
 
 
+def sent(payload: bytes) -> SentPacket:
+    return (False, 0, payload)
+
+
 def test_history_returns_what_was_put() -> None:
     history = PacketHistory(8)
-    history.put(100, b"a")
-    history.put(101, b"b")
-    assert history.get(100) == b"a" and history.get(101) == b"b"
+    history.put(100, sent(b"a"))
+    history.put(101, sent(b"b"))
+    assert history.get(100) == sent(b"a") and history.get(101) == sent(b"b")
     assert history.get(102) is None
 
 
 def test_history_forgets_overwritten_slots() -> None:
     history = PacketHistory(8)
-    history.put(1, b"old")
-    history.put(9, b"new")  # same ring index
+    history.put(1, sent(b"old"))
+    history.put(9, sent(b"new"))  # same ring index
     assert history.get(1) is None
-    assert history.get(9) == b"new"
+    assert history.get(9) == sent(b"new")
 
 
 def test_history_across_wraparound() -> None:
     history = PacketHistory(1024)
     for seq in range(64_000, 65_536 + 300):  # 1836 packets through a ring of 1024
-        history.put(seq % 65_536, seq.to_bytes(4, "big"))
-    assert history.get(65_535) == (65_535).to_bytes(4, "big")
-    assert history.get(0) == (65_536).to_bytes(4, "big")
-    assert history.get(299) == (65_835).to_bytes(4, "big")
-    assert history.get(64_812) == (64_812).to_bytes(4, "big")  # the oldest one kept
+        history.put(seq % 65_536, sent(seq.to_bytes(4, "big")))
+    assert history.get(65_535) == sent((65_535).to_bytes(4, "big"))
+    assert history.get(0) == sent((65_536).to_bytes(4, "big"))
+    assert history.get(299) == sent((65_835).to_bytes(4, "big"))
+    assert history.get(64_812) == sent((64_812).to_bytes(4, "big"))  # the oldest one kept
     assert history.get(64_811) is None  # fell out of the ring
     assert history.get(64_000) is None
 
 
 def test_history_clear() -> None:
     history = PacketHistory(4)
-    history.put(0, b"x")
+    history.put(0, sent(b"x"))
     history.clear()
     assert history.get(0) is None
 
@@ -215,10 +219,10 @@ def test_history_keeps_the_newest_per_ring_index(seqs: list[int]) -> None:
     history = PacketHistory(64)
     newest: dict[int, int] = {}
     for seq in seqs:
-        history.put(seq, seq.to_bytes(2, "big"))
+        history.put(seq, sent(seq.to_bytes(2, "big")))
         newest[seq % 64] = seq
     for seq in set(seqs):
-        expected = seq.to_bytes(2, "big") if newest[seq % 64] == seq else None
+        expected = sent(seq.to_bytes(2, "big")) if newest[seq % 64] == seq else None
         assert history.get(seq) == expected
 
 

@@ -13,6 +13,10 @@ from confsfu.codecs.vp8 import Vp8Descriptor, packetize_vp8, parse_vp8
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.rtp.packet import RtpPacket, build_rtp, parse_rtp
 
+from .arrivals import Arrivals
+
+arrive = Arrivals()
+
 # VP8 frame headers: bit 0 of the first byte is P (0 = keyframe).
 KEYFRAME = bytes((0x50, 0x42, 0x00, 0x9D, 0x01, 0x2A, 0x80, 0x02, 0xE0, 0x01)) + bytes(40)
 DELTA = bytes((0x31, 0x42, 0x00)) + bytes(40)
@@ -65,7 +69,7 @@ def audio_slot(initial_seq: int = 1000, initial_ts: int = 5000) -> SlotForwarder
 def fwd(
     slot: SlotForwarder, now_ms: int, source: str, packet: tuple[RtpPacket, Vp8Descriptor]
 ) -> Decision | None:
-    return slot.forward(now_ms, source, packet[0], packet[1])
+    return slot.forward(now_ms, arrive(source, packet[0], packet[1]))
 
 
 def must(decision: Decision | None) -> Decision:
@@ -213,15 +217,15 @@ def test_switch_continuity_across_wraparound(
 def test_audio_switches_at_the_next_packet_of_the_new_source() -> None:
     slot = audio_slot(initial_seq=65_535, initial_ts=2**32 - 480)
     slot.assign(0, "a")
-    assert slot.forward(0, "a", audio(9, 48_000), None) == (65_535, 2**32 - 480, None, None)
-    assert slot.forward(20, "a", audio(10, 48_960), None) == (0, 480, None, None)
+    assert slot.forward(0, arrive("a", audio(9, 48_000))) == (65_535, 2**32 - 480, None, None)
+    assert slot.forward(20, arrive("a", audio(10, 48_960))) == (0, 480, None, None)
     slot.assign(25, "b")
     # Until b speaks, a still goes out.
-    assert slot.forward(40, "a", audio(11, 49_920), None) == (1, 1440, None, None)
-    out = slot.forward(45, "b", audio(30_000, 7), None)  # any packet, no keyframe needed
+    assert slot.forward(40, arrive("a", audio(11, 49_920))) == (1, 1440, None, None)
+    out = slot.forward(45, arrive("b", audio(30_000, 7)))  # any packet, no keyframe needed
     assert out == (2, 1440 + 5 * AUDIO_HZ // 1000, None, None)
     assert slot.source == "b"
-    assert slot.forward(60, "a", audio(12, 50_880), None) is None
+    assert slot.forward(60, arrive("a", audio(12, 50_880))) is None
     assert not slot.rewrites_descriptor
 
 
@@ -242,11 +246,11 @@ def test_emptied_slot_stops_at_once_and_resumes_continuously() -> None:
 def test_audio_slot_emptied_then_refilled() -> None:
     slot = audio_slot(initial_seq=0)
     slot.assign(0, "a")
-    slot.forward(0, "a", audio(50, 0), None)
+    slot.forward(0, arrive("a", audio(50, 0)))
     slot.assign(10, None)
-    assert slot.forward(20, "a", audio(51, 960), None) is None
+    assert slot.forward(20, arrive("a", audio(51, 960))) is None
     slot.assign(30, "a")
-    assert slot.forward(40, "a", audio(52, 1920), None) == (1, 5000 + 40 * 48, None, None)
+    assert slot.forward(40, arrive("a", audio(52, 1920))) == (1, 5000 + 40 * 48, None, None)
 
 
 # ---- reordering and retransmission ----------------------------------------------------------
@@ -420,7 +424,7 @@ def test_any_switch_schedule_gives_a_continuous_stream(
             expected = name == current or starts_switch
             if starts_switch:
                 current, pending = name, None
-            out = slot.forward(now, name, pkt, vp8)
+            out = slot.forward(now, arrive(name, pkt, vp8))
             assert (out is not None) == expected
             if out is not None:
                 outs.append(out)

@@ -8,6 +8,10 @@ from confsfu.codecs.vp8 import Vp8Descriptor, packetize_vp8, parse_vp8
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.rtp.packet import RtpPacket, build_rtp, parse_rtp
 
+from .arrivals import Arrivals
+
+arrive = Arrivals()
+
 PATTERN = (0, 2, 1, 2)  # L1T3: TID of frames 0, 1, 2, 3, then again
 SRC = "a/video#0"
 
@@ -40,7 +44,7 @@ def run(
     out = []
     for i in frames:
         pkt, vp8 = frame(i, keyframe=i == 0)
-        result = fwd.forward(i * 33, SRC, pkt, vp8)
+        result = fwd.forward(i * 33, arrive(SRC, pkt, vp8))
         if result is not None:
             out.append((i, result))
     return out
@@ -95,7 +99,7 @@ def test_up_switch_at_a_layer_sync_frame() -> None:
     out = run(fwd, range(0, 5))
     fwd.max_temporal = 1
     pkt, vp8 = frame(6, sync=True)  # TID 1 with the layer-sync bit
-    assert fwd.forward(200, SRC, pkt, vp8) is not None
+    assert fwd.forward(200, arrive(SRC, pkt, vp8)) is not None
     assert [i for i, _ in out] == [0, 4]
 
 
@@ -103,7 +107,7 @@ def test_a_late_retransmission_keeps_its_original_numbers() -> None:
     fwd = new_slot(0)
     out = dict(run(fwd, range(0, 20)))
     pkt, vp8 = frame(8)  # TID 0, sent before; arrives again (e.g. RTX)
-    assert fwd.forward(999, SRC, pkt, vp8) == out[8]
+    assert fwd.forward(999, arrive(SRC, pkt, vp8)) == out[8]
 
 
 def test_a_paused_slot_resumes_only_on_a_keyframe() -> None:
@@ -114,4 +118,4 @@ def test_a_paused_slot_resumes_only_on_a_keyframe() -> None:
     fwd.max_temporal = 2
     assert run(fwd, range(9, 13)) == []  # TL0 frame 12 is no keyframe: still waiting
     pkt, vp8 = frame(16, keyframe=True)
-    assert fwd.forward(600, SRC, pkt, vp8) is not None
+    assert fwd.forward(600, arrive(SRC, pkt, vp8)) is not None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from confsfu.rtp.seq import Unwrapper
+
 SEQ_MOD = 1 << 16
 MAX_TRACKED_MISSING = 512
 
@@ -20,7 +22,11 @@ class ReceptionReport:
 
 
 class IncomingStream:
-    """Tracks one incoming SSRC: extended sequence numbers, loss and the gaps worth a NACK."""
+    """Tracks one incoming SSRC: extended sequence numbers, loss and the gaps worth a NACK.
+
+    `last_ext` is the extended sequence number of the packet `on_packet` last accepted, and
+    `pictures` unwraps the stream's VP8 picture ids: both done once here for every slot.
+    """
 
     __slots__ = (
         "_base_ext",
@@ -32,7 +38,9 @@ class IncomingStream:
         "_received",
         "_received_prior",
         "bytes_received",
+        "last_ext",
         "last_packet_ms",
+        "pictures",
         "ssrc",
     )
 
@@ -48,6 +56,8 @@ class IncomingStream:
         self._missing: dict[int, list[int]] = {}  # ext seq -> [first seen missing ms, nacks sent]
         self.bytes_received = 0
         self.last_packet_ms = 0
+        self.last_ext = -1
+        self.pictures = Unwrapper(15)
 
     @property
     def started(self) -> bool:
@@ -58,7 +68,7 @@ class IncomingStream:
         self.last_packet_ms = now_ms
         self.bytes_received += size_bytes
         if self._highest_ext < 0:
-            self._highest_ext = self._base_ext = sequence_number
+            self._highest_ext = self._base_ext = self.last_ext = sequence_number
             self._received = 1
             return True
         delta = (sequence_number - self._highest_ext) % SEQ_MOD
@@ -77,6 +87,7 @@ class IncomingStream:
             if self._missing.pop(ext, None) is None:
                 return False  # a duplicate, or older than anything we track
         self._received += 1
+        self.last_ext = ext
         return True
 
     def nacks_due(self, now_ms: int) -> list[int]:

@@ -6,16 +6,25 @@ import struct
 
 from confsfu.rtp.extensions import abs_send_time
 
-_FIXED = struct.Struct(">BBHII")
-
 
 class SlotHeader:
-    """Builds a slot's packets: the slot's SSRC, payload type, mid and abs-send-time ids.
+    """Writes a slot's packets: the slot's SSRC, payload type, mid and abs-send-time.
 
-    One bytearray per slot is patched in place for every packet; the payload is never copied twice.
+    `write` puts header and payload into a caller's buffer with one struct call and one copy;
+    the header is everything but seq, timestamp, marker and the abs-send-time value.
     """
 
-    __slots__ = ("_abs_send_time_at", "_buf", "_first_byte", "header_bytes", "payload_type", "ssrc")
+    __slots__ = (
+        "_abs_send_time_at",
+        "_first_byte",
+        "_pack",
+        "_prefix",
+        "_second_byte",
+        "_suffix",
+        "header_bytes",
+        "payload_type",
+        "ssrc",
+    )
 
     def __init__(
         self,
@@ -27,43 +36,65 @@ class SlotHeader:
         abs_send_time_id: int | None = None,
     ) -> None:
         elements = bytearray()
-        self._abs_send_time_at = 0
         if mid_id is not None and mid:
             value = mid.encode("ascii")
             elements += bytes([(mid_id << 4) | (len(value) - 1)]) + value
+        abs_bytes = 0
         if abs_send_time_id is not None:
-            self._abs_send_time_at = 12 + 4 + len(elements) + 1
-            elements += bytes([(abs_send_time_id << 4) | 2, 0, 0, 0])
-        elements += b"\x00" * (-len(elements) % 4)
+            elements += bytes([(abs_send_time_id << 4) | 2])
+            abs_bytes = 3  # the value itself is written per packet
+        suffix = b"\x00" * (-(len(elements) + abs_bytes) % 4)
         if elements:
-            ext_header = struct.pack(">HH", 0xBEDE, len(elements) // 4)
+            words = (len(elements) + abs_bytes + len(suffix)) // 4
+            self._prefix = struct.pack(">HH", 0xBEDE, words) + bytes(elements)
             self._first_byte = 0x90
         else:
-            ext_header = b""
+            self._prefix = b""
             self._first_byte = 0x80
-        self._buf = bytearray(12) + ext_header + elements
-        self.header_bytes = len(self._buf)
+        self._suffix = suffix
+        self._abs_send_time_at = 12 + len(self._prefix) if abs_bytes else 0
+        self._pack = struct.Struct(
+            f">BBHII{len(self._prefix)}s{abs_bytes}s{len(suffix)}s"
+        ).pack_into
+        self.header_bytes = 12 + len(self._prefix) + abs_bytes + len(suffix)
         self.ssrc = ssrc
         self.payload_type = payload_type
+        self._second_byte = (payload_type, 0x80 | payload_type)  # by marker
+
+    def write(
+        self,
+        buf: bytearray,
+        marker: bool,
+        sequence_number: int,
+        timestamp: int,
+        send_time: bytes,
+        payload: bytes,
+    ) -> int:
+        """Write the packet at the start of `buf`; its length. `send_time` is the 3-byte
+        abs-send-time value (ignored when the slot has no abs-send-time extension)."""
+        self._pack(
+            buf,
+            0,
+            self._first_byte,
+            self._second_byte[marker],
+            sequence_number,
+            timestamp,
+            self.ssrc,
+            self._prefix,
+            send_time,
+            self._suffix,
+        )
+        end = self.header_bytes + len(payload)
+        buf[self.header_bytes : end] = payload
+        return end
 
     def build(
         self, marker: bool, sequence_number: int, timestamp: int, now_ms: int, payload: bytes
     ) -> bytes:
-        """The whole packet: this slot's header, then `payload` as it is."""
-        buf = self._buf
-        _FIXED.pack_into(
-            buf,
-            0,
-            self._first_byte,
-            (0x80 if marker else 0) | self.payload_type,
-            sequence_number,
-            timestamp,
-            self.ssrc,
-        )
-        if self._abs_send_time_at:
-            at = self._abs_send_time_at
-            buf[at : at + 3] = abs_send_time(now_ms)
-        return b"".join((buf, payload))
+        """The whole packet as bytes: this slot's header, then `payload` as it is."""
+        buf = bytearray(self.header_bytes + len(payload))
+        self.write(buf, marker, sequence_number, timestamp, abs_send_time(now_ms), payload)
+        return bytes(buf)
 
     def rtx(
         self, original: bytes, *, rtx_ssrc: int, rtx_payload_type: int, rtx_seq: int, now_ms: int

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from confsfu.codecs.vp8 import Vp8Descriptor
-from confsfu.rtp.packet import RtpPacket
-from confsfu.rtp.seq import Unwrapper
+from confsfu.forwarding.inbound import Inbound
 
 SEQ_MOD = 1 << 16
 TS_MOD = 1 << 32
 PICTURE_ID_MOD = 1 << 15
 TL0_MOD = 1 << 8
+SEQ_MASK, TS_MASK, PICTURE_ID_MASK, TL0_MASK = (
+    SEQ_MOD - 1,
+    TS_MOD - 1,
+    PICTURE_ID_MOD - 1,
+    TL0_MOD - 1,
+)
 
 
 class OffsetMap:
@@ -64,9 +68,7 @@ class SlotForwarder:
     __slots__ = (
         "_last_out_ms",
         "_newest_in",
-        "_pic_in",
         "_pic_map",
-        "_seq_in",
         "_seq_map",
         "_started",
         "_temporal",
@@ -82,6 +84,7 @@ class SlotForwarder:
         "max_temporal",
         "pending",
         "pending_since_ms",
+        "rewrites_descriptor",
         "source",
     )
 
@@ -97,10 +100,9 @@ class SlotForwarder:
         self.dropped_temporal = 0
         self._temporal = 2  # the highest temporal layer being forwarded now
         self._started = False
-        self._seq_in = Unwrapper(16)
         self._seq_map = OffsetMap(0, 0)
-        self._pic_in = Unwrapper(15)
         self._pic_map = OffsetMap(0, 0)
+        self.rewrites_descriptor = False  # picture id / TL0PICIDX offsets are not zero
         self._newest_in = -1
         self._ts_offset = 0
         self._tl0_offset = 0
@@ -152,69 +154,65 @@ class SlotForwarder:
         self.source = None
         return self.is_video
 
-    def forward(
-        self, now_ms: int, source: str, pkt: RtpPacket, vp8: Vp8Descriptor | None
-    ) -> tuple[int, int, int | None, int | None] | None:
-        """(seq, timestamp, picture id, TL0PICIDX) to send `pkt` with, or None to drop it."""
-        if source != self.source:
-            if source != self.pending:
+    def forward(self, now_ms: int, p: Inbound) -> tuple[int, int, int | None, int | None] | None:
+        """(seq, timestamp, picture id, TL0PICIDX) to send `p` with, or None to drop it."""
+        if p.key != self.source:
+            if p.key != self.pending:
                 return None
-            if self.is_video and (vp8 is None or not vp8.is_keyframe):
+            if self.is_video and not p.keyframe:
                 return None
-            self._switch(now_ms, pkt, vp8)
-        ext = self._seq_in.unwrap(pkt.sequence_number)
+            self._switch(now_ms, p)
+        ext = p.ext_seq
         newest = ext > self._newest_in
-        if vp8 is not None and vp8.temporal_id is not None:
-            if newest and vp8.starts_frame:
-                self._follow_temporal_target(vp8)
-            if vp8.temporal_id > self._temporal:
-                self._drop(ext, newest, vp8)
+        tid = p.temporal_id
+        if tid is not None:
+            if newest and p.starts_frame:
+                self._follow_temporal_target(p, tid)
+            if tid > self._temporal:
+                self._drop(ext, newest, p)
                 return None
         offset = self._seq_map.get(ext)
         if offset is None:
             return None  # from before the switch: its place belongs to the previous source
+        seq = (p.seq + offset) & SEQ_MASK
+        ts = (p.timestamp + self._ts_offset) & TS_MASK
         if newest:
             self._newest_in = ext
-        seq = (pkt.sequence_number + offset) % SEQ_MOD
-        ts = (pkt.timestamp + self._ts_offset) % TS_MOD
-        if (seq - self.last_seq) % SEQ_MOD < SEQ_MOD // 2:
             self.last_seq = seq
             self.last_ts = ts
             self._last_out_ms = now_ms
         pic = tl0 = None
-        if vp8 is not None:
-            if vp8.picture_id is not None:
-                pic_offset = self._pic_map.get(self._pic_in.unwrap(vp8.picture_id))
-                pic = (vp8.picture_id + (pic_offset or 0)) % PICTURE_ID_MOD
-                if (pic - self.last_picture_id) % PICTURE_ID_MOD < PICTURE_ID_MOD // 2:
-                    self.last_picture_id = pic
-            if vp8.tl0picidx is not None:
-                tl0 = (vp8.tl0picidx + self._tl0_offset) % TL0_MOD
-                if (tl0 - self.last_tl0picidx) % TL0_MOD < TL0_MOD // 2:
-                    self.last_tl0picidx = tl0
+        if p.ext_picture is not None:
+            pic = (p.ext_picture + (self._pic_map.get(p.ext_picture) or 0)) & PICTURE_ID_MASK
+            if newest:
+                self.last_picture_id = pic
+        if p.tl0picidx is not None:
+            tl0 = (p.tl0picidx + self._tl0_offset) & TL0_MASK
+            if newest:
+                self.last_tl0picidx = tl0
         return seq, ts, pic, tl0
 
-    def _follow_temporal_target(self, vp8: Vp8Descriptor) -> None:
-        target, tid = self.max_temporal, vp8.temporal_id or 0
+    def _follow_temporal_target(self, p: Inbound, tid: int) -> None:
+        target = self.max_temporal
         going_down = target < self._temporal
-        if self._temporal < 0:  # paused: the decoder has lost its references, resume on a keyframe
-            can_go_up = vp8.is_keyframe
-        else:
-            can_go_up = tid == 0 or (vp8.layer_sync and tid <= target)
+        # Paused, the decoder has lost its references: resume on a keyframe only.
+        paused = self._temporal < 0
+        can_go_up = p.keyframe if paused else tid == 0 or (p.layer_sync and tid <= target)
         if going_down or (target > self._temporal and can_go_up):
             self._temporal = target
 
-    def _drop(self, ext: int, newest: bool, vp8: Vp8Descriptor) -> None:
+    def _drop(self, ext: int, newest: bool, p: Inbound) -> None:
         """Close the gap a dropped packet leaves in the sequence (and its frame's picture id)."""
         self.dropped_temporal += 1
         if not newest:
             return
         self._newest_in = ext
         self._seq_map.shift_from(ext + 1, -1)
-        if vp8.starts_frame and vp8.picture_id is not None:
-            self._pic_map.shift_from(self._pic_in.unwrap(vp8.picture_id) + 1, -1)
+        if p.starts_frame and p.ext_picture is not None:
+            self._pic_map.shift_from(p.ext_picture + 1, -1)
+            self._update_rewrites()
 
-    def _switch(self, now_ms: int, pkt: RtpPacket, vp8: Vp8Descriptor | None) -> None:
+    def _switch(self, now_ms: int, p: Inbound) -> None:
         if self._started:
             elapsed_ticks = max(1, (now_ms - self._last_out_ms) * self.clock_rate // 1000)
             first_ts = self.last_ts + elapsed_ticks
@@ -222,34 +220,31 @@ class SlotForwarder:
             first_tl0 = self.last_tl0picidx + 1
         else:
             first_ts = self.last_ts
-            first_pic = vp8.picture_id if vp8 is not None and vp8.picture_id is not None else 0
-            first_tl0 = vp8.tl0picidx if vp8 is not None and vp8.tl0picidx is not None else 0
+            first_pic = p.picture_id if p.picture_id is not None else 0
+            first_tl0 = p.tl0picidx if p.tl0picidx is not None else 0
             # Seed the last sent values: one half a range from 0 would never count as newer.
             self.last_picture_id = first_pic
             self.last_tl0picidx = first_tl0
-        self._seq_in = Unwrapper(16)
-        start = self._seq_in.unwrap(pkt.sequence_number)
-        self._seq_map = OffsetMap(start, (self.last_seq + 1 - pkt.sequence_number) % SEQ_MOD)
-        self._newest_in = start - 1
-        self._ts_offset = (first_ts - pkt.timestamp) % TS_MOD
-        self._pic_in = Unwrapper(15)
-        if vp8 is not None and vp8.picture_id is not None:
-            pic_start = self._pic_in.unwrap(vp8.picture_id)
-            self._pic_map = OffsetMap(pic_start, (first_pic - vp8.picture_id) % PICTURE_ID_MOD)
+        self._seq_map = OffsetMap(p.ext_seq, (self.last_seq + 1 - p.seq) % SEQ_MOD)
+        self._newest_in = p.ext_seq - 1
+        self._ts_offset = (first_ts - p.timestamp) % TS_MOD
+        if p.ext_picture is not None:
+            # Offsets apply to the unwrapped picture id, which is picture_id plus a multiple
+            # of 2**15: the same offset modulo 2**15.
+            self._pic_map = OffsetMap(p.ext_picture, (first_pic - p.ext_picture) % PICTURE_ID_MOD)
         else:
             self._pic_map = OffsetMap(0, 0)
-        if vp8 is not None and vp8.tl0picidx is not None:
-            self._tl0_offset = (first_tl0 - vp8.tl0picidx) % TL0_MOD
+        if p.tl0picidx is not None:
+            self._tl0_offset = (first_tl0 - p.tl0picidx) % TL0_MOD
         self._temporal = self.max_temporal  # a keyframe is on TL0: any target can start here
         self.source = self.pending
         self.pending = None
         self._started = True
+        self._update_rewrites()
+
+    def _update_rewrites(self) -> None:
+        self.rewrites_descriptor = bool(self._pic_map.latest % PICTURE_ID_MOD or self._tl0_offset)
 
     def translate_timestamp(self, timestamp: int) -> int:
         """A source RTP timestamp as this slot's stream shows it (for Sender Reports)."""
         return (timestamp + self._ts_offset) % TS_MOD
-
-    @property
-    def rewrites_descriptor(self) -> bool:
-        """Whether VP8 descriptors must be patched (any non-zero offset)."""
-        return bool(self._pic_map.latest % PICTURE_ID_MOD or self._tl0_offset)

@@ -24,10 +24,11 @@ from confsfu.bandwidth.dynacast import LayerGate
 from confsfu.bandwidth.estimators import BandwidthEstimator, EstimatorConfig, make_estimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeConfig, ProbeController
-from confsfu.codecs.vp8 import Vp8Descriptor, parse_vp8, rewrite_vp8
+from confsfu.codecs.vp8 import parse_vp8, rewrite_vp8
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.slots import stable_assign
 from confsfu.forwarding.history import PacketHistory
+from confsfu.forwarding.inbound import Inbound
 from confsfu.forwarding.incoming import IncomingStream
 from confsfu.forwarding.ingress import IngressRouter, IngressStream, layer_key, source_of
 from confsfu.forwarding.keyframes import KeyframeRequester
@@ -35,9 +36,15 @@ from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.rtp import rtcp
 from confsfu.rtp.errors import ParseError
-from confsfu.rtp.extensions import ExtensionIds, parse_audio_level
+from confsfu.rtp.extensions import ExtensionIds, abs_send_time, parse_audio_level
 from confsfu.rtp.packet import RtpPacket, build_rtp, parse_rtp
-from confsfu.server.rtc_adapter import Kind, OutgoingStream, RawPeerConnection
+from confsfu.server.rtc_adapter import (
+    Kind,
+    OutgoingStream,
+    PacketBuffer,
+    RawPeerConnection,
+    SendBatch,
+)
 from confsfu.server.sdp_plan import publish_plan, subscribe_plan
 from confsfu.settings import BandwidthSettings, MediaSettings, SlotSettings
 from confsfu.signalling.messages import Purpose
@@ -45,6 +52,7 @@ from confsfu.signalling.messages import Purpose
 log = logging.getLogger(__name__)
 
 CLOCK_RATE = {"audio": 48000, "video": 90000}
+MAX_PACKET_BYTES = 1500  # larger RTP is refused: forwarded packets are built in a fixed buffer
 SlotPurpose = Literal["audio", "stage", "grid"]
 
 
@@ -65,15 +73,21 @@ class Slot:
     bytes_sent: int = 0
     rtx_sent: int = 0
     decision: LayerDecision | None = None  # the allocator's latest word on this slot
-    indexed: set[str] = field(default_factory=set)  # sources whose packets reach this slot
+    indexed: set[str] = field(default_factory=set)  # layer keys whose packets reach this slot
 
     @property
     def kind(self) -> Kind:
         return self.stream.kind
 
-    def rtx_of(self, original: bytes, now_ms: int) -> bytes:
-        """A packet this slot sent, as its next RTX packet (as it was, without negotiated RTX)."""
-        if self.header is None or self.rtx_payload_type is None:
+    def resend(self, seq: int, now_ms: int) -> bytes | None:
+        """Packet `seq` again, if the history still has it: as the slot's next RTX packet, or
+        as it was when no RTX was negotiated."""
+        sent = self.history.get(seq)
+        if sent is None or self.header is None:
+            return None
+        marker, timestamp, payload = sent
+        original = self.header.build(marker, seq, timestamp, now_ms, payload)
+        if self.rtx_payload_type is None:
             return original
         self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
         return self.header.rtx(
@@ -144,7 +158,9 @@ class RoomMedia:
         self.publishers: dict[tuple[str, Purpose], Publisher] = {}
         self._held: set[str] = set()  # away participants whose camera stays in the slots
         self.subscribers: dict[str, Subscriber] = {}
-        self._slots_by_source: dict[str, list[Slot]] = {}
+        self._slots_by_key: dict[str, list[Slot]] = {}  # layer key -> slots carrying or awaiting it
+        self._out = PacketBuffer()
+        self._batch = SendBatch()
         self.keyframes = KeyframeRequester(media.keyframe_request_interval_ms)
         self.counters: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
@@ -295,9 +311,9 @@ class RoomMedia:
     def _restart_slots(self, pid: str, purpose: Purpose) -> None:
         """Slots already carrying `pid`'s `purpose` take its new streams up like a switch."""
         now_ms = self._clock_ms()
-        for source, slots in list(self._slots_by_source.items()):
-            owner, _, what = source.partition("/")
-            if owner != pid or (what == "screen") != (purpose == "screen"):
+        for layer, slots in list(self._slots_by_key.items()):
+            owner, _, what = layer.partition("/")
+            if owner != pid or what.startswith("screen") != (purpose == "screen"):
                 continue
             for slot in list(slots):
                 key = slot.forwarder.pending or slot.forwarder.source
@@ -480,18 +496,17 @@ class RoomMedia:
 
     def _index_add(self, slot: Slot) -> None:
         for key in (slot.forwarder.source, slot.forwarder.pending):
-            if key is not None and source_of(key) not in slot.indexed:
-                source = source_of(key)
-                slot.indexed.add(source)
-                self._slots_by_source.setdefault(source, []).append(slot)
+            if key is not None and key not in slot.indexed:
+                slot.indexed.add(key)
+                self._slots_by_key.setdefault(key, []).append(slot)
 
     def _index_remove(self, slot: Slot) -> None:
-        for source in slot.indexed:
-            slots = self._slots_by_source.get(source)
+        for key in slot.indexed:
+            slots = self._slots_by_key.get(key)
             if slots is not None:
                 slots.remove(slot)
                 if not slots:
-                    del self._slots_by_source[source]
+                    del self._slots_by_key[key]
         slot.indexed.clear()
 
     def _slot_changed(self, slot: Slot) -> None:
@@ -501,8 +516,12 @@ class RoomMedia:
     # ---- publishers' packets: the hot path --------------------------------------------------
 
     def _on_publisher_rtp(self, pub: Publisher, data: bytes, arrival_ms: int) -> None:
-        self.counters["packets_in"] += 1
-        self.counters["bytes_in"] += len(data)
+        counters = self.counters
+        counters["packets_in"] += 1
+        counters["bytes_in"] += len(data)
+        if len(data) > MAX_PACKET_BYTES:
+            self.drops["oversized"] += 1
+            return
         try:
             pkt = parse_rtp(data)
         except ParseError:
@@ -534,8 +553,6 @@ class RoomMedia:
         if pub.purpose == "camera" and not self.meeting.may_forward(pub.participant_id, kind):
             self.drops["chair_muted"] += 1
             return
-        source = stream.section.source
-        vp8: Vp8Descriptor | None = None
         if kind == "video":
             try:
                 vp8 = parse_vp8(pkt.payload)
@@ -544,44 +561,60 @@ class RoomMedia:
                 return
             if vp8.is_keyframe:
                 self.keyframes.keyframe_arrived(stream.key)
-            meter = pub.meters.get(source)
+            meter = pub.meters.get(stream.section.source)
             if meter is not None:
                 meter.on_packet(arrival_ms, stream.layer, vp8.temporal_id or 0, len(data))
-        elif pub.ext.audio_level is not None:
-            self._note_audio_level(pub, pkt, arrival_ms)
-        self._forward(source, stream.key, pkt, vp8, arrival_ms)
+            picture = (
+                incoming.pictures.unwrap(vp8.picture_id) if vp8.picture_id is not None else None
+            )
+            inbound = Inbound(stream.key, pkt, incoming.last_ext, vp8, picture)
+            self._forward(inbound, arrival_ms, abs_send_time(arrival_ms))
+        else:
+            if pub.ext.audio_level is not None:
+                self._note_audio_level(pub, pkt, arrival_ms)
+            self._forward(Inbound(stream.key, pkt, incoming.last_ext), arrival_ms, b"")
 
-    def _forward(
-        self, source: str, key: str, pkt: RtpPacket, vp8: Vp8Descriptor | None, now_ms: int
-    ) -> None:
-        slots = self._slots_by_source.get(source)
+    def _forward(self, p: Inbound, now_ms: int, send_time: bytes) -> None:
+        """Send one incoming packet on every slot that carries its layer: the hot path.
+
+        Per slot: the forwarder's numbers, the slot's header written into one buffer in front
+        of the shared payload, SRTP in place, one send. Nothing else is built per slot.
+        """
+        slots = self._slots_by_key.get(p.key)
         if not slots:
             return
-        payload = pkt.payload
+        buf, batch = self._out, self._batch
+        data = buf.data
+        marker, payload, vp8 = p.marker, p.payload, p.vp8
+        sent = sent_bytes = 0
         for slot in tuple(slots):  # a switch below re-indexes the slot
             header = slot.header
             if header is None:
                 continue
             forwarder = slot.forwarder
             before = forwarder.source
-            decision = forwarder.forward(now_ms, key, pkt, vp8)
+            decision = forwarder.forward(now_ms, p)
             if decision is None:
                 continue
             seq, ts, pic, tl0 = decision
             body = payload
             if vp8 is not None and forwarder.rewrites_descriptor:
                 body = rewrite_vp8(payload, vp8, pic, tl0)
-            out = header.build(pkt.marker, seq, ts, now_ms, body)
-            slot.history.put(seq, out)
-            if slot.subscriber.pc.send_rtp(out):
+            length = header.write(data, marker, seq, ts, send_time, body)
+            slot.history.put(seq, (marker, ts, body))
+            if slot.subscriber.pc.queue_rtp(buf, length, batch):
                 slot.packets_sent += 1
-                slot.bytes_sent += len(out)
-                self.counters["packets_out"] += 1
-                self.counters["bytes_out"] += len(out)
+                slot.bytes_sent += length
+                sent += 1
+                sent_bytes += length
             if forwarder.source is not before:
                 self._index_remove(slot)
                 self._index_add(slot)
                 self._slot_changed(slot)
+        batch.flush()
+        if sent:
+            self.counters["packets_out"] += sent
+            self.counters["bytes_out"] += sent_bytes
 
     def _unwrap_rtx(self, stream: IngressStream, pkt: RtpPacket) -> RtpPacket | None:
         payload = pkt.payload
@@ -627,7 +660,7 @@ class RoomMedia:
         stream = pub.router.streams.get(sr.ssrc) if pub.router is not None else None
         if stream is None or stream.repairs is not None:
             return
-        for slot in self._slots_by_source.get(stream.section.source, ()):
+        for slot in self._slots_by_key.get(stream.key, ()):
             forwarder = slot.forwarder
             if forwarder.source != stream.key or slot.header is None:
                 continue
@@ -686,11 +719,11 @@ class RoomMedia:
             return
         now_ms = self._clock_ms()
         for seq in lost:
-            original = slot.history.get(seq)
-            if original is None:
+            packet = slot.resend(seq, now_ms)
+            if packet is None:
                 self.drops["nack_not_in_history"] += 1
                 continue
-            if slot.subscriber.pc.send_rtp(slot.rtx_of(original, now_ms)):
+            if slot.subscriber.pc.send_rtp(packet):
                 slot.rtx_sent += 1
                 self.counters["rtx_out"] += 1
 
@@ -708,9 +741,7 @@ class RoomMedia:
                     self.counters["nacks_sent"] += 1
                     pub.pc.send_rtcp(rtcp.serialize_rtcp([nack]))
         pending = {
-            s.forwarder.waiting_for_keyframe
-            for slots in self._slots_by_source.values()
-            for s in slots
+            s.forwarder.waiting_for_keyframe for slots in self._slots_by_key.values() for s in slots
         }
         for key in pending:
             if key is not None:
@@ -759,10 +790,9 @@ class RoomMedia:
         for back in range(32):
             if sent >= due:
                 break
-            original = slot.history.get((seq - back) & 0xFFFF)
-            if original is None:
+            packet = slot.resend((seq - back) & 0xFFFF, now_ms)
+            if packet is None:
                 continue
-            packet = slot.rtx_of(original, now_ms)
             if sub.pc.send_rtp(packet):
                 sent += len(packet)
                 self.counters["padding_packets_out"] += 1

@@ -29,6 +29,8 @@ from aiortc import (
 )
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
+from pylibsrtp._binding import ffi as srtp_ffi
+from pylibsrtp._binding import lib as srtp_lib
 
 from confsfu.rtp import extensions
 
@@ -46,6 +48,68 @@ _EXTRA_VIDEO_EXTENSIONS = (
     (extensions.RID, 10),
     (extensions.REPAIRED_RID, 11),
 )
+
+
+# Room left after a packet in a PacketBuffer for the SRTP(C) trailer (tag, MKI, index).
+_SRTP_TRAILER_BYTES = pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
+
+
+class PacketBuffer:
+    """A reusable buffer in which one outgoing packet is written, SRTP-protected and sent.
+
+    Protection happens in place through libsrtp itself: no copy in and out per packet as with
+    pylibsrtp's `Session.protect`. Everything runs on one thread, so one buffer serves every
+    connection.
+    """
+
+    __slots__ = ("_c", "capacity", "data", "view")
+
+    def __init__(self, size: int = 2048) -> None:
+        self.data = bytearray(size)
+        self.view = memoryview(self.data)
+        self._c = srtp_ffi.from_buffer(self.data)
+        self.capacity = size - _SRTP_TRAILER_BYTES  # the longest packet that can be protected
+
+    def put(self, packet: bytes) -> int:
+        """Copy a whole packet in; its length."""
+        if len(packet) > self.capacity:
+            raise ValueError(f"a {len(packet)}-byte packet exceeds {self.capacity} bytes")
+        self.data[: len(packet)] = packet
+        return len(packet)
+
+
+_length = srtp_ffi.new("int *")
+_scratch = PacketBuffer()
+
+
+class SendBatch:
+    """Protected datagrams sent together by `flush`.
+
+    Sends back to back cost the kernel far less than the same sends spread out between other
+    work: on loopback, a receiver woken by the first datagram takes the rest without being
+    woken again (27 against 7 us of system time per datagram measured here).
+    """
+
+    __slots__ = ("queue",)
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[Callable[[bytes, Any], None], bytes, Any]] = []
+
+    def flush(self) -> None:
+        queue = self.queue
+        for sendto, data, addr in queue:
+            sendto(data, addr)
+        queue.clear()
+
+
+@dataclass(slots=True)
+class _Route:
+    """Where a connection's packets go now: its SRTP context and the nominated ICE pair."""
+
+    pair: Any
+    srtp: Any  # srtp_t
+    sendto: Callable[[bytes, Any], None]
+    addr: Any
 
 
 class AdapterError(RuntimeError):
@@ -110,6 +174,7 @@ class RawPeerConnection:
         self._dtls: Any = None
         self._connection: Any = None
         self._fast_path_installed = False
+        self._route: _Route | None = None
         self.srtp_errors = 0
         self.slow_path_packets = 0
         self.on_state: Callable[[str], None] | None = None
@@ -174,30 +239,62 @@ class RawPeerConnection:
             raise NegotiationError(f"the answer was not accepted: {exc}") from exc
 
     async def close(self) -> None:
+        self._connection = None  # nothing is sent any more
+        self._route = None
         await self.pc.close()
 
     # ---- media in and out -------------------------------------------------------------------
 
     def send_rtp(self, packet: bytes) -> bool:
         """Protect and send one RTP packet now; False when the transport is not up yet."""
-        return self._send(packet, rtcp=False)
+        return self._send(_scratch, _scratch.put(packet), srtp_lib.srtp_protect)
 
     def send_rtcp(self, packet: bytes) -> bool:
         """Protect and send one (compound) RTCP packet now; False when not up yet."""
-        return self._send(packet, rtcp=True)
+        return self._send(_scratch, _scratch.put(packet), srtp_lib.srtp_protect_rtcp)
 
-    def _send(self, packet: bytes, *, rtcp: bool) -> bool:
+    def queue_rtp(self, buf: PacketBuffer, length: int, batch: SendBatch) -> bool:
+        """Protect the RTP packet written at the start of `buf` and queue it on `batch`."""
+        route = self._protect(buf, length, srtp_lib.srtp_protect)
+        if route is None:
+            return False
+        batch.queue.append((route.sendto, bytes(buf.view[: _length[0]]), route.addr))
+        return True
+
+    def _send(self, buf: PacketBuffer, length: int, protect: Any) -> bool:
+        route = self._protect(buf, length, protect)
+        if route is None:
+            return False
+        route.sendto(bytes(buf.view[: _length[0]]), route.addr)
+        return True
+
+    def _protect(self, buf: PacketBuffer, length: int, protect: Any) -> _Route | None:
+        """Protect in place (the new length in `_length`); the route to send on, or None."""
+        connection = self._connection
+        route = self._route
+        if route is None or connection is None or connection._nominated.get(1) is not route.pair:
+            route = self._find_route()
+            if route is None:
+                return None
+        _length[0] = length
+        if protect(route.srtp, buf._c, _length) != srtp_lib.srtp_err_status_ok:
+            self.srtp_errors += 1  # e.g. a sequence number too far behind for libsrtp
+            return None
+        return route
+
+    def _find_route(self) -> _Route | None:
         tx = self._dtls._tx_srtp if self._dtls is not None else None
         pair = self._connection._nominated.get(1) if self._connection is not None else None
         if tx is None or pair is None:
-            return False
-        try:
-            protected = tx.protect_rtcp(packet) if rtcp else tx.protect(packet)
-        except pylibsrtp.Error:
-            self.srtp_errors += 1
-            return False
-        _send_datagram(pair, protected)
-        return True
+            self._route = None
+            return None
+        transport = getattr(pair.protocol, "transport", None)
+        if isinstance(pair.protocol, aioice.ice.StunProtocol) and transport is not None:
+            sendto = transport.sendto
+        else:  # a relayed (TURN) candidate sends through its own coroutine
+            sendto = _relay_sender(pair.protocol)
+        self._route = _Route(pair, tx._srtp[0], sendto, pair.remote_addr)
+        return self._route
 
     # ---- seams ------------------------------------------------------------------------------
 
@@ -272,14 +369,13 @@ def _ignore_rtcp(data: bytes) -> None:
 _relay_sends: set[asyncio.Future[None]] = set()
 
 
-def _send_datagram(pair: Any, data: bytes) -> None:
-    transport = getattr(pair.protocol, "transport", None)
-    if isinstance(pair.protocol, aioice.ice.StunProtocol) and transport is not None:
-        transport.sendto(data, pair.remote_addr)
-    else:  # a relayed (TURN) candidate sends through its own coroutine
-        task = asyncio.ensure_future(pair.protocol.send_data(data, pair.remote_addr))
+def _relay_sender(protocol: Any) -> Callable[[bytes, Any], None]:
+    def sendto(data: bytes, addr: Any) -> None:
+        task = asyncio.ensure_future(protocol.send_data(data, addr))
         _relay_sends.add(task)
         task.add_done_callback(_relay_sends.discard)
+
+    return sendto
 
 
 def _prefer_single_codec(transceiver: RTCRtpTransceiver, kind: Kind) -> None:
