@@ -124,11 +124,13 @@ def build_result(
             "received_packets": received,
             "expected_packets": expected,
             "sequence_gaps": sum(p["gaps"] for p in peers),
-            "recovered_by_rtx": sum(p["recovered"] for p in peers),
+            "recovered_by_rtx": sum(p["recovered"] - p.get("late", 0) for p in peers),
+            "filled_late": sum(p.get("late", 0) for p in peers),
             "unrecovered": unrecovered,
             "loss_pct": round(100 * unrecovered / expected, 3) if expected else 0.0,
             "forwarded_not_received": whole.get("packets_out", 0)
             + whole.get("rtx_out", 0)
+            + whole.get("padding_packets_out", 0)
             - received,
         },
         "forwarding_delay_ms": {
@@ -209,7 +211,8 @@ def summary(result: dict[str, Any]) -> str:
         (
             "subscriber loss",
             f"{_fmt(sub['loss_pct'], '%')} unrecovered ({sub['sequence_gaps']} gaps, "
-            f"{sub['recovered_by_rtx']} by RTX)",
+            f"{sub['recovered_by_rtx']} by RTX, {sub.get('filled_late', 0)} late: repaired "
+            "upstream)",
         ),
         ("server drops", ", ".join(f"{k} {v}" for k, v in s["drops_whole_run"].items()) or "none"),
         ("forwarded, not received", _fmt(sub["forwarded_not_received"])),

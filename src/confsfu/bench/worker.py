@@ -18,6 +18,7 @@ from confsfu.server.rtc_adapter import configure_aiortc
 DELAY_BIN_MS = 0.1  # forwarding delay histogram resolution
 DELAY_MAX_MS = 5000.0
 TAIL_BYTES = 12  # packet tail used to match a received packet to its send time
+MISSING_KEPT = 1024  # missing sequence numbers a stream remembers, to see them filled late
 
 
 class _Queue(Protocol):
@@ -67,10 +68,45 @@ class StreamStats:
 
     packets: int = 0
     octets: int = 0
-    recovered: int = 0
+    recovered: int = 0  # gaps filled later: by RTX, or by the packet itself arriving late
+    late: int = 0  # of those, filled by the packet itself (the server forwards upstream repairs)
     first: int | None = None
     highest: int = 0  # unwrapped
     gaps: int = 0  # sequence numbers skipped on first arrival
+    missing: set[int] = field(default_factory=set)  # unwrapped, the newest MISSING_KEPT only
+
+    def arrived(self, seq: int) -> int:
+        """A media packet (not RTX) arrived: how many sequence numbers it skipped."""
+        if self.first is None:
+            self.first = self.highest = seq
+            return 0
+        delta = (seq - self.highest) % 65536
+        if 0 < delta < 32768:
+            if delta > 1:
+                self.skipped(self.highest + 1, self.highest + delta)
+            self.highest += delta
+            return delta - 1
+        if delta >= 32768 and self.filled(seq):
+            self.late += 1
+        return 0
+
+    def skipped(self, start: int, end: int) -> None:
+        """Sequence numbers [start, end) (unwrapped) did not arrive in order."""
+        self.gaps += end - start
+        self.missing.update(range(max(start, end - MISSING_KEPT), end))
+        if len(self.missing) > 2 * MISSING_KEPT:
+            floor = self.highest - MISSING_KEPT
+            self.missing = {s for s in self.missing if s >= floor}
+
+    def filled(self, seq: int) -> bool:
+        """A packet that was missing arrived; False for duplicates (probe padding, say)."""
+        delta = (seq - self.highest) % 65536
+        unwrapped = self.highest + delta - 65536 if delta >= 32768 else self.highest + delta
+        if unwrapped in self.missing:
+            self.missing.discard(unwrapped)
+            self.recovered += 1
+            return True
+        return False
 
 
 class BenchPeer(LoopbackPeer):
@@ -114,18 +150,11 @@ class BenchPeer(LoopbackPeer):
         stats.packets += 1
         stats.octets += len(data)
         if recovered:
-            stats.recovered += 1
+            stats.filled(seq)
             return
-        if stats.first is None:
-            stats.first = stats.highest = seq
-        else:
-            delta = (seq - stats.highest) % 65536
-            if 0 < delta < 32768:
-                stats.gaps += delta - 1
-                stats.highest += delta
-                if 1 < delta < 100:
-                    last = (seq - delta) % 65536
-                    self._send_nack(ssrc, [(last + i) % 65536 for i in range(1, delta)])
+        skipped = stats.arrived(seq)
+        if 0 < skipped < 100:
+            self._send_nack(ssrc, [(seq - i) % 65536 for i in range(skipped, 0, -1)])
         _kind, mid = self._ssrc_kind.get(ssrc, ("", ""))
         slot = self.slots.get(mid)
         if slot and slot.get("name"):
@@ -283,6 +312,7 @@ class _Totals:
     packets: int = 0
     octets: int = 0
     recovered: int = 0
+    late: int = 0
     gaps: int = 0
     expected: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
@@ -294,6 +324,7 @@ def _result(peer: BenchPeer) -> dict[str, Any]:
         totals.packets += s.packets
         totals.octets += s.octets
         totals.recovered += s.recovered
+        totals.late += s.late
         totals.gaps += s.gaps
         if s.first is not None:
             totals.expected += s.highest - s.first + 1
@@ -306,6 +337,7 @@ def _result(peer: BenchPeer) -> dict[str, Any]:
         "packets": totals.packets,
         "octets": totals.octets,
         "recovered": totals.recovered,
+        "late": totals.late,
         "gaps": totals.gaps,
         "unrecovered": max(0, totals.gaps - totals.recovered),
         "expected": totals.expected,

@@ -1,0 +1,40 @@
+"""The load generator's per-stream accounting: gaps, repairs by RTX, late arrivals, padding."""
+
+from __future__ import annotations
+
+from confsfu.bench.worker import MISSING_KEPT, StreamStats
+
+
+def receive(stats: StreamStats, *seqs: int) -> list[int]:
+    return [stats.arrived(seq) for seq in seqs]
+
+
+def test_a_gap_repaired_by_rtx_is_recovered_once() -> None:
+    stats = StreamStats()
+    assert receive(stats, 10, 11, 14) == [0, 0, 2]
+    assert stats.gaps == 2
+    assert stats.filled(12) and not stats.filled(12)  # the second copy is probe padding
+    assert stats.recovered == 1 and stats.late == 0
+
+
+def test_a_packet_arriving_late_fills_its_gap() -> None:
+    stats = StreamStats()
+    receive(stats, 65_534, 65_535, 1, 0)  # 0 comes after 1, across the wrap
+    assert (stats.gaps, stats.recovered, stats.late) == (1, 1, 1)
+
+
+def test_padding_copies_of_received_packets_recover_nothing() -> None:
+    stats = StreamStats()
+    receive(stats, *range(100, 200))
+    assert not any(stats.filled(seq) for seq in range(150, 200))
+    assert (stats.gaps, stats.recovered) == (0, 0)
+
+
+def test_the_missing_set_stays_bounded() -> None:
+    stats = StreamStats()
+    seq = 0
+    for _ in range(5000):
+        receive(stats, seq)
+        seq = (seq + 3) % 65536  # two lost every time
+    assert stats.gaps == 2 * 4999
+    assert len(stats.missing) <= 2 * MISSING_KEPT
