@@ -80,6 +80,7 @@ class PacketBuffer:
 
 _length = srtp_ffi.new("int *")
 _scratch = PacketBuffer()
+_incoming = PacketBuffer()
 
 
 class SendBatch:
@@ -339,13 +340,21 @@ class RawPeerConnection:
                 if rx is None or not 127 < data[0] < 192:
                     fallback(data, addr)  # STUN, DTLS, or SRTP before the keys exist
                     return
-                try:
-                    if len(data) > 1 and 192 <= data[1] <= 223:
-                        self._on_rtcp(rx.unprotect_rtcp(data))
-                    else:
-                        self._on_rtp(rx.unprotect(data), int(loop.time() * 1000))
-                except pylibsrtp.Error:
+                if len(data) > _incoming.capacity:
                     self.srtp_errors += 1
+                    return
+                rtcp = len(data) > 1 and 192 <= data[1] <= 223
+                _incoming.data[: len(data)] = data
+                _length[0] = len(data)
+                unprotect = srtp_lib.srtp_unprotect_rtcp if rtcp else srtp_lib.srtp_unprotect
+                if unprotect(rx._srtp[0], _incoming._c, _length) != srtp_lib.srtp_err_status_ok:
+                    self.srtp_errors += 1
+                    return
+                clear = bytes(_incoming.view[: _length[0]])
+                if rtcp:
+                    self._on_rtcp(clear)
+                else:
+                    self._on_rtp(clear, int(loop.time() * 1000))
 
             protocol.datagram_received = datagram_received
 
