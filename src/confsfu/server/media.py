@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from confsfu.bandwidth.allocator import (
     AllocatorConfig,
@@ -332,6 +333,7 @@ class RoomMedia:
         stage_source = None
         if stage.pid is not None:
             stage_source = f"{stage.pid}/screen" if stage.kind == "screen" else f"{stage.pid}/video"
+        rates: dict[str, npt.NDArray[np.float64]] = {}  # per source, measured once per pass
         for sub in self.subscribers.values():
             if not sub.ready:
                 continue
@@ -347,12 +349,14 @@ class RoomMedia:
                 ("grid", [f"{p}/video" for p in grid]),
             ):
                 self._assign(now_ms, [s for s in sub.slots if s.purpose == purpose], wanted)
-            self._allocate(now_ms, sub)
+            self._allocate(now_ms, sub, rates)
         self._dynacast(now_ms)
 
     # ---- layers: what each subscriber's bandwidth buys ----------------------------------------
 
-    def _allocate(self, now_ms: int, sub: Subscriber) -> None:
+    def _allocate(
+        self, now_ms: int, sub: Subscriber, rates: dict[str, npt.NDArray[np.float64]]
+    ) -> None:
         """Pick each video slot's simulcast and temporal layer to fit the subscriber's estimate."""
         bw = self._bw
         demands: list[Demand] = []
@@ -362,9 +366,12 @@ class RoomMedia:
             if slot.kind != "video" or source is None:
                 slot.decision = None
                 continue
-            pub = self._publisher_of(source)
-            meter = pub.meters.get(source) if pub is not None else None
-            rates = meter.bitrates_bps(now_ms) if meter is not None else _NO_LAYERS
+            measured = rates.get(source)
+            if measured is None:
+                pub = self._publisher_of(source)
+                meter = pub.meters.get(source) if pub is not None else None
+                measured = meter.bitrates_bps(now_ms) if meter is not None else _NO_LAYERS
+                rates[source] = measured
             if source.endswith("/screen"):
                 priority, caps = Priority.SCREEN, (2, 2)
             elif slot.purpose == "stage":
@@ -373,7 +380,7 @@ class RoomMedia:
                 priority, caps = Priority.THUMBNAIL, (bw.grid_max_spatial, bw.grid_max_temporal)
             track = f"{slot.stream.mid}:{source}"
             slots[track] = slot
-            demands.append(Demand(track, priority, caps[0], caps[1], rates))
+            demands.append(Demand(track, priority, caps[0], caps[1], measured))
         estimate = sub.estimator.estimate_bps(now_ms)
         if now_ms - sub.ready_ms < bw.warmup_ms:
             estimate = max(estimate, bw.initial_bps)
