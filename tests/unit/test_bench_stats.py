@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from confsfu.bench.worker import MISSING_KEPT, StreamStats
+from confsfu.loadgen.peer import RecentPackets
+from confsfu.rtp.packet import build_rtp
 
 
 def receive(stats: StreamStats, *seqs: int) -> list[int]:
@@ -38,3 +40,14 @@ def test_the_missing_set_stays_bounded() -> None:
         seq = (seq + 3) % 65536  # two lost every time
     assert stats.gaps == 2 * 4999
     assert len(stats.missing) <= 2 * MISSING_KEPT
+
+
+def test_a_publisher_keeps_its_recent_packets_for_nacks() -> None:
+    recent = RecentPackets(size=2)
+    packets = [build_rtp(payload_type=96, sequence_number=n, timestamp=0, ssrc=7, payload=b"x")
+               for n in (1, 2, 3)]  # fmt: skip
+    for packet in packets:
+        recent.keep(packet)
+    assert recent.get(7, 1) is None  # pushed out
+    assert recent.get(7, 2) == packets[1] and recent.get(7, 3) == packets[2]
+    assert recent.get(8, 3) is None

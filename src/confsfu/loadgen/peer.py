@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,7 @@ class SentMedia:
     video_payloads: list[bytes] = field(default_factory=list)
     audio_packets: int = 0
     video_packets: int = 0
+    retransmitted: int = 0  # answers to the server's NACKs
 
 
 class LoopbackPeer:
@@ -113,6 +115,7 @@ class LoopbackPeer:
         self._highest: dict[int, int] = {}
         self._nacked: set[tuple[int, int]] = set()
         self._publish_streams: list[OutgoingStream] = []
+        self._recent = RecentPackets()
         self._publish_answered = asyncio.Event()
         self.keyframe_requests = 0
         self._subscribed = asyncio.Event()
@@ -316,6 +319,13 @@ class LoopbackPeer:
         pc = RawPeerConnection()
         pc.set_callbacks(on_rtp=lambda data, at: None, on_rtcp=self._on_publish_rtcp)
         self.publish_pc = pc
+        send = pc.send_rtp
+
+        def send_and_keep(packet: bytes) -> bool:
+            self._recent.keep(packet)
+            return send(packet)
+
+        pc.send_rtp = send_and_keep  # type: ignore[method-assign]
         offer, self._publish_streams = await pc.offer(["audio", "video"])
         if self.simulcast:
             offer = simulcast_offer(offer)
@@ -430,6 +440,12 @@ class LoopbackPeer:
         for packet in packets:
             if isinstance(packet, rtcp.PictureLossIndication | rtcp.FullIntraRequest):
                 self.keyframe_requests += 1
+            elif isinstance(packet, rtcp.Nack) and self.publish_pc is not None:
+                # Like a browser without RTX: the lost packet again, as it was.
+                for seq in packet.lost:
+                    again = self._recent.get(packet.media_ssrc, seq)
+                    if again is not None and self.publish_pc.send_rtp(again):
+                        self.sent.retransmitted += 1
 
     def start_media(
         self,
@@ -524,6 +540,26 @@ class LoopbackPeer:
                 v_ts = (v_ts + 90000 // fps) % (1 << 32)
             tick += 1
             await asyncio.sleep(max(0.0, start + tick * 0.02 - loop.time()))
+
+
+class RecentPackets:
+    """The last packets a publisher sent, by (SSRC, sequence number), to answer NACKs."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._packets: dict[tuple[int, int], bytes] = {}
+        self._order: deque[tuple[int, int]] = deque()
+        self._size = size
+
+    def keep(self, packet: bytes) -> None:
+        key = (int.from_bytes(packet[8:12], "big"), int.from_bytes(packet[2:4], "big"))
+        if key not in self._packets:
+            self._order.append(key)
+            if len(self._order) > self._size:
+                self._packets.pop(self._order.popleft(), None)
+        self._packets[key] = packet
+
+    def get(self, ssrc: int, seq: int) -> bytes | None:
+        return self._packets.get((ssrc, seq))
 
 
 def is_keyframe_payload(payload: bytes) -> bool:
