@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from confsfu.conference.meeting import (
-    CHAIR_ACTIONS,
-    Meeting,
-    MeetingError,
-    ParticipantRemoved,
-    Stage,
-)
+from confsfu.conference.meeting import CHAIR_ACTIONS, Meeting, MeetingError, ParticipantRemoved
 from confsfu.conference.permissions import Role
 from confsfu.conference.room import Room
 
@@ -86,25 +80,6 @@ def test_stage_prefers_screen_then_floor_then_speaker() -> None:
     assert m.stage(2800).kind == "floor"
     m.tick(2600 + 30_000)  # the grant expires
     assert m.floor.holder is None
-
-
-def test_the_speaker_sees_the_previous_speaker_or_another_camera() -> None:
-    m = meeting()
-    for t in range(0, 2500, 20):
-        m.on_audio_level(t, "a", 20, voice=True)
-    stage = m.stage(2500)
-    cameras = {"a", "b", "chair"}
-    assert m.stage_for(stage, "b", cameras) == stage  # everyone else sees the speaker
-    assert m.stage_for(stage, "a", cameras) == Stage("b", "speaker")  # nobody before: a camera
-    assert m.stage_for(stage, "a", {"a"}) == Stage(None, None)
-    for t in range(2500, 8000, 20):
-        m.on_audio_level(t, "chair", 30, voice=True)
-    stage = m.stage(8000)
-    assert stage.pid == "chair"
-    assert m.stage_for(stage, "chair", cameras) == Stage("a", "speaker")  # who spoke before
-    m.chair(8100, "chair", "grant_floor", target="b", limit_s=30)
-    floor = m.stage(8100)
-    assert m.stage_for(floor, "b", cameras) == floor  # a floor holder is not a speaker
 
 
 def test_screen_share_needs_presenter_floor_or_chair() -> None:

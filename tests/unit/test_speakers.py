@@ -111,14 +111,6 @@ def test_sustained_new_speaker_takes_over_within_two_seconds() -> None:
     assert 3_000 + 700 <= switched_at <= 3_000 + 2_000
 
 
-def test_the_speaker_replaced_is_remembered_as_previous() -> None:
-    det = SpeakerDetector()
-    simulate(det, {"a": speaks(40, 0, 3_000), "b": speaks(40, 3_000, 8_000)}, 0, 8_000)
-    assert (det.dominant(8_000), det.previous) == ("b", "a")
-    det.remove("a")
-    assert det.previous is None
-
-
 def test_equal_overtalk_does_not_switch_but_clearly_louder_does() -> None:
     det = SpeakerDetector()
     equal = {"a": speaks(40), "b": speaks(40, 2_000)}

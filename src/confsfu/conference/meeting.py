@@ -324,18 +324,6 @@ class Meeting:
             return Stage(dominant, "speaker")
         return Stage(None, None)
 
-    def stage_for(self, stage: Stage, viewer: str, cameras: Iterable[str]) -> Stage:
-        """`stage` (from `stage()`) as `viewer` sees it: a speaker sees the one who spoke before
-        them (or, with nobody before, another camera) rather than an empty stage where they
-        would see themselves."""
-        if stage.kind != "speaker" or stage.pid != viewer:
-            return stage
-        others = sorted(set(cameras) - {viewer})
-        previous = self.speakers.previous
-        if previous is not None and previous in others:
-            return Stage(previous, "speaker")
-        return Stage(others[0], "speaker") if others else Stage(None, None)
-
     def audio_for(
         self, now_ms: int, subscriber: str, n: int, publishing: Iterable[str]
     ) -> list[str]:

@@ -81,7 +81,6 @@ class SpeakerDetector:
         self._talkers: dict[str, _Talker] = {}
         self._spoken_before_ms: dict[str, int] = {}  # speaking time of removed talkers
         self._dominant: str | None = None
-        self._previous: str | None = None  # the dominant speaker before the current one
         self._reported: str | None = None
         self._next_decision_ms = 0
 
@@ -175,14 +174,9 @@ class SpeakerDetector:
             else:
                 dominant_weight = scores.get(self._dominant, (0, 0))[0]
                 if best_weight > c.switch_ratio * dominant_weight:
-                    self._previous, self._dominant = self._dominant, best
+                    self._dominant = best
         self._next_decision_ms = now_ms + c.decision_interval_ms
         return self._dominant
-
-    @property
-    def previous(self) -> str | None:
-        """Who held the stage before the dominant speaker took it (what that speaker sees)."""
-        return self._previous
 
     def dominant(self, now_ms: int) -> str | None:
         """The dominant speaker as of `now_ms`; it keeps the stage while silent until replaced."""
@@ -222,8 +216,6 @@ class SpeakerDetector:
         t = self._talkers.pop(pid, None)
         if t is not None:
             self._spoken_before_ms[pid] = self._spoken_before_ms.get(pid, 0) + t.speaking_ms
-        if pid == self._previous:
-            self._previous = None
         if pid == self._dominant:
             self._dominant = None
 

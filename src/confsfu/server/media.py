@@ -327,23 +327,22 @@ class RoomMedia:
         """Recompute every ready subscriber's slots: who is heard, the stage, one grid page."""
         now_ms = self._clock_ms()
         meeting = self.meeting
-        room_stage = meeting.stage(now_ms)
+        stage = meeting.stage(now_ms)
         audio = self._publishing("audio")
         video = self._publishing("video")
+        stage_source = None
+        if stage.pid is not None:
+            stage_source = f"{stage.pid}/screen" if stage.kind == "screen" else f"{stage.pid}/video"
         rates: dict[str, npt.NDArray[np.float64]] = {}  # per source, measured once per pass
         for sub in self.subscribers.values():
             if not sub.ready:
                 continue
             me = sub.participant_id
             heard = meeting.audio_for(now_ms, me, self._slot_counts.audio, audio)
-            stage = meeting.stage_for(room_stage, me, video)
             # The grid shows the others; whoever is on the stage is already large there.
             grid_candidates = video - {stage.pid} if stage.kind != "screen" else video
             grid = meeting.grid_for(me, sub.grid_page, self._slot_counts.video, grid_candidates)
-            on_stage = []
-            if stage.pid is not None and stage.pid != me:
-                what = "screen" if stage.kind == "screen" else "video"
-                on_stage = [f"{stage.pid}/{what}"]
+            on_stage = [stage_source] if stage_source and stage.pid != me else []
             for purpose, wanted in (
                 ("audio", [f"{p}/audio" for p in heard]),
                 ("stage", on_stage),
