@@ -35,6 +35,10 @@ async def test_stage_arrives_at_full_resolution_from_simulcast(
 ) -> None:
     seoul = await open_page(browser, f"{server.http_url}/?room=demo&name=Seoul")
     lima = await open_page(browser, f"{server.http_url}/?room=demo&name=Lima")
+    # Both fake microphones beep: Lima stays silent so that Seoul is the speaker she sees (the
+    # dominant speaker's own stage is empty).
+    await lima.wait_for_function("window.conference && window.conference.localStream")
+    await lima.evaluate("window.conference.setMicrophone(false)")
 
     def layers_published(name: str) -> set[str]:
         live = server.app[HUB].rooms.get("demo")
