@@ -12,6 +12,8 @@ import pytest
 from confsfu.codecs.vp8 import parse_vp8
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
+from confsfu.rtp.packet import build_rtp
+from confsfu.server.app import HUB
 
 pytestmark = pytest.mark.loopback
 
@@ -105,3 +107,22 @@ async def test_lost_packet_is_recovered_by_nack_and_rtx(
     recovered = {(ssrc, seq) for ssrc, s in listener.received.items() for seq in s.recovered}
     assert dropped & recovered, f"dropped {sorted(dropped)}, recovered none"
     assert talker.sent.video_packets > 0
+
+
+async def test_an_oversized_packet_is_dropped_and_media_keeps_flowing(
+    server: Any, peers: list[LoopbackPeer]
+) -> None:
+    viewer, talker = await join_publishing(server.ws_url, ["Oslo", "Dakar"], peers)
+    await viewer.wait_for(receives_from(viewer, ["Dakar"], "audio", 20), timeout=15)
+    media = server.app[HUB].rooms["demo"].media
+    assert talker.publish_pc is not None
+    # 1,700 bytes: larger than the server forwards, small enough for SRTP to carry it there.
+    # A fresh SSRC: one of the talker's own would move SRTP's packet index off its stream.
+    big = build_rtp(payload_type=96, sequence_number=1, timestamp=0, ssrc=0x0BAD0BAD,
+                    payload=bytes(1688))  # fmt: skip
+    assert talker.publish_pc.send_rtp(big)
+    await viewer.wait_for(lambda: media.drops["oversized"] == 1, timeout=5)
+    before = viewer.streams_showing("audio")["Dakar"].packets
+    await viewer.wait_for(
+        lambda: viewer.streams_showing("audio")["Dakar"].packets > before + 20, timeout=5
+    )

@@ -13,6 +13,7 @@ from confsfu.loadgen.media import EncodedFrame, opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.packet import parse_rtp
+from confsfu.rtp.seq import seq_diff
 from confsfu.server.rtc_adapter import configure_aiortc
 
 DELAY_BIN_MS = 0.1  # forwarding delay histogram resolution
@@ -100,8 +101,7 @@ class StreamStats:
 
     def filled(self, seq: int) -> bool:
         """A packet that was missing arrived; False for duplicates (probe padding, say)."""
-        delta = (seq - self.highest) % 65536
-        unwrapped = self.highest + delta - 65536 if delta >= 32768 else self.highest + delta
+        unwrapped = self.highest + seq_diff(seq, self.highest)
         if unwrapped in self.missing:
             self.missing.discard(unwrapped)
             self.recovered += 1

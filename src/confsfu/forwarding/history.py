@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
 SentPacket = tuple[bool, int, bytes]
 """What a slot needs to send a packet again: marker, timestamp and the payload as sent.
 
@@ -9,7 +13,7 @@ Payloads are shared with every other slot that forwarded the same packet, so a h
 tuple per packet, not a copy of it."""
 
 
-class PacketHistory:
+class PacketHistory(Generic[T]):
     """A ring of the last `size` packets sent, keyed by their 16-bit sequence number."""
 
     __slots__ = ("_mask", "_packets", "_seqs")
@@ -18,15 +22,15 @@ class PacketHistory:
         if size & (size - 1):
             raise ValueError("history size must be a power of two")
         self._mask = size - 1
-        self._packets: list[SentPacket | None] = [None] * size
+        self._packets: list[T | None] = [None] * size
         self._seqs = [-1] * size
 
-    def put(self, sequence_number: int, packet: SentPacket) -> None:
+    def put(self, sequence_number: int, packet: T) -> None:
         i = sequence_number & self._mask
         self._packets[i] = packet
         self._seqs[i] = sequence_number
 
-    def get(self, sequence_number: int) -> SentPacket | None:
+    def get(self, sequence_number: int) -> T | None:
         i = sequence_number & self._mask
         return self._packets[i] if self._seqs[i] == sequence_number else None
 

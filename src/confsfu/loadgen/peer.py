@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import random
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from confsfu.codecs.vp8 import packetize_vp8, parse_vp8
+from confsfu.forwarding.history import PacketHistory
 from confsfu.loadgen.media import EncodedFrame
 from confsfu.rtp import rtcp
 from confsfu.rtp.errors import ParseError
@@ -543,23 +543,22 @@ class LoopbackPeer:
 
 
 class RecentPackets:
-    """The last packets a publisher sent, by (SSRC, sequence number), to answer NACKs."""
+    """The last packets a publisher sent, per SSRC by sequence number, to answer NACKs."""
 
-    def __init__(self, size: int = 4096) -> None:
-        self._packets: dict[tuple[int, int], bytes] = {}
-        self._order: deque[tuple[int, int]] = deque()
-        self._size = size
+    def __init__(self, size: int = 1024) -> None:
+        self._by_ssrc: dict[int, PacketHistory[bytes]] = {}
+        self._size = size  # per SSRC, a power of two
 
     def keep(self, packet: bytes) -> None:
-        key = (int.from_bytes(packet[8:12], "big"), int.from_bytes(packet[2:4], "big"))
-        if key not in self._packets:
-            self._order.append(key)
-            if len(self._order) > self._size:
-                self._packets.pop(self._order.popleft(), None)
-        self._packets[key] = packet
+        ssrc = int.from_bytes(packet[8:12], "big")
+        history = self._by_ssrc.get(ssrc)
+        if history is None:
+            history = self._by_ssrc[ssrc] = PacketHistory(self._size)
+        history.put(int.from_bytes(packet[2:4], "big"), packet)
 
     def get(self, ssrc: int, seq: int) -> bytes | None:
-        return self._packets.get((ssrc, seq))
+        history = self._by_ssrc.get(ssrc)
+        return history.get(seq) if history is not None else None
 
 
 def is_keyframe_payload(payload: bytes) -> bool:

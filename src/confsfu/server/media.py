@@ -28,7 +28,7 @@ from confsfu.bandwidth.probe import ProbeConfig, ProbeController
 from confsfu.codecs.vp8 import parse_vp8, rewrite_vp8
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.slots import stable_assign
-from confsfu.forwarding.history import PacketHistory
+from confsfu.forwarding.history import PacketHistory, SentPacket
 from confsfu.forwarding.inbound import Inbound
 from confsfu.forwarding.incoming import IncomingStream
 from confsfu.forwarding.ingress import IngressRouter, IngressStream, layer_key, source_of
@@ -65,7 +65,7 @@ class Slot:
     stream: OutgoingStream
     purpose: SlotPurpose
     forwarder: SlotForwarder
-    history: PacketHistory
+    history: PacketHistory[SentPacket]
     header: SlotHeader | None = None  # known once the subscriber's answer came
     rtx_payload_type: int | None = None
     rtx_seq: int = 0
@@ -248,7 +248,7 @@ class RoomMedia:
                 initial_seq=self._rng.getrandbits(16),
                 initial_ts=self._rng.getrandbits(32),
             )
-            history = PacketHistory(self._media.rtx_history_packets)
+            history: PacketHistory[SentPacket] = PacketHistory(self._media.rtx_history_packets)
             slot = Slot(sub, stream, purpose, forwarder, history, rtx_seq=self._rng.getrandbits(16))
             sub.slots.append(slot)
             sub.by_ssrc[stream.ssrc] = slot
