@@ -88,6 +88,18 @@ class SlotHeader:
         buf[self.header_bytes : end] = payload
         return end
 
+    @property
+    def abs_send_time_at(self) -> int:
+        """Where the 3-byte abs-send-time value goes in the header, or 0 without one."""
+        return self._abs_send_time_at
+
+    def template(self) -> bytes:
+        """The header with marker, sequence number, timestamp and send time zero: what a
+        `confsfu._wire.Wire` patches per packet."""
+        buf = bytearray(self.header_bytes)
+        self.write(buf, False, 0, 0, b"\x00\x00\x00", b"")
+        return bytes(buf)
+
     def build(
         self, marker: bool, sequence_number: int, timestamp: int, now_ms: int, payload: bytes
     ) -> bytes:

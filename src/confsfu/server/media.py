@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from confsfu._wire import Wire, flush
 from confsfu.bandwidth.allocator import (
     AllocatorConfig,
     Demand,
@@ -39,13 +40,7 @@ from confsfu.rtp import rtcp
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import ExtensionIds, abs_send_time, parse_audio_level
 from confsfu.rtp.packet import RtpPacket, build_rtp, parse_rtp
-from confsfu.server.rtc_adapter import (
-    Kind,
-    OutgoingStream,
-    PacketBuffer,
-    RawPeerConnection,
-    SendBatch,
-)
+from confsfu.server.rtc_adapter import Kind, OutgoingStream, RawPeerConnection
 from confsfu.server.sdp_plan import publish_plan, subscribe_plan
 from confsfu.settings import BandwidthSettings, MediaSettings, SlotSettings
 from confsfu.signalling.messages import Purpose
@@ -53,7 +48,7 @@ from confsfu.signalling.messages import Purpose
 log = logging.getLogger(__name__)
 
 CLOCK_RATE = {"audio": 48000, "video": 90000}
-MAX_PACKET_BYTES = 1500  # larger RTP is refused: forwarded packets are built in a fixed buffer
+MAX_PACKET_BYTES = 1500  # larger RTP is refused: forwarded packets are built in fixed buffers
 SlotPurpose = Literal["audio", "stage", "grid"]
 
 
@@ -67,11 +62,10 @@ class Slot:
     forwarder: SlotForwarder
     history: PacketHistory[SentPacket]
     header: SlotHeader | None = None  # known once the subscriber's answer came
+    wire: Wire | None = None  # writes, protects and queues its packets (with the header)
     rtx_payload_type: int | None = None
     rtx_seq: int = 0
     shown: str | None = None  # the source the page was last told this slot carries
-    packets_sent: int = 0
-    bytes_sent: int = 0
     rtx_sent: int = 0
     decision: LayerDecision | None = None  # the allocator's latest word on this slot
     indexed: set[str] = field(default_factory=set)  # layer keys whose packets reach this slot
@@ -79,6 +73,15 @@ class Slot:
     @property
     def kind(self) -> Kind:
         return self.stream.kind
+
+    @property
+    def packets_sent(self) -> int:
+        return self.wire.packets if self.wire is not None else 0
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes of the media packets sent (before SRTP), retransmissions not included."""
+        return self.wire.packet_bytes if self.wire is not None else 0
 
     def resend(self, seq: int, now_ms: int) -> bytes | None:
         """Packet `seq` again, if the history still has it: as the slot's next RTX packet, or
@@ -160,8 +163,6 @@ class RoomMedia:
         self._held: set[str] = set()  # away participants whose camera stays in the slots
         self.subscribers: dict[str, Subscriber] = {}
         self._slots_by_key: dict[str, list[Slot]] = {}  # layer key -> slots carrying or awaiting it
-        self._out = PacketBuffer()
-        self._batch = SendBatch()
         self.keyframes = KeyframeRequester(media.keyframe_request_interval_ms)
         self.counters: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
@@ -271,6 +272,7 @@ class RoomMedia:
                 mid_id=negotiated.ext.mid,
                 abs_send_time_id=negotiated.ext.abs_send_time if slot.kind == "video" else None,
             )
+            slot.wire = Wire(sub.pc.route, slot.header.template(), slot.header.abs_send_time_at)
             slot.rtx_payload_type = negotiated.rtx_payload_type
         sub.ready = True
         sub.ready_ms = self._clock_ms()
@@ -584,41 +586,42 @@ class RoomMedia:
     def _forward(self, p: Inbound, now_ms: int, send_time: bytes) -> None:
         """Send one incoming packet on every slot that carries its layer: the hot path.
 
-        Per slot: the forwarder's numbers, the slot's header written into one buffer in front
-        of the shared payload, SRTP in place, one send. Nothing else is built per slot.
+        Per slot, Python decides (the forwarder's numbers); the slot's `Wire` (C) writes its
+        header in front of the shared payload, SRTP-protects it and queues it. The queue goes
+        out back to back at the end.
         """
         slots = self._slots_by_key.get(p.key)
         if not slots:
             return
-        buf, batch = self._out, self._batch
-        data = buf.data
         marker, payload, vp8 = p.marker, p.payload, p.vp8
         sent = sent_bytes = 0
-        for slot in tuple(slots):  # a switch below re-indexes the slot
-            header = slot.header
-            if header is None:
-                continue
-            forwarder = slot.forwarder
-            before = forwarder.source
-            decision = forwarder.forward(now_ms, p)
-            if decision is None:
-                continue
-            seq, ts, pic, tl0 = decision
-            body = payload
-            if vp8 is not None and forwarder.rewrites_descriptor:
-                body = rewrite_vp8(payload, vp8, pic, tl0)
-            length = header.write(data, marker, seq, ts, send_time, body)
-            slot.history.put(seq, (marker, ts, body))
-            if slot.subscriber.pc.queue_rtp(buf, length, batch):
-                slot.packets_sent += 1
-                slot.bytes_sent += length
-                sent += 1
-                sent_bytes += length
-            if forwarder.source is not before:
-                self._index_remove(slot)
-                self._index_add(slot)
-                self._slot_changed(slot)
-        batch.flush()
+        try:
+            for slot in tuple(slots):  # a switch below re-indexes the slot
+                wire = slot.wire
+                if wire is None:
+                    continue
+                forwarder = slot.forwarder
+                before = forwarder.source
+                decision = forwarder.forward(now_ms, p)
+                if decision is None:
+                    continue
+                seq, ts, pic, tl0 = decision
+                body = payload
+                if vp8 is not None and forwarder.rewrites_descriptor:
+                    body = rewrite_vp8(payload, vp8, pic, tl0)
+                slot.history.put(seq, (marker, ts, body))
+                length = wire.queue(marker, seq, ts, send_time, body)
+                if length:
+                    sent += 1
+                    sent_bytes += length
+                else:  # no route yet (or libsrtp refused it)
+                    slot.subscriber.pc.refresh_route()
+                if forwarder.source is not before:
+                    self._index_remove(slot)
+                    self._index_add(slot)
+                    self._slot_changed(slot)
+        finally:
+            flush()
         if sent:
             self.counters["packets_out"] += sent
             self.counters["bytes_out"] += sent_bytes
@@ -682,6 +685,7 @@ class RoomMedia:
             slot.subscriber.pc.send_rtcp(rtcp.serialize_rtcp([report]))
 
     def _on_subscriber_rtcp(self, sub: Subscriber, data: bytes) -> None:
+        sub.pc.refresh_route()  # the nominated pair, checked about once a second
         packets, errors = rtcp.parse_rtcp_lenient(data)
         self.drops["bad_rtcp"] += len(errors)
         now_ms = self._clock_ms()

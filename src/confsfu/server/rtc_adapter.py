@@ -32,6 +32,7 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
+from confsfu import _wire
 from confsfu.rtp import extensions
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,10 @@ _SRTP_TRAILER_BYTES = pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
 
 
 class PacketBuffer:
-    """A reusable buffer in which one outgoing packet is written, SRTP-protected and sent.
+    """A reusable buffer in which one incoming packet is unprotected in place by libsrtp.
 
-    Protection happens in place through libsrtp itself: no copy in and out per packet as with
-    pylibsrtp's `Session.protect`. Everything runs on one thread, so one buffer serves every
-    connection.
+    pylibsrtp's `Session.unprotect` copies in and out and allocates per call. Everything runs
+    on one thread, so one buffer serves every connection.
     """
 
     __slots__ = ("_c", "capacity", "data", "view")
@@ -68,49 +68,27 @@ class PacketBuffer:
         self.data = bytearray(size)
         self.view = memoryview(self.data)
         self._c = srtp_ffi.from_buffer(self.data)
-        self.capacity = size - _SRTP_TRAILER_BYTES  # the longest packet that can be protected
-
-    def put(self, packet: bytes) -> int:
-        """Copy a whole packet in; its length."""
-        if len(packet) > self.capacity:
-            raise ValueError(f"a {len(packet)}-byte packet exceeds {self.capacity} bytes")
-        self.data[: len(packet)] = packet
-        return len(packet)
+        self.capacity = size - _SRTP_TRAILER_BYTES  # the longest packet that can be unprotected
 
 
 _length = srtp_ffi.new("int *")
-_scratch = PacketBuffer()
 _incoming = PacketBuffer()
 
 
-class SendBatch:
-    """Protected datagrams sent together by `flush`.
-
-    Sends back to back cost the kernel far less than the same sends spread out between other
-    work: on loopback, a receiver woken by the first datagram takes the rest without being
-    woken again (27 against 7 us of system time per datagram measured here).
-    """
-
-    __slots__ = ("queue",)
-
-    def __init__(self) -> None:
-        self.queue: list[tuple[Callable[[bytes, Any], None], bytes, Any]] = []
-
-    def flush(self) -> None:
-        queue = self.queue
-        for sendto, data, addr in queue:
-            sendto(data, addr)
-        queue.clear()
+def _address(pointer: Any) -> int:
+    return int(srtp_ffi.cast("uintptr_t", pointer))
 
 
-@dataclass(slots=True)
-class _Route:
-    """Where a connection's packets go now: its SRTP context and the nominated ICE pair."""
+def srtp_context(session: pylibsrtp.Session) -> int:
+    """The address of a pylibsrtp session's libsrtp context, for `confsfu._wire.Route`."""
+    return _address(session._srtp[0])
 
-    pair: Any
-    srtp: Any  # srtp_t
-    sendto: Callable[[bytes, Any], None]
-    addr: Any
+
+# Outgoing packets are protected by the C send path with pylibsrtp's own libsrtp.
+_wire.set_protect(
+    _address(srtp_ffi.addressof(srtp_lib, "srtp_protect")),
+    _address(srtp_ffi.addressof(srtp_lib, "srtp_protect_rtcp")),
+)
 
 
 class AdapterError(RuntimeError):
@@ -175,13 +153,16 @@ class RawPeerConnection:
         self._dtls: Any = None
         self._connection: Any = None
         self._fast_path_installed = False
-        self._route: _Route | None = None
-        self.srtp_errors = 0
+        self.route = _wire.Route()  # where outgoing packets go; set up once ICE and DTLS are
+        self._route_pair: Any = None  # the nominated ICE pair `route` was set up for
+        self._unprotect_errors = 0
         self.slow_path_packets = 0
         self.on_state: Callable[[str], None] | None = None
 
         @self.pc.on("connectionstatechange")
         def _state_changed() -> None:
+            if self.pc.connectionState in ("failed", "closed"):
+                self._drop_route()
             if self.on_state is not None:
                 self.on_state(self.pc.connectionState)
 
@@ -189,6 +170,11 @@ class RawPeerConnection:
         """Where decrypted packets go; set before negotiating."""
         self._on_rtp = on_rtp
         self._on_rtcp = on_rtcp
+
+    @property
+    def srtp_errors(self) -> int:
+        """Packets libsrtp refused, both ways (e.g. replayed, or too far behind)."""
+        return self._unprotect_errors + self.route.srtp_errors
 
     @property
     def state(self) -> str:
@@ -241,61 +227,49 @@ class RawPeerConnection:
 
     async def close(self) -> None:
         self._connection = None  # nothing is sent any more
-        self._route = None
+        self._drop_route()
         await self.pc.close()
 
-    # ---- media in and out -------------------------------------------------------------------
+    # ---- media out ---------------------------------------------------------------------------
 
     def send_rtp(self, packet: bytes) -> bool:
         """Protect and send one RTP packet now; False when the transport is not up yet."""
-        return self._send(_scratch, _scratch.put(packet), srtp_lib.srtp_protect)
+        self.refresh_route()
+        return self.route.send(packet)
 
     def send_rtcp(self, packet: bytes) -> bool:
         """Protect and send one (compound) RTCP packet now; False when not up yet."""
-        return self._send(_scratch, _scratch.put(packet), srtp_lib.srtp_protect_rtcp)
+        self.refresh_route()
+        return self.route.send(packet, True)
 
-    def queue_rtp(self, buf: PacketBuffer, length: int, batch: SendBatch) -> bool:
-        """Protect the RTP packet written at the start of `buf` and queue it on `batch`."""
-        route = self._protect(buf, length, srtp_lib.srtp_protect)
-        if route is None:
-            return False
-        batch.queue.append((route.sendto, bytes(buf.view[: _length[0]]), route.addr))
-        return True
-
-    def _send(self, buf: PacketBuffer, length: int, protect: Any) -> bool:
-        route = self._protect(buf, length, protect)
-        if route is None:
-            return False
-        route.sendto(bytes(buf.view[: _length[0]]), route.addr)
-        return True
-
-    def _protect(self, buf: PacketBuffer, length: int, protect: Any) -> _Route | None:
-        """Protect in place (the new length in `_length`); the route to send on, or None."""
+    def refresh_route(self) -> bool:
+        """Point `route` at the nominated ICE pair and the DTLS session's SRTP context (they
+        appear once the connection is up); True when packets can go out."""
         connection = self._connection
-        route = self._route
-        if route is None or connection is None or connection._nominated.get(1) is not route.pair:
-            route = self._find_route()
-            if route is None:
-                return None
-        _length[0] = length
-        if protect(route.srtp, buf._c, _length) != srtp_lib.srtp_err_status_ok:
-            self.srtp_errors += 1  # e.g. a sequence number too far behind for libsrtp
-            return None
-        return route
-
-    def _find_route(self) -> _Route | None:
+        pair = connection._nominated.get(1) if connection is not None else None
+        if pair is self._route_pair:
+            return self.route.ready
         tx = self._dtls._tx_srtp if self._dtls is not None else None
-        pair = self._connection._nominated.get(1) if self._connection is not None else None
-        if tx is None or pair is None:
-            self._route = None
-            return None
+        if pair is None or tx is None:
+            self._drop_route()
+            return False
+        srtp = srtp_context(tx)
         transport = getattr(pair.protocol, "transport", None)
         if isinstance(pair.protocol, aioice.ice.StunProtocol) and transport is not None:
-            sendto = transport.sendto
+            host, port = pair.remote_addr[:2]
+            try:
+                fd = transport.get_extra_info("socket").fileno()
+                self.route.over_socket(srtp, tx, fd, host, port)
+            except ValueError:  # e.g. a scoped IPv6 address: the transport's own sendto
+                self.route.over_callable(srtp, tx, transport.sendto, pair.remote_addr)
         else:  # a relayed (TURN) candidate sends through its own coroutine
-            sendto = _relay_sender(pair.protocol)
-        self._route = _Route(pair, tx._srtp[0], sendto, pair.remote_addr)
-        return self._route
+            self.route.over_callable(srtp, tx, _relay_sender(pair.protocol), pair.remote_addr)
+        self._route_pair = pair
+        return True
+
+    def _drop_route(self) -> None:
+        self.route.clear()
+        self._route_pair = None
 
     # ---- seams ------------------------------------------------------------------------------
 
@@ -341,14 +315,14 @@ class RawPeerConnection:
                     fallback(data, addr)  # STUN, DTLS, or SRTP before the keys exist
                     return
                 if len(data) > _incoming.capacity:
-                    self.srtp_errors += 1
+                    self._unprotect_errors += 1
                     return
                 rtcp = len(data) > 1 and 192 <= data[1] <= 223
                 _incoming.data[: len(data)] = data
                 _length[0] = len(data)
                 unprotect = srtp_lib.srtp_unprotect_rtcp if rtcp else srtp_lib.srtp_unprotect
                 if unprotect(rx._srtp[0], _incoming._c, _length) != srtp_lib.srtp_err_status_ok:
-                    self.srtp_errors += 1
+                    self._unprotect_errors += 1
                     return
                 clear = bytes(_incoming.view[: _length[0]])
                 if rtcp:

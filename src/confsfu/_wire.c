@@ -1,0 +1,494 @@
+/* confsfu._wire: the per-subscriber bytes of the hot path, in C.
+ *
+ * Python decides what to send (which packets, with which numbers); this module only moves bytes.
+ * A Route is where one connection's packets go: its SRTP context and its socket (or, for a TURN
+ * relay, a Python callable). A Wire is one outgoing stream on a route: `Wire.queue` writes the
+ * stream's header (marker, sequence number, timestamp, abs-send-time patched into a template)
+ * in front of a shared payload, SRTP-protects it in place in the send arena, and `flush` sends
+ * everything queued back to back. Everything runs on the event loop's thread, under the GIL.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* libsrtp's srtp_protect / srtp_protect_rtcp (pylibsrtp's copy, handed over by set_protect). */
+typedef int (*protect_fn)(void *ctx, void *packet, int *length);
+static protect_fn protect_rtp = NULL;
+static protect_fn protect_rtcp = NULL;
+
+enum {
+    SLOT_BYTES = 2048,
+    TRAILER_BYTES = 148, /* SRTP_MAX_SRTCP_TRAILER_LEN: tag, MKI and SRTCP index */
+    MAX_PACKET = SLOT_BYTES - TRAILER_BYTES,
+    ARENA_SLOTS = 128, /* packets queued before a flush happens by itself */
+    MAX_HEADER = 64,
+};
+
+/* ---- Route ----------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    void *srtp;       /* srtp_t of the connection's sending side; NULL while there is no route */
+    PyObject *owner;  /* keeps `srtp` alive (the pylibsrtp Session) */
+    int fd;           /* our own dup of the ICE socket, or -1 */
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    PyObject *sendto; /* a relayed route: sendto(data, addr) in Python */
+    PyObject *py_addr;
+    unsigned long long srtp_errors;
+    unsigned long long send_errors;
+} Route;
+
+static void route_reset(Route *self) {
+    self->srtp = NULL;
+    if (self->fd >= 0) {
+        close(self->fd);
+        self->fd = -1;
+    }
+    Py_CLEAR(self->owner);
+    Py_CLEAR(self->sendto);
+    Py_CLEAR(self->py_addr);
+}
+
+static int route_traverse(Route *self, visitproc visit, void *arg) {
+    Py_VISIT(self->owner);
+    Py_VISIT(self->sendto);
+    Py_VISIT(self->py_addr);
+    return 0;
+}
+
+static int route_gc_clear(Route *self) {
+    route_reset(self);
+    return 0;
+}
+
+static void route_dealloc(Route *self) {
+    PyObject_GC_UnTrack(self);
+    route_reset(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *route_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    Route *self = (Route *)type->tp_alloc(type, 0);
+    if (self != NULL)
+        self->fd = -1;
+    return (PyObject *)self;
+}
+
+static void *srtp_from(PyObject *address) {
+    void *srtp = PyLong_AsVoidPtr(address);
+    if (srtp == NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "the SRTP context is NULL");
+    return srtp;
+}
+
+static PyObject *route_over_socket(Route *self, PyObject *args) {
+    PyObject *srtp_address, *owner;
+    int fd, port;
+    const char *host;
+    if (!PyArg_ParseTuple(args, "OOisi", &srtp_address, &owner, &fd, &host, &port))
+        return NULL;
+    void *srtp = srtp_from(srtp_address);
+    if (srtp == NULL)
+        return NULL;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    memset(&addr, 0, sizeof addr);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
+    if (port < 0 || port > 65535) {
+        PyErr_Format(PyExc_ValueError, "bad port %d", port);
+        return NULL;
+    }
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        addr_len = sizeof *v4;
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        addr_len = sizeof *v6;
+    } else {
+        PyErr_Format(PyExc_ValueError, "not an IP address: %s", host);
+        return NULL;
+    }
+    /* Our own descriptor: the ICE agent closing its socket cannot leave us sending on a number
+     * that the kernel has since given to another socket. */
+    int own = dup(fd);
+    if (own < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    route_reset(self);
+    self->srtp = srtp;
+    Py_INCREF(owner);
+    self->owner = owner;
+    self->fd = own;
+    self->addr = addr;
+    self->addr_len = addr_len;
+    Py_RETURN_NONE;
+}
+
+static PyObject *route_over_callable(Route *self, PyObject *args) {
+    PyObject *srtp_address, *owner, *sendto, *addr;
+    if (!PyArg_ParseTuple(args, "OOOO", &srtp_address, &owner, &sendto, &addr))
+        return NULL;
+    if (!PyCallable_Check(sendto)) {
+        PyErr_SetString(PyExc_TypeError, "sendto must be callable");
+        return NULL;
+    }
+    void *srtp = srtp_from(srtp_address);
+    if (srtp == NULL)
+        return NULL;
+    route_reset(self);
+    self->srtp = srtp;
+    Py_INCREF(owner);
+    self->owner = owner;
+    Py_INCREF(sendto);
+    self->sendto = sendto;
+    Py_INCREF(addr);
+    self->py_addr = addr;
+    Py_RETURN_NONE;
+}
+
+static PyObject *route_clear(Route *self, PyObject *unused) {
+    route_reset(self);
+    Py_RETURN_NONE;
+}
+
+/* Send one protected datagram on the route now; 0 on success. */
+static int route_transmit(Route *self, const unsigned char *data, int length) {
+    if (self->fd >= 0) {
+        for (;;) {
+            ssize_t n = sendto(self->fd, data, (size_t)length, 0, (struct sockaddr *)&self->addr,
+                               self->addr_len);
+            if (n >= 0)
+                return 0;
+            if (errno != EINTR)
+                break;
+        }
+    } else if (self->sendto != NULL) {
+        PyObject *bytes = PyBytes_FromStringAndSize((const char *)data, length);
+        PyObject *result = NULL;
+        if (bytes != NULL) {
+            result = PyObject_CallFunctionObjArgs(self->sendto, bytes, self->py_addr, NULL);
+            Py_DECREF(bytes);
+        }
+        if (result != NULL) {
+            Py_DECREF(result);
+            return 0;
+        }
+        PyErr_Clear(); /* a lost datagram, counted: the other sends go on */
+    }
+    self->send_errors++;
+    return -1;
+}
+
+static unsigned char scratch[SLOT_BYTES];
+
+static PyObject *route_send(Route *self, PyObject *args) {
+    Py_buffer packet;
+    int rtcp = 0;
+    if (!PyArg_ParseTuple(args, "y*|p", &packet, &rtcp))
+        return NULL;
+    if (packet.len > MAX_PACKET) {
+        PyErr_Format(PyExc_ValueError, "a %zd-byte packet exceeds %d bytes", packet.len,
+                     MAX_PACKET);
+        PyBuffer_Release(&packet);
+        return NULL;
+    }
+    int length = (int)packet.len;
+    memcpy(scratch, packet.buf, packet.len);
+    PyBuffer_Release(&packet);
+    if (self->srtp == NULL || protect_rtp == NULL)
+        Py_RETURN_FALSE;
+    if ((rtcp ? protect_rtcp : protect_rtp)(self->srtp, scratch, &length) != 0) {
+        self->srtp_errors++;
+        Py_RETURN_FALSE;
+    }
+    return PyBool_FromLong(route_transmit(self, scratch, length) == 0);
+}
+
+static PyObject *route_ready(Route *self, void *unused) {
+    return PyBool_FromLong(self->srtp != NULL);
+}
+
+static PyMethodDef route_methods[] = {
+    {"over_socket", (PyCFunction)route_over_socket, METH_VARARGS,
+     "over_socket(srtp, owner, fd, host, port): send on a dup of socket `fd` to host:port."},
+    {"over_callable", (PyCFunction)route_over_callable, METH_VARARGS,
+     "over_callable(srtp, owner, sendto, addr): send through sendto(data, addr)."},
+    {"clear", (PyCFunction)route_clear, METH_NOARGS, "No route: nothing is sent."},
+    {"send", (PyCFunction)route_send, METH_VARARGS,
+     "send(packet, rtcp=False): protect and send one packet now; False if not sent."},
+    {NULL},
+};
+
+static PyMemberDef route_members[] = {
+    {"srtp_errors", T_ULONGLONG, offsetof(Route, srtp_errors), READONLY,
+     "packets libsrtp refused to protect"},
+    {"send_errors", T_ULONGLONG, offsetof(Route, send_errors), READONLY,
+     "protected packets the socket did not take"},
+    {NULL},
+};
+
+static PyGetSetDef route_getset[] = {
+    {"ready", (getter)route_ready, NULL, "whether packets can be sent", NULL},
+    {NULL},
+};
+
+static PyTypeObject RouteType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "confsfu._wire.Route",
+    .tp_doc = "Where one connection's packets go: its SRTP context and socket.",
+    .tp_basicsize = sizeof(Route),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = route_new,
+    .tp_dealloc = (destructor)route_dealloc,
+    .tp_traverse = (traverseproc)route_traverse,
+    .tp_clear = (inquiry)route_gc_clear,
+    .tp_methods = route_methods,
+    .tp_members = route_members,
+    .tp_getset = route_getset,
+};
+
+/* ---- the send arena -------------------------------------------------------------------- */
+
+static unsigned char arena[ARENA_SLOTS][SLOT_BYTES];
+static Route *queued_route[ARENA_SLOTS];
+static int queued_length[ARENA_SLOTS];
+static int queued = 0;
+
+static int flush_arena(void) {
+    int sent = 0;
+    for (int i = 0; i < queued; i++) {
+        Route *route = queued_route[i];
+        if (route_transmit(route, arena[i], queued_length[i]) == 0)
+            sent++;
+        queued_route[i] = NULL;
+        Py_DECREF(route);
+    }
+    queued = 0;
+    return sent;
+}
+
+static PyObject *wire_flush(PyObject *module, PyObject *unused) {
+    return PyLong_FromLong(flush_arena());
+}
+
+static PyObject *wire_pending(PyObject *module, PyObject *unused) {
+    return PyLong_FromLong(queued);
+}
+
+/* ---- Wire ------------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    Route *route;
+    unsigned char header[MAX_HEADER];
+    int header_len;
+    int abs_send_time_at; /* where the 3-byte abs-send-time value goes, or 0 */
+    unsigned long long packets;
+    unsigned long long payload_octets; /* as a Sender Report counts them */
+    unsigned long long packet_bytes;   /* whole packets, before SRTP */
+} Wire;
+
+static int wire_traverse(Wire *self, visitproc visit, void *arg) {
+    Py_VISIT(self->route);
+    return 0;
+}
+
+static int wire_gc_clear(Wire *self) {
+    Py_CLEAR(self->route);
+    return 0;
+}
+
+static void wire_dealloc(Wire *self) {
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->route);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int wire_init(Wire *self, PyObject *args, PyObject *kwds) {
+    static char *keywords[] = {"route", "header", "abs_send_time_at", NULL};
+    PyObject *route;
+    Py_buffer header;
+    int abs_at = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!y*|i", keywords, &RouteType, &route, &header,
+                                     &abs_at))
+        return -1;
+    int ok = header.len >= 12 && header.len <= MAX_HEADER && header.len % 4 == 0 &&
+             (abs_at == 0 || (abs_at >= 12 && abs_at + 3 <= header.len));
+    if (ok)
+        memcpy(self->header, header.buf, header.len);
+    self->header_len = (int)header.len;
+    PyBuffer_Release(&header);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError,
+                        "header must be 12 to 64 bytes in 32-bit words, abs-send-time within it");
+        return -1;
+    }
+    self->abs_send_time_at = abs_at;
+    Py_INCREF(route);
+    Py_XSETREF(self->route, (Route *)route);
+    return 0;
+}
+
+/* queue(marker, sequence_number, timestamp, send_time, payload) -> bytes queued, 0 if not sent */
+static PyObject *wire_queue(Wire *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "queue takes 5 arguments");
+        return NULL;
+    }
+    int marker = PyObject_IsTrue(args[0]);
+    unsigned long seq = PyLong_AsUnsignedLongMask(args[1]);
+    unsigned long ts = PyLong_AsUnsignedLongMask(args[2]);
+    if (marker < 0 || PyErr_Occurred())
+        return NULL;
+    Py_buffer send_time, payload;
+    if (PyObject_GetBuffer(args[3], &send_time, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[4], &payload, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&send_time);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t length = self->header_len + payload.len;
+    if (length > MAX_PACKET) {
+        PyErr_Format(PyExc_ValueError, "a %zd-byte packet exceeds %d bytes", length, MAX_PACKET);
+        goto done;
+    }
+    Route *route = self->route;
+    if (route->srtp == NULL || protect_rtp == NULL) {
+        result = PyLong_FromLong(0);
+        goto done;
+    }
+    if (queued == ARENA_SLOTS)
+        flush_arena();
+    unsigned char *out = arena[queued];
+    memcpy(out, self->header, self->header_len);
+    out[1] = (unsigned char)((out[1] & 0x7f) | (marker ? 0x80 : 0));
+    out[2] = (unsigned char)(seq >> 8);
+    out[3] = (unsigned char)seq;
+    out[4] = (unsigned char)(ts >> 24);
+    out[5] = (unsigned char)(ts >> 16);
+    out[6] = (unsigned char)(ts >> 8);
+    out[7] = (unsigned char)ts;
+    if (self->abs_send_time_at && send_time.len == 3)
+        memcpy(out + self->abs_send_time_at, send_time.buf, 3);
+    memcpy(out + self->header_len, payload.buf, payload.len);
+    int protected_length = (int)length;
+    if (protect_rtp(route->srtp, out, &protected_length) != 0) {
+        route->srtp_errors++;
+        result = PyLong_FromLong(0);
+        goto done;
+    }
+    Py_INCREF(route);
+    queued_route[queued] = route;
+    queued_length[queued] = protected_length;
+    queued++;
+    self->packets++;
+    self->payload_octets += (unsigned long long)payload.len;
+    self->packet_bytes += (unsigned long long)length;
+    result = PyLong_FromSsize_t(length);
+done:
+    PyBuffer_Release(&payload);
+    PyBuffer_Release(&send_time);
+    return result;
+}
+
+static PyMethodDef wire_methods[] = {
+    {"queue", (PyCFunction)(void (*)(void))wire_queue, METH_FASTCALL,
+     "queue(marker, seq, ts, send_time, payload): header + payload, protected, sent by flush()."
+     " The packet's length, or 0 when the route is down or libsrtp refused it."},
+    {NULL},
+};
+
+static PyMemberDef wire_members[] = {
+    {"packets", T_ULONGLONG, offsetof(Wire, packets), READONLY, "packets queued"},
+    {"payload_octets", T_ULONGLONG, offsetof(Wire, payload_octets), READONLY,
+     "payload octets queued"},
+    {"packet_bytes", T_ULONGLONG, offsetof(Wire, packet_bytes), READONLY,
+     "bytes of the packets queued, before SRTP"},
+    {NULL},
+};
+
+static PyObject *wire_get_route(Wire *self, void *unused) {
+    return Py_NewRef((PyObject *)self->route);
+}
+
+static PyGetSetDef wire_getset[] = {
+    {"route", (getter)wire_get_route, NULL, "the route this stream's packets take", NULL},
+    {NULL},
+};
+
+static PyTypeObject WireType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "confsfu._wire.Wire",
+    .tp_doc = "One outgoing RTP stream on a route: its header template and counters.",
+    .tp_basicsize = sizeof(Wire),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)wire_init,
+    .tp_dealloc = (destructor)wire_dealloc,
+    .tp_traverse = (traverseproc)wire_traverse,
+    .tp_clear = (inquiry)wire_gc_clear,
+    .tp_methods = wire_methods,
+    .tp_members = wire_members,
+    .tp_getset = wire_getset,
+};
+
+/* ---- module ---------------------------------------------------------------------------- */
+
+static PyObject *wire_set_protect(PyObject *module, PyObject *args) {
+    PyObject *rtp, *rtcp;
+    if (!PyArg_ParseTuple(args, "OO", &rtp, &rtcp))
+        return NULL;
+    void *rtp_fn = PyLong_AsVoidPtr(rtp);
+    void *rtcp_fn = rtp_fn ? PyLong_AsVoidPtr(rtcp) : NULL;
+    if (rtp_fn == NULL || rtcp_fn == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "NULL protect function");
+        return NULL;
+    }
+    protect_rtp = (protect_fn)rtp_fn;
+    protect_rtcp = (protect_fn)rtcp_fn;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"set_protect", wire_set_protect, METH_VARARGS,
+     "set_protect(rtp, rtcp): addresses of libsrtp's srtp_protect and srtp_protect_rtcp."},
+    {"flush", wire_flush, METH_NOARGS, "Send every queued packet; how many the sockets took."},
+    {"pending", wire_pending, METH_NOARGS, "How many packets are queued."},
+    {NULL},
+};
+
+static struct PyModuleDef wire_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "confsfu._wire",
+    .m_doc = "Header patch, SRTP protect and batched send of outgoing RTP.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__wire(void) {
+    if (PyType_Ready(&RouteType) < 0 || PyType_Ready(&WireType) < 0)
+        return NULL;
+    PyObject *module = PyModule_Create(&wire_module);
+    if (module == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(module, "Route", (PyObject *)&RouteType) < 0 ||
+        PyModule_AddObjectRef(module, "Wire", (PyObject *)&WireType) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_PACKET", MAX_PACKET) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
