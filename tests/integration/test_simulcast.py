@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -66,6 +67,13 @@ async def test_each_subscriber_gets_the_layer_its_bandwidth_buys(
 
     await strong.wait_for(on_layer(strong, 2), timeout=20)
     await weak.wait_for(on_layer(weak, 0), timeout=20)
+    # Settled, nobody's slot asks for keyframes: not of the layer the weak link does not take.
+    await asyncio.sleep(1.0)
+    before = presenter.keyframe_requests_by_ssrc.copy()
+    await asyncio.sleep(3.0)
+    asked = presenter.keyframe_requests_by_ssrc - before
+    assert stage(weak)["spatial"] == 0
+    assert not asked, asked
     # The weak link also gets a reduced frame rate: temporal layer 2 is dropped.
     assert stage(weak)["temporal"] < 2 and stage(weak)["reason"] == "bandwidth"
     tids = {parse_vp8(p).temporal_id for p in stage_payloads(weak, 30)}

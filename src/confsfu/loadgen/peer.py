@@ -6,6 +6,7 @@ It never decodes. It answers like a browser would: NACKs gaps, and counts what e
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import contextlib
 import json
 import random
@@ -118,6 +119,8 @@ class LoopbackPeer:
         self._recent = RecentPackets()
         self._publish_answered = asyncio.Event()
         self.keyframe_requests = 0
+        self.keyframe_requests_by_ssrc: Counter[int] = Counter()
+        self.layer_ssrcs: list[int] = []  # the simulcast layers' SSRCs, lowest first
         self._subscribed = asyncio.Event()
 
     # ---- signalling ----------------------------------------------------------------------
@@ -364,7 +367,7 @@ class LoopbackPeer:
         a_stream = next(s for s in self._publish_streams if s.kind == "audio")
         v_stream = next(s for s in self._publish_streams if s.kind == "video")
         rng = random.Random()
-        ssrcs = [rng.getrandbits(32) for _ in layers]
+        ssrcs = self.layer_ssrcs = [rng.getrandbits(32) for _ in layers]
         seqs = [rng.getrandbits(16) for _ in layers]
         pics = [rng.getrandbits(15) for _ in layers]
         tl0s = [rng.getrandbits(8) for _ in layers]
@@ -438,7 +441,10 @@ class LoopbackPeer:
     def _on_publish_rtcp(self, data: bytes) -> None:
         packets, _errors = rtcp.parse_rtcp_lenient(data)
         for packet in packets:
-            if isinstance(packet, rtcp.PictureLossIndication | rtcp.FullIntraRequest):
+            if isinstance(packet, rtcp.PictureLossIndication):
+                self.keyframe_requests += 1
+                self.keyframe_requests_by_ssrc[packet.media_ssrc] += 1
+            elif isinstance(packet, rtcp.FullIntraRequest):
                 self.keyframe_requests += 1
             elif isinstance(packet, rtcp.Nack) and self.publish_pc is not None:
                 # Like a browser without RTX: the lost packet again, as it was.

@@ -471,7 +471,10 @@ class RoomMedia:
     def _assign(self, now_ms: int, slots: list[Slot], wanted: list[str]) -> None:
         """Give `slots` the wanted sources, keeping anyone already shown where they are."""
         current = [_source(s.forwarder.pending or s.forwarder.source) for s in slots]
-        for slot, source in zip(slots, stable_assign(current, wanted), strict=True):
+        chosen = stable_assign(current, wanted)
+        for slot, source, before in zip(slots, chosen, current, strict=True):
+            if source is not None and source == before:
+                continue  # the allocator picks its layer; a new source starts on the highest
             key = self._layer_to_send(now_ms, source) if source is not None else None
             self._index_remove(slot)
             needs_keyframe = slot.forwarder.assign(now_ms, key)
