@@ -6,10 +6,10 @@ It never decodes. It answers like a browser would: NACKs gaps, and counts what e
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 import contextlib
 import json
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
