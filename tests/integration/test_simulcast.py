@@ -83,3 +83,33 @@ async def test_each_subscriber_gets_the_layer_its_bandwidth_buys(
     # The weak link recovers: within seconds it climbs to the top layer.
     weak.remb_bps = 10_000_000
     await weak.wait_for(on_layer(weak, 2), timeout=20)
+
+
+async def test_layers_nobody_takes_are_switched_off_at_the_publisher(
+    server_factory: Any, peers: list[LoopbackPeer]
+) -> None:
+    # Every tile this subscriber has wants the lowest layer only (a thumbnail-sized stage).
+    server = await server_factory(bandwidth={"stage_max_spatial": 0, "layer_off_delay_ms": 1000})
+    layers = [
+        vp8_frames(320, 180, bitrate_bps=150_000),
+        vp8_frames(640, 360, bitrate_bps=450_000),
+        vp8_frames(1280, 720, bitrate_bps=1_300_000),
+    ]
+    presenter = LoopbackPeer(server.ws_url, name="Seoul", simulcast=True)
+    peers.append(presenter)
+    await presenter.join()
+    presenter.start_simulcast(opus_frames(), layers, duration_s=40)
+    viewer = LoopbackPeer(server.ws_url, name="Kinshasa", keep_payloads=True)
+    peers.append(viewer)
+    await viewer.join(publish=False)
+
+    # The publisher (like a browser told by publisher_layers) stops sending the other two.
+    await presenter.wait_for(lambda: presenter.active_rids == {"q"}, timeout=20)
+    await asyncio.sleep(0.5)
+    sent = [presenter.sent_by_ssrc[s] for s in presenter.layer_ssrcs]
+    received = len(stage_payloads(viewer, 100_000))
+    await asyncio.sleep(1.5)
+    now = [presenter.sent_by_ssrc[s] for s in presenter.layer_ssrcs]
+    assert now[0] > sent[0] and now[1:] == sent[1:]
+    assert len(stage_payloads(viewer, 100_000)) > received  # the stage keeps playing
+    assert layer_of(presenter, stage_payloads(viewer, 30)) == {0}

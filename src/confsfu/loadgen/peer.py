@@ -121,6 +121,11 @@ class LoopbackPeer:
         self.keyframe_requests = 0
         self.keyframe_requests_by_ssrc: Counter[int] = Counter()
         self.layer_ssrcs: list[int] = []  # the simulcast layers' SSRCs, lowest first
+        # Simulcast layers the server says anyone receives (publisher_layers); like a browser,
+        # the others are not sent.
+        self.active_rids: set[str] = set(SIMULCAST_RIDS)
+        self._layers_resumed = False
+        self.sent_by_ssrc: Counter[int] = Counter()  # video packets per simulcast layer
         self._subscribed = asyncio.Event()
 
     # ---- signalling ----------------------------------------------------------------------
@@ -175,6 +180,10 @@ class LoopbackPeer:
         elif kind == "slot_map":
             for slot in m["slots"]:
                 self.slots[slot["mid"]] = slot
+        elif kind == "publisher_layers" and m.get("purpose") == "camera":
+            active = set(m["active"])
+            self._layers_resumed |= bool(active - self.active_rids)  # they start on a keyframe
+            self.active_rids = active
         elif kind == "publish_answer":
             assert self.publish_pc is not None
             await self.publish_pc.accept_answer(m["sdp"])
@@ -392,8 +401,9 @@ class LoopbackPeer:
             self.sent.audio_packets += 1
             a_seq, a_ts = (a_seq + 1) % 65536, (a_ts + 960) % (1 << 32)
             if tick % frame_every == 0:
-                if self.keyframe_requests > answered and loop.time() - last_keyframe_s > 1.0:
-                    answered = self.keyframe_requests
+                asked = self.keyframe_requests > answered and loop.time() - last_keyframe_s > 1.0
+                if asked or self._layers_resumed:
+                    answered, self._layers_resumed = self.keyframe_requests, False
                     last_keyframe_s = loop.time()
                     n = len(layers[0])
                     index = next(
@@ -404,6 +414,8 @@ class LoopbackPeer:
                 if tid == 0:  # a new TL0 frame; the frames above it carry its index
                     tl0s = [(t + 1) % 256 for t in tl0s]
                 for layer, frames in enumerate(layers):
+                    if SIMULCAST_RIDS[layer] not in self.active_rids:
+                        continue  # switched off: nobody receives it
                     chunks = packetize_vp8(
                         frames[index % len(frames)].data,
                         picture_id=pics[layer],
@@ -431,6 +443,7 @@ class LoopbackPeer:
                             chunk[6:]
                         )  # the frame bytes, past the descriptor
                         self.sent.video_packets += 1
+                        self.sent_by_ssrc[ssrcs[layer]] += 1
                         seqs[layer] = (seqs[layer] + 1) % 65536
                     pics[layer] = (pics[layer] + 1) % 32768
                 index += 1
