@@ -2,7 +2,8 @@
 
 aiortc drives SDP, ICE, DTLS and SRTP; its media objects (decoders, encoders, jitter buffers, RTCP
 loops) are kept idle. Decrypted RTP/RTCP bytes go straight to callbacks, and outgoing bytes are
-SRTP-protected and sent on the nominated ICE pair synchronously, with no task per packet.
+SRTP-protected and sent on the nominated ICE pair synchronously, with no task per packet, by the
+connection's `confsfu._wire.Route` (C), which this module points at the pair and SRTP context.
 Pinned to aiortc 1.16.0 / aioice 0.13.0; tests/integration/test_rtc_adapter.py fails loudly when
 the pinned versions stop behaving as assumed here.
 """
