@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from confsfu.bench.worker import MISSING_KEPT, StreamStats
+from typing import Any
+
+import pytest
+
+from confsfu.bench.worker import MISSING_KEPT, StreamStats, _layer_label
 from confsfu.loadgen.peer import RecentPackets
 from confsfu.rtp.packet import build_rtp
 
@@ -51,3 +55,17 @@ def test_a_publisher_keeps_its_recent_packets_for_nacks() -> None:
     assert recent.get(7, 1) is None  # pushed out
     assert recent.get(7, 2) == packets[1] and recent.get(7, 3) == packets[2]
     assert recent.get(8, 3) is None
+
+
+@pytest.mark.parametrize(
+    ("slot", "label"),
+    [
+        ({"spatial": 2, "reason": "optimal"}, "2"),
+        ({"spatial": 0, "reason": "bandwidth"}, "0"),
+        ({"spatial": None, "reason": "paused: bandwidth"}, "paused: bandwidth"),
+        ({"spatial": None, "reason": "publisher not sending"}, "paused: publisher not sending"),
+        ({"spatial": None, "reason": None}, "paused"),
+    ],
+)
+def test_a_paused_slot_says_why_in_the_layer_table(slot: dict[str, Any], label: str) -> None:
+    assert _layer_label(slot) == label

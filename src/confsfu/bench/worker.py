@@ -173,12 +173,19 @@ class BenchPeer(LoopbackPeer):
         return sum(s.packets for s in self.stats.values())
 
     def layers(self) -> list[tuple[str, str]]:
-        """(purpose, layer) of every video slot carrying someone; layer "paused" when off."""
+        """(purpose, layer) of every video slot carrying someone; "paused: why" when off."""
         return [
-            (str(s.get("purpose")), "paused" if s.get("spatial") is None else str(s["spatial"]))
+            (str(s.get("purpose")), _layer_label(s))
             for s in self.slots.values()
             if s.get("kind") == "video" and s.get("name")
         ]
+
+
+def _layer_label(slot: dict[str, Any]) -> str:
+    if slot.get("spatial") is not None:
+        return str(slot["spatial"])
+    reason = str(slot.get("reason") or "")
+    return reason if reason.startswith("paused") else f"paused: {reason}" if reason else "paused"
 
 
 def run_worker(plan: WorkerPlan, queue: _Queue, stop: _Flag) -> None:
