@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from confsfu.bench.worker import MISSING_KEPT, StreamStats, _layer_label
+from confsfu.bench.worker import MISSING_KEPT, StreamStats, layer_label
 from confsfu.loadgen.peer import RecentPackets
 from confsfu.rtp.packet import build_rtp
 
@@ -68,4 +68,4 @@ def test_a_publisher_keeps_its_recent_packets_for_nacks() -> None:
     ],
 )
 def test_a_paused_slot_says_why_in_the_layer_table(slot: dict[str, Any], label: str) -> None:
-    assert _layer_label(slot) == label
+    assert layer_label(slot) == label

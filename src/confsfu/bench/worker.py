@@ -175,13 +175,13 @@ class BenchPeer(LoopbackPeer):
     def layers(self) -> list[tuple[str, str]]:
         """(purpose, layer) of every video slot carrying someone; "paused: why" when off."""
         return [
-            (str(s.get("purpose")), _layer_label(s))
+            (str(s.get("purpose")), layer_label(s))
             for s in self.slots.values()
             if s.get("kind") == "video" and s.get("name")
         ]
 
 
-def _layer_label(slot: dict[str, Any]) -> str:
+def layer_label(slot: dict[str, Any]) -> str:
     if slot.get("spatial") is not None:
         return str(slot["spatial"])
     reason = str(slot.get("reason") or "")
