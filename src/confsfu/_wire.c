@@ -265,21 +265,24 @@ static Route *queued_route[ARENA_SLOTS];
 static int queued_length[ARENA_SLOTS];
 static int queued = 0;
 
-static int flush_arena(void) {
-    int sent = 0;
+static long failed_sends = 0; /* since the last flush(), including sends of a full arena */
+
+static void send_arena(void) {
     for (int i = 0; i < queued; i++) {
         Route *route = queued_route[i];
-        if (route_transmit(route, arena[i], queued_length[i]) == 0)
-            sent++;
+        if (route_transmit(route, arena[i], queued_length[i]) != 0)
+            failed_sends++;
         queued_route[i] = NULL;
         Py_DECREF(route);
     }
     queued = 0;
-    return sent;
 }
 
 static PyObject *wire_flush(PyObject *module, PyObject *unused) {
-    return PyLong_FromLong(flush_arena());
+    send_arena();
+    long failed = failed_sends;
+    failed_sends = 0;
+    return PyLong_FromLong(failed);
 }
 
 static PyObject *wire_pending(PyObject *module, PyObject *unused) {
@@ -370,7 +373,7 @@ static PyObject *wire_queue(Wire *self, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     if (queued == ARENA_SLOTS)
-        flush_arena();
+        send_arena();
     unsigned char *out = arena[queued];
     memcpy(out, self->header, self->header_len);
     out[1] = (unsigned char)((out[1] & 0x7f) | (marker ? 0x80 : 0));
@@ -465,7 +468,8 @@ static PyObject *wire_set_protect(PyObject *module, PyObject *args) {
 static PyMethodDef module_methods[] = {
     {"set_protect", wire_set_protect, METH_VARARGS,
      "set_protect(rtp, rtcp): addresses of libsrtp's srtp_protect and srtp_protect_rtcp."},
-    {"flush", wire_flush, METH_NOARGS, "Send every queued packet; how many the sockets took."},
+    {"flush", wire_flush, METH_NOARGS,
+     "Send every queued packet; how many queued since the last flush the sockets refused."},
     {"pending", wire_pending, METH_NOARGS, "How many packets are queued."},
     {NULL},
 };

@@ -73,7 +73,7 @@ def test_queued_packets_arrive_protected_with_the_slots_header(
         length = wire.queue(marker, seq, ts, abs_send_time(12_345), payload)
         assert length == header.header_bytes + len(payload)
     assert _wire.pending() == 2
-    assert _wire.flush() == 2 and _wire.pending() == 0
+    assert _wire.flush() == 0 and _wire.pending() == 0  # none failed
     for marker, seq, ts, payload in sent:
         data = receiver.recv(2048)
         assert data[12:] != header.build(marker, seq, ts, 12_345, payload)[12:]  # encrypted
@@ -137,7 +137,7 @@ def test_packets_queued_before_the_route_went_away_are_counted_not_sent(
     assert wire.queue(True, 1, 2, abs_send_time(0), b"x")
     route.clear()
     assert not route.ready
-    assert _wire.flush() == 0
+    assert _wire.flush() == 1  # failed
     assert route.send_errors == 1
 
 
@@ -169,6 +169,22 @@ def test_a_failing_relay_send_is_counted_and_the_others_go_on() -> None:
     wire_for(good, video_header(ssrc=2)).queue(False, 1, 1, b"", b"b")
     assert _wire.flush() == 1
     assert bad.send_errors == 1 and len(got) == 1
+    assert _wire.flush() == 0  # counted once
+
+
+def test_failures_of_sends_made_because_the_arena_was_full_are_counted_too() -> None:
+    tx, _rx = sessions()
+
+    def broken(data: bytes, addr: Any) -> None:
+        raise OSError("no buffer space")
+
+    route = _wire.Route()
+    route.over_callable(srtp_context(tx), tx, broken, None)
+    wire = wire_for(route, video_header())
+    for seq in range(200):
+        assert wire.queue(False, seq, 0, b"", b"x")
+    assert _wire.pending() < 200  # some went out early
+    assert _wire.flush() == 200 and route.send_errors == 200
 
 
 def test_more_packets_than_the_arena_holds_are_all_sent(
@@ -272,6 +288,6 @@ def test_any_packet_arrives_as_slot_header_builds_it(
         header = video_header(ssrc=ssrc, mid=mid)
         wire = wire_for(route_to(receiver, sender, tx), header)
         assert wire.queue(marker, seq, ts, abs_send_time(send_ms), payload)
-        assert _wire.flush() == 1
+        assert _wire.flush() == 0
         expected = header.build(marker, seq, ts, send_ms, payload)
         assert rx.unprotect(receiver.recv(2048)) == expected

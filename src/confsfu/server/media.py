@@ -624,7 +624,10 @@ class RoomMedia:
                     self._index_add(slot)
                     self._slot_changed(slot)
         finally:
-            flush()
+            failed = flush()
+        if failed:  # the socket refused them (its send buffer full)
+            self.drops["send_failed"] += failed
+            sent -= failed
         if sent:
             self.counters["packets_out"] += sent
             self.counters["bytes_out"] += sent_bytes
