@@ -33,19 +33,25 @@ def layer_of(publisher: LoopbackPeer, payloads: list[bytes]) -> set[int]:
     }
 
 
-async def test_each_subscriber_gets_the_layer_its_bandwidth_buys(
-    server_factory: Any, peers: list[LoopbackPeer]
-) -> None:
-    server = await server_factory(bandwidth={"upgrade_hold_ms": 1500, "rise_ms": 500})
+async def simulcast_presenter(ws_url: str, peers: list[LoopbackPeer]) -> LoopbackPeer:
+    """Seoul, publishing three VP8 layers (180p, 360p, 720p) and Opus for 40 s."""
     layers = [
         vp8_frames(320, 180, bitrate_bps=150_000),
         vp8_frames(640, 360, bitrate_bps=450_000),
         vp8_frames(1280, 720, bitrate_bps=1_300_000),
     ]
-    presenter = LoopbackPeer(server.ws_url, name="Seoul", simulcast=True)
+    presenter = LoopbackPeer(ws_url, name="Seoul", simulcast=True)
     peers.append(presenter)
     await presenter.join()
     presenter.start_simulcast(opus_frames(), layers, duration_s=40)
+    return presenter
+
+
+async def test_each_subscriber_gets_the_layer_its_bandwidth_buys(
+    server_factory: Any, peers: list[LoopbackPeer]
+) -> None:
+    server = await server_factory(bandwidth={"upgrade_hold_ms": 1500, "rise_ms": 500})
+    presenter = await simulcast_presenter(server.ws_url, peers)
     weak = LoopbackPeer(server.ws_url, name="Kinshasa", remb_bps=150_000, keep_payloads=True)
     strong = LoopbackPeer(server.ws_url, name="Oslo", remb_bps=10_000_000, keep_payloads=True)
     for peer in (weak, strong):
@@ -90,15 +96,7 @@ async def test_layers_nobody_takes_are_switched_off_at_the_publisher(
 ) -> None:
     # Every tile this subscriber has wants the lowest layer only (a thumbnail-sized stage).
     server = await server_factory(bandwidth={"stage_max_spatial": 0, "layer_off_delay_ms": 1000})
-    layers = [
-        vp8_frames(320, 180, bitrate_bps=150_000),
-        vp8_frames(640, 360, bitrate_bps=450_000),
-        vp8_frames(1280, 720, bitrate_bps=1_300_000),
-    ]
-    presenter = LoopbackPeer(server.ws_url, name="Seoul", simulcast=True)
-    peers.append(presenter)
-    await presenter.join()
-    presenter.start_simulcast(opus_frames(), layers, duration_s=40)
+    presenter = await simulcast_presenter(server.ws_url, peers)
     viewer = LoopbackPeer(server.ws_url, name="Kinshasa", keep_payloads=True)
     peers.append(viewer)
     await viewer.join(publish=False)
