@@ -625,9 +625,8 @@ class RoomMedia:
                     self._slot_changed(slot)
         finally:
             failed = flush()
-        if failed:  # the socket refused them (its send buffer full)
+        if failed:  # sockets refused them (a full send buffer); still counted as forwarded
             self.drops["send_failed"] += failed
-            sent -= failed
         if sent:
             self.counters["packets_out"] += sent
             self.counters["bytes_out"] += sent_bytes
