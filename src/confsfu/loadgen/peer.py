@@ -454,11 +454,14 @@ class LoopbackPeer:
     def _on_publish_rtcp(self, data: bytes) -> None:
         packets, _errors = rtcp.parse_rtcp_lenient(data)
         for packet in packets:
-            if isinstance(packet, rtcp.PictureLossIndication):
+            if isinstance(packet, rtcp.PictureLossIndication | rtcp.FullIntraRequest):
                 self.keyframe_requests += 1
-                self.keyframe_requests_by_ssrc[packet.media_ssrc] += 1
-            elif isinstance(packet, rtcp.FullIntraRequest):
-                self.keyframe_requests += 1
+                asked = (
+                    [packet.media_ssrc]
+                    if isinstance(packet, rtcp.PictureLossIndication)
+                    else [ssrc for ssrc, _seq in packet.entries]
+                )
+                self.keyframe_requests_by_ssrc.update(asked)
             elif isinstance(packet, rtcp.Nack) and self.publish_pc is not None:
                 # Like a browser without RTX: the lost packet again, as it was.
                 for seq in packet.lost:
