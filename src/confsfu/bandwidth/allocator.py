@@ -24,7 +24,7 @@ DistributeAvailableOutgoingBitrate, combined):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
@@ -88,6 +88,14 @@ class Demand:
     max_spatial: int
     max_temporal: int
     bitrates_bps: npt.NDArray[np.float64]  # (3, 3) cumulative, from LayerBitrateMeter
+    # Derived once here, read by every allocation pass: the bitrates rounded to whole bps
+    # (flat, s * 3 + t), the ladder of rungs within the caps and what each rung costs, whether
+    # the caps cut a layer off, and the available layers as a bit mask.
+    costs: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    ladder: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    ladder_costs: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    cap_limited: bool = field(init=False, repr=False, compare=False)
+    available: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_cap("max_spatial", self.max_spatial)
@@ -96,10 +104,19 @@ class Demand:
             priority = Priority(self.priority)
         except ValueError:
             raise AllocatorError(f"unknown priority {self.priority!r}") from None
-        object.__setattr__(self, "priority", priority)
-        object.__setattr__(self, "max_spatial", int(self.max_spatial))
-        object.__setattr__(self, "max_temporal", int(self.max_temporal))
-        object.__setattr__(self, "bitrates_bps", _as_bitrates(self.bitrates_bps))
+        bitrates = _as_bitrates(self.bitrates_bps)
+        costs: list[int] = np.rint(bitrates).astype(np.int64).ravel().tolist()
+        ladder, cap_limited = _ladder(int(self.max_spatial), int(self.max_temporal), costs)
+        set_ = object.__setattr__
+        set_(self, "priority", priority)
+        set_(self, "max_spatial", int(self.max_spatial))
+        set_(self, "max_temporal", int(self.max_temporal))
+        set_(self, "bitrates_bps", bitrates)
+        set_(self, "costs", tuple(costs))
+        set_(self, "ladder", tuple(ladder))
+        set_(self, "ladder_costs", tuple(costs[k] for k in ladder))
+        set_(self, "cap_limited", cap_limited)
+        set_(self, "available", sum(1 << k for k in range(_LAYERS) if costs[k] > 0))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Demand):
@@ -138,22 +155,14 @@ class LayerDecision:
 # ---- the scalar allocator ---------------------------------------------------------------------
 
 
-def _int_bitrates(bitrates: npt.NDArray[np.float64]) -> list[int]:
-    flat: list[int] = np.rint(bitrates).astype(np.int64).ravel().tolist()
-    return flat
-
-
-def _ladder(demand: Demand, flat: list[int]) -> tuple[list[int], bool]:
-    """The demand's rungs as flat layer indices (s * 3 + t), and whether its caps cut any off."""
+def _ladder(max_spatial: int, max_temporal: int, flat: list[int]) -> tuple[list[int], bool]:
+    """Rungs as flat layer indices (s * 3 + t) by cost, and whether the caps cut any off."""
     rungs: list[int] = []
     cap_limited = False
     for k in range(_LAYERS):
         if flat[k] <= 0:
             continue
-        if (
-            k // TEMPORAL_LAYERS <= demand.max_spatial
-            and k % TEMPORAL_LAYERS <= demand.max_temporal
-        ):
+        if k // TEMPORAL_LAYERS <= max_spatial and k % TEMPORAL_LAYERS <= max_temporal:
             rungs.append(k)
         else:
             cap_limited = True
@@ -171,15 +180,8 @@ def allocate(budget_bps: int, demands: Sequence[Demand]) -> list[LayerDecision]:
     """One decision per demand, in the demands' order. Pure; see the module docstring."""
     _check_unique(demands)
     n = len(demands)
-    ladders: list[list[int]] = []
-    costs: list[list[int]] = []
-    limited: list[bool] = []
-    for demand in demands:
-        flat = _int_bitrates(demand.bitrates_bps)
-        rungs, cap_limited = _ladder(demand, flat)
-        ladders.append(rungs)
-        costs.append([flat[k] for k in rungs])
-        limited.append(cap_limited)
+    ladders = [d.ladder for d in demands]
+    costs = [d.ladder_costs for d in demands]
     order = sorted(range(n), key=lambda i: -demands[i].priority)
     remaining = int(budget_bps)
     level = [-1] * n
@@ -225,7 +227,7 @@ def allocate(budget_bps: int, demands: Sequence[Demand]) -> list[LayerDecision]:
         if level[i] < len(ladders[i]) - 1:
             reason = Reason.BANDWIDTH
         else:
-            reason = Reason.TILE_SIZE if limited[i] else Reason.OPTIMAL
+            reason = Reason.TILE_SIZE if demand.cap_limited else Reason.OPTIMAL
         decisions.append(
             LayerDecision(
                 demand.track_id,
@@ -241,13 +243,7 @@ def allocate(budget_bps: int, demands: Sequence[Demand]) -> list[LayerDecision]:
 
 def wanted_bps(demands: Sequence[Demand]) -> int:
     """What the demands' best layers within their caps cost together: the unconstrained want."""
-    total = 0
-    for demand in demands:
-        flat = _int_bitrates(demand.bitrates_bps)
-        rungs, _ = _ladder(demand, flat)
-        if rungs:
-            total += flat[rungs[-1]]
-    return total
+    return sum(d.ladder_costs[-1] for d in demands if d.ladder_costs)
 
 
 # ---- the same rules, for a whole room at once ---------------------------------------------------
@@ -407,14 +403,13 @@ def _key(decisions: Sequence[LayerDecision]) -> list[tuple[str, int | None, int 
     return [(d.track_id, d.spatial, d.temporal, d.reason) for d in decisions]
 
 
-_Shape = tuple[tuple[str, int, int, int, bytes], ...]
+_Shape = tuple[tuple[str, int, int, int, int], ...]
 
 
 def _shape(demands: Sequence[Demand]) -> _Shape:
     """What counts as a change of demands: ids, order, priorities, caps, available layers."""
     return tuple(
-        (d.track_id, int(d.priority), d.max_spatial, d.max_temporal,
-         np.packbits(np.rint(d.bitrates_bps) > 0).tobytes())
+        (d.track_id, int(d.priority), d.max_spatial, d.max_temporal, d.available)
         for d in demands
     )  # fmt: skip
 
@@ -499,7 +494,7 @@ class SubscriberAllocator:
         for demand in demands:
             d = layers.get(demand.track_id)
             if d is not None and d.spatial is not None and d.temporal is not None:
-                total += int(np.rint(demand.bitrates_bps[d.spatial, d.temporal]))
+                total += demand.costs[d.spatial * TEMPORAL_LAYERS + d.temporal]
         return total
 
     def _hold(
@@ -519,7 +514,7 @@ class SubscriberAllocator:
             self._held = True
             bitrate = 0
             if old.spatial is not None and old.temporal is not None:
-                bitrate = int(np.rint(demand.bitrates_bps[old.spatial, old.temporal]))
+                bitrate = demand.costs[old.spatial * TEMPORAL_LAYERS + old.temporal]
             out.append(
                 LayerDecision(
                     new.track_id,

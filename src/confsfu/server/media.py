@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from confsfu._wire import Wire, flush
 from confsfu.bandwidth.allocator import (
@@ -335,7 +334,7 @@ class RoomMedia:
         stage_source = None
         if stage.pid is not None:
             stage_source = f"{stage.pid}/screen" if stage.kind == "screen" else f"{stage.pid}/video"
-        rates: dict[str, npt.NDArray[np.float64]] = {}  # per source, measured once per pass
+        demands: dict[tuple[str, str], Demand] = {}  # per (track, purpose), built once per pass
         for sub in self.subscribers.values():
             if not sub.ready:
                 continue
@@ -351,16 +350,16 @@ class RoomMedia:
                 ("grid", [f"{p}/video" for p in grid]),
             ):
                 self._assign(now_ms, [s for s in sub.slots if s.purpose == purpose], wanted)
-            self._allocate(now_ms, sub, rates)
+            self._allocate(now_ms, sub, demands)
         self._dynacast(now_ms)
 
     # ---- layers: what each subscriber's bandwidth buys ----------------------------------------
 
-    def _allocate(
-        self, now_ms: int, sub: Subscriber, rates: dict[str, npt.NDArray[np.float64]]
-    ) -> None:
-        """Pick each video slot's simulcast and temporal layer to fit the subscriber's estimate."""
-        bw = self._bw
+    def _allocate(self, now_ms: int, sub: Subscriber, known: dict[tuple[str, str], Demand]) -> None:
+        """Pick each video slot's simulcast and temporal layer to fit the subscriber's estimate.
+
+        `known` holds this pass's demands: every subscriber showing a source in the same kind
+        of slot wants it the same way, so each is measured and built once per pass."""
         demands: list[Demand] = []
         slots: dict[str, Slot] = {}
         for slot in sub.slots:
@@ -368,21 +367,13 @@ class RoomMedia:
             if slot.kind != "video" or source is None:
                 slot.decision = None
                 continue
-            measured = rates.get(source)
-            if measured is None:
-                pub = self._publisher_of(source)
-                meter = pub.meters.get(source) if pub is not None else None
-                measured = meter.bitrates_bps(now_ms) if meter is not None else _NO_LAYERS
-                rates[source] = measured
-            if source.endswith("/screen"):
-                priority, caps = Priority.SCREEN, (2, 2)
-            elif slot.purpose == "stage":
-                priority, caps = Priority.STAGE, (bw.stage_max_spatial, bw.stage_max_temporal)
-            else:
-                priority, caps = Priority.THUMBNAIL, (bw.grid_max_spatial, bw.grid_max_temporal)
             track = f"{slot.stream.mid}:{source}"
+            demand = known.get((track, slot.purpose))
+            if demand is None:
+                demand = known[track, slot.purpose] = self._demand(now_ms, track, source, slot)
             slots[track] = slot
-            demands.append(Demand(track, priority, caps[0], caps[1], measured))
+            demands.append(demand)
+        bw = self._bw
         estimate = sub.estimator.estimate_bps(now_ms)
         if now_ms - sub.ready_ms < bw.warmup_ms:
             estimate = max(estimate, bw.initial_bps)
@@ -405,6 +396,19 @@ class RoomMedia:
                     # goes out even over budget, which also lets the estimate find its way up.
                     decision = replace(decision, spatial=0, temporal=0, reason=Reason.BANDWIDTH)
                 self._apply(now_ms, slot_or_none, decision)
+
+    def _demand(self, now_ms: int, track: str, source: str, slot: Slot) -> Demand:
+        bw = self._bw
+        pub = self._publisher_of(source)
+        meter = pub.meters.get(source) if pub is not None else None
+        measured = meter.bitrates_bps(now_ms) if meter is not None else _NO_LAYERS
+        if source.endswith("/screen"):
+            priority, caps = Priority.SCREEN, (2, 2)
+        elif slot.purpose == "stage":
+            priority, caps = Priority.STAGE, (bw.stage_max_spatial, bw.stage_max_temporal)
+        else:
+            priority, caps = Priority.THUMBNAIL, (bw.grid_max_spatial, bw.grid_max_temporal)
+        return Demand(track, priority, caps[0], caps[1], measured)
 
     def _apply(self, now_ms: int, slot: Slot, decision: LayerDecision) -> None:
         forwarder = slot.forwarder
