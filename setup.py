@@ -1,17 +1,29 @@
-"""The C part of confsfu (everything else is declared in pyproject.toml).
+"""The C parts of confsfu (everything else is declared in pyproject.toml).
 
-confsfu._wire is the per-subscriber send side of the hot path: header patch, SRTP protect and
-batched send. Building it needs a C compiler and Python's headers.
+confsfu.forwarding._slot is one slot's forwarder (sans-IO: which packets it forwards with which
+numbers); confsfu._wire is the per-subscriber hot path around it: fan_out over a layer's slots,
+header patch, SRTP protect, history and batched send. Building them needs a C compiler and
+Python's headers.
 """
 
 from setuptools import Extension, setup
 
+FLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+
 setup(
     ext_modules=[
         Extension(
+            "confsfu.forwarding._slot",
+            sources=["src/confsfu/forwarding/_slot.c"],
+            depends=["src/confsfu/forwarding/_slot.h"],
+            extra_compile_args=FLAGS,
+        ),
+        Extension(
             "confsfu._wire",
-            sources=["src/confsfu/_wire.c"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-        )
+            sources=["src/confsfu/_wire.c", "src/confsfu/_fanout.c"],
+            depends=["src/confsfu/_wire.h", "src/confsfu/forwarding/_slot.h"],
+            include_dirs=["src/confsfu"],
+            extra_compile_args=FLAGS,
+        ),
     ]
 )

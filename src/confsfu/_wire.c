@@ -1,14 +1,15 @@
-/* confsfu._wire: the per-subscriber bytes of the hot path, in C.
+/* confsfu._wire: the per-subscriber part of the hot path, in C (this file: the bytes).
  *
- * Python decides what to send (which packets, with which numbers); this module only moves bytes.
  * A Route is where one connection's packets go: its SRTP context and its socket (or, for a TURN
  * relay, a Python callable). A Wire is one outgoing stream on a route: `Wire.queue` writes the
  * stream's header (marker, sequence number, timestamp, abs-send-time patched into a template)
- * in front of a shared payload, SRTP-protects it in place in the send arena, and `flush` sends
- * everything queued back to back. Everything runs on the event loop's thread, under the GIL.
+ * in front of a shared payload, SRTP-protects it in place in the send arena and keeps it in the
+ * stream's history (for NACKs), and `flush` sends everything queued back to back. `fan_out`
+ * (_fanout.c) asks each slot's forwarder which packets go out with which numbers. Everything
+ * runs on the event loop's thread, under the GIL.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_wire.h"
+
 #include <structmember.h>
 
 #include <arpa/inet.h>
@@ -34,7 +35,7 @@ enum {
 
 /* ---- Route ----------------------------------------------------------------------------- */
 
-typedef struct {
+struct Route {
     PyObject_HEAD
     void *srtp;       /* srtp_t of the connection's sending side; NULL while there is no route */
     PyObject *owner;  /* keeps `srtp` alive (the pylibsrtp Session) */
@@ -45,7 +46,7 @@ typedef struct {
     PyObject *py_addr;
     unsigned long long srtp_errors;
     unsigned long long send_errors;
-} Route;
+};
 
 static void route_reset(Route *self) {
     self->srtp = NULL;
@@ -291,17 +292,6 @@ static PyObject *wire_pending(PyObject *module, PyObject *unused) {
 
 /* ---- Wire ------------------------------------------------------------------------------ */
 
-typedef struct {
-    PyObject_HEAD
-    Route *route;
-    unsigned char header[MAX_HEADER];
-    int header_len;
-    int abs_send_time_at; /* where the 3-byte abs-send-time value goes, or 0 */
-    unsigned long long packets;
-    unsigned long long payload_octets; /* as a Sender Report counts them */
-    unsigned long long packet_bytes;   /* whole packets, before SRTP */
-} Wire;
-
 static int wire_traverse(Wire *self, visitproc visit, void *arg) {
     Py_VISIT(self->route);
     return 0;
@@ -312,20 +302,36 @@ static int wire_gc_clear(Wire *self) {
     return 0;
 }
 
+static void history_free(Wire *self) {
+    if (self->history == NULL)
+        return;
+    for (uint32_t i = 0; i <= self->history_mask; i++)
+        Py_XDECREF(self->history[i].payload);
+    PyMem_Free(self->history);
+    self->history = NULL;
+}
+
 static void wire_dealloc(Wire *self) {
     PyObject_GC_UnTrack(self);
     Py_CLEAR(self->route);
+    history_free(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int wire_init(Wire *self, PyObject *args, PyObject *kwds) {
-    static char *keywords[] = {"route", "header", "abs_send_time_at", NULL};
+    static char *keywords[] = {"route", "header", "abs_send_time_at", "history", NULL};
     PyObject *route;
     Py_buffer header;
     int abs_at = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!y*|i", keywords, &RouteType, &route, &header,
-                                     &abs_at))
+    int history = 1024;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!y*|ii", keywords, &RouteType, &route, &header,
+                                     &abs_at, &history))
         return -1;
+    if (history < 1 || history > (1 << 16) || (history & (history - 1))) {
+        PyBuffer_Release(&header);
+        PyErr_SetString(PyExc_ValueError, "history must be a power of two up to 65536");
+        return -1;
+    }
     int ok = header.len >= 12 && header.len <= MAX_HEADER && header.len % 4 == 0 &&
              (abs_at == 0 || (abs_at >= 12 && abs_at + 3 <= header.len));
     if (ok)
@@ -338,9 +344,64 @@ static int wire_init(Wire *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     self->abs_send_time_at = abs_at;
+    history_free(self);
+    self->history = PyMem_Calloc((size_t)history, sizeof(SentPacket));
+    if (self->history == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->history_mask = (uint32_t)history - 1;
+    for (int i = 0; i < history; i++)
+        self->history[i].seq = -1;
     Py_INCREF(route);
     Py_XSETREF(self->route, (Route *)route);
     return 0;
+}
+
+Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
+                    const unsigned char *send_time, PyObject *payload) {
+    Py_ssize_t payload_len = PyBytes_GET_SIZE(payload);
+    Py_ssize_t length = self->header_len + payload_len;
+    if (length > MAX_PACKET) {
+        PyErr_Format(PyExc_ValueError, "a %zd-byte packet exceeds %d bytes", length, MAX_PACKET);
+        return -1;
+    }
+    Route *route = self->route;
+    if (route->srtp == NULL || protect_rtp == NULL)
+        return 0;
+    if (queued == ARENA_SLOTS)
+        send_arena();
+    unsigned char *out = arena[queued];
+    memcpy(out, self->header, self->header_len);
+    out[1] = (unsigned char)((out[1] & 0x7f) | (marker ? 0x80 : 0));
+    out[2] = (unsigned char)(seq >> 8);
+    out[3] = (unsigned char)seq;
+    out[4] = (unsigned char)(ts >> 24);
+    out[5] = (unsigned char)(ts >> 16);
+    out[6] = (unsigned char)(ts >> 8);
+    out[7] = (unsigned char)ts;
+    if (self->abs_send_time_at && send_time != NULL)
+        memcpy(out + self->abs_send_time_at, send_time, 3);
+    memcpy(out + self->header_len, PyBytes_AS_STRING(payload), payload_len);
+    int protected_length = (int)length;
+    if (protect_rtp(route->srtp, out, &protected_length) != 0) {
+        route->srtp_errors++;
+        return 0;
+    }
+    Py_INCREF(route);
+    queued_route[queued] = route;
+    queued_length[queued] = protected_length;
+    queued++;
+    self->packets++;
+    self->payload_octets += (unsigned long long)payload_len;
+    self->packet_bytes += (unsigned long long)length;
+    SentPacket *kept = &self->history[seq & self->history_mask];
+    Py_INCREF(payload);
+    Py_XSETREF(kept->payload, payload);
+    kept->seq = seq;
+    kept->timestamp = ts;
+    kept->marker = marker;
+    return length;
 }
 
 /* queue(marker, sequence_number, timestamp, send_time, payload) -> bytes queued, 0 if not sent */
@@ -354,62 +415,39 @@ static PyObject *wire_queue(Wire *self, PyObject *const *args, Py_ssize_t nargs)
     unsigned long ts = PyLong_AsUnsignedLongMask(args[2]);
     if (marker < 0 || PyErr_Occurred())
         return NULL;
-    Py_buffer send_time, payload;
+    Py_buffer send_time;
     if (PyObject_GetBuffer(args[3], &send_time, PyBUF_SIMPLE) < 0)
         return NULL;
-    if (PyObject_GetBuffer(args[4], &payload, PyBUF_SIMPLE) < 0) {
-        PyBuffer_Release(&send_time);
-        return NULL;
-    }
-    PyObject *result = NULL;
-    Py_ssize_t length = self->header_len + payload.len;
-    if (length > MAX_PACKET) {
-        PyErr_Format(PyExc_ValueError, "a %zd-byte packet exceeds %d bytes", length, MAX_PACKET);
-        goto done;
-    }
-    Route *route = self->route;
-    if (route->srtp == NULL || protect_rtp == NULL) {
-        result = PyLong_FromLong(0);
-        goto done;
-    }
-    if (queued == ARENA_SLOTS)
-        send_arena();
-    unsigned char *out = arena[queued];
-    memcpy(out, self->header, self->header_len);
-    out[1] = (unsigned char)((out[1] & 0x7f) | (marker ? 0x80 : 0));
-    out[2] = (unsigned char)(seq >> 8);
-    out[3] = (unsigned char)seq;
-    out[4] = (unsigned char)(ts >> 24);
-    out[5] = (unsigned char)(ts >> 16);
-    out[6] = (unsigned char)(ts >> 8);
-    out[7] = (unsigned char)ts;
-    if (self->abs_send_time_at && send_time.len == 3)
-        memcpy(out + self->abs_send_time_at, send_time.buf, 3);
-    memcpy(out + self->header_len, payload.buf, payload.len);
-    int protected_length = (int)length;
-    if (protect_rtp(route->srtp, out, &protected_length) != 0) {
-        route->srtp_errors++;
-        result = PyLong_FromLong(0);
-        goto done;
-    }
-    Py_INCREF(route);
-    queued_route[queued] = route;
-    queued_length[queued] = protected_length;
-    queued++;
-    self->packets++;
-    self->payload_octets += (unsigned long long)payload.len;
-    self->packet_bytes += (unsigned long long)length;
-    result = PyLong_FromSsize_t(length);
-done:
-    PyBuffer_Release(&payload);
+    PyObject *payload = PyBytes_FromObject(args[4]); /* bytes stay as they are, shared */
+    Py_ssize_t length = -1;
+    if (payload != NULL)
+        length = wire_put(self, marker, (uint16_t)seq, (uint32_t)ts,
+                          send_time.len == 3 ? send_time.buf : NULL, payload);
+    Py_XDECREF(payload);
     PyBuffer_Release(&send_time);
-    return result;
+    return length < 0 ? NULL : PyLong_FromSsize_t(length);
+}
+
+/* sent(seq) -> (marker, timestamp, payload) of packet `seq` if the history still has it */
+static PyObject *wire_sent(Wire *self, PyObject *arg) {
+    long seq = PyLong_AsLong(arg);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    if (seq < 0 || seq > 0xffff || self->history == NULL)
+        Py_RETURN_NONE;
+    SentPacket *kept = &self->history[seq & self->history_mask];
+    if (kept->seq != seq || kept->payload == NULL)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(NkO)", PyBool_FromLong(kept->marker), (unsigned long)kept->timestamp,
+                         kept->payload);
 }
 
 static PyMethodDef wire_methods[] = {
     {"queue", (PyCFunction)(void (*)(void))wire_queue, METH_FASTCALL,
      "queue(marker, seq, ts, send_time, payload): header + payload, protected, sent by flush()."
      " The packet's length, or 0 when the route is down or libsrtp refused it."},
+    {"sent", (PyCFunction)wire_sent, METH_O,
+     "sent(seq): (marker, timestamp, payload) of packet `seq` as sent, if still kept."},
     {NULL},
 };
 
@@ -431,7 +469,7 @@ static PyGetSetDef wire_getset[] = {
     {NULL},
 };
 
-static PyTypeObject WireType = {
+PyTypeObject WireType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "confsfu._wire.Wire",
     .tp_doc = "One outgoing RTP stream on a route: its header template and counters.",
@@ -477,7 +515,8 @@ static PyMethodDef module_methods[] = {
 static struct PyModuleDef wire_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "confsfu._wire",
-    .m_doc = "Header patch, SRTP protect and batched send of outgoing RTP.",
+    .m_doc = "The per-subscriber hot path: fan_out, header patch, SRTP protect, history and"
+             " batched send of outgoing RTP.",
     .m_size = -1,
     .m_methods = module_methods,
 };
@@ -490,7 +529,8 @@ PyMODINIT_FUNC PyInit__wire(void) {
         return NULL;
     if (PyModule_AddObjectRef(module, "Route", (PyObject *)&RouteType) < 0 ||
         PyModule_AddObjectRef(module, "Wire", (PyObject *)&WireType) < 0 ||
-        PyModule_AddIntConstant(module, "MAX_PACKET", MAX_PACKET) < 0) {
+        PyModule_AddIntConstant(module, "MAX_PACKET", MAX_PACKET) < 0 ||
+        fan_out_add_to(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,7 +1,11 @@
-"""Header patch, SRTP protect and batched send of outgoing RTP (C, src/confsfu/_wire.c)."""
+"""The per-subscriber hot path (C, src/confsfu/_wire.c and _fanout.c): fan_out over a layer's
+slots, header patch, SRTP protect, history and batched send."""
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from confsfu.forwarding._slot import SlotForwarder
+from confsfu.forwarding.inbound import Inbound
 
 MAX_PACKET: int
 
@@ -20,17 +24,37 @@ class Route:
     def send(self, packet: bytes, rtcp: bool = False) -> bool: ...
 
 class Wire:
-    """One outgoing RTP stream on a route: its header template and counters."""
+    """One outgoing RTP stream on a route: its header template, counters and history."""
 
     packets: int
     payload_octets: int
     packet_bytes: int
-    def __init__(self, route: Route, header: bytes, abs_send_time_at: int = 0) -> None: ...
+    def __init__(
+        self, route: Route, header: bytes, abs_send_time_at: int = 0, history: int = 1024
+    ) -> None: ...
     @property
     def route(self) -> Route: ...
     def queue(
         self, marker: bool, sequence_number: int, timestamp: int, send_time: bytes, payload: bytes
     ) -> int: ...
+    def sent(self, sequence_number: int) -> tuple[bool, int, bytes] | None:
+        """(marker, timestamp, payload) of a packet sent, while the history keeps it."""
+
+class FannedSlot(Protocol):
+    """What `fan_out` reads of a slot."""
+
+    @property
+    def forwarder(self) -> SlotForwarder: ...
+    @property
+    def wire(self) -> Wire | None: ...
+
+S = TypeVar("S", bound=FannedSlot)
+
+def fan_out(
+    slots: Sequence[S], inbound: Inbound, now_ms: int, send_time: bytes
+) -> tuple[int, int, list[S] | None, list[S] | None]:
+    """Queue one incoming packet on every slot that forwards it: (packets, bytes, slots whose
+    source changed, slots whose route is down)."""
 
 def set_protect(rtp: int, rtcp: int) -> None: ...
 def flush() -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,23 +26,6 @@ def sessions() -> tuple[Session, Session]:
     tx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
     rx = Session(policy=Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_INBOUND))
     return tx, rx
-
-
-@pytest.fixture
-def receiver() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(2.0)
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def sender() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    yield sock
-    sock.close()
 
 
 def route_to(receiver: socket.socket, sender: socket.socket, tx: Session) -> _wire.Route:

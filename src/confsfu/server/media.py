@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from confsfu._wire import Wire, flush
+from confsfu._wire import Wire, fan_out, flush
 from confsfu.bandwidth.allocator import (
     AllocatorConfig,
     Demand,
@@ -25,10 +25,9 @@ from confsfu.bandwidth.dynacast import LayerGate
 from confsfu.bandwidth.estimators import BandwidthEstimator, EstimatorConfig, make_estimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeConfig, ProbeController
-from confsfu.codecs.vp8 import parse_vp8, rewrite_vp8
+from confsfu.codecs.vp8 import parse_vp8
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.slots import stable_assign
-from confsfu.forwarding.history import PacketHistory, SentPacket
 from confsfu.forwarding.inbound import Inbound
 from confsfu.forwarding.incoming import IncomingStream
 from confsfu.forwarding.ingress import IngressRouter, IngressStream, layer_key, source_of
@@ -53,15 +52,14 @@ SlotPurpose = Literal["audio", "stage", "grid"]
 
 @dataclass(slots=True, eq=False)  # identity: compared and hashed as objects
 class Slot:
-    """One outgoing stream of a subscriber: its identity, forwarder and history."""
+    """One outgoing stream of a subscriber: its identity, forwarder and wire."""
 
     subscriber: Subscriber
     stream: OutgoingStream
     purpose: SlotPurpose
     forwarder: SlotForwarder
-    history: PacketHistory[SentPacket]
     header: SlotHeader | None = None  # known once the subscriber's answer came
-    wire: Wire | None = None  # writes, protects and queues its packets (with the header)
+    wire: Wire | None = None  # writes, protects, queues and keeps its packets (for NACKs)
     rtx_payload_type: int | None = None
     rtx_seq: int = 0
     shown: str | None = None  # the source the page was last told this slot carries
@@ -85,7 +83,7 @@ class Slot:
     def resend(self, seq: int, now_ms: int) -> bytes | None:
         """Packet `seq` again, if the history still has it: as the slot's next RTX packet, or
         as it was when no RTX was negotiated."""
-        sent = self.history.get(seq)
+        sent = self.wire.sent(seq) if self.wire is not None else None
         if sent is None or self.header is None:
             return None
         marker, timestamp, payload = sent
@@ -248,8 +246,7 @@ class RoomMedia:
                 initial_seq=self._rng.getrandbits(16),
                 initial_ts=self._rng.getrandbits(32),
             )
-            history: PacketHistory[SentPacket] = PacketHistory(self._media.rtx_history_packets)
-            slot = Slot(sub, stream, purpose, forwarder, history, rtx_seq=self._rng.getrandbits(16))
+            slot = Slot(sub, stream, purpose, forwarder, rtx_seq=self._rng.getrandbits(16))
             sub.slots.append(slot)
             sub.by_ssrc[stream.ssrc] = slot
             sub.by_ssrc[stream.rtx_ssrc] = slot
@@ -271,7 +268,12 @@ class RoomMedia:
                 mid_id=negotiated.ext.mid,
                 abs_send_time_id=negotiated.ext.abs_send_time if slot.kind == "video" else None,
             )
-            slot.wire = Wire(sub.pc.route, slot.header.template(), slot.header.abs_send_time_at)
+            slot.wire = Wire(
+                sub.pc.route,
+                slot.header.template(),
+                slot.header.abs_send_time_at,
+                history=self._media.rtx_history_packets,
+            )
             slot.rtx_payload_type = negotiated.rtx_payload_type
         sub.ready = True
         sub.ready_ms = self._clock_ms()
@@ -593,40 +595,15 @@ class RoomMedia:
     def _forward(self, p: Inbound, now_ms: int, send_time: bytes) -> None:
         """Send one incoming packet on every slot that carries its layer: the hot path.
 
-        Per slot, Python decides (the forwarder's numbers); the slot's `Wire` (C) writes its
-        header in front of the shared payload, SRTP-protects it and queues it. The queue goes
-        out back to back at the end.
+        `fan_out` (C) decides per slot (its forwarder's numbers), writes the slot's header in
+        front of the shared payload, SRTP-protects it and queues it; the queue goes out back to
+        back at the end. Python only hears of slots whose source changed or whose route is down.
         """
         slots = self._slots_by_key.get(p.key)
         if not slots:
             return
-        marker, payload, vp8 = p.marker, p.payload, p.vp8
-        sent = sent_bytes = 0
         try:
-            for slot in tuple(slots):  # a switch below re-indexes the slot
-                wire = slot.wire
-                if wire is None:
-                    continue
-                forwarder = slot.forwarder
-                before = forwarder.source
-                decision = forwarder.forward(now_ms, p)
-                if decision is None:
-                    continue
-                seq, ts, pic, tl0 = decision
-                body = payload
-                if vp8 is not None and forwarder.rewrites_descriptor:
-                    body = rewrite_vp8(payload, vp8, pic, tl0)
-                slot.history.put(seq, (marker, ts, body))
-                length = wire.queue(marker, seq, ts, send_time, body)
-                if length:
-                    sent += 1
-                    sent_bytes += length
-                else:  # no route yet (or libsrtp refused it)
-                    slot.subscriber.pc.refresh_route()
-                if forwarder.source is not before:
-                    self._index_remove(slot)
-                    self._index_add(slot)
-                    self._slot_changed(slot)
+            sent, sent_bytes, switched, unrouted = fan_out(slots, p, now_ms, send_time)
         finally:
             failed = flush()
         if failed:  # sockets refused them (a full send buffer); still counted as forwarded
@@ -634,6 +611,12 @@ class RoomMedia:
         if sent:
             self.counters["packets_out"] += sent
             self.counters["bytes_out"] += sent_bytes
+        for slot in unrouted or ():  # no route yet (or libsrtp refused it)
+            slot.subscriber.pc.refresh_route()
+        for slot in switched or ():
+            self._index_remove(slot)
+            self._index_add(slot)
+            self._slot_changed(slot)
 
     def _unwrap_rtx(self, stream: IngressStream, pkt: RtpPacket) -> RtpPacket | None:
         payload = pkt.payload

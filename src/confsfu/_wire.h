@@ -1,0 +1,44 @@
+/* What the C files of confsfu._wire share: the Wire type and its queue. */
+#ifndef CONFSFU_WIRE_H
+#define CONFSFU_WIRE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+typedef struct Route Route;
+
+/* A packet the wire sent, kept to answer NACKs: its marker, timestamp and payload as sent. */
+typedef struct {
+    PyObject *payload; /* bytes, shared with every other wire that sent the same packet */
+    uint32_t timestamp;
+    int32_t seq;       /* -1: empty */
+    int marker;
+} SentPacket;
+
+typedef struct {
+    PyObject_HEAD
+    Route *route;
+    unsigned char header[64];
+    int header_len;
+    int abs_send_time_at; /* where the 3-byte abs-send-time value goes, or 0 */
+    unsigned long long packets;
+    unsigned long long payload_octets; /* as a Sender Report counts them */
+    unsigned long long packet_bytes;   /* whole packets, before SRTP */
+    SentPacket *history;
+    uint32_t history_mask;
+} Wire;
+
+extern PyTypeObject WireType;
+
+/* Write the wire's header (marker, seq, ts and the 3-byte `send_time`, which may be NULL) in
+ * front of `payload` (a bytes object), protect it into the send arena and keep it in the
+ * history. The packet's length; 0 when the route is down or libsrtp refused it; -1 with an
+ * exception set when the packet is too long. */
+Py_ssize_t wire_put(Wire *wire, int marker, uint16_t seq, uint32_t ts,
+                    const unsigned char *send_time, PyObject *payload);
+
+/* Adds fan_out (_fanout.c) to the module. */
+int fan_out_add_to(PyObject *module);
+
+#endif

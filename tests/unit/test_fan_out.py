@@ -1,0 +1,155 @@
+"""confsfu._wire.fan_out (C): one incoming packet onto many slots, checked against each slot's
+own forwarder decision, `rewrite_vp8` and `SlotHeader.build`, by unprotecting what arrives."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from confsfu import _wire
+from confsfu.codecs.vp8 import packetize_vp8, parse_vp8, rewrite_vp8
+from confsfu.forwarding.inbound import Inbound
+from confsfu.forwarding.outgoing import SlotHeader
+from confsfu.forwarding.slot import SlotForwarder
+from confsfu.rtp.extensions import abs_send_time
+from confsfu.rtp.packet import build_rtp, parse_rtp
+
+from .arrivals import Arrivals
+from .test_wire import route_to, sessions, video_header
+
+KEYFRAME = b"\x10\x02\x00\x9d\x01\x2a\x80\x02\xe0\x01"  # a VP8 keyframe header, 640x480
+
+
+@dataclass
+class FakeSlot:
+    forwarder: SlotForwarder
+    wire: _wire.Wire | None
+
+
+def vp8_packets(tids: list[int], first_picture: int, first_tl0: int) -> Iterator[Inbound]:
+    """One packet per frame, the first a keyframe, with picture ids and TL0PICIDX wrapping."""
+    arrive = Arrivals()
+    tl0 = first_tl0
+    for i, tid in enumerate(tids):
+        if tid == 0 and i:
+            tl0 += 1
+        body = (KEYFRAME if i == 0 else b"\x11\x02\x00") + bytes([i % 256]) * 40
+        (payload,) = packetize_vp8(
+            body,
+            picture_id=(first_picture + i) % 32768,
+            tl0picidx=tl0 % 256,
+            temporal_id=tid,
+            layer_sync=tid == 1,
+        )
+        raw = build_rtp(
+            payload_type=96,
+            sequence_number=(65_530 + i) % 65536,
+            timestamp=(2**32 - 3000 + 3000 * i) % 2**32,
+            ssrc=7,
+            payload=payload,
+            marker=True,
+        )
+        pkt = parse_rtp(raw)
+        yield arrive("a#0", pkt, parse_vp8(pkt.payload))
+
+
+def started(max_temporal: int, initial_seq: int) -> SlotForwarder:
+    forwarder = SlotForwarder(
+        is_video=True, clock_rate=90000, initial_seq=initial_seq, initial_ts=initial_seq * 7
+    )
+    forwarder.max_temporal = max_temporal
+    forwarder.assign(0, "a#0")
+    return forwarder
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    tids=st.lists(st.sampled_from([0, 1, 2]), min_size=2, max_size=24),
+    targets=st.lists(st.integers(-1, 2), min_size=1, max_size=5),
+    first_picture=st.integers(0, 32767),
+    first_tl0=st.integers(0, 255),
+    retarget_at=st.integers(0, 24),
+)
+def test_each_slot_gets_what_its_forwarder_decides_with_its_own_numbers(
+    tids: list[int],
+    targets: list[int],
+    first_picture: int,
+    first_tl0: int,
+    retarget_at: int,
+) -> None:
+    tx, rx = sessions()
+    headers = [video_header(ssrc=i + 1) for i in range(len(targets))]  # libsrtp: one per SSRC
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(2.0)
+        route = route_to(receiver, sender, tx)
+        # Every slot has a twin forwarder, driven by hand through forward() and rewrite_vp8.
+        slots = [
+            FakeSlot(started(t, 100 * i), _wire.Wire(route, h.template(), 0, history=64))
+            for i, (t, h) in enumerate(zip(targets, headers, strict=True))
+        ]
+        twins = [started(t, 100 * i) for i, t in enumerate(targets)]
+        for n, p in enumerate(vp8_packets(tids, first_picture, first_tl0)):
+            if n == retarget_at:  # targets change mid-stream: drops shift picture ids
+                for slot, twin in zip(slots, twins, strict=True):
+                    slot.forwarder.max_temporal = twin.max_temporal = 2 - twin.max_temporal
+            sent, sent_bytes, switched, unrouted = _wire.fan_out(slots, p, 1000 + n, b"")
+            assert _wire.flush() == 0 and unrouted is None
+            expected = []
+            for slot, twin, header in zip(slots, twins, headers, strict=True):
+                decision = twin.forward(1000 + n, p)
+                if decision is None:
+                    continue
+                seq, ts, pic, tl0 = decision
+                body = rewrite_vp8(p.payload, p.vp8, pic, tl0) if p.vp8 else p.payload
+                expected.append(header.build(p.marker, seq, ts, 0, body))
+                assert slot.wire is not None and slot.wire.sent(seq) == (p.marker, ts, body)
+                assert slot.forwarder.last_seq == twin.last_seq
+            arrived = [rx.unprotect(receiver.recv(2048)) for _ in expected]
+            assert arrived == expected
+            assert sent == len(expected) and sent_bytes == sum(len(x) for x in expected)
+            assert switched == (slots if n == 0 else None)  # all start on the keyframe
+
+
+def test_slots_without_a_route_or_a_wire(receiver: socket.socket, sender: socket.socket) -> None:
+    p = next(vp8_packets([0], 0, 0))
+    down = FakeSlot(started(2, 1), _wire.Wire(_wire.Route(), video_header().template()))
+    not_ready = FakeSlot(started(2, 2), None)  # no answer yet: skipped
+    sent, _, switched, unrouted = _wire.fan_out([down, not_ready], p, 0, abs_send_time(0))
+    assert (sent, switched, unrouted) == (0, [down], [down])
+    assert not_ready.forwarder.source is None and _wire.pending() == 0
+
+
+def test_a_slot_that_is_not_one_is_refused() -> None:
+    p = next(vp8_packets([0], 0, 0))
+    with pytest.raises(AttributeError):
+        _wire.fan_out([object()], p, 0, b"")  # type: ignore[type-var]
+    wire = _wire.Wire(_wire.Route(), video_header().template())
+    with pytest.raises(TypeError):
+        _wire.fan_out([FakeSlot("not a forwarder", wire)], p, 0, b"")  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        _wire.fan_out([FakeSlot(started(2, 1), wire)], object(), 0, b"")  # type: ignore[arg-type]
+
+
+def test_the_wire_keeps_what_it_sent_until_the_ring_comes_round(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    tx, _ = sessions()
+    header = SlotHeader(ssrc=9, payload_type=111, mid="0", mid_id=4)
+    wire = _wire.Wire(route_to(receiver, sender, tx), header.template(), history=4)
+    for seq in range(65_534, 65_536 + 3):
+        assert wire.queue(seq % 2 == 0, seq % 65536, seq * 10, b"", bytes([seq % 256]))
+    _wire.flush()
+    assert wire.sent(65_534) is None  # overwritten by seq 2 (the ring holds 4)
+    assert wire.sent(1) == (False, (65_537 * 10) % 2**32, bytes([65_537 % 256]))
+    assert wire.sent(70_000) is None and wire.sent(-1) is None
+    with pytest.raises(ValueError):
+        _wire.Wire(_wire.Route(), header.template(), history=3)
