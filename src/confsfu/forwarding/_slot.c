@@ -157,10 +157,11 @@ typedef struct {
 
 static PyTypeObject ForwarderType;
 
+/* Keys are interned (layer_key, and assign here), so equal keys are mostly the same object. */
 static int same_key(PyObject *a, PyObject *b) {
     if (a == b)
         return 1;
-    if (a == NULL || b == NULL)
+    if (a == NULL || b == NULL || (PyUnicode_CHECK_INTERNED(a) && PyUnicode_CHECK_INTERNED(b)))
         return 0;
     return PyUnicode_Compare(a, b) == 0;
 }
@@ -314,11 +315,13 @@ static int key_arg(PyObject *value, PyObject **out) {
         *out = NULL;
         return 0;
     }
-    if (!PyUnicode_Check(value)) {
+    if (!PyUnicode_CheckExact(value)) {
         PyErr_SetString(PyExc_TypeError, "a layer key must be a str or None");
         return -1;
     }
-    *out = value;
+    Py_INCREF(value);
+    PyUnicode_InternInPlace(&value);
+    *out = value; /* a new reference */
     return 0;
 }
 
@@ -330,21 +333,22 @@ static PyObject *forwarder_assign(Forwarder *f, PyObject *args) {
     if (!PyArg_ParseTuple(args, "LO", &now_ms, &arg) || key_arg(arg, &source) < 0)
         return NULL;
     if (same_key(source, f->source)) {
+        Py_XDECREF(source);
         Py_CLEAR(f->pending);
         Py_RETURN_FALSE;
     }
     if (source == NULL || !f->is_video) {
         /* Audio switches at the next packet; an emptied slot stops at once. */
-        Py_XINCREF(source);
         Py_XSETREF(f->pending, source);
         if (source == NULL)
             Py_CLEAR(f->source);
         Py_RETURN_FALSE;
     }
     if (!same_key(source, f->pending)) {
-        Py_INCREF(source);
         Py_XSETREF(f->pending, source);
         f->pending_since_ms = now_ms;
+    } else {
+        Py_DECREF(source);
     }
     Py_RETURN_TRUE;
 }
