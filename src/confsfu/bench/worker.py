@@ -15,6 +15,7 @@ from confsfu.rtp.errors import ParseError
 from confsfu.rtp.packet import parse_rtp
 from confsfu.rtp.seq import seq_diff
 from confsfu.server.rtc_adapter import configure_aiortc
+from confsfu.server.run import run_loop
 
 DELAY_BIN_MS = 0.1  # forwarding delay histogram resolution
 DELAY_MAX_MS = 5000.0
@@ -191,7 +192,7 @@ def layer_label(slot: dict[str, Any]) -> str:
 def run_worker(plan: WorkerPlan, queue: _Queue, stop: _Flag) -> None:
     """Process entry: run the plan until `stop` is set (or its time is up), report, tear down."""
     configure_aiortc("loopback")
-    asyncio.run(_run(plan, queue, stop))
+    run_loop(_run(plan, queue, stop))  # uvloop, as the server: the generator must not lag
 
 
 def _talking(plan: WorkerPlan, index: int | None) -> Any:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -12,19 +14,23 @@ from confsfu.server.app import create_app
 from confsfu.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SHUTDOWN_TIMEOUT_S = 2.0  # then handlers still running are cancelled
 
 
-def serve(settings: Settings) -> None:
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)`, on uvloop where it is installed."""
     try:
         import uvloop
     except ImportError:
-        runner = asyncio.run
-    else:
-        runner = uvloop.run
-    runner(_serve(settings))
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+def serve(settings: Settings) -> None:
+    run_loop(_serve(settings))
 
 
 async def _serve(settings: Settings) -> None:
