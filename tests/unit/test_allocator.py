@@ -215,6 +215,20 @@ def test_demands_compare_by_value_and_are_frozen() -> None:
         a.max_spatial = 1  # type: ignore[misc]
 
 
+@given(st.integers(0, 3), st.integers(0, 2), st.integers(0, 2), st.lists(
+    st.integers(0, 2_000_000), min_size=9, max_size=9))  # fmt: skip
+def test_a_renamed_demand_is_the_demand_built_for_that_track(
+    priority: int, spatial: int, temporal: int, rates: list[int]
+) -> None:
+    bitrates = np.array(rates, dtype=np.float64).reshape(3, 3)
+    built = Demand("b", Priority(priority), spatial, temporal, bitrates)
+    renamed = Demand("a", Priority(priority), spatial, temporal, bitrates).renamed("b")
+    assert renamed == built and renamed.track_id == "b"
+    assert (renamed.ladder, renamed.ladder_costs, renamed.cap_limited, renamed.available) == (
+        built.ladder, built.ladder_costs, built.cap_limited, built.available)  # fmt: skip
+    assert allocate(500 * K, [renamed]) == allocate(500 * K, [built])
+
+
 # ---- invariants on random rooms ---------------------------------------------------------------
 
 _rates = st.lists(st.integers(0, 2_000_000), min_size=9, max_size=9).map(

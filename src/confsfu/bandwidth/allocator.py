@@ -24,7 +24,7 @@ DistributeAvailableOutgoingBitrate, combined):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import IntEnum, StrEnum
 from typing import Any
 
@@ -118,6 +118,14 @@ class Demand:
         set_(self, "cap_limited", cap_limited)
         set_(self, "available", sum(1 << k for k in range(_LAYERS) if costs[k] > 0))
 
+    def renamed(self, track_id: str) -> Demand:
+        """The same demand for another track, without validating and deriving it again."""
+        twin = object.__new__(Demand)
+        for name in _DEMAND_FIELDS:
+            object.__setattr__(twin, name, getattr(self, name))
+        object.__setattr__(twin, "track_id", track_id)
+        return twin
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Demand):
             return NotImplemented
@@ -134,6 +142,9 @@ class Demand:
             (self.track_id, self.priority, self.max_spatial, self.max_temporal,
              self.bitrates_bps.tobytes())
         )  # fmt: skip
+
+
+_DEMAND_FIELDS = tuple(f.name for f in fields(Demand))
 
 
 @dataclass(frozen=True, slots=True)

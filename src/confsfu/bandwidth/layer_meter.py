@@ -18,7 +18,7 @@ class LayerBitrateMeter:
     """Bytes per layer in a ring of time buckets; rates are computed on demand.
 
     `on_packet` is on the hot path (one call per forwarded packet), so it touches two
-    Python lists and nothing else; numpy is used only when the rates are read.
+    Python lists and nothing else; the rates are handed out as (3, 3) numpy arrays.
     """
 
     __slots__ = ("_bucket_ms", "_bytes", "_epochs", "_first_bucket", "_latest_bucket", "_n")
@@ -58,22 +58,9 @@ class LayerBitrateMeter:
 
     def layer_bitrates_bps(self, now_ms: int) -> npt.NDArray[np.float64]:
         """Bitrate of each layer on its own, shape (3, 3), over the window ending at `now_ms`."""
-        rates = np.zeros((SPATIAL_LAYERS, TEMPORAL_LAYERS), dtype=np.float64)
-        if self._first_bucket is None:
-            return rates
-        now_bucket = now_ms // self._bucket_ms
-        oldest = now_bucket - self._n + 1
-        epochs = np.asarray(self._epochs)
-        live = (epochs >= oldest) & (epochs <= now_bucket)
-        if not live.any():
-            return rates
-        per_slot = np.asarray(self._bytes, dtype=np.float64).reshape(self._n, _LAYERS)
-        total = per_slot[live].sum(axis=0)
-        start_ms = max(oldest, self._first_bucket) * self._bucket_ms
-        # At least half a window: a stream's first keyframe alone must not read as its rate.
-        span_ms = max(now_ms - start_ms, self._bucket_ms * max(1, self._n // 2))
-        rates[:] = (total * 8000.0 / span_ms).reshape(SPATIAL_LAYERS, TEMPORAL_LAYERS)
-        return rates
+        return np.array(self._rates(now_ms), dtype=np.float64).reshape(
+            SPATIAL_LAYERS, TEMPORAL_LAYERS
+        )
 
     def bitrates_bps(self, now_ms: int) -> npt.NDArray[np.float64]:
         """Cumulative bitrates, shape (3, 3): [s, t] = spatial layer s forwarding temporal 0..t.
@@ -81,6 +68,34 @@ class LayerBitrateMeter:
         An entry is zero when that temporal layer, or one below it, received nothing in the
         window: forwarding it is not possible.
         """
-        rates = self.layer_bitrates_bps(now_ms)
-        present = np.logical_and.accumulate(rates > 0, axis=1)
-        return np.where(present, np.cumsum(rates, axis=1), 0.0)
+        rates = self._rates(now_ms)
+        cumulative = [0.0] * _LAYERS
+        for base in range(0, _LAYERS, TEMPORAL_LAYERS):
+            total = 0.0
+            for k in range(base, base + TEMPORAL_LAYERS):
+                if rates[k] <= 0:
+                    break
+                total += rates[k]
+                cumulative[k] = total
+        return np.array(cumulative, dtype=np.float64).reshape(SPATIAL_LAYERS, TEMPORAL_LAYERS)
+
+    def _rates(self, now_ms: int) -> list[float]:
+        """Per layer (s * 3 + t), bits per second over the window. Plain lists: read for every
+        source on every reassign pass, nine numbers are cheaper without numpy."""
+        if self._first_bucket is None:
+            return [0.0] * _LAYERS
+        now_bucket = now_ms // self._bucket_ms
+        oldest = now_bucket - self._n + 1
+        totals = [0] * _LAYERS
+        live = False
+        for slot, epoch in enumerate(self._epochs):
+            if oldest <= epoch <= now_bucket:
+                live = True
+                chunk = self._bytes[slot * _LAYERS : (slot + 1) * _LAYERS]
+                totals = [a + b for a, b in zip(totals, chunk, strict=True)]
+        if not live:
+            return [0.0] * _LAYERS
+        start_ms = max(oldest, self._first_bucket) * self._bucket_ms
+        # At least half a window: a stream's first keyframe alone must not read as its rate.
+        span_ms = max(now_ms - start_ms, self._bucket_ms * max(1, self._n // 2))
+        return [total * 8000.0 / span_ms for total in totals]

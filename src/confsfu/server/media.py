@@ -336,7 +336,7 @@ class RoomMedia:
         stage_source = None
         if stage.pid is not None:
             stage_source = f"{stage.pid}/screen" if stage.kind == "screen" else f"{stage.pid}/video"
-        demands: dict[tuple[str, str], Demand] = {}  # per (track, purpose), built once per pass
+        demands: dict[tuple[str, str], Demand] = {}  # per (source, slot purpose), once per pass
         for sub in self.subscribers.values():
             if not sub.ready:
                 continue
@@ -360,8 +360,9 @@ class RoomMedia:
     def _allocate(self, now_ms: int, sub: Subscriber, known: dict[tuple[str, str], Demand]) -> None:
         """Pick each video slot's simulcast and temporal layer to fit the subscriber's estimate.
 
-        `known` holds this pass's demands: every subscriber showing a source in the same kind
-        of slot wants it the same way, so each is measured and built once per pass."""
+        `known` holds this pass's demands by (source, slot purpose): every subscriber showing
+        a source in the same kind of slot wants it the same way, so each is measured and built
+        once per pass, then renamed for each subscriber's slot."""
         demands: list[Demand] = []
         slots: dict[str, Slot] = {}
         for slot in sub.slots:
@@ -370,11 +371,11 @@ class RoomMedia:
                 slot.decision = None
                 continue
             track = f"{slot.stream.mid}:{source}"
-            demand = known.get((track, slot.purpose))
+            demand = known.get((source, slot.purpose))
             if demand is None:
-                demand = known[track, slot.purpose] = self._demand(now_ms, track, source, slot)
+                demand = known[source, slot.purpose] = self._demand(now_ms, track, source, slot)
             slots[track] = slot
-            demands.append(demand)
+            demands.append(demand if demand.track_id == track else demand.renamed(track))
         bw = self._bw
         estimate = sub.estimator.estimate_bps(now_ms)
         if now_ms - sub.ready_ms < bw.warmup_ms:
