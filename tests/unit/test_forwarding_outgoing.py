@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from confsfu.forwarding.history import PacketHistory, SentPacket
+from confsfu.forwarding.history import PacketHistory
 from confsfu.forwarding.keyframes import KeyframeRequester
 from confsfu.forwarding.outgoing import SlotHeader, build_rtx
 from confsfu.rtp.extensions import abs_send_time, parse_abs_send_time, parse_sdes_string
@@ -169,7 +169,7 @@ def test_rtx_unwraps_to_the_original(
 # ---- PacketHistory --------------------------------------------------------------------------
 
 
-def sent(payload: bytes) -> SentPacket:
+def sent(payload: bytes) -> tuple[bool, int, bytes]:
     return (False, 0, payload)
 
 

@@ -1,16 +1,14 @@
-"""A slot's recently sent packets by sequence number, to answer NACKs with RTX."""
+"""Recently sent packets by sequence number, to answer NACKs.
+
+The load generator's publishers keep theirs here; the server's slots keep theirs in their
+`confsfu._wire.Wire`, which records each packet as it queues it.
+"""
 
 from __future__ import annotations
 
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
-
-SentPacket = tuple[bool, int, bytes]
-"""What a slot needs to send a packet again: marker, timestamp and the payload as sent.
-
-Payloads are shared with every other slot that forwarded the same packet, so a history costs a
-tuple per packet, not a copy of it."""
 
 
 class PacketHistory(Generic[T]):
