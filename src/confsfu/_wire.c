@@ -30,7 +30,6 @@ enum {
     TRAILER_BYTES = 148, /* SRTP_MAX_SRTCP_TRAILER_LEN: tag, MKI and SRTCP index */
     MAX_PACKET = SLOT_BYTES - TRAILER_BYTES,
     ARENA_SLOTS = 128, /* packets queued before a flush happens by itself */
-    MAX_HEADER = 64,
 };
 
 /* ---- Route ----------------------------------------------------------------------------- */
@@ -332,7 +331,7 @@ static int wire_init(Wire *self, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_ValueError, "history must be a power of two up to 65536");
         return -1;
     }
-    int ok = header.len >= 12 && header.len <= MAX_HEADER && header.len % 4 == 0 &&
+    int ok = header.len >= 12 && header.len <= WIRE_MAX_HEADER && header.len % 4 == 0 &&
              (abs_at == 0 || (abs_at >= 12 && abs_at + 3 <= header.len));
     if (ok)
         memcpy(self->header, header.buf, header.len);
@@ -360,6 +359,10 @@ static int wire_init(Wire *self, PyObject *args, PyObject *kwds) {
 
 Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
                     const unsigned char *send_time, PyObject *payload) {
+    if (self->route == NULL || self->history == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the Wire was never initialised");
+        return -1;
+    }
     Py_ssize_t payload_len = PyBytes_GET_SIZE(payload);
     Py_ssize_t length = self->header_len + payload_len;
     if (length > MAX_PACKET) {
@@ -461,7 +464,7 @@ static PyMemberDef wire_members[] = {
 };
 
 static PyObject *wire_get_route(Wire *self, void *unused) {
-    return Py_NewRef((PyObject *)self->route);
+    return Py_NewRef(self->route != NULL ? (PyObject *)self->route : Py_None);
 }
 
 static PyGetSetDef wire_getset[] = {
@@ -472,7 +475,7 @@ static PyGetSetDef wire_getset[] = {
 PyTypeObject WireType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "confsfu._wire.Wire",
-    .tp_doc = "One outgoing RTP stream on a route: its header template and counters.",
+    .tp_doc = "One outgoing RTP stream on a route: its header template, counters and history.",
     .tp_basicsize = sizeof(Wire),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,

@@ -6,6 +6,8 @@
 #include <Python.h>
 #include <stdint.h>
 
+enum { WIRE_MAX_HEADER = 64 }; /* bytes of RTP header (with extensions) a Wire can write */
+
 typedef struct Route Route;
 
 /* A packet the wire sent, kept to answer NACKs: its marker, timestamp and payload as sent. */
@@ -19,7 +21,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     Route *route;
-    unsigned char header[64];
+    unsigned char header[WIRE_MAX_HEADER];
     int header_len;
     int abs_send_time_at; /* where the 3-byte abs-send-time value goes, or 0 */
     unsigned long long packets;
@@ -34,7 +36,7 @@ extern PyTypeObject WireType;
 /* Write the wire's header (marker, seq, ts and the 3-byte `send_time`, which may be NULL) in
  * front of `payload` (a bytes object), protect it into the send arena and keep it in the
  * history. The packet's length; 0 when the route is down or libsrtp refused it; -1 with an
- * exception set when the packet is too long. */
+ * exception set when the packet is too long or the wire was never initialised. */
 Py_ssize_t wire_put(Wire *wire, int marker, uint16_t seq, uint32_t ts,
                     const unsigned char *send_time, PyObject *payload);
 

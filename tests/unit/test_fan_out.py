@@ -153,3 +153,15 @@ def test_the_wire_keeps_what_it_sent_until_the_ring_comes_round(
     assert wire.sent(70_000) is None and wire.sent(-1) is None
     with pytest.raises(ValueError):
         _wire.Wire(_wire.Route(), header.template(), history=3)
+
+
+def test_objects_never_initialised_fail_cleanly() -> None:
+    wire = _wire.Wire.__new__(_wire.Wire)
+    with pytest.raises(RuntimeError, match="never initialised"):
+        wire.queue(True, 1, 2, b"", b"x")
+    assert wire.sent(1) is None and wire.route is None
+    p = next(vp8_packets([0], 0, 0))
+    bare = SlotForwarder.__new__(SlotForwarder)  # behaves as video at 90 kHz from seq 0
+    assert bare.assign(0, "a#0") and bare.forward(0, p) is not None
+    with pytest.raises(RuntimeError, match="never initialised"):
+        _wire.fan_out([FakeSlot(started(2, 1), wire)], p, 0, b"")

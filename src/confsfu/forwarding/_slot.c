@@ -272,17 +272,8 @@ static int forwarder_decide(Forwarder *f, long long now_ms, const Packet *p, Num
     return 1;
 }
 
-static int forwarder_init(Forwarder *f, PyObject *args, PyObject *kwds) {
-    static char *keywords[] = {"is_video", "clock_rate", "initial_seq", "initial_ts", NULL};
-    int is_video, clock_rate;
-    long long initial_seq, initial_ts;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$piLL", keywords, &is_video, &clock_rate,
-                                     &initial_seq, &initial_ts))
-        return -1;
-    if (clock_rate <= 0) {
-        PyErr_SetString(PyExc_ValueError, "clock_rate must be positive");
-        return -1;
-    }
+static void forwarder_reset(Forwarder *f, int is_video, int clock_rate, long long initial_seq,
+                            long long initial_ts) {
     Py_CLEAR(f->source);
     Py_CLEAR(f->pending);
     f->is_video = is_video;
@@ -301,6 +292,28 @@ static int forwarder_init(Forwarder *f, PyObject *args, PyObject *kwds) {
     f->last_ts = initial_ts & TS_MASK;
     f->last_picture_id = f->last_tl0picidx = 0;
     f->last_out_ms = 0;
+}
+
+/* A usable forwarder (video, 90 kHz, numbers from 0) even if __init__ is never called. */
+static PyObject *forwarder_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    Forwarder *f = (Forwarder *)type->tp_alloc(type, 0);
+    if (f != NULL)
+        forwarder_reset(f, 1, 90000, 0, 0);
+    return (PyObject *)f;
+}
+
+static int forwarder_init(Forwarder *f, PyObject *args, PyObject *kwds) {
+    static char *keywords[] = {"is_video", "clock_rate", "initial_seq", "initial_ts", NULL};
+    int is_video, clock_rate;
+    long long initial_seq, initial_ts;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$piLL", keywords, &is_video, &clock_rate,
+                                     &initial_seq, &initial_ts))
+        return -1;
+    if (clock_rate <= 0) {
+        PyErr_SetString(PyExc_ValueError, "clock_rate must be positive");
+        return -1;
+    }
+    forwarder_reset(f, is_video, clock_rate, initial_seq, initial_ts);
     return 0;
 }
 
@@ -487,7 +500,7 @@ static PyTypeObject ForwarderType = {
     .tp_doc = "Keeps a slot's outgoing stream continuous while the source it carries changes.",
     .tp_basicsize = sizeof(Forwarder),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = PyType_GenericNew,
+    .tp_new = forwarder_new,
     .tp_init = (initproc)forwarder_init,
     .tp_dealloc = (destructor)forwarder_dealloc,
     .tp_methods = forwarder_methods,
