@@ -22,7 +22,6 @@ setup(
             "confsfu._wire",
             sources=["src/confsfu/_wire.c", "src/confsfu/_fanout.c"],
             depends=["src/confsfu/_wire.h", "src/confsfu/forwarding/_slot.h"],
-            include_dirs=["src/confsfu"],
             extra_compile_args=FLAGS,
         ),
     ]
