@@ -371,9 +371,10 @@ class RoomMedia:
                 slot.decision = None
                 continue
             track = f"{slot.stream.mid}:{source}"
-            demand = known.get((source, slot.purpose))
+            kind_of_slot = (source, slot.purpose)
+            demand = known.get(kind_of_slot)
             if demand is None:
-                demand = known[source, slot.purpose] = self._demand(now_ms, track, source, slot)
+                demand = known[kind_of_slot] = self._demand(now_ms, track, *kind_of_slot)
             slots[track] = slot
             demands.append(demand if demand.track_id == track else demand.renamed(track))
         bw = self._bw
@@ -400,14 +401,14 @@ class RoomMedia:
                     decision = replace(decision, spatial=0, temporal=0, reason=Reason.BANDWIDTH)
                 self._apply(now_ms, slot_or_none, decision)
 
-    def _demand(self, now_ms: int, track: str, source: str, slot: Slot) -> Demand:
+    def _demand(self, now_ms: int, track: str, source: str, purpose: SlotPurpose) -> Demand:
         bw = self._bw
         pub = self._publisher_of(source)
         meter = pub.meters.get(source) if pub is not None else None
         measured = meter.bitrates_bps(now_ms) if meter is not None else _NO_LAYERS
         if source.endswith("/screen"):
             priority, caps = Priority.SCREEN, (2, 2)
-        elif slot.purpose == "stage":
+        elif purpose == "stage":
             priority, caps = Priority.STAGE, (bw.stage_max_spatial, bw.stage_max_temporal)
         else:
             priority, caps = Priority.THUMBNAIL, (bw.grid_max_spatial, bw.grid_max_temporal)
