@@ -101,12 +101,12 @@ def test_audio_goes_to_floor_holder_first_then_loudest() -> None:
         for pid, level in (("a", 10), ("d", 20), ("e", 30), ("f", 40)):
             m.on_audio_level(t, pid, level, voice=True)
     everyone = ["chair", "a", "b", "d", "e", "f"]
-    assert m.audio_for(1000, "chair", 3, everyone) == ["a", "d", "e"]
+    assert m.lineup(1000, everyone, ()).audio_for("chair", 3) == ["a", "d", "e"]
     m.chair(1000, "chair", "grant_floor", target="b")  # silent, but holds the floor
-    assert m.audio_for(1000, "chair", 3, everyone) == ["b", "a", "d"]
+    assert m.lineup(1000, everyone, ()).audio_for("chair", 3) == ["b", "a", "d"]
     m.chair(1000, "chair", "mute", target="a", kind="audio")
-    assert "a" not in m.audio_for(1000, "chair", 3, everyone)
-    assert "b" not in m.audio_for(1000, "b", 3, everyone)  # nobody hears themselves
+    assert "a" not in m.lineup(1000, everyone, ()).audio_for("chair", 3)
+    assert "b" not in m.lineup(1000, everyone, ()).audio_for("b", 3)  # nobody hears themselves
 
 
 def test_grid_pages_order_by_recent_speech() -> None:
@@ -115,11 +115,13 @@ def test_grid_pages_order_by_recent_speech() -> None:
         m.join(0, f"p{i}", f"City {i}", Role.PARTICIPANT, f"t{i}")
     m.on_audio_level(100, "p3", 20, voice=True)
     everyone = list(m.room.participants)
-    first = m.grid_for("chair", 0, 3, everyone)
+    first = m.lineup(100, (), everyone).grid_for("chair", 0, 3)
     assert first[0] == "p3" and len(first) == 3
-    second = m.grid_for("chair", 1, 3, everyone)
+    second = m.lineup(100, (), everyone).grid_for("chair", 1, 3)
     assert not set(first) & set(second)
-    assert m.grid_for("chair", 99, 3, everyone) == m.grid_for("chair", 2, 3, everyone)
+    assert m.lineup(100, (), everyone).grid_for("chair", 99, 3) == m.lineup(
+        100, (), everyone
+    ).grid_for("chair", 2, 3)
 
 
 def test_removed_token_cannot_rejoin_and_lock_holds_participants_out() -> None:

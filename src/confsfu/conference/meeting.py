@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from confsfu.conference.floor import FloorControl, FloorError, FloorEvent
+from confsfu.conference.lineup import Lineup
 from confsfu.conference.moderation import Moderation, ModerationError, ModerationEvent
 from confsfu.conference.permissions import (
     Action,
@@ -324,22 +325,17 @@ class Meeting:
             return Stage(dominant, "speaker")
         return Stage(None, None)
 
-    def audio_for(
-        self, now_ms: int, subscriber: str, n: int, publishing: Iterable[str]
-    ) -> list[str]:
-        """Who a subscriber hears: the floor holder first, then the loudest current speakers."""
-        allowed = {p for p in publishing if p != subscriber and self.may_forward(p, "audio")}
-        always = [p for p in (self.floor.holder,) if p in allowed]
-        return [p for p in self.speakers.loudest(now_ms, n + 1, always) if p in allowed][:n]
-
-    def grid_for(self, subscriber: str, page: int, n: int, publishing: Iterable[str]) -> list[str]:
-        """One page of the grid: most recently heard first, then the rest in join order."""
-        shown = set(publishing)
-        others = [p for p in self.room.others(subscriber) if p in shown]
-        ranked = rank_for_audio(others, self.room.last_heard_ms)
-        pages = max(1, -(-len(ranked) // n))
-        page = min(page, pages - 1)
-        return ranked[page * n : (page + 1) * n]
+    def lineup(
+        self, now_ms: int, audio_publishing: Iterable[str], video_publishing: Iterable[str]
+    ) -> Lineup:
+        """Who is heard (the floor holder first, then the loudest) and the grid's order (most
+        recently heard first, then join order), for every subscriber as of `now_ms`."""
+        audible = {p for p in audio_publishing if self.may_forward(p, "audio")}
+        shown = set(video_publishing)
+        grid = rank_for_audio(
+            [p for p in self.room.participants if p in shown], self.room.last_heard_ms
+        )
+        return Lineup(self.speakers.ranked(now_ms), audible, self.floor.holder, grid)
 
     # ---- helpers -------------------------------------------------------------------------------
 

@@ -136,24 +136,22 @@ class SpeakerDetector:
             voiced += t.voiced[i]
         return weight, voiced
 
-    def loudest(self, now_ms: int, n: int, always: Iterable[str] = ()) -> list[str]:
-        """Up to `n` participants for the audio slots: `always` first, then the loudest talking."""
-        chosen: list[str] = []
-        for pid in always:
-            if pid not in chosen:
-                chosen.append(pid)
-        del chosen[max(n, 0) :]
-        if len(chosen) >= n:
-            return chosen
-        ranked: list[tuple[int, str]] = []
+    def ranked(self, now_ms: int) -> list[str]:
+        """Everyone with recent speech, loudest first (ties by id)."""
+        scored: list[tuple[int, str]] = []
         for pid, t in self._talkers.items():
-            if pid in chosen:
-                continue
             weight, _ = self._sums(t, now_ms, self._recent_n)
             if weight > 0:
-                ranked.append((-weight, pid))
-        ranked.sort()
-        chosen.extend(pid for _, pid in ranked[: n - len(chosen)])
+                scored.append((-weight, pid))
+        scored.sort()
+        return [pid for _, pid in scored]
+
+    def loudest(self, now_ms: int, n: int, always: Iterable[str] = ()) -> list[str]:
+        """Up to `n` participants for the audio slots: `always` first, then the loudest talking."""
+        chosen = list(dict.fromkeys(always))[: max(n, 0)]
+        if len(chosen) >= n:
+            return chosen
+        chosen.extend([pid for pid in self.ranked(now_ms) if pid not in chosen][: n - len(chosen)])
         return chosen
 
     def _decide(self, now_ms: int) -> str | None:

@@ -336,15 +336,17 @@ class RoomMedia:
         stage_source = None
         if stage.pid is not None:
             stage_source = f"{stage.pid}/screen" if stage.kind == "screen" else f"{stage.pid}/video"
+        # The grid shows the others; whoever is on the stage is already large there.
+        lineup = meeting.lineup(
+            now_ms, audio, video - {stage.pid} if stage.kind != "screen" else video
+        )
         demands: dict[tuple[str, str], Demand] = {}  # per (source, slot purpose), once per pass
         for sub in self.subscribers.values():
             if not sub.ready:
                 continue
             me = sub.participant_id
-            heard = meeting.audio_for(now_ms, me, self._slot_counts.audio, audio)
-            # The grid shows the others; whoever is on the stage is already large there.
-            grid_candidates = video - {stage.pid} if stage.kind != "screen" else video
-            grid = meeting.grid_for(me, sub.grid_page, self._slot_counts.video, grid_candidates)
+            heard = lineup.audio_for(me, self._slot_counts.audio)
+            grid = lineup.grid_for(me, sub.grid_page, self._slot_counts.video)
             on_stage = [stage_source] if stage_source and stage.pid != me else []
             for purpose, wanted in (
                 ("audio", [f"{p}/audio" for p in heard]),

@@ -1,0 +1,50 @@
+"""Who each subscriber hears and sees, ranked once per pass for the whole room.
+
+Every subscriber's audio slots and grid page come from the same two rankings with the
+subscriber themselves left out, so a pass over 46 subscribers ranks the room once, not 46 times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+
+class Lineup:
+    """The room's rankings as of one moment: `loudest` talkers, and the grid order."""
+
+    __slots__ = ("_audible", "_grid", "_holder", "_loudest")
+
+    def __init__(
+        self,
+        loudest: Sequence[str],
+        audible: Collection[str],
+        holder: str | None,
+        grid: Sequence[str],
+    ) -> None:
+        self._loudest = tuple(loudest)  # every talker with recent speech, loudest first
+        self._audible = frozenset(audible)  # publishing audio and allowed to be forwarded
+        self._holder = holder
+        self._grid = tuple(grid)  # showable participants, most recently heard first
+
+    def audio_for(self, subscriber: str, n: int) -> list[str]:
+        """The floor holder first, then the loudest, never the subscriber themselves.
+
+        The holder plus the `n + 1` loudest are picked before the inaudible are dropped, so a
+        loud but muted talker takes a place (as the detector ranks them) rather than letting a
+        quieter one through.
+        """
+        audible = self._audible
+        holder = self._holder
+        first = (
+            [holder] if holder is not None and holder != subscriber and holder in audible else []
+        )
+        room = n + 1 - len(first)
+        picked = first + [p for p in self._loudest if p not in first][: max(room, 0)]
+        return [p for p in picked if p != subscriber and p in audible][:n]
+
+    def grid_for(self, subscriber: str, page: int, n: int) -> list[str]:
+        """One page of `n` thumbnails; a page past the end shows the last one."""
+        ranked = [p for p in self._grid if p != subscriber]
+        pages = max(1, -(-len(ranked) // n))
+        page = min(page, pages - 1)
+        return ranked[page * n : (page + 1) * n]

@@ -1,0 +1,68 @@
+"""The room-wide lineup gives each subscriber what ranking the room for them alone would."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from confsfu.conference.lineup import Lineup
+from confsfu.conference.slots import rank_for_audio
+
+PIDS = [f"p{i}" for i in range(8)]
+
+
+def audio_alone(
+    loudest: list[str], audible: set[str], holder: str | None, me: str, n: int
+) -> list[str]:
+    """The definition, per subscriber: holder first if audible to me, then the n+1 loudest
+    (the holder not twice), then drop whoever I may not hear, keep n."""
+    mine = audible - {me}
+    first = [holder] if holder in mine else []
+    picked = first + [p for p in loudest if p not in first][: n + 1 - len(first)]
+    return [p for p in picked if p in mine][:n]
+
+
+def grid_alone(
+    join_order: list[str], heard: dict[str, int], me: str, page: int, n: int
+) -> list[str]:
+    ranked = rank_for_audio([p for p in join_order if p != me], heard)
+    last = max(0, (len(ranked) - 1) // n)
+    page = min(page, last)
+    return ranked[page * n : (page + 1) * n]
+
+
+@given(
+    loudest=st.permutations(PIDS).flatmap(lambda p: st.integers(0, len(p)).map(lambda k: p[:k])),
+    audible=st.sets(st.sampled_from(PIDS)),
+    holder=st.none() | st.sampled_from(PIDS),
+    me=st.sampled_from(PIDS),
+    n=st.integers(0, 5),
+)
+def test_audio_matches_ranking_for_one_subscriber(
+    loudest: list[str], audible: set[str], holder: str | None, me: str, n: int
+) -> None:
+    lineup = Lineup(loudest, audible, holder, ())
+    heard = lineup.audio_for(me, n)
+    assert heard == audio_alone(list(loudest), audible, holder, me, n)
+    assert me not in heard and len(heard) <= n and len(set(heard)) == len(heard)
+
+
+@given(
+    join_order=st.permutations(PIDS),
+    heard=st.dictionaries(st.sampled_from(PIDS), st.integers(0, 5)),
+    me=st.sampled_from(PIDS),
+    page=st.integers(0, 9),
+    n=st.integers(1, 5),
+)
+def test_grid_matches_ranking_for_one_subscriber(
+    join_order: list[str], heard: dict[str, int], me: str, page: int, n: int
+) -> None:
+    lineup = Lineup((), (), None, rank_for_audio(join_order, heard))
+    assert lineup.grid_for(me, page, n) == grid_alone(list(join_order), heard, me, page, n)
+
+
+def test_holder_is_heard_first_even_when_silent_but_never_by_themselves() -> None:
+    lineup = Lineup(["a", "b", "c"], {"a", "b", "c", "h"}, "h", ())
+    assert lineup.audio_for("x", 3) == ["h", "a", "b"]
+    assert lineup.audio_for("h", 3) == ["a", "b", "c"]
+    assert lineup.audio_for("a", 2) == ["h", "b"]
