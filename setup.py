@@ -1,7 +1,8 @@
 """The C parts of confsfu (everything else is declared in pyproject.toml).
 
 confsfu.forwarding._slot is one slot's forwarder (sans-IO: which packets it forwards with which
-numbers); confsfu._wire is the per-subscriber hot path around it: fan_out over a layer's slots,
+numbers); confsfu.rtp._fast parses RTP headers and VP8 descriptors (the Python parsers beside
+it stay the specification and take malformed input); confsfu._wire is the per-subscriber hot path around it: fan_out over a layer's slots,
 header patch, SRTP protect, history and batched send. Building them needs a C compiler and
 Python's headers.
 """
@@ -16,6 +17,11 @@ setup(
             "confsfu.forwarding._slot",
             sources=["src/confsfu/forwarding/_slot.c"],
             depends=["src/confsfu/forwarding/_slot.h"],
+            extra_compile_args=FLAGS,
+        ),
+        Extension(
+            "confsfu.rtp._fast",
+            sources=["src/confsfu/rtp/_fast.c"],
             extra_compile_args=FLAGS,
         ),
         Extension(

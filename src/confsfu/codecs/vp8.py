@@ -1,11 +1,13 @@
 """The VP8 RTP payload descriptor (RFC 7741): parse, patch picture id/TL0PICIDX, packetize."""
 
+from confsfu.rtp import _fast
 from confsfu.rtp.errors import ParseError
 
 __all__ = [
     "Vp8Descriptor",
     "packetize_vp8",
     "parse_vp8",
+    "parse_vp8_reference",
     "rewrite_vp8",
     "rewrite_vp8_descriptor",
 ]
@@ -86,8 +88,11 @@ class Vp8Descriptor:
         )
 
 
-def parse_vp8(payload: bytes | memoryview) -> Vp8Descriptor:
-    """Parse the descriptor at the start of a VP8 RTP payload; :class:`ParseError` on bad input."""
+def parse_vp8_reference(payload: bytes | memoryview) -> Vp8Descriptor:
+    """Parse the descriptor at the start of a VP8 RTP payload; :class:`ParseError` on bad input.
+
+    The specification of `parse_vp8`, which does the same in C and calls this for anything it
+    does not take (malformed descriptors, inputs other than `bytes`)."""
     size = len(payload)
     if size == 0:
         raise ParseError("VP8 payload is empty")
@@ -169,6 +174,10 @@ def parse_vp8(payload: bytes | memoryview) -> Vp8Descriptor:
         width,
         height,
     )
+
+
+_fast.configure_vp8(Vp8Descriptor, parse_vp8_reference)
+parse_vp8 = _fast.parse_vp8
 
 
 def rewrite_vp8_descriptor(

@@ -4,9 +4,17 @@ from collections.abc import Mapping, Sequence
 from struct import Struct
 from struct import error as StructError
 
+from confsfu.rtp import _fast
 from confsfu.rtp.errors import ParseError
 
-__all__ = ["RtpPacket", "build_rtp", "is_rtcp", "parse_rtp", "rewrite_rtp"]
+__all__ = [
+    "RtpPacket",
+    "build_rtp",
+    "is_rtcp",
+    "parse_rtp",
+    "parse_rtp_reference",
+    "rewrite_rtp",
+]
 
 _FIXED = Struct("!BBHII")
 _EXT_HEADER = Struct("!HH")
@@ -120,8 +128,11 @@ def _parse_two_byte(data: bytes, pos: int, end: int) -> dict[int, bytes]:
     return extensions
 
 
-def parse_rtp(data: bytes) -> RtpPacket:
-    """Parse one RTP packet; raise :class:`ParseError` on anything malformed."""
+def parse_rtp_reference(data: bytes) -> RtpPacket:
+    """Parse one RTP packet; raise :class:`ParseError` on anything malformed.
+
+    The specification of `parse_rtp`, which does the same in C and calls this for anything it
+    does not take (malformed packets, inputs other than `bytes`)."""
     size = len(data)
     if size < 12:
         raise ParseError(f"RTP packet truncated: {size} bytes, the fixed header needs 12")
@@ -180,6 +191,10 @@ def parse_rtp(data: bytes) -> RtpPacket:
         pos,
         payload_end,
     )
+
+
+_fast.configure_rtp(RtpPacket, parse_rtp_reference)
+parse_rtp = _fast.parse_rtp
 
 
 def is_rtcp(data: bytes) -> bool:

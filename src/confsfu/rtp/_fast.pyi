@@ -1,0 +1,13 @@
+from collections.abc import Callable
+
+from confsfu.codecs.vp8 import Vp8Descriptor
+from confsfu.rtp.packet import RtpPacket
+
+def configure_rtp(
+    packet_type: type[RtpPacket], reference: Callable[[bytes], RtpPacket]
+) -> None: ...
+def configure_vp8(
+    descriptor_type: type[Vp8Descriptor], reference: Callable[[bytes | memoryview], Vp8Descriptor]
+) -> None: ...
+def parse_rtp(data: bytes) -> RtpPacket: ...
+def parse_vp8(payload: bytes | memoryview) -> Vp8Descriptor: ...
