@@ -20,10 +20,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* libsrtp's srtp_protect / srtp_protect_rtcp (pylibsrtp's copy, handed over by set_protect). */
+/* libsrtp's srtp_(un)protect(_rtcp) (pylibsrtp's copy, handed over by set_protect). */
 typedef int (*protect_fn)(void *ctx, void *packet, int *length);
 static protect_fn protect_rtp = NULL;
 static protect_fn protect_rtcp = NULL;
+static protect_fn unprotect_rtp = NULL;
+static protect_fn unprotect_rtcp = NULL;
 
 enum {
     SLOT_BYTES = 2048,
@@ -491,24 +493,58 @@ PyTypeObject WireType = {
 /* ---- module ---------------------------------------------------------------------------- */
 
 static PyObject *wire_set_protect(PyObject *module, PyObject *args) {
-    PyObject *rtp, *rtcp;
-    if (!PyArg_ParseTuple(args, "OO", &rtp, &rtcp))
+    PyObject *addresses[4];
+    protect_fn fns[4];
+    if (!PyArg_ParseTuple(args, "OOOO", &addresses[0], &addresses[1], &addresses[2],
+                          &addresses[3]))
         return NULL;
-    void *rtp_fn = PyLong_AsVoidPtr(rtp);
-    void *rtcp_fn = rtp_fn ? PyLong_AsVoidPtr(rtcp) : NULL;
-    if (rtp_fn == NULL || rtcp_fn == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "NULL protect function");
+    for (int i = 0; i < 4; i++) {
+        fns[i] = (protect_fn)PyLong_AsVoidPtr(addresses[i]);
+        if (fns[i] == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "NULL libsrtp function");
+            return NULL;
+        }
+    }
+    protect_rtp = fns[0];
+    protect_rtcp = fns[1];
+    unprotect_rtp = fns[2];
+    unprotect_rtcp = fns[3];
+    Py_RETURN_NONE;
+}
+
+/* One incoming packet, decrypted in a buffer of our own: the clear bytes, or None when libsrtp
+ * refuses it (bad tag, replayed, too old) or it is too long to handle. */
+static PyObject *wire_unprotect(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    static unsigned char inbox[SLOT_BYTES];
+    if (nargs != 3 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "unprotect(srtp: int, data: bytes, rtcp: bool)");
         return NULL;
     }
-    protect_rtp = (protect_fn)rtp_fn;
-    protect_rtcp = (protect_fn)rtcp_fn;
-    Py_RETURN_NONE;
+    if (unprotect_rtp == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "set_protect() was not called");
+        return NULL;
+    }
+    void *srtp = srtp_from(args[0]);
+    int rtcp = PyObject_IsTrue(args[2]);
+    if (srtp == NULL || rtcp < 0)
+        return NULL;
+    Py_ssize_t size = PyBytes_GET_SIZE(args[1]);
+    if (size > MAX_PACKET)
+        Py_RETURN_NONE;
+    memcpy(inbox, PyBytes_AS_STRING(args[1]), size);
+    int length = (int)size;
+    if ((rtcp ? unprotect_rtcp : unprotect_rtp)(srtp, inbox, &length) != 0)
+        Py_RETURN_NONE;
+    return PyBytes_FromStringAndSize((const char *)inbox, length);
 }
 
 static PyMethodDef module_methods[] = {
     {"set_protect", wire_set_protect, METH_VARARGS,
-     "set_protect(rtp, rtcp): addresses of libsrtp's srtp_protect and srtp_protect_rtcp."},
+     "set_protect(protect_rtp, protect_rtcp, unprotect_rtp, unprotect_rtcp): addresses of "
+     "libsrtp's srtp_protect, srtp_protect_rtcp, srtp_unprotect and srtp_unprotect_rtcp."},
+    {"unprotect", (PyCFunction)(void (*)(void))wire_unprotect, METH_FASTCALL,
+     "unprotect(srtp, data, rtcp) -> the clear packet, or None when libsrtp refuses it."},
     {"flush", wire_flush, METH_NOARGS,
      "Send every queued packet; how many queued since the last flush the sockets refused."},
     {"pending", wire_pending, METH_NOARGS, "How many packets are queued."},

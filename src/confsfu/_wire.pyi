@@ -56,7 +56,12 @@ def fan_out(
     """Queue one incoming packet on every slot that forwards it: (packets, bytes, slots whose
     source changed, slots whose route is down)."""
 
-def set_protect(rtp: int, rtcp: int) -> None: ...
+def set_protect(
+    protect_rtp: int, protect_rtcp: int, unprotect_rtp: int, unprotect_rtcp: int
+) -> None: ...
+def unprotect(srtp: int, data: bytes, rtcp: bool) -> bytes | None:
+    """One incoming packet decrypted; None when libsrtp refuses it or it is too long."""
+
 def flush() -> int:
     """Send every queued packet; how many queued since the last flush were not sent."""
 

@@ -273,3 +273,42 @@ def test_any_packet_arrives_as_slot_header_builds_it(
         assert _wire.flush() == 0
         expected = header.build(marker, seq, ts, send_ms, payload)
         assert rx.unprotect(receiver.recv(2048)) == expected
+
+
+@given(
+    packets=st.lists(
+        st.tuples(st.binary(min_size=1, max_size=1500), st.booleans()), min_size=1, max_size=8
+    ),
+    damage=st.integers(0, 2**16),
+)
+@settings(max_examples=40)
+def test_unprotect_gives_back_what_was_protected_and_refuses_anything_else(
+    packets: list[tuple[bytes, bool]], damage: int
+) -> None:
+    tx, rx = sessions()
+    address = srtp_context(rx)
+    for i, (body, is_rtcp) in enumerate(packets):
+        if is_rtcp:  # a receiver report with the body as its profile extension
+            clear = rtcp.serialize_rtcp([rtcp.ReceiverReport(ssrc=7, reports=())]) + body[:600]
+            clear = clear[:2] + ((len(clear) + 3) // 4 - 1).to_bytes(2, "big") + clear[4:]
+            clear += bytes(-len(clear) % 4)
+            protected = tx.protect_rtcp(clear)
+        else:
+            clear = b"\x80\x60" + i.to_bytes(2, "big") + bytes(8) + body
+            protected = tx.protect(clear)
+        flipped = bytearray(protected)
+        flipped[12 + damage % (len(flipped) - 12)] ^= 0x01
+        assert _wire.unprotect(address, bytes(flipped), is_rtcp) is None  # the tag fails
+        assert _wire.unprotect(address, protected, is_rtcp) == clear
+        assert _wire.unprotect(address, protected, is_rtcp) is None  # replayed
+
+
+def test_unprotect_refuses_what_it_cannot_hold_and_bad_arguments() -> None:
+    _tx, rx = sessions()
+    address = srtp_context(rx)
+    assert _wire.unprotect(address, b"\x80" * (_wire.MAX_PACKET + 1), False) is None
+    assert _wire.unprotect(address, b"\x80", False) is None
+    with pytest.raises(TypeError):
+        _wire.unprotect(address, bytearray(20), False)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="NULL"):
+        _wire.unprotect(0, b"\x80" * 20, False)

@@ -52,30 +52,6 @@ _EXTRA_VIDEO_EXTENSIONS = (
 )
 
 
-# Room left after a packet in a PacketBuffer for the SRTP(C) trailer (tag, MKI, index).
-_SRTP_TRAILER_BYTES = pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
-
-
-class PacketBuffer:
-    """A reusable buffer in which one incoming packet is unprotected in place by libsrtp.
-
-    pylibsrtp's `Session.unprotect` copies in and out and allocates per call. Everything runs
-    on one thread, so one buffer serves every connection.
-    """
-
-    __slots__ = ("_c", "capacity", "data", "view")
-
-    def __init__(self, size: int = 2048) -> None:
-        self.data = bytearray(size)
-        self.view = memoryview(self.data)
-        self._c = srtp_ffi.from_buffer(self.data)
-        self.capacity = size - _SRTP_TRAILER_BYTES  # the longest packet that can be unprotected
-
-
-_length = srtp_ffi.new("int *")
-_incoming = PacketBuffer()
-
-
 def _address(pointer: Any) -> int:
     return int(srtp_ffi.cast("uintptr_t", pointer))
 
@@ -85,10 +61,12 @@ def srtp_context(session: pylibsrtp.Session) -> int:
     return _address(session._srtp[0])
 
 
-# Outgoing packets are protected by the C send path with pylibsrtp's own libsrtp.
+# Packets are protected and unprotected by the C paths with pylibsrtp's own libsrtp.
 _wire.set_protect(
-    _address(srtp_ffi.addressof(srtp_lib, "srtp_protect")),
-    _address(srtp_ffi.addressof(srtp_lib, "srtp_protect_rtcp")),
+    *(
+        _address(srtp_ffi.addressof(srtp_lib, name))
+        for name in ("srtp_protect", "srtp_protect_rtcp", "srtp_unprotect", "srtp_unprotect_rtcp")
+    )
 )
 
 
@@ -305,6 +283,7 @@ class RawPeerConnection:
         self._fast_path_installed = True
         dtls = self._dtls
         loop = asyncio.get_running_loop()
+        keys: list[Any] = [None, 0]  # the receiving pylibsrtp Session and its context's address
         for protocol in self._connection._protocols:
             fallback = protocol.datagram_received
 
@@ -315,18 +294,13 @@ class RawPeerConnection:
                 if rx is None or not 127 < data[0] < 192:
                     fallback(data, addr)  # STUN, DTLS, or SRTP before the keys exist
                     return
-                if len(data) > _incoming.capacity:
-                    self._unprotect_errors += 1
-                    return
+                if rx is not keys[0]:
+                    keys[0], keys[1] = rx, srtp_context(rx)
                 rtcp = len(data) > 1 and 192 <= data[1] <= 223
-                _incoming.data[: len(data)] = data
-                _length[0] = len(data)
-                unprotect = srtp_lib.srtp_unprotect_rtcp if rtcp else srtp_lib.srtp_unprotect
-                if unprotect(rx._srtp[0], _incoming._c, _length) != srtp_lib.srtp_err_status_ok:
+                clear = _wire.unprotect(keys[1], data, rtcp)
+                if clear is None:
                     self._unprotect_errors += 1
-                    return
-                clear = bytes(_incoming.view[: _length[0]])
-                if rtcp:
+                elif rtcp:
                     self._on_rtcp(clear)
                 else:
                     self._on_rtp(clear, int(loop.time() * 1000))
