@@ -92,6 +92,8 @@ class IncomingStream:
 
     def nacks_due(self, now_ms: int) -> list[int]:
         """16-bit sequence numbers to NACK now (each gap asked for at most `retries` times)."""
+        if not self._missing:
+            return []
         due: list[int] = []
         for ext, entry in list(self._missing.items()):
             first_ms, sent = entry

@@ -46,6 +46,7 @@ from confsfu.signalling.messages import Purpose
 log = logging.getLogger(__name__)
 
 CLOCK_RATE = {"audio": 48000, "video": 90000}
+KEYFRAME_SCAN_EVERY_MS = 100  # re-requests are throttled to one per 500 ms per layer anyway
 MAX_PACKET_BYTES = 1500  # larger RTP is refused: forwarded packets are built in fixed buffers
 SlotPurpose = Literal["audio", "stage", "grid"]
 
@@ -164,6 +165,7 @@ class RoomMedia:
         self.counters: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
         self._last_report_ms = clock_ms()
+        self._last_keyframe_scan_ms = 0
 
     # ---- joining and leaving ----------------------------------------------------------------
 
@@ -747,12 +749,17 @@ class RoomMedia:
                     )
                     self.counters["nacks_sent"] += 1
                     pub.pc.send_rtcp(rtcp.serialize_rtcp([nack]))
-        pending = {
-            s.forwarder.waiting_for_keyframe for slots in self._slots_by_key.values() for s in slots
-        }
-        for key in pending:
-            if key is not None:
-                self._request_keyframe(now_ms, key)
+        if now_ms - self._last_keyframe_scan_ms >= KEYFRAME_SCAN_EVERY_MS:
+            # Re-ask for keyframes still awaited (the first request went out at the switch).
+            self._last_keyframe_scan_ms = now_ms
+            pending = {
+                s.forwarder.waiting_for_keyframe
+                for slots in self._slots_by_key.values()
+                for s in slots
+            }
+            for key in pending:
+                if key is not None:
+                    self._request_keyframe(now_ms, key)
         for sub in self.subscribers.values():
             if sub.probe.padding_bps:
                 self._pad(now_ms, sub)
