@@ -129,3 +129,26 @@ def test_any_packets_give_rates_or_the_meter_error(
     assert rates.shape == (3, 3)
     assert np.all(rates >= 0)
     assert np.all(np.diff(rates, axis=1)[rates[:, 1:] > 0] >= 0)  # cumulative where present
+
+
+def test_a_layer_switched_back_on_is_measured_from_its_own_start() -> None:
+    # The f encoding was off (nobody took it) and comes back 200 ms ago: read over the 500 ms
+    # floor, not over the whole window, or it would look 5x cheaper than it is.
+    meter = LayerBitrateMeter(window_ms=1000, bucket_ms=100)
+    _feed(meter, 0, 3000, ALL - {(2, 0), (2, 1), (2, 2)})
+    _feed(meter, 3000, 3200, ALL)
+    rates = meter.bitrates_bps(3200)
+    assert rates[2, 0] == pytest.approx(12 * 80_000 * 200 / 500, rel=0.05)
+    assert rates[0, 2] == pytest.approx(160_000, rel=0.05)  # the steady layers as before
+    _feed(meter, 3200, 4000, ALL)  # near the window's start it reads a little low, then exact
+    assert meter.bitrates_bps(3800)[2, 0] == pytest.approx(12 * 80_000, rel=0.15)
+    assert meter.bitrates_bps(4000)[2, 0] == pytest.approx(12 * 80_000, rel=0.05)
+
+
+def test_a_sparse_layer_is_measured_over_the_whole_window() -> None:
+    # One 1000-byte frame every 250 ms: the first one in the window may come 200 ms late.
+    meter = LayerBitrateMeter(window_ms=1000, bucket_ms=100)
+    for now in range(0, 4000, 250):
+        meter.on_packet(now, 0, 0, 1000)
+    assert meter.bitrates_bps(3999)[0, 0] == pytest.approx(32_000, rel=0.3)
+    assert meter.bitrates_bps(3999)[0, 0] <= 32_000 * 1.1

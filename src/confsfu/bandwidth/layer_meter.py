@@ -8,6 +8,9 @@ import numpy.typing as npt
 SPATIAL_LAYERS = 3
 TEMPORAL_LAYERS = 3
 _LAYERS = SPATIAL_LAYERS * TEMPORAL_LAYERS
+# A layer whose first packet in the window came this long after the stream's (re)started then:
+# sparse layers (a low frame rate) leave shorter gaps.
+LAYER_RESTART_MS = 300
 
 
 class LayerMeterError(ValueError):
@@ -86,16 +89,28 @@ class LayerBitrateMeter:
             return [0.0] * _LAYERS
         now_bucket = now_ms // self._bucket_ms
         oldest = now_bucket - self._n + 1
+        start = max(oldest, self._first_bucket)
+        # A layer that sent nothing in the stream's first buckets of the window (switched back
+        # on by the publisher) is measured from its own start, or it would read as a fraction
+        # of its rate. Sparse layers (a low frame rate) leave shorter gaps than this.
+        restart = start + -(-LAYER_RESTART_MS // self._bucket_ms)
         totals = [0] * _LAYERS
-        live = False
+        early = [0] * _LAYERS  # bytes before `restart`
+        live: list[tuple[int, list[int]]] = []
         for slot, epoch in enumerate(self._epochs):
             if oldest <= epoch <= now_bucket:
-                live = True
                 chunk = self._bytes[slot * _LAYERS : (slot + 1) * _LAYERS]
+                live.append((epoch, chunk))
                 totals = [a + b for a, b in zip(totals, chunk, strict=True)]
+                if epoch < restart:
+                    early = [a + b for a, b in zip(early, chunk, strict=True)]
         if not live:
             return [0.0] * _LAYERS
-        start_ms = max(oldest, self._first_bucket) * self._bucket_ms
-        # At least half a window: a stream's first keyframe alone must not read as its rate.
-        span_ms = max(now_ms - start_ms, self._bucket_ms * max(1, self._n // 2))
-        return [total * 8000.0 / span_ms for total in totals]
+        # At least half a window: a layer's first keyframe alone must not read as its rate.
+        least_ms = self._bucket_ms * max(1, self._n // 2)
+        span_ms = max(now_ms - start * self._bucket_ms, least_ms)
+        rates = [total * 8000.0 / span_ms for total in totals]
+        for k in [k for k, (t, e) in enumerate(zip(totals, early, strict=True)) if t and not e]:
+            since = min(epoch for epoch, chunk in live if chunk[k])
+            rates[k] = totals[k] * 8000.0 / max(now_ms - since * self._bucket_ms, least_ms)
+        return rates
