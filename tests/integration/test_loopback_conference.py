@@ -126,3 +126,16 @@ async def test_an_oversized_packet_is_dropped_and_media_keeps_flowing(
     await viewer.wait_for(
         lambda: viewer.streams_showing("audio")["Dakar"].packets > before + 20, timeout=5
     )
+
+
+async def test_pages_hear_of_slot_changes_once(server: Any, peers: list[LoopbackPeer]) -> None:
+    names = ["Seoul", "Lima", "Nairobi"]
+    group = await join_publishing(server.ws_url, names, peers)
+    for peer in group:
+        others = [n for n in names if n != peer.name]
+        await peer.wait_for(receives_from(peer, others, "video", 60), timeout=15)
+    for peer in group:
+        maps = [m["slots"] for m in peer.messages if m["type"] in ("subscribe_offer", "slot_map")]
+        assert len(maps) >= 2, f"{peer.name} was never told who its slots carry"
+        repeated = [i for i in range(1, len(maps)) if maps[i] == maps[i - 1]]
+        assert not repeated, f"{peer.name} got the same slot map again at {repeated}"

@@ -68,6 +68,7 @@ class LiveRoom:
     _last_reassign_ms: int = 0
     _last_meeting_ms: int = 0
     _slot_maps_due: set[str] = field(default_factory=set)
+    _slots_announced: dict[str, list[SlotInfo]] = field(default_factory=dict)  # as pages know them
     _tasks: set[asyncio.Future[None]] = field(default_factory=set)
 
     @property
@@ -190,6 +191,7 @@ class LiveRoom:
     async def depart(self, pid: str, reason: str) -> None:
         """`pid` leaves the meeting for good: tell everyone and release its media."""
         self.connections.pop(pid, None)
+        self._slots_announced.pop(pid, None)
         events = self.meeting.leave(clock_ms(), pid)
         await self._gone(pid, reason)
         await self.announce(events)
@@ -197,6 +199,7 @@ class LiveRoom:
     async def lost(self, pid: str, grace_ms: int | None = None) -> None:
         """`pid`'s connection dropped: its media goes, it stays (away) for the grace period."""
         self.connections.pop(pid, None)
+        self._slots_announced.pop(pid, None)
         await self.media.remove(pid, hold=True)
         await self.announce(self.meeting.connection_lost(clock_ms(), pid, grace_ms))
 
@@ -243,11 +246,21 @@ class LiveRoom:
             asyncio.get_running_loop().call_soon(self._send_slot_maps)
         self._slot_maps_due.add(pid)
 
+    def announce_slots(self, pid: str) -> list[SlotInfo]:
+        """The slot map to give `pid`'s page now (with a subscribe offer); later slot_maps only
+        go out when it changes."""
+        infos = self._slots_announced[pid] = self.slot_infos(pid)
+        return infos
+
     def _send_slot_maps(self) -> None:
         due, self._slot_maps_due = self._slot_maps_due, set()
         for pid in due:
-            if pid in self.connections:
-                self._spawn(self.tell(pid, SlotMap(slots=self.slot_infos(pid))))
+            if pid not in self.connections:
+                continue
+            infos = self.slot_infos(pid)
+            if infos != self._slots_announced.get(pid):  # changes can cancel out in one pass
+                self._slots_announced[pid] = infos
+                self._spawn(self.tell(pid, SlotMap(slots=infos)))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)

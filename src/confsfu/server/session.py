@@ -305,7 +305,9 @@ class Session:
         await self.send(live.room_state())
         offer = await live.media.subscribe(self.pid)
         self.phase.move(Phase.JOINED)
-        await self.send(SubscribeOffer(sdp=self._announced(offer), slots=live.slot_infos(self.pid)))
+        await self.send(
+            SubscribeOffer(sdp=self._announced(offer), slots=live.announce_slots(self.pid))
+        )
 
     def _announced(self, sdp: str) -> str:
         public_ip = self.hub.settings.ice.public_ip
