@@ -359,8 +359,28 @@ static int wire_init(Wire *self, PyObject *args, PyObject *kwds) {
     return 0;
 }
 
+static const Patch no_patch = {0};
+
+static void patch_apply(unsigned char *payload, const Patch *patch) {
+    uint16_t at = patch->picture_id_offset;
+    if (at != 0 && patch->picture_id_bits == 15) {
+        payload[at] = (unsigned char)(0x80 | ((patch->picture_id >> 8) & 0x7f));
+        payload[at + 1] = (unsigned char)patch->picture_id;
+    } else if (at != 0) {
+        payload[at] = (unsigned char)(patch->picture_id & 0x7f);
+    }
+    if (patch->tl0picidx_offset != 0)
+        payload[patch->tl0picidx_offset] = patch->tl0picidx;
+}
+
+static int patch_fits(const Patch *patch, Py_ssize_t payload_len) {
+    int picture_id_end = patch->picture_id_offset + (patch->picture_id_bits == 15 ? 2 : 1);
+    return (patch->picture_id_offset == 0 || picture_id_end <= payload_len) &&
+           patch->tl0picidx_offset < payload_len;
+}
+
 Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
-                    const unsigned char *send_time, PyObject *payload) {
+                    const unsigned char *send_time, PyObject *payload, const Patch *patch) {
     if (self->route == NULL || self->history == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "the Wire was never initialised");
         return -1;
@@ -369,6 +389,12 @@ Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
     Py_ssize_t length = self->header_len + payload_len;
     if (length > MAX_PACKET) {
         PyErr_Format(PyExc_ValueError, "a %zd-byte packet exceeds %d bytes", length, MAX_PACKET);
+        return -1;
+    }
+    if (patch == NULL)
+        patch = &no_patch;
+    else if (!patch_fits(patch, payload_len)) {
+        PyErr_SetString(PyExc_ValueError, "the VP8 descriptor does not fit its payload");
         return -1;
     }
     Route *route = self->route;
@@ -388,6 +414,7 @@ Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
     if (self->abs_send_time_at && send_time != NULL)
         memcpy(out + self->abs_send_time_at, send_time, 3);
     memcpy(out + self->header_len, PyBytes_AS_STRING(payload), payload_len);
+    patch_apply(out + self->header_len, patch);
     int protected_length = (int)length;
     if (protect_rtp(route->srtp, out, &protected_length) != 0) {
         route->srtp_errors++;
@@ -403,6 +430,7 @@ Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
     SentPacket *kept = &self->history[seq & self->history_mask];
     Py_INCREF(payload);
     Py_XSETREF(kept->payload, payload);
+    kept->patch = *patch;
     kept->seq = seq;
     kept->timestamp = ts;
     kept->marker = marker;
@@ -427,7 +455,7 @@ static PyObject *wire_queue(Wire *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t length = -1;
     if (payload != NULL)
         length = wire_put(self, marker, (uint16_t)seq, (uint32_t)ts,
-                          send_time.len == 3 ? send_time.buf : NULL, payload);
+                          send_time.len == 3 ? send_time.buf : NULL, payload, NULL);
     Py_XDECREF(payload);
     PyBuffer_Release(&send_time);
     return length < 0 ? NULL : PyLong_FromSsize_t(length);
@@ -443,8 +471,16 @@ static PyObject *wire_sent(Wire *self, PyObject *arg) {
     SentPacket *kept = &self->history[seq & self->history_mask];
     if (kept->seq != seq || kept->payload == NULL)
         Py_RETURN_NONE;
-    return Py_BuildValue("(NkO)", PyBool_FromLong(kept->marker), (unsigned long)kept->timestamp,
-                         kept->payload);
+    PyObject *payload = Py_NewRef(kept->payload);
+    if (kept->patch.picture_id_offset != 0 || kept->patch.tl0picidx_offset != 0) {
+        Py_SETREF(payload, PyBytes_FromStringAndSize(PyBytes_AS_STRING(payload),
+                                                     PyBytes_GET_SIZE(payload)));
+        if (payload == NULL)
+            return NULL;
+        patch_apply((unsigned char *)PyBytes_AS_STRING(payload), &kept->patch);
+    }
+    return Py_BuildValue("(NkN)", PyBool_FromLong(kept->marker), (unsigned long)kept->timestamp,
+                         payload);
 }
 
 static PyMethodDef wire_methods[] = {

@@ -10,9 +10,18 @@ enum { WIRE_MAX_HEADER = 64 }; /* bytes of RTP header (with extensions) a Wire c
 
 typedef struct Route Route;
 
+/* The picture id and TL0PICIDX one slot writes into a VP8 payload descriptor, and where
+ * (an offset of 0: that field is left as it is). */
+typedef struct {
+    uint16_t picture_id_offset, tl0picidx_offset;
+    uint16_t picture_id;
+    uint8_t picture_id_bits, tl0picidx;
+} Patch;
+
 /* A packet the wire sent, kept to answer NACKs: its marker, timestamp and payload as sent. */
 typedef struct {
     PyObject *payload; /* bytes, shared with every other wire that sent the same packet */
+    Patch patch;       /* ... which this wire sent with these descriptor bytes */
     uint32_t timestamp;
     int32_t seq;       /* -1: empty */
     int marker;
@@ -34,11 +43,13 @@ typedef struct {
 extern PyTypeObject WireType;
 
 /* Write the wire's header (marker, seq, ts and the 3-byte `send_time`, which may be NULL) in
- * front of `payload` (a bytes object), protect it into the send arena and keep it in the
- * history. The packet's length; 0 when the route is down or libsrtp refused it; -1 with an
- * exception set when the packet is too long or the wire was never initialised. */
+ * front of `payload` (a bytes object) with `patch` (or NULL) applied to its descriptor,
+ * protect it into the send arena and keep it in the history (the payload shared, the patch
+ * applied again when it is asked for). The packet's length; 0 when the route is down or libsrtp
+ * refused it; -1 with an exception set when the packet is too long, the patch does not fit the
+ * payload, or the wire was never initialised. */
 Py_ssize_t wire_put(Wire *wire, int marker, uint16_t seq, uint32_t ts,
-                    const unsigned char *send_time, PyObject *payload);
+                    const unsigned char *send_time, PyObject *payload, const Patch *patch);
 
 /* Adds fan_out (_fanout.c) to the module. */
 int fan_out_add_to(PyObject *module);

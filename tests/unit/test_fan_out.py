@@ -4,6 +4,7 @@ own forwarder decision, `rewrite_vp8` and `SlotHeader.build`, by unprotecting wh
 from __future__ import annotations
 
 import socket
+import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -165,3 +166,34 @@ def test_objects_never_initialised_fail_cleanly() -> None:
     assert bare.assign(0, "a#0") and bare.forward(0, p) is not None
     with pytest.raises(RuntimeError, match="never initialised"):
         _wire.fan_out([FakeSlot(started(2, 1), wire)], p, 0, b"")
+
+
+def test_rewritten_packets_keep_one_shared_payload_in_history(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    # Slots that drop temporal layer 1 send later packets with their own picture ids; what they
+    # keep for NACKs must be the one incoming payload, not a patched copy per slot.
+    route = route_to(receiver, sender, sessions()[0])
+    slots = [
+        FakeSlot(started(0, 100 * i), _wire.Wire(route, video_header(ssrc=i + 1).template(), 0))
+        for i in range(4)
+    ]
+    padded = list(vp8_packets([0, 1] * 40, 100, 5))
+    for p in padded:
+        p.payload = p.payload + bytes(1000)
+        p.vp8 = parse_vp8(p.payload)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n, p in enumerate(padded):
+            _wire.fan_out(slots, p, 1000 + n, b"")
+            _wire.flush()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 20_000, f"{grown} bytes kept for 40 packets on 4 slots"
+    last = padded[-2]  # a TL0 packet every slot sent, with its picture id moved
+    seq = slots[0].forwarder.last_seq
+    _marker, _ts, payload = slots[0].wire.sent(seq)  # type: ignore[union-attr, misc]
+    assert payload != last.payload and len(payload) == len(last.payload)
+    assert parse_vp8(payload).picture_id != last.picture_id

@@ -530,32 +530,6 @@ static int descriptor_from(PyObject *vp8, Descriptor *d) {
     return 0;
 }
 
-/* A copy of the payload with the slot's picture id and TL0PICIDX in its descriptor. */
-static PyObject *rewritten(PyObject *payload, const Descriptor *d, const Numbers *n) {
-    Py_ssize_t len = PyBytes_GET_SIZE(payload);
-    int picture_id_end = d->picture_id_offset + (d->picture_id_bits == 15 ? 2 : 1);
-    if (d->size > len || (d->picture_id_offset && picture_id_end > d->size) ||
-        d->tl0picidx_offset >= (d->size > 1 ? d->size : 1)) {
-        PyErr_SetString(PyExc_ValueError, "the VP8 descriptor does not fit its payload");
-        return NULL;
-    }
-    PyObject *copy = PyBytes_FromStringAndSize(PyBytes_AS_STRING(payload), len);
-    if (copy == NULL)
-        return NULL;
-    unsigned char *head = (unsigned char *)PyBytes_AS_STRING(copy);
-    if (n->picture_id >= 0 && d->picture_id_offset) {
-        if (d->picture_id_bits == 15) {
-            head[d->picture_id_offset] = (unsigned char)(0x80 | ((n->picture_id >> 8) & 0x7f));
-            head[d->picture_id_offset + 1] = (unsigned char)n->picture_id;
-        } else {
-            head[d->picture_id_offset] = (unsigned char)(n->picture_id & 0x7f);
-        }
-    }
-    if (n->tl0picidx >= 0 && d->tl0picidx_offset)
-        head[d->tl0picidx_offset] = (unsigned char)n->tl0picidx;
-    return copy;
-}
-
 static int decide(PyObject *forwarder, long long now_ms, const Packet *p, Numbers *out) {
     Forwarder *f = (Forwarder *)forwarder;
     PyObject *before = f->source; /* compared by identity only: no reference needed */
@@ -573,7 +547,6 @@ static SlotApi api = {
     .packet_release = packet_release,
     .decide = decide,
     .descriptor_from = descriptor_from,
-    .rewritten = rewritten,
 };
 
 static struct PyModuleDef slot_module = {

@@ -49,8 +49,6 @@ typedef struct {
     /* DECIDE_* flags for one slot's forwarder (of forwarder_type). */
     int (*decide)(PyObject *forwarder, long long now_ms, const Packet *p, Numbers *out);
     int (*descriptor_from)(PyObject *vp8, Descriptor *d);
-    /* A copy of the payload with the numbers' picture id and TL0PICIDX in its descriptor. */
-    PyObject *(*rewritten)(PyObject *payload, const Descriptor *d, const Numbers *n);
 } SlotApi;
 
 #endif
