@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 import threading
+from pathlib import Path
 
 import aioice.ice
 import aiortc
@@ -15,7 +17,12 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from confsfu.rtp.packet import build_rtp, parse_rtp
-from confsfu.server.rtc_adapter import PINNED_AIORTC, RawPeerConnection, configure_aiortc
+from confsfu.server.rtc_adapter import (
+    PINNED_AIORTC,
+    SOCKET_BUFFER_BYTES,
+    RawPeerConnection,
+    configure_aiortc,
+)
 
 
 def test_pinned_version() -> None:
@@ -81,6 +88,13 @@ async def test_raw_rtp_both_ways_without_media_threads() -> None:
         assert parse_rtp(got_at_answerer[0]).payload == payload
         assert threading.active_count() == threads_before, "aiortc started a media thread"
         assert offerer.srtp_errors == answerer.srtp_errors == 0
+        # The ICE sockets have room for a stall: Linux reports twice what was granted.
+        rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+        for pc in (offerer, answerer):
+            for protocol in pc._connection._protocols:
+                sock = protocol.transport.get_extra_info("socket")
+                granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+                assert granted >= 2 * min(SOCKET_BUFFER_BYTES, rmem_max)
     finally:
         await offerer.close()
         await answerer.close()

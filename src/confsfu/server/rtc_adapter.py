@@ -11,8 +11,10 @@ the pinned versions stop behaving as assumed here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,6 +41,7 @@ from confsfu.rtp import extensions
 log = logging.getLogger(__name__)
 
 PINNED_AIORTC = "1.16.0"
+SOCKET_BUFFER_BYTES = 1 << 20  # each ICE socket's receive and send buffer (see _grow_buffers)
 Kind = Literal["audio", "video"]
 CandidatePolicy = Literal["loopback", "host"]
 
@@ -285,6 +288,7 @@ class RawPeerConnection:
         loop = asyncio.get_running_loop()
         keys: list[Any] = [None, 0]  # the receiving pylibsrtp Session and its context's address
         for protocol in self._connection._protocols:
+            _grow_buffers(protocol)
             fallback = protocol.datagram_received
 
             def datagram_received(
@@ -306,6 +310,19 @@ class RawPeerConnection:
                     self._on_rtp(clear, int(loop.time() * 1000))
 
             protocol.datagram_received = datagram_received
+
+
+def _grow_buffers(protocol: Any) -> None:
+    """Room for a few hundred packets each way, so that a short stall of this process (or of a
+    busy machine) delays media instead of losing it; the kernel caps it at net.core.rmem_max /
+    wmem_max."""
+    transport = getattr(protocol, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
 
 
 def _kind(kind: str) -> Kind:
