@@ -307,7 +307,9 @@ def test_unprotect_refuses_what_it_cannot_hold_and_bad_arguments() -> None:
     _tx, rx = sessions()
     address = srtp_context(rx)
     assert _wire.unprotect(address, b"\x80" * (_wire.MAX_PACKET + 1), False) is None
-    assert _wire.unprotect(address, b"\x80", False) is None
+    for short in (b"", b"\x80", b"\x80" * 11):  # shorter than any header and tag
+        assert _wire.unprotect(address, short, False) is None
+        assert _wire.unprotect(address, short, True) is None
     with pytest.raises(TypeError):
         _wire.unprotect(address, bytearray(20), False)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="NULL"):
