@@ -51,7 +51,3 @@ class Room:
 
     def heard(self, now_ms: int, pid: str) -> None:
         self.last_heard_ms[pid] = now_ms
-
-    def others(self, pid: str) -> list[str]:
-        """Everyone but `pid`, in join order."""
-        return [p for p in self.participants if p != pid]
