@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 SILENT_DBOV = 127  # the audio-level extension's value for digital silence
@@ -19,7 +18,7 @@ class SpeakerConfig:
 
     bucket_ms: int = 100  # time resolution of the per-talker history
     window_ms: int = 1500  # dominant speaker: compare talkers over this long
-    recent_ms: int = 500  # loudest(): rank talkers over this long
+    recent_ms: int = 500  # ranked(): rank talkers over this long
     silence_dbov: int = 70  # levels of -70 dBov and quieter are silence
     use_voice_flag: bool = True  # False for senders that never set the V bit
     min_speech_ms: int = 700  # a challenger must have spoken this long within the window
@@ -145,14 +144,6 @@ class SpeakerDetector:
                 scored.append((-weight, pid))
         scored.sort()
         return [pid for _, pid in scored]
-
-    def loudest(self, now_ms: int, n: int, always: Iterable[str] = ()) -> list[str]:
-        """Up to `n` participants for the audio slots: `always` first, then the loudest talking."""
-        chosen = list(dict.fromkeys(always))[: max(n, 0)]
-        if len(chosen) >= n:
-            return chosen
-        chosen.extend([pid for pid in self.ranked(now_ms) if pid not in chosen][: n - len(chosen)])
-        return chosen
 
     def _decide(self, now_ms: int) -> str | None:
         """Re-evaluate the dominant speaker with hysteresis: a challenger must have spoken for
