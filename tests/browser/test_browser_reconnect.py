@@ -44,6 +44,16 @@ async def test_a_reloaded_page_comes_back_in_the_same_tile_still_muted(
     lima = await join(browser, server, "Lima", "participant")
     await lima.wait_for_function("window.conference && window.conference.self")
     lima_id = await lima.evaluate("window.conference.self.id")
+    # The chair holds the floor, so the stage is theirs and Lima's place at the chair is a grid
+    # tile whoever speaks (the mute below would otherwise move the stage from Lima to the chair).
+    await chair.wait_for_function("window.conference && window.conference.self")
+    chair_id = await chair.evaluate("window.conference.self.id")
+    await chair.evaluate(
+        "(id) => window.conference.chair('grant_floor', {participant_id: id})", chair_id
+    )
+    await chair.wait_for_function(
+        "(id) => window.conference.room?.floor_holder === id", arg=chair_id
+    )
 
     async def tile() -> Any:
         found = await chair.evaluate(TILE, "Lima")
