@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from confsfu.bench.worker import MISSING_KEPT, StreamStats, layer_label
+from confsfu.bench.worker import DELAY_MAX_MS, MISSING_KEPT, SendTimes, StreamStats, layer_label
 from confsfu.loadgen.peer import RecentPackets
 from confsfu.rtp.packet import build_rtp
 
@@ -69,3 +69,19 @@ def test_a_publisher_keeps_its_recent_packets_for_nacks() -> None:
 )
 def test_a_paused_slot_says_why_in_the_layer_table(slot: dict[str, Any], label: str) -> None:
     assert layer_label(slot) == label
+
+
+def test_send_times_are_kept_while_a_delay_counts_and_then_forgotten() -> None:
+    keep_s = DELAY_MAX_MS / 1000
+    times = SendTimes(0.0)
+    times.note(("Lima", b"first"), 0.0)
+    for i in range(1, 2000):  # a packet every 10 ms for 20 s
+        now = i * 0.01
+        times.note(("Lima", i.to_bytes(12, "big")), now)
+        if now < keep_s:
+            assert times.get(("Lima", b"first")) == 0.0
+        assert len(times) <= 2 * keep_s / 0.01 + 1  # bounded: two generations at most
+    assert times.get(("Lima", b"first")) is None
+    assert times.get(("Lima", (1999).to_bytes(12, "big"))) == pytest.approx(19.99)
+    assert times.get(("Lima", (1999 - int(keep_s / 0.01)).to_bytes(12, "big"))) is not None
+    assert times.get(("Seoul", b"never")) is None

@@ -23,6 +23,34 @@ TAIL_BYTES = 12  # packet tail used to match a received packet to its send time
 MISSING_KEPT = 1024  # missing sequence numbers a stream remembers, to see them filled late
 
 
+class SendTimes:
+    """When each packet was sent (monotonic seconds), kept at least as long as a delay is still
+    measured (DELAY_MAX_MS) and at most twice that.
+
+    Two generations that swap: bounded memory, and no dict of a whole run's packets whose resizes
+    and collection would stall the worker and show up as forwarding delay.
+    """
+
+    __slots__ = ("_current", "_older", "_since")
+
+    def __init__(self, now: float) -> None:
+        self._current: dict[tuple[str, bytes], float] = {}
+        self._older: dict[tuple[str, bytes], float] = {}
+        self._since = now
+
+    def note(self, key: tuple[str, bytes], at: float) -> None:
+        if at - self._since >= DELAY_MAX_MS / 1000:
+            self._older, self._current, self._since = self._current, {}, at
+        self._current[key] = at
+
+    def get(self, key: tuple[str, bytes]) -> float | None:
+        at = self._current.get(key)
+        return self._older.get(key) if at is None else at
+
+    def __len__(self) -> int:
+        return len(self._current) + len(self._older)
+
+
 class _Queue(Protocol):
     def put(self, item: Any) -> None: ...
 
@@ -113,7 +141,7 @@ class StreamStats:
 class BenchPeer(LoopbackPeer):
     """A LoopbackPeer that keeps bounded statistics and measures forwarding delay in-process."""
 
-    def __init__(self, url: str, *, sent_at: dict[tuple[str, bytes], float], **kw: Any) -> None:
+    def __init__(self, url: str, *, sent_at: SendTimes, **kw: Any) -> None:
         super().__init__(url, **kw)
         self.sent_at = sent_at
         self.delays: Counter[int] = Counter()
@@ -125,10 +153,10 @@ class BenchPeer(LoopbackPeer):
         await super()._publish()
         pc = self.publish_pc
         assert pc is not None
-        send, name, sent_at = pc.send_rtp, self.name, self.sent_at
+        send, name, note = pc.send_rtp, self.name, self.sent_at.note
 
         def timed_send(packet: bytes) -> bool:
-            sent_at[(name, packet[-TAIL_BYTES:])] = time.monotonic()
+            note((name, packet[-TAIL_BYTES:]), time.monotonic())
             return send(packet)
 
         pc.send_rtp = timed_send  # type: ignore[method-assign]
@@ -208,7 +236,7 @@ def _talking(plan: WorkerPlan, index: int | None) -> Any:
 async def _run(plan: WorkerPlan, queue: _Queue, stop: _Flag) -> None:
     layers = [vp8_frames(w, h, bitrate_bps=b) for w, h, b in plan.layers]
     audio: dict[int, list[EncodedFrame]] = {}
-    sent_at: dict[tuple[str, bytes], float] = {}
+    sent_at = SendTimes(time.monotonic())
     peers: list[BenchPeer] = []
     started = time.monotonic()
     tasks: list[asyncio.Task[None]] = []
@@ -237,7 +265,7 @@ async def _run(plan: WorkerPlan, queue: _Queue, stop: _Flag) -> None:
 async def _join_all(
     plan: WorkerPlan,
     peers: list[BenchPeer],
-    sent_at: dict[tuple[str, bytes], float],
+    sent_at: SendTimes,
     layers: list[list[EncodedFrame]],
     audio: dict[int, list[EncodedFrame]],
     tasks: list[asyncio.Task[None]],
