@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
 
 from confsfu.bench.worker import DELAY_MAX_MS, MISSING_KEPT, SendTimes, StreamStats, layer_label
-from confsfu.loadgen.peer import RecentPackets
+from confsfu.loadgen.peer import Pacer, RecentPackets
 from confsfu.rtp.packet import build_rtp
 
 
@@ -85,3 +86,25 @@ def test_send_times_are_kept_while_a_delay_counts_and_then_forgotten() -> None:
     assert times.get(("Lima", (1999).to_bytes(12, "big"))) == pytest.approx(19.99)
     assert times.get(("Lima", (1999 - int(keep_s / 0.01)).to_bytes(12, "big"))) is not None
     assert times.get(("Seoul", b"never")) is None
+
+
+def test_the_pacer_spreads_a_burst_over_ticks_in_order() -> None:
+    pacer = Pacer(bytes_per_tick=5_000)
+    sent: list[bytes] = []
+    confirmed: list[int] = []
+    for i in range(30):  # a 30-packet keyframe queued at once
+        pacer.push(bytes([i]) * 1_000, functools.partial(confirmed.append, i))
+    per_tick = []
+    while len(sent) < 30:
+        before = len(sent)
+        pacer.tick(sent.append)
+        per_tick.append(len(sent) - before)
+    assert sent == [bytes([i]) * 1_000 for i in range(30)] and confirmed == list(range(30))
+    assert max(per_tick) <= 6 and len(per_tick) >= 5  # ~5 kB a tick, never all at once
+    for _ in range(10):  # idle ticks do not save up a burst for later
+        pacer.tick(sent.append)
+    for _ in range(30):
+        pacer.push(b"x" * 1_000, lambda: None)
+    before = len(sent)
+    pacer.tick(sent.append)
+    assert len(sent) - before <= 6

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,35 @@ MID_ID = 1
 RID_ID = 10  # as configure_aiortc numbers the rid extension
 SIMULCAST_RIDS = ("q", "h", "f")
 TEMPORAL_PATTERN = (0, 2, 1, 2)  # L1T3, like Chromium's VP8 simulcast
+PACING_FACTOR = 2.5  # video goes out at up to this times its mean rate, as a browser's pacer sends
+TICK_S = 0.02  # the send loop's period (one Opus frame)
+
+
+class Pacer:
+    """A browser-like pacer for one publisher's video: each tick sends queued packets up to a
+    byte budget, so a keyframe leaves over a few ticks instead of as one burst of dozens of
+    packets (which no real publisher sends, and which a server then has to queue)."""
+
+    __slots__ = ("_budget", "_per_tick", "_queue")
+
+    def __init__(self, bytes_per_tick: float) -> None:
+        self._per_tick = max(bytes_per_tick, 1500.0)
+        self._budget = 0.0
+        self._queue: deque[tuple[bytes, Callable[[], None]]] = deque()
+
+    def push(self, packet: bytes, on_sent: Callable[[], None]) -> None:
+        self._queue.append((packet, on_sent))
+
+    def tick(self, send: Callable[[bytes], object]) -> None:
+        """Send what this tick's budget allows (at least one packet when any is queued)."""
+        self._budget = min(self._budget + self._per_tick, 2 * self._per_tick)
+        while self._queue and self._budget > 0:
+            packet, on_sent = self._queue.popleft()
+            send(packet)
+            on_sent()
+            self._budget -= len(packet)
+        if not self._queue:
+            self._budget = min(self._budget, 0.0)  # no saving up while idle
 
 
 def simulcast_offer(offer: str) -> str:
@@ -385,6 +415,14 @@ class LoopbackPeer:
         start, tick, index, answered = loop.time(), 0, 0, self.keyframe_requests
         last_keyframe_s = start
         frame_every = max(1, 50 // fps)
+        mean_frame_bytes = sum(sum(len(f.data) for f in fs) / len(fs) for fs in layers if fs)
+        pacer = Pacer(PACING_FACTOR * mean_frame_bytes * fps * TICK_S)
+
+        def sent(layer: int, chunk: bytes) -> None:
+            self.layer_payloads[layer].add(chunk[6:])  # the frame bytes, past the descriptor
+            self.sent.video_packets += 1
+            self.sent_by_ssrc[ssrcs[layer]] += 1
+
         while loop.time() - start < duration_s:
             payload = audio[tick % len(audio)].data
             level = level_dbov if talking(loop.time() - start) else 127
@@ -428,28 +466,23 @@ class LoopbackPeer:
                             MID_ID: v_stream.mid.encode(),
                             RID_ID: SIMULCAST_RIDS[layer].encode(),
                         }
-                        pc.send_rtp(
-                            build_rtp(
-                                payload_type=97,
-                                sequence_number=seqs[layer],
-                                timestamp=v_ts,
-                                ssrc=ssrcs[layer],
-                                payload=chunk,
-                                marker=i == len(chunks) - 1,
-                                extensions=ext,
-                            )
+                        packet = build_rtp(
+                            payload_type=97,
+                            sequence_number=seqs[layer],
+                            timestamp=v_ts,
+                            ssrc=ssrcs[layer],
+                            payload=chunk,
+                            marker=i == len(chunks) - 1,
+                            extensions=ext,
                         )
-                        self.layer_payloads[layer].add(
-                            chunk[6:]
-                        )  # the frame bytes, past the descriptor
-                        self.sent.video_packets += 1
-                        self.sent_by_ssrc[ssrcs[layer]] += 1
+                        pacer.push(packet, functools.partial(sent, layer, chunk))
                         seqs[layer] = (seqs[layer] + 1) % 65536
                     pics[layer] = (pics[layer] + 1) % 32768
                 index += 1
                 v_ts = (v_ts + 90000 // fps) % (1 << 32)
+            pacer.tick(pc.send_rtp)
             tick += 1
-            await asyncio.sleep(max(0.0, start + tick * 0.02 - loop.time()))
+            await asyncio.sleep(max(0.0, start + tick * TICK_S - loop.time()))
 
     def _on_publish_rtcp(self, data: bytes) -> None:
         packets, _errors = rtcp.parse_rtcp_lenient(data)
