@@ -1,0 +1,53 @@
+"""The server's collector policy: joined participants' objects are frozen, departures thaw."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from confsfu.server import collector
+
+
+class Node:
+    def __init__(self) -> None:
+        self.other: Node | None = None
+
+
+@pytest.fixture(autouse=True)
+def thawed() -> Iterator[None]:
+    yield
+    gc.unfreeze()
+
+
+def cycle() -> weakref.ref[Node]:
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+
+def test_settle_frees_young_cycles_and_freezes_what_lives() -> None:
+    kept = Node()
+    dropped = cycle()
+    collector.settle()
+    assert dropped() is None  # young garbage is collected before freezing
+    assert gc.get_freeze_count() > 0
+    before = gc.get_freeze_count()
+    del kept
+    collector.release()
+    assert gc.get_freeze_count() == 0 and before > 0
+
+
+def test_a_cycle_frozen_at_a_join_is_freed_after_a_departure() -> None:
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    collector.settle()  # a and b are alive: frozen
+    del a, b
+    gc.collect()
+    assert gone() is not None  # frozen: full collections do not walk it
+    collector.release()
+    gc.collect()
+    assert gone() is None
