@@ -16,25 +16,17 @@ static int note(PyObject **list, PyObject *slot) {
     return PyList_Append(*list, slot);
 }
 
-/* fan_out(slots, inbound, now_ms, send_time) -> (sent, bytes, switched, unrouted) */
-/* Where and what the slot's numbers go into the packet's VP8 descriptor; -1 (ValueError) when
- * the descriptor does not fit the payload. */
-static int patch_for(const Descriptor *d, const Numbers *n, PyObject *payload, Patch *out) {
-    int picture_id_end = d->picture_id_offset + (d->picture_id_bits == 15 ? 2 : 1);
-    if (d->size > PyBytes_GET_SIZE(payload) ||
-        (d->picture_id_offset && picture_id_end > d->size) ||
-        d->tl0picidx_offset >= (d->size > 1 ? d->size : 1)) {
-        PyErr_SetString(PyExc_ValueError, "the VP8 descriptor does not fit its payload");
-        return -1;
-    }
+/* The slot's picture id and TL0PICIDX, and where they go in the packet's VP8 descriptor
+ * (wire_put checks that they fit the payload). */
+static void patch_for(const Descriptor *d, const Numbers *n, Patch *out) {
     out->picture_id_offset = n->picture_id >= 0 ? (uint16_t)d->picture_id_offset : 0;
     out->picture_id_bits = (uint8_t)d->picture_id_bits;
     out->picture_id = (uint16_t)(n->picture_id & 0x7fff);
     out->tl0picidx_offset = n->tl0picidx >= 0 ? (uint16_t)d->tl0picidx_offset : 0;
     out->tl0picidx = (uint8_t)n->tl0picidx;
-    return 0;
 }
 
+/* fan_out(slots, inbound, now_ms, send_time) -> (sent, bytes, switched, unrouted) */
 static PyObject *fan_out(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "fan_out takes 4 arguments");
@@ -85,7 +77,9 @@ static PyObject *fan_out(PyObject *module, PyObject *const *args, Py_ssize_t nar
             if (flags & DECIDE_REWRITE) {
                 if (!have_descriptor && slot_api->descriptor_from(p.vp8, &d) == 0)
                     have_descriptor = 1;
-                patched = have_descriptor && patch_for(&d, &n, p.payload, &patch) == 0 ? 1 : -1;
+                patched = have_descriptor ? 1 : -1;
+                if (have_descriptor)
+                    patch_for(&d, &n, &patch);
             }
             Py_ssize_t length = -1;
             if (patched >= 0)
