@@ -1,4 +1,4 @@
-"""The server's collector policy: joined participants' objects are frozen, departures thaw."""
+"""The server's GC policy: joined participants' objects are frozen, closed connections thaw."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from confsfu.server import collector
+from confsfu.server import gc_policy
 
 
 class Node:
@@ -31,12 +31,12 @@ def cycle() -> weakref.ref[Node]:
 def test_settle_frees_young_cycles_and_freezes_what_lives() -> None:
     kept = Node()
     dropped = cycle()
-    collector.settle()
+    gc_policy.settle()
     assert dropped() is None  # young garbage is collected before freezing
     assert gc.get_freeze_count() > 0
     before = gc.get_freeze_count()
     del kept
-    collector.release()
+    gc_policy.release()
     assert gc.get_freeze_count() == 0 and before > 0
 
 
@@ -44,10 +44,10 @@ def test_a_cycle_frozen_at_a_join_is_freed_after_a_departure() -> None:
     a, b = Node(), Node()
     a.other, b.other = b, a
     gone = weakref.ref(a)
-    collector.settle()  # a and b are alive: frozen
+    gc_policy.settle()  # a and b are alive: frozen
     del a, b
     gc.collect()
     assert gone() is not None  # frozen: full collections do not walk it
-    collector.release()
+    gc_policy.release()
     gc.collect()
     assert gone() is None

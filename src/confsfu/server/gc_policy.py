@@ -2,9 +2,10 @@
 
 A full (generation 2) collection walks every tracked object: with 46 participants' aiortc
 objects that is 60-220 ms during which the event loop reads no socket, and joins trigger one
-about every second (each join adds long-lived objects). So once a participant has joined, what
-survives a young collection is frozen (`gc.freeze`): full collections no longer walk it. A
-departure unfreezes everything, so that the participant's cycles can be collected.
+about every second (each join adds long-lived objects). So once a participant's subscribe
+connection is answered, what survives a young collection is frozen (`gc.freeze`): full
+collections no longer walk it. Closing any connection unfreezes everything, so that its cycles
+can be collected.
 """
 
 from __future__ import annotations
@@ -19,5 +20,5 @@ def settle() -> None:
 
 
 def release() -> None:
-    """A participant has gone: let the collector see (and free) everything again."""
+    """A connection was closed: let the collector see (and free) everything again."""
     gc.unfreeze()

@@ -13,7 +13,6 @@ from confsfu.conference.meeting import Meeting, MeetingEvent, ParticipantRemoved
 from confsfu.conference.presence import ParticipantAway, ParticipantBack, ParticipantTimedOut
 from confsfu.conference.room import Participant, Room
 from confsfu.conference.speakers import DominantSpeakerChanged
-from confsfu.server import collector
 from confsfu.server.media import RoomMedia
 from confsfu.server.rtc_adapter import RawPeerConnection
 from confsfu.settings import Settings
@@ -196,7 +195,6 @@ class LiveRoom:
         events = self.meeting.leave(clock_ms(), pid)
         await self._gone(pid, reason)
         await self.announce(events)
-        collector.release()
 
     async def lost(self, pid: str, grace_ms: int | None = None) -> None:
         """`pid`'s connection dropped: its media goes, it stays (away) for the grace period."""
@@ -204,7 +202,6 @@ class LiveRoom:
         self._slots_announced.pop(pid, None)
         await self.media.remove(pid, hold=True)
         await self.announce(self.meeting.connection_lost(clock_ms(), pid, grace_ms))
-        collector.release()
 
     async def _gone(self, pid: str, reason: str) -> None:
         await self.media.remove(pid)

@@ -38,6 +38,7 @@ from confsfu.rtp import rtcp
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import ExtensionIds, abs_send_time, parse_audio_level
 from confsfu.rtp.packet import RtpPacket, build_rtp, parse_rtp
+from confsfu.server import gc_policy
 from confsfu.server.rtc_adapter import Kind, OutgoingStream, RawPeerConnection
 from confsfu.server.sdp_plan import publish_plan, subscribe_plan
 from confsfu.settings import BandwidthSettings, MediaSettings, SlotSettings
@@ -279,6 +280,7 @@ class RoomMedia:
             slot.rtx_payload_type = negotiated.rtx_payload_type
         sub.ready = True
         sub.ready_ms = self._clock_ms()
+        gc_policy.settle()  # this participant's objects are here to stay
         self.reassign()
 
     async def remove(self, pid: str, *, hold: bool = False) -> None:
@@ -305,6 +307,7 @@ class RoomMedia:
                 for stream in pub.router.streams.values():
                     self.keyframes.forget(stream.key)
             await pub.pc.close()
+            gc_policy.release()  # the connection's objects may be cycles
 
     async def _close_subscriber(self, pid: str) -> None:
         sub = self.subscribers.pop(pid, None)
@@ -313,6 +316,7 @@ class RoomMedia:
         for slot in sub.slots:
             self._index_remove(slot)
         await sub.pc.close()
+        gc_policy.release()
 
     def _restart_slots(self, pid: str, purpose: Purpose) -> None:
         """Slots already carrying `pid`'s `purpose` take its new streams up like a switch."""

@@ -15,7 +15,6 @@ from confsfu import __version__
 from confsfu.conference.meeting import MeetingError
 from confsfu.conference.permissions import Action, Role
 from confsfu.sdp import SdpError, announce_address
-from confsfu.server import collector
 from confsfu.server.hub import Connection, Hub, LiveRoom, clock_ms
 from confsfu.server.ice import ice_servers
 from confsfu.server.logs import ParticipantLog
@@ -188,7 +187,6 @@ class Session:
                     self._offers.end(purpose)
             case Unpublish(purpose=purpose):
                 await live.media.unpublish(self.pid, purpose)
-                collector.release()  # the closed connection's objects may be cycles
                 if purpose == "screen":
                     meeting.stop_screen(self.pid)
                     await live.announce([], also=[self.pid])
@@ -351,7 +349,6 @@ class Session:
                 f"the subscribe answer could not be used: {exc}",
                 in_reply_to="subscribe_answer",
             ) from exc
-        collector.settle()  # this participant's objects are here to stay
 
     async def _report(self, live: LiveRoom, fmt: str) -> None:
         meeting = live.meeting
