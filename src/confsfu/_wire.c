@@ -32,6 +32,7 @@ enum {
     TRAILER_BYTES = 148, /* SRTP_MAX_SRTCP_TRAILER_LEN: tag, MKI and SRTCP index */
     MAX_PACKET = SLOT_BYTES - TRAILER_BYTES,
     ARENA_SLOTS = 128, /* packets queued before a flush happens by itself */
+    ROUTE_STREAMS = 128, /* outgoing SSRCs a route can give an SRTP context of their own */
 };
 
 /* ---- Route ----------------------------------------------------------------------------- */
@@ -47,7 +48,24 @@ struct Route {
     PyObject *py_addr;
     unsigned long long srtp_errors;
     unsigned long long send_errors;
+    /* SSRCs (as on the wire) whose RTP has an SRTP context of its own: libsrtp finds a stream
+     * by walking a linked list of the session's streams, once per packet. They belong to the
+     * connection's keys, not to its path, so they outlive route_reset. */
+    int streams;
+    uint32_t stream_ssrc[ROUTE_STREAMS];
+    void *stream_srtp[ROUTE_STREAMS];
+    PyObject *stream_owners; /* a list keeping their pylibsrtp Sessions alive */
 };
+
+/* The SRTP context for an RTP packet of SSRC `ssrc` (the 4 bytes as sent). */
+static void *route_rtp_context(const Route *self, const unsigned char *ssrc) {
+    uint32_t wanted;
+    memcpy(&wanted, ssrc, 4);
+    for (int i = 0; i < self->streams; i++)
+        if (self->stream_ssrc[i] == wanted)
+            return self->stream_srtp[i];
+    return self->srtp;
+}
 
 static void route_reset(Route *self) {
     self->srtp = NULL;
@@ -61,20 +79,28 @@ static void route_reset(Route *self) {
 }
 
 static int route_traverse(Route *self, visitproc visit, void *arg) {
+    Py_VISIT(self->stream_owners);
     Py_VISIT(self->owner);
     Py_VISIT(self->sendto);
     Py_VISIT(self->py_addr);
     return 0;
 }
 
+static void route_forget_streams(Route *self) {
+    self->streams = 0;
+    Py_CLEAR(self->stream_owners);
+}
+
 static int route_gc_clear(Route *self) {
     route_reset(self);
+    route_forget_streams(self);
     return 0;
 }
 
 static void route_dealloc(Route *self) {
     PyObject_GC_UnTrack(self);
     route_reset(self);
+    route_forget_streams(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -159,6 +185,35 @@ static PyObject *route_over_callable(Route *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *route_dedicate(Route *self, PyObject *args) {
+    PyObject *srtp_address, *owner;
+    unsigned int ssrc;
+    if (!PyArg_ParseTuple(args, "IOO", &ssrc, &srtp_address, &owner))
+        return NULL;
+    void *srtp = srtp_from(srtp_address);
+    if (srtp == NULL)
+        return NULL;
+    uint32_t wire_ssrc = htonl((uint32_t)ssrc);
+    for (int i = 0; i < self->streams; i++)
+        if (self->stream_ssrc[i] == wire_ssrc) {
+            PyErr_Format(PyExc_ValueError, "SSRC %u already has a context", ssrc);
+            return NULL;
+        }
+    if (self->streams == ROUTE_STREAMS) {
+        PyErr_Format(PyExc_ValueError, "a route gives at most %d SSRCs a context",
+                     ROUTE_STREAMS);
+        return NULL;
+    }
+    if (self->stream_owners == NULL && (self->stream_owners = PyList_New(0)) == NULL)
+        return NULL;
+    if (PyList_Append(self->stream_owners, owner) < 0)
+        return NULL;
+    self->stream_ssrc[self->streams] = wire_ssrc;
+    self->stream_srtp[self->streams] = srtp;
+    self->streams++;
+    Py_RETURN_NONE;
+}
+
 static PyObject *route_clear(Route *self, PyObject *unused) {
     route_reset(self);
     Py_RETURN_NONE;
@@ -210,7 +265,8 @@ static PyObject *route_send(Route *self, PyObject *args) {
     PyBuffer_Release(&packet);
     if (self->srtp == NULL || protect_rtp == NULL)
         Py_RETURN_FALSE;
-    if ((rtcp ? protect_rtcp : protect_rtp)(self->srtp, scratch, &length) != 0) {
+    void *srtp = !rtcp && length >= 12 ? route_rtp_context(self, scratch + 8) : self->srtp;
+    if ((rtcp ? protect_rtcp : protect_rtp)(srtp, scratch, &length) != 0) {
         self->srtp_errors++;
         Py_RETURN_FALSE;
     }
@@ -227,6 +283,9 @@ static PyMethodDef route_methods[] = {
     {"over_callable", (PyCFunction)route_over_callable, METH_VARARGS,
      "over_callable(srtp, owner, sendto, addr): send through sendto(data, addr)."},
     {"clear", (PyCFunction)route_clear, METH_NOARGS, "No route: nothing is sent."},
+    {"dedicate", (PyCFunction)route_dedicate, METH_VARARGS,
+     "dedicate(ssrc, srtp, owner): RTP of `ssrc` is protected with context `srtp` (kept alive"
+     " by `owner`) instead of the route's, from now on and whatever path the route takes."},
     {"send", (PyCFunction)route_send, METH_VARARGS,
      "send(packet, rtcp=False): protect and send one packet now; False if not sent."},
     {NULL},
@@ -237,6 +296,8 @@ static PyMemberDef route_members[] = {
      "packets libsrtp refused to protect"},
     {"send_errors", T_ULONGLONG, offsetof(Route, send_errors), READONLY,
      "protected packets the socket did not take"},
+    {"dedicated", T_INT, offsetof(Route, streams), READONLY,
+     "SSRCs whose RTP has an SRTP context of its own"},
     {NULL},
 };
 
@@ -416,7 +477,7 @@ Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
     memcpy(out + self->header_len, PyBytes_AS_STRING(payload), payload_len);
     patch_apply(out + self->header_len, patch);
     int protected_length = (int)length;
-    if (protect_rtp(route->srtp, out, &protected_length) != 0) {
+    if (protect_rtp(route_rtp_context(route, out + 8), out, &protected_length) != 0) {
         route->srtp_errors++;
         return 0;
     }

@@ -14,6 +14,7 @@ class Route:
 
     srtp_errors: int
     send_errors: int
+    dedicated: int
     @property
     def ready(self) -> bool: ...
     def over_socket(self, srtp: int, owner: object, fd: int, host: str, port: int) -> None: ...
@@ -21,6 +22,8 @@ class Route:
         self, srtp: int, owner: object, sendto: Callable[[bytes, Any], object], addr: Any
     ) -> None: ...
     def clear(self) -> None: ...
+    def dedicate(self, ssrc: int, srtp: int, owner: object) -> None:
+        """RTP of `ssrc` is protected with context `srtp` (kept alive by `owner`) from now on."""
     def send(self, packet: bytes, rtcp: bool = False) -> bool: ...
 
 class Wire:

@@ -101,6 +101,40 @@ def test_route_send_protects_rtp_and_rtcp_now(
     assert rx.unprotect_rtcp(receiver.recv(2048)) == report
 
 
+def test_a_dedicated_ssrc_has_its_own_context_on_every_path(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    tx, rx = sessions()
+    own_key = bytes(range(100, 130))
+    own = Session(policy=Policy(key=own_key, ssrc_type=Policy.SSRC_SPECIFIC, ssrc_value=0xCAFE))
+    own_rx = Session(policy=Policy(key=own_key, ssrc_type=Policy.SSRC_ANY_INBOUND))
+    route = _wire.Route()
+    route.dedicate(0xCAFE, srtp_context(own), own)
+    host, port = receiver.getsockname()
+    route.clear()  # a new path (ICE pair) keeps the dedicated contexts
+    route.over_socket(srtp_context(tx), tx, sender.fileno(), host, port)
+    del own
+    gc.collect()  # the route keeps the session alive
+    assert route.dedicated == 1
+    mine, other = video_header(0xCAFE), video_header(0xBEEF)
+    assert wire_for(route, mine).queue(False, 1, 1, abs_send_time(0), b"queued")
+    _wire.flush()
+    assert own_rx.unprotect(receiver.recv(2048)).endswith(b"queued")
+    assert route.send(mine.build(False, 2, 1, 0, b"sent now"))
+    assert own_rx.unprotect(receiver.recv(2048)).endswith(b"sent now")
+    # Other SSRCs, and RTCP of any SSRC, keep the route's context.
+    assert route.send(other.build(False, 1, 1, 0, b"other"))
+    assert rx.unprotect(receiver.recv(2048)).endswith(b"other")
+    report = rtcp.serialize_rtcp([rtcp.PictureLossIndication(sender_ssrc=0xCAFE, media_ssrc=2)])
+    assert route.send(report, True)
+    assert rx.unprotect_rtcp(receiver.recv(2048)) == report
+    with pytest.raises(ValueError, match="already"):
+        route.dedicate(0xCAFE, srtp_context(tx), tx)
+    with pytest.raises(ValueError, match="NULL"):
+        route.dedicate(1, 0, tx)
+    assert route.srtp_errors == 0
+
+
 def test_without_a_route_nothing_is_queued_or_sent() -> None:
     route = _wire.Route()
     wire = wire_for(route, video_header())

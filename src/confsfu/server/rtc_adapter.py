@@ -73,6 +73,32 @@ _wire.set_protect(
 )
 
 
+def _dedicate_contexts(route: _wire.Route, dtls: Any, ssrcs: Iterable[int]) -> None:
+    """Give each outgoing SSRC a libsrtp session of its own, keyed like aiortc's sending
+    session: libsrtp finds a session's stream by walking a linked list, once per packet."""
+    key, profile = _sending_key(dtls)
+    for ssrc in ssrcs:
+        policy = pylibsrtp.Policy(
+            key=key, ssrc_type=pylibsrtp.Policy.SSRC_SPECIFIC, ssrc_value=ssrc, srtp_profile=profile
+        )
+        policy.allow_repeat_tx = True  # as aiortc's: a packet may be sent again as it was
+        policy.window_size = 1024
+        session = pylibsrtp.Session(policy)
+        route.dedicate(ssrc, srtp_context(session), session)
+
+
+def _sending_key(dtls: Any) -> tuple[bytes, int]:
+    """The SRTP master key + salt of a connected DTLS transport's sending side and its libsrtp
+    profile, exported from the DTLS session again the way aiortc's `_setup_srtp` does."""
+    chosen = dtls._ssl.get_selected_srtp_profile()
+    profile = next(p for p in dtls._srtp_profiles if p.openssl_profile == chosen)
+    material = dtls._ssl.export_keying_material(
+        b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length)
+    )
+    key = profile.get_key_and_salt(material, 1 if dtls._role == "server" else 0)
+    return bytes(key), int(profile.libsrtp_profile)
+
+
 class AdapterError(RuntimeError):
     """aiortc does not look the way this adapter needs it to."""
 
@@ -137,6 +163,7 @@ class RawPeerConnection:
         self._fast_path_installed = False
         self.route = _wire.Route()  # where outgoing packets go; set up once ICE and DTLS are
         self._route_pair: Any = None  # the nominated ICE pair `route` was set up for
+        self._outgoing_ssrcs: list[int] = []  # media and RTX SSRCs of the sendonly transceivers
         self._unprotect_errors = 0
         self.slow_path_packets = 0
         self.on_state: Callable[[str], None] | None = None
@@ -199,6 +226,7 @@ class RawPeerConnection:
             )
             for t in self.pc.getTransceivers()
         ]
+        self._outgoing_ssrcs = [ssrc for s in streams for ssrc in (s.ssrc, s.rtx_ssrc)]
         return self.local_sdp, streams
 
     async def accept_answer(self, answer_sdp: str) -> None:
@@ -235,6 +263,8 @@ class RawPeerConnection:
         if pair is None or tx is None:
             self._drop_route()
             return False
+        if self._outgoing_ssrcs and not self.route.dedicated:
+            _dedicate_contexts(self.route, self._dtls, self._outgoing_ssrcs)
         srtp = srtp_context(tx)
         transport = getattr(pair.protocol, "transport", None)
         if isinstance(pair.protocol, aioice.ice.StunProtocol) and transport is not None:
