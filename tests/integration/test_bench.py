@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,11 @@ def _check(out: Path) -> dict[str, object]:
     assert result["forwarding_delay_ms"]["samples"] > 0
     assert result["forwarding_delay_ms"]["p50"] <= result["forwarding_delay_ms"]["p99"]
     assert result["join_ms"]["max"] > 0 and result["timeline"]
+    split = result["forwarding_delay_ms"]["split"]  # video, at the server's read
+    assert split["samples"] > 0 and split["send_to_server_read"]["p50"] is not None
+    lag = server["loop_lag"]  # the server's 10 ms probe ran through the window
+    assert lag["samples"] >= 10 and 0 <= lag["late_10ms_or_more"] <= lag["samples"]
+    assert lag["worst_since_start_ms"] >= 0 and lag["late_ms_total"] >= 0
     return dict(result)
 
 
@@ -72,7 +78,9 @@ def test_fanout_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[st
     args = ["fanout", "--participants", "3", "--duration", "3", "--workers", "1"]
     code = cli_main(["bench", *args, "--quiet", "--out", str(tmp_path)])
     assert code == 0
-    assert "packets/s in / out" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "packets/s in / out" in printed
+    assert re.search(r"server event loop late +p99 (under|over) \d+ ms", printed)
     result = _check(tmp_path)
     assert result["layers"]
 

@@ -66,6 +66,13 @@ async def test_metrics_follow_a_call(server_factory: Callable[..., Any]) -> None
             key = f"confsfu_{name}_total"
             assert value(second, key, room="demo") > value(first, key, room="demo"), name
 
+        # The event loop's lateness: a histogram, and in /healthz for the benchmark.
+        assert value(second, "confsfu_event_loop_lag_seconds_count") > 0
+        async with aiohttp.ClientSession() as http, http.get(f"{server.http_url}/healthz") as r:
+            health = await r.json()
+        assert sum(health["loop_lag"]["bins"].values()) > 0
+        assert health["loop_lag"]["every_ms"] == 10
+
         elsewhere = await scrape(other.http_url)
         assert value(elsewhere, "confsfu_rooms") == 0
         assert value(elsewhere, "confsfu_packets_in_total", room="demo") == 0

@@ -1,4 +1,5 @@
-"""The load generator's per-stream accounting: gaps, repairs by RTX, late arrivals, padding."""
+"""The load generator's per-stream accounting (gaps, repairs by RTX, late arrivals, padding) and
+what the report makes of the server's health snapshots."""
 
 from __future__ import annotations
 
@@ -7,9 +8,19 @@ from typing import Any
 
 import pytest
 
-from confsfu.bench.worker import DELAY_MAX_MS, MISSING_KEPT, SendTimes, StreamStats, layer_label
+from confsfu.bench.report import _loop_lag
+from confsfu.bench.worker import (
+    DELAY_MAX_MS,
+    MISSING_KEPT,
+    SendTimes,
+    StreamStats,
+    layer_label,
+    server_read_after,
+)
 from confsfu.loadgen.peer import Pacer, RecentPackets
+from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp
+from confsfu.server.loop_lag import LoopLag
 
 
 def receive(stats: StreamStats, *seqs: int) -> list[int]:
@@ -108,3 +119,34 @@ def test_the_pacer_spreads_a_burst_over_ticks_in_order() -> None:
     before = len(sent)
     pacer.tick(sent.append)
     assert len(sent) - before <= 6
+
+
+def test_loop_lag_over_the_window_comes_from_two_health_snapshots() -> None:
+    before, after = LoopLag(), LoopLag()
+    for late_ms in [0.5] * 50:
+        before.record(late_ms)
+        after.record(late_ms)
+    for late_ms in [0.5] * 97 + [3.0, 12.0, 60.0]:  # the window: 100 more samples
+        after.record(late_ms)
+    lag = _loop_lag(before.snapshot(), after.snapshot())
+    assert lag is not None
+    assert lag["samples"] == 100 and lag["late_10ms_or_more"] == 2
+    assert lag["p99_below_ms"] == 20  # the 99th sample is the 12 ms one
+    assert lag["late_ms_total"] == round(97 * 0.5 + 75.0, 1)
+    assert lag["worst_since_start_ms"] == 60.0
+    assert _loop_lag(None, after.snapshot()) is None  # a server without the probe
+
+
+@pytest.mark.parametrize(
+    ("sent_s", "read_ms", "after_s"),
+    [
+        (100.0, 100_004, 0.004),  # 4 ms after the send
+        (127.9995, 128_010, 0.0105),  # abs-send-time wrapped (every 64 s) in between
+        (100.0006, 100_000, 0.0),  # read within the same ms: the truncated clock is "earlier"
+        (5.0, 35_000, 30.0),
+    ],
+)
+def test_the_server_read_time_comes_back_from_its_abs_send_time(
+    sent_s: float, read_ms: int, after_s: float
+) -> None:
+    assert server_read_after(sent_s, abs_send_time(read_ms)) == pytest.approx(after_s, abs=1e-5)

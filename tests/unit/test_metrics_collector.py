@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from confsfu.server.loop_lag import LoopLag
 from confsfu.server.metrics import MEDIA_COUNTERS, exposition, make_registry
 
 
@@ -106,3 +107,21 @@ def test_registries_are_independent() -> None:
     second = scrape({})
     assert ("confsfu_participants", ("room=demo",)) in first
     assert second[("confsfu_rooms", ())] == 0
+
+
+def test_event_loop_lag_is_a_histogram_in_seconds() -> None:
+    lag = LoopLag()
+    for late_ms in (0.5, 3, 30, 30, 700):
+        lag.record(late_ms)
+    body = exposition(make_registry(lambda: {}, lambda: 0, lag))[0].decode()
+    family = next(
+        f
+        for f in text_string_to_metric_families(body)
+        if f.name == "confsfu_event_loop_lag_seconds"
+    )
+    assert family.type == "histogram"
+    buckets = {s.labels["le"]: s.value for s in family.samples if s.name.endswith("_bucket")}
+    assert buckets["0.001"] == 1 and buckets["0.005"] == 2 and buckets["0.05"] == 4
+    assert buckets["0.5"] == 4 and buckets["+Inf"] == 5
+    total = next(s.value for s in family.samples if s.name.endswith("_sum"))
+    assert abs(total - 0.7635) < 1e-9

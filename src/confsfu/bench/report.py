@@ -36,8 +36,41 @@ def _percentile(histogram: dict[int, int], q: float) -> float | None:
     return None
 
 
+def _merged(peers: list[dict[str, Any]], key: str) -> dict[int, int]:
+    """The peers' histograms `key` (bin -> count; bins as JSON made them strings) added up."""
+    histogram: dict[int, int] = {}
+    for p in peers:
+        for bin_, n in p.get(key, {}).items():
+            histogram[int(bin_)] = histogram.get(int(bin_), 0) + n
+    return histogram
+
+
 def _delta(end: dict[str, int], start: dict[str, int]) -> dict[str, int]:
     return {k: v - start.get(k, 0) for k, v in end.items() if v - start.get(k, 0)}
+
+
+def _loop_lag(start: dict[str, Any] | None, end: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The server's event-loop lateness over the window, from two /healthz snapshots."""
+    if not start or not end:
+        return None
+    bins = {int(k): n - start["bins"].get(k, 0) for k, n in end["bins"].items()}
+    edges = sorted(bins)
+    total = sum(bins.values())
+    p99_below = None
+    seen = 0
+    for i, edge in enumerate(edges):
+        seen += bins[edge]
+        if total and seen >= 0.99 * total:
+            p99_below = edges[i + 1] if i + 1 < len(edges) else None
+            break
+    return {
+        "samples": total,
+        "p99_below_ms": p99_below,
+        "late_10ms_or_more": sum(n for edge, n in bins.items() if edge >= 10),
+        "late_ms_total": round(end["late_ms_total"] - start["late_ms_total"], 1),
+        "worst_since_start_ms": end["max_ms"],
+        "how": f"a {end['every_ms']} ms timer's lateness: time the server read no socket",
+    }
 
 
 def build_result(
@@ -77,10 +110,8 @@ def build_result(
         bottleneck.append(f"the machine's {cores} cores were {busy_pct / cores:.0f}% busy")
     joined = [p for p in peers if p["join_ms"] is not None]
     join_ms = sorted(p["join_ms"] for p in joined)
-    histogram: dict[int, int] = {}
-    for p in peers:
-        for bin_, n in p["delays"].items():
-            histogram[int(bin_)] = histogram.get(int(bin_), 0) + n
+    histogram = _merged(peers, "delays")
+    upstream, downstream = _merged(peers, "upstream"), _merged(peers, "downstream")
     whole = _delta(final_health["counters"], base["counters"])
     drops = _delta(final_health["drops"], base["drops"])
     received = sum(p["packets"] for p in peers)
@@ -119,6 +150,7 @@ def build_result(
             else (rss_end - rss0) // max(len(joined), 1),
             "counters_whole_run": whole,
             "drops_whole_run": drops,
+            "loop_lag": _loop_lag(window.get("loop_lag"), end.get("loop_lag")),
         },
         "subscribers": {
             "received_packets": received,
@@ -138,6 +170,21 @@ def build_result(
             "p99": _percentile(histogram, 0.99),
             "samples": sum(histogram.values()),
             "how": "publisher send -> subscriber receive, same worker process and clock",
+            # Video only, split where the server read the packet (its abs-send-time); the
+            # server's clock is the workers' only when it runs on this machine.
+            "split": {
+                "send_to_server_read": {
+                    "p50": _percentile(upstream, 0.5),
+                    "p99": _percentile(upstream, 0.99),
+                },
+                "server_read_to_receive": {
+                    "p50": _percentile(downstream, 0.5),
+                    "p99": _percentile(downstream, 0.99),
+                },
+                "samples": sum(upstream.values()),
+            }
+            if own_server
+            else None,
         },
         "join_ms": {
             "p50": round(join_ms[len(join_ms) // 2], 1) if join_ms else None,
@@ -217,6 +264,9 @@ def summary(result: dict[str, Any]) -> str:
         ("server drops", ", ".join(f"{k} {v}" for k, v in s["drops_whole_run"].items()) or "none"),
         ("forwarded, not received", _fmt(sub["forwarded_not_received"])),
         ("forwarding delay p50 / p99", f"{_fmt(d['p50'])} / {_fmt(d['p99'])} ms"),
+        ("  video: send to server read", _split_text(d, "send_to_server_read")),
+        ("  video: server read to receive", _split_text(d, "server_read_to_receive")),
+        ("server event loop late", _lag_text(s.get("loop_lag"))),
         ("join time p50 / max", f"{_fmt(j['p50'])} / {_fmt(j['max'])} ms"),
         ("layers (slot-seconds)", layers or "n/a"),
         (
@@ -228,6 +278,29 @@ def summary(result: dict[str, Any]) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _split_text(delay: dict[str, Any], part: str) -> str:
+    split = delay.get("split")
+    if not split or not split["samples"]:
+        return "n/a (the server's clock is not this machine's)" if split is None else "n/a"
+    return f"{_fmt(split[part]['p50'])} / {_fmt(split[part]['p99'])} ms"
+
+
+def _lag_text(lag: dict[str, Any] | None) -> str:
+    if not lag or not lag["samples"]:
+        return "n/a"
+    p99 = lag["p99_below_ms"]
+    return (
+        f"p99 {'under ' + str(p99) if p99 is not None else 'over 500'} ms, "
+        f"{_times(lag['late_10ms_or_more'])} by 10 ms or more "
+        f"({_fmt(lag['late_ms_total'], ' ms')} in all), worst {_fmt(lag['worst_since_start_ms'])}"
+        " ms since start"
+    )
+
+
+def _times(n: int) -> str:
+    return f"{n} time" if n == 1 else f"{n} times"
 
 
 def _mib(value: int | None) -> float | None:

@@ -407,6 +407,7 @@ def _snapshot(
         "server_cpu_s": _cpu_s(server_proc) if server_proc else None,
         "bench_cpu_s": _bench_cpu(me, workers),
         "participants": counters.get("participants"),
+        "loop_lag": counters.get("loop_lag"),  # None from a server without it
     }
 
 

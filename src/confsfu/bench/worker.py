@@ -20,6 +20,7 @@ from confsfu.server.run import run_loop
 DELAY_BIN_MS = 0.1  # forwarding delay histogram resolution
 DELAY_MAX_MS = 5000.0
 TAIL_BYTES = 12  # packet tail used to match a received packet to its send time
+ABS_SEND_TIME_WRAP_S = 64.0
 MISSING_KEPT = 1024  # missing sequence numbers a stream remembers, to see them filled late
 
 
@@ -49,6 +50,15 @@ class SendTimes:
 
     def __len__(self) -> int:
         return len(self._current) + len(self._older)
+
+
+def server_read_after(sent: float, abs_send_time: bytes) -> float:
+    """Seconds from a packet's send to the server's reading it, from the abs-send-time the server
+    wrote into the forwarded packet (its read time on the same monotonic clock, in ms, modulo
+    64 s). Never negative: the server truncates its clock to the millisecond."""
+    read = int.from_bytes(abs_send_time[:3], "big") / (1 << 18)
+    after = (read - sent) % ABS_SEND_TIME_WRAP_S
+    return 0.0 if after > ABS_SEND_TIME_WRAP_S / 2 else after
 
 
 class _Queue(Protocol):
@@ -145,6 +155,10 @@ class BenchPeer(LoopbackPeer):
         super().__init__(url, **kw)
         self.sent_at = sent_at
         self.delays: Counter[int] = Counter()
+        # Video's delay split at the server's read (its abs-send-time): send -> server reads it,
+        # server reads it -> subscriber reads it. Only meaningful on one machine (one clock).
+        self.upstream: Counter[int] = Counter()
+        self.downstream: Counter[int] = Counter()
         self.stats: dict[int, StreamStats] = {}
         self.join_ms: float | None = None
         self.error = ""
@@ -192,6 +206,19 @@ class BenchPeer(LoopbackPeer):
                 delay_ms = (now - sent) * 1000
                 if 0 <= delay_ms < DELAY_MAX_MS:
                     self.delays[int(delay_ms / DELAY_BIN_MS)] += 1
+                    if _kind == "video" and self.abs_send_time_id is not None:
+                        self._split(data, sent, delay_ms)
+
+    def _split(self, data: bytes, sent: float, delay_ms: float) -> None:
+        try:
+            value = parse_rtp(data).extensions.get(self.abs_send_time_id or 0)
+        except ParseError:
+            return
+        if value is None or len(value) < 3:
+            return
+        up_ms = min(server_read_after(sent, value) * 1000, delay_ms)
+        self.upstream[int(up_ms / DELAY_BIN_MS)] += 1
+        self.downstream[int((delay_ms - up_ms) / DELAY_BIN_MS)] += 1
 
     @property
     def octets(self) -> int:
@@ -382,4 +409,6 @@ def _result(peer: BenchPeer) -> dict[str, Any]:
         "keyframe_requests": peer.keyframe_requests,
         "layers": peer.layers(),
         "delays": dict(peer.delays),
+        "upstream": dict(peer.upstream),
+        "downstream": dict(peer.downstream),
     }

@@ -22,7 +22,7 @@ from confsfu.forwarding.history import PacketHistory
 from confsfu.loadgen.media import EncodedFrame
 from confsfu.rtp import rtcp
 from confsfu.rtp.errors import ParseError
-from confsfu.rtp.extensions import build_audio_level
+from confsfu.rtp.extensions import ABS_SEND_TIME, build_audio_level
 from confsfu.rtp.packet import build_rtp, parse_rtp
 from confsfu.sdp import parse_sdp
 from confsfu.server.rtc_adapter import OutgoingStream, RawPeerConnection
@@ -143,6 +143,7 @@ class LoopbackPeer:
         self._changed = asyncio.Event()
         self._ssrc_kind: dict[int, tuple[str, str]] = {}
         self._rtx_of: dict[int, int] = {}
+        self.abs_send_time_id: int | None = None  # in the server's subscribe offer
         self._highest: dict[int, int] = {}
         self._nacked: set[tuple[int, int]] = set()
         self._publish_streams: list[OutgoingStream] = []
@@ -268,6 +269,7 @@ class LoopbackPeer:
         pc.set_callbacks(on_rtp=self._on_rtp, on_rtcp=lambda data: None)
         self.subscribe_pc = pc
         for m in parse_sdp(offer_sdp).media:
+            self.abs_send_time_id = m.extmap.get(ABS_SEND_TIME, self.abs_send_time_id)
             for ssrc in m.ssrcs:
                 self._ssrc_kind[ssrc] = (m.kind, m.mid or "")
             for semantics, group in m.ssrc_groups:

@@ -13,6 +13,7 @@ from aiohttp import WSCloseCode, web
 from prometheus_client.registry import CollectorRegistry
 
 from confsfu.server.hub import Hub, LiveRoom, clock_ms
+from confsfu.server.loop_lag import LagProbe, LoopLag
 from confsfu.server.metrics import exposition, make_registry
 from confsfu.server.rtc_adapter import configure_aiortc
 from confsfu.server.session import Session
@@ -25,6 +26,7 @@ SETTINGS = web.AppKey("settings", Settings)
 HUB = web.AppKey("hub", Hub)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 KEEP_REPORTS = web.AppKey("keep_reports", bool)
+LOOP_LAG = web.AppKey("loop_lag", LoopLag)
 
 
 class OpenSessions(dict[Session, asyncio.Event]):
@@ -50,8 +52,9 @@ def create_app(
     app = web.Application(client_max_size=settings.max_message_bytes)
     app[SETTINGS] = settings
     app[KEEP_REPORTS] = keep_reports
+    app[LOOP_LAG] = lag = LoopLag()
     app[SESSIONS] = sessions = OpenSessions()
-    app[METRICS] = make_registry(lambda: _rooms(app), lambda: len(sessions))
+    app[METRICS] = make_registry(lambda: _rooms(app), lambda: len(sessions), lag)
     app.cleanup_ctx.append(_hub_lifecycle)
     app.on_shutdown.append(_stop_sessions)
     app.router.add_get("/ws", _websocket)
@@ -70,7 +73,10 @@ def _rooms(app: web.Application) -> Mapping[str, LiveRoom]:
 async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     hub = Hub(app[SETTINGS])
     app[HUB] = hub
+    probe = LagProbe(app[LOOP_LAG])
+    probe.start()
     yield
+    probe.stop()
     if app[KEEP_REPORTS]:
         write_reports(hub.rooms, app[SETTINGS].report_dir)
     await hub.close()
@@ -165,6 +171,7 @@ async def _health(request: web.Request) -> web.Response:
         "participants": participants,
         "counters": counters,
         "drops": drops,
+        "loop_lag": request.app[LOOP_LAG].snapshot(),
     }
     return web.json_response(body)
 

@@ -6,8 +6,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector, CollectorRegistry
+
+from confsfu.server.loop_lag import LoopLag
 
 # RoomMedia.counters keys and the metric each becomes (confsfu_<name>_total).
 MEDIA_COUNTERS: dict[str, tuple[str, str]] = {
@@ -50,20 +57,41 @@ class LiveRoomView(Protocol):
 
 
 class ServerCollector(Collector):
-    """Rooms, participants, connections and the media counters of every live room."""
+    """Rooms, participants, connections and the media counters of every live room, and how late
+    the event loop runs."""
 
     def __init__(
         self,
         rooms: Callable[[], Mapping[str, LiveRoomView]],
         connections: Callable[[], int],
+        loop_lag: LoopLag | None = None,
     ) -> None:
         self._rooms = rooms
         self._connections = connections
+        self._loop_lag = loop_lag
 
     def describe(self) -> Iterable[Metric]:
-        return list(self._families().values())
+        return list(self._families().values()) + self._lag_family()
 
     def collect(self) -> Iterable[Metric]:
+        return list(self._collect_rooms()) + self._lag_family()
+
+    def _lag_family(self) -> list[Metric]:
+        lag = self._loop_lag
+        if lag is None:
+            return []
+        family = HistogramMetricFamily(
+            "confsfu_event_loop_lag_seconds",
+            "How late the event loop ran a 10 ms timer: time no socket was read.",
+        )
+        family.add_metric(
+            [],
+            [(_le_seconds(edge), count) for edge, count in lag.buckets()],
+            sum_value=lag.late_ms_total / 1000,
+        )
+        return [family]
+
+    def _collect_rooms(self) -> Iterable[Metric]:
         families = self._families()
         rooms = self._rooms()
         families["rooms"].add_metric([], len(rooms))
@@ -104,12 +132,18 @@ class ServerCollector(Collector):
         return families
 
 
+def _le_seconds(edge_ms: float) -> str:
+    return "+Inf" if edge_ms == float("inf") else str(edge_ms / 1000)
+
+
 def make_registry(
-    rooms: Callable[[], Mapping[str, LiveRoomView]], connections: Callable[[], int]
+    rooms: Callable[[], Mapping[str, LiveRoomView]],
+    connections: Callable[[], int],
+    loop_lag: LoopLag | None = None,
 ) -> CollectorRegistry:
     """A registry of its own (not the process-wide one) holding a ServerCollector."""
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(ServerCollector(rooms, connections))
+    registry.register(ServerCollector(rooms, connections, loop_lag))
     return registry
 
 
