@@ -67,6 +67,7 @@ def _check(out: Path) -> dict[str, object]:
     assert result["join_ms"]["max"] > 0 and result["timeline"]
     split = result["forwarding_delay_ms"]["split"]  # video, at the server's read
     assert split["samples"] > 0 and split["send_to_server_read"]["p50"] is not None
+    assert 0 <= server["waiting_for_cpu_pct"] <= 100  # Linux schedstat of the server's loop
     lag = server["loop_lag"]  # the server's 10 ms probe ran through the window
     assert lag["samples"] >= 10 and 0 <= lag["late_10ms_or_more"] <= lag["samples"]
     assert lag["worst_since_start_ms"] >= 0 and lag["late_ms_total"] >= 0

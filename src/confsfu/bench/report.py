@@ -36,6 +36,14 @@ def _percentile(histogram: dict[int, int], q: float) -> float | None:
     return None
 
 
+def _share(start_s: float | None, end: dict[str, Any], window_s: float) -> float | None:
+    """Percent of the window between a snapshot's `server_cpu_wait_s` and the end's."""
+    end_s = end.get("server_cpu_wait_s")
+    if start_s is None or end_s is None:
+        return None
+    return round(100 * (float(end_s) - start_s) / window_s, 1)
+
+
 def _merged(peers: list[dict[str, Any]], key: str) -> dict[int, int]:
     """The peers' histograms `key` (bin -> count; bins as JSON made them strings) added up."""
     histogram: dict[int, int] = {}
@@ -138,6 +146,7 @@ def build_result(
             "cpu_pct_of_core": None
             if server_cpu_s is None
             else round(100 * server_cpu_s / window_s, 1),
+            "waiting_for_cpu_pct": _share(window.get("server_cpu_wait_s"), end, window_s),
             "cpu_us_per_packet_out": None
             if server_cpu_s is None or not packets_out
             else round(1e6 * server_cpu_s / packets_out, 2),
@@ -248,6 +257,7 @@ def summary(result: dict[str, Any]) -> str:
         ("window", _fmt(result["window_s"], " s")),
         ("packets/s in / out", f"{_fmt(s['packets_in_per_s'])} / {_fmt(s['packets_out_per_s'])}"),
         ("server CPU", f"{_fmt(s['cpu_pct_of_core'], '% of a core')}"),
+        ("server waiting for a CPU", _fmt(s.get("waiting_for_cpu_pct"), "% of the time")),
         ("server CPU per packet out", _fmt(s["cpu_us_per_packet_out"], " us")),
         ("server RSS", _fmt(None if s["rss_bytes"] is None else s["rss_bytes"] / 2**20, " MiB")),
         (

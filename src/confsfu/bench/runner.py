@@ -227,6 +227,18 @@ def _cpu_s(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
+def _cpu_wait_s(process: psutil.Process | None) -> float | None:
+    """Seconds the process's main thread (the event loop) was ready to run but waited for a
+    CPU, from Linux's schedstat; None where there is none."""
+    if process is None:
+        return None
+    try:
+        with open(f"/proc/{process.pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run_benchmark(options: BenchOptions) -> dict[str, Any]:
     """Run the scenario to the end and return the result (see report.py for what it holds)."""
     scenario = options.scenario
@@ -405,6 +417,7 @@ def _snapshot(
         "counters": dict(counters["counters"]),
         "drops": dict(counters["drops"]),
         "server_cpu_s": _cpu_s(server_proc) if server_proc else None,
+        "server_cpu_wait_s": _cpu_wait_s(server_proc),
         "bench_cpu_s": _bench_cpu(me, workers),
         "participants": counters.get("participants"),
         "loop_lag": counters.get("loop_lag"),  # None from a server without it
