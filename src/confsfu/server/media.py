@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections import Counter
@@ -166,6 +167,7 @@ class RoomMedia:
         self.counters: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
         self._last_report_ms = clock_ms()
+        self._flush_due = False
         self._last_keyframe_scan_ms = 0
 
     # ---- joining and leaving ----------------------------------------------------------------
@@ -607,7 +609,9 @@ class RoomMedia:
 
         `fan_out` (C) decides per slot (its forwarder's numbers), writes the slot's header in
         front of the shared payload, SRTP-protects it and queues it; the queue goes out back to
-        back at the end. Python only hears of slots whose source changed or whose route is down.
+        back once the loop has run this iteration's callbacks (or when it is full), so the
+        copies of every packet read in one iteration leave together. Python only hears of slots
+        whose source changed or whose route is down.
         """
         slots = self._slots_by_key.get(p.key)
         if not slots:
@@ -615,9 +619,9 @@ class RoomMedia:
         try:
             sent, sent_bytes, switched, unrouted = fan_out(slots, p, now_ms, send_time)
         finally:
-            failed = flush()
-        if failed:  # sockets refused them (a full send buffer); still counted as forwarded
-            self.drops["send_failed"] += failed
+            if not self._flush_due:
+                self._flush_due = True
+                asyncio.get_running_loop().call_soon(self._flush)
         if sent:
             self.counters["packets_out"] += sent
             self.counters["bytes_out"] += sent_bytes
@@ -627,6 +631,12 @@ class RoomMedia:
             self._index_remove(slot)
             self._index_add(slot)
             self._slot_changed(slot)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        failed = flush()
+        if failed:  # sockets refused them (a full send buffer); still counted as forwarded
+            self.drops["send_failed"] += failed
 
     def _unwrap_rtx(self, stream: IngressStream, pkt: RtpPacket) -> RtpPacket | None:
         payload = pkt.payload
