@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
 
 from confsfu.conference import floor, moderation
 from confsfu.conference.meeting import Meeting, MeetingEvent, ParticipantRemoved
@@ -45,6 +46,24 @@ def clock_ms() -> int:
     return int(asyncio.get_running_loop().time() * 1000)
 
 
+class SlotRow(NamedTuple):
+    """One slot of a slot map, as `SlotInfo` has it."""
+
+    mid: str
+    kind: Literal["audio", "video"]
+    participant_id: str | None
+    name: str | None
+    purpose: Literal["audio", "stage", "grid"]
+    source: Literal["camera", "screen"] | None
+    spatial: int | None
+    temporal: int | None
+    reason: str | None
+
+
+def _slot_infos(rows: Iterable[SlotRow]) -> list[SlotInfo]:
+    return [SlotInfo(**row._asdict()) for row in rows]
+
+
 @dataclass(eq=False)
 class Connection:
     """What the room needs of a participant's session."""
@@ -68,7 +87,7 @@ class LiveRoom:
     _last_reassign_ms: int = 0
     _last_meeting_ms: int = 0
     _slot_maps_due: set[str] = field(default_factory=set)
-    _slots_announced: dict[str, list[SlotInfo]] = field(default_factory=dict)  # as pages know them
+    _slots_announced: dict[str, list[SlotRow]] = field(default_factory=dict)  # as pages know them
     _tasks: set[asyncio.Future[None]] = field(default_factory=set)
 
     @property
@@ -216,25 +235,28 @@ class LiveRoom:
 
     # ---- slot maps --------------------------------------------------------------------------
 
-    def slot_infos(self, pid: str) -> list[SlotInfo]:
-        infos = []
+    def _slot_rows(self, pid: str) -> list[SlotRow]:
+        """`pid`'s slot map as plain tuples: cheap to build and compare every pass."""
+        rows = []
+        participants = self.room.participants
         for slot in self.media.slots_of(pid):
             owner, _, what = (slot.shown or "").partition("/")
-            p = self.room.participants.get(owner)
-            infos.append(
-                SlotInfo(
-                    mid=slot.stream.mid,
-                    kind=slot.stream.kind,
-                    participant_id=p.id if p else None,
-                    name=p.name if p else None,
-                    purpose=slot.purpose,
-                    source=("screen" if what.startswith("screen") else "camera") if p else None,
-                    spatial=slot.decision.spatial if p and slot.decision else None,
-                    temporal=slot.decision.temporal if p and slot.decision else None,
-                    reason=str(slot.decision.reason) if p and slot.decision else None,
+            p = participants.get(owner)
+            decision = slot.decision if p else None
+            rows.append(
+                SlotRow(
+                    slot.stream.mid,
+                    slot.stream.kind,
+                    p.id if p else None,
+                    p.name if p else None,
+                    slot.purpose,
+                    ("screen" if what.startswith("screen") else "camera") if p else None,
+                    decision.spatial if decision else None,
+                    decision.temporal if decision else None,
+                    str(decision.reason) if decision else None,
                 )
             )
-        return infos
+        return rows
 
     def layers_changed(self, pid: str, purpose: Purpose, rids: list[str]) -> None:
         log.info("room %s: %s's %s sends %s", self.room.name, pid, purpose, rids)
@@ -249,18 +271,18 @@ class LiveRoom:
     def announce_slots(self, pid: str) -> list[SlotInfo]:
         """The slot map to give `pid`'s page now (with a subscribe offer); later slot_maps only
         go out when it changes."""
-        infos = self._slots_announced[pid] = self.slot_infos(pid)
-        return infos
+        rows = self._slots_announced[pid] = self._slot_rows(pid)
+        return _slot_infos(rows)
 
     def _send_slot_maps(self) -> None:
         due, self._slot_maps_due = self._slot_maps_due, set()
         for pid in due:
             if pid not in self.connections:
                 continue
-            infos = self.slot_infos(pid)
-            if infos != self._slots_announced.get(pid):  # changes can cancel out in one pass
-                self._slots_announced[pid] = infos
-                self._spawn(self.tell(pid, SlotMap(slots=infos)))
+            rows = self._slot_rows(pid)
+            if rows != self._slots_announced.get(pid):  # changes can cancel out in one pass
+                self._slots_announced[pid] = rows
+                self._spawn(self.tell(pid, SlotMap(slots=_slot_infos(rows))))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
