@@ -139,3 +139,25 @@ async def test_pages_hear_of_slot_changes_once(server: Any, peers: list[Loopback
         assert len(maps) >= 2, f"{peer.name} was never told who its slots carry"
         repeated = [i for i in range(1, len(maps)) if maps[i] == maps[i - 1]]
         assert not repeated, f"{peer.name} got the same slot map again at {repeated}"
+
+
+async def test_talkers_heard_keep_their_audio_slots(
+    server_factory: Callable[..., Any], peers: list[LoopbackPeer]
+) -> None:
+    # Three talkers as loud as each other, two audio slots: the two heard stay heard (the
+    # ranking of equals shifts with every packet; the slots must not follow it).
+    server = await server_factory(slots={"audio": 2, "video": 4})
+    await join_publishing(server.ws_url, ["Seoul", "Lima", "Nairobi"], peers)
+    (listener,) = await join_publishing(server.ws_url, ["Oslo"], peers, level_dbov=127)
+
+    def heard() -> list[str | None]:
+        return [s.get("name") for s in listener.slots.values() if s["kind"] == "audio"]
+
+    await listener.wait_for(lambda: None not in heard(), timeout=15)
+    await asyncio.sleep(1.0)
+    seen = [heard()]
+    for _ in range(40):
+        await asyncio.sleep(0.1)
+        if heard() != seen[-1]:
+            seen.append(heard())
+    assert len(seen) == 1, f"the audio slots changed hands while everyone talked: {seen}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,13 +14,20 @@ PIDS = [f"p{i}" for i in range(8)]
 
 
 def audio_alone(
-    loudest: list[str], audible: set[str], holder: str | None, me: str, n: int
+    loudest: list[str],
+    audible: set[str],
+    holder: str | None,
+    me: str,
+    n: int,
+    heard: Collection[str] = (),
 ) -> list[str]:
     """The definition, per subscriber: holder first if audible to me, then the n+1 loudest
-    (the holder not twice), then drop whoever I may not hear, keep n."""
+    (the holder not twice; whoever I hear now before newcomers), then drop whoever I may not
+    hear, keep n."""
     mine = audible - {me}
     first = [holder] if holder in mine else []
-    picked = first + [p for p in loudest if p not in first][: n + 1 - len(first)]
+    talkers = sorted((p for p in loudest if p not in first), key=lambda p: p not in heard)
+    picked = first + talkers[: n + 1 - len(first)]
     return [p for p in picked if p in mine][:n]
 
 
@@ -37,14 +46,16 @@ def grid_alone(
     holder=st.none() | st.sampled_from(PIDS),
     me=st.sampled_from(PIDS),
     n=st.integers(0, 5),
+    now=st.sets(st.sampled_from(PIDS)),
 )
 def test_audio_matches_ranking_for_one_subscriber(
-    loudest: list[str], audible: set[str], holder: str | None, me: str, n: int
+    loudest: list[str], audible: set[str], holder: str | None, me: str, n: int, now: set[str]
 ) -> None:
     lineup = Lineup(loudest, audible, holder, ())
-    heard = lineup.audio_for(me, n)
-    assert heard == audio_alone(list(loudest), audible, holder, me, n)
-    assert me not in heard and len(heard) <= n and len(set(heard)) == len(heard)
+    for heard_now in (set(), now):
+        heard = lineup.audio_for(me, n, heard_now)
+        assert heard == audio_alone(list(loudest), audible, holder, me, n, heard_now)
+        assert me not in heard and len(heard) <= n and len(set(heard)) == len(heard)
 
 
 @given(
@@ -59,6 +70,18 @@ def test_grid_matches_ranking_for_one_subscriber(
 ) -> None:
     lineup = Lineup((), (), None, rank_for_audio(join_order, heard))
     assert lineup.grid_for(me, page, n) == grid_alone(list(join_order), heard, me, page, n)
+
+
+def test_talkers_heard_now_keep_their_slots_while_they_talk() -> None:
+    # The holder and three talkers for three slots: whoever is heard keeps it as the ranking
+    # of b, c and d shifts; a talker who stops (leaves `loudest`) makes room.
+    heard = Lineup(["b", "c", "d"], {"b", "c", "d", "h"}, "h", ()).audio_for("x", 3)
+    assert heard == ["h", "b", "c"]
+    shifted = Lineup(["d", "c", "b"], {"b", "c", "d", "h"}, "h", ())
+    assert shifted.audio_for("x", 3) == ["h", "d", "c"]  # a pass with nobody heard yet
+    assert shifted.audio_for("x", 3, set(heard)) == ["h", "c", "b"]
+    stopped = Lineup(["d", "c"], {"b", "c", "d", "h"}, "h", ())
+    assert stopped.audio_for("x", 3, set(heard)) == ["h", "c", "d"]
 
 
 def test_holder_is_heard_first_even_when_silent_but_never_by_themselves() -> None:

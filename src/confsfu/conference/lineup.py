@@ -26,20 +26,25 @@ class Lineup:
         self._holder = holder
         self._grid = tuple(grid)  # showable participants, most recently heard first
 
-    def audio_for(self, subscriber: str, n: int) -> list[str]:
-        """The floor holder first, then the loudest, never the subscriber themselves.
+    def audio_for(self, subscriber: str, n: int, heard: Collection[str] = ()) -> list[str]:
+        """The floor holder first, then the loudest, never the subscriber themselves; those in
+        `heard` (what the subscriber hears now) who still talk go before louder newcomers, so
+        talkers of about the same loudness do not take turns in the slots every pass.
 
-        The holder plus the `n + 1` loudest are picked before the inaudible are dropped, so a
-        loud but muted talker takes a place (as the detector ranks them) rather than letting a
-        quieter one through.
+        The holder plus the `n + 1` picked talkers are taken before the inaudible are dropped,
+        so a loud but muted talker takes a place (as the detector ranks them) rather than
+        letting a quieter one through.
         """
         audible = self._audible
         holder = self._holder
         first = (
             [holder] if holder is not None and holder != subscriber and holder in audible else []
         )
+        talkers = [p for p in self._loudest if p not in first]
+        if heard:
+            talkers = [p for p in talkers if p in heard] + [p for p in talkers if p not in heard]
         room = n + 1 - len(first)
-        picked = first + [p for p in self._loudest if p not in first][: max(room, 0)]
+        picked = first + talkers[: max(room, 0)]
         return [p for p in picked if p != subscriber and p in audible][:n]
 
     def grid_for(self, subscriber: str, page: int, n: int) -> list[str]:

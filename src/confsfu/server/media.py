@@ -353,7 +353,7 @@ class RoomMedia:
             if not sub.ready:
                 continue
             me = sub.participant_id
-            heard = lineup.audio_for(me, self._slot_counts.audio)
+            heard = lineup.audio_for(me, self._slot_counts.audio, _heard_by(sub))
             grid = lineup.grid_for(me, sub.grid_page, self._slot_counts.video)
             on_stage = [stage_source] if stage_source and stage.pid != me else []
             for purpose, wanted in (
@@ -898,6 +898,16 @@ _NO_LAYERS = np.zeros((3, 3))
 
 def _source(key: str | None) -> str | None:
     return source_of(key) if key is not None else None
+
+
+def _heard_by(sub: Subscriber) -> set[str]:
+    """Whose audio `sub`'s audio slots carry (or are switching to)."""
+    owners = (
+        _owner(_source(s.forwarder.pending or s.forwarder.source))
+        for s in sub.slots
+        if s.purpose == "audio"
+    )
+    return {o for o in owners if o is not None}
 
 
 def _owner(source: str | None) -> str | None:
