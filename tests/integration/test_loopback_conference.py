@@ -161,3 +161,35 @@ async def test_talkers_heard_keep_their_audio_slots(
         if heard() != seen[-1]:
             seen.append(heard())
     assert len(seen) == 1, f"the audio slots changed hands while everyone talked: {seen}"
+
+
+async def test_the_periodic_pass_goes_a_few_subscribers_per_loop_iteration(
+    server: Any, peers: list[LoopbackPeer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ["Seoul", "Lima", "Nairobi"]
+    group = await join_publishing(server.ws_url, names, peers)
+    for peer in group:
+        others = [n for n in names if n != peer.name]
+        await peer.wait_for(receives_from(peer, others, "video", 10), timeout=15)
+    media = server.app[HUB].rooms["demo"].media
+    monkeypatch.setattr("confsfu.server.media.REASSIGN_CHUNK", 1)
+    done: list[str] = []
+    allocate = media._allocate
+
+    def counting(now_ms: int, sub: Any, known: Any) -> None:
+        done.append(sub.participant_id)
+        allocate(now_ms, sub, known)
+
+    monkeypatch.setattr(media, "_allocate", counting)
+    media.reassign_gradually()
+    assert len(done) == 1  # the rest waits for the loop's next iterations
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert sorted(done) == sorted(media.subscribers) and media._gradual is None
+    # A pass made now replaces one under way: nobody is done twice.
+    done.clear()
+    media.reassign_gradually()
+    media.reassign()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert sorted(done) == sorted([done[0], *media.subscribers])

@@ -311,7 +311,7 @@ class LiveRoom:
                     self._spawn(self.announce(events))
             if now_ms - self._last_reassign_ms >= REASSIGN_EVERY_MS:
                 self._last_reassign_ms = now_ms
-                self.media.reassign()
+                self.media.reassign_gradually()
             if now_ms - self._last_report_ms >= REPORT_EVERY_MS:
                 self._last_report_ms = now_ms
                 self.media.on_report_tick(now_ms)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -48,6 +48,7 @@ from confsfu.signalling.messages import Purpose
 log = logging.getLogger(__name__)
 
 CLOCK_RATE = {"audio": 48000, "video": 90000}
+REASSIGN_CHUNK = 8  # subscribers reassigned per event-loop iteration by the periodic pass
 KEYFRAME_SCAN_EVERY_MS = 100  # re-requests are throttled to one per 500 ms per layer anyway
 MAX_PACKET_BYTES = 1500  # larger RTP is refused: forwarded packets are built in fixed buffers
 SlotPurpose = Literal["audio", "stage", "grid"]
@@ -168,6 +169,7 @@ class RoomMedia:
         self.drops: Counter[str] = Counter()
         self._last_report_ms = clock_ms()
         self._flush_due = False
+        self._gradual: Iterator[None] | None = None  # the reassign pass under way, if any
         self._last_keyframe_scan_ms = 0
 
     # ---- joining and leaving ----------------------------------------------------------------
@@ -335,7 +337,37 @@ class RoomMedia:
     # ---- who goes where ---------------------------------------------------------------------
 
     def reassign(self) -> None:
-        """Recompute every ready subscriber's slots: who is heard, the stage, one grid page."""
+        """Recompute every ready subscriber's slots now: who is heard, the stage, one grid page.
+        An unfinished gradual pass is dropped: this one is newer."""
+        self._gradual = None
+        for _ in self._reassign_pass():
+            pass
+
+    def reassign_gradually(self) -> None:
+        """The same pass, `REASSIGN_CHUNK` subscribers per event-loop iteration: a pass over 46
+        subscribers takes 10-30 ms, during which no socket is read, so it goes in pieces with
+        the loop's I/O in between. A newer pass replaces an unfinished one."""
+        steps = self._gradual = self._reassign_pass()
+        loop = asyncio.get_running_loop()
+
+        def step() -> None:
+            if self._gradual is not steps:
+                return
+            try:
+                next(steps)
+            except StopIteration:
+                self._gradual = None
+            except Exception:  # a timer's work must never stop the room
+                log.exception("reassign pass failed")
+                self._gradual = None
+            else:
+                loop.call_soon(step)
+
+        step()
+
+    def _reassign_pass(self) -> Iterator[None]:
+        """Reassign, yielding after every `REASSIGN_CHUNK` subscribers (the room as of the pass's
+        start; a subscriber gone meanwhile is skipped)."""
         now_ms = self._clock_ms()
         meeting = self.meeting
         stage = meeting.stage(now_ms)
@@ -349,10 +381,10 @@ class RoomMedia:
             now_ms, audio, video - {stage.pid} if stage.kind != "screen" else video
         )
         demands: dict[tuple[str, str], Demand] = {}  # per (source, slot purpose), once per pass
-        for sub in self.subscribers.values():
-            if not sub.ready:
-                continue
+        for done, sub in enumerate(list(self.subscribers.values()), 1):
             me = sub.participant_id
+            if not sub.ready or self.subscribers.get(me) is not sub:
+                continue
             heard = lineup.audio_for(me, self._slot_counts.audio, _heard_by(sub))
             grid = lineup.grid_for(me, sub.grid_page, self._slot_counts.video)
             on_stage = [stage_source] if stage_source and stage.pid != me else []
@@ -363,6 +395,8 @@ class RoomMedia:
             ):
                 self._assign(now_ms, [s for s in sub.slots if s.purpose == purpose], wanted)
             self._allocate(now_ms, sub, demands)
+            if done % REASSIGN_CHUNK == 0:
+                yield
         self._dynacast(now_ms)
 
     # ---- layers: what each subscriber's bandwidth buys ----------------------------------------
