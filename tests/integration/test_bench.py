@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def _check(out: Path) -> dict[str, object]:
 @pytest.mark.loopback
 def test_fanout_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["fanout", "--participants", "3", "--duration", "3", "--workers", "1"]
+    args += ["--worker-nice", "3"]
     code = cli_main(["bench", *args, "--quiet", "--out", str(tmp_path)])
     assert code == 0
     printed = capsys.readouterr().out
@@ -84,6 +86,7 @@ def test_fanout_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert re.search(r"server event loop late +p99 (under|over) \d+ ms", printed)
     result = _check(tmp_path)
     assert result["layers"]
+    assert result["bench"]["worker_nice"] == [os.nice(0) + 3]  # what the worker process had
 
 
 @pytest.mark.loopback

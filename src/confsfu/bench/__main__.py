@@ -23,6 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a field"
     )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        choices=range(20),
+        metavar="0..19",
+        help="the workers' CPU priority (nice, default 10): below the server's, so that on one"
+        " machine the load generator does not keep the server from its sockets",
+    )
     parser.add_argument("--out", type=Path, help="output directory (default bench-results/...)")
     parser.add_argument("--quiet", action="store_true", help="no live progress line")
 
@@ -62,6 +71,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         server_pid=args.server_pid,
         out_dir=args.out,
         progress=not args.quiet,
+        worker_nice=args.worker_nice,
     )
     try:
         run(options)

@@ -96,6 +96,7 @@ def build_result(
     worker_cpu_s: list[float],
     layer_seconds: dict[str, int],
     planned: int,
+    worker_nice: list[int | None] | None = None,
 ) -> dict[str, Any]:
     """Everything the JSON file holds; the summary and plots are made from it."""
     window_s = max(end["t"] - window["t"], 1e-9)
@@ -204,6 +205,7 @@ def build_result(
             "cpu_pct_of_core": round(100 * bench_cpu_s / window_s, 1),
             "worker_cpu_pct_of_core": [round(p, 1) for p in worker_pct],
             "cores": cores,
+            "worker_nice": worker_nice or [],  # as each worker saw it at the end
             "bottleneck": bottleneck,
         },
         "layers": layers,
@@ -282,7 +284,8 @@ def summary(result: dict[str, Any]) -> str:
         (
             "benchmark CPU",
             f"{_fmt(b['cpu_pct_of_core'], '% of a core')} over {len(b['worker_cpu_pct_of_core'])}"
-            f" workers {b['worker_cpu_pct_of_core']} on {b['cores']} cores",
+            f" workers {b['worker_cpu_pct_of_core']} on {b['cores']} cores"
+            f" (nice {', '.join(str(n) for n in sorted(set(b.get('worker_nice', []))))})",
         ),
         ("bottleneck", "; ".join(b["bottleneck"]) or "not the benchmark"),
     ]

@@ -38,6 +38,9 @@ class BenchOptions:
     server_pid: int | None = None  # with `url`: a server process on this machine to read CPU from
     out_dir: Path | None = None
     progress: bool = True
+    # The workers' CPU priority (nice): lower than the server's, so that on one machine the load
+    # generator does not keep the server from its sockets, as no dedicated server would be.
+    worker_nice: int = 10
 
 
 @dataclass(slots=True)
@@ -281,6 +284,7 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
             presenter_name="Presenter" if scenario.presenter else None,
             max_duration_s=max_duration_s,
             join_spacing_s=scenario.join_spacing_s * workers,
+            nice=options.worker_nice,
         )
         for w in range(workers)
     ]
@@ -391,6 +395,7 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
         worker_cpu_s=worker_cpu,
         layer_seconds=layer_seconds,
         planned=len(plans),
+        worker_nice=[finals[w].get("nice") for w in sorted(finals)],
     )
 
 

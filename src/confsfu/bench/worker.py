@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -101,6 +102,7 @@ class WorkerPlan:
     presenter_name: str | None
     max_duration_s: float
     join_spacing_s: float
+    nice: int = 0  # added to the worker process's nice value at start
 
 
 @dataclass(slots=True)
@@ -247,6 +249,8 @@ def layer_label(slot: dict[str, Any]) -> str:
 
 def run_worker(plan: WorkerPlan, queue: _Queue, stop: _Flag) -> None:
     """Process entry: run the plan until `stop` is set (or its time is up), report, tear down."""
+    if plan.nice:
+        os.nice(plan.nice)
     configure_aiortc("loopback")
     run_loop(_run(plan, queue, stop))  # uvloop, as the server: the generator must not lag
 
@@ -284,7 +288,8 @@ async def _run(plan: WorkerPlan, queue: _Queue, stop: _Flag) -> None:
             if task_ is not None:
                 task_.cancel()
         await asyncio.sleep(0.5)  # packets in flight arrive
-        queue.put({"type": "result", "worker": plan.worker, "peers": [_result(p) for p in peers]})
+        result = {"type": "result", "worker": plan.worker, "nice": os.nice(0)}
+        queue.put(result | {"peers": [_result(p) for p in peers]})
         for peer in peers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(peer.close(), 5)
