@@ -8,6 +8,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -169,6 +170,7 @@ class RoomMedia:
         self.drops: Counter[str] = Counter()
         self._last_report_ms = clock_ms()
         self._flush_due = False
+        self._send_time_ms, self._send_time = -1, b""  # abs-send-time of the last arrival's ms
         self._gradual: Iterator[None] | None = None  # the reassign pass under way, if any
         self._last_keyframe_scan_ms = 0
 
@@ -179,8 +181,8 @@ class RoomMedia:
         await self.unpublish(pid, purpose)
         pub = Publisher(pid, purpose, self._make_pc(), rtcp_ssrc=self._rng.getrandbits(32))
         pub.pc.set_callbacks(
-            on_rtp=lambda data, at: self._on_publisher_rtp(pub, data, at),
-            on_rtcp=lambda data: self._on_publisher_rtcp(pub, data),
+            on_rtp=partial(self._on_publisher_rtp, pub),  # no Python frame of its own per packet
+            on_rtcp=partial(self._on_publisher_rtcp, pub),
         )
         self.publishers[pid, purpose] = pub
         try:
@@ -632,7 +634,9 @@ class RoomMedia:
                 incoming.pictures.unwrap(vp8.picture_id) if vp8.picture_id is not None else None
             )
             inbound = Inbound(stream.key, pkt, incoming.last_ext, vp8, picture)
-            self._forward(inbound, arrival_ms, abs_send_time(arrival_ms))
+            if arrival_ms != self._send_time_ms:  # many packets arrive within one millisecond
+                self._send_time_ms, self._send_time = arrival_ms, abs_send_time(arrival_ms)
+            self._forward(inbound, arrival_ms, self._send_time)
         else:
             if pub.ext.audio_level is not None:
                 self._note_audio_level(pub, pkt, arrival_ms)
