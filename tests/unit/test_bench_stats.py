@@ -150,3 +150,44 @@ def test_the_server_read_time_comes_back_from_its_abs_send_time(
     sent_s: float, read_ms: int, after_s: float
 ) -> None:
     assert server_read_after(sent_s, abs_send_time(read_ms)) == pytest.approx(after_s, abs=1e-5)
+
+
+def test_a_server_kept_waiting_for_a_cpu_is_named_in_the_bottleneck_row() -> None:
+    from confsfu.bench.report import build_result, summary
+    from confsfu.bench.scenario import load_scenario
+
+    def snapshot(t: float, waited_s: float) -> dict[str, Any]:
+        counters = {"packets_in": int(t * 100), "packets_out": int(t * 1000)}
+        return {
+            "t": t,
+            "counters": counters,
+            "drops": {},
+            "server_cpu_s": t / 2,
+            "server_cpu_wait_s": waited_s,
+            "bench_cpu_s": t / 4,
+        }
+
+    def result(waited_s: float) -> dict[str, Any]:
+        start, end = snapshot(10.0, 1.0), snapshot(30.0, 1.0 + waited_s)
+        return build_result(
+            scenario=load_scenario("fanout"),
+            url="ws://127.0.0.1:1/ws",
+            own_server=True,
+            base=start,
+            window=start,
+            end=end,
+            final_health=end,
+            rss0=None,
+            samples=[],
+            peers=[],
+            worker_cpu_s=[5.0],
+            layer_seconds={},
+            planned=1,
+        )
+
+    waited = result(4.0)  # 4 s of a 20 s window
+    assert waited["server"]["waiting_for_cpu_pct"] == 20.0
+    assert "the server waited for a CPU 20% of the time" in summary(waited)
+    calm = result(0.2)
+    assert calm["server"]["waiting_for_cpu_pct"] == 1.0
+    assert "waited" not in "; ".join(calm["bench"]["bottleneck"])

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from confsfu.bench.scenario import Scenario
 
 BOTTLENECK_PCT = 85.0  # a worker process busier than this is the limit, not the server
+WAITING_PCT = 5.0  # a server waiting for a CPU longer than this shares its machine too much
 
 
 def default_out_dir(scenario: str) -> Path:
@@ -117,6 +118,11 @@ def build_result(
     ]
     if busy_pct > BOTTLENECK_PCT * cores:
         bottleneck.append(f"the machine's {cores} cores were {busy_pct / cores:.0f}% busy")
+    waiting_pct = _share(window.get("server_cpu_wait_s"), end, window_s)
+    if waiting_pct is not None and waiting_pct > WAITING_PCT:
+        bottleneck.append(
+            f"the server waited for a CPU {waiting_pct:.0f}% of the time: the delays include it"
+        )
     joined = [p for p in peers if p["join_ms"] is not None]
     join_ms = sorted(p["join_ms"] for p in joined)
     histogram = _merged(peers, "delays")
@@ -147,7 +153,7 @@ def build_result(
             "cpu_pct_of_core": None
             if server_cpu_s is None
             else round(100 * server_cpu_s / window_s, 1),
-            "waiting_for_cpu_pct": _share(window.get("server_cpu_wait_s"), end, window_s),
+            "waiting_for_cpu_pct": waiting_pct,
             "cpu_us_per_packet_out": None
             if server_cpu_s is None or not packets_out
             else round(1e6 * server_cpu_s / packets_out, 2),

@@ -12,7 +12,7 @@ from bisect import bisect_right
 from typing import Any
 
 EVERY_MS = 10  # the probe timer's period
-# Lateness bins' lower edges (ms): a count per bin, cumulative since the watch started.
+# Lateness bins' lower edges (ms): a count per bin, cumulative since the probe started.
 BIN_EDGES_MS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
