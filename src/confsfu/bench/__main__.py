@@ -26,7 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--worker-nice",
         type=int,
-        default=10,
         choices=range(20),
         metavar="0..19",
         help="the workers' CPU priority (nice, default 10): below the server's, so that on one"
@@ -71,7 +70,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         server_pid=args.server_pid,
         out_dir=args.out,
         progress=not args.quiet,
-        worker_nice=args.worker_nice,
+        **({} if args.worker_nice is None else {"worker_nice": args.worker_nice}),
     )
     try:
         run(options)

@@ -37,12 +37,13 @@ def _percentile(histogram: dict[int, int], q: float) -> float | None:
     return None
 
 
-def _share(start_s: float | None, end: dict[str, Any], window_s: float) -> float | None:
-    """Percent of the window between a snapshot's `server_cpu_wait_s` and the end's."""
-    end_s = end.get("server_cpu_wait_s")
+def _share(key: str, start: dict[str, Any], end: dict[str, Any], window_s: float) -> float | None:
+    """How much the seconds counter `key` grew from snapshot `start` to `end`, in percent of
+    the window; None when either snapshot lacks it."""
+    start_s, end_s = start.get(key), end.get(key)
     if start_s is None or end_s is None:
         return None
-    return round(100 * (float(end_s) - start_s) / window_s, 1)
+    return round(100 * (float(end_s) - float(start_s)) / window_s, 1)
 
 
 def _merged(peers: list[dict[str, Any]], key: str) -> dict[int, int]:
@@ -118,7 +119,7 @@ def build_result(
     ]
     if busy_pct > BOTTLENECK_PCT * cores:
         bottleneck.append(f"the machine's {cores} cores were {busy_pct / cores:.0f}% busy")
-    waiting_pct = _share(window.get("server_cpu_wait_s"), end, window_s)
+    waiting_pct = _share("server_cpu_wait_s", window, end, window_s)
     if waiting_pct is not None and waiting_pct > WAITING_PCT:
         bottleneck.append(
             f"the server waited for a CPU {waiting_pct:.0f}% of the time: the delays include it"

@@ -27,6 +27,11 @@ from confsfu.tokens import make_token
 JOIN_GRACE_S = 30.0  # beyond join_spacing_s per participant, before the window starts anyway
 
 
+# The workers' CPU priority (nice): lower than the server's, so that on one machine the load
+# generator does not keep the server from its sockets, as no dedicated server would be.
+WORKER_NICE = 10
+
+
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
     """How to run a scenario: against a server the benchmark starts, or one at `url`."""
@@ -38,9 +43,7 @@ class BenchOptions:
     server_pid: int | None = None  # with `url`: a server process on this machine to read CPU from
     out_dir: Path | None = None
     progress: bool = True
-    # The workers' CPU priority (nice): lower than the server's, so that on one machine the load
-    # generator does not keep the server from its sockets, as no dedicated server would be.
-    worker_nice: int = 10
+    worker_nice: int = WORKER_NICE
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from confsfu.loadgen.media import EncodedFrame, opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.rtp.errors import ParseError
+from confsfu.rtp.extensions import parse_abs_send_time
 from confsfu.rtp.packet import parse_rtp
 from confsfu.rtp.seq import seq_diff
 from confsfu.server.rtc_adapter import configure_aiortc
@@ -58,7 +59,7 @@ def server_read_after(sent: float, abs_send_time: bytes) -> float:
     """Seconds from a packet's send to the server's reading it, from the abs-send-time the server
     wrote into the forwarded packet (its read time on the same monotonic clock, in ms, modulo
     64 s). Never negative: the server truncates its clock to the millisecond."""
-    read = int.from_bytes(abs_send_time[:3], "big") / (1 << 18)
+    read = parse_abs_send_time(abs_send_time) / (1 << 18)  # 6.18 fixed-point seconds
     after = (read - sent) % ABS_SEND_TIME_WRAP_S
     return 0.0 if after > ABS_SEND_TIME_WRAP_S / 2 else after
 
@@ -215,11 +216,11 @@ class BenchPeer(LoopbackPeer):
     def _split(self, data: bytes, sent: float, delay_ms: float) -> None:
         try:
             value = parse_rtp(data).extensions.get(self.abs_send_time_id or 0)
+            up_ms = min(server_read_after(sent, value) * 1000, delay_ms) if value else None
         except ParseError:
             return
-        if value is None or len(value) < 3:
+        if up_ms is None:
             return
-        up_ms = min(server_read_after(sent, value) * 1000, delay_ms)
         self.upstream[int(up_ms / DELAY_BIN_MS)] += 1
         self.downstream[int((delay_ms - up_ms) / DELAY_BIN_MS)] += 1
 
