@@ -3,7 +3,8 @@
 confsfu.forwarding._slot is one slot's forwarder (sans-IO: which packets it forwards with which
 numbers); confsfu.rtp._fast parses RTP headers and VP8 descriptors (the Python parsers beside
 it stay the specification and take malformed input); confsfu._wire is the per-subscriber hot path around it: fan_out over a layer's slots,
-header patch, SRTP protect, history and batched send. Building them needs a C compiler and
+header patch, SRTP protect (AES-GCM through OpenSSL's libcrypto, loaded at run time), history
+and batched send. Building them needs a C compiler and
 Python's headers.
 """
 
@@ -26,8 +27,13 @@ setup(
         ),
         Extension(
             "confsfu._wire",
-            sources=["src/confsfu/_wire.c", "src/confsfu/_fanout.c"],
-            depends=["src/confsfu/_wire.h", "src/confsfu/forwarding/_slot.h"],
+            sources=["src/confsfu/_wire.c", "src/confsfu/_fanout.c", "src/confsfu/_seal.c"],
+            depends=[
+                "src/confsfu/_wire.h",
+                "src/confsfu/_seal.h",
+                "src/confsfu/forwarding/_slot.h",
+            ],
+            libraries=["dl"],
             extra_compile_args=FLAGS,
         ),
     ]

@@ -9,8 +9,7 @@
  * runs on the event loop's thread, under the GIL.
  */
 #include "_wire.h"
-
-#include <structmember.h>
+#include "_seal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,23 +47,41 @@ struct Route {
     PyObject *py_addr;
     unsigned long long srtp_errors;
     unsigned long long send_errors;
-    /* SSRCs (as on the wire) whose RTP has an SRTP context of its own: libsrtp finds a stream
-     * by walking a linked list of the session's streams, once per packet. They belong to the
-     * connection's keys, not to its path, so they outlive route_reset. */
-    int streams;
-    uint32_t stream_ssrc[ROUTE_STREAMS];
-    void *stream_srtp[ROUTE_STREAMS];
-    PyObject *stream_owners; /* a list keeping their pylibsrtp Sessions alive */
+    /* SSRCs whose RTP has a protection of its own: a Sealer, or a libsrtp context (libsrtp
+     * finds a stream by walking a linked list of the session's streams, once per packet). They
+     * belong to the connection's keys, not to its path, so they outlive route_reset. */
+    int streams, sealed;
+    struct {
+        uint32_t ssrc; /* as on the wire */
+        void *srtp;
+        Sealer *sealer; /* or NULL: libsrtp's `srtp` */
+    } stream[ROUTE_STREAMS];
+    PyObject *stream_owners; /* a list keeping their Sealers or pylibsrtp Sessions alive */
 };
 
-/* The SRTP context for an RTP packet of SSRC `ssrc` (the 4 bytes as sent). */
-static void *route_rtp_context(const Route *self, const unsigned char *ssrc) {
-    uint32_t wanted;
-    memcpy(&wanted, ssrc, 4);
-    for (int i = 0; i < self->streams; i++)
-        if (self->stream_ssrc[i] == wanted)
-            return self->stream_srtp[i];
-    return self->srtp;
+/* Protect the RTP packet in place, with its SSRC's own protection or the route's context;
+ * 0 on success, else counted in srtp_errors. */
+static int route_protect_rtp(Route *self, unsigned char *packet, int *length) {
+    void *srtp = self->srtp;
+    if (*length >= 12) {
+        uint32_t ssrc;
+        memcpy(&ssrc, packet + 8, 4);
+        for (int i = 0; i < self->streams; i++)
+            if (self->stream[i].ssrc == ssrc) {
+                if (self->stream[i].sealer != NULL) {
+                    if (sealer_seal(self->stream[i].sealer, packet, length) == 0)
+                        return 0;
+                    self->srtp_errors++;
+                    return -1;
+                }
+                srtp = self->stream[i].srtp;
+                break;
+            }
+    }
+    if (protect_rtp(srtp, packet, length) == 0)
+        return 0;
+    self->srtp_errors++;
+    return -1;
 }
 
 static void route_reset(Route *self) {
@@ -87,7 +104,7 @@ static int route_traverse(Route *self, visitproc visit, void *arg) {
 }
 
 static void route_forget_streams(Route *self) {
-    self->streams = 0;
+    self->streams = self->sealed = 0;
     Py_CLEAR(self->stream_owners);
 }
 
@@ -185,17 +202,12 @@ static PyObject *route_over_callable(Route *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *route_dedicate(Route *self, PyObject *args) {
-    PyObject *srtp_address, *owner;
-    unsigned int ssrc;
-    if (!PyArg_ParseTuple(args, "IOO", &ssrc, &srtp_address, &owner))
-        return NULL;
-    void *srtp = srtp_from(srtp_address);
-    if (srtp == NULL)
-        return NULL;
+/* Give RTP of `ssrc` its own protection: `sealer`, or else libsrtp context `srtp`. */
+static PyObject *route_add_stream(Route *self, unsigned int ssrc, void *srtp, Sealer *sealer,
+                                  PyObject *owner) {
     uint32_t wire_ssrc = htonl((uint32_t)ssrc);
     for (int i = 0; i < self->streams; i++)
-        if (self->stream_ssrc[i] == wire_ssrc) {
+        if (self->stream[i].ssrc == wire_ssrc) {
             PyErr_Format(PyExc_ValueError, "SSRC %u already has a context", ssrc);
             return NULL;
         }
@@ -208,10 +220,31 @@ static PyObject *route_dedicate(Route *self, PyObject *args) {
         return NULL;
     if (PyList_Append(self->stream_owners, owner) < 0)
         return NULL;
-    self->stream_ssrc[self->streams] = wire_ssrc;
-    self->stream_srtp[self->streams] = srtp;
+    self->stream[self->streams].ssrc = wire_ssrc;
+    self->stream[self->streams].srtp = srtp;
+    self->stream[self->streams].sealer = sealer;
     self->streams++;
+    self->sealed += sealer != NULL;
     Py_RETURN_NONE;
+}
+
+static PyObject *route_dedicate(Route *self, PyObject *args) {
+    PyObject *srtp_address, *owner;
+    unsigned int ssrc;
+    if (!PyArg_ParseTuple(args, "IOO", &ssrc, &srtp_address, &owner))
+        return NULL;
+    void *srtp = srtp_from(srtp_address);
+    if (srtp == NULL)
+        return NULL;
+    return route_add_stream(self, ssrc, srtp, NULL, owner);
+}
+
+static PyObject *route_seal(Route *self, PyObject *args) {
+    PyObject *sealer;
+    unsigned int ssrc;
+    if (!PyArg_ParseTuple(args, "IO!", &ssrc, &SealerType, &sealer))
+        return NULL;
+    return route_add_stream(self, ssrc, NULL, (Sealer *)sealer, sealer);
 }
 
 static PyObject *route_clear(Route *self, PyObject *unused) {
@@ -265,11 +298,12 @@ static PyObject *route_send(Route *self, PyObject *args) {
     PyBuffer_Release(&packet);
     if (self->srtp == NULL || protect_rtp == NULL)
         Py_RETURN_FALSE;
-    void *srtp = !rtcp && length >= 12 ? route_rtp_context(self, scratch + 8) : self->srtp;
-    if ((rtcp ? protect_rtcp : protect_rtp)(srtp, scratch, &length) != 0) {
+    if (rtcp && protect_rtcp(self->srtp, scratch, &length) != 0) {
         self->srtp_errors++;
         Py_RETURN_FALSE;
     }
+    if (!rtcp && route_protect_rtp(self, scratch, &length) != 0)
+        Py_RETURN_FALSE;
     return PyBool_FromLong(route_transmit(self, scratch, length) == 0);
 }
 
@@ -286,6 +320,8 @@ static PyMethodDef route_methods[] = {
     {"dedicate", (PyCFunction)route_dedicate, METH_VARARGS,
      "dedicate(ssrc, srtp, owner): RTP of `ssrc` is protected with context `srtp` (kept alive"
      " by `owner`) instead of the route's, from now on and whatever path the route takes."},
+    {"seal", (PyCFunction)route_seal, METH_VARARGS,
+     "seal(ssrc, sealer): RTP of `ssrc` is protected by `sealer` (a Sealer), like dedicate."},
     {"send", (PyCFunction)route_send, METH_VARARGS,
      "send(packet, rtcp=False): protect and send one packet now; False if not sent."},
     {NULL},
@@ -297,7 +333,8 @@ static PyMemberDef route_members[] = {
     {"send_errors", T_ULONGLONG, offsetof(Route, send_errors), READONLY,
      "protected packets the socket did not take"},
     {"dedicated", T_INT, offsetof(Route, streams), READONLY,
-     "SSRCs whose RTP has an SRTP context of its own"},
+     "SSRCs whose RTP has an SRTP context (or a Sealer) of its own"},
+    {"sealed", T_INT, offsetof(Route, sealed), READONLY, "... of which by a Sealer"},
     {NULL},
 };
 
@@ -477,10 +514,8 @@ Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
     memcpy(out + self->header_len, PyBytes_AS_STRING(payload), payload_len);
     patch_apply(out + self->header_len, patch);
     int protected_length = (int)length;
-    if (protect_rtp(route_rtp_context(route, out + 8), out, &protected_length) != 0) {
-        route->srtp_errors++;
+    if (route_protect_rtp(route, out, &protected_length) != 0)
         return 0;
-    }
     Py_INCREF(route);
     queued_route[queued] = route;
     queued_length[queued] = protected_length;
@@ -636,7 +671,13 @@ static PyObject *wire_unprotect(PyObject *module, PyObject *const *args, Py_ssiz
     return PyBytes_FromStringAndSize((const char *)inbox, length);
 }
 
+static PyObject *wire_sealing_available(PyObject *module, PyObject *unused) {
+    return PyBool_FromLong(seal_available());
+}
+
 static PyMethodDef module_methods[] = {
+    {"sealing_available", wire_sealing_available, METH_NOARGS,
+     "Whether OpenSSL's libcrypto could be loaded, so that Sealers can be made."},
     {"set_protect", wire_set_protect, METH_VARARGS,
      "set_protect(protect_rtp, protect_rtcp, unprotect_rtp, unprotect_rtcp): addresses of "
      "libsrtp's srtp_protect, srtp_protect_rtcp, srtp_unprotect and srtp_unprotect_rtcp."},
@@ -658,13 +699,15 @@ static struct PyModuleDef wire_module = {
 };
 
 PyMODINIT_FUNC PyInit__wire(void) {
-    if (PyType_Ready(&RouteType) < 0 || PyType_Ready(&WireType) < 0)
+    if (PyType_Ready(&RouteType) < 0 || PyType_Ready(&WireType) < 0 ||
+        PyType_Ready(&SealerType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&wire_module);
     if (module == NULL)
         return NULL;
     if (PyModule_AddObjectRef(module, "Route", (PyObject *)&RouteType) < 0 ||
         PyModule_AddObjectRef(module, "Wire", (PyObject *)&WireType) < 0 ||
+        PyModule_AddObjectRef(module, "Sealer", (PyObject *)&SealerType) < 0 ||
         PyModule_AddIntConstant(module, "MAX_PACKET", MAX_PACKET) < 0 ||
         fan_out_add_to(module) < 0) {
         Py_DECREF(module);

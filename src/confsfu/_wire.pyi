@@ -15,6 +15,7 @@ class Route:
     srtp_errors: int
     send_errors: int
     dedicated: int
+    sealed: int
     @property
     def ready(self) -> bool: ...
     def over_socket(self, srtp: int, owner: object, fd: int, host: str, port: int) -> None: ...
@@ -24,7 +25,17 @@ class Route:
     def clear(self) -> None: ...
     def dedicate(self, ssrc: int, srtp: int, owner: object) -> None:
         """RTP of `ssrc` is protected with context `srtp` (kept alive by `owner`) from now on."""
+    def seal(self, ssrc: int, sealer: Sealer) -> None:
+        """RTP of `ssrc` is protected by `sealer` from now on (like `dedicate`)."""
     def send(self, packet: bytes, rtcp: bool = False) -> bool: ...
+
+class Sealer:
+    """SRTP AEAD AES-GCM protection of one outgoing RTP stream (session key and salt)."""
+
+    refused: int
+    def __init__(self, key: bytes, salt: bytes) -> None: ...
+    def seal(self, packet: bytes) -> bytes | None:
+        """The SRTP packet, or None when it is not RTP or too old to protect."""
 
 class Wire:
     """One outgoing RTP stream on a route: its header template, counters and history."""
@@ -64,6 +75,9 @@ def set_protect(
 ) -> None: ...
 def unprotect(srtp: int, data: bytes, rtcp: bool) -> bytes | None:
     """One incoming packet decrypted; None when libsrtp refuses it or it is too long."""
+
+def sealing_available() -> bool:
+    """Whether OpenSSL's libcrypto could be loaded, so that Sealers can be made."""
 
 def flush() -> int:
     """Send every queued packet; how many queued since the last flush were not sent."""

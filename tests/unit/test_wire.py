@@ -115,7 +115,7 @@ def test_a_dedicated_ssrc_has_its_own_context_on_every_path(
     route.over_socket(srtp_context(tx), tx, sender.fileno(), host, port)
     del own
     gc.collect()  # the route keeps the session alive
-    assert route.dedicated == 1
+    assert route.dedicated == 1 and route.sealed == 0
     mine, other = video_header(0xCAFE), video_header(0xBEEF)
     assert wire_for(route, mine).queue(False, 1, 1, abs_send_time(0), b"queued")
     _wire.flush()

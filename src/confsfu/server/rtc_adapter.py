@@ -37,6 +37,7 @@ from pylibsrtp._binding import lib as srtp_lib
 
 from confsfu import _wire
 from confsfu.rtp import extensions
+from confsfu.server import srtp_keys
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,24 @@ _wire.set_protect(
 )
 
 
+_GCM_PROFILES = (
+    pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
+    pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
+)
+
+
 def _dedicate_contexts(route: _wire.Route, dtls: Any, ssrcs: Iterable[int]) -> None:
-    """Give each outgoing SSRC a libsrtp session of its own, keyed like aiortc's sending
-    session: libsrtp finds a session's stream by walking a linked list, once per packet."""
+    """Give each outgoing SSRC a protection of its own, keyed like aiortc's sending session:
+    an AES-GCM `Sealer` (a few lines of C around OpenSSL), or for other profiles a libsrtp
+    session (libsrtp finds a session's stream by walking a linked list, once per packet)."""
     key, profile = _sending_key(dtls)
+    if profile in _GCM_PROFILES and _wire.sealing_available():
+        session_keys = srtp_keys.gcm_rtp_keys(
+            key[: -srtp_keys.GCM_SALT_BYTES], key[-srtp_keys.GCM_SALT_BYTES :]
+        )
+        for ssrc in ssrcs:
+            route.seal(ssrc, _wire.Sealer(session_keys.key, session_keys.salt))
+        return
     for ssrc in ssrcs:
         policy = pylibsrtp.Policy(
             key=key, ssrc_type=pylibsrtp.Policy.SSRC_SPECIFIC, ssrc_value=ssrc, srtp_profile=profile

@@ -1,0 +1,23 @@
+/* confsfu._wire's Sealer (_seal.c): SRTP AEAD AES-GCM protection of one outgoing RTP stream. */
+#ifndef CONFSFU_SEAL_H
+#define CONFSFU_SEAL_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+
+enum { SEAL_MAX_PACKET = 2048 }; /* bytes of RTP a Sealer's own `seal` takes */
+
+typedef struct Sealer Sealer;
+extern PyTypeObject SealerType;
+
+/* Whether OpenSSL's libcrypto is loaded (it is tried once). */
+int seal_available(void);
+
+/* Protect the RTP packet of `*length` bytes in place: 16 bytes of tag are written after it (the
+ * buffer must have room) and `*length` grows by 16. -1 when the bytes are not RTP, the packet is
+ * too old for its index to be known, or OpenSSL fails (the packet is then counted as refused). */
+int sealer_seal(Sealer *self, unsigned char *packet, int *length);
+
+#endif

@@ -1,0 +1,182 @@
+"""confsfu._wire.Sealer (C, AES-GCM SRTP through OpenSSL) and confsfu.server.srtp_keys: byte
+for byte what libsrtp (pylibsrtp, as aiortc keys it) protects, on every sequence of numbers."""
+
+from __future__ import annotations
+
+import socket
+
+import pylibsrtp
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pylibsrtp import Policy, Session
+
+from confsfu import _wire
+from confsfu.forwarding.outgoing import SlotHeader
+from confsfu.rtp.extensions import abs_send_time
+from confsfu.rtp.packet import build_rtp
+from confsfu.server.rtc_adapter import srtp_context
+from confsfu.server.srtp_keys import derive, gcm_rtp_keys
+
+GCM_PROFILES = {
+    16: Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
+    32: Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
+}
+
+
+def libsrtp_sender(master: bytes, ssrc: int | None = None) -> Session:
+    """A sending session keyed like aiortc's (repeats allowed, window 1024)."""
+    policy = Policy(
+        key=master,
+        ssrc_type=Policy.SSRC_ANY_OUTBOUND if ssrc is None else Policy.SSRC_SPECIFIC,
+        ssrc_value=ssrc or 0,
+        srtp_profile=GCM_PROFILES[len(master) - 12],
+    )
+    policy.allow_repeat_tx = True
+    policy.window_size = 1024
+    return Session(policy)
+
+
+def sealer_for(master: bytes) -> _wire.Sealer:
+    keys = gcm_rtp_keys(master[:-12], master[-12:])
+    return _wire.Sealer(keys.key, keys.salt)
+
+
+def test_the_key_derivation_gives_rfc_3711s_test_vectors() -> None:
+    # RFC 3711 appendix B.3
+    key = bytes.fromhex("E1F97A0D3E018BE0D64FA32C06DE4139")
+    salt = bytes.fromhex("0EC675AD498AFEEBB6960B3AABE6")
+    assert derive(key, salt, 0x00, 16) == bytes.fromhex("C61E7A93744F39EE10734AFE3FF7A087")
+    assert derive(key, salt, 0x02, 14) == bytes.fromhex("30CBBC08863D8C85D49DB34A9AE1")
+
+
+def test_the_key_derivation_refuses_what_is_not_a_master_key() -> None:
+    with pytest.raises(ValueError, match="master key"):
+        derive(bytes(15), bytes(14), 0, 16)
+    with pytest.raises(ValueError, match="salt"):
+        derive(bytes(16), bytes(15), 0, 16)
+    with pytest.raises(ValueError, match="label"):
+        derive(bytes(16), bytes(14), 256, 16)
+    with pytest.raises(ValueError, match="12 bytes"):
+        gcm_rtp_keys(bytes(16), bytes(14))
+
+
+packet_numbers = st.lists(
+    st.one_of(
+        st.integers(1, 3),  # the usual next packets
+        st.integers(-1100, 1100),  # retransmissions, gaps, and packets too old to protect
+        st.sampled_from([32_767, 32_768, 32_769, -32_767, -32_768, 65_535]),  # ambiguous jumps
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    key_bytes=st.sampled_from(sorted(GCM_PROFILES)),
+    master=st.binary(min_size=44, max_size=44),
+    ssrc=st.integers(0, 2**32 - 1),
+    first=st.integers(0, 65_535),
+    steps=packet_numbers,
+    payload=st.binary(max_size=300),
+    extensions=st.sampled_from([None, {2: b"\x01\x02\x03"}, {4: b"3", 10: b"q"}]),
+    csrcs=st.lists(st.integers(0, 2**32 - 1), max_size=3),
+)
+def test_a_sealer_protects_exactly_as_libsrtp(
+    key_bytes: int,
+    master: bytes,
+    ssrc: int,
+    first: int,
+    steps: list[int],
+    payload: bytes,
+    extensions: dict[int, bytes] | None,
+    csrcs: list[int],
+) -> None:
+    master = master[: key_bytes + 12]
+    reference, sealer = libsrtp_sender(master), sealer_for(master)
+    seq = first
+    refused = 0
+    for i, step in enumerate([0, *steps]):
+        seq = (seq + step) % 65_536
+        packet = build_rtp(
+            payload_type=96,
+            sequence_number=seq,
+            timestamp=i,
+            ssrc=ssrc,
+            payload=payload,
+            extensions=extensions,
+            csrcs=csrcs,
+        )
+        try:
+            expected: bytes | None = reference.protect(packet)
+        except pylibsrtp.Error:
+            expected = None
+            refused += 1
+        assert sealer.seal(packet) == expected, f"packet {i}, sequence number {seq}"
+    assert sealer.refused == refused
+
+
+def test_a_sealer_refuses_what_is_not_rtp() -> None:
+    sealer = sealer_for(bytes(28))
+    good = build_rtp(payload_type=96, sequence_number=1, timestamp=0, ssrc=5, payload=b"x")
+    assert sealer.seal(good) is not None
+    assert sealer.seal(b"") is None
+    assert sealer.seal(bytes(11)) is None  # too short
+    assert sealer.seal(b"\x40" + good[1:]) is None  # version 1
+    assert sealer.seal(b"\x8f" + good[1:]) is None  # 15 CSRCs announced, none there
+    cut = build_rtp(
+        payload_type=96, sequence_number=2, timestamp=0, ssrc=5, payload=b"", extensions={2: b"a"}
+    )
+    assert sealer.seal(cut[:14]) is None  # the extension header is cut
+    assert sealer.seal(cut[:-4]) is None  # the extension's words are cut
+    assert sealer.refused == 6
+    with pytest.raises(ValueError, match="exceeds"):
+        sealer.seal(bytes(2049))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=200))
+def test_a_sealer_answers_any_bytes_with_a_packet_or_none(data: bytes) -> None:
+    sealed = sealer_for(bytes(28)).seal(data)
+    assert sealed is None or (len(sealed) == len(data) + 16 and sealed[:12] == data[:12])
+
+
+def test_a_sealer_refuses_bad_keys() -> None:
+    with pytest.raises(ValueError, match="16- or 32-byte key"):
+        _wire.Sealer(bytes(24), bytes(12))
+    with pytest.raises(ValueError, match="12-byte salt"):
+        _wire.Sealer(bytes(16), bytes(14))
+    with pytest.raises(RuntimeError, match="never initialised"):
+        _wire.Sealer.__new__(_wire.Sealer).seal(b"")
+    assert _wire.sealing_available()
+
+
+def test_a_route_seals_an_ssrc_on_every_path(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    master = bytes(range(44))
+    sealer = sealer_for(master)
+    inbound = Policy(key=master, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=GCM_PROFILES[32])
+    receiving = Session(inbound)
+    route_session = libsrtp_sender(master)
+    route = _wire.Route()
+    route.seal(0xCAFE, sealer)
+    route.clear()  # a new path keeps the sealer
+    host, port = receiver.getsockname()
+    route.over_socket(srtp_context(route_session), route_session, sender.fileno(), host, port)
+    header = SlotHeader(ssrc=0xCAFE, payload_type=96, mid="3", mid_id=4, abs_send_time_id=2)
+    wire = _wire.Wire(route, header.template(), header.abs_send_time_at)
+    assert wire.queue(True, 40_007, 9, abs_send_time(5), b"queued")
+    _wire.flush()
+    assert receiving.unprotect(receiver.recv(2048)) == header.build(True, 40_007, 9, 5, b"queued")
+    assert route.send(header.build(False, 40_008, 9, 5, b"sent now"))
+    assert receiving.unprotect(receiver.recv(2048)).endswith(b"sent now")
+    assert route.dedicated == route.sealed == 1
+    with pytest.raises(ValueError, match="already"):
+        route.seal(0xCAFE, sealer)
+    with pytest.raises(TypeError):
+        route.seal(1, object())  # type: ignore[arg-type]
+    # A packet the sealer refuses is counted as the route's SRTP error and not sent.
+    assert not route.send(header.build(False, 40_008 - 2000, 9, 5, b"too old"))
+    assert route.srtp_errors == 1 and sealer.refused == 1
