@@ -1,10 +1,13 @@
-/* confsfu._wire's Sealer: SRTP protection of one outgoing RTP stream with AEAD AES-GCM
- * (RFC 7714), the profile WebRTC peers (browsers, aiortc) negotiate first.
+/* confsfu._wire's Sealer and Opener: SRTP protection of a connection's outgoing RTP, and
+ * authentication and decryption of its incoming RTP, with AEAD AES-GCM (RFC 7714), the profile
+ * WebRTC peers (browsers, aiortc) negotiate first. One Sealer (one cipher context) serves all of
+ * a connection's outgoing streams, each keeping its packet index; an Opener keeps each incoming
+ * stream's index and replay window (1024 packets, as aiortc sets libsrtp's).
  *
  * The per-packet work is OpenSSL's (EVP, AES-NI); everything around it is a few lines here:
- * the packet index (RFC 3711 section 3.3.1, as libsrtp estimates it), the IV, and the tag.
- * libsrtp does the same with a replay database, a stream lookup and key-usage bookkeeping per
- * packet, which cost more than the cipher. The session key and salt come from the DTLS keying
+ * the packet index (RFC 3711 section 3.3.1, as libsrtp estimates it), the IV, the tag and the
+ * replay window. libsrtp does the same with a stream lookup, a shifted bit vector and key-usage
+ * bookkeeping per packet, which cost more than the cipher. The session key and salt come from the DTLS keying
  * material through confsfu.server.srtp_keys. libcrypto is loaded at run time (Python itself links
  * it): no OpenSSL headers are needed to build.
  */
@@ -17,6 +20,7 @@ enum {
     SALT_BYTES = 12,
     TAG_BYTES = 16,
     CTRL_GET_TAG = 0x10, /* EVP_CTRL_AEAD_GET_TAG */
+    CTRL_SET_TAG = 0x11, /* EVP_CTRL_AEAD_SET_TAG */
     WINDOW = 1024,       /* how far behind the newest index a packet may still be protected */
     SEQ_MEDIAN = 1 << 15,
 };
@@ -31,6 +35,10 @@ static struct {
     int (*update)(void *, unsigned char *, int *, const unsigned char *, int);
     int (*final)(void *, unsigned char *, int *);
     int (*ctrl)(void *, int, int, void *);
+    int (*decrypt_init)(void *, const void *, void *, const unsigned char *,
+                        const unsigned char *);
+    int (*decrypt_update)(void *, unsigned char *, int *, const unsigned char *, int);
+    int (*decrypt_final)(void *, unsigned char *, int *);
 } evp;
 static int evp_state = 0; /* 0: not tried, 1: loaded, -1: unavailable */
 
@@ -43,11 +51,13 @@ int seal_available(void) {
         lib = dlopen("libcrypto.so", RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL)
         return 0;
-    const char *names[] = {"EVP_CIPHER_CTX_new", "EVP_CIPHER_CTX_free", "EVP_aes_128_gcm",
-                           "EVP_aes_256_gcm",    "EVP_EncryptInit_ex",  "EVP_EncryptUpdate",
-                           "EVP_EncryptFinal_ex", "EVP_CIPHER_CTX_ctrl"};
-    void *symbols[8];
-    for (int i = 0; i < 8; i++)
+    const char *names[] = {"EVP_CIPHER_CTX_new",  "EVP_CIPHER_CTX_free", "EVP_aes_128_gcm",
+                           "EVP_aes_256_gcm",     "EVP_EncryptInit_ex",  "EVP_EncryptUpdate",
+                           "EVP_EncryptFinal_ex", "EVP_CIPHER_CTX_ctrl", "EVP_DecryptInit_ex",
+                           "EVP_DecryptUpdate",   "EVP_DecryptFinal_ex"};
+    enum { SYMBOLS = sizeof names / sizeof names[0] };
+    void *symbols[SYMBOLS];
+    for (int i = 0; i < SYMBOLS; i++)
         if ((symbols[i] = dlsym(lib, names[i])) == NULL)
             return 0; /* the library stays loaded: harmless */
     memcpy(&evp.ctx_new, &symbols[0], sizeof(void *));
@@ -58,6 +68,9 @@ int seal_available(void) {
     memcpy(&evp.update, &symbols[5], sizeof(void *));
     memcpy(&evp.final, &symbols[6], sizeof(void *));
     memcpy(&evp.ctrl, &symbols[7], sizeof(void *));
+    memcpy(&evp.decrypt_init, &symbols[8], sizeof(void *));
+    memcpy(&evp.decrypt_update, &symbols[9], sizeof(void *));
+    memcpy(&evp.decrypt_final, &symbols[10], sizeof(void *));
     evp_state = 1;
     return 1;
 }
@@ -66,7 +79,7 @@ struct Sealer {
     PyObject_HEAD
     void *ctx; /* EVP_CIPHER_CTX with the session key set */
     unsigned char salt[SALT_BYTES];
-    uint64_t index; /* the highest packet index protected (48 bits: ROC and SEQ) */
+    uint64_t index; /* the stream of `seal` from Python: its highest index */
     unsigned long long refused;
 };
 
@@ -104,19 +117,13 @@ static int header_length(const unsigned char *packet, int length) {
     return at <= length ? at : -1;
 }
 
-int sealer_seal(Sealer *self, unsigned char *packet, int *length) {
-    int header = header_length(packet, *length);
-    if (header < 0)
-        goto refuse;
-    uint16_t seq = (uint16_t)((packet[2] << 8) | packet[3]);
-    uint64_t index;
-    int64_t delta = estimate(self->index, seq, &index);
-    if (delta <= -WINDOW)
-        goto refuse;
-    /* IV: (00 00 || SSRC || ROC || SEQ) XOR salt (RFC 7714 8.1) */
-    unsigned char iv[SALT_BYTES] = {0};
-    memcpy(iv + 2, packet + 8, 4);
+/* The IV of the packet with index `index`: (00 00 || SSRC || ROC || SEQ) XOR salt (RFC 7714
+ * 8.1). */
+static void make_iv(const unsigned char *salt, const unsigned char *packet, uint64_t index,
+                    unsigned char *iv) {
     uint32_t roc = (uint32_t)(index >> 16);
+    iv[0] = iv[1] = 0;
+    memcpy(iv + 2, packet + 8, 4);
     iv[6] = (unsigned char)(roc >> 24);
     iv[7] = (unsigned char)(roc >> 16);
     iv[8] = (unsigned char)(roc >> 8);
@@ -124,7 +131,20 @@ int sealer_seal(Sealer *self, unsigned char *packet, int *length) {
     iv[10] = packet[2];
     iv[11] = packet[3];
     for (int i = 0; i < SALT_BYTES; i++)
-        iv[i] ^= self->salt[i];
+        iv[i] ^= salt[i];
+}
+
+int sealer_seal(Sealer *self, uint64_t *highest, unsigned char *packet, int *length) {
+    int header = header_length(packet, *length);
+    if (header < 0)
+        goto refuse;
+    uint16_t seq = (uint16_t)((packet[2] << 8) | packet[3]);
+    uint64_t index;
+    int64_t delta = estimate(*highest, seq, &index);
+    if (delta <= -WINDOW)
+        goto refuse;
+    unsigned char iv[SALT_BYTES];
+    make_iv(self->salt, packet, index, iv);
     int out, body = *length - header;
     if (!evp.init(self->ctx, NULL, NULL, NULL, iv) ||
         !evp.update(self->ctx, NULL, &out, packet, header) ||
@@ -134,14 +154,43 @@ int sealer_seal(Sealer *self, unsigned char *packet, int *length) {
         goto refuse;
     *length += TAG_BYTES;
     if (delta > 0)
-        self->index = index;
+        *highest = index;
     return 0;
 refuse:
     self->refused++;
     return -1;
 }
 
-/* ---- the Python type ------------------------------------------------------------------ */
+/* ---- the Python types ----------------------------------------------------------------- */
+
+/* Parse (key, salt) and make an AES-GCM context for encrypting or decrypting with the key;
+ * NULL with an exception set. */
+static void *gcm_context(PyObject *args, PyObject *kwds, int encrypt, unsigned char *salt_out) {
+    static char *keywords[] = {"key", "salt", NULL};
+    Py_buffer key, salt;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*", keywords, &key, &salt))
+        return NULL;
+    void *ctx = NULL;
+    if (!seal_available()) {
+        PyErr_SetString(PyExc_RuntimeError, "OpenSSL's libcrypto could not be loaded");
+    } else if ((key.len != 16 && key.len != 32) || salt.len != SALT_BYTES) {
+        PyErr_SetString(PyExc_ValueError, "AES-GCM takes a 16- or 32-byte key and a 12-byte salt");
+    } else if ((ctx = evp.ctx_new()) == NULL) {
+        PyErr_NoMemory();
+    } else {
+        const void *cipher = key.len == 16 ? evp.aes_128_gcm() : evp.aes_256_gcm();
+        if (!(encrypt ? evp.init : evp.decrypt_init)(ctx, cipher, NULL, key.buf, NULL)) {
+            PyErr_SetString(PyExc_RuntimeError, "OpenSSL refused the AES-GCM key");
+            evp.ctx_free(ctx);
+            ctx = NULL;
+        } else {
+            memcpy(salt_out, salt.buf, SALT_BYTES);
+        }
+    }
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&salt);
+    return ctx;
+}
 
 static void sealer_dealloc(Sealer *self) {
     if (self->ctx != NULL)
@@ -150,29 +199,12 @@ static void sealer_dealloc(Sealer *self) {
 }
 
 static int sealer_init(Sealer *self, PyObject *args, PyObject *kwds) {
-    static char *keywords[] = {"key", "salt", NULL};
-    Py_buffer key, salt;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*", keywords, &key, &salt))
-        return -1;
-    int rc = -1;
-    if (!seal_available()) {
-        PyErr_SetString(PyExc_RuntimeError, "OpenSSL's libcrypto could not be loaded");
-    } else if ((key.len != 16 && key.len != 32) || salt.len != SALT_BYTES) {
-        PyErr_SetString(PyExc_ValueError, "AES-GCM takes a 16- or 32-byte key and a 12-byte salt");
-    } else if (self->ctx != NULL) {
+    if (self->ctx != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "a Sealer is initialised once");
-    } else if ((self->ctx = evp.ctx_new()) == NULL) {
-        PyErr_NoMemory();
-    } else if (!evp.init(self->ctx, key.len == 16 ? evp.aes_128_gcm() : evp.aes_256_gcm(), NULL,
-                         key.buf, NULL)) {
-        PyErr_SetString(PyExc_RuntimeError, "OpenSSL refused the AES-GCM key");
-    } else {
-        memcpy(self->salt, salt.buf, SALT_BYTES);
-        rc = 0;
+        return -1;
     }
-    PyBuffer_Release(&key);
-    PyBuffer_Release(&salt);
-    return rc;
+    self->ctx = gcm_context(args, kwds, 1, self->salt);
+    return self->ctx != NULL ? 0 : -1;
 }
 
 /* seal(packet) -> the protected packet, or None when it is refused */
@@ -194,7 +226,7 @@ static PyObject *sealer_seal_py(Sealer *self, PyObject *arg) {
         PyErr_Format(PyExc_ValueError, "a packet exceeds %d bytes", SEAL_MAX_PACKET);
         return NULL;
     }
-    if (sealer_seal(self, buffer, &length) != 0)
+    if (sealer_seal(self, &self->index, buffer, &length) != 0)
         Py_RETURN_NONE;
     return PyBytes_FromStringAndSize((const char *)buffer, length);
 }
@@ -202,7 +234,8 @@ static PyObject *sealer_seal_py(Sealer *self, PyObject *arg) {
 static PyMethodDef sealer_methods[] = {
     {"seal", (PyCFunction)sealer_seal_py, METH_O,
      "seal(packet) -> the SRTP packet (header, ciphertext, 16-byte tag), or None when it is"
-     " not RTP or more than 1023 packets older than the newest sealed."},
+     " not RTP or more than 1023 packets older than the newest sealed. The packets given to"
+     " `seal` are one stream (a Route keeps each SSRC's index itself)."},
     {NULL},
 };
 
@@ -214,8 +247,8 @@ static PyMemberDef sealer_members[] = {
 PyTypeObject SealerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "confsfu._wire.Sealer",
-    .tp_doc = "Sealer(key, salt): SRTP AEAD AES-GCM protection of one outgoing RTP stream, with"
-              " the session key (16 or 32 bytes) and session salt (12 bytes).",
+    .tp_doc = "Sealer(key, salt): SRTP AEAD AES-GCM protection of a connection's outgoing RTP,"
+              " with the session key (16 or 32 bytes) and session salt (12 bytes).",
     .tp_basicsize = sizeof(Sealer),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
@@ -223,4 +256,175 @@ PyTypeObject SealerType = {
     .tp_dealloc = (destructor)sealer_dealloc,
     .tp_methods = sealer_methods,
     .tp_members = sealer_members,
+};
+
+/* ---- Opener ------------------------------------------------------------------------------ */
+
+enum { MAX_STREAMS = 256 }; /* incoming SSRCs one connection may have */
+
+/* One incoming stream: its highest authenticated index and which of the WINDOW indices up to
+ * it arrived (bit index % WINDOW; bits older than the window are kept clear). */
+typedef struct {
+    uint32_t ssrc; /* as on the wire */
+    uint64_t highest;
+    uint64_t seen[WINDOW / 64];
+} Received;
+
+struct Opener {
+    PyObject_HEAD
+    void *ctx; /* EVP_CIPHER_CTX with the session key set, for decrypting */
+    unsigned char salt[SALT_BYTES];
+    Received *streams;
+    int count, capacity;
+    unsigned long long refused;
+};
+
+static int seen_get(const Received *r, uint64_t index) {
+    return (int)((r->seen[(index % WINDOW) / 64] >> (index % 64)) & 1);
+}
+
+static void seen_put(Received *r, uint64_t index, int value) {
+    uint64_t bit = (uint64_t)1 << (index % 64);
+    uint64_t *word = &r->seen[(index % WINDOW) / 64];
+    *word = value ? *word | bit : *word & ~bit;
+}
+
+/* The stream of `ssrc`, added (with no index yet) when `add`; NULL if unknown or no room. */
+static Received *opener_stream(Opener *self, uint32_t ssrc, int add) {
+    for (int i = 0; i < self->count; i++)
+        if (self->streams[i].ssrc == ssrc)
+            return &self->streams[i];
+    if (!add || self->count == MAX_STREAMS)
+        return NULL;
+    if (self->count == self->capacity) {
+        int capacity = self->capacity ? 2 * self->capacity : 8;
+        Received *grown = PyMem_Realloc(self->streams, (size_t)capacity * sizeof(Received));
+        if (grown == NULL)
+            return NULL;
+        self->streams = grown;
+        self->capacity = capacity;
+    }
+    Received *r = &self->streams[self->count++];
+    memset(r, 0, sizeof *r);
+    r->ssrc = ssrc;
+    return r;
+}
+
+/* Authenticate and decrypt the SRTP packet `in` into `out` (the header copied, the payload
+ * decrypted, no tag): the clear length, or -1 when the packet is not SRTP, is replayed or too
+ * old, fails authentication, or belongs to a 257th stream. The stream's index and window move
+ * only for a packet that authenticates. */
+static int opener_open(Opener *self, const unsigned char *in, int length, unsigned char *out) {
+    int header = header_length(in, length);
+    if (header < 0 || length - TAG_BYTES < header)
+        goto refuse;
+    uint32_t ssrc;
+    memcpy(&ssrc, in + 8, 4);
+    Received *known = opener_stream(self, ssrc, 0);
+    uint16_t seq = (uint16_t)((in[2] << 8) | in[3]);
+    uint64_t index;
+    int64_t delta = estimate(known != NULL ? known->highest : 0, seq, &index);
+    if (known != NULL && delta <= 0 && (delta <= -WINDOW || seen_get(known, index)))
+        goto refuse; /* too old, or a replay */
+    unsigned char iv[SALT_BYTES], tag[TAG_BYTES];
+    make_iv(self->salt, in, index, iv);
+    int body = length - TAG_BYTES - header, n;
+    memcpy(tag, in + length - TAG_BYTES, TAG_BYTES);
+    if (!evp.decrypt_init(self->ctx, NULL, NULL, NULL, iv) ||
+        !evp.decrypt_update(self->ctx, NULL, &n, in, header) ||
+        (body > 0 && !evp.decrypt_update(self->ctx, out + header, &n, in + header, body)) ||
+        !evp.ctrl(self->ctx, CTRL_SET_TAG, TAG_BYTES, tag) ||
+        evp.decrypt_final(self->ctx, out + header + body, &n) <= 0)
+        goto refuse;
+    memcpy(out, in, header);
+    if (known == NULL) {
+        if ((known = opener_stream(self, ssrc, 1)) == NULL)
+            goto refuse;
+        known->highest = index;
+    } else if (delta > 0) {
+        if (delta >= WINDOW)
+            memset(known->seen, 0, sizeof known->seen);
+        else
+            for (uint64_t i = known->highest + 1; i < index; i++)
+                seen_put(known, i, 0);
+        known->highest = index;
+    }
+    seen_put(known, index, 1);
+    return header + body;
+refuse:
+    self->refused++;
+    return -1;
+}
+
+static void opener_dealloc(Opener *self) {
+    if (self->ctx != NULL)
+        evp.ctx_free(self->ctx);
+    PyMem_Free(self->streams);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int opener_init(Opener *self, PyObject *args, PyObject *kwds) {
+    if (self->ctx != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "an Opener is initialised once");
+        return -1;
+    }
+    self->ctx = gcm_context(args, kwds, 0, self->salt);
+    return self->ctx != NULL ? 0 : -1;
+}
+
+/* open(packet) -> the clear packet, or None when it is refused */
+static PyObject *opener_open_py(Opener *self, PyObject *arg) {
+    if (self->ctx == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the Opener was never initialised");
+        return NULL;
+    }
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "open() takes bytes");
+        return NULL;
+    }
+    int length = (int)Py_MIN(PyBytes_GET_SIZE(arg), INT_MAX);
+    if (length < 12 + TAG_BYTES) {
+        self->refused++;
+        Py_RETURN_NONE;
+    }
+    PyObject *clear = PyBytes_FromStringAndSize(NULL, length - TAG_BYTES);
+    if (clear == NULL)
+        return NULL;
+    int n = opener_open(self, (const unsigned char *)PyBytes_AS_STRING(arg), length,
+                        (unsigned char *)PyBytes_AS_STRING(clear));
+    if (n < 0) {
+        Py_DECREF(clear);
+        Py_RETURN_NONE;
+    }
+    if (n != length - TAG_BYTES && _PyBytes_Resize(&clear, n) < 0)
+        return NULL;
+    return clear;
+}
+
+static PyMethodDef opener_methods[] = {
+    {"open", (PyCFunction)opener_open_py, METH_O,
+     "open(packet) -> the RTP packet (header and clear payload), or None when it is not SRTP,"
+     " fails authentication, is a replay or more than 1023 packets older than its stream's"
+     " newest."},
+    {NULL},
+};
+
+static PyMemberDef opener_members[] = {
+    {"refused", T_ULONGLONG, offsetof(Opener, refused), READONLY, "packets refused"},
+    {"streams", T_INT, offsetof(Opener, count), READONLY, "incoming SSRCs seen"},
+    {NULL},
+};
+
+PyTypeObject OpenerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "confsfu._wire.Opener",
+    .tp_doc = "Opener(key, salt): authentication, replay check and decryption of a connection's"
+              " incoming SRTP with AEAD AES-GCM (session key of 16 or 32 bytes, salt of 12).",
+    .tp_basicsize = sizeof(Opener),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)opener_init,
+    .tp_dealloc = (destructor)opener_dealloc,
+    .tp_methods = opener_methods,
+    .tp_members = opener_members,
 };

@@ -1,4 +1,4 @@
-/* confsfu._wire's Sealer (_seal.c): SRTP AEAD AES-GCM protection of one outgoing RTP stream. */
+/* confsfu._wire's Sealer and Opener (_seal.c): SRTP AEAD AES-GCM for a connection's RTP. */
 #ifndef CONFSFU_SEAL_H
 #define CONFSFU_SEAL_H
 
@@ -10,14 +10,17 @@
 enum { SEAL_MAX_PACKET = 2048 }; /* bytes of RTP a Sealer's own `seal` takes */
 
 typedef struct Sealer Sealer;
-extern PyTypeObject SealerType;
+typedef struct Opener Opener;
+extern PyTypeObject SealerType, OpenerType;
 
 /* Whether OpenSSL's libcrypto is loaded (it is tried once). */
 int seal_available(void);
 
 /* Protect the RTP packet of `*length` bytes in place: 16 bytes of tag are written after it (the
- * buffer must have room) and `*length` grows by 16. -1 when the bytes are not RTP, the packet is
- * too old for its index to be known, or OpenSSL fails (the packet is then counted as refused). */
-int sealer_seal(Sealer *self, unsigned char *packet, int *length);
+ * buffer must have room) and `*length` grows by 16. `*highest` is its stream's highest packet
+ * index so far (0 before the first packet), moved on by the packet. -1 when the bytes are not
+ * RTP, the packet is too old for its index to be known, or OpenSSL fails (the packet is then
+ * counted as refused). */
+int sealer_seal(Sealer *self, uint64_t *highest, unsigned char *packet, int *length);
 
 #endif

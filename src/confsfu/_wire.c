@@ -55,6 +55,7 @@ struct Route {
         uint32_t ssrc; /* as on the wire */
         void *srtp;
         Sealer *sealer; /* or NULL: libsrtp's `srtp` */
+        uint64_t index; /* the sealer's highest packet index of this SSRC */
     } stream[ROUTE_STREAMS];
     PyObject *stream_owners; /* a list keeping their Sealers or pylibsrtp Sessions alive */
 };
@@ -69,7 +70,8 @@ static int route_protect_rtp(Route *self, unsigned char *packet, int *length) {
         for (int i = 0; i < self->streams; i++)
             if (self->stream[i].ssrc == ssrc) {
                 if (self->stream[i].sealer != NULL) {
-                    if (sealer_seal(self->stream[i].sealer, packet, length) == 0)
+                    if (sealer_seal(self->stream[i].sealer, &self->stream[i].index, packet,
+                                    length) == 0)
                         return 0;
                     self->srtp_errors++;
                     return -1;
@@ -223,6 +225,7 @@ static PyObject *route_add_stream(Route *self, unsigned int ssrc, void *srtp, Se
     self->stream[self->streams].ssrc = wire_ssrc;
     self->stream[self->streams].srtp = srtp;
     self->stream[self->streams].sealer = sealer;
+    self->stream[self->streams].index = 0;
     self->streams++;
     self->sealed += sealer != NULL;
     Py_RETURN_NONE;
@@ -321,7 +324,8 @@ static PyMethodDef route_methods[] = {
      "dedicate(ssrc, srtp, owner): RTP of `ssrc` is protected with context `srtp` (kept alive"
      " by `owner`) instead of the route's, from now on and whatever path the route takes."},
     {"seal", (PyCFunction)route_seal, METH_VARARGS,
-     "seal(ssrc, sealer): RTP of `ssrc` is protected by `sealer` (a Sealer), like dedicate."},
+     "seal(ssrc, sealer): RTP of `ssrc` is protected by `sealer` (a Sealer, which may serve"
+     " other SSRCs too), like dedicate."},
     {"send", (PyCFunction)route_send, METH_VARARGS,
      "send(packet, rtcp=False): protect and send one packet now; False if not sent."},
     {NULL},
@@ -677,7 +681,7 @@ static PyObject *wire_sealing_available(PyObject *module, PyObject *unused) {
 
 static PyMethodDef module_methods[] = {
     {"sealing_available", wire_sealing_available, METH_NOARGS,
-     "Whether OpenSSL's libcrypto could be loaded, so that Sealers can be made."},
+     "Whether OpenSSL's libcrypto could be loaded, so that Sealers and Openers can be made."},
     {"set_protect", wire_set_protect, METH_VARARGS,
      "set_protect(protect_rtp, protect_rtcp, unprotect_rtp, unprotect_rtcp): addresses of "
      "libsrtp's srtp_protect, srtp_protect_rtcp, srtp_unprotect and srtp_unprotect_rtcp."},
@@ -700,7 +704,7 @@ static struct PyModuleDef wire_module = {
 
 PyMODINIT_FUNC PyInit__wire(void) {
     if (PyType_Ready(&RouteType) < 0 || PyType_Ready(&WireType) < 0 ||
-        PyType_Ready(&SealerType) < 0)
+        PyType_Ready(&SealerType) < 0 || PyType_Ready(&OpenerType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&wire_module);
     if (module == NULL)
@@ -708,6 +712,7 @@ PyMODINIT_FUNC PyInit__wire(void) {
     if (PyModule_AddObjectRef(module, "Route", (PyObject *)&RouteType) < 0 ||
         PyModule_AddObjectRef(module, "Wire", (PyObject *)&WireType) < 0 ||
         PyModule_AddObjectRef(module, "Sealer", (PyObject *)&SealerType) < 0 ||
+        PyModule_AddObjectRef(module, "Opener", (PyObject *)&OpenerType) < 0 ||
         PyModule_AddIntConstant(module, "MAX_PACKET", MAX_PACKET) < 0 ||
         fan_out_add_to(module) < 0) {
         Py_DECREF(module);

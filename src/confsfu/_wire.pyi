@@ -26,16 +26,18 @@ class Route:
     def dedicate(self, ssrc: int, srtp: int, owner: object) -> None:
         """RTP of `ssrc` is protected with context `srtp` (kept alive by `owner`) from now on."""
     def seal(self, ssrc: int, sealer: Sealer) -> None:
-        """RTP of `ssrc` is protected by `sealer` from now on (like `dedicate`)."""
+        """RTP of `ssrc` is protected by `sealer` from now on (like `dedicate`); the route
+        keeps the SSRC's packet index, so one sealer serves all of a connection's SSRCs."""
     def send(self, packet: bytes, rtcp: bool = False) -> bool: ...
 
 class Sealer:
-    """SRTP AEAD AES-GCM protection of one outgoing RTP stream (session key and salt)."""
+    """SRTP AEAD AES-GCM protection of a connection's outgoing RTP (session key and salt)."""
 
     refused: int
     def __init__(self, key: bytes, salt: bytes) -> None: ...
     def seal(self, packet: bytes) -> bytes | None:
-        """The SRTP packet, or None when it is not RTP or too old to protect."""
+        """The SRTP packet, or None when it is not RTP or too old to protect (the packets
+        given to `seal` are taken as one stream)."""
 
 class Wire:
     """One outgoing RTP stream on a route: its header template, counters and history."""
@@ -76,8 +78,18 @@ def set_protect(
 def unprotect(srtp: int, data: bytes, rtcp: bool) -> bytes | None:
     """One incoming packet decrypted; None when libsrtp refuses it or it is too long."""
 
+class Opener:
+    """SRTP AEAD AES-GCM authentication, replay check and decryption of a connection's
+    incoming RTP (session key and salt)."""
+
+    refused: int
+    streams: int
+    def __init__(self, key: bytes, salt: bytes) -> None: ...
+    def open(self, packet: bytes) -> bytes | None:
+        """The clear RTP packet, or None when it is refused."""
+
 def sealing_available() -> bool:
-    """Whether OpenSSL's libcrypto could be loaded, so that Sealers can be made."""
+    """Whether OpenSSL's libcrypto could be loaded, so that Sealers and Openers can be made."""
 
 def flush() -> int:
     """Send every queued packet; how many queued since the last flush were not sent."""

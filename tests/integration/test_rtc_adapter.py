@@ -91,8 +91,10 @@ async def test_raw_rtp_both_ways_without_media_threads() -> None:
         # The sending side's SSRCs have SRTP sessions of their own, keyed from the DTLS session
         # again: the answerer decrypting what the offerer sent shows the keys are the same.
         assert offerer.route.dedicated == 2 * len(streams)
-        # aiortc negotiates AES-256-GCM: confsfu's own Sealers protect, aiortc's libsrtp decrypts
+        # aiortc negotiates AES-256-GCM: confsfu's own Sealer protects and Opener opens
         assert offerer.route.sealed == 2 * len(streams)
+        for pc in (offerer, answerer):
+            assert pc.rtp_opener is not None and pc.rtp_opener.streams == 1
         assert answerer.route.dedicated == 0  # it offered no streams: aiortc's session alone
         # The ICE sockets have room for a stall: Linux reports twice what was granted.
         rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())

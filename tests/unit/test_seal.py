@@ -152,7 +152,7 @@ def test_a_sealer_refuses_bad_keys() -> None:
     assert _wire.sealing_available()
 
 
-def test_a_route_seals_an_ssrc_on_every_path(
+def test_a_route_seals_its_ssrcs_with_one_sealer_on_every_path(
     receiver: socket.socket, sender: socket.socket
 ) -> None:
     master = bytes(range(44))
@@ -162,17 +162,21 @@ def test_a_route_seals_an_ssrc_on_every_path(
     route_session = libsrtp_sender(master)
     route = _wire.Route()
     route.seal(0xCAFE, sealer)
+    route.seal(0xBEEF, sealer)  # one sealer, each SSRC its own packet index
     route.clear()  # a new path keeps the sealer
     host, port = receiver.getsockname()
     route.over_socket(srtp_context(route_session), route_session, sender.fileno(), host, port)
     header = SlotHeader(ssrc=0xCAFE, payload_type=96, mid="3", mid_id=4, abs_send_time_id=2)
+    other = SlotHeader(ssrc=0xBEEF, payload_type=111, mid="0", mid_id=4)
     wire = _wire.Wire(route, header.template(), header.abs_send_time_at)
     assert wire.queue(True, 40_007, 9, abs_send_time(5), b"queued")
     _wire.flush()
     assert receiving.unprotect(receiver.recv(2048)) == header.build(True, 40_007, 9, 5, b"queued")
     assert route.send(header.build(False, 40_008, 9, 5, b"sent now"))
     assert receiving.unprotect(receiver.recv(2048)).endswith(b"sent now")
-    assert route.dedicated == route.sealed == 1
+    assert route.send(other.build(False, 38_000, 1, 0, b"another stream"))  # not "too old"
+    assert receiving.unprotect(receiver.recv(2048)).endswith(b"another stream")
+    assert route.dedicated == route.sealed == 2
     with pytest.raises(ValueError, match="already"):
         route.seal(0xCAFE, sealer)
     with pytest.raises(TypeError):
@@ -180,3 +184,135 @@ def test_a_route_seals_an_ssrc_on_every_path(
     # A packet the sealer refuses is counted as the route's SRTP error and not sent.
     assert not route.send(header.build(False, 40_008 - 2000, 9, 5, b"too old"))
     assert route.srtp_errors == 1 and sealer.refused == 1
+
+
+def libsrtp_receiver(master: bytes) -> Session:
+    """A receiving session keyed like aiortc's (window 1024)."""
+    policy = Policy(
+        key=master, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=GCM_PROFILES[len(master) - 12]
+    )
+    policy.window_size = 1024
+    return Session(policy)
+
+
+def opener_for(master: bytes) -> _wire.Opener:
+    keys = gcm_rtp_keys(master[:-12], master[-12:])
+    return _wire.Opener(keys.key, keys.salt)
+
+
+arrivals = st.lists(
+    st.tuples(
+        st.sampled_from(["next", "next", "next", "again", "forged"]),
+        st.integers(0, 1),  # which of two streams
+        st.one_of(
+            st.integers(-3, 3),
+            st.integers(-1100, 1100),
+            st.sampled_from([32_768, 40_000, 1_022, 1_023, 1_024, 1_025, -1_023, -1_024, -1_025]),
+        ),
+    ),
+    min_size=1,
+    max_size=80,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    key_bytes=st.sampled_from(sorted(GCM_PROFILES)),
+    master=st.binary(min_size=44, max_size=44),
+    firsts=st.tuples(st.integers(0, 65_535), st.integers(0, 65_535)),
+    events=arrivals,
+    payload=st.binary(max_size=100),
+)
+def test_an_opener_accepts_and_refuses_exactly_as_libsrtp(
+    key_bytes: int,
+    master: bytes,
+    firsts: tuple[int, int],
+    events: list[tuple[str, int, int]],
+    payload: bytes,
+) -> None:
+    """Packets in order, out of order, lost, replayed, forged, too old, across the wrap."""
+    open_as_libsrtp(master[: key_bytes + 12], firsts, events, payload)
+
+
+def test_an_opener_forgets_what_left_its_window() -> None:
+    # 1023 ahead, 2 more (index X + 1024 skipped: its bit is X's), then X + 1024 arrives late.
+    events = [("next", 0, 0), ("next", 0, 1023), ("next", 0, 2), ("next", 0, -1), ("again", 0, 0)]
+    open_as_libsrtp(bytes(28), (5, 0), events, b"late")
+
+
+def open_as_libsrtp(
+    master: bytes, firsts: tuple[int, int], events: list[tuple[str, int, int]], payload: bytes
+) -> None:
+    """Send `events` to an Opener and to libsrtp: (what happens, which stream, a step) where
+    the next packet of the stream is `step` numbers on, or `step` picks a packet sent before
+    to arrive again or forged."""
+    sending, reference, opener = (
+        libsrtp_sender(master),
+        libsrtp_receiver(master),
+        opener_for(master),
+    )
+    seqs = list(firsts)
+    sent: list[bytes] = []
+    refused = 0
+    for kind, stream, step in events:
+        if kind == "next" or not sent:
+            seqs[stream] = (seqs[stream] + step) % 65_536
+            packet = build_rtp(
+                payload_type=96,
+                sequence_number=seqs[stream],
+                timestamp=len(sent),
+                ssrc=1000 + stream,
+                payload=payload,
+                extensions={2: b"\x01\x02\x03"} if stream else None,
+            )
+            try:
+                data = sending.protect(packet)
+            except pylibsrtp.Error:
+                continue  # too old for the sender too
+            sent.append(data)
+        elif kind == "again":
+            data = sent[step % len(sent)]
+        else:
+            original = sent[step % len(sent)]
+            at = abs(step) % len(original)
+            data = original[:at] + bytes([original[at] ^ 0x01]) + original[at + 1 :]
+        try:
+            expected: bytes | None = reference.unprotect(data)
+        except pylibsrtp.Error:
+            expected = None
+            refused += 1
+        assert opener.open(data) == expected
+    assert opener.refused == refused
+
+
+def test_an_opener_refuses_what_is_not_srtp() -> None:
+    master = bytes(range(28))
+    opener = opener_for(master)
+    packet = libsrtp_sender(master).protect(
+        build_rtp(payload_type=96, sequence_number=1, timestamp=0, ssrc=5, payload=b"x")
+    )
+    for bad in (b"", bytes(27), b"\x40" + packet[1:], packet[:-1], packet[:12] + packet[13:]):
+        assert opener.open(bad) is None
+    assert opener.refused == 5 and opener.streams == 0  # no stream before one authenticates
+    assert opener.open(packet) is not None and opener.streams == 1
+    with pytest.raises(TypeError):
+        opener.open(bytearray(packet))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="never initialised"):
+        _wire.Opener.__new__(_wire.Opener).open(packet)
+    with pytest.raises(ValueError, match="12-byte salt"):
+        _wire.Opener(bytes(16), bytes(14))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=200))
+def test_an_opener_answers_any_bytes_with_none(data: bytes) -> None:
+    assert opener_for(bytes(28)).open(data) is None  # nobody can forge the tag
+
+
+def test_an_opener_keeps_at_most_256_streams() -> None:
+    master = bytes(range(28))
+    sending, opener = libsrtp_sender(master), opener_for(master)
+    for ssrc in range(257):
+        packet = build_rtp(payload_type=96, sequence_number=1, timestamp=0, ssrc=ssrc, payload=b"")
+        assert (opener.open(sending.protect(packet)) is None) == (ssrc == 256)
+    assert opener.streams == 256

@@ -82,15 +82,14 @@ _GCM_PROFILES = (
 
 def _dedicate_contexts(route: _wire.Route, dtls: Any, ssrcs: Iterable[int]) -> None:
     """Give each outgoing SSRC a protection of its own, keyed like aiortc's sending session:
-    an AES-GCM `Sealer` (a few lines of C around OpenSSL), or for other profiles a libsrtp
+    one AES-GCM `Sealer` for all (a few lines of C around OpenSSL), or for other profiles a libsrtp
     session (libsrtp finds a session's stream by walking a linked list, once per packet)."""
-    key, profile = _sending_key(dtls)
-    if profile in _GCM_PROFILES and _wire.sealing_available():
-        session_keys = srtp_keys.gcm_rtp_keys(
-            key[: -srtp_keys.GCM_SALT_BYTES], key[-srtp_keys.GCM_SALT_BYTES :]
-        )
+    key, profile = _srtp_key(dtls, sending=True)
+    session_keys = _gcm_session_keys(key, profile)
+    if session_keys is not None:
+        sealer = _wire.Sealer(session_keys.key, session_keys.salt)
         for ssrc in ssrcs:
-            route.seal(ssrc, _wire.Sealer(session_keys.key, session_keys.salt))
+            route.seal(ssrc, sealer)
         return
     for ssrc in ssrcs:
         policy = pylibsrtp.Policy(
@@ -102,15 +101,29 @@ def _dedicate_contexts(route: _wire.Route, dtls: Any, ssrcs: Iterable[int]) -> N
         route.dedicate(ssrc, srtp_context(session), session)
 
 
-def _sending_key(dtls: Any) -> tuple[bytes, int]:
-    """The SRTP master key + salt of a connected DTLS transport's sending side and its libsrtp
+def _opener(dtls: Any) -> _wire.Opener | None:
+    """An AES-GCM `Opener` for the connection's incoming RTP, keyed like aiortc's receiving
+    session; None for other profiles (libsrtp's session then opens RTP too)."""
+    session_keys = _gcm_session_keys(*_srtp_key(dtls, sending=False))
+    return None if session_keys is None else _wire.Opener(session_keys.key, session_keys.salt)
+
+
+def _gcm_session_keys(key: bytes, profile: int) -> srtp_keys.SessionKeys | None:
+    if profile not in _GCM_PROFILES or not _wire.sealing_available():
+        return None
+    salt_at = len(key) - srtp_keys.GCM_SALT_BYTES
+    return srtp_keys.gcm_rtp_keys(key[:salt_at], key[salt_at:])
+
+
+def _srtp_key(dtls: Any, *, sending: bool) -> tuple[bytes, int]:
+    """The SRTP master key + salt of one side of a connected DTLS transport and its libsrtp
     profile, exported from the DTLS session again the way aiortc's `_setup_srtp` does."""
     chosen = dtls._ssl.get_selected_srtp_profile()
     profile = next(p for p in dtls._srtp_profiles if p.openssl_profile == chosen)
     material = dtls._ssl.export_keying_material(
         b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length)
     )
-    key = profile.get_key_and_salt(material, 1 if dtls._role == "server" else 0)
+    key = profile.get_key_and_salt(material, 1 if (dtls._role == "server") == sending else 0)
     return bytes(key), int(profile.libsrtp_profile)
 
 
@@ -180,6 +193,9 @@ class RawPeerConnection:
         self._route_pair: Any = None  # the nominated ICE pair `route` was set up for
         self._outgoing_ssrcs: list[int] = []  # media and RTX SSRCs of the sendonly transceivers
         self._unprotect_errors = 0
+        # aiortc's receiving pylibsrtp Session, its context's address, and an AES-GCM Opener
+        # for RTP (None: the Session opens RTP too); the Session always opens RTCP.
+        self._receiving: list[Any] = [None, 0, None]
         self.slow_path_packets = 0
         self.on_state: Callable[[str], None] | None = None
 
@@ -197,8 +213,14 @@ class RawPeerConnection:
 
     @property
     def srtp_errors(self) -> int:
-        """Packets libsrtp refused, both ways (e.g. replayed, or too far behind)."""
+        """Packets SRTP refused, both ways (e.g. replayed, or too far behind)."""
         return self._unprotect_errors + self.route.srtp_errors
+
+    @property
+    def rtp_opener(self) -> _wire.Opener | None:
+        """What opens incoming RTP once the keys exist, when not libsrtp."""
+        opener: _wire.Opener | None = self._receiving[2]
+        return opener
 
     @property
     def state(self) -> str:
@@ -331,7 +353,7 @@ class RawPeerConnection:
         self._fast_path_installed = True
         dtls = self._dtls
         loop = asyncio.get_running_loop()
-        keys: list[Any] = [None, 0]  # the receiving pylibsrtp Session and its context's address
+        keys = self._receiving
         for protocol in self._connection._protocols:
             _grow_buffers(protocol)
             fallback = protocol.datagram_received
@@ -344,9 +366,13 @@ class RawPeerConnection:
                     fallback(data, addr)  # STUN, DTLS, or SRTP before the keys exist
                     return
                 if rx is not keys[0]:
-                    keys[0], keys[1] = rx, srtp_context(rx)
+                    keys[0], keys[1], keys[2] = rx, srtp_context(rx), _opener(dtls)
                 rtcp = len(data) > 1 and 192 <= data[1] <= 223
-                clear = _wire.unprotect(keys[1], data, rtcp)
+                opener = keys[2]
+                if rtcp or opener is None:
+                    clear = _wire.unprotect(keys[1], data, rtcp)
+                else:
+                    clear = opener.open(data)
                 if clear is None:
                     self._unprotect_errors += 1
                 elif rtcp:
