@@ -513,7 +513,10 @@ Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
     out[5] = (unsigned char)(ts >> 16);
     out[6] = (unsigned char)(ts >> 8);
     out[7] = (unsigned char)ts;
-    if (self->abs_send_time_at && send_time != NULL)
+    static const unsigned char no_send_time[3] = {0};
+    if (send_time == NULL)
+        send_time = no_send_time;
+    if (self->abs_send_time_at)
         memcpy(out + self->abs_send_time_at, send_time, 3);
     memcpy(out + self->header_len, PyBytes_AS_STRING(payload), payload_len);
     patch_apply(out + self->header_len, patch);
@@ -533,7 +536,8 @@ Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
     kept->patch = *patch;
     kept->seq = seq;
     kept->timestamp = ts;
-    kept->marker = marker;
+    kept->marker = (unsigned char)(marker != 0);
+    memcpy(kept->send_time, send_time, 3);
     return length;
 }
 
@@ -561,7 +565,8 @@ static PyObject *wire_queue(Wire *self, PyObject *const *args, Py_ssize_t nargs)
     return length < 0 ? NULL : PyLong_FromSsize_t(length);
 }
 
-/* sent(seq) -> (marker, timestamp, payload) of packet `seq` if the history still has it */
+/* sent(seq) -> (marker, timestamp, payload, send_time) of packet `seq` if the history still has
+ * it */
 static PyObject *wire_sent(Wire *self, PyObject *arg) {
     long seq = PyLong_AsLong(arg);
     if (seq == -1 && PyErr_Occurred())
@@ -579,8 +584,9 @@ static PyObject *wire_sent(Wire *self, PyObject *arg) {
             return NULL;
         patch_apply((unsigned char *)PyBytes_AS_STRING(payload), &kept->patch);
     }
-    return Py_BuildValue("(NkN)", PyBool_FromLong(kept->marker), (unsigned long)kept->timestamp,
-                         payload);
+    return Py_BuildValue("(NkNy#)", PyBool_FromLong(kept->marker),
+                         (unsigned long)kept->timestamp, payload, (const char *)kept->send_time,
+                         (Py_ssize_t)3);
 }
 
 static PyMethodDef wire_methods[] = {
@@ -588,7 +594,8 @@ static PyMethodDef wire_methods[] = {
      "queue(marker, seq, ts, send_time, payload): header + payload, protected, sent by flush()."
      " The packet's length, or 0 when the route is down or libsrtp refused it."},
     {"sent", (PyCFunction)wire_sent, METH_O,
-     "sent(seq): (marker, timestamp, payload) of packet `seq` as sent, if still kept."},
+     "sent(seq): (marker, timestamp, payload, send_time) of packet `seq` as sent, if still"
+     " kept (send_time: the 3-byte abs-send-time it went out with, zeros without one)."},
     {NULL},
 };
 

@@ -18,13 +18,15 @@ typedef struct {
     uint8_t picture_id_bits, tl0picidx;
 } Patch;
 
-/* A packet the wire sent, kept to answer NACKs: its marker, timestamp and payload as sent. */
+/* A packet the wire sent, kept to answer NACKs: its marker, timestamp, send time and payload
+ * as sent (sent again without RTX, the same bytes give the same SRTP packet: an AES-GCM IV is
+ * never used for two different packets). */
 typedef struct {
     PyObject *payload; /* bytes, shared with every other wire that sent the same packet */
     Patch patch;       /* ... which this wire sent with these descriptor bytes */
     uint32_t timestamp;
     int32_t seq;       /* -1: empty */
-    int marker;
+    unsigned char marker, send_time[3];
 } SentPacket;
 
 typedef struct {

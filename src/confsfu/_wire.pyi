@@ -53,8 +53,9 @@ class Wire:
     def queue(
         self, marker: bool, sequence_number: int, timestamp: int, send_time: bytes, payload: bytes
     ) -> int: ...
-    def sent(self, sequence_number: int) -> tuple[bool, int, bytes] | None:
-        """(marker, timestamp, payload) of a packet sent, while the history keeps it."""
+    def sent(self, sequence_number: int) -> tuple[bool, int, bytes, bytes] | None:
+        """(marker, timestamp, payload, 3-byte send time) of a packet sent, while the history
+        keeps it."""
 
 class FannedSlot(Protocol):
     """What `fan_out` reads of a slot."""

@@ -32,6 +32,18 @@ async () => {
 }
 """
 
+# The SRTP cipher of the page's publishing and subscribing connections, as the browser reports.
+SRTP_CIPHERS = """
+async () => {
+  const c = window.conference;
+  const ciphers = [];
+  for (const pc of [c.publishPc, c.subscribePc]) {
+    const stats = await pc.getStats();
+    stats.forEach((s) => { if (s.type === "transport") ciphers.push(s.srtpCipher); });
+  }
+  return ciphers;
+}
+"""
 
 TILE_VIDEOS = ", ".join(
     f'video[data-participant][data-purpose="{purpose}"]' for purpose in ("grid", "stage")
@@ -95,6 +107,12 @@ async def test_three_browsers_see_and_hear_each_other(server: Any, browser: Brow
 
         await wait_until(page, tiles_ok, 10)
     await screenshot(pages[0], "three-participants.png")
+    # The page receives over AES-256-GCM (sealed by confsfu's own Sealer): on the connection the
+    # server offers, Chromium is the DTLS client and aiortc, the server, picks GCM. On the one
+    # Chromium offers (its camera's), Chromium picks as the DTLS server, AES-CM first.
+    publish_cipher, subscribe_cipher = await pages[0].evaluate(SRTP_CIPHERS)
+    assert subscribe_cipher == "SRTP_AEAD_AES_256_GCM"
+    assert publish_cipher in ("SRTP_AES128_CM_HMAC_SHA1_80", "SRTP_AEAD_AES_256_GCM")
 
     # Lima turns the microphone and the camera off: the others see both markers on Lima's tile.
     await pages[1].click("#mic-toggle")

@@ -112,7 +112,8 @@ def test_each_slot_gets_what_its_forwarder_decides_with_its_own_numbers(
                 seq, ts, pic, tl0 = decision
                 body = rewrite_vp8(p.payload, p.vp8, pic, tl0) if p.vp8 else p.payload
                 expected.append(header.build(p.marker, seq, ts, 0, body))
-                assert slot.wire is not None and slot.wire.sent(seq) == (p.marker, ts, body)
+                kept = (p.marker, ts, body, bytes(3))
+                assert slot.wire is not None and slot.wire.sent(seq) == kept
                 assert slot.forwarder.last_seq == twin.last_seq
             arrived = [rx.unprotect(receiver.recv(2048)) for _ in expected]
             assert arrived == expected
@@ -150,7 +151,7 @@ def test_the_wire_keeps_what_it_sent_until_the_ring_comes_round(
         assert wire.queue(seq % 2 == 0, seq % 65536, seq * 10, b"", bytes([seq % 256]))
     _wire.flush()
     assert wire.sent(65_534) is None  # overwritten by seq 2 (the ring holds 4)
-    assert wire.sent(1) == (False, (65_537 * 10) % 2**32, bytes([65_537 % 256]))
+    assert wire.sent(1) == (False, (65_537 * 10) % 2**32, bytes([65_537 % 256]), bytes(3))
     assert wire.sent(70_000) is None and wire.sent(-1) is None
     with pytest.raises(ValueError):
         _wire.Wire(_wire.Route(), header.template(), history=3)
@@ -194,6 +195,6 @@ def test_rewritten_packets_keep_one_shared_payload_in_history(
     assert grown < 20_000, f"{grown} bytes kept for 40 packets on 4 slots"
     last = padded[-2]  # a TL0 packet every slot sent, with its picture id moved
     seq = slots[0].forwarder.last_seq
-    _marker, _ts, payload = slots[0].wire.sent(seq)  # type: ignore[union-attr, misc]
+    _marker, _ts, payload, _ = slots[0].wire.sent(seq)  # type: ignore[union-attr, misc]
     assert payload != last.payload and len(payload) == len(last.payload)
     assert parse_vp8(payload).picture_id != last.picture_id

@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 from pylibsrtp import Policy, Session
 
 from confsfu import _wire
+from confsfu.forwarding._slot import SlotForwarder
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp
-from confsfu.server.rtc_adapter import srtp_context
+from confsfu.server.media import Slot
+from confsfu.server.rtc_adapter import OutgoingStream, srtp_context
 from confsfu.server.srtp_keys import derive, gcm_rtp_keys
 
 GCM_PROFILES = {
@@ -316,3 +318,37 @@ def test_an_opener_keeps_at_most_256_streams() -> None:
         packet = build_rtp(payload_type=96, sequence_number=1, timestamp=0, ssrc=ssrc, payload=b"")
         assert (opener.open(sending.protect(packet)) is None) == (ssrc == 256)
     assert opener.streams == 256
+
+
+def test_a_packet_resent_without_rtx_is_the_same_srtp_packet(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    """The same sequence number means the same AES-GCM IV: sent again, the packet must be the
+    same bytes (its first send time kept), or two packets would share an IV. With RTX the copy
+    has its own sequence number, and a fresh send time."""
+    master = bytes(range(44))
+    route_session = libsrtp_sender(master)
+    route = _wire.Route()
+    route.seal(0xCAFE, sealer_for(master))
+    route.seal(0xCAFF, sealer_for(master))
+    host, port = receiver.getsockname()
+    route.over_socket(srtp_context(route_session), route_session, sender.fileno(), host, port)
+    header = SlotHeader(ssrc=0xCAFE, payload_type=96, mid="3", mid_id=4, abs_send_time_id=2)
+    slot = Slot(
+        subscriber=None,  # type: ignore[arg-type]  # resend reads none of it
+        stream=OutgoingStream(mid="3", kind="video", ssrc=0xCAFE, rtx_ssrc=0xCAFF),
+        purpose="grid",
+        forwarder=SlotForwarder(is_video=True, clock_rate=90_000, initial_seq=0, initial_ts=0),
+        header=header,
+        wire=_wire.Wire(route, header.template(), header.abs_send_time_at),
+    )
+    assert slot.wire is not None and slot.wire.queue(True, 7, 9, abs_send_time(5), b"frame")
+    _wire.flush()
+    first = receiver.recv(2048)
+    resent = slot.resend(7, now_ms=900)
+    assert resent is not None and route.send(resent)
+    assert receiver.recv(2048) == first
+    slot.rtx_payload_type = 97
+    rtx = slot.resend(7, now_ms=900)
+    assert rtx is not None and rtx[8:12] == (0xCAFF).to_bytes(4, "big")
+    assert rtx[header.abs_send_time_at :][:3] == abs_send_time(900)

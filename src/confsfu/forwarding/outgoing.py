@@ -104,8 +104,14 @@ class SlotHeader:
         self, marker: bool, sequence_number: int, timestamp: int, now_ms: int, payload: bytes
     ) -> bytes:
         """The whole packet as bytes: this slot's header, then `payload` as it is."""
+        return self.packet(marker, sequence_number, timestamp, abs_send_time(now_ms), payload)
+
+    def packet(
+        self, marker: bool, sequence_number: int, timestamp: int, send_time: bytes, payload: bytes
+    ) -> bytes:
+        """`build` with the 3-byte abs-send-time value as it is."""
         buf = bytearray(self.header_bytes + len(payload))
-        self.write(buf, marker, sequence_number, timestamp, abs_send_time(now_ms), payload)
+        self.write(buf, marker, sequence_number, timestamp, send_time, payload)
         return bytes(buf)
 
     def rtx(

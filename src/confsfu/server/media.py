@@ -86,13 +86,14 @@ class Slot:
         return self.wire.packet_bytes if self.wire is not None else 0
 
     def resend(self, seq: int, now_ms: int) -> bytes | None:
-        """Packet `seq` again, if the history still has it: as the slot's next RTX packet, or
-        as it was when no RTX was negotiated."""
+        """Packet `seq` again, if the history still has it: as the slot's next RTX packet (with
+        a fresh send time), or byte for byte as it was when no RTX was negotiated (the same
+        sequence number protected again must be the same packet: AES-GCM's IV is the number)."""
         sent = self.wire.sent(seq) if self.wire is not None else None
         if sent is None or self.header is None:
             return None
-        marker, timestamp, payload = sent
-        original = self.header.build(marker, seq, timestamp, now_ms, payload)
+        marker, timestamp, payload, send_time = sent
+        original = self.header.packet(marker, seq, timestamp, send_time, payload)
         if self.rtx_payload_type is None:
             return original
         self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
