@@ -7,9 +7,9 @@
  * The per-packet work is OpenSSL's (EVP, AES-NI); everything around it is a few lines here:
  * the packet index (RFC 3711 section 3.3.1, as libsrtp estimates it), the IV, the tag and the
  * replay window. libsrtp does the same with a stream lookup, a shifted bit vector and key-usage
- * bookkeeping per packet, which cost more than the cipher. The session key and salt come from the DTLS keying
- * material through confsfu.server.srtp_keys. libcrypto is loaded at run time (Python itself links
- * it): no OpenSSL headers are needed to build.
+ * bookkeeping per packet, which cost more than the cipher. The session key and salt come from
+ * the DTLS keying material through confsfu.server.srtp_keys. libcrypto is loaded at run time
+ * (Python itself links it): no OpenSSL headers are needed to build.
  */
 #include "_seal.h"
 
@@ -21,11 +21,11 @@ enum {
     TAG_BYTES = 16,
     CTRL_GET_TAG = 0x10, /* EVP_CTRL_AEAD_GET_TAG */
     CTRL_SET_TAG = 0x11, /* EVP_CTRL_AEAD_SET_TAG */
-    WINDOW = 1024,       /* how far behind the newest index a packet may still be protected */
+    WINDOW = 1024,       /* how far behind its stream's newest index a packet may still be */
     SEQ_MEDIAN = 1 << 15,
 };
 
-/* The EVP functions the sealer uses, with OpenSSL's (1.1 and 3) signatures. */
+/* The EVP functions used here, with OpenSSL's (1.1 and 3) signatures. */
 static struct {
     void *(*ctx_new)(void);
     void (*ctx_free)(void *);
