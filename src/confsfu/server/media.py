@@ -70,6 +70,7 @@ class Slot:
     shown: str | None = None  # the source the page was last told this slot carries
     rtx_sent: int = 0
     decision: LayerDecision | None = None  # the allocator's latest word on this slot
+    applied_to: str | None = None  # the layer key `decision` was last applied with
     indexed: set[str] = field(default_factory=set)  # layer keys whose packets reach this slot
 
     @property
@@ -383,20 +384,20 @@ class RoomMedia:
         lineup = meeting.lineup(
             now_ms, audio, video - {stage.pid} if stage.kind != "screen" else video
         )
-        demands: dict[tuple[str, str], Demand] = {}  # per (source, slot purpose), once per pass
+        demands: dict[tuple[str, str], Demand] = {}  # built once per pass: see _allocate
         for done, sub in enumerate(list(self.subscribers.values()), 1):
             me = sub.participant_id
             if not sub.ready or self.subscribers.get(me) is not sub:
                 continue
-            heard = lineup.audio_for(me, self._slot_counts.audio, _heard_by(sub))
+            slots: dict[SlotPurpose, list[Slot]] = {"audio": [], "stage": [], "grid": []}
+            for slot in sub.slots:
+                slots[slot.purpose].append(slot)
+            heard = lineup.audio_for(me, self._slot_counts.audio, _heard_in(slots["audio"]))
             grid = lineup.grid_for(me, sub.grid_page, self._slot_counts.video)
             on_stage = [stage_source] if stage_source and stage.pid != me else []
-            for purpose, wanted in (
-                ("audio", [f"{p}/audio" for p in heard]),
-                ("stage", on_stage),
-                ("grid", [f"{p}/video" for p in grid]),
-            ):
-                self._assign(now_ms, [s for s in sub.slots if s.purpose == purpose], wanted)
+            self._assign(now_ms, slots["audio"], [f"{p}/audio" for p in heard])
+            self._assign(now_ms, slots["stage"], on_stage)
+            self._assign(now_ms, slots["grid"], [f"{p}/video" for p in grid])
             self._allocate(now_ms, sub, demands)
             if done % REASSIGN_CHUNK == 0:
                 yield
@@ -409,7 +410,8 @@ class RoomMedia:
 
         `known` holds this pass's demands by (source, slot purpose): every subscriber showing
         a source in the same kind of slot wants it the same way, so each is measured and built
-        once per pass, then renamed for each subscriber's slot."""
+        once per pass; and by (track, slot purpose), renamed for a slot (subscribers' pages
+        number their slots alike, so most share those too)."""
         demands: list[Demand] = []
         slots: dict[str, Slot] = {}
         for slot in sub.slots:
@@ -418,12 +420,16 @@ class RoomMedia:
                 slot.decision = None
                 continue
             track = f"{slot.stream.mid}:{source}"
-            kind_of_slot = (source, slot.purpose)
-            demand = known.get(kind_of_slot)
+            demand = known.get((track, slot.purpose))
             if demand is None:
-                demand = known[kind_of_slot] = self._demand(now_ms, track, *kind_of_slot)
+                kind_of_slot = (source, slot.purpose)
+                built = known.get(kind_of_slot)
+                if built is None:
+                    built = known[kind_of_slot] = self._demand(now_ms, track, *kind_of_slot)
+                demand = built if built.track_id == track else built.renamed(track)
+                known[(track, slot.purpose)] = demand
             slots[track] = slot
-            demands.append(demand if demand.track_id == track else demand.renamed(track))
+            demands.append(demand)
         bw = self._bw
         estimate = sub.estimator.estimate_bps(now_ms)
         if now_ms - sub.ready_ms < bw.warmup_ms:
@@ -463,6 +469,8 @@ class RoomMedia:
 
     def _apply(self, now_ms: int, slot: Slot, decision: LayerDecision) -> None:
         forwarder = slot.forwarder
+        if decision is slot.decision and slot.applied_to == (forwarder.pending or forwarder.source):
+            return  # applied already, to the layer the slot carries
         previous, slot.decision = slot.decision, decision
         if decision.reason == Reason.NOT_PUBLISHED:
             pass  # nothing measured yet (a new source): keep forwarding what arrives
@@ -481,6 +489,7 @@ class RoomMedia:
                 self._index_add(slot)
                 if needs_keyframe:
                     self._request_keyframe(now_ms, wanted)
+        slot.applied_to = forwarder.pending or forwarder.source
         if previous is None or (previous.spatial, previous.temporal, previous.reason) != (
             decision.spatial,
             decision.temporal,
@@ -939,13 +948,9 @@ def _source(key: str | None) -> str | None:
     return source_of(key) if key is not None else None
 
 
-def _heard_by(sub: Subscriber) -> set[str]:
-    """Whose audio `sub`'s audio slots carry (or are switching to)."""
-    owners = (
-        _owner(_source(s.forwarder.pending or s.forwarder.source))
-        for s in sub.slots
-        if s.purpose == "audio"
-    )
+def _heard_in(audio_slots: list[Slot]) -> set[str]:
+    """Whose audio these slots carry (or are switching to)."""
+    owners = (_owner(_source(s.forwarder.pending or s.forwarder.source)) for s in audio_slots)
     return {o for o in owners if o is not None}
 
 
