@@ -163,7 +163,7 @@ class LiveRoom:
                 await self.broadcast(ParticipantUpdated(participant=self.participant_info(p)))
         if state_changed:
             await self.broadcast(self.room_state())
-            self.media.reassign()
+            self.media.reassign_gradually()
 
     async def _notify(self, event: MeetingEvent | ParticipantRemoved) -> None:
         match event:

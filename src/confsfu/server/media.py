@@ -289,7 +289,7 @@ class RoomMedia:
         sub.ready = True
         sub.ready_ms = self._clock_ms()
         gc_policy.settle()  # this participant's objects are here to stay
-        self.reassign()
+        self.reassign_gradually()
 
     async def remove(self, pid: str, *, hold: bool = False) -> None:
         """Close `pid`'s PeerConnections. With `hold` (its connection dropped, it may come
@@ -302,7 +302,7 @@ class RoomMedia:
         await self._close_subscriber(pid)
         for purpose in ("camera", "screen"):
             await self.unpublish(pid, purpose)
-        self.reassign()
+        self.reassign_gradually()
 
     async def close(self) -> None:
         for pid in {*self.subscribers, *(pid for pid, _ in self.publishers)}:
@@ -350,7 +350,8 @@ class RoomMedia:
     def reassign_gradually(self) -> None:
         """The same pass, `REASSIGN_CHUNK` subscribers per event-loop iteration: a pass over 46
         subscribers takes 10-30 ms, during which no socket is read, so it goes in pieces with
-        the loop's I/O in between. A newer pass replaces an unfinished one."""
+        the loop's I/O in between. A newer pass replaces an unfinished one. The periodic pass
+        and the room's events (joins, departures, floor, pages) all reassign this way."""
         steps = self._gradual = self._reassign_pass()
         loop = asyncio.get_running_loop()
 
@@ -934,7 +935,7 @@ class RoomMedia:
         sub = self.subscribers.get(pid)
         if sub is not None and sub.grid_page != page:
             sub.grid_page = page
-            self.reassign()
+            self.reassign_gradually()
 
     def slots_of(self, pid: str) -> list[Slot]:
         sub = self.subscribers.get(pid)
