@@ -11,6 +11,8 @@
 #include "_wire.h"
 #include "_seal.h"
 
+#include <structmember.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -333,7 +335,7 @@ static PyMethodDef route_methods[] = {
 
 static PyMemberDef route_members[] = {
     {"srtp_errors", T_ULONGLONG, offsetof(Route, srtp_errors), READONLY,
-     "packets libsrtp refused to protect"},
+     "packets SRTP (libsrtp or a Sealer) refused to protect"},
     {"send_errors", T_ULONGLONG, offsetof(Route, send_errors), READONLY,
      "protected packets the socket did not take"},
     {"dedicated", T_INT, offsetof(Route, streams), READONLY,
@@ -592,7 +594,7 @@ static PyObject *wire_sent(Wire *self, PyObject *arg) {
 static PyMethodDef wire_methods[] = {
     {"queue", (PyCFunction)(void (*)(void))wire_queue, METH_FASTCALL,
      "queue(marker, seq, ts, send_time, payload): header + payload, protected, sent by flush()."
-     " The packet's length, or 0 when the route is down or libsrtp refused it."},
+     " The packet's length, or 0 when the route is down or SRTP refused it."},
     {"sent", (PyCFunction)wire_sent, METH_O,
      "sent(seq): (marker, timestamp, payload, send_time) of packet `seq` as sent, if still"
      " kept (send_time: the 3-byte abs-send-time it went out with, zeros without one)."},

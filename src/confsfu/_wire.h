@@ -47,7 +47,7 @@ extern PyTypeObject WireType;
 /* Write the wire's header (marker, seq, ts and the 3-byte `send_time`, which may be NULL) in
  * front of `payload` (a bytes object) with `patch` (or NULL) applied to its descriptor,
  * protect it into the send arena and keep it in the history (the payload shared, the patch
- * applied again when it is asked for). The packet's length; 0 when the route is down or libsrtp
+ * applied again when it is asked for). The packet's length; 0 when the route is down or SRTP
  * refused it; -1 with an exception set when the packet is too long, the patch does not fit the
  * payload, or the wire was never initialised. */
 Py_ssize_t wire_put(Wire *wire, int marker, uint16_t seq, uint32_t ts,

@@ -674,7 +674,7 @@ class RoomMedia:
         if sent:
             self.counters["packets_out"] += sent
             self.counters["bytes_out"] += sent_bytes
-        for slot in unrouted or ():  # no route yet (or libsrtp refused it)
+        for slot in unrouted or ():  # no route yet (or SRTP refused it)
             slot.subscriber.pc.refresh_route()
         for slot in switched or ():
             self._index_remove(slot)
