@@ -191,3 +191,28 @@ def test_a_server_kept_waiting_for_a_cpu_is_named_in_the_bottleneck_row() -> Non
     calm = result(0.2)
     assert calm["server"]["waiting_for_cpu_pct"] == 1.0
     assert "waited" not in "; ".join(calm["bench"]["bottleneck"])
+
+
+def test_the_arrival_time_is_the_kernels_not_the_read() -> None:
+    import socket
+    import time
+
+    from confsfu.bench.arrival import ArrivalStamps
+
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx,
+    ):
+        rx.bind(("127.0.0.1", 0))
+        stamps = ArrivalStamps(rx.fileno())
+        # Nothing received yet; asking switches the socket's time stamping on (without, the
+        # first answer would be the time of asking).
+        assert stamps.latest(time.monotonic()) is None
+        sent = time.monotonic()
+        tx.sendto(b"y", rx.getsockname())
+        time.sleep(0.05)  # the datagram waits in the socket
+        assert rx.recv(10) == b"y"
+        now = time.monotonic()
+        arrived = stamps.latest(now)
+        assert arrived is not None
+        assert sent - 0.001 <= arrived <= sent + 0.02 < now - 0.03

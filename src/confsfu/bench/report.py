@@ -126,7 +126,7 @@ def build_result(
         )
     joined = [p for p in peers if p["join_ms"] is not None]
     join_ms = sorted(p["join_ms"] for p in joined)
-    histogram = _merged(peers, "delays")
+    histogram, read = _merged(peers, "delays"), _merged(peers, "read_delays")
     upstream, downstream = _merged(peers, "upstream"), _merged(peers, "downstream")
     whole = _delta(final_health["counters"], base["counters"])
     drops = _delta(final_health["drops"], base["drops"])
@@ -186,7 +186,14 @@ def build_result(
             "p50": _percentile(histogram, 0.5),
             "p99": _percentile(histogram, 0.99),
             "samples": sum(histogram.values()),
-            "how": "publisher send -> subscriber receive, same worker process and clock",
+            "how": "publisher send -> arrival in the subscriber's socket (the kernel's receive"
+            " time), pairs in one worker process, on its monotonic clock",
+            "unstamped": sum(p.get("unstamped", 0) for p in peers),  # measured at the read
+            "to_worker_read": {
+                "p50": _percentile(read, 0.5),
+                "p99": _percentile(read, 0.99),
+                "how": "publisher send -> the benchmark's worker reading it: adds its own lag",
+            },
             # Video only, split where the server read the packet (its abs-send-time); the
             # server's clock is the workers' only when it runs on this machine.
             "split": {
@@ -194,7 +201,7 @@ def build_result(
                     "p50": _percentile(upstream, 0.5),
                     "p99": _percentile(upstream, 0.99),
                 },
-                "server_read_to_receive": {
+                "server_read_to_arrival": {
                     "p50": _percentile(downstream, 0.5),
                     "p99": _percentile(downstream, 0.99),
                 },
@@ -282,9 +289,10 @@ def summary(result: dict[str, Any]) -> str:
         ),
         ("server drops", ", ".join(f"{k} {v}" for k, v in s["drops_whole_run"].items()) or "none"),
         ("forwarded, not received", _fmt(sub["forwarded_not_received"])),
-        ("forwarding delay p50 / p99", f"{_fmt(d['p50'])} / {_fmt(d['p99'])} ms"),
+        ("forwarding delay p50 / p99", _delay_text(d)),
         ("  video: send to server read", _split_text(d, "send_to_server_read")),
-        ("  video: server read to receive", _split_text(d, "server_read_to_receive")),
+        ("  video: server read to arrival", _split_text(d, "server_read_to_arrival")),
+        ("  to the benchmark's read", _read_text(d)),
         ("server event loop late", _lag_text(s.get("loop_lag"))),
         ("join time p50 / max", f"{_fmt(j['p50'])} / {_fmt(j['max'])} ms"),
         ("layers (slot-seconds)", layers or "n/a"),
@@ -305,6 +313,21 @@ def _split_text(delay: dict[str, Any], part: str) -> str:
     if not split or not split["samples"]:
         return "n/a (the server's clock is not this machine's)" if split is None else "n/a"
     return f"{_fmt(split[part]['p50'])} / {_fmt(split[part]['p99'])} ms"
+
+
+def _delay_text(delay: dict[str, Any]) -> str:
+    text = f"{_fmt(delay['p50'])} / {_fmt(delay['p99'])} ms (to the subscriber's socket)"
+    unstamped = delay.get("unstamped", 0)
+    if delay["samples"] and unstamped >= delay["samples"] / 100:
+        text += f", {100 * unstamped / delay['samples']:.0f}% timed at the read instead"
+    return text
+
+
+def _read_text(delay: dict[str, Any]) -> str:
+    read = delay.get("to_worker_read")
+    if not read:
+        return "n/a"
+    return f"{_fmt(read['p50'])} / {_fmt(read['p99'])} ms (adds the load generator's own lag)"
 
 
 def _lag_text(lag: dict[str, Any] | None) -> str:

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from confsfu.bench.arrival import ArrivalStamps
 from confsfu.loadgen.media import EncodedFrame, opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.rtp.errors import ParseError
@@ -24,6 +25,7 @@ DELAY_MAX_MS = 5000.0
 TAIL_BYTES = 12  # packet tail used to match a received packet to its send time
 ABS_SEND_TIME_WRAP_S = 64.0
 SPLIT_EVERY = 8  # video packets whose delay is also split at the server's read: 1 in 8 (a parse)
+CLOCK_SLACK_S = 0.001  # realtime -> monotonic conversion error allowed in an arrival time
 MISSING_KEPT = 1024  # missing sequence numbers a stream remembers, to see them filled late
 
 
@@ -158,11 +160,16 @@ class BenchPeer(LoopbackPeer):
     def __init__(self, url: str, *, sent_at: SendTimes, **kw: Any) -> None:
         super().__init__(url, **kw)
         self.sent_at = sent_at
+        # Forwarding delay: publisher send -> arrival in this subscriber's socket (the kernel's
+        # receive time); and -> this worker reading it, which adds the load generator's own lag.
         self.delays: Counter[int] = Counter()
+        self.read_delays: Counter[int] = Counter()
+        self.unstamped = 0  # delays measured at the read: the kernel gave no arrival time
         # Video's delay split at the server's read (its abs-send-time): send -> server reads it,
-        # server reads it -> subscriber reads it. Only meaningful on one machine (one clock).
+        # server reads it -> arrival. Only meaningful on one machine (one clock).
         self.upstream: Counter[int] = Counter()
         self.downstream: Counter[int] = Counter()
+        self._arrivals: ArrivalStamps | None = None
         self.stats: dict[int, StreamStats] = {}
         self.join_ms: float | None = None
         self.error = ""
@@ -206,12 +213,27 @@ class BenchPeer(LoopbackPeer):
         slot = self.slots.get(mid)
         if slot and slot.get("name"):
             sent = self.sent_at.get((slot["name"], data[-TAIL_BYTES:]))
-            if sent is not None:
-                delay_ms = (now - sent) * 1000
-                if 0 <= delay_ms < DELAY_MAX_MS:
-                    self.delays[int(delay_ms / DELAY_BIN_MS)] += 1
-                    if not seq % SPLIT_EVERY and _kind == "video" and self.abs_send_time_id:
-                        self._split(data, sent, delay_ms)
+            if sent is not None and 0 <= (now - sent) * 1000 < DELAY_MAX_MS:
+                self.read_delays[int((now - sent) * 1000 / DELAY_BIN_MS)] += 1
+                delay_ms = (self._arrival(sent, now) - sent) * 1000
+                self.delays[int(delay_ms / DELAY_BIN_MS)] += 1
+                if not seq % SPLIT_EVERY and _kind == "video" and self.abs_send_time_id:
+                    self._split(data, sent, delay_ms)
+
+    def _arrival(self, sent: float, now: float) -> float:
+        """When the packet just read reached the socket; `now` when the kernel does not say (or
+        says something outside [sent, now]: a datagram that came another way)."""
+        if self._arrivals is None:
+            fd = self.subscribe_pc.media_fd if self.subscribe_pc is not None else None
+            if fd is None:
+                self.unstamped += 1
+                return now
+            self._arrivals = ArrivalStamps(fd)
+        arrived = self._arrivals.latest(now)
+        if arrived is None or not sent - CLOCK_SLACK_S <= arrived <= now + CLOCK_SLACK_S:
+            self.unstamped += 1
+            return now
+        return min(max(arrived, sent), now)
 
     def _split(self, data: bytes, sent: float, delay_ms: float) -> None:
         try:
@@ -416,6 +438,8 @@ def _result(peer: BenchPeer) -> dict[str, Any]:
         "keyframe_requests": peer.keyframe_requests,
         "layers": peer.layers(),
         "delays": dict(peer.delays),
+        "read_delays": dict(peer.read_delays),
+        "unstamped": peer.unstamped,
         "upstream": dict(peer.upstream),
         "downstream": dict(peer.downstream),
     }

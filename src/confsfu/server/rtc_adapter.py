@@ -223,6 +223,16 @@ class RawPeerConnection:
         return opener
 
     @property
+    def media_fd(self) -> int | None:
+        """The file descriptor of the nominated ICE pair's local socket, which media uses both
+        ways; None until the connection is up."""
+        connection = self._connection
+        pair = connection._nominated.get(1) if connection is not None else None
+        transport = getattr(pair.protocol, "transport", None) if pair is not None else None
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        return sock.fileno() if sock is not None else None
+
+    @property
     def state(self) -> str:
         return str(self.pc.connectionState)
 
