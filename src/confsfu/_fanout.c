@@ -1,14 +1,14 @@
 /* confsfu._wire's fan_out: one incoming packet onto every slot that carries its layer. Per
  * slot, the slot's forwarder (confsfu.forwarding._slot, through its C API) decides and the
  * slot's Wire writes, protects and queues; Python hears only of slots that switched source or
- * have no route.
+ * have no route. The slots come as a tuple of (slot, forwarder, wire) entries that Python
+ * builds when a layer's slots change, so a packet costs no attribute lookup and no copy.
  */
 #include "_wire.h"
 
 #include "forwarding/_slot.h"
 
 static const SlotApi *slot_api;
-static PyObject *s_forwarder, *s_wire;
 
 static int note(PyObject **list, PyObject *slot) {
     if (*list == NULL && (*list = PyList_New(0)) == NULL)
@@ -26,10 +26,14 @@ static void patch_for(const Descriptor *d, const Numbers *n, Patch *out) {
     out->tl0picidx = (uint8_t)n->tl0picidx;
 }
 
-/* fan_out(slots, inbound, now_ms, send_time) -> (sent, bytes, switched, unrouted) */
+/* fan_out(entries, inbound, now_ms, send_time) -> (sent, bytes, switched, unrouted) */
 static PyObject *fan_out(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "fan_out takes 4 arguments");
+        return NULL;
+    }
+    if (!PyTuple_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "fan_out takes a tuple of (slot, forwarder, wire)");
         return NULL;
     }
     long long now_ms = PyLong_AsLongLong(args[2]);
@@ -38,36 +42,30 @@ static PyObject *fan_out(PyObject *module, PyObject *const *args, Py_ssize_t nar
     Py_buffer send_time;
     if (PyObject_GetBuffer(args[3], &send_time, PyBUF_SIMPLE) < 0)
         return NULL;
-    /* A snapshot: a relayed route's Python sendto may run while the arena drains. */
-    PyObject *slots = PySequence_Tuple(args[0]);
+    /* Held: a relayed route's Python sendto may run while the arena drains. */
+    PyObject *entries = Py_NewRef(args[0]);
     Packet p = {.n_held = 0};
     PyObject *switched = NULL, *unrouted = NULL, *result = NULL;
     long sent = 0;
     long long sent_bytes = 0;
     Descriptor d = {0, 0, 0, 0};
     int have_descriptor = 0;
-    if (slots == NULL || slot_api->packet_from(args[1], &p) < 0)
+    if (slot_api->packet_from(args[1], &p) < 0)
         goto done;
     const unsigned char *stamp = send_time.len == 3 ? send_time.buf : NULL;
-    Py_ssize_t count = PyTuple_GET_SIZE(slots);
+    Py_ssize_t count = PyTuple_GET_SIZE(entries);
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *slot = PyTuple_GET_ITEM(slots, i);
-        PyObject *wire = PyObject_GetAttr(slot, s_wire);
-        if (wire == NULL)
-            goto done;
-        if (wire == Py_None) {
-            Py_DECREF(wire);
-            continue;
-        }
-        PyObject *fwd = PyObject_GetAttr(slot, s_forwarder);
-        if (fwd == NULL || !PyObject_TypeCheck(fwd, slot_api->forwarder_type) ||
-            !PyObject_TypeCheck(wire, &WireType)) {
-            if (fwd != NULL)
-                PyErr_SetString(PyExc_TypeError, "a slot needs a SlotForwarder and a Wire");
-            Py_XDECREF(fwd);
-            Py_DECREF(wire);
+        PyObject *entry = PyTuple_GET_ITEM(entries, i);
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3 ||
+            !PyObject_TypeCheck(PyTuple_GET_ITEM(entry, 1), slot_api->forwarder_type) ||
+            !PyObject_TypeCheck(PyTuple_GET_ITEM(entry, 2), &WireType)) {
+            PyErr_SetString(PyExc_TypeError, "an entry is (slot, SlotForwarder, Wire)");
             goto done;
         }
+        /* Borrowed: `entries` holds them. */
+        PyObject *slot = PyTuple_GET_ITEM(entry, 0);
+        PyObject *fwd = PyTuple_GET_ITEM(entry, 1);
+        PyObject *wire = PyTuple_GET_ITEM(entry, 2);
         Numbers n;
         int failed = 0;
         int flags = slot_api->decide(fwd, now_ms, &p, &n);
@@ -96,8 +94,6 @@ static PyObject *fan_out(PyObject *module, PyObject *const *args, Py_ssize_t nar
         }
         if (!failed && (flags & DECIDE_SWITCHED))
             failed = note(&switched, slot) < 0;
-        Py_DECREF(fwd);
-        Py_DECREF(wire);
         if (failed)
             goto done;
     }
@@ -105,7 +101,7 @@ static PyObject *fan_out(PyObject *module, PyObject *const *args, Py_ssize_t nar
                            unrouted ? unrouted : Py_None);
 done:
     slot_api->packet_release(&p);
-    Py_XDECREF(slots);
+    Py_DECREF(entries);
     Py_XDECREF(switched);
     Py_XDECREF(unrouted);
     PyBuffer_Release(&send_time);
@@ -114,9 +110,10 @@ done:
 
 static PyMethodDef fan_out_def = {
     "fan_out", (PyCFunction)(void (*)(void))fan_out, METH_FASTCALL,
-    "fan_out(slots, inbound, now_ms, send_time) -> (sent, bytes, switched, unrouted): queue one"
-    " incoming packet on every slot (with `.forwarder` and `.wire`) that forwards it. `switched`"
-    " lists the slots whose source changed, `unrouted` those whose route is down (or None)."};
+    "fan_out(entries, inbound, now_ms, send_time) -> (sent, bytes, switched, unrouted): queue"
+    " one incoming packet on every slot of a tuple of (slot, forwarder, wire) whose forwarder"
+    " forwards it. `switched` lists the slots whose source changed, `unrouted` those whose"
+    " route is down (or None)."};
 
 int fan_out_add_to(PyObject *module) {
     PyObject *slot_module = PyImport_ImportModule("confsfu.forwarding._slot");
@@ -125,9 +122,6 @@ int fan_out_add_to(PyObject *module) {
     Py_DECREF(slot_module); /* imported: the capsule's path can be followed now */
     slot_api = PyCapsule_Import(SLOT_API_CAPSULE, 0);
     if (slot_api == NULL)
-        return -1;
-    if ((s_forwarder = PyUnicode_InternFromString("forwarder")) == NULL ||
-        (s_wire = PyUnicode_InternFromString("wire")) == NULL)
         return -1;
     PyObject *fn = PyCFunction_NewEx(&fan_out_def, NULL, NULL);
     if (fn == NULL)

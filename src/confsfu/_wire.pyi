@@ -1,8 +1,8 @@
 """The per-subscriber hot path (C, src/confsfu/_wire.c and _fanout.c): fan_out over a layer's
 slots, header patch, SRTP protect, history and batched send."""
 
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from confsfu.forwarding._slot import SlotForwarder
 from confsfu.forwarding.inbound import Inbound
@@ -57,21 +57,16 @@ class Wire:
         """(marker, timestamp, payload, 3-byte send time) of a packet sent, while the history
         keeps it."""
 
-class FannedSlot(Protocol):
-    """What `fan_out` reads of a slot."""
-
-    @property
-    def forwarder(self) -> SlotForwarder: ...
-    @property
-    def wire(self) -> Wire | None: ...
-
-S = TypeVar("S", bound=FannedSlot)
+S = TypeVar("S")
 
 def fan_out(
-    slots: Sequence[S], inbound: Inbound, now_ms: int, send_time: bytes
+    entries: tuple[tuple[S, SlotForwarder, Wire], ...],
+    inbound: Inbound,
+    now_ms: int,
+    send_time: bytes,
 ) -> tuple[int, int, list[S] | None, list[S] | None]:
-    """Queue one incoming packet on every slot that forwards it: (packets, bytes, slots whose
-    source changed, slots whose route is down)."""
+    """Queue one incoming packet on every (slot, forwarder, wire) whose forwarder forwards it:
+    (packets, bytes, slots whose source changed, slots whose route is down)."""
 
 def set_protect(
     protect_rtp: int, protect_rtcp: int, unprotect_rtp: int, unprotect_rtcp: int

@@ -167,6 +167,8 @@ class RoomMedia:
         self._held: set[str] = set()  # away participants whose camera stays in the slots
         self.subscribers: dict[str, Subscriber] = {}
         self._slots_by_key: dict[str, list[Slot]] = {}  # layer key -> slots carrying or awaiting it
+        # ... and those of them that can send, as `fan_out` walks them (rebuilt when they change)
+        self._fan_out_by_key: dict[str, tuple[tuple[Slot, SlotForwarder, Wire], ...]] = {}
         self.keyframes = KeyframeRequester(media.keyframe_request_interval_ms)
         self.counters: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
@@ -286,6 +288,8 @@ class RoomMedia:
                 history=self._media.rtx_history_packets,
             )
             slot.rtx_payload_type = negotiated.rtx_payload_type
+            for key in slot.indexed:
+                self._refresh_fan_out(key)
         sub.ready = True
         sub.ready_ms = self._clock_ms()
         gc_policy.settle()  # this participant's objects are here to stay
@@ -576,6 +580,7 @@ class RoomMedia:
             if key is not None and key not in slot.indexed:
                 slot.indexed.add(key)
                 self._slots_by_key.setdefault(key, []).append(slot)
+                self._refresh_fan_out(key)
 
     def _index_remove(self, slot: Slot) -> None:
         for key in slot.indexed:
@@ -584,7 +589,19 @@ class RoomMedia:
                 slots.remove(slot)
                 if not slots:
                     del self._slots_by_key[key]
+                self._refresh_fan_out(key)
         slot.indexed.clear()
+
+    def _refresh_fan_out(self, key: str) -> None:
+        entries = tuple(
+            (slot, slot.forwarder, slot.wire)
+            for slot in self._slots_by_key.get(key, ())
+            if slot.wire is not None  # None: its subscriber has not answered yet
+        )
+        if entries:
+            self._fan_out_by_key[key] = entries
+        else:
+            self._fan_out_by_key.pop(key, None)
 
     def _slot_changed(self, slot: Slot) -> None:
         slot.shown = _source(slot.forwarder.source)
@@ -662,11 +679,11 @@ class RoomMedia:
         copies of every packet read in one iteration leave together. Python only hears of slots
         whose source changed or whose route is down.
         """
-        slots = self._slots_by_key.get(p.key)
-        if not slots:
+        entries = self._fan_out_by_key.get(p.key)
+        if entries is None:
             return
         try:
-            sent, sent_bytes, switched, unrouted = fan_out(slots, p, now_ms, send_time)
+            sent, sent_bytes, switched, unrouted = fan_out(entries, p, now_ms, send_time)
         finally:
             if not self._flush_due:
                 self._flush_due = True
