@@ -185,6 +185,7 @@ def test_measured_bitrates_are_rounded_to_whole_bits() -> None:
         ({"bitrates_bps": np.zeros((3, 2))}, "shape"),
         ({"bitrates_bps": -REAL}, ">= 0"),
         ({"bitrates_bps": REAL * np.nan}, "finite"),
+        ({"bitrates_bps": REAL * np.inf}, "finite"),
         ({"bitrates_bps": [["a"] * 3] * 3}, "numbers"),
     ],
 )
@@ -199,6 +200,18 @@ def test_bad_demands_raise_the_allocator_error(kwargs: dict[str, object], messag
     fields.update(kwargs)
     with pytest.raises(AllocatorError, match=message):
         Demand(**fields)  # type: ignore[arg-type]
+
+
+@given(
+    st.lists(
+        st.floats(0, 1e12) | st.sampled_from([0.5, 1.5, 2.5, 60_000.5, 60_001.5]),
+        min_size=9,
+        max_size=9,
+    )
+)
+def test_costs_are_the_bitrates_rounded_half_to_even_as_numpy_does(rates: list[float]) -> None:
+    demand = Demand("x", THUMB, 2, 2, np.array(rates).reshape(3, 3))
+    assert list(demand.costs) == np.rint(np.array(rates)).astype(np.int64).tolist()
 
 
 def test_duplicate_track_ids_are_rejected() -> None:

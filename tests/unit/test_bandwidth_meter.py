@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter, LayerMeterError
@@ -152,3 +152,47 @@ def test_a_sparse_layer_is_measured_over_the_whole_window() -> None:
         meter.on_packet(now, 0, 0, 1000)
     assert meter.bitrates_bps(3999)[0, 0] == pytest.approx(32_000, rel=0.3)
     assert meter.bitrates_bps(3999)[0, 0] <= 32_000 * 1.1
+
+
+def _reference_rates(meter: LayerBitrateMeter, now_ms: int) -> list[float]:
+    """The meter's rule written out plainly: per layer, bytes in the window's buckets over the
+    window's span, or over the layer's own span when it sent nothing in the first buckets."""
+    bucket_ms, n = meter._bucket_ms, meter._n
+    if meter._first_bucket is None:
+        return [0.0] * 9
+    now_bucket = now_ms // bucket_ms
+    oldest = now_bucket - n + 1
+    start = max(oldest, meter._first_bucket)
+    restart = start + -(-300 // bucket_ms)
+    live = [
+        (epoch, meter._bytes[slot * 9 : slot * 9 + 9])
+        for slot, epoch in enumerate(meter._epochs)
+        if oldest <= epoch <= now_bucket
+    ]
+    if not live:
+        return [0.0] * 9
+    least_ms = bucket_ms * max(1, n // 2)
+    rates = []
+    for k in range(9):
+        total = sum(chunk[k] for _, chunk in live)
+        early = sum(chunk[k] for epoch, chunk in live if epoch < restart)
+        since = min((e for e, chunk in live if chunk[k]), default=start) if not early else start
+        rates.append(total * 8000.0 / max(now_ms - since * bucket_ms, least_ms))
+    return rates
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 2), st.integers(0, 2), st.integers(0, 1500)),
+        max_size=60,
+    ),
+    st.integers(0, 3000),
+)
+@example([(0, 0, 0, 1000), (310, 2, 1, 500)], 500)  # a layer starting in the restart bucket
+def test_rates_follow_the_plain_rule(packets: list[tuple[int, int, int, int]], after: int) -> None:
+    meter = LayerBitrateMeter()
+    now = 0
+    for step, spatial, temporal, size in packets:  # time goes forward in 0-40 ms steps
+        now += step
+        meter.on_packet(now, spatial, temporal, size)
+    assert meter._rates(now + after) == pytest.approx(_reference_rates(meter, now + after))

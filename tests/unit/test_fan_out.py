@@ -107,9 +107,7 @@ def test_each_slot_gets_what_its_forwarder_decides_with_its_own_numbers(
             if n == retarget_at:  # targets change mid-stream: drops shift picture ids
                 for slot, twin in zip(slots, twins, strict=True):
                     slot.forwarder.max_temporal = twin.max_temporal = 2 - twin.max_temporal
-            sent, sent_bytes, switched, unrouted = _wire.fan_out(
-                entries(slots), p, 1000 + n, b""
-            )
+            sent, sent_bytes, switched, unrouted = _wire.fan_out(entries(slots), p, 1000 + n, b"")
             assert _wire.flush() == 0 and unrouted is None
             expected = []
             for slot, twin, header in zip(slots, twins, headers, strict=True):

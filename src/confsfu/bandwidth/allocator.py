@@ -23,6 +23,7 @@ DistributeAvailableOutgoingBitrate, combined):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from enum import IntEnum, StrEnum
@@ -61,17 +62,21 @@ class Reason(StrEnum):
     UPGRADE_HELD = "upgrade held"  # kept at its previous layer after a recent downgrade
 
 
-def _as_bitrates(value: Any) -> npt.NDArray[np.float64]:
+def _as_bitrates(value: Any) -> tuple[npt.NDArray[np.float64], list[float]]:
+    """The (3, 3) bitrates as a read-only array and as flat floats (s * 3 + t). Checked in
+    Python: numpy's reductions cost more than nine comparisons (every reassign pass builds a
+    demand per visible source)."""
     try:
         array = np.array(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise AllocatorError(f"bitrates must be numbers: {exc}") from None
     if array.shape != (SPATIAL_LAYERS, TEMPORAL_LAYERS):
         raise AllocatorError(f"bitrates must have shape (3, 3), not {array.shape}")
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
+    flat: list[float] = array.ravel().tolist()
+    if not all(0.0 <= rate < math.inf for rate in flat):  # NaN fails both
         raise AllocatorError("bitrates must be finite and >= 0")
     array.flags.writeable = False
-    return array
+    return array, flat
 
 
 def _check_cap(name: str, value: int) -> None:
@@ -104,8 +109,8 @@ class Demand:
             priority = Priority(self.priority)
         except ValueError:
             raise AllocatorError(f"unknown priority {self.priority!r}") from None
-        bitrates = _as_bitrates(self.bitrates_bps)
-        costs: list[int] = np.rint(bitrates).astype(np.int64).ravel().tolist()
+        bitrates, flat = _as_bitrates(self.bitrates_bps)
+        costs = [round(rate) for rate in flat]  # half to even, as np.rint
         ladder, cap_limited = _ladder(int(self.max_spatial), int(self.max_temporal), costs)
         set_ = object.__setattr__
         set_(self, "priority", priority)

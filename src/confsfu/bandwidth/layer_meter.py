@@ -94,18 +94,18 @@ class LayerBitrateMeter:
         # on by the publisher) is measured from its own start, or it would read as a fraction
         # of its rate. Sparse layers (a low frame rate) leave shorter gaps than this.
         restart = start + -(-LAYER_RESTART_MS // self._bucket_ms)
-        totals = [0] * _LAYERS
-        early = [0] * _LAYERS  # bytes before `restart`
         live: list[tuple[int, list[int]]] = []
+        early_chunks: list[list[int]] = []  # bytes before `restart`
         for slot, epoch in enumerate(self._epochs):
             if oldest <= epoch <= now_bucket:
                 chunk = self._bytes[slot * _LAYERS : (slot + 1) * _LAYERS]
                 live.append((epoch, chunk))
-                totals = [a + b for a, b in zip(totals, chunk, strict=True)]
                 if epoch < restart:
-                    early = [a + b for a, b in zip(early, chunk, strict=True)]
+                    early_chunks.append(chunk)
         if not live:
             return [0.0] * _LAYERS
+        totals = [sum(layer) for layer in zip(*(chunk for _, chunk in live), strict=True)]
+        early = [sum(layer) for layer in zip(*early_chunks, strict=True)] or [0] * _LAYERS
         # At least half a window: a layer's first keyframe alone must not read as its rate.
         least_ms = self._bucket_ms * max(1, self._n // 2)
         span_ms = max(now_ms - start * self._bucket_ms, least_ms)
