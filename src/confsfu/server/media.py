@@ -661,16 +661,27 @@ class RoomMedia:
             picture = (
                 incoming.pictures.unwrap(vp8.picture_id) if vp8.picture_id is not None else None
             )
+            entries = self._fan_out_by_key.get(stream.key)
+            if entries is None:  # a layer no slot carries (or awaits)
+                return
             inbound = Inbound(stream.key, pkt, incoming.last_ext, vp8, picture)
             if arrival_ms != self._send_time_ms:  # many packets arrive within one millisecond
                 self._send_time_ms, self._send_time = arrival_ms, abs_send_time(arrival_ms)
-            self._forward(inbound, arrival_ms, self._send_time)
+            self._forward(entries, inbound, arrival_ms, self._send_time)
         else:
             if pub.ext.audio_level is not None:
                 self._note_audio_level(pub, pkt, arrival_ms)
-            self._forward(Inbound(stream.key, pkt, incoming.last_ext), arrival_ms, b"")
+            entries = self._fan_out_by_key.get(stream.key)
+            if entries is not None:  # None: not among the voices anyone hears now
+                self._forward(entries, Inbound(stream.key, pkt, incoming.last_ext), arrival_ms, b"")
 
-    def _forward(self, p: Inbound, now_ms: int, send_time: bytes) -> None:
+    def _forward(
+        self,
+        entries: tuple[tuple[Slot, SlotForwarder, Wire], ...],
+        p: Inbound,
+        now_ms: int,
+        send_time: bytes,
+    ) -> None:
         """Send one incoming packet on every slot that carries its layer: the hot path.
 
         `fan_out` (C) decides per slot (its forwarder's numbers), writes the slot's header in
@@ -679,9 +690,6 @@ class RoomMedia:
         copies of every packet read in one iteration leave together. Python only hears of slots
         whose source changed or whose route is down.
         """
-        entries = self._fan_out_by_key.get(p.key)
-        if entries is None:
-            return
         try:
             sent, sent_bytes, switched, unrouted = fan_out(entries, p, now_ms, send_time)
         finally:
