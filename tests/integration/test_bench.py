@@ -44,6 +44,7 @@ def test_unknown_keys_are_rejected() -> None:
 def test_shipped_scenarios_load_and_scale() -> None:
     mayors = load_scenario("mayors")
     assert mayors.participants == 46 and mayors.chair and mayors.weak_links == 5
+    assert mayors.presenter and mayors.screen is not None and mayors.pass_floor_s == 30
     small = mayors.scaled(6)
     assert small.participants == 6 and small.publishers == 5 and small.weak_links <= 4
     fanout = load_scenario("fanout").scaled(11)
@@ -99,9 +100,25 @@ def test_fanout_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_short_mayors_run(tmp_path: Path) -> None:
     from confsfu.bench.report import write_outputs
 
-    scenario = load_scenario("mayors").scaled(5).with_values(duration_s=4, join_spacing_s=0.0)
+    small_slides = {"width": 320, "height": 180, "bitrate_bps": 100_000}  # quick to encode
+    scenario = (
+        load_scenario("mayors")
+        .scaled(5)
+        .with_values(duration_s=6, join_spacing_s=0.0, screen=small_slides, pass_floor_s=1)
+    )
     result = run_benchmark(BenchOptions(scenario=scenario, progress=False))
     write_outputs(result, tmp_path)
     _check(tmp_path)
     assert result["scenario"]["chair"] and result["participants"]["planned"] == 5
     assert "stage" in result["layers"]
+    # The presenter's slides reached every other subscriber's stage (the chair's too), and the
+    # chair passed the floor on, once a second.
+    assert result["subscribers"]["stage_seen"].get("screen") == 4
+    assert result["floor_holders_seen"] >= 3
+
+
+def test_a_screen_share_needs_a_presenter_and_floor_passing_a_chair() -> None:
+    with pytest.raises(ScenarioError, match="presenter"):
+        load_scenario("mayors").with_values(presenter=False)
+    with pytest.raises(ScenarioError, match="chair"):
+        load_scenario("fanout").with_values(pass_floor_s=30)

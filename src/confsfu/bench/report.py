@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,7 +182,10 @@ def build_result(
             + whole.get("rtx_out", 0)
             + whole.get("padding_packets_out", 0)
             - received,
+            # How many subscribers saw each kind of video on their stage during the run.
+            "stage_seen": dict(Counter(s for p in peers for s in p.get("stage_seen", []))),
         },
+        "floor_holders_seen": max((p.get("floor_holders_seen", 0) for p in peers), default=0),
         "forwarding_delay_ms": {
             "p50": _percentile(histogram, 0.5),
             "p99": _percentile(histogram, 0.99),
@@ -289,6 +293,8 @@ def summary(result: dict[str, Any]) -> str:
         ),
         ("server drops", ", ".join(f"{k} {v}" for k, v in s["drops_whole_run"].items()) or "none"),
         ("forwarded, not received", _fmt(sub["forwarded_not_received"])),
+        ("stage seen by", _stage_text(sub.get("stage_seen"))),
+        ("floor holders seen", _fmt(result.get("floor_holders_seen"))),
         ("forwarding delay p50 / p99", _delay_text(d)),
         ("  video: send to server read", _split_text(d, "send_to_server_read")),
         ("  video: server read to arrival", _split_text(d, "server_read_to_arrival")),
@@ -313,6 +319,12 @@ def _split_text(delay: dict[str, Any], part: str) -> str:
     if not split or not split["samples"]:
         return "n/a (the server's clock is not this machine's)" if split is None else "n/a"
     return f"{_fmt(split[part]['p50'])} / {_fmt(split[part]['p99'])} ms"
+
+
+def _stage_text(sources: dict[str, int] | None) -> str:
+    if not sources:
+        return "nobody (no one on the stage)"
+    return ", ".join(f"{n} subscribers: {source}" for source, n in sorted(sources.items()))
 
 
 def _delay_text(delay: dict[str, Any]) -> str:

@@ -283,8 +283,14 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
             publishers=scenario.camera_publishers,
             talk_rotate_s=scenario.talk_rotate_s,
             epoch_s=started_wall,
-            regrant_floor_s=scenario.regrant_floor_s,
             presenter_name="Presenter" if scenario.presenter else None,
+            screen=(
+                (scenario.screen.width, scenario.screen.height, scenario.screen.bitrate_bps)
+                if scenario.screen is not None
+                else None
+            ),
+            pass_floor_s=scenario.pass_floor_s,
+            floor_turns=tuple(p.name for p in plans if p.role != "chair"),
             max_duration_s=max_duration_s,
             join_spacing_s=scenario.join_spacing_s * workers,
             nice=options.worker_nice,

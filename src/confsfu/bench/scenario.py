@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 MAX_DURATION_S = 75 * 60
+SCREEN_FPS = 5  # slides: few frames, each mostly the last one
 SCENARIO_DIR = Path(__file__).resolve().parents[3] / "benchmarks" / "scenarios"
 
 
@@ -43,8 +44,9 @@ class Scenario(BaseModel):
     room: str = Field(default="bench", min_length=1, max_length=64)
     chair: bool = False  # one participant joins with a chair token (first to join)
     chair_publishes: bool = True  # the chair has a camera too
-    presenter: bool = False  # the first publisher holds the floor, granted by the chair
-    regrant_floor_s: float | None = Field(default=None, ge=1)
+    presenter: bool = False  # the chair makes the first publisher the presenter (on the stage)
+    screen: VideoLayer | None = None  # the presenter's screen share: slides at SCREEN_FPS
+    pass_floor_s: float | None = Field(default=None, ge=1)  # the chair passes the floor on
     publishers: int = Field(ge=0, le=500)
     subscribers: int = Field(default=0, ge=0, le=500)  # receive only
     simulcast: bool = True  # three rid layers; else the top layer alone
@@ -66,8 +68,12 @@ class Scenario(BaseModel):
             raise ValueError("a scenario needs at least one participant")
         if self.presenter and self.publishers < 1:
             raise ValueError("a presenter needs at least one publisher")
-        if self.regrant_floor_s is not None and not (self.chair and self.presenter):
-            raise ValueError("regrant_floor_s needs a chair and a presenter")
+        if self.presenter and not self.chair:
+            raise ValueError("a presenter is made by the chair: set chair too")
+        if self.screen is not None and not self.presenter:
+            raise ValueError("screen is the presenter's: set presenter too")
+        if self.pass_floor_s is not None and not self.chair:
+            raise ValueError("pass_floor_s needs a chair to pass the floor")
         if self.simulcast and len(self.layers) != 3:
             raise ValueError("simulcast needs exactly three layers (lowest first)")
         if not self.layers:

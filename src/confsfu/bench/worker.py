@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import time
 from collections import Counter
@@ -11,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from confsfu.bench.arrival import ArrivalStamps
-from confsfu.loadgen.media import EncodedFrame, opus_frames, vp8_frames
+from confsfu.bench.scenario import SCREEN_FPS
+from confsfu.loadgen.media import EncodedFrame, opus_frames, vp8_frames, vp8_slides
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import parse_abs_send_time
@@ -101,8 +103,10 @@ class WorkerPlan:
     publishers: int
     talk_rotate_s: float
     epoch_s: float  # wall clock shared by all workers (talk rotation)
-    regrant_floor_s: float | None
     presenter_name: str | None
+    screen: tuple[int, int, int] | None  # the presenter's slides: width, height, bitrate_bps
+    pass_floor_s: float | None
+    floor_turns: tuple[str, ...]  # whom the chair passes the floor to, in turn
     max_duration_s: float
     join_spacing_s: float
     nice: int = 0  # added to the worker process's nice value at start
@@ -352,7 +356,9 @@ async def _join_all(
                 peer.start_simulcast(sound, layers, duration_s=plan.max_duration_s, talking=talking)
             else:
                 peer.start_media(sound, layers[-1], duration_s=plan.max_duration_s, talking=talking)
-        if spec.role == "chair" and plan.presenter_name:
+        if spec.presenter and plan.screen is not None:
+            tasks.append(asyncio.create_task(_present(plan, peer)))
+        if spec.role == "chair" and (plan.presenter_name or plan.pass_floor_s):
             tasks.append(asyncio.create_task(_chair(plan, peer)))
         await asyncio.sleep(plan.join_spacing_s)
 
@@ -369,17 +375,44 @@ def _participant_id(chair: LoopbackPeer, name: str) -> str | None:
 
 
 async def _chair(plan: WorkerPlan, chair: BenchPeer) -> None:
-    """Grant the presenter the floor as soon as they are in, then again every regrant_floor_s."""
-    assert plan.presenter_name is not None
-    while True:
-        pid = _participant_id(chair, plan.presenter_name)
-        if pid is None:
-            await asyncio.sleep(0.5)
+    """Make the presenter presenter as soon as they are in; then pass the floor to each of the
+    others in turn, every pass_floor_s."""
+    if plan.presenter_name is not None:
+        pid = await _find(chair, plan.presenter_name)
+        await chair.send({"type": "chair", "action": "make_presenter", "participant_id": pid})
+    if plan.pass_floor_s is None:
+        return
+    for turn in itertools.cycle(plan.floor_turns):
+        holder = _participant_id(chair, turn)
+        if holder is None:  # not (yet) in the room: skipped
+            await asyncio.sleep(0.1)
             continue
-        await chair.send({"type": "chair", "action": "grant_floor", "participant_id": pid})
-        if plan.regrant_floor_s is None:
-            return
-        await asyncio.sleep(plan.regrant_floor_s)
+        await chair.send({"type": "chair", "action": "grant_floor", "participant_id": holder})
+        await asyncio.sleep(plan.pass_floor_s)
+
+
+async def _find(chair: BenchPeer, name: str) -> str:
+    while (pid := _participant_id(chair, name)) is None:
+        await asyncio.sleep(0.5)
+    return pid
+
+
+async def _present(plan: WorkerPlan, presenter: BenchPeer) -> None:
+    """Share the slides once the chair has made this participant presenter."""
+    assert plan.screen is not None
+    width, height, bitrate_bps = plan.screen
+    slides = vp8_slides(width, height, fps=SCREEN_FPS, bitrate_bps=bitrate_bps)
+
+    def presenting() -> bool:
+        states = (m for m in reversed(presenter.messages) if m.get("type") == "room_state")
+        state = next(states, None)
+        return state is not None and state.get("presenter") == presenter.participant_id
+
+    try:
+        await presenter.wait_for(presenting, timeout=30)
+        await presenter.share_screen(slides, fps=SCREEN_FPS, duration_s=plan.max_duration_s)
+    except Exception as exc:  # a result of the run, not a crash
+        presenter.error = f"screen share: {type(exc).__name__}: {exc}"
 
 
 def _progress(plan: WorkerPlan, peers: list[BenchPeer]) -> dict[str, Any]:
@@ -394,7 +427,9 @@ def _progress(plan: WorkerPlan, peers: list[BenchPeer]) -> dict[str, Any]:
         "failed": sum(1 for p in peers if p.error),
         "octets": {p.name: p.octets for p in peers},
         "packets": sum(p.packets for p in peers),
-        "sent": sum(p.sent.audio_packets + p.sent.video_packets for p in peers),
+        "sent": sum(
+            p.sent.audio_packets + p.sent.video_packets + p.sent.screen_packets for p in peers
+        ),
         "layers": dict(layers),
     }
 
@@ -408,6 +443,17 @@ class _Totals:
     gaps: int = 0
     expected: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
+
+
+def _stage_seen(peer: BenchPeer) -> set[str]:
+    """What this subscriber's stage showed during the run: camera, screen, or both."""
+    return {
+        str(slot.get("source"))
+        for m in peer.messages
+        if m.get("type") in ("slot_map", "subscribe_offer")
+        for slot in m.get("slots") or ()
+        if slot.get("purpose") == "stage" and slot.get("name")
+    }
 
 
 def _result(peer: BenchPeer) -> dict[str, Any]:
@@ -434,9 +480,15 @@ def _result(peer: BenchPeer) -> dict[str, Any]:
         "unrecovered": max(0, totals.gaps - totals.recovered),
         "expected": totals.expected,
         "packets_by_kind": totals.by_kind,
-        "sent_packets": peer.sent.audio_packets + peer.sent.video_packets,
+        "sent_packets": peer.sent.audio_packets
+        + peer.sent.video_packets
+        + peer.sent.screen_packets,
         "keyframe_requests": peer.keyframe_requests,
         "layers": peer.layers(),
+        "stage_seen": sorted(_stage_seen(peer)),
+        "floor_holders_seen": len(
+            {m.get("floor_holder") for m in peer.messages if m.get("type") == "room_state"} - {None}
+        ),
         "delays": dict(peer.delays),
         "read_delays": dict(peer.read_delays),
         "unstamped": peer.unstamped,

@@ -6,9 +6,11 @@ import hashlib
 import math
 import os
 import pickle
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -61,22 +63,83 @@ def vp8_frames(
     )
 
 
+def vp8_slides(
+    width: int = 1280,
+    height: int = 720,
+    *,
+    fps: int = 5,
+    slides: int = 4,
+    slide_s: int = 10,
+    bitrate_bps: int = 400_000,
+) -> list[EncodedFrame]:
+    """A screen share of `slides` text slides in VP8, `slide_s` seconds each, a pointer moving
+    over them; each slide starts with a keyframe (as a new slide is mostly new pixels)."""
+    key = f"slides:{width}x{height}@{fps}:{slides}x{slide_s}s:{bitrate_bps}"
+    return _cached(key, lambda: _encode_slides(width, height, fps, slides, slide_s, bitrate_bps))
+
+
+def _encode_slides(
+    width: int, height: int, fps: int, slides: int, slide_s: int, bitrate_bps: int
+) -> list[EncodedFrame]:
+    codec = _vp8_encoder(width, height, fps, bitrate_bps, gop=fps * slide_s)
+    rng = np.random.default_rng(7)
+    frames: list[EncodedFrame] = []
+    for n in range(slides):
+        page = np.full((height, width, 3), 250, dtype=np.uint8)
+        page[: height // 8] = (30, 60, 120)  # a title bar
+        for line in range(10):  # lines of "text": dark dashes of random lengths
+            top = height // 5 + line * height // 14
+            left = width // 12
+            while left < width * 0.5:
+                word = int(rng.integers(width // 40, width // 10))
+                page[top : top + height // 40, left : left + word] = 40
+                left += word + width // 80
+        # A photo on the right half: smooth colour with grain, the costly part of a keyframe.
+        ph, pw = height * 5 // 8, width * 3 // 8
+        yy, xx = np.mgrid[0:ph, 0:pw]
+        photo = np.stack([(xx * 200 // pw + n * 50) % 256, yy * 180 // ph, (xx + yy) % 256], -1)
+        grain = rng.integers(0, 48, size=(ph, pw, 3))
+        page[height // 4 : height // 4 + ph, width // 2 + width // 16 :][:, :pw] = np.clip(
+            photo + grain, 0, 255
+        )
+        for i in range(fps * slide_s):
+            img = page.copy()
+            x = (i * width // (fps * slide_s) + n * 97) % (width - 24)
+            img[height // 2 : height // 2 + 24, x : x + 24] = (200, 30, 30)  # the pointer
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+            frame.pts = n * fps * slide_s + i
+            if i == 0:
+                frame.pict_type = av.video.frame.PictureType.I
+            frames.extend(_encoded(codec.encode(frame)))
+    frames.extend(_encoded(codec.encode(None)))
+    return frames
+
+
 def opus_frames(seconds: int = 4, variant: int = 0) -> list[EncodedFrame]:
     """20 ms Opus packets of a warbling tone; each variant is a different pitch (and bytes)."""
     return _cached(f"opus:{seconds}s:{variant}", lambda: _encode_opus(seconds, 440 + 37 * variant))
 
 
-def _encode_vp8(
-    width: int, height: int, fps: int, seconds: int, bitrate_bps: int, keyframe_interval: int
-) -> list[EncodedFrame]:
+def _vp8_encoder(width: int, height: int, fps: int, bitrate_bps: int, gop: int) -> Any:
     codec = av.CodecContext.create("libvpx", "w")
     codec.width, codec.height = width, height
     codec.pix_fmt = "yuv420p"
     codec.time_base = Fraction(1, fps)
     codec.framerate = Fraction(fps, 1)
     codec.bit_rate = bitrate_bps
-    codec.gop_size = keyframe_interval
+    codec.gop_size = gop
     codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    return codec
+
+
+def _encoded(packets: Iterable[Any]) -> list[EncodedFrame]:
+    return [EncodedFrame(bytes(packet), bool(packet.is_keyframe)) for packet in packets]
+
+
+def _encode_vp8(
+    width: int, height: int, fps: int, seconds: int, bitrate_bps: int, keyframe_interval: int
+) -> list[EncodedFrame]:
+    codec = _vp8_encoder(width, height, fps, bitrate_bps, keyframe_interval)
     frames: list[EncodedFrame] = []
     yy, xx = np.mgrid[0:height, 0:width]
     for i in range(fps * seconds):
@@ -88,10 +151,8 @@ def _encode_vp8(
         frame.pts = i
         if i % keyframe_interval == 0:
             frame.pict_type = av.video.frame.PictureType.I
-        for packet in codec.encode(frame):
-            frames.append(EncodedFrame(bytes(packet), bool(packet.is_keyframe)))
-    for packet in codec.encode(None):
-        frames.append(EncodedFrame(bytes(packet), bool(packet.is_keyframe)))
+        frames.extend(_encoded(codec.encode(frame)))
+    frames.extend(_encoded(codec.encode(None)))
     return frames
 
 

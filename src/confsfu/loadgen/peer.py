@@ -100,6 +100,7 @@ class SentMedia:
     video_payloads: list[bytes] = field(default_factory=list)
     audio_packets: int = 0
     video_packets: int = 0
+    screen_packets: int = 0
     retransmitted: int = 0  # answers to the server's NACKs
 
 
@@ -135,11 +136,14 @@ class LoopbackPeer:
         self.received: dict[int, ReceivedStream] = {}
         self.sent = SentMedia()
         self.publish_pc: RawPeerConnection | None = None
+        self.screen_pc: RawPeerConnection | None = None  # a screen share's publish connection
         self.subscribe_pc: RawPeerConnection | None = None
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._media_task: asyncio.Task[None] | None = None
+        self._screen_task: asyncio.Task[None] | None = None
+        self._screen_answered = asyncio.Event()
         self._changed = asyncio.Event()
         self._ssrc_kind: dict[int, tuple[str, str]] = {}
         self._rtx_of: dict[int, int] = {}
@@ -215,6 +219,10 @@ class LoopbackPeer:
             active = set(m["active"])
             self._layers_resumed |= bool(active - self.active_rids)  # they start on a keyframe
             self.active_rids = active
+        elif kind == "publish_answer" and m.get("purpose") == "screen":
+            assert self.screen_pc is not None
+            await self.screen_pc.accept_answer(m["sdp"])
+            self._screen_answered.set()
         elif kind == "publish_answer":
             assert self.publish_pc is not None
             await self.publish_pc.accept_answer(m["sdp"])
@@ -243,7 +251,7 @@ class LoopbackPeer:
         return self._ws is None or self._ws.closed
 
     async def close(self, *, goodbye: bool = True) -> None:
-        for task in (self._media_task, self._remb_task):
+        for task in (self._media_task, self._screen_task, self._remb_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -256,7 +264,7 @@ class LoopbackPeer:
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        for pc in (self.publish_pc, self.subscribe_pc):
+        for pc in (self.publish_pc, self.screen_pc, self.subscribe_pc):
             if pc is not None:
                 await pc.close()
         if self._session is not None:
@@ -360,9 +368,19 @@ class LoopbackPeer:
     # ---- publish side ----------------------------------------------------------------------
 
     async def _publish(self) -> None:
+        pc = self.publish_pc = self._publisher_connection()
+        offer, self._publish_streams = await pc.offer(["audio", "video"])
+        if self.simulcast:
+            offer = simulcast_offer(offer)
+        await self.send({"type": "publish_offer", "sdp": offer})
+        await asyncio.wait_for(self._publish_answered.wait(), 10)
+
+    def _publisher_connection(self) -> RawPeerConnection:
+        """A publish connection that keeps what it sends, to answer the server's NACKs."""
         pc = RawPeerConnection()
-        pc.set_callbacks(on_rtp=lambda data, at: None, on_rtcp=self._on_publish_rtcp)
-        self.publish_pc = pc
+        pc.set_callbacks(
+            on_rtp=lambda data, at: None, on_rtcp=functools.partial(self._on_publish_rtcp, pc)
+        )
         send = pc.send_rtp
 
         def send_and_keep(packet: bytes) -> bool:
@@ -370,11 +388,79 @@ class LoopbackPeer:
             return send(packet)
 
         pc.send_rtp = send_and_keep  # type: ignore[method-assign]
-        offer, self._publish_streams = await pc.offer(["audio", "video"])
-        if self.simulcast:
-            offer = simulcast_offer(offer)
-        await self.send({"type": "publish_offer", "sdp": offer})
-        await asyncio.wait_for(self._publish_answered.wait(), 10)
+        return pc
+
+    async def share_screen(
+        self, frames: list[EncodedFrame], *, fps: int = 5, duration_s: float = 60.0
+    ) -> None:
+        """Share a screen as a page does: a second publish connection, video only, one VP8 layer
+        (`frames` at `fps`, paced, a keyframe when asked) for at most `duration_s`. Raises when
+        the server refuses (only a chair, the presenter or the floor holder may share)."""
+        pc = self.screen_pc = self._publisher_connection()
+        offer, streams = await pc.offer(["video"])
+        refusals = len(self.errors)
+        await self.send({"type": "publish_offer", "sdp": offer, "purpose": "screen"})
+        await self.wait_for(lambda: self._screen_answered.is_set() or len(self.errors) > refusals)
+        if not self._screen_answered.is_set():
+            raise RuntimeError(f"{self.name} may not share a screen: {self.errors[-1]}")
+        self._screen_task = asyncio.create_task(
+            self._send_screen(frames, streams[0], fps, duration_s)
+        )
+
+    async def _send_screen(
+        self, frames: list[EncodedFrame], stream: OutgoingStream, fps: int, duration_s: float
+    ) -> None:
+        pc = self.screen_pc
+        assert pc is not None
+        rng = random.Random()
+        seq, ts = rng.getrandbits(16), rng.getrandbits(32)
+        picture_id, tl0 = rng.getrandbits(15), rng.getrandbits(8)
+        pacer = Pacer(PACING_FACTOR * sum(len(f.data) for f in frames) / len(frames) * fps * TICK_S)
+        loop = asyncio.get_running_loop()
+        start, tick, index, answered = loop.time(), 0, 0, 0
+        frame_every = max(1, round(1 / (fps * TICK_S)))
+
+        def sent() -> None:
+            self.sent.screen_packets += 1
+
+        while loop.time() - start < duration_s:
+            if tick % frame_every == 0:
+                asked = self.keyframe_requests_by_ssrc[stream.ssrc]
+                if asked > answered:  # the next keyframe (slide) now
+                    answered = asked
+                    index = next(
+                        (
+                            i
+                            for i in range(index, index + len(frames))
+                            if frames[i % len(frames)].keyframe
+                        ),
+                        index,
+                    )
+                chunks = packetize_vp8(
+                    frames[index % len(frames)].data,
+                    picture_id=picture_id,
+                    tl0picidx=tl0,
+                    temporal_id=0,
+                    layer_sync=True,
+                )
+                for i, chunk in enumerate(chunks):
+                    packet = build_rtp(
+                        payload_type=97,
+                        sequence_number=seq,
+                        timestamp=ts,
+                        ssrc=stream.ssrc,
+                        payload=chunk,
+                        marker=i == len(chunks) - 1,
+                        extensions={MID_ID: stream.mid.encode()},
+                    )
+                    pacer.push(packet, sent)
+                    seq = (seq + 1) % 65536
+                index += 1
+                picture_id, tl0 = (picture_id + 1) % 32768, (tl0 + 1) % 256
+                ts = (ts + 90000 // fps) % (1 << 32)
+            pacer.tick(pc.send_rtp)
+            tick += 1
+            await asyncio.sleep(max(0.0, start + tick * TICK_S - loop.time()))
 
     def start_simulcast(
         self,
@@ -486,7 +572,7 @@ class LoopbackPeer:
             tick += 1
             await asyncio.sleep(max(0.0, start + tick * TICK_S - loop.time()))
 
-    def _on_publish_rtcp(self, data: bytes) -> None:
+    def _on_publish_rtcp(self, pc: RawPeerConnection, data: bytes) -> None:
         packets, _errors = rtcp.parse_rtcp_lenient(data)
         for packet in packets:
             if isinstance(packet, rtcp.PictureLossIndication | rtcp.FullIntraRequest):
@@ -497,11 +583,11 @@ class LoopbackPeer:
                     else [ssrc for ssrc, _seq in packet.entries]
                 )
                 self.keyframe_requests_by_ssrc.update(asked)
-            elif isinstance(packet, rtcp.Nack) and self.publish_pc is not None:
+            elif isinstance(packet, rtcp.Nack):
                 # Like a browser without RTX: the lost packet again, as it was.
                 for seq in packet.lost:
                     again = self._recent.get(packet.media_ssrc, seq)
-                    if again is not None and self.publish_pc.send_rtp(again):
+                    if again is not None and pc.send_rtp(again):
                         self.sent.retransmitted += 1
 
     def start_media(
