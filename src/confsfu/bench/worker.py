@@ -293,13 +293,15 @@ def _talking(plan: WorkerPlan, index: int | None) -> Any:
 
 
 async def _run(plan: WorkerPlan, queue: _Queue, stop: _Flag) -> None:
+    # Media is made (or read from the cache) before anyone joins: encoding blocks the loop.
     layers = [vp8_frames(w, h, bitrate_bps=b) for w, h, b in plan.layers]
+    slides = _slides(plan)
     audio: dict[int, list[EncodedFrame]] = {}
     sent_at = SendTimes(time.monotonic())
     peers: list[BenchPeer] = []
     started = time.monotonic()
     tasks: list[asyncio.Task[None]] = []
-    joining = asyncio.create_task(_join_all(plan, peers, sent_at, layers, audio, tasks))
+    joining = asyncio.create_task(_join_all(plan, peers, sent_at, layers, slides, audio, tasks))
     try:
         while not stop.is_set() and time.monotonic() - started < plan.max_duration_s:
             await asyncio.sleep(1.0)
@@ -327,6 +329,7 @@ async def _join_all(
     peers: list[BenchPeer],
     sent_at: SendTimes,
     layers: list[list[EncodedFrame]],
+    slides: list[EncodedFrame],
     audio: dict[int, list[EncodedFrame]],
     tasks: list[asyncio.Task[None]],
 ) -> None:
@@ -356,8 +359,8 @@ async def _join_all(
                 peer.start_simulcast(sound, layers, duration_s=plan.max_duration_s, talking=talking)
             else:
                 peer.start_media(sound, layers[-1], duration_s=plan.max_duration_s, talking=talking)
-        if spec.presenter and plan.screen is not None:
-            tasks.append(asyncio.create_task(_present(plan, peer)))
+        if spec.presenter and slides:
+            tasks.append(asyncio.create_task(_present(peer, slides, plan.max_duration_s)))
         if spec.role == "chair" and (plan.presenter_name or plan.pass_floor_s):
             tasks.append(asyncio.create_task(_chair(plan, peer)))
         await asyncio.sleep(plan.join_spacing_s)
@@ -397,11 +400,16 @@ async def _find(chair: BenchPeer, name: str) -> str:
     return pid
 
 
-async def _present(plan: WorkerPlan, presenter: BenchPeer) -> None:
-    """Share the slides once the chair has made this participant presenter."""
-    assert plan.screen is not None
+def _slides(plan: WorkerPlan) -> list[EncodedFrame]:
+    """The presenter's slides, if this worker runs the presenter and the scenario has them."""
+    if plan.screen is None or not any(p.presenter for p in plan.peers):
+        return []
     width, height, bitrate_bps = plan.screen
-    slides = vp8_slides(width, height, fps=SCREEN_FPS, bitrate_bps=bitrate_bps)
+    return vp8_slides(width, height, fps=SCREEN_FPS, bitrate_bps=bitrate_bps)
+
+
+async def _present(presenter: BenchPeer, slides: list[EncodedFrame], duration_s: float) -> None:
+    """Share the slides once the chair has made this participant presenter."""
 
     def presenting() -> bool:
         states = (m for m in reversed(presenter.messages) if m.get("type") == "room_state")
@@ -410,7 +418,7 @@ async def _present(plan: WorkerPlan, presenter: BenchPeer) -> None:
 
     try:
         await presenter.wait_for(presenting, timeout=30)
-        await presenter.share_screen(slides, fps=SCREEN_FPS, duration_s=plan.max_duration_s)
+        await presenter.share_screen(slides, fps=SCREEN_FPS, duration_s=duration_s)
     except Exception as exc:  # a result of the run, not a crash
         presenter.error = f"screen share: {type(exc).__name__}: {exc}"
 
