@@ -428,14 +428,7 @@ class LoopbackPeer:
                 asked = self.keyframe_requests_by_ssrc[stream.ssrc]
                 if asked > answered:  # the next keyframe (slide) now
                     answered = asked
-                    index = next(
-                        (
-                            i
-                            for i in range(index, index + len(frames))
-                            if frames[i % len(frames)].keyframe
-                        ),
-                        index,
-                    )
+                    index = next_keyframe(frames, index)
                 chunks = packetize_vp8(
                     frames[index % len(frames)].data,
                     picture_id=picture_id,
@@ -531,10 +524,7 @@ class LoopbackPeer:
                 if asked or self._layers_resumed:
                     answered, self._layers_resumed = self.keyframe_requests, False
                     last_keyframe_s = loop.time()
-                    n = len(layers[0])
-                    index = next(
-                        (i for i in range(index, index + n) if layers[0][i % n].keyframe), index
-                    )
+                    index = next_keyframe(layers[0], index)
                 keyframe = layers[0][index % len(layers[0])].keyframe
                 tid = 0 if keyframe else TEMPORAL_PATTERN[index % 4]
                 if tid == 0:  # a new TL0 frame; the frames above it carry its index
@@ -651,14 +641,7 @@ class LoopbackPeer:
             if video and tick % frame_every == 0:
                 if self.keyframe_requests > answered_requests:
                     answered_requests = self.keyframe_requests
-                    v_index = next(
-                        (
-                            i
-                            for i in range(v_index, v_index + len(video))
-                            if video[i % len(video)].keyframe
-                        ),
-                        v_index,
-                    )
+                    v_index = next_keyframe(video, v_index)
                 frame = video[v_index % len(video)]
                 v_index += 1
                 payloads = packetize_vp8(
@@ -702,6 +685,12 @@ class RecentPackets:
     def get(self, ssrc: int, seq: int) -> bytes | None:
         history = self._by_ssrc.get(ssrc)
         return history.get(seq) if history is not None else None
+
+
+def next_keyframe(frames: list[EncodedFrame], index: int) -> int:
+    """The index (from `index` on, going round) of the next keyframe; `index` if there is none."""
+    n = len(frames)
+    return next((i for i in range(index, index + n) if frames[i % n].keyframe), index)
 
 
 def is_keyframe_payload(payload: bytes) -> bool:
