@@ -216,3 +216,20 @@ def test_the_arrival_time_is_the_kernels_not_the_read() -> None:
         arrived = stamps.latest(now)
         assert arrived is not None
         assert sent - 0.001 <= arrived <= sent + 0.02 < now - 0.03
+
+
+async def test_a_bench_peer_keeps_what_the_run_needs_and_a_bounded_log() -> None:
+    from confsfu.bench.worker import MESSAGES_KEPT, BenchPeer
+
+    peer = BenchPeer("ws://127.0.0.1:9/ws", sent_at=SendTimes(0.0), name="Chair")
+    joined = {"type": "participant_joined", "participant": {"id": "p1", "name": "Presenter"}}
+    stage = {"mid": "3", "purpose": "stage", "name": "Presenter", "source": "screen"}
+    messages: list[dict[str, Any]] = [joined, {"type": "slot_map", "slots": [stage]}]
+    messages += [{"type": "room_state", "floor_holder": f"p{i % 7}"} for i in range(5000)]
+    for m in messages:  # as LoopbackPeer._read hands them over
+        peer.messages.append(m)
+        await peer._on_message(m)
+    assert len(peer.messages) <= 2 * MESSAGES_KEPT
+    assert peer.people == {"Presenter": "p1"} and peer.stage_seen == {"screen"}
+    assert peer.floor_holders == {f"p{i}" for i in range(7)}
+    assert peer.room_state == messages[-1]

@@ -19,7 +19,7 @@ from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import parse_abs_send_time
 from confsfu.rtp.packet import parse_rtp
 from confsfu.rtp.seq import seq_diff
-from confsfu.server.rtc_adapter import configure_aiortc
+from confsfu.server.rtc_adapter import RawPeerConnection, configure_aiortc
 from confsfu.server.run import run_loop
 
 DELAY_BIN_MS = 0.1  # forwarding delay histogram resolution
@@ -28,6 +28,7 @@ TAIL_BYTES = 12  # packet tail used to match a received packet to its send time
 ABS_SEND_TIME_WRAP_S = 64.0
 SPLIT_EVERY = 8  # video packets whose delay is also split at the server's read: 1 in 8 (a parse)
 CLOCK_SLACK_S = 0.001  # realtime -> monotonic conversion error allowed in an arrival time
+MESSAGES_KEPT = 200  # signalling messages a peer's log keeps (what the run needs is noted apart)
 MISSING_KEPT = 1024  # missing sequence numbers a stream remembers, to see them filled late
 
 
@@ -174,14 +175,41 @@ class BenchPeer(LoopbackPeer):
         self.upstream: Counter[int] = Counter()
         self.downstream: Counter[int] = Counter()
         self._arrivals: ArrivalStamps | None = None
+        # What the run needs of the signalling, kept as it arrives: the message log itself is
+        # cut to its last MESSAGES_KEPT (a soak's slot maps would fill gigabytes).
+        self.people: dict[str, str] = {}  # name -> participant id, as the room announced them
+        self.room_state: dict[str, Any] = {}  # the latest
+        self.floor_holders: set[str] = set()
+        self.stage_seen: set[str] = set()  # what this subscriber's stage showed: camera, screen
         self.stats: dict[int, StreamStats] = {}
         self.join_ms: float | None = None
         self.error = ""
 
-    async def _publish(self) -> None:
-        await super()._publish()
-        pc = self.publish_pc
-        assert pc is not None
+    async def _on_message(self, m: dict[str, Any]) -> None:
+        await super()._on_message(m)
+        people = list(m.get("participants") or [])
+        if isinstance(m.get("participant"), dict):
+            people.append(m["participant"])
+        for person in people:
+            if isinstance(person, dict) and person.get("name") and person.get("id"):
+                self.people[str(person["name"])] = str(person["id"])
+        kind = m.get("type")
+        if kind == "room_state":
+            self.room_state = m
+            if m.get("floor_holder"):
+                self.floor_holders.add(str(m["floor_holder"]))
+        elif kind in ("slot_map", "subscribe_offer"):
+            self.stage_seen.update(
+                str(slot.get("source"))
+                for slot in m.get("slots") or ()
+                if slot.get("purpose") == "stage" and slot.get("name")
+            )
+        if len(self.messages) > 2 * MESSAGES_KEPT:
+            del self.messages[:-MESSAGES_KEPT]
+
+    def _publisher_connection(self) -> RawPeerConnection:
+        """Camera and screen share alike: each packet's send time is noted as it goes."""
+        pc = super()._publisher_connection()
         send, name, note = pc.send_rtp, self.name, self.sent_at.note
 
         def timed_send(packet: bytes) -> bool:
@@ -189,6 +217,7 @@ class BenchPeer(LoopbackPeer):
             return send(packet)
 
         pc.send_rtp = timed_send  # type: ignore[method-assign]
+        return pc
 
     def _on_rtp(self, data: bytes, arrival_ms: int) -> None:
         now = time.monotonic()
@@ -366,17 +395,6 @@ async def _join_all(
         await asyncio.sleep(plan.join_spacing_s)
 
 
-def _participant_id(chair: LoopbackPeer, name: str) -> str | None:
-    for message in reversed(chair.messages):
-        people = list(message.get("participants") or [])
-        if isinstance(message.get("participant"), dict):
-            people.append(message["participant"])
-        for person in people:
-            if isinstance(person, dict) and person.get("name") == name:
-                return str(person.get("id"))
-    return None
-
-
 async def _chair(plan: WorkerPlan, chair: BenchPeer) -> None:
     """Make the presenter presenter as soon as they are in; then pass the floor to each of the
     others in turn, every pass_floor_s."""
@@ -386,7 +404,7 @@ async def _chair(plan: WorkerPlan, chair: BenchPeer) -> None:
     if plan.pass_floor_s is None:
         return
     for turn in itertools.cycle(plan.floor_turns):
-        holder = _participant_id(chair, turn)
+        holder = chair.people.get(turn)
         if holder is None:  # not (yet) in the room: skipped
             await asyncio.sleep(0.1)
             continue
@@ -395,7 +413,7 @@ async def _chair(plan: WorkerPlan, chair: BenchPeer) -> None:
 
 
 async def _find(chair: BenchPeer, name: str) -> str:
-    while (pid := _participant_id(chair, name)) is None:
+    while (pid := chair.people.get(name)) is None:
         await asyncio.sleep(0.5)
     return pid
 
@@ -412,9 +430,9 @@ async def _present(presenter: BenchPeer, slides: list[EncodedFrame], duration_s:
     """Share the slides once the chair has made this participant presenter."""
 
     def presenting() -> bool:
-        states = (m for m in reversed(presenter.messages) if m.get("type") == "room_state")
-        state = next(states, None)
-        return state is not None and state.get("presenter") == presenter.participant_id
+        return bool(presenter.participant_id) and (
+            presenter.room_state.get("presenter") == presenter.participant_id
+        )
 
     try:
         await presenter.wait_for(presenting, timeout=30)
@@ -453,17 +471,6 @@ class _Totals:
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
-def _stage_seen(peer: BenchPeer) -> set[str]:
-    """What this subscriber's stage showed during the run: camera, screen, or both."""
-    return {
-        str(slot.get("source"))
-        for m in peer.messages
-        if m.get("type") in ("slot_map", "subscribe_offer")
-        for slot in m.get("slots") or ()
-        if slot.get("purpose") == "stage" and slot.get("name")
-    }
-
-
 def _result(peer: BenchPeer) -> dict[str, Any]:
     totals = _Totals()
     for ssrc, s in peer.stats.items():
@@ -493,10 +500,8 @@ def _result(peer: BenchPeer) -> dict[str, Any]:
         + peer.sent.screen_packets,
         "keyframe_requests": peer.keyframe_requests,
         "layers": peer.layers(),
-        "stage_seen": sorted(_stage_seen(peer)),
-        "floor_holders_seen": len(
-            {m.get("floor_holder") for m in peer.messages if m.get("type") == "room_state"} - {None}
-        ),
+        "stage_seen": sorted(peer.stage_seen),
+        "floor_holders_seen": len(peer.floor_holders),
         "delays": dict(peer.delays),
         "read_delays": dict(peer.read_delays),
         "unstamped": peer.unstamped,
