@@ -25,6 +25,9 @@ from confsfu.server.run import run_loop
 DELAY_BIN_MS = 0.1  # forwarding delay histogram resolution
 DELAY_MAX_MS = 5000.0
 TAIL_BYTES = 12  # packet tail used to match a received packet to its send time
+TAG = b"\xc0\xf5"  # ...of which the last 6: this mark and a 4-byte count (see BenchPeer)
+TAG_BYTES = len(TAG) + 4
+MIN_TAGGED_BYTES = 64  # header with extensions, VP8 descriptor and keyframe header, the tag
 ABS_SEND_TIME_WRAP_S = 64.0
 SPLIT_EVERY = 8  # video packets whose delay is also split at the server's read: 1 in 8 (a parse)
 CLOCK_SLACK_S = 0.001  # realtime -> monotonic conversion error allowed in an arrival time
@@ -208,11 +211,17 @@ class BenchPeer(LoopbackPeer):
             del self.messages[:-MESSAGES_KEPT]
 
     def _publisher_connection(self) -> RawPeerConnection:
-        """Camera and screen share alike: each packet's send time is noted as it goes."""
+        """Camera and screen share alike: each packet's send time is noted as it goes, under
+        its last TAIL_BYTES. The media loops (a camera's every 4 s, keyframes included), so the
+        payload's last bytes become a per-publisher count first (subscribers never decode);
+        a packet sent again (a NACK's answer) keeps its count."""
         pc = super()._publisher_connection()
         send, name, note = pc.send_rtp, self.name, self.sent_at.note
+        counts = itertools.count()
 
         def timed_send(packet: bytes) -> bool:
+            if len(packet) >= MIN_TAGGED_BYTES and packet[-TAG_BYTES:-4] != TAG:
+                packet = packet[:-TAG_BYTES] + TAG + (next(counts) & 0xFFFFFFFF).to_bytes(4, "big")
             note((name, packet[-TAIL_BYTES:]), time.monotonic())
             return send(packet)
 
