@@ -107,6 +107,9 @@ class Slot:
         )
 
 
+FanOut = tuple[tuple[Slot, SlotForwarder, Wire], ...]  # what `fan_out` walks for one layer
+
+
 @dataclass(slots=True, eq=False)
 class Subscriber:
     participant_id: str
@@ -168,7 +171,7 @@ class RoomMedia:
         self.subscribers: dict[str, Subscriber] = {}
         self._slots_by_key: dict[str, list[Slot]] = {}  # layer key -> slots carrying or awaiting it
         # ... and those of them that can send, as `fan_out` walks them (rebuilt when they change)
-        self._fan_out_by_key: dict[str, tuple[tuple[Slot, SlotForwarder, Wire], ...]] = {}
+        self._fan_out_by_key: dict[str, FanOut] = {}
         self.keyframes = KeyframeRequester(media.keyframe_request_interval_ms)
         self.counters: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
@@ -675,13 +678,7 @@ class RoomMedia:
             if entries is not None:  # None: not among the voices anyone hears now
                 self._forward(entries, Inbound(stream.key, pkt, incoming.last_ext), arrival_ms, b"")
 
-    def _forward(
-        self,
-        entries: tuple[tuple[Slot, SlotForwarder, Wire], ...],
-        p: Inbound,
-        now_ms: int,
-        send_time: bytes,
-    ) -> None:
+    def _forward(self, entries: FanOut, p: Inbound, now_ms: int, send_time: bytes) -> None:
         """Send one incoming packet on every slot that carries its layer: the hot path.
 
         `fan_out` (C) decides per slot (its forwarder's numbers), writes the slot's header in

@@ -226,8 +226,7 @@ class RawPeerConnection:
     def media_fd(self) -> int | None:
         """The file descriptor of the nominated ICE pair's local socket, which media uses both
         ways; None until the connection is up."""
-        connection = self._connection
-        pair = connection._nominated.get(1) if connection is not None else None
+        pair = self._nominated_pair()
         transport = getattr(pair.protocol, "transport", None) if pair is not None else None
         sock = transport.get_extra_info("socket") if transport is not None else None
         return sock.fileno() if sock is not None else None
@@ -302,8 +301,7 @@ class RawPeerConnection:
     def refresh_route(self) -> bool:
         """Point `route` at the nominated ICE pair and the DTLS session's SRTP context (they
         appear once the connection is up); True when packets can go out."""
-        connection = self._connection
-        pair = connection._nominated.get(1) if connection is not None else None
+        pair = self._nominated_pair()
         if pair is self._route_pair:
             return self.route.ready
         tx = self._dtls._tx_srtp if self._dtls is not None else None
@@ -325,6 +323,11 @@ class RawPeerConnection:
             self.route.over_callable(srtp, tx, _relay_sender(pair.protocol), pair.remote_addr)
         self._route_pair = pair
         return True
+
+    def _nominated_pair(self) -> Any:
+        """aioice's nominated candidate pair for RTP (component 1), once there is one."""
+        connection = self._connection
+        return connection._nominated.get(1) if connection is not None else None
 
     def _drop_route(self) -> None:
         self.route.clear()
