@@ -23,6 +23,7 @@ setup(
         Extension(
             "confsfu.rtp._fast",
             sources=["src/confsfu/rtp/_fast.c"],
+            depends=["src/confsfu/rtp/_scan.h"],
             extra_compile_args=FLAGS,
         ),
         Extension(

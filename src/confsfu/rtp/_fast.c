@@ -11,6 +11,8 @@
 
 #include <structmember.h>
 
+#include "_scan.h"
+
 #define RTP_FIELDS 10
 #define VP8_FIELDS 16
 
@@ -113,94 +115,34 @@ static PyObject *int_or_none(int present, long value) {
 
 /* ---- RTP (RFC 3550, RFC 8285 header extensions) -------------------------------------------- */
 
-static uint32_t be32(const unsigned char *p) {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-/* Extension elements into `into`; 0 on success, -1 when malformed (no Python error set), -2 on
- * a Python error. */
-static int parse_extensions(PyObject *into, const unsigned char *d, Py_ssize_t pos, Py_ssize_t end,
-                            int two_byte) {
-    while (pos < end) {
-        int id, length;
-        if (two_byte) {
-            id = d[pos];
-            if (id == 0) {
-                pos++;
-                continue;
-            }
-            if (pos + 1 >= end)
-                return -1;
-            length = d[pos + 1];
-            pos += 2;
-        } else {
-            if (d[pos] == 0) {
-                pos++;
-                continue;
-            }
-            id = d[pos] >> 4;
-            if (id == 15)
-                break; /* reserved: stop parsing */
-            length = (d[pos] & 0x0f) + 1;
-            pos++;
-        }
-        if (pos + length > end)
-            return -1;
+/* The extension elements of a scanned packet as {id: value}. */
+static PyObject *extensions_dict(const unsigned char *d, const RtpScan *h) {
+    PyObject *into = PyDict_New();
+    Py_ssize_t pos = h->ext_start, at;
+    int id, length;
+    while (into != NULL &&
+           rtp_next_extension(d, &pos, h->ext_end, h->two_byte, &id, &at, &length) == 1) {
         PyObject *key = PyLong_FromLong(id);
-        PyObject *value = PyBytes_FromStringAndSize((const char *)d + pos, length);
-        int failed = key == NULL || value == NULL || PyDict_SetItem(into, key, value) < 0;
+        PyObject *value = PyBytes_FromStringAndSize((const char *)d + at, length);
+        if (key == NULL || value == NULL || PyDict_SetItem(into, key, value) < 0)
+            Py_CLEAR(into);
         Py_XDECREF(key);
         Py_XDECREF(value);
-        if (failed)
-            return -2;
-        pos += length;
     }
-    return 0;
+    return into;
 }
 
 static PyObject *parse_rtp(PyObject *module, PyObject *data) {
     if (rtp.type == NULL || !PyBytes_CheckExact(data))
         return fallback(&rtp, data);
     const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(data);
-    Py_ssize_t size = PyBytes_GET_SIZE(data);
-    if (size < 12 || d[0] >> 6 != 2)
-        return fallback(&rtp, data);
-    Py_ssize_t pos = 12 + 4 * (d[0] & 0x0f);
-    if (pos > size)
-        return fallback(&rtp, data);
+    RtpScan h;
+    if (rtp_scan(d, PyBytes_GET_SIZE(data), &h) < 0)
+        return fallback(&rtp, data); /* raises the reference parser's ParseError */
     PyObject *values[RTP_FIELDS] = {NULL};
-    values[R_EXT] = PyDict_New();
-    if (values[R_EXT] == NULL)
-        return NULL;
-    if (d[0] & 0x10) {
-        if (pos + 4 > size)
-            goto malformed;
-        int profile = (d[pos] << 8) | d[pos + 1];
-        Py_ssize_t end = pos + 4 + 4 * ((d[pos + 2] << 8) | d[pos + 3]);
-        if (end > size)
-            goto malformed;
-        if (profile == 0xbede || (profile & 0xfff0) == 0x1000) {
-            int status = parse_extensions(values[R_EXT], d, pos + 4, end, profile != 0xbede);
-            if (status == -1)
-                goto malformed;
-            if (status == -2) {
-                Py_DECREF(values[R_EXT]);
-                return NULL;
-            }
-        }
-        pos = end;
-    }
-    Py_ssize_t payload_end = size;
-    if (d[0] & 0x20) {
-        int padding = d[size - 1];
-        if (padding == 0 || padding > size - pos)
-            goto malformed;
-        payload_end = size - padding;
-    }
-    int csrc_count = d[0] & 0x0f;
-    values[R_CSRCS] = PyTuple_New(csrc_count);
-    for (int i = 0; values[R_CSRCS] != NULL && i < csrc_count; i++) {
-        PyObject *csrc = PyLong_FromUnsignedLong(be32(d + 12 + 4 * i));
+    values[R_CSRCS] = PyTuple_New(h.csrc_count);
+    for (int i = 0; values[R_CSRCS] != NULL && i < h.csrc_count; i++) {
+        PyObject *csrc = PyLong_FromUnsignedLong(scan_be32(d + 12 + 4 * i));
         if (csrc == NULL)
             Py_CLEAR(values[R_CSRCS]);
         else
@@ -208,17 +150,15 @@ static PyObject *parse_rtp(PyObject *module, PyObject *data) {
     }
     Py_INCREF(data);
     values[R_DATA] = data;
-    values[R_MARKER] = PyBool_FromLong(d[1] & 0x80);
-    values[R_PT] = PyLong_FromLong(d[1] & 0x7f);
-    values[R_SEQ] = PyLong_FromLong((d[2] << 8) | d[3]);
-    values[R_TS] = PyLong_FromUnsignedLong(be32(d + 4));
-    values[R_SSRC] = PyLong_FromUnsignedLong(be32(d + 8));
-    values[R_START] = PyLong_FromSsize_t(pos);
-    values[R_END] = PyLong_FromSsize_t(payload_end);
+    values[R_EXT] = extensions_dict(d, &h);
+    values[R_MARKER] = PyBool_FromLong(h.marker);
+    values[R_PT] = PyLong_FromLong(h.payload_type);
+    values[R_SEQ] = PyLong_FromLong(h.seq);
+    values[R_TS] = PyLong_FromUnsignedLong(h.timestamp);
+    values[R_SSRC] = PyLong_FromUnsignedLong(h.ssrc);
+    values[R_START] = PyLong_FromSsize_t(h.payload_start);
+    values[R_END] = PyLong_FromSsize_t(h.payload_end);
     return build(&rtp, values, RTP_FIELDS);
-malformed:
-    Py_DECREF(values[R_EXT]);
-    return fallback(&rtp, data); /* raises the reference parser's ParseError */
 }
 
 /* ---- VP8 payload descriptor (RFC 7741) ------------------------------------------------------ */
@@ -226,90 +166,27 @@ malformed:
 static PyObject *parse_vp8(PyObject *module, PyObject *payload) {
     if (vp8.type == NULL || !PyBytes_CheckExact(payload))
         return fallback(&vp8, payload);
-    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(payload);
-    Py_ssize_t size = PyBytes_GET_SIZE(payload);
-    if (size == 0)
+    Vp8Scan v;
+    if (vp8_scan((const unsigned char *)PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload),
+                 &v) < 0)
         return fallback(&vp8, payload);
-    int b0 = p[0];
-    Py_ssize_t pos = 1;
-    int has_pic = 0, pic = 0, pic_bits = 0, pic_off = 0;
-    int has_tl0 = 0, tl0 = 0, tl0_off = 0;
-    int has_tid = 0, tid = 0, sync = 0, has_keyidx = 0, keyidx = 0, tid_off = 0;
-    if (b0 & 0x80) {
-        if (size < 2)
-            return fallback(&vp8, payload);
-        int x = p[1];
-        pos = 2;
-        if (x & 0x80) {
-            if (pos >= size)
-                return fallback(&vp8, payload);
-            pic_off = (int)pos;
-            has_pic = 1;
-            if (p[pos] & 0x80) {
-                if (pos + 1 >= size)
-                    return fallback(&vp8, payload);
-                pic = ((p[pos] & 0x7f) << 8) | p[pos + 1];
-                pic_bits = 15;
-                pos += 2;
-            } else {
-                pic = p[pos];
-                pic_bits = 7;
-                pos += 1;
-            }
-        }
-        if (x & 0x40) {
-            if (pos >= size)
-                return fallback(&vp8, payload);
-            tl0_off = (int)pos;
-            has_tl0 = 1;
-            tl0 = p[pos];
-            pos += 1;
-        }
-        if (x & 0x30) {
-            if (pos >= size)
-                return fallback(&vp8, payload);
-            tid_off = (int)pos;
-            if (x & 0x20) {
-                has_tid = 1;
-                tid = p[pos] >> 6;
-                sync = (p[pos] & 0x20) != 0;
-            }
-            if (x & 0x10) {
-                has_keyidx = 1;
-                keyidx = p[pos] & 0x1f;
-            }
-            pos += 1;
-        }
-    }
-    if (pos >= size)
-        return fallback(&vp8, payload);
-    int start = (b0 & 0x10) != 0, partition = b0 & 0x07;
-    int key = 0, has_size = 0, width = 0, height = 0;
-    if (start && partition == 0 && !(p[pos] & 0x01)) {
-        key = 1;
-        if (size >= pos + 10 && p[pos + 3] == 0x9d && p[pos + 4] == 0x01 && p[pos + 5] == 0x2a) {
-            has_size = 1;
-            width = (p[pos + 6] | (p[pos + 7] << 8)) & 0x3fff;
-            height = (p[pos + 8] | (p[pos + 9] << 8)) & 0x3fff;
-        }
-    }
     PyObject *values[VP8_FIELDS] = {
-        [V_SIZE] = PyLong_FromSsize_t(pos),
-        [V_SOP] = PyBool_FromLong(start),
-        [V_PART] = PyLong_FromLong(partition),
-        [V_NONREF] = PyBool_FromLong(b0 & 0x20),
-        [V_PIC] = int_or_none(has_pic, pic),
-        [V_PIC_BITS] = PyLong_FromLong(pic_bits),
-        [V_PIC_OFF] = PyLong_FromLong(pic_off),
-        [V_TL0] = int_or_none(has_tl0, tl0),
-        [V_TL0_OFF] = PyLong_FromLong(tl0_off),
-        [V_TID] = int_or_none(has_tid, tid),
-        [V_SYNC] = PyBool_FromLong(sync),
-        [V_KEYIDX] = int_or_none(has_keyidx, keyidx),
-        [V_TID_OFF] = PyLong_FromLong(tid_off),
-        [V_KEY] = PyBool_FromLong(key),
-        [V_WIDTH] = int_or_none(has_size, width),
-        [V_HEIGHT] = int_or_none(has_size, height),
+        [V_SIZE] = PyLong_FromLong(v.size),
+        [V_SOP] = PyBool_FromLong(v.start),
+        [V_PART] = PyLong_FromLong(v.partition),
+        [V_NONREF] = PyBool_FromLong(v.non_reference),
+        [V_PIC] = int_or_none(v.has_picture_id, v.picture_id),
+        [V_PIC_BITS] = PyLong_FromLong(v.picture_id_bits),
+        [V_PIC_OFF] = PyLong_FromLong(v.picture_id_offset),
+        [V_TL0] = int_or_none(v.has_tl0picidx, v.tl0picidx),
+        [V_TL0_OFF] = PyLong_FromLong(v.tl0picidx_offset),
+        [V_TID] = int_or_none(v.has_temporal_id, v.temporal_id),
+        [V_SYNC] = PyBool_FromLong(v.layer_sync),
+        [V_KEYIDX] = int_or_none(v.has_key_index, v.key_index),
+        [V_TID_OFF] = PyLong_FromLong(v.tid_offset),
+        [V_KEY] = PyBool_FromLong(v.keyframe),
+        [V_WIDTH] = int_or_none(v.has_dimensions, v.width),
+        [V_HEIGHT] = int_or_none(v.has_dimensions, v.height),
     };
     return build(&vp8, values, VP8_FIELDS);
 }
