@@ -28,11 +28,17 @@ setup(
         ),
         Extension(
             "confsfu._wire",
-            sources=["src/confsfu/_wire.c", "src/confsfu/_fanout.c", "src/confsfu/_seal.c"],
+            sources=[
+                "src/confsfu/_wire.c",
+                "src/confsfu/_fanout.c",
+                "src/confsfu/_seal.c",
+                "src/confsfu/_intake.c",
+            ],
             depends=[
                 "src/confsfu/_wire.h",
                 "src/confsfu/_seal.h",
                 "src/confsfu/forwarding/_slot.h",
+                "src/confsfu/rtp/_scan.h",
             ],
             libraries=["dl"],
             extra_compile_args=FLAGS,

@@ -6,8 +6,6 @@
  */
 #include "_wire.h"
 
-#include "forwarding/_slot.h"
-
 static const SlotApi *slot_api;
 
 static int note(PyObject **list, PyObject *slot) {
@@ -26,6 +24,70 @@ static void patch_for(const Descriptor *d, const Numbers *n, Patch *out) {
     out->tl0picidx = (uint8_t)n->tl0picidx;
 }
 
+int fan_out_packet(PyObject *entries, const Packet *p, long long now_ms,
+                   const unsigned char *stamp, FanResult *r) {
+    r->sent = 0;
+    r->bytes = 0;
+    r->switched = r->unrouted = NULL;
+    if (!PyTuple_Check(entries)) {
+        PyErr_SetString(PyExc_TypeError, "fan_out takes a tuple of (slot, forwarder, wire)");
+        return -1;
+    }
+    /* Held: a relayed route's Python sendto may run while the arena drains. */
+    Py_INCREF(entries);
+    Descriptor d = p->descriptor;
+    int have_descriptor = p->has_descriptor, failed = 0;
+    Py_ssize_t count = PyTuple_GET_SIZE(entries);
+    for (Py_ssize_t i = 0; i < count && !failed; i++) {
+        PyObject *entry = PyTuple_GET_ITEM(entries, i);
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3 ||
+            !PyObject_TypeCheck(PyTuple_GET_ITEM(entry, 1), slot_api->forwarder_type) ||
+            !PyObject_TypeCheck(PyTuple_GET_ITEM(entry, 2), &WireType)) {
+            PyErr_SetString(PyExc_TypeError, "an entry is (slot, SlotForwarder, Wire)");
+            failed = 1;
+            break;
+        }
+        /* Borrowed: `entries` holds them. */
+        PyObject *slot = PyTuple_GET_ITEM(entry, 0);
+        PyObject *fwd = PyTuple_GET_ITEM(entry, 1);
+        PyObject *wire = PyTuple_GET_ITEM(entry, 2);
+        Numbers n;
+        int flags = slot_api->decide(fwd, now_ms, p, &n);
+        if (flags & DECIDE_FORWARD) {
+            Patch patch;
+            int patched = 0;
+            if (flags & DECIDE_REWRITE) {
+                if (!have_descriptor && slot_api->descriptor_from(p->vp8, &d) == 0)
+                    have_descriptor = 1;
+                patched = have_descriptor ? 1 : -1;
+                if (have_descriptor)
+                    patch_for(&d, &n, &patch);
+            }
+            Py_ssize_t length = -1;
+            if (patched >= 0)
+                length = wire_put((Wire *)wire, p->marker, n.seq, n.ts, stamp, p->payload,
+                                  patched ? &patch : NULL);
+            if (length > 0) {
+                r->sent++;
+                r->bytes += length;
+            } else if (length == 0) {
+                failed = note(&r->unrouted, slot) < 0;
+            } else {
+                failed = 1;
+            }
+        }
+        if (!failed && (flags & DECIDE_SWITCHED))
+            failed = note(&r->switched, slot) < 0;
+    }
+    Py_DECREF(entries);
+    if (failed) {
+        Py_CLEAR(r->switched);
+        Py_CLEAR(r->unrouted);
+        return -1;
+    }
+    return 0;
+}
+
 /* fan_out(entries, inbound, now_ms, send_time) -> (sent, bytes, switched, unrouted) */
 static PyObject *fan_out(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 4) {
@@ -42,68 +104,17 @@ static PyObject *fan_out(PyObject *module, PyObject *const *args, Py_ssize_t nar
     Py_buffer send_time;
     if (PyObject_GetBuffer(args[3], &send_time, PyBUF_SIMPLE) < 0)
         return NULL;
-    /* Held: a relayed route's Python sendto may run while the arena drains. */
-    PyObject *entries = Py_NewRef(args[0]);
     Packet p = {.n_held = 0};
-    PyObject *switched = NULL, *unrouted = NULL, *result = NULL;
-    long sent = 0;
-    long long sent_bytes = 0;
-    Descriptor d = {0, 0, 0, 0};
-    int have_descriptor = 0;
-    if (slot_api->packet_from(args[1], &p) < 0)
-        goto done;
-    const unsigned char *stamp = send_time.len == 3 ? send_time.buf : NULL;
-    Py_ssize_t count = PyTuple_GET_SIZE(entries);
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *entry = PyTuple_GET_ITEM(entries, i);
-        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3 ||
-            !PyObject_TypeCheck(PyTuple_GET_ITEM(entry, 1), slot_api->forwarder_type) ||
-            !PyObject_TypeCheck(PyTuple_GET_ITEM(entry, 2), &WireType)) {
-            PyErr_SetString(PyExc_TypeError, "an entry is (slot, SlotForwarder, Wire)");
-            goto done;
-        }
-        /* Borrowed: `entries` holds them. */
-        PyObject *slot = PyTuple_GET_ITEM(entry, 0);
-        PyObject *fwd = PyTuple_GET_ITEM(entry, 1);
-        PyObject *wire = PyTuple_GET_ITEM(entry, 2);
-        Numbers n;
-        int failed = 0;
-        int flags = slot_api->decide(fwd, now_ms, &p, &n);
-        if (flags & DECIDE_FORWARD) {
-            Patch patch;
-            int patched = 0;
-            if (flags & DECIDE_REWRITE) {
-                if (!have_descriptor && slot_api->descriptor_from(p.vp8, &d) == 0)
-                    have_descriptor = 1;
-                patched = have_descriptor ? 1 : -1;
-                if (have_descriptor)
-                    patch_for(&d, &n, &patch);
-            }
-            Py_ssize_t length = -1;
-            if (patched >= 0)
-                length = wire_put((Wire *)wire, p.marker, n.seq, n.ts, stamp, p.payload,
-                                  patched ? &patch : NULL);
-            if (length > 0) {
-                sent++;
-                sent_bytes += length;
-            } else if (length == 0) {
-                failed = note(&unrouted, slot) < 0;
-            } else {
-                failed = 1;
-            }
-        }
-        if (!failed && (flags & DECIDE_SWITCHED))
-            failed = note(&switched, slot) < 0;
-        if (failed)
-            goto done;
+    PyObject *result = NULL;
+    FanResult r;
+    if (slot_api->packet_from(args[1], &p) == 0 &&
+        fan_out_packet(args[0], &p, now_ms, send_time.len == 3 ? send_time.buf : NULL, &r) == 0) {
+        result = Py_BuildValue("(lLOO)", r.sent, r.bytes, r.switched ? r.switched : Py_None,
+                               r.unrouted ? r.unrouted : Py_None);
+        Py_XDECREF(r.switched);
+        Py_XDECREF(r.unrouted);
     }
-    result = Py_BuildValue("(lLOO)", sent, sent_bytes, switched ? switched : Py_None,
-                           unrouted ? unrouted : Py_None);
-done:
     slot_api->packet_release(&p);
-    Py_DECREF(entries);
-    Py_XDECREF(switched);
-    Py_XDECREF(unrouted);
     PyBuffer_Release(&send_time);
     return result;
 }

@@ -314,7 +314,7 @@ static Received *opener_stream(Opener *self, uint32_t ssrc, int add) {
  * decrypted, no tag): the clear length, or -1 when the packet is not SRTP, is replayed or too
  * old, fails authentication, or belongs to a 257th stream. The stream's index and window move
  * only for a packet that authenticates. */
-static int opener_open(Opener *self, const unsigned char *in, int length, unsigned char *out) {
+int opener_open(Opener *self, const unsigned char *in, int length, unsigned char *out) {
     int header = header_length(in, length);
     if (header < 0 || length - TAG_BYTES < header)
         goto refuse;

@@ -23,4 +23,8 @@ int seal_available(void);
  * counted as refused). */
 int sealer_seal(Sealer *self, uint64_t *highest, unsigned char *packet, int *length);
 
+/* Authenticate and decrypt the SRTP packet `in` into `out` (room for `length` - 16 bytes): the
+ * clear length, or -1 when it is not SRTP, is replayed or too old, or fails authentication. */
+int opener_open(Opener *self, const unsigned char *in, int length, unsigned char *out);
+
 #endif

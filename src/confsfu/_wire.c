@@ -384,7 +384,17 @@ static void send_arena(void) {
     queued = 0;
 }
 
+static int flush_asked = 0; /* someone was told to flush since the last flush() */
+
+int wire_flush_wanted(void) {
+    if (queued == 0 || flush_asked)
+        return 0;
+    flush_asked = 1;
+    return 1;
+}
+
 static PyObject *wire_flush(PyObject *module, PyObject *unused) {
+    flush_asked = 0;
     send_arena();
     long failed = failed_sends;
     failed_sends = 0;
@@ -723,7 +733,7 @@ PyMODINIT_FUNC PyInit__wire(void) {
         PyModule_AddObjectRef(module, "Sealer", (PyObject *)&SealerType) < 0 ||
         PyModule_AddObjectRef(module, "Opener", (PyObject *)&OpenerType) < 0 ||
         PyModule_AddIntConstant(module, "MAX_PACKET", MAX_PACKET) < 0 ||
-        fan_out_add_to(module) < 0) {
+        fan_out_add_to(module) < 0 || intake_add_to(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -6,6 +6,8 @@
 #include <Python.h>
 #include <stdint.h>
 
+#include "forwarding/_slot.h"
+
 enum { WIRE_MAX_HEADER = 64 }; /* bytes of RTP header (with extensions) a Wire can write */
 
 typedef struct Route Route;
@@ -53,7 +55,26 @@ extern PyTypeObject WireType;
 Py_ssize_t wire_put(Wire *wire, int marker, uint16_t seq, uint32_t ts,
                     const unsigned char *send_time, PyObject *payload, const Patch *patch);
 
-/* Adds fan_out (_fanout.c) to the module. */
+/* What fan_out_packet did: packets and bytes queued, and the slots (lists, or NULL) whose
+ * source changed and whose route is down. */
+typedef struct {
+    long sent;
+    long long bytes;
+    PyObject *switched, *unrouted;
+} FanResult;
+
+/* Queue `p` on every (slot, forwarder, wire) of the tuple `entries` whose forwarder forwards it
+ * (`stamp`: the 3-byte abs-send-time, or NULL). 0 with `r` filled (its lists owned by the
+ * caller), or -1 with an exception set. */
+int fan_out_packet(PyObject *entries, const Packet *p, long long now_ms,
+                   const unsigned char *stamp, FanResult *r);
+
+/* 1 when packets wait in the send arena and nobody was told to flush since the last flush():
+ * the caller is now that one. */
+int wire_flush_wanted(void);
+
+/* Adds fan_out (_fanout.c) and Track and Intake (_intake.c) to the module. */
 int fan_out_add_to(PyObject *module);
+int intake_add_to(PyObject *module);
 
 #endif

@@ -91,3 +91,77 @@ def flush() -> int:
     """Send every queued packet; how many queued since the last flush were not sent."""
 
 def pending() -> int: ...
+
+class ReceptionReport(tuple[int, int, int, int, int]):
+    """The values of one RTCP report block (RFC 3550 6.4.1), as of now."""
+
+    @property
+    def ssrc(self) -> int: ...
+    @property
+    def fraction_lost(self) -> int: ...
+    @property
+    def packets_lost(self) -> int: ...
+    @property
+    def highest_sequence(self) -> int: ...
+    @property
+    def jitter(self) -> int: ...
+
+class Track:
+    """One incoming media SSRC (_intake.c): sequence numbers, loss and NACKs owed, VP8 picture
+    ids unwrapped, and the layer it carries; the specification is
+    confsfu.forwarding.incoming.IncomingStream."""
+
+    ssrc: int
+    bytes_received: int
+    last_packet_ms: int
+    last_ext: int
+    def __init__(self, ssrc: int, *, nack_delay_ms: int = 10, nack_retries: int = 5) -> None: ...
+    @property
+    def started(self) -> bool: ...
+    @property
+    def key(self) -> str | None: ...
+    def on_packet(self, now_ms: int, sequence_number: int, size_bytes: int) -> bool: ...
+    def nacks_due(self, now_ms: int) -> list[int]: ...
+    def report(self) -> ReceptionReport: ...
+    def unwrap_picture(self, picture_id: int) -> int: ...
+    def route(
+        self,
+        key: str,
+        is_video: bool,
+        layer: int,
+        meter: Callable[[int, int, int, int], object] | None = None,
+    ) -> None:
+        """What an Intake does with its packets: the layer key they carry, and where the
+        bytes of each (spatial, temporal) layer are counted."""
+
+class Intake:
+    """A publish connection's RTP from its sockets to the slots (_intake.c): SRTP opened, the
+    header read, the Track found and the packet fanned out, without Python; `slow` gets the
+    packets it does not take (unknown SSRCs, RTX, malformed) before anything is counted."""
+
+    level_id: int
+    gate_audio: bool
+    gate_video: bool
+    opener: Opener | None
+    @property
+    def pid(self) -> str: ...
+    def __init__(
+        self,
+        pid: str,
+        fan_outs: dict[str, Any],
+        slow: Callable[[bytes, int], object],
+        on_level: Callable[[int, str, int, bool], object],
+        on_keyframe: Callable[[str], object],
+        after_fan_out: Callable[[Any, Any], object],
+        schedule_flush: Callable[[], object],
+        *,
+        max_packet: int = 2048,
+    ) -> None: ...
+    def tap(self, fallback: Callable[[bytes, Any], object]) -> Callable[[bytes, Any], None]:
+        """A socket protocol's datagram_received: what the intake can open goes to it,
+        everything else to `fallback`."""
+    def add(self, track: Track) -> bool: ...
+    def holds(self, ssrc: int) -> bool: ...
+    def take_counts(self) -> dict[str, int]: ...
+    def receive(self, clear: bytes, now_ms: int) -> None:
+        """One decrypted RTP packet, as if a socket had read it."""

@@ -93,6 +93,7 @@ static int packet_from(PyObject *inbound, Packet *p) {
         s_ext_picture, s_timestamp, s_marker,     s_keyframe,     s_starts_frame,
         s_layer_sync, s_temporal_id, s_picture_id, s_tl0picidx};
     PyObject **v = p->held;
+    p->has_descriptor = 0;
     for (p->n_held = 0; p->n_held < PACKET_FIELDS; p->n_held++) {
         v[p->n_held] = PyObject_GetAttr(inbound, names[p->n_held]);
         if (v[p->n_held] == NULL)
@@ -536,7 +537,7 @@ static int decide(PyObject *forwarder, long long now_ms, const Packet *p, Number
     int flags = forwarder_decide(f, now_ms, p, out) ? DECIDE_FORWARD : 0;
     if (f->source != before)
         flags |= DECIDE_SWITCHED;
-    if (f->rewrites_descriptor && p->vp8 != NULL)
+    if (f->rewrites_descriptor && (p->vp8 != NULL || p->has_descriptor))
         flags |= DECIDE_REWRITE;
     return flags;
 }

@@ -9,6 +9,11 @@
 #define SLOT_API_CAPSULE "confsfu.forwarding._slot._C_API"
 #define PACKET_FIELDS 14 /* attributes of an Inbound that a Packet holds */
 
+/* Where a VP8 payload descriptor keeps its picture id and TL0PICIDX. */
+typedef struct {
+    int size, picture_id_offset, picture_id_bits, tl0picidx_offset;
+} Descriptor;
+
 /* One incoming packet (a confsfu.forwarding.inbound.Inbound), as the forwarders read it. */
 typedef struct {
     PyObject *held[PACKET_FIELDS]; /* the attributes read, owned; see packet_release */
@@ -21,6 +26,8 @@ typedef struct {
     int seq, marker, keyframe, starts_frame, layer_sync;
     int temporal_id, picture_id, tl0picidx; /* -1: absent */
     int has_ext_picture;
+    int has_descriptor; /* `descriptor` is read (the intake's packets, which have no `vp8`) */
+    Descriptor descriptor;
 } Packet;
 
 /* The numbers one slot sends a packet with. */
@@ -29,11 +36,6 @@ typedef struct {
     uint32_t ts;
     int picture_id, tl0picidx; /* -1: the packet has none */
 } Numbers;
-
-/* Where a VP8 payload descriptor keeps its picture id and TL0PICIDX. */
-typedef struct {
-    int size, picture_id_offset, picture_id_bits, tl0picidx_offset;
-} Descriptor;
 
 enum {
     DECIDE_FORWARD = 1,  /* send it, with the numbers given */

@@ -1,8 +1,12 @@
-"""One publisher stream as the server receives it: loss, receiver-report values, NACKs to send."""
+"""One publisher stream as the server receives it: loss, receiver-report values, NACKs to send.
+
+`IncomingStream` is the specification; the server runs `confsfu._wire.Track`, which does the same
+in C for the intake (tests hold the two to the same answers).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from confsfu.rtp.seq import Unwrapper
 
@@ -10,8 +14,7 @@ SEQ_MOD = 1 << 16
 MAX_TRACKED_MISSING = 512
 
 
-@dataclass(frozen=True, slots=True)
-class ReceptionReport:
+class ReceptionReport(NamedTuple):
     """The values of one RTCP report block (RFC 3550 6.4.1), as of now."""
 
     ssrc: int
@@ -25,7 +28,7 @@ class IncomingStream:
     """Tracks one incoming SSRC: extended sequence numbers, loss and the gaps worth a NACK.
 
     `last_ext` is the extended sequence number of the packet `on_packet` last accepted, and
-    `pictures` unwraps the stream's VP8 picture ids: both done once here for every slot.
+    `unwrap_picture` unwraps the stream's VP8 picture ids: both done once here for every slot.
     """
 
     __slots__ = (
@@ -35,12 +38,12 @@ class IncomingStream:
         "_missing",
         "_nack_delay_ms",
         "_nack_retries",
+        "_pictures",
         "_received",
         "_received_prior",
         "bytes_received",
         "last_ext",
         "last_packet_ms",
-        "pictures",
         "ssrc",
     )
 
@@ -57,7 +60,7 @@ class IncomingStream:
         self.bytes_received = 0
         self.last_packet_ms = 0
         self.last_ext = -1
-        self.pictures = Unwrapper(15)
+        self._pictures = Unwrapper(15)
 
     @property
     def started(self) -> bool:
@@ -89,6 +92,10 @@ class IncomingStream:
         self._received += 1
         self.last_ext = ext
         return True
+
+    def unwrap_picture(self, picture_id: int) -> int:
+        """A 15-bit VP8 picture id of the stream on an unbounded int."""
+        return self._pictures.unwrap(picture_id)
 
     def nacks_due(self, now_ms: int) -> list[int]:
         """16-bit sequence numbers to NACK now (each gap asked for at most `retries` times)."""

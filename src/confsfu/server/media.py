@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from confsfu._wire import Wire, fan_out, flush
+from confsfu._wire import Intake, Track, Wire, fan_out, flush
 from confsfu.bandwidth.allocator import (
     AllocatorConfig,
     Demand,
@@ -31,7 +31,6 @@ from confsfu.codecs.vp8 import parse_vp8
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.slots import stable_assign
 from confsfu.forwarding.inbound import Inbound
-from confsfu.forwarding.incoming import IncomingStream
 from confsfu.forwarding.ingress import IngressRouter, IngressStream, layer_key, source_of
 from confsfu.forwarding.keyframes import KeyframeRequester
 from confsfu.forwarding.outgoing import SlotHeader
@@ -134,9 +133,10 @@ class Publisher:
     purpose: Purpose
     pc: RawPeerConnection
     rtcp_ssrc: int
+    intake: Intake  # takes its RTP from the socket to the slots (confsfu._wire, C)
     router: IngressRouter | None = None
     ext: ExtensionIds = field(default_factory=ExtensionIds)
-    incoming: dict[int, IncomingStream] = field(default_factory=dict)
+    incoming: dict[int, Track] = field(default_factory=dict)
     meters: dict[str, LayerBitrateMeter] = field(default_factory=dict)  # per video source
     gates: dict[str, LayerGate] = field(default_factory=dict)  # per simulcast source
 
@@ -173,8 +173,8 @@ class RoomMedia:
         # ... and those of them that can send, as `fan_out` walks them (rebuilt when they change)
         self._fan_out_by_key: dict[str, FanOut] = {}
         self.keyframes = KeyframeRequester(media.keyframe_request_interval_ms)
-        self.counters: Counter[str] = Counter()
-        self.drops: Counter[str] = Counter()
+        self._counters: Counter[str] = Counter()
+        self._drops: Counter[str] = Counter()
         self._last_report_ms = clock_ms()
         self._flush_due = False
         self._send_time_ms, self._send_time = -1, b""  # abs-send-time of the last arrival's ms
@@ -186,10 +186,23 @@ class RoomMedia:
     async def publish(self, pid: str, offer_sdp: str, purpose: Purpose = "camera") -> str:
         """Accept a participant's publish offer; returns the answer. Replaces an earlier one."""
         await self.unpublish(pid, purpose)
-        pub = Publisher(pid, purpose, self._make_pc(), rtcp_ssrc=self._rng.getrandbits(32))
+        pc = self._make_pc()
+        intake = Intake(
+            pid,
+            self._fan_out_by_key,
+            slow=lambda data, arrival_ms: self._on_publisher_rtp(pub, data, arrival_ms),
+            on_level=self.meeting.on_audio_level,
+            on_keyframe=self.keyframes.keyframe_arrived,
+            after_fan_out=self._after_fan_out,
+            schedule_flush=self._schedule_flush,
+            max_packet=MAX_PACKET_BYTES,
+        )
+        pub = Publisher(pid, purpose, pc, rtcp_ssrc=self._rng.getrandbits(32), intake=intake)
+        self._gate(pub)
         pub.pc.set_callbacks(
-            on_rtp=partial(self._on_publisher_rtp, pub),  # no Python frame of its own per packet
+            on_rtp=intake.receive,  # RTP opened by libsrtp (the profiles the intake cannot open)
             on_rtcp=partial(self._on_publisher_rtcp, pub),
+            intake=intake,
         )
         self.publishers[pid, purpose] = pub
         try:
@@ -206,6 +219,7 @@ class RoomMedia:
             self._held.discard(pid)
         self._restart_slots(pid, purpose)
         pub.ext = plan.ext
+        pub.intake.level_id = plan.ext.audio_level or 0
         for section in plan.sections:
             if section.kind == "video":
                 # Several seconds, so a keyframe (often 10x a delta frame) is averaged out.
@@ -318,10 +332,12 @@ class RoomMedia:
     async def unpublish(self, pid: str, purpose: Purpose) -> None:
         pub = self.publishers.pop((pid, purpose), None)
         if pub is not None:
+            self._take_intake_counts(pub)
             if pub.router is not None:
                 for stream in pub.router.streams.values():
                     self.keyframes.forget(stream.key)
             await pub.pc.close()
+            self._take_intake_counts(pub)  # what arrived while it closed
             gc_policy.release()  # the connection's objects may be cycles
 
     async def _close_subscriber(self, pid: str) -> None:
@@ -612,22 +628,57 @@ class RoomMedia:
 
     # ---- publishers' packets: the hot path --------------------------------------------------
 
+    @property
+    def counters(self) -> Counter[str]:
+        """Packets and bytes in and out, and events worth counting, since the room opened."""
+        self._take_intake_counts()
+        return self._counters
+
+    @property
+    def drops(self) -> Counter[str]:
+        """Packets not forwarded, by reason."""
+        self._take_intake_counts()
+        return self._drops
+
+    def _take_intake_counts(self, *pubs: Publisher) -> None:
+        for pub in pubs or self.publishers.values():
+            for name, count in pub.intake.take_counts().items():
+                if name in ("duplicate", "chair_muted"):
+                    self._drops[name] += count
+                else:
+                    self._counters[name] += count
+
+    def refresh_gates(self) -> None:
+        """Tell every publisher's intake whether a chair lets its audio and video through;
+        called whenever the meeting may have changed that."""
+        for pub in self.publishers.values():
+            self._gate(pub)
+
+    def _gate(self, pub: Publisher) -> None:
+        camera = pub.purpose == "camera"  # a chair's mute is of the camera and microphone
+        pid = pub.participant_id
+        pub.intake.gate_audio = not camera or self.meeting.may_forward(pid, "audio")
+        pub.intake.gate_video = not camera or self.meeting.may_forward(pid, "video")
+
     def _on_publisher_rtp(self, pub: Publisher, data: bytes, arrival_ms: int) -> None:
-        counters = self.counters
+        """The packets the intake (C) does not take: the first of each SSRC, RTX, malformed
+        ones; also the specification of what it does with the others."""
+        counters = self._counters
         counters["packets_in"] += 1
         counters["bytes_in"] += len(data)
+        drops = self._drops
         if len(data) > MAX_PACKET_BYTES:
-            self.drops["oversized"] += 1
+            drops["oversized"] += 1
             return
         try:
             pkt = parse_rtp(data)
         except ParseError:
-            self.drops["bad_rtp"] += 1
+            drops["bad_rtp"] += 1
             return
         router = pub.router
         stream = router.route(pkt) if router is not None else None
         if stream is None:
-            self.drops["unknown_ssrc"] += 1
+            drops["unknown_ssrc"] += 1
             return
         if stream.repairs is not None:
             unwrapped = self._unwrap_rtx(stream, pkt)
@@ -636,33 +687,37 @@ class RoomMedia:
             pkt = unwrapped
         incoming = pub.incoming.get(pkt.ssrc)
         if incoming is None:
-            incoming = pub.incoming[pkt.ssrc] = IncomingStream(
+            incoming = pub.incoming[pkt.ssrc] = Track(
                 pkt.ssrc,
                 nack_delay_ms=self._media.upstream_nack_delay_ms,
                 nack_retries=self._media.upstream_nack_retries,
             )
+        kind = stream.section.kind
+        meter = pub.meters.get(stream.section.source)
+        if stream.repairs is None and not pub.intake.holds(pkt.ssrc):
+            on_layer_bytes = meter.on_packet if meter is not None else None
+            incoming.route(stream.key, kind == "video", stream.layer, on_layer_bytes)
+            pub.intake.add(incoming)  # its next packets go the fast way
         if not incoming.on_packet(arrival_ms, pkt.sequence_number, len(data)):
-            self.drops["duplicate"] += 1
+            drops["duplicate"] += 1
             return
         if pkt.padding_only:
             return
-        kind = stream.section.kind
         if pub.purpose == "camera" and not self.meeting.may_forward(pub.participant_id, kind):
-            self.drops["chair_muted"] += 1
+            drops["chair_muted"] += 1
             return
         if kind == "video":
             try:
                 vp8 = parse_vp8(pkt.payload)
             except ParseError:
-                self.drops["bad_vp8"] += 1
+                drops["bad_vp8"] += 1
                 return
             if vp8.is_keyframe:
                 self.keyframes.keyframe_arrived(stream.key)
-            meter = pub.meters.get(stream.section.source)
             if meter is not None:
                 meter.on_packet(arrival_ms, stream.layer, vp8.temporal_id or 0, len(data))
             picture = (
-                incoming.pictures.unwrap(vp8.picture_id) if vp8.picture_id is not None else None
+                incoming.unwrap_picture(vp8.picture_id) if vp8.picture_id is not None else None
             )
             entries = self._fan_out_by_key.get(stream.key)
             if entries is None:  # a layer no slot carries (or awaits)
@@ -690,12 +745,14 @@ class RoomMedia:
         try:
             sent, sent_bytes, switched, unrouted = fan_out(entries, p, now_ms, send_time)
         finally:
-            if not self._flush_due:
-                self._flush_due = True
-                asyncio.get_running_loop().call_soon(self._flush)
+            self._schedule_flush()
         if sent:
-            self.counters["packets_out"] += sent
-            self.counters["bytes_out"] += sent_bytes
+            self._counters["packets_out"] += sent
+            self._counters["bytes_out"] += sent_bytes
+        if switched or unrouted:
+            self._after_fan_out(switched, unrouted)
+
+    def _after_fan_out(self, switched: list[Slot] | None, unrouted: list[Slot] | None) -> None:
         for slot in unrouted or ():  # no route yet (or SRTP refused it)
             slot.subscriber.pc.refresh_route()
         for slot in switched or ():
@@ -703,22 +760,27 @@ class RoomMedia:
             self._index_add(slot)
             self._slot_changed(slot)
 
+    def _schedule_flush(self) -> None:
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
     def _flush(self) -> None:
         self._flush_due = False
         failed = flush()
         if failed:  # sockets refused them (a full send buffer); still counted as forwarded
-            self.drops["send_failed"] += failed
+            self._drops["send_failed"] += failed
 
     def _unwrap_rtx(self, stream: IngressStream, pkt: RtpPacket) -> RtpPacket | None:
         payload = pkt.payload
         if len(payload) < 2:
-            self.drops["rtx_padding"] += 1
+            self._drops["rtx_padding"] += 1
             return None
         apt = stream.section.rtx_payload_types.get(pkt.payload_type)
         if apt is None or stream.repairs is None:
-            self.drops["rtx_unknown"] += 1
+            self._drops["rtx_unknown"] += 1
             return None
-        self.counters["rtx_in"] += 1
+        self._counters["rtx_in"] += 1
         original = build_rtp(
             payload_type=apt,
             sequence_number=int.from_bytes(payload[:2], "big"),
@@ -744,7 +806,7 @@ class RoomMedia:
 
     def _on_publisher_rtcp(self, pub: Publisher, data: bytes) -> None:
         packets, errors = rtcp.parse_rtcp_lenient(data)
-        self.drops["bad_rtcp"] += len(errors)
+        self._drops["bad_rtcp"] += len(errors)
         for packet in packets:
             if isinstance(packet, rtcp.SenderReport):
                 self._translate_sender_report(pub, packet)
@@ -770,7 +832,7 @@ class RoomMedia:
     def _on_subscriber_rtcp(self, sub: Subscriber, data: bytes) -> None:
         sub.pc.refresh_route()  # the nominated pair, checked about once a second
         packets, errors = rtcp.parse_rtcp_lenient(data)
-        self.drops["bad_rtcp"] += len(errors)
+        self._drops["bad_rtcp"] += len(errors)
         now_ms = self._clock_ms()
         for packet in packets:
             if isinstance(packet, rtcp.PictureLossIndication):
@@ -805,7 +867,7 @@ class RoomMedia:
             for ssrc in pub.router.media_ssrcs(key)
         ]
         if packets:
-            self.counters["keyframe_requests"] += 1
+            self._counters["keyframe_requests"] += 1
             pub.pc.send_rtcp(rtcp.serialize_rtcp(packets))
 
     def _retransmit(self, slot: Slot | None, lost: tuple[int, ...]) -> None:
@@ -815,11 +877,11 @@ class RoomMedia:
         for seq in lost:
             packet = slot.resend(seq, now_ms)
             if packet is None:
-                self.drops["nack_not_in_history"] += 1
+                self._drops["nack_not_in_history"] += 1
                 continue
             if slot.subscriber.pc.send_rtp(packet):
                 slot.rtx_sent += 1
-                self.counters["rtx_out"] += 1
+                self._counters["rtx_out"] += 1
 
     # ---- timers ----------------------------------------------------------------------------
 
@@ -832,7 +894,7 @@ class RoomMedia:
                     nack = rtcp.Nack(
                         sender_ssrc=pub.rtcp_ssrc, media_ssrc=stream.ssrc, lost=tuple(lost)
                     )
-                    self.counters["nacks_sent"] += 1
+                    self._counters["nacks_sent"] += 1
                     pub.pc.send_rtcp(rtcp.serialize_rtcp([nack]))
         if now_ms - self._last_keyframe_scan_ms >= KEYFRAME_SCAN_EVERY_MS:
             # Re-ask for keyframes still awaited (the first request went out at the switch).
@@ -865,7 +927,7 @@ class RoomMedia:
             loss=sub.loss_fraction or 0.0,
         )
         if sub.probe.probing != was:
-            self.counters["probes_started" if sub.probe.probing else "probes_ended"] += 1
+            self._counters["probes_started" if sub.probe.probing else "probes_ended"] += 1
 
     def _pad(self, now_ms: int, sub: Subscriber) -> None:
         """Probe padding: RTX copies of the latest video packets, which a receiver discards."""
@@ -894,7 +956,7 @@ class RoomMedia:
                 continue
             if sub.pc.send_rtp(packet):
                 sent += len(packet)
-                self.counters["padding_packets_out"] += 1
+                self._counters["padding_packets_out"] += 1
         sub.padding_bytes += sent
         sub.probe.spend(sent)
 

@@ -186,6 +186,7 @@ class RawPeerConnection:
         self.pc = RTCPeerConnection(config)
         self._on_rtp: RtpCallback = _ignore_rtp
         self._on_rtcp: RtcpCallback = _ignore_rtcp
+        self._intake: _wire.Intake | None = None
         self._dtls: Any = None
         self._connection: Any = None
         self._fast_path_installed = False
@@ -206,10 +207,14 @@ class RawPeerConnection:
             if self.on_state is not None:
                 self.on_state(self.pc.connectionState)
 
-    def set_callbacks(self, *, on_rtp: RtpCallback, on_rtcp: RtcpCallback) -> None:
-        """Where decrypted packets go; set before negotiating."""
+    def set_callbacks(
+        self, *, on_rtp: RtpCallback, on_rtcp: RtcpCallback, intake: _wire.Intake | None = None
+    ) -> None:
+        """Where decrypted packets go; set before negotiating. An `intake` takes the RTP it can
+        open from the sockets itself, and is told the opener once the keys exist."""
         self._on_rtp = on_rtp
         self._on_rtcp = on_rtcp
+        self._intake = intake
 
     @property
     def srtp_errors(self) -> int:
@@ -380,6 +385,8 @@ class RawPeerConnection:
                     return
                 if rx is not keys[0]:
                     keys[0], keys[1], keys[2] = rx, srtp_context(rx), _opener(dtls)
+                    if self._intake is not None:
+                        self._intake.opener = keys[2]
                 rtcp = len(data) > 1 and 192 <= data[1] <= 223
                 opener = keys[2]
                 if rtcp or opener is None:
@@ -393,7 +400,10 @@ class RawPeerConnection:
                 else:
                     self._on_rtp(clear, int(loop.time() * 1000))
 
-            protocol.datagram_received = datagram_received
+            intake = self._intake
+            protocol.datagram_received = (
+                datagram_received if intake is None else intake.tap(datagram_received)
+            )
 
 
 def _grow_buffers(protocol: Any) -> None:
