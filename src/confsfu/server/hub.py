@@ -147,6 +147,7 @@ class LiveRoom:
         self, events: Iterable[MeetingEvent | ParticipantRemoved], also: Iterable[str] = ()
     ) -> None:
         """Tell everyone what changed: room state, updated participants, personal notices."""
+        self.media.refresh_gates()  # before any await: a chair's mute takes effect at once
         changed = set(also)
         state_changed = False
         for event in events:
@@ -308,6 +309,7 @@ class LiveRoom:
                 self._last_meeting_ms = now_ms
                 events = self.meeting.tick(now_ms)
                 if events:
+                    self.media.refresh_gates()
                     self._spawn(self.announce(events))
             if now_ms - self._last_reassign_ms >= REASSIGN_EVERY_MS:
                 self._last_reassign_ms = now_ms

@@ -1,0 +1,327 @@
+"""confsfu._wire.Intake (C): a publisher's RTP from the socket to the slots, held to the Python
+path it replaces (IncomingStream, parse_rtp, parse_vp8, Inbound, fan_out), packet by packet."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from confsfu import _wire
+from confsfu.codecs.vp8 import packetize_vp8, parse_vp8
+from confsfu.forwarding.inbound import Inbound
+from confsfu.forwarding.incoming import IncomingStream
+from confsfu.forwarding.slot import SlotForwarder
+from confsfu.rtp.errors import ParseError
+from confsfu.rtp.extensions import abs_send_time, build_audio_level, parse_audio_level
+from confsfu.rtp.packet import build_rtp, parse_rtp
+
+from .test_wire import route_to, sessions, video_header
+
+VIDEO, AUDIO, LEVEL_ID = 0x1111, 0x2222, 1
+KEYFRAME = b"\x10\x02\x00\x9d\x01\x2a\x80\x02\xe0\x01"  # a VP8 keyframe header, 640x480
+KEYS = {VIDEO: "p/video#1", AUDIO: "p/audio#0"}
+FIXED = {"suppress_health_check": [HealthCheck.function_scoped_fixture], "deadline": None}
+
+
+@dataclass
+class Slot:
+    forwarder: SlotForwarder
+    wire: _wire.Wire
+
+
+@dataclass
+class Side:
+    """One way of taking the packets: what it forwarded and what it told its owner."""
+
+    slots: dict[str, list[Slot]]
+    heard: list[tuple[Any, ...]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def fan_outs(self) -> dict[str, Any]:
+        return {
+            key: tuple((s, s.forwarder, s.wire) for s in slots) for key, slots in self.slots.items()
+        }
+
+    def count(self, name: str, n: int = 1) -> None:
+        if n:
+            self.counts[name] = self.counts.get(name, 0) + n
+
+
+def make_slots(route: _wire.Route, first_ssrc: int) -> dict[str, list[Slot]]:
+    slots: dict[str, list[Slot]] = {}
+    for k, (key, is_video) in enumerate(((KEYS[VIDEO], True), (KEYS[AUDIO], False))):
+        for i, max_temporal in enumerate((0, 2)):
+            forwarder = SlotForwarder(
+                is_video=is_video,
+                clock_rate=90000 if is_video else 48000,
+                initial_seq=1000 * i,
+                initial_ts=7 * i,
+            )
+            forwarder.max_temporal = max_temporal
+            forwarder.assign(0, key)
+            header = video_header(ssrc=first_ssrc + 2 * k + i)
+            wire = _wire.Wire(route, header.template(), header.abs_send_time_at, history=1024)
+            slots.setdefault(key, []).append(Slot(forwarder, wire))
+    return slots
+
+
+def python_path(side: Side, streams: dict[int, IncomingStream], clear: bytes, now_ms: int) -> bool:
+    """What RoomMedia._on_publisher_rtp does with a packet of a known stream (False: it is not
+    one the intake takes, which then goes to the slow path)."""
+    try:
+        pkt = parse_rtp(clear)
+        vp8 = parse_vp8(pkt.payload) if pkt.ssrc == VIDEO and pkt.payload else None
+    except ParseError:
+        return False
+    if pkt.ssrc not in streams or len(clear) > 1500:
+        return False
+    stream = streams[pkt.ssrc]
+    side.count("packets_in")
+    side.count("bytes_in", len(clear))
+    if not stream.on_packet(now_ms, pkt.sequence_number, len(clear)):
+        side.count("duplicate")
+        return True
+    if pkt.padding_only:
+        return True
+    key = KEYS[pkt.ssrc]
+    send_time = b""
+    picture = None
+    if vp8 is not None:
+        if vp8.is_keyframe:
+            side.heard.append(("keyframe", key))
+        side.heard.append(("meter", now_ms, 1, vp8.temporal_id or 0, len(clear)))
+        if vp8.picture_id is not None:
+            picture = stream.unwrap_picture(vp8.picture_id)
+        send_time = abs_send_time(now_ms)
+    elif LEVEL_ID in pkt.extensions:
+        try:
+            voice, level = parse_audio_level(pkt.extensions[LEVEL_ID])
+            side.heard.append(("level", now_ms, "p", level, voice))
+        except ParseError:
+            pass
+    inbound = Inbound(key, pkt, stream.last_ext, vp8, picture)
+    sent, sent_bytes, switched, _ = _wire.fan_out(side.fan_outs()[key], inbound, now_ms, send_time)
+    side.count("packets_out", sent)
+    side.count("bytes_out", sent_bytes)
+    if switched:
+        side.heard.append(("switched", len(switched)))
+    return True
+
+
+def make_intake(side: Side, slow: Callable[[bytes, int], object]) -> _wire.Intake:
+    intake = _wire.Intake(
+        "p",
+        side.fan_outs(),
+        slow=slow,
+        on_level=lambda *a: side.heard.append(("level", *a)),
+        on_keyframe=lambda key: side.heard.append(("keyframe", key)),
+        after_fan_out=lambda sw, un: side.heard.append(("switched", len(sw or ()))),
+        schedule_flush=lambda: None,
+        max_packet=1500,
+    )
+    intake.level_id = LEVEL_ID
+    for ssrc, is_video in ((VIDEO, True), (AUDIO, False)):
+        track = _wire.Track(ssrc, nack_delay_ms=10)
+        meter = (lambda *a: side.heard.append(("meter", *a))) if is_video else None
+        track.route(KEYS[ssrc], is_video, 1, meter)
+        assert intake.add(track)
+    return intake
+
+
+def video(seq: int, picture: int, tid: int, key: bool, padding: int = 0) -> bytes:
+    body = (KEYFRAME if key else b"\x11\x02\x00") + bytes([seq % 256]) * 30
+    (payload,) = packetize_vp8(
+        body, picture_id=picture % 32768, tl0picidx=picture % 256, temporal_id=tid, layer_sync=False
+    )
+    return build_rtp(
+        payload_type=96,
+        sequence_number=seq % 65536,
+        timestamp=(seq * 3000) % 2**32,
+        ssrc=VIDEO,
+        payload=payload,
+        marker=True,
+        padding_bytes=padding,
+    )
+
+
+def audio(seq: int, level: int | None) -> bytes:
+    return build_rtp(
+        payload_type=111,
+        sequence_number=seq % 65536,
+        timestamp=(seq * 960) % 2**32,
+        ssrc=AUDIO,
+        payload=bytes([seq % 256]) * 60,
+        extensions={LEVEL_ID: build_audio_level(level > 60, level)} if level is not None else {},
+    )
+
+
+packet = st.one_of(
+    st.builds(
+        lambda s, p, t, k, pad: ("video", s, p, t, k, pad),
+        st.integers(0, 40),
+        st.integers(0, 40),
+        st.integers(0, 2),
+        st.booleans(),
+        st.sampled_from([0, 0, 0, 5]),
+    ),
+    st.builds(lambda s, lv: ("audio", s, lv), st.integers(0, 40), st.none() | st.integers(0, 127)),
+    st.builds(lambda b: ("junk", b), st.binary(max_size=40)),
+    st.builds(lambda s: ("unknown", s), st.integers(0, 40)),
+    st.builds(lambda s: ("padding only", s), st.integers(0, 40)),
+)
+
+
+def raw(item: tuple[Any, ...], base: int) -> bytes:
+    match item:
+        case ("video", s, p, t, k, pad):
+            return video(base + s, base + p, t, k, pad)
+        case ("audio", s, level):
+            return audio(base + s, level)
+        case ("unknown", s):
+            return build_rtp(payload_type=96, sequence_number=s, timestamp=0, ssrc=5, payload=b"x")
+        case ("padding only", s):
+            return build_rtp(
+                payload_type=96,
+                sequence_number=(base + s) % 65536,
+                timestamp=0,
+                ssrc=VIDEO,
+                payload=b"",
+                padding_bytes=8,
+            )
+        case ("junk", data):
+            return bytes(data)
+    raise AssertionError(item)
+
+
+@settings(max_examples=60, **FIXED)
+@given(items=st.lists(packet, min_size=1, max_size=60), base=st.integers(0, 65_535))
+def test_the_intake_does_what_the_python_path_does(
+    receiver: socket.socket, sender: socket.socket, items: list[tuple[Any, ...]], base: int
+) -> None:
+    route = route_to(receiver, sender, sessions()[0])
+    receiver.setblocking(False)
+    spec, fast = Side(make_slots(route, 10)), Side(make_slots(route, 20))
+    streams = {ssrc: IncomingStream(ssrc, nack_delay_ms=10) for ssrc in (VIDEO, AUDIO)}
+    slow_spec: list[bytes] = []
+    slow_fast: list[tuple[bytes, int]] = []
+    intake = make_intake(fast, lambda data, now: slow_fast.append((data, now)))
+    for now, item in enumerate(items, start=5000):
+        data = raw(item, base)
+        if not python_path(spec, streams, data, now):
+            slow_spec.append(data)
+        intake.receive(data, now)
+        _wire.flush()
+        while True:  # drained, so the socket never fills
+            try:
+                receiver.recv(2048)
+            except BlockingIOError:
+                break
+    assert [d for d, _ in slow_fast] == slow_spec
+    assert intake.take_counts() == spec.counts
+    assert intake.take_counts() == {}  # taken
+    assert fast.heard == spec.heard
+    for key in KEYS.values():
+        for mine, theirs in zip(fast.slots[key], spec.slots[key], strict=True):
+            assert mine.forwarder.last_seq == theirs.forwarder.last_seq
+            assert mine.wire.packets == theirs.wire.packets
+            for seq in range(theirs.forwarder.last_seq - 70, theirs.forwarder.last_seq + 1):
+                assert mine.wire.sent(seq % 65536) == theirs.wire.sent(seq % 65536)
+
+
+def test_closed_gates_count_the_packet_and_forward_nothing(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    side = Side(make_slots(route_to(receiver, sender, sessions()[0]), 10))
+    intake = make_intake(side, lambda data, now: pytest.fail("not slow"))
+    intake.gate_audio = False
+    intake.receive(audio(1, 10), 0)
+    intake.receive(video(1, 1, 0, True), 0)
+    assert [h[0] for h in side.heard] == ["keyframe", "meter", "switched"]  # video still flows
+    intake.gate_video = False
+    intake.receive(video(2, 2, 0, False), 1)
+    intake.receive(audio(2, 10), 1)
+    counts = intake.take_counts()
+    assert counts["chair_muted"] == 3 and counts["packets_in"] == 4
+    assert all(s.wire.packets == 0 for s in side.slots[KEYS[AUDIO]])  # not heard, not sent
+    _wire.flush()
+
+
+def test_what_the_tap_cannot_open_goes_to_the_fallback(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    side = Side(make_slots(route_to(receiver, sender, sessions()[0]), 10))
+    intake = make_intake(side, lambda data, now: pytest.fail("not slow"))
+    fell_back: list[bytes] = []
+    tap = intake.tap(lambda data, addr: fell_back.append(data))
+    key, salt = bytes(range(16)), bytes(range(12))
+    sealer = _wire.Sealer(key, salt)
+    protected = sealer.seal(audio(1, 10))
+    assert protected is not None
+    tap(protected, ("127.0.0.1", 1))  # no opener yet
+    intake.opener = _wire.Opener(key, salt)
+    tap(protected, ("127.0.0.1", 1))  # opened and taken
+    tap(protected, ("127.0.0.1", 1))  # a replay: refused, so Python's to count
+    stun = b"\x00\x01" + bytes(18)
+    tap(stun, ("127.0.0.1", 1))
+    rtcp = b"\x81\xc9" + bytes(30)
+    tap(rtcp, ("127.0.0.1", 1))
+    assert fell_back == [protected, protected, stun, rtcp]
+    assert intake.take_counts()["packets_in"] == 1
+    assert side.heard[0][0] == "level"
+    with pytest.raises(TypeError):
+        tap(protected)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        intake.opener = "key"  # type: ignore[assignment]
+    _wire.flush()
+
+
+@settings(max_examples=300, **FIXED)
+@given(data=st.binary(max_size=3000))
+def test_any_bytes_are_taken_or_handed_on(
+    receiver: socket.socket, sender: socket.socket, data: bytes
+) -> None:
+    side = Side(make_slots(route_to(receiver, sender, sessions()[0]), 10))
+    slow: list[bytes] = []
+    intake = make_intake(side, lambda d, now: slow.append(d))
+    intake.receive(data, 0)
+    counts = intake.take_counts()
+    assert (slow == [data]) != bool(counts.get("packets_in")), "exactly one of the two"
+    _wire.flush()
+
+
+def test_the_intake_refuses_what_it_cannot_use() -> None:
+    def make(**changes: Any) -> _wire.Intake:
+        args: dict[str, Any] = {
+            "pid": "p",
+            "fan_outs": {},
+            "slow": print,
+            "on_level": print,
+            "on_keyframe": print,
+            "after_fan_out": print,
+            "schedule_flush": print,
+        }
+        return _wire.Intake(**{**args, **changes})
+
+    with pytest.raises(TypeError, match="on_level must be callable"):
+        make(on_level=3)
+    with pytest.raises(TypeError):
+        make(fan_outs=[])
+    with pytest.raises(ValueError, match="max_packet"):
+        make(max_packet=5000)
+    intake = make()
+    with pytest.raises(TypeError):
+        intake.add("a track")  # type: ignore[arg-type]
+    track = _wire.Track(1)
+    with pytest.raises(ValueError, match="layer"):
+        track.route("k", True, 3)
+    with pytest.raises(TypeError, match="meter"):
+        track.route("k", True, 0, meter=5)  # type: ignore[arg-type]
+    assert all(intake.add(_wire.Track(ssrc)) for ssrc in range(32))
+    assert not intake.add(_wire.Track(99))  # full: its packets keep going the slow way
+    assert intake.add(_wire.Track(5)) and intake.holds(5) and not intake.holds(99)
