@@ -2,9 +2,10 @@
 
 confsfu.forwarding._slot is one slot's forwarder (sans-IO: which packets it forwards with which
 numbers); confsfu.rtp._fast parses RTP headers and VP8 descriptors (the Python parsers beside
-it stay the specification and take malformed input); confsfu._wire is the per-subscriber hot path around it: fan_out over a layer's slots,
-header patch, SRTP protect (AES-GCM through OpenSSL's libcrypto, loaded at run time), history
-and batched send. Building them needs a C compiler and
+it stay the specification and take malformed input); confsfu._wire is the hot path around it:
+the intake (SRTP open, header read, per-SSRC sequence state, straight from the socket), fan_out
+over a layer's slots, header patch, SRTP protect (AES-GCM through OpenSSL's libcrypto, loaded
+at run time), history and batched send. Building them needs a C compiler and
 Python's headers.
 """
 
