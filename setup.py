@@ -5,7 +5,8 @@ numbers); confsfu.rtp._fast parses RTP headers and VP8 descriptors (the Python p
 it stay the specification and take malformed input); confsfu._wire is the hot path around it:
 the intake (SRTP open, header read, per-SSRC sequence state, straight from the socket), fan_out
 over a layer's slots, header patch, SRTP protect (AES-GCM through OpenSSL's libcrypto, loaded
-at run time), history and batched send. Building them needs a C compiler and
+at run time), history and batched send; confsfu.bandwidth._counts keeps the bytes of each
+simulcast layer, which the intake counts. Building them needs a C compiler and
 Python's headers.
 """
 
@@ -28,6 +29,12 @@ setup(
             extra_compile_args=FLAGS,
         ),
         Extension(
+            "confsfu.bandwidth._counts",
+            sources=["src/confsfu/bandwidth/_counts.c"],
+            depends=["src/confsfu/bandwidth/_counts.h"],
+            extra_compile_args=FLAGS,
+        ),
+        Extension(
             "confsfu._wire",
             sources=[
                 "src/confsfu/_wire.c",
@@ -40,6 +47,7 @@ setup(
                 "src/confsfu/_seal.h",
                 "src/confsfu/forwarding/_slot.h",
                 "src/confsfu/rtp/_scan.h",
+                "src/confsfu/bandwidth/_counts.h",
             ],
             libraries=["dl"],
             extra_compile_args=FLAGS,

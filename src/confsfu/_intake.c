@@ -2,22 +2,25 @@
  *
  * Track is one incoming media SSRC: sequence numbers, loss and the NACKs it is owed (the
  * specification is confsfu.forwarding.incoming.IncomingStream), its VP8 picture ids unwrapped,
- * and the layer it carries. An Intake is a publish connection's: its Taps stand in for the
+ * and the layer it carries (and the LayerCounts of its source). An Intake is a publish connection's: its Taps stand in for the
  * sockets' datagram_received, open SRTP, read the header, find the Track and hand the packet to
  * fan_out_packet, with no Python object but the payload. Everything else goes to Python
  * untouched: STUN, DTLS, RTCP and SRTP it cannot open (the tap's `fallback`), and RTP it does
  * not take (`slow`: an unknown SSRC, RTX, anything malformed), before anything is counted or
- * changed. Python hears of keyframes, audio levels, layer bytes (for the meter) and slots that
- * switched or lost their route.
+ * changed. Python hears of keyframes, audio levels and slots that switched or lost their
+ * route.
  */
 #include "_wire.h"
 #include "_seal.h"
+#include "bandwidth/_counts.h"
 #include "rtp/_scan.h"
 
 #include <stddef.h>
 #include <time.h>
 
 enum { MAX_TRACKED_MISSING = 512, MAX_TRACKS = 32, TAG_LENGTH = 16 };
+
+static const CountsApi *counts_api; /* confsfu.bandwidth._counts */
 
 /* ---- Track ---------------------------------------------------------------------------- */
 
@@ -38,7 +41,7 @@ typedef struct {
     int has_picture;
     long long last_picture;
     PyObject *key;   /* the layer key its packets carry (set by route), or NULL */
-    PyObject *meter; /* callable(now_ms, spatial, temporal, size), or NULL */
+    PyObject *meter; /* the source's LayerCounts, or NULL */
     int is_video, layer;
 } Track;
 
@@ -235,8 +238,8 @@ static PyObject *track_route(Track *self, PyObject *args, PyObject *kwds) {
     int is_video, layer;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "Upi|O", names, &key, &is_video, &layer, &meter))
         return NULL;
-    if (meter != Py_None && !PyCallable_Check(meter)) {
-        PyErr_SetString(PyExc_TypeError, "the meter must be callable or None");
+    if (meter != Py_None && !PyObject_TypeCheck(meter, counts_api->type)) {
+        PyErr_SetString(PyExc_TypeError, "the meter is the source's LayerCounts or None");
         return NULL;
     }
     if (layer < 0 || layer > 2) {
@@ -270,7 +273,8 @@ static PyMethodDef track_methods[] = {
     {"unwrap_picture", (PyCFunction)track_unwrap_picture_py, METH_O,
      "unwrap_picture(picture_id): the 15-bit VP8 picture id on an unbounded int."},
     {"route", (PyCFunction)(void (*)(void))track_route, METH_VARARGS | METH_KEYWORDS,
-     "route(key, is_video, layer, meter=None): what an Intake does with its packets."},
+     "route(key, is_video, layer, meter=None): what an Intake does with its packets (`meter`:"
+     " the LayerCounts of its source)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -441,12 +445,9 @@ static PyObject *intake_receive(Intake *self, const unsigned char *d, int length
             failed = result == NULL;
             Py_XDECREF(result);
         }
-        if (!failed && t->meter != NULL) {
-            PyObject *args[4] = {PyLong_FromLongLong(now_ms), PyLong_FromLong(t->layer),
-                                 PyLong_FromLong(v.has_temporal_id ? v.temporal_id : 0),
-                                 PyLong_FromLong(length)};
-            failed = call_with(t->meter, args, 4) < 0;
-        }
+        if (t->meter != NULL) /* a temporal layer above the meter's 3 is not measured */
+            counts_api->add((LayerCounts *)t->meter, now_ms, t->layer,
+                            v.has_temporal_id ? v.temporal_id : 0, length);
         p.keyframe = v.keyframe;
         p.starts_frame = v.start && v.partition == 0;
         p.layer_sync = v.layer_sync;
@@ -745,6 +746,12 @@ static PyObject *intake_tap(Intake *self, PyObject *fallback) {
 }
 
 int intake_add_to(PyObject *module) {
+    PyObject *counts_module = PyImport_ImportModule("confsfu.bandwidth._counts");
+    if (counts_module == NULL)
+        return -1;
+    Py_DECREF(counts_module);
+    if ((counts_api = PyCapsule_Import(COUNTS_API_CAPSULE, 0)) == NULL)
+        return -1;
     if ((ReportType = PyStructSequence_NewType(&report_desc)) == NULL)
         return -1;
     if (PyType_Ready(&TrackType) < 0 || PyType_Ready(&IntakeType) < 0 ||

@@ -4,6 +4,7 @@ slots, header patch, SRTP protect, history and batched send."""
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from confsfu.bandwidth._counts import LayerCounts
 from confsfu.forwarding._slot import SlotForwarder
 from confsfu.forwarding.inbound import Inbound
 
@@ -129,10 +130,10 @@ class Track:
         key: str,
         is_video: bool,
         layer: int,
-        meter: Callable[[int, int, int, int], object] | None = None,
+        meter: LayerCounts | None = None,
     ) -> None:
         """What an Intake does with its packets: the layer key they carry, and where the
-        bytes of each (spatial, temporal) layer are counted."""
+        bytes of each (spatial, temporal) layer of its source are counted."""
 
 class Intake:
     """A publish connection's RTP from its sockets to the slots (_intake.c): SRTP opened, the

@@ -157,16 +157,16 @@ def test_a_sparse_layer_is_measured_over_the_whole_window() -> None:
 def _reference_rates(meter: LayerBitrateMeter, now_ms: int) -> list[float]:
     """The meter's rule written out plainly: per layer, bytes in the window's buckets over the
     window's span, or over the layer's own span when it sent nothing in the first buckets."""
-    bucket_ms, n = meter._bucket_ms, meter._n
-    if meter._first_bucket is None:
+    bucket_ms, n, first_bucket, epochs, counts = meter.counts.state()
+    if first_bucket is None:
         return [0.0] * 9
     now_bucket = now_ms // bucket_ms
     oldest = now_bucket - n + 1
-    start = max(oldest, meter._first_bucket)
+    start = max(oldest, first_bucket)
     restart = start + -(-300 // bucket_ms)
     live = [
-        (epoch, meter._bytes[slot * 9 : slot * 9 + 9])
-        for slot, epoch in enumerate(meter._epochs)
+        (epoch, counts[slot * 9 : slot * 9 + 9])
+        for slot, epoch in enumerate(epochs)
         if oldest <= epoch <= now_bucket
     ]
     if not live:
@@ -195,4 +195,4 @@ def test_rates_follow_the_plain_rule(packets: list[tuple[int, int, int, int]], a
     for step, spatial, temporal, size in packets:  # time goes forward in 0-40 ms steps
         now += step
         meter.on_packet(now, spatial, temporal, size)
-    assert meter._rates(now + after) == pytest.approx(_reference_rates(meter, now + after))
+    assert meter.counts.rates(now + after) == pytest.approx(_reference_rates(meter, now + after))

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from confsfu import _wire
+from confsfu.bandwidth._counts import LayerCounts
 from confsfu.codecs.vp8 import packetize_vp8, parse_vp8
 from confsfu.forwarding.inbound import Inbound
 from confsfu.forwarding.incoming import IncomingStream
@@ -41,6 +42,7 @@ class Side:
 
     slots: dict[str, list[Slot]]
     heard: list[tuple[Any, ...]] = field(default_factory=list)
+    meter: LayerCounts = field(default_factory=lambda: LayerCounts(2000, 250))
     counts: dict[str, int] = field(default_factory=dict)
 
     def fan_outs(self) -> dict[str, Any]:
@@ -95,7 +97,7 @@ def python_path(side: Side, streams: dict[int, IncomingStream], clear: bytes, no
     if vp8 is not None:
         if vp8.is_keyframe:
             side.heard.append(("keyframe", key))
-        side.heard.append(("meter", now_ms, 1, vp8.temporal_id or 0, len(clear)))
+        side.meter.add(now_ms, 1, vp8.temporal_id or 0, len(clear))
         if vp8.picture_id is not None:
             picture = stream.unwrap_picture(vp8.picture_id)
         send_time = abs_send_time(now_ms)
@@ -128,8 +130,7 @@ def make_intake(side: Side, slow: Callable[[bytes, int], object]) -> _wire.Intak
     intake.level_id = LEVEL_ID
     for ssrc, is_video in ((VIDEO, True), (AUDIO, False)):
         track = _wire.Track(ssrc, nack_delay_ms=10)
-        meter = (lambda *a: side.heard.append(("meter", *a))) if is_video else None
-        track.route(KEYS[ssrc], is_video, 1, meter)
+        track.route(KEYS[ssrc], is_video, 1, side.meter if is_video else None)
         assert intake.add(track)
     return intake
 
@@ -226,6 +227,7 @@ def test_the_intake_does_what_the_python_path_does(
     assert intake.take_counts() == spec.counts
     assert intake.take_counts() == {}  # taken
     assert fast.heard == spec.heard
+    assert fast.meter.state() == spec.meter.state()
     for key in KEYS.values():
         for mine, theirs in zip(fast.slots[key], spec.slots[key], strict=True):
             assert mine.forwarder.last_seq == theirs.forwarder.last_seq
@@ -242,7 +244,7 @@ def test_closed_gates_count_the_packet_and_forward_nothing(
     intake.gate_audio = False
     intake.receive(audio(1, 10), 0)
     intake.receive(video(1, 1, 0, True), 0)
-    assert [h[0] for h in side.heard] == ["keyframe", "meter", "switched"]  # video still flows
+    assert [h[0] for h in side.heard] == ["keyframe", "switched"]  # video still flows
     intake.gate_video = False
     intake.receive(video(2, 2, 0, False), 1)
     intake.receive(audio(2, 10), 1)
@@ -321,7 +323,23 @@ def test_the_intake_refuses_what_it_cannot_use() -> None:
     with pytest.raises(ValueError, match="layer"):
         track.route("k", True, 3)
     with pytest.raises(TypeError, match="meter"):
-        track.route("k", True, 0, meter=5)  # type: ignore[arg-type]
+        track.route("k", True, 0, meter=print)  # type: ignore[arg-type]
     assert all(intake.add(_wire.Track(ssrc)) for ssrc in range(32))
     assert not intake.add(_wire.Track(99))  # full: its packets keep going the slow way
     assert intake.add(_wire.Track(5)) and intake.holds(5) and not intake.holds(99)
+
+
+def test_a_fourth_temporal_layer_is_taken_but_not_measured(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    side = Side(make_slots(route_to(receiver, sender, sessions()[0]), 10))
+    intake = make_intake(side, lambda data, now: pytest.fail("not slow"))
+    intake.receive(video(1, 1, 0, True), 0)
+    before = side.meter.state()
+    intake.receive(video(2, 2, 3, False), 10)
+    assert side.meter.state() == before
+    assert side.slots[KEYS[VIDEO]][1].wire.packets == 1  # the keyframe: its slots take tid <= 2
+    assert intake.take_counts()["packets_in"] == 2
+    with pytest.raises(ValueError, match="no layer"):
+        side.meter.add(0, 0, 3, 100)
+    _wire.flush()

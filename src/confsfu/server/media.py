@@ -25,7 +25,7 @@ from confsfu.bandwidth.allocator import (
 )
 from confsfu.bandwidth.dynacast import LayerGate
 from confsfu.bandwidth.estimators import BandwidthEstimator, EstimatorConfig, make_estimator
-from confsfu.bandwidth.layer_meter import LayerBitrateMeter
+from confsfu.bandwidth.layer_meter import TEMPORAL_LAYERS, LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeConfig, ProbeController
 from confsfu.codecs.vp8 import parse_vp8
 from confsfu.conference.meeting import Meeting
@@ -695,8 +695,8 @@ class RoomMedia:
         kind = stream.section.kind
         meter = pub.meters.get(stream.section.source)
         if stream.repairs is None and not pub.intake.holds(pkt.ssrc):
-            on_layer_bytes = meter.on_packet if meter is not None else None
-            incoming.route(stream.key, kind == "video", stream.layer, on_layer_bytes)
+            counts = meter.counts if meter is not None else None
+            incoming.route(stream.key, kind == "video", stream.layer, counts)
             pub.intake.add(incoming)  # its next packets go the fast way
         if not incoming.on_packet(arrival_ms, pkt.sequence_number, len(data)):
             drops["duplicate"] += 1
@@ -714,8 +714,9 @@ class RoomMedia:
                 return
             if vp8.is_keyframe:
                 self.keyframes.keyframe_arrived(stream.key)
-            if meter is not None:
-                meter.on_packet(arrival_ms, stream.layer, vp8.temporal_id or 0, len(data))
+            temporal = vp8.temporal_id or 0
+            if meter is not None and temporal < TEMPORAL_LAYERS:  # a fourth is not measured
+                meter.on_packet(arrival_ms, stream.layer, temporal, len(data))
             picture = (
                 incoming.unwrap_picture(vp8.picture_id) if vp8.picture_id is not None else None
             )
