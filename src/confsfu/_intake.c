@@ -326,6 +326,7 @@ typedef struct {
     PyObject *fan_outs; /* dict: layer key -> fan-out entries */
     PyObject *opener;   /* an Opener once the keys exist, else NULL */
     int level_id;       /* the audio-level extension's id, or 0 */
+    int level_floor;    /* levels this quiet or quieter go unreported unless voice is flagged */
     int gate_audio, gate_video, max_packet;
     Track *tracks[MAX_TRACKS];
     int n_tracks;
@@ -471,7 +472,8 @@ static PyObject *intake_receive(Intake *self, const unsigned char *d, int length
     } else if (self->level_id > 0) {
         Py_ssize_t at = 0;
         int size = 0;
-        if (rtp_find_extension(d, &h, self->level_id, &at, &size) && size >= 1) {
+        if (rtp_find_extension(d, &h, self->level_id, &at, &size) && size >= 1 &&
+            ((d[at] & 0x80) || (d[at] & 0x7f) < self->level_floor)) {
             PyObject *args[4] = {PyLong_FromLongLong(now_ms), Py_NewRef(self->pid),
                                  PyLong_FromLong(d[at] & 0x7f), PyBool_FromLong(d[at] & 0x80)};
             failed = call_with(self->call[K_ON_LEVEL], args, 4) < 0;
@@ -494,6 +496,7 @@ static PyObject *intake_new(PyTypeObject *type, PyObject *args, PyObject *kwds) 
     if (self != NULL) {
         self->gate_audio = self->gate_video = 1;
         self->max_packet = SEAL_MAX_PACKET;
+        self->level_floor = 128; /* every level reported */
     }
     return (PyObject *)self;
 }
@@ -639,6 +642,8 @@ static PyMethodDef intake_methods[] = {
 
 static PyMemberDef intake_members[] = {
     {"level_id", T_INT, offsetof(Intake, level_id), 0, "the audio-level extension's id, or 0"},
+    {"level_floor", T_INT, offsetof(Intake, level_floor), 0,
+     "audio levels (-dBov) at or above it go unreported unless the voice flag is set"},
     {"gate_audio", T_BOOL, offsetof(Intake, gate_audio), 0, "audio may be forwarded"},
     {"gate_video", T_BOOL, offsetof(Intake, gate_video), 0, "video may be forwarded"},
     {"pid", T_OBJECT_EX, offsetof(Intake, pid), READONLY, NULL},

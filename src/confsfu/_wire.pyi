@@ -141,6 +141,7 @@ class Intake:
     packets it does not take (unknown SSRCs, RTX, malformed) before anything is counted."""
 
     level_id: int
+    level_floor: int
     gate_audio: bool
     gate_video: bool
     opener: Opener | None

@@ -24,7 +24,7 @@ from confsfu.rtp.packet import build_rtp, parse_rtp
 
 from .test_wire import route_to, sessions, video_header
 
-VIDEO, AUDIO, LEVEL_ID = 0x1111, 0x2222, 1
+VIDEO, AUDIO, LEVEL_ID, QUIET_FROM = 0x1111, 0x2222, 1, 70
 KEYFRAME = b"\x10\x02\x00\x9d\x01\x2a\x80\x02\xe0\x01"  # a VP8 keyframe header, 640x480
 KEYS = {VIDEO: "p/video#1", AUDIO: "p/audio#0"}
 FIXED = {"suppress_health_check": [HealthCheck.function_scoped_fixture], "deadline": None}
@@ -104,7 +104,8 @@ def python_path(side: Side, streams: dict[int, IncomingStream], clear: bytes, no
     elif LEVEL_ID in pkt.extensions:
         try:
             voice, level = parse_audio_level(pkt.extensions[LEVEL_ID])
-            side.heard.append(("level", now_ms, "p", level, voice))
+            if voice or level < QUIET_FROM:
+                side.heard.append(("level", now_ms, "p", level, voice))
         except ParseError:
             pass
     inbound = Inbound(key, pkt, stream.last_ext, vp8, picture)
@@ -128,6 +129,7 @@ def make_intake(side: Side, slow: Callable[[bytes, int], object]) -> _wire.Intak
         max_packet=1500,
     )
     intake.level_id = LEVEL_ID
+    intake.level_floor = QUIET_FROM
     for ssrc, is_video in ((VIDEO, True), (AUDIO, False)):
         track = _wire.Track(ssrc, nack_delay_ms=10)
         track.route(KEYS[ssrc], is_video, 1, side.meter if is_video else None)
@@ -158,7 +160,9 @@ def audio(seq: int, level: int | None) -> bytes:
         timestamp=(seq * 960) % 2**32,
         ssrc=AUDIO,
         payload=bytes([seq % 256]) * 60,
-        extensions={LEVEL_ID: build_audio_level(level > 60, level)} if level is not None else {},
+        extensions={LEVEL_ID: build_audio_level(level % 2 == 0, level)}
+        if level is not None
+        else {},
     )
 
 

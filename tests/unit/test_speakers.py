@@ -221,3 +221,32 @@ def test_random_levels_keep_invariants(packets: list[tuple[int, str, int, bool]]
         dominant = det.dominant(now)
         assert dominant is None or dominant in det.talkers
     assert sum(det.speaking_totals().values()) <= now + 20 * len(packets)
+
+
+@given(
+    st.lists(  # per talker, 200 ms segments of (level, voice flag)
+        st.lists(st.tuples(st.integers(0, 127), st.booleans()), min_size=1, max_size=20),
+        min_size=1,
+        max_size=4,
+    ),
+    st.booleans(),
+)
+def test_quiet_packets_left_unreported_change_nothing(
+    segments: list[list[tuple[int, bool]]], use_voice_flag: bool
+) -> None:
+    """The intake leaves out packets at `quiet_from` or quieter without the voice flag: with
+    packets every `frame_ms`, every decision, ranking and speaking time stays the same."""
+    config = SpeakerConfig(use_voice_flag=use_voice_flag)
+    everything, reported = SpeakerDetector(config), SpeakerDetector(config)
+    end = 200 * max(len(s) for s in segments)
+    for t in range(0, end, PACKET_MS):
+        for i, talker in enumerate(segments):
+            level, voice = talker[min(t // 200, len(talker) - 1)]
+            everything.on_audio_level(t, f"p{i}", level, voice)
+            if voice or level < reported.quiet_from:
+                reported.on_audio_level(t, f"p{i}", level, voice)
+        if t % 100 == 0:
+            assert everything.update(t) == reported.update(t)
+            assert everything.ranked(t) == reported.ranked(t)
+    spoken = {pid: ms for pid, ms in everything.speaking_totals().items() if ms}
+    assert spoken == {pid: ms for pid, ms in reported.speaking_totals().items() if ms}

@@ -83,6 +83,14 @@ class SpeakerDetector:
         self._reported: str | None = None
         self._next_decision_ms = 0
 
+    @property
+    def quiet_from(self) -> int:
+        """Packets at this level or quieter without the voice flag need not be reported: they
+        count for nothing. (Their arrival only dates the next packet's start, and after a gap
+        longer than `max_frame_ms` a packet counts as one `frame_ms` anyway: the same unless a
+        sender's frames are longer than `frame_ms`.)"""
+        return self._floor
+
     # ---- hot path -------------------------------------------------------------------------
 
     def on_audio_level(self, now_ms: int, pid: str, level_dbov: int, voice: bool) -> None:

@@ -220,6 +220,7 @@ class RoomMedia:
         self._restart_slots(pid, purpose)
         pub.ext = plan.ext
         pub.intake.level_id = plan.ext.audio_level or 0
+        pub.intake.level_floor = self.meeting.speakers.quiet_from
         for section in plan.sections:
             if section.kind == "video":
                 # Several seconds, so a keyframe (often 10x a delta frame) is averaged out.
@@ -801,7 +802,8 @@ class RoomMedia:
             voice, level = parse_audio_level(value)
         except ParseError:
             return
-        self.meeting.on_audio_level(now_ms, pub.participant_id, level, voice)
+        if voice or level < self.meeting.speakers.quiet_from:  # as the intake reports them
+            self.meeting.on_audio_level(now_ms, pub.participant_id, level, voice)
 
     # ---- RTCP ------------------------------------------------------------------------------
 
