@@ -7,6 +7,7 @@ import asyncio
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 
 from confsfu.loadgen.media import opus_frames, vp8_frames
@@ -87,6 +88,9 @@ async def test_chair_mute_stops_forwarding_whatever_the_client_sends(
         assert set(later) & set(
             lima.sent.audio_payloads if listener is chair else chair.sent.audio_payloads
         )
+    # ... stopped where the packets come in, not only by the slots no longer carrying Seoul.
+    async with aiohttp.ClientSession() as http, http.get(f"{server.http_url}/healthz") as r:
+        assert (await r.json())["drops"].get("chair_muted", 0) > 40
 
     # Only the chair can lift it; a participant's attempt is refused.
     await seoul.send(
