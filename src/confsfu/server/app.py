@@ -12,7 +12,8 @@ from pathlib import Path
 from aiohttp import WSCloseCode, web
 from prometheus_client.registry import CollectorRegistry
 
-from confsfu.server.hub import Hub, LiveRoom, clock_ms
+from confsfu.server.clock import clock_ms
+from confsfu.server.hub import Hub, LiveRoom
 from confsfu.server.loop_lag import LagProbe, LoopLag
 from confsfu.server.metrics import exposition, make_registry
 from confsfu.server.rtc_adapter import configure_aiortc

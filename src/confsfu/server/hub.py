@@ -14,6 +14,7 @@ from confsfu.conference.meeting import Meeting, MeetingEvent, ParticipantRemoved
 from confsfu.conference.presence import ParticipantAway, ParticipantBack, ParticipantTimedOut
 from confsfu.conference.room import Participant, Room
 from confsfu.conference.speakers import DominantSpeakerChanged
+from confsfu.server.clock import clock_ms
 from confsfu.server.media import RoomMedia
 from confsfu.server.rtc_adapter import RawPeerConnection
 from confsfu.settings import Settings
@@ -40,10 +41,6 @@ REPORT_EVERY_MS = 1000
 REASSIGN_EVERY_MS = 250
 MEETING_EVERY_MS = 100
 KIND_WORDS = {"audio": "microphone", "video": "camera"}
-
-
-def clock_ms() -> int:
-    return int(asyncio.get_running_loop().time() * 1000)
 
 
 class SlotRow(NamedTuple):

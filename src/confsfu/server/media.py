@@ -177,6 +177,7 @@ class RoomMedia:
         self._drops: Counter[str] = Counter()
         self._last_report_ms = clock_ms()
         self._flush_due = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one the room runs on
         self._send_time_ms, self._send_time = -1, b""  # abs-send-time of the last arrival's ms
         self._gradual: Iterator[None] | None = None  # the reassign pass under way, if any
         self._last_keyframe_scan_ms = 0
@@ -765,7 +766,9 @@ class RoomMedia:
     def _schedule_flush(self) -> None:
         if not self._flush_due:
             self._flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            if self._loop is None:  # asking asyncio costs a system call (getpid) each time
+                self._loop = asyncio.get_running_loop()
+            self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_due = False

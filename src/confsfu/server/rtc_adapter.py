@@ -38,6 +38,7 @@ from pylibsrtp._binding import lib as srtp_lib
 from confsfu import _wire
 from confsfu.rtp import extensions
 from confsfu.server import srtp_keys
+from confsfu.server.clock import clock_ms
 
 log = logging.getLogger(__name__)
 
@@ -357,9 +358,9 @@ class RawPeerConnection:
         self._connection = self._dtls.transport._connection
 
     async def _slow_rtp(self, data: bytes, arrival_time_ms: int) -> None:
-        # aiortc's arrival time has another epoch: use the loop clock like the fast path.
+        # aiortc's arrival time has another epoch: use the server's clock like the fast path.
         self.slow_path_packets += 1
-        self._on_rtp(data, int(asyncio.get_running_loop().time() * 1000))
+        self._on_rtp(data, clock_ms())
 
     async def _slow_rtcp(self, data: bytes) -> None:
         self._on_rtcp(data)
@@ -370,7 +371,6 @@ class RawPeerConnection:
             return
         self._fast_path_installed = True
         dtls = self._dtls
-        loop = asyncio.get_running_loop()
         keys = self._receiving
         for protocol in self._connection._protocols:
             _grow_buffers(protocol)
@@ -398,7 +398,7 @@ class RawPeerConnection:
                 elif rtcp:
                     self._on_rtcp(clear)
                 else:
-                    self._on_rtp(clear, int(loop.time() * 1000))
+                    self._on_rtp(clear, clock_ms())
 
             intake = self._intake
             protocol.datagram_received = (

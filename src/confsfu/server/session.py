@@ -15,7 +15,8 @@ from confsfu import __version__
 from confsfu.conference.meeting import MeetingError
 from confsfu.conference.permissions import Action, Role
 from confsfu.sdp import SdpError, announce_address
-from confsfu.server.hub import Connection, Hub, LiveRoom, clock_ms
+from confsfu.server.clock import clock_ms
+from confsfu.server.hub import Connection, Hub, LiveRoom
 from confsfu.server.ice import ice_servers
 from confsfu.server.logs import ParticipantLog
 from confsfu.signalling.connection import (
