@@ -324,7 +324,9 @@ typedef struct {
     PyObject *call[K_COUNT];
     PyObject *pid;      /* str: on_level's second argument */
     PyObject *fan_outs; /* dict: layer key -> fan-out entries */
-    PyObject *opener;   /* an Opener once the keys exist, else NULL */
+    PyObject *opener;   /* an Opener once AES-GCM keys exist, else NULL */
+    void *srtp;         /* else libsrtp's receiving context once the keys exist, else NULL */
+    PyObject *srtp_owner; /* keeps `srtp` alive (the pylibsrtp Session) */
     int level_id;       /* the audio-level extension's id, or 0 */
     int level_floor;    /* levels this quiet or quieter go unreported unless voice is flagged */
     int gate_audio, gate_video, max_packet;
@@ -537,6 +539,7 @@ static int intake_traverse(Intake *self, visitproc visit, void *arg) {
         Py_VISIT(self->call[i]);
     Py_VISIT(self->fan_outs);
     Py_VISIT(self->opener);
+    Py_VISIT(self->srtp_owner);
     for (int i = 0; i < self->n_tracks; i++)
         Py_VISIT(self->tracks[i]);
     return 0;
@@ -547,6 +550,8 @@ static int intake_clear(Intake *self) {
         Py_CLEAR(self->call[i]);
     Py_CLEAR(self->fan_outs);
     Py_CLEAR(self->opener);
+    Py_CLEAR(self->srtp_owner);
+    self->srtp = NULL;
     Py_CLEAR(self->pid);
     for (; self->n_tracks > 0; self->n_tracks--)
         Py_CLEAR(self->tracks[self->n_tracks - 1]);
@@ -610,6 +615,21 @@ static PyObject *intake_receive_py(Intake *self, PyObject *args) {
     return result;
 }
 
+static PyObject *intake_set_srtp(Intake *self, PyObject *args) {
+    PyObject *address, *owner;
+    if (!PyArg_ParseTuple(args, "OO", &address, &owner))
+        return NULL;
+    void *srtp = NULL;
+    if (address != Py_None) {
+        srtp = PyLong_AsVoidPtr(address);
+        if (srtp == NULL && PyErr_Occurred())
+            return NULL;
+    }
+    self->srtp = srtp;
+    Py_XSETREF(self->srtp_owner, srtp != NULL ? Py_NewRef(owner) : NULL);
+    Py_RETURN_NONE;
+}
+
 static PyObject *intake_get_opener(Intake *self, void *unused) {
     return Py_NewRef(self->opener != NULL ? self->opener : Py_None);
 }
@@ -633,6 +653,9 @@ static PyMethodDef intake_methods[] = {
      "add(track): take the packets of its SSRC from now on (replacing a track of the same "
      "SSRC); False when the intake holds as many as it can."},
     {"holds", (PyCFunction)intake_holds, METH_O, "holds(ssrc): a track of that SSRC was added."},
+    {"set_srtp", (PyCFunction)intake_set_srtp, METH_VARARGS,
+     "set_srtp(context, owner): libsrtp's receiving context (its address; None: none) opens "
+     "the RTP an `opener` does not; `owner` keeps it alive."},
     {"take_counts", (PyCFunction)intake_take_counts, METH_NOARGS,
      "take_counts() -> {name: count} of the packets taken since the last call."},
     {"receive", (PyCFunction)intake_receive_py, METH_VARARGS,
@@ -691,14 +714,22 @@ static PyObject *tap_vectorcall(PyObject *callable, PyObject *const *args, size_
     }
     Intake *intake = self->intake;
     PyObject *data = args[0];
-    if (intake->opener == NULL || !PyBytes_CheckExact(data))
+    if ((intake->opener == NULL && intake->srtp == NULL) || !PyBytes_CheckExact(data))
         return PyObject_Vectorcall(self->fallback, args, 2, NULL);
     const unsigned char *in = (const unsigned char *)PyBytes_AS_STRING(data);
     Py_ssize_t length = PyBytes_GET_SIZE(data);
     unsigned char clear[SEAL_MAX_PACKET];
     int rtp = length >= 12 + TAG_LENGTH && length <= SEAL_MAX_PACKET && 127 < in[0] &&
               in[0] < 192 && !(192 <= in[1] && in[1] <= 223);
-    int n = rtp ? opener_open((Opener *)intake->opener, in, (int)length, clear) : -1;
+    int n = -1;
+    if (rtp && intake->opener != NULL) {
+        n = opener_open((Opener *)intake->opener, in, (int)length, clear);
+    } else if (rtp) { /* libsrtp opens in place: a copy of our own */
+        memcpy(clear, in, (size_t)length);
+        n = (int)length;
+        if (wire_unprotect_rtp(intake->srtp, clear, &n) < 0)
+            n = -1;
+    }
     if (n < 0) /* not RTP, or refused: Python's path (which counts the refusal) */
         return PyObject_Vectorcall(self->fallback, args, 2, NULL);
     return intake_receive(intake, clear, n, monotonic_ms());

@@ -694,6 +694,10 @@ static PyObject *wire_unprotect(PyObject *module, PyObject *const *args, Py_ssiz
     return PyBytes_FromStringAndSize((const char *)inbox, length);
 }
 
+int wire_unprotect_rtp(void *srtp, unsigned char *packet, int *length) {
+    return unprotect_rtp != NULL && unprotect_rtp(srtp, packet, length) == 0 ? 0 : -1;
+}
+
 static PyObject *wire_sealing_available(PyObject *module, PyObject *unused) {
     return PyBool_FromLong(seal_available());
 }

@@ -69,6 +69,10 @@ typedef struct {
 int fan_out_packet(PyObject *entries, const Packet *p, long long now_ms,
                    const unsigned char *stamp, FanResult *r);
 
+/* libsrtp's srtp_unprotect with the context `srtp`, in place: 0, or -1 when it refuses the
+ * packet (or set_protect was never called). */
+int wire_unprotect_rtp(void *srtp, unsigned char *packet, int *length);
+
 /* 1 when packets wait in the send arena and nobody was told to flush since the last flush():
  * the caller is now that one. */
 int wire_flush_wanted(void);

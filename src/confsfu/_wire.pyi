@@ -162,6 +162,9 @@ class Intake:
     def tap(self, fallback: Callable[[bytes, Any], object]) -> Callable[[bytes, Any], None]:
         """A socket protocol's datagram_received: what the intake can open goes to it,
         everything else to `fallback`."""
+    def set_srtp(self, context: int | None, owner: object) -> None:
+        """libsrtp's receiving context (its address, as `srtp_context` gives it) opens the RTP
+        when there is no `opener` (the AES-CM profile); `owner` keeps it alive."""
     def add(self, track: Track) -> bool: ...
     def holds(self, ssrc: int) -> bool: ...
     def take_counts(self) -> dict[str, int]: ...

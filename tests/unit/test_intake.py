@@ -21,6 +21,7 @@ from confsfu.forwarding.slot import SlotForwarder
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import abs_send_time, build_audio_level, parse_audio_level
 from confsfu.rtp.packet import build_rtp, parse_rtp
+from confsfu.server.rtc_adapter import srtp_context
 
 from .test_wire import route_to, sessions, video_header
 
@@ -346,4 +347,25 @@ def test_a_fourth_temporal_layer_is_taken_but_not_measured(
     assert intake.take_counts()["packets_in"] == 2
     with pytest.raises(ValueError, match="no layer"):
         side.meter.add(0, 0, 3, 100)
+    _wire.flush()
+
+
+def test_the_tap_opens_with_libsrtp_when_there_is_no_opener(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    side = Side(make_slots(route_to(receiver, sender, sessions()[0]), 10))
+    intake = make_intake(side, lambda data, now: pytest.fail("not slow"))
+    fell_back: list[bytes] = []
+    tap = intake.tap(lambda data, addr: fell_back.append(data))
+    tx, rx = sessions()  # AES-CM with HMAC-SHA1, as Chromium's publish connections choose
+    protected = tx.protect(audio(1, 10))
+    intake.set_srtp(srtp_context(rx), rx)
+    tap(protected, ("127.0.0.1", 1))  # opened and taken
+    tap(protected, ("127.0.0.1", 1))  # a replay: libsrtp refuses it, Python counts it
+    assert fell_back == [protected]
+    assert intake.take_counts()["packets_in"] == 1
+    assert side.heard[0][0] == "level" and side.heard[0][2:] == ("p", 10, True)
+    intake.set_srtp(None, None)
+    tap(tx.protect(audio(2, 10)), ("127.0.0.1", 1))  # nothing to open with: Python's
+    assert len(fell_back) == 2
     _wire.flush()

@@ -385,8 +385,9 @@ class RawPeerConnection:
                     return
                 if rx is not keys[0]:
                     keys[0], keys[1], keys[2] = rx, srtp_context(rx), _opener(dtls)
-                    if self._intake is not None:
+                    if self._intake is not None:  # it opens RTP with whichever there is
                         self._intake.opener = keys[2]
+                        self._intake.set_srtp(keys[1] if keys[2] is None else None, rx)
                 rtcp = len(data) > 1 and 192 <= data[1] <= 223
                 opener = keys[2]
                 if rtcp or opener is None:
