@@ -7,8 +7,8 @@
  * fan_out_packet, with no Python object but the payload. Everything else goes to Python
  * untouched: STUN, DTLS, RTCP and SRTP it cannot open (the tap's `fallback`), and RTP it does
  * not take (`slow`: an unknown SSRC, RTX, anything malformed), before anything is counted or
- * changed. Python hears of keyframes, audio levels and slots that switched or lost their
- * route.
+ * changed. RTX of a track, once Python has named it (add_repair), is unwrapped here. Python
+ * hears of keyframes, audio levels and slots that switched or lost their route.
  */
 #include "_wire.h"
 #include "_seal.h"
@@ -310,9 +310,22 @@ static PyTypeObject TrackType = {
 
 /* ---- Intake --------------------------------------------------------------------------- */
 
-enum { C_PACKETS_IN, C_BYTES_IN, C_PACKETS_OUT, C_BYTES_OUT, C_DUPLICATE, C_CHAIR_MUTED, C_COUNT };
-static const char *count_names[C_COUNT] = {"packets_in",  "bytes_in",  "packets_out",
-                                           "bytes_out",   "duplicate", "chair_muted"};
+enum {
+    C_PACKETS_IN, C_BYTES_IN, C_PACKETS_OUT, C_BYTES_OUT, C_RTX_IN, /* counters */
+    C_DUPLICATE, C_CHAIR_MUTED, C_RTX_PADDING, /* drops */
+    C_COUNT
+};
+static const char *count_names[C_COUNT] = {"packets_in", "bytes_in",  "packets_out",
+                                           "bytes_out",  "rtx_in",    "duplicate",
+                                           "chair_muted", "rtx_padding"};
+
+/* An RTX stream (RFC 4588) repairing a track: its packets carry the original sequence number
+ * in front of the original payload. */
+typedef struct {
+    uint32_t ssrc;
+    int payload_type;
+    Track *media;
+} Repair;
 
 /* Its callables, in the order of `callable_names`. */
 enum { K_SLOW, K_ON_LEVEL, K_ON_KEYFRAME, K_AFTER_FAN_OUT, K_SCHEDULE_FLUSH, K_COUNT };
@@ -332,6 +345,8 @@ typedef struct {
     int gate_audio, gate_video, max_packet;
     Track *tracks[MAX_TRACKS];
     int n_tracks;
+    Repair repairs[MAX_TRACKS];
+    int n_repairs;
     unsigned long long counts[C_COUNT];
 } Intake;
 
@@ -347,6 +362,13 @@ static Track *intake_track(Intake *self, uint32_t ssrc) {
     for (int i = 0; i < self->n_tracks; i++)
         if (self->tracks[i]->ssrc == ssrc)
             return self->tracks[i];
+    return NULL;
+}
+
+static Repair *intake_repair(Intake *self, uint32_t ssrc) {
+    for (int i = 0; i < self->n_repairs; i++)
+        if (self->repairs[i].ssrc == ssrc)
+            return &self->repairs[i];
     return NULL;
 }
 
@@ -412,11 +434,29 @@ static PyObject *intake_receive(Intake *self, const unsigned char *d, int length
         return call_slow(self, d, length, now_ms);
     Track *t = intake_track(self, h.ssrc);
     Py_ssize_t payload_length = h.payload_end - h.payload_start;
+    int repair = 0;
+    if (t == NULL) {
+        Repair *r = intake_repair(self, h.ssrc);
+        if (r != NULL && r->payload_type == h.payload_type) {
+            t = r->media;
+            repair = 1;
+            if (payload_length < 2) { /* padding (a bandwidth probe): nothing to repair */
+                self->counts[C_PACKETS_IN]++;
+                self->counts[C_BYTES_IN] += (unsigned long long)length;
+                self->counts[C_RTX_PADDING]++;
+                Py_RETURN_NONE;
+            }
+            h.seq = (d[h.payload_start] << 8) | d[h.payload_start + 1]; /* the original's */
+            h.payload_start += 2;
+            payload_length -= 2;
+        }
+    }
     if (t == NULL || t->key == NULL ||
         (t->is_video && payload_length > 0 && vp8_scan(d + h.payload_start, payload_length, &v) < 0))
         return call_slow(self, d, length, now_ms);
     self->counts[C_PACKETS_IN]++;
     self->counts[C_BYTES_IN] += (unsigned long long)length;
+    self->counts[C_RTX_IN] += (unsigned long long)repair;
     int accepted = track_on_packet(t, now_ms, h.seq, length);
     if (accepted <= 0) {
         if (accepted < 0)
@@ -542,6 +582,8 @@ static int intake_traverse(Intake *self, visitproc visit, void *arg) {
     Py_VISIT(self->srtp_owner);
     for (int i = 0; i < self->n_tracks; i++)
         Py_VISIT(self->tracks[i]);
+    for (int i = 0; i < self->n_repairs; i++)
+        Py_VISIT(self->repairs[i].media);
     return 0;
 }
 
@@ -555,6 +597,8 @@ static int intake_clear(Intake *self) {
     Py_CLEAR(self->pid);
     for (; self->n_tracks > 0; self->n_tracks--)
         Py_CLEAR(self->tracks[self->n_tracks - 1]);
+    for (; self->n_repairs > 0; self->n_repairs--)
+        Py_CLEAR(self->repairs[self->n_repairs - 1].media);
     return 0;
 }
 
@@ -585,7 +629,31 @@ static PyObject *intake_holds(Intake *self, PyObject *arg) {
     unsigned long ssrc = PyLong_AsUnsignedLong(arg);
     if (ssrc == (unsigned long)-1 && PyErr_Occurred())
         return NULL;
-    return PyBool_FromLong(ssrc <= 0xffffffffUL && intake_track(self, (uint32_t)ssrc) != NULL);
+    return PyBool_FromLong(ssrc <= 0xffffffffUL && (intake_track(self, (uint32_t)ssrc) != NULL ||
+                                                    intake_repair(self, (uint32_t)ssrc) != NULL));
+}
+
+static PyObject *intake_add_repair(Intake *self, PyObject *args) {
+    unsigned int ssrc;
+    int payload_type;
+    PyObject *media;
+    if (!PyArg_ParseTuple(args, "IiO!", &ssrc, &payload_type, &TrackType, &media))
+        return NULL;
+    if (payload_type < 0 || payload_type > 127) {
+        PyErr_SetString(PyExc_ValueError, "a payload type is 0 to 127");
+        return NULL;
+    }
+    Repair *r = intake_repair(self, ssrc);
+    if (r == NULL) {
+        if (self->n_repairs == MAX_TRACKS)
+            Py_RETURN_FALSE; /* its packets keep going the slow way */
+        r = &self->repairs[self->n_repairs++];
+        r->media = NULL;
+    }
+    r->ssrc = ssrc;
+    r->payload_type = payload_type;
+    Py_XSETREF(r->media, (Track *)Py_NewRef(media));
+    Py_RETURN_TRUE;
 }
 
 static PyObject *intake_take_counts(Intake *self, PyObject *unused) {
@@ -606,6 +674,10 @@ static PyObject *intake_take_counts(Intake *self, PyObject *unused) {
 static PyObject *intake_receive_py(Intake *self, PyObject *args) {
     Py_buffer clear;
     long long now_ms;
+    if (self->call[K_SLOW] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the Intake was never initialised");
+        return NULL;
+    }
     if (!PyArg_ParseTuple(args, "y*L", &clear, &now_ms))
         return NULL;
     PyObject *result = clear.len > SEAL_MAX_PACKET  /* Python refuses it */
@@ -652,7 +724,11 @@ static PyMethodDef intake_methods[] = {
     {"add", (PyCFunction)intake_add, METH_O,
      "add(track): take the packets of its SSRC from now on (replacing a track of the same "
      "SSRC); False when the intake holds as many as it can."},
-    {"holds", (PyCFunction)intake_holds, METH_O, "holds(ssrc): a track of that SSRC was added."},
+    {"holds", (PyCFunction)intake_holds, METH_O,
+     "holds(ssrc): a track or repair stream of that SSRC was added."},
+    {"add_repair", (PyCFunction)intake_add_repair, METH_VARARGS,
+     "add_repair(ssrc, payload_type, media): RTX of that SSRC and payload type repairs the "
+     "track `media` from now on; False when the intake holds as many as it can."},
     {"set_srtp", (PyCFunction)intake_set_srtp, METH_VARARGS,
      "set_srtp(context, owner): libsrtp's receiving context (its address; None: none) opens "
      "the RTP an `opener` does not; `owner` keeps it alive."},
@@ -714,6 +790,10 @@ static PyObject *tap_vectorcall(PyObject *callable, PyObject *const *args, size_
     }
     Intake *intake = self->intake;
     PyObject *data = args[0];
+    if (intake == NULL || self->fallback == NULL || intake->call[K_SLOW] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the tap's intake was cleared");
+        return NULL;
+    }
     if ((intake->opener == NULL && intake->srtp == NULL) || !PyBytes_CheckExact(data))
         return PyObject_Vectorcall(self->fallback, args, 2, NULL);
     const unsigned char *in = (const unsigned char *)PyBytes_AS_STRING(data);

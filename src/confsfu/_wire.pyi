@@ -167,6 +167,9 @@ class Intake:
         when there is no `opener` (the AES-CM profile); `owner` keeps it alive."""
     def add(self, track: Track) -> bool: ...
     def holds(self, ssrc: int) -> bool: ...
+    def add_repair(self, ssrc: int, payload_type: int, media: Track) -> bool:
+        """RTX of `ssrc` with `payload_type` repairs the track `media` from now on (unwrapped
+        in C); False when the intake holds as many as it can."""
     def take_counts(self) -> dict[str, int]: ...
     def receive(self, clear: bytes, now_ms: int) -> None:
         """One decrypted RTP packet, as if a socket had read it."""

@@ -26,6 +26,7 @@ from confsfu.server.rtc_adapter import srtp_context
 from .test_wire import route_to, sessions, video_header
 
 VIDEO, AUDIO, LEVEL_ID, QUIET_FROM = 0x1111, 0x2222, 1, 70
+RTX, RTX_PT = 0x3333, 97  # repairs VIDEO (payload type 96)
 KEYFRAME = b"\x10\x02\x00\x9d\x01\x2a\x80\x02\xe0\x01"  # a VP8 keyframe header, 640x480
 KEYS = {VIDEO: "p/video#1", AUDIO: "p/audio#0"}
 FIXED = {"suppress_health_check": [HealthCheck.function_scoped_fixture], "deadline": None}
@@ -75,18 +76,38 @@ def make_slots(route: _wire.Route, first_ssrc: int) -> dict[str, list[Slot]]:
 
 
 def python_path(side: Side, streams: dict[int, IncomingStream], clear: bytes, now_ms: int) -> bool:
-    """What RoomMedia._on_publisher_rtp does with a packet of a known stream (False: it is not
-    one the intake takes, which then goes to the slow path)."""
+    """What RoomMedia._on_publisher_rtp does with a packet of a known stream or of its RTX
+    (False: it is not one the intake takes, which then goes to the slow path)."""
+    repaired = False
     try:
         pkt = parse_rtp(clear)
+        if pkt.ssrc == RTX and pkt.payload_type == RTX_PT and len(pkt.payload) >= 2:
+            repaired = True
+            pkt = parse_rtp(
+                build_rtp(
+                    payload_type=96,
+                    sequence_number=int.from_bytes(pkt.payload[:2], "big"),
+                    timestamp=pkt.timestamp,
+                    ssrc=VIDEO,
+                    payload=pkt.payload[2:],
+                    marker=pkt.marker,
+                    extensions=pkt.extensions,
+                )
+            )
         vp8 = parse_vp8(pkt.payload) if pkt.ssrc == VIDEO and pkt.payload else None
     except ParseError:
         return False
-    if pkt.ssrc not in streams or len(clear) > 1500:
+    if len(clear) > 1500 or pkt.ssrc not in (*streams, RTX):
         return False
-    stream = streams[pkt.ssrc]
+    if pkt.ssrc == RTX and pkt.payload_type != RTX_PT:  # not a repair the intake knows
+        return False
     side.count("packets_in")
     side.count("bytes_in", len(clear))
+    if pkt.ssrc == RTX:  # padding only (a bandwidth probe): nothing to repair
+        side.count("rtx_padding")
+        return True
+    side.count("rtx_in", int(repaired))
+    stream = streams[pkt.ssrc]
     if not stream.on_packet(now_ms, pkt.sequence_number, len(clear)):
         side.count("duplicate")
         return True
@@ -135,6 +156,8 @@ def make_intake(side: Side, slow: Callable[[bytes, int], object]) -> _wire.Intak
         track = _wire.Track(ssrc, nack_delay_ms=10)
         track.route(KEYS[ssrc], is_video, 1, side.meter if is_video else None)
         assert intake.add(track)
+        if is_video:
+            assert intake.add_repair(RTX, RTX_PT, track)
     return intake
 
 
@@ -180,6 +203,14 @@ packet = st.one_of(
     st.builds(lambda b: ("junk", b), st.binary(max_size=40)),
     st.builds(lambda s: ("unknown", s), st.integers(0, 40)),
     st.builds(lambda s: ("padding only", s), st.integers(0, 40)),
+    st.builds(
+        lambda s, t, k, pt: ("rtx", s, t, k, pt),
+        st.integers(0, 40),
+        st.integers(0, 2),
+        st.booleans(),
+        st.sampled_from([RTX_PT, RTX_PT, 98]),
+    ),
+    st.builds(lambda s: ("rtx probe", s), st.integers(0, 40)),
 )
 
 
@@ -202,6 +233,25 @@ def raw(item: tuple[Any, ...], base: int) -> bytes:
             )
         case ("junk", data):
             return bytes(data)
+        case ("rtx", s, t, k, pt):
+            original = parse_rtp(video(base + s, base + s, t, k))
+            return build_rtp(
+                payload_type=pt,
+                sequence_number=(7 * s) % 65536,
+                timestamp=original.timestamp,
+                ssrc=RTX,
+                payload=original.data[2:4] + original.payload,
+                marker=original.marker,
+            )
+        case ("rtx probe", s):
+            return build_rtp(
+                payload_type=RTX_PT,
+                sequence_number=s,
+                timestamp=0,
+                ssrc=RTX,
+                payload=b"",
+                padding_bytes=200,
+            )
     raise AssertionError(item)
 
 
@@ -332,6 +382,12 @@ def test_the_intake_refuses_what_it_cannot_use() -> None:
     assert all(intake.add(_wire.Track(ssrc)) for ssrc in range(32))
     assert not intake.add(_wire.Track(99))  # full: its packets keep going the slow way
     assert intake.add(_wire.Track(5)) and intake.holds(5) and not intake.holds(99)
+    with pytest.raises(ValueError, match="payload type"):
+        intake.add_repair(1000, 200, track)
+    with pytest.raises(TypeError):
+        intake.add_repair(1000, 97, "a track")  # type: ignore[arg-type]
+    assert all(intake.add_repair(1000 + ssrc, 97, track) for ssrc in range(32))
+    assert not intake.add_repair(2000, 97, track) and intake.holds(1000) and not intake.holds(2000)
 
 
 def test_a_fourth_temporal_layer_is_taken_but_not_measured(
@@ -369,3 +425,12 @@ def test_the_tap_opens_with_libsrtp_when_there_is_no_opener(
     tap(tx.protect(audio(2, 10)), ("127.0.0.1", 1))  # nothing to open with: Python's
     assert len(fell_back) == 2
     _wire.flush()
+
+
+def test_an_intake_never_initialised_fails_cleanly() -> None:
+    bare = _wire.Intake.__new__(_wire.Intake)
+    with pytest.raises(RuntimeError, match="never initialised"):
+        bare.receive(audio(1, 10), 0)
+    tap = bare.tap(print)
+    with pytest.raises(RuntimeError, match="cleared"):
+        tap(b"\x80" * 40, ("127.0.0.1", 1))

@@ -645,7 +645,7 @@ class RoomMedia:
     def _take_intake_counts(self, *pubs: Publisher) -> None:
         for pub in pubs or self.publishers.values():
             for name, count in pub.intake.take_counts().items():
-                if name in ("duplicate", "chair_muted"):
+                if name in ("duplicate", "chair_muted", "rtx_padding"):
                     self._drops[name] += count
                 else:
                     self._counters[name] += count
@@ -686,6 +686,10 @@ class RoomMedia:
             unwrapped = self._unwrap_rtx(stream, pkt)
             if unwrapped is None:
                 return
+            media = pub.incoming.get(stream.repairs)
+            intake = pub.intake
+            if media is not None and intake.holds(media.ssrc) and not intake.holds(pkt.ssrc):
+                intake.add_repair(pkt.ssrc, pkt.payload_type, media)  # unwrapped in C next
             pkt = unwrapped
         incoming = pub.incoming.get(pkt.ssrc)
         if incoming is None:
