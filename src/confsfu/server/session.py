@@ -75,12 +75,14 @@ class Session:
         self._bucket = TokenBucket(hub.settings.messages_per_s, hub.settings.message_burst)
         self._offers = InFlight()
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message | str) -> None:
+        """Send a message (or one already written as JSON)."""
         if self.ws.closed:
             return
+        text = message if isinstance(message, str) else message.model_dump_json()
         async with self._send_lock:
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await self.ws.send_str(message.model_dump_json())
+                await self.ws.send_str(text)
 
     async def close(self, reason: str) -> None:
         """The room ends this participant's stay (removed, meeting ended)."""
