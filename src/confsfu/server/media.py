@@ -48,7 +48,7 @@ from confsfu.signalling.messages import Purpose
 log = logging.getLogger(__name__)
 
 CLOCK_RATE = {"audio": 48000, "video": 90000}
-REASSIGN_CHUNK = 8  # subscribers reassigned per event-loop iteration by the periodic pass
+REASSIGN_CHUNK = 4  # subscribers reassigned per event-loop iteration by the periodic pass
 KEYFRAME_SCAN_EVERY_MS = 100  # re-requests are throttled to one per 500 ms per layer anyway
 MAX_PACKET_BYTES = 1500  # larger RTP is refused: forwarded packets are built in fixed buffers
 SlotPurpose = Literal["audio", "stage", "grid"]
