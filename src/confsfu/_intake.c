@@ -656,9 +656,10 @@ static PyObject *intake_add_repair(Intake *self, PyObject *args) {
     Py_RETURN_TRUE;
 }
 
-static PyObject *intake_take_counts(Intake *self, PyObject *unused) {
+/* {name: count} of counts[first:end], each set back to 0. */
+static PyObject *take_range(Intake *self, int first, int end) {
     PyObject *counts = PyDict_New();
-    for (int i = 0; counts != NULL && i < C_COUNT; i++) {
+    for (int i = first; counts != NULL && i < end; i++) {
         if (self->counts[i] == 0)
             continue;
         PyObject *n = PyLong_FromUnsignedLongLong(self->counts[i]);
@@ -669,6 +670,16 @@ static PyObject *intake_take_counts(Intake *self, PyObject *unused) {
         Py_XDECREF(n);
     }
     return counts;
+}
+
+static PyObject *intake_take_counts(Intake *self, PyObject *unused) {
+    PyObject *counters = take_range(self, 0, C_DUPLICATE);
+    PyObject *drops = counters != NULL ? take_range(self, C_DUPLICATE, C_COUNT) : NULL;
+    if (drops == NULL) {
+        Py_XDECREF(counters);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", counters, drops);
 }
 
 static PyObject *intake_receive_py(Intake *self, PyObject *args) {
@@ -733,7 +744,8 @@ static PyMethodDef intake_methods[] = {
      "set_srtp(context, owner): libsrtp's receiving context (its address; None: none) opens "
      "the RTP an `opener` does not; `owner` keeps it alive."},
     {"take_counts", (PyCFunction)intake_take_counts, METH_NOARGS,
-     "take_counts() -> {name: count} of the packets taken since the last call."},
+     "take_counts() -> ({name: count}, {reason: count}): counters and drops of the packets "
+     "taken since the last call."},
     {"receive", (PyCFunction)intake_receive_py, METH_VARARGS,
      "receive(clear, now_ms): one decrypted RTP packet, as if the socket had read it."},
     {NULL, NULL, 0, NULL},

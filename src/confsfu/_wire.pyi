@@ -170,6 +170,7 @@ class Intake:
     def add_repair(self, ssrc: int, payload_type: int, media: Track) -> bool:
         """RTX of `ssrc` with `payload_type` repairs the track `media` from now on (unwrapped
         in C); False when the intake holds as many as it can."""
-    def take_counts(self) -> dict[str, int]: ...
+    def take_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(counters, drops by reason) of the packets taken since the last call."""
     def receive(self, clear: bytes, now_ms: int) -> None:
         """One decrypted RTP packet, as if a socket had read it."""

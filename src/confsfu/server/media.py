@@ -644,11 +644,9 @@ class RoomMedia:
 
     def _take_intake_counts(self, *pubs: Publisher) -> None:
         for pub in pubs or self.publishers.values():
-            for name, count in pub.intake.take_counts().items():
-                if name in ("duplicate", "chair_muted", "rtx_padding"):
-                    self._drops[name] += count
-                else:
-                    self._counters[name] += count
+            counters, drops = pub.intake.take_counts()
+            self._counters.update(counters)
+            self._drops.update(drops)
 
     def refresh_gates(self) -> None:
         """Tell every publisher's intake whether a chair lets its audio and video through;
@@ -709,8 +707,8 @@ class RoomMedia:
             return
         if pkt.padding_only:
             return
-        if pub.purpose == "camera" and not self.meeting.may_forward(pub.participant_id, kind):
-            drops["chair_muted"] += 1
+        if not (pub.intake.gate_video if kind == "video" else pub.intake.gate_audio):
+            drops["chair_muted"] += 1  # the intake's gates, set by refresh_gates
             return
         if kind == "video":
             try:
