@@ -2,21 +2,31 @@
  *
  * Track is one incoming media SSRC: sequence numbers, loss and the NACKs it is owed (the
  * specification is confsfu.forwarding.incoming.IncomingStream), its VP8 picture ids unwrapped,
- * and the layer it carries (and the LayerCounts of its source). An Intake is a publish connection's: its Taps stand in for the
- * sockets' datagram_received, open SRTP, read the header, find the Track and hand the packet to
+ * and the layer it carries (and the LayerCounts of its source). An Intake is a publish
+ * connection's: its Taps stand in for the sockets' datagram_received, open SRTP, read the header, find the Track and hand the packet to
  * fan_out_packet, with no Python object but the payload. Everything else goes to Python
  * untouched: STUN, DTLS, RTCP and SRTP it cannot open (the tap's `fallback`), and RTP it does
  * not take (`slow`: an unknown SSRC, RTX, anything malformed), before anything is counted or
  * changed. RTX of a track, once Python has named it (add_repair), is unwrapped here. Python
  * hears of keyframes, audio levels and slots that switched or lost their route.
+ *
+ * The pump reads the sockets its taps watch when Python asks (`pump`), between the steps of
+ * long Python work, so that a packet need not wait in its socket for the whole of it.
  */
 #include "_wire.h"
 #include "_seal.h"
 #include "bandwidth/_counts.h"
 #include "rtp/_scan.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { MAX_TRACKED_MISSING = 512, MAX_TRACKS = 32, TAG_LENGTH = 16 };
 
@@ -791,7 +801,33 @@ typedef struct {
     vectorcallfunc vectorcall;
     Intake *intake;
     PyObject *fallback;
+    int fd; /* our dup of the socket while the pump watches it, else -1 */
 } Tap;
+
+/* Open one datagram as SRTP-protected RTP into `clear` (SEAL_MAX_PACKET bytes): its length,
+ * or -1 when it is not RTP the intake can open (STUN, DTLS, RTCP, no keys yet, refused). */
+static int intake_open(Intake *intake, const unsigned char *in, Py_ssize_t length,
+                       unsigned char *clear) {
+    int rtp = length >= 12 + TAG_LENGTH && length <= SEAL_MAX_PACKET && 127 < in[0] &&
+              in[0] < 192 && !(192 <= in[1] && in[1] <= 223);
+    if (!rtp)
+        return -1;
+    if (intake->opener != NULL)
+        return opener_open((Opener *)intake->opener, in, (int)length, clear);
+    if (intake->srtp == NULL)
+        return -1;
+    memcpy(clear, in, (size_t)length); /* libsrtp opens in place: a copy of our own */
+    int n = (int)length;
+    return wire_unprotect_rtp(intake->srtp, clear, &n) < 0 ? -1 : n;
+}
+
+static int tap_usable(Tap *self) {
+    if (self->intake == NULL || self->fallback == NULL || self->intake->call[K_SLOW] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the tap's intake was cleared");
+        return 0;
+    }
+    return 1;
+}
 
 static PyObject *tap_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                                 PyObject *kwnames) {
@@ -800,31 +836,147 @@ static PyObject *tap_vectorcall(PyObject *callable, PyObject *const *args, size_
         PyErr_SetString(PyExc_TypeError, "datagram_received takes (data, addr)");
         return NULL;
     }
-    Intake *intake = self->intake;
-    PyObject *data = args[0];
-    if (intake == NULL || self->fallback == NULL || intake->call[K_SLOW] == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "the tap's intake was cleared");
+    if (!tap_usable(self))
         return NULL;
-    }
-    if ((intake->opener == NULL && intake->srtp == NULL) || !PyBytes_CheckExact(data))
-        return PyObject_Vectorcall(self->fallback, args, 2, NULL);
-    const unsigned char *in = (const unsigned char *)PyBytes_AS_STRING(data);
-    Py_ssize_t length = PyBytes_GET_SIZE(data);
+    PyObject *data = args[0];
     unsigned char clear[SEAL_MAX_PACKET];
-    int rtp = length >= 12 + TAG_LENGTH && length <= SEAL_MAX_PACKET && 127 < in[0] &&
-              in[0] < 192 && !(192 <= in[1] && in[1] <= 223);
     int n = -1;
-    if (rtp && intake->opener != NULL) {
-        n = opener_open((Opener *)intake->opener, in, (int)length, clear);
-    } else if (rtp) { /* libsrtp opens in place: a copy of our own */
-        memcpy(clear, in, (size_t)length);
-        n = (int)length;
-        if (wire_unprotect_rtp(intake->srtp, clear, &n) < 0)
-            n = -1;
-    }
+    if (PyBytes_CheckExact(data))
+        n = intake_open(self->intake, (const unsigned char *)PyBytes_AS_STRING(data),
+                        PyBytes_GET_SIZE(data), clear);
     if (n < 0) /* not RTP, or refused: Python's path (which counts the refusal) */
         return PyObject_Vectorcall(self->fallback, args, 2, NULL);
-    return intake_receive(intake, clear, n, monotonic_ms());
+    return intake_receive(self->intake, clear, n, monotonic_ms());
+}
+
+/* ---- the pump: the watched sockets read now, between steps of long Python work ----------- */
+
+static int pump_epoll = -1;
+static unsigned char pump_buffer[65536]; /* any UDP datagram, whole */
+
+static PyObject *tap_watch(Tap *self, PyObject *arg) {
+    int fd = PyObject_AsFileDescriptor(arg);
+    if (fd < 0)
+        return NULL;
+    if (self->fd >= 0) {
+        PyErr_SetString(PyExc_ValueError, "the tap watches a socket already");
+        return NULL;
+    }
+    int type = 0;
+    socklen_t type_len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) < 0 || type != SOCK_DGRAM) {
+        PyErr_SetString(PyExc_ValueError, "the pump reads datagram sockets only");
+        return NULL;
+    }
+    if (pump_epoll < 0 && (pump_epoll = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    struct epoll_event event = {.events = EPOLLIN, .data.ptr = self};
+    if (own < 0 || epoll_ctl(pump_epoll, EPOLL_CTL_ADD, own, &event) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        if (own >= 0)
+            close(own);
+        return NULL;
+    }
+    self->fd = own;
+    Py_INCREF(self); /* the pump's, until unwatch */
+    Py_RETURN_NONE;
+}
+
+static void tap_stop_watching(Tap *self) {
+    if (self->fd < 0)
+        return;
+    epoll_ctl(pump_epoll, EPOLL_CTL_DEL, self->fd, NULL);
+    close(self->fd);
+    self->fd = -1;
+    Py_DECREF(self);
+}
+
+static PyObject *tap_unwatch(Tap *self, PyObject *unused) {
+    tap_stop_watching(self);
+    Py_RETURN_NONE;
+}
+
+/* A datagram's sender as Python's socket module writes it. */
+static PyObject *sender_address(const struct sockaddr_storage *from) {
+    char host[INET6_ADDRSTRLEN];
+    if (from->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)from;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        return Py_BuildValue("(si)", host, ntohs(a->sin_port));
+    }
+    if (from->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)from;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        return Py_BuildValue("(siII)", host, ntohs(a->sin6_port), ntohl(a->sin6_flowinfo),
+                             a->sin6_scope_id);
+    }
+    Py_RETURN_NONE;
+}
+
+/* One datagram the pump read: taken by the intake, or defer(fallback, data, addr). */
+static int tap_pumped(Tap *self, Py_ssize_t length, const struct sockaddr_storage *from,
+                      PyObject *defer) {
+    unsigned char clear[SEAL_MAX_PACKET];
+    int n = intake_open(self->intake, pump_buffer, length, clear);
+    if (n >= 0) {
+        PyObject *result = intake_receive(self->intake, clear, n, monotonic_ms());
+        Py_XDECREF(result);
+        return result != NULL ? 0 : -1;
+    }
+    PyObject *args[3] = {Py_NewRef(self->fallback),
+                         PyBytes_FromStringAndSize((const char *)pump_buffer, length),
+                         sender_address(from)};
+    return call_with(defer, args, 3);
+}
+
+/* pump(defer, limit): read what waits in the watched sockets (at most `limit` datagrams). */
+static PyObject *intake_pump(PyObject *module, PyObject *args) {
+    PyObject *defer;
+    int limit = 256;
+    if (!PyArg_ParseTuple(args, "O|i", &defer, &limit))
+        return NULL;
+    if (!PyCallable_Check(defer) || limit < 1) {
+        PyErr_SetString(PyExc_TypeError, "pump(defer, limit): a callable and a limit >= 1");
+        return NULL;
+    }
+    if (pump_epoll < 0)
+        return PyLong_FromLong(0);
+    struct epoll_event events[64];
+    int ready = epoll_wait(pump_epoll, events, 64, 0);
+    if (ready < 0)
+        return errno == EINTR ? PyLong_FromLong(0) : PyErr_SetFromErrno(PyExc_OSError);
+    Tap *taps[64];
+    for (int i = 0; i < ready; i++) /* held: a callback may unwatch any of them */
+        taps[i] = (Tap *)Py_NewRef((PyObject *)events[i].data.ptr);
+    long read = 0;
+    int failed = 0;
+    for (int i = 0; i < ready && !failed; i++) {
+        Tap *tap = taps[i];
+        if (tap->fd >= 0 && (tap->intake == NULL || tap->fallback == NULL ||
+                             tap->intake->call[K_SLOW] == NULL))
+            tap_stop_watching(tap); /* cleared: nothing to hand its packets to */
+        else if (tap->fd >= 0 && tap->intake->opener == NULL && tap->intake->srtp == NULL)
+            continue; /* no keys yet: its RTP goes to Python, in order, by the loop */
+        while (read < limit && tap->fd >= 0) {
+            struct sockaddr_storage from;
+            socklen_t from_len = sizeof from;
+            ssize_t n = recvfrom(tap->fd, pump_buffer, sizeof pump_buffer, MSG_DONTWAIT,
+                                 (struct sockaddr *)&from, &from_len);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                break; /* drained (or an error the socket's owner will see) */
+            read++;
+            if (tap_pumped(tap, n, &from, defer) < 0) {
+                failed = 1;
+                break;
+            }
+        }
+    }
+    for (int i = 0; i < ready; i++)
+        Py_DECREF(taps[i]);
+    return failed ? NULL : PyLong_FromLong(read);
 }
 
 static int tap_traverse(Tap *self, visitproc visit, void *arg) {
@@ -841,9 +993,26 @@ static int tap_clear(Tap *self) {
 
 static void tap_dealloc(Tap *self) {
     PyObject_GC_UnTrack(self);
-    tap_clear(self);
+    tap_clear(self); /* never watched here: the pump holds a watched tap */
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
+
+static PyObject *tap_get_watching(Tap *self, void *unused) {
+    return PyBool_FromLong(self->fd >= 0);
+}
+
+static PyMethodDef tap_methods[] = {
+    {"watch", (PyCFunction)tap_watch, METH_O,
+     "watch(sock): pump() reads this socket too (a dup of it, until unwatch)."},
+    {"unwatch", (PyCFunction)tap_unwatch, METH_NOARGS,
+     "pump() no longer reads the socket; the tap lets go of its dup."},
+    {NULL},
+};
+
+static PyGetSetDef tap_getset[] = {
+    {"watching", (getter)tap_get_watching, NULL, "Whether pump() reads its socket.", NULL},
+    {NULL},
+};
 
 static PyTypeObject TapType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -856,6 +1025,8 @@ static PyTypeObject TapType = {
     .tp_traverse = (traverseproc)tap_traverse,
     .tp_clear = (inquiry)tap_clear,
     .tp_dealloc = (destructor)tap_dealloc,
+    .tp_methods = tap_methods,
+    .tp_getset = tap_getset,
 };
 
 static PyObject *intake_tap(Intake *self, PyObject *fallback) {
@@ -869,9 +1040,18 @@ static PyObject *intake_tap(Intake *self, PyObject *fallback) {
     tap->vectorcall = tap_vectorcall;
     tap->intake = (Intake *)Py_NewRef(self);
     tap->fallback = Py_NewRef(fallback);
+    tap->fd = -1;
     PyObject_GC_Track(tap);
     return (PyObject *)tap;
 }
+
+static PyMethodDef pump_methods[] = {
+    {"pump", intake_pump, METH_VARARGS,
+     "pump(defer, limit=256): read what waits in the watched sockets now (at most `limit` "
+     "datagrams): the intakes take their RTP, the rest goes to defer(fallback, data, addr). "
+     "How many were read."},
+    {NULL},
+};
 
 int intake_add_to(PyObject *module) {
     PyObject *counts_module = PyImport_ImportModule("confsfu.bandwidth._counts");
@@ -885,7 +1065,8 @@ int intake_add_to(PyObject *module) {
     if (PyType_Ready(&TrackType) < 0 || PyType_Ready(&IntakeType) < 0 ||
         PyType_Ready(&TapType) < 0)
         return -1;
-    if (PyModule_AddObjectRef(module, "Track", (PyObject *)&TrackType) < 0 ||
+    if (PyModule_AddFunctions(module, pump_methods) < 0 ||
+        PyModule_AddObjectRef(module, "Track", (PyObject *)&TrackType) < 0 ||
         PyModule_AddObjectRef(module, "Intake", (PyObject *)&IntakeType) < 0)
         return -1;
     return 0;

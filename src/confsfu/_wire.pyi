@@ -159,7 +159,7 @@ class Intake:
         *,
         max_packet: int = 2048,
     ) -> None: ...
-    def tap(self, fallback: Callable[[bytes, Any], object]) -> Callable[[bytes, Any], None]:
+    def tap(self, fallback: Callable[[bytes, Any], object]) -> Tap:
         """A socket protocol's datagram_received: what the intake can open goes to it,
         everything else to `fallback`."""
     def set_srtp(self, context: int | None, owner: object) -> None:
@@ -174,3 +174,20 @@ class Intake:
         """(counters, drops by reason) of the packets taken since the last call."""
     def receive(self, clear: bytes, now_ms: int) -> None:
         """One decrypted RTP packet, as if a socket had read it."""
+
+class Tap:
+    """One socket's datagram_received in front of an Intake (`Intake.tap`)."""
+
+    @property
+    def watching(self) -> bool: ...
+    def __call__(self, data: bytes, addr: Any) -> None: ...
+    def watch(self, sock: Any) -> None:
+        """`pump` reads this socket too (a dup of it, held until `unwatch`); `sock` is a
+        datagram socket or its file descriptor."""
+    def unwatch(self) -> None:
+        """`pump` no longer reads the socket, and the dup is closed."""
+
+def pump(defer: Callable[[Any, bytes, Any], object], limit: int = 256) -> int:
+    """Read what waits in the watched sockets now (at most `limit` datagrams): the intakes take
+    their RTP (fanned out and queued: `flush` sends it), everything else goes to
+    `defer(fallback, data, addr)` (e.g. the loop's call_soon). How many were read."""

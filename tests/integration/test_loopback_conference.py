@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
-from typing import Any
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
@@ -16,6 +18,7 @@ from confsfu.rtp.packet import build_rtp
 from confsfu.server.app import HUB
 
 pytestmark = pytest.mark.loopback
+T = TypeVar("T")
 
 
 async def join_publishing(
@@ -193,3 +196,60 @@ async def test_the_periodic_pass_goes_a_few_subscribers_per_loop_iteration(
     for _ in range(10):
         await asyncio.sleep(0)
     assert sorted(done) == sorted([done[0], *media.subscribers])
+
+
+class PeersInAThread:
+    """Peers on an event loop of their own in another thread: they go on sending and
+    receiving while the server's loop (the test's) is held up."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.made: list[LoopbackPeer] = []
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    async def close(self) -> None:
+        async def close_all() -> None:
+            for peer in self.made:
+                await peer.close()
+
+        await self.run(close_all())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        await asyncio.to_thread(self.thread.join, 5)
+        self.loop.close()
+
+
+async def test_long_python_work_pumps_the_publishers_sockets(server: Any) -> None:
+    names = ["Seoul", "Lima", "Nairobi"]
+    elsewhere = PeersInAThread()
+    try:
+        group = await elsewhere.run(join_publishing(server.ws_url, names, elsewhere.made))
+        for peer in group:
+            others = [n for n in names if n != peer.name]
+            await elsewhere.run(peer.wait_for(receives_from(peer, others, "video", 10), timeout=15))
+        media = server.app[HUB].rooms["demo"].media
+
+        def forwarded_while_busy(pumping: bool) -> int:
+            """Packets forwarded during 300 ms of work that never yields to the server's loop."""
+            before = media.counters["packets_out"]
+            until = time.monotonic() + 0.3
+            while time.monotonic() < until:
+                time.sleep(0.005)
+                if pumping:
+                    media.pump()
+            return int(media.counters["packets_out"] - before)
+
+        assert forwarded_while_busy(pumping=False) == 0  # it all waits for the loop
+        await asyncio.sleep(0.2)
+        # 3 publishers x 2 subscribers x (50 audio + some 30 video packets) a second.
+        assert forwarded_while_busy(pumping=True) > 50
+        await asyncio.sleep(0.2)  # what the pump left to the loop (RTCP, STUN) runs now
+        received = {p.name: p.streams_showing("video")["Lima"].packets for p in group[::2]}
+        await asyncio.sleep(1.0)
+        for peer in group[::2]:  # media flows on
+            assert peer.streams_showing("video")["Lima"].packets > received[peer.name] + 10
+    finally:
+        await elsewhere.close()

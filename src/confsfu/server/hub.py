@@ -104,9 +104,11 @@ class LiveRoom:
     # ---- messages ---------------------------------------------------------------------------
 
     async def broadcast(self, message: Message, *, exclude: str | None = None) -> None:
+        text = message.model_dump_json()  # once, not once per connection
         for pid, conn in list(self.connections.items()):
             if pid != exclude:
-                await conn.send(message)
+                await conn.send(text)  # seldom waits: a room's worth can take milliseconds
+                self.media.pump()
 
     async def tell(self, pid: str, message: Message | str) -> None:
         conn = self.connections.get(pid)
@@ -291,6 +293,7 @@ class LiveRoom:
             if rows != self._slots_announced.get(pid):  # changes can cancel out in one pass
                 self._slots_announced[pid] = rows
                 self._spawn(self.tell(pid, slot_map_json(rows)))
+                self.media.pump()
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)

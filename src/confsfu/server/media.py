@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from confsfu._wire import Intake, Track, Wire, fan_out, flush
+from confsfu._wire import Intake, Track, Wire, fan_out, flush, pump
 from confsfu.bandwidth.allocator import (
     AllocatorConfig,
     Demand,
@@ -425,6 +425,7 @@ class RoomMedia:
             self._assign(now_ms, slots["stage"], on_stage)
             self._assign(now_ms, slots["grid"], [f"{p}/video" for p in grid])
             self._allocate(now_ms, sub, demands)
+            self.pump()
             if done % REASSIGN_CHUNK == 0:
                 yield
         self._dynacast(now_ms)
@@ -768,9 +769,22 @@ class RoomMedia:
     def _schedule_flush(self) -> None:
         if not self._flush_due:
             self._flush_due = True
-            if self._loop is None:  # asking asyncio costs a system call (getpid) each time
-                self._loop = asyncio.get_running_loop()
-            self._loop.call_soon(self._flush)
+            self._running_loop().call_soon(self._flush)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:  # asking asyncio costs a system call (getpid) each time
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def pump(self) -> None:
+        """Read the publishers' sockets (every room's) now and send what they forward: called
+        between the steps of long Python work, so that media does not wait in the sockets for
+        the whole of it. What is not the intakes' (STUN, DTLS, RTCP) waits for the loop."""
+        try:
+            if pump(self._running_loop().call_soon):
+                self._flush()
+        except Exception:  # as from a socket callback: logged, and the work goes on
+            log.exception("reading the publishers' sockets failed")
 
     def _flush(self) -> None:
         self._flush_due = False
@@ -877,6 +891,7 @@ class RoomMedia:
         if packets:
             self._counters["keyframe_requests"] += 1
             pub.pc.send_rtcp(rtcp.serialize_rtcp(packets))
+            self.pump()
 
     def _retransmit(self, slot: Slot | None, lost: tuple[int, ...]) -> None:
         if slot is None or slot.header is None:
@@ -975,7 +990,7 @@ class RoomMedia:
         for sub in self.subscribers.values():
             if sub.ready:
                 self._update_probe(now_ms, sub, elapsed_ms)
-        for pub in self.publishers.values():
+        for pub in list(self.publishers.values()):  # pump() runs Python's packet callbacks
             if not pub.incoming:
                 continue
             blocks = []
@@ -1013,6 +1028,7 @@ class RoomMedia:
                     )
                 )
             pub.pc.send_rtcp(rtcp.serialize_rtcp(packets))
+            self.pump()
 
     def quality(self, pid: str) -> Literal["good", "fair", "poor", "unknown"]:
         """The participant's downlink as its receiver reports show it."""

@@ -191,6 +191,7 @@ class RawPeerConnection:
         self._dtls: Any = None
         self._connection: Any = None
         self._fast_path_installed = False
+        self._taps: list[Any] = []  # the intake's taps, watched by _wire.pump until closed
         self.route = _wire.Route()  # where outgoing packets go; set up once ICE and DTLS are
         self._route_pair: Any = None  # the nominated ICE pair `route` was set up for
         self._outgoing_ssrcs: list[int] = []  # media and RTX SSRCs of the sendonly transceivers
@@ -205,6 +206,7 @@ class RawPeerConnection:
         def _state_changed() -> None:
             if self.pc.connectionState in ("failed", "closed"):
                 self._drop_route()
+                self._unwatch()
             if self.on_state is not None:
                 self.on_state(self.pc.connectionState)
 
@@ -290,6 +292,7 @@ class RawPeerConnection:
     async def close(self) -> None:
         self._connection = None  # nothing is sent any more
         self._drop_route()
+        self._unwatch()  # before aiortc closes the sockets: the pump holds a dup of each
         await self.pc.close()
 
     # ---- media out ---------------------------------------------------------------------------
@@ -401,10 +404,20 @@ class RawPeerConnection:
                 else:
                     self._on_rtp(clear, clock_ms())
 
-            intake = self._intake
-            protocol.datagram_received = (
-                datagram_received if intake is None else intake.tap(datagram_received)
-            )
+            if self._intake is None:
+                protocol.datagram_received = datagram_received
+                continue
+            tap = protocol.datagram_received = self._intake.tap(datagram_received)
+            transport = getattr(protocol, "transport", None)
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            if sock is not None:  # _wire.pump reads it too, between steps of long work
+                tap.watch(sock)
+                self._taps.append(tap)
+
+    def _unwatch(self) -> None:
+        for tap in self._taps:
+            tap.unwatch()
+        self._taps.clear()
 
 
 def _grow_buffers(protocol: Any) -> None:
