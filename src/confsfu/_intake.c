@@ -3,8 +3,9 @@
  * Track is one incoming media SSRC: sequence numbers, loss and the NACKs it is owed (the
  * specification is confsfu.forwarding.incoming.IncomingStream), its VP8 picture ids unwrapped,
  * and the layer it carries (and the LayerCounts of its source). An Intake is a publish
- * connection's: its Taps stand in for the sockets' datagram_received, open SRTP, read the header, find the Track and hand the packet to
- * fan_out_packet, with no Python object but the payload. Everything else goes to Python
+ * connection's: its Taps stand in for the sockets' datagram_received, open SRTP, read the
+ * header, find the Track and hand the packet to fan_out_packet, with no Python object but the
+ * payload. Everything else goes to Python
  * untouched: STUN, DTLS, RTCP and SRTP it cannot open (the tap's `fallback`), and RTP it does
  * not take (`slow`: an unknown SSRC, RTX, anything malformed), before anything is counted or
  * changed. RTX of a track, once Python has named it (add_repair), is unwrapped here. Python

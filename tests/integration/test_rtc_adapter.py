@@ -7,6 +7,7 @@ import inspect
 import socket
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import aioice.ice
 import aiortc
@@ -16,6 +17,7 @@ from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 
+from confsfu import _wire
 from confsfu.rtp.packet import build_rtp, parse_rtp
 from confsfu.server.rtc_adapter import (
     PINNED_AIORTC,
@@ -106,3 +108,36 @@ async def test_raw_rtp_both_ways_without_media_threads() -> None:
     finally:
         await offerer.close()
         await answerer.close()
+
+
+async def test_srtp_that_came_before_the_keys_is_read_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SRTP arriving before our side has the keys waits in aioice's queue for aiortc's DTLS
+    task; until that queue is read, later packets join it instead of overtaking it (a stream's
+    first packets would otherwise come after its later ones, and be dropped as too old)."""
+    key, salt = bytes(range(16)), bytes(range(12))
+    monkeypatch.setattr("confsfu.server.rtc_adapter._opener", lambda dtls: _wire.Opener(key, salt))
+    monkeypatch.setattr("confsfu.server.rtc_adapter.srtp_context", lambda rx: 0)
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    protocol = SimpleNamespace(datagram_received=lambda data, addr: queue.put_nowait(data))
+    pc = RawPeerConnection()
+    pc._dtls = SimpleNamespace(_rx_srtp=None)
+    pc._connection = SimpleNamespace(_protocols=[protocol], _queue=queue)
+    opened: list[bytes] = []
+    pc.set_callbacks(on_rtp=lambda data, at: opened.append(data), on_rtcp=lambda data: None)
+    pc._install_fast_receive()
+    receive = protocol.datagram_received
+    sealer = _wire.Sealer(key, salt)
+    clear = [build_rtp(payload_type=96, sequence_number=n, timestamp=0, ssrc=7, payload=b"x" * 20)
+             for n in range(3)]  # fmt: skip
+    sealed = [sealer.seal(packet) for packet in clear]
+    receive(sealed[0], ("127.0.0.1", 1))  # no keys yet: aiortc's
+    pc._dtls._rx_srtp = object()  # the handshake is done
+    receive(sealed[1], ("127.0.0.1", 1))  # the first is still queued: behind it
+    assert opened == [] and queue.qsize() == 2
+    while not queue.empty():
+        queue.get_nowait()  # aiortc's task reads them (and opens them itself)
+    receive(sealed[2], ("127.0.0.1", 1))
+    assert opened == [clear[2]]
+    await pc.close()

@@ -375,6 +375,7 @@ class RawPeerConnection:
         self._fast_path_installed = True
         dtls = self._dtls
         keys = self._receiving
+        queued = self._connection._queue  # what aiortc's DTLS task has yet to read, in order
         for protocol in self._connection._protocols:
             _grow_buffers(protocol)
             fallback = protocol.datagram_received
@@ -387,6 +388,9 @@ class RawPeerConnection:
                     fallback(data, addr)  # STUN, DTLS, or SRTP before the keys exist
                     return
                 if rx is not keys[0]:
+                    if queued.qsize():  # SRTP that came before the keys goes first
+                        fallback(data, addr)
+                        return
                     keys[0], keys[1], keys[2] = rx, srtp_context(rx), _opener(dtls)
                     if self._intake is not None:  # it opens RTP with whichever there is
                         self._intake.opener = keys[2]
