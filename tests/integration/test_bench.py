@@ -94,6 +94,8 @@ def test_fanout_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[st
     result = _check(tmp_path)
     assert result["layers"]
     assert result["bench"]["worker_nice"] == [os.nice(0) + 3]  # what the worker process had
+    assert result["bench"]["worker_idle"] == [True]  # by default, behind any other process
+    assert re.search(r"benchmark CPU .*\(nice \d+, SCHED_IDLE\)", printed)
 
 
 @pytest.mark.loopback
@@ -106,8 +108,9 @@ def test_short_mayors_run(tmp_path: Path) -> None:
         .scaled(5)
         .with_values(duration_s=6, join_spacing_s=0.0, screen=small_slides, pass_floor_s=1)
     )
-    result = run_benchmark(BenchOptions(scenario=scenario, progress=False))
+    result = run_benchmark(BenchOptions(scenario=scenario, progress=False, idle_workers=False))
     write_outputs(result, tmp_path)
+    assert result["bench"]["worker_idle"] == [False, False]
     _check(tmp_path)
     assert result["scenario"]["chair"] and result["participants"]["planned"] == 5
     assert "stage" in result["layers"]

@@ -31,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the workers' CPU priority (nice, default 10): below the server's, so that on one"
         " machine the load generator does not keep the server from its sockets",
     )
+    parser.add_argument(
+        "--no-idle-workers",
+        dest="idle_workers",
+        action="store_false",
+        help="run the workers as ordinary processes, not under Linux's SCHED_IDLE (where any"
+        " other runnable process, the server included, goes before them)",
+    )
     parser.add_argument("--out", type=Path, help="output directory (default bench-results/...)")
     parser.add_argument("--quiet", action="store_true", help="no live progress line")
 
@@ -70,6 +77,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         server_pid=args.server_pid,
         out_dir=args.out,
         progress=not args.quiet,
+        idle_workers=args.idle_workers,
         **({} if args.worker_nice is None else {"worker_nice": args.worker_nice}),
     )
     try:

@@ -100,6 +100,7 @@ def build_result(
     layer_seconds: dict[str, int],
     planned: int,
     worker_nice: list[int | None] | None = None,
+    worker_idle: list[bool] | None = None,
 ) -> dict[str, Any]:
     """Everything the JSON file holds; the summary and plots are made from it."""
     window_s = max(end["t"] - window["t"], 1e-9)
@@ -224,6 +225,7 @@ def build_result(
             "worker_cpu_pct_of_core": [round(p, 1) for p in worker_pct],
             "cores": cores,
             "worker_nice": worker_nice or [],  # as each worker saw it at the end
+            "worker_idle": worker_idle or [],  # whether each ran under SCHED_IDLE
             "bottleneck": bottleneck,
         },
         "layers": layers,
@@ -306,7 +308,8 @@ def summary(result: dict[str, Any]) -> str:
             "benchmark CPU",
             f"{_fmt(b['cpu_pct_of_core'], '% of a core')} over {len(b['worker_cpu_pct_of_core'])}"
             f" workers {b['worker_cpu_pct_of_core']} on {b['cores']} cores"
-            f" (nice {', '.join(str(n) for n in sorted(set(b.get('worker_nice', []))))})",
+            f" (nice {', '.join(str(n) for n in sorted(set(b.get('worker_nice', []))))}"
+            f"{', SCHED_IDLE' if b.get('worker_idle') and all(b['worker_idle']) else ''})",
         ),
         ("bottleneck", "; ".join(b["bottleneck"]) or "not the benchmark"),
     ]

@@ -27,8 +27,9 @@ from confsfu.tokens import make_token
 JOIN_GRACE_S = 30.0  # beyond join_spacing_s per participant, before the window starts anyway
 
 
-# The workers' CPU priority (nice): lower than the server's, so that on one machine the load
-# generator does not keep the server from its sockets, as no dedicated server would be.
+# The workers' CPU priority (nice, and SCHED_IDLE where Linux has it): lower than the server's,
+# so that on one machine the load generator does not keep the server from its sockets, as no
+# dedicated server would be.
 WORKER_NICE = 10
 
 
@@ -44,6 +45,7 @@ class BenchOptions:
     out_dir: Path | None = None
     progress: bool = True
     worker_nice: int = WORKER_NICE
+    idle_workers: bool = True  # SCHED_IDLE: the server never waits behind a worker
 
 
 @dataclass(slots=True)
@@ -294,6 +296,7 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
             max_duration_s=max_duration_s,
             join_spacing_s=scenario.join_spacing_s * workers,
             nice=options.worker_nice,
+            idle=options.idle_workers,
         )
         for w in range(workers)
     ]
@@ -405,6 +408,7 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
         layer_seconds=layer_seconds,
         planned=len(plans),
         worker_nice=[finals[w].get("nice") for w in sorted(finals)],
+        worker_idle=[bool(finals[w].get("idle")) for w in sorted(finals)],
     )
 
 

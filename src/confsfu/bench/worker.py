@@ -114,6 +114,7 @@ class WorkerPlan:
     max_duration_s: float
     join_spacing_s: float
     nice: int = 0  # added to the worker process's nice value at start
+    idle: bool = False  # run under SCHED_IDLE: any other runnable process goes first
 
 
 @dataclass(slots=True)
@@ -312,10 +313,17 @@ def layer_label(slot: dict[str, Any]) -> str:
     return reason if reason.startswith("paused") else f"paused: {reason}" if reason else "paused"
 
 
+def _idle() -> bool:
+    """Whether this process runs under SCHED_IDLE."""
+    return hasattr(os, "SCHED_IDLE") and os.sched_getscheduler(0) == os.SCHED_IDLE
+
+
 def run_worker(plan: WorkerPlan, queue: _Queue, stop: _Flag) -> None:
     """Process entry: run the plan until `stop` is set (or its time is up), report, tear down."""
     if plan.nice:
         os.nice(plan.nice)
+    if plan.idle and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     configure_aiortc("loopback")
     run_loop(_run(plan, queue, stop))  # uvloop, as the server: the generator must not lag
 
@@ -355,7 +363,7 @@ async def _run(plan: WorkerPlan, queue: _Queue, stop: _Flag) -> None:
             if task_ is not None:
                 task_.cancel()
         await asyncio.sleep(0.5)  # packets in flight arrive
-        result = {"type": "result", "worker": plan.worker, "nice": os.nice(0)}
+        result = {"type": "result", "worker": plan.worker, "nice": os.nice(0), "idle": _idle()}
         queue.put(result | {"peers": [_result(p) for p in peers]})
         for peer in peers:
             with contextlib.suppress(Exception):
