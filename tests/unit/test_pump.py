@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -51,18 +52,31 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+@contextmanager
+def watching(
+    receiver: socket.socket, sender: socket.socket, inbox: socket.socket, *, keys: bool = True
+) -> Iterator[_wire.Intake]:
+    """An intake (with its keys, unless not) whose tap the pump reads `inbox` for; its
+    fallback is `print`, which the pump hands back and never calls."""
+    _side, intake = taking(receiver, sender)
+    if keys:
+        intake.opener = _wire.Opener(KEY, SALT)
+    tap = intake.tap(print)
+    tap.watch(inbox)
+    try:
+        yield intake
+    finally:
+        tap.unwatch()
+        _wire.flush()
+
+
 def test_the_pump_takes_rtp_and_defers_the_rest(
     receiver: socket.socket,
     sender: socket.socket,
     inbox: socket.socket,
     publisher: socket.socket,
 ) -> None:
-    _side, intake = taking(receiver, sender)
-    intake.opener = _wire.Opener(KEY, SALT)
-    fallback = print  # any callable: the pump hands it back, never calls it
-    tap = intake.tap(fallback)
-    tap.watch(inbox)
-    try:
+    with watching(receiver, sender, inbox) as intake:
         sealer = _wire.Sealer(KEY, SALT)
         media = [sealer.seal(p) for p in (audio(1, 10), video(1, 1, 0, True), audio(2, 10))]
         stun = b"\x00\x01" + bytes(18)
@@ -72,15 +86,13 @@ def test_the_pump_takes_rtp_and_defers_the_rest(
         count, deferred = pumped()
         assert count == 4
         assert taken(intake)["packets_in"] == 3
-        assert deferred == [(fallback, stun, publisher.getsockname())]
+        assert deferred == [(print, stun, publisher.getsockname())]
         assert _wire.pending() > 0  # forwarded, waiting for flush
         _wire.flush()
         assert receiver.recv(2048)  # a subscriber's wire sent it
         assert pumped()[0] == 0  # drained
         with pytest.raises(BlockingIOError):
             inbox.recv(2048)  # nothing left for the socket's owner either
-    finally:
-        tap.unwatch()
 
 
 def test_a_socket_whose_intake_has_no_keys_yet_is_left_to_the_loop(
@@ -91,17 +103,12 @@ def test_a_socket_whose_intake_has_no_keys_yet_is_left_to_the_loop(
 ) -> None:
     """Deferred, its first RTP would be opened by Python after later packets the intake took
     (the keys arrive with the first packet Python opens): out of order, so dropped."""
-    _side, intake = taking(receiver, sender)
-    tap = intake.tap(print)
-    tap.watch(inbox)
-    try:
+    with watching(receiver, sender, inbox, keys=False):
         sealed = _wire.Sealer(KEY, SALT).seal(audio(1, 10))
         assert sealed is not None
         publisher.sendto(sealed, inbox.getsockname())
         assert pumped()[0] == 0
         assert inbox.recv(2048) == sealed
-    finally:
-        tap.unwatch()
 
 
 def test_an_unwatched_socket_is_left_to_its_owner(
@@ -155,19 +162,13 @@ def test_the_limit_leaves_the_rest_for_later(
     inbox: socket.socket,
     publisher: socket.socket,
 ) -> None:
-    _side, intake = taking(receiver, sender)
-    intake.opener = _wire.Opener(KEY, SALT)
-    tap = intake.tap(print)
-    tap.watch(inbox)
-    try:
+    with watching(receiver, sender, inbox):
         for i in range(5):
             publisher.sendto(bytes([i]) * 20, inbox.getsockname())
         first, deferred = pumped(limit=3)
         second, more = pumped()
         assert (first, second) == (3, 2)
         assert [d[1][0] for d in deferred + more] == [0, 1, 2, 3, 4]  # in order, none twice
-    finally:
-        tap.unwatch()
 
 
 def test_a_failing_callback_stops_the_pump_and_loses_nothing_else(
@@ -176,11 +177,7 @@ def test_a_failing_callback_stops_the_pump_and_loses_nothing_else(
     inbox: socket.socket,
     publisher: socket.socket,
 ) -> None:
-    _side, intake = taking(receiver, sender)
-    intake.opener = _wire.Opener(KEY, SALT)
-    tap = intake.tap(print)
-    tap.watch(inbox)
-    try:
+    with watching(receiver, sender, inbox):
         for i in range(3):
             publisher.sendto(bytes([i]) * 20, inbox.getsockname())
 
@@ -191,8 +188,6 @@ def test_a_failing_callback_stops_the_pump_and_loses_nothing_else(
             _wire.pump(refuse)
         count, deferred = pumped()
         assert count == 2 and [d[1][0] for d in deferred] == [1, 2]
-    finally:
-        tap.unwatch()
 
 
 @settings(max_examples=100, **FIXED)
@@ -204,14 +199,9 @@ def test_any_datagrams_are_taken_or_deferred(
     publisher: socket.socket,
     datagrams: list[bytes],
 ) -> None:
-    _side, intake = taking(receiver, sender)
-    intake.opener = _wire.Opener(KEY, SALT)
-    sealer = _wire.Sealer(KEY, SALT)
-    sealed = sealer.seal(audio(7, 10))
+    sealed = _wire.Sealer(KEY, SALT).seal(audio(7, 10))
     assert sealed is not None
-    tap = intake.tap(print)
-    tap.watch(inbox)
-    try:
+    with watching(receiver, sender, inbox) as intake:
         sent = [*datagrams, sealed]
         for datagram in sent:
             publisher.sendto(datagram, inbox.getsockname())
@@ -221,6 +211,3 @@ def test_any_datagrams_are_taken_or_deferred(
         assert counts.get("packets_in", 0) + len(deferred) == len(sent)
         assert counts.get("packets_in", 0) >= 1  # the sealed one at least
         assert all(d[1] in datagrams for d in deferred)
-    finally:
-        tap.unwatch()
-        _wire.flush()
