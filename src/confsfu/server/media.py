@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -781,10 +781,15 @@ class RoomMedia:
         between the steps of long Python work, so that media does not wait in the sockets for
         the whole of it. What is not the intakes' (STUN, DTLS, RTCP) waits for the loop."""
         try:
-            if pump(self._running_loop().call_soon):
+            if pump(self._defer):
                 self._flush()
         except Exception:  # as from a socket callback: logged, and the work goes on
             log.exception("reading the publishers' sockets failed")
+
+    def _defer(self, fallback: Callable[[bytes, Any], object], data: bytes, addr: Any) -> None:
+        """A datagram the pump read that is not the intakes' (STUN, DTLS, RTCP): the loop
+        hands it to the socket's Python callback next."""
+        self._running_loop().call_soon(fallback, data, addr)
 
     def _flush(self) -> None:
         self._flush_due = False
