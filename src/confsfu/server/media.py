@@ -896,7 +896,6 @@ class RoomMedia:
         if packets:
             self._counters["keyframe_requests"] += 1
             pub.pc.send_rtcp(rtcp.serialize_rtcp(packets))
-            self.pump()
 
     def _retransmit(self, slot: Slot | None, lost: tuple[int, ...]) -> None:
         if slot is None or slot.header is None:
