@@ -5,10 +5,9 @@
  * and the layer it carries (and the LayerCounts of its source). An Intake is a publish
  * connection's: its Taps stand in for the sockets' datagram_received, open SRTP, read the
  * header, find the Track and hand the packet to fan_out_packet, with no Python object but the
- * payload. Everything else goes to Python
- * untouched: STUN, DTLS, RTCP and SRTP it cannot open (the tap's `fallback`), and RTP it does
- * not take (`slow`: an unknown SSRC, RTX, anything malformed), before anything is counted or
- * changed. RTX of a track, once Python has named it (add_repair), is unwrapped here. Python
+ * payload. Everything else goes to Python untouched: STUN, DTLS, RTCP and SRTP it cannot open
+ * (the tap's `fallback`), and RTP it does not take (`slow`: an unknown SSRC, RTX, anything
+ * malformed), before anything is counted or changed. RTX of a track, once Python has named it (add_repair), is unwrapped here. Python
  * hears of keyframes, audio levels and slots that switched or lost their route.
  *
  * The pump reads the sockets its taps watch when Python asks (`pump`), between the steps of
@@ -822,12 +821,9 @@ static int intake_open(Intake *intake, const unsigned char *in, Py_ssize_t lengt
     return wire_unprotect_rtp(intake->srtp, clear, &n) < 0 ? -1 : n;
 }
 
-static int tap_usable(Tap *self) {
-    if (self->intake == NULL || self->fallback == NULL || self->intake->call[K_SLOW] == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "the tap's intake was cleared");
-        return 0;
-    }
-    return 1;
+/* Whether the tap (or its intake) was cleared, or never initialised: nothing to hand to. */
+static int tap_cleared(Tap *self) {
+    return self->intake == NULL || self->fallback == NULL || self->intake->call[K_SLOW] == NULL;
 }
 
 static PyObject *tap_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
@@ -837,8 +833,10 @@ static PyObject *tap_vectorcall(PyObject *callable, PyObject *const *args, size_
         PyErr_SetString(PyExc_TypeError, "datagram_received takes (data, addr)");
         return NULL;
     }
-    if (!tap_usable(self))
+    if (tap_cleared(self)) {
+        PyErr_SetString(PyExc_RuntimeError, "the tap's intake was cleared");
         return NULL;
+    }
     PyObject *data = args[0];
     unsigned char clear[SEAL_MAX_PACKET];
     int n = -1;
@@ -954,9 +952,8 @@ static PyObject *intake_pump(PyObject *module, PyObject *args) {
     int failed = 0;
     for (int i = 0; i < ready && !failed; i++) {
         Tap *tap = taps[i];
-        if (tap->fd >= 0 && (tap->intake == NULL || tap->fallback == NULL ||
-                             tap->intake->call[K_SLOW] == NULL))
-            tap_stop_watching(tap); /* cleared: nothing to hand its packets to */
+        if (tap->fd >= 0 && tap_cleared(tap))
+            tap_stop_watching(tap);
         else if (tap->fd >= 0 && tap->intake->opener == NULL && tap->intake->srtp == NULL)
             continue; /* no keys yet: its RTP goes to Python, in order, by the loop */
         while (read < limit && tap->fd >= 0) {

@@ -20,24 +20,6 @@ from .test_intake import FIXED, audio, taken, taking, video
 KEY, SALT = bytes(range(16)), bytes(range(12))
 
 
-@pytest.fixture
-def inbox() -> Iterator[socket.socket]:
-    """The publish connection's ICE socket, which the tap watches."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.setblocking(False)
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def publisher() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    yield sock
-    sock.close()
-
-
 class Deferred(list[tuple[Any, bytes, Any]]):
     def __call__(self, fallback: Any, data: bytes, addr: Any) -> None:
         self.append((fallback, data, addr))
