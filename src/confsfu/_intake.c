@@ -246,8 +246,12 @@ static PyObject *track_route(Track *self, PyObject *args, PyObject *kwds) {
     static char *names[] = {"key", "is_video", "layer", "meter", NULL};
     PyObject *key, *meter = Py_None;
     int is_video, layer;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Upi|O", names, &key, &is_video, &layer, &meter))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Opi|O", names, &key, &is_video, &layer, &meter))
         return NULL;
+    if (key == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "a track's key is a layer key, not None");
+        return NULL;
+    }
     if (meter != Py_None && !PyObject_TypeCheck(meter, counts_api->type)) {
         PyErr_SetString(PyExc_TypeError, "the meter is the source's LayerCounts or None");
         return NULL;

@@ -441,3 +441,48 @@ def test_any_switch_schedule_gives_a_continuous_stream(
         if is_video:
             assert (cur[2] or 0) - (prev[2] or 0) in (0, 1, 1 - 32_768)
             assert (cur[3] or 0) - (prev[3] or 0) in (0, 1, 1 - 256)
+
+
+# ---- a paused slot: never shows a picture of whoever it switches to ----------------------------
+
+
+def test_a_paused_slot_switches_only_on_a_keyframe_it_forwards() -> None:
+    slot = video_slot()
+    slot.assign(0, "a")
+    must(fwd(slot, 0, "a", video(1, 0, 1, 1, key=True)))
+    slot.max_temporal = -1  # paused (bandwidth): the slot is then given to "b"
+    assert slot.assign(10, "b") is True
+    assert fwd(slot, 20, "a", video(2, 3000, 2, 2)) is None
+    assert fwd(slot, 30, "b", video(50, 9000, 70, 7, key=True)) is None
+    assert (slot.source, slot.pending) == ("a", "b")  # still whoever it last showed
+    slot.max_temporal = 2  # resumed: "b"'s next keyframe is the switch, and it goes out
+    assert fwd(slot, 40, "b", video(51, 12_000, 71, 8)) is None
+    seq, ts, _, _ = must(fwd(slot, 50, "b", video(52, 15_000, 72, 9, key=True)))
+    assert (slot.source, slot.pending) == ("b", None)
+    assert slot.switched_ts == ts
+
+
+def test_a_paused_slot_forwards_nothing_of_a_source_without_temporal_layers() -> None:
+    slot = video_slot()
+    slot.assign(0, "a")
+    # A screen share sent without VP8's extensions: S bit, then a keyframe (P = 0) or delta.
+    data = build_rtp(
+        payload_type=96, sequence_number=2, timestamp=3000, ssrc=1, payload=b"\x10\x50" + bytes(9)
+    )
+    keyframe = parse_rtp(data)
+    assert parse_vp8(keyframe.payload).temporal_id is None
+    must(slot.forward(0, arrive("a", keyframe, parse_vp8(keyframe.payload))))
+    slot.max_temporal = -1
+    later = parse_rtp(
+        build_rtp(payload_type=96, sequence_number=3, timestamp=6000, ssrc=1, payload=b"\x10\x51")
+    )
+    assert slot.forward(10, arrive("a", later, parse_vp8(later.payload))) is None
+    slot.max_temporal = 0  # resumes on a keyframe only
+    delta = parse_rtp(
+        build_rtp(payload_type=96, sequence_number=4, timestamp=9000, ssrc=1, payload=b"\x10\x51")
+    )
+    assert slot.forward(20, arrive("a", delta, parse_vp8(delta.payload))) is None
+    again = parse_rtp(
+        build_rtp(payload_type=96, sequence_number=5, timestamp=12_000, ssrc=1, payload=b"\x10\x50")
+    )
+    assert slot.forward(30, arrive("a", again, parse_vp8(again.payload))) is not None

@@ -99,8 +99,8 @@ static int packet_from(PyObject *inbound, Packet *p) {
         if (v[p->n_held] == NULL)
             return -1;
     }
-    if (!PyUnicode_Check(v[0]) || !PyBytes_Check(v[1])) {
-        PyErr_SetString(PyExc_TypeError, "an Inbound's key must be str and its payload bytes");
+    if (v[0] == Py_None || !PyBytes_Check(v[1])) {
+        PyErr_SetString(PyExc_TypeError, "an Inbound needs a key and bytes for its payload");
         return -1;
     }
     p->key = v[0];
@@ -152,17 +152,20 @@ typedef struct {
     long long tl0_offset;
     long long last_seq, last_ts, last_picture_id, last_tl0picidx; /* the last values sent */
     long long last_out_ms;
+    long long switched_ts; /* the outgoing timestamp of the current source's first packet */
     OffsetMap seq_map;
     OffsetMap pic_map;
 } Forwarder;
 
 static PyTypeObject ForwarderType;
 
-/* Keys are interned (layer_key, and assign here), so equal keys are mostly the same object. */
+/* Keys are interned values (confsfu.ids.LayerKey, one object per value), compared by identity;
+ * a str key (tests) is compared by value. */
 static int same_key(PyObject *a, PyObject *b) {
     if (a == b)
         return 1;
-    if (a == NULL || b == NULL || (PyUnicode_CHECK_INTERNED(a) && PyUnicode_CHECK_INTERNED(b)))
+    if (a == NULL || b == NULL || !PyUnicode_CheckExact(a) || !PyUnicode_CheckExact(b) ||
+        (PyUnicode_CHECK_INTERNED(a) && PyUnicode_CHECK_INTERNED(b)))
         return 0;
     return PyUnicode_Compare(a, b) == 0;
 }
@@ -197,6 +200,7 @@ static void forwarder_switch(Forwarder *f, long long now_ms, const Packet *p) {
         offsets_reset(&f->pic_map, 0, 0);
     if (p->tl0picidx >= 0)
         f->tl0_offset = (first_tl0 - p->tl0picidx) & TL0_MASK;
+    f->switched_ts = first_ts & TS_MASK;
     f->temporal = f->max_temporal; /* a keyframe is on TL0: any target can start here */
     Py_XSETREF(f->source, f->pending);
     f->pending = NULL;
@@ -204,8 +208,8 @@ static void forwarder_switch(Forwarder *f, long long now_ms, const Packet *p) {
     update_rewrites(f);
 }
 
-static void follow_temporal_target(Forwarder *f, const Packet *p) {
-    int target = f->max_temporal, tid = p->temporal_id;
+static void follow_temporal_target(Forwarder *f, const Packet *p, int tid) {
+    int target = f->max_temporal;
     int going_down = target < f->temporal;
     /* Paused, the decoder has lost its references: resume on a keyframe only. */
     int paused = f->temporal < 0;
@@ -232,16 +236,20 @@ static int forwarder_decide(Forwarder *f, long long now_ms, const Packet *p, Num
     if (!same_key(p->key, f->source)) {
         if (!same_key(p->key, f->pending))
             return 0;
-        if (f->is_video && !p->keyframe)
+        /* A video slot switches on a keyframe it forwards: never while paused, so that its
+         * source is always whoever it last sent a picture of. */
+        if (f->is_video && (!p->keyframe || f->max_temporal < 0))
             return 0;
         forwarder_switch(f, now_ms, p);
     }
     long long ext = p->ext_seq;
     int newest = ext > f->newest_in;
-    if (p->temporal_id >= 0) {
+    if (f->is_video) {
+        /* A packet without a temporal layer id counts as the base layer: a pause stops it too. */
+        int tid = p->temporal_id >= 0 ? p->temporal_id : 0;
         if (newest && p->starts_frame)
-            follow_temporal_target(f, p);
-        if (p->temporal_id > f->temporal) {
+            follow_temporal_target(f, p, tid);
+        if (tid > f->temporal) {
             forwarder_drop(f, newest, p);
             return 0;
         }
@@ -293,6 +301,7 @@ static void forwarder_reset(Forwarder *f, int is_video, int clock_rate, long lon
     f->last_ts = initial_ts & TS_MASK;
     f->last_picture_id = f->last_tl0picidx = 0;
     f->last_out_ms = 0;
+    f->switched_ts = 0;
 }
 
 /* A usable forwarder (video, 90 kHz, numbers from 0) even if __init__ is never called. */
@@ -329,12 +338,9 @@ static int key_arg(PyObject *value, PyObject **out) {
         *out = NULL;
         return 0;
     }
-    if (!PyUnicode_CheckExact(value)) {
-        PyErr_SetString(PyExc_TypeError, "a layer key must be a str or None");
-        return -1;
-    }
     Py_INCREF(value);
-    PyUnicode_InternInPlace(&value);
+    if (PyUnicode_CheckExact(value))
+        PyUnicode_InternInPlace(&value);
     *out = value; /* a new reference */
     return 0;
 }
@@ -478,6 +484,8 @@ static PyMemberDef forwarder_members[] = {
     {"last_ts", T_LONGLONG, offsetof(Forwarder, last_ts), READONLY, NULL},
     {"last_picture_id", T_LONGLONG, offsetof(Forwarder, last_picture_id), READONLY, NULL},
     {"last_tl0picidx", T_LONGLONG, offsetof(Forwarder, last_tl0picidx), READONLY, NULL},
+    {"switched_ts", T_LONGLONG, offsetof(Forwarder, switched_ts), READONLY,
+     "the outgoing RTP timestamp of the first packet of the source carried now"},
     {NULL},
 };
 

@@ -18,7 +18,7 @@ typedef struct {
 typedef struct {
     PyObject *held[PACKET_FIELDS]; /* the attributes read, owned; see packet_release */
     int n_held;
-    PyObject *key;     /* the layer key (str) */
+    PyObject *key;     /* the layer key (an interned confsfu.ids.LayerKey) */
     PyObject *payload; /* bytes */
     PyObject *vp8;     /* the Vp8Descriptor, or NULL */
     long long ext_seq, ext_picture;
