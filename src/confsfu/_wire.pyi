@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from confsfu.bandwidth._counts import LayerCounts
 from confsfu.forwarding._slot import SlotForwarder
 from confsfu.forwarding.inbound import Inbound
+from confsfu.ids import LayerKey
 
 MAX_PACKET: int
 
@@ -120,14 +121,14 @@ class Track:
     @property
     def started(self) -> bool: ...
     @property
-    def key(self) -> str | None: ...
+    def key(self) -> LayerKey | None: ...
     def on_packet(self, now_ms: int, sequence_number: int, size_bytes: int) -> bool: ...
     def nacks_due(self, now_ms: int) -> list[int]: ...
     def report(self) -> ReceptionReport: ...
     def unwrap_picture(self, picture_id: int) -> int: ...
     def route(
         self,
-        key: str,
+        key: LayerKey,
         is_video: bool,
         layer: int,
         meter: LayerCounts | None = None,
@@ -150,10 +151,10 @@ class Intake:
     def __init__(
         self,
         pid: str,
-        fan_outs: dict[str, Any],
+        fan_outs: dict[LayerKey, Any],
         slow: Callable[[bytes, int], object],
         on_level: Callable[[int, str, int, bool], object],
-        on_keyframe: Callable[[str], object],
+        on_keyframe: Callable[[LayerKey], object],
         after_fan_out: Callable[[Any, Any], object],
         schedule_flush: Callable[[], object],
         *,

@@ -64,7 +64,7 @@ class SourceId:
         return (SourceId, (self.participant, self.purpose, self.kind, self.index))
 
     def __str__(self) -> str:
-        name = self.kind if self.purpose == "camera" else "screen"
+        name: str = self.kind if self.purpose == "camera" else "screen"
         if self.purpose == "screen" and self.kind == "audio":
             name = "screen-audio"
         return f"{self.participant}/{name}{self.index + 1 if self.index else ''}"
@@ -106,4 +106,3 @@ class LayerKey:
 
     def __repr__(self) -> str:
         return f"LayerKey({str(self)!r})"
-

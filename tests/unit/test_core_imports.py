@@ -10,7 +10,7 @@ import pytest
 import confsfu
 
 ROOT = Path(confsfu.__file__).resolve().parent
-CORE = ("rtp", "codecs", "forwarding", "bandwidth", "conference", "signalling", "sdp")
+CORE = ("rtp", "codecs", "forwarding", "bandwidth", "conference", "signalling", "sdp", "ids")
 FORBIDDEN = frozenset({"asyncio", "aiohttp", "aiortc", "aioice", "socket", "time", "random"})
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from confsfu.forwarding.ingress import IngressRouter, PublishedSection, layer_key, source_of
+from confsfu.forwarding.ingress import IngressRouter, PublishedSection
+from confsfu.ids import SourceId
 from confsfu.rtp.extensions import ExtensionIds, build_sdes_string
 from confsfu.rtp.packet import RtpPacket, build_rtp, parse_rtp
 
@@ -14,14 +15,14 @@ EXT = ExtensionIds(mid=4, rid=10, repaired_rid=11, audio_level=1, abs_send_time=
 AUDIO = PublishedSection(
     mid="0",
     kind="audio",
-    source="p1/audio",
+    source=SourceId.camera("p1", "audio"),
     media_ssrcs=(1111,),
     media_payload_types=frozenset({111}),
 )
 CAMERA = PublishedSection(
     mid="1",
     kind="video",
-    source="p1/video",
+    source=SourceId.camera("p1", "video"),
     media_payload_types=frozenset({96}),
     rtx_payload_types={97: 96},
     rids=("q", "h", "f"),
@@ -29,7 +30,7 @@ CAMERA = PublishedSection(
 SCREEN = PublishedSection(
     mid="2",
     kind="video",
-    source="p1/screen",
+    source=SourceId.screen("p1"),
     media_ssrcs=(3333,),
     rtx_ssrcs={3334: 3333},
     media_payload_types=frozenset({96}),
@@ -84,7 +85,7 @@ def test_announced_simulcast_ssrcs_take_their_layer_in_order() -> None:
     section = PublishedSection(
         mid="1",
         kind="video",
-        source="p/video",
+        source=SourceId.camera("p", "video"),
         media_ssrcs=(10, 20, 30),
         rtx_ssrcs={21: 20},
         media_payload_types=frozenset({96}),
@@ -121,10 +122,11 @@ def test_rtx_of_a_simulcast_layer_is_mapped_by_repaired_rid() -> None:
     rtx = r.route(packet(602, 97, mid="1", repaired_rid="h"))
     assert rtx is not None
     assert (rtx.repairs, rtx.layer, rtx.section) == (502, 1, CAMERA)
-    assert rtx.key == r.streams[502].key == layer_key("p1/video", 1)
-    assert r.media_ssrcs(layer_key("p1/video", 1)) == [502]  # rtx streams are not media
-    assert r.media_ssrcs(layer_key("p1/video", 0)) == []
-    assert source_of(rtx.key) == "p1/video"
+    video = SourceId.camera("p1", "video")
+    assert rtx.key is r.streams[502].key is video.layer(1)
+    assert r.media_ssrcs(video.layer(1)) == [502]  # rtx streams are not media
+    assert r.media_ssrcs(video.layer(0)) == []
+    assert rtx.key.source is video
 
 
 def test_rtx_before_its_media_stream_is_unroutable_until_the_media_is_known() -> None:
@@ -149,14 +151,14 @@ def test_plain_stream_learned_by_mid_and_its_rtx_without_rid() -> None:
     plain = PublishedSection(
         mid="v",
         kind="video",
-        source="p/video",
+        source=SourceId.camera("p", "video"),
         media_payload_types=frozenset({96}),
         rtx_payload_types={97: 96},
     )
     other = PublishedSection(
         mid="s",
         kind="video",
-        source="p/screen",
+        source=SourceId.screen("p"),
         media_payload_types=frozenset({96}),
         rtx_payload_types={97: 96},
     )

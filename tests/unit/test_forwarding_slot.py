@@ -457,7 +457,7 @@ def test_a_paused_slot_switches_only_on_a_keyframe_it_forwards() -> None:
     assert (slot.source, slot.pending) == ("a", "b")  # still whoever it last showed
     slot.max_temporal = 2  # resumed: "b"'s next keyframe is the switch, and it goes out
     assert fwd(slot, 40, "b", video(51, 12_000, 71, 8)) is None
-    seq, ts, _, _ = must(fwd(slot, 50, "b", video(52, 15_000, 72, 9, key=True)))
+    _, ts, _, _ = must(fwd(slot, 50, "b", video(52, 15_000, 72, 9, key=True)))
     assert (slot.source, slot.pending) == ("b", None)
     assert slot.switched_ts == ts
 

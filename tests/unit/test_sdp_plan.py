@@ -9,6 +9,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from confsfu.forwarding.ingress import IngressRouter
+from confsfu.ids import SourceId
 from confsfu.rtp.extensions import (
     ABS_SEND_TIME,
     MID,
@@ -47,7 +48,7 @@ async def plan_for(offer_sdp: str, pid: str = "p1") -> PublishPlan:
 
 async def test_plain_offer_sections_sources_and_payload_types() -> None:
     plan = await plan_for(OFFER)
-    assert [(s.mid, s.kind, s.source) for s in plan.sections] == [
+    assert [(s.mid, s.kind, str(s.source)) for s in plan.sections] == [
         ("0", "audio", "p1/audio"),
         ("1", "video", "p1/video"),
     ]
@@ -99,8 +100,8 @@ async def test_simulcast_offer_sections() -> None:
         ("2", "video"),
     ]
     audio, camera, second = plan.sections
-    assert (audio.source, camera.source) == ("p1/audio", "p1/video")
-    assert second.source.startswith("p1/") and second.source != camera.source
+    assert (str(audio.source), str(camera.source)) == ("p1/audio", "p1/video")
+    assert second.source.participant == "p1" and second.source is not camera.source
     # Simulcast layers are learned from rids, not from a=ssrc lines.
     assert camera.rids == ("q", "h", "f")
     assert camera.media_ssrcs == () and camera.rtx_ssrcs == {}
@@ -136,9 +137,9 @@ async def test_screen_purpose_names_the_sources() -> None:
     answer_sdp = await aiortc_answer(OFFER)
     plan = publish_plan("p9", OFFER, answer_sdp, KBPS, purpose="screen")
     sources = [s.source for s in plan.sections]
-    assert "p9/screen" in sources
+    assert SourceId.screen("p9") in sources
     assert len(set(sources)) == len(sources)
-    assert all(s.startswith("p9/") for s in sources)
+    assert all(s.participant == "p9" and s.purpose == "screen" for s in sources)
 
 
 async def test_the_plan_routes_simulcast_packets() -> None:

@@ -14,6 +14,7 @@ from pylibsrtp import Policy, Session
 from confsfu import _wire
 from confsfu.forwarding._slot import SlotForwarder
 from confsfu.forwarding.outgoing import SlotHeader
+from confsfu.forwarding.subscription import Subscription
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp
 from confsfu.server.media import Slot
@@ -338,7 +339,9 @@ def test_a_packet_resent_without_rtx_is_the_same_srtp_packet(
         subscriber=None,  # type: ignore[arg-type]  # resend reads none of it
         stream=OutgoingStream(mid="3", kind="video", ssrc=0xCAFE, rtx_ssrc=0xCAFF),
         purpose="grid",
-        forwarder=SlotForwarder(is_video=True, clock_rate=90_000, initial_seq=0, initial_ts=0),
+        subscription=Subscription(
+            SlotForwarder(is_video=True, clock_rate=90_000, initial_seq=0, initial_ts=0)
+        ),
         header=header,
         wire=_wire.Wire(route, header.template(), header.abs_send_time_at),
     )

@@ -22,6 +22,8 @@ rows = st.lists(
         spatial=maybe_int,
         temporal=maybe_int,
         reason=st.none() | st.sampled_from(["optimal", "bandwidth", "tile size"]),
+        state=st.sampled_from(["empty", "waiting", "paused", "live"]),
+        since_ts=st.none() | st.integers(0, 2**32 - 1),
     ),
     max_size=12,
 )

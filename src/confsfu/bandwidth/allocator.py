@@ -11,10 +11,11 @@ DistributeAvailableOutgoingBitrate, combined):
    makes every step up cost something, so the budget only shrinks as tracks climb and a track
    that could not afford a step never could later; an unusually cheap higher resolution (say
    (1,0) below (0,2)) is simply taken first.
-2. In priority order (SCREEN, STAGE, SPEAKER, THUMBNAIL; ties keep the input order) every track
+2. In priority order (SCREEN, STAGE, THUMBNAIL; ties keep the input order) every track
    gets its lowest rung if that fits what is left; a track whose lowest rung does not fit is
    paused and the next track is still tried, so the highest-priority track keeps a picture
-   whenever its lowest rung alone fits the budget.
+   whenever its lowest rung alone fits the budget. A `floor` track (the stage) gets its lowest
+   rung even when it does not fit, and what it costs is gone from the budget.
 3. Then SCREEN and STAGE tracks, in that order, climb their ladders as far as the budget allows
    (Jitsi's on-stage "eager" improvement).
 4. Then the other tracks climb one rung per round, round-robin in priority order, until no step
@@ -24,7 +25,7 @@ DistributeAvailableOutgoingBitrate, combined):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -46,9 +47,8 @@ class Priority(IntEnum):
     """Higher is served first."""
 
     THUMBNAIL = 0
-    SPEAKER = 1
-    STAGE = 2
-    SCREEN = 3
+    STAGE = 1
+    SCREEN = 2
 
 
 class Reason(StrEnum):
@@ -93,6 +93,7 @@ class Demand:
     max_spatial: int
     max_temporal: int
     bitrates_bps: npt.NDArray[np.float64]  # (3, 3) cumulative, from LayerBitrateMeter
+    floor: bool = False  # gets its lowest rung even over budget (the stage is never paused)
     # Derived once here, read by every allocation pass: the bitrates rounded to whole bps
     # (flat, s * 3 + t), the ladder of rungs within the caps and what each rung costs, whether
     # the caps cut a layer off, and the available layers as a bit mask.
@@ -139,12 +140,13 @@ class Demand:
             and self.priority == other.priority
             and self.max_spatial == other.max_spatial
             and self.max_temporal == other.max_temporal
+            and self.floor == other.floor
             and bool(np.array_equal(self.bitrates_bps, other.bitrates_bps))
         )
 
     def __hash__(self) -> int:
         return hash(
-            (self.track_id, self.priority, self.max_spatial, self.max_temporal,
+            (self.track_id, self.priority, self.max_spatial, self.max_temporal, self.floor,
              self.bitrates_bps.tobytes())
         )  # fmt: skip
 
@@ -203,9 +205,9 @@ def allocate(budget_bps: int, demands: Sequence[Demand]) -> list[LayerDecision]:
     level = [-1] * n
 
     for i in order:  # 1. lowest rung for everyone, by priority
-        if costs[i] and costs[i][0] <= remaining:
+        if costs[i] and (costs[i][0] <= remaining or demands[i].floor):
             level[i] = 0
-            remaining -= costs[i][0]
+            remaining = max(0, remaining - costs[i][0])
 
     for i in order:  # 2. screen and stage climb as far as they can
         if demands[i].priority < Priority.STAGE or level[i] < 0:
@@ -262,136 +264,6 @@ def wanted_bps(demands: Sequence[Demand]) -> int:
     return sum(d.ladder_costs[-1] for d in demands if d.ladder_costs)
 
 
-# ---- the same rules, for a whole room at once ---------------------------------------------------
-
-_K = np.arange(_LAYERS)
-_K_SPATIAL = _K // TEMPORAL_LAYERS
-_K_TEMPORAL = _K % TEMPORAL_LAYERS
-
-
-def allocate_many(
-    budgets_bps: npt.ArrayLike,
-    bitrates: npt.ArrayLike,
-    priorities: npt.ArrayLike,
-    max_layers: npt.ArrayLike,
-    visible: npt.ArrayLike,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """`allocate` for S subscribers x T tracks; returns (spatial, temporal), -1 = paused/hidden.
-
-    budgets_bps: (S,); bitrates: (S, T, 3, 3) or (T, 3, 3); priorities: (S, T) or (T,);
-    max_layers: (S, T, 2) as (max_spatial, max_temporal); visible: (S, T) bool.
-    Track order breaks priority ties, as the demands' order does in `allocate`.
-    """
-    budgets = np.asarray(budgets_bps)
-    if budgets.ndim != 1:
-        raise AllocatorError("budgets_bps must have shape (S,)")
-    n_subs = budgets.shape[0]
-    b = np.asarray(bitrates, dtype=np.float64)
-    if b.ndim == 3:
-        b = np.broadcast_to(b, (n_subs, *b.shape))
-    if b.ndim != 4 or b.shape[0] != n_subs or b.shape[2:] != (3, 3):
-        raise AllocatorError(f"bitrates must have shape (S, T, 3, 3), not {b.shape}")
-    n_tracks = b.shape[1]
-    if not np.all(np.isfinite(b)) or np.any(b < 0):
-        raise AllocatorError("bitrates must be finite and >= 0")
-    try:
-        prio = np.broadcast_to(np.asarray(priorities, dtype=np.int64), (n_subs, n_tracks))
-        caps = np.broadcast_to(np.asarray(max_layers, dtype=np.int64), (n_subs, n_tracks, 2))
-        seen = np.broadcast_to(np.asarray(visible, dtype=bool), (n_subs, n_tracks))
-    except ValueError as exc:
-        raise AllocatorError(f"arrays do not fit (S, T): {exc}") from None
-    if np.any((caps < 0) | (caps > 2)):
-        raise AllocatorError("max_layers must be 0, 1 or 2")
-
-    flat = np.rint(b).astype(np.int64).reshape(n_subs, n_tracks, _LAYERS)
-    within = (caps[..., 0:1] >= _K_SPATIAL) & (caps[..., 1:2] >= _K_TEMPORAL)
-    avail = within & (flat > 0) & seen[..., None]
-    # Available rungs first, by cost, ties by layer index: the scalar ladder's order.
-    ladder_k = np.lexsort((np.broadcast_to(_K, flat.shape), flat, ~avail), axis=-1)
-    ladder_cost = np.take_along_axis(flat, ladder_k, axis=-1)
-    ladder_len = avail.sum(axis=-1)
-
-    # Allocation order per subscriber: by priority, hidden tracks last, so that only the first
-    # `n_shown` columns need a look.
-    order = np.argsort(-np.where(seen, prio, -1), axis=1, kind="stable")
-    n_shown = int(seen.sum(axis=1).max(initial=0))
-    cost = np.take_along_axis(ladder_cost, order[..., None], axis=1)
-    length = np.take_along_axis(ladder_len, order, axis=1)
-    greedy = np.take_along_axis(prio >= Priority.STAGE, order, axis=1)
-    level = np.full((n_subs, n_tracks), -1, dtype=np.int64)
-    remaining = budgets.astype(np.int64).copy()
-    rows = np.arange(n_subs)
-
-    for j in range(n_shown):  # 1. lowest rung for everyone
-        first = cost[:, j, 0]
-        fits = (length[:, j] > 0) & (first <= remaining)
-        level[:, j] = np.where(fits, 0, -1)
-        remaining -= np.where(fits, first, 0)
-
-    n_greedy = int(greedy.sum(axis=1).max(initial=0))  # greedy tracks sort first
-    rungs = np.arange(1, _LAYERS)
-    for j in range(n_greedy):  # 2. screen and stage climb
-        climbing = greedy[:, j] & (level[:, j] == 0)
-        if not climbing.any():
-            continue
-        base = cost[:, j, 0]
-        # Stepping rung by rung to r is affordable iff cost[r] - cost[0] <= remaining, for all
-        # rungs up to r (the deltas telescope), so the climb is a prefix test.
-        ok = (rungs < length[:, j, None]) & (cost[:, j, 1:] - base[:, None] <= remaining[:, None])
-        top = np.logical_and.accumulate(ok, axis=1).sum(axis=1)
-        top = np.where(climbing, top, 0)
-        remaining -= cost[rows, j, top] - base
-        level[:, j] = np.where(climbing, top, level[:, j])
-
-    active = ~greedy & (level >= 0) & (level < length - 1)
-    while True:  # 3. round-robin, one rung per round
-        columns = np.flatnonzero(active.any(axis=0))
-        if columns.size == 0:
-            break
-        for j in columns.tolist():
-            trying = active[:, j]
-            current = np.maximum(level[:, j], 0)
-            step = np.minimum(current + 1, _MAX_RUNG)
-            delta = cost[rows, j, step] - cost[rows, j, current]
-            fits = trying & (delta <= remaining)
-            remaining -= np.where(fits, delta, 0)
-            level[:, j] += fits
-            active[:, j] = fits & (level[:, j] < length[:, j] - 1)
-
-    unsorted = np.empty_like(level)
-    np.put_along_axis(unsorted, order, level, axis=1)
-    chosen = np.take_along_axis(ladder_k, np.maximum(unsorted, 0)[..., None], axis=-1)[..., 0]
-    paused = unsorted < 0
-    spatial = np.where(paused, -1, chosen // TEMPORAL_LAYERS).astype(np.int64)
-    temporal = np.where(paused, -1, chosen % TEMPORAL_LAYERS).astype(np.int64)
-    return spatial, temporal
-
-
-# ---- dynacast ------------------------------------------------------------------------------------
-
-
-def publisher_needs(
-    decisions_for_all_subscribers: Iterable[Iterable[LayerDecision]],
-) -> dict[str, int | None]:
-    """Per track, the highest spatial layer any subscriber can use; None: no encoding needed.
-
-    A decision counts with its `preferred_spatial` (the tile's cap), not the layer it got:
-    the allocator only picks layers the publisher sends, so if a layer were switched off because
-    today's estimates do not reach it, no subscriber could ever climb back to it. Decisions
-    built without `preferred_spatial` count with the layer they got.
-    """
-    needs: dict[str, int | None] = {}
-    for decisions in decisions_for_all_subscribers:
-        for d in decisions:
-            want = d.preferred_spatial if d.preferred_spatial is not None else d.spatial
-            have = needs.get(d.track_id)
-            if want is None:
-                needs.setdefault(d.track_id, None)
-            elif have is None or want > have:
-                needs[d.track_id] = want
-    return needs
-
-
 # ---- hysteresis ---------------------------------------------------------------------------------
 
 
@@ -400,13 +272,12 @@ class AllocatorConfig:
     threshold: float = 0.15  # re-allocate when the estimate moves more than this (Jitsi)
     upgrade_hold_ms: int = 5000  # after a downgrade, no upgrade for this long (mediasoup: 10 s)
     rise_ms: int = 1000  # a rise must last this long before it counts (noise is not a trend)
-    reserved_bps: int = 0  # taken off the estimate before allocating (e.g. the audio slots)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold < 1.0:
             raise AllocatorError("threshold must be within [0, 1)")
-        if self.upgrade_hold_ms < 0 or self.rise_ms < 0 or self.reserved_bps < 0:
-            raise AllocatorError("upgrade_hold_ms, rise_ms and reserved_bps must be >= 0")
+        if self.upgrade_hold_ms < 0 or self.rise_ms < 0:
+            raise AllocatorError("upgrade_hold_ms and rise_ms must be >= 0")
 
 
 def _rank(decision: LayerDecision) -> tuple[int, int]:
@@ -419,13 +290,14 @@ def _key(decisions: Sequence[LayerDecision]) -> list[tuple[str, int | None, int 
     return [(d.track_id, d.spatial, d.temporal, d.reason) for d in decisions]
 
 
-_Shape = tuple[tuple[str, int, int, int, int], ...]
+_Shape = tuple[tuple[str, int, int, int, int, bool], ...]
 
 
 def _shape(demands: Sequence[Demand]) -> _Shape:
-    """What counts as a change of demands: ids, order, priorities, caps, available layers."""
+    """What counts as a change of demands: ids, order, priorities, caps, available layers,
+    floors."""
     return tuple(
-        (d.track_id, int(d.priority), d.max_spatial, d.max_temporal, d.available)
+        (d.track_id, int(d.priority), d.max_spatial, d.max_temporal, d.available, d.floor)
         for d in demands
     )  # fmt: skip
 
@@ -466,7 +338,7 @@ class SubscriberAllocator:
     ) -> list[LayerDecision] | None:
         """New decisions when they differ from the last ones, else None."""
         cfg = self._config
-        budget = max(int(estimate_bps) - cfg.reserved_bps, 0)
+        budget = max(int(estimate_bps), 0)
         shape = _shape(demands)
         previous = self._decisions
         changed = previous is None or shape != self._shape

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T", bound=Hashable)
 
 
-def stable_assign(current: Sequence[str | None], wanted: Sequence[str]) -> list[str | None]:
+def stable_assign(current: Sequence[T | None], wanted: Sequence[T]) -> list[T | None]:
     """Fill len(current) slots with the first len(current) of `wanted`.
 
     Someone already in a slot keeps it; newcomers take the freed slots in order.
     """
     chosen = list(dict.fromkeys(wanted))[: len(current)]
     keep = set(chosen)
-    result: list[str | None] = [p if p in keep else None for p in current]
+    result: list[T | None] = [p if p in keep else None for p in current]
     placed = {p for p in result if p is not None}
     newcomers = iter(p for p in chosen if p not in placed)
     for i, p in enumerate(result):

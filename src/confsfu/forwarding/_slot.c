@@ -431,6 +431,8 @@ static PyObject *get_source(Forwarder *f, void *unused) { return key_or_none(f->
 static PyObject *get_pending(Forwarder *f, void *unused) { return key_or_none(f->pending); }
 
 static PyObject *get_waiting_for_keyframe(Forwarder *f, void *unused) {
+    if (f->max_temporal < 0 && f->is_video)
+        Py_RETURN_NONE; /* paused: no keyframe is wanted until it resumes */
     if (f->pending != NULL)
         return Py_NewRef(f->pending);
     if (f->source != NULL && f->temporal < 0 && f->max_temporal >= 0)

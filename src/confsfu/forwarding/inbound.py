@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from confsfu.codecs.vp8 import Vp8Descriptor
+from confsfu.ids import LayerKey
 from confsfu.rtp.packet import RtpPacket
 
 
@@ -32,7 +33,7 @@ class Inbound:
 
     def __init__(
         self,
-        key: str,
+        key: LayerKey,
         pkt: RtpPacket,
         ext_seq: int,
         vp8: Vp8Descriptor | None = None,

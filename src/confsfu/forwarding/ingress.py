@@ -7,15 +7,12 @@ learned from those and kept.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from typing import Literal
 
+from confsfu.ids import MAX_SPATIAL_LAYERS, Kind, LayerKey, SourceId
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import ExtensionIds, parse_sdes_string
 from confsfu.rtp.packet import RtpPacket
-
-Kind = Literal["audio", "video"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +21,7 @@ class PublishedSection:
 
     mid: str
     kind: Kind
-    source: str  # e.g. "<participant>/video"
+    source: SourceId
     media_ssrcs: tuple[int, ...] = ()
     rtx_ssrcs: dict[int, int] = field(default_factory=dict)  # rtx ssrc -> media ssrc
     media_payload_types: frozenset[int] = frozenset()
@@ -40,20 +37,11 @@ class IngressStream:
     section: PublishedSection
     layer: int  # simulcast spatial layer (0 when not simulcast)
     repairs: int | None = None  # for an RTX stream: the media SSRC it repairs
-    key: str = ""  # "<source>#<layer>": what a slot forwarder is told to carry
 
-    def __post_init__(self) -> None:
-        self.key = layer_key(self.section.source, self.layer)
-
-
-def layer_key(source: str, layer: int) -> str:
-    """The forwarding key of one simulcast layer of a source (interned: the hot path compares
-    a packet's key with every slot's by identity first)."""
-    return sys.intern(f"{source}#{layer}")
-
-
-def source_of(key: str) -> str:
-    return key.partition("#")[0]
+    @property
+    def key(self) -> LayerKey:
+        """What a slot's forwarder is told to carry."""
+        return self.section.source.layer(self.layer)
 
 
 class IngressRouter:
@@ -69,7 +57,8 @@ class IngressRouter:
         self.streams: dict[int, IngressStream] = {}
         self.unroutable = 0
         for s in sections:
-            for i, ssrc in enumerate(s.media_ssrcs):
+            ssrcs = s.media_ssrcs[:MAX_SPATIAL_LAYERS] if s.rids else s.media_ssrcs
+            for i, ssrc in enumerate(ssrcs):
                 self.streams[ssrc] = IngressStream(ssrc, s, layer=i if s.rids else 0)
             for rtx, media in s.rtx_ssrcs.items():
                 layer = self.streams[media].layer if media in self.streams else 0
@@ -100,6 +89,8 @@ class IngressRouter:
         if section.rids and rid is None:
             return None  # a simulcast layer must name its rid before it can be placed
         layer = section.rids.index(rid) if rid is not None and rid in section.rids else 0
+        if layer >= MAX_SPATIAL_LAYERS:
+            return None  # a fourth simulcast layer is not forwarded
         if is_rtx:
             media = self._media_by_rid.get((section.mid, rid or ""))
             if media is None:
@@ -119,9 +110,9 @@ class IngressRouter:
         ]
         return matches[0] if len(matches) == 1 else None
 
-    def media_ssrcs(self, key: str) -> list[int]:
-        """The SSRCs carrying one layer of a source (`key` from `layer_key`)."""
-        return [s.ssrc for s in self.streams.values() if s.key == key and s.repairs is None]
+    def media_ssrcs(self, key: LayerKey) -> list[int]:
+        """The SSRCs carrying one layer of a source."""
+        return [s.ssrc for s in self.streams.values() if s.key is key and s.repairs is None]
 
 
 def _sdes(value: bytes) -> str | None:

@@ -55,6 +55,8 @@ class SlotRow(NamedTuple):
     spatial: int | None
     temporal: int | None
     reason: str | None
+    state: Literal["empty", "waiting", "paused", "live"]
+    since_ts: int | None
 
 
 def _slot_infos(rows: Iterable[SlotRow]) -> list[SlotInfo]:
@@ -249,10 +251,10 @@ class LiveRoom:
         """`pid`'s slot map as plain tuples: cheap to build and compare every pass."""
         rows = []
         participants = self.room.participants
-        for slot in self.media.slots_of(pid):
-            owner, _, what = (slot.shown or "").partition("/")
-            p = participants.get(owner)
-            decision = slot.decision if p else None
+        for slot, shown in self.media.shown(pid):
+            source = shown.source
+            p = participants.get(source.participant) if source is not None else None
+            decision = shown.decision if p else None
             rows.append(
                 SlotRow(
                     slot.stream.mid,
@@ -260,10 +262,12 @@ class LiveRoom:
                     p.id if p else None,
                     p.name if p else None,
                     slot.purpose,
-                    ("screen" if what.startswith("screen") else "camera") if p else None,
+                    source.purpose if p and source else None,
                     decision.spatial if decision else None,
                     decision.temporal if decision else None,
                     str(decision.reason) if decision else None,
+                    shown.state if p else "empty",
+                    shown.since_ts if p else None,
                 )
             )
         return rows

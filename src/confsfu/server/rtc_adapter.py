@@ -36,6 +36,7 @@ from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
 from confsfu import _wire
+from confsfu.ids import Kind
 from confsfu.rtp import extensions
 from confsfu.server import srtp_keys
 from confsfu.server.clock import clock_ms
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 PINNED_AIORTC = "1.16.0"
 SOCKET_BUFFER_BYTES = 1 << 20  # each ICE socket's receive and send buffer (see _grow_buffers)
-Kind = Literal["audio", "video"]
 CandidatePolicy = Literal["loopback", "host"]
 
 RtpCallback = Callable[[bytes, int], None]  # decrypted packet, arrival time (ms, loop clock)

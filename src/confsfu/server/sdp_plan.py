@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from confsfu.forwarding.ingress import Kind, PublishedSection
+from confsfu.forwarding.ingress import PublishedSection
+from confsfu.ids import Kind, SourceId
 from confsfu.rtp.extensions import ExtensionIds
 from confsfu.sdp import (
     MediaSection,
@@ -64,14 +65,13 @@ def publish_plan(
             continue
         uris.update(m.extmap)
         seen[kind] = seen.get(kind, 0) + 1
-        name = _source_name(purpose, kind, seen[kind])
         media_pts, rtx_pts = _payload_types(m)
         media_ssrcs, rtx_ssrcs = _ssrcs(remote)
         sections.append(
             PublishedSection(
                 mid=m.mid,
                 kind=kind,
-                source=f"{pid}/{name}",
+                source=SourceId(pid, purpose, kind, seen[kind] - 1),
                 media_ssrcs=() if remote.rids else media_ssrcs,
                 rtx_ssrcs={} if remote.rids else rtx_ssrcs,
                 media_payload_types=frozenset(media_pts),
@@ -103,12 +103,6 @@ def subscribe_plan(offer_sdp: str, answer_sdp: str) -> SubscribePlan:
         rtx = next((r for r, apt in rtx_pts.items() if apt == pt), None)
         by_mid[m.mid] = NegotiatedSlot(pt, rtx, ExtensionIds.from_uris(a.extmap))
     return SubscribePlan(by_mid)
-
-
-def _source_name(purpose: str, kind: str, nth: int) -> str:
-    """camera: "audio", "video"; screen: "screen", "screen-audio"; later ones numbered."""
-    name = kind if purpose == "camera" else ("screen" if kind == "video" else "screen-audio")
-    return name if nth == 1 else f"{name}{nth}"
 
 
 def _payload_types(m: MediaSection) -> tuple[list[int], dict[int, int]]:

@@ -272,6 +272,10 @@ class SlotInfo(Message):
     spatial: int | None = None  # simulcast layer forwarded (0 lowest), None: paused or audio
     temporal: int | None = None  # highest temporal layer forwarded
     reason: str | None = None  # why this layer: "optimal", "bandwidth", "tile size", ...
+    # live: pictures of `participant_id` go out (video: from RTP timestamp `since_ts` on);
+    # waiting: the slot is theirs, no picture of theirs went out yet; paused: theirs, no video.
+    state: Literal["empty", "waiting", "paused", "live"] = "empty"
+    since_ts: int | None = Field(default=None, ge=0, le=0xFFFFFFFF)
 
 
 class SubscribeOffer(Message):

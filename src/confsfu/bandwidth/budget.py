@@ -1,0 +1,93 @@
+"""One subscriber's bandwidth budget: its estimate in, a layer for each of its video tiles out.
+
+The rules on top of the allocator's: a new subscriber's estimate is held at the initial one for
+a warm-up (its first reports describe its receiver starting up, not its link); each audio stream
+it receives is taken off first; the stage tile is a floor (never paused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from confsfu.bandwidth.allocator import (
+    AllocatorConfig,
+    Demand,
+    LayerDecision,
+    Priority,
+    SubscriberAllocator,
+    wanted_bps,
+)
+from confsfu.bandwidth.estimators import BandwidthEstimator
+from confsfu.ids import SlotPurpose, SourceId
+
+NO_LAYERS: npt.NDArray[np.float64] = np.zeros((3, 3))
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRules:
+    warmup_ms: int = 6000
+    initial_bps: int = 2_500_000
+    audio_reserve_bps: int = 40_000  # per audio stream received
+    grid_caps: tuple[int, int] = (0, 1)  # (max spatial, max temporal) of a thumbnail
+    stage_caps: tuple[int, int] = (2, 2)
+
+
+def demand(
+    rules: BudgetRules,
+    track: str,
+    source: SourceId,
+    purpose: SlotPurpose,
+    measured_bps: npt.NDArray[np.float64],
+) -> Demand:
+    """How a tile of `purpose` wants `source` (its layers' measured cumulative bitrates)."""
+    if source.purpose == "screen":
+        priority, caps = Priority.SCREEN, (2, 2)
+    elif purpose == "stage":
+        priority, caps = Priority.STAGE, rules.stage_caps
+    else:
+        priority, caps = Priority.THUMBNAIL, rules.grid_caps
+    return Demand(track, priority, caps[0], caps[1], measured_bps, floor=purpose == "stage")
+
+
+class SubscriberBudget:
+    """A subscriber's estimator and allocator, and the rules between them."""
+
+    __slots__ = ("allocator", "estimator", "ready_ms", "rules", "wanted_bps")
+
+    def __init__(
+        self,
+        rules: BudgetRules,
+        estimator: BandwidthEstimator,
+        allocator: AllocatorConfig,
+        ready_ms: int = 0,
+    ) -> None:
+        self.rules = rules
+        self.estimator = estimator
+        self.allocator = SubscriberAllocator(allocator)
+        self.ready_ms = ready_ms  # when the subscriber answered: the warm-up starts
+        self.wanted_bps = 0  # what its tiles could use, audio included
+
+    def estimate_bps(self, now_ms: int) -> int:
+        """The estimate the allocation uses: the estimator's, at least the initial one during
+        the warm-up."""
+        estimate = self.estimator.estimate_bps(now_ms)
+        if now_ms - self.ready_ms < self.rules.warmup_ms:
+            estimate = max(estimate, self.rules.initial_bps)
+        return estimate
+
+    def allocate(
+        self, now_ms: int, demands: Sequence[Demand], audio_streams: int
+    ) -> list[LayerDecision] | None:
+        """The new decisions when they changed (all of them in `decisions`), else None."""
+        audio_bps = audio_streams * self.rules.audio_reserve_bps
+        budget = max(0, self.estimate_bps(now_ms) - audio_bps)
+        self.wanted_bps = wanted_bps(demands) + audio_bps
+        return self.allocator.update(now_ms, budget, demands)
+
+    @property
+    def decisions(self) -> list[LayerDecision]:
+        return self.allocator.decisions

@@ -1,0 +1,70 @@
+"""Which source each of a subscriber's fixed slots should carry: who is heard, the stage, one
+page of the grid; someone already in a slot keeps it."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from confsfu.conference.lineup import Lineup
+from confsfu.conference.meeting import Stage
+from confsfu.conference.slots import stable_assign
+from confsfu.ids import SourceId
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPlan:
+    """The room's side of every subscriber's plan, as of one pass."""
+
+    stage: Stage
+    lineup: Lineup
+    audio_slots: int
+    grid_slots: int
+
+    @property
+    def stage_source(self) -> SourceId | None:
+        pid = self.stage.pid
+        if pid is None:
+            return None
+        if self.stage.kind == "screen":
+            return SourceId.screen(pid)
+        return SourceId.camera(pid, "video")
+
+
+def showable(stage: Stage, video: Collection[str]) -> set[str]:
+    """Those the grid may show: whoever is on the stage with their camera is large there."""
+    if stage.kind == "screen" or stage.pid is None:
+        return set(video)
+    return set(video) - {stage.pid}
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberPlan:
+    """The sources a subscriber's slots are to carry, slot by slot (None: empty)."""
+
+    audio: list[SourceId | None]
+    stage: list[SourceId | None]
+    grid: list[SourceId | None]
+
+
+def plan_slots(
+    room: RoomPlan,
+    me: str,
+    grid_page: int,
+    audio_now: Sequence[SourceId | None],
+    stage_now: Sequence[SourceId | None],
+    grid_now: Sequence[SourceId | None],
+) -> SubscriberPlan:
+    """`me`'s slots given what they carry (or switch to) now: the floor holder and the loudest
+    in the audio slots, whoever is heard already kept while they still talk; the stage unless
+    it is `me`; page `grid_page` of the grid."""
+    heard = {s.participant for s in audio_now if s is not None}
+    voices = room.lineup.audio_for(me, room.audio_slots, heard)
+    stage = room.stage_source
+    on_stage = [stage] if stage is not None and stage.participant != me else []
+    grid = room.lineup.grid_for(me, grid_page, room.grid_slots)
+    return SubscriberPlan(
+        audio=stable_assign(audio_now, [SourceId.camera(p, "audio") for p in voices]),
+        stage=stable_assign(stage_now, on_stage),
+        grid=stable_assign(grid_now, [SourceId.camera(p, "video") for p in grid]),
+    )

@@ -1,0 +1,151 @@
+"""One subscriber's view of a source through one slot: which layer the slot's forwarder carries,
+at which frame rate, and what the page may be told the slot shows.
+
+The identity rule lives here: a slot is announced as showing a participant ("live") only once a
+keyframe of theirs has gone out on it; until then, or while paused, it is announced with the
+participant it now belongs to as "waiting" or "paused" (the page shows their name card).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from confsfu.bandwidth.allocator import LayerDecision, Reason
+from confsfu.forwarding.slot import SlotForwarder
+from confsfu.ids import LayerKey, SourceId
+
+SlotState = Literal["empty", "waiting", "paused", "live"]
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What a slot's page is told it shows."""
+
+    source: SourceId | None
+    state: SlotState
+    since_ts: int | None = None  # live video: the outgoing timestamp of the source's first frame
+    decision: LayerDecision | None = None  # the allocator's word on it (video)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestKeyframe:
+    """Ask the publisher of this layer for a keyframe (the shell throttles per layer)."""
+
+    key: LayerKey
+
+
+@dataclass(frozen=True, slots=True)
+class Reindex:
+    """The layers the slot's forwarder carries or awaits changed: the packets routed to it must
+    follow."""
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """What the slot shows may have changed: its subscriber's slot map is due."""
+
+
+Effect = RequestKeyframe | Reindex | Announce
+REINDEX = Reindex()
+ANNOUNCE = Announce()
+EMPTY = Shown(None, "empty")
+
+
+class Subscription:
+    """The decisions about one slot; its `forwarder` (C) decides per packet."""
+
+    __slots__ = ("_applied_to", "_live", "_since_ts", "decision", "forwarder")
+
+    def __init__(self, forwarder: SlotForwarder) -> None:
+        self.forwarder = forwarder
+        self.decision: LayerDecision | None = None  # the allocator's latest word (video)
+        self._applied_to: LayerKey | None = None  # the layer `decision` was applied with
+        self._live: SourceId | None = None  # whose frames went out since `_since_ts`
+        self._since_ts: int | None = None
+
+    @property
+    def wanted(self) -> LayerKey | None:
+        """The layer this slot is to carry: the one switched to, else the one it carries."""
+        f = self.forwarder
+        return f.pending or f.source
+
+    @property
+    def wanted_source(self) -> SourceId | None:
+        key = self.wanted
+        return key.source if key is not None else None
+
+    def shown(self) -> Shown:
+        f = self.forwarder
+        source, pending = f.source, f.pending
+        if source is None and pending is None:
+            return EMPTY
+        if not f.is_video:
+            key = source or pending
+            assert key is not None
+            return Shown(key.source, "live")
+        paused = f.max_temporal < 0
+        if pending is not None and (source is None or pending.source is not source.source):
+            # Changing hands (or its publisher restarted): no picture of theirs here yet.
+            return Shown(pending.source, "paused" if paused else "waiting", None, self.decision)
+        assert source is not None
+        if paused or self._live is not source.source:
+            return Shown(source.source, "paused", None, self.decision)
+        return Shown(source.source, "live", self._since_ts, self.decision)
+
+    def assign(self, now_ms: int, key: LayerKey | None) -> list[Effect]:
+        """Carry `key` (a new source on the layer chosen for it, or None: nothing)."""
+        effects: list[Effect] = [REINDEX, ANNOUNCE]
+        if self.forwarder.assign(now_ms, key) and key is not None:
+            effects.append(RequestKeyframe(key))
+        if key is None:
+            self._live = None
+        return effects
+
+    def restart(self, now_ms: int) -> list[Effect]:
+        """The source's publisher starts anew (new numbers): take it up again like a switch."""
+        key = self.wanted
+        if not self.forwarder.restart(now_ms) or key is None:
+            return []
+        self._live = None
+        return [REINDEX, ANNOUNCE, RequestKeyframe(key)]
+
+    def switched(self) -> list[Effect]:
+        """The forwarder took up its pending layer on a packet it forwarded (fan_out says so)."""
+        source = self.forwarder.source
+        now_showing = source.source if source is not None else None
+        if now_showing is not self._live:  # a layer change of the same source is no new picture
+            self._live = now_showing
+            self._since_ts = self.forwarder.switched_ts if now_showing is not None else None
+        return [REINDEX, ANNOUNCE]
+
+    def apply(self, now_ms: int, decision: LayerDecision | None) -> list[Effect]:
+        """Follow the allocator's decision for this slot's source (None: not a video tile)."""
+        f = self.forwarder
+        key = self.wanted
+        if decision is self.decision and self._applied_to is key:
+            return []  # applied already, to the layer the slot carries
+        previous, self.decision = self.decision, decision
+        effects: list[Effect] = []
+        if decision is None or decision.reason == Reason.NOT_PUBLISHED:
+            pass  # nothing measured yet (a new source): keep forwarding what arrives
+        elif decision.spatial is None or decision.temporal is None:
+            f.max_temporal = -1  # paused: nothing passes, the slot keeps its source
+        else:
+            resuming = f.max_temporal < 0
+            f.max_temporal = decision.temporal
+            if resuming and key is not None:
+                effects.append(RequestKeyframe(key))
+            wanted = key.source.layer(decision.spatial) if key is not None else None
+            if wanted is not None and wanted is not key:
+                if f.assign(now_ms, wanted):
+                    effects.append(RequestKeyframe(wanted))
+                effects.append(REINDEX)
+        self._applied_to = self.wanted
+        if _layer_of(previous) != _layer_of(decision):
+            effects.append(ANNOUNCE)
+        return effects
+
+
+def _layer_of(d: LayerDecision | None) -> tuple[int | None, int | None, Reason] | None:
+    return (d.spatial, d.temporal, d.reason) if d is not None else None
