@@ -1,0 +1,229 @@
+"""Subscription: one slot's decisions, and the identity rule (a slot is announced live with a
+participant only once a keyframe of theirs went out on it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from confsfu.bandwidth.allocator import LayerDecision, Reason
+from confsfu.codecs.vp8 import packetize_vp8, parse_vp8
+from confsfu.forwarding.inbound import Inbound
+from confsfu.forwarding.slot import SlotForwarder
+from confsfu.forwarding.subscription import (
+    ANNOUNCE,
+    REINDEX,
+    RequestKeyframe,
+    Shown,
+    Subscription,
+)
+from confsfu.ids import LayerKey, SourceId
+from confsfu.rtp.packet import build_rtp, parse_rtp
+
+KEYFRAME = bytes((0x50, 0x42, 0x00, 0x9D, 0x01, 0x2A, 0x80, 0x02, 0xE0, 0x01)) + bytes(40)
+DELTA = bytes((0x31, 0x42, 0x00)) + bytes(40)
+PEOPLE = ("freetown", "milan", "seoul")
+CAM = {p: SourceId.camera(p, "video") for p in PEOPLE}
+
+
+@dataclass
+class Publisher:
+    """One participant's camera: sequence numbers, timestamps and picture ids of its own."""
+
+    key: LayerKey
+    seq: int = 0
+    ts: int = 0
+    picture: int = 0
+
+    def packet(self, keyframe: bool, tid: int = 0) -> Inbound:
+        self.seq += 1
+        self.ts += 3000
+        self.picture = (self.picture + 1) & 0x7FFF
+        payload = packetize_vp8(
+            KEYFRAME if keyframe else DELTA,
+            picture_id=self.picture,
+            tl0picidx=self.seq & 0xFF,
+            temporal_id=tid,
+            layer_sync=False,
+        )[0]
+        pkt = parse_rtp(
+            build_rtp(payload_type=96, sequence_number=self.seq & 0xFFFF, timestamp=self.ts,
+                      ssrc=hash(self.key) & 0xFFFF, payload=payload)
+        )  # fmt: skip
+        return Inbound(self.key, pkt, self.seq, parse_vp8(pkt.payload), self.picture)
+
+
+def subscription() -> Subscription:
+    return Subscription(SlotForwarder(is_video=True, clock_rate=90_000, initial_seq=7,
+                                      initial_ts=1_000))  # fmt: skip
+
+
+def decision(spatial: int | None, temporal: int | None = 2, reason: Reason = Reason.OPTIMAL) -> LayerDecision:
+    if spatial is None:
+        return LayerDecision("t", None, None, 0, Reason.PAUSED_BANDWIDTH, 2)
+    return LayerDecision("t", spatial, temporal, 100_000, reason, 2)
+
+
+def forward(sub: Subscription, now_ms: int, packet: Inbound) -> tuple[bool, list[object]]:
+    """What fan_out does for one slot: forward or not, and `switched` when the source moved."""
+    before = sub.forwarder.source
+    sent = sub.forwarder.forward(now_ms, packet) is not None
+    effects: list[object] = list(sub.switched()) if sub.forwarder.source is not before else []
+    return sent, effects
+
+
+# ---- tables ---------------------------------------------------------------------------------
+
+
+def test_a_new_source_waits_for_its_keyframe_and_is_announced_live_with_its_timestamp() -> None:
+    sub = subscription()
+    milan = Publisher(CAM["milan"].layer(0))
+    effects = sub.assign(0, milan.key)
+    assert effects == [REINDEX, ANNOUNCE, RequestKeyframe(milan.key)]
+    assert sub.shown() == Shown(CAM["milan"], "waiting")
+    assert forward(sub, 10, milan.packet(keyframe=False)) == (False, [])
+    sent, effects = forward(sub, 20, milan.packet(keyframe=True))
+    assert sent and effects == [REINDEX, ANNOUNCE]
+    assert sub.shown() == Shown(CAM["milan"], "live", sub.forwarder.switched_ts)
+
+
+def test_a_slot_changing_hands_names_the_new_person_only_once_their_picture_went_out() -> None:
+    sub = subscription()
+    milan, seoul = Publisher(CAM["milan"].layer(0)), Publisher(CAM["seoul"].layer(0))
+    sub.assign(0, milan.key)
+    forward(sub, 0, milan.packet(keyframe=True))
+    since = sub.shown().since_ts
+    sub.assign(100, seoul.key)
+    assert sub.shown() == Shown(CAM["seoul"], "waiting")  # the page shows Seoul's name card
+    assert forward(sub, 110, milan.packet(keyframe=False))[0]  # Milan's frames still flow...
+    assert sub.shown().state == "waiting"  # ... but nobody is told the slot shows Milan
+    forward(sub, 120, seoul.packet(keyframe=True))
+    shown = sub.shown()
+    assert (shown.source, shown.state) == (CAM["seoul"], "live")
+    assert shown.since_ts is not None and shown.since_ts != since
+
+
+def test_a_paused_slot_given_to_someone_else_shows_their_name_card_until_it_resumes() -> None:
+    sub = subscription()
+    milan, seoul = Publisher(CAM["milan"].layer(0)), Publisher(CAM["seoul"].layer(0))
+    sub.assign(0, milan.key)
+    forward(sub, 0, milan.packet(keyframe=True))
+    sub.apply(10, decision(0))
+    assert sub.apply(20, decision(None)) == [ANNOUNCE]
+    assert sub.shown().state == "paused" and sub.shown().source is CAM["milan"]
+    sub.assign(30, seoul.key)
+    assert sub.shown().source is CAM["seoul"] and sub.shown().state == "paused"
+    assert sub.forwarder.waiting_for_keyframe is None  # no keyframe asked for while paused
+    assert forward(sub, 40, seoul.packet(keyframe=True)) == (False, [])  # paused: no switch
+    assert sub.shown().source is CAM["seoul"] and sub.shown().state == "paused"
+    effects = sub.apply(50, decision(0))
+    assert RequestKeyframe(seoul.key) in effects
+    assert sub.shown().state == "waiting"
+    sent, _ = forward(sub, 60, seoul.packet(keyframe=True))
+    assert sent and sub.shown().state == "live" and sub.shown().source is CAM["seoul"]
+
+
+def test_a_layer_change_of_the_same_person_is_no_new_picture() -> None:
+    sub = subscription()
+    low, high = Publisher(CAM["milan"].layer(0)), Publisher(CAM["milan"].layer(2))
+    sub.assign(0, low.key)
+    forward(sub, 0, low.packet(keyframe=True))
+    since = sub.shown().since_ts
+    effects = sub.apply(10, decision(2))
+    assert RequestKeyframe(high.key) in effects and REINDEX in effects
+    assert sub.shown() == Shown(CAM["milan"], "live", since, decision(2))
+    forward(sub, 20, high.packet(keyframe=True))
+    assert sub.forwarder.source is high.key
+    assert sub.shown().since_ts == since
+
+
+def test_applying_the_same_decision_again_does_nothing() -> None:
+    sub = subscription()
+    sub.assign(0, CAM["milan"].layer(0))
+    d = decision(0, 1)
+    assert sub.apply(0, d) == [ANNOUNCE]
+    assert sub.apply(5, d) == []
+
+
+def test_emptied_slot_is_announced_empty() -> None:
+    sub = subscription()
+    milan = Publisher(CAM["milan"].layer(0))
+    sub.assign(0, milan.key)
+    forward(sub, 0, milan.packet(keyframe=True))
+    assert sub.assign(10, None) == [REINDEX, ANNOUNCE]
+    assert sub.shown() == Shown(None, "empty")
+
+
+def test_a_restarted_publisher_is_taken_up_on_its_next_keyframe() -> None:
+    sub = subscription()
+    milan = Publisher(CAM["milan"].layer(0))
+    sub.assign(0, milan.key)
+    assert sub.restart(5) == []  # nothing carried yet: nothing to restart
+    forward(sub, 10, milan.packet(keyframe=True))
+    assert sub.restart(20) == [REINDEX, ANNOUNCE, RequestKeyframe(milan.key)]
+    assert sub.shown() == Shown(CAM["milan"], "waiting")
+
+
+@pytest.mark.parametrize("spatial", [None, 0])
+def test_audio_slots_are_live_or_empty(spatial: int | None) -> None:
+    sub = Subscription(SlotForwarder(is_video=False, clock_rate=48_000, initial_seq=0,
+                                     initial_ts=0))  # fmt: skip
+    voice = SourceId.camera("seoul", "audio")
+    assert sub.assign(0, voice.layer(0)) == [REINDEX, ANNOUNCE]
+    assert sub.shown() == Shown(voice, "live")
+    assert sub.apply(0, None) == []
+
+
+# ---- the invariant, for any sequence ----------------------------------------------------------
+
+TWO = PEOPLE[:2]  # two people and two layers reach the interesting states sooner
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("assign"), st.sampled_from((*TWO, None)), st.integers(0, 1)),
+        st.tuples(st.just("apply"), st.sampled_from((None, 0, 1)), st.integers(0, 2)),
+        st.tuples(st.just("packet"), st.sampled_from(TWO), st.integers(0, 1)),
+        st.tuples(st.just("keyframe"), st.sampled_from(TWO), st.integers(0, 1)),
+        st.tuples(st.just("restart"), st.none(), st.just(0)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(steps)
+def test_a_slot_announced_live_with_someone_last_sent_a_keyframe_of_theirs(
+    sequence: list[tuple[str, str | None, int]],
+) -> None:
+    sub = subscription()
+    publishers = {(p, s): Publisher(CAM[p].layer(s)) for p in PEOPLE for s in range(3)}
+    last_keyframe_of: SourceId | None = None  # whose keyframe this slot sent last
+    last_sent_of: SourceId | None = None
+    for now_ms, (what, who, n) in enumerate(sequence):
+        if what == "assign":
+            sub.assign(now_ms, CAM[who].layer(n) if who is not None else None)
+        elif what == "apply":
+            spatial = who if isinstance(who, int) or who is None else None
+            sub.apply(now_ms, decision(spatial, n))
+        elif what == "restart":
+            sub.restart(now_ms)
+        else:
+            assert who is not None
+            pub = publishers[who, n]
+            packet = pub.packet(keyframe=what == "keyframe", tid=0 if what == "keyframe" else n)
+            sent, _ = forward(sub, now_ms, packet)
+            if sent:
+                last_sent_of = CAM[who]
+                if packet.keyframe:
+                    last_keyframe_of = CAM[who]
+        shown = sub.shown()
+        if shown.state == "live":
+            # Live: the last keyframe that went out is theirs, and so is everything since.
+            assert shown.source is last_keyframe_of is last_sent_of
+            assert shown.since_ts is not None
+        else:
+            assert shown.since_ts is None
+        if sub.forwarder.source is None and sub.forwarder.pending is None:
+            assert shown == Shown(None, "empty")
