@@ -61,10 +61,10 @@ def subscription() -> Subscription:
                                       initial_ts=1_000))  # fmt: skip
 
 
-def decision(spatial: int | None, temporal: int | None = 2, reason: Reason = Reason.OPTIMAL) -> LayerDecision:
+def decision(spatial: int | None, temporal: int | None = 2) -> LayerDecision:
     if spatial is None:
         return LayerDecision("t", None, None, 0, Reason.PAUSED_BANDWIDTH, 2)
-    return LayerDecision("t", spatial, temporal, 100_000, reason, 2)
+    return LayerDecision("t", spatial, temporal, 100_000, Reason.OPTIMAL, 2)
 
 
 def forward(sub: Subscription, now_ms: int, packet: Inbound) -> tuple[bool, list[object]]:
