@@ -1,8 +1,38 @@
-"""LayerGate: layers go on at once and off only after the delay, the lowest never."""
+"""Dynacast: layers go on at once and off only after the delay, the lowest never; the highest
+layer any tile could use decides."""
 
 from __future__ import annotations
 
-from confsfu.bandwidth.dynacast import LayerGate
+from confsfu.bandwidth.allocator import LayerDecision, Reason
+from confsfu.bandwidth.dynacast import Dynacast, LayerGate, LayersChanged, highest_wanted
+from confsfu.ids import SourceId
+
+A, B = SourceId.camera("a", "video"), SourceId.camera("b", "video")
+RIDS = ("q", "h", "f")
+
+
+def test_the_highest_tile_anyone_shows_counts_not_the_layer_it_got() -> None:
+    shown = [
+        (A, LayerDecision("1", 0, 1, 1, Reason.BANDWIDTH, preferred_spatial=2)),  # weak link
+        (A, LayerDecision("2", 0, 1, 1, Reason.TILE_SIZE, preferred_spatial=0)),
+        (B, LayerDecision("3", 1, 0, 1, Reason.BANDWIDTH)),  # no preference: what it got
+        (B, LayerDecision("4", None, None, 0, Reason.PAUSED_BANDWIDTH)),
+    ]
+    assert highest_wanted(shown) == {A: 2, B: 1}
+
+
+def test_layers_go_off_after_the_delay_and_back_on_at_once() -> None:
+    dynacast = Dynacast(off_delay_ms=5000)
+    dynacast.add(A, RIDS)
+    dynacast.add(B, ("q",))  # one layer: nothing to switch
+    assert len(dynacast) == 1
+    assert dynacast.update(0, {A: 2}) == []
+    assert dynacast.update(1000, {A: 0}) == []  # wanted lower: waits
+    assert dynacast.update(6000, {A: 0}) == [LayersChanged(A, ("q",))]
+    assert dynacast.update(6100, {}) == []  # nobody watching: the lowest stays on
+    assert dynacast.update(6200, {A: 1}) == [LayersChanged(A, ("q", "h"))]
+    dynacast.remove(A)
+    assert dynacast.update(7000, {A: 2}) == []
 
 
 def test_raise_is_immediate_lowering_waits() -> None:

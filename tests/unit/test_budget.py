@@ -1,0 +1,74 @@
+"""SubscriberBudget and demand(): the warm-up, audio and stage-floor rules around the allocator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from confsfu.bandwidth.allocator import AllocatorConfig, Priority, Reason
+from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget, demand
+from confsfu.bandwidth.estimators import EstimatorConfig, make_estimator
+from confsfu.ids import SourceId
+
+K = 1000
+REAL = np.array([[50, 75, 100], [150, 225, 300], [500, 750, 1000]], dtype=np.float64) * K
+RULES = BudgetRules(warmup_ms=6000, initial_bps=2_500 * K, audio_reserve_bps=40 * K)
+CAM, SCREEN = SourceId.camera("a", "video"), SourceId.screen("a")
+
+
+def budget(remb_bps: int | None = None) -> SubscriberBudget:
+    estimator = make_estimator("remb", EstimatorConfig(initial_bps=2_500 * K))
+    if remb_bps is not None:
+        estimator.on_remb(0, remb_bps)
+    return SubscriberBudget(RULES, estimator, AllocatorConfig(), ready_ms=0)
+
+
+@pytest.mark.parametrize(
+    ("source", "purpose", "priority", "caps", "floor"),
+    [
+        (CAM, "grid", Priority.THUMBNAIL, (0, 1), False),
+        (CAM, "stage", Priority.STAGE, (2, 2), True),
+        (SCREEN, "stage", Priority.SCREEN, (2, 2), True),
+        (SCREEN, "grid", Priority.SCREEN, (2, 2), False),
+    ],
+)
+def test_demand_by_source_and_tile(
+    source: SourceId, purpose: str, priority: Priority, caps: tuple[int, int], floor: bool
+) -> None:
+    d = demand(RULES, "t", source, purpose, REAL)  # type: ignore[arg-type]
+    assert (d.priority, (d.max_spatial, d.max_temporal), d.floor) == (priority, caps, floor)
+
+
+@pytest.mark.parametrize(
+    ("now_ms", "remb", "expected"),
+    [(0, 100 * K, 2_500 * K), (5_999, 100 * K, 2_500 * K), (6_000, 100 * K, 100 * K),
+     (1_000, 4_000 * K, 4_000 * K)],
+)  # fmt: skip
+def test_the_warm_up_holds_the_initial_estimate_as_a_floor(
+    now_ms: int, remb: int, expected: int
+) -> None:
+    assert budget(remb).estimate_bps(now_ms) == expected
+
+
+def test_each_audio_stream_received_comes_off_first() -> None:
+    b = budget(400 * K)
+    thumbs = [demand(RULES, f"t{i}", CAM, "grid", REAL) for i in range(3)]
+    decisions = b.allocate(10_000, thumbs, audio_streams=3)  # 400 - 120 = 280: three at 75
+    assert decisions is not None
+    assert [(d.spatial, d.temporal) for d in decisions] == [(0, 1)] * 3
+    assert b.wanted_bps == 3 * 75 * K + 120 * K
+    b2 = budget(400 * K)
+    heavy = b2.allocate(10_000, thumbs, audio_streams=8)  # 400 - 320 = 80: one thumbnail
+    assert heavy is not None
+    assert [d.spatial for d in heavy] == [0, None, None]
+
+
+def test_the_stage_is_never_paused_and_its_cost_comes_first() -> None:
+    b = budget(60 * K)
+    stage = demand(RULES, "s", CAM, "stage", REAL)
+    thumb = demand(RULES, "t", CAM, "grid", REAL)
+    decisions = b.allocate(10_000, [thumb, stage], audio_streams=1)  # 20 kbit/s left
+    assert decisions is not None
+    by_id = {d.track_id: d for d in decisions}
+    assert (by_id["s"].spatial, by_id["s"].temporal, by_id["s"].reason) == (0, 0, Reason.BANDWIDTH)
+    assert by_id["t"].reason == Reason.PAUSED_BANDWIDTH
