@@ -734,6 +734,9 @@ export class ConferenceClient extends EventTarget {
         spatial: s.spatial ?? null, // simulcast layer forwarded, for diagnostics
         temporal: s.temporal ?? null,
         reason: s.reason ?? null,
+        // empty, waiting (theirs, no picture yet), paused, live (pictures from since_ts on)
+        state: s.state ?? (s.participant_id != null ? "live" : "empty"),
+        since_ts: s.since_ts ?? null,
         track: null,
       });
     }

@@ -1,6 +1,6 @@
 // The others' media on the page: the stage, one page of grid tiles, the pager and hidden audio sinks.
 
-import { initials, markersFor, stageKindWords } from "./words.js";
+import { initials, markersFor, pictureWords, stageKindWords } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -72,6 +72,51 @@ function showLayer(tile, slot) {
   badge.textContent = layerText(slot);
   badge.dataset.reason = slot?.reason ?? "";
   badge.hidden = !badge.textContent;
+}
+
+/**
+ * Shows a tile's video only while it presents the person the label names (docs/protocol.md:
+ * a slot's `state` and `since_ts`), else the person's name card: a paused or switching tile
+ * never shows a frozen frame or someone else's picture.
+ */
+function followPicture(tile, video, slot, who) {
+  const pid = slot?.participant_id ?? null;
+  const live = slot?.state === "live" && who?.video !== false;
+  let gate = video.confsfuGate;
+  if (!gate || gate.pid !== pid || gate.live !== live) {
+    gate = video.confsfuGate = { pid, live, since: live ? slot.since_ts : null, revealed: false };
+    if (live) awaitPicture(tile, video, gate);
+  }
+  showPicture(tile, gate.revealed);
+  const why = tile.querySelector(".why");
+  if (why) why.textContent = gate.revealed ? "" : pictureWords(slot, who);
+}
+
+function showPicture(tile, shown) {
+  tile.classList.toggle("no-picture", !shown);
+  tile.dataset.picture = String(shown);
+}
+
+/** Reveals the video at its first frame of the slot's current person. */
+function awaitPicture(tile, video, gate) {
+  if (!video.requestVideoFrameCallback) {
+    gate.revealed = true; // no way to tell frames apart: show what plays
+    return;
+  }
+  const check = (_now, meta) => {
+    if (video.confsfuGate !== gate) return; // the slot moved on meanwhile
+    const ts = meta?.rtpTimestamp;
+    // Serial arithmetic on 32 bits: at or after since_ts is this person's.
+    if (ts === undefined || gate.since == null || ((ts - gate.since) >>> 0) < 0x80000000) {
+      gate.revealed = true;
+      showPicture(tile, true);
+      const why = tile.querySelector(".why");
+      if (why) why.textContent = "";
+      return;
+    }
+    video.requestVideoFrameCallback(check);
+  };
+  video.requestVideoFrameCallback(check);
 }
 
 function unlabel(video) {
@@ -148,6 +193,7 @@ export function renderStage(page) {
     const shownWho = screen ? { ...who, video: true, chair_muted_video: false } : who;
     setMarkers(view.stageTile.querySelector(".markers"), shownWho, captioned);
     view.stageTile.classList.toggle("camera-off", !screen && !who.video);
+    followPicture(view.stageTile, video, slot, shownWho);
     view.stageTile.classList.toggle("speaking", room?.dominant_speaker === slot.participant_id);
   } else {
     unlabel(video);
@@ -189,12 +235,14 @@ function renderGrid(page) {
       const who = page.participants[slot.participant_id] ?? { id: slot.participant_id, audio: true, video: true };
       setMarkers(tile.querySelector(".markers"), who, page.room);
       tile.classList.toggle("camera-off", !who.video);
+      followPicture(tile, video, slot, who);
       tile.classList.toggle("speaking", page.room?.dominant_speaker === slot.participant_id);
     } else {
       unlabel(video);
       tile.querySelector(".label").textContent = "";
       tile.classList.remove("speaking");
       showLayer(tile, null);
+      followPicture(tile, video, null, null);
     }
   }
   for (const tile of view.grid.querySelectorAll(".tile")) {
@@ -222,7 +270,9 @@ function createTile(mid, gridSlots) {
   const avatar = document.createElement("div");
   avatar.className = "avatar";
   avatar.setAttribute("aria-hidden", "true");
-  tile.append(video, avatar, caption, markers);
+  const why = document.createElement("div");
+  why.className = "why";
+  tile.append(video, avatar, why, caption, markers);
   // Keep slot order (mids as the server listed them).
   const order = gridSlots.map((s) => s.mid);
   const after = [...view.grid.children].find((t) => order.indexOf(t.dataset.slot) > order.indexOf(mid));

@@ -7,6 +7,17 @@ export const QUALITY_WORDS = {
   unknown: "connection not measured yet",
 };
 
+/** Why a tile shows a participant's name card instead of their video, in plain words. */
+export function pictureWords(slot, who) {
+  if (!slot || slot.participant_id == null) return "";
+  if (who?.video === false) return "camera off";
+  if (slot.state === "paused") {
+    if (String(slot.reason ?? "").includes("not sending")) return "video not arriving";
+    return "video paused: weak connection";
+  }
+  return "connecting…";
+}
+
 /** "AS" for "Ana Souza"; "?" for an empty name. */
 export function initials(name) {
   const words = String(name ?? "").trim().split(/\s+/).filter(Boolean);

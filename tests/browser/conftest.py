@@ -27,15 +27,6 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A browser test that fails runs once more (the report shows it as rerun): on a 2-core CI
-    machine three Chromiums encoding 720p simulcast can starve each other of CPU until their
-    own REMB falls to its 50 kbit/s floor and video stalls, which the server then obeys."""
-    for item in items:
-        if item.get_closest_marker("browser"):
-            item.add_marker(pytest.mark.flaky(reruns=1))
-
-
 def chromium_path() -> str:
     path = os.environ.get("CONFSFU_CHROMIUM") or shutil.which("chromium")
     if not path:

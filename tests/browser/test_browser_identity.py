@@ -1,0 +1,201 @@
+"""Every tile shows the person its label names: Chromium pages whose fake cameras are each one
+solid colour, one page watched while its slots pause, change hands, switch and come back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from confsfu.server.app import HUB
+from confsfu.tokens import make_token
+from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path, open_page, screenshot
+from tests.conftest import SECRET, RunningServer, start_server
+from tests.conftest import test_settings as make_settings
+
+pytestmark = pytest.mark.browser
+
+# Each participant's camera: one colour (RGB), written as Y4M frames (BT.601, limited range).
+COLOURS = {
+    "Chair": (220, 30, 30),
+    "Milan": (30, 200, 40),
+    "Seoul": (40, 60, 230),
+    "Freetown": (230, 210, 30),
+}
+WIDTH, HEIGHT, FPS = 640, 360, 15
+
+# Per visible video tile of the page: the name it is labelled with, whether it shows its video
+# (the tile's own word for it and the video's opacity), and the centre pixel of the frame the
+# video presents now.
+TILES = """
+() => {
+  const out = [];
+  const canvas = document.createElement("canvas");
+  canvas.width = 32; canvas.height = 18;
+  const ctx = canvas.getContext("2d", {willReadFrequently: true});
+  for (const tile of document.querySelectorAll("#stage-tile, #grid .tile")) {
+    if (tile.hidden) continue;
+    const video = tile.querySelector("video");
+    const name = video.dataset.participant;
+    if (!name) continue;
+    const shown = tile.dataset.picture === "true" && getComputedStyle(video).opacity !== "0";
+    let rgb = null;
+    if (video.videoWidth > 0) {
+      ctx.drawImage(video, 0, 0, 32, 18);
+      rgb = Array.from(ctx.getImageData(16, 9, 1, 1).data.slice(0, 3));
+    }
+    out.push({name, shown, rgb, why: tile.querySelector(".why")?.textContent ?? ""});
+  }
+  return out;
+}
+"""
+
+
+def write_y4m(path: Path, rgb: tuple[int, int, int], frames: int = 3) -> None:
+    r, g, b = rgb
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+    v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+    plane = np.full((HEIGHT, WIDTH), round(y), dtype=np.uint8).tobytes()
+    chroma = (HEIGHT // 2) * (WIDTH // 2)
+    frame = b"FRAME\n" + plane + bytes([round(u)]) * chroma + bytes([round(v)]) * chroma
+    header = f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{FPS}:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + frame * frames)
+
+
+def colour_of(rgb: list[int]) -> str | None:
+    """The participant whose camera colour this is, or None when it is none of them (black,
+    a blend of two frames)."""
+    name, best = min(
+        ((n, sum((a - b) ** 2 for a, b in zip(rgb, c, strict=True))) for n, c in COLOURS.items()),
+        key=lambda x: x[1],
+    )
+    return name if best < 60**2 else None
+
+
+class Watcher:
+    """Samples the watched page's tiles and keeps what it saw."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.pictures = 0  # samples of a tile showing a picture
+        self.cards = 0  # samples of a tile showing a name card
+        self.seen: set[str] = set()
+
+    async def sample(self, seconds: float, every_s: float = 0.1) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for tile in await self.page.evaluate(TILES):
+                if not tile["shown"]:
+                    self.cards += 1
+                    continue
+                if tile["rgb"] is None:
+                    continue
+                who = colour_of(tile["rgb"])
+                if who is None:
+                    continue  # not a camera's colour (a frame before the first decoded one)
+                self.pictures += 1
+                self.seen.add(who)
+                if who != tile["name"]:
+                    path = await screenshot(self.page, "identity-mismatch.png")
+                    raise AssertionError(f"tile labelled {tile['name']} shows {who} ({path})")
+            await asyncio.sleep(every_s)
+
+    async def until(self, what: Callable[[list[dict[str, Any]]], bool], timeout_s: float) -> None:
+        """Sample until the tiles satisfy `what`."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            await self.sample(0.3)
+            if what(await self.page.evaluate(TILES)):
+                return
+        raise AssertionError(f"timed out; tiles: {await self.page.evaluate(TILES)}")
+
+
+def hold_estimate(server: RunningServer, name: str, bps: int) -> None:
+    """Hold one subscriber's bandwidth estimate at `bps`, whatever its browser reports."""
+    for live in server.app[HUB].rooms.values():
+        for pid, p in live.room.participants.items():
+            sub = live.media.subscribers.get(pid)
+            if p.name == name and sub is not None:
+                sub.estimator.estimate_bps = lambda now_ms: bps  # type: ignore[method-assign]
+                sub.budget.ready_ms = -(10**9)  # past the warm-up
+                return
+    raise AssertionError(f"{name} is not subscribed")
+
+
+def shows(names: set[str]) -> Callable[[list[dict[str, Any]]], bool]:
+    return lambda tiles: {t["name"] for t in tiles if t["shown"]} >= names
+
+
+@pytest.fixture
+async def cameras(tmp_path: Path) -> AsyncIterator[dict[str, Browser]]:
+    """One Chromium per participant, each with a camera of its own colour."""
+    async with async_playwright() as p, AsyncExitStack() as stack:
+        browsers: dict[str, Browser] = {}
+        for name, rgb in COLOURS.items():
+            path = tmp_path / f"{name}.y4m"
+            write_y4m(path, rgb)
+            flags = [*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={path}"]
+            b = await p.chromium.launch(executable_path=chromium_path(), args=flags)
+            stack.push_async_callback(b.close)
+            browsers[name] = b
+        yield browsers
+
+
+async def test_every_tile_shows_the_person_its_label_names(
+    cameras: dict[str, Browser],
+) -> None:
+    settings = make_settings(slots={"audio": 3, "video": 1}, bandwidth={"warmup_ms": 0})
+    runner, server = await start_server(settings)
+    try:
+        now = int(time.time())
+        pages: dict[str, Page] = {}
+        for name in COLOURS:
+            role = "chair" if name == "Chair" else "participant"
+            token = make_token(SECRET, room="council", name=name, role=role, now_s=now)
+            pages[name] = await open_page(cameras[name], f"{server.http_url}/?token={token}")
+        chair, watched = pages["Chair"], Watcher(pages["Freetown"])
+        ids = {}
+        for name, page in pages.items():
+            await page.wait_for_function("window.conference && window.conference.self")
+            ids[name] = await page.evaluate("window.conference.self.id")
+        await chair.evaluate(
+            "id => window.conference.chair('grant_floor', {participant_id: id})", ids["Seoul"]
+        )
+        # Seoul on the stage, one of the others in the one grid tile.
+        await watched.until(lambda t: len([x for x in t if x["shown"]]) == 2, 60)
+        await watched.sample(2)
+        await screenshot(watched.page, "identity-start.png")
+
+        hold_estimate(server, "Freetown", 60_000)  # the grid tile pauses
+        await watched.until(lambda t: any(not x["shown"] for x in t), 20)
+        await screenshot(watched.page, "identity-paused.png")
+        for page in (1, 0, 1):  # paging moves the paused slot to someone else and back
+            await watched.page.evaluate(f"window.conference.viewPage({page})")
+            await watched.sample(2)
+        await chair.evaluate(  # the stage changes hands too
+            "id => window.conference.chair('grant_floor', {participant_id: id})", ids["Milan"]
+        )
+        await watched.sample(3)
+        hold_estimate(server, "Freetown", 5_000_000)  # the link recovers
+        await watched.until(shows({"Milan"}), 30)
+        await watched.until(lambda t: all(x["shown"] for x in t) and len(t) == 2, 40)
+        await watched.sample(2)
+        await screenshot(watched.page, "identity-back.png")
+
+        await pages["Seoul"].reload()  # Seoul comes back as itself
+        await watched.sample(3)
+        await watched.until(lambda t: all(x["shown"] for x in t) and len(t) == 2, 40)
+        await watched.sample(2)
+        assert watched.cards > 0, "no tile was ever paused"
+        assert watched.pictures > 20
+        assert {"Milan", "Seoul"} <= watched.seen
+    finally:
+        await runner.cleanup()
