@@ -4,7 +4,7 @@ send.
 
 .venv/bin/python benchmarks/bench_forwarder.py
 
-The incoming packet is parsed and unwrapped once per packet by the server (`Inbound`), outside
+The incoming packet is parsed and unwrapped once per packet by the server (`SourcePacket`), outside
 what is measured here. Packets go to a UDP socket on 127.0.0.1 that nobody reads.
 """
 
@@ -18,9 +18,9 @@ from pylibsrtp import Policy, Session
 
 from confsfu import _wire
 from confsfu.codecs.vp8 import packetize_vp8, parse_vp8
-from confsfu.forwarding.inbound import Inbound
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.slot import SlotForwarder
+from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp, parse_rtp
 from confsfu.server.rtc_adapter import srtp_context
@@ -29,7 +29,7 @@ PATTERN = (0, 2, 1, 2)
 N = 20_000
 
 
-def packets() -> list[Inbound]:
+def packets() -> list[SourcePacket]:
     out = []
     for i in range(N):
         body = (b"\x10\x02\x00\x9d\x01\x2a" if i == 0 else b"\x11\x02\x00") + bytes(1100)
@@ -42,7 +42,7 @@ def packets() -> list[Inbound]:
             payload=payload, marker=True, extensions={1: b"0", 3: b"\x00\x00\x00"},
         )  # fmt: skip
         pkt = parse_rtp(raw)
-        out.append(Inbound("a#0", pkt, i, parse_vp8(pkt.payload), i))
+        out.append(SourcePacket("a#0", pkt, i, parse_vp8(pkt.payload), i))
     return out
 
 
@@ -61,7 +61,7 @@ def slots_for(wires: list[_wire.Wire]) -> list[Slot]:
     return slots
 
 
-def measure(data: list[Inbound], slots: list[Slot]) -> float:
+def measure(data: list[SourcePacket], slots: list[Slot]) -> float:
     """CPU microseconds per slot and incoming packet."""
     send_time = abs_send_time(1000)
     flush = _wire.flush
@@ -75,7 +75,7 @@ def measure(data: list[Inbound], slots: list[Slot]) -> float:
     return spent / len(data) / len(slots) / 1000
 
 
-def measure_send(data: list[Inbound], wire: _wire.Wire, first_seq: int) -> float:
+def measure_send(data: list[SourcePacket], wire: _wire.Wire, first_seq: int) -> float:
     """CPU per packet of `flush` alone: sendto on loopback, back to back, to a socket not read."""
     spent = 0
     for start in range(0, len(data), 64):

@@ -1,7 +1,7 @@
 /* confsfu._wire's intake: a publisher's packets from its socket to the subscribers' send queue.
  *
  * Track is one incoming media SSRC: sequence numbers, loss and the NACKs it is owed (the
- * specification is confsfu.forwarding.incoming.IncomingStream), its VP8 picture ids unwrapped,
+ * specification is confsfu.forwarding.reception.Reception), its VP8 picture ids unwrapped,
  * and the layer it carries (and the LayerCounts of its source). An Intake is a publish
  * connection's: its Taps stand in for the sockets' datagram_received, open SRTP, read the
  * header, find the Track and hand the packet to fan_out_packet, with no Python object but the
@@ -308,8 +308,8 @@ static PyGetSetDef track_getset[] = {
 
 static PyTypeObject TrackType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "confsfu._wire.Track",
-    .tp_doc = "Track(ssrc, *, nack_delay_ms=10, nack_retries=5): one incoming media SSRC.",
+    .tp_name = "confsfu._wire.Reception",
+    .tp_doc = "Reception(ssrc, *, nack_delay_ms=10, nack_retries=5): one incoming media SSRC (the C twin of confsfu.forwarding.reception.Reception).",
     .tp_basicsize = sizeof(Track),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
@@ -1068,7 +1068,7 @@ int intake_add_to(PyObject *module) {
         PyType_Ready(&TapType) < 0)
         return -1;
     if (PyModule_AddFunctions(module, pump_methods) < 0 ||
-        PyModule_AddObjectRef(module, "Track", (PyObject *)&TrackType) < 0 ||
+        PyModule_AddObjectRef(module, "Reception", (PyObject *)&TrackType) < 0 ||
         PyModule_AddObjectRef(module, "Intake", (PyObject *)&IntakeType) < 0)
         return -1;
     return 0;

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from confsfu.bandwidth._counts import LayerCounts
 from confsfu.forwarding._slot import SlotForwarder
-from confsfu.forwarding.inbound import Inbound
+from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.ids import LayerKey
 
 MAX_PACKET: int
@@ -63,7 +63,7 @@ S = TypeVar("S")
 
 def fan_out(
     entries: tuple[tuple[S, SlotForwarder, Wire], ...],
-    inbound: Inbound,
+    inbound: SourcePacket,
     now_ms: int,
     send_time: bytes,
 ) -> tuple[int, int, list[S] | None, list[S] | None]:
@@ -108,10 +108,10 @@ class ReceptionReport(tuple[int, int, int, int, int]):
     @property
     def jitter(self) -> int: ...
 
-class Track:
+class Reception:
     """One incoming media SSRC (_intake.c): sequence numbers, loss and NACKs owed, VP8 picture
     ids unwrapped, and the layer it carries; the specification is
-    confsfu.forwarding.incoming.IncomingStream."""
+    confsfu.forwarding.reception.Reception."""
 
     ssrc: int
     bytes_received: int
@@ -138,7 +138,7 @@ class Track:
 
 class Intake:
     """A publish connection's RTP from its sockets to the slots (_intake.c): SRTP opened, the
-    header read, the Track found and the packet fanned out, without Python; `slow` gets the
+    header read, its Reception found and the packet fanned out, without Python; `slow` gets the
     packets it does not take (unknown SSRCs, RTX, malformed) before anything is counted."""
 
     level_id: int
@@ -166,9 +166,9 @@ class Intake:
     def set_srtp(self, context: int | None, owner: object) -> None:
         """libsrtp's receiving context (its address, as `srtp_context` gives it) opens the RTP
         when there is no `opener` (the AES-CM profile); `owner` keeps it alive."""
-    def add(self, track: Track) -> bool: ...
+    def add(self, track: Reception) -> bool: ...
     def holds(self, ssrc: int) -> bool: ...
-    def add_repair(self, ssrc: int, payload_type: int, media: Track) -> bool:
+    def add_repair(self, ssrc: int, payload_type: int, media: Reception) -> bool:
         """RTX of `ssrc` with `payload_type` repairs the track `media` from now on (unwrapped
         in C); False when the intake holds as many as it can."""
     def take_counts(self) -> tuple[dict[str, int], dict[str, int]]:

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from confsfu import _wire
 from confsfu.codecs.vp8 import packetize_vp8, parse_vp8, rewrite_vp8
-from confsfu.forwarding.inbound import Inbound
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.slot import SlotForwarder
+from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp, parse_rtp
 
@@ -37,7 +37,7 @@ def entries(slots: list[FakeSlot]) -> tuple[tuple[FakeSlot, SlotForwarder, _wire
     return tuple((s, s.forwarder, s.wire) for s in slots if s.wire is not None)
 
 
-def vp8_packets(tids: list[int], first_picture: int, first_tl0: int) -> Iterator[Inbound]:
+def vp8_packets(tids: list[int], first_picture: int, first_tl0: int) -> Iterator[SourcePacket]:
     """One packet per frame, the first a keyframe, with picture ids and TL0PICIDX wrapping."""
     arrive = Arrivals()
     tl0 = first_tl0

@@ -1,5 +1,5 @@
 """confsfu._wire.Intake (C): a publisher's RTP from the socket to the slots, held to the Python
-path it replaces (IncomingStream, parse_rtp, parse_vp8, Inbound, fan_out), packet by packet."""
+path it replaces (Reception, parse_rtp, parse_vp8, SourcePacket, fan_out), packet by packet."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from confsfu import _wire
 from confsfu.bandwidth._counts import LayerCounts
 from confsfu.codecs.vp8 import packetize_vp8, parse_vp8
-from confsfu.forwarding.inbound import Inbound
-from confsfu.forwarding.incoming import IncomingStream
+from confsfu.forwarding.reception import Reception
 from confsfu.forwarding.slot import SlotForwarder
+from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import abs_send_time, build_audio_level, parse_audio_level
 from confsfu.rtp.packet import build_rtp, parse_rtp
@@ -75,7 +75,7 @@ def make_slots(route: _wire.Route, first_ssrc: int) -> dict[str, list[Slot]]:
     return slots
 
 
-def python_path(side: Side, streams: dict[int, IncomingStream], clear: bytes, now_ms: int) -> bool:
+def python_path(side: Side, streams: dict[int, Reception], clear: bytes, now_ms: int) -> bool:
     """What RoomMedia._on_publisher_rtp does with a packet of a known stream or of its RTX
     (False: it is not one the intake takes, which then goes to the slow path)."""
     repaired = False
@@ -130,7 +130,7 @@ def python_path(side: Side, streams: dict[int, IncomingStream], clear: bytes, no
                 side.heard.append(("level", now_ms, "p", level, voice))
         except ParseError:
             pass
-    inbound = Inbound(key, pkt, stream.last_ext, vp8, picture)
+    inbound = SourcePacket(key, pkt, stream.last_ext, vp8, picture)
     sent, sent_bytes, switched, _ = _wire.fan_out(side.fan_outs()[key], inbound, now_ms, send_time)
     side.count("packets_out", sent)
     side.count("bytes_out", sent_bytes)
@@ -169,7 +169,7 @@ def make_intake(side: Side, slow: Callable[[bytes, int], object]) -> _wire.Intak
     intake.level_id = LEVEL_ID
     intake.level_floor = QUIET_FROM
     for ssrc, is_video in ((VIDEO, True), (AUDIO, False)):
-        track = _wire.Track(ssrc, nack_delay_ms=10)
+        track = _wire.Reception(ssrc, nack_delay_ms=10)
         track.route(KEYS[ssrc], is_video, 1, side.meter if is_video else None)
         assert intake.add(track)
         if is_video:
@@ -279,7 +279,7 @@ def test_the_intake_does_what_the_python_path_does(
     route = route_to(receiver, sender, sessions()[0])
     receiver.setblocking(False)
     spec, fast = Side(make_slots(route, 10)), Side(make_slots(route, 20))
-    streams = {ssrc: IncomingStream(ssrc, nack_delay_ms=10) for ssrc in (VIDEO, AUDIO)}
+    streams = {ssrc: Reception(ssrc, nack_delay_ms=10) for ssrc in (VIDEO, AUDIO)}
     slow_spec: list[bytes] = []
     slow_fast: list[tuple[bytes, int]] = []
     intake = make_intake(fast, lambda data, now: slow_fast.append((data, now)))
@@ -388,14 +388,14 @@ def test_the_intake_refuses_what_it_cannot_use() -> None:
     intake = make()
     with pytest.raises(TypeError):
         intake.add("a track")  # type: ignore[arg-type]
-    track = _wire.Track(1)
+    track = _wire.Reception(1)
     with pytest.raises(ValueError, match="layer"):
         track.route("k", True, 3)
     with pytest.raises(TypeError, match="meter"):
         track.route("k", True, 0, meter=print)  # type: ignore[arg-type]
-    assert all(intake.add(_wire.Track(ssrc)) for ssrc in range(32))
-    assert not intake.add(_wire.Track(99))  # full: its packets keep going the slow way
-    assert intake.add(_wire.Track(5)) and intake.holds(5) and not intake.holds(99)
+    assert all(intake.add(_wire.Reception(ssrc)) for ssrc in range(32))
+    assert not intake.add(_wire.Reception(99))  # full: its packets keep going the slow way
+    assert intake.add(_wire.Reception(5)) and intake.holds(5) and not intake.holds(99)
     with pytest.raises(ValueError, match="payload type"):
         intake.add_repair(1000, 200, track)
     with pytest.raises(TypeError):

@@ -10,7 +10,6 @@ from confsfu.conference.floor import FloorControl
 from confsfu.conference.moderation import (
     ChairMuted,
     ChairUnmuted,
-    MediaKind,
     MeetingEnded,
     MeetingEndingSoon,
     MeetingExtended,
@@ -22,6 +21,7 @@ from confsfu.conference.moderation import (
     RoomUnlocked,
     UnmuteRequested,
 )
+from confsfu.ids import Kind
 
 MIN = 60_000
 
@@ -34,12 +34,12 @@ def room(*pids: str) -> Moderation:
 
 
 @pytest.mark.parametrize("kind", ["audio", "video"])
-def test_chair_mute_stops_forwarding_whatever_the_client_does(kind: MediaKind) -> None:
+def test_chair_mute_stops_forwarding_whatever_the_client_does(kind: Kind) -> None:
     m = room("p")
     assert m.may_forward("p", kind)
     assert m.chair_mute(1, "p", kind) == [ChairMuted("p", kind)]
     assert not m.may_forward("p", kind)
-    other: MediaKind = "video" if kind == "audio" else "audio"
+    other: Kind = "video" if kind == "audio" else "audio"
     assert m.may_forward("p", other)
     # the participant switches everything on: recorded, but the chair's mute stands
     assert m.set_own("p", audio=False, video=False) == [OwnMediaChanged("p", False, False)]
@@ -242,7 +242,7 @@ def test_no_schedule_no_timer() -> None:
     )
 )
 def test_only_chair_actions_change_forwarding(
-    ops: list[tuple[str, str, MediaKind, bool]],
+    ops: list[tuple[str, str, Kind, bool]],
 ) -> None:
     m = room("a", "b", "c")
     for op, pid, kind, flag in ops:

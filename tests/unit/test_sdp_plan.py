@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from confsfu.forwarding.ingress import IngressRouter
+from confsfu.forwarding.published import StreamRouter
 from confsfu.ids import SourceId
 from confsfu.rtp.extensions import (
     ABS_SEND_TIME,
@@ -144,7 +144,7 @@ async def test_screen_purpose_names_the_sources() -> None:
 
 async def test_the_plan_routes_simulcast_packets() -> None:
     plan = await plan_for(SIMULCAST_OFFER)
-    router = IngressRouter(plan.sections, plan.ext)
+    router = StreamRouter(plan.sections, plan.ext)
     assert plan.ext.mid is not None and plan.ext.rid is not None
     data = build_rtp(
         payload_type=96,

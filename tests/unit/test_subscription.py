@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from confsfu.bandwidth.allocator import LayerDecision, Reason
 from confsfu.codecs.vp8 import packetize_vp8, parse_vp8
-from confsfu.forwarding.inbound import Inbound
 from confsfu.forwarding.slot import SlotForwarder
+from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.forwarding.subscription import (
     ANNOUNCE,
     REINDEX,
@@ -38,7 +38,7 @@ class Publisher:
     ts: int = 0
     picture: int = 0
 
-    def packet(self, keyframe: bool, tid: int = 0) -> Inbound:
+    def packet(self, keyframe: bool, tid: int = 0) -> SourcePacket:
         self.seq += 1
         self.ts += 3000
         self.picture = (self.picture + 1) & 0x7FFF
@@ -53,7 +53,7 @@ class Publisher:
             build_rtp(payload_type=96, sequence_number=self.seq & 0xFFFF, timestamp=self.ts,
                       ssrc=hash(self.key) & 0xFFFF, payload=payload)
         )  # fmt: skip
-        return Inbound(self.key, pkt, self.seq, parse_vp8(pkt.payload), self.picture)
+        return SourcePacket(self.key, pkt, self.seq, parse_vp8(pkt.payload), self.picture)
 
 
 def subscription() -> Subscription:
@@ -67,7 +67,7 @@ def decision(spatial: int | None, temporal: int | None = 2) -> LayerDecision:
     return LayerDecision("t", spatial, temporal, 100_000, Reason.OPTIMAL, 2)
 
 
-def forward(sub: Subscription, now_ms: int, packet: Inbound) -> tuple[bool, list[object]]:
+def forward(sub: Subscription, now_ms: int, packet: SourcePacket) -> tuple[bool, list[object]]:
     """What fan_out does for one slot: forward or not, and `switched` when the source moved."""
     before = sub.forwarder.source
     sent = sub.forwarder.forward(now_ms, packet) is not None

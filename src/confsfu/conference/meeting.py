@@ -29,11 +29,11 @@ from confsfu.conference.report import MeetingReport
 from confsfu.conference.room import Participant, Room, RoomFull
 from confsfu.conference.slots import rank_for_audio
 from confsfu.conference.speakers import DominantSpeakerChanged, SpeakerDetector
+from confsfu.ids import Kind
 
-MediaKind = Literal["audio", "video"]
 StageKind = Literal["screen", "floor", "speaker"]
 MeetingEvent = FloorEvent | ModerationEvent | DominantSpeakerChanged | PresenceEvent
-MEDIA_KINDS: tuple[MediaKind, ...] = ("audio", "video")
+MEDIA_KINDS: tuple[Kind, ...] = ("audio", "video")
 
 # Chair commands of the protocol -> the permission they need.
 CHAIR_ACTIONS: dict[str, Action] = {
@@ -94,7 +94,7 @@ class Meeting:
         self._tokens: dict[str, str] = {}  # pid -> token id (or "guest:<key>" for guests)
         self.presence = Presence(reconnect_grace_ms)
         # Chair mutes outlive a leave: whoever comes back with the same token is still muted.
-        self._muted_tokens: dict[str, set[MediaKind]] = {}
+        self._muted_tokens: dict[str, set[Kind]] = {}
 
     # ---- membership -------------------------------------------------------------------------
 
@@ -178,7 +178,7 @@ class Meeting:
             now_ms, pid, Action.LOWER_HAND, lambda: self.floor.lower_hand(now_ms, pid)
         )
 
-    def request_unmute(self, now_ms: int, pid: str, kind: MediaKind) -> list[MeetingEvent]:
+    def request_unmute(self, now_ms: int, pid: str, kind: Kind) -> list[MeetingEvent]:
         self._check(pid, Action.REQUEST_UNMUTE)
         try:
             return list(self.moderation.request_unmute(pid, kind))
@@ -205,7 +205,7 @@ class Meeting:
         command: str,
         *,
         target: str | None = None,
-        kind: MediaKind | None = None,
+        kind: Kind | None = None,
         limit_s: int | None = None,
         minutes: int | None = None,
     ) -> list[MeetingEvent | ParticipantRemoved]:
@@ -233,7 +233,7 @@ class Meeting:
         now_ms: int,
         command: str,
         target: str | None,
-        kind: MediaKind | None,
+        kind: Kind | None,
         limit_s: int | None,
         minutes: int | None,
     ) -> list[MeetingEvent | ParticipantRemoved]:
@@ -284,7 +284,7 @@ class Meeting:
 
     # ---- media decisions ----------------------------------------------------------------------
 
-    def may_forward(self, pid: str, kind: MediaKind) -> bool:
+    def may_forward(self, pid: str, kind: Kind) -> bool:
         return self.moderation.may_forward(pid, kind)
 
     def on_audio_level(self, now_ms: int, pid: str, level_dbov: int, voice: bool) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import get_args
 
-MediaKind = Literal["audio", "video"]
-MEDIA_KINDS: tuple[MediaKind, ...] = get_args(MediaKind)
+from confsfu.ids import Kind
+
+MEDIA_KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
 class ModerationError(ValueError):
@@ -20,19 +21,19 @@ class ModerationError(ValueError):
 @dataclass(frozen=True, slots=True)
 class ChairMuted:
     pid: str
-    kind: MediaKind
+    kind: Kind
 
 
 @dataclass(frozen=True, slots=True)
 class ChairUnmuted:
     pid: str
-    kind: MediaKind
+    kind: Kind
 
 
 @dataclass(frozen=True, slots=True)
 class UnmuteRequested:
     pid: str
-    kind: MediaKind
+    kind: Kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ class MediaModeration:
     audio_unmute_requested: bool
     video_unmute_requested: bool
 
-    def chair_muted(self, kind: MediaKind) -> bool:
+    def chair_muted(self, kind: Kind) -> bool:
         return self.chair_muted_audio if kind == "audio" else self.chair_muted_video
 
 
@@ -109,8 +110,8 @@ class _Media:
     __slots__ = ("own", "requested")
 
     def __init__(self, audio: bool, video: bool) -> None:
-        self.own: dict[MediaKind, bool] = {"audio": audio, "video": video}
-        self.requested: set[MediaKind] = set()
+        self.own: dict[Kind, bool] = {"audio": audio, "video": video}
+        self.requested: set[Kind] = set()
 
 
 class Moderation:
@@ -131,7 +132,7 @@ class Moderation:
         if warn_before_ms < 0:
             raise ModerationError(f"warn_before_ms must not be negative, not {warn_before_ms}")
         self._media: dict[str, _Media] = {}
-        self._blocked: set[tuple[str, MediaKind]] = set()  # (pid, kind) muted by a chair
+        self._blocked: set[tuple[str, Kind]] = set()  # (pid, kind) muted by a chair
         self._locked = False
         self._banned: set[str] = set()
         self._scheduled_end_ms = scheduled_end_ms
@@ -166,14 +167,14 @@ class Moderation:
 
     # ---- mutes ----------------------------------------------------------------------------
 
-    def chair_mute(self, now_ms: int, pid: str, kind: MediaKind) -> list[ModerationEvent]:
+    def chair_mute(self, now_ms: int, pid: str, kind: Kind) -> list[ModerationEvent]:
         self._get(pid)
         if (pid, kind) in self._blocked:
             return []
         self._blocked.add((pid, kind))
         return [ChairMuted(pid, kind)]
 
-    def chair_unmute(self, now_ms: int, pid: str, kind: MediaKind) -> list[ModerationEvent]:
+    def chair_unmute(self, now_ms: int, pid: str, kind: Kind) -> list[ModerationEvent]:
         """Lift a chair's mute (and any pending request); only a chair's action reaches here."""
         media = self._get(pid)
         media.requested.discard(kind)
@@ -192,7 +193,7 @@ class Moderation:
                 events.append(ChairMuted(pid, "audio"))
         return events
 
-    def request_unmute(self, pid: str, kind: MediaKind = "audio") -> list[ModerationEvent]:
+    def request_unmute(self, pid: str, kind: Kind = "audio") -> list[ModerationEvent]:
         """Record that `pid` asks the chair to lift a mute; a repeated request is not re-sent."""
         media = self._get(pid)
         if (pid, kind) not in self._blocked:
@@ -210,7 +211,7 @@ class Moderation:
         media.own["audio"], media.own["video"] = audio, video
         return [OwnMediaChanged(pid, audio, video)]
 
-    def may_forward(self, pid: str, kind: MediaKind) -> bool:
+    def may_forward(self, pid: str, kind: Kind) -> bool:
         """False while a chair has muted `pid`'s `kind`, and for anyone who has not joined."""
         return pid in self._media and (pid, kind) not in self._blocked
 
@@ -225,7 +226,7 @@ class Moderation:
             video_unmute_requested="video" in media.requested,
         )
 
-    def unmute_requests(self) -> list[tuple[str, MediaKind]]:
+    def unmute_requests(self) -> list[tuple[str, Kind]]:
         """Pending requests, for the chair's view."""
         return [(pid, kind) for pid, m in self._media.items() for kind in sorted(m.requested)]
 

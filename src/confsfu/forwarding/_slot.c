@@ -86,7 +86,7 @@ static PyObject *s_key, *s_payload, *s_vp8, *s_seq, *s_ext_seq, *s_ext_picture, 
     *s_marker, *s_keyframe, *s_starts_frame, *s_layer_sync, *s_temporal_id, *s_picture_id,
     *s_tl0picidx, *s_size, *s_picture_id_offset, *s_picture_id_bits, *s_tl0picidx_offset;
 
-/* Read an Inbound into `p`, which holds its attributes until packet_release. */
+/* Read an SourcePacket into `p`, which holds its attributes until packet_release. */
 static int packet_from(PyObject *inbound, Packet *p) {
     PyObject *names[PACKET_FIELDS] = {
         s_key,        s_payload,    s_vp8,        s_seq,          s_ext_seq,
@@ -100,7 +100,7 @@ static int packet_from(PyObject *inbound, Packet *p) {
             return -1;
     }
     if (v[0] == Py_None || !PyBytes_Check(v[1])) {
-        PyErr_SetString(PyExc_TypeError, "an Inbound needs a key and bytes for its payload");
+        PyErr_SetString(PyExc_TypeError, "an SourcePacket needs a key and bytes for its payload");
         return -1;
     }
     p->key = v[0];

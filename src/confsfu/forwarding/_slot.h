@@ -7,14 +7,14 @@
 #include <stdint.h>
 
 #define SLOT_API_CAPSULE "confsfu.forwarding._slot._C_API"
-#define PACKET_FIELDS 14 /* attributes of an Inbound that a Packet holds */
+#define PACKET_FIELDS 14 /* attributes of an SourcePacket that a Packet holds */
 
 /* Where a VP8 payload descriptor keeps its picture id and TL0PICIDX. */
 typedef struct {
     int size, picture_id_offset, picture_id_bits, tl0picidx_offset;
 } Descriptor;
 
-/* One incoming packet (a confsfu.forwarding.inbound.Inbound), as the forwarders read it. */
+/* One incoming packet (a confsfu.forwarding.source_packet.SourcePacket), as the forwarders read it. */
 typedef struct {
     PyObject *held[PACKET_FIELDS]; /* the attributes read, owned; see packet_release */
     int n_held;

@@ -1,6 +1,6 @@
 """One slot's forwarder (C, src/confsfu/forwarding/_slot.c); see confsfu.forwarding.slot."""
 
-from confsfu.forwarding.inbound import Inbound
+from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.ids import LayerKey
 
 class SlotForwarder:
@@ -41,6 +41,6 @@ class SlotForwarder:
     def assign(self, now_ms: int, source: LayerKey | None) -> bool: ...
     def restart(self, now_ms: int) -> bool: ...
     def forward(
-        self, now_ms: int, inbound: Inbound
+        self, now_ms: int, inbound: SourcePacket
     ) -> tuple[int, int, int | None, int | None] | None: ...
     def translate_timestamp(self, timestamp: int) -> int: ...

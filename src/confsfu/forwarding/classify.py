@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from confsfu.forwarding.ingress import IngressRouter, IngressStream
+from confsfu.forwarding.published import PublishedStream, StreamRouter
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.packet import RtpPacket, build_rtp, parse_rtp
 
@@ -17,7 +17,7 @@ MAX_PACKET_BYTES = 1500  # larger RTP is refused: forwarded packets are built in
 class Media:
     """A packet of a published stream (a repair already unwrapped into the packet it repairs)."""
 
-    stream: IngressStream  # the stream of `pkt` (for a repair: the RTX stream it came on)
+    stream: PublishedStream  # the stream of `pkt` (for a repair: the RTX stream it came on)
     pkt: RtpPacket
     repaired: bool = False
     repair_payload_type: int = 0  # of the RTX packet a repair came in
@@ -33,7 +33,7 @@ class Dropped:
 Classified = Media | Dropped
 
 
-def classify(data: bytes, router: IngressRouter | None) -> Classified:
+def classify(data: bytes, router: StreamRouter | None) -> Classified:
     """Read one decrypted RTP packet of a publish connection (`router` learns new SSRCs)."""
     if len(data) > MAX_PACKET_BYTES:
         return Dropped("oversized")

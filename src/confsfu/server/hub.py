@@ -15,6 +15,7 @@ from confsfu.conference.meeting import Meeting, MeetingEvent, ParticipantRemoved
 from confsfu.conference.presence import ParticipantAway, ParticipantBack, ParticipantTimedOut
 from confsfu.conference.room import Participant, Room
 from confsfu.conference.speakers import DominantSpeakerChanged
+from confsfu.ids import Purpose
 from confsfu.server.clock import clock_ms
 from confsfu.server.media import RoomMedia
 from confsfu.server.rtc_adapter import RawPeerConnection
@@ -26,7 +27,6 @@ from confsfu.signalling.messages import (
     ParticipantLeft,
     ParticipantUpdated,
     PublisherLayers,
-    Purpose,
     RoomState,
     SlotInfo,
 )

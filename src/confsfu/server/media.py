@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
-from confsfu._wire import Intake, Track, Wire, flush, pump
+from confsfu._wire import Intake, Reception, Wire, flush, pump
 from confsfu.bandwidth.allocator import AllocatorConfig, Demand
 from confsfu.bandwidth.budget import NO_LAYERS, BudgetRules, SubscriberBudget, demand
 from confsfu.bandwidth.dynacast import Dynacast, highest_wanted
@@ -23,9 +23,9 @@ from confsfu.bandwidth.probe import ProbeConfig, ProbeController
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.slot_plan import RoomPlan, plan_slots, showable
 from confsfu.forwarding import feedback
-from confsfu.forwarding.ingress import IngressRouter
 from confsfu.forwarding.keyframes import KeyframeRequester
 from confsfu.forwarding.outgoing import SlotHeader
+from confsfu.forwarding.published import StreamRouter
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.forwarding.subscription import (
     Announce,
@@ -133,9 +133,9 @@ class Publisher:
     pc: RawPeerConnection
     rtcp_ssrc: int
     intake: Intake  # takes its RTP from the socket to the slots (confsfu._wire, C)
-    router: IngressRouter | None = None
+    router: StreamRouter | None = None
     ext: ExtensionIds = field(default_factory=ExtensionIds)
-    incoming: dict[int, Track] = field(default_factory=dict)
+    receptions: dict[int, Reception] = field(default_factory=dict)  # by SSRC
     meters: dict[SourceId, LayerBitrateMeter] = field(default_factory=dict)  # per video source
 
 
@@ -226,7 +226,7 @@ class RoomMedia:
             self.publishers.pop((pid, purpose), None)
             await pub.pc.close()
             raise
-        pub.router = IngressRouter(plan.sections, plan.ext)
+        pub.router = StreamRouter(plan.sections, plan.ext)
         if purpose == "camera":
             self._held.discard(pid)
         self._restart_slots(pid, purpose)
@@ -518,7 +518,7 @@ class RoomMedia:
         best = 0
         if pub is not None and pub.router is not None:
             for stream in pub.router.streams.values():
-                incoming = pub.incoming.get(stream.ssrc)
+                incoming = pub.receptions.get(stream.ssrc)
                 if (
                     stream.section.source is source
                     and stream.repairs is None
@@ -721,7 +721,7 @@ class RoomMedia:
     def on_tick(self, now_ms: int) -> None:
         """Upstream NACKs and keyframe re-requests; run every few tens of milliseconds."""
         for pub in self.publishers.values():
-            for stream in pub.incoming.values():
+            for stream in pub.receptions.values():
                 lost = stream.nacks_due(now_ms)
                 if lost:
                     self._counters["nacks_sent"] += 1
@@ -798,7 +798,7 @@ class RoomMedia:
             if sub.ready:
                 self._update_probe(now_ms, sub, elapsed_ms)
         for pub in list(self.publishers.values()):  # pump() runs Python's packet callbacks
-            blocks = [_report_block(stream) for stream in pub.incoming.values()]
+            blocks = [_report_block(stream) for stream in pub.receptions.values()]
             video_ssrcs = (
                 tuple(
                     s.ssrc
@@ -835,7 +835,7 @@ class RoomMedia:
         return list(sub.slots) if sub is not None else []
 
 
-def _report_block(stream: Track) -> rtcp.ReportBlock:
+def _report_block(stream: Reception) -> rtcp.ReportBlock:
     r = stream.report()
     return rtcp.ReportBlock(
         ssrc=r.ssrc,

@@ -8,13 +8,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from confsfu._wire import Track, fan_out
+from confsfu._wire import Reception, fan_out
 from confsfu.bandwidth.layer_meter import TEMPORAL_LAYERS
 from confsfu.codecs.vp8 import parse_vp8
 from confsfu.conference.meeting import Meeting
 from confsfu.forwarding.classify import MAX_PACKET_BYTES, Dropped, classify
-from confsfu.forwarding.inbound import Inbound
 from confsfu.forwarding.keyframes import KeyframeRequester
+from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import abs_send_time, parse_audio_level
 from confsfu.rtp.packet import RtpPacket
@@ -60,12 +60,12 @@ class PublisherPath:
         intake = pub.intake
         if verdict.repaired:
             counters["rtx_in"] += 1
-            media = pub.incoming.get(pkt.ssrc)
+            media = pub.receptions.get(pkt.ssrc)
             if media is not None and intake.holds(media.ssrc) and not intake.holds(stream.ssrc):
                 intake.add_repair(stream.ssrc, verdict.repair_payload_type, media)  # C next
-        incoming = pub.incoming.get(pkt.ssrc)
+        incoming = pub.receptions.get(pkt.ssrc)
         if incoming is None:
-            incoming = pub.incoming[pkt.ssrc] = Track(
+            incoming = pub.receptions[pkt.ssrc] = Reception(
                 pkt.ssrc,
                 nack_delay_ms=self._media.upstream_nack_delay_ms,
                 nack_retries=self._media.upstream_nack_retries,
@@ -90,7 +90,7 @@ class PublisherPath:
                 self._note_audio_level(pub, pkt, arrival_ms)
             entries = self._fan_outs.get(key)
             if entries is not None:  # None: not among the voices anyone hears now
-                self._forward(entries, Inbound(key, pkt, incoming.last_ext), arrival_ms, b"")
+                self._forward(entries, SourcePacket(key, pkt, incoming.last_ext), arrival_ms, b"")
             return
         try:
             vp8 = parse_vp8(pkt.payload)
@@ -106,12 +106,12 @@ class PublisherPath:
         entries = self._fan_outs.get(key)
         if entries is None:  # a layer no slot carries (or awaits)
             return
-        inbound = Inbound(key, pkt, incoming.last_ext, vp8, picture)
+        inbound = SourcePacket(key, pkt, incoming.last_ext, vp8, picture)
         if arrival_ms != self._send_time_ms:  # many packets arrive within one millisecond
             self._send_time_ms, self._send_time = arrival_ms, abs_send_time(arrival_ms)
         self._forward(entries, inbound, arrival_ms, self._send_time)
 
-    def _forward(self, entries: Any, p: Inbound, now_ms: int, send_time: bytes) -> None:
+    def _forward(self, entries: Any, p: SourcePacket, now_ms: int, send_time: bytes) -> None:
         """Send one incoming packet on every slot that carries its layer, as the intake does.
 
         `fan_out` (C) decides per slot (its forwarder's numbers), writes the slot's header in

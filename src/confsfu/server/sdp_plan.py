@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from confsfu.forwarding.ingress import PublishedSection
+from confsfu.forwarding.published import PublishedTrack
 from confsfu.ids import Kind, SourceId
 from confsfu.rtp.extensions import ExtensionIds
 from confsfu.sdp import (
@@ -23,7 +23,7 @@ _KEPT_FMTP = ("useinbandfec",)
 @dataclass(frozen=True, slots=True)
 class PublishPlan:
     answer_sdp: str
-    sections: list[PublishedSection]
+    sections: list[PublishedTrack]
     ext: ExtensionIds
 
 
@@ -53,7 +53,7 @@ def publish_plan(
     answer_sdp = restore_fmtp_params(answer_sdp, offer, _KEPT_FMTP)
     answer = parse_sdp(answer_sdp)
     offered = {m.mid: m for m in offer.media}
-    sections: list[PublishedSection] = []
+    sections: list[PublishedTrack] = []
     uris: dict[str, int] = {}
     seen: dict[str, int] = {}
     for m in answer.media:
@@ -68,7 +68,7 @@ def publish_plan(
         media_pts, rtx_pts = _payload_types(m)
         media_ssrcs, rtx_ssrcs = _ssrcs(remote)
         sections.append(
-            PublishedSection(
+            PublishedTrack(
                 mid=m.mid,
                 kind=kind,
                 source=SourceId(pid, purpose, kind, seen[kind] - 1),

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from confsfu.ids import Kind, Purpose
+
 PROTOCOL_VERSION = 1
 MAX_SDP_CHARS = 200_000
 MAX_NAME_CHARS = 64
@@ -31,8 +33,6 @@ class Join(Message):
     resume: str | None = Field(default=None, min_length=8, max_length=64)
 
 
-Purpose = Literal["camera", "screen"]
-MediaKind = Literal["audio", "video"]
 ChairCommand = Literal[
     "mute",
     "unmute",
@@ -78,7 +78,7 @@ class RequestUnmute(Message):
     """Ask the chair to lift a chair's mute."""
 
     type: Literal["request_unmute"] = "request_unmute"
-    kind: MediaKind = "audio"
+    kind: Kind = "audio"
 
 
 class Chair(Message):
@@ -87,7 +87,7 @@ class Chair(Message):
     type: Literal["chair"] = "chair"
     action: ChairCommand
     participant_id: str | None = Field(default=None, max_length=64)
-    kind: MediaKind | None = None  # mute / unmute
+    kind: Kind | None = None  # mute / unmute
     limit_s: int | None = Field(default=None, ge=5, le=4 * 3600)  # grant_floor
     minutes: int | None = Field(default=None, ge=1, le=600)  # extend
 

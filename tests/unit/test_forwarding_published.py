@@ -1,25 +1,25 @@
-"""IngressRouter: SDP ssrcs, learning from mid/rid/repaired-rid, rtx mapping, pt fallback."""
+"""StreamRouter: SDP ssrcs, learning from mid/rid/repaired-rid, rtx mapping, pt fallback."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from confsfu.forwarding.ingress import IngressRouter, PublishedSection
+from confsfu.forwarding.published import PublishedTrack, StreamRouter
 from confsfu.ids import SourceId
 from confsfu.rtp.extensions import ExtensionIds, build_sdes_string
 from confsfu.rtp.packet import RtpPacket, build_rtp, parse_rtp
 
 EXT = ExtensionIds(mid=4, rid=10, repaired_rid=11, audio_level=1, abs_send_time=2)
 
-AUDIO = PublishedSection(
+AUDIO = PublishedTrack(
     mid="0",
     kind="audio",
     source=SourceId.camera("p1", "audio"),
     media_ssrcs=(1111,),
     media_payload_types=frozenset({111}),
 )
-CAMERA = PublishedSection(
+CAMERA = PublishedTrack(
     mid="1",
     kind="video",
     source=SourceId.camera("p1", "video"),
@@ -27,7 +27,7 @@ CAMERA = PublishedSection(
     rtx_payload_types={97: 96},
     rids=("q", "h", "f"),
 )
-SCREEN = PublishedSection(
+SCREEN = PublishedTrack(
     mid="2",
     kind="video",
     source=SourceId.screen("p1"),
@@ -65,8 +65,8 @@ def packet(
     return parse_rtp(data)
 
 
-def router(*sections: PublishedSection, ext: ExtensionIds = EXT) -> IngressRouter:
-    return IngressRouter(list(sections), ext)
+def router(*sections: PublishedTrack, ext: ExtensionIds = EXT) -> StreamRouter:
+    return StreamRouter(list(sections), ext)
 
 
 def test_routes_by_the_ssrcs_the_offer_announced() -> None:
@@ -82,7 +82,7 @@ def test_routes_by_the_ssrcs_the_offer_announced() -> None:
 
 
 def test_announced_simulcast_ssrcs_take_their_layer_in_order() -> None:
-    section = PublishedSection(
+    section = PublishedTrack(
         mid="1",
         kind="video",
         source=SourceId.camera("p", "video"),
@@ -148,14 +148,14 @@ def test_a_simulcast_packet_without_rid_waits() -> None:
 
 
 def test_plain_stream_learned_by_mid_and_its_rtx_without_rid() -> None:
-    plain = PublishedSection(
+    plain = PublishedTrack(
         mid="v",
         kind="video",
         source=SourceId.camera("p", "video"),
         media_payload_types=frozenset({96}),
         rtx_payload_types={97: 96},
     )
-    other = PublishedSection(
+    other = PublishedTrack(
         mid="s",
         kind="video",
         source=SourceId.screen("p"),

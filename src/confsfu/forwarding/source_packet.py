@@ -7,7 +7,7 @@ from confsfu.ids import LayerKey
 from confsfu.rtp.packet import RtpPacket
 
 
-class Inbound:
+class SourcePacket:
     """The facts of one publisher packet a forwarder decides on.
 
     `ext_seq` and `ext_picture` are the stream's sequence number and VP8 picture id unwrapped
@@ -61,6 +61,6 @@ class Inbound:
 
     def __repr__(self) -> str:
         return (
-            f"Inbound({self.key}, seq={self.seq}/{self.ext_seq}, ts={self.timestamp}, "
+            f"SourcePacket({self.key}, seq={self.seq}/{self.ext_seq}, ts={self.timestamp}, "
             f"key={self.keyframe}, tid={self.temporal_id}, pic={self.picture_id})"
         )

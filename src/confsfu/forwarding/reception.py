@@ -1,6 +1,6 @@
 """One publisher stream as the server receives it: loss, receiver-report values, NACKs to send.
 
-`IncomingStream` is the specification; the server runs `confsfu._wire.Track`, which does the same
+`Reception` is the specification; the server runs `confsfu._wire.Reception`, which does the same
 in C for the intake (tests hold the two to the same answers).
 """
 
@@ -24,7 +24,7 @@ class ReceptionReport(NamedTuple):
     jitter: int
 
 
-class IncomingStream:
+class Reception:
     """Tracks one incoming SSRC: extended sequence numbers, loss and the gaps worth a NACK.
 
     `last_ext` is the extended sequence number of the packet `on_packet` last accepted, and

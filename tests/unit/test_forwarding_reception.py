@@ -1,4 +1,4 @@
-"""IncomingStream (the specification) and _wire.Track (the server's, in C): loss accounting,
+"""Reception (the specification) and _wire.Reception (the server's, in C): loss accounting,
 NACK scheduling, duplicates, wrap-around, report blocks, picture ids; and the two agree."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from confsfu._wire import Track
-from confsfu.forwarding.incoming import MAX_TRACKED_MISSING, IncomingStream, ReceptionReport
+from confsfu._wire import Reception as CReception
+from confsfu.forwarding.reception import MAX_TRACKED_MISSING, Reception, ReceptionReport
 
-Stream = IncomingStream | Track
+Stream = Reception | CReception
 Make = Callable[..., Stream]
 
 
-@pytest.fixture(params=[IncomingStream, Track], ids=["spec", "c"])
+@pytest.fixture(params=[Reception, CReception], ids=["spec", "c"])
 def make(request: pytest.FixtureRequest) -> Any:
     return request.param
 
@@ -215,8 +215,8 @@ operations = st.lists(
 def test_the_c_track_answers_as_the_specification(
     ops: list[Operation], delay: int, retries: int, first: int
 ) -> None:
-    spec = IncomingStream(9, nack_delay_ms=delay, nack_retries=retries)
-    track = Track(9, nack_delay_ms=delay, nack_retries=retries)
+    spec = Reception(9, nack_delay_ms=delay, nack_retries=retries)
+    track = CReception(9, nack_delay_ms=delay, nack_retries=retries)
     now, top = 0, first
     for op, value, wait in [("packet", first, 0), *ops]:
         now += wait
@@ -242,4 +242,4 @@ def test_the_c_track_answers_as_the_specification(
 
 def test_a_track_refuses_a_sequence_number_out_of_range() -> None:
     with pytest.raises(ValueError, match="0 to 65535"):
-        Track(1).on_packet(0, 70_000, 100)
+        CReception(1).on_packet(0, 70_000, 100)

@@ -16,7 +16,7 @@ from confsfu.rtp.packet import RtpPacket
 
 
 @dataclass(frozen=True, slots=True)
-class PublishedSection:
+class PublishedTrack:
     """One m-line of a publisher's offer, as far as routing needs it."""
 
     mid: str
@@ -30,11 +30,11 @@ class PublishedSection:
 
 
 @dataclass(slots=True)
-class IngressStream:
+class PublishedStream:
     """One incoming SSRC, resolved."""
 
     ssrc: int
-    section: PublishedSection
+    section: PublishedTrack
     layer: int  # simulcast spatial layer (0 when not simulcast)
     repairs: int | None = None  # for an RTX stream: the media SSRC it repairs
 
@@ -44,27 +44,27 @@ class IngressStream:
         return self.section.source.layer(self.layer)
 
 
-class IngressRouter:
+class StreamRouter:
     """Resolves packets of one publish PeerConnection to streams, learning SSRCs as they come."""
 
     __slots__ = ("_by_mid", "_ext", "_media_by_rid", "sections", "streams", "unroutable")
 
-    def __init__(self, sections: list[PublishedSection], ext: ExtensionIds) -> None:
+    def __init__(self, sections: list[PublishedTrack], ext: ExtensionIds) -> None:
         self._ext = ext
         self.sections = tuple(sections)
         self._by_mid = {s.mid: s for s in sections}
         self._media_by_rid: dict[tuple[str, str], int] = {}
-        self.streams: dict[int, IngressStream] = {}
+        self.streams: dict[int, PublishedStream] = {}
         self.unroutable = 0
         for s in sections:
             ssrcs = s.media_ssrcs[:MAX_SPATIAL_LAYERS] if s.rids else s.media_ssrcs
             for i, ssrc in enumerate(ssrcs):
-                self.streams[ssrc] = IngressStream(ssrc, s, layer=i if s.rids else 0)
+                self.streams[ssrc] = PublishedStream(ssrc, s, layer=i if s.rids else 0)
             for rtx, media in s.rtx_ssrcs.items():
                 layer = self.streams[media].layer if media in self.streams else 0
-                self.streams[rtx] = IngressStream(rtx, s, layer=layer, repairs=media)
+                self.streams[rtx] = PublishedStream(rtx, s, layer=layer, repairs=media)
 
-    def route(self, pkt: RtpPacket) -> IngressStream | None:
+    def route(self, pkt: RtpPacket) -> PublishedStream | None:
         stream = self.streams.get(pkt.ssrc)
         if stream is None:
             stream = self._learn(pkt)
@@ -72,9 +72,9 @@ class IngressRouter:
                 self.unroutable += 1
         return stream
 
-    def _learn(self, pkt: RtpPacket) -> IngressStream | None:
+    def _learn(self, pkt: RtpPacket) -> PublishedStream | None:
         ext = self._ext
-        section: PublishedSection | None = None
+        section: PublishedTrack | None = None
         if ext.mid is not None and ext.mid in pkt.extensions:
             section = self._by_mid.get(_sdes(pkt.extensions[ext.mid]) or "")
         if section is None:
@@ -95,14 +95,14 @@ class IngressRouter:
             media = self._media_by_rid.get((section.mid, rid or ""))
             if media is None:
                 return None
-            stream = IngressStream(pkt.ssrc, section, layer=layer, repairs=media)
+            stream = PublishedStream(pkt.ssrc, section, layer=layer, repairs=media)
         else:
-            stream = IngressStream(pkt.ssrc, section, layer=layer)
+            stream = PublishedStream(pkt.ssrc, section, layer=layer)
             self._media_by_rid[(section.mid, rid or "")] = pkt.ssrc
         self.streams[pkt.ssrc] = stream
         return stream
 
-    def _by_payload_type(self, payload_type: int) -> PublishedSection | None:
+    def _by_payload_type(self, payload_type: int) -> PublishedTrack | None:
         matches = [
             s
             for s in self._by_mid.values()
