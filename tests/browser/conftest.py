@@ -1,14 +1,21 @@
-"""Headless Chromium (Debian's package) driven by Playwright, with a fake camera and microphone."""
+"""Headless Chromium (Debian's package) driven by Playwright, and Firefox (Debian's firefox-esr)
+driven over WebDriver BiDi in a network namespace, both with a fake camera and microphone."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+
+from tests.browser.firefox import Firefox, launch_firefox
+from tests.browser.netns import Namespace, namespace
+from tests.conftest import RunningServer, start_server
+from tests.conftest import test_settings as make_settings
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_FLAGS = [
@@ -57,3 +64,53 @@ async def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / name
     await page.screenshot(path=str(path))
     return path
+
+
+class PageDriver(Protocol):
+    """What the browser tests ask of a page: Playwright's `Page` (Chromium) and `FirefoxPage`
+    (WebDriver BiDi) both answer it, so one helper serves either browser."""
+
+    async def goto(self, url: str) -> Any: ...
+    async def reload(self) -> Any: ...
+    async def evaluate(self, expression: str, arg: Any = None) -> Any: ...
+    async def wait_for_function(self, expression: str, *, arg: Any = None) -> Any: ...
+    async def click(self, selector: str) -> None: ...
+    async def fill(self, selector: str, value: str) -> None: ...
+    async def text_content(self, selector: str) -> str | None: ...
+    async def is_visible(self, selector: str) -> bool: ...
+    async def eval_on_selector_all(self, selector: str, expression: str) -> Any: ...
+    async def screenshot(self, *, path: str) -> Any: ...
+
+
+async def page_screenshot(page: PageDriver, name: str) -> Path:
+    """`screenshot` for either browser's page."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    await page.screenshot(path=str(path))
+    return path
+
+
+@pytest.fixture
+def firefox_ns() -> Iterator[Namespace]:
+    """Firefox's own network namespace (Firefox will not use loopback ICE candidates)."""
+    with namespace("cffx", "10.213.78") as ns:
+        yield ns
+
+
+@pytest.fixture
+async def firefox(firefox_ns: Namespace, tmp_path: Path) -> AsyncIterator[Firefox]:
+    async with launch_firefox(firefox_ns, tmp_path / "firefox-profile") as browser:
+        yield browser
+
+
+@pytest.fixture
+async def open_server() -> AsyncIterator[RunningServer]:
+    """The server on every address with `ice.candidates: host`, so that a Firefox in its
+    namespace reaches it at the namespace's host-side address and a Chromium here at 127.0.0.1."""
+    runner, running = await start_server(
+        make_settings(ice={"candidates": "host"}), host="0.0.0.0"
+    )
+    try:
+        yield running
+    finally:
+        await runner.cleanup()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.browser.conftest import open_page, screenshot
+from tests.browser.conftest import PageDriver, open_page, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -72,7 +72,7 @@ async def tile_markers(page: Page, name: str) -> list[str]:
     return markers
 
 
-async def wait_until(page: Page, check: Any, timeout_s: float = 30.0) -> Any:
+async def wait_until(page: PageDriver, check: Any, timeout_s: float = 30.0) -> Any:
     """Poll `check` until it returns True; anything else it returns is shown on time-out."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
