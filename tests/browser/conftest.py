@@ -104,12 +104,13 @@ async def firefox(firefox_ns: Namespace, tmp_path: Path) -> AsyncIterator[Firefo
 
 
 @pytest.fixture
-async def open_server() -> AsyncIterator[RunningServer]:
+async def open_server(request: pytest.FixtureRequest) -> AsyncIterator[RunningServer]:
     """The server on every address with `ice.candidates: host`, so that a Firefox in its
-    namespace reaches it at the namespace's host-side address and a Chromium here at 127.0.0.1."""
-    runner, running = await start_server(
-        make_settings(ice={"candidates": "host"}), host="0.0.0.0"
-    )
+    namespace reaches it at the namespace's host-side address and a Chromium here at 127.0.0.1
+    (settings overridden by an indirect parameter, if any)."""
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    settings = make_settings(**{"ice": {"candidates": "host"}, **overrides})
+    runner, running = await start_server(settings, host="0.0.0.0")
     try:
         yield running
     finally:

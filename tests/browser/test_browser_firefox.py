@@ -4,16 +4,23 @@ and on, runs the chair panel, and comes back into its tile after a reload."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from typing import Any, Literal
 
 import pytest
 from playwright.async_api import Browser
 
+from confsfu.server.app import HUB
+from confsfu.tokens import make_token
 from tests.browser.conftest import PageDriver, open_page, page_screenshot
 from tests.browser.firefox import Firefox
 from tests.browser.netns import Namespace
+from tests.browser.test_browser_chair import STAGE, wait_for
 from tests.browser.test_browser_conference import MEDIA_FROM_OTHERS, wait_until
-from tests.conftest import RunningServer
+from tests.browser.test_browser_reconnect import TILE
+from tests.browser.test_browser_simulcast import STAGE_VIDEO
+from tests.conftest import SECRET, RunningServer
 
 pytestmark = pytest.mark.browser
 
@@ -44,3 +51,171 @@ async def test_firefox_and_chromium_see_and_hear_each_other(
     await sees_and_hears(seoul, ["Lima"])
     await page_screenshot(lima, "firefox-meets-chromium.png")
     await page_screenshot(seoul, "chromium-meets-firefox.png")
+
+
+def token(name: str, role: Literal["chair", "participant"]) -> str:
+    return make_token(SECRET, room="council", name=name, role=role, now_s=int(time.time()))
+
+
+async def connected(page: PageDriver) -> str:
+    """Waits for both of the page's connections; returns its participant id."""
+    await page.wait_for_function("window.conference && window.conference.state === 'connected'")
+    pid: str = await page.evaluate("window.conference.self.id")
+    return pid
+
+
+# The page's simulcast encodings as Firefox's sender has them: {rid: active}.
+ENCODINGS = """
+() => {
+  const out = {};
+  for (const sender of window.conference.publishPc.getSenders()) {
+    for (const e of sender.getParameters().encodings ?? []) if (e.rid) out[e.rid] = e.active;
+  }
+  return out;
+}
+"""
+
+
+def camera_bytes(server: RunningServer, pid: str) -> dict[str, int]:
+    """Bytes the server has received on each simulcast layer of `pid`'s camera, by rid."""
+    live = server.app[HUB].rooms.get("council")
+    pub = live.media.publishers.get((pid, "camera")) if live else None
+    if pub is None or pub.router is None:
+        return {}
+    return {
+        s.section.rids[s.layer]: pub.receptions[ssrc].bytes_received
+        for ssrc, s in pub.router.streams.items()
+        if s.repairs is None and s.section.rids and ssrc in pub.receptions
+    }
+
+
+async def layers_arriving(server: RunningServer, pid: str) -> set[str]:
+    """The layers whose bytes grew at the server over the next second."""
+    before = camera_bytes(server, pid)
+    await asyncio.sleep(1.0)
+    after = camera_bytes(server, pid)
+    return {rid for rid, n in after.items() if n > before.get(rid, 0)}
+
+
+@pytest.mark.parametrize("open_server", [{"bandwidth": {"layer_off_delay_ms": 1000}}], indirect=True)
+async def test_firefox_simulcast_layers_go_off_and_on_as_the_server_asks(
+    open_server: RunningServer, browser: Browser, firefox: Firefox, firefox_ns: Namespace
+) -> None:
+    chair = await open_page(browser, f"{open_server.http_url}/?token={token('Seoul', 'chair')}")
+    lima = await firefox.new_page(
+        firefox_url(open_server, firefox_ns, f"token={token('Lima', 'participant')}"), "Lima"
+    )
+    chair_id, lima_id = await connected(chair), await connected(lima)
+    grant = "(id) => window.conference.chair('grant_floor', {participant_id: id})"
+
+    # Lima holds the floor: she is the chair's stage, and every layer is wanted.
+    await chair.evaluate(grant, lima_id)
+
+    async def all_on() -> Any:
+        arriving = await layers_arriving(open_server, lima_id)
+        encodings = await lima.evaluate(ENCODINGS)
+        return (arriving == {"q", "h", "f"} and encodings == dict.fromkeys("qhf", True)) or (
+            arriving,
+            encodings,
+        )
+
+    await wait_until(lima, all_on, 20)
+
+    # The chair takes the floor: Lima is only a thumbnail there, so h and f are switched off at
+    # Firefox (publisher_layers) and stop arriving.
+    await chair.evaluate(grant, chair_id)
+
+    async def top_off() -> Any:
+        encodings = await lima.evaluate(ENCODINGS)
+        arriving = await layers_arriving(open_server, lima_id)
+        ok = encodings == {"q": True, "h": False, "f": False} and arriving == {"q"}
+        return ok or (arriving, encodings)
+
+    await wait_until(lima, top_off, 20)
+    await page_screenshot(chair, "firefox-simulcast-thumbnail.png")
+
+    # Lima gets the floor back: h and f come back on, and the chair's stage decodes her again.
+    await chair.evaluate(grant, lima_id)
+    await wait_until(lima, all_on, 20)
+
+    async def on_stage() -> Any:
+        stage = await chair.evaluate(STAGE_VIDEO)
+        return (stage and stage["name"] == "Lima" and stage["spatial"] == 2) or stage
+
+    await wait_until(chair, on_stage, 20)
+    await page_screenshot(chair, "firefox-simulcast-stage.png")
+
+
+async def test_the_chair_panel_driven_from_firefox(
+    open_server: RunningServer, browser: Browser, firefox: Firefox, firefox_ns: Namespace
+) -> None:
+    chair = await firefox.new_page(
+        firefox_url(open_server, firefox_ns, f"token={token('Ines Chair', 'chair')}"), "Chair"
+    )
+    amara = await open_page(browser, f"{open_server.http_url}/?token={token('Amara', 'participant')}")
+    await connected(chair)
+    amara_id = await connected(amara)
+    row = f'#chair-panel [data-participant-id="{amara_id}"]'
+
+    # A click on Mute in the chair's panel: Amara's microphone is stopped, her page says so.
+    await chair.click(f"{row} .chair-mute")
+    await amara.wait_for_selector("#self-tile .marker.chair-muted")
+    assert not await amara.evaluate("window.conference.localStream.getAudioTracks()[0].enabled")
+    await chair.wait_for_selector(f"{row} .chair-unmute")
+
+    # Amara raises her hand: it is in the chair's queue; the chair gives her the floor.
+    await amara.click("#hand-toggle")
+    await chair.wait_for_selector(f'#chair-hands [data-hand-id="{amara_id}"]')
+    await chair.click(f"{row} .chair-grant")
+
+    async def amara_on_stage() -> Any:
+        stage = await chair.evaluate(STAGE)
+        return (stage and stage["name"] == "Amara" and "has the floor" in stage["caption"]) or stage
+
+    await wait_until(chair, amara_on_stage, 15)
+    assert (await amara.text_content("#floor-banner") or "").startswith("You have the floor")
+
+    async def amara_seen() -> Any:
+        media = await chair.evaluate(MEDIA_FROM_OTHERS)
+        return media.get("Amara", {}).get("frames", 0) > 5 or media
+
+    await wait_until(chair, amara_seen, 10)  # her microphone stays muted by the chair
+    await page_screenshot(chair, "firefox-chair-panel.png")
+
+
+async def test_a_reloaded_firefox_comes_back_in_its_tile(
+    open_server: RunningServer, browser: Browser, firefox: Firefox, firefox_ns: Namespace
+) -> None:
+    chair = await open_page(browser, f"{open_server.http_url}/?token={token('Ines Chair', 'chair')}")
+    lima = await firefox.new_page(
+        firefox_url(open_server, firefox_ns, f"token={token('Lima', 'participant')}"), "Lima"
+    )
+    chair_id, lima_id = await connected(chair), await connected(lima)
+    # The chair holds the floor, so Lima's place at the chair is a grid tile whoever speaks.
+    await chair.evaluate("(id) => window.conference.chair('grant_floor', {participant_id: id})", chair_id)
+
+    async def tile() -> Any:
+        found = await chair.evaluate(TILE, "Lima")
+        return found if found and found["frames"] > 10 else None
+
+    first = await wait_for(tile, "Lima's tile decoding at the chair", 20)
+    await chair.evaluate(
+        "(id) => window.conference.chair('mute', {participant_id: id, kind: 'audio'})", lima_id
+    )
+    await lima.wait_for_function("window.conference.self.chair_muted_audio")
+
+    await lima.reload()
+    await connected(lima)
+    assert await lima.evaluate("window.conference.self.id") == lima_id, "the same participant"
+    assert await lima.evaluate("window.conference.self.resumed")
+    assert await lima.evaluate("window.conference.self.chair_muted_audio"), "still muted"
+
+    async def back() -> Any:
+        found = await chair.evaluate(TILE, "Lima")
+        return found if found and found["frames"] > first["frames"] + 20 else None
+
+    again = await wait_for(back, "Lima's video decoding again in the same tile", 20)
+    assert again["mid"] == first["mid"] and again["id"] == lima_id
+    assert "muted by chair" in again["markers"]
+    await sees_and_hears(lima, ["Ines Chair"])
+    await page_screenshot(chair, "firefox-reload-same-tile.png")
