@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Installs everything the tests need (Python packages; Debian's chromium when missing) and runs
-# the linters, the type checker and the whole test suite.
+# Installs everything the tests need (Python packages; Debian's chromium and firefox-esr when
+# missing) and runs the linters, the type checker and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Debian's chromium (browser tests), coturn (the TURN test), iproute2 (the weak-link test).
-if ! command -v chromium >/dev/null 2>&1 || ! command -v turnserver >/dev/null 2>&1 \
-    || ! command -v tc >/dev/null 2>&1; then
+# Debian's chromium and firefox-esr (browser tests), coturn (the TURN test), iproute2 (the weak-link
+# and Firefox tests' network namespaces). apt waits for a lock another apt holds.
+APT=(apt-get -o DPkg::Lock::Timeout=600)
+if ! command -v chromium >/dev/null 2>&1 || ! command -v firefox-esr >/dev/null 2>&1 \
+    || ! command -v turnserver >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn iproute2 >/dev/null
+    "${APT[@]}" update -qq
+    DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq chromium firefox-esr coturn iproute2 \
+      >/dev/null
   else
-    echo "Missing: run 'sudo apt-get install chromium coturn iproute2' first" >&2
+    echo "Missing: run 'sudo apt-get install chromium firefox-esr coturn iproute2' first" >&2
     exit 1
   fi
 fi

@@ -103,6 +103,9 @@ def firefox_path() -> str:
     return path
 
 
+VISIBLE = "(sel) => { const e = document.querySelector(sel); return !!(e && e.offsetParent); }"
+
+
 class BidiError(Exception):
     pass
 
@@ -225,16 +228,10 @@ class FirefoxPage:
             await asyncio.sleep(0.1)
 
     async def wait_for_selector(self, selector: str, timeout: float = 30_000) -> bool:
-        visible = "(sel) => { const e = document.querySelector(sel); return !!(e && e.offsetParent); }"
-        return bool(await self.wait_for_function(visible, arg=selector, timeout=timeout))
+        return bool(await self.wait_for_function(VISIBLE, arg=selector, timeout=timeout))
 
     async def is_visible(self, selector: str) -> bool:
-        return bool(
-            await self.evaluate(
-                "(sel) => { const e = document.querySelector(sel); return !!(e && e.offsetParent); }",
-                selector,
-            )
-        )
+        return bool(await self.evaluate(VISIBLE, selector))
 
     async def text_content(self, selector: str) -> str | None:
         text: str | None = await self.evaluate(
@@ -261,9 +258,9 @@ class FirefoxPage:
                 "resultOwnership": "root",
             },
         )
-        element = {"sharedId": found["result"]["sharedId"]}
+        el = {"sharedId": found["result"]["sharedId"]}
         pointer = [
-            {"type": "pointerMove", "x": 0, "y": 0, "origin": {"type": "element", "element": element}},
+            {"type": "pointerMove", "x": 0, "y": 0, "origin": {"type": "element", "element": el}},
             {"type": "pointerDown", "button": 0},
             {"type": "pointerUp", "button": 0},
         ]
@@ -272,8 +269,12 @@ class FirefoxPage:
             {
                 "context": self.context,
                 "actions": [
-                    {"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-                     "actions": pointer}  # fmt: skip
+                    {
+                        "type": "pointer",
+                        "id": "mouse",
+                        "parameters": {"pointerType": "mouse"},
+                        "actions": pointer,
+                    }
                 ],
             },
         )
@@ -287,7 +288,9 @@ class FirefoxPage:
         )
 
     async def screenshot(self, *, path: str) -> None:
-        result = await self.firefox.send("browsingContext.captureScreenshot", {"context": self.context})
+        result = await self.firefox.send(
+            "browsingContext.captureScreenshot", {"context": self.context}
+        )
         Path(path).write_bytes(base64.b64decode(result["data"]))
 
     async def close(self) -> None:

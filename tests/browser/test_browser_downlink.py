@@ -4,12 +4,10 @@ down a simulcast layer while frames keep being decoded, and back up when the lim
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from confsfu.tokens import make_token
 from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path, open_page, screenshot
+from tests.browser.netns import Namespace, namespace, run
 from tests.browser.test_browser_simulcast import STAGE_VIDEO
 from tests.conftest import SECRET, start_server
 from tests.conftest import test_settings as make_settings
@@ -25,39 +24,13 @@ from tests.conftest import test_settings as make_settings
 pytestmark = pytest.mark.browser
 
 
-@dataclass
-class Namespace:
-    name: str
-    host_if: str
-    host_ip: str
-    inner_ip: str
-
-
-def run(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True)
-
-
 @pytest.fixture
 def netns() -> Iterator[Namespace]:
     """A network namespace of this test's own, joined to this host by a veth pair."""
-    if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("tc"):
-        pytest.fail("this test needs root and iproute2 (ip, tc): run it as CI does")
-    tag = f"{os.getpid() % 10000}"
-    ns = Namespace(f"confsfu{tag}", f"cfh{tag}", "10.213.77.1", "10.213.77.2")
-    run("ip", "netns", "add", ns.name)
-    try:
-        run("ip", "link", "add", ns.host_if, "type", "veth", "peer", "name", f"cfi{tag}")
-        run("ip", "link", "set", f"cfi{tag}", "netns", ns.name)
-        run("ip", "addr", "add", f"{ns.host_ip}/30", "dev", ns.host_if)
-        run("ip", "link", "set", ns.host_if, "up")
-        inside = ("ip", "netns", "exec", ns.name)
-        run(*inside, "ip", "addr", "add", f"{ns.inner_ip}/30", "dev", f"cfi{tag}")
-        run(*inside, "ip", "link", "set", f"cfi{tag}", "up")
-        run(*inside, "ip", "link", "set", "lo", "up")
+    if not shutil.which("tc"):
+        pytest.fail("this test needs iproute2's tc: run it as CI does")
+    with namespace("confsfu", "10.213.77") as ns:
         yield ns
-    finally:
-        subprocess.run(["ip", "link", "del", ns.host_if], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns.name], capture_output=True)
 
 
 @pytest.fixture

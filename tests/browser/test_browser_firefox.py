@@ -9,7 +9,7 @@ import time
 from typing import Any, Literal
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 
 from confsfu.server.app import HUB
 from confsfu.tokens import make_token
@@ -45,12 +45,21 @@ async def sees_and_hears(page: PageDriver, others: list[str], timeout_s: float =
 async def test_firefox_and_chromium_see_and_hear_each_other(
     open_server: RunningServer, browser: Browser, firefox: Firefox, firefox_ns: Namespace
 ) -> None:
-    lima = await firefox.new_page(firefox_url(open_server, firefox_ns, "room=demo&name=Lima"), "Lima")
+    lima = await firefox.new_page(
+        firefox_url(open_server, firefox_ns, "room=demo&name=Lima"), "Lima"
+    )
     seoul = await open_page(browser, f"{open_server.http_url}/?room=demo&name=Seoul")
     await sees_and_hears(lima, ["Seoul"])
     await sees_and_hears(seoul, ["Lima"])
     await page_screenshot(lima, "firefox-meets-chromium.png")
     await page_screenshot(seoul, "chromium-meets-firefox.png")
+
+
+GRANT = "(id) => window.conference.chair('grant_floor', {participant_id: id})"
+
+
+async def chromium_page(browser: Browser, server: RunningServer, join_token: str) -> Page:
+    return await open_page(browser, f"{server.http_url}/?token={join_token}")
 
 
 def token(name: str, role: Literal["chair", "participant"]) -> str:
@@ -97,19 +106,21 @@ async def layers_arriving(server: RunningServer, pid: str) -> set[str]:
     return {rid for rid, n in after.items() if n > before.get(rid, 0)}
 
 
-@pytest.mark.parametrize("open_server", [{"bandwidth": {"layer_off_delay_ms": 1000}}], indirect=True)
+QUICK_LAYER_OFF = {"bandwidth": {"layer_off_delay_ms": 1000}}
+
+
+@pytest.mark.parametrize("open_server", [QUICK_LAYER_OFF], indirect=True)
 async def test_firefox_simulcast_layers_go_off_and_on_as_the_server_asks(
     open_server: RunningServer, browser: Browser, firefox: Firefox, firefox_ns: Namespace
 ) -> None:
-    chair = await open_page(browser, f"{open_server.http_url}/?token={token('Seoul', 'chair')}")
+    chair = await chromium_page(browser, open_server, token("Seoul", "chair"))
     lima = await firefox.new_page(
         firefox_url(open_server, firefox_ns, f"token={token('Lima', 'participant')}"), "Lima"
     )
     chair_id, lima_id = await connected(chair), await connected(lima)
-    grant = "(id) => window.conference.chair('grant_floor', {participant_id: id})"
 
     # Lima holds the floor: she is the chair's stage, and every layer is wanted.
-    await chair.evaluate(grant, lima_id)
+    await chair.evaluate(GRANT, lima_id)
 
     async def all_on() -> Any:
         arriving = await layers_arriving(open_server, lima_id)
@@ -123,7 +134,7 @@ async def test_firefox_simulcast_layers_go_off_and_on_as_the_server_asks(
 
     # The chair takes the floor: Lima is only a thumbnail there, so h and f are switched off at
     # Firefox (publisher_layers) and stop arriving.
-    await chair.evaluate(grant, chair_id)
+    await chair.evaluate(GRANT, chair_id)
 
     async def top_off() -> Any:
         encodings = await lima.evaluate(ENCODINGS)
@@ -135,7 +146,7 @@ async def test_firefox_simulcast_layers_go_off_and_on_as_the_server_asks(
     await page_screenshot(chair, "firefox-simulcast-thumbnail.png")
 
     # Lima gets the floor back: h and f come back on, and the chair's stage decodes her again.
-    await chair.evaluate(grant, lima_id)
+    await chair.evaluate(GRANT, lima_id)
     await wait_until(lima, all_on, 20)
 
     async def on_stage() -> Any:
@@ -152,7 +163,7 @@ async def test_the_chair_panel_driven_from_firefox(
     chair = await firefox.new_page(
         firefox_url(open_server, firefox_ns, f"token={token('Ines Chair', 'chair')}"), "Chair"
     )
-    amara = await open_page(browser, f"{open_server.http_url}/?token={token('Amara', 'participant')}")
+    amara = await chromium_page(browser, open_server, token("Amara", "participant"))
     await connected(chair)
     amara_id = await connected(amara)
     row = f'#chair-panel [data-participant-id="{amara_id}"]'
@@ -186,13 +197,13 @@ async def test_the_chair_panel_driven_from_firefox(
 async def test_a_reloaded_firefox_comes_back_in_its_tile(
     open_server: RunningServer, browser: Browser, firefox: Firefox, firefox_ns: Namespace
 ) -> None:
-    chair = await open_page(browser, f"{open_server.http_url}/?token={token('Ines Chair', 'chair')}")
+    chair = await chromium_page(browser, open_server, token("Ines Chair", "chair"))
     lima = await firefox.new_page(
         firefox_url(open_server, firefox_ns, f"token={token('Lima', 'participant')}"), "Lima"
     )
     chair_id, lima_id = await connected(chair), await connected(lima)
     # The chair holds the floor, so Lima's place at the chair is a grid tile whoever speaks.
-    await chair.evaluate("(id) => window.conference.chair('grant_floor', {participant_id: id})", chair_id)
+    await chair.evaluate(GRANT, chair_id)
 
     async def tile() -> Any:
         found = await chair.evaluate(TILE, "Lima")
