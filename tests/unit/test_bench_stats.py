@@ -259,3 +259,17 @@ async def test_identical_packets_are_told_apart_and_a_resend_is_the_same_packet(
         assert len(sent_at) == 2  # the same packet, the same key: its send time renewed
     finally:
         await pc.close()
+
+
+def test_bench_without_its_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from confsfu.cli import main
+
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil raises ImportError
+    monkeypatch.delitem(sys.modules, "confsfu.bench.runner", raising=False)
+    monkeypatch.delitem(sys.modules, "confsfu.bench.report", raising=False)
+    assert main(["bench", "fanout", "--duration", "1"]) == 2
+    assert "pip install 'confsfu[bench]'" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -216,3 +218,15 @@ def test_route_never_raises(ssrc: int, pt: int, values: dict[int, bytes]) -> Non
         assert r.unroutable == before + 1
     else:
         assert r.streams[ssrc] is stream
+
+
+def test_a_fourth_simulcast_layer_is_not_routed() -> None:
+    """Three layers are forwarded; a fourth rid (a hostile or odd offer) is no stream at all,
+    so nothing downstream ever sees a layer 3."""
+    four = dataclasses.replace(CAMERA, rids=("q", "h", "f", "x"))
+    r = router(four)
+    assert r.route(packet(601, 96, mid="1", rid="f")) is not None
+    assert r.route(packet(604, 96, mid="1", rid="x")) is None
+    assert r.unroutable == 1
+    listed = dataclasses.replace(four, media_ssrcs=(1, 2, 3, 4))  # announced by a=ssrc lines
+    assert sorted(router(listed).streams) == [1, 2, 3]

@@ -15,11 +15,14 @@ from hypothesis import strategies as st
 from confsfu import _wire
 from confsfu.bandwidth._counts import LayerCounts
 from confsfu.codecs.vp8 import packetize_vp8, parse_vp8
+from confsfu.forwarding.classify import Dropped, classify
+from confsfu.forwarding.published import PublishedTrack, StreamRouter
 from confsfu.forwarding.reception import Reception
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.forwarding.source_packet import SourcePacket
+from confsfu.ids import SourceId
 from confsfu.rtp.errors import ParseError
-from confsfu.rtp.extensions import abs_send_time, build_audio_level, parse_audio_level
+from confsfu.rtp.extensions import ExtensionIds, abs_send_time, build_audio_level, parse_audio_level
 from confsfu.rtp.packet import build_rtp, parse_rtp
 from confsfu.server.rtc_adapter import srtp_context
 
@@ -75,37 +78,37 @@ def make_slots(route: _wire.Route, first_ssrc: int) -> dict[str, list[Slot]]:
     return slots
 
 
+# The publisher as the server's slow path routes it (forwarding.classify): VIDEO with its RTX
+# stream, AUDIO; no payload type to learn another SSRC by, as the intake learns none either.
+ROUTER = StreamRouter(
+    [
+        PublishedTrack("0", "video", SourceId.camera("p", "video"), (VIDEO,), {RTX: VIDEO},
+                       frozenset(), {RTX_PT: 96}),
+        PublishedTrack("1", "audio", SourceId.camera("p", "audio"), (AUDIO,)),
+    ],
+    ExtensionIds(),
+)  # fmt: skip
+
+
 def python_path(side: Side, streams: dict[int, Reception], clear: bytes, now_ms: int) -> bool:
-    """What RoomMedia._on_publisher_rtp does with a packet of a known stream or of its RTX
-    (False: it is not one the intake takes, which then goes to the slow path)."""
-    repaired = False
+    """What the slow path (server/publishing.py) does with a packet of a known stream or of its
+    RTX, read through the same classifier (False: it is not one the intake takes, which then
+    goes to the slow path)."""
+    verdict = classify(clear, ROUTER)
+    if isinstance(verdict, Dropped):
+        if verdict.reason != "rtx_padding":
+            return False  # oversized, malformed, unknown: the slow path's
+        side.count("packets_in")
+        side.count("bytes_in", len(clear))
+        side.count("rtx_padding")  # padding only (a bandwidth probe): nothing to repair
+        return True
+    pkt, repaired = verdict.pkt, verdict.repaired
     try:
-        pkt = parse_rtp(clear)
-        if pkt.ssrc == RTX and pkt.payload_type == RTX_PT and len(pkt.payload) >= 2:
-            repaired = True
-            pkt = parse_rtp(
-                build_rtp(
-                    payload_type=96,
-                    sequence_number=int.from_bytes(pkt.payload[:2], "big"),
-                    timestamp=pkt.timestamp,
-                    ssrc=VIDEO,
-                    payload=pkt.payload[2:],
-                    marker=pkt.marker,
-                    extensions=pkt.extensions,
-                )
-            )
         vp8 = parse_vp8(pkt.payload) if pkt.ssrc == VIDEO and pkt.payload else None
     except ParseError:
         return False
-    if len(clear) > 1500 or pkt.ssrc not in (*streams, RTX):
-        return False
-    if pkt.ssrc == RTX and pkt.payload_type != RTX_PT:  # not a repair the intake knows
-        return False
     side.count("packets_in")
     side.count("bytes_in", len(clear))
-    if pkt.ssrc == RTX:  # padding only (a bandwidth probe): nothing to repair
-        side.count("rtx_padding")
-        return True
     side.count("rtx_in", int(repaired))
     stream = streams[pkt.ssrc]
     if not stream.on_packet(now_ms, pkt.sequence_number, len(clear)):

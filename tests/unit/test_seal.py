@@ -17,7 +17,7 @@ from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.subscription import Subscription
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp
-from confsfu.server.media import Slot
+from confsfu.server.media_handles import Slot
 from confsfu.server.rtc_adapter import OutgoingStream, srtp_context
 from confsfu.server.srtp_keys import derive, gcm_rtp_keys
 

@@ -43,7 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    from confsfu.bench.runner import BenchOptions, run
+    try:
+        from confsfu.bench.runner import BenchOptions, run
+    except ImportError as exc:  # av and psutil come with the bench extra
+        print(
+            f"confsfu bench: {exc.name or exc} is missing: pip install 'confsfu[bench]'",
+            file=sys.stderr,
+        )
+        return 2
 
     try:
         scenario = load_scenario(args.scenario)

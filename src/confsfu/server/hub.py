@@ -10,11 +10,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-from confsfu.conference import floor, moderation
+from confsfu.conference import moderation
 from confsfu.conference.meeting import Meeting, MeetingEvent, ParticipantRemoved
-from confsfu.conference.presence import ParticipantAway, ParticipantBack, ParticipantTimedOut
+from confsfu.conference.presence import ParticipantAway, ParticipantBack
 from confsfu.conference.room import Participant, Room
-from confsfu.conference.speakers import DominantSpeakerChanged
 from confsfu.ids import Purpose
 from confsfu.server.clock import clock_ms
 from confsfu.server.media import RoomMedia
@@ -22,13 +21,21 @@ from confsfu.server.rtc_adapter import RawPeerConnection
 from confsfu.settings import Settings
 from confsfu.signalling.messages import (
     Message,
-    Notice,
     ParticipantInfo,
     ParticipantLeft,
     ParticipantUpdated,
     PublisherLayers,
     RoomState,
     SlotInfo,
+)
+from confsfu.signalling.notices import (
+    CloseAll,
+    Gone,
+    Remove,
+    Tell,
+    TellChairs,
+    TellEveryone,
+    notices_for,
 )
 
 log = logging.getLogger(__name__)
@@ -40,7 +47,6 @@ TICK_MS = 20
 REPORT_EVERY_MS = 1000
 REASSIGN_EVERY_MS = 250
 MEETING_EVERY_MS = 100
-KIND_WORDS = {"audio": "microphone", "video": "camera"}
 
 
 class SlotRow(NamedTuple):
@@ -178,46 +184,32 @@ class LiveRoom:
             self.media.reassign_gradually()
 
     async def _notify(self, event: MeetingEvent | ParticipantRemoved) -> None:
+        names = {pid: p.name for pid, p in self.room.participants.items()}
+        for out in notices_for(event, names):
+            match out:
+                case Tell(pid, notice):
+                    await self.tell(pid, notice)
+                case TellChairs(notice):
+                    await self._tell_chairs(notice)
+                case TellEveryone(notice):
+                    await self.broadcast(notice)
+                case CloseAll(reason):
+                    for conn in list(self.connections.values()):
+                        await conn.close(reason)
+                case Remove(pid, reason):
+                    target = self.connections.get(pid)
+                    if target is not None:
+                        await target.close(reason)
+                    else:  # away: nobody to tell, but they are out all the same
+                        await self.depart(pid, "removed by the chair")
+                case Gone(pid, reason):
+                    log.info("room %s: %s did not come back in time", self.room.name, pid)
+                    await self._gone(pid, reason)
         match event:
-            case moderation.ChairMuted(pid, kind):
-                what = "muted your microphone" if kind == "audio" else "stopped your camera"
-                await self.tell(pid, Notice(code="chair_muted", text=f"The chair {what}."))
-            case moderation.ChairUnmuted(pid, kind):
-                text = f"The chair allowed your {KIND_WORDS[kind]} again."
-                await self.tell(pid, Notice(code="chair_unmuted", text=text))
-            case moderation.UnmuteRequested(pid, kind):
-                name = self.room.participants[pid].name if pid in self.room.participants else pid
-                text = f"{name} asks to turn their {KIND_WORDS[kind]} back on."
-                await self._tell_chairs(Notice(code="unmute_requested", text=text))
-            case floor.FloorGranted(pid, _until):
-                await self.tell(pid, Notice(code="floor_granted", text="You have the floor."))
-            case floor.FloorRevoked(pid, _) | floor.FloorExpired(pid):
-                await self.tell(pid, Notice(code="floor_ended", text="Your turn to speak ended."))
-            case moderation.MeetingEndingSoon(_end, remaining_ms):
-                minutes = max(1, round(remaining_ms / 60_000))
-                text = f"The meeting is scheduled to end in {minutes} minutes."
-                await self.broadcast(Notice(code="ending_soon", text=text))
-            case moderation.MeetingOvertime():
-                text = "The scheduled end has passed; the meeting goes on until a chair ends it."
-                await self._tell_chairs(Notice(code="overtime", text=text))
-            case moderation.MeetingEnded():
-                for conn in list(self.connections.values()):
-                    await conn.close("the chair ended the meeting")
-            case ParticipantRemoved(pid):
-                target = self.connections.get(pid)
-                if target is not None:
-                    await target.close("the chair removed you from the meeting")
-                else:  # away: nobody to tell, but they are out all the same
-                    await self.depart(pid, "removed by the chair")
-            case ParticipantTimedOut(pid):
-                log.info("room %s: %s did not come back in time", self.room.name, pid)
-                await self._gone(pid, "connection lost")
             case ParticipantAway(pid):
                 log.info("room %s: %s lost the connection; waiting", self.room.name, pid)
             case ParticipantBack(pid):
                 log.info("room %s: %s is back", self.room.name, pid)
-            case DominantSpeakerChanged():
-                pass
 
     async def depart(self, pid: str, reason: str) -> None:
         """`pid` leaves the meeting for good: tell everyone and release its media."""

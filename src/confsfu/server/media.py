@@ -9,20 +9,18 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
-from confsfu._wire import Intake, Reception, Wire, flush, pump
+from confsfu._wire import Intake, Wire, flush, pump
 from confsfu.bandwidth.allocator import AllocatorConfig, Demand
 from confsfu.bandwidth.budget import NO_LAYERS, BudgetRules, SubscriberBudget, demand
 from confsfu.bandwidth.dynacast import Dynacast, highest_wanted
-from confsfu.bandwidth.estimators import BandwidthEstimator, EstimatorConfig, make_estimator
+from confsfu.bandwidth.estimators import EstimatorConfig, make_estimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeConfig, ProbeController
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.slot_plan import RoomPlan, plan_slots, showable
-from confsfu.forwarding import feedback
 from confsfu.forwarding.keyframes import KeyframeRequester
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.published import StreamRouter
@@ -36,11 +34,11 @@ from confsfu.forwarding.subscription import (
     Subscription,
 )
 from confsfu.ids import Kind, LayerKey, Purpose, SlotPurpose, SourceId
-from confsfu.rtp import rtcp
-from confsfu.rtp.extensions import ExtensionIds
 from confsfu.server import gc_policy
+from confsfu.server.media_feedback import MediaFeedback
+from confsfu.server.media_handles import FanOut, Publisher, Slot, Subscriber
 from confsfu.server.publishing import PublisherPath
-from confsfu.server.rtc_adapter import OutgoingStream, RawPeerConnection
+from confsfu.server.rtc_adapter import RawPeerConnection
 from confsfu.server.sdp_plan import publish_plan, subscribe_plan
 from confsfu.settings import BandwidthSettings, MediaSettings, SlotSettings
 
@@ -48,98 +46,9 @@ log = logging.getLogger(__name__)
 
 CLOCK_RATE = {"audio": 48000, "video": 90000}
 REASSIGN_CHUNK = 4  # subscribers reassigned per event-loop iteration by the periodic pass
-KEYFRAME_SCAN_EVERY_MS = 100  # re-requests are throttled to one per 500 ms per layer anyway
 
 
-@dataclass(slots=True, eq=False)  # identity: compared and hashed as objects
-class Slot:
-    """One outgoing stream of a subscriber: its identity, subscription and wire."""
-
-    subscriber: Subscriber
-    stream: OutgoingStream
-    purpose: SlotPurpose
-    subscription: Subscription
-    header: SlotHeader | None = None  # known once the subscriber's answer came
-    wire: Wire | None = None  # writes, protects, queues and keeps its packets (for NACKs)
-    rtx_payload_type: int | None = None
-    rtx_seq: int = 0
-    rtx_sent: int = 0
-    indexed: set[LayerKey] = field(default_factory=set)  # layers whose packets reach this slot
-
-    @property
-    def forwarder(self) -> SlotForwarder:
-        return self.subscription.forwarder
-
-    @property
-    def kind(self) -> Kind:
-        return self.stream.kind
-
-    @property
-    def packets_sent(self) -> int:
-        return self.wire.packets if self.wire is not None else 0
-
-    @property
-    def bytes_sent(self) -> int:
-        """Bytes of the media packets sent (before SRTP), retransmissions not included."""
-        return self.wire.packet_bytes if self.wire is not None else 0
-
-    def resend(self, seq: int, now_ms: int) -> bytes | None:
-        """Packet `seq` again, if the history still has it: as the slot's next RTX packet (with
-        a fresh send time), or byte for byte as it was when no RTX was negotiated (the same
-        sequence number protected again must be the same packet: AES-GCM's IV is the number)."""
-        sent = self.wire.sent(seq) if self.wire is not None else None
-        if sent is None or self.header is None:
-            return None
-        marker, timestamp, payload, send_time = sent
-        original = self.header.packet(marker, seq, timestamp, send_time, payload)
-        if self.rtx_payload_type is None:
-            return original
-        self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
-        return self.header.rtx(
-            original,
-            rtx_ssrc=self.stream.rtx_ssrc,
-            rtx_payload_type=self.rtx_payload_type,
-            rtx_seq=self.rtx_seq,
-            now_ms=now_ms,
-        )
-
-
-FanOut = tuple[tuple[Slot, SlotForwarder, Wire], ...]  # what `fan_out` walks for one layer
-
-
-@dataclass(slots=True, eq=False)
-class Subscriber:
-    participant_id: str
-    pc: RawPeerConnection
-    budget: SubscriberBudget
-    slots: list[Slot] = field(default_factory=list)
-    by_ssrc: dict[int, Slot] = field(default_factory=dict)
-    ready: bool = False
-    grid_page: int = 0
-    loss_fraction: float | None = None  # from the subscriber's receiver reports
-    probe: ProbeController = field(default_factory=ProbeController)
-    sent_bytes: int = 0  # media bytes sent up to the last report tick
-    padding_bytes: int = 0  # probe padding sent so far
-
-    @property
-    def estimator(self) -> BandwidthEstimator:
-        return self.budget.estimator
-
-
-@dataclass(slots=True, eq=False)
-class Publisher:
-    participant_id: str
-    purpose: Purpose
-    pc: RawPeerConnection
-    rtcp_ssrc: int
-    intake: Intake  # takes its RTP from the socket to the slots (confsfu._wire, C)
-    router: StreamRouter | None = None
-    ext: ExtensionIds = field(default_factory=ExtensionIds)
-    receptions: dict[int, Reception] = field(default_factory=dict)  # by SSRC
-    meters: dict[SourceId, LayerBitrateMeter] = field(default_factory=dict)  # per video source
-
-
-class RoomMedia:
+class RoomMedia(MediaFeedback):
     """Forwards every publisher's packets to the subscriber slots that carry it, never decoding."""
 
     def __init__(
@@ -528,9 +437,6 @@ class RoomMedia:
                     best = max(best, stream.layer)
         return source.layer(best)
 
-    def _publisher_of(self, source: SourceId) -> Publisher | None:
-        return self.publishers.get((source.participant, source.purpose))
-
     # ---- performing what the cores decide -----------------------------------------------------
 
     def _execute(self, now_ms: int, slot: Slot, effects: list[Effect]) -> None:
@@ -646,175 +552,6 @@ class RoomMedia:
         if failed:  # sockets refused them (a full send buffer); still counted as forwarded
             self._drops["send_failed"] += failed
 
-    # ---- RTCP ------------------------------------------------------------------------------
-
-    def _on_publisher_rtcp(self, pub: Publisher, data: bytes) -> None:
-        packets, errors = rtcp.parse_rtcp_lenient(data)
-        self._drops["bad_rtcp"] += len(errors)
-        for packet in packets:
-            if isinstance(packet, rtcp.SenderReport):
-                self._translate_sender_report(pub, packet)
-
-    def _translate_sender_report(self, pub: Publisher, sr: rtcp.SenderReport) -> None:
-        stream = pub.router.streams.get(sr.ssrc) if pub.router is not None else None
-        if stream is None or stream.repairs is not None:
-            return
-        for slot in self._slots_by_key.get(stream.key, ()):
-            forwarder = slot.forwarder
-            if forwarder.source is not stream.key or slot.header is None:
-                continue
-            report = feedback.translated_sender_report(
-                sr,
-                slot.stream.ssrc,
-                forwarder.translate_timestamp(sr.rtp_timestamp),
-                slot.packets_sent,
-                slot.bytes_sent,
-            )
-            slot.subscriber.pc.send_rtcp(report)
-
-    def _on_subscriber_rtcp(self, sub: Subscriber, data: bytes) -> None:
-        sub.pc.refresh_route()  # the nominated pair, checked about once a second
-        packets, errors = rtcp.parse_rtcp_lenient(data)
-        self._drops["bad_rtcp"] += len(errors)
-        now_ms = self._clock_ms()
-        for ask in feedback.subscriber_asks(packets):
-            if isinstance(ask, feedback.KeyframeWanted):
-                slot = sub.by_ssrc.get(ask.ssrc)
-                key = slot.subscription.wanted if slot is not None else None
-                if key is not None and slot is not None and slot.kind == "video":
-                    self._request_keyframe(now_ms, key)
-            elif isinstance(ask, feedback.LossReported):
-                sub.loss_fraction = ask.fraction
-                sub.estimator.on_receiver_report(now_ms, ask.fraction)
-            elif isinstance(ask, feedback.EstimateReported):
-                sub.estimator.on_remb(now_ms, ask.bitrate_bps)
-            else:
-                self._retransmit(sub.by_ssrc.get(ask.ssrc), ask.lost)
-
-    def _request_keyframe(self, now_ms: int, key: LayerKey) -> None:
-        """Ask the publisher of one layer for a keyframe, at most once per interval."""
-        if not self.keyframes.should_request(now_ms, key):
-            return
-        pub = self._publisher_of(key.source)
-        if pub is None or pub.router is None:
-            return
-        request = feedback.keyframe_request(pub.rtcp_ssrc, pub.router.media_ssrcs(key))
-        if request is not None:
-            self._counters["keyframe_requests"] += 1
-            pub.pc.send_rtcp(request)
-
-    def _retransmit(self, slot: Slot | None, lost: tuple[int, ...]) -> None:
-        if slot is None or slot.header is None:
-            return
-        now_ms = self._clock_ms()
-        for seq in lost:
-            packet = slot.resend(seq, now_ms)
-            if packet is None:
-                self._drops["nack_not_in_history"] += 1
-                continue
-            if slot.subscriber.pc.send_rtp(packet):
-                slot.rtx_sent += 1
-                self._counters["rtx_out"] += 1
-
-    # ---- timers ----------------------------------------------------------------------------
-
-    def on_tick(self, now_ms: int) -> None:
-        """Upstream NACKs and keyframe re-requests; run every few tens of milliseconds."""
-        for pub in self.publishers.values():
-            for stream in pub.receptions.values():
-                lost = stream.nacks_due(now_ms)
-                if lost:
-                    self._counters["nacks_sent"] += 1
-                    pub.pc.send_rtcp(feedback.upstream_nack(pub.rtcp_ssrc, stream.ssrc, lost))
-        if now_ms - self._last_keyframe_scan_ms >= KEYFRAME_SCAN_EVERY_MS:
-            # Re-ask for keyframes still awaited (the first request went out at the switch).
-            self._last_keyframe_scan_ms = now_ms
-            pending = {
-                s.forwarder.waiting_for_keyframe
-                for slots in self._slots_by_key.values()
-                for s in slots
-            }
-            for key in pending:
-                if isinstance(key, LayerKey):
-                    self._request_keyframe(now_ms, key)
-        for sub in self.subscribers.values():
-            if sub.probe.padding_bps:
-                self._pad(now_ms, sub)
-
-    def _update_probe(self, now_ms: int, sub: Subscriber, elapsed_ms: int) -> None:
-        """Start, go on with or stop probing this subscriber's downlink (about once a second)."""
-        sent = sum(slot.bytes_sent for slot in sub.slots)
-        media_bps = (sent - sub.sent_bytes) * 8000 // max(elapsed_ms, 1)
-        sub.sent_bytes = sent
-        if not self._bw.probe or now_ms - sub.budget.ready_ms < self._bw.warmup_ms:
-            return
-        was = sub.probe.probing
-        sub.probe.update(
-            now_ms,
-            estimate_bps=sub.estimator.estimate_bps(now_ms),
-            media_bps=media_bps,
-            wanted_bps=sub.budget.wanted_bps,
-            loss=sub.loss_fraction or 0.0,
-        )
-        if sub.probe.probing != was:
-            self._counters["probes_started" if sub.probe.probing else "probes_ended"] += 1
-
-    def _pad(self, now_ms: int, sub: Subscriber) -> None:
-        """Probe padding: RTX copies of the latest video packets, which a receiver discards."""
-        due = sub.probe.take_bytes(now_ms)
-        if due <= 0:
-            return
-        slot = next(
-            (
-                s
-                for s in sub.slots
-                if s.kind == "video"
-                and s.header is not None
-                and s.rtx_payload_type is not None
-                and s.packets_sent
-            ),
-            None,
-        )
-        if slot is None:
-            return
-        sent, seq = 0, slot.forwarder.last_seq
-        for back in range(32):
-            if sent >= due:
-                break
-            packet = slot.resend((seq - back) & 0xFFFF, now_ms)
-            if packet is None:
-                continue
-            if sub.pc.send_rtp(packet):
-                sent += len(packet)
-                self._counters["padding_packets_out"] += 1
-        sub.padding_bytes += sent
-        sub.probe.spend(sent)
-
-    def on_report_tick(self, now_ms: int) -> None:
-        """Receiver reports and a bitrate cap (REMB) to every publisher, and subscribers' probes;
-        run about once a second."""
-        elapsed_ms, self._last_report_ms = now_ms - self._last_report_ms, now_ms
-        for sub in self.subscribers.values():
-            if sub.ready:
-                self._update_probe(now_ms, sub, elapsed_ms)
-        for pub in list(self.publishers.values()):  # pump() runs Python's packet callbacks
-            blocks = [_report_block(stream) for stream in pub.receptions.values()]
-            video_ssrcs = (
-                tuple(
-                    s.ssrc
-                    for s in pub.router.streams.values()
-                    if s.section.kind == "video" and s.repairs is None
-                )
-                if pub.router is not None
-                else ()
-            )
-            report = feedback.publisher_report(
-                pub.rtcp_ssrc, blocks, video_ssrcs, self._media.publisher_remb_bps
-            )
-            if report is not None:
-                pub.pc.send_rtcp(report)
-                self.pump()
-
     def quality(self, pid: str) -> Literal["good", "fair", "poor", "unknown"]:
         """The participant's downlink as its receiver reports show it."""
         sub = self.subscribers.get(pid)
@@ -833,16 +570,3 @@ class RoomMedia:
     def slots_of(self, pid: str) -> list[Slot]:
         sub = self.subscribers.get(pid)
         return list(sub.slots) if sub is not None else []
-
-
-def _report_block(stream: Reception) -> rtcp.ReportBlock:
-    r = stream.report()
-    return rtcp.ReportBlock(
-        ssrc=r.ssrc,
-        fraction_lost=r.fraction_lost,
-        packets_lost=r.packets_lost,
-        highest_sequence=r.highest_sequence,
-        jitter=r.jitter,
-        lsr=0,
-        dlsr=0,
-    )

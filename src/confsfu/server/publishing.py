@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from confsfu._wire import Reception, fan_out
 from confsfu.bandwidth.layer_meter import TEMPORAL_LAYERS
@@ -18,10 +18,8 @@ from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import abs_send_time, parse_audio_level
 from confsfu.rtp.packet import RtpPacket
+from confsfu.server.media_handles import Publisher
 from confsfu.settings import MediaSettings
-
-if TYPE_CHECKING:
-    from confsfu.server.media import Publisher
 
 
 class PublisherPath:

@@ -13,12 +13,13 @@ from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from confsfu import __version__
 from confsfu.conference.meeting import MeetingError
-from confsfu.conference.permissions import Action, Role
+from confsfu.conference.permissions import Action, allowed
 from confsfu.sdp import SdpError, announce_address
 from confsfu.server.clock import clock_ms
 from confsfu.server.hub import Connection, Hub, LiveRoom
 from confsfu.server.ice import ice_servers
 from confsfu.server.logs import ParticipantLog
+from confsfu.signalling.admission import admit, fatal
 from confsfu.signalling.connection import (
     ConnectionPhase,
     Phase,
@@ -52,7 +53,7 @@ from confsfu.signalling.messages import (
     ViewPage,
 )
 from confsfu.signalling.ratelimit import InFlight, TokenBucket, utf8_longer_than
-from confsfu.tokens import TokenError, verify_token
+from confsfu.tokens import verify_token
 
 log = logging.getLogger(__name__)
 
@@ -222,42 +223,18 @@ class Session:
 
     async def _join(self, message: Join) -> None:
         settings = self.hub.settings
-        token_id: str | None  # who comes back as whom: the token's id, or a guest's key
-        resume_key: str | None
-        if message.token is not None:
-            try:
-                claims = verify_token(settings.token_secret, message.token, now_s=int(time.time()))
-            except TokenError as exc:
-                raise _fatal("bad_token", str(exc)) from exc
-            if message.room is not None and message.room != claims.room:
-                raise _fatal(
-                    "wrong_room",
-                    f"the token is for room {claims.room!r}, not {message.room!r}",
-                    field="room",
-                )
-            if settings.room(claims.room) is None:
-                raise _fatal("no_such_room", f"there is no room {claims.room!r}")
-            room_name, name, role = claims.room, claims.name, Role(claims.role)
-            token_id, resume_key = claims.token_id, None
-        else:
-            if message.room is None or message.name is None:
-                raise SignallingError(
-                    "bad_message",
-                    "join needs a token, or a room and a name",
-                    field="token",
-                    in_reply_to="join",
-                )
-            config = settings.room(message.room)
-            if config is None or not config.open:
-                raise _fatal(
-                    "no_such_room",
-                    f"room {message.room!r} does not exist or needs an invitation token",
-                    field="room",
-                )
-            room_name, name, role = message.room, message.name, Role.PARTICIPANT
-            resume_key = message.resume
-            token_id = f"guest:{resume_key}" if resume_key else None
 
+        def room_is_open(name: str) -> bool | None:
+            config = settings.room(name)
+            return None if config is None else config.open
+
+        admission = admit(
+            message,
+            verify=lambda token: verify_token(settings.token_secret, token, now_s=int(time.time())),
+            room_is_open=room_is_open,
+        )
+        room_name, name, role = admission.room, admission.name, admission.role
+        token_id, resume_key = admission.token_id, admission.resume_key
         self.phase.move(Phase.JOINING)
         live = self.hub.room(room_name)
         now_ms = clock_ms()
@@ -267,13 +244,13 @@ class Session:
                 events = live.meeting.come_back(now_ms, returning)
                 me = live.room.participants[returning]
             else:
-                if token_id is None or message.token is None:  # a new guest, a new key
+                if token_id is None or not admission.invited:  # a new guest, a new key
                     resume_key = secrets.token_urlsafe(16)
                     token_id = f"guest:{resume_key}"
                 me = live.meeting.join(now_ms, self.pid, name, role, token_id)
         except MeetingError as exc:
             await self.hub.drop_if_empty(room_name)
-            raise _fatal(exc.code, exc.message) from exc
+            raise fatal(exc.code, exc.message) from exc
         if returning is not None:
             await self._take_over(live, returning)
         self.live = live
@@ -356,7 +333,7 @@ class Session:
     async def _report(self, live: LiveRoom, fmt: str) -> None:
         meeting = live.meeting
         role = meeting.role(self.pid)
-        if role != Role.CHAIR:
+        if not allowed(role, Action.DOWNLOAD_REPORT, meeting.standing(self.pid)):
             raise MeetingError(
                 "forbidden", f"a {role} may not {Action.DOWNLOAD_REPORT.replace('_', ' ')}"
             )
@@ -389,10 +366,6 @@ class Session:
         else:
             self.log.info("%s left: %s", me.name, self.leave_reason)
             await live.depart(self.pid, self.leave_reason)
-
-
-def _fatal(code: str, message: str, *, field: str | None = None) -> SignallingError:
-    return SignallingError(code, message, field=field, in_reply_to="join", fatal=True)
 
 
 def _type_of(text: str) -> str | None:

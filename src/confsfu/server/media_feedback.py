@@ -1,0 +1,221 @@
+"""The media shell's RTCP and timers: subscribers' feedback performed (keyframe requests,
+retransmissions, estimates), publishers' reports and upstream NACKs, probe padding."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+from confsfu._wire import Reception
+from confsfu.forwarding import feedback
+from confsfu.forwarding.keyframes import KeyframeRequester
+from confsfu.ids import LayerKey, Purpose, SourceId
+from confsfu.rtp import rtcp
+from confsfu.server.media_handles import Publisher, Slot, Subscriber
+from confsfu.settings import BandwidthSettings, MediaSettings
+
+KEYFRAME_SCAN_EVERY_MS = 100  # re-requests are throttled to one per 500 ms per layer anyway
+
+
+class MediaFeedback:
+    """RTCP and timers of a room's media (a part of `RoomMedia`, which holds the state)."""
+
+    publishers: dict[tuple[str, Purpose], Publisher]
+    subscribers: dict[str, Subscriber]
+    keyframes: KeyframeRequester
+    _slots_by_key: dict[LayerKey, list[Slot]]
+    _counters: Counter[str]
+    _drops: Counter[str]
+    _media: MediaSettings
+    _bw: BandwidthSettings
+    _clock_ms: Callable[[], int]
+    _last_report_ms: int
+    _last_keyframe_scan_ms: int
+
+    def pump(self) -> None:
+        """Read the publishers' sockets now (RoomMedia's)."""
+
+    def _publisher_of(self, source: SourceId) -> Publisher | None:
+        return self.publishers.get((source.participant, source.purpose))
+
+    # ---- RTCP ------------------------------------------------------------------------------
+
+    def _on_publisher_rtcp(self, pub: Publisher, data: bytes) -> None:
+        packets, errors = rtcp.parse_rtcp_lenient(data)
+        self._drops["bad_rtcp"] += len(errors)
+        for packet in packets:
+            if isinstance(packet, rtcp.SenderReport):
+                self._translate_sender_report(pub, packet)
+
+    def _translate_sender_report(self, pub: Publisher, sr: rtcp.SenderReport) -> None:
+        stream = pub.router.streams.get(sr.ssrc) if pub.router is not None else None
+        if stream is None or stream.repairs is not None:
+            return
+        for slot in self._slots_by_key.get(stream.key, ()):
+            forwarder = slot.forwarder
+            if forwarder.source is not stream.key or slot.header is None:
+                continue
+            report = feedback.translated_sender_report(
+                sr,
+                slot.stream.ssrc,
+                forwarder.translate_timestamp(sr.rtp_timestamp),
+                slot.packets_sent,
+                slot.bytes_sent,
+            )
+            slot.subscriber.pc.send_rtcp(report)
+
+    def _on_subscriber_rtcp(self, sub: Subscriber, data: bytes) -> None:
+        sub.pc.refresh_route()  # the nominated pair, checked about once a second
+        packets, errors = rtcp.parse_rtcp_lenient(data)
+        self._drops["bad_rtcp"] += len(errors)
+        now_ms = self._clock_ms()
+        for ask in feedback.subscriber_asks(packets):
+            if isinstance(ask, feedback.KeyframeWanted):
+                slot = sub.by_ssrc.get(ask.ssrc)
+                key = slot.subscription.wanted if slot is not None else None
+                if key is not None and slot is not None and slot.kind == "video":
+                    self._request_keyframe(now_ms, key)
+            elif isinstance(ask, feedback.LossReported):
+                sub.loss_fraction = ask.fraction
+                sub.estimator.on_receiver_report(now_ms, ask.fraction)
+            elif isinstance(ask, feedback.EstimateReported):
+                sub.estimator.on_remb(now_ms, ask.bitrate_bps)
+            else:
+                self._retransmit(sub.by_ssrc.get(ask.ssrc), ask.lost)
+
+    def _request_keyframe(self, now_ms: int, key: LayerKey) -> None:
+        """Ask the publisher of one layer for a keyframe, at most once per interval."""
+        if not self.keyframes.should_request(now_ms, key):
+            return
+        pub = self._publisher_of(key.source)
+        if pub is None or pub.router is None:
+            return
+        request = feedback.keyframe_request(pub.rtcp_ssrc, pub.router.media_ssrcs(key))
+        if request is not None:
+            self._counters["keyframe_requests"] += 1
+            pub.pc.send_rtcp(request)
+
+    def _retransmit(self, slot: Slot | None, lost: tuple[int, ...]) -> None:
+        if slot is None or slot.header is None:
+            return
+        now_ms = self._clock_ms()
+        for seq in lost:
+            packet = slot.resend(seq, now_ms)
+            if packet is None:
+                self._drops["nack_not_in_history"] += 1
+                continue
+            if slot.subscriber.pc.send_rtp(packet):
+                slot.rtx_sent += 1
+                self._counters["rtx_out"] += 1
+
+    # ---- timers ----------------------------------------------------------------------------
+
+    def on_tick(self, now_ms: int) -> None:
+        """Upstream NACKs and keyframe re-requests; run every few tens of milliseconds."""
+        for pub in self.publishers.values():
+            for stream in pub.receptions.values():
+                lost = stream.nacks_due(now_ms)
+                if lost:
+                    self._counters["nacks_sent"] += 1
+                    pub.pc.send_rtcp(feedback.upstream_nack(pub.rtcp_ssrc, stream.ssrc, lost))
+        if now_ms - self._last_keyframe_scan_ms >= KEYFRAME_SCAN_EVERY_MS:
+            # Re-ask for keyframes still awaited (the first request went out at the switch).
+            self._last_keyframe_scan_ms = now_ms
+            pending = {
+                s.forwarder.waiting_for_keyframe
+                for slots in self._slots_by_key.values()
+                for s in slots
+            }
+            for key in pending:
+                if isinstance(key, LayerKey):
+                    self._request_keyframe(now_ms, key)
+        for sub in self.subscribers.values():
+            if sub.probe.padding_bps:
+                self._pad(now_ms, sub)
+
+    def _update_probe(self, now_ms: int, sub: Subscriber, elapsed_ms: int) -> None:
+        """Start, go on with or stop probing this subscriber's downlink (about once a second)."""
+        sent = sum(slot.bytes_sent for slot in sub.slots)
+        media_bps = (sent - sub.sent_bytes) * 8000 // max(elapsed_ms, 1)
+        sub.sent_bytes = sent
+        if not self._bw.probe or now_ms - sub.budget.ready_ms < self._bw.warmup_ms:
+            return
+        was = sub.probe.probing
+        sub.probe.update(
+            now_ms,
+            estimate_bps=sub.estimator.estimate_bps(now_ms),
+            media_bps=media_bps,
+            wanted_bps=sub.budget.wanted_bps,
+            loss=sub.loss_fraction or 0.0,
+        )
+        if sub.probe.probing != was:
+            self._counters["probes_started" if sub.probe.probing else "probes_ended"] += 1
+
+    def _pad(self, now_ms: int, sub: Subscriber) -> None:
+        """Probe padding: RTX copies of the latest video packets, which a receiver discards."""
+        due = sub.probe.take_bytes(now_ms)
+        if due <= 0:
+            return
+        slot = next(
+            (
+                s
+                for s in sub.slots
+                if s.kind == "video"
+                and s.header is not None
+                and s.rtx_payload_type is not None
+                and s.packets_sent
+            ),
+            None,
+        )
+        if slot is None:
+            return
+        sent, seq = 0, slot.forwarder.last_seq
+        for back in range(32):
+            if sent >= due:
+                break
+            packet = slot.resend((seq - back) & 0xFFFF, now_ms)
+            if packet is None:
+                continue
+            if sub.pc.send_rtp(packet):
+                sent += len(packet)
+                self._counters["padding_packets_out"] += 1
+        sub.padding_bytes += sent
+        sub.probe.spend(sent)
+
+    def on_report_tick(self, now_ms: int) -> None:
+        """Receiver reports and a bitrate cap (REMB) to every publisher, and subscribers' probes;
+        run about once a second."""
+        elapsed_ms, self._last_report_ms = now_ms - self._last_report_ms, now_ms
+        for sub in self.subscribers.values():
+            if sub.ready:
+                self._update_probe(now_ms, sub, elapsed_ms)
+        for pub in list(self.publishers.values()):  # pump() runs Python's packet callbacks
+            blocks = [_report_block(stream) for stream in pub.receptions.values()]
+            video_ssrcs = (
+                tuple(
+                    s.ssrc
+                    for s in pub.router.streams.values()
+                    if s.section.kind == "video" and s.repairs is None
+                )
+                if pub.router is not None
+                else ()
+            )
+            report = feedback.publisher_report(
+                pub.rtcp_ssrc, blocks, video_ssrcs, self._media.publisher_remb_bps
+            )
+            if report is not None:
+                pub.pc.send_rtcp(report)
+                self.pump()
+
+
+def _report_block(stream: Reception) -> rtcp.ReportBlock:
+    r = stream.report()
+    return rtcp.ReportBlock(
+        ssrc=r.ssrc,
+        fraction_lost=r.fraction_lost,
+        packets_lost=r.packets_lost,
+        highest_sequence=r.highest_sequence,
+        jitter=r.jitter,
+        lsr=0,
+        dlsr=0,
+    )

@@ -1,0 +1,107 @@
+"""What the media shell holds per participant: each subscriber's connection and slots (with
+their subscriptions and wires), each publisher's connection, intake and receptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from confsfu._wire import Intake, Reception, Wire
+from confsfu.bandwidth.budget import SubscriberBudget
+from confsfu.bandwidth.estimators import BandwidthEstimator
+from confsfu.bandwidth.layer_meter import LayerBitrateMeter
+from confsfu.bandwidth.probe import ProbeController
+from confsfu.forwarding.outgoing import SlotHeader
+from confsfu.forwarding.published import StreamRouter
+from confsfu.forwarding.slot import SlotForwarder
+from confsfu.forwarding.subscription import Subscription
+from confsfu.ids import Kind, LayerKey, Purpose, SlotPurpose, SourceId
+from confsfu.rtp.extensions import ExtensionIds
+from confsfu.server.rtc_adapter import OutgoingStream, RawPeerConnection
+
+
+@dataclass(slots=True, eq=False)  # identity: compared and hashed as objects
+class Slot:
+    """One outgoing stream of a subscriber: its identity, subscription and wire."""
+
+    subscriber: Subscriber
+    stream: OutgoingStream
+    purpose: SlotPurpose
+    subscription: Subscription
+    header: SlotHeader | None = None  # known once the subscriber's answer came
+    wire: Wire | None = None  # writes, protects, queues and keeps its packets (for NACKs)
+    rtx_payload_type: int | None = None
+    rtx_seq: int = 0
+    rtx_sent: int = 0
+    indexed: set[LayerKey] = field(default_factory=set)  # layers whose packets reach this slot
+
+    @property
+    def forwarder(self) -> SlotForwarder:
+        return self.subscription.forwarder
+
+    @property
+    def kind(self) -> Kind:
+        return self.stream.kind
+
+    @property
+    def packets_sent(self) -> int:
+        return self.wire.packets if self.wire is not None else 0
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes of the media packets sent (before SRTP), retransmissions not included."""
+        return self.wire.packet_bytes if self.wire is not None else 0
+
+    def resend(self, seq: int, now_ms: int) -> bytes | None:
+        """Packet `seq` again, if the history still has it: as the slot's next RTX packet (with
+        a fresh send time), or byte for byte as it was when no RTX was negotiated (the same
+        sequence number protected again must be the same packet: AES-GCM's IV is the number)."""
+        sent = self.wire.sent(seq) if self.wire is not None else None
+        if sent is None or self.header is None:
+            return None
+        marker, timestamp, payload, send_time = sent
+        original = self.header.packet(marker, seq, timestamp, send_time, payload)
+        if self.rtx_payload_type is None:
+            return original
+        self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
+        return self.header.rtx(
+            original,
+            rtx_ssrc=self.stream.rtx_ssrc,
+            rtx_payload_type=self.rtx_payload_type,
+            rtx_seq=self.rtx_seq,
+            now_ms=now_ms,
+        )
+
+
+FanOut = tuple[tuple[Slot, SlotForwarder, Wire], ...]  # what `fan_out` walks for one layer
+
+
+@dataclass(slots=True, eq=False)
+class Subscriber:
+    participant_id: str
+    pc: RawPeerConnection
+    budget: SubscriberBudget
+    slots: list[Slot] = field(default_factory=list)
+    by_ssrc: dict[int, Slot] = field(default_factory=dict)
+    ready: bool = False
+    grid_page: int = 0
+    loss_fraction: float | None = None  # from the subscriber's receiver reports
+    probe: ProbeController = field(default_factory=ProbeController)
+    sent_bytes: int = 0  # media bytes sent up to the last report tick
+    padding_bytes: int = 0  # probe padding sent so far
+
+    @property
+    def estimator(self) -> BandwidthEstimator:
+        return self.budget.estimator
+
+
+@dataclass(slots=True, eq=False)
+class Publisher:
+    participant_id: str
+    purpose: Purpose
+    pc: RawPeerConnection
+    rtcp_ssrc: int
+    intake: Intake  # takes its RTP from the socket to the slots (confsfu._wire, C)
+    router: StreamRouter | None = None
+    ext: ExtensionIds = field(default_factory=ExtensionIds)
+    receptions: dict[int, Reception] = field(default_factory=dict)  # by SSRC
+    meters: dict[SourceId, LayerBitrateMeter] = field(default_factory=dict)  # per video source
