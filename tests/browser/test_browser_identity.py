@@ -152,7 +152,7 @@ async def cameras(tmp_path: Path) -> AsyncIterator[dict[str, Browser]]:
 async def test_every_tile_shows_the_person_its_label_names(
     cameras: dict[str, Browser],
 ) -> None:
-    settings = make_settings(slots={"audio": 3, "video": 1}, bandwidth={"warmup_ms": 0})
+    settings = make_settings(slots={"audio": 3, "video": 1})
     runner, server = await start_server(settings)
     try:
         now = int(time.time())
@@ -166,6 +166,11 @@ async def test_every_tile_shows_the_person_its_label_names(
         for name, page in pages.items():
             await page.wait_for_function("window.conference && window.conference.self")
             ids[name] = await page.evaluate("window.conference.self.id")
+        # The watched page's estimate is the test's: a browser's first reports on a busy machine
+        # can be low enough to pause its grid tile for good (the weak-links issue), which is not
+        # what this test is about.
+        await watched.page.wait_for_function("window.conference.subscribePc")
+        hold_estimate(server, "Freetown", 5_000_000)
         await chair.evaluate(
             "id => window.conference.chair('grant_floor', {participant_id: id})", ids["Seoul"]
         )
