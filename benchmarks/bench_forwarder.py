@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 from pylibsrtp import Policy, Session
 
-from confsfu import _wire
 from confsfu.codecs.vp8 import packetize_vp8, parse_vp8
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp, parse_rtp
+from confsfu.server import _wire
 from confsfu.server.rtc_adapter import srtp_context
 
 PATTERN = (0, 2, 1, 2)

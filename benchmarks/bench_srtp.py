@@ -20,8 +20,8 @@ except ImportError:  # running from a checkout without an installed package
 
 from pylibsrtp import Policy, Session
 
-from confsfu import _wire
 from confsfu.rtp.packet import build_rtp
+from confsfu.server import _wire
 from confsfu.server.rtc_adapter import srtp_context
 from confsfu.server.srtp_keys import gcm_rtp_keys
 

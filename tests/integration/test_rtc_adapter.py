@@ -17,8 +17,8 @@ from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 
-from confsfu import _wire
 from confsfu.rtp.packet import build_rtp, parse_rtp
+from confsfu.server import _wire
 from confsfu.server.rtc_adapter import (
     PINNED_AIORTC,
     SOCKET_BUFFER_BYTES,

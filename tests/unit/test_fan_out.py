@@ -1,5 +1,6 @@
-"""confsfu._wire.fan_out (C): one incoming packet onto many slots, checked against each slot's
-own forwarder decision, `rewrite_vp8` and `SlotHeader.build`, by unprotecting what arrives."""
+"""confsfu.server._wire.fan_out (C): one incoming packet onto many slots, checked against each
+slot's own forwarder decision, `rewrite_vp8` and `SlotHeader.build`, by unprotecting what
+arrives."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from confsfu import _wire
 from confsfu.codecs.vp8 import packetize_vp8, parse_vp8, rewrite_vp8
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp, parse_rtp
+from confsfu.server import _wire
 
 from .arrivals import Arrivals
 from .test_wire import route_to, sessions, video_header

@@ -1,5 +1,6 @@
-"""Reception (the specification) and _wire.Reception (the server's, in C): loss accounting,
-NACK scheduling, duplicates, wrap-around, report blocks, picture ids; and the two agree."""
+"""Reception (the specification) and forwarding._reception.Reception (the server's, in C): loss
+accounting, NACK scheduling, duplicates, wrap-around, report blocks, picture ids; and the two
+agree."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from confsfu.forwarding._reception import Reception as CReception
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from confsfu._wire import Reception as CReception
 from confsfu.forwarding.reception import MAX_TRACKED_MISSING, Reception, ReceptionReport
 
 Stream = Reception | CReception

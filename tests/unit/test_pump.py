@@ -1,5 +1,5 @@
-"""confsfu._wire.pump: the sockets the taps watch, read when Python asks, between the steps of
-long work: RTP straight to the intake, everything else to `defer`, never both, never lost."""
+"""confsfu.server._wire.pump: the sockets the taps watch, read when Python asks, between the steps
+of long work: RTP straight to the intake, everything else to `defer`, never both, never lost."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from confsfu import _wire
+from confsfu.server import _wire
 
 from .test_intake import FIXED, audio, taken, taking, video
 

@@ -1,4 +1,4 @@
-"""confsfu._wire.Sealer (C, AES-GCM SRTP through OpenSSL) and confsfu.server.srtp_keys: byte
+"""confsfu.server._wire.Sealer (C, AES-GCM SRTP through OpenSSL) and confsfu.server.srtp_keys: byte
 for byte what libsrtp (pylibsrtp, as aiortc keys it) protects, on every sequence of numbers."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pylibsrtp import Policy, Session
 
-from confsfu import _wire
 from confsfu.forwarding._slot import SlotForwarder
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.subscription import Subscription
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp
+from confsfu.server import _wire
 from confsfu.server.media_handles import Slot
 from confsfu.server.rtc_adapter import OutgoingStream, srtp_context
 from confsfu.server.srtp_keys import derive, gcm_rtp_keys

@@ -1,5 +1,5 @@
-"""confsfu._wire (C): header patch, SRTP protect and batched send, checked by unprotecting what
-arrives on a real UDP socket with a second libsrtp session."""
+"""confsfu.server._wire (C): header patch, SRTP protect and batched send, checked by unprotecting
+what arrives on a real UDP socket with a second libsrtp session."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pylibsrtp import Policy, Session
 
-from confsfu import _wire
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.rtp import rtcp
 from confsfu.rtp.extensions import abs_send_time, parse_sdes_string
 from confsfu.rtp.packet import parse_rtp
+from confsfu.server import _wire
 from confsfu.server.rtc_adapter import srtp_context
 
 KEY = bytes(range(30))  # AES_CM_128_HMAC_SHA1_80: 16 bytes of key, 14 of salt

@@ -1,7 +1,7 @@
 """Recently sent packets by sequence number, to answer NACKs.
 
 The load generator's publishers keep theirs here; the server's slots keep theirs in their
-`confsfu._wire.Wire`, which records each packet as it queues it.
+`confsfu.server._wire.Wire`, which records each packet as it queues it.
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ class SlotHeader:
 
     def template(self) -> bytes:
         """The header with marker, sequence number, timestamp and send time zero: what a
-        `confsfu._wire.Wire` patches per packet."""
+        `confsfu.server._wire.Wire` patches per packet."""
         buf = bytearray(self.header_bytes)
         self.write(buf, False, 0, 0, b"\x00\x00\x00", b"")
         return bytes(buf)

@@ -1,7 +1,7 @@
 """One publisher stream as the server receives it: loss, receiver-report values, NACKs to send.
 
-`Reception` is the specification; the server runs `confsfu._wire.Reception`, which does the same
-in C for the intake (tests hold the two to the same answers).
+`Reception` is the specification; the server runs `confsfu.forwarding._reception.Reception`, which
+does the same in C for the intake (tests hold the two to the same answers).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One slot's forwarder: which packets of which source it forwards, and their rewritten numbers.
 
 It runs once per slot for every packet a slot could carry, so it is C (`_slot.c` here, run for
-every slot of a layer by `confsfu._wire.fan_out`). `SlotForwarder` keeps a slot's outgoing
+every slot of a layer by `confsfu.server._wire.fan_out`). `SlotForwarder` keeps a slot's outgoing
 stream continuous while the source it carries changes: sequence numbers, timestamps, VP8
 picture ids and TL0PICIDX are the source's plus offsets that change only at a source switch or
 where a temporal layer is dropped; a video slot switches on the new source's keyframe; temporal

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, Literal
 
-from confsfu._wire import Intake, Wire, flush, pump
 from confsfu.bandwidth.allocator import AllocatorConfig, Demand
 from confsfu.bandwidth.budget import NO_LAYERS, BudgetRules, SubscriberBudget, demand
 from confsfu.bandwidth.dynacast import Dynacast, highest_wanted
@@ -35,6 +34,7 @@ from confsfu.forwarding.subscription import (
 )
 from confsfu.ids import Kind, LayerKey, Purpose, SlotPurpose, SourceId
 from confsfu.server import gc_policy
+from confsfu.server._wire import Intake, Wire, flush, pump
 from confsfu.server.media_feedback import MediaFeedback
 from confsfu.server.media_handles import FanOut, Publisher, Slot, Subscriber
 from confsfu.server.publishing import PublisherPath

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from confsfu._wire import Reception
 from confsfu.forwarding import feedback
+from confsfu.forwarding._reception import Reception
 from confsfu.forwarding.keyframes import KeyframeRequester
 from confsfu.ids import LayerKey, Purpose, SourceId
 from confsfu.rtp import rtcp

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from confsfu._wire import Intake, Reception, Wire
 from confsfu.bandwidth.budget import SubscriberBudget
 from confsfu.bandwidth.estimators import BandwidthEstimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeController
+from confsfu.forwarding._reception import Reception
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.published import StreamRouter
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.forwarding.subscription import Subscription
 from confsfu.ids import Kind, LayerKey, Purpose, SlotPurpose, SourceId
 from confsfu.rtp.extensions import ExtensionIds
+from confsfu.server._wire import Intake, Wire
 from confsfu.server.rtc_adapter import OutgoingStream, RawPeerConnection
 
 
@@ -100,7 +101,7 @@ class Publisher:
     purpose: Purpose
     pc: RawPeerConnection
     rtcp_ssrc: int
-    intake: Intake  # takes its RTP from the socket to the slots (confsfu._wire, C)
+    intake: Intake  # takes its RTP from the socket to the slots (confsfu.server._wire, C)
     router: StreamRouter | None = None
     ext: ExtensionIds = field(default_factory=ExtensionIds)
     receptions: dict[int, Reception] = field(default_factory=dict)  # by SSRC

@@ -8,16 +8,17 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from confsfu._wire import Reception, fan_out
 from confsfu.bandwidth.layer_meter import TEMPORAL_LAYERS
 from confsfu.codecs.vp8 import parse_vp8
 from confsfu.conference.meeting import Meeting
+from confsfu.forwarding._reception import Reception
 from confsfu.forwarding.classify import MAX_PACKET_BYTES, Dropped, classify
 from confsfu.forwarding.keyframes import KeyframeRequester
 from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import abs_send_time, parse_audio_level
 from confsfu.rtp.packet import RtpPacket
+from confsfu.server._wire import fan_out
 from confsfu.server.media_handles import Publisher
 from confsfu.settings import MediaSettings
 

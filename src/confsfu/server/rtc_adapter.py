@@ -3,7 +3,8 @@
 aiortc drives SDP, ICE, DTLS and SRTP; its media objects (decoders, encoders, jitter buffers, RTCP
 loops) are kept idle. Decrypted RTP/RTCP bytes go straight to callbacks, and outgoing bytes are
 SRTP-protected and sent on the nominated ICE pair synchronously, with no task per packet, by the
-connection's `confsfu._wire.Route` (C), which this module points at the pair and SRTP context.
+connection's `confsfu.server._wire.Route` (C), which this module points at the pair and SRTP
+context.
 Pinned to aiortc 1.16.0 / aioice 0.13.0; tests/integration/test_rtc_adapter.py fails loudly when
 the pinned versions stop behaving as assumed here.
 """
@@ -35,10 +36,9 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
-from confsfu import _wire
 from confsfu.ids import Kind
 from confsfu.rtp import extensions
-from confsfu.server import srtp_keys
+from confsfu.server import _wire, srtp_keys
 from confsfu.server.clock import clock_ms
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def _address(pointer: Any) -> int:
 
 
 def srtp_context(session: pylibsrtp.Session) -> int:
-    """The address of a pylibsrtp session's libsrtp context, for `confsfu._wire.Route`."""
+    """The address of a pylibsrtp session's libsrtp context, for `confsfu.server._wire.Route`."""
     return _address(session._srtp[0])
 
 

@@ -1,4 +1,4 @@
-/* confsfu._wire's Sealer and Opener: SRTP protection of a connection's outgoing RTP, and
+/* confsfu.server._wire's Sealer and Opener: SRTP protection of a connection's outgoing RTP, and
  * authentication and decryption of its incoming RTP, with AEAD AES-GCM (RFC 7714), the profile
  * WebRTC peers (browsers, aiortc) negotiate first. One Sealer (one cipher context) serves all of
  * a connection's outgoing streams, each keeping its packet index; an Opener keeps each incoming
@@ -134,9 +134,11 @@ static void make_iv(const unsigned char *salt, const unsigned char *packet, uint
         iv[i] ^= salt[i];
 }
 
+int sealer_ready(const Sealer *self) { return self->ctx != NULL; }
+
 int sealer_seal(Sealer *self, uint64_t *highest, unsigned char *packet, int *length) {
     int header = header_length(packet, *length);
-    if (header < 0)
+    if (header < 0 || self->ctx == NULL)
         goto refuse;
     uint16_t seq = (uint16_t)((packet[2] << 8) | packet[3]);
     uint64_t index;
@@ -246,7 +248,7 @@ static PyMemberDef sealer_members[] = {
 
 PyTypeObject SealerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "confsfu._wire.Sealer",
+    .tp_name = "confsfu.server._wire.Sealer",
     .tp_doc = "Sealer(key, salt): SRTP AEAD AES-GCM protection of a connection's outgoing RTP,"
               " with the session key (16 or 32 bytes) and session salt (12 bytes).",
     .tp_basicsize = sizeof(Sealer),
@@ -314,9 +316,11 @@ static Received *opener_stream(Opener *self, uint32_t ssrc, int add) {
  * decrypted, no tag): the clear length, or -1 when the packet is not SRTP, is replayed or too
  * old, fails authentication, or belongs to a 257th stream. The stream's index and window move
  * only for a packet that authenticates. */
+int opener_ready(const Opener *self) { return self->ctx != NULL; }
+
 int opener_open(Opener *self, const unsigned char *in, int length, unsigned char *out) {
     int header = header_length(in, length);
-    if (header < 0 || length - TAG_BYTES < header)
+    if (header < 0 || length - TAG_BYTES < header || self->ctx == NULL)
         goto refuse;
     uint32_t ssrc;
     memcpy(&ssrc, in + 8, 4);
@@ -417,7 +421,7 @@ static PyMemberDef opener_members[] = {
 
 PyTypeObject OpenerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "confsfu._wire.Opener",
+    .tp_name = "confsfu.server._wire.Opener",
     .tp_doc = "Opener(key, salt): authentication, replay check and decryption of a connection's"
               " incoming SRTP with AEAD AES-GCM (session key of 16 or 32 bytes, salt of 12).",
     .tp_basicsize = sizeof(Opener),
@@ -428,3 +432,22 @@ PyTypeObject OpenerType = {
     .tp_methods = opener_methods,
     .tp_members = opener_members,
 };
+
+static PyObject *sealing_available(PyObject *module, PyObject *unused) {
+    return PyBool_FromLong(seal_available());
+}
+
+static PyMethodDef seal_functions[] = {
+    {"sealing_available", sealing_available, METH_NOARGS,
+     "Whether OpenSSL's libcrypto could be loaded, so that Sealers and Openers can be made."},
+    {NULL},
+};
+
+int seal_add_to(PyObject *module) {
+    if (PyType_Ready(&SealerType) < 0 || PyType_Ready(&OpenerType) < 0 ||
+        PyModule_AddFunctions(module, seal_functions) < 0 ||
+        PyModule_AddObjectRef(module, "Sealer", (PyObject *)&SealerType) < 0 ||
+        PyModule_AddObjectRef(module, "Opener", (PyObject *)&OpenerType) < 0)
+        return -1;
+    return 0;
+}

@@ -1,4 +1,4 @@
-/* confsfu._wire's Sealer and Opener (_seal.c): SRTP AEAD AES-GCM for a connection's RTP. */
+/* confsfu.server._wire's Sealer and Opener (_seal.c): SRTP AEAD AES-GCM for a connection's RTP. */
 #ifndef CONFSFU_SEAL_H
 #define CONFSFU_SEAL_H
 
@@ -15,6 +15,10 @@ extern PyTypeObject SealerType, OpenerType;
 
 /* Whether OpenSSL's libcrypto is loaded (it is tried once). */
 int seal_available(void);
+
+/* Whether __init__ made its cipher context (else it refuses every packet). */
+int sealer_ready(const Sealer *self);
+int opener_ready(const Opener *self);
 
 /* Protect the RTP packet of `*length` bytes in place: 16 bytes of tag are written after it (the
  * buffer must have room) and `*length` grows by 16. `*highest` is its stream's highest packet

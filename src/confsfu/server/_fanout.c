@@ -1,4 +1,4 @@
-/* confsfu._wire's fan_out: one incoming packet onto every slot that carries its layer. Per
+/* confsfu.server._wire's fan_out: one incoming packet onto every slot that carries its layer. Per
  * slot, the slot's forwarder (confsfu.forwarding._slot, through its C API) decides and the
  * slot's Wire writes, protects and queues; Python hears only of slots that switched source or
  * have no route. The slots come as a tuple of (slot, forwarder, wire) entries that Python

@@ -1,10 +1,11 @@
-"""The per-subscriber hot path (C, src/confsfu/_wire.c and _fanout.c): fan_out over a layer's
-slots, header patch, SRTP protect, history and batched send."""
+"""The hot path's IO (C, src/confsfu/server/_wire.c, _route.c, _fanout.c, _seal.c, _intake.c and
+_tap.c): the intake from the sockets, fan_out over a layer's slots, header patch, SRTP protect,
+history and batched send."""
 
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from confsfu.bandwidth._counts import LayerCounts
+from confsfu.forwarding._reception import Reception
 from confsfu.forwarding._slot import SlotForwarder
 from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.ids import LayerKey
@@ -94,52 +95,11 @@ def flush() -> int:
 
 def pending() -> int: ...
 
-class ReceptionReport(tuple[int, int, int, int, int]):
-    """The values of one RTCP report block (RFC 3550 6.4.1), as of now."""
-
-    @property
-    def ssrc(self) -> int: ...
-    @property
-    def fraction_lost(self) -> int: ...
-    @property
-    def packets_lost(self) -> int: ...
-    @property
-    def highest_sequence(self) -> int: ...
-    @property
-    def jitter(self) -> int: ...
-
-class Reception:
-    """One incoming media SSRC (_intake.c): sequence numbers, loss and NACKs owed, VP8 picture
-    ids unwrapped, and the layer it carries; the specification is
-    confsfu.forwarding.reception.Reception."""
-
-    ssrc: int
-    bytes_received: int
-    last_packet_ms: int
-    last_ext: int
-    def __init__(self, ssrc: int, *, nack_delay_ms: int = 10, nack_retries: int = 5) -> None: ...
-    @property
-    def started(self) -> bool: ...
-    @property
-    def key(self) -> LayerKey | None: ...
-    def on_packet(self, now_ms: int, sequence_number: int, size_bytes: int) -> bool: ...
-    def nacks_due(self, now_ms: int) -> list[int]: ...
-    def report(self) -> ReceptionReport: ...
-    def unwrap_picture(self, picture_id: int) -> int: ...
-    def route(
-        self,
-        key: LayerKey,
-        is_video: bool,
-        layer: int,
-        meter: LayerCounts | None = None,
-    ) -> None:
-        """What an Intake does with its packets: the layer key they carry, and where the
-        bytes of each (spatial, temporal) layer of its source are counted."""
-
 class Intake:
-    """A publish connection's RTP from its sockets to the slots (_intake.c): SRTP opened, the
-    header read, its Reception found and the packet fanned out, without Python; `slow` gets the
-    packets it does not take (unknown SSRCs, RTX, malformed) before anything is counted."""
+    """A publish connection's RTP from its sockets to the slots (_intake.c, _tap.c): SRTP
+    opened, the header read, its Reception found and the packet fanned out, without Python;
+    `slow` gets the packets it does not take (unknown SSRCs, RTX, malformed) before anything is
+    counted."""
 
     level_id: int
     level_floor: int

@@ -1,4 +1,4 @@
-/* What the C files of confsfu._wire share: the Wire type and its queue. */
+/* What the C files of confsfu.server._wire share: the Wire type and its send arena. */
 #ifndef CONFSFU_WIRE_H
 #define CONFSFU_WIRE_H
 
@@ -8,7 +8,12 @@
 
 #include "forwarding/_slot.h"
 
-enum { WIRE_MAX_HEADER = 64 }; /* bytes of RTP header (with extensions) a Wire can write */
+enum {
+    WIRE_MAX_HEADER = 64, /* bytes of RTP header (with extensions) a Wire can write */
+    SLOT_BYTES = 2048,    /* a datagram in the send arena */
+    TRAILER_BYTES = 148,  /* SRTP_MAX_SRTCP_TRAILER_LEN: tag, MKI and SRTCP index */
+    MAX_PACKET = SLOT_BYTES - TRAILER_BYTES, /* bytes of RTP or RTCP before protection */
+};
 
 typedef struct Route Route;
 
@@ -70,15 +75,17 @@ int fan_out_packet(PyObject *entries, const Packet *p, long long now_ms,
                    const unsigned char *stamp, FanResult *r);
 
 /* libsrtp's srtp_unprotect with the context `srtp`, in place: 0, or -1 when it refuses the
- * packet (or set_protect was never called). */
+ * packet (or set_protect was never called). In _route.c. */
 int wire_unprotect_rtp(void *srtp, unsigned char *packet, int *length);
 
 /* 1 when packets wait in the send arena and nobody was told to flush since the last flush():
  * the caller is now that one. */
 int wire_flush_wanted(void);
 
-/* Adds fan_out (_fanout.c) and Track and Intake (_intake.c) to the module. */
+/* Add fan_out (_fanout.c); Intake, Tap and pump (_intake.c, _tap.c); Sealer, Opener and
+ * sealing_available (_seal.c) to the module. */
 int fan_out_add_to(PyObject *module);
 int intake_add_to(PyObject *module);
+int seal_add_to(PyObject *module);
 
 #endif

@@ -1,0 +1,80 @@
+/* confsfu.server._wire's Route (_route.c): where one connection's packets go, for the Wire and
+ * its send arena (_wire.c). */
+#ifndef CONFSFU_ROUTE_H
+#define CONFSFU_ROUTE_H
+
+#include "_seal.h"
+#include "_wire.h"
+
+#include <string.h>
+#include <sys/socket.h>
+
+enum { ROUTE_STREAMS = 128 }; /* outgoing SSRCs a route can give an SRTP context of their own */
+
+/* libsrtp's srtp_(un)protect(_rtcp) (pylibsrtp's copy, handed over by set_protect). */
+typedef int (*protect_fn)(void *ctx, void *packet, int *length);
+extern protect_fn protect_rtp, protect_rtcp, unprotect_rtp, unprotect_rtcp;
+
+struct Route {
+    PyObject_HEAD
+    void *srtp;       /* srtp_t of the connection's sending side; NULL while there is no route */
+    PyObject *owner;  /* keeps `srtp` alive (the pylibsrtp Session) */
+    int fd;           /* our own dup of the ICE socket, or -1 */
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    PyObject *sendto; /* a relayed route: sendto(data, addr) in Python */
+    PyObject *py_addr;
+    unsigned long long srtp_errors;
+    unsigned long long send_errors;
+    /* SSRCs whose RTP has a protection of its own: a Sealer, or a libsrtp context (libsrtp
+     * finds a stream by walking a linked list of the session's streams, once per packet). They
+     * belong to the connection's keys, not to its path, so they outlive route_reset. */
+    int streams, sealed;
+    struct {
+        uint32_t ssrc; /* as on the wire */
+        void *srtp;
+        Sealer *sealer; /* or NULL: libsrtp's `srtp` */
+        uint64_t index; /* the sealer's highest packet index of this SSRC */
+    } stream[ROUTE_STREAMS];
+    PyObject *stream_owners; /* a list keeping their Sealers or pylibsrtp Sessions alive */
+};
+
+extern PyTypeObject RouteType;
+
+/* Whether packets can be protected and sent on the route now. */
+static inline int route_up(const Route *self) { return self->srtp != NULL && protect_rtp != NULL; }
+
+/* Protect the RTP packet in place, with its SSRC's own protection or the route's context;
+ * 0 on success, else counted in srtp_errors. The route must be up. */
+static inline int route_protect_rtp(Route *self, unsigned char *packet, int *length) {
+    void *srtp = self->srtp;
+    if (*length >= 12) {
+        uint32_t ssrc;
+        memcpy(&ssrc, packet + 8, 4);
+        for (int i = 0; i < self->streams; i++)
+            if (self->stream[i].ssrc == ssrc) {
+                if (self->stream[i].sealer != NULL) {
+                    if (sealer_seal(self->stream[i].sealer, &self->stream[i].index, packet,
+                                    length) == 0)
+                        return 0;
+                    self->srtp_errors++;
+                    return -1;
+                }
+                srtp = self->stream[i].srtp;
+                break;
+            }
+    }
+    if (protect_rtp(srtp, packet, length) == 0)
+        return 0;
+    self->srtp_errors++;
+    return -1;
+}
+
+/* Send one protected datagram on the route now (a relayed route's sendto may run Python);
+ * 0 on success, else counted in send_errors. */
+int route_transmit(Route *self, const unsigned char *data, int length);
+
+/* Adds Route, set_protect and unprotect to the module. */
+int route_add_to(PyObject *module);
+
+#endif
