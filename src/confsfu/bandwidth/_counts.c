@@ -117,7 +117,11 @@ static int counts_init(LayerCounts *self, PyObject *args, PyObject *kwds) {
     self->n = (int)(window_ms / bucket_ms);
     self->bytes = PyMem_Calloc((size_t)self->n * LAYERS, sizeof *self->bytes);
     self->epochs = PyMem_Malloc((size_t)self->n * sizeof *self->epochs);
-    if (self->bytes == NULL || self->epochs == NULL) {
+    if (self->bytes == NULL || self->epochs == NULL) { /* left as never initialised */
+        PyMem_Free(self->bytes);
+        PyMem_Free(self->epochs);
+        self->bytes = NULL;
+        self->epochs = NULL;
         PyErr_NoMemory();
         return -1;
     }

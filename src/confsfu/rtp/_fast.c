@@ -56,8 +56,10 @@ static PyObject *configure(Builder *b, PyObject *args, const char **names, int c
         PyObject *d = PyObject_GetAttrString((PyObject *)type, names[i]);
         if (d == NULL)
             return NULL;
+        /* ... of this class (or a base): another class's slot would be written out of place */
         int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) &&
-                 ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+                 ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX &&
+                 PyType_IsSubtype(type, PyDescr_TYPE(d));
         if (ok)
             offsets[i] = ((PyMemberDescrObject *)d)->d_member->offset;
         Py_DECREF(d);
@@ -87,9 +89,18 @@ static PyObject *build(Builder *b, PyObject **values, int count) {
     for (int i = 0; i < count; i++)
         if (values[i] == NULL)
             goto fail;
-    obj = b->type->tp_alloc(b->type, 0);
+    PyTypeObject *type = (PyTypeObject *)Py_NewRef(b->type);
+    obj = type->tp_alloc(type, 0);
+    int moved = b->type != type; /* configured anew by a finalizer the allocation ran */
+    Py_DECREF(type);
     if (obj == NULL)
         goto fail;
+    if (moved) {
+        Py_DECREF(obj);
+        obj = NULL;
+        PyErr_SetString(PyExc_RuntimeError, "confsfu.rtp._fast was configured while parsing");
+        goto fail;
+    }
     for (int i = 0; i < count; i++)
         *(PyObject **)((char *)obj + b->offsets[i]) = values[i];
     return obj;
