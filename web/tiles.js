@@ -72,6 +72,9 @@ function showLayer(tile, slot) {
   badge.textContent = layerText(slot);
   badge.dataset.reason = slot?.reason ?? "";
   badge.hidden = !badge.textContent;
+  // The technical words stay at hand (tooltip, data attribute) when the name card says it plainly.
+  tile.title = badge.textContent;
+  tile.dataset.layer = badge.textContent;
 }
 
 /**

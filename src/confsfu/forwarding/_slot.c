@@ -140,6 +140,7 @@ typedef struct {
     PyObject *source;  /* the layer key forwarded now, or NULL */
     PyObject *pending; /* the layer key to switch to on its next keyframe, or NULL */
     long long pending_since_ms;
+    long long switch_after_ms; /* no switch before this (the page must hear of it first) */
     int is_video;
     int clock_rate;
     int max_temporal; /* the highest temporal layer wanted (the allocator's target) */
@@ -238,7 +239,7 @@ static int forwarder_decide(Forwarder *f, long long now_ms, const Packet *p, Num
             return 0;
         /* A video slot switches on a keyframe it forwards: never while paused, so that its
          * source is always whoever it last sent a picture of. */
-        if (f->is_video && (!p->keyframe || f->max_temporal < 0))
+        if (f->is_video && (!p->keyframe || f->max_temporal < 0 || now_ms < f->switch_after_ms))
             return 0;
         forwarder_switch(f, now_ms, p);
     }
@@ -288,6 +289,7 @@ static void forwarder_reset(Forwarder *f, int is_video, int clock_rate, long lon
     f->is_video = is_video;
     f->clock_rate = clock_rate;
     f->pending_since_ms = 0;
+    f->switch_after_ms = 0;
     f->max_temporal = f->temporal = 2;
     f->started = 0;
     f->dropped_temporal = 0;
@@ -478,6 +480,8 @@ static PyMemberDef forwarder_members[] = {
     {"clock_rate", T_INT, offsetof(Forwarder, clock_rate), READONLY, NULL},
     {"pending_since_ms", T_LONGLONG, offsetof(Forwarder, pending_since_ms), READONLY,
      "when the pending switch was asked for"},
+    {"switch_after_ms", T_LONGLONG, offsetof(Forwarder, switch_after_ms), 0,
+     "a pending switch waits for a keyframe at or after this time"},
     {"temporal", T_INT, offsetof(Forwarder, temporal), READONLY,
      "the highest temporal layer forwarded now"},
     {"dropped_temporal", T_ULONGLONG, offsetof(Forwarder, dropped_temporal), READONLY,

@@ -7,6 +7,7 @@ class SlotForwarder:
     """Keeps a slot's outgoing stream continuous while the source it carries changes."""
 
     max_temporal: int
+    switch_after_ms: int
     def __init__(
         self, *, is_video: bool, clock_rate: int, initial_seq: int, initial_ts: int
     ) -> None: ...

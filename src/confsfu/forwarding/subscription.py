@@ -50,6 +50,9 @@ Effect = RequestKeyframe | Reindex | Announce
 REINDEX = Reindex()
 ANNOUNCE = Announce()
 EMPTY = Shown(None, "empty")
+# A slot changing hands takes up the new person no sooner than this after the page is told
+# ("waiting"): their first frame must not reach the page while it still shows the previous one.
+ANNOUNCE_MARGIN_MS = 150
 
 
 class Subscription:
@@ -96,7 +99,11 @@ class Subscription:
     def assign(self, now_ms: int, key: LayerKey | None) -> list[Effect]:
         """Carry `key` (a new source on the layer chosen for it, or None: nothing)."""
         effects: list[Effect] = [REINDEX, ANNOUNCE]
-        if self.forwarder.assign(now_ms, key) and key is not None:
+        f = self.forwarder
+        carried = f.source
+        if key is not None and carried is not None and carried.source is not key.source:
+            f.switch_after_ms = now_ms + ANNOUNCE_MARGIN_MS
+        if f.assign(now_ms, key) and key is not None:
             effects.append(RequestKeyframe(key))
         if key is None:
             self._live = None
