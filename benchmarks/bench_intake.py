@@ -13,11 +13,11 @@ from __future__ import annotations
 import socket
 import time
 
-from confsfu.forwarding._reception import Reception
 from pylibsrtp import Policy, Session
 
 from confsfu.bandwidth._counts import LayerCounts
 from confsfu.codecs.vp8 import packetize_vp8
+from confsfu.forwarding._reception import Reception
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.rtp.packet import build_rtp

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confsfu.forwarding._reception import Reception as CReception
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from confsfu.forwarding._reception import Reception as CReception
 from confsfu.forwarding.reception import MAX_TRACKED_MISSING, Reception, ReceptionReport
 
 Stream = Reception | CReception
