@@ -35,11 +35,12 @@ def video(
     key: bool = False,
     ssrc: int = 1,
     start: bool = True,
+    tid: int = 0,
 ) -> tuple[RtpPacket, Vp8Descriptor]:
     """One VP8 packet (the first of its frame unless start=False), parsed as the server sees it."""
     frame = KEYFRAME if key else DELTA
     payloads = packetize_vp8(
-        frame, picture_id=picture_id, tl0picidx=tl0, temporal_id=0, layer_sync=False
+        frame, picture_id=picture_id, tl0picidx=tl0, temporal_id=tid, layer_sync=False
     )
     payload = payloads[0]
     if not start:  # a continuation packet: S bit cleared
@@ -296,13 +297,52 @@ def test_the_pre_switch_guard_ends_so_a_long_stream_keeps_flowing() -> None:
     slot = video_slot(initial_seq=0)
     slot.assign(0, "a")
     fwd(slot, 0, "a", video(5, 0, 1, 1, key=True))
-    # In-order jumps of 10000 take the stream far past half the sequence space from the switch.
-    for i in range(1, 9):
-        out = must(fwd(slot, i, "a", video((5 + 10_000 * i) % 65_536, 3000 * i, 1 + i, 1)))
-        assert out[0] == 10_000 * i % 65_536
+    # In-order jumps of 4000 (losses) take the stream far past half the sequence space.
+    for i in range(1, 21):
+        out = must(fwd(slot, i, "a", video((5 + 4000 * i) % 65_536, 3000 * i, 1 + i, 1)))
+        assert out[0] == 4000 * i % 65_536
+    assert slot.rebased == 0
     # A late packet from just before the newest is still forwarded in its place.
-    late = must(fwd(slot, 10, "a", video((5 + 80_000 - 3) % 65_536, 0, 9, 1)))
+    late = must(fwd(slot, 30, "a", video((5 + 80_000 - 3) % 65_536, 0, 9, 1)))
     assert late[0] == (80_000 - 3) % 65_536
+
+
+@pytest.mark.parametrize("jump", [4097, 32_767, 32_768, 32_769, 40_000, -4097, -30_000])
+def test_a_jump_in_the_source_numbers_never_brings_back_a_number_already_sent(jump: int) -> None:
+    # A publisher's padding-only packets are counted but never reach the slot: the next media
+    # packet then arrives far from the last one forwarded (or a new SSRC starts elsewhere).
+    slot = audio_slot(initial_seq=100)
+    slot.assign(0, "a")
+    sent = [must(slot.forward(0, arrive("a", audio(1000 + i, 960 * i))))[0] for i in range(3)]
+    assert sent == [100, 101, 102]
+    ssrc = 2 if jump > 0 else 3  # a backward jump comes from a stream unwrapped on its own
+    after = [
+        must(slot.forward(20, arrive("a", audio((1003 + jump + i) % 65_536, 0, ssrc=ssrc))))[0]
+        for i in range(3)
+    ]
+    assert after == [103, 104, 105]
+    assert slot.rebased == 1
+    # A packet from before the jump is far from the newest again: it too gets a new number.
+    late = slot.forward(30, arrive("a", audio(1001, 960)))
+    assert late is None or late[0] not in sent + after
+
+
+def test_a_jump_carried_by_a_dropped_packet_is_stepped_over_too() -> None:
+    slot = video_slot(initial_seq=0)
+    slot.assign(0, "a")
+    slot.max_temporal = 0
+    assert must(fwd(slot, 0, "a", video(10, 0, 1, 1, key=True)))[0] == 0
+    # A TL1 packet half the sequence space ahead is dropped at max_temporal 0...
+    assert fwd(slot, 1, "a", video(10 + 30_000, 3000, 2, 1, tid=1)) is None
+    # ...and the TL0 packet after it goes out next to the keyframe, not 30,000 further on.
+    assert must(fwd(slot, 2, "a", video(10 + 30_001, 6000, 3, 2)))[0] == 1
+    assert slot.rebased == 1
+
+
+def test_a_slot_forwarder_is_initialised_once() -> None:
+    slot = video_slot(initial_seq=7)
+    with pytest.raises(RuntimeError, match="once"):
+        slot.__init__(is_video=True, clock_rate=VIDEO_HZ, initial_seq=7, initial_ts=0)  # type: ignore[misc]
 
 
 def test_first_source_far_from_zero_still_continues_after_a_switch() -> None:

@@ -8,6 +8,8 @@
  * source (or simulcast layer) on its next keyframe and keeps forwarding the old one until then.
  * Temporal layers above `max_temporal` are dropped: going down at any frame start, going up at
  * a TL0 frame or a layer-sync frame; a paused slot (max_temporal -1) resumes on a keyframe.
+ * Outgoing sequence numbers of new packets only go forward: every one is new (SRTP must never
+ * protect two packets with one index), whatever the source's numbers do.
  */
 #include "_slot.h"
 
@@ -18,6 +20,10 @@
 #define PICTURE_ID_MASK 0x7fffLL
 #define TL0_MASK 0xffLL
 #define OFFSETS_KEPT 128
+/* A source's sequence number further than this from the newest one forwarded (a restart, a
+ * new SSRC, a jump carried by packets that were not forwarded) rebases the slot's numbering:
+ * it goes on from the last number sent, so no outgoing number is ever used twice. */
+#define MAX_SEQ_GAP 4096
 
 /* ---- offsets from an (unwrapped) input number onward; older inputs keep theirs ------------ */
 
@@ -147,7 +153,9 @@ typedef struct {
     int temporal;     /* the highest temporal layer being forwarded now; -1: paused */
     int started;
     int rewrites_descriptor; /* picture id / TL0PICIDX offsets are not zero */
+    int initialised; /* __init__ ran (it may not run twice: numbers would be reused) */
     unsigned long long dropped_temporal;
+    unsigned long long rebased; /* jumps in the source's numbering the slot stepped over */
     long long newest_in;
     long long ts_offset;
     long long tl0_offset;
@@ -244,6 +252,11 @@ static int forwarder_decide(Forwarder *f, long long now_ms, const Packet *p, Num
         forwarder_switch(f, now_ms, p);
     }
     long long ext = p->ext_seq;
+    if (ext - f->newest_in > MAX_SEQ_GAP || f->newest_in - ext > MAX_SEQ_GAP) {
+        offsets_reset(&f->seq_map, ext, (f->last_seq + 1 - p->seq) & SEQ_MASK);
+        f->newest_in = ext - 1;
+        f->rebased++;
+    }
     int newest = ext > f->newest_in;
     if (f->is_video) {
         /* A packet without a temporal layer id counts as the base layer: a pause stops it too. */
@@ -293,6 +306,7 @@ static void forwarder_reset(Forwarder *f, int is_video, int clock_rate, long lon
     f->max_temporal = f->temporal = 2;
     f->started = 0;
     f->dropped_temporal = 0;
+    f->rebased = 0;
     offsets_reset(&f->seq_map, 0, 0);
     offsets_reset(&f->pic_map, 0, 0);
     f->rewrites_descriptor = 0;
@@ -325,7 +339,12 @@ static int forwarder_init(Forwarder *f, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_ValueError, "clock_rate must be positive");
         return -1;
     }
+    if (f->initialised) {
+        PyErr_SetString(PyExc_RuntimeError, "a SlotForwarder is initialised once");
+        return -1;
+    }
     forwarder_reset(f, is_video, clock_rate, initial_seq, initial_ts);
+    f->initialised = 1;
     return 0;
 }
 
@@ -486,6 +505,8 @@ static PyMemberDef forwarder_members[] = {
      "the highest temporal layer forwarded now"},
     {"dropped_temporal", T_ULONGLONG, offsetof(Forwarder, dropped_temporal), READONLY,
      "packets dropped above the temporal target"},
+    {"rebased", T_ULONGLONG, offsetof(Forwarder, rebased), READONLY,
+     "jumps in the source's numbering that the slot's numbering stepped over"},
     {"last_seq", T_LONGLONG, offsetof(Forwarder, last_seq), READONLY, NULL},
     {"last_ts", T_LONGLONG, offsetof(Forwarder, last_ts), READONLY, NULL},
     {"last_picture_id", T_LONGLONG, offsetof(Forwarder, last_picture_id), READONLY, NULL},
