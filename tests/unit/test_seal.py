@@ -99,25 +99,61 @@ def test_a_sealer_protects_exactly_as_libsrtp(
     master = master[: key_bytes + 12]
     reference, sealer = libsrtp_sender(master), sealer_for(master)
     seq = first
-    refused = 0
+    refused = repeats = 0
+    highest, sent = 0, dict[int, bytes]()  # what the sealer must remember: index -> packet
     for i, step in enumerate([0, *steps]):
         seq = (seq + step) % 65_536
         packet = build_rtp(
             payload_type=96,
             sequence_number=seq,
-            timestamp=i,
+            timestamp=i % 3,  # a packet sent again is sometimes the same, sometimes not
             ssrc=ssrc,
             payload=payload,
             extensions=extensions,
             csrcs=csrcs,
         )
         try:
-            expected: bytes | None = reference.protect(packet)
+            expected: bytes | None = reference.protect(packet)  # repeats allowed
         except pylibsrtp.Error:
             expected = None
             refused += 1
+        if expected is not None:
+            index = srtp_index(highest, seq)
+            if sent.setdefault(index, packet) != packet:
+                expected = None  # the same index for different bytes: refused
+                refused += 1
+                repeats += 1
+            highest = max(highest, index)
         assert sealer.seal(packet) == expected, f"packet {i}, sequence number {seq}"
-    assert sealer.refused == refused
+    assert (sealer.refused, sealer.repeats) == (refused, repeats)
+
+
+def srtp_index(highest: int, seq: int) -> int:
+    """RFC 3711 3.3.1's index estimate, as libsrtp makes it (the ROC is 0 near the start)."""
+    if highest <= 32_768:
+        return seq
+    roc, local = highest >> 16, highest & 0xFFFF
+    if local < 32_768 and seq - local > 32_768:
+        roc -= 1
+    elif local >= 32_768 and local - 32_768 > seq:
+        roc += 1
+    return roc << 16 | seq
+
+
+def test_an_index_never_protects_two_different_packets() -> None:
+    sealer = sealer_for(bytes(range(28)))
+    first = build_rtp(payload_type=96, sequence_number=9, timestamp=0, ssrc=5, payload=b"one")
+    other = build_rtp(payload_type=96, sequence_number=9, timestamp=0, ssrc=5, payload=b"two")
+    protected = sealer.seal(first)
+    assert protected is not None
+    assert sealer.seal(first) == protected  # a packet resent as it was: the same bytes
+    assert sealer.seal(other) is None  # another packet with index 9: refused
+    assert (sealer.refused, sealer.repeats) == (1, 1)
+    # Far ahead, then back: the window forgets nothing it still accepts.
+    later = build_rtp(payload_type=96, sequence_number=1000, timestamp=0, ssrc=5, payload=b"x")
+    assert sealer.seal(later) is not None
+    assert sealer.seal(other) is None
+    assert sealer.seal(first) == protected
 
 
 def test_a_sealer_refuses_what_is_not_rtp() -> None:
@@ -355,3 +391,36 @@ def test_a_packet_resent_without_rtx_is_the_same_srtp_packet(
     rtx = slot.resend(7, now_ms=900)
     assert rtx is not None and rtx[8:12] == (0xCAFF).to_bytes(4, "big")
     assert rtx[header.abs_send_time_at :][:3] == abs_send_time(900)
+
+
+@pytest.mark.parametrize("profile", ["aes-cm", "gcm"])
+def test_a_route_never_protects_two_packets_with_one_index(
+    receiver: socket.socket, sender: socket.socket, profile: str
+) -> None:
+    master = bytes(range(44))
+    route = _wire.Route()
+    if profile == "gcm":
+        route.seal(0xCAFE, sealer_for(master))
+    else:
+        policy = Policy(
+            key=master[:30],
+            ssrc_type=Policy.SSRC_SPECIFIC,
+            ssrc_value=0xCAFE,
+            srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+        )
+        policy.allow_repeat_tx = True  # as the server keys it: the route is what refuses
+        dedicated = Session(policy)
+        route.dedicate(0xCAFE, srtp_context(dedicated), dedicated)
+    route_session = libsrtp_sender(master)
+    host, port = receiver.getsockname()
+    route.over_socket(srtp_context(route_session), route_session, sender.fileno(), host, port)
+    header = SlotHeader(ssrc=0xCAFE, payload_type=96, mid="3", mid_id=4)
+    assert route.send(header.build(False, 500, 9, 0, b"first"))
+    first = receiver.recv(2048)
+    assert route.send(header.build(False, 501, 9, 0, b"second"))
+    receiver.recv(2048)
+    assert route.send(header.build(False, 500, 9, 0, b"first"))  # resent as it was
+    assert receiver.recv(2048) == first
+    assert not route.send(header.build(False, 500, 9, 0, b"forged"))
+    assert not route.send(header.build(False, 501, 10, 0, b"second"))  # another timestamp
+    assert route.repeats == route.srtp_errors == 2

@@ -41,6 +41,8 @@ static int route_traverse(Route *self, visitproc visit, void *arg) {
 }
 
 static void route_forget_streams(Route *self) {
+    for (int i = 0; i < self->streams; i++)
+        sent_free(&self->stream[i].sent);
     self->streams = self->sealed = 0;
     Py_CLEAR(self->stream_owners);
 }
@@ -160,7 +162,7 @@ static PyObject *route_add_stream(Route *self, unsigned int ssrc, void *srtp, Se
     self->stream[self->streams].ssrc = wire_ssrc;
     self->stream[self->streams].srtp = srtp;
     self->stream[self->streams].sealer = sealer;
-    self->stream[self->streams].index = 0;
+    memset(&self->stream[self->streams].sent, 0, sizeof self->stream[self->streams].sent);
     self->streams++;
     self->sealed += sealer != NULL;
     Py_RETURN_NONE;
@@ -224,6 +226,21 @@ int route_transmit(Route *self, const unsigned char *data, int length) {
     return -1;
 }
 
+int route_protect_dedicated(Route *self, int stream, unsigned char *packet, int *length) {
+    SentIndices *sent = &self->stream[stream].sent;
+    uint16_t seq = (uint16_t)((packet[2] << 8) | packet[3]);
+    uint64_t index, fingerprint;
+    int64_t ahead;
+    if (sent_index(sent, seq, &index, &ahead) == 0 &&
+        protect_rtp(self->stream[stream].srtp, packet, length) == 0 && *length >= 20) {
+        memcpy(&fingerprint, packet + *length - 8, sizeof fingerprint);
+        if (sent_record(sent, index, ahead, fingerprint) == 0)
+            return 0;
+    }
+    self->srtp_errors++;
+    return -1;
+}
+
 static unsigned char scratch[SLOT_BYTES];
 
 static PyObject *route_send(Route *self, PyObject *args) {
@@ -283,7 +300,17 @@ static PyMemberDef route_members[] = {
     {NULL},
 };
 
+static PyObject *route_repeats(Route *self, void *unused) {
+    unsigned long long repeats = 0;
+    for (int i = 0; i < self->streams; i++)
+        repeats += self->stream[i].sent.repeats;
+    return PyLong_FromUnsignedLongLong(repeats);
+}
+
 static PyGetSetDef route_getset[] = {
+    {"repeats", (getter)route_repeats, NULL,
+     "packets refused (among srtp_errors) because their index protected a different packet",
+     NULL},
     {"ready", (getter)route_ready, NULL, "whether packets can be sent", NULL},
     {NULL},
 };

@@ -34,7 +34,7 @@ struct Route {
         uint32_t ssrc; /* as on the wire */
         void *srtp;
         Sealer *sealer; /* or NULL: libsrtp's `srtp` */
-        uint64_t index; /* the sealer's highest packet index of this SSRC */
+        SentIndices sent; /* the SRTP indices this SSRC has used */
     } stream[ROUTE_STREAMS];
     PyObject *stream_owners; /* a list keeping their Sealers or pylibsrtp Sessions alive */
 };
@@ -44,27 +44,29 @@ extern PyTypeObject RouteType;
 /* Whether packets can be protected and sent on the route now. */
 static inline int route_up(const Route *self) { return self->srtp != NULL && protect_rtp != NULL; }
 
+/* Protect with a libsrtp context of the SSRC's own, which never protects two different
+ * packets with one index either (the authentication tag is the fingerprint). */
+int route_protect_dedicated(Route *self, int stream, unsigned char *packet, int *length);
+
 /* Protect the RTP packet in place, with its SSRC's own protection or the route's context;
  * 0 on success, else counted in srtp_errors. The route must be up. */
 static inline int route_protect_rtp(Route *self, unsigned char *packet, int *length) {
-    void *srtp = self->srtp;
     if (*length >= 12) {
         uint32_t ssrc;
         memcpy(&ssrc, packet + 8, 4);
         for (int i = 0; i < self->streams; i++)
             if (self->stream[i].ssrc == ssrc) {
                 if (self->stream[i].sealer != NULL) {
-                    if (sealer_seal(self->stream[i].sealer, &self->stream[i].index, packet,
+                    if (sealer_seal(self->stream[i].sealer, &self->stream[i].sent, packet,
                                     length) == 0)
                         return 0;
                     self->srtp_errors++;
                     return -1;
                 }
-                srtp = self->stream[i].srtp;
-                break;
+                return route_protect_dedicated(self, i, packet, length);
             }
     }
-    if (protect_rtp(srtp, packet, length) == 0)
+    if (protect_rtp(self->srtp, packet, length) == 0)
         return 0;
     self->srtp_errors++;
     return -1;

@@ -14,6 +14,7 @@
 #include "_seal.h"
 
 #include <dlfcn.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum {
@@ -79,7 +80,7 @@ struct Sealer {
     PyObject_HEAD
     void *ctx; /* EVP_CIPHER_CTX with the session key set */
     unsigned char salt[SALT_BYTES];
-    uint64_t index; /* the stream of `seal` from Python: its highest index */
+    SentIndices own; /* the stream of `seal` from Python */
     unsigned long long refused;
 };
 
@@ -102,6 +103,43 @@ static int64_t estimate(uint64_t highest, uint16_t seq, uint64_t *index) {
     }
     *index = ((uint64_t)roc << 16) | seq;
     return delta;
+}
+
+/* ---- the indices sent ------------------------------------------------------------------ */
+
+int sent_index(const SentIndices *s, uint16_t seq, uint64_t *index, int64_t *ahead) {
+    *ahead = estimate(s->highest, seq, index);
+    return *ahead <= -SENT_WINDOW ? -1 : 0;
+}
+
+int sent_record(SentIndices *s, uint64_t index, int64_t ahead, uint64_t fingerprint) {
+    if (s->fingerprints == NULL &&
+        (s->fingerprints = calloc(SENT_WINDOW, sizeof *s->fingerprints)) == NULL)
+        return -1;
+    fingerprint |= fingerprint == 0; /* 0 means "none" */
+    uint64_t *at = &s->fingerprints[index % SENT_WINDOW];
+    if (ahead <= 0) {
+        if (*at != 0 && *at != fingerprint) {
+            s->repeats++;
+            return -1;
+        }
+        *at = fingerprint;
+        return 0;
+    }
+    /* A new highest: the places of the indices skipped (or all, after a long jump) are free. */
+    if (ahead >= SENT_WINDOW)
+        memset(s->fingerprints, 0, SENT_WINDOW * sizeof *s->fingerprints);
+    else
+        for (uint64_t i = s->highest + 1; i < index; i++)
+            s->fingerprints[i % SENT_WINDOW] = 0;
+    *at = fingerprint;
+    s->highest = index;
+    return 0;
+}
+
+void sent_free(SentIndices *s) {
+    free(s->fingerprints);
+    s->fingerprints = NULL;
 }
 
 /* Bytes of RTP header (the AEAD's associated data) in `packet`, or -1. */
@@ -136,14 +174,14 @@ static void make_iv(const unsigned char *salt, const unsigned char *packet, uint
 
 int sealer_ready(const Sealer *self) { return self->ctx != NULL; }
 
-int sealer_seal(Sealer *self, uint64_t *highest, unsigned char *packet, int *length) {
+int sealer_seal(Sealer *self, SentIndices *stream, unsigned char *packet, int *length) {
     int header = header_length(packet, *length);
     if (header < 0 || self->ctx == NULL)
         goto refuse;
     uint16_t seq = (uint16_t)((packet[2] << 8) | packet[3]);
     uint64_t index;
-    int64_t delta = estimate(*highest, seq, &index);
-    if (delta <= -WINDOW)
+    int64_t ahead;
+    if (sent_index(stream, seq, &index, &ahead) != 0)
         goto refuse;
     unsigned char iv[SALT_BYTES];
     make_iv(self->salt, packet, index, iv);
@@ -154,9 +192,11 @@ int sealer_seal(Sealer *self, uint64_t *highest, unsigned char *packet, int *len
         !evp.final(self->ctx, packet + *length, &out) ||
         !evp.ctrl(self->ctx, CTRL_GET_TAG, TAG_BYTES, packet + *length))
         goto refuse;
+    uint64_t fingerprint;
+    memcpy(&fingerprint, packet + *length, sizeof fingerprint);
+    if (sent_record(stream, index, ahead, fingerprint) != 0)
+        goto refuse;
     *length += TAG_BYTES;
-    if (delta > 0)
-        *highest = index;
     return 0;
 refuse:
     self->refused++;
@@ -197,6 +237,7 @@ static void *gcm_context(PyObject *args, PyObject *kwds, int encrypt, unsigned c
 static void sealer_dealloc(Sealer *self) {
     if (self->ctx != NULL)
         evp.ctx_free(self->ctx);
+    sent_free(&self->own);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -228,7 +269,7 @@ static PyObject *sealer_seal_py(Sealer *self, PyObject *arg) {
         PyErr_Format(PyExc_ValueError, "a packet exceeds %d bytes", SEAL_MAX_PACKET);
         return NULL;
     }
-    if (sealer_seal(self, &self->index, buffer, &length) != 0)
+    if (sealer_seal(self, &self->own, buffer, &length) != 0)
         Py_RETURN_NONE;
     return PyBytes_FromStringAndSize((const char *)buffer, length);
 }
@@ -236,13 +277,16 @@ static PyObject *sealer_seal_py(Sealer *self, PyObject *arg) {
 static PyMethodDef sealer_methods[] = {
     {"seal", (PyCFunction)sealer_seal_py, METH_O,
      "seal(packet) -> the SRTP packet (header, ciphertext, 16-byte tag), or None when it is"
-     " not RTP or more than 1023 packets older than the newest sealed. The packets given to"
-     " `seal` are one stream (a Route keeps each SSRC's index itself)."},
+     " not RTP, more than 1023 packets older than the newest sealed, or its index protected"
+     " a different packet before. The packets given to `seal` are one stream (a Route keeps"
+     " each SSRC's indices itself)."},
     {NULL},
 };
 
 static PyMemberDef sealer_members[] = {
     {"refused", T_ULONGLONG, offsetof(Sealer, refused), READONLY, "packets refused"},
+    {"repeats", T_ULONGLONG, offsetof(Sealer, own.repeats), READONLY,
+     "packets of `seal` refused because their index protected a different packet before"},
     {NULL},
 };
 

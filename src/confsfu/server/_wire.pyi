@@ -21,6 +21,9 @@ class Route:
     sealed: int
     @property
     def ready(self) -> bool: ...
+    @property
+    def repeats(self) -> int:
+        """Packets refused (among srtp_errors): their index protected a different packet."""
     def over_socket(self, srtp: int, owner: object, fd: int, host: str, port: int) -> None: ...
     def over_callable(
         self, srtp: int, owner: object, sendto: Callable[[bytes, Any], object], addr: Any
@@ -37,10 +40,11 @@ class Sealer:
     """SRTP AEAD AES-GCM protection of a connection's outgoing RTP (session key and salt)."""
 
     refused: int
+    repeats: int
     def __init__(self, key: bytes, salt: bytes) -> None: ...
     def seal(self, packet: bytes) -> bytes | None:
-        """The SRTP packet, or None when it is not RTP or too old to protect (the packets
-        given to `seal` are taken as one stream)."""
+        """The SRTP packet, or None when it is not RTP, too old to protect, or its index
+        protected a different packet before (the packets given to `seal` are one stream)."""
 
 class Wire:
     """One outgoing RTP stream on a route: its header template, counters and history."""
