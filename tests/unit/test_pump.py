@@ -59,8 +59,9 @@ def test_the_pump_takes_rtp_and_defers_the_rest(
     publisher: socket.socket,
 ) -> None:
     with watching(receiver, sender, inbox) as intake:
-        sealer = _wire.Sealer(KEY, SALT)
-        media = [sealer.seal(p) for p in (audio(1, 10), video(1, 1, 0, True), audio(2, 10))]
+        audio_sealer = _wire.Sealer(KEY, SALT)  # one per stream: a Sealer's `seal` is one
+        first, second = audio_sealer.seal(audio(1, 10)), audio_sealer.seal(audio(2, 10))
+        media = [first, _wire.Sealer(KEY, SALT).seal(video(1, 1, 0, True)), second]
         stun = b"\x00\x01" + bytes(18)
         for datagram in (media[0], stun, media[1], media[2]):
             assert datagram is not None
