@@ -123,6 +123,7 @@ async def test_an_oversized_packet_is_dropped_and_media_keeps_flowing(
     # A fresh SSRC: one of the talker's own would move SRTP's packet index off its stream.
     big = build_rtp(payload_type=96, sequence_number=1, timestamp=0, ssrc=0x0BAD0BAD,
                     payload=bytes(1688))  # fmt: skip
+    talker.publish_pc.route.max_datagram = 2048  # this client is hostile: it sends it anyway
     assert talker.publish_pc.send_rtp(big)
     await viewer.wait_for(lambda: media.drops["oversized"] == 1, timeout=5)
     before = viewer.streams_showing("audio")["Dakar"].packets

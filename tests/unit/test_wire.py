@@ -247,8 +247,8 @@ def test_bad_arguments_are_refused_with_clear_errors(sender: socket.socket) -> N
     wire = _wire.Wire(route, bytes(12))
     with pytest.raises(TypeError):
         wire.queue(True, 1, 2)  # type: ignore[call-arg]
-    with pytest.raises(ValueError, match="exceeds"):
-        wire.queue(True, 1, 2, b"", bytes(_wire.MAX_PACKET))
+    assert wire.queue(True, 1, 2, b"", bytes(_wire.MAX_PACKET)) == 0  # too large: not sent
+    assert wire.oversized == 1
     with pytest.raises(ValueError, match="exceeds"):
         route.send(bytes(_wire.MAX_PACKET + 1))
     assert not route.ready
@@ -348,3 +348,28 @@ def test_unprotect_refuses_what_it_cannot_hold_and_bad_arguments() -> None:
         _wire.unprotect(address, bytearray(20), False)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="NULL"):
         _wire.unprotect(0, b"\x80" * 20, False)
+
+
+def test_no_datagram_exceeds_the_path_budget(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    """Issue 19: a 1,500-byte packet would go out as 1,510 or more bytes of SRTP, past what every
+    path carries (and past what aiortc's receiver takes). Media that would not fit with SRTP's
+    largest tag and an RTX resend's two bytes is dropped and counted; so is an RTX resend or
+    padding that would not fit."""
+    tx, _ = sessions()
+    route = route_to(receiver, sender, tx)
+    header = video_header()
+    wire = wire_for(route, header)
+    fits = _wire.MAX_DATAGRAM - 16 - 2 - header.header_bytes
+    assert wire.queue(True, 1, 0, abs_send_time(0), bytes(fits)) > 0
+    assert wire.queue(True, 2, 0, abs_send_time(0), bytes(fits + 1)) == 0
+    assert wire.queue(True, 3, 0, abs_send_time(0), bytes(1400)) == 0
+    _wire.flush()
+    assert len(receiver.recv(2048)) <= _wire.MAX_DATAGRAM - 2
+    assert wire.oversized == 2 and wire.packets == 1
+    resend_fits = _wire.MAX_DATAGRAM - 16 - header.header_bytes
+    assert not route.send(header.build(False, 9, 0, 0, bytes(resend_fits + 1)))
+    assert route.oversized == 1
+    assert route.send(header.build(False, 10, 0, 0, bytes(resend_fits)))
+    assert len(receiver.recv(2048)) <= _wire.MAX_DATAGRAM

@@ -72,7 +72,7 @@ int fan_out_packet(PyObject *entries, const Packet *p, long long now_ms,
                 r->bytes += length;
             } else if (length == 0) {
                 failed = note(&r->unrouted, slot) < 0;
-            } else {
+            } else if (length != -2) { /* -2: too large, counted by the wire */
                 failed = 1;
             }
         }

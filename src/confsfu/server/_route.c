@@ -62,8 +62,10 @@ static void route_dealloc(Route *self) {
 
 static PyObject *route_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     Route *self = (Route *)type->tp_alloc(type, 0);
-    if (self != NULL)
+    if (self != NULL) {
         self->fd = -1;
+        self->max_datagram = MAX_DATAGRAM;
+    }
     return (PyObject *)self;
 }
 
@@ -263,6 +265,10 @@ static PyObject *route_send(Route *self, PyObject *args) {
         self->srtp_errors++;
         Py_RETURN_FALSE;
     }
+    if (!rtcp && length + SRTP_ROOM > self->max_datagram) {
+        self->oversized++; /* an RTX resend or padding that would not fit the path */
+        Py_RETURN_FALSE;
+    }
     if (!rtcp && route_protect_rtp(self, scratch, &length) != 0)
         Py_RETURN_FALSE;
     return PyBool_FromLong(route_transmit(self, scratch, length) == 0);
@@ -292,6 +298,10 @@ static PyMethodDef route_methods[] = {
 static PyMemberDef route_members[] = {
     {"srtp_errors", T_ULONGLONG, offsetof(Route, srtp_errors), READONLY,
      "packets SRTP (libsrtp or a Sealer) refused to protect"},
+    {"oversized", T_ULONGLONG, offsetof(Route, oversized), READONLY,
+     "RTP packets of `send` not sent: with SRTP they would exceed max_datagram"},
+    {"max_datagram", T_INT, offsetof(Route, max_datagram), 0,
+     "bytes of an RTP datagram at most, SRTP's included (MAX_DATAGRAM; a test may raise it)"},
     {"send_errors", T_ULONGLONG, offsetof(Route, send_errors), READONLY,
      "protected packets the socket did not take"},
     {"dedicated", T_INT, offsetof(Route, streams), READONLY,

@@ -26,6 +26,8 @@ struct Route {
     PyObject *py_addr;
     unsigned long long srtp_errors;
     unsigned long long send_errors;
+    unsigned long long oversized;
+    int max_datagram; /* bytes of SRTP datagram at most (MAX_DATAGRAM) */
     /* SSRCs whose RTP has a protection of its own: a Sealer, or a libsrtp context (libsrtp
      * finds a stream by walking a linked list of the session's streams, once per packet). They
      * belong to the connection's keys, not to its path, so they outlive route_reset. */

@@ -171,9 +171,9 @@ Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
     }
     Py_ssize_t payload_len = PyBytes_GET_SIZE(payload);
     Py_ssize_t length = self->header_len + payload_len;
-    if (length > MAX_PACKET) {
-        PyErr_Format(PyExc_ValueError, "a %zd-byte packet exceeds %d bytes", length, MAX_PACKET);
-        return -1;
+    if (length + SRTP_ROOM + RTX_ROOM > self->route->max_datagram) {
+        self->oversized++;
+        return -2;
     }
     if (patch == NULL)
         patch = &no_patch;
@@ -227,7 +227,8 @@ Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
     return length;
 }
 
-/* queue(marker, sequence_number, timestamp, send_time, payload) -> bytes queued, 0 if not sent */
+/* queue(marker, sequence_number, timestamp, send_time, payload) -> bytes queued, 0 if not sent
+ * (the route down, SRTP refused, or too large) */
 static PyObject *wire_queue(Wire *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "queue takes 5 arguments");
@@ -248,6 +249,8 @@ static PyObject *wire_queue(Wire *self, PyObject *const *args, Py_ssize_t nargs)
                           send_time.len == 3 ? send_time.buf : NULL, payload, NULL);
     Py_XDECREF(payload);
     PyBuffer_Release(&send_time);
+    if (length == -2) /* too large: counted, not sent */
+        length = 0;
     return length < 0 ? NULL : PyLong_FromSsize_t(length);
 }
 
@@ -291,6 +294,8 @@ static PyMemberDef wire_members[] = {
      "payload octets queued"},
     {"packet_bytes", T_ULONGLONG, offsetof(Wire, packet_bytes), READONLY,
      "bytes of the packets queued, before SRTP"},
+    {"oversized", T_ULONGLONG, offsetof(Wire, oversized), READONLY,
+     "packets not sent: with SRTP (and RTX, resent) they would exceed MAX_DATAGRAM"},
     {NULL},
 };
 
@@ -345,6 +350,7 @@ PyMODINIT_FUNC PyInit__wire(void) {
         return NULL;
     if (PyModule_AddObjectRef(module, "Wire", (PyObject *)&WireType) < 0 ||
         PyModule_AddIntConstant(module, "MAX_PACKET", MAX_PACKET) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_DATAGRAM", MAX_DATAGRAM) < 0 ||
         route_add_to(module) < 0 || seal_add_to(module) < 0 || fan_out_add_to(module) < 0 ||
         intake_add_to(module) < 0) {
         Py_DECREF(module);

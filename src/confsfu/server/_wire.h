@@ -13,6 +13,13 @@ enum {
     SLOT_BYTES = 2048,    /* a datagram in the send arena */
     TRAILER_BYTES = 148,  /* SRTP_MAX_SRTCP_TRAILER_LEN: tag, MKI and SRTCP index */
     MAX_PACKET = SLOT_BYTES - TRAILER_BYTES, /* bytes of RTP or RTCP before protection */
+    /* An RTP datagram's bytes at most, SRTP's included: within an Ethernet path's 1,500 bytes
+     * less IPv6 and UDP headers and a TURN relay's framing (a larger one may be fragmented or
+     * lost, and aiortc's receiver closes its transport on one over 1,500 bytes), and above
+     * what publishers send (libwebrtc 1,200 bytes of RTP, aiortc 1,300 of payload). */
+    MAX_DATAGRAM = 1400,
+    SRTP_ROOM = 16, /* the largest tag (AES-GCM's) */
+    RTX_ROOM = 2,   /* an RTX resend's original sequence number */
 };
 
 typedef struct Route Route;
@@ -45,6 +52,7 @@ typedef struct {
     unsigned long long packets;
     unsigned long long payload_octets; /* as a Sender Report counts them */
     unsigned long long packet_bytes;   /* whole packets, before SRTP */
+    unsigned long long oversized;      /* packets not sent: over MAX_DATAGRAM with SRTP and RTX */
     SentPacket *history;
     uint32_t history_mask;
 } Wire;
@@ -55,8 +63,9 @@ extern PyTypeObject WireType;
  * front of `payload` (a bytes object) with `patch` (or NULL) applied to its descriptor,
  * protect it into the send arena and keep it in the history (the payload shared, the patch
  * applied again when it is asked for). The packet's length; 0 when the route is down or SRTP
- * refused it; -1 with an exception set when the packet is too long, the patch does not fit the
- * payload, or the wire was never initialised. */
+ * refused it; -2 (counted in `oversized`) when it would not fit MAX_DATAGRAM with SRTP and,
+ * resent, RTX; -1 with an exception set when the patch does not fit the payload or the wire
+ * was never initialised. */
 Py_ssize_t wire_put(Wire *wire, int marker, uint16_t seq, uint32_t ts,
                     const unsigned char *send_time, PyObject *payload, const Patch *patch);
 

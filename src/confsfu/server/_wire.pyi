@@ -11,12 +11,15 @@ from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.ids import LayerKey
 
 MAX_PACKET: int
+MAX_DATAGRAM: int
 
 class Route:
     """Where one connection's packets go: its SRTP context and socket."""
 
     srtp_errors: int
     send_errors: int
+    oversized: int
+    max_datagram: int
     dedicated: int
     sealed: int
     @property
@@ -52,6 +55,7 @@ class Wire:
     packets: int
     payload_octets: int
     packet_bytes: int
+    oversized: int
     def __init__(
         self, route: Route, header: bytes, abs_send_time_at: int = 0, history: int = 1024
     ) -> None: ...

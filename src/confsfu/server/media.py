@@ -262,6 +262,7 @@ class RoomMedia(MediaFeedback):
         sub = self.subscribers.pop(pid, None)
         if sub is None:
             return
+        self._drops.update(sub.refused())
         for slot in sub.slots:
             self._index_remove(slot)
         await sub.pc.close()
@@ -499,9 +500,12 @@ class RoomMedia(MediaFeedback):
 
     @property
     def drops(self) -> Counter[str]:
-        """Packets not forwarded, by reason."""
+        """Packets not forwarded, by reason (with those the subscribers' downlinks refused)."""
         self._take_intake_counts()
-        return self._drops
+        drops = self._drops.copy()
+        for sub in self.subscribers.values():
+            drops.update(sub.refused())
+        return +drops
 
     def _take_intake_counts(self, *pubs: Publisher) -> None:
         for pub in pubs or self.publishers.values():

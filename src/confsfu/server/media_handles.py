@@ -94,6 +94,14 @@ class Subscriber:
     def estimator(self) -> BandwidthEstimator:
         return self.budget.estimator
 
+    def refused(self) -> dict[str, int]:
+        """Packets its downlink refused to send, by reason (drop counters' names)."""
+        route = self.pc.route
+        return {
+            "oversized_out": route.oversized + sum(s.wire.oversized for s in self.slots if s.wire),
+            "srtp_repeat": route.repeats,
+        }
+
 
 @dataclass(slots=True, eq=False)
 class Publisher:
