@@ -230,3 +230,35 @@ def test_a_fourth_simulcast_layer_is_not_routed() -> None:
     assert r.unroutable == 1
     listed = dataclasses.replace(four, media_ssrcs=(1, 2, 3, 4))  # announced by a=ssrc lines
     assert sorted(router(listed).streams) == [1, 2, 3]
+
+
+def test_a_layer_takes_a_second_ssrc_only_after_its_first_fell_silent() -> None:
+    heard: dict[int, int] = {}
+    router = StreamRouter([AUDIO, CAMERA], EXT, heard=heard.get)
+    first = router.route(packet(500, 96, mid="1", rid="h"), now_ms=0)
+    assert first is not None and first.layer == 1
+    assert router.route(packet(501, 97, mid="1", repaired_rid="h"), now_ms=0) is not None
+    heard[500] = 100
+    # Another SSRC claiming layer "h" while 500 is live: refused (two numberings on one slot).
+    assert router.route(packet(600, 96, mid="1", rid="h"), now_ms=500) is None
+    assert router.refused == 1 and router.take_replaced() == []
+    # Silent for RESTART_SILENCE_MS: a restarted encoder takes the layer over.
+    restarted = router.route(packet(600, 96, mid="1", rid="h"), now_ms=1100)
+    assert restarted is not None and restarted.key is first.key
+    assert sorted(router.take_replaced()) == [500, 501]  # and the RTX repairing it
+    assert 500 not in router.streams and 501 not in router.streams
+    assert router.media_ssrcs(first.key) == [600]
+    # An announced SSRC never heard from is replaced at once.
+    assert router.route(packet(700, 111, mid="0"), now_ms=1200) is not None
+    assert router.take_replaced() == [1111]
+
+
+def test_a_publisher_cannot_make_the_router_grow() -> None:
+    # Thousands of SSRCs, each naming a layer whose SSRC went silent long ago.
+    router = StreamRouter([CAMERA], EXT, heard=lambda ssrc: 0)
+    for i in range(5000):
+        router.route(packet(10_000 + i, 96, mid="1", rid="qhf"[i % 3]), now_ms=10_000 + i)
+        router.route(packet(50_000 + i, 97, mid="1", repaired_rid="qhf"[i % 3]), now_ms=10_000 + i)
+        router.take_replaced()
+        assert len(router.streams) <= router.max_streams
+    assert len(router.streams) == 6  # one media and one RTX stream a layer

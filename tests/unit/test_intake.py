@@ -144,7 +144,7 @@ def python_path(side: Side, streams: dict[int, Reception], clear: bytes, now_ms:
     return True
 
 
-DROPS = {"duplicate", "chair_muted", "rtx_padding"}
+DROPS = {"duplicate", "chair_muted", "rtx_padding", "ssrc_limit"}
 
 
 def taken(intake: _wire.Intake) -> dict[str, int]:
@@ -441,6 +441,42 @@ def test_the_tap_opens_with_libsrtp_when_there_is_no_opener(
     intake.set_srtp(None, None)
     tap(tx.protect(audio(2, 10)), ("127.0.0.1", 1))  # nothing to open with: Python's
     assert len(fell_back) == 2
+    _wire.flush()
+
+
+def test_libsrtp_opens_the_rtp_of_a_few_ssrcs_only(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    """Issue 19: libsrtp keeps a stream for every SSRC it opens and walks them all per packet;
+    thousands of authentic SSRCs (AES-CM bypasses the Opener's limit) made every packet slow."""
+    side = Side(make_slots(route_to(receiver, sender, sessions()[0]), 10))
+    slow: list[bytes] = []
+    intake = make_intake(side, lambda data, now: slow.append(data))
+    fell_back: list[bytes] = []
+    tap = intake.tap(lambda data, addr: fell_back.append(data))
+    tx, rx = sessions()
+    intake.set_srtp(srtp_context(rx), rx)
+    for i in range(100):
+        packet = build_rtp(payload_type=111, sequence_number=1, timestamp=0, ssrc=50_000 + i,
+                           payload=bytes(40))  # fmt: skip
+        tap(tx.protect(packet), ("127.0.0.1", 1))
+    assert len(slow) == 32  # opened, and handed on (no track takes them)
+    assert taken(intake)["ssrc_limit"] == 100 - len(slow) and not fell_back
+    _wire.flush()
+
+
+def test_a_removed_track_goes_the_slow_way_with_its_repair_stream(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    side = Side(make_slots(route_to(receiver, sender, sessions()[0]), 10))
+    slow: list[bytes] = []
+    intake = make_intake(side, lambda data, now: slow.append(data))
+    assert intake.holds(VIDEO) and intake.holds(RTX) and intake.holds(AUDIO)
+    intake.remove(VIDEO)
+    assert not intake.holds(VIDEO) and not intake.holds(RTX) and intake.holds(AUDIO)
+    intake.receive(video(1, 1, 0, True), 0)
+    assert len(slow) == 1
+    intake.remove(12345)  # not there: nothing happens
     _wire.flush()
 
 

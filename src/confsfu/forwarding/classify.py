@@ -33,7 +33,7 @@ class Dropped:
 Classified = Media | Dropped
 
 
-def classify(data: bytes, router: StreamRouter | None) -> Classified:
+def classify(data: bytes, router: StreamRouter | None, now_ms: int = 0) -> Classified:
     """Read one decrypted RTP packet of a publish connection (`router` learns new SSRCs)."""
     if len(data) > MAX_PACKET_BYTES:
         return Dropped("oversized")
@@ -41,9 +41,12 @@ def classify(data: bytes, router: StreamRouter | None) -> Classified:
         pkt = parse_rtp(data)
     except ParseError:
         return Dropped("bad_rtp")
-    stream = router.route(pkt) if router is not None else None
-    if stream is None:
+    if router is None:
         return Dropped("unknown_ssrc")
+    refused = router.refused
+    stream = router.route(pkt, now_ms)
+    if stream is None:
+        return Dropped("ssrc_refused" if router.refused > refused else "unknown_ssrc")
     if stream.repairs is None:
         return Media(stream, pkt)
     payload = pkt.payload

@@ -3,10 +3,15 @@
 Browsers announce plain streams with a=ssrc lines, but simulcast layers only by rid: the mid, rid
 and repaired-rid header extensions ride on the first packets of each SSRC, so the mapping is
 learned from those and kept.
+
+A layer belongs to one SSRC at a time (two would interleave two numberings on one slot): another
+SSRC for it is taken only once the one it has fell silent (a publisher restarting its encoder),
+and replaces it. A publisher cannot make the router grow: it keeps at most a few SSRCs a layer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from confsfu.ids import MAX_SPATIAL_LAYERS, Kind, LayerKey, SourceId
@@ -44,18 +49,50 @@ class PublishedStream:
         return self.section.source.layer(self.layer)
 
 
+RESTART_SILENCE_MS = 1000  # a layer's SSRC silent this long may be replaced by another
+STREAMS_PER_SECTION = 4 * MAX_SPATIAL_LAYERS  # media and RTX per layer, and their replacements
+
+
+def never_heard(ssrc: int) -> int | None:
+    return None
+
+
 class StreamRouter:
-    """Resolves packets of one publish PeerConnection to streams, learning SSRCs as they come."""
+    """Resolves packets of one publish PeerConnection to streams, learning SSRCs as they come.
 
-    __slots__ = ("_by_mid", "_ext", "_media_by_rid", "sections", "streams", "unroutable")
+    `heard(ssrc)` tells when a stream's last packet arrived (None: never), for the rule that
+    lets a new SSRC replace a silent one; the SSRCs replaced since the last `take_replaced`
+    are the caller's to forget."""
 
-    def __init__(self, sections: list[PublishedTrack], ext: ExtensionIds) -> None:
+    __slots__ = (
+        "_by_mid",
+        "_ext",
+        "_media_by_rid",
+        "_replaced",
+        "heard",
+        "max_streams",
+        "refused",
+        "sections",
+        "streams",
+        "unroutable",
+    )
+
+    def __init__(
+        self,
+        sections: list[PublishedTrack],
+        ext: ExtensionIds,
+        heard: Callable[[int], int | None] = never_heard,
+    ) -> None:
         self._ext = ext
+        self.heard = heard
         self.sections = tuple(sections)
         self._by_mid = {s.mid: s for s in sections}
         self._media_by_rid: dict[tuple[str, str], int] = {}
+        self._replaced: list[int] = []
         self.streams: dict[int, PublishedStream] = {}
+        self.max_streams = STREAMS_PER_SECTION * len(sections)
         self.unroutable = 0
+        self.refused = 0  # new SSRCs refused: their layer's SSRC is live, or too many
         for s in sections:
             ssrcs = s.media_ssrcs[:MAX_SPATIAL_LAYERS] if s.rids else s.media_ssrcs
             for i, ssrc in enumerate(ssrcs):
@@ -64,15 +101,23 @@ class StreamRouter:
                 layer = self.streams[media].layer if media in self.streams else 0
                 self.streams[rtx] = PublishedStream(rtx, s, layer=layer, repairs=media)
 
-    def route(self, pkt: RtpPacket) -> PublishedStream | None:
+    def route(self, pkt: RtpPacket, now_ms: int = 0) -> PublishedStream | None:
         stream = self.streams.get(pkt.ssrc)
         if stream is None:
-            stream = self._learn(pkt)
+            stream = self._learn(pkt, now_ms)
             if stream is None:
                 self.unroutable += 1
         return stream
 
-    def _learn(self, pkt: RtpPacket) -> PublishedStream | None:
+    def take_replaced(self) -> list[int]:
+        """The SSRCs forgotten since the last call (replaced by another of their layer)."""
+        replaced, self._replaced = self._replaced, []
+        return replaced
+
+    def _learn(self, pkt: RtpPacket, now_ms: int) -> PublishedStream | None:
+        if len(self.streams) >= self.max_streams:
+            self.refused += 1
+            return None
         ext = self._ext
         section: PublishedTrack | None = None
         if ext.mid is not None and ext.mid in pkt.extensions:
@@ -95,12 +140,28 @@ class StreamRouter:
             media = self._media_by_rid.get((section.mid, rid or ""))
             if media is None:
                 return None
+            for old in [s.ssrc for s in self.streams.values() if s.repairs == media]:
+                self._forget(old)  # one RTX stream a layer: the newest
             stream = PublishedStream(pkt.ssrc, section, layer=layer, repairs=media)
         else:
+            key = section.source.layer(layer)
+            holder = next((s.ssrc for s in self.streams.values() if s.key is key), None)
+            if holder is not None:
+                last = self.heard(holder)
+                if last is not None and now_ms - last < RESTART_SILENCE_MS:
+                    self.refused += 1
+                    return None  # the layer's SSRC is live: a second one is refused
+                self._forget(holder)
             stream = PublishedStream(pkt.ssrc, section, layer=layer)
             self._media_by_rid[(section.mid, rid or "")] = pkt.ssrc
         self.streams[pkt.ssrc] = stream
         return stream
+
+    def _forget(self, ssrc: int) -> None:
+        """Forget a stream and the RTX streams repairing it."""
+        for s in [s for s in self.streams.values() if s.ssrc == ssrc or s.repairs == ssrc]:
+            del self.streams[s.ssrc]
+            self._replaced.append(s.ssrc)
 
     def _by_payload_type(self, payload_type: int) -> PublishedTrack | None:
         matches = [

@@ -30,12 +30,12 @@ static const ReceptionApi *reception_api; /* confsfu.forwarding._reception */
 
 enum {
     C_PACKETS_IN, C_BYTES_IN, C_PACKETS_OUT, C_BYTES_OUT, C_RTX_IN, /* counters */
-    C_DUPLICATE, C_CHAIR_MUTED, C_RTX_PADDING, /* drops */
+    C_DUPLICATE, C_CHAIR_MUTED, C_RTX_PADDING, C_SSRC_LIMIT, /* drops */
     C_COUNT
 };
 static const char *count_names[C_COUNT] = {"packets_in", "bytes_in",  "packets_out",
                                            "bytes_out",  "rtx_in",    "duplicate",
-                                           "chair_muted", "rtx_padding"};
+                                           "chair_muted", "rtx_padding", "ssrc_limit"};
 
 /* An RTX stream (RFC 4588) repairing a track: its packets carry the original sequence number
  * in front of the original payload. */
@@ -65,6 +65,10 @@ struct Intake {
     int n_tracks;
     Repair repairs[MAX_TRACKS];
     int n_repairs;
+    /* The SSRCs libsrtp opened RTP of: each is a stream libsrtp keeps and walks for every
+     * packet, so a connection gets no more (the Opener keeps its own 256). */
+    uint32_t srtp_ssrcs[MAX_TRACKS];
+    int n_srtp_ssrcs;
     unsigned long long counts[C_COUNT];
 };
 
@@ -256,9 +260,22 @@ int intake_open(Intake *intake, const unsigned char *in, Py_ssize_t length,
         return opener_open((Opener *)intake->opener, in, (int)length, clear);
     if (intake->srtp == NULL)
         return -1;
+    uint32_t ssrc;
+    memcpy(&ssrc, in + 8, 4);
+    int known = 0;
+    for (int i = 0; i < intake->n_srtp_ssrcs && !known; i++)
+        known = intake->srtp_ssrcs[i] == ssrc;
+    if (!known && intake->n_srtp_ssrcs == MAX_TRACKS) {
+        intake->counts[C_SSRC_LIMIT]++;
+        return -2;
+    }
     memcpy(clear, in, (size_t)length); /* libsrtp opens in place: a copy of our own */
     int n = (int)length;
-    return wire_unprotect_rtp(intake->srtp, clear, &n) < 0 ? -1 : n;
+    if (wire_unprotect_rtp(intake->srtp, clear, &n) < 0)
+        return -1;
+    if (!known)
+        intake->srtp_ssrcs[intake->n_srtp_ssrcs++] = ssrc;
+    return n;
 }
 
 static PyObject *intake_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
@@ -392,6 +409,33 @@ static PyObject *intake_add_repair(Intake *self, PyObject *args) {
     Py_RETURN_TRUE;
 }
 
+/* remove(ssrc): the track of that SSRC, and the repair streams of it, or a repair stream of
+ * that SSRC, are no longer taken here. */
+static PyObject *intake_remove(Intake *self, PyObject *arg) {
+    unsigned long ssrc = PyLong_AsUnsignedLong(arg);
+    if (ssrc == (unsigned long)-1 && PyErr_Occurred())
+        return NULL;
+    Reception *gone = NULL;
+    for (int i = 0; i < self->n_tracks; i++)
+        if (self->tracks[i]->ssrc == ssrc) {
+            gone = self->tracks[i];
+            self->tracks[i] = self->tracks[--self->n_tracks];
+            break;
+        }
+    for (int i = 0; i < self->n_repairs;) {
+        Repair *r = &self->repairs[i];
+        if (r->ssrc == ssrc || (gone != NULL && r->media == gone)) {
+            Reception *media = r->media;
+            *r = self->repairs[--self->n_repairs];
+            Py_XDECREF(media);
+        } else {
+            i++;
+        }
+    }
+    Py_XDECREF(gone); /* a packet being taken holds its own reference */
+    Py_RETURN_NONE;
+}
+
 /* {name: count} of counts[first:end], each set back to 0. */
 static PyObject *take_range(Intake *self, int first, int end) {
     PyObject *counts = PyDict_New();
@@ -444,6 +488,8 @@ static PyObject *intake_set_srtp(Intake *self, PyObject *args) {
         if (srtp == NULL && PyErr_Occurred())
             return NULL;
     }
+    if (srtp != self->srtp)
+        self->n_srtp_ssrcs = 0; /* another session: none of its streams exist yet */
     self->srtp = srtp;
     Py_XSETREF(self->srtp_owner, srtp != NULL ? Py_NewRef(owner) : NULL);
     Py_RETURN_NONE;
@@ -485,6 +531,9 @@ static PyMethodDef intake_methods[] = {
     {"add", (PyCFunction)intake_add, METH_O,
      "add(track): take the packets of its SSRC from now on (replacing a track of the same "
      "SSRC); False when the intake holds as many as it can."},
+    {"remove", (PyCFunction)intake_remove, METH_O,
+     "remove(ssrc): stop taking the track of that SSRC (and its repair streams), or the repair "
+     "stream of that SSRC."},
     {"holds", (PyCFunction)intake_holds, METH_O,
      "holds(ssrc): a track or repair stream of that SSRC was added."},
     {"add_repair", (PyCFunction)intake_add_repair, METH_VARARGS,

@@ -14,7 +14,8 @@ int intake_ready(const Intake *intake);
 int intake_has_keys(const Intake *intake);
 
 /* Open one datagram as SRTP-protected RTP into `clear` (SEAL_MAX_PACKET bytes): its length,
- * or -1 when it is not RTP the intake can open (STUN, DTLS, RTCP, no keys yet, refused). */
+ * -1 when it is not RTP the intake can open (STUN, DTLS, RTCP, no keys yet, refused), or -2
+ * when it is RTP of an SSRC beyond the connection's limit (dropped, counted as ssrc_limit). */
 int intake_open(Intake *intake, const unsigned char *in, Py_ssize_t length, unsigned char *clear);
 
 /* One clear RTP packet of `length` bytes read at `now_ms`: taken (fanned out), or handed to

@@ -58,6 +58,8 @@ static PyObject *tap_vectorcall(PyObject *callable, PyObject *const *args, size_
     if (PyBytes_CheckExact(data))
         n = intake_open(self->intake, (const unsigned char *)PyBytes_AS_STRING(data),
                         PyBytes_GET_SIZE(data), clear);
+    if (n == -2) /* over a limit: dropped (and counted) here */
+        Py_RETURN_NONE;
     if (n < 0) /* not RTP, or refused: Python's path (which counts the refusal) */
         return PyObject_Vectorcall(self->fallback, args, 2, NULL);
     return intake_receive(self->intake, clear, n, monotonic_ms());
@@ -134,6 +136,8 @@ static int tap_pumped(Tap *self, Py_ssize_t length, const struct sockaddr_storag
                       PyObject *defer) {
     unsigned char clear[SEAL_MAX_PACKET];
     int n = intake_open(self->intake, pump_buffer, length, clear);
+    if (n == -2)
+        return 0; /* over a limit: dropped (and counted) */
     if (n >= 0) {
         PyObject *result = intake_receive(self->intake, clear, n, monotonic_ms());
         Py_XDECREF(result);

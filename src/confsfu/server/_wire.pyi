@@ -136,6 +136,8 @@ class Intake:
         when there is no `opener` (the AES-CM profile); `owner` keeps it alive."""
     def add(self, track: Reception) -> bool: ...
     def holds(self, ssrc: int) -> bool: ...
+    def remove(self, ssrc: int) -> None:
+        """Stop taking the track of `ssrc` (and its repair streams), or the repair stream."""
     def add_repair(self, ssrc: int, payload_type: int, media: Reception) -> bool:
         """RTX of `ssrc` with `payload_type` repairs the track `media` from now on (unwrapped
         in C); False when the intake holds as many as it can."""

@@ -94,6 +94,7 @@ class RoomMedia(MediaFeedback):
             self._fan_out_by_key, self._counters, self._drops, media, meeting, self.keyframes
         )
         self._path.after_fan_out = self._after_fan_out
+        self._path.on_restart = self._restart_layer
         self._path.schedule_flush = self._schedule_flush
         self._last_report_ms = clock_ms()
         self._flush_due = False
@@ -135,7 +136,7 @@ class RoomMedia(MediaFeedback):
             self.publishers.pop((pid, purpose), None)
             await pub.pc.close()
             raise
-        pub.router = StreamRouter(plan.sections, plan.ext)
+        pub.router = StreamRouter(plan.sections, plan.ext, heard=pub.heard)
         if purpose == "camera":
             self._held.discard(pid)
         self._restart_slots(pid, purpose)
@@ -170,9 +171,7 @@ class RoomMedia(MediaFeedback):
                 max_interval_ms=max(bw.probe_max_interval_ms, 4000),
             )
         )
-        sub.pc.set_callbacks(
-            on_rtp=lambda data, at: None, on_rtcp=lambda data: self._on_subscriber_rtcp(sub, data)
-        )
+        sub.pc.set_callbacks(on_rtp=None, on_rtcp=lambda data: self._on_subscriber_rtcp(sub, data))
         self.subscribers[pid] = sub
         counts = self._slot_counts
         audio: list[Kind] = ["audio"]
@@ -275,6 +274,13 @@ class RoomMedia(MediaFeedback):
             if key.source.participant == pid and key.source.purpose == purpose:
                 for slot in list(slots):
                     self._execute(now_ms, slot, slot.subscription.restart(now_ms))
+
+    def _restart_layer(self, key: LayerKey) -> None:
+        """A layer's SSRC was replaced (a restarted encoder): its slots take the new one up like
+        a switch, their numbering going on from where it was."""
+        now_ms = self._clock_ms()
+        for slot in list(self._slots_by_key.get(key, ())):
+            self._execute(now_ms, slot, slot.subscription.restart(now_ms))
 
     # ---- who goes where ---------------------------------------------------------------------
 

@@ -114,3 +114,8 @@ class Publisher:
     ext: ExtensionIds = field(default_factory=ExtensionIds)
     receptions: dict[int, Reception] = field(default_factory=dict)  # by SSRC
     meters: dict[SourceId, LayerBitrateMeter] = field(default_factory=dict)  # per video source
+
+    def heard(self, ssrc: int) -> int | None:
+        """When a packet of `ssrc` last arrived (None: never)."""
+        reception = self.receptions.get(ssrc)
+        return reception.last_packet_ms if reception is not None else None

@@ -15,6 +15,7 @@ from confsfu.forwarding._reception import Reception
 from confsfu.forwarding.classify import MAX_PACKET_BYTES, Dropped, classify
 from confsfu.forwarding.keyframes import KeyframeRequester
 from confsfu.forwarding.source_packet import SourcePacket
+from confsfu.ids import LayerKey
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import abs_send_time, parse_audio_level
 from confsfu.rtp.packet import RtpPacket
@@ -46,17 +47,24 @@ class PublisherPath:
         self._send_time_ms, self._send_time = -1, b""  # abs-send-time of the last arrival's ms
         self.after_fan_out: Callable[[Any, Any], None] = lambda *_: None
         self.schedule_flush: Callable[[], None] = lambda: None
+        self.on_restart: Callable[[LayerKey], None] = lambda _: None  # a layer's new SSRC
 
     def on_rtp(self, pub: Publisher, data: bytes, arrival_ms: int) -> None:
         counters, drops = self._counters, self._drops
         counters["packets_in"] += 1
         counters["bytes_in"] += len(data)
-        verdict = classify(data, pub.router)
+        verdict = classify(data, pub.router, arrival_ms)
+        intake = pub.intake
+        if pub.router is not None:
+            for ssrc in pub.router.take_replaced():  # a restarted stream: its old SSRC goes
+                intake.remove(ssrc)
+                gone = pub.receptions.pop(ssrc, None)
+                if gone is not None and gone.key is not None:
+                    self.on_restart(gone.key)
         if isinstance(verdict, Dropped):
             drops[verdict.reason] += 1
             return
         stream, pkt = verdict.stream, verdict.pkt
-        intake = pub.intake
         if verdict.repaired:
             counters["rtx_in"] += 1
             media = pub.receptions.get(pkt.ssrc)

@@ -44,6 +44,7 @@ from confsfu.server.clock import clock_ms
 log = logging.getLogger(__name__)
 
 PINNED_AIORTC = "1.16.0"
+MAX_SRTP_SSRCS = 32  # incoming SSRCs libsrtp opens on a connection (the intake's MAX_TRACKS)
 SOCKET_BUFFER_BYTES = 1 << 20  # each ICE socket's receive and send buffer (see _grow_buffers)
 CandidatePolicy = Literal["loopback", "host"]
 
@@ -185,7 +186,7 @@ class RawPeerConnection:
             iceServers=list(ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
         )
         self.pc = RTCPeerConnection(config)
-        self._on_rtp: RtpCallback = _ignore_rtp
+        self._on_rtp: RtpCallback | None = _ignore_rtp
         self._on_rtcp: RtcpCallback = _ignore_rtcp
         self._intake: _wire.Intake | None = None
         self._dtls: Any = None
@@ -196,6 +197,7 @@ class RawPeerConnection:
         self._route_pair: Any = None  # the nominated ICE pair `route` was set up for
         self._outgoing_ssrcs: list[int] = []  # media and RTX SSRCs of the sendonly transceivers
         self._unprotect_errors = 0
+        self._srtp_ssrcs: set[int] = set()  # the SSRCs libsrtp opened RTP of on the slow path
         # aiortc's receiving pylibsrtp Session, its context's address, and an AES-GCM Opener
         # for RTP (None: the Session opens RTP too); the Session always opens RTCP.
         self._receiving: list[Any] = [None, 0, None]
@@ -211,10 +213,15 @@ class RawPeerConnection:
                 self.on_state(self.pc.connectionState)
 
     def set_callbacks(
-        self, *, on_rtp: RtpCallback, on_rtcp: RtcpCallback, intake: _wire.Intake | None = None
+        self,
+        *,
+        on_rtp: RtpCallback | None,
+        on_rtcp: RtcpCallback,
+        intake: _wire.Intake | None = None,
     ) -> None:
         """Where decrypted packets go; set before negotiating. An `intake` takes the RTP it can
-        open from the sockets itself, and is told the opener once the keys exist."""
+        open from the sockets itself, and is told the opener once the keys exist. Without
+        `on_rtp` the connection takes no RTP: it is dropped unopened."""
         self._on_rtp = on_rtp
         self._on_rtcp = on_rtcp
         self._intake = intake
@@ -363,10 +370,23 @@ class RawPeerConnection:
     async def _slow_rtp(self, data: bytes, arrival_time_ms: int) -> None:
         # aiortc's arrival time has another epoch: use the server's clock like the fast path.
         self.slow_path_packets += 1
-        self._on_rtp(data, clock_ms())
+        if self._on_rtp is not None:
+            self._on_rtp(data, clock_ms())
 
     async def _slow_rtcp(self, data: bytes) -> None:
         self._on_rtcp(data)
+
+    def _srtp_admits(self, data: bytes, opener: _wire.Opener | None) -> bool:
+        """Whether RTP of this SSRC may be opened here: libsrtp keeps a stream for every SSRC it
+        opens and walks them all for every packet, so a connection gets a few (as the intake
+        allows; an Opener keeps its own limit)."""
+        if opener is not None or len(data) < 12:
+            return True
+        ssrc = int.from_bytes(data[8:12], "big")
+        if ssrc not in self._srtp_ssrcs and len(self._srtp_ssrcs) >= MAX_SRTP_SSRCS:
+            return False
+        self._srtp_ssrcs.add(ssrc)
+        return True
 
     def _install_fast_receive(self) -> None:
         """Decrypt SRTP in the socket callback instead of queue -> task -> DTLS loop."""
@@ -397,6 +417,10 @@ class RawPeerConnection:
                         self._intake.set_srtp(keys[1] if keys[2] is None else None, rx)
                 rtcp = len(data) > 1 and 192 <= data[1] <= 223
                 opener = keys[2]
+                on_rtp = self._on_rtp
+                if not rtcp and (on_rtp is None or not self._srtp_admits(data, opener)):
+                    self._unprotect_errors += 1  # RTP nobody publishes here, or too many SSRCs
+                    return
                 if rtcp or opener is None:
                     clear = _wire.unprotect(keys[1], data, rtcp)
                 else:
@@ -405,8 +429,8 @@ class RawPeerConnection:
                     self._unprotect_errors += 1
                 elif rtcp:
                     self._on_rtcp(clear)
-                else:
-                    self._on_rtp(clear, clock_ms())
+                elif on_rtp is not None:
+                    on_rtp(clear, clock_ms())
 
             if self._intake is None:
                 protocol.datagram_received = datagram_received
