@@ -163,6 +163,11 @@ class LoopbackPeer:
         self.sent_by_ssrc: Counter[int] = Counter()  # video packets per simulcast layer
         self._subscribed = asyncio.Event()
 
+    @property
+    def publish_streams(self) -> list[OutgoingStream]:
+        """The streams of the publish connection (audio first), once published."""
+        return list(self._publish_streams)
+
     # ---- signalling ----------------------------------------------------------------------
 
     async def join(self, *, publish: bool = True) -> None:
