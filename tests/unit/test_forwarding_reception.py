@@ -100,6 +100,23 @@ def test_nack_waits_for_the_delay_then_backs_off(make: Make) -> None:
     assert stream.nacks_due(130) == [2]
 
 
+def test_the_next_nack_deadline_is_when_nacks_due_next_has_a_number(make: Make) -> None:
+    stream = make(1, nack_delay_ms=10, nack_retries=2)
+    feed(stream, 100, 1)
+    assert stream.next_nack_ms() is None  # nothing missing
+    feed(stream, 100, 3)
+    feed(stream, 104, 6)
+    assert stream.next_nack_ms() == 110
+    assert stream.nacks_due(110) == [2]
+    assert stream.next_nack_ms() == 114  # 4 and 5, first ask
+    assert stream.nacks_due(114) == [4, 5]
+    assert stream.next_nack_ms() == 120  # 2, second ask
+    assert stream.nacks_due(120) == [2] and stream.nacks_due(124) == [4, 5]
+    assert stream.next_nack_ms() is None  # asked twice: given up
+    feed(stream, 130, 5)
+    assert stream.next_nack_ms() is None
+
+
 def test_nack_gives_up_after_the_retries(make: Make) -> None:
     stream = make(1, nack_delay_ms=10, nack_retries=3)
     feed(stream, 0, 1, 3)

@@ -305,6 +305,17 @@ class Meeting:
             events.append(timed_out)
         return events
 
+    def next_deadline_ms(self) -> int | None:
+        """When `tick` has something to decide next (a floor's time limit, a mute request
+        expiring, the speaker detector, an away participant's grace); None: nothing."""
+        due = (
+            self.floor.next_deadline_ms(),
+            self.moderation.next_deadline_ms(),
+            self.speakers.next_deadline_ms(),
+            self.presence.next_deadline_ms(),
+        )
+        return min((at for at in due if at is not None), default=None)
+
     def stage(self, now_ms: int) -> Stage:
         """The presenter's or floor holder's screen, else the floor holder, else the speaker."""
         for pid in (self.floor.presenter, self.floor.holder):

@@ -174,6 +174,24 @@ static PyObject *reception_nacks_due(Reception *self, PyObject *arg) {
     return due;
 }
 
+/* next_nack_ms() -> when nacks_due will next have something, or None */
+static PyObject *reception_next_nack_ms(Reception *self, PyObject *unused) {
+    if (!reception_ready(self))
+        return NULL;
+    long long next = 0;
+    int found = 0;
+    for (int i = 0; i < self->n_missing; i++) {
+        Missing m = self->missing[i];
+        if (m.sent >= self->nack_retries)
+            continue;
+        long long due = m.first_ms + (long long)self->nack_delay_ms * (1 + m.sent);
+        if (!found || due < next)
+            next = due;
+        found = 1;
+    }
+    return found ? PyLong_FromLongLong(next) : Py_NewRef(Py_None);
+}
+
 static PyTypeObject *ReportType; /* the values of one RTCP report block, a named tuple */
 
 static PyStructSequence_Field report_fields[] = {
@@ -269,6 +287,8 @@ static PyMethodDef reception_methods[] = {
      "duplicate or too old to matter."},
     {"nacks_due", (PyCFunction)reception_nacks_due, METH_O,
      "nacks_due(now_ms): the 16-bit sequence numbers to NACK now."},
+    {"next_nack_ms", (PyCFunction)reception_next_nack_ms, METH_NOARGS,
+     "next_nack_ms(): when nacks_due will next have a number to NACK, or None."},
     {"report", (PyCFunction)reception_report, METH_NOARGS,
      "report() -> ReceptionReport(ssrc, fraction_lost, packets_lost, highest_sequence, jitter),"
      " as of now; resets the interval counters of fraction lost."},

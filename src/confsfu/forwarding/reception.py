@@ -111,6 +111,15 @@ class Reception:
                 due.append(ext % SEQ_MOD)
         return due
 
+    def next_nack_ms(self) -> int | None:
+        """When `nacks_due` will next have a number to NACK; None while nothing is missing."""
+        due = [
+            first_ms + self._nack_delay_ms * (1 + sent)
+            for first_ms, sent in self._missing.values()
+            if sent < self._nack_retries
+        ]
+        return min(due, default=None)
+
     def report(self) -> ReceptionReport:
         """A report block's values; resets the interval counters used for fraction lost."""
         expected = self._highest_ext - self._base_ext + 1 if self.started else 0

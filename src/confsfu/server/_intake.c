@@ -54,6 +54,7 @@ struct Intake {
     PyObject_HEAD
     PyObject *call[K_COUNT];
     PyObject *pid;      /* str: on_level's second argument */
+    PyObject *on_gap;   /* on_gap(now_ms) when a packet leaves a gap, or NULL / None */
     PyObject *fan_outs; /* dict: layer key -> fan-out entries */
     PyObject *opener;   /* an Opener once AES-GCM keys exist, else NULL */
     void *srtp;         /* else libsrtp's receiving context once the keys exist, else NULL */
@@ -142,6 +143,21 @@ static int intake_forward(Intake *self, Reception *t, const Packet *p, long long
     return status;
 }
 
+/* A packet left a gap behind it: on_gap(now_ms), if set, hears of it (NACKs will be due).
+ * None, or NULL with an exception set. */
+static PyObject *tell_gap(Intake *self, long long now_ms) {
+    if (self->on_gap == NULL || self->on_gap == Py_None)
+        Py_RETURN_NONE;
+    PyObject *on_gap = Py_NewRef(self->on_gap), *ms = PyLong_FromLongLong(now_ms);
+    PyObject *result = ms != NULL ? PyObject_CallOneArg(on_gap, ms) : NULL;
+    Py_DECREF(on_gap);
+    Py_XDECREF(ms);
+    if (result == NULL)
+        return NULL;
+    Py_DECREF(result);
+    Py_RETURN_NONE;
+}
+
 /* One clear RTP packet: taken here, or handed to `slow` before anything is counted. */
 PyObject *intake_receive(Intake *self, const unsigned char *d, int length,
                                 long long now_ms) {
@@ -174,6 +190,7 @@ PyObject *intake_receive(Intake *self, const unsigned char *d, int length,
     self->counts[C_PACKETS_IN]++;
     self->counts[C_BYTES_IN] += (unsigned long long)length;
     self->counts[C_RTX_IN] += (unsigned long long)repair;
+    int64_t highest_before = t->highest_ext;
     int accepted = reception_api->on_packet(t, now_ms, h.seq, length);
     if (accepted <= 0) {
         if (accepted < 0)
@@ -181,11 +198,12 @@ PyObject *intake_receive(Intake *self, const unsigned char *d, int length,
         self->counts[C_DUPLICATE]++;
         Py_RETURN_NONE;
     }
-    if (payload_length == 0)
-        Py_RETURN_NONE; /* padding only */
+    int opened_gap = highest_before >= 0 && t->highest_ext - highest_before > 1;
+    if (payload_length == 0) /* padding only */
+        return opened_gap ? tell_gap(self, now_ms) : Py_NewRef(Py_None);
     if (!(t->is_video ? self->gate_video : self->gate_audio)) {
         self->counts[C_CHAIR_MUTED]++;
-        Py_RETURN_NONE;
+        return opened_gap ? tell_gap(self, now_ms) : Py_NewRef(Py_None);
     }
     /* The callbacks below may drop the track from the intake, or the intake from its socket. */
     Py_INCREF(t);
@@ -242,6 +260,11 @@ PyObject *intake_receive(Intake *self, const unsigned char *d, int length,
         p.payload = PyBytes_FromStringAndSize((const char *)d + h.payload_start, payload_length);
         failed = p.payload == NULL || intake_forward(self, t, &p, now_ms, send_time) < 0;
         Py_XDECREF(p.payload);
+    }
+    if (!failed && opened_gap) {
+        PyObject *told = tell_gap(self, now_ms);
+        failed = told == NULL;
+        Py_XDECREF(told);
     }
     Py_DECREF(t);
     Py_DECREF(self);
@@ -323,6 +346,7 @@ static int intake_traverse(Intake *self, visitproc visit, void *arg) {
     for (int i = 0; i < K_COUNT; i++)
         Py_VISIT(self->call[i]);
     Py_VISIT(self->fan_outs);
+    Py_VISIT(self->on_gap);
     Py_VISIT(self->opener);
     Py_VISIT(self->srtp_owner);
     for (int i = 0; i < self->n_tracks; i++)
@@ -336,6 +360,7 @@ static int intake_clear(Intake *self) {
     for (int i = 0; i < K_COUNT; i++)
         Py_CLEAR(self->call[i]);
     Py_CLEAR(self->fan_outs);
+    Py_CLEAR(self->on_gap);
     Py_CLEAR(self->opener);
     Py_CLEAR(self->srtp_owner);
     self->srtp = NULL;
@@ -557,6 +582,8 @@ static PyMemberDef intake_members[] = {
     {"gate_audio", T_BOOL, offsetof(Intake, gate_audio), 0, "audio may be forwarded"},
     {"gate_video", T_BOOL, offsetof(Intake, gate_video), 0, "video may be forwarded"},
     {"pid", T_OBJECT_EX, offsetof(Intake, pid), READONLY, NULL},
+    {"on_gap", T_OBJECT, offsetof(Intake, on_gap), 0,
+     "on_gap(now_ms): a packet left a gap behind it, so NACKs will be due (None: nobody asks)"},
     {NULL, 0, 0, 0, NULL},
 };
 

@@ -114,6 +114,7 @@ class Intake:
     gate_audio: bool
     gate_video: bool
     opener: Opener | None
+    on_gap: Callable[[int], object] | None
     @property
     def pid(self) -> str: ...
     def __init__(

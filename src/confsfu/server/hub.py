@@ -43,10 +43,12 @@ log = logging.getLogger(__name__)
 Send = Callable[[Message | str], Awaitable[None]]  # a message, or one already in JSON
 Close = Callable[[str], Awaitable[None]]
 
-TICK_MS = 20
+# The room's one timer runs when its cores next have something to do (their deadlines), at
+# most this often and at least this seldom.
+MIN_TIMER_MS = 5
+MAX_TIMER_MS = 250
 REPORT_EVERY_MS = 1000
 REASSIGN_EVERY_MS = 250
-MEETING_EVERY_MS = 100
 
 
 class SlotRow(NamedTuple):
@@ -98,9 +100,10 @@ class LiveRoom:
     connections: dict[str, Connection] = field(default_factory=dict)
     on_empty: Callable[[], Awaitable[None]] | None = None  # the last participant left
     _timer: asyncio.TimerHandle | None = None
+    _timer_at_ms: int = 0  # when `_timer` runs
+    _timers_on: bool = False
     _last_report_ms: int = 0
     _last_reassign_ms: int = 0
-    _last_meeting_ms: int = 0
     _slot_maps_due: set[str] = field(default_factory=set)
     _slots_announced: dict[str, list[SlotRow]] = field(default_factory=dict)  # as pages know them
     _tasks: set[asyncio.Future[None]] = field(default_factory=set)
@@ -182,6 +185,8 @@ class LiveRoom:
         if state_changed:
             await self.broadcast(self.room_state())
             self.media.reassign_gradually()
+        if (at := self.meeting.next_deadline_ms()) is not None:
+            self.wake(at)  # e.g. a floor granted with a time limit
 
     async def _notify(self, event: MeetingEvent | ParticipantRemoved) -> None:
         names = {pid: p.name for pid, p in self.room.participants.items()}
@@ -299,24 +304,36 @@ class LiveRoom:
     # ---- timers -----------------------------------------------------------------------------
 
     def start_timers(self) -> None:
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(TICK_MS / 1000, self._tick)
+        if not self._timers_on:
+            self._timers_on = True
+            self.media.wake = self.wake
+            self.wake(clock_ms() + MIN_TIMER_MS)
 
     def stop_timers(self) -> None:
+        self._timers_on = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
+    def wake(self, at_ms: int) -> None:
+        """Have the room's timer run by `at_ms` (a core has something to do then)."""
+        if not self._timers_on or (self._timer is not None and self._timer_at_ms <= at_ms):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        delay_ms = max(at_ms - clock_ms(), 0)
+        self._timer_at_ms = at_ms
+        self._timer = asyncio.get_running_loop().call_later(delay_ms / 1000, self._tick)
+
     def _tick(self) -> None:
+        self._timer = None
         now_ms = clock_ms()
         try:
             self.media.on_tick(now_ms)
-            if now_ms - self._last_meeting_ms >= MEETING_EVERY_MS:
-                self._last_meeting_ms = now_ms
-                events = self.meeting.tick(now_ms)
-                if events:
-                    self.media.refresh_gates()
-                    self._spawn(self.announce(events))
+            events = self.meeting.tick(now_ms)
+            if events:
+                self.media.refresh_gates()
+                self._spawn(self.announce(events))
             if now_ms - self._last_reassign_ms >= REASSIGN_EVERY_MS:
                 self._last_reassign_ms = now_ms
                 self.media.reassign_gradually()
@@ -325,7 +342,19 @@ class LiveRoom:
                 self.media.on_report_tick(now_ms)
         except Exception:  # a timer must never stop the room
             log.exception("room %s: timer failed", self.room.name)
-        self._timer = asyncio.get_running_loop().call_later(TICK_MS / 1000, self._tick)
+        self.wake(max(self._next_deadline_ms(now_ms), now_ms + MIN_TIMER_MS))
+
+    def _next_deadline_ms(self, now_ms: int) -> int:
+        """The earliest of the cores' deadlines and the periodic passes (reassign, reports)."""
+        due = [
+            self._last_reassign_ms + REASSIGN_EVERY_MS,
+            self._last_report_ms + REPORT_EVERY_MS,
+            now_ms + MAX_TIMER_MS,
+        ]
+        for at in (self.meeting.next_deadline_ms(), self.media.next_deadline_ms(now_ms)):
+            if at is not None:
+                due.append(at)
+        return min(due)
 
 
 class Hub:

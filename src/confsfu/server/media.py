@@ -95,12 +95,16 @@ class RoomMedia(MediaFeedback):
         )
         self._path.after_fan_out = self._after_fan_out
         self._path.on_restart = self._restart_layer
+        self._path.on_gap = self._on_gap
+        self._path.on_level = self._on_level
         self._path.schedule_flush = self._schedule_flush
         self._last_report_ms = clock_ms()
         self._flush_due = False
         self._loop: asyncio.AbstractEventLoop | None = None  # the one the room runs on
         self._gradual: Iterator[None] | None = None  # the reassign pass under way, if any
         self._last_keyframe_scan_ms = 0
+        self._keyframes_awaited = False
+        self.wake: Callable[[int], None] = lambda at_ms: None  # the room's timer, by then
 
     # ---- joining and leaving ----------------------------------------------------------------
 
@@ -113,12 +117,13 @@ class RoomMedia(MediaFeedback):
             pid,
             self._fan_out_by_key,
             slow=lambda data, arrival_ms: path.on_rtp(pub, data, arrival_ms),
-            on_level=self.meeting.on_audio_level,
+            on_level=self._on_level,
             on_keyframe=self.keyframes.keyframe_arrived,
             after_fan_out=self._after_fan_out,
             schedule_flush=self._schedule_flush,
             max_packet=path.max_packet,
         )
+        intake.on_gap = self._on_gap
         pub = Publisher(pid, purpose, pc, rtcp_ssrc=self._rng.getrandbits(32), intake=intake)
         self._gate(pub)
         pub.pc.set_callbacks(
@@ -274,6 +279,18 @@ class RoomMedia(MediaFeedback):
             if key.source.participant == pid and key.source.purpose == purpose:
                 for slot in list(slots):
                     self._execute(now_ms, slot, slot.subscription.restart(now_ms))
+
+    def _on_level(self, now_ms: int, pid: str, level_dbov: int, voice: bool) -> None:
+        """A publisher's audio level (as the intake reports them): the speaker detector's."""
+        speakers = self.meeting.speakers
+        idle = speakers.next_deadline_ms() is None
+        self.meeting.on_audio_level(now_ms, pid, level_dbov, voice)
+        if idle and (at := speakers.next_deadline_ms()) is not None:
+            self.wake(at)  # it has something to decide now
+
+    def _on_gap(self, now_ms: int) -> None:
+        """A publisher's packet left a gap: upstream NACKs fall due."""
+        self.wake(now_ms + self._media.upstream_nack_delay_ms)
 
     def _restart_layer(self, key: LayerKey) -> None:
         """A layer's SSRC was replaced (a restarted encoder): its slots take the new one up like

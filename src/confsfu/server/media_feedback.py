@@ -15,6 +15,7 @@ from confsfu.server.media_handles import Publisher, Slot, Subscriber
 from confsfu.settings import BandwidthSettings, MediaSettings
 
 KEYFRAME_SCAN_EVERY_MS = 100  # re-requests are throttled to one per 500 ms per layer anyway
+PAD_EVERY_MS = 20  # probe padding goes out in bursts this far apart
 
 
 class MediaFeedback:
@@ -31,6 +32,8 @@ class MediaFeedback:
     _clock_ms: Callable[[], int]
     _last_report_ms: int
     _last_keyframe_scan_ms: int
+    _keyframes_awaited: bool  # some slot waits for a keyframe (as of the last scan or request)
+    wake: Callable[[int], None]  # the room's timer runs by then (set by the room)
 
     def pump(self) -> None:
         """Read the publishers' sockets now (RoomMedia's)."""
@@ -85,6 +88,9 @@ class MediaFeedback:
 
     def _request_keyframe(self, now_ms: int, key: LayerKey) -> None:
         """Ask the publisher of one layer for a keyframe, at most once per interval."""
+        if not self._keyframes_awaited:
+            self._keyframes_awaited = True  # asked again on the scans until it comes
+            self.wake(now_ms + KEYFRAME_SCAN_EVERY_MS)
         if not self.keyframes.should_request(now_ms, key):
             return
         pub = self._publisher_of(key.source)
@@ -110,8 +116,23 @@ class MediaFeedback:
 
     # ---- timers ----------------------------------------------------------------------------
 
+    def next_deadline_ms(self, now_ms: int) -> int | None:
+        """When `on_tick` has something to do next: an upstream NACK falls due, a keyframe is
+        asked for again, probe padding goes out; None while there is nothing."""
+        due = [
+            at
+            for pub in self.publishers.values()
+            for stream in pub.receptions.values()
+            if (at := stream.next_nack_ms()) is not None
+        ]
+        if self._keyframes_awaited:
+            due.append(self._last_keyframe_scan_ms + KEYFRAME_SCAN_EVERY_MS)
+        if any(sub.probe.padding_bps for sub in self.subscribers.values()):
+            due.append(now_ms + PAD_EVERY_MS)
+        return min(due, default=None)
+
     def on_tick(self, now_ms: int) -> None:
-        """Upstream NACKs and keyframe re-requests; run every few tens of milliseconds."""
+        """Upstream NACKs, keyframe re-requests and probe padding that are due."""
         for pub in self.publishers.values():
             for stream in pub.receptions.values():
                 lost = stream.nacks_due(now_ms)
@@ -126,6 +147,7 @@ class MediaFeedback:
                 for slots in self._slots_by_key.values()
                 for s in slots
             }
+            self._keyframes_awaited = any(isinstance(key, LayerKey) for key in pending)
             for key in pending:
                 if isinstance(key, LayerKey):
                     self._request_keyframe(now_ms, key)

@@ -48,6 +48,8 @@ class PublisherPath:
         self.after_fan_out: Callable[[Any, Any], None] = lambda *_: None
         self.schedule_flush: Callable[[], None] = lambda: None
         self.on_restart: Callable[[LayerKey], None] = lambda _: None  # a layer's new SSRC
+        self.on_gap: Callable[[int], None] = lambda _: None  # upstream NACKs will be due
+        self.on_level: Callable[[int, str, int, bool], None] = meeting.on_audio_level
 
     def on_rtp(self, pub: Publisher, data: bytes, arrival_ms: int) -> None:
         counters, drops = self._counters, self._drops
@@ -87,6 +89,8 @@ class PublisherPath:
         if not incoming.on_packet(arrival_ms, pkt.sequence_number, len(data)):
             drops["duplicate"] += 1
             return
+        if incoming.next_nack_ms() is not None:
+            self.on_gap(arrival_ms)
         if pkt.padding_only:
             return
         if not (intake.gate_video if kind == "video" else intake.gate_audio):
@@ -146,4 +150,4 @@ class PublisherPath:
             return
         meeting = self._meeting
         if voice or level < meeting.speakers.quiet_from:  # as the intake reports them
-            meeting.on_audio_level(now_ms, pub.participant_id, level, voice)
+            self.on_level(now_ms, pub.participant_id, level, voice)
