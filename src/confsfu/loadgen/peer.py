@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from confsfu.codecs.vp8 import packetize_vp8, parse_vp8
+from confsfu.codecs.vp8 import packetize_vp8
 from confsfu.forwarding.history import PacketHistory
 from confsfu.loadgen.media import EncodedFrame
 from confsfu.rtp import rtcp
@@ -192,10 +192,6 @@ class LoopbackPeer:
         assert self._ws is not None
         await self._ws.send_str(json.dumps(message))
 
-    async def send_raw(self, text: str) -> None:
-        assert self._ws is not None
-        await self._ws.send_str(text)
-
     async def _read(self) -> None:
         assert self._ws is not None
         async for frame in self._ws:
@@ -345,11 +341,6 @@ class LoopbackPeer:
         if fresh and self.subscribe_pc is not None:
             nack = rtcp.Nack(sender_ssrc=1, media_ssrc=ssrc, lost=tuple(fresh))
             self.subscribe_pc.send_rtcp(rtcp.serialize_rtcp([nack]))
-
-    def request_keyframe(self, ssrc: int) -> None:
-        if self.subscribe_pc is not None:
-            pli = rtcp.PictureLossIndication(sender_ssrc=1, media_ssrc=ssrc)
-            self.subscribe_pc.send_rtcp(rtcp.serialize_rtcp([pli]))
 
     def streams_showing(self, kind: str, purpose: str | None = None) -> dict[str, ReceivedStream]:
         """Participant name -> the received stream of the slot the server says shows them.
@@ -696,10 +687,3 @@ def next_keyframe(frames: list[EncodedFrame], index: int) -> int:
     """The index (from `index` on, going round) of the next keyframe; `index` if there is none."""
     n = len(frames)
     return next((i for i in range(index, index + n) if frames[i % n].keyframe), index)
-
-
-def is_keyframe_payload(payload: bytes) -> bool:
-    try:
-        return parse_vp8(payload).is_keyframe
-    except ParseError:
-        return False
