@@ -89,3 +89,13 @@ def test_holder_is_heard_first_even_when_silent_but_never_by_themselves() -> Non
     assert lineup.audio_for("x", 3) == ["h", "a", "b"]
     assert lineup.audio_for("h", 3) == ["a", "b", "c"]
     assert lineup.audio_for("a", 2) == ["h", "b"]
+
+
+def test_equal_rankings_are_equal_lineups() -> None:
+    a = Lineup(["x", "y"], {"x", "y"}, None, ["y", "x"])
+    assert a == Lineup(("x", "y"), ["y", "x"], None, ("y", "x"))
+    assert hash(a) == hash(Lineup(("x", "y"), ["y", "x"], None, ("y", "x")))
+    assert a != Lineup(["y", "x"], {"x", "y"}, None, ["y", "x"])  # another loudest order
+    assert a != Lineup(["x", "y"], {"x"}, None, ["y", "x"])  # y no longer audible
+    assert a != Lineup(["x", "y"], {"x", "y"}, "x", ["y", "x"])  # x holds the floor
+    assert a != Lineup(["x", "y"], {"x", "y"}, None, ["x", "y"])  # another grid order

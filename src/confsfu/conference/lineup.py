@@ -26,6 +26,20 @@ class Lineup:
         self._holder = holder
         self._grid = tuple(grid)  # showable participants, most recently heard first
 
+    def __eq__(self, other: object) -> bool:
+        """The same rankings (a subscriber's plan from an equal lineup is the same)."""
+        if not isinstance(other, Lineup):
+            return NotImplemented
+        return (self._loudest, self._audible, self._holder, self._grid) == (
+            other._loudest,
+            other._audible,
+            other._holder,
+            other._grid,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._loudest, self._holder, self._grid))
+
     def audio_for(self, subscriber: str, n: int, heard: Collection[str] = ()) -> list[str]:
         """The floor holder first, then the loudest, never the subscriber themselves; those in
         `heard` (what the subscriber hears now) who still talk go before louder newcomers, so

@@ -352,11 +352,14 @@ class RoomMedia(MediaFeedback):
             slots: dict[SlotPurpose, list[Slot]] = {"audio": [], "stage": [], "grid": []}
             for slot in sub.slots:
                 slots[slot.purpose].append(slot)
-            now = [[s.subscription.wanted_source for s in slots[p]] for p in slots]
-            plan = plan_slots(room, me, sub.grid_page, *now)
-            self._assign(now_ms, slots["audio"], plan.audio)
-            self._assign(now_ms, slots["stage"], plan.stage)
-            self._assign(now_ms, slots["grid"], plan.grid)
+            now = tuple(tuple(s.subscription.wanted_source for s in slots[p]) for p in slots)
+            if sub.planned != (room, sub.grid_page, now):  # else the plan would be the same
+                plan = plan_slots(room, me, sub.grid_page, *now)
+                self._assign(now_ms, slots["audio"], plan.audio)
+                self._assign(now_ms, slots["stage"], plan.stage)
+                self._assign(now_ms, slots["grid"], plan.grid)
+                now = tuple(tuple(s.subscription.wanted_source for s in slots[p]) for p in slots)
+                sub.planned = (room, sub.grid_page, now)
             self._allocate(now_ms, sub, demands)
             self.pump()
             if done % REASSIGN_CHUNK == 0:

@@ -89,6 +89,7 @@ class Subscriber:
     probe: ProbeController = field(default_factory=ProbeController)
     sent_bytes: int = 0  # media bytes sent up to the last report tick
     padding_bytes: int = 0  # probe padding sent so far
+    planned: object = None  # (room plan, grid page, sources) of its last slot plan
 
     @property
     def estimator(self) -> BandwidthEstimator:
