@@ -24,7 +24,8 @@ TESTS=(tests/unit/test_wire.py tests/unit/test_fan_out.py tests/unit/test_intake
   tests/unit/test_pump.py tests/unit/test_seal.py tests/unit/test_native_misuse.py
   tests/unit/test_forwarding_slot.py tests/unit/test_forwarding_temporal.py
   tests/unit/test_forwarding_reception.py tests/unit/test_bandwidth_meter.py
-  tests/unit/test_fast_parsers.py tests/unit/test_core_native.py)
+  tests/unit/test_fast_parsers.py tests/unit/test_core_native.py
+  tests/unit/test_no_index_reuse.py)
 
 # A copy of the sources (tracked files and the working tree's changes), built in place there.
 rm -rf "$OUT"
