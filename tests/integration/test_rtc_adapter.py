@@ -141,3 +141,32 @@ async def test_srtp_that_came_before_the_keys_is_read_first(
     receive(sealed[2], ("127.0.0.1", 1))
     assert opened == [clear[2]]
     await pc.close()
+
+
+async def test_nothing_a_peer_sends_raises_out_of_the_socket_callback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key, salt = bytes(range(16)), bytes(range(12))
+    monkeypatch.setattr("confsfu.server.rtc_adapter._opener", lambda dtls: _wire.Opener(key, salt))
+    monkeypatch.setattr("confsfu.server.rtc_adapter.srtp_context", lambda rx: 0)
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    fell_back: list[bytes] = []
+    protocol = SimpleNamespace(datagram_received=lambda data, addr: fell_back.append(data))
+    pc = RawPeerConnection()
+    pc._dtls = SimpleNamespace(_rx_srtp=object())  # the keys exist
+
+    def broken(data: bytes, at: int) -> None:
+        raise RuntimeError("a bug in a packet's handling")
+
+    pc._connection = SimpleNamespace(_protocols=[protocol], _queue=queue)
+    pc.set_callbacks(on_rtp=broken, on_rtcp=lambda data: None)
+    pc._install_fast_receive()
+    receive = protocol.datagram_received
+    receive(b"", ("127.0.0.1", 1))  # an empty datagram
+    packet = build_rtp(payload_type=96, sequence_number=1, timestamp=0, ssrc=7, payload=bytes(20))
+    sealed = _wire.Sealer(key, salt).seal(packet)
+    assert sealed is not None
+    for _ in range(3):
+        receive(sealed, ("127.0.0.1", 1))  # opened once (then replays), handled: it raises
+    assert pc.callback_errors == 1 and fell_back == []
+    await pc.close()

@@ -197,6 +197,7 @@ class RawPeerConnection:
         self._route_pair: Any = None  # the nominated ICE pair `route` was set up for
         self._outgoing_ssrcs: list[int] = []  # media and RTX SSRCs of the sendonly transceivers
         self._unprotect_errors = 0
+        self.callback_errors = 0  # packets whose handling raised (a bug, counted, not raised)
         self._srtp_ssrcs: set[int] = set()  # the SSRCs libsrtp opened RTP of on the slow path
         # aiortc's receiving pylibsrtp Session, its context's address, and an AES-GCM Opener
         # for RTP (None: the Session opens RTP too); the Session always opens RTCP.
@@ -403,6 +404,8 @@ class RawPeerConnection:
             def datagram_received(
                 data: bytes, addr: tuple[Any, ...], fallback: Any = fallback
             ) -> None:
+                if not data:
+                    return  # an empty datagram: nothing anyone could read
                 rx = dtls._rx_srtp
                 if rx is None or not 127 < data[0] < 192:
                     fallback(data, addr)  # STUN, DTLS, or SRTP before the keys exist
@@ -427,10 +430,16 @@ class RawPeerConnection:
                     clear = opener.open(data)
                 if clear is None:
                     self._unprotect_errors += 1
-                elif rtcp:
-                    self._on_rtcp(clear)
-                elif on_rtp is not None:
-                    on_rtp(clear, clock_ms())
+                    return
+                try:
+                    if rtcp:
+                        self._on_rtcp(clear)
+                    elif on_rtp is not None:
+                        on_rtp(clear, clock_ms())
+                except Exception:  # a peer's packet never raises out of the socket's callback
+                    self.callback_errors += 1
+                    if self.callback_errors == 1:
+                        log.exception("a packet's handling failed (later ones only counted)")
 
             if self._intake is None:
                 protocol.datagram_received = datagram_received
