@@ -100,7 +100,6 @@ class BandwidthSettings(BaseModel):
     threshold: float = Field(default=0.15, gt=0, lt=1)  # re-allocate beyond this change
     upgrade_hold_ms: int = Field(default=5000, ge=0)  # no upgrade this long after a downgrade
     rise_ms: int = Field(default=1000, ge=0)  # a rise must last this long to count
-    audio_reserve_bps: int = Field(default=40_000, ge=0)  # per audio slot, taken off first
     grid_max_spatial: int = Field(default=0, ge=0, le=2)  # thumbnails: the lowest layer
     grid_max_temporal: int = Field(default=1, ge=0, le=2)  # ... at half the frame rate
     stage_max_spatial: int = Field(default=2, ge=0, le=2)

@@ -12,7 +12,7 @@ from confsfu.ids import SourceId
 
 K = 1000
 REAL = np.array([[50, 75, 100], [150, 225, 300], [500, 750, 1000]], dtype=np.float64) * K
-RULES = BudgetRules(warmup_ms=6000, initial_bps=2_500 * K, audio_reserve_bps=40 * K)
+RULES = BudgetRules(warmup_ms=6000, initial_bps=2_500 * K)
 CAM, SCREEN = SourceId.camera("a", "video"), SourceId.screen("a")
 
 
@@ -50,24 +50,43 @@ def test_the_warm_up_holds_the_initial_estimate_as_a_floor(
     assert budget(remb).estimate_bps(now_ms) == expected
 
 
-def test_each_audio_stream_received_comes_off_first() -> None:
+def test_the_audio_received_comes_off_first_at_what_it_costs() -> None:
     b = budget(400 * K)
     thumbs = [demand(RULES, f"t{i}", CAM, "grid", REAL) for i in range(3)]
-    decisions = b.allocate(10_000, thumbs, audio_streams=3)  # 400 - 120 = 280: three at 75
+    decisions = b.allocate(10_000, thumbs, audio_bps=120 * K)  # 400 - 120 = 280: three at 75
     assert decisions is not None
     assert [(d.spatial, d.temporal) for d in decisions] == [(0, 1)] * 3
-    assert b.wanted_bps == 3 * 75 * K + 120 * K
+    assert b.wanted_bps == 3 * 75 * K + 120 * K and b.step_bps == 0
     b2 = budget(400 * K)
-    heavy = b2.allocate(10_000, thumbs, audio_streams=8)  # 400 - 320 = 80: one thumbnail
+    heavy = b2.allocate(10_000, thumbs, audio_bps=320 * K)  # 400 - 320 = 80: one thumbnail
     assert heavy is not None
     assert [d.spatial for d in heavy] == [0, None, None]
+    assert b2.step_bps == 50 * K  # the next step up: a paused thumbnail's lowest layer
+
+
+@pytest.mark.parametrize(
+    ("remb", "audio", "live", "step"),
+    [
+        (60 * K, 80 * K, 0, 50 * K),  # Firefox's first REMB under two talkers: all paused
+        (60 * K, 10 * K, 1, 50 * K),  # audio measured at what it costs: one thumbnail fits
+        (200 * K, 60 * K, 2, 0),  # both fit
+    ],
+)
+def test_paused_tiles_tell_what_the_next_step_costs(
+    remb: int, audio: int, live: int, step: int
+) -> None:
+    b = budget(remb)
+    thumbs = [demand(RULES, f"t{i}", CAM, "grid", REAL) for i in range(2)]
+    b.allocate(10_000, thumbs, audio_bps=audio)
+    assert sum(not d.paused for d in b.decisions) == live
+    assert b.step_bps == step
 
 
 def test_the_stage_is_never_paused_and_its_cost_comes_first() -> None:
     b = budget(60 * K)
     stage = demand(RULES, "s", CAM, "stage", REAL)
     thumb = demand(RULES, "t", CAM, "grid", REAL)
-    decisions = b.allocate(10_000, [thumb, stage], audio_streams=1)  # 20 kbit/s left
+    decisions = b.allocate(10_000, [thumb, stage], audio_bps=40 * K)  # 20 kbit/s left
     assert decisions is not None
     by_id = {d.track_id: d for d in decisions}
     assert (by_id["s"].spatial, by_id["s"].temporal, by_id["s"].reason) == (0, 0, Reason.BANDWIDTH)

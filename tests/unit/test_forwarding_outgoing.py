@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from confsfu.forwarding.history import PacketHistory
 from confsfu.forwarding.keyframes import KeyframeRequester
-from confsfu.forwarding.outgoing import SlotHeader, build_rtx
+from confsfu.forwarding.outgoing import MAX_PADDING, SlotHeader, build_padding, build_rtx
 from confsfu.rtp.extensions import abs_send_time, parse_abs_send_time, parse_sdes_string
 from confsfu.rtp.packet import parse_rtp
 
@@ -111,6 +111,27 @@ def test_rtx_carries_the_original_sequence_number_first() -> None:
     assert pkt.extensions == parse_rtp(original).extensions
     assert len(rtx) == len(original) + 2
     assert parse_rtp(original).sequence_number == 0xABCD  # the original is untouched
+
+
+@pytest.mark.parametrize("size", [1, 100, MAX_PADDING])
+def test_a_padding_packet_rides_the_rtx_stream_with_a_send_time_and_nothing_else(
+    size: int,
+) -> None:
+    header = SlotHeader(ssrc=1000, payload_type=97, mid="2", mid_id=4, abs_send_time_id=2)
+    data = build_padding(
+        header, rtx_ssrc=2000, rtx_payload_type=98, rtx_seq=65_535, timestamp=90_000,
+        now_ms=900, size=size,
+    )  # fmt: skip
+    pkt = parse_rtp(data)
+    assert (pkt.ssrc, pkt.payload_type, pkt.sequence_number, pkt.timestamp) == (
+        2000, 98, 65_535, 90_000,
+    )  # fmt: skip
+    assert pkt.padding_only and pkt.padding_bytes == size and pkt.payload == b""
+    assert pkt.extensions[2] == abs_send_time(900) and pkt.extensions[4] == b"2"
+    assert len(data) == header.header_bytes + size
+    with pytest.raises(ValueError, match="padding"):
+        build_padding(header, rtx_ssrc=1, rtx_payload_type=98, rtx_seq=1, timestamp=0,
+                      now_ms=0, size=256)  # fmt: skip
 
 
 def test_rtx_from_the_header_gets_a_fresh_send_time_and_keeps_the_rest() -> None:

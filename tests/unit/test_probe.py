@@ -128,3 +128,40 @@ def test_padding_never_exceeds_the_want_the_gain_or_the_cap(
             assert media + padding <= min(wanted, estimate * CFG.gain) + 1
             assert loss <= CFG.max_loss
         assert probe.take_bytes(now) >= 0
+
+
+@pytest.mark.parametrize(
+    ("estimate", "media", "next_step", "padding"),
+    [
+        # Firefox's first REMB, two talkers' audio above 1.2 x it, both thumbnails paused: pad
+        # up to what the cheapest paused thumbnail would add.
+        (60_000, 70_000, 50_000, 50_000),
+        (60_000, 70_000, 400_000, 240_000 - 70_000),  # at most 4 x the estimate
+        (60_000, 70_000, 0, 2_000),  # nothing paused: 1.2 x the estimate, as before
+        (400_000, 300_000, 50_000, 180_000),  # 1.2 x the estimate is already further
+    ],
+)
+def test_a_probe_reaches_for_the_next_step_up(
+    estimate: int, media: int, next_step: int, padding: int
+) -> None:
+    probe = ProbeController(CFG)
+    got = probe.update(
+        0,
+        estimate_bps=estimate,
+        media_bps=media,
+        wanted_bps=1_500_000,
+        loss=0.0,
+        step_bps=next_step,
+    )
+    assert got == padding
+
+
+def test_a_paused_tile_is_reason_enough_to_probe() -> None:
+    # The tiles want 290 kbit/s, the estimate is 270: within the margin, but a tile is paused.
+    probe = ProbeController(CFG)
+    assert step(probe, 0, 270_000, media=180_000, wanted=290_000) == 0
+    probe = ProbeController(CFG)
+    padding = probe.update(
+        0, estimate_bps=270_000, media_bps=180_000, wanted_bps=290_000, loss=0.0, step_bps=100_000
+    )
+    assert padding == 110_000  # up to what the tiles want

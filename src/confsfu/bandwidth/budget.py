@@ -1,8 +1,10 @@
 """One subscriber's bandwidth budget: its estimate in, a layer for each of its video tiles out.
 
 The rules on top of the allocator's: a new subscriber's estimate is held at the initial one for
-a warm-up (its first reports describe its receiver starting up, not its link); each audio stream
-it receives is taken off first; the stage tile is a floor (never paused).
+a warm-up (its first reports describe its receiver starting up, not its link); the audio it
+receives is taken off first, at what it measurably costs; the stage tile is a floor (never
+paused). What the next step up would cost (a paused tile's lowest layer) tells probing how far
+to go.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ NO_LAYERS: npt.NDArray[np.float64] = np.zeros((3, 3))
 class BudgetRules:
     warmup_ms: int = 6000
     initial_bps: int = 2_500_000
-    audio_reserve_bps: int = 40_000  # per audio stream received
     grid_caps: tuple[int, int] = (0, 1)  # (max spatial, max temporal) of a thumbnail
     stage_caps: tuple[int, int] = (2, 2)
 
@@ -56,7 +57,7 @@ def demand(
 class SubscriberBudget:
     """A subscriber's estimator and allocator, and the rules between them."""
 
-    __slots__ = ("allocator", "estimator", "ready_ms", "rules", "wanted_bps")
+    __slots__ = ("allocator", "estimator", "ready_ms", "rules", "step_bps", "wanted_bps")
 
     def __init__(
         self,
@@ -70,6 +71,7 @@ class SubscriberBudget:
         self.allocator = SubscriberAllocator(allocator)
         self.ready_ms = ready_ms  # when the subscriber answered: the warm-up starts
         self.wanted_bps = 0  # what its tiles could use, audio included
+        self.step_bps = 0  # what the cheapest paused tile's lowest layer costs (0: none paused)
 
     def estimate_bps(self, now_ms: int) -> int:
         """The estimate the allocation uses: the estimator's, at least the initial one during
@@ -80,13 +82,20 @@ class SubscriberBudget:
         return estimate
 
     def allocate(
-        self, now_ms: int, demands: Sequence[Demand], audio_streams: int
+        self, now_ms: int, demands: Sequence[Demand], audio_bps: int
     ) -> list[LayerDecision] | None:
-        """The new decisions when they changed (all of them in `decisions`), else None."""
-        audio_bps = audio_streams * self.rules.audio_reserve_bps
+        """The new decisions when they changed (all of them in `decisions`), else None.
+        `audio_bps`: what the audio it receives costs now (measured)."""
+        audio_bps = max(audio_bps, 0)
         budget = max(0, self.estimate_bps(now_ms) - audio_bps)
         self.wanted_bps = wanted_bps(demands) + audio_bps
-        return self.allocator.update(now_ms, budget, demands)
+        changed = self.allocator.update(now_ms, budget, demands)
+        paused = {d.track_id for d in self.allocator.decisions if d.paused}
+        self.step_bps = min(
+            (d.ladder_costs[0] for d in demands if d.track_id in paused and d.ladder_costs),
+            default=0,
+        )
+        return changed
 
     @property
     def decisions(self) -> list[LayerDecision]:

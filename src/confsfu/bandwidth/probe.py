@@ -4,7 +4,10 @@ A receiver-side estimate (Chromium's REMB) never exceeds about 1.5 times what it
 subscriber whose layers were lowered on a weak link could never show that its link recovered.
 While the allocation is short of what the subscriber's tiles could use, the controller runs a
 probe: for up to `duration_ms` it asks for padding that brings the outgoing rate to `gain` times
-the estimate, so the estimate can rise step by step. A probe that meets loss or a falling
+the estimate, so the estimate can rise step by step; and at least to what the next step up (a
+paused tile's lowest layer) would cost on top of the media sent, up to `step_gain` times the
+estimate, so a subscriber whose every tile is paused on a low first estimate (audio alone above
+`gain` times it) is still probed. A probe that meets loss or a falling
 estimate stops at once, and the next one waits twice as long (up to `max_interval_ms`), so a
 link that really is weak is not flooded.
 """
@@ -24,6 +27,7 @@ class ProbeConfig:
     min_interval_ms: int = 4_000  # between probes while they succeed
     max_interval_ms: int = 60_000  # the longest back-off after failed probes
     gain: float = 1.2  # outgoing rate during a probe, as a multiple of the estimate
+    step_gain: float = 4.0  # ... at most, to reach the next step up (as GCC's probes, 2x-4x)
     short_margin: float = 0.1  # the allocation is short when the wanted rate is this much above
     max_loss: float = 0.02  # a probe stops (and none starts) above this loss fraction
     fall_fraction: float = 0.85  # ... or when the estimate falls below this share of its start
@@ -36,6 +40,8 @@ class ProbeConfig:
             raise ProbeError("duration_ms must be positive and max_padding_bps not negative")
         if not (self.gain >= 1.0 and 0 < self.fall_fraction < 1 and 0 <= self.max_loss < 1):
             raise ProbeError("need gain >= 1, 0 < fall_fraction < 1 and 0 <= max_loss < 1")
+        if self.step_gain < self.gain:
+            raise ProbeError("need step_gain >= gain")
 
 
 class ProbeController:
@@ -58,13 +64,22 @@ class ProbeController:
         return self._since_ms is not None
 
     def update(
-        self, now_ms: int, *, estimate_bps: int, media_bps: int, wanted_bps: int, loss: float
+        self,
+        now_ms: int,
+        *,
+        estimate_bps: int,
+        media_bps: int,
+        wanted_bps: int,
+        loss: float,
+        step_bps: int = 0,
     ) -> int:
-        """The padding rate to send from now on (0: none)."""
+        """The padding rate to send from now on (0: none). `step_bps`: what the next step up
+        costs (a paused tile's lowest layer; 0: nothing is paused)."""
         cfg = self._config
-        if min(estimate_bps, media_bps, wanted_bps) < 0 or not 0 <= loss <= 1:
+        if min(estimate_bps, media_bps, wanted_bps, step_bps) < 0 or not 0 <= loss <= 1:
             raise ProbeError("rates must not be negative and loss must be within 0..1")
-        short = wanted_bps > estimate_bps * (1 + cfg.short_margin)
+        # Short: the tiles want more than the estimate buys, or a tile is paused at all.
+        short = step_bps > 0 or wanted_bps > estimate_bps * (1 + cfg.short_margin)
         if self._since_ms is None:
             if short and now_ms >= self._next_ms and loss <= cfg.max_loss:
                 self._since_ms = now_ms
@@ -79,7 +94,8 @@ class ProbeController:
         if self._since_ms is None:
             self.padding_bps = 0
         else:
-            target = min(wanted_bps, int(estimate_bps * cfg.gain))
+            step = min(media_bps + step_bps, int(estimate_bps * cfg.step_gain))
+            target = min(wanted_bps, max(int(estimate_bps * cfg.gain), step))
             self.padding_bps = max(0, min(target - media_bps, cfg.max_padding_bps))
         return self.padding_bps
 

@@ -137,6 +137,33 @@ class SlotHeader:
         return bytes(patched)
 
 
+MAX_PADDING = 255  # bytes of RTP padding one packet can carry (its count is one byte)
+
+
+def build_padding(
+    header: SlotHeader,
+    *,
+    rtx_ssrc: int,
+    rtx_payload_type: int,
+    rtx_seq: int,
+    timestamp: int,
+    now_ms: int,
+    size: int = MAX_PADDING,
+) -> bytes:
+    """A padding-only packet on a slot's RTX stream (RFC 3550 5.1 padding, no payload): what a
+    probe sends when the slot has no video packet to repeat. A receiver discards it, but counts
+    it, with its send time, in its estimate."""
+    if not 1 <= size <= MAX_PADDING:
+        raise ValueError(f"padding is 1 to {MAX_PADDING} bytes, not {size}")
+    out = bytearray(header.packet(False, 0, timestamp, abs_send_time(now_ms), b""))
+    out[0] |= 0x20  # P: the last byte counts the padding
+    out[1] = rtx_payload_type & 0x7F
+    struct.pack_into(">H", out, 2, rtx_seq & 0xFFFF)
+    struct.pack_into(">I", out, 8, rtx_ssrc)
+    out += bytes(size - 1) + bytes((size,))
+    return bytes(out)
+
+
 def build_rtx(
     original: bytes, *, header_bytes: int, rtx_ssrc: int, rtx_payload_type: int, rtx_seq: int
 ) -> bytes:

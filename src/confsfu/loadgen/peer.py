@@ -118,6 +118,7 @@ class LoopbackPeer:
         drop_received: Callable[[int, int], bool] | None = None,
         simulcast: bool = False,
         remb_bps: int | None = None,
+        remb_follows: bool = False,
     ) -> None:
         self.url = url
         self.name = name
@@ -126,6 +127,10 @@ class LoopbackPeer:
         self.keep_payloads = keep_payloads
         self.simulcast = simulcast  # publish three rid layers (start_simulcast) instead of one
         self.remb_bps = remb_bps  # the downlink this subscriber reports (REMB every 250 ms)
+        # ... or, with remb_follows, at least that and 1.5 x what arrived over the last second,
+        # as a receiver-side estimate (Chromium's, Firefox's) can never report much more
+        self.remb_follows = remb_follows
+        self.received_bytes = 0  # every RTP packet that arrived, padding included
         self._remb_task: asyncio.Task[None] | None = None
         self.layer_payloads: list[set[bytes]] = [set(), set(), set()]
         self.drop_received = drop_received  # (ssrc, seq) -> drop this packet on arrival
@@ -292,13 +297,20 @@ class LoopbackPeer:
 
     async def _send_remb(self) -> None:
         ssrcs = tuple(s for s, (kind, _mid) in self._ssrc_kind.items() if kind == "video")
+        window: deque[int] = deque(maxlen=5)  # received_bytes over the last second
         while self.subscribe_pc is not None:
+            window.append(self.received_bytes)
             if self.remb_bps is not None:
-                remb = rtcp.Remb(sender_ssrc=1, bitrate_bps=self.remb_bps, ssrcs=ssrcs)
+                bitrate = self.remb_bps
+                if self.remb_follows and len(window) > 1:
+                    received_bps = (window[-1] - window[0]) * 8 * 4 // (len(window) - 1)
+                    bitrate = max(bitrate, received_bps * 3 // 2)
+                remb = rtcp.Remb(sender_ssrc=1, bitrate_bps=bitrate, ssrcs=ssrcs)
                 self.subscribe_pc.send_rtcp(rtcp.serialize_rtcp([remb]))
             await asyncio.sleep(0.25)
 
     def _on_rtp(self, data: bytes, arrival_ms: int) -> None:
+        self.received_bytes += len(data)
         try:
             pkt = parse_rtp(data)
         except ParseError:

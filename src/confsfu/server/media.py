@@ -75,7 +75,6 @@ class RoomMedia(MediaFeedback):
         self._rules = BudgetRules(
             warmup_ms=bw.warmup_ms,
             initial_bps=bw.initial_bps,
-            audio_reserve_bps=bw.audio_reserve_bps,
             grid_caps=(bw.grid_max_spatial, bw.grid_max_temporal),
             stage_caps=(bw.stage_max_spatial, bw.stage_max_temporal),
         )
@@ -385,11 +384,9 @@ class RoomMedia(MediaFeedback):
         number their slots alike, so most share those too)."""
         demands: list[Demand] = []
         slots: dict[str, Slot] = {}
-        audio = 0
         for slot in sub.slots:
             source = slot.subscription.wanted_source
             if slot.kind == "audio":
-                audio += slot.forwarder.source is not None
                 continue
             if source is None:
                 self._execute(now_ms, slot, slot.subscription.apply(now_ms, None))
@@ -405,7 +402,7 @@ class RoomMedia(MediaFeedback):
             slots[track] = slot
             demands.append(d)
         budget = sub.budget
-        changed = budget.allocate(now_ms, demands, audio)
+        changed = budget.allocate(now_ms, demands, sub.audio_bps)
         if changed is not None:
             log.info(
                 "subscriber %s at %d kbit/s: %s",

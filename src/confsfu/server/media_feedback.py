@@ -16,6 +16,7 @@ from confsfu.settings import BandwidthSettings, MediaSettings
 
 KEYFRAME_SCAN_EVERY_MS = 100  # re-requests are throttled to one per 500 ms per layer anyway
 PAD_EVERY_MS = 20  # probe padding goes out in bursts this far apart
+MAX_PADDING_PACKETS = 32  # in one burst
 
 
 class MediaFeedback:
@@ -160,6 +161,9 @@ class MediaFeedback:
         sent = sum(slot.bytes_sent for slot in sub.slots)
         media_bps = (sent - sub.sent_bytes) * 8000 // max(elapsed_ms, 1)
         sub.sent_bytes = sent
+        audio = sum(slot.bytes_sent for slot in sub.slots if slot.kind == "audio")
+        sub.audio_bps = (audio - sub.audio_sent_bytes) * 8000 // max(elapsed_ms, 1)
+        sub.audio_sent_bytes = audio
         if not self._bw.probe or now_ms - sub.budget.ready_ms < self._bw.warmup_ms:
             return
         was = sub.probe.probing
@@ -169,33 +173,33 @@ class MediaFeedback:
             media_bps=media_bps,
             wanted_bps=sub.budget.wanted_bps,
             loss=sub.loss_fraction or 0.0,
+            step_bps=sub.budget.step_bps,
         )
         if sub.probe.probing != was:
             self._counters["probes_started" if sub.probe.probing else "probes_ended"] += 1
 
     def _pad(self, now_ms: int, sub: Subscriber) -> None:
-        """Probe padding: RTX copies of the latest video packets, which a receiver discards."""
+        """Probe padding: RTX copies of the latest video packets, or padding-only RTX packets
+        when no video went out (every tile paused); a receiver discards both."""
         due = sub.probe.take_bytes(now_ms)
         if due <= 0:
             return
-        slot = next(
-            (
-                s
-                for s in sub.slots
-                if s.kind == "video"
-                and s.header is not None
-                and s.rtx_payload_type is not None
-                and s.packets_sent
-            ),
-            None,
-        )
-        if slot is None:
+        video = [
+            s
+            for s in sub.slots
+            if s.kind == "video" and s.header is not None and s.rtx_payload_type is not None
+        ]
+        if not video:
             return
-        sent, seq = 0, slot.forwarder.last_seq
-        for back in range(32):
+        repeat = next((s for s in video if s.packets_sent), None)
+        sent, seq = 0, repeat.forwarder.last_seq if repeat is not None else 0
+        for back in range(MAX_PADDING_PACKETS):
             if sent >= due:
                 break
-            packet = slot.resend((seq - back) & 0xFFFF, now_ms)
+            if repeat is not None:
+                packet = repeat.resend((seq - back) & 0xFFFF, now_ms)
+            else:
+                packet = video[0].padding(now_ms)
             if packet is None:
                 continue
             if sub.pc.send_rtp(packet):

@@ -10,7 +10,7 @@ from confsfu.bandwidth.estimators import BandwidthEstimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeController
 from confsfu.forwarding._reception import Reception
-from confsfu.forwarding.outgoing import SlotHeader
+from confsfu.forwarding.outgoing import SlotHeader, build_padding
 from confsfu.forwarding.published import StreamRouter
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.forwarding.subscription import Subscription
@@ -72,6 +72,20 @@ class Slot:
             now_ms=now_ms,
         )
 
+    def padding(self, now_ms: int) -> bytes | None:
+        """A padding-only packet on the slot's RTX stream (None without RTX)."""
+        if self.header is None or self.rtx_payload_type is None:
+            return None
+        self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
+        return build_padding(
+            self.header,
+            rtx_ssrc=self.stream.rtx_ssrc,
+            rtx_payload_type=self.rtx_payload_type,
+            rtx_seq=self.rtx_seq,
+            timestamp=self.forwarder.last_ts,
+            now_ms=now_ms,
+        )
+
 
 FanOut = tuple[tuple[Slot, SlotForwarder, Wire], ...]  # what `fan_out` walks for one layer
 
@@ -90,6 +104,8 @@ class Subscriber:
     sent_bytes: int = 0  # media bytes sent up to the last report tick
     padding_bytes: int = 0  # probe padding sent so far
     planned: object = None  # (room plan, grid page, sources) of its last slot plan
+    audio_sent_bytes: int = 0  # audio bytes sent up to the last report tick
+    audio_bps: int = 0  # what its audio cost over the last report interval
 
     @property
     def estimator(self) -> BandwidthEstimator:
