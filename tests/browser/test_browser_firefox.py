@@ -55,6 +55,33 @@ async def test_firefox_and_chromium_see_and_hear_each_other(
     await page_screenshot(seoul, "chromium-meets-firefox.png")
 
 
+async def test_firefox_keeps_its_tiles_past_the_warm_up(
+    open_server: RunningServer, browser: Browser, firefox: Firefox, firefox_ns: Namespace
+) -> None:
+    """Issue 20: Firefox's first REMB (47-83 kbit/s) took over after the 6 s warm-up and paused
+    its tiles for good in 4 runs of 7; it must keep (or get back) a picture of everyone."""
+    lima = await firefox.new_page(
+        firefox_url(open_server, firefox_ns, "room=demo&name=Lima"), "Lima"
+    )
+    for name in ("Seoul", "Quito"):
+        await open_page(browser, f"{open_server.http_url}/?room=demo&name={name}")
+    await sees_and_hears(lima, ["Seoul", "Quito"])
+    await asyncio.sleep(8)  # past the warm-up: Firefox's own estimate rules now
+
+    async def both_moving() -> Any:
+        before = await lima.evaluate(MEDIA_FROM_OTHERS)
+        await asyncio.sleep(2)
+        after = await lima.evaluate(MEDIA_FROM_OTHERS)
+        moving = all(
+            after.get(n, {}).get("frames", 0) > before.get(n, {}).get("frames", 0) + 3
+            for n in ("Seoul", "Quito")
+        )
+        return moving or after
+
+    await wait_until(lima, both_moving, 30)
+    await page_screenshot(lima, "firefox-keeps-its-tiles.png")
+
+
 GRANT = "(id) => window.conference.chair('grant_floor', {participant_id: id})"
 
 
