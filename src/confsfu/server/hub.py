@@ -269,6 +269,12 @@ class LiveRoom:
             )
         return rows
 
+    def quality_changed(self, pid: str) -> None:
+        """A participant's connection quality changed: every page hears of it now."""
+        p = self.room.participants.get(pid)
+        if p is not None:
+            self._spawn(self.broadcast(ParticipantUpdated(participant=self.participant_info(p))))
+
     def layers_changed(self, pid: str, purpose: Purpose, rids: list[str]) -> None:
         log.info("room %s: %s's %s sends %s", self.room.name, pid, purpose, rids)
         self._spawn(self.tell(pid, PublisherLayers(purpose=purpose, active=rids)))
@@ -390,6 +396,7 @@ class Hub:
                 on_layers_changed=lambda pid, purpose, rids: holder[0].layers_changed(
                     pid, purpose, rids
                 ),
+                on_quality_changed=lambda pid: holder[0].quality_changed(pid),
             )
             live = LiveRoom(meeting, media, unix_offset_ms=unix_ms - now_ms)
             live.on_empty = lambda: self.drop_if_empty(name)

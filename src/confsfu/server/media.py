@@ -10,7 +10,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 from confsfu.bandwidth.allocator import AllocatorConfig, Demand
 from confsfu.bandwidth.budget import NO_LAYERS, BudgetRules, SubscriberBudget, demand
@@ -18,6 +18,7 @@ from confsfu.bandwidth.dynacast import Dynacast, highest_wanted
 from confsfu.bandwidth.estimators import EstimatorConfig, make_estimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeConfig, ProbeController
+from confsfu.bandwidth.quality import Quality
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.slot_plan import RoomPlan, plan_slots, showable
 from confsfu.forwarding.keyframes import KeyframeRequester
@@ -62,6 +63,7 @@ class RoomMedia(MediaFeedback):
         make_pc: Callable[..., RawPeerConnection],
         on_slots_changed: Callable[[str], None],
         on_layers_changed: Callable[[str, Purpose, list[str]], None] = lambda *_: None,
+        on_quality_changed: Callable[[str], None] = lambda _: None,
         rng: random.Random | None = None,
     ) -> None:
         self.meeting = meeting
@@ -71,6 +73,7 @@ class RoomMedia(MediaFeedback):
         self._make_pc = make_pc
         self._on_slots_changed = on_slots_changed
         self._on_layers_changed = on_layers_changed
+        self._on_quality_changed = on_quality_changed
         bw = self._bw = bandwidth or BandwidthSettings()
         self._rules = BudgetRules(
             warmup_ms=bw.warmup_ms,
@@ -579,14 +582,10 @@ class RoomMedia(MediaFeedback):
         if failed:  # sockets refused them (a full send buffer); still counted as forwarded
             self._drops["send_failed"] += failed
 
-    def quality(self, pid: str) -> Literal["good", "fair", "poor", "unknown"]:
+    def quality(self, pid: str) -> Quality:
         """The participant's downlink as its receiver reports show it."""
         sub = self.subscribers.get(pid)
-        if sub is None or sub.loss_fraction is None:
-            return "unknown"
-        if sub.loss_fraction < 0.02:
-            return "good"
-        return "fair" if sub.loss_fraction < 0.1 else "poor"
+        return sub.quality.quality if sub is not None else "unknown"
 
     def set_grid_page(self, pid: str, page: int) -> None:
         sub = self.subscribers.get(pid)

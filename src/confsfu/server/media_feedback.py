@@ -35,6 +35,7 @@ class MediaFeedback:
     _last_keyframe_scan_ms: int
     _keyframes_awaited: bool  # some slot waits for a keyframe (as of the last scan or request)
     wake: Callable[[int], None]  # the room's timer runs by then (set by the room)
+    _on_quality_changed: Callable[[str], None]
 
     def pump(self) -> None:
         """Read the publishers' sockets now (RoomMedia's)."""
@@ -82,6 +83,8 @@ class MediaFeedback:
             elif isinstance(ask, feedback.LossReported):
                 sub.loss_fraction = ask.fraction
                 sub.estimator.on_receiver_report(now_ms, ask.fraction)
+                if sub.quality.update(ask.fraction) is not None:
+                    self._on_quality_changed(sub.participant_id)
             elif isinstance(ask, feedback.EstimateReported):
                 sub.estimator.on_remb(now_ms, ask.bitrate_bps)
             else:

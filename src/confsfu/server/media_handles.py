@@ -9,6 +9,7 @@ from confsfu.bandwidth.budget import SubscriberBudget
 from confsfu.bandwidth.estimators import BandwidthEstimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeController
+from confsfu.bandwidth.quality import QualityWatch
 from confsfu.forwarding._reception import Reception
 from confsfu.forwarding.outgoing import SlotHeader, build_padding
 from confsfu.forwarding.published import StreamRouter
@@ -100,6 +101,7 @@ class Subscriber:
     ready: bool = False
     grid_page: int = 0
     loss_fraction: float | None = None  # from the subscriber's receiver reports
+    quality: QualityWatch = field(default_factory=QualityWatch)  # ... in words
     probe: ProbeController = field(default_factory=ProbeController)
     sent_bytes: int = 0  # media bytes sent up to the last report tick
     padding_bytes: int = 0  # probe padding sent so far

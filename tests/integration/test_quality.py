@@ -1,0 +1,54 @@
+"""Issue 21: a participant's connection quality reaches every page when it changes, not only
+with other news about them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from confsfu.loadgen.peer import LoopbackPeer
+from confsfu.rtp import rtcp
+
+pytestmark = pytest.mark.loopback
+
+
+def quality_of(peer: LoopbackPeer, pid: str) -> list[str]:
+    """The qualities `peer` was told `pid` has, in order."""
+    return [
+        m["participant"]["quality"]
+        for m in peer.messages
+        if m["type"] == "participant_updated" and m["participant"]["id"] == pid
+    ]
+
+
+def report_loss(peer: LoopbackPeer, fraction_lost: int) -> None:
+    block = rtcp.ReportBlock(
+        ssrc=1, fraction_lost=fraction_lost, packets_lost=0, highest_sequence=0, jitter=0,
+        lsr=0, dlsr=0,
+    )  # fmt: skip
+    assert peer.subscribe_pc is not None
+    peer.subscribe_pc.send_rtcp(
+        rtcp.serialize_rtcp([rtcp.ReceiverReport(ssrc=1, reports=(block,))])
+    )
+
+
+async def test_quality_is_told_when_it_changes(server: Any, peers: list[LoopbackPeer]) -> None:
+    made = []
+    for name in ("Oslo", "Dakar"):
+        peer = LoopbackPeer(server.ws_url, name=name)
+        peers.append(peer)
+        await peer.join(publish=False)
+        made.append(peer)
+    oslo, dakar = made
+    await oslo.wait_for(lambda: oslo.subscribe_pc is not None and oslo.subscribe_pc.refresh_route())
+    pid = oslo.participant_id
+    report_loss(oslo, 0)
+    await dakar.wait_for(lambda: quality_of(dakar, pid)[-1:] == ["good"])
+    report_loss(oslo, 64)  # a quarter lost
+    await dakar.wait_for(lambda: quality_of(dakar, pid)[-1:] == ["poor"])
+    report_loss(oslo, 60)  # still poor: nobody is told again
+    report_loss(oslo, 0)
+    await dakar.wait_for(lambda: quality_of(dakar, pid)[-1:] == ["good"])
+    assert quality_of(dakar, pid)[-3:] == ["good", "poor", "good"]
+    assert quality_of(oslo, pid)[-3:] == ["good", "poor", "good"]
