@@ -82,6 +82,22 @@ _GCM_PROFILES = (
 )
 
 
+def aiortc_readable(sdp: str) -> str:
+    """`sdp` with what standard stacks send but the pinned aiortc cannot read taken out: an
+    extmap line's extension attributes after the URI (RFC 8285 4.6, e.g. GStreamer's
+    `a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on`), which aiortc's parser
+    refuses ("too many values to unpack"); the extension itself is kept."""
+    lines = sdp.split("\r\n") if "\r\n" in sdp else sdp.split("\n")
+    out = []
+    for line in lines:
+        if line.startswith("a=extmap:"):
+            parts = line.split()
+            if len(parts) > 2:
+                line = f"{parts[0]} {parts[1]}"
+        out.append(line)
+    return ("\r\n" if "\r\n" in sdp else "\n").join(out)
+
+
 def _dedicate_contexts(route: _wire.Route, dtls: Any, ssrcs: Iterable[int]) -> None:
     """Give each outgoing SSRC a protection of its own, keyed like aiortc's sending session:
     one AES-GCM `Sealer` for all (a few lines of C around OpenSSL), or for other profiles a libsrtp
@@ -261,7 +277,8 @@ class RawPeerConnection:
     async def answer(self, offer_sdp: str) -> str:
         """Take a remote offer (the publish side) and return the local answer."""
         try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            offer = RTCSessionDescription(sdp=aiortc_readable(offer_sdp), type="offer")
+            await self.pc.setRemoteDescription(offer)
         except Exception as exc:  # aiortc raises many kinds on bad SDP
             raise NegotiationError(f"the offer was not accepted: {exc}") from exc
         if not self.pc.getTransceivers():
@@ -293,7 +310,8 @@ class RawPeerConnection:
 
     async def accept_answer(self, answer_sdp: str) -> None:
         try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+            answer = RTCSessionDescription(sdp=aiortc_readable(answer_sdp), type="answer")
+            await self.pc.setRemoteDescription(answer)
         except Exception as exc:  # aiortc raises many kinds on bad SDP
             raise NegotiationError(f"the answer was not accepted: {exc}") from exc
 
