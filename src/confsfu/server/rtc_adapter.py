@@ -32,6 +32,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcdtlstransport import RTCCertificate
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
@@ -47,6 +48,25 @@ PINNED_AIORTC = "1.16.0"
 MAX_SRTP_SSRCS = 32  # incoming SSRCs libsrtp opens on a connection (the intake's MAX_TRACKS)
 SOCKET_BUFFER_BYTES = 1 << 20  # each ICE socket's receive and send buffer (see _grow_buffers)
 CandidatePolicy = Literal["loopback", "host"]
+
+# DTLS cipher suites: aiortc offers only ECDHE-ECDSA ones, so as the DTLS client (the answering
+# side) it shares none with a peer whose certificate is RSA (GStreamer's webrtcbin): "no shared
+# cipher". The ECDHE-RSA twins let such a peer in; browsers (ECDSA) still pick the first.
+DTLS_CIPHERS = b":".join(
+    f"ECDHE-{auth}-{cipher}".encode()
+    for auth in ("ECDSA", "RSA")
+    for cipher in ("AES128-GCM-SHA256", "CHACHA20-POLY1305", "AES128-SHA", "AES256-SHA")
+)
+_aiortc_ssl_context = RTCCertificate._create_ssl_context
+
+
+def _ssl_context_for_any_peer(self: RTCCertificate, srtp_profiles: list[Any]) -> Any:
+    context = _aiortc_ssl_context(self, srtp_profiles)
+    context.set_cipher_list(DTLS_CIPHERS)
+    return context
+
+
+RTCCertificate._create_ssl_context = _ssl_context_for_any_peer  # type: ignore[method-assign]
 
 RtpCallback = Callable[[bytes, int], None]  # decrypted packet, arrival time (ms, loop clock)
 RtcpCallback = Callable[[bytes], None]
