@@ -147,27 +147,47 @@ function applyFilter() {
   }
 }
 
+/**
+ * Fills a row in three parts (name and badges, state, buttons), each rebuilt only when what it
+ * shows changed: a quality change never replaces the buttons under the chair's pointer.
+ */
 function fillRow(li, p) {
   const room = page.room ?? {};
   const hand = (room.hands ?? []).indexOf(p.id);
   const holder = room.floor_holder === p.id;
   const presenter = room.presenter === p.id;
-  const key = JSON.stringify([
-    p.name, p.role, p.self, p.audio, p.video, p.chair_muted_audio, p.chair_muted_video,
-    p.unmute_requested, p.quality, p.connection, hand, holder, presenter,
-  ]);
-  if (li.dataset.key === key) return;
-  li.dataset.key = key;
   li.classList.toggle("self", Boolean(p.self));
   li.classList.toggle("holder", holder);
   li.classList.toggle("asks", Boolean(p.unmute_requested));
+  if (!li.firstChild) {
+    const parts = ["row-head", "row-state", "row-actions"].map((cls) => {
+      const div = document.createElement("div");
+      div.className = cls;
+      return div;
+    });
+    li.replaceChildren(...parts);
+  }
+  const [head, state, actions] = li.children;
+  const heads = [p.name, p.role, p.self, presenter, holder, hand, p.unmute_requested, p.connection];
+  if (changed(head, heads)) fillHead(head, p, { hand, holder, presenter });
+  const states = [p.audio, p.video, p.chair_muted_audio, p.chair_muted_video, p.quality];
+  if (changed(state, states)) fillState(state, p);
+  const acts = [p.name, p.self, p.chair_muted_audio, p.chair_muted_video, holder, presenter];
+  if (changed(actions, acts)) fillActions(actions, p, { holder, presenter });
+}
 
-  const head = document.createElement("div");
-  head.className = "row-head";
+/** Whether `el` last showed other `values` (and remembers these). */
+function changed(el, values) {
+  const key = JSON.stringify(values);
+  if (el.dataset.key === key) return false;
+  el.dataset.key = key;
+  return true;
+}
+
+function fillHead(head, p, { hand, holder, presenter }) {
   const name = document.createElement("span");
   name.className = "name";
   name.textContent = p.name;
-  head.append(name);
   const badges = [];
   if (p.self) badges.push(["you", "you"]);
   if (p.role === "chair") badges.push(["chair", "chair"]);
@@ -176,44 +196,46 @@ function fillRow(li, p) {
   if (hand >= 0) badges.push(["hand", `hand raised #${hand + 1}`]);
   if (p.unmute_requested) badges.push(["asks", "asks to unmute"]);
   if (p.connection === "reconnecting") badges.push(["reconnecting", "reconnecting…"]);
-  for (const [cls, text] of badges) head.append(badge(cls, text));
+  head.replaceChildren(name, ...badges.map(([cls, text]) => badge(cls, text)));
+}
 
-  const state = document.createElement("div");
-  state.className = "row-state";
+function fillState(state, p) {
   const mic = p.chair_muted_audio ? ["mic chair-muted", "muted by chair"]
     : p.audio ? ["mic on", "mic on"] : ["mic off", "mic off"];
   const cam = p.chair_muted_video ? ["cam chair-muted", "camera stopped by chair"]
     : p.video ? ["cam on", "camera on"] : ["cam off", "camera off"];
   const quality = p.quality ?? "unknown";
-  for (const [cls, text] of [mic, cam, [`quality q-${quality}`, QUALITY_WORDS[quality] ?? quality]]) {
-    const span = document.createElement("span");
-    span.className = cls;
-    span.textContent = text;
-    state.append(span);
-  }
+  state.replaceChildren(...[mic, cam, [`quality q-${quality}`, QUALITY_WORDS[quality] ?? quality]]
+    .map(([cls, text]) => {
+      const span = document.createElement("span");
+      span.className = cls;
+      span.textContent = text;
+      return span;
+    }));
+}
 
-  const actions = document.createElement("div");
-  actions.className = "row-actions";
+function fillActions(actions, p, { holder, presenter }) {
   const who = p.self ? "yourself" : p.name;
+  const buttons = [];
   if (!p.self) {
-    actions.append(p.chair_muted_audio
+    buttons.push(p.chair_muted_audio
       ? button("chair-unmute", "Allow mic", `Let ${who} turn their microphone on again`, "unmute")
       : button("chair-mute", "Mute", `Mute ${who}'s microphone`, "mute"));
-    actions.append(p.chair_muted_video
+    buttons.push(p.chair_muted_video
       ? button("chair-allow-video", "Allow camera", `Let ${who} turn their camera on again`, "allow-video")
       : button("chair-stop-video", "Stop camera", `Stop ${who}'s camera`, "stop-video"));
   }
-  actions.append(button(
+  buttons.push(button(
     "chair-grant",
     holder ? "Give floor again" : "Give floor",
     holder ? "Restart the floor with the time limit set above" : `Give ${who} the floor`,
     "grant",
   ));
-  actions.append(presenter
+  buttons.push(presenter
     ? button("chair-presenter", "Stop presenting", `${who} is no longer the presenter`, "presenter")
     : button("chair-presenter", "Make presenter", `Let ${who} present and share a screen`, "presenter"));
-  if (!p.self) actions.append(button("chair-remove danger", "Remove", `Remove ${who} from the meeting`, "remove"));
-  li.replaceChildren(head, state, actions);
+  if (!p.self) buttons.push(button("chair-remove danger", "Remove", `Remove ${who} from the meeting`, "remove"));
+  actions.replaceChildren(...buttons);
 }
 
 function badge(cls, text) {
