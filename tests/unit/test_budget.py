@@ -68,8 +68,10 @@ def test_the_audio_received_comes_off_first_at_what_it_costs() -> None:
     ("remb", "audio", "live", "step"),
     [
         (60 * K, 80 * K, 0, 50 * K),  # Firefox's first REMB under two talkers: all paused
-        (60 * K, 10 * K, 1, 50 * K),  # audio measured at what it costs: one thumbnail fits
-        (200 * K, 60 * K, 2, 0),  # both fit
+        (60 * K, 10 * K, 1, 25 * K),  # audio at what it costs: one thumbnail fits, at ¼ rate
+        # (its next rung, +25, is cheaper than the paused one's 50)
+        (200 * K, 60 * K, 2, 25 * K),  # both fit, one at ¼ rate: +25 brings it to ½
+        (300 * K, 60 * K, 2, 0),  # both fit at the thumbnail's best
     ],
 )
 def test_paused_tiles_tell_what_the_next_step_costs(
@@ -79,6 +81,26 @@ def test_paused_tiles_tell_what_the_next_step_costs(
     thumbs = [demand(RULES, f"t{i}", CAM, "grid", REAL) for i in range(2)]
     b.allocate(10_000, thumbs, audio_bps=audio)
     assert sum(not d.paused for d in b.decisions) == live
+    assert b.step_bps == step
+
+
+@pytest.mark.parametrize(
+    ("remb", "layer", "step"),
+    [
+        (600 * K, (2, 0), 250 * K),  # high at ¼ rate: ½ rate is +250
+        (800 * K, (2, 1), 250 * K),
+        (1_100 * K, (2, 2), 0),  # the best layer: nothing to step up to
+    ],
+)
+def test_a_tile_held_down_by_bandwidth_tells_its_next_rung(
+    remb: int, layer: tuple[int, int], step: int
+) -> None:
+    """After the stage was a thumbnail a while, probing must reach for its next layer, not 1.2x."""
+    b = budget(remb)
+    decisions = b.allocate(10_000, [demand(RULES, "s", CAM, "stage", REAL)], audio_bps=0)
+    assert decisions is not None
+    d = decisions[0]
+    assert (d.spatial, d.temporal) == layer, d
     assert b.step_bps == step
 
 

@@ -20,6 +20,7 @@ from confsfu.bandwidth.allocator import (
     Demand,
     LayerDecision,
     Priority,
+    Reason,
     SubscriberAllocator,
     wanted_bps,
 )
@@ -71,7 +72,7 @@ class SubscriberBudget:
         self.allocator = SubscriberAllocator(allocator)
         self.ready_ms = ready_ms  # when the subscriber answered: the warm-up starts
         self.wanted_bps = 0  # what its tiles could use, audio included
-        self.step_bps = 0  # what the cheapest paused tile's lowest layer costs (0: none paused)
+        self.step_bps = 0  # what the cheapest step up costs (0: no tile is held down)
 
     def estimate_bps(self, now_ms: int) -> int:
         """The estimate the allocation uses: the estimator's, at least the initial one during
@@ -90,13 +91,27 @@ class SubscriberBudget:
         budget = max(0, self.estimate_bps(now_ms) - audio_bps)
         self.wanted_bps = wanted_bps(demands) + audio_bps
         changed = self.allocator.update(now_ms, budget, demands)
-        paused = {d.track_id for d in self.allocator.decisions if d.paused}
-        self.step_bps = min(
-            (d.ladder_costs[0] for d in demands if d.track_id in paused and d.ladder_costs),
-            default=0,
-        )
+        self.step_bps = _step_bps(demands, self.allocator.decisions)
         return changed
 
     @property
     def decisions(self) -> list[LayerDecision]:
         return self.allocator.decisions
+
+
+def _step_bps(demands: Sequence[Demand], decisions: Sequence[LayerDecision]) -> int:
+    """What the cheapest step up costs: a paused tile's lowest layer, or what a tile the bandwidth
+    holds down would add on its next rung (0: no tile is held down)."""
+    by_track = {d.track_id: d for d in decisions}
+    steps = []
+    for demand_ in demands:
+        decision = by_track.get(demand_.track_id)
+        if decision is None or not demand_.ladder_costs:
+            continue
+        if decision.paused:
+            steps.append(demand_.ladder_costs[0])
+        elif decision.reason == Reason.BANDWIDTH:
+            above = [c for c in demand_.ladder_costs if c > decision.bitrate_bps]
+            if above:
+                steps.append(above[0] - decision.bitrate_bps)
+    return min(steps, default=0)
