@@ -532,7 +532,8 @@ export class ConferenceClient extends EventTarget {
     }
     this.serverName = String(msg.server ?? "");
     this._setState("joining", this.join.room ? `Joining room “${this.join.room}”…` : "Joining…");
-    this._send({ type: "join", ...this.join });
+    // confirms_slots: this page says when its tiles name whom the server moved them to.
+    this._send({ type: "join", ...this.join, confirms_slots: true });
     this._later(epoch, JOINED_TIMEOUT_MS, () => {
       if (!this._joinedIn(epoch)) this._lost(epoch, "The server did not let you in in time.");
     });
@@ -714,8 +715,13 @@ export class ConferenceClient extends EventTarget {
   }
 
   _onSlotMap(msg) {
+    const before = new Map(this.slots.map((s) => [s.mid, s.participant_id]));
     this._setSlots(msg.slots ?? [], false);
-    this._emitSlots();
+    this._emitSlots(); // the tiles are drawn anew: the moved ones show the new person's name card
+    // A video tile that moved to another person gets their frames only once the server hears
+    // that the page no longer shows the previous one (docs/protocol.md, slots_shown).
+    const moved = this.slots.some((s) => s.kind === "video" && before.get(s.mid) !== s.participant_id);
+    if (moved && Number.isSafeInteger(msg.seq) && msg.seq > 0) this._send({ type: "slots_shown", seq: msg.seq });
   }
 
   /** Updates slots by mid; `replace` drops slots not listed (a new subscribe offer). */

@@ -90,6 +90,35 @@ async def test_slot_switch_keeps_sequence_numbers_continuous(
     assert second.name == "Quito"
 
 
+async def test_a_moved_tile_gets_the_new_person_only_once_the_page_confirms_it(
+    server_factory: Callable[..., Any], peers: list[LoopbackPeer]
+) -> None:
+    """A page that says it confirms slot maps, and is late to: the grid slot moved from Accra to
+    Quito carries nothing of Quito's until the page confirms the map that named Quito."""
+    server = await server_factory(slots={"audio": 1, "video": 1})
+    viewer = LoopbackPeer(server.ws_url, name="Chair", confirms_slots=True)
+    peers.append(viewer)
+    await viewer.join(publish=False)
+    first, _second = await join_publishing(server.ws_url, ["Accra", "Quito"], peers, level_dbov=127)
+    # The first person on a slot nobody was shown on needs no confirmation.
+    await viewer.wait_for(receives_from(viewer, ["Accra"], "video", 30), timeout=15)
+    mid = viewer.streams_showing("video")["Accra"].mid
+    await first.close()
+    peers.remove(first)
+    await viewer.wait_for(lambda: viewer.slots[mid]["name"] == "Quito", timeout=10)
+    assert viewer.slots[mid]["state"] == "waiting"
+    arrived = sum(s.packets for s in viewer.received.values() if s.mid == mid)
+    await asyncio.sleep(2.0)  # Quito sends keyframes meanwhile (the switch asked for none)
+    assert viewer.slots[mid]["state"] == "waiting"
+    assert sum(s.packets for s in viewer.received.values() if s.mid == mid) == arrived
+    await viewer.confirm_slots()
+    await viewer.wait_for(lambda: viewer.slots[mid]["state"] == "live", timeout=10)
+    assert viewer.slots[mid]["name"] == "Quito"
+    await viewer.wait_for(
+        lambda: sum(s.packets for s in viewer.received.values() if s.mid == mid) > arrived + 30
+    )
+
+
 async def test_lost_packet_is_recovered_by_nack_and_rtx(
     server: Any, peers: list[LoopbackPeer]
 ) -> None:

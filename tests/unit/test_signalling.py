@@ -49,6 +49,7 @@ EXAMPLES: list[dict[str, Any]] = [
     {"type": "request_unmute", "kind": "video"},
     {"type": "chair", "action": "mute", "participant_id": "p2", "kind": "audio"},
     {"type": "view_page", "page": 2},
+    {"type": "slots_shown", "seq": 7},
     {"type": "get_report", "format": "csv"},
 ]
 VALID = [raw for raw in EXAMPLES if raw["type"] in CLIENT_TYPES]

@@ -29,8 +29,8 @@ rows = st.lists(
 )
 
 
-@given(rows)
-def test_the_json_is_what_the_model_writes(slot_rows: list[SlotRow]) -> None:
-    text = slot_map_json(slot_rows)
-    assert text == SlotMap(slots=_slot_infos(slot_rows)).model_dump_json()
+@given(rows, st.integers(1, 2**40))
+def test_the_json_is_what_the_model_writes(slot_rows: list[SlotRow], seq: int) -> None:
+    text = slot_map_json(slot_rows, seq)
+    assert text == SlotMap(slots=_slot_infos(slot_rows), seq=seq).model_dump_json()
     assert SlotMap.model_validate_json(text).slots == _slot_infos(slot_rows)

@@ -233,3 +233,106 @@ def test_a_slot_announced_live_with_someone_last_sent_a_keyframe_of_theirs(
             assert shown.since_ts is None
         if sub.forwarder.source is None and sub.forwarder.pending is None:
             assert shown == Shown(None, "empty")
+
+
+# ---- a page that confirms what it shows ----------------------------------------------------
+
+
+def confirming() -> Subscription:
+    return Subscription(
+        SlotForwarder(is_video=True, clock_rate=90_000, initial_seq=7, initial_ts=1_000),
+        confirms=True,
+    )
+
+
+def showing(sub: Subscription, pub: Publisher) -> None:
+    sub.assign(0, pub.key)
+    assert forward(sub, 0, pub.packet(keyframe=True))[0]
+
+
+def test_a_switch_waits_for_the_page_to_confirm_the_map_that_announced_it() -> None:
+    sub = confirming()
+    milan, seoul = Publisher(CAM["milan"].layer(0)), Publisher(CAM["seoul"].layer(0))
+    showing(sub, milan)
+    effects = sub.assign(100, seoul.key)
+    assert RequestKeyframe(seoul.key) not in effects  # no keyframe while none can go out
+    assert sub.held and sub.forwarder.waiting_for_keyframe == seoul.key
+    assert sub.confirmed(150, 3) == []  # a map from before the switch was told: not this one
+    assert sub.told(160, 4) == []  # map 4 names Seoul
+    # However late the page is, Seoul's keyframe does not go out while it may still show Milan.
+    assert forward(sub, 10_000, seoul.packet(keyframe=True)) == (False, [])
+    assert sub.confirmed(10_010, 4) == [RequestKeyframe(seoul.key)]
+    assert not sub.held
+    sent, _ = forward(sub, 10_020, seoul.packet(keyframe=True))
+    assert sent and sub.shown().source is CAM["seoul"] and sub.shown().state == "live"
+
+
+@pytest.mark.parametrize(
+    ("steps", "released"),
+    [
+        # (what happens, in order): told N / confirmed N; whether the switch may go ahead
+        ([("told", 2), ("confirmed", 2)], True),
+        ([("told", 2), ("confirmed", 1)], False),
+        ([("told", 2), ("confirmed", 5)], True),  # a later map shows it too
+        ([("confirmed", 2), ("told", 2)], True),  # unchanged rows: map 2 told it, page showed it
+        ([("confirmed", 1), ("told", 2)], False),
+        ([("told", 2), ("told", 3), ("confirmed", 2)], True),  # the first map that told counts
+    ],
+)
+def test_which_confirmations_release_a_held_switch(
+    steps: list[tuple[str, int]], released: bool
+) -> None:
+    sub = confirming()
+    milan, seoul = Publisher(CAM["milan"].layer(0)), Publisher(CAM["seoul"].layer(0))
+    showing(sub, milan)
+    sub.assign(100, seoul.key)
+    for what, seq in steps:
+        getattr(sub, what)(200, seq)
+    assert sub.held is not released
+
+
+def test_a_confirmation_for_an_earlier_switch_does_not_release_a_later_one() -> None:
+    sub = confirming()
+    milan, seoul = Publisher(CAM["milan"].layer(0)), Publisher(CAM["seoul"].layer(0))
+    freetown = Publisher(CAM["freetown"].layer(0))
+    showing(sub, milan)
+    sub.assign(100, seoul.key)
+    sub.told(110, 2)
+    sub.assign(120, freetown.key)  # moved on before the page confirmed map 2
+    sub.told(130, 3)
+    sub.confirmed(140, 2)
+    assert sub.held and forward(sub, 150, freetown.packet(keyframe=True)) == (False, [])
+    sub.confirmed(160, 3)
+    assert forward(sub, 170, freetown.packet(keyframe=True))[0]
+
+
+@pytest.mark.parametrize("emptied", [False, True])
+def test_no_hold_back_to_whom_the_page_shows_and_a_hold_after_an_emptied_slot(
+    emptied: bool,
+) -> None:
+    sub = confirming()
+    milan, seoul = Publisher(CAM["milan"].layer(0)), Publisher(CAM["seoul"].layer(0))
+    showing(sub, milan)
+    if emptied:
+        sub.assign(50, None)  # the page may still show Milan's last frame: Seoul waits
+        sub.assign(60, seoul.key)
+        assert sub.held
+    else:
+        sub.assign(100, seoul.key)
+        assert sub.held
+        sub.assign(110, milan.key)  # back to Milan before the page confirmed: nothing to wait for
+        assert not sub.held
+        assert forward(sub, 120, milan.packet(keyframe=False))[0]
+
+
+def test_audio_and_a_first_picture_never_wait() -> None:
+    audio = Subscription(
+        SlotForwarder(is_video=False, clock_rate=48_000, initial_seq=1, initial_ts=1), confirms=True
+    )
+    mic = {p: SourceId.camera(p, "audio").layer(0) for p in ("milan", "seoul")}
+    audio.assign(0, mic["milan"])
+    audio.assign(10, mic["seoul"])
+    assert not audio.held
+    video = confirming()
+    video.assign(0, Publisher(CAM["seoul"].layer(0)).key)  # nobody shown on it yet
+    assert not video.held

@@ -52,20 +52,37 @@ ANNOUNCE = Announce()
 EMPTY = Shown(None, "empty")
 # A slot changing hands takes up the new person no sooner than this after the page is told
 # ("waiting"): their first frame must not reach the page while it still shows the previous one.
+# A page that confirms the slot maps it has shown (docs/protocol.md, `slots_shown`) is waited
+# for instead: a busy page can take longer than any margin to read a message.
 ANNOUNCE_MARGIN_MS = 150
+HELD_MS = 1 << 62  # switch_after_ms while the page has yet to confirm it heard of the change
 
 
 class Subscription:
     """The decisions about one slot; its `forwarder` (C) decides per packet."""
 
-    __slots__ = ("_applied_to", "_live", "_since_ts", "decision", "forwarder")
+    __slots__ = (
+        "_applied_to",
+        "_hold_seq",
+        "_last_out",
+        "_live",
+        "_shown_seq",
+        "_since_ts",
+        "confirms",
+        "decision",
+        "forwarder",
+    )
 
-    def __init__(self, forwarder: SlotForwarder) -> None:
+    def __init__(self, forwarder: SlotForwarder, *, confirms: bool = False) -> None:
         self.forwarder = forwarder
+        self.confirms = confirms  # its page confirms the slot maps it showed
         self.decision: LayerDecision | None = None  # the allocator's latest word (video)
         self._applied_to: LayerKey | None = None  # the layer `decision` was applied with
         self._live: SourceId | None = None  # whose frames went out since `_since_ts`
         self._since_ts: int | None = None
+        self._last_out: SourceId | None = None  # whose frames went out last (the page may show)
+        self._hold_seq: int | None = None  # the slot map that told the page of a held switch
+        self._shown_seq = 0  # the latest slot map the page confirmed it shows
 
     @property
     def wanted(self) -> LayerKey | None:
@@ -100,14 +117,42 @@ class Subscription:
         """Carry `key` (a new source on the layer chosen for it, or None: nothing)."""
         effects: list[Effect] = [REINDEX, ANNOUNCE]
         f = self.forwarder
-        carried = f.source
-        if key is not None and carried is not None and carried.source is not key.source:
-            f.switch_after_ms = now_ms + ANNOUNCE_MARGIN_MS
-        if f.assign(now_ms, key) and key is not None:
+        last = self._last_out
+        # The page may still show the last person whose frames went out (even on an emptied slot).
+        if f.is_video and key is not None and last is not None and last is not key.source:
+            f.switch_after_ms = HELD_MS if self.confirms else now_ms + ANNOUNCE_MARGIN_MS
+            self._hold_seq = None
+        elif key is not None and last is key.source and f.switch_after_ms == HELD_MS:
+            f.switch_after_ms = 0  # back to whom the page shows: nothing to wait for
+        if f.assign(now_ms, key) and key is not None and not self.held:
             effects.append(RequestKeyframe(key))
         if key is None:
             self._live = None
         return effects
+
+    @property
+    def held(self) -> bool:
+        """A switch waits for the page to confirm it was told."""
+        return self.forwarder.switch_after_ms == HELD_MS
+
+    def told(self, now_ms: int, seq: int) -> list[Effect]:
+        """Slot map `seq`, listing what this slot shows now, is the page's latest."""
+        if self.held and self._hold_seq is None:
+            self._hold_seq = seq
+        return self._release(now_ms)
+
+    def confirmed(self, now_ms: int, seq: int) -> list[Effect]:
+        """The page shows slot map `seq`: a switch it announced may go ahead."""
+        self._shown_seq = max(self._shown_seq, seq)
+        return self._release(now_ms)
+
+    def _release(self, now_ms: int) -> list[Effect]:
+        if not self.held or self._hold_seq is None or self._shown_seq < self._hold_seq:
+            return []
+        f = self.forwarder
+        f.switch_after_ms = now_ms
+        self._hold_seq = None
+        return [RequestKeyframe(f.pending)] if f.pending is not None else []
 
     def restart(self, now_ms: int) -> list[Effect]:
         """The source's publisher starts anew (new numbers): take it up again like a switch."""
@@ -121,6 +166,8 @@ class Subscription:
         """The forwarder took up its pending layer on a packet it forwarded (fan_out says so)."""
         source = self.forwarder.source
         now_showing = source.source if source is not None else None
+        if now_showing is not None:
+            self._last_out = now_showing
         if now_showing is not self._live:  # a layer change of the same source is no new picture
             self._live = now_showing
             self._since_ts = self.forwarder.switched_ts if now_showing is not None else None
@@ -141,11 +188,11 @@ class Subscription:
         else:
             resuming = f.max_temporal < 0
             f.max_temporal = decision.temporal
-            if resuming and key is not None:
+            if resuming and key is not None and not self.held:
                 effects.append(RequestKeyframe(key))
             wanted = key.source.layer(decision.spatial) if key is not None else None
             if wanted is not None and wanted is not key:
-                if f.assign(now_ms, wanted):
+                if f.assign(now_ms, wanted) and not self.held:
                     effects.append(RequestKeyframe(wanted))
                 effects.append(REINDEX)
         self._applied_to = self.wanted

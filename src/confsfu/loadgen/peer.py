@@ -119,6 +119,7 @@ class LoopbackPeer:
         simulcast: bool = False,
         remb_bps: int | None = None,
         remb_follows: bool = False,
+        confirms_slots: bool = False,
     ) -> None:
         self.url = url
         self.name = name
@@ -130,6 +131,10 @@ class LoopbackPeer:
         # ... or, with remb_follows, at least that and 1.5 x what arrived over the last second,
         # as a receiver-side estimate (Chromium's, Firefox's) can never report much more
         self.remb_follows = remb_follows
+        # Say confirms_slots at join, as the page does; the peer then confirms slot maps only
+        # when told to (confirm_slots), so a test can play a page that is late to show them.
+        self.confirms_slots = confirms_slots
+        self.slot_map_seq = 0  # the latest slot map's
         self.received_bytes = 0  # every RTP packet that arrived, padding included
         self._remb_task: asyncio.Task[None] | None = None
         self.layer_payloads: list[set[bytes]] = [set(), set(), set()]
@@ -180,7 +185,7 @@ class LoopbackPeer:
         self._ws = await self._session.ws_connect(self.url)
         self._reader = asyncio.create_task(self._read())
         await self.wait_for(lambda: any(m["type"] == "hello" for m in self.messages))
-        join: dict[str, Any] = {"type": "join"}
+        join: dict[str, Any] = {"type": "join", "confirms_slots": self.confirms_slots}
         if self.token:
             join["token"] = self.token
         else:
@@ -221,6 +226,7 @@ class LoopbackPeer:
         elif kind == "slot_map":
             for slot in m["slots"]:
                 self.slots[slot["mid"]] = slot
+            self.slot_map_seq = m["seq"]
         elif kind == "publisher_layers" and m.get("purpose") == "camera":
             active = set(m["active"])
             self._layers_resumed |= bool(active - self.active_rids)  # they start on a keyframe
@@ -233,6 +239,10 @@ class LoopbackPeer:
             assert self.publish_pc is not None
             await self.publish_pc.accept_answer(m["sdp"])
             self._publish_answered.set()
+
+    async def confirm_slots(self) -> None:
+        """Tell the server the latest slot map is shown (a page does so as it draws it)."""
+        await self.send({"type": "slots_shown", "seq": self.slot_map_seq})
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         async def until() -> None:

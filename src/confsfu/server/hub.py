@@ -71,13 +71,13 @@ def _slot_infos(rows: Iterable[SlotRow]) -> list[SlotInfo]:
     return [SlotInfo(**row._asdict()) for row in rows]
 
 
-def slot_map_json(rows: Iterable[SlotRow]) -> str:
+def slot_map_json(rows: Iterable[SlotRow], seq: int) -> str:
     """The `slot_map` message of these rows as `SlotMap(...).model_dump_json()` writes it,
     without building and validating a model per slot: the room sends some 50 a second, as the
     talkers change. (The rows' types are SlotInfo's; a test holds the two to each other.)"""
     slots = [row._asdict() for row in rows]
     return json.dumps(
-        {"type": "slot_map", "slots": slots}, separators=(",", ":"), ensure_ascii=False
+        {"type": "slot_map", "slots": slots, "seq": seq}, separators=(",", ":"), ensure_ascii=False
     )
 
 
@@ -106,6 +106,7 @@ class LiveRoom:
     _last_reassign_ms: int = 0
     _slot_maps_due: set[str] = field(default_factory=set)
     _slots_announced: dict[str, list[SlotRow]] = field(default_factory=dict)  # as pages know them
+    _slot_seq: dict[str, int] = field(default_factory=dict)  # the last slot map's seq, by page
     _tasks: set[asyncio.Future[None]] = field(default_factory=set)
 
     @property
@@ -220,6 +221,7 @@ class LiveRoom:
         """`pid` leaves the meeting for good: tell everyone and release its media."""
         self.connections.pop(pid, None)
         self._slots_announced.pop(pid, None)
+        self._slot_seq.pop(pid, None)
         events = self.meeting.leave(clock_ms(), pid)
         await self._gone(pid, reason)
         await self.announce(events)
@@ -228,6 +230,7 @@ class LiveRoom:
         """`pid`'s connection dropped: its media goes, it stays (away) for the grace period."""
         self.connections.pop(pid, None)
         self._slots_announced.pop(pid, None)
+        self._slot_seq.pop(pid, None)
         await self.media.remove(pid, hold=True)
         await self.announce(self.meeting.connection_lost(clock_ms(), pid, grace_ms))
 
@@ -289,6 +292,7 @@ class LiveRoom:
         """The slot map to give `pid`'s page now (with a subscribe offer); later slot_maps only
         go out when it changes."""
         rows = self._slots_announced[pid] = self._slot_rows(pid)
+        self._slot_seq[pid] = 0
         return _slot_infos(rows)
 
     def _send_slot_maps(self) -> None:
@@ -297,10 +301,14 @@ class LiveRoom:
             if pid not in self.connections:
                 continue
             rows = self._slot_rows(pid)
+            seq = self._slot_seq.get(pid, 0)
             if rows != self._slots_announced.get(pid):  # changes can cancel out in one pass
                 self._slots_announced[pid] = rows
-                self._spawn(self.tell(pid, slot_map_json(rows)))
+                seq = self._slot_seq[pid] = seq + 1
+                self._spawn(self.tell(pid, slot_map_json(rows, seq)))
                 self.media.pump()
+            if seq:
+                self.media.slots_told(clock_ms(), pid, seq)  # unchanged rows: the last map told
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -159,8 +159,9 @@ class RoomMedia(MediaFeedback):
                 self.dynacast.add(section.source, section.rids)
         return plan.answer_sdp
 
-    async def subscribe(self, pid: str) -> str:
-        """A subscribe offer with the configured fixed slots; the answer goes to `answer`."""
+    async def subscribe(self, pid: str, *, confirms: bool = False) -> str:
+        """A subscribe offer with the configured fixed slots; the answer goes to `answer`.
+        `confirms`: its page confirms the slot maps it shows (switches wait for it)."""
         await self._close_subscriber(pid)
         bw = self._bw
         estimator = make_estimator(
@@ -197,7 +198,11 @@ class RoomMedia(MediaFeedback):
                 initial_ts=self._rng.getrandbits(32),
             )
             slot = Slot(
-                sub, stream, purpose, Subscription(forwarder), rtx_seq=self._rng.getrandbits(16)
+                sub,
+                stream,
+                purpose,
+                Subscription(forwarder, confirms=confirms),
+                rtx_seq=self._rng.getrandbits(16),
             )
             sub.slots.append(slot)
             sub.by_ssrc[stream.ssrc] = slot
@@ -510,6 +515,18 @@ class RoomMedia(MediaFeedback):
             slot.subscriber.pc.refresh_route()
         for slot in switched or ():
             self._execute(0, slot, slot.subscription.switched())
+
+    def slots_told(self, now_ms: int, pid: str, seq: int) -> None:
+        """Slot map `seq`, with every switch decided so far, is `pid`'s page's latest."""
+        sub = self.subscribers.get(pid)
+        for slot in sub.slots if sub is not None else ():
+            self._execute(now_ms, slot, slot.subscription.told(now_ms, seq))
+
+    def slots_shown(self, now_ms: int, pid: str, seq: int) -> None:
+        """`pid`'s page shows slot map `seq`: the switches it announced may go ahead."""
+        sub = self.subscribers.get(pid)
+        for slot in sub.slots if sub is not None else ():
+            self._execute(now_ms, slot, slot.subscription.confirmed(now_ms, seq))
 
     def shown(self, pid: str) -> list[tuple[Slot, Shown]]:
         """What each of `pid`'s slots shows, as its page is to be told."""

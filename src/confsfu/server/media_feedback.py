@@ -150,6 +150,7 @@ class MediaFeedback:
                 s.forwarder.waiting_for_keyframe
                 for slots in self._slots_by_key.values()
                 for s in slots
+                if not s.subscription.held  # its page has yet to hear of the switch
             }
             self._keyframes_awaited = any(isinstance(key, LayerKey) for key in pending)
             for key in pending:

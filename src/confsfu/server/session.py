@@ -47,6 +47,7 @@ from confsfu.signalling.messages import (
     RaiseHand,
     Report,
     RequestUnmute,
+    SlotsShown,
     SubscribeAnswer,
     SubscribeOffer,
     Unpublish,
@@ -218,6 +219,8 @@ class Session:
                 await live.announce(events)
             case ViewPage(page=page):
                 live.media.set_grid_page(self.pid, page)
+            case SlotsShown(seq=seq):
+                live.media.slots_shown(now_ms, self.pid, seq)
             case GetReport(format=fmt):
                 await self._report(live, fmt)
 
@@ -283,7 +286,7 @@ class Session:
             )
             self.log.info("%s joined as %s", me.name, role)
         await self.send(live.room_state())
-        offer = await live.media.subscribe(self.pid)
+        offer = await live.media.subscribe(self.pid, confirms=message.confirms_slots)
         self.phase.move(Phase.JOINED)
         await self.send(
             SubscribeOffer(sdp=self._announced(offer), slots=live.announce_slots(self.pid))

@@ -31,6 +31,9 @@ class Join(Message):
     name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_CHARS)
     # A guest coming back after a lost connection: the resume_key its last `joined` gave it.
     resume: str | None = Field(default=None, min_length=8, max_length=64)
+    # The page confirms each slot map that moved a video slot to another person (slots_shown):
+    # the server then holds the new person's frames until it did, however busy the page is.
+    confirms_slots: bool = False
 
 
 ChairCommand = Literal[
@@ -121,6 +124,14 @@ class MediaState(Message):
     video: bool
 
 
+class SlotsShown(Message):
+    """The page shows slot map `seq` (its tiles are labelled as it says): a video slot it moved
+    to another person may now carry their frames."""
+
+    type: Literal["slots_shown"] = "slots_shown"
+    seq: int = Field(ge=1, le=2**53)
+
+
 class Ping(Message):
     """Keepalive; answered with pong."""
 
@@ -147,6 +158,7 @@ ClientMessage = Annotated[
     | Chair
     | ViewPage
     | GetReport
+    | SlotsShown
     | Ping
     | Leave,
     Field(discriminator="type"),
@@ -289,6 +301,7 @@ class SlotMap(Message):
 
     type: Literal["slot_map"] = "slot_map"
     slots: list[SlotInfo]
+    seq: int  # 1, 2, ... for each subscription: what slots_shown confirms
 
 
 class PublisherLayers(Message):
