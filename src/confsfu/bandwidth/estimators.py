@@ -515,6 +515,9 @@ class _AimdRateController:
             ceiling = 1.5 * acked_bps + 10_000.0
             if new_bps > ceiling:
                 new_bps = max(self.rate_bps, ceiling)
+            # The link carried more than the estimate without a delay rise (a probe did): that
+            # much it can take, at once (GCC's probe result).
+            new_bps = max(new_bps, acked_bps)
         elif self.state is _RateState.DECREASE:
             last = self._last_decrease_ms
             if acked_bps is not None and (
@@ -622,6 +625,10 @@ class TwccEstimator:
             fraction = min(max(self._lost / self._reported, 0.0), 1.0)
             basis = min(self._rate.rate_bps, self._loss.value_bps)
             self._loss.on_loss(now_ms, fraction, basis)
+            acked = self._acked.rate_bps()
+            if fraction < cfg.loss_low and acked is not None:
+                # Next to no loss at what the link carried: loss sets no bound below that.
+                self._loss.value_bps = max(self._loss.value_bps, _clamp(acked, cfg))
         self._lost = 0
         self._reported = 0
         self._loss_since_ms = now_ms

@@ -343,10 +343,11 @@ class RawPeerConnection:
 
     # ---- media out ---------------------------------------------------------------------------
 
-    def send_rtp(self, packet: bytes) -> bool:
-        """Protect and send one RTP packet now; False when the transport is not up yet."""
+    def send_rtp(self, packet: bytes, *, stamp: bool = True) -> bool:
+        """Protect and send one RTP packet now; False when the transport is not up yet.
+        `stamp`: give it the next transport-wide number (not for a resend byte for byte)."""
         self.refresh_route()
-        return self.route.send(packet)
+        return self.route.send(packet, False, stamp)
 
     def send_rtcp(self, packet: bytes) -> bool:
         """Protect and send one (compound) RTCP packet now; False when not up yet."""
