@@ -124,7 +124,7 @@ class SdpSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    sections: int = Field(default=16, ge=2, le=64)  # m-lines in a publish offer
+    sections: int = Field(default=4, ge=2, le=64)  # m-lines in a publish offer (browsers: 2)
     rids_per_section: int = Field(default=3, ge=1, le=3)
     codecs_per_section: int = Field(default=48, ge=1, le=128)
     extensions_per_section: int = Field(default=20, ge=1, le=64)
@@ -133,6 +133,9 @@ class SdpSettings(BaseModel):
     ssrc_groups_per_section: int = Field(default=8, ge=1, le=64)
     ssrcs_per_group: int = Field(default=3, ge=2, le=3)  # SIM: one SSRC per layer
     lines_per_section: int = Field(default=300, ge=20, le=2000)
+    # In the whole SDP (a subscribe answer may have twice the server's offer): parsing costs
+    # about 13 us a line, so this bounds how long one offer holds the event loop.
+    lines: int = Field(default=600, ge=100, le=10_000)
     line_chars: int = Field(default=1024, ge=256, le=8192)
 
     def limits(self) -> SdpLimits:

@@ -288,8 +288,12 @@ class Session:
             self.log.info("%s joined as %s", me.name, role)
         await self.send(live.room_state())
         offer = await live.media.subscribe(self.pid)
-        sections = max(self._sdp_limits.sections, offer.count("\nm="))
-        self._answer_limits = replace(self._sdp_limits, sections=sections)
+        limits = self._sdp_limits
+        self._answer_limits = replace(
+            limits,
+            sections=max(limits.sections, offer.count("\nm=")),
+            lines=max(limits.lines, 2 * offer.count("\n")),
+        )
         self.phase.move(Phase.JOINED)
         await self.send(
             SubscribeOffer(sdp=self._announced(offer), slots=live.announce_slots(self.pid))
