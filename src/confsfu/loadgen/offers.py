@@ -19,11 +19,11 @@ _FINGERPRINT = ":".join(f"{b:02X}" for b in range(32))
 _FEEDBACK = ("goog-remb", "transport-cc", "ccm fir", "nack", "nack pli")
 
 
-def publish_offer(sections: int, limits: SdpLimits | None = None) -> str:
+def publish_offer(sections: int, limits: SdpLimits | None = None, *, bundle: bool = False) -> str:
     """A sendonly video offer of `sections` m-lines, each filled up to `limits` (codecs, header
     extensions, candidates, SSRC lines, rids, lines: cut to the lines allowed in all, fewer codecs
-    and candidates first); without limits, each section is minimal
-    (and unbundled: one m-line per line, not one line naming them all)."""
+    and candidates first); without limits, each section is small
+    (under 330 characters; bundled only when asked: the BUNDLE line names every m-line)."""
     mids = " ".join(str(i) for i in range(sections))
     out = [
         "v=0",
@@ -32,9 +32,10 @@ def publish_offer(sections: int, limits: SdpLimits | None = None) -> str:
         "t=0 0",
         "a=msid-semantic: WMS s",
     ]
-    if limits is not None:
+    if limits is not None or bundle:
         out.insert(4, f"a=group:BUNDLE {mids}")
-    else:  # transport once, at session level, so that hundreds of sections fit in a message
+    if limits is None:
+        # transport once, at session level, so that hundreds of sections fit in a message
         out += _transport(-1)[2:6]
     per_section = 0
     if limits is not None:
@@ -66,6 +67,13 @@ def _small_section(mid: int) -> list[str]:
         "a=sendonly",
         "a=rtcp-mux",
         "a=rtpmap:96 VP8/90000",
+        "a=rtcp-fb:96 nack",
+        "a=rtcp-fb:96 nack pli",
+        "a=rtcp-fb:96 goog-remb",
+        f"a=extmap:1 {_EXTENSIONS[0]}",
+        f"a=extmap:4 {_EXTENSIONS[3]}",
+        f"a=msid:s t{mid}",
+        f"a=ssrc:{mid + 1} cname:c",
     ]
 
 

@@ -29,7 +29,10 @@ class SdpLimitError(ValueError):
     """The SDP exceeds a limit: which one (`limit`, a `SdpLimits` field), by what `value`."""
 
     def __init__(self, limit: str, value: int, maximum: int, where: str) -> None:
-        super().__init__(f"{where} has {value} {_WHAT[limit]}; at most {maximum} (sdp.{limit})")
+        # The scan stops at the first count over a limit: `value` is a lower bound.
+        super().__init__(
+            f"{where} has at least {value} {_WHAT[limit]}; at most {maximum} (sdp.{limit})"
+        )
         self.limit = limit
         self.value = value
         self.maximum = maximum
