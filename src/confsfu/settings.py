@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validato
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from confsfu.signalling.sdp_limits import SdpLimits
+
 # The shipped token secret: anyone can mint a chair's token with it, so it only serves a server
 # that listens on loopback (the demo).
 DEMO_TOKEN_SECRET = "change-me-demo-secret-0123456789abcdef"
@@ -144,6 +146,30 @@ class BandwidthSettings(BaseModel):
     probe_max_interval_ms: int = Field(default=60_000, ge=4000)
 
 
+class SdpSettings(BaseModel):
+    """How much one offer or answer may hold; beyond it the SDP is refused (error `sdp_limit`)
+    before anything parses it. The defaults fit Chromium, Firefox and Safari offers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sections: int = Field(default=4, ge=2, le=64)  # m-lines in a publish offer (browsers: 2)
+    rids_per_section: int = Field(default=3, ge=1, le=3)
+    codecs_per_section: int = Field(default=48, ge=1, le=128)
+    extensions_per_section: int = Field(default=20, ge=1, le=64)
+    candidates_per_section: int = Field(default=32, ge=0, le=256)
+    ssrc_lines_per_section: int = Field(default=32, ge=1, le=256)
+    ssrc_groups_per_section: int = Field(default=8, ge=1, le=64)
+    ssrcs_per_group: int = Field(default=3, ge=2, le=3)  # SIM: one SSRC per layer
+    lines_per_section: int = Field(default=300, ge=20, le=2000)
+    # In the whole SDP (a subscribe answer may have twice the server's offer): parsing costs
+    # about 13 us a line, so this bounds how long one offer holds the event loop.
+    lines: int = Field(default=600, ge=100, le=10_000)
+    line_chars: int = Field(default=1024, ge=256, le=8192)
+
+    def limits(self) -> SdpLimits:
+        return SdpLimits(**self.model_dump())
+
+
 class Settings(BaseSettings):
     """All of a deployment's settings."""
 
@@ -162,6 +188,7 @@ class Settings(BaseSettings):
     slots: SlotSettings = SlotSettings()
     media: MediaSettings = MediaSettings()
     bandwidth: BandwidthSettings = BandwidthSettings()
+    sdp: SdpSettings = SdpSettings()
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
     # Per connection: messages a second on average, and the burst allowed above that.
     messages_per_s: float = Field(default=20.0, gt=0, le=10_000)

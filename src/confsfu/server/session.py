@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 import uuid
+from dataclasses import replace
 
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
@@ -55,6 +56,7 @@ from confsfu.signalling.messages import (
 )
 from confsfu.signalling.outbox import Outbox
 from confsfu.signalling.ratelimit import InFlight, TokenBucket, utf8_longer_than
+from confsfu.signalling.sdp_limits import SdpLimitError, SdpLimits, check_sdp
 from confsfu.tokens import verify_token
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,8 @@ class Session:
         self.log = ParticipantLog(log, self.pid)
         self._bucket = TokenBucket(hub.settings.messages_per_s, hub.settings.message_burst)
         self._offers = InFlight()
+        self._sdp_limits = hub.settings.sdp.limits()
+        self._answer_limits = self._sdp_limits  # widened to the subscribe offer's m-lines
 
     async def send(self, message: Message | str) -> None:
         """Queue a message (or one already written as JSON) for this connection's writer; never
@@ -369,6 +373,12 @@ class Session:
             self.log.info("%s joined as %s", me.name, role)
         await self.send(live.room_state())
         offer = await live.media.subscribe(self.pid, confirms=message.confirms_slots)
+        limits = self._sdp_limits
+        self._answer_limits = replace(
+            limits,
+            sections=max(limits.sections, offer.count("\nm=")),
+            lines=max(limits.lines, 2 * offer.count("\n")),
+        )
         self.phase.move(Phase.JOINED)
         await self.send(
             SubscribeOffer(sdp=self._announced(offer), slots=live.announce_slots(self.pid))
@@ -388,6 +398,7 @@ class Session:
         self.log = ParticipantLog(log, pid)
 
     async def _publish(self, live: LiveRoom, message: PublishOffer) -> None:
+        _within(message.sdp, self._sdp_limits, "publish_offer")
         if message.purpose == "screen":
             live.meeting.start_screen(self.pid)  # refused unless presenter, floor holder or chair
         try:
@@ -406,6 +417,7 @@ class Session:
         live.media.reassign()
 
     async def _subscribe_answer(self, live: LiveRoom, message: SubscribeAnswer) -> None:
+        _within(message.sdp, self._answer_limits, "subscribe_answer")
         try:
             await live.media.answer(self.pid, message.sdp)
         except (SdpError, ValueError, LookupError) as exc:
@@ -457,3 +469,11 @@ def _type_of(text: str) -> str | None:
     with contextlib.suppress(Exception):
         return str(parse_client_message(text).type)
     return None
+
+
+def _within(sdp: str, limits: SdpLimits, kind: str) -> None:
+    """Refuse SDP beyond the limits before aiortc or the SDP model spend time on it."""
+    try:
+        check_sdp(sdp, limits)
+    except SdpLimitError as exc:
+        raise SignallingError("sdp_limit", str(exc), field="sdp", in_reply_to=kind) from exc
