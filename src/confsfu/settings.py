@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
@@ -11,6 +12,35 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from confsfu.signalling.sdp_limits import SdpLimits
+
+# The shipped token secret: anyone can mint a chair's token with it, so it only serves a server
+# that listens on loopback (the demo).
+DEMO_TOKEN_SECRET = "change-me-demo-secret-0123456789abcdef"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether listening on `host` (an address or name) is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost, "" or "0.0.0.0"-like: may be public
+
+
+def demo_secret_refusal(host: str, token_secret: str) -> str | None:
+    """Why the server must not start with these settings (the demo secret off loopback), or
+    None when it may."""
+    if token_secret != DEMO_TOKEN_SECRET or is_loopback_host(host):
+        return None
+    return (
+        f"refusing to listen on {host!r} with the shipped demo token_secret: anyone could mint "
+        "join tokens (even a chair's). Set a secret of your own, at least 32 characters, e.g. "
+        "CONFSFU_TOKEN_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))') "
+        "or `token_secret:` in your YAML config; or listen on 127.0.0.1 for the demo."
+    )
 
 
 class RoomSettings(BaseModel):
@@ -117,6 +147,30 @@ class BandwidthSettings(BaseModel):
     probe_max_interval_ms: int = Field(default=60_000, ge=4000)
 
 
+class SdpSettings(BaseModel):
+    """How much one offer or answer may hold; beyond it the SDP is refused (error `sdp_limit`)
+    before anything parses it. The defaults fit Chromium, Firefox and Safari offers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sections: int = Field(default=4, ge=2, le=64)  # m-lines in a publish offer (browsers: 2)
+    rids_per_section: int = Field(default=3, ge=1, le=3)
+    codecs_per_section: int = Field(default=48, ge=1, le=128)
+    extensions_per_section: int = Field(default=20, ge=1, le=64)
+    candidates_per_section: int = Field(default=32, ge=0, le=256)
+    ssrc_lines_per_section: int = Field(default=32, ge=1, le=256)
+    ssrc_groups_per_section: int = Field(default=8, ge=1, le=64)
+    ssrcs_per_group: int = Field(default=3, ge=2, le=3)  # SIM: one SSRC per layer
+    lines_per_section: int = Field(default=300, ge=20, le=2000)
+    # In the whole SDP (a subscribe answer may have twice the server's offer): parsing costs
+    # about 13 us a line, so this bounds how long one offer holds the event loop.
+    lines: int = Field(default=600, ge=100, le=10_000)
+    line_chars: int = Field(default=1024, ge=256, le=8192)
+
+    def limits(self) -> SdpLimits:
+        return SdpLimits(**self.model_dump())
+
+
 class Settings(BaseSettings):
     """All of a deployment's settings."""
 
@@ -129,12 +183,13 @@ class Settings(BaseSettings):
     public_origin: list[
         str
     ] = []  # extra allowed Origin values; same-host origins are always allowed
-    token_secret: str = Field(default="change-me-demo-secret-0123456789abcdef", min_length=32)
+    token_secret: str = Field(default=DEMO_TOKEN_SECRET, min_length=32)
     rooms: list[RoomSettings] = [RoomSettings(name="demo", open=True)]
     ice: IceSettings = IceSettings()
     slots: SlotSettings = SlotSettings()
     media: MediaSettings = MediaSettings()
     bandwidth: BandwidthSettings = BandwidthSettings()
+    sdp: SdpSettings = SdpSettings()
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
     # Per connection: messages a second on average, and the burst allowed above that.
     messages_per_s: float = Field(default=20.0, gt=0, le=10_000)
@@ -148,6 +203,10 @@ class Settings(BaseSettings):
     reconnect_grace_s: float = Field(default=20.0, ge=0, le=600)
     # The same after a page said it is closing (a reload, or a closed tab: the tile goes soon).
     unload_grace_s: float = Field(default=4.0, ge=0, le=60)
+    # Per connection: what may wait to be written before the page counts as not reading and the
+    # connection is closed (so a stalled page never holds up anyone else's messages).
+    send_queue_messages: int = Field(default=1000, ge=16, le=1_000_000)
+    send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

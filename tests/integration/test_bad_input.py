@@ -164,11 +164,15 @@ async def test_valid_token_joins_invitation_only_room_with_its_role(server: Any)
 
 
 @pytest.mark.parametrize(
-    "sdp",
-    ["garbage", "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n", "v=0\r\n" + "a=x\r\n" * 1000],
+    ("sdp", "code"),
+    [
+        ("garbage", "bad_sdp"),
+        ("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n", "bad_sdp"),
+        ("v=0\r\n" + "a=x\r\n" * 1000, "sdp_limit"),  # beyond sdp.lines: refused unparsed
+    ],
 )
 async def test_sdp_garbage_is_refused_and_the_participant_can_go_on(
-    server: Any, talking_pair: tuple[LoopbackPeer, LoopbackPeer], sdp: str
+    server: Any, talking_pair: tuple[LoopbackPeer, LoopbackPeer], sdp: str, code: str
 ) -> None:
     a, _b = talking_pair
     client = await RawClient.connect(server.ws_url)
@@ -183,7 +187,7 @@ async def test_sdp_garbage_is_refused_and_the_participant_can_go_on(
             reply = await client.receive()
             while reply["type"] != "error":
                 reply = await client.receive()
-            assert reply["code"] == "bad_sdp" and reply["in_reply_to"] == kind, reply
+            assert reply["code"] == code and reply["in_reply_to"] == kind, reply
         await client.ws.send_str('{"type": "ping"}')
         reply = await client.receive()
         while reply["type"] != "pong":

@@ -33,14 +33,16 @@ def layer_of(publisher: LoopbackPeer, payloads: list[bytes]) -> set[int]:
     }
 
 
-async def simulcast_presenter(ws_url: str, peers: list[LoopbackPeer]) -> LoopbackPeer:
+async def simulcast_presenter(
+    ws_url: str, peers: list[LoopbackPeer], *, legacy_sim: bool = False
+) -> LoopbackPeer:
     """Seoul, publishing three VP8 layers (180p, 360p, 720p) and Opus for 40 s."""
     layers = [
         vp8_frames(320, 180, bitrate_bps=150_000),
         vp8_frames(640, 360, bitrate_bps=450_000),
         vp8_frames(1280, 720, bitrate_bps=1_300_000),
     ]
-    presenter = LoopbackPeer(ws_url, name="Seoul", simulcast=True)
+    presenter = LoopbackPeer(ws_url, name="Seoul", simulcast=True, legacy_sim=legacy_sim)
     peers.append(presenter)
     await presenter.join()
     presenter.start_simulcast(opus_frames(), layers, duration_s=40)
@@ -111,3 +113,32 @@ async def test_layers_nobody_takes_are_switched_off_at_the_publisher(
     assert now[0] > sent[0] and now[1:] == sent[1:]
     assert len(stage_payloads(viewer, 100_000)) > received  # the stage keeps playing
     assert layer_of(presenter, stage_payloads(viewer, 30)) == {0}
+
+
+async def test_a_legacy_sim_group_publisher_is_forwarded_layer_by_layer(
+    server_factory: Any, peers: list[LoopbackPeer]
+) -> None:
+    """Layers named by a=ssrc-group:SIM (no rids) are distinct layers, lowest first."""
+    server = await server_factory()
+    presenter = await simulcast_presenter(server.ws_url, peers, legacy_sim=True)
+    weak = LoopbackPeer(server.ws_url, name="Kinshasa", remb_bps=150_000, keep_payloads=True)
+    strong = LoopbackPeer(server.ws_url, name="Oslo", remb_bps=10_000_000, keep_payloads=True)
+    for peer in (weak, strong):
+        peers.append(peer)
+        await peer.join(publish=False)
+
+    def on_layer(peer: LoopbackPeer, spatial: int) -> Any:
+        def check() -> bool:
+            slot = stage(peer)
+            payloads = stage_payloads(peer, 30)
+            return (
+                slot["name"] == "Seoul"
+                and slot["spatial"] == spatial
+                and len(payloads) == 30
+                and layer_of(presenter, payloads) == {spatial}
+            )
+
+        return check
+
+    await strong.wait_for(on_layer(strong, 2), timeout=20)
+    await weak.wait_for(on_layer(weak, 0), timeout=20)

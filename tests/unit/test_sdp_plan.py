@@ -298,3 +298,58 @@ def test_transport_cc_goes_on_every_section_under_one_free_id() -> None:
     assert out.endswith("\r\n")
     again, same = with_transport_cc(out.replace(f"a=extmap:3 {TRANSPORT_CC}\r\n", ""), 3)
     assert same == 3 and parse_sdp(again).media[1].extmap[TRANSPORT_CC] == 3
+
+
+# ---- legacy simulcast: a=ssrc-group:SIM ---------------------------------------------------
+
+LEGACY_SIM_OFFER = (FIXTURES / "chromium_offer_legacy_sim.sdp").read_text()
+SIM_MEDIA = (437702582, 1523004117, 2904471663)  # the SIM group's order: lowest layer first
+SIM_RTX = {1967553810: 437702582, 3180664521: 1523004117, 860120934: 2904471663}
+
+
+async def test_sim_group_ssrcs_take_layers_in_group_order_and_rtx_follows_its_primary() -> None:
+    plan = await plan_for(LEGACY_SIM_OFFER)
+    video = next(s for s in plan.sections if s.kind == "video")
+    assert video.media_ssrcs == SIM_MEDIA and video.layered_ssrcs
+    assert video.rtx_ssrcs == SIM_RTX
+    router = StreamRouter(plan.sections, plan.ext)
+    for layer, ssrc in enumerate(SIM_MEDIA):
+        data = build_rtp(payload_type=96, sequence_number=1, timestamp=0, ssrc=ssrc, payload=b"")
+        stream = router.route(parse_rtp(data))
+        assert stream is not None and stream.layer == layer and stream.repairs is None
+        assert stream.key == video.source.layer(layer)
+    for rtx, media in SIM_RTX.items():
+        data = build_rtp(payload_type=97, sequence_number=1, timestamp=0, ssrc=rtx, payload=b"")
+        stream = router.route(parse_rtp(data))
+        assert stream is not None and stream.repairs == media
+        assert stream.layer == SIM_MEDIA.index(media)
+    audio = next(s for s in plan.sections if s.kind == "audio")
+    assert not audio.layered_ssrcs and router.streams[audio.media_ssrcs[0]].layer == 0
+
+
+async def test_without_sim_group_every_ssrc_stays_on_layer_0() -> None:
+    plan = await plan_for(OFFER)
+    video = next(s for s in plan.sections if s.kind == "video")
+    assert not video.layered_ssrcs
+    router = StreamRouter(plan.sections, plan.ext)
+    assert {s.layer for s in router.streams.values()} == {0}
+
+
+@pytest.mark.parametrize(
+    ("group", "why"),
+    [
+        ("a=ssrc-group:SIM 437702582 1523004117 2904471663 77", "at most 3"),
+        ("a=ssrc-group:SIM 437702582 1967553810", "also an RTX SSRC"),
+    ],
+)
+def test_a_bad_sim_group_is_an_sdp_error(group: str, why: str) -> None:
+    offer = LEGACY_SIM_OFFER.replace("a=ssrc-group:SIM 437702582 1523004117 2904471663", group)
+    with pytest.raises(SdpError, match=why):
+        publish_plan("p1", offer, offer, KBPS)
+
+
+def test_two_sim_groups_are_an_sdp_error() -> None:
+    sim = "a=ssrc-group:SIM 437702582 1523004117 2904471663"
+    offer = LEGACY_SIM_OFFER.replace(sim, sim + "\r\n" + sim)
+    with pytest.raises(SdpError, match="more than one"):
+        publish_plan("p1", offer, offer, KBPS)

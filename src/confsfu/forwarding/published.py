@@ -1,8 +1,8 @@
 """Which published source (and simulcast layer) an incoming RTP packet belongs to.
 
-Browsers announce plain streams with a=ssrc lines, but simulcast layers only by rid: the mid, rid
-and repaired-rid header extensions ride on the first packets of each SSRC, so the mapping is
-learned from those and kept.
+Browsers announce plain streams with a=ssrc lines (a legacy a=ssrc-group:SIM lists its layers'
+SSRCs, lowest first), but rid simulcast layers only by rid: the mid, rid and repaired-rid header
+extensions ride on the first packets of each SSRC, so the mapping is learned from those and kept.
 
 A layer belongs to one SSRC at a time (two would interleave two numberings on one slot): another
 SSRC for it is taken only once the one it has fell silent (a publisher restarting its encoder),
@@ -32,6 +32,7 @@ class PublishedTrack:
     media_payload_types: frozenset[int] = frozenset()
     rtx_payload_types: dict[int, int] = field(default_factory=dict)  # rtx pt -> apt
     rids: tuple[str, ...] = ()  # simulcast layers, lowest first
+    layered_ssrcs: bool = False  # media_ssrcs are simulcast layers, lowest first (ssrc-group SIM)
 
 
 @dataclass(slots=True)
@@ -94,9 +95,10 @@ class StreamRouter:
         self.unroutable = 0
         self.refused = 0  # new SSRCs refused: their layer's SSRC is live, or too many
         for s in sections:
-            ssrcs = s.media_ssrcs[:MAX_SPATIAL_LAYERS] if s.rids else s.media_ssrcs
+            layered = bool(s.rids) or s.layered_ssrcs
+            ssrcs = s.media_ssrcs[:MAX_SPATIAL_LAYERS] if layered else s.media_ssrcs
             for i, ssrc in enumerate(ssrcs):
-                self.streams[ssrc] = PublishedStream(ssrc, s, layer=i if s.rids else 0)
+                self.streams[ssrc] = PublishedStream(ssrc, s, layer=i if layered else 0)
             for rtx, media in s.rtx_ssrcs.items():
                 layer = self.streams[media].layer if media in self.streams else 0
                 self.streams[rtx] = PublishedStream(rtx, s, layer=layer, repairs=media)

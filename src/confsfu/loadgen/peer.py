@@ -83,6 +83,23 @@ def simulcast_offer(offer: str) -> str:
     return "\r\n".join(out)
 
 
+def sim_group_offer(offer: str, ssrcs: list[int]) -> str:
+    """Announce simulcast layers as legacy Chrome did: their SSRCs in an a=ssrc-group:SIM on the
+    video m-line, lowest layer first, and no rids."""
+    out: list[str] = []
+    in_video = False
+    for line in offer.split("\r\n"):
+        if line.startswith("m="):
+            in_video = line.startswith("m=video")
+        if in_video and (line.startswith("a=ssrc:") or line.startswith("a=ssrc-group:")):
+            continue
+        out.append(line)
+        if in_video and line.startswith("a=mid:"):
+            out.append("a=ssrc-group:SIM " + " ".join(map(str, ssrcs)))
+            out += [f"a=ssrc:{ssrc} cname:loopback" for ssrc in ssrcs]
+    return "\r\n".join(out)
+
+
 @dataclass(slots=True)
 class ReceivedStream:
     """What one slot (SSRC) of the subscribe connection delivered."""
@@ -121,6 +138,7 @@ class LoopbackPeer:
         keep_payloads: bool = False,
         drop_received: Callable[[int, int], bool] | None = None,
         simulcast: bool = False,
+        legacy_sim: bool = False,
         remb_bps: int | None = None,
         remb_follows: bool = False,
         confirms_slots: bool = False,
@@ -132,6 +150,7 @@ class LoopbackPeer:
         self.token = token
         self.keep_payloads = keep_payloads
         self.simulcast = simulcast  # publish three rid layers (start_simulcast) instead of one
+        self.legacy_sim = legacy_sim  # ... named by an a=ssrc-group:SIM instead of rids
         self.remb_bps = remb_bps  # the downlink this subscriber reports (REMB every 250 ms)
         # ... or, with remb_follows, at least that and 1.5 x what arrived over the last second,
         # as a receiver-side estimate (Chromium's, Firefox's) can never report much more
@@ -415,7 +434,11 @@ class LoopbackPeer:
     async def _publish(self) -> None:
         pc = self.publish_pc = self._publisher_connection()
         offer, self._publish_streams = await pc.offer(["audio", "video"])
-        if self.simulcast:
+        if self.simulcast and self.legacy_sim:
+            rng = random.Random()
+            self.layer_ssrcs = [rng.getrandbits(32) for _ in SIMULCAST_RIDS]
+            offer = sim_group_offer(offer, self.layer_ssrcs)
+        elif self.simulcast:
             offer = simulcast_offer(offer)
         await self.send({"type": "publish_offer", "sdp": offer})
         await asyncio.wait_for(self._publish_answered.wait(), 10)
@@ -532,7 +555,7 @@ class LoopbackPeer:
         a_stream = next(s for s in self._publish_streams if s.kind == "audio")
         v_stream = next(s for s in self._publish_streams if s.kind == "video")
         rng = random.Random()
-        ssrcs = self.layer_ssrcs = [rng.getrandbits(32) for _ in layers]
+        ssrcs = self.layer_ssrcs = self.layer_ssrcs or [rng.getrandbits(32) for _ in layers]
         seqs = [rng.getrandbits(16) for _ in layers]
         pics = [rng.getrandbits(15) for _ in layers]
         tl0s = [rng.getrandbits(8) for _ in layers]
@@ -585,10 +608,9 @@ class LoopbackPeer:
                         layer_sync=tid > 0,
                     )
                     for i, chunk in enumerate(chunks):
-                        ext = {
-                            MID_ID: v_stream.mid.encode(),
-                            RID_ID: SIMULCAST_RIDS[layer].encode(),
-                        }
+                        ext = {MID_ID: v_stream.mid.encode()}
+                        if not self.legacy_sim:
+                            ext[RID_ID] = SIMULCAST_RIDS[layer].encode()
                         packet = build_rtp(
                             payload_type=97,
                             sequence_number=seqs[layer],

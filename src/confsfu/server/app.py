@@ -55,7 +55,9 @@ def create_app(
     app[KEEP_REPORTS] = keep_reports
     app[LOOP_LAG] = lag = LoopLag()
     app[SESSIONS] = sessions = OpenSessions()
-    app[METRICS] = make_registry(lambda: _rooms(app), lambda: len(sessions), lag)
+    app[METRICS] = make_registry(
+        lambda: _rooms(app), lambda: len(sessions), lag, lambda: _overflows(app)
+    )
     app.cleanup_ctx.append(_hub_lifecycle)
     app.on_shutdown.append(_stop_sessions)
     app.router.add_get("/ws", _websocket)
@@ -69,6 +71,11 @@ def create_app(
 def _rooms(app: web.Application) -> Mapping[str, LiveRoom]:
     hub = app.get(HUB)
     return hub.rooms if hub is not None else {}
+
+
+def _overflows(app: web.Application) -> int:
+    hub = app.get(HUB)
+    return hub.send_queue_overflows if hub is not None else 0
 
 
 async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -102,7 +109,7 @@ async def _stop(session: Session) -> None:
     session.leave_reason = "server_stopping"
     await session.send(Notice(code="server_stopping", text=STOPPING_TEXT))
     await session.send(Bye(reason=STOPPING_REASON))
-    await session.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server restarting")
+    session.close_when_sent(WSCloseCode.GOING_AWAY, b"server restarting")
 
 
 def write_reports(rooms: Mapping[str, LiveRoom], directory: Path) -> list[Path]:
@@ -209,7 +216,7 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     )
     await ws.prepare(request)
     sessions = request.app[SESSIONS]
-    session = Session(request.app[HUB], ws)
+    session = Session(request.app[HUB], ws, request.transport)
     sessions[session] = done = asyncio.Event()
     try:
         await session.run()

@@ -119,7 +119,7 @@ class LiveRoom:
         text = message.model_dump_json()  # once, not once per connection
         for pid, conn in list(self.connections.items()):
             if pid != exclude:
-                await conn.send(text)  # seldom waits: a room's worth can take milliseconds
+                await conn.send(text)  # queues: a page that stopped reading holds up nobody
                 self.media.pump()
 
     async def tell(self, pid: str, message: Message | str) -> None:
@@ -377,6 +377,7 @@ class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.rooms: dict[str, LiveRoom] = {}
+        self.send_queue_overflows = 0  # connections closed because their page stopped reading
 
     def room(self, name: str) -> LiveRoom:
         live = self.rooms.get(name)

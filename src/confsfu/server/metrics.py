@@ -65,8 +65,10 @@ class ServerCollector(Collector):
         rooms: Callable[[], Mapping[str, LiveRoomView]],
         connections: Callable[[], int],
         loop_lag: LoopLag | None = None,
+        send_queue_overflows: Callable[[], int] | None = None,
     ) -> None:
         self._rooms = rooms
+        self._overflows = send_queue_overflows
         self._connections = connections
         self._loop_lag = loop_lag
 
@@ -96,6 +98,8 @@ class ServerCollector(Collector):
         rooms = self._rooms()
         families["rooms"].add_metric([], len(rooms))
         families["connections"].add_metric([], self._connections())
+        overflows = self._overflows() if self._overflows is not None else 0
+        families["send_queue_overflows"].add_metric([], overflows)
         for name, live in rooms.items():
             families["participants"].add_metric([name], len(live.room.participants))
             counts = dict(live.media.counters.items())
@@ -112,6 +116,10 @@ class ServerCollector(Collector):
             "rooms": GaugeMetricFamily("confsfu_rooms", "Rooms held by this server."),
             "connections": GaugeMetricFamily(
                 "confsfu_connections", "Open signalling WebSockets, joined or not."
+            ),
+            "send_queue_overflows": CounterMetricFamily(
+                "confsfu_send_queue_overflows",
+                "Connections closed because their page stopped reading (send queue full).",
             ),
             "participants": GaugeMetricFamily(
                 "confsfu_participants", "Participants in the room.", labels=["room"]
@@ -140,10 +148,11 @@ def make_registry(
     rooms: Callable[[], Mapping[str, LiveRoomView]],
     connections: Callable[[], int],
     loop_lag: LoopLag | None = None,
+    send_queue_overflows: Callable[[], int] | None = None,
 ) -> CollectorRegistry:
     """A registry of its own (not the process-wide one) holding a ServerCollector."""
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(ServerCollector(rooms, connections, loop_lag))
+    registry.register(ServerCollector(rooms, connections, loop_lag, send_queue_overflows))
     return registry
 
 

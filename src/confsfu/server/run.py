@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from confsfu.server.app import create_app
-from confsfu.settings import Settings
+from confsfu.settings import Settings, demo_secret_refusal
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,6 +30,11 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
 
 
 def serve(settings: Settings) -> None:
+    """Serve until a stop signal; refuses (SystemExit with the reason) to serve the demo token
+    secret beyond loopback."""
+    refusal = demo_secret_refusal(settings.host, settings.token_secret)
+    if refusal is not None:
+        raise SystemExit(f"confsfu: {refusal}")
     run_loop(_serve(settings))
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from confsfu.forwarding.published import PublishedTrack
-from confsfu.ids import Kind, SourceId
+from confsfu.ids import MAX_SPATIAL_LAYERS, Kind, SourceId
 from confsfu.rtp.extensions import TRANSPORT_CC, ExtensionIds
 from confsfu.sdp import (
     MediaSection,
@@ -66,7 +66,7 @@ def publish_plan(
         uris.update(m.extmap)
         seen[kind] = seen.get(kind, 0) + 1
         media_pts, rtx_pts = _payload_types(m)
-        media_ssrcs, rtx_ssrcs = _ssrcs(remote)
+        media_ssrcs, rtx_ssrcs, layered = _ssrcs(remote)
         sections.append(
             PublishedTrack(
                 mid=m.mid,
@@ -74,6 +74,7 @@ def publish_plan(
                 source=SourceId(pid, purpose, kind, seen[kind] - 1),
                 media_ssrcs=() if remote.rids else media_ssrcs,
                 rtx_ssrcs={} if remote.rids else rtx_ssrcs,
+                layered_ssrcs=layered and not remote.rids,
                 media_payload_types=frozenset(media_pts),
                 rtx_payload_types=rtx_pts,
                 rids=tuple(rid for rid, direction in remote.rids if direction == "send"),
@@ -127,13 +128,26 @@ def _fmtp_value(fmtp: str, key: str) -> int | None:
     return None
 
 
-def _ssrcs(m: MediaSection) -> tuple[tuple[int, ...], dict[int, int]]:
+def _ssrcs(m: MediaSection) -> tuple[tuple[int, ...], dict[int, int], bool]:
+    """Media SSRCs (a SIM group's alone, lowest layer first), RTX SSRC -> media SSRC, and
+    whether the media SSRCs are simulcast layers."""
     rtx: dict[int, int] = {}
+    sim: tuple[int, ...] = ()
     for semantics, group in m.ssrc_groups:
         if semantics == "FID" and len(group) == 2:
             rtx[group[1]] = group[0]
+        elif semantics == "SIM":
+            if sim:
+                raise SdpError(f"m-line {m.mid} has more than one a=ssrc-group:SIM")
+            sim = tuple(dict.fromkeys(group))
+    if len(sim) > MAX_SPATIAL_LAYERS:
+        raise SdpError(f"a=ssrc-group:SIM names {len(sim)} SSRCs; at most {MAX_SPATIAL_LAYERS}")
+    if sim and any(s in rtx for s in sim):
+        raise SdpError("an SSRC of the a=ssrc-group:SIM is also an RTX SSRC")
+    if sim:
+        return sim, {r: p for r, p in rtx.items() if p in sim}, True
     media = tuple(s for s in dict.fromkeys(m.ssrcs) if s not in rtx)
-    return media, rtx
+    return media, rtx, False
 
 
 def with_transport_cc(offer_sdp: str, ext_id: int | None = None) -> tuple[str, int]:

@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 import uuid
+from dataclasses import replace
 
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
@@ -53,54 +54,136 @@ from confsfu.signalling.messages import (
     Unpublish,
     ViewPage,
 )
+from confsfu.signalling.outbox import Outbox
 from confsfu.signalling.ratelimit import InFlight, TokenBucket, utf8_longer_than
+from confsfu.signalling.sdp_limits import SdpLimitError, SdpLimits, check_sdp
 from confsfu.tokens import verify_token
 
 log = logging.getLogger(__name__)
 
 DROPPED = "disconnected"  # the connection ended without a goodbye: the participant may come back
 UNLOADING = "page closed"  # the page closed or reloads: a reload comes back within seconds
+QUEUE_FULL = "send_queue_full"  # the close message when a page stopped reading
+FLUSH_S = 2.0  # at the end of a session: how long its last messages (bye) get to go out
+ABORT_S = 1.0  # a stalled page's close handshake gets this long before the socket is cut
+
+
+class _CloseMark:
+    """In the send queue: close the WebSocket once everything before it was written."""
+
+    def __init__(self, code: int = WSCloseCode.OK, message: bytes = b"") -> None:
+        self.code, self.message = code, message
+
+
+_Out = str | _CloseMark | None  # None: the writer stops
 
 
 class Session:
     """Drives one WebSocket from hello to bye; nothing it receives can take the room down."""
 
-    def __init__(self, hub: Hub, ws: web.WebSocketResponse) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport | None = None,
+    ) -> None:
         self.hub = hub
         self.ws = ws
+        self._transport = transport  # to cut a stalled page that does not take its close
         self.phase = ConnectionPhase()
         self.pid = uuid.uuid4().hex[:12]
         self.live: LiveRoom | None = None
         self.leave_reason = DROPPED
-        self._send_lock = asyncio.Lock()
+        settings = hub.settings
+        self._outbox = Outbox(settings.send_queue_messages, settings.send_queue_bytes)
+        self._queue: asyncio.Queue[_Out] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._cutting: asyncio.Task[None] | None = None
         self.log = ParticipantLog(log, self.pid)
         self._bucket = TokenBucket(hub.settings.messages_per_s, hub.settings.message_burst)
         self._offers = InFlight()
+        self._sdp_limits = hub.settings.sdp.limits()
+        self._answer_limits = self._sdp_limits  # widened to the subscribe offer's m-lines
 
     async def send(self, message: Message | str) -> None:
-        """Send a message (or one already written as JSON)."""
-        if self.ws.closed:
+        """Queue a message (or one already written as JSON) for this connection's writer; never
+        waits for the socket. A page that lets its queue fill is closed."""
+        if self.ws.closed or self._outbox.overflowed:
             return
         text = message if isinstance(message, str) else message.model_dump_json()
-        async with self._send_lock:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await self.ws.send_str(text)
+        if self._outbox.admit(len(text)):  # characters: bytes for the JSON we send, near enough
+            self._queue.put_nowait(text)
+        else:
+            self._overflowed()
+
+    def _overflowed(self) -> None:
+        """The page stopped reading: cut its socket now (a close handshake would wait behind
+        what it does not read); the reader then ends the session as a dropped connection."""
+        self.log.warning("closing the connection (%s): %s", QUEUE_FULL, self._outbox.why())
+        self.hub.send_queue_overflows += 1
+        if self._writer is not None:
+            self._writer.cancel()  # it may be stuck in a send that will not finish
+        if self._transport is not None:
+            self._transport.abort()
+        else:
+            self._cutting = asyncio.ensure_future(self._close_now())
+
+    async def _close_now(self) -> None:
+        with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
+            await asyncio.wait_for(
+                self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=QUEUE_FULL.encode()),
+                ABORT_S,
+            )
+
+    def close_when_sent(self, code: int = WSCloseCode.OK, message: bytes = b"") -> None:
+        self._queue.put_nowait(_CloseMark(code, message))
+
+    async def _write(self) -> None:
+        """The one writer of this WebSocket: sends what was queued, in order."""
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            try:
+                if isinstance(item, _CloseMark):
+                    await self.ws.close(code=item.code, message=item.message)
+                    return
+                await self.ws.send_str(item)
+            except (ConnectionError, RuntimeError):
+                return
+            self._outbox.written(len(item))
+
+    async def _finish_writer(self) -> None:
+        """Let the last messages go out (briefly), then end the writer: no task outlives us."""
+        writer = self._writer
+        if writer is None:
+            return
+        self._queue.put_nowait(None)
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(writer), FLUSH_S)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        if self._cutting is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cutting
 
     async def close(self, reason: str) -> None:
         """The room ends this participant's stay (removed, meeting ended)."""
         self.leave_reason = reason
         await self.send(Bye(reason=reason))
         self.phase.move(Phase.CLOSED)
-        await self.ws.close()
+        self.close_when_sent()
 
     async def supersede(self, reason: str) -> None:
         """The participant came back on another connection: close this one, stay in the room."""
         self.live = None
         await self.send(Bye(reason=reason))
         self.phase.move(Phase.CLOSED)
-        await self.ws.close()
+        self.close_when_sent()
 
     async def run(self) -> None:
+        self._writer = asyncio.ensure_future(self._write())
         await self.send(Hello(server=f"confsfu {__version__}"))
         try:
             async for frame in self.ws:
@@ -117,7 +200,10 @@ class Session:
             error = self.ws.exception()
             if isinstance(error, WebSocketError):  # broke the protocol: no coming back
                 self.leave_reason = f"WebSocket protocol error: {error}"
-            await self._leave()
+            try:
+                await self._leave()
+            finally:
+                await self._finish_writer()
 
     async def _on_text(self, text: str) -> None:
         if await self._over_limits(text):
@@ -147,7 +233,7 @@ class Session:
             return False
         self.log.warning("closing the connection: %s", why)
         await self._refuse(exc, fatal=True)
-        await self.ws.close(code=code, message=exc.code.encode())
+        self.close_when_sent(code, exc.code.encode())
         return True
 
     async def _refuse(self, exc: SignallingError, *, fatal: bool = False) -> None:
@@ -287,6 +373,12 @@ class Session:
             self.log.info("%s joined as %s", me.name, role)
         await self.send(live.room_state())
         offer = await live.media.subscribe(self.pid, confirms=message.confirms_slots)
+        limits = self._sdp_limits
+        self._answer_limits = replace(
+            limits,
+            sections=max(limits.sections, offer.count("\nm=")),
+            lines=max(limits.lines, 2 * offer.count("\n")),
+        )
         self.phase.move(Phase.JOINED)
         await self.send(
             SubscribeOffer(sdp=self._announced(offer), slots=live.announce_slots(self.pid))
@@ -306,6 +398,7 @@ class Session:
         self.log = ParticipantLog(log, pid)
 
     async def _publish(self, live: LiveRoom, message: PublishOffer) -> None:
+        _within(message.sdp, self._sdp_limits, "publish_offer")
         if message.purpose == "screen":
             live.meeting.start_screen(self.pid)  # refused unless presenter, floor holder or chair
         try:
@@ -324,6 +417,7 @@ class Session:
         live.media.reassign()
 
     async def _subscribe_answer(self, live: LiveRoom, message: SubscribeAnswer) -> None:
+        _within(message.sdp, self._answer_limits, "subscribe_answer")
         try:
             await live.media.answer(self.pid, message.sdp)
         except (SdpError, ValueError, LookupError) as exc:
@@ -375,3 +469,11 @@ def _type_of(text: str) -> str | None:
     with contextlib.suppress(Exception):
         return str(parse_client_message(text).type)
     return None
+
+
+def _within(sdp: str, limits: SdpLimits, kind: str) -> None:
+    """Refuse SDP beyond the limits before aiortc or the SDP model spend time on it."""
+    try:
+        check_sdp(sdp, limits)
+    except SdpLimitError as exc:
+        raise SignallingError("sdp_limit", str(exc), field="sdp", in_reply_to=kind) from exc
