@@ -237,7 +237,7 @@ def test_chat_chair_actions_are_for_chairs(command: str) -> None:
 
 def test_meeting_chat_off_remove_and_report() -> None:
     m = meeting()
-    m.send_chat(1_000, "a", "=HYPERLINK(\"http://evil\")")
+    m.send_chat(1_000, "a", '=HYPERLINK("http://evil")')
     m.send_chat(2_000, "b", "see https://example.org/agenda")
     m.chair(3_000, "chair", "chat_off")
     with pytest.raises(MeetingError) as info:
@@ -277,7 +277,7 @@ def test_meeting_chat_off_remove_and_report() -> None:
     assert [row[6] for row in actions[1:]] == ["chat_off", "remove_chat 1", "chat_on"]
     rows = list(csv.reader(io.StringIO(tables[3])))
     assert rows[0][:6] == ["id", "at", "sender", "name", "text", "removed"]
-    assert rows[1][4] == "'=HYPERLINK(\"http://evil\")"  # a spreadsheet does not run it
+    assert rows[1][4] == '\'=HYPERLINK("http://evil")'  # a spreadsheet does not run it
     assert [row[5] for row in rows[1:]] == ["yes", "no", "no", "no"]
 
 
