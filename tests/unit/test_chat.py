@@ -198,7 +198,7 @@ def test_remove_table() -> None:
             assert exc.code == expected, (message_id, exc.message)
             continue
         assert expected == "ok"
-        assert events == [ChatRemoved(4, "chair")]
+        assert events == [ChatRemoved(4, "chair", "a")]
     assert [m.id for m in chat.history()] == [3, 5]
 
 
@@ -269,12 +269,14 @@ def test_meeting_chat_off_remove_and_report() -> None:
     details = [a["detail"] for a in report["chair_actions"]]
     assert details == ["chat_off", "remove_chat 1", "chat_on"]
     assert {a["action"] for a in report["chair_actions"]} == {"moderate_chat"}
+    assert [a["target"] for a in report["chair_actions"]] == [None, "a", None]
 
     tables = m.report.full_csv(9_000).split("\r\n\n")
     assert len(tables) == 4
     actions = list(csv.reader(io.StringIO(tables[2])))
     assert actions[0] == ["at", "actor", "actor_name", "action", "target", "target_name", "detail"]
     assert [row[6] for row in actions[1:]] == ["chat_off", "remove_chat 1", "chat_on"]
+    assert actions[2][4:6] == ["a", "Seoul"]  # whose message it was
     rows = list(csv.reader(io.StringIO(tables[3])))
     assert rows[0][:6] == ["id", "at", "sender", "name", "text", "removed"]
     assert rows[1][4] == '\'=HYPERLINK("http://evil")'  # a spreadsheet does not run it

@@ -95,6 +95,7 @@ class ChatPosted:
 class ChatRemoved:
     message_id: int
     by: str  # the chair who removed it
+    sender: str  # who had posted it
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,7 @@ class Chat:
         for i, message in enumerate(self._history):
             if message.id == message_id:
                 del self._history[i]
-                return [ChatRemoved(message_id, by)]
+                return [ChatRemoved(message_id, by, message.sender)]
         if 1 <= message_id < self._next_id:
             raise ChatError(
                 "refused", f"chat message {message_id} was already removed or is too old"

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from confsfu.conference.chat import Chat, ChatError, ChatEvent, ChatPosted
+from confsfu.conference.chat import Chat, ChatError, ChatEvent, ChatPosted, ChatRemoved
 from confsfu.conference.floor import FloorControl, FloorError, FloorEvent
 from confsfu.conference.lineup import Lineup
 from confsfu.conference.moderation import Moderation, ModerationError, ModerationEvent
@@ -261,13 +261,13 @@ class Meeting:
                 events = self.chat.set_enabled(now_ms, actor, command == "chat_on")
         except ChatError as exc:
             raise MeetingError(exc.code, exc.message) from exc
-        if command == "remove_chat":
-            assert message_id is not None
-            self.report.chat_removed(now_ms, message_id, actor)
-            detail = f"remove_chat {message_id}"
-        else:
-            detail = command
-        self.report.chair_action(now_ms, actor, action, None, detail)
+        target: str | None = None
+        detail = command
+        for event in events:
+            if isinstance(event, ChatRemoved):
+                self.report.chat_removed(now_ms, event.message_id, actor)
+                target, detail = event.sender, f"remove_chat {event.message_id}"
+        self.report.chair_action(now_ms, actor, action, target, detail)
         return list(events)
 
     def _apply_chair(

@@ -236,7 +236,7 @@ class LiveRoom:
         match event:
             case chat.ChatPosted(message):
                 await self.broadcast(ChatPosted(message=self.chat_info(message)))
-            case chat.ChatRemoved(message_id, _by):
+            case chat.ChatRemoved(message_id, _by, _sender):
                 await self.broadcast(ChatRemoved(message_id=message_id))
             case ParticipantAway(pid):
                 log.info("room %s: %s lost the connection; waiting", self.room.name, pid)
