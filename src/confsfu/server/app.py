@@ -146,7 +146,7 @@ def _report_contents(live: LiveRoom, now_ms: int) -> dict[str, str]:
     report.set_speaking_ms(meeting.speakers.speaking_totals())
     return {
         "json": report.to_json(now_ms),
-        "csv": report.to_csv(now_ms) + "\n" + report.grants_to_csv(now_ms),
+        "csv": report.full_csv(now_ms),
     }
 
 
