@@ -23,7 +23,9 @@ pytestmark = pytest.mark.loopback
 async def test_a_subscriber_behind_a_narrowing_link_goes_down_and_climbs_back(
     server_factory: Callable[..., Any], peers: list[LoopbackPeer]
 ) -> None:
-    server = await server_factory(bandwidth={"warmup_ms": 2000, "upgrade_hold_ms": 1500})
+    server = await server_factory(
+        bandwidth={"warmup_ms": 2000, "upgrade_hold_ms": 1500, "estimator": "auto"}
+    )
     await simulcast_presenter(server.ws_url, peers)
     link = [4_000_000]
     viewer = LoopbackPeer(server.ws_url, name="Oslo", link_bps=lambda: link[0])
