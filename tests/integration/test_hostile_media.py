@@ -16,6 +16,7 @@ from aiortc.rtcdtlstransport import SRTP_AES128_CM_SHA1_80
 from confsfu.codecs.vp8 import packetize_vp8
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import AUDIO_LEVEL_ID, MID_ID, RID_ID, LoopbackPeer
+from confsfu.rtp import rtcp
 from confsfu.rtp.extensions import build_audio_level
 from confsfu.rtp.packet import build_rtp
 from confsfu.server.app import HUB, LOOP_LAG
@@ -389,4 +390,62 @@ async def test_thousands_of_ssrcs_on_aes_cm_keep_libsrtp_bounded_and_harm_nobody
     assert len(pub.receptions) <= MAX_SRTP_SSRCS
     assert mallory_heard >= 0.8 * (seq - seq_before)  # her own stream was never locked out
     assert oslo >= 50 * elapsed  # the others' media keeps its rate (audio alone: 50 a second)
+    assert lag.samples > 0 and lag.max_ms < LAG_BOUND_MS, lag.snapshot()
+
+
+@pytest.mark.parametrize("profile", ["AES-GCM", "AES-CM"])
+async def test_thousands_of_rtcp_ssrcs_keep_libsrtp_bounded_and_harm_nobody(
+    server: Any, peers: list[LoopbackPeer], caplog: pytest.LogCaptureFixture, profile: str
+) -> None:
+    """libsrtp opens every connection's RTCP, on every profile, and keeps a stream for each
+    sender SSRC it opens: without a limit, 5,000 authentic receiver reports left 5,000 streams,
+    walked for each later packet libsrtp opens (its RTP too on AES-CM: ~20 us a packet)."""
+    caplog.set_level(logging.ERROR)
+    viewer, _ = await honest(server.ws_url, ["Dakar", "Oslo"], peers)
+    mallory = (AesCmPeer if profile == "AES-CM" else LoopbackPeer)(server.ws_url, name="Mallory")
+    peers.append(mallory)
+    await mallory.join()
+    pc = mallory.publish_pc
+    assert pc is not None
+    await mallory.wait_for(pc.refresh_route, timeout=10)
+    _, media = server_health(server)
+    pub = media.publishers[mallory.participant_id, "camera"]
+    assert pc.send_rtcp(rtcp.serialize_rtcp([rtcp.ReceiverReport(ssrc=1)]))  # keys, both sides
+    await viewer.wait_for(lambda: pub.pc._receiving[0] is not None, timeout=5)
+    assert (pub.pc.rtp_opener is None) == (profile == "AES-CM")
+    await viewer.wait_for(lambda: heard_from(viewer, "Oslo") > 50, timeout=15)
+    lag = server.app[LOOP_LAG]
+    lag.max_ms = 0.0
+    errors_before, oslo_before = pub.pc.srtp_errors, heard_from(viewer, "Oslo")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    flood = [0x20000 + i for i in range(FLOOD_SSRCS)]
+    for at in range(0, len(flood), FLOOD_BURST):
+        for ssrc in flood[at : at + FLOOD_BURST]:
+            assert pc.send_rtcp(rtcp.serialize_rtcp([rtcp.ReceiverReport(ssrc=ssrc)]))
+        await asyncio.sleep(0.01)
+    limit = pub.pc.max_srtcp_ssrcs  # 32 and two a section
+    assert limit == MAX_SRTP_SSRCS + 4
+    refused = FLOOD_SSRCS - (limit - 1)  # SSRC 1's was the first opened
+    with contextlib.suppress(TimeoutError):  # until all are read (the asserts tell if not)
+        await viewer.wait_for(lambda: pub.pc.srtp_errors - errors_before >= refused, 3)
+    await asyncio.sleep(0.5)
+    elapsed = loop.time() - started
+    errors, media = server_health(server)
+    oslo = heard_from(viewer, "Oslo") - oslo_before
+    session, held = pub.pc._receiving[0], 0
+    for ssrc in flood:  # probing removes them: done last
+        with contextlib.suppress(pylibsrtp.Error):
+            session.remove_stream(ssrc)
+            held += 1
+    print(
+        f"\nRTCP flood ({profile}): {FLOOD_SSRCS} sender SSRCs in {elapsed:.1f} s, refused"
+        f" {pub.pc.srtp_errors - errors_before}, libsrtp streams of the flood {held}, Oslo's"
+        f" packets at Dakar {oslo} ({oslo / elapsed:.0f}/s), loop lag {lag.snapshot()}"
+    )
+    assert errors == 0
+    no_errors_logged(caplog)
+    assert held == limit - 1  # libsrtp opened a few of them, and no more
+    assert pub.pc.srtp_errors - errors_before == refused
+    assert oslo >= 50 * elapsed
     assert lag.samples > 0 and lag.max_ms < LAG_BOUND_MS, lag.snapshot()
