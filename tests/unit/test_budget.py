@@ -68,8 +68,8 @@ def test_the_audio_received_comes_off_first_at_what_it_costs() -> None:
     ("remb", "audio", "live", "step"),
     [
         (60 * K, 80 * K, 0, 50 * K),  # Firefox's first REMB under two talkers: all paused
-        (60 * K, 10 * K, 1, 25 * K),  # audio at what it costs: one thumbnail fits, at ¼ rate
-        # (its next rung, +25, is cheaper than the paused one's 50)
+        (60 * K, 10 * K, 1, 50 * K),  # audio at what it costs: one thumbnail fits, at ¼ rate
+        # (a picture for the paused one comes before the live one's next rung, +25)
         (200 * K, 60 * K, 2, 25 * K),  # both fit, one at ¼ rate: +25 brings it to ½
         (300 * K, 60 * K, 2, 0),  # both fit at the thumbnail's best
     ],

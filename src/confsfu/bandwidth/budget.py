@@ -3,8 +3,8 @@
 The rules on top of the allocator's: a new subscriber's estimate is held at the initial one for
 a warm-up (its first reports describe its receiver starting up, not its link); the audio it
 receives is taken off first, at what it measurably costs; the stage tile is a floor (never
-paused). What the next step up would cost (a paused tile's lowest layer) tells probing how far
-to go.
+paused). What the next step up would cost (a paused tile's lowest layer, else the next rung of
+a tile the bandwidth holds down) tells probing how far to go.
 """
 
 from __future__ import annotations
@@ -100,18 +100,20 @@ class SubscriberBudget:
 
 
 def _step_bps(demands: Sequence[Demand], decisions: Sequence[LayerDecision]) -> int:
-    """What the cheapest step up costs: a paused tile's lowest layer, or what a tile the bandwidth
-    holds down would add on its next rung (0: no tile is held down)."""
+    """What the next step up costs: the cheapest paused tile's lowest layer (a picture where
+    there is none comes first), else what a tile the bandwidth holds down would add on its next
+    rung (0: no tile is held down)."""
     by_track = {d.track_id: d for d in decisions}
-    steps = []
+    paused: list[int] = []
+    rungs: list[int] = []
     for demand_ in demands:
         decision = by_track.get(demand_.track_id)
         if decision is None or not demand_.ladder_costs:
             continue
         if decision.paused:
-            steps.append(demand_.ladder_costs[0])
+            paused.append(demand_.ladder_costs[0])
         elif decision.reason == Reason.BANDWIDTH:
             above = [c for c in demand_.ladder_costs if c > decision.bitrate_bps]
             if above:
-                steps.append(above[0] - decision.bitrate_bps)
-    return min(steps, default=0)
+                rungs.append(above[0] - decision.bitrate_bps)
+    return min(paused or rungs, default=0)
