@@ -64,6 +64,20 @@ def test_the_audio_received_comes_off_first_at_what_it_costs() -> None:
     assert b2.step_bps == 50 * K  # the next step up: a paused thumbnail's lowest layer
 
 
+def test_audio_the_estimate_does_not_count_is_not_taken_off_it() -> None:
+    """A REMB receiver counts only what carries abs-send-time (video): Firefox at 50 kbit/s
+    under 65 kbit/s of audio kept both thumbnails paused for 30 s in a browser run."""
+    thumbs = [demand(RULES, f"t{i}", CAM, "grid", REAL) for i in range(2)]
+    counted = budget(50 * K)
+    assert counted.allocate(10_000, thumbs, audio_bps=65 * K) is not None
+    assert [d.spatial for d in counted.decisions] == [None, None]
+    unseen = budget(50 * K)
+    assert unseen.allocate(10_000, thumbs, audio_bps=65 * K, audio_counted=False) is not None
+    # 50 kbit/s buys one thumbnail at a quarter frame rate
+    assert [(d.spatial, d.temporal) for d in unseen.decisions] == [(0, 0), (None, None)]
+    assert unseen.wanted_bps == 2 * 75 * K + 65 * K  # what probing aims for counts it still
+
+
 @pytest.mark.parametrize(
     ("remb", "audio", "live", "step"),
     [

@@ -430,7 +430,9 @@ class RoomMedia(MediaFeedback):
             slots[track] = slot
             demands.append(d)
         budget = sub.budget
-        changed = budget.allocate(now_ms, demands, sub.audio_bps)
+        changed = budget.allocate(
+            now_ms, demands, sub.audio_bps, audio_counted=sub.estimate_counts_audio
+        )
         if changed is not None:
             log.info(
                 "subscriber %s at %d kbit/s (%s): %s",

@@ -122,6 +122,12 @@ class Subscriber:
         return self.budget.estimator
 
     @property
+    def estimate_counts_audio(self) -> bool:
+        """Whether its estimate counts the audio sent to it: a REMB counts only what carries
+        abs-send-time, which audio sections are not offered."""
+        return self.estimator_kind != "remb"
+
+    @property
     def estimator_kind(self) -> str:
         """`twcc` (transport-cc feedback, on the sending side), `remb` or `loss`."""
         return ESTIMATOR_KINDS.get(type(self.budget.estimator).__name__, "other")
