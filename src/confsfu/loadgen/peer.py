@@ -67,8 +67,8 @@ class Pacer:
             self._budget = min(self._budget, 0.0)  # no saving up while idle
 
 
-def simulcast_offer(offer: str) -> str:
-    """Announce three rid layers on the video m-line instead of SSRCs, like Chromium does."""
+def _reannounce_video(offer: str, lines: list[str]) -> str:
+    """The offer with the video m-line's SSRC lines replaced by `lines` (after its a=mid)."""
     out: list[str] = []
     in_video = False
     for line in offer.split("\r\n"):
@@ -78,26 +78,21 @@ def simulcast_offer(offer: str) -> str:
             continue
         out.append(line)
         if in_video and line.startswith("a=mid:"):
-            out += [f"a=rid:{rid} send" for rid in SIMULCAST_RIDS]
-            out.append("a=simulcast:send " + ";".join(SIMULCAST_RIDS))
+            out += lines
     return "\r\n".join(out)
+
+
+def simulcast_offer(offer: str) -> str:
+    """Announce three rid layers on the video m-line instead of SSRCs, like Chromium does."""
+    rids = [f"a=rid:{rid} send" for rid in SIMULCAST_RIDS]
+    return _reannounce_video(offer, [*rids, "a=simulcast:send " + ";".join(SIMULCAST_RIDS)])
 
 
 def sim_group_offer(offer: str, ssrcs: list[int]) -> str:
     """Announce simulcast layers as legacy Chrome did: their SSRCs in an a=ssrc-group:SIM on the
     video m-line, lowest layer first, and no rids."""
-    out: list[str] = []
-    in_video = False
-    for line in offer.split("\r\n"):
-        if line.startswith("m="):
-            in_video = line.startswith("m=video")
-        if in_video and (line.startswith("a=ssrc:") or line.startswith("a=ssrc-group:")):
-            continue
-        out.append(line)
-        if in_video and line.startswith("a=mid:"):
-            out.append("a=ssrc-group:SIM " + " ".join(map(str, ssrcs)))
-            out += [f"a=ssrc:{ssrc} cname:loopback" for ssrc in ssrcs]
-    return "\r\n".join(out)
+    group = "a=ssrc-group:SIM " + " ".join(map(str, ssrcs))
+    return _reannounce_video(offer, [group, *(f"a=ssrc:{s} cname:loopback" for s in ssrcs)])
 
 
 @dataclass(slots=True)
