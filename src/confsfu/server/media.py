@@ -15,7 +15,8 @@ from typing import Any
 from confsfu.bandwidth.allocator import AllocatorConfig, Demand
 from confsfu.bandwidth.budget import NO_LAYERS, BudgetRules, SubscriberBudget, demand
 from confsfu.bandwidth.dynacast import Dynacast, highest_wanted
-from confsfu.bandwidth.estimators import EstimatorConfig, make_estimator
+from confsfu.bandwidth.estimation import EstimatorConfig
+from confsfu.bandwidth.estimators import make_estimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeConfig, ProbeController
 from confsfu.bandwidth.quality import Quality
