@@ -15,7 +15,8 @@ from aiortc.rtcdtlstransport import SRTP_AES128_CM_SHA1_80
 
 from confsfu.codecs.vp8 import packetize_vp8
 from confsfu.loadgen.media import opus_frames, vp8_frames
-from confsfu.loadgen.peer import AUDIO_LEVEL_ID, MID_ID, RID_ID, LoopbackPeer
+from confsfu.loadgen.packets import AUDIO_LEVEL_ID, MID_ID, RID_ID
+from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.rtp import rtcp
 from confsfu.rtp.extensions import build_audio_level
 from confsfu.rtp.packet import build_rtp

@@ -7,7 +7,8 @@ import pytest
 
 from confsfu.bandwidth.allocator import AllocatorConfig, Priority, Reason
 from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget, demand
-from confsfu.bandwidth.estimators import EstimatorConfig, make_estimator
+from confsfu.bandwidth.estimation import EstimatorConfig
+from confsfu.bandwidth.estimators import make_estimator
 from confsfu.ids import SourceId
 
 K = 1000

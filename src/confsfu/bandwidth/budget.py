@@ -24,7 +24,7 @@ from confsfu.bandwidth.allocator import (
     SubscriberAllocator,
     wanted_bps,
 )
-from confsfu.bandwidth.estimators import BandwidthEstimator
+from confsfu.bandwidth.estimation import BandwidthEstimator
 from confsfu.ids import SlotPurpose, SourceId
 
 NO_LAYERS: npt.NDArray[np.float64] = np.zeros((3, 3))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from confsfu.bandwidth.budget import SubscriberBudget
-from confsfu.bandwidth.estimators import BandwidthEstimator
+from confsfu.bandwidth.estimation import BandwidthEstimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeController
 from confsfu.bandwidth.quality import QualityWatch
