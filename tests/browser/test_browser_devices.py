@@ -1,0 +1,258 @@
+"""The pre-join screen and the devices during a meeting, in Chromium with two fake cameras and a
+beeping fake microphone: the preview plays, the level meter moves, joining with the camera off shows
+a name card to the others, a camera switched mid-meeting keeps reaching them, and speaking while
+muted brings up "You are muted"."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path, open_page, screenshot
+from tests.browser.test_browser_conference import wait_until
+
+pytestmark = pytest.mark.browser
+
+# Three fake cameras instead of one: fake_device_0 (I420) and fake_device_2 (MJPEG) are ordinary
+# cameras; fake_device_1 is a Y16 depth camera whose frames the VP8 encoder never gets.
+FLAGS = [
+    "--use-fake-device-for-media-stream=device-count=3"
+    if f == "--use-fake-device-for-media-stream"
+    else f
+    for f in CHROMIUM_FLAGS
+]
+
+# A tile of the page's, by the name it is labelled with: its name card's initials (null while the
+# card is not drawn) and the words under it.
+TILE_OF = """
+(name) => {
+  const video = document.querySelector(`video[data-participant="${name}"]`);
+  const tile = video && video.closest(".tile");
+  if (!tile || tile.hidden) return null;
+  const avatar = tile.querySelector(".avatar");
+  const card = getComputedStyle(avatar).display !== "none" ? avatar.textContent : null;
+  return {card, why: tile.querySelector(".why")?.textContent ?? ""};
+}
+"""
+
+# The page's camera sender: its track's device, whether it is the sender first seen, its rids.
+CAMERA_SENDER = """
+() => {
+  const pc = window.conference.publishPc;
+  const t = pc.getTransceivers().find((t) => t.receiver.track.kind === "video");
+  window.__cameraSender ??= t.sender;
+  window.__firstCamera ??= t.sender.track;
+  const track = t.sender.track;
+  return {
+    device: track ? track.getSettings().deviceId : null,
+    state: track ? track.readyState : null,
+    same: window.__cameraSender === t.sender,
+    first: window.__firstCamera.readyState,
+    rids: (t.sender.getParameters().encodings || []).map((e) => e.rid),
+  };
+}
+"""
+
+
+@pytest.fixture
+async def fake_cameras() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=chromium_path(), args=FLAGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def meter_values(page: Page, seconds: float) -> list[int]:
+    values = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        values.append(int(await page.get_attribute("#join-level", "aria-valuenow") or 0))
+        await asyncio.sleep(0.05)
+    return values
+
+
+# Frames decoded per video slot (by mid) now labelled with the name: the stage and the grid each
+# have their own counter, and a participant moves between them.
+FRAMES_BY_MID = """
+async (name) => {
+  const c = window.conference;
+  const stats = await c.subscribePc.getStats();
+  const byMid = {};
+  stats.forEach((s) => { if (s.type === "inbound-rtp") byMid[s.mid] = s.framesDecoded || 0; });
+  const out = {};
+  for (const slot of c.slots) {
+    if (slot.kind === "video" && slot.name === name) out[slot.mid] = byMid[slot.mid] || 0;
+  }
+  return out;
+}
+"""
+
+
+class FrameCounter:
+    """Frames of one participant's decoded on a page since the counter was made, across slots."""
+
+    def __init__(self, page: Page, name: str) -> None:
+        self.page, self.name = page, name
+        self.last: dict[str, int] | None = None
+        self.total = 0
+
+    async def __call__(self) -> int:
+        now = await self.page.evaluate(FRAMES_BY_MID, self.name)
+        if self.last is not None:
+            self.total += sum(max(0, f - self.last.get(mid, f)) for mid, f in now.items())
+        self.last = now
+        return self.total
+
+
+async def test_prejoin_camera_off_switch_and_muted_notice(
+    server: Any, fake_cameras: Browser
+) -> None:
+    ana = await open_page(fake_cameras, f"{server.http_url}/?room=demo")
+    # The bare page (no name) shows the pre-join screen, with the three cameras in the picker.
+    await ana.wait_for_selector("#join-view:not([hidden])")
+    assert await ana.is_hidden("#meeting-view")
+    await ana.wait_for_function("document.querySelector('#join-camera').options.length === 3")
+    assert await ana.is_visible("#join-speaker")  # Chromium can choose a speaker
+
+    # The preview plays: frames advance.
+    await ana.wait_for_function("document.querySelector('#preview-video').videoWidth > 0")
+    count = "document.querySelector('#preview-video').getVideoPlaybackQuality().totalVideoFrames"
+    first = await ana.evaluate(count)
+    await ana.wait_for_function(f"{count} > {first} + 10")
+    assert await ana.is_hidden("#preview-off")
+
+    # The level meter follows the fake microphone's beeps: up and down, not stuck.
+    values = await meter_values(ana, 3)
+    assert max(values) >= 20 and min(values) < max(values) - 10, values
+    await screenshot(ana, "devices-prejoin.png")
+
+    # A page opened with a name joins straight away, as before.
+    bo = await open_page(fake_cameras, f"{server.http_url}/?room=demo&name=Bo")
+    await bo.wait_for_function("window.conference && window.conference.self")
+    assert await bo.is_hidden("#join-view")
+
+    # Ana joins with the camera off, from the keyboard.
+    await ana.fill("#join-name", "Ana")
+    await ana.check("#join-camera-off")
+    await ana.wait_for_selector("#preview-off:not([hidden])")
+    await ana.press("#join-name", "Enter")
+    await ana.wait_for_function("window.conference && window.conference.self")
+
+    async def card_shown() -> Any:
+        tile = await bo.evaluate(TILE_OF, "Ana")
+        return (tile is not None and tile["card"] == "A" and tile["why"] == "camera off") or tile
+
+    await wait_until(bo, card_shown, 30)
+    await screenshot(bo, "devices-camera-off-card.png")
+
+    # Ana starts the camera: Bo receives it.
+    await ana.click("#cam-toggle")
+
+    frames = FrameCounter(bo, "Ana")
+
+    async def receiving() -> Any:
+        return await frames() > 20 or frames.total
+
+    await wait_until(bo, receiving, 30)
+
+    # Ana switches to the other camera from the device menu, without leaving.
+    before = await ana.evaluate(CAMERA_SENDER)
+    assert before["rids"] == ["q", "h", "f"], before
+    await ana.click("#devices-toggle")
+    await ana.wait_for_selector("#devices-panel:not([hidden])")
+    assert await ana.evaluate("document.activeElement.id") == "meeting-camera"
+    cameras = await ana.eval_on_selector_all(
+        "#meeting-camera option", "os => Object.fromEntries(os.map(o => [o.text, o.value]))"
+    )
+    assert cameras["fake_device_0"] == before["device"], (cameras, before)
+    other = cameras["fake_device_2"]
+    await ana.select_option("#meeting-camera", other)
+
+    async def switched() -> Any:
+        now = await ana.evaluate(CAMERA_SENDER)
+        return now["device"] == other or now
+
+    await wait_until(ana, switched, 10)
+    after = await ana.evaluate(CAMERA_SENDER)
+    # The same sender, its simulcast encodings kept, the new camera live and the old one stopped.
+    assert after == {
+        "device": other,
+        "state": "live",
+        "same": True,
+        "first": "ended",
+        "rids": ["q", "h", "f"],
+    }
+    # Bo keeps receiving Ana's video: frames from the new camera.
+    at_switch = await frames()
+
+    async def still_receiving() -> Any:
+        return await frames() > at_switch + 40 or (at_switch, frames.total)
+
+    await wait_until(bo, still_receiving, 20)
+
+    # The speaker: the meeting's audio plays on the chosen one.
+    speakers = await ana.eval_on_selector_all(
+        "#meeting-speaker option", "os => os.map(o => o.value)"
+    )
+    speaker = next(s for s in speakers if s != "default")
+    await ana.select_option("#meeting-speaker", speaker)
+
+    async def on_speaker() -> Any:
+        sinks = await ana.eval_on_selector_all("#audio-sinks audio", "as => as.map(a => a.sinkId)")
+        return (bool(sinks) and all(s == speaker for s in sinks)) or sinks
+
+    await wait_until(ana, on_speaker, 10)
+    await screenshot(ana, "devices-menu.png")
+
+    # Speaking (the beep) with the microphone on: no notice.
+    for _ in range(20):
+        assert await ana.is_hidden("#muted-notice")
+        await asyncio.sleep(0.1)
+    # Muted: the beep brings up the notice, in words; Unmute in the notice turns the mic on.
+    await ana.click("#mic-toggle")
+    await ana.wait_for_selector("#muted-notice:not([hidden])", timeout=10_000)
+    assert await ana.text_content("#muted-notice-text") == "You are muted. Others cannot hear you."
+    await screenshot(ana, "devices-muted-notice.png")
+    await ana.click("#muted-notice-unmute")
+    await ana.wait_for_selector("#muted-notice", state="hidden")
+    assert await ana.evaluate("window.conference.mediaState.audio") is True
+
+
+async def test_denied_camera_is_said_and_joining_still_works(server: Any, browser: Browser) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    # The browser refuses the camera (as after "Block"), the microphone works.
+    await context.add_init_script(
+        """
+        const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+        navigator.mediaDevices.getUserMedia = (c) => c && c.video
+          ? Promise.reject(new DOMException("Permission denied", "NotAllowedError"))
+          : original(c);
+        """
+    )
+    ana = await context.new_page()
+    await ana.goto(f"{server.http_url}/")
+    await ana.wait_for_selector("#device-problems:not([hidden])")
+    problem = await ana.text_content("#device-problems") or ""
+    assert "blocked the camera" in problem and "others will hear you but not see you" in problem
+    assert await ana.is_disabled("#join-camera-off") and await ana.is_checked("#join-camera-off")
+    assert await ana.is_visible("#preview-off")
+    await screenshot(ana, "devices-camera-denied.png")
+
+    bo = await open_page(browser, f"{server.http_url}/?room=demo&name=Bo")
+    await ana.fill("#join-name", "Ana")
+    await ana.click("#join-form button[type=submit]")
+    await ana.wait_for_function("window.conference && window.conference.self")
+
+    async def card_shown() -> Any:
+        tile = await bo.evaluate(TILE_OF, "Ana")
+        return (tile is not None and tile["why"] == "camera off") or tile
+
+    await wait_until(bo, card_shown, 30)
+    assert await ana.evaluate("window.conference.mediaState") == {"audio": True, "video": False}

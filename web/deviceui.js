@@ -1,0 +1,286 @@
+// The local devices on the page: the pre-join preview and its toggles, the camera, microphone and
+// speaker pickers (before and during the meeting), the level meters and the "you are muted" notice.
+
+import {
+  chooseDevice,
+  devicesOfKind,
+  LevelMeter,
+  meterFraction,
+  meterStep,
+  MutedSpeech,
+  openCameraAndMicrophone,
+  openDevice,
+  savedChoices,
+  saveChoice,
+  speakerChoiceSupported,
+  swapTrack,
+} from "./devices.js";
+import { DEVICE_WORDS, LISTEN_ONLY } from "./words.js";
+
+const $ = (id) => document.getElementById(id);
+const METER_EVERY_MS = 50;
+const KIND_OF = { camera: "videoinput", microphone: "audioinput", speaker: "audiooutput" };
+const NONE_WORDS = { camera: DEVICE_WORDS.noCamera, microphone: DEVICE_WORDS.noMicrophone, speaker: "" };
+
+const view = {
+  preview: $("preview-video"),
+  previewOff: $("preview-off"),
+  cameraOff: $("join-camera-off"),
+  micOff: $("join-mic-off"),
+  joinProblems: $("device-problems"),
+  joinHint: $("join-hint"),
+  meetingProblem: $("devices-problem"),
+  panel: $("devices-panel"),
+  toggle: $("devices-toggle"),
+  close: $("devices-close"),
+  meters: [$("join-level"), $("meeting-level")],
+  mutedNotice: $("muted-notice"),
+  mutedText: $("muted-notice-text"),
+  mutedUnmute: $("muted-notice-unmute"),
+  audioSinks: $("audio-sinks"),
+};
+
+const pickerGroups = [
+  { camera: $("join-camera"), microphone: $("join-microphone"), speaker: $("join-speaker"), problem: view.joinProblems },
+  { camera: $("meeting-camera"), microphone: $("meeting-microphone"), speaker: $("meeting-speaker"), problem: view.meetingProblem },
+];
+
+/** The camera and microphone this page opened, and what the pickers, meters and notice show. */
+class LocalDevices {
+  constructor() {
+    this.stream = null;
+    this.problems = { camera: null, microphone: null };
+    this.speakerId = savedChoices().speaker ?? null;
+    /** Set by the page: the publishing connection now (its senders get new tracks), or null. */
+    this.publishPc = () => null;
+    /** Set by the page: () => null outside a meeting, else {muted, byChair}. */
+    this.micState = () => null;
+    /** Set by the page: called with (kind, hadTrack) after a camera or microphone changed. */
+    this.onSwitched = () => {};
+    this.onUnmute = () => {};
+    this._meter = new LevelMeter();
+    this._muted = new MutedSpeech();
+    this._shown = 0;
+    this._lastTick = performance.now();
+    this._timer = null;
+  }
+
+  track(kind) {
+    const tracks = kind === "camera" ? this.stream?.getVideoTracks() : this.stream?.getAudioTracks();
+    return tracks?.[0] ?? null;
+  }
+
+  /** Opens the camera and microphone (saved choices first), fills the pickers, starts the meter. */
+  async open() {
+    this.stop();
+    const { stream, problems } = await openCameraAndMicrophone(savedChoices());
+    this.stream = stream;
+    this.problems = problems;
+    this._meter.attach(this.track("microphone"));
+    this._timer ??= setInterval(() => this._tick(), METER_EVERY_MS);
+    await this.refreshPickers();
+    return { stream, problems };
+  }
+
+  /** Stops the camera and microphone (leaving, or before opening them again). */
+  stop() {
+    for (const track of this.stream?.getTracks() ?? []) track.stop();
+    this.stream = null;
+    this._meter.detach();
+    this._muted.update(0, false, performance.now());
+    view.mutedNotice.hidden = true;
+  }
+
+  /** Words for whatever could not be opened, or "" when both work. */
+  problemText() {
+    const parts = [this.problems.camera, this.problems.microphone].filter(Boolean);
+    if (this.problems.camera && this.problems.microphone) parts.push(LISTEN_ONLY);
+    return parts.join(" ");
+  }
+
+  async refreshPickers() {
+    let devices = [];
+    try {
+      devices = (await navigator.mediaDevices?.enumerateDevices?.()) ?? [];
+    } catch {
+      devices = [];
+    }
+    const saved = savedChoices();
+    for (const group of pickerGroups) {
+      for (const kind of ["camera", "microphone", "speaker"]) {
+        const options = devicesOfKind(devices, KIND_OF[kind]);
+        const inUse = kind === "speaker" ? this.speakerId : this.track(kind)?.getSettings?.().deviceId;
+        fillPicker(group[kind], options, chooseDevice(options, { inUse, wanted: saved[kind] }), NONE_WORDS[kind]);
+      }
+      const speakers = speakerChoiceSupported() && group.speaker.options.length > 0;
+      for (const el of document.querySelectorAll(".speaker-field")) {
+        if (el === group.speaker || el.htmlFor === group.speaker.id) el.hidden = !speakers;
+      }
+    }
+  }
+
+  /** The participant picked a device: open it and put it in place (on the senders in a meeting). */
+  async pick(kind, id, problemEl) {
+    problemEl.hidden = true;
+    if (kind === "speaker") {
+      this.speakerId = id;
+      saveChoice("speaker", id);
+      await this.applySpeaker();
+      return;
+    }
+    const { track, problem } = await openDevice(kind, id);
+    if (!track) {
+      showProblem(problemEl, problem);
+      await this.refreshPickers();
+      return;
+    }
+    this.stream ??= new MediaStream();
+    const old = await swapTrack({ track, stream: this.stream, pc: this.publishPc() });
+    this.problems[kind] = null;
+    saveChoice(kind, id);
+    if (kind === "microphone") this._meter.attach(track);
+    if (!view.preview.closest("[hidden]")) {
+      view.preview.srcObject = null; // the same stream with a new track: play it afresh
+      renderPreview();
+    }
+    await this.refreshPickers();
+    this.onSwitched(kind, old !== null);
+  }
+
+  /** Plays the meeting's audio on the chosen speaker (where the browser can choose). */
+  async applySpeaker(elements = view.audioSinks.querySelectorAll("audio")) {
+    if (!this.speakerId || !speakerChoiceSupported()) return;
+    for (const audio of elements) {
+      if (audio.sinkId === this.speakerId) continue;
+      try {
+        await audio.setSinkId(this.speakerId);
+      } catch (error) {
+        showProblem(view.meetingProblem, `${DEVICE_WORDS.switchFailed}: ${error?.message ?? error}`);
+      }
+    }
+  }
+
+  resumeAudio() {
+    this._meter.resume();
+  }
+
+  _tick() {
+    const now = performance.now();
+    const fraction = meterFraction(this._meter.level());
+    this._shown = meterStep(this._shown, fraction, now - this._lastTick);
+    this._lastTick = now;
+    const percent = Math.round(this._shown * 100);
+    for (const meter of view.meters) {
+      if (meter.offsetParent === null) continue;
+      meter.firstElementChild.style.transform = `scaleX(${this._shown.toFixed(3)})`;
+      meter.setAttribute("aria-valuenow", String(percent));
+    }
+    const mic = this.track("microphone") ? this.micState() : null;
+    const show = this._muted.update(fraction, Boolean(mic?.muted), now);
+    if (show && view.mutedNotice.hidden) {
+      view.mutedText.textContent = mic.byChair ? DEVICE_WORDS.chairMutedSpeaking : DEVICE_WORDS.mutedSpeaking;
+      view.mutedUnmute.hidden = mic.byChair;
+    }
+    view.mutedNotice.hidden = !show;
+  }
+}
+
+function fillPicker(select, options, chosen, noneWords) {
+  const key = JSON.stringify([options, chosen]);
+  if (select.dataset.key === key) return;
+  select.dataset.key = key;
+  select.replaceChildren(...options.map(({ id, label }) => new Option(label, id, false, id === chosen)));
+  if (!options.length && noneWords) select.append(new Option(noneWords, ""));
+  select.disabled = options.length === 0;
+}
+
+function showProblem(el, text) {
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+export const devices = new LocalDevices();
+
+for (const group of pickerGroups) {
+  for (const kind of ["camera", "microphone", "speaker"]) {
+    group[kind].addEventListener("change", () => {
+      const id = group[kind].value;
+      if (id) devices.pick(kind, id, group.problem);
+    });
+  }
+}
+
+// Audio the meeting adds plays on the chosen speaker too.
+new MutationObserver((changes) => {
+  const added = changes.flatMap((c) => [...c.addedNodes]).filter((n) => n.nodeName === "AUDIO");
+  if (added.length) devices.applySpeaker(added);
+}).observe(view.audioSinks, { childList: true });
+
+for (const type of ["pointerdown", "keydown"]) {
+  document.addEventListener(type, () => devices.resumeAudio(), { capture: true });
+}
+
+navigator.mediaDevices?.addEventListener?.("devicechange", () => devices.refreshPickers());
+
+// ---- the pre-join screen -------------------------------------------------------------------------
+
+/** Opens the devices for the pre-join screen and shows the preview, pickers and any problem. */
+export async function startPreview() {
+  view.joinHint.hidden = false;
+  view.joinHint.textContent = DEVICE_WORDS.checking;
+  await devices.open();
+  view.preview.srcObject = devices.track("camera") ? devices.stream : null;
+  view.cameraOff.checked = !devices.track("camera");
+  view.cameraOff.disabled = !devices.track("camera");
+  view.micOff.checked = !devices.track("microphone");
+  view.micOff.disabled = !devices.track("microphone");
+  renderPreview();
+  showProblem(view.joinProblems, devices.problemText());
+  view.joinHint.textContent = DEVICE_WORDS.ready;
+}
+
+/** What the participant chose on the pre-join screen. */
+export function prejoinChoices() {
+  return { cameraOff: view.cameraOff.checked, micOff: view.micOff.checked };
+}
+
+function renderPreview() {
+  const camera = devices.track("camera");
+  if (camera) camera.enabled = !view.cameraOff.checked;
+  const mic = devices.track("microphone");
+  if (mic) mic.enabled = !view.micOff.checked;
+  if (camera && view.preview.srcObject !== devices.stream) view.preview.srcObject = devices.stream;
+  view.previewOff.hidden = Boolean(camera) && !view.cameraOff.checked;
+  view.previewOff.textContent = camera ? DEVICE_WORDS.previewOff : DEVICE_WORDS.noCamera;
+}
+
+view.cameraOff.addEventListener("change", renderPreview);
+view.micOff.addEventListener("change", renderPreview);
+
+/** Leaves the pre-join screen: the preview lets go of the stream (the meeting shows it). */
+export function endPreview() {
+  view.preview.srcObject = null;
+}
+
+// ---- during the meeting -------------------------------------------------------------------------
+
+export function setDevicePanel(open) {
+  view.panel.hidden = !open;
+  view.toggle.setAttribute("aria-expanded", String(open));
+  if (open) {
+    devices.refreshPickers();
+    $("meeting-camera").focus();
+  }
+}
+
+view.toggle.addEventListener("click", () => setDevicePanel(view.panel.hidden));
+view.close.addEventListener("click", () => {
+  setDevicePanel(false);
+  view.toggle.focus();
+});
+view.panel.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  setDevicePanel(false);
+  view.toggle.focus();
+});
+view.mutedUnmute.addEventListener("click", () => devices.onUnmute());
