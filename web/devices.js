@@ -61,7 +61,7 @@ export function meterStep(shown, fraction, dtMs, fallPerS = 1.5) {
  * `offMs` without a loud moment. update() takes samples in time order and says whether to show.
  */
 export class MutedSpeech {
-  constructor({ threshold = 0.4, onMs = 200, windowMs = 2_000, offMs = 3_000, maxStepMs = 200 } = {}) {
+  constructor({ threshold = 0.4, onMs = 200, windowMs = 2_000, offMs = 3_000, maxStepMs = 100 } = {}) {
     Object.assign(this, { threshold, onMs, windowMs, offMs, maxStepMs });
     this.showing = false;
     this._loud = []; // [[atMs, durationMs]] within the window
