@@ -97,7 +97,7 @@ export function constraintsFor({ cameraId = null, microphoneId = null, exact = f
   const pick = (id) => (id ? { deviceId: exact ? { exact: id } : { ideal: id } } : {});
   return {
     video: { ...CAMERA_SIZE, ...pick(cameraId) },
-    audio: Object.keys(pick(microphoneId)).length ? pick(microphoneId) : true,
+    audio: microphoneId ? pick(microphoneId) : true,
   };
 }
 

@@ -63,6 +63,8 @@ class LocalDevices {
     this._shown = 0;
     this._lastTick = performance.now();
     this._timer = null;
+    /** Settles once the latest open() has (the pre-join screen may be joined from before). */
+    this.ready = Promise.resolve();
   }
 
   track(kind) {
@@ -71,15 +73,17 @@ class LocalDevices {
   }
 
   /** Opens the camera and microphone (saved choices first), fills the pickers, starts the meter. */
-  async open() {
+  open() {
     this.stop();
-    const { stream, problems } = await openCameraAndMicrophone(savedChoices());
-    this.stream = stream;
-    this.problems = problems;
-    this._meter.attach(this.track("microphone"));
-    this._timer ??= setInterval(() => this._tick(), METER_EVERY_MS);
-    await this.refreshPickers();
-    return { stream, problems };
+    this.ready = (async () => {
+      const { stream, problems } = await openCameraAndMicrophone(savedChoices());
+      this.stream = stream;
+      this.problems = problems;
+      this._meter.attach(this.track("microphone"));
+      this._timer ??= setInterval(() => this._tick(), METER_EVERY_MS);
+      await this.refreshPickers();
+    })();
+    return this.ready;
   }
 
   /** Stops the camera and microphone (leaving, or before opening them again). */
@@ -125,7 +129,7 @@ class LocalDevices {
     if (kind === "speaker") {
       this.speakerId = id;
       saveChoice("speaker", id);
-      await this.applySpeaker();
+      await this.applySpeaker(undefined, problemEl);
       return;
     }
     const { track, problem } = await openDevice(kind, id);
@@ -148,14 +152,14 @@ class LocalDevices {
   }
 
   /** Plays the meeting's audio on the chosen speaker (where the browser can choose). */
-  async applySpeaker(elements = view.audioSinks.querySelectorAll("audio")) {
+  async applySpeaker(elements = view.audioSinks.querySelectorAll("audio"), problemEl = view.meetingProblem) {
     if (!this.speakerId || !speakerChoiceSupported()) return;
     for (const audio of elements) {
       if (audio.sinkId === this.speakerId) continue;
       try {
         await audio.setSinkId(this.speakerId);
       } catch (error) {
-        showProblem(view.meetingProblem, `${DEVICE_WORDS.switchFailed}: ${error?.message ?? error}`);
+        showProblem(problemEl, `${DEVICE_WORDS.switchFailed}: ${error?.message ?? error}`);
       }
     }
   }
@@ -177,8 +181,9 @@ class LocalDevices {
     }
     const mic = this.track("microphone") ? this.micState() : null;
     const show = this._muted.update(fraction, Boolean(mic?.muted), now);
-    if (show && view.mutedNotice.hidden) {
-      view.mutedText.textContent = mic.byChair ? DEVICE_WORDS.chairMutedSpeaking : DEVICE_WORDS.mutedSpeaking;
+    if (show) {
+      const text = mic.byChair ? DEVICE_WORDS.chairMutedSpeaking : DEVICE_WORDS.mutedSpeaking;
+      if (view.mutedText.textContent !== text) view.mutedText.textContent = text;
       view.mutedUnmute.hidden = mic.byChair;
     }
     view.mutedNotice.hidden = !show;

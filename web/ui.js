@@ -151,10 +151,8 @@ async function startMeeting(join, prepared = null) {
 
   setDevicePanel(false);
   endPreview();
-  if (!prepared) {
-    setStatus("Asking for your camera and microphone…");
-    await devices.open();
-  }
+  setStatus("Asking for your camera and microphone…");
+  await (prepared ? devices.ready : devices.open());
   page.stream = devices.stream;
   page.media = { audio: Boolean(devices.track("microphone")), video: Boolean(devices.track("camera")) };
   view.selfView.srcObject = devices.track("camera") ? devices.stream : null;

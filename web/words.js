@@ -164,27 +164,18 @@ function safeHref(address) {
   }
 }
 
-/** The pre-join screen, the device pickers and "you are muted". */
+/** The pre-join screen, the device pickers and "you are muted" (labels are in index.html). */
 export const DEVICE_WORDS = {
   camera: "Camera",
   microphone: "Microphone",
   speaker: "Speaker",
   noCamera: "No camera found",
   noMicrophone: "No microphone found",
-  systemSpeaker: "System default",
-  level: "Microphone level",
-  preview: "Your camera preview",
   previewOff: "Camera off",
-  joinCameraOff: "Join with camera off",
-  joinMicrophoneOff: "Join with microphone off",
-  devices: "Devices",
-  devicesTitle: "Camera, microphone and speaker",
-  closeDevices: "Close",
   checking: "Starting your camera and microphone…",
   ready: "Check your camera and microphone, then join.",
   mutedSpeaking: "You are muted. Others cannot hear you.",
   chairMutedSpeaking: "You are muted by the chair. Others cannot hear you.",
-  unmute: "Unmute",
   switchFailed: "Could not switch",
 };
 
