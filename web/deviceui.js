@@ -256,7 +256,7 @@ function renderPreview() {
   if (mic) mic.enabled = !view.micOff.checked;
   if (camera && view.preview.srcObject !== devices.stream) view.preview.srcObject = devices.stream;
   view.previewOff.hidden = Boolean(camera) && !view.cameraOff.checked;
-  view.previewOff.textContent = camera ? DEVICE_WORDS.previewOff : DEVICE_WORDS.noCamera;
+  view.previewOff.textContent = camera ? DEVICE_WORDS.previewOff : DEVICE_WORDS.previewNone;
 }
 
 view.cameraOff.addEventListener("change", renderPreview);

@@ -100,19 +100,29 @@ function showOnly(section) {
   for (const s of [view.joinView, view.meetingView, view.leftView]) s.hidden = s !== section;
 }
 
-function showJoinForm() {
+/** The pre-join screen; `join` is a join the URL gave already (with `prejoin=1`), else null. */
+function showJoinForm(join = null) {
   const params = new URLSearchParams(location.search);
   const form = view.joinForm;
+  page.join = join;
   form.elements.room.value = (params.get("room") ?? "").trim() || "demo";
   form.elements.name.value = (params.get("name") ?? "").trim();
+  const invited = Boolean(join?.token); // the invitation says who and where
+  $("join-who").hidden = invited;
+  for (const input of [form.elements.name, form.elements.room]) input.required = !invited;
   showOnly(view.joinView);
-  setStatus("Enter your name to join.");
-  (form.elements.name.value ? form.elements.room : form.elements.name).focus();
+  setStatus(invited ? "Check your camera and microphone, then join." : "Enter your name to join.");
+  if (invited) form.querySelector("button[type=submit]").focus();
+  else (form.elements.name.value ? form.elements.room : form.elements.name).focus();
   startPreview();
 }
 
 view.joinForm.addEventListener("submit", (event) => {
   event.preventDefault();
+  if (page.join?.token) {
+    startMeeting(page.join, prejoinChoices());
+    return;
+  }
   const form = view.joinForm;
   const name = form.elements.name.value.trim();
   const room = form.elements.room.value.trim() || "demo";
@@ -513,6 +523,7 @@ setInterval(() => {
 
 // ---- go ----------------------------------------------------------------------------------------
 
+// A link with a name or an invitation joins at once; `prejoin=1` shows the pre-join screen first.
 const initial = joinFromUrl();
-if (initial) startMeeting(initial);
-else showJoinForm();
+if (initial && new URLSearchParams(location.search).get("prejoin") !== "1") startMeeting(initial);
+else showJoinForm(initial);

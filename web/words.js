@@ -172,6 +172,7 @@ export const DEVICE_WORDS = {
   noCamera: "No camera found",
   noMicrophone: "No microphone found",
   previewOff: "Camera off",
+  previewNone: "Camera not available",
   checking: "Starting your camera and microphone…",
   ready: "Check your camera and microphone, then join.",
   mutedSpeaking: "You are muted. Others cannot hear you.",

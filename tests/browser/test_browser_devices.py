@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from confsfu.tokens import make_token
 from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path, open_page, screenshot
 from tests.browser.test_browser_conference import wait_until
 from tests.browser.test_browser_identity import hold_estimate
+from tests.conftest import SECRET
 
 pytestmark = pytest.mark.browser
 
@@ -249,18 +251,23 @@ async def test_denied_camera_is_said_and_joining_still_works(server: Any, browse
         """
     )
     ana = await context.new_page()
-    await ana.goto(f"{server.http_url}/")
+    # An invitation link with prejoin=1: the pre-join screen first, without name and room fields.
+    token = make_token(SECRET, room="demo", name="Ana", role="participant", now_s=int(time.time()))
+    await ana.goto(f"{server.http_url}/?token={token}&prejoin=1")
     await ana.wait_for_selector("#device-problems:not([hidden])")
     problem = await ana.text_content("#device-problems") or ""
     assert "blocked the camera" in problem and "others will hear you but not see you" in problem
     assert await ana.is_disabled("#join-camera-off") and await ana.is_checked("#join-camera-off")
-    assert await ana.is_visible("#preview-off")
+    assert await ana.text_content("#preview-off") == "Camera not available"
+    values = await meter_values(ana, 2)  # the microphone works
+    assert max(values) >= 20, values
+    assert await ana.is_hidden("#join-name")
     await screenshot(ana, "devices-camera-denied.png")
 
     bo = await open_page(browser, f"{server.http_url}/?room=demo&name=Bo")
-    await ana.fill("#join-name", "Ana")
     await ana.click("#join-form button[type=submit]")
     await ana.wait_for_function("window.conference && window.conference.self")
+    assert await ana.evaluate("window.conference.self.name") == "Ana"
 
     async def card_shown() -> Any:
         tile = await bo.evaluate(TILE_OF, "Ana")
