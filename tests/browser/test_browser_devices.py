@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from confsfu.tokens import make_token
 from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path, open_page, screenshot
-from tests.browser.test_browser_conference import wait_until
+from tests.browser.test_browser_conference import tile_markers, wait_until
 from tests.browser.test_browser_identity import hold_estimate
 from tests.conftest import SECRET
 
@@ -152,19 +152,36 @@ async def test_prejoin_camera_off_switch_and_muted_notice(
 
     await wait_until(bo, held, 10)
 
-    # Ana joins with the camera off, from the keyboard.
+    # Ana joins with the camera and the microphone off, from the keyboard.
     await ana.fill("#join-name", "Ana")
     await ana.check("#join-camera-off")
+    await ana.check("#join-mic-off")
     await ana.wait_for_selector("#preview-off:not([hidden])")
     await ana.press("#join-name", "Enter")
     await ana.wait_for_function("window.conference && window.conference.self")
+    assert await ana.evaluate("window.conference.mediaState") == {"audio": False, "video": False}
 
     async def card_shown() -> Any:
         tile = await bo.evaluate(TILE_OF, "Ana")
         return (tile is not None and tile["card"] == "A" and tile["why"] == "camera off") or tile
 
     await wait_until(bo, card_shown, 30)
+
+    async def marked_muted() -> Any:
+        markers = await tile_markers(bo, "Ana")
+        return "muted" in markers or markers
+
+    await wait_until(bo, marked_muted, 10)
     await screenshot(bo, "devices-camera-off-card.png")
+
+    # Ana's microphone hears the beep while muted: the notice says so, in words.
+    await ana.wait_for_selector("#muted-notice:not([hidden])", timeout=10_000)
+    assert await ana.text_content("#muted-notice-text") == "You are muted. Others cannot hear you."
+    await screenshot(ana, "devices-muted-notice.png")
+    # Unmute in the notice turns the microphone on, and the notice goes.
+    await ana.click("#muted-notice-unmute")
+    await ana.wait_for_selector("#muted-notice", state="hidden")
+    assert await ana.evaluate("window.conference.mediaState.audio") is True
 
     # Ana starts the camera: Bo receives it.
     await ana.click("#cam-toggle")
@@ -229,12 +246,11 @@ async def test_prejoin_camera_off_switch_and_muted_notice(
     for _ in range(20):
         assert await ana.is_hidden("#muted-notice")
         await asyncio.sleep(0.1)
-    # Muted: the beep brings up the notice, in words; Unmute in the notice turns the mic on.
-    await ana.click("#mic-toggle")
+    # Muted with the Mute button (from the keyboard): the notice again; unmuted: gone.
+    await ana.focus("#mic-toggle")
+    await ana.keyboard.press("Enter")
     await ana.wait_for_selector("#muted-notice:not([hidden])", timeout=10_000)
-    assert await ana.text_content("#muted-notice-text") == "You are muted. Others cannot hear you."
-    await screenshot(ana, "devices-muted-notice.png")
-    await ana.click("#muted-notice-unmute")
+    await ana.keyboard.press("Enter")
     await ana.wait_for_selector("#muted-notice", state="hidden")
     assert await ana.evaluate("window.conference.mediaState.audio") is True
 
