@@ -14,10 +14,18 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from confsfu.tokens import make_token
-from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path, open_page, screenshot
+from tests.browser.conftest import (
+    CHROMIUM_FLAGS,
+    chromium_path,
+    open_page,
+    page_screenshot,
+    screenshot,
+)
+from tests.browser.firefox import Firefox
+from tests.browser.netns import Namespace
 from tests.browser.test_browser_conference import tile_markers, wait_until
 from tests.browser.test_browser_identity import hold_estimate
-from tests.conftest import SECRET
+from tests.conftest import SECRET, RunningServer
 
 pytestmark = pytest.mark.browser
 
@@ -291,3 +299,40 @@ async def test_denied_camera_is_said_and_joining_still_works(server: Any, browse
 
     await wait_until(bo, card_shown, 30)
     assert await ana.evaluate("window.conference.mediaState") == {"audio": True, "video": False}
+
+
+async def test_firefox_prejoin_preview_meter_and_join(
+    open_server: RunningServer, firefox: Firefox, firefox_ns: Namespace
+) -> None:
+    """The pre-join screen in Firefox ESR: the preview plays, the meter moves, the speaker picker
+    is shown only where the browser can send audio to a chosen speaker, and joining works."""
+    url = f"http://{firefox_ns.host_ip}:{open_server.port}/?room=demo"
+    lima = await firefox.new_page(url, "Lima")
+    await lima.wait_for_function(
+        "document.querySelector('#preview-video') && "
+        "document.querySelector('#preview-video').videoWidth > 0"
+    )
+    count = "document.querySelector('#preview-video').getVideoPlaybackQuality().totalVideoFrames"
+    first = await lima.evaluate(count)
+    await lima.wait_for_function(f"{count} > {first} + 10")
+    levels = []
+    for _ in range(20):
+        levels.append(
+            int(await lima.evaluate("document.querySelector('#join-level').ariaValueNow") or 0)
+        )
+        await asyncio.sleep(0.1)
+    assert max(levels) >= 20, levels
+    speaker = await lima.evaluate(
+        """async () => ({
+          shown: document.querySelector('#join-speaker').offsetParent !== null,
+          sinks: 'setSinkId' in HTMLMediaElement.prototype,
+          outputs: (await navigator.mediaDevices.enumerateDevices())
+            .filter((d) => d.kind === 'audiooutput').length,
+        })"""
+    )
+    assert speaker["shown"] == (speaker["sinks"] and speaker["outputs"] > 0), speaker
+    await page_screenshot(lima, "devices-prejoin-firefox.png")
+    await lima.fill("#join-name", "Lima")
+    await lima.click("#join-form button[type=submit]")
+    await lima.wait_for_function("window.conference && window.conference.state === 'connected'")
+    print("Firefox speaker picker:", speaker)
