@@ -63,6 +63,7 @@ class LocalDevices {
     this._shown = 0;
     this._lastTick = performance.now();
     this._timer = null;
+    this._generation = 0; // bumped by open() and stop(): an open() that was overtaken lets go
     /** Settles once the latest open() has (the pre-join screen may be joined from before). */
     this.ready = Promise.resolve();
   }
@@ -75,8 +76,13 @@ class LocalDevices {
   /** Opens the camera and microphone (saved choices first), fills the pickers, starts the meter. */
   open() {
     this.stop();
+    const generation = this._generation;
     this.ready = (async () => {
       const { stream, problems } = await openCameraAndMicrophone(savedChoices());
+      if (generation !== this._generation) {
+        for (const track of stream?.getTracks() ?? []) track.stop();
+        return;
+      }
       this.stream = stream;
       this.problems = problems;
       this._meter.attach(this.track("microphone"));
@@ -88,6 +94,7 @@ class LocalDevices {
 
   /** Stops the camera and microphone (leaving, or before opening them again). */
   stop() {
+    this._generation += 1;
     for (const track of this.stream?.getTracks() ?? []) track.stop();
     this.stream = null;
     this._meter.detach();
@@ -145,7 +152,8 @@ class LocalDevices {
     if (kind === "microphone") this._meter.attach(track);
     if (!view.preview.closest("[hidden]")) {
       view.preview.srcObject = null; // the same stream with a new track: play it afresh
-      renderPreview();
+      syncToggles();
+      showProblem(view.joinProblems, this.problemText());
     }
     await this.refreshPickers();
     this.onSwitched(kind, old !== null);
@@ -235,13 +243,20 @@ export async function startPreview() {
   view.joinHint.textContent = DEVICE_WORDS.checking;
   await devices.open();
   view.preview.srcObject = devices.track("camera") ? devices.stream : null;
-  view.cameraOff.checked = !devices.track("camera");
-  view.cameraOff.disabled = !devices.track("camera");
-  view.micOff.checked = !devices.track("microphone");
-  view.micOff.disabled = !devices.track("microphone");
-  renderPreview();
+  syncToggles();
   showProblem(view.joinProblems, devices.problemText());
   view.joinHint.textContent = DEVICE_WORDS.ready;
+}
+
+/** "Join with ... off" checked and disabled for a device that is missing, free for one that works. */
+function syncToggles() {
+  for (const [kind, box] of [["camera", view.cameraOff], ["microphone", view.micOff]]) {
+    const has = Boolean(devices.track(kind));
+    if (!has) box.checked = true;
+    else if (box.disabled) box.checked = false; // it just came back
+    box.disabled = !has;
+  }
+  renderPreview();
 }
 
 /** What the participant chose on the pre-join screen. */

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -106,6 +106,22 @@ async (name) => {
 """
 
 
+def muted_notice(page: Page, *, shown: bool) -> Callable[[], Awaitable[Any]]:
+    """A check that "You are muted" is shown (or not); what the page has otherwise."""
+
+    async def check() -> Any:
+        state = await page.evaluate(
+            """() => ({
+              hidden: document.querySelector('#muted-notice').hidden,
+              level: document.querySelector('#meeting-level').ariaValueNow,
+              media: window.conference && window.conference.mediaState,
+            })"""
+        )
+        return state["hidden"] is not shown or state
+
+    return check
+
+
 class FrameCounter:
     """Frames of one participant's decoded on a page since the counter was made, across slots."""
 
@@ -158,7 +174,7 @@ async def test_prejoin_camera_off_switch_and_muted_notice(
             return str(not_yet)
         return True
 
-    await wait_until(bo, held, 10)
+    await wait_until(bo, held, 30)
 
     # Ana joins with the camera and the microphone off, from the keyboard.
     await ana.fill("#join-name", "Ana")
@@ -183,7 +199,7 @@ async def test_prejoin_camera_off_switch_and_muted_notice(
     await screenshot(bo, "devices-camera-off-card.png")
 
     # Ana's microphone hears the beep while muted: the notice says so, in words.
-    await ana.wait_for_selector("#muted-notice:not([hidden])", timeout=10_000)
+    await wait_until(ana, muted_notice(ana, shown=True), 15)
     assert await ana.text_content("#muted-notice-text") == "You are muted. Others cannot hear you."
     await screenshot(ana, "devices-muted-notice.png")
     # Unmute in the notice turns the microphone on, and the notice goes.
@@ -257,9 +273,9 @@ async def test_prejoin_camera_off_switch_and_muted_notice(
     # Muted with the Mute button (from the keyboard): the notice again; unmuted: gone.
     await ana.focus("#mic-toggle")
     await ana.keyboard.press("Enter")
-    await ana.wait_for_selector("#muted-notice:not([hidden])", timeout=10_000)
+    await wait_until(ana, muted_notice(ana, shown=True), 15)
     await ana.keyboard.press("Enter")
-    await ana.wait_for_selector("#muted-notice", state="hidden")
+    await wait_until(ana, muted_notice(ana, shown=False), 5)
     assert await ana.evaluate("window.conference.mediaState.audio") is True
 
 
