@@ -58,6 +58,8 @@ class LocalDevices {
     /** Set by the page: called with (kind, hadTrack) after a camera or microphone changed. */
     this.onSwitched = () => {};
     this.onUnmute = () => {};
+    /** Set by the page: called with the kind of a device that stopped by itself. */
+    this.onLost = () => {};
     this._meter = new LevelMeter();
     this._muted = new MutedSpeech();
     this._shown = 0;
@@ -84,6 +86,7 @@ class LocalDevices {
         return;
       }
       this.stream = stream;
+      for (const track of stream?.getTracks() ?? []) this._watch(track);
       this.problems = problems;
       this._meter.attach(this.track("microphone"));
       this._timer ??= setInterval(() => this._tick(), METER_EVERY_MS);
@@ -146,6 +149,7 @@ class LocalDevices {
       return;
     }
     this.stream ??= new MediaStream();
+    this._watch(track);
     const old = await swapTrack({ track, stream: this.stream, pc: this.publishPc() });
     this.problems[kind] = null;
     saveChoice(kind, id);
@@ -170,6 +174,17 @@ class LocalDevices {
         showProblem(problemEl, `${DEVICE_WORDS.switchFailed}: ${error?.message ?? error}`);
       }
     }
+  }
+
+  /** A device that stops by itself (unplugged, taken by another application) is said in words. */
+  _watch(track) {
+    const kind = track.kind === "video" ? "camera" : "microphone";
+    track.addEventListener("ended", () => {
+      if (this.track(kind) !== track) return;
+      this.problems[kind] = DEVICE_WORDS.lost[kind];
+      if (!view.joinProblems.closest("[hidden]")) showProblem(view.joinProblems, this.problemText());
+      this.onLost(kind);
+    });
   }
 
   resumeAudio() {

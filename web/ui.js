@@ -69,6 +69,7 @@ devices.micState = () => {
   return { muted: !page.client.mediaState.audio, byChair: Boolean(page.self.chair_muted_audio) };
 };
 devices.onUnmute = () => page.client?.setMicrophone(true);
+devices.onLost = () => setNotice(devices.problemText());
 devices.onSwitched = (kind, hadTrack) => {
   const client = page.client;
   if (kind === "camera") view.selfView.srcObject = null; // the same stream with a new track

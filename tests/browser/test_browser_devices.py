@@ -292,6 +292,13 @@ async def test_prejoin_camera_off_switch_and_muted_notice(
     await wait_until(ana, muted_notice(ana, shown=False), 5)
     assert await ana.evaluate("window.conference.mediaState.audio") is True
 
+    # The microphone stops by itself (as when unplugged; here its "ended" event): said in words.
+    await ana.evaluate(
+        "window.conference.localStream.getAudioTracks()[0].dispatchEvent(new Event('ended'))"
+    )
+    notice = await ana.text_content("#notice") or ""
+    assert "Your microphone stopped working" in notice, notice
+
 
 async def test_denied_camera_is_said_and_joining_still_works(server: Any, browser: Browser) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
