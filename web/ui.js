@@ -73,6 +73,8 @@ devices.onLost = () => setNotice(devices.problemText());
 devices.onSwitched = (kind, hadTrack) => {
   const client = page.client;
   if (kind === "camera") view.selfView.srcObject = null; // the same stream with a new track
+  if (client && !client.localStream) client.localStream = devices.stream; // joined listen-only
+  page.stream = devices.stream;
   if (client && !hadTrack) {
     // A device that was missing now works: on, unless the chair has turned it off.
     const on = kind === "camera" ? client.setCamera(true) : client.setMicrophone(true);
