@@ -121,6 +121,21 @@ async (name) => {
 """
 
 
+async def hold_estimate_of(server: RunningServer, page: Page, name: str) -> None:
+    """Holds the page's bandwidth estimate at 5 Mbit/s: on a busy machine a browser's first
+    reports can be low enough to pause a tile for seconds (the weak-links issue), which is not
+    what these tests are about."""
+
+    async def held() -> Any:
+        try:
+            hold_estimate(server, name, 5_000_000)
+        except AssertionError as not_yet:  # the server has not subscribed the page yet
+            return str(not_yet)
+        return True
+
+    await wait_until(page, held, 30)
+
+
 def muted_notice(page: Page, *, shown: bool) -> Callable[[], Awaitable[Any]]:
     """A check that "You are muted" is shown (or not); what the page has otherwise."""
 
@@ -179,16 +194,7 @@ async def test_prejoin_camera_off_switch_and_muted_notice(
     await bo.wait_for_function("window.conference && window.conference.subscribePc")
     assert await bo.is_hidden("#join-view")
 
-    # Bo's estimate is the test's: on a busy machine a browser's first reports can be low enough
-    # to pause a tile for seconds (the weak-links issue), which is not what this test is about.
-    async def held() -> Any:
-        try:
-            hold_estimate(server, "Bo", 5_000_000)
-        except AssertionError as not_yet:  # the server has not subscribed Bo yet
-            return str(not_yet)
-        return True
-
-    await wait_until(bo, held, 30)
+    await hold_estimate_of(server, bo, "Bo")
 
     # Ana joins with the camera and the microphone off, from the keyboard.
     await ana.fill("#join-name", "Ana")
@@ -302,11 +308,12 @@ async def test_prejoin_camera_off_switch_and_muted_notice(
 
 async def test_denied_camera_is_said_and_joining_still_works(server: Any, browser: Browser) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
-    # The browser refuses the camera (as after "Block"), the microphone works.
+    # The browser refuses the camera (as after "Block") until window.allowCamera is set; the
+    # microphone works.
     await context.add_init_script(
         """
         const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-        navigator.mediaDevices.getUserMedia = (c) => c && c.video
+        navigator.mediaDevices.getUserMedia = (c) => c && c.video && !window.allowCamera
           ? Promise.reject(new DOMException("Permission denied", "NotAllowedError"))
           : original(c);
         """
@@ -326,6 +333,7 @@ async def test_denied_camera_is_said_and_joining_still_works(server: Any, browse
     await screenshot(ana, "devices-camera-denied.png")
 
     bo = await open_page(browser, f"{server.http_url}/?room=demo&name=Bo")
+    await hold_estimate_of(server, bo, "Bo")
     await ana.click("#join-form button[type=submit]")
     await ana.wait_for_function("window.conference && window.conference.self")
     assert await ana.evaluate("window.conference.self.name") == "Ana"
@@ -336,6 +344,21 @@ async def test_denied_camera_is_said_and_joining_still_works(server: Any, browse
 
     await wait_until(bo, card_shown, 30)
     assert await ana.evaluate("window.conference.mediaState") == {"audio": True, "video": False}
+
+    # Ana allows the camera and picks it under Devices: it goes out on the empty video sender,
+    # and Bo sees it.
+    await ana.evaluate("window.allowCamera = true")
+    await ana.click("#devices-toggle")
+    camera = await ana.eval_on_selector_all("#meeting-camera option", "os => os[0].value")
+    await ana.select_option("#meeting-camera", camera)
+    await ana.wait_for_function("window.conference.mediaState.video === true")
+    assert await ana.is_hidden("#notice")  # the camera's problem is gone
+    frames = FrameCounter(bo, "Ana")
+
+    async def receiving() -> Any:
+        return await frames() > 20 or frames.total
+
+    await wait_until(bo, receiving, 30)
 
 
 async def test_firefox_prejoin_preview_meter_and_join(
