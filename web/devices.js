@@ -216,6 +216,11 @@ export class LevelMeter {
     if (this.ctx?.state === "suspended") this.ctx.resume().catch(() => {});
   }
 
+  /** Whether the browser holds audio back until a click or key press (so the level reads 0). */
+  waiting() {
+    return this._nodes !== null && this.ctx?.state === "suspended";
+  }
+
   /** The level (RMS) now, 0 without a microphone. */
   level() {
     const nodes = this._nodes;

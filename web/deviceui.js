@@ -34,6 +34,7 @@ const view = {
   toggle: $("devices-toggle"),
   close: $("devices-close"),
   meters: [$("join-level"), $("meeting-level")],
+  levelWaits: $("join-level-waits"),
   mutedNotice: $("muted-notice"),
   mutedText: $("muted-notice-text"),
   mutedUnmute: $("muted-notice-unmute"),
@@ -202,6 +203,11 @@ class LocalDevices {
       meter.firstElementChild.style.transform = `scaleX(${this._shown.toFixed(3)})`;
       meter.setAttribute("aria-valuenow", String(percent));
     }
+    const waiting = this._meter.waiting();
+    if (view.levelWaits.hidden === waiting) {
+      view.levelWaits.textContent = DEVICE_WORDS.levelWaits;
+      view.levelWaits.hidden = !waiting;
+    }
     const mic = this.track("microphone") ? this.micState() : null;
     const show = this._muted.update(fraction, Boolean(mic?.muted), now);
     if (show) {
@@ -244,7 +250,8 @@ new MutationObserver((changes) => {
   if (added.length) devices.applySpeaker(added);
 }).observe(view.audioSinks, { childList: true });
 
-for (const type of ["pointerdown", "keydown"]) {
+// Browsers let audio start from a click or key press (Firefox: not from pointerdown itself).
+for (const type of ["pointerdown", "pointerup", "click", "keydown", "keyup", "touchend"]) {
   document.addEventListener(type, () => devices.resumeAudio(), { capture: true });
 }
 

@@ -178,6 +178,7 @@ export const DEVICE_WORDS = {
   mutedSpeaking: "You are muted. Others cannot hear you.",
   chairMutedSpeaking: "You are muted by the chair. Others cannot hear you.",
   switchFailed: "Could not switch",
+  levelWaits: "Your browser shows the microphone level once you click or type on the page.",
   lost: {
     camera: "Your camera stopped working (unplugged, or taken by another application). Choose one under Devices.",
     microphone: "Your microphone stopped working (unplugged, or taken by another application). Choose one under Devices.",
