@@ -8,7 +8,8 @@ const STORAGE_KEY = "confsfu.devices";
 
 /** The devices of one kind as [{id, label}], labelled in words when the browser gives no label. */
 export function devicesOfKind(devices, kind) {
-  const noun = { videoinput: DEVICE_WORDS.camera, audioinput: DEVICE_WORDS.microphone, audiooutput: DEVICE_WORDS.speaker }[kind];
+  const nouns = { videoinput: DEVICE_WORDS.camera, audioinput: DEVICE_WORDS.microphone, audiooutput: DEVICE_WORDS.speaker };
+  const noun = nouns[kind];
   const out = [];
   const seen = new Set();
   for (const d of devices ?? []) {
@@ -134,10 +135,13 @@ export async function openCameraAndMicrophone(choices = {}, mediaDevices = globa
   const MediaStreamClass = globalThis.MediaStream;
   if (!mediaDevices?.getUserMedia) {
     const error = { name: "NoMediaDevices" };
-    return { stream: null, problems: { camera: describeDeviceProblem("camera", error), microphone: describeDeviceProblem("microphone", error) } };
+    problems.camera = describeDeviceProblem("camera", error);
+    problems.microphone = describeDeviceProblem("microphone", error);
+    return { stream: null, problems };
   }
   try {
-    const stream = await mediaDevices.getUserMedia(constraintsFor({ cameraId: choices.camera, microphoneId: choices.microphone }));
+    const wanted = constraintsFor({ cameraId: choices.camera, microphoneId: choices.microphone });
+    const stream = await mediaDevices.getUserMedia(wanted);
     return { stream, problems };
   } catch {
     // a refusal or a missing device may concern one of the two: ask for each alone
