@@ -4,16 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian's chromium and firefox-esr (browser tests), coturn (the TURN test), iproute2 (the weak-link
-# and Firefox tests' network namespaces). apt waits for a lock another apt holds.
+# and Firefox tests' network namespaces), nodejs (the page's unit tests in tests/js). apt waits for a
+# lock another apt holds.
 APT=(apt-get -o DPkg::Lock::Timeout=600)
 if ! command -v chromium >/dev/null 2>&1 || ! command -v firefox-esr >/dev/null 2>&1 \
-    || ! command -v turnserver >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then
+    || ! command -v turnserver >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1 \
+    || ! command -v node >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     "${APT[@]}" update -qq
-    DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq chromium firefox-esr coturn iproute2 \
+    DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq chromium firefox-esr coturn iproute2 nodejs \
       >/dev/null
   else
-    echo "Missing: run 'sudo apt-get install chromium firefox-esr coturn iproute2' first" >&2
+    echo "Missing: run 'sudo apt-get install chromium firefox-esr coturn iproute2 nodejs' first" >&2
     exit 1
   fi
 fi
