@@ -207,6 +207,15 @@ async def test_a_webrtcbin_publisher_is_seen_and_heard(
             # GStreamer's opusenc on a tone: about 160 bytes a packet (silence would be 3).
             assert statistics.median(len(p) for p in audio.payloads) > 100
             await viewer.wait_for(dominant, timeout=5)  # it speaks: the dominant speaker
+
+            def in_a_slot() -> bool:
+                return "Kiosk" in viewer.streams_showing("audio")
+
+            # Silent (3-byte frames), it gives its audio slot up; speaking again, it is back.
+            await webrtcbin.write({"type": "volume", "value": 0.0})
+            await viewer.wait_for(lambda: not in_a_slot(), timeout=5)
+            await webrtcbin.write({"type": "volume", "value": 0.3})
+            await viewer.wait_for(in_a_slot, timeout=5)
         else:
             await asyncio.sleep(3)  # video has flowed for a while: the audio would have too
             assert "Kiosk" not in viewer.streams_showing("audio"), "heard without levels?"
