@@ -145,11 +145,8 @@ async def publish_for(url: str, name: str, publisher: Publisher) -> Signalling:
 
 def decoded_frames(stream: ReceivedStream) -> list[tuple[int, int]]:
     """(width, height) of every frame aiortc's VP8 decoder makes of what the slot delivered, in
-    sequence order, from its first keyframe on (a frame starts at a packet with the S bit of
-    partition 0). A frame it cannot decode fails the test. What comes before the first keyframe
-    is skipped, as a decoder would: the first packet a fresh subscribe connection is sent can
-    find no route yet (RawPeerConnection.refresh_route runs about once a second and on such a
-    miss), and when that packet was the switching keyframe the slot starts on delta frames."""
+    sequence order (a frame starts at a packet with the S bit of partition 0). The first must be
+    a keyframe (the slot switched on it) and every frame must decode."""
     by_seq: dict[int, bytes] = {}
     first = stream.seqs[0] if stream.seqs else 0
     for seq, payload in zip(stream.seqs, stream.payloads, strict=True):
@@ -161,8 +158,7 @@ def decoded_frames(stream: ReceivedStream) -> list[tuple[int, int]]:
             frames.append(b"")
         if frames:
             frames[-1] += vp8_depayload(payload)
-    while frames and frames[0][:1] and frames[0][0] & 1:  # P=1: not a keyframe
-        frames.pop(0)
+    assert frames and not frames[0][0] & 1, "the slot did not start on a keyframe"
     decoder = Vp8Decoder()
     sizes: list[tuple[int, int]] = []
     for index, frame in enumerate(frames[:-1]):  # the last may be incomplete
