@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from types import SimpleNamespace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from confsfu.codecs.opus import MAX_QUANTA, opus_frames
+from confsfu.conference.meeting import Meeting
+from confsfu.conference.room import Room
 from confsfu.conference.voice_activity import (
     HISTORY_PACKETS,
     LACKING_BELOW,
@@ -14,6 +19,11 @@ from confsfu.conference.voice_activity import (
     VoiceConfig,
     VoiceJudged,
 )
+from confsfu.forwarding.keyframes import KeyframeRequester
+from confsfu.rtp.extensions import ExtensionIds, build_audio_level
+from confsfu.rtp.packet import build_rtp, parse_rtp
+from confsfu.server.publishing import PublisherPath
+from confsfu.settings import MediaSettings
 
 CELT_FB_20 = 31 << 3  # TOC: CELT fullband 20 ms, code 0
 SILK_WB_60 = 11 << 3  # SILK wideband 60 ms
@@ -122,3 +132,29 @@ def test_any_packets_give_a_judgement_or_none_and_bounded_state(
             assert not has_level and judged.level_dbov == 40
             assert opus_frames(payload) is not None
         assert voice._carried < 1 << HISTORY_PACKETS  # state: one 64-bit mask
+
+
+def path_hears(packets: list[tuple[int | None, bytes]]) -> list[tuple[int, str, int, bool]]:
+    """What the slow path (server/publishing.py) reports to the speakers for these packets:
+    (audio level or None, Opus payload) each, with the level extension negotiated as id 1."""
+    meeting = Meeting(Room("council"), now_ms=0, unix_ms=1_700_000_000_000)
+    path = PublisherPath({}, Counter(), Counter(), MediaSettings(), meeting, KeyframeRequester(500))
+    heard: list[tuple[int, str, int, bool]] = []
+    path.on_level = lambda *a: heard.append(a)
+    pub = SimpleNamespace(
+        participant_id="p", ext=ExtensionIds(audio_level=1), voice=VoiceActivity()
+    )
+    for now_ms, (level, payload) in enumerate(packets):
+        ext = {1: build_audio_level(level < 127, level)} if level is not None else {}
+        raw = build_rtp(payload_type=111, sequence_number=now_ms, timestamp=0, ssrc=1,
+                        payload=payload, extensions=ext)  # fmt: skip
+        path._note_audio_level(pub, parse_rtp(raw), now_ms)  # type: ignore[arg-type]
+    return heard
+
+
+def test_the_slow_path_reports_levels_and_judgements_alike() -> None:
+    assert path_hears([(30, SOUND)]) == [(0, "p", 30, True)]  # a level: as it says
+    assert path_hears([(127, SOUND)]) == []  # a silent level: not reported
+    assert path_hears([(None, SOUND), (None, SILENCE)]) == [(0, "p", 40, True)]
+    chromium = [(127, SOUND)] * 32 + [(None, SOUND)]  # has levels: one without is not judged
+    assert path_hears(chromium) == []
