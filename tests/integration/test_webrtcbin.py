@@ -22,9 +22,11 @@ import aiohttp
 import pytest
 from aiortc.codecs.vpx import Vp8Decoder, vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
+from OpenSSL import crypto
 
 from confsfu.loadgen.peer import LoopbackPeer, ReceivedStream
 from confsfu.rtp.seq import seq_diff
+from confsfu.server.app import HUB
 
 pytestmark = pytest.mark.loopback
 
@@ -186,6 +188,11 @@ async def test_a_webrtcbin_publisher_is_seen_and_heard(
         while state["connection"] not in ("connected", "failed"):
             state = await webrtcbin.read("state")
         assert state["connection"] == "connected"
+        pub = server.app[HUB].rooms["demo"].media.publishers[kiosk, "camera"]
+        peer_key = pub.pc._dtls._ssl.get_peer_certificate().get_pubkey()
+        assert peer_key.type() == crypto.TYPE_RSA  # webrtcbin's own certificate
+        assert pub.ext.audio_level is not None  # negotiated (from `... vad=on`), never sent
+        assert pub.pc.callback_errors == 0
 
         def video_flows() -> bool:
             stream = viewer.streams_showing("video").get("Kiosk")
