@@ -103,6 +103,11 @@ class MediaSettings(BaseModel):
     start_bitrate_kbps: int = Field(default=2500, ge=100)
     audio_silence_level_dbov: int = Field(default=127, ge=0, le=127)
     speaker_stale_ms: int = Field(default=1500, ge=100)
+    # A source whose packets carry no audio level (conference/voice_activity.py) speaks at
+    # voice_assumed_dbov while its Opus packets average voice_frame_bytes per frame or more
+    # (0: such a source is never heard).
+    voice_frame_bytes: int = Field(default=10, ge=0, le=1500)
+    voice_assumed_dbov: int = Field(default=40, ge=0, le=69)
 
     @field_validator("rtx_history_packets")
     @classmethod

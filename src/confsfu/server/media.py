@@ -22,6 +22,7 @@ from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeConfig, ProbeController
 from confsfu.bandwidth.quality import Quality
 from confsfu.conference.meeting import Meeting
+from confsfu.conference.voice_activity import VoiceActivity, VoiceConfig
 from confsfu.forwarding.keyframes import KeyframeRequester
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.published import StreamRouter
@@ -128,7 +129,16 @@ class RoomMedia(MediaSlots, MediaFeedback):
             max_packet=path.max_packet,
         )
         intake.on_gap = self._on_gap
-        pub = Publisher(pid, purpose, pc, rtcp_ssrc=self._rng.getrandbits(32), intake=intake)
+        voice = VoiceConfig(self._media.voice_frame_bytes, self._media.voice_assumed_dbov)
+        intake.voice_frame_bytes, intake.voice_dbov = voice.frame_bytes, voice.assumed_dbov
+        pub = Publisher(
+            pid,
+            purpose,
+            pc,
+            rtcp_ssrc=self._rng.getrandbits(32),
+            intake=intake,
+            voice=VoiceActivity(voice),
+        )
         self._gate(pub)
         pub.pc.set_callbacks(
             on_rtp=intake.receive,  # RTP opened by libsrtp (the profiles the intake cannot open)

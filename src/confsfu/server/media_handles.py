@@ -10,6 +10,7 @@ from confsfu.bandwidth.estimation import BandwidthEstimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeController
 from confsfu.bandwidth.quality import QualityWatch
+from confsfu.conference.voice_activity import VoiceActivity
 from confsfu.forwarding._reception import Reception
 from confsfu.forwarding.outgoing import SlotHeader, build_padding
 from confsfu.forwarding.published import StreamRouter
@@ -152,6 +153,7 @@ class Publisher:
     ext: ExtensionIds = field(default_factory=ExtensionIds)
     receptions: dict[int, Reception] = field(default_factory=dict)  # by SSRC
     meters: dict[SourceId, LayerBitrateMeter] = field(default_factory=dict)  # per video source
+    voice: VoiceActivity = field(default_factory=VoiceActivity)  # the slow path's; the intake's own
 
     def heard(self, ssrc: int) -> int | None:
         """When a packet of `ssrc` last arrived (None: never)."""
