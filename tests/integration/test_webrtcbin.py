@@ -24,7 +24,8 @@ from aiortc.codecs.vpx import Vp8Decoder, vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
 from OpenSSL import crypto
 
-from confsfu.loadgen.peer import LoopbackPeer, ReceivedStream
+from confsfu.loadgen.peer import LoopbackPeer
+from confsfu.loadgen.receiving import ReceivedStream
 from confsfu.rtp.seq import seq_diff
 from confsfu.server.app import HUB
 
