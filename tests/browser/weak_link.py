@@ -1,8 +1,8 @@
-"""A Chromium subscriber behind a link whose rate follows a schedule (issue 20): its own network
-namespace, `tc tbf` on the host's end of the veth (what reaches the subscriber), the stage
-sampled from the page four times a second. Used by the browser test (a short schedule, loose
-bounds) and by benchmarks/weak_link.py (the full schedule, REMB against transport-cc, and a direct
-Chromium-to-Chromium call as the reference)."""
+"""A Chromium or Firefox subscriber behind a link whose rate follows a schedule (issue 20): its
+own network namespace, `tc tbf` on the host's end of the veth (what reaches the subscriber),
+the stage sampled from the page four times a second. Used by the browser test (a short
+schedule, loose bounds) and by benchmarks/weak_link.py (the full schedule, REMB against
+transport-cc, and a direct Chromium-to-Chromium call as the reference)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, async_playwright
 
 from confsfu.tokens import make_token
-from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path, open_page
+from tests.browser.conftest import CHROMIUM_FLAGS, PageDriver, chromium_path, open_page
+from tests.browser.firefox import Firefox
 from tests.browser.netns import Namespace, run
 from tests.conftest import SECRET, start_server
 from tests.conftest import test_settings as make_settings
@@ -51,8 +52,10 @@ async (mode) => {
   if (!pc) return null;
   const stats = await pc.getStats();
   const out = {width: 0, decoded: 0, audioLost: 0, audioReceived: 0, bytes: 0};
+  let pairBytes = 0;  // Firefox counts bytes on the selected candidate pair, not the transport
   stats.forEach((s) => {
     if (s.type === "transport") out.bytes = s.bytesReceived ?? out.bytes;
+    if (s.type === "candidate-pair" && s.selected) pairBytes = s.bytesReceived ?? 0;
     if (s.type !== "inbound-rtp") return;
     if (s.kind === "video" && (mid === null || s.mid === mid)) {
       out.width = s.frameWidth ?? 0; out.decoded = s.framesDecoded ?? 0;
@@ -61,6 +64,7 @@ async (mode) => {
       out.audioLost += Math.max(s.packetsLost ?? 0, 0); out.audioReceived += s.packetsReceived ?? 0;
     }
   });
+  out.bytes = out.bytes || pairBytes;
   return out;
 }
 """
@@ -113,7 +117,7 @@ def shape(ns: Namespace, kbit_s: int | None, delay_ms: int = 0, loss_pct: float 
 
 
 async def follow(
-    page: Page,
+    page: PageDriver,
     ns: Namespace,
     schedule: tuple[Phase, ...],
     mode: str,
@@ -190,7 +194,7 @@ async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: st
 
 async def through_server(
     outside: Browser,
-    inside: Browser,
+    inside: Browser | Firefox,
     ns: Namespace,
     schedule: tuple[Phase, ...],
     *,
@@ -206,7 +210,12 @@ async def through_server(
         chair = make_token(SECRET, room="council", name="Seoul", role="chair", now_s=now)
         guest = make_token(SECRET, room="council", name="Kinshasa", role="participant", now_s=now)
         presenter = await open_page(outside, f"{server.http_url}/?token={chair}")
-        viewer = await open_page(inside, f"http://{ns.host_ip}:{server.port}/?token={guest}")
+        url = f"http://{ns.host_ip}:{server.port}/?token={guest}"
+        viewer: PageDriver = (
+            await inside.new_page(url, "Kinshasa")
+            if isinstance(inside, Firefox)
+            else await open_page(inside, url)
+        )
         await presenter.wait_for_function("window.conference && window.conference.self")
         await presenter.evaluate(
             "window.conference.chair('grant_floor', {participant_id: window.conference.self.id})"
@@ -217,7 +226,8 @@ async def through_server(
             return bool(s and s["width"] >= TOP_WIDTH and s["decoded"] > 20)
 
         await until(on_top, 45, "the stage at the top layer before the schedule")
-        label = f"through confsfu ({estimator})"
+        browser = "Firefox" if isinstance(inside, Firefox) else "Chromium"
+        label = f"{browser} through confsfu ({estimator})"
         return Figures(label, await follow(viewer, ns, schedule, "server", delay_ms, loss_pct))
     finally:
         shape(ns, None)
