@@ -142,3 +142,26 @@ def test_whoever_is_on_the_stage_with_a_camera_is_not_also_in_the_grid() -> None
     assert showable(Stage("a", "speaker"), {"a", "b"}) == {"b"}
     assert showable(Stage("a", "screen"), {"a", "b"}) == {"a", "b"}  # a screen: the face too
     assert showable(Stage(None, None), {"a"}) == {"a"}
+
+
+@pytest.mark.parametrize(
+    ("grid", "stage", "now", "dwelling", "expected"),
+    [
+        # b was heard last and would take the one tile; a got it a moment ago and keeps it
+        (("b", "a", "c"), NOBODY, [cam("a")], {cam("a")}, [cam("a")]),
+        (("b", "a", "c"), NOBODY, [cam("a")], set(), [cam("b")]),  # its dwell is over
+        # one who may no longer be shown goes at once: gone from the grid (left, camera off, or
+        # on the stage: the room's grid leaves out whoever is there)
+        (("b", "c"), NOBODY, [cam("a")], {cam("a")}, [cam("b")]),
+    ],
+)
+def test_a_grid_tile_given_a_moment_ago_keeps_its_person(
+    grid: tuple[str, ...],
+    stage: Stage,
+    now: list[SourceId | None],
+    dwelling: set[SourceId],
+    expected: list[SourceId | None],
+) -> None:
+    plan = plan_slots(room(stage, grid=grid, grid_slots=1), "me", 0, [None, None], [None], now,
+                      dwelling)  # fmt: skip
+    assert plan.grid == expected

@@ -61,6 +61,10 @@ class Lineup:
         picked = first + talkers[: max(room, 0)]
         return [p for p in picked if p != subscriber and p in audible][:n]
 
+    def may_show(self, subscriber: str, participant: str) -> bool:
+        """Whether `participant` may be in `subscriber`'s grid at all (on any page)."""
+        return participant != subscriber and participant in self._grid
+
     def grid_for(self, subscriber: str, page: int, n: int) -> list[str]:
         """One page of `n` thumbnails; a page past the end shows the last one."""
         ranked = [p for p in self._grid if p != subscriber]

@@ -1,5 +1,7 @@
 """Which source each of a subscriber's fixed slots should carry: who is heard, the stage, one
-page of the grid; someone already in a slot keeps it."""
+page of the grid; someone already in a slot keeps it, and a grid tile given a moment ago
+(`dwelling`) keeps its person while they may be shown at all, so that several people talking at
+once do not make a small grid change hands on every pass."""
 
 from __future__ import annotations
 
@@ -54,17 +56,24 @@ def plan_slots(
     audio_now: Sequence[SourceId | None],
     stage_now: Sequence[SourceId | None],
     grid_now: Sequence[SourceId | None],
+    dwelling: Collection[SourceId] = (),
 ) -> SubscriberPlan:
     """`me`'s slots given what they carry (or switch to) now: the floor holder and the loudest
     in the audio slots, whoever is heard already kept while they still talk; the stage unless
-    it is `me`; page `grid_page` of the grid."""
+    it is `me`; page `grid_page` of the grid, before which the grid's `dwelling` sources that
+    may still be shown."""
     heard = {s.participant for s in audio_now if s is not None}
     voices = room.lineup.audio_for(me, room.audio_slots, heard)
     stage = room.stage_source
     on_stage = [stage] if stage is not None and stage.participant != me else []
     grid = room.lineup.grid_for(me, grid_page, room.grid_slots)
+    kept = [
+        s
+        for s in grid_now
+        if s is not None and s in dwelling and room.lineup.may_show(me, s.participant)
+    ]
     return SubscriberPlan(
         audio=stable_assign(audio_now, [SourceId.camera(p, "audio") for p in voices]),
         stage=stable_assign(stage_now, on_stage),
-        grid=stable_assign(grid_now, [SourceId.camera(p, "video") for p in grid]),
+        grid=stable_assign(grid_now, [*kept, *(SourceId.camera(p, "video") for p in grid)]),
     )

@@ -405,6 +405,8 @@ class RoomMedia(MediaSlots, MediaFeedback):
         sub = self.subscribers.get(pid)
         if sub is not None and sub.grid_page != page:
             sub.grid_page = page
+            for slot in sub.slots:
+                slot.given_ms = None  # a page asked for is shown at once
             self.reassign_gradually()
 
     def slots_of(self, pid: str) -> list[Slot]:

@@ -36,6 +36,7 @@ class Slot:
     rtx_seq: int = 0
     rtx_sent: int = 0
     indexed: set[LayerKey] = field(default_factory=set)  # layers whose packets reach this slot
+    given_ms: int | None = None  # when a grid slot was given its source (None: no dwell)
 
     @property
     def forwarder(self) -> SlotForwarder:

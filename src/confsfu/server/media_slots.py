@@ -21,6 +21,10 @@ from confsfu.settings import SlotSettings
 log = logging.getLogger(__name__)
 
 REASSIGN_CHUNK = 4  # subscribers reassigned per event-loop iteration by the periodic pass
+# A grid tile keeps whom it was given this long (unless they may no longer be shown): with
+# several talking at once, "most recently heard first" changed a one-tile grid on every pass
+# and each change waits for the page and a keyframe (the tile said "connecting…" for 40 s).
+GRID_DWELL_MS = 3000
 
 
 class MediaSlots:
@@ -103,7 +107,15 @@ class MediaSlots:
                 slots[slot.purpose].append(slot)
             now = tuple(tuple(s.subscription.wanted_source for s in slots[p]) for p in slots)
             if sub.planned != (room, sub.grid_page, now):  # else the plan would be the same
-                plan = plan_slots(room, me, sub.grid_page, *now)
+                dwelling = {
+                    source
+                    for s in slots["grid"]
+                    if (source := s.subscription.wanted_source) is not None
+                    and s.given_ms is not None
+                    and now_ms - s.given_ms < GRID_DWELL_MS
+                }
+                audio_now, stage_now, grid_now = now
+                plan = plan_slots(room, me, sub.grid_page, audio_now, stage_now, grid_now, dwelling)
                 self._assign(now_ms, slots["audio"], plan.audio)
                 self._assign(now_ms, slots["stage"], plan.stage)
                 self._assign(now_ms, slots["grid"], plan.grid)
@@ -120,6 +132,7 @@ class MediaSlots:
             if source is not slot.subscription.wanted_source:
                 key = self._layer_to_send(now_ms, source) if source is not None else None
                 self._execute(now_ms, slot, slot.subscription.assign(now_ms, key))
+                slot.given_ms = now_ms if slot.purpose == "grid" and source is not None else None
 
     # ---- layers: what each subscriber's bandwidth buys ----------------------------------------
 
