@@ -1,8 +1,10 @@
 """The server's GC policy: joined participants' objects are frozen, every few closed
-connections thaw them."""
+connections (and a room's last) thaw them, and what a thaw let go is collected before anything
+is frozen again."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ class Node:
 def thawed() -> Iterator[None]:
     gc_policy._Closes.since_thaw = 0
     yield
+    gc_policy.collect()
     gc.unfreeze()
 
 
@@ -63,3 +66,39 @@ def test_a_cycle_frozen_at_a_join_is_freed_once_enough_connections_closed() -> N
     gc_policy.release()
     gc.collect()
     assert gone() is None
+
+
+def test_a_rooms_last_close_thaws_at_once() -> None:
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    gc_policy.settle()
+    del a, b
+    gc_policy.release()
+    gc.collect()
+    assert gone() is not None  # one close of many: still frozen
+    gc_policy.release(idle=True)  # nobody is left in the room: nothing to stall
+    assert gone() is None
+
+
+async def test_a_thaw_collects_soon_and_a_join_before_then_does_not_freeze_its_garbage() -> None:
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    gc_policy.settle()
+    del a, b
+    gc_policy.release(idle=True)  # thawed; the full collection waits for the handlers to end
+    assert gone() is not None and gc.get_freeze_count() == 0
+    gc_policy.settle()  # someone joins first: the thawed garbage is collected, not frozen
+    assert gone() is None
+    assert gc_policy._Closes.collection is None  # nothing left due
+
+    c, d = Node(), Node()
+    c.other, d.other = d, c
+    also_gone = weakref.ref(c)
+    gc_policy.settle()
+    del c, d
+    gc_policy.release(idle=True)
+    assert also_gone() is not None
+    await asyncio.sleep(gc_policy.COLLECT_DELAY_S + 0.2)
+    assert also_gone() is None  # nobody joined: the collection ran by itself

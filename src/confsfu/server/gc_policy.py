@@ -7,34 +7,65 @@ connection is answered, what survives a young collection is frozen (`gc.freeze`)
 collections no longer walk it.
 
 A closed connection's objects include cycles, which only a collection frees, and a frozen
-cycle is never collected: so closed connections thaw everything (`gc.unfreeze`), and the full
-collection that follows frees them, stalling every participant's media once (270 ms with 30
-participants). To keep a meeting where weak links drop and come back from stalling at every
-departure, the thaw waits until `CLOSES_PER_THAW` connections have closed: one stall per few
-departures, and their garbage (a few MB each) held until then.
+cycle is never collected: so closed connections thaw everything (`gc.unfreeze`), and a full
+collection `COLLECT_DELAY_S` later (once the departing participant's handlers have finished)
+frees them, stalling every participant's media once (270 ms with 30 participants). To keep a
+meeting where weak links drop and come back from stalling at every departure, the thaw waits
+until `CLOSES_PER_THAW` connections have closed, or until a room's last connection has closed
+(nobody's media to stall there): one stall per few departures, and their garbage (a few MB
+each) held until then.
+
+Thawed objects must be collected before anything is frozen again: a join that comes before the
+delayed collection runs it first. (Frozen again uncollected, a meeting's garbage stayed for good:
+a server grew by its participants' connections at every meeting, issue 19.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 CLOSES_PER_THAW = 12  # closed connections (a participant has two or three) per thaw
+COLLECT_DELAY_S = 1.0  # from a thaw to its full collection
 
 
 class _Closes:
     since_thaw = 0
+    thawed = False  # unfrozen since the last full collection
+    collection: asyncio.TimerHandle | None = None  # the thaw's full collection, when due
 
 
 def settle() -> None:
-    """A participant has joined: collect the young garbage, freeze what survives."""
-    gc.collect(1)
+    """A participant has joined: collect the young garbage (and what a thaw let go: it must not
+    be frozen again), freeze what survives."""
+    if _Closes.thawed:
+        collect()
+    else:
+        gc.collect(1)
     gc.freeze()
 
 
-def release() -> None:
-    """A connection was closed: every `CLOSES_PER_THAW`-th close lets the collector see (and
-    free) everything again."""
+def release(*, idle: bool = False) -> None:
+    """A connection was closed (`idle`: its room's last one): every `CLOSES_PER_THAW`-th close,
+    and an idle room's last, lets the collector see (and soon free) everything again."""
     _Closes.since_thaw += 1
-    if _Closes.since_thaw >= CLOSES_PER_THAW:
+    if idle or _Closes.since_thaw >= CLOSES_PER_THAW:
         _Closes.since_thaw = 0
         gc.unfreeze()
+        _Closes.thawed = True
+        if _Closes.collection is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop to wait on (tests): now
+                collect()
+            else:
+                _Closes.collection = loop.call_later(COLLECT_DELAY_S, collect)
+
+
+def collect() -> None:
+    """A full collection of everything not frozen, now (a due one is then not needed)."""
+    if _Closes.collection is not None:
+        _Closes.collection.cancel()
+        _Closes.collection = None
+    _Closes.thawed = False
+    gc.collect()

@@ -267,7 +267,7 @@ class RoomMedia(MediaFeedback):
                     self.dynacast.remove(section.source)
             await pub.pc.close()
             self._take_intake_counts(pub)  # what arrived while it closed
-            gc_policy.release()  # the connection's objects may be cycles
+            gc_policy.release(idle=self._idle)  # the connection's objects may be cycles
 
     async def _close_subscriber(self, pid: str) -> None:
         sub = self.subscribers.pop(pid, None)
@@ -277,7 +277,12 @@ class RoomMedia(MediaFeedback):
         for slot in sub.slots:
             self._index_remove(slot)
         await sub.pc.close()
-        gc_policy.release()
+        gc_policy.release(idle=self._idle)
+
+    @property
+    def _idle(self) -> bool:
+        """No connection of this room is open."""
+        return not self.subscribers and not self.publishers
 
     def _restart_slots(self, pid: str, purpose: Purpose) -> None:
         """Slots already carrying `pid`'s `purpose` take its new streams up like a switch."""
