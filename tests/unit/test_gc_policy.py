@@ -102,3 +102,19 @@ async def test_a_thaw_collects_soon_and_a_join_before_then_does_not_freeze_its_g
     assert also_gone() is not None
     await asyncio.sleep(gc_policy.COLLECT_DELAY_S + 0.2)
     assert also_gone() is None  # nobody joined: the collection ran by itself
+
+
+def test_the_collection_after_a_room_went_idle_gives_memory_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trims: list[int] = []
+
+    def trim(pad: int) -> int:
+        trims.append(pad)
+        return 1
+
+    monkeypatch.setattr(gc_policy, "_MALLOC_TRIM", trim)
+    close_connections(gc_policy.CLOSES_PER_THAW)  # a thaw in a meeting: memory is reused soon
+    assert trims == []
+    gc_policy.release(idle=True)
+    assert trims == [0]
