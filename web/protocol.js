@@ -16,6 +16,9 @@
 //   room_state   the meeting's shared state (floor, hands, presenter, stage, schedule), see protocol.md
 //   notice       {code, text}  something to tell this participant (e.g. the chair muted you)
 //   report       {format, filename, content}  a meeting report the chair asked for
+//   chat         {messages, change}  the room's chat as this page knows it (oldest first, each
+//                {id, sender, name, role, sent_ms, text}; text is plain text, never markup);
+//                change: {kind: "history"} | {kind: "posted", message} | {kind: "removed", message_id}
 //   screen       {active, starting, text}  own screen share started/stopped (text says why it stopped)
 //   (publisher_layers is handled here: simulcast layers nobody receives are switched off)
 //   error        {code, message, field, in_reply_to, fatal}  a message the server refused
@@ -44,8 +47,11 @@ const RECONNECT_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 15_000];
 export const CHAIR_ACTIONS = Object.freeze([
   "mute", "unmute", "mute_all", "grant_floor", "revoke_floor", "make_presenter",
   "lower_hand", "remove", "lock", "unlock", "extend", "end",
+  "remove_chat", "chat_off", "chat_on",
 ]);
-const CHAIR_FIELDS = ["participant_id", "kind", "limit_s", "minutes"];
+const CHAIR_FIELDS = ["participant_id", "kind", "limit_s", "minutes", "message_id"];
+export const CHAT_MAX_CHARS = 1000; // the server's limit on a message's text, after cleaning
+const CHAT_KEEP = 500; // messages this page keeps (the server's history holds 200)
 const MODERATION_FIELDS = [
   "chair_muted_audio", "chair_muted_video", "hand_raised", "unmute_requested", "quality",
 ];
@@ -130,6 +136,8 @@ export class ConferenceClient extends EventTarget {
     this.clockOffsetMs = 0;
     this.gridPageSize = 9;
     this.gridPage = 0;
+    /** The room's chat, oldest first: [{id, sender, name, role, sent_ms, text}]. */
+    this.chat = [];
     this.state = "idle";
     this.stateText = "";
     this.serverName = null;
@@ -243,6 +251,22 @@ export class ConferenceClient extends EventTarget {
       if (fields[key] !== undefined) msg[key] = fields[key];
     }
     return this._send(msg);
+  }
+
+  /** Whether this participant may post in the chat now (chairs always; others while it is on). */
+  get mayChat() {
+    return this.isChair || this.room?.chat_enabled !== false;
+  }
+
+  /**
+   * Posts a chat message. Returns false (nothing sent) when the text is empty or not connected;
+   * the server answers with a `chat` message to everyone, or an `error` (in_reply_to chat_send):
+   * too long, too many messages at once (rate_limited), or chat turned off by the chair.
+   */
+  sendChat(text) {
+    const body = String(text ?? "").trim();
+    if (!body || !this.self) return false;
+    return this._send({ type: "chat_send", text: body.slice(0, 4000) });
   }
 
   /** Shows page `page` (0 first) of the participant grid, `gridPageSize` tiles a page. */
@@ -503,6 +527,21 @@ export class ConferenceClient extends EventTarget {
         return this._emit("participants", { ...this.participants });
       case "room_state":
         return this._onRoomState(msg);
+      case "chat_history":
+        this.chat = (Array.isArray(msg.messages) ? msg.messages : []).map(chatEntry).filter(Boolean);
+        return this._emitChat({ kind: "history" });
+      case "chat": {
+        const message = chatEntry(msg.message);
+        if (!message || this.chat.some((m) => m.id === message.id)) return;
+        this.chat.push(message);
+        if (this.chat.length > CHAT_KEEP) this.chat.splice(0, this.chat.length - CHAT_KEEP);
+        return this._emitChat({ kind: "posted", message: { ...message } });
+      }
+      case "chat_removed": {
+        const id = Number(msg.message_id);
+        this.chat = this.chat.filter((m) => m.id !== id);
+        return this._emitChat({ kind: "removed", message_id: id });
+      }
       case "notice":
         if (msg.code === "server_stopping") this._serverStopping = true; // the bye that follows
         return this._emit("notice", { code: String(msg.code ?? ""), text: String(msg.text ?? "") });
@@ -749,6 +788,10 @@ export class ConferenceClient extends EventTarget {
     this.slots = order.map((mid) => byMid.get(mid));
   }
 
+  _emitChat(change) {
+    this._emit("chat", { messages: this.chat.map((m) => ({ ...m })), change });
+  }
+
   _emitSlots() {
     for (const slot of this.slots) slot.track = this._tracksByMid.get(slot.mid) ?? null;
     this._emit("slots", this.slots.map((s) => ({ ...s })));
@@ -931,6 +974,19 @@ export class ConferenceClient extends EventTarget {
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
+}
+
+/** A chat message from the server with the fields the page relies on, or null. */
+function chatEntry(m) {
+  if (!m || !Number.isSafeInteger(m.id)) return null;
+  return {
+    id: m.id,
+    sender: String(m.sender ?? ""),
+    name: String(m.name ?? ""),
+    role: m.role === "chair" ? "chair" : "participant",
+    sent_ms: Number(m.sent_ms) || 0,
+    text: String(m.text ?? ""),
+  };
 }
 
 /** sessionStorage survives a reload of the tab, and nothing else; absent outside a page. */

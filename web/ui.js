@@ -1,6 +1,7 @@
 // The confsfu page: join form, meeting controls, floor banner and participant list around a client.
 
 import { initChairPanel, renderChairPanel, renderSchedule } from "./chair.js";
+import { initChat, onChat, onChatRefused, renderChat, resetChat } from "./chat.js";
 import { clearToasts, toast } from "./notify.js";
 import { ConferenceClient, openLocalMedia } from "./protocol.js";
 import {
@@ -62,6 +63,7 @@ const page = {
 
 observePage(page);
 initChairPanel(page);
+initChat(page);
 
 // ---- start-up ------------------------------------------------------------------------------
 
@@ -120,6 +122,7 @@ async function startMeeting(join) {
   });
   clearMedia();
   clearToasts();
+  resetChat();
   view.roomName.textContent = join.room ? `Room: ${join.room}` : "";
   showOnly(view.meetingView);
   setNotice("");
@@ -181,6 +184,7 @@ async function startMeeting(join) {
     renderParticipants();
     renderChairPanel();
   });
+  on("chat", (detail) => onChat(detail));
   on("notice", ({ code, text }) => toast(text, { kind: "notice", code }));
   on("screen", (screen) => {
     const wasActive = page.screen.active;
@@ -190,6 +194,10 @@ async function startMeeting(join) {
   });
   on("error", (error) => {
     if (error.fatal) return; // fatal ones arrive as state "failed"
+    if (error.in_reply_to === "chat_send") {
+      onChatRefused(error, namesById()); // said in the chat panel, next to the text
+      return;
+    }
     toast(describeServerError(error, namesById()), { kind: "error", code: error.code });
   });
 
@@ -313,6 +321,7 @@ function renderAll() {
   renderRoomFlags();
   renderParticipants();
   renderChairPanel();
+  renderChat();
 }
 
 function setStatus(text, state = "info") {

@@ -58,6 +58,7 @@ const REFUSED_TEXT = {
   lower_hand: "Your hand could not be lowered",
   request_unmute: "There is nothing to ask for: the chair has not muted you",
   chair: "That could not be done",
+  chat_send: "Your message was not sent",
 };
 
 const OTHER_TEXT = {
@@ -73,6 +74,10 @@ const OTHER_TEXT = {
 export function describeServerError({ code, message, in_reply_to: inReplyTo }, namesById = {}) {
   const detail = withNames(message, namesById);
   if (code === "forbidden") return FORBIDDEN_TEXT[inReplyTo] ?? "You are not allowed to do that.";
+  if (inReplyTo === "chat_send" && (code === "rate_limited" || code === "bad_message")) {
+    const lead = code === "rate_limited" ? "You are writing too quickly" : "Your message was not sent";
+    return detail ? `${lead}: ${detail}.` : `${lead}.`;
+  }
   if (code === "refused") {
     const lead = REFUSED_TEXT[inReplyTo] ?? "That is not possible right now";
     if (inReplyTo === "request_unmute") return `${lead}.`;
@@ -110,4 +115,51 @@ export function stageKindWords(slot, room) {
   if (room?.presenter && room.presenter === slot.participant_id) return "presenting";
   if (room?.stage === slot.participant_id && room?.stage_kind === "speaker") return "speaking";
   return "";
+}
+
+// An http(s) address in chat text: not inside a word, up to whitespace or a character that
+// cannot be in an address written in a sentence.
+const LINK = /(?<![\p{L}\p{N}_@/.:-])https?:\/\/[^\s<>"'`{}|\\^]+/giu;
+const TRAILING = /[.,;:!?…'"»)\]]+$/u;
+
+/**
+ * Chat text as parts to show in order: [{text}] for plain text and [{text, href}] for an http or
+ * https address (the page makes those links). `href` is the address as `URL` parses it; anything
+ * else (javascript:, data:, a malformed address) stays plain text. Sentence punctuation after an
+ * address is not part of it, nor a closing bracket without its opening one.
+ */
+export function splitLinks(text) {
+  const source = String(text ?? "");
+  const parts = [];
+  let at = 0;
+  for (const match of source.matchAll(LINK)) {
+    let address = match[0];
+    let trail = address.match(TRAILING)?.[0] ?? "";
+    // Keep a ")" the address opened, as in https://en.wikipedia.org/wiki/Lima_(Peru)
+    while (trail.startsWith(")") && count(address.slice(0, address.length - trail.length), "(") >
+      count(address.slice(0, address.length - trail.length), ")")) {
+      trail = trail.slice(1);
+    }
+    address = address.slice(0, address.length - trail.length);
+    const href = safeHref(address);
+    if (!href) continue;
+    if (match.index > at) parts.push({ text: source.slice(at, match.index) });
+    parts.push({ text: address, href });
+    at = match.index + address.length;
+  }
+  if (at < source.length) parts.push({ text: source.slice(at) });
+  return parts;
+}
+
+function count(text, ch) {
+  return text.split(ch).length - 1;
+}
+
+function safeHref(address) {
+  try {
+    const url = new URL(address);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
 }

@@ -299,3 +299,35 @@ def test_any_input_gives_a_bounded_estimate_or_the_estimator_error(
         except EstimatorError:
             pass
         assert CONFIG.min_bps <= estimator.estimate_bps(now) <= CONFIG.max_bps
+
+
+def _send_at(estimator: TwccEstimator, rate_bps: int, start_ms: int, duration_ms: int) -> None:
+    """Send at `rate_bps` whatever the estimate, over an uncongested link (20 ms away)."""
+    seq = start_ms  # one number a millisecond at most: distinct across calls
+    for now in range(start_ms, start_ms + duration_ms, 50):
+        packets = max(rate_bps * 50 // 8000 // 1200, 1)
+        sent = []
+        for i in range(packets):
+            at = now + i * 50 // packets
+            estimator.on_packet_sent(at, seq & 0xFFFF, 1200)
+            sent.append((seq & 0xFFFF, (at + 20) * 1000))
+            seq += 1
+        estimator.on_transport_feedback(now + 70, sent)
+
+
+@pytest.mark.parametrize(
+    ("estimate", "probe", "lands"), [(300_000, 900_000, 0.8), (1_000_000, 2_000_000, 0.8)]
+)
+def test_a_probe_the_link_carries_raises_the_estimate_at_once(
+    estimate: int, probe: int, lands: float
+) -> None:
+    """GCC's probe result: what the link carried without a delay rise or loss is the estimate at
+    once (not 8 % a second from where it was)."""
+    config = EstimatorConfig(initial_bps=estimate, max_bps=5_000_000)
+    estimator = TwccEstimator(config)
+    _send_at(estimator, estimate // 2, 0, 3_000)  # settled well below the estimate
+    before = estimator.estimate_bps(3_000)
+    _send_at(estimator, probe, 3_000, 1_000)  # a one-second probe
+    after = estimator.estimate_bps(4_100)
+    assert before < 1.3 * estimate
+    assert after >= lands * probe, (before, after)

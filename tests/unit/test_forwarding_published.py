@@ -232,6 +232,19 @@ def test_a_fourth_simulcast_layer_is_not_routed() -> None:
     assert sorted(router(listed).streams) == [1, 2, 3]
 
 
+def test_an_unannounced_rid_is_no_layer() -> None:
+    """Issue 19: a rid the offer did not announce is not taken for the lowest layer's, neither
+    while that layer is silent nor when its SSRC is live; nor is RTX naming it."""
+    heard: dict[int, int] = {}
+    r = StreamRouter([CAMERA], EXT, heard=heard.get)
+    assert r.route(packet(604, 96, mid="1", rid="x"), now_ms=0) is None  # q never heard
+    assert r.route(packet(501, 96, mid="1", rid="q"), now_ms=0) is not None
+    heard[501] = 0
+    assert r.route(packet(604, 96, mid="1", rid="x"), now_ms=5000) is None  # q silent since
+    assert r.route(packet(605, 97, mid="1", repaired_rid="x"), now_ms=5000) is None
+    assert sorted(r.streams) == [501] and r.unroutable == 3 and r.refused == 0
+
+
 def test_a_layer_takes_a_second_ssrc_only_after_its_first_fell_silent() -> None:
     heard: dict[int, int] = {}
     router = StreamRouter([AUDIO, CAMERA], EXT, heard=heard.get)

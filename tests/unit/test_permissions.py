@@ -31,8 +31,15 @@ CHAIR_ONLY = [
     A.EXTEND_MEETING,
     A.END_MEETING,
     A.DOWNLOAD_REPORT,
+    A.MODERATE_CHAT,
 ]
-UNCONDITIONAL_FOR_ALL = [A.RAISE_HAND, A.LOWER_HAND, A.REQUEST_UNMUTE, A.SET_OWN_MEDIA]
+UNCONDITIONAL_FOR_ALL = [
+    A.RAISE_HAND,
+    A.LOWER_HAND,
+    A.REQUEST_UNMUTE,
+    A.SET_OWN_MEDIA,
+    A.SEND_CHAT,
+]
 
 # (role, action, allowed with no standing); written out so a table change shows in review
 ROWS = (

@@ -15,11 +15,12 @@ from confsfu.rtp.extensions import (
     MID,
     REPAIRED_RID,
     RID,
+    TRANSPORT_CC,
     build_sdes_string,
 )
 from confsfu.rtp.packet import build_rtp, parse_rtp
 from confsfu.sdp import SdpError, parse_fmtp, parse_sdp
-from confsfu.server.sdp_plan import PublishPlan, publish_plan, subscribe_plan
+from confsfu.server.sdp_plan import PublishPlan, publish_plan, subscribe_plan, with_transport_cc
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 OFFER = (FIXTURES / "chromium_offer.sdp").read_text()
@@ -261,6 +262,42 @@ async def test_subscribe_plan_refuses_a_slot_without_codec(slots_offer: str) -> 
             lines[i] = f"{pt} {'ulpfec' if 'rtx/' in lines[i] else 'red'}/90000"
     with pytest.raises(SdpError, match="no codec"):
         subscribe_plan(slots_offer, "\r\n".join(lines))
+
+
+def test_transport_cc_goes_on_every_section_under_one_free_id() -> None:
+    offer = "\r\n".join(
+        [
+            "v=0",
+            "o=- 1 1 IN IP4 0.0.0.0",
+            "s=-",
+            "t=0 0",
+            "a=group:BUNDLE 0 1",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 96",
+            "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid",
+            "a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+            "a=mid:0",
+            "a=rtpmap:96 opus/48000/2",
+            "m=video 9 UDP/TLS/RTP/SAVPF 97 98",
+            "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid",
+            "a=extmap:4 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+            "a=mid:1",
+            "a=rtpmap:97 VP8/90000",
+            "a=rtcp-fb:97 nack",
+            "a=rtpmap:98 rtx/90000",
+            "a=fmtp:98 apt=97",
+            "",
+        ]
+    )
+    out, ext_id = with_transport_cc(offer)
+    assert ext_id == 3  # 1, 2 and 4 are taken somewhere
+    sections = [parse_sdp(out).media[i] for i in range(2)]
+    for m in sections:
+        assert m.extmap[TRANSPORT_CC] == 3
+    assert sections[0].rtcp_fb[96] == ("transport-cc",)
+    assert "transport-cc" in sections[1].rtcp_fb[97] and 98 not in sections[1].rtcp_fb
+    assert out.endswith("\r\n")
+    again, same = with_transport_cc(out.replace(f"a=extmap:3 {TRANSPORT_CC}\r\n", ""), 3)
+    assert same == 3 and parse_sdp(again).media[1].extmap[TRANSPORT_CC] == 3
 
 
 # ---- legacy simulcast: a=ssrc-group:SIM ---------------------------------------------------

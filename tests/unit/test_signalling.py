@@ -51,6 +51,9 @@ EXAMPLES: list[dict[str, Any]] = [
     {"type": "view_page", "page": 2},
     {"type": "slots_shown", "seq": 7},
     {"type": "get_report", "format": "csv"},
+    {"type": "chat_send", "text": "Hello from Lima <b>x</b>"},
+    {"type": "chair", "action": "remove_chat", "message_id": 12},
+    {"type": "chair", "action": "chat_off"},
 ]
 VALID = [raw for raw in EXAMPLES if raw["type"] in CLIENT_TYPES]
 IDS = [str(raw["type"]) for raw in VALID]
@@ -112,6 +115,11 @@ def test_unknown_fields_are_rejected_naming_the_field(raw: dict[str, Any]) -> No
         ({"type": "join", "name": "n" * (MAX_NAME_CHARS + 1)}, "name"),
         ({"type": "join", "room": 5}, "room"),
         ({"type": "join", "token": "t" * 4097}, "token"),
+        ({"type": "chat_send"}, "text"),
+        ({"type": "chat_send", "text": ""}, "text"),
+        ({"type": "chat_send", "text": "x" * 4001}, "text"),
+        ({"type": "chat_send", "text": ["hi"]}, "text"),
+        ({"type": "chair", "action": "remove_chat", "message_id": 0}, "message_id"),
     ],
 )
 def test_invalid_fields_are_named(raw: dict[str, Any], field: str) -> None:

@@ -492,7 +492,10 @@ class _AimdRateController:
         self._last_update_ms: int | None = None
         self._last_decrease_ms: int | None = None
 
-    def update(self, now_ms: int, usage: _Usage, acked_bps: float | None) -> None:
+    def update(
+        self, now_ms: int, usage: _Usage, acked_bps: float | None, *, clean: bool = False
+    ) -> None:
+        """`clean`: the feedback behind `acked_bps` reported no loss (a probe's result counts)."""
         cfg = self._config
         gap_ms = 0 if self._last_update_ms is None else max(now_ms - self._last_update_ms, 0)
         self._last_update_ms = now_ms
@@ -515,6 +518,10 @@ class _AimdRateController:
             ceiling = 1.5 * acked_bps + 10_000.0
             if new_bps > ceiling:
                 new_bps = max(self.rate_bps, ceiling)
+            if clean:
+                # The link carried more than the estimate without a delay rise or a loss (a
+                # probe did): that much it can take, at once (GCC's probe result).
+                new_bps = max(new_bps, acked_bps)
         elif self.state is _RateState.DECREASE:
             last = self._last_decrease_ms
             if acked_bps is not None and (
@@ -577,6 +584,7 @@ class TwccEstimator:
 
     def on_transport_feedback(self, now_ms: int, packets: Sequence[tuple[int, int | None]]) -> None:
         received: list[tuple[int, int, int]] = []  # (arrival_us, send_ms, size)
+        lost_before = self._lost
         for seq, arrival_us in _feedback(packets):
             entry = self._sent.get(seq)
             if entry is None:
@@ -608,7 +616,8 @@ class TwccEstimator:
             )
             overused = overused or usage is _Usage.OVERUSE
         usage = _Usage.OVERUSE if overused else self._detector.state
-        self._rate.update(now_ms, usage, self._acked.rate_bps())
+        clean = self._lost <= lost_before  # nothing newly reported lost
+        self._rate.update(now_ms, usage, self._acked.rate_bps(), clean=clean)
         self._judge_loss(now_ms)
 
     def _judge_loss(self, now_ms: int) -> None:
@@ -622,6 +631,10 @@ class TwccEstimator:
             fraction = min(max(self._lost / self._reported, 0.0), 1.0)
             basis = min(self._rate.rate_bps, self._loss.value_bps)
             self._loss.on_loss(now_ms, fraction, basis)
+            acked = self._acked.rate_bps()
+            if fraction == 0 and acked is not None:
+                # No loss at what the link carried: loss sets no bound below that.
+                self._loss.value_bps = max(self._loss.value_bps, _clamp(acked, cfg))
         self._lost = 0
         self._reported = 0
         self._loss_since_ms = now_ms

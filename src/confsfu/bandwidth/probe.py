@@ -7,9 +7,9 @@ probe: for up to `duration_ms` it asks for padding that brings the outgoing rate
 the estimate, so the estimate can rise step by step; and at least to what the next step up (a
 paused tile's lowest layer) would cost on top of the media sent, up to `step_gain` times the
 estimate, so a subscriber whose every tile is paused on a low first estimate (audio alone above
-`gain` times it) is still probed. A probe that meets loss or a falling
-estimate stops at once, and the next one waits twice as long (up to `max_interval_ms`), so a
-link that really is weak is not flooded.
+`gain` times it) is still probed. A probe that meets loss or a falling estimate stops at once,
+and so does one that ends without raising the estimate by `success_gain`: the next one waits
+twice as long (up to `max_interval_ms`), so a link that really is weak is not flooded.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class ProbeConfig:
     max_loss: float = 0.02  # a probe stops (and none starts) above this loss fraction
     fall_fraction: float = 0.85  # ... or when the estimate falls below this share of its start
     max_padding_bps: int = 2_000_000
+    success_gain: float = 1.0  # a probe succeeded if the estimate ends above this x its start
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval_ms <= self.max_interval_ms:
@@ -42,6 +43,8 @@ class ProbeConfig:
             raise ProbeError("need gain >= 1, 0 < fall_fraction < 1 and 0 <= max_loss < 1")
         if self.step_gain < self.gain:
             raise ProbeError("need step_gain >= gain")
+        if self.success_gain < 1.0:
+            raise ProbeError("need success_gain >= 1")
 
 
 class ProbeController:
@@ -90,7 +93,8 @@ class ProbeController:
         elif loss > cfg.max_loss or estimate_bps < self._start_estimate_bps * cfg.fall_fraction:
             self._end(now_ms, succeeded=False)
         elif now_ms - self._since_ms >= cfg.duration_ms:
-            self._end(now_ms, succeeded=estimate_bps > self._start_estimate_bps)
+            gained = estimate_bps > self._start_estimate_bps * cfg.success_gain
+            self._end(now_ms, succeeded=gained)
         if self._since_ms is None:
             self.padding_bps = 0
         else:

@@ -220,11 +220,11 @@ class BenchPeer(LoopbackPeer):
         send, name, note = pc.send_rtp, self.name, self.sent_at.note
         counts = itertools.count()
 
-        def timed_send(packet: bytes) -> bool:
+        def timed_send(packet: bytes, *, stamp: bool = True) -> bool:
             if len(packet) >= MIN_TAGGED_BYTES and packet[-TAG_BYTES:-4] != TAG:
                 packet = packet[:-TAG_BYTES] + TAG + (next(counts) & 0xFFFFFFFF).to_bytes(4, "big")
             note((name, packet[-TAIL_BYTES:]), time.monotonic())
-            return send(packet)
+            return send(packet, stamp=stamp)
 
         pc.send_rtp = timed_send  # type: ignore[method-assign]
         return pc

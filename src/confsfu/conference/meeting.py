@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from confsfu.conference.chat import Chat, ChatError, ChatEvent, ChatPosted, ChatRemoved
 from confsfu.conference.floor import FloorControl, FloorError, FloorEvent
 from confsfu.conference.lineup import Lineup
 from confsfu.conference.moderation import Moderation, ModerationError, ModerationEvent
@@ -32,7 +33,7 @@ from confsfu.conference.speakers import DominantSpeakerChanged, SpeakerDetector
 from confsfu.ids import Kind
 
 StageKind = Literal["screen", "floor", "speaker"]
-MeetingEvent = FloorEvent | ModerationEvent | DominantSpeakerChanged | PresenceEvent
+MeetingEvent = FloorEvent | ModerationEvent | DominantSpeakerChanged | PresenceEvent | ChatEvent
 MEDIA_KINDS: tuple[Kind, ...] = ("audio", "video")
 
 # Chair commands of the protocol -> the permission they need.
@@ -49,6 +50,9 @@ CHAIR_ACTIONS: dict[str, Action] = {
     "unlock": Action.UNLOCK_ROOM,
     "extend": Action.EXTEND_MEETING,
     "end": Action.END_MEETING,
+    "remove_chat": Action.MODERATE_CHAT,
+    "chat_off": Action.MODERATE_CHAT,
+    "chat_on": Action.MODERATE_CHAT,
 }
 
 
@@ -89,6 +93,7 @@ class Meeting:
         end_ms = now_ms + scheduled_minutes * 60_000 if scheduled_minutes else None
         self.moderation = Moderation(scheduled_end_ms=end_ms)
         self.speakers = SpeakerDetector()
+        self.chat = Chat()
         self.report = MeetingReport(room.name, now_ms=now_ms, unix_ms=unix_ms)
         self.screens: set[str] = set()  # participants publishing a screen share
         self._tokens: dict[str, str] = {}  # pid -> token id (or "guest:<key>" for guests)
@@ -149,6 +154,7 @@ class Meeting:
         if token_id is not None and muted:
             self._muted_tokens[token_id] = muted
         self.presence.forget(pid)
+        self.chat.forget(pid)
         self.moderation.leave(pid)
         self.speakers.remove(pid)
         self.screens.discard(pid)
@@ -189,6 +195,19 @@ class Meeting:
         self.room.set_media(pid, audio, video)
         return list(self.moderation.set_own(pid, audio, video))
 
+    def send_chat(self, now_ms: int, pid: str, text: str) -> list[MeetingEvent]:
+        """Post a chat message for `pid` (chat.py's limits; participants only while chat is on)."""
+        self._check(pid, Action.SEND_CHAT)
+        p = self.room.participants[pid]
+        try:
+            events = self.chat.post(now_ms, pid, p.name, chair=p.role == "chair", text=text)
+        except ChatError as exc:
+            raise MeetingError(exc.code, exc.message) from exc
+        for event in events:
+            if isinstance(event, ChatPosted):
+                self.report.chat_posted(event.message)
+        return list(events)
+
     def start_screen(self, pid: str) -> None:
         self._check(pid, Action.SHARE_SCREEN)
         self.screens.add(pid)
@@ -208,6 +227,7 @@ class Meeting:
         kind: Kind | None = None,
         limit_s: int | None = None,
         minutes: int | None = None,
+        message_id: int | None = None,
     ) -> list[MeetingEvent | ParticipantRemoved]:
         action = CHAIR_ACTIONS.get(command)
         if action is None:
@@ -224,9 +244,31 @@ class Meeting:
             and target not in self.room.participants
         ):
             raise MeetingError("no_such_participant", f"there is no participant {target!r}")
+        if command in ("remove_chat", "chat_off", "chat_on"):
+            return self._chat_chair(now_ms, actor, command, action, message_id)
         events = self._apply_chair(now_ms, command, target, kind, limit_s, minutes)
         self.report.chair_action(now_ms, actor, action, target, command)
         return events
+
+    def _chat_chair(
+        self, now_ms: int, actor: str, command: str, action: Action, message_id: int | None
+    ) -> list[MeetingEvent | ParticipantRemoved]:
+        events: list[ChatEvent]
+        try:
+            if command == "remove_chat":
+                events = self.chat.remove(now_ms, actor, message_id)
+            else:
+                events = self.chat.set_enabled(now_ms, actor, command == "chat_on")
+        except ChatError as exc:
+            raise MeetingError(exc.code, exc.message) from exc
+        target: str | None = None
+        detail = command
+        for event in events:
+            if isinstance(event, ChatRemoved):
+                self.report.chat_removed(now_ms, event.message_id, actor)
+                target, detail = event.sender, f"remove_chat {event.message_id}"
+        self.report.chair_action(now_ms, actor, action, target, detail)
+        return list(events)
 
     def _apply_chair(
         self,

@@ -28,12 +28,14 @@ class Action(StrEnum):
     EXTEND_MEETING = "extend_meeting"
     END_MEETING = "end_meeting"
     DOWNLOAD_REPORT = "download_report"
+    MODERATE_CHAT = "moderate_chat"  # turn chat off/on for participants, remove a message
     # everyone's actions
     RAISE_HAND = "raise_hand"
     LOWER_HAND = "lower_hand"
     REQUEST_UNMUTE = "request_unmute"
     SHARE_SCREEN = "share_screen"  # conditional for participants, see CONDITIONS
     SET_OWN_MEDIA = "set_own_media"
+    SEND_CHAT = "send_chat"  # participants only while the chair has chat on (chat.py decides)
 
 
 CHAIR_ACTIONS: frozenset[Action] = frozenset(
@@ -51,6 +53,7 @@ CHAIR_ACTIONS: frozenset[Action] = frozenset(
         Action.EXTEND_MEETING,
         Action.END_MEETING,
         Action.DOWNLOAD_REPORT,
+        Action.MODERATE_CHAT,
     }
 )
 EVERYONE_ACTIONS: frozenset[Action] = frozenset(
@@ -60,6 +63,7 @@ EVERYONE_ACTIONS: frozenset[Action] = frozenset(
         Action.REQUEST_UNMUTE,
         Action.SHARE_SCREEN,
         Action.SET_OWN_MEDIA,
+        Action.SEND_CHAT,
     }
 )
 

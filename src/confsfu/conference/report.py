@@ -1,4 +1,5 @@
-"""The meeting report: who attended, who held the floor, who spoke, what the chair did."""
+"""The meeting report: who attended, who held the floor, who spoke, what was written in the chat
+and what the chair did."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from confsfu.conference.chat import ChatMessage
 from confsfu.conference.floor import FloorEvent, FloorExpired, FloorGranted, FloorRevoked
 from confsfu.conference.permissions import Action, Role
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Chat messages the report keeps (the latest; earlier ones are counted as omitted): bounded
+# whatever the participants write, and far more than a meeting's minutes need.
+MAX_CHAT_RECORDS = 10_000
 
 
 class ReportError(ValueError):
@@ -40,6 +45,13 @@ class _Grant:
     start_ms: int
     end_ms: int | None = None
     ended_by: str | None = None  # revoked / replaced / left / expired
+
+
+@dataclass(slots=True)
+class _ChatRecord:
+    message: ChatMessage
+    removed_ms: int | None = None
+    removed_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +92,8 @@ class MeetingReport:
         self._grants: list[_Grant] = []
         self._actions: list[ChairActionRecord] = []
         self._speaking_ms: dict[str, int] = {}
+        self._chat: dict[int, _ChatRecord] = {}  # by message id, in order of posting
+        self._chat_omitted = 0
 
     # ---- recording ------------------------------------------------------------------------
 
@@ -126,6 +140,20 @@ class MeetingReport:
         self, now_ms: int, actor: str, action: Action, target: str | None = None, detail: str = ""
     ) -> None:
         self._actions.append(ChairActionRecord(now_ms, actor, action, target, detail))
+        self._seen(now_ms)
+
+    def chat_posted(self, message: ChatMessage) -> None:
+        self._chat[message.id] = _ChatRecord(message)
+        while len(self._chat) > MAX_CHAT_RECORDS:
+            del self._chat[next(iter(self._chat))]
+            self._chat_omitted += 1
+        self._seen(message.at_ms)
+
+    def chat_removed(self, now_ms: int, message_id: int, by: str) -> None:
+        """A chair removed the message: the report keeps it, marked removed."""
+        record = self._chat.get(message_id)
+        if record is not None and record.removed_ms is None:
+            record.removed_ms, record.removed_by = now_ms, by
         self._seen(now_ms)
 
     def set_speaking_ms(self, totals: Mapping[str, int]) -> None:
@@ -238,6 +266,20 @@ class MeetingReport:
                 }
                 for r in self._actions
             ],
+            "chat": [
+                {
+                    "id": c.message.id,
+                    "at": self.iso(c.message.at_ms),
+                    "sender": c.message.sender,
+                    "name": c.message.name,
+                    "text": c.message.text,
+                    "removed": c.removed_ms is not None,
+                    "removed_at": None if c.removed_ms is None else self.iso(c.removed_ms),
+                    "removed_by": c.removed_by,
+                }
+                for c in self._chat.values()
+            ],
+            "chat_omitted": self._chat_omitted,
         }
 
     def to_json(self, now_ms: int | None = None) -> str:
@@ -279,6 +321,53 @@ class MeetingReport:
             for g in self._grants
         ]
         return _csv(["holder", "name", "start", "end", "duration", "ended_by"], rows)
+
+    def actions_to_csv(self) -> str:
+        """One row per chair action (chat actions too)."""
+        rows = [
+            [
+                self.iso(r.at_ms),
+                r.actor,
+                self._name(r.actor),
+                str(r.action),
+                r.target or "",
+                "" if r.target is None else self._name(r.target),
+                r.detail,
+            ]
+            for r in self._actions
+        ]
+        header = ["at", "actor", "actor_name", "action", "target", "target_name", "detail"]
+        return _csv(header, rows)
+
+    def chat_to_csv(self) -> str:
+        """One row per chat message the report keeps, removed ones marked."""
+        rows = [
+            [
+                str(c.message.id),
+                self.iso(c.message.at_ms),
+                c.message.sender,
+                c.message.name,
+                c.message.text,
+                "yes" if c.removed_ms is not None else "no",
+                "" if c.removed_ms is None else self.iso(c.removed_ms),
+                c.removed_by or "",
+            ]
+            for c in self._chat.values()
+        ]
+        header = ["id", "at", "sender", "name", "text", "removed", "removed_at", "removed_by"]
+        return _csv(header, rows)
+
+    def full_csv(self, now_ms: int | None = None) -> str:
+        """Every table, each after a blank line: participants, floor grants, chair actions,
+        chat."""
+        return "\n".join(
+            (
+                self.to_csv(now_ms),
+                self.grants_to_csv(now_ms),
+                self.actions_to_csv(),
+                self.chat_to_csv(),
+            )
+        )
 
 
 def _hms(duration_ms: int) -> str:

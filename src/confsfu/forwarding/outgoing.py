@@ -8,7 +8,8 @@ from confsfu.rtp.extensions import abs_send_time
 
 
 class SlotHeader:
-    """Writes a slot's packets: the slot's SSRC, payload type, mid and abs-send-time.
+    """Writes a slot's packets: the slot's SSRC, payload type, mid, abs-send-time and room for
+    a transport-wide sequence number (written by the route as the packet goes out).
 
     `write` puts header and payload into a caller's buffer with one struct call and one copy;
     the header is everything but seq, timestamp, marker and the abs-send-time value.
@@ -21,6 +22,7 @@ class SlotHeader:
         "_prefix",
         "_second_byte",
         "_suffix",
+        "_transport_cc_at",
         "header_bytes",
         "payload_type",
         "ssrc",
@@ -34,11 +36,16 @@ class SlotHeader:
         mid: str | None = None,
         mid_id: int | None = None,
         abs_send_time_id: int | None = None,
+        transport_cc_id: int | None = None,
     ) -> None:
         elements = bytearray()
         if mid_id is not None and mid:
             value = mid.encode("ascii")
             elements += bytes([(mid_id << 4) | (len(value) - 1)]) + value
+        transport_cc_at = 0
+        if transport_cc_id is not None:
+            transport_cc_at = 12 + 4 + len(elements) + 1
+            elements += bytes([(transport_cc_id << 4) | 1, 0, 0])
         abs_bytes = 0
         if abs_send_time_id is not None:
             elements += bytes([(abs_send_time_id << 4) | 2])
@@ -53,6 +60,7 @@ class SlotHeader:
             self._first_byte = 0x80
         self._suffix = suffix
         self._abs_send_time_at = 12 + len(self._prefix) if abs_bytes else 0
+        self._transport_cc_at = transport_cc_at
         self._pack = struct.Struct(
             f">BBHII{len(self._prefix)}s{abs_bytes}s{len(suffix)}s"
         ).pack_into
@@ -92,6 +100,11 @@ class SlotHeader:
     def abs_send_time_at(self) -> int:
         """Where the 3-byte abs-send-time value goes in the header, or 0 without one."""
         return self._abs_send_time_at
+
+    @property
+    def transport_cc_at(self) -> int:
+        """Where the 2-byte transport-wide sequence number goes in the header, or 0."""
+        return self._transport_cc_at
 
     def template(self) -> bytes:
         """The header with marker, sequence number, timestamp and send time zero: what a
@@ -135,6 +148,33 @@ class SlotHeader:
         at = self._abs_send_time_at
         patched[at : at + 3] = abs_send_time(now_ms)
         return bytes(patched)
+
+
+def transport_cc_at(packet: bytes | bytearray, ext_id: int) -> int:
+    """Where the 2-byte value of extension element `ext_id` starts in an RTP packet with a
+    one-byte-header extension block, or 0 (none, or not 2 bytes): the route's scan (C,
+    server/_route.c), which stamps transport-wide sequence numbers there."""
+    if len(packet) < 12 or not packet[0] & 0x10:
+        return 0
+    at = 12 + 4 * (packet[0] & 0x0F)
+    if at + 4 > len(packet) or packet[at : at + 2] != b"\xbe\xde":
+        return 0
+    end = at + 4 + 4 * int.from_bytes(packet[at + 2 : at + 4], "big")
+    if end > len(packet):
+        return 0
+    pos = at + 4
+    while pos < end:
+        byte = packet[pos]
+        if byte == 0:  # padding between elements
+            pos += 1
+            continue
+        element_id, length = byte >> 4, (byte & 0x0F) + 1
+        if element_id == 15 or pos + 1 + length > end:
+            return 0
+        if element_id == ext_id:
+            return pos + 1 if length == 2 else 0
+        pos += 1 + length
+    return 0
 
 
 MAX_PADDING = 255  # bytes of RTP padding one packet can carry (its count is one byte)

@@ -133,9 +133,11 @@ class StreamRouter:
         rid_id = ext.repaired_rid if is_rtx else ext.rid
         if rid_id is not None and rid_id in pkt.extensions:
             rid = _sdes(pkt.extensions[rid_id])
-        if section.rids and rid is None:
-            return None  # a simulcast layer must name its rid before it can be placed
-        layer = section.rids.index(rid) if rid is not None and rid in section.rids else 0
+        if section.rids and rid not in section.rids:
+            # A simulcast layer must name its rid before it can be placed, and one the offer
+            # announced: an unannounced rid is no layer (it would have taken the lowest's).
+            return None
+        layer = section.rids.index(rid) if section.rids and rid is not None else 0
         if layer >= MAX_SPATIAL_LAYERS:
             return None  # a fourth simulcast layer is not forwarded
         if is_rtx:

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import random
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,13 +20,16 @@ import aiohttp
 
 from confsfu.codecs.vp8 import packetize_vp8
 from confsfu.forwarding.history import PacketHistory
+from confsfu.forwarding.outgoing import transport_cc_at
 from confsfu.loadgen.media import EncodedFrame
 from confsfu.rtp import rtcp
 from confsfu.rtp.errors import ParseError
-from confsfu.rtp.extensions import ABS_SEND_TIME, build_audio_level
+from confsfu.rtp.extensions import ABS_SEND_TIME, TRANSPORT_CC, build_audio_level
 from confsfu.rtp.packet import build_rtp, parse_rtp
+from confsfu.rtp.seq import seq_diff
 from confsfu.sdp import parse_sdp
 from confsfu.server.rtc_adapter import OutgoingStream, RawPeerConnection
+from confsfu.server.sdp_plan import with_transport_cc
 
 AUDIO_LEVEL_ID = 2  # aiortc's id for ssrc-audio-level
 MID_ID = 1
@@ -138,6 +142,7 @@ class LoopbackPeer:
         remb_bps: int | None = None,
         remb_follows: bool = False,
         confirms_slots: bool = False,
+        link_bps: Callable[[], int] | None = None,
     ) -> None:
         self.url = url
         self.name = name
@@ -153,6 +158,11 @@ class LoopbackPeer:
         # Say confirms_slots at join, as the page does; the peer then confirms slot maps only
         # when told to (confirm_slots), so a test can play a page that is late to show them.
         self.confirms_slots = confirms_slots
+        # A downlink of link_bps() (read per packet) with a 300 ms queue, in front of this
+        # subscriber: it answers with transport-cc and reports when each packet would have come
+        # out of that queue (TransportLink); what would overflow it is lost.
+        self.link = TransportLink(link_bps) if link_bps is not None else None
+        self._feedback_task: asyncio.Task[None] | None = None
         self.slot_map_seq = 0  # the latest slot map's
         self.received_bytes = 0  # every RTP packet that arrived, padding included
         self._remb_task: asyncio.Task[None] | None = None
@@ -245,7 +255,7 @@ class LoopbackPeer:
         elif kind == "slot_map":
             for slot in m["slots"]:
                 self.slots[slot["mid"]] = slot
-            self.slot_map_seq = m["seq"]
+            self.slot_map_seq = m.get("seq", self.slot_map_seq)
         elif kind == "publisher_layers" and m.get("purpose") == "camera":
             active = set(m["active"])
             self._layers_resumed |= bool(active - self.active_rids)  # they start on a keyframe
@@ -286,7 +296,7 @@ class LoopbackPeer:
         return self._ws is None or self._ws.closed
 
     async def close(self, *, goodbye: bool = True) -> None:
-        for task in (self._media_task, self._screen_task, self._remb_task):
+        for task in (self._media_task, self._screen_task, self._remb_task, self._feedback_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -319,6 +329,10 @@ class LoopbackPeer:
                 if semantics == "FID" and len(group) == 2:
                     self._rtx_of[group[1]] = group[0]
         answer = await pc.answer(offer_sdp)
+        offered = [m.extmap.get(TRANSPORT_CC) for m in parse_sdp(offer_sdp).media]
+        if self.link is not None and offered and offered[0] is not None:
+            answer, self.link.ext_id = with_transport_cc(answer, offered[0])
+            self._feedback_task = asyncio.create_task(self._send_feedback())
         await self.send({"type": "subscribe_answer", "sdp": answer})
         self._subscribed.set()
         if self.remb_bps is not None and self._remb_task is None:
@@ -338,7 +352,20 @@ class LoopbackPeer:
                 self.subscribe_pc.send_rtcp(rtcp.serialize_rtcp([remb]))
             await asyncio.sleep(0.25)
 
+    async def _send_feedback(self) -> None:
+        """Transport-wide feedback every 100 ms, as browsers send it."""
+        assert self.link is not None
+        count = 0
+        while self.subscribe_pc is not None:
+            await asyncio.sleep(0.1)
+            media = next(iter(self._ssrc_kind), 0)
+            for report in self.link.reports(sender_ssrc=1, media_ssrc=media, count=count):
+                count = (count + 1) & 0xFF
+                self.subscribe_pc.send_rtcp(rtcp.serialize_rtcp([report]))
+
     def _on_rtp(self, data: bytes, arrival_ms: int) -> None:
+        if self.link is not None and not self.link.arrives(data):
+            return  # lost in the link's queue
         self.received_bytes += len(data)
         try:
             pkt = parse_rtp(data)
@@ -424,9 +451,9 @@ class LoopbackPeer:
         )
         send = pc.send_rtp
 
-        def send_and_keep(packet: bytes) -> bool:
+        def send_and_keep(packet: bytes, *, stamp: bool = True) -> bool:
             self._recent.keep(packet)
-            return send(packet)
+            return send(packet, stamp=stamp)
 
         pc.send_rtp = send_and_keep  # type: ignore[method-assign]
         return pc
@@ -706,6 +733,70 @@ class LoopbackPeer:
                 v_ts = (v_ts + 90000 // fps) % (1 << 32)
             tick += 1
             await asyncio.sleep(max(0.0, start + tick * 0.02 - loop.time()))
+
+
+class TransportLink:
+    """A bottleneck in front of a subscriber, for transport-cc: each packet leaves a queue
+    drained at `rate_bps()` (a packet that would wait over `max_queue_us` is lost), and the
+    feedback says when each transport-wide number came out of it."""
+
+    def __init__(self, rate_bps: Callable[[], int], max_queue_us: int = 300_000) -> None:
+        self.rate_bps = rate_bps
+        self.max_queue_us = max_queue_us
+        self.ext_id: int | None = None  # the transport-wide-cc extension's id, once answered
+        self.lost = 0
+        self._free_us = 0  # when the queue is empty again
+        self._arrivals: dict[int, int] = {}  # unwrapped transport-wide number -> arrival (us)
+        self._highest: int | None = None
+        self._next: int | None = None  # the first number the next feedback reports
+
+    def arrives(self, packet: bytes) -> bool:
+        """Whether `packet` makes it through the queue (its arrival noted either way)."""
+        at = transport_cc_at(packet, self.ext_id) if self.ext_id is not None else 0
+        now_us = time.monotonic_ns() // 1000
+        leaves = max(now_us, self._free_us) + len(packet) * 8_000_000 // max(self.rate_bps(), 1)
+        through = leaves - now_us <= self.max_queue_us
+        if through:
+            self._free_us = leaves
+        else:
+            self.lost += 1
+        if at:
+            seq = int.from_bytes(packet[at : at + 2], "big")
+            ext = seq if self._highest is None else self._highest + seq_diff(seq, self._highest)
+            self._highest = ext if self._highest is None else max(self._highest, ext)
+            if self._next is None:
+                self._next = ext
+            if through and ext >= self._next:
+                self._arrivals[ext] = leaves
+        return through
+
+    def reports(
+        self, *, sender_ssrc: int, media_ssrc: int, count: int
+    ) -> list[rtcp.TransportFeedback]:
+        """Feedback on every number since the last report (None: lost), in packets of at most
+        500 numbers."""
+        out: list[rtcp.TransportFeedback] = []
+        while self._next is not None and self._highest is not None and self._next <= self._highest:
+            first, last = self._next, min(self._highest, self._next + 499)
+            numbers = range(first, last + 1)
+            times = [self._arrivals.pop(n, None) for n in numbers]
+            known = [t for t in times if t is not None]
+            if not known:
+                break  # nothing arrived yet: wait for more (all-lost reports say too little)
+            reference = min(known) // 64_000
+            base_us = reference * 64_000
+            packets = tuple(
+                (n & 0xFFFF, None if t is None else t - base_us)
+                for n, t in zip(numbers, times, strict=True)
+            )
+            out.append(
+                rtcp.TransportFeedback(
+                    sender_ssrc, media_ssrc, first & 0xFFFF, reference & 0xFFFFFF,
+                    (count + len(out)) & 0xFF, packets,
+                )
+            )  # fmt: skip
+            self._next = last + 1
+        return out
 
 
 class RecentPackets:

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 protect_fn protect_rtp = NULL;
@@ -57,6 +58,7 @@ static void route_dealloc(Route *self) {
     PyObject_GC_UnTrack(self);
     route_reset(self);
     route_forget_streams(self);
+    PyMem_Free(self->transport_log);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -65,6 +67,7 @@ static PyObject *route_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     if (self != NULL) {
         self->fd = -1;
         self->max_datagram = MAX_DATAGRAM;
+        self->last_transport_seq = -1;
     }
     return (PyObject *)self;
 }
@@ -243,12 +246,127 @@ int route_protect_dedicated(Route *self, int stream, unsigned char *packet, int 
     return -1;
 }
 
+/* ---- transport-cc ------------------------------------------------------------------------ */
+
+/* Where the value of the one-byte-header extension element `id` with a 2-byte value starts in
+ * `packet`, or 0. */
+static int transport_cc_at(const unsigned char *packet, int length, int id) {
+    if (length < 12 || !(packet[0] & 0x10))
+        return 0;
+    int at = 12 + 4 * (packet[0] & 0x0f);
+    if (at + 4 > length || packet[at] != 0xbe || packet[at + 1] != 0xde)
+        return 0;
+    int end = at + 4 + 4 * ((packet[at + 2] << 8) | packet[at + 3]);
+    if (end > length)
+        return 0;
+    for (int pos = at + 4; pos < end;) {
+        int byte = packet[pos];
+        if (byte == 0) { /* padding between elements */
+            pos++;
+            continue;
+        }
+        int element_id = byte >> 4, len = (byte & 0x0f) + 1;
+        if (element_id == 15 || pos + 1 + len > end)
+            return 0;
+        if (element_id == id)
+            return len == 2 ? pos + 1 : 0;
+        pos += 1 + len;
+    }
+    return 0;
+}
+
+static int64_t monotonic_us(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+void route_stamp(Route *self, unsigned char *packet, int length) {
+    int at = transport_cc_at(packet, length, self->transport_cc_id);
+    if (at == 0 || self->transport_log == NULL) {
+        self->last_transport_seq = -1;
+        return;
+    }
+    uint16_t seq = self->transport_seq++;
+    packet[at] = (unsigned char)(seq >> 8);
+    packet[at + 1] = (unsigned char)seq;
+    TransportSent *entry = &self->transport_log[seq & (TRANSPORT_LOG - 1)];
+    entry->send_us = monotonic_us();
+    entry->size = (uint32_t)length;
+    entry->seq = seq;
+    self->last_transport_seq = seq;
+    self->stamped++;
+}
+
+void route_unstamp(Route *self) {
+    if (self->last_transport_seq < 0)
+        return;
+    self->transport_log[self->last_transport_seq & (TRANSPORT_LOG - 1)].seq = -1;
+    self->transport_seq--;
+    self->stamped--;
+    self->last_transport_seq = -1;
+}
+
+static PyObject *route_get_transport_cc_id(Route *self, void *unused) {
+    return PyLong_FromLong(self->transport_cc_id);
+}
+
+static int route_set_transport_cc_id(Route *self, PyObject *value, void *unused) {
+    long id = value != NULL ? PyLong_AsLong(value) : -1;
+    if (id == -1 && PyErr_Occurred())
+        return -1;
+    if (id < 0 || id > 14) {
+        PyErr_SetString(PyExc_ValueError, "transport_cc_id is 1 to 14 (0: no transport-cc)");
+        return -1;
+    }
+    if (id != 0 && self->transport_log == NULL) {
+        self->transport_log = PyMem_Calloc(TRANSPORT_LOG, sizeof(TransportSent));
+        if (self->transport_log == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (int i = 0; i < TRANSPORT_LOG; i++)
+            self->transport_log[i].seq = -1;
+    }
+    self->transport_cc_id = (int)id;
+    return 0;
+}
+
+/* transport_sent(seqs) -> [(send_us, size) or None per seq] */
+static PyObject *route_transport_sent(Route *self, PyObject *seqs) {
+    PyObject *fast = PySequence_Fast(seqs, "transport_sent takes a sequence of numbers");
+    if (fast == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+        long seq = PyLong_AsLong(PySequence_Fast_GET_ITEM(fast, i));
+        if (seq == -1 && PyErr_Occurred()) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyObject *item = NULL;
+        if (seq >= 0 && seq <= 0xffff && self->transport_log != NULL) {
+            TransportSent *entry = &self->transport_log[seq & (TRANSPORT_LOG - 1)];
+            if (entry->seq == seq)
+                item = Py_BuildValue("(Lk)", (long long)entry->send_us, (unsigned long)entry->size);
+        }
+        if (item == NULL && PyErr_Occurred()) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, i, item != NULL ? item : Py_NewRef(Py_None));
+    }
+    Py_DECREF(fast);
+    return out;
+}
+
 static unsigned char scratch[SLOT_BYTES];
 
 static PyObject *route_send(Route *self, PyObject *args) {
     Py_buffer packet;
-    int rtcp = 0;
-    if (!PyArg_ParseTuple(args, "y*|p", &packet, &rtcp))
+    int rtcp = 0, stamp = 1;
+    if (!PyArg_ParseTuple(args, "y*|pp", &packet, &rtcp, &stamp))
         return NULL;
     if (packet.len > MAX_PACKET) {
         PyErr_Format(PyExc_ValueError, "a %zd-byte packet exceeds %d bytes", packet.len,
@@ -269,7 +387,8 @@ static PyObject *route_send(Route *self, PyObject *args) {
         self->oversized++; /* an RTX resend or padding that would not fit the path */
         Py_RETURN_FALSE;
     }
-    if (!rtcp && route_protect_rtp(self, scratch, &length) != 0)
+    if (!rtcp && (stamp ? route_protect_rtp(self, scratch, &length)
+                        : route_protect_rtp_as_is(self, scratch, &length)) != 0)
         Py_RETURN_FALSE;
     return PyBool_FromLong(route_transmit(self, scratch, length) == 0);
 }
@@ -291,7 +410,12 @@ static PyMethodDef route_methods[] = {
      "seal(ssrc, sealer): RTP of `ssrc` is protected by `sealer` (a Sealer, which may serve"
      " other SSRCs too), like dedicate."},
     {"send", (PyCFunction)route_send, METH_VARARGS,
-     "send(packet, rtcp=False): protect and send one packet now; False if not sent."},
+     "send(packet, rtcp=False, stamp=True): protect and send one packet now; False if not sent."
+     " stamp=False: an RTP packet resent byte for byte keeps its transport-wide number."},
+    {"transport_sent", (PyCFunction)route_transport_sent, METH_O,
+     "transport_sent(seqs): per transport-wide sequence number, (send_us, size) of the packet"
+     " stamped with it (send_us on time.monotonic_ns()'s clock, in us), or None when the log"
+     " no longer (or never) had it."},
     {NULL},
 };
 
@@ -307,6 +431,10 @@ static PyMemberDef route_members[] = {
     {"dedicated", T_INT, offsetof(Route, streams), READONLY,
      "SSRCs whose RTP has an SRTP context (or a Sealer) of its own"},
     {"sealed", T_INT, offsetof(Route, sealed), READONLY, "... of which by a Sealer"},
+    {"stamped", T_ULONGLONG, offsetof(Route, stamped), READONLY,
+     "RTP packets sent with a transport-wide sequence number"},
+    {"last_transport_seq", T_INT, offsetof(Route, last_transport_seq), READONLY,
+     "the transport-wide number of the last packet protected (-1: it carried none)"},
     {NULL},
 };
 
@@ -322,6 +450,10 @@ static PyGetSetDef route_getset[] = {
      "packets refused (among srtp_errors) because their index protected a different packet",
      NULL},
     {"ready", (getter)route_ready, NULL, "whether packets can be sent", NULL},
+    {"transport_cc_id", (getter)route_get_transport_cc_id, (setter)route_set_transport_cc_id,
+     "the transport-wide-cc extension's id in the packets sent (0: none): each packet carrying"
+     " its 2-byte element gets the connection's next transport-wide sequence number",
+     NULL},
     {NULL},
 };
 

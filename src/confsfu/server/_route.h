@@ -10,6 +10,14 @@
 #include <sys/socket.h>
 
 enum { ROUTE_STREAMS = 128 }; /* outgoing SSRCs a route can give an SRTP context of their own */
+enum { TRANSPORT_LOG = 4096 }; /* transport-wide sequence numbers whose send a route remembers */
+
+/* One packet stamped with a transport-wide sequence number: when it went out and its size. */
+typedef struct {
+    int64_t send_us; /* CLOCK_MONOTONIC (Python's time.monotonic_ns() // 1000) */
+    uint32_t size;   /* bytes of RTP, before SRTP */
+    int32_t seq;     /* -1: empty */
+} TransportSent;
 
 /* libsrtp's srtp_(un)protect(_rtcp) (pylibsrtp's copy, handed over by set_protect). */
 typedef int (*protect_fn)(void *ctx, void *packet, int *length);
@@ -39,6 +47,13 @@ struct Route {
         SentIndices sent; /* the SRTP indices this SSRC has used */
     } stream[ROUTE_STREAMS];
     PyObject *stream_owners; /* a list keeping their Sealers or pylibsrtp Sessions alive */
+    /* transport-cc: every RTP packet carrying the extension `transport_cc_id` (0: none) gets
+     * the connection's next transport-wide sequence number, and its send is logged. */
+    int transport_cc_id;
+    uint16_t transport_seq;      /* the next one */
+    int32_t last_transport_seq;  /* the last stamped (-1: the last packet carried none) */
+    unsigned long long stamped;
+    TransportSent *transport_log; /* TRANSPORT_LOG entries by seq, or NULL */
 };
 
 extern PyTypeObject RouteType;
@@ -50,9 +65,31 @@ static inline int route_up(const Route *self) { return self->srtp != NULL && pro
  * packets with one index either (the authentication tag is the fingerprint). */
 int route_protect_dedicated(Route *self, int stream, unsigned char *packet, int *length);
 
-/* Protect the RTP packet in place, with its SSRC's own protection or the route's context;
- * 0 on success, else counted in srtp_errors. The route must be up. */
+/* Write the route's next transport-wide sequence number into the packet's transport-cc
+ * extension element, if it has one (else last_transport_seq is -1). */
+void route_stamp(Route *self, unsigned char *packet, int length);
+
+/* The stamp of a packet that was not sent after all: its number is taken back, and its log
+ * entry with it. */
+void route_unstamp(Route *self);
+
+static inline int route_protect_rtp_as_is(Route *self, unsigned char *packet, int *length);
+
+/* Protect the RTP packet in place (stamped first when the route does transport-cc), with its
+ * SSRC's own protection or the route's context; 0 on success, else counted in srtp_errors.
+ * The route must be up. */
 static inline int route_protect_rtp(Route *self, unsigned char *packet, int *length) {
+    if (self->transport_cc_id == 0)
+        return route_protect_rtp_as_is(self, packet, length);
+    route_stamp(self, packet, *length);
+    if (route_protect_rtp_as_is(self, packet, length) == 0)
+        return 0;
+    route_unstamp(self);
+    return -1;
+}
+
+/* route_protect_rtp without a stamp: a packet resent byte for byte. */
+static inline int route_protect_rtp_as_is(Route *self, unsigned char *packet, int *length) {
     if (*length >= 12) {
         uint32_t ssrc;
         memcpy(&ssrc, packet + 8, 4);

@@ -221,6 +221,7 @@ Py_ssize_t wire_put(Wire *self, int marker, uint16_t seq, uint32_t ts,
     Py_XSETREF(kept->payload, payload);
     kept->patch = *patch;
     kept->seq = seq;
+    kept->transport_seq = route->transport_cc_id ? route->last_transport_seq : -1;
     kept->timestamp = ts;
     kept->marker = (unsigned char)(marker != 0);
     memcpy(kept->send_time, send_time, 3);
@@ -278,7 +279,23 @@ static PyObject *wire_sent(Wire *self, PyObject *arg) {
                          (Py_ssize_t)3);
 }
 
+/* transport_seq(seq) -> the transport-wide number packet `seq` went out with, or None */
+static PyObject *wire_transport_seq(Wire *self, PyObject *arg) {
+    long seq = PyLong_AsLong(arg);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    if (seq < 0 || seq > 0xffff || self->history == NULL)
+        Py_RETURN_NONE;
+    SentPacket *kept = &self->history[seq & self->history_mask];
+    if (kept->seq != seq || kept->payload == NULL || kept->transport_seq < 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLong(kept->transport_seq);
+}
+
 static PyMethodDef wire_methods[] = {
+    {"transport_seq", (PyCFunction)wire_transport_seq, METH_O,
+     "transport_seq(seq): the transport-wide sequence number packet `seq` went out with, if"
+     " still kept and it carried one (a resend without RTX must carry it again)."},
     {"queue", (PyCFunction)(void (*)(void))wire_queue, METH_FASTCALL,
      "queue(marker, seq, ts, send_time, payload): header + payload, protected, sent by flush()."
      " The packet's length, or 0 when the route is down or SRTP refused it."},
@@ -351,6 +368,7 @@ PyMODINIT_FUNC PyInit__wire(void) {
     if (PyModule_AddObjectRef(module, "Wire", (PyObject *)&WireType) < 0 ||
         PyModule_AddIntConstant(module, "MAX_PACKET", MAX_PACKET) < 0 ||
         PyModule_AddIntConstant(module, "MAX_DATAGRAM", MAX_DATAGRAM) < 0 ||
+        PyModule_AddIntConstant(module, "TRANSPORT_LOG", TRANSPORT_LOG) < 0 ||
         route_add_to(module) < 0 || seal_add_to(module) < 0 || fan_out_add_to(module) < 0 ||
         intake_add_to(module) < 0) {
         Py_DECREF(module);

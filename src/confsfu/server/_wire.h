@@ -40,6 +40,7 @@ typedef struct {
     Patch patch;       /* ... which this wire sent with these descriptor bytes */
     uint32_t timestamp;
     int32_t seq;       /* -1: empty */
+    int32_t transport_seq; /* the transport-wide number it went out with, or -1 */
     unsigned char marker, send_time[3];
 } SentPacket;
 

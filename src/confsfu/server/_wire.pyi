@@ -2,7 +2,7 @@
 _tap.c): the intake from the sockets, fan_out over a layer's slots, header patch, SRTP protect,
 history and batched send."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from confsfu.forwarding._reception import Reception
@@ -12,6 +12,7 @@ from confsfu.ids import LayerKey
 
 MAX_PACKET: int
 MAX_DATAGRAM: int
+TRANSPORT_LOG: int  # transport-wide numbers whose send a Route remembers
 
 class Route:
     """Where one connection's packets go: its SRTP context and socket."""
@@ -37,7 +38,13 @@ class Route:
     def seal(self, ssrc: int, sealer: Sealer) -> None:
         """RTP of `ssrc` is protected by `sealer` from now on (like `dedicate`); the route
         keeps the SSRC's packet index, so one sealer serves all of a connection's SSRCs."""
-    def send(self, packet: bytes, rtcp: bool = False) -> bool: ...
+    def send(self, packet: bytes, rtcp: bool = False, stamp: bool = True) -> bool: ...
+    transport_cc_id: int
+    @property
+    def stamped(self) -> int: ...
+    @property
+    def last_transport_seq(self) -> int: ...
+    def transport_sent(self, seqs: Sequence[int]) -> list[tuple[int, int] | None]: ...
 
 class Sealer:
     """SRTP AEAD AES-GCM protection of a connection's outgoing RTP (session key and salt)."""
@@ -64,6 +71,7 @@ class Wire:
     def queue(
         self, marker: bool, sequence_number: int, timestamp: int, send_time: bytes, payload: bytes
     ) -> int: ...
+    def transport_seq(self, sequence_number: int) -> int | None: ...
     def sent(self, sequence_number: int) -> tuple[bool, int, bytes, bytes] | None:
         """(marker, timestamp, payload, 3-byte send time) of a packet sent, while the history
         keeps it."""

@@ -146,7 +146,7 @@ def _report_contents(live: LiveRoom, now_ms: int) -> dict[str, str]:
     report.set_speaking_ms(meeting.speakers.speaking_totals())
     return {
         "json": report.to_json(now_ms),
-        "csv": report.to_csv(now_ms) + "\n" + report.grants_to_csv(now_ms),
+        "csv": report.full_csv(now_ms),
     }
 
 
@@ -168,7 +168,11 @@ async def _health(request: web.Request) -> web.Response:
     participants = sum(len(r.room.participants) for r in hub.rooms.values())
     counters: dict[str, int] = {}
     drops: dict[str, int] = {}
+    estimators: dict[str, int] = {}  # subscribers by the estimator in use
     for live in hub.rooms.values():
+        for sub in live.media.subscribers.values():
+            kind = sub.estimator_kind
+            estimators[kind] = estimators.get(kind, 0) + 1
         for key, value in live.media.counters.items():
             counters[key] = counters.get(key, 0) + value
         for key, value in live.media.drops.items():
@@ -179,6 +183,7 @@ async def _health(request: web.Request) -> web.Response:
         "participants": participants,
         "counters": counters,
         "drops": drops,
+        "estimators": estimators,
         "loop_lag": request.app[LOOP_LAG].snapshot(),
     }
     return web.json_response(body)

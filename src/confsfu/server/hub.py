@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-from confsfu.conference import moderation
+from confsfu.conference import chat, moderation
 from confsfu.conference.meeting import Meeting, MeetingEvent, ParticipantRemoved
 from confsfu.conference.presence import ParticipantAway, ParticipantBack
 from confsfu.conference.room import Participant, Room
@@ -20,6 +20,10 @@ from confsfu.server.media import RoomMedia
 from confsfu.server.rtc_adapter import RawPeerConnection
 from confsfu.settings import Settings
 from confsfu.signalling.messages import (
+    ChatHistory,
+    ChatInfo,
+    ChatPosted,
+    ChatRemoved,
     Message,
     ParticipantInfo,
     ParticipantLeft,
@@ -162,7 +166,21 @@ class LiveRoom:
             stage=stage.pid,
             stage_kind=stage.kind,
             dominant_speaker=m.speakers.dominant(now_ms),
+            chat_enabled=m.chat.enabled,
         )
+
+    def chat_info(self, message: chat.ChatMessage) -> ChatInfo:
+        return ChatInfo(
+            id=message.id,
+            sender=message.sender,
+            name=message.name,
+            role="chair" if message.chair else "participant",
+            sent_ms=message.at_ms + self.unix_offset_ms,
+            text=message.text,
+        )
+
+    def chat_history(self) -> ChatHistory:
+        return ChatHistory(messages=[self.chat_info(m) for m in self.meeting.chat.history()])
 
     async def announce(
         self, events: Iterable[MeetingEvent | ParticipantRemoved], also: Iterable[str] = ()
@@ -176,7 +194,11 @@ class LiveRoom:
             if isinstance(pid, str):
                 changed.add(pid)
             state_changed = state_changed or not isinstance(
-                event, moderation.OwnMediaChanged | moderation.UnmuteRequested
+                event,
+                moderation.OwnMediaChanged
+                | moderation.UnmuteRequested
+                | chat.ChatPosted
+                | chat.ChatRemoved,
             )
             await self._notify(event)
         for pid in changed:
@@ -212,6 +234,10 @@ class LiveRoom:
                     log.info("room %s: %s did not come back in time", self.room.name, pid)
                     await self._gone(pid, reason)
         match event:
+            case chat.ChatPosted(message):
+                await self.broadcast(ChatPosted(message=self.chat_info(message)))
+            case chat.ChatRemoved(message_id, _by, _sender):
+                await self.broadcast(ChatRemoved(message_id=message_id))
             case ParticipantAway(pid):
                 log.info("room %s: %s lost the connection; waiting", self.room.name, pid)
             case ParticipantBack(pid):

@@ -40,10 +40,15 @@ from confsfu.server.media_feedback import MediaFeedback
 from confsfu.server.media_handles import FanOut, Publisher, Slot, Subscriber
 from confsfu.server.publishing import PublisherPath
 from confsfu.server.rtc_adapter import RawPeerConnection
-from confsfu.server.sdp_plan import publish_plan, subscribe_plan
+from confsfu.server.sdp_plan import publish_plan, subscribe_plan, with_transport_cc
 from confsfu.settings import BandwidthSettings, MediaSettings, SlotSettings
 
 log = logging.getLogger(__name__)
+# Send-side estimates take a probe's result at once: probes as GCC's, short and at twice the
+# estimate, one after another while each raises the estimate by a quarter, else backing off.
+TWCC_PROBES = ProbeConfig(
+    duration_ms=1000, min_interval_ms=1000, gain=2.0, step_gain=4.0, success_gain=1.25
+)
 
 CLOCK_RATE = {"audio": 48000, "video": 90000}
 REASSIGN_CHUNK = 4  # subscribers reassigned per event-loop iteration by the periodic pass
@@ -75,6 +80,9 @@ class RoomMedia(MediaFeedback):
         self._on_layers_changed = on_layers_changed
         self._on_quality_changed = on_quality_changed
         bw = self._bw = bandwidth or BandwidthSettings()
+        self._estimator_config = EstimatorConfig(
+            initial_bps=bw.initial_bps, min_bps=bw.min_bps, max_bps=bw.max_bps
+        )
         self._rules = BudgetRules(
             warmup_ms=bw.warmup_ms,
             initial_bps=bw.initial_bps,
@@ -164,9 +172,9 @@ class RoomMedia(MediaFeedback):
         `confirms`: its page confirms the slot maps it shows (switches wait for it)."""
         await self._close_subscriber(pid)
         bw = self._bw
+        # Until the answer says whether it takes up transport-cc: REMB.
         estimator = make_estimator(
-            bw.estimator,
-            EstimatorConfig(initial_bps=bw.initial_bps, min_bps=bw.min_bps, max_bps=bw.max_bps),
+            "loss" if bw.estimator == "loss" else "remb", self._estimator_config
         )
         allocator = AllocatorConfig(
             threshold=bw.threshold, upgrade_hold_ms=bw.upgrade_hold_ms, rise_ms=bw.rise_ms
@@ -186,6 +194,8 @@ class RoomMedia(MediaFeedback):
         video: list[Kind] = ["video"]
         kinds = audio * counts.audio + video * (1 + counts.video)
         offer, streams = await sub.pc.offer(kinds)
+        if bw.estimator in ("auto", "twcc"):
+            offer, _ = with_transport_cc(offer)
         audio_slot: list[SlotPurpose] = ["audio"]
         stage_slot: list[SlotPurpose] = ["stage"]
         grid_slot: list[SlotPurpose] = ["grid"]
@@ -216,6 +226,15 @@ class RoomMedia(MediaFeedback):
         local = sub.pc.local_sdp
         plan = subscribe_plan(local, answer_sdp)
         await sub.pc.accept_answer(answer_sdp)
+        # transport-cc: one id for the whole (bundled) connection, from the answer.
+        transport_cc = next(
+            (n.ext.transport_cc for n in plan.by_mid.values() if n.ext.transport_cc), None
+        )
+        if transport_cc is not None:
+            sub.pc.route.transport_cc_id = transport_cc
+            sub.transport_fed = 0
+            sub.budget.estimator = make_estimator("twcc", self._estimator_config)
+            sub.probe = ProbeController(TWCC_PROBES)
         for slot in sub.slots:
             negotiated = plan.by_mid[slot.stream.mid]
             slot.header = SlotHeader(
@@ -224,6 +243,7 @@ class RoomMedia(MediaFeedback):
                 mid=slot.stream.mid,
                 mid_id=negotiated.ext.mid,
                 abs_send_time_id=negotiated.ext.abs_send_time if slot.kind == "video" else None,
+                transport_cc_id=transport_cc,
             )
             slot.wire = Wire(
                 sub.pc.route,
@@ -418,9 +438,10 @@ class RoomMedia(MediaFeedback):
         changed = budget.allocate(now_ms, demands, sub.audio_bps)
         if changed is not None:
             log.info(
-                "subscriber %s at %d kbit/s: %s",
+                "subscriber %s at %d kbit/s (%s): %s",
                 sub.participant_id,
                 budget.estimate_bps(now_ms) // 1000,
+                sub.estimator_kind,
                 ", ".join(f"{d.track_id}={d.spatial}/{d.temporal} ({d.reason})" for d in changed),
             )
         for decision in budget.decisions:

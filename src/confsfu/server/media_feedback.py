@@ -11,6 +11,7 @@ from confsfu.forwarding._reception import Reception
 from confsfu.forwarding.keyframes import KeyframeRequester
 from confsfu.ids import LayerKey, Purpose, SourceId
 from confsfu.rtp import rtcp
+from confsfu.server._wire import TRANSPORT_LOG
 from confsfu.server.media_handles import Publisher, Slot, Subscriber
 from confsfu.settings import BandwidthSettings, MediaSettings
 
@@ -74,6 +75,9 @@ class MediaFeedback:
         packets, errors = rtcp.parse_rtcp_lenient(data)
         self._drops["bad_rtcp"] += len(errors)
         now_ms = self._clock_ms()
+        for packet in packets:
+            if isinstance(packet, rtcp.TransportFeedback) and sub.transport_fed is not None:
+                self._on_transport_feedback(sub, now_ms, packet)
         for ask in feedback.subscriber_asks(packets):
             if isinstance(ask, feedback.KeyframeWanted):
                 slot = sub.by_ssrc.get(ask.ssrc)
@@ -89,6 +93,33 @@ class MediaFeedback:
                 sub.estimator.on_remb(now_ms, ask.bitrate_bps)
             else:
                 self._retransmit(sub.by_ssrc.get(ask.ssrc), ask.lost)
+
+    def _on_transport_feedback(
+        self, sub: Subscriber, now_ms: int, report: rtcp.TransportFeedback
+    ) -> None:
+        """Tell the subscriber's estimator what went out up to the newest packet the feedback
+        names (from the route's log), then what arrived when."""
+        fed = sub.transport_fed
+        assert fed is not None
+        newest = max(
+            (seq for seq, _ in report.packets), key=lambda s: (s - fed) & 0xFFFF, default=None
+        )
+        if newest is None:
+            return
+        ahead = (newest - fed) & 0xFFFF
+        if ahead < 0x8000:  # else it names only packets told of already
+            count = min(ahead + 1, TRANSPORT_LOG)
+            seqs = [(newest - i) & 0xFFFF for i in range(count - 1, -1, -1)]
+            estimator = sub.estimator
+            for seq, sent in zip(seqs, sub.pc.route.transport_sent(seqs), strict=True):
+                if sent is not None:
+                    estimator.on_packet_sent(sent[0] // 1000, seq, sent[1])
+            sub.transport_fed = (newest + 1) & 0xFFFF
+        self._counters["transport_feedback"] += 1
+        # Arrival times come after the report's reference time (a 64 ms count, 24 bits).
+        base_us = report.reference_time_64ms * 64_000
+        arrivals = [(seq, None if at is None else base_us + at) for seq, at in report.packets]
+        sub.estimator.on_transport_feedback(now_ms, arrivals)
 
     def _request_keyframe(self, now_ms: int, key: LayerKey) -> None:
         """Ask the publisher of one layer for a keyframe, at most once per interval."""
@@ -114,7 +145,7 @@ class MediaFeedback:
             if packet is None:
                 self._drops["nack_not_in_history"] += 1
                 continue
-            if slot.subscriber.pc.send_rtp(packet):
+            if slot.subscriber.pc.send_rtp(packet, stamp=slot.rtx_payload_type is not None):
                 slot.rtx_sent += 1
                 self._counters["rtx_out"] += 1
 
@@ -200,13 +231,14 @@ class MediaFeedback:
         for back in range(MAX_PADDING_PACKETS):
             if sent >= due:
                 break
+            slot = repeat if repeat is not None else video[0]
             if repeat is not None:
                 packet = repeat.resend((seq - back) & 0xFFFF, now_ms)
             else:
                 packet = video[0].padding(now_ms)
             if packet is None:
                 continue
-            if sub.pc.send_rtp(packet):
+            if sub.pc.send_rtp(packet, stamp=slot.rtx_payload_type is not None):
                 sent += len(packet)
                 self._counters["padding_packets_out"] += 1
         sub.padding_bytes += sent

@@ -63,7 +63,11 @@ class Slot:
         marker, timestamp, payload, send_time = sent
         original = self.header.packet(marker, seq, timestamp, send_time, payload)
         if self.rtx_payload_type is None:
-            return original
+            number = self.wire.transport_seq(seq) if self.wire is not None else None
+            at = self.header.transport_cc_at
+            if number is None or not at:
+                return original
+            return original[:at] + number.to_bytes(2, "big") + original[at + 2 :]
         self.rtx_seq = (self.rtx_seq + 1) & 0xFFFF
         return self.header.rtx(
             original,
@@ -91,6 +95,9 @@ class Slot:
 FanOut = tuple[tuple[Slot, SlotForwarder, Wire], ...]  # what `fan_out` walks for one layer
 
 
+ESTIMATOR_KINDS = {"TwccEstimator": "twcc", "RembEstimator": "remb", "LossBasedEstimator": "loss"}
+
+
 @dataclass(slots=True, eq=False)
 class Subscriber:
     participant_id: str
@@ -108,10 +115,16 @@ class Subscriber:
     planned: object = None  # (room plan, grid page, sources) of its last slot plan
     audio_sent_bytes: int = 0  # audio bytes sent up to the last report tick
     audio_bps: int = 0  # what its audio cost over the last report interval
+    transport_fed: int | None = None  # transport-cc: the next number to tell the estimator of
 
     @property
     def estimator(self) -> BandwidthEstimator:
         return self.budget.estimator
+
+    @property
+    def estimator_kind(self) -> str:
+        """`twcc` (transport-cc feedback, on the sending side), `remb` or `loss`."""
+        return ESTIMATOR_KINDS.get(type(self.budget.estimator).__name__, "other")
 
     def refused(self) -> dict[str, int]:
         """Packets its downlink refused to send, by reason (drop counters' names)."""

@@ -235,6 +235,8 @@ class RawPeerConnection:
         self._unprotect_errors = 0
         self.callback_errors = 0  # packets whose handling raised (a bug, counted, not raised)
         self._srtp_ssrcs: set[int] = set()  # the SSRCs libsrtp opened RTP of on the slow path
+        self._srtcp_ssrcs: set[int] = set()  # ... and RTCP of (the sender SSRCs)
+        self.max_srtcp_ssrcs = MAX_SRTP_SSRCS  # ... of at most so many (set once negotiated)
         # aiortc's receiving pylibsrtp Session, its context's address, and an AES-GCM Opener
         # for RTP (None: the Session opens RTP too); the Session always opens RTCP.
         self._receiving: list[Any] = [None, 0, None]
@@ -343,10 +345,11 @@ class RawPeerConnection:
 
     # ---- media out ---------------------------------------------------------------------------
 
-    def send_rtp(self, packet: bytes) -> bool:
-        """Protect and send one RTP packet now; False when the transport is not up yet."""
+    def send_rtp(self, packet: bytes, *, stamp: bool = True) -> bool:
+        """Protect and send one RTP packet now; False when the transport is not up yet.
+        `stamp`: give it the next transport-wide number (not for a resend byte for byte)."""
         self.refresh_route()
-        return self.route.send(packet)
+        return self.route.send(packet, False, stamp)
 
     def send_rtcp(self, packet: bytes) -> bool:
         """Protect and send one (compound) RTCP packet now; False when not up yet."""
@@ -427,11 +430,23 @@ class RawPeerConnection:
         self._srtp_ssrcs.add(ssrc)
         return True
 
+    def _srtcp_admits(self, data: bytes) -> int | None:
+        """The sender SSRC of this RTCP when libsrtp may open it here, else None: libsrtp keeps
+        a stream for every SSRC it opens RTCP of too (whatever opens the RTP), so a connection
+        gets a few of those as well. An SSRC counts once its RTCP was opened."""
+        ssrc = int.from_bytes(data[4:8], "big")
+        if ssrc not in self._srtcp_ssrcs and len(self._srtcp_ssrcs) >= self.max_srtcp_ssrcs:
+            return None
+        return ssrc
+
     def _install_fast_receive(self) -> None:
         """Decrypt SRTP in the socket callback instead of queue -> task -> DTLS loop."""
         if self._fast_path_installed:
             return
         self._fast_path_installed = True
+        # A browser may send RTCP from an SSRC of each m-line (and of its RTX): room for those
+        # of the largest subscribe connection, still a few dozen streams for libsrtp to walk.
+        self.max_srtcp_ssrcs = MAX_SRTP_SSRCS + 2 * len(self.pc.getTransceivers())
         dtls = self._dtls
         keys = self._receiving
         queued = self._connection._queue  # what aiortc's DTLS task has yet to read, in order
@@ -462,6 +477,10 @@ class RawPeerConnection:
                 if not rtcp and (on_rtp is None or not self._srtp_admits(data, opener)):
                     self._unprotect_errors += 1  # RTP nobody publishes here, or too many SSRCs
                     return
+                sender = self._srtcp_admits(data) if rtcp else None
+                if rtcp and sender is None:
+                    self._unprotect_errors += 1  # RTCP of too many SSRCs
+                    return
                 if rtcp or opener is None:
                     clear = _wire.unprotect(keys[1], data, rtcp)
                 else:
@@ -469,6 +488,8 @@ class RawPeerConnection:
                 if clear is None:
                     self._unprotect_errors += 1
                     return
+                if sender is not None:
+                    self._srtcp_ssrcs.add(sender)
                 try:
                     if rtcp:
                         self._on_rtcp(clear)

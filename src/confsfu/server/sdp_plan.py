@@ -7,7 +7,7 @@ from typing import Literal
 
 from confsfu.forwarding.published import PublishedTrack
 from confsfu.ids import MAX_SPATIAL_LAYERS, Kind, SourceId
-from confsfu.rtp.extensions import ExtensionIds
+from confsfu.rtp.extensions import TRANSPORT_CC, ExtensionIds
 from confsfu.sdp import (
     MediaSection,
     SdpError,
@@ -148,3 +148,55 @@ def _ssrcs(m: MediaSection) -> tuple[tuple[int, ...], dict[int, int], bool]:
         return sim, {r: p for r, p in rtx.items() if p in sim}, True
     media = tuple(s for s in dict.fromkeys(m.ssrcs) if s not in rtx)
     return media, rtx, False
+
+
+def with_transport_cc(offer_sdp: str, ext_id: int | None = None) -> tuple[str, int]:
+    """The SDP with transport-cc on every m-section (the transport-wide-cc header extension
+    under one id, `ext_id` or one free in every section, and `transport-cc` feedback for every
+    codec but RTX), and that id. A browser offered it sends transport-wide feedback on all it
+    receives; an answer names the offer's id."""
+    lines = offer_sdp.split("\r\n")
+    used = {
+        int(line[9:].split(" ", 1)[0].split("/", 1)[0])
+        for line in lines
+        if line.startswith("a=extmap:") and line[9:].split(" ", 1)[0].split("/", 1)[0].isdigit()
+    }
+    if ext_id is None:
+        ext_id = next((i for i in range(1, 15) if i not in used), None)
+    if ext_id is None:
+        raise SdpError("no free header extension id for transport-cc")
+    out: list[str] = []
+    section: list[str] = []
+
+    def flush() -> None:
+        if not section or not section[0].startswith("m="):
+            out.extend(section)
+            return
+        rtx = {
+            line[9:].split(" ", 1)[0]
+            for line in section
+            if line.startswith("a=rtpmap:") and " rtx/" in line.lower()
+        }
+        pts = [pt for pt in section[0].split(" ")[3:] if pt not in rtx]
+        at = max((i for i, line in enumerate(section) if line.startswith("a=extmap:")), default=0)
+        extra_ext = [f"a=extmap:{ext_id} {TRANSPORT_CC}"]
+        section[at + 1 : at + 1] = extra_ext
+        fb_at = max(
+            (i for i, line in enumerate(section) if line.startswith(("a=rtcp-fb:", "a=rtpmap:"))),
+            default=len(section) - 1,
+        )
+        section[fb_at + 1 : fb_at + 1] = [f"a=rtcp-fb:{pt} transport-cc" for pt in pts]
+        out.extend(section)
+
+    for line in lines:
+        if line.startswith("m="):
+            flush()
+            section = [line]
+        else:
+            section.append(line)
+    trailing = section[-1:] if section and section[-1] == "" else []
+    if trailing:
+        section.pop()
+    flush()
+    out.extend(trailing)
+    return "\r\n".join(out), ext_id

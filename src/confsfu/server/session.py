@@ -30,6 +30,7 @@ from confsfu.signalling.connection import (
 from confsfu.signalling.messages import (
     Bye,
     Chair,
+    ChatSend,
     ClientMessage,
     Error,
     GetReport,
@@ -300,9 +301,19 @@ class Session:
                     kind=message.kind,
                     limit_s=message.limit_s,
                     minutes=message.minutes,
+                    message_id=message.message_id,
                 )
                 self.log.info("chair did %s", message.action)
                 await live.announce(events)
+            case ChatSend(text=text):
+                try:
+                    posted = meeting.send_chat(now_ms, self.pid, text)
+                except MeetingError as exc:
+                    field = "text" if exc.code == "bad_message" else None
+                    raise SignallingError(
+                        exc.code, exc.message, field=field, in_reply_to="chat_send"
+                    ) from exc
+                await live.announce(posted)
             case ViewPage(page=page):
                 live.media.set_grid_page(self.pid, page)
             case SlotsShown(seq=seq):
@@ -372,6 +383,7 @@ class Session:
             )
             self.log.info("%s joined as %s", me.name, role)
         await self.send(live.room_state())
+        await self.send(live.chat_history())
         offer = await live.media.subscribe(self.pid, confirms=message.confirms_slots)
         limits = self._sdp_limits
         self._answer_limits = replace(
@@ -438,7 +450,7 @@ class Session:
         meeting.report.set_speaking_ms(meeting.speakers.speaking_totals())
         stamp = time.strftime("%Y%m%d-%H%M", time.gmtime())
         if fmt == "csv":
-            content = meeting.report.to_csv(now_ms) + "\n" + meeting.report.grants_to_csv(now_ms)
+            content = meeting.report.full_csv(now_ms)
         else:
             content = meeting.report.to_json(now_ms)
         name = f"{live.room.name}-{stamp}.{fmt}"

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from confsfu.conference.chat import MAX_RAW_CHARS
 from confsfu.ids import Kind, Purpose
 
 PROTOCOL_VERSION = 1
@@ -49,6 +50,9 @@ ChairCommand = Literal[
     "unlock",
     "extend",
     "end",
+    "remove_chat",
+    "chat_off",
+    "chat_on",
 ]
 
 
@@ -93,6 +97,15 @@ class Chair(Message):
     kind: Kind | None = None  # mute / unmute
     limit_s: int | None = Field(default=None, ge=5, le=4 * 3600)  # grant_floor
     minutes: int | None = Field(default=None, ge=1, le=600)  # extend
+    message_id: int | None = Field(default=None, ge=1, le=2**53)  # remove_chat
+
+
+class ChatSend(Message):
+    """Post a chat message to the room. The server cleans the text (control characters go) and
+    refuses it empty, longer than 1,000 characters, beyond the rate, or while chat is off."""
+
+    type: Literal["chat_send"] = "chat_send"
+    text: str = Field(min_length=1, max_length=MAX_RAW_CHARS)
 
 
 class ViewPage(Message):
@@ -157,6 +170,7 @@ ClientMessage = Annotated[
     | RequestUnmute
     | Chair
     | ViewPage
+    | ChatSend
     | GetReport
     | SlotsShown
     | Ping
@@ -255,6 +269,7 @@ class RoomState(Message):
     stage: str | None  # the participant on the stage
     stage_kind: Literal["screen", "floor", "speaker"] | None
     dominant_speaker: str | None
+    chat_enabled: bool = True  # participants may post (chairs always may)
 
 
 class Notice(Message):
@@ -263,6 +278,39 @@ class Notice(Message):
     type: Literal["notice"] = "notice"
     code: str
     text: str
+
+
+class ChatInfo(Message):
+    """One chat message as pages show it: plain text, never markup."""
+
+    id: int  # 1, 2, ... per room: later messages have larger ids
+    sender: str  # participant id
+    name: str  # the sender's name when posting
+    role: Literal["chair", "participant"]
+    sent_ms: int  # unix ms
+    text: str
+
+
+class ChatPosted(Message):
+    """A chat message, to everyone in the room (its sender too)."""
+
+    type: Literal["chat"] = "chat"
+    message: ChatInfo
+
+
+class ChatRemoved(Message):
+    """A chair removed a chat message: pages drop it."""
+
+    type: Literal["chat_removed"] = "chat_removed"
+    message_id: int
+
+
+class ChatHistory(Message):
+    """The room's recent chat (up to 200 messages, oldest first), after joining and coming back:
+    it replaces whatever the page showed."""
+
+    type: Literal["chat_history"] = "chat_history"
+    messages: list[ChatInfo]
 
 
 class Report(Message):
@@ -345,6 +393,9 @@ ServerMessage = (
     | SubscribeOffer
     | SlotMap
     | RoomState
+    | ChatPosted
+    | ChatRemoved
+    | ChatHistory
     | Notice
     | Report
     | PublisherLayers

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from confsfu.conference import floor, moderation
+from confsfu.conference import chat, floor, moderation
 from confsfu.conference.meeting import MeetingEvent, ParticipantRemoved
 from confsfu.conference.presence import ParticipantTimedOut
 from confsfu.signalling.messages import Notice
@@ -85,6 +85,12 @@ def notices_for(
             return [TellChairs(Notice(code="overtime", text=text))]
         case moderation.MeetingEnded():
             return [CloseAll("the chair ended the meeting")]
+        case chat.ChatToggled(enabled, _by):
+            if enabled:
+                text = "The chair turned the chat on: everyone may write again."
+                return [TellEveryone(Notice(code="chat_on", text=text))]
+            text = "The chair turned the chat off: only chairs may write now."
+            return [TellEveryone(Notice(code="chat_off", text=text))]
         case ParticipantRemoved(pid):
             return [Remove(pid)]
         case ParticipantTimedOut(pid):

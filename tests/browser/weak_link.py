@@ -1,0 +1,295 @@
+"""A Chromium subscriber behind a link whose rate follows a schedule (issue 20): its own network
+namespace, `tc tbf` on the host's end of the veth (what reaches the subscriber), the stage
+sampled from the page four times a second. Used by the browser test (a short schedule, loose
+bounds) and by benchmarks/weak_link.py (the full schedule, REMB against transport-cc, and a direct
+Chromium-to-Chromium call as the reference)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playwright.async_api import Browser, Page, async_playwright
+
+from confsfu.tokens import make_token
+from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path, open_page
+from tests.browser.netns import Namespace, run
+from tests.conftest import SECRET, start_server
+from tests.conftest import test_settings as make_settings
+
+TOP_WIDTH = 1280
+SAMPLE_S = 0.25
+
+
+@dataclass(frozen=True)
+class Phase:
+    kbit_s: int
+    seconds: float
+
+
+SHORT = (Phase(3000, 15), Phase(300, 20), Phase(3000, 35))
+FULL = (Phase(3000, 20), Phase(300, 30), Phase(1000, 20), Phase(3000, 30))
+
+# What the subscriber's page has received: the stage's picture and the audio's packets.
+SAMPLE = """
+async (mode) => {
+  let pc, mid = null;
+  if (mode === "direct") { pc = window.directPc; }
+  else {
+    const c = window.conference;
+    if (!c || !c.subscribePc) return null;
+    pc = c.subscribePc;
+    const slot = c.slots.find((s) => s.purpose === "stage" && s.name);
+    if (!slot) return null;
+    mid = slot.mid;
+  }
+  if (!pc) return null;
+  const stats = await pc.getStats();
+  const out = {width: 0, decoded: 0, audioLost: 0, audioReceived: 0, bytes: 0};
+  stats.forEach((s) => {
+    if (s.type === "transport") out.bytes = s.bytesReceived ?? out.bytes;
+    if (s.type !== "inbound-rtp") return;
+    if (s.kind === "video" && (mid === null || s.mid === mid)) {
+      out.width = s.frameWidth ?? 0; out.decoded = s.framesDecoded ?? 0;
+    }
+    if (s.kind === "audio") {
+      out.audioLost += Math.max(s.packetsLost ?? 0, 0); out.audioReceived += s.packetsReceived ?? 0;
+    }
+  });
+  return out;
+}
+"""
+
+
+@dataclass
+class PhaseFigures:
+    kbit_s: int
+    down_s: float | None = None  # below the top layer after a drop (None: it never went)
+    up_s: float | None = None  # back to the top layer after a rise (None: it never came)
+    longest_freeze_s: float = 0.0  # the longest stretch with no new stage frame decoded
+    audio_loss_pct: float = 0.0
+    link_use_pct: float = 0.0
+    widths: list[int] = field(default_factory=list)  # the stage's widths in turn
+
+
+@dataclass
+class Figures:
+    label: str
+    phases: list[PhaseFigures] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"{self.label}:"]
+        for p in self.phases:
+            down = "-" if p.down_s is None else f"{p.down_s:.1f} s"
+            up = "-" if p.up_s is None else f"{p.up_s:.1f} s"
+            out.append(
+                f"  {p.kbit_s:>5} kbit/s: down {down}, back to {TOP_WIDTH} {up}, longest freeze "
+                f"{p.longest_freeze_s:.1f} s, audio lost {p.audio_loss_pct:.1f} %, link used "
+                f"{p.link_use_pct:.0f} %; widths {p.widths}"
+            )
+        return out
+
+
+def shape(ns: Namespace, kbit_s: int | None, delay_ms: int = 0, loss_pct: float = 0.0) -> None:
+    """What the host sends into the namespace: a token bucket at `kbit_s` whose queue holds
+    150 ms (tbf). Delay and random loss need netem, which not every kernel has (this machine's
+    has not: `tc` answers "Specified qdisc kind is unknown")."""
+    subprocess.run(["tc", "qdisc", "del", "dev", ns.host_if, "root"], capture_output=True)
+    if kbit_s is None:
+        return
+    if delay_ms or loss_pct:
+        run("tc", "qdisc", "add", "dev", ns.host_if, "root", "handle", "1:", "netem",
+            "delay", f"{delay_ms}ms", "loss", f"{loss_pct}%")  # fmt: skip
+        run("tc", "qdisc", "add", "dev", ns.host_if, "parent", "1:", "handle", "2:", "tbf",
+            "rate", f"{kbit_s}kbit", "burst", "20kb", "latency", "150ms")  # fmt: skip
+        return
+    run("tc", "qdisc", "add", "dev", ns.host_if, "root", "tbf", "rate", f"{kbit_s}kbit",
+        "burst", "20kb", "latency", "150ms")  # fmt: skip
+
+
+async def follow(
+    page: Page,
+    ns: Namespace,
+    schedule: tuple[Phase, ...],
+    mode: str,
+    delay_ms: int,
+    loss_pct: float,
+) -> list[PhaseFigures]:
+    """Run the schedule on the link, sampling the page; the figures per phase."""
+    out: list[PhaseFigures] = []
+    previous: int | None = None
+    for phase in schedule:
+        shape(ns, phase.kbit_s, delay_ms, loss_pct)
+        figures = PhaseFigures(phase.kbit_s)
+        start = time.monotonic()
+        first = last = await page.evaluate(SAMPLE, mode)
+        last_new_frame = start
+        while time.monotonic() - start < phase.seconds:
+            await asyncio.sleep(SAMPLE_S)
+            now = time.monotonic()
+            sample = await page.evaluate(SAMPLE, mode)
+            if not sample or not last:
+                continue
+            if sample["width"] and (not figures.widths or figures.widths[-1] != sample["width"]):
+                figures.widths.append(sample["width"])
+            if sample["decoded"] > last["decoded"]:
+                figures.longest_freeze_s = max(figures.longest_freeze_s, now - last_new_frame)
+                last_new_frame = now
+            dropping = previous is not None and phase.kbit_s < previous
+            if dropping and figures.down_s is None and 0 < sample["width"] < TOP_WIDTH:
+                figures.down_s = now - start
+            rising = previous is None or phase.kbit_s > previous
+            if rising and figures.up_s is None and sample["width"] >= TOP_WIDTH:
+                figures.up_s = now - start
+            last = sample
+        if last is not None:
+            figures.longest_freeze_s = max(
+                figures.longest_freeze_s, time.monotonic() - last_new_frame
+            )
+        if first and last:
+            received = last["audioReceived"] - first["audioReceived"]
+            lost = last["audioLost"] - first["audioLost"]
+            figures.audio_loss_pct = 100 * lost / max(received + lost, 1)
+            elapsed = time.monotonic() - start
+            figures.link_use_pct = (
+                100 * (last["bytes"] - first["bytes"]) * 8 / (phase.kbit_s * 1000 * elapsed)
+            )
+        out.append(figures)
+        previous = phase.kbit_s
+    shape(ns, None)
+    return out
+
+
+@asynccontextmanager
+async def chromium_in(ns: Namespace, tmp: Path) -> AsyncIterator[Browser]:
+    """Chromium started inside the namespace (Playwright drives it over pipes)."""
+    wrapper = tmp / f"chromium-in-{ns.name}"
+    wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {ns.name} {chromium_path()} "$@"\n')
+    wrapper.chmod(0o755)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(wrapper), args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s} s: {what}")
+
+
+async def through_server(
+    outside: Browser,
+    inside: Browser,
+    ns: Namespace,
+    schedule: tuple[Phase, ...],
+    *,
+    estimator: str = "auto",
+    delay_ms: int = 0,
+    loss_pct: float = 0.0,
+) -> Figures:
+    """Seoul (outside) holds the floor; Kinshasa (inside the namespace) watches the stage."""
+    settings = make_settings(ice={"candidates": "host"}, bandwidth={"estimator": estimator})
+    runner, server = await start_server(settings, host="0.0.0.0")
+    try:
+        now = int(time.time())
+        chair = make_token(SECRET, room="council", name="Seoul", role="chair", now_s=now)
+        guest = make_token(SECRET, room="council", name="Kinshasa", role="participant", now_s=now)
+        presenter = await open_page(outside, f"{server.http_url}/?token={chair}")
+        viewer = await open_page(inside, f"http://{ns.host_ip}:{server.port}/?token={guest}")
+        await presenter.wait_for_function("window.conference && window.conference.self")
+        await presenter.evaluate(
+            "window.conference.chair('grant_floor', {participant_id: window.conference.self.id})"
+        )
+
+        async def on_top() -> bool:
+            s = await viewer.evaluate(SAMPLE, "server")
+            return bool(s and s["width"] >= TOP_WIDTH and s["decoded"] > 20)
+
+        await until(on_top, 45, "the stage at the top layer before the schedule")
+        label = f"through confsfu ({estimator})"
+        return Figures(label, await follow(viewer, ns, schedule, "server", delay_ms, loss_pct))
+    finally:
+        shape(ns, None)
+        await runner.cleanup()
+
+
+# Two pages call each other directly (no server): the caller sends its fake camera at 1280x720,
+# the callee receives; the test relays the offer and answer.
+DIRECT_CALLER = """
+async () => {
+  const stream = await navigator.mediaDevices.getUserMedia(
+    {audio: true, video: {width: 1280, height: 720, frameRate: 20}});
+  const pc = window.directPc = new RTCPeerConnection();
+  for (const t of stream.getTracks()) pc.addTrack(t, stream);
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((r) => { if (pc.iceGatheringState === "complete") r();
+    else pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && r(); });
+  return pc.localDescription.sdp;
+}
+"""
+DIRECT_CALLEE = """
+async (offer) => {
+  const pc = window.directPc = new RTCPeerConnection();
+  pc.ontrack = (e) => {
+    if (e.track.kind !== "video") return;
+    const v = document.createElement("video");
+    v.muted = true; v.autoplay = true; v.srcObject = new MediaStream([e.track]);
+    document.body.append(v);
+  };
+  await pc.setRemoteDescription({type: "offer", sdp: offer});
+  await pc.setLocalDescription(await pc.createAnswer());
+  await new Promise((r) => { if (pc.iceGatheringState === "complete") r();
+    else pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && r(); });
+  return pc.localDescription.sdp;
+}
+"""
+
+
+async def direct_call(
+    outside: Browser,
+    inside: Browser,
+    ns: Namespace,
+    schedule: tuple[Phase, ...],
+    *,
+    delay_ms: int = 0,
+    loss_pct: float = 0.0,
+) -> Figures:
+    """The reference a user compares against: Chromium to Chromium, the same link. (The server
+    only gives the pages an origin: a camera needs a secure one, as 127.0.0.1 is.)"""
+    runner, server = await start_server(make_settings(), host="0.0.0.0")
+    try:
+        caller = await (await outside.new_context()).new_page()
+        callee = await (await inside.new_context()).new_page()
+        await caller.goto(f"{server.http_url}/healthz")
+        await callee.goto(f"http://{ns.host_ip}:{server.port}/healthz")
+        offer = await caller.evaluate(DIRECT_CALLER)
+        answer = await callee.evaluate(DIRECT_CALLEE, offer)
+        await caller.evaluate(
+            "(sdp) => window.directPc.setRemoteDescription({type: 'answer', sdp})", answer
+        )
+
+        async def on_top() -> bool:
+            s = await callee.evaluate(SAMPLE, "direct")
+            return bool(s and s["width"] >= TOP_WIDTH and s["decoded"] > 20)
+
+        await until(on_top, 45, "the direct call at 1280x720 before the schedule")
+        phases = await follow(callee, ns, schedule, "direct", delay_ms, loss_pct)
+        return Figures("direct Chromium call", phases)
+    finally:
+        shape(ns, None)
+        await runner.cleanup()
+
+
+def describe(figures: list[Figures]) -> str:
+    return "\n".join(line for f in figures for line in f.lines())
