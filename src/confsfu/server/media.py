@@ -256,7 +256,7 @@ class RoomMedia(MediaFeedback):
                 self._refresh_fan_out(key)
         sub.ready = True
         sub.budget.ready_ms = self._clock_ms()
-        gc_policy.settle()  # this participant's objects are here to stay
+        gc_policy.settle(id(self))  # this participant's objects are here to stay
         self.reassign_gradually()
 
     async def remove(self, pid: str, *, hold: bool = False) -> None:
@@ -287,7 +287,7 @@ class RoomMedia(MediaFeedback):
                     self.dynacast.remove(section.source)
             await pub.pc.close()
             self._take_intake_counts(pub)  # what arrived while it closed
-            gc_policy.release(idle=self._idle)  # the connection's objects may be cycles
+            gc_policy.release(id(self), idle=self._idle)  # its objects may be cycles
 
     async def _close_subscriber(self, pid: str) -> None:
         sub = self.subscribers.pop(pid, None)
@@ -297,7 +297,7 @@ class RoomMedia(MediaFeedback):
         for slot in sub.slots:
             self._index_remove(slot)
         await sub.pc.close()
-        gc_policy.release(idle=self._idle)
+        gc_policy.release(id(self), idle=self._idle)
 
     @property
     def _idle(self) -> bool:
