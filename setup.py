@@ -2,8 +2,9 @@
 Python: the sans-IO cores next to the Python they speed up, the IO under server/.
 
 confsfu.forwarding._slot is one slot's forwarder (which packets it forwards with which
-numbers); confsfu.forwarding._reception is one incoming SSRC's receive statistics (sequence
-state, loss, NACKs owed, picture ids); confsfu.rtp._fast parses RTP headers and VP8 descriptors
+numbers; _source_packet.c reads its input, _offsets.h keeps its numbering's offsets);
+confsfu.forwarding._reception is one incoming SSRC's receive statistics (sequence state, loss,
+NACKs owed, picture ids); confsfu.rtp._fast parses RTP headers and VP8 descriptors
 (the Python parsers beside it stay the specification and take malformed input);
 confsfu.bandwidth._counts keeps the bytes of each simulcast layer. None of them touches a
 socket, a clock or a cipher (tests/unit/test_core_imports.py holds them to it).
@@ -36,7 +37,11 @@ def extension(name: str, sources: list[str], depends: list[str], **more: list[st
 
 setup(
     ext_modules=[
-        extension("confsfu.forwarding._slot", ["forwarding/_slot.c"], ["forwarding/_slot.h"]),
+        extension(
+            "confsfu.forwarding._slot",
+            ["forwarding/_slot.c", "forwarding/_source_packet.c"],
+            ["forwarding/_slot.h", "forwarding/_source_packet.h", "forwarding/_offsets.h"],
+        ),
         extension(
             "confsfu.forwarding._reception",
             ["forwarding/_reception.c"],

@@ -20,7 +20,8 @@ except ImportError:  # running from a checkout without an installed package
 
 from pylibsrtp import Policy, Session
 
-from confsfu.bandwidth.estimators import EstimatorConfig, TwccEstimator
+from confsfu.bandwidth.estimation import EstimatorConfig
+from confsfu.bandwidth.twcc import TwccEstimator
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.server import _wire

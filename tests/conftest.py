@@ -8,11 +8,17 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from hypothesis import settings
 
 from confsfu.server.app import create_app
 from confsfu.settings import RoomSettings, Settings
 
 SECRET = "test-secret-0123456789abcdef0123456789"
+
+# Hypothesis's per-example deadline (200 ms) is a wall-clock assertion: on a machine busy with
+# other processes a first example took 510 ms and failed a test that times nothing.
+settings.register_profile("confsfu", deadline=None)
+settings.load_profile("confsfu")
 
 
 @dataclass

@@ -32,7 +32,7 @@ import {
   waitForIceGathering,
 } from "./rtc.js";
 
-export { describeMediaError, openLocalMedia, openScreen, waitForIceGathering } from "./rtc.js";
+export { describeMediaError, openScreen, waitForIceGathering } from "./rtc.js";
 
 export const PROTOCOL_VERSION = 1;
 

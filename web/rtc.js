@@ -1,4 +1,5 @@
-// WebRTC helpers for the confsfu client: local media, ICE gathering, codec preference (no DOM).
+// WebRTC helpers for the confsfu client: ICE gathering, codec preference, the screen (no DOM).
+// The camera and microphone are devices.js's.
 
 const ICE_GATHER_TIMEOUT_MS = 5_000; // send what was gathered if gathering never completes
 
@@ -8,57 +9,6 @@ export const SIMULCAST_ENCODINGS = [
   { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
   { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
 ];
-
-/**
- * Opens the microphone and camera, falling back to what is available.
- * Resolves to {stream, audio, video, notice}; `notice` explains what is missing (or is null).
- */
-export async function openLocalMedia({
-  audio = true,
-  video = { width: 1280, height: 720 },
-  mediaDevices = globalThis.navigator?.mediaDevices,
-} = {}) {
-  if (!mediaDevices?.getUserMedia) {
-    return {
-      stream: null,
-      audio: false,
-      video: false,
-      notice:
-        "This browser cannot use a camera or microphone here (the page needs https or localhost). " +
-        "You can still watch and listen.",
-    };
-  }
-  const attempts = [
-    { audio, video },
-    { audio, video: false },
-    { audio: false, video },
-  ];
-  let firstError = null;
-  for (const constraints of attempts) {
-    if (!constraints.audio && !constraints.video) continue;
-    try {
-      const stream = await mediaDevices.getUserMedia(constraints);
-      const hasAudio = stream.getAudioTracks().length > 0;
-      const hasVideo = stream.getVideoTracks().length > 0;
-      let notice = null;
-      if (!hasAudio || !hasVideo) {
-        const missing = !hasAudio ? "microphone" : "camera";
-        notice = `Your ${missing} could not be used (${describeMediaError(firstError)}). ` +
-          `Others will ${!hasAudio ? "not hear" : "not see"} you.`;
-      }
-      return { stream, audio: hasAudio, video: hasVideo, notice };
-    } catch (error) {
-      firstError ??= error; // a refusal may cover one device only: try the other alone
-    }
-  }
-  return {
-    stream: null,
-    audio: false,
-    video: false,
-    notice: `Camera and microphone are off: ${describeMediaError(firstError)}. ` +
-      "You can still watch and listen.",
-  };
-}
 
 /** A getUserMedia failure in plain words. */
 export function describeMediaError(error) {

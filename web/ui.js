@@ -2,8 +2,9 @@
 
 import { initChairPanel, renderChairPanel, renderSchedule } from "./chair.js";
 import { initChat, onChat, onChatRefused, renderChat, resetChat } from "./chat.js";
+import { devices, endPreview, prejoinChoices, setDevicePanel, startPreview } from "./deviceui.js";
 import { clearToasts, toast } from "./notify.js";
-import { ConferenceClient, openLocalMedia } from "./protocol.js";
+import { ConferenceClient } from "./protocol.js";
 import {
   clearMedia,
   detachMedia,
@@ -62,6 +63,27 @@ const page = {
 };
 
 observePage(page);
+devices.publishPc = () => page.client?.publishPc ?? null;
+devices.micState = () => {
+  if (!page.client || !page.self) return null;
+  return { muted: !page.client.mediaState.audio, byChair: Boolean(page.self.chair_muted_audio) };
+};
+devices.onUnmute = () => page.client?.setMicrophone(true);
+devices.onLost = () => setNotice(devices.problemText());
+devices.onSwitched = (kind, hadTrack) => {
+  const client = page.client;
+  if (kind === "camera") view.selfView.srcObject = null; // the same stream with a new track
+  if (client && !client.localStream) client.localStream = devices.stream; // joined listen-only
+  page.stream = devices.stream;
+  if (client && !hadTrack) {
+    // A device that was missing now works: on, unless the chair has turned it off.
+    const on = kind === "camera" ? client.setCamera(true) : client.setMicrophone(true);
+    if (!on) devices.track(kind).enabled = false;
+  }
+  if (kind === "camera" && devices.track("camera")) view.selfView.srcObject = devices.stream;
+  if (!devices.problemText()) setNotice("");
+  renderControls();
+};
 initChairPanel(page);
 initChat(page);
 
@@ -81,18 +103,29 @@ function showOnly(section) {
   for (const s of [view.joinView, view.meetingView, view.leftView]) s.hidden = s !== section;
 }
 
-function showJoinForm() {
+/** The pre-join screen; `join` is a join the URL gave already (with `prejoin=1`), else null. */
+function showJoinForm(join = null) {
   const params = new URLSearchParams(location.search);
   const form = view.joinForm;
+  page.join = join;
   form.elements.room.value = (params.get("room") ?? "").trim() || "demo";
   form.elements.name.value = (params.get("name") ?? "").trim();
+  const invited = Boolean(join?.token); // the invitation says who and where
+  $("join-who").hidden = invited;
+  for (const input of [form.elements.name, form.elements.room]) input.required = !invited;
   showOnly(view.joinView);
-  setStatus("Enter your name to join.");
-  (form.elements.name.value ? form.elements.room : form.elements.name).focus();
+  setStatus(invited ? "Check your camera and microphone, then join." : "Enter your name to join.");
+  if (invited) form.querySelector("button[type=submit]").focus();
+  else (form.elements.name.value ? form.elements.room : form.elements.name).focus();
+  startPreview();
 }
 
 view.joinForm.addEventListener("submit", (event) => {
   event.preventDefault();
+  if (page.join?.token) {
+    startMeeting(page.join, prejoinChoices());
+    return;
+  }
   const form = view.joinForm;
   const name = form.elements.name.value.trim();
   const room = form.elements.room.value.trim() || "demo";
@@ -103,14 +136,15 @@ view.joinForm.addEventListener("submit", (event) => {
   const url = new URL(location.href);
   url.search = new URLSearchParams({ room, name }).toString();
   history.pushState(null, "", url); // start now (keeps this click's permission to play sound)
-  startMeeting({ room, name });
+  startMeeting({ room, name }, prejoinChoices());
 });
 
 window.addEventListener("popstate", () => location.reload());
 
 // ---- the meeting ---------------------------------------------------------------------------
 
-async function startMeeting(join) {
+/** Joins; `prepared` holds the pre-join screen's choices (its devices are open already). */
+async function startMeeting(join, prepared = null) {
   Object.assign(page, {
     join,
     participants: {},
@@ -128,12 +162,14 @@ async function startMeeting(join) {
   setNotice("");
   renderAll();
 
+  setDevicePanel(false);
+  endPreview();
   setStatus("Asking for your camera and microphone…");
-  const local = await openLocalMedia({ audio: true, video: { width: 1280, height: 720 } });
-  page.stream = local.stream;
-  page.media = { audio: local.audio, video: local.video };
-  view.selfView.srcObject = local.video ? local.stream : null;
-  if (local.notice) setNotice(local.notice);
+  await (prepared ? devices.ready : devices.open());
+  page.stream = devices.stream;
+  page.media = { audio: Boolean(devices.track("microphone")), video: Boolean(devices.track("camera")) };
+  view.selfView.srcObject = devices.track("camera") ? devices.stream : null;
+  setNotice(devices.problemText());
   renderControls();
 
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -201,8 +237,10 @@ async function startMeeting(join) {
     toast(describeServerError(error, namesById()), { kind: "error", code: error.code });
   });
 
+  if (prepared?.cameraOff) client.setCamera(false);
+  if (prepared?.micOff) client.setMicrophone(false);
   try {
-    await client.start(local.stream);
+    await client.start(devices.stream);
   } catch (error) {
     // The `state` event has already said why, in words.
     console.warn("confsfu: could not join", error);
@@ -222,7 +260,7 @@ function onState({ state, text }) {
 }
 
 function stopLocalMedia() {
-  for (const track of page.stream?.getTracks() ?? []) track.stop();
+  devices.stop();
   page.stream = null;
   view.selfView.srcObject = null;
   detachMedia();
@@ -488,6 +526,7 @@ setInterval(() => {
 
 // ---- go ----------------------------------------------------------------------------------------
 
+// A link with a name or an invitation joins at once; `prejoin=1` shows the pre-join screen first.
 const initial = joinFromUrl();
-if (initial) startMeeting(initial);
-else showJoinForm();
+if (initial && new URLSearchParams(location.search).get("prejoin") !== "1") startMeeting(initial);
+else showJoinForm(initial);

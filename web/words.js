@@ -163,3 +163,52 @@ function safeHref(address) {
     return null;
   }
 }
+
+/** The pre-join screen, the device pickers and "you are muted" (labels are in index.html). */
+export const DEVICE_WORDS = {
+  camera: "Camera",
+  microphone: "Microphone",
+  speaker: "Speaker",
+  noCamera: "No camera found",
+  noMicrophone: "No microphone found",
+  previewOff: "Camera off",
+  previewNone: "Camera not available",
+  checking: "Starting your camera and microphone…",
+  ready: "Check your camera and microphone, then join.",
+  mutedSpeaking: "You are muted. Others cannot hear you.",
+  chairMutedSpeaking: "You are muted by the chair. Others cannot hear you.",
+  switchFailed: "Could not switch",
+  levelWaits: "Your browser shows the microphone level once you click or type on the page.",
+  lost: {
+    camera: "Your camera stopped working (unplugged, or taken by another application). Choose one under Devices.",
+    microphone: "Your microphone stopped working (unplugged, or taken by another application). Choose one under Devices.",
+  },
+};
+
+const DEVICE_NOUN = { camera: "camera", microphone: "microphone" };
+const WITHOUT = {
+  camera: "You can still join: others will hear you but not see you.",
+  microphone: "You can still join: others will see you but not hear you.",
+};
+
+/** A camera or microphone that could not be opened, in plain words (what happened, what still works). */
+export function describeDeviceProblem(kind, error) {
+  const noun = DEVICE_NOUN[kind] ?? "device";
+  const name = error?.name;
+  let what;
+  if (name === "NotAllowedError" || name === "SecurityError") {
+    what = `Your browser blocked the ${noun}. To use it, allow it in the browser's site settings (the icon next to the address), then reload.`;
+  } else if (name === "NotFoundError" || name === "OverconstrainedError") {
+    what = `No ${noun} was found. Check that it is plugged in.`;
+  } else if (name === "NotReadableError" || name === "AbortError") {
+    what = `The ${noun} is in use by another application or not working. Close the other application and try again.`;
+  } else if (name === "NoMediaDevices") {
+    what = `This page cannot use a ${noun} here (it needs https or localhost).`;
+  } else {
+    what = `The ${noun} could not be used (${error?.message || name || "unknown problem"}).`;
+  }
+  return `${what} ${WITHOUT[kind] ?? ""}`.trim();
+}
+
+/** Both devices missing: what the participant can still do. */
+export const LISTEN_ONLY = "You can still join to watch and listen.";

@@ -103,6 +103,11 @@ class MediaSettings(BaseModel):
     start_bitrate_kbps: int = Field(default=2500, ge=100)
     audio_silence_level_dbov: int = Field(default=127, ge=0, le=127)
     speaker_stale_ms: int = Field(default=1500, ge=100)
+    # A source whose packets carry no audio level (conference/voice_activity.py) speaks at
+    # voice_assumed_dbov while its Opus packets average voice_frame_bytes per frame or more
+    # (0: such a source is never heard).
+    voice_frame_bytes: int = Field(default=10, ge=0, le=1500)
+    voice_assumed_dbov: int = Field(default=40, ge=0, le=69)
 
     @field_validator("rtx_history_packets")
     @classmethod
@@ -119,10 +124,9 @@ class BandwidthSettings(BaseModel):
 
     # auto: offer transport-cc and estimate on the sending side from its feedback (twcc), with
     # REMB for a client that does not take it up; twcc/remb/loss: that one only (remb and loss
-    # do not offer transport-cc, so browsers send REMB). Not yet the default: behind a 300 kbit/s
-    # tbf link transport-cc recovers in 1.5-9 s (REMB 16.5 s) but loses 2-7 % of the audio
-    # (REMB 0.5 %) and once went back to the top layer inside the weak phase (issue 20's notes).
-    estimator: Literal["auto", "twcc", "remb", "loss"] = "remb"
+    # do not offer transport-cc, so browsers send REMB). Firefox's REMB, once low, does not
+    # answer probe padding: on REMB alone it can keep its thumbnails paused for good.
+    estimator: Literal["auto", "twcc", "remb", "loss"] = "auto"
     initial_bps: int = Field(default=2_500_000, ge=50_000)  # until the first feedback
     # A new subscriber's first reports describe its receiver starting up, not its link (and
     # without probing they could only grow with what we send): hold the initial estimate as a

@@ -29,10 +29,14 @@ def run(*args: str) -> None:
 
 @contextmanager
 def namespace(prefix: str, subnet: str) -> Iterator[Namespace]:
-    """`subnet` is the first three octets of a /30 (`10.213.77`): host .1, namespace .2."""
+    """`subnet` is the first three octets of a /30 (`10.213.77`): host .1, namespace .2. Its
+    second octet is replaced by one of this process's own (200-249), so that two test runs on
+    one machine do not route each other's namespaces (as names, the subnet carries the pid)."""
     if os.geteuid() != 0 or not shutil.which("ip"):
         pytest.fail("this test needs root and iproute2 (ip): run it as CI does")
     tag = f"{os.getpid() % 10000}"
+    first, _, third = subnet.split(".")
+    subnet = f"{first}.{200 + os.getpid() % 50}.{third}"
     ns = Namespace(f"{prefix}{tag}", f"{prefix[:3]}h{tag}", f"{subnet}.1", f"{subnet}.2")
     inner_if = f"{prefix[:3]}i{tag}"
     run("ip", "netns", "add", ns.name)

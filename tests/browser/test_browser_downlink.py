@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from confsfu.tokens import make_token
-from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path, open_page, screenshot
+from tests.browser.conftest import open_page, screenshot
 from tests.browser.netns import Namespace, namespace, run
 from tests.browser.test_browser_simulcast import STAGE_VIDEO
+from tests.browser.weak_link import chromium_in
 from tests.conftest import SECRET, start_server
 from tests.conftest import test_settings as make_settings
 
@@ -36,15 +37,8 @@ def netns() -> Iterator[Namespace]:
 @pytest.fixture
 async def inner_browser(netns: Namespace, tmp_path: Path) -> AsyncIterator[Browser]:
     """Chromium started inside the namespace (Playwright drives it over pipes)."""
-    wrapper = tmp_path / "chromium-in-netns"
-    wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {netns.name} {chromium_path()} "$@"\n')
-    wrapper.chmod(0o755)
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=str(wrapper), args=CHROMIUM_FLAGS)
-        try:
-            yield b
-        finally:
-            await b.close()
+    async with chromium_in(netns, tmp_path) as browser:
+        yield browser
 
 
 def limit(ns: Namespace, rate: str | None) -> None:

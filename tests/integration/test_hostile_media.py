@@ -15,7 +15,8 @@ from aiortc.rtcdtlstransport import SRTP_AES128_CM_SHA1_80
 
 from confsfu.codecs.vp8 import packetize_vp8
 from confsfu.loadgen.media import opus_frames, vp8_frames
-from confsfu.loadgen.peer import AUDIO_LEVEL_ID, MID_ID, RID_ID, LoopbackPeer
+from confsfu.loadgen.packets import AUDIO_LEVEL_ID, MID_ID, RID_ID
+from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.rtp import rtcp
 from confsfu.rtp.extensions import build_audio_level
 from confsfu.rtp.packet import build_rtp
@@ -167,7 +168,7 @@ async def test_a_second_ssrc_on_a_live_layer_is_refused(
 
 # ---- a fourth simulcast rid ------------------------------------------------------------------
 
-LAG_BOUND_MS = 150.0  # as test_hostile_sdp: far above a busy machine's, far below a stalled loop
+LAG_BOUND_MS = 150.0  # as test_hostile_sdp: the loop's CPU time between two ticks
 FOURTH = b"<fourth rid>"  # ends every payload of the fourth rid: none may reach anyone
 
 
@@ -212,7 +213,7 @@ async def test_a_fourth_simulcast_rid_is_no_layer_and_harms_nobody(
         ("q", "h", "f")
     ]
     lag = server.app[LOOP_LAG]
-    lag.max_ms = 0.0
+    lag.reset_max()
     drops_before = media.drops
     oslo_before, started = heard_from(viewer, "Oslo"), time.monotonic()
 
@@ -264,7 +265,7 @@ async def test_a_fourth_simulcast_rid_is_no_layer_and_harms_nobody(
     for peer in (viewer, talker):  # nothing of it reached anyone
         assert not any(p.endswith(FOURTH) for s in peer.received.values() for p in s.payloads)
     assert oslo >= 50 * elapsed  # audio alone is 50 packets a second
-    assert lag.samples > 0 and lag.max_ms < LAG_BOUND_MS, lag.snapshot()
+    assert lag.samples > 0 and lag.max_cpu_ms < LAG_BOUND_MS, lag.snapshot()
 
 
 # ---- thousands of SSRCs on the AES-CM profile --------------------------------------------------
@@ -325,8 +326,13 @@ async def test_thousands_of_ssrcs_on_aes_cm_keep_libsrtp_bounded_and_harm_nobody
         stream = viewer.streams_showing("audio").get("Mallory")
         return len(stream.payloads) if stream is not None else 0
 
-    await talk(10)
-    await viewer.wait_for(lambda: heard_mallory() > 0, timeout=10)
+    # She talks until she is heard: her first packets may go out before any audio slot is hers
+    # (a busy machine decides later), and a test that stopped talking would wait in silence.
+    for _ in range(50):
+        await talk(10)
+        if heard_mallory() > 0:
+            break
+    assert heard_mallory() > 0, "Mallory's own audio was never heard"
     assert pub.pc.rtp_opener is None and pub.intake.opener is None  # libsrtp opens her RTP
     assert all(
         p.pc.rtp_opener is not None
@@ -336,7 +342,7 @@ async def test_thousands_of_ssrcs_on_aes_cm_keep_libsrtp_bounded_and_harm_nobody
     await viewer.wait_for(lambda: heard_from(viewer, "Oslo") > 50, timeout=15)
 
     lag = server.app[LOOP_LAG]
-    lag.max_ms = 0.0
+    lag.reset_max()
     drops_before = media.drops
     oslo_before, mallory_before, seq_before = heard_from(viewer, "Oslo"), heard_mallory(), seq
     flood = [0x10000 + i for i in range(FLOOD_SSRCS)]
@@ -390,7 +396,7 @@ async def test_thousands_of_ssrcs_on_aes_cm_keep_libsrtp_bounded_and_harm_nobody
     assert len(pub.receptions) <= MAX_SRTP_SSRCS
     assert mallory_heard >= 0.8 * (seq - seq_before)  # her own stream was never locked out
     assert oslo >= 50 * elapsed  # the others' media keeps its rate (audio alone: 50 a second)
-    assert lag.samples > 0 and lag.max_ms < LAG_BOUND_MS, lag.snapshot()
+    assert lag.samples > 0 and lag.max_cpu_ms < LAG_BOUND_MS, lag.snapshot()
 
 
 @pytest.mark.parametrize("profile", ["AES-GCM", "AES-CM"])
@@ -415,7 +421,7 @@ async def test_thousands_of_rtcp_ssrcs_keep_libsrtp_bounded_and_harm_nobody(
     assert (pub.pc.rtp_opener is None) == (profile == "AES-CM")
     await viewer.wait_for(lambda: heard_from(viewer, "Oslo") > 50, timeout=15)
     lag = server.app[LOOP_LAG]
-    lag.max_ms = 0.0
+    lag.reset_max()
     errors_before, oslo_before = pub.pc.srtp_errors, heard_from(viewer, "Oslo")
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -448,4 +454,4 @@ async def test_thousands_of_rtcp_ssrcs_keep_libsrtp_bounded_and_harm_nobody(
     assert held == limit - 1  # libsrtp opened a few of them, and no more
     assert pub.pc.srtp_errors - errors_before == refused
     assert oslo >= 50 * elapsed
-    assert lag.samples > 0 and lag.max_ms < LAG_BOUND_MS, lag.snapshot()
+    assert lag.samples > 0 and lag.max_cpu_ms < LAG_BOUND_MS, lag.snapshot()

@@ -18,7 +18,8 @@ __all__ = ["talking_pair"]  # the fixture, used by name
 
 # Unlimited, one 500-m-line offer held the loop ~0.3 s here (2.5-3.1 s in the issue); within
 # the limits the largest offers hold it for a few ms (benchmarks/sdp_offer_hold.py). A bound far
-# from both, so that a busy machine does not fail the test and a missing limit does.
+# from both, so that a busy machine does not fail the test and a missing limit does; in the
+# loop's CPU time (a machine busy with other processes stretched the wall-clock lag to 200 ms).
 HOLD_BOUND_MS = 150.0
 
 
@@ -47,7 +48,7 @@ async def test_huge_and_maximal_offers_hold_the_loop_briefly_and_others_keep_flo
     huge, maximal = publish_offer(500), publish_offer(limits.sections, limits)
     assert len(huge) > 50_000 and huge.count("\nm=") == 500
     lag = server.app[LOOP_LAG]
-    lag.max_ms = 0.0
+    lag.reset_max()
     before = received(a), received(b)
     client = await joined(server.ws_url)
     try:
@@ -68,4 +69,4 @@ async def test_huge_and_maximal_offers_hold_the_loop_briefly_and_others_keep_flo
         await client.close()
     await a.wait_for(lambda: received(a) > before[0] + 50 and received(b) > before[1] + 50)
     assert lag.samples > 0
-    assert lag.max_ms < HOLD_BOUND_MS, lag.snapshot()
+    assert lag.max_cpu_ms < HOLD_BOUND_MS, lag.snapshot()

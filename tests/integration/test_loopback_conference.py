@@ -207,7 +207,7 @@ async def test_the_periodic_pass_goes_a_few_subscribers_per_loop_iteration(
     live = server.app[HUB].rooms["demo"]
     live.stop_timers()  # the room's own periodic pass would add to what is counted
     media = live.media
-    monkeypatch.setattr("confsfu.server.media.REASSIGN_CHUNK", 1)
+    monkeypatch.setattr("confsfu.server.media_slots.REASSIGN_CHUNK", 1)
     done: list[str] = []
     allocate = media._allocate
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from confsfu.bandwidth.estimators import TwccEstimator
+from confsfu.bandwidth.twcc import TwccEstimator
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.server.app import HUB
 from tests.integration.test_simulcast import simulcast_presenter, stage

@@ -10,15 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from confsfu.bandwidth.estimators import (
-    BandwidthEstimator,
-    EstimatorConfig,
-    EstimatorError,
-    LossBasedEstimator,
-    RembEstimator,
-    TwccEstimator,
-    make_estimator,
-)
+from confsfu.bandwidth.estimation import BandwidthEstimator, EstimatorConfig, EstimatorError
+from confsfu.bandwidth.estimators import LossBasedEstimator, RembEstimator, make_estimator
+from confsfu.bandwidth.twcc import TwccEstimator
 
 CONFIG = EstimatorConfig(initial_bps=300_000, min_bps=30_000, max_bps=3_000_000)
 

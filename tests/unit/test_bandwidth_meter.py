@@ -145,6 +145,22 @@ def test_a_layer_switched_back_on_is_measured_from_its_own_start() -> None:
     assert meter.bitrates_bps(4000)[2, 0] == pytest.approx(12 * 80_000, rel=0.05)
 
 
+def test_a_layer_switched_off_keeps_its_rate_while_it_leaves_the_window() -> None:
+    # Nobody takes f, the publisher stops it: until it has left the window it reads what it
+    # cost, not less and less (an allocator would take the fading rate for a cheap layer).
+    meter = LayerBitrateMeter(window_ms=1000, bucket_ms=100)
+    _feed(meter, 0, 3000, ALL)
+    full = meter.bitrates_bps(3000)[2, 0]
+    fed = 3000
+    for end in (3400, 3600, 3800):  # at the end, 100 ms of it left in the window
+        _feed(meter, fed, end, ALL - {(2, 0), (2, 1), (2, 2)})
+        fed = end
+        assert meter.bitrates_bps(end)[2, 0] == pytest.approx(full, rel=0.05), end
+    assert meter.bitrates_bps(3800)[0, 2] == pytest.approx(160_000, rel=0.05)
+    _feed(meter, 3800, 4100, ALL - {(2, 0), (2, 1), (2, 2)})
+    assert not meter.bitrates_bps(4100)[2].any()  # gone: not forwardable
+
+
 def test_a_sparse_layer_is_measured_over_the_whole_window() -> None:
     # One 1000-byte frame every 250 ms: the first one in the window may come 200 ms late.
     meter = LayerBitrateMeter(window_ms=1000, bucket_ms=100)
@@ -156,7 +172,8 @@ def test_a_sparse_layer_is_measured_over_the_whole_window() -> None:
 
 def _reference_rates(meter: LayerBitrateMeter, now_ms: int) -> list[float]:
     """The meter's rule written out plainly: per layer, bytes in the window's buckets over the
-    window's span, or over the layer's own span when it sent nothing in the first buckets."""
+    window's span; from the layer's own start when it sent nothing in the first buckets, up to
+    its own end when it sent nothing in the last ones."""
     bucket_ms, n, first_bucket, epochs, counts = meter.counts.state()
     if first_bucket is None:
         return [0.0] * 9
@@ -164,6 +181,7 @@ def _reference_rates(meter: LayerBitrateMeter, now_ms: int) -> list[float]:
     oldest = now_bucket - n + 1
     start = max(oldest, first_bucket)
     restart = start + -(-300 // bucket_ms)
+    stop = now_bucket - -(-300 // bucket_ms)
     live = [
         (epoch, counts[slot * 9 : slot * 9 + 9])
         for slot, epoch in enumerate(epochs)
@@ -176,8 +194,14 @@ def _reference_rates(meter: LayerBitrateMeter, now_ms: int) -> list[float]:
     for k in range(9):
         total = sum(chunk[k] for _, chunk in live)
         early = sum(chunk[k] for epoch, chunk in live if epoch < restart)
+        late = sum(chunk[k] for epoch, chunk in live if epoch > stop)
         since = min((e for e, chunk in live if chunk[k]), default=start) if not early else start
-        rates.append(total * 8000.0 / max(now_ms - since * bucket_ms, least_ms))
+        end_ms, floor_ms = now_ms, least_ms
+        if total and not late:
+            end_ms = (max(e for e, chunk in live if chunk[k]) + 1) * bucket_ms
+            if early and now_ms - start * bucket_ms >= least_ms:
+                floor_ms = bucket_ms  # there all along, then stopped: its span is exact
+        rates.append(total * 8000.0 / max(end_ms - since * bucket_ms, floor_ms))
     return rates
 
 

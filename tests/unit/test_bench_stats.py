@@ -17,7 +17,7 @@ from confsfu.bench.worker import (
     layer_label,
     server_read_after,
 )
-from confsfu.loadgen.peer import Pacer, RecentPackets
+from confsfu.loadgen.packets import Pacer, RecentPackets
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp
 from confsfu.server.loop_lag import LoopLag

@@ -7,7 +7,8 @@ import pytest
 
 from confsfu.bandwidth.allocator import AllocatorConfig, Priority, Reason
 from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget, demand
-from confsfu.bandwidth.estimators import EstimatorConfig, make_estimator
+from confsfu.bandwidth.estimation import EstimatorConfig
+from confsfu.bandwidth.estimators import make_estimator
 from confsfu.ids import SourceId
 
 K = 1000
@@ -64,12 +65,26 @@ def test_the_audio_received_comes_off_first_at_what_it_costs() -> None:
     assert b2.step_bps == 50 * K  # the next step up: a paused thumbnail's lowest layer
 
 
+def test_audio_the_estimate_does_not_count_is_not_taken_off_it() -> None:
+    """A REMB receiver counts only what carries abs-send-time (video): Firefox at 50 kbit/s
+    under 65 kbit/s of audio kept both thumbnails paused for 30 s in a browser run."""
+    thumbs = [demand(RULES, f"t{i}", CAM, "grid", REAL) for i in range(2)]
+    counted = budget(50 * K)
+    assert counted.allocate(10_000, thumbs, audio_bps=65 * K) is not None
+    assert [d.spatial for d in counted.decisions] == [None, None]
+    unseen = budget(50 * K)
+    assert unseen.allocate(10_000, thumbs, audio_bps=65 * K, audio_counted=False) is not None
+    # 50 kbit/s buys one thumbnail at a quarter frame rate
+    assert [(d.spatial, d.temporal) for d in unseen.decisions] == [(0, 0), (None, None)]
+    assert unseen.wanted_bps == 2 * 75 * K + 65 * K  # what probing aims for counts it still
+
+
 @pytest.mark.parametrize(
     ("remb", "audio", "live", "step"),
     [
         (60 * K, 80 * K, 0, 50 * K),  # Firefox's first REMB under two talkers: all paused
-        (60 * K, 10 * K, 1, 25 * K),  # audio at what it costs: one thumbnail fits, at ¼ rate
-        # (its next rung, +25, is cheaper than the paused one's 50)
+        (60 * K, 10 * K, 1, 50 * K),  # audio at what it costs: one thumbnail fits, at ¼ rate
+        # (a picture for the paused one comes before the live one's next rung, +25)
         (200 * K, 60 * K, 2, 25 * K),  # both fit, one at ¼ rate: +25 brings it to ½
         (300 * K, 60 * K, 2, 0),  # both fit at the thumbnail's best
     ],

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from confsfu.bandwidth._counts import LayerCounts
 from confsfu.codecs.vp8 import packetize_vp8, parse_vp8
+from confsfu.conference.voice_activity import VoiceActivity, VoiceConfig
 from confsfu.forwarding._reception import Reception as CReception
 from confsfu.forwarding.classify import Dropped, classify
 from confsfu.forwarding.published import PublishedTrack, StreamRouter
@@ -31,6 +32,7 @@ from confsfu.server.rtc_adapter import srtp_context
 from .test_wire import route_to, sessions, video_header
 
 VIDEO, AUDIO, LEVEL_ID, QUIET_FROM = 0x1111, 0x2222, 1, 70
+VOICE = VoiceConfig(frame_bytes=10, assumed_dbov=40)
 RTX, RTX_PT = 0x3333, 97  # repairs VIDEO (payload type 96)
 KEYFRAME = b"\x10\x02\x00\x9d\x01\x2a\x80\x02\xe0\x01"  # a VP8 keyframe header, 640x480
 KEYS = {VIDEO: "p/video#1", AUDIO: "p/audio#0"}
@@ -51,6 +53,7 @@ class Side:
     heard: list[tuple[Any, ...]] = field(default_factory=list)
     meter: LayerCounts = field(default_factory=lambda: LayerCounts(2000, 250))
     counts: dict[str, int] = field(default_factory=dict)
+    voice: VoiceActivity = field(default_factory=lambda: VoiceActivity(VOICE))
 
     def fan_outs(self) -> dict[str, Any]:
         return {
@@ -128,13 +131,15 @@ def python_path(side: Side, streams: dict[int, Reception], clear: bytes, now_ms:
         if vp8.picture_id is not None:
             picture = stream.unwrap_picture(vp8.picture_id)
         send_time = abs_send_time(now_ms)
-    elif LEVEL_ID in pkt.extensions:
-        try:
-            voice, level = parse_audio_level(pkt.extensions[LEVEL_ID])
+    else:
+        value = pkt.extensions.get(LEVEL_ID)
+        judged = side.voice.on_packet(bool(value), pkt.payload)
+        if judged is not None:
+            side.heard.append(("level", now_ms, "p", judged.level_dbov, True))
+        elif value:
+            voice, level = parse_audio_level(value)
             if voice or level < QUIET_FROM:
                 side.heard.append(("level", now_ms, "p", level, voice))
-        except ParseError:
-            pass
     inbound = SourcePacket(key, pkt, stream.last_ext, vp8, picture)
     sent, sent_bytes, switched, _ = _wire.fan_out(side.fan_outs()[key], inbound, now_ms, send_time)
     side.count("packets_out", sent)
@@ -173,6 +178,7 @@ def make_intake(side: Side, slow: Callable[[bytes, int], object]) -> _wire.Intak
     )
     intake.level_id = LEVEL_ID
     intake.level_floor = QUIET_FROM
+    intake.voice_frame_bytes, intake.voice_dbov = VOICE.frame_bytes, VOICE.assumed_dbov
     for ssrc, is_video in ((VIDEO, True), (AUDIO, False)):
         track = CReception(ssrc, nack_delay_ms=10)
         track.route(KEYS[ssrc], is_video, 1, side.meter if is_video else None)
@@ -198,13 +204,13 @@ def video(seq: int, picture: int, tid: int, key: bool, padding: int = 0) -> byte
     )
 
 
-def audio(seq: int, level: int | None) -> bytes:
+def audio(seq: int, level: int | None, payload: bytes | None = None) -> bytes:
     return build_rtp(
         payload_type=111,
         sequence_number=seq % 65536,
         timestamp=(seq * 960) % 2**32,
         ssrc=AUDIO,
-        payload=bytes([seq % 256]) * 60,
+        payload=bytes([seq % 256]) * 60 if payload is None else payload,
         extensions={LEVEL_ID: build_audio_level(level % 2 == 0, level)}
         if level is not None
         else {},
@@ -220,7 +226,12 @@ packet = st.one_of(
         st.booleans(),
         st.sampled_from([0, 0, 0, 5]),
     ),
-    st.builds(lambda s, lv: ("audio", s, lv), st.integers(0, 40), st.none() | st.integers(0, 127)),
+    st.builds(
+        lambda s, lv, p: ("audio", s, lv, p),
+        st.integers(0, 40),
+        st.none() | st.integers(0, 127),
+        st.none() | st.binary(min_size=1, max_size=40),  # an Opus TOC and frames, or not
+    ),
     st.builds(lambda b: ("junk", b), st.binary(max_size=40)),
     st.builds(lambda s: ("unknown", s), st.integers(0, 40)),
     st.builds(lambda s: ("padding only", s), st.integers(0, 40)),
@@ -239,8 +250,8 @@ def raw(item: tuple[Any, ...], base: int) -> bytes:
     match item:
         case ("video", s, p, t, k, pad):
             return video(base + s, base + p, t, k, pad)
-        case ("audio", s, level):
-            return audio(base + s, level)
+        case ("audio", s, level, payload):
+            return audio(base + s, level, payload)
         case ("unknown", s):
             return build_rtp(payload_type=96, sequence_number=s, timestamp=0, ssrc=5, payload=b"x")
         case ("padding only", s):
@@ -486,3 +497,25 @@ def test_an_intake_never_initialised_fails_cleanly() -> None:
         bare.receive(audio(1, 10), 0)
     with pytest.raises(RuntimeError, match="never initialised"):
         bare.tap(print)  # a tap would have nothing to hand its packets to
+
+
+def test_audio_without_levels_is_judged_by_its_size(
+    receiver: socket.socket, sender: socket.socket
+) -> None:
+    """Issue 21: webrtcbin sets no level on its packets; the intake judges them as
+    confsfu.conference.voice_activity does (held to it packet by packet above)."""
+    side, intake = taking(receiver, sender)
+    tone, silence = bytes([0xF8]) + bytes(159), bytes([0xF8, 0xFF, 0xFE])
+    intake.receive(audio(1, None, tone), 100)
+    intake.receive(audio(2, None, silence), 120)
+    intake.receive(audio(3, None, bytes([0xFB])), 140)  # code 3 without its count
+    assert [h for h in side.heard if h[0] == "level"] == [("level", 100, "p", 40, True)]
+    intake.voice_frame_bytes = 0  # off: never heard
+    intake.receive(audio(4, None, tone), 160)
+    assert len([h for h in side.heard if h[0] == "level"]) == 1
+    intake.voice_frame_bytes = 10
+    for seq in range(5, 5 + 32):  # it sends silent levels now, as Chromium does
+        intake.receive(audio(seq, 127), 180 + seq)
+    intake.receive(audio(40, None, tone), 300)  # a packet without: not judged: it has levels
+    assert len([h for h in side.heard if h[0] == "level"]) == 1
+    _wire.flush()

@@ -57,3 +57,25 @@ async def test_the_probe_sees_a_callback_that_holds_the_loop() -> None:
     seen = lag.samples
     await asyncio.sleep(0.03)
     assert lag.samples == seen  # stopped
+    assert lag.max_cpu_ms < 40  # time.sleep holds the loop without spending CPU
+
+
+async def test_the_probe_counts_the_cpu_a_callback_holds_the_loop_for() -> None:
+    def spin(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    lag = LoopLag()
+    probe = LagProbe(lag, every_ms=5)
+    probe.start()
+    try:
+        await asyncio.sleep(0.03)
+        asyncio.get_running_loop().call_soon(spin, 0.06)  # 60 ms of CPU in one callback
+        await asyncio.sleep(0.1)
+    finally:
+        probe.stop()
+    assert lag.max_cpu_ms >= 60
+    assert lag.snapshot()["max_cpu_ms"] >= 60
+    lag.reset_max()
+    assert lag.max_cpu_ms == lag.max_ms == 0.0

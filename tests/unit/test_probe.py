@@ -109,23 +109,30 @@ def test_bad_settings_and_inputs_are_refused() -> None:
             st.integers(0, 5_000_000),
             st.integers(0, 5_000_000),
             st.floats(0, 1),
+            st.integers(0, 5_000_000),
         ),
         max_size=60,
     )
 )
 def test_padding_never_exceeds_the_want_the_gain_or_the_cap(
-    steps: list[tuple[int, int, int, int, float]],
+    steps: list[tuple[int, int, int, int, float, int]],
 ) -> None:
     probe = ProbeController(CFG)
     now = 0
-    for dt, estimate, media, wanted, loss in steps:
+    for dt, estimate, media, wanted, loss, unseen in steps:
         now += dt
         padding = probe.update(
-            now, estimate_bps=estimate, media_bps=media, wanted_bps=wanted, loss=loss
+            now,
+            estimate_bps=estimate,
+            media_bps=media,
+            wanted_bps=wanted,
+            loss=loss,
+            unseen_bps=unseen,
         )
         assert 0 <= padding <= CFG.max_padding_bps
-        if padding:
-            assert media + padding <= min(wanted, estimate * CFG.gain) + 1
+        if padding:  # what the estimate sees stays within the want and the gain
+            seen = max(media - unseen, 0)
+            assert seen + padding <= min(wanted, estimate * CFG.gain) + 1
             assert loss <= CFG.max_loss
         assert probe.take_bytes(now) >= 0
 
@@ -165,3 +172,26 @@ def test_a_paused_tile_is_reason_enough_to_probe() -> None:
         0, estimate_bps=270_000, media_bps=180_000, wanted_bps=290_000, loss=0.0, step_bps=100_000
     )
     assert padding == 110_000  # up to what the tiles want
+
+
+@pytest.mark.parametrize(
+    ("unseen", "padding"),
+    [
+        (0, 52_000),  # everything counts: the cheapest paused tile's worth
+        # Firefox on REMB (seen in a browser run: stuck at 50 kbit/s for 30 s): its REMB counts
+        # none of the 65 kbit/s of audio, so padding alone must reach audio + the tile's cost.
+        (65_000, 117_000),
+    ],
+)
+def test_padding_tops_up_only_what_the_estimate_can_see(unseen: int, padding: int) -> None:
+    probe = ProbeController(CFG)
+    got = probe.update(
+        0,
+        estimate_bps=50_000,
+        media_bps=65_000,
+        wanted_bps=234_000,
+        loss=0.0,
+        step_bps=52_000,
+        unseen_bps=unseen,
+    )
+    assert got == padding

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from aiortc.sdp import SessionDescription
 
+from confsfu.forwarding.published import StreamRouter
+from confsfu.rtp.packet import build_rtp, parse_rtp
 from confsfu.sdp import parse_sdp
 from confsfu.server.rtc_adapter import RawPeerConnection, aiortc_readable
+from confsfu.server.sdp_plan import publish_plan
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 FIREFOX = (FIXTURES / "firefox_offer_simulcast.sdp").read_bytes().decode()
@@ -41,3 +44,36 @@ async def test_an_offer_with_extmap_attributes_is_answered() -> None:
         assert "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level" in answer
     finally:
         await pc.close()
+
+
+# A publish offer captured from GStreamer 1.22's webrtcbin (Debian) as
+# tests/fixtures/webrtcbin_publisher.py makes it: VP8 then Opus, the audio bundle-only on port 0,
+# `vad=on` after the audio-level URI, no mid or rid extension (streams are named by a=ssrc).
+WEBRTCBIN = (FIXTURES / "webrtcbin_offer.sdp").read_bytes().decode()
+
+
+def test_the_captured_webrtcbin_offer_is_readable_only_through_the_seam() -> None:
+    assert "vad=on" in WEBRTCBIN and "a=bundle-only" in WEBRTCBIN
+    with pytest.raises(ValueError, match="too many values"):
+        SessionDescription.parse(WEBRTCBIN)
+    SessionDescription.parse(aiortc_readable(WEBRTCBIN))
+
+
+async def test_the_captured_webrtcbin_offer_is_answered_and_routed_by_ssrc() -> None:
+    pc = RawPeerConnection()
+    try:
+        answer = await pc.answer(WEBRTCBIN)
+    finally:
+        await pc.close()
+    plan = publish_plan("gst", WEBRTCBIN, answer, 2500)
+    video, audio = plan.sections
+    assert (video.mid, video.kind, video.media_payload_types) == ("video0", "video", {96})
+    assert (audio.mid, audio.kind, audio.media_payload_types) == ("audio1", "audio", {111})
+    assert plan.ext.audio_level == 1
+    ssrcs = [int(s) for s in re.findall(r"^a=ssrc:(\d+) cname", WEBRTCBIN, flags=re.M)]
+    assert (video.media_ssrcs, audio.media_ssrcs) == ((ssrcs[0],), (ssrcs[1],))
+    router = StreamRouter(plan.sections, plan.ext)
+    for ssrc, pt, kind in ((ssrcs[0], 96, "video"), (ssrcs[1], 111, "audio")):
+        first = build_rtp(payload_type=pt, sequence_number=1, timestamp=0, ssrc=ssrc, payload=b"x")
+        stream = router.route(parse_rtp(first))
+        assert stream is not None and stream.section.kind == kind

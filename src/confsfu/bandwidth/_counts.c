@@ -58,7 +58,9 @@ static int layer_counts_add(LayerCounts *self, long long now_ms, int spatial, in
 
 /* Bits per second of each layer (s * 3 + t) over the window ending at `now_ms`. A layer that
  * sent nothing in the stream's first buckets of the window (switched back on) is measured from
- * its own start; any rate over at least half a window, so a first keyframe is not a rate. */
+ * its own start, and one that sent nothing in the window's last buckets (switched off) up to its
+ * own end, so that neither reads cheaper than it is while the window fills or empties; any rate
+ * over at least half a window, so a first keyframe is not a rate. */
 static void layer_counts_rates(const LayerCounts *self, long long now_ms, double *rates) {
     for (int k = 0; k < LAYERS; k++)
         rates[k] = 0.0;
@@ -68,10 +70,14 @@ static void layer_counts_rates(const LayerCounts *self, long long now_ms, double
     long long oldest = now_bucket - self->n + 1;
     long long start = oldest > self->first_bucket ? oldest : self->first_bucket;
     long long restart = start + floor_div(LAYER_RESTART_MS + self->bucket_ms - 1, self->bucket_ms);
-    long long totals[LAYERS] = {0}, early[LAYERS] = {0}, since[LAYERS];
+    long long stop = now_bucket - floor_div(LAYER_RESTART_MS + self->bucket_ms - 1, self->bucket_ms);
+    long long totals[LAYERS] = {0}, early[LAYERS] = {0}, late[LAYERS] = {0}, since[LAYERS];
+    long long until[LAYERS];
     int live = 0;
-    for (int k = 0; k < LAYERS; k++)
+    for (int k = 0; k < LAYERS; k++) {
         since[k] = LLONG_MAX;
+        until[k] = LLONG_MIN;
+    }
     for (int slot = 0; slot < self->n; slot++) {
         long long epoch = self->epochs[slot];
         if (epoch < oldest || epoch > now_bucket)
@@ -82,19 +88,27 @@ static void layer_counts_rates(const LayerCounts *self, long long now_ms, double
             totals[k] += chunk[k];
             if (epoch < restart)
                 early[k] += chunk[k];
+            if (epoch > stop)
+                late[k] += chunk[k];
             if (chunk[k] && epoch < since[k])
                 since[k] = epoch;
+            if (chunk[k] && epoch > until[k])
+                until[k] = epoch;
         }
     }
     if (!live)
         return;
     long long least_ms = self->bucket_ms * (self->n / 2 > 1 ? self->n / 2 : 1);
-    long long span_ms = now_ms - start * self->bucket_ms;
     for (int k = 0; k < LAYERS; k++) {
-        long long own = span_ms;
+        long long from_ms = start * self->bucket_ms, to_ms = now_ms;
         if (totals[k] && !early[k])
-            own = now_ms - since[k] * self->bucket_ms;
-        rates[k] = (double)totals[k] * 8000.0 / (double)(own > least_ms ? own : least_ms);
+            from_ms = since[k] * self->bucket_ms;
+        if (totals[k] && !late[k])
+            to_ms = (until[k] + 1) * self->bucket_ms;
+        long long own = to_ms - from_ms, floor_ms = least_ms;
+        if (totals[k] && !late[k] && early[k] && now_ms - start * self->bucket_ms >= least_ms)
+            floor_ms = self->bucket_ms; /* there all along, then stopped: its span is exact */
+        rates[k] = (double)totals[k] * 8000.0 / (double)(own > floor_ms ? own : floor_ms);
     }
 }
 

@@ -2,9 +2,9 @@
 
 The rules on top of the allocator's: a new subscriber's estimate is held at the initial one for
 a warm-up (its first reports describe its receiver starting up, not its link); the audio it
-receives is taken off first, at what it measurably costs; the stage tile is a floor (never
-paused). What the next step up would cost (a paused tile's lowest layer) tells probing how far
-to go.
+receives is taken off first, at what it measurably costs (where the estimate counts it); the
+stage tile is a floor (never paused). What the next step up would cost (a paused tile's lowest
+layer, else the next rung of a tile the bandwidth holds down) tells probing how far to go.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from confsfu.bandwidth.allocator import (
     SubscriberAllocator,
     wanted_bps,
 )
-from confsfu.bandwidth.estimators import BandwidthEstimator
+from confsfu.bandwidth.estimation import BandwidthEstimator
 from confsfu.ids import SlotPurpose, SourceId
 
 NO_LAYERS: npt.NDArray[np.float64] = np.zeros((3, 3))
@@ -83,12 +83,22 @@ class SubscriberBudget:
         return estimate
 
     def allocate(
-        self, now_ms: int, demands: Sequence[Demand], audio_bps: int
+        self,
+        now_ms: int,
+        demands: Sequence[Demand],
+        audio_bps: int,
+        *,
+        audio_counted: bool = True,
     ) -> list[LayerDecision] | None:
         """The new decisions when they changed (all of them in `decisions`), else None.
-        `audio_bps`: what the audio it receives costs now (measured)."""
+        `audio_bps`: what the audio it receives costs now (measured); `audio_counted`: whether
+        the estimate counts it. A receiver's REMB does not (it counts only packets carrying
+        abs-send-time, which audio does not), and can never climb much above 1.5 times what
+        it counts: taking the audio off it too would hold a thumbnail paused for good. Its
+        delay signal has seen the audio all the same, so the video fits in what it reports."""
         audio_bps = max(audio_bps, 0)
-        budget = max(0, self.estimate_bps(now_ms) - audio_bps)
+        taken = audio_bps if audio_counted else 0
+        budget = max(0, self.estimate_bps(now_ms) - taken)
         self.wanted_bps = wanted_bps(demands) + audio_bps
         changed = self.allocator.update(now_ms, budget, demands)
         self.step_bps = _step_bps(demands, self.allocator.decisions)
@@ -100,18 +110,20 @@ class SubscriberBudget:
 
 
 def _step_bps(demands: Sequence[Demand], decisions: Sequence[LayerDecision]) -> int:
-    """What the cheapest step up costs: a paused tile's lowest layer, or what a tile the bandwidth
-    holds down would add on its next rung (0: no tile is held down)."""
+    """What the next step up costs: the cheapest paused tile's lowest layer (a picture where
+    there is none comes first), else what a tile the bandwidth holds down would add on its next
+    rung (0: no tile is held down)."""
     by_track = {d.track_id: d for d in decisions}
-    steps = []
+    paused: list[int] = []
+    rungs: list[int] = []
     for demand_ in demands:
         decision = by_track.get(demand_.track_id)
         if decision is None or not demand_.ladder_costs:
             continue
         if decision.paused:
-            steps.append(demand_.ladder_costs[0])
+            paused.append(demand_.ladder_costs[0])
         elif decision.reason == Reason.BANDWIDTH:
             above = [c for c in demand_.ladder_costs if c > decision.bitrate_bps]
             if above:
-                steps.append(above[0] - decision.bitrate_bps)
-    return min(steps, default=0)
+                rungs.append(above[0] - decision.bitrate_bps)
+    return min(paused or rungs, default=0)

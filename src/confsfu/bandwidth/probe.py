@@ -7,7 +7,11 @@ probe: for up to `duration_ms` it asks for padding that brings the outgoing rate
 the estimate, so the estimate can rise step by step; and at least to what the next step up (a
 paused tile's lowest layer) would cost on top of the media sent, up to `step_gain` times the
 estimate, so a subscriber whose every tile is paused on a low first estimate (audio alone above
-`gain` times it) is still probed. A probe that meets loss or a falling estimate stops at once,
+`gain` times it) is still probed. The padding tops up what the estimate can see: a receiver's REMB
+counts only packets that carry abs-send-time (not the audio), and never climbs much above 1.5
+times what it counts, so media it cannot see (`unseen_bps`) does not take the padding's place
+(audio above the next step's cost would otherwise keep a paused thumbnail paused for good).
+A probe that meets loss or a falling estimate stops at once,
 and so does one that ends without raising the estimate by `success_gain`: the next one waits
 twice as long (up to `max_interval_ms`), so a link that really is weak is not flooded.
 """
@@ -75,11 +79,13 @@ class ProbeController:
         wanted_bps: int,
         loss: float,
         step_bps: int = 0,
+        unseen_bps: int = 0,
     ) -> int:
         """The padding rate to send from now on (0: none). `step_bps`: what the next step up
-        costs (a paused tile's lowest layer; 0: nothing is paused)."""
+        costs (a paused tile's lowest layer; 0: nothing is paused); `unseen_bps`: the part of
+        `media_bps` the estimate does not count."""
         cfg = self._config
-        if min(estimate_bps, media_bps, wanted_bps, step_bps) < 0 or not 0 <= loss <= 1:
+        if min(estimate_bps, media_bps, wanted_bps, step_bps, unseen_bps) < 0 or not 0 <= loss <= 1:
             raise ProbeError("rates must not be negative and loss must be within 0..1")
         # Short: the tiles want more than the estimate buys, or a tile is paused at all.
         short = step_bps > 0 or wanted_bps > estimate_bps * (1 + cfg.short_margin)
@@ -98,9 +104,10 @@ class ProbeController:
         if self._since_ms is None:
             self.padding_bps = 0
         else:
-            step = min(media_bps + step_bps, int(estimate_bps * cfg.step_gain))
+            step = min(media_bps + step_bps, int(estimate_bps * cfg.step_gain)) if step_bps else 0
             target = min(wanted_bps, max(int(estimate_bps * cfg.gain), step))
-            self.padding_bps = max(0, min(target - media_bps, cfg.max_padding_bps))
+            seen = max(media_bps - unseen_bps, 0)
+            self.padding_bps = max(0, min(target - seen, cfg.max_padding_bps))
         return self.padding_bps
 
     def take_bytes(self, now_ms: int) -> int:

@@ -1,8 +1,10 @@
-"""Publish offers of a chosen size, written as a browser would: the largest the SDP limits let
-through (for measuring what one offer costs the server) and far larger ones (for hostile tests)."""
+"""Publish offers written as a browser would: aiortc's offer rewritten to announce simulcast (rids,
+or a legacy SIM group), and offers of a chosen size, the largest the SDP limits let through (for
+measuring what one offer costs the server) and far larger ones (for hostile tests)."""
 
 from __future__ import annotations
 
+from confsfu.loadgen.packets import SIMULCAST_RIDS
 from confsfu.signalling.sdp_limits import SdpLimits
 
 _EXTENSIONS = (
@@ -105,3 +107,31 @@ def _full_section(mid: int, limits: SdpLimits, line_count: int) -> list[str]:
     while len(lines) < line_count:
         lines.append(next(fb))
     return lines[:line_count]
+
+
+def _reannounce_video(offer: str, lines: list[str]) -> str:
+    """The offer with the video m-line's SSRC lines replaced by `lines` (after its a=mid)."""
+    out: list[str] = []
+    in_video = False
+    for line in offer.split("\r\n"):
+        if line.startswith("m="):
+            in_video = line.startswith("m=video")
+        if in_video and (line.startswith("a=ssrc:") or line.startswith("a=ssrc-group:")):
+            continue
+        out.append(line)
+        if in_video and line.startswith("a=mid:"):
+            out += lines
+    return "\r\n".join(out)
+
+
+def simulcast_offer(offer: str) -> str:
+    """Announce three rid layers on the video m-line instead of SSRCs, like Chromium does."""
+    rids = [f"a=rid:{rid} send" for rid in SIMULCAST_RIDS]
+    return _reannounce_video(offer, [*rids, "a=simulcast:send " + ";".join(SIMULCAST_RIDS)])
+
+
+def sim_group_offer(offer: str, ssrcs: list[int]) -> str:
+    """Announce simulcast layers as legacy Chrome did: their SSRCs in an a=ssrc-group:SIM on the
+    video m-line, lowest layer first, and no rids."""
+    group = "a=ssrc-group:SIM " + " ".join(map(str, ssrcs))
+    return _reannounce_video(offer, [group, *(f"a=ssrc:{s} cname:loopback" for s in ssrcs)])

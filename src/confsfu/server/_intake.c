@@ -24,6 +24,7 @@
 #include <string.h>
 
 enum { MAX_TRACKS = 32, TAG_LENGTH = 16 };
+enum { LACKING_BELOW = 32 }; /* of 64: confsfu.conference.voice_activity's */
 
 static const CountsApi *counts_api;       /* confsfu.bandwidth._counts */
 static const ReceptionApi *reception_api; /* confsfu.forwarding._reception */
@@ -61,6 +62,9 @@ struct Intake {
     PyObject *srtp_owner; /* keeps `srtp` alive (the pylibsrtp Session) */
     int level_id;       /* the audio-level extension's id, or 0 */
     int level_floor;    /* levels this quiet or quieter go unreported unless voice is flagged */
+    uint64_t level_bits; /* bit k: the k-th latest audio packet carried a level */
+    int voice_frame_bytes; /* judge packets without a level by size: bytes per frame, 0 = off */
+    int voice_dbov;     /* ... and report those holding sound at this level */
     int gate_audio, gate_video, max_packet;
     Reception *tracks[MAX_TRACKS];
     int n_tracks;
@@ -111,6 +115,27 @@ int call_with(PyObject *fn, PyObject **args, int count) {
         Py_XDECREF(args[i]);
     Py_XDECREF(result);
     return result != NULL ? 0 : -1;
+}
+
+/* Whether an Opus packet holds sound: at least `frame_bytes` per frame, as
+ * confsfu.conference.voice_activity judges it (its TOC read as confsfu.codecs.opus does). */
+static int opus_sounds(const unsigned char *payload, Py_ssize_t length, int frame_bytes) {
+    static const unsigned char frame_quanta[32] = {4, 8, 16, 24, 4, 8, 16, 24, 4, 8, 16,
+                                                   24, 4, 8, 4, 8, 1, 2, 4, 8, 1, 2,
+                                                   4, 8, 1, 2, 4, 8, 1, 2, 4, 8};
+    if (length < 1)
+        return 0;
+    int code = payload[0] & 3, frames;
+    if (code == 0)
+        frames = 1;
+    else if (code < 3)
+        frames = 2;
+    else if (length < 2)
+        return 0;
+    else
+        frames = payload[1] & 0x3f;
+    int quanta = frame_quanta[payload[0] >> 3] * frames;
+    return quanta > 0 && quanta <= 48 && length >= (Py_ssize_t)frame_bytes * frames;
 }
 
 /* The fan-out of one taken packet, and what Python must hear of it. */
@@ -246,13 +271,21 @@ PyObject *intake_receive(Intake *self, const unsigned char *d, int length,
         stamp[1] = (unsigned char)(abs_send_time >> 8);
         stamp[2] = (unsigned char)abs_send_time;
         send_time = stamp;
-    } else if (self->level_id > 0) {
+    } else {
         Py_ssize_t at = 0;
         int size = 0;
-        if (rtp_find_extension(d, &h, self->level_id, &at, &size) && size >= 1 &&
-            ((d[at] & 0x80) || (d[at] & 0x7f) < self->level_floor)) {
+        int has_level = self->level_id > 0 &&
+                        rtp_find_extension(d, &h, self->level_id, &at, &size) && size >= 1;
+        self->level_bits = (self->level_bits << 1) | (uint64_t)has_level;
+        if (has_level && ((d[at] & 0x80) || (d[at] & 0x7f) < self->level_floor)) {
             PyObject *args[4] = {PyLong_FromLongLong(now_ms), Py_NewRef(self->pid),
                                  PyLong_FromLong(d[at] & 0x7f), PyBool_FromLong(d[at] & 0x80)};
+            failed = call_with(self->call[K_ON_LEVEL], args, 4) < 0;
+        } else if (!has_level && self->voice_frame_bytes > 0 &&
+                   __builtin_popcountll(self->level_bits) < LACKING_BELOW &&
+                   opus_sounds(d + h.payload_start, payload_length, self->voice_frame_bytes)) {
+            PyObject *args[4] = {PyLong_FromLongLong(now_ms), Py_NewRef(self->pid),
+                                 PyLong_FromLong(self->voice_dbov), Py_NewRef(Py_True)};
             failed = call_with(self->call[K_ON_LEVEL], args, 4) < 0;
         }
     }
@@ -577,6 +610,10 @@ static PyMethodDef intake_methods[] = {
 
 static PyMemberDef intake_members[] = {
     {"level_id", T_INT, offsetof(Intake, level_id), 0, "the audio-level extension's id, or 0"},
+    {"voice_frame_bytes", T_INT, offsetof(Intake, voice_frame_bytes), 0,
+     "packets without a level are judged by size: bytes per Opus frame for sound (0: off)"},
+    {"voice_dbov", T_INT, offsetof(Intake, voice_dbov), 0,
+     "the level reported for a packet judged to hold sound"},
     {"level_floor", T_INT, offsetof(Intake, level_floor), 0,
      "audio levels (-dBov) at or above it go unreported unless the voice flag is set"},
     {"gate_audio", T_BOOL, offsetof(Intake, gate_audio), 0, "audio may be forwarded"},

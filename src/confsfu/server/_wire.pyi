@@ -119,6 +119,8 @@ class Intake:
 
     level_id: int
     level_floor: int
+    voice_frame_bytes: int
+    voice_dbov: int
     gate_audio: bool
     gate_video: bool
     opener: Opener | None

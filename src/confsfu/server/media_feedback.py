@@ -3,6 +3,7 @@ retransmissions, estimates), publishers' reports and upstream NACKs, probe paddi
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 
@@ -14,6 +15,8 @@ from confsfu.rtp import rtcp
 from confsfu.server._wire import TRANSPORT_LOG
 from confsfu.server.media_handles import Publisher, Slot, Subscriber
 from confsfu.settings import BandwidthSettings, MediaSettings
+
+log = logging.getLogger(__name__)
 
 KEYFRAME_SCAN_EVERY_MS = 100  # re-requests are throttled to one per 500 ms per layer anyway
 PAD_EVERY_MS = 20  # probe padding goes out in bursts this far apart
@@ -209,9 +212,17 @@ class MediaFeedback:
             wanted_bps=sub.budget.wanted_bps,
             loss=sub.loss_fraction or 0.0,
             step_bps=sub.budget.step_bps,
+            unseen_bps=0 if sub.estimate_counts_audio else sub.audio_bps,
         )
         if sub.probe.probing != was:
             self._counters["probes_started" if sub.probe.probing else "probes_ended"] += 1
+            log.info(
+                "probe %s for %s: estimate %d, media %d, wanted %d, step %d kbit/s, padding %d",
+                "started" if sub.probe.probing else "ended", sub.participant_id,
+                sub.estimator.estimate_bps(now_ms) // 1000, media_bps // 1000,
+                sub.budget.wanted_bps // 1000, sub.budget.step_bps // 1000,
+                sub.probe.padding_bps // 1000,
+            )  # fmt: skip
 
     def _pad(self, now_ms: int, sub: Subscriber) -> None:
         """Probe padding: RTX copies of the latest video packets, or padding-only RTX packets

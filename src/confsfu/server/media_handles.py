@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from confsfu.bandwidth.budget import SubscriberBudget
-from confsfu.bandwidth.estimators import BandwidthEstimator
+from confsfu.bandwidth.estimation import BandwidthEstimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeController
 from confsfu.bandwidth.quality import QualityWatch
+from confsfu.conference.voice_activity import VoiceActivity
 from confsfu.forwarding._reception import Reception
 from confsfu.forwarding.outgoing import SlotHeader, build_padding
 from confsfu.forwarding.published import StreamRouter
@@ -122,6 +123,12 @@ class Subscriber:
         return self.budget.estimator
 
     @property
+    def estimate_counts_audio(self) -> bool:
+        """Whether its estimate counts the audio sent to it: a REMB counts only what carries
+        abs-send-time, which audio sections are not offered."""
+        return self.estimator_kind != "remb"
+
+    @property
     def estimator_kind(self) -> str:
         """`twcc` (transport-cc feedback, on the sending side), `remb` or `loss`."""
         return ESTIMATOR_KINDS.get(type(self.budget.estimator).__name__, "other")
@@ -146,6 +153,7 @@ class Publisher:
     ext: ExtensionIds = field(default_factory=ExtensionIds)
     receptions: dict[int, Reception] = field(default_factory=dict)  # by SSRC
     meters: dict[SourceId, LayerBitrateMeter] = field(default_factory=dict)  # per video source
+    voice: VoiceActivity = field(default_factory=VoiceActivity)  # the slow path's; the intake's own
 
     def heard(self, ssrc: int) -> int | None:
         """When a packet of `ssrc` last arrived (None: never)."""

@@ -97,8 +97,7 @@ class PublisherPath:
             drops["chair_muted"] += 1  # the intake's gates, set by RoomMedia.refresh_gates
             return
         if kind != "video":
-            if pub.ext.audio_level is not None:
-                self._note_audio_level(pub, pkt, arrival_ms)
+            self._note_audio_level(pub, pkt, arrival_ms)
             entries = self._fan_outs.get(key)
             if entries is not None:  # None: not among the voices anyone hears now
                 self._forward(entries, SourcePacket(key, pkt, incoming.last_ext), arrival_ms, b"")
@@ -141,13 +140,14 @@ class PublisherPath:
             self.after_fan_out(switched, unrouted)
 
     def _note_audio_level(self, pub: Publisher, pkt: RtpPacket, now_ms: int) -> None:
-        value = pkt.extensions.get(pub.ext.audio_level or 0)
-        if value is None:
+        """Its level if it carries one, else its judgement by size (as the intake does both)."""
+        value = pkt.extensions.get(pub.ext.audio_level) if pub.ext.audio_level else None
+        judged = pub.voice.on_packet(bool(value), pkt.payload)
+        if judged is not None:
+            self.on_level(now_ms, pub.participant_id, judged.level_dbov, True)
             return
-        try:
-            voice, level = parse_audio_level(value)
-        except ParseError:
+        if not value:
             return
-        meeting = self._meeting
-        if voice or level < meeting.speakers.quiet_from:  # as the intake reports them
+        voice, level = parse_audio_level(value)
+        if voice or level < self._meeting.speakers.quiet_from:  # as the intake reports them
             self.on_level(now_ms, pub.participant_id, level, voice)

@@ -248,6 +248,8 @@ class RawPeerConnection:
             if self.pc.connectionState in ("failed", "closed"):
                 self._drop_route()
                 self._unwatch()
+            elif self.pc.connectionState == "connected":
+                self.refresh_route()  # else the first packet sent finds none (and is lost)
             if self.on_state is not None:
                 self.on_state(self.pc.connectionState)
 

@@ -1,0 +1,123 @@
+"""The transport-cc estimator: the sender's own estimate from transport-wide feedback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from confsfu.bandwidth.delay_based import (
+    AckedBitrate,
+    AimdRateController,
+    InterArrival,
+    OveruseDetector,
+    Trendline,
+    Usage,
+)
+from confsfu.bandwidth.estimation import (
+    EstimatorConfig,
+    LossController,
+    check_feedback,
+    check_fraction,
+    check_rate,
+    check_seq,
+    check_size,
+    clamp,
+)
+
+
+class TwccEstimator:
+    """Send-side estimate from transport-wide feedback: min(delay-based AIMD, loss controller).
+
+    Loss comes from the feedback itself (reported-lost over reported packets, judged once per
+    `feedback_loss_interval_ms`); receiver reports are ignored so one loss is not counted twice.
+    """
+
+    def __init__(self, config: EstimatorConfig) -> None:
+        self._config = config
+        self._sent: dict[int, tuple[int, int, bool]] = {}  # seq -> (send_ms, size, reported lost)
+        self._groups = InterArrival(config.burst_ms)
+        self._trendline = Trendline(config)
+        self._detector = OveruseDetector(config)
+        self._rate = AimdRateController(config)
+        self._acked = AckedBitrate(config.acked_window_ms)
+        self._loss = LossController(float(config.max_bps), config)
+        self._lost = 0
+        self._reported = 0
+        self._loss_since_ms: int | None = None
+
+    def on_remb(self, now_ms: int, bitrate_bps: float) -> None:
+        check_rate(bitrate_bps)
+
+    def on_receiver_report(self, now_ms: int, fraction_lost: float) -> None:
+        check_fraction(fraction_lost)
+
+    def on_packet_sent(self, now_ms: int, transport_seq: int, size_bytes: int) -> None:
+        seq = check_seq(transport_seq)
+        size = check_size(size_bytes)
+        self._sent.pop(seq, None)  # re-inserted last so the dict stays in send order
+        self._sent[seq] = (now_ms, size, False)
+        horizon = now_ms - self._config.send_history_ms
+        while self._sent:
+            oldest = next(iter(self._sent))
+            if self._sent[oldest][0] >= horizon:
+                break
+            del self._sent[oldest]
+
+    def on_transport_feedback(self, now_ms: int, packets: Sequence[tuple[int, int | None]]) -> None:
+        received: list[tuple[int, int, int]] = []  # (arrival_us, send_ms, size)
+        lost_before = self._lost
+        for seq, arrival_us in check_feedback(packets):
+            entry = self._sent.get(seq)
+            if entry is None:
+                continue  # unknown, too old, or already acknowledged
+            send_ms, size, reported_lost = entry
+            if arrival_us is None:
+                if not reported_lost:
+                    self._sent[seq] = (send_ms, size, True)
+                    self._lost += 1
+                    self._reported += 1
+                continue
+            del self._sent[seq]
+            if reported_lost:
+                self._lost -= 1  # it arrived after all
+            else:
+                self._reported += 1
+            received.append((arrival_us, send_ms, size))
+        received.sort()
+        overused = False
+        for arrival_us, send_ms, size in received:
+            self._acked.add(arrival_us / 1000.0, size)
+            delta = self._groups.add(send_ms, arrival_us)
+            if delta is None:
+                continue
+            send_delta_ms, arrival_delta_ms, arrival_ms = delta
+            modified = self._trendline.update(send_delta_ms, arrival_delta_ms, arrival_ms)
+            usage = self._detector.detect(
+                modified, self._trendline.trend, send_delta_ms, self._trendline.num_deltas, now_ms
+            )
+            overused = overused or usage is Usage.OVERUSE
+        usage = Usage.OVERUSE if overused else self._detector.state
+        clean = self._lost <= lost_before  # nothing newly reported lost
+        self._rate.update(now_ms, usage, self._acked.rate_bps(), clean=clean)
+        self._judge_loss(now_ms)
+
+    def _judge_loss(self, now_ms: int) -> None:
+        cfg = self._config
+        if self._loss_since_ms is None:
+            self._loss_since_ms = now_ms
+            return
+        if now_ms - self._loss_since_ms < cfg.feedback_loss_interval_ms:
+            return
+        if self._reported >= cfg.feedback_loss_min_packets:
+            fraction = min(max(self._lost / self._reported, 0.0), 1.0)
+            basis = min(self._rate.rate_bps, self._loss.value_bps)
+            self._loss.on_loss(now_ms, fraction, basis)
+            acked = self._acked.rate_bps()
+            if fraction == 0 and acked is not None:
+                # No loss at what the link carried: loss sets no bound below that.
+                self._loss.value_bps = max(self._loss.value_bps, clamp(acked, cfg))
+        self._lost = 0
+        self._reported = 0
+        self._loss_since_ms = now_ms
+
+    def estimate_bps(self, now_ms: int) -> int:
+        return int(clamp(min(self._rate.rate_bps, self._loss.value_bps), self._config))

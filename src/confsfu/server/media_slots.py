@@ -1,0 +1,279 @@
+"""Which source each subscriber's slots carry, at which layer: the room's reassign pass (slot
+plan, bandwidth allocation, dynacast) and the subscriptions' effects on the fan-out index."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from confsfu.bandwidth.allocator import Demand
+from confsfu.bandwidth.budget import NO_LAYERS, BudgetRules, demand
+from confsfu.bandwidth.dynacast import Dynacast, highest_wanted
+from confsfu.conference.meeting import Meeting
+from confsfu.conference.slot_plan import RoomPlan, plan_slots, showable
+from confsfu.forwarding.subscription import Announce, Effect, Reindex, RequestKeyframe, Shown
+from confsfu.ids import Kind, LayerKey, Purpose, SlotPurpose, SourceId
+from confsfu.server.media_handles import FanOut, Publisher, Slot, Subscriber
+from confsfu.settings import SlotSettings
+
+log = logging.getLogger(__name__)
+
+REASSIGN_CHUNK = 4  # subscribers reassigned per event-loop iteration by the periodic pass
+
+
+class MediaSlots:
+    """Slot assignment of a room's media (a part of `RoomMedia`, which holds the state)."""
+
+    meeting: Meeting
+    publishers: dict[tuple[str, Purpose], Publisher]
+    subscribers: dict[str, Subscriber]
+    dynacast: Dynacast
+    _held: set[str]
+    _slot_counts: SlotSettings
+    _rules: BudgetRules
+    _slots_by_key: dict[LayerKey, list[Slot]]
+    _fan_out_by_key: dict[LayerKey, FanOut]
+    _gradual: Iterator[None] | None
+    _clock_ms: Callable[[], int]
+    _on_slots_changed: Callable[[str], None]
+    _on_layers_changed: Callable[[str, Purpose, list[str]], None]
+
+    if TYPE_CHECKING:  # RoomMedia's and MediaFeedback's
+
+        def pump(self) -> None: ...
+
+        def _publisher_of(self, source: SourceId) -> Publisher | None: ...
+
+        def _request_keyframe(self, now_ms: int, key: LayerKey) -> None: ...
+
+    # ---- who goes where ---------------------------------------------------------------------
+
+    def reassign(self) -> None:
+        """Recompute every ready subscriber's slots now: who is heard, the stage, one grid page.
+        An unfinished gradual pass is dropped: this one is newer."""
+        self._gradual = None
+        for _ in self._reassign_pass():
+            pass
+
+    def reassign_gradually(self) -> None:
+        """The same pass, `REASSIGN_CHUNK` subscribers per event-loop iteration: a pass over 46
+        subscribers takes 10-30 ms, during which no socket is read, so it goes in pieces with
+        the loop's I/O in between. A newer pass replaces an unfinished one. The periodic pass
+        and the room's events (joins, departures, floor, pages) all reassign this way."""
+        steps = self._gradual = self._reassign_pass()
+        loop = asyncio.get_running_loop()
+
+        def step() -> None:
+            if self._gradual is not steps:
+                return
+            try:
+                next(steps)
+            except StopIteration:
+                self._gradual = None
+            except Exception:  # a timer's work must never stop the room
+                log.exception("reassign pass failed")
+                self._gradual = None
+            else:
+                loop.call_soon(step)
+
+        step()
+
+    def _reassign_pass(self) -> Iterator[None]:
+        """Reassign, yielding after every `REASSIGN_CHUNK` subscribers (the room as of the pass's
+        start; a subscriber gone meanwhile is skipped)."""
+        now_ms = self._clock_ms()
+        meeting = self.meeting
+        stage = meeting.stage(now_ms)
+        video = showable(stage, self._publishing("video"))
+        room = RoomPlan(
+            stage,
+            meeting.lineup(now_ms, self._publishing("audio"), video),
+            self._slot_counts.audio,
+            self._slot_counts.video,
+        )
+        demands: dict[tuple[object, SlotPurpose], Demand] = {}  # built once per pass
+        for done, sub in enumerate(list(self.subscribers.values()), 1):
+            me = sub.participant_id
+            if not sub.ready or self.subscribers.get(me) is not sub:
+                continue
+            slots: dict[SlotPurpose, list[Slot]] = {"audio": [], "stage": [], "grid": []}
+            for slot in sub.slots:
+                slots[slot.purpose].append(slot)
+            now = tuple(tuple(s.subscription.wanted_source for s in slots[p]) for p in slots)
+            if sub.planned != (room, sub.grid_page, now):  # else the plan would be the same
+                plan = plan_slots(room, me, sub.grid_page, *now)
+                self._assign(now_ms, slots["audio"], plan.audio)
+                self._assign(now_ms, slots["stage"], plan.stage)
+                self._assign(now_ms, slots["grid"], plan.grid)
+                now = tuple(tuple(s.subscription.wanted_source for s in slots[p]) for p in slots)
+                sub.planned = (room, sub.grid_page, now)
+            self._allocate(now_ms, sub, demands)
+            self.pump()
+            if done % REASSIGN_CHUNK == 0:
+                yield
+        self._dynacast(now_ms)
+
+    def _assign(self, now_ms: int, slots: list[Slot], chosen: list[SourceId | None]) -> None:
+        for slot, source in zip(slots, chosen, strict=True):
+            if source is not slot.subscription.wanted_source:
+                key = self._layer_to_send(now_ms, source) if source is not None else None
+                self._execute(now_ms, slot, slot.subscription.assign(now_ms, key))
+
+    # ---- layers: what each subscriber's bandwidth buys ----------------------------------------
+
+    def _allocate(
+        self, now_ms: int, sub: Subscriber, known: dict[tuple[object, SlotPurpose], Demand]
+    ) -> None:
+        """Pick each video slot's simulcast and temporal layer to fit the subscriber's budget.
+
+        `known` holds this pass's demands by (source, slot purpose): every subscriber showing
+        a source in the same kind of slot wants it the same way, so each is measured and built
+        once per pass; and by (track, slot purpose), renamed for a slot (subscribers' pages
+        number their slots alike, so most share those too)."""
+        demands: list[Demand] = []
+        slots: dict[str, Slot] = {}
+        for slot in sub.slots:
+            source = slot.subscription.wanted_source
+            if slot.kind == "audio":
+                continue
+            if source is None:
+                self._execute(now_ms, slot, slot.subscription.apply(now_ms, None))
+                continue
+            track = f"{slot.stream.mid}:{source}"
+            d = known.get((track, slot.purpose))
+            if d is None:
+                built = known.get((source, slot.purpose))
+                if built is None:
+                    built = known[source, slot.purpose] = self._demand(now_ms, track, source, slot)
+                d = built if built.track_id == track else built.renamed(track)
+                known[track, slot.purpose] = d
+            slots[track] = slot
+            demands.append(d)
+        budget = sub.budget
+        changed = budget.allocate(
+            now_ms, demands, sub.audio_bps, audio_counted=sub.estimate_counts_audio
+        )
+        if changed is not None:
+            log.info(
+                "subscriber %s at %d kbit/s (%s): %s",
+                sub.participant_id,
+                budget.estimate_bps(now_ms) // 1000,
+                sub.estimator_kind,
+                ", ".join(f"{d.track_id}={d.spatial}/{d.temporal} ({d.reason})" for d in changed),
+            )
+        for decision in budget.decisions:
+            slot_or_none = slots.get(decision.track_id)
+            if slot_or_none is not None:
+                effects = slot_or_none.subscription.apply(now_ms, decision)
+                self._execute(now_ms, slot_or_none, effects)
+
+    def _demand(self, now_ms: int, track: str, source: SourceId, slot: Slot) -> Demand:
+        pub = self._publisher_of(source)
+        meter = pub.meters.get(source) if pub is not None else None
+        measured = meter.bitrates_bps(now_ms) if meter is not None else NO_LAYERS
+        return demand(self._rules, track, source, slot.purpose, measured)
+
+    def _dynacast(self, now_ms: int) -> None:
+        """Tell publishers which simulcast layers anyone could use; the rest may stop."""
+        wanted = highest_wanted(
+            (s.subscription.wanted_source, s.subscription.decision)
+            for sub in self.subscribers.values()
+            for s in sub.slots
+            if s.subscription.decision is not None and s.subscription.wanted_source is not None
+        )
+        for change in self.dynacast.update(now_ms, wanted):
+            source = change.source
+            self._on_layers_changed(source.participant, source.purpose, list(change.rids))
+
+    def _publishing(self, kind: Kind) -> set[str]:
+        """Participants whose camera publisher sends `kind`."""
+        held = self._held if kind == "video" else set()
+        return held | {
+            pid
+            for (pid, purpose), pub in self.publishers.items()
+            if purpose == "camera"
+            and pub.router is not None
+            and any(s.kind == kind for s in pub.router.sections)
+        }
+
+    def _layer_to_send(self, now_ms: int, source: SourceId) -> LayerKey:
+        """The highest simulcast layer of `source` that arrived in the last second."""
+        pub = self._publisher_of(source)
+        best = 0
+        if pub is not None and pub.router is not None:
+            for stream in pub.router.streams.values():
+                incoming = pub.receptions.get(stream.ssrc)
+                if (
+                    stream.section.source is source
+                    and stream.repairs is None
+                    and incoming is not None
+                    and now_ms - incoming.last_packet_ms < 1000
+                ):
+                    best = max(best, stream.layer)
+        return source.layer(best)
+
+    # ---- performing what the cores decide -----------------------------------------------------
+
+    def _execute(self, now_ms: int, slot: Slot, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Reindex):
+                self._index_remove(slot)
+                self._index_add(slot)
+            elif isinstance(effect, RequestKeyframe):
+                self._request_keyframe(now_ms, effect.key)
+            elif isinstance(effect, Announce):
+                self._on_slots_changed(slot.subscriber.participant_id)
+
+    def _index_add(self, slot: Slot) -> None:
+        f = slot.forwarder
+        for key in (f.source, f.pending):
+            if isinstance(key, LayerKey) and key not in slot.indexed:
+                slot.indexed.add(key)
+                self._slots_by_key.setdefault(key, []).append(slot)
+                self._refresh_fan_out(key)
+
+    def _index_remove(self, slot: Slot) -> None:
+        for key in slot.indexed:
+            slots = self._slots_by_key.get(key)
+            if slots is not None:
+                slots.remove(slot)
+                if not slots:
+                    del self._slots_by_key[key]
+                self._refresh_fan_out(key)
+        slot.indexed.clear()
+
+    def _refresh_fan_out(self, key: LayerKey) -> None:
+        entries = tuple(
+            (slot, slot.forwarder, slot.wire)
+            for slot in self._slots_by_key.get(key, ())
+            if slot.wire is not None  # None: its subscriber has not answered yet
+        )
+        if entries:
+            self._fan_out_by_key[key] = entries
+        else:
+            self._fan_out_by_key.pop(key, None)
+
+    def _after_fan_out(self, switched: list[Slot] | None, unrouted: list[Slot] | None) -> None:
+        for slot in unrouted or ():  # no route yet (or SRTP refused it)
+            slot.subscriber.pc.refresh_route()
+        for slot in switched or ():
+            self._execute(0, slot, slot.subscription.switched())
+
+    def slots_told(self, now_ms: int, pid: str, seq: int) -> None:
+        """Slot map `seq`, with every switch decided so far, is `pid`'s page's latest."""
+        sub = self.subscribers.get(pid)
+        for slot in sub.slots if sub is not None else ():
+            self._execute(now_ms, slot, slot.subscription.told(now_ms, seq))
+
+    def slots_shown(self, now_ms: int, pid: str, seq: int) -> None:
+        """`pid`'s page shows slot map `seq`: the switches it announced may go ahead."""
+        sub = self.subscribers.get(pid)
+        for slot in sub.slots if sub is not None else ():
+            self._execute(now_ms, slot, slot.subscription.confirmed(now_ms, seq))
+
+    def shown(self, pid: str) -> list[tuple[Slot, Shown]]:
+        """What each of `pid`'s slots shows, as its page is to be told."""
+        sub = self.subscribers.get(pid)
+        return [(s, s.subscription.shown()) for s in sub.slots] if sub is not None else []
