@@ -3,7 +3,8 @@
 Joins N loopback participants (audio + a small video) to a server, lets them settle, then has
 them leave one at a time and prints, for the few seconds after each departure, how often the
 server's loop ran 10 ms or more late and the worst lateness seen so far. A thaw of the frozen
-garbage (server/gc_policy.py) is followed by a full collection: a stall of hundreds of ms.
+garbage is followed by a full collection, a stall of hundreds of ms: server/gc_policy.py thaws
+only once no room is live (or after many closes), so departures from a live room should not.
 
 Start a server first (`confsfu serve`: the demo room on 127.0.0.1:8080), then run:
 python benchmarks/departures.py [--url ws://127.0.0.1:8080/ws] [--participants 30]

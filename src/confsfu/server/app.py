@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import WSCloseCode, web
 from prometheus_client.registry import CollectorRegistry
 
+from confsfu.server import gc_policy
 from confsfu.server.clock import clock_ms
 from confsfu.server.hub import Hub, LiveRoom
 from confsfu.server.loop_lag import LagProbe, LoopLag
@@ -88,6 +89,7 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     if app[KEEP_REPORTS]:
         write_reports(hub.rooms, app[SETTINGS].report_dir)
     await hub.close()
+    gc_policy.flush()  # the rooms' garbage, while nobody's media can stall
 
 
 async def _stop_sessions(app: web.Application) -> None:

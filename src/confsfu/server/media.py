@@ -260,7 +260,7 @@ class RoomMedia(MediaSlots, MediaFeedback):
                 self._refresh_fan_out(key)
         sub.ready = True
         sub.budget.ready_ms = self._clock_ms()
-        gc_policy.settle()  # this participant's objects are here to stay
+        gc_policy.settle(id(self))  # this participant's objects are here to stay
         self.reassign_gradually()
 
     async def remove(self, pid: str, *, hold: bool = False) -> None:
@@ -291,7 +291,7 @@ class RoomMedia(MediaSlots, MediaFeedback):
                     self.dynacast.remove(section.source)
             await pub.pc.close()
             self._take_intake_counts(pub)  # what arrived while it closed
-            gc_policy.release()  # the connection's objects may be cycles
+            gc_policy.release(id(self), idle=self._idle)  # its objects may be cycles
 
     async def _close_subscriber(self, pid: str) -> None:
         sub = self.subscribers.pop(pid, None)
@@ -301,7 +301,12 @@ class RoomMedia(MediaSlots, MediaFeedback):
         for slot in sub.slots:
             self._index_remove(slot)
         await sub.pc.close()
-        gc_policy.release()
+        gc_policy.release(id(self), idle=self._idle)
+
+    @property
+    def _idle(self) -> bool:
+        """No connection of this room is open."""
+        return not self.subscribers and not self.publishers
 
     def _restart_slots(self, pid: str, purpose: Purpose) -> None:
         """Slots already carrying `pid`'s `purpose` take its new streams up like a switch."""
