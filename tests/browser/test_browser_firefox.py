@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import pytest
@@ -43,6 +44,22 @@ async def sees_and_hears(page: PageDriver, others: list[str], timeout_s: float =
     await wait_until(page, media_ok, timeout_s)
 
 
+def moving(page: PageDriver, names: list[str]) -> Callable[[], Awaitable[Any]]:
+    """A check for `wait_until`: every one of `names` gained frames over two seconds."""
+
+    async def check() -> Any:
+        before = await page.evaluate(MEDIA_FROM_OTHERS)
+        await asyncio.sleep(2)
+        after = await page.evaluate(MEDIA_FROM_OTHERS)
+        gained = all(
+            after.get(n, {}).get("frames", 0) > before.get(n, {}).get("frames", 0) + 3
+            for n in names
+        )
+        return gained or after
+
+    return check
+
+
 async def test_firefox_and_chromium_see_and_hear_each_other(
     open_server: RunningServer, browser: Browser, firefox: Firefox, firefox_ns: Namespace
 ) -> None:
@@ -69,17 +86,7 @@ async def test_firefox_keeps_its_tiles_past_the_warm_up(
     await sees_and_hears(lima, ["Seoul", "Quito"])
     await asyncio.sleep(8)  # past the warm-up: Firefox's own estimate rules now
 
-    async def both_moving() -> Any:
-        before = await lima.evaluate(MEDIA_FROM_OTHERS)
-        await asyncio.sleep(2)
-        after = await lima.evaluate(MEDIA_FROM_OTHERS)
-        moving = all(
-            after.get(n, {}).get("frames", 0) > before.get(n, {}).get("frames", 0) + 3
-            for n in ("Seoul", "Quito")
-        )
-        return moving or after
-
-    await wait_until(lima, both_moving, 30)
+    await wait_until(lima, moving(lima, ["Seoul", "Quito"]), 30)
     await page_screenshot(lima, "firefox-keeps-its-tiles.png")
 
 
@@ -102,17 +109,7 @@ async def test_firefox_on_a_link_weak_at_first_gets_its_tiles_back(
     finally:
         weak_link.shape(firefox_ns, None)
 
-    async def both_moving() -> Any:
-        before = await lima.evaluate(MEDIA_FROM_OTHERS)
-        await asyncio.sleep(2)
-        after = await lima.evaluate(MEDIA_FROM_OTHERS)
-        moving = all(
-            after.get(n, {}).get("frames", 0) > before.get(n, {}).get("frames", 0) + 3
-            for n in ("Seoul", "Quito")
-        )
-        return moving or after
-
-    await wait_until(lima, both_moving, 40)
+    await wait_until(lima, moving(lima, ["Seoul", "Quito"]), 40)
     await page_screenshot(lima, "firefox-tiles-back.png")
 
 
