@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,8 +24,18 @@ class Namespace:
         return ("ip", "netns", "exec", self.name)
 
 
+SETTLE_S = 2.5  # Chromium's delay before an address change reaches its sockets, and a margin
+
+
 def run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True)
+
+
+def _no_ipv6(interface: str, prefix: tuple[str, ...] = ()) -> None:
+    """Switch IPv6 off on `interface` (in the namespace `prefix` enters), where there is IPv6."""
+    setting = f"/proc/sys/net/ipv6/conf/{interface}/disable_ipv6"
+    subprocess.run([*prefix, "sh", "-c", f"[ ! -e {setting} ] || echo 1 > {setting}"],
+                   capture_output=True)  # fmt: skip
 
 
 @contextmanager
@@ -43,11 +54,19 @@ def namespace(prefix: str, subnet: str) -> Iterator[Namespace]:
     try:
         run("ip", "link", "add", ns.host_if, "type", "veth", "peer", "name", inner_if)
         run("ip", "link", "set", inner_if, "netns", ns.name)
+        # No IPv6 on the pair: its link-local address would appear a moment later (duplicate
+        # address detection), one more network change for the browsers already running.
+        _no_ipv6(ns.host_if)
+        _no_ipv6(inner_if, ns.exec_prefix())
         run("ip", "addr", "add", f"{ns.host_ip}/30", "dev", ns.host_if)
         run("ip", "link", "set", ns.host_if, "up")
         run(*ns.exec_prefix(), "ip", "addr", "add", f"{ns.inner_ip}/30", "dev", inner_if)
         run(*ns.exec_prefix(), "ip", "link", "set", inner_if, "up")
         run(*ns.exec_prefix(), "ip", "link", "set", "lo", "up")
+        # Chromium tells its network stack of an address change up to 2 s late and then fails
+        # what is in flight with ERR_NETWORK_CHANGED: a page opened right after this (a CI run)
+        # lost a script and never joined. Let that pass before anything is opened.
+        time.sleep(SETTLE_S)
         yield ns
     finally:
         subprocess.run(["ip", "link", "del", ns.host_if], capture_output=True)
