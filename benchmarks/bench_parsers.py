@@ -24,7 +24,8 @@ from confsfu.codecs.vp8 import (
 )
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp, parse_rtp, parse_rtp_reference, rewrite_rtp
-from confsfu.rtp.rtcp import Nack, TransportFeedback, parse_rtcp, serialize_rtcp
+from confsfu.rtp.rtcp import Nack, TransportFeedback, parse_rtcp
+from confsfu.rtp.rtcp_build import serialize_rtcp
 
 
 def make_packet() -> bytes:

@@ -20,6 +20,7 @@ from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.rtp import rtcp
 from confsfu.rtp.extensions import build_audio_level
 from confsfu.rtp.packet import build_rtp
+from confsfu.rtp.rtcp_build import serialize_rtcp
 from confsfu.server.app import HUB, LOOP_LAG
 from confsfu.server.rtc_adapter import MAX_SRTP_SSRCS, RawPeerConnection
 
@@ -416,7 +417,7 @@ async def test_thousands_of_rtcp_ssrcs_keep_libsrtp_bounded_and_harm_nobody(
     await mallory.wait_for(pc.refresh_route, timeout=10)
     _, media = server_health(server)
     pub = media.publishers[mallory.participant_id, "camera"]
-    assert pc.send_rtcp(rtcp.serialize_rtcp([rtcp.ReceiverReport(ssrc=1)]))  # keys, both sides
+    assert pc.send_rtcp(serialize_rtcp([rtcp.ReceiverReport(ssrc=1)]))  # keys, both sides
     await viewer.wait_for(lambda: pub.pc._receiving[0] is not None, timeout=5)
     assert (pub.pc.rtp_opener is None) == (profile == "AES-CM")
     await viewer.wait_for(lambda: heard_from(viewer, "Oslo") > 50, timeout=15)
@@ -428,7 +429,7 @@ async def test_thousands_of_rtcp_ssrcs_keep_libsrtp_bounded_and_harm_nobody(
     flood = [0x20000 + i for i in range(FLOOD_SSRCS)]
     for at in range(0, len(flood), FLOOD_BURST):
         for ssrc in flood[at : at + FLOOD_BURST]:
-            assert pc.send_rtcp(rtcp.serialize_rtcp([rtcp.ReceiverReport(ssrc=ssrc)]))
+            assert pc.send_rtcp(serialize_rtcp([rtcp.ReceiverReport(ssrc=ssrc)]))
         await asyncio.sleep(0.01)
     limit = pub.pc.max_srtcp_ssrcs  # 32 and two a section
     assert limit == MAX_SRTP_SSRCS + 4

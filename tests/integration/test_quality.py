@@ -9,6 +9,7 @@ import pytest
 
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.rtp import rtcp
+from confsfu.rtp.rtcp_build import serialize_rtcp
 
 pytestmark = pytest.mark.loopback
 
@@ -28,9 +29,7 @@ def report_loss(peer: LoopbackPeer, fraction_lost: int) -> None:
         lsr=0, dlsr=0,
     )  # fmt: skip
     assert peer.subscribe_pc is not None
-    peer.subscribe_pc.send_rtcp(
-        rtcp.serialize_rtcp([rtcp.ReceiverReport(ssrc=1, reports=(block,))])
-    )
+    peer.subscribe_pc.send_rtcp(serialize_rtcp([rtcp.ReceiverReport(ssrc=1, reports=(block,))]))
 
 
 async def test_quality_is_told_when_it_changes(server: Any, peers: list[LoopbackPeer]) -> None:

@@ -20,15 +20,14 @@ from confsfu.rtp.rtcp import (
     SenderReport,
     SourceDescription,
     UnknownRtcp,
-    build_nack_pairs,
     middle_32,
     ms_from_ntp,
     ntp_from_ms,
     parse_rtcp,
     parse_rtcp_lenient,
     round_trip_ms,
-    serialize_rtcp,
 )
+from confsfu.rtp.rtcp_build import build_nack_pairs, serialize_rtcp
 from confsfu.rtp.seq import seq_diff
 
 BLOCK = ReportBlock(

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from confsfu.rtp.errors import ParseError
-from confsfu.rtp.rtcp import TransportFeedback, parse_rtcp, serialize_rtcp
+from confsfu.rtp.rtcp import TransportFeedback, parse_rtcp
+from confsfu.rtp.rtcp_build import serialize_rtcp
 
 # Chrome-shaped feedback (P bit padding, as libwebrtc writes it).
 ONE_PACKET = bytes(

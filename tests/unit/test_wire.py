@@ -16,6 +16,7 @@ from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.rtp import rtcp
 from confsfu.rtp.extensions import abs_send_time, parse_sdes_string
 from confsfu.rtp.packet import parse_rtp
+from confsfu.rtp.rtcp_build import serialize_rtcp
 from confsfu.server import _wire
 from confsfu.server.rtc_adapter import srtp_context
 
@@ -96,7 +97,7 @@ def test_route_send_protects_rtp_and_rtcp_now(
     packet = video_header().build(False, 1, 2, 3, b"again")
     assert route.send(packet)
     assert rx.unprotect(receiver.recv(2048)) == packet
-    report = rtcp.serialize_rtcp([rtcp.PictureLossIndication(sender_ssrc=1, media_ssrc=2)])
+    report = serialize_rtcp([rtcp.PictureLossIndication(sender_ssrc=1, media_ssrc=2)])
     assert route.send(report, True)
     assert rx.unprotect_rtcp(receiver.recv(2048)) == report
 
@@ -125,7 +126,7 @@ def test_a_dedicated_ssrc_has_its_own_context_on_every_path(
     # Other SSRCs, and RTCP of any SSRC, keep the route's context.
     assert route.send(other.build(False, 1, 1, 0, b"other"))
     assert rx.unprotect(receiver.recv(2048)).endswith(b"other")
-    report = rtcp.serialize_rtcp([rtcp.PictureLossIndication(sender_ssrc=0xCAFE, media_ssrc=2)])
+    report = serialize_rtcp([rtcp.PictureLossIndication(sender_ssrc=0xCAFE, media_ssrc=2)])
     assert route.send(report, True)
     assert rx.unprotect_rtcp(receiver.recv(2048)) == report
     with pytest.raises(ValueError, match="already"):
@@ -323,7 +324,7 @@ def test_unprotect_gives_back_what_was_protected_and_refuses_anything_else(
     address = srtp_context(rx)
     for i, (body, is_rtcp) in enumerate(packets):
         if is_rtcp:  # a receiver report with the body as its profile extension
-            clear = rtcp.serialize_rtcp([rtcp.ReceiverReport(ssrc=7, reports=())]) + body[:600]
+            clear = serialize_rtcp([rtcp.ReceiverReport(ssrc=7, reports=())]) + body[:600]
             clear = clear[:2] + ((len(clear) + 3) // 4 - 1).to_bytes(2, "big") + clear[4:]
             clear += bytes(-len(clear) % 4)
             protected = tx.protect_rtcp(clear)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from confsfu.rtp import rtcp
+from confsfu.rtp.rtcp_build import serialize_rtcp
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ def publisher_report(
     ]
     if video_ssrcs:
         packets.append(rtcp.Remb(sender_ssrc=rtcp_ssrc, bitrate_bps=remb_bps, ssrcs=video_ssrcs))
-    return rtcp.serialize_rtcp(packets)
+    return serialize_rtcp(packets)
 
 
 def keyframe_request(rtcp_ssrc: int, media_ssrcs: Iterable[int]) -> bytes | None:
@@ -83,12 +84,12 @@ def keyframe_request(rtcp_ssrc: int, media_ssrcs: Iterable[int]) -> bytes | None
     packets = [
         rtcp.PictureLossIndication(sender_ssrc=rtcp_ssrc, media_ssrc=ssrc) for ssrc in media_ssrcs
     ]
-    return rtcp.serialize_rtcp(packets) if packets else None
+    return serialize_rtcp(packets) if packets else None
 
 
 def upstream_nack(rtcp_ssrc: int, media_ssrc: int, lost: Sequence[int]) -> bytes:
     nack = rtcp.Nack(sender_ssrc=rtcp_ssrc, media_ssrc=media_ssrc, lost=tuple(lost))
-    return rtcp.serialize_rtcp([nack])
+    return serialize_rtcp([nack])
 
 
 def translated_sender_report(
@@ -103,4 +104,4 @@ def translated_sender_report(
         octet_count=octets,
         reports=(),
     )
-    return rtcp.serialize_rtcp([report])
+    return serialize_rtcp([report])

@@ -14,6 +14,7 @@ from confsfu.rtp import rtcp
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import ABS_SEND_TIME, TRANSPORT_CC
 from confsfu.rtp.packet import parse_rtp
+from confsfu.rtp.rtcp_build import serialize_rtcp
 from confsfu.sdp import parse_sdp
 from confsfu.server.rtc_adapter import RawPeerConnection
 from confsfu.server.sdp_plan import with_transport_cc
@@ -105,7 +106,7 @@ class Receiver:
                     received_bps = (window[-1] - window[0]) * 8 * 4 // (len(window) - 1)
                     bitrate = max(bitrate, received_bps * 3 // 2)
                 remb = rtcp.Remb(sender_ssrc=1, bitrate_bps=bitrate, ssrcs=ssrcs)
-                self.subscribe_pc.send_rtcp(rtcp.serialize_rtcp([remb]))
+                self.subscribe_pc.send_rtcp(serialize_rtcp([remb]))
             await asyncio.sleep(0.25)
 
     async def _send_feedback(self) -> None:
@@ -117,7 +118,7 @@ class Receiver:
             media = next(iter(self._ssrc_kind), 0)
             for report in self.link.reports(sender_ssrc=1, media_ssrc=media, count=count):
                 count = (count + 1) & 0xFF
-                self.subscribe_pc.send_rtcp(rtcp.serialize_rtcp([report]))
+                self.subscribe_pc.send_rtcp(serialize_rtcp([report]))
 
     def _on_rtp(self, data: bytes, arrival_ms: int) -> None:
         if self.link is not None and not self.link.arrives(data):
@@ -164,7 +165,7 @@ class Receiver:
         self._nacked.update((ssrc, s) for s in fresh)
         if fresh and self.subscribe_pc is not None:
             nack = rtcp.Nack(sender_ssrc=1, media_ssrc=ssrc, lost=tuple(fresh))
-            self.subscribe_pc.send_rtcp(rtcp.serialize_rtcp([nack]))
+            self.subscribe_pc.send_rtcp(serialize_rtcp([nack]))
 
     def streams_showing(self, kind: str, purpose: str | None = None) -> dict[str, ReceivedStream]:
         """Participant name -> the received stream of the slot the server says shows them.

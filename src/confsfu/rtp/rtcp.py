@@ -1,13 +1,11 @@
-"""RTCP compound packet parse and build: reports, SDES, BYE, NACK, PLI, FIR, REMB and TWCC."""
+"""RTCP compound packets: the types (reports, SDES, BYE, NACK, PLI, FIR, REMB, TWCC) and their
+parser; building them is `rtcp_build`."""
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from struct import Struct
-from struct import error as StructError
 from typing import TypeAlias
 
 from confsfu.rtp.errors import ParseError
-from confsfu.rtp.seq import seq_diff
 
 __all__ = [
     "FullIntraRequest",
@@ -22,14 +20,12 @@ __all__ = [
     "SourceDescription",
     "TransportFeedback",
     "UnknownRtcp",
-    "build_nack_pairs",
     "middle_32",
     "ms_from_ntp",
     "ntp_from_ms",
     "parse_rtcp",
     "parse_rtcp_lenient",
     "round_trip_ms",
-    "serialize_rtcp",
 ]
 
 PT_SR = 200
@@ -44,16 +40,16 @@ FMT_PLI = 1
 FMT_FIR = 4
 FMT_AFB = 15
 
-_HEADER = Struct("!BBH")
-_U8 = Struct("!B")
-_U16 = Struct("!H")
-_I16 = Struct("!h")
-_U32 = Struct("!I")
-_U32X2 = Struct("!II")
-_SR_INFO = Struct("!IQIII")
-_REPORT_BLOCK = Struct("!IIIIII")
-_TWCC_FIXED = Struct("!HHI")
-_TWCC_TICK_US = 250
+HEADER = Struct("!BBH")
+U8 = Struct("!B")
+U16 = Struct("!H")
+I16 = Struct("!h")
+U32 = Struct("!I")
+U32X2 = Struct("!II")
+SR_INFO = Struct("!IQIII")
+REPORT_BLOCK = Struct("!IIIIII")
+TWCC_FIXED = Struct("!HHI")
+TWCC_TICK_US = 250
 _NTP_UNIX_OFFSET_S = 2_208_988_800
 
 
@@ -177,7 +173,7 @@ def _report_blocks(data: bytes, pos: int, end: int, count: int) -> tuple[ReportB
     _need(end, pos, 24 * count, f"{count} report blocks")
     blocks = []
     for _ in range(count):
-        ssrc, loss, highest, jitter, lsr, dlsr = _REPORT_BLOCK.unpack_from(data, pos)
+        ssrc, loss, highest, jitter, lsr, dlsr = REPORT_BLOCK.unpack_from(data, pos)
         lost = loss & 0xFFFFFF
         if lost & 0x800000:
             lost -= 0x1000000
@@ -188,14 +184,14 @@ def _report_blocks(data: bytes, pos: int, end: int, count: int) -> tuple[ReportB
 
 def _parse_sr(count: int, data: bytes, pos: int, end: int) -> SenderReport:
     _need(end, pos, 24, "sender info")
-    ssrc, ntp, rtp_ts, packets, octets = _SR_INFO.unpack_from(data, pos)
+    ssrc, ntp, rtp_ts, packets, octets = SR_INFO.unpack_from(data, pos)
     reports = _report_blocks(data, pos + 24, end, count)
     return SenderReport(ssrc, ntp, rtp_ts, packets, octets, reports)
 
 
 def _parse_rr(count: int, data: bytes, pos: int, end: int) -> ReceiverReport:
     _need(end, pos, 4, "receiver report ssrc")
-    (ssrc,) = _U32.unpack_from(data, pos)
+    (ssrc,) = U32.unpack_from(data, pos)
     return ReceiverReport(ssrc, _report_blocks(data, pos + 4, end, count))
 
 
@@ -204,7 +200,7 @@ def _parse_sdes(count: int, data: bytes, pos: int, end: int) -> SourceDescriptio
     chunks = []
     for _ in range(count):
         _need(end, pos, 4, "SDES chunk ssrc")
-        (ssrc,) = _U32.unpack_from(data, pos)
+        (ssrc,) = U32.unpack_from(data, pos)
         pos += 4
         cname = ""
         while True:
@@ -244,7 +240,7 @@ def _parse_nack(sender: int, media: int, data: bytes, pos: int, end: int) -> Nac
         raise ParseError(f"RTCP NACK FCI of {end - pos} bytes is not a multiple of 4")
     lost: list[int] = []
     for offset in range(pos, end, 4):
-        pid, blp = _U32.unpack_from(data, offset)[0] >> 16, _U16.unpack_from(data, offset + 2)[0]
+        pid, blp = U32.unpack_from(data, offset)[0] >> 16, U16.unpack_from(data, offset + 2)[0]
         lost.append(pid)
         bit = 0
         while blp:
@@ -259,7 +255,7 @@ def _twcc_symbols(data: bytes, pos: int, end: int, count: int) -> tuple[list[int
     symbols: list[int] = []
     while len(symbols) < count:
         _need(end, pos, 2, "TWCC packet chunk")
-        (chunk,) = _U16.unpack_from(data, pos)
+        (chunk,) = U16.unpack_from(data, pos)
         pos += 2
         if not chunk & 0x8000:  # run length: 0 | symbol(2) | length(13)
             symbols.extend([(chunk >> 13) & 3] * min(chunk & 0x1FFF, count - len(symbols)))
@@ -273,7 +269,7 @@ def _twcc_symbols(data: bytes, pos: int, end: int, count: int) -> tuple[list[int
 
 def _parse_twcc(sender: int, media: int, data: bytes, pos: int, end: int) -> TransportFeedback:
     _need(end, pos, 8, "TWCC header")
-    base, count, ref_and_count = _TWCC_FIXED.unpack_from(data, pos)
+    base, count, ref_and_count = TWCC_FIXED.unpack_from(data, pos)
     symbols, pos = _twcc_symbols(data, pos + 8, end, count)
     packets: list[tuple[int, int | None]] = []
     ticks = 0
@@ -288,11 +284,11 @@ def _parse_twcc(sender: int, media: int, data: bytes, pos: int, end: int) -> Tra
             pos += 1
         elif symbol == 2:
             _need(end, pos, 2, "TWCC large delta")
-            ticks += _I16.unpack_from(data, pos)[0]
+            ticks += I16.unpack_from(data, pos)[0]
             pos += 2
         else:
             raise ParseError(f"RTCP TWCC reserved status symbol 3 for sequence number {seq}")
-        packets.append((seq, ticks * _TWCC_TICK_US))
+        packets.append((seq, ticks * TWCC_TICK_US))
     return TransportFeedback(
         sender, media, base, ref_and_count >> 8, ref_and_count & 0xFF, tuple(packets)
     )
@@ -300,7 +296,7 @@ def _parse_twcc(sender: int, media: int, data: bytes, pos: int, end: int) -> Tra
 
 def _parse_rtpfb(fmt: int, data: bytes, pos: int, end: int) -> RtcpPacket:
     _need(end, pos, 8, "RTPFB ssrcs")
-    sender, media = _U32X2.unpack_from(data, pos)
+    sender, media = U32X2.unpack_from(data, pos)
     if fmt == FMT_NACK:
         return _parse_nack(sender, media, data, pos + 8, end)
     if fmt == FMT_TWCC:
@@ -310,7 +306,7 @@ def _parse_rtpfb(fmt: int, data: bytes, pos: int, end: int) -> RtcpPacket:
 
 def _parse_psfb(fmt: int, data: bytes, pos: int, end: int) -> RtcpPacket:
     _need(end, pos, 8, "PSFB ssrcs")
-    sender, media = _U32X2.unpack_from(data, pos)
+    sender, media = U32X2.unpack_from(data, pos)
     fci = pos + 8
     if fmt == FMT_PLI:
         return PictureLossIndication(sender, media)
@@ -319,12 +315,12 @@ def _parse_psfb(fmt: int, data: bytes, pos: int, end: int) -> RtcpPacket:
             raise ParseError(f"RTCP FIR FCI of {end - fci} bytes is not a multiple of 8")
         entries = []
         for offset in range(fci, end, 8):
-            ssrc, word = _U32X2.unpack_from(data, offset)
+            ssrc, word = U32X2.unpack_from(data, offset)
             entries.append((ssrc, word >> 24))
         return FullIntraRequest(sender, tuple(entries))
     if fmt == FMT_AFB and data[fci : fci + 4] == b"REMB":
         _need(end, fci + 4, 4, "REMB bitrate")
-        (word,) = _U32.unpack_from(data, fci + 4)
+        (word,) = U32.unpack_from(data, fci + 4)
         count = word >> 24
         bitrate = (word & 0x3FFFF) << ((word >> 18) & 0x3F)
         _need(end, fci + 8, 4 * count, f"REMB with {count} ssrcs")
@@ -364,7 +360,7 @@ def _parse_compound(data: bytes, errors: list[ParseError] | None) -> list[RtcpPa
         if size - pos < 4:
             framing = f"RTCP header at offset {pos} truncated: {size - pos} bytes left"
         else:
-            b0, packet_type, words = _HEADER.unpack_from(data, pos)
+            b0, packet_type, words = HEADER.unpack_from(data, pos)
             end = pos + 4 * (words + 1)
             if b0 >> 6 != 2:
                 framing = f"RTCP version is {b0 >> 6} at offset {pos}, expected 2"
@@ -413,242 +409,6 @@ def parse_rtcp_lenient(data: bytes) -> tuple[list[RtcpPacket], list[ParseError]]
     errors: list[ParseError] = []
     packets = _parse_compound(data, errors)
     return packets, errors
-
-
-# ---------------------------------------------------------------------------------------- build
-
-
-def _packet(packet_type: int, count: int, body: bytes) -> bytes:
-    """Header + body, padded with RTCP padding (P bit) to a 32-bit boundary."""
-    if not 0 <= count <= 31:
-        raise ValueError(f"RTCP count/format {count} outside 0..31 for packet type {packet_type}")
-    padding = -len(body) % 4
-    b0 = 0x80 | count
-    if padding:
-        b0 |= 0x20
-        body = body + bytes(padding - 1) + bytes((padding,))
-    words = len(body) // 4
-    if words > 0xFFFF:
-        raise ValueError(f"RTCP packet type {packet_type} too long: {len(body)} bytes")
-    return _HEADER.pack(b0, packet_type, words) + body
-
-
-def _report_bytes(blocks: tuple[ReportBlock, ...]) -> bytes:
-    out = []
-    for b in blocks:
-        if not -0x800000 <= b.packets_lost <= 0x7FFFFF:
-            raise ValueError(f"packets_lost {b.packets_lost} does not fit 24 signed bits")
-        if not 0 <= b.fraction_lost <= 255:
-            raise ValueError(f"fraction_lost {b.fraction_lost} outside 0..255")
-        loss = (b.fraction_lost << 24) | (b.packets_lost & 0xFFFFFF)
-        out.append(_REPORT_BLOCK.pack(b.ssrc, loss, b.highest_sequence, b.jitter, b.lsr, b.dlsr))
-    return b"".join(out)
-
-
-def _build_sr(p: SenderReport) -> bytes:
-    info = _SR_INFO.pack(p.ssrc, p.ntp_timestamp, p.rtp_timestamp, p.packet_count, p.octet_count)
-    return _packet(PT_SR, len(p.reports), info + _report_bytes(p.reports))
-
-
-def _build_rr(p: ReceiverReport) -> bytes:
-    return _packet(PT_RR, len(p.reports), _U32.pack(p.ssrc) + _report_bytes(p.reports))
-
-
-def _build_sdes(p: SourceDescription) -> bytes:
-    out = []
-    for ssrc, cname in p.chunks:
-        value = cname.encode("utf-8")
-        if len(value) > 255:
-            raise ValueError(f"CNAME of {len(value)} bytes is longer than 255")
-        chunk = _U32.pack(ssrc) + bytes((1, len(value))) + value + b"\x00"
-        out.append(chunk + bytes(-len(chunk) % 4))
-    return _packet(PT_SDES, len(p.chunks), b"".join(out))
-
-
-def _build_bye(p: Goodbye) -> bytes:
-    body = b"".join(_U32.pack(s) for s in p.ssrcs)
-    if p.reason:
-        reason = p.reason.encode("utf-8")
-        if len(reason) > 255:
-            raise ValueError(f"BYE reason of {len(reason)} bytes is longer than 255")
-        text = bytes((len(reason),)) + reason
-        body += text + bytes(-len(text) % 4)
-    return _packet(PT_BYE, len(p.ssrcs), body)
-
-
-def _build_pli(p: PictureLossIndication) -> bytes:
-    return _packet(PT_PSFB, FMT_PLI, _U32X2.pack(p.sender_ssrc, p.media_ssrc))
-
-
-def _build_fir(p: FullIntraRequest) -> bytes:
-    fci = b"".join(_U32X2.pack(ssrc, (seq & 0xFF) << 24) for ssrc, seq in p.entries)
-    return _packet(PT_PSFB, FMT_FIR, _U32X2.pack(p.sender_ssrc, 0) + fci)
-
-
-def _build_nack(p: Nack) -> bytes:
-    fci = b"".join(_U16.pack(pid) + _U16.pack(blp) for pid, blp in build_nack_pairs(p.lost))
-    return _packet(PT_RTPFB, FMT_NACK, _U32X2.pack(p.sender_ssrc, p.media_ssrc) + fci)
-
-
-def _build_remb(p: Remb) -> bytes:
-    if p.bitrate_bps < 0:
-        raise ValueError(f"REMB bitrate {p.bitrate_bps} is negative")
-    if len(p.ssrcs) > 255:
-        raise ValueError(f"REMB lists {len(p.ssrcs)} ssrcs, at most 255")
-    mantissa, exponent = p.bitrate_bps, 0
-    while mantissa > 0x3FFFF:
-        mantissa >>= 1
-        exponent += 1
-    if exponent > 63:
-        raise ValueError(f"REMB bitrate {p.bitrate_bps} too large")
-    word = (len(p.ssrcs) << 24) | (exponent << 18) | mantissa
-    fci = b"REMB" + _U32.pack(word) + b"".join(_U32.pack(s) for s in p.ssrcs)
-    return _packet(PT_PSFB, FMT_AFB, _U32X2.pack(p.sender_ssrc, 0) + fci)
-
-
-def _twcc_chunks(symbols: list[int]) -> list[int]:
-    """Encode status symbols into chunks the way libwebrtc does, so output matches Chrome's."""
-    chunks: list[int] = []
-    pending: list[int] = []  # the open chunk's symbols (only the first 14 matter)
-    all_same = True
-    has_large = False
-
-    def vector(symbols: list[int], two_bit: bool) -> int:
-        chunk = 0xC000 if two_bit else 0x8000
-        for index, symbol in enumerate(symbols):
-            chunk |= symbol << (12 - 2 * index) if two_bit else symbol << (13 - index)
-        return chunk
-
-    size = 0
-    for symbol in symbols:
-        can_add = (
-            size < 7
-            or (size < 14 and not has_large and symbol != 2)
-            or (size < 0x1FFF and all_same and symbol == pending[0])
-        )
-        if not can_add:
-            if all_same:
-                chunks.append((pending[0] << 13) | size)
-                pending, size, all_same, has_large = [], 0, True, False
-            elif size == 14:
-                chunks.append(vector(pending, two_bit=False))
-                pending, size, all_same, has_large = [], 0, True, False
-            else:
-                chunks.append(vector(pending[:7], two_bit=True))
-                pending = pending[7:]
-                size -= 7
-                all_same = all(s == pending[0] for s in pending)
-                has_large = 2 in pending
-        if size < 14:
-            pending.append(symbol)
-        size += 1
-        all_same = all_same and symbol == pending[0]
-        has_large = has_large or symbol == 2
-    if size:
-        if all_same:
-            chunks.append((pending[0] << 13) | size)
-        elif size <= 7:
-            chunks.append(vector(pending, two_bit=True))
-        else:
-            chunks.append(vector(pending, two_bit=False))
-    return chunks
-
-
-def _build_twcc(p: TransportFeedback) -> bytes:
-    if len(p.packets) > 0xFFFF:
-        raise ValueError(f"TWCC feedback for {len(p.packets)} packets, at most 65535")
-    if not 0 <= p.reference_time_64ms <= 0xFFFFFF:
-        raise ValueError(f"TWCC reference time {p.reference_time_64ms} outside 24 bits")
-    if not 0 <= p.feedback_count <= 255:
-        raise ValueError(f"TWCC feedback count {p.feedback_count} outside 0..255")
-    symbols: list[int] = []
-    deltas: list[bytes] = []
-    previous = 0
-    for index, (seq, arrival_us) in enumerate(p.packets):
-        if seq != (p.base_sequence + index) & 0xFFFF:
-            raise ValueError(
-                f"TWCC packet {index} has sequence number {seq}, expected "
-                f"{(p.base_sequence + index) & 0xFFFF}"
-            )
-        if arrival_us is None:
-            symbols.append(0)
-            continue
-        ticks = arrival_us // _TWCC_TICK_US
-        delta, previous = ticks - previous, ticks
-        if 0 <= delta <= 255:
-            symbols.append(1)
-            deltas.append(bytes((delta,)))
-        elif -0x8000 <= delta <= 0x7FFF:
-            symbols.append(2)
-            deltas.append(_I16.pack(delta))
-        else:
-            raise ValueError(f"TWCC delta of {delta} ticks for {seq} needs a new feedback packet")
-    head = _U32X2.pack(p.sender_ssrc, p.media_ssrc) + _TWCC_FIXED.pack(
-        p.base_sequence,
-        len(p.packets),
-        (p.reference_time_64ms << 8) | p.feedback_count,
-    )
-    chunks = b"".join(_U16.pack(c) for c in _twcc_chunks(symbols))
-    return _packet(PT_RTPFB, FMT_TWCC, head + chunks + b"".join(deltas))
-
-
-def _build_unknown(p: UnknownRtcp) -> bytes:
-    if not 192 <= p.packet_type <= 223:
-        raise ValueError(f"RTCP packet type {p.packet_type} outside 192..223")
-    return _packet(p.packet_type, p.fmt, p.body)
-
-
-_BUILDERS: dict[type, Callable[..., bytes]] = {
-    SenderReport: _build_sr,
-    ReceiverReport: _build_rr,
-    SourceDescription: _build_sdes,
-    Goodbye: _build_bye,
-    PictureLossIndication: _build_pli,
-    FullIntraRequest: _build_fir,
-    Nack: _build_nack,
-    Remb: _build_remb,
-    TransportFeedback: _build_twcc,
-    UnknownRtcp: _build_unknown,
-}
-
-
-def serialize_rtcp(packets: Iterable[RtcpPacket]) -> bytes:
-    """Serialize packets into one compound RTCP packet; ValueError on out-of-range fields."""
-    out = []
-    for packet in packets:
-        try:
-            out.append(_BUILDERS[type(packet)](packet))
-        except StructError as exc:
-            raise ValueError(f"{type(packet).__name__} field out of range: {exc}") from None
-    return b"".join(out)
-
-
-def build_nack_pairs(lost: Iterable[int]) -> list[tuple[int, int]]:
-    """Pack lost sequence numbers into (PID, BLP) pairs.
-
-    Duplicates are dropped and the numbers sorted wrap-aware around the first one given, which
-    is exact when they all lie within 32768 of each other.
-    """
-    unique = dict.fromkeys(lost)
-    if not unique:
-        return []
-    for seq in unique:
-        if not 0 <= seq <= 0xFFFF:
-            raise ValueError(f"sequence number {seq} outside 0..65535")
-    reference = next(iter(unique))
-    pairs: list[tuple[int, int]] = []
-    pid = -1
-    blp = 0
-    for seq in sorted(unique, key=lambda s: seq_diff(s, reference)):
-        if pid >= 0:
-            distance = seq_diff(seq, pid)
-            if 1 <= distance <= 16:
-                blp |= 1 << (distance - 1)
-                continue
-            pairs.append((pid, blp))
-        pid, blp = seq, 0
-    pairs.append((pid, blp))
-    return pairs
 
 
 # ---------------------------------------------------------------------------------------- time
