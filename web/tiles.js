@@ -304,8 +304,11 @@ export function layoutGrid(page) {
     view.grid.style.setProperty("--tile-w", `${Math.floor(best.width)}px`);
     view.grid.style.setProperty("--tile-h", `${Math.floor(best.width / TILE_ASPECT)}px`);
   }
-  view.emptyGrid.hidden = count > 0;
   const others = Object.keys(page.participants).length;
+  const stage = (page.slots ?? []).find((s) => s.kind === "video" && s.purpose === "stage");
+  const onStage = stage?.participant_id != null && stage.participant_id in page.participants;
+  // The only other one on the stage with their camera is shown there: nothing is missing.
+  view.emptyGrid.hidden = count > 0 || (others === 1 && onStage);
   view.emptyGrid.textContent = others > 0
     ? "Others are here; their video will appear when they turn on their camera."
     : "Waiting for others to join…";
