@@ -85,7 +85,10 @@ async def open_as(
     browser: Browser, url: str, viewport: dict[str, int], *, mobile: bool = False
 ) -> Page:
     context = await browser.new_context(
-        viewport=viewport, is_mobile=mobile, has_touch=mobile, device_scale_factor=2 if mobile else 1
+        viewport=viewport,
+        is_mobile=mobile,
+        has_touch=mobile,
+        device_scale_factor=2 if mobile else 1,
     )
     page = await context.new_page()
     page.on("console", lambda m: print(f"[{viewport['width']}] {m.type}: {m.text}"))
@@ -105,8 +108,11 @@ async def check_bar(page: Page) -> list[str]:
 
 async def check_status_whole(page: Page) -> None:
     status = await page.evaluate(
-        """() => { const s = document.getElementById("status"); const r = s.getBoundingClientRect();
-                   return {sw: s.scrollWidth, cw: s.clientWidth, right: r.right, text: s.textContent}; }"""
+        """() => {
+          const s = document.getElementById("status");
+          const r = s.getBoundingClientRect();
+          return {sw: s.scrollWidth, cw: s.clientWidth, right: r.right, text: s.textContent};
+        }"""
     )
     assert status["text"] and status["sw"] <= status["cw"], status
     assert status["right"] <= PHONE["width"], status
@@ -137,12 +143,21 @@ async def test_phone_bar_drawers_and_toasts(server: RunningServer, browser: Brow
     grid = await amara.evaluate("document.getElementById('grid').getBoundingClientRect().height")
     assert grid == 0, grid
     assert await amara.is_visible("#empty-grid")
-    chair = await open_as(browser, f"{base}/?token={token('demo', 'Ines', 'chair')}", PHONE, mobile=True)
+    chair = await open_as(
+        browser, f"{base}/?token={token('demo', 'Ines', 'chair')}", PHONE, mobile=True
+    )
 
     # A participant's phone: the bar's controls all on screen and reachable, the status whole.
     ids = await check_bar(amara)
-    for control in ("mic-toggle", "cam-toggle", "hand-toggle", "chat-toggle",
-                    "participants-toggle", "devices-toggle", "leave"):
+    for control in (
+        "mic-toggle",
+        "cam-toggle",
+        "hand-toggle",
+        "chat-toggle",
+        "participants-toggle",
+        "devices-toggle",
+        "leave",
+    ):
         assert control in ids, ids
     await check_status_whole(amara)
 
@@ -189,7 +204,9 @@ async def test_phone_bar_drawers_and_toasts(server: RunningServer, browser: Brow
     await chair.evaluate('window.conference.chair("revoke_floor")')
     await chair.wait_for_selector(".toast")
     await chair.evaluate('window.conference.chair("extend", {minutes: 15})')
-    await wait_for(lambda: chair.evaluate("document.querySelectorAll('.toast').length >= 2"), "two toasts")
+    await wait_for(
+        lambda: chair.evaluate("document.querySelectorAll('.toast').length >= 2"), "two toasts"
+    )
     result = await chair.evaluate(TOAST_OVER_BUTTONS)
     assert result["toasts"] >= 1 and result["inside"] and result["over"] == [], result
     await screenshot(chair, "phone-chair-panel.png")
@@ -199,7 +216,9 @@ async def test_phone_bar_drawers_and_toasts(server: RunningServer, browser: Brow
 
 
 async def test_desktop_toasts_cover_no_control(server: RunningServer, browser: Browser) -> None:
-    chair = await open_as(browser, f"{server.http_url}/?token={token('demo', 'Ines', 'chair')}", DESKTOP)
+    chair = await open_as(
+        browser, f"{server.http_url}/?token={token('demo', 'Ines', 'chair')}", DESKTOP
+    )
     await chair.wait_for_selector("#chair-panel", state="visible")
     assert not await chair.is_visible("#chair-toggle")  # the sidebar shows the panel here
     await check_bar(chair)
@@ -214,12 +233,18 @@ async def test_desktop_toasts_cover_no_control(server: RunningServer, browser: B
 
 
 async def test_chair_panel_for_many(server: RunningServer, browser: Browser) -> None:
-    chair = await open_as(browser, f"{server.http_url}/?token={token('council', 'Ines Chair', 'chair')}", DESKTOP)
-    amara = await open_as(browser, f"{server.http_url}/?token={token('council', 'Amara', 'participant')}", DESKTOP)
+    chair = await open_as(
+        browser, f"{server.http_url}/?token={token('council', 'Ines Chair', 'chair')}", DESKTOP
+    )
+    amara = await open_as(
+        browser, f"{server.http_url}/?token={token('council', 'Amara', 'participant')}", DESKTOP
+    )
     peers: list[LoopbackPeer] = []
     try:
         for name in ("Bashir", "Dakar", "Elbasan", "Freetown"):
-            peer = LoopbackPeer(server.ws_url, name=name, token=token("council", name, "participant"))
+            peer = LoopbackPeer(
+                server.ws_url, name=name, token=token("council", name, "participant")
+            )
             await peer.join(publish=False)
             await peer.send({"type": "media_state", "audio": name != "Freetown", "video": False})
             peers.append(peer)
@@ -228,7 +253,12 @@ async def test_chair_panel_for_many(server: RunningServer, browser: Browser) -> 
 
         # Hands: Elbasan first, then Bashir: the rows follow the queue, not the alphabet.
         await by_name["Elbasan"].send({"type": "raise_hand"})
-        await wait_for(lambda: chair.evaluate("document.querySelectorAll('#chair-participants > li.hand').length === 1"), "one hand")
+        await wait_for(
+            lambda: chair.evaluate(
+                "document.querySelectorAll('#chair-participants > li.hand').length === 1"
+            ),
+            "one hand",
+        )
         await by_name["Bashir"].send({"type": "raise_hand"})
 
         async def hands_first() -> Any:
@@ -237,7 +267,9 @@ async def test_chair_panel_for_many(server: RunningServer, browser: Browser) -> 
 
         names = await wait_for(hands_first, "raised hands first")
         assert names[3:] == ["Amara", "Dakar", "Freetown"], names
-        badges = await chair.eval_on_selector_all("#chair-participants .badge.hand", "els => els.map(e => e.textContent)")
+        badges = await chair.eval_on_selector_all(
+            "#chair-participants .badge.hand", "els => els.map(e => e.textContent)"
+        )
         assert badges == ["hand raised #1", "hand raised #2"], badges
 
         # The chair mutes Amara from her row's menu, from the keyboard: Enter opens the menu on
@@ -261,11 +293,18 @@ async def test_chair_panel_for_many(server: RunningServer, browser: Browser) -> 
         # Filters: each narrows the list to whom it names; pressed again, everyone is back.
         async def shown_with(filter_name: str) -> list[str]:
             await chair.click(f'#chair-filters button[data-filter="{filter_name}"]')
-            assert await chair.get_attribute(f'#chair-filters button[data-filter="{filter_name}"]', "aria-pressed") == "true"
+            assert (
+                await chair.get_attribute(
+                    f'#chair-filters button[data-filter="{filter_name}"]', "aria-pressed"
+                )
+                == "true"
+            )
             return sorted(await chair.evaluate(ROW_NAMES))
 
         assert await shown_with("hands") == ["Bashir", "Elbasan"]
-        assert "(2)" in (await chair.text_content('#chair-filters button[data-filter="hands"]') or "")
+        assert "(2)" in (
+            await chair.text_content('#chair-filters button[data-filter="hands"]') or ""
+        )
         assert "Showing 2 of 6" in (await chair.text_content("#chair-showing") or "")
         await screenshot(chair, "chair-panel-filter-hands.png")
         assert await shown_with("muted") == ["Amara", "Freetown"]
@@ -293,7 +332,9 @@ async def test_chair_panel_for_many(server: RunningServer, browser: Browser) -> 
         elbasan = by_name["Elbasan"].participant_id
         await chair.click(f'#chair-participants [data-participant-id="{elbasan}"] .hand-grant')
         await wait_for(
-            lambda: chair.evaluate(f"document.getElementById('floor-banner').dataset.holderId === '{elbasan}'"),
+            lambda: chair.evaluate(
+                f"document.getElementById('floor-banner').dataset.holderId === '{elbasan}'"
+            ),
             "Elbasan holding the floor",
         )
 
