@@ -162,7 +162,9 @@ function renderRows() {
     b.querySelector(".count").textContent = `(${counts[b.dataset.filter]})`;
   }
   const narrowed = shown.size < people.length;
-  view.showing.textContent = narrowed ? CHAIR_WORDS.showing(shown.size, people.length) : "";
+  // A live region: written only when it changes, so a screen reader says it once.
+  const showing = narrowed ? CHAIR_WORDS.showing(shown.size, people.length) : "";
+  if (view.showing.textContent !== showing) view.showing.textContent = showing;
   view.noMatch.textContent = CHAIR_WORDS.noMatch;
   view.noMatch.hidden = shown.size > 0;
 

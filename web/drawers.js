@@ -44,7 +44,7 @@ function setOwn(d, open) {
   d.toggle.setAttribute("aria-expanded", String(open));
   if (open) {
     d.panel.scrollTop = 0;
-    (d.panel.querySelector("input, .chair-row button, button:not(.drawer-close)") ?? d.close).focus();
+    d.close.focus(); // not the first button: in the chair panel that is "Mute all"
   }
 }
 
