@@ -281,7 +281,9 @@ function fillActions(actions, p, { holder, presenter, raised }) {
   quick.setAttribute("aria-label", CHAIR_WORDS.giveFloorTo(p.name));
   relabelMenu(more, menu, CHAIR_WORDS.actionsFor(p.name));
   const items = [];
-  if (raised) items.push(button("hand-lower", "Lower hand", `Lower ${who}'s hand`, "lower-hand"));
+  if (raised) {
+    items.push(button("hand-lower", CHAIR_WORDS.lowerHand, CHAIR_WORDS.lowerHandOf(who), "lower-hand"));
+  }
   if (!p.self) {
     items.push(p.chair_muted_audio
       ? button("chair-unmute", "Allow mic", `Let ${who} turn their microphone on again`, "unmute")

@@ -227,6 +227,8 @@ export const CHAIR_WORDS = {
   actionsFor: (name) => `Actions for ${name}`,
   giveFloor: "Give floor",
   giveFloorTo: (name) => `Give ${name} the floor`,
+  lowerHand: "Lower hand",
+  lowerHandOf: (who) => `Lower ${who}'s hand`,
   extendWhy: "Extend is not available: this meeting has no scheduled end, so there is nothing to extend.",
   speaking: "speaking",
   handBadge: (place) => (place > 0 ? `hand raised #${place}` : "hand raised"),
