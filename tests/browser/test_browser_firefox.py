@@ -235,16 +235,18 @@ async def test_the_chair_panel_driven_from_firefox(
     amara_id = await connected(amara)
     row = f'#chair-panel [data-participant-id="{amara_id}"]'
 
-    # A click on Mute in the chair's panel: Amara's microphone is stopped, her page says so.
+    # Mute from the menu of Amara's row in the chair's panel: her microphone is stopped, her page
+    # says so.
+    await chair.click(f"{row} .row-menu-button")
     await chair.click(f"{row} .chair-mute")
     await amara.wait_for_selector("#self-tile .marker.chair-muted")
     assert not await amara.evaluate("window.conference.localStream.getAudioTracks()[0].enabled")
-    await chair.wait_for_selector(f"{row} .chair-unmute")
+    await chair.wait_for_selector(f"{row} .row-state .chair-muted")
 
-    # Amara raises her hand: it is in the chair's queue; the chair gives her the floor.
+    # Amara raises her hand: her row shows it; the chair gives her the floor from the row.
     await amara.click("#hand-toggle")
-    await chair.wait_for_selector(f'#chair-hands [data-hand-id="{amara_id}"]')
-    await chair.click(f"{row} .chair-grant")
+    await chair.wait_for_selector(f"{row} .badge.hand")
+    await chair.click(f"{row} .hand-grant")
 
     async def amara_on_stage() -> Any:
         stage = await chair.evaluate(STAGE)
