@@ -207,6 +207,9 @@ class Settings(BaseSettings):
     # A participant whose connection drops stays (shown as reconnecting) this long: a reload or a
     # network change brings them back in the same state; after it they have left.
     reconnect_grace_s: float = Field(default=20.0, ge=0, le=600)
+    # A meeting nobody has been in for this long ends: its report is written and the room (its
+    # bans, lock, report) forgotten; the next to join starts a new meeting.
+    empty_meeting_end_s: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
     # The same after a page said it is closing (a reload, or a closed tab: the tile goes soon).
     unload_grace_s: float = Field(default=4.0, ge=0, le=60)
     # Per connection: what may wait to be written before the page counts as not reading and the
