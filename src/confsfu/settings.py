@@ -217,6 +217,10 @@ class Settings(BaseSettings):
     send_queue_messages: int = Field(default=1000, ge=16, le=1_000_000)
     send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Where `confsfu serve` allocates Python objects: the C library's malloc gives a meeting's
+    # memory back once everyone has left; CPython's pymalloc keeps arenas that a few survivors
+    # pin (see confsfu/allocator.py). PYTHONMALLOC in the environment overrides it.
+    python_allocator: Literal["malloc", "pymalloc"] = "malloc"
 
     @classmethod
     def settings_customise_sources(
