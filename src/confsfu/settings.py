@@ -221,6 +221,8 @@ class Settings(BaseSettings):
     # memory back once everyone has left; CPython's pymalloc keeps arenas that a few survivors
     # pin (see confsfu/allocator.py). PYTHONMALLOC in the environment overrides it.
     python_allocator: Literal["malloc", "pymalloc"] = "malloc"
+    # The event loop `confsfu serve` runs on: uvloop (when installed) or the standard library's.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     @classmethod
     def settings_customise_sources(
