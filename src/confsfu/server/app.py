@@ -168,6 +168,7 @@ def _index_handler(
 async def _health(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     participants = sum(len(r.room.participants) for r in hub.rooms.values())
+    listeners = sum(len(r.listeners) for r in hub.rooms.values())
     counters: dict[str, int] = {}
     drops: dict[str, int] = {}
     estimators: dict[str, int] = {}  # subscribers by the estimator in use
@@ -183,6 +184,7 @@ async def _health(request: web.Request) -> web.Response:
         "status": "ok",
         "rooms": len(hub.rooms),
         "participants": participants,
+        "listeners": listeners,
         "counters": counters,
         "drops": drops,
         "estimators": estimators,

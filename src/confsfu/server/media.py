@@ -171,9 +171,10 @@ class RoomMedia(MediaSlots, MediaFeedback):
                 self.dynacast.add(section.source, section.rids)
         return plan.answer_sdp
 
-    async def subscribe(self, pid: str, *, confirms: bool = False) -> str:
+    async def subscribe(self, pid: str, *, confirms: bool = False, listener: bool = False) -> str:
         """A subscribe offer with the configured fixed slots; the answer goes to `answer`.
-        `confirms`: its page confirms the slot maps it shows (switches wait for it)."""
+        `confirms`: its page confirms the slot maps it shows (switches wait for it).
+        A `listener` gets the audio slots and the stage, no grid."""
         await self._close_subscriber(pid)
         bw = self._bw
         # Until the answer says whether it takes up transport-cc: REMB.
@@ -184,6 +185,7 @@ class RoomMedia(MediaSlots, MediaFeedback):
             threshold=bw.threshold, upgrade_hold_ms=bw.upgrade_hold_ms, rise_ms=bw.rise_ms
         )
         sub = Subscriber(pid, self._make_pc(), SubscriberBudget(self._rules, estimator, allocator))
+        sub.listener = listener
         sub.probe = ProbeController(
             ProbeConfig(
                 duration_ms=bw.probe_duration_ms,
@@ -196,14 +198,15 @@ class RoomMedia(MediaSlots, MediaFeedback):
         counts = self._slot_counts
         audio: list[Kind] = ["audio"]
         video: list[Kind] = ["video"]
-        kinds = audio * counts.audio + video * (1 + counts.video)
+        grid_count = 0 if listener else counts.video
+        kinds = audio * counts.audio + video * (1 + grid_count)
         offer, streams = await sub.pc.offer(kinds)
         if bw.estimator in ("auto", "twcc"):
             offer, _ = with_transport_cc(offer)
         audio_slot: list[SlotPurpose] = ["audio"]
         stage_slot: list[SlotPurpose] = ["stage"]
         grid_slot: list[SlotPurpose] = ["grid"]
-        purposes = audio_slot * counts.audio + stage_slot + grid_slot * counts.video
+        purposes = audio_slot * counts.audio + stage_slot + grid_slot * grid_count
         for stream, purpose in zip(streams, purposes, strict=True):
             forwarder = SlotForwarder(
                 is_video=stream.kind == "video",
