@@ -22,6 +22,7 @@ const view = {
   list: $("chair-participants"),
   count: $("chair-count"),
   filter: $("chair-filter"),
+  audience: $("chair-audience"),
 };
 
 const EXTEND_MINUTES = 15;
@@ -56,6 +57,7 @@ export function renderChairPanel() {
   view.panel.hidden = !isChair;
   if (!isChair) return;
   renderRoomButtons();
+  renderAudience();
   renderHands();
   renderRows();
   renderSchedule();
@@ -74,6 +76,16 @@ function renderRoomButtons() {
   view.extend.title = scheduled
     ? `Move the scheduled end ${EXTEND_MINUTES} minutes later`
     : "This meeting has no scheduled end";
+}
+
+/** How many are watching (the audience: listeners who publish nothing), in words. */
+function renderAudience() {
+  const audience = page.audience;
+  view.audience.hidden = !audience || audience.max_listeners === 0;
+  if (view.audience.hidden) return;
+  const n = audience.listeners;
+  const who = n === 0 ? "Nobody is watching" : `${n} ${n === 1 ? "person is" : "people are"} watching`;
+  view.audience.textContent = `${who} (at most ${audience.max_listeners}).`;
 }
 
 /** The scheduled end and a countdown; called every second. */
