@@ -159,3 +159,23 @@ async def test_a_room_without_a_watch_link_admits_listeners_only_by_token(
     peers.append(invited)
     await invited.join()
     assert invited.participant_id
+
+
+async def test_a_light_listener_counts_sealed_packets(
+    server_factory: Callable[..., Any], peers: list[LoopbackPeer]
+) -> None:
+    """The load generator's light listener takes SRTP unopened: the header's sequence numbers
+    run on, and no payload is the publisher's (it was never decrypted)."""
+    server = await server_factory(rooms=[ROOM])
+    seoul = await speaker(server.ws_url, peers, "Seoul", "chair")
+    light = LoopbackPeer(
+        server.ws_url, name="w", room="council", watch=True, sealed=True, keep_payloads=True
+    )
+    peers.append(light)
+    await light.join()
+    await light.wait_for(lambda: received(light, "Seoul", "video", "stage") >= 60, timeout=15)
+    video = light.streams_showing("video", "stage")["Seoul"]
+    steps = [(b - a) % 65536 for a, b in zip(video.seqs, video.seqs[1:], strict=False)]
+    assert sum(steps) < len(steps) + 5  # next to no gaps on loopback
+    assert set(video.payloads).isdisjoint(seoul.sent.video_payloads)
+    assert light.subscribe_pc is not None and light.subscribe_pc.sealed_rtp

@@ -37,6 +37,7 @@ class LoopbackPeer(Receiver, Publisher):
         confirms_slots: bool = False,
         link_bps: Callable[[], int] | None = None,
         watch: bool = False,
+        sealed: bool = False,
     ) -> None:
         self.url = url
         self.name = name
@@ -48,6 +49,7 @@ class LoopbackPeer(Receiver, Publisher):
         self.confirms_slots = confirms_slots
         self.watch = watch  # join as a listener: subscribe only (by the room's watch link)
         self._init_receiver(remb_bps, remb_follows, link_bps, drop_received)
+        self.sealed = sealed
         self._init_publisher(simulcast, legacy_sim)
         self.slot_map_seq = 0  # the latest slot map's
         self.messages: list[dict[str, Any]] = []
