@@ -186,7 +186,8 @@ def build_result(
             "forwarded_not_received": whole.get("packets_out", 0)
             + whole.get("rtx_out", 0)
             + whole.get("padding_packets_out", 0)
-            - received,
+            - received
+            - sum(p["packets"] for p in audience),  # the server's counters hold the listeners'
             # How many subscribers saw each kind of video on their stage during the run.
             "stage_seen": dict(Counter(s for p in peers for s in p.get("stage_seen", []))),
         },
