@@ -81,6 +81,10 @@ def test_listeners_do_not_count_toward_the_participant_limit() -> None:
         m.admit_listener(1, "l3", "listener", None)
     assert audience_full.value.code == "audience_full"
     assert list(m.room.participants) == ["chair", "a"]
+    m.audience.leave("l1")
+    report = m.report.to_dict(2)
+    assert report["audience_peak"] == 2  # the report counts them, names none
+    assert [p["id"] for p in report["participants"]] == ["chair", "a"]
 
 
 ADMISSIONS = [

@@ -140,9 +140,11 @@ class Meeting:
         if token_id is not None and self.moderation.is_banned(token_id):
             raise MeetingError("removed", "the chair removed you from this meeting")
         try:
-            return self.audience.admit(now_ms, pid, name)
+            listener = self.audience.admit(now_ms, pid, name)
         except AudienceFull as exc:
             raise MeetingError("audience_full", str(exc)) from exc
+        self.report.audience_peak = self.audience.peak
+        return listener
 
     def returning(self, token_id: str) -> str | None:
         """The participant who joined with `token_id` and is still in the meeting, if any."""
