@@ -232,6 +232,7 @@ class RoomMedia(MediaSlots, MediaFeedback):
             raise LookupError("there is no subscribe offer to answer")
         local = sub.pc.local_sdp
         plan = subscribe_plan(local, answer_sdp)
+        sub.pc.on_state = partial(self._on_subscriber_state, sub)
         await sub.pc.accept_answer(answer_sdp)
         # transport-cc: one id for the whole (bundled) connection, from the answer.
         transport_cc = next(
@@ -265,6 +266,13 @@ class RoomMedia(MediaSlots, MediaFeedback):
         sub.budget.ready_ms = self._clock_ms()
         gc_policy.settle(id(self))  # this participant's objects are here to stay
         self.reassign_gradually()
+
+    def _on_subscriber_state(self, sub: Subscriber, state: str) -> None:
+        """A subscriber's slots are planned once its connection can carry packets (the reassign
+        pass skips it before): a keyframe sent before went nowhere, and its slot would show the
+        page as live a picture that never arrived."""
+        if state == "connected" and self.subscribers.get(sub.participant_id) is sub:
+            self.reassign_gradually()
 
     async def remove(self, pid: str, *, hold: bool = False) -> None:
         """Close `pid`'s PeerConnections. With `hold` (its connection dropped, it may come

@@ -100,8 +100,8 @@ class MediaSlots:
         demands: dict[tuple[object, SlotPurpose], Demand] = {}  # built once per pass
         for done, sub in enumerate(list(self.subscribers.values()), 1):
             me = sub.participant_id
-            if not sub.ready or self.subscribers.get(me) is not sub:
-                continue
+            if not sub.ready or not sub.pc.route.ready or self.subscribers.get(me) is not sub:
+                continue  # not answered, not connected yet (see RoomMedia.answer), or gone
             slots: dict[SlotPurpose, list[Slot]] = {"audio": [], "stage": [], "grid": []}
             for slot in sub.slots:
                 slots[slot.purpose].append(slot)
