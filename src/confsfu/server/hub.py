@@ -55,6 +55,7 @@ MIN_TIMER_MS = 5
 MAX_TIMER_MS = 250
 REPORT_EVERY_MS = 1000
 REASSIGN_EVERY_MS = 250
+AUDIENCE_NOTICES = frozenset({"ending_soon"})  # of the notices to everyone, the listeners' too
 
 
 class SlotRow(NamedTuple):
@@ -233,8 +234,8 @@ class LiveRoom:
                     await self.tell(pid, notice)
                 case TellChairs(notice):
                     await self._tell_chairs(notice)
-                case TellEveryone(notice):
-                    await self.broadcast(notice, audience=True)
+                case TellEveryone(notice):  # the audience has no chat to be told of
+                    await self.broadcast(notice, audience=notice.code in AUDIENCE_NOTICES)
                 case CloseAll(reason):
                     for conn in [*self.connections.values(), *self.listeners.values()]:
                         await conn.close(reason)
