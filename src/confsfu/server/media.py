@@ -269,8 +269,9 @@ class RoomMedia(MediaSlots, MediaFeedback):
 
     def _on_subscriber_state(self, sub: Subscriber, state: str) -> None:
         """A subscriber's slots are planned once its connection can carry packets (the reassign
-        pass skips it before): a keyframe sent before went nowhere, and its slot would show the
-        page as live a picture that never arrived."""
+        pass skips it before, asking for its route each time): a keyframe sent before went
+        nowhere, and its slot would tell the page a picture was live that never arrived. Once
+        connected, it is planned at once rather than at the next periodic pass."""
         if state == "connected" and self.subscribers.get(sub.participant_id) is sub:
             self.reassign_gradually()
 

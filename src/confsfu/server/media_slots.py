@@ -100,8 +100,10 @@ class MediaSlots:
         demands: dict[tuple[object, SlotPurpose], Demand] = {}  # built once per pass
         for done, sub in enumerate(list(self.subscribers.values()), 1):
             me = sub.participant_id
-            if not sub.ready or not sub.pc.route.ready or self.subscribers.get(me) is not sub:
-                continue  # not answered, not connected yet (see RoomMedia.answer), or gone
+            if not sub.ready or self.subscribers.get(me) is not sub:
+                continue  # not answered yet, or gone
+            if not sub.pc.route.ready and not sub.pc.refresh_route():
+                continue  # not connected yet: a keyframe sent now would go nowhere
             slots: dict[SlotPurpose, list[Slot]] = {"audio": [], "stage": [], "grid": []}
             for slot in sub.slots:
                 slots[slot.purpose].append(slot)
