@@ -1,7 +1,10 @@
-// The chair's panel: everyone's state with per-person actions, room actions, hands and the schedule.
+// The chair's panel: compact rows (state at a glance, actions in a menu per row), raised hands
+// first, filters and a name search, the room's actions, the schedule and the report.
 
+import { chairRows, CHAIR_FILTERS } from "./chairrows.js";
 import { confirmAction, toast } from "./notify.js";
-import { QUALITY_WORDS, formatClock, formatDuration } from "./words.js";
+import { closeMenu, makeMenuButton, relabelMenu, setMenuItems } from "./rowmenu.js";
+import { CHAIR_WORDS, QUALITY_WORDS, formatClock, formatDuration } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -12,41 +15,66 @@ const view = {
   revoke: $("chair-revoke"),
   lock: $("chair-lock"),
   extend: $("chair-extend"),
+  extendWhy: $("chair-extend-why"),
   end: $("chair-end"),
   limit: $("chair-floor-limit"),
   reportJson: $("chair-report-json"),
   reportCsv: $("chair-report-csv"),
-  hands: $("chair-hands"),
-  noHands: $("chair-no-hands"),
   handCount: $("chair-hand-count"),
   list: $("chair-participants"),
   count: $("chair-count"),
   filter: $("chair-filter"),
+  filters: $("chair-filters"),
+  showing: $("chair-showing"),
+  noMatch: $("chair-no-match"),
   audience: $("chair-audience"),
 };
 
 const EXTEND_MINUTES = 15;
 const MIN_LIMIT_MIN = 0.5;
 const MAX_LIMIT_MIN = 240;
+// A received audio level (0..1, linear) from which a participant counts as speaking: about -30 dBov.
+const SPEAKING_LEVEL = 0.03;
 
 /** The page's state object (ui.js owns it); read at render and click time. */
 let page = null;
+
+/** The panel's own state: the filter chosen ("" for everyone) and who speaks now. */
+const panel = { filter: "", speaking: new Set() };
 
 function client() {
   return page?.client ?? null;
 }
 
-/** Everyone in the room, this chair first, then by name. */
+/** Everyone in the room, the chair's own state included. */
 function everyone() {
   const list = [];
   if (page.self) list.push({ ...page.self, ...page.media, self: true });
-  const others = Object.values(page.participants).sort((a, b) => a.name.localeCompare(b.name));
-  return list.concat(others);
+  return list.concat(Object.values(page.participants));
 }
 
 function nameOf(pid) {
   if (pid && pid === page.self?.id) return page.self.name;
   return page.participants[pid]?.name ?? "someone who left";
+}
+
+/**
+ * Who speaks now: the room's dominant speaker, and whoever the audio slots carry at a level
+ * above SPEAKING_LEVEL (the browser's last received packet's level, RFC 6464).
+ */
+function speakingIds() {
+  const ids = new Set();
+  const dominant = page.room?.dominant_speaker;
+  if (dominant) ids.add(dominant);
+  const pc = client()?.subscribePc;
+  if (!pc) return ids;
+  const receivers = new Map(pc.getTransceivers().map((t) => [t.mid, t.receiver]));
+  for (const slot of page.slots ?? []) {
+    if (slot.kind !== "audio" || !slot.participant_id) continue;
+    const sources = receivers.get(slot.mid)?.getSynchronizationSources?.() ?? [];
+    if (sources.some((s) => (s.audioLevel ?? 0) >= SPEAKING_LEVEL)) ids.add(slot.participant_id);
+  }
+  return ids;
 }
 
 // ---- rendering -----------------------------------------------------------------------------
@@ -56,9 +84,9 @@ export function renderChairPanel() {
   const isChair = page?.self?.role === "chair";
   view.panel.hidden = !isChair;
   if (!isChair) return;
+  panel.speaking = speakingIds();
   renderRoomButtons();
   renderAudience();
-  renderHands();
   renderRows();
   renderSchedule();
 }
@@ -73,9 +101,10 @@ function renderRoomButtons() {
   view.lock.title = room.locked ? "Let new participants join again" : "Nobody new can join while locked";
   const scheduled = room.scheduled_end_ms != null;
   view.extend.disabled = !scheduled;
-  view.extend.title = scheduled
-    ? `Move the scheduled end ${EXTEND_MINUTES} minutes later`
-    : "This meeting has no scheduled end";
+  view.extend.title = scheduled ? `Move the scheduled end ${EXTEND_MINUTES} minutes later` : "";
+  // Said on the page, not only in a tooltip a keyboard or touch user never sees.
+  view.extendWhy.hidden = scheduled || !page.room;
+  view.extendWhy.textContent = CHAIR_WORDS.extendWhy;
 }
 
 /** How many are watching (the audience: listeners who publish nothing), in words. */
@@ -105,87 +134,116 @@ export function renderSchedule() {
     : `The scheduled end (${formatClock(end)}) passed ${formatDuration(-left)} ago`;
 }
 
-function renderHands() {
-  const hands = page.room?.hands ?? [];
-  view.handCount.textContent = hands.length ? `(${hands.length})` : "";
-  view.noHands.hidden = hands.length > 0;
-  const key = hands.map((pid) => `${pid}:${nameOf(pid)}`).join("|");
-  if (view.hands.dataset.key === key) return;
-  view.hands.dataset.key = key;
-  view.hands.replaceChildren(...hands.map((pid) => {
-    const li = document.createElement("li");
-    li.dataset.handId = pid;
-    const name = document.createElement("span");
-    name.className = "name";
-    name.textContent = nameOf(pid);
-    li.append(
-      name,
-      button("hand-grant", "Give floor", `Give ${nameOf(pid)} the floor`, "grant"),
-      button("hand-lower", "Lower", `Lower ${nameOf(pid)}'s hand`, "lower-hand"),
-    );
-    return li;
+/** The filter buttons (made once): each says how many it would show; one is pressed at most. */
+function makeFilters() {
+  view.filters.setAttribute("aria-label", CHAIR_WORDS.filtersLabel);
+  view.filters.replaceChildren(...CHAIR_FILTERS.map((f) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "filter";
+    b.dataset.filter = f;
+    b.setAttribute("aria-pressed", "false");
+    const label = document.createElement("span");
+    label.textContent = CHAIR_WORDS.filters[f];
+    const count = document.createElement("span");
+    count.className = "count";
+    b.append(label, " ", count);
+    return b;
   }));
+  view.filters.addEventListener("click", (event) => {
+    const b = event.target.closest("button[data-filter]");
+    if (!b) return;
+    panel.filter = panel.filter === b.dataset.filter ? "" : b.dataset.filter;
+    renderRows();
+  });
 }
 
 function renderRows() {
   const people = everyone();
+  const hands = page.room?.hands ?? [];
+  const { order, shown, counts } = chairRows(people, {
+    hands,
+    speaking: panel.speaking,
+    filter: panel.filter,
+    query: view.filter.value,
+  });
   view.count.textContent = `(${people.length})`;
+  view.handCount.textContent = hands.length ? `· ${CHAIR_WORDS.filters.hands}: ${hands.length}` : "";
+  for (const b of view.filters.children) {
+    b.setAttribute("aria-pressed", String(b.dataset.filter === panel.filter));
+    b.querySelector(".count").textContent = `(${counts[b.dataset.filter]})`;
+  }
+  const narrowed = shown.size < people.length;
+  // A live region: written only when it changes, so a screen reader says it once.
+  const showing = narrowed ? CHAIR_WORDS.showing(shown.size, people.length) : "";
+  if (view.showing.textContent !== showing) view.showing.textContent = showing;
+  view.noMatch.textContent = CHAIR_WORDS.noMatch;
+  view.noMatch.hidden = shown.size > 0;
+
+  const byId = new Map(people.map((p) => [p.id, p]));
   const rows = new Map([...view.list.children].map((li) => [li.dataset.participantId, li]));
-  const wanted = people.map((p) => {
-    let li = rows.get(p.id);
-    if (!li) {
-      li = document.createElement("li");
-      li.className = "chair-row";
-      li.dataset.participantId = p.id;
-    }
-    rows.delete(p.id);
-    fillRow(li, p);
+  const wanted = order.map((id) => {
+    let li = rows.get(id);
+    if (!li) li = makeRow(id);
+    rows.delete(id);
+    fillRow(li, byId.get(id));
+    li.hidden = !shown.has(id);
     return li;
   });
-  for (const stale of rows.values()) stale.remove();
-  applyFilter();
+  for (const stale of rows.values()) {
+    if (stale.contains(document.activeElement)) closeMenu();
+    stale.remove();
+  }
   // Reorder only when needed: moving a node loses its focus.
   wanted.forEach((li, i) => {
     if (view.list.children[i] !== li) view.list.insertBefore(li, view.list.children[i] ?? null);
   });
 }
 
-/** Shows only the rows whose name contains the filter text (case-insensitive). */
-function applyFilter() {
-  const needle = view.filter.value.trim().toLocaleLowerCase();
-  for (const li of view.list.children) {
-    const name = li.querySelector(".name")?.textContent ?? "";
-    li.hidden = Boolean(needle) && !name.toLocaleLowerCase().includes(needle);
-  }
+/** A row's parts (made once): name and badges, state, a quick "Give floor" and the menu. */
+function makeRow(id) {
+  const li = document.createElement("li");
+  li.className = "chair-row";
+  li.dataset.participantId = id;
+  const [head, state, actions] = ["row-head", "row-state", "row-actions"].map((cls) => {
+    const div = document.createElement("div");
+    div.className = cls;
+    return div;
+  });
+  const quick = button("hand-grant", CHAIR_WORDS.giveFloor, "", "grant");
+  const { button: more, menu } = makeMenuButton("");
+  more.classList.add("row-menu-button");
+  menu.classList.add("row-menu");
+  actions.append(quick, more, menu);
+  li.append(head, state, actions);
+  return li;
 }
 
 /**
- * Fills a row in three parts (name and badges, state, buttons), each rebuilt only when what it
- * shows changed: a quality change never replaces the buttons under the chair's pointer.
+ * Fills a row's parts, each rebuilt only when what it shows changed: a quality change never
+ * replaces the menu under the chair's pointer.
  */
 function fillRow(li, p) {
   const room = page.room ?? {};
   const hand = (room.hands ?? []).indexOf(p.id);
+  const raised = hand >= 0 || Boolean(p.hand_raised);
   const holder = room.floor_holder === p.id;
   const presenter = room.presenter === p.id;
+  const speaking = panel.speaking.has(p.id);
   li.classList.toggle("self", Boolean(p.self));
   li.classList.toggle("holder", holder);
   li.classList.toggle("asks", Boolean(p.unmute_requested));
-  if (!li.firstChild) {
-    const parts = ["row-head", "row-state", "row-actions"].map((cls) => {
-      const div = document.createElement("div");
-      div.className = cls;
-      return div;
-    });
-    li.replaceChildren(...parts);
-  }
+  li.classList.toggle("hand", raised);
+  li.classList.toggle("speaking", speaking);
+  if (raised) li.dataset.hand = String(hand + 1);
+  else delete li.dataset.hand;
   const [head, state, actions] = li.children;
-  const heads = [p.name, p.role, p.self, presenter, holder, hand, p.unmute_requested, p.connection];
-  if (changed(head, heads)) fillHead(head, p, { hand, holder, presenter });
-  const states = [p.audio, p.video, p.chair_muted_audio, p.chair_muted_video, p.quality];
-  if (changed(state, states)) fillState(state, p);
-  const acts = [p.name, p.self, p.chair_muted_audio, p.chair_muted_video, holder, presenter];
-  if (changed(actions, acts)) fillActions(actions, p, { holder, presenter });
+  const heads = [p.name, p.role, p.self, presenter, holder, hand, raised, p.unmute_requested, p.connection];
+  if (changed(head, heads)) fillHead(head, p, { hand, raised, holder, presenter });
+  const states = [p.audio, p.video, p.chair_muted_audio, p.chair_muted_video, p.quality, speaking];
+  if (changed(state, states)) fillState(state, p, speaking);
+  const acts = [p.name, p.self, p.chair_muted_audio, p.chair_muted_video, holder, presenter, raised];
+  if (changed(actions, acts)) fillActions(actions, p, { holder, presenter, raised });
 }
 
 /** Whether `el` last showed other `values` (and remembers these). */
@@ -196,58 +254,69 @@ function changed(el, values) {
   return true;
 }
 
-function fillHead(head, p, { hand, holder, presenter }) {
+function fillHead(head, p, { hand, raised, holder, presenter }) {
   const name = document.createElement("span");
   name.className = "name";
   name.textContent = p.name;
   const badges = [];
+  if (raised) badges.push(["hand", CHAIR_WORDS.handBadge(hand + 1)]);
   if (p.self) badges.push(["you", "you"]);
   if (p.role === "chair") badges.push(["chair", "chair"]);
   if (presenter) badges.push(["presenter", "presenter"]);
   if (holder) badges.push(["floor", "has the floor"]);
-  if (hand >= 0) badges.push(["hand", `hand raised #${hand + 1}`]);
   if (p.unmute_requested) badges.push(["asks", "asks to unmute"]);
   if (p.connection === "reconnecting") badges.push(["reconnecting", "reconnecting…"]);
   head.replaceChildren(name, ...badges.map(([cls, text]) => badge(cls, text)));
 }
 
-function fillState(state, p) {
+function fillState(state, p, speaking) {
   const mic = p.chair_muted_audio ? ["mic chair-muted", "muted by chair"]
     : p.audio ? ["mic on", "mic on"] : ["mic off", "mic off"];
   const cam = p.chair_muted_video ? ["cam chair-muted", "camera stopped by chair"]
     : p.video ? ["cam on", "camera on"] : ["cam off", "camera off"];
   const quality = p.quality ?? "unknown";
-  state.replaceChildren(...[mic, cam, [`quality q-${quality}`, QUALITY_WORDS[quality] ?? quality]]
-    .map(([cls, text]) => {
-      const span = document.createElement("span");
-      span.className = cls;
-      span.textContent = text;
-      return span;
-    }));
+  const parts = [mic, cam, [`quality q-${quality}`, QUALITY_WORDS[quality] ?? quality]];
+  if (speaking) parts.unshift(["speaking", CHAIR_WORDS.speaking]);
+  state.replaceChildren(...parts.map(([cls, text]) => {
+    const span = document.createElement("span");
+    span.className = cls;
+    span.textContent = text;
+    return span;
+  }));
 }
 
-function fillActions(actions, p, { holder, presenter }) {
-  const who = p.self ? "yourself" : p.name;
-  const buttons = [];
+function fillActions(actions, p, { holder, presenter, raised }) {
+  const who = p.self ? CHAIR_WORDS.you : p.name;
+  const [quick, more, menu] = actions.children;
+  // A raised hand is what the chair answers most: "Give floor" stays one click away.
+  quick.hidden = !raised || holder;
+  quick.setAttribute("aria-label", CHAIR_WORDS.giveFloorTo(p.name));
+  relabelMenu(more, menu, CHAIR_WORDS.actionsFor(p.name));
+  const items = [];
+  if (raised) {
+    items.push(button("hand-lower", CHAIR_WORDS.lowerHand, CHAIR_WORDS.lowerHandOf(who), "lower-hand"));
+  }
   if (!p.self) {
-    buttons.push(p.chair_muted_audio
+    items.push(p.chair_muted_audio
       ? button("chair-unmute", "Allow mic", `Let ${who} turn their microphone on again`, "unmute")
       : button("chair-mute", "Mute", `Mute ${who}'s microphone`, "mute"));
-    buttons.push(p.chair_muted_video
+    items.push(p.chair_muted_video
       ? button("chair-allow-video", "Allow camera", `Let ${who} turn their camera on again`, "allow-video")
       : button("chair-stop-video", "Stop camera", `Stop ${who}'s camera`, "stop-video"));
   }
-  buttons.push(button(
+  items.push(button(
     "chair-grant",
     holder ? "Give floor again" : "Give floor",
     holder ? "Restart the floor with the time limit set above" : `Give ${who} the floor`,
     "grant",
   ));
-  buttons.push(presenter
+  items.push(presenter
     ? button("chair-presenter", "Stop presenting", `${who} is no longer the presenter`, "presenter")
     : button("chair-presenter", "Make presenter", `Let ${who} present and share a screen`, "presenter"));
-  if (!p.self) buttons.push(button("chair-remove danger", "Remove", `Remove ${who} from the meeting`, "remove"));
-  actions.replaceChildren(...buttons);
+  if (!p.self) items.push(button("chair-remove danger", "Remove", `Remove ${who} from the meeting`, "remove"));
+  setMenuItems(menu, items);
+  // The asking participant's row shows it on the menu button too.
+  more.classList.toggle("asks", Boolean(p.chair_muted_audio && p.unmute_requested));
 }
 
 function badge(cls, text) {
@@ -262,7 +331,7 @@ function button(cls, text, title, action) {
   b.type = "button";
   b.className = cls;
   b.textContent = text;
-  b.title = title;
+  if (title) b.title = title;
   b.dataset.action = action;
   return b;
 }
@@ -322,10 +391,11 @@ async function personAction(action, pid) {
   }
 }
 
-function onPersonClick(event, idAttribute) {
+function onRowClick(event) {
   const b = event.target.closest("button[data-action]");
   if (!b) return;
-  const pid = b.closest(`[${idAttribute}]`)?.getAttribute(idAttribute);
+  const pid = b.closest("[data-participant-id]")?.dataset.participantId;
+  if (b.getAttribute("role") === "menuitem") closeMenu({ focusButton: true });
   personAction(b.dataset.action, pid);
 }
 
@@ -362,9 +432,9 @@ async function downloadReport(format, b) {
 /** Connects the panel's buttons to `pageState` (ui.js's page object); call once. */
 export function initChairPanel(pageState) {
   page = pageState;
-  view.list.addEventListener("click", (e) => onPersonClick(e, "data-participant-id"));
-  view.hands.addEventListener("click", (e) => onPersonClick(e, "data-hand-id"));
-  view.filter.addEventListener("input", applyFilter);
+  makeFilters();
+  view.list.addEventListener("click", onRowClick);
+  view.filter.addEventListener("input", renderRows);
   view.muteAll.addEventListener("click", () => client()?.chair("mute_all"));
   view.revoke.addEventListener("click", () => client()?.chair("revoke_floor"));
   view.lock.addEventListener("click", () => client()?.chair(page.room?.locked ? "unlock" : "lock"));
@@ -379,3 +449,13 @@ export function initChairPanel(pageState) {
   view.reportJson.addEventListener("click", () => downloadReport("json", view.reportJson));
   view.reportCsv.addEventListener("click", () => downloadReport("csv", view.reportCsv));
 }
+
+// Who speaks changes without a message from the server: look twice a second while it shows.
+setInterval(() => {
+  if (!page?.self || view.panel.hidden) return;
+  const now = speakingIds();
+  const same = now.size === panel.speaking.size && [...now].every((id) => panel.speaking.has(id));
+  if (same) return;
+  panel.speaking = now;
+  renderRows();
+}, 500);

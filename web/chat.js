@@ -209,6 +209,15 @@ function setOpen(open) {
   renderUnread();
 }
 
+/** Whether the chat panel is open (drawers.js closes it when another drawer opens on a phone). */
+export function isChatOpen() {
+  return chat.open;
+}
+
+export function closeChat() {
+  setOpen(false);
+}
+
 /** Forgets the previous meeting's chat (a new meeting, or rejoining after leaving). */
 export function resetChat() {
   chat.messages = [];

@@ -1,4 +1,6 @@
-// Telling the participant things: short-lived toasts and a yes/no confirmation dialog.
+// Telling the participant things: short-lived toasts and a yes/no confirmation dialog. The toasts
+// sit at the top of the meeting's main column (style.css), newest first, over no control: what
+// does not fit there drops its oldest toasts.
 
 const TOAST_MS = { info: 6000, notice: 8000, error: 10000 };
 const MAX_TOASTS = 5;
@@ -31,8 +33,12 @@ export function toast(text, { kind = "info", code = "" } = {}) {
     close.textContent = "×";
     close.addEventListener("click", () => item.remove());
     item.append(p, close);
-    toasts.append(item);
-    while (toasts.children.length > MAX_TOASTS) toasts.firstElementChild.remove();
+    toasts.prepend(item);
+    while (toasts.children.length > MAX_TOASTS) toasts.lastElementChild.remove();
+    // The area has a maximum height: the newest toasts stay whole, the oldest go.
+    while (toasts.children.length > 1 && toasts.scrollHeight > toasts.clientHeight + 1) {
+      toasts.lastElementChild.remove();
+    }
   }
   clearTimeout(item.confsfuTimer);
   item.confsfuTimer = setTimeout(() => item.remove(), TOAST_MS[kind] ?? TOAST_MS.info);

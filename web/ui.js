@@ -3,6 +3,7 @@
 import { initChairPanel, renderChairPanel, renderSchedule } from "./chair.js";
 import { initChat, onChat, onChatRefused, renderChat, resetChat } from "./chat.js";
 import { devices, endPreview, prejoinChoices, setDevicePanel, startPreview } from "./deviceui.js";
+import { closeOwnDrawers, setDrawerRole } from "./drawers.js";
 import { clearToasts, toast } from "./notify.js";
 import { ConferenceClient } from "./protocol.js";
 import {
@@ -165,6 +166,7 @@ async function startMeeting(join, prepared = null) {
   renderAll();
 
   setDevicePanel(false);
+  closeOwnDrawers();
   endPreview();
   setStatus("Asking for your camera and microphone…");
   await (prepared ? devices.ready : devices.open());
@@ -195,6 +197,7 @@ async function startMeeting(join, prepared = null) {
     view.selfTile.querySelector(".avatar").textContent = initials(self.name);
     view.roomName.textContent = `Room: ${self.room}`;
     view.meetingView.classList.toggle("is-chair", self.role === "chair");
+    setDrawerRole(self.role === "chair");
     renderAll();
   });
   on("self", (self) => {

@@ -212,3 +212,36 @@ export function describeDeviceProblem(kind, error) {
 
 /** Both devices missing: what the participant can still do. */
 export const LISTEN_ONLY = "You can still join to watch and listen.";
+
+/** The chair panel: filters, row menus and why "extend" is unavailable. */
+export const CHAIR_WORDS = {
+  filters: {
+    speaking: "Speaking",
+    hands: "Hands",
+    muted: "Muted",
+    weak: "Weak connection",
+  },
+  filtersLabel: "Show only",
+  showing: (shown, total) => `Showing ${shown} of ${total}`,
+  noMatch: "Nobody matches. Clear the filter or the search to see everyone.",
+  actionsFor: (name) => `Actions for ${name}`,
+  giveFloor: "Give floor",
+  giveFloorTo: (name) => `Give ${name} the floor`,
+  lowerHand: "Lower hand",
+  lowerHandOf: (who) => `Lower ${who}'s hand`,
+  extendWhy: "Extend is not available: this meeting has no scheduled end, so there is nothing to extend.",
+  speaking: "speaking",
+  handBadge: (place) => (place > 0 ? `hand raised #${place}` : "hand raised"),
+  you: "yourself",
+};
+
+/** The bottom control bar's drawers (participants and chair panel on small screens). */
+export const BAR_WORDS = {
+  people: "People",
+  peopleLabel: "Participants",
+  chair: "Chair",
+  chairLabel: "Chair panel",
+  close: "Close",
+  closePeople: "Close the participant list",
+  closeChair: "Close the chair panel",
+};

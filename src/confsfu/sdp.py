@@ -1,6 +1,6 @@
 """A small, strict SDP reader and the answer edits an SFU needs (simulcast, fmtp repair)."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "SdpError",
     "SessionDescription",
     "add_simulcast_recv",
+    "drop_extmaps",
     "parse_fmtp",
     "parse_sdp",
     "restore_fmtp_params",
@@ -385,6 +386,21 @@ def add_simulcast_recv(
                     _add_fmtp_params(section, pt, [param])
         lines[start:end] = section
     return eol.join(lines) + eol
+
+
+def drop_extmaps(text: str, uris: Collection[str]) -> str:
+    """The SDP without the ``a=extmap`` lines (session or media level) of ``uris``: those
+    extensions are not negotiated. Keeps the line endings."""
+    lines, eol = _lines(text)
+    kept = [line for line in lines if not _extmap_of(line, uris)]
+    return eol.join(kept) + eol
+
+
+def _extmap_of(line: str, uris: Collection[str]) -> bool:
+    if not line.startswith("a=extmap:"):
+        return False
+    parts = line[len("a=extmap:") :].split()
+    return len(parts) >= 2 and parts[1] in uris
 
 
 def restore_fmtp_params(answer: str, offer: SessionDescription, names: Sequence[str]) -> str:

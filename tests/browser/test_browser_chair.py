@@ -65,6 +65,13 @@ async def join(
     return await open_page(browser, f"{server.http_url}/?token={token}")
 
 
+async def row_action(chair: Page, pid: str, action: str) -> None:
+    """Clicks `action` (a class) in the menu of `pid`'s row of the chair panel."""
+    row = f'#chair-panel [data-participant-id="{pid}"]'
+    await chair.click(f"{row} .row-menu-button")
+    await chair.click(f"{row} .row-menu .{action}")
+
+
 async def text_of(page: Page, selector: str) -> str:
     el = await page.query_selector(selector)
     return (await el.inner_text()) if el is not None and await el.is_visible() else ""
@@ -99,13 +106,17 @@ async def test_chair_mutes_grants_the_floor_and_refuses_others(
     await wait_for(amara_heard, "Bashir receiving Amara's audio", 15)
 
     # The chair mutes Amara: her page says so, and Bashir stops receiving her audio.
-    await chair.click(f'#chair-panel [data-participant-id="{ids[AMARA]}"] .chair-mute')
+    await row_action(chair, ids[AMARA], "chair-mute")
     await amara.wait_for_selector('#self-tile .marker.chair-muted:has-text("muted by chair")')
     await amara.wait_for_selector('.toast[data-code="chair_muted"]')
     assert await text_of(amara, "#mic-toggle") == "Ask to unmute"
     assert not await amara.evaluate("window.conference.localStream.getAudioTracks()[0].enabled")
     await chair.wait_for_selector(
-        f'#chair-panel [data-participant-id="{ids[AMARA]}"] .chair-unmute'
+        f'#chair-panel [data-participant-id="{ids[AMARA]}"] .row-state .chair-muted'
+    )
+    await chair.wait_for_selector(
+        f'#chair-panel [data-participant-id="{ids[AMARA]}"] .row-menu .chair-unmute',
+        state="attached",
     )
 
     async def amara_silent() -> Any:
@@ -121,14 +132,16 @@ async def test_chair_mutes_grants_the_floor_and_refuses_others(
     await amara.click("#mic-toggle")
     await chair.wait_for_selector(f'#chair-panel [data-participant-id="{ids[AMARA]}"] .badge.asks')
 
-    # Amara raises her hand; the chair's queue shows her.
+    # Amara raises her hand; the chair's panel shows her first, with her place in the queue.
     await amara.click("#hand-toggle")
-    await chair.wait_for_selector(f'#chair-hands [data-hand-id="{ids[AMARA]}"]')
+    await chair.wait_for_selector(
+        f'#chair-participants > li:first-child[data-participant-id="{ids[AMARA]}"] .badge.hand'
+    )
     assert await text_of(amara, "#hand-toggle") == "Lower hand"
 
     # The chair gives Bashir the floor for two minutes: he is on everyone else's stage.
     await chair.fill("#chair-floor-limit", "2")
-    await chair.click(f'#chair-panel [data-participant-id="{ids[BASHIR]}"] .chair-grant')
+    await row_action(chair, ids[BASHIR], "chair-grant")
     for name in (CHAIR, AMARA):
         page = pages[name]
 

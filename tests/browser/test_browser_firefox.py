@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 from playwright.async_api import Browser, Page
 
 from confsfu.server.app import HUB
+from confsfu.server.clock import clock_ms
 from confsfu.tokens import make_token
 from tests.browser import weak_link
 from tests.browser.conftest import PageDriver, open_page, page_screenshot
@@ -164,6 +166,20 @@ async def layers_arriving(server: RunningServer, pid: str) -> set[str]:
     return {rid for rid, n in after.items() if n > before.get(rid, 0)}
 
 
+def every_layer_on(
+    server: RunningServer, page: PageDriver, pid: str
+) -> Callable[[], Awaitable[Any]]:
+    """A check for `wait_until`: q, h and f are on at Firefox and all arrive at the server."""
+
+    async def check() -> Any:
+        arriving = await layers_arriving(server, pid)
+        encodings = await page.evaluate(ENCODINGS)
+        ok = arriving == {"q", "h", "f"} and encodings == dict.fromkeys("qhf", True)
+        return ok or (arriving, encodings)
+
+    return check
+
+
 QUICK_LAYER_OFF = {"bandwidth": {"layer_off_delay_ms": 1000}}
 
 
@@ -180,14 +196,7 @@ async def test_firefox_simulcast_layers_go_off_and_on_as_the_server_asks(
     # Lima holds the floor: she is the chair's stage, and every layer is wanted.
     await chair.evaluate(GRANT, lima_id)
 
-    async def all_on() -> Any:
-        arriving = await layers_arriving(open_server, lima_id)
-        encodings = await lima.evaluate(ENCODINGS)
-        return (arriving == {"q", "h", "f"} and encodings == dict.fromkeys("qhf", True)) or (
-            arriving,
-            encodings,
-        )
-
+    all_on = every_layer_on(open_server, lima, lima_id)
     await wait_until(lima, all_on, 20)
 
     # The chair takes the floor: Lima is only a thumbnail there, so h and f are switched off at
@@ -226,16 +235,18 @@ async def test_the_chair_panel_driven_from_firefox(
     amara_id = await connected(amara)
     row = f'#chair-panel [data-participant-id="{amara_id}"]'
 
-    # A click on Mute in the chair's panel: Amara's microphone is stopped, her page says so.
+    # Mute from the menu of Amara's row in the chair's panel: her microphone is stopped, her page
+    # says so.
+    await chair.click(f"{row} .row-menu-button")
     await chair.click(f"{row} .chair-mute")
     await amara.wait_for_selector("#self-tile .marker.chair-muted")
     assert not await amara.evaluate("window.conference.localStream.getAudioTracks()[0].enabled")
-    await chair.wait_for_selector(f"{row} .chair-unmute")
+    await chair.wait_for_selector(f"{row} .row-state .chair-muted")
 
-    # Amara raises her hand: it is in the chair's queue; the chair gives her the floor.
+    # Amara raises her hand: her row shows it; the chair gives her the floor from the row.
     await amara.click("#hand-toggle")
-    await chair.wait_for_selector(f'#chair-hands [data-hand-id="{amara_id}"]')
-    await chair.click(f"{row} .chair-grant")
+    await chair.wait_for_selector(f"{row} .badge.hand")
+    await chair.click(f"{row} .hand-grant")
 
     async def amara_on_stage() -> Any:
         stage = await chair.evaluate(STAGE)
@@ -293,3 +304,65 @@ async def test_a_reloaded_firefox_comes_back_in_its_tile(
     assert "muted by chair" in again["markers"]
     await sees_and_hears(lima, ["Ines Chair"])
     await page_screenshot(chair, "firefox-reload-same-tile.png")
+
+
+def uplink_bytes(ns: Namespace) -> int:
+    """Every byte Firefox has sent out of its namespace (the host side of its link received)."""
+    return int(Path(f"/sys/class/net/{ns.host_if}/statistics/rx_bytes").read_text())
+
+
+def camera_media_bps(server: RunningServer, pid: str) -> float:
+    """The bitrate of `pid`'s camera as the server measures its layers (new packets only: no
+    duplicates, no padding)."""
+    live = server.app[HUB].rooms.get("council")
+    pub = live.media.publishers.get((pid, "camera")) if live else None
+    if pub is None:
+        return 0.0
+    now_ms = clock_ms()
+    return sum(float(meter.layer_bitrates_bps(now_ms).sum()) for meter in pub.meters.values())
+
+
+def duplicates(server: RunningServer) -> int:
+    live = server.app[HUB].rooms.get("council")
+    return live.media.drops.get("duplicate", 0) if live else 0
+
+
+MEASURE_S = 12
+# Beyond the camera: Firefox's Opus (about 47 kbit/s on the wire), RTCP of both connections and
+# the signalling WebSocket (about 30 kbit/s together), and a margin for a busy machine.
+UPLINK_BESIDES_CAMERA_KBPS = 250
+
+
+async def test_firefox_pays_for_no_padding_while_its_top_layers_are_on(
+    open_server: RunningServer, browser: Browser, firefox: Firefox, firefox_ns: Namespace
+) -> None:
+    """Issue 21: with q/h/f on, Firefox topped its undershooting encoder up with RTX copies of
+    old q packets (1.16 Mbit/s of a 2.4 Mbit/s uplink, 14,500 a minute dropped as duplicates).
+    Its uplink must carry its media and little else."""
+    chair = await chromium_page(browser, open_server, token("Seoul", "chair"))
+    lima = await firefox.new_page(
+        firefox_url(open_server, firefox_ns, f"token={token('Lima', 'participant')}"), "Lima"
+    )
+    lima_id = await connected(lima)
+    await connected(chair)
+    await chair.evaluate(GRANT, lima_id)  # Lima on the chair's stage: every layer wanted
+    await wait_until(lima, every_layer_on(open_server, lima, lima_id), 30)
+    await asyncio.sleep(3)  # past the layers' start, and the meter's window filling
+
+    sent, dropped = uplink_bytes(firefox_ns), duplicates(open_server)
+    media: list[float] = []
+    for _ in range(MEASURE_S):
+        await asyncio.sleep(1)
+        media.append(camera_media_bps(open_server, lima_id))
+    uplink_kbps = (uplink_bytes(firefox_ns) - sent) * 8 / MEASURE_S / 1000
+    duplicates_per_min = (duplicates(open_server) - dropped) * 60 / MEASURE_S
+    camera_kbps = sum(media) / len(media) / 1000
+    figures = (
+        f"Firefox uplink {uplink_kbps:.0f} kbit/s, camera {camera_kbps:.0f} kbit/s,"
+        f" duplicates {duplicates_per_min:.0f}/min"
+    )
+    print(figures)
+    assert await layers_arriving(open_server, lima_id) == {"q", "h", "f"}
+    assert camera_kbps > 300, f"h and f carry media: {figures}"
+    assert duplicates_per_min < 600, figures
+    assert uplink_kbps < 1.3 * camera_kbps + UPLINK_BESIDES_CAMERA_KBPS, figures

@@ -44,6 +44,7 @@ async () => {
 PUBLISH_CONTROLS = [
     "#mic-toggle", "#cam-toggle", "#hand-toggle", "#screen-toggle", "#devices-toggle",
     "#chat-toggle", "#leave", "#self-tile", "#join-form", "#grid", "#chair-panel",
+    "#participants-toggle", "#chair-toggle", "#participant-list",
 ]  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from confsfu.rtp import extensions as ext
 from confsfu.sdp import (
     SdpError,
     add_simulcast_recv,
+    drop_extmaps,
     parse_fmtp,
     parse_sdp,
     restore_fmtp_params,
@@ -167,6 +168,20 @@ def test_add_simulcast_recv_to_aiortc_answer() -> None:
         lines[lines.index("a=rtpmap:96 VP8/90000") + 1] == "a=fmtp:96 x-google-start-bitrate=2500"
     )
     assert add_simulcast_recv(answer, offer, 2500) == answer  # idempotent
+
+
+def test_drop_extmaps_leaves_out_the_named_extensions_only() -> None:
+    sdp = (
+        "v=0\r\na=extmap:7 urn:x:session\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+        f"a=extmap:2 {ext.ABS_SEND_TIME}\r\na=extmap:4/sendonly {ext.ABS_SEND_TIME}\r\n"
+        f"a=extmap:3 {ext.MID}\r\na=extmap:5\r\na=mid:0\r\n"
+    )
+    out = drop_extmaps(sdp, (ext.ABS_SEND_TIME, "urn:x:session"))
+    assert out == (
+        "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+        f"a=extmap:3 {ext.MID}\r\na=extmap:5\r\na=mid:0\r\n"
+    )
+    assert drop_extmaps(out.replace("\r\n", "\n"), ()) == out.replace("\r\n", "\n")
 
 
 def test_add_simulcast_recv_updates_existing_fmtp_and_keeps_lf() -> None:

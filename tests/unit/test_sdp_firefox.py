@@ -11,7 +11,7 @@ from confsfu.rtp import extensions as ext
 from confsfu.rtp.extensions import build_sdes_string
 from confsfu.rtp.packet import build_rtp, parse_rtp
 from confsfu.sdp import parse_fmtp, parse_sdp
-from confsfu.server.sdp_plan import publish_plan, subscribe_plan
+from confsfu.server.sdp_plan import PADDING_EXTENSIONS, publish_plan, subscribe_plan
 from tests.unit.test_sdp_plan import KBPS, aiortc_answer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -62,6 +62,9 @@ async def test_the_publish_plan_answers_simulcast_and_routes_each_layer() -> Non
     assert answer.rids == (("q", "recv"), ("h", "recv"), ("f", "recv"))
     assert answer.extmap[ext.RID] == 9 and answer.extmap[ext.REPAIRED_RID] == 10
     assert parse_fmtp(answer.fmtp[120])["x-google-start-bitrate"] == str(KBPS)
+    # Nothing Firefox pads for (it padded its lowest layer with 1.2 Mbit/s of RTX copies).
+    assert not set(answer.extmap) & set(PADDING_EXTENSIONS)
+    assert plan.ext.abs_send_time is None
     opus = parse_sdp(plan.answer_sdp).by_mid("0")
     assert opus is not None and parse_fmtp(opus.fmtp[109])["useinbandfec"] == "1"
 

@@ -20,7 +20,13 @@ from confsfu.rtp.extensions import (
 )
 from confsfu.rtp.packet import build_rtp, parse_rtp
 from confsfu.sdp import SdpError, parse_fmtp, parse_sdp
-from confsfu.server.sdp_plan import PublishPlan, publish_plan, subscribe_plan, with_transport_cc
+from confsfu.server.sdp_plan import (
+    PADDING_EXTENSIONS,
+    PublishPlan,
+    publish_plan,
+    subscribe_plan,
+    with_transport_cc,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 OFFER = (FIXTURES / "chromium_offer.sdp").read_text()
@@ -83,14 +89,27 @@ async def test_plain_offer_answer_has_no_simulcast_but_keeps_opus_fec() -> None:
 async def test_extension_ids_come_from_the_answer() -> None:
     plan = await plan_for(SIMULCAST_OFFER)
     assert plan.ext.mid == 4
-    assert plan.ext.abs_send_time == 2
     assert plan.ext.audio_level == 1
     assert (plan.ext.rid, plan.ext.repaired_rid) == (10, 11)  # added with a=simulcast
     answer = parse_sdp(plan.answer_sdp)
     camera = answer.by_mid("1")
     assert camera is not None
-    assert camera.extmap[MID] == 4 and camera.extmap[ABS_SEND_TIME] == 2
+    assert camera.extmap[MID] == 4
     assert (camera.extmap[RID], camera.extmap[REPAIRED_RID]) == (10, 11)
+
+
+async def test_a_publish_answer_negotiates_nothing_a_sender_pads_for() -> None:
+    """Chromium's offer has abs-send-time and transport-cc (aiortc answers the first): the
+    answer keeps neither, so the browser sends no padding (the server estimates no uplink)."""
+    offer = parse_sdp(SIMULCAST_OFFER).by_mid("1")
+    assert offer is not None and ABS_SEND_TIME in offer.extmap and TRANSPORT_CC in offer.extmap
+    for purpose in ("camera", "screen"):
+        answer_sdp = await aiortc_answer(SIMULCAST_OFFER)
+        assert ABS_SEND_TIME in answer_sdp  # aiortc's own answer has it
+        plan = publish_plan("p1", SIMULCAST_OFFER, answer_sdp, KBPS, purpose=purpose)
+        assert (plan.ext.abs_send_time, plan.ext.transport_cc) == (None, None)
+        for section in parse_sdp(plan.answer_sdp).media:
+            assert not set(section.extmap) & set(PADDING_EXTENSIONS), section.mid
 
 
 async def test_simulcast_offer_sections() -> None:

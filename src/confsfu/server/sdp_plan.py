@@ -7,17 +7,29 @@ from typing import Literal
 
 from confsfu.forwarding.published import PublishedTrack
 from confsfu.ids import MAX_SPATIAL_LAYERS, Kind, SourceId
-from confsfu.rtp.extensions import TRANSPORT_CC, ExtensionIds
+from confsfu.rtp.extensions import ABS_SEND_TIME, TRANSPORT_CC, ExtensionIds
 from confsfu.sdp import (
     MediaSection,
     SdpError,
     add_simulcast_recv,
+    drop_extmaps,
     parse_sdp,
     restore_fmtp_params,
 )
 
 _NOT_MEDIA = {"rtx", "red", "ulpfec", "flexfec-03"}
 _KEPT_FMTP = ("useinbandfec",)
+# A libwebrtc sender (Chromium, Firefox, Safari) pads only a stream that carries one of these
+# (send-time or transport-wide sequence): padding feeds a bandwidth estimate made from them.
+# The server makes none for a publisher (its REMB is a fixed cap), so a publish answer leaves
+# them out. With them, Firefox topped an undershooting encoder up to its simulcast "pad up to"
+# rate: 1.2 Mbit/s of RTX copies of old lowest-layer packets, all dropped as duplicates.
+PADDING_EXTENSIONS = (
+    ABS_SEND_TIME,
+    TRANSPORT_CC,
+    "http://www.webrtc.org/experiments/rtp-hdrext/transport-wide-cc-02",
+    "urn:ietf:params:rtp-hdrext:toffset",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +59,10 @@ def publish_plan(
     *,
     purpose: Literal["camera", "screen"] = "camera",
 ) -> PublishPlan:
-    """The answer as browsers need it (simulcast lines, FEC) and the streams it lets in."""
+    """The answer as browsers need it (simulcast lines, FEC, no padding) and the streams it
+    lets in."""
     offer = parse_sdp(offer_sdp)
+    answer_sdp = drop_extmaps(answer_sdp, PADDING_EXTENSIONS)
     answer_sdp = add_simulcast_recv(answer_sdp, offer, start_bitrate_kbps)
     answer_sdp = restore_fmtp_params(answer_sdp, offer, _KEPT_FMTP)
     answer = parse_sdp(answer_sdp)
