@@ -15,6 +15,7 @@ import aiohttp
 
 from confsfu.loadgen.publishing import Publisher
 from confsfu.loadgen.receiving import Receiver
+from confsfu.server.clock import clock_ms
 
 
 class LoopbackPeer(Receiver, Publisher):
@@ -105,11 +106,11 @@ class LoopbackPeer(Receiver, Publisher):
             self.errors.append(m)
         elif kind == "subscribe_offer":
             for slot in m["slots"]:
-                self.slots[slot["mid"]] = slot
+                self.update_slot(slot, clock_ms())
             await self._answer_subscribe(m["sdp"])
         elif kind == "slot_map":
             for slot in m["slots"]:
-                self.slots[slot["mid"]] = slot
+                self.update_slot(slot, clock_ms())
             self.slot_map_seq = m.get("seq", self.slot_map_seq)
         elif kind == "publisher_layers" and m.get("purpose") == "camera":
             active = set(m["active"])

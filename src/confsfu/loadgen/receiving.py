@@ -31,8 +31,14 @@ class ReceivedStream:
     octets: int = 0
     seqs: list[int] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
+    # Whom the slot showed as each payload arrived (its current holder, and its previous one
+    # for HANDOVER_GRACE_MS after a hand-over: packets already on their way), with `payloads`.
+    labels: list[tuple[str, ...]] = field(default_factory=list)
     recovered: list[int] = field(default_factory=list)  # seqs that arrived by RTX
     keep_payloads: bool = False
+
+
+HANDOVER_GRACE_MS = 500
 
 
 class Receiver:
@@ -72,6 +78,7 @@ class Receiver:
         self.subscribe_pc: RawPeerConnection | None = None
         self._ssrc_kind: dict[int, tuple[str, str]] = {}
         self._rtx_of: dict[int, int] = {}
+        self._handovers: dict[str, tuple[str, int]] = {}  # mid -> (previous holder, since ms)
         self.abs_send_time_id: int | None = None  # in the server's subscribe offer
         self._highest: dict[int, int] = {}
         self._nacked: set[tuple[int, int]] = set()
@@ -151,8 +158,22 @@ class Receiver:
             stream.recovered.append(seq)
         if self.keep_payloads:
             stream.payloads.append(payload)
+            stream.labels.append(self._label(stream.mid, arrival_ms))
         if not recovered:
             self._nack_gaps(ssrc, seq)
+
+    def update_slot(self, slot: dict[str, Any], now_ms: int) -> None:
+        """A slot's latest SlotInfo; a new holder starts a hand-over."""
+        mid = slot["mid"]
+        old = self.slots.get(mid)
+        if old is not None and old.get("name") != slot.get("name"):
+            self._handovers[mid] = (str(old.get("name") or ""), now_ms)
+        self.slots[mid] = slot
+
+    def _label(self, mid: str, arrival_ms: int) -> tuple[str, ...]:
+        name = str((self.slots.get(mid) or {}).get("name") or "")
+        previous, since_ms = self._handovers.get(mid, ("", -HANDOVER_GRACE_MS))
+        return (name, previous) if arrival_ms - since_ms < HANDOVER_GRACE_MS else (name,)
 
     def _nack_gaps(self, ssrc: int, seq: int) -> None:
         last = self._highest.get(ssrc)
