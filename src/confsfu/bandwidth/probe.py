@@ -134,3 +134,11 @@ class ProbeController:
             self.probes_failed += 1
             self._interval_ms = min(self._interval_ms * 2, cfg.max_interval_ms)
         self._next_ms = now_ms + self._interval_ms
+
+
+# Send-side estimates (transport-cc) take a probe's result at once: probes as GCC's, short and at
+# twice the estimate, one after another while each raises the estimate by a quarter, else
+# backing off.
+SEND_SIDE_PROBES = ProbeConfig(
+    duration_ms=1000, min_interval_ms=1000, gain=2.0, step_gain=4.0, success_gain=1.25
+)
