@@ -166,9 +166,10 @@ class Receiver:
     """What the browser does with what arrives. The sender tells it of every video frame it
     forwards (`expect`), standing in for the frame boundaries a browser reads from the packets."""
 
-    def __init__(self, config: ReceiverConfig, rtt_us: Callable[[], int]) -> None:
+    def __init__(self, config: ReceiverConfig, return_us: int) -> None:
         self.config = config
-        self._rtt_us = rtt_us
+        self._return_us = return_us  # the way back, for the round trip NACKs wait
+        self._one_way_us = 0  # the latest packet's, queueing included
         self._arrivals: dict[int, int] = {}  # transport seq -> arrival_us, since the feedback
         self._reported = 0  # the next transport seq to report
         self._highest = -1
@@ -192,6 +193,7 @@ class Receiver:
 
     def on_arrival(self, arrival_us: int, packet: Packet) -> None:
         self._arrivals[packet.transport_seq] = arrival_us - arrival_us % 250
+        self._one_way_us = arrival_us - packet.send_us
         self._highest = max(self._highest, packet.transport_seq)
         if packet.kind is Kind.AUDIO:
             self.audio_arrived.add(packet.media_seq)
@@ -242,7 +244,7 @@ class Receiver:
     def nacks(self, now_us: int) -> list[int]:
         """Video sequence numbers to ask again for now."""
         out: list[int] = []
-        wait_us = max(self._rtt_us(), 20_000)
+        wait_us = max(self._one_way_us + self._return_us, 20_000)  # as RTCP measures it
         for seq, state in list(self._missing.items()):
             if state.due_us > now_us:
                 continue

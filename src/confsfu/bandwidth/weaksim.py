@@ -212,7 +212,7 @@ def simulate(
     )
     wire = Link(schedule, link_cfg, draw)
     delay_us = link_cfg.delay_ms * 1000
-    rx = Receiver(receiver or ReceiverConfig(), lambda: 2 * delay_us + 20_000)
+    rx = Receiver(receiver or ReceiverConfig(), delay_us + 5_000)
     outgoing: list[tuple[int, int, Packet]] = []  # (send_us, order, packet) not yet on the link
     back: list[tuple[int, int, str, object]] = []  # the reverse path: (due_us, order, what, data)
     order = 0
