@@ -226,6 +226,9 @@ class Receiver:
                 self._drop(frames.popleft())
             elif len(frame.got) == frame.packets:
                 frames.popleft()
+                if frame.key:  # what was missing before a keyframe is not asked for again
+                    for seq in [s for s in self._missing if s < frame.first_seq]:
+                        del self._missing[seq]
                 self._broken = False
                 self.keyframe_asked = False
                 self.decoded.append((now_us, frame.spatial))
@@ -244,7 +247,8 @@ class Receiver:
     def nacks(self, now_us: int) -> list[int]:
         """Video sequence numbers to ask again for now."""
         out: list[int] = []
-        wait_us = max(self._one_way_us + self._return_us, 20_000)  # as RTCP measures it
+        # Chromium waits its RTT estimate, 100 ms while it has none (a receive-only peer)
+        wait_us = max(self._one_way_us + self._return_us, 100_000)
         for seq, state in list(self._missing.items()):
             if state.due_us > now_us:
                 continue

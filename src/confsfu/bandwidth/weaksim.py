@@ -33,6 +33,7 @@ from confsfu.bandwidth.linksim import (
     ReceiverConfig,
 )
 from confsfu.bandwidth.probe import SEND_SIDE_PROBES, ProbeController
+from confsfu.bandwidth.retransmit import RetransmitLimiter
 from confsfu.bandwidth.twcc import TwccEstimator
 
 FULL = (Phase(3000, 20), Phase(300, 30), Phase(1000, 20), Phase(3000, 30))
@@ -119,6 +120,7 @@ class _Server:
             AllocatorConfig(),
         )
         self.probe = ProbeController(SEND_SIDE_PROBES)
+        self.retransmits = RetransmitLimiter()
         self.demand = media.demand()
         self.spatial, self.temporal = TOP, 2
         self.pending: int | None = None
@@ -273,10 +275,15 @@ def simulate(
                 server.loss = float(data)  # type: ignore[arg-type]
                 server.estimator.on_receiver_report(now_ms, server.loss)
             elif what == "nack":
+                estimate = server.estimator.estimate_bps(now_ms)
                 for seq in data:  # type: ignore[attr-defined]
                     sent = server.history.get(seq)
-                    if sent is not None:
-                        queue(now_us, Packet(0, sent.size + 2, Kind.RTX, 0, seq, sent.frame))
+                    if sent is None:
+                        continue
+                    size = sent.size + 2
+                    if server.retransmits.allow(now_ms, 1, seq, size, estimate):
+                        server.retransmits.sent(now_ms, 1, seq, size)
+                        queue(now_us, Packet(0, size, Kind.RTX, 0, seq, sent.frame))
             else:
                 server.ask_keyframe(now_ms, server.spatial)
         # the room's timers
