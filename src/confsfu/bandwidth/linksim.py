@@ -220,11 +220,17 @@ class Receiver:
         """Frames in order: a complete one is decoded; one still incomplete `give_up_ms` after
         it was sent breaks the chain, and nothing is decoded again before a keyframe."""
         frames = self._frames
+        complete_key = next(
+            (i for i in range(len(frames) - 1, 0, -1) if frames[i].key and self._whole(frames[i])),
+            0,
+        )
+        for _ in range(complete_key):  # a complete keyframe is decoded whatever came before
+            self._drop(frames.popleft())
         while frames:
             frame = frames[0]
             if self._broken and not frame.key:
                 self._drop(frames.popleft())
-            elif len(frame.got) == frame.packets:
+            elif self._whole(frame):
                 frames.popleft()
                 if frame.key:  # what was missing before a keyframe is not asked for again
                     for seq in [s for s in self._missing if s < frame.first_seq]:
@@ -238,6 +244,10 @@ class Receiver:
                 self.keyframe_asked = True
             else:
                 break
+
+    @staticmethod
+    def _whole(frame: Frame) -> bool:
+        return len(frame.got) == frame.packets
 
     def _drop(self, frame: Frame) -> None:
         for seq in range(frame.first_seq, frame.first_seq + frame.packets):

@@ -1,5 +1,4 @@
-"""How much a subscriber's NACKs may make the server resend: a share of its estimate, and a packet
-at most once per interval.
+"""How much a subscriber's NACKs may make the server resend: a share of its estimate in all.
 
 A receiver behind a congested link NACKs every packet the queue dropped, again each round trip;
 resending all of it puts more on the link that dropped it (the weak-link simulator saw 1.4 Mbit/s

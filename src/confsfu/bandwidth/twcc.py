@@ -134,11 +134,10 @@ class TwccEstimator:
             fraction = min(max(self._lost / self._reported, 0.0), 1.0)
             basis = min(self._rate.rate_bps, self._loss.value_bps)
             self._loss.on_loss(now_ms, fraction, basis)
-            acked = self._acked.rate_bps()
-            if fraction <= cfg.loss_high and acked is not None:
-                # What the link carried without heavy loss, loss sets no bound below (random
-                # loss of a few percent is not congestion: the delay-based half judges that).
-                self._loss.value_bps = max(self._loss.value_bps, clamp(acked, cfg))
+            if fraction <= cfg.loss_high:
+                # Without heavy loss, loss sets no bound below the delay-based rate: random
+                # loss of a few percent is not congestion, and a queue shows as delay.
+                self._loss.value_bps = max(self._loss.value_bps, self._rate.rate_bps)
         self._lost = 0
         self._reported = 0
         self._loss_since_ms = now_ms

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from confsfu.bandwidth.allocator import AllocatorConfig, Demand, Priority
-from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget
+from confsfu.bandwidth.budget import SEND_SIDE_HEADROOM, BudgetRules, SubscriberBudget
 from confsfu.bandwidth.estimation import EstimatorConfig
 from confsfu.bandwidth.linksim import (
     Frame,
@@ -115,7 +115,7 @@ class _Server:
         self.media = media
         self.estimator = TwccEstimator(estimator_config)
         self.budget = SubscriberBudget(
-            BudgetRules(initial_bps=estimator_config.initial_bps),
+            BudgetRules(initial_bps=estimator_config.initial_bps, headroom=SEND_SIDE_HEADROOM),
             self.estimator,
             AllocatorConfig(),
         )

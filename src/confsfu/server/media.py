@@ -10,11 +10,12 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from confsfu.bandwidth.allocator import AllocatorConfig
-from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget
+from confsfu.bandwidth.budget import SEND_SIDE_HEADROOM, BudgetRules, SubscriberBudget
 from confsfu.bandwidth.dynacast import Dynacast
 from confsfu.bandwidth.estimation import EstimatorConfig
 from confsfu.bandwidth.estimators import make_estimator
@@ -232,6 +233,7 @@ class RoomMedia(MediaSlots, MediaFeedback):
             sub.pc.route.transport_cc_id = transport_cc
             sub.transport_fed = 0
             sub.budget.estimator = make_estimator("twcc", self._estimator_config)
+            sub.budget.rules = replace(self._rules, headroom=SEND_SIDE_HEADROOM)
             sub.probe = ProbeController(SEND_SIDE_PROBES)
         for slot in sub.slots:
             negotiated = plan.by_mid[slot.stream.mid]
