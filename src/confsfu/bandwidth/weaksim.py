@@ -271,6 +271,7 @@ def simulate(
             _, _, what, data = heapq.heappop(back)
             if what == "feedback":
                 server.estimator.on_transport_feedback(now_ms, data)  # type: ignore[arg-type]
+                server.probe.on_estimate(now_ms, server.estimator.estimate_bps(now_ms))
             elif what == "report":
                 server.loss = float(data)  # type: ignore[arg-type]
                 server.estimator.on_receiver_report(now_ms, server.loss)

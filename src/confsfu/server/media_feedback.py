@@ -123,6 +123,8 @@ class MediaFeedback:
         base_us = report.reference_time_64ms * 64_000
         arrivals = [(seq, None if at is None else base_us + at) for seq, at in report.packets]
         sub.estimator.on_transport_feedback(now_ms, arrivals)
+        if sub.probe.probing:
+            sub.probe.on_estimate(now_ms, sub.estimator.estimate_bps(now_ms))
 
     def _request_keyframe(self, now_ms: int, key: LayerKey) -> None:
         """Ask the publisher of one layer for a keyframe, at most once per interval."""
