@@ -3,8 +3,8 @@ the server's own estimator, probe controller and allocator behind a simulated `t
 following the schedule 3 Mbit/s 20 s, 300 kbit/s 30 s, 1 Mbit/s 20 s, 3 Mbit/s 30 s; once clean,
 once with 80 ms delay and 2 % random loss. Deterministic for a seed.
 
-Run from the repository: .venv/bin/python benchmarks/weak_link_sim.py [--seed 1] [--seeds 5]
-    [--trace]
+Run from the repository: .venv/bin/python benchmarks/weak_link_sim.py [--seed 1] [--seeds 8]
+    [--trace] [--layers 150,500,1700]
 """
 
 import argparse
@@ -17,10 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from confsfu.bandwidth.linksim import LinkConfig
-from confsfu.bandwidth.weaksim import FULL, PhaseFigures, simulate
+from confsfu.bandwidth.weaksim import FULL, MediaModel, PhaseFigures, simulate
 
 
-def main(seed: int, seeds: int, trace: bool) -> None:
+def main(seed: int, seeds: int, trace: bool, media: MediaModel) -> None:
     """Each seed's figures, then per phase the median over the seeds."""
     for label, link in (
         ("clean", LinkConfig()),
@@ -29,7 +29,7 @@ def main(seed: int, seeds: int, trace: bool) -> None:
         runs = []
         for s in range(seed, seed + seeds):
             started = time.perf_counter()
-            result = simulate(FULL, random.Random(s).random, link=link)
+            result = simulate(FULL, random.Random(s).random, link=link, media=media)
             runs.append(result.phases)
             took = time.perf_counter() - started
             print(f"{label}, seed {s} ({took:.1f} s to simulate):")
@@ -74,5 +74,12 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--trace", action="store_true")
+    parser.add_argument(
+        "--layers",
+        default="150,500,1700",
+        help="the stage's three simulcast layers in kbit/s (Chromium's fake camera on a busy "
+        "machine sent about 60,200,600 in the browser benchmark)",
+    )
     args = parser.parse_args()
-    main(args.seed, args.seeds, args.trace)
+    low, mid, top = (int(k) * 1000 for k in args.layers.split(","))
+    main(args.seed, args.seeds, args.trace, MediaModel(layer_bps=(low, mid, top)))
