@@ -325,3 +325,86 @@ def test_a_probe_the_link_carries_raises_the_estimate_at_once(
     after = estimator.estimate_bps(4_100)
     assert before < 1.3 * estimate
     assert after >= lands * probe, (before, after)
+
+
+def _send_through_bucket(
+    estimator: TwccEstimator,
+    rate_bps: int,
+    link_bps: int,
+    burst_bytes: int,
+    start_ms: int,
+    duration_ms: int,
+) -> None:
+    """Send at `rate_bps` into a token bucket (`link_bps`, `burst_bytes` of tokens, full at the
+    start, an unbounded queue) 20 ms away; feedback every 50 ms."""
+    seq = start_ms
+    tokens, t_us = float(burst_bytes), start_ms * 1000.0
+    free_us = t_us
+    pending: list[tuple[int, int]] = []
+    for now in range(start_ms, start_ms + duration_ms, 50):
+        packets = max(rate_bps * 50 // 8000 // 1200, 1)
+        for i in range(packets):
+            at = now + i * 50 // packets
+            estimator.on_packet_sent(at, seq & 0xFFFF, 1200)
+            send_us = max(at * 1000.0, free_us)
+            tokens = min(burst_bytes, tokens + (send_us - t_us) * link_bps / 8e6)
+            t_us = send_us
+            if tokens < 1200:  # wait for the tokens
+                wait = (1200 - tokens) * 8e6 / link_bps
+                t_us += wait
+                tokens = 1200.0
+            tokens -= 1200
+            free_us = t_us
+            pending.append((seq & 0xFFFF, int(t_us) + 20_000))
+            seq += 1
+        ready = [p for p in pending if p[1] <= (now + 50) * 1000]
+        pending = [p for p in pending if p[1] > (now + 50) * 1000]
+        if ready:
+            estimator.on_transport_feedback(now + 50, ready)
+
+
+@pytest.mark.parametrize(
+    ("probe_x", "link_x", "burst_bytes", "rises", "at_most_x"),
+    [
+        (2.0, 4.0, 0, True, 2.3),  # the link carries the probe: the estimate takes it at once
+        (2.0, 1.0, 20_480, False, 1.4),  # a bucket's burst lets the start through: not believed
+        (2.0, 1.0, 0, False, 1.3),  # the link does not carry it: no rise
+        (1.1, 4.0, 0, False, 1.3),  # not above the estimate enough to be a probe: AIMD only
+    ],
+)
+def test_a_probe_is_judged_over_a_second_of_what_was_sent_and_what_arrived(
+    probe_x: float, link_x: float, burst_bytes: int, rises: bool, at_most_x: float
+) -> None:
+    """GCC's probe result, min(sent, received), taken only when the link delivered about all of
+    a second sent well above the estimate: `tc tbf`'s 20 kB burst lets a short probe through at
+    any rate, which read as a result put subscribers on layers their link could not carry."""
+    estimate = 300_000
+    estimator = TwccEstimator(EstimatorConfig(initial_bps=estimate, max_bps=5_000_000))
+    link = int(estimate * link_x)
+    _send_through_bucket(estimator, estimate // 2, link, 0, 0, 3_000)
+    before = estimator.estimate_bps(3_000)
+    seen: list[int] = []
+    feedback = estimator.on_transport_feedback
+
+    def watched(now_ms: int, packets: list[tuple[int, int | None]]) -> None:
+        feedback(now_ms, packets)
+        seen.append(estimator.estimate_bps(now_ms))
+
+    estimator.on_transport_feedback = watched  # type: ignore[method-assign,assignment]
+    _send_through_bucket(estimator, int(estimate * probe_x), link, burst_bytes, 3_000, 1_200)
+    after = estimator.estimate_bps(4_300)
+    assert max(seen) <= at_most_x * estimate, (before, max(seen), after)  # (the old rule: 1.96)
+    assert (after >= 1.5 * before) is rises, (before, after)
+
+
+def test_a_few_percent_of_random_loss_does_not_hold_the_estimate_below_the_link() -> None:
+    """After heavy loss has cut the estimate, 4 % random loss (no queue) is not congestion: the
+    loss-based bound follows what the link carries (GCC's loss-based v1 held it in the 2-10 %
+    band, so a lossy link never recovered; the delay-based half judges the queue)."""
+    estimator = TwccEstimator(CONFIG)
+    Link(capacity_bps=1_000_000, loss=0.3).run(estimator, 3_000)
+    cut = estimator.estimate_bps(3_000)
+    lossy = Link(capacity_bps=1_000_000, loss=0.04, first_seq=40_000, seed=3)
+    lossy.run(estimator, 20_000, start_ms=3_000)
+    assert cut < 500_000
+    assert max(lossy.trace[-5:]) >= 700_000, lossy.trace

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from confsfu.bandwidth.probe import ProbeConfig, ProbeController, ProbeError
+from confsfu.bandwidth.probe import SEND_SIDE_PROBES, ProbeConfig, ProbeController, ProbeError
 
 CFG = ProbeConfig(duration_ms=10_000, min_interval_ms=4000, max_interval_ms=16_000, gain=1.2)
 
@@ -195,3 +195,52 @@ def test_padding_tops_up_only_what_the_estimate_can_see(unseen: int, padding: in
         unseen_bps=unseen,
     )
     assert got == padding
+
+
+def test_a_falling_estimate_between_updates_stops_the_probe_at_once() -> None:
+    """On every feedback: a 2x probe that fills a weak link's queue stops before it overflows,
+    not at the next once-a-second update."""
+    probe = ProbeController(SEND_SIDE_PROBES)
+    assert step(probe, 0, 400_000) > 0
+    probe.on_estimate(100, 380_000)  # within the fall fraction: goes on
+    assert probe.probing and probe.padding_bps > 0
+    probe.on_estimate(300, 300_000)  # fell under 0.85 x its start
+    assert not probe.probing and probe.padding_bps == 0 and probe.probes_failed == 1
+    assert probe.take_bytes(320) == 0
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "padding_after"),
+    [
+        ((), 500_000),  # the first probe: 2x the estimate (400k) less the media seen (300k)
+        ((False,), 300_000),  # after a failure: 1.5x only
+        ((False, False), 300_000),
+        ((False, True), 500_000),  # a careful probe that succeeded: 2x again
+    ],
+)
+def test_after_a_failed_probe_the_next_ones_are_careful(
+    outcomes: tuple[bool, ...], padding_after: int
+) -> None:
+    probe = ProbeController(SEND_SIDE_PROBES)
+    now, estimate = 0, 400_000
+    for succeeded in outcomes:
+        step(probe, now, estimate)
+        assert probe.probing
+        if succeeded:  # a careful probe succeeds above 1.25x its start
+            estimate = int(estimate * 1.3)
+            now += 1000
+            step(probe, now, estimate)
+        else:
+            now += 100
+            probe.on_estimate(now, int(estimate * 0.5))
+        assert not probe.probing
+        now += 4000  # past any back-off (4 s at most)
+        estimate = 400_000
+    assert step(probe, now, estimate) == padding_after
+
+
+def test_careful_gain_must_lie_between_one_and_the_gain() -> None:
+    with pytest.raises(ProbeError):
+        ProbeConfig(gain=2.0, careful_gain=2.5)
+    with pytest.raises(ProbeError):
+        ProbeConfig(gain=2.0, careful_gain=1.0)

@@ -28,6 +28,10 @@ from confsfu.bandwidth.estimation import BandwidthEstimator
 from confsfu.ids import SlotPurpose, SourceId
 
 NO_LAYERS: npt.NDArray[np.float64] = np.zeros((3, 3))
+# A send-side estimate is what the link carried of the RTP bytes sent (headers below RTP,
+# keyframes and retransmissions come on top of the layers' rates): in the weak-link simulator a
+# fifth of it left free halved the freezes at 300 kbit/s (benchmarks/weak_link_sim.py).
+SEND_SIDE_HEADROOM = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,9 @@ class BudgetRules:
     initial_bps: int = 2_500_000
     grid_caps: tuple[int, int] = (0, 1)  # (max spatial, max temporal) of a thumbnail
     stage_caps: tuple[int, int] = (2, 2)
+    # The share of the estimate left unallocated: headers, keyframes and retransmissions come on
+    # top of the layers' measured rates, and an SFU forwards bursts unpaced.
+    headroom: float = 0.0
 
 
 def demand(
@@ -98,7 +105,8 @@ class SubscriberBudget:
         delay signal has seen the audio all the same, so the video fits in what it reports."""
         audio_bps = max(audio_bps, 0)
         taken = audio_bps if audio_counted else 0
-        budget = max(0, self.estimate_bps(now_ms) - taken)
+        usable = self.estimate_bps(now_ms) * (1.0 - self.rules.headroom)
+        budget = max(0, int(usable) - taken)
         self.wanted_bps = wanted_bps(demands) + audio_bps
         changed = self.allocator.update(now_ms, budget, demands)
         self.step_bps = _step_bps(demands, self.allocator.decisions)

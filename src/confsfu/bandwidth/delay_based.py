@@ -231,6 +231,41 @@ class AckedBitrate:
         return self._bytes * 8000.0 / span_ms
 
 
+class SendReceiveRates:
+    """What was sent and what arrived of the packets reported over the last `window_ms` of send
+    time: a probe's result (as GCC's: the lower of the two) is believable only when the link
+    delivered about what was sent over a window longer than a token bucket's burst lasts."""
+
+    __slots__ = ("_packets", "_window_ms")
+
+    def __init__(self, window_ms: int) -> None:
+        self._window_ms = window_ms
+        self._packets: deque[tuple[int, float | None, int]] = deque()  # (send_ms, arrival_ms, size)
+
+    def add(self, send_ms: int, arrival_ms: float | None, size: int) -> None:
+        self._packets.append((send_ms, arrival_ms, size))
+        newest = max(send_ms, self._packets[-1][0])
+        while self._packets and self._packets[0][0] < newest - self._window_ms:
+            self._packets.popleft()
+
+    def rates_bps(self) -> tuple[float, float] | None:
+        """(sent, received) over the window, None while it spans less than 80 % of it."""
+        packets = self._packets
+        if len(packets) < 10:
+            return None
+        first_send = min(p[0] for p in packets)
+        last_send = max(p[0] for p in packets)
+        if last_send - first_send < 0.8 * self._window_ms:
+            return None
+        arrivals = [p[1] for p in packets if p[1] is not None]
+        if len(arrivals) < 2:
+            return None
+        sent = sum(p[2] for p in packets) * 8000.0 / (last_send - first_send)
+        span = max(max(arrivals) - min(arrivals), 1.0)
+        received = sum(p[2] for p in packets if p[1] is not None) * 8000.0 / span
+        return sent, received
+
+
 class _LinkCapacity:
     """Mean and normalised variance of the acknowledged rate seen at over-use, in kbps."""
 
@@ -293,9 +328,9 @@ class AimdRateController:
         self._last_decrease_ms: int | None = None
 
     def update(
-        self, now_ms: int, usage: Usage, acked_bps: float | None, *, clean: bool = False
+        self, now_ms: int, usage: Usage, acked_bps: float | None, *, probed: float | None = None
     ) -> None:
-        """`clean`: the feedback behind `acked_bps` reported no loss (a probe's result counts)."""
+        """`probed`: a rate the link was seen to carry (a probe's result), taken at once."""
         cfg = self._config
         gap_ms = 0 if self._last_update_ms is None else max(now_ms - self._last_update_ms, 0)
         self._last_update_ms = now_ms
@@ -318,10 +353,10 @@ class AimdRateController:
             ceiling = 1.5 * acked_bps + 10_000.0
             if new_bps > ceiling:
                 new_bps = max(self.rate_bps, ceiling)
-            if clean:
-                # The link carried more than the estimate without a delay rise or a loss (a
-                # probe did): that much it can take, at once (GCC's probe result).
-                new_bps = max(new_bps, acked_bps)
+            if probed is not None:
+                # The link carried more than the estimate without a delay rise (a probe did):
+                # that much it can take, at once (GCC's probe result).
+                new_bps = max(new_bps, probed)
         elif self.state is _RateState.DECREASE:
             last = self._last_decrease_ms
             if acked_bps is not None and (

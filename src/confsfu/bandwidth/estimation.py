@@ -44,6 +44,9 @@ class EstimatorConfig:
     decrease_interval_ms: int = 200  # at most one delay-based decrease per interval (~ one RTT)
     response_time_ms: int = 300  # RTT + 100 ms, for the additive increase near capacity
     acked_window_ms: int = 500
+    probe_window_ms: int = 1000  # a probe's result is judged over this much send time
+    probe_margin: float = 1.2  # ... when at least this x the estimate went out in it
+    probe_delivered: float = 0.9  # ... and at least this share of it arrived as fast
     send_history_ms: int = 10_000
 
     def __post_init__(self) -> None:

@@ -37,6 +37,9 @@ class ProbeConfig:
     fall_fraction: float = 0.85  # ... or when the estimate falls below this share of its start
     max_padding_bps: int = 2_000_000
     success_gain: float = 1.0  # a probe succeeded if the estimate ends above this x its start
+    # After a failed probe the next ones go to this x the estimate only (0: `gain` always) and
+    # succeed halfway there, until one succeeds: a failed 2x probe floods a weak link's queue.
+    careful_gain: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval_ms <= self.max_interval_ms:
@@ -49,6 +52,8 @@ class ProbeConfig:
             raise ProbeError("need step_gain >= gain")
         if self.success_gain < 1.0:
             raise ProbeError("need success_gain >= 1")
+        if self.careful_gain and not 1.0 < self.careful_gain <= self.gain:
+            raise ProbeError("need 1 < careful_gain <= gain (or 0: off)")
 
 
 class ProbeController:
@@ -63,6 +68,7 @@ class ProbeController:
         self._credit_bytes = 0.0
         self._last_take_ms: int | None = None
         self.padding_bps = 0
+        self._careful = False  # the last probe failed
         self.probes_started = 0
         self.probes_failed = 0
 
@@ -99,16 +105,26 @@ class ProbeController:
         elif loss > cfg.max_loss or estimate_bps < self._start_estimate_bps * cfg.fall_fraction:
             self._end(now_ms, succeeded=False)
         elif now_ms - self._since_ms >= cfg.duration_ms:
-            gained = estimate_bps > self._start_estimate_bps * cfg.success_gain
+            gained = estimate_bps > self._start_estimate_bps * self._success_gain()
             self._end(now_ms, succeeded=gained)
         if self._since_ms is None:
             self.padding_bps = 0
         else:
             step = min(media_bps + step_bps, int(estimate_bps * cfg.step_gain)) if step_bps else 0
-            target = min(wanted_bps, max(int(estimate_bps * cfg.gain), step))
+            gain = cfg.careful_gain if self._careful and cfg.careful_gain else cfg.gain
+            target = min(wanted_bps, max(int(estimate_bps * gain), step))
             seen = max(media_bps - unseen_bps, 0)
             self.padding_bps = max(0, min(target - seen, cfg.max_padding_bps))
         return self.padding_bps
+
+    def on_estimate(self, now_ms: int, estimate_bps: int) -> None:
+        """Between updates (on every feedback): a probe the estimate falls under stops at once,
+        before the queue it builds overflows."""
+        if self._since_ms is not None and estimate_bps < (
+            self._start_estimate_bps * self._config.fall_fraction
+        ):
+            self._end(now_ms, succeeded=False)
+            self.padding_bps = 0
 
     def take_bytes(self, now_ms: int) -> int:
         """Padding bytes due now at the current rate; report what went out with `spend`."""
@@ -125,12 +141,34 @@ class ProbeController:
         """Padding bytes sent; whole packets may overshoot what was due, and count next time."""
         self._credit_bytes -= sent_bytes
 
+    def _success_gain(self) -> float:
+        cfg = self._config
+        if self._careful and cfg.careful_gain:
+            return min(cfg.success_gain, 1.0 + (cfg.careful_gain - 1.0) / 2)
+        return cfg.success_gain
+
     def _end(self, now_ms: int, *, succeeded: bool) -> None:
         cfg = self._config
         self._since_ms = None
+        self._careful = not succeeded
         if succeeded:
             self._interval_ms = cfg.min_interval_ms
         else:
             self.probes_failed += 1
             self._interval_ms = min(self._interval_ms * 2, cfg.max_interval_ms)
         self._next_ms = now_ms + self._interval_ms
+
+
+# Send-side estimates (transport-cc) take a probe's result at once: probes as GCC's, short and at
+# twice the estimate, one after another while each raises the estimate by a quarter, else
+# backing off.
+SEND_SIDE_PROBES = ProbeConfig(
+    duration_ms=1000,
+    min_interval_ms=1000,
+    gain=2.0,
+    step_gain=4.0,
+    success_gain=1.25,
+    max_loss=0.05,
+    max_interval_ms=4000,
+    careful_gain=1.5,
+)

@@ -9,6 +9,7 @@ from confsfu.bandwidth.delay_based import (
     AimdRateController,
     InterArrival,
     OveruseDetector,
+    SendReceiveRates,
     Trendline,
     Usage,
 )
@@ -39,9 +40,11 @@ class TwccEstimator:
         self._detector = OveruseDetector(config)
         self._rate = AimdRateController(config)
         self._acked = AckedBitrate(config.acked_window_ms)
+        self._probe_rates = SendReceiveRates(config.probe_window_ms)
         self._loss = LossController(float(config.max_bps), config)
         self._lost = 0
         self._reported = 0
+        self._cut_ms = -(1 << 62)  # send time of the latest decrease: loss before it is old news
         self._loss_since_ms: int | None = None
 
     def on_remb(self, now_ms: int, bitrate_bps: float) -> None:
@@ -64,28 +67,30 @@ class TwccEstimator:
 
     def on_transport_feedback(self, now_ms: int, packets: Sequence[tuple[int, int | None]]) -> None:
         received: list[tuple[int, int, int]] = []  # (arrival_us, send_ms, size)
-        lost_before = self._lost
         for seq, arrival_us in check_feedback(packets):
             entry = self._sent.get(seq)
             if entry is None:
                 continue  # unknown, too old, or already acknowledged
             send_ms, size, reported_lost = entry
+            current = send_ms >= self._cut_ms  # sent at the rate now in force
             if arrival_us is None:
                 if not reported_lost:
+                    self._probe_rates.add(send_ms, None, size)
                     self._sent[seq] = (send_ms, size, True)
-                    self._lost += 1
-                    self._reported += 1
+                    self._lost += current
+                    self._reported += current
                 continue
             del self._sent[seq]
             if reported_lost:
-                self._lost -= 1  # it arrived after all
+                self._lost -= current  # it arrived after all
             else:
-                self._reported += 1
+                self._reported += current
             received.append((arrival_us, send_ms, size))
         received.sort()
         overused = False
         for arrival_us, send_ms, size in received:
             self._acked.add(arrival_us / 1000.0, size)
+            self._probe_rates.add(send_ms, arrival_us / 1000.0, size)
             delta = self._groups.add(send_ms, arrival_us)
             if delta is None:
                 continue
@@ -96,9 +101,27 @@ class TwccEstimator:
             )
             overused = overused or usage is Usage.OVERUSE
         usage = Usage.OVERUSE if overused else self._detector.state
-        clean = self._lost <= lost_before  # nothing newly reported lost
-        self._rate.update(now_ms, usage, self._acked.rate_bps(), clean=clean)
+        before = min(self._rate.rate_bps, self._loss.value_bps)
+        self._rate.update(now_ms, usage, self._acked.rate_bps(), probed=self._probed())
         self._judge_loss(now_ms)
+        if min(self._rate.rate_bps, self._loss.value_bps) < before:
+            # What was sent before a decrease says nothing of the new rate: its losses (the
+            # queue the old rate filled) must not cut again.
+            self._cut_ms = now_ms
+            self._lost = self._reported = 0
+
+    def _probed(self) -> float | None:
+        """What the link carried when more than the estimate was sent on purpose (a probe:
+        sent at `probe_margin` x the estimate or more) and it delivered about all of it; a
+        token bucket's burst lets a short probe through at any rate, so over a whole window."""
+        cfg = self._config
+        rates = self._probe_rates.rates_bps()
+        if rates is None:
+            return None
+        sent, received = rates
+        if sent < cfg.probe_margin * self._rate.rate_bps or received < cfg.probe_delivered * sent:
+            return None
+        return min(sent, received)
 
     def _judge_loss(self, now_ms: int) -> None:
         cfg = self._config
@@ -111,10 +134,10 @@ class TwccEstimator:
             fraction = min(max(self._lost / self._reported, 0.0), 1.0)
             basis = min(self._rate.rate_bps, self._loss.value_bps)
             self._loss.on_loss(now_ms, fraction, basis)
-            acked = self._acked.rate_bps()
-            if fraction == 0 and acked is not None:
-                # No loss at what the link carried: loss sets no bound below that.
-                self._loss.value_bps = max(self._loss.value_bps, clamp(acked, cfg))
+            if fraction <= cfg.loss_high:
+                # Without heavy loss, loss sets no bound below the delay-based rate: random
+                # loss of a few percent is not congestion, and a queue shows as delay.
+                self._loss.value_bps = max(self._loss.value_bps, self._rate.rate_bps)
         self._lost = 0
         self._reported = 0
         self._loss_since_ms = now_ms

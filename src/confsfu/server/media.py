@@ -10,16 +10,17 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from confsfu.bandwidth.allocator import AllocatorConfig
-from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget
+from confsfu.bandwidth.budget import SEND_SIDE_HEADROOM, BudgetRules, SubscriberBudget
 from confsfu.bandwidth.dynacast import Dynacast
 from confsfu.bandwidth.estimation import EstimatorConfig
 from confsfu.bandwidth.estimators import make_estimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
-from confsfu.bandwidth.probe import ProbeConfig, ProbeController
+from confsfu.bandwidth.probe import SEND_SIDE_PROBES, ProbeConfig, ProbeController
 from confsfu.bandwidth.quality import Quality
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.voice_activity import VoiceActivity, VoiceConfig
@@ -40,12 +41,6 @@ from confsfu.server.sdp_plan import publish_plan, subscribe_plan, with_transport
 from confsfu.settings import BandwidthSettings, MediaSettings, SlotSettings
 
 log = logging.getLogger(__name__)
-# Send-side estimates take a probe's result at once: probes as GCC's, short and at twice the
-# estimate, one after another while each raises the estimate by a quarter, else backing off.
-TWCC_PROBES = ProbeConfig(
-    duration_ms=1000, min_interval_ms=1000, gain=2.0, step_gain=4.0, success_gain=1.25
-)
-
 CLOCK_RATE = {"audio": 48000, "video": 90000}
 
 
@@ -242,7 +237,8 @@ class RoomMedia(MediaSlots, MediaFeedback):
             sub.pc.route.transport_cc_id = transport_cc
             sub.transport_fed = 0
             sub.budget.estimator = make_estimator("twcc", self._estimator_config)
-            sub.probe = ProbeController(TWCC_PROBES)
+            sub.budget.rules = replace(self._rules, headroom=SEND_SIDE_HEADROOM)
+            sub.probe = ProbeController(SEND_SIDE_PROBES)
         for slot in sub.slots:
             negotiated = plan.by_mid[slot.stream.mid]
             slot.header = SlotHeader(

@@ -95,7 +95,7 @@ class MediaFeedback:
             elif isinstance(ask, feedback.EstimateReported):
                 sub.estimator.on_remb(now_ms, ask.bitrate_bps)
             else:
-                self._retransmit(sub.by_ssrc.get(ask.ssrc), ask.lost)
+                self._retransmit(sub, sub.by_ssrc.get(ask.ssrc), ask.lost)
 
     def _on_transport_feedback(
         self, sub: Subscriber, now_ms: int, report: rtcp.TransportFeedback
@@ -123,6 +123,8 @@ class MediaFeedback:
         base_us = report.reference_time_64ms * 64_000
         arrivals = [(seq, None if at is None else base_us + at) for seq, at in report.packets]
         sub.estimator.on_transport_feedback(now_ms, arrivals)
+        if sub.probe.probing:
+            sub.probe.on_estimate(now_ms, sub.estimator.estimate_bps(now_ms))
 
     def _request_keyframe(self, now_ms: int, key: LayerKey) -> None:
         """Ask the publisher of one layer for a keyframe, at most once per interval."""
@@ -139,15 +141,23 @@ class MediaFeedback:
             self._counters["keyframe_requests"] += 1
             pub.pc.send_rtcp(request)
 
-    def _retransmit(self, slot: Slot | None, lost: tuple[int, ...]) -> None:
+    def _retransmit(self, sub: Subscriber, slot: Slot | None, lost: tuple[int, ...]) -> None:
+        """Resend what a NACK names, within the subscriber's retransmission limit (a share of
+        its estimate, each packet at most once per interval)."""
         if slot is None or slot.header is None:
             return
         now_ms = self._clock_ms()
+        estimate = sub.budget.estimate_bps(now_ms)
+        limiter = sub.retransmits
         for seq in lost:
             packet = slot.resend(seq, now_ms)
             if packet is None:
                 self._drops["nack_not_in_history"] += 1
                 continue
+            if not limiter.allow(now_ms, slot.stream.ssrc, seq, len(packet), estimate):
+                self._drops["nack_over_limit"] += 1
+                continue
+            limiter.sent(now_ms, slot.stream.ssrc, seq, len(packet))
             if slot.subscriber.pc.send_rtp(packet, stamp=slot.rtx_payload_type is not None):
                 slot.rtx_sent += 1
                 self._counters["rtx_out"] += 1

@@ -10,6 +10,7 @@ from confsfu.bandwidth.estimation import BandwidthEstimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeController
 from confsfu.bandwidth.quality import QualityWatch
+from confsfu.bandwidth.retransmit import RetransmitLimiter
 from confsfu.conference.voice_activity import VoiceActivity
 from confsfu.forwarding._reception import Reception
 from confsfu.forwarding.outgoing import SlotHeader, build_padding
@@ -119,6 +120,7 @@ class Subscriber:
     audio_sent_bytes: int = 0  # audio bytes sent up to the last report tick
     audio_bps: int = 0  # what its audio cost over the last report interval
     transport_fed: int | None = None  # transport-cc: the next number to tell the estimator of
+    retransmits: RetransmitLimiter = field(default_factory=RetransmitLimiter)
 
     @property
     def estimator(self) -> BandwidthEstimator:
