@@ -111,22 +111,25 @@ function showFullscreen() {
 
 // ---- speaking ------------------------------------------------------------------------------
 
-/** Samples the level of each audio slot (RFC 6464, as received) and of the own microphone. */
-function pollSpeaking() {
-  if (!page?.client) return;
-  const now = performance.now();
-  const pc = page.client.subscribePc;
-  if (pc) {
-    const receivers = new Map(pc.getTransceivers().map((t) => [t.mid, t.receiver]));
-    for (const slot of page.slots ?? []) {
-      if (slot.kind !== "audio" || !slot.participant_id) continue;
-      for (const source of receivers.get(slot.mid)?.getSynchronizationSources?.() ?? []) {
-        if (recent(source.timestamp)) speaking.feed(slot.participant_id, source.audioLevel ?? 0, now);
-      }
+/** Samples the level of each audio slot (as the browser plays it) and of the own microphone. */
+async function pollSpeaking() {
+  if (!page?.client || polling) return;
+  polling = true;
+  try {
+    const pc = page.client.subscribePc;
+    if (pc) {
+      const receivers = new Map(pc.getTransceivers().map((t) => [t.mid, t.receiver]));
+      const audio = (page.slots ?? []).filter((s) => s.kind === "audio" && s.participant_id);
+      const levels = await Promise.all(audio.map((slot) => levelOf(receivers.get(slot.mid))));
+      const now = performance.now();
+      audio.forEach((slot, i) => speaking.feed(slot.participant_id, levels[i], now));
     }
+  } finally {
+    polling = false;
   }
+  const now = performance.now();
   const selfId = page.self?.id;
-  if (selfId && page.client.mediaState?.audio && !page.self?.chair_muted_audio) {
+  if (selfId && page.client?.mediaState?.audio && !page.self?.chair_muted_audio) {
     speaking.feed(selfId, devices._meter?.level?.() ?? 0, now);
   }
   const next = speaking.now(now);
@@ -136,10 +139,20 @@ function pollSpeaking() {
   }
 }
 
-/** A contributing source's timestamp (browsers differ: performance or wall clock) within 1 s. */
-function recent(ts) {
-  if (typeof ts !== "number") return false;
-  return Math.abs(performance.now() - ts) < 1000 || Math.abs(Date.now() - ts) < 1000;
+let polling = false;
+
+/** The received audio's level now (0..1), from the receiver's inbound-rtp statistics. */
+async function levelOf(receiver) {
+  if (!receiver) return 0;
+  try {
+    const stats = await receiver.getStats();
+    for (const report of stats.values()) {
+      if (report.type === "inbound-rtp" && typeof report.audioLevel === "number") return report.audioLevel;
+    }
+  } catch {
+    // closed meanwhile
+  }
+  return 0;
 }
 
 /** Marks the tiles and list rows of whoever speaks now. */
