@@ -134,9 +134,10 @@ async def test_layouts_pins_full_screen_details_and_speaking(cameras: dict[str, 
         async def seoul_speaking() -> bool:
             tiles = await freetown.evaluate(TILES)
             assert not any(t["speaking"] for t in tiles if t["name"] == "Milan"), tiles
-            row = "#participants li[data-id='%s']" % ids["Seoul"]
             row_on = await freetown.evaluate(
-                f"document.querySelector(`{row}`).classList.contains('speaking')"
+                "id => document.querySelector(`#participants li[data-id='${id}']`)"
+                ".classList.contains('speaking')",
+                ids["Seoul"],
             )
             return any(t["speaking"] for t in tiles if t["name"] == "Seoul") and row_on
 
