@@ -63,7 +63,7 @@ function showConnection(tile, slot, who, page) {
     quality.className = "quality";
     quality.setAttribute("role", "img");
     quality.append(...[1, 2, 3].map(() => document.createElement("i")));
-    tile.append(quality);
+    tools(tile).append(quality);
   }
   quality.hidden = !slot;
   quality.dataset.quality = conn.quality;
@@ -83,6 +83,17 @@ function showConnection(tile, slot, who, page) {
   tile.dataset.layer = tileConnection(slot, who, true).details;
 }
 
+/** The row of a tile's buttons and indicator, bottom right (toasts keep the top). */
+function tools(tile) {
+  let box = tile.querySelector(".tile-tools");
+  if (!box) {
+    box = document.createElement("div");
+    box.className = "tile-tools";
+    tile.append(box);
+  }
+  return box;
+}
+
 /** The tile's pin button: pins (or unpins) its participant on this page's stage. */
 function showPin(tile, pid, name, page) {
   let button = tile.querySelector(".pin-toggle");
@@ -90,7 +101,7 @@ function showPin(tile, pid, name, page) {
     button = document.createElement("button");
     button.type = "button";
     button.className = "pin-toggle tile-button";
-    tile.append(button);
+    tools(tile).prepend(button);
   }
   button.hidden = !pid;
   if (!pid) return;
