@@ -26,11 +26,16 @@ const SPEAKING_POLL_MS = 200;
 const SVG = "http://www.w3.org/2000/svg";
 
 let page = null;
+let onSpeaking = () => {};
 const speaking = new Speaking();
 
-/** Wires the controls; `page` is ui.js's page state (layout, pin, details and speaking live there). */
-export function initStage(state) {
+/**
+ * Wires the controls; `state` is ui.js's page state (layout, pin, details and speaking live
+ * there); `whenSpeaking` runs whenever who speaks changes (the chair panel's rows).
+ */
+export function initStage(state, whenSpeaking = () => {}) {
   page = state;
+  onSpeaking = whenSpeaking;
   Object.assign(page, { layout: loadLayout(), pin: null, details: false, speaking: new Set() });
   view.layout.textContent = LAYOUT_WORDS.gridView;
   view.layout.title = LAYOUT_WORDS.gridViewTitle;
@@ -136,6 +141,7 @@ async function pollSpeaking() {
   if (!sameSet(next, page.speaking)) {
     page.speaking = next;
     markSpeaking();
+    onSpeaking();
   }
 }
 

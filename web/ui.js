@@ -88,7 +88,7 @@ devices.onSwitched = (kind, hadTrack) => {
 };
 initChairPanel(page);
 initChat(page);
-initStage(page);
+initStage(page, renderChairPanel);
 
 // ---- start-up ------------------------------------------------------------------------------
 

@@ -205,6 +205,13 @@ async def test_layouts_pins_full_screen_details_and_speaking(cameras: dict[str, 
             await freetown.wait_for_function("document.fullscreenElement === null")
         assert await freetown.get_attribute("#stage-fullscreen", "aria-pressed") == "false"
 
+        # The chair panel's row follows the same levels.
+        await chair.wait_for_function(
+            "id => document.querySelector(`#chair-participants li[data-participant-id='${id}']`)"
+            "?.classList.contains('speaking')",
+            arg=ids["Seoul"],
+        )
+
         # Connection details: the chair opens them; layers show only then.
         tiles = await chair.evaluate(TILES)
         assert tiles and not any(t["layerShown"] for t in tiles), tiles
