@@ -71,10 +71,15 @@ export function resetStage() {
   if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
 }
 
-/** After `joined` / `self`: chairs (and `?details=1`, for operators) may open connection details. */
+/**
+ * After `joined`: chairs (and `?details=1`, for operators) may open connection details; back as
+ * the same participant (a reload, a new connection), the server's pin is set to this page's.
+ */
 export function renderStageControls() {
   const operator = new URLSearchParams(location.search).get("details") === "1";
   view.details.hidden = !(operator || page.self?.role === "chair");
+  if (!page.self?.resumed) return;
+  page.client?._send({ type: "pin", participant_id: keptPin(page.pin, page.participants) });
 }
 
 /** After the participant list changed: a pin of someone who left ends (the server ends it too). */

@@ -190,6 +190,16 @@ async def test_layouts_pins_full_screen_details_and_speaking(cameras: dict[str, 
         milan = pages["Milan"]
         await until(lambda: picture_of(milan, "Seoul", stage=True), 10, "Seoul on Milan's stage")
         await screenshot(freetown, "layout-pinned.png")
+        # A reload comes back as the same participant with no pin: the server's pin goes too.
+        await freetown.reload()
+        await freetown.wait_for_function("window.conference && window.conference.subscribePc")
+        hold_estimate(server, "Freetown", 5_000_000)
+        await until(lambda: picture_of(freetown, "Seoul", stage=True), 30, "no pin after reload")
+        await until(lambda: picture_of(freetown, "Chair", stage=False), 30, "Chair in the strip")
+        await freetown.click(
+            f"#grid .tile:has(video[data-participant-id='{ids['Chair']}']) .pin-toggle"
+        )
+        await until(lambda: picture_of(freetown, "Chair", stage=True), 30, "Chair pinned again")
         await freetown.click("#stage-tile .pin-toggle")  # unpin
         await until(lambda: picture_of(freetown, "Seoul", stage=True), 30, "Seoul back after unpin")
 
