@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
+    from confsfu import allocator
+
+    allocator.use(settings.python_allocator, sys.argv[1:] if argv is None else argv)
     from confsfu.server.logs import configure_logging
     from confsfu.server.run import serve as run_server
 

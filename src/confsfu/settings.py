@@ -207,6 +207,9 @@ class Settings(BaseSettings):
     # A participant whose connection drops stays (shown as reconnecting) this long: a reload or a
     # network change brings them back in the same state; after it they have left.
     reconnect_grace_s: float = Field(default=20.0, ge=0, le=600)
+    # A meeting nobody has been in for this long ends: its report is written and the room (its
+    # bans, lock, report) forgotten; the next to join starts a new meeting.
+    empty_meeting_end_s: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
     # The same after a page said it is closing (a reload, or a closed tab: the tile goes soon).
     unload_grace_s: float = Field(default=4.0, ge=0, le=60)
     # Per connection: what may wait to be written before the page counts as not reading and the
@@ -214,6 +217,10 @@ class Settings(BaseSettings):
     send_queue_messages: int = Field(default=1000, ge=16, le=1_000_000)
     send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Where `confsfu serve` allocates Python objects: the C library's malloc gives a meeting's
+    # memory back once everyone has left; CPython's pymalloc keeps arenas that a few survivors
+    # pin (see confsfu/allocator.py). PYTHONMALLOC in the environment overrides it.
+    python_allocator: Literal["malloc", "pymalloc"] = "malloc"
 
     @classmethod
     def settings_customise_sources(

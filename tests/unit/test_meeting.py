@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from confsfu.conference.meeting import CHAIR_ACTIONS, Meeting, MeetingError, ParticipantRemoved
@@ -172,3 +174,77 @@ def test_unknown_target_is_refused() -> None:
     with pytest.raises(MeetingError) as refused:
         m.chair(1, "chair", "grant_floor", target="nobody")
     assert refused.value.code == "no_such_participant"
+
+
+# ---- an empty meeting ends ----------------------------------------------------------------------
+
+EMPTY_AFTER_MS = 60_000
+
+
+@pytest.mark.parametrize(
+    ("steps", "now_ms", "ends"),
+    [
+        # (who leaves or joins at which time), when we look, whether the meeting ends then
+        ([("leave", "chair", 10), ("leave", "a", 20), ("leave", "b", 30)], 30 + 59_999, False),
+        ([("leave", "chair", 10), ("leave", "a", 20), ("leave", "b", 30)], 30 + 60_000, True),
+        ([("leave", "chair", 10), ("leave", "a", 20)], 10_000_000, False),  # b is still in
+        # someone came back in between: the wait starts again from the room's last emptying
+        (
+            [
+                ("leave", "chair", 1),
+                ("leave", "a", 2),
+                ("leave", "b", 3),
+                ("join", "c", 50_000),
+                ("leave", "c", 70_000),
+            ],
+            3 + 60_000,
+            False,
+        ),
+        (
+            [
+                ("leave", "chair", 1),
+                ("leave", "a", 2),
+                ("leave", "b", 3),
+                ("join", "c", 50_000),
+                ("leave", "c", 70_000),
+            ],
+            70_000 + 60_000,
+            True,
+        ),
+    ],
+)
+def test_a_meeting_ends_once_nobody_has_been_in_it_for_the_wait(
+    steps: list[tuple[str, str, int]], now_ms: int, ends: bool
+) -> None:
+    m = meeting()
+    for step, pid, at_ms in steps:
+        if step == "leave":
+            m.leave(at_ms, pid)
+        else:
+            m.join(at_ms, pid, "Quito", Role.PARTICIPANT, f"t-{pid}")
+    events = m.end_if_empty(now_ms, EMPTY_AFTER_MS)
+    assert bool(events) is ends
+    assert m.moderation.ended is ends
+    if ends:
+        assert m.empty_end_ms(EMPTY_AFTER_MS) is None  # ended once, never again
+        assert m.end_if_empty(now_ms + 1, EMPTY_AFTER_MS) == []
+        assert json.loads(m.report.to_json(now_ms))["ended"] is not None
+
+
+def test_a_meeting_that_ended_empty_admits_nobody_and_a_new_room_is_made_by_the_hub() -> None:
+    m = meeting()
+    for pid in ("chair", "a", "b"):
+        m.leave(5, pid)
+    assert m.empty_end_ms(EMPTY_AFTER_MS) == 5 + EMPTY_AFTER_MS
+    m.end_if_empty(5 + EMPTY_AFTER_MS, EMPTY_AFTER_MS)
+    with pytest.raises(MeetingError) as refused:
+        m.join(5 + EMPTY_AFTER_MS, "d", "Accra", Role.PARTICIPANT, "t-d")
+    assert refused.value.code == "meeting_ended"
+
+
+def test_a_new_meeting_that_nobody_joins_ends_too() -> None:
+    m = Meeting(Room("council"), now_ms=1_000, unix_ms=1_700_000_000_000)
+    assert m.empty_end_ms(EMPTY_AFTER_MS) == 1_000 + EMPTY_AFTER_MS
+    m.join(2_000, "a", "Seoul", Role.PARTICIPANT, "t-a")
+    assert m.empty_end_ms(EMPTY_AFTER_MS) is None
+    assert m.end_if_empty(10_000_000, EMPTY_AFTER_MS) == []

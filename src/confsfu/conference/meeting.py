@@ -100,6 +100,7 @@ class Meeting:
         self.presence = Presence(reconnect_grace_ms)
         # Chair mutes outlive a leave: whoever comes back with the same token is still muted.
         self._muted_tokens: dict[str, set[Kind]] = {}
+        self._empty_since_ms: int | None = now_ms  # since when nobody is in the room
 
     # ---- membership -------------------------------------------------------------------------
 
@@ -119,6 +120,7 @@ class Meeting:
             self.moderation.chair_mute(now_ms, pid, kind)
         self.report.joined(now_ms, pid, name, role)
         self._tokens[pid] = token_id
+        self._empty_since_ms = None
         return p
 
     def returning(self, token_id: str) -> str | None:
@@ -162,6 +164,31 @@ class Meeting:
         if not self.moderation.ended:  # the report closed everyone's attendance at the end
             self.report.left(now_ms, pid)
         self._tokens.pop(pid, None)
+        if not self.room.participants:
+            self._empty_since_ms = now_ms
+        return events
+
+    # ---- an empty meeting ends ----------------------------------------------------------------
+
+    def empty_end_ms(self, after_ms: int) -> int | None:
+        """When the meeting ends for having been empty `after_ms`; None while anyone is in it
+        or once it has ended."""
+        if self._empty_since_ms is None or self.moderation.ended:
+            return None
+        return self._empty_since_ms + after_ms
+
+    def end_if_empty(self, now_ms: int, after_ms: int) -> list[MeetingEvent]:
+        """End the meeting (as the chair's "end" does) if nobody has been in it for `after_ms`:
+        its report is complete and the room can be forgotten. Nothing otherwise."""
+        due_ms = self.empty_end_ms(after_ms)
+        if due_ms is None or now_ms < due_ms:
+            return []
+        return self._end(now_ms)
+
+    def _end(self, now_ms: int) -> list[MeetingEvent]:
+        events: list[MeetingEvent] = list(self.moderation.end(now_ms))
+        self.report.set_speaking_ms(self.speakers.speaking_totals())
+        self.report.ended(now_ms)
         return events
 
     def role(self, pid: str) -> Role:
@@ -314,12 +341,7 @@ class Meeting:
                 case "extend":
                     return list(self.moderation.extend(now_ms, (minutes or 15) * 60_000))
                 case "end":
-                    events: list[MeetingEvent | ParticipantRemoved] = list(
-                        self.moderation.end(now_ms)
-                    )
-                    self.report.set_speaking_ms(self.speakers.speaking_totals())
-                    self.report.ended(now_ms)
-                    return events
+                    return list(self._end(now_ms))
         except (FloorError, ModerationError) as exc:
             raise MeetingError("refused", str(exc)) from exc
         raise MeetingError("bad_message", f"unknown chair action {command!r}")

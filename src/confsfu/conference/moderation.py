@@ -287,7 +287,7 @@ class Moderation:
         return [MeetingExtended(self._scheduled_end_ms, by_ms)]
 
     def end(self, now_ms: int) -> list[ModerationEvent]:
-        """The chair ends the meeting; the only way it ends."""
+        """The meeting ends: the chair ends it, or it ends for having stayed empty."""
         if self._ended_ms is not None:
             return []
         self._ended_ms = now_ms

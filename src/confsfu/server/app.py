@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
@@ -13,10 +11,10 @@ from aiohttp import WSCloseCode, web
 from prometheus_client.registry import CollectorRegistry
 
 from confsfu.server import gc_policy
-from confsfu.server.clock import clock_ms
 from confsfu.server.hub import Hub, LiveRoom
 from confsfu.server.loop_lag import LagProbe, LoopLag
 from confsfu.server.metrics import exposition, make_registry
+from confsfu.server.reports import write_reports
 from confsfu.server.rtc_adapter import configure_aiortc
 from confsfu.server.session import Session
 from confsfu.settings import Settings
@@ -80,7 +78,8 @@ def _overflows(app: web.Application) -> int:
 
 
 async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    hub = Hub(app[SETTINGS])
+    settings = app[SETTINGS]
+    hub = Hub(settings, report_dir=settings.report_dir if app[KEEP_REPORTS] else None)
     app[HUB] = hub
     probe = LagProbe(app[LOOP_LAG])
     probe.start()
@@ -112,48 +111,6 @@ async def _stop(session: Session) -> None:
     await session.send(Notice(code="server_stopping", text=STOPPING_TEXT))
     await session.send(Bye(reason=STOPPING_REASON))
     session.close_when_sent(WSCloseCode.GOING_AWAY, b"server restarting")
-
-
-def write_reports(rooms: Mapping[str, LiveRoom], directory: Path) -> list[Path]:
-    """Each room's meeting report so far, as JSON and CSV files in `directory` (created).
-
-    A room whose report cannot be written is logged and skipped; shutdown goes on.
-    """
-    if not rooms:
-        return []
-    now_ms = clock_ms()
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        log.exception("could not create the report directory %s", directory)
-        return []
-    written: list[Path] = []
-    for name, live in rooms.items():
-        try:
-            for fmt, text in _report_contents(live, now_ms).items():
-                path = directory / f"{_file_safe(name)}-{stamp}.{fmt}"
-                partial = path.with_suffix(f".{fmt}.partial")
-                partial.write_text(text, encoding="utf-8")
-                partial.replace(path)
-                written.append(path)
-                log.info("meeting report written to %s", path, extra={"room": name})
-        except Exception:  # one room's failure must not cost the others their reports
-            log.exception("could not write the meeting report", extra={"room": name})
-    return written
-
-
-def _report_contents(live: LiveRoom, now_ms: int) -> dict[str, str]:
-    meeting, report = live.meeting, live.meeting.report
-    report.set_speaking_ms(meeting.speakers.speaking_totals())
-    return {
-        "json": report.to_json(now_ms),
-        "csv": report.full_csv(now_ms),
-    }
-
-
-def _file_safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name) or "room"
 
 
 def _index_handler(

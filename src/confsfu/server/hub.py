@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, NamedTuple
 
 from confsfu.conference import chat, moderation
@@ -17,6 +18,7 @@ from confsfu.conference.room import Participant, Room
 from confsfu.ids import Purpose
 from confsfu.server.clock import clock_ms
 from confsfu.server.media import RoomMedia
+from confsfu.server.reports import write_reports
 from confsfu.server.rtc_adapter import RawPeerConnection
 from confsfu.settings import Settings
 from confsfu.signalling.messages import (
@@ -400,9 +402,11 @@ class LiveRoom:
 class Hub:
     """All live rooms of this server."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, report_dir: Path | None = None) -> None:
         self.settings = settings
+        self.report_dir = report_dir  # where a meeting's report goes when it ends (None: kept)
         self.rooms: dict[str, LiveRoom] = {}
+        self._empty_ends: dict[str, asyncio.TimerHandle] = {}  # by room: its meeting's end check
         self.send_queue_overflows = 0  # connections closed because their page stopped reading
 
     def room(self, name: str) -> LiveRoom:
@@ -450,9 +454,39 @@ class Hub:
             live.stop_timers()
             await live.media.close()
             if live.meeting.moderation.ended:
-                del self.rooms[name]
+                self._forget(name, live)
+            else:
+                self._check_empty_end(name)
+
+    def _check_empty_end(self, name: str) -> None:
+        """End the room's meeting if it has been empty long enough, else look again then."""
+        if (old := self._empty_ends.pop(name, None)) is not None:
+            old.cancel()
+        live = self.rooms.get(name)
+        if live is None:
+            return
+        after_ms = int(self.settings.empty_meeting_end_s * 1000)
+        now_ms = clock_ms()
+        if live.meeting.end_if_empty(now_ms, after_ms):
+            log.info("meeting ended: the room stayed empty", extra={"room": name})
+            self._forget(name, live)
+            return
+        due_ms = live.meeting.empty_end_ms(after_ms)
+        if due_ms is not None:
+            delay_s = max(0.0, (due_ms - now_ms) / 1000)
+            loop = asyncio.get_running_loop()
+            self._empty_ends[name] = loop.call_later(delay_s, self._check_empty_end, name)
+
+    def _forget(self, name: str, live: LiveRoom) -> None:
+        """An ended meeting's empty room: its report to the report directory, then gone."""
+        if self.report_dir is not None:
+            write_reports({name: live}, self.report_dir)
+        del self.rooms[name]
 
     async def close(self) -> None:
+        for handle in self._empty_ends.values():
+            handle.cancel()
+        self._empty_ends.clear()
         for name, live in list(self.rooms.items()):
             live.stop_timers()
             await live.media.close()
