@@ -140,7 +140,7 @@ async function pollSpeaking() {
   const now = performance.now();
   const selfId = page.self?.id;
   if (selfId && page.client?.mediaState?.audio && !page.self?.chair_muted_audio) {
-    speaking.feed(selfId, devices._meter?.level?.() ?? 0, now);
+    speaking.feed(selfId, devices.micLevel(), now);
   }
   const next = speaking.now(now);
   if (!sameSet(next, page.speaking)) {
