@@ -132,7 +132,12 @@ async function pollSpeaking() {
       const audio = (page.slots ?? []).filter((s) => s.kind === "audio" && s.participant_id);
       const levels = await Promise.all(audio.map((slot) => levelOf(receivers.get(slot.mid))));
       const now = performance.now();
-      audio.forEach((slot, i) => speaking.feed(slot.participant_id, levels[i], now));
+      audio.forEach((slot, i) => {
+        // A slot given to someone else still reports the one before for a moment.
+        const held = slotOwners.get(slot.mid);
+        if (held?.pid !== slot.participant_id) slotOwners.set(slot.mid, { pid: slot.participant_id, since: now });
+        else if (now - held.since >= SLOT_SETTLE_MS) speaking.feed(slot.participant_id, levels[i], now);
+      });
     }
   } finally {
     polling = false;
@@ -151,6 +156,8 @@ async function pollSpeaking() {
 }
 
 let polling = false;
+const slotOwners = new Map(); // audio slot mid -> {pid, since}: whom it carries, since when
+const SLOT_SETTLE_MS = 1000;
 
 /** The received audio's level now (0..1), from the receiver's inbound-rtp statistics. */
 async function levelOf(receiver) {
