@@ -4,9 +4,11 @@ Starts `confsfu serve` in a subprocess on 127.0.0.1 (loopback ICE), then holds N
 loopback participants in turn: they join one after the other, send audio and a small video for
 a while, and all leave. Prints the server's RSS before the first meeting and, for each
 meeting, with everyone in and `--after` seconds after the last one left: a server that releases
-what participants held returns to the same figure after every meeting. (The first meeting leaves
-that figure above the starting one: pymalloc arenas that a few long-lived objects made during it
-keep, about 46 MB after 30 participants; much less with PYTHONMALLOC=malloc, 13 MB.)
+what participants held returns to the same figure after every meeting. The first meeting leaves
+it above the starting one: code and caches loaded on first use (cryptography's library alone is
+3.5 MB). The server runs on the C library's malloc (setting `python_allocator`); with
+PYTHONMALLOC=pymalloc in the environment, arenas pinned by a few survivors keep far more
+(about 75 MB after a first meeting of 46).
 
 python benchmarks/meetings_memory.py [--participants 10] [--meetings 4] [--hold 5] [--after 5]
 """
@@ -33,7 +35,9 @@ async def run(participants: int, meetings: int, hold_s: float, after_s: float) -
     configure_aiortc("loopback")
     audio, video = opus_frames(), vp8_frames(320, 180, bitrate_bps=150_000)
     with tempfile.TemporaryDirectory() as reports:
-        server = ServerProcess(Path(reports))
+        # Each meeting ends a second after its room empties (the default waits 30 min), so that
+        # what the server keeps of it is its report on disk, not the room.
+        server = ServerProcess(Path(reports), extra_env={"CONFSFU_EMPTY_MEETING_END_S": "1"})
         try:
             await server.started()
             await asyncio.sleep(1.0)

@@ -27,6 +27,7 @@ const view = {
   filters: $("chair-filters"),
   showing: $("chair-showing"),
   noMatch: $("chair-no-match"),
+  audience: $("chair-audience"),
 };
 
 const EXTEND_MINUTES = 15;
@@ -72,6 +73,7 @@ export function renderChairPanel() {
   if (!isChair) return;
   panel.speaking = speakingIds();
   renderRoomButtons();
+  renderAudience();
   renderRows();
   renderSchedule();
 }
@@ -90,6 +92,16 @@ function renderRoomButtons() {
   // Said on the page, not only in a tooltip a keyboard or touch user never sees.
   view.extendWhy.hidden = scheduled || !page.room;
   view.extendWhy.textContent = CHAIR_WORDS.extendWhy;
+}
+
+/** How many are watching (the audience: listeners who publish nothing), in words. */
+function renderAudience() {
+  const audience = page.audience;
+  view.audience.hidden = !audience || audience.max_listeners === 0;
+  if (view.audience.hidden) return;
+  const n = audience.listeners;
+  const who = n === 0 ? "Nobody is watching" : `${n} ${n === 1 ? "person is" : "people are"} watching`;
+  view.audience.textContent = `${who} (at most ${audience.max_listeners}).`;
 }
 
 /** The scheduled end and a countdown; called every second. */

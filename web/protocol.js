@@ -60,6 +60,8 @@ const MODERATION_FIELDS = [
 const REFUSAL_TEXT = {
   bad_token: "Your invitation link is not valid or has expired",
   room_full: "The room is full",
+  audience_full: "Too many people are watching this meeting already; try again later",
+  no_watch_link: "This meeting can be watched only with an invitation",
   no_such_room: "There is no such meeting room",
   wrong_room: "Your invitation is for another meeting room",
   room_locked: "The chair has locked the meeting; nobody new can join now",
@@ -68,7 +70,9 @@ const REFUSAL_TEXT = {
   rate_limited: "The page sent the server too many messages at once and was disconnected",
   too_large: "The page sent the server a message that was too large and was disconnected",
 };
-const COMPLETE_REFUSALS = new Set(["room_locked", "removed", "meeting_ended"]);
+const COMPLETE_REFUSALS = new Set([
+  "room_locked", "removed", "meeting_ended", "audience_full", "no_watch_link",
+]);
 
 /** A failure with a sentence a participant understands; `code` is the server's, if it refused. */
 export class ConferenceError extends Error {
@@ -85,7 +89,8 @@ export class ConferenceClient extends EventTarget {
   /**
    * @param {object} options
    * @param {string} options.url       the signalling WebSocket, e.g. "ws://127.0.0.1:8080/ws"
-   * @param {object} options.join      {token} or {room, name}
+   * @param {object} options.join      {token} or {room, name}; with `watch: true` (a name
+   *   optional) as a listener: receive the stage and the room's audio, publish nothing
    * @param {boolean} [options.simulcast=true]  publish the camera in three layers
    * @param {boolean} [options.reconnect=true]  rejoin by itself after a lost connection
    */
@@ -99,16 +104,18 @@ export class ConferenceClient extends EventTarget {
   }) {
     super();
     if (!url) throw new TypeError("ConferenceClient needs a url");
-    if (!join || !(join.token || (join.room && join.name))) {
+    if (!join || !(join.token || (join.room && (join.name || join.watch)))) {
       throw new TypeError("ConferenceClient needs join: {token} or {room, name}");
     }
     this.url = url;
-    this.join = join.token ? { token: String(join.token) } : {
-      room: String(join.room),
-      name: String(join.name),
-    };
-    // A guest comes back as the same participant (after a reload too) with the key it was given.
-    this._resumeSlot = join.token ? null : `confsfu.resume:${this.join.room}:${this.join.name}`;
+    this.join = join.token ? { token: String(join.token) } : { room: String(join.room) };
+    if (!join.token && join.name) this.join.name = String(join.name);
+    if (join.watch) this.join.watch = true;
+    // A guest comes back as the same participant (after a reload too) with the key it was given;
+    // a listener has nothing to come back to.
+    this._resumeSlot = join.token || join.watch
+      ? null
+      : `confsfu.resume:${this.join.room}:${this.join.name}`;
     const resume = this._resumeSlot ? readSession(this._resumeSlot) : null;
     if (resume) this.join.resume = resume;
     this.simulcast = simulcast;
@@ -135,6 +142,8 @@ export class ConferenceClient extends EventTarget {
     /** Server clock minus local clock, from the latest room_state. */
     this.clockOffsetMs = 0;
     this.gridPageSize = 9;
+    /** Chairs: {listeners, max_listeners}, how many are watching (null before the first count). */
+    this.audience = null;
     this.gridPage = 0;
     /** The room's chat, oldest first: [{id, sender, name, role, sent_ms, text}]. */
     this.chat = [];
@@ -203,6 +212,11 @@ export class ConferenceClient extends EventTarget {
 
   get isChair() {
     return this.self?.role === "chair";
+  }
+
+  /** A listener: receives the stage and the room's audio, publishes nothing. */
+  get isListener() {
+    return this.self?.role === "listener";
   }
 
   /** Whether the server would take a screen share now: chairs, the presenter, the floor holder. */
@@ -527,6 +541,12 @@ export class ConferenceClient extends EventTarget {
         return this._emit("participants", { ...this.participants });
       case "room_state":
         return this._onRoomState(msg);
+      case "audience":
+        this.audience = {
+          listeners: Math.max(0, Number(msg.listeners) || 0),
+          max_listeners: Math.max(0, Number(msg.max_listeners) || 0),
+        };
+        return this._emit("audience", { ...this.audience });
       case "chat_history":
         this.chat = (Array.isArray(msg.messages) ? msg.messages : []).map(chatEntry).filter(Boolean);
         return this._emitChat({ kind: "history" });
@@ -641,8 +661,10 @@ export class ConferenceClient extends EventTarget {
         this._tracksByMid.set(mid, event.track);
         this._emitSlots();
       });
-      this.publishPc = this._makePc(epoch, this._pcConfig, "publish");
-      await this._publish(epoch);
+      if (msg.role !== "listener") {
+        this.publishPc = this._makePc(epoch, this._pcConfig, "publish");
+        await this._publish(epoch);
+      }
     } catch (error) {
       if (epoch !== this._epoch) return;
       this._fail(new ConferenceError(
@@ -666,10 +688,13 @@ export class ConferenceClient extends EventTarget {
       this._lost(epoch, "Connection to the media server failed.");
       return;
     }
-    const states = [this.publishPc?.connectionState, this.subscribePc?.connectionState];
+    // A listener has no publish connection.
+    const states = [this.publishPc, this.subscribePc].filter(Boolean).map((pc) => pc.connectionState);
     if (states.every((s) => s === "connected")) {
       this._attempt = 0;
-      this._setState("connected", `Connected to room “${this.self?.room ?? ""}” as ${this.self?.name ?? ""}`);
+      this._setState("connected", this.isListener
+        ? `Watching room “${this.self?.room ?? ""}”`
+        : `Connected to room “${this.self?.room ?? ""}” as ${this.self?.name ?? ""}`);
     } else if (state === "disconnected" && this.state === "connected") {
       this._setState("reconnecting", "The media connection is interrupted; trying to recover…");
     }

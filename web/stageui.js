@@ -61,14 +61,14 @@ export function initStage(state, whenSpeaking = () => {}) {
     renderMedia(page);
   });
   setInterval(pollSpeaking, SPEAKING_POLL_MS);
-  applyLayout();
 }
 
-/** A new meeting: no pin, the stage not full screen; details offered to chairs and operators. */
+/** A new meeting: no pin, the stage not full screen, the layout chosen last. */
 export function resetStage() {
   page.pin = null;
   page.speaking = new Set();
   if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+  applyLayout(); // only for a meeting: the watch page (watch.js) keeps its stage where it is
 }
 
 /**

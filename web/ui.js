@@ -17,6 +17,7 @@ import {
   resumeAudio,
   setMarkers,
 } from "./tiles.js";
+import { startWatching, watchFromUrl } from "./watch.js";
 import { describeServerError, formatDuration, initials } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
@@ -61,6 +62,7 @@ const page = {
   gridPageSize: 9,
   screen: { active: false, starting: false },
   soundBlocked: false,
+  audience: null, // chairs: {listeners, max_listeners}, how many are watching
   onSoundBlocked: () => offerSoundButton(),
 };
 
@@ -221,6 +223,10 @@ async function startMeeting(join, prepared = null) {
   on("room_state", (room) => {
     page.room = room;
     renderAll();
+  });
+  on("audience", (audience) => {
+    page.audience = audience;
+    renderChairPanel();
   });
   on("media", (media) => {
     page.media = media;
@@ -535,7 +541,10 @@ setInterval(() => {
 
 // ---- go ----------------------------------------------------------------------------------------
 
-// A link with a name or an invitation joins at once; `prejoin=1` shows the pre-join screen first.
-const initial = joinFromUrl();
-if (initial && new URLSearchParams(location.search).get("prejoin") !== "1") startMeeting(initial);
+// A watch link (or a listener's invitation) shows the watch page; a link with a name or an
+// invitation joins at once; `prejoin=1` shows the pre-join screen first.
+const watching = watchFromUrl(location.search);
+const initial = watching ? null : joinFromUrl();
+if (watching) startWatching(watching);
+else if (initial && new URLSearchParams(location.search).get("prejoin") !== "1") startMeeting(initial);
 else showJoinForm(initial);

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from confsfu.settings import load_settings
-from confsfu.tokens import make_token
+from confsfu.tokens import ROLES, make_token
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--config", type=Path, help="YAML settings holding the token secret")
     token.add_argument("--room", required=True)
     token.add_argument("--name", required=True)
-    token.add_argument("--role", choices=["chair", "participant"], default="participant")
+    token.add_argument("--role", choices=list(ROLES), default="participant")
     token.add_argument("--valid-hours", type=float, default=3.0)
 
     bench = sub.add_parser("bench", help="load-test a deployment with a simulated conference")

@@ -51,6 +51,11 @@ class RoomSettings(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     open: bool = False  # guests may join with just a name, as participants
     max_participants: int = Field(default=100, ge=1)
+    # The audience: listeners (a listener token, or with `watch_link` anyone with the room's
+    # watch link, ?room=NAME&watch=1) receive the stage and the room's audio and publish
+    # nothing; they are not participants and do not count toward max_participants.
+    watch_link: bool = False
+    max_listeners: int = Field(default=200, ge=0, le=5000)
     scheduled_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
 
 
@@ -221,6 +226,8 @@ class Settings(BaseSettings):
     # memory back once everyone has left; CPython's pymalloc keeps arenas that a few survivors
     # pin (see confsfu/allocator.py). PYTHONMALLOC in the environment overrides it.
     python_allocator: Literal["malloc", "pymalloc"] = "malloc"
+    # The event loop `confsfu serve` runs on: uvloop (when installed) or the standard library's.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     @classmethod
     def settings_customise_sources(

@@ -8,7 +8,8 @@ from typing import Literal
 
 import jwt
 
-Role = Literal["chair", "participant"]
+Role = Literal["chair", "participant", "listener"]
+ROLES: tuple[Role, ...] = ("chair", "participant", "listener")
 ALGORITHM = "HS256"
 
 
@@ -58,8 +59,8 @@ def verify_token(secret: str, token: str, *, now_s: int) -> TokenClaims:
         raise TokenError("the token's room, name and jti must be strings")
     if not 1 <= len(name) <= 64:
         raise TokenError("the token's name must be 1 to 64 characters")
-    if role not in ("chair", "participant"):
-        raise TokenError(f"the token's role must be chair or participant, not {role!r}")
+    if role not in ROLES:
+        raise TokenError(f"the token's role must be chair, participant or listener, not {role!r}")
     if not isinstance(exp, int):
         raise TokenError("the token's exp must be an integer")
     if exp <= now_s:

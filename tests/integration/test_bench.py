@@ -120,6 +120,30 @@ def test_short_mayors_run(tmp_path: Path) -> None:
     assert result["floor_holders_seen"] >= 3
 
 
+@pytest.mark.loopback
+@pytest.mark.parametrize("light", [True, False], ids=["light", "decrypting"])
+def test_a_mayors_run_with_an_audience(light: bool) -> None:
+    """Listeners join by the room's watch link (and with a listener token when the runner mints
+    tokens); they receive the stage and the audio, and are reported apart."""
+    small_slides = {"width": 320, "height": 180, "bitrate_bps": 100_000}
+    scenario = (
+        load_scenario("mayors")
+        .scaled(4)
+        .with_values(duration_s=5, join_spacing_s=0.0, screen=small_slides, pass_floor_s=2)
+        .with_values(listeners=4, light_listeners=light, workers=1)
+    )
+    result = run_benchmark(BenchOptions(scenario=scenario, progress=False, idle_workers=False))
+    participants, listeners = result["participants"], result["listeners"]
+    assert (participants["planned"], participants["joined"]) == (4, 4)  # listeners apart
+    assert participants["server_reported"] == 4
+    assert (listeners["planned"], listeners["joined"], listeners["failed"]) == (4, 4, 0)
+    assert listeners["light"] is light
+    assert listeners["packets_each"]["min"] > 100
+    assert listeners["packets_by_kind"]["video"] > 0 and listeners["packets_by_kind"]["audio"] > 0
+    assert listeners["stage_seen_by"] == 4
+    assert listeners["loss_pct"] < 5
+
+
 def test_a_screen_share_needs_a_presenter_and_floor_passing_a_chair() -> None:
     with pytest.raises(ScenarioError, match="presenter"):
         load_scenario("mayors").with_values(presenter=False)

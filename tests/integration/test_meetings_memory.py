@@ -31,7 +31,7 @@ GROWTH_LIMIT = 6 * MB
 
 async def test_memory_returns_after_every_meeting(tmp_path: Path) -> None:
     audio, video = opus_frames(), vp8_frames(320, 180, bitrate_bps=150_000)
-    server = ServerProcess(tmp_path)
+    server = ServerProcess(tmp_path, extra_env={"CONFSFU_EMPTY_MEETING_END_S": "1"})
     try:
         await server.started()
         rss: list[int] = []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import pytest
 
 from confsfu.allocator import reexec_plan
+from confsfu.server.run import run_loop
 
 
 @pytest.mark.parametrize(
@@ -37,3 +39,12 @@ def test_the_reexecuted_server_finds_this_confsfu_and_keeps_the_environment() ->
     first, rest = env["PYTHONPATH"].split(":", 1)
     assert first.endswith("/src") or first.endswith("site-packages")
     assert rest == "/opt/x" and env["CONFSFU_PORT"] == "9"
+
+
+async def _loop_module() -> str:
+    return type(asyncio.get_running_loop()).__module__
+
+
+@pytest.mark.parametrize(("choice", "module"), [("asyncio", "asyncio"), ("uvloop", "uvloop")])
+def test_the_server_runs_on_the_event_loop_its_settings_name(choice: str, module: str) -> None:
+    assert run_loop(_loop_module(), choice).split(".")[0] == module

@@ -273,3 +273,38 @@ def test_bench_without_its_extra_says_what_to_install(
     monkeypatch.delitem(sys.modules, "confsfu.bench.report", raising=False)
     assert main(["bench", "fanout", "--duration", "1"]) == 2
     assert "pip install 'confsfu[bench]'" in capsys.readouterr().err
+
+
+LISTENER_TOKENS = [
+    # (case, secret, token file roles, the listeners' token roles: None for the watch link)
+    ("minted by the runner", "s" * 32, (), ["listener", "listener"]),
+    ("no secret: the watch link", None, (), [None, None]),
+    ("a token file with one listener token", None, ("listener", "participant"),
+     ["listener", None]),
+    ("a token file without listener tokens", None, ("participant",), [None, None]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("secret", "roles", "expected"), [r[1:] for r in LISTENER_TOKENS],
+                         ids=[r[0] for r in LISTENER_TOKENS])  # fmt: skip
+def test_listeners_join_with_a_listener_token_or_the_watch_link(
+    secret: str | None, roles: tuple[str, ...], expected: list[str | None]
+) -> None:
+    import jwt
+
+    from confsfu.bench.runner import plan_peers
+    from confsfu.bench.scenario import Scenario
+    from confsfu.tokens import make_token
+
+    scenario = Scenario(name="x", publishers=1, listeners=2)
+    tokens = tuple(make_token("k" * 32, room="x", name=r, role=r, now_s=0) for r in roles)  # type: ignore[arg-type]
+    plans = plan_peers(scenario, secret, tokens)
+    listeners = [p for p in plans if p.role == "listener"]
+    assert [p.name for p in listeners] == ["Listener 0000", "Listener 0001"]
+    assert not any(p.publish for p in listeners)
+    got = [
+        jwt.decode(p.token, options={"verify_signature": False})["role"] if p.token else None
+        for p in listeners
+    ]
+    assert got == expected
+    assert len(plans) == scenario.participants + 2  # listeners are not participants

@@ -26,6 +26,7 @@ class FakeRoom:
 class FakeLive:
     room: FakeRoom = field(default_factory=FakeRoom)
     media: FakeMedia = field(default_factory=FakeMedia)
+    listeners: dict[str, object] = field(default_factory=dict)
 
 
 def scrape(
@@ -58,13 +59,15 @@ def test_rooms_participants_counters_and_drops() -> None:
     )
     demo.media.counters["keyframe_requests"] = 4
     demo.media.drops.update(unknown_ssrc=3, chair_muted=7)
-    council = FakeLive(FakeRoom({"c": 3}))
+    council = FakeLive(FakeRoom({"c": 3}), listeners={"l1": 1, "l2": 2, "l3": 3})
     council.media.counters["packets_in"] = 5
     samples = scrape({"demo": demo, "council": council}, connections=4)
     assert samples[("confsfu_rooms", ())] == 2
     assert samples[("confsfu_connections", ())] == 4
     assert samples[("confsfu_participants", ("room=demo",))] == 2
     assert samples[("confsfu_participants", ("room=council",))] == 1
+    assert samples[("confsfu_listeners", ("room=council",))] == 3
+    assert samples[("confsfu_listeners", ("room=demo",))] == 0
     assert samples[("confsfu_packets_in_total", ("room=demo",))] == 10
     assert samples[("confsfu_packets_in_total", ("room=council",))] == 5
     assert samples[("confsfu_bytes_out_total", ("room=demo",))] == 3000

@@ -39,6 +39,7 @@ UNCONDITIONAL_FOR_ALL = [
     A.REQUEST_UNMUTE,
     A.SET_OWN_MEDIA,
     A.SEND_CHAT,
+    A.PUBLISH,
 ]
 
 # (role, action, allowed with no standing); written out so a table change shows in review
@@ -48,6 +49,8 @@ ROWS = (
     + [(Role.CHAIR, a, True) for a in UNCONDITIONAL_FOR_ALL]
     + [(Role.PARTICIPANT, a, True) for a in UNCONDITIONAL_FOR_ALL]
     + [(Role.CHAIR, A.SHARE_SCREEN, True), (Role.PARTICIPANT, A.SHARE_SCREEN, False)]
+    # the audience watches and listens: nothing is theirs to do
+    + [(Role.LISTENER, a, False) for a in Action]
 )
 
 
@@ -86,6 +89,8 @@ def test_check(role: Role, action: Action, expected: bool) -> None:
         (Role.PARTICIPANT, Standing(presenter=True, floor_holder=True), True),
         (Role.CHAIR, Standing(), True),
         (Role.CHAIR, Standing(presenter=True), True),
+        (Role.LISTENER, Standing(), False),
+        (Role.LISTENER, Standing(presenter=True, floor_holder=True), False),
     ],
 )
 def test_share_screen_is_conditional(role: Role, standing: Standing, expected: bool) -> None:
@@ -93,7 +98,7 @@ def test_share_screen_is_conditional(role: Role, standing: Standing, expected: b
     if expected:
         check(role, A.SHARE_SCREEN, standing)
     else:
-        with pytest.raises(PermissionDenied, match="only as the presenter or the floor holder"):
+        with pytest.raises(PermissionDenied, match=r"may (not|share screen only as the presenter)"):
             check(role, A.SHARE_SCREEN, standing)
 
 
@@ -109,3 +114,5 @@ def test_messages() -> None:
     denied = PermissionDenied(A.SHARE_SCREEN, Role.PARTICIPANT, "the presenter")
     assert str(denied) == "a participant may share screen only as the presenter"
     assert denied.requirement == "the presenter"
+    with pytest.raises(PermissionDenied, match=r"^a listener may not publish$"):
+        check(Role.LISTENER, A.PUBLISH)

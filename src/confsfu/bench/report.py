@@ -102,7 +102,11 @@ def build_result(
     worker_nice: list[int | None] | None = None,
     worker_idle: list[bool] | None = None,
 ) -> dict[str, Any]:
-    """Everything the JSON file holds; the summary and plots are made from it."""
+    """Everything the JSON file holds; the summary and plots are made from it. Listeners are
+    reported apart (`listeners`): every other figure is the participants'."""
+    audience = [p for p in peers if p.get("listener")]
+    peers = [p for p in peers if not p.get("listener")]
+    planned -= scenario.listeners
     window_s = max(end["t"] - window["t"], 1e-9)
     counts = _delta(end["counters"], window["counters"])
     packets_in, packets_out = counts.get("packets_in", 0), counts.get("packets_out", 0)
@@ -182,7 +186,8 @@ def build_result(
             "forwarded_not_received": whole.get("packets_out", 0)
             + whole.get("rtx_out", 0)
             + whole.get("padding_packets_out", 0)
-            - received,
+            - received
+            - sum(p["packets"] for p in audience),  # the server's counters hold the listeners'
             # How many subscribers saw each kind of video on their stage during the run.
             "stage_seen": dict(Counter(s for p in peers for s in p.get("stage_seen", []))),
         },
@@ -229,6 +234,7 @@ def build_result(
             "bottleneck": bottleneck,
         },
         "layers": layers,
+        "listeners": _listeners(audience, scenario),
         "per_participant": [
             {k: p[k] for k in ("name", "join_ms", "packets", "octets", "gaps", "unrecovered")}
             | {"layers": p["layers"]}
@@ -236,6 +242,46 @@ def build_result(
         ],
         "timeline": [asdict(s) for s in samples],
     }
+
+
+def _listeners(audience: list[dict[str, Any]], scenario: Scenario) -> dict[str, Any]:
+    """What the audience received over the whole run: each listener's packets (the stage's
+    video and the room's audio), sequence gaps and what stayed missing."""
+    joined = [p for p in audience if p["join_ms"] is not None]
+    each = sorted(p["packets"] for p in joined)
+    expected = sum(p["expected"] for p in joined)
+    unrecovered = sum(p["unrecovered"] for p in joined)
+    by_kind: Counter[str] = Counter()
+    for p in joined:
+        by_kind.update(p.get("packets_by_kind", {}))
+    return {
+        "planned": scenario.listeners,
+        "joined": len(joined),
+        "failed": sum(1 for p in audience if p["error"]),
+        "errors": sorted({p["error"] for p in audience if p["error"]})[:5],
+        "light": scenario.light_listeners,
+        "packets_each": {"min": each[0], "median": each[len(each) // 2]} if each else None,
+        "packets_by_kind": dict(by_kind),
+        "sequence_gaps": sum(p["gaps"] for p in joined),
+        "unrecovered": unrecovered,
+        "loss_pct": round(100 * unrecovered / expected, 3) if expected else 0.0,
+        "stage_seen_by": sum(1 for p in joined if p.get("stage_seen")),
+    }
+
+
+def _listeners_text(listeners: dict[str, Any] | None) -> str:
+    if not listeners or not listeners["planned"]:
+        return "none"
+    each = listeners["packets_each"] or {"min": 0, "median": 0}
+    kinds = listeners["packets_by_kind"]
+    return (
+        f"{listeners['joined']}/{listeners['planned']} joined, {listeners['failed']} failed"
+        f" ({'light: sealed SRTP counted' if listeners['light'] else 'decrypting'});"
+        f" packets each min {each['min']:,} / median {each['median']:,}"
+        f" ({kinds.get('video', 0):,} video, {kinds.get('audio', 0):,} audio in all);"
+        f" stage seen by {listeners['stage_seen_by']}; loss {listeners['loss_pct']}%"
+        f" ({listeners['sequence_gaps']} gaps, {listeners['unrecovered']} unrecovered)"
+    )
 
 
 def _layer_shares(layer_seconds: dict[str, int]) -> dict[str, dict[str, float]]:
@@ -304,6 +350,7 @@ def summary(result: dict[str, Any]) -> str:
         ("server event loop late", _lag_text(s.get("loop_lag"))),
         ("join time p50 / max", f"{_fmt(j['p50'])} / {_fmt(j['max'])} ms"),
         ("layers (slot-seconds)", layers or "n/a"),
+        ("listeners", _listeners_text(result.get("listeners"))),
         (
             "benchmark CPU",
             f"{_fmt(b['cpu_pct_of_core'], '% of a core')} over {len(b['worker_cpu_pct_of_core'])}"

@@ -102,6 +102,8 @@ def _start_server(scenario: Scenario, duration_s: float) -> _Server:
                 "name": scenario.room,
                 "open": True,
                 "max_participants": scenario.participants + 10,
+                "watch_link": True,
+                "max_listeners": min(scenario.listeners + 10, 5000),
                 "scheduled_minutes": max(1, int(duration_s / 60) + 10),
             }
         ],
@@ -157,7 +159,16 @@ def plan_peers(scenario: Scenario, secret: str | None, tokens: tuple[str, ...]) 
     chair_tokens = [t for t in tokens if _token_role(t) == "chair"]
     other_tokens = [t for t in tokens if _token_role(t) != "chair"]
 
+    listener_tokens = [t for t in other_tokens if _token_role(t) == "listener"]
+    other_tokens = [t for t in other_tokens if t not in listener_tokens]
+
     def token(name: str, role: str) -> str | None:
+        if role == "listener":  # a listener token if given; else the room's watch link
+            if listener_tokens:
+                return listener_tokens.pop(0)
+            if tokens or secret is None:
+                return None
+            return make_token(secret, room=scenario.room, name=name, role="listener", now_s=now_s)
         pool = chair_tokens if role == "chair" else other_tokens
         if tokens:
             if not pool:
@@ -214,6 +225,18 @@ def plan_peers(scenario: Scenario, secret: str | None, tokens: tuple[str, ...]) 
                 publish=False,
                 token=token(name, "participant"),
                 remb_bps=scenario.weak_link_bps if weak else scenario.downlink_bps,
+                publisher_index=None,
+            )
+        )
+    for i in range(scenario.listeners):
+        name = f"Listener {i:04d}"
+        plans.append(
+            PeerPlan(
+                name=name,
+                role="listener",
+                publish=False,
+                token=token(name, "listener"),
+                remb_bps=scenario.downlink_bps,
                 publisher_index=None,
             )
         )
@@ -295,6 +318,7 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
             floor_turns=tuple(p.name for p in plans if p.role != "chair"),
             max_duration_s=max_duration_s,
             join_spacing_s=scenario.join_spacing_s * workers,
+            light_listeners=scenario.light_listeners,
             nice=options.worker_nice,
             idle=options.idle_workers,
         )

@@ -35,7 +35,8 @@ DEFAULT_LAYERS = (
 
 
 class Scenario(BaseModel):
-    """Who joins (chair, publishers, receive-only subscribers) and what they do meanwhile."""
+    """Who joins (chair, publishers, receive-only subscribers, listeners) and what they do
+    meanwhile."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -49,6 +50,11 @@ class Scenario(BaseModel):
     pass_floor_s: float | None = Field(default=None, ge=1)  # the chair passes the floor on
     publishers: int = Field(ge=0, le=500)
     subscribers: int = Field(default=0, ge=0, le=500)  # receive only
+    # The audience: listeners who join as such (a listener token, or the room's watch link) and
+    # receive the stage and the room's audio; not participants. `light_listeners`: they count
+    # packets and check sequence numbers on the sealed SRTP (nothing decrypted, no delays).
+    listeners: int = Field(default=0, ge=0, le=2000)
+    light_listeners: bool = True
     simulcast: bool = True  # three rid layers; else the top layer alone
     layers: tuple[VideoLayer, ...] = DEFAULT_LAYERS
     talkers: int = Field(default=1, ge=0)  # publishers talking at any time, rotating

@@ -85,7 +85,7 @@ class PeerPlan:
     """One simulated participant."""
 
     name: str
-    role: str  # "chair" or "participant"
+    role: str  # "chair", "participant" or "listener"
     publish: bool
     token: str | None
     remb_bps: int | None
@@ -115,6 +115,7 @@ class WorkerPlan:
     join_spacing_s: float
     nice: int = 0  # added to the worker process's nice value at start
     idle: bool = False  # run under SCHED_IDLE: any other runnable process goes first
+    light_listeners: bool = True  # listeners count sealed SRTP (see Scenario)
 
 
 @dataclass(slots=True)
@@ -235,6 +236,12 @@ class BenchPeer(LoopbackPeer):
             return
         ssrc, seq = int.from_bytes(data[8:12], "big"), int.from_bytes(data[2:4], "big")
         recovered = ssrc in self._rtx_of
+        if recovered and self.sealed:  # the original number is sealed: counted as a repair
+            repaired = self.stats.setdefault(self._rtx_of[ssrc], StreamStats())
+            repaired.packets += 1
+            repaired.octets += len(data)
+            repaired.recovered += 1
+            return
         if recovered:  # rare: parse properly for the original sequence number
             try:
                 payload = parse_rtp(data).payload
@@ -248,6 +255,11 @@ class BenchPeer(LoopbackPeer):
         stats.octets += len(data)
         if recovered:
             stats.filled(seq)
+            return
+        if self.sealed:  # a light listener: sequence numbers only (the payload is sealed)
+            skipped = stats.arrived(seq)
+            if 0 < skipped < 100:
+                self._send_nack(ssrc, [(seq - i) % 65536 for i in range(skipped, 0, -1)])
             return
         skipped = stats.arrived(seq)
         if 0 < skipped < 100:
@@ -388,6 +400,8 @@ async def _join_all(
             token=spec.token,
             simulcast=spec.publish and plan.simulcast,
             remb_bps=spec.remb_bps,
+            watch=spec.role == "listener",
+            sealed=spec.role == "listener" and plan.light_listeners,
         )
         peers.append(peer)
         begin = time.monotonic()
@@ -461,6 +475,8 @@ async def _present(presenter: BenchPeer, slides: list[EncodedFrame], duration_s:
 def _progress(plan: WorkerPlan, peers: list[BenchPeer]) -> dict[str, Any]:
     layers: Counter[str] = Counter()
     for peer in peers:
+        if peer.watch:
+            continue  # the participants' layers; listeners are reported apart
         for purpose, layer in peer.layers():
             layers[f"{purpose}:{layer}"] += 1
     return {
@@ -502,6 +518,7 @@ def _result(peer: BenchPeer) -> dict[str, Any]:
         totals.by_kind[kind] = totals.by_kind.get(kind, 0) + s.packets
     return {
         "name": peer.name,
+        "listener": peer.watch,
         "error": peer.error,
         "join_ms": peer.join_ms,
         "packets": totals.packets,

@@ -40,8 +40,9 @@ class Lineup:
     def __hash__(self) -> int:
         return hash((self._loudest, self._holder, self._grid))
 
-    def audio_for(self, subscriber: str, n: int, heard: Collection[str] = ()) -> list[str]:
-        """The floor holder first, then the loudest, never the subscriber themselves; those in
+    def audio_for(self, subscriber: str | None, n: int, heard: Collection[str] = ()) -> list[str]:
+        """The floor holder first, then the loudest, never the subscriber themselves (None: a
+        listener, who is nobody in the lineup); those in
         `heard` (what the subscriber hears now) who still talk go before louder newcomers, so
         talkers of about the same loudness do not take turns in the slots every pass.
 

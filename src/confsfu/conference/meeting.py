@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from confsfu.conference.audience import Audience, AudienceChanged, AudienceFull, Listener
 from confsfu.conference.chat import Chat, ChatError, ChatEvent, ChatPosted, ChatRemoved
 from confsfu.conference.floor import FloorControl, FloorError, FloorEvent
 from confsfu.conference.lineup import Lineup
@@ -33,7 +34,14 @@ from confsfu.conference.speakers import DominantSpeakerChanged, SpeakerDetector
 from confsfu.ids import Kind
 
 StageKind = Literal["screen", "floor", "speaker"]
-MeetingEvent = FloorEvent | ModerationEvent | DominantSpeakerChanged | PresenceEvent | ChatEvent
+MeetingEvent = (
+    FloorEvent
+    | ModerationEvent
+    | DominantSpeakerChanged
+    | PresenceEvent
+    | ChatEvent
+    | AudienceChanged
+)
 MEDIA_KINDS: tuple[Kind, ...] = ("audio", "video")
 
 # Chair commands of the protocol -> the permission they need.
@@ -87,8 +95,10 @@ class Meeting:
         unix_ms: int,
         scheduled_minutes: int | None = None,
         reconnect_grace_ms: int = 20_000,
+        max_listeners: int = 0,
     ) -> None:
         self.room = room
+        self.audience = Audience(max_listeners)
         self.floor = FloorControl()
         end_ms = now_ms + scheduled_minutes * 60_000 if scheduled_minutes else None
         self.moderation = Moderation(scheduled_end_ms=end_ms)
@@ -122,6 +132,21 @@ class Meeting:
         self._tokens[pid] = token_id
         self._empty_since_ms = None
         return p
+
+    def admit_listener(self, now_ms: int, pid: str, name: str, token_id: str | None) -> Listener:
+        """`pid` joins the audience: refused once the meeting ended, to a token the chair
+        removed, and beyond the room's listener limit. A chair's lock is on who may speak: it
+        does not turn listeners away."""
+        if self.moderation.ended:
+            raise MeetingError("meeting_ended", "the meeting has ended")
+        if token_id is not None and self.moderation.is_banned(token_id):
+            raise MeetingError("removed", "the chair removed you from this meeting")
+        try:
+            listener = self.audience.admit(now_ms, pid, name)
+        except AudienceFull as exc:
+            raise MeetingError("audience_full", str(exc)) from exc
+        self.report.audience_peak = self.audience.peak
+        return listener
 
     def returning(self, token_id: str) -> str | None:
         """The participant who joined with `token_id` and is still in the meeting, if any."""
@@ -192,6 +217,8 @@ class Meeting:
         return events
 
     def role(self, pid: str) -> Role:
+        if pid in self.audience:
+            return Role.LISTENER
         return Role(self.room.participants[pid].role)
 
     def standing(self, pid: str) -> Standing:
@@ -219,6 +246,7 @@ class Meeting:
             raise MeetingError("refused", str(exc)) from exc
 
     def set_own_media(self, pid: str, audio: bool, video: bool) -> list[MeetingEvent]:
+        self._check(pid, Action.SET_OWN_MEDIA)
         self.room.set_media(pid, audio, video)
         return list(self.moderation.set_own(pid, audio, video))
 
@@ -234,6 +262,10 @@ class Meeting:
             if isinstance(event, ChatPosted):
                 self.report.chat_posted(event.message)
         return list(events)
+
+    def may_publish(self, pid: str) -> None:
+        """Raise MeetingError (`forbidden`) unless `pid` may publish (listeners may not)."""
+        self._check(pid, Action.PUBLISH)
 
     def start_screen(self, pid: str) -> None:
         self._check(pid, Action.SHARE_SCREEN)
@@ -364,6 +396,7 @@ class Meeting:
         events += floor_events
         events += self.moderation.on_timer(now_ms)
         events += self.speakers.update(now_ms)
+        events += self.audience.on_timer(now_ms)
         for timed_out in self.presence.expired(now_ms):
             events += self.leave(now_ms, timed_out.pid)
             events.append(timed_out)
@@ -377,6 +410,7 @@ class Meeting:
             self.moderation.next_deadline_ms(),
             self.speakers.next_deadline_ms(),
             self.presence.next_deadline_ms(),
+            self.audience.next_deadline_ms(),
         )
         return min((at for at in due if at is not None), default=None)
 

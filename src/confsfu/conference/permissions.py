@@ -11,6 +11,7 @@ from types import MappingProxyType
 class Role(StrEnum):
     CHAIR = "chair"
     PARTICIPANT = "participant"
+    LISTENER = "listener"  # the audience: receives the stage and the room's audio, does nothing
 
 
 class Action(StrEnum):
@@ -36,6 +37,7 @@ class Action(StrEnum):
     SHARE_SCREEN = "share_screen"  # conditional for participants, see CONDITIONS
     SET_OWN_MEDIA = "set_own_media"
     SEND_CHAT = "send_chat"  # participants only while the chair has chat on (chat.py decides)
+    PUBLISH = "publish"  # send a camera and microphone (or a screen: SHARE_SCREEN too)
 
 
 CHAIR_ACTIONS: frozenset[Action] = frozenset(
@@ -64,6 +66,7 @@ EVERYONE_ACTIONS: frozenset[Action] = frozenset(
         Action.SHARE_SCREEN,
         Action.SET_OWN_MEDIA,
         Action.SEND_CHAT,
+        Action.PUBLISH,
     }
 )
 
@@ -71,6 +74,7 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = MappingProxyType(
     {
         Role.CHAIR: CHAIR_ACTIONS | EVERYONE_ACTIONS,
         Role.PARTICIPANT: EVERYONE_ACTIONS,
+        Role.LISTENER: frozenset(),  # watches and listens: every request is refused
     }
 )
 

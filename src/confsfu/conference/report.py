@@ -94,6 +94,7 @@ class MeetingReport:
         self._speaking_ms: dict[str, int] = {}
         self._chat: dict[int, _ChatRecord] = {}  # by message id, in order of posting
         self._chat_omitted = 0
+        self.audience_peak = 0  # the most listeners watching at once (nobody's name: a count)
 
     # ---- recording ------------------------------------------------------------------------
 
@@ -222,6 +223,7 @@ class MeetingReport:
             "started": self.iso(self._started_ms),
             "ended": None if self._ended_ms is None else self.iso(self._ended_ms),
             "as_of": self.iso(as_of),
+            "audience_peak": self.audience_peak,
             "participants": [
                 {
                     "id": s.pid,

@@ -119,3 +119,21 @@ def plan_slots(
         stage=stable_assign(stage_now, on_stage),
         grid=stable_assign(grid_now, [*kept, *(SourceId.camera(p, "video") for p in grid)]),
     )
+
+
+def plan_listener(
+    room: RoomPlan,
+    audio_now: Sequence[SourceId | None],
+    stage_now: Sequence[SourceId | None],
+) -> SubscriberPlan:
+    """A listener's slots: the room's audio (the floor holder and the loudest, whoever is heard
+    already kept while they still talk) and the stage; no grid. A listener is nobody in the
+    lineup, so every listener's plan is the same sources, in slots of its own order."""
+    heard = {s.participant for s in audio_now if s is not None}
+    voices = room.lineup.audio_for(None, room.audio_slots, heard)
+    stage = room.stage_source
+    return SubscriberPlan(
+        audio=stable_assign(audio_now, [SourceId.camera(p, "audio") for p in voices]),
+        stage=stable_assign(stage_now, [stage] if stage is not None else []),
+        grid=[],
+    )

@@ -36,6 +36,8 @@ class LoopbackPeer(Receiver, Publisher):
         remb_follows: bool = False,
         confirms_slots: bool = False,
         link_bps: Callable[[], int] | None = None,
+        watch: bool = False,
+        sealed: bool = False,
     ) -> None:
         self.url = url
         self.name = name
@@ -45,7 +47,9 @@ class LoopbackPeer(Receiver, Publisher):
         # Say confirms_slots at join, as the page does; the peer then confirms slot maps only
         # when told to (confirm_slots), so a test can play a page that is late to show them.
         self.confirms_slots = confirms_slots
+        self.watch = watch  # join as a listener: subscribe only (by the room's watch link)
         self._init_receiver(remb_bps, remb_follows, link_bps, drop_received)
+        self.sealed = sealed
         self._init_publisher(simulcast, legacy_sim)
         self.slot_map_seq = 0  # the latest slot map's
         self.messages: list[dict[str, Any]] = []
@@ -67,12 +71,14 @@ class LoopbackPeer(Receiver, Publisher):
             join["token"] = self.token
         else:
             join.update(room=self.room, name=self.name)
+        if self.watch:
+            join["watch"] = True
         await self.send(join)
         await self.wait_for(lambda: bool(self.participant_id) or bool(self.errors))
         if not self.participant_id:
             raise RuntimeError(f"{self.name} could not join: {self.errors[-1]}")
         await asyncio.wait_for(self._subscribed.wait(), 10)
-        if publish:
+        if publish and not self.watch:
             await self._publish()
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -94,6 +100,7 @@ class LoopbackPeer(Receiver, Publisher):
         kind = m["type"]
         if kind == "joined":
             self.participant_id = m["participant_id"]
+            self.watch = self.watch or m.get("role") == "listener"  # a listener's token
         elif kind == "error":
             self.errors.append(m)
         elif kind == "subscribe_offer":

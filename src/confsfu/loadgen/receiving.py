@@ -62,6 +62,9 @@ class Receiver:
         # out of that queue (TransportLink); what would overflow it is lost.
         self.link = TransportLink(link_bps) if link_bps is not None else None
         self.drop_received = drop_received  # (ssrc, seq) -> drop this packet on arrival
+        # Take RTP sealed (SRTP not opened: its header is in the clear): a light subscriber
+        # that counts packets and sequence numbers only (BenchPeer's listeners).
+        self.sealed = False
         self._feedback_task: asyncio.Task[None] | None = None
         self.received_bytes = 0  # every RTP packet that arrived, padding included
         self._remb_task: asyncio.Task[None] | None = None
@@ -77,6 +80,7 @@ class Receiver:
     async def _answer_subscribe(self, offer_sdp: str) -> None:
         pc = RawPeerConnection()
         pc.set_callbacks(on_rtp=self._on_rtp, on_rtcp=lambda data: None)
+        pc.sealed_rtp = self.sealed
         self.subscribe_pc = pc
         for m in parse_sdp(offer_sdp).media:
             self.abs_send_time_id = m.extmap.get(ABS_SEND_TIME, self.abs_send_time_id)

@@ -125,6 +125,7 @@ def _index_handler(
 async def _health(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     participants = sum(len(r.room.participants) for r in hub.rooms.values())
+    listeners = sum(len(r.listeners) for r in hub.rooms.values())
     counters: dict[str, int] = {}
     drops: dict[str, int] = {}
     estimators: dict[str, int] = {}  # subscribers by the estimator in use
@@ -140,6 +141,7 @@ async def _health(request: web.Request) -> web.Response:
         "status": "ok",
         "rooms": len(hub.rooms),
         "participants": participants,
+        "listeners": listeners,
         "counters": counters,
         "drops": drops,
         "estimators": estimators,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from confsfu.conference import chat, moderation
+from confsfu.conference.audience import AudienceChanged
 from confsfu.conference.meeting import Meeting, MeetingEvent, ParticipantRemoved
 from confsfu.conference.presence import ParticipantAway, ParticipantBack
 from confsfu.conference.room import Participant, Room
@@ -22,6 +23,7 @@ from confsfu.server.reports import write_reports
 from confsfu.server.rtc_adapter import RawPeerConnection
 from confsfu.settings import Settings
 from confsfu.signalling.messages import (
+    AudienceCount,
     ChatHistory,
     ChatInfo,
     ChatPosted,
@@ -55,6 +57,7 @@ MIN_TIMER_MS = 5
 MAX_TIMER_MS = 250
 REPORT_EVERY_MS = 1000
 REASSIGN_EVERY_MS = 250
+AUDIENCE_NOTICES = frozenset({"ending_soon"})  # of the notices to everyone, the listeners' too
 
 
 class SlotRow(NamedTuple):
@@ -103,7 +106,8 @@ class LiveRoom:
     meeting: Meeting
     media: RoomMedia
     unix_offset_ms: int  # unix ms = loop ms + this
-    connections: dict[str, Connection] = field(default_factory=dict)
+    connections: dict[str, Connection] = field(default_factory=dict)  # the participants'
+    listeners: dict[str, Connection] = field(default_factory=dict)  # the audience's
     on_empty: Callable[[], Awaitable[None]] | None = None  # the last participant left
     _timer: asyncio.TimerHandle | None = None
     _timer_at_ms: int = 0  # when `_timer` runs
@@ -121,17 +125,27 @@ class LiveRoom:
 
     # ---- messages ---------------------------------------------------------------------------
 
-    async def broadcast(self, message: Message, *, exclude: str | None = None) -> None:
+    async def broadcast(
+        self, message: Message, *, exclude: str | None = None, audience: bool = False
+    ) -> None:
+        """To every participant (and with `audience` every listener: the room's state, the
+        notices everyone gets; never who is here or what they do)."""
         text = message.model_dump_json()  # once, not once per connection
-        for pid, conn in list(self.connections.items()):
-            if pid != exclude:
-                await conn.send(text)  # queues: a page that stopped reading holds up nobody
-                self.media.pump()
+        groups = (self.connections, self.listeners) if audience else (self.connections,)
+        for group in groups:
+            for pid, conn in list(group.items()):
+                if pid != exclude:
+                    await conn.send(text)  # queues: a page that stopped reading holds up nobody
+                    self.media.pump()
 
     async def tell(self, pid: str, message: Message | str) -> None:
-        conn = self.connections.get(pid)
+        conn = self.connections.get(pid) or self.listeners.get(pid)
         if conn is not None:
             await conn.send(message)
+
+    def audience_count(self) -> AudienceCount:
+        audience = self.meeting.audience
+        return AudienceCount(listeners=len(audience), max_listeners=audience.max_listeners)
 
     def participant_info(self, p: Participant) -> ParticipantInfo:
         m = self.meeting
@@ -200,7 +214,8 @@ class LiveRoom:
                 moderation.OwnMediaChanged
                 | moderation.UnmuteRequested
                 | chat.ChatPosted
-                | chat.ChatRemoved,
+                | chat.ChatRemoved
+                | AudienceChanged,
             )
             await self._notify(event)
         for pid in changed:
@@ -208,7 +223,7 @@ class LiveRoom:
             if p is not None:
                 await self.broadcast(ParticipantUpdated(participant=self.participant_info(p)))
         if state_changed:
-            await self.broadcast(self.room_state())
+            await self.broadcast(self.room_state(), audience=True)
             self.media.reassign_gradually()
         if (at := self.meeting.next_deadline_ms()) is not None:
             self.wake(at)  # e.g. a floor granted with a time limit
@@ -221,10 +236,10 @@ class LiveRoom:
                     await self.tell(pid, notice)
                 case TellChairs(notice):
                     await self._tell_chairs(notice)
-                case TellEveryone(notice):
-                    await self.broadcast(notice)
+                case TellEveryone(notice):  # the audience has no chat to be told of
+                    await self.broadcast(notice, audience=notice.code in AUDIENCE_NOTICES)
                 case CloseAll(reason):
-                    for conn in list(self.connections.values()):
+                    for conn in [*self.connections.values(), *self.listeners.values()]:
                         await conn.close(reason)
                 case Remove(pid, reason):
                     target = self.connections.get(pid)
@@ -244,6 +259,8 @@ class LiveRoom:
                 log.info("room %s: %s lost the connection; waiting", self.room.name, pid)
             case ParticipantBack(pid):
                 log.info("room %s: %s is back", self.room.name, pid)
+            case AudienceChanged():
+                await self._tell_chairs(self.audience_count())
 
     async def depart(self, pid: str, reason: str) -> None:
         """`pid` leaves the meeting for good: tell everyone and release its media."""
@@ -265,10 +282,36 @@ class LiveRoom:
     async def _gone(self, pid: str, reason: str) -> None:
         await self.media.remove(pid)
         await self.broadcast(ParticipantLeft(participant_id=pid, reason=reason))
-        if not self.room.participants and self.on_empty is not None:
+        if self.empty and self.on_empty is not None:
             await self.on_empty()
 
+    @property
+    def empty(self) -> bool:
+        """Nobody is here: no participant (not even an away one) and no listener."""
+        return not self.room.participants and not self.listeners
+
+    def admit_listener(self, pid: str, conn: Connection) -> None:
+        """`pid`, admitted to the meeting's audience, is connected: the chairs will hear of it."""
+        self.listeners[pid] = conn
+        self._count_due()
+
+    async def listener_left(self, pid: str) -> None:
+        """A listener left (or its connection dropped: it has nothing to come back to)."""
+        self.listeners.pop(pid, None)
+        self._slots_announced.pop(pid, None)
+        self._slot_seq.pop(pid, None)
+        self.meeting.audience.leave(pid)
+        await self.media.remove(pid)
+        self._count_due()
+        if self.empty and self.on_empty is not None:
+            await self.on_empty()
+
+    def _count_due(self) -> None:
+        if (at := self.meeting.audience.next_deadline_ms()) is not None:
+            self.wake(at)
+
     async def _tell_chairs(self, message: Message) -> None:
+        """Every chair connected now (listeners never are chairs)."""
         for pid, p in self.room.participants.items():
             if p.role == "chair":
                 await self.tell(pid, message)
@@ -326,7 +369,7 @@ class LiveRoom:
     def _send_slot_maps(self) -> None:
         due, self._slot_maps_due = self._slot_maps_due, set()
         for pid in due:
-            if pid not in self.connections:
+            if pid not in self.connections and pid not in self.listeners:
                 continue
             rows = self._slot_rows(pid)
             seq = self._slot_seq.get(pid, 0)
@@ -416,12 +459,14 @@ class Hub:
             now_ms = clock_ms()
             unix_ms = int(time.time() * 1000)
             room = Room(name, max_participants=config.max_participants if config else 100)
+            max_listeners = config.max_listeners if config else 0
             meeting = Meeting(
                 room,
                 now_ms=now_ms,
                 unix_ms=unix_ms,
                 scheduled_minutes=config.scheduled_minutes if config else None,
                 reconnect_grace_ms=int(self.settings.reconnect_grace_s * 1000),
+                max_listeners=max_listeners,
             )
             holder: list[LiveRoom] = []
             media = RoomMedia(
@@ -450,7 +495,7 @@ class Hub:
         Until then it keeps its state (removed participants stay removed, the lock holds).
         """
         live = self.rooms.get(name)
-        if live is not None and not live.room.participants:
+        if live is not None and live.empty:
             live.stop_timers()
             await live.media.close()
             if live.meeting.moderation.ended:

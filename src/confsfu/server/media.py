@@ -175,9 +175,10 @@ class RoomMedia(MediaSlots, MediaFeedback):
                 self.dynacast.add(section.source, section.rids)
         return plan.answer_sdp
 
-    async def subscribe(self, pid: str, *, confirms: bool = False) -> str:
+    async def subscribe(self, pid: str, *, confirms: bool = False, listener: bool = False) -> str:
         """A subscribe offer with the configured fixed slots; the answer goes to `answer`.
-        `confirms`: its page confirms the slot maps it shows (switches wait for it)."""
+        `confirms`: its page confirms the slot maps it shows (switches wait for it).
+        A `listener` gets the audio slots and the stage, no grid."""
         await self._close_subscriber(pid)
         bw = self._bw
         # Until the answer says whether it takes up transport-cc: REMB.
@@ -188,6 +189,7 @@ class RoomMedia(MediaSlots, MediaFeedback):
             threshold=bw.threshold, upgrade_hold_ms=bw.upgrade_hold_ms, rise_ms=bw.rise_ms
         )
         sub = Subscriber(pid, self._make_pc(), SubscriberBudget(self._rules, estimator, allocator))
+        sub.listener = listener
         sub.probe = ProbeController(
             ProbeConfig(
                 duration_ms=bw.probe_duration_ms,
@@ -200,14 +202,15 @@ class RoomMedia(MediaSlots, MediaFeedback):
         counts = self._slot_counts
         audio: list[Kind] = ["audio"]
         video: list[Kind] = ["video"]
-        kinds = audio * counts.audio + video * (1 + counts.video)
+        grid_count = 0 if listener else counts.video
+        kinds = audio * counts.audio + video * (1 + grid_count)
         offer, streams = await sub.pc.offer(kinds)
         if bw.estimator in ("auto", "twcc"):
             offer, _ = with_transport_cc(offer)
         audio_slot: list[SlotPurpose] = ["audio"]
         stage_slot: list[SlotPurpose] = ["stage"]
         grid_slot: list[SlotPurpose] = ["grid"]
-        purposes = audio_slot * counts.audio + stage_slot + grid_slot * counts.video
+        purposes = audio_slot * counts.audio + stage_slot + grid_slot * grid_count
         for stream, purpose in zip(streams, purposes, strict=True):
             forwarder = SlotForwarder(
                 is_video=stream.kind == "video",
@@ -233,6 +236,7 @@ class RoomMedia(MediaSlots, MediaFeedback):
             raise LookupError("there is no subscribe offer to answer")
         local = sub.pc.local_sdp
         plan = subscribe_plan(local, answer_sdp)
+        sub.pc.on_state = partial(self._on_subscriber_state, sub)
         await sub.pc.accept_answer(answer_sdp)
         # transport-cc: one id for the whole (bundled) connection, from the answer.
         transport_cc = next(
@@ -266,6 +270,14 @@ class RoomMedia(MediaSlots, MediaFeedback):
         sub.budget.ready_ms = self._clock_ms()
         gc_policy.settle(id(self))  # this participant's objects are here to stay
         self.reassign_gradually()
+
+    def _on_subscriber_state(self, sub: Subscriber, state: str) -> None:
+        """A subscriber's slots are planned once its connection can carry packets (the reassign
+        pass skips it before, asking for its route each time): a keyframe sent before went
+        nowhere, and its slot would tell the page a picture was live that never arrived. Once
+        connected, it is planned at once rather than at the next periodic pass."""
+        if state == "connected" and self.subscribers.get(sub.participant_id) is sub:
+            self.reassign_gradually()
 
     async def remove(self, pid: str, *, hold: bool = False) -> None:
         """Close `pid`'s PeerConnections. With `hold` (its connection dropped, it may come

@@ -108,6 +108,7 @@ class Subscriber:
     slots: list[Slot] = field(default_factory=list)
     by_ssrc: dict[int, Slot] = field(default_factory=dict)
     ready: bool = False
+    listener: bool = False  # the audience: audio slots and the stage, planned as a listener's
     grid_page: int = 0
     loss_fraction: float | None = None  # from the subscriber's receiver reports
     quality: QualityWatch = field(default_factory=QualityWatch)  # ... in words

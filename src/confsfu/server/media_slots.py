@@ -13,7 +13,7 @@ from confsfu.bandwidth.budget import NO_LAYERS, BudgetRules, demand
 from confsfu.bandwidth.dynacast import Dynacast, highest_wanted
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.pins import Pins
-from confsfu.conference.slot_plan import RoomPlan, StageMemory, plan_slots
+from confsfu.conference.slot_plan import RoomPlan, StageMemory, plan_listener, plan_slots
 from confsfu.forwarding.subscription import Announce, Effect, Reindex, RequestKeyframe, Shown
 from confsfu.ids import Kind, LayerKey, Purpose, SlotPurpose, SourceId
 from confsfu.server.media_handles import FanOut, Publisher, Slot, Subscriber
@@ -104,7 +104,9 @@ class MediaSlots:
         for done, sub in enumerate(list(self.subscribers.values()), 1):
             me = sub.participant_id
             if not sub.ready or self.subscribers.get(me) is not sub:
-                continue
+                continue  # not answered yet, or gone
+            if not sub.pc.route.ready and not sub.pc.refresh_route():
+                continue  # not connected yet: a keyframe sent now would go nowhere
             slots: dict[SlotPurpose, list[Slot]] = {"audio": [], "stage": [], "grid": []}
             for slot in sub.slots:
                 slots[slot.purpose].append(slot)
@@ -119,9 +121,12 @@ class MediaSlots:
                     and now_ms - s.given_ms < GRID_DWELL_MS
                 }
                 audio_now, stage_now, grid_now = now
-                plan = plan_slots(
-                    room, me, sub.grid_page, audio_now, stage_now, grid_now, dwelling, pin
-                )
+                if sub.listener:
+                    plan = plan_listener(room, audio_now, stage_now)
+                else:
+                    plan = plan_slots(
+                        room, me, sub.grid_page, audio_now, stage_now, grid_now, dwelling, pin
+                    )
                 self._assign(now_ms, slots["audio"], plan.audio)
                 self._assign(now_ms, slots["stage"], plan.stage)
                 self._assign(now_ms, slots["grid"], plan.grid)

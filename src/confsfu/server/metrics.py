@@ -55,6 +55,9 @@ class LiveRoomView(Protocol):
     @property
     def media(self) -> _Media: ...
 
+    @property
+    def listeners(self) -> Mapping[str, object]: ...
+
 
 class ServerCollector(Collector):
     """Rooms, participants, connections and the media counters of every live room, and how late
@@ -102,6 +105,7 @@ class ServerCollector(Collector):
         families["send_queue_overflows"].add_metric([], overflows)
         for name, live in rooms.items():
             families["participants"].add_metric([name], len(live.room.participants))
+            families["listeners"].add_metric([name], len(live.listeners))
             counts = dict(live.media.counters.items())
             for key, (metric, _doc) in MEDIA_COUNTERS.items():
                 families[metric].add_metric([name], counts.pop(key, 0))  # 0: the series exists
@@ -123,6 +127,9 @@ class ServerCollector(Collector):
             ),
             "participants": GaugeMetricFamily(
                 "confsfu_participants", "Participants in the room.", labels=["room"]
+            ),
+            "listeners": GaugeMetricFamily(
+                "confsfu_listeners", "Listeners (the audience) in the room.", labels=["room"]
             ),
         }
         for name, doc in MEDIA_COUNTERS.values():

@@ -234,6 +234,7 @@ class RawPeerConnection:
         self._outgoing_ssrcs: list[int] = []  # media and RTX SSRCs of the sendonly transceivers
         self._unprotect_errors = 0
         self.callback_errors = 0  # packets whose handling raised (a bug, counted, not raised)
+        self.sealed_rtp = False  # the load generator's light subscribers: RTP left sealed
         self._srtp_ssrcs: set[int] = set()  # the SSRCs libsrtp opened RTP of on the slow path
         self._srtcp_ssrcs: set[int] = set()  # ... and RTCP of (the sender SSRCs)
         self.max_srtcp_ssrcs = MAX_SRTP_SSRCS  # ... of at most so many (set once negotiated)
@@ -476,6 +477,9 @@ class RawPeerConnection:
                 rtcp = len(data) > 1 and 192 <= data[1] <= 223
                 opener = keys[2]
                 on_rtp = self._on_rtp
+                if self.sealed_rtp and not rtcp and on_rtp is not None:
+                    self._sealed(on_rtp, data)
+                    return
                 if not rtcp and (on_rtp is None or not self._srtp_admits(data, opener)):
                     self._unprotect_errors += 1  # RTP nobody publishes here, or too many SSRCs
                     return
@@ -511,6 +515,14 @@ class RawPeerConnection:
             if sock is not None:  # _wire.pump reads it too, between steps of long work
                 tap.watch(sock)
                 self._taps.append(tap)
+
+    def _sealed(self, on_rtp: RtpCallback, data: bytes) -> None:
+        """The load generator's light subscriber: RTP as it came, SRTP unopened (and so
+        unauthenticated: never for what a server forwards)."""
+        try:
+            on_rtp(data, clock_ms())
+        except Exception:  # a packet never raises out of the socket's callback
+            self.callback_errors += 1
 
     def _unwatch(self) -> None:
         for tap in self._taps:

@@ -20,8 +20,10 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SHUTDOWN_TIMEOUT_S = 2.0  # then handlers still running are cancelled
 
 
-def run_loop(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run(main)`, on uvloop where it is installed."""
+def run_loop(main: Coroutine[Any, Any, T], loop: str = "uvloop") -> T:
+    """`asyncio.run(main)`, on uvloop where it is installed unless `loop` is "asyncio"."""
+    if loop == "asyncio":
+        return asyncio.run(main)
     try:
         import uvloop
     except ImportError:
@@ -35,7 +37,7 @@ def serve(settings: Settings) -> None:
     refusal = demo_secret_refusal(settings.host, settings.token_secret)
     if refusal is not None:
         raise SystemExit(f"confsfu: {refusal}")
-    run_loop(_serve(settings))
+    run_loop(_serve(settings), settings.event_loop)
 
 
 async def _serve(settings: Settings) -> None:

@@ -14,7 +14,7 @@ from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from confsfu import __version__
 from confsfu.conference.meeting import MeetingError
-from confsfu.conference.permissions import Action, allowed
+from confsfu.conference.permissions import Action, Role, allowed
 from confsfu.conference.pins import PinError
 from confsfu.sdp import SdpError, announce_address
 from confsfu.server.clock import clock_ms
@@ -96,6 +96,7 @@ class Session:
         self.phase = ConnectionPhase()
         self.pid = uuid.uuid4().hex[:12]
         self.live: LiveRoom | None = None
+        self.listening = False  # joined as a listener (the audience)
         self.leave_reason = DROPPED
         settings = hub.settings
         self._outbox = Outbox(settings.send_queue_messages, settings.send_queue_bytes)
@@ -280,6 +281,7 @@ class Session:
                 finally:
                     self._offers.end(purpose)
             case Unpublish(purpose=purpose):
+                meeting.may_publish(self.pid)
                 await live.media.unpublish(self.pid, purpose)
                 if purpose == "screen":
                     meeting.stop_screen(self.pid)
@@ -337,11 +339,19 @@ class Session:
             config = settings.room(name)
             return None if config is None else config.open
 
+        def watch_link(name: str) -> bool:
+            config = settings.room(name)
+            return config is not None and config.watch_link
+
         admission = admit(
             message,
             verify=lambda token: verify_token(settings.token_secret, token, now_s=int(time.time())),
             room_is_open=room_is_open,
+            watch_link=watch_link,
         )
+        if admission.role == Role.LISTENER:
+            await self._join_audience(message, admission.room, admission.name, admission.token_id)
+            return
         room_name, name, role = admission.room, admission.name, admission.role
         token_id, resume_key = admission.token_id, admission.resume_key
         self.phase.move(Phase.JOINING)
@@ -392,8 +402,49 @@ class Session:
             )
             self.log.info("%s joined as %s", me.name, role)
         await self.send(live.room_state())
+        if me.role == "chair":
+            await self.send(live.audience_count())
         await self.send(live.chat_history())
-        offer = await live.media.subscribe(self.pid, confirms=message.confirms_slots)
+        await self._subscribe(live, message)
+
+    async def _join_audience(
+        self, message: Join, room_name: str, name: str, token_id: str | None
+    ) -> None:
+        """Join as a listener: told nobody's list and nobody told of it (the chairs hear a
+        count); a subscribe connection with the audio slots and the stage, nothing else."""
+        self.phase.move(Phase.JOINING)
+        live = self.hub.room(room_name)
+        try:
+            live.meeting.admit_listener(clock_ms(), self.pid, name, token_id)
+        except MeetingError as exc:
+            await self.hub.drop_if_empty(room_name)
+            raise fatal(exc.code, exc.message) from exc
+        self.live, self.listening = live, True
+        live.admit_listener(
+            self.pid, Connection(send=self.send, close=self.close, supersede=self.supersede)
+        )
+        settings = self.hub.settings
+        await self.send(
+            Joined(
+                participant_id=self.pid,
+                room=room_name,
+                name=name,
+                role="listener",
+                participants=[],
+                ice_servers=ice_servers(settings.ice, self.pid, now_s=int(time.time())),
+                grid_page_size=0,
+                ice_transport_policy=settings.ice.browser_transport_policy,
+            )
+        )
+        self.log.room = room_name
+        self.log.info("%s joined as a listener", name)
+        await self.send(live.room_state())
+        await self._subscribe(live, message, listener=True)
+
+    async def _subscribe(self, live: LiveRoom, message: Join, *, listener: bool = False) -> None:
+        offer = await live.media.subscribe(
+            self.pid, confirms=message.confirms_slots, listener=listener
+        )
         limits = self._sdp_limits
         self._answer_limits = replace(
             limits,
@@ -419,6 +470,7 @@ class Session:
         self.log = ParticipantLog(log, pid)
 
     async def _publish(self, live: LiveRoom, message: PublishOffer) -> None:
+        live.meeting.may_publish(self.pid)  # listeners may not
         _within(message.sdp, self._sdp_limits, "publish_offer")
         if message.purpose == "screen":
             live.meeting.start_screen(self.pid)  # refused unless presenter, floor holder or chair
@@ -471,6 +523,10 @@ class Session:
         self.phase.move(Phase.CLOSED)
         live, self.live = self.live, None
         if live is None:
+            return
+        if self.listening:
+            self.log.info("a listener left: %s", self.leave_reason)
+            await live.listener_left(self.pid)
             return
         me = live.room.participants.get(self.pid)
         if me is None:

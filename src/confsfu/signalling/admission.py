@@ -1,5 +1,9 @@
 """Who a join message makes its sender: the room, name and role it admits them with, and the
-identity they come back as (a token's id, or a guest's resume key), or why it is refused."""
+identity they come back as (a token's id, or a guest's resume key), or why it is refused.
+
+Listeners (the audience) come in three ways: a token whose role is `listener`; any token with
+`watch` (someone invited who only wants to watch); or, in a room whose setting `watch_link` is
+on, anyone with the room's watch link (`room` and `watch`, a name optional), open room or not."""
 
 from __future__ import annotations
 
@@ -25,6 +29,9 @@ class Claims(Protocol):
     def token_id(self) -> str: ...
 
 
+LISTENER_NAME = "listener"  # a listener by link who gave no name (only the server's logs say it)
+
+
 @dataclass(frozen=True, slots=True)
 class Admission:
     room: str
@@ -40,10 +47,12 @@ def admit(
     *,
     verify: Callable[[str], Claims],
     room_is_open: Callable[[str], bool | None],
+    watch_link: Callable[[str], bool] = lambda _room: False,
 ) -> Admission:
     """The admission `message` asks for. `verify` checks a token (raising ValueError, e.g.
     confsfu.tokens.TokenError, with the reason);
-    `room_is_open` says whether a room exists and admits guests (None: there is no such room).
+    `room_is_open` says whether a room exists and admits guests (None: there is no such room);
+    `watch_link` whether an existing room admits listeners by its link.
     Raises a fatal SignallingError saying what is wrong."""
     if message.token is not None:
         try:
@@ -58,7 +67,19 @@ def admit(
             )
         if room_is_open(claims.room) is None:
             raise fatal("no_such_room", f"there is no room {claims.room!r}")
-        return Admission(claims.room, claims.name, Role(claims.role), claims.token_id, None, True)
+        role = Role.LISTENER if message.watch else Role(claims.role)
+        return Admission(claims.room, claims.name, role, claims.token_id, None, True)
+    if message.watch and message.room is not None:
+        if room_is_open(message.room) is None:
+            raise fatal("no_such_room", f"there is no room {message.room!r}", field="room")
+        if not watch_link(message.room):
+            raise fatal(
+                "no_watch_link",
+                f"room {message.room!r} admits listeners only with an invitation token",
+                field="watch",
+            )
+        name = message.name or LISTENER_NAME
+        return Admission(message.room, name, Role.LISTENER, None, None, False)
     if message.room is None or message.name is None:
         raise SignallingError(
             "bad_message",

@@ -35,6 +35,9 @@ class Join(Message):
     # The page confirms each slot map that moved a video slot to another person (slots_shown):
     # the server then holds the new person's frames until it did, however busy the page is.
     confirms_slots: bool = False
+    # Join as a listener (the audience): receive the stage and the room's audio, publish
+    # nothing. With a token, or by the room's watch link (`room`, a `name` optional).
+    watch: bool = False
 
 
 ChairCommand = Literal[
@@ -225,13 +228,13 @@ class IceServer(Message):
 
 
 class Joined(Message):
-    """The join succeeded: who you are and who is already here."""
+    """The join succeeded: who you are and who is already here (a listener is told nobody)."""
 
     type: Literal["joined"] = "joined"
     participant_id: str
     room: str
     name: str
-    role: Literal["chair", "participant"]
+    role: Literal["chair", "participant", "listener"]
     participants: list[ParticipantInfo]
     ice_servers: list[IceServer]
     grid_page_size: int = 9
@@ -278,6 +281,15 @@ class RoomState(Message):
     stage_kind: Literal["screen", "floor", "speaker"] | None
     dominant_speaker: str | None
     chat_enabled: bool = True  # participants may post (chairs always may)
+
+
+class AudienceCount(Message):
+    """To chairs: how many listeners are watching (after joining, then as it changes, at most
+    once a second)."""
+
+    type: Literal["audience"] = "audience"
+    listeners: int
+    max_listeners: int
 
 
 class Notice(Message):
@@ -401,6 +413,7 @@ ServerMessage = (
     | SubscribeOffer
     | SlotMap
     | RoomState
+    | AudienceCount
     | ChatPosted
     | ChatRemoved
     | ChatHistory

@@ -1,0 +1,169 @@
+// The watch page: a listener's view of a meeting. The stage and the meeting's sound; no camera,
+// no microphone, nothing to publish; leave, volume and full screen are the only controls.
+
+import { clearToasts, toast } from "./notify.js";
+import { ConferenceClient } from "./protocol.js";
+import { clearMedia, detachMedia, renderMedia, resumeAudio } from "./tiles.js";
+import { describeServerError } from "./words.js";
+
+const $ = (id) => document.getElementById(id);
+
+const view = {
+  status: $("status"),
+  roomName: $("room-name"),
+  joinView: $("join-view"),
+  meetingView: $("meeting-view"),
+  leftView: $("left-view"),
+  leftText: $("left-text"),
+  rejoin: $("rejoin"),
+  stage: $("stage"),
+  bar: $("watch-bar"),
+  text: $("watch-text"),
+  volume: $("watch-volume"),
+  fullscreen: $("watch-fullscreen"),
+  leave: $("watch-leave"),
+  sound: $("watch-sound"),
+  audioSinks: $("audio-sinks"),
+};
+
+/** What tiles.js reads: the stage's and the audio's slots, the room's state; nobody's list. */
+const page = {
+  client: null,
+  join: null,
+  participants: {},
+  self: null,
+  room: null,
+  slots: [],
+  gridPage: 0,
+  gridPageSize: 1,
+  onSoundBlocked: () => {
+    view.sound.hidden = false;
+  },
+};
+
+/**
+ * The join a watch link asks for, or null: `?room=NAME&watch=1` (a `name` optional), a
+ * listener's invitation `?token=...`, or any invitation with `&watch=1`.
+ */
+export function watchFromUrl(search) {
+  const params = new URLSearchParams(search);
+  const watch = params.get("watch") === "1";
+  const token = params.get("token");
+  if (token) return watch || tokenRole(token) === "listener" ? { token, watch: true } : null;
+  const room = (params.get("room") ?? "").trim().slice(0, 64);
+  if (!watch || !room) return null;
+  const name = (params.get("name") ?? "").trim().slice(0, 64);
+  return name ? { room, name, watch: true } : { room, watch: true };
+}
+
+/** The role a token says (the server checks it; the page only picks its view). */
+function tokenRole(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "="))).role;
+  } catch {
+    return null;
+  }
+}
+
+function setVolume() {
+  const volume = Number(view.volume.value) / 100;
+  for (const audio of view.audioSinks.querySelectorAll("audio")) audio.volume = volume;
+  view.volume.setAttribute("aria-valuetext", `${view.volume.value} %`);
+}
+
+function render() {
+  renderMedia(page);
+  setVolume(); // audio elements may be new
+  const stage = page.slots.find((s) => s.kind === "video" && s.purpose === "stage");
+  const who = stage?.name;
+  view.text.textContent = who
+    ? `You are watching. On the stage: ${who}. Nobody sees or hears you.`
+    : "You are watching. Nobody sees or hears you. The meeting appears here when someone speaks or presents.";
+}
+
+function onState({ state, text }) {
+  view.status.textContent = text;
+  view.status.dataset.state = state;
+  if (state === "closed" || state === "failed") {
+    detachMedia();
+    view.leftText.textContent = text === "You left the meeting" ? "You stopped watching." : text;
+    view.rejoin.textContent = "Watch again";
+    view.leftView.dataset.state = state;
+    showOnly(view.leftView);
+    view.rejoin.focus();
+  }
+}
+
+function showOnly(section) {
+  for (const s of [view.joinView, view.meetingView, view.leftView]) s.hidden = s !== section;
+}
+
+/** Joins as a listener and shows the watch view. */
+export async function startWatching(join) {
+  document.body.classList.add("watching");
+  Object.assign(page, { join, self: null, room: null, slots: [] });
+  clearMedia();
+  clearToasts();
+  view.roomName.textContent = join.room ? `Watching: ${join.room}` : "Watching";
+  view.sound.hidden = true;
+  view.bar.hidden = false;
+  showOnly(view.meetingView);
+  render();
+
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const client = new ConferenceClient({ url: `${scheme}//${location.host}/ws`, join });
+  page.client = client;
+  window.conference = client;
+  const on = (type, handler) => client.addEventListener(type, (e) => {
+    if (client === page.client) handler(e.detail);
+  });
+  on("state", onState);
+  on("joined", (self) => {
+    page.self = self;
+    view.roomName.textContent = `Watching: ${self.room}`;
+  });
+  on("slots", (slots) => {
+    page.slots = slots;
+    render();
+  });
+  on("room_state", (room) => {
+    page.room = room;
+    render();
+  });
+  on("notice", ({ code, text }) => toast(text, { kind: "notice", code }));
+  on("error", (error) => {
+    if (!error.fatal) toast(describeServerError(error, {}), { kind: "error", code: error.code });
+  });
+  try {
+    await client.start(null);
+  } catch (error) {
+    console.warn("confsfu: could not start watching", error); // the state event said why
+  }
+}
+
+view.volume.addEventListener("input", setVolume);
+
+view.sound.addEventListener("click", () => {
+  view.sound.hidden = true;
+  resumeAudio();
+});
+
+view.fullscreen.addEventListener("click", () => {
+  if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+  else view.stage.requestFullscreen?.().catch(() => {});
+});
+
+document.addEventListener("fullscreenchange", () => {
+  view.fullscreen.textContent = document.fullscreenElement ? "Exit full screen" : "Full screen";
+});
+
+view.leave.addEventListener("click", () => page.client?.leave());
+
+view.rejoin.addEventListener("click", () => {
+  if (page.join && document.body.classList.contains("watching")) startWatching(page.join);
+});
+
+window.addEventListener("pagehide", () => {
+  if (page.client && !["closed", "failed"].includes(page.client.state)) page.client.leave();
+});
