@@ -33,8 +33,6 @@ const view = {
 const EXTEND_MINUTES = 15;
 const MIN_LIMIT_MIN = 0.5;
 const MAX_LIMIT_MIN = 240;
-// A received audio level (0..1, linear) from which a participant counts as speaking: about -30 dBov.
-const SPEAKING_LEVEL = 0.03;
 
 /** The page's state object (ui.js owns it); read at render and click time. */
 let page = null;
@@ -58,22 +56,11 @@ function nameOf(pid) {
   return page.participants[pid]?.name ?? "someone who left";
 }
 
-/**
- * Who speaks now: the room's dominant speaker, and whoever the audio slots carry at a level
- * above SPEAKING_LEVEL (the browser's last received packet's level, RFC 6464).
- */
+/** Who speaks now: the room's dominant speaker, and whoever the audio levels say (stageui.js). */
 function speakingIds() {
-  const ids = new Set();
+  const ids = new Set(page.speaking ?? []);
   const dominant = page.room?.dominant_speaker;
   if (dominant) ids.add(dominant);
-  const pc = client()?.subscribePc;
-  if (!pc) return ids;
-  const receivers = new Map(pc.getTransceivers().map((t) => [t.mid, t.receiver]));
-  for (const slot of page.slots ?? []) {
-    if (slot.kind !== "audio" || !slot.participant_id) continue;
-    const sources = receivers.get(slot.mid)?.getSynchronizationSources?.() ?? [];
-    if (sources.some((s) => (s.audioLevel ?? 0) >= SPEAKING_LEVEL)) ids.add(slot.participant_id);
-  }
   return ids;
 }
 

@@ -188,6 +188,11 @@ class LocalDevices {
     });
   }
 
+  /** The microphone's level now (RMS, 0..1; 0 without one). */
+  micLevel() {
+    return this._meter.level();
+  }
+
   resumeAudio() {
     this._meter.resume();
   }

@@ -1,6 +1,7 @@
 // The others' media on the page: the stage, one page of grid tiles, the pager and hidden audio sinks.
 
-import { initials, markersFor, pictureWords, stageKindWords } from "./words.js";
+import { stageView, tileConnection } from "./layout.js";
+import { initials, LAYOUT_WORDS, markersFor, pictureWords, stageKindWords } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -9,6 +10,7 @@ const view = {
   stageTile: $("stage-tile"),
   stageVideo: $("stage-video"),
   stageEmpty: $("stage-empty"),
+  stageSelf: $("stage-self"),
   grid: $("grid"),
   emptyGrid: $("empty-grid"),
   pager: $("grid-pager"),
@@ -49,32 +51,65 @@ function label(video, slot, name) {
   video.dataset.source = slot.source ?? "camera";
 }
 
-const LAYER_WORDS = ["low", "medium", "high"];
-const RATE_WORDS = ["¼ frame rate", "½ frame rate", ""];
-
-/** "high", "low: bandwidth", "paused: bandwidth": what the server sends this tile, and why. */
-export function layerText(slot) {
-  if (!slot || slot.reason == null) return "";
-  const reason = slot.reason === "optimal" ? "" : slot.reason;
-  if (slot.spatial == null) return reason.startsWith("paused") ? reason : `paused: ${reason}`;
-  const rate = RATE_WORDS[slot.temporal] ?? "";
-  const what = [LAYER_WORDS[slot.spatial] ?? `layer ${slot.spatial}`, rate].filter(Boolean).join(", ");
-  return reason ? `${what}: ${reason}` : what;
-}
-
-function showLayer(tile, slot) {
+/**
+ * A tile's connection: a quality indicator in plain words for everyone; the layer the server
+ * sends and its technical reason only while connection details are open (`page.details`).
+ */
+function showConnection(tile, slot, who, page) {
+  const conn = tileConnection(slot, who, Boolean(page?.details));
+  let quality = tile.querySelector(".quality");
+  if (!quality) {
+    quality = document.createElement("span");
+    quality.className = "quality";
+    quality.setAttribute("role", "img");
+    quality.append(...[1, 2, 3].map(() => document.createElement("i")));
+    tools(tile).append(quality);
+  }
+  quality.hidden = !slot;
+  quality.dataset.quality = conn.quality;
+  quality.setAttribute("aria-label", conn.qualityText);
+  quality.title = conn.qualityText;
   let badge = tile.querySelector(".layer");
   if (!badge) {
     badge = document.createElement("span");
     badge.className = "layer";
     tile.append(badge);
   }
-  badge.textContent = layerText(slot);
+  badge.textContent = conn.details;
   badge.dataset.reason = slot?.reason ?? "";
-  badge.hidden = !badge.textContent;
-  // The technical words stay at hand (tooltip, data attribute) when the name card says it plainly.
-  tile.title = badge.textContent;
-  tile.dataset.layer = badge.textContent;
+  badge.hidden = !conn.details;
+  tile.title = slot ? conn.qualityText : "";
+  // For operators' tools and tests: what the server sends, whether or not details are open.
+  tile.dataset.layer = tileConnection(slot, who, true).details;
+}
+
+/** The row of a tile's buttons and indicator, bottom right (toasts keep the top). */
+function tools(tile) {
+  let box = tile.querySelector(".tile-tools");
+  if (!box) {
+    box = document.createElement("div");
+    box.className = "tile-tools";
+    tile.append(box);
+  }
+  return box;
+}
+
+/** The tile's pin button: pins (or unpins) its participant on this page's stage. */
+function showPin(tile, pid, name, page) {
+  let button = tile.querySelector(".pin-toggle");
+  if (!button) {
+    button = document.createElement("button");
+    button.type = "button";
+    button.className = "pin-toggle tile-button";
+    tools(tile).prepend(button);
+  }
+  button.hidden = !pid;
+  if (!pid) return;
+  const pinned = page.pin === pid;
+  button.dataset.participantId = pid;
+  button.textContent = pinned ? LAYOUT_WORDS.unpin : LAYOUT_WORDS.pin;
+  button.setAttribute("aria-pressed", String(pinned));
+  button.setAttribute("aria-label", pinned ? LAYOUT_WORDS.unpinLabel(name) : LAYOUT_WORDS.pinLabel(name));
 }
 
 /**
@@ -161,20 +196,25 @@ export function renderStage(page) {
   const slot = page.slots.find((s) => s.kind === "video" && s.purpose === "stage");
   const video = view.stageVideo;
   const room = page.room;
-  const selfId = page.self?.id;
-  const selfOnStage = Boolean(selfId && room?.stage === selfId);
+  const { slot: showing, why, selfOnStage } = stageView({
+    slots: page.slots,
+    selfId: page.self?.id,
+    room,
+    pin: page.pin,
+  });
   if (slot) {
     video.dataset.mid = slot.mid;
     attach(video, slot.track);
   }
-  const occupied = Boolean(slot && slot.participant_id != null && slot.participant_id !== selfId);
-  const shown = occupied && !selfOnStage;
+  const shown = Boolean(showing);
   view.stageTile.hidden = !shown;
   view.stage.dataset.kind = shown ? (slot.source === "screen" ? "screen" : "camera") : "none";
+  view.stage.dataset.why = why ?? "none";
   if (shown) {
     const name = nameOf(page, slot);
     label(video, slot, name);
-    const kind = stageKindWords(slot, room);
+    const kind = why === "pinned" ? LAYOUT_WORDS.pinned : why === "previous" ? LAYOUT_WORDS.previous
+      : stageKindWords(slot, room);
     const caption = view.stageTile.querySelector(".label");
     caption.replaceChildren();
     const strong = document.createElement("span");
@@ -188,8 +228,9 @@ export function renderStage(page) {
       caption.append(span);
     }
     view.stageTile.querySelector(".avatar").textContent = initials(name);
-    showLayer(view.stageTile, slot);
     const who = page.participants[slot.participant_id] ?? { id: slot.participant_id, audio: true, video: true };
+    showConnection(view.stageTile, slot, who, page);
+    showPin(view.stageTile, slot.participant_id, name, page);
     const screen = slot.source === "screen";
     // The caption already says who has the floor or presents.
     const captioned = { ...room, floor_holder: null, presenter: null };
@@ -197,24 +238,17 @@ export function renderStage(page) {
     setMarkers(view.stageTile.querySelector(".markers"), shownWho, captioned);
     view.stageTile.classList.toggle("camera-off", !screen && !who.video);
     followPicture(view.stageTile, video, slot, shownWho);
-    view.stageTile.classList.toggle("speaking", room?.dominant_speaker === slot.participant_id);
+    view.stageTile.classList.toggle("speaking", Boolean(page.speaking?.has(slot.participant_id)));
   } else {
     unlabel(video);
     view.stageTile.querySelector(".label").replaceChildren();
+    view.stageTile.classList.remove("speaking");
+    showPin(view.stageTile, null, "", page);
   }
-  view.stageEmpty.hidden = shown;
-  view.stageEmpty.dataset.self = String(selfOnStage);
-  if (selfOnStage) {
-    const how = {
-      screen: "Everyone sees your shared screen.",
-      floor: "You have the floor: everyone sees and hears you.",
-      speaker: "Everyone sees you while you speak.",
-    }[room.stage_kind] ?? "";
-    view.stageEmpty.textContent = `You are on the stage. ${how}`.trim();
-  } else {
-    view.stageEmpty.textContent =
-      "Nobody is on the stage yet. Whoever has the floor, shares a screen or speaks appears here.";
-  }
+  view.stageEmpty.hidden = shown || selfOnStage;
+  view.stageEmpty.textContent = LAYOUT_WORDS.nobodyOnStage;
+  view.stageSelf.hidden = !selfOnStage;
+  view.stageSelf.textContent = selfOnStage ? LAYOUT_WORDS.youOnStage[room.stage_kind] ?? LAYOUT_WORDS.youOnStage.speaker : "";
 }
 
 /** One tile per grid slot; shown only while the slot carries a participant. */
@@ -234,21 +268,23 @@ function renderGrid(page) {
       label(video, slot, name);
       tile.querySelector(".label").textContent = name;
       tile.querySelector(".avatar").textContent = initials(name);
-      showLayer(tile, slot);
       const who = page.participants[slot.participant_id] ?? { id: slot.participant_id, audio: true, video: true };
+      showConnection(tile, slot, who, page);
+      showPin(tile, slot.participant_id, name, page);
       setMarkers(tile.querySelector(".markers"), who, page.room);
       tile.classList.toggle("camera-off", !who.video);
       followPicture(tile, video, slot, who);
-      tile.classList.toggle("speaking", page.room?.dominant_speaker === slot.participant_id);
+      tile.classList.toggle("speaking", Boolean(page.speaking?.has(slot.participant_id)));
     } else {
       unlabel(video);
       tile.querySelector(".label").textContent = "";
       tile.classList.remove("speaking");
-      showLayer(tile, null);
+      showConnection(tile, null, null, page);
+      showPin(tile, null, "", page);
       followPicture(tile, video, null, null);
     }
   }
-  for (const tile of view.grid.querySelectorAll(".tile")) {
+  for (const tile of view.grid.querySelectorAll(".tile.remote")) {
     if (!seen.has(tile.dataset.slot)) tile.remove();
   }
   layoutGrid(page);

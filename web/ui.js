@@ -6,6 +6,7 @@ import { devices, endPreview, prejoinChoices, setDevicePanel, startPreview } fro
 import { closeOwnDrawers, setDrawerRole } from "./drawers.js";
 import { clearToasts, toast } from "./notify.js";
 import { ConferenceClient } from "./protocol.js";
+import { initStage, keepPin, markSpeaking, mediaIcons, renderStageControls, resetStage } from "./stageui.js";
 import {
   clearMedia,
   detachMedia,
@@ -89,6 +90,7 @@ devices.onSwitched = (kind, hadTrack) => {
 };
 initChairPanel(page);
 initChat(page);
+initStage(page, renderChairPanel);
 
 // ---- start-up ------------------------------------------------------------------------------
 
@@ -157,6 +159,7 @@ async function startMeeting(join, prepared = null) {
     gridPage: 0,
     screen: { active: false, starting: false },
   });
+  resetStage();
   clearMedia();
   clearToasts();
   resetChat();
@@ -198,6 +201,7 @@ async function startMeeting(join, prepared = null) {
     view.roomName.textContent = `Room: ${self.room}`;
     view.meetingView.classList.toggle("is-chair", self.role === "chair");
     setDrawerRole(self.role === "chair");
+    renderStageControls();
     renderAll();
   });
   on("self", (self) => {
@@ -208,6 +212,7 @@ async function startMeeting(join, prepared = null) {
   });
   on("participants", (participants) => {
     page.participants = participants;
+    keepPin();
     keepGridPageInRange();
     renderAll();
   });
@@ -519,9 +524,10 @@ function renderParticipants() {
     const markers = document.createElement("span");
     markers.className = "media-state markers";
     setMarkers(markers, p, page.room);
-    li.append(markers);
+    li.append(mediaIcons(p), markers);
     return li;
   }));
+  markSpeaking();
   view.participantCount.textContent = `(${items.length})`;
   layoutGrid(page);
 }

@@ -245,3 +245,31 @@ export const BAR_WORDS = {
   closePeople: "Close the participant list",
   closeChair: "Close the chair panel",
 };
+
+/** Layouts, pins, full screen, connection details and speaking (stageui.js, tiles.js). */
+export const LAYOUT_WORDS = {
+  gridView: "Grid view",
+  gridViewTitle: "Show everyone the same size (again: the speaker large)",
+  pin: "Pin",
+  unpin: "Unpin",
+  pinLabel: (name) => `Pin ${name} on your stage (only you see this)`,
+  unpinLabel: (name) => `Unpin ${name}`,
+  pinned: "pinned by you",
+  previous: "on the stage before you",
+  youOnStage: {
+    screen: "You are on the stage: everyone sees your shared screen.",
+    floor: "You have the floor: everyone sees and hears you.",
+    speaker: "You are on the stage: everyone sees you while you speak.",
+  },
+  nobodyOnStage: "Nobody is on the stage yet. Whoever has the floor, shares a screen or speaks appears here.",
+  fullScreen: "Full screen",
+  exitFullScreen: "Exit full screen",
+  fullScreenLabel: "Show the stage full screen (Escape leaves)",
+  details: "Connection details",
+  detailsTitle: "Show on each tile which video layer the server sends and why",
+  speaking: "speaking",
+  micOn: "microphone on",
+  micOff: "microphone off",
+  camOn: "camera on",
+  camOff: "camera off",
+};

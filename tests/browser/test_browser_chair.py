@@ -154,7 +154,7 @@ async def test_chair_mutes_grants_the_floor_and_refuses_others(
         await wait_for(bashir_on_stage, f"Bashir holding the floor on {name}'s stage", 10)
         banner = await text_of(page, "#floor-banner")
         assert banner.startswith(f"{BASHIR} has the floor") and "left" in banner, banner
-    await bashir.wait_for_selector('#stage-empty:has-text("You are on the stage")')
+    await bashir.wait_for_selector('#stage-self:has-text("You have the floor")')
     assert (await text_of(bashir, "#floor-banner")).startswith("You have the floor")
     await screenshot(amara, "chair-participant-view.png")
 

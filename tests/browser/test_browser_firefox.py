@@ -116,6 +116,7 @@ async def test_firefox_on_a_link_weak_at_first_gets_its_tiles_back(
 
 
 GRANT = "(id) => window.conference.chair('grant_floor', {participant_id: id})"
+PIN = "(id) => window.conference._send({type: 'pin', participant_id: id})"  # the page's pin
 
 
 async def chromium_page(browser: Browser, server: RunningServer, join_token: str) -> Page:
@@ -191,7 +192,9 @@ async def test_firefox_simulcast_layers_go_off_and_on_as_the_server_asks(
     lima = await firefox.new_page(
         firefox_url(open_server, firefox_ns, f"token={token('Lima', 'participant')}"), "Lima"
     )
+    quito = await chromium_page(browser, open_server, token("Quito", "participant"))
     chair_id, lima_id = await connected(chair), await connected(lima)
+    quito_id = await connected(quito)
 
     # Lima holds the floor: she is the chair's stage, and every layer is wanted.
     await chair.evaluate(GRANT, lima_id)
@@ -199,8 +202,10 @@ async def test_firefox_simulcast_layers_go_off_and_on_as_the_server_asks(
     all_on = every_layer_on(open_server, lima, lima_id)
     await wait_until(lima, all_on, 20)
 
-    # The chair takes the floor: Lima is only a thumbnail there, so h and f are switched off at
-    # Firefox (publisher_layers) and stop arriving.
+    # The chair takes the floor and pins Quito on its own stage (else, on the stage itself, it
+    # would see Lima there, the one before it): Lima is only a thumbnail everywhere, so h and f
+    # are switched off at Firefox (publisher_layers) and stop arriving.
+    await chair.evaluate(PIN, quito_id)
     await chair.evaluate(GRANT, chair_id)
 
     async def top_off() -> Any:
@@ -213,6 +218,7 @@ async def test_firefox_simulcast_layers_go_off_and_on_as_the_server_asks(
     await page_screenshot(chair, "firefox-simulcast-thumbnail.png")
 
     # Lima gets the floor back: h and f come back on, and the chair's stage decodes her again.
+    await chair.evaluate(PIN, None)
     await chair.evaluate(GRANT, lima_id)
     await wait_until(lima, all_on, 20)
 

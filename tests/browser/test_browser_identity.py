@@ -33,7 +33,8 @@ WIDTH, HEIGHT, FPS = 1280, 720, 20  # large enough for three simulcast layers
 
 # Per visible video tile of the page: the name it is labelled with, whether its video is drawn
 # (computed style), the initials its name card shows (null while it shows none), the plain words
-# under the card, the tile's tooltip, and the centre pixel of the frame the video presents now.
+# under the card, what the server sends it and why (the connection details' words), and the centre
+# pixel of the frame the video presents now.
 TILES = """
 () => {
   const out = [];
@@ -57,7 +58,7 @@ TILES = """
       rgb = Array.from(ctx.getImageData(16, 9, 1, 1).data.slice(0, 3));
     }
     const why = tile.querySelector(".why")?.textContent ?? "";
-    out.push({name, shown, card, rgb, why, title: tile.title});
+    out.push({name, shown, card, rgb, why, layer: tile.dataset.layer ?? ""});
   }
   return out;
 }
@@ -199,8 +200,8 @@ async def test_every_tile_shows_the_person_its_label_names(
         await screenshot(watched.page, "identity-start.png")
 
         hold_estimate(server, "Freetown", 60_000)  # the grid tile pauses
-        # A name card in plain words; the server's words stay in the tooltip.
-        await watched.until(lambda t: any(not x["shown"] and "paused" in x["title"] for x in t), 20)
+        # A name card in plain words; the server's words stay for the connection details.
+        await watched.until(lambda t: any(not x["shown"] and "paused" in x["layer"] for x in t), 20)
         await screenshot(watched.page, "identity-paused.png")
         for page in (1, 0, 1):  # paging moves the paused slot to someone else and back
             await watched.page.evaluate(f"window.conference.viewPage({page})")

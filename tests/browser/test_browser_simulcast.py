@@ -70,6 +70,6 @@ async def test_stage_arrives_at_full_resolution_from_simulcast(
     assert stage is True
     final = await lima.evaluate(STAGE_VIDEO)
     assert (final["width"], final["height"], final["spatial"]) == (1280, 720, 2)
-    # The tile says what it gets and why: the full layer, nothing held back.
-    badge = await lima.text_content("#stage .layer")
+    # The connection details say what the tile gets and why: the full layer, nothing held back.
+    badge = await lima.get_attribute("#stage-tile", "data-layer")
     assert badge == "high", badge

@@ -203,3 +203,43 @@ async def test_grid_pages_through_everyone_without_renegotiation(
         await viewer.send({"type": "view_page", "page": page})
         await viewer.wait_for(lambda e=expected: grid() == e, timeout=10)
     assert sum(1 for m in viewer.messages if m["type"] == "subscribe_offer") == offers
+
+
+async def test_a_pin_puts_that_participant_on_the_pinners_stage_only(
+    server: Any, peers: list[LoopbackPeer]
+) -> None:
+    chair = await join(server.ws_url, peers, "Los Angeles", role="chair", variant=0)
+    seoul = await join(server.ws_url, peers, "Seoul", variant=1)
+    lima = await join(server.ws_url, peers, "Lima", variant=2)
+    await chair.send(
+        {"type": "chair", "action": "grant_floor", "participant_id": seoul.participant_id}
+    )
+
+    def stage_of(v: LoopbackPeer) -> str | None:
+        stage = [s for s in v.slots.values() if s["purpose"] == "stage"]
+        return stage[0]["name"] if stage else None
+
+    def grid_of(v: LoopbackPeer) -> set[str]:
+        return {s["name"] for s in v.slots.values() if s["purpose"] == "grid" and s["name"]}
+
+    await lima.wait_for(lambda: stage_of(lima) == "Seoul", timeout=15)
+    await lima.send({"type": "pin", "participant_id": chair.participant_id})
+    await lima.wait_for(lambda: stage_of(lima) == "Los Angeles", timeout=10)
+    # The floor holder comes into Lima's grid; the chair is not in it twice.
+    await lima.wait_for(lambda: grid_of(lima) == {"Seoul"}, timeout=10)
+    await asyncio.sleep(0.5)
+    assert stage_of(chair) == "Seoul"  # nobody else's stage follows Lima's pin
+
+    # Refused: oneself, someone not in the room; the pin stays.
+    await lima.send({"type": "pin", "participant_id": lima.participant_id})
+    await lima.send({"type": "pin", "participant_id": "nobody"})
+    await lima.wait_for(lambda: len([m for m in lima.messages if m["type"] == "error"]) >= 2, 5)
+    errors = [m for m in lima.messages if m["type"] == "error"]
+    assert [(e["code"], e["in_reply_to"], e["fatal"]) for e in errors] == [
+        ("refused", "pin", False),
+        ("no_such_participant", "pin", False),
+    ]
+    assert stage_of(lima) == "Los Angeles"
+
+    await lima.send({"type": "pin", "participant_id": None})  # unpinned: the room's stage again
+    await lima.wait_for(lambda: stage_of(lima) == "Seoul", timeout=10)

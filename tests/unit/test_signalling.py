@@ -49,6 +49,8 @@ EXAMPLES: list[dict[str, Any]] = [
     {"type": "request_unmute", "kind": "video"},
     {"type": "chair", "action": "mute", "participant_id": "p2", "kind": "audio"},
     {"type": "view_page", "page": 2},
+    {"type": "pin", "participant_id": "p2"},
+    {"type": "pin", "participant_id": None},
     {"type": "slots_shown", "seq": 7},
     {"type": "get_report", "format": "csv"},
     {"type": "chat_send", "text": "Hello from Lima <b>x</b>"},

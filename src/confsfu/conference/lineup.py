@@ -24,7 +24,7 @@ class Lineup:
         self._loudest = tuple(loudest)  # every talker with recent speech, loudest first
         self._audible = frozenset(audible)  # publishing audio and allowed to be forwarded
         self._holder = holder
-        self._grid = tuple(grid)  # showable participants, most recently heard first
+        self._grid = tuple(grid)  # camera publishers, most recently heard first
 
     def __eq__(self, other: object) -> bool:
         """The same rankings (a subscriber's plan from an equal lineup is the same)."""
@@ -62,13 +62,19 @@ class Lineup:
         picked = first + talkers[: max(room, 0)]
         return [p for p in picked if p != subscriber and p in audible][:n]
 
-    def may_show(self, subscriber: str, participant: str) -> bool:
-        """Whether `participant` may be in `subscriber`'s grid at all (on any page)."""
-        return participant != subscriber and participant in self._grid
+    def shows(self, participant: str) -> bool:
+        """Whether `participant` publishes a camera anyone may see."""
+        return participant in self._grid
 
-    def grid_for(self, subscriber: str, page: int, n: int) -> list[str]:
-        """One page of `n` thumbnails; a page past the end shows the last one."""
-        ranked = [p for p in self._grid if p != subscriber]
+    def may_show(self, subscriber: str, participant: str, large: str | None = None) -> bool:
+        """Whether `participant` may be in `subscriber`'s grid at all (on any page); `large` is
+        whoever that subscriber's stage shows with their camera (not in their grid too)."""
+        return participant not in (subscriber, large) and participant in self._grid
+
+    def grid_for(self, subscriber: str, page: int, n: int, large: str | None = None) -> list[str]:
+        """One page of `n` thumbnails, without `large` (on the subscriber's stage); a page past
+        the end shows the last one."""
+        ranked = [p for p in self._grid if p not in (subscriber, large)]
         pages = max(1, -(-len(ranked) // n))
         page = min(page, pages - 1)
         return ranked[page * n : (page + 1) * n]

@@ -1,7 +1,11 @@
 """Which source each of a subscriber's fixed slots should carry: who is heard, the stage, one
 page of the grid; someone already in a slot keeps it, and a grid tile given a moment ago
 (`dwelling`) keeps its person while they may be shown at all, so that several people talking at
-once do not make a small grid change hands on every pass."""
+once do not make a small grid change hands on every pass.
+
+A subscriber's stage shows the room's stage, except: whoever they pinned (one each), and, while
+they are the room's stage themselves, whoever was on it before them. Whoever a subscriber's
+stage shows with their camera is not in their grid too."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ class RoomPlan:
     lineup: Lineup
     audio_slots: int
     grid_slots: int
+    previous: str | None = None  # on the stage before `stage.pid` (see StageMemory)
 
     @property
     def stage_source(self) -> SourceId | None:
@@ -33,11 +38,45 @@ class RoomPlan:
         return SourceId.camera(pid, "video")
 
 
-def showable(stage: Stage, video: Collection[str]) -> set[str]:
-    """Those the grid may show: whoever is on the stage with their camera is large there."""
-    if stage.kind == "screen" or stage.pid is None:
-        return set(video)
-    return set(video) - {stage.pid}
+class StageMemory:
+    """Who was on the room's stage before whoever is on it now (None: nobody yet), so that the
+    one on the stage sees them there rather than an empty stage."""
+
+    __slots__ = ("_current", "_previous")
+
+    def __init__(self) -> None:
+        self._current: str | None = None
+        self._previous: str | None = None
+
+    def see(self, stage: Stage) -> str | None:
+        """The stage as of this pass; returns whoever was on it before."""
+        if stage.pid is not None and stage.pid != self._current:
+            if self._current is not None:
+                self._previous = self._current
+            self._current = stage.pid
+        return self._previous
+
+    def forget(self, pid: str) -> None:
+        """`pid` left the room."""
+        if self._previous == pid:
+            self._previous = None
+        if self._current == pid:
+            self._current = None
+
+
+def stage_for(room: RoomPlan, me: str, pin: str | None = None) -> SourceId | None:
+    """What `me`'s stage slot shows: whoever `me` pinned (their shared screen if that is the
+    room's stage, else their camera), else the room's stage unless it is `me`, else (`me` is on
+    it) the one before `me` if their camera is on."""
+    stage = room.stage
+    if pin is not None and pin != me:
+        return room.stage_source if stage.pid == pin else SourceId.camera(pin, "video")
+    if stage.pid is not None and stage.pid != me:
+        return room.stage_source
+    previous = room.previous
+    if stage.pid == me and previous is not None and previous != me and room.lineup.shows(previous):
+        return SourceId.camera(previous, "video")
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +96,23 @@ def plan_slots(
     stage_now: Sequence[SourceId | None],
     grid_now: Sequence[SourceId | None],
     dwelling: Collection[SourceId] = (),
+    pin: str | None = None,
 ) -> SubscriberPlan:
     """`me`'s slots given what they carry (or switch to) now: the floor holder and the loudest
-    in the audio slots, whoever is heard already kept while they still talk; the stage unless
-    it is `me`; page `grid_page` of the grid, before which the grid's `dwelling` sources that
-    may still be shown."""
+    in the audio slots, whoever is heard already kept while they still talk; the stage (see
+    `stage_for`, `pin` is whom `me` pinned); page `grid_page` of the grid without whoever the
+    stage shows with their camera, before which the grid's `dwelling` sources that may still
+    be shown."""
     heard = {s.participant for s in audio_now if s is not None}
     voices = room.lineup.audio_for(me, room.audio_slots, heard)
-    stage = room.stage_source
-    on_stage = [stage] if stage is not None and stage.participant != me else []
-    grid = room.lineup.grid_for(me, grid_page, room.grid_slots)
+    stage = stage_for(room, me, pin)
+    on_stage = [stage] if stage is not None else []
+    large = stage.participant if stage is not None and stage.purpose == "camera" else None
+    grid = room.lineup.grid_for(me, grid_page, room.grid_slots, large)
     kept = [
         s
         for s in grid_now
-        if s is not None and s in dwelling and room.lineup.may_show(me, s.participant)
+        if s is not None and s in dwelling and room.lineup.may_show(me, s.participant, large)
     ]
     return SubscriberPlan(
         audio=stable_assign(audio_now, [SourceId.camera(p, "audio") for p in voices]),

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -23,6 +23,8 @@ from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import SEND_SIDE_PROBES, ProbeConfig, ProbeController
 from confsfu.bandwidth.quality import Quality
 from confsfu.conference.meeting import Meeting
+from confsfu.conference.pins import Pins
+from confsfu.conference.slot_plan import StageMemory
 from confsfu.conference.voice_activity import VoiceActivity, VoiceConfig
 from confsfu.forwarding.keyframes import KeyframeRequester
 from confsfu.forwarding.outgoing import SlotHeader
@@ -82,6 +84,8 @@ class RoomMedia(MediaSlots, MediaFeedback):
         self._rng = rng or random.Random()
         self.publishers: dict[tuple[str, Purpose], Publisher] = {}
         self._held: set[str] = set()  # away participants whose camera stays in the slots
+        self.pins = Pins()  # whom each participant pinned on their own stage
+        self._stage_memory = StageMemory()  # who was on the stage before
         self.subscribers: dict[str, Subscriber] = {}
         self._slots_by_key: dict[LayerKey, list[Slot]] = {}  # carrying or awaiting the layer
         # ... and those of them that can send, as `fan_out` walks them (rebuilt when they change)
@@ -275,6 +279,9 @@ class RoomMedia(MediaSlots, MediaFeedback):
         """Close `pid`'s PeerConnections. With `hold` (its connection dropped, it may come
         back) the slots showing its camera keep it there until it publishes again."""
         self._held.discard(pid)
+        if not hold:  # gone for good: their pins, and pins of them, end
+            self.pins.left(pid)
+            self._stage_memory.forget(pid)
         camera = self.publishers.get((pid, "camera"))
         router = camera.router if camera is not None else None
         if hold and router is not None and any(s.kind == "video" for s in router.sections):
@@ -413,6 +420,11 @@ class RoomMedia(MediaSlots, MediaFeedback):
         """The participant's downlink as its receiver reports show it."""
         sub = self.subscribers.get(pid)
         return sub.quality.quality if sub is not None else "unknown"
+
+    def set_pin(self, pid: str, target: str | None, present: Collection[str]) -> None:
+        """`pid` pins `target` on its own stage (None: unpins); raises PinError."""
+        if self.pins.pin(pid, target, present):
+            self.reassign_gradually()
 
     def set_grid_page(self, pid: str, page: int) -> None:
         sub = self.subscribers.get(pid)

@@ -12,7 +12,8 @@ from confsfu.bandwidth.allocator import Demand
 from confsfu.bandwidth.budget import NO_LAYERS, BudgetRules, demand
 from confsfu.bandwidth.dynacast import Dynacast, highest_wanted
 from confsfu.conference.meeting import Meeting
-from confsfu.conference.slot_plan import RoomPlan, plan_listener, plan_slots, showable
+from confsfu.conference.pins import Pins
+from confsfu.conference.slot_plan import RoomPlan, StageMemory, plan_listener, plan_slots
 from confsfu.forwarding.subscription import Announce, Effect, Reindex, RequestKeyframe, Shown
 from confsfu.ids import Kind, LayerKey, Purpose, SlotPurpose, SourceId
 from confsfu.server.media_handles import FanOut, Publisher, Slot, Subscriber
@@ -35,6 +36,8 @@ class MediaSlots:
     subscribers: dict[str, Subscriber]
     dynacast: Dynacast
     _held: set[str]
+    pins: Pins
+    _stage_memory: StageMemory
     _slot_counts: SlotSettings
     _rules: BudgetRules
     _slots_by_key: dict[LayerKey, list[Slot]]
@@ -90,12 +93,12 @@ class MediaSlots:
         now_ms = self._clock_ms()
         meeting = self.meeting
         stage = meeting.stage(now_ms)
-        video = showable(stage, self._publishing("video"))
         room = RoomPlan(
             stage,
-            meeting.lineup(now_ms, self._publishing("audio"), video),
+            meeting.lineup(now_ms, self._publishing("audio"), self._publishing("video")),
             self._slot_counts.audio,
             self._slot_counts.video,
+            self._stage_memory.see(stage),
         )
         demands: dict[tuple[object, SlotPurpose], Demand] = {}  # built once per pass
         for done, sub in enumerate(list(self.subscribers.values()), 1):
@@ -108,7 +111,8 @@ class MediaSlots:
             for slot in sub.slots:
                 slots[slot.purpose].append(slot)
             now = tuple(tuple(s.subscription.wanted_source for s in slots[p]) for p in slots)
-            if sub.planned != (room, sub.grid_page, now):  # else the plan would be the same
+            pin = self.pins.of(me)
+            if sub.planned != (room, sub.grid_page, pin, now):  # else the plan would be the same
                 dwelling = {
                     source
                     for s in slots["grid"]
@@ -121,13 +125,13 @@ class MediaSlots:
                     plan = plan_listener(room, audio_now, stage_now)
                 else:
                     plan = plan_slots(
-                        room, me, sub.grid_page, audio_now, stage_now, grid_now, dwelling
+                        room, me, sub.grid_page, audio_now, stage_now, grid_now, dwelling, pin
                     )
                 self._assign(now_ms, slots["audio"], plan.audio)
                 self._assign(now_ms, slots["stage"], plan.stage)
                 self._assign(now_ms, slots["grid"], plan.grid)
                 now = tuple(tuple(s.subscription.wanted_source for s in slots[p]) for p in slots)
-                sub.planned = (room, sub.grid_page, now)
+                sub.planned = (room, sub.grid_page, pin, now)
             self._allocate(now_ms, sub, demands)
             self.pump()
             if done % REASSIGN_CHUNK == 0:

@@ -15,6 +15,7 @@ from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from confsfu import __version__
 from confsfu.conference.meeting import MeetingError
 from confsfu.conference.permissions import Action, Role, allowed
+from confsfu.conference.pins import PinError
 from confsfu.sdp import SdpError, announce_address
 from confsfu.server.clock import clock_ms
 from confsfu.server.hub import Connection, Hub, LiveRoom
@@ -42,6 +43,7 @@ from confsfu.signalling.messages import (
     MediaState,
     Message,
     ParticipantJoined,
+    Pin,
     Ping,
     Pong,
     PublishAnswer,
@@ -318,6 +320,13 @@ class Session:
                 await live.announce(posted)
             case ViewPage(page=page):
                 live.media.set_grid_page(self.pid, page)
+            case Pin(participant_id=target):
+                try:
+                    live.media.set_pin(self.pid, target, meeting.room.participants)
+                except PinError as exc:
+                    raise SignallingError(
+                        exc.code, exc.message, field="participant_id", in_reply_to="pin"
+                    ) from exc
             case SlotsShown(seq=seq):
                 live.media.slots_shown(now_ms, self.pid, seq)
             case GetReport(format=fmt):

@@ -118,6 +118,13 @@ class ViewPage(Message):
     page: int = Field(ge=0, le=1000)
 
 
+class Pin(Message):
+    """Show this participant on my own stage (null: the room's stage again); one pin each."""
+
+    type: Literal["pin"] = "pin"
+    participant_id: str | None = Field(max_length=64)
+
+
 class GetReport(Message):
     """Chairs: the meeting report so far."""
 
@@ -173,6 +180,7 @@ ClientMessage = Annotated[
     | RequestUnmute
     | Chair
     | ViewPage
+    | Pin
     | ChatSend
     | GetReport
     | SlotsShown

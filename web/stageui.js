@@ -1,0 +1,233 @@
+// The layout on the page: speaker view or grid (the bar's toggle), pins, full screen for the stage,
+// the connection details switch, speaking indicators and each participant's microphone and camera.
+
+import { devices } from "./deviceui.js";
+import { keptPin, loadLayout, sameSet, saveLayout, Speaking, togglePin } from "./layout.js";
+import { toast } from "./notify.js";
+import { layoutGrid, renderMedia } from "./tiles.js";
+import { LAYOUT_WORDS } from "./words.js";
+
+const $ = (id) => document.getElementById(id);
+
+const view = {
+  meeting: $("meeting-view"),
+  main: document.querySelector(".main-column"),
+  stage: $("stage"),
+  stageTile: $("stage-tile"),
+  grid: $("grid"),
+  layout: $("layout-toggle"),
+  fullscreen: $("stage-fullscreen"),
+  details: $("details-toggle"),
+  selfTile: $("self-tile"),
+  participants: $("participants"),
+};
+
+const SPEAKING_POLL_MS = 200;
+const SVG = "http://www.w3.org/2000/svg";
+
+let page = null;
+let onSpeaking = () => {};
+const speaking = new Speaking();
+
+/**
+ * Wires the controls; `state` is ui.js's page state (layout, pin, details and speaking live
+ * there); `whenSpeaking` runs whenever who speaks changes (the chair panel's rows).
+ */
+export function initStage(state, whenSpeaking = () => {}) {
+  page = state;
+  onSpeaking = whenSpeaking;
+  Object.assign(page, { layout: loadLayout(), pin: null, details: false, speaking: new Set() });
+  view.layout.textContent = LAYOUT_WORDS.gridView;
+  view.layout.title = LAYOUT_WORDS.gridViewTitle;
+  view.layout.addEventListener("click", () => {
+    page.layout = page.layout === "grid" ? "speaker" : "grid";
+    saveLayout(page.layout);
+    applyLayout();
+  });
+  view.meeting.addEventListener("click", (event) => {
+    const button = event.target.closest?.(".pin-toggle");
+    if (button?.dataset.participantId) setPin(togglePin(page.pin, button.dataset.participantId));
+  });
+  view.fullscreen.hidden = !document.fullscreenEnabled;
+  view.fullscreen.addEventListener("click", toggleFullscreen);
+  document.addEventListener("fullscreenchange", showFullscreen);
+  showFullscreen();
+  view.details.textContent = LAYOUT_WORDS.details;
+  view.details.title = LAYOUT_WORDS.detailsTitle;
+  view.details.addEventListener("click", () => {
+    page.details = !page.details;
+    view.details.setAttribute("aria-pressed", String(page.details));
+    view.meeting.classList.toggle("details-open", page.details);
+    renderMedia(page);
+  });
+  setInterval(pollSpeaking, SPEAKING_POLL_MS);
+}
+
+/** A new meeting: no pin, the stage not full screen, the layout chosen last. */
+export function resetStage() {
+  page.pin = null;
+  page.speaking = new Set();
+  if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+  applyLayout(); // only for a meeting: the watch page (watch.js) keeps its stage where it is
+}
+
+/**
+ * After `joined`: chairs (and `?details=1`, for operators) may open connection details; back as
+ * the same participant (a reload, a new connection), the server's pin is set to this page's.
+ */
+export function renderStageControls() {
+  const operator = new URLSearchParams(location.search).get("details") === "1";
+  view.details.hidden = !(operator || page.self?.role === "chair");
+  if (!page.self?.resumed) return;
+  page.client?._send({ type: "pin", participant_id: keptPin(page.pin, page.participants) });
+}
+
+/** After the participant list changed: a pin of someone who left ends (the server ends it too). */
+export function keepPin() {
+  page.pin = keptPin(page.pin, page.participants);
+}
+
+function setPin(pid) {
+  page.pin = pid;
+  page.client?._send({ type: "pin", participant_id: pid });
+  renderMedia(page);
+}
+
+/** Speaker view: the stage large, the others in a strip; grid: the stage is one tile among them. */
+function applyLayout() {
+  const grid = page.layout === "grid";
+  view.main.dataset.layout = page.layout;
+  view.layout.setAttribute("aria-pressed", String(grid));
+  if (grid && view.stageTile.parentElement !== view.grid) view.grid.prepend(view.stageTile);
+  if (!grid && view.stageTile.parentElement !== view.stage) view.stage.prepend(view.stageTile);
+  renderMedia(page);
+  layoutGrid(page);
+}
+
+async function toggleFullscreen() {
+  try {
+    if (document.fullscreenElement) await document.exitFullscreen();
+    else await view.stageTile.requestFullscreen();
+  } catch (error) {
+    toast(`${LAYOUT_WORDS.fullScreen}: ${error?.message ?? error}`, { kind: "error", code: "fullscreen" });
+  }
+}
+
+function showFullscreen() {
+  const on = document.fullscreenElement === view.stageTile;
+  view.fullscreen.setAttribute("aria-pressed", String(on));
+  view.fullscreen.textContent = on ? LAYOUT_WORDS.exitFullScreen : LAYOUT_WORDS.fullScreen;
+}
+
+// ---- speaking ------------------------------------------------------------------------------
+
+/** Samples the level of each audio slot (as the browser plays it) and of the own microphone. */
+async function pollSpeaking() {
+  if (!page?.client || polling) return;
+  polling = true;
+  try {
+    const pc = page.client.subscribePc;
+    if (pc) {
+      const receivers = new Map(pc.getTransceivers().map((t) => [t.mid, t.receiver]));
+      const audio = (page.slots ?? []).filter((s) => s.kind === "audio" && s.participant_id);
+      const levels = await Promise.all(audio.map((slot) => levelOf(receivers.get(slot.mid))));
+      const now = performance.now();
+      audio.forEach((slot, i) => {
+        // A slot given to someone else still reports the one before for a moment.
+        const held = slotOwners.get(slot.mid);
+        if (held?.pid !== slot.participant_id) slotOwners.set(slot.mid, { pid: slot.participant_id, since: now });
+        else if (now - held.since >= SLOT_SETTLE_MS) speaking.feed(slot.participant_id, levels[i], now);
+      });
+    }
+  } finally {
+    polling = false;
+  }
+  const now = performance.now();
+  const selfId = page.self?.id;
+  if (selfId && page.client?.mediaState?.audio && !page.self?.chair_muted_audio) {
+    speaking.feed(selfId, devices.micLevel(), now);
+  }
+  const next = speaking.now(now);
+  if (!sameSet(next, page.speaking)) {
+    page.speaking = next;
+    markSpeaking();
+    onSpeaking();
+  }
+}
+
+let polling = false;
+const slotOwners = new Map(); // audio slot mid -> {pid, since}: whom it carries, since when
+const SLOT_SETTLE_MS = 1000;
+
+/** The received audio's level now (0..1), from the receiver's inbound-rtp statistics. */
+async function levelOf(receiver) {
+  if (!receiver) return 0;
+  try {
+    const stats = await receiver.getStats();
+    for (const report of stats.values()) {
+      if (report.type === "inbound-rtp" && typeof report.audioLevel === "number") return report.audioLevel;
+    }
+  } catch {
+    // closed meanwhile
+  }
+  return 0;
+}
+
+/** Marks the tiles and list rows of whoever speaks now. */
+export function markSpeaking() {
+  if (!page) return;
+  const ids = page.speaking;
+  for (const tile of document.querySelectorAll("#stage-tile, #grid .tile")) {
+    const pid = tile.querySelector("video")?.dataset.participantId;
+    tile.classList.toggle("speaking", Boolean(pid && ids.has(pid) && !tile.hidden));
+  }
+  view.selfTile.classList.toggle("speaking", Boolean(page.self && ids.has(page.self.id)));
+  for (const li of view.participants.querySelectorAll("li[data-id]")) {
+    const on = ids.has(li.dataset.id);
+    li.classList.toggle("speaking", on);
+    const badge = li.querySelector(".speaking-badge");
+    if (badge) badge.hidden = !on;
+  }
+}
+
+// ---- the participant list's microphone and camera --------------------------------------------
+
+/** A list row's microphone and camera state (icons with words for screen readers) and "speaking". */
+export function mediaIcons(p) {
+  const box = document.createElement("span");
+  box.className = "media-icons";
+  const micOn = Boolean(p.audio) && !p.chair_muted_audio;
+  const camOn = Boolean(p.video) && !p.chair_muted_video;
+  box.append(
+    icon("mic", micOn, micOn ? LAYOUT_WORDS.micOn : LAYOUT_WORDS.micOff),
+    icon("cam", camOn, camOn ? LAYOUT_WORDS.camOn : LAYOUT_WORDS.camOff),
+  );
+  const badge = document.createElement("span");
+  badge.className = "speaking-badge";
+  badge.textContent = LAYOUT_WORDS.speaking;
+  badge.hidden = !page?.speaking?.has(p.id);
+  box.append(badge);
+  return box;
+}
+
+const SHAPES = {
+  mic: ["M9 2h6v11H9z", "M5 11a7 7 0 0 0 14 0M12 18v4M8 22h8"],
+  cam: ["M2 6h13v12H2z", "M15 10l7-4v12l-7-4z"],
+};
+
+function icon(kind, on, words) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", `media-icon ${kind} ${on ? "on" : "off"}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", words);
+  const title = document.createElementNS(SVG, "title");
+  title.textContent = words;
+  svg.append(title);
+  for (const d of [...SHAPES[kind], ...(on ? [] : ["M3 3l18 18"])]) {
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", d);
+    svg.append(path);
+  }
+  return svg;
+}
