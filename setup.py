@@ -57,6 +57,7 @@ setup(
                 "server/_fanout.c",
                 "server/_seal.c",
                 "server/_intake.c",
+                "server/_intake_type.c",
                 "server/_tap.c",
             ],
             [
@@ -64,6 +65,8 @@ setup(
                 "server/_route.h",
                 "server/_seal.h",
                 "server/_intake.h",
+                "server/_intake_type.h",
+                "codecs/_opus.h",
                 "forwarding/_slot.h",
                 "forwarding/_reception.h",
                 "rtp/_scan.h",
