@@ -3,9 +3,10 @@ driven over WebDriver BiDi in a network namespace, both with a fake camera and m
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -115,3 +116,16 @@ async def open_server(request: pytest.FixtureRequest) -> AsyncIterator[RunningSe
         yield running
     finally:
         await runner.cleanup()
+
+
+async def wait_for(check: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 15.0) -> Any:
+    """Polls `check` until it returns something truthy; fails naming `what` and the last value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    last: Any = None
+    while loop.time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last seen {last!r}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from confsfu.tokens import make_token
-from tests.browser.conftest import open_page, screenshot
+from tests.browser.conftest import open_page, screenshot, wait_for
 from tests.conftest import SECRET, RunningServer
 
 pytestmark = pytest.mark.browser
@@ -43,19 +42,6 @@ STAGE = """
           caption: v.closest(".tile").querySelector(".label").textContent};
 }
 """
-
-
-async def wait_for(check: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 10.0) -> Any:
-    """Polls `check` until it returns something truthy; fails naming `what` and the last value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    last: Any = None
-    while loop.time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last seen {last!r}")
 
 
 async def join(

@@ -169,18 +169,26 @@ async def cameras(tmp_path: Path) -> AsyncIterator[dict[str, Browser]]:
         yield browsers
 
 
+async def open_coloured_pages(
+    cameras: dict[str, Browser], server: RunningServer
+) -> dict[str, Page]:
+    """One page per colour in "council", each with its own token (Chair as the chair)."""
+    now = int(time.time())
+    pages: dict[str, Page] = {}
+    for name in COLOURS:
+        role = "chair" if name == "Chair" else "participant"
+        token = make_token(SECRET, room="council", name=name, role=role, now_s=now)
+        pages[name] = await open_page(cameras[name], f"{server.http_url}/?token={token}")
+    return pages
+
+
 async def test_every_tile_shows_the_person_its_label_names(
     cameras: dict[str, Browser],
 ) -> None:
     settings = make_settings(slots={"audio": 3, "video": 1})
     runner, server = await start_server(settings)
     try:
-        now = int(time.time())
-        pages: dict[str, Page] = {}
-        for name in COLOURS:
-            role = "chair" if name == "Chair" else "participant"
-            token = make_token(SECRET, room="council", name=name, role=role, now_s=now)
-            pages[name] = await open_page(cameras[name], f"{server.http_url}/?token={token}")
+        pages = await open_coloured_pages(cameras, server)
         chair, watched = pages["Chair"], Watcher(pages["Freetown"])
         ids = {}
         for name, page in pages.items():

@@ -12,10 +12,14 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from confsfu.tokens import make_token
-from tests.browser.conftest import open_page, screenshot
-from tests.browser.test_browser_identity import COLOURS, cameras, colour_of, hold_estimate
-from tests.conftest import SECRET, start_server
+from tests.browser.conftest import screenshot
+from tests.browser.test_browser_identity import (
+    cameras,
+    colour_of,
+    hold_estimate,
+    open_coloured_pages,
+)
+from tests.conftest import start_server
 from tests.conftest import test_settings as make_settings
 
 pytestmark = pytest.mark.browser
@@ -86,12 +90,7 @@ async def picture_of(page: Page, name: str, *, stage: bool) -> dict[str, Any] | 
 async def test_layouts_pins_full_screen_details_and_speaking(cameras: dict[str, Browser]) -> None:
     runner, server = await start_server(make_settings(slots={"audio": 3, "video": 3}))
     try:
-        now = int(time.time())
-        pages: dict[str, Page] = {}
-        for name in COLOURS:
-            role = "chair" if name == "Chair" else "participant"
-            token = make_token(SECRET, room="council", name=name, role=role, now_s=now)
-            pages[name] = await open_page(cameras[name], f"{server.http_url}/?token={token}")
+        pages = await open_coloured_pages(cameras, server)
         ids = {}
         for name, page in pages.items():
             await page.evaluate("localStorage.removeItem('confsfu.layout')")

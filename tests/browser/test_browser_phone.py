@@ -5,9 +5,7 @@ a status line that is not cut off, toasts that cover no control, and the chair's
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import pytest
@@ -15,7 +13,7 @@ from playwright.async_api import Browser, Page
 
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.tokens import make_token
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, wait_for
 from tests.conftest import SECRET, RunningServer
 
 pytestmark = pytest.mark.browser
@@ -65,18 +63,6 @@ ROW_NAMES = """
 () => [...document.querySelectorAll("#chair-participants > li")]
   .filter((li) => !li.hidden).map((li) => li.querySelector(".name").textContent)
 """
-
-
-async def wait_for(check: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 15.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    last: Any = None
-    while loop.time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last seen {last!r}")
 
 
 def token(room: str, name: str, role: Literal["chair", "participant"]) -> str:
