@@ -71,7 +71,7 @@ def _check(out: Path) -> dict[str, object]:
     # most packets an arrival time.
     read = delay["to_worker_read"]
     assert delay["p50"] <= read["p50"] and delay["p99"] <= read["p99"]
-    assert delay["unstamped"] < delay["samples"] / 2
+    assert delay["unstamped"] < delay["samples"] / 2, delay
     assert result["join_ms"]["max"] > 0 and result["timeline"]
     split = result["forwarding_delay_ms"]["split"]  # video, at the server's read
     assert split["samples"] > 0 and split["send_to_server_read"]["p50"] is not None

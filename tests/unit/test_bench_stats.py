@@ -207,17 +207,58 @@ def test_the_arrival_time_is_the_kernels_not_the_read() -> None:
         stamps = ArrivalStamps(rx.fileno())
         # Nothing received yet; asking switches the socket's time stamping on (without, the
         # first answer would be the time of asking).
-        assert stamps.latest(time.monotonic()) is None
+        assert stamps.latest() is None
         before = time.monotonic()
         tx.sendto(b"y", rx.getsockname())  # on loopback it arrives within the call
         after = time.monotonic()
         time.sleep(0.05)  # the datagram waits in the socket
         assert rx.recv(10) == b"y"
         now = time.monotonic()
-        arrived = stamps.latest(now)
+        arrived = stamps.latest()
         assert arrived is not None
         assert before - 0.001 <= arrived <= after + 0.001  # clock conversion slack
         assert now - arrived >= 0.049
+
+
+def test_an_arrival_time_holds_while_the_realtime_clock_is_slewed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A freshly booted VM's realtime clock may be slewed at up to 8 % (chrony's default
+    maxslewrate): an arrival is converted through the realtime clock read at the question, not
+    through an offset read a while before."""
+    import struct
+
+    from confsfu.bench import arrival
+
+    clock = {"mono": 100.0, "offset": 1_000_000.0}  # realtime = monotonic + offset
+
+    class Clocks:
+        @staticmethod
+        def monotonic() -> float:
+            return clock["mono"]
+
+        @staticmethod
+        def time() -> float:
+            return clock["mono"] + clock["offset"]
+
+    kernel_stamp = [0.0]
+
+    def ioctl(fd: int, request: int, buffer: bytearray, mutate: bool) -> int:
+        seconds = int(kernel_stamp[0])
+        buffer[:] = struct.pack("qq", seconds, round((kernel_stamp[0] - seconds) * 1e9))
+        return 0
+
+    monkeypatch.setattr(arrival, "time", Clocks)
+    monkeypatch.setattr(arrival.fcntl, "ioctl", ioctl)
+    stamps = arrival.ArrivalStamps(0)
+    for step in range(20):  # 50 ms apart, the offset slewing 4 ms each step
+        clock["mono"] += 0.05
+        clock["offset"] += 0.004
+        arrived_mono = clock["mono"] - 0.003  # it arrived 3 ms before the read
+        kernel_stamp[0] = arrived_mono + clock["offset"]
+        got = stamps.latest()
+        assert got is not None
+        assert abs(got - arrived_mono) < 0.0005, step
 
 
 async def test_a_bench_peer_keeps_what_the_run_needs_and_a_bounded_log() -> None:

@@ -5,7 +5,9 @@ benchmark's worker (a busy process, on one machine niced below the server) gets 
 it: SIOCGSTAMPNS answers that for the datagram read last. The first question switches the
 socket's time stamping on (until then the answer is the time of asking, so a late answer, never an
 early one). The kernel's time is CLOCK_REALTIME; `latest` returns it on the monotonic clock the
-workers stamp sends with.
+workers stamp sends with, converted through how long ago it was on the realtime clock, read at once
+(a cached offset goes wrong by milliseconds a second while the realtime clock is slewed or stepped,
+as on a freshly booted VM whose time is being corrected).
 """
 
 from __future__ import annotations
@@ -15,30 +17,26 @@ import struct
 import time
 
 SIOCGSTAMPNS = 0x8907  # linux/sockios.h: the last datagram's receive time, a struct timespec
-OFFSET_EVERY_S = 1.0  # how often the realtime - monotonic offset is read again
 
 
 class ArrivalStamps:
     """Kernel receive times of one socket's datagrams, read right after each is received."""
 
-    __slots__ = ("_buffer", "_fd", "_offset", "_offset_at")
+    __slots__ = ("_buffer", "_fd")
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._buffer = bytearray(16)
-        self._offset = 0.0
-        self._offset_at = float("-inf")
 
-    def latest(self, now: float) -> float | None:
+    def latest(self) -> float | None:
         """Monotonic seconds at which the datagram read last from the socket arrived; None if the
-        socket has none (or the kernel does not say). `now` is time.monotonic()."""
+        socket has none (or the kernel does not say)."""
         try:
             fcntl.ioctl(self._fd, SIOCGSTAMPNS, self._buffer, True)
         except OSError:  # ENOENT: no datagram yet; or not a socket any more
             return None
-        if now - self._offset_at >= OFFSET_EVERY_S:  # NTP may slew the realtime clock
-            self._offset, self._offset_at = time.time() - time.monotonic(), now
         seconds: int
         nanoseconds: int
         seconds, nanoseconds = struct.unpack("qq", self._buffer)
-        return seconds + nanoseconds * 1e-9 - self._offset
+        ago = time.time() - (seconds + nanoseconds * 1e-9)
+        return time.monotonic() - ago

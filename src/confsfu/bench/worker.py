@@ -284,7 +284,7 @@ class BenchPeer(LoopbackPeer):
                 self.unstamped += 1
                 return now
             self._arrivals = ArrivalStamps(fd)
-        arrived = self._arrivals.latest(now)
+        arrived = self._arrivals.latest()
         if arrived is None or not sent - CLOCK_SLACK_S <= arrived <= now + CLOCK_SLACK_S:
             self.unstamped += 1
             return now

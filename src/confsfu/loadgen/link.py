@@ -20,6 +20,8 @@ class TransportLink:
         self.max_queue_us = max_queue_us
         self.ext_id: int | None = None  # the transport-wide-cc extension's id, once answered
         self.lost = 0
+        self.packets = 0  # RTP packets that reached the link
+        self.numbered = 0  # ... of which carried a transport-wide number
         self._free_us = 0  # when the queue is empty again
         self._arrivals: dict[int, int] = {}  # unwrapped transport-wide number -> arrival (us)
         self._highest: int | None = None
@@ -28,6 +30,8 @@ class TransportLink:
     def arrives(self, packet: bytes) -> bool:
         """Whether `packet` makes it through the queue (its arrival noted either way)."""
         at = transport_cc_at(packet, self.ext_id) if self.ext_id is not None else 0
+        self.packets += 1
+        self.numbered += at > 0
         now_us = time.monotonic_ns() // 1000
         leaves = max(now_us, self._free_us) + len(packet) * 8_000_000 // max(self.rate_bps(), 1)
         through = leaves - now_us <= self.max_queue_us
