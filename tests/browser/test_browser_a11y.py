@@ -12,9 +12,9 @@ from typing import Any, Literal
 import pytest
 from playwright.async_api import Browser, Page
 
+from confsfu.tokens import make_token
 from tests.browser.conftest import screenshot, wait_for
 from tests.conftest import SECRET, RunningServer
-from confsfu.tokens import make_token
 
 pytestmark = pytest.mark.browser
 
@@ -97,6 +97,13 @@ async def test_axe_finds_no_serious_violation(server: RunningServer, browser: Br
     await chair.click("#chair-participants > li.hand .row-menu-button")
     await chair.wait_for_selector("#chair-participants .row-menu:not([hidden])")
     bad["chair"] = await violations(chair, "chair")
+    await chair.keyboard.press("Escape")
+    await chair.evaluate('window.conference.chair("extend", {minutes: 15})')  # refused: a toast
+    await chair.wait_for_selector(".toast")
+    await chair.click("#devices-toggle")
+    await chair.click("#details-toggle")
+    await chair.wait_for_selector(".meeting.details-open")
+    bad["chair-toast-details"] = await violations(chair, "chair-toast-details")
 
     phone = await open_as(browser, f"{base}/?token={token('demo', 'Oda Chair', 'chair')}", PHONE)
     await connected(phone)
@@ -114,3 +121,115 @@ async def test_axe_finds_no_serious_violation(server: RunningServer, browser: Br
         await phone.keyboard.press("Escape")
         await phone.wait_for_selector(panel, state="hidden")
     assert all(not v for v in bad.values()), {k: v for k, v in bad.items() if v}
+
+
+# The focused element: what it is, whether it lies inside the viewport with nothing drawn over its
+# centre, and whether a focus ring is drawn around it (computed style, from the keyboard).
+FOCUSED = """
+() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return null;
+  const r = e.getBoundingClientRect();
+  const s = getComputedStyle(e);
+  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  return {
+    key: e.id || `${e.className}: ${e.getAttribute("aria-label") || e.textContent.trim()}`,
+    inside: r.width > 0 && r.height > 0 && r.left >= 0 && r.top >= 0 &&
+      r.right <= innerWidth && r.bottom <= innerHeight,
+    reachable: Boolean(hit && (hit === e || e.contains(hit))),
+    ring: e.matches(":focus-visible") && s.outlineStyle !== "none" &&
+      parseFloat(s.outlineWidth) >= 2 && s.outlineColor !== "rgba(0, 0, 0, 0)",
+  };
+}
+"""
+
+
+async def tab_through(page: Page, limit: int = 80) -> list[dict[str, Any]]:
+    """Presses Tab from the top of the page until the focus comes round again."""
+    await page.evaluate("document.activeElement?.blur()")
+    seen: list[dict[str, Any]] = []
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate(FOCUSED)
+        if focused is None:
+            continue
+        if seen and focused["key"] == seen[0]["key"]:
+            break
+        seen.append(focused)
+    return seen
+
+
+async def test_keyboard_reaches_and_operates_every_control(
+    server: RunningServer, browser: Browser
+) -> None:
+    base = server.http_url
+    join = await open_as(browser, f"{base}/", DESKTOP)
+    await join.wait_for_selector("#join-form", state="visible")
+    focused = await tab_through(join)
+    keys = [f["key"] for f in focused]
+    for control in ("join-name", "join-room", "join-camera", "join-microphone", "join-mic-off"):
+        assert control in keys, keys
+    bad = [f for f in focused if not (f["ring"] and f["inside"] and f["reachable"])]
+    assert not bad, bad
+
+    chair = await open_as(browser, f"{base}/?token={token('demo', 'Ines Chair', 'chair')}", DESKTOP)
+    await connected(chair)
+    amara = await open_as(browser, f"{base}/?room=demo&name=Amara", DESKTOP)
+    await connected(amara)
+    await amara.wait_for_selector("#stage-tile .pin-toggle, #grid .pin-toggle")
+
+    focused = await tab_through(amara)
+    keys = [f["key"] for f in focused]
+    print("tab order:", keys)
+    bar = await amara.eval_on_selector_all(
+        ".controls button", "bs => bs.filter((b) => b.offsetParent !== null).map((b) => b.id)"
+    )
+    assert set(bar) <= set(keys), (bar, keys)
+    assert any("pin-toggle" in k for k in keys), keys  # a tile's Pin button too
+    hidden = [f for f in focused if not (f["inside"] and f["reachable"])]
+    assert not hidden, hidden
+    ringless = [f["key"] for f in focused if not f["ring"]]
+    assert not ringless, ringless
+    await screenshot(amara, "a11y-keyboard-focus.png")
+    # The chair's page: the panel's buttons, fields, filters and row menus too.
+    await chair.wait_for_selector("#chair-participants .row-menu-button")
+    focused = await tab_through(chair, limit=120)
+    keys = [f["key"] for f in focused]
+    print("chair tab order:", keys)
+    for control in ("chair-mute-all", "chair-floor-limit", "chair-filter", "chair-report-csv"):
+        assert control in keys, keys
+    assert any("row-menu-button" in k for k in keys), keys
+    bad = [f for f in focused if not (f["ring"] and f["inside"] and f["reachable"])]
+    assert not bad, bad
+
+    # Space and Enter operate the bar's buttons.
+    await amara.focus("#mic-toggle")
+    await amara.keyboard.press("Space")
+    await wait_for(lambda: amara.evaluate("!window.conference.mediaState.audio"), "muted")
+    await amara.keyboard.press("Enter")
+    await wait_for(lambda: amara.evaluate("window.conference.mediaState.audio"), "unmuted")
+    await amara.focus("#layout-toggle")
+    await amara.keyboard.press("Enter")
+    assert await amara.get_attribute("#layout-toggle", "aria-pressed") == "true"
+    await amara.keyboard.press("Space")
+    assert await amara.get_attribute("#layout-toggle", "aria-pressed") == "false"
+
+    # On a phone the people drawer opens from the keyboard, its controls in the tab order, and
+    # Escape gives the focus back to its button.
+    phone = await open_as(browser, f"{base}/?room=demo&name=Oda", PHONE)
+    await connected(phone)
+    await phone.focus("#participants-toggle")
+    await phone.keyboard.press("Enter")
+    await phone.wait_for_selector("#participant-list", state="visible")
+    assert await phone.evaluate("document.activeElement.id") == "participants-close"
+    assert (await phone.evaluate(FOCUSED))["ring"]
+    await phone.keyboard.press("Escape")
+    await phone.wait_for_selector("#participant-list", state="hidden")
+    assert await phone.evaluate("document.activeElement.id") == "participants-toggle"
+    await phone.keyboard.press("Space")
+    await phone.wait_for_selector("#participant-list", state="visible")
+    await phone.keyboard.press("Enter")  # on its Close button
+    await phone.wait_for_selector("#participant-list", state="hidden")
+    focused = await tab_through(phone)
+    ringless = [f["key"] for f in focused if not (f["ring"] and f["inside"] and f["reachable"])]
+    assert not ringless, focused
