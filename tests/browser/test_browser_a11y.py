@@ -89,6 +89,13 @@ async def test_axe_finds_no_serious_violation(server: RunningServer, browser: Br
     await amara.fill("#chat-input", "Hello <b>all</b> https://example.org")
     await amara.keyboard.press("Enter")
     await chair.wait_for_selector("#chat-messages li", state="attached")
+    # The chair's chat is shut: the arrival is said aloud all the same (a live region in view).
+    live = await chair.evaluate(
+        """() => { const e = document.getElementById("chat-live");
+                   return {text: e.textContent, live: e.getAttribute("aria-live"),
+                           shown: e.getClientRects().length > 0}; }"""
+    )
+    assert live["live"] == "polite" and live["shown"] and "Amara: Hello" in live["text"], live
     bad["meeting-chat"] = await violations(amara, "meeting-chat")
     await amara.click("#devices-toggle")
     await amara.wait_for_selector("#devices-panel", state="visible")
