@@ -128,6 +128,9 @@ function followPicture(tile, video, slot, who) {
   showPicture(tile, gate.revealed);
   const why = tile.querySelector(".why");
   if (why) why.textContent = gate.revealed ? "" : pictureWords(slot, who);
+  // A small tile shows only the initials: its reason is their tooltip (style.css).
+  const avatar = tile.querySelector(".avatar");
+  if (avatar) avatar.title = why?.textContent ?? "";
 }
 
 function showPicture(tile, shown) {
