@@ -221,6 +221,18 @@ async def test_keyboard_reaches_and_operates_every_control(
     await amara.keyboard.press("Space")
     assert await amara.get_attribute("#layout-toggle", "aria-pressed") == "false"
 
+    # Chat and devices opened from the keyboard: their fields and buttons in the tab order too.
+    for toggle, panel in (("#chat-toggle", "#chat-panel"), ("#devices-toggle", "#devices-panel")):
+        await amara.focus(toggle)
+        await amara.keyboard.press("Enter")
+        await amara.wait_for_selector(panel, state="visible")
+    focused = await tab_through(amara, limit=120)
+    keys = [f["key"] for f in focused]
+    for control in ("chat-input", "meeting-camera", "devices-close"):
+        assert control in keys, keys
+    bad = [f for f in focused if not (f["ring"] and f["inside"] and f["reachable"])]
+    assert not bad, bad
+
     # On a phone the people drawer opens from the keyboard, its controls in the tab order, and
     # Escape gives the focus back to its button.
     phone = await open_as(browser, f"{base}/?room=demo&name=Oda", PHONE)
