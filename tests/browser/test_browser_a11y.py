@@ -242,6 +242,7 @@ async def test_keyboard_reaches_and_operates_every_control(
     await phone.wait_for_selector("#participant-list", state="visible")
     assert await phone.evaluate("document.activeElement.id") == "participants-close"
     assert (await phone.evaluate(FOCUSED))["ring"]
+    assert await violations(phone, "phone-participant-list") == []
     await phone.keyboard.press("Escape")
     await phone.wait_for_selector("#participant-list", state="hidden")
     assert await phone.evaluate("document.activeElement.id") == "participants-toggle"
