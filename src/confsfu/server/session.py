@@ -18,8 +18,9 @@ from confsfu.conference.permissions import Action, Role, allowed
 from confsfu.conference.pins import PinError
 from confsfu.sdp import SdpError, announce_address
 from confsfu.server.clock import clock_ms
-from confsfu.server.hub import Connection, Hub, LiveRoom
+from confsfu.server.hub import Hub
 from confsfu.server.ice import ice_servers
+from confsfu.server.live_room import Connection, LiveRoom
 from confsfu.server.logs import ParticipantLog
 from confsfu.server.ws_writer import QUEUE_FULL, SocketWriter
 from confsfu.signalling.admission import admit, fatal
