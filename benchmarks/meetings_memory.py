@@ -26,7 +26,7 @@ except ImportError:  # running from a checkout without an installed package
 
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.meetings import ServerProcess, hold_meeting
-from confsfu.server.rtc_adapter import configure_aiortc
+from confsfu.server.aiortc_setup import configure_aiortc
 
 MB = 1024 * 1024
 

@@ -11,12 +11,12 @@ from aiohttp import WSCloseCode, web
 from prometheus_client.registry import CollectorRegistry
 
 from confsfu.server import gc_policy
+from confsfu.server.aiortc_setup import configure_aiortc
 from confsfu.server.hub import Hub
 from confsfu.server.live_room import LiveRoom
 from confsfu.server.loop_lag import LagProbe, LoopLag
 from confsfu.server.metrics import exposition, make_registry
 from confsfu.server.reports import write_reports
-from confsfu.server.rtc_adapter import configure_aiortc
 from confsfu.server.session import Session
 from confsfu.settings import Settings
 from confsfu.signalling.messages import Bye, Notice
