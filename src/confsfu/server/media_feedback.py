@@ -150,14 +150,16 @@ class MediaFeedback:
         estimate = sub.budget.estimate_bps(now_ms)
         limiter = sub.retransmits
         for seq in lost:
-            packet = slot.resend(seq, now_ms)
-            if packet is None:
+            original = slot.kept(seq)
+            if original is None:
                 self._drops["nack_not_in_history"] += 1
                 continue
-            if not limiter.allow(now_ms, slot.stream.ssrc, seq, len(packet), estimate):
-                self._drops["nack_over_limit"] += 1
+            size = slot.again_bytes(original)
+            if not limiter.allow(now_ms, slot.stream.ssrc, seq, size, estimate):
+                self._drops["nack_over_limit"] += 1  # before `again` takes an RTX number
                 continue
-            limiter.sent(now_ms, slot.stream.ssrc, seq, len(packet))
+            limiter.sent(now_ms, slot.stream.ssrc, seq, size)
+            packet = slot.again(original, now_ms)
             if slot.subscriber.pc.send_rtp(packet, stamp=slot.rtx_payload_type is not None):
                 slot.rtx_sent += 1
                 self._counters["rtx_out"] += 1
