@@ -8,6 +8,7 @@ from collections import Counter
 from typing import cast
 
 from confsfu.bandwidth.budget import SubscriberBudget
+from confsfu.bandwidth.drain import QueueDrain
 from confsfu.bandwidth.retransmit import RetransmitConfig, RetransmitLimiter
 from confsfu.forwarding._slot import SlotForwarder
 from confsfu.forwarding.subscription import Subscription
@@ -30,6 +31,8 @@ class FakePc:
 
 
 class FixedBudget:
+    drain = QueueDrain()  # not holding
+
     def estimate_bps(self, now_ms: int) -> int:
         return 1_000_000
 

@@ -336,3 +336,19 @@ def test_audio_and_a_first_picture_never_wait() -> None:
     video = confirming()
     video.assign(0, Publisher(CAM["seoul"].layer(0)).key)  # nobody shown on it yet
     assert not video.held
+
+
+def test_resuming_on_a_lower_layer_asks_only_that_layers_keyframe() -> None:
+    """A hold (bandwidth/drain) pauses the slot on the layer it carried; it resumes on a lower
+    one: a keyframe of the layer left would resume that one into the link that just fell."""
+    sub = subscription()
+    low, high = Publisher(CAM["milan"].layer(0)), Publisher(CAM["milan"].layer(2))
+    sub.assign(0, high.key)
+    forward(sub, 0, high.packet(keyframe=True))
+    sub.apply(10, decision(None))
+    assert not forward(sub, 15, high.packet(keyframe=False, tid=0))[0]  # held
+    effects = sub.apply(20, decision(0))
+    asked = [e for e in effects if isinstance(e, RequestKeyframe)]
+    assert asked == [RequestKeyframe(low.key)]
+    assert not forward(sub, 30, high.packet(keyframe=False, tid=0))[0]
+    assert forward(sub, 40, low.packet(keyframe=True))[0] and sub.forwarder.source is low.key

@@ -188,13 +188,14 @@ class Subscription:
         else:
             resuming = f.max_temporal < 0
             f.max_temporal = decision.temporal
-            if resuming and key is not None and not self.held:
-                effects.append(RequestKeyframe(key))
             wanted = key.source.layer(decision.spatial) if key is not None else None
             if wanted is not None and wanted is not key:
-                if f.assign(now_ms, wanted) and not self.held:
+                # resuming too: a keyframe of the layer left would resume that one
+                if (f.assign(now_ms, wanted) or resuming) and not self.held:
                     effects.append(RequestKeyframe(wanted))
                 effects.append(REINDEX)
+            elif resuming and key is not None and not self.held:
+                effects.append(RequestKeyframe(key))
         self._applied_to = self.wanted
         if _layer_of(previous) != _layer_of(decision):
             effects.append(ANNOUNCE)

@@ -7,10 +7,12 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
+from confsfu.bandwidth.allocator import Demand
+from confsfu.bandwidth.twcc import TwccEstimator
 from confsfu.forwarding import feedback
 from confsfu.forwarding._reception import Reception
 from confsfu.forwarding.keyframes import KeyframeRequester
-from confsfu.ids import LayerKey, Purpose, SourceId
+from confsfu.ids import LayerKey, Purpose, SlotPurpose, SourceId
 from confsfu.rtp import rtcp
 from confsfu.server._wire import TRANSPORT_LOG
 from confsfu.server.media_handles import Publisher, Slot, Subscriber
@@ -43,6 +45,11 @@ class MediaFeedback:
 
     def pump(self) -> None:
         """Read the publishers' sockets now (RoomMedia's)."""
+
+    def _allocate(
+        self, now_ms: int, sub: Subscriber, known: dict[tuple[object, SlotPurpose], Demand]
+    ) -> None:
+        """Pick the subscriber's layers now (RoomMedia's)."""
 
     def _publisher_of(self, source: SourceId) -> Publisher | None:
         return self.publishers.get((source.participant, source.purpose))
@@ -122,9 +129,13 @@ class MediaFeedback:
         # Arrival times come after the report's reference time (a 64 ms count, 24 bits).
         base_us = report.reference_time_64ms * 64_000
         arrivals = [(seq, None if at is None else base_us + at) for seq, at in report.packets]
-        sub.estimator.on_transport_feedback(now_ms, arrivals)
+        estimator = sub.estimator
+        estimator.on_transport_feedback(now_ms, arrivals)
         if sub.probe.probing:
-            sub.probe.on_estimate(now_ms, sub.estimator.estimate_bps(now_ms))
+            sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms))
+        acked = estimator.acked_sent_ms if isinstance(estimator, TwccEstimator) else None
+        if sub.budget.on_feedback(now_ms, acked) and sub.ready:  # a hold began or ended
+            self._allocate(now_ms, sub, {})
 
     def _request_keyframe(self, now_ms: int, key: LayerKey) -> None:
         """Ask the publisher of one layer for a keyframe, at most once per interval."""
@@ -145,6 +156,9 @@ class MediaFeedback:
         """Resend what a NACK names, within the subscriber's retransmission limit (a share of
         its estimate, each packet at most once per interval)."""
         if slot is None or slot.header is None:
+            return
+        if sub.budget.drain.holding:  # the queue the NACKed packets were lost in is to drain
+            self._drops["nack_draining"] += len(lost)
             return
         now_ms = self._clock_ms()
         estimate = sub.budget.estimate_bps(now_ms)
