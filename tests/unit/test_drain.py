@@ -23,25 +23,39 @@ Step = tuple[str, int, int | None, int, bool, bool]
     "steps",
     [
         pytest.param(
-            [("estimate", 0, 1_000_000, 1_800_000, False, False)], id="a fall to half: no hold"
+            [
+                ("estimate", 0, 2_000_000, 1_800_000, False, False),
+                ("estimate", 100, 1_000_000, 1_800_000, False, False),
+            ],
+            id="a fall to half: no hold",
         ),
         pytest.param(
             [
-                ("estimate", 0, 700_000, 1_800_000, True, True),
-                ("estimate", 50, 200_000, 1_800_000, False, True),  # one hold at a time
-                ("ack", 100, -5, 0, False, True),  # sent before the hold: still queued behind
-                ("ack", 400, None, 0, False, True),
-                ("ack", 700, 0, 0, True, False),  # sent as it began: the queue drained
+                ("estimate", 0, 300_000, 1_800_000, False, False),  # a first estimate: no fall
+                ("estimate", 100, 300_000, 1_800_000, False, False),  # the same: no fall
+                ("estimate", 200, 320_000, 900_000, False, False),  # a probe: sent 2x, rising
+            ],
+            id="low against what is sent, but no fall",
+        ),
+        pytest.param(
+            [
+                ("estimate", 0, 2_000_000, 1_800_000, False, False),
+                ("estimate", 100, 700_000, 1_800_000, True, True),
+                ("estimate", 150, 200_000, 1_800_000, False, True),  # one hold at a time
+                ("ack", 200, 95, 0, False, True),  # sent before the hold: still queued behind
+                ("ack", 500, None, 0, False, True),
+                ("ack", 800, 100, 0, True, False),  # sent as it began: the queue drained
             ],
             id="held until a packet sent since it began is acknowledged",
         ),
         pytest.param(
             [
-                ("estimate", 0, 300_000, 1_800_000, True, True),
-                ("ack", 1_499, -1, 0, False, True),
-                ("ack", 1_500, -1, 0, True, False),  # feedback lost: released anyway
-                ("estimate", 3_499, 100_000, 600_000, False, False),  # resting
-                ("estimate", 3_500, 100_000, 600_000, True, True),
+                ("estimate", 0, 400_000, 1_800_000, False, False),
+                ("estimate", 100, 300_000, 1_800_000, True, True),
+                ("ack", 1_599, 99, 0, False, True),
+                ("ack", 1_600, 99, 0, True, False),  # feedback lost: released anyway
+                ("estimate", 3_500, 200_000, 600_000, False, False),  # resting
+                ("estimate", 3_600, 100_000, 600_000, True, True),
             ],
             id="released after max_hold_ms, then a rest",
         ),

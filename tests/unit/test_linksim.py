@@ -68,19 +68,19 @@ def test_random_loss_and_delay() -> None:
 # Figures per phase of FULL (3 Mbit/s, 300 kbit/s, 1 Mbit/s, 3 Mbit/s) against bounds looser than
 # the goals (down within 2 s, back to 1280x720 within 8 s, no freeze over 1 s, audio loss
 # under 1 %, link use 60-95 %): (phase, figure, upper bound), None for "must happen".
-CLEAN_BOUNDS = [  # seed 1 with the drain hold: down 1.3 s, freeze 1.9 s, audio 1.2 %
-    (1, "down_s", 2.0),
-    (1, "longest_freeze_s", 2.5),
-    (1, "audio_loss_pct", 2.0),
-    (2, "longest_freeze_s", 2.5),
-    (2, "audio_loss_pct", 2.0),
+CLEAN_BOUNDS = [  # seed 1 figures with the drain hold: 300 kbit/s down 1.3 s, freeze 0.6 s,
+    (1, "down_s", 2.0),  # audio 0.1 %; 1 Mbit/s freeze 0.4 s, audio 0.6 %
+    (1, "longest_freeze_s", 1.0),
+    (1, "audio_loss_pct", 0.5),
+    (2, "longest_freeze_s", 1.0),
+    (2, "audio_loss_pct", 1.0),
     (3, "up_s", 8.0),
     (3, "longest_freeze_s", 1.0),
     (3, "audio_loss_pct", 0.5),
 ]
-LOSSY_BOUNDS = [  # seed 1: down 1.7 s, freeze 1.4 s
+LOSSY_BOUNDS = [  # seed 1: 300 kbit/s down 1.7 s, freeze 1.4 s
     (1, "down_s", 2.5),
-    (1, "longest_freeze_s", 2.5),
+    (1, "longest_freeze_s", 2.0),
     (3, "up_s", 12.0),
     (3, "longest_freeze_s", 1.0),
 ]
@@ -105,10 +105,8 @@ def test_the_schedule_figures_stay_within_loose_bounds(
     for index, name, most in bounds:
         value = _figure(phases[index], name)
         assert value is not None and value <= most, (index, name, result.lines())
-    # Limited phases use the link, within 50-97 % (at 1 Mbit/s seed 1 climbs slowly since the
-    # drain hold: 40 %, 65 % before; the median over 8 seeds went from 62 to 67 %).
-    for index, least in ((1, 50), (2, 35)):
-        assert least <= phases[index].link_use_pct <= 97, result.lines()
+    for index in (1, 2):  # limited phases use the link, within 50-97 %
+        assert 50 <= phases[index].link_use_pct <= 97, result.lines()
     assert phases[1].estimate_kbps[0] >= 100, result.lines()  # never collapses to the minimum
 
 

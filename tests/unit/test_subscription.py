@@ -352,3 +352,20 @@ def test_resuming_on_a_lower_layer_asks_only_that_layers_keyframe() -> None:
     assert asked == [RequestKeyframe(low.key)]
     assert not forward(sub, 30, high.packet(keyframe=False, tid=0))[0]
     assert forward(sub, 40, low.packet(keyframe=True))[0] and sub.forwarder.source is low.key
+
+
+def test_going_down_the_layer_left_keeps_its_frame_rate_until_the_switch() -> None:
+    """(2, T0) down to (0, T2): the bandwidth fell, so the layer still sent while the new one's
+    keyframe comes must not go up to T2 meanwhile."""
+    sub = subscription()
+    low, high = Publisher(CAM["milan"].layer(0)), Publisher(CAM["milan"].layer(2))
+    sub.assign(0, high.key)
+    sub.apply(0, decision(2, 0))
+    forward(sub, 0, high.packet(keyframe=True))
+    sub.apply(10, decision(0, 2))
+    assert sub.forwarder.max_temporal == 0
+    assert not forward(sub, 20, high.packet(keyframe=False, tid=2))[0]
+    assert forward(sub, 30, low.packet(keyframe=True))[0] and sub.forwarder.source is low.key
+    assert sub.forwarder.max_temporal == 2
+    assert forward(sub, 40, low.packet(keyframe=False, tid=0))[0]
+    assert forward(sub, 50, low.packet(keyframe=False, tid=2))[0]

@@ -137,13 +137,14 @@ class SubscriberBudget:
             return self._held
         return None
 
-    def on_feedback(self, now_ms: int, acked_sent_ms: int | None) -> bool:
-        """After transport-cc feedback (`acked_sent_ms`: the newest send time it acknowledged):
+    def on_feedback(self, now_ms: int, acked_sent_ms: int | None, padding_bps: int = 0) -> bool:
+        """After transport-cc feedback (`acked_sent_ms`: the newest send time it acknowledged;
+        `padding_bps`: the probe padding sent meanwhile, which fills the queue as media does):
         whether a hold of the video began or ended, so the decisions are due again now."""
         if self.drain.on_acknowledged(now_ms, acked_sent_ms):
             return True
         cost = sum(d.bitrate_bps for d in self.allocator.decisions) + self._audio_bps
-        return self.drain.on_estimate(now_ms, self.estimate_bps(now_ms), cost)
+        return self.drain.on_estimate(now_ms, self.estimate_bps(now_ms), cost + padding_bps)
 
     @property
     def decisions(self) -> list[LayerDecision]:

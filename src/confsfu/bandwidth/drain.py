@@ -4,7 +4,8 @@ When the link narrows under a layer it can no longer carry, the queue in front o
 that layer's packets, and a lower layer's keyframe sent into it is lost at its tail (the
 weak-link simulator froze the stage for about 2 s at 300 kbit/s that way, and the overflow took
 audio with it). So, as a sender's pacer stops feeding a congested link rather than queueing more
-in it: once the estimate falls below `fall` times what the subscriber's layers cost, its video
+in it: once the estimate falls, to below `fall` times what is sent (the subscriber's layers,
+audio and probe padding; a probe sends twice the estimate on purpose, so a fall it is), its video
 is held (nothing new goes out, audio does) until transport-cc feedback acknowledges a packet
 sent since the hold began. The queue is first in, first out: what was queued before that packet
 has left (or was dropped), so the next keyframe meets an empty queue. A hold ends anyway after
@@ -31,22 +32,25 @@ class QueueDrain:
     """`on_estimate` after each estimate change, `on_acknowledged` after each transport-cc
     feedback; both say whether `holding` changed."""
 
-    __slots__ = ("_config", "_ended_ms", "since_ms")
+    __slots__ = ("_config", "_ended_ms", "_estimate_bps", "since_ms")
 
     def __init__(self, config: DrainConfig | None = None) -> None:
         self._config = config or DrainConfig()
         self.since_ms: int | None = None  # when the hold began (None: not holding)
         self._ended_ms = -(1 << 62)
+        self._estimate_bps: int | None = None  # the previous one
 
     @property
     def holding(self) -> bool:
         return self.since_ms is not None
 
     def on_estimate(self, now_ms: int, estimate_bps: int, cost_bps: int) -> bool:
-        """`cost_bps`: what the layers being sent (and audio) cost. True when a hold began."""
+        """`cost_bps`: what is being sent. True when a hold began."""
+        previous, self._estimate_bps = self._estimate_bps, estimate_bps
         if self.since_ms is not None or now_ms - self._ended_ms < self._config.rest_ms:
             return False
-        if estimate_bps >= self._config.fall * cost_bps:
+        fell = previous is not None and estimate_bps < previous
+        if not fell or estimate_bps >= self._config.fall * cost_bps:
             return False
         self.since_ms = now_ms
         return True

@@ -125,6 +125,7 @@ class _Server:
         self.retransmits = RetransmitLimiter()
         self.demand = media.demand()
         self.spatial, self.temporal = TOP, 2
+        self.target_temporal = 2  # the allocator's, taken up at a spatial switch
         self.pending: int | None = None
         self.paused = False  # a paused slot forwards nothing
         self.resuming = False  # ... and resumes on a keyframe
@@ -147,7 +148,11 @@ class _Server:
         if decision.spatial is None or decision.temporal is None:
             self.paused = True  # nothing goes out; it resumes on a keyframe
             return
-        self.temporal = decision.temporal
+        self.target_temporal = decision.temporal
+        if decision.spatial >= self.spatial or self.paused:
+            self.temporal = decision.temporal
+        else:  # the layer left keeps its frame rate (no higher) until the switch
+            self.temporal = min(self.temporal, decision.temporal)
         if self.paused:
             self.paused, self.resuming = False, True
             if decision.spatial != self.spatial:
@@ -191,6 +196,7 @@ class _Server:
         if pending is not None and (at := due[pending]) is not None and at <= now_ms:
             due[pending] = None
             self.spatial, self.pending, self.resuming = pending, None, False
+            self.temporal = self.target_temporal
             return pending, True, 0
         if (at := due[self.spatial]) is not None and at <= now_ms:
             due[self.spatial] = None
@@ -288,9 +294,10 @@ def simulate(
             _, _, what, data = heapq.heappop(back)
             if what == "feedback":
                 server.estimator.on_transport_feedback(now_ms, data)  # type: ignore[arg-type]
+                padding_bps = server.probe.padding_bps
                 server.probe.on_estimate(now_ms, server.estimator.estimate_bps(now_ms))
                 if server.drain and server.budget.on_feedback(
-                    now_ms, server.estimator.acked_sent_ms
+                    now_ms, server.estimator.acked_sent_ms, padding_bps
                 ):
                     server.decide(now_ms)
             elif what == "report":

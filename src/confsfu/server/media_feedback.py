@@ -131,11 +131,12 @@ class MediaFeedback:
         arrivals = [(seq, None if at is None else base_us + at) for seq, at in report.packets]
         estimator = sub.estimator
         estimator.on_transport_feedback(now_ms, arrivals)
+        padding_bps = sub.probe.padding_bps  # sent until now, whether the probe stops or not
         if sub.probe.probing:
             sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms))
         acked = estimator.acked_sent_ms if isinstance(estimator, TwccEstimator) else None
-        if sub.budget.on_feedback(now_ms, acked) and sub.ready:  # a hold began or ended
-            self._allocate(now_ms, sub, {})
+        if sub.budget.on_feedback(now_ms, acked, padding_bps) and sub.ready:
+            self._allocate(now_ms, sub, {})  # a hold while the queue drains began or ended
 
     def _request_keyframe(self, now_ms: int, key: LayerKey) -> None:
         """Ask the publisher of one layer for a keyframe, at most once per interval."""
