@@ -369,3 +369,17 @@ def test_going_down_the_layer_left_keeps_its_frame_rate_until_the_switch() -> No
     assert sub.forwarder.max_temporal == 2
     assert forward(sub, 40, low.packet(keyframe=False, tid=0))[0]
     assert forward(sub, 50, low.packet(keyframe=False, tid=2))[0]
+
+
+def test_a_hold_while_the_queue_drains_keeps_the_picture_shown() -> None:
+    sub = subscription()
+    high = Publisher(CAM["milan"].layer(2))
+    sub.assign(0, high.key)
+    forward(sub, 0, high.packet(keyframe=True))
+    since = sub.shown().since_ts
+    held = LayerDecision("t", None, None, 0, Reason.DRAINING, 2)
+    assert ANNOUNCE in sub.apply(10, held)
+    assert not forward(sub, 20, high.packet(keyframe=False))[0]
+    assert sub.shown() == Shown(CAM["milan"], "live", since, held)
+    sub.apply(30, decision(None))  # a pause for bandwidth shows the name card
+    assert sub.shown().state == "paused"

@@ -104,7 +104,9 @@ class Subscription:
             key = source or pending
             assert key is not None
             return Shown(key.source, "live")
-        paused = f.max_temporal < 0
+        # A hold while the link's queue drains is short: the page keeps the picture it has.
+        draining = self.decision is not None and self.decision.reason == Reason.DRAINING
+        paused = f.max_temporal < 0 and not draining
         if pending is not None and (source is None or pending.source is not source.source):
             # Changing hands (or its publisher restarted): no picture of theirs here yet.
             return Shown(pending.source, "paused" if paused else "waiting", None, self.decision)
