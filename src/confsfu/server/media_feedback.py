@@ -136,6 +136,7 @@ class MediaFeedback:
             sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms))
         acked = estimator.acked_sent_ms if isinstance(estimator, TwccEstimator) else None
         if sub.budget.on_feedback(now_ms, acked, padding_bps) and sub.ready:
+            self._counters["drain_holds"] += sub.budget.drain.holding  # one began
             self._allocate(now_ms, sub, {})  # a hold while the queue drains began or ended
 
     def _request_keyframe(self, now_ms: int, key: LayerKey) -> None:
