@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SILENT_DBOV = 127  # the audio-level extension's value for digital silence
+# Speaking times of participants who left, kept for the report: beyond this many, the shortest
+# is forgotten (someone joining and leaving over and over cannot grow the detector).
+MAX_FORMER_TALKERS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +216,9 @@ class SpeakerDetector:
         t = self._talkers.pop(pid, None)
         if t is not None:
             self._spoken_before_ms[pid] = self._spoken_before_ms.get(pid, 0) + t.speaking_ms
+            if len(self._spoken_before_ms) > MAX_FORMER_TALKERS:
+                spoken = self._spoken_before_ms
+                del spoken[min(spoken, key=spoken.__getitem__)]
         if pid == self._dominant:
             self._dominant = None
 

@@ -11,7 +11,8 @@ from aiohttp import WSCloseCode, web
 from prometheus_client.registry import CollectorRegistry
 
 from confsfu.server import gc_policy
-from confsfu.server.hub import Hub, LiveRoom
+from confsfu.server.hub import Hub
+from confsfu.server.live_room import LiveRoom
 from confsfu.server.loop_lag import LagProbe, LoopLag
 from confsfu.server.metrics import exposition, make_registry
 from confsfu.server.reports import write_reports
