@@ -83,7 +83,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--no-drain",
         action="store_true",
-        help="no video hold while the link's queue drains after a sharp fall (as before)",
+        help="no video hold while the link's queue drains after a sharp fall (bandwidth/drain)",
     )
     args = parser.parse_args()
     low, mid, top = (int(k) * 1000 for k in args.layers.split(","))

@@ -4,9 +4,11 @@ One subscriber watches a simulcast stage (three spatial layers, three temporal l
 hears one audio stream through `linksim.Link`. What decides is the server's own code, driven as
 the media shell drives it: the send-side estimator fed the receiver's transport-cc feedback, the
 subscriber's budget and allocator every 250 ms, the probe controller once a second and its
-padding (copies of the latest video packets) every 20 ms. The forwarding around them is modelled:
-a spatial switch waits for the new layer's keyframe, a temporal one does not; lost packets are
-NACKed and resent; a frame that cannot be repaired freezes the picture until a keyframe.
+padding (copies of the latest video packets) every 20 ms, and the hold while the link's queue
+drains after a sharp fall (`drain`). The forwarding around them is modelled: a spatial switch
+waits for the new layer's keyframe (the layer left keeps its frame rate, no higher), a temporal
+one does not; a paused stage sends nothing and resumes on a keyframe; lost packets are NACKed
+and resent; a frame that cannot be repaired freezes the picture until a keyframe.
 """
 
 from __future__ import annotations
