@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil  # type: ignore[import-untyped]
 
+from confsfu.bench.adaptation import adaptation_lines, adaptation_result
 from confsfu.bench.charts import bar_chart, line_chart, write_png
 from confsfu.bench.worker import DELAY_BIN_MS
 
@@ -234,6 +235,7 @@ def build_result(
             "bottleneck": bottleneck,
         },
         "layers": layers,
+        "adaptation": adaptation_result(peers, scenario.model_dump(mode="json")),
         "listeners": _listeners(audience, scenario),
         "per_participant": [
             {k: p[k] for k in ("name", "join_ms", "packets", "octets", "gaps", "unrecovered")}
@@ -361,7 +363,8 @@ def summary(result: dict[str, Any]) -> str:
         ("bottleneck", "; ".join(b["bottleneck"]) or "not the benchmark"),
     ]
     width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in rows]
+    return "\n".join(lines + adaptation_lines(result.get("adaptation")))
 
 
 def _split_text(delay: dict[str, Any], part: str) -> str:

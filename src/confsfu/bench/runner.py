@@ -20,6 +20,7 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 import yaml
 
+from confsfu.bench.linkwatch import LinkPlan
 from confsfu.bench.scenario import Scenario, ScenarioError
 from confsfu.bench.worker import PeerPlan, WorkerPlan, run_worker
 from confsfu.tokens import make_token
@@ -188,6 +189,11 @@ def plan_peers(scenario: Scenario, secret: str | None, tokens: tuple[str, ...]) 
 
     plans: list[PeerPlan] = []
     weak_left = scenario.weak_links
+    # Scheduled links go to receive-only subscribers first, then to publishers from the second
+    # on (the first is the presenter, or the one everybody watches), never to a weak one.
+    weak_subscribers = min(weak_left, scenario.subscribers)
+    linked_subscribers = min(scenario.scheduled_links, scenario.subscribers - weak_subscribers)
+    links_left = scenario.scheduled_links - linked_subscribers
     if scenario.chair:
         plans.append(
             PeerPlan(
@@ -204,6 +210,8 @@ def plan_peers(scenario: Scenario, secret: str | None, tokens: tuple[str, ...]) 
         name = "Presenter" if presenter else f"Publisher {i:03d}"
         weak = not presenter and weak_left > 0 and i >= scenario.publishers - scenario.weak_links
         weak_left -= int(weak)
+        linked = i >= 1 and not weak and links_left > 0
+        links_left -= int(linked)
         plans.append(
             PeerPlan(
                 name=name,
@@ -213,6 +221,7 @@ def plan_peers(scenario: Scenario, secret: str | None, tokens: tuple[str, ...]) 
                 remb_bps=scenario.weak_link_bps if weak else scenario.downlink_bps,
                 publisher_index=i,
                 presenter=presenter,
+                link=linked,
             )
         )
     for i in range(scenario.subscribers):
@@ -226,6 +235,7 @@ def plan_peers(scenario: Scenario, secret: str | None, tokens: tuple[str, ...]) 
                 token=token(name, "participant"),
                 remb_bps=scenario.weak_link_bps if weak else scenario.downlink_bps,
                 publisher_index=None,
+                link=i < linked_subscribers,
             )
         )
     for i in range(scenario.listeners):
@@ -282,7 +292,7 @@ def run_benchmark(options: BenchOptions) -> dict[str, Any]:
             secret=options.token_secret,
         )
         if options.url
-        else _start_server(scenario, scenario.duration_s)
+        else _start_server(scenario, scenario.window_s)
     )
     try:
         return _run(options, server, started_wall)
@@ -295,7 +305,7 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
     plans = plan_peers(scenario, server.secret, options.tokens)
     workers = max(1, min(scenario.workers, len(plans)))
     join_budget_s = JOIN_GRACE_S + scenario.join_spacing_s * len(plans) * 4
-    max_duration_s = join_budget_s + scenario.duration_s + 30
+    max_duration_s = join_budget_s + scenario.window_s + 30
     worker_plans = [
         WorkerPlan(
             worker=w,
@@ -319,6 +329,15 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
             max_duration_s=max_duration_s,
             join_spacing_s=scenario.join_spacing_s * workers,
             light_listeners=scenario.light_listeners,
+            link=LinkPlan(
+                schedule=tuple((p.kbit_s, p.seconds) for p in scenario.link_phases),
+                delay_ms=scenario.link_delay_ms,
+                loss=scenario.link_loss,
+                queue_ms=scenario.link_queue_ms,
+                estimator=scenario.link_estimator,
+                seed=scenario.link_seed,
+                top_width=scenario.layers[-1].width,
+            ),
             nice=options.worker_nice,
             idle=options.idle_workers,
         )
@@ -392,7 +411,7 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
                         layer_seconds[key] = layer_seconds.get(key, 0) + count
             if options.progress:
                 _print_progress(sample, phase, len(plans), failed, window, now, scenario)
-            if window and now - window["t"] >= scenario.duration_s:
+            if window and now - window["t"] >= scenario.window_s:
                 break
             if not any(p.is_alive() for p in procs):
                 break
@@ -490,7 +509,7 @@ def _print_progress(
     now: float,
     scenario: Scenario,
 ) -> None:
-    left = f" {max(0.0, scenario.duration_s - (now - window['t'])):.0f}s left" if window else ""
+    left = f" {max(0.0, scenario.window_s - (now - window['t'])):.0f}s left" if window else ""
     cpu = f"{sample.server_cpu_pct:.0f}%" if sample.server_cpu_pct is not None else "n/a"
     recv = sum(sample.received_bps.values()) / 1e6
     line = (

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from confsfu.bandwidth.linksim import Phase
+from confsfu.loadgen.schedule import parse_link_schedule, schedule_seconds
 
 MAX_DURATION_S = 75 * 60
+LINK_MARGIN_S = 5.0  # the window outlasts a link schedule by this much
 SCREEN_FPS = 5  # slides: few frames, each mostly the last one
 SCENARIO_DIR = Path(__file__).resolve().parents[3] / "benchmarks" / "scenarios"
 
@@ -62,14 +66,36 @@ class Scenario(BaseModel):
     weak_links: int = Field(default=0, ge=0)  # subscribers reporting `weak_link_bps` via REMB
     weak_link_bps: int = Field(default=300_000, ge=10_000)
     downlink_bps: int | None = Field(default=None, ge=10_000)  # everyone else's REMB (None: none)
+    # Emulated downlinks: `scheduled_links` subscribers (receive-only first, then publishers)
+    # behind a link in the load generator whose rate follows `link_schedule` from the first
+    # packet each receives ("3000x20,300x30": kbit/s x seconds; a tbf token bucket, 20 KB burst, queue of
+    # `link_queue_ms`), with `link_delay_ms` one way and `link_loss` (0..0.5) random loss, seeded
+    # by `link_seed`; they answer with transport-cc (`twcc`) or a REMB of their own receive-side
+    # estimate (`remb`), and are reported per phase (`adaptation` in the result).
+    link_schedule: str | None = None
+    scheduled_links: int = Field(default=0, ge=0, le=500)
+    link_delay_ms: int = Field(default=0, ge=0, le=2000)
+    link_loss: float = Field(default=0.0, ge=0.0, le=0.5)
+    link_queue_ms: int = Field(default=150, ge=1, le=5000)
+    link_estimator: Literal["twcc", "remb"] = "twcc"
+    link_seed: int = 1
     audio_slots: int = Field(default=3, ge=1, le=16)  # for a server the benchmark starts
     video_slots: int = Field(default=9, ge=1, le=49)
     workers: int = Field(default=2, ge=1, le=64)
     join_spacing_s: float = Field(default=0.05, ge=0, le=10)
     duration_s: float = Field(default=20.0, ge=1, le=MAX_DURATION_S)
 
+    @field_validator("link_schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_link_schedule(value)  # its ScheduleError (a ValueError) names what is wrong
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        if self.scheduled_links and self.link_schedule is None:
+            raise ValueError("scheduled_links needs a link_schedule, e.g. 3000x20,300x30")
         if self.participants < 1:
             raise ValueError("a scenario needs at least one participant")
         if self.presenter and self.publishers < 1:
@@ -91,6 +117,19 @@ class Scenario(BaseModel):
         return int(self.chair) + self.publishers + self.subscribers
 
     @property
+    def link_phases(self) -> tuple[Phase, ...]:
+        return parse_link_schedule(self.link_schedule) if self.link_schedule else ()
+
+    @property
+    def window_s(self) -> float:
+        """The measuring window: duration_s, or the link schedule's length and LINK_MARGIN_S
+        if longer (each scheduled link starts with its subscriber's first packet, about when
+        the window does)."""
+        if not self.scheduled_links:
+            return self.duration_s
+        return max(self.duration_s, schedule_seconds(self.link_phases) + LINK_MARGIN_S)
+
+    @property
     def camera_publishers(self) -> int:
         return self.publishers + int(self.chair and self.chair_publishes)
 
@@ -106,10 +145,12 @@ class Scenario(BaseModel):
         publishers = min(publishers, rest)
         subscribers = rest - publishers
         listeners = publishers - int(self.presenter) + subscribers
+        weak = min(self.weak_links, max(0, listeners))
         return self.with_values(
             publishers=publishers,
             subscribers=subscribers,
-            weak_links=min(self.weak_links, max(0, listeners)),
+            weak_links=weak,
+            scheduled_links=min(self.scheduled_links, max(0, listeners - weak)),
         )
 
     def with_values(self, **values: Any) -> Scenario:

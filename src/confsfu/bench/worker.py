@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from confsfu.bench.arrival import ArrivalStamps
+from confsfu.bench.linkwatch import LinkPlan, LinkWatch, make_link
 from confsfu.bench.scenario import SCREEN_FPS
 from confsfu.loadgen.media import EncodedFrame, opus_frames, vp8_frames, vp8_slides
 from confsfu.loadgen.peer import LoopbackPeer
@@ -92,6 +93,7 @@ class PeerPlan:
     remb_bps: int | None
     publisher_index: int | None  # position in the talk rotation
     presenter: bool = False
+    link: bool = False  # behind the scenario's scheduled link (WorkerPlan.link)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,7 @@ class WorkerPlan:
     nice: int = 0  # added to the worker process's nice value at start
     idle: bool = False  # run under SCHED_IDLE: any other runnable process goes first
     light_listeners: bool = True  # listeners count sealed SRTP (see Scenario)
+    link: LinkPlan = field(default_factory=LinkPlan)  # of the peers with `link`
 
 
 @dataclass(slots=True)
@@ -168,9 +171,14 @@ class StreamStats:
 class BenchPeer(LoopbackPeer):
     """A LoopbackPeer that keeps bounded statistics and measures forwarding delay in-process."""
 
-    def __init__(self, url: str, *, sent_at: SendTimes, **kw: Any) -> None:
-        super().__init__(url, **kw)
+    def __init__(
+        self, url: str, *, sent_at: SendTimes, link_plan: LinkPlan | None = None, **kw: Any
+    ) -> None:
+        link = make_link(link_plan, kw["name"]) if link_plan is not None else None
+        super().__init__(url, link=link, **kw)
         self.sent_at = sent_at
+        # Behind a scheduled link: its adaptation figures (and no delays: the link's own)
+        self.link_watch = LinkWatch(link_plan, link) if link_plan and link else None
         # Forwarding delay: publisher send -> arrival in this subscriber's socket (the kernel's
         # receive time); and -> this worker reading it, which adds the load generator's own lag.
         self.delays: Counter[int] = Counter()
@@ -231,7 +239,7 @@ class BenchPeer(LoopbackPeer):
         pc.send_rtp = timed_send  # type: ignore[method-assign]
         return pc
 
-    def _on_rtp(self, data: bytes, arrival_ms: int) -> None:
+    def _receive(self, data: bytes, arrival_ms: int) -> None:
         now = time.monotonic()
         if len(data) < 12 + TAIL_BYTES:
             return
@@ -254,6 +262,9 @@ class BenchPeer(LoopbackPeer):
             stats = self.stats[ssrc] = StreamStats()
         stats.packets += 1
         stats.octets += len(data)
+        if self.link_watch is not None:
+            self._through_watch(data, arrival_ms, ssrc, seq, recovered, stats)
+            return
         if recovered:
             stats.filled(seq)
             return
@@ -275,6 +286,20 @@ class BenchPeer(LoopbackPeer):
                 self.delays[int(delay_ms / DELAY_BIN_MS)] += 1
                 if not seq % SPLIT_EVERY and _kind == "video" and self.abs_send_time_id:
                     self._split(data, sent, delay_ms)
+
+    def _through_watch(
+        self, data: bytes, arrival_ms: int, ssrc: int, seq: int, recovered: bool, stats: StreamStats
+    ) -> None:
+        """Counted as any other subscriber's, and watched (no delays: they would be the link's)."""
+        assert self.link_watch is not None
+        before = (stats.first, stats.highest, stats.late)
+        if recovered:
+            stats.filled(seq)
+        else:
+            skipped = stats.arrived(seq)
+            if 0 < skipped < 100:
+                self._send_nack(ssrc, [(seq - i) % 65536 for i in range(skipped, 0, -1)])
+        self.link_watch.packet(self, data, arrival_ms, ssrc, seq, recovered, stats, before)
 
     def _arrival(self, sent: float, now: float) -> float:
         """When the packet just read reached the socket; `now` when the kernel does not say (or
@@ -400,7 +425,8 @@ async def _join_all(
             room=plan.room,
             token=spec.token,
             simulcast=spec.publish and plan.simulcast,
-            remb_bps=spec.remb_bps,
+            remb_bps=None if spec.link else spec.remb_bps,
+            link_plan=plan.link if spec.link else None,
             watch=spec.role == "listener",
             sealed=spec.role == "listener" and plan.light_listeners,
         )
@@ -542,4 +568,7 @@ def _result(peer: BenchPeer) -> dict[str, Any]:
         "unstamped": peer.unstamped,
         "upstream": dict(peer.upstream),
         "downstream": dict(peer.downstream),
+        "adaptation": None
+        if peer.link_watch is None
+        else peer.link_watch.result(time.monotonic_ns() // 1000),
     }

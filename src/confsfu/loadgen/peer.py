@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from confsfu.loadgen.link import RateQueue, TransportLink
 from confsfu.loadgen.publishing import Publisher
 from confsfu.loadgen.receiving import Receiver
 from confsfu.server.clock import clock_ms
@@ -37,6 +38,7 @@ class LoopbackPeer(Receiver, Publisher):
         remb_follows: bool = False,
         confirms_slots: bool = False,
         link_bps: Callable[[], int] | None = None,
+        link: TransportLink | None = None,
         watch: bool = False,
         sealed: bool = False,
     ) -> None:
@@ -49,7 +51,10 @@ class LoopbackPeer(Receiver, Publisher):
         # when told to (confirm_slots), so a test can play a page that is late to show them.
         self.confirms_slots = confirms_slots
         self.watch = watch  # join as a listener: subscribe only (by the room's watch link)
-        self._init_receiver(remb_bps, remb_follows, link_bps, drop_received)
+        # link_bps: a downlink of link_bps() (read per packet) with a 300 ms queue
+        if link is None and link_bps is not None:
+            link = TransportLink(RateQueue(link_bps))
+        self._init_receiver(remb_bps, remb_follows, link, drop_received)
         self.sealed = sealed
         self._init_publisher(simulcast, legacy_sim)
         self.slot_map_seq = 0  # the latest slot map's
@@ -152,7 +157,8 @@ class LoopbackPeer(Receiver, Publisher):
         return self._ws is None or self._ws.closed
 
     async def close(self, *, goodbye: bool = True) -> None:
-        for task in (self._media_task, self._screen_task, self._remb_task, self._feedback_task):
+        tasks = (self._media_task, self._screen_task, self._remb_task, self._feedback_task)
+        for task in (*tasks, self._link_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

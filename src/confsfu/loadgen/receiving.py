@@ -4,6 +4,7 @@ each slot delivers, NACKs gaps and reports its downlink (REMB, or transport-cc b
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class ReceivedStream:
 
 
 HANDOVER_GRACE_MS = 500
+LINK_TICK_S = 0.005  # how often what came out of an emulated link is handed on
 
 
 class Receiver:
@@ -56,17 +58,20 @@ class Receiver:
         self,
         remb_bps: int | None,
         remb_follows: bool,
-        link_bps: Callable[[], int] | None,
+        link: TransportLink | None,
         drop_received: Callable[[int, int], bool] | None,
     ) -> None:
         self.remb_bps = remb_bps  # the downlink this subscriber reports (REMB every 250 ms)
         # ... or, with remb_follows, at least that and 1.5 x what arrived over the last second,
         # as a receiver-side estimate (Chromium's, Firefox's) can never report much more
         self.remb_follows = remb_follows
-        # A downlink of link_bps() (read per packet) with a 300 ms queue, in front of this
-        # subscriber: it answers with transport-cc and reports when each packet would have come
-        # out of that queue (TransportLink); what would overflow it is lost.
-        self.link = TransportLink(link_bps) if link_bps is not None else None
+        # An emulated downlink in front of this subscriber (TransportLink): what arrives waits
+        # in it and is lost there; the subscriber answers with transport-cc saying when each
+        # packet came out, or (the link's `estimator`) with a REMB of its own estimate.
+        self.link = link
+        self._link_task: asyncio.Task[None] | None = None
+        if link is not None and link.estimator is not None:
+            self.remb_bps = link.estimator.estimate_bps(0)
         self.drop_received = drop_received  # (ssrc, seq) -> drop this packet on arrival
         # Take RTP sealed (SRTP not opened: its header is in the clear): a light subscriber
         # that counts packets and sequence numbers only (BenchPeer's listeners).
@@ -98,9 +103,12 @@ class Receiver:
                     self._rtx_of[group[1]] = group[0]
         answer = await pc.answer(offer_sdp)
         offered = [m.extmap.get(TRANSPORT_CC) for m in parse_sdp(offer_sdp).media]
-        if self.link is not None and offered and offered[0] is not None:
-            answer, self.link.ext_id = with_transport_cc(answer, offered[0])
+        link = self.link
+        if link is not None and link.estimator is None and offered and offered[0] is not None:
+            answer, link.ext_id = with_transport_cc(answer, offered[0])
+        if link is not None:
             self._feedback_task = asyncio.create_task(self._send_feedback())
+            self._link_task = asyncio.create_task(self._drain_link())
         await self.send({"type": "subscribe_answer", "sdp": answer})
         self._subscribed.set()
         if self.remb_bps is not None and self._remb_task is None:
@@ -121,19 +129,45 @@ class Receiver:
             await asyncio.sleep(0.25)
 
     async def _send_feedback(self) -> None:
-        """Transport-wide feedback every 100 ms, as browsers send it."""
+        """Transport-wide feedback every 100 ms, as browsers send it; or, with a receive-side
+        estimate, a REMB at once when it falls by more than 3 % (else every 250 ms)."""
         assert self.link is not None
         count = 0
+        video = tuple(s for s, (kind, _mid) in self._ssrc_kind.items() if kind == "video")
         while self.subscribe_pc is not None:
             await asyncio.sleep(0.1)
             media = next(iter(self._ssrc_kind), 0)
             for report in self.link.reports(sender_ssrc=1, media_ssrc=media, count=count):
                 count = (count + 1) & 0xFF
                 self.subscribe_pc.send_rtcp(serialize_rtcp([report]))
+            estimate = self.link.remb_bps(time.monotonic_ns() // 1000)
+            if estimate is not None:
+                if self.remb_bps is not None and estimate < 0.97 * self.remb_bps:
+                    remb = rtcp.Remb(sender_ssrc=1, bitrate_bps=estimate, ssrcs=video)
+                    self.subscribe_pc.send_rtcp(serialize_rtcp([remb]))
+                self.remb_bps = estimate
+
+    async def _drain_link(self) -> None:
+        """Hand on what came out of the link, every LINK_TICK_S (each at its arrival time)."""
+        while self.subscribe_pc is not None:
+            await asyncio.sleep(LINK_TICK_S)
+            self._through_link(time.monotonic_ns() // 1000)
+
+    def _through_link(self, now_us: int) -> None:
+        assert self.link is not None
+        for arrival_us, packet in self.link.deliver(now_us):
+            self._receive(packet, arrival_us // 1000)
 
     def _on_rtp(self, data: bytes, arrival_ms: int) -> None:
-        if self.link is not None and not self.link.arrives(data):
-            return  # lost in the link's queue
+        if self.link is None:
+            self._receive(data, arrival_ms)
+            return
+        now_us = time.monotonic_ns() // 1000
+        self.link.offer(now_us, data)
+        self._through_link(now_us)
+
+    def _receive(self, data: bytes, arrival_ms: int) -> None:
+        """A packet reached the subscriber (through its link, if it has one)."""
         self.received_bytes += len(data)
         try:
             pkt = parse_rtp(data)
