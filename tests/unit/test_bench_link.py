@@ -3,6 +3,7 @@ generator (queue, delay, random loss, feedback) on a fake clock, and the adaptat
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -71,7 +72,7 @@ def test_the_scenario_takes_the_link_settings_and_refuses_bad_ones() -> None:
     assert linked.link_phases == (Phase(3000, 20), Phase(300, 30))
     assert linked.window_s >= 50 > linked.duration_s  # the window covers the schedule
     assert fanout.window_s == fanout.duration_s
-    with pytest.raises(ScenarioError, match="link_schedule: .*KBITxSECONDS"):
+    with pytest.raises(ScenarioError, match=r"link_schedule: .*KBITxSECONDS"):
         fanout.with_values(link_schedule="fast")
     with pytest.raises(ScenarioError, match="scheduled_links needs a link_schedule"):
         fanout.with_values(scheduled_links=1)
@@ -114,7 +115,7 @@ def test_the_link_delays_by_the_rate_and_the_fixed_delay() -> None:
     arrivals = [at - t0 for at, _ in out]
     assert arrivals[0] == 50_000  # the first from the bucket's burst, plus the delay
     # each after it waits for its size (wire bytes: RTP + 42) at 100 bytes per ms
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     wire = len(sent[0]) + 42
     assert all(abs(g - wire * 10) <= 10 for g in gaps[1:]), gaps
 
@@ -190,11 +191,9 @@ def test_a_remb_link_estimates_from_arrivals_and_falls_with_the_rate() -> None:
     config = LinkConfig(burst_bytes=2000, latency_ms=300)
     link = TransportLink(Link([Phase(3000, 5), Phase(300, 10)], config, lambda: 0.5), remb=True)
     estimates: list[int] = []
-    seq = 0
-    for ms in range(0, 15_000, 4):  # 1.2 KB every 4 ms: 2.4 Mbit/s offered
+    for seq, ms in enumerate(range(0, 15_000, 4)):  # 1.2 KB every 4 ms: 2.4 Mbit/s offered
         now_us = 1_000_000 + ms * 1000
         link.offer(now_us, rtp(seq & 0xFFFF, size=1200))
-        seq += 1
         link.deliver(now_us)
         if ms % 100 == 0:
             estimate = link.remb_bps(now_us)

@@ -34,6 +34,9 @@ class PhaseFigures:
     audio_loss_pct: float = 0.0
     link_use_pct: float = 0.0  # RTP bytes delivered against the link's rate
     widths: list[int] = field(default_factory=list)  # completed stage widths in turn
+    # The same by the layer the server says the stage carries (its slot map): when it decided
+    told_down_s: float | None = None
+    told_up_s: float | None = None
     audio_expected: int = 0
     audio_lost: int = 0
     delivered_bytes: int = 0
@@ -44,8 +47,12 @@ class PhaseFigures:
         down = "-" if self.down_s is None else f"{self.down_s:.1f} s"
         up = "-" if self.up_s is None else f"{self.up_s:.1f} s"
         cut = "" if self.observed_s >= self.seconds else f" (run ended {self.observed_s:.0f} s in)"
+        told = "/".join(
+            "-" if t is None else f"{t:.1f}" for t in (self.told_down_s, self.told_up_s)
+        )
         return (
-            f"{self.kbit_s:>5} kbit/s x {self.seconds:g} s: down {down}, up {up}, longest freeze "
+            f"{self.kbit_s:>5} kbit/s x {self.seconds:g} s: down {down}, up {up} (told {told} s),"
+            f" longest freeze "
             f"{self.longest_freeze_s:.1f} s, audio lost {self.audio_loss_pct:.1f} %, link used "
             f"{self.link_use_pct:.0f} %; widths {self.widths}{cut}"
         )
@@ -197,6 +204,21 @@ class Adaptation:
             if rising and fig.up_s is None and width >= self.top_width:
                 fig.up_s = round((t_us - start) / 1e6, 2)
 
+    def told(self, t_us: int, spatial: int | None, top: int) -> None:
+        """The server says the stage now carries layer `spatial` (None: paused) of `top`."""
+        fig = self._at(t_us)
+        if fig is None:
+            return
+        index = self._index
+        start = self._start_us(index)
+        previous = self.phases[index - 1].kbit_s if index else None
+        dropping = previous is not None and fig.kbit_s < previous
+        if dropping and fig.told_down_s is None and (spatial is None or spatial < top):
+            fig.told_down_s = round((t_us - start) / 1e6, 2)
+        rising = previous is None or fig.kbit_s > previous
+        if rising and fig.told_up_s is None and spatial == top:
+            fig.told_up_s = round((t_us - start) / 1e6, 2)
+
     def audio(self, t_us: int, expected: int, received: int) -> None:
         """Audio arrived: `expected` new sequence numbers (skipped ones included), `received`
         packets that were not there before."""
@@ -228,10 +250,10 @@ def adaptation_result(peers: list[dict[str, Any]], scenario: dict[str, Any]) -> 
         "queue_ms": scenario.get("link_queue_ms"),
         "estimator": scenario.get("link_estimator"),
         "planned": scenario.get("scheduled_links", 0),
-        "how": "phases from the first packet each subscriber received; down: first stage frame below the top "
-        "width after a drop; up: first at the top width after a rise; freeze: longest stretch "
-        "with no stage frame completed; audio lost: sequence numbers never received; link used: "
-        "RTP bytes delivered against the phase's rate",
+        "how": "phases from the first packet each subscriber received; down: first stage frame "
+        "below the top width after a drop; up: first at the top width after a rise (told: the "
+        "layer the slot map names); freeze: longest stretch with no stage frame completed; audio "
+        "lost: sequence numbers never received; link used: RTP bytes delivered against the rate",
         "subscribers": [{"name": p["name"], **p["adaptation"]} for p in linked],
     }
 

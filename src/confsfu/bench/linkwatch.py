@@ -33,6 +33,7 @@ class LinkPlan:
     estimator: str = "twcc"  # or "remb"
     seed: int = 1
     top_width: int = 1280  # the stage's top layer
+    top_spatial: int = 2  # ... and its index in the slot map
 
     @property
     def phases(self) -> tuple[Phase, ...]:
@@ -66,6 +67,14 @@ class LinkWatch:
             stage = (s for s, (kind, mid) in kinds if mid in mids and kind == "video")
             self._stage_ssrc = next(stage, None)
         return self._stage_ssrc
+
+    def told(self, peer: BenchPeer, now_us: int) -> None:
+        """A slot map came: the layer the server says the stage carries now."""
+        origin = self.link.origin_us
+        stage = next((s for s in peer.slots.values() if s.get("purpose") == "stage"), None)
+        if origin is None or stage is None or not stage.get("name"):
+            return
+        self.adaptation.told(now_us - origin, stage.get("spatial"), self.plan.top_spatial)
 
     def packet(
         self,

@@ -337,6 +337,7 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
                 estimator=scenario.link_estimator,
                 seed=scenario.link_seed,
                 top_width=scenario.layers[-1].width,
+                top_spatial=len(scenario.layers) - 1 if scenario.simulcast else 0,
             ),
             nice=options.worker_nice,
             idle=options.idle_workers,

@@ -68,9 +68,9 @@ class Scenario(BaseModel):
     downlink_bps: int | None = Field(default=None, ge=10_000)  # everyone else's REMB (None: none)
     # Emulated downlinks: `scheduled_links` subscribers (receive-only first, then publishers)
     # behind a link in the load generator whose rate follows `link_schedule` from the first
-    # packet each receives ("3000x20,300x30": kbit/s x seconds; a tbf token bucket, 20 KB burst, queue of
-    # `link_queue_ms`), with `link_delay_ms` one way and `link_loss` (0..0.5) random loss, seeded
-    # by `link_seed`; they answer with transport-cc (`twcc`) or a REMB of their own receive-side
+    # packet each receives ("3000x20,300x30": kbit/s x seconds; a tbf token bucket, 20 KB
+    # burst, queue of `link_queue_ms`), with `link_delay_ms` one way and `link_loss` (0..0.5)
+    # random loss, seeded by `link_seed`; they answer with transport-cc (`twcc`) or a REMB of their own receive-side
     # estimate (`remb`), and are reported per phase (`adaptation` in the result).
     link_schedule: str | None = None
     scheduled_links: int = Field(default=0, ge=0, le=500)
