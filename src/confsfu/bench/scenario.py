@@ -70,8 +70,8 @@ class Scenario(BaseModel):
     # behind a link in the load generator whose rate follows `link_schedule` from the first
     # packet each receives ("3000x20,300x30": kbit/s x seconds; a tbf token bucket, 20 KB
     # burst, queue of `link_queue_ms`), with `link_delay_ms` one way and `link_loss` (0..0.5)
-    # random loss, seeded by `link_seed`; they answer with transport-cc (`twcc`) or a REMB of their own receive-side
-    # estimate (`remb`), and are reported per phase (`adaptation` in the result).
+    # random loss, seeded by `link_seed`; they answer with transport-cc (`twcc`) or a REMB
+    # of their own receive-side estimate (`remb`), and are reported per phase (`adaptation`).
     link_schedule: str | None = None
     scheduled_links: int = Field(default=0, ge=0, le=500)
     link_delay_ms: int = Field(default=0, ge=0, le=2000)
