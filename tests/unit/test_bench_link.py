@@ -210,27 +210,35 @@ def test_a_remb_link_estimates_from_arrivals_and_falls_with_the_rate() -> None:
 
 def test_stage_frames_complete_when_whole_and_wait_for_a_keyframe_after_one_is_given_up() -> None:
     stage = StageFrames()
-    # frame of 3 (a keyframe 1280 wide), then frames of 2
-    assert stage.packet(0, 10, False, 1280, repaired=False) == []
-    assert stage.packet(1, 11, False, None, repaired=False) == []
-    assert stage.packet(2, 12, True, None, repaired=False) == [1280]
-    assert stage.packet(3, 14, True, None, repaired=False) == []  # 13 missing
-    assert stage.packet(4, 13, False, None, repaired=True) == [1280]  # repaired by RTX
-    assert stage.packet(5, 16, True, None, repaired=False) == []  # 15 missing, never comes
-    assert stage.packet(6, 18, True, None, repaired=False) == []
-    assert stage.packet(1_000_006, 20, True, None, repaired=False) == []  # given up; broken
+
+    def got(t: int, seq: int, *, marker: bool = False, starts: bool = False,
+            key: int | None = None, repaired: bool = False) -> list[int]:  # fmt: skip
+        return stage.packet(t, seq, marker, starts or bool(key), key, repaired=repaired)
+
+    # a keyframe of 3 packets 1280 wide, then frames of 2
+    assert got(0, 10, key=1280) == [] and got(1, 11) == []
+    assert got(2, 12, marker=True) == [1280]
+    assert got(3, 14, marker=True) == []  # 13 (its first) missing
+    assert got(4, 13, starts=True, repaired=True) == [1280]  # repaired by RTX
+    assert got(5, 15, starts=True) == [] and got(6, 16, marker=True) == [1280]
+    assert got(7, 18, marker=True) == []  # 17 missing, never comes
+    assert got(8, 19, starts=True) == []  # 20, this frame's end, lost too
+    assert got(1_000_007, 21, starts=True) == []  # 17-18 given up: broken
     assert stage.wants_keyframe
-    assert stage.packet(1_000_007, 21, False, 320, repaired=False) == []
-    assert stage.packet(1_000_008, 22, True, None, repaired=False) == [320]  # a keyframe again
+    assert got(1_000_008, 22, marker=True) == []  # whole, but no keyframe
+    assert got(1_000_009, 23, key=320) == []
+    assert got(1_000_010, 24, marker=True) == [320]  # a keyframe: 19-20 need not wait
     assert not stage.wants_keyframe and stage.width == 320
+    assert got(1_000_011, 25, starts=True, marker=True) == [320]
 
 
 def test_stage_frames_start_on_a_keyframe_and_unwrap() -> None:
     stage = StageFrames()
-    assert stage.packet(0, 65534, True, None, repaired=False) == []  # not a keyframe: waits
-    assert stage.packet(1, 65535, False, 640, repaired=False) == []
-    assert stage.packet(2, 0, True, None, repaired=False) == [640]
-    assert stage.packet(3, 1, True, None, repaired=False) == [640]
+    assert stage.packet(0, 65533, True, True, None, repaired=False) == []  # not a keyframe
+    assert stage.packet(1, 65534, True, True, None, repaired=False) == []
+    assert stage.packet(1, 65535, False, True, 640, repaired=False) == []
+    assert stage.packet(2, 0, True, False, None, repaired=False) == [640]
+    assert stage.packet(3, 1, True, True, None, repaired=False) == [640]
 
 
 def test_adaptation_figures_per_phase() -> None:
@@ -239,7 +247,7 @@ def test_adaptation_figures_per_phase() -> None:
 
     def frame(t_us: int, width: int | None, key: bool = False) -> None:
         nonlocal seq
-        adaptation.stage_packet(t_us, seq, True, width if key else None)
+        adaptation.stage_packet(t_us, seq, True, True, width if key else None)
         adaptation.delivered(t_us, 1000)
         seq += 1
 

@@ -77,24 +77,24 @@ class StageFrames:
         return self._highest + ((seq - self._highest + 32768) % 65536 - 32768)
 
     def packet(
-        self, now_us: int, seq: int, marker: bool, key_width: int | None, *, repaired: bool
+        self,
+        now_us: int,
+        seq: int,
+        marker: bool,
+        starts: bool,
+        key_width: int | None,
+        *,
+        repaired: bool,
     ) -> list[int]:
-        """A stage packet arrived (`key_width`: it starts a keyframe of that width); the widths
-        of the frames it completed."""
+        """A stage packet arrived (`starts`: a frame's first; `key_width`: a keyframe's first,
+        of that width); the widths of the frames it completed."""
         u = self.unwrap(seq)
-        if self._highest is None or u - self._highest > MAX_GAP or self._highest - u > MAX_GAP:
-            self._highest, self._prev_marker = u, (u if marker else None)
+        if self._highest is None or abs(u - self._highest) > MAX_GAP:  # a start: from a keyframe
+            self._highest, self._prev_marker, self._broken = u, None, True
             self._missing.clear()
             self._pending.clear()
             self._keys.clear()
-            self._broken = True  # a start: from a keyframe
-            if key_width:
-                self._keys[u] = key_width
-                self._prev_marker = u - 1 if not marker else u
-                if marker:
-                    self._pending.append((u, u, now_us))
-            return self._complete(now_us)
-        if u > self._highest:
+        elif u > self._highest:
             if not repaired:
                 self._missing.update(range(self._highest + 1, u))
             self._highest = u
@@ -102,10 +102,15 @@ class StageFrames:
             self._missing.discard(u)
         if key_width:
             self._keys[u] = key_width
-        if marker and not repaired:
-            if self._prev_marker is not None and u > self._prev_marker:
+        if not repaired:
+            if starts and self._prev_marker is not None and u - 1 > self._prev_marker:
+                self._pending.append((self._prev_marker + 1, u - 1, now_us))  # its end was lost
+            if starts:
+                self._prev_marker = u - 1
+            if marker and self._prev_marker is not None and u > self._prev_marker:
                 self._pending.append((self._prev_marker + 1, u, now_us))
-            self._prev_marker = u
+            if marker:
+                self._prev_marker = u
         if len(self._missing) > MISSING_KEPT:
             self._missing = {s for s in self._missing if s > self._highest - MISSING_KEPT // 2}
         return self._complete(now_us)
@@ -181,10 +186,17 @@ class Adaptation:
         fig.link_use_pct = round(100.0 * fig.delivered_bytes * 8 / rate_bits, 1)
 
     def stage_packet(
-        self, t_us: int, seq: int, marker: bool, key_width: int | None, *, repaired: bool = False
+        self,
+        t_us: int,
+        seq: int,
+        marker: bool,
+        starts: bool,
+        key_width: int | None,
+        *,
+        repaired: bool = False,
     ) -> None:
         fig = self._at(t_us)
-        widths = self.stage.packet(t_us, seq, marker, key_width, repaired=repaired)
+        widths = self.stage.packet(t_us, seq, marker, starts, key_width, repaired=repaired)
         if fig is None or not widths:
             return
         index = self._index

@@ -112,7 +112,8 @@ class LinkWatch:
         except ParseError:
             return
         key_width = vp8.width if vp8.starts_frame and vp8.is_keyframe else None
-        self.adaptation.stage_packet(t_us, seq, pkt.marker, key_width, repaired=recovered)
+        starts = vp8.starts_frame
+        self.adaptation.stage_packet(t_us, seq, pkt.marker, starts, key_width, repaired=recovered)
         stage = self.adaptation.stage
         pc = peer.subscribe_pc
         if stage.wants_keyframe and now_ms - self._last_pli_ms >= PLI_EVERY_MS and pc is not None:
