@@ -34,6 +34,7 @@ ABS_SEND_TIME_WRAP_S = 64.0
 SPLIT_EVERY = 8  # video packets whose delay is also split at the server's read: 1 in 8 (a parse)
 CLOCK_SLACK_S = 0.001  # realtime -> monotonic conversion error allowed in an arrival time
 MESSAGES_KEPT = 200  # signalling messages a peer's log keeps (what the run needs is noted apart)
+LINK_STAMP_MAX_S = 5.0  # a kernel time stamp older than this, for a linked subscriber, is wrong
 MISSING_KEPT = 1024  # missing sequence numbers a stream remembers, to see them filled late
 
 
@@ -288,6 +289,13 @@ class BenchPeer(LoopbackPeer):
                 self.delays[int(delay_ms / DELAY_BIN_MS)] += 1
                 if not seq % SPLIT_EVERY and _kind == "video" and self.abs_send_time_id:
                     self._split(data, sent, delay_ms)
+
+    def _reached_us(self) -> int:
+        """The kernel's receive time of the packet just read (up to LINK_STAMP_MAX_S old)."""
+        now, unstamped = time.monotonic(), self.unstamped
+        reached = self._arrival(now - LINK_STAMP_MAX_S, now)
+        self.unstamped = unstamped  # that count is of the delays measured (none here)
+        return int(reached * 1e6)
 
     def _through_watch(
         self, data: bytes, arrival_ms: int, ssrc: int, seq: int, recovered: bool, stats: StreamStats

@@ -162,9 +162,14 @@ class Receiver:
         if self.link is None:
             self._receive(data, arrival_ms)
             return
-        now_us = time.monotonic_ns() // 1000
-        self.link.offer(now_us, data)
-        self._through_link(now_us)
+        self.link.offer(self._reached_us(), data)
+        self._through_link(time.monotonic_ns() // 1000)
+
+    def _reached_us(self) -> int:
+        """When the packet just read reached this subscriber's socket (monotonic microseconds):
+        when the link takes it. Now, unless a subclass knows better (the kernel's time stamp:
+        a load generator that reads late must not hand the link a burst)."""
+        return time.monotonic_ns() // 1000
 
     def _receive(self, data: bytes, arrival_ms: int) -> None:
         """A packet reached the subscriber (through its link, if it has one)."""
