@@ -42,6 +42,7 @@ const HELLO_TIMEOUT_MS = 10_000;
 const JOINED_TIMEOUT_MS = 15_000;
 const REPORT_TIMEOUT_MS = 15_000;
 const SCREEN_ANSWER_TIMEOUT_MS = 15_000;
+const STAGE_SIZE_MS = 250; // stage sizes (a window being resized) go out at most this often
 const RECONNECT_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 15_000];
 
 export const CHAIR_ACTIONS = Object.freeze([
@@ -145,6 +146,9 @@ export class ConferenceClient extends EventTarget {
     /** Chairs: {listeners, max_listeners}, how many are watching (null before the first count). */
     this.audience = null;
     this.gridPage = 0;
+    this.stageHeight = 0; // device pixels the page shows its stage (0: not known)
+    this._stageSent = 0; // ... as the server last heard it on this connection
+    this._stageSizeTimer = 0;
     /** The room's chat, oldest first: [{id, sender, name, role, sent_ms, text}]. */
     this.chat = [];
     this.state = "idle";
@@ -288,6 +292,32 @@ export class ConferenceClient extends EventTarget {
     const n = Math.max(0, Math.min(1000, Math.floor(Number(page) || 0)));
     this.gridPage = n;
     return this._send({ type: "view_page", page: n });
+  }
+
+  /** Shows `participantId` on my own stage (null: the room's stage again). */
+  pin(participantId) {
+    return this._send({ type: "pin", participant_id: participantId ?? null });
+  }
+
+  /**
+   * The page shows its stage `height` device pixels high (0: hidden): the server sends no
+   * taller a layer than fills it. Sent at most every STAGE_SIZE_MS, the latest size last, and
+   * again after every join.
+   */
+  setStageSize(height) {
+    const h = Math.max(0, Math.min(16384, Math.round(Number(height) || 0)));
+    if (h === this.stageHeight) return;
+    this.stageHeight = h;
+    if (this._stageSizeTimer) return;
+    this._stageSizeTimer = setTimeout(() => {
+      this._stageSizeTimer = 0;
+      this._sendStageSize();
+    }, STAGE_SIZE_MS);
+  }
+
+  _sendStageSize() {
+    if (!this.self || this._stageSent === this.stageHeight) return;
+    if (this._send({ type: "stage_size", height: this.stageHeight })) this._stageSent = this.stageHeight;
   }
 
   /** Chairs: the meeting report so far. Resolves to {format, filename, content}. */
@@ -640,6 +670,8 @@ export class ConferenceClient extends EventTarget {
     this.participants = {};
     for (const p of msg.participants ?? []) this.participants[p.id] = { ...p };
     this._emit("joined", { ...this.self, grid_page_size: this.gridPageSize });
+    this._stageSent = 0; // a new subscriber on the server: it knows no size yet
+    this._sendStageSize();
     this._emit("self", { ...this.self });
     this._emit("participants", { ...this.participants });
     this._setState("joining", "Setting up audio and video…");

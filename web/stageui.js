@@ -63,6 +63,21 @@ export function initStage(state, whenSpeaking = () => {}) {
   setInterval(pollSpeaking, SPEAKING_POLL_MS);
 }
 
+let sizeClient = null; // the meeting's or the watch page's client, told the stage's size
+
+/**
+ * Tells `client` (from now on, whenever the stage tile changes size) how tall the stage is in
+ * device pixels, for the server: no taller a layer than fills it.
+ */
+export function reportStageSize(client = sizeClient) {
+  sizeClient = client;
+  const { height } = view.stageTile.getBoundingClientRect();
+  const shown = !view.stageTile.hidden && height > 0;
+  client?.setStageSize(shown ? height * (window.devicePixelRatio || 1) : 0);
+}
+
+new ResizeObserver(() => reportStageSize()).observe(view.stageTile);
+
 /** A new meeting: no pin, the stage not full screen, the layout chosen last. */
 export function resetStage() {
   page.pin = null;
@@ -79,7 +94,7 @@ export function renderStageControls() {
   const operator = new URLSearchParams(location.search).get("details") === "1";
   view.details.hidden = !(operator || page.self?.role === "chair");
   if (!page.self?.resumed) return;
-  page.client?._send({ type: "pin", participant_id: keptPin(page.pin, page.participants) });
+  page.client?.pin(keptPin(page.pin, page.participants));
 }
 
 /** After the participant list changed: a pin of someone who left ends (the server ends it too). */
@@ -89,7 +104,7 @@ export function keepPin() {
 
 function setPin(pid) {
   page.pin = pid;
-  page.client?._send({ type: "pin", participant_id: pid });
+  page.client?.pin(pid);
   renderMedia(page);
 }
 

@@ -6,7 +6,15 @@ import { devices, endPreview, prejoinChoices, setDevicePanel, startPreview } fro
 import { closeOwnDrawers, setDrawerRole } from "./drawers.js";
 import { clearToasts, toast } from "./notify.js";
 import { ConferenceClient } from "./protocol.js";
-import { initStage, keepPin, markSpeaking, mediaIcons, renderStageControls, resetStage } from "./stageui.js";
+import {
+  initStage,
+  keepPin,
+  markSpeaking,
+  mediaIcons,
+  renderStageControls,
+  reportStageSize,
+  resetStage,
+} from "./stageui.js";
 import {
   clearMedia,
   detachMedia,
@@ -188,6 +196,7 @@ async function startMeeting(join, prepared = null) {
   });
   page.client = client;
   window.conference = client;
+  reportStageSize(client);
 
   const on = (type, handler) => client.addEventListener(type, (e) => {
     if (client === page.client) handler(e.detail);

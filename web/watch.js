@@ -3,6 +3,7 @@
 
 import { clearToasts, toast } from "./notify.js";
 import { ConferenceClient } from "./protocol.js";
+import { reportStageSize } from "./stageui.js";
 import { clearMedia, detachMedia, renderMedia, resumeAudio } from "./tiles.js";
 import { describeServerError } from "./words.js";
 
@@ -115,6 +116,7 @@ export async function startWatching(join) {
   const client = new ConferenceClient({ url: `${scheme}//${location.host}/ws`, join });
   page.client = client;
   window.conference = client;
+  reportStageSize(client);
   const on = (type, handler) => client.addEventListener(type, (e) => {
     if (client === page.client) handler(e.detail);
   });

@@ -54,6 +54,7 @@ from confsfu.signalling.messages import (
     Report,
     RequestUnmute,
     SlotsShown,
+    StageSize,
     SubscribeAnswer,
     SubscribeOffer,
     Unpublish,
@@ -257,6 +258,8 @@ class Session:
                 await live.announce(posted)
             case ViewPage(page=page):
                 live.media.set_grid_page(self.pid, page)
+            case StageSize(height=height):
+                live.media.set_stage_size(self.pid, height)
             case Pin(participant_id=target):
                 try:
                     live.media.set_pin(self.pid, target, meeting.room.participants)

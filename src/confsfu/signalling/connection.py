@@ -21,6 +21,7 @@ CLIENT_TYPES = frozenset(
         "request_unmute",
         "chair",
         "view_page",
+        "stage_size",
         "pin",
         "chat_send",
         "slots_shown",
