@@ -1,21 +1,21 @@
 // Cameras, microphones and speakers: choosing, opening and swapping them, the microphone level and
 // "you are muted" detection. No DOM here: deviceui.js draws the pickers and the meter.
 
-import { DEVICE_WORDS, describeDeviceProblem } from "./words.js";
+import { t } from "./i18n.js";
+import { describeDeviceProblem } from "./words.js";
 
 export const CAMERA_SIZE = { width: 1280, height: 720 };
 const STORAGE_KEY = "confsfu.devices";
 
 /** The devices of one kind as [{id, label}], labelled in words when the browser gives no label. */
 export function devicesOfKind(devices, kind) {
-  const nouns = { videoinput: DEVICE_WORDS.camera, audioinput: DEVICE_WORDS.microphone, audiooutput: DEVICE_WORDS.speaker };
-  const noun = nouns[kind];
+  const keys = { videoinput: "device.unnamed.camera", audioinput: "device.unnamed.microphone", audiooutput: "device.unnamed.speaker" };
   const out = [];
   const seen = new Set();
   for (const d of devices ?? []) {
     if (d.kind !== kind || !d.deviceId || seen.has(d.deviceId)) continue;
     seen.add(d.deviceId);
-    out.push({ id: d.deviceId, label: d.label || `${noun} ${out.length + 1}` });
+    out.push({ id: d.deviceId, label: d.label || t(keys[kind] ?? "device.unnamed.device", { number: out.length + 1 }) });
   }
   return out;
 }

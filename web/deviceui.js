@@ -15,12 +15,12 @@ import {
   speakerChoiceSupported,
   swapTrack,
 } from "./devices.js";
-import { DEVICE_WORDS, LISTEN_ONLY } from "./words.js";
+import { onLanguageChange, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const METER_EVERY_MS = 50;
 const KIND_OF = { camera: "videoinput", microphone: "audioinput", speaker: "audiooutput" };
-const NONE_WORDS = { camera: DEVICE_WORDS.noCamera, microphone: DEVICE_WORDS.noMicrophone, speaker: "" };
+const NONE_KEYS = { camera: "device.noCamera", microphone: "device.noMicrophone", speaker: "" };
 
 const view = {
   preview: $("preview-video"),
@@ -109,7 +109,7 @@ class LocalDevices {
   /** Words for whatever could not be opened, or "" when both work. */
   problemText() {
     const parts = [this.problems.camera, this.problems.microphone].filter(Boolean);
-    if (this.problems.camera && this.problems.microphone) parts.push(LISTEN_ONLY);
+    if (this.problems.camera && this.problems.microphone) parts.push(t("device.listenOnly"));
     return parts.join(" ");
   }
 
@@ -125,7 +125,7 @@ class LocalDevices {
       for (const kind of ["camera", "microphone", "speaker"]) {
         const options = devicesOfKind(devices, KIND_OF[kind]);
         const inUse = kind === "speaker" ? this.speakerId : this.track(kind)?.getSettings?.().deviceId;
-        fillPicker(group[kind], options, chooseDevice(options, { inUse, wanted: saved[kind] }), NONE_WORDS[kind]);
+        fillPicker(group[kind], options, chooseDevice(options, { inUse, wanted: saved[kind] }), NONE_KEYS[kind] && t(NONE_KEYS[kind]));
       }
       const speakers = speakerChoiceSupported() && group.speaker.options.length > 0;
       for (const el of document.querySelectorAll(".speaker-field")) {
@@ -172,7 +172,7 @@ class LocalDevices {
       try {
         await audio.setSinkId(this.speakerId);
       } catch (error) {
-        showProblem(problemEl, `${DEVICE_WORDS.switchFailed}: ${error?.message ?? error}`);
+        showProblem(problemEl, t("device.switchFailed", { detail: error?.message ?? error }));
       }
     }
   }
@@ -182,7 +182,7 @@ class LocalDevices {
     const kind = track.kind === "video" ? "camera" : "microphone";
     track.addEventListener("ended", () => {
       if (this.track(kind) !== track) return;
-      this.problems[kind] = DEVICE_WORDS.lost[kind];
+      this.problems[kind] = t(`device.lost.${kind}`);
       if (!view.joinProblems.closest("[hidden]")) showProblem(view.joinProblems, this.problemText());
       this.onLost(kind);
     });
@@ -210,13 +210,13 @@ class LocalDevices {
     }
     const waiting = this._meter.waiting();
     if (view.levelWaits.hidden === waiting) {
-      view.levelWaits.textContent = DEVICE_WORDS.levelWaits;
+      view.levelWaits.textContent = t("device.levelWaits");
       view.levelWaits.hidden = !waiting;
     }
     const mic = this.track("microphone") ? this.micState() : null;
     const show = this._muted.update(fraction, Boolean(mic?.muted), now);
     if (show) {
-      const text = mic.byChair ? DEVICE_WORDS.chairMutedSpeaking : DEVICE_WORDS.mutedSpeaking;
+      const text = mic.byChair ? t("device.chairMutedSpeaking") : t("device.mutedSpeaking");
       if (view.mutedText.textContent !== text) view.mutedText.textContent = text;
       view.mutedUnmute.hidden = mic.byChair;
     }
@@ -225,7 +225,7 @@ class LocalDevices {
 }
 
 function fillPicker(select, options, chosen, noneWords) {
-  const key = JSON.stringify([options, chosen]);
+  const key = JSON.stringify([options, chosen, noneWords]);
   if (select.dataset.key === key) return;
   select.dataset.key = key;
   select.replaceChildren(...options.map(({ id, label }) => new Option(label, id, false, id === chosen)));
@@ -267,12 +267,13 @@ navigator.mediaDevices?.addEventListener?.("devicechange", () => devices.refresh
 /** Opens the devices for the pre-join screen and shows the preview, pickers and any problem. */
 export async function startPreview() {
   view.joinHint.hidden = false;
-  view.joinHint.textContent = DEVICE_WORDS.checking;
+  view.joinHint.textContent = t("device.checking");
   await devices.open();
   view.preview.srcObject = devices.track("camera") ? devices.stream : null;
   syncToggles();
   showProblem(view.joinProblems, devices.problemText());
-  view.joinHint.textContent = DEVICE_WORDS.ready;
+  view.joinHint.textContent = t("device.ready");
+  view.joinHint.dataset.ready = "true";
 }
 
 /** "Join with ... off" checked and disabled for a device that is missing, free for one that works. */
@@ -298,7 +299,7 @@ function renderPreview() {
   if (mic) mic.enabled = !view.micOff.checked;
   if (camera && view.preview.srcObject !== devices.stream) view.preview.srcObject = devices.stream;
   view.previewOff.hidden = Boolean(camera) && !view.cameraOff.checked;
-  view.previewOff.textContent = camera ? DEVICE_WORDS.previewOff : DEVICE_WORDS.previewNone;
+  view.previewOff.textContent = camera ? t("device.previewOff") : t("device.previewNone");
 }
 
 view.cameraOff.addEventListener("change", renderPreview);
@@ -331,3 +332,11 @@ view.panel.addEventListener("keydown", (event) => {
   view.toggle.focus();
 });
 view.mutedUnmute.addEventListener("click", () => devices.onUnmute());
+
+onLanguageChange(() => {
+  if (view.joinHint.dataset.ready) view.joinHint.textContent = t("device.ready");
+  view.levelWaits.textContent = t("device.levelWaits");
+  view.mutedText.textContent = "";
+  renderPreview();
+  devices.refreshPickers(); // unnamed devices ("Camera 2") and "No camera found"
+});

@@ -297,7 +297,8 @@ class Notice(Message):
 
     type: Literal["notice"] = "notice"
     code: str
-    text: str
+    text: str  # in English; pages word it in their language from `code` and `params`
+    params: dict[str, str | int] = {}  # what the text says: kind, participant_id, name, minutes
 
 
 class ChatInfo(Message):
