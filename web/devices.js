@@ -165,7 +165,7 @@ export async function openDevice(kind, id, mediaDevices = globalThis.navigator?.
   try {
     const stream = await mediaDevices.getUserMedia(constraints);
     const track = kind === "camera" ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
-    if (!track) throw Object.assign(new Error("no track"), { name: "NotFoundError" });
+    if (!track) throw Object.assign(new Error(), { name: "NotFoundError" }); // said by its name
     return { track };
   } catch (error) {
     return { problem: describeDeviceProblem(kind, error) };
