@@ -39,7 +39,7 @@ from pylibsrtp._binding import lib as srtp_lib
 
 from confsfu.ids import Kind
 from confsfu.rtp import extensions
-from confsfu.server import _wire, srtp_keys
+from confsfu.server import _wire, plain_sends, srtp_keys
 from confsfu.server.clock import clock_ms
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,8 @@ class NegotiationError(ValueError):
 
 
 def configure_aiortc(candidates: CandidatePolicy) -> None:
-    """Process-wide aiortc setup: simulcast extensions and the ICE addresses to offer."""
+    """Process-wide aiortc setup: simulcast extensions, the ICE addresses to offer, and ICE's
+    sends on plain sockets (`plain_sends`)."""
     if aiortc.__version__ != PINNED_AIORTC:
         raise AdapterError(f"confsfu needs aiortc {PINNED_AIORTC}, found {aiortc.__version__}")
     video = aiortc.codecs.HEADER_EXTENSIONS["video"]
@@ -185,6 +186,7 @@ def configure_aiortc(candidates: CandidatePolicy) -> None:
     aioice.ice.get_host_addresses = (
         _host_addresses_loopback if candidates == "loopback" else (_host_addresses_with_loopback)
     )
+    plain_sends.install()
 
 
 _original_get_host_addresses = aioice.ice.get_host_addresses
