@@ -127,37 +127,40 @@ export function speakerChoiceSupported(proto = globalThis.HTMLMediaElement?.prot
 
 /**
  * Opens the camera and microphone (the saved choices if still there) with one request, or each
- * alone when that fails, to say which one is missing. Resolves to {stream, problems} where
- * problems.camera / problems.microphone say in words what went wrong (null when fine).
+ * alone when that fails, to say which one is missing. Resolves to {stream, problems, errors} where
+ * problems.camera / problems.microphone say in words what went wrong (null when fine), and
+ * errors the same as {name, message} (to word again in another language).
  */
 export async function openCameraAndMicrophone(choices = {}, mediaDevices = globalThis.navigator?.mediaDevices) {
   const problems = { camera: null, microphone: null };
+  const errors = { camera: null, microphone: null };
   const MediaStreamClass = globalThis.MediaStream;
   if (!mediaDevices?.getUserMedia) {
     const error = { name: "NoMediaDevices" };
     problems.camera = describeDeviceProblem("camera", error);
     problems.microphone = describeDeviceProblem("microphone", error);
-    return { stream: null, problems };
+    return { stream: null, problems, errors: { camera: error, microphone: error } };
   }
   try {
     const wanted = constraintsFor({ cameraId: choices.camera, microphoneId: choices.microphone });
     const stream = await mediaDevices.getUserMedia(wanted);
-    return { stream, problems };
+    return { stream, problems, errors };
   } catch {
     // a refusal or a missing device may concern one of the two: ask for each alone
   }
   const tracks = [];
   for (const kind of ["camera", "microphone"]) {
-    const { track, problem } = await openDevice(kind, choices[kind], mediaDevices, false);
+    const { track, problem, error } = await openDevice(kind, choices[kind], mediaDevices, false);
     if (track) tracks.push(track);
     problems[kind] = problem ?? null;
+    errors[kind] = error ?? null;
   }
-  return { stream: tracks.length ? new MediaStreamClass(tracks) : null, problems };
+  return { stream: tracks.length ? new MediaStreamClass(tracks) : null, problems, errors };
 }
 
 /**
- * Opens one device ("camera" or "microphone") by id. Resolves to {track} or {problem} (words
- * saying what went wrong and what still works).
+ * Opens one device ("camera" or "microphone") by id. Resolves to {track} or {problem, error}
+ * (words saying what went wrong and what still works; the error as {name, message}).
  */
 export async function openDevice(kind, id, mediaDevices = globalThis.navigator?.mediaDevices, exact = true) {
   const c = constraintsFor(kind === "camera" ? { cameraId: id, exact } : { microphoneId: id, exact });
@@ -168,7 +171,7 @@ export async function openDevice(kind, id, mediaDevices = globalThis.navigator?.
     if (!track) throw Object.assign(new Error(), { name: "NotFoundError" }); // said by its name
     return { track };
   } catch (error) {
-    return { problem: describeDeviceProblem(kind, error) };
+    return { problem: describeDeviceProblem(kind, error), error: { name: error?.name, message: error?.message } };
   }
 }
 

@@ -16,6 +16,7 @@ import {
   swapTrack,
 } from "./devices.js";
 import { onLanguageChange, t } from "./i18n.js";
+import { describeDeviceProblem } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const METER_EVERY_MS = 50;
@@ -50,6 +51,7 @@ const pickerGroups = [
 class LocalDevices {
   constructor() {
     this.stream = null;
+    /** Why the camera / microphone is missing: an error ({name, message}), "lost" or null. */
     this.problems = { camera: null, microphone: null };
     this.speakerId = savedChoices().speaker ?? null;
     /** Set by the page: the publishing connection now (its senders get new tracks), or null. */
@@ -81,14 +83,14 @@ class LocalDevices {
     this.stop();
     const generation = this._generation;
     this.ready = (async () => {
-      const { stream, problems } = await openCameraAndMicrophone(savedChoices());
+      const { stream, errors } = await openCameraAndMicrophone(savedChoices());
       if (generation !== this._generation) {
         for (const track of stream?.getTracks() ?? []) track.stop();
         return;
       }
       this.stream = stream;
       for (const track of stream?.getTracks() ?? []) this._watch(track);
-      this.problems = problems;
+      this.problems = errors;
       this._meter.attach(this.track("microphone"));
       this._timer ??= setInterval(() => this._tick(), METER_EVERY_MS);
       await this.refreshPickers();
@@ -108,7 +110,12 @@ class LocalDevices {
 
   /** Words for whatever could not be opened, or "" when both work. */
   problemText() {
-    const parts = [this.problems.camera, this.problems.microphone].filter(Boolean);
+    const words = (kind) => {
+      const cause = this.problems[kind];
+      if (!cause) return null;
+      return cause === "lost" ? t(`device.lost.${kind}`) : describeDeviceProblem(kind, cause);
+    };
+    const parts = [words("camera"), words("microphone")].filter(Boolean);
     if (this.problems.camera && this.problems.microphone) parts.push(t("device.listenOnly"));
     return parts.join(" ");
   }
@@ -182,7 +189,7 @@ class LocalDevices {
     const kind = track.kind === "video" ? "camera" : "microphone";
     track.addEventListener("ended", () => {
       if (this.track(kind) !== track) return;
-      this.problems[kind] = t(`device.lost.${kind}`);
+      this.problems[kind] = "lost";
       if (!view.joinProblems.closest("[hidden]")) showProblem(view.joinProblems, this.problemText());
       this.onLost(kind);
     });
@@ -338,5 +345,6 @@ onLanguageChange(() => {
   view.levelWaits.textContent = t("device.levelWaits");
   view.mutedText.textContent = "";
   renderPreview();
+  if (!view.joinProblems.closest("[hidden]")) showProblem(view.joinProblems, devices.problemText());
   devices.refreshPickers(); // unnamed devices ("Camera 2") and "No camera found"
 });

@@ -75,7 +75,7 @@ devices.micState = () => {
   return { muted: !page.client.mediaState.audio, byChair: Boolean(page.self.chair_muted_audio) };
 };
 devices.onUnmute = () => page.client?.setMicrophone(true);
-devices.onLost = () => setNotice(devices.problemText());
+devices.onLost = () => setNotice(() => devices.problemText());
 devices.onSwitched = (kind, hadTrack) => {
   const client = page.client;
   if (kind === "camera") view.selfView.srcObject = null; // the same stream with a new track
@@ -180,7 +180,7 @@ async function startMeeting(join, prepared = null) {
   page.stream = devices.stream;
   page.media = { audio: Boolean(devices.track("microphone")), video: Boolean(devices.track("camera")) };
   view.selfView.srcObject = devices.track("camera") ? devices.stream : null;
-  setNotice(devices.problemText());
+  setNotice(() => devices.problemText());
   renderControls();
 
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -399,7 +399,11 @@ function renderLeft() {
   view.rejoin.textContent = page.left.state === "failed" ? t("left.tryAgain") : t("left.rejoin");
 }
 
-function setNotice(text, action = null) {
+/** The notice under the self view; `words` is text, or a function giving it (worded again on a
+ * language change). */
+function setNotice(words, action = null) {
+  page.notice = { words, action };
+  const text = typeof words === "function" ? words() : words;
   view.notice.replaceChildren();
   view.notice.hidden = !text;
   if (!text) return;
@@ -501,12 +505,13 @@ function offerSoundButton() {
   button.type = "button";
   button.className = "primary";
   button.textContent = t("sound.turnOn");
+  button.dataset.i18n = "sound.turnOn"; // reworded with the page (langui.js)
   button.addEventListener("click", () => {
     page.soundBlocked = false;
     resumeAudio();
     setNotice("");
   });
-  setNotice(t("sound.blocked"), button);
+  setNotice(() => t("sound.blocked"), button);
 }
 
 function renderParticipants() {
@@ -562,6 +567,7 @@ onLanguageChange(() => {
   if (page.status) setStatus(page.status.words, page.status.state);
   renderRoomName(page.roomLabel ?? "");
   renderLeft();
+  if (page.notice) setNotice(page.notice.words, page.notice.action);
   if (!view.meetingView.hidden && !document.body.classList.contains("watching")) renderAll();
 });
 
