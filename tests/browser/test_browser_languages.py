@@ -1,17 +1,20 @@
 """The page in the browser's language: a Spanish Chromium sees the join screen and the meeting in
 Spanish (a button, a toast from a server error, a tile's name card), switches to Korean on the
-page without reloading it (the meeting goes on), and a French Chromium's watch page is French."""
+page without reloading it (the meeting goes on); a French Chromium's watch page is French; a
+Korean chair's panel is Korean, and English again when the chair picks English."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page
 
 from confsfu.settings import RoomSettings
+from confsfu.tokens import make_token
 from tests.browser.conftest import screenshot, wait_for
-from tests.conftest import RunningServer
+from tests.conftest import SECRET, RunningServer
 
 pytestmark = pytest.mark.browser
 
@@ -150,3 +153,36 @@ async def _equals(check: Any, wanted: str) -> bool:
 
 async def _contains(found: Any, wanted: str) -> bool:
     return wanted in await found
+
+
+async def test_the_chair_panel_in_korean(browser: Browser, open_room: RunningServer) -> None:
+    token = make_token(SECRET, room="demo", name="Ines", role="chair", now_s=int(time.time()))
+    page = await page_in(browser, "ko-KR", f"{open_room.http_url}/?token={token}")
+    await page.wait_for_function("() => window.conference?.state === 'connected'")
+    await page.wait_for_selector("#chair-panel:not([hidden])")
+    assert await page.evaluate("document.documentElement.lang") == "ko"
+    assert await text(page, "#chair-mute-all") == "모두 음소거"
+    assert await text(page, "#chair-lock") == "회의 잠그기"
+    assert await text(page, "#chair-schedule") == "예정된 종료 시각이 없습니다."
+    assert await text(page, "#chair-extend-why") == (
+        "연장할 수 없습니다: 이 회의에는 예정된 종료 시각이 없어 연장할 것이 없습니다."
+    )
+    filters = await page.eval_on_selector_all(
+        "#chair-filters .filter-name", "(spans) => spans.map((s) => s.textContent)"
+    )
+    assert filters == ["말하는 중", "손 듦", "음소거", "연결 약함"]
+    row = await page.eval_on_selector_all(
+        "#chair-participants .badge", "(badges) => badges.map((b) => b.textContent)"
+    )
+    assert row == ["나", "의장"], row
+    await page.click("#chair-lock")
+    await wait_for(lambda: _equals(lambda: text(page, "#chair-lock"), "회의 잠금 해제"), "unlock")
+    await screenshot(page, "languages-ko-chair.png")
+    # English again, on the page: the panel's rows and buttons follow.
+    await page.select_option("#language", "en")
+    assert await text(page, "#chair-lock") == "Unlock meeting"
+    assert await text(page, "#chair-schedule") == "No scheduled end."
+    row = await page.eval_on_selector_all(
+        "#chair-participants .badge", "(badges) => badges.map((b) => b.textContent)"
+    )
+    assert row == ["you", "chair"], row
