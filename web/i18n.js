@@ -77,6 +77,11 @@ export function setLanguage(code, { save = false, storage = globalThis.localStor
   return true;
 }
 
+/** Whether the catalogues have `key`. */
+export function hasWords(key) {
+  return Object.hasOwn(CATALOGUES[DEFAULT_LANGUAGE], key);
+}
+
 /** Calls `fn(code)` after every language change. */
 export function onLanguageChange(fn) {
   listeners.add(fn);

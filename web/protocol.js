@@ -23,7 +23,7 @@
 //   screen       {active, starting, text, words}  own screen share started/stopped (text says why it
 //                stopped; words: the same as an i18n.js message)
 //   (publisher_layers is handled here: simulcast layers nobody receives are switched off)
-//   error        {code, message, field, in_reply_to, fatal}  a message the server refused
+//   error        {code, message, field, in_reply_to, fatal, reason}  a message the server refused
 //   bye          {reason}
 
 import { detailed, msg as say, tr } from "./i18n.js";
@@ -912,6 +912,7 @@ export class ConferenceClient extends EventTarget {
       field: msg.field ?? null,
       in_reply_to: msg.in_reply_to ?? null,
       fatal: Boolean(msg.fatal),
+      reason: typeof msg.reason === "string" ? msg.reason : null,
     };
     this._emit("error", detail);
     if (detail.fatal) {

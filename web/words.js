@@ -1,7 +1,7 @@
 // Plain words for the page: server errors, participants' states, durations and clock times
 // (the words themselves are in the catalogues, web/lang/*.js).
 
-import { formatClock, lang, msg, t } from "./i18n.js";
+import { formatClock, hasWords, lang, msg, t } from "./i18n.js";
 
 /** A participant's connection quality (good, fair, poor, unknown) in plain words. */
 export function qualityWords(quality) {
@@ -48,8 +48,9 @@ export function withNames(text, namesById) {
   return out;
 }
 
-// Server errors in words: the code (and the request it answers) chooses the sentence; the server's
-// own explanation (English only) follows in English.
+// Server errors in words: the code (and the request it answers) chooses the sentence; the error's
+// `reason` says why (in any language); without one, the server's own explanation (English) follows
+// on English pages.
 const FORBIDDEN_KEYS = { chair: "error.forbidden.chair", get_report: "error.forbidden.report", publish_offer: "error.forbidden.screen" };
 const REFUSED_KEYS = {
   raise_hand: "error.refused.raiseHand",
@@ -68,15 +69,16 @@ const OTHER_KEYS = {
 };
 const COMPLETE = new Set(["no_such_participant", "busy", "internal"]);
 
-/** The server's explanation, where the page's language can show it (the server writes English). */
-function serverDetail(message, namesById) {
+/** Why, from the error's reason, else the server's English explanation on an English page. */
+function serverDetail(message, namesById, reason) {
+  if (reason && hasWords(`reason.${reason}`)) return t(`reason.${reason}`);
   if (lang() !== "en") return "";
   return withNames(message, namesById);
 }
 
 /** A non-fatal `error` from the server as a sentence. */
-export function describeServerError({ code, message, in_reply_to: inReplyTo }, namesById = {}) {
-  const detail = serverDetail(message, namesById);
+export function describeServerError({ code, message, in_reply_to: inReplyTo, reason }, namesById = {}) {
+  const detail = serverDetail(message, namesById, reason);
   const said = (key) => (detail ? t("error.withDetail", { lead: msg(key), detail }) : t("error.plain", { lead: msg(key) }));
   if (code === "forbidden") return t(FORBIDDEN_KEYS[inReplyTo] ?? "error.forbidden");
   if (inReplyTo === "chat_send" && (code === "rate_limited" || code === "bad_message")) {

@@ -140,3 +140,24 @@ test("setLanguage saves the choice, tells the listeners and refuses a language i
   setLanguage("en");
   assert.deepEqual(heard.slice(-2), ["fr", "en"]);
 });
+
+test("a server error in words: its reason in any language, its English message on English pages", async () => {
+  const { describeNotice, describeServerError } = await import("../../web/words.js");
+  const chatOff = { code: "refused", message: "the chair has turned chat off", in_reply_to: "chat_send", reason: "chat_off" };
+  const floor = { code: "refused", message: "cannot revoke the floor: the floor is idle", in_reply_to: "chair" };
+  setLanguage("es");
+  assert.equal(describeServerError(chatOff), "Tu mensaje no se envió: el moderador desactivó el chat.");
+  assert.equal(describeServerError(floor), "No se pudo hacer."); // no reason: no English in Spanish
+  assert.equal(
+    describeNotice({ code: "unmute_requested", text: "Seoul asks ...", params: { kind: "video", name: "Seoul" } }),
+    "Seoul pide volver a encender su cámara.",
+  );
+  assert.equal(describeNotice({ code: "new_code", text: "Something new." }), "Something new.");
+  setLanguage("en");
+  assert.equal(describeServerError(chatOff), "Your message was not sent: the chair has turned chat off.");
+  assert.equal(describeServerError(floor), "That could not be done: cannot revoke the floor: the floor is idle.");
+  assert.equal(
+    describeServerError({ code: "forbidden", message: "", in_reply_to: "get_report" }),
+    "Only the chair can download the meeting report.",
+  );
+});

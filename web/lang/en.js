@@ -296,6 +296,24 @@ export default {
   "error.internal": "The server could not handle that request; please try again.",
   "error.refusedRequest": "The server refused a request",
 
+  // why the server refused (the error's reason)
+  "reason.hand_down": "there is no raised hand to lower",
+  "reason.hand_raised": "the hand is already raised",
+  "reason.hand_holding": "they already have the floor",
+  "reason.floor_idle": "nobody has the floor",
+  "reason.floor_granted": "someone has the floor",
+  "reason.floor_taken": "someone else has the floor",
+  "reason.bad_limit": "the time limit must be more than zero",
+  "reason.not_muted": "the chair has not muted you",
+  "reason.no_schedule": "the meeting has no scheduled end",
+  "reason.meeting_ended": "the meeting has ended",
+  "reason.chat_off": "the chair has turned chat off",
+  "reason.empty": "the message is empty",
+  "reason.too_long": "the message is too long",
+  "reason.too_many": "wait a few seconds",
+  "reason.message_gone": "that message was already removed",
+  "reason.pin_self": "you cannot pin yourself",
+
   // chat
   "chat.title": "Chat",
   "chat.unread": { one: "Chat, {count} unread", other: "Chat, {count} unread" },

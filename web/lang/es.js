@@ -283,6 +283,23 @@ export default {
   "error.internal": "El servidor no pudo atender esa solicitud; inténtalo de nuevo.",
   "error.refusedRequest": "El servidor rechazó una solicitud",
 
+  "reason.hand_down": "no hay ninguna mano levantada que bajar",
+  "reason.hand_raised": "la mano ya está levantada",
+  "reason.hand_holding": "ya tiene la palabra",
+  "reason.floor_idle": "nadie tiene la palabra",
+  "reason.floor_granted": "alguien tiene la palabra",
+  "reason.floor_taken": "otra persona tiene la palabra",
+  "reason.bad_limit": "el límite de tiempo debe ser mayor que cero",
+  "reason.not_muted": "el moderador no te ha silenciado",
+  "reason.no_schedule": "la reunión no tiene hora de fin prevista",
+  "reason.meeting_ended": "la reunión ha terminado",
+  "reason.chat_off": "el moderador desactivó el chat",
+  "reason.empty": "el mensaje está vacío",
+  "reason.too_long": "el mensaje es demasiado largo",
+  "reason.too_many": "espera unos segundos",
+  "reason.message_gone": "ese mensaje ya se eliminó",
+  "reason.pin_self": "no puedes fijarte a ti mismo",
+
   "chat.title": "Chat",
   "chat.unread": {
     one: "Chat, {count} sin leer",

@@ -283,6 +283,23 @@ export default {
   "error.internal": "Le serveur n'a pas pu traiter cette demande ; veuillez réessayer.",
   "error.refusedRequest": "Le serveur a refusé une demande",
 
+  "reason.hand_down": "aucune main levée à baisser",
+  "reason.hand_raised": "la main est déjà levée",
+  "reason.hand_holding": "cette personne a déjà la parole",
+  "reason.floor_idle": "personne n'a la parole",
+  "reason.floor_granted": "quelqu'un a la parole",
+  "reason.floor_taken": "quelqu'un d'autre a la parole",
+  "reason.bad_limit": "la limite de temps doit être supérieure à zéro",
+  "reason.not_muted": "le président n'a pas coupé votre micro",
+  "reason.no_schedule": "la réunion n'a pas d'heure de fin prévue",
+  "reason.meeting_ended": "la réunion est terminée",
+  "reason.chat_off": "le président a désactivé la discussion",
+  "reason.empty": "le message est vide",
+  "reason.too_long": "le message est trop long",
+  "reason.too_many": "attendez quelques secondes",
+  "reason.message_gone": "ce message a déjà été supprimé",
+  "reason.pin_self": "vous ne pouvez pas vous épingler vous-même",
+
   "chat.title": "Discussion",
   "chat.unread": {
     one: "Discussion, {count} non lu",

@@ -395,6 +395,7 @@ class Error(Message):
     field: str | None = None
     in_reply_to: str | None = None
     fatal: bool = False
+    reason: str | None = None  # why, in one word, for pages that word it themselves (protocol.md)
 
 
 class Bye(Message):
