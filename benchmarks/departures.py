@@ -25,7 +25,7 @@ except ImportError:  # running from a checkout without an installed package
 
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
-from confsfu.server.rtc_adapter import configure_aiortc
+from confsfu.server.aiortc_setup import configure_aiortc
 
 SETTLE_S = 8.0
 AFTER_S = 3.0

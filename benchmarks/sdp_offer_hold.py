@@ -30,9 +30,9 @@ import aiohttp
 from aiohttp import web
 
 from confsfu.loadgen.offers import publish_offer
+from confsfu.server.aiortc_setup import configure_aiortc
 from confsfu.server.app import create_app
 from confsfu.server.loop_lag import LagProbe, LoopLag
-from confsfu.server.rtc_adapter import configure_aiortc
 from confsfu.settings import RoomSettings, Settings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"

@@ -4,7 +4,7 @@ following the schedule 3 Mbit/s 20 s, 300 kbit/s 30 s, 1 Mbit/s 20 s, 3 Mbit/s 3
 once with 80 ms delay and 2 % random loss. Deterministic for a seed.
 
 Run from the repository: .venv/bin/python benchmarks/weak_link_sim.py [--seed 1] [--seeds 8]
-    [--trace] [--layers 150,500,1700]
+    [--trace] [--layers 150,500,1700] [--no-drain]
 """
 
 import argparse
@@ -20,7 +20,7 @@ from confsfu.bandwidth.linksim import LinkConfig
 from confsfu.bandwidth.weaksim import FULL, MediaModel, PhaseFigures, simulate
 
 
-def main(seed: int, seeds: int, trace: bool, media: MediaModel) -> None:
+def main(seed: int, seeds: int, trace: bool, media: MediaModel, drain: bool) -> None:
     """Each seed's figures, then per phase the median over the seeds."""
     for label, link in (
         ("clean", LinkConfig()),
@@ -29,7 +29,7 @@ def main(seed: int, seeds: int, trace: bool, media: MediaModel) -> None:
         runs = []
         for s in range(seed, seed + seeds):
             started = time.perf_counter()
-            result = simulate(FULL, random.Random(s).random, link=link, media=media)
+            result = simulate(FULL, random.Random(s).random, link=link, media=media, drain=drain)
             runs.append(result.phases)
             took = time.perf_counter() - started
             print(f"{label}, seed {s} ({took:.1f} s to simulate):")
@@ -80,6 +80,13 @@ if __name__ == "__main__":
         help="the stage's three simulcast layers in kbit/s (Chromium's fake camera on a busy "
         "machine sent about 60,200,600 in the browser benchmark)",
     )
+    parser.add_argument(
+        "--no-drain",
+        action="store_true",
+        help="no video hold while the link's queue drains after a sharp fall (bandwidth/drain)",
+    )
     args = parser.parse_args()
     low, mid, top = (int(k) * 1000 for k in args.layers.split(","))
-    main(args.seed, args.seeds, args.trace, MediaModel(layer_bps=(low, mid, top)))
+    main(
+        args.seed, args.seeds, args.trace, MediaModel(layer_bps=(low, mid, top)), not args.no_drain
+    )

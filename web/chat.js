@@ -155,7 +155,7 @@ export function onChat({ messages, change }) {
       scrollToEnd();
     } else {
       if (follow) scrollToEnd();
-      if (chat.open) announce(`${m.name}: ${m.text}`);
+      announce(`${m.name}: ${m.text}`); // the live region is outside the panel: heard when shut too
     }
     trimList();
   } else if (change.kind === "removed") {
@@ -176,7 +176,7 @@ function trimList() {
   }
 }
 
-/** Says a new message aloud to screen readers (the list itself is not a live region). */
+/** Says a new message aloud to screen readers (the list itself is not a live region; the panel may be shut). */
 function announce(text) {
   const p = document.createElement("p");
   p.textContent = text;

@@ -22,6 +22,9 @@ const view = {
 };
 
 const TILE_ASPECT = 16 / 9;
+// A taller-than-wide grid area (a phone upright): tiles may grow down to this aspect instead of
+// leaving bands of empty space; a camera then fills its tile, cropped at the sides (style.css).
+const TALL_TILE_ASPECT = 3 / 4;
 const GRID_GAP_PX = 8;
 
 /** Sets a container's markers (see markersFor), touching the DOM only when they change. */
@@ -129,6 +132,9 @@ function followPicture(tile, video, slot, who) {
   showPicture(tile, gate.revealed);
   const why = tile.querySelector(".why");
   if (why) why.textContent = gate.revealed ? "" : pictureWords(slot, who);
+  // A small tile shows only the initials: its reason is their tooltip (style.css).
+  const avatar = tile.querySelector(".avatar");
+  if (avatar) avatar.title = why?.textContent ?? "";
 }
 
 function showPicture(tile, shown) {
@@ -334,12 +340,16 @@ export function layoutGrid(page) {
     if (w > best.width) best = { cols, width: w };
   }
   const rows = Math.max(1, Math.ceil(count / best.cols));
+  const cellHeight = (height - GRID_GAP_PX * (rows - 1)) / rows;
+  const tileHeight = height > width
+    ? Math.min(cellHeight, best.width / TALL_TILE_ASPECT)
+    : best.width / TILE_ASPECT;
   view.grid.dataset.count = String(count);
   view.grid.style.setProperty("--cols", String(best.cols));
   view.grid.style.setProperty("--rows", String(rows));
   if (best.width > 0) {
     view.grid.style.setProperty("--tile-w", `${Math.floor(best.width)}px`);
-    view.grid.style.setProperty("--tile-h", `${Math.floor(best.width / TILE_ASPECT)}px`);
+    view.grid.style.setProperty("--tile-h", `${Math.floor(tileHeight)}px`);
   }
   const others = Object.keys(page.participants).length;
   const stage = (page.slots ?? []).find((s) => s.kind === "video" && s.purpose === "stage");

@@ -64,6 +64,32 @@ TILES = """
 }
 """
 
+# Per tile showing a name card: the pairs of its parts (initials, reason, name, buttons, quality,
+# markers) whose boxes overlap, and the tile's size. A part counts when it is drawn larger than a
+# pixel (a small tile keeps its reason for screen readers in a 1 px box).
+CARD_OVERLAPS = """
+() => [...document.querySelectorAll("#stage-tile.no-picture, #grid .tile.no-picture")]
+  .filter((tile) => !tile.hidden)
+  .map((tile) => {
+    const parts = [".avatar", ".why", ".label", ".tile-button", ".quality", ".marker"]
+      .flatMap((sel) => [...tile.querySelectorAll(sel)].map((e) => [sel, e]))
+      .filter(([, e]) => getComputedStyle(e).display !== "none" && !e.closest("[hidden]"))
+      .map(([sel, e]) => [sel, e.getBoundingClientRect()])
+      .filter(([, r]) => r.width > 1 && r.height > 1);
+    const overlaps = [];
+    for (let i = 0; i < parts.length; i++) for (let j = i + 1; j < parts.length; j++) {
+      const [a, ra] = parts[i], [b, rb] = parts[j];
+      if (ra.left < rb.right && rb.left < ra.right && ra.top < rb.bottom && rb.top < ra.bottom) {
+        overlaps.push(`${a} ${b}`);
+      }
+    }
+    const box = tile.getBoundingClientRect();
+    return {name: tile.querySelector("video").dataset.participant, parts: parts.length,
+            overlaps, size: [Math.round(box.width), Math.round(box.height)],
+            tooltip: tile.querySelector(".avatar").title};
+  })
+"""
+
 
 def write_y4m(path: Path, rgb: tuple[int, int, int], frames: int = 3) -> None:
     r, g, b = rgb
@@ -211,6 +237,11 @@ async def test_every_tile_shows_the_person_its_label_names(
         # A name card in plain words; the server's words stay for the connection details.
         await watched.until(lambda t: any(not x["shown"] and "paused" in x["layer"] for x in t), 20)
         await screenshot(watched.page, "identity-paused.png")
+        # The paused tile is small: its card's parts side by side, none over another, and the
+        # reason in the initials' tooltip.
+        cards = await watched.page.evaluate(CARD_OVERLAPS)
+        assert cards and all(c["parts"] >= 3 and not c["overlaps"] for c in cards), cards
+        assert any(c["tooltip"] == "video paused: weak connection" for c in cards), cards
         for page in (1, 0, 1):  # paging moves the paused slot to someone else and back
             await watched.page.evaluate(f"window.conference.viewPage({page})")
             await watched.sample(2)

@@ -59,6 +59,27 @@ TOAST_OVER_BUTTONS = """
 }
 """
 
+# The tallest band of the main column (px) that no visible content covers: the stage's tile or
+# words, the grid's tiles and words, the floor banner, the pager.
+EMPTY_BAND = """
+() => {
+  const column = document.querySelector(".main-column").getBoundingClientRect();
+  const spans = [...document.querySelectorAll("#floor-banner, #stage-tile, #stage-empty, " +
+      "#stage-self, #grid .tile, #empty-grid, #grid-pager")]
+    .filter((e) => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden")
+    .map((e) => e.getBoundingClientRect())
+    .filter((r) => r.height > 0)
+    .map((r) => [Math.max(r.top, column.top), Math.min(r.bottom, column.bottom)])
+    .sort((a, b) => a[0] - b[0]);
+  let largest = 0, reached = column.top;
+  for (const [top, bottom] of spans) {
+    largest = Math.max(largest, top - reached);
+    reached = Math.max(reached, bottom);
+  }
+  return Math.round(Math.max(largest, column.bottom - reached));
+}
+"""
+
 ROW_NAMES = """
 () => [...document.querySelectorAll("#chair-participants > li")]
   .filter((li) => !li.hidden).map((li) => li.querySelector(".name").textContent)
@@ -171,6 +192,10 @@ async def test_phone_bar_drawers_and_toasts(server: RunningServer, browser: Brow
     await amara.wait_for_selector("#chat-panel", state="hidden")
     await check_drawer(amara, "#devices-toggle", "#devices-panel")
     await screenshot(amara, "phone-meeting.png")
+    # The meeting's room goes to its content: no tall empty band (there were 300 px above and
+    # below a 16:9 tile while Amara saw only "you are on the stage").
+    band = await amara.evaluate(EMPTY_BAND)
+    assert band < 100, (band, await amara.evaluate("document.getElementById('stage').dataset.why"))
 
     # The chair's phone: the chair panel is a drawer too, with "extend" explained in words.
     ids = await check_bar(chair)

@@ -4,6 +4,7 @@ the chair's page counts it."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from playwright.async_api import Browser, Page
 from confsfu.settings import RoomSettings
 from confsfu.tokens import make_token
 from tests.browser.conftest import open_page, screenshot
+from tests.browser.test_browser_a11y import violations
 from tests.browser.test_browser_chair import text_of, wait_for
 from tests.conftest import SECRET
 
@@ -95,6 +97,15 @@ async def test_the_watch_page_plays_the_stage_and_offers_nothing_to_publish(
     assert CHAIR in await text_of(watcher, "#watch-text")
     assert "Nobody sees or hears you" in await text_of(watcher, "#watch-text")
     assert CHAIR in await text_of(watcher, "#stage-tile .label")
+    # Plain words only: no layer the server sends ("high", "low: bandwidth") on the stage, nor in
+    # its tooltips; those are for the meeting page's connection details.
+    shown = await watcher.evaluate(
+        """() => [document.body.innerText,
+                  ...[...document.querySelectorAll("[title]")].map((e) => e.title)].join("\\n")"""
+    )
+    assert not re.search(r"\b(low|medium|high|paused)\b", shown, re.IGNORECASE), shown
+    assert not await watcher.is_visible("#stage-tile .layer")
+    assert await violations(watcher, "watch") == []  # axe-core: nothing serious or critical
     # The volume reaches the room's audio.
     await watcher.fill("#watch-volume", "40")
     volumes = await watcher.eval_on_selector_all(

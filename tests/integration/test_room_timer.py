@@ -11,7 +11,7 @@ import pytest
 
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.server.app import HUB
-from confsfu.server.hub import REASSIGN_EVERY_MS
+from confsfu.server.live_room import REASSIGN_EVERY_MS
 
 pytestmark = pytest.mark.loopback
 

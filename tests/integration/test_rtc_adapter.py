@@ -19,12 +19,8 @@ from aiortc.rtcrtpsender import RTCRtpSender
 
 from confsfu.rtp.packet import build_rtp, parse_rtp
 from confsfu.server import _wire
-from confsfu.server.rtc_adapter import (
-    PINNED_AIORTC,
-    SOCKET_BUFFER_BYTES,
-    RawPeerConnection,
-    configure_aiortc,
-)
+from confsfu.server.aiortc_setup import PINNED_AIORTC, configure_aiortc
+from confsfu.server.rtc_adapter import SOCKET_BUFFER_BYTES, RawPeerConnection
 
 
 def test_pinned_version() -> None:

@@ -50,7 +50,7 @@ async def test_a_page_that_stops_reading_holds_up_nobody_and_is_closed(
         shrink(stalled.get_extra_info("socket"), socket.SO_RCVBUF)
         (stalled_session,) = list(server.app[SESSIONS])
         # The server's side of the stalled socket: a small kernel buffer, so it fills soon.
-        shrink(stalled_session._transport.get_extra_info("socket"), socket.SO_SNDBUF)
+        shrink(stalled_session._writer.transport.get_extra_info("socket"), socket.SO_SNDBUF)
         observer, _ = await join(http, server.ws_url, "Observer " + NAME)
         driver, _ = await join(http, server.ws_url, "Driver " + NAME)
         drain = asyncio.ensure_future(read_all(driver))  # the driver reads, just not here
@@ -75,7 +75,7 @@ async def test_a_page_that_stops_reading_holds_up_nobody_and_is_closed(
                 break
             await asyncio.sleep(0.05)
         assert stalled_session.live is None  # its session ended: writer and reader both
-        assert stalled_session._writer is not None and stalled_session._writer.done()
+        assert stalled_session._writer.task is not None and stalled_session._writer.task.done()
         async with http.get(server.http_url + "/metrics") as response:
             assert "confsfu_send_queue_overflows_total 1.0" in await response.text()
         for ws in (observer, driver, stalled):

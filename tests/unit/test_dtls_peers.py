@@ -1,5 +1,5 @@
 """DTLS with a peer whose certificate is RSA (GStreamer's webrtcbin): aiortc as it is shares no
-cipher suite with it as the DTLS client; with confsfu's seam (rtc_adapter.DTLS_CIPHERS) the
+cipher suite with it as the DTLS client; with confsfu's seam (aiortc_setup.DTLS_CIPHERS) the
 handshake completes both ways, and an ECDSA peer still gets an ECDSA suite."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL, crypto
 
-from confsfu.server import rtc_adapter
+from confsfu.server import aiortc_setup
 
 
 def peer_context(kind: str) -> SSL.Context:
@@ -75,7 +75,7 @@ def confsfu_context() -> SSL.Context:
 def test_the_pinned_aiortc_alone_shares_no_cipher_with_an_rsa_peer() -> None:
     # If this starts to pass, aiortc offers RSA suites itself and the seam can go.
     certificate = RTCCertificate.generateCertificate()
-    aiortc_alone = rtc_adapter._aiortc_ssl_context(certificate, [SRTP_AES128_CM_SHA1_80])
+    aiortc_alone = aiortc_setup._aiortc_ssl_context(certificate, [SRTP_AES128_CM_SHA1_80])
     with pytest.raises(SSL.Error, match="no shared cipher"):
         handshake(aiortc_alone, peer_context("rsa"))
 
@@ -94,5 +94,5 @@ def test_confsfu_completes_dtls_with_rsa_and_ecdsa_peers(
 ) -> None:
     ours, theirs = confsfu_context(), peer_context(peer)
     got = handshake(ours, theirs) if confsfu_is == "client" else handshake(theirs, ours)
-    assert got.encode() in rtc_adapter.DTLS_CIPHERS.split(b":")
+    assert got.encode() in aiortc_setup.DTLS_CIPHERS.split(b":")
     assert got.startswith(f"ECDHE-{authentication}-")

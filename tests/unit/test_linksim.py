@@ -68,19 +68,19 @@ def test_random_loss_and_delay() -> None:
 # Figures per phase of FULL (3 Mbit/s, 300 kbit/s, 1 Mbit/s, 3 Mbit/s) against bounds looser than
 # the goals (down within 2 s, back to 1280x720 within 8 s, no freeze over 1 s, audio loss
 # under 1 %, link use 60-95 %): (phase, figure, upper bound), None for "must happen".
-CLEAN_BOUNDS = [
-    (1, "down_s", 3.0),
-    (1, "longest_freeze_s", 3.5),
-    (1, "audio_loss_pct", 4.0),
-    (2, "longest_freeze_s", 2.5),
-    (2, "audio_loss_pct", 2.0),
+CLEAN_BOUNDS = [  # seed 1 figures with the drain hold: 300 kbit/s down 1.3 s, freeze 0.6 s,
+    (1, "down_s", 2.0),  # audio 0.1 %; 1 Mbit/s freeze 0.4 s, audio 0.6 %
+    (1, "longest_freeze_s", 1.0),
+    (1, "audio_loss_pct", 0.5),
+    (2, "longest_freeze_s", 1.0),
+    (2, "audio_loss_pct", 1.0),
     (3, "up_s", 8.0),
     (3, "longest_freeze_s", 1.0),
     (3, "audio_loss_pct", 0.5),
 ]
-LOSSY_BOUNDS = [
-    (1, "down_s", 4.0),
-    (1, "longest_freeze_s", 4.0),
+LOSSY_BOUNDS = [  # seed 1: 300 kbit/s down 1.7 s, freeze 1.4 s
+    (1, "down_s", 2.5),
+    (1, "longest_freeze_s", 2.0),
     (3, "up_s", 12.0),
     (3, "longest_freeze_s", 1.0),
 ]

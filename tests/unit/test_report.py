@@ -205,3 +205,68 @@ def test_any_name_round_trips_through_json_and_csv(room: str, name: str) -> None
     rows = list(csv.reader(io.StringIO(r.to_csv(), newline="")))
     cell = rows[1][1]
     assert cell == name or (cell == "'" + name and name[:1] in "=+-@\t\r")
+
+
+def test_what_comings_and_goings_grow_is_bounded_and_totals_survive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from confsfu.conference import report as module
+    from confsfu.conference.floor import FloorGranted, FloorRevoked, RevokeReason
+
+    monkeypatch.setattr(module, "MAX_ATTENDEE_RECORDS", 4)
+    monkeypatch.setattr(module, "MAX_SESSIONS_PER_ATTENDEE", 3)
+    monkeypatch.setattr(module, "MAX_GRANT_RECORDS", 2)
+    monkeypatch.setattr(module, "MAX_ACTION_RECORDS", 2)
+    r = MeetingReport("council", now_ms=0, unix_ms=START_UNIX_MS)
+    r.joined(0, "c", "Chair", Role.CHAIR)
+    r.joined(0, "m", "Mayor who left early", Role.PARTICIPANT)
+    r.left(10 * MIN, "m")
+    # A participant comes and goes ten times, a minute each time.
+    for k in range(10):
+        r.joined((20 + 2 * k) * MIN, "x", "Churn", Role.PARTICIPANT)
+        r.left((21 + 2 * k) * MIN, "x")
+    # Three one-visit participants who stay a second: the list is full at four.
+    for k, pid in enumerate("def"):
+        r.joined(50 * MIN + k, pid, pid.upper(), Role.PARTICIPANT)
+        r.left(50 * MIN + k + 1_000, pid)
+    # Three grants to c, a minute each, and three chair actions.
+    for k in range(3):
+        r.on_floor_event((55 + k) * MIN, FloorGranted("c", None))
+        r.on_floor_event((56 + k) * MIN - 1, FloorRevoked("c", RevokeReason.REVOKED))
+        r.chair_action((55 + k) * MIN, "c", Action.EXTEND_MEETING, None, f"+{k}")
+    r.set_speaking_ms({"c": 1, "gone": 2})
+    r.ended(60 * MIN)
+    report = json.loads(r.to_json())
+    people = {p["id"]: p for p in report["participants"]}
+    # The list holds four: the mayor who left early stays; the shortest visits went.
+    assert len(people) == 4 and {"c", "m", "x"} <= set(people)
+    assert report["participants_omitted"] == 2
+    assert people["m"]["present_ms"] == 10 * MIN
+    # Churn: three sessions listed, seven folded, all ten minutes counted from the first join.
+    assert len(people["x"]["sessions"]) == 3 and people["x"]["sessions_omitted"] == 7
+    assert people["x"]["present_ms"] == 10 * MIN
+    assert people["x"]["joined"] == r.iso(20 * MIN)
+    # Two grants listed; the floor time of all three kept.
+    assert len(report["floor_grants"]) == 2 and report["floor_grants_omitted"] == 1
+    assert people["c"]["floor_ms"] == 3 * (MIN - 1)
+    assert [a["detail"] for a in report["chair_actions"]] == ["+1", "+2"]
+    assert report["chair_actions_omitted"] == 1
+    assert "gone" not in json.dumps(report)  # speaking time only of listed participants
+
+
+def test_the_speaker_detector_keeps_a_bounded_number_of_former_talkers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from confsfu.conference import speakers
+
+    monkeypatch.setattr(speakers, "MAX_FORMER_TALKERS", 3)
+    detector = SpeakerDetector()
+    for k in range(6):
+        pid = f"p{k}"
+        start = k * 10_000
+        for t in range(0, 1_000 * (k + 1), 20):  # p5 speaks longest
+            detector.on_audio_level(start + t, pid, 10, True)
+        detector.remove(pid)
+    totals = detector.speaking_totals()
+    assert set(totals) == {"p3", "p4", "p5"}  # the three who spoke longest
+    assert totals["p5"] > totals["p4"] > totals["p3"] > 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from confsfu.server.hub import SlotRow, _slot_infos, slot_map_json
+from confsfu.server.live_room import SlotRow, _slot_infos, slot_map_json
 from confsfu.signalling.messages import SlotMap
 
 maybe_int = st.none() | st.integers(0, 2)

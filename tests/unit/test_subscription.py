@@ -336,3 +336,50 @@ def test_audio_and_a_first_picture_never_wait() -> None:
     video = confirming()
     video.assign(0, Publisher(CAM["seoul"].layer(0)).key)  # nobody shown on it yet
     assert not video.held
+
+
+def test_resuming_on_a_lower_layer_asks_only_that_layers_keyframe() -> None:
+    """A hold (bandwidth/drain) pauses the slot on the layer it carried; it resumes on a lower
+    one: a keyframe of the layer left would resume that one into the link that just fell."""
+    sub = subscription()
+    low, high = Publisher(CAM["milan"].layer(0)), Publisher(CAM["milan"].layer(2))
+    sub.assign(0, high.key)
+    forward(sub, 0, high.packet(keyframe=True))
+    sub.apply(10, decision(None))
+    assert not forward(sub, 15, high.packet(keyframe=False, tid=0))[0]  # held
+    effects = sub.apply(20, decision(0))
+    asked = [e for e in effects if isinstance(e, RequestKeyframe)]
+    assert asked == [RequestKeyframe(low.key)]
+    assert not forward(sub, 30, high.packet(keyframe=False, tid=0))[0]
+    assert forward(sub, 40, low.packet(keyframe=True))[0] and sub.forwarder.source is low.key
+
+
+def test_going_down_the_layer_left_keeps_its_frame_rate_until_the_switch() -> None:
+    """(2, T0) down to (0, T2): the bandwidth fell, so the layer still sent while the new one's
+    keyframe comes must not go up to T2 meanwhile."""
+    sub = subscription()
+    low, high = Publisher(CAM["milan"].layer(0)), Publisher(CAM["milan"].layer(2))
+    sub.assign(0, high.key)
+    sub.apply(0, decision(2, 0))
+    forward(sub, 0, high.packet(keyframe=True))
+    sub.apply(10, decision(0, 2))
+    assert sub.forwarder.max_temporal == 0
+    assert not forward(sub, 20, high.packet(keyframe=False, tid=2))[0]
+    assert forward(sub, 30, low.packet(keyframe=True))[0] and sub.forwarder.source is low.key
+    assert sub.forwarder.max_temporal == 2
+    assert forward(sub, 40, low.packet(keyframe=False, tid=0))[0]
+    assert forward(sub, 50, low.packet(keyframe=False, tid=2))[0]
+
+
+def test_a_hold_while_the_queue_drains_keeps_the_picture_shown() -> None:
+    sub = subscription()
+    high = Publisher(CAM["milan"].layer(2))
+    sub.assign(0, high.key)
+    forward(sub, 0, high.packet(keyframe=True))
+    since = sub.shown().since_ts
+    held = LayerDecision("t", None, None, 0, Reason.DRAINING, 2)
+    assert ANNOUNCE in sub.apply(10, held)
+    assert not forward(sub, 20, high.packet(keyframe=False))[0]
+    assert sub.shown() == Shown(CAM["milan"], "live", since, held)
+    sub.apply(30, decision(None))  # a pause for bandwidth shows the name card
+    assert sub.shown().state == "paused"

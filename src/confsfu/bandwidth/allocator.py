@@ -60,6 +60,7 @@ class Reason(StrEnum):
     NOT_PUBLISHED = "publisher not sending"  # no layer within the caps is being received
     PAUSED_BANDWIDTH = "paused: bandwidth"  # not even the lowest layer fits
     UPGRADE_HELD = "upgrade held"  # kept at its previous layer after a recent downgrade
+    DRAINING = "paused: queue draining"  # held while the link's queue drains (bandwidth/drain)
 
 
 def _as_bitrates(value: Any) -> tuple[npt.NDArray[np.float64], list[float]]:

@@ -3,14 +3,15 @@
 The rules on top of the allocator's: a new subscriber's estimate is held at the initial one for
 a warm-up (its first reports describe its receiver starting up, not its link); the audio it
 receives is taken off first, at what it measurably costs (where the estimate counts it); the
-stage tile is a floor (never paused). What the next step up would cost (a paused tile's lowest
+stage tile is a floor (never paused), but for a hold while the link's queue drains after a sharp
+fall (`bandwidth.drain`). What the next step up would cost (a paused tile's lowest
 layer, else the next rung of a tile the bandwidth holds down) tells probing how far to go.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +25,7 @@ from confsfu.bandwidth.allocator import (
     SubscriberAllocator,
     wanted_bps,
 )
+from confsfu.bandwidth.drain import QueueDrain
 from confsfu.bandwidth.estimation import BandwidthEstimator
 from confsfu.ids import SlotPurpose, SourceId
 
@@ -65,7 +67,17 @@ def demand(
 class SubscriberBudget:
     """A subscriber's estimator and allocator, and the rules between them."""
 
-    __slots__ = ("allocator", "estimator", "ready_ms", "rules", "step_bps", "wanted_bps")
+    __slots__ = (
+        "_audio_bps",
+        "_held",
+        "allocator",
+        "drain",
+        "estimator",
+        "ready_ms",
+        "rules",
+        "step_bps",
+        "wanted_bps",
+    )
 
     def __init__(
         self,
@@ -80,6 +92,9 @@ class SubscriberBudget:
         self.ready_ms = ready_ms  # when the subscriber answered: the warm-up starts
         self.wanted_bps = 0  # what its tiles could use, audio included
         self.step_bps = 0  # what the cheapest step up costs (0: no tile is held down)
+        self.drain = QueueDrain()
+        self._audio_bps = 0
+        self._held: list[LayerDecision] | None = None  # the decisions paused while draining
 
     def estimate_bps(self, now_ms: int) -> int:
         """The estimate the allocation uses: the estimator's, at least the initial one during
@@ -108,13 +123,33 @@ class SubscriberBudget:
         usable = self.estimate_bps(now_ms) * (1.0 - self.rules.headroom)
         budget = max(0, int(usable) - taken)
         self.wanted_bps = wanted_bps(demands) + audio_bps
+        self._audio_bps = audio_bps
         changed = self.allocator.update(now_ms, budget, demands)
         self.step_bps = _step_bps(demands, self.allocator.decisions)
-        return changed
+        if not self.drain.holding:
+            held, self._held = self._held, None
+            return self.allocator.decisions if held is not None else changed
+        if self._held is None or changed is not None:
+            self._held = [
+                replace(d, spatial=None, temporal=None, bitrate_bps=0, reason=Reason.DRAINING)
+                for d in self.allocator.decisions
+            ]
+            return self._held
+        return None
+
+    def on_feedback(self, now_ms: int, acked_sent_ms: int | None, padding_bps: int = 0) -> bool:
+        """After transport-cc feedback (`acked_sent_ms`: the newest send time it acknowledged;
+        `padding_bps`: the probe padding sent meanwhile, which fills the queue as media does):
+        whether a hold of the video began or ended, so the decisions are due again now."""
+        if self.drain.on_acknowledged(now_ms, acked_sent_ms):
+            return True
+        cost = sum(d.bitrate_bps for d in self.allocator.decisions) + self._audio_bps
+        return self.drain.on_estimate(now_ms, self.estimate_bps(now_ms), cost + padding_bps)
 
     @property
     def decisions(self) -> list[LayerDecision]:
-        return self.allocator.decisions
+        """Each tile's decision: the allocator's, paused while a hold lasts."""
+        return self._held if self._held is not None else self.allocator.decisions
 
 
 def _step_bps(demands: Sequence[Demand], decisions: Sequence[LayerDecision]) -> int:

@@ -46,6 +46,7 @@ class TwccEstimator:
         self._reported = 0
         self._cut_ms = -(1 << 62)  # send time of the latest decrease: loss before it is old news
         self._loss_since_ms: int | None = None
+        self.acked_sent_ms: int | None = None  # the newest send time feedback acknowledged
 
     def on_remb(self, now_ms: int, bitrate_bps: float) -> None:
         check_rate(bitrate_bps)
@@ -86,6 +87,8 @@ class TwccEstimator:
             else:
                 self._reported += current
             received.append((arrival_us, send_ms, size))
+            if self.acked_sent_ms is None or send_ms > self.acked_sent_ms:
+                self.acked_sent_ms = send_ms
         received.sort()
         overused = False
         for arrival_us, send_ms, size in received:

@@ -4,9 +4,11 @@ One subscriber watches a simulcast stage (three spatial layers, three temporal l
 hears one audio stream through `linksim.Link`. What decides is the server's own code, driven as
 the media shell drives it: the send-side estimator fed the receiver's transport-cc feedback, the
 subscriber's budget and allocator every 250 ms, the probe controller once a second and its
-padding (copies of the latest video packets) every 20 ms. The forwarding around them is modelled:
-a spatial switch waits for the new layer's keyframe, a temporal one does not; lost packets are
-NACKed and resent; a frame that cannot be repaired freezes the picture until a keyframe.
+padding (copies of the latest video packets) every 20 ms, and the hold while the link's queue
+drains after a sharp fall (`drain`). The forwarding around them is modelled: a spatial switch
+waits for the new layer's keyframe (the layer left keeps its frame rate, no higher), a temporal
+one does not; a paused stage sends nothing and resumes on a keyframe; lost packets are NACKed
+and resent; a frame that cannot be repaired freezes the picture until a keyframe.
 """
 
 from __future__ import annotations
@@ -111,7 +113,9 @@ class _Sent:
 class _Server:
     """The shell's part for one subscriber: forwarding, timers, and the cores it calls."""
 
-    def __init__(self, media: MediaModel, estimator_config: EstimatorConfig) -> None:
+    def __init__(
+        self, media: MediaModel, estimator_config: EstimatorConfig, drain: bool = True
+    ) -> None:
         self.media = media
         self.estimator = TwccEstimator(estimator_config)
         self.budget = SubscriberBudget(
@@ -123,7 +127,11 @@ class _Server:
         self.retransmits = RetransmitLimiter()
         self.demand = media.demand()
         self.spatial, self.temporal = TOP, 2
+        self.target_temporal = 2  # the allocator's, taken up at a spatial switch
         self.pending: int | None = None
+        self.paused = False  # a paused slot forwards nothing
+        self.resuming = False  # ... and resumes on a keyframe
+        self.drain = drain  # hold video while the queue drains (bandwidth/drain)
         self.key_at: list[int | None] = [None, None, None]
         self.next_transport = 0
         self.video_seq = 0
@@ -140,9 +148,19 @@ class _Server:
         self.budget.allocate(now_ms, [self.demand], self.audio_bps)
         decision = self.budget.decisions[0]
         if decision.spatial is None or decision.temporal is None:
+            self.paused = True  # nothing goes out; it resumes on a keyframe
             return
-        self.temporal = decision.temporal
-        if decision.spatial == self.spatial:
+        self.target_temporal = decision.temporal
+        if decision.spatial >= self.spatial or self.paused:
+            self.temporal = decision.temporal
+        else:  # the layer left keeps its frame rate (no higher) until the switch
+            self.temporal = min(self.temporal, decision.temporal)
+        if self.paused:
+            self.paused, self.resuming = False, True
+            if decision.spatial != self.spatial:
+                self.pending = decision.spatial
+            self.ask_keyframe(now_ms, decision.spatial)
+        elif decision.spatial == self.spatial:
             self.pending = None
         elif decision.spatial != self.pending:
             self.pending = decision.spatial
@@ -174,15 +192,20 @@ class _Server:
         self.frame_number += 1
         pending = self.pending
         due = self.key_at
+        if self.paused:  # keyframes arriving meanwhile pass by
+            self.key_at = [None if at is not None and at <= now_ms else at for at in due]
+            return None
         if pending is not None and (at := due[pending]) is not None and at <= now_ms:
             due[pending] = None
-            self.spatial, self.pending = pending, None
+            self.spatial, self.pending, self.resuming = pending, None, False
+            self.temporal = self.target_temporal
             return pending, True, 0
         if (at := due[self.spatial]) is not None and at <= now_ms:
             due[self.spatial] = None
+            self.resuming = False
             return self.spatial, True, 0
         temporal = TL_PATTERN[number % len(TL_PATTERN)]
-        if temporal > self.temporal:
+        if self.resuming or temporal > self.temporal:
             return None
         return self.spatial, False, temporal
 
@@ -204,6 +227,7 @@ def simulate(
     media: MediaModel | None = None,
     receiver: ReceiverConfig | None = None,
     estimator: EstimatorConfig | None = None,
+    drain: bool = True,
 ) -> SimResult:
     """Runs the schedule in 1 ms steps; `draw` gives the link's loss and the frames' sizes."""
     link_cfg = link or LinkConfig()
@@ -211,6 +235,7 @@ def simulate(
     server = _Server(
         model,
         estimator or EstimatorConfig(initial_bps=2_500_000, min_bps=50_000, max_bps=8_000_000),
+        drain,
     )
     wire = Link(schedule, link_cfg, draw)
     delay_us = link_cfg.delay_ms * 1000
@@ -271,12 +296,19 @@ def simulate(
             _, _, what, data = heapq.heappop(back)
             if what == "feedback":
                 server.estimator.on_transport_feedback(now_ms, data)  # type: ignore[arg-type]
+                padding_bps = server.probe.padding_bps
                 server.probe.on_estimate(now_ms, server.estimator.estimate_bps(now_ms))
+                if server.drain and server.budget.on_feedback(
+                    now_ms, server.estimator.acked_sent_ms, padding_bps
+                ):
+                    server.decide(now_ms)
             elif what == "report":
                 server.loss = float(data)  # type: ignore[arg-type]
                 server.estimator.on_receiver_report(now_ms, server.loss)
             elif what == "nack":
                 estimate = server.estimator.estimate_bps(now_ms)
+                if server.budget.drain.holding:
+                    continue  # resent into the queue that is to drain
                 for seq in data:  # type: ignore[attr-defined]
                     sent = server.history.get(seq)
                     if sent is None:

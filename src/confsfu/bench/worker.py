@@ -19,7 +19,8 @@ from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import parse_abs_send_time
 from confsfu.rtp.packet import parse_rtp
 from confsfu.rtp.seq import seq_diff
-from confsfu.server.rtc_adapter import RawPeerConnection, configure_aiortc
+from confsfu.server.aiortc_setup import configure_aiortc
+from confsfu.server.rtc_adapter import RawPeerConnection
 from confsfu.server.run import run_loop
 
 DELAY_BIN_MS = 0.1  # forwarding delay histogram resolution

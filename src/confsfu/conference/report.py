@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,13 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Chat messages the report keeps (the latest; earlier ones are counted as omitted): bounded
 # whatever the participants write, and far more than a meeting's minutes need.
 MAX_CHAT_RECORDS = 10_000
+# The same for what participants and chairs can grow by coming and going: beyond these the
+# oldest records are folded into totals (time present, time on the floor) and counted as
+# omitted. A 70-minute meeting of 46 needs a few hundred of each.
+MAX_ATTENDEE_RECORDS = 1_000  # participants; beyond, the absent one present least goes
+MAX_SESSIONS_PER_ATTENDEE = 100  # one participant's join/leave intervals
+MAX_GRANT_RECORDS = 10_000
+MAX_ACTION_RECORDS = 10_000
 
 
 class ReportError(ValueError):
@@ -37,6 +45,16 @@ class _Attendee:
     name: str
     role: Role
     sessions: list[_Session]
+    first_joined_ms: int
+    folded_ms: int = 0  # time present in sessions no longer listed
+    folded_sessions: int = 0
+
+    def present_ms(self, as_of: int) -> int:
+        present = self.folded_ms
+        for session in self.sessions:
+            end_ms = session.left_ms if session.left_ms is not None else as_of
+            present += max(0, end_ms - session.joined_ms)
+        return present
 
 
 @dataclass(slots=True)
@@ -89,11 +107,15 @@ class MeetingReport:
         self._ended_ms: int | None = None
         self._last_ms = now_ms
         self._attendees: dict[str, _Attendee] = {}
-        self._grants: list[_Grant] = []
-        self._actions: list[ChairActionRecord] = []
+        self._grants: deque[_Grant] = deque()
+        self._actions: deque[ChairActionRecord] = deque()
         self._speaking_ms: dict[str, int] = {}
+        self._floor_before_ms: dict[str, int] = {}  # floor time in grants no longer listed
         self._chat: dict[int, _ChatRecord] = {}  # by message id, in order of posting
         self._chat_omitted = 0
+        self._attendees_omitted = 0
+        self._grants_omitted = 0
+        self._actions_omitted = 0
         self.audience_peak = 0  # the most listeners watching at once (nobody's name: a count)
 
     # ---- recording ------------------------------------------------------------------------
@@ -104,13 +126,32 @@ class MeetingReport:
     def joined(self, now_ms: int, pid: str, name: str, role: Role) -> None:
         a = self._attendees.get(pid)
         if a is None:
-            self._attendees[pid] = _Attendee(pid, name, role, [_Session(now_ms)])
+            if len(self._attendees) >= MAX_ATTENDEE_RECORDS:
+                self._omit_an_attendee(now_ms)
+            self._attendees[pid] = _Attendee(pid, name, role, [_Session(now_ms)], now_ms)
         elif a.sessions[-1].left_ms is None:
             raise ReportError(f"participant {pid} joined twice without leaving")
         else:
             a.name, a.role = name, role
+            if len(a.sessions) >= MAX_SESSIONS_PER_ATTENDEE:
+                oldest = a.sessions.pop(0)  # closed: only the last can be open
+                a.folded_ms += max(0, (oldest.left_ms or oldest.joined_ms) - oldest.joined_ms)
+                a.folded_sessions += 1
             a.sessions.append(_Session(now_ms))
         self._seen(now_ms)
+
+    def _omit_an_attendee(self, now_ms: int) -> None:
+        """Make room: the absent participant who was present least goes (someone joining
+        and leaving over and over, rather than a mayor who left early); none when everyone
+        listed is present (then max_participants bounds them)."""
+        absent = [a for a in self._attendees.values() if a.sessions[-1].left_ms is not None]
+        if not absent:
+            return
+        gone = min(absent, key=lambda a: a.present_ms(now_ms))
+        del self._attendees[gone.pid]
+        self._speaking_ms.pop(gone.pid, None)
+        self._floor_before_ms.pop(gone.pid, None)
+        self._attendees_omitted += 1
 
     def left(self, now_ms: int, pid: str) -> None:
         a = self._attendees.get(pid)
@@ -127,6 +168,13 @@ class MeetingReport:
                 return  # the same holder with a new time limit: one continuous grant
             if open_grant is not None:
                 open_grant.end_ms, open_grant.ended_by = now_ms, "replaced"
+            if len(self._grants) >= MAX_GRANT_RECORDS:
+                oldest = self._grants.popleft()  # closed: only the last can be open
+                if oldest.pid in self._attendees:
+                    before = self._floor_before_ms.get(oldest.pid, 0)
+                    duration = (oldest.end_ms or oldest.start_ms) - oldest.start_ms
+                    self._floor_before_ms[oldest.pid] = before + max(0, duration)
+                self._grants_omitted += 1
             self._grants.append(_Grant(event.pid, now_ms))
         elif isinstance(event, FloorRevoked | FloorExpired):
             if open_grant is None or open_grant.pid != event.pid:
@@ -140,6 +188,9 @@ class MeetingReport:
     def chair_action(
         self, now_ms: int, actor: str, action: Action, target: str | None = None, detail: str = ""
     ) -> None:
+        if len(self._actions) >= MAX_ACTION_RECORDS:
+            self._actions.popleft()
+            self._actions_omitted += 1
         self._actions.append(ChairActionRecord(now_ms, actor, action, target, detail))
         self._seen(now_ms)
 
@@ -158,8 +209,11 @@ class MeetingReport:
         self._seen(now_ms)
 
     def set_speaking_ms(self, totals: Mapping[str, int]) -> None:
-        """Speaking time per participant, e.g. SpeakerDetector.speaking_totals()."""
-        self._speaking_ms.update(totals)
+        """Speaking time per participant, e.g. SpeakerDetector.speaking_totals(); only of
+        participants the report lists."""
+        for pid, ms in totals.items():
+            if pid in self._attendees:
+                self._speaking_ms[pid] = ms
 
     def ended(self, now_ms: int) -> None:
         """The meeting ended: closes open attendances and the open grant at `now_ms`."""
@@ -186,24 +240,20 @@ class MeetingReport:
     def attendees(self, now_ms: int | None = None) -> list[AttendeeSummary]:
         """Per participant, in order of first joining; open intervals end at `now_ms`."""
         as_of = self._as_of(now_ms)
-        floor_ms: dict[str, int] = {}
+        floor_ms = dict(self._floor_before_ms)
         for g in self._grants:
             end = g.end_ms if g.end_ms is not None else as_of
             floor_ms[g.pid] = floor_ms.get(g.pid, 0) + max(0, end - g.start_ms)
         out: list[AttendeeSummary] = []
         for a in self._attendees.values():
-            present = 0
-            for session in a.sessions:
-                end_ms = session.left_ms if session.left_ms is not None else as_of
-                present += max(0, end_ms - session.joined_ms)
             out.append(
                 AttendeeSummary(
                     pid=a.pid,
                     name=a.name,
                     role=a.role,
-                    joined_ms=a.sessions[0].joined_ms,
+                    joined_ms=a.first_joined_ms,
                     left_ms=a.sessions[-1].left_ms,
-                    present_ms=present,
+                    present_ms=a.present_ms(as_of),
                     floor_ms=floor_ms.get(a.pid, 0),
                     speaking_ms=self._speaking_ms.get(a.pid, 0),
                 )
@@ -241,9 +291,11 @@ class MeetingReport:
                         }
                         for x in self._attendees[s.pid].sessions
                     ],
+                    "sessions_omitted": self._attendees[s.pid].folded_sessions,
                 }
                 for s in self.attendees(as_of)
             ],
+            "participants_omitted": self._attendees_omitted,
             "floor_grants": [
                 {
                     "holder": g.pid,
@@ -257,6 +309,7 @@ class MeetingReport:
                 }
                 for g in self._grants
             ],
+            "floor_grants_omitted": self._grants_omitted,
             "chair_actions": [
                 {
                     "at": self.iso(r.at_ms),
@@ -268,6 +321,7 @@ class MeetingReport:
                 }
                 for r in self._actions
             ],
+            "chair_actions_omitted": self._actions_omitted,
             "chat": [
                 {
                     "id": c.message.id,

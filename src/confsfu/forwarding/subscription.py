@@ -104,7 +104,9 @@ class Subscription:
             key = source or pending
             assert key is not None
             return Shown(key.source, "live")
-        paused = f.max_temporal < 0
+        # A hold while the link's queue drains is short: the page keeps the picture it has.
+        draining = self.decision is not None and self.decision.reason == Reason.DRAINING
+        paused = f.max_temporal < 0 and not draining
         if pending is not None and (source is None or pending.source is not source.source):
             # Changing hands (or its publisher restarted): no picture of theirs here yet.
             return Shown(pending.source, "paused" if paused else "waiting", None, self.decision)
@@ -164,7 +166,11 @@ class Subscription:
 
     def switched(self) -> list[Effect]:
         """The forwarder took up its pending layer on a packet it forwarded (fan_out says so)."""
-        source = self.forwarder.source
+        f = self.forwarder
+        d = self.decision
+        if f.is_video and d is not None and d.temporal is not None and f.max_temporal >= 0:
+            f.max_temporal = d.temporal  # held down while the layer left went on
+        source = f.source
         now_showing = source.source if source is not None else None
         if now_showing is not None:
             self._last_out = now_showing
@@ -187,14 +193,27 @@ class Subscription:
             f.max_temporal = -1  # paused: nothing passes, the slot keeps its source
         else:
             resuming = f.max_temporal < 0
-            f.max_temporal = decision.temporal
-            if resuming and key is not None and not self.held:
-                effects.append(RequestKeyframe(key))
             wanted = key.source.layer(decision.spatial) if key is not None else None
+            source = f.source
+            if (
+                not resuming
+                and wanted is not None
+                and source is not None
+                and source.source is wanted.source
+                and wanted.spatial < source.spatial
+            ):
+                # Going down: the layer left keeps its frame rate, no higher, until the switch
+                # (`switched` then takes up the decision's).
+                f.max_temporal = min(f.max_temporal, decision.temporal)
+            else:
+                f.max_temporal = decision.temporal
             if wanted is not None and wanted is not key:
-                if f.assign(now_ms, wanted) and not self.held:
+                # resuming too: a keyframe of the layer left would resume that one
+                if (f.assign(now_ms, wanted) or resuming) and not self.held:
                     effects.append(RequestKeyframe(wanted))
                 effects.append(REINDEX)
+            elif resuming and key is not None and not self.held:
+                effects.append(RequestKeyframe(key))
         self._applied_to = self.wanted
         if _layer_of(previous) != _layer_of(decision):
             effects.append(ANNOUNCE)

@@ -11,11 +11,13 @@ from aiohttp import WSCloseCode, web
 from prometheus_client.registry import CollectorRegistry
 
 from confsfu.server import gc_policy
-from confsfu.server.hub import Hub, LiveRoom
+from confsfu.server.aiortc_setup import configure_aiortc
+from confsfu.server.heap import heap_in_use_bytes
+from confsfu.server.hub import Hub
+from confsfu.server.live_room import LiveRoom
 from confsfu.server.loop_lag import LagProbe, LoopLag
 from confsfu.server.metrics import exposition, make_registry
 from confsfu.server.reports import write_reports
-from confsfu.server.rtc_adapter import configure_aiortc
 from confsfu.server.session import Session
 from confsfu.settings import Settings
 from confsfu.signalling.messages import Bye, Notice
@@ -146,6 +148,7 @@ async def _health(request: web.Request) -> web.Response:
         "drops": drops,
         "estimators": estimators,
         "loop_lag": request.app[LOOP_LAG].snapshot(),
+        "heap_in_use_bytes": heap_in_use_bytes(),
     }
     return web.json_response(body)
 

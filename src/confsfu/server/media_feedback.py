@@ -7,10 +7,12 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
+from confsfu.bandwidth.allocator import Demand
+from confsfu.bandwidth.twcc import TwccEstimator
 from confsfu.forwarding import feedback
 from confsfu.forwarding._reception import Reception
 from confsfu.forwarding.keyframes import KeyframeRequester
-from confsfu.ids import LayerKey, Purpose, SourceId
+from confsfu.ids import LayerKey, Purpose, SlotPurpose, SourceId
 from confsfu.rtp import rtcp
 from confsfu.server._wire import TRANSPORT_LOG
 from confsfu.server.media_handles import Publisher, Slot, Subscriber
@@ -43,6 +45,11 @@ class MediaFeedback:
 
     def pump(self) -> None:
         """Read the publishers' sockets now (RoomMedia's)."""
+
+    def _allocate(
+        self, now_ms: int, sub: Subscriber, known: dict[tuple[object, SlotPurpose], Demand]
+    ) -> None:
+        """Pick the subscriber's layers now (RoomMedia's)."""
 
     def _publisher_of(self, source: SourceId) -> Publisher | None:
         return self.publishers.get((source.participant, source.purpose))
@@ -122,9 +129,15 @@ class MediaFeedback:
         # Arrival times come after the report's reference time (a 64 ms count, 24 bits).
         base_us = report.reference_time_64ms * 64_000
         arrivals = [(seq, None if at is None else base_us + at) for seq, at in report.packets]
-        sub.estimator.on_transport_feedback(now_ms, arrivals)
+        estimator = sub.estimator
+        estimator.on_transport_feedback(now_ms, arrivals)
+        padding_bps = sub.probe.padding_bps  # sent until now, whether the probe stops or not
         if sub.probe.probing:
-            sub.probe.on_estimate(now_ms, sub.estimator.estimate_bps(now_ms))
+            sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms))
+        acked = estimator.acked_sent_ms if isinstance(estimator, TwccEstimator) else None
+        if sub.budget.on_feedback(now_ms, acked, padding_bps) and sub.ready:
+            self._counters["drain_holds"] += sub.budget.drain.holding  # one began
+            self._allocate(now_ms, sub, {})  # a hold while the queue drains began or ended
 
     def _request_keyframe(self, now_ms: int, key: LayerKey) -> None:
         """Ask the publisher of one layer for a keyframe, at most once per interval."""
@@ -146,18 +159,23 @@ class MediaFeedback:
         its estimate, each packet at most once per interval)."""
         if slot is None or slot.header is None:
             return
+        if sub.budget.drain.holding:  # the queue the NACKed packets were lost in is to drain
+            self._drops["nack_draining"] += len(lost)
+            return
         now_ms = self._clock_ms()
         estimate = sub.budget.estimate_bps(now_ms)
         limiter = sub.retransmits
         for seq in lost:
-            packet = slot.resend(seq, now_ms)
-            if packet is None:
+            original = slot.kept(seq)
+            if original is None:
                 self._drops["nack_not_in_history"] += 1
                 continue
-            if not limiter.allow(now_ms, slot.stream.ssrc, seq, len(packet), estimate):
-                self._drops["nack_over_limit"] += 1
+            size = slot.again_bytes(original)
+            if not limiter.allow(now_ms, slot.stream.ssrc, seq, size, estimate):
+                self._drops["nack_over_limit"] += 1  # before `again` takes an RTX number
                 continue
-            limiter.sent(now_ms, slot.stream.ssrc, seq, len(packet))
+            limiter.sent(now_ms, slot.stream.ssrc, seq, size)
+            packet = slot.again(original, now_ms)
             if slot.subscriber.pc.send_rtp(packet, stamp=slot.rtx_payload_type is not None):
                 slot.rtx_sent += 1
                 self._counters["rtx_out"] += 1

@@ -57,15 +57,29 @@ class Slot:
         return self.wire.packet_bytes if self.wire is not None else 0
 
     def resend(self, seq: int, now_ms: int) -> bytes | None:
-        """Packet `seq` again, if the history still has it: as the slot's next RTX packet (with
-        a fresh send time), or byte for byte as it was when no RTX was negotiated (the same
-        sequence number protected again must be the same packet: AES-GCM's IV is the number)."""
+        """Packet `seq` again, if the history still has it (`kept`, then `again`)."""
+        original = self.kept(seq)
+        return self.again(original, now_ms) if original is not None else None
+
+    def kept(self, seq: int) -> bytes | None:
+        """Packet `seq` as it was sent, if the history still has it."""
         sent = self.wire.sent(seq) if self.wire is not None else None
         if sent is None or self.header is None:
             return None
         marker, timestamp, payload, send_time = sent
-        original = self.header.packet(marker, seq, timestamp, send_time, payload)
+        return self.header.packet(marker, seq, timestamp, send_time, payload)
+
+    def again_bytes(self, original: bytes) -> int:
+        """How long `again(original)` is: a limit is asked before the RTX number is taken."""
+        return len(original) + (2 if self.rtx_payload_type is not None else 0)
+
+    def again(self, original: bytes, now_ms: int) -> bytes:
+        """A kept packet to send again: as the slot's next RTX packet (with a fresh send time),
+        or byte for byte as it was when no RTX was negotiated (the same sequence number
+        protected again must be the same packet: AES-GCM's IV is the number)."""
+        assert self.header is not None  # `kept` built it
         if self.rtx_payload_type is None:
+            seq = int.from_bytes(original[2:4], "big")
             number = self.wire.transport_seq(seq) if self.wire is not None else None
             at = self.header.transport_cc_at
             if number is None or not at:

@@ -47,7 +47,7 @@ class _Room(Protocol):
 
 
 class LiveRoomView(Protocol):
-    """What the collector reads of a live room (server.hub.LiveRoom has it)."""
+    """What the collector reads of a live room (server.live_room.LiveRoom has it)."""
 
     @property
     def room(self) -> _Room: ...

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from confsfu.server.clock import clock_ms
 
 if TYPE_CHECKING:
-    from confsfu.server.hub import LiveRoom
+    from confsfu.server.live_room import LiveRoom
 
 log = logging.getLogger(__name__)
 

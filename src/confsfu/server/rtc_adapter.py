@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import aioice.ice
 import aiortc
@@ -32,50 +31,21 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.rtcconfiguration import RTCBundlePolicy
-from aiortc.rtcdtlstransport import RTCCertificate
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
 from confsfu.ids import Kind
-from confsfu.rtp import extensions
-from confsfu.server import _wire, plain_sends, srtp_keys
+from confsfu.server import _wire, srtp_keys
+from confsfu.server.aiortc_setup import AdapterError
 from confsfu.server.clock import clock_ms
 
 log = logging.getLogger(__name__)
 
-PINNED_AIORTC = "1.16.0"
 MAX_SRTP_SSRCS = 32  # incoming SSRCs libsrtp opens on a connection (the intake's MAX_TRACKS)
 SOCKET_BUFFER_BYTES = 1 << 20  # each ICE socket's receive and send buffer (see _grow_buffers)
-CandidatePolicy = Literal["loopback", "host"]
-
-# DTLS cipher suites: aiortc offers only ECDHE-ECDSA ones, so as the DTLS client (the answering
-# side) it shares none with a peer whose certificate is RSA (GStreamer's webrtcbin): "no shared
-# cipher". The ECDHE-RSA twins let such a peer in; browsers (ECDSA) still pick the first.
-DTLS_CIPHERS = b":".join(
-    f"ECDHE-{auth}-{cipher}".encode()
-    for auth in ("ECDSA", "RSA")
-    for cipher in ("AES128-GCM-SHA256", "CHACHA20-POLY1305", "AES128-SHA", "AES256-SHA")
-)
-_aiortc_ssl_context = RTCCertificate._create_ssl_context
-
-
-def _ssl_context_for_any_peer(self: RTCCertificate, srtp_profiles: list[Any]) -> Any:
-    context = _aiortc_ssl_context(self, srtp_profiles)
-    context.set_cipher_list(DTLS_CIPHERS)
-    return context
-
-
-RTCCertificate._create_ssl_context = _ssl_context_for_any_peer  # type: ignore[method-assign]
 
 RtpCallback = Callable[[bytes, int], None]  # decrypted packet, arrival time (ms, loop clock)
 RtcpCallback = Callable[[bytes], None]
-
-# Header-extension ids we add to aiortc's list (ids are shared across kinds under BUNDLE).
-_EXTRA_VIDEO_EXTENSIONS = (
-    (extensions.RID, 10),
-    (extensions.REPAIRED_RID, 11),
-)
 
 
 def _address(pointer: Any) -> int:
@@ -165,41 +135,8 @@ def _srtp_key(dtls: Any, *, sending: bool) -> tuple[bytes, int]:
     return bytes(key), int(profile.libsrtp_profile)
 
 
-class AdapterError(RuntimeError):
-    """aiortc does not look the way this adapter needs it to."""
-
-
 class NegotiationError(ValueError):
     """A remote description could not be applied; the connection is unusable."""
-
-
-def configure_aiortc(candidates: CandidatePolicy) -> None:
-    """Process-wide aiortc setup: simulcast extensions, the ICE addresses to offer, and ICE's
-    sends on plain sockets (`plain_sends`)."""
-    if aiortc.__version__ != PINNED_AIORTC:
-        raise AdapterError(f"confsfu needs aiortc {PINNED_AIORTC}, found {aiortc.__version__}")
-    video = aiortc.codecs.HEADER_EXTENSIONS["video"]
-    known = {ext.uri for ext in video}
-    for uri, ext_id in _EXTRA_VIDEO_EXTENSIONS:
-        if uri not in known:
-            video.append(RTCRtpHeaderExtensionParameters(id=ext_id, uri=uri))
-    aioice.ice.get_host_addresses = (
-        _host_addresses_loopback if candidates == "loopback" else (_host_addresses_with_loopback)
-    )
-    plain_sends.install()
-
-
-_original_get_host_addresses = aioice.ice.get_host_addresses
-
-
-def _host_addresses_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    return ["127.0.0.1"] if use_ipv4 else []
-
-
-def _host_addresses_with_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    found = _original_get_host_addresses(use_ipv4, use_ipv6)
-    usable = [a for a in found if not ipaddress.ip_address(a.split("%")[0]).is_link_local]
-    return [*usable, "127.0.0.1"] if use_ipv4 else usable
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,11 @@ from confsfu.conference.permissions import Action, Role, allowed
 from confsfu.conference.pins import PinError
 from confsfu.sdp import SdpError, announce_address
 from confsfu.server.clock import clock_ms
-from confsfu.server.hub import Connection, Hub, LiveRoom
+from confsfu.server.hub import Hub
 from confsfu.server.ice import ice_servers
+from confsfu.server.live_room import Connection, LiveRoom
 from confsfu.server.logs import ParticipantLog
+from confsfu.server.ws_writer import QUEUE_FULL, SocketWriter
 from confsfu.signalling.admission import admit, fatal
 from confsfu.signalling.connection import (
     ConnectionPhase,
@@ -66,19 +68,6 @@ log = logging.getLogger(__name__)
 
 DROPPED = "disconnected"  # the connection ended without a goodbye: the participant may come back
 UNLOADING = "page closed"  # the page closed or reloads: a reload comes back within seconds
-QUEUE_FULL = "send_queue_full"  # the close message when a page stopped reading
-FLUSH_S = 2.0  # at the end of a session: how long its last messages (bye) get to go out
-ABORT_S = 1.0  # a stalled page's close handshake gets this long before the socket is cut
-
-
-class _CloseMark:
-    """In the send queue: close the WebSocket once everything before it was written."""
-
-    def __init__(self, code: int = WSCloseCode.OK, message: bytes = b"") -> None:
-        self.code, self.message = code, message
-
-
-_Out = str | _CloseMark | None  # None: the writer stops
 
 
 class Session:
@@ -92,17 +81,14 @@ class Session:
     ) -> None:
         self.hub = hub
         self.ws = ws
-        self._transport = transport  # to cut a stalled page that does not take its close
         self.phase = ConnectionPhase()
         self.pid = uuid.uuid4().hex[:12]
         self.live: LiveRoom | None = None
         self.listening = False  # joined as a listener (the audience)
         self.leave_reason = DROPPED
         settings = hub.settings
-        self._outbox = Outbox(settings.send_queue_messages, settings.send_queue_bytes)
-        self._queue: asyncio.Queue[_Out] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
-        self._cutting: asyncio.Task[None] | None = None
+        outbox = Outbox(settings.send_queue_messages, settings.send_queue_bytes)
+        self._writer = SocketWriter(ws, outbox, self._overflowed, transport)
         self.log = ParticipantLog(log, self.pid)
         self._bucket = TokenBucket(hub.settings.messages_per_s, hub.settings.message_burst)
         self._offers = InFlight()
@@ -112,65 +98,16 @@ class Session:
     async def send(self, message: Message | str) -> None:
         """Queue a message (or one already written as JSON) for this connection's writer; never
         waits for the socket. A page that lets its queue fill is closed."""
-        if self.ws.closed or self._outbox.overflowed:
+        if self.ws.closed:
             return
-        text = message if isinstance(message, str) else message.model_dump_json()
-        if self._outbox.admit(len(text)):  # characters: bytes for the JSON we send, near enough
-            self._queue.put_nowait(text)
-        else:
-            self._overflowed()
+        self._writer.put(message if isinstance(message, str) else message.model_dump_json())
 
-    def _overflowed(self) -> None:
-        """The page stopped reading: cut its socket now (a close handshake would wait behind
-        what it does not read); the reader then ends the session as a dropped connection."""
-        self.log.warning("closing the connection (%s): %s", QUEUE_FULL, self._outbox.why())
+    def _overflowed(self, why: str) -> None:
+        self.log.warning("closing the connection (%s): %s", QUEUE_FULL, why)
         self.hub.send_queue_overflows += 1
-        if self._writer is not None:
-            self._writer.cancel()  # it may be stuck in a send that will not finish
-        if self._transport is not None:
-            self._transport.abort()
-        else:
-            self._cutting = asyncio.ensure_future(self._close_now())
-
-    async def _close_now(self) -> None:
-        with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
-            await asyncio.wait_for(
-                self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=QUEUE_FULL.encode()),
-                ABORT_S,
-            )
 
     def close_when_sent(self, code: int = WSCloseCode.OK, message: bytes = b"") -> None:
-        self._queue.put_nowait(_CloseMark(code, message))
-
-    async def _write(self) -> None:
-        """The one writer of this WebSocket: sends what was queued, in order."""
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                return
-            try:
-                if isinstance(item, _CloseMark):
-                    await self.ws.close(code=item.code, message=item.message)
-                    return
-                await self.ws.send_str(item)
-            except (ConnectionError, RuntimeError):
-                return
-            self._outbox.written(len(item))
-
-    async def _finish_writer(self) -> None:
-        """Let the last messages go out (briefly), then end the writer: no task outlives us."""
-        writer = self._writer
-        if writer is None:
-            return
-        self._queue.put_nowait(None)
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(writer), FLUSH_S)
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writer
-        if self._cutting is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._cutting
+        self._writer.close_when_sent(code, message)
 
     async def close(self, reason: str) -> None:
         """The room ends this participant's stay (removed, meeting ended)."""
@@ -187,7 +124,7 @@ class Session:
         self.close_when_sent()
 
     async def run(self) -> None:
-        self._writer = asyncio.ensure_future(self._write())
+        self._writer.start()
         await self.send(Hello(server=f"confsfu {__version__}"))
         try:
             async for frame in self.ws:
@@ -207,7 +144,7 @@ class Session:
             try:
                 await self._leave()
             finally:
-                await self._finish_writer()
+                await self._writer.finish()
 
     async def _on_text(self, text: str) -> None:
         if await self._over_limits(text):

@@ -1,0 +1,69 @@
+"""When a subscriber's video waits for its bottleneck queue to drain after a sharp fall.
+
+When the link narrows under a layer it can no longer carry, the queue in front of it is full of
+that layer's packets, and a lower layer's keyframe sent into it is lost at its tail (the
+weak-link simulator froze the stage for about 2 s at 300 kbit/s that way, and the overflow took
+audio with it). So, as a sender's pacer stops feeding a congested link rather than queueing more
+in it: once the estimate falls, to below `fall` times what is sent (the subscriber's layers,
+audio and probe padding; a probe sends twice the estimate on purpose, so a fall it is), its video
+is held (nothing new goes out, audio does) until transport-cc feedback acknowledges a packet
+sent since the hold began. The queue is first in, first out: what was queued before that packet
+has left (or was dropped), so the next keyframe meets an empty queue. A hold ends anyway after
+`max_hold_ms` (feedback lost), and another begins no sooner than `rest_ms` after one ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DrainConfig:
+    fall: float = 0.5  # an estimate below this share of what the layers cost starts a hold
+    max_hold_ms: int = 1500
+    rest_ms: int = 2000  # from the end of a hold to the next
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.fall <= 1.0 or self.max_hold_ms <= 0 or self.rest_ms < 0:
+            raise ValueError("need 0 < fall <= 1, max_hold_ms > 0 and rest_ms >= 0")
+
+
+class QueueDrain:
+    """`on_estimate` after each estimate change, `on_acknowledged` after each transport-cc
+    feedback; both say whether `holding` changed."""
+
+    __slots__ = ("_config", "_ended_ms", "_estimate_bps", "since_ms")
+
+    def __init__(self, config: DrainConfig | None = None) -> None:
+        self._config = config or DrainConfig()
+        self.since_ms: int | None = None  # when the hold began (None: not holding)
+        self._ended_ms = -(1 << 62)
+        self._estimate_bps: int | None = None  # the previous one
+
+    @property
+    def holding(self) -> bool:
+        return self.since_ms is not None
+
+    def on_estimate(self, now_ms: int, estimate_bps: int, cost_bps: int) -> bool:
+        """`cost_bps`: what is being sent. True when a hold began."""
+        previous, self._estimate_bps = self._estimate_bps, estimate_bps
+        if self.since_ms is not None or now_ms - self._ended_ms < self._config.rest_ms:
+            return False
+        fell = previous is not None and estimate_bps < previous
+        if not fell or estimate_bps >= self._config.fall * cost_bps:
+            return False
+        self.since_ms = now_ms
+        return True
+
+    def on_acknowledged(self, now_ms: int, newest_sent_ms: int | None) -> bool:
+        """`newest_sent_ms`: the send time of the latest packet feedback acknowledged as
+        arrived (None: none yet). True when a hold ended."""
+        since = self.since_ms
+        if since is None:
+            return False
+        drained = newest_sent_ms is not None and newest_sent_ms >= since
+        if not drained and now_ms - since < self._config.max_hold_ms:
+            return False
+        self.since_ms = None
+        self._ended_ms = now_ms
+        return True

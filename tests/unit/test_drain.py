@@ -1,0 +1,108 @@
+"""QueueDrain: a subscriber's video held after a sharp fall until feedback acknowledges a packet
+sent since the hold began (the queue in front of the link drained), as tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from confsfu.bandwidth.allocator import AllocatorConfig, Demand, Priority, Reason
+from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget
+from confsfu.bandwidth.drain import DrainConfig, QueueDrain
+from confsfu.bandwidth.estimation import EstimatorConfig
+from confsfu.bandwidth.twcc import TwccEstimator
+
+CONFIG = DrainConfig(fall=0.5, max_hold_ms=1500, rest_ms=2000)
+
+# (event, now_ms, value, cost_bps) -> (changed, holding): "estimate" values are estimates,
+# "ack" values the newest send time feedback acknowledged (None: none)
+Step = tuple[str, int, int | None, int, bool, bool]
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        pytest.param(
+            [
+                ("estimate", 0, 2_000_000, 1_800_000, False, False),
+                ("estimate", 100, 1_000_000, 1_800_000, False, False),
+            ],
+            id="a fall to half: no hold",
+        ),
+        pytest.param(
+            [
+                ("estimate", 0, 300_000, 1_800_000, False, False),  # a first estimate: no fall
+                ("estimate", 100, 300_000, 1_800_000, False, False),  # the same: no fall
+                ("estimate", 200, 320_000, 900_000, False, False),  # a probe: sent 2x, rising
+            ],
+            id="low against what is sent, but no fall",
+        ),
+        pytest.param(
+            [
+                ("estimate", 0, 2_000_000, 1_800_000, False, False),
+                ("estimate", 100, 700_000, 1_800_000, True, True),
+                ("estimate", 150, 200_000, 1_800_000, False, True),  # one hold at a time
+                ("ack", 200, 95, 0, False, True),  # sent before the hold: still queued behind
+                ("ack", 500, None, 0, False, True),
+                ("ack", 800, 100, 0, True, False),  # sent as it began: the queue drained
+            ],
+            id="held until a packet sent since it began is acknowledged",
+        ),
+        pytest.param(
+            [
+                ("estimate", 0, 400_000, 1_800_000, False, False),
+                ("estimate", 100, 300_000, 1_800_000, True, True),
+                ("ack", 1_599, 99, 0, False, True),
+                ("ack", 1_600, 99, 0, True, False),  # feedback lost: released anyway
+                ("estimate", 3_500, 200_000, 600_000, False, False),  # resting
+                ("estimate", 3_600, 100_000, 600_000, True, True),
+            ],
+            id="released after max_hold_ms, then a rest",
+        ),
+        pytest.param([("ack", 10, 5, 0, False, False)], id="an acknowledgement without a hold"),
+    ],
+)
+def test_holds_as_a_table(steps: list[Step]) -> None:
+    drain = QueueDrain(CONFIG)
+    for event, now_ms, value, cost, changed, holding in steps:
+        if event == "estimate":
+            assert value is not None
+            got = drain.on_estimate(now_ms, value, cost)
+        else:
+            got = drain.on_acknowledged(now_ms, value)
+        assert (got, drain.holding) == (changed, holding), (event, now_ms)
+
+
+def test_a_config_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="fall"):
+        DrainConfig(fall=0.0)
+
+
+def test_the_twcc_estimator_tells_the_newest_send_time_acknowledged() -> None:
+    estimator = TwccEstimator(EstimatorConfig())
+    for seq, sent_ms in enumerate((10, 20, 30)):
+        estimator.on_packet_sent(sent_ms, seq, 1000)
+    assert estimator.acked_sent_ms is None
+    estimator.on_transport_feedback(100, [(0, 50_000), (1, 60_000), (2, None)])
+    assert estimator.acked_sent_ms == 20  # the lost one is not acknowledged
+    estimator.on_transport_feedback(200, [(0, 50_000)])  # again: told already
+    assert estimator.acked_sent_ms == 20
+
+
+def test_a_budget_pauses_its_tiles_while_holding_and_gives_them_back() -> None:
+    estimator = TwccEstimator(EstimatorConfig(initial_bps=2_500_000))
+    budget = SubscriberBudget(BudgetRules(warmup_ms=0), estimator, AllocatorConfig())
+    rates = np.array([[100, 150, 200], [300, 400, 500], [900, 1200, 1500]]) * 1000.0
+    stage = Demand("stage", Priority.STAGE, 2, 2, rates, floor=True)
+    budget.allocate(0, [stage], 40_000)
+    before = budget.decisions
+    assert before[0].spatial == 2
+    assert not budget.on_feedback(10, None)  # the estimate still carries the layer
+    budget.drain.on_estimate(20, 100_000, 1_540_000)  # as a sharp fall would
+    changed = budget.allocate(30, [stage], 40_000)
+    assert changed is not None and budget.decisions == changed
+    assert (changed[0].spatial, changed[0].reason) == (None, Reason.DRAINING)
+    assert budget.allocate(40, [stage], 40_000) is None  # the same held decisions
+    assert budget.on_feedback(50, 25)  # a packet sent since the hold arrived
+    assert budget.allocate(60, [stage], 40_000) == budget.decisions
+    assert budget.decisions[0].spatial is not None
