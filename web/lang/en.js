@@ -305,7 +305,7 @@ export default {
   "reason.floor_taken": "someone else has the floor",
   "reason.bad_limit": "the time limit must be more than zero",
   "reason.not_muted": "the chair has not muted you",
-  "reason.no_schedule": "the meeting has no scheduled end",
+  "reason.no_schedule": "the meeting has no scheduled end to extend",
   "reason.meeting_ended": "the meeting has ended",
   "reason.chat_off": "the chair has turned chat off",
   "reason.empty": "the message is empty",

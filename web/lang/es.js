@@ -291,7 +291,7 @@ export default {
   "reason.floor_taken": "otra persona tiene la palabra",
   "reason.bad_limit": "el límite de tiempo debe ser mayor que cero",
   "reason.not_muted": "el moderador no te ha silenciado",
-  "reason.no_schedule": "la reunión no tiene hora de fin prevista",
+  "reason.no_schedule": "la reunión no tiene hora de fin prevista que alargar",
   "reason.meeting_ended": "la reunión ha terminado",
   "reason.chat_off": "el moderador desactivó el chat",
   "reason.empty": "el mensaje está vacío",

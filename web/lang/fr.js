@@ -291,7 +291,7 @@ export default {
   "reason.floor_taken": "quelqu'un d'autre a la parole",
   "reason.bad_limit": "la limite de temps doit être supérieure à zéro",
   "reason.not_muted": "le président n'a pas coupé votre micro",
-  "reason.no_schedule": "la réunion n'a pas d'heure de fin prévue",
+  "reason.no_schedule": "la réunion n'a pas d'heure de fin prévue à prolonger",
   "reason.meeting_ended": "la réunion est terminée",
   "reason.chat_off": "le président a désactivé la discussion",
   "reason.empty": "le message est vide",

@@ -288,7 +288,7 @@ export default {
   "reason.floor_taken": "다른 사람이 발언권을 가지고 있습니다",
   "reason.bad_limit": "시간 제한은 0보다 커야 합니다",
   "reason.not_muted": "의장이 나를 음소거하지 않았습니다",
-  "reason.no_schedule": "회의에 예정된 종료 시각이 없습니다",
+  "reason.no_schedule": "회의에 연장할 예정 종료 시각이 없습니다",
   "reason.meeting_ended": "회의가 끝났습니다",
   "reason.chat_off": "의장이 채팅을 껐습니다",
   "reason.empty": "메시지가 비어 있습니다",
