@@ -306,7 +306,8 @@ class Notice(Message):
 
     type: Literal["notice"] = "notice"
     code: str
-    text: str
+    text: str  # in English; pages word it in their language from `code` and `params`
+    params: dict[str, str | int] = {}  # what the text says: kind, participant_id, name, minutes
 
 
 class ChatInfo(Message):
@@ -403,6 +404,7 @@ class Error(Message):
     field: str | None = None
     in_reply_to: str | None = None
     fatal: bool = False
+    reason: str | None = None  # why, in one word, for pages that word it themselves (protocol.md)
 
 
 class Bye(Message):
