@@ -42,7 +42,12 @@ async def run(participants: int, meetings: int, hold_s: float, after_s: float) -
             await server.started()
             await asyncio.sleep(1.0)
             start = server.rss_bytes()
-            print(f"server RSS before the meetings: {start / MB:.0f} MB", flush=True)
+            in_use_start = await server.heap_in_use_bytes()
+            print(
+                f"server RSS before the meetings: {start / MB:.0f} MB"
+                + _in_use(in_use_start, in_use_start),
+                flush=True,
+            )
             for k in range(meetings):
                 held = asyncio.create_task(
                     hold_meeting(server.ws_url, participants, audio, video, hold_s=hold_s)
@@ -54,14 +59,23 @@ async def run(participants: int, meetings: int, hold_s: float, after_s: float) -
                 await held
                 await asyncio.sleep(after_s)
                 left = server.rss_bytes()
+                in_use = await server.heap_in_use_bytes()
                 print(
                     f"meeting {k + 1} ({participants} participants): {peak / MB:.0f} MB with"
                     f" everyone in, {left / MB:.0f} MB {after_s:.0f} s after everyone left"
-                    f" ({(left - start) / MB:+.1f} MB since before the meetings)",
+                    f" ({(left - start) / MB:+.1f} MB since before the meetings)"
+                    + _in_use(in_use, in_use_start),
                     flush=True,
                 )
         finally:
             server.stop()
+
+
+def _in_use(now: int | None, start: int | None) -> str:
+    """What the server has allocated (not what the allocator keeps for reuse), when it says."""
+    if now is None or start is None:
+        return ""
+    return f"; allocated {now / MB:.1f} MB ({(now - start) / MB:+.1f})"
 
 
 def main() -> None:

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
+
 from confsfu.loadgen.media import EncodedFrame
 from confsfu.loadgen.peer import LoopbackPeer
 
@@ -55,6 +57,13 @@ class ServerProcess:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def heap_in_use_bytes(self) -> int | None:
+        """What the server says it has allocated (its /healthz), None if it cannot tell."""
+        url = f"http://127.0.0.1:{self.port}/healthz"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            value = (await response.json()).get("heap_in_use_bytes")
+        return int(value) if value is not None else None
 
     def rss_bytes(self) -> int:
         """The server process's resident memory now (VmRSS)."""

@@ -12,6 +12,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from confsfu.server import gc_policy
 from confsfu.server.aiortc_setup import configure_aiortc
+from confsfu.server.heap import heap_in_use_bytes
 from confsfu.server.hub import Hub
 from confsfu.server.live_room import LiveRoom
 from confsfu.server.loop_lag import LagProbe, LoopLag
@@ -147,6 +148,7 @@ async def _health(request: web.Request) -> web.Response:
         "drops": drops,
         "estimators": estimators,
         "loop_lag": request.app[LOOP_LAG].snapshot(),
+        "heap_in_use_bytes": heap_in_use_bytes(),
     }
     return web.json_response(body)
 
