@@ -7,6 +7,7 @@ transport-cc, and a direct Chromium-to-Chromium call as the reference)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -265,17 +266,25 @@ async def through_server(
     """Seoul (outside) holds the floor; Kinshasa (inside the namespace) watches the stage."""
     settings = make_settings(ice={"candidates": "host"}, bandwidth={"estimator": estimator})
     runner, server = await start_server(settings, host="0.0.0.0")
+    # Pages are closed after each run: one left open keeps its camera and its reconnecting
+    # page busy on a machine the next run measures on.
+    closers: list[Callable[[], Awaitable[None]]] = []
     try:
         now = int(time.time())
         chair = make_token(SECRET, room="council", name="Seoul", role="chair", now_s=now)
         guest = make_token(SECRET, room="council", name="Kinshasa", role="participant", now_s=now)
         presenter = await open_page(outside, f"{server.http_url}/?token={chair}")
+        closers.append(presenter.context.close)
         url = f"http://{ns.host_ip}:{server.port}/?token={guest}"
-        viewer: PageDriver = (
-            await inside.new_page(url, "Kinshasa")
-            if isinstance(inside, Firefox)
-            else await open_page(inside, url)
-        )
+        viewer: PageDriver
+        if isinstance(inside, Firefox):
+            firefox_page = await inside.new_page(url, "Kinshasa")
+            closers.append(firefox_page.close)
+            viewer = firefox_page
+        else:
+            chromium_page = await open_page(inside, url)
+            closers.append(chromium_page.context.close)
+            viewer = chromium_page
         await presenter.wait_for_function("window.conference && window.conference.self")
         await presenter.evaluate(
             "window.conference.chair('grant_floor', {participant_id: window.conference.self.id})"
@@ -296,7 +305,14 @@ async def through_server(
         return Figures(label, phases, counted)
     finally:
         shape(ns, None)
+        await close_all(closers)
         await runner.cleanup()
+
+
+async def close_all(closers: list[Callable[[], Awaitable[None]]]) -> None:
+    for close in closers:
+        with contextlib.suppress(Exception):  # a browser that went away closed it already
+            await close()
 
 
 # Two pages call each other directly (no server): the caller sends its fake camera at 1280x720,
@@ -343,9 +359,12 @@ async def direct_call(
     """The reference a user compares against: Chromium to Chromium, the same link. (The server
     only gives the pages an origin: a camera needs a secure one, as 127.0.0.1 is.)"""
     runner, server = await start_server(make_settings(), host="0.0.0.0")
+    closers: list[Callable[[], Awaitable[None]]] = []
     try:
         caller = await (await outside.new_context()).new_page()
+        closers.append(caller.context.close)
         callee = await (await inside.new_context()).new_page()
+        closers.append(callee.context.close)
         await caller.goto(f"{server.http_url}/healthz")
         await callee.goto(f"http://{ns.host_ip}:{server.port}/healthz")
         offer = await caller.evaluate(DIRECT_CALLER)
@@ -363,6 +382,7 @@ async def direct_call(
         return Figures("direct Chromium call", phases)
     finally:
         shape(ns, None)
+        await close_all(closers)
         await runner.cleanup()
 
 
