@@ -4,7 +4,8 @@
 import { chairRows, CHAIR_FILTERS } from "./chairrows.js";
 import { confirmAction, toast } from "./notify.js";
 import { closeMenu, makeMenuButton, relabelMenu, setMenuItems } from "./rowmenu.js";
-import { CHAIR_WORDS, QUALITY_WORDS, formatClock, formatDuration } from "./words.js";
+import { lang, onLanguageChange, t } from "./i18n.js";
+import { formatClock, formatDuration, qualityWords } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -53,7 +54,7 @@ function everyone() {
 
 function nameOf(pid) {
   if (pid && pid === page.self?.id) return page.self.name;
-  return page.participants[pid]?.name ?? "someone who left";
+  return page.participants[pid]?.name ?? t("chair.someoneWhoLeft");
 }
 
 /** Who speaks now: the room's dominant speaker, and whoever the audio levels say (stageui.js). */
@@ -82,16 +83,16 @@ function renderRoomButtons() {
   const room = page.room ?? {};
   const holder = room.floor_holder ?? null;
   view.revoke.disabled = !holder;
-  view.revoke.title = holder ? `Take the floor back from ${nameOf(holder)}` : "Nobody has the floor";
-  view.lock.textContent = room.locked ? "Unlock meeting" : "Lock meeting";
+  view.revoke.title = holder ? t("chair.revokeFrom", { name: nameOf(holder) }) : t("chair.nobodyHasFloor");
+  view.lock.textContent = room.locked ? t("chair.unlock") : t("chair.lock");
   view.lock.setAttribute("aria-pressed", String(Boolean(room.locked)));
-  view.lock.title = room.locked ? "Let new participants join again" : "Nobody new can join while locked";
+  view.lock.title = room.locked ? t("chair.unlockTitle") : t("chair.lockTitle");
   const scheduled = room.scheduled_end_ms != null;
   view.extend.disabled = !scheduled;
-  view.extend.title = scheduled ? `Move the scheduled end ${EXTEND_MINUTES} minutes later` : "";
+  view.extend.title = scheduled ? t("chair.extendTitle", { count: EXTEND_MINUTES }) : "";
   // Said on the page, not only in a tooltip a keyboard or touch user never sees.
   view.extendWhy.hidden = scheduled || !page.room;
-  view.extendWhy.textContent = CHAIR_WORDS.extendWhy;
+  view.extendWhy.textContent = t("chair.extendWhy");
 }
 
 /** How many are watching (the audience: listeners who publish nothing), in words. */
@@ -100,8 +101,8 @@ function renderAudience() {
   view.audience.hidden = !audience || audience.max_listeners === 0;
   if (view.audience.hidden) return;
   const n = audience.listeners;
-  const who = n === 0 ? "Nobody is watching" : `${n} ${n === 1 ? "person is" : "people are"} watching`;
-  view.audience.textContent = `${who} (at most ${audience.max_listeners}).`;
+  const max = audience.max_listeners;
+  view.audience.textContent = n === 0 ? t("chair.audienceNone", { max }) : t("chair.audience", { count: n, max });
 }
 
 /** The scheduled end and a countdown; called every second. */
@@ -109,7 +110,7 @@ export function renderSchedule() {
   if (!page || view.panel.hidden) return;
   const end = page.room?.scheduled_end_ms;
   if (end == null) {
-    view.schedule.textContent = "No scheduled end.";
+    view.schedule.textContent = t("chair.noSchedule");
     delete view.schedule.dataset.remainingMs;
     return;
   }
@@ -117,13 +118,13 @@ export function renderSchedule() {
   view.schedule.dataset.remainingMs = String(left);
   view.schedule.classList.toggle("overtime", left < 0);
   view.schedule.textContent = left >= 0
-    ? `Scheduled to end at ${formatClock(end)} · ${formatDuration(left)} left`
-    : `The scheduled end (${formatClock(end)}) passed ${formatDuration(-left)} ago`;
+    ? t("chair.scheduledEnd", { time: formatClock(end), left: formatDuration(left) })
+    : t("chair.overtime", { time: formatClock(end), ago: formatDuration(-left) });
 }
 
 /** The filter buttons (made once): each says how many it would show; one is pressed at most. */
 function makeFilters() {
-  view.filters.setAttribute("aria-label", CHAIR_WORDS.filtersLabel);
+  view.filters.setAttribute("aria-label", t("chair.filtersLabel"));
   view.filters.replaceChildren(...CHAIR_FILTERS.map((f) => {
     const b = document.createElement("button");
     b.type = "button";
@@ -131,7 +132,8 @@ function makeFilters() {
     b.dataset.filter = f;
     b.setAttribute("aria-pressed", "false");
     const label = document.createElement("span");
-    label.textContent = CHAIR_WORDS.filters[f];
+    label.className = "filter-name";
+    label.textContent = t(`chair.filter.${f}`);
     const count = document.createElement("span");
     count.className = "count";
     b.append(label, " ", count);
@@ -155,16 +157,16 @@ function renderRows() {
     query: view.filter.value,
   });
   view.count.textContent = `(${people.length})`;
-  view.handCount.textContent = hands.length ? `· ${CHAIR_WORDS.filters.hands}: ${hands.length}` : "";
+  view.handCount.textContent = hands.length ? t("chair.handCount", { count: hands.length }) : "";
   for (const b of view.filters.children) {
     b.setAttribute("aria-pressed", String(b.dataset.filter === panel.filter));
     b.querySelector(".count").textContent = `(${counts[b.dataset.filter]})`;
   }
   const narrowed = shown.size < people.length;
   // A live region: written only when it changes, so a screen reader says it once.
-  const showing = narrowed ? CHAIR_WORDS.showing(shown.size, people.length) : "";
+  const showing = narrowed ? t("chair.showing", { shown: shown.size, count: people.length }) : "";
   if (view.showing.textContent !== showing) view.showing.textContent = showing;
-  view.noMatch.textContent = CHAIR_WORDS.noMatch;
+  view.noMatch.textContent = t("chair.noMatch");
   view.noMatch.hidden = shown.size > 0;
 
   const byId = new Map(people.map((p) => [p.id, p]));
@@ -197,7 +199,7 @@ function makeRow(id) {
     div.className = cls;
     return div;
   });
-  const quick = button("hand-grant", CHAIR_WORDS.giveFloor, "", "grant");
+  const quick = button("hand-grant", t("chair.giveFloor"), "", "grant");
   const { button: more, menu } = makeMenuButton("");
   more.classList.add("row-menu-button");
   menu.classList.add("row-menu");
@@ -225,11 +227,11 @@ function fillRow(li, p) {
   if (raised) li.dataset.hand = String(hand + 1);
   else delete li.dataset.hand;
   const [head, state, actions] = li.children;
-  const heads = [p.name, p.role, p.self, presenter, holder, hand, raised, p.unmute_requested, p.connection];
+  const heads = [lang(), p.name, p.role, p.self, presenter, holder, hand, raised, p.unmute_requested, p.connection];
   if (changed(head, heads)) fillHead(head, p, { hand, raised, holder, presenter });
-  const states = [p.audio, p.video, p.chair_muted_audio, p.chair_muted_video, p.quality, speaking];
+  const states = [lang(), p.audio, p.video, p.chair_muted_audio, p.chair_muted_video, p.quality, speaking];
   if (changed(state, states)) fillState(state, p, speaking);
-  const acts = [p.name, p.self, p.chair_muted_audio, p.chair_muted_video, holder, presenter, raised];
+  const acts = [lang(), p.name, p.self, p.chair_muted_audio, p.chair_muted_video, holder, presenter, raised];
   if (changed(actions, acts)) fillActions(actions, p, { holder, presenter, raised });
 }
 
@@ -246,24 +248,24 @@ function fillHead(head, p, { hand, raised, holder, presenter }) {
   name.className = "name";
   name.textContent = p.name;
   const badges = [];
-  if (raised) badges.push(["hand", CHAIR_WORDS.handBadge(hand + 1)]);
-  if (p.self) badges.push(["you", "you"]);
-  if (p.role === "chair") badges.push(["chair", "chair"]);
-  if (presenter) badges.push(["presenter", "presenter"]);
-  if (holder) badges.push(["floor", "has the floor"]);
-  if (p.unmute_requested) badges.push(["asks", "asks to unmute"]);
-  if (p.connection === "reconnecting") badges.push(["reconnecting", "reconnecting…"]);
+  if (raised) badges.push(["hand", hand >= 0 ? t("marker.handAt", { place: hand + 1 }) : t("marker.hand")]);
+  if (p.self) badges.push(["you", t("chair.badge.you")]);
+  if (p.role === "chair") badges.push(["chair", t("role.chair")]);
+  if (presenter) badges.push(["presenter", t("marker.presenter")]);
+  if (holder) badges.push(["floor", t("marker.floor")]);
+  if (p.unmute_requested) badges.push(["asks", t("chair.badge.asks")]);
+  if (p.connection === "reconnecting") badges.push(["reconnecting", t("marker.reconnecting")]);
   head.replaceChildren(name, ...badges.map(([cls, text]) => badge(cls, text)));
 }
 
 function fillState(state, p, speaking) {
-  const mic = p.chair_muted_audio ? ["mic chair-muted", "muted by chair"]
-    : p.audio ? ["mic on", "mic on"] : ["mic off", "mic off"];
-  const cam = p.chair_muted_video ? ["cam chair-muted", "camera stopped by chair"]
-    : p.video ? ["cam on", "camera on"] : ["cam off", "camera off"];
+  const mic = p.chair_muted_audio ? ["mic chair-muted", t("marker.chairMuted")]
+    : p.audio ? ["mic on", t("chair.state.micOn")] : ["mic off", t("chair.state.micOff")];
+  const cam = p.chair_muted_video ? ["cam chair-muted", t("marker.chairStopped")]
+    : p.video ? ["cam on", t("media.camOn")] : ["cam off", t("media.camOff")];
   const quality = p.quality ?? "unknown";
-  const parts = [mic, cam, [`quality q-${quality}`, QUALITY_WORDS[quality] ?? quality]];
-  if (speaking) parts.unshift(["speaking", CHAIR_WORDS.speaking]);
+  const parts = [mic, cam, [`quality q-${quality}`, qualityWords(quality)]];
+  if (speaking) parts.unshift(["speaking", t("media.speaking")]);
   state.replaceChildren(...parts.map(([cls, text]) => {
     const span = document.createElement("span");
     span.className = cls;
@@ -273,34 +275,35 @@ function fillState(state, p, speaking) {
 }
 
 function fillActions(actions, p, { holder, presenter, raised }) {
-  const who = p.self ? CHAIR_WORDS.you : p.name;
+  const who = p.self ? t("chair.yourself") : p.name;
   const [quick, more, menu] = actions.children;
   // A raised hand is what the chair answers most: "Give floor" stays one click away.
   quick.hidden = !raised || holder;
-  quick.setAttribute("aria-label", CHAIR_WORDS.giveFloorTo(p.name));
-  relabelMenu(more, menu, CHAIR_WORDS.actionsFor(p.name));
+  quick.textContent = t("chair.giveFloor");
+  quick.setAttribute("aria-label", t("chair.giveFloorTo", { name: p.name }));
+  relabelMenu(more, menu, t("chair.actionsFor", { name: p.name }));
   const items = [];
   if (raised) {
-    items.push(button("hand-lower", CHAIR_WORDS.lowerHand, CHAIR_WORDS.lowerHandOf(who), "lower-hand"));
+    items.push(button("hand-lower", t("chair.lowerHand"), t("chair.lowerHandOf", { name: who }), "lower-hand"));
   }
   if (!p.self) {
     items.push(p.chair_muted_audio
-      ? button("chair-unmute", "Allow mic", `Let ${who} turn their microphone on again`, "unmute")
-      : button("chair-mute", "Mute", `Mute ${who}'s microphone`, "mute"));
+      ? button("chair-unmute", t("chair.allowMic"), t("chair.allowMicTitle", { name: who }), "unmute")
+      : button("chair-mute", t("chair.mute"), t("chair.muteTitle", { name: who }), "mute"));
     items.push(p.chair_muted_video
-      ? button("chair-allow-video", "Allow camera", `Let ${who} turn their camera on again`, "allow-video")
-      : button("chair-stop-video", "Stop camera", `Stop ${who}'s camera`, "stop-video"));
+      ? button("chair-allow-video", t("chair.allowCamera"), t("chair.allowCameraTitle", { name: who }), "allow-video")
+      : button("chair-stop-video", t("chair.stopCamera"), t("chair.stopCameraTitle", { name: who }), "stop-video"));
   }
   items.push(button(
     "chair-grant",
-    holder ? "Give floor again" : "Give floor",
-    holder ? "Restart the floor with the time limit set above" : `Give ${who} the floor`,
+    holder ? t("chair.giveFloorAgain") : t("chair.giveFloor"),
+    holder ? t("chair.giveFloorAgainTitle") : t("chair.giveFloorTo", { name: who }),
     "grant",
   ));
   items.push(presenter
-    ? button("chair-presenter", "Stop presenting", `${who} is no longer the presenter`, "presenter")
-    : button("chair-presenter", "Make presenter", `Let ${who} present and share a screen`, "presenter"));
-  if (!p.self) items.push(button("chair-remove danger", "Remove", `Remove ${who} from the meeting`, "remove"));
+    ? button("chair-presenter", t("chair.stopPresenting"), t("chair.stopPresentingTitle", { name: who }), "presenter")
+    : button("chair-presenter", t("chair.makePresenter"), t("chair.makePresenterTitle", { name: who }), "presenter"));
+  if (!p.self) items.push(button("chair-remove danger", t("chair.remove"), t("chair.removeTitle", { name: who }), "remove"));
   setMenuItems(menu, items);
   // The asking participant's row shows it on the menu button too.
   more.classList.toggle("asks", Boolean(p.chair_muted_audio && p.unmute_requested));
@@ -332,8 +335,7 @@ function floorLimitS() {
   const minutes = Number(raw);
   if (!Number.isFinite(minutes) || minutes < MIN_LIMIT_MIN || minutes > MAX_LIMIT_MIN) {
     toast(
-      `The time limit must be between ${MIN_LIMIT_MIN} and ${MAX_LIMIT_MIN} minutes; ` +
-        "leave it empty for no limit.",
+      t("chair.badLimit", { min: MIN_LIMIT_MIN, max: MAX_LIMIT_MIN }),
       { kind: "error", code: "bad_limit" },
     );
     view.limit.focus();
@@ -367,8 +369,8 @@ async function personAction(action, pid) {
     case "remove": {
       const name = nameOf(pid);
       const ok = await confirmAction(
-        `Remove ${name} from the meeting? They cannot come back with the same invitation.`,
-        `Remove ${name}`,
+        t("chair.removeConfirm", { name }),
+        t("chair.removeName", { name }),
       );
       if (ok) c.chair("remove", target);
       return;
@@ -407,7 +409,7 @@ async function downloadReport(format, b) {
   try {
     const report = await c.getReport(format);
     saveFile(report);
-    toast(`The report was saved as ${report.filename}.`, { code: "report_saved" });
+    toast(t("chair.reportSaved", { filename: report.filename }), { code: "report_saved" });
   } catch (error) {
     // A server refusal was already shown from its `error` message.
     if (!error?.code) toast(error?.message ?? String(error), { kind: "error", code: "report_failed" });
@@ -428,13 +430,20 @@ export function initChairPanel(pageState) {
   view.extend.addEventListener("click", () => client()?.chair("extend", { minutes: EXTEND_MINUTES }));
   view.end.addEventListener("click", async () => {
     const ok = await confirmAction(
-      "End the meeting for everyone? All participants will be disconnected.",
-      "End meeting",
+      t("chair.endConfirm"),
+      t("chair.end"),
     );
     if (ok) client()?.chair("end");
   });
   view.reportJson.addEventListener("click", () => downloadReport("json", view.reportJson));
   view.reportCsv.addEventListener("click", () => downloadReport("csv", view.reportCsv));
+  onLanguageChange(() => {
+    view.filters.setAttribute("aria-label", t("chair.filtersLabel"));
+    for (const b of view.filters.querySelectorAll(".filter-name")) {
+      b.textContent = t(`chair.filter.${b.parentElement.dataset.filter}`);
+    }
+    renderChairPanel();
+  });
 }
 
 // Who speaks changes without a message from the server: look twice a second while it shows.

@@ -2,6 +2,7 @@
 // on its button, a box to write in, and the chair's switch and Remove buttons.
 
 import { CHAT_MAX_CHARS } from "./protocol.js";
+import { onLanguageChange, t } from "./i18n.js";
 import { describeServerError, formatClock, splitLinks } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
@@ -51,20 +52,20 @@ export function renderChat() {
   const enabled = page.room?.chat_enabled !== false;
   const connected = Boolean(page.self);
   view.chairBar.hidden = !chair;
-  view.enabled.textContent = enabled ? "Turn chat off for participants" : "Turn chat on for participants";
+  view.enabled.textContent = enabled ? t("chat.turnOff") : t("chat.turnOn");
   view.enabled.setAttribute("aria-pressed", String(!enabled));
   let state = "";
   if (!enabled) {
     state = chair
-      ? "Chat is off for participants; chairs can still write."
-      : "The chair has turned chat off: you can read, but not write.";
+      ? t("chat.offChair")
+      : t("chat.offParticipant");
   }
   view.state.textContent = state;
   view.state.hidden = !state;
   const mayWrite = connected && (chair || enabled);
   view.input.disabled = !mayWrite;
   view.send.disabled = !mayWrite;
-  view.input.placeholder = mayWrite ? "Write to everyone" : "Chat is off";
+  view.input.placeholder = mayWrite ? t("chat.placeholder") : t("chat.placeholderOff");
   for (const b of view.list.querySelectorAll(".chat-remove")) b.hidden = !chair;
   renderUnread();
 }
@@ -77,7 +78,7 @@ function renderUnread() {
   view.unread.textContent = unread > 99 ? "99+" : String(unread);
   view.unread.hidden = unread === 0;
   view.toggle.dataset.unread = String(unread);
-  view.toggle.setAttribute("aria-label", unread ? `Chat, ${unread} unread` : "Chat");
+  view.toggle.setAttribute("aria-label", unread ? t("chat.unread", { count: unread }) : t("chat.title"));
   view.toggle.setAttribute("aria-expanded", String(chat.open));
 }
 
@@ -91,12 +92,12 @@ function messageItem(m) {
   meta.className = "chat-meta";
   const name = document.createElement("span");
   name.className = "chat-name";
-  name.textContent = m.sender === page.self?.id ? `${m.name} (you)` : m.name;
+  name.textContent = m.sender === page.self?.id ? t("chat.you", { name: m.name }) : m.name;
   meta.append(name);
   if (m.role === "chair") {
     const badge = document.createElement("span");
     badge.className = "badge chair";
-    badge.textContent = "chair";
+    badge.textContent = t("role.chair");
     meta.append(badge);
   }
   const time = document.createElement("time");
@@ -109,8 +110,8 @@ function messageItem(m) {
   const remove = document.createElement("button");
   remove.type = "button";
   remove.className = "chat-remove";
-  remove.textContent = "Remove";
-  remove.setAttribute("aria-label", `Remove the message from ${m.name}`);
+  remove.textContent = t("chat.remove");
+  remove.setAttribute("aria-label", t("chat.removeLabel", { name: m.name }));
   remove.hidden = !isChair();
   meta.append(remove);
   const text = document.createElement("p");
@@ -237,11 +238,11 @@ function send() {
   const text = view.input.value.trim();
   if (!c || !text) return;
   if (text.length > CHAT_MAX_CHARS) {
-    showError(`A message may have at most ${CHAT_MAX_CHARS} characters; this one has ${text.length}.`);
+    showError(t("chat.tooLong", { max: CHAT_MAX_CHARS, count: text.length }));
     return;
   }
   if (!c.sendChat(text)) {
-    showError("Not connected to the server; your message was not sent.");
+    showError(t("chat.notConnected"));
     return;
   }
   chat.pending = text;
@@ -288,6 +289,12 @@ export function initChat(pageState) {
     if (!b || !isChair()) return;
     const id = Number(b.closest("[data-message-id]")?.dataset.messageId);
     if (Number.isSafeInteger(id)) client()?.chair("remove_chat", { message_id: id });
+  });
+  onLanguageChange(() => {
+    const top = view.list.scrollTop;
+    view.list.replaceChildren(...chat.messages.map(messageItem)); // "(you)", Remove, times
+    view.list.scrollTop = top;
+    renderChat();
   });
   resetChat();
 }

@@ -1,21 +1,21 @@
 // Cameras, microphones and speakers: choosing, opening and swapping them, the microphone level and
 // "you are muted" detection. No DOM here: deviceui.js draws the pickers and the meter.
 
-import { DEVICE_WORDS, describeDeviceProblem } from "./words.js";
+import { t } from "./i18n.js";
+import { describeDeviceProblem } from "./words.js";
 
 export const CAMERA_SIZE = { width: 1280, height: 720 };
 const STORAGE_KEY = "confsfu.devices";
 
 /** The devices of one kind as [{id, label}], labelled in words when the browser gives no label. */
 export function devicesOfKind(devices, kind) {
-  const nouns = { videoinput: DEVICE_WORDS.camera, audioinput: DEVICE_WORDS.microphone, audiooutput: DEVICE_WORDS.speaker };
-  const noun = nouns[kind];
+  const keys = { videoinput: "device.unnamed.camera", audioinput: "device.unnamed.microphone", audiooutput: "device.unnamed.speaker" };
   const out = [];
   const seen = new Set();
   for (const d of devices ?? []) {
     if (d.kind !== kind || !d.deviceId || seen.has(d.deviceId)) continue;
     seen.add(d.deviceId);
-    out.push({ id: d.deviceId, label: d.label || `${noun} ${out.length + 1}` });
+    out.push({ id: d.deviceId, label: d.label || t(keys[kind] ?? "device.unnamed.device", { number: out.length + 1 }) });
   }
   return out;
 }
@@ -127,37 +127,40 @@ export function speakerChoiceSupported(proto = globalThis.HTMLMediaElement?.prot
 
 /**
  * Opens the camera and microphone (the saved choices if still there) with one request, or each
- * alone when that fails, to say which one is missing. Resolves to {stream, problems} where
- * problems.camera / problems.microphone say in words what went wrong (null when fine).
+ * alone when that fails, to say which one is missing. Resolves to {stream, problems, errors} where
+ * problems.camera / problems.microphone say in words what went wrong (null when fine), and
+ * errors the same as {name, message} (to word again in another language).
  */
 export async function openCameraAndMicrophone(choices = {}, mediaDevices = globalThis.navigator?.mediaDevices) {
   const problems = { camera: null, microphone: null };
+  const errors = { camera: null, microphone: null };
   const MediaStreamClass = globalThis.MediaStream;
   if (!mediaDevices?.getUserMedia) {
     const error = { name: "NoMediaDevices" };
     problems.camera = describeDeviceProblem("camera", error);
     problems.microphone = describeDeviceProblem("microphone", error);
-    return { stream: null, problems };
+    return { stream: null, problems, errors: { camera: error, microphone: error } };
   }
   try {
     const wanted = constraintsFor({ cameraId: choices.camera, microphoneId: choices.microphone });
     const stream = await mediaDevices.getUserMedia(wanted);
-    return { stream, problems };
+    return { stream, problems, errors };
   } catch {
     // a refusal or a missing device may concern one of the two: ask for each alone
   }
   const tracks = [];
   for (const kind of ["camera", "microphone"]) {
-    const { track, problem } = await openDevice(kind, choices[kind], mediaDevices, false);
+    const { track, problem, error } = await openDevice(kind, choices[kind], mediaDevices, false);
     if (track) tracks.push(track);
     problems[kind] = problem ?? null;
+    errors[kind] = error ?? null;
   }
-  return { stream: tracks.length ? new MediaStreamClass(tracks) : null, problems };
+  return { stream: tracks.length ? new MediaStreamClass(tracks) : null, problems, errors };
 }
 
 /**
- * Opens one device ("camera" or "microphone") by id. Resolves to {track} or {problem} (words
- * saying what went wrong and what still works).
+ * Opens one device ("camera" or "microphone") by id. Resolves to {track} or {problem, error}
+ * (words saying what went wrong and what still works; the error as {name, message}).
  */
 export async function openDevice(kind, id, mediaDevices = globalThis.navigator?.mediaDevices, exact = true) {
   const c = constraintsFor(kind === "camera" ? { cameraId: id, exact } : { microphoneId: id, exact });
@@ -165,10 +168,10 @@ export async function openDevice(kind, id, mediaDevices = globalThis.navigator?.
   try {
     const stream = await mediaDevices.getUserMedia(constraints);
     const track = kind === "camera" ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
-    if (!track) throw Object.assign(new Error("no track"), { name: "NotFoundError" });
+    if (!track) throw Object.assign(new Error(), { name: "NotFoundError" }); // said by its name
     return { track };
   } catch (error) {
-    return { problem: describeDeviceProblem(kind, error) };
+    return { problem: describeDeviceProblem(kind, error), error: { name: error?.name, message: error?.message } };
   }
 }
 

@@ -15,12 +15,13 @@ import {
   speakerChoiceSupported,
   swapTrack,
 } from "./devices.js";
-import { DEVICE_WORDS, LISTEN_ONLY } from "./words.js";
+import { onLanguageChange, t } from "./i18n.js";
+import { describeDeviceProblem } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const METER_EVERY_MS = 50;
 const KIND_OF = { camera: "videoinput", microphone: "audioinput", speaker: "audiooutput" };
-const NONE_WORDS = { camera: DEVICE_WORDS.noCamera, microphone: DEVICE_WORDS.noMicrophone, speaker: "" };
+const NONE_KEYS = { camera: "device.noCamera", microphone: "device.noMicrophone", speaker: "" };
 
 const view = {
   preview: $("preview-video"),
@@ -50,6 +51,7 @@ const pickerGroups = [
 class LocalDevices {
   constructor() {
     this.stream = null;
+    /** Why the camera / microphone is missing: an error ({name, message}), "lost" or null. */
     this.problems = { camera: null, microphone: null };
     this.speakerId = savedChoices().speaker ?? null;
     /** Set by the page: the publishing connection now (its senders get new tracks), or null. */
@@ -81,14 +83,14 @@ class LocalDevices {
     this.stop();
     const generation = this._generation;
     this.ready = (async () => {
-      const { stream, problems } = await openCameraAndMicrophone(savedChoices());
+      const { stream, errors } = await openCameraAndMicrophone(savedChoices());
       if (generation !== this._generation) {
         for (const track of stream?.getTracks() ?? []) track.stop();
         return;
       }
       this.stream = stream;
       for (const track of stream?.getTracks() ?? []) this._watch(track);
-      this.problems = problems;
+      this.problems = errors;
       this._meter.attach(this.track("microphone"));
       this._timer ??= setInterval(() => this._tick(), METER_EVERY_MS);
       await this.refreshPickers();
@@ -108,8 +110,13 @@ class LocalDevices {
 
   /** Words for whatever could not be opened, or "" when both work. */
   problemText() {
-    const parts = [this.problems.camera, this.problems.microphone].filter(Boolean);
-    if (this.problems.camera && this.problems.microphone) parts.push(LISTEN_ONLY);
+    const words = (kind) => {
+      const cause = this.problems[kind];
+      if (!cause) return null;
+      return cause === "lost" ? t(`device.lost.${kind}`) : describeDeviceProblem(kind, cause);
+    };
+    const parts = [words("camera"), words("microphone")].filter(Boolean);
+    if (this.problems.camera && this.problems.microphone) parts.push(t("device.listenOnly"));
     return parts.join(" ");
   }
 
@@ -125,7 +132,7 @@ class LocalDevices {
       for (const kind of ["camera", "microphone", "speaker"]) {
         const options = devicesOfKind(devices, KIND_OF[kind]);
         const inUse = kind === "speaker" ? this.speakerId : this.track(kind)?.getSettings?.().deviceId;
-        fillPicker(group[kind], options, chooseDevice(options, { inUse, wanted: saved[kind] }), NONE_WORDS[kind]);
+        fillPicker(group[kind], options, chooseDevice(options, { inUse, wanted: saved[kind] }), NONE_KEYS[kind] && t(NONE_KEYS[kind]));
       }
       const speakers = speakerChoiceSupported() && group.speaker.options.length > 0;
       for (const el of document.querySelectorAll(".speaker-field")) {
@@ -172,7 +179,7 @@ class LocalDevices {
       try {
         await audio.setSinkId(this.speakerId);
       } catch (error) {
-        showProblem(problemEl, `${DEVICE_WORDS.switchFailed}: ${error?.message ?? error}`);
+        showProblem(problemEl, t("device.switchFailed", { detail: error?.message ?? error }));
       }
     }
   }
@@ -182,7 +189,7 @@ class LocalDevices {
     const kind = track.kind === "video" ? "camera" : "microphone";
     track.addEventListener("ended", () => {
       if (this.track(kind) !== track) return;
-      this.problems[kind] = DEVICE_WORDS.lost[kind];
+      this.problems[kind] = "lost";
       if (!view.joinProblems.closest("[hidden]")) showProblem(view.joinProblems, this.problemText());
       this.onLost(kind);
     });
@@ -210,13 +217,13 @@ class LocalDevices {
     }
     const waiting = this._meter.waiting();
     if (view.levelWaits.hidden === waiting) {
-      view.levelWaits.textContent = DEVICE_WORDS.levelWaits;
+      view.levelWaits.textContent = t("device.levelWaits");
       view.levelWaits.hidden = !waiting;
     }
     const mic = this.track("microphone") ? this.micState() : null;
     const show = this._muted.update(fraction, Boolean(mic?.muted), now);
     if (show) {
-      const text = mic.byChair ? DEVICE_WORDS.chairMutedSpeaking : DEVICE_WORDS.mutedSpeaking;
+      const text = mic.byChair ? t("device.chairMutedSpeaking") : t("device.mutedSpeaking");
       if (view.mutedText.textContent !== text) view.mutedText.textContent = text;
       view.mutedUnmute.hidden = mic.byChair;
     }
@@ -225,7 +232,7 @@ class LocalDevices {
 }
 
 function fillPicker(select, options, chosen, noneWords) {
-  const key = JSON.stringify([options, chosen]);
+  const key = JSON.stringify([options, chosen, noneWords]);
   if (select.dataset.key === key) return;
   select.dataset.key = key;
   select.replaceChildren(...options.map(({ id, label }) => new Option(label, id, false, id === chosen)));
@@ -267,12 +274,13 @@ navigator.mediaDevices?.addEventListener?.("devicechange", () => devices.refresh
 /** Opens the devices for the pre-join screen and shows the preview, pickers and any problem. */
 export async function startPreview() {
   view.joinHint.hidden = false;
-  view.joinHint.textContent = DEVICE_WORDS.checking;
+  view.joinHint.textContent = t("device.checking");
   await devices.open();
   view.preview.srcObject = devices.track("camera") ? devices.stream : null;
   syncToggles();
   showProblem(view.joinProblems, devices.problemText());
-  view.joinHint.textContent = DEVICE_WORDS.ready;
+  view.joinHint.textContent = t("device.ready");
+  view.joinHint.dataset.ready = "true";
 }
 
 /** "Join with ... off" checked and disabled for a device that is missing, free for one that works. */
@@ -298,7 +306,7 @@ function renderPreview() {
   if (mic) mic.enabled = !view.micOff.checked;
   if (camera && view.preview.srcObject !== devices.stream) view.preview.srcObject = devices.stream;
   view.previewOff.hidden = Boolean(camera) && !view.cameraOff.checked;
-  view.previewOff.textContent = camera ? DEVICE_WORDS.previewOff : DEVICE_WORDS.previewNone;
+  view.previewOff.textContent = camera ? t("device.previewOff") : t("device.previewNone");
 }
 
 view.cameraOff.addEventListener("change", renderPreview);
@@ -331,3 +339,12 @@ view.panel.addEventListener("keydown", (event) => {
   view.toggle.focus();
 });
 view.mutedUnmute.addEventListener("click", () => devices.onUnmute());
+
+onLanguageChange(() => {
+  if (view.joinHint.dataset.ready) view.joinHint.textContent = t("device.ready");
+  view.levelWaits.textContent = t("device.levelWaits");
+  view.mutedText.textContent = "";
+  renderPreview();
+  if (!view.joinProblems.closest("[hidden]")) showProblem(view.joinProblems, devices.problemText());
+  devices.refreshPickers(); // unnamed devices ("Camera 2") and "No camera found"
+});

@@ -5,7 +5,7 @@
 
 import { closeChat, isChatOpen } from "./chat.js";
 import { setDevicePanel } from "./deviceui.js";
-import { BAR_WORDS } from "./words.js";
+import { onLanguageChange, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -18,17 +18,17 @@ const own = {
     toggle: $("participants-toggle"),
     panel: $("participant-list"),
     close: $("participants-close"),
-    text: BAR_WORDS.people,
-    label: BAR_WORDS.peopleLabel,
-    closeLabel: BAR_WORDS.closePeople,
+    text: "bar.people",
+    label: "bar.peopleLabel",
+    closeLabel: "bar.closePeople",
   },
   chair: {
     toggle: $("chair-toggle"),
     panel: $("chair-panel"),
     close: $("chair-close"),
-    text: BAR_WORDS.chair,
-    label: BAR_WORDS.chairLabel,
-    closeLabel: BAR_WORDS.closeChair,
+    text: "bar.chair",
+    label: "bar.chairLabel",
+    closeLabel: "bar.closeChair",
   },
 };
 
@@ -79,11 +79,19 @@ export function closeOwnDrawers() {
   for (const d of Object.values(own)) setOwn(d, false);
 }
 
+/** The drawers' buttons in the page's language (the keys are in `own`). */
+function wordButtons() {
+  for (const d of Object.values(own)) {
+    d.toggle.textContent = t(d.text);
+    d.toggle.setAttribute("aria-label", t(d.label));
+    d.close.textContent = t("bar.close");
+    d.close.setAttribute("aria-label", t(d.closeLabel));
+  }
+}
+wordButtons();
+onLanguageChange(wordButtons);
+
 for (const d of Object.values(own)) {
-  d.toggle.textContent = d.text;
-  d.toggle.setAttribute("aria-label", d.label);
-  d.close.textContent = BAR_WORDS.close;
-  d.close.setAttribute("aria-label", d.closeLabel);
   addDrawer(d.toggle, () => isOpenOwn(d), () => setOwn(d, false));
   d.toggle.addEventListener("click", () => setOwn(d, !isOpenOwn(d)));
   d.close.addEventListener("click", () => {

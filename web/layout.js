@@ -1,7 +1,8 @@
 // The meeting's layout without the DOM: speaker view or grid, what the stage shows (the room's
 // stage, your pin, or the one before you while you are on it), tile captions and who speaks.
 
-import { QUALITY_WORDS } from "./words.js";
+import { t } from "./i18n.js";
+import { QUALITIES, qualityWords } from "./words.js";
 
 export const LAYOUTS = ["speaker", "grid"];
 const LAYOUT_KEY = "confsfu.layout";
@@ -52,17 +53,21 @@ export function keptPin(pin, participants) {
   return pin && Object.hasOwn(participants ?? {}, pin) ? pin : null;
 }
 
-const LAYER_WORDS = ["low", "medium", "high"];
-const RATE_WORDS = ["¼ frame rate", "½ frame rate", ""];
+const LAYER_KEYS = ["layer.low", "layer.medium", "layer.high"];
+const RATE_KEYS = ["layer.quarterRate", "layer.halfRate"];
 
 /** "high", "low: bandwidth", "paused: bandwidth": what the server sends a tile, and why. */
 export function layerText(slot) {
   if (!slot || slot.reason == null) return "";
   const reason = slot.reason === "optimal" ? "" : slot.reason;
-  if (slot.spatial == null) return reason.startsWith("paused") ? reason : `paused: ${reason}`;
-  const rate = RATE_WORDS[slot.temporal] ?? "";
-  const what = [LAYER_WORDS[slot.spatial] ?? `layer ${slot.spatial}`, rate].filter(Boolean).join(", ");
-  return reason ? `${what}: ${reason}` : what;
+  if (slot.spatial == null) {
+    const why = reason.replace(/^paused:?\s*/, "");
+    return why ? t("layer.pausedWhy", { reason: why }) : t("layer.paused");
+  }
+  const rate = RATE_KEYS[slot.temporal] ? t(RATE_KEYS[slot.temporal]) : "";
+  const layer = LAYER_KEYS[slot.spatial] ? t(LAYER_KEYS[slot.spatial]) : t("layer.number", { layer: slot.spatial });
+  const what = rate ? t("layer.withRate", { layer, rate }) : layer;
+  return reason ? t("layer.why", { what, reason }) : what;
 }
 
 /**
@@ -71,10 +76,10 @@ export function layerText(slot) {
  * reason) only while connection details are open.
  */
 export function tileConnection(slot, who, detailsOpen) {
-  const quality = Object.hasOwn(QUALITY_WORDS, who?.quality) ? who.quality : "unknown";
+  const quality = QUALITIES.includes(who?.quality) ? who.quality : "unknown";
   return {
     quality,
-    qualityText: QUALITY_WORDS[quality],
+    qualityText: qualityWords(quality),
     details: detailsOpen ? layerText(slot) : "",
   };
 }

@@ -2,6 +2,8 @@
 // sit at the top of the meeting's main column (style.css), newest first, over no control: what
 // does not fit there drops its oldest toasts.
 
+import { t } from "./i18n.js";
+
 const TOAST_MS = { info: 6000, notice: 8000, error: 10000 };
 const MAX_TOASTS = 5;
 
@@ -29,7 +31,7 @@ export function toast(text, { kind = "info", code = "" } = {}) {
     const close = document.createElement("button");
     close.type = "button";
     close.className = "toast-close";
-    close.setAttribute("aria-label", "Dismiss");
+    close.setAttribute("aria-label", t("toast.dismiss"));
     close.textContent = "×";
     close.addEventListener("click", () => item.remove());
     item.append(p, close);
@@ -50,9 +52,10 @@ export function clearToasts() {
 }
 
 /** Asks a yes/no question in a modal dialog; resolves true when `okLabel` was chosen. */
-export function confirmAction(text, okLabel = "OK") {
+export function confirmAction(text, okLabel = t("confirm.ok")) {
   if (dialog.open) dialog.close("cancel");
   dialogText.textContent = text;
+  dialogCancel.textContent = t("confirm.cancel");
   dialogOk.textContent = okLabel;
   dialog.returnValue = "cancel";
   return new Promise((resolve) => {

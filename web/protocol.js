@@ -6,7 +6,8 @@
 //   await client.start(localStream);
 //
 // Events (CustomEvent, payload in `detail`):
-//   state        {state, text}  state: connecting | joining | connected | reconnecting | closed | failed
+//   state        {state, text, words}  state: connecting | joining | connected | reconnecting | closed |
+//                failed; text in the page's language, words the same as an i18n.js message ({key, params})
 //   joined       {participant_id, room, name, role, audio, video, grid_page_size}
 //   self         this participant as the server sees it: {id, name, role, audio, video,
 //                chair_muted_audio, chair_muted_video, hand_raised, unmute_requested, quality}
@@ -19,11 +20,13 @@
 //   chat         {messages, change}  the room's chat as this page knows it (oldest first, each
 //                {id, sender, name, role, sent_ms, text}; text is plain text, never markup);
 //                change: {kind: "history"} | {kind: "posted", message} | {kind: "removed", message_id}
-//   screen       {active, starting, text}  own screen share started/stopped (text says why it stopped)
+//   screen       {active, starting, text, words}  own screen share started/stopped (text says why it
+//                stopped; words: the same as an i18n.js message)
 //   (publisher_layers is handled here: simulcast layers nobody receives are switched off)
-//   error        {code, message, field, in_reply_to, fatal}  a message the server refused
+//   error        {code, message, field, in_reply_to, fatal, reason}  a message the server refused
 //   bye          {reason}
 
+import { detailed, msg as say, tr } from "./i18n.js";
 import {
   SIMULCAST_ENCODINGS,
   openScreen,
@@ -42,6 +45,7 @@ const HELLO_TIMEOUT_MS = 10_000;
 const JOINED_TIMEOUT_MS = 15_000;
 const REPORT_TIMEOUT_MS = 15_000;
 const SCREEN_ANSWER_TIMEOUT_MS = 15_000;
+const STAGE_SIZE_MS = 250; // stage sizes (a window being resized) go out at most this often
 const RECONNECT_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 15_000];
 
 export const CHAIR_ACTIONS = Object.freeze([
@@ -56,28 +60,31 @@ const MODERATION_FIELDS = [
   "chair_muted_audio", "chair_muted_video", "hand_raised", "unmute_requested", "quality",
 ];
 
-/** Openings for fatal refusals; the server's own message follows unless the opening says it all. */
-const REFUSAL_TEXT = {
-  bad_token: "Your invitation link is not valid or has expired",
-  room_full: "The room is full",
-  audience_full: "Too many people are watching this meeting already; try again later",
-  no_watch_link: "This meeting can be watched only with an invitation",
-  no_such_room: "There is no such meeting room",
-  wrong_room: "Your invitation is for another meeting room",
-  room_locked: "The chair has locked the meeting; nobody new can join now",
-  removed: "The chair removed you from this meeting",
-  meeting_ended: "This meeting has ended",
-  rate_limited: "The page sent the server too many messages at once and was disconnected",
-  too_large: "The page sent the server a message that was too large and was disconnected",
-};
+/** Fatal refusals whose opening says it all (the others are followed by the server's reason). */
+const REFUSALS = new Set([
+  "bad_token", "room_full", "audience_full", "no_watch_link", "no_such_room", "wrong_room",
+  "room_locked", "removed", "meeting_ended", "rate_limited", "too_large",
+]);
 const COMPLETE_REFUSALS = new Set([
   "room_locked", "removed", "meeting_ended", "audience_full", "no_watch_link",
 ]);
 
-/** A failure with a sentence a participant understands; `code` is the server's, if it refused. */
+/** The `bye` reasons docs/protocol.md lists, and their words. */
+const BYE_KEYS = {
+  "the chair removed you from the meeting": "bye.removed",
+  "the chair ended the meeting": "bye.ended",
+  "you joined this meeting again from another window": "bye.otherWindow",
+  "you left the meeting": "state.left",
+};
+
+/**
+ * A failure with a sentence a participant understands; `code` is the server's, if it refused.
+ * `words` is the sentence as a message (i18n.js msg()) to word again in another language.
+ */
 export class ConferenceError extends Error {
-  constructor(text, { retry = false, cause = undefined, code = null } = {}) {
-    super(text, cause === undefined ? undefined : { cause });
+  constructor(words, { retry = false, cause = undefined, code = null } = {}) {
+    super(tr(words), cause === undefined ? undefined : { cause });
+    this.words = words;
     this.name = "ConferenceError";
     this.retry = retry; // whether reconnecting could help
     this.code = code;
@@ -145,6 +152,9 @@ export class ConferenceClient extends EventTarget {
     /** Chairs: {listeners, max_listeners}, how many are watching (null before the first count). */
     this.audience = null;
     this.gridPage = 0;
+    this.stageHeight = 0; // device pixels the page shows its stage (0: not known)
+    this._stageSent = 0; // ... as the server last heard it on this connection
+    this._stageSizeTimer = 0;
     /** The room's chat, oldest first: [{id, sender, name, role, sent_ms, text}]. */
     this.chat = [];
     this.state = "idle";
@@ -174,7 +184,7 @@ export class ConferenceClient extends EventTarget {
 
   /** Connects and joins, publishing `localStream` (may be null: receive only). Resolves once joined. */
   async start(localStream = null) {
-    if (this._ended) throw new ConferenceError("This connection was closed; create a new client.");
+    if (this._ended) throw new ConferenceError(say("client.closed"));
     this.localStream = localStream;
     return this._connect();
   }
@@ -290,6 +300,32 @@ export class ConferenceClient extends EventTarget {
     return this._send({ type: "view_page", page: n });
   }
 
+  /** Shows `participantId` on my own stage (null: the room's stage again). */
+  pin(participantId) {
+    return this._send({ type: "pin", participant_id: participantId ?? null });
+  }
+
+  /**
+   * The page shows its stage `height` device pixels high (0: hidden): the server sends no
+   * taller a layer than fills it. Sent at most every STAGE_SIZE_MS, the latest size last, and
+   * again after every join.
+   */
+  setStageSize(height) {
+    const h = Math.max(0, Math.min(16384, Math.round(Number(height) || 0)));
+    if (h === this.stageHeight) return;
+    this.stageHeight = h;
+    if (this._stageSizeTimer) return;
+    this._stageSizeTimer = setTimeout(() => {
+      this._stageSizeTimer = 0;
+      this._sendStageSize();
+    }, STAGE_SIZE_MS);
+  }
+
+  _sendStageSize() {
+    if (!this.self || this._stageSent === this.stageHeight) return;
+    if (this._send({ type: "stage_size", height: this.stageHeight })) this._stageSent = this.stageHeight;
+  }
+
   /** Chairs: the meeting report so far. Resolves to {format, filename, content}. */
   getReport(format = "json") {
     if (format !== "json" && format !== "csv") {
@@ -310,12 +346,12 @@ export class ConferenceClient extends EventTarget {
         reject(error);
       };
       waiter.timer = setTimeout(
-        () => waiter.reject(new ConferenceError("The server did not send the report in time.")),
+        () => waiter.reject(new ConferenceError(say("report.late"))),
         REPORT_TIMEOUT_MS,
       );
       this._reports.push(waiter);
       if (!this._send({ type: "get_report", format })) {
-        waiter.reject(new ConferenceError("Not connected to the server; try again in a moment."));
+        waiter.reject(new ConferenceError(say("client.notConnected")));
       }
     });
   }
@@ -327,14 +363,14 @@ export class ConferenceClient extends EventTarget {
    */
   async startScreenShare() {
     if (!this.self || !this._pcConfig || this._ended) {
-      throw new ConferenceError("Join the meeting before sharing your screen.");
+      throw new ConferenceError(say("screen.joinFirst"));
     }
     if (this.screenPc) return;
     const epoch = this._epoch;
     const stream = await openScreen();
     if (epoch !== this._epoch || this._ended || this.screenPc) {
       for (const track of stream.getTracks()) track.stop();
-      throw new ConferenceError("The connection changed while choosing a screen; try again.");
+      throw new ConferenceError(say("screen.connectionChanged"));
     }
     const track = stream.getVideoTracks()[0];
     const pc = new this._RTCPeerConnection(this._pcConfig);
@@ -345,7 +381,7 @@ export class ConferenceClient extends EventTarget {
     });
     pc.addEventListener("connectionstatechange", () => {
       if (pc === this.screenPc && pc.connectionState === "failed") {
-        this.stopScreenShare("The screen share lost its connection to the server.");
+        this.stopScreenShare(say("screen.lost"));
       }
     });
     const answered = new Promise((resolve, reject) => {
@@ -357,17 +393,17 @@ export class ConferenceClient extends EventTarget {
       preferVp8(transceiver);
       await pc.setLocalDescription(await pc.createOffer());
       await waitForIceGathering(pc);
-      if (pc !== this.screenPc) throw new ConferenceError("The screen share was stopped.");
+      if (pc !== this.screenPc) throw new ConferenceError(say("screen.stopped"));
       this._send({ type: "publish_offer", sdp: pc.localDescription.sdp, purpose: "screen" });
       this._later(epoch, SCREEN_ANSWER_TIMEOUT_MS, () => {
-        this._screen?.reject(new ConferenceError("The server did not answer the screen share."));
+        this._screen?.reject(new ConferenceError(say("screen.noAnswer")));
       });
       await answered;
       this._emitScreen(null);
     } catch (error) {
-      if (pc === this.screenPc) this.stopScreenShare(error?.message ?? String(error));
+      if (pc === this.screenPc) this.stopScreenShare(error?.words ?? error?.message ?? String(error));
       throw error instanceof ConferenceError ? error : new ConferenceError(
-        `The screen could not be shared (${error?.message ?? error}).`,
+        say("screen.failed", { detail: error?.words ?? error?.message ?? String(error) }),
         { cause: error },
       );
     }
@@ -388,7 +424,7 @@ export class ConferenceClient extends EventTarget {
   leave({ unloading = false } = {}) {
     if (this._ended && this.state === "closed") return;
     this._send(unloading ? { type: "leave", unloading: true } : { type: "leave" });
-    this._end("closed", "You left the meeting");
+    this._end("closed", say("state.left"));
   }
 
   // ---- connection lifecycle ------------------------------------------------------------------
@@ -399,8 +435,8 @@ export class ConferenceClient extends EventTarget {
     this._setState(
       this._attempt > 0 ? "reconnecting" : "connecting",
       this._attempt > 0
-        ? `Connection lost. Reconnecting (attempt ${this._attempt} of ${RECONNECT_DELAYS_MS.length})…`
-        : "Connecting to the server…",
+        ? say("state.reconnecting", { attempt: this._attempt, count: RECONNECT_DELAYS_MS.length })
+        : say("state.connecting"),
     );
     return new Promise((resolve, reject) => {
       this._pendingStart = { epoch, resolve, reject };
@@ -408,12 +444,12 @@ export class ConferenceClient extends EventTarget {
       try {
         ws = new this._WebSocket(this.url);
       } catch (error) {
-        this._fail(new ConferenceError(`The server address is not valid (${this.url}).`, { cause: error }));
+        this._fail(new ConferenceError(say("state.badAddress", { url: this.url }), { cause: error }));
         return;
       }
       this._ws = ws;
       this._later(epoch, HELLO_TIMEOUT_MS, () => {
-        if (!this.serverName) this._lost(epoch, "The server does not answer.");
+        if (!this.serverName) this._lost(epoch, say("state.noAnswer"));
       });
       ws.addEventListener("message", (event) => {
         if (epoch !== this._epoch) return;
@@ -432,9 +468,9 @@ export class ConferenceClient extends EventTarget {
       });
       ws.addEventListener("close", () => {
         if (epoch !== this._epoch) return;
-        let text = "Could not reach the server. Check your network connection and try again.";
-        if (this.serverName !== null) text = "The connection to the server was lost.";
-        else if (this._everJoined) text = "The server cannot be reached.";
+        let text = say("state.unreachable");
+        if (this.serverName !== null) text = say("state.connectionLost");
+        else if (this._everJoined) text = say("state.cannotReach");
         this._lost(epoch, text);
       });
       ws.addEventListener("error", () => {
@@ -450,7 +486,7 @@ export class ConferenceClient extends EventTarget {
       const delay = RECONNECT_DELAYS_MS[this._attempt];
       this._attempt += 1;
       this._teardown();
-      this._setState("reconnecting", `${text} Reconnecting in ${Math.round(delay / 1000)} s…`);
+      this._setState("reconnecting", say("state.reconnectingIn", { why: text, seconds: Math.round(delay / 1000) }));
       const next = ++this._epoch;
       this._later(next, delay, () => {
         this._connect().catch(() => {
@@ -460,12 +496,12 @@ export class ConferenceClient extends EventTarget {
       return;
     }
     this._fail(new ConferenceError(this._everJoined && this.reconnect
-      ? `${text} Reconnecting did not help; please try again later.`
+      ? say("state.reconnectFailed", { why: text })
       : text));
   }
 
   _fail(error) {
-    const text = error instanceof ConferenceError ? error.message : `Something went wrong: ${error?.message ?? error}`;
+    const text = error instanceof ConferenceError ? error.words : say("state.wentWrong", { detail: error?.message ?? String(error) });
     this._end("failed", text);
     const pending = this._pendingStart;
     this._pendingStart = null;
@@ -485,9 +521,9 @@ export class ConferenceClient extends EventTarget {
     this._timers.clear();
     clearInterval(this._pingTimer);
     this._pingTimer = null;
-    if (this.screenPc) this._closeScreen("The screen share stopped because the connection was lost.");
+    if (this.screenPc) this._closeScreen(say("screen.connectionLost"));
     for (const waiter of [...this._reports]) {
-      waiter.reject(new ConferenceError("The connection was lost before the report arrived."));
+      waiter.reject(new ConferenceError(say("report.lost")));
     }
     const ws = this._ws;
     this._ws = null;
@@ -584,24 +620,23 @@ export class ConferenceClient extends EventTarget {
   _onHello(epoch, msg) {
     if (msg.protocol_version !== PROTOCOL_VERSION) {
       this._fail(new ConferenceError(
-        `This page speaks protocol version ${PROTOCOL_VERSION} but the server speaks ` +
-          `${msg.protocol_version}. Reload the page to get the current version.`,
+        say("state.protocol", { page: PROTOCOL_VERSION, server: String(msg.protocol_version) }),
       ));
       return;
     }
     this.serverName = String(msg.server ?? "");
-    this._setState("joining", this.join.room ? `Joining room “${this.join.room}”…` : "Joining…");
+    this._setState("joining", this.join.room ? say("state.joiningRoom", { room: this.join.room }) : say("state.joining"));
     // confirms_slots: this page says when its tiles name whom the server moved them to.
     this._send({ type: "join", ...this.join, confirms_slots: true });
     this._later(epoch, JOINED_TIMEOUT_MS, () => {
-      if (!this._joinedIn(epoch)) this._lost(epoch, "The server did not let you in in time.");
+      if (!this._joinedIn(epoch)) this._lost(epoch, say("state.notLetIn"));
     });
     this._lastPongAt = Date.now();
     clearInterval(this._pingTimer);
     this._pingTimer = setInterval(() => {
       if (epoch !== this._epoch) return;
       if (Date.now() - this._lastPongAt > PONG_TIMEOUT_MS) {
-        this._lost(epoch, "The server stopped answering.");
+        this._lost(epoch, say("state.stoppedAnswering"));
         return;
       }
       this._send({ type: "ping" });
@@ -640,9 +675,11 @@ export class ConferenceClient extends EventTarget {
     this.participants = {};
     for (const p of msg.participants ?? []) this.participants[p.id] = { ...p };
     this._emit("joined", { ...this.self, grid_page_size: this.gridPageSize });
+    this._stageSent = 0; // a new subscriber on the server: it knows no size yet
+    this._sendStageSize();
     this._emit("self", { ...this.self });
     this._emit("participants", { ...this.participants });
-    this._setState("joining", "Setting up audio and video…");
+    this._setState("joining", say("state.settingUp"));
     const pending = this._pendingStart;
     this._pendingStart = null;
     pending?.resolve({ ...this.self });
@@ -668,7 +705,7 @@ export class ConferenceClient extends EventTarget {
     } catch (error) {
       if (epoch !== this._epoch) return;
       this._fail(new ConferenceError(
-        `Could not set up your audio and video: ${error?.message ?? error}.`,
+        say("state.setupFailed", { detail: error?.message ?? String(error) }),
         { cause: error },
       ));
     }
@@ -685,7 +722,7 @@ export class ConferenceClient extends EventTarget {
 
   _onPcState(epoch, role, state) {
     if (state === "failed") {
-      this._lost(epoch, "Connection to the media server failed.");
+      this._lost(epoch, say("state.mediaFailed"));
       return;
     }
     // A listener has no publish connection.
@@ -693,10 +730,10 @@ export class ConferenceClient extends EventTarget {
     if (states.every((s) => s === "connected")) {
       this._attempt = 0;
       this._setState("connected", this.isListener
-        ? `Watching room “${this.self?.room ?? ""}”`
-        : `Connected to room “${this.self?.room ?? ""}” as ${this.self?.name ?? ""}`);
+        ? say("state.watching", { room: this.self?.room ?? "" })
+        : say("state.connected", { room: this.self?.room ?? "", name: this.self?.name ?? "" }));
     } else if (state === "disconnected" && this.state === "connected") {
-      this._setState("reconnecting", "The media connection is interrupted; trying to recover…");
+      this._setState("reconnecting", say("state.mediaInterrupted"));
     }
   }
 
@@ -726,7 +763,7 @@ export class ConferenceClient extends EventTarget {
     } catch (error) {
       if (epoch !== this._epoch) return;
       this._fail(new ConferenceError(
-        `Your browser could not use the server's answer for your camera and microphone (${error?.message ?? error}).`,
+        say("state.publishAnswerFailed", { detail: error?.message ?? String(error) }),
         { cause: error },
       ));
     }
@@ -744,7 +781,7 @@ export class ConferenceClient extends EventTarget {
       }
     } catch (error) {
       pending.reject(new ConferenceError(
-        `Your browser could not use the server's answer for the screen share (${error?.message ?? error}).`,
+        say("screen.answerFailed", { detail: error?.message ?? String(error) }),
         { cause: error },
       ));
     }
@@ -772,7 +809,7 @@ export class ConferenceClient extends EventTarget {
     } catch (error) {
       if (epoch !== this._epoch) return;
       this._fail(new ConferenceError(
-        `Your browser could not accept the others' audio and video (${error?.message ?? error}).`,
+        say("state.subscribeFailed", { detail: error?.message ?? String(error) }),
         { cause: error },
       ));
     }
@@ -907,13 +944,12 @@ export class ConferenceClient extends EventTarget {
       field: msg.field ?? null,
       in_reply_to: msg.in_reply_to ?? null,
       fatal: Boolean(msg.fatal),
+      reason: typeof msg.reason === "string" ? msg.reason : null,
     };
     this._emit("error", detail);
     if (detail.fatal) {
-      const lead = REFUSAL_TEXT[detail.code] ?? "You could not join";
-      const text = detail.message && !COMPLETE_REFUSALS.has(detail.code)
-        ? `${lead}: ${detail.message}.`
-        : `${lead}.`;
+      const key = REFUSALS.has(detail.code) ? `refusal.${detail.code}` : "refusal.other";
+      const text = detailed(key, {}, COMPLETE_REFUSALS.has(detail.code) ? "" : detail.message);
       this._fail(new ConferenceError(text, { code: detail.code }));
       return;
     }
@@ -928,12 +964,11 @@ export class ConferenceClient extends EventTarget {
     if (this._ended) return; // leave() or a fatal error already said why
     if (this._serverStopping) {
       this._serverStopping = false;
-      this._lost(epoch, "The server is restarting."); // the meeting resumes: rejoin
+      this._lost(epoch, say("state.restarting")); // the meeting resumes: rejoin
       return;
     }
-    let text = "The server closed the meeting for you.";
-    if (/^the chair /i.test(reason)) text = `${reason[0].toUpperCase()}${reason.slice(1)}.`;
-    else if (reason) text = `The server closed the meeting for you: ${reason}.`;
+    const text = BYE_KEYS[reason.toLowerCase()] ? msg(BYE_KEYS[reason.toLowerCase()])
+      : detailed("bye.closed", {}, reason);
     this._end("closed", text);
     const pending = this._pendingStart;
     this._pendingStart = null;
@@ -955,7 +990,7 @@ export class ConferenceClient extends EventTarget {
       // already closed
     }
     for (const track of stream?.getTracks() ?? []) track.stop();
-    pending?.reject(new ConferenceError(text ?? "The screen share was stopped."));
+    pending?.reject(new ConferenceError(text ?? say("screen.stopped")));
     this._emitScreen(text);
   }
 
@@ -963,7 +998,8 @@ export class ConferenceClient extends EventTarget {
     this._emit("screen", {
       active: this.screenPc !== null && this._screen === null,
       starting: this._screen !== null,
-      text,
+      text: text == null ? text : tr(text),
+      words: text,
     });
   }
 
@@ -990,10 +1026,12 @@ export class ConferenceClient extends EventTarget {
     this._timers.add(timer);
   }
 
-  _setState(state, text) {
+  /** `words`: a message (i18n.js msg()); the event carries it, and its text in today's language. */
+  _setState(state, words) {
+    const text = tr(words);
     this.state = state;
     this.stateText = text;
-    this._emit("state", { state, text });
+    this._emit("state", { state, text, words });
   }
 
   _emit(type, detail) {

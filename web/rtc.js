@@ -1,6 +1,8 @@
 // WebRTC helpers for the confsfu client: ICE gathering, codec preference, the screen (no DOM).
 // The camera and microphone are devices.js's.
 
+import { t } from "./i18n.js";
+
 const ICE_GATHER_TIMEOUT_MS = 5_000; // send what was gathered if gathering never completes
 
 // Simulcast layers, lowest first (the server learns rid -> layer from this order).
@@ -15,15 +17,15 @@ export function describeMediaError(error) {
   switch (error?.name) {
     case "NotAllowedError":
     case "SecurityError":
-      return "access was denied; allow the camera and microphone in your browser's site settings";
+      return t("mediaError.denied");
     case "NotFoundError":
     case "OverconstrainedError":
-      return "no such device was found";
+      return t("mediaError.notFound");
     case "NotReadableError":
     case "AbortError":
-      return "the device is in use by another application or not working";
+      return t("mediaError.inUse");
     case undefined:
-      return "it is not available";
+      return t("mediaError.unavailable");
     default:
       return error.message || String(error.name);
   }
@@ -84,12 +86,12 @@ export function preferVp8(transceiver) {
  */
 export async function openScreen(mediaDevices = globalThis.navigator?.mediaDevices) {
   if (!mediaDevices?.getDisplayMedia) {
-    throw new Error("This browser cannot share a screen here (the page needs https or localhost)");
+    throw new Error(t("screen.unsupported"));
   }
   try {
     return await mediaDevices.getDisplayMedia({ video: { frameRate: 15 }, audio: false });
   } catch (error) {
-    if (error?.name === "NotAllowedError") throw new Error("Screen sharing was cancelled or not allowed");
-    throw new Error(`The screen could not be shared (${describeMediaError(error)})`);
+    if (error?.name === "NotAllowedError") throw new Error(t("screen.cancelled"));
+    throw new Error(t("screen.failed", { detail: describeMediaError(error) }));
   }
 }

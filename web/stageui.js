@@ -5,7 +5,7 @@ import { devices } from "./deviceui.js";
 import { keptPin, loadLayout, sameSet, saveLayout, Speaking, togglePin } from "./layout.js";
 import { toast } from "./notify.js";
 import { layoutGrid, renderMedia } from "./tiles.js";
-import { LAYOUT_WORDS } from "./words.js";
+import { onLanguageChange, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -37,8 +37,8 @@ export function initStage(state, whenSpeaking = () => {}) {
   page = state;
   onSpeaking = whenSpeaking;
   Object.assign(page, { layout: loadLayout(), pin: null, details: false, speaking: new Set() });
-  view.layout.textContent = LAYOUT_WORDS.gridView;
-  view.layout.title = LAYOUT_WORDS.gridViewTitle;
+  wordControls();
+  onLanguageChange(wordControls);
   view.layout.addEventListener("click", () => {
     page.layout = page.layout === "grid" ? "speaker" : "grid";
     saveLayout(page.layout);
@@ -52,8 +52,6 @@ export function initStage(state, whenSpeaking = () => {}) {
   view.fullscreen.addEventListener("click", toggleFullscreen);
   document.addEventListener("fullscreenchange", showFullscreen);
   showFullscreen();
-  view.details.textContent = LAYOUT_WORDS.details;
-  view.details.title = LAYOUT_WORDS.detailsTitle;
   view.details.addEventListener("click", () => {
     page.details = !page.details;
     view.details.setAttribute("aria-pressed", String(page.details));
@@ -61,6 +59,30 @@ export function initStage(state, whenSpeaking = () => {}) {
     renderMedia(page);
   });
   setInterval(pollSpeaking, SPEAKING_POLL_MS);
+}
+
+let sizeClient = null; // the meeting's or the watch page's client, told the stage's size
+
+/**
+ * Tells `client` (from now on, whenever the stage tile changes size) how tall the stage is in
+ * device pixels, for the server: no taller a layer than fills it.
+ */
+export function reportStageSize(client = sizeClient) {
+  sizeClient = client;
+  const { height } = view.stageTile.getBoundingClientRect();
+  const shown = !view.stageTile.hidden && height > 0;
+  client?.setStageSize(shown ? height * (window.devicePixelRatio || 1) : 0);
+}
+
+new ResizeObserver(() => reportStageSize()).observe(view.stageTile);
+
+/** The layout, details and full screen buttons in the page's language. */
+function wordControls() {
+  view.layout.textContent = t("layout.gridView");
+  view.layout.title = t("layout.gridViewTitle");
+  view.details.textContent = t("layout.details");
+  view.details.title = t("layout.detailsTitle");
+  showFullscreen();
 }
 
 /** A new meeting: no pin, the stage not full screen, the layout chosen last. */
@@ -79,7 +101,7 @@ export function renderStageControls() {
   const operator = new URLSearchParams(location.search).get("details") === "1";
   view.details.hidden = !(operator || page.self?.role === "chair");
   if (!page.self?.resumed) return;
-  page.client?._send({ type: "pin", participant_id: keptPin(page.pin, page.participants) });
+  page.client?.pin(keptPin(page.pin, page.participants));
 }
 
 /** After the participant list changed: a pin of someone who left ends (the server ends it too). */
@@ -89,7 +111,7 @@ export function keepPin() {
 
 function setPin(pid) {
   page.pin = pid;
-  page.client?._send({ type: "pin", participant_id: pid });
+  page.client?.pin(pid);
   renderMedia(page);
 }
 
@@ -109,14 +131,15 @@ async function toggleFullscreen() {
     if (document.fullscreenElement) await document.exitFullscreen();
     else await view.stageTile.requestFullscreen();
   } catch (error) {
-    toast(`${LAYOUT_WORDS.fullScreen}: ${error?.message ?? error}`, { kind: "error", code: "fullscreen" });
+    toast(t("layout.fullScreenFailed", { detail: error?.message ?? error }), { kind: "error", code: "fullscreen" });
   }
 }
 
 function showFullscreen() {
   const on = document.fullscreenElement === view.stageTile;
   view.fullscreen.setAttribute("aria-pressed", String(on));
-  view.fullscreen.textContent = on ? LAYOUT_WORDS.exitFullScreen : LAYOUT_WORDS.fullScreen;
+  view.fullscreen.textContent = on ? t("layout.exitFullScreen") : t("layout.fullScreen");
+  view.fullscreen.setAttribute("aria-label", on ? t("layout.exitFullScreen") : t("layout.fullScreenLabel"));
 }
 
 // ---- speaking ------------------------------------------------------------------------------
@@ -199,12 +222,12 @@ export function mediaIcons(p) {
   const micOn = Boolean(p.audio) && !p.chair_muted_audio;
   const camOn = Boolean(p.video) && !p.chair_muted_video;
   box.append(
-    icon("mic", micOn, micOn ? LAYOUT_WORDS.micOn : LAYOUT_WORDS.micOff),
-    icon("cam", camOn, camOn ? LAYOUT_WORDS.camOn : LAYOUT_WORDS.camOff),
+    icon("mic", micOn, micOn ? t("media.micOn") : t("media.micOff")),
+    icon("cam", camOn, camOn ? t("media.camOn") : t("media.camOff")),
   );
   const badge = document.createElement("span");
   badge.className = "speaking-badge";
-  badge.textContent = LAYOUT_WORDS.speaking;
+  badge.textContent = t("media.speaking");
   badge.hidden = !page?.speaking?.has(p.id);
   box.append(badge);
   return box;

@@ -1,7 +1,8 @@
 // The others' media on the page: the stage, one page of grid tiles, the pager and hidden audio sinks.
 
 import { stageView, tileConnection } from "./layout.js";
-import { initials, LAYOUT_WORDS, markersFor, pictureWords, stageKindWords } from "./words.js";
+import { t } from "./i18n.js";
+import { initials, markersFor, pictureWords, stageKindWords } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -110,9 +111,9 @@ function showPin(tile, pid, name, page) {
   if (!pid) return;
   const pinned = page.pin === pid;
   button.dataset.participantId = pid;
-  button.textContent = pinned ? LAYOUT_WORDS.unpin : LAYOUT_WORDS.pin;
+  button.textContent = pinned ? t("pin.unpin") : t("pin.pin");
   button.setAttribute("aria-pressed", String(pinned));
-  button.setAttribute("aria-label", pinned ? LAYOUT_WORDS.unpinLabel(name) : LAYOUT_WORDS.pinLabel(name));
+  button.setAttribute("aria-label", pinned ? t("pin.unpinLabel", { name }) : t("pin.pinLabel", { name }));
 }
 
 /**
@@ -219,7 +220,7 @@ export function renderStage(page) {
   if (shown) {
     const name = nameOf(page, slot);
     label(video, slot, name);
-    const kind = why === "pinned" ? LAYOUT_WORDS.pinned : why === "previous" ? LAYOUT_WORDS.previous
+    const kind = why === "pinned" ? t("stage.pinned") : why === "previous" ? t("stage.previous")
       : stageKindWords(slot, room);
     const caption = view.stageTile.querySelector(".label");
     caption.replaceChildren();
@@ -252,9 +253,9 @@ export function renderStage(page) {
     showPin(view.stageTile, null, "", page);
   }
   view.stageEmpty.hidden = shown || selfOnStage;
-  view.stageEmpty.textContent = LAYOUT_WORDS.nobodyOnStage;
+  view.stageEmpty.textContent = t("stage.nobody");
   view.stageSelf.hidden = !selfOnStage;
-  view.stageSelf.textContent = selfOnStage ? LAYOUT_WORDS.youOnStage[room.stage_kind] ?? LAYOUT_WORDS.youOnStage.speaker : "";
+  view.stageSelf.textContent = selfOnStage ? t(`stage.you.${["screen", "floor"].includes(room.stage_kind) ? room.stage_kind : "speaker"}`) : "";
 }
 
 /** One tile per grid slot; shown only while the slot carries a participant. */
@@ -356,8 +357,8 @@ export function layoutGrid(page) {
   // The only other one on the stage with their camera is shown there: nothing is missing.
   view.emptyGrid.hidden = count > 0 || (others === 1 && onStage);
   view.emptyGrid.textContent = others > 0
-    ? "Others are here; their video will appear when they turn on their camera."
-    : "Waiting for others to join…";
+    ? t("grid.othersNoVideo")
+    : t("grid.waiting");
 }
 
 /** Number of grid pages for the others in the room. */
@@ -370,7 +371,7 @@ function renderPager(page) {
   const pages = gridPages(page);
   const current = Math.min(page.gridPage, pages - 1);
   view.pager.hidden = pages <= 1;
-  view.pageLabel.textContent = `Page ${current + 1} of ${pages}`;
+  view.pageLabel.textContent = t("grid.page", { page: current + 1, count: pages });
   view.prev.disabled = current <= 0;
   view.next.disabled = current >= pages - 1;
 }

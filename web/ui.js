@@ -1,12 +1,22 @@
 // The confsfu page: join form, meeting controls, floor banner and participant list around a client.
 
+import { initLanguagePicker } from "./langui.js"; // first: its words go before the others'
+import { msg, onLanguageChange, t, tr } from "./i18n.js";
 import { initChairPanel, renderChairPanel, renderSchedule } from "./chair.js";
 import { initChat, onChat, onChatRefused, renderChat, resetChat } from "./chat.js";
 import { devices, endPreview, prejoinChoices, setDevicePanel, startPreview } from "./deviceui.js";
 import { closeOwnDrawers, setDrawerRole } from "./drawers.js";
 import { clearToasts, toast } from "./notify.js";
 import { ConferenceClient } from "./protocol.js";
-import { initStage, keepPin, markSpeaking, mediaIcons, renderStageControls, resetStage } from "./stageui.js";
+import {
+  initStage,
+  keepPin,
+  markSpeaking,
+  mediaIcons,
+  renderStageControls,
+  reportStageSize,
+  resetStage,
+} from "./stageui.js";
 import {
   clearMedia,
   detachMedia,
@@ -18,7 +28,7 @@ import {
   setMarkers,
 } from "./tiles.js";
 import { startWatching, watchFromUrl } from "./watch.js";
-import { describeServerError, formatDuration, initials } from "./words.js";
+import { describeNotice, describeServerError, formatDuration, initials } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -73,7 +83,7 @@ devices.micState = () => {
   return { muted: !page.client.mediaState.audio, byChair: Boolean(page.self.chair_muted_audio) };
 };
 devices.onUnmute = () => page.client?.setMicrophone(true);
-devices.onLost = () => setNotice(devices.problemText());
+devices.onLost = () => setNotice(() => devices.problemText());
 devices.onSwitched = (kind, hadTrack) => {
   const client = page.client;
   if (kind === "camera") view.selfView.srcObject = null; // the same stream with a new track
@@ -119,7 +129,7 @@ function showJoinForm(join = null) {
   $("join-who").hidden = invited;
   for (const input of [form.elements.name, form.elements.room]) input.required = !invited;
   showOnly(view.joinView);
-  setStatus(invited ? "Check your camera and microphone, then join." : "Enter your name to join.");
+  setStatus(invited ? msg("device.ready") : msg("join.enterName"));
   if (invited) form.querySelector("button[type=submit]").focus();
   else (form.elements.name.value ? form.elements.room : form.elements.name).focus();
   startPreview();
@@ -152,6 +162,7 @@ window.addEventListener("popstate", () => location.reload());
 async function startMeeting(join, prepared = null) {
   Object.assign(page, {
     join,
+    left: null,
     participants: {},
     self: null,
     room: null,
@@ -163,20 +174,21 @@ async function startMeeting(join, prepared = null) {
   clearMedia();
   clearToasts();
   resetChat();
-  view.roomName.textContent = join.room ? `Room: ${join.room}` : "";
+  renderRoomName(join.room ?? "");
   showOnly(view.meetingView);
   setNotice("");
+  view.selfTile.querySelector(".avatar").textContent = join.name ? initials(join.name) : "";
   renderAll();
 
   setDevicePanel(false);
   closeOwnDrawers();
   endPreview();
-  setStatus("Asking for your camera and microphone…");
+  setStatus(msg("join.asking"));
   await (prepared ? devices.ready : devices.open());
   page.stream = devices.stream;
   page.media = { audio: Boolean(devices.track("microphone")), video: Boolean(devices.track("camera")) };
   view.selfView.srcObject = devices.track("camera") ? devices.stream : null;
-  setNotice(devices.problemText());
+  setNotice(() => devices.problemText());
   renderControls();
 
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -188,6 +200,7 @@ async function startMeeting(join, prepared = null) {
   });
   page.client = client;
   window.conference = client;
+  reportStageSize(client);
 
   const on = (type, handler) => client.addEventListener(type, (e) => {
     if (client === page.client) handler(e.detail);
@@ -198,7 +211,7 @@ async function startMeeting(join, prepared = null) {
     page.gridPage = 0;
     page.gridPageSize = self.grid_page_size;
     view.selfTile.querySelector(".avatar").textContent = initials(self.name);
-    view.roomName.textContent = `Room: ${self.room}`;
+    renderRoomName(self.room);
     view.meetingView.classList.toggle("is-chair", self.role === "chair");
     setDrawerRole(self.role === "chair");
     renderStageControls();
@@ -235,7 +248,7 @@ async function startMeeting(join, prepared = null) {
     renderChairPanel();
   });
   on("chat", (detail) => onChat(detail));
-  on("notice", ({ code, text }) => toast(text, { kind: "notice", code }));
+  on("notice", (notice) => toast(describeNotice(notice, namesById()), { kind: "notice", code: notice.code }));
   on("screen", (screen) => {
     const wasActive = page.screen.active;
     page.screen = screen;
@@ -261,12 +274,12 @@ async function startMeeting(join, prepared = null) {
   }
 }
 
-function onState({ state, text }) {
-  setStatus(text, state);
+function onState({ state, words }) {
+  setStatus(words, state);
   if (state === "closed" || state === "failed") {
     stopLocalMedia();
-    view.leftText.textContent = text;
-    view.rejoin.textContent = state === "failed" ? "Try again" : "Rejoin";
+    page.left = { state, words };
+    renderLeft();
     view.leftView.dataset.state = state;
     showOnly(view.leftView);
     view.rejoin.focus();
@@ -283,7 +296,7 @@ function stopLocalMedia() {
 function namesById() {
   const names = {};
   for (const p of Object.values(page.participants)) names[p.id] = p.name;
-  if (page.self) names[page.self.id] = "you";
+  if (page.self) names[page.self.id] = t("names.you");
   return names;
 }
 
@@ -376,12 +389,30 @@ function renderAll() {
   renderChat();
 }
 
-function setStatus(text, state = "info") {
+/** The status line: `words` is a message (i18n.js msg()), worded again when the language changes. */
+function setStatus(words, state = "info") {
+  page.status = { words, state };
   view.status.dataset.state = state;
-  view.status.textContent = text;
+  view.status.textContent = tr(words);
 }
 
-function setNotice(text, action = null) {
+function renderRoomName(room) {
+  page.roomLabel = room;
+  view.roomName.textContent = room ? t("room.label", { room }) : "";
+}
+
+/** The page after leaving: why, and the button to come back. */
+function renderLeft() {
+  if (!page.left) return;
+  view.leftText.textContent = tr(page.left.words);
+  view.rejoin.textContent = page.left.state === "failed" ? t("left.tryAgain") : t("left.rejoin");
+}
+
+/** The notice under the self view; `words` is text, or a function giving it (worded again on a
+ * language change). */
+function setNotice(words, action = null) {
+  page.notice = { words, action };
+  const text = typeof words === "function" ? words() : words;
   view.notice.replaceChildren();
   view.notice.hidden = !text;
   if (!text) return;
@@ -399,42 +430,42 @@ function renderControls() {
   const hasVideo = (page.stream?.getVideoTracks().length ?? 0) > 0;
 
   if (self.chair_muted_audio) {
-    view.mic.textContent = self.unmute_requested ? "Asked to unmute" : "Ask to unmute";
+    view.mic.textContent = self.unmute_requested ? t("controls.askedUnmute") : t("controls.askUnmute");
     view.mic.disabled = Boolean(self.unmute_requested) || !hasAudio;
-    view.mic.title = "The chair muted your microphone; ask the chair to allow it again";
+    view.mic.title = t("controls.chairMutedTitle");
     view.mic.setAttribute("aria-pressed", "true");
   } else {
-    view.mic.textContent = audio ? "Mute" : "Unmute";
+    view.mic.textContent = audio ? t("controls.mute") : t("controls.unmute");
     view.mic.disabled = !hasAudio;
-    view.mic.title = hasAudio ? "" : "No microphone available";
+    view.mic.title = hasAudio ? "" : t("controls.noMicrophone");
     view.mic.setAttribute("aria-pressed", String(!audio));
   }
   view.mic.classList.toggle("chair-muted", Boolean(self.chair_muted_audio));
 
   if (self.chair_muted_video) {
-    view.cam.textContent = self.unmute_requested ? "Asked for camera" : "Ask to start camera";
+    view.cam.textContent = self.unmute_requested ? t("controls.askedCamera") : t("controls.askCamera");
     view.cam.disabled = Boolean(self.unmute_requested) || !hasVideo;
-    view.cam.title = "The chair stopped your camera; ask the chair to allow it again";
+    view.cam.title = t("controls.chairStoppedTitle");
     view.cam.setAttribute("aria-pressed", "true");
   } else {
-    view.cam.textContent = video ? "Stop camera" : "Start camera";
+    view.cam.textContent = video ? t("controls.stopCamera") : t("controls.startCamera");
     view.cam.disabled = !hasVideo;
-    view.cam.title = hasVideo ? "" : "No camera available";
+    view.cam.title = hasVideo ? "" : t("controls.noCamera");
     view.cam.setAttribute("aria-pressed", String(!video));
   }
   view.cam.classList.toggle("chair-muted", Boolean(self.chair_muted_video));
 
   const raised = Boolean(client?.handRaised);
   const holding = Boolean(self.id && page.room?.floor_holder === self.id);
-  view.hand.textContent = raised ? "Lower hand" : "Raise hand";
+  view.hand.textContent = raised ? t("controls.lowerHand") : t("controls.raiseHand");
   view.hand.setAttribute("aria-pressed", String(raised));
   view.hand.disabled = !page.room || holding;
-  view.hand.title = holding ? "You have the floor" : raised ? "Take your hand down" : "Ask the chair for the floor";
+  view.hand.title = holding ? t("floor.yours") : raised ? t("controls.lowerHandTitle") : t("controls.raiseHandTitle");
 
   const canShare = Boolean(navigator.mediaDevices?.getDisplayMedia);
   const sharing = page.screen.active || page.screen.starting;
   view.screen.hidden = !canShare || !(sharing || client?.mayShareScreen);
-  view.screen.textContent = page.screen.starting ? "Starting share…" : sharing ? "Stop sharing" : "Share screen";
+  view.screen.textContent = page.screen.starting ? t("controls.shareStarting") : sharing ? t("controls.shareStop") : t("controls.share");
   view.screen.disabled = page.screen.starting;
   view.screen.setAttribute("aria-pressed", String(sharing));
 
@@ -453,11 +484,11 @@ function renderFloorBanner() {
     return;
   }
   const mine = holder === page.self?.id;
-  const who = mine ? "You have the floor" : `${nameOf(holder) || "Someone"} has the floor`;
+  const who = mine ? t("floor.yours") : t("floor.theirs", { name: nameOf(holder) || t("floor.someone") });
   let left = "";
   if (room.floor_until_ms != null && page.client) {
     const ms = room.floor_until_ms - page.client.serverNow();
-    left = ` · ${formatDuration(ms)} left`;
+    left = t("floor.left", { time: formatDuration(ms) });
     view.floorBanner.dataset.remainingMs = String(ms);
   } else {
     delete view.floorBanner.dataset.remainingMs;
@@ -469,9 +500,9 @@ function renderFloorBanner() {
 
 function renderRoomFlags() {
   const flags = [];
-  if (page.room?.locked) flags.push("locked");
+  if (page.room?.locked) flags.push(t("room.locked"));
   const presenter = page.room?.presenter;
-  if (presenter) flags.push(`presenter: ${presenter === page.self?.id ? "you" : nameOf(presenter)}`);
+  if (presenter) flags.push(t("room.presenter", { name: presenter === page.self?.id ? t("names.you") : nameOf(presenter) }));
   view.roomFlags.textContent = flags.join(" · ");
   view.roomFlags.hidden = flags.length === 0;
 }
@@ -482,13 +513,14 @@ function offerSoundButton() {
   const button = document.createElement("button");
   button.type = "button";
   button.className = "primary";
-  button.textContent = "Turn on sound";
+  button.textContent = t("sound.turnOn");
+  button.dataset.i18n = "sound.turnOn"; // reworded with the page (langui.js)
   button.addEventListener("click", () => {
     page.soundBlocked = false;
     resumeAudio();
     setNotice("");
   });
-  setNotice("Your browser blocked the meeting's sound until you click.", button);
+  setNotice(() => t("sound.blocked"), button);
 }
 
 function renderParticipants() {
@@ -498,7 +530,7 @@ function renderParticipants() {
     items.push({
       ...(page.self ?? {}),
       id: page.self?.id ?? "self",
-      name: `${page.self?.name ?? page.join?.name ?? "You"} (you)`,
+      name: t("chat.you", { name: page.self?.name ?? page.join?.name ?? t("names.You") }),
       role: page.self?.role ?? "participant",
       audio: page.media.audio,
       video: page.media.video,
@@ -518,7 +550,7 @@ function renderParticipants() {
     if (p.role === "chair") {
       const role = document.createElement("span");
       role.className = "role";
-      role.textContent = "chair";
+      role.textContent = t("role.chair");
       li.append(role);
     }
     const markers = document.createElement("span");
@@ -528,7 +560,7 @@ function renderParticipants() {
     return li;
   }));
   markSpeaking();
-  view.participantCount.textContent = `(${items.length})`;
+  view.participantCount.textContent = t("count", { count: items.length });
   layoutGrid(page);
 }
 
@@ -539,10 +571,20 @@ setInterval(() => {
   renderSchedule();
 }, 500);
 
+// A new language: everything the page words itself is worded again (the static text: langui.js).
+onLanguageChange(() => {
+  if (page.status) setStatus(page.status.words, page.status.state);
+  renderRoomName(page.roomLabel ?? "");
+  renderLeft();
+  if (page.notice) setNotice(page.notice.words, page.notice.action);
+  if (!view.meetingView.hidden && !document.body.classList.contains("watching")) renderAll();
+});
+
 // ---- go ----------------------------------------------------------------------------------------
 
 // A watch link (or a listener's invitation) shows the watch page; a link with a name or an
 // invitation joins at once; `prejoin=1` shows the pre-join screen first.
+initLanguagePicker();
 const watching = watchFromUrl(location.search);
 const initial = watching ? null : joinFromUrl();
 if (watching) startWatching(watching);

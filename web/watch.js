@@ -1,10 +1,12 @@
 // The watch page: a listener's view of a meeting. The stage and the meeting's sound; no camera,
 // no microphone, nothing to publish; leave, volume and full screen are the only controls.
 
+import { onLanguageChange, t, tr } from "./i18n.js";
 import { clearToasts, toast } from "./notify.js";
 import { ConferenceClient } from "./protocol.js";
+import { reportStageSize } from "./stageui.js";
 import { clearMedia, detachMedia, renderMedia, resumeAudio } from "./tiles.js";
-import { describeServerError } from "./words.js";
+import { describeNotice, describeServerError } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -69,7 +71,7 @@ function tokenRole(token) {
 function setVolume() {
   const volume = Number(view.volume.value) / 100;
   for (const audio of view.audioSinks.querySelectorAll("audio")) audio.volume = volume;
-  view.volume.setAttribute("aria-valuetext", `${view.volume.value} %`);
+  view.volume.setAttribute("aria-valuetext", t("watch.volumeValue", { percent: Number(view.volume.value) }));
 }
 
 function render() {
@@ -77,22 +79,34 @@ function render() {
   setVolume(); // audio elements may be new
   const stage = page.slots.find((s) => s.kind === "video" && s.purpose === "stage");
   const who = stage?.name;
-  view.text.textContent = who
-    ? `You are watching. On the stage: ${who}. Nobody sees or hears you.`
-    : "You are watching. Nobody sees or hears you. The meeting appears here when someone speaks or presents.";
+  view.text.textContent = who ? t("watch.onStage", { name: who }) : t("watch.nobody");
 }
 
-function onState({ state, text }) {
-  view.status.textContent = text;
-  view.status.dataset.state = state;
+function onState({ state, words }) {
+  page.status = { state, words };
+  renderStatus();
   if (state === "closed" || state === "failed") {
     detachMedia();
-    view.leftText.textContent = text === "You left the meeting" ? "You stopped watching." : text;
-    view.rejoin.textContent = "Watch again";
     view.leftView.dataset.state = state;
     showOnly(view.leftView);
     view.rejoin.focus();
   }
+}
+
+/** The status line and, once it ended, why (worded again when the language changes). */
+function renderStatus() {
+  if (!page.status) return;
+  const { state, words } = page.status;
+  view.status.textContent = tr(words);
+  view.status.dataset.state = state;
+  if (state !== "closed" && state !== "failed") return;
+  view.leftText.textContent = words?.key === "state.left" ? t("watch.stopped") : tr(words);
+  view.rejoin.textContent = t("watch.again");
+}
+
+function renderRoomName() {
+  const room = page.self?.room ?? page.join?.room;
+  view.roomName.textContent = room ? t("watch.room", { room }) : t("watch.watching");
 }
 
 function showOnly(section) {
@@ -105,7 +119,8 @@ export async function startWatching(join) {
   Object.assign(page, { join, self: null, room: null, slots: [] });
   clearMedia();
   clearToasts();
-  view.roomName.textContent = join.room ? `Watching: ${join.room}` : "Watching";
+  page.status = null;
+  renderRoomName();
   view.sound.hidden = true;
   view.bar.hidden = false;
   showOnly(view.meetingView);
@@ -115,13 +130,14 @@ export async function startWatching(join) {
   const client = new ConferenceClient({ url: `${scheme}//${location.host}/ws`, join });
   page.client = client;
   window.conference = client;
+  reportStageSize(client);
   const on = (type, handler) => client.addEventListener(type, (e) => {
     if (client === page.client) handler(e.detail);
   });
   on("state", onState);
   on("joined", (self) => {
     page.self = self;
-    view.roomName.textContent = `Watching: ${self.room}`;
+    renderRoomName();
   });
   on("slots", (slots) => {
     page.slots = slots;
@@ -131,7 +147,7 @@ export async function startWatching(join) {
     page.room = room;
     render();
   });
-  on("notice", ({ code, text }) => toast(text, { kind: "notice", code }));
+  on("notice", (notice) => toast(describeNotice(notice), { kind: "notice", code: notice.code }));
   on("error", (error) => {
     if (!error.fatal) toast(describeServerError(error, {}), { kind: "error", code: error.code });
   });
@@ -155,7 +171,15 @@ view.fullscreen.addEventListener("click", () => {
 });
 
 document.addEventListener("fullscreenchange", () => {
-  view.fullscreen.textContent = document.fullscreenElement ? "Exit full screen" : "Full screen";
+  view.fullscreen.textContent = document.fullscreenElement ? t("layout.exitFullScreen") : t("layout.fullScreen");
+});
+
+onLanguageChange(() => {
+  if (!document.body.classList.contains("watching")) return;
+  renderStatus();
+  renderRoomName();
+  render();
+  view.fullscreen.textContent = document.fullscreenElement ? t("layout.exitFullScreen") : t("layout.fullScreen");
 });
 
 view.leave.addEventListener("click", () => page.client?.leave());

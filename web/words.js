@@ -1,21 +1,24 @@
-// Plain words for the page: server errors, participants' states, durations and clock times.
+// Plain words for the page: server errors, participants' states, durations and clock times
+// (the words themselves are in the catalogues, web/lang/*.js).
 
-export const QUALITY_WORDS = {
-  good: "good connection",
-  fair: "fair connection",
-  poor: "poor connection",
-  unknown: "connection not measured yet",
-};
+import { formatClock, hasWords, lang, msg, t } from "./i18n.js";
+
+/** A participant's connection quality (good, fair, poor, unknown) in plain words. */
+export function qualityWords(quality) {
+  return t(`quality.${QUALITIES.includes(quality) ? quality : "unknown"}`);
+}
+
+export const QUALITIES = ["good", "fair", "poor", "unknown"];
 
 /** Why a tile shows a participant's name card instead of their video, in plain words. */
 export function pictureWords(slot, who) {
   if (!slot || slot.participant_id == null) return "";
-  if (who?.video === false) return "camera off";
+  if (who?.video === false) return t("card.cameraOff");
   if (slot.state === "paused") {
-    if (String(slot.reason ?? "").includes("not sending")) return "video not arriving";
-    return "video paused: weak connection";
+    if (String(slot.reason ?? "").includes("not sending")) return t("card.notArriving");
+    return t("card.weak");
   }
-  return "connecting…";
+  return t("card.connecting");
 }
 
 /** "AS" for "Ana Souza"; "?" for an empty name. */
@@ -33,10 +36,8 @@ export function formatDuration(ms) {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
 }
 
-/** A unix time in ms as the local wall clock, e.g. "14:30". */
-export function formatClock(unixMs) {
-  return new Date(unixMs).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-}
+/** A unix time in ms as the local wall clock in the page's language, e.g. "14:30". */
+export { formatClock };
 
 /** Replaces participant ids in a server message by their names. */
 export function withNames(text, namesById) {
@@ -47,47 +48,67 @@ export function withNames(text, namesById) {
   return out;
 }
 
-const FORBIDDEN_TEXT = {
-  chair: "Only the chair can do that.",
-  get_report: "Only the chair can download the meeting report.",
-  publish_offer: "Only the presenter, the person who has the floor or the chair can share a screen.",
+// Server errors in words: the code (and the request it answers) chooses the sentence; the error's
+// `reason` says why (in any language); without one, the server's own explanation (English) follows
+// on English pages.
+const FORBIDDEN_KEYS = { chair: "error.forbidden.chair", get_report: "error.forbidden.report", publish_offer: "error.forbidden.screen" };
+const REFUSED_KEYS = {
+  raise_hand: "error.refused.raiseHand",
+  lower_hand: "error.refused.lowerHand",
+  request_unmute: "error.refused.unmute",
+  chair: "error.refused.chair",
+  chat_send: "error.refused.chat",
 };
+const OTHER_KEYS = {
+  no_such_participant: "error.noSuchParticipant",
+  bad_sdp: "error.badSdp",
+  too_large: "error.tooLarge",
+  out_of_order: "error.outOfOrder",
+  busy: "error.busy",
+  internal: "error.internal",
+};
+const COMPLETE = new Set(["no_such_participant", "busy", "internal"]);
 
-const REFUSED_TEXT = {
-  raise_hand: "Your hand could not be raised",
-  lower_hand: "Your hand could not be lowered",
-  request_unmute: "There is nothing to ask for: the chair has not muted you",
-  chair: "That could not be done",
-  chat_send: "Your message was not sent",
-};
-
-const OTHER_TEXT = {
-  no_such_participant: "That participant is no longer in the meeting.",
-  bad_sdp: "The server could not use your browser's media description",
-  too_large: "A message was too large for the server",
-  out_of_order: "The server did not expect that request now",
-  busy: "The server is still handling your previous request; try again in a moment.",
-  internal: "The server could not handle that request; please try again.",
-};
+/** Why, from the error's reason, else the server's English explanation on an English page. */
+function serverDetail(message, namesById, reason) {
+  if (reason && hasWords(`reason.${reason}`)) return t(`reason.${reason}`);
+  if (lang() !== "en") return "";
+  return withNames(message, namesById);
+}
 
 /** A non-fatal `error` from the server as a sentence. */
-export function describeServerError({ code, message, in_reply_to: inReplyTo }, namesById = {}) {
-  const detail = withNames(message, namesById);
-  if (code === "forbidden") return FORBIDDEN_TEXT[inReplyTo] ?? "You are not allowed to do that.";
+export function describeServerError({ code, message, in_reply_to: inReplyTo, reason }, namesById = {}) {
+  const detail = serverDetail(message, namesById, reason);
+  const said = (key) => (detail ? t("error.withDetail", { lead: msg(key), detail }) : t("error.plain", { lead: msg(key) }));
+  if (code === "forbidden") return t(FORBIDDEN_KEYS[inReplyTo] ?? "error.forbidden");
   if (inReplyTo === "chat_send" && (code === "rate_limited" || code === "bad_message")) {
-    const lead = code === "rate_limited" ? "You are writing too quickly" : "Your message was not sent";
-    return detail ? `${lead}: ${detail}.` : `${lead}.`;
+    return said(code === "rate_limited" ? "error.chatTooQuick" : "error.refused.chat");
   }
   if (code === "refused") {
-    const lead = REFUSED_TEXT[inReplyTo] ?? "That is not possible right now";
-    if (inReplyTo === "request_unmute") return `${lead}.`;
-    return detail ? `${lead}: ${detail}.` : `${lead}.`;
+    const key = REFUSED_KEYS[inReplyTo] ?? "error.refused";
+    return inReplyTo === "request_unmute" ? t("error.plain", { lead: msg(key) }) : said(key);
   }
-  const known = OTHER_TEXT[code];
-  if (known && known.endsWith(".")) return known;
-  const what = known ?? "The server refused a request";
-  const about = inReplyTo ? ` (${inReplyTo.replaceAll("_", " ")})` : "";
-  return detail ? `${what}${about}: ${detail}` : `${what}${about}.`;
+  if (COMPLETE.has(code)) return t(OTHER_KEYS[code]);
+  const what = msg(OTHER_KEYS[code] ?? "error.refusedRequest");
+  const lead = inReplyTo ? msg("error.about", { what, request: inReplyTo.replaceAll("_", " ") }) : what;
+  return detail ? t("error.withDetail", { lead, detail }) : t("error.plain", { lead });
+}
+
+const NOTICE_KEYS = new Set([
+  "chair_muted", "chair_unmuted", "unmute_requested", "floor_granted", "floor_ended", "ending_soon",
+  "overtime", "chat_off", "chat_on", "server_stopping",
+]);
+
+/** A `notice` from the server in the page's language (its English text for a code not known here). */
+export function describeNotice({ code, text, params = {} }, namesById = {}) {
+  if (!NOTICE_KEYS.has(code)) return withNames(text, namesById);
+  const kind = params.kind === "video" ? "video" : "audio";
+  const name = namesById[params.participant_id] ?? params.name ?? "";
+  if (code === "ending_soon") return t("notice.ending_soon", { count: Number(params.minutes) || 1 });
+  if (["chair_muted", "chair_unmuted", "unmute_requested"].includes(code)) {
+    return t(`notice.${code}.${kind}`, { name });
+  }
+  return t(`notice.${code}`);
 }
 
 /**
@@ -96,24 +117,24 @@ export function describeServerError({ code, message, in_reply_to: inReplyTo }, n
  */
 export function markersFor(who, room) {
   const out = [];
-  if (who.connection === "reconnecting") out.push(["reconnecting", "reconnecting…"]);
-  if (who.chair_muted_audio) out.push(["muted chair-muted", "muted by chair"]);
-  else if (!who.audio) out.push(["muted", "muted"]);
-  if (who.chair_muted_video) out.push(["camera-off chair-stopped", "camera stopped by chair"]);
-  else if (!who.video) out.push(["camera-off", "camera off"]);
-  if (room?.floor_holder && room.floor_holder === who.id) out.push(["floor", "has the floor"]);
-  if (room?.presenter && room.presenter === who.id) out.push(["presenter", "presenter"]);
+  if (who.connection === "reconnecting") out.push(["reconnecting", t("marker.reconnecting")]);
+  if (who.chair_muted_audio) out.push(["muted chair-muted", t("marker.chairMuted")]);
+  else if (!who.audio) out.push(["muted", t("marker.muted")]);
+  if (who.chair_muted_video) out.push(["camera-off chair-stopped", t("marker.chairStopped")]);
+  else if (!who.video) out.push(["camera-off", t("marker.cameraOff")]);
+  if (room?.floor_holder && room.floor_holder === who.id) out.push(["floor", t("marker.floor")]);
+  if (room?.presenter && room.presenter === who.id) out.push(["presenter", t("marker.presenter")]);
   const hand = (room?.hands ?? []).indexOf(who.id);
-  if (hand >= 0 || who.hand_raised) out.push(["hand", hand >= 0 ? `hand raised #${hand + 1}` : "hand raised"]);
+  if (hand >= 0 || who.hand_raised) out.push(["hand", hand >= 0 ? t("marker.handAt", { place: hand + 1 }) : t("marker.hand")]);
   return out;
 }
 
 /** What the stage shows, after the name: "(screen)", "has the floor", "speaking" or "". */
 export function stageKindWords(slot, room) {
-  if (slot.source === "screen") return "(screen)";
-  if (room?.floor_holder && room.floor_holder === slot.participant_id) return "has the floor";
-  if (room?.presenter && room.presenter === slot.participant_id) return "presenting";
-  if (room?.stage === slot.participant_id && room?.stage_kind === "speaker") return "speaking";
+  if (slot.source === "screen") return t("stage.screen");
+  if (room?.floor_holder && room.floor_holder === slot.participant_id) return t("stage.floor");
+  if (room?.presenter && room.presenter === slot.participant_id) return t("stage.presenting");
+  if (room?.stage === slot.participant_id && room?.stage_kind === "speaker") return t("stage.speaking");
   return "";
 }
 
@@ -164,112 +185,22 @@ function safeHref(address) {
   }
 }
 
-/** The pre-join screen, the device pickers and "you are muted" (labels are in index.html). */
-export const DEVICE_WORDS = {
-  camera: "Camera",
-  microphone: "Microphone",
-  speaker: "Speaker",
-  noCamera: "No camera found",
-  noMicrophone: "No microphone found",
-  previewOff: "Camera off",
-  previewNone: "Camera not available",
-  checking: "Starting your camera and microphone…",
-  ready: "Check your camera and microphone, then join.",
-  mutedSpeaking: "You are muted. Others cannot hear you.",
-  chairMutedSpeaking: "You are muted by the chair. Others cannot hear you.",
-  switchFailed: "Could not switch",
-  levelWaits: "Your browser shows the microphone level once you click or type on the page.",
-  lost: {
-    camera: "Your camera stopped working (unplugged, or taken by another application). Choose one under Devices.",
-    microphone: "Your microphone stopped working (unplugged, or taken by another application). Choose one under Devices.",
-  },
-};
-
-const DEVICE_NOUN = { camera: "camera", microphone: "microphone" };
-const WITHOUT = {
-  camera: "You can still join: others will hear you but not see you.",
-  microphone: "You can still join: others will see you but not hear you.",
+const DEVICE_PROBLEMS = {
+  NotAllowedError: "device.blocked",
+  SecurityError: "device.blocked",
+  NotFoundError: "device.notFound",
+  OverconstrainedError: "device.notFound",
+  NotReadableError: "device.inUse",
+  AbortError: "device.inUse",
+  NoMediaDevices: "device.insecure",
 };
 
 /** A camera or microphone that could not be opened, in plain words (what happened, what still works). */
 export function describeDeviceProblem(kind, error) {
-  const noun = DEVICE_NOUN[kind] ?? "device";
+  const device = kind === "camera" || kind === "microphone" ? kind : "device";
   const name = error?.name;
-  let what;
-  if (name === "NotAllowedError" || name === "SecurityError") {
-    what = `Your browser blocked the ${noun}. To use it, allow it in the browser's site settings (the icon next to the address), then reload.`;
-  } else if (name === "NotFoundError" || name === "OverconstrainedError") {
-    what = `No ${noun} was found. Check that it is plugged in.`;
-  } else if (name === "NotReadableError" || name === "AbortError") {
-    what = `The ${noun} is in use by another application or not working. Close the other application and try again.`;
-  } else if (name === "NoMediaDevices") {
-    what = `This page cannot use a ${noun} here (it needs https or localhost).`;
-  } else {
-    what = `The ${noun} could not be used (${error?.message || name || "unknown problem"}).`;
-  }
-  return `${what} ${WITHOUT[kind] ?? ""}`.trim();
+  const key = `${DEVICE_PROBLEMS[name] ?? "device.failed"}.${device}`;
+  const what = t(key, { detail: error?.message || name || t("device.unknownProblem") });
+  const without = device === "device" ? "" : t(`device.without.${device}`);
+  return `${what} ${without}`.trim();
 }
-
-/** Both devices missing: what the participant can still do. */
-export const LISTEN_ONLY = "You can still join to watch and listen.";
-
-/** The chair panel: filters, row menus and why "extend" is unavailable. */
-export const CHAIR_WORDS = {
-  filters: {
-    speaking: "Speaking",
-    hands: "Hands",
-    muted: "Muted",
-    weak: "Weak connection",
-  },
-  filtersLabel: "Show only",
-  showing: (shown, total) => `Showing ${shown} of ${total}`,
-  noMatch: "Nobody matches. Clear the filter or the search to see everyone.",
-  actionsFor: (name) => `Actions for ${name}`,
-  giveFloor: "Give floor",
-  giveFloorTo: (name) => `Give ${name} the floor`,
-  lowerHand: "Lower hand",
-  lowerHandOf: (who) => `Lower ${who}'s hand`,
-  extendWhy: "Extend is not available: this meeting has no scheduled end, so there is nothing to extend.",
-  speaking: "speaking",
-  handBadge: (place) => (place > 0 ? `hand raised #${place}` : "hand raised"),
-  you: "yourself",
-};
-
-/** The bottom control bar's drawers (participants and chair panel on small screens). */
-export const BAR_WORDS = {
-  people: "People",
-  peopleLabel: "Participants",
-  chair: "Chair",
-  chairLabel: "Chair panel",
-  close: "Close",
-  closePeople: "Close the participant list",
-  closeChair: "Close the chair panel",
-};
-
-/** Layouts, pins, full screen, connection details and speaking (stageui.js, tiles.js). */
-export const LAYOUT_WORDS = {
-  gridView: "Grid view",
-  gridViewTitle: "Show everyone the same size (again: the speaker large)",
-  pin: "Pin",
-  unpin: "Unpin",
-  pinLabel: (name) => `Pin ${name} on your stage (only you see this)`,
-  unpinLabel: (name) => `Unpin ${name}`,
-  pinned: "pinned by you",
-  previous: "on the stage before you",
-  youOnStage: {
-    screen: "You are on the stage: everyone sees your shared screen.",
-    floor: "You have the floor: everyone sees and hears you.",
-    speaker: "You are on the stage: everyone sees you while you speak.",
-  },
-  nobodyOnStage: "Nobody is on the stage yet. Whoever has the floor, shares a screen or speaks appears here.",
-  fullScreen: "Full screen",
-  exitFullScreen: "Exit full screen",
-  fullScreenLabel: "Show the stage full screen (Escape leaves)",
-  details: "Connection details",
-  detailsTitle: "Show on each tile which video layer the server sends and why",
-  speaking: "speaking",
-  micOn: "microphone on",
-  micOff: "microphone off",
-  camOn: "camera on",
-  camOff: "camera off",
-};

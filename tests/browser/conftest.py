@@ -32,6 +32,7 @@ CHROMIUM_FLAGS = [
     "--use-fake-device-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
     "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--lang=en-US",  # the page speaks the browser's language: English unless a test asks otherwise
 ]
 
 

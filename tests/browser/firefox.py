@@ -31,10 +31,11 @@ from tests.browser.netns import Namespace
 AGENT_PORT = 9222  # the namespace is the browser's own: no other listener
 RELAY_PORT = 9223
 
-# Fake camera and microphone, no prompts; a page on http:// at the namespace's address may use
-# them; ICE shows real host addresses; nothing updates, reports or phones home.
+# English; fake camera and microphone, no prompts; a page on http:// at the namespace's address
+# may use them; ICE shows real host addresses; nothing updates, reports or phones home.
 PREFS: dict[str, bool | int | str] = {
     "media.navigator.streams.fake": True,
+    "intl.accept_languages": "en-US",  # the page speaks the browser's language: English
     "media.navigator.permission.disabled": True,
     "media.devices.insecure.enabled": True,
     "media.getusermedia.insecure.enabled": True,

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
+from confsfu.server.app import HUB
 from tests.browser.conftest import screenshot
 from tests.browser.test_browser_identity import (
     cameras,
@@ -19,7 +20,7 @@ from tests.browser.test_browser_identity import (
     hold_estimate,
     open_coloured_pages,
 )
-from tests.conftest import start_server
+from tests.conftest import RunningServer, start_server
 from tests.conftest import test_settings as make_settings
 
 pytestmark = pytest.mark.browser
@@ -87,6 +88,20 @@ async def picture_of(page: Page, name: str, *, stage: bool) -> dict[str, Any] | 
     return None
 
 
+STAGE_HEIGHT = """() => Math.round(
+  document.getElementById("stage-tile").getBoundingClientRect().height * devicePixelRatio)"""
+
+
+async def told_stage_height(server: RunningServer, name: str, height: int) -> int | None:
+    """The stage height `name`'s page told the server, once it is `height` (±1 px)."""
+    for live in server.app[HUB].rooms.values():
+        for pid, p in live.room.participants.items():
+            sub = live.media.subscribers.get(pid)
+            if p.name == name and sub is not None and abs(sub.stage_height - height) <= 1:
+                return sub.stage_height
+    return None
+
+
 async def test_layouts_pins_full_screen_details_and_speaking(cameras: dict[str, Browser]) -> None:
     runner, server = await start_server(make_settings(slots={"audio": 3, "video": 3}))
     try:
@@ -144,6 +159,10 @@ async def test_layouts_pins_full_screen_details_and_speaking(cameras: dict[str, 
 
         await until(seoul_speaking, 20, "Seoul marked speaking on the tile and in the list")
         await screenshot(freetown, "layout-speaker-view.png")
+        # The page tells the server how tall it shows the stage (device pixels).
+        shown = await freetown.evaluate(STAGE_HEIGHT)
+        told = await until(lambda: told_stage_height(server, "Freetown", shown), 10, "stage size")
+        assert told > 0, told
         icons = await freetown.eval_on_selector_all(
             "#participants li",
             "lis => lis.map(li => [li.dataset.id, "
@@ -168,6 +187,10 @@ async def test_layouts_pins_full_screen_details_and_speaking(cameras: dict[str, 
         widths = [t["width"] for t in tiles]
         assert max(widths) - min(widths) <= 2, tiles
         await screenshot(freetown, "layout-grid-view.png")
+        # The stage is a small tile now, and the server heard so: no 720p for it.
+        in_grid = await freetown.evaluate(STAGE_HEIGHT)
+        assert 0 < in_grid < shown, (in_grid, shown)
+        await until(lambda: told_stage_height(server, "Freetown", in_grid), 10, "grid stage size")
         await freetown.reload()  # still the grid after a reload
         await freetown.wait_for_function("window.conference && window.conference.self")
         assert await freetown.get_attribute("#layout-toggle", "aria-pressed") == "true"

@@ -93,12 +93,14 @@ async def test_rate_limit_and_bad_text_are_refused_without_closing(
     error = await refusal(seoul, before)
     assert error["code"] == "rate_limited" and not error["fatal"], error
     assert error["in_reply_to"] == "chat_send" and "wait" in error["message"]
+    assert error["reason"] == "too_many"
 
-    for text in ("\x00\x01 \n", "x" * 1001):
+    for text, reason in (("\x00\x01 \n", "empty"), ("x" * 1001, "too_long")):
         before = len(seoul.errors)
         await seoul.send({"type": "chat_send", "text": text})
         error = await refusal(seoul, before)
         assert (error["code"], error["field"], error["fatal"]) == ("bad_message", "text", False)
+        assert error["reason"] == reason
 
     pongs = len(of_type(seoul, "pong"))
     await seoul.send({"type": "ping"})
@@ -122,7 +124,7 @@ async def test_chair_turns_chat_off_for_participants_and_the_report_has_it(
     await seoul.send({"type": "chat_send", "text": "may I?"})
     error = await refusal(seoul, before)
     assert (error["code"], error["fatal"]) == ("refused", False)
-    assert "chat off" in error["message"]
+    assert "chat off" in error["message"] and error["reason"] == "chat_off"
     await chair.send({"type": "chat_send", "text": "Chairs still may"})
     await seoul.wait_for(lambda: len(chats(seoul)) == 2)
     await chair.send({"type": "chair", "action": "remove_chat", "message_id": 1})

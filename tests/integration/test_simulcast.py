@@ -142,3 +142,38 @@ async def test_a_legacy_sim_group_publisher_is_forwarded_layer_by_layer(
 
     await strong.wait_for(on_layer(strong, 2), timeout=20)
     await weak.wait_for(on_layer(weak, 0), timeout=20)
+
+
+async def test_a_stage_the_page_shows_small_gets_the_layer_that_fills_it(
+    server_factory: Any, peers: list[LoopbackPeer]
+) -> None:
+    server = await server_factory(bandwidth={"upgrade_hold_ms": 1500, "rise_ms": 500})
+    presenter = await simulcast_presenter(server.ws_url, peers)
+    phone = LoopbackPeer(server.ws_url, name="Dakar", remb_bps=10_000_000, keep_payloads=True)
+    desk = LoopbackPeer(server.ws_url, name="Oslo", remb_bps=10_000_000, keep_payloads=True)
+    for peer in (phone, desk):
+        peers.append(peer)
+        await peer.join(publish=False)
+    # A phone's stage, 390 CSS px wide at a device pixel ratio of 2: 438 device px high.
+    await phone.send({"type": "stage_size", "height": 438})
+
+    def on_layer(peer: LoopbackPeer, spatial: int) -> Any:
+        def check() -> bool:
+            slot = stage(peer)
+            payloads = stage_payloads(peer, 30)
+            return (
+                slot["name"] == "Seoul"
+                and slot["spatial"] == spatial
+                and len(payloads) == 30
+                and layer_of(presenter, payloads) == {spatial}
+            )
+
+        return check
+
+    await desk.wait_for(on_layer(desk, 2), timeout=20)  # says nothing: the top layer
+    await phone.wait_for(on_layer(phone, 1), timeout=20)  # 360 p fills 438 px
+    await asyncio.sleep(2.0)  # and stays there with bandwidth to spare
+    assert stage(phone)["spatial"] == 1
+    # Full screen on a large display: the top layer.
+    await phone.send({"type": "stage_size", "height": 1440})
+    await phone.wait_for(on_layer(phone, 2), timeout=20)

@@ -16,6 +16,7 @@ import {
   speakerChoiceSupported,
   swapTrack,
 } from "../../web/devices.js";
+import { setLanguage } from "../../web/i18n.js";
 import { describeDeviceProblem } from "../../web/words.js";
 
 class FakeTrack {
@@ -257,6 +258,18 @@ test("openCameraAndMicrophone: both, or each alone with the other's problem in w
   assert.equal(none.stream, null);
   assert.match(none.problems.camera, /No camera was found/);
   assert.match(none.problems.microphone, /in use by another application/);
+  // The errors too, to word the problems again in another language.
+  assert.deepEqual(none.errors, {
+    camera: { name: "NotFoundError", message: "no" },
+    microphone: { name: "NotReadableError", message: "no" },
+  });
+  setLanguage("es");
+  assert.equal(
+    describeDeviceProblem("camera", none.errors.camera),
+    "No se encontró ninguna cámara. Comprueba que esté conectada. " +
+      "Aun así puedes entrar: los demás te oirán, pero no te verán.",
+  );
+  setLanguage("en");
 
   const insecure = await openCameraAndMicrophone({}, {});
   assert.equal(insecure.stream, null);

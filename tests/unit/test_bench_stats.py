@@ -349,3 +349,32 @@ def test_listeners_join_with_a_listener_token_or_the_watch_link(
     ]
     assert got == expected
     assert len(plans) == scenario.participants + 2  # listeners are not participants
+
+
+def test_the_clock_offset_comes_from_the_closest_readings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker preempted between reading the realtime clock and the monotonic one would be
+    off by the preemption: of the tries, the closest-together readings count."""
+    from confsfu.bench import arrival
+
+    # (monotonic before, realtime, monotonic after) per try: the first is preempted 30 ms
+    # after the realtime reading; the true offset is 1000.0.
+    readings = iter([(10.0, 1010.0, 10.030), (10.031, 1010.031, 10.03101)])
+    pending: list[float] = []
+
+    class Clocks:
+        @staticmethod
+        def monotonic() -> float:
+            if not pending:
+                before, real, after = next(readings)
+                pending.extend([real, after])
+                return before
+            return pending.pop(0)
+
+        @staticmethod
+        def time() -> float:
+            return pending.pop(0)
+
+    monkeypatch.setattr(arrival, "time", Clocks)
+    assert abs(arrival.realtime_offset() - 1000.0) < 0.0001

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from confsfu.bandwidth.allocator import AllocatorConfig, Priority, Reason
-from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget, demand
+from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget, demand, fit_spatial
 from confsfu.bandwidth.estimation import EstimatorConfig
 from confsfu.bandwidth.estimators import make_estimator
 from confsfu.ids import SourceId
@@ -128,3 +128,39 @@ def test_the_stage_is_never_paused_and_its_cost_comes_first() -> None:
     by_id = {d.track_id: d for d in decisions}
     assert (by_id["s"].spatial, by_id["s"].temporal, by_id["s"].reason) == (0, 0, Reason.BANDWIDTH)
     assert by_id["t"].reason == Reason.PAUSED_BANDWIDTH
+
+
+@pytest.mark.parametrize(
+    ("tile_height", "spatial"),
+    [
+        (0, 2),  # not known: no limit
+        (100, 0),
+        (225, 0),  # 180 px shown 1.25 times as large
+        (226, 1),
+        (400, 1),
+        (450, 1),
+        (451, 2),
+        (720, 2),
+        (2160, 2),  # taller than every layer: the top one
+    ],
+)
+def test_the_lowest_layer_that_fills_the_tile(tile_height: int, spatial: int) -> None:
+    assert fit_spatial(tile_height, (180, 360, 720)) == spatial
+
+
+@pytest.mark.parametrize(
+    ("purpose", "camera_or_screen", "height", "max_spatial"),
+    [
+        ("stage", "camera", 0, 2),
+        ("stage", "camera", 300, 1),  # a phone's stage, or the stage as a grid tile
+        ("stage", "camera", 200, 0),
+        ("stage", "screen", 200, 2),  # a shared screen's text must stay readable
+        ("grid", "camera", 2000, 0),  # thumbnails keep their own caps
+    ],
+)
+def test_a_small_stage_caps_a_camera_not_a_screen(
+    purpose: str, camera_or_screen: str, height: int, max_spatial: int
+) -> None:
+    source = CAM if camera_or_screen == "camera" else SCREEN
+    d = demand(BudgetRules(), "t", source, purpose, np.zeros((3, 3)), height)  # type: ignore[arg-type]
+    assert d.max_spatial == max_spatial

@@ -150,6 +150,23 @@ def test_refused_leaves_state_unchanged(setup: str, op: Op, message: str) -> Non
     assert snapshot(f) == before
 
 
+# (setup, operation, reason): why in one word, for pages that word it themselves.
+REASONS: list[tuple[str, Op, str]] = [
+    ("idle", lambda f: f.lower_hand(T1, "a"), "hand_down"),
+    ("idle", lambda f: f.revoke(T1), "floor_idle"),
+    ("idle", lambda f: f.grant(T1, "a", 0), "bad_limit"),
+    ("idle_a_raised", lambda f: f.raise_hand(T1, "a"), "hand_raised"),
+    ("a_holds_b_raised", lambda f: f.raise_hand(T1, "a"), "hand_holding"),
+]
+
+
+@pytest.mark.parametrize(("setup", "op", "reason"), REASONS)
+def test_a_refusal_says_why_in_one_word(setup: str, op: Op, reason: str) -> None:
+    with pytest.raises(FloorError) as refused:
+        op(SETUPS[setup]())
+    assert refused.value.reason == reason
+
+
 def test_states_after_transitions() -> None:
     f = FloorControl()
     assert (f.state, f.holder, f.until_ms, f.next_deadline_ms()) == (

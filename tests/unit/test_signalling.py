@@ -49,6 +49,7 @@ EXAMPLES: list[dict[str, Any]] = [
     {"type": "request_unmute", "kind": "video"},
     {"type": "chair", "action": "mute", "participant_id": "p2", "kind": "audio"},
     {"type": "view_page", "page": 2},
+    {"type": "stage_size", "height": 540},
     {"type": "pin", "participant_id": "p2"},
     {"type": "pin", "participant_id": None},
     {"type": "slots_shown", "seq": 7},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 
 import pytest
@@ -116,6 +117,34 @@ def test_equal_overtalk_does_not_switch_but_clearly_louder_does() -> None:
     assert [pid for _, pid in simulate(det, louder, 0, 6_000)] == ["a", "b"]
 
 
+def turns(level: int, offset_ms: int, turn_ms: int, talkers: int) -> Voice:
+    """Speaks one turn of `turn_ms` in every `talkers` turns, starting at `offset_ms`."""
+
+    def at(t: int) -> tuple[int, bool] | None:
+        return (level, True) if (t - offset_ms) % (turn_ms * talkers) < turn_ms else (127, False)
+
+    return at
+
+
+@pytest.mark.parametrize(("turn_ms", "hold_ms"), [(600, 2000), (1_000, 2000), (1_000, 3000)])
+def test_three_open_microphones_trading_turns_pass_the_stage_no_faster_than_the_hold(
+    turn_ms: int, hold_ms: int
+) -> None:
+    det = SpeakerDetector(SpeakerConfig(min_speech_ms=300, min_hold_ms=hold_ms))
+    talkers = {pid: turns(40, k * turn_ms, turn_ms, 3) for k, pid in enumerate("abc")}
+    changes = simulate(det, talkers, 0, 30_000)
+    times = [t for t, _ in changes]
+    assert len(changes) >= 3  # they do take turns on the stage
+    assert all(later - earlier >= hold_ms for earlier, later in itertools.pairwise(times))
+
+
+def test_without_a_hold_the_same_turns_pass_the_stage_each_turn() -> None:
+    det = SpeakerDetector(SpeakerConfig(min_speech_ms=300, min_hold_ms=0))
+    talkers = {pid: turns(40, k * 600, 600, 3) for k, pid in enumerate("abc")}
+    times = [t for t, _ in simulate(det, talkers, 0, 30_000)]
+    assert min(later - earlier for earlier, later in itertools.pairwise(times)) < 2_000
+
+
 def test_removing_the_dominant_speaker() -> None:
     det = SpeakerDetector()
     simulate(det, {"a": speaks(30), "b": speaks(45)}, 0, 2_000)
@@ -188,6 +217,7 @@ def test_speaking_time_survives_remove() -> None:
         {"silence_dbov": 128},
         {"min_speech_ms": 2_000},
         {"switch_ratio": 0.5},
+        {"min_hold_ms": -1},
         {"max_frame_ms": 10},
     ],
 )

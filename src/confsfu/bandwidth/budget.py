@@ -42,9 +42,28 @@ class BudgetRules:
     initial_bps: int = 2_500_000
     grid_caps: tuple[int, int] = (0, 1)  # (max spatial, max temporal) of a thumbnail
     stage_caps: tuple[int, int] = (2, 2)
+    # Each camera layer's height in pixels (the page sends 1280x720 at 1/4, 1/2 and 1): a stage
+    # tile the page says is small gets no layer taller than it needs (`fit_spatial`).
+    layer_heights: tuple[int, int, int] = (180, 360, 720)
     # The share of the estimate left unallocated: headers, keyframes and retransmissions come on
     # top of the layers' measured rates, and an SFU forwards bursts unpaced.
     headroom: float = 0.0
+
+
+# A layer may be shown this much larger than it is before the next one up is worth its bits.
+UPSCALE_ALLOWED = 1.25
+
+
+def fit_spatial(tile_height_px: int, layer_heights: Sequence[int]) -> int:
+    """The lowest spatial layer that fills a tile `tile_height_px` device pixels high (scaled
+    up by at most UPSCALE_ALLOWED); the top layer for a tile taller than all; 0 px (not known)
+    is no limit."""
+    if tile_height_px <= 0:
+        return len(layer_heights) - 1
+    for spatial, height in enumerate(layer_heights):
+        if height * UPSCALE_ALLOWED >= tile_height_px:
+            return spatial
+    return len(layer_heights) - 1
 
 
 def demand(
@@ -53,12 +72,16 @@ def demand(
     source: SourceId,
     purpose: SlotPurpose,
     measured_bps: npt.NDArray[np.float64],
+    tile_height_px: int = 0,
 ) -> Demand:
-    """How a tile of `purpose` wants `source` (its layers' measured cumulative bitrates)."""
+    """How a tile of `purpose` wants `source` (its layers' measured cumulative bitrates); a
+    camera on a stage tile `tile_height_px` high (0: not known) no taller than that needs. A
+    shared screen always gets its top layer: its text must stay readable."""
     if source.purpose == "screen":
         priority, caps = Priority.SCREEN, (2, 2)
     elif purpose == "stage":
-        priority, caps = Priority.STAGE, rules.stage_caps
+        fit = fit_spatial(tile_height_px, rules.layer_heights)
+        priority, caps = Priority.STAGE, (min(rules.stage_caps[0], fit), rules.stage_caps[1])
     else:
         priority, caps = Priority.THUMBNAIL, rules.grid_caps
     return Demand(track, priority, caps[0], caps[1], measured_bps, floor=purpose == "stage")

@@ -30,12 +30,14 @@ _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")  # three or more line brea
 
 
 class ChatError(ValueError):
-    """A chat request was refused; `code` is the protocol error code. Nothing was changed."""
+    """A chat request was refused; `code` is the protocol error code, `reason` why in one word
+    (`empty`, `too_long`, `chat_off`, `too_many`, `message_gone`). Nothing was changed."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.reason = reason
 
 
 def clean_text(raw: object) -> str:
@@ -64,10 +66,10 @@ def check_text(raw: object, max_chars: int = MAX_CHARS) -> str:
     """`clean_text(raw)`, or ChatError (`bad_message`) when that is empty or too long."""
     text = clean_text(raw)
     if not text:
-        raise ChatError("bad_message", "a chat message needs some text")
+        raise ChatError("bad_message", "a chat message needs some text", "empty")
     if len(text) > max_chars:
         too_long = f"a chat message may have at most {max_chars} characters, not {len(text)}"
-        raise ChatError("bad_message", too_long)
+        raise ChatError("bad_message", too_long, "too_long")
     return text
 
 
@@ -147,7 +149,7 @@ class Chat:
         """Post `text` for `sender`; refused while chat is off (participants), when the text is
         empty or too long after cleaning, or beyond the rate (`rate_limited`)."""
         if not chair and not self._enabled:
-            raise ChatError("refused", "the chair has turned chat off")
+            raise ChatError("refused", "the chair has turned chat off", "chat_off")
         clean = check_text(text, self.max_chars)
         recent = self._recent.get(sender)
         if recent is not None:
@@ -159,6 +161,7 @@ class Chat:
                     "rate_limited",
                     f"at most {self.rate_count} chat messages in {self.rate_window_ms // 1000} s;"
                     f" wait {max(1, -(-wait_ms // 1000))} s",
+                    "too_many",
                 )
         else:
             recent = self._recent[sender] = deque(maxlen=self.rate_count)
@@ -178,9 +181,11 @@ class Chat:
                 return [ChatRemoved(message_id, by, message.sender)]
         if 1 <= message_id < self._next_id:
             raise ChatError(
-                "refused", f"chat message {message_id} was already removed or is too old"
+                "refused",
+                f"chat message {message_id} was already removed or is too old",
+                "message_gone",
             )
-        raise ChatError("refused", f"there is no chat message {message_id}")
+        raise ChatError("refused", f"there is no chat message {message_id}", "message_gone")
 
     def set_enabled(self, now_ms: int, by: str, enabled: bool) -> list[ChatEvent]:
         """Turn chat on or off for participants; no event when it already was."""

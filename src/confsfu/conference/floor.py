@@ -9,7 +9,13 @@ from types import MappingProxyType
 
 
 class FloorError(ValueError):
-    """An operation the floor's state does not allow; the state is left unchanged."""
+    """An operation the floor's state does not allow; the state is left unchanged. `reason` says
+    why in one word (`floor_idle`, `floor_granted`, `floor_taken`, `hand_down`, `hand_raised`,
+    `hand_holding`), for pages that word it themselves."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class FloorState(StrEnum):
@@ -182,7 +188,9 @@ class FloorControl:
     def grant(self, now_ms: int, pid: str, limit_ms: int | None = None) -> list[FloorEvent]:
         """Give `pid` the floor, replacing any other holder; lowers the grantee's hand."""
         if limit_ms is not None and limit_ms <= 0:
-            raise FloorError(f"cannot grant the floor: time limit must be positive, not {limit_ms}")
+            raise FloorError(
+                f"cannot grant the floor: time limit must be positive, not {limit_ms}", "bad_limit"
+            )
         events: list[FloorEvent] = []
         holder = self._d.holder
         if holder is not None and holder != pid:
@@ -225,7 +233,10 @@ class FloorControl:
 
     def _require_floor(self, event_type: type[FloorEvent]) -> None:
         if event_type not in FLOOR_TRANSITIONS[self._d.state]:
-            raise FloorError(f"cannot {_VERBS[event_type]}: the floor is {self._d.state}")
+            raise FloorError(
+                f"cannot {_VERBS[event_type]}: the floor is {self._d.state}",
+                f"floor_{self._d.state}",
+            )
 
     def _apply(self, events: list[FloorEvent]) -> list[FloorEvent]:
         """Apply `events` to a copy of the state through both tables; commit only if all pass."""
@@ -239,14 +250,19 @@ class FloorControl:
             hand = d.hand_state(event.pid)
             new_hand = HAND_TRANSITIONS[hand].get(kind)
             if new_hand is None:
-                raise FloorError(f"cannot {_VERBS[kind]}: {event.pid} {_DESCRIPTIONS[hand]}")
+                why = f"cannot {_VERBS[kind]}: {event.pid} {_DESCRIPTIONS[hand]}"
+                raise FloorError(why, f"hand_{hand}")
             if isinstance(event, FloorGranted) and d.holder not in (None, event.pid):
                 # a new holder needs the old one's FloorRevoked first: one holder at a time
-                raise FloorError(f"cannot {_VERBS[kind]}: {d.holder} holds the floor")
+                raise FloorError(
+                    f"cannot {_VERBS[kind]}: {d.holder} holds the floor", "floor_taken"
+                )
             if isinstance(event, FloorGranted | FloorRevoked | FloorExpired):
                 new_state = FLOOR_TRANSITIONS[d.state].get(kind)
                 if new_state is None:
-                    raise FloorError(f"cannot {_VERBS[kind]}: the floor is {d.state}")
+                    raise FloorError(
+                        f"cannot {_VERBS[kind]}: the floor is {d.state}", f"floor_{d.state}"
+                    )
                 d.state = new_state
             if isinstance(event, HandRaised):
                 d.hands[event.pid] = event.at_ms

@@ -65,12 +65,14 @@ CHAIR_ACTIONS: dict[str, Action] = {
 
 
 class MeetingError(ValueError):
-    """A request was refused; `code` is the protocol error code."""
+    """A request was refused; `code` is the protocol error code, `reason` (or None) why in one
+    word (the protocol's `reason`)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +245,7 @@ class Meeting:
         try:
             return list(self.moderation.request_unmute(pid, kind))
         except ModerationError as exc:
-            raise MeetingError("refused", str(exc)) from exc
+            raise MeetingError("refused", str(exc), exc.reason) from exc
 
     def set_own_media(self, pid: str, audio: bool, video: bool) -> list[MeetingEvent]:
         self._check(pid, Action.SET_OWN_MEDIA)
@@ -257,7 +259,7 @@ class Meeting:
         try:
             events = self.chat.post(now_ms, pid, p.name, chair=p.role == "chair", text=text)
         except ChatError as exc:
-            raise MeetingError(exc.code, exc.message) from exc
+            raise MeetingError(exc.code, exc.message, exc.reason) from exc
         for event in events:
             if isinstance(event, ChatPosted):
                 self.report.chat_posted(event.message)
@@ -319,7 +321,7 @@ class Meeting:
             else:
                 events = self.chat.set_enabled(now_ms, actor, command == "chat_on")
         except ChatError as exc:
-            raise MeetingError(exc.code, exc.message) from exc
+            raise MeetingError(exc.code, exc.message, exc.reason) from exc
         target: str | None = None
         detail = command
         for event in events:
@@ -375,7 +377,7 @@ class Meeting:
                 case "end":
                     return list(self._end(now_ms))
         except (FloorError, ModerationError) as exc:
-            raise MeetingError("refused", str(exc)) from exc
+            raise MeetingError("refused", str(exc), exc.reason) from exc
         raise MeetingError("bad_message", f"unknown chair action {command!r}")
 
     # ---- media decisions ----------------------------------------------------------------------
@@ -461,7 +463,7 @@ class Meeting:
         try:
             events = apply()
         except FloorError as exc:
-            raise MeetingError("refused", str(exc)) from exc
+            raise MeetingError("refused", str(exc), exc.reason) from exc
         self._record(now_ms, events)
         return list(events)
 

@@ -12,7 +12,13 @@ MEDIA_KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
 class ModerationError(ValueError):
-    """A moderation request that makes no sense in the current state; nothing was changed."""
+    """A moderation request that makes no sense in the current state; nothing was changed.
+    `reason` says why in one word where a participant may be told (`not_muted`, `meeting_ended`,
+    `no_schedule`), else None."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # ---- events ---------------------------------------------------------------------------------
@@ -197,7 +203,7 @@ class Moderation:
         """Record that `pid` asks the chair to lift a mute; a repeated request is not re-sent."""
         media = self._get(pid)
         if (pid, kind) not in self._blocked:
-            raise ModerationError(f"{pid}'s {kind} is not muted by the chair")
+            raise ModerationError(f"{pid}'s {kind} is not muted by the chair", "not_muted")
         if kind in media.requested:
             return []
         media.requested.add(kind)
@@ -278,11 +284,11 @@ class Moderation:
     def extend(self, now_ms: int, by_ms: int) -> list[ModerationEvent]:
         """Move the scheduled end later by `by_ms` (from the scheduled end, not from now)."""
         if self._ended_ms is not None:
-            raise ModerationError("cannot extend: the meeting has ended")
+            raise ModerationError("cannot extend: the meeting has ended", "meeting_ended")
         if by_ms <= 0:
             raise ModerationError(f"cannot extend by {by_ms} ms: must be positive")
         if self._scheduled_end_ms is None:
-            raise ModerationError("cannot extend: the meeting has no scheduled end")
+            raise ModerationError("cannot extend: the meeting has no scheduled end", "no_schedule")
         self._scheduled_end_ms += by_ms
         return [MeetingExtended(self._scheduled_end_ms, by_ms)]
 

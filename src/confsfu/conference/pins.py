@@ -8,10 +8,11 @@ from collections.abc import Collection
 class PinError(ValueError):
     """A pin was refused; `code` is the protocol error code."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.reason = reason
 
 
 class Pins:
@@ -27,7 +28,7 @@ class Pins:
         """`pid` pins `target` (None: unpins); returns whether anything changed."""
         if target is not None:
             if target == pid:
-                raise PinError("refused", "you cannot pin yourself")
+                raise PinError("refused", "you cannot pin yourself", "pin_self")
             if target not in present:
                 raise PinError("no_such_participant", f"there is no participant {target!r}")
         if self._pins.get(pid) == target:

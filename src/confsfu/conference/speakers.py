@@ -26,6 +26,7 @@ class SpeakerConfig:
     use_voice_flag: bool = True  # False for senders that never set the V bit
     min_speech_ms: int = 700  # a challenger must have spoken this long within the window
     switch_ratio: float = 1.5  # ... and weigh this many times the dominant speaker's weight
+    min_hold_ms: int = 2000  # a dominant speaker keeps the stage at least this long
     decision_interval_ms: int = 300  # how often the shell should call update()
     frame_ms: int = 20  # assumed packet duration when the gap to the previous one is unknown
     max_frame_ms: int = 120  # a longer gap is a pause (DTX), not one packet's duration
@@ -43,6 +44,8 @@ class SpeakerConfig:
             raise ValueError(f"SpeakerConfig.silence_dbov must be in 1..{SILENT_DBOV}")
         if not 0 <= self.min_speech_ms <= self.window_ms:
             raise ValueError("SpeakerConfig.min_speech_ms must be in 0..window_ms")
+        if self.min_hold_ms < 0:
+            raise ValueError("SpeakerConfig.min_hold_ms must not be negative")
         if self.switch_ratio < 1:
             raise ValueError("SpeakerConfig.switch_ratio must be at least 1")
         if self.max_frame_ms < self.frame_ms:
@@ -83,6 +86,7 @@ class SpeakerDetector:
         self._talkers: dict[str, _Talker] = {}
         self._spoken_before_ms: dict[str, int] = {}  # speaking time of removed talkers
         self._dominant: str | None = None
+        self._dominant_since_ms = 0  # when the dominant speaker took over
         self._reported: str | None = None
         self._next_decision_ms = 0
 
@@ -158,8 +162,13 @@ class SpeakerDetector:
 
     def _decide(self, now_ms: int) -> str | None:
         """Re-evaluate the dominant speaker with hysteresis: a challenger must have spoken for
-        `min_speech_ms` within the window and outweigh the dominant one by `switch_ratio`."""
+        `min_speech_ms` within the window and outweigh the dominant one by `switch_ratio`, and
+        the dominant one has held the stage for `min_hold_ms` (three open microphones would
+        otherwise pass it around every few hundred milliseconds)."""
         c = self.config
+        if self._dominant is not None and now_ms - self._dominant_since_ms < c.min_hold_ms:
+            self._next_decision_ms = now_ms + c.decision_interval_ms
+            return self._dominant
         scores = {pid: self._sums(t, now_ms, self._n) for pid, t in self._talkers.items()}
         best: str | None = None
         best_weight = 0
@@ -170,11 +179,11 @@ class SpeakerDetector:
                 best, best_weight = pid, weight
         if best is not None:
             if self._dominant is None:
-                self._dominant = best
+                self._dominant, self._dominant_since_ms = best, now_ms
             else:
                 dominant_weight = scores.get(self._dominant, (0, 0))[0]
                 if best_weight > c.switch_ratio * dominant_weight:
-                    self._dominant = best
+                    self._dominant, self._dominant_since_ms = best, now_ms
         self._next_decision_ms = now_ms + c.decision_interval_ms
         return self._dominant
 

@@ -15,7 +15,12 @@ from functools import partial
 from typing import Any
 
 from confsfu.bandwidth.allocator import AllocatorConfig
-from confsfu.bandwidth.budget import SEND_SIDE_HEADROOM, BudgetRules, SubscriberBudget
+from confsfu.bandwidth.budget import (
+    SEND_SIDE_HEADROOM,
+    BudgetRules,
+    SubscriberBudget,
+    fit_spatial,
+)
 from confsfu.bandwidth.dynacast import Dynacast
 from confsfu.bandwidth.estimation import EstimatorConfig
 from confsfu.bandwidth.estimators import make_estimator
@@ -432,6 +437,18 @@ class RoomMedia(MediaSlots, MediaFeedback):
             sub.grid_page = page
             for slot in sub.slots:
                 slot.given_ms = None  # a page asked for is shown at once
+            self.reassign_gradually()
+
+    def set_stage_size(self, pid: str, height_px: int) -> None:
+        """`pid`'s page shows its stage `height_px` device pixels high: its layers are chosen
+        again when that changes which one fits (`fit_spatial`)."""
+        sub = self.subscribers.get(pid)
+        if sub is None:
+            return
+        heights = self._rules.layer_heights
+        fits = fit_spatial(sub.stage_height, heights) != fit_spatial(height_px, heights)
+        sub.stage_height = height_px
+        if fits:
             self.reassign_gradually()
 
     def slots_of(self, pid: str) -> list[Slot]:

@@ -47,7 +47,7 @@ class MediaFeedback:
         """Read the publishers' sockets now (RoomMedia's)."""
 
     def _allocate(
-        self, now_ms: int, sub: Subscriber, known: dict[tuple[object, SlotPurpose], Demand]
+        self, now_ms: int, sub: Subscriber, known: dict[tuple[object, SlotPurpose, int], Demand]
     ) -> None:
         """Pick the subscriber's layers now (RoomMedia's)."""
 

@@ -125,6 +125,7 @@ class Subscriber:
     ready: bool = False
     listener: bool = False  # the audience: audio slots and the stage, planned as a listener's
     grid_page: int = 0
+    stage_height: int = 0  # the page's stage tile, device pixels high (0: not said)
     loss_fraction: float | None = None  # from the subscriber's receiver reports
     quality: QualityWatch = field(default_factory=QualityWatch)  # ... in words
     probe: ProbeController = field(default_factory=ProbeController)

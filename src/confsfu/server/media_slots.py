@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from confsfu.bandwidth.allocator import Demand
-from confsfu.bandwidth.budget import NO_LAYERS, BudgetRules, demand
+from confsfu.bandwidth.budget import NO_LAYERS, BudgetRules, demand, fit_spatial
 from confsfu.bandwidth.dynacast import Dynacast, highest_wanted
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.pins import Pins
@@ -100,7 +100,7 @@ class MediaSlots:
             self._slot_counts.video,
             self._stage_memory.see(stage),
         )
-        demands: dict[tuple[object, SlotPurpose], Demand] = {}  # built once per pass
+        demands: dict[tuple[object, SlotPurpose, int], Demand] = {}  # built once per pass
         for done, sub in enumerate(list(self.subscribers.values()), 1):
             me = sub.participant_id
             if not sub.ready or self.subscribers.get(me) is not sub:
@@ -148,14 +148,16 @@ class MediaSlots:
     # ---- layers: what each subscriber's bandwidth buys ----------------------------------------
 
     def _allocate(
-        self, now_ms: int, sub: Subscriber, known: dict[tuple[object, SlotPurpose], Demand]
+        self, now_ms: int, sub: Subscriber, known: dict[tuple[object, SlotPurpose, int], Demand]
     ) -> None:
         """Pick each video slot's simulcast and temporal layer to fit the subscriber's budget.
 
-        `known` holds this pass's demands by (source, slot purpose): every subscriber showing
-        a source in the same kind of slot wants it the same way, so each is measured and built
-        once per pass; and by (track, slot purpose), renamed for a slot (subscribers' pages
-        number their slots alike, so most share those too)."""
+        `known` holds this pass's demands by (source, slot purpose, the stage's highest fitting
+        layer): every subscriber showing a source in the same kind of slot, as large, wants it
+        the same way, so each is measured and built once per pass; and by (track, slot
+        purpose, layer), renamed for a slot (subscribers' pages number their slots alike, so
+        most share those too)."""
+        fits = fit_spatial(sub.stage_height, self._rules.layer_heights)
         demands: list[Demand] = []
         slots: dict[str, Slot] = {}
         for slot in sub.slots:
@@ -166,13 +168,14 @@ class MediaSlots:
                 self._execute(now_ms, slot, slot.subscription.apply(now_ms, None))
                 continue
             track = f"{slot.stream.mid}:{source}"
-            d = known.get((track, slot.purpose))
+            d = known.get((track, slot.purpose, fits))
             if d is None:
-                built = known.get((source, slot.purpose))
+                built = known.get((source, slot.purpose, fits))
                 if built is None:
-                    built = known[source, slot.purpose] = self._demand(now_ms, track, source, slot)
+                    built = self._demand(now_ms, track, source, slot, sub.stage_height)
+                    known[source, slot.purpose, fits] = built
                 d = built if built.track_id == track else built.renamed(track)
-                known[track, slot.purpose] = d
+                known[track, slot.purpose, fits] = d
             slots[track] = slot
             demands.append(d)
         budget = sub.budget
@@ -193,11 +196,13 @@ class MediaSlots:
                 effects = slot_or_none.subscription.apply(now_ms, decision)
                 self._execute(now_ms, slot_or_none, effects)
 
-    def _demand(self, now_ms: int, track: str, source: SourceId, slot: Slot) -> Demand:
+    def _demand(
+        self, now_ms: int, track: str, source: SourceId, slot: Slot, stage_height: int
+    ) -> Demand:
         pub = self._publisher_of(source)
         meter = pub.meters.get(source) if pub is not None else None
         measured = meter.bitrates_bps(now_ms) if meter is not None else NO_LAYERS
-        return demand(self._rules, track, source, slot.purpose, measured)
+        return demand(self._rules, track, source, slot.purpose, measured, stage_height)
 
     def _dynacast(self, now_ms: int) -> None:
         """Tell publishers which simulcast layers anyone could use; the rest may stop."""

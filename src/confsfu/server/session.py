@@ -54,6 +54,7 @@ from confsfu.signalling.messages import (
     Report,
     RequestUnmute,
     SlotsShown,
+    StageSize,
     SubscribeAnswer,
     SubscribeOffer,
     Unpublish,
@@ -156,7 +157,10 @@ class Session:
         except SignallingError as exc:
             await self._refuse(exc, fatal=exc.fatal)
         except MeetingError as exc:
-            await self._refuse(SignallingError(exc.code, exc.message, in_reply_to=_type_of(text)))
+            why = SignallingError(
+                exc.code, exc.message, in_reply_to=_type_of(text), reason=exc.reason
+            )
+            await self._refuse(why)
         except Exception:  # a bug in one handler must not close other connections
             self.log.exception("message handling failed")
             await self._refuse(SignallingError("internal", "the server could not handle that"))
@@ -185,6 +189,7 @@ class Session:
                 field=exc.field,
                 in_reply_to=exc.in_reply_to,
                 fatal=fatal,
+                reason=exc.reason,
             )
         )
         if fatal:
@@ -252,17 +257,27 @@ class Session:
                 except MeetingError as exc:
                     field = "text" if exc.code == "bad_message" else None
                     raise SignallingError(
-                        exc.code, exc.message, field=field, in_reply_to="chat_send"
+                        exc.code,
+                        exc.message,
+                        field=field,
+                        in_reply_to="chat_send",
+                        reason=exc.reason,
                     ) from exc
                 await live.announce(posted)
             case ViewPage(page=page):
                 live.media.set_grid_page(self.pid, page)
+            case StageSize(height=height):
+                live.media.set_stage_size(self.pid, height)
             case Pin(participant_id=target):
                 try:
                     live.media.set_pin(self.pid, target, meeting.room.participants)
                 except PinError as exc:
                     raise SignallingError(
-                        exc.code, exc.message, field="participant_id", in_reply_to="pin"
+                        exc.code,
+                        exc.message,
+                        field="participant_id",
+                        in_reply_to="pin",
+                        reason=exc.reason,
                     ) from exc
             case SlotsShown(seq=seq):
                 live.media.slots_shown(now_ms, self.pid, seq)

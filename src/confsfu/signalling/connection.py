@@ -21,6 +21,7 @@ CLIENT_TYPES = frozenset(
         "request_unmute",
         "chair",
         "view_page",
+        "stage_size",
         "pin",
         "chat_send",
         "slots_shown",
@@ -32,7 +33,8 @@ CLIENT_TYPES = frozenset(
 
 
 class SignallingError(ValueError):
-    """A client message was refused; `code` is the protocol's error code."""
+    """A client message was refused; `code` is the protocol's error code, `reason` (or None) why
+    in one word."""
 
     def __init__(
         self,
@@ -42,6 +44,7 @@ class SignallingError(ValueError):
         field: str | None = None,
         in_reply_to: str | None = None,
         fatal: bool = False,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.fatal = fatal
@@ -49,6 +52,7 @@ class SignallingError(ValueError):
         self.message = message
         self.field = field
         self.in_reply_to = in_reply_to
+        self.reason = reason
 
 
 class Phase(StrEnum):

@@ -118,6 +118,14 @@ class ViewPage(Message):
     page: int = Field(ge=0, le=1000)
 
 
+class StageSize(Message):
+    """The page shows its stage `height` device pixels high (0: not known): a camera on it gets
+    no taller a layer than fills that."""
+
+    type: Literal["stage_size"] = "stage_size"
+    height: int = Field(ge=0, le=16_384)
+
+
 class Pin(Message):
     """Show this participant on my own stage (null: the room's stage again); one pin each."""
 
@@ -180,6 +188,7 @@ ClientMessage = Annotated[
     | RequestUnmute
     | Chair
     | ViewPage
+    | StageSize
     | Pin
     | ChatSend
     | GetReport
@@ -297,7 +306,8 @@ class Notice(Message):
 
     type: Literal["notice"] = "notice"
     code: str
-    text: str
+    text: str  # in English; pages word it in their language from `code` and `params`
+    params: dict[str, str | int] = {}  # what the text says: kind, participant_id, name, minutes
 
 
 class ChatInfo(Message):
@@ -394,6 +404,7 @@ class Error(Message):
     field: str | None = None
     in_reply_to: str | None = None
     fatal: bool = False
+    reason: str | None = None  # why, in one word, for pages that word it themselves (protocol.md)
 
 
 class Bye(Message):

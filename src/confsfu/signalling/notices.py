@@ -65,13 +65,15 @@ def notices_for(
     match event:
         case moderation.ChairMuted(pid, kind):
             what = "muted your microphone" if kind == "audio" else "stopped your camera"
-            return [Tell(pid, Notice(code="chair_muted", text=f"The chair {what}."))]
+            notice = Notice(code="chair_muted", text=f"The chair {what}.", params={"kind": kind})
+            return [Tell(pid, notice)]
         case moderation.ChairUnmuted(pid, kind):
             text = f"The chair allowed your {KIND_WORDS[kind]} again."
-            return [Tell(pid, Notice(code="chair_unmuted", text=text))]
+            return [Tell(pid, Notice(code="chair_unmuted", text=text, params={"kind": kind}))]
         case moderation.UnmuteRequested(pid, kind):
             text = f"{names.get(pid, pid)} asks to turn their {KIND_WORDS[kind]} back on."
-            return [TellChairs(Notice(code="unmute_requested", text=text))]
+            who = {"kind": kind, "participant_id": pid, "name": names.get(pid, pid)}
+            return [TellChairs(Notice(code="unmute_requested", text=text, params=who))]
         case floor.FloorGranted(pid, _until):
             return [Tell(pid, Notice(code="floor_granted", text="You have the floor."))]
         case floor.FloorRevoked(pid, _) | floor.FloorExpired(pid):
@@ -79,7 +81,8 @@ def notices_for(
         case moderation.MeetingEndingSoon(_end, remaining_ms):
             minutes = max(1, round(remaining_ms / 60_000))
             text = f"The meeting is scheduled to end in {minutes} minutes."
-            return [TellEveryone(Notice(code="ending_soon", text=text))]
+            notice = Notice(code="ending_soon", text=text, params={"minutes": minutes})
+            return [TellEveryone(notice)]
         case moderation.MeetingOvertime():
             text = "The scheduled end has passed; the meeting goes on until a chair ends it."
             return [TellChairs(Notice(code="overtime", text=text))]
