@@ -1,25 +1,30 @@
-"""Issue 20's adaptation figures: a Chromium subscriber in a network namespace behind a link whose
-rate follows a schedule (3 Mbit/s 20 s, 300 kbit/s 30 s, 1 Mbit/s 20 s, 3 Mbit/s 30 s), watching
-a Chromium presenter's 1280x720 simulcast on the stage; runs alternate between transport-cc and
-REMB, and a direct Chromium-to-Chromium call over the same schedule is the reference. Per phase:
-time to go down after a drop, time back to 1280x720 after a rise, the longest stage freeze, audio
-lost and the share of the link used. Needs root, iproute2 (ip, tc) and Chromium (as CI installs).
+"""Issue 20's adaptation figures: a Chromium and a Firefox subscriber, each in a network namespace
+of its own behind a link whose rate follows a schedule (3 Mbit/s 20 s, 300 kbit/s 30 s, 1 Mbit/s
+20 s, 3 Mbit/s 30 s), watching a Chromium presenter's 1280x720 simulcast on the stage; runs
+alternate between transport-cc and REMB, each estimator with every browser in turn, and a direct
+Chromium-to-Chromium call over the same schedule is the reference (a direct call has no Firefox
+side here). Per phase: time to go down after a drop, time back to 1280x720 after a rise, the
+longest stage freeze, audio lost and the share of the link used. Needs root, iproute2 (ip, tc),
+Chromium and firefox-esr (as CI installs); delay and loss need the kernel's netem.
 
 Run from the repository: sudo .venv/bin/python benchmarks/weak_link.py [--rounds 2]
-    [--delay-ms 80 --loss-pct 2] [--short]
+    [--delay-ms 80 --loss-pct 2] [--short] [--browsers chromium,firefox]
 """
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import tempfile
+from contextlib import AsyncExitStack, ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.browser.weak_link
 
-from playwright.async_api import async_playwright
+from playwright.async_api import Browser, async_playwright
 from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path
-from tests.browser.netns import namespace
+from tests.browser.firefox import Firefox, launch_firefox
+from tests.browser.netns import Namespace, namespace
 from tests.browser.weak_link import (
     FULL,
     SHORT,
@@ -27,27 +32,52 @@ from tests.browser.weak_link import (
     chromium_in,
     describe,
     direct_call,
+    shape,
     through_server,
 )
 
+BROWSERS = ("chromium", "firefox")
 
-async def main(rounds: int, delay_ms: int, loss_pct: float, short: bool) -> None:
+
+async def main(
+    rounds: int, delay_ms: int, loss_pct: float, short: bool, browsers: list[str]
+) -> None:
     schedule = SHORT if short else FULL
     results: list[Figures] = []
-    with namespace("cfbl", "10.213.81") as ns, tempfile.TemporaryDirectory() as tmp:
-        async with async_playwright() as p, chromium_in(ns, Path(tmp)) as inside:
+    with ExitStack() as namespaces, tempfile.TemporaryDirectory() as tmp:
+        # Chromium's namespace serves the direct call too; Firefox gets one of its own (the
+        # interfaces are named by the first three letters: they differ).
+        ns = namespaces.enter_context(namespace("cfbl", "10.213.81"))
+        if delay_ms or loss_pct:
+            netem_or_exit(ns)
+        inside: dict[str, tuple[Browser | Firefox, Namespace]] = {}
+        async with async_playwright() as p, AsyncExitStack() as launched:
+            chromium = await launched.enter_async_context(chromium_in(ns, Path(tmp)))
+            inside["chromium"] = (chromium, ns)
+            if "firefox" in browsers:
+                ff_ns = namespaces.enter_context(namespace("fxwl", "10.213.82"))
+                profile = Path(tmp) / "firefox-profile"
+                inside["firefox"] = (
+                    await launched.enter_async_context(launch_firefox(ff_ns, profile)),
+                    ff_ns,
+                )
             outside = await p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
             try:
                 for _ in range(rounds):
                     for estimator in ("auto", "remb"):
-                        figures = await through_server(
-                            outside, inside, ns, schedule,
-                            estimator=estimator, delay_ms=delay_ms, loss_pct=loss_pct,
-                        )  # fmt: skip
-                        results.append(figures)
-                        print(describe([figures]), flush=True)
+                        for name in browsers:
+                            viewer, viewer_ns = inside[name]
+                            try:
+                                figures = await through_server(
+                                    outside, viewer, viewer_ns, schedule,
+                                    estimator=estimator, delay_ms=delay_ms, loss_pct=loss_pct,
+                                )  # fmt: skip
+                            except AssertionError as e:  # one run that never began: the others
+                                figures = Figures(f"{name} ({estimator}) never began: {e}")
+                            results.append(figures)
+                            print(describe([figures]), flush=True)
                     figures = await direct_call(
-                        outside, inside, ns, schedule, delay_ms=delay_ms, loss_pct=loss_pct
+                        outside, chromium, ns, schedule, delay_ms=delay_ms, loss_pct=loss_pct
                     )
                     results.append(figures)
                     print(describe([figures]), flush=True)
@@ -57,11 +87,32 @@ async def main(rounds: int, delay_ms: int, loss_pct: float, short: bool) -> None
           f"loss {loss_pct} %:\n{describe(results)}")  # fmt: skip
 
 
+def netem_or_exit(ns: Namespace) -> None:
+    """Delay and loss need netem, which not every kernel has: say so before anything starts."""
+    try:
+        shape(ns, 1000, delay_ms=1, loss_pct=0.1)
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"no netem on this kernel, so no delay or loss: {e.stderr.decode().strip()}")
+    shape(ns, None)
+
+
+def browser_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BROWSERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"browsers are among {', '.join(BROWSERS)}: {text!r}")
+    return names
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--delay-ms", type=int, default=0)
     parser.add_argument("--loss-pct", type=float, default=0.0)
     parser.add_argument("--short", action="store_true", help="the browser test's schedule")
+    parser.add_argument(
+        "--browsers", type=browser_list, default=list(BROWSERS),
+        help="the subscribers, in turn for each estimator (default chromium,firefox)",
+    )  # fmt: skip
     args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.delay_ms, args.loss_pct, args.short))
+    asyncio.run(main(args.rounds, args.delay_ms, args.loss_pct, args.short, args.browsers))

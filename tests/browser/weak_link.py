@@ -7,20 +7,24 @@ transport-cc, and a direct Chromium-to-Chromium call as the reference)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from playwright.async_api import Browser, async_playwright
 
+from confsfu.server.app import HUB
+from confsfu.server.clock import clock_ms
 from confsfu.tokens import make_token
 from tests.browser.conftest import CHROMIUM_FLAGS, PageDriver, chromium_path, open_page
 from tests.browser.firefox import Firefox
 from tests.browser.netns import Namespace, run
-from tests.conftest import SECRET, start_server
+from tests.conftest import SECRET, RunningServer, start_server
 from tests.conftest import test_settings as make_settings
 
 TOP_WIDTH = 1280
@@ -51,7 +55,10 @@ async (mode) => {
   }
   if (!pc) return null;
   const stats = await pc.getStats();
-  const out = {width: 0, decoded: 0, audioLost: 0, audioReceived: 0, bytes: 0};
+  const out = {width: 0, decoded: 0, audioLost: 0, audioReceived: 0, bytes: 0, card: false};
+  // The stage shows the name card, not the video (a paused slot, or one awaiting its picture).
+  const tile = mode === "direct" ? null : document.getElementById("stage-tile");
+  out.card = tile?.dataset.picture === "false";
   let pairBytes = 0;  // Firefox counts bytes on the selected candidate pair, not the transport
   stats.forEach((s) => {
     if (s.type === "transport") out.bytes = s.bytesReceived ?? out.bytes;
@@ -76,26 +83,38 @@ class PhaseFigures:
     down_s: float | None = None  # below the top layer after a drop (None: it never went)
     up_s: float | None = None  # back to the top layer after a rise (None: it never came)
     longest_freeze_s: float = 0.0  # the longest stretch with no new stage frame decoded
+    freeze_at_s: float = 0.0  # when in the phase the longest freeze began
+    card_s: float = 0.0  # how long the stage showed the name card instead of the video
     audio_loss_pct: float = 0.0
     link_use_pct: float = 0.0
     widths: list[int] = field(default_factory=list)  # the stage's widths in turn
+    # Through the server: the layers it chose for the viewer in turn, and its estimate's range.
+    layers: list[str] = field(default_factory=list)
+    estimate_kbit_s: tuple[int, int] | None = None
 
 
 @dataclass
 class Figures:
     label: str
     phases: list[PhaseFigures] = field(default_factory=list)
+    server: str = ""  # what the server counted meanwhile (through it)
 
     def lines(self) -> list[str]:
         out = [f"{self.label}:"]
+        if self.server:
+            out.append(f"  server: {self.server}")
         for p in self.phases:
             down = "-" if p.down_s is None else f"{p.down_s:.1f} s"
             up = "-" if p.up_s is None else f"{p.up_s:.1f} s"
             out.append(
                 f"  {p.kbit_s:>5} kbit/s: down {down}, back to {TOP_WIDTH} {up}, longest freeze "
-                f"{p.longest_freeze_s:.1f} s, audio lost {p.audio_loss_pct:.1f} %, link used "
+                f"{p.longest_freeze_s:.1f} s (at {p.freeze_at_s:.1f} s), name card "
+                f"{p.card_s:.1f} s, audio lost {p.audio_loss_pct:.1f} %, link used "
                 f"{p.link_use_pct:.0f} %; widths {p.widths}"
             )
+            if p.estimate_kbit_s is not None:
+                low, high = p.estimate_kbit_s
+                out.append(f"         estimate {low}-{high} kbit/s; layers {p.layers}")
         return out
 
 
@@ -123,8 +142,10 @@ async def follow(
     mode: str,
     delay_ms: int,
     loss_pct: float,
+    server_view: Callable[[], tuple[str, int] | None] | None = None,
 ) -> list[PhaseFigures]:
-    """Run the schedule on the link, sampling the page; the figures per phase."""
+    """Run the schedule on the link, sampling the page (and `server_view`: the layers the
+    server chose for it and its estimate, in bit/s); the figures per phase."""
     out: list[PhaseFigures] = []
     previous: int | None = None
     for phase in schedule:
@@ -132,17 +153,27 @@ async def follow(
         figures = PhaseFigures(phase.kbit_s)
         start = time.monotonic()
         first = last = await page.evaluate(SAMPLE, mode)
-        last_new_frame = start
+        last_new_frame = last_at = start
         while time.monotonic() - start < phase.seconds:
             await asyncio.sleep(SAMPLE_S)
             now = time.monotonic()
             sample = await page.evaluate(SAMPLE, mode)
+            if server_view is not None and (view := server_view()) is not None:
+                chosen, estimate = view[0], view[1] // 1000
+                if not figures.layers or figures.layers[-1] != chosen:
+                    figures.layers.append(chosen)
+                low, high = figures.estimate_kbit_s or (estimate, estimate)
+                figures.estimate_kbit_s = (min(low, estimate), max(high, estimate))
             if not sample or not last:
                 continue
+            if sample.get("card"):
+                figures.card_s += now - last_at
             if sample["width"] and (not figures.widths or figures.widths[-1] != sample["width"]):
                 figures.widths.append(sample["width"])
             if sample["decoded"] > last["decoded"]:
-                figures.longest_freeze_s = max(figures.longest_freeze_s, now - last_new_frame)
+                if now - last_new_frame > figures.longest_freeze_s:
+                    figures.longest_freeze_s = now - last_new_frame
+                    figures.freeze_at_s = last_new_frame - start
                 last_new_frame = now
             dropping = previous is not None and phase.kbit_s < previous
             if dropping and figures.down_s is None and 0 < sample["width"] < TOP_WIDTH:
@@ -150,11 +181,10 @@ async def follow(
             rising = previous is None or phase.kbit_s > previous
             if rising and figures.up_s is None and sample["width"] >= TOP_WIDTH:
                 figures.up_s = now - start
-            last = sample
-        if last is not None:
-            figures.longest_freeze_s = max(
-                figures.longest_freeze_s, time.monotonic() - last_new_frame
-            )
+            last, last_at = sample, now
+        if last is not None and time.monotonic() - last_new_frame > figures.longest_freeze_s:
+            figures.longest_freeze_s = time.monotonic() - last_new_frame
+            figures.freeze_at_s = last_new_frame - start
         if first and last:
             received = last["audioReceived"] - first["audioReceived"]
             lost = last["audioLost"] - first["audioLost"]
@@ -192,6 +222,37 @@ async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: st
     raise AssertionError(f"timed out after {timeout_s} s: {what}")
 
 
+# Of the server's counters and drops, those that tell what it did about the link.
+SERVER_COUNTS = ("drain_holds", "keyframe_requests", "rtx_out", "nack_draining", "nack_over_limit")
+
+
+def server_counts(server: RunningServer) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for live in server.app[HUB].rooms.values():
+        for key, value in [*live.media.counters.items(), *live.media.drops.items()]:
+            out[key] = out.get(key, 0) + value
+    return out
+
+
+def server_view(server: RunningServer, name: str) -> tuple[str, int] | None:
+    """The layers the server chose for `name`'s tiles ("2/2" spatial/temporal, else why
+    paused; "(held)" while its video waits for the link's queue to drain) and its estimate."""
+    for live in server.app[HUB].rooms.values():
+        for pid, p in live.room.participants.items():
+            sub = live.media.subscribers.get(pid)
+            if p.name != name or sub is None:
+                continue
+            budget = sub.budget
+            chosen = " ".join(
+                str(d.reason) if d.paused else f"{d.spatial}/{d.temporal}"
+                for d in budget.allocator.decisions
+            )
+            if budget.drain.holding:
+                chosen += " (held)"
+            return chosen, budget.estimate_bps(clock_ms())
+    return None
+
+
 async def through_server(
     outside: Browser,
     inside: Browser | Firefox,
@@ -205,17 +266,25 @@ async def through_server(
     """Seoul (outside) holds the floor; Kinshasa (inside the namespace) watches the stage."""
     settings = make_settings(ice={"candidates": "host"}, bandwidth={"estimator": estimator})
     runner, server = await start_server(settings, host="0.0.0.0")
+    # Pages are closed after each run: one left open keeps its camera and its reconnecting
+    # page busy on a machine the next run measures on.
+    closers: list[Callable[[], Awaitable[None]]] = []
     try:
         now = int(time.time())
         chair = make_token(SECRET, room="council", name="Seoul", role="chair", now_s=now)
         guest = make_token(SECRET, room="council", name="Kinshasa", role="participant", now_s=now)
         presenter = await open_page(outside, f"{server.http_url}/?token={chair}")
+        closers.append(presenter.context.close)
         url = f"http://{ns.host_ip}:{server.port}/?token={guest}"
-        viewer: PageDriver = (
-            await inside.new_page(url, "Kinshasa")
-            if isinstance(inside, Firefox)
-            else await open_page(inside, url)
-        )
+        viewer: PageDriver
+        if isinstance(inside, Firefox):
+            firefox_page = await inside.new_page(url, "Kinshasa")
+            closers.append(firefox_page.close)
+            viewer = firefox_page
+        else:
+            chromium_page = await open_page(inside, url)
+            closers.append(chromium_page.context.close)
+            viewer = chromium_page
         await presenter.wait_for_function("window.conference && window.conference.self")
         await presenter.evaluate(
             "window.conference.chair('grant_floor', {participant_id: window.conference.self.id})"
@@ -228,10 +297,22 @@ async def through_server(
         await until(on_top, 45, "the stage at the top layer before the schedule")
         browser = "Firefox" if isinstance(inside, Firefox) else "Chromium"
         label = f"{browser} through confsfu ({estimator})"
-        return Figures(label, await follow(viewer, ns, schedule, "server", delay_ms, loss_pct))
+        before = server_counts(server)
+        view = partial(server_view, server, "Kinshasa")
+        phases = await follow(viewer, ns, schedule, "server", delay_ms, loss_pct, view)
+        after = server_counts(server)
+        counted = ", ".join(f"{k} {after.get(k, 0) - before.get(k, 0)}" for k in SERVER_COUNTS)
+        return Figures(label, phases, counted)
     finally:
         shape(ns, None)
+        await close_all(closers)
         await runner.cleanup()
+
+
+async def close_all(closers: list[Callable[[], Awaitable[None]]]) -> None:
+    for close in closers:
+        with contextlib.suppress(Exception):  # a browser that went away closed it already
+            await close()
 
 
 # Two pages call each other directly (no server): the caller sends its fake camera at 1280x720,
@@ -278,9 +359,12 @@ async def direct_call(
     """The reference a user compares against: Chromium to Chromium, the same link. (The server
     only gives the pages an origin: a camera needs a secure one, as 127.0.0.1 is.)"""
     runner, server = await start_server(make_settings(), host="0.0.0.0")
+    closers: list[Callable[[], Awaitable[None]]] = []
     try:
         caller = await (await outside.new_context()).new_page()
+        closers.append(caller.context.close)
         callee = await (await inside.new_context()).new_page()
+        closers.append(callee.context.close)
         await caller.goto(f"{server.http_url}/healthz")
         await callee.goto(f"http://{ns.host_ip}:{server.port}/healthz")
         offer = await caller.evaluate(DIRECT_CALLER)
@@ -298,6 +382,7 @@ async def direct_call(
         return Figures("direct Chromium call", phases)
     finally:
         shape(ns, None)
+        await close_all(closers)
         await runner.cleanup()
 
 
