@@ -23,6 +23,8 @@ NO_F = REAL * np.array([[1], [1], [0]])  # the 720p encoding stopped
 ONLY_F = REAL * np.array([[0], [0], [1]])
 NO_TEMPORAL = REAL * np.array([1, 0, 0])  # no temporal layering: TID 0 only
 SILENT = np.zeros((3, 3))
+# A publisher short of bits: its 720p at 7.5 fps (250k) costs less than 360p at 30 fps (300k).
+SHORT_F = np.array([[50, 75, 100], [150, 225, 300], [250, 400, 600]], dtype=np.float64) * K
 
 THUMB, STAGE, SCREEN = Priority.THUMBNAIL, Priority.STAGE, Priority.SCREEN
 OPT, BW, TILE = Reason.OPTIMAL, Reason.BANDWIDTH, Reason.TILE_SIZE
@@ -88,6 +90,18 @@ ROWS: list[tuple[str, int, list[Demand], Expected]] = [
         [(1, 2, OPT)],
     ),
     ("publisher sends nothing", 5_000 * K, [d("s", STAGE, rates=SILENT)], [(None, None, NOPUB)]),
+    (
+        "a camera keeps its frame rate: 720p at 7.5 fps costing less than 360p is left out",
+        260 * K,
+        [d("s", STAGE, rates=SHORT_F)],
+        [(1, 1, BW)],
+    ),
+    (
+        "a screen takes the resolution where it is cheaper",
+        260 * K,
+        [d("p", SCREEN, rates=SHORT_F)],
+        [(2, 0, BW)],
+    ),
     (
         "never above the cap, even when only higher layers are sent",
         5_000 * K,
@@ -295,7 +309,8 @@ def test_allocations_fit_the_budget_the_caps_and_what_is_published(
 
 
 def _ladder(demand: Demand) -> list[tuple[int, int, int]]:
-    """(spatial, temporal, cost) of the demand's available layers within its caps, by cost."""
+    """(spatial, temporal, cost) of the demand's available layers within its caps: a screen's
+    by cost; a camera's in (s, t) order, each dearer than every one before it."""
     flat = np.rint(demand.bitrates_bps).astype(np.int64)
     rungs = [
         (s, t, int(flat[s, t]))
@@ -303,7 +318,9 @@ def _ladder(demand: Demand) -> list[tuple[int, int, int]]:
         for t in range(demand.max_temporal + 1)
         if flat[s, t] > 0
     ]
-    return sorted(rungs, key=lambda r: (r[2], r[0], r[1]))
+    if demand.priority == SCREEN:
+        return sorted(rungs, key=lambda r: (r[2], r[0], r[1]))
+    return [r for i, r in enumerate(rungs) if all(r[2] > before[2] for before in rungs[:i])]
 
 
 @given(st.integers(0, 10_000_000), st.lists(_demand, max_size=12, unique_by=lambda x: x.track_id))

@@ -4,13 +4,15 @@ Rules (LiveKit's StreamAllocator, Jitsi's BandwidthAllocator, mediasoup's
 DistributeAvailableOutgoingBitrate, combined):
 
 1. Each track's *ladder* is its available layers within its caps (`max_spatial`,
-   `max_temporal`; a zero bitrate means the publisher is not sending that layer), ordered by
-   cost, ties spatial-major then temporal-minor. With real cumulative bitrates that is LiveKit's
+   `max_temporal`; a zero bitrate means the publisher is not sending that layer) in LiveKit's
    order, (0,0) (0,1) (0,2) (1,0) ...: going up a rung raises the frame rate within a resolution
-   before the resolution, and a new resolution starts at its lowest frame rate. Sorting by cost
-   makes every step up cost something, so the budget only shrinks as tracks climb and a track
-   that could not afford a step never could later; an unusually cheap higher resolution (say
-   (1,0) below (0,2)) is simply taken first.
+   before the resolution, and a new resolution starts at its lowest frame rate. A rung that
+   costs no more than one below it is left out: a higher resolution at a frame rate cheaper
+   than the whole lower one (say 1280x720 at 7.5 fps below 640x360 at 30 fps, as a publisher
+   short of bits sends) is not worth a switch and its keyframe on a narrow link; a camera keeps
+   its frame rate first. A shared screen's ladder is by cost instead (ties spatial-major): its
+   text needs the resolution. Either way every step up costs something, so the budget only
+   shrinks as tracks climb and a track that could not afford a step never could later.
 2. In priority order (SCREEN, STAGE, THUMBNAIL; ties keep the input order) every track
    gets its lowest rung if that fits what is left; a track whose lowest rung does not fit is
    paused and the next track is still tried, so the highest-priority track keeps a picture
@@ -113,7 +115,10 @@ class Demand:
             raise AllocatorError(f"unknown priority {self.priority!r}") from None
         bitrates, flat = _as_bitrates(self.bitrates_bps)
         costs = [round(rate) for rate in flat]  # half to even, as np.rint
-        ladder, cap_limited = _ladder(int(self.max_spatial), int(self.max_temporal), costs)
+        screen = priority == Priority.SCREEN
+        ladder, cap_limited = _ladder(
+            int(self.max_spatial), int(self.max_temporal), costs, by_cost=screen
+        )
         set_ = object.__setattr__
         set_(self, "priority", priority)
         set_(self, "max_spatial", int(self.max_spatial))
@@ -174,8 +179,11 @@ class LayerDecision:
 # ---- the scalar allocator ---------------------------------------------------------------------
 
 
-def _ladder(max_spatial: int, max_temporal: int, flat: list[int]) -> tuple[list[int], bool]:
-    """Rungs as flat layer indices (s * 3 + t) by cost, and whether the caps cut any off."""
+def _ladder(
+    max_spatial: int, max_temporal: int, flat: list[int], *, by_cost: bool = False
+) -> tuple[list[int], bool]:
+    """Rungs as flat layer indices (s * 3 + t), each dearer than the one before (in (s, t)
+    order, or `by_cost`), and whether the caps cut any off."""
     rungs: list[int] = []
     cap_limited = False
     for k in range(_LAYERS):
@@ -185,8 +193,14 @@ def _ladder(max_spatial: int, max_temporal: int, flat: list[int]) -> tuple[list[
             rungs.append(k)
         else:
             cap_limited = True
-    rungs.sort(key=lambda k: flat[k])  # stable: equal costs keep the (s, t) order
-    return rungs, cap_limited
+    if by_cost:
+        rungs.sort(key=lambda k: flat[k])  # stable: equal costs keep the (s, t) order
+        return rungs, cap_limited
+    kept: list[int] = []
+    for k in rungs:  # (s, t) order: frame rate before resolution
+        if not kept or flat[k] > flat[kept[-1]]:
+            kept.append(k)
+    return kept, cap_limited
 
 
 def _check_unique(demands: Sequence[Demand]) -> None:
