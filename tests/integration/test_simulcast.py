@@ -33,6 +33,22 @@ def layer_of(publisher: LoopbackPeer, payloads: list[bytes]) -> set[int]:
     }
 
 
+def seoul_on_layer(presenter: LoopbackPeer, peer: LoopbackPeer, spatial: int) -> Any:
+    """Whether `peer`'s stage shows Seoul at layer `spatial`, its last 30 payloads that layer's."""
+
+    def check() -> bool:
+        slot = stage(peer)
+        payloads = stage_payloads(peer, 30)
+        return (
+            slot["name"] == "Seoul"
+            and slot["spatial"] == spatial
+            and len(payloads) == 30
+            and layer_of(presenter, payloads) == {spatial}
+        )
+
+    return check
+
+
 async def simulcast_presenter(
     ws_url: str, peers: list[LoopbackPeer], *, legacy_sim: bool = False
 ) -> LoopbackPeer:
@@ -61,17 +77,7 @@ async def test_each_subscriber_gets_the_layer_its_bandwidth_buys(
         await peer.join(publish=False)
 
     def on_layer(peer: LoopbackPeer, spatial: int) -> Any:
-        def check() -> bool:
-            slot = stage(peer)
-            payloads = stage_payloads(peer, 30)
-            return (
-                slot["name"] == "Seoul"
-                and slot["spatial"] == spatial
-                and len(payloads) == 30
-                and layer_of(presenter, payloads) == {spatial}
-            )
-
-        return check
+        return seoul_on_layer(presenter, peer, spatial)
 
     await strong.wait_for(on_layer(strong, 2), timeout=20)
     await weak.wait_for(on_layer(weak, 0), timeout=20)
@@ -128,17 +134,7 @@ async def test_a_legacy_sim_group_publisher_is_forwarded_layer_by_layer(
         await peer.join(publish=False)
 
     def on_layer(peer: LoopbackPeer, spatial: int) -> Any:
-        def check() -> bool:
-            slot = stage(peer)
-            payloads = stage_payloads(peer, 30)
-            return (
-                slot["name"] == "Seoul"
-                and slot["spatial"] == spatial
-                and len(payloads) == 30
-                and layer_of(presenter, payloads) == {spatial}
-            )
-
-        return check
+        return seoul_on_layer(presenter, peer, spatial)
 
     await strong.wait_for(on_layer(strong, 2), timeout=20)
     await weak.wait_for(on_layer(weak, 0), timeout=20)
@@ -158,17 +154,7 @@ async def test_a_stage_the_page_shows_small_gets_the_layer_that_fills_it(
     await phone.send({"type": "stage_size", "height": 438})
 
     def on_layer(peer: LoopbackPeer, spatial: int) -> Any:
-        def check() -> bool:
-            slot = stage(peer)
-            payloads = stage_payloads(peer, 30)
-            return (
-                slot["name"] == "Seoul"
-                and slot["spatial"] == spatial
-                and len(payloads) == 30
-                and layer_of(presenter, payloads) == {spatial}
-            )
-
-        return check
+        return seoul_on_layer(presenter, peer, spatial)
 
     await desk.wait_for(on_layer(desk, 2), timeout=20)  # says nothing: the top layer
     await phone.wait_for(on_layer(phone, 1), timeout=20)  # 360 p fills 438 px
