@@ -6,11 +6,11 @@ import { t } from "./i18n.js";
 const ICE_GATHER_TIMEOUT_MS = 5_000; // send what was gathered if gathering never completes
 
 // Simulcast layers, lowest first (the server learns rid -> layer from this order).
-export const SIMULCAST_ENCODINGS = [
-  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
-];
+export const SIMULCAST_ENCODINGS = Object.freeze([
+  Object.freeze({ rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 }),
+  Object.freeze({ rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 }),
+  Object.freeze({ rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 }),
+]);
 
 /** A getUserMedia failure in plain words. */
 export function describeMediaError(error) {
