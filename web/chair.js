@@ -5,7 +5,7 @@ import { chairRows, CHAIR_FILTERS } from "./chairrows.js";
 import { confirmAction, toast } from "./notify.js";
 import { closeMenu, makeMenuButton, relabelMenu, setMenuItems } from "./rowmenu.js";
 import { lang, onLanguageChange, t } from "./i18n.js";
-import { changed } from "./store.js";
+import { anyChanged } from "./store.js";
 import { formatClock, formatDuration, qualityWords } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
@@ -430,7 +430,7 @@ async function downloadReport(format, b) {
 export function initChairPanel(meetingStore) {
   store = meetingStore;
   store.subscribe((next, prev) => {
-    if (changed(next, prev, "self", "media", "participants", "room", "audience", "speaking")) renderChairPanel();
+    if (anyChanged(next, prev, "self", "media", "participants", "room", "audience", "speaking")) renderChairPanel();
   });
   makeFilters();
   view.list.addEventListener("click", onRowClick);

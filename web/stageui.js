@@ -4,7 +4,7 @@
 import { devices } from "./deviceui.js";
 import { keptPin, loadLayout, sameSet, saveLayout, Speaking, togglePin } from "./layout.js";
 import { toast } from "./notify.js";
-import { changed } from "./store.js";
+import { anyChanged } from "./store.js";
 import { layoutGrid, renderMedia } from "./tiles.js";
 import { onLanguageChange, t } from "./i18n.js";
 
@@ -37,7 +37,7 @@ export function initStage(meetingStore) {
   store = meetingStore;
   store.update({ layout: loadLayout(), pin: null, details: false, speaking: [] });
   store.subscribe((next, prev) => {
-    if (changed(next, prev, "speaking")) markSpeaking();
+    if (anyChanged(next, prev, "speaking")) markSpeaking();
   });
   wordControls();
   onLanguageChange(wordControls);

@@ -92,7 +92,7 @@ export function createStore(initial, actions = {}) {
 }
 
 /** True if any of `keys` differs between two snapshots (for subscribers that render a part). */
-export function changed(next, prev, ...keys) {
+export function anyChanged(next, prev, ...keys) {
   return keys.some((k) => !Object.is(next[k], prev[k]));
 }
 

@@ -2,12 +2,13 @@
 // that keep the rules: only the store changes the page's state, no module writes another
 // module's object or exports a mutable one, and protocol.js (with what it imports) has no DOM.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { changed, createStore } from "../../web/store.js";
+import { anyChanged, createStore } from "../../web/store.js";
 
 const WEB = resolve(dirname(fileURLToPath(import.meta.url)), "../../web");
 
@@ -77,7 +78,7 @@ test("a change made by a subscriber is told after the one it heard, to everyone,
   const store = meetingStore();
   const seen = [];
   store.subscribe((next, prev) => {
-    if (changed(next, prev, "self")) store.update({ gridPage: 7 }); // e.g. a page out of range
+    if (anyChanged(next, prev, "self")) store.update({ gridPage: 7 }); // e.g. a page out of range
   });
   store.subscribe((next, prev) => seen.push([prev.gridPage, next.gridPage, next.self?.id ?? null]));
   store.update({ self: { id: "p1" }, gridPage: 3 });
@@ -244,6 +245,16 @@ test("no module of the page but store.js writes shared state, another module's o
     for (const [rule, text] of stateViolations(code)) found.push(`${name}: ${rule}: ${text}`);
   }
   assert.deepEqual(found, []);
+});
+
+test("every module of the page parses as an ES module (a name imported and declared twice does not)", () => {
+  const broken = [];
+  for (const { name } of pageModules()) {
+    const source = readFileSync(join(WEB, name), "utf8");
+    const run = spawnSync(process.execPath, ["--input-type=module", "--check"], { input: source, encoding: "utf8" });
+    if (run.status !== 0) broken.push(`${name}: ${run.stderr.split("\n").find((l) => l.includes("Error")) ?? run.stderr}`);
+  }
+  assert.deepEqual(broken, []);
 });
 
 test("the meeting and the watch page each keep their own store; nothing else makes one", () => {
