@@ -1,7 +1,7 @@
 // The chat panel: messages as text (links built with DOM APIs, never innerHTML), an unread count
 // on its button, a box to write in, and the chair's switch and Remove buttons.
 
-import { CHAT_MAX_CHARS } from "./protocol.js";
+import { CHAT_MAX_CHARS } from "./chatlog.js";
 import { onLanguageChange, t } from "./i18n.js";
 import { describeServerError, formatClock, splitLinks } from "./words.js";
 

@@ -26,15 +26,21 @@
 //   error        {code, message, field, in_reply_to, fatal, reason}  a message the server refused
 //   bye          {reason}
 
-import { detailed, msg as say, tr } from "./i18n.js";
+import { chatHistory, chatPosted, chatRemoved } from "./chatlog.js";
+import { msg as say, tr } from "./i18n.js";
+import { byeWords, ConferenceError, refusalWords } from "./refusals.js";
 import {
   SIMULCAST_ENCODINGS,
   openScreen,
   preferVp8,
+  setActiveLayers,
   toIceServers,
   waitForIceGathering,
 } from "./rtc.js";
+import { mergeSlots, videoMoved } from "./slotmap.js";
 
+export { CHAT_MAX_CHARS } from "./chatlog.js";
+export { ConferenceError } from "./refusals.js";
 export { describeMediaError, openScreen, waitForIceGathering } from "./rtc.js";
 
 export const PROTOCOL_VERSION = 1;
@@ -54,42 +60,9 @@ export const CHAIR_ACTIONS = Object.freeze([
   "remove_chat", "chat_off", "chat_on",
 ]);
 const CHAIR_FIELDS = ["participant_id", "kind", "limit_s", "minutes", "message_id"];
-export const CHAT_MAX_CHARS = 1000; // the server's limit on a message's text, after cleaning
-const CHAT_KEEP = 500; // messages this page keeps (the server's history holds 200)
 const MODERATION_FIELDS = [
   "chair_muted_audio", "chair_muted_video", "hand_raised", "unmute_requested", "quality",
 ];
-
-/** Fatal refusals whose opening says it all (the others are followed by the server's reason). */
-const REFUSALS = new Set([
-  "bad_token", "room_full", "audience_full", "no_watch_link", "no_such_room", "wrong_room",
-  "room_locked", "removed", "meeting_ended", "rate_limited", "too_large",
-]);
-const COMPLETE_REFUSALS = new Set([
-  "room_locked", "removed", "meeting_ended", "audience_full", "no_watch_link",
-]);
-
-/** The `bye` reasons docs/protocol.md lists, and their words. */
-const BYE_KEYS = {
-  "the chair removed you from the meeting": "bye.removed",
-  "the chair ended the meeting": "bye.ended",
-  "you joined this meeting again from another window": "bye.otherWindow",
-  "you left the meeting": "state.left",
-};
-
-/**
- * A failure with a sentence a participant understands; `code` is the server's, if it refused.
- * `words` is the sentence as a message (i18n.js msg()) to word again in another language.
- */
-export class ConferenceError extends Error {
-  constructor(words, { retry = false, cause = undefined, code = null } = {}) {
-    super(tr(words), cause === undefined ? undefined : { cause });
-    this.words = words;
-    this.name = "ConferenceError";
-    this.retry = retry; // whether reconnecting could help
-    this.code = code;
-  }
-}
 
 /** Signalling and media for one participant in one room. */
 export class ConferenceClient extends EventTarget {
@@ -584,18 +557,17 @@ export class ConferenceClient extends EventTarget {
         };
         return this._emit("audience", { ...this.audience });
       case "chat_history":
-        this.chat = (Array.isArray(msg.messages) ? msg.messages : []).map(chatEntry).filter(Boolean);
+        this.chat = chatHistory(msg.messages);
         return this._emitChat({ kind: "history" });
       case "chat": {
-        const message = chatEntry(msg.message);
-        if (!message || this.chat.some((m) => m.id === message.id)) return;
-        this.chat.push(message);
-        if (this.chat.length > CHAT_KEEP) this.chat.splice(0, this.chat.length - CHAT_KEEP);
-        return this._emitChat({ kind: "posted", message: { ...message } });
+        const posted = chatPosted(this.chat, msg.message);
+        if (!posted) return;
+        this.chat = posted.log;
+        return this._emitChat({ kind: "posted", message: { ...posted.message } });
       }
       case "chat_removed": {
         const id = Number(msg.message_id);
-        this.chat = this.chat.filter((m) => m.id !== id);
+        this.chat = chatRemoved(this.chat, id);
         return this._emitChat({ kind: "removed", message_id: id });
       }
       case "notice":
@@ -794,7 +766,7 @@ export class ConferenceClient extends EventTarget {
       console.warn("confsfu: subscribe_offer before joined; ignored");
       return;
     }
-    this._setSlots(msg.slots ?? [], true);
+    this.slots = mergeSlots(this.slots, msg.slots, true);
     try {
       await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
       await pc.setLocalDescription(await pc.createAnswer());
@@ -817,37 +789,12 @@ export class ConferenceClient extends EventTarget {
 
   _onSlotMap(msg) {
     const before = new Map(this.slots.map((s) => [s.mid, s.participant_id]));
-    this._setSlots(msg.slots ?? [], false);
+    this.slots = mergeSlots(this.slots, msg.slots, false);
     this._emitSlots(); // the tiles are drawn anew: the moved ones show the new person's name card
     // A video tile that moved to another person gets their frames only once the server hears
     // that the page no longer shows the previous one (docs/protocol.md, slots_shown).
-    const moved = this.slots.some((s) => s.kind === "video" && before.get(s.mid) !== s.participant_id);
+    const moved = videoMoved(before, this.slots);
     if (moved && Number.isSafeInteger(msg.seq) && msg.seq > 0) this._send({ type: "slots_shown", seq: msg.seq });
-  }
-
-  /** Updates slots by mid; `replace` drops slots not listed (a new subscribe offer). */
-  _setSlots(list, replace) {
-    const byMid = new Map(replace ? [] : this.slots.map((s) => [s.mid, s]));
-    const order = replace ? [] : this.slots.map((s) => s.mid);
-    for (const s of list) {
-      if (!byMid.has(s.mid)) order.push(s.mid);
-      byMid.set(s.mid, {
-        mid: String(s.mid),
-        kind: s.kind,
-        purpose: s.purpose ?? (s.kind === "audio" ? "audio" : "grid"),
-        source: s.source ?? null,
-        participant_id: s.participant_id ?? null,
-        name: s.name ?? null,
-        spatial: s.spatial ?? null, // simulcast layer forwarded, for diagnostics
-        temporal: s.temporal ?? null,
-        reason: s.reason ?? null,
-        // empty, waiting (theirs, no picture yet), paused, live (pictures from since_ts on)
-        state: s.state ?? (s.participant_id != null ? "live" : "empty"),
-        since_ts: s.since_ts ?? null,
-        track: null,
-      });
-    }
-    this.slots = order.map((mid) => byMid.get(mid));
   }
 
   _emitChat(change) {
@@ -915,26 +862,7 @@ export class ConferenceClient extends EventTarget {
   /** Turns off the simulcast layers nobody receives (and back on when they are listed again). */
   _onPublisherLayers(msg) {
     const pc = msg.purpose === "screen" ? this.screenPc : this.publishPc;
-    const active = new Set(Array.isArray(msg.active) ? msg.active.map(String) : []);
-    if (!pc || active.size === 0) return; // never switch every layer off
-    for (const sender of pc.getSenders()) {
-      const params = sender.getParameters();
-      const encodings = params.encodings ?? [];
-      if (!encodings.some((e) => e.rid)) continue; // not simulcast: nothing to choose
-      let changed = false;
-      for (const e of encodings) {
-        const on = active.has(e.rid);
-        if (e.active !== on) {
-          e.active = on;
-          changed = true;
-        }
-      }
-      if (changed) {
-        sender.setParameters(params).catch((error) => {
-          console.warn("confsfu: could not change the simulcast layers", error);
-        });
-      }
-    }
+    if (pc) setActiveLayers(pc, Array.isArray(msg.active) ? msg.active.map(String) : []);
   }
 
   _onError(msg) {
@@ -948,8 +876,7 @@ export class ConferenceClient extends EventTarget {
     };
     this._emit("error", detail);
     if (detail.fatal) {
-      const key = REFUSALS.has(detail.code) ? `refusal.${detail.code}` : "refusal.other";
-      const text = detailed(key, {}, COMPLETE_REFUSALS.has(detail.code) ? "" : detail.message);
+      const text = refusalWords(detail);
       this._fail(new ConferenceError(text, { code: detail.code }));
       return;
     }
@@ -967,8 +894,7 @@ export class ConferenceClient extends EventTarget {
       this._lost(epoch, say("state.restarting")); // the meeting resumes: rejoin
       return;
     }
-    const text = BYE_KEYS[reason.toLowerCase()] ? msg(BYE_KEYS[reason.toLowerCase()])
-      : detailed("bye.closed", {}, reason);
+    const text = byeWords(reason);
     this._end("closed", text);
     const pending = this._pendingStart;
     this._pendingStart = null;
@@ -1037,19 +963,6 @@ export class ConferenceClient extends EventTarget {
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
-}
-
-/** A chat message from the server with the fields the page relies on, or null. */
-function chatEntry(m) {
-  if (!m || !Number.isSafeInteger(m.id)) return null;
-  return {
-    id: m.id,
-    sender: String(m.sender ?? ""),
-    name: String(m.name ?? ""),
-    role: m.role === "chair" ? "chair" : "participant",
-    sent_ms: Number(m.sent_ms) || 0,
-    text: String(m.text ?? ""),
-  };
 }
 
 /** sessionStorage survives a reload of the tab, and nothing else; absent outside a page. */

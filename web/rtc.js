@@ -95,3 +95,29 @@ export async function openScreen(mediaDevices = globalThis.navigator?.mediaDevic
     throw new Error(t("screen.failed", { detail: describeMediaError(error) }));
   }
 }
+
+/**
+ * Sends only the simulcast layers (rids) in `active` on `pc`'s senders: the others nobody
+ * receives (publisher_layers). An empty list changes nothing: never every layer off.
+ */
+export function setActiveLayers(pc, active) {
+  const on = new Set(active);
+  if (on.size === 0) return;
+  for (const sender of pc.getSenders()) {
+    const params = sender.getParameters();
+    const encodings = params.encodings ?? [];
+    if (!encodings.some((e) => e.rid)) continue; // not simulcast: nothing to choose
+    let changed = false;
+    for (const e of encodings) {
+      if (e.active !== on.has(e.rid)) {
+        e.active = on.has(e.rid);
+        changed = true;
+      }
+    }
+    if (changed) {
+      sender.setParameters(params).catch((error) => {
+        console.warn("confsfu: could not change the simulcast layers", error);
+      });
+    }
+  }
+}
