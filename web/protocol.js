@@ -37,6 +37,7 @@ import {
   toIceServers,
   waitForIceGathering,
 } from "./rtc.js";
+import { ScreenShare } from "./screenshare.js";
 import { mergeSlots, videoMoved } from "./slotmap.js";
 
 export { CHAT_MAX_CHARS } from "./chatlog.js";
@@ -50,7 +51,6 @@ const PONG_TIMEOUT_MS = 30_000; // no pong for this long: the connection is dead
 const HELLO_TIMEOUT_MS = 10_000;
 const JOINED_TIMEOUT_MS = 15_000;
 const REPORT_TIMEOUT_MS = 15_000;
-const SCREEN_ANSWER_TIMEOUT_MS = 15_000;
 const STAGE_SIZE_MS = 250; // stage sizes (a window being resized) go out at most this often
 const RECONNECT_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 15_000];
 
@@ -107,10 +107,13 @@ export class ConferenceClient extends EventTarget {
     this.publishPc = null;
     /** @type {RTCPeerConnection|null} */
     this.subscribePc = null;
-    /** @type {RTCPeerConnection|null} the screen share's publish PeerConnection */
-    this.screenPc = null;
-    /** @type {MediaStream|null} */
-    this.screenStream = null;
+    /** The screen share (screenshare.js): its own publish connection while it lasts. */
+    this._screen = new ScreenShare({
+      makePc: () => new this._RTCPeerConnection(this._pcConfig),
+      send: (m) => this._send(m),
+      later: (epoch, ms, fn) => this._later(epoch, ms, fn),
+      emit: (detail) => this._emit("screen", detail),
+    });
     /** @type {Array<{mid: string, kind: string, purpose: string, source: string|null, participant_id: string|null, name: string|null, track: MediaStreamTrack|null}>} */
     this.slots = [];
     /** Everyone else in the room, by id. */
@@ -149,7 +152,6 @@ export class ConferenceClient extends EventTarget {
     this._subscribeChain = Promise.resolve();
     this._pcConfig = null;
     this._serverStopping = false; // a server_stopping notice came: its bye means "come back"
-    this._screen = null; // {resolve, reject} while a screen offer awaits its answer
     this._reports = []; // [{format, resolve, reject, timer}] in order of asking
   }
 
@@ -214,7 +216,17 @@ export class ConferenceClient extends EventTarget {
   }
 
   get sharingScreen() {
-    return this.screenPc !== null;
+    return this._screen.pc !== null;
+  }
+
+  /** @type {RTCPeerConnection|null} the screen share's publish PeerConnection */
+  get screenPc() {
+    return this._screen.pc;
+  }
+
+  /** @type {MediaStream|null} the screen being shared */
+  get screenStream() {
+    return this._screen.stream;
   }
 
   /** The server's clock now (unix ms), for countdowns to room_state deadlines. */
@@ -345,48 +357,12 @@ export class ConferenceClient extends EventTarget {
       for (const track of stream.getTracks()) track.stop();
       throw new ConferenceError(say("screen.connectionChanged"));
     }
-    const track = stream.getVideoTracks()[0];
-    const pc = new this._RTCPeerConnection(this._pcConfig);
-    this.screenPc = pc;
-    this.screenStream = stream;
-    track.addEventListener("ended", () => {
-      if (this.screenStream === stream) this.stopScreenShare();
-    });
-    pc.addEventListener("connectionstatechange", () => {
-      if (pc === this.screenPc && pc.connectionState === "failed") {
-        this.stopScreenShare(say("screen.lost"));
-      }
-    });
-    const answered = new Promise((resolve, reject) => {
-      this._screen = { resolve, reject };
-    });
-    this._emitScreen(null);
-    try {
-      const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
-      preferVp8(transceiver);
-      await pc.setLocalDescription(await pc.createOffer());
-      await waitForIceGathering(pc);
-      if (pc !== this.screenPc) throw new ConferenceError(say("screen.stopped"));
-      this._send({ type: "publish_offer", sdp: pc.localDescription.sdp, purpose: "screen" });
-      this._later(epoch, SCREEN_ANSWER_TIMEOUT_MS, () => {
-        this._screen?.reject(new ConferenceError(say("screen.noAnswer")));
-      });
-      await answered;
-      this._emitScreen(null);
-    } catch (error) {
-      if (pc === this.screenPc) this.stopScreenShare(error?.words ?? error?.message ?? String(error));
-      throw error instanceof ConferenceError ? error : new ConferenceError(
-        say("screen.failed", { detail: error?.words ?? error?.message ?? String(error) }),
-        { cause: error },
-      );
-    }
+    await this._screen.start(stream, epoch);
   }
 
   /** Stops the screen share (if any) and tells the server; `text` says why, for the `screen` event. */
   stopScreenShare(text = null) {
-    if (!this.screenPc) return;
-    this._send({ type: "unpublish", purpose: "screen" });
-    this._closeScreen(text);
+    this._screen.stop(text);
   }
 
   /**
@@ -494,7 +470,7 @@ export class ConferenceClient extends EventTarget {
     this._timers.clear();
     clearInterval(this._pingTimer);
     this._pingTimer = null;
-    if (this.screenPc) this._closeScreen(say("screen.connectionLost"));
+    if (this.screenPc) this._screen.close(say("screen.connectionLost"));
     for (const waiter of [...this._reports]) {
       waiter.reject(new ConferenceError(say("report.lost")));
     }
@@ -539,7 +515,7 @@ export class ConferenceClient extends EventTarget {
         this._subscribeChain = this._subscribeChain.then(() => this._onSubscribeOffer(epoch, msg));
         return;
       case "publish_answer":
-        return msg.purpose === "screen" ? this._onScreenAnswer(msg) : this._onPublishAnswer(epoch, msg);
+        return msg.purpose === "screen" ? this._screen.answered(msg.sdp) : this._onPublishAnswer(epoch, msg);
       case "slot_map":
         return this._onSlotMap(msg);
       case "participant_joined":
@@ -741,24 +717,6 @@ export class ConferenceClient extends EventTarget {
     }
   }
 
-  async _onScreenAnswer(msg) {
-    const pc = this.screenPc;
-    const pending = this._screen;
-    if (!pc || !pending) return;
-    try {
-      await pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
-      if (this._screen === pending) {
-        this._screen = null;
-        pending.resolve();
-      }
-    } catch (error) {
-      pending.reject(new ConferenceError(
-        say("screen.answerFailed", { detail: error?.message ?? String(error) }),
-        { cause: error },
-      ));
-    }
-  }
-
   async _onSubscribeOffer(epoch, msg) {
     if (epoch !== this._epoch) return;
     const pc = this.subscribePc;
@@ -882,7 +840,7 @@ export class ConferenceClient extends EventTarget {
     }
     const refusal = new ConferenceError(detail.message || detail.code, { code: detail.code });
     if (detail.in_reply_to === "get_report") this._reports[0]?.reject(refusal);
-    if (detail.in_reply_to === "publish_offer") this._screen?.reject(refusal);
+    if (detail.in_reply_to === "publish_offer") this._screen.refused(refusal);
   }
 
   _onBye(epoch, msg) {
@@ -902,32 +860,6 @@ export class ConferenceClient extends EventTarget {
   }
 
   // ---- helpers -----------------------------------------------------------------------------
-
-  _closeScreen(text) {
-    const pc = this.screenPc;
-    const stream = this.screenStream;
-    const pending = this._screen;
-    this.screenPc = null;
-    this.screenStream = null;
-    this._screen = null;
-    try {
-      pc?.close();
-    } catch {
-      // already closed
-    }
-    for (const track of stream?.getTracks() ?? []) track.stop();
-    pending?.reject(new ConferenceError(text ?? say("screen.stopped")));
-    this._emitScreen(text);
-  }
-
-  _emitScreen(text) {
-    this._emit("screen", {
-      active: this.screenPc !== null && this._screen === null,
-      starting: this._screen !== null,
-      text: text == null ? text : tr(text),
-      words: text,
-    });
-  }
 
   /** Tells the others (and the page) the microphone/camera state; `send` false: the page only. */
   _announceMedia(send = true) {
