@@ -5,6 +5,7 @@ import { chairRows, CHAIR_FILTERS } from "./chairrows.js";
 import { confirmAction, toast } from "./notify.js";
 import { closeMenu, makeMenuButton, relabelMenu, setMenuItems } from "./rowmenu.js";
 import { lang, onLanguageChange, t } from "./i18n.js";
+import { anyChanged } from "./store.js";
 import { formatClock, formatDuration, qualityWords } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
@@ -35,32 +36,36 @@ const EXTEND_MINUTES = 15;
 const MIN_LIMIT_MIN = 0.5;
 const MAX_LIMIT_MIN = 240;
 
-/** The page's state object (ui.js owns it); read at render and click time. */
-let page = null;
+/** ui.js's store (store.js): the meeting's state, read at render and click time. */
+let store = null;
+/** The meeting's state now, or null before initChairPanel. */
+const meeting = () => store?.get() ?? null;
 
 /** The panel's own state: the filter chosen ("" for everyone) and who speaks now. */
 const panel = { filter: "", speaking: new Set() };
 
 function client() {
-  return page?.client ?? null;
+  return meeting()?.client ?? null;
 }
 
 /** Everyone in the room, the chair's own state included. */
 function everyone() {
+  const { self, media, participants } = meeting();
   const list = [];
-  if (page.self) list.push({ ...page.self, ...page.media, self: true });
-  return list.concat(Object.values(page.participants));
+  if (self) list.push({ ...self, ...media, self: true });
+  return list.concat(Object.values(participants));
 }
 
 function nameOf(pid) {
-  if (pid && pid === page.self?.id) return page.self.name;
-  return page.participants[pid]?.name ?? t("chair.someoneWhoLeft");
+  const { self, participants } = meeting();
+  if (pid && pid === self?.id) return self.name;
+  return participants[pid]?.name ?? t("chair.someoneWhoLeft");
 }
 
 /** Who speaks now: the room's dominant speaker, and whoever the audio levels say (stageui.js). */
 function speakingIds() {
-  const ids = new Set(page.speaking ?? []);
-  const dominant = page.room?.dominant_speaker;
+  const ids = new Set(meeting().speaking);
+  const dominant = meeting().room?.dominant_speaker;
   if (dominant) ids.add(dominant);
   return ids;
 }
@@ -69,7 +74,7 @@ function speakingIds() {
 
 /** Shows the panel for chairs only and brings it up to date. */
 export function renderChairPanel() {
-  const isChair = page?.self?.role === "chair";
+  const isChair = meeting()?.self?.role === "chair";
   view.panel.hidden = !isChair;
   if (!isChair) return;
   panel.speaking = speakingIds();
@@ -80,7 +85,7 @@ export function renderChairPanel() {
 }
 
 function renderRoomButtons() {
-  const room = page.room ?? {};
+  const room = meeting().room ?? {};
   const holder = room.floor_holder ?? null;
   view.revoke.disabled = !holder;
   view.revoke.title = holder ? t("chair.revokeFrom", { name: nameOf(holder) }) : t("chair.nobodyHasFloor");
@@ -91,13 +96,13 @@ function renderRoomButtons() {
   view.extend.disabled = !scheduled;
   view.extend.title = scheduled ? t("chair.extendTitle", { count: EXTEND_MINUTES }) : "";
   // Said on the page, not only in a tooltip a keyboard or touch user never sees.
-  view.extendWhy.hidden = scheduled || !page.room;
+  view.extendWhy.hidden = scheduled || !meeting().room;
   view.extendWhy.textContent = t("chair.extendWhy");
 }
 
 /** How many are watching (the audience: listeners who publish nothing), in words. */
 function renderAudience() {
-  const audience = page.audience;
+  const audience = meeting().audience;
   view.audience.hidden = !audience || audience.max_listeners === 0;
   if (view.audience.hidden) return;
   const n = audience.listeners;
@@ -107,8 +112,8 @@ function renderAudience() {
 
 /** The scheduled end and a countdown; called every second. */
 export function renderSchedule() {
-  if (!page || view.panel.hidden) return;
-  const end = page.room?.scheduled_end_ms;
+  if (!store || view.panel.hidden) return;
+  const end = meeting().room?.scheduled_end_ms;
   if (end == null) {
     view.schedule.textContent = t("chair.noSchedule");
     delete view.schedule.dataset.remainingMs;
@@ -149,7 +154,7 @@ function makeFilters() {
 
 function renderRows() {
   const people = everyone();
-  const hands = page.room?.hands ?? [];
+  const hands = meeting().room?.hands ?? [];
   const { order, shown, counts } = chairRows(people, {
     hands,
     speaking: panel.speaking,
@@ -213,7 +218,7 @@ function makeRow(id) {
  * replaces the menu under the chair's pointer.
  */
 function fillRow(li, p) {
-  const room = page.room ?? {};
+  const room = meeting().room ?? {};
   const hand = (room.hands ?? []).indexOf(p.id);
   const raised = hand >= 0 || Boolean(p.hand_raised);
   const holder = room.floor_holder === p.id;
@@ -365,7 +370,7 @@ async function personAction(action, pid) {
     case "lower-hand":
       return c.chair("lower_hand", target);
     case "presenter":
-      return c.chair("make_presenter", { participant_id: page.room?.presenter === pid ? null : pid });
+      return c.chair("make_presenter", { participant_id: meeting().room?.presenter === pid ? null : pid });
     case "remove": {
       const name = nameOf(pid);
       const ok = await confirmAction(
@@ -418,15 +423,21 @@ async function downloadReport(format, b) {
   }
 }
 
-/** Connects the panel's buttons to `pageState` (ui.js's page object); call once. */
-export function initChairPanel(pageState) {
-  page = pageState;
+/**
+ * Connects the panel's buttons to ui.js's `meetingStore`; the panel renders itself whenever the
+ * state it shows changes. Call once.
+ */
+export function initChairPanel(meetingStore) {
+  store = meetingStore;
+  store.subscribe((next, prev) => {
+    if (anyChanged(next, prev, "self", "media", "participants", "room", "audience", "speaking")) renderChairPanel();
+  });
   makeFilters();
   view.list.addEventListener("click", onRowClick);
   view.filter.addEventListener("input", renderRows);
   view.muteAll.addEventListener("click", () => client()?.chair("mute_all"));
   view.revoke.addEventListener("click", () => client()?.chair("revoke_floor"));
-  view.lock.addEventListener("click", () => client()?.chair(page.room?.locked ? "unlock" : "lock"));
+  view.lock.addEventListener("click", () => client()?.chair(meeting().room?.locked ? "unlock" : "lock"));
   view.extend.addEventListener("click", () => client()?.chair("extend", { minutes: EXTEND_MINUTES }));
   view.end.addEventListener("click", async () => {
     const ok = await confirmAction(
@@ -445,13 +456,3 @@ export function initChairPanel(pageState) {
     renderChairPanel();
   });
 }
-
-// Who speaks changes without a message from the server: look twice a second while it shows.
-setInterval(() => {
-  if (!page?.self || view.panel.hidden) return;
-  const now = speakingIds();
-  const same = now.size === panel.speaking.size && [...now].every((id) => panel.speaking.has(id));
-  if (same) return;
-  panel.speaking = now;
-  renderRows();
-}, 500);

@@ -3,7 +3,7 @@
 // each filter would leave. No DOM: chair.js draws the rows, tests/js/chairrows.test.mjs checks this.
 
 /** The filters, in the order the panel shows them. */
-export const CHAIR_FILTERS = ["speaking", "hands", "muted", "weak"];
+export const CHAIR_FILTERS = Object.freeze(["speaking", "hands", "muted", "weak"]);
 
 const WEAK_QUALITY = new Set(["fair", "poor"]);
 

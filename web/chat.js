@@ -1,7 +1,7 @@
 // The chat panel: messages as text (links built with DOM APIs, never innerHTML), an unread count
 // on its button, a box to write in, and the chair's switch and Remove buttons.
 
-import { CHAT_MAX_CHARS } from "./protocol.js";
+import { CHAT_MAX_CHARS } from "./chatlog.js";
 import { onLanguageChange, t } from "./i18n.js";
 import { describeServerError, formatClock, splitLinks } from "./words.js";
 
@@ -24,8 +24,10 @@ const view = {
   error: $("chat-error"),
 };
 
-/** The page's state object (ui.js owns it). */
-let page = null;
+/** ui.js's store (store.js): the meeting's state. */
+let store = null;
+/** The meeting's state now, or null before initChat. */
+const meeting = () => store?.get() ?? null;
 
 /** The chat as this page shows it; reset for each meeting. */
 const chat = {
@@ -36,21 +38,21 @@ const chat = {
 };
 
 function client() {
-  return page?.client ?? null;
+  return meeting()?.client ?? null;
 }
 
 function isChair() {
-  return page?.self?.role === "chair";
+  return meeting()?.self?.role === "chair";
 }
 
 // ---- rendering -------------------------------------------------------------------------------
 
 /** Brings the panel, its button and its box up to date (chat state, role, connection). */
 export function renderChat() {
-  if (!page) return;
+  if (!store) return;
   const chair = isChair();
-  const enabled = page.room?.chat_enabled !== false;
-  const connected = Boolean(page.self);
+  const enabled = meeting().room?.chat_enabled !== false;
+  const connected = Boolean(meeting().self);
   view.chairBar.hidden = !chair;
   view.enabled.textContent = enabled ? t("chat.turnOff") : t("chat.turnOn");
   view.enabled.setAttribute("aria-pressed", String(!enabled));
@@ -71,7 +73,7 @@ export function renderChat() {
 }
 
 function renderUnread() {
-  const me = page?.self?.id;
+  const me = meeting()?.self?.id;
   const unread = chat.open ? 0 : chat.messages.filter(
     (m) => m.id > chat.lastReadId && m.sender !== me,
   ).length;
@@ -87,12 +89,12 @@ function messageItem(m) {
   const li = document.createElement("li");
   li.className = "chat-message";
   li.dataset.messageId = String(m.id);
-  li.classList.toggle("mine", m.sender === page.self?.id);
+  li.classList.toggle("mine", m.sender === meeting().self?.id);
   const meta = document.createElement("div");
   meta.className = "chat-meta";
   const name = document.createElement("span");
   name.className = "chat-name";
-  name.textContent = m.sender === page.self?.id ? t("chat.you", { name: m.name }) : m.name;
+  name.textContent = m.sender === meeting().self?.id ? t("chat.you", { name: m.name }) : m.name;
   meta.append(name);
   if (m.role === "chair") {
     const badge = document.createElement("span");
@@ -150,7 +152,7 @@ export function onChat({ messages, change }) {
   if (change.kind === "posted") {
     const m = change.message;
     view.list.append(messageItem(m));
-    if (m.sender === page.self?.id) {
+    if (m.sender === meeting().self?.id) {
       chat.pending = "";
       scrollToEnd();
     } else {
@@ -251,9 +253,9 @@ function send() {
   view.input.focus();
 }
 
-/** Connects the panel to `pageState` (ui.js's page object); call once. */
-export function initChat(pageState) {
-  page = pageState;
+/** Connects the panel to ui.js's `meetingStore`; call once. */
+export function initChat(meetingStore) {
+  store = meetingStore;
   view.input.maxLength = CHAT_MAX_CHARS;
   view.toggle.addEventListener("click", () => {
     setOpen(!chat.open);
@@ -282,7 +284,7 @@ export function initChat(pageState) {
   });
   view.input.addEventListener("input", () => showError(""));
   view.enabled.addEventListener("click", () => {
-    client()?.chair(page.room?.chat_enabled === false ? "chat_on" : "chat_off");
+    client()?.chair(meeting().room?.chat_enabled === false ? "chat_on" : "chat_off");
   });
   view.list.addEventListener("click", (event) => {
     const b = event.target.closest("button.chat-remove");

@@ -4,7 +4,7 @@
 import { t } from "./i18n.js";
 import { describeDeviceProblem } from "./words.js";
 
-export const CAMERA_SIZE = { width: 1280, height: 720 };
+export const CAMERA_SIZE = Object.freeze({ width: 1280, height: 720 });
 const STORAGE_KEY = "confsfu.devices";
 
 /** The devices of one kind as [{id, label}], labelled in words when the browser gives no label. */

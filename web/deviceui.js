@@ -54,14 +54,14 @@ class LocalDevices {
     /** Why the camera / microphone is missing: an error ({name, message}), "lost" or null. */
     this.problems = { camera: null, microphone: null };
     this.speakerId = savedChoices().speaker ?? null;
-    /** Set by the page: the publishing connection now (its senders get new tracks), or null. */
+    /** Set by the page (connectDevices): the publishing connection now (its senders get new tracks), or null. */
     this.publishPc = () => null;
-    /** Set by the page: () => null outside a meeting, else {muted, byChair}. */
+    /** Set by the page (connectDevices): () => null outside a meeting, else {muted, byChair}. */
     this.micState = () => null;
-    /** Set by the page: called with (kind, hadTrack) after a camera or microphone changed. */
+    /** Set by the page (connectDevices): called with (kind, hadTrack) after a camera or microphone changed. */
     this.onSwitched = () => {};
     this.onUnmute = () => {};
-    /** Set by the page: called with the kind of a device that stopped by itself. */
+    /** Set by the page (connectDevices): called with the kind of a device that stopped by itself. */
     this.onLost = () => {};
     this._meter = new LevelMeter();
     this._muted = new MutedSpeech();
@@ -246,6 +246,16 @@ function showProblem(el, text) {
 }
 
 export const devices = new LocalDevices();
+
+/**
+ * The page's side of the devices (ui.js, once): `publishPc`, `micState`, `onSwitched`,
+ * `onUnmute`, `onLost` as LocalDevices describes them; the ones not given stay as they are.
+ */
+export function connectDevices(hooks) {
+  for (const name of ["publishPc", "micState", "onSwitched", "onUnmute", "onLost"]) {
+    if (typeof hooks[name] === "function") devices[name] = hooks[name];
+  }
+}
 
 for (const group of pickerGroups) {
   for (const kind of ["camera", "microphone", "speaker"]) {

@@ -9,7 +9,7 @@ import fr from "./lang/fr.js";
 import ko from "./lang/ko.js";
 
 /** Every catalogue by language code; English is the reference (and the fallback). */
-export const CATALOGUES = { en, es, fr, ko };
+export const CATALOGUES = Object.freeze({ en, es, fr, ko });
 export const DEFAULT_LANGUAGE = "en";
 const STORAGE_KEY = "confsfu.lang";
 

@@ -4,7 +4,7 @@
 import { t } from "./i18n.js";
 import { QUALITIES, qualityWords } from "./words.js";
 
-export const LAYOUTS = ["speaker", "grid"];
+export const LAYOUTS = Object.freeze(["speaker", "grid"]);
 const LAYOUT_KEY = "confsfu.layout";
 
 /** The layout chosen last on this browser ("speaker" unless "grid" was). */

@@ -26,15 +26,22 @@
 //   error        {code, message, field, in_reply_to, fatal, reason}  a message the server refused
 //   bye          {reason}
 
-import { detailed, msg as say, tr } from "./i18n.js";
+import { chatHistory, chatPosted, chatRemoved } from "./chatlog.js";
+import { msg as say, tr } from "./i18n.js";
+import { byeWords, ConferenceError, refusalWords } from "./refusals.js";
 import {
   SIMULCAST_ENCODINGS,
   openScreen,
   preferVp8,
+  setActiveLayers,
   toIceServers,
   waitForIceGathering,
 } from "./rtc.js";
+import { ScreenShare } from "./screenshare.js";
+import { mergeSlots, videoMoved } from "./slotmap.js";
 
+export { CHAT_MAX_CHARS } from "./chatlog.js";
+export { ConferenceError } from "./refusals.js";
 export { describeMediaError, openScreen, waitForIceGathering } from "./rtc.js";
 
 export const PROTOCOL_VERSION = 1;
@@ -44,7 +51,6 @@ const PONG_TIMEOUT_MS = 30_000; // no pong for this long: the connection is dead
 const HELLO_TIMEOUT_MS = 10_000;
 const JOINED_TIMEOUT_MS = 15_000;
 const REPORT_TIMEOUT_MS = 15_000;
-const SCREEN_ANSWER_TIMEOUT_MS = 15_000;
 const STAGE_SIZE_MS = 250; // stage sizes (a window being resized) go out at most this often
 const RECONNECT_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 15_000];
 
@@ -54,42 +60,9 @@ export const CHAIR_ACTIONS = Object.freeze([
   "remove_chat", "chat_off", "chat_on",
 ]);
 const CHAIR_FIELDS = ["participant_id", "kind", "limit_s", "minutes", "message_id"];
-export const CHAT_MAX_CHARS = 1000; // the server's limit on a message's text, after cleaning
-const CHAT_KEEP = 500; // messages this page keeps (the server's history holds 200)
 const MODERATION_FIELDS = [
   "chair_muted_audio", "chair_muted_video", "hand_raised", "unmute_requested", "quality",
 ];
-
-/** Fatal refusals whose opening says it all (the others are followed by the server's reason). */
-const REFUSALS = new Set([
-  "bad_token", "room_full", "audience_full", "no_watch_link", "no_such_room", "wrong_room",
-  "room_locked", "removed", "meeting_ended", "rate_limited", "too_large",
-]);
-const COMPLETE_REFUSALS = new Set([
-  "room_locked", "removed", "meeting_ended", "audience_full", "no_watch_link",
-]);
-
-/** The `bye` reasons docs/protocol.md lists, and their words. */
-const BYE_KEYS = {
-  "the chair removed you from the meeting": "bye.removed",
-  "the chair ended the meeting": "bye.ended",
-  "you joined this meeting again from another window": "bye.otherWindow",
-  "you left the meeting": "state.left",
-};
-
-/**
- * A failure with a sentence a participant understands; `code` is the server's, if it refused.
- * `words` is the sentence as a message (i18n.js msg()) to word again in another language.
- */
-export class ConferenceError extends Error {
-  constructor(words, { retry = false, cause = undefined, code = null } = {}) {
-    super(tr(words), cause === undefined ? undefined : { cause });
-    this.words = words;
-    this.name = "ConferenceError";
-    this.retry = retry; // whether reconnecting could help
-    this.code = code;
-  }
-}
 
 /** Signalling and media for one participant in one room. */
 export class ConferenceClient extends EventTarget {
@@ -134,10 +107,13 @@ export class ConferenceClient extends EventTarget {
     this.publishPc = null;
     /** @type {RTCPeerConnection|null} */
     this.subscribePc = null;
-    /** @type {RTCPeerConnection|null} the screen share's publish PeerConnection */
-    this.screenPc = null;
-    /** @type {MediaStream|null} */
-    this.screenStream = null;
+    /** The screen share (screenshare.js): its own publish connection while it lasts. */
+    this._screen = new ScreenShare({
+      makePc: () => new this._RTCPeerConnection(this._pcConfig),
+      send: (m) => this._send(m),
+      later: (epoch, ms, fn) => this._later(epoch, ms, fn),
+      emit: (detail) => this._emit("screen", detail),
+    });
     /** @type {Array<{mid: string, kind: string, purpose: string, source: string|null, participant_id: string|null, name: string|null, track: MediaStreamTrack|null}>} */
     this.slots = [];
     /** Everyone else in the room, by id. */
@@ -176,7 +152,6 @@ export class ConferenceClient extends EventTarget {
     this._subscribeChain = Promise.resolve();
     this._pcConfig = null;
     this._serverStopping = false; // a server_stopping notice came: its bye means "come back"
-    this._screen = null; // {resolve, reject} while a screen offer awaits its answer
     this._reports = []; // [{format, resolve, reject, timer}] in order of asking
   }
 
@@ -241,7 +216,17 @@ export class ConferenceClient extends EventTarget {
   }
 
   get sharingScreen() {
-    return this.screenPc !== null;
+    return this._screen.pc !== null;
+  }
+
+  /** @type {RTCPeerConnection|null} the screen share's publish PeerConnection */
+  get screenPc() {
+    return this._screen.pc;
+  }
+
+  /** @type {MediaStream|null} the screen being shared */
+  get screenStream() {
+    return this._screen.stream;
   }
 
   /** The server's clock now (unix ms), for countdowns to room_state deadlines. */
@@ -372,48 +357,12 @@ export class ConferenceClient extends EventTarget {
       for (const track of stream.getTracks()) track.stop();
       throw new ConferenceError(say("screen.connectionChanged"));
     }
-    const track = stream.getVideoTracks()[0];
-    const pc = new this._RTCPeerConnection(this._pcConfig);
-    this.screenPc = pc;
-    this.screenStream = stream;
-    track.addEventListener("ended", () => {
-      if (this.screenStream === stream) this.stopScreenShare();
-    });
-    pc.addEventListener("connectionstatechange", () => {
-      if (pc === this.screenPc && pc.connectionState === "failed") {
-        this.stopScreenShare(say("screen.lost"));
-      }
-    });
-    const answered = new Promise((resolve, reject) => {
-      this._screen = { resolve, reject };
-    });
-    this._emitScreen(null);
-    try {
-      const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
-      preferVp8(transceiver);
-      await pc.setLocalDescription(await pc.createOffer());
-      await waitForIceGathering(pc);
-      if (pc !== this.screenPc) throw new ConferenceError(say("screen.stopped"));
-      this._send({ type: "publish_offer", sdp: pc.localDescription.sdp, purpose: "screen" });
-      this._later(epoch, SCREEN_ANSWER_TIMEOUT_MS, () => {
-        this._screen?.reject(new ConferenceError(say("screen.noAnswer")));
-      });
-      await answered;
-      this._emitScreen(null);
-    } catch (error) {
-      if (pc === this.screenPc) this.stopScreenShare(error?.words ?? error?.message ?? String(error));
-      throw error instanceof ConferenceError ? error : new ConferenceError(
-        say("screen.failed", { detail: error?.words ?? error?.message ?? String(error) }),
-        { cause: error },
-      );
-    }
+    await this._screen.start(stream, epoch);
   }
 
   /** Stops the screen share (if any) and tells the server; `text` says why, for the `screen` event. */
   stopScreenShare(text = null) {
-    if (!this.screenPc) return;
-    this._send({ type: "unpublish", purpose: "screen" });
-    this._closeScreen(text);
+    this._screen.stop(text);
   }
 
   /**
@@ -521,7 +470,7 @@ export class ConferenceClient extends EventTarget {
     this._timers.clear();
     clearInterval(this._pingTimer);
     this._pingTimer = null;
-    if (this.screenPc) this._closeScreen(say("screen.connectionLost"));
+    if (this.screenPc) this._screen.close(say("screen.connectionLost"));
     for (const waiter of [...this._reports]) {
       waiter.reject(new ConferenceError(say("report.lost")));
     }
@@ -566,7 +515,7 @@ export class ConferenceClient extends EventTarget {
         this._subscribeChain = this._subscribeChain.then(() => this._onSubscribeOffer(epoch, msg));
         return;
       case "publish_answer":
-        return msg.purpose === "screen" ? this._onScreenAnswer(msg) : this._onPublishAnswer(epoch, msg);
+        return msg.purpose === "screen" ? this._screen.answered(msg.sdp) : this._onPublishAnswer(epoch, msg);
       case "slot_map":
         return this._onSlotMap(msg);
       case "participant_joined":
@@ -584,18 +533,17 @@ export class ConferenceClient extends EventTarget {
         };
         return this._emit("audience", { ...this.audience });
       case "chat_history":
-        this.chat = (Array.isArray(msg.messages) ? msg.messages : []).map(chatEntry).filter(Boolean);
+        this.chat = chatHistory(msg.messages);
         return this._emitChat({ kind: "history" });
       case "chat": {
-        const message = chatEntry(msg.message);
-        if (!message || this.chat.some((m) => m.id === message.id)) return;
-        this.chat.push(message);
-        if (this.chat.length > CHAT_KEEP) this.chat.splice(0, this.chat.length - CHAT_KEEP);
-        return this._emitChat({ kind: "posted", message: { ...message } });
+        const posted = chatPosted(this.chat, msg.message);
+        if (!posted) return;
+        this.chat = posted.log;
+        return this._emitChat({ kind: "posted", message: { ...posted.message } });
       }
       case "chat_removed": {
         const id = Number(msg.message_id);
-        this.chat = this.chat.filter((m) => m.id !== id);
+        this.chat = chatRemoved(this.chat, id);
         return this._emitChat({ kind: "removed", message_id: id });
       }
       case "notice":
@@ -769,24 +717,6 @@ export class ConferenceClient extends EventTarget {
     }
   }
 
-  async _onScreenAnswer(msg) {
-    const pc = this.screenPc;
-    const pending = this._screen;
-    if (!pc || !pending) return;
-    try {
-      await pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
-      if (this._screen === pending) {
-        this._screen = null;
-        pending.resolve();
-      }
-    } catch (error) {
-      pending.reject(new ConferenceError(
-        say("screen.answerFailed", { detail: error?.message ?? String(error) }),
-        { cause: error },
-      ));
-    }
-  }
-
   async _onSubscribeOffer(epoch, msg) {
     if (epoch !== this._epoch) return;
     const pc = this.subscribePc;
@@ -794,7 +724,7 @@ export class ConferenceClient extends EventTarget {
       console.warn("confsfu: subscribe_offer before joined; ignored");
       return;
     }
-    this._setSlots(msg.slots ?? [], true);
+    this.slots = mergeSlots(this.slots, msg.slots, true);
     try {
       await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
       await pc.setLocalDescription(await pc.createAnswer());
@@ -817,37 +747,12 @@ export class ConferenceClient extends EventTarget {
 
   _onSlotMap(msg) {
     const before = new Map(this.slots.map((s) => [s.mid, s.participant_id]));
-    this._setSlots(msg.slots ?? [], false);
+    this.slots = mergeSlots(this.slots, msg.slots, false);
     this._emitSlots(); // the tiles are drawn anew: the moved ones show the new person's name card
     // A video tile that moved to another person gets their frames only once the server hears
     // that the page no longer shows the previous one (docs/protocol.md, slots_shown).
-    const moved = this.slots.some((s) => s.kind === "video" && before.get(s.mid) !== s.participant_id);
+    const moved = videoMoved(before, this.slots);
     if (moved && Number.isSafeInteger(msg.seq) && msg.seq > 0) this._send({ type: "slots_shown", seq: msg.seq });
-  }
-
-  /** Updates slots by mid; `replace` drops slots not listed (a new subscribe offer). */
-  _setSlots(list, replace) {
-    const byMid = new Map(replace ? [] : this.slots.map((s) => [s.mid, s]));
-    const order = replace ? [] : this.slots.map((s) => s.mid);
-    for (const s of list) {
-      if (!byMid.has(s.mid)) order.push(s.mid);
-      byMid.set(s.mid, {
-        mid: String(s.mid),
-        kind: s.kind,
-        purpose: s.purpose ?? (s.kind === "audio" ? "audio" : "grid"),
-        source: s.source ?? null,
-        participant_id: s.participant_id ?? null,
-        name: s.name ?? null,
-        spatial: s.spatial ?? null, // simulcast layer forwarded, for diagnostics
-        temporal: s.temporal ?? null,
-        reason: s.reason ?? null,
-        // empty, waiting (theirs, no picture yet), paused, live (pictures from since_ts on)
-        state: s.state ?? (s.participant_id != null ? "live" : "empty"),
-        since_ts: s.since_ts ?? null,
-        track: null,
-      });
-    }
-    this.slots = order.map((mid) => byMid.get(mid));
   }
 
   _emitChat(change) {
@@ -915,26 +820,7 @@ export class ConferenceClient extends EventTarget {
   /** Turns off the simulcast layers nobody receives (and back on when they are listed again). */
   _onPublisherLayers(msg) {
     const pc = msg.purpose === "screen" ? this.screenPc : this.publishPc;
-    const active = new Set(Array.isArray(msg.active) ? msg.active.map(String) : []);
-    if (!pc || active.size === 0) return; // never switch every layer off
-    for (const sender of pc.getSenders()) {
-      const params = sender.getParameters();
-      const encodings = params.encodings ?? [];
-      if (!encodings.some((e) => e.rid)) continue; // not simulcast: nothing to choose
-      let changed = false;
-      for (const e of encodings) {
-        const on = active.has(e.rid);
-        if (e.active !== on) {
-          e.active = on;
-          changed = true;
-        }
-      }
-      if (changed) {
-        sender.setParameters(params).catch((error) => {
-          console.warn("confsfu: could not change the simulcast layers", error);
-        });
-      }
-    }
+    if (pc) setActiveLayers(pc, Array.isArray(msg.active) ? msg.active.map(String) : []);
   }
 
   _onError(msg) {
@@ -948,14 +834,13 @@ export class ConferenceClient extends EventTarget {
     };
     this._emit("error", detail);
     if (detail.fatal) {
-      const key = REFUSALS.has(detail.code) ? `refusal.${detail.code}` : "refusal.other";
-      const text = detailed(key, {}, COMPLETE_REFUSALS.has(detail.code) ? "" : detail.message);
+      const text = refusalWords(detail);
       this._fail(new ConferenceError(text, { code: detail.code }));
       return;
     }
     const refusal = new ConferenceError(detail.message || detail.code, { code: detail.code });
     if (detail.in_reply_to === "get_report") this._reports[0]?.reject(refusal);
-    if (detail.in_reply_to === "publish_offer") this._screen?.reject(refusal);
+    if (detail.in_reply_to === "publish_offer") this._screen.refused(refusal);
   }
 
   _onBye(epoch, msg) {
@@ -967,8 +852,7 @@ export class ConferenceClient extends EventTarget {
       this._lost(epoch, say("state.restarting")); // the meeting resumes: rejoin
       return;
     }
-    const text = BYE_KEYS[reason.toLowerCase()] ? msg(BYE_KEYS[reason.toLowerCase()])
-      : detailed("bye.closed", {}, reason);
+    const text = byeWords(reason);
     this._end("closed", text);
     const pending = this._pendingStart;
     this._pendingStart = null;
@@ -976,32 +860,6 @@ export class ConferenceClient extends EventTarget {
   }
 
   // ---- helpers -----------------------------------------------------------------------------
-
-  _closeScreen(text) {
-    const pc = this.screenPc;
-    const stream = this.screenStream;
-    const pending = this._screen;
-    this.screenPc = null;
-    this.screenStream = null;
-    this._screen = null;
-    try {
-      pc?.close();
-    } catch {
-      // already closed
-    }
-    for (const track of stream?.getTracks() ?? []) track.stop();
-    pending?.reject(new ConferenceError(text ?? say("screen.stopped")));
-    this._emitScreen(text);
-  }
-
-  _emitScreen(text) {
-    this._emit("screen", {
-      active: this.screenPc !== null && this._screen === null,
-      starting: this._screen !== null,
-      text: text == null ? text : tr(text),
-      words: text,
-    });
-  }
 
   /** Tells the others (and the page) the microphone/camera state; `send` false: the page only. */
   _announceMedia(send = true) {
@@ -1037,19 +895,6 @@ export class ConferenceClient extends EventTarget {
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
-}
-
-/** A chat message from the server with the fields the page relies on, or null. */
-function chatEntry(m) {
-  if (!m || !Number.isSafeInteger(m.id)) return null;
-  return {
-    id: m.id,
-    sender: String(m.sender ?? ""),
-    name: String(m.name ?? ""),
-    role: m.role === "chair" ? "chair" : "participant",
-    sent_ms: Number(m.sent_ms) || 0,
-    text: String(m.text ?? ""),
-  };
 }
 
 /** sessionStorage survives a reload of the tab, and nothing else; absent outside a page. */

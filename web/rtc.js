@@ -6,11 +6,11 @@ import { t } from "./i18n.js";
 const ICE_GATHER_TIMEOUT_MS = 5_000; // send what was gathered if gathering never completes
 
 // Simulcast layers, lowest first (the server learns rid -> layer from this order).
-export const SIMULCAST_ENCODINGS = [
-  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
-];
+export const SIMULCAST_ENCODINGS = Object.freeze([
+  Object.freeze({ rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 }),
+  Object.freeze({ rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 }),
+  Object.freeze({ rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 }),
+]);
 
 /** A getUserMedia failure in plain words. */
 export function describeMediaError(error) {
@@ -93,5 +93,31 @@ export async function openScreen(mediaDevices = globalThis.navigator?.mediaDevic
   } catch (error) {
     if (error?.name === "NotAllowedError") throw new Error(t("screen.cancelled"));
     throw new Error(t("screen.failed", { detail: describeMediaError(error) }));
+  }
+}
+
+/**
+ * Sends only the simulcast layers (rids) in `active` on `pc`'s senders: the others nobody
+ * receives (publisher_layers). An empty list changes nothing: never every layer off.
+ */
+export function setActiveLayers(pc, active) {
+  const on = new Set(active);
+  if (on.size === 0) return;
+  for (const sender of pc.getSenders()) {
+    const params = sender.getParameters();
+    const encodings = params.encodings ?? [];
+    if (!encodings.some((e) => e.rid)) continue; // not simulcast: nothing to choose
+    let changed = false;
+    for (const e of encodings) {
+      if (e.active !== on.has(e.rid)) {
+        e.active = on.has(e.rid);
+        changed = true;
+      }
+    }
+    if (changed) {
+      sender.setParameters(params).catch((error) => {
+        console.warn("confsfu: could not change the simulcast layers", error);
+      });
+    }
   }
 }

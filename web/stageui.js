@@ -4,6 +4,7 @@
 import { devices } from "./deviceui.js";
 import { keptPin, loadLayout, sameSet, saveLayout, Speaking, togglePin } from "./layout.js";
 import { toast } from "./notify.js";
+import { anyChanged } from "./store.js";
 import { layoutGrid, renderMedia } from "./tiles.js";
 import { onLanguageChange, t } from "./i18n.js";
 
@@ -25,38 +26,40 @@ const view = {
 const SPEAKING_POLL_MS = 200;
 const SVG = "http://www.w3.org/2000/svg";
 
-let page = null;
-let onSpeaking = () => {};
+/** ui.js's store (store.js): the meeting's state, where layout, pin, details and speaking live. */
+let store = null;
+/** The meeting's state now, or null before initStage. */
+const meeting = () => store?.get() ?? null;
 const speaking = new Speaking();
 
-/**
- * Wires the controls; `state` is ui.js's page state (layout, pin, details and speaking live
- * there); `whenSpeaking` runs whenever who speaks changes (the chair panel's rows).
- */
-export function initStage(state, whenSpeaking = () => {}) {
-  page = state;
-  onSpeaking = whenSpeaking;
-  Object.assign(page, { layout: loadLayout(), pin: null, details: false, speaking: new Set() });
+/** Wires the controls to ui.js's `meetingStore`; call once. */
+export function initStage(meetingStore) {
+  store = meetingStore;
+  store.update({ layout: loadLayout(), pin: null, details: false, speaking: [] });
+  store.subscribe((next, prev) => {
+    if (anyChanged(next, prev, "speaking")) markSpeaking();
+  });
   wordControls();
   onLanguageChange(wordControls);
   view.layout.addEventListener("click", () => {
-    page.layout = page.layout === "grid" ? "speaker" : "grid";
-    saveLayout(page.layout);
+    store.update((s) => ({ layout: s.layout === "grid" ? "speaker" : "grid" }));
+    saveLayout(meeting().layout);
     applyLayout();
   });
   view.meeting.addEventListener("click", (event) => {
     const button = event.target.closest?.(".pin-toggle");
-    if (button?.dataset.participantId) setPin(togglePin(page.pin, button.dataset.participantId));
+    if (button?.dataset.participantId) setPin(togglePin(meeting().pin, button.dataset.participantId));
   });
   view.fullscreen.hidden = !document.fullscreenEnabled;
   view.fullscreen.addEventListener("click", toggleFullscreen);
   document.addEventListener("fullscreenchange", showFullscreen);
   showFullscreen();
   view.details.addEventListener("click", () => {
-    page.details = !page.details;
-    view.details.setAttribute("aria-pressed", String(page.details));
-    view.meeting.classList.toggle("details-open", page.details);
-    renderMedia(page);
+    store.update((s) => ({ details: !s.details }));
+    const { details } = meeting();
+    view.details.setAttribute("aria-pressed", String(details));
+    view.meeting.classList.toggle("details-open", details);
+    renderMedia(meeting());
   });
   setInterval(pollSpeaking, SPEAKING_POLL_MS);
 }
@@ -87,8 +90,7 @@ function wordControls() {
 
 /** A new meeting: no pin, the stage not full screen, the layout chosen last. */
 export function resetStage() {
-  page.pin = null;
-  page.speaking = new Set();
+  store.update({ pin: null, speaking: [] });
   if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
   applyLayout(); // only for a meeting: the watch page (watch.js) keeps its stage where it is
 }
@@ -99,31 +101,33 @@ export function resetStage() {
  */
 export function renderStageControls() {
   const operator = new URLSearchParams(location.search).get("details") === "1";
-  view.details.hidden = !(operator || page.self?.role === "chair");
-  if (!page.self?.resumed) return;
-  page.client?.pin(keptPin(page.pin, page.participants));
+  const { self, client, pin, participants } = meeting();
+  view.details.hidden = !(operator || self?.role === "chair");
+  if (!self?.resumed) return;
+  client?.pin(keptPin(pin, participants));
 }
 
 /** After the participant list changed: a pin of someone who left ends (the server ends it too). */
 export function keepPin() {
-  page.pin = keptPin(page.pin, page.participants);
+  store.update((s) => ({ pin: keptPin(s.pin, s.participants) }));
 }
 
 function setPin(pid) {
-  page.pin = pid;
-  page.client?.pin(pid);
-  renderMedia(page);
+  store.update({ pin: pid });
+  meeting().client?.pin(pid);
+  renderMedia(meeting());
 }
 
 /** Speaker view: the stage large, the others in a strip; grid: the stage is one tile among them. */
 function applyLayout() {
-  const grid = page.layout === "grid";
-  view.main.dataset.layout = page.layout;
+  const { layout } = meeting();
+  const grid = layout === "grid";
+  view.main.dataset.layout = layout;
   view.layout.setAttribute("aria-pressed", String(grid));
   if (grid && view.stageTile.parentElement !== view.grid) view.grid.prepend(view.stageTile);
   if (!grid && view.stageTile.parentElement !== view.stage) view.stage.prepend(view.stageTile);
-  renderMedia(page);
-  layoutGrid(page);
+  renderMedia(meeting());
+  layoutGrid(meeting());
 }
 
 async function toggleFullscreen() {
@@ -146,13 +150,13 @@ function showFullscreen() {
 
 /** Samples the level of each audio slot (as the browser plays it) and of the own microphone. */
 async function pollSpeaking() {
-  if (!page?.client || polling) return;
+  if (!meeting()?.client || polling) return;
   polling = true;
   try {
-    const pc = page.client.subscribePc;
+    const pc = meeting().client.subscribePc;
     if (pc) {
       const receivers = new Map(pc.getTransceivers().map((t) => [t.mid, t.receiver]));
-      const audio = (page.slots ?? []).filter((s) => s.kind === "audio" && s.participant_id);
+      const audio = (meeting().slots ?? []).filter((s) => s.kind === "audio" && s.participant_id);
       const levels = await Promise.all(audio.map((slot) => levelOf(receivers.get(slot.mid))));
       const now = performance.now();
       audio.forEach((slot, i) => {
@@ -166,16 +170,13 @@ async function pollSpeaking() {
     polling = false;
   }
   const now = performance.now();
-  const selfId = page.self?.id;
-  if (selfId && page.client?.mediaState?.audio && !page.self?.chair_muted_audio) {
-    speaking.feed(selfId, devices.micLevel(), now);
+  const { self, client } = meeting();
+  if (self?.id && client?.mediaState?.audio && !self.chair_muted_audio) {
+    speaking.feed(self.id, devices.micLevel(), now);
   }
   const next = speaking.now(now);
-  if (!sameSet(next, page.speaking)) {
-    page.speaking = next;
-    markSpeaking();
-    onSpeaking();
-  }
+  // The store tells the tiles, the list (markSpeaking) and the chair panel.
+  if (!sameSet(next, new Set(meeting().speaking))) store.update({ speaking: [...next].sort() });
 }
 
 let polling = false;
@@ -198,13 +199,14 @@ async function levelOf(receiver) {
 
 /** Marks the tiles and list rows of whoever speaks now. */
 export function markSpeaking() {
-  if (!page) return;
-  const ids = page.speaking;
+  if (!store) return;
+  const { self } = meeting();
+  const ids = new Set(meeting().speaking);
   for (const tile of document.querySelectorAll("#stage-tile, #grid .tile")) {
     const pid = tile.querySelector("video")?.dataset.participantId;
     tile.classList.toggle("speaking", Boolean(pid && ids.has(pid) && !tile.hidden));
   }
-  view.selfTile.classList.toggle("speaking", Boolean(page.self && ids.has(page.self.id)));
+  view.selfTile.classList.toggle("speaking", Boolean(self && ids.has(self.id)));
   for (const li of view.participants.querySelectorAll("li[data-id]")) {
     const on = ids.has(li.dataset.id);
     li.classList.toggle("speaking", on);
@@ -228,7 +230,7 @@ export function mediaIcons(p) {
   const badge = document.createElement("span");
   badge.className = "speaking-badge";
   badge.textContent = t("media.speaking");
-  badge.hidden = !page?.speaking?.has(p.id);
+  badge.hidden = !meeting()?.speaking.includes(p.id);
   box.append(badge);
   return box;
 }

@@ -57,10 +57,10 @@ function label(video, slot, name) {
 
 /**
  * A tile's connection: a quality indicator in plain words for everyone; the layer the server
- * sends and its technical reason only while connection details are open (`page.details`).
+ * sends and its technical reason only while connection details are open (`state.details`).
  */
-function showConnection(tile, slot, who, page) {
-  const conn = tileConnection(slot, who, Boolean(page?.details));
+function showConnection(tile, slot, who, state) {
+  const conn = tileConnection(slot, who, Boolean(state?.details));
   let quality = tile.querySelector(".quality");
   if (!quality) {
     quality = document.createElement("span");
@@ -99,7 +99,7 @@ function tools(tile) {
 }
 
 /** The tile's pin button: pins (or unpins) its participant on this page's stage. */
-function showPin(tile, pid, name, page) {
+function showPin(tile, pid, name, state) {
   let button = tile.querySelector(".pin-toggle");
   if (!button) {
     button = document.createElement("button");
@@ -109,7 +109,7 @@ function showPin(tile, pid, name, page) {
   }
   button.hidden = !pid;
   if (!pid) return;
-  const pinned = page.pin === pid;
+  const pinned = state.pin === pid;
   button.dataset.participantId = pid;
   button.textContent = pinned ? t("pin.unpin") : t("pin.pin");
   button.setAttribute("aria-pressed", String(pinned));
@@ -170,12 +170,12 @@ function unlabel(video) {
   delete video.dataset.source;
 }
 
-/** Renders the stage, the grid, the pager and the audio; `page` is the page's state. */
-export function renderMedia(page) {
-  renderStage(page);
-  renderGrid(page);
-  renderPager(page);
-  renderAudio(page);
+/** Renders the stage, the grid, the pager and the audio from `state`, a store.js snapshot. */
+export function renderMedia(state) {
+  renderStage(state);
+  renderGrid(state);
+  renderPager(state);
+  renderAudio(state);
 }
 
 export function clearMedia() {
@@ -195,19 +195,19 @@ export function detachMedia() {
   }
 }
 
-function nameOf(page, slot) {
-  return slot.name ?? page.participants[slot.participant_id]?.name ?? "";
+function nameOf(state, slot) {
+  return slot.name ?? state.participants[slot.participant_id]?.name ?? "";
 }
 
-export function renderStage(page) {
-  const slot = page.slots.find((s) => s.kind === "video" && s.purpose === "stage");
+export function renderStage(state) {
+  const slot = state.slots.find((s) => s.kind === "video" && s.purpose === "stage");
   const video = view.stageVideo;
-  const room = page.room;
+  const room = state.room;
   const { slot: showing, why, selfOnStage } = stageView({
-    slots: page.slots,
-    selfId: page.self?.id,
+    slots: state.slots,
+    selfId: state.self?.id,
     room,
-    pin: page.pin,
+    pin: state.pin,
   });
   if (slot) {
     video.dataset.mid = slot.mid;
@@ -218,7 +218,7 @@ export function renderStage(page) {
   view.stage.dataset.kind = shown ? (slot.source === "screen" ? "screen" : "camera") : "none";
   view.stage.dataset.why = why ?? "none";
   if (shown) {
-    const name = nameOf(page, slot);
+    const name = nameOf(state, slot);
     label(video, slot, name);
     const kind = why === "pinned" ? t("stage.pinned") : why === "previous" ? t("stage.previous")
       : stageKindWords(slot, room);
@@ -235,9 +235,9 @@ export function renderStage(page) {
       caption.append(span);
     }
     view.stageTile.querySelector(".avatar").textContent = initials(name);
-    const who = page.participants[slot.participant_id] ?? { id: slot.participant_id, audio: true, video: true };
-    showConnection(view.stageTile, slot, who, page);
-    showPin(view.stageTile, slot.participant_id, name, page);
+    const who = state.participants[slot.participant_id] ?? { id: slot.participant_id, audio: true, video: true };
+    showConnection(view.stageTile, slot, who, state);
+    showPin(view.stageTile, slot.participant_id, name, state);
     const screen = slot.source === "screen";
     // The caption already says who has the floor or presents.
     const captioned = { ...room, floor_holder: null, presenter: null };
@@ -245,12 +245,12 @@ export function renderStage(page) {
     setMarkers(view.stageTile.querySelector(".markers"), shownWho, captioned);
     view.stageTile.classList.toggle("camera-off", !screen && !who.video);
     followPicture(view.stageTile, video, slot, shownWho);
-    view.stageTile.classList.toggle("speaking", Boolean(page.speaking?.has(slot.participant_id)));
+    view.stageTile.classList.toggle("speaking", Boolean(state.speaking?.includes(slot.participant_id)));
   } else {
     unlabel(video);
     view.stageTile.querySelector(".label").replaceChildren();
     view.stageTile.classList.remove("speaking");
-    showPin(view.stageTile, null, "", page);
+    showPin(view.stageTile, null, "", state);
   }
   view.stageEmpty.hidden = shown || selfOnStage;
   view.stageEmpty.textContent = t("stage.nobody");
@@ -259,9 +259,9 @@ export function renderStage(page) {
 }
 
 /** One tile per grid slot; shown only while the slot carries a participant. */
-function renderGrid(page) {
+function renderGrid(state) {
   const seen = new Set();
-  const gridSlots = page.slots.filter((s) => s.kind === "video" && s.purpose === "grid");
+  const gridSlots = state.slots.filter((s) => s.kind === "video" && s.purpose === "grid");
   for (const slot of gridSlots) {
     seen.add(slot.mid);
     let tile = view.grid.querySelector(`.tile[data-slot="${CSS.escape(slot.mid)}"]`);
@@ -271,30 +271,30 @@ function renderGrid(page) {
     const occupied = slot.participant_id != null;
     tile.hidden = !occupied;
     if (occupied) {
-      const name = nameOf(page, slot);
+      const name = nameOf(state, slot);
       label(video, slot, name);
       tile.querySelector(".label").textContent = name;
       tile.querySelector(".avatar").textContent = initials(name);
-      const who = page.participants[slot.participant_id] ?? { id: slot.participant_id, audio: true, video: true };
-      showConnection(tile, slot, who, page);
-      showPin(tile, slot.participant_id, name, page);
-      setMarkers(tile.querySelector(".markers"), who, page.room);
+      const who = state.participants[slot.participant_id] ?? { id: slot.participant_id, audio: true, video: true };
+      showConnection(tile, slot, who, state);
+      showPin(tile, slot.participant_id, name, state);
+      setMarkers(tile.querySelector(".markers"), who, state.room);
       tile.classList.toggle("camera-off", !who.video);
       followPicture(tile, video, slot, who);
-      tile.classList.toggle("speaking", Boolean(page.speaking?.has(slot.participant_id)));
+      tile.classList.toggle("speaking", Boolean(state.speaking?.includes(slot.participant_id)));
     } else {
       unlabel(video);
       tile.querySelector(".label").textContent = "";
       tile.classList.remove("speaking");
-      showConnection(tile, null, null, page);
-      showPin(tile, null, "", page);
+      showConnection(tile, null, null, state);
+      showPin(tile, null, "", state);
       followPicture(tile, video, null, null);
     }
   }
   for (const tile of view.grid.querySelectorAll(".tile.remote")) {
     if (!seen.has(tile.dataset.slot)) tile.remove();
   }
-  layoutGrid(page);
+  layoutGrid(state);
 }
 
 function createTile(mid, gridSlots) {
@@ -327,7 +327,7 @@ function createTile(mid, gridSlots) {
 }
 
 /** Columns and tile size that make the tiles as large as the grid area allows. */
-export function layoutGrid(page) {
+export function layoutGrid(state) {
   const count = view.grid.querySelectorAll(".tile:not([hidden])").length;
   const { width, height } = view.grid.getBoundingClientRect();
   let best = { cols: Math.max(1, Math.ceil(Math.sqrt(count))), width: 0 };
@@ -351,9 +351,9 @@ export function layoutGrid(page) {
     view.grid.style.setProperty("--tile-w", `${Math.floor(best.width)}px`);
     view.grid.style.setProperty("--tile-h", `${Math.floor(tileHeight)}px`);
   }
-  const others = Object.keys(page.participants).length;
-  const stage = (page.slots ?? []).find((s) => s.kind === "video" && s.purpose === "stage");
-  const onStage = stage?.participant_id != null && stage.participant_id in page.participants;
+  const others = Object.keys(state.participants).length;
+  const stage = (state.slots ?? []).find((s) => s.kind === "video" && s.purpose === "stage");
+  const onStage = stage?.participant_id != null && stage.participant_id in state.participants;
   // The only other one on the stage with their camera is shown there: nothing is missing.
   view.emptyGrid.hidden = count > 0 || (others === 1 && onStage);
   view.emptyGrid.textContent = others > 0
@@ -362,14 +362,14 @@ export function layoutGrid(page) {
 }
 
 /** Number of grid pages for the others in the room. */
-export function gridPages(page) {
-  const others = Object.keys(page.participants).length;
-  return Math.max(1, Math.ceil(others / Math.max(1, page.gridPageSize)));
+export function gridPages(state) {
+  const others = Object.keys(state.participants).length;
+  return Math.max(1, Math.ceil(others / Math.max(1, state.gridPageSize)));
 }
 
-function renderPager(page) {
-  const pages = gridPages(page);
-  const current = Math.min(page.gridPage, pages - 1);
+function renderPager(state) {
+  const pages = gridPages(state);
+  const current = Math.min(state.gridPage, pages - 1);
   view.pager.hidden = pages <= 1;
   view.pageLabel.textContent = t("grid.page", { page: current + 1, count: pages });
   view.prev.disabled = current <= 0;
@@ -377,9 +377,9 @@ function renderPager(page) {
 }
 
 /** One hidden <audio> per audio slot. */
-function renderAudio(page) {
+function renderAudio(state) {
   const seen = new Set();
-  for (const slot of page.slots) {
+  for (const slot of state.slots) {
     if (slot.kind !== "audio") continue;
     seen.add(slot.mid);
     let audio = view.audioSinks.querySelector(`audio[data-mid="${CSS.escape(slot.mid)}"]`);
@@ -396,7 +396,7 @@ function renderAudio(page) {
       audio.confsfuTrack = slot.track;
       audio.srcObject = new MediaStream([slot.track]);
       audio.play().catch((error) => {
-        if (error?.name === "NotAllowedError") page.onSoundBlocked?.();
+        if (error?.name === "NotAllowedError") state.onSoundBlocked?.();
       });
     }
   }
@@ -410,10 +410,10 @@ export function resumeAudio() {
   for (const audio of view.audioSinks.querySelectorAll("audio")) audio.play().catch(() => {});
 }
 
-let currentPage = null;
-new ResizeObserver(() => layoutGrid(currentPage ?? { participants: {} })).observe(view.grid);
+let observed = null;
+new ResizeObserver(() => layoutGrid(observed?.get() ?? { participants: {} })).observe(view.grid);
 
-/** The page state the resize observer lays out with. */
-export function observePage(page) {
-  currentPage = page;
+/** The store (store.js) whose state the resize observer lays out with. */
+export function observeStore(store) {
+  observed = store;
 }

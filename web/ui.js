@@ -2,9 +2,9 @@
 
 import { initLanguagePicker } from "./langui.js"; // first: its words go before the others'
 import { msg, onLanguageChange, t, tr } from "./i18n.js";
-import { initChairPanel, renderChairPanel, renderSchedule } from "./chair.js";
+import { initChairPanel, renderSchedule } from "./chair.js";
 import { initChat, onChat, onChatRefused, renderChat, resetChat } from "./chat.js";
-import { devices, endPreview, prejoinChoices, setDevicePanel, startPreview } from "./deviceui.js";
+import { connectDevices, devices, endPreview, prejoinChoices, setDevicePanel, startPreview } from "./deviceui.js";
 import { closeOwnDrawers, setDrawerRole } from "./drawers.js";
 import { clearToasts, toast } from "./notify.js";
 import { ConferenceClient } from "./protocol.js";
@@ -22,11 +22,12 @@ import {
   detachMedia,
   gridPages,
   layoutGrid,
-  observePage,
+  observeStore,
   renderMedia,
   resumeAudio,
   setMarkers,
 } from "./tiles.js";
+import { createStore } from "./store.js";
 import { startWatching, watchFromUrl } from "./watch.js";
 import { describeNotice, describeServerError, formatDuration, initials } from "./words.js";
 
@@ -58,49 +59,106 @@ const view = {
   participantCount: $("participant-count"),
 };
 
-/** Page state: one meeting at a time (tiles.js and chair.js read it). */
-const page = {
-  client: null,
-  stream: null,
-  join: null, // {token} or {room, name}
-  participants: {},
-  self: null,
-  room: null, // latest room_state
-  media: { audio: false, video: false },
-  slots: [],
-  gridPage: 0,
-  gridPageSize: 9,
-  screen: { active: false, starting: false },
-  soundBlocked: false,
-  audience: null, // chairs: {listeners, max_listeners}, how many are watching
-  onSoundBlocked: () => offerSoundButton(),
-};
+/**
+ * The meeting's state (store.js), one meeting at a time; tiles.js, chair.js, chat.js and
+ * stageui.js read it, and change it only through the store.
+ * @typedef {object} MeetingState
+ * @property {ConferenceClient|null} client
+ * @property {MediaStream|null} stream  the own camera and microphone
+ * @property {object|null} join  {token} or {room, name}
+ * @property {object|null} left  {state, words} once the meeting is over
+ * @property {Record<string, object>} participants  the others, by id
+ * @property {object|null} self
+ * @property {object|null} room  the latest room_state
+ * @property {{audio: boolean, video: boolean}} media
+ * @property {object[]} slots
+ * @property {number} gridPage
+ * @property {number} gridPageSize
+ * @property {{active: boolean, starting: boolean}} screen
+ * @property {boolean} soundBlocked
+ * @property {object|null} audience  chairs: {listeners, max_listeners}, how many are watching
+ * @property {object|null} status  the status line: {words, state}
+ * @property {string} roomLabel
+ * @property {object|null} notice  the notice under the self view: {words, action}
+ * @property {string} layout  stageui.js's: "speaker" or "grid"
+ * @property {string|null} pin  stageui.js's: whom this page's stage shows
+ * @property {boolean} details  stageui.js's: connection details open
+ * @property {string[]} speaking  stageui.js's: who speaks now
+ * @property {() => void} onSoundBlocked  what tiles.js calls when the browser blocks sound
+ */
 
-observePage(page);
-devices.publishPc = () => page.client?.publishPc ?? null;
-devices.micState = () => {
-  if (!page.client || !page.self) return null;
-  return { muted: !page.client.mediaState.audio, byChair: Boolean(page.self.chair_muted_audio) };
-};
-devices.onUnmute = () => page.client?.setMicrophone(true);
-devices.onLost = () => setNotice(() => devices.problemText());
-devices.onSwitched = (kind, hadTrack) => {
-  const client = page.client;
-  if (kind === "camera") view.selfView.srcObject = null; // the same stream with a new track
-  if (client && !client.localStream) client.localStream = devices.stream; // joined listen-only
-  page.stream = devices.stream;
-  if (client && !hadTrack) {
-    // A device that was missing now works: on, unless the chair has turned it off.
-    const on = kind === "camera" ? client.setCamera(true) : client.setMicrophone(true);
-    if (!on) devices.track(kind).enabled = false;
-  }
-  if (kind === "camera" && devices.track("camera")) view.selfView.srcObject = devices.stream;
-  if (!devices.problemText()) setNotice("");
-  renderControls();
-};
-initChairPanel(page);
-initChat(page);
-initStage(page, renderChairPanel);
+const store = createStore(
+  /** @type {MeetingState} */ ({
+    client: null,
+    stream: null,
+    join: null,
+    left: null,
+    participants: {},
+    self: null,
+    room: null,
+    media: { audio: false, video: false },
+    slots: [],
+    gridPage: 0,
+    gridPageSize: 9,
+    screen: { active: false, starting: false },
+    soundBlocked: false,
+    audience: null,
+    status: null,
+    roomLabel: "",
+    notice: null,
+    layout: "speaker",
+    pin: null,
+    details: false,
+    speaking: [],
+    onSoundBlocked: () => offerSoundButton(),
+  }),
+  {
+    /** A new meeting (or the same again): nobody known yet. */
+    meetingStarted: (_, join) => ({
+      join,
+      left: null,
+      participants: {},
+      self: null,
+      room: null,
+      slots: [],
+      gridPage: 0,
+      screen: { active: false, starting: false },
+    }),
+    joined: (_, self) => ({ self, gridPage: 0, gridPageSize: self.grid_page_size }),
+    selfChanged: (s, self) => ({ self: { ...s.self, ...self } }),
+  },
+);
+/** The meeting's state now (a frozen snapshot). */
+const meeting = store.get;
+
+observeStore(store);
+connectDevices({
+  publishPc: () => meeting().client?.publishPc ?? null,
+  micState: () => {
+    const { client, self } = meeting();
+    if (!client || !self) return null;
+    return { muted: !client.mediaState.audio, byChair: Boolean(self.chair_muted_audio) };
+  },
+  onUnmute: () => meeting().client?.setMicrophone(true),
+  onLost: () => setNotice(() => devices.problemText()),
+  onSwitched: (kind, hadTrack) => {
+    const client = meeting().client;
+    if (kind === "camera") view.selfView.srcObject = null; // the same stream with a new track
+    if (client && !client.localStream) client.localStream = devices.stream; // joined listen-only
+    store.update({ stream: devices.stream });
+    if (client && !hadTrack) {
+      // A device that was missing now works: on, unless the chair has turned it off.
+      const on = kind === "camera" ? client.setCamera(true) : client.setMicrophone(true);
+      if (!on) devices.track(kind).enabled = false;
+    }
+    if (kind === "camera" && devices.track("camera")) view.selfView.srcObject = devices.stream;
+    if (!devices.problemText()) setNotice("");
+    renderControls();
+  },
+});
+initChairPanel(store);
+initChat(store);
+initStage(store);
 
 // ---- start-up ------------------------------------------------------------------------------
 
@@ -122,7 +180,7 @@ function showOnly(section) {
 function showJoinForm(join = null) {
   const params = new URLSearchParams(location.search);
   const form = view.joinForm;
-  page.join = join;
+  store.update({ join });
   form.elements.room.value = (params.get("room") ?? "").trim() || "demo";
   form.elements.name.value = (params.get("name") ?? "").trim();
   const invited = Boolean(join?.token); // the invitation says who and where
@@ -137,8 +195,8 @@ function showJoinForm(join = null) {
 
 view.joinForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  if (page.join?.token) {
-    startMeeting(page.join, prejoinChoices());
+  if (meeting().join?.token) {
+    startMeeting(meeting().join, prejoinChoices());
     return;
   }
   const form = view.joinForm;
@@ -160,16 +218,7 @@ window.addEventListener("popstate", () => location.reload());
 
 /** Joins; `prepared` holds the pre-join screen's choices (its devices are open already). */
 async function startMeeting(join, prepared = null) {
-  Object.assign(page, {
-    join,
-    left: null,
-    participants: {},
-    self: null,
-    room: null,
-    slots: [],
-    gridPage: 0,
-    screen: { active: false, starting: false },
-  });
+  store.actions.meetingStarted(join);
   resetStage();
   clearMedia();
   clearToasts();
@@ -185,8 +234,10 @@ async function startMeeting(join, prepared = null) {
   endPreview();
   setStatus(msg("join.asking"));
   await (prepared ? devices.ready : devices.open());
-  page.stream = devices.stream;
-  page.media = { audio: Boolean(devices.track("microphone")), video: Boolean(devices.track("camera")) };
+  store.update({
+    stream: devices.stream,
+    media: { audio: Boolean(devices.track("microphone")), video: Boolean(devices.track("camera")) },
+  });
   view.selfView.srcObject = devices.track("camera") ? devices.stream : null;
   setNotice(() => devices.problemText());
   renderControls();
@@ -198,18 +249,16 @@ async function startMeeting(join, prepared = null) {
     join,
     simulcast: params.get("simulcast") !== "0",
   });
-  page.client = client;
+  store.update({ client });
   window.conference = client;
   reportStageSize(client);
 
   const on = (type, handler) => client.addEventListener(type, (e) => {
-    if (client === page.client) handler(e.detail);
+    if (client === meeting().client) handler(e.detail);
   });
   on("state", (detail) => onState(detail));
   on("joined", (self) => {
-    page.self = self;
-    page.gridPage = 0;
-    page.gridPageSize = self.grid_page_size;
+    store.actions.joined(self);
     view.selfTile.querySelector(".avatar").textContent = initials(self.name);
     renderRoomName(self.room);
     view.meetingView.classList.toggle("is-chair", self.role === "chair");
@@ -218,40 +267,37 @@ async function startMeeting(join, prepared = null) {
     renderAll();
   });
   on("self", (self) => {
-    page.self = { ...page.self, ...self };
+    store.actions.selfChanged(self);
     renderControls();
     renderParticipants();
-    renderChairPanel();
   });
   on("participants", (participants) => {
-    page.participants = participants;
+    store.update({ participants });
     keepPin();
     keepGridPageInRange();
     renderAll();
   });
   on("slots", (slots) => {
-    page.slots = slots;
-    renderMedia(page);
+    store.update({ slots });
+    renderMedia(meeting());
   });
   on("room_state", (room) => {
-    page.room = room;
+    store.update({ room });
     renderAll();
   });
   on("audience", (audience) => {
-    page.audience = audience;
-    renderChairPanel();
+    store.update({ audience }); // the chair panel renders it
   });
   on("media", (media) => {
-    page.media = media;
+    store.update({ media });
     renderControls();
     renderParticipants();
-    renderChairPanel();
   });
   on("chat", (detail) => onChat(detail));
   on("notice", (notice) => toast(describeNotice(notice, namesById()), { kind: "notice", code: notice.code }));
   on("screen", (screen) => {
-    const wasActive = page.screen.active;
-    page.screen = screen;
+    const wasActive = meeting().screen.active;
+    store.update({ screen });
     if (wasActive && !screen.active && screen.text) toast(screen.text, { code: "screen_stopped" });
     renderControls();
   });
@@ -278,7 +324,7 @@ function onState({ state, words }) {
   setStatus(words, state);
   if (state === "closed" || state === "failed") {
     stopLocalMedia();
-    page.left = { state, words };
+    store.update({ left: { state, words } });
     renderLeft();
     view.leftView.dataset.state = state;
     showOnly(view.leftView);
@@ -288,56 +334,56 @@ function onState({ state, words }) {
 
 function stopLocalMedia() {
   devices.stop();
-  page.stream = null;
+  store.update({ stream: null });
   view.selfView.srcObject = null;
   detachMedia();
 }
 
 function namesById() {
   const names = {};
-  for (const p of Object.values(page.participants)) names[p.id] = p.name;
-  if (page.self) names[page.self.id] = t("names.you");
+  for (const p of Object.values(meeting().participants)) names[p.id] = p.name;
+  if (meeting().self) names[meeting().self.id] = t("names.you");
   return names;
 }
 
 function nameOf(pid) {
-  if (pid && pid === page.self?.id) return page.self.name;
-  return page.participants[pid]?.name ?? "";
+  if (pid && pid === meeting().self?.id) return meeting().self.name;
+  return meeting().participants[pid]?.name ?? "";
 }
 
 function keepGridPageInRange() {
-  const last = gridPages(page) - 1;
-  if (page.gridPage > last) {
-    page.gridPage = last;
-    page.client?.viewPage(last);
+  const last = gridPages(meeting()) - 1;
+  if (meeting().gridPage > last) {
+    store.update({ gridPage: last });
+    meeting().client?.viewPage(last);
   }
 }
 
 // ---- controls --------------------------------------------------------------------------------
 
 view.mic.addEventListener("click", () => {
-  const client = page.client;
+  const client = meeting().client;
   if (!client) return;
-  if (page.self?.chair_muted_audio) client.requestUnmute("audio");
+  if (meeting().self?.chair_muted_audio) client.requestUnmute("audio");
   else client.setMicrophone(!client.mediaState.audio);
 });
 
 view.cam.addEventListener("click", () => {
-  const client = page.client;
+  const client = meeting().client;
   if (!client) return;
-  if (page.self?.chair_muted_video) client.requestUnmute("video");
+  if (meeting().self?.chair_muted_video) client.requestUnmute("video");
   else client.setCamera(!client.mediaState.video);
 });
 
 view.hand.addEventListener("click", () => {
-  const client = page.client;
+  const client = meeting().client;
   if (!client) return;
   if (client.handRaised) client.lowerHand();
   else client.raiseHand();
 });
 
 view.screen.addEventListener("click", async () => {
-  const client = page.client;
+  const client = meeting().client;
   if (!client) return;
   if (client.sharingScreen) {
     client.stopScreenShare();
@@ -355,63 +401,62 @@ view.prev.addEventListener("click", () => turnPage(-1));
 view.next.addEventListener("click", () => turnPage(+1));
 
 function turnPage(delta) {
-  const last = gridPages(page) - 1;
-  const next = Math.max(0, Math.min(last, page.gridPage + delta));
-  if (next === page.gridPage) return;
-  page.gridPage = next;
-  page.client?.viewPage(next);
-  renderMedia(page);
+  const last = gridPages(meeting()) - 1;
+  const next = Math.max(0, Math.min(last, meeting().gridPage + delta));
+  if (next === meeting().gridPage) return;
+  store.update({ gridPage: next });
+  meeting().client?.viewPage(next);
+  renderMedia(meeting());
 }
 
 view.leave.addEventListener("click", () => {
-  page.client?.leave();
+  meeting().client?.leave();
 });
 
 view.rejoin.addEventListener("click", () => {
-  if (page.join) startMeeting(page.join);
+  if (meeting().join) startMeeting(meeting().join);
 });
 
 window.addEventListener("pagehide", () => {
-  if (page.client && !["closed", "failed"].includes(page.client.state)) {
-    page.client.leave({ unloading: true }); // a reload comes back as the same participant
+  if (meeting().client && !["closed", "failed"].includes(meeting().client.state)) {
+    meeting().client.leave({ unloading: true }); // a reload comes back as the same participant
   }
 });
 
 // ---- rendering -------------------------------------------------------------------------------
 
 function renderAll() {
-  renderMedia(page);
+  renderMedia(meeting());
   renderControls();
   renderFloorBanner();
   renderRoomFlags();
   renderParticipants();
-  renderChairPanel();
-  renderChat();
+  renderChat(); // the chair panel renders itself from the store (chair.js)
 }
 
 /** The status line: `words` is a message (i18n.js msg()), worded again when the language changes. */
 function setStatus(words, state = "info") {
-  page.status = { words, state };
+  store.update({ status: { words, state } });
   view.status.dataset.state = state;
   view.status.textContent = tr(words);
 }
 
 function renderRoomName(room) {
-  page.roomLabel = room;
+  store.update({ roomLabel: room });
   view.roomName.textContent = room ? t("room.label", { room }) : "";
 }
 
 /** The page after leaving: why, and the button to come back. */
 function renderLeft() {
-  if (!page.left) return;
-  view.leftText.textContent = tr(page.left.words);
-  view.rejoin.textContent = page.left.state === "failed" ? t("left.tryAgain") : t("left.rejoin");
+  if (!meeting().left) return;
+  view.leftText.textContent = tr(meeting().left.words);
+  view.rejoin.textContent = meeting().left.state === "failed" ? t("left.tryAgain") : t("left.rejoin");
 }
 
 /** The notice under the self view; `words` is text, or a function giving it (worded again on a
  * language change). */
 function setNotice(words, action = null) {
-  page.notice = { words, action };
+  store.update({ notice: { words, action } });
   const text = typeof words === "function" ? words() : words;
   view.notice.replaceChildren();
   view.notice.hidden = !text;
@@ -423,11 +468,11 @@ function setNotice(words, action = null) {
 }
 
 function renderControls() {
-  const { audio, video } = page.media;
-  const self = page.self ?? {};
-  const client = page.client;
-  const hasAudio = (page.stream?.getAudioTracks().length ?? 0) > 0;
-  const hasVideo = (page.stream?.getVideoTracks().length ?? 0) > 0;
+  const { media, client, stream, room, screen } = meeting();
+  const { audio, video } = media;
+  const self = meeting().self ?? {};
+  const hasAudio = (stream?.getAudioTracks().length ?? 0) > 0;
+  const hasVideo = (stream?.getVideoTracks().length ?? 0) > 0;
 
   if (self.chair_muted_audio) {
     view.mic.textContent = self.unmute_requested ? t("controls.askedUnmute") : t("controls.askUnmute");
@@ -456,38 +501,38 @@ function renderControls() {
   view.cam.classList.toggle("chair-muted", Boolean(self.chair_muted_video));
 
   const raised = Boolean(client?.handRaised);
-  const holding = Boolean(self.id && page.room?.floor_holder === self.id);
+  const holding = Boolean(self.id && room?.floor_holder === self.id);
   view.hand.textContent = raised ? t("controls.lowerHand") : t("controls.raiseHand");
   view.hand.setAttribute("aria-pressed", String(raised));
-  view.hand.disabled = !page.room || holding;
+  view.hand.disabled = !room || holding;
   view.hand.title = holding ? t("floor.yours") : raised ? t("controls.lowerHandTitle") : t("controls.raiseHandTitle");
 
   const canShare = Boolean(navigator.mediaDevices?.getDisplayMedia);
-  const sharing = page.screen.active || page.screen.starting;
+  const sharing = screen.active || screen.starting;
   view.screen.hidden = !canShare || !(sharing || client?.mayShareScreen);
-  view.screen.textContent = page.screen.starting ? t("controls.shareStarting") : sharing ? t("controls.shareStop") : t("controls.share");
-  view.screen.disabled = page.screen.starting;
+  view.screen.textContent = screen.starting ? t("controls.shareStarting") : sharing ? t("controls.shareStop") : t("controls.share");
+  view.screen.disabled = screen.starting;
   view.screen.setAttribute("aria-pressed", String(sharing));
 
   const me = { ...self, id: self.id, audio, video };
-  setMarkers(view.selfTile.querySelector(".markers"), me, page.room);
+  setMarkers(view.selfTile.querySelector(".markers"), me, room);
   view.selfTile.classList.toggle("camera-off", !video);
 }
 
 /** Who has the floor and for how long; called on every room_state and every second. */
 function renderFloorBanner() {
-  const room = page.room;
+  const room = meeting().room;
   const holder = room?.floor_holder ?? null;
   view.floorBanner.hidden = !holder;
   if (!holder) {
     delete view.floorBanner.dataset.holderId;
     return;
   }
-  const mine = holder === page.self?.id;
+  const mine = holder === meeting().self?.id;
   const who = mine ? t("floor.yours") : t("floor.theirs", { name: nameOf(holder) || t("floor.someone") });
   let left = "";
-  if (room.floor_until_ms != null && page.client) {
-    const ms = room.floor_until_ms - page.client.serverNow();
+  if (room.floor_until_ms != null && meeting().client) {
+    const ms = room.floor_until_ms - meeting().client.serverNow();
     left = t("floor.left", { time: formatDuration(ms) });
     view.floorBanner.dataset.remainingMs = String(ms);
   } else {
@@ -500,23 +545,23 @@ function renderFloorBanner() {
 
 function renderRoomFlags() {
   const flags = [];
-  if (page.room?.locked) flags.push(t("room.locked"));
-  const presenter = page.room?.presenter;
-  if (presenter) flags.push(t("room.presenter", { name: presenter === page.self?.id ? t("names.you") : nameOf(presenter) }));
+  if (meeting().room?.locked) flags.push(t("room.locked"));
+  const presenter = meeting().room?.presenter;
+  if (presenter) flags.push(t("room.presenter", { name: presenter === meeting().self?.id ? t("names.you") : nameOf(presenter) }));
   view.roomFlags.textContent = flags.join(" · ");
   view.roomFlags.hidden = flags.length === 0;
 }
 
 function offerSoundButton() {
-  if (page.soundBlocked) return;
-  page.soundBlocked = true;
+  if (meeting().soundBlocked) return;
+  store.update({ soundBlocked: true });
   const button = document.createElement("button");
   button.type = "button";
   button.className = "primary";
   button.textContent = t("sound.turnOn");
   button.dataset.i18n = "sound.turnOn"; // reworded with the page (langui.js)
   button.addEventListener("click", () => {
-    page.soundBlocked = false;
+    store.update({ soundBlocked: false });
     resumeAudio();
     setNotice("");
   });
@@ -524,20 +569,21 @@ function offerSoundButton() {
 }
 
 function renderParticipants() {
-  view.participantList.hidden = page.self?.role === "chair"; // the chair panel lists everyone
+  const { self, join, media, participants, room } = meeting();
+  view.participantList.hidden = self?.role === "chair"; // the chair panel lists everyone
   const items = [];
-  if (page.self || page.join) {
+  if (self || join) {
     items.push({
-      ...(page.self ?? {}),
-      id: page.self?.id ?? "self",
-      name: t("chat.you", { name: page.self?.name ?? page.join?.name ?? t("names.You") }),
-      role: page.self?.role ?? "participant",
-      audio: page.media.audio,
-      video: page.media.video,
+      ...(self ?? {}),
+      id: self?.id ?? "self",
+      name: t("chat.you", { name: self?.name ?? join?.name ?? t("names.You") }),
+      role: self?.role ?? "participant",
+      audio: media.audio,
+      video: media.video,
       self: true,
     });
   }
-  const others = Object.values(page.participants).sort((a, b) => a.name.localeCompare(b.name));
+  const others = Object.values(participants).sort((a, b) => a.name.localeCompare(b.name));
   items.push(...others);
   view.participants.replaceChildren(...items.map((p) => {
     const li = document.createElement("li");
@@ -555,28 +601,28 @@ function renderParticipants() {
     }
     const markers = document.createElement("span");
     markers.className = "media-state markers";
-    setMarkers(markers, p, page.room);
+    setMarkers(markers, p, room);
     li.append(mediaIcons(p), markers);
     return li;
   }));
   markSpeaking();
   view.participantCount.textContent = t("count", { count: items.length });
-  layoutGrid(page);
+  layoutGrid(meeting());
 }
 
 // Countdowns: the floor's time limit and the scheduled end.
 setInterval(() => {
-  if (!page.room) return;
+  if (!meeting().room) return;
   renderFloorBanner();
   renderSchedule();
 }, 500);
 
 // A new language: everything the page words itself is worded again (the static text: langui.js).
 onLanguageChange(() => {
-  if (page.status) setStatus(page.status.words, page.status.state);
-  renderRoomName(page.roomLabel ?? "");
+  if (meeting().status) setStatus(meeting().status.words, meeting().status.state);
+  renderRoomName(meeting().roomLabel ?? "");
   renderLeft();
-  if (page.notice) setNotice(page.notice.words, page.notice.action);
+  if (meeting().notice) setNotice(meeting().notice.words, meeting().notice.action);
   if (!view.meetingView.hidden && !document.body.classList.contains("watching")) renderAll();
 });
 

@@ -5,6 +5,7 @@ import { onLanguageChange, t, tr } from "./i18n.js";
 import { clearToasts, toast } from "./notify.js";
 import { ConferenceClient } from "./protocol.js";
 import { reportStageSize } from "./stageui.js";
+import { createStore } from "./store.js";
 import { clearMedia, detachMedia, renderMedia, resumeAudio } from "./tiles.js";
 import { describeNotice, describeServerError } from "./words.js";
 
@@ -28,8 +29,11 @@ const view = {
   audioSinks: $("audio-sinks"),
 };
 
-/** What tiles.js reads: the stage's and the audio's slots, the room's state; nobody's list. */
-const page = {
+/**
+ * The watch page's own store (store.js): what tiles.js reads (the stage's and the audio's slots,
+ * the room's state; nobody's list) and the status line.
+ */
+const store = createStore({
   client: null,
   join: null,
   participants: {},
@@ -38,10 +42,13 @@ const page = {
   slots: [],
   gridPage: 0,
   gridPageSize: 1,
+  status: null, // {state, words}
   onSoundBlocked: () => {
     view.sound.hidden = false;
   },
-};
+});
+/** The watch page's state now (a frozen snapshot). */
+const watch = store.get;
 
 /**
  * The join a watch link asks for, or null: `?room=NAME&watch=1` (a `name` optional), a
@@ -75,15 +82,15 @@ function setVolume() {
 }
 
 function render() {
-  renderMedia(page);
+  renderMedia(watch());
   setVolume(); // audio elements may be new
-  const stage = page.slots.find((s) => s.kind === "video" && s.purpose === "stage");
+  const stage = watch().slots.find((s) => s.kind === "video" && s.purpose === "stage");
   const who = stage?.name;
   view.text.textContent = who ? t("watch.onStage", { name: who }) : t("watch.nobody");
 }
 
 function onState({ state, words }) {
-  page.status = { state, words };
+  store.update({ status: { state, words } });
   renderStatus();
   if (state === "closed" || state === "failed") {
     detachMedia();
@@ -95,8 +102,8 @@ function onState({ state, words }) {
 
 /** The status line and, once it ended, why (worded again when the language changes). */
 function renderStatus() {
-  if (!page.status) return;
-  const { state, words } = page.status;
+  if (!watch().status) return;
+  const { state, words } = watch().status;
   view.status.textContent = tr(words);
   view.status.dataset.state = state;
   if (state !== "closed" && state !== "failed") return;
@@ -105,7 +112,7 @@ function renderStatus() {
 }
 
 function renderRoomName() {
-  const room = page.self?.room ?? page.join?.room;
+  const room = watch().self?.room ?? watch().join?.room;
   view.roomName.textContent = room ? t("watch.room", { room }) : t("watch.watching");
 }
 
@@ -116,10 +123,9 @@ function showOnly(section) {
 /** Joins as a listener and shows the watch view. */
 export async function startWatching(join) {
   document.body.classList.add("watching");
-  Object.assign(page, { join, self: null, room: null, slots: [] });
+  store.update({ join, self: null, room: null, slots: [], status: null });
   clearMedia();
   clearToasts();
-  page.status = null;
   renderRoomName();
   view.sound.hidden = true;
   view.bar.hidden = false;
@@ -128,23 +134,23 @@ export async function startWatching(join) {
 
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const client = new ConferenceClient({ url: `${scheme}//${location.host}/ws`, join });
-  page.client = client;
+  store.update({ client });
   window.conference = client;
   reportStageSize(client);
   const on = (type, handler) => client.addEventListener(type, (e) => {
-    if (client === page.client) handler(e.detail);
+    if (client === watch().client) handler(e.detail);
   });
   on("state", onState);
   on("joined", (self) => {
-    page.self = self;
+    store.update({ self });
     renderRoomName();
   });
   on("slots", (slots) => {
-    page.slots = slots;
+    store.update({ slots });
     render();
   });
   on("room_state", (room) => {
-    page.room = room;
+    store.update({ room });
     render();
   });
   on("notice", (notice) => toast(describeNotice(notice), { kind: "notice", code: notice.code }));
@@ -182,12 +188,13 @@ onLanguageChange(() => {
   view.fullscreen.textContent = document.fullscreenElement ? t("layout.exitFullScreen") : t("layout.fullScreen");
 });
 
-view.leave.addEventListener("click", () => page.client?.leave());
+view.leave.addEventListener("click", () => watch().client?.leave());
 
 view.rejoin.addEventListener("click", () => {
-  if (page.join && document.body.classList.contains("watching")) startWatching(page.join);
+  if (watch().join && document.body.classList.contains("watching")) startWatching(watch().join);
 });
 
 window.addEventListener("pagehide", () => {
-  if (page.client && !["closed", "failed"].includes(page.client.state)) page.client.leave();
+  const { client } = watch();
+  if (client && !["closed", "failed"].includes(client.state)) client.leave();
 });

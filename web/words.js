@@ -8,7 +8,7 @@ export function qualityWords(quality) {
   return t(`quality.${QUALITIES.includes(quality) ? quality : "unknown"}`);
 }
 
-export const QUALITIES = ["good", "fair", "poor", "unknown"];
+export const QUALITIES = Object.freeze(["good", "fair", "poor", "unknown"]);
 
 /** Why a tile shows a participant's name card instead of their video, in plain words. */
 export function pictureWords(slot, who) {

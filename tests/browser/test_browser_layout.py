@@ -72,6 +72,21 @@ async def until(what: Callable[[], Awaitable[Any]], timeout_s: float, describe: 
     raise AssertionError(f"timed out: {describe} (last: {last})")
 
 
+async def hold_when_subscribed(server: RunningServer, name: str) -> None:
+    """Holds `name`'s estimate at 5 Mbit/s once the server has subscribed its page: the page makes
+    its subscribe connection on `joined`, which the server sends before it subscribes (on a loaded
+    machine the test could look in between: "Freetown is not subscribed")."""
+
+    async def hold() -> bool:
+        try:
+            hold_estimate(server, name, 5_000_000)
+        except AssertionError:
+            return False
+        return True
+
+    await until(hold, 30, f"{name} subscribed")
+
+
 def truthful(tiles: list[dict[str, Any]]) -> bool:
     """No tile shows the colour of someone other than the person it names (a picture that is
     nobody's colour, black or a frame mid-decode, counts as none, as in the identity test)."""
@@ -112,7 +127,7 @@ async def test_layouts_pins_full_screen_details_and_speaking(cameras: dict[str, 
             await page.wait_for_function("window.conference && window.conference.self")
             ids[name] = await page.evaluate("window.conference.self.id")
             await page.wait_for_function("window.conference.subscribePc")
-            hold_estimate(server, name, 5_000_000)
+            await hold_when_subscribed(server, name)
             if name != "Seoul":  # only Seoul's microphone (a fake beep) stays on
                 await page.evaluate("window.conference.setMicrophone(false)")
         chair, freetown, seoul = pages["Chair"], pages["Freetown"], pages["Seoul"]
@@ -196,7 +211,7 @@ async def test_layouts_pins_full_screen_details_and_speaking(cameras: dict[str, 
         assert await freetown.get_attribute("#layout-toggle", "aria-pressed") == "true"
         await freetown.click("#layout-toggle")  # back to speaker view
         await freetown.wait_for_function("window.conference.subscribePc")
-        hold_estimate(server, "Freetown", 5_000_000)
+        await hold_when_subscribed(server, "Freetown")
         await until(lambda: picture_of(freetown, "Seoul", stage=True), 30, "Seoul back on stage")
 
         # Pin the Chair: large on Freetown's page only; Seoul comes into Freetown's strip.
@@ -217,7 +232,7 @@ async def test_layouts_pins_full_screen_details_and_speaking(cameras: dict[str, 
         # A reload comes back as the same participant with no pin: the server's pin goes too.
         await freetown.reload()
         await freetown.wait_for_function("window.conference && window.conference.subscribePc")
-        hold_estimate(server, "Freetown", 5_000_000)
+        await hold_when_subscribed(server, "Freetown")
         await until(lambda: picture_of(freetown, "Seoul", stage=True), 30, "no pin after reload")
         await until(lambda: picture_of(freetown, "Chair", stage=False), 30, "Chair in the strip")
         await freetown.click(

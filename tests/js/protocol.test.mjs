@@ -119,3 +119,12 @@ test("pin sends the participant, or null for the room's stage again", async () =
   assert.deepEqual(ws.sentOf("pin").map((m) => m.participant_id), ["p7", null]);
   client.leave();
 });
+
+test("a bye with a listed reason ends the meeting in its own words (it threw 'msg is not a function')", async () => {
+  const { client, ws } = await joinedListener();
+  const states = [];
+  client.addEventListener("state", (e) => states.push(e.detail));
+  ws.deliver({ type: "bye", reason: "You joined this meeting again from another window" });
+  assert.deepEqual(states.map((s) => [s.state, s.words.key]), [["closed", "bye.otherWindow"]]);
+  assert.equal(client.state, "closed");
+});

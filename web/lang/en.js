@@ -2,7 +2,7 @@
 // {placeholders} (tests/js/i18n.test.mjs); an entry with plural forms is an object chosen by
 // {count} through Intl.PluralRules (one, other, and whichever other forms the language has).
 
-export default {
+export default Object.freeze({
   "language.name": "English",
   "language.label": "Language",
 
@@ -413,4 +413,4 @@ export default {
   "watch.again": "Watch again",
   "watch.volume": "Volume",
   "watch.volumeValue": "{percent} %",
-};
+});

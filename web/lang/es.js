@@ -1,6 +1,6 @@
 // Español. The same keys and {placeholders} as en.js (tests/js/i18n.test.mjs).
 
-export default {
+export default Object.freeze({
   "language.name": "Español",
   "language.label": "Idioma",
 
@@ -403,4 +403,4 @@ export default {
   "watch.again": "Volver a mirar",
   "watch.volume": "Volumen",
   "watch.volumeValue": "{percent} %",
-};
+});

@@ -1,6 +1,6 @@
 // Français. The same keys and {placeholders} as en.js (tests/js/i18n.test.mjs).
 
-export default {
+export default Object.freeze({
   "language.name": "Français",
   "language.label": "Langue",
 
@@ -403,4 +403,4 @@ export default {
   "watch.again": "Regarder à nouveau",
   "watch.volume": "Volume",
   "watch.volumeValue": "{percent} %",
-};
+});

@@ -1,7 +1,7 @@
 // 한국어. The same keys and {placeholders} as en.js (tests/js/i18n.test.mjs); Korean has one
 // plural form (other).
 
-export default {
+export default Object.freeze({
   "language.name": "한국어",
   "language.label": "언어",
 
@@ -384,4 +384,4 @@ export default {
   "watch.again": "다시 시청",
   "watch.volume": "음량",
   "watch.volumeValue": "{percent}%",
-};
+});
