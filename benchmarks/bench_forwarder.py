@@ -23,7 +23,7 @@ from confsfu.forwarding.source_packet import SourcePacket
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp, parse_rtp
 from confsfu.server import _wire
-from confsfu.server.rtc_adapter import srtp_context
+from confsfu.server.srtp_contexts import srtp_context
 
 PATTERN = (0, 2, 1, 2)
 N = 20_000

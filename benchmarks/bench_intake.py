@@ -22,7 +22,7 @@ from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.rtp.packet import build_rtp
 from confsfu.server import _wire
-from confsfu.server.rtc_adapter import srtp_context
+from confsfu.server.srtp_contexts import srtp_context
 
 KEY = "a#0"
 PATTERN = (0, 2, 1, 2)

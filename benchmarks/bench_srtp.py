@@ -22,7 +22,7 @@ from pylibsrtp import Policy, Session
 
 from confsfu.rtp.packet import build_rtp
 from confsfu.server import _wire
-from confsfu.server.rtc_adapter import srtp_context
+from confsfu.server.srtp_contexts import srtp_context
 from confsfu.server.srtp_keys import gcm_rtp_keys
 
 

@@ -25,7 +25,7 @@ from confsfu.bandwidth.twcc import TwccEstimator
 from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.server import _wire
-from confsfu.server.rtc_adapter import srtp_context
+from confsfu.server.srtp_contexts import srtp_context
 
 KEY = bytes(range(30))
 

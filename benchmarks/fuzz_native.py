@@ -36,7 +36,7 @@ from confsfu.forwarding.slot import SlotForwarder
 from confsfu.rtp.extensions import build_audio_level
 from confsfu.rtp.packet import build_rtp
 from confsfu.server import _wire
-from confsfu.server.rtc_adapter import srtp_context
+from confsfu.server.srtp_contexts import srtp_context
 
 VIDEO, AUDIO, RTX = 0x1111, 0x2222, 0x3333
 KEYS = {VIDEO: "p/video#0", AUDIO: "p/audio#0"}

@@ -113,8 +113,8 @@ async def test_srtp_that_came_before_the_keys_is_read_first(
     task; until that queue is read, later packets join it instead of overtaking it (a stream's
     first packets would otherwise come after its later ones, and be dropped as too old)."""
     key, salt = bytes(range(16)), bytes(range(12))
-    monkeypatch.setattr("confsfu.server.rtc_adapter._opener", lambda dtls: _wire.Opener(key, salt))
-    monkeypatch.setattr("confsfu.server.rtc_adapter.srtp_context", lambda rx: 0)
+    monkeypatch.setattr("confsfu.server.srtp_contexts.opener", lambda dtls: _wire.Opener(key, salt))
+    monkeypatch.setattr("confsfu.server.srtp_contexts.srtp_context", lambda rx: 0)
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     protocol = SimpleNamespace(datagram_received=lambda data, addr: queue.put_nowait(data))
     pc = RawPeerConnection()
@@ -143,8 +143,8 @@ async def test_nothing_a_peer_sends_raises_out_of_the_socket_callback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     key, salt = bytes(range(16)), bytes(range(12))
-    monkeypatch.setattr("confsfu.server.rtc_adapter._opener", lambda dtls: _wire.Opener(key, salt))
-    monkeypatch.setattr("confsfu.server.rtc_adapter.srtp_context", lambda rx: 0)
+    monkeypatch.setattr("confsfu.server.srtp_contexts.opener", lambda dtls: _wire.Opener(key, salt))
+    monkeypatch.setattr("confsfu.server.srtp_contexts.srtp_context", lambda rx: 0)
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     fell_back: list[bytes] = []
     protocol = SimpleNamespace(datagram_received=lambda data, addr: fell_back.append(data))

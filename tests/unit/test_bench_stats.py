@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from confsfu.bench.report import _loop_lag
-from confsfu.bench.worker import (
+from confsfu.bench.streams import (
     DELAY_MAX_MS,
     MISSING_KEPT,
     SendTimes,
     StreamStats,
-    layer_label,
     server_read_after,
 )
+from confsfu.bench.worker import layer_label
 from confsfu.loadgen.packets import Pacer, RecentPackets
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp
@@ -333,7 +333,7 @@ def test_listeners_join_with_a_listener_token_or_the_watch_link(
 ) -> None:
     import jwt
 
-    from confsfu.bench.runner import plan_peers
+    from confsfu.bench.peers import plan_peers
     from confsfu.bench.scenario import Scenario
     from confsfu.tokens import make_token
 

@@ -27,7 +27,7 @@ from confsfu.rtp.errors import ParseError
 from confsfu.rtp.extensions import ExtensionIds, abs_send_time, build_audio_level, parse_audio_level
 from confsfu.rtp.packet import build_rtp, parse_rtp
 from confsfu.server import _wire
-from confsfu.server.rtc_adapter import srtp_context
+from confsfu.server.srtp_contexts import srtp_context
 
 from .test_wire import route_to, sessions, video_header
 

@@ -14,7 +14,7 @@ from confsfu.forwarding._reception import Reception
 from confsfu.rtp import _fast
 from confsfu.rtp.packet import RtpPacket, build_rtp
 from confsfu.server import _wire
-from confsfu.server.rtc_adapter import srtp_context
+from confsfu.server.srtp_contexts import srtp_context
 
 from .test_intake import Side, audio, make_intake, make_slots
 from .test_pump import KEY, SALT, pumped, watching

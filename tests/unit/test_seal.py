@@ -18,7 +18,8 @@ from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp
 from confsfu.server import _wire
 from confsfu.server.media_handles import Slot
-from confsfu.server.rtc_adapter import OutgoingStream, srtp_context
+from confsfu.server.rtc_adapter import OutgoingStream
+from confsfu.server.srtp_contexts import srtp_context
 from confsfu.server.srtp_keys import derive, gcm_rtp_keys
 
 GCM_PROFILES = {

@@ -15,7 +15,7 @@ from confsfu.forwarding.outgoing import SlotHeader, build_padding, transport_cc_
 from confsfu.rtp.extensions import abs_send_time
 from confsfu.rtp.packet import build_rtp
 from confsfu.server import _wire
-from confsfu.server.rtc_adapter import srtp_context
+from confsfu.server.srtp_contexts import srtp_context
 
 KEY = bytes(range(30))
 TCC = 5

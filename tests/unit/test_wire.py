@@ -18,7 +18,7 @@ from confsfu.rtp.extensions import abs_send_time, parse_sdes_string
 from confsfu.rtp.packet import parse_rtp
 from confsfu.rtp.rtcp_build import serialize_rtcp
 from confsfu.server import _wire
-from confsfu.server.rtc_adapter import srtp_context
+from confsfu.server.srtp_contexts import srtp_context
 
 KEY = bytes(range(30))  # AES_CM_128_HMAC_SHA1_80: 16 bytes of key, 14 of salt
 

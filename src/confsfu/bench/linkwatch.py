@@ -17,7 +17,8 @@ from confsfu.rtp.packet import parse_rtp
 from confsfu.rtp.rtcp_build import serialize_rtcp
 
 if TYPE_CHECKING:
-    from confsfu.bench.worker import BenchPeer, StreamStats
+    from confsfu.bench.streams import StreamStats
+    from confsfu.bench.worker import BenchPeer
 
 PLI_EVERY_MS = 500  # a page asks for a keyframe at most this often
 

@@ -14,65 +14,24 @@ from typing import Any, Protocol
 from confsfu.bench.arrival import ArrivalStamps
 from confsfu.bench.linkwatch import LinkPlan, LinkWatch, make_link
 from confsfu.bench.scenario import SCREEN_FPS
+from confsfu.bench.streams import DELAY_MAX_MS, SendTimes, StreamStats, server_read_after
 from confsfu.loadgen.media import EncodedFrame, opus_frames, vp8_frames, vp8_slides
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.rtp.errors import ParseError
-from confsfu.rtp.extensions import parse_abs_send_time
 from confsfu.rtp.packet import parse_rtp
-from confsfu.rtp.seq import seq_diff
 from confsfu.server.aiortc_setup import configure_aiortc
 from confsfu.server.rtc_adapter import RawPeerConnection
 from confsfu.server.run import run_loop
 
 DELAY_BIN_MS = 0.1  # forwarding delay histogram resolution
-DELAY_MAX_MS = 5000.0
 TAIL_BYTES = 12  # packet tail used to match a received packet to its send time
 TAG = b"\xc0\xf5"  # ...of which the last 6: this mark and a 4-byte count (see BenchPeer)
 TAG_BYTES = len(TAG) + 4
 MIN_TAGGED_BYTES = 64  # header with extensions, VP8 descriptor and keyframe header, the tag
-ABS_SEND_TIME_WRAP_S = 64.0
 SPLIT_EVERY = 8  # video packets whose delay is also split at the server's read: 1 in 8 (a parse)
 CLOCK_SLACK_S = 0.001  # realtime -> monotonic conversion error allowed in an arrival time
 MESSAGES_KEPT = 200  # signalling messages a peer's log keeps (what the run needs is noted apart)
 LINK_STAMP_MAX_S = 5.0  # a kernel time stamp older than this, for a linked subscriber, is wrong
-MISSING_KEPT = 1024  # missing sequence numbers a stream remembers, to see them filled late
-
-
-class SendTimes:
-    """When each packet was sent (monotonic seconds), kept at least as long as a delay is still
-    measured (DELAY_MAX_MS) and at most twice that.
-
-    Two generations that swap: bounded memory, and no dict of a whole run's packets whose resizes
-    and collection would stall the worker and show up as forwarding delay.
-    """
-
-    __slots__ = ("_current", "_older", "_since")
-
-    def __init__(self, now: float) -> None:
-        self._current: dict[tuple[str, bytes], float] = {}
-        self._older: dict[tuple[str, bytes], float] = {}
-        self._since = now
-
-    def note(self, key: tuple[str, bytes], at: float) -> None:
-        if at - self._since >= DELAY_MAX_MS / 1000:
-            self._older, self._current, self._since = self._current, {}, at
-        self._current[key] = at
-
-    def get(self, key: tuple[str, bytes]) -> float | None:
-        at = self._current.get(key)
-        return self._older.get(key) if at is None else at
-
-    def __len__(self) -> int:
-        return len(self._current) + len(self._older)
-
-
-def server_read_after(sent: float, abs_send_time: bytes) -> float:
-    """Seconds from a packet's send to the server's reading it, from the abs-send-time the server
-    wrote into the forwarded packet (its read time on the same monotonic clock, in ms, modulo
-    64 s). Never negative: the server truncates its clock to the millisecond."""
-    read = parse_abs_send_time(abs_send_time) / (1 << 18)  # 6.18 fixed-point seconds
-    after = (read - sent) % ABS_SEND_TIME_WRAP_S
-    return 0.0 if after > ABS_SEND_TIME_WRAP_S / 2 else after
 
 
 class _Queue(Protocol):
@@ -121,52 +80,6 @@ class WorkerPlan:
     idle: bool = False  # run under SCHED_IDLE: any other runnable process goes first
     light_listeners: bool = True  # listeners count sealed SRTP (see Scenario)
     link: LinkPlan = field(default_factory=LinkPlan)  # of the peers with `link`
-
-
-@dataclass(slots=True)
-class StreamStats:
-    """One received SSRC: counts and sequence gaps (no per-packet lists, fit for a soak)."""
-
-    packets: int = 0
-    octets: int = 0
-    recovered: int = 0  # gaps filled later: by RTX, or by the packet itself arriving late
-    late: int = 0  # of those, filled by the packet itself (the server forwards upstream repairs)
-    first: int | None = None
-    highest: int = 0  # unwrapped
-    gaps: int = 0  # sequence numbers skipped on first arrival
-    missing: set[int] = field(default_factory=set)  # unwrapped, the newest MISSING_KEPT only
-
-    def arrived(self, seq: int) -> int:
-        """A media packet (not RTX) arrived: how many sequence numbers it skipped."""
-        if self.first is None:
-            self.first = self.highest = seq
-            return 0
-        delta = (seq - self.highest) % 65536
-        if 0 < delta < 32768:
-            if delta > 1:
-                self.skipped(self.highest + 1, self.highest + delta)
-            self.highest += delta
-            return delta - 1
-        if delta >= 32768 and self.filled(seq):
-            self.late += 1
-        return 0
-
-    def skipped(self, start: int, end: int) -> None:
-        """Sequence numbers [start, end) (unwrapped) did not arrive in order."""
-        self.gaps += end - start
-        self.missing.update(range(max(start, end - MISSING_KEPT), end))
-        if len(self.missing) > 2 * MISSING_KEPT:
-            floor = self.highest - MISSING_KEPT
-            self.missing = {s for s in self.missing if s >= floor}
-
-    def filled(self, seq: int) -> bool:
-        """A packet that was missing arrived; False for duplicates (probe padding, say)."""
-        unwrapped = self.highest + seq_diff(seq, self.highest)
-        if unwrapped in self.missing:
-            self.missing.discard(unwrapped)
-            self.recovered += 1
-            return True
-        return False
 
 
 class BenchPeer(LoopbackPeer):

@@ -1,4 +1,5 @@
-"""The only module that touches aiortc's private seams: a PeerConnection that moves raw RTP.
+"""Where aiortc's private seams are touched (with `srtp_contexts` for the DTLS keying and
+`aiortc_setup` for the process-wide patches): a PeerConnection that moves raw RTP.
 
 aiortc drives SDP, ICE, DTLS and SRTP; its media objects (decoders, encoders, jitter buffers, RTCP
 loops) are kept idle. Decrypted RTP/RTCP bytes go straight to callbacks, and outgoing bytes are
@@ -22,7 +23,6 @@ from typing import Any
 import aioice.ice
 import aiortc
 import aiortc.codecs
-import pylibsrtp
 from aiortc import (
     RTCConfiguration,
     RTCIceServer,
@@ -31,11 +31,9 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.rtcconfiguration import RTCBundlePolicy
-from pylibsrtp._binding import ffi as srtp_ffi
-from pylibsrtp._binding import lib as srtp_lib
 
 from confsfu.ids import Kind
-from confsfu.server import _wire, srtp_keys
+from confsfu.server import _wire, srtp_contexts
 from confsfu.server.aiortc_setup import AdapterError
 from confsfu.server.clock import clock_ms
 
@@ -46,30 +44,6 @@ SOCKET_BUFFER_BYTES = 1 << 20  # each ICE socket's receive and send buffer (see 
 
 RtpCallback = Callable[[bytes, int], None]  # decrypted packet, arrival time (ms, loop clock)
 RtcpCallback = Callable[[bytes], None]
-
-
-def _address(pointer: Any) -> int:
-    return int(srtp_ffi.cast("uintptr_t", pointer))
-
-
-def srtp_context(session: pylibsrtp.Session) -> int:
-    """The address of a pylibsrtp session's libsrtp context, for `confsfu.server._wire.Route`."""
-    return _address(session._srtp[0])
-
-
-# Packets are protected and unprotected by the C paths with pylibsrtp's own libsrtp.
-_wire.set_protect(
-    *(
-        _address(srtp_ffi.addressof(srtp_lib, name))
-        for name in ("srtp_protect", "srtp_protect_rtcp", "srtp_unprotect", "srtp_unprotect_rtcp")
-    )
-)
-
-
-_GCM_PROFILES = (
-    pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
-    pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
-)
 
 
 def aiortc_readable(sdp: str) -> str:
@@ -86,53 +60,6 @@ def aiortc_readable(sdp: str) -> str:
                 line = f"{parts[0]} {parts[1]}"
         out.append(line)
     return ("\r\n" if "\r\n" in sdp else "\n").join(out)
-
-
-def _dedicate_contexts(route: _wire.Route, dtls: Any, ssrcs: Iterable[int]) -> None:
-    """Give each outgoing SSRC a protection of its own, keyed like aiortc's sending session:
-    one AES-GCM `Sealer` for all (a few lines of C around OpenSSL), or for other profiles a libsrtp
-    session (libsrtp finds a session's stream by walking a linked list, once per packet)."""
-    key, profile = _srtp_key(dtls, sending=True)
-    session_keys = _gcm_session_keys(key, profile)
-    if session_keys is not None:
-        sealer = _wire.Sealer(session_keys.key, session_keys.salt)
-        for ssrc in ssrcs:
-            route.seal(ssrc, sealer)
-        return
-    for ssrc in ssrcs:
-        policy = pylibsrtp.Policy(
-            key=key, ssrc_type=pylibsrtp.Policy.SSRC_SPECIFIC, ssrc_value=ssrc, srtp_profile=profile
-        )
-        policy.allow_repeat_tx = True  # as aiortc's: a packet may be sent again as it was
-        policy.window_size = 1024
-        session = pylibsrtp.Session(policy)
-        route.dedicate(ssrc, srtp_context(session), session)
-
-
-def _opener(dtls: Any) -> _wire.Opener | None:
-    """An AES-GCM `Opener` for the connection's incoming RTP, keyed like aiortc's receiving
-    session; None for other profiles (libsrtp's session then opens RTP too)."""
-    session_keys = _gcm_session_keys(*_srtp_key(dtls, sending=False))
-    return None if session_keys is None else _wire.Opener(session_keys.key, session_keys.salt)
-
-
-def _gcm_session_keys(key: bytes, profile: int) -> srtp_keys.SessionKeys | None:
-    if profile not in _GCM_PROFILES or not _wire.sealing_available():
-        return None
-    salt_at = len(key) - srtp_keys.GCM_SALT_BYTES
-    return srtp_keys.gcm_rtp_keys(key[:salt_at], key[salt_at:])
-
-
-def _srtp_key(dtls: Any, *, sending: bool) -> tuple[bytes, int]:
-    """The SRTP master key + salt of one side of a connected DTLS transport and its libsrtp
-    profile, exported from the DTLS session again the way aiortc's `_setup_srtp` does."""
-    chosen = dtls._ssl.get_selected_srtp_profile()
-    profile = next(p for p in dtls._srtp_profiles if p.openssl_profile == chosen)
-    material = dtls._ssl.export_keying_material(
-        b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length)
-    )
-    key = profile.get_key_and_salt(material, 1 if (dtls._role == "server") == sending else 0)
-    return bytes(key), int(profile.libsrtp_profile)
 
 
 class NegotiationError(ValueError):
@@ -309,8 +236,8 @@ class RawPeerConnection:
             self._drop_route()
             return False
         if self._outgoing_ssrcs and not self.route.dedicated:
-            _dedicate_contexts(self.route, self._dtls, self._outgoing_ssrcs)
-        srtp = srtp_context(tx)
+            srtp_contexts.dedicate(self.route, self._dtls, self._outgoing_ssrcs)
+        srtp = srtp_contexts.srtp_context(tx)
         transport = getattr(pair.protocol, "transport", None)
         if isinstance(pair.protocol, aioice.ice.StunProtocol) and transport is not None:
             host, port = pair.remote_addr[:2]
@@ -409,7 +336,8 @@ class RawPeerConnection:
                     if queued.qsize():  # SRTP that came before the keys goes first
                         fallback(data, addr)
                         return
-                    keys[0], keys[1], keys[2] = rx, srtp_context(rx), _opener(dtls)
+                    opener = srtp_contexts.opener(dtls)
+                    keys[0], keys[1], keys[2] = rx, srtp_contexts.srtp_context(rx), opener
                     if self._intake is not None:  # it opens RTP with whichever there is
                         self._intake.opener = keys[2]
                         self._intake.set_srtp(keys[1] if keys[2] is None else None, rx)
