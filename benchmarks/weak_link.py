@@ -18,6 +18,7 @@ Run from the repository: sudo .venv/bin/python benchmarks/weak_link.py [--rounds
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -52,7 +53,7 @@ async def main(
     if link == "auto":
         link = "tun" if (delay_ms or loss_pct) and not has_netem("cfbl") else "tbf"
     veth_or_tun = "tun" if link == "tun" else "veth"
-    print(f"link: {link}", flush=True)
+    print(f"link: {link}; load average {load_average()}", flush=True)
     with ExitStack() as namespaces, tempfile.TemporaryDirectory() as tmp:
         # Chromium's namespace serves the direct call too; Firefox gets one of its own (the
         # interfaces are named by the first three letters: they differ).
@@ -84,17 +85,24 @@ async def main(
                                 )  # fmt: skip
                             except AssertionError as e:  # one run that never began: the others
                                 figures = Figures(f"{name} ({estimator}) never began: {e}")
+                            figures.load = load_average()
                             results.append(figures)
                             print(describe([figures]), flush=True)
                     figures = await direct_call(
                         outside, chromium, ns, schedule, delay_ms=delay_ms, loss_pct=loss_pct
                     )
+                    figures.load = load_average()
                     results.append(figures)
                     print(describe([figures]), flush=True)
             finally:
                 await outside.close()
     print(f"\nschedule {[(p.kbit_s, p.seconds) for p in schedule]}, link {link}, delay "
           f"{delay_ms} ms, loss {loss_pct} %:\n{describe(results)}")  # fmt: skip
+
+
+def load_average() -> str:
+    """1, 5 and 15 minutes: other work on the machine (browsers of other runs) shows in figures."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def netem_or_exit(ns: Namespace) -> None:
@@ -118,8 +126,13 @@ def browser_list(text: str) -> list[str]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--delay-ms", type=int, default=0)
-    parser.add_argument("--loss-pct", type=float, default=0.0)
+    parser.add_argument(
+        "--delay-ms", type=int, default=0,
+        help="one-way delay (netem: on the downlink; the TUN link: both ways)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--loss-pct", type=float, default=0.0, help="random loss on the downlink, in percent"
+    )
     parser.add_argument(
         "--link", choices=("auto", "tbf", "tun"), default="auto",
         help="tc tbf (and netem), or the user-space TUN link (auto: tun for delay or loss "

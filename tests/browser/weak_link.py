@@ -99,9 +99,10 @@ class Figures:
     label: str
     phases: list[PhaseFigures] = field(default_factory=list)
     server: str = ""  # what the server counted meanwhile (through it)
+    load: str = ""  # the machine's load average at the end (the benchmark's)
 
     def lines(self) -> list[str]:
-        out = [f"{self.label}:"]
+        out = [f"{self.label}:" + (f" (load average {self.load})" if self.load else "")]
         if self.server:
             out.append(f"  server: {self.server}")
         for p in self.phases:
