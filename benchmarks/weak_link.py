@@ -18,6 +18,7 @@ Run from the repository: sudo .venv/bin/python benchmarks/weak_link.py [--rounds
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from playwright.async_api import Browser, async_playwright
 from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path
 from tests.browser.firefox import Firefox, launch_firefox
 from tests.browser.netns import Namespace, has_netem, namespace
+from tests.browser.tunlink import TunLink
 from tests.browser.weak_link import (
     FULL,
     SHORT,
@@ -96,6 +98,9 @@ async def main(
                     print(describe([figures]), flush=True)
             finally:
                 await outside.close()
+        for name, (_, viewer_ns) in inside.items():
+            if isinstance(viewer_ns.shaper, TunLink):  # what the emulator saw and how late it was
+                print(f"TUN link to {name}: {json.dumps(viewer_ns.shaper.stats())}", flush=True)
     print(f"\nschedule {[(p.kbit_s, p.seconds) for p in schedule]}, link {link}, delay "
           f"{delay_ms} ms, loss {loss_pct} %:\n{describe(results)}")  # fmt: skip
 
