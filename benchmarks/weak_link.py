@@ -5,14 +5,21 @@ alternate between transport-cc and REMB, each estimator with every browser in tu
 Chromium-to-Chromium call over the same schedule is the reference (a direct call has no Firefox
 side here). Per phase: time to go down after a drop, time back to 1280x720 after a rise, the
 longest stage freeze, audio lost and the share of the link used. Needs root, iproute2 (ip, tc),
-Chromium and firefox-esr (as CI installs); delay and loss need the kernel's netem.
+Chromium and firefox-esr (as CI installs).
+
+The link is `tc tbf` on a veth pair (`--link tbf`), with netem before it for delay and loss, or
+the user-space TUN link (`--link tun`, tests/browser/tunlink.py: the same bucket and queue, the
+delay both ways so the round trip gains twice it, the loss on the downlink). `--link auto` (the
+default) takes tbf, and the TUN link when delay or loss is asked of a kernel without netem.
 
 Run from the repository: sudo .venv/bin/python benchmarks/weak_link.py [--rounds 2]
-    [--delay-ms 80 --loss-pct 2] [--short] [--browsers chromium,firefox]
+    [--delay-ms 80 --loss-pct 2] [--link auto|tbf|tun] [--short] [--browsers chromium,firefox]
 """
 
 import argparse
 import asyncio
+import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.browser
 from playwright.async_api import Browser, async_playwright
 from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path
 from tests.browser.firefox import Firefox, launch_firefox
-from tests.browser.netns import Namespace, namespace
+from tests.browser.netns import Namespace, has_netem, namespace
+from tests.browser.tunlink import TunLink
 from tests.browser.weak_link import (
     FULL,
     SHORT,
@@ -40,22 +48,27 @@ BROWSERS = ("chromium", "firefox")
 
 
 async def main(
-    rounds: int, delay_ms: int, loss_pct: float, short: bool, browsers: list[str]
+    rounds: int, delay_ms: int, loss_pct: float, short: bool, browsers: list[str], link: str
 ) -> None:
     schedule = SHORT if short else FULL
     results: list[Figures] = []
+    if link == "auto":
+        link = "tun" if (delay_ms or loss_pct) and not has_netem("cfbl") else "tbf"
+    veth_or_tun = "tun" if link == "tun" else "veth"
+    print(f"link: {link}; load average {load_average()}", flush=True)
     with ExitStack() as namespaces, tempfile.TemporaryDirectory() as tmp:
         # Chromium's namespace serves the direct call too; Firefox gets one of its own (the
         # interfaces are named by the first three letters: they differ).
-        ns = namespaces.enter_context(namespace("cfbl", "10.213.81"))
-        if delay_ms or loss_pct:
+        ns = namespaces.enter_context(namespace("cfbl", "10.213.81", veth_or_tun, seed=1))
+        if (delay_ms or loss_pct) and link == "tbf":
             netem_or_exit(ns)
         inside: dict[str, tuple[Browser | Firefox, Namespace]] = {}
         async with async_playwright() as p, AsyncExitStack() as launched:
             chromium = await launched.enter_async_context(chromium_in(ns, Path(tmp)))
             inside["chromium"] = (chromium, ns)
             if "firefox" in browsers:
-                ff_ns = namespaces.enter_context(namespace("fxwl", "10.213.82"))
+                ff = namespace("fxwl", "10.213.82", veth_or_tun, seed=2)
+                ff_ns = namespaces.enter_context(ff)
                 profile = Path(tmp) / "firefox-profile"
                 inside["firefox"] = (
                     await launched.enter_async_context(launch_firefox(ff_ns, profile)),
@@ -74,17 +87,27 @@ async def main(
                                 )  # fmt: skip
                             except AssertionError as e:  # one run that never began: the others
                                 figures = Figures(f"{name} ({estimator}) never began: {e}")
+                            figures.load = load_average()
                             results.append(figures)
                             print(describe([figures]), flush=True)
                     figures = await direct_call(
                         outside, chromium, ns, schedule, delay_ms=delay_ms, loss_pct=loss_pct
                     )
+                    figures.load = load_average()
                     results.append(figures)
                     print(describe([figures]), flush=True)
             finally:
                 await outside.close()
-    print(f"\nschedule {[(p.kbit_s, p.seconds) for p in schedule]}, delay {delay_ms} ms, "
-          f"loss {loss_pct} %:\n{describe(results)}")  # fmt: skip
+        for name, (_, viewer_ns) in inside.items():
+            if isinstance(viewer_ns.shaper, TunLink):  # what the emulator saw and how late it was
+                print(f"TUN link to {name}: {json.dumps(viewer_ns.shaper.stats())}", flush=True)
+    print(f"\nschedule {[(p.kbit_s, p.seconds) for p in schedule]}, link {link}, delay "
+          f"{delay_ms} ms, loss {loss_pct} %:\n{describe(results)}")  # fmt: skip
+
+
+def load_average() -> str:
+    """1, 5 and 15 minutes: other work on the machine (browsers of other runs) shows in figures."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def netem_or_exit(ns: Namespace) -> None:
@@ -92,7 +115,8 @@ def netem_or_exit(ns: Namespace) -> None:
     try:
         shape(ns, 1000, delay_ms=1, loss_pct=0.1)
     except subprocess.CalledProcessError as e:
-        sys.exit(f"no netem on this kernel, so no delay or loss: {e.stderr.decode().strip()}")
+        sys.exit(f"no netem on this kernel, so no delay or loss with tbf (--link tun has them): "
+                 f"{e.stderr.decode().strip()}")  # fmt: skip
     shape(ns, None)
 
 
@@ -107,12 +131,24 @@ def browser_list(text: str) -> list[str]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--delay-ms", type=int, default=0)
-    parser.add_argument("--loss-pct", type=float, default=0.0)
+    parser.add_argument(
+        "--delay-ms", type=int, default=0,
+        help="one-way delay (netem: on the downlink; the TUN link: both ways)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--loss-pct", type=float, default=0.0, help="random loss on the downlink, in percent"
+    )
+    parser.add_argument(
+        "--link", choices=("auto", "tbf", "tun"), default="auto",
+        help="tc tbf (and netem), or the user-space TUN link (auto: tun for delay or loss "
+        "without netem)",
+    )  # fmt: skip
     parser.add_argument("--short", action="store_true", help="the browser test's schedule")
     parser.add_argument(
         "--browsers", type=browser_list, default=list(BROWSERS),
         help="the subscribers, in turn for each estimator (default chromium,firefox)",
     )  # fmt: skip
     args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.delay_ms, args.loss_pct, args.short, args.browsers))
+    asyncio.run(
+        main(args.rounds, args.delay_ms, args.loss_pct, args.short, args.browsers, args.link)
+    )

@@ -1,6 +1,7 @@
 """A Chromium or Firefox subscriber behind a link whose rate follows a schedule (issue 20): its
-own network namespace, `tc tbf` on the host's end of the veth (what reaches the subscriber),
-the stage sampled from the page four times a second. Used by the browser test (a short
+own network namespace, `tc tbf` on the host's end of the veth (what reaches the subscriber) or
+the user-space TUN link's emulator (tests/browser/tunlink.py: delay and loss without netem), the
+stage sampled from the page four times a second. Used by the browser test (a short
 schedule, loose bounds) and by benchmarks/weak_link.py (the full schedule, REMB against
 transport-cc, and a direct Chromium-to-Chromium call as the reference)."""
 
@@ -98,9 +99,10 @@ class Figures:
     label: str
     phases: list[PhaseFigures] = field(default_factory=list)
     server: str = ""  # what the server counted meanwhile (through it)
+    load: str = ""  # the machine's load average at the end (the benchmark's)
 
     def lines(self) -> list[str]:
-        out = [f"{self.label}:"]
+        out = [f"{self.label}:" + (f" (load average {self.load})" if self.load else "")]
         if self.server:
             out.append(f"  server: {self.server}")
         for p in self.phases:
@@ -121,7 +123,12 @@ class Figures:
 def shape(ns: Namespace, kbit_s: int | None, delay_ms: int = 0, loss_pct: float = 0.0) -> None:
     """What the host sends into the namespace: a token bucket at `kbit_s` whose queue holds
     150 ms (tbf). Delay and random loss need netem, which not every kernel has (this machine's
-    has not: `tc` answers "Specified qdisc kind is unknown")."""
+    has not: `tc` answers "Specified qdisc kind is unknown"). A namespace joined by the TUN link
+    is shaped by its emulator: the same bucket and queue, the delay both ways (netem's here
+    delays only the downlink), the loss on the downlink."""
+    if ns.shaper is not None:
+        ns.shaper.shape(kbit_s, delay_ms, loss_pct)
+        return
     subprocess.run(["tc", "qdisc", "del", "dev", ns.host_if, "root"], capture_output=True)
     if kbit_s is None:
         return

@@ -3,7 +3,8 @@
 The link is a token bucket (rate from a schedule, `burst_bytes` of tokens, a queue of
 `rate x latency + burst` bytes with tail drop, as tbf sizes it), optional random loss before the
 queue and a fixed delay after it. As the browser benchmark does, every phase change replaces the
-qdisc: what is queued is dropped and the bucket starts full. The receiver records arrivals and
+qdisc: what is queued is dropped and the bucket starts full; `reshape` does the same at any time
+(a live link's rate change: tests/browser/tunlink.py). The receiver records arrivals and
 answers as a browser does: transport-cc feedback every `feedback_ms`, a loss fraction once a
 second, NACKs for missing video packets and a keyframe request when a frame cannot be repaired.
 Times are microseconds; random draws come from the caller (`draw`, uniform in [0, 1)).
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 
@@ -71,6 +72,7 @@ class Link:
         self._out: deque[tuple[int, Packet]] = deque()  # (arrival_us, packet) in flight
         self.dropped = 0  # tail drops and phase changes
         self.lost = 0  # random loss
+        self._unlimited = False  # `reshape(..., None)`: no bucket, no queue
 
     @property
     def rate_bps(self) -> float:
@@ -82,8 +84,19 @@ class Link:
     def _wire(self, packet: Packet) -> int:
         return packet.size + self.config.overhead_bytes
 
+    def _leave(self, leave_us: int, packet: Packet) -> None:
+        """Out of the queue at `leave_us`, into the delay (in order: a shorter delay set later
+        does not overtake what is in flight)."""
+        arrival = leave_us + self.config.delay_ms * 1000
+        if self._out:
+            arrival = max(arrival, self._out[-1][0])
+        self._out.append((arrival, packet))
+
     def _advance(self, until_us: int) -> None:
         """Runs the bucket up to `until_us`: packets leave as tokens allow."""
+        if self._unlimited:
+            self._t_us = max(self._t_us, until_us)
+            return
         while True:
             boundary = self._ends_us[self._phase] if self._phase + 1 < len(self._rates) else None
             stop = until_us if boundary is None else min(until_us, boundary)
@@ -101,7 +114,7 @@ class Link:
                 self._t_us = leave
                 packet = self._queue.popleft()
                 self._queued_bytes -= need
-                self._out.append((leave + self.config.delay_ms * 1000, packet))
+                self._leave(leave, packet)
             elapsed = max(stop - self._t_us, 0)
             self._tokens = min(self._tokens + elapsed * bytes_per_us, self.config.burst_bytes)
             self._t_us = max(self._t_us, stop)
@@ -119,6 +132,9 @@ class Link:
         if self.config.loss and self._draw() < self.config.loss:
             self.lost += 1
             return False
+        if self._unlimited:
+            self._leave(now_us, packet)
+            return True
         need = self._wire(packet)
         if self._queued_bytes + need > self._limit_bytes():
             self.dropped += 1
@@ -127,6 +143,45 @@ class Link:
         self._queued_bytes += need
         self._advance(now_us)
         return True
+
+    def reshape(
+        self,
+        now_us: int,
+        kbit_s: int | None,
+        delay_ms: int | None = None,
+        loss: float | None = None,
+    ) -> None:
+        """What replacing the qdisc does at `now_us` (a live link's rate change): the queue is
+        dropped and the bucket starts full, at `kbit_s` (None: no limit) for as long as the link
+        runs after; a new delay or loss applies to what is sent from now."""
+        if kbit_s is not None and kbit_s <= 0:
+            raise ValueError("a rate is positive (None: no limit)")
+        self._advance(now_us)
+        self.dropped += len(self._queue)
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._tokens = float(self.config.burst_bytes)
+        self._unlimited = kbit_s is None
+        self._rates, self._ends_us, self._phase = [(kbit_s or 1) * 1000.0], [now_us], 0
+        self.config = replace(
+            self.config,
+            delay_ms=self.config.delay_ms if delay_ms is None else delay_ms,
+            loss=self.config.loss if loss is None else loss,
+        )
+
+    @property
+    def held(self) -> int:
+        """Packets queued or in the delay."""
+        return len(self._queue) + len(self._out)
+
+    def next_arrival_us(self) -> int | None:
+        """The earliest time `deliver` may have a packet (None: nothing is held)."""
+        if self._out:
+            return self._out[0][0]
+        if not self._queue:
+            return None
+        wait_us = max(0.0, (self._wire(self._queue[0]) - self._tokens) / (self.rate_bps / 8e6))
+        return self._t_us + int(wait_us + 0.999) + self.config.delay_ms * 1000
 
     def deliver(self, until_us: int) -> list[tuple[int, Packet]]:
         """The packets that arrived by `until_us`, as (arrival_us, packet), in order."""
