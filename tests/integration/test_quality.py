@@ -23,9 +23,10 @@ def quality_of(peer: LoopbackPeer, pid: str) -> list[str]:
     ]
 
 
-def report_loss(peer: LoopbackPeer, fraction_lost: int) -> None:
+def report_loss(peer: LoopbackPeer, highest: int, lost: int) -> None:
+    """A receiver report of one stream: `highest` received so far and `lost` of them, in all."""
     block = rtcp.ReportBlock(
-        ssrc=1, fraction_lost=fraction_lost, packets_lost=0, highest_sequence=0, jitter=0,
+        ssrc=1, fraction_lost=0, packets_lost=lost, highest_sequence=highest, jitter=0,
         lsr=0, dlsr=0,
     )  # fmt: skip
     assert peer.subscribe_pc is not None
@@ -42,12 +43,13 @@ async def test_quality_is_told_when_it_changes(server: Any, peers: list[Loopback
     oslo, dakar = made
     await oslo.wait_for(lambda: oslo.subscribe_pc is not None and oslo.subscribe_pc.refresh_route())
     pid = oslo.participant_id
-    report_loss(oslo, 0)
+    report_loss(oslo, 1000, 0)  # where the counts start
+    report_loss(oslo, 1100, 0)
     await dakar.wait_for(lambda: quality_of(dakar, pid)[-1:] == ["good"])
-    report_loss(oslo, 64)  # a quarter lost
+    report_loss(oslo, 1200, 25)  # a quarter of the last 100 lost
     await dakar.wait_for(lambda: quality_of(dakar, pid)[-1:] == ["poor"])
-    report_loss(oslo, 60)  # still poor: nobody is told again
-    report_loss(oslo, 0)
+    report_loss(oslo, 1300, 48)  # still poor: nobody is told again
+    report_loss(oslo, 1400, 48)
     await dakar.wait_for(lambda: quality_of(dakar, pid)[-1:] == ["good"])
     assert quality_of(dakar, pid)[-3:] == ["good", "poor", "good"]
     assert quality_of(oslo, pid)[-3:] == ["good", "poor", "good"]

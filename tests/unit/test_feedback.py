@@ -34,7 +34,7 @@ def test_each_kind_of_feedback_becomes_one_ask_in_order() -> None:
         KeyframeWanted(10),
         KeyframeWanted(11),
         KeyframeWanted(12),
-        LossReported(0.5),
+        LossReported((BLOCK, dataclasses.replace(BLOCK, fraction_lost=128))),
         EstimateReported(300_000),
         RetransmitWanted(10, (4, 5)),
     ]

@@ -27,9 +27,10 @@ class RetransmitWanted:
 
 @dataclass(frozen=True, slots=True)
 class LossReported:
-    """The worst fraction lost (0 to 1) of the subscriber's report blocks."""
+    """The subscriber's report blocks, one per stream it receives (`bandwidth.report_loss` sums
+    them into one loss)."""
 
-    fraction: float
+    blocks: tuple[rtcp.ReportBlock, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ def subscriber_asks(packets: Iterable[rtcp.RtcpPacket]) -> list[Ask]:
         elif isinstance(packet, rtcp.FullIntraRequest):
             asks.extend(KeyframeWanted(ssrc) for ssrc, _seq in packet.entries)
         elif isinstance(packet, rtcp.ReceiverReport) and packet.reports:
-            asks.append(LossReported(max(r.fraction_lost for r in packet.reports) / 256))
+            asks.append(LossReported(packet.reports))
         elif isinstance(packet, rtcp.Remb):
             asks.append(EstimateReported(packet.bitrate_bps))
         elif isinstance(packet, rtcp.Nack):

@@ -95,9 +95,12 @@ class MediaFeedback:
                 if key is not None and slot is not None and slot.kind == "video":
                     self._request_keyframe(now_ms, key)
             elif isinstance(ask, feedback.LossReported):
-                sub.loss_fraction = ask.fraction
-                sub.estimator.on_receiver_report(now_ms, ask.fraction)
-                if sub.quality.update(ask.fraction) is not None:
+                fraction = sub.report_loss.on_report(ask.blocks)
+                if fraction is None:
+                    continue
+                sub.loss_fraction = fraction
+                sub.estimator.on_receiver_report(now_ms, fraction)
+                if sub.quality.update(fraction) is not None:
                     self._on_quality_changed(sub.participant_id)
             elif isinstance(ask, feedback.EstimateReported):
                 sub.estimator.on_remb(now_ms, ask.bitrate_bps)

@@ -10,6 +10,7 @@ from confsfu.bandwidth.estimation import BandwidthEstimator
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import ProbeController
 from confsfu.bandwidth.quality import QualityWatch
+from confsfu.bandwidth.report_loss import ReportLoss
 from confsfu.bandwidth.retransmit import RetransmitLimiter
 from confsfu.conference.voice_activity import VoiceActivity
 from confsfu.forwarding._reception import Reception
@@ -127,6 +128,7 @@ class Subscriber:
     grid_page: int = 0
     stage_height: int = 0  # the page's stage tile, device pixels high (0: not said)
     loss_fraction: float | None = None  # from the subscriber's receiver reports
+    report_loss: ReportLoss = field(default_factory=ReportLoss)  # ... summed over its streams
     quality: QualityWatch = field(default_factory=QualityWatch)  # ... in words
     probe: ProbeController = field(default_factory=ProbeController)
     sent_bytes: int = 0  # media bytes sent up to the last report tick
