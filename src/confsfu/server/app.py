@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
@@ -142,6 +143,8 @@ async def _health(request: web.Request) -> web.Response:
     body = {
         "status": "ok",
         "rooms": len(hub.rooms),
+        "room_names": sorted(hub.rooms),  # a front places rooms by them (docs/scale-out.md)
+        "pid": os.getpid(),
         "participants": participants,
         "listeners": listeners,
         "counters": counters,
