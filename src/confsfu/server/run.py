@@ -65,8 +65,13 @@ def serve(
 async def _serve(settings: Settings, app: web.Application, worker_socket: Path | None) -> None:
     # Our own signal handlers rather than aiohttp's GracefulExit: that exception leaves the loop
     # and cancels every task at once, so pages would never be told; this stops in order.
-    quiet = {"access_log": None} if worker_socket is not None else {}  # the front logs requests
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S, **quiet)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        # A worker's requests are the front's polls and pipes: the front logs the pages'.
+        access_log=None if worker_socket is not None else web.access_logger,
+    )
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
