@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.log import access_logger
 
 from confsfu.server.app import create_app
 from confsfu.server.workers import READY_LINE
@@ -70,7 +71,7 @@ async def _serve(settings: Settings, app: web.Application, worker_socket: Path |
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         # A worker's requests are the front's polls and pipes: the front logs the pages'.
-        access_log=None if worker_socket is not None else web.access_logger,
+        access_log=None if worker_socket is not None else access_logger,
     )
     await runner.setup()
     stop = asyncio.Event()
