@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import yaml
 
@@ -28,8 +29,9 @@ ROOMS = ("east", "west")
 
 
 @pytest.fixture
-async def front(tmp_path: Path) -> AsyncIterator[int]:
-    """`confsfu serve --workers 2` on a free port; its port. Stopped (SIGTERM, then SIGKILL)."""
+async def front(tmp_path: Path) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
+    """`confsfu serve --workers 2` on a free port: its port and process. Stopped (SIGTERM, then
+    SIGKILL) if the test did not."""
     config = {
         "token_secret": SECRET,
         "rooms": [{"name": name} for name in ROOMS],
@@ -54,7 +56,7 @@ async def front(tmp_path: Path) -> AsyncIterator[int]:
         line = await asyncio.wait_for(proc.stdout.readline(), 240)
         found = re.search(rb"listening on http://127\.0\.0\.1:(\d+)/", line)
         assert found, line
-        yield int(found.group(1))
+        yield int(found.group(1)), proc
     finally:
         if proc.returncode is None:  # the front stops its workers
             proc.send_signal(signal.SIGTERM)
@@ -107,20 +109,21 @@ async def receives(peer: LoopbackPeer, name: str, more_than: int = 0) -> None:
 
 
 async def test_rooms_on_two_workers_and_a_killed_worker(
-    front: int, peers: list[LoopbackPeer]
+    front: tuple[int, asyncio.subprocess.Process], peers: list[LoopbackPeer], tmp_path: Path
 ) -> None:
+    port, proc = front
     tokens = {
         ("east", "Osaka"): token("east", "Osaka", "chair"),
         ("east", "Kyiv"): token("east", "Kyiv"),
         ("west", "Lagos"): token("west", "Lagos"),
         ("west", "Quito"): token("west", "Quito"),
     }
-    group = {key: await join(front, peers, *key, tok) for key, tok in tokens.items()}
+    group = {key: await join(port, peers, *key, tok) for key, tok in tokens.items()}
     for (room, name), peer in group.items():
         other = next(n for r, n in group if r == room and n != name)
         await receives(peer, other)
 
-    body = await health(front)
+    body = await health(port)
     homes = body["homes"]
     assert set(homes) == set(ROOMS) and homes["east"] != homes["west"], homes
     for worker in body["workers"]:
@@ -142,12 +145,12 @@ async def test_rooms_on_two_workers_and_a_killed_worker(
         await peer.close(goodbye=False)
 
     async def lost() -> bool:
-        return "east" in (await health(front))["lost_rooms"]
+        return "east" in (await health(port))["lost_rooms"]
 
     await until(lost, 60, "the front noticed the killed worker")
 
     back = [
-        await join(front, peers, "east", name, tokens["east", name]) for name in ("Osaka", "Kyiv")
+        await join(port, peers, "east", name, tokens["east", name]) for name in ("Osaka", "Kyiv")
     ]
     for peer in back:
         joined = next(m for m in peer.messages if m["type"] == "joined")
@@ -155,7 +158,7 @@ async def test_rooms_on_two_workers_and_a_killed_worker(
         assert joined["you"]["role"] == ("chair" if peer.name == "Osaka" else "participant")
     await receives(back[0], "Kyiv")
     await receives(back[1], "Osaka")
-    body = await health(front)
+    body = await health(port)
     east_home = body["workers"][body["homes"]["east"]]
     assert east_home["alive"] and east_home["pid"] != east_worker["pid"], body["workers"]
     assert body["homes"]["west"] == homes["west"]
@@ -171,7 +174,18 @@ async def test_rooms_on_two_workers_and_a_killed_worker(
         assert not {"participant_left", "participant_joined", "bye", "error"} & set(later), later
 
     async def restarted() -> bool:
-        w = (await health(front))["workers"][homes["east"]]
+        w = (await health(port))["workers"][homes["east"]]
         return bool(w["alive"] and w["pid"] != east_worker["pid"] and w["restarts"] == 1)
 
     await until(restarted, 240, "the killed worker is started again")
+
+    pids = [w["pid"] for w in (await health(port))["workers"]]
+    proc.send_signal(signal.SIGTERM)  # the workers tell their pages, through the front
+    assert await asyncio.wait_for(proc.wait(), 60) == 0
+    for peer in [*west, *back]:
+        await peer.wait_for(lambda peer=peer: peer.closed, 10)  # type: ignore[misc]
+        codes = [m.get("code") for m in peer.messages if m["type"] == "notice"]
+        assert "server_stopping" in codes and peer.messages[-1]["type"] == "bye"
+    reports = {p.name.split("-")[0] for p in (tmp_path / "reports").glob("*.json")}
+    assert {"east", "west"} <= reports, reports
+    assert not [pid for pid in pids if psutil.pid_exists(pid)], "the workers ended with the front"
