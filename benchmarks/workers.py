@@ -177,7 +177,8 @@ def main() -> int:
 
     for key in ("cpu_us_per_packet_out", "packets_out", "ping_rtt_ms_median"):
         one, two = median(1, key), median(2, key)
-        print(f"{key}: workers=1 {one:g}, workers=2 {two:g}, ratio 2/1 = {two / one:.3f}")
+        ratio = f"{two / one:.3f}" if one else "n/a"
+        print(f"{key}: workers=1 {one:g}, workers=2 {two:g}, ratio 2/1 = {ratio}")
     return 0
 
 
