@@ -7,8 +7,9 @@ signalling message, alternated runs.
 Each run starts `confsfu serve --workers N` on loopback with rooms r0 and r1, runs two
 `confsfu bench fanout --url ... --room rK` side by side (one publisher to `--subscribers` each),
 and reads the server processes' CPU time (psutil: user + system of the process and its workers)
-and `packets_out` (/healthz) before and after. Then, the bench gone, it times `--pings`
-ping/pong round trips of one joined connection (the message path, through the front or not).
+and `packets_out` (/healthz) before and after (and over `--idle-seconds` with nobody in).
+Then, the bench gone, it times `--pings` ping/pong round trips of one joined connection (the
+message path, through the front or not).
 Prints one JSON line per run and the ratios of the medians.
 """
 
@@ -47,17 +48,18 @@ def health(port: int) -> dict[str, Any]:
         return body
 
 
-def cpu_s(pid: int) -> float:
-    """User + system seconds of the server process and its (live) workers."""
+def cpu_s(pid: int) -> tuple[float, float]:
+    """User + system seconds of the server process (the front, or the one process) and of its
+    (live) workers."""
     root = psutil.Process(pid)
-    total = 0.0
+    spent = []
     for proc in [root, *root.children(recursive=True)]:
         try:
             times = proc.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+        spent.append(times.user + times.system)
+    return spent[0], sum(spent[1:])
 
 
 async def ping_rtts(port: int, room: str, count: int) -> list[float]:
@@ -114,6 +116,9 @@ def one_run(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not start") from None
                 time.sleep(0.5)
+        idle0 = cpu_s(server.pid)
+        time.sleep(args.idle_seconds)  # what the deployment costs with nobody in it
+        idle1 = cpu_s(server.pid)
         load0 = os.getloadavg()[0]
         cpu0, out0 = cpu_s(server.pid), health(port)["counters"].get("packets_out", 0)
         benches = [
@@ -135,13 +140,18 @@ def one_run(workers: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]
         out1 = body["counters"].get("packets_out", 0)
         rtts = asyncio.run(ping_rtts(port, rooms[0], args.pings))
         packets = out1 - out0
+        front_s, workers_s = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+        total_s = front_s + workers_s
         return {
             "workers": workers,
             "bench_exit_codes": codes,
             "homes": body.get("homes"),
             "packets_out": packets,
-            "server_cpu_s": round(cpu1 - cpu0, 2),
-            "cpu_us_per_packet_out": round(1e6 * (cpu1 - cpu0) / packets, 2) if packets else None,
+            "server_cpu_s": round(total_s, 2),
+            "front_cpu_s": round(front_s, 2),  # workers=1: the one process
+            "workers_cpu_s": round(workers_s, 2),
+            "idle_cpu_pct": round(100 * (sum(idle1) - sum(idle0)) / args.idle_seconds, 2),
+            "cpu_us_per_packet_out": round(1e6 * total_s / packets, 2) if packets else None,
             "ping_rtt_ms_median": round(statistics.median(rtts), 3),
             "ping_rtt_ms_p90": round(statistics.quantiles(rtts, n=10)[-1], 3),
             "load_1min_before": round(load0, 1),
@@ -162,6 +172,7 @@ def main() -> int:
     parser.add_argument("--subscribers", type=int, default=20, help="per room")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--pings", type=int, default=200)
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
     args = parser.parse_args()
     results: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory(prefix="confsfu-workers-bench-") as tmp:
@@ -172,10 +183,12 @@ def main() -> int:
                 print(json.dumps(result), flush=True)
 
     def median(workers: int, key: str) -> float:
-        values = [r[key] for r in results[workers] if r[key] is not None]
+        runs = [r for r in results[workers] if r["packets_out"]]  # not those that never joined
+        values = [r[key] for r in runs if r[key] is not None]
         return statistics.median(values) if values else float("nan")
 
-    for key in ("cpu_us_per_packet_out", "packets_out", "ping_rtt_ms_median"):
+    keys = ("cpu_us_per_packet_out", "packets_out", "front_cpu_s", "idle_cpu_pct")
+    for key in (*keys, "ping_rtt_ms_median"):
         one, two = median(1, key), median(2, key)
         ratio = f"{two / one:.3f}" if one else "n/a"
         print(f"{key}: workers=1 {one:g}, workers=2 {two:g}, ratio 2/1 = {ratio}")

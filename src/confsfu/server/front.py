@@ -207,14 +207,20 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
         max_msg_size=settings.max_message_bytes * FRAME_HARD_LIMIT_FACTOR,
     )
     await ws.prepare(request)
+    with contextlib.suppress(ConnectionError):  # the page went while the front wrote to it
+        await _serve_connection(front, ws)
+    return ws
+
+
+async def _serve_connection(front: Front, ws: web.WebSocketResponse) -> None:
     await ws.send_str(hello())
-    join = await read_join(ws, settings)
+    join = await read_join(ws, front.settings)
     if join is None:
-        return ws
+        return
     placed = await front.place(join.room)
     if isinstance(placed, Refused):
         await refuse_unplaced(ws, placed.reason)
-        return ws
+        return
     front.pipes[placed.worker].add(ws)
     try:
         await _pipe_to_worker(front, placed, ws, join.text)
@@ -222,7 +228,6 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
         front.pipes[placed.worker].discard(ws)
         front.placement.left(placed, clock_ms())
         await ws.close()
-    return ws
 
 
 async def _pipe_to_worker(
