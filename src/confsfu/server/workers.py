@@ -93,6 +93,9 @@ class WorkerPool:
             *self._command(worker.socket),
             stdin=asyncio.subprocess.PIPE,  # the worker stops when it reads EOF: the front ended
             stdout=asyncio.subprocess.PIPE,
+            # Its own process group: a terminal's Ctrl-C reaches the front only, which then
+            # stops the workers in order (they tell their pages) instead of racing them.
+            start_new_session=True,
         )
         worker.process = process
         assert process.stdout is not None
