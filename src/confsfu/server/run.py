@@ -5,6 +5,7 @@ front's workers (on a Unix socket, stopping when the front's pipe to it closes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -103,6 +104,10 @@ async def _serve(settings: Settings, app: web.Application, worker_socket: Path |
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         await runner.cleanup()
+        if worker_socket is not None:  # the front may have gone without tidying up
+            worker_socket.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                worker_socket.parent.rmdir()  # once the last worker went
         log.info("stopped")
 
 
