@@ -9,7 +9,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Sequence
+import tempfile
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,17 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from confsfu.scale.placement import Placement, Refused, Ticket
-from confsfu.server.app import FRAME_HARD_LIMIT_FACTOR, WEB_DIR, _index_handler, origin_allowed
+from confsfu.server.app import FRAME_HARD_LIMIT_FACTOR, WEB_DIR, index_handler, origin_allowed
 from confsfu.server.clock import clock_ms
 from confsfu.server.front_join import hello, read_join, refuse_unplaced
 from confsfu.server.workers import WorkerPool
 from confsfu.settings import Settings
 
 log = logging.getLogger(__name__)
+WorkerCommand = Callable[[Path], Sequence[str]]  # how to start a worker on a socket
 
 POLL_S = 1.0  # how often the front asks each worker which rooms it holds
-HEALTH_TIMEOUT_S = 2.0
+HEALTH_TIMEOUT_S = 10.0  # a loaded worker answers late; missing, its counts are missing
 LINGER_MS = 5_000  # a room no worker reports and nobody is connected to: forgotten after this
 WAIT_FOR_WORKER_S = 15.0  # a join while no worker is up waits this long for one
 WORKER_HELLO_S = 10.0
@@ -36,7 +38,9 @@ WORKER_MESSAGE_BYTES = 8 << 20  # the worker is ours: a bound, not a limit on pa
 class Front:
     """The placement core and the worker pool, and the connections piped to each worker."""
 
-    def __init__(self, settings: Settings, count: int, directory: Path, command: Any) -> None:
+    def __init__(
+        self, settings: Settings, count: int, directory: Path, command: WorkerCommand
+    ) -> None:
         self.settings = settings
         max_rooms = max(1, len(settings.rooms))  # joins name configured rooms only
         self.placement = Placement(count, max_rooms=max_rooms, linger_ms=LINGER_MS)
@@ -100,7 +104,7 @@ FRONT = web.AppKey("front", Front)
 
 
 def create_front_app(
-    settings: Settings, count: int, command: Any, web_dir: Path = WEB_DIR
+    settings: Settings, count: int, command: WorkerCommand, web_dir: Path = WEB_DIR
 ) -> web.Application:
     app = web.Application(client_max_size=settings.max_message_bytes)
     directory = Path(_socket_dir())
@@ -109,14 +113,12 @@ def create_front_app(
     app.on_shutdown.append(stop_workers)
     app.router.add_get("/ws", _websocket)
     app.router.add_get("/healthz", _health)
-    app.router.add_get("/", _index_handler(web_dir))
+    app.router.add_get("/", index_handler(web_dir))
     app.router.add_static("/static/", web_dir, show_index=False)
     return app
 
 
 def _socket_dir() -> str:
-    import tempfile
-
     return tempfile.mkdtemp(prefix="confsfu-workers-")
 
 

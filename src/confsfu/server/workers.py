@@ -20,7 +20,7 @@ READY_LINE = b"confsfu worker ready"  # what a worker prints once its socket lis
 START_TIMEOUT_S = 120.0  # a loaded machine imports slowly
 RESTART_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # after the 1st, 2nd, ... quick death in a row
 STEADY_S = 30.0  # a worker that lived this long starts the delays over
-STOP_TIMEOUT_S = 5.0  # after SIGTERM: then SIGKILL
+STOP_TIMEOUT_S = 20.0  # after SIGTERM: then SIGKILL (a loaded worker writes reports slowly)
 
 
 @dataclass(eq=False)
