@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from confsfu.settings import load_settings
@@ -19,6 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", type=Path, help="YAML settings (default: the embedded demo)")
     serve.add_argument("--host", help="listen address (overrides the settings)")
     serve.add_argument("--port", type=int, help="listen port (overrides the settings)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="media worker processes under one front (default 1: one process serves alone)",
+    )
+    serve.add_argument("--worker-socket", type=Path, help=argparse.SUPPRESS)  # a front's worker
     serve.add_argument(
         "--log-format",
         choices=["text", "json"],
@@ -43,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_from_args(args)
     overrides = {}
     if args.command == "serve":
-        overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+        given = (("host", args.host), ("port", args.port), ("workers", args.workers))
+        overrides = {k: v for k, v in given if v is not None}
     settings = load_settings(args.config, **overrides)
 
     if args.command == "token":
@@ -66,8 +74,23 @@ def main(argv: list[str] | None = None) -> int:
     from confsfu.server.run import serve as run_server
 
     configure_logging(settings.log_level, json=args.log_format == "json")
-    run_server(settings)
+    if args.worker_socket is not None:
+        run_server(settings, worker_socket=args.worker_socket)
+    else:
+        run_server(settings, workers=settings.workers, worker_command=_worker_command(args))
     return 0
+
+
+def _worker_command(args: argparse.Namespace) -> Callable[[Path], list[str]]:
+    """How the front starts a worker: this command, with its settings, on a Unix socket."""
+    given = [("--config", args.config), ("--host", args.host), ("--log-format", args.log_format)]
+    passed = [str(part) for flag, value in given if value is not None for part in (flag, value)]
+
+    def command(socket: Path) -> list[str]:
+        serve = [sys.executable, "-m", "confsfu.cli", "serve", *passed]
+        return [*serve, "--worker-socket", str(socket)]
+
+    return command
 
 
 if __name__ == "__main__":

@@ -228,6 +228,8 @@ class Settings(BaseSettings):
     python_allocator: Literal["malloc", "pymalloc"] = "malloc"
     # The event loop `confsfu serve` runs on: uvloop (when installed) or the standard library's.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # Media worker processes under one front (docs/scale-out.md); 1: this process serves alone.
+    workers: int = Field(default=1, ge=1, le=64)
 
     @classmethod
     def settings_customise_sources(

@@ -10,7 +10,10 @@ import pytest
 import confsfu
 
 ROOT = Path(confsfu.__file__).resolve().parent
-CORE = ("rtp", "codecs", "forwarding", "bandwidth", "conference", "signalling", "sdp", "ids")
+CORE = (
+    *("rtp", "codecs", "forwarding", "bandwidth", "conference", "signalling", "sdp", "ids"),
+    "scale",
+)
 FORBIDDEN = frozenset({"asyncio", "aiohttp", "aiortc", "aioice", "socket", "time", "random"})
 
 

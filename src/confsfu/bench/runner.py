@@ -81,7 +81,7 @@ def _free_port() -> int:
 
 
 def health(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(url, timeout=15) as response:  # a loaded machine is slow
         body: dict[str, Any] = json.loads(response.read())
         return body
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def create_app(
     app.router.add_get("/ws", _websocket)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
-    app.router.add_get("/", _index_handler(web_dir))
+    app.router.add_get("/", index_handler(web_dir))
     app.router.add_static("/static/", web_dir, show_index=False)
     return app
 
@@ -115,7 +116,7 @@ async def _stop(session: Session) -> None:
     session.close_when_sent(WSCloseCode.GOING_AWAY, b"server restarting")
 
 
-def _index_handler(
+def index_handler(
     web_dir: Path,
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def index(request: web.Request) -> web.StreamResponse:
@@ -142,6 +143,8 @@ async def _health(request: web.Request) -> web.Response:
     body = {
         "status": "ok",
         "rooms": len(hub.rooms),
+        "room_names": sorted(hub.rooms),  # a front places rooms by them (docs/scale-out.md)
+        "pid": os.getpid(),
         "participants": participants,
         "listeners": listeners,
         "counters": counters,

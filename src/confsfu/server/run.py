@@ -1,16 +1,24 @@
-"""Run the server process: uvloop if present, the app on its address, an orderly stop on signal."""
+"""Run the server process: uvloop if present, the app on its address, an orderly stop on signal.
+The same process is either the one server (`--workers 1`), a front (`--workers N`), or one of a
+front's workers (on a Unix socket, stopping when the front's pipe to it closes)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
-from collections.abc import Coroutine
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.log import access_logger
 
 from confsfu.server.app import create_app
+from confsfu.server.workers import READY_LINE
 from confsfu.settings import Settings, demo_secret_refusal
 
 log = logging.getLogger(__name__)
@@ -31,22 +39,40 @@ def run_loop(main: Coroutine[Any, Any, T], loop: str = "uvloop") -> T:
     return uvloop.run(main)
 
 
-def serve(settings: Settings) -> None:
+def serve(
+    settings: Settings,
+    *,
+    workers: int = 1,
+    worker_command: Callable[[Path], Sequence[str]] | None = None,
+    worker_socket: Path | None = None,
+) -> None:
     """Serve until a stop signal; refuses (SystemExit with the reason) to serve the demo token
-    secret beyond loopback."""
+    secret beyond loopback. With `workers` > 1 this process is the front and `worker_command`
+    runs a worker; with `worker_socket` it is a worker."""
     refusal = demo_secret_refusal(settings.host, settings.token_secret)
     if refusal is not None:
         raise SystemExit(f"confsfu: {refusal}")
-    run_loop(_serve(settings), settings.event_loop)
+    if worker_socket is not None:
+        app = create_app(settings, keep_reports=True)
+    elif workers > 1:
+        from confsfu.server.front import create_front_app
+
+        assert worker_command is not None
+        app = create_front_app(settings, workers, worker_command)
+    else:
+        app = create_app(settings, keep_reports=True)
+    run_loop(_serve(settings, app, worker_socket), settings.event_loop)
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, app: web.Application, worker_socket: Path | None) -> None:
     # Our own signal handlers rather than aiohttp's GracefulExit: that exception leaves the loop
     # and cancels every task at once, so pages would never be told; this stops in order.
     runner = web.AppRunner(
-        create_app(settings, keep_reports=True),
+        app,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        # A worker's requests are the front's polls and pipes: the front logs the pages'.
+        access_log=None if worker_socket is not None else access_logger,
     )
     await runner.setup()
     stop = asyncio.Event()
@@ -61,14 +87,42 @@ async def _serve(settings: Settings) -> None:
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        port = next((a[1] for a in runner.addresses if isinstance(a, tuple)), settings.port)
-        rooms = ", ".join(r.name for r in settings.rooms)
-        print(f"confsfu listening on http://{settings.host}:{port}/ (rooms: {rooms})", flush=True)
+        if worker_socket is not None:
+            await web.UnixSite(runner, str(worker_socket)).start()
+            _stop_when_front_goes(loop, stop)
+            sys.stdout.buffer.write(READY_LINE + b"\n")
+            sys.stdout.flush()
+        else:
+            site = web.TCPSite(runner, settings.host, settings.port)
+            await site.start()
+            port = next((a[1] for a in runner.addresses if isinstance(a, tuple)), settings.port)
+            rooms = ", ".join(r.name for r in settings.rooms)
+            where = f"http://{settings.host}:{port}/"
+            print(f"confsfu listening on {where} (rooms: {rooms})", flush=True)
         await stop.wait()
     finally:
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         await runner.cleanup()
+        if worker_socket is not None:  # the front may have gone without tidying up
+            worker_socket.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                worker_socket.parent.rmdir()  # once the last worker went
         log.info("stopped")
+
+
+def _stop_when_front_goes(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """A worker's stdin is the front's pipe: end of file means the front is gone."""
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            log.warning("the front is gone: stopping")
+            stop.set()
+
+    loop.add_reader(fd, readable)

@@ -1,0 +1,1 @@
+"""Scale-out cores: where a room lives among the worker processes (sans-IO)."""

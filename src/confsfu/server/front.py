@@ -1,0 +1,297 @@
+"""The front (`confsfu serve --workers N`, N > 1): serves the page and /healthz, reads each
+connection's first join, places its room on a worker (confsfu.scale.placement) and pipes the
+connection's messages both ways to that worker's own app on a Unix socket. Media never passes
+here: each worker binds its own UDP ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from confsfu.scale.placement import Placement, Refused, Ticket
+from confsfu.server.app import FRAME_HARD_LIMIT_FACTOR, WEB_DIR, index_handler, origin_allowed
+from confsfu.server.clock import clock_ms
+from confsfu.server.front_join import hello, read_join, refuse_unplaced
+from confsfu.server.workers import WorkerPool
+from confsfu.settings import Settings
+
+log = logging.getLogger(__name__)
+WorkerCommand = Callable[[Path], Sequence[str]]  # how to start a worker on a socket
+
+POLL_S = 1.0  # how often the front asks each worker which rooms it holds
+HEALTH_TIMEOUT_S = 10.0  # a loaded worker answers late; missing, its counts are missing
+LINGER_MS = 5_000  # a room no worker reports and nobody is connected to: forgotten after this
+WAIT_FOR_WORKER_S = 15.0  # a join while no worker is up waits this long for one
+WORKER_HELLO_S = 10.0
+WORKER_MESSAGE_BYTES = 8 << 20  # the worker is ours: a bound, not a limit on pages
+
+
+class Front:
+    """The placement core and the worker pool, and the connections piped to each worker."""
+
+    def __init__(
+        self, settings: Settings, count: int, directory: Path, command: WorkerCommand
+    ) -> None:
+        self.settings = settings
+        max_rooms = max(1, len(settings.rooms))  # joins name configured rooms only
+        self.placement = Placement(count, max_rooms=max_rooms, linger_ms=LINGER_MS)
+        self.pool = WorkerPool(count, directory, command, self._ready, self._died)
+        self.pipes: list[set[web.WebSocketResponse]] = [set() for _ in range(count)]
+        self.health: list[dict[str, Any] | None] = [None] * count
+        self.lost_rooms: list[str] = []  # rooms that went with a worker, latest last (bounded)
+        self._some_ready = asyncio.Event()
+        self._closing: set[asyncio.Future[bool]] = set()
+
+    def _ready(self, index: int) -> None:
+        self.placement.worker_started(index)
+        self._some_ready.set()
+
+    def _died(self, index: int) -> None:
+        lost = self.placement.worker_died(index)
+        self.health[index] = None
+        self.lost_rooms = (self.lost_rooms + lost)[-64:]
+        if not any(self.placement.alive(i) for i in range(len(self.pipes))):
+            self._some_ready.clear()
+        log.warning("worker %d died; rooms to place again: %s", index, ", ".join(lost) or "none")
+        for ws in list(self.pipes[index]):  # the pages reconnect by themselves
+            closing = asyncio.ensure_future(ws.close(code=WSCloseCode.SERVICE_RESTART))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
+    async def place(self, room: str) -> Ticket | Refused:
+        placed = self.placement.place(room, clock_ms())
+        if isinstance(placed, Refused) and placed.reason == "no_worker":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._some_ready.wait(), WAIT_FOR_WORKER_S)
+            placed = self.placement.place(room, clock_ms())
+        return placed
+
+    async def worker_health(self, index: int) -> dict[str, Any] | None:
+        worker = self.pool.workers[index]
+        client = worker.client
+        if client is None or not worker.ready.is_set():
+            return None
+        timeout = aiohttp.ClientTimeout(total=HEALTH_TIMEOUT_S)
+        try:
+            async with client.get(worker.url("/healthz"), timeout=timeout) as response:
+                body: dict[str, Any] = await response.json()
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            return None
+        self.health[index] = body
+        if self.placement.epoch(index) and worker.ready.is_set():
+            self.placement.reported(index, body.get("room_names", []), clock_ms())
+        return body
+
+    async def poll(self) -> None:
+        """Keep the room map in step with what the workers hold."""
+        while True:
+            await asyncio.gather(*(self.worker_health(i) for i in range(len(self.pipes))))
+            for room in self.placement.expire(clock_ms()):
+                log.info("room %s has no home any more", room)
+            await asyncio.sleep(POLL_S)
+
+
+FRONT = web.AppKey("front", Front)
+
+
+def create_front_app(
+    settings: Settings, count: int, command: WorkerCommand, web_dir: Path = WEB_DIR
+) -> web.Application:
+    app = web.Application(client_max_size=settings.max_message_bytes)
+    directory = Path(_socket_dir())
+    app[FRONT] = Front(settings, count, directory, command)
+    app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(stop_workers)
+    app.router.add_get("/ws", _websocket)
+    app.router.add_get("/healthz", _health)
+    app.router.add_get("/", index_handler(web_dir))
+    app.router.add_static("/static/", web_dir, show_index=False)
+    return app
+
+
+def _socket_dir() -> str:
+    return tempfile.mkdtemp(prefix="confsfu-workers-")
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    front = app[FRONT]
+    await front.pool.start()
+    poll = asyncio.create_task(front.poll())
+    yield
+    poll.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await poll
+    await front.pool.stop()
+    with contextlib.suppress(OSError):
+        os.rmdir(front.pool.workers[0].socket.parent)
+
+
+async def stop_workers(app: web.Application) -> None:
+    """At a stop signal, before the app's own cleanup: the workers tell their pages first."""
+    await app[FRONT].pool.stop()
+
+
+async def _health(request: web.Request) -> web.Response:
+    front = request.app[FRONT]
+    count = len(front.pipes)
+    bodies = await asyncio.gather(*(front.worker_health(i) for i in range(count)))
+    workers = []
+    for i, body in enumerate(bodies):
+        worker = front.pool.workers[i]
+        workers.append(
+            {
+                "index": i,
+                "pid": worker.pid,
+                "alive": front.placement.alive(i) and body is not None,
+                "restarts": worker.restarts,
+                "connections": front.placement.connections(i),
+                "rooms": front.placement.rooms_on(i),
+                "health": body,
+            }
+        )
+    live = [b for b in bodies if b is not None]
+    summed = {key: sum(int(b.get(key, 0)) for b in live) for key in _SUMMED}
+    merged = {key: _merge([b.get(key, {}) for b in live]) for key in _MERGED}
+    body = {
+        "status": "ok" if len(live) == count else "degraded",
+        "front_pid": os.getpid(),
+        **summed,
+        **merged,
+        "loop_lag": _merge_lag([b["loop_lag"] for b in live if "loop_lag" in b]),
+        "homes": front.placement.homes(),
+        "lost_rooms": front.lost_rooms,
+        "workers": workers,
+    }
+    return web.json_response(body)
+
+
+_SUMMED = ("rooms", "participants", "listeners", "heap_in_use_bytes")
+_MERGED = ("counters", "drops", "estimators")
+
+
+def _merge(parts: Sequence[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in parts:
+        for key, value in part.items():
+            total[key] = total.get(key, 0) + int(value)
+    return total
+
+
+def _merge_lag(parts: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The workers' loop lateness as one: bins and totals added, the worst of the maxima."""
+    if not parts:
+        return None
+    return {
+        "every_ms": parts[0]["every_ms"],
+        "bins": _merge([p["bins"] for p in parts]),
+        "max_ms": max(p["max_ms"] for p in parts),
+        "max_cpu_ms": max(p["max_cpu_ms"] for p in parts),
+        "late_ms_total": round(sum(p["late_ms_total"] for p in parts), 1),
+    }
+
+
+async def _websocket(request: web.Request) -> web.StreamResponse:
+    front, settings = request.app[FRONT], request.app[FRONT].settings
+    if not origin_allowed(request, settings):
+        log.warning("refused a WebSocket from origin %s", request.headers.get("Origin"))
+        raise web.HTTPForbidden(text="origin not allowed")
+    ws = web.WebSocketResponse(
+        heartbeat=settings.heartbeat_s,
+        max_msg_size=settings.max_message_bytes * FRAME_HARD_LIMIT_FACTOR,
+    )
+    await ws.prepare(request)
+    with contextlib.suppress(ConnectionError):  # the page went while the front wrote to it
+        await _serve_connection(front, ws)
+    return ws
+
+
+async def _serve_connection(front: Front, ws: web.WebSocketResponse) -> None:
+    await ws.send_str(hello())
+    join = await read_join(ws, front.settings)
+    if join is None:
+        return
+    placed = await front.place(join.room)
+    if isinstance(placed, Refused):
+        await refuse_unplaced(ws, placed.reason)
+        return
+    front.pipes[placed.worker].add(ws)
+    try:
+        await _pipe_to_worker(front, placed, ws, join.text)
+    finally:
+        front.pipes[placed.worker].discard(ws)
+        front.placement.left(placed, clock_ms())
+        await ws.close()
+
+
+async def _pipe_to_worker(
+    front: Front, placed: Ticket, ws: web.WebSocketResponse, join_text: str
+) -> None:
+    worker = front.pool.workers[placed.worker]
+    client = worker.client
+    if client is None or front.placement.epoch(placed.worker) != placed.epoch:
+        await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"worker")
+        return
+    try:
+        async with client.ws_connect(
+            worker.url("/ws"), max_msg_size=WORKER_MESSAGE_BYTES, autoping=True
+        ) as wws:
+            first = await wws.receive(timeout=WORKER_HELLO_S)  # its hello: the page had ours
+            if first.type != WSMsgType.TEXT:
+                raise ConnectionError(f"worker {placed.worker} said {first.type!r}")
+            await wws.send_str(join_text)
+            code, message = await pipe(ws, wws)
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        log.warning("lost worker %d for a connection: %r", placed.worker, exc)
+        code, message = WSCloseCode.SERVICE_RESTART, b"worker"
+    await ws.close(code=code, message=message)
+
+
+async def pipe(
+    ws: web.WebSocketResponse, wws: aiohttp.ClientWebSocketResponse
+) -> tuple[int, bytes]:
+    """Frames both ways until one side closes; the close code (and reason) the page gets."""
+    closing: list[tuple[int, bytes]] = []
+
+    async def up() -> None:  # page -> worker
+        async for frame in ws:
+            if frame.type == WSMsgType.TEXT:
+                await wws.send_str(frame.data)
+            elif frame.type == WSMsgType.BINARY:
+                await wws.send_bytes(frame.data)
+
+    async def down() -> None:  # worker -> page
+        while True:
+            frame = await wws.receive()
+            if frame.type == WSMsgType.TEXT:
+                if not ws.closed:
+                    await ws.send_str(frame.data)
+            elif frame.type == WSMsgType.CLOSE:
+                closing.append((int(frame.data), (frame.extra or "").encode()[:120]))
+                return
+            elif frame.type in (WSMsgType.CLOSED, WSMsgType.CLOSING, WSMsgType.ERROR):
+                return
+
+    tasks = [asyncio.ensure_future(up()), asyncio.ensure_future(down())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await wws.close()
+    if closing:
+        return closing[0]
+    if ws.closed:  # the page went first
+        return WSCloseCode.OK, b""
+    return WSCloseCode.SERVICE_RESTART, b"worker"  # the worker vanished without a close

@@ -1,0 +1,172 @@
+"""The placement core: a room's home worker, load, dead workers, bounds, forgetting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from confsfu.scale.placement import Placement, Refused, Ticket
+
+
+def started(workers: int = 2, *, max_rooms: int = 8, linger_ms: int = 1000) -> Placement:
+    p = Placement(workers, max_rooms=max_rooms, linger_ms=linger_ms)
+    for i in range(workers):
+        p.worker_started(i)
+    return p
+
+
+# (steps, expected homes): a step is ("place", room) or ("left", room) (its latest ticket),
+# ("died", worker), ("started", worker), ("report", worker, rooms), ("expire",), ("at", ms).
+CASES: list[tuple[str, int, list[tuple[Any, ...]], dict[str, int]]] = [
+    ("first room on the lowest index", 2, [("place", "a")], {"a": 0}),
+    ("second room on the other worker", 2, [("place", "a"), ("place", "b")], {"a": 0, "b": 1}),
+    (
+        "a room stays home whatever the load",
+        2,
+        [("place", "a"), ("place", "b"), ("place", "a"), ("place", "a"), ("place", "b")],
+        {"a": 0, "b": 1},
+    ),
+    (
+        "the least loaded takes a new room",
+        2,
+        [("place", "a"), ("place", "a"), ("place", "b"), ("place", "c")],
+        {"a": 0, "b": 1, "c": 1},
+    ),
+    (
+        "ties by connections go to fewer rooms",
+        3,
+        [("place", "a"), ("left", "a"), ("place", "b"), ("place", "c"), ("place", "d")],
+        {"a": 0, "b": 1, "c": 2, "d": 0},
+    ),
+    (
+        "a dead worker's rooms go to a live one",
+        2,
+        [("place", "a"), ("place", "b"), ("died", 0), ("place", "a")],
+        {"a": 1, "b": 1},
+    ),
+    (
+        "a restarted worker takes rooms again",
+        2,
+        [("place", "a"), ("place", "b"), ("died", 0), ("started", 0), ("place", "a")],
+        {"a": 0, "b": 1},
+    ),
+    (
+        "a dead worker is never chosen",
+        3,
+        [("died", 0), ("place", "a"), ("place", "b"), ("place", "c")],
+        {"a": 1, "b": 2, "c": 1},
+    ),
+    (
+        "a room its worker holds stays after its connections left",
+        2,
+        [("place", "a"), ("report", 0, ["a"]), ("left", "a"), ("at", 5000), ("expire",)],
+        {"a": 0},
+    ),
+    (
+        "a room nobody holds is forgotten after the linger",
+        2,
+        [("place", "a"), ("left", "a"), ("at", 999), ("expire",)],
+        {"a": 0},
+    ),
+    ("... and then gone", 2, [("place", "a"), ("left", "a"), ("at", 1000), ("expire",)], {}),
+    (
+        "the linger counts from the report that let the room go",
+        2,
+        [
+            ("place", "a"),
+            ("report", 0, ["a"]),
+            ("left", "a"),
+            ("at", 5000),
+            ("report", 0, []),
+            ("at", 5999),
+            ("expire",),
+        ],
+        {"a": 0},
+    ),
+    (
+        "a connected room is never forgotten",
+        2,
+        [("place", "a"), ("report", 0, []), ("at", 9000), ("expire",)],
+        {"a": 0},
+    ),
+    ("a room a worker reports is adopted", 2, [("report", 1, ["x"])], {"x": 1}),
+    ("a dead worker's report is ignored", 2, [("died", 1), ("report", 1, ["x"])], {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("workers", "steps", "homes"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_placement(workers: int, steps: list[tuple[Any, ...]], homes: dict[str, int]) -> None:
+    p = started(workers)
+    now = 0
+    tickets: dict[str, Ticket] = {}
+    for step in steps:
+        match step:
+            case ("place", room):
+                placed = p.place(room, now)
+                assert isinstance(placed, Ticket)
+                tickets[room] = placed
+            case ("left", room):
+                p.left(tickets[room], now)
+            case ("died", worker):
+                p.worker_died(worker)
+            case ("started", worker):
+                p.worker_started(worker)
+            case ("report", worker, rooms):
+                p.reported(worker, rooms, now)
+            case ("expire",):
+                p.expire(now)
+            case ("at", ms):
+                now = ms
+    assert p.homes() == homes
+
+
+def test_no_live_worker_refuses() -> None:
+    p = Placement(2, max_rooms=4, linger_ms=0)
+    assert p.place("a", 0) == Refused("no_worker")
+    p.worker_started(1)
+    p.worker_died(1)
+    assert p.place("a", 0) == Refused("no_worker")
+    assert p.homes() == {}
+
+
+def test_rooms_are_bounded_even_by_reports() -> None:
+    p = started(2, max_rooms=2)
+    assert isinstance(p.place("a", 0), Ticket)
+    assert isinstance(p.place("b", 0), Ticket)
+    assert p.place("c", 0) == Refused("too_many_rooms")
+    assert isinstance(p.place("a", 0), Ticket), "a room with a home still takes connections"
+    p.reported(1, ["x", "y"], 0)
+    assert len(p.homes()) == 2
+
+
+def test_death_returns_the_lost_rooms_and_old_tickets_change_nothing() -> None:
+    p = started(2)
+    a = p.place("a", 0)
+    b = p.place("b", 0)
+    c = p.place("c", 0)
+    assert isinstance(a, Ticket) and isinstance(b, Ticket) and isinstance(c, Ticket)
+    assert (a.worker, b.worker, c.worker) == (0, 1, 0)
+    assert p.worker_died(0) == ["a", "c"]
+    assert p.epoch(0) == 1 and not p.alive(0)
+    again = p.place("a", 10)
+    assert isinstance(again, Ticket) and again.worker == 1
+    p.worker_started(0)
+    p.left(a, 20)  # the connection of worker 0's first life ends after the room moved
+    assert p.connections(1) == 2, "the moved room keeps its new connection counted"
+    back = p.place("c", 30)
+    assert isinstance(back, Ticket) and (back.worker, back.epoch) == (0, 2)
+    p.left(back, 40)
+    p.left(back, 40)  # twice: never below zero
+    assert p.connections(0) == 0
+
+
+def test_load_is_connections() -> None:
+    p = started(2)
+    for _ in range(3):
+        p.place("a", 0)
+    p.place("b", 0)
+    assert (p.connections(0), p.connections(1)) == (3, 1)
+    assert p.rooms_on(0) == ["a"] and p.rooms_on(1) == ["b"]
