@@ -131,7 +131,7 @@ async def test_firefox_shows_name_cards_layouts_and_pins_truly(
             return tile if ok else None
 
         card = await until(milan_card, 30, "Milan's name card in Firefox")
-        assert card["caption"] == "Milan", card
+        assert card["caption"].startswith("Milan"), card  # "Milan", or "Milan speaking" on stage
         await page_screenshot(lima, "firefox-page-name-card.png")
 
         # The chair (Seoul) takes the floor: Seoul on Firefox's stage; Milan's camera back on.
