@@ -100,8 +100,13 @@ def firefox_ns() -> Iterator[Namespace]:
 
 
 @pytest.fixture
-async def firefox(firefox_ns: Namespace, tmp_path: Path) -> AsyncIterator[Firefox]:
-    async with launch_firefox(firefox_ns, tmp_path / "firefox-profile") as browser:
+async def firefox(
+    firefox_ns: Namespace, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Firefox]:
+    """Firefox in its namespace; an indirect parameter, if any, is prefs over the usual ones
+    (`{"intl.accept_languages": "es"}`)."""
+    prefs: dict[str, bool | int | str] = getattr(request, "param", {})
+    async with launch_firefox(firefox_ns, tmp_path / "firefox-profile", prefs) as browser:
         yield browser
 
 

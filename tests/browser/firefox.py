@@ -19,7 +19,7 @@ import itertools
 import json
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -299,9 +299,11 @@ class FirefoxPage:
         await self.firefox.send("browser.removeUserContext", {"userContext": self.user_context})
 
 
-def write_profile(profile: Path) -> None:
+def write_profile(profile: Path, prefs: Mapping[str, bool | int | str] | None = None) -> None:
+    """The profile's user.js: PREFS, with `prefs` over them (a test's own, e.g. its language)."""
     profile.mkdir(parents=True, exist_ok=True)
-    lines = [f"user_pref({json.dumps(k)}, {json.dumps(v)});" for k, v in PREFS.items()]
+    merged = {**PREFS, **(prefs or {})}
+    lines = [f"user_pref({json.dumps(k)}, {json.dumps(v)});" for k, v in merged.items()]
     (profile / "user.js").write_text("\n".join(lines) + "\n")
 
 
@@ -328,9 +330,11 @@ async def _drain(stream: asyncio.StreamReader) -> None:
 
 
 @contextlib.asynccontextmanager
-async def launch_firefox(ns: Namespace, profile: Path) -> AsyncIterator[Firefox]:
-    """Firefox headless inside `ns`, with a BiDi session open."""
-    write_profile(profile)
+async def launch_firefox(
+    ns: Namespace, profile: Path, prefs: Mapping[str, bool | int | str] | None = None
+) -> AsyncIterator[Firefox]:
+    """Firefox headless inside `ns`, with a BiDi session open (`prefs` over the usual ones)."""
+    write_profile(profile, prefs)
     inside = ns.exec_prefix()
     browser = await asyncio.create_subprocess_exec(
         *inside, firefox_path(), "--headless", "--no-remote", "--profile", str(profile),

@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from confsfu.tokens import make_token
-from tests.browser.conftest import screenshot, wait_for
+from tests.browser.conftest import PageDriver, page_screenshot, screenshot, wait_for
 from tests.conftest import SECRET, RunningServer
 
 pytestmark = pytest.mark.browser
@@ -62,11 +62,16 @@ async def violations(page: Page, where: str) -> list[dict[str, Any]]:
     """axe's serious and critical violations on the page as it is now (all of them printed)."""
     if not await page.evaluate("typeof axe !== 'undefined'"):
         await page.add_script_tag(content=axe_source())
+    return await axe_violations(page, where)
+
+
+async def axe_violations(page: PageDriver, where: str) -> list[dict[str, Any]]:
+    """`violations` on a page of either browser that has axe in it already."""
     assert await page.evaluate("axe.version") == AXE_VERSION
     found: list[dict[str, Any]] = await page.evaluate(AXE_RUN)
     for v in found:
         print(f"axe {where}: {v['impact']} {v['id']} ({v['help']}): {v['nodes']}")
-    await screenshot(page, f"a11y-{where}.png")
+    await page_screenshot(page, f"a11y-{where}.png")
     return [v for v in found if v["impact"] in ("serious", "critical")]
 
 

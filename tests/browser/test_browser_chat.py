@@ -18,6 +18,22 @@ pytestmark = pytest.mark.browser
 
 JOINED = "window.conference && window.conference.self && window.conference.room !== null"
 MESSAGE = '#chat-messages li[data-message-id="1"]'
+# A chat message as the page shows it (by its selector): name, text, the elements in its text
+# (only a link may be one), the link's address and how it opens, and its time.
+SHOWN = """
+(sel) => {
+  const li = document.querySelector(sel);
+  return {
+    name: li.querySelector(".chat-name").textContent,
+    text: li.querySelector(".chat-text").textContent,
+    elements: [...li.querySelector(".chat-text").querySelectorAll("*")].map((e) => e.tagName),
+    href: li.querySelector("a")?.href,
+    rel: li.querySelector("a")?.rel,
+    target: li.querySelector("a")?.target,
+    time: li.querySelector("time").dateTime,
+  };
+}
+"""
 
 
 async def join(
@@ -53,19 +69,7 @@ async def test_chat_shows_text_and_safe_links_and_the_chair_moderates(
     # Opened: the message is text (no element from it), with the address as a safe link.
     await chair.click("#chat-toggle")
     await chair.wait_for_selector("#chat-unread[hidden]", state="attached")
-    shown = await chair.eval_on_selector(
-        MESSAGE,
-        """(li) => ({
-            name: li.querySelector(".chat-name").textContent,
-            text: li.querySelector(".chat-text").textContent,
-            elements: [...li.querySelector(".chat-text").querySelectorAll("*")].map(
-                (e) => e.tagName),
-            href: li.querySelector("a")?.href,
-            rel: li.querySelector("a")?.rel,
-            target: li.querySelector("a")?.target,
-            time: li.querySelector("time").dateTime,
-        })""",
-    )
+    shown = await chair.evaluate(SHOWN, MESSAGE)
     assert shown["name"] == "Amara"
     assert shown["text"] == text
     assert shown["elements"] == ["A"], shown

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -180,18 +180,27 @@ def shows(names: set[str]) -> Callable[[list[dict[str, Any]]], bool]:
     return lambda tiles: {t["name"] for t in tiles if t["shown"]} >= names
 
 
-@pytest.fixture
-async def cameras(tmp_path: Path) -> AsyncIterator[dict[str, Browser]]:
-    """One Chromium per participant, each with a camera of its own colour."""
+@asynccontextmanager
+async def coloured_cameras(
+    tmp_path: Path, names: Iterable[str]
+) -> AsyncIterator[dict[str, Browser]]:
+    """One Chromium per one of `names`, each with a camera of its own colour (COLOURS)."""
     async with async_playwright() as p, AsyncExitStack() as stack:
         browsers: dict[str, Browser] = {}
-        for name, rgb in COLOURS.items():
+        for name in names:
             path = tmp_path / f"{name}.y4m"
-            write_y4m(path, rgb)
+            write_y4m(path, COLOURS[name])
             flags = [*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={path}"]
             b = await p.chromium.launch(executable_path=chromium_path(), args=flags)
             stack.push_async_callback(b.close)
             browsers[name] = b
+        yield browsers
+
+
+@pytest.fixture
+async def cameras(tmp_path: Path) -> AsyncIterator[dict[str, Browser]]:
+    """One Chromium per participant, each with a camera of its own colour."""
+    async with coloured_cameras(tmp_path, COLOURS) as browsers:
         yield browsers
 
 

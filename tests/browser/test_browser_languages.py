@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Page
 
 from confsfu.settings import RoomSettings
 from confsfu.tokens import make_token
-from tests.browser.conftest import screenshot, wait_for
+from tests.browser.conftest import PageDriver, screenshot, wait_for
 from tests.conftest import SECRET, RunningServer
 
 pytestmark = pytest.mark.browser
@@ -35,7 +35,7 @@ async def page_in(browser: Browser, locale: str, url: str) -> Page:
     return page
 
 
-async def text(page: Page, selector: str) -> str:
+async def text(page: PageDriver, selector: str) -> str:
     return ((await page.text_content(selector)) or "").strip()
 
 
@@ -46,7 +46,7 @@ async def toasts(page: Page) -> list[str]:
     return found
 
 
-async def why_of(page: Page, name: str) -> str | None:
+async def why_of(page: PageDriver, name: str) -> str | None:
     tiles: list[dict[str, Any]] = await page.evaluate(TILES)
     return next((t["why"] for t in tiles if t["name"] == name), None)
 

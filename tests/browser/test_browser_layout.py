@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser
 
 from confsfu.server.app import HUB
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import PageDriver, screenshot
 from tests.browser.test_browser_identity import (
     cameras,
     colour_of,
@@ -93,7 +93,7 @@ def truthful(tiles: list[dict[str, Any]]) -> bool:
     return all(t["rgb"] is None or colour_of(t["rgb"]) in (None, t["name"]) for t in tiles)
 
 
-async def picture_of(page: Page, name: str, *, stage: bool) -> dict[str, Any] | None:
+async def picture_of(page: PageDriver, name: str, *, stage: bool) -> dict[str, Any] | None:
     """`name`'s tile (the stage, or a grid tile) once it shows their colour, else None."""
     tiles = await page.evaluate(TILES)
     assert truthful(tiles), tiles
