@@ -1,5 +1,6 @@
-"""A subscriber's loss from its receiver reports: lost over expected since each stream's previous
-report, summed over all its streams, as GCC's send side counts it.
+"""A subscriber's loss from its receiver reports, summed over all its streams.
+
+Lost over expected since each stream's previous report, as GCC's send side counts it.
 
 A report carries one block per stream, each with its own loss fraction over its own interval. The
 worst block is no measure of the link: a stream of 15 packets a second behind a link losing 2 %
