@@ -8,11 +8,12 @@ longest stage freeze, audio lost and the share of the link used. Needs root, ipr
 Chromium and firefox-esr (as CI installs); delay and loss need the kernel's netem.
 
 Run from the repository: sudo .venv/bin/python benchmarks/weak_link.py [--rounds 2]
-    [--delay-ms 80 --loss-pct 2] [--short] [--browsers chromium,firefox]
+    [--delay-ms 80 --loss-pct 2] [--short] [--browsers chromium,firefox] [--log FILE]
 """
 
 import argparse
 import asyncio
+import logging
 import subprocess
 import sys
 import tempfile
@@ -114,5 +115,18 @@ if __name__ == "__main__":
         "--browsers", type=browser_list, default=list(BROWSERS),
         help="the subscribers, in turn for each estimator (default chromium,firefox)",
     )  # fmt: skip
+    parser.add_argument(
+        "--log", type=Path,
+        help="write the server's layer decisions, drain holds and keyframe requests there, "
+        "with the link's phases (debug level)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.log is not None:
+        handler = logging.FileHandler(args.log, mode="w")
+        handler.setFormatter(logging.Formatter("%(relativeCreated)9.0f %(name)s %(message)s"))
+        for name in ("confsfu.server.media_slots", "confsfu.server.media_feedback",
+                     "tests.browser.weak_link"):  # fmt: skip
+            logger = logging.getLogger(name)
+            logger.setLevel(logging.DEBUG)
+            logger.addHandler(handler)
     asyncio.run(main(args.rounds, args.delay_ms, args.loss_pct, args.short, args.browsers))

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from confsfu.bandwidth.allocator import AllocatorConfig, Demand, Priority, Reason
+from confsfu.bandwidth.allocator import Demand, Priority, Reason
 from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget
 from confsfu.bandwidth.drain import DrainConfig, QueueDrain
 from confsfu.bandwidth.estimation import EstimatorConfig
+from confsfu.bandwidth.hysteresis import AllocatorConfig
 from confsfu.bandwidth.twcc import TwccEstimator
 
 CONFIG = DrainConfig(fall=0.5, max_hold_ms=1500, rest_ms=2000)

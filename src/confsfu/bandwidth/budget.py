@@ -17,16 +17,15 @@ import numpy as np
 import numpy.typing as npt
 
 from confsfu.bandwidth.allocator import (
-    AllocatorConfig,
     Demand,
     LayerDecision,
     Priority,
     Reason,
-    SubscriberAllocator,
     wanted_bps,
 )
 from confsfu.bandwidth.drain import QueueDrain
 from confsfu.bandwidth.estimation import BandwidthEstimator
+from confsfu.bandwidth.hysteresis import AllocatorConfig, SubscriberAllocator
 from confsfu.ids import SlotPurpose, SourceId
 
 NO_LAYERS: npt.NDArray[np.float64] = np.zeros((3, 3))
