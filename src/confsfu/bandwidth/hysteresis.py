@@ -120,7 +120,7 @@ class SubscriberAllocator:
         holding = self._holding(now_ms, budget)
         if not changed:
             moved = self._moved(now_ms, estimate_bps)
-            overshoot = self._priced(demands) > budget * (1.0 + cfg.threshold)
+            overshoot = self.priced(demands) > budget * (1.0 + cfg.threshold)
             due = self._held and not holding
             if not (moved or overshoot or due):
                 return None
@@ -183,7 +183,7 @@ class SubscriberAllocator:
             self._rise_since_ms = now_ms
         return now_ms - self._rise_since_ms >= self._config.rise_ms
 
-    def _priced(self, demands: Sequence[Demand]) -> int:
+    def priced(self, demands: Sequence[Demand]) -> int:
         """What the current layers cost at the demands' current bitrates."""
         layers = {d.track_id: d for d in self._decisions or [] if d.spatial is not None}
         total = 0
