@@ -281,3 +281,22 @@ def test_an_estimate_well_above_the_failed_one_releases_the_hold() -> None:
     allocator.update(18_250, 300 * K, STAGE_ONLY)
     assert allocator.decisions[0].spatial == 1
     assert allocator.decisions[0].reason is not Reason.UPGRADE_HELD
+
+
+def test_a_layer_the_publisher_starts_again_does_not_release_the_hold() -> None:
+    """A publisher short of CPU stops its top layer and starts it again: the stage may not go
+    up onto it (a keyframe each time) while its upgrades are held."""
+    allocator = SubscriberAllocator(AllocatorConfig(upgrade_hold_ms=10_000))
+    allocator.update(0, 1_500 * K, STAGE_ONLY)
+    allocator.update(1000, 600 * K, STAGE_ONLY)  # down to 2/0: held until 11 s
+    assert stage_layer(allocator) == (2, 0)
+    no_top = [Demand("stage", Priority.STAGE, 2, 2, REAL * np.array([[1], [1], [0]]), floor=True)]
+    allocator.update(2000, 600 * K, no_top)
+    assert stage_layer(allocator) == (1, 2)  # off the layer that went away at once (a
+    # downgrade like any other: held until 12 s)
+    allocator.update(3000, 1_500 * K, STAGE_ONLY)  # back, and the estimate recovered
+    allocator.update(4000, 1_500 * K, STAGE_ONLY)
+    assert stage_layer(allocator) == (1, 2)
+    assert allocator.decisions[0].reason is Reason.UPGRADE_HELD
+    allocator.update(12_000, 1_500 * K, STAGE_ONLY)
+    assert stage_layer(allocator) == (2, 2)

@@ -59,6 +59,11 @@ def _key(decisions: Sequence[LayerDecision]) -> list[tuple[str, int | None, int 
 _Shape = tuple[tuple[str, int, int, int, int, bool], ...]
 
 
+def _wants(shape: _Shape) -> _Shape:
+    """The shape without the available layers: what the subscriber asked for."""
+    return tuple((t, p, s, tl, 0, f) for t, p, s, tl, _, f in shape)
+
+
 def _shape(demands: Sequence[Demand]) -> _Shape:
     """What counts as a change of demands: ids, order, priorities, caps, available layers,
     floors."""
@@ -76,7 +81,8 @@ class SubscriberAllocator:
     than 15%, cannot bounce the layers down and up), when the demands' shape changed (tracks,
     priorities, caps, available layers; bitrate drift alone does not count), when the current
     layers now cost more than (1 + threshold) x the budget, and when held upgrades come due.
-    After any downgrade, upgrades are held for `upgrade_hold_ms` unless the demands change;
+    After any downgrade, upgrades are held for `upgrade_hold_ms` unless the demands change
+    (beyond the layers the publisher sends: one it starts again is held too);
     twice as long after each failed spatial up-switch in a row (see `AllocatorConfig`). A
     spatial up-switch must fit with `up_margin` to spare: a probe or a noisy layer rate that
     just reaches the next resolution does not buy its keyframe.
@@ -115,6 +121,9 @@ class SubscriberAllocator:
         shape = _shape(demands)
         previous = self._decisions
         changed = previous is None or shape != self._shape
+        # Layers a publisher stops and starts again (its encoder short of CPU or bits) are a
+        # change to allocate for, but not one that releases held upgrades.
+        reshaped = changed and (self._shape is None or _wants(shape) != _wants(self._shape))
         if self._trial_ms is not None and now_ms - self._trial_ms >= cfg.trial_ms:
             self._trial_ms, self._failures, self._failed_bps = None, 0, None  # it lasted
         holding = self._holding(now_ms, budget)
@@ -128,7 +137,7 @@ class SubscriberAllocator:
         self._held = False
         if previous is not None:
             decisions = _with_margin(decisions, previous, budget, demands, cfg.up_margin)
-        if previous is not None and not changed and holding:
+        if previous is not None and not reshaped and holding:
             decisions = self._hold(decisions, previous, demands)
         if previous is not None:
             self._judge(now_ms, budget, decisions, previous)
