@@ -214,7 +214,7 @@ class MediaSlots:
     ) -> Demand:
         pub = self._publisher_of(source)
         meter = pub.meters.get(source) if pub is not None else None
-        measured = meter.bitrates_bps(now_ms) if meter is not None else NO_LAYERS
+        measured = meter.costs_bps(now_ms) if meter is not None else NO_LAYERS
         return demand(self._rules, track, source, slot.purpose, measured, stage_height)
 
     def _dynacast(self, now_ms: int) -> None:
