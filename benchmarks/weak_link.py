@@ -14,11 +14,13 @@ default) takes tbf, and the TUN link when delay or loss is asked of a kernel wit
 
 Run from the repository: sudo .venv/bin/python benchmarks/weak_link.py [--rounds 2]
     [--delay-ms 80 --loss-pct 2] [--link auto|tbf|tun] [--short] [--browsers chromium,firefox]
+    [--log FILE]
 """
 
 import argparse
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -148,7 +150,20 @@ if __name__ == "__main__":
         "--browsers", type=browser_list, default=list(BROWSERS),
         help="the subscribers, in turn for each estimator (default chromium,firefox)",
     )  # fmt: skip
+    parser.add_argument(
+        "--log", type=Path,
+        help="write the server's layer decisions, drain holds and keyframe requests there, "
+        "with the link's phases (debug level)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.log is not None:
+        handler = logging.FileHandler(args.log, mode="w")
+        handler.setFormatter(logging.Formatter("%(relativeCreated)9.0f %(name)s %(message)s"))
+        for name in ("confsfu.server.media_slots", "confsfu.server.media_feedback",
+                     "tests.browser.weak_link"):  # fmt: skip
+            logger = logging.getLogger(name)
+            logger.setLevel(logging.DEBUG)
+            logger.addHandler(handler)
     asyncio.run(
         main(args.rounds, args.delay_ms, args.loss_pct, args.short, args.browsers, args.link)
     )

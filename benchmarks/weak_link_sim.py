@@ -4,7 +4,7 @@ following the schedule 3 Mbit/s 20 s, 300 kbit/s 30 s, 1 Mbit/s 20 s, 3 Mbit/s 3
 once with 80 ms delay and 2 % random loss. Deterministic for a seed.
 
 Run from the repository: .venv/bin/python benchmarks/weak_link_sim.py [--seed 1] [--seeds 8]
-    [--trace] [--layers 150,500,1700] [--no-drain]
+    [--trace] [--layers 150,500,1700] [--no-drain] [--clean] [--set up_margin=0.1 ...]
 """
 
 import argparse
@@ -16,20 +16,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from confsfu.bandwidth.hysteresis import AllocatorConfig
 from confsfu.bandwidth.linksim import LinkConfig
 from confsfu.bandwidth.weaksim import FULL, MediaModel, PhaseFigures, simulate
 
 
-def main(seed: int, seeds: int, trace: bool, media: MediaModel, drain: bool) -> None:
+def main(
+    seed: int,
+    seeds: int,
+    trace: bool,
+    media: MediaModel,
+    drain: bool,
+    clean_only: bool = False,
+    allocator: AllocatorConfig | None = None,
+) -> None:
     """Each seed's figures, then per phase the median over the seeds."""
-    for label, link in (
-        ("clean", LinkConfig()),
-        ("80 ms delay, 2 % loss", LinkConfig(delay_ms=80, loss=0.02)),
-    ):
+    links = [("clean", LinkConfig()), ("80 ms delay, 2 % loss", LinkConfig(delay_ms=80, loss=0.02))]
+    for label, link in links[:1] if clean_only else links:
         runs = []
         for s in range(seed, seed + seeds):
             started = time.perf_counter()
-            result = simulate(FULL, random.Random(s).random, link=link, media=media, drain=drain)
+            result = simulate(
+                FULL, random.Random(s).random, link=link, media=media, drain=drain,
+                allocator=allocator,
+            )  # fmt: skip
             runs.append(result.phases)
             took = time.perf_counter() - started
             print(f"{label}, seed {s} ({took:.1f} s to simulate):")
@@ -43,6 +53,7 @@ def main(seed: int, seeds: int, trace: bool, media: MediaModel, drain: bool) -> 
                         f"{e // 1000}/{sp}" for t, e, sp in result.estimates if t % 1000 == 0
                     )
                 )
+                print("  decisions: " + ", ".join(f"{t / 1000:.2f} {d}" for t, d in result.decided))
 
         if seeds > 1:
             print(f"{label}, median over seeds {seed}..{seed + seeds - 1}:")
@@ -65,7 +76,9 @@ def summary(phases: list[PhaseFigures], kbit_s: int) -> str:
         f"(worst {max(p.longest_freeze_s for p in phases):.1f}), "
         f"audio lost {_median([p.audio_loss_pct for p in phases])} %, "
         f"link used {_median([p.link_use_pct for p in phases])} %, "
-        f"over link {_median([p.over_link_s for p in phases])} s"
+        f"over link {_median([p.over_link_s for p in phases])} s, "
+        f"decisions {_median([p.decisions for p in phases])}, "
+        f"switches {_median([p.switches for p in phases])}"
     )
 
 
@@ -85,8 +98,15 @@ if __name__ == "__main__":
         action="store_true",
         help="no video hold while the link's queue drains after a sharp fall (bandwidth/drain)",
     )
+    parser.add_argument("--clean", action="store_true", help="the clean link only")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="an AllocatorConfig field (up_margin, upgrade_hold_ms, trial_ms, ...)",
+    )  # fmt: skip
     args = parser.parse_args()
     low, mid, top = (int(k) * 1000 for k in args.layers.split(","))
+    overrides = {k: float(v) if "." in v else int(v) for k, v in (a.split("=") for a in args.set)}
     main(
-        args.seed, args.seeds, args.trace, MediaModel(layer_bps=(low, mid, top)), not args.no_drain
-    )
+        args.seed, args.seeds, args.trace, MediaModel(layer_bps=(low, mid, top)),
+        not args.no_drain, args.clean, AllocatorConfig(**overrides),  # type: ignore[arg-type]
+    )  # fmt: skip

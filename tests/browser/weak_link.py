@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +28,8 @@ from tests.browser.firefox import Firefox
 from tests.browser.netns import Namespace, run
 from tests.conftest import SECRET, RunningServer, start_server
 from tests.conftest import test_settings as make_settings
+
+log = logging.getLogger(__name__)  # the phases, for a run's decision log beside the server's
 
 TOP_WIDTH = 1280
 SAMPLE_S = 0.25
@@ -157,6 +160,7 @@ async def follow(
     previous: int | None = None
     for phase in schedule:
         shape(ns, phase.kbit_s, delay_ms, loss_pct)
+        log.info("link at %d kbit/s for %d s", phase.kbit_s, phase.seconds)
         figures = PhaseFigures(phase.kbit_s)
         start = time.monotonic()
         first = last = await page.evaluate(SAMPLE, mode)
@@ -304,6 +308,7 @@ async def through_server(
         await until(on_top, 45, "the stage at the top layer before the schedule")
         browser = "Firefox" if isinstance(inside, Firefox) else "Chromium"
         label = f"{browser} through confsfu ({estimator})"
+        log.info("%s: the schedule begins", label)
         before = server_counts(server)
         view = partial(server_view, server, "Kinshasa")
         phases = await follow(viewer, ns, schedule, "server", delay_ms, loss_pct, view)

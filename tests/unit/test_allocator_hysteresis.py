@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 
 from confsfu.bandwidth.allocator import (
-    AllocatorConfig,
     AllocatorError,
     Demand,
     LayerDecision,
     Priority,
     Reason,
-    SubscriberAllocator,
 )
+from confsfu.bandwidth.hysteresis import AllocatorConfig, SubscriberAllocator
 
 K = 1000
 REAL = np.array([[50, 75, 100], [150, 225, 300], [500, 750, 1000]], dtype=np.float64) * K
@@ -152,3 +151,152 @@ def test_bitrate_drift_alone_does_not_reallocate_but_an_overshoot_does() -> None
 def test_bad_configs_raise_the_allocator_error(kwargs: dict[str, float]) -> None:
     with pytest.raises(AllocatorError):
         AllocatorConfig(**kwargs)  # type: ignore[arg-type]
+
+
+# ---- spatial up-switches: a margin, and a hold that grows after each one that failed ---------
+
+STAGE_ONLY = [Demand("stage", Priority.STAGE, 2, 2, REAL, floor=True)]
+
+
+def stage_layer(allocator: SubscriberAllocator) -> tuple[int | None, int | None]:
+    d = allocator.decisions[0]
+    return (d.spatial, d.temporal)
+
+
+@pytest.mark.parametrize(
+    ("margin", "rise_to", "expected"),
+    [
+        # From 0/2 (100k) a lasting rise; 1/0 costs 150k and needs 150k x (1 + margin).
+        (0.0, 160 * K, (1, 0)),
+        (0.15, 160 * K, (0, 2)),  # 160k / 1.15 = 139k: stays at 180p's top
+        (0.15, 175 * K, (1, 0)),  # 175k / 1.15 = 152k: the switch fits with its margin
+        (0.15, 300 * K, (1, 1)),  # 300k / 1.15 = 261k: 1/2 (300k) does not, 1/1 (225k) does
+        (0.15, 345 * K, (1, 2)),  # 345k / 1.15 = 300k
+    ],
+)
+def test_a_spatial_up_switch_needs_its_margin(
+    margin: float, rise_to: int, expected: tuple[int, int]
+) -> None:
+    allocator = SubscriberAllocator(AllocatorConfig(up_margin=margin))
+    allocator.update(0, 120 * K, STAGE_ONLY)
+    assert stage_layer(allocator) == (0, 2)
+    allocator.update(100, rise_to, STAGE_ONLY)
+    allocator.update(1100, rise_to, STAGE_ONLY)
+    assert stage_layer(allocator) == expected
+
+
+def test_the_margin_leaves_temporal_climbs_alone() -> None:
+    allocator = SubscriberAllocator(AllocatorConfig(up_margin=0.5))
+    allocator.update(0, 60 * K, STAGE_ONLY)
+    assert stage_layer(allocator) == (0, 0)
+    allocator.update(100, 100 * K, STAGE_ONLY)
+    allocator.update(1100, 100 * K, STAGE_ONLY)
+    assert stage_layer(allocator) == (0, 2)  # no keyframe to pay for: no margin
+    allocator.update(2000, 1_000 * K, STAGE_ONLY)
+    allocator.update(3000, 1_000 * K, STAGE_ONLY)
+    assert stage_layer(allocator) == (2, 0)  # 1000k / 1.5 = 667k: 2/0 (500k) fits
+
+
+@pytest.mark.parametrize(
+    ("margin", "start", "fall_to", "expected"),
+    [
+        (0.0, 600 * K, 330 * K, (1, 2)),  # from 2/0: what the budget buys
+        (0.15, 600 * K, 330 * K, (1, 1)),  # 330k / 1.15 = 287k: 1/2 (300k) would fill it
+        (0.15, 600 * K, 360 * K, (1, 2)),  # 360k / 1.15 = 313k
+        (0.0, 600 * K, 170 * K, (1, 0)),
+        (0.15, 600 * K, 170 * K, (0, 2)),  # 170k / 1.15 = 148k: 1/0 (150k) would fill it
+        (0.15, 300 * K, 240 * K, (1, 1)),  # from 1/2, within the resolution: no margin
+    ],
+)
+def test_a_spatial_switch_down_leaves_its_margin_too(
+    margin: float, start: int, fall_to: int, expected: tuple[int, int]
+) -> None:
+    allocator = SubscriberAllocator(AllocatorConfig(up_margin=margin))
+    allocator.update(0, start, STAGE_ONLY)
+    allocator.update(100, fall_to, STAGE_ONLY)
+    assert stage_layer(allocator) == expected
+
+
+# Each step: (ms, estimate, the stage's layer after the update). Hold 4 s, doubled after each
+# up-switch that a downgrade followed within 10 s, at most 16 s.
+BACKOFF = AllocatorConfig(upgrade_hold_ms=4000, trial_ms=10_000, max_upgrade_hold_ms=16_000)
+LOW, HIGH = 120 * K, 200 * K  # 0/2 and 1/0 (with its margin)
+FAILING = [
+    (0, HIGH, (1, 0)),
+    (1_000, LOW, (0, 2)),  # a fall, no up-switch on trial: held 4 s (until 5 s)
+    (2_000, HIGH, (0, 2)),
+    (3_000, HIGH, (0, 2)),  # the rise lasted, but it is held
+    (5_000, HIGH, (1, 0)),  # due
+    (6_000, LOW, (0, 2)),  # the up-switch failed: held 8 s (until 14 s)
+    (7_000, HIGH, (0, 2)),
+    (8_000, HIGH, (0, 2)),
+    (13_999, HIGH, (0, 2)),
+    (14_000, HIGH, (1, 0)),
+    (15_000, LOW, (0, 2)),  # failed again: held 16 s (until 31 s)
+    (16_000, HIGH, (0, 2)),
+    (17_000, HIGH, (0, 2)),
+    (30_999, HIGH, (0, 2)),
+    (31_000, HIGH, (1, 0)),
+    (32_000, LOW, (0, 2)),  # and again: still 16 s at most (until 48 s)
+    (33_000, HIGH, (0, 2)),
+    (34_000, HIGH, (0, 2)),
+    (47_999, HIGH, (0, 2)),
+    (48_000, HIGH, (1, 0)),
+    (58_000, HIGH, (1, 0)),  # this one lasted its trial: the count starts over
+    (59_000, LOW, (0, 2)),  # not a failed up-switch: held 4 s (until 63 s)
+    (60_000, HIGH, (0, 2)),
+    (61_000, HIGH, (0, 2)),
+    (63_000, HIGH, (1, 0)),
+]
+
+
+def run_steps(
+    allocator: SubscriberAllocator, steps: list[tuple[int, int, tuple[int, int]]]
+) -> list[tuple[int, tuple[int | None, int | None]]]:
+    """Each step's layer; between steps the update comes due when the allocator says so."""
+    got = []
+    for at, estimate, _ in steps:
+        due = allocator.next_deadline_ms()
+        if due is not None and due < at:
+            allocator.update(due, estimate, STAGE_ONLY)
+        allocator.update(at, estimate, STAGE_ONLY)
+        got.append((at, stage_layer(allocator)))
+    return got
+
+
+def test_each_failed_up_switch_doubles_the_hold_until_one_lasts() -> None:
+    got = run_steps(SubscriberAllocator(BACKOFF), FAILING)
+    assert got == [(at, layer) for at, _, layer in FAILING]
+
+
+def test_an_estimate_well_above_the_failed_one_releases_the_hold() -> None:
+    allocator = SubscriberAllocator(BACKOFF)
+    steps = FAILING[:11]  # failed twice: held until 31 s
+    run_steps(allocator, steps)
+    assert stage_layer(allocator) == (0, 2)
+    allocator.update(16_000, 290 * K, STAGE_ONLY)  # below 1.5 x 200k: a probe's bump
+    allocator.update(17_000, 290 * K, STAGE_ONLY)
+    assert stage_layer(allocator) == (0, 2)
+    allocator.update(18_000, 300 * K, STAGE_ONLY)  # 1.5 x the estimate the switch failed at
+    allocator.update(18_250, 300 * K, STAGE_ONLY)
+    assert allocator.decisions[0].spatial == 1
+    assert allocator.decisions[0].reason is not Reason.UPGRADE_HELD
+
+
+def test_a_layer_the_publisher_starts_again_does_not_release_the_hold() -> None:
+    """A publisher short of CPU stops its top layer and starts it again: the stage may not go
+    up onto it (a keyframe each time) while its upgrades are held."""
+    allocator = SubscriberAllocator(AllocatorConfig(upgrade_hold_ms=10_000))
+    allocator.update(0, 1_500 * K, STAGE_ONLY)
+    allocator.update(1000, 600 * K, STAGE_ONLY)  # down to 2/0: held until 11 s
+    assert stage_layer(allocator) == (2, 0)
+    no_top = [Demand("stage", Priority.STAGE, 2, 2, REAL * np.array([[1], [1], [0]]), floor=True)]
+    allocator.update(2000, 600 * K, no_top)
+    assert stage_layer(allocator) == (1, 2)  # off the layer that went away at once (a
+    # downgrade like any other: held until 12 s)
+    allocator.update(3000, 1_500 * K, STAGE_ONLY)  # back, and the estimate recovered
+    allocator.update(4000, 1_500 * K, STAGE_ONLY)
+    assert stage_layer(allocator) == (1, 2)
+    assert allocator.decisions[0].reason is Reason.UPGRADE_HELD
+    allocator.update(12_000, 1_500 * K, STAGE_ONLY)
+    assert stage_layer(allocator) == (2, 2)

@@ -220,3 +220,26 @@ def test_rates_follow_the_plain_rule(packets: list[tuple[int, int, int, int]], a
         now += step
         meter.on_packet(now, spatial, temporal, size)
     assert meter.counts.rates(now + after) == pytest.approx(_reference_rates(meter, now + after))
+
+
+# The publisher's f layer (2, 0) at 960 kbit/s, a gap longer than the window (its encoder
+# starved), then again: (read at ms, fed until then, what bitrates_bps reads at least/most, what
+# costs_bps gives at least).
+RESTART = [
+    (3000, True, 900_000, 1_000_000, 900_000),  # steady
+    (4200, False, 0, 0, 0),  # gone: not available (zero); its cost frozen meanwhile
+    (4300, True, 100_000, 300_000, 800_000),  # back: its first 100 ms over half a window ...
+    (4700, True, 900_000, 1_000_000, 900_000),  # ... until it spans half a window
+]
+
+
+def test_costs_do_not_read_a_restarted_layer_low() -> None:
+    meter = LayerBitrateMeter(window_ms=1000, bucket_ms=100)
+    fed_ms = 0
+    for at, sending, low, high, cost in RESTART:
+        if sending:
+            _feed(meter, fed_ms, at, {(2, 0)})
+        fed_ms = at
+        measured, costed = meter.bitrates_bps(at)[2, 0], meter.costs_bps(at)[2, 0]
+        assert low <= measured <= high, (at, measured)
+        assert costed >= cost and (costed > 0) == (measured > 0), (at, costed)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from confsfu.bandwidth.allocator import AllocatorConfig, Priority, Reason
+from confsfu.bandwidth.allocator import Priority, Reason
 from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget, demand, fit_spatial
 from confsfu.bandwidth.estimation import EstimatorConfig
 from confsfu.bandwidth.estimators import make_estimator
+from confsfu.bandwidth.hysteresis import AllocatorConfig
 from confsfu.ids import SourceId
 
 K = 1000

@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from confsfu.bandwidth.allocator import AllocatorConfig, Demand, Priority, Reason
+from confsfu.bandwidth.allocator import Demand, Priority, Reason
 from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget
 from confsfu.bandwidth.drain import DrainConfig, QueueDrain
 from confsfu.bandwidth.estimation import EstimatorConfig
+from confsfu.bandwidth.estimators import make_estimator
+from confsfu.bandwidth.hysteresis import AllocatorConfig
 from confsfu.bandwidth.twcc import TwccEstimator
 
 CONFIG = DrainConfig(fall=0.5, max_hold_ms=1500, rest_ms=2000)
@@ -106,3 +108,29 @@ def test_a_budget_pauses_its_tiles_while_holding_and_gives_them_back() -> None:
     assert budget.on_feedback(50, 25)  # a packet sent since the hold arrived
     assert budget.allocate(60, [stage], 40_000) == budget.decisions
     assert budget.decisions[0].spatial is not None
+
+
+@pytest.mark.parametrize(
+    ("scale_now", "holds"),
+    [
+        (0.2, False),  # the layers cost what they did: 400k is over half of 340k
+        (1.0, True),  # the publisher's top layer is at its rate now: 400k is under half of 1.54M
+    ],
+)
+def test_a_hold_weighs_the_layers_at_what_they_cost_now(scale_now: float, holds: bool) -> None:
+    """Chosen while the publisher was starting (its top layer at a fifth of its rate), the
+    decision's own bitrate is stale; a drop comes under the layer as it costs now."""
+    estimator = make_estimator("remb", EstimatorConfig(initial_bps=2_500_000))
+    budget = SubscriberBudget(BudgetRules(warmup_ms=0), estimator, AllocatorConfig())
+    rates = np.array([[100, 150, 200], [300, 400, 500], [900, 1200, 1500]]) * 1000.0
+
+    def stage(scale: float) -> Demand:
+        return Demand("stage", Priority.STAGE, 2, 2, rates * scale, floor=True)
+
+    estimator.on_remb(0, 2_500_000)
+    budget.allocate(0, [stage(0.2)], 40_000)  # 2/2 at 300 kbit/s
+    assert budget.decisions[0].spatial == 2
+    assert budget.allocate(250, [stage(scale_now)], 40_000) is None  # the same shape
+    assert not budget.on_feedback(300, None)
+    estimator.on_remb(310, 400_000)
+    assert budget.on_feedback(320, None) is holds

@@ -17,16 +17,15 @@ import numpy as np
 import numpy.typing as npt
 
 from confsfu.bandwidth.allocator import (
-    AllocatorConfig,
     Demand,
     LayerDecision,
     Priority,
     Reason,
-    SubscriberAllocator,
     wanted_bps,
 )
 from confsfu.bandwidth.drain import QueueDrain
 from confsfu.bandwidth.estimation import BandwidthEstimator
+from confsfu.bandwidth.hysteresis import AllocatorConfig, SubscriberAllocator
 from confsfu.ids import SlotPurpose, SourceId
 
 NO_LAYERS: npt.NDArray[np.float64] = np.zeros((3, 3))
@@ -92,6 +91,7 @@ class SubscriberBudget:
 
     __slots__ = (
         "_audio_bps",
+        "_demands",
         "_held",
         "allocator",
         "drain",
@@ -117,6 +117,7 @@ class SubscriberBudget:
         self.step_bps = 0  # what the cheapest step up costs (0: no tile is held down)
         self.drain = QueueDrain()
         self._audio_bps = 0
+        self._demands: list[Demand] = []  # the last allocation's: what the layers cost now
         self._held: list[LayerDecision] | None = None  # the decisions paused while draining
 
     def estimate_bps(self, now_ms: int) -> int:
@@ -147,6 +148,7 @@ class SubscriberBudget:
         budget = max(0, int(usable) - taken)
         self.wanted_bps = wanted_bps(demands) + audio_bps
         self._audio_bps = audio_bps
+        self._demands = list(demands)
         changed = self.allocator.update(now_ms, budget, demands)
         self.step_bps = _step_bps(demands, self.allocator.decisions)
         if not self.drain.holding:
@@ -163,10 +165,13 @@ class SubscriberBudget:
     def on_feedback(self, now_ms: int, acked_sent_ms: int | None, padding_bps: int = 0) -> bool:
         """After transport-cc feedback (`acked_sent_ms`: the newest send time it acknowledged;
         `padding_bps`: the probe padding sent meanwhile, which fills the queue as media does):
-        whether a hold of the video began or ended, so the decisions are due again now."""
+        whether a hold of the video began or ended, so the decisions are due again now. What the
+        layers cost is what they cost now (the last reassign pass measured them), not when they
+        were chosen: a publisher that had just started had its top layer at a fifth of its rate,
+        and a drop 20 s later went unheld under a layer five times dearer than the decision said."""
         if self.drain.on_acknowledged(now_ms, acked_sent_ms):
             return True
-        cost = sum(d.bitrate_bps for d in self.allocator.decisions) + self._audio_bps
+        cost = self.allocator.priced(self._demands) + self._audio_bps
         return self.drain.on_estimate(now_ms, self.estimate_bps(now_ms), cost + padding_bps)
 
     @property

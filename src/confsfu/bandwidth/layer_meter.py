@@ -11,6 +11,7 @@ SPATIAL_LAYERS = 3
 TEMPORAL_LAYERS = 3
 _LAYERS = SPATIAL_LAYERS * TEMPORAL_LAYERS
 LAYER_RESTART_MS = 300  # as _meter.c has it: see LayerBitrateMeter
+COST_HALF_LIFE_MS = 2000  # see LayerBitrateMeter.costs_bps
 
 
 class LayerMeterError(ValueError):
@@ -28,11 +29,13 @@ class LayerBitrateMeter:
     shorter gaps than that.
     """
 
-    __slots__ = ("counts",)
+    __slots__ = ("_held", "_held_ms", "counts")
 
     def __init__(self, window_ms: int = 1000, bucket_ms: int = 100) -> None:
         if bucket_ms <= 0 or window_ms < bucket_ms or window_ms % bucket_ms:
             raise LayerMeterError("window_ms must be a positive multiple of bucket_ms")
+        self._held = [0.0] * _LAYERS  # each layer's cost as costs_bps last gave it
+        self._held_ms: int | None = None
         try:
             self.counts = LayerCounts(window_ms, bucket_ms)
         except ValueError as exc:
@@ -58,13 +61,34 @@ class LayerBitrateMeter:
         An entry is zero when that temporal layer, or one below it, received nothing in the
         window: forwarding it is not possible.
         """
-        rates = self.counts.rates(now_ms)
-        cumulative = [0.0] * _LAYERS
-        for base in range(0, _LAYERS, TEMPORAL_LAYERS):
-            total = 0.0
-            for k in range(base, base + TEMPORAL_LAYERS):
-                if rates[k] <= 0:
-                    break
-                total += rates[k]
-                cumulative[k] = total
-        return np.array(cumulative, dtype=np.float64).reshape(SPATIAL_LAYERS, TEMPORAL_LAYERS)
+        return _cumulative(list(self.counts.rates(now_ms)))
+
+    def costs_bps(self, now_ms: int) -> npt.NDArray[np.float64]:
+        """What the allocator should take each layer to cost: `bitrates_bps`, but no layer
+        below what it last cost, less half every `COST_HALF_LIFE_MS` while it is sent (frozen
+        while it is not). A layer the publisher starts again (its encoder short of CPU or
+        bits, a gap in its stream) reads low for its first half window, and a stage switched
+        up onto a layer that cheap found it dearer a second later and switched down again; a
+        cost read high for a while only keeps a tile a layer lower."""
+        rates = list(self.counts.rates(now_ms))
+        last, self._held_ms = self._held_ms, now_ms
+        fade = 0.5 ** (max(now_ms - last, 0) / COST_HALF_LIFE_MS) if last is not None else 0.0
+        held = self._held
+        for k in range(_LAYERS):
+            if rates[k] > 0:
+                held[k] = max(rates[k], held[k] * fade)
+                rates[k] = held[k]
+        return _cumulative(rates)
+
+
+def _cumulative(rates: list[float]) -> npt.NDArray[np.float64]:
+    """Own rates (s * 3 + t) to cumulative ones, (3, 3); zero from a silent temporal layer up."""
+    cumulative = [0.0] * _LAYERS
+    for base in range(0, _LAYERS, TEMPORAL_LAYERS):
+        total = 0.0
+        for k in range(base, base + TEMPORAL_LAYERS):
+            if rates[k] <= 0:
+                break
+            total += rates[k]
+            cumulative[k] = total
+    return np.array(cumulative, dtype=np.float64).reshape(SPATIAL_LAYERS, TEMPORAL_LAYERS)

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from confsfu.bandwidth.allocator import AllocatorConfig, Demand, Priority
+from confsfu.bandwidth.allocator import Demand, Priority
 from confsfu.bandwidth.budget import SEND_SIDE_HEADROOM, BudgetRules, SubscriberBudget
 from confsfu.bandwidth.estimation import EstimatorConfig
+from confsfu.bandwidth.hysteresis import AllocatorConfig
 from confsfu.bandwidth.linksim import (
     Frame,
     Kind,
@@ -86,11 +87,14 @@ class PhaseFigures:
     down_s: float | None = None  # first frame below the top layer after a drop
     up_s: float | None = None  # first frame at the top layer after a rise (or at the start)
     longest_freeze_s: float = 0.0  # the longest stretch with no stage frame decoded
+    freeze_at_s: float = 0.0  # when in the phase it began
     audio_loss_pct: float = 0.0
     link_use_pct: float = 0.0  # RTP bytes delivered against the link's rate
     over_link_s: float = 0.0  # time the stage layer and audio together cost more than the link
     estimate_kbps: tuple[int, int] = (0, 0)  # lowest and highest estimate in the phase
     padding_kbit: int = 0  # probe padding sent in the phase
+    decisions: int = 0  # times the stage's decision changed (layer or reason, holds included)
+    switches: int = 0  # spatial switches forwarded (each one a keyframe)
     widths: list[int] = field(default_factory=list)  # decoded widths in turn
 
     def line(self) -> str:
@@ -98,9 +102,11 @@ class PhaseFigures:
         up = "-" if self.up_s is None else f"{self.up_s:.1f} s"
         return (
             f"{self.kbit_s:>5} kbit/s: down {down}, up {up}, freeze {self.longest_freeze_s:.1f} s"
+            f" (at {self.freeze_at_s:.1f} s)"
             f", audio lost {self.audio_loss_pct:.1f} %, link used {self.link_use_pct:.0f} %"
             f", over link {self.over_link_s:.1f} s, estimate {self.estimate_kbps[0]}-"
-            f"{self.estimate_kbps[1]} kbit/s, padding {self.padding_kbit} kbit; {self.widths}"
+            f"{self.estimate_kbps[1]} kbit/s, padding {self.padding_kbit} kbit, decisions "
+            f"{self.decisions}, switches {self.switches}; {self.widths}"
         )
 
 
@@ -114,14 +120,18 @@ class _Server:
     """The shell's part for one subscriber: forwarding, timers, and the cores it calls."""
 
     def __init__(
-        self, media: MediaModel, estimator_config: EstimatorConfig, drain: bool = True
+        self,
+        media: MediaModel,
+        estimator_config: EstimatorConfig,
+        drain: bool = True,
+        allocator: AllocatorConfig | None = None,
     ) -> None:
         self.media = media
         self.estimator = TwccEstimator(estimator_config)
         self.budget = SubscriberBudget(
             BudgetRules(initial_bps=estimator_config.initial_bps, headroom=SEND_SIDE_HEADROOM),
             self.estimator,
-            AllocatorConfig(),
+            allocator or AllocatorConfig(),
         )
         self.probe = ProbeController(SEND_SIDE_PROBES)
         self.retransmits = RetransmitLimiter()
@@ -143,9 +153,13 @@ class _Server:
         self.last_media_bytes = self.last_audio_bytes = 0
         self.audio_bps = 0
         self.loss = 0.0
+        self.decided: list[tuple[int, str]] = []  # (ms, the stage's decision) at each change
+        self.switched: list[int] = []  # ms of each spatial switch forwarded
 
     def decide(self, now_ms: int) -> None:
-        self.budget.allocate(now_ms, [self.demand], self.audio_bps)
+        if self.budget.allocate(now_ms, [self.demand], self.audio_bps) is not None:
+            d = self.budget.decisions[0]
+            self.decided.append((now_ms, f"{d.spatial}/{d.temporal} ({d.reason})"))
         decision = self.budget.decisions[0]
         if decision.spatial is None or decision.temporal is None:
             self.paused = True  # nothing goes out; it resumes on a keyframe
@@ -197,6 +211,8 @@ class _Server:
             return None
         if pending is not None and (at := due[pending]) is not None and at <= now_ms:
             due[pending] = None
+            if pending != self.spatial:
+                self.switched.append(now_ms)
             self.spatial, self.pending, self.resuming = pending, None, False
             self.temporal = self.target_temporal
             return pending, True, 0
@@ -214,6 +230,7 @@ class _Server:
 class SimResult:
     phases: list[PhaseFigures]
     estimates: list[tuple[int, int, int]]  # (ms, estimate bps, stage spatial) every 100 ms
+    decided: list[tuple[int, str]]  # (ms, the stage's decision) at each change
 
     def lines(self) -> list[str]:
         return [p.line() for p in self.phases]
@@ -228,6 +245,7 @@ def simulate(
     receiver: ReceiverConfig | None = None,
     estimator: EstimatorConfig | None = None,
     drain: bool = True,
+    allocator: AllocatorConfig | None = None,
 ) -> SimResult:
     """Runs the schedule in 1 ms steps; `draw` gives the link's loss and the frames' sizes."""
     link_cfg = link or LinkConfig()
@@ -236,6 +254,7 @@ def simulate(
         model,
         estimator or EstimatorConfig(initial_bps=2_500_000, min_bps=50_000, max_bps=8_000_000),
         drain,
+        allocator,
     )
     wire = Link(schedule, link_cfg, draw)
     delay_us = link_cfg.delay_ms * 1000
@@ -378,7 +397,11 @@ def simulate(
         schedule, ends, rx.decoded, audio_sent, rx.audio_arrived, delivered, padding, over,
         estimates,
     )  # fmt: skip
-    return SimResult(phases, estimates)
+    for i, fig in enumerate(phases):
+        start = 0.0 if i == 0 else ends[i - 1]
+        fig.decisions = sum(1 for t, _ in server.decided if start <= t < ends[i])
+        fig.switches = sum(1 for t in server.switched if start <= t < ends[i])
+    return SimResult(phases, estimates, server.decided)
 
 
 def _figures(
@@ -401,7 +424,9 @@ def _figures(
         frames = [(t, s) for t, s in decoded if start_us <= t < end_us]
         last = start_us
         for t, s in frames:
-            fig.longest_freeze_s = max(fig.longest_freeze_s, (t - last) / 1e6)
+            if (t - last) / 1e6 > fig.longest_freeze_s:
+                fig.longest_freeze_s = (t - last) / 1e6
+                fig.freeze_at_s = (last - start_us) / 1e6
             last = t
             width = WIDTHS[s]
             if not fig.widths or fig.widths[-1] != width:
@@ -412,7 +437,9 @@ def _figures(
             rising = previous is None or phase.kbit_s > previous
             if rising and fig.up_s is None and s == TOP:
                 fig.up_s = (t - start_us) / 1e6
-        fig.longest_freeze_s = max(fig.longest_freeze_s, (end_us - last) / 1e6)
+        if (end_us - last) / 1e6 > fig.longest_freeze_s:
+            fig.longest_freeze_s = (end_us - last) / 1e6
+            fig.freeze_at_s = (last - start_us) / 1e6
         sent = [seq for t, seq in audio_sent if start_us <= t < end_us]
         lost = sum(1 for seq in sent if seq not in audio_arrived)
         fig.audio_loss_pct = 100.0 * lost / max(len(sent), 1)

@@ -14,7 +14,6 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from confsfu.bandwidth.allocator import AllocatorConfig
 from confsfu.bandwidth.budget import (
     SEND_SIDE_HEADROOM,
     BudgetRules,
@@ -24,6 +23,7 @@ from confsfu.bandwidth.budget import (
 from confsfu.bandwidth.dynacast import Dynacast
 from confsfu.bandwidth.estimation import EstimatorConfig
 from confsfu.bandwidth.estimators import make_estimator
+from confsfu.bandwidth.hysteresis import AllocatorConfig
 from confsfu.bandwidth.layer_meter import LayerBitrateMeter
 from confsfu.bandwidth.probe import SEND_SIDE_PROBES, ProbeConfig, ProbeController
 from confsfu.bandwidth.quality import Quality

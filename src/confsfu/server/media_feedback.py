@@ -140,6 +140,12 @@ class MediaFeedback:
         acked = estimator.acked_sent_ms if isinstance(estimator, TwccEstimator) else None
         if sub.budget.on_feedback(now_ms, acked, padding_bps) and sub.ready:
             self._counters["drain_holds"] += sub.budget.drain.holding  # one began
+            log.debug(
+                "subscriber %s: drain hold %s at %d kbit/s",
+                sub.participant_id,
+                "began" if sub.budget.drain.holding else "ended",
+                estimator.estimate_bps(now_ms) // 1000,
+            )
             self._allocate(now_ms, sub, {})  # a hold while the queue drains began or ended
 
     def _request_keyframe(self, now_ms: int, key: LayerKey) -> None:
@@ -155,6 +161,7 @@ class MediaFeedback:
         request = feedback.keyframe_request(pub.rtcp_ssrc, pub.router.media_ssrcs(key))
         if request is not None:
             self._counters["keyframe_requests"] += 1
+            log.debug("keyframe asked of %s layer %d", key.source, key.spatial)
             pub.pc.send_rtcp(request)
 
     def _retransmit(self, sub: Subscriber, slot: Slot | None, lost: tuple[int, ...]) -> None:

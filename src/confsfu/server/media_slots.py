@@ -190,6 +190,19 @@ class MediaSlots:
                 sub.estimator_kind,
                 ", ".join(f"{d.track_id}={d.spatial}/{d.temporal} ({d.reason})" for d in changed),
             )
+            if log.isEnabledFor(logging.DEBUG):  # what each rung cost when it was decided
+                log.debug(
+                    "subscriber %s ladders: %s",
+                    sub.participant_id,
+                    "; ".join(
+                        f"{d.track_id} "
+                        + " ".join(
+                            f"{k // 3}/{k % 3}={c // 1000}"
+                            for k, c in zip(d.ladder, d.ladder_costs, strict=True)
+                        )
+                        for d in demands
+                    ),
+                )
         for decision in budget.decisions:
             slot_or_none = slots.get(decision.track_id)
             if slot_or_none is not None:
@@ -201,7 +214,7 @@ class MediaSlots:
     ) -> Demand:
         pub = self._publisher_of(source)
         meter = pub.meters.get(source) if pub is not None else None
-        measured = meter.bitrates_bps(now_ms) if meter is not None else NO_LAYERS
+        measured = meter.costs_bps(now_ms) if meter is not None else NO_LAYERS
         return demand(self._rules, track, source, slot.purpose, measured, stage_height)
 
     def _dynacast(self, now_ms: int) -> None:
