@@ -161,6 +161,19 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
+async def open_websocket(request: web.Request, settings: Settings) -> web.WebSocketResponse:
+    """The page's WebSocket, opened: refused (403) from an origin not allowed."""
+    if not origin_allowed(request, settings):
+        log.warning("refused a WebSocket from origin %s", request.headers.get("Origin"))
+        raise web.HTTPForbidden(text="origin not allowed")
+    ws = web.WebSocketResponse(
+        heartbeat=settings.heartbeat_s,
+        max_msg_size=settings.max_message_bytes * FRAME_HARD_LIMIT_FACTOR,
+    )
+    await ws.prepare(request)
+    return ws
+
+
 def origin_allowed(request: web.Request, settings: Settings) -> bool:
     """Browsers send Origin; it must be this server itself or a configured public origin."""
     origin = request.headers.get("Origin")
@@ -174,14 +187,7 @@ def origin_allowed(request: web.Request, settings: Settings) -> bool:
 
 async def _websocket(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    if not origin_allowed(request, settings):
-        log.warning("refused a WebSocket from origin %s", request.headers.get("Origin"))
-        raise web.HTTPForbidden(text="origin not allowed")
-    ws = web.WebSocketResponse(
-        heartbeat=settings.heartbeat_s,
-        max_msg_size=settings.max_message_bytes * FRAME_HARD_LIMIT_FACTOR,
-    )
-    await ws.prepare(request)
+    ws = await open_websocket(request, settings)
     sessions = request.app[SESSIONS]
     session = Session(request.app[HUB], ws, request.transport)
     sessions[session] = done = asyncio.Event()

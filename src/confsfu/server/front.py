@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from confsfu.scale.placement import Placement, Refused, Ticket
-from confsfu.server.app import FRAME_HARD_LIMIT_FACTOR, WEB_DIR, index_handler, origin_allowed
+from confsfu.server.app import WEB_DIR, index_handler, open_websocket
 from confsfu.server.clock import clock_ms
 from confsfu.server.front_join import hello, read_join, refuse_unplaced
 from confsfu.server.workers import WorkerPool
@@ -200,15 +200,8 @@ def _merge_lag(parts: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 async def _websocket(request: web.Request) -> web.StreamResponse:
-    front, settings = request.app[FRONT], request.app[FRONT].settings
-    if not origin_allowed(request, settings):
-        log.warning("refused a WebSocket from origin %s", request.headers.get("Origin"))
-        raise web.HTTPForbidden(text="origin not allowed")
-    ws = web.WebSocketResponse(
-        heartbeat=settings.heartbeat_s,
-        max_msg_size=settings.max_message_bytes * FRAME_HARD_LIMIT_FACTOR,
-    )
-    await ws.prepare(request)
+    front = request.app[FRONT]
+    ws = await open_websocket(request, front.settings)
     with contextlib.suppress(ConnectionError):  # the page went while the front wrote to it
         await _serve_connection(front, ws)
     return ws

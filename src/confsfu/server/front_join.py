@@ -4,15 +4,14 @@ with the limits and answers a worker gives (pings answered, a leave or a refusal
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from confsfu import __version__
 from confsfu.server.clock import clock_ms
+from confsfu.server.joining import admit_join
 from confsfu.settings import Settings
-from confsfu.signalling.admission import admit
 from confsfu.signalling.connection import (
     ConnectionPhase,
     SignallingError,
@@ -20,7 +19,6 @@ from confsfu.signalling.connection import (
 )
 from confsfu.signalling.messages import Bye, Error, Hello, Join, Leave, Message, Ping, Pong
 from confsfu.signalling.ratelimit import TokenBucket, utf8_longer_than
-from confsfu.tokens import verify_token
 
 JOIN_WITHIN_S = 60.0  # a connection that has not sent a valid join by then is closed
 
@@ -86,22 +84,7 @@ async def _read_join(ws: web.WebSocketResponse, settings: Settings) -> JoinRead 
 def _room_of(message: Join, settings: Settings) -> str:
     """The room a join is admitted to, by the same rules the worker applies; raises the
     same fatal SignallingError where it refuses."""
-
-    def room_is_open(name: str) -> bool | None:
-        config = settings.room(name)
-        return None if config is None else config.open
-
-    def watch_link(name: str) -> bool:
-        config = settings.room(name)
-        return config is not None and config.watch_link
-
-    admission = admit(
-        message,
-        verify=lambda token: verify_token(settings.token_secret, token, now_s=int(time.time())),
-        room_is_open=room_is_open,
-        watch_link=watch_link,
-    )
-    return admission.room
+    return admit_join(message, settings).room
 
 
 async def _send(ws: web.WebSocketResponse, message: Message) -> None:

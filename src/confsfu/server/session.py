@@ -20,10 +20,11 @@ from confsfu.sdp import SdpError, announce_address
 from confsfu.server.clock import clock_ms
 from confsfu.server.hub import Hub
 from confsfu.server.ice import ice_servers
+from confsfu.server.joining import admit_join
 from confsfu.server.live_room import Connection, LiveRoom
 from confsfu.server.logs import ParticipantLog
 from confsfu.server.ws_writer import QUEUE_FULL, SocketWriter
-from confsfu.signalling.admission import admit, fatal
+from confsfu.signalling.admission import fatal
 from confsfu.signalling.connection import (
     ConnectionPhase,
     Phase,
@@ -63,7 +64,6 @@ from confsfu.signalling.messages import (
 from confsfu.signalling.outbox import Outbox
 from confsfu.signalling.ratelimit import InFlight, TokenBucket, utf8_longer_than
 from confsfu.signalling.sdp_limits import SdpLimitError, SdpLimits, check_sdp
-from confsfu.tokens import verify_token
 
 log = logging.getLogger(__name__)
 
@@ -286,21 +286,7 @@ class Session:
 
     async def _join(self, message: Join) -> None:
         settings = self.hub.settings
-
-        def room_is_open(name: str) -> bool | None:
-            config = settings.room(name)
-            return None if config is None else config.open
-
-        def watch_link(name: str) -> bool:
-            config = settings.room(name)
-            return config is not None and config.watch_link
-
-        admission = admit(
-            message,
-            verify=lambda token: verify_token(settings.token_secret, token, now_s=int(time.time())),
-            room_is_open=room_is_open,
-            watch_link=watch_link,
-        )
+        admission = admit_join(message, settings)
         if admission.role == Role.LISTENER:
             await self._join_audience(message, admission.room, admission.name, admission.token_id)
             return
