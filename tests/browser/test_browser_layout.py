@@ -246,14 +246,15 @@ async def test_layouts_pins_full_screen_details_and_speaking(cameras: dict[str, 
         # Full screen for the stage; Escape leaves.
         await freetown.click("#stage-fullscreen")
         await freetown.wait_for_function("document.fullscreenElement?.id === 'stage-tile'")
-        assert await freetown.get_attribute("#stage-fullscreen", "aria-pressed") == "true"
+        await freetown.wait_for_selector("#stage-fullscreen[aria-pressed='true']", timeout=5000)
         await freetown.keyboard.press("Escape")
         try:
             await freetown.wait_for_function("document.fullscreenElement === null", timeout=3000)
         except Exception:  # headless Chromium may not bind Escape: the button leaves too
             await freetown.click("#stage-fullscreen")
             await freetown.wait_for_function("document.fullscreenElement === null")
-        assert await freetown.get_attribute("#stage-fullscreen", "aria-pressed") == "false"
+        # the button follows the fullscreenchange event, which comes a frame after the element
+        await freetown.wait_for_selector("#stage-fullscreen[aria-pressed='false']", timeout=5000)
 
         # The chair panel's row follows the same levels.
         await chair.wait_for_function(
