@@ -48,23 +48,29 @@ async def front_join() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-async def exchange(url: str, steps: list[Step]) -> tuple[list[dict[str, Any]], int | None]:
-    """Send the steps, then read every reply until the server closes (or 3 s of silence)."""
+async def exchange(
+    url: str, steps: list[Step], sentinel: bool = False
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Send the steps, then read every reply until the server closes. With `sentinel`, a ping
+    follows the steps (which hold none) and its pong ends an exchange the server kept open."""
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         replies: list[dict[str, Any]] = []
-        for step in steps:
+        for step in [*steps, PING] if sentinel else steps:
             if isinstance(step, bytes):
                 await ws.send_bytes(step)
             else:
                 await ws.send_str(step)
         while True:
-            try:
-                frame = await ws.receive(timeout=3)
-            except TimeoutError:
-                return replies, None
+            frame = await ws.receive(timeout=20)
             if frame.type != aiohttp.WSMsgType.TEXT:
                 return replies, ws.close_code
-            replies.append(json.loads(frame.data))
+            reply = json.loads(frame.data)
+            if sentinel and reply == {"type": "pong"}:
+                return replies, None
+            replies.append(reply)
+
+
+PING = json.dumps({"type": "ping"})
 
 
 def guest(room: str) -> str:
@@ -95,8 +101,9 @@ async def test_the_front_answers_as_a_worker_before_the_join(
     front_join: str, server_factory: Any, steps: list[Step]
 ) -> None:
     server: RunningServer = await server_factory(max_message_bytes=2048)
-    theirs, their_code = await exchange(server.ws_url, steps)
-    ours, our_code = await exchange(front_join, steps)
+    assert PING not in steps
+    theirs, their_code = await exchange(server.ws_url, steps, sentinel=True)
+    ours, our_code = await exchange(front_join, steps, sentinel=True)
     assert ours[0]["type"] == "hello" and ours[0] == theirs[0]
     assert ours[1:] == theirs[1:]
     assert our_code == their_code
