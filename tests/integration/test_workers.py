@@ -1,5 +1,6 @@
 """`confsfu serve --workers 2`: two rooms on two workers, media in each; a worker killed, its
-participants back (as themselves) on a live worker, the other room undisturbed."""
+participants back (as themselves) on a live worker, the other room undisturbed; /metrics at the
+front holds every worker's."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 import psutil
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
@@ -75,6 +77,21 @@ async def health(port: int) -> dict[str, Any]:
             return body
 
     return await asyncio.to_thread(get)
+
+
+async def samples(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """The front's /metrics: each sample's value by its name and labels."""
+
+    def get() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            return str(response.read().decode())
+
+    text = await asyncio.to_thread(get)
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 async def until(check: Callable[[], Any], timeout: float, what: str) -> None:
@@ -189,6 +206,18 @@ async def test_rooms_on_two_workers_and_a_killed_worker(
         return bool(w["alive"] and w["pid"] != east_worker["pid"] and w["restarts"] >= 1)
 
     await until(restarted, 240, "the killed worker is started again")
+
+    # /metrics at the front: every worker's metrics under its index, and the front's own view.
+    seen = await samples(port)
+    east_now, west_at = str(body["homes"]["east"]), str(homes["west"])
+    for room, worker in (("east", east_now), ("west", west_at)):
+        labels = frozenset({("room", room), ("worker", worker)})
+        assert seen[("confsfu_participants", labels)] == 2, seen
+        assert seen[("confsfu_packets_out_total", labels)] > 0, seen
+    killed = frozenset({("worker", str(homes["east"]))})
+    assert seen[("confsfu_front_worker_restarts_total", killed)] >= 1, seen
+    for worker in ("0", "1"):
+        assert seen[("confsfu_front_worker_scraped", frozenset({("worker", worker)}))] == 1, seen
 
     pids = [w["pid"] for w in (await health(port))["workers"]]
     proc.send_signal(signal.SIGTERM)  # the workers tell their pages, through the front

@@ -21,6 +21,7 @@ from confsfu.scale.placement import Placement, Refused, Ticket
 from confsfu.server.app import WEB_DIR, index_handler, open_websocket
 from confsfu.server.clock import clock_ms
 from confsfu.server.front_join import hello, read_join, refuse_unplaced
+from confsfu.server.front_metrics import WorkerScrape, front_exposition
 from confsfu.server.workers import WorkerPool
 from confsfu.settings import Settings
 
@@ -91,6 +92,26 @@ class Front:
             self.placement.reported(index, body.get("room_names", []), clock_ms())
         return body
 
+    async def worker_metrics(self, index: int) -> WorkerScrape:
+        worker = self.pool.workers[index]
+        client = worker.client
+        text = None
+        if client is not None and worker.ready.is_set():
+            timeout = aiohttp.ClientTimeout(total=HEALTH_TIMEOUT_S)
+            try:
+                async with client.get(worker.url("/metrics"), timeout=timeout) as response:
+                    text = await response.text() if response.status == 200 else None
+            except (aiohttp.ClientError, OSError, TimeoutError, UnicodeDecodeError):
+                text = None
+        return WorkerScrape(
+            index=index,
+            alive=self.placement.alive(index) and worker.ready.is_set(),
+            restarts=worker.restarts,
+            connections=self.placement.connections(index),
+            rooms=len(self.placement.rooms_on(index)),
+            text=text,
+        )
+
     async def poll(self) -> None:
         """Keep the room map in step with what the workers hold."""
         while True:
@@ -113,6 +134,7 @@ def create_front_app(
     app.on_shutdown.append(stop_workers)
     app.router.add_get("/ws", _websocket)
     app.router.add_get("/healthz", _health)
+    app.router.add_get("/metrics", _metrics)
     app.router.add_get("/", index_handler(web_dir))
     app.router.add_static("/static/", web_dir, show_index=False)
     return app
@@ -172,6 +194,13 @@ async def _health(request: web.Request) -> web.Response:
         "workers": workers,
     }
     return web.json_response(body)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    front = request.app[FRONT]
+    scrapes = await asyncio.gather(*(front.worker_metrics(i) for i in range(len(front.pipes))))
+    body, content_type = front_exposition(scrapes)
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 _SUMMED = ("rooms", "participants", "listeners", "heap_in_use_bytes")
