@@ -38,10 +38,12 @@ SAMPLE_S = 0.25
 @dataclass(frozen=True)
 class Phase:
     kbit_s: int
-    seconds: float
+    seconds: float  # at most
+    settle_s: float | None = None  # a rise may end this long after the top layer is back
 
 
-SHORT = (Phase(3000, 15), Phase(300, 20), Phase(3000, 35))
+# The test's schedule: the last phase ends 5 s after 1280 is back (or after 35 s).
+SHORT = (Phase(3000, 8), Phase(300, 20), Phase(3000, 35, settle_s=5))
 FULL = (Phase(3000, 20), Phase(300, 30), Phase(1000, 20), Phase(3000, 30))
 
 # What the subscriber's page has received: the stage's picture and the audio's packets.
@@ -166,6 +168,9 @@ async def follow(
         first = last = await page.evaluate(SAMPLE, mode)
         last_new_frame = last_at = start
         while time.monotonic() - start < phase.seconds:
+            settled = figures.up_s is not None and phase.settle_s is not None
+            if settled and time.monotonic() - start >= figures.up_s + phase.settle_s:
+                break
             await asyncio.sleep(SAMPLE_S)
             now = time.monotonic()
             sample = await page.evaluate(SAMPLE, mode)
