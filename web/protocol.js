@@ -43,7 +43,7 @@ import {
   stageHeightOf,
   unmuteRequest,
 } from "./requests.js";
-import { openScreen, setActiveLayers } from "./rtc.js";
+import { setActiveLayers } from "./rtc.js";
 import { ScreenShare } from "./screenshare.js";
 import { applySelfInfo, handRaised, mayChat, mayShareScreen, selfFrom } from "./selfstate.js";
 import { SignallingConnection } from "./signalling.js";
@@ -324,14 +324,8 @@ export class ConferenceClient extends EventTarget {
     if (!this.self || !this._pcConfig || this._link.ended) {
       throw new ConferenceError(say("screen.joinFirst"));
     }
-    if (this.screenPc) return;
     const epoch = this._link.epoch;
-    const stream = await openScreen();
-    if (epoch !== this._link.epoch || this._link.ended || this.screenPc) {
-      for (const track of stream.getTracks()) track.stop();
-      throw new ConferenceError(say("screen.connectionChanged"));
-    }
-    await this._screen.start(stream, epoch);
+    await this._screen.open(epoch, () => epoch === this._link.epoch && !this._link.ended);
   }
 
   /** Stops the screen share (if any) and tells the server; `text` says why, for the `screen` event. */
