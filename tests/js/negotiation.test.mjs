@@ -94,7 +94,7 @@ const stream = {
 };
 const joined = { type: "joined", role: "participant", ice_servers: [{ urls: "stun:stun.example" }] };
 
-test("the camera's offer waits for the server's subscribe offer; then its answer is taken", async () => {
+test("the camera's offer waits for the server's subscribe offer; then its answer is taken", { timeout: 10_000 }, async () => {
   const io = negotiation();
   const opened = io.media.open(1, joined, { stream, simulcast: true, listener: false });
   await settle();
@@ -116,7 +116,7 @@ test("the camera's offer waits for the server's subscribe offer; then its answer
   assert.deepEqual(io.failures, []);
 });
 
-test("a listener has only the subscribe connection; without simulcast one encoding", async () => {
+test("a listener has only the subscribe connection; without simulcast one encoding", { timeout: 10_000 }, async () => {
   const io = negotiation();
   await io.media.open(1, { ...joined, role: "listener" }, { stream: null, simulcast: true, listener: true });
   assert.equal(io.pcs.length, 1);
@@ -130,7 +130,7 @@ test("a listener has only the subscribe connection; without simulcast one encodi
   assert.equal(plain.pcs[1].transceivers[1].init.sendEncodings, undefined);
 });
 
-test("subscribe offers are answered one at a time, in order; tracks are kept by mid", async () => {
+test("subscribe offers are answered one at a time, in order; tracks are kept by mid", { timeout: 10_000 }, async () => {
   const io = negotiation();
   await io.media.open(1, joined, { stream: null, simulcast: false, listener: true });
   const pc = io.pcs[0];
@@ -147,7 +147,7 @@ test("subscribe offers are answered one at a time, in order; tracks are kept by 
   assert.equal(io.media.track("9"), null);
 });
 
-test("what belongs to an old connection is dropped: its offers, tracks and states", async () => {
+test("what belongs to an old connection is dropped: its offers, tracks and states", { timeout: 10_000 }, async () => {
   const io = negotiation();
   await io.media.open(1, joined, { stream: null, simulcast: false, listener: true });
   const pc = io.pcs[0];
@@ -163,7 +163,7 @@ test("what belongs to an old connection is dropped: its offers, tracks and state
   assert.deepEqual(io.slots, []);
 });
 
-test("a failed answer ends the meeting in words naming the step; close resets everything", async (t) => {
+test("a failed answer ends the meeting in words naming the step; close resets everything", { timeout: 10_000 }, async (t) => {
   const io = negotiation();
   await io.media.open(1, joined, { stream: null, simulcast: false, listener: true });
   io.pcs[0].failRemote = true;

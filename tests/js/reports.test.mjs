@@ -6,7 +6,7 @@ import { REPORT_TIMEOUT_MS, ReportRequests } from "../../web/reports.js";
 
 const report = (format, content = "") => ({ format, filename: `r.${format}`, content });
 
-test("each report goes to the oldest request of its format", async () => {
+test("each report goes to the oldest request of its format", { timeout: 10_000 }, async () => {
   const requests = new ReportRequests();
   const sent = [];
   const send = (m) => sent.push(m) > 0;
@@ -23,14 +23,14 @@ test("each report goes to the oldest request of its format", async () => {
   requests.answered(report("json")); // nobody waits: nothing happens
 });
 
-test("a format other than json or csv is refused without asking", async () => {
+test("a format other than json or csv is refused without asking", { timeout: 10_000 }, async () => {
   const requests = new ReportRequests();
   const sent = [];
   await assert.rejects(requests.ask("pdf", (m) => sent.push(m) > 0), TypeError);
   assert.deepEqual(sent, []);
 });
 
-test("not connected, refused, lost: each fails its requests in plain words", async () => {
+test("not connected, refused, lost: each fails its requests in plain words", { timeout: 10_000 }, async () => {
   const requests = new ReportRequests();
   await assert.rejects(requests.ask("json", () => false), (e) => e.words.key === "client.notConnected");
   assert.equal(requests.size, 0);
@@ -44,7 +44,7 @@ test("not connected, refused, lost: each fails its requests in plain words", asy
   assert.equal(requests.size, 0);
 });
 
-test("a request nobody answers fails after REPORT_TIMEOUT_MS", async (t) => {
+test("a request nobody answers fails after REPORT_TIMEOUT_MS", { timeout: 10_000 }, async (t) => {
   t.mock.timers.enable({ apis: ["setTimeout"] });
   const requests = new ReportRequests();
   const late = requests.ask("json", () => true);

@@ -80,7 +80,7 @@ function joined(io) {
   return { started, epoch };
 }
 
-test("messages reach the client; frames that are not messages, and a stale socket's, do not", async (t) => {
+test("messages reach the client; frames that are not messages, and a stale socket's, do not", { timeout: 10_000 }, async (t) => {
   const io = connection(t);
   t.mock.method(console, "warn", () => {});
   io.conn.open();
@@ -96,7 +96,7 @@ test("messages reach the client; frames that are not messages, and a stale socke
   assert.equal(io.conn.send({ type: "ping" }), false); // closed: nothing sent
 });
 
-test("no hello in time: the end, never a retry when never joined", async (t) => {
+test("no hello in time: the end, never a retry when never joined", { timeout: 10_000 }, async (t) => {
   const io = connection(t);
   const started = io.conn.open();
   io.tick(HELLO_TIMEOUT_MS);
@@ -105,7 +105,7 @@ test("no hello in time: the end, never a retry when never joined", async (t) => 
   assert.equal(FakeSocket.all.length, 1);
 });
 
-test("a hello of another version ends it; a join nobody answers is lost", async (t) => {
+test("a hello of another version ends it; a join nobody answers is lost", { timeout: 10_000 }, async (t) => {
   const io = connection(t);
   const started = io.conn.open();
   assert.equal(io.conn.hello(io.conn.epoch, { type: "hello", protocol_version: 99 }), false);
@@ -141,7 +141,7 @@ test("pings every PING_INTERVAL_MS; no pong for PONG_TIMEOUT_MS loses the connec
   assert.equal(ws.readyState, 3);
 });
 
-test("a lost connection reconnects after 1, 2, 4, 8, 15 s, then fails; connecting media starts over", async (t) => {
+test("a lost connection reconnects after 1, 2, 4, 8, 15 s, then fails; connecting media starts over", { timeout: 10_000 }, async (t) => {
   const io = connection(t);
   const { started } = joined(io);
   assert.equal(await started, "in");
@@ -172,7 +172,7 @@ test("a lost connection reconnects after 1, 2, 4, 8, 15 s, then fails; connectin
   assert.equal(fresh.conn.attempt, 1);
 });
 
-test("a connection never joined does not reconnect, nor one with reconnecting off", async (t) => {
+test("a connection never joined does not reconnect, nor one with reconnecting off", { timeout: 10_000 }, async (t) => {
   const io = connection(t);
   const started = io.conn.open();
   io.socket().drop();
@@ -185,7 +185,7 @@ test("a connection never joined does not reconnect, nor one with reconnecting of
   assert.equal(FakeSocket.all.length, 1);
 });
 
-test("a bye: after server_stopping a rejoin; else the end in its words, the start rejected", async (t) => {
+test("a bye: after server_stopping a rejoin; else the end in its words, the start rejected", { timeout: 10_000 }, async (t) => {
   const io = connection(t);
   joined(io);
   io.conn.stopping();
@@ -217,7 +217,7 @@ test("the end closes the socket and tears down once; later timers of the old con
   assert.equal(ws.sent.filter((m) => m.type === "ping").length, 0);
 });
 
-test("a socket that cannot even be made (a bad address) fails at once", async (t) => {
+test("a socket that cannot even be made (a bad address) fails at once", { timeout: 10_000 }, async (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
   const states = [];
   const conn = new SignallingConnection({
