@@ -48,3 +48,24 @@ export function chatPosted(log, raw) {
 export function chatRemoved(log, id) {
   return log.filter((m) => m.id !== id);
 }
+
+/**
+ * The log after one of the server's chat messages (chat_history, chat, chat_removed): {log,
+ * change} with the change as the client's `chat` event tells it, or null when nothing changed.
+ */
+export function chatAfter(log, msg) {
+  switch (msg.type) {
+    case "chat_history":
+      return { log: chatHistory(msg.messages), change: { kind: "history" } };
+    case "chat": {
+      const posted = chatPosted(log, msg.message);
+      return posted && { log: posted.log, change: { kind: "posted", message: { ...posted.message } } };
+    }
+    case "chat_removed": {
+      const id = Number(msg.message_id);
+      return { log: chatRemoved(log, id), change: { kind: "removed", message_id: id } };
+    }
+    default:
+      return null;
+  }
+}

@@ -26,43 +26,35 @@
 //   error        {code, message, field, in_reply_to, fatal, reason}  a message the server refused
 //   bye          {reason}
 
-import { chatHistory, chatPosted, chatRemoved } from "./chatlog.js";
+import { chatAfter } from "./chatlog.js";
 import { msg as say, tr } from "./i18n.js";
-import { byeWords, ConferenceError, refusalWords } from "./refusals.js";
+import { joinFrom, joinRequest, joiningWords, keepResume, readResume, resumeSlot } from "./join.js";
+import { afterMediaState } from "./lifecycle.js";
+import { LocalMedia } from "./localmedia.js";
+import { audienceFrom, errorFrom, isParticipant, reportFrom } from "./messages.js";
+import { Negotiation } from "./negotiation.js";
+import { ConferenceError, refusalWords } from "./refusals.js";
+import { ReportRequests } from "./reports.js";
 import {
-  SIMULCAST_ENCODINGS,
-  openScreen,
-  preferVp8,
-  setActiveLayers,
-  toIceServers,
-  waitForIceGathering,
-} from "./rtc.js";
+  chairRequest,
+  chatRequest,
+  gridPageOf,
+  pinRequest,
+  stageHeightOf,
+  unmuteRequest,
+} from "./requests.js";
+import { setActiveLayers } from "./rtc.js";
 import { ScreenShare } from "./screenshare.js";
+import { applySelfInfo, handRaised, mayChat, mayShareScreen, selfFrom } from "./selfstate.js";
+import { SignallingConnection } from "./signalling.js";
 import { mergeSlots, videoMoved } from "./slotmap.js";
+import { StageSize } from "./stagesize.js";
 
 export { CHAT_MAX_CHARS } from "./chatlog.js";
+export { PROTOCOL_VERSION } from "./lifecycle.js";
 export { ConferenceError } from "./refusals.js";
+export { CHAIR_ACTIONS } from "./requests.js";
 export { describeMediaError, openScreen, waitForIceGathering } from "./rtc.js";
-
-export const PROTOCOL_VERSION = 1;
-
-const PING_INTERVAL_MS = 10_000;
-const PONG_TIMEOUT_MS = 30_000; // no pong for this long: the connection is dead
-const HELLO_TIMEOUT_MS = 10_000;
-const JOINED_TIMEOUT_MS = 15_000;
-const REPORT_TIMEOUT_MS = 15_000;
-const STAGE_SIZE_MS = 250; // stage sizes (a window being resized) go out at most this often
-const RECONNECT_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 15_000];
-
-export const CHAIR_ACTIONS = Object.freeze([
-  "mute", "unmute", "mute_all", "grant_floor", "revoke_floor", "make_presenter",
-  "lower_hand", "remove", "lock", "unlock", "extend", "end",
-  "remove_chat", "chat_off", "chat_on",
-]);
-const CHAIR_FIELDS = ["participant_id", "kind", "limit_s", "minutes", "message_id"];
-const MODERATION_FIELDS = [
-  "chair_muted_audio", "chair_muted_video", "hand_raised", "unmute_requested", "quality",
-];
 
 /** Signalling and media for one participant in one room. */
 export class ConferenceClient extends EventTarget {
@@ -84,36 +76,48 @@ export class ConferenceClient extends EventTarget {
   }) {
     super();
     if (!url) throw new TypeError("ConferenceClient needs a url");
-    if (!join || !(join.token || (join.room && (join.name || join.watch)))) {
-      throw new TypeError("ConferenceClient needs join: {token} or {room, name}");
-    }
-    this.url = url;
-    this.join = join.token ? { token: String(join.token) } : { room: String(join.room) };
-    if (!join.token && join.name) this.join.name = String(join.name);
-    if (join.watch) this.join.watch = true;
+    this.join = joinFrom(join);
     // A guest comes back as the same participant (after a reload too) with the key it was given;
     // a listener has nothing to come back to.
-    this._resumeSlot = join.token || join.watch
-      ? null
-      : `confsfu.resume:${this.join.room}:${this.join.name}`;
-    const resume = this._resumeSlot ? readSession(this._resumeSlot) : null;
+    this._resumeSlot = resumeSlot(this.join);
+    const resume = readResume(this._resumeSlot);
     if (resume) this.join.resume = resume;
     this.simulcast = simulcast;
-    this.reconnect = reconnect;
-    this._WebSocket = WebSocketImpl;
     this._RTCPeerConnection = RTCPeerConnectionImpl;
 
-    /** @type {RTCPeerConnection|null} */
-    this.publishPc = null;
-    /** @type {RTCPeerConnection|null} */
-    this.subscribePc = null;
+    /** The signalling connection (signalling.js): the socket, its epoch, pings, reconnecting. */
+    this._link = new SignallingConnection({
+      url,
+      reconnect,
+      WebSocketImpl,
+      hooks: {
+        message: (epoch, msg) => this._onMessage(epoch, msg),
+        state: (state, words) => this._setState(state, words),
+        teardown: () => this._teardown(),
+      },
+    });
+    /** The publish and subscribe connections (negotiation.js), made anew on every join. */
+    this._media = new Negotiation({
+      makePc: (config) => new this._RTCPeerConnection(config),
+      send: (m) => this._send(m),
+      current: (epoch) => epoch === this._link.epoch,
+      pcState: (epoch, state) => this._onPcState(epoch, state),
+      fail: (error) => this._link.fail(error),
+      offeredSlots: (list) => {
+        this.slots = mergeSlots(this.slots, list, true);
+      },
+      tracks: () => this._emitSlots(),
+      published: () => this._announceMedia(),
+    });
     /** The screen share (screenshare.js): its own publish connection while it lasts. */
     this._screen = new ScreenShare({
       makePc: () => new this._RTCPeerConnection(this._pcConfig),
       send: (m) => this._send(m),
-      later: (epoch, ms, fn) => this._later(epoch, ms, fn),
+      later: (epoch, ms, fn) => this._link.later(epoch, ms, fn),
       emit: (detail) => this._emit("screen", detail),
     });
+    /** A chair's requests for the meeting report (reports.js). */
+    this._reports = new ReportRequests();
     /** @type {Array<{mid: string, kind: string, purpose: string, source: string|null, participant_id: string|null, name: string|null, track: MediaStreamTrack|null}>} */
     this.slots = [];
     /** Everyone else in the room, by id. */
@@ -128,40 +132,51 @@ export class ConferenceClient extends EventTarget {
     /** Chairs: {listeners, max_listeners}, how many are watching (null before the first count). */
     this.audience = null;
     this.gridPage = 0;
-    this.stageHeight = 0; // device pixels the page shows its stage (0: not known)
-    this._stageSent = 0; // ... as the server last heard it on this connection
-    this._stageSizeTimer = 0;
+    /** The stage size the server hears (stagesize.js). */
+    this._stage = new StageSize((height) => Boolean(this.self) && this._send({ type: "stage_size", height }));
     /** The room's chat, oldest first: [{id, sender, name, role, sent_ms, text}]. */
     this.chat = [];
     this.state = "idle";
     this.stateText = "";
-    this.serverName = null;
-
-    this.localStream = null;
-    this._micOn = true;
-    this._camOn = true;
-    this._ws = null;
-    this._epoch = 0; // bumped per connection attempt; stale callbacks compare and bail out
-    this._tracksByMid = new Map();
-    this._timers = new Set();
-    this._pingTimer = null;
-    this._lastPongAt = 0;
-    this._attempt = 0;
-    this._everJoined = false;
-    this._ended = false; // leave(), bye or a fatal refusal: never reconnect
-    this._subscribeChain = Promise.resolve();
-    this._pcConfig = null;
-    this._serverStopping = false; // a server_stopping notice came: its bye means "come back"
-    this._reports = []; // [{format, resolve, reject, timer}] in order of asking
+    /** The microphone and camera (localmedia.js). */
+    this._local = new LocalMedia();
   }
 
   // ---- public API ----------------------------------------------------------------------------
 
   /** Connects and joins, publishing `localStream` (may be null: receive only). Resolves once joined. */
   async start(localStream = null) {
-    if (this._ended) throw new ConferenceError(say("client.closed"));
+    if (this._link.ended) throw new ConferenceError(say("client.closed"));
     this.localStream = localStream;
-    return this._connect();
+    return this._link.open();
+  }
+
+  get url() {
+    return this._link.url;
+  }
+
+  get reconnect() {
+    return this._link.reconnect;
+  }
+
+  /** The server's name from its hello on this connection (null before it). */
+  get serverName() {
+    return this._link.serverName;
+  }
+
+  /** @type {RTCPeerConnection|null} the camera's publish PeerConnection (null for a listener) */
+  get publishPc() {
+    return this._media.publishPc;
+  }
+
+  /** @type {RTCPeerConnection|null} */
+  get subscribePc() {
+    return this._media.subscribePc;
+  }
+
+  /** The configuration of this connection's PeerConnections (null before joined). */
+  get _pcConfig() {
+    return this._media.config;
   }
 
   /**
@@ -169,30 +184,30 @@ export class ConferenceClient extends EventTarget {
    * turning it on while the chair has muted it: use requestUnmute("audio") then.
    */
   setMicrophone(on) {
-    if (on && this.self?.chair_muted_audio) return false;
-    this._micOn = Boolean(on);
-    for (const track of this.localStream?.getAudioTracks() ?? []) track.enabled = this._micOn;
+    if (!this._local.set("audio", on, this.self)) return false;
     this._announceMedia();
     return true;
   }
 
   /** Turns the camera on or off and tells the others; false while the chair has stopped it. */
   setCamera(on) {
-    if (on && this.self?.chair_muted_video) return false;
-    this._camOn = Boolean(on);
-    for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = this._camOn;
+    if (!this._local.set("video", on, this.self)) return false;
     this._announceMedia();
     return true;
   }
 
+  /** @type {MediaStream|null} what the camera's publish connection sends (null: receive only) */
+  get localStream() {
+    return this._local.stream;
+  }
+
+  set localStream(stream) {
+    this._local.stream = stream;
+  }
+
   /** What the others are told about this participant's microphone and camera. */
   get mediaState() {
-    const hasAudio = (this.localStream?.getAudioTracks().length ?? 0) > 0;
-    const hasVideo = (this.localStream?.getVideoTracks().length ?? 0) > 0;
-    return {
-      audio: hasAudio && this._micOn && !this.self?.chair_muted_audio,
-      video: hasVideo && this._camOn && !this.self?.chair_muted_video,
-    };
+    return this._local.state(this.self);
   }
 
   get isChair() {
@@ -206,13 +221,11 @@ export class ConferenceClient extends EventTarget {
 
   /** Whether the server would take a screen share now: chairs, the presenter, the floor holder. */
   get mayShareScreen() {
-    const id = this.self?.id;
-    if (!id) return false;
-    return this.isChair || this.room?.presenter === id || this.room?.floor_holder === id;
+    return mayShareScreen(this.self, this.room);
   }
 
   get handRaised() {
-    return Boolean(this.self && (this.room?.hands ?? []).includes(this.self.id));
+    return handRaised(this.self, this.room);
   }
 
   get sharingScreen() {
@@ -244,8 +257,7 @@ export class ConferenceClient extends EventTarget {
 
   /** Asks the chair to lift its mute of `kind` ("audio" or "video"). */
   requestUnmute(kind = "audio") {
-    if (kind !== "audio" && kind !== "video") throw new TypeError(`requestUnmute: bad kind ${kind}`);
-    return this._send({ type: "request_unmute", kind });
+    return this._send(unmuteRequest(kind));
   }
 
   /**
@@ -254,17 +266,12 @@ export class ConferenceClient extends EventTarget {
    * The server refuses it with an `error` (code forbidden) unless this participant is a chair.
    */
   chair(action, fields = {}) {
-    if (!CHAIR_ACTIONS.includes(action)) throw new TypeError(`chair: unknown action ${action}`);
-    const msg = { type: "chair", action };
-    for (const key of CHAIR_FIELDS) {
-      if (fields[key] !== undefined) msg[key] = fields[key];
-    }
-    return this._send(msg);
+    return this._send(chairRequest(action, fields));
   }
 
   /** Whether this participant may post in the chat now (chairs always; others while it is on). */
   get mayChat() {
-    return this.isChair || this.room?.chat_enabled !== false;
+    return mayChat(this.self, this.room);
   }
 
   /**
@@ -273,21 +280,20 @@ export class ConferenceClient extends EventTarget {
    * too long, too many messages at once (rate_limited), or chat turned off by the chair.
    */
   sendChat(text) {
-    const body = String(text ?? "").trim();
-    if (!body || !this.self) return false;
-    return this._send({ type: "chat_send", text: body.slice(0, 4000) });
+    const msg = chatRequest(text);
+    if (!msg || !this.self) return false;
+    return this._send(msg);
   }
 
   /** Shows page `page` (0 first) of the participant grid, `gridPageSize` tiles a page. */
   viewPage(page) {
-    const n = Math.max(0, Math.min(1000, Math.floor(Number(page) || 0)));
-    this.gridPage = n;
-    return this._send({ type: "view_page", page: n });
+    this.gridPage = gridPageOf(page);
+    return this._send({ type: "view_page", page: this.gridPage });
   }
 
   /** Shows `participantId` on my own stage (null: the room's stage again). */
   pin(participantId) {
-    return this._send({ type: "pin", participant_id: participantId ?? null });
+    return this._send(pinRequest(participantId));
   }
 
   /**
@@ -296,49 +302,17 @@ export class ConferenceClient extends EventTarget {
    * again after every join.
    */
   setStageSize(height) {
-    const h = Math.max(0, Math.min(16384, Math.round(Number(height) || 0)));
-    if (h === this.stageHeight) return;
-    this.stageHeight = h;
-    if (this._stageSizeTimer) return;
-    this._stageSizeTimer = setTimeout(() => {
-      this._stageSizeTimer = 0;
-      this._sendStageSize();
-    }, STAGE_SIZE_MS);
+    this._stage.set(stageHeightOf(height));
   }
 
-  _sendStageSize() {
-    if (!this.self || this._stageSent === this.stageHeight) return;
-    if (this._send({ type: "stage_size", height: this.stageHeight })) this._stageSent = this.stageHeight;
+  /** Device pixels the page shows its stage (0: not known). */
+  get stageHeight() {
+    return this._stage.height;
   }
 
   /** Chairs: the meeting report so far. Resolves to {format, filename, content}. */
   getReport(format = "json") {
-    if (format !== "json" && format !== "csv") {
-      return Promise.reject(new TypeError(`getReport: format must be json or csv, not ${format}`));
-    }
-    return new Promise((resolve, reject) => {
-      const waiter = { format, resolve, reject, timer: 0 };
-      const drop = () => {
-        clearTimeout(waiter.timer);
-        this._reports = this._reports.filter((w) => w !== waiter);
-      };
-      waiter.resolve = (value) => {
-        drop();
-        resolve(value);
-      };
-      waiter.reject = (error) => {
-        drop();
-        reject(error);
-      };
-      waiter.timer = setTimeout(
-        () => waiter.reject(new ConferenceError(say("report.late"))),
-        REPORT_TIMEOUT_MS,
-      );
-      this._reports.push(waiter);
-      if (!this._send({ type: "get_report", format })) {
-        waiter.reject(new ConferenceError(say("client.notConnected")));
-      }
-    });
+    return this._reports.ask(format, (m) => this._send(m));
   }
 
   /**
@@ -347,17 +321,11 @@ export class ConferenceClient extends EventTarget {
    * participant may not share now). The share stops by itself when the browser's sharing ends.
    */
   async startScreenShare() {
-    if (!this.self || !this._pcConfig || this._ended) {
+    if (!this.self || !this._pcConfig || this._link.ended) {
       throw new ConferenceError(say("screen.joinFirst"));
     }
-    if (this.screenPc) return;
-    const epoch = this._epoch;
-    const stream = await openScreen();
-    if (epoch !== this._epoch || this._ended || this.screenPc) {
-      for (const track of stream.getTracks()) track.stop();
-      throw new ConferenceError(say("screen.connectionChanged"));
-    }
-    await this._screen.start(stream, epoch);
+    const epoch = this._link.epoch;
+    await this._screen.open(epoch, () => epoch === this._link.epoch && !this._link.ended);
   }
 
   /** Stops the screen share (if any) and tells the server; `text` says why, for the `screen` event. */
@@ -371,135 +339,16 @@ export class ConferenceClient extends EventTarget {
    * place for a few seconds, so a reload comes back as the same participant in the same state.
    */
   leave({ unloading = false } = {}) {
-    if (this._ended && this.state === "closed") return;
+    if (this._link.ended && this.state === "closed") return;
     this._send(unloading ? { type: "leave", unloading: true } : { type: "leave" });
-    this._end("closed", say("state.left"));
+    this._link.end("closed", say("state.left"));
   }
 
-  // ---- connection lifecycle ------------------------------------------------------------------
-
-  async _connect() {
-    const epoch = ++this._epoch;
-    this._teardown();
-    this._setState(
-      this._attempt > 0 ? "reconnecting" : "connecting",
-      this._attempt > 0
-        ? say("state.reconnecting", { attempt: this._attempt, count: RECONNECT_DELAYS_MS.length })
-        : say("state.connecting"),
-    );
-    return new Promise((resolve, reject) => {
-      this._pendingStart = { epoch, resolve, reject };
-      let ws;
-      try {
-        ws = new this._WebSocket(this.url);
-      } catch (error) {
-        this._fail(new ConferenceError(say("state.badAddress", { url: this.url }), { cause: error }));
-        return;
-      }
-      this._ws = ws;
-      this._later(epoch, HELLO_TIMEOUT_MS, () => {
-        if (!this.serverName) this._lost(epoch, say("state.noAnswer"));
-      });
-      ws.addEventListener("message", (event) => {
-        if (epoch !== this._epoch) return;
-        let msg;
-        try {
-          msg = JSON.parse(event.data);
-        } catch {
-          console.warn("confsfu: server sent a frame that is not JSON", event.data);
-          return;
-        }
-        if (msg === null || typeof msg !== "object" || typeof msg.type !== "string") {
-          console.warn("confsfu: server sent a frame without a type", msg);
-          return;
-        }
-        this._onMessage(epoch, msg);
-      });
-      ws.addEventListener("close", () => {
-        if (epoch !== this._epoch) return;
-        let text = say("state.unreachable");
-        if (this.serverName !== null) text = say("state.connectionLost");
-        else if (this._everJoined) text = say("state.cannotReach");
-        this._lost(epoch, text);
-      });
-      ws.addEventListener("error", () => {
-        // A `close` event always follows; it decides what to do.
-      });
-    });
-  }
-
-  /** The socket or the media died: reconnect if we had joined before, else fail. */
-  _lost(epoch, text) {
-    if (epoch !== this._epoch || this._ended) return;
-    if (this.reconnect && this._everJoined && this._attempt < RECONNECT_DELAYS_MS.length) {
-      const delay = RECONNECT_DELAYS_MS[this._attempt];
-      this._attempt += 1;
-      this._teardown();
-      this._setState("reconnecting", say("state.reconnectingIn", { why: text, seconds: Math.round(delay / 1000) }));
-      const next = ++this._epoch;
-      this._later(next, delay, () => {
-        this._connect().catch(() => {
-          // reported through the `state` event
-        });
-      });
-      return;
-    }
-    this._fail(new ConferenceError(this._everJoined && this.reconnect
-      ? say("state.reconnectFailed", { why: text })
-      : text));
-  }
-
-  _fail(error) {
-    const text = error instanceof ConferenceError ? error.words : say("state.wentWrong", { detail: error?.message ?? String(error) });
-    this._end("failed", text);
-    const pending = this._pendingStart;
-    this._pendingStart = null;
-    pending?.reject(error instanceof ConferenceError ? error : new ConferenceError(text, { cause: error }));
-  }
-
-  /** Final stop: no reconnection after this. */
-  _end(state, text) {
-    this._ended = true;
-    this._epoch += 1;
-    this._teardown();
-    this._setState(state, text);
-  }
-
+  /** The signalling connection is going: close what belonged to it. */
   _teardown() {
-    for (const timer of this._timers) clearTimeout(timer);
-    this._timers.clear();
-    clearInterval(this._pingTimer);
-    this._pingTimer = null;
     if (this.screenPc) this._screen.close(say("screen.connectionLost"));
-    for (const waiter of [...this._reports]) {
-      waiter.reject(new ConferenceError(say("report.lost")));
-    }
-    const ws = this._ws;
-    this._ws = null;
-    if (ws && ws.readyState <= 1) {
-      try {
-        ws.close(1000, "bye");
-      } catch {
-        // already closing
-      }
-    }
-    for (const pc of [this.publishPc, this.subscribePc]) {
-      try {
-        pc?.close();
-      } catch {
-        // already closed
-      }
-    }
-    this.publishPc = null;
-    this.subscribePc = null;
-    this._pcConfig = null;
-    this._tracksByMid.clear();
-    this._subscribeChain = Promise.resolve();
-    this._serverStopping = false;
-    this._offered = new Promise((resolve) => {
-      this._markOffered = resolve;
-    });
-    this.serverName = null;
+    this._reports.lost();
+    this._media.close();
   }
 
   // ---- messages from the server --------------------------------------------------------------
@@ -511,11 +360,9 @@ export class ConferenceClient extends EventTarget {
       case "joined":
         return this._onJoined(epoch, msg);
       case "subscribe_offer":
-        this._markOffered();
-        this._subscribeChain = this._subscribeChain.then(() => this._onSubscribeOffer(epoch, msg));
-        return;
+        return this._media.offer(epoch, msg);
       case "publish_answer":
-        return msg.purpose === "screen" ? this._screen.answered(msg.sdp) : this._onPublishAnswer(epoch, msg);
+        return msg.purpose === "screen" ? this._screen.answered(msg.sdp) : this._media.answered(epoch, msg.sdp);
       case "slot_map":
         return this._onSlotMap(msg);
       case "participant_joined":
@@ -527,35 +374,21 @@ export class ConferenceClient extends EventTarget {
       case "room_state":
         return this._onRoomState(msg);
       case "audience":
-        this.audience = {
-          listeners: Math.max(0, Number(msg.listeners) || 0),
-          max_listeners: Math.max(0, Number(msg.max_listeners) || 0),
-        };
+        this.audience = audienceFrom(msg);
         return this._emit("audience", { ...this.audience });
       case "chat_history":
-        this.chat = chatHistory(msg.messages);
-        return this._emitChat({ kind: "history" });
-      case "chat": {
-        const posted = chatPosted(this.chat, msg.message);
-        if (!posted) return;
-        this.chat = posted.log;
-        return this._emitChat({ kind: "posted", message: { ...posted.message } });
-      }
-      case "chat_removed": {
-        const id = Number(msg.message_id);
-        this.chat = chatRemoved(this.chat, id);
-        return this._emitChat({ kind: "removed", message_id: id });
-      }
+      case "chat":
+      case "chat_removed":
+        return this._onChat(msg);
       case "notice":
-        if (msg.code === "server_stopping") this._serverStopping = true; // the bye that follows
+        if (msg.code === "server_stopping") this._link.stopping(); // the bye that follows
         return this._emit("notice", { code: String(msg.code ?? ""), text: String(msg.text ?? "") });
       case "report":
         return this._onReport(msg);
       case "publisher_layers":
         return this._onPublisherLayers(msg);
       case "pong":
-        this._lastPongAt = Date.now();
-        return;
+        return this._link.pong();
       case "error":
         return this._onError(msg);
       case "bye":
@@ -566,182 +399,47 @@ export class ConferenceClient extends EventTarget {
   }
 
   _onHello(epoch, msg) {
-    if (msg.protocol_version !== PROTOCOL_VERSION) {
-      this._fail(new ConferenceError(
-        say("state.protocol", { page: PROTOCOL_VERSION, server: String(msg.protocol_version) }),
-      ));
-      return;
-    }
-    this.serverName = String(msg.server ?? "");
-    this._setState("joining", this.join.room ? say("state.joiningRoom", { room: this.join.room }) : say("state.joining"));
-    // confirms_slots: this page says when its tiles name whom the server moved them to.
-    this._send({ type: "join", ...this.join, confirms_slots: true });
-    this._later(epoch, JOINED_TIMEOUT_MS, () => {
-      if (!this._joinedIn(epoch)) this._lost(epoch, say("state.notLetIn"));
-    });
-    this._lastPongAt = Date.now();
-    clearInterval(this._pingTimer);
-    this._pingTimer = setInterval(() => {
-      if (epoch !== this._epoch) return;
-      if (Date.now() - this._lastPongAt > PONG_TIMEOUT_MS) {
-        this._lost(epoch, say("state.stoppedAnswering"));
-        return;
-      }
-      this._send({ type: "ping" });
-    }, PING_INTERVAL_MS);
-  }
-
-  _joinedIn(epoch) {
-    return this._joinedEpoch === epoch;
+    if (!this._link.hello(epoch, msg)) return;
+    this._setState("joining", joiningWords(this.join));
+    this._send(joinRequest(this.join));
+    this._link.joining(epoch);
   }
 
   async _onJoined(epoch, msg) {
-    this._joinedEpoch = epoch;
-    this._everJoined = true;
+    this._link.joined(epoch);
     this.gridPageSize = Math.max(1, Number(msg.grid_page_size) || 9);
     this.gridPage = 0; // a new subscriber starts on the first page
     this.room = null;
     if (msg.resume_key && this._resumeSlot) {
       this.join.resume = String(msg.resume_key);
-      writeSession(this._resumeSlot, this.join.resume);
+      keepResume(this._resumeSlot, this.join.resume);
     }
-    const you = msg.you ?? {};
-    this.self = {
-      id: msg.participant_id,
-      participant_id: msg.participant_id,
-      room: msg.room,
-      name: msg.name,
-      role: msg.role,
-      chair_muted_audio: Boolean(you.chair_muted_audio),
-      chair_muted_video: Boolean(you.chair_muted_video),
-      hand_raised: Boolean(you.hand_raised),
-      unmute_requested: Boolean(you.unmute_requested),
-      quality: "unknown",
-      resumed: Boolean(msg.resumed),
-    };
+    this.self = selfFrom(msg);
     Object.assign(this.self, this.mediaState);
     this.participants = {};
     for (const p of msg.participants ?? []) this.participants[p.id] = { ...p };
     this._emit("joined", { ...this.self, grid_page_size: this.gridPageSize });
-    this._stageSent = 0; // a new subscriber on the server: it knows no size yet
-    this._sendStageSize();
+    this._stage.joined(); // a new subscriber on the server: it knows no size yet
     this._emit("self", { ...this.self });
     this._emit("participants", { ...this.participants });
     this._setState("joining", say("state.settingUp"));
-    const pending = this._pendingStart;
-    this._pendingStart = null;
-    pending?.resolve({ ...this.self });
-
-    this._pcConfig = {
-      bundlePolicy: "max-bundle",
-      iceServers: toIceServers(msg.ice_servers),
-      iceTransportPolicy: msg.ice_transport_policy === "relay" ? "relay" : "all",
-    };
-    try {
-      this.subscribePc = this._makePc(epoch, this._pcConfig, "subscribe");
-      this.subscribePc.addEventListener("track", (event) => {
-        if (epoch !== this._epoch) return;
-        const mid = event.transceiver?.mid;
-        if (mid == null) return;
-        this._tracksByMid.set(mid, event.track);
-        this._emitSlots();
-      });
-      if (msg.role !== "listener") {
-        this.publishPc = this._makePc(epoch, this._pcConfig, "publish");
-        await this._publish(epoch);
-      }
-    } catch (error) {
-      if (epoch !== this._epoch) return;
-      this._fail(new ConferenceError(
-        say("state.setupFailed", { detail: error?.message ?? String(error) }),
-        { cause: error },
-      ));
-    }
-  }
-
-  _makePc(epoch, config, role) {
-    const pc = new this._RTCPeerConnection(config);
-    pc.addEventListener("connectionstatechange", () => {
-      if (epoch !== this._epoch) return;
-      this._onPcState(epoch, role, pc.connectionState);
+    this._link.settled({ ...this.self });
+    await this._media.open(epoch, msg, {
+      stream: this.localStream,
+      simulcast: this.simulcast,
+      listener: msg.role === "listener",
     });
-    return pc;
   }
 
-  _onPcState(epoch, role, state) {
-    if (state === "failed") {
-      this._lost(epoch, say("state.mediaFailed"));
-      return;
-    }
-    // A listener has no publish connection.
-    const states = [this.publishPc, this.subscribePc].filter(Boolean).map((pc) => pc.connectionState);
-    if (states.every((s) => s === "connected")) {
-      this._attempt = 0;
-      this._setState("connected", this.isListener
-        ? say("state.watching", { room: this.self?.room ?? "" })
-        : say("state.connected", { room: this.self?.room ?? "", name: this.self?.name ?? "" }));
-    } else if (state === "disconnected" && this.state === "connected") {
-      this._setState("reconnecting", say("state.mediaInterrupted"));
-    }
-  }
-
-  async _publish(epoch) {
-    const pc = this.publishPc;
-    const audioTrack = this.localStream?.getAudioTracks()[0] ?? null;
-    const videoTrack = this.localStream?.getVideoTracks()[0] ?? null;
-    const streams = this.localStream ? [this.localStream] : [];
-    pc.addTransceiver(audioTrack ?? "audio", { direction: "sendonly", streams });
-    const videoInit = { direction: "sendonly", streams };
-    if (this.simulcast) videoInit.sendEncodings = SIMULCAST_ENCODINGS.map((e) => ({ ...e }));
-    const video = pc.addTransceiver(videoTrack ?? "video", videoInit);
-    preferVp8(video);
-    await pc.setLocalDescription(await pc.createOffer());
-    await waitForIceGathering(pc);
-    await this._offered; // the server takes our messages once it has made its subscribe offer
-    if (epoch !== this._epoch) return;
-    this._send({ type: "publish_offer", sdp: pc.localDescription.sdp, purpose: "camera" });
-    this._announceMedia();
-  }
-
-  async _onPublishAnswer(epoch, msg) {
-    const pc = this.publishPc;
-    if (!pc) return;
-    try {
-      await pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
-    } catch (error) {
-      if (epoch !== this._epoch) return;
-      this._fail(new ConferenceError(
-        say("state.publishAnswerFailed", { detail: error?.message ?? String(error) }),
-        { cause: error },
-      ));
-    }
-  }
-
-  async _onSubscribeOffer(epoch, msg) {
-    if (epoch !== this._epoch) return;
-    const pc = this.subscribePc;
-    if (!pc) {
-      console.warn("confsfu: subscribe_offer before joined; ignored");
-      return;
-    }
-    this.slots = mergeSlots(this.slots, msg.slots, true);
-    try {
-      await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
-      await pc.setLocalDescription(await pc.createAnswer());
-      await waitForIceGathering(pc);
-      if (epoch !== this._epoch) return;
-      // The track events fired during setRemoteDescription; pick up any mid learned only now.
-      for (const t of pc.getTransceivers()) {
-        if (t.mid != null && !this._tracksByMid.has(t.mid)) this._tracksByMid.set(t.mid, t.receiver.track);
-      }
-      this._send({ type: "subscribe_answer", sdp: pc.localDescription.sdp });
-      this._emitSlots();
-    } catch (error) {
-      if (epoch !== this._epoch) return;
-      this._fail(new ConferenceError(
-        say("state.subscribeFailed", { detail: error?.message ?? String(error) }),
-        { cause: error },
-      ));
+  _onPcState(epoch, changed) {
+    const next = afterMediaState(changed, this._media.states(), this.state, this.self);
+    if (next?.kind === "lost") {
+      this._link.lost(epoch, next.words);
+    } else if (next?.kind === "connected") {
+      this._link.mediaConnected();
+      this._setState("connected", next.words);
+    } else if (next?.kind === "interrupted") {
+      this._setState("reconnecting", next.words);
     }
   }
 
@@ -755,17 +453,20 @@ export class ConferenceClient extends EventTarget {
     if (moved && Number.isSafeInteger(msg.seq) && msg.seq > 0) this._send({ type: "slots_shown", seq: msg.seq });
   }
 
-  _emitChat(change) {
-    this._emit("chat", { messages: this.chat.map((m) => ({ ...m })), change });
+  _onChat(msg) {
+    const next = chatAfter(this.chat, msg);
+    if (!next) return;
+    this.chat = next.log;
+    this._emit("chat", { messages: this.chat.map((m) => ({ ...m })), change: next.change });
   }
 
   _emitSlots() {
-    for (const slot of this.slots) slot.track = this._tracksByMid.get(slot.mid) ?? null;
+    for (const slot of this.slots) slot.track = this._media.track(slot.mid);
     this._emit("slots", this.slots.map((s) => ({ ...s })));
   }
 
   _onParticipant(p) {
-    if (!p || typeof p.id !== "string") return;
+    if (!isParticipant(p)) return;
     if (this.self && p.id === this.self.id) {
       this._onSelfInfo(p);
       return;
@@ -776,26 +477,12 @@ export class ConferenceClient extends EventTarget {
 
   /** The server's view of this participant: a chair's mute turns the local track off. */
   _onSelfInfo(p) {
-    const self = this.self;
-    const was = { audio: self.chair_muted_audio, video: self.chair_muted_video };
-    for (const key of MODERATION_FIELDS) {
-      if (key in p) self[key] = p[key];
-    }
-    let changed = false;
-    if (self.chair_muted_audio && !was.audio) {
-      this._micOn = false;
-      for (const track of this.localStream?.getAudioTracks() ?? []) track.enabled = false;
-      changed = true;
-    }
-    if (self.chair_muted_video && !was.video) {
-      this._camOn = false;
-      for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = false;
-      changed = true;
-    }
-    if (changed || was.audio !== self.chair_muted_audio || was.video !== self.chair_muted_video) {
-      this._announceMedia(changed);
-    }
-    this._emit("self", { ...self });
+    const { newlyMuted, mutesChanged } = applySelfInfo(this.self, p);
+    if (newlyMuted.audio) this._local.set("audio", false);
+    if (newlyMuted.video) this._local.set("video", false);
+    const changed = newlyMuted.audio || newlyMuted.video;
+    if (changed || mutesChanged) this._announceMedia(changed);
+    this._emit("self", { ...this.self });
   }
 
   _onRoomState(msg) {
@@ -807,13 +494,8 @@ export class ConferenceClient extends EventTarget {
   }
 
   _onReport(msg) {
-    const report = {
-      format: String(msg.format ?? ""),
-      filename: String(msg.filename ?? "report"),
-      content: String(msg.content ?? ""),
-    };
-    const waiter = this._reports.find((w) => w.format === report.format);
-    waiter?.resolve(report);
+    const report = reportFrom(msg);
+    this._reports.answered(report);
     this._emit("report", report);
   }
 
@@ -824,39 +506,22 @@ export class ConferenceClient extends EventTarget {
   }
 
   _onError(msg) {
-    const detail = {
-      code: msg.code ?? "unknown",
-      message: msg.message ?? "",
-      field: msg.field ?? null,
-      in_reply_to: msg.in_reply_to ?? null,
-      fatal: Boolean(msg.fatal),
-      reason: typeof msg.reason === "string" ? msg.reason : null,
-    };
+    const detail = errorFrom(msg);
     this._emit("error", detail);
     if (detail.fatal) {
       const text = refusalWords(detail);
-      this._fail(new ConferenceError(text, { code: detail.code }));
+      this._link.fail(new ConferenceError(text, { code: detail.code }));
       return;
     }
     const refusal = new ConferenceError(detail.message || detail.code, { code: detail.code });
-    if (detail.in_reply_to === "get_report") this._reports[0]?.reject(refusal);
+    if (detail.in_reply_to === "get_report") this._reports.refused(refusal);
     if (detail.in_reply_to === "publish_offer") this._screen.refused(refusal);
   }
 
   _onBye(epoch, msg) {
     const reason = String(msg.reason ?? "").trim();
     this._emit("bye", { reason });
-    if (this._ended) return; // leave() or a fatal error already said why
-    if (this._serverStopping) {
-      this._serverStopping = false;
-      this._lost(epoch, say("state.restarting")); // the meeting resumes: rejoin
-      return;
-    }
-    const text = byeWords(reason);
-    this._end("closed", text);
-    const pending = this._pendingStart;
-    this._pendingStart = null;
-    pending?.reject(new ConferenceError(text));
+    this._link.bye(epoch, reason);
   }
 
   // ---- helpers -----------------------------------------------------------------------------
@@ -869,19 +534,9 @@ export class ConferenceClient extends EventTarget {
     if (this.self && send) this._send({ type: "media_state", ...media });
   }
 
+  /** Sends `msg` on the signalling connection; false (nothing sent) while it is not open. */
   _send(msg) {
-    const ws = this._ws;
-    if (!ws || ws.readyState !== 1) return false;
-    ws.send(JSON.stringify(msg));
-    return true;
-  }
-
-  _later(epoch, delayMs, fn) {
-    const timer = setTimeout(() => {
-      this._timers.delete(timer);
-      if (epoch === this._epoch) fn();
-    }, delayMs);
-    this._timers.add(timer);
+    return this._link.send(msg);
   }
 
   /** `words`: a message (i18n.js msg()); the event carries it, and its text in today's language. */
@@ -894,22 +549,5 @@ export class ConferenceClient extends EventTarget {
 
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
-  }
-}
-
-/** sessionStorage survives a reload of the tab, and nothing else; absent outside a page. */
-function readSession(key) {
-  try {
-    return globalThis.sessionStorage?.getItem(key) ?? null;
-  } catch {
-    return null; // storage disabled
-  }
-}
-
-function writeSession(key, value) {
-  try {
-    globalThis.sessionStorage?.setItem(key, value);
-  } catch {
-    // storage disabled: a reload joins as a new guest
   }
 }

@@ -3,7 +3,7 @@
 
 import { msg as say, tr } from "./i18n.js";
 import { ConferenceError } from "./refusals.js";
-import { preferVp8, waitForIceGathering } from "./rtc.js";
+import { openScreen, preferVp8, waitForIceGathering } from "./rtc.js";
 
 export const SCREEN_ANSWER_TIMEOUT_MS = 15_000;
 
@@ -26,6 +26,21 @@ export class ScreenShare {
     /** @type {MediaStream|null} */
     this.stream = null;
     this._pending = null; // {resolve, reject} while the offer awaits its answer
+  }
+
+  /**
+   * Asks the browser which screen to share (openScreen) and shares it, unless meanwhile the
+   * signalling connection changed (`current()` false) or another share started: then the
+   * screen's tracks stop and it rejects. Nothing while a share is on.
+   */
+  async open(epoch, current, mediaDevices = undefined) {
+    if (this.pc) return;
+    const stream = await openScreen(mediaDevices);
+    if (!current() || this.pc) {
+      for (const track of stream.getTracks()) track.stop();
+      throw new ConferenceError(say("screen.connectionChanged"));
+    }
+    await this.start(stream, epoch);
   }
 
   /**

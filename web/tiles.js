@@ -135,6 +135,29 @@ function followPicture(tile, video, slot, who) {
   // A small tile shows only the initials: its reason is their tooltip (style.css).
   const avatar = tile.querySelector(".avatar");
   if (avatar) avatar.title = why?.textContent ?? "";
+  const paused = !gate.revealed && slot?.state === "paused" && who?.video !== false;
+  showPausedIcon(tile, paused ? pictureWords(slot, who) : "");
+}
+
+/**
+ * A paused tile's icon: on a small tile (style.css) the card has no room for the reason's words,
+ * so the icon tells it, named for screen readers and with the words as its tooltip.
+ */
+function showPausedIcon(tile, reason) {
+  let icon = tile.querySelector(".paused-icon");
+  if (!icon && !reason) return;
+  if (!icon) {
+    icon = document.createElement("span");
+    icon.className = "paused-icon";
+    icon.setAttribute("role", "img");
+    icon.append(document.createElement("i"), document.createElement("i")); // two bars: paused
+    const why = tile.querySelector(".why");
+    if (why) why.before(icon); // before the words: style.css hides them while it shows
+    else tile.append(icon);
+  }
+  icon.hidden = !reason;
+  icon.title = reason;
+  icon.setAttribute("aria-label", reason);
 }
 
 function showPicture(tile, shown) {

@@ -65,13 +65,15 @@ TILES = """
 """
 
 # Per tile showing a name card: the pairs of its parts (initials, reason, name, buttons, quality,
-# markers) whose boxes overlap, and the tile's size. A part counts when it is drawn larger than a
-# pixel (a small tile keeps its reason for screen readers in a 1 px box).
+# markers, the paused icon) whose boxes overlap, and the tile's size. A part counts when it is
+# drawn larger than a pixel (a small tile keeps its reason for screen readers in a 1 px box). And
+# the paused icon as drawn: its role, accessible name and tooltip (null while not drawn).
 CARD_OVERLAPS = """
 () => [...document.querySelectorAll("#stage-tile.no-picture, #grid .tile.no-picture")]
   .filter((tile) => !tile.hidden)
   .map((tile) => {
-    const parts = [".avatar", ".why", ".label", ".tile-button", ".quality", ".marker"]
+    const parts = [".avatar", ".why", ".label", ".tile-button", ".quality", ".marker",
+                   ".paused-icon"]
       .flatMap((sel) => [...tile.querySelectorAll(sel)].map((e) => [sel, e]))
       .filter(([, e]) => getComputedStyle(e).display !== "none" && !e.closest("[hidden]"))
       .map(([sel, e]) => [sel, e.getBoundingClientRect()])
@@ -84,9 +86,14 @@ CARD_OVERLAPS = """
       }
     }
     const box = tile.getBoundingClientRect();
+    const i = tile.querySelector(".paused-icon");
+    const iconBox = i && getComputedStyle(i).display !== "none" ? i.getBoundingClientRect() : null;
+    const icon = iconBox && iconBox.width > 1 && iconBox.height > 1
+      ? {role: i.getAttribute("role"), label: i.getAttribute("aria-label"), title: i.title}
+      : null;
     return {name: tile.querySelector("video").dataset.participant, parts: parts.length,
             overlaps, size: [Math.round(box.width), Math.round(box.height)],
-            tooltip: tile.querySelector(".avatar").title};
+            tooltip: tile.querySelector(".avatar").title, icon};
   })
 """
 
@@ -247,10 +254,12 @@ async def test_every_tile_shows_the_person_its_label_names(
         await watched.until(lambda t: any(not x["shown"] and "paused" in x["layer"] for x in t), 20)
         await screenshot(watched.page, "identity-paused.png")
         # The paused tile is small: its card's parts side by side, none over another, and the
-        # reason in the initials' tooltip.
+        # reason in the initials' tooltip and as an icon a screen reader names.
         cards = await watched.page.evaluate(CARD_OVERLAPS)
         assert cards and all(c["parts"] >= 3 and not c["overlaps"] for c in cards), cards
-        assert any(c["tooltip"] == "video paused: weak connection" for c in cards), cards
+        weak = "video paused: weak connection"
+        assert any(c["tooltip"] == weak for c in cards), cards
+        assert any(c["icon"] == {"role": "img", "label": weak, "title": weak} for c in cards), cards
         for page in (1, 0, 1):  # paging moves the paused slot to someone else and back
             await watched.page.evaluate(f"window.conference.viewPage({page})")
             await watched.sample(2)

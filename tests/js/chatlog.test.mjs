@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { CHAT_KEEP, chatEntry, chatHistory, chatPosted, chatRemoved } from "../../web/chatlog.js";
+import { CHAT_KEEP, chatAfter, chatEntry, chatHistory, chatPosted, chatRemoved } from "../../web/chatlog.js";
 
 const raw = (id, text = `m${id}`) => ({ id, sender: "p2", name: "Lima", role: "participant", sent_ms: id, text });
 
@@ -33,4 +33,19 @@ test("history, posts and removals: in order, no repeats, at most CHAT_KEEP", () 
   const many = Array.from({ length: CHAT_KEEP + 50 }, (_, i) => raw(i + 1));
   assert.equal(chatHistory(many).length, CHAT_KEEP);
   assert.equal(chatHistory(many)[0].id, 51);
+});
+
+test("a chat message's change as the client tells it; a repeat or another message changes nothing", () => {
+  const history = chatAfter([], { type: "chat_history", messages: [raw(1), raw(2)] });
+  assert.deepEqual(history.change, { kind: "history" });
+  assert.deepEqual(history.log.map((m) => m.id), [1, 2]);
+  const posted = chatAfter(history.log, { type: "chat", message: raw(3, "hi") });
+  assert.equal(posted.change.kind, "posted");
+  assert.equal(posted.change.message.text, "hi");
+  assert.notEqual(posted.change.message, posted.log[2]); // a copy: the event cannot change the log
+  assert.equal(chatAfter(posted.log, { type: "chat", message: raw(3) }), null);
+  const removed = chatAfter(posted.log, { type: "chat_removed", message_id: "2" });
+  assert.deepEqual(removed.change, { kind: "removed", message_id: 2 });
+  assert.deepEqual(removed.log.map((m) => m.id), [1, 3]);
+  assert.equal(chatAfter(removed.log, { type: "room_state" }), null);
 });

@@ -41,6 +41,19 @@ class FakePc extends EventTarget {
     super();
     this.config = config;
     this.connectionState = "new";
+    this.iceGatheringState = "complete";
+  }
+
+  addTransceiver() {
+    return {};
+  }
+
+  async createOffer() {
+    return { type: "offer", sdp: "v=0" };
+  }
+
+  async setLocalDescription(d) {
+    this.localDescription = d;
   }
 
   close() {}
@@ -127,4 +140,46 @@ test("a bye with a listed reason ends the meeting in its own words (it threw 'ms
   ws.deliver({ type: "bye", reason: "You joined this meeting again from another window" });
   assert.deepEqual(states.map((s) => [s.state, s.words.key]), [["closed", "bye.otherWindow"]]);
   assert.equal(client.state, "closed");
+});
+
+test("a bye after a server_stopping notice is a loss to come back from, not the meeting's end", async () => {
+  const { client, ws } = await joinedListener();
+  const states = [];
+  client.addEventListener("state", (e) => states.push([e.detail.state, e.detail.words.key]));
+  ws.deliver({ type: "notice", code: "server_stopping", text: "restarting" });
+  ws.deliver({ type: "bye", reason: "the server is restarting" });
+  // Made with reconnect off, this client cannot come back: it fails, in the restart's words.
+  assert.deepEqual(states, [["failed", "state.restarting"]]);
+  assert.equal(ws.readyState, 3);
+
+  const other = await joinedListener();
+  const closed = [];
+  other.client.addEventListener("state", (e) => closed.push([e.detail.state, e.detail.words.key]));
+  other.ws.deliver({ type: "bye", reason: "the chair ended the meeting" });
+  assert.deepEqual(closed, [["closed", "bye.ended"]]);
+});
+
+test("a chair's mute about this participant turns its microphone off and tells the others once", async () => {
+  const client = new ConferenceClient({
+    url: "ws://server/ws",
+    join: { room: "demo", name: "Ana" },
+    reconnect: false,
+    WebSocketImpl: FakeSocket,
+    RTCPeerConnectionImpl: FakePc,
+  });
+  const mic = { enabled: true };
+  const local = { getAudioTracks: () => [mic], getVideoTracks: () => [] };
+  client.start(local).catch(() => {});
+  const ws = FakeSocket.last;
+  ws.deliver({ type: "hello", protocol_version: PROTOCOL_VERSION, server: "confsfu test" });
+  ws.deliver({ type: "joined", participant_id: "p1", room: "demo", name: "Ana", role: "participant", participants: [] });
+  await sleep(0);
+  assert.deepEqual(client.mediaState, { audio: true, video: false });
+  ws.deliver({ type: "participant_updated", participant: { id: "p1", chair_muted_audio: true } });
+  assert.equal(mic.enabled, false);
+  assert.deepEqual(client.mediaState, { audio: false, video: false });
+  assert.deepEqual(ws.sentOf("media_state").map((m) => m.audio), [false]);
+  assert.equal(client.setMicrophone(true), false); // the chair's mute holds
+  assert.equal(mic.enabled, false);
+  client.leave();
 });

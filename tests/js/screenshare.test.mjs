@@ -161,3 +161,26 @@ test("closed while the offer is out (the connection went): start rejects, nothin
   io.timers[0].fn(); // the answer's time-out of a share that is gone: nothing happens
   assert.equal(io.events.at(-1).words.key, "screen.connectionLost");
 });
+
+test("open asks the browser for a screen; a connection changed meanwhile stops it and rejects", async () => {
+  const io = share();
+  const stream = new FakeStream();
+  const devices = { getDisplayMedia: async () => stream };
+  let current = true;
+  const opened = io.share.open(2, () => current, devices);
+  await tick();
+  assert.equal(io.pcs.length, 1);
+  assert.deepEqual(io.sent.map((m) => m.purpose), ["screen"]);
+  await io.share.answered("v=0 answer");
+  await opened;
+  await io.share.open(2, () => current, devices); // already sharing: nothing more
+  assert.equal(io.pcs.length, 1);
+  io.share.stop();
+
+  const later = new FakeStream();
+  current = false; // the connection changed while the browser asked
+  const refused = io.share.open(2, () => current, { getDisplayMedia: async () => later });
+  await assert.rejects(refused, (e) => e.words.key === "screen.connectionChanged");
+  assert.ok(later.track.stopped);
+  assert.equal(io.pcs.length, 1); // no connection made for it
+});
