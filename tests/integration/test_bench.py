@@ -183,3 +183,32 @@ def test_a_run_spread_over_two_server_workers(
     }
     assert re.search(r"worker 0 +\d+ +[\d.]+ +[\d.]+ +\S+ +[\d,]+ +[\d.]+ +bench-\d", printed)
     assert "worker 1" in printed and re.search(r"total +[\d.]+", printed)
+
+
+@pytest.mark.loopback
+def test_a_run_spread_over_two_servers_reports_each() -> None:
+    """Two independent servers (as `--url A,B`), a room whole on each (`--spread rooms`): a
+    line per URL and each server process found from its loopback /healthz."""
+    from confsfu.bench import runner
+
+    scenario = (
+        load_scenario("fanout").scaled(3).with_values(duration_s=3, join_spacing_s=0.0, rooms=2)
+    )
+    servers = [runner._start_server(scenario, 60.0, 1) for _ in range(2)]
+    try:
+        urls = tuple(s.urls[0] for s in servers)
+        options = BenchOptions(
+            scenario=scenario, urls=urls, spread="rooms", progress=False, idle_workers=False
+        )
+        result = run_benchmark(options)
+    finally:
+        for server in servers:
+            runner._stop_server(server)
+    assert result["urls"] == list(urls)
+    first, second = result["per_url"]
+    for line, room in ((first, "bench-1"), (second, "bench-2")):
+        assert line["rooms"] == [room] and line["participants"] == line["joined"] == 3, line
+        assert line["received_packets"] > 0 and line["server_packets_out_per_s"] > 0
+    processes = result["server_processes"]["processes"]
+    assert [(p["role"], p["url"]) for p in processes] == [("server", u) for u in urls]
+    assert all(p["packets_out"] > 0 and p["cpu_s"] > 0 for p in processes), processes

@@ -32,6 +32,9 @@ from confsfu.bench.spread import Spread, spread_peers
 from confsfu.bench.worker import WorkerPlan, run_worker
 
 JOIN_GRACE_S = 30.0  # beyond join_spacing_s per participant, before the window starts anyway
+# The join budget counts from a worker's first progress (its media made, joining begun), or
+# from this long after the workers were started (a loaded machine imports and encodes slowly).
+STARTUP_S = 120.0
 
 
 # The workers' CPU priority (nice, and SCHED_IDLE where Linux has it): lower than the server's,
@@ -242,6 +245,7 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
     finals: dict[int, dict[str, Any]] = {}
     samples: list[Sample] = []
     t0 = time.monotonic()
+    joining_from = t0 + STARTUP_S
     last = {
         "t": t0,
         "server": _server_cpu(servers) or 0.0,
@@ -281,7 +285,9 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
             last.update(t=now, server=server_cpu, bench=bench_cpu)
             last.update({"in": c.get("packets_in", 0), "out": c.get("packets_out", 0)})
             last_octets = octets
-            all_in = joined + failed >= len(plans) or now - t0 > join_budget_s
+            if progress and joining_from > now:
+                joining_from = now
+            all_in = joined + failed >= len(plans) or now - joining_from > join_budget_s
             if all_in and not window:
                 window = _snapshot(now, server.urls, bodies, servers, me, worker_ps)
                 window["joined"] = joined
