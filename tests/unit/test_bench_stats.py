@@ -311,6 +311,14 @@ async def test_identical_packets_are_told_apart_and_a_resend_is_the_same_packet(
         assert kept is not None and kept != frame and kept[:-6] == frame[:-6]
         pc.send_rtp(kept)
         assert len(sent_at) == 2  # the same packet, the same key: its send time renewed
+        # Another room's publisher of the same name (a run with rooms: 2) has keys of its own.
+        twin = BenchPeer("ws://127.0.0.1:9/ws", sent_at=sent_at, name="Seoul", room="bench-2")
+        twin_pc = twin._publisher_connection()
+        try:
+            twin_pc.send_rtp(frame)
+            assert len(sent_at) == 3
+        finally:
+            await twin_pc.close()
     finally:
         await pc.close()
 

@@ -146,9 +146,10 @@ class BenchPeer(LoopbackPeer):
         """Camera and screen share alike: each packet's send time is noted as it goes, under
         its last TAIL_BYTES. The media loops (a camera's every 4 s, keyframes included), so the
         payload's last bytes become a per-publisher count first (subscribers never decode);
-        a packet sent again (a NACK's answer) keeps its count."""
+        a packet sent again (a NACK's answer) keeps its count. Keyed by room and name: rooms
+        of one run repeat names."""
         pc = super()._publisher_connection()
-        send, name, note = pc.send_rtp, self.name, self.sent_at.note
+        send, name, note = pc.send_rtp, f"{self.room}/{self.name}", self.sent_at.note
         counts = itertools.count()
 
         def timed_send(packet: bytes, *, stamp: bool = True) -> bool:
@@ -200,7 +201,7 @@ class BenchPeer(LoopbackPeer):
         _kind, mid = self._ssrc_kind.get(ssrc, ("", ""))
         slot = self.slots.get(mid)
         if slot and slot.get("name"):
-            sent = self.sent_at.get((slot["name"], data[-TAIL_BYTES:]))
+            sent = self.sent_at.get((f"{self.room}/{slot['name']}", data[-TAIL_BYTES:]))
             if sent is not None and 0 <= (now - sent) * 1000 < DELAY_MAX_MS:
                 self.read_delays[int((now - sent) * 1000 / DELAY_BIN_MS)] += 1
                 delay_ms = (self._arrival(sent, now) - sent) * 1000
