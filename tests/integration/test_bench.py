@@ -149,3 +149,66 @@ def test_a_screen_share_needs_a_presenter_and_floor_passing_a_chair() -> None:
         load_scenario("mayors").with_values(presenter=False)
     with pytest.raises(ScenarioError, match="chair"):
         load_scenario("fanout").with_values(pass_floor_s=30)
+
+
+@pytest.mark.loopback
+def test_a_run_spread_over_two_server_workers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--server-workers 2` with two rooms: the front places one room on each worker, and the
+    report has both workers' CPU and packets out, apart and in total."""
+    args = ["fanout", "--participants", "3", "--duration", "3", "--server-workers", "2"]
+    args += ["--set", "rooms=2", "--set", "join_spacing_s=0", "--no-idle-workers"]
+    assert cli_main(["bench", *args, "--quiet", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["participants"]["joined"] == result["participants"]["planned"] == 6, printed
+    processes = result["server_processes"]
+    roles = {p["role"]: p for p in processes["processes"]}
+    assert set(roles) == {"front", "worker 0", "worker 1"}, roles
+    for worker in (roles["worker 0"], roles["worker 1"]):
+        assert worker["packets_out"] > 0 and worker["cpu_s"] > 0, worker
+        assert worker["cpu_us_per_packet_out"] > 0
+        assert len(worker["rooms"]) == 1  # one room each, so both have work
+    assert {r for p in roles.values() for r in p["rooms"]} == {"bench-1", "bench-2"}
+    assert roles["front"]["packets_out"] == 0 and roles["front"]["cpu_us_per_packet_out"] is None
+    assert processes["packets_out"] == sum(p["packets_out"] for p in roles.values())
+    # The server's CPU is the three processes'.
+    assert result["server"]["cpu_s"] == pytest.approx(processes["cpu_s"], abs=0.01)
+    (url,) = result["per_url"]
+    assert url["rooms"] == ["bench-1", "bench-2"] and url["received_packets"] > 0
+    assert {p["name"] for p in result["per_participant"]} >= {
+        "Publisher 000 @bench-1",
+        "Publisher 000 @bench-2",
+    }
+    assert re.search(r"worker 0 +\d+ +[\d.]+ +[\d.]+ +\S+ +[\d,]+ +[\d.]+ +bench-\d", printed)
+    assert "worker 1" in printed and re.search(r"total +[\d.]+", printed)
+
+
+@pytest.mark.loopback
+def test_a_run_spread_over_two_servers_reports_each() -> None:
+    """Two independent servers (as `--url A,B`), a room whole on each (`--spread rooms`): a
+    line per URL and each server process found from its loopback /healthz."""
+    from confsfu.bench import runner
+
+    scenario = (
+        load_scenario("fanout").scaled(3).with_values(duration_s=3, join_spacing_s=0.0, rooms=2)
+    )
+    servers = [runner._start_server(scenario, 60.0, 1) for _ in range(2)]
+    try:
+        urls = tuple(s.urls[0] for s in servers)
+        options = BenchOptions(
+            scenario=scenario, urls=urls, spread="rooms", progress=False, idle_workers=False
+        )
+        result = run_benchmark(options)
+    finally:
+        for server in servers:
+            runner._stop_server(server)
+    assert result["urls"] == list(urls)
+    first, second = result["per_url"]
+    for line, room in ((first, "bench-1"), (second, "bench-2")):
+        assert line["rooms"] == [room] and line["participants"] == line["joined"] == 3, line
+        assert line["received_packets"] > 0 and line["server_packets_out_per_s"] > 0
+    processes = result["server_processes"]["processes"]
+    assert [(p["role"], p["url"]) for p in processes] == [("server", u) for u in urls]
+    assert all(p["packets_out"] > 0 and p["cpu_s"] > 0 for p in processes), processes

@@ -4,6 +4,7 @@ what the report makes of the server's health snapshots."""
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import pytest
@@ -156,6 +157,8 @@ def test_a_server_kept_waiting_for_a_cpu_is_named_in_the_bottleneck_row() -> Non
     from confsfu.bench.report import build_result, summary
     from confsfu.bench.scenario import load_scenario
 
+    URL = "ws://127.0.0.1:1/ws"
+
     def snapshot(t: float, waited_s: float) -> dict[str, Any]:
         counters = {"packets_in": int(t * 100), "packets_out": int(t * 1000)}
         return {
@@ -163,7 +166,10 @@ def test_a_server_kept_waiting_for_a_cpu_is_named_in_the_bottleneck_row() -> Non
             "counters": counters,
             "drops": {},
             "server_cpu_s": t / 2,
-            "server_cpu_wait_s": waited_s,
+            "processes": [
+                {"role": "server", "url": URL, "pid": 7, "cpu_s": t / 2, "wait_s": waited_s}
+                | {"rss_bytes": 0, "packets_out": counters["packets_out"], "gone": False}
+            ],
             "bench_cpu_s": t / 4,
         }
 
@@ -171,7 +177,7 @@ def test_a_server_kept_waiting_for_a_cpu_is_named_in_the_bottleneck_row() -> Non
         start, end = snapshot(10.0, 1.0), snapshot(30.0, 1.0 + waited_s)
         return build_result(
             scenario=load_scenario("fanout"),
-            url="ws://127.0.0.1:1/ws",
+            urls=[URL],
             own_server=True,
             base=start,
             window=start,
@@ -188,6 +194,13 @@ def test_a_server_kept_waiting_for_a_cpu_is_named_in_the_bottleneck_row() -> Non
     waited = result(4.0)  # 4 s of a 20 s window
     assert waited["server"]["waiting_for_cpu_pct"] == 20.0
     assert "the server waited for a CPU 20% of the time" in summary(waited)
+    (process,) = waited["server_processes"]["processes"]
+    assert (process["cpu_s"], process["packets_out"], process["cpu_us_per_packet_out"]) == (
+        10.0,
+        20_000,
+        500.0,
+    )
+    assert re.search(r"server +7 +10\.00 +50\.0 +20\.0 +20,000 +500", summary(waited))
     calm = result(0.2)
     assert calm["server"]["waiting_for_cpu_pct"] == 1.0
     assert "waited" not in "; ".join(calm["bench"]["bottleneck"])
@@ -298,6 +311,14 @@ async def test_identical_packets_are_told_apart_and_a_resend_is_the_same_packet(
         assert kept is not None and kept != frame and kept[:-6] == frame[:-6]
         pc.send_rtp(kept)
         assert len(sent_at) == 2  # the same packet, the same key: its send time renewed
+        # Another room's publisher of the same name (a run with rooms: 2) has keys of its own.
+        twin = BenchPeer("ws://127.0.0.1:9/ws", sent_at=sent_at, name="Seoul", room="bench-2")
+        twin_pc = twin._publisher_connection()
+        try:
+            twin_pc.send_rtp(frame)
+            assert len(sent_at) == 3
+        finally:
+            await twin_pc.close()
     finally:
         await pc.close()
 

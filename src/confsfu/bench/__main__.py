@@ -7,16 +7,46 @@ import sys
 from pathlib import Path
 
 from confsfu.bench.scenario import MAX_DURATION_S, ScenarioError, load_scenario, parse_assignment
+from confsfu.bench.spread import SPREADS, parse_urls
+
+MAX_SERVER_WORKERS = 64
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bench options, shared with `confsfu bench`."""
     parser.add_argument("scenario", help="mayors, fanout, mesh, or a path to a scenario YAML")
-    parser.add_argument("--url", help="ws(s)://host:port/ws of a deployment (default: start one)")
+    parser.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        help="ws(s)://host:port/ws of a deployment (default: start one); several (repeated or"
+        " comma-separated): the participants are spread over them (--spread)",
+    )
+    parser.add_argument(
+        "--spread",
+        choices=SPREADS,
+        default="participants",
+        help="over several --url: 'participants' (each room's dealt round robin, the default)"
+        " or 'rooms' (each room whole on one URL, round robin)",
+    )
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        metavar="N",
+        help="the server the benchmark starts runs `confsfu serve --workers N` (a front and N"
+        " worker processes); see also --set rooms=R",
+    )
     parser.add_argument("--token-secret", help="the deployment's token secret, to mint tokens")
     parser.add_argument("--token-file", type=Path, help="join tokens, one a line")
     parser.add_argument("--room", help="the room to join (default: the scenario's, 'bench')")
-    parser.add_argument("--server-pid", type=int, help="with --url: the server's pid, for CPU")
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        action="append",
+        default=[],
+        help="with --url: a server process on this machine (a front: with its workers), for CPU;"
+        " may be repeated (loopback URLs' processes are found from their /healthz)",
+    )
     parser.add_argument("--duration", type=float, help="measuring window in seconds")
     parser.add_argument("--participants", type=int, help="scale the scenario to N participants")
     parser.add_argument("--workers", type=int, help="worker processes")
@@ -53,6 +83,15 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 2
 
     try:
+        urls = parse_urls(args.url)
+        if args.server_workers is not None and urls:
+            raise ScenarioError("--server-workers is for the server the benchmark starts: no --url")
+        if args.server_workers is not None and not 1 <= args.server_workers <= MAX_SERVER_WORKERS:
+            raise ScenarioError(f"--server-workers must be 1 to {MAX_SERVER_WORKERS}")
+        if args.server_pid and not urls:
+            raise ScenarioError("--server-pid goes with --url")
+        if any(pid <= 0 for pid in args.server_pid):
+            raise ScenarioError("--server-pid must be a process id")
         scenario = load_scenario(args.scenario)
         values = dict(parse_assignment(a) for a in args.set)
         if args.room:
@@ -71,17 +110,19 @@ def run_from_args(args: argparse.Namespace) -> int:
         if args.token_file:
             lines = args.token_file.read_text().split()
             tokens = tuple(line.strip() for line in lines if line.strip())
-        if (args.token_secret or tokens) and not args.url:
+        if (args.token_secret or tokens) and not urls:
             raise ScenarioError("--token-secret and --token-file go with --url")
     except (ScenarioError, OSError) as exc:
         print(f"confsfu bench: {exc}", file=sys.stderr)
         return 2
     options = BenchOptions(
         scenario=scenario,
-        url=args.url,
+        urls=urls,
         token_secret=args.token_secret,
         tokens=tokens,
-        server_pid=args.server_pid,
+        server_pids=tuple(args.server_pid),
+        server_workers=args.server_workers or 1,
+        spread=args.spread,
         out_dir=args.out,
         progress=not args.quiet,
         idle_workers=args.idle_workers,

@@ -13,6 +13,7 @@ import psutil  # type: ignore[import-untyped]
 
 from confsfu.bench.adaptation import adaptation_lines, adaptation_result
 from confsfu.bench.charts import bar_chart, line_chart, write_png
+from confsfu.bench.spread_report import per_process, per_url, spread_lines
 from confsfu.bench.worker import DELAY_BIN_MS
 
 if TYPE_CHECKING:
@@ -37,15 +38,6 @@ def _percentile(histogram: dict[int, int], q: float) -> float | None:
         if seen >= rank:
             return round((bin_ + 0.5) * DELAY_BIN_MS, 2)
     return None
-
-
-def _share(key: str, start: dict[str, Any], end: dict[str, Any], window_s: float) -> float | None:
-    """How much the seconds counter `key` grew from snapshot `start` to `end`, in percent of
-    the window; None when either snapshot lacks it."""
-    start_s, end_s = start.get(key), end.get(key)
-    if start_s is None or end_s is None:
-        return None
-    return round(100 * (float(end_s) - float(start_s)) / window_s, 1)
 
 
 def _merged(peers: list[dict[str, Any]], key: str) -> dict[int, int]:
@@ -88,7 +80,7 @@ def _loop_lag(start: dict[str, Any] | None, end: dict[str, Any] | None) -> dict[
 def build_result(
     *,
     scenario: Scenario,
-    url: str,
+    urls: list[str],
     own_server: bool,
     base: dict[str, Any],
     window: dict[str, Any],
@@ -107,8 +99,9 @@ def build_result(
     reported apart (`listeners`): every other figure is the participants'."""
     audience = [p for p in peers if p.get("listener")]
     peers = [p for p in peers if not p.get("listener")]
-    planned -= scenario.listeners
+    planned -= scenario.listeners * scenario.rooms
     window_s = max(end["t"] - window["t"], 1e-9)
+    processes = per_process(window.get("processes", []), end.get("processes", []), window_s)
     counts = _delta(end["counters"], window["counters"])
     packets_in, packets_out = counts.get("packets_in", 0), counts.get("packets_out", 0)
     server_cpu_s = (
@@ -126,7 +119,7 @@ def build_result(
     ]
     if busy_pct > BOTTLENECK_PCT * cores:
         bottleneck.append(f"the machine's {cores} cores were {busy_pct / cores:.0f}% busy")
-    waiting_pct = _share("server_cpu_wait_s", window, end, window_s)
+    waiting_pct = processes["waiting_for_cpu_pct_max"]  # the process that waited most
     if waiting_pct is not None and waiting_pct > WAITING_PCT:
         bottleneck.append(
             f"the server waited for a CPU {waiting_pct:.0f}% of the time: the delays include it"
@@ -144,7 +137,8 @@ def build_result(
     layers = _layer_shares(layer_seconds)
     return {
         "scenario": scenario.model_dump(mode="json"),
-        "url": url,
+        "url": urls[0],
+        "urls": urls,
         "own_server": own_server,
         "participants": {
             "planned": planned,
@@ -225,6 +219,10 @@ def build_result(
             "p50": round(join_ms[len(join_ms) // 2], 1) if join_ms else None,
             "max": round(join_ms[-1], 1) if join_ms else None,
         },
+        "server_processes": processes,
+        "per_url": per_url(
+            peers, urls, window.get("url_counters", []), end.get("url_counters", []), window_s
+        ),
         "bench": {
             "cpu_s": round(bench_cpu_s, 3),
             "cpu_pct_of_core": round(100 * bench_cpu_s / window_s, 1),
@@ -257,7 +255,7 @@ def _listeners(audience: list[dict[str, Any]], scenario: Scenario) -> dict[str, 
     for p in joined:
         by_kind.update(p.get("packets_by_kind", {}))
     return {
-        "planned": scenario.listeners,
+        "planned": scenario.listeners * scenario.rooms,
         "joined": len(joined),
         "failed": sum(1 for p in audience if p["error"]),
         "errors": sorted({p["error"] for p in audience if p["error"]})[:5],
@@ -322,7 +320,10 @@ def summary(result: dict[str, Any]) -> str:
         for purpose, shares in sorted(result["layers"].items())
     )
     rows = [
-        ("scenario", f"{result['scenario']['name']} ({result['url']})"),
+        (
+            "scenario",
+            f"{result['scenario']['name']} ({', '.join(result.get('urls') or [result['url']])})",
+        ),
         ("participants", f"{p['joined']}/{p['planned']} joined, {len(p['failed'])} failed"),
         ("window", _fmt(result["window_s"], " s")),
         ("packets/s in / out", f"{_fmt(s['packets_in_per_s'])} / {_fmt(s['packets_out_per_s'])}"),
@@ -364,7 +365,7 @@ def summary(result: dict[str, Any]) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
-    return "\n".join(lines + adaptation_lines(result.get("adaptation")))
+    return "\n".join(lines + spread_lines(result) + adaptation_lines(result.get("adaptation")))
 
 
 def _split_text(delay: dict[str, Any], part: str) -> str:

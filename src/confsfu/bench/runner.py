@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import queue
@@ -12,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +18,23 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 import yaml
 
+from confsfu.bench.deployment import (
+    ServerProcess,
+    find_processes,
+    health,
+    health_url,
+    merged,
+    snapshot,
+)
 from confsfu.bench.linkwatch import LinkPlan
-from confsfu.bench.peers import plan_peers
 from confsfu.bench.scenario import Scenario
+from confsfu.bench.spread import Spread, spread_peers
 from confsfu.bench.worker import WorkerPlan, run_worker
 
 JOIN_GRACE_S = 30.0  # beyond join_spacing_s per participant, before the window starts anyway
+# The join budget counts from a worker's first progress (its media made, joining begun), or
+# from this long after the workers were started (a loaded machine imports and encodes slowly).
+STARTUP_S = 120.0
 
 
 # The workers' CPU priority (nice, and SCHED_IDLE where Linux has it): lower than the server's,
@@ -36,13 +45,16 @@ WORKER_NICE = 10
 
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
-    """How to run a scenario: against a server the benchmark starts, or one at `url`."""
+    """How to run a scenario: against a server the benchmark starts, or those at `urls`."""
 
     scenario: Scenario
-    url: str | None = None  # ws(s)://host:port/ws; None: start a loopback server
+    urls: tuple[str, ...] = ()  # ws(s)://host:port/ws each; none: start a loopback server
     token_secret: str | None = None
     tokens: tuple[str, ...] = ()  # from --token-file: chair tokens are given to the chair
-    server_pid: int | None = None  # with `url`: a server process on this machine to read CPU from
+    # With `urls`: server processes on this machine to read CPU from (with their children)
+    server_pids: tuple[int, ...] = ()
+    server_workers: int = 1  # the server the benchmark starts: `serve --workers N`
+    spread: Spread = "participants"  # how participants go over `urls` (spread.py)
     out_dir: Path | None = None
     progress: bool = True
     worker_nice: int = WORKER_NICE
@@ -51,12 +63,18 @@ class BenchOptions:
 
 @dataclass(slots=True)
 class _Server:
-    url: str
-    health_url: str
+    urls: list[str]
     process: subprocess.Popen[bytes] | None = None
-    pid: int | None = None
+    pids: tuple[int, ...] = ()  # server processes on this machine (with their children)
     tmp: tempfile.TemporaryDirectory[str] | None = None
     secret: str | None = None
+
+    @property
+    def health_urls(self) -> list[str]:
+        return [health_url(u) for u in self.urls]
+
+    def healths(self) -> list[dict[str, Any]]:
+        return [health(u) for u in self.health_urls]
 
 
 @dataclass(slots=True)
@@ -80,33 +98,24 @@ def _free_port() -> int:
         return port
 
 
-def health(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=15) as response:  # a loaded machine is slow
-        body: dict[str, Any] = json.loads(response.read())
-        return body
-
-
-def _health_url(ws_url: str) -> str:
-    base = ws_url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
-    return base.rsplit("/ws", 1)[0] + "/healthz"
-
-
-def _start_server(scenario: Scenario, duration_s: float) -> _Server:
+def _start_server(scenario: Scenario, duration_s: float, workers: int) -> _Server:
     tmp = tempfile.TemporaryDirectory(prefix="confsfu-bench-")
     port, secret = _free_port(), secrets.token_hex(24)
     config = {
         "host": "127.0.0.1",
         "port": port,
         "token_secret": secret,
+        "workers": workers,
         "rooms": [
             {
-                "name": scenario.room,
+                "name": room,
                 "open": True,
                 "max_participants": scenario.participants + 10,
                 "watch_link": True,
                 "max_listeners": min(scenario.listeners + 10, 5000),
                 "scheduled_minutes": max(1, int(duration_s / 60) + 10),
             }
+            for room in scenario.room_names
         ],
         "ice": {"candidates": "loopback"},
         "slots": {"audio": scenario.audio_slots, "video": scenario.video_slots},
@@ -123,17 +132,16 @@ def _start_server(scenario: Scenario, duration_s: float) -> _Server:
         stdout=subprocess.DEVNULL,
     )
     server = _Server(
-        url=f"ws://127.0.0.1:{port}/ws",
-        health_url=f"http://127.0.0.1:{port}/healthz",
+        urls=[f"ws://127.0.0.1:{port}/ws"],
         process=process,
-        pid=process.pid,
+        pids=(process.pid,),
         tmp=tmp,
         secret=secret,
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60 + (60 * workers if workers > 1 else 0)  # slow imports
     while True:
         try:
-            health(server.health_url)
+            server.healths()
             return server
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
@@ -159,31 +167,14 @@ def _cpu_s(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def _cpu_wait_s(process: psutil.Process | None) -> float | None:
-    """Seconds the process's main thread (the event loop) was ready to run but waited for a
-    CPU, from Linux's schedstat; None where there is none."""
-    if process is None:
-        return None
-    try:
-        with open(f"/proc/{process.pid}/schedstat") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def run_benchmark(options: BenchOptions) -> dict[str, Any]:
     """Run the scenario to the end and return the result (see report.py for what it holds)."""
     scenario = options.scenario
     started_wall = time.time()
     server = (
-        _Server(
-            url=options.url,
-            health_url=_health_url(options.url),
-            pid=options.server_pid,
-            secret=options.token_secret,
-        )
-        if options.url
-        else _start_server(scenario, scenario.window_s)
+        _Server(urls=list(options.urls), pids=options.server_pids, secret=options.token_secret)
+        if options.urls
+        else _start_server(scenario, scenario.window_s, options.server_workers)
     )
     try:
         return _run(options, server, started_wall)
@@ -193,14 +184,14 @@ def run_benchmark(options: BenchOptions) -> dict[str, Any]:
 
 def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[str, Any]:
     scenario = options.scenario
-    plans = plan_peers(scenario, server.secret, options.tokens)
+    plans = spread_peers(scenario, server.secret, options.tokens, server.urls, options.spread)
     workers = max(1, min(scenario.workers, len(plans)))
     join_budget_s = JOIN_GRACE_S + scenario.join_spacing_s * len(plans) * 4
     max_duration_s = join_budget_s + scenario.window_s + 30
     worker_plans = [
         WorkerPlan(
             worker=w,
-            url=server.url,
+            url=server.urls[0],  # each peer has its own (spread.py)
             room=scenario.room,
             peers=tuple(plans[w::workers]),
             layers=tuple((v.width, v.height, v.bitrate_bps) for v in scenario.layers),
@@ -216,7 +207,7 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
                 else None
             ),
             pass_floor_s=scenario.pass_floor_s,
-            floor_turns=tuple(p.name for p in plans if p.role != "chair"),
+            floor_turns=tuple(dict.fromkeys(p.name for p in plans if p.role != "chair")),
             max_duration_s=max_duration_s,
             join_spacing_s=scenario.join_spacing_s * workers,
             light_listeners=scenario.light_listeners,
@@ -239,9 +230,10 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
     ctx = multiprocessing.get_context("spawn")
     results: queue.Queue[Any] = ctx.Queue()  # type: ignore[assignment]
     stop = ctx.Event()
-    server_proc = psutil.Process(server.pid) if server.pid else None
-    base = health(server.health_url)
-    rss0 = server_proc.memory_info().rss if server_proc else None
+    bodies = server.healths()
+    base = merged(bodies)
+    servers = find_processes(server.urls, bodies, server.pids)
+    rss0 = _rss(servers)
     procs = [
         ctx.Process(target=run_worker, args=(p, results, stop), daemon=True) for p in worker_plans
     ]
@@ -253,9 +245,10 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
     finals: dict[int, dict[str, Any]] = {}
     samples: list[Sample] = []
     t0 = time.monotonic()
+    joining_from = t0 + STARTUP_S
     last = {
         "t": t0,
-        "server": _cpu_s(server_proc) if server_proc else 0.0,
+        "server": _server_cpu(servers) or 0.0,
         "bench": _bench_cpu(me, worker_ps),
         "in": float(base["counters"].get("packets_in", 0)),
         "out": float(base["counters"].get("packets_out", 0)),
@@ -269,9 +262,10 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
             time.sleep(max(0.0, 1.0 - (time.monotonic() - last["t"])))
             _drain(results, progress, finals)
             now = time.monotonic()
-            counters = health(server.health_url)
+            bodies = server.healths()
+            counters = merged(bodies)
             dt = now - last["t"]
-            server_cpu = _cpu_s(server_proc) if server_proc else 0.0
+            server_cpu = _server_cpu(servers) or 0.0
             bench_cpu = _bench_cpu(me, worker_ps)
             octets = {k: v for pr in progress.values() for k, v in pr["octets"].items()}
             joined = sum(pr["joined"] for pr in progress.values())
@@ -279,8 +273,8 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
             c = counters["counters"]
             sample = Sample(
                 t_s=now - t0,
-                server_cpu_pct=100 * (server_cpu - last["server"]) / dt if server_proc else None,
-                server_rss_bytes=server_proc.memory_info().rss if server_proc else None,
+                server_cpu_pct=100 * (server_cpu - last["server"]) / dt if servers else None,
+                server_rss_bytes=_rss(servers),
                 packets_in_per_s=(c.get("packets_in", 0) - last["in"]) / dt,
                 packets_out_per_s=(c.get("packets_out", 0) - last["out"]) / dt,
                 bench_cpu_pct=100 * (bench_cpu - last["bench"]) / dt,
@@ -291,9 +285,11 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
             last.update(t=now, server=server_cpu, bench=bench_cpu)
             last.update({"in": c.get("packets_in", 0), "out": c.get("packets_out", 0)})
             last_octets = octets
-            all_in = joined + failed >= len(plans) or now - t0 > join_budget_s
+            if progress and joining_from > now:
+                joining_from = now
+            all_in = joined + failed >= len(plans) or now - joining_from > join_budget_s
             if all_in and not window:
-                window = _snapshot(now, counters, server_proc, me, worker_ps)
+                window = _snapshot(now, server.urls, bodies, servers, me, worker_ps)
                 window["joined"] = joined
                 window["received_packets"] = sum(pr["packets"] for pr in progress.values())
             phase = "joining" if not window else "measuring"
@@ -307,9 +303,9 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
                 break
             if not any(p.is_alive() for p in procs):
                 break
-        end = _snapshot(time.monotonic(), health(server.health_url), server_proc, me, worker_ps)
+        end = _snapshot(time.monotonic(), server.urls, server.healths(), servers, me, worker_ps)
         end["received_packets"] = sum(pr["packets"] for pr in progress.values())
-        end["rss"] = server_proc.memory_info().rss if server_proc else None
+        end["rss"] = _rss(servers)
         worker_cpu = [_safe_cpu(p) - c0 for p, c0 in zip(worker_ps, worker_cpu0, strict=True)]
     finally:
         stop.set()
@@ -325,12 +321,12 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
                 p.join(5)
         if options.progress:
             print(file=sys.stderr)
-    final_health = health(server.health_url)
+    final_health = merged(server.healths())
     from confsfu.bench.report import build_result
 
     return build_result(
         scenario=scenario,
-        url=server.url,
+        urls=server.urls,
         own_server=server.process is not None,
         base=base,
         window=window or end,
@@ -358,19 +354,31 @@ def _bench_cpu(me: psutil.Process, workers: list[psutil.Process]) -> float:
     return _cpu_s(me) + sum(_safe_cpu(p) for p in workers)
 
 
+def _server_cpu(servers: list[ServerProcess]) -> float | None:
+    """CPU seconds of every server process measured (None: none is on this machine)."""
+    return sum(p.cpu_s() for p in servers) if servers else None
+
+
+def _rss(servers: list[ServerProcess]) -> int | None:
+    return sum(p.rss() for p in servers) if servers else None
+
+
 def _snapshot(
     now: float,
-    counters: dict[str, Any],
-    server_proc: psutil.Process | None,
+    urls: list[str],
+    bodies: list[dict[str, Any]],
+    servers: list[ServerProcess],
     me: psutil.Process,
     workers: list[psutil.Process],
 ) -> dict[str, Any]:
+    counters = merged(bodies)
     return {
         "t": now,
         "counters": dict(counters["counters"]),
         "drops": dict(counters["drops"]),
-        "server_cpu_s": _cpu_s(server_proc) if server_proc else None,
-        "server_cpu_wait_s": _cpu_wait_s(server_proc),
+        "server_cpu_s": _server_cpu(servers),
+        "processes": snapshot(servers, urls, bodies),  # each's CPU, wait and packets out
+        "url_counters": [dict(b.get("counters", {})) for b in bodies],
         "bench_cpu_s": _bench_cpu(me, workers),
         "participants": counters.get("participants"),
         "loop_lag": counters.get("loop_lag"),  # None from a server without it

@@ -46,7 +46,10 @@ class Scenario(BaseModel):
 
     name: str = Field(min_length=1, max_length=64)
     description: str = ""
-    room: str = Field(default="bench", min_length=1, max_length=64)
+    room: str = Field(default="bench", min_length=1, max_length=60)
+    # The meeting held `rooms` times side by side, in rooms `room`-1, `room`-2, ... (one room:
+    # `room` itself); each room has every participant above (see spread.py).
+    rooms: int = Field(default=1, ge=1, le=64)
     chair: bool = False  # one participant joins with a chair token (first to join)
     chair_publishes: bool = True  # the chair has a camera too
     presenter: bool = False  # the chair makes the first publisher the presenter (on the stage)
@@ -114,7 +117,14 @@ class Scenario(BaseModel):
 
     @property
     def participants(self) -> int:
+        """In one room (the run has `rooms` times as many)."""
         return int(self.chair) + self.publishers + self.subscribers
+
+    @property
+    def room_names(self) -> tuple[str, ...]:
+        if self.rooms == 1:
+            return (self.room,)
+        return tuple(f"{self.room}-{i}" for i in range(1, self.rooms + 1))
 
     @property
     def link_phases(self) -> tuple[Phase, ...]:

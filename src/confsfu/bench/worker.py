@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from confsfu.bench.arrival import ArrivalStamps
 from confsfu.bench.linkwatch import LinkPlan, LinkWatch, make_link
+from confsfu.bench.peer_result import peer_result
 from confsfu.bench.scenario import SCREEN_FPS
 from confsfu.bench.streams import DELAY_MAX_MS, SendTimes, StreamStats, server_read_after
 from confsfu.loadgen.media import EncodedFrame, opus_frames, vp8_frames, vp8_slides
@@ -54,6 +55,9 @@ class PeerPlan:
     publisher_index: int | None  # position in the talk rotation
     presenter: bool = False
     link: bool = False  # behind the scenario's scheduled link (WorkerPlan.link)
+    url: str | None = None  # where it joins (None: WorkerPlan.url); see spread.py
+    room: str | None = None  # which room (None: WorkerPlan.room)
+    label: str | None = None  # its name in the report when rooms repeat names (None: name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,7 @@ class BenchPeer(LoopbackPeer):
         self.stats: dict[int, StreamStats] = {}
         self.join_ms: float | None = None
         self.error = ""
+        self.label = self.name  # the report's key (unique in the run)
 
     async def _on_message(self, m: dict[str, Any]) -> None:
         await super()._on_message(m)
@@ -141,9 +146,10 @@ class BenchPeer(LoopbackPeer):
         """Camera and screen share alike: each packet's send time is noted as it goes, under
         its last TAIL_BYTES. The media loops (a camera's every 4 s, keyframes included), so the
         payload's last bytes become a per-publisher count first (subscribers never decode);
-        a packet sent again (a NACK's answer) keeps its count."""
+        a packet sent again (a NACK's answer) keeps its count. Keyed by room and name: rooms
+        of one run repeat names."""
         pc = super()._publisher_connection()
-        send, name, note = pc.send_rtp, self.name, self.sent_at.note
+        send, name, note = pc.send_rtp, f"{self.room}/{self.name}", self.sent_at.note
         counts = itertools.count()
 
         def timed_send(packet: bytes, *, stamp: bool = True) -> bool:
@@ -195,7 +201,7 @@ class BenchPeer(LoopbackPeer):
         _kind, mid = self._ssrc_kind.get(ssrc, ("", ""))
         slot = self.slots.get(mid)
         if slot and slot.get("name"):
-            sent = self.sent_at.get((slot["name"], data[-TAIL_BYTES:]))
+            sent = self.sent_at.get((f"{self.room}/{slot['name']}", data[-TAIL_BYTES:]))
             if sent is not None and 0 <= (now - sent) * 1000 < DELAY_MAX_MS:
                 self.read_delays[int((now - sent) * 1000 / DELAY_BIN_MS)] += 1
                 delay_ms = (self._arrival(sent, now) - sent) * 1000
@@ -325,7 +331,7 @@ async def _run(plan: WorkerPlan, queue: _Queue, stop: _Flag) -> None:
                 task_.cancel()
         await asyncio.sleep(0.5)  # packets in flight arrive
         result = {"type": "result", "worker": plan.worker, "nice": os.nice(0), "idle": _idle()}
-        queue.put(result | {"peers": [_result(p) for p in peers]})
+        queue.put(result | {"peers": [peer_result(p) for p in peers]})
         for peer in peers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(peer.close(), 5)
@@ -342,10 +348,10 @@ async def _join_all(
 ) -> None:
     for spec in plan.peers:
         peer = BenchPeer(
-            plan.url,
+            spec.url or plan.url,
             sent_at=sent_at,
             name=spec.name,
-            room=plan.room,
+            room=spec.room or plan.room,
             token=spec.token,
             simulcast=spec.publish and plan.simulcast,
             remb_bps=None if spec.link else spec.remb_bps,
@@ -353,6 +359,7 @@ async def _join_all(
             watch=spec.role == "listener",
             sealed=spec.role == "listener" and plan.light_listeners,
         )
+        peer.label = spec.label or spec.name
         peers.append(peer)
         begin = time.monotonic()
         try:
@@ -434,64 +441,10 @@ def _progress(plan: WorkerPlan, peers: list[BenchPeer]) -> dict[str, Any]:
         "worker": plan.worker,
         "joined": sum(1 for p in peers if p.join_ms is not None),
         "failed": sum(1 for p in peers if p.error),
-        "octets": {p.name: p.octets for p in peers},
+        "octets": {p.label: p.octets for p in peers},
         "packets": sum(p.packets for p in peers),
         "sent": sum(
             p.sent.audio_packets + p.sent.video_packets + p.sent.screen_packets for p in peers
         ),
         "layers": dict(layers),
-    }
-
-
-@dataclass(slots=True)
-class _Totals:
-    packets: int = 0
-    octets: int = 0
-    recovered: int = 0
-    late: int = 0
-    gaps: int = 0
-    expected: int = 0
-    by_kind: dict[str, int] = field(default_factory=dict)
-
-
-def _result(peer: BenchPeer) -> dict[str, Any]:
-    totals = _Totals()
-    for ssrc, s in peer.stats.items():
-        totals.packets += s.packets
-        totals.octets += s.octets
-        totals.recovered += s.recovered
-        totals.late += s.late
-        totals.gaps += s.gaps
-        if s.first is not None:
-            totals.expected += s.highest - s.first + 1
-        kind = peer._ssrc_kind.get(ssrc, ("?", ""))[0]
-        totals.by_kind[kind] = totals.by_kind.get(kind, 0) + s.packets
-    return {
-        "name": peer.name,
-        "listener": peer.watch,
-        "error": peer.error,
-        "join_ms": peer.join_ms,
-        "packets": totals.packets,
-        "octets": totals.octets,
-        "recovered": totals.recovered,
-        "late": totals.late,
-        "gaps": totals.gaps,
-        "unrecovered": max(0, totals.gaps - totals.recovered),
-        "expected": totals.expected,
-        "packets_by_kind": totals.by_kind,
-        "sent_packets": peer.sent.audio_packets
-        + peer.sent.video_packets
-        + peer.sent.screen_packets,
-        "keyframe_requests": peer.keyframe_requests,
-        "layers": peer.layers(),
-        "stage_seen": sorted(peer.stage_seen),
-        "floor_holders_seen": len(peer.floor_holders),
-        "delays": dict(peer.delays),
-        "read_delays": dict(peer.read_delays),
-        "unstamped": peer.unstamped,
-        "upstream": dict(peer.upstream),
-        "downstream": dict(peer.downstream),
-        "adaptation": None
-        if peer.link_watch is None
-        else peer.link_watch.result(time.monotonic_ns() // 1000),
     }
