@@ -53,7 +53,7 @@ def serve(
     if refusal is not None:
         raise SystemExit(f"confsfu: {refusal}")
     if worker_socket is not None:
-        app = create_app(settings, keep_reports=True)
+        app = create_app(settings, keep_reports=True, worker=True)
     elif workers > 1:
         from confsfu.server.front import create_front_app
 
