@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 RESTORE_TIMEOUT_S = 30.0  # a loaded worker parses a few MB slowly
 MAX_HEADER_CHARS = 1024
+RELINK_S = 1.0  # a control connection that ended while its worker lives: again after this
 
 
 class FrontSnapshots:
@@ -54,20 +55,21 @@ class FrontSnapshots:
         return self.store.lost(lost_rooms, clock_ms())
 
     async def _link(self, worker: Worker, epoch: int) -> None:
-        client = worker.client
-        if client is None:
-            return
+        """Read the worker's snapshots while this life of it lasts (reconnecting if the
+        connection alone ended)."""
         size = MAX_SNAPSHOT_BYTES + CONTROL_HEADROOM_BYTES
-        try:
-            async with client.ws_connect(worker.url("/control"), max_msg_size=size) as ws:
-                async for frame in ws:
-                    if frame.type != aiohttp.WSMsgType.TEXT:
-                        continue
-                    if not self._current(worker.index, epoch):
-                        return  # a frame read after the worker's death must not count
-                    self._on_frame(frame.data)
-        except (aiohttp.ClientError, OSError) as exc:
-            log.info("worker %d's control connection ended: %r", worker.index, exc)
+        while self._current(worker.index, epoch) and (client := worker.client) is not None:
+            try:
+                async with client.ws_connect(worker.url("/control"), max_msg_size=size) as ws:
+                    async for frame in ws:
+                        if frame.type != aiohttp.WSMsgType.TEXT:
+                            continue
+                        if not self._current(worker.index, epoch):
+                            return  # a frame read after the worker's death must not count
+                        self._on_frame(frame.data)
+            except (aiohttp.ClientError, OSError) as exc:
+                log.info("worker %d's control connection ended: %r", worker.index, exc)
+            await asyncio.sleep(RELINK_S)
 
     def _on_frame(self, data: str) -> None:
         header_text, _, body = data.partition("\n")

@@ -68,8 +68,9 @@ class SnapshotOutlet:
 
     def _arm(self) -> None:
         at_ms = self.pacer.next_deadline_ms()
-        if at_ms is None or self.control is None or self._sending is not None:
-            return
+        control = self.control
+        if at_ms is None or control is None or control.closed or self._sending is not None:
+            return  # nothing due, nobody to send to (they wait), or a pass is under way
         if self._timer is not None:
             if self._timer_at_ms <= at_ms:
                 return
