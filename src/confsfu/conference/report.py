@@ -118,6 +118,11 @@ class MeetingReport:
         self._actions_omitted = 0
         self.audience_peak = 0  # the most listeners watching at once (nobody's name: a count)
 
+    @property
+    def unix_offset_ms(self) -> int:
+        """Unix ms = the report's (monotonic) ms + this."""
+        return self._offset_ms
+
     # ---- recording ------------------------------------------------------------------------
 
     def _seen(self, now_ms: int) -> None:

@@ -43,7 +43,7 @@ def capture(meeting: Meeting) -> dict[str, Any]:
     """The meeting's state as a snapshot (JSON-serialisable), times in Unix ms by the
     meeting's own clock pair. Changes nothing."""
     report = meeting.report
-    offset = report._offset_ms
+    offset = report.unix_offset_ms
 
     def unix(t: int) -> int:
         return t + offset

@@ -79,7 +79,6 @@ class Hub:
         return "restored"
 
     def _live(self, name: str, meeting: Meeting) -> LiveRoom:
-        now_ms = clock_ms()
         holder: list[LiveRoom] = []
         media = RoomMedia(
             meeting,
@@ -94,8 +93,7 @@ class Hub:
             ),
             on_quality_changed=lambda pid: holder[0].quality_changed(pid),
         )
-        unix_offset_ms = int(time.time() * 1000) - now_ms
-        live = LiveRoom(meeting, media, unix_offset_ms=unix_offset_ms)
+        live = LiveRoom(meeting, media, unix_offset_ms=meeting.report.unix_offset_ms)
         live.on_empty = lambda: self.drop_if_empty(name)
         if self.on_change is not None:
             on_change = self.on_change
