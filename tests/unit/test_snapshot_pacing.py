@@ -64,7 +64,7 @@ def test_a_dead_workers_rooms_wait_for_their_next_home_once() -> None:
     assert s.lost(["east", "west"], now_ms=0) == ["east"]  # west had no snapshot
     text = s.waiting("east")
     assert text == "A" and s.rooms()["east"]["state"] == "waiting"
-    s.handed_over("east", text)
+    s.restored("east", text)
     assert s.waiting("east") is None and s.rooms()["east"]["state"] == "kept"
 
 
@@ -76,7 +76,7 @@ def test_a_newer_snapshot_is_not_cleared_by_handing_over_an_older() -> None:
     assert old is not None
     s.keep("east", "B", 2)  # the next home's own
     s.lost(["east"], 5)  # ... which died too
-    s.handed_over("east", old)
+    s.restored("east", old)
     assert s.waiting("east") == "B"
 
 

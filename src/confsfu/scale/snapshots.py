@@ -92,7 +92,7 @@ class SnapshotStore:
         kept = self._kept.get(room)
         return kept.text if kept is not None and kept.lost_ms is not None else None
 
-    def handed_over(self, room: str, text: str) -> None:
+    def restored(self, room: str, text: str) -> None:
         """The next home has it (or has said it cannot use it): it no longer waits. A newer
         snapshot kept meanwhile stays as it is."""
         kept = self._kept.get(room)

@@ -230,7 +230,7 @@ async def _serve_connection(front: Front, ws: web.WebSocketResponse) -> None:
         return
     front.pipes[placed.worker].add(ws)
     try:
-        if not await front.snapshots.hand_over(join.room, front.pool.workers[placed.worker]):
+        if not await front.snapshots.restore_at(join.room, front.pool.workers[placed.worker]):
             await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"worker")
             return
         await _pipe_to_worker(front, placed, ws, join.text)

@@ -27,7 +27,7 @@ RELINK_S = 1.0  # a control connection that ended while its worker lives: again 
 
 
 class FrontSnapshots:
-    """The latest snapshot of each room, from its worker; handed over when the room moves.
+    """The latest snapshot of each room, from its worker; given to its next home when it moves.
     `current(index, epoch)` says whether that life of worker `index` is still the live one."""
 
     def __init__(self, settings: Settings, current: Callable[[int, int], bool]) -> None:
@@ -39,9 +39,9 @@ class FrontSnapshots:
         )
         self._current = current
         self._links: dict[int, asyncio.Task[None]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}  # by configured room being handed over
+        self._locks: dict[str, asyncio.Lock] = {}  # by configured room being restored
         self.received = 0
-        self.handed_over = 0
+        self.restored = 0
 
     # ---- from the workers ----------------------------------------------------------------
 
@@ -102,7 +102,7 @@ class FrontSnapshots:
 
     # ---- to a room's next home -----------------------------------------------------------
 
-    async def hand_over(self, room: str, worker: Worker) -> bool:
+    async def restore_at(self, room: str, worker: Worker) -> bool:
         """Before a connection is piped to `room`'s home: if the room's snapshot waits for
         a next home, give it to `worker` first (once, whichever connection comes first).
         False: the worker could not be asked (the connection should be closed to retry)."""
@@ -132,10 +132,10 @@ class FrontSnapshots:
                 return False
             if status == 200:
                 log.info("room %s: worker %d took its snapshot: %s", room, index, answer)
-                self.handed_over += 1
+                self.restored += 1
             else:  # it cannot be used: the room starts a new meeting rather than never
                 log.error("room %s: worker %d refused its snapshot: %s", room, index, answer)
-            self.store.handed_over(room, text)
+            self.store.restored(room, text)
         return True
 
     def expire(self) -> None:
