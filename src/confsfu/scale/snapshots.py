@@ -122,5 +122,9 @@ class SnapshotStore:
             for room, kept in sorted(self._kept.items())
         }
 
+    def texts(self) -> dict[str, str]:
+        """Every kept snapshot's text, by room."""
+        return {room: kept.text for room, kept in self._kept.items()}
+
     def total_chars(self) -> int:
         return sum(len(kept.text) for kept in self._kept.values())

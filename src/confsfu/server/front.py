@@ -134,20 +134,23 @@ def _socket_dir() -> str:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     front = app[FRONT]
+    await front.snapshots.start()
     await front.pool.start()
     poll = asyncio.create_task(front.poll())
     yield
     poll.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await poll
-    await front.snapshots.close()
+    await front.snapshots.freeze()
     await front.pool.stop()
     with contextlib.suppress(OSError):
         os.rmdir(front.pool.workers[0].socket.parent)
 
 
 async def stop_workers(app: web.Application) -> None:
-    """At a stop signal, before the app's own cleanup: the workers tell their pages first."""
+    """At a stop signal, before the app's own cleanup: the workers tell their pages first
+    (the meetings' snapshots as they were before that)."""
+    await app[FRONT].snapshots.freeze()
     await app[FRONT].pool.stop()
 
 

@@ -15,6 +15,7 @@ import aiohttp
 from confsfu.conference.snapshot_model import MAX_SNAPSHOT_BYTES
 from confsfu.scale.snapshots import SnapshotStore
 from confsfu.server.clock import clock_ms
+from confsfu.server.front_redis import RedisMirror
 from confsfu.server.worker_control import CONTROL_HEADROOM_BYTES
 from confsfu.server.workers import Worker
 from confsfu.settings import Settings
@@ -38,6 +39,9 @@ class FrontSnapshots:
             keep_ms=int(keep_s * 1000),
         )
         self._current = current
+        self._rooms = [room.name for room in settings.rooms]
+        url = settings.redis_url
+        self.mirror = RedisMirror(url, self.store) if url is not None else None
         self._links: dict[int, asyncio.Task[None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # by configured room being restored
         self.received = 0
@@ -90,6 +94,23 @@ class FrontSnapshots:
         link = self._links.pop(index, None)
         if link is not None:
             link.cancel()
+
+    async def start(self) -> None:
+        """Before the workers: the snapshots Redis kept of a server that stopped wait for
+        their rooms' next home."""
+        if self.mirror is not None:
+            found = await self.mirror.load(self._rooms, clock_ms())
+            if found:
+                log.info("meeting snapshots from Redis for: %s", ", ".join(found))
+            self.mirror.start()
+
+    async def freeze(self) -> None:
+        """At a stop, before the workers stop (their participants leave): no more snapshots
+        taken in; Redis keeps the meetings as they were."""
+        await self.close()
+        if self.mirror is not None:
+            await self.mirror.stop()
+            self.mirror = None
 
     async def close(self) -> None:
         links = list(self._links.values())
