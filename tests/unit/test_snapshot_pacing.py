@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from confsfu.scale.snapshots import SnapshotPacer, SnapshotStore
+from confsfu.scale.snapshots import COST_FACTOR, SnapshotPacer, SnapshotStore
 
 # (what happens, at ms, then: the rooms due at that moment)
 PACING = [
@@ -36,11 +36,11 @@ def test_pacing(steps: list[tuple[str, str, int]], at: int, due: list[str]) -> N
 def test_a_costly_snapshot_goes_less_often_and_changes_ride_together() -> None:
     pacer = SnapshotPacer(min_interval_ms=250)
     pacer.changed("a", 0)
-    pacer.sent("a", 0, cost_ms=50.0)  # 50 ms of the loop: the next no sooner than 1 s
-    for t in range(10, 900, 10):
+    pacer.sent("a", 0, cost_ms=50.0)  # 50 ms of the loop: the next no sooner than 2 s
+    for t in range(10, 1_900, 10):
         pacer.changed("a", t)
-    assert pacer.next_deadline_ms() == 1_000
-    assert pacer.due(999) == [] and pacer.due(1_000) == ["a"]
+    assert pacer.next_deadline_ms() == 50 * COST_FACTOR == 2_000
+    assert pacer.due(1_999) == [] and pacer.due(2_000) == ["a"]
 
 
 def store(keep_ms: int = 1_000) -> SnapshotStore:

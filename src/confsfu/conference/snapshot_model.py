@@ -23,7 +23,7 @@ MAX_TOKENS = 10_000  # banned tokens, tokens muted while away
 # What capture() keeps of the report (the newest; the rest counted as omitted): bounded so a
 # snapshot stays a few MB whatever was written, and far more than a meeting's minutes need.
 KEPT_REPORT_CHAT = 1_000
-KEPT_REPORT_CHAT_CHARS = 250_000  # of text, newest first
+KEPT_REPORT_CHAT_CHARS = 100_000  # of text, newest first
 KEPT_ACTIONS = 2_000
 KEPT_GRANTS = 2_000
 KEPT_SESSIONS = 20  # per attendee; older ones folded into its total

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 MIN_INTERVAL_MS = 250  # a room's snapshots go at most this often ...
-COST_FACTOR = 20  # ... and at most once per this many times what taking the last one cost
+COST_FACTOR = 40  # ... and at most once per this many times what taking the last one cost
 
 
 class SnapshotPacer:
