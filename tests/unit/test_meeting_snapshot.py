@@ -331,3 +331,33 @@ def test_arbitrary_values_raise_only_snapshot_error(value: Any) -> None:
 def test_a_truncated_snapshot_raises_only_snapshot_error(cut: int) -> None:
     with pytest.raises(SnapshotError):
         restore(json.dumps(BASE_VALUE)[:cut], room="council", now_ms=LATER, unix_ms=UNIX)
+
+
+def _mutate(value: dict[str, Any], rng: Any) -> dict[str, Any]:
+    """A snapshot with a few keys gone, list items repeated, numbers and strings changed."""
+    out = copy.deepcopy(value)
+    for _ in range(rng.randint(1, 3)):
+        path = rng.choice(_paths(out))
+        node: Any = out
+        for key in path[:-1]:
+            node = node[key]
+        last, roll = path[-1], rng.random()
+        if isinstance(node, dict) and roll < 0.3:
+            del node[last]
+        elif isinstance(node, list) and roll < 0.6:
+            node.insert(last, copy.deepcopy(node[last]))
+        elif isinstance(node[last], int) and not isinstance(node[last], bool):
+            node[last] = rng.choice([0, -1, 1 << 53, node[last] + 1, node[last] - 10**12])
+        elif isinstance(node[last], str):
+            node[last] = rng.choice(["", "a", "chair", "x" * 5000, node[last] + "x"])
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(rng=st.randoms(use_true_random=False))
+def test_a_mutated_snapshot_raises_only_snapshot_error(rng: Any) -> None:
+    try:
+        meeting = restore(_mutate(BASE_VALUE, rng), room="council", now_ms=LATER, unix_ms=UNIX)
+    except SnapshotError:
+        return
+    _survives(meeting)
