@@ -29,7 +29,7 @@ KEPT_GRANTS = 2_000
 KEPT_SESSIONS = 20  # per attendee; older ones folded into its total
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-Name = Annotated[str, StringConstraints(max_length=256)]
+Name = Annotated[str, StringConstraints(max_length=4096)]  # a token may carry a long one
 TokenId = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=chat.MAX_CHARS)]
 Detail = Annotated[str, StringConstraints(max_length=512)]
