@@ -20,6 +20,7 @@ from confsfu.conference.snapshot import capture_json
 from confsfu.conference.snapshot_model import parse
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.server.app import HUB, create_app
+from confsfu.server.worker_control import OUTLET
 from confsfu.settings import RoomSettings
 from tests import conftest
 
@@ -118,3 +119,15 @@ async def test_a_stopping_worker_closes_the_control_connection() -> None:
         frame = await control.receive(timeout=60)
         assert frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), frame
         await stopping
+
+
+async def test_a_room_let_go_while_no_front_listened_is_told_when_one_connects(
+    worker: tuple[web.Application, str],
+) -> None:
+    app, base = worker
+    app[OUTLET].forgotten("annex")  # as the hub does when an ended meeting's room goes
+    async with aiohttp.ClientSession() as http:
+        control = await http.ws_connect(f"{base}/control")
+        frame = await control.receive(timeout=30)
+        assert json.loads(frame.data) == {"type": "room_forgotten", "room": "annex"}
+        await control.close()

@@ -47,6 +47,7 @@ class SnapshotOutlet:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at_ms = 0
         self._sending: asyncio.Task[None] | None = None
+        self._untold: set[str] = set()  # rooms let go while no front was connected (configured)
         self.sent = 0
         self.failed = 0
 
@@ -57,12 +58,17 @@ class SnapshotOutlet:
     def forgotten(self, room: str) -> None:
         self.pacer.forget(room)
         control = self.control
-        if control is not None and not control.closed:
-            task = asyncio.ensure_future(control.send_str(forgotten_frame(room)))
-            task.add_done_callback(_quiet)
+        if control is None or control.closed:
+            self._untold.add(room)  # told when the front connects again
+            return
+        task = asyncio.ensure_future(control.send_str(forgotten_frame(room)))
+        task.add_done_callback(_quiet)
 
     def connected(self, control: web.WebSocketResponse) -> None:
         self.control = control
+        untold, self._untold = self._untold, set()
+        for room in sorted(untold - self.hub.rooms.keys()):
+            self.forgotten(room)
         self.pacer.all_changed(self.hub.rooms, clock_ms())
         self._arm()
 
