@@ -234,6 +234,9 @@ def test_too_large_another_version_another_room_and_not_json_are_refused() -> No
         restore("{not json", room="council", now_ms=0, unix_ms=UNIX)
     with pytest.raises(SnapshotError, match="JSON"):
         restore(object(), room="council", now_ms=0, unix_ms=UNIX)
+    for deep in ("[" * 100_000, '{"a":' * 100_000, [[[[[[[[[[]]]]]]]]]] * 3):
+        with pytest.raises(SnapshotError):
+            restore(deep, room="council", now_ms=0, unix_ms=UNIX)
 
 
 def _set(value: dict[str, Any], path: tuple[str | int, ...], new: Any) -> dict[str, Any]:

@@ -80,7 +80,9 @@ class FrontSnapshots:
         try:
             header = json.loads(header_text[:MAX_HEADER_CHARS])
             kind, room = header["type"], header["room"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
+            kind = room = None
+        if not isinstance(room, str):
             log.warning("a worker's control frame without a header: %r", data[:80])
             return
         if kind == "meeting_snapshot":
