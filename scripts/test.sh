@@ -6,12 +6,13 @@ cd "$(dirname "$0")/.."
 # Debian's chromium and firefox-esr (browser tests), coturn (the TURN test), iproute2 (the weak-link
 # and Firefox tests' network namespaces), nodejs (the page's unit tests in tests/js), GStreamer's
 # webrtcbin with the system Python's gi (the webrtcbin publisher,
-# tests/fixtures/webrtcbin_publisher.py), fonts-nanum (Hangul in the Korean page's screenshots).
+# tests/fixtures/webrtcbin_publisher.py), fonts-nanum (Hangul in the Korean page's screenshots),
+# redis-server (the meeting snapshots mirrored in Redis; the test starts its own).
 # apt waits for a lock another apt holds.
 APT=(apt-get -o DPkg::Lock::Timeout=600)
 PACKAGES=(chromium firefox-esr coturn iproute2 nodejs gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-nice python3-gi gir1.2-gst-plugins-base-1.0
-  gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 fonts-nanum)
+  gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 fonts-nanum redis-server)
 have_gstreamer() {
   /usr/bin/python3 -c "import gi; gi.require_version('GstWebRTC', '1.0'); \
 gi.require_version('GstSdp', '1.0'); gi.require_version('Nice', '0.1')" >/dev/null 2>&1
@@ -19,6 +20,7 @@ gi.require_version('GstSdp', '1.0'); gi.require_version('Nice', '0.1')" >/dev/nu
 if ! command -v chromium >/dev/null 2>&1 || ! command -v firefox-esr >/dev/null 2>&1 \
     || ! command -v turnserver >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1 \
     || ! command -v node >/dev/null 2>&1 || ! have_gstreamer \
+    || ! command -v redis-server >/dev/null 2>&1 \
     || ! [ -e /usr/share/fonts/truetype/nanum/NanumGothic.ttf ]; then
   if [ "$(id -u)" = 0 ]; then
     "${APT[@]}" update -qq

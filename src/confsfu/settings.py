@@ -230,6 +230,9 @@ class Settings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # Media worker processes under one front (docs/scale-out.md); 1: this process serves alone.
     workers: int = Field(default=1, ge=1, le=64)
+    # With workers: a Redis server (redis://[:password@]host[:port][/db]) the front keeps its
+    # rooms' meeting snapshots in too, so a restarted server's meetings carry on. None: memory.
+    redis_url: str | None = Field(default=None, pattern=r"^redis://")
 
     @classmethod
     def settings_customise_sources(

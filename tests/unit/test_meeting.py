@@ -248,3 +248,13 @@ def test_a_new_meeting_that_nobody_joins_ends_too() -> None:
     m.join(2_000, "a", "Seoul", Role.PARTICIPANT, "t-a")
     assert m.empty_end_ms(EMPTY_AFTER_MS) is None
     assert m.end_if_empty(10_000_000, EMPTY_AFTER_MS) == []
+
+
+def test_the_floor_holder_leaves_after_the_end() -> None:
+    """The end closed the grant in the report; the holder's leaving then must not raise."""
+    m = meeting()
+    m.chair(1, "chair", "grant_floor", target="a")
+    m.chair(2, "chair", "end")
+    m.leave(3, "a")
+    grants = json.loads(m.report.to_json())["floor_grants"]
+    assert [g["ended_by"] for g in grants] == ["meeting ended"]

@@ -118,6 +118,11 @@ class MeetingReport:
         self._actions_omitted = 0
         self.audience_peak = 0  # the most listeners watching at once (nobody's name: a count)
 
+    @property
+    def unix_offset_ms(self) -> int:
+        """Unix ms = the report's (monotonic) ms + this."""
+        return self._offset_ms
+
     # ---- recording ------------------------------------------------------------------------
 
     def _seen(self, now_ms: int) -> None:
@@ -161,7 +166,10 @@ class MeetingReport:
         self._seen(now_ms)
 
     def on_floor_event(self, now_ms: int, event: FloorEvent) -> None:
-        """Feed every event FloorControl returns; hand and presenter events are ignored."""
+        """Feed every event FloorControl returns; hand and presenter events are ignored, and
+        all of them once the meeting has ended (its end closed the open grant)."""
+        if self._ended_ms is not None:
+            return
         open_grant = self._grants[-1] if self._grants and self._grants[-1].end_ms is None else None
         if isinstance(event, FloorGranted):
             if open_grant is not None and open_grant.pid == event.pid:

@@ -20,6 +20,7 @@ from confsfu.server.loop_lag import LagProbe, LoopLag
 from confsfu.server.metrics import exposition, make_registry
 from confsfu.server.reports import write_reports
 from confsfu.server.session import Session
+from confsfu.server.worker_control import OUTLET, SnapshotOutlet, add_worker_routes
 from confsfu.settings import Settings
 from confsfu.signalling.messages import Bye, Notice
 
@@ -30,6 +31,7 @@ HUB = web.AppKey("hub", Hub)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 KEEP_REPORTS = web.AppKey("keep_reports", bool)
 LOOP_LAG = web.AppKey("loop_lag", LoopLag)
+WORKER = web.AppKey("worker", bool)
 
 
 class OpenSessions(dict[Session, asyncio.Event]):
@@ -48,9 +50,14 @@ STOPPING_REASON = "the server is restarting; the meeting will resume"
 
 
 def create_app(
-    settings: Settings, web_dir: Path = WEB_DIR, *, keep_reports: bool = False
+    settings: Settings,
+    web_dir: Path = WEB_DIR,
+    *,
+    keep_reports: bool = False,
+    worker: bool = False,
 ) -> web.Application:
-    """The app; with `keep_reports`, live rooms' reports go to `settings.report_dir` at cleanup."""
+    """The app; with `keep_reports`, live rooms' reports go to `settings.report_dir` at cleanup.
+    A front's `worker` also has the front's control routes (server/worker_control.py)."""
     configure_aiortc(settings.ice.candidates)
     app = web.Application(client_max_size=settings.max_message_bytes)
     app[SETTINGS] = settings
@@ -65,6 +72,9 @@ def create_app(
     app.router.add_get("/ws", _websocket)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
+    if worker:
+        app[WORKER] = True
+        add_worker_routes(app)
     app.router.add_get("/", index_handler(web_dir))
     app.router.add_static("/static/", web_dir, show_index=False)
     return app
@@ -84,6 +94,9 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     hub = Hub(settings, report_dir=settings.report_dir if app[KEEP_REPORTS] else None)
     app[HUB] = hub
+    if app.get(WORKER):
+        app[OUTLET] = outlet = SnapshotOutlet(hub)
+        hub.on_change, hub.on_forget = outlet.changed, outlet.forgotten
     probe = LagProbe(app[LOOP_LAG])
     probe.start()
     yield

@@ -22,6 +22,7 @@ from confsfu.server.app import WEB_DIR, index_handler, open_websocket
 from confsfu.server.clock import clock_ms
 from confsfu.server.front_join import hello, read_join, refuse_unplaced
 from confsfu.server.front_metrics import WorkerScrape, front_exposition
+from confsfu.server.front_snapshots import FrontSnapshots
 from confsfu.server.workers import WorkerPool
 from confsfu.settings import Settings
 
@@ -51,13 +52,21 @@ class Front:
         self.lost_rooms: list[str] = []  # rooms that went with a worker, latest last (bounded)
         self._some_ready = asyncio.Event()
         self._closing: set[asyncio.Future[bool]] = set()
+        self.snapshots = FrontSnapshots(settings, self._current)
+
+    def _current(self, index: int, epoch: int) -> bool:
+        return self.placement.alive(index) and self.placement.epoch(index) == epoch
 
     def _ready(self, index: int) -> None:
-        self.placement.worker_started(index)
+        epoch = self.placement.worker_started(index)
+        self.snapshots.worker_ready(self.pool.workers[index], epoch)
         self._some_ready.set()
 
     def _died(self, index: int) -> None:
         lost = self.placement.worker_died(index)
+        kept = self.snapshots.worker_died(index, lost)
+        if kept:
+            log.info("rooms whose next home starts from a snapshot: %s", ", ".join(kept))
         self.health[index] = None
         self.lost_rooms = (self.lost_rooms + lost)[-64:]
         if not any(self.placement.alive(i) for i in range(len(self.pipes))):
@@ -118,6 +127,7 @@ class Front:
             await asyncio.gather(*(self.worker_health(i) for i in range(len(self.pipes))))
             for room in self.placement.expire(clock_ms()):
                 log.info("room %s has no home any more", room)
+            self.snapshots.expire()
             await asyncio.sleep(POLL_S)
 
 
@@ -146,19 +156,23 @@ def _socket_dir() -> str:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     front = app[FRONT]
+    await front.snapshots.start()
     await front.pool.start()
     poll = asyncio.create_task(front.poll())
     yield
     poll.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await poll
+    await front.snapshots.freeze()
     await front.pool.stop()
     with contextlib.suppress(OSError):
         os.rmdir(front.pool.workers[0].socket.parent)
 
 
 async def stop_workers(app: web.Application) -> None:
-    """At a stop signal, before the app's own cleanup: the workers tell their pages first."""
+    """At a stop signal, before the app's own cleanup: the workers tell their pages first
+    (the meetings' snapshots as they were before that)."""
+    await app[FRONT].snapshots.freeze()
     await app[FRONT].pool.stop()
 
 
@@ -191,6 +205,7 @@ async def _health(request: web.Request) -> web.Response:
         "loop_lag": _merge_lag([b["loop_lag"] for b in live if "loop_lag" in b]),
         "homes": front.placement.homes(),
         "lost_rooms": front.lost_rooms,
+        "snapshots": front.snapshots.store.rooms(),
         "workers": workers,
     }
     return web.json_response(body)
@@ -247,6 +262,9 @@ async def _serve_connection(front: Front, ws: web.WebSocketResponse) -> None:
         return
     front.pipes[placed.worker].add(ws)
     try:
+        if not await front.snapshots.restore_at(join.room, front.pool.workers[placed.worker]):
+            await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"worker")
+            return
         await _pipe_to_worker(front, placed, ws, join.text)
     finally:
         front.pipes[placed.worker].discard(ws)

@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.room import Room
+from confsfu.conference.snapshot import restore as restore_meeting
+from confsfu.conference.snapshot_model import SnapshotError
 from confsfu.server.clock import clock_ms
 from confsfu.server.live_room import LiveRoom
 from confsfu.server.media import RoomMedia
@@ -29,42 +33,73 @@ class Hub:
         self.rooms: dict[str, LiveRoom] = {}
         self._empty_ends: dict[str, asyncio.TimerHandle] = {}  # by room: its meeting's end check
         self.send_queue_overflows = 0  # connections closed because their page stopped reading
+        # A worker's: a room's meeting changed (its snapshot is due); a room was forgotten.
+        self.on_change: Callable[[str], None] | None = None
+        self.on_forget: Callable[[str], None] | None = None
 
     def room(self, name: str) -> LiveRoom:
         live = self.rooms.get(name)
         if live is None:
             config = self.settings.room(name)
             now_ms = clock_ms()
-            unix_ms = int(time.time() * 1000)
-            room = Room(name, max_participants=config.max_participants if config else 100)
-            max_listeners = config.max_listeners if config else 0
             meeting = Meeting(
-                room,
+                Room(name, max_participants=config.max_participants if config else 100),
                 now_ms=now_ms,
-                unix_ms=unix_ms,
+                unix_ms=int(time.time() * 1000),
                 scheduled_minutes=config.scheduled_minutes if config else None,
                 reconnect_grace_ms=int(self.settings.reconnect_grace_s * 1000),
-                max_listeners=max_listeners,
+                max_listeners=config.max_listeners if config else 0,
             )
-            holder: list[LiveRoom] = []
-            media = RoomMedia(
-                meeting,
-                media=self.settings.media,
-                slots=self.settings.slots,
-                bandwidth=self.settings.bandwidth,
-                clock_ms=clock_ms,
-                make_pc=RawPeerConnection,
-                on_slots_changed=lambda pid: holder[0].slots_changed(pid),
-                on_layers_changed=lambda pid, purpose, rids: holder[0].layers_changed(
-                    pid, purpose, rids
-                ),
-                on_quality_changed=lambda pid: holder[0].quality_changed(pid),
-            )
-            live = LiveRoom(meeting, media, unix_offset_ms=unix_ms - now_ms)
-            live.on_empty = lambda: self.drop_if_empty(name)
-            holder.append(live)
-            self.rooms[name] = live
+            live = self._live(name, meeting)
         live.start_timers()
+        return live
+
+    def restore(self, name: str, snapshot: str | bytes) -> Literal["restored", "held", "ended"]:
+        """Room `name` carries on from a meeting snapshot (its worker died): `held` if it is
+        live here already, `ended` if its meeting had ended (nothing made). Raises
+        SnapshotError for a snapshot that cannot be used, or a room not configured."""
+        if name in self.rooms:
+            return "held"
+        config = self.settings.room(name)
+        if config is None:
+            raise SnapshotError(f"there is no room {name!r}")
+        now_ms = clock_ms()
+        meeting = restore_meeting(
+            snapshot,
+            room=name,
+            now_ms=now_ms,
+            unix_ms=int(time.time() * 1000),
+            reconnect_grace_ms=int(self.settings.reconnect_grace_s * 1000),
+            max_participants=config.max_participants,
+            max_listeners=config.max_listeners,
+        )
+        if meeting.moderation.ended:
+            return "ended"
+        self._live(name, meeting).start_timers()  # the away participants' grace runs out
+        return "restored"
+
+    def _live(self, name: str, meeting: Meeting) -> LiveRoom:
+        holder: list[LiveRoom] = []
+        media = RoomMedia(
+            meeting,
+            media=self.settings.media,
+            slots=self.settings.slots,
+            bandwidth=self.settings.bandwidth,
+            clock_ms=clock_ms,
+            make_pc=RawPeerConnection,
+            on_slots_changed=lambda pid: holder[0].slots_changed(pid),
+            on_layers_changed=lambda pid, purpose, rids: holder[0].layers_changed(
+                pid, purpose, rids
+            ),
+            on_quality_changed=lambda pid: holder[0].quality_changed(pid),
+        )
+        live = LiveRoom(meeting, media, unix_offset_ms=meeting.report.unix_offset_ms)
+        live.on_empty = lambda: self.drop_if_empty(name)
+        if self.on_change is not None:
+            on_change = self.on_change
+            live.on_change = lambda: on_change(name)
+        holder.append(live)
+        self.rooms[name] = live
         return live
 
     async def drop_if_empty(self, name: str) -> None:
@@ -105,6 +140,8 @@ class Hub:
         if self.report_dir is not None:
             write_reports({name: live}, self.report_dir)
         del self.rooms[name]
+        if self.on_forget is not None:
+            self.on_forget(name)
 
     async def close(self) -> None:
         for handle in self._empty_ends.values():

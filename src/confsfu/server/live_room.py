@@ -104,6 +104,7 @@ class LiveRoom:
     connections: dict[str, Connection] = field(default_factory=dict)  # the participants'
     listeners: dict[str, Connection] = field(default_factory=dict)  # the audience's
     on_empty: Callable[[], Awaitable[None]] | None = None  # the last participant left
+    on_change: Callable[[], None] | None = None  # the meeting may have changed (a snapshot)
     _timer: asyncio.TimerHandle | None = None
     _timer_at_ms: int = 0  # when `_timer` runs
     _timers_on: bool = False
@@ -125,6 +126,8 @@ class LiveRoom:
     ) -> None:
         """To every participant (and with `audience` every listener: the room's state, the
         notices everyone gets; never who is here or what they do)."""
+        if self.on_change is not None:
+            self.on_change()
         text = message.model_dump_json()  # once, not once per connection
         groups = (self.connections, self.listeners) if audience else (self.connections,)
         for group in groups:
@@ -197,6 +200,8 @@ class LiveRoom:
         self, events: Iterable[MeetingEvent | ParticipantRemoved], also: Iterable[str] = ()
     ) -> None:
         """Tell everyone what changed: room state, updated participants, personal notices."""
+        if self.on_change is not None:
+            self.on_change()
         self.media.refresh_gates()  # before any await: a chair's mute takes effect at once
         changed = set(also)
         state_changed = False

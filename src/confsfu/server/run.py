@@ -53,13 +53,15 @@ def serve(
     if refusal is not None:
         raise SystemExit(f"confsfu: {refusal}")
     if worker_socket is not None:
-        app = create_app(settings, keep_reports=True)
+        app = create_app(settings, keep_reports=True, worker=True)
     elif workers > 1:
         from confsfu.server.front import create_front_app
 
         assert worker_command is not None
         app = create_front_app(settings, workers, worker_command)
     else:
+        if settings.redis_url is not None:
+            log.warning("redis_url is used by a front (--workers N > 1) only: not here")
         app = create_app(settings, keep_reports=True)
     run_loop(_serve(settings, app, worker_socket), settings.event_loop)
 
