@@ -199,6 +199,45 @@ class OveruseDetector:
         self._last_update_ms = now_ms
 
 
+class QueueDelay:
+    """How long the bottleneck's queue holds packets now, from transport-cc feedback alone.
+
+    Per feedback, the least one-way delay of the packets it acknowledges (arrival less send
+    time, an unknown constant offset included: a receiver that stalls delays some of a batch,
+    a queue all of it), less the least such delay over the last `window_ms` (the empty
+    queue's). `rising`: the latest feedback's is above the one before. A jump beyond
+    `reset_ms` (the receiver's clock jumped) starts over.
+    """
+
+    __slots__ = ("_lows", "_reset_ms", "_window_ms", "rising", "value_ms")
+    _MAX_LOWS = 512  # the sliding minimum's candidates (a peer sending feedback very often)
+
+    def __init__(self, window_ms: int, reset_ms: float = 3000.0) -> None:
+        self._window_ms = window_ms
+        self._reset_ms = reset_ms
+        self._lows: deque[tuple[int, float]] = deque()  # (now_ms, delay), delays increasing
+        self.value_ms = 0.0
+        self.rising = False
+
+    def on_feedback(self, now_ms: int, delays_ms: list[float]) -> None:
+        """`delays_ms`: arrival less send time of each packet the feedback says arrived."""
+        if not delays_ms:
+            return
+        low = min(delays_ms)
+        lows = self._lows
+        if lows and abs(low - lows[0][1]) > self._reset_ms:
+            lows.clear()  # the receiver's clock jumped
+            self.value_ms = 0.0
+        while lows and lows[-1][1] >= low:
+            lows.pop()
+        lows.append((now_ms, low))
+        while len(lows) > self._MAX_LOWS or lows[0][0] < now_ms - self._window_ms:
+            lows.popleft()
+        value = low - lows[0][1]
+        self.rising = value > self.value_ms
+        self.value_ms = value
+
+
 class AckedBitrate:
     """Received throughput over a sliding window of arrival time."""
 

@@ -9,6 +9,7 @@ from confsfu.bandwidth.delay_based import (
     AimdRateController,
     InterArrival,
     OveruseDetector,
+    QueueDelay,
     SendReceiveRates,
     Trendline,
     Usage,
@@ -30,6 +31,8 @@ class TwccEstimator:
 
     Loss comes from the feedback itself (reported-lost over reported packets, judged once per
     `feedback_loss_interval_ms`); receiver reports are ignored so one loss is not counted twice.
+    A queue of `queue_overuse_ms` or more that is still growing (`QueueDelay`) is over-use as
+    much as the trendline's.
     """
 
     def __init__(self, config: EstimatorConfig) -> None:
@@ -41,6 +44,7 @@ class TwccEstimator:
         self._rate = AimdRateController(config)
         self._acked = AckedBitrate(config.acked_window_ms)
         self._probe_rates = SendReceiveRates(config.probe_window_ms)
+        self.queue = QueueDelay(config.queue_window_ms)
         self._loss = LossController(float(config.max_bps), config)
         self._lost = 0
         self._reported = 0
@@ -90,7 +94,10 @@ class TwccEstimator:
             if self.acked_sent_ms is None or send_ms > self.acked_sent_ms:
                 self.acked_sent_ms = send_ms
         received.sort()
-        overused = False
+        queue = self.queue
+        queue.on_feedback(now_ms, [at / 1000.0 - send_ms for at, send_ms, _ in received])
+        limit = self._config.queue_overuse_ms
+        overused = bool(limit) and queue.rising and queue.value_ms >= limit
         for arrival_us, send_ms, size in received:
             self._acked.add(arrival_us / 1000.0, size)
             self._probe_rates.add(send_ms, arrival_us / 1000.0, size)
