@@ -1,7 +1,8 @@
 """The queue a link holds, read from transport-cc feedback (`QueueDelay`), and what follows from
-it: over-use at once in the estimator, a probe stopped before it floods the queue, and a
-drain hold weighed against the layer still sent when it is dearer than the decision (issue 20:
-a Firefox subscriber froze when the link dropped). As tables, with time as an argument."""
+it: over-use at once in the estimator (cut to what came out of the queue), a probe stopped
+before it floods the queue, and a drain hold begun by a fall into a long queue or weighed
+against the layer still sent when it is dearer than the decision (issue 20: a Firefox
+subscriber froze when the link dropped). As tables, with time as an argument."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 
 from confsfu.bandwidth.allocator import Demand, Priority
 from confsfu.bandwidth.budget import BudgetRules, SubscriberBudget
-from confsfu.bandwidth.delay_based import QueueDelay
+from confsfu.bandwidth.delay_based import AckedBitrate, QueueDelay
+from confsfu.bandwidth.drain import DrainConfig, QueueDrain
 from confsfu.bandwidth.estimation import EstimatorConfig, EstimatorError
 from confsfu.bandwidth.hysteresis import AllocatorConfig
 from confsfu.bandwidth.probe import SEND_SIDE_PROBES, ProbeController
@@ -60,22 +62,22 @@ Row = tuple[int, list[float], float, bool]
 def test_queue_delay_as_a_table(rows: list[Row]) -> None:
     queue = QueueDelay(10_000)
     for now_ms, delays, value, rising in rows:
-        queue.on_feedback(now_ms, delays)
+        queue.on_feedback(now_ms, [(now_ms - 30.0, delay) for delay in delays])
         assert (queue.value_ms, queue.rising) == (pytest.approx(value), rising), now_ms
 
 
 def test_the_sliding_minimum_is_bounded() -> None:
     queue = QueueDelay(10_000)
     for i in range(5_000):  # ever later: each one a candidate for the minimum
-        queue.on_feedback(i, [float(i % 2_000)])
+        queue.on_feedback(i, [(float(i), float(i % 2_000))])
     assert len(queue._lows) <= QueueDelay._MAX_LOWS
 
 
-def _drop(config: EstimatorConfig, feedback_ms: int, seed: int) -> int | None:
+def _first_cut(config: EstimatorConfig, feedback_ms: int, seed: int) -> tuple[int, int] | None:
     """A frame of three 1100-byte packets every 33 ms (800 kbit/s), each frame up to 15 ms
     late at random (the receiver's scheduling), through a link of 3 Mbit/s that narrows to
-    300 kbit/s at 2 s (a queue behind it, no loss): when the estimate first falls under
-    600 kbit/s after the drop."""
+    300 kbit/s at 2 s (a queue behind it, no loss): how long after the drop the estimate
+    first fell, and to what."""
     draw = random.Random(seed).random
     estimator = TwccEstimator(config)
     link_free_us = 0
@@ -93,26 +95,45 @@ def _drop(config: EstimatorConfig, feedback_ms: int, seed: int) -> int | None:
         if now_ms % feedback_ms == 0:
             arrived = [(s, at) for s, at in pending if at <= now_ms * 1000]
             pending = [(s, at) for s, at in pending if at > now_ms * 1000]
+            before = estimator.estimate_bps(now_ms)
             if arrived:
                 estimator.on_transport_feedback(now_ms, arrived)
-        if now_ms > 2_000 and estimator.estimate_bps(now_ms) < 600_000:
-            return now_ms - 2_000
+            if now_ms > 2_000 and estimator.estimate_bps(now_ms) < before:
+                return now_ms - 2_000, estimator.estimate_bps(now_ms)
     return None
 
 
 @pytest.mark.parametrize("feedback_ms", [50, 100])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_growing_queue_cuts_the_estimate_sooner_than_the_trendline(
+def test_a_growing_queue_cuts_the_estimate_sooner_and_to_the_link(
     feedback_ms: int, seed: int
 ) -> None:
-    """Firefox's feedback comes every 50 ms, Chromium's 50-250 ms."""
+    """Firefox's feedback comes every 50 ms, Chromium's 50-250 ms. The cut starts from what
+    came out of the queue (the link's 300 kbit/s), not from the 800 kbit/s sent before."""
     trendline_only = EstimatorConfig(initial_bps=2_500_000, queue_overuse_ms=0)
-    without = _drop(trendline_only, feedback_ms, seed)
-    with_queue = _drop(EstimatorConfig(initial_bps=2_500_000), feedback_ms, seed)
+    without = _first_cut(trendline_only, feedback_ms, seed)
+    with_queue = _first_cut(EstimatorConfig(initial_bps=2_500_000), feedback_ms, seed)
     assert with_queue is not None
-    assert without is None or with_queue + 100 <= without, (with_queue, without)
+    after_ms, estimate = with_queue
+    assert without is None or after_ms + 100 <= without[0], (with_queue, without)
     # 100 ms of queue at 500 kbit/s over the link: 400 ms after the drop, plus a feedback
-    assert with_queue <= 400 + feedback_ms
+    assert after_ms <= 400 + feedback_ms
+    assert 150_000 <= estimate <= 300_000
+
+
+def test_the_link_rate_is_what_arrived_since_the_queue_was_empty() -> None:
+    queue = QueueDelay(10_000)
+    queue.on_feedback(0, [(100.0, 5.0), (110.0, 6.0)])
+    assert queue.empty_arrival_ms == 110.0
+    queue.on_feedback(50, [(150.0, 40.0), (160.0, 60.0)])  # a queue: the time stays
+    assert queue.empty_arrival_ms == 110.0
+    acked = AckedBitrate(500)
+    for at in range(0, 400, 10):  # 1000 bytes every 10 ms: 800 kbit/s
+        acked.add(float(at), 1000)
+    for at in range(400, 700, 40):  # then every 40 ms: 200 kbit/s
+        acked.add(float(at), 1000)
+    assert acked.rate_since_bps(390.0) == pytest.approx(8 * 1000 * 8000 / (680 - 390))
+    assert acked.rate_since_bps(670.0) is None  # too short to tell
 
 
 def test_a_standing_queue_does_not_cut_again_and_again() -> None:
@@ -196,3 +217,27 @@ def test_a_fall_is_weighed_against_the_layer_still_sent(
     estimator._rate.rate_bps = 300_000.0  # and further
     assert budget.on_feedback(300, None, 0, forwarding) is holds
     assert budget.drain.holding is holds
+
+
+# (now_ms, estimate, cost, queue_ms) -> a hold began
+@pytest.mark.parametrize(
+    ("steps", "began"),
+    [
+        ([(0, 900_000, 1_000_000, 0.0), (100, 700_000, 1_000_000, 300.0)], True),
+        ([(0, 900_000, 1_000_000, 0.0), (100, 700_000, 1_000_000, 200.0)], False),  # short
+        ([(0, 700_000, 1_000_000, 0.0), (100, 700_000, 1_000_000, 400.0)], False),  # no fall
+        ([(0, 900_000, 1_000_000, 0.0), (100, 400_000, 1_000_000, 0.0)], True),  # by cost
+    ],
+)
+def test_a_fall_into_a_long_queue_holds_whatever_the_layers_cost(
+    steps: list[tuple[int, int, int, float]], began: bool
+) -> None:
+    drain = QueueDrain(DrainConfig(fall=0.5, queue_ms=250.0))
+    got = [drain.on_estimate(now_ms, e, cost, queue_ms) for now_ms, e, cost, queue_ms in steps]
+    assert got[-1] is began
+    assert drain.holding is began
+
+
+def test_a_queue_setting_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="queue_ms"):
+        DrainConfig(queue_ms=-1.0)

@@ -169,6 +169,7 @@ class SubscriberBudget:
         acked_sent_ms: int | None,
         padding_bps: int = 0,
         forwarding: Mapping[str, tuple[int, int]] | None = None,
+        queue_ms: float = 0.0,
     ) -> bool:
         """After transport-cc feedback (`acked_sent_ms`: the newest send time it acknowledged;
         `padding_bps`: the probe padding sent meanwhile, which fills the queue as media does):
@@ -180,12 +181,13 @@ class SubscriberBudget:
         layer (spatial, temporal) each track's forwarder sends now, when it may be dearer than
         the decision (a spatial switch down waits for the lower layer's keyframe and the layer
         left goes on meanwhile: a fall decided in steps was never held, each step priced at
-        what the previous one decided while the top layer went on filling the queue)."""
+        what the previous one decided while the top layer went on filling the queue);
+        `queue_ms`: the link's queue delay (0: not known), a hold's reason of its own."""
         if self.drain.on_acknowledged(now_ms, acked_sent_ms):
             return True
         cost = max(self.allocator.priced(self._demands), _priced(self._demands, forwarding))
         cost += self._audio_bps + padding_bps
-        return self.drain.on_estimate(now_ms, self.estimate_bps(now_ms), cost)
+        return self.drain.on_estimate(now_ms, self.estimate_bps(now_ms), cost, queue_ms)
 
     @property
     def decisions(self) -> list[LayerDecision]:

@@ -32,7 +32,9 @@ class TwccEstimator:
     Loss comes from the feedback itself (reported-lost over reported packets, judged once per
     `feedback_loss_interval_ms`); receiver reports are ignored so one loss is not counted twice.
     A queue of `queue_overuse_ms` or more that is still growing (`QueueDelay`) is over-use as
-    much as the trendline's.
+    much as the trendline's, and its cut starts from what arrived since the queue began (the
+    link's rate), not from the last 500 ms (the rate before it narrowed, mostly: a cut that
+    soon was a shallow one, decided as a step down of its own, then another).
     """
 
     def __init__(self, config: EstimatorConfig) -> None:
@@ -95,9 +97,10 @@ class TwccEstimator:
                 self.acked_sent_ms = send_ms
         received.sort()
         queue = self.queue
-        queue.on_feedback(now_ms, [at / 1000.0 - send_ms for at, send_ms, _ in received])
+        queue.on_feedback(now_ms, [(at / 1000.0, at / 1000.0 - sent) for at, sent, _ in received])
         limit = self._config.queue_overuse_ms
-        overused = bool(limit) and queue.rising and queue.value_ms >= limit
+        queued = bool(limit) and queue.rising and queue.value_ms >= limit
+        overused = queued
         for arrival_us, send_ms, size in received:
             self._acked.add(arrival_us / 1000.0, size)
             self._probe_rates.add(send_ms, arrival_us / 1000.0, size)
@@ -112,7 +115,11 @@ class TwccEstimator:
             overused = overused or usage is Usage.OVERUSE
         usage = Usage.OVERUSE if overused else self._detector.state
         before = min(self._rate.rate_bps, self._loss.value_bps)
-        self._rate.update(now_ms, usage, self._acked.rate_bps(), probed=self._probed())
+        acked = self._acked.rate_bps()
+        if queued and acked is not None and queue.empty_arrival_ms is not None:
+            link = self._acked.rate_since_bps(queue.empty_arrival_ms)
+            acked = acked if link is None else min(acked, link)
+        self._rate.update(now_ms, usage, acked, probed=self._probed())
         self._judge_loss(now_ms)
         if min(self._rate.rate_bps, self._loss.value_bps) < before:
             # What was sent before a decrease says nothing of the new rate: its losses (the

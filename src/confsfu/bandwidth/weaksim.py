@@ -321,7 +321,7 @@ def simulate(
                 server.probe.on_estimate(now_ms, server.estimator.estimate_bps(now_ms), queue_ms)
                 forwarding = {} if server.paused else {"stage": (server.spatial, server.temporal)}
                 if server.drain and server.budget.on_feedback(
-                    now_ms, server.estimator.acked_sent_ms, padding_bps, forwarding
+                    now_ms, server.estimator.acked_sent_ms, padding_bps, forwarding, queue_ms
                 ):
                     server.decide(now_ms)
             elif what == "report":

@@ -139,10 +139,12 @@ class MediaFeedback:
         padding_bps = sub.probe.padding_bps  # sent until now, whether the probe stops or not
         twcc = estimator if isinstance(estimator, TwccEstimator) else None
         if sub.probe.probing:
-            queue_ms = twcc.queue.value_ms if twcc is not None else 0.0
-            sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms), queue_ms)
+            queue = twcc.queue.value_ms if twcc is not None else 0.0
+            sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms), queue)
         acked = twcc.acked_sent_ms if twcc is not None else None
-        if sub.budget.on_feedback(now_ms, acked, padding_bps, _forwarding(sub)) and sub.ready:
+        queue_ms = twcc.queue.value_ms if twcc is not None else 0.0
+        forwarding = _forwarding(sub)
+        if sub.budget.on_feedback(now_ms, acked, padding_bps, forwarding, queue_ms) and sub.ready:
             self._counters["drain_holds"] += sub.budget.drain.holding  # one began
             log.debug(
                 "subscriber %s: drain hold %s at %d kbit/s",
