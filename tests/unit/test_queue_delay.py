@@ -112,7 +112,8 @@ def test_a_growing_queue_cuts_the_estimate_sooner_and_to_the_link(
     came out of the queue (the link's 300 kbit/s), not from the 800 kbit/s sent before."""
     trendline_only = EstimatorConfig(initial_bps=2_500_000, queue_overuse_ms=0)
     without = _first_cut(trendline_only, feedback_ms, seed)
-    with_queue = _first_cut(EstimatorConfig(initial_bps=2_500_000), feedback_ms, seed)
+    queue = EstimatorConfig(initial_bps=2_500_000, queue_overuse_ms=100)
+    with_queue = _first_cut(queue, feedback_ms, seed)
     assert with_queue is not None
     after_ms, estimate = with_queue
     assert without is None or after_ms + 100 <= without[0], (with_queue, without)
@@ -138,7 +139,7 @@ def test_the_link_rate_is_what_arrived_since_the_queue_was_empty() -> None:
 
 def test_a_standing_queue_does_not_cut_again_and_again() -> None:
     """Delay that stays high (not rising) is not over-use of its own: the estimate holds."""
-    estimator = TwccEstimator(EstimatorConfig(initial_bps=1_000_000))
+    estimator = TwccEstimator(EstimatorConfig(initial_bps=1_000_000, queue_overuse_ms=100))
     seq = 0
     for now_ms in range(0, 3_000, 50):  # 5 packets of 1000 bytes per 50 ms: 800 kbit/s
         batch = []

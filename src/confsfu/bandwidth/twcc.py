@@ -25,6 +25,11 @@ from confsfu.bandwidth.estimation import (
     clamp,
 )
 
+# A queue's cut believes the link's rate down to this share of the acknowledged rate: a machine
+# that stalls delivers next to nothing for a while, and a cut to that left a browser run's
+# estimate at 50 kbit/s on a 1 Mbit/s link.
+QUEUE_CUT_FLOOR = 0.5
+
 
 class TwccEstimator:
     """Send-side estimate from transport-wide feedback: min(delay-based AIMD, loss controller).
@@ -118,7 +123,8 @@ class TwccEstimator:
         acked = self._acked.rate_bps()
         if queued and acked is not None and queue.empty_arrival_ms is not None:
             link = self._acked.rate_since_bps(queue.empty_arrival_ms)
-            acked = acked if link is None else min(acked, link)
+            if link is not None:
+                acked = max(min(acked, link), QUEUE_CUT_FLOOR * acked)
         self._rate.update(now_ms, usage, acked, probed=self._probed())
         self._judge_loss(now_ms)
         if min(self._rate.rate_bps, self._loss.value_bps) < before:
