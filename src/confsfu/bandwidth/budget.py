@@ -177,12 +177,12 @@ class SubscriberBudget:
         layers cost is what they cost now (the last reassign pass measured them), not when they
         were chosen: a publisher that had just started had its top layer at a fifth of its rate,
         and a drop 20 s later went unheld under a layer five times dearer than the decision
-        said. `forwarding`: the
-        layer (spatial, temporal) each track's forwarder sends now, when it may be dearer than
-        the decision (a spatial switch down waits for the lower layer's keyframe and the layer
-        left goes on meanwhile: a fall decided in steps was never held, each step priced at
-        what the previous one decided while the top layer went on filling the queue);
-        `queue_ms`: the link's queue delay (0: not known), a hold's reason of its own."""
+        said. `forwarding`: the layer (spatial, temporal) each track's forwarder sends now,
+        when it may be dearer than the decision (a spatial switch down waits for the lower
+        layer's keyframe and the layer left goes on meanwhile: a fall decided in steps was
+        never held, each step priced at what the previous one decided while the top layer went
+        on filling the queue); `queue_ms`: the link's queue delay (0: not known), a hold's
+        reason of its own."""
         if self.drain.on_acknowledged(now_ms, acked_sent_ms):
             return True
         cost = max(self.allocator.priced(self._demands), _priced(self._demands, forwarding))

@@ -36,10 +36,11 @@ class TwccEstimator:
 
     Loss comes from the feedback itself (reported-lost over reported packets, judged once per
     `feedback_loss_interval_ms`); receiver reports are ignored so one loss is not counted twice.
-    A queue of `queue_overuse_ms` or more that is still growing (`QueueDelay`) is over-use as
-    much as the trendline's, and its cut starts from what arrived since the queue began (the
-    link's rate), not from the last 500 ms (the rate before it narrowed, mostly: a cut that
-    soon was a shallow one, decided as a step down of its own, then another).
+    With `queue_overuse_ms` set (off by default), a queue that long that is still growing
+    (`QueueDelay`) is over-use as much as the trendline's, and its cut starts from what
+    arrived since the queue began (the link's rate), not from the last 500 ms (the rate before
+    it narrowed, mostly: a cut that soon was a shallow one, decided as a step down of its own,
+    then another).
     """
 
     def __init__(self, config: EstimatorConfig) -> None:
