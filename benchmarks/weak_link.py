@@ -50,7 +50,15 @@ BROWSERS = ("chromium", "firefox")
 
 
 async def main(
-    rounds: int, delay_ms: int, loss_pct: float, short: bool, browsers: list[str], link: str
+    rounds: int,
+    delay_ms: int,
+    loss_pct: float,
+    short: bool,
+    browsers: list[str],
+    link: str,
+    estimators: list[str] = ["auto", "remb"],  # noqa: B006 (never mutated)
+    direct: bool = True,
+    ns_prefix: str = "",
 ) -> None:
     schedule = SHORT if short else FULL
     results: list[Figures] = []
@@ -61,7 +69,11 @@ async def main(
     with ExitStack() as namespaces, tempfile.TemporaryDirectory() as tmp:
         # Chromium's namespace serves the direct call too; Firefox gets one of its own (the
         # interfaces are named by the first three letters: they differ).
-        ns = namespaces.enter_context(namespace("cfbl", "10.213.81", veth_or_tun, seed=1))
+        chromium_ns = namespace(
+            f"{ns_prefix}cfbl", "10.213.81", veth_or_tun, seed=1,
+            if_prefix=f"{ns_prefix[:5]}c" if ns_prefix else None,
+        )  # fmt: skip
+        ns = namespaces.enter_context(chromium_ns)
         if (delay_ms or loss_pct) and link == "tbf":
             netem_or_exit(ns)
         inside: dict[str, tuple[Browser | Firefox, Namespace]] = {}
@@ -69,7 +81,10 @@ async def main(
             chromium = await launched.enter_async_context(chromium_in(ns, Path(tmp)))
             inside["chromium"] = (chromium, ns)
             if "firefox" in browsers:
-                ff = namespace("fxwl", "10.213.82", veth_or_tun, seed=2)
+                ff = namespace(
+                    f"{ns_prefix}fxwl", "10.213.82", veth_or_tun, seed=2,
+                    if_prefix=f"{ns_prefix[:5]}f" if ns_prefix else None,
+                )  # fmt: skip
                 ff_ns = namespaces.enter_context(ff)
                 profile = Path(tmp) / "firefox-profile"
                 inside["firefox"] = (
@@ -79,7 +94,7 @@ async def main(
             outside = await p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
             try:
                 for _ in range(rounds):
-                    for estimator in ("auto", "remb"):
+                    for estimator in estimators:
                         for name in browsers:
                             viewer, viewer_ns = inside[name]
                             try:
@@ -92,6 +107,8 @@ async def main(
                             figures.load = load_average()
                             results.append(figures)
                             print(describe([figures]), flush=True)
+                    if not direct:
+                        continue
                     figures = await direct_call(
                         outside, chromium, ns, schedule, delay_ms=delay_ms, loss_pct=loss_pct
                     )
@@ -151,6 +168,16 @@ if __name__ == "__main__":
         help="the subscribers, in turn for each estimator (default chromium,firefox)",
     )  # fmt: skip
     parser.add_argument(
+        "--estimators", type=lambda t: [e.strip() for e in t.split(",") if e.strip()],
+        default=["auto", "remb"], help="the server's estimators in turn (default auto,remb)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-direct", action="store_true", help="skip the direct Chromium-to-Chromium call"
+    )
+    parser.add_argument(
+        "--ns-prefix", default="", help="prefix for the network namespaces' and interfaces' names"
+    )
+    parser.add_argument(
         "--log", type=Path,
         help="write the server's layer decisions, drain holds and keyframe requests there, "
         "with the link's phases (debug level)",
@@ -164,6 +191,8 @@ if __name__ == "__main__":
             logger = logging.getLogger(name)
             logger.setLevel(logging.DEBUG)
             logger.addHandler(handler)
-    asyncio.run(
-        main(args.rounds, args.delay_ms, args.loss_pct, args.short, args.browsers, args.link)
-    )
+    run = main(
+        args.rounds, args.delay_ms, args.loss_pct, args.short, args.browsers, args.link,
+        args.estimators, not args.no_direct, args.ns_prefix,
+    )  # fmt: skip
+    asyncio.run(run)

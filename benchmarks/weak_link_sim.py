@@ -4,7 +4,8 @@ following the schedule 3 Mbit/s 20 s, 300 kbit/s 30 s, 1 Mbit/s 20 s, 3 Mbit/s 3
 once with 80 ms delay and 2 % random loss. Deterministic for a seed.
 
 Run from the repository: .venv/bin/python benchmarks/weak_link_sim.py [--seed 1] [--seeds 8]
-    [--trace] [--layers 150,500,1700] [--no-drain] [--clean] [--set up_margin=0.1 ...]
+    [--trace] [--layers 150,500,1700] [--no-drain] [--clean] [--feedback-ms 50]
+    [--set up_margin=0.1 ...]
 """
 
 import argparse
@@ -17,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from confsfu.bandwidth.hysteresis import AllocatorConfig
-from confsfu.bandwidth.linksim import LinkConfig
+from confsfu.bandwidth.linksim import LinkConfig, ReceiverConfig
 from confsfu.bandwidth.weaksim import FULL, MediaModel, PhaseFigures, simulate
 
 
@@ -29,6 +30,7 @@ def main(
     drain: bool,
     clean_only: bool = False,
     allocator: AllocatorConfig | None = None,
+    receiver: ReceiverConfig | None = None,
 ) -> None:
     """Each seed's figures, then per phase the median over the seeds."""
     links = [("clean", LinkConfig()), ("80 ms delay, 2 % loss", LinkConfig(delay_ms=80, loss=0.02))]
@@ -38,7 +40,7 @@ def main(
             started = time.perf_counter()
             result = simulate(
                 FULL, random.Random(s).random, link=link, media=media, drain=drain,
-                allocator=allocator,
+                allocator=allocator, receiver=receiver,
             )  # fmt: skip
             runs.append(result.phases)
             took = time.perf_counter() - started
@@ -100,6 +102,11 @@ if __name__ == "__main__":
     )
     parser.add_argument("--clean", action="store_true", help="the clean link only")
     parser.add_argument(
+        "--feedback-ms", type=int, default=ReceiverConfig().feedback_ms,
+        help="the receiver's transport-cc feedback interval (Chromium's 50-250 ms, Firefox's "
+        "about 50 ms in the browser runs)",
+    )  # fmt: skip
+    parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="an AllocatorConfig field (up_margin, upgrade_hold_ms, trial_ms, ...)",
     )  # fmt: skip
@@ -109,4 +116,5 @@ if __name__ == "__main__":
     main(
         args.seed, args.seeds, args.trace, MediaModel(layer_bps=(low, mid, top)),
         not args.no_drain, args.clean, AllocatorConfig(**overrides),  # type: ignore[arg-type]
+        ReceiverConfig(feedback_ms=args.feedback_ms),
     )  # fmt: skip

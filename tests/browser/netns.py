@@ -50,11 +50,15 @@ def _no_ipv6(interface: str, prefix: tuple[str, ...] = ()) -> None:
 
 
 @contextmanager
-def namespace(prefix: str, subnet: str, link: str = "veth", seed: int = 1) -> Iterator[Namespace]:
+def namespace(
+    prefix: str, subnet: str, link: str = "veth", seed: int = 1, if_prefix: str | None = None
+) -> Iterator[Namespace]:
     """`subnet` is the first three octets of a /30 (`10.213.77`): host .1, namespace .2. Its
     second octet is replaced by one of this process's own (200-249), so that two test runs on
     one machine do not route each other's namespaces (as names, the subnet carries the pid).
-    `link` is `veth` (shaped by `tc`) or `tun` (the emulator, seeded by `seed`, shapes it)."""
+    `link` is `veth` (shaped by `tc`) or `tun` (the emulator, seeded by `seed`, shapes it).
+    Interfaces are named by `if_prefix` (at most 6 characters; default the first three of
+    `prefix`)."""
     if os.geteuid() != 0 or not shutil.which("ip"):
         pytest.fail("this test needs root and iproute2 (ip): run it as CI does")
     if link not in ("veth", "tun"):
@@ -62,8 +66,9 @@ def namespace(prefix: str, subnet: str, link: str = "veth", seed: int = 1) -> It
     tag = f"{os.getpid() % 10000}"
     first, _, third = subnet.split(".")
     subnet = f"{first}.{200 + os.getpid() % 50}.{third}"
-    ns = Namespace(f"{prefix}{tag}", f"{prefix[:3]}h{tag}", f"{subnet}.1", f"{subnet}.2")
-    inner_if = f"{prefix[:3]}i{tag}"
+    short = prefix[:3] if if_prefix is None else if_prefix[:6]
+    ns = Namespace(f"{prefix}{tag}", f"{short}h{tag}", f"{subnet}.1", f"{subnet}.2")
+    inner_if = f"{short}i{tag}"
     run("ip", "netns", "add", ns.name)
     try:
         with ExitStack() as emulator:

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)  # the phases, for a run's decision log beside
 
 TOP_WIDTH = 1280
 SAMPLE_S = 0.25
+FREEZE_LISTED_S = 0.6  # a stretch without a new stage frame this long is listed with its time
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class PhaseFigures:
     up_s: float | None = None  # back to the top layer after a rise (None: it never came)
     longest_freeze_s: float = 0.0  # the longest stretch with no new stage frame decoded
     freeze_at_s: float = 0.0  # when in the phase the longest freeze began
+    freezes: list[tuple[float, float]] = field(default_factory=list)  # (at, s) each over 0.6 s
     card_s: float = 0.0  # how long the stage showed the name card instead of the video
     audio_loss_pct: float = 0.0
     link_use_pct: float = 0.0
@@ -119,6 +121,10 @@ class Figures:
                 f"{p.card_s:.1f} s, audio lost {p.audio_loss_pct:.1f} %, link used "
                 f"{p.link_use_pct:.0f} %; widths {p.widths}"
             )
+            if p.freezes:
+                out.append("         freezes over 0.6 s (at, long): " + ", ".join(
+                    f"{at:.1f} s {long:.1f} s" for at, long in p.freezes
+                ))  # fmt: skip
             if p.estimate_kbit_s is not None:
                 low, high = p.estimate_kbit_s
                 out.append(f"         estimate {low}-{high} kbit/s; layers {p.layers}")
@@ -187,6 +193,8 @@ async def follow(
             if sample["width"] and (not figures.widths or figures.widths[-1] != sample["width"]):
                 figures.widths.append(sample["width"])
             if sample["decoded"] > last["decoded"]:
+                if now - last_new_frame > FREEZE_LISTED_S:
+                    figures.freezes.append((last_new_frame - start, now - last_new_frame))
                 if now - last_new_frame > figures.longest_freeze_s:
                     figures.longest_freeze_s = now - last_new_frame
                     figures.freeze_at_s = last_new_frame - start

@@ -10,13 +10,14 @@ layer, else the next rung of a tile the bandwidth holds down) tells probing how 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from confsfu.bandwidth.allocator import (
+    TEMPORAL_LAYERS,
     Demand,
     LayerDecision,
     Priority,
@@ -162,22 +163,47 @@ class SubscriberBudget:
             return self._held
         return None
 
-    def on_feedback(self, now_ms: int, acked_sent_ms: int | None, padding_bps: int = 0) -> bool:
+    def on_feedback(
+        self,
+        now_ms: int,
+        acked_sent_ms: int | None,
+        padding_bps: int = 0,
+        forwarding: Mapping[str, tuple[int, int]] | None = None,
+        queue_ms: float = 0.0,
+    ) -> bool:
         """After transport-cc feedback (`acked_sent_ms`: the newest send time it acknowledged;
         `padding_bps`: the probe padding sent meanwhile, which fills the queue as media does):
         whether a hold of the video began or ended, so the decisions are due again now. What the
         layers cost is what they cost now (the last reassign pass measured them), not when they
         were chosen: a publisher that had just started had its top layer at a fifth of its rate,
-        and a drop 20 s later went unheld under a layer five times dearer than the decision said."""
+        and a drop 20 s later went unheld under a layer five times dearer than the decision
+        said. `forwarding`: the layer (spatial, temporal) each track's forwarder sends now,
+        when it may be dearer than the decision (a spatial switch down waits for the lower
+        layer's keyframe and the layer left goes on meanwhile: a fall decided in steps was
+        never held, each step priced at what the previous one decided while the top layer went
+        on filling the queue); `queue_ms`: the link's queue delay (0: not known), a hold's
+        reason of its own."""
         if self.drain.on_acknowledged(now_ms, acked_sent_ms):
             return True
-        cost = self.allocator.priced(self._demands) + self._audio_bps
-        return self.drain.on_estimate(now_ms, self.estimate_bps(now_ms), cost + padding_bps)
+        cost = max(self.allocator.priced(self._demands), _priced(self._demands, forwarding))
+        cost += self._audio_bps + padding_bps
+        return self.drain.on_estimate(now_ms, self.estimate_bps(now_ms), cost, queue_ms)
 
     @property
     def decisions(self) -> list[LayerDecision]:
         """Each tile's decision: the allocator's, paused while a hold lasts."""
         return self._held if self._held is not None else self.allocator.decisions
+
+
+def _priced(demands: Sequence[Demand], layers: Mapping[str, tuple[int, int]] | None) -> int:
+    """What `layers` (spatial, temporal by track) cost at the demands' current bitrates."""
+    total = 0
+    for demand_ in demands if layers else ():
+        spatial, temporal = (layers or {}).get(demand_.track_id, (-1, -1))
+        index = spatial * TEMPORAL_LAYERS + temporal
+        if spatial >= 0 and 0 <= temporal < TEMPORAL_LAYERS and index < len(demand_.costs):
+            total += demand_.costs[index]
+    return total
 
 
 def _step_bps(demands: Sequence[Demand], decisions: Sequence[LayerDecision]) -> int:

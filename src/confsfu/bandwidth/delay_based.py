@@ -199,6 +199,52 @@ class OveruseDetector:
         self._last_update_ms = now_ms
 
 
+class QueueDelay:
+    """How long the bottleneck's queue holds packets now, from transport-cc feedback alone.
+
+    Per feedback, the least one-way delay of the packets it acknowledges (arrival less send
+    time, an unknown constant offset included: a receiver that stalls delays some of a batch,
+    a queue all of it), less the least such delay over the last `window_ms` (the empty
+    queue's). `rising`: the latest feedback's is above the one before. `empty_arrival_ms`:
+    the latest arrival (receiver's clock) of a feedback that found the queue under
+    `EMPTY_MS`: what arrived since came out of a queue, at the link's rate. A jump beyond
+    `reset_ms` (the receiver's clock jumped) starts over.
+    """
+
+    __slots__ = ("_lows", "_reset_ms", "_window_ms", "empty_arrival_ms", "rising", "value_ms")
+    EMPTY_MS = 20.0
+    _MAX_LOWS = 512  # the sliding minimum's candidates (a peer sending feedback very often)
+
+    def __init__(self, window_ms: int, reset_ms: float = 3000.0) -> None:
+        self._window_ms = window_ms
+        self._reset_ms = reset_ms
+        self._lows: deque[tuple[int, float]] = deque()  # (now_ms, delay), delays increasing
+        self.value_ms = 0.0
+        self.rising = False
+        self.empty_arrival_ms: float | None = None
+
+    def on_feedback(self, now_ms: int, arrivals: list[tuple[float, float]]) -> None:
+        """`arrivals`: (arrival_ms, arrival less send time) of each packet the feedback says
+        arrived."""
+        if not arrivals:
+            return
+        low = min(delay for _, delay in arrivals)
+        lows = self._lows
+        if lows and abs(low - lows[0][1]) > self._reset_ms:
+            lows.clear()  # the receiver's clock jumped
+            self.value_ms = 0.0
+        while lows and lows[-1][1] >= low:
+            lows.pop()
+        lows.append((now_ms, low))
+        while len(lows) > self._MAX_LOWS or lows[0][0] < now_ms - self._window_ms:
+            lows.popleft()
+        value = low - lows[0][1]
+        self.rising = value > self.value_ms
+        self.value_ms = value
+        if value < self.EMPTY_MS:
+            self.empty_arrival_ms = max(at for at, _ in arrivals)
+
+
 class AckedBitrate:
     """Received throughput over a sliding window of arrival time."""
 
@@ -229,6 +275,16 @@ class AckedBitrate:
         if span_ms < self._MIN_SPAN_MS:
             return None
         return self._bytes * 8000.0 / span_ms
+
+    def rate_since_bps(self, since_ms: float) -> float | None:
+        """What arrived after `since_ms` over the time since, within the window; None over
+        less than 50 ms or 3 packets."""
+        since_ms = max(since_ms, self._latest_ms - self._window_ms)
+        arrived = [size for at, size in self._samples if at > since_ms]
+        span_ms = self._latest_ms - since_ms
+        if len(arrived) < 3 or span_ms < 50.0:
+            return None
+        return sum(arrived) * 8000.0 / span_ms
 
 
 class SendReceiveRates:

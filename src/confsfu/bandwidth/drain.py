@@ -8,8 +8,12 @@ in it: once the estimate falls, to below `fall` times what is sent (the subscrib
 audio and probe padding; a probe sends twice the estimate on purpose, so a fall it is), its video
 is held (nothing new goes out, audio does) until transport-cc feedback acknowledges a packet
 sent since the hold began. The queue is first in, first out: what was queued before that packet
-has left (or was dropped), so the next keyframe meets an empty queue. A hold ends anyway after
-`max_hold_ms` (feedback lost), and another begins no sooner than `rest_ms` after one ended.
+has left (or was dropped), so the next keyframe meets an empty queue. A fall that finds the
+queue `queue_ms` long (transport-cc's queue delay) begins one too, whatever the layers cost: a
+fall decided in steps (each a lower layer) left the browser runs' queue at 400-650 ms for 2 s
+behind a layer that fitted, its tail dropping the lower layer's packets, and Firefox froze.
+A hold ends anyway after `max_hold_ms` (feedback lost), and another begins no sooner than
+`rest_ms` after one ended.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ class DrainConfig:
     fall: float = 0.5  # an estimate below this share of what the layers cost starts a hold
     max_hold_ms: int = 1500
     rest_ms: int = 2000  # from the end of a hold to the next
+    queue_ms: float = 250.0  # a fall with this much queue delay starts a hold (0: never)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.fall <= 1.0 or self.max_hold_ms <= 0 or self.rest_ms < 0:
             raise ValueError("need 0 < fall <= 1, max_hold_ms > 0 and rest_ms >= 0")
+        if self.queue_ms < 0:
+            raise ValueError("need queue_ms >= 0 (0: never)")
 
 
 class QueueDrain:
@@ -44,13 +51,18 @@ class QueueDrain:
     def holding(self) -> bool:
         return self.since_ms is not None
 
-    def on_estimate(self, now_ms: int, estimate_bps: int, cost_bps: int) -> bool:
-        """`cost_bps`: what is being sent. True when a hold began."""
+    def on_estimate(
+        self, now_ms: int, estimate_bps: int, cost_bps: int, queue_ms: float = 0.0
+    ) -> bool:
+        """`cost_bps`: what is being sent; `queue_ms`: the queue delay (0: not known). True
+        when a hold began."""
+        cfg = self._config
         previous, self._estimate_bps = self._estimate_bps, estimate_bps
-        if self.since_ms is not None or now_ms - self._ended_ms < self._config.rest_ms:
+        if self.since_ms is not None or now_ms - self._ended_ms < cfg.rest_ms:
             return False
         fell = previous is not None and estimate_bps < previous
-        if not fell or estimate_bps >= self._config.fall * cost_bps:
+        queued = bool(cfg.queue_ms) and queue_ms >= cfg.queue_ms
+        if not fell or (estimate_bps >= cfg.fall * cost_bps and not queued):
             return False
         self.since_ms = now_ms
         return True

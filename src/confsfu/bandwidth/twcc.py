@@ -9,6 +9,7 @@ from confsfu.bandwidth.delay_based import (
     AimdRateController,
     InterArrival,
     OveruseDetector,
+    QueueDelay,
     SendReceiveRates,
     Trendline,
     Usage,
@@ -24,12 +25,22 @@ from confsfu.bandwidth.estimation import (
     clamp,
 )
 
+# A queue's cut believes the link's rate down to this share of the acknowledged rate: a machine
+# that stalls delivers next to nothing for a while, and a cut to that left a browser run's
+# estimate at 50 kbit/s on a 1 Mbit/s link.
+QUEUE_CUT_FLOOR = 0.5
+
 
 class TwccEstimator:
     """Send-side estimate from transport-wide feedback: min(delay-based AIMD, loss controller).
 
     Loss comes from the feedback itself (reported-lost over reported packets, judged once per
     `feedback_loss_interval_ms`); receiver reports are ignored so one loss is not counted twice.
+    With `queue_overuse_ms` set (off by default), a queue that long that is still growing
+    (`QueueDelay`) is over-use as much as the trendline's, and its cut starts from what
+    arrived since the queue began (the link's rate), not from the last 500 ms (the rate before
+    it narrowed, mostly: a cut that soon was a shallow one, decided as a step down of its own,
+    then another).
     """
 
     def __init__(self, config: EstimatorConfig) -> None:
@@ -41,6 +52,7 @@ class TwccEstimator:
         self._rate = AimdRateController(config)
         self._acked = AckedBitrate(config.acked_window_ms)
         self._probe_rates = SendReceiveRates(config.probe_window_ms)
+        self.queue = QueueDelay(config.queue_window_ms)
         self._loss = LossController(float(config.max_bps), config)
         self._lost = 0
         self._reported = 0
@@ -90,7 +102,11 @@ class TwccEstimator:
             if self.acked_sent_ms is None or send_ms > self.acked_sent_ms:
                 self.acked_sent_ms = send_ms
         received.sort()
-        overused = False
+        queue = self.queue
+        queue.on_feedback(now_ms, [(at / 1000.0, at / 1000.0 - sent) for at, sent, _ in received])
+        limit = self._config.queue_overuse_ms
+        queued = bool(limit) and queue.rising and queue.value_ms >= limit
+        overused = queued
         for arrival_us, send_ms, size in received:
             self._acked.add(arrival_us / 1000.0, size)
             self._probe_rates.add(send_ms, arrival_us / 1000.0, size)
@@ -105,7 +121,12 @@ class TwccEstimator:
             overused = overused or usage is Usage.OVERUSE
         usage = Usage.OVERUSE if overused else self._detector.state
         before = min(self._rate.rate_bps, self._loss.value_bps)
-        self._rate.update(now_ms, usage, self._acked.rate_bps(), probed=self._probed())
+        acked = self._acked.rate_bps()
+        if queued and acked is not None and queue.empty_arrival_ms is not None:
+            link = self._acked.rate_since_bps(queue.empty_arrival_ms)
+            if link is not None:
+                acked = max(min(acked, link), QUEUE_CUT_FLOOR * acked)
+        self._rate.update(now_ms, usage, acked, probed=self._probed())
         self._judge_loss(now_ms)
         if min(self._rate.rate_bps, self._loss.value_bps) < before:
             # What was sent before a decrease says nothing of the new rate: its losses (the

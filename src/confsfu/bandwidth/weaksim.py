@@ -198,6 +198,7 @@ class _Server:
             wanted_bps=self.budget.wanted_bps,
             loss=self.loss,
             step_bps=self.budget.step_bps,
+            queue_ms=self.estimator.queue.value_ms,
         )
 
     def frame(self, now_ms: int) -> tuple[int, bool, int] | None:
@@ -316,9 +317,11 @@ def simulate(
             if what == "feedback":
                 server.estimator.on_transport_feedback(now_ms, data)  # type: ignore[arg-type]
                 padding_bps = server.probe.padding_bps
-                server.probe.on_estimate(now_ms, server.estimator.estimate_bps(now_ms))
+                queue_ms = server.estimator.queue.value_ms
+                server.probe.on_estimate(now_ms, server.estimator.estimate_bps(now_ms), queue_ms)
+                forwarding = {} if server.paused else {"stage": (server.spatial, server.temporal)}
                 if server.drain and server.budget.on_feedback(
-                    now_ms, server.estimator.acked_sent_ms, padding_bps
+                    now_ms, server.estimator.acked_sent_ms, padding_bps, forwarding, queue_ms
                 ):
                     server.decide(now_ms)
             elif what == "report":

@@ -134,11 +134,17 @@ class MediaFeedback:
         arrivals = [(seq, None if at is None else base_us + at) for seq, at in report.packets]
         estimator = sub.estimator
         estimator.on_transport_feedback(now_ms, arrivals)
+        if log.isEnabledFor(logging.DEBUG):
+            self._log_feedback(sub, now_ms, arrivals)
         padding_bps = sub.probe.padding_bps  # sent until now, whether the probe stops or not
+        twcc = estimator if isinstance(estimator, TwccEstimator) else None
         if sub.probe.probing:
-            sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms))
-        acked = estimator.acked_sent_ms if isinstance(estimator, TwccEstimator) else None
-        if sub.budget.on_feedback(now_ms, acked, padding_bps) and sub.ready:
+            queue = twcc.queue.value_ms if twcc is not None else 0.0
+            sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms), queue)
+        acked = twcc.acked_sent_ms if twcc is not None else None
+        queue_ms = twcc.queue.value_ms if twcc is not None else 0.0
+        forwarding = _forwarding(sub)
+        if sub.budget.on_feedback(now_ms, acked, padding_bps, forwarding, queue_ms) and sub.ready:
             self._counters["drain_holds"] += sub.budget.drain.holding  # one began
             log.debug(
                 "subscriber %s: drain hold %s at %d kbit/s",
@@ -147,6 +153,28 @@ class MediaFeedback:
                 estimator.estimate_bps(now_ms) // 1000,
             )
             self._allocate(now_ms, sub, {})  # a hold while the queue drains began or ended
+
+    def _log_feedback(
+        self, sub: Subscriber, now_ms: int, arrivals: list[tuple[int, int | None]]
+    ) -> None:
+        """One line per transport-cc feedback (debug): how many packets it names and lost,
+        the one-way delay of its packets (send to arrival, a constant offset aside), how old
+        its newest packet is, and the estimate after it."""
+        sent = sub.pc.route.transport_sent([seq for seq, _ in arrivals])
+        delays = [
+            (at - s[0]) / 1000.0
+            for (_, at), s in zip(arrivals, sent, strict=True)
+            if at is not None and s is not None
+        ]
+        newest = max((s[0] for s in sent if s is not None), default=None)
+        lost = sum(at is None for _, at in arrivals)
+        log.debug(
+            "feedback %s: %d packets, %d lost, delay %s ms, newest sent %s ms ago, estimate %d",
+            sub.participant_id, len(arrivals), lost,
+            f"{min(delays):.0f}-{max(delays):.0f}" if delays else "-",
+            "-" if newest is None else f"{now_ms - newest // 1000}",
+            sub.estimator.estimate_bps(now_ms) // 1000,
+        )  # fmt: skip
 
     def _request_keyframe(self, now_ms: int, key: LayerKey) -> None:
         """Ask the publisher of one layer for a keyframe, at most once per interval."""
@@ -243,6 +271,7 @@ class MediaFeedback:
         if not self._bw.probe or now_ms - sub.budget.ready_ms < self._bw.warmup_ms:
             return
         was = sub.probe.probing
+        estimator = sub.estimator
         sub.probe.update(
             now_ms,
             estimate_bps=sub.estimator.estimate_bps(now_ms),
@@ -251,6 +280,7 @@ class MediaFeedback:
             loss=sub.loss_fraction or 0.0,
             step_bps=sub.budget.step_bps,
             unseen_bps=0 if sub.estimate_counts_audio else sub.audio_bps,
+            queue_ms=estimator.queue.value_ms if isinstance(estimator, TwccEstimator) else 0.0,
         )
         if sub.probe.probing != was:
             self._counters["probes_started" if sub.probe.probing else "probes_ended"] += 1
@@ -317,6 +347,18 @@ class MediaFeedback:
             if report is not None:
                 pub.pc.send_rtcp(report)
                 self.pump()
+
+
+def _forwarding(sub: Subscriber) -> dict[str, tuple[int, int]]:
+    """The layer each video slot's forwarder sends now (spatial, temporal), by the track names
+    its allocation uses; none while paused."""
+    out: dict[str, tuple[int, int]] = {}
+    for slot in sub.slots:
+        forwarder = slot.forwarder
+        key = forwarder.source
+        if slot.kind == "video" and key is not None and forwarder.temporal >= 0:
+            out[f"{slot.stream.mid}:{key.source}"] = (key.spatial, forwarder.temporal)
+    return out
 
 
 def _report_block(stream: Reception) -> rtcp.ReportBlock:

@@ -301,6 +301,11 @@ class MediaSlots:
         for slot in unrouted or ():  # no route yet (or SRTP refused it)
             slot.subscriber.pc.refresh_route()
         for slot in switched or ():
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "subscriber %s slot %s switched to %s",
+                    slot.subscriber.participant_id, slot.stream.mid, slot.forwarder.source,
+                )  # fmt: skip
             self._execute(0, slot, slot.subscription.switched())
 
     def slots_told(self, now_ms: int, pid: str, seq: int) -> None:
