@@ -230,6 +230,9 @@ class Settings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # Media worker processes under one front (docs/scale-out.md); 1: this process serves alone.
     workers: int = Field(default=1, ge=1, le=64)
+    # Connections a worker takes before a room's new participants spill to another worker,
+    # which relays the room's media (docs/scale-out.md); 0: no bound, a room stays on one.
+    worker_max_connections: int = Field(default=0, ge=0, le=100_000)
 
     @classmethod
     def settings_customise_sources(

@@ -43,7 +43,12 @@ class Front:
     ) -> None:
         self.settings = settings
         max_rooms = max(1, len(settings.rooms))  # joins name configured rooms only
-        self.placement = Placement(count, max_rooms=max_rooms, linger_ms=LINGER_MS)
+        self.placement = Placement(
+            count,
+            max_rooms=max_rooms,
+            linger_ms=LINGER_MS,
+            per_worker=settings.worker_max_connections,
+        )
         self.pool = WorkerPool(count, directory, command, self._ready, self._died)
         self.pipes: list[set[web.WebSocketResponse]] = [set() for _ in range(count)]
         self.health: list[dict[str, Any] | None] = [None] * count
