@@ -96,6 +96,9 @@ class PublisherPath:
         if not (intake.gate_video if kind == "video" else intake.gate_audio):
             drops["chair_muted"] += 1  # the intake's gates, set by RoomMedia.refresh_gates
             return
+        relay = intake.relay  # other workers that need this layer (server/relay.py)
+        if relay and (to := relay.get(key)) is not None:
+            to(pkt.data)  # as the intake relays it: a repair unwrapped
         if kind != "video":
             self._note_audio_level(pub, pkt, arrival_ms)
             entries = self._fan_outs.get(key)
