@@ -29,8 +29,8 @@ GOOD = [
     ("nack", head(rf.NACK) + b"\x00\x05\xff\xff", RelayFrame(rf.NACK, 7, 9, 1, 0, b"\0\5\xff\xff")),
     ("layer needed", head(rf.LAYER_NEED, flags=1), RelayFrame(rf.LAYER_NEED, 7, 9, 1, 1)),
     ("layer not needed", head(rf.LAYER_NEED), RelayFrame(rf.LAYER_NEED, 7, 9, 1, 0)),
-    ("source", head(rf.SOURCE) + b"\x01\x00\x00alice", RelayFrame(rf.SOURCE, 7, 9, 1, 0,
-                                                                  b"\x01\x00\x00alice")),
+    ("source", head(rf.SOURCE) + b"\x01\x00\x00\x01aAlice", RelayFrame(rf.SOURCE, 7, 9, 1, 0,
+                                                                  b"\x01\x00\x00\x01aAlice")),
     ("largest ids", HEAD + bytes([rf.RTP]) + b"\xff" * 8 + b"\x02\xff" + RTP_PACKET,
      RelayFrame(rf.RTP, 0xFFFFFFFF, 0xFFFFFFFF, 2, 0xFF, RTP_PACKET)),
 ]  # fmt: skip
@@ -58,11 +58,13 @@ BAD = [
     ("nack 65", head(rf.NACK) + bytes(130), "NACK"),
     ("keyframe with payload", head(rf.KEYFRAME_REQUEST) + b"x", "payload"),
     ("need with payload", head(rf.LAYER_NEED) + b"x", "payload"),
-    ("source too short", head(rf.SOURCE) + b"\x00\x00\x00", "short"),
-    ("source purpose 2", head(rf.SOURCE) + b"\x00\x02\x00a", "not a source"),
-    ("source level 15", head(rf.SOURCE) + b"\x0f\x00\x00a", "not a source"),
-    ("source not utf-8", head(rf.SOURCE) + b"\x00\x00\x00\xff", "UTF-8"),
-    ("source too long", head(rf.SOURCE) + b"\x00\x00\x00" + b"a" * 300, "too long"),
+    ("source too short", head(rf.SOURCE) + b"\x00\x00\x00\x01", "short"),
+    ("source purpose 2", head(rf.SOURCE) + b"\x00\x02\x00\x01a", "not a source"),
+    ("source level 15", head(rf.SOURCE) + b"\x0f\x00\x00\x01a", "not a source"),
+    ("source id empty", head(rf.SOURCE) + b"\x00\x00\x00\x00a", "not a source"),
+    ("source id past the end", head(rf.SOURCE) + b"\x00\x00\x00\x02a", "not a source"),
+    ("source not utf-8", head(rf.SOURCE) + b"\x00\x00\x00\x01\xff", "UTF-8"),
+    ("source too long", head(rf.SOURCE) + b"\x00\x00\x00\x01" + b"a" * 300, "too long"),
 ]
 
 
@@ -91,7 +93,7 @@ def test_encode_refuses_what_decode_would(frame: RelayFrame) -> None:
 def test_payload_helpers() -> None:
     assert rf.nack_seqs(rf.nack_payload([1, 0xFFFF, 0x10005])) == [1, 0xFFFF, 5]
     assert len(rf.nack_seqs(rf.nack_payload(list(range(100))))) == rf.MAX_NACKS
-    info = SourceInfo("élodie", "screen", "video", 0)
+    info = SourceInfo("élodie", "screen", "video", 0, "Élodie B.")
     assert rf.source_info(rf.source_payload(info)) == info
     for bad in (SourceInfo("", "camera", "audio"), SourceInfo("a", "mic", "audio"),
                 SourceInfo("a", "camera", "audio", 15)):  # fmt: skip
@@ -148,10 +150,11 @@ frames = st.one_of(
         st.integers(0, 0xFFFFFFFF),
         st.builds(
             SourceInfo,
-            st.text(min_size=1, max_size=60),
+            st.text(min_size=1, max_size=30),
             st.sampled_from(["camera", "screen"]),
             st.sampled_from(["audio", "video"]),
             st.integers(0, 14),
+            st.text(max_size=30),
         ),
     ),
 )

@@ -60,13 +60,14 @@ class RelayFrame:
 
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
-    """What a source index names: a participant's (purpose, kind) source, and the RTP header
-    extension id its audio level comes in (0: none)."""
+    """What a source index names: a participant's (purpose, kind) source, the RTP header
+    extension id its audio level comes in (0: none), and the participant's display name."""
 
     participant: str
     purpose: str
     kind: str
     level_id: int = 0
+    name: str = ""
 
 
 def encode(frame: RelayFrame) -> bytes:
@@ -137,29 +138,28 @@ def nack_seqs(payload: bytes) -> list[int]:
 
 
 def source_payload(info: SourceInfo) -> bytes:
-    """`level_id(1) purpose(1: 0 camera, 1 screen) kind(1: 0 audio, 1 video)` then the
-    participant id in UTF-8."""
+    """`level_id(1) purpose(1: 0 camera, 1 screen) kind(1: 0 audio, 1 video) id_bytes(1)`
+    then the participant id and the display name, in UTF-8."""
     if info.purpose not in _PURPOSES or info.kind not in _KINDS_OF_MEDIA:
         raise RelayFrameError("not a source")
     if not 0 <= info.level_id <= 14:
         raise RelayFrameError("level id out of range")
-    name = info.participant.encode()
-    if not name or len(name) + 3 > MAX_SOURCE_BYTES:
+    pid, name = info.participant.encode(), info.name.encode()
+    if not 0 < len(pid) < 256 or len(pid) + len(name) + 4 > MAX_SOURCE_BYTES:
         raise RelayFrameError("participant id empty or too long")
-    return (
-        bytes((info.level_id, _PURPOSES.index(info.purpose), _KINDS_OF_MEDIA.index(info.kind)))
-        + name
-    )
+    head = (info.level_id, _PURPOSES.index(info.purpose), _KINDS_OF_MEDIA.index(info.kind))
+    return bytes((*head, len(pid))) + pid + name
 
 
 def source_info(payload: bytes) -> SourceInfo:
-    if len(payload) < 4:
+    if len(payload) < 5:
         raise RelayFrameError("source description too short")
-    level_id, purpose, kind = payload[0], payload[1], payload[2]
-    if level_id > 14 or purpose > 1 or kind > 1:
+    level_id, purpose, kind, pid_bytes = payload[0], payload[1], payload[2], payload[3]
+    if level_id > 14 or purpose > 1 or kind > 1 or not 0 < pid_bytes <= len(payload) - 4:
         raise RelayFrameError("not a source")
     try:
-        name = payload[3:].decode()
+        pid = payload[4 : 4 + pid_bytes].decode()
+        name = payload[4 + pid_bytes :].decode()
     except UnicodeDecodeError:
-        raise RelayFrameError("participant id not UTF-8") from None
-    return SourceInfo(name, _PURPOSES[purpose], _KINDS_OF_MEDIA[kind], level_id)
+        raise RelayFrameError("participant id or name not UTF-8") from None
+    return SourceInfo(pid, _PURPOSES[purpose], _KINDS_OF_MEDIA[kind], level_id, name)

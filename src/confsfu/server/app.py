@@ -18,6 +18,7 @@ from confsfu.server.hub import Hub
 from confsfu.server.live_room import LiveRoom
 from confsfu.server.loop_lag import LagProbe, LoopLag
 from confsfu.server.metrics import exposition, make_registry
+from confsfu.server.relay_link import add_relay_routes
 from confsfu.server.reports import write_reports
 from confsfu.server.session import Session
 from confsfu.settings import Settings
@@ -65,6 +66,7 @@ def create_app(
     app.router.add_get("/ws", _websocket)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
+    add_relay_routes(app, HUB)  # used when a front's room spans workers
     app.router.add_get("/", index_handler(web_dir))
     app.router.add_static("/static/", web_dir, show_index=False)
     return app

@@ -21,6 +21,7 @@ from confsfu.scale.placement import Placement, Refused, Ticket
 from confsfu.server.app import WEB_DIR, index_handler, open_websocket
 from confsfu.server.clock import clock_ms
 from confsfu.server.front_join import hello, read_join, refuse_unplaced
+from confsfu.server.front_relay import tell_spans
 from confsfu.server.workers import WorkerPool
 from confsfu.settings import Settings
 
@@ -100,6 +101,8 @@ class Front:
         """Keep the room map in step with what the workers hold."""
         while True:
             await asyncio.gather(*(self.worker_health(i) for i in range(len(self.pipes))))
+            if self.placement.per_worker:
+                await tell_spans(self)  # the rooms spanning workers (server/front_relay.py)
             for room in self.placement.expire(clock_ms()):
                 log.info("room %s has no home any more", room)
             await asyncio.sleep(POLL_S)

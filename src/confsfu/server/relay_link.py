@@ -1,0 +1,217 @@
+"""A worker's relay socket (docs/scale-out.md, "The relay"): a Unix datagram socket at
+`<directory>/relay<index>.sock`, the front's directory, over which the worker exchanges relay
+frames with the other workers of the rooms it shares with them. The front says which rooms
+span which workers (POST /relay); each such room the worker holds gets a `RoomRelay`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from confsfu.scale import relay_frame as rf
+from confsfu.server.clock import clock_ms
+from confsfu.server.hub import Hub
+from confsfu.server.relay import RoomRelay
+
+log = logging.getLogger(__name__)
+TICK_S = 0.1  # needs, announcements and expiry; a new need waits at most this long
+READ_LIMIT = 256  # datagrams read per wake-up: the loop's other work is not held up
+SOCKET_BUFFER_BYTES = 4 << 20
+MAX_ROOMS = 1024
+
+
+def relay_path(directory: Path, index: int) -> Path:
+    return directory / f"relay{index}.sock"
+
+
+class RelayLink:
+    """This worker's end of the relay: the socket, the rooms it shares, their relays."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.index = -1
+        self.directory: Path | None = None
+        self.spans: dict[str, tuple[int, frozenset[int]]] = {}  # room -> (index, peers)
+        self.relays: dict[str, RoomRelay] = {}
+        self.counts: Counter[str] = Counter()
+        self._sock: socket.socket | None = None
+        self._peers: dict[str, int] = {}  # a peer's socket path -> its index
+        self._by_index: dict[int, RoomRelay] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    # ---- the front's word -------------------------------------------------------------------
+
+    def configure(self, index: int, directory: Path, rooms: dict[str, Any]) -> None:
+        """This worker is `index`; `rooms` maps each room it shares to its front index and its
+        workers (this one among them)."""
+        if self._sock is None:
+            self.index, self.directory = index, directory
+            self._open()
+        spans = {}
+        for name, span in list(rooms.items())[:MAX_ROOMS]:
+            workers = frozenset(int(w) for w in span["workers"])
+            if self.index in workers:
+                spans[str(name)] = (int(span["index"]), workers - {self.index})
+        self.spans = spans
+        self._sync()
+
+    def _open(self) -> None:
+        assert self.directory is not None
+        path = relay_path(self.directory, self.index)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER_BYTES)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER_BYTES)
+        sock.bind(str(path))
+        sock.setblocking(False)
+        self._sock = sock
+        loop = asyncio.get_running_loop()
+        loop.add_reader(sock.fileno(), self._readable)
+        self._timer = loop.call_later(TICK_S, self._tick)
+
+    def _sync(self) -> None:
+        """A relay for each shared room this worker holds; the others closed."""
+        now_ms = clock_ms()
+        for name in list(self.relays):
+            relay = self.relays[name]
+            span = self.spans.get(name)
+            if (
+                span is None
+                or self.hub.rooms.get(name) is not relay.live
+                or span[0] != relay.core.room
+            ):
+                relay.close(now_ms)
+                del self.relays[name]
+        for name, (index, peers) in self.spans.items():
+            live = self.hub.rooms.get(name)
+            if live is None:
+                continue
+            found = self.relays.get(name)
+            if found is None:
+                found = self.relays[name] = RoomRelay(index, peers, live, self.send)
+                log.info("room %s relayed with workers %s", name, sorted(peers))
+            found.core.peers = peers
+        self._by_index = {r.core.room: r for r in self.relays.values()}
+        if self.directory is not None:
+            every = {p for _, ps in self.spans.values() for p in ps}
+            self._peers = {str(relay_path(self.directory, p)): p for p in every}
+
+    # ---- datagrams --------------------------------------------------------------------------
+
+    def send(self, peer: int, frame: bytes) -> None:
+        """One frame to a peer worker; a full or missing socket drops it (counted)."""
+        if self._sock is None or self.directory is None:
+            return
+        try:
+            self._sock.sendto(frame, str(relay_path(self.directory, peer)))
+            self.counts["relay_frames_out"] += 1
+        except OSError:  # BlockingIOError (its buffer is full), or the peer is gone
+            self.counts["relay_send_failed"] += 1
+
+    def _readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        now_ms = clock_ms()
+        for _ in range(READ_LIMIT):
+            try:
+                data, addr = sock.recvfrom(rf.MAX_FRAME_BYTES + 1)
+            except OSError:  # BlockingIOError: read them all
+                break
+            try:
+                self._frame(data, addr, now_ms)
+            except Exception:  # nothing a peer sends stops the reading
+                self.counts["relay_frame_failed"] += 1
+                log.exception("a relay frame failed")
+
+    def _frame(self, data: bytes, addr: Any, now_ms: int) -> None:
+        peer = self._peers.get(addr) if isinstance(addr, str) else None
+        if peer is None:
+            self.counts["relay_stranger"] += 1
+            return
+        try:
+            frame = rf.decode(data)
+        except rf.RelayFrameError:
+            self.counts["relay_bad_frame"] += 1
+            return
+        relay = self._by_index.get(frame.room)
+        if relay is None:
+            self.counts["relay_unknown_room"] += 1
+            return
+        self.counts["relay_frames_in"] += 1
+        relay.on_frame(peer, frame, now_ms)
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(TICK_S, self._tick)
+        try:
+            self._sync()
+            now_ms = clock_ms()
+            for relay in list(self.relays.values()):
+                relay.tick(now_ms)
+        except Exception:  # a timer's work must never stop the relay
+            log.exception("relay tick failed")
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        now_ms = clock_ms()
+        for relay in self.relays.values():
+            relay.close(now_ms)
+        self.relays.clear()
+        if self._sock is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+            if self.directory is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(relay_path(self.directory, self.index))
+
+    def health(self) -> dict[str, Any]:
+        drops: Counter[str] = Counter(self.counts)
+        for relay in self.relays.values():
+            drops.update(relay.core.drops)
+        return {
+            "rooms": {name: sorted(r.core.peers) for name, r in self.relays.items()},
+            "delivered": sum(r.delivered for r in self.relays.values()),
+            "counts": dict(drops),
+        }
+
+
+def add_relay_routes(app: web.Application, hub_key: web.AppKey[Hub]) -> None:
+    """POST /relay (from the front: this worker's index, the directory, the shared rooms) and
+    GET /relay; the link is made on the front's first word and closes with the app."""
+    links: list[RelayLink] = []
+
+    async def configure(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            index, directory = int(body["index"]), Path(body["directory"])
+            rooms = dict(body["rooms"])
+        except (ValueError, KeyError, TypeError):
+            raise web.HTTPBadRequest(text="index, directory and rooms expected") from None
+        if not links:
+            links.append(RelayLink(request.app[hub_key]))
+        links[0].configure(index, directory, rooms)
+        return web.json_response(links[0].health())
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response(links[0].health() if links else {})
+
+    async def close(app: web.Application) -> None:
+        for link in links:
+            link.close()
+
+    app.router.add_post("/relay", configure)
+    app.router.add_get("/relay", health)
+    app.on_shutdown.append(close)
