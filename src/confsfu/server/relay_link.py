@@ -10,7 +10,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,11 @@ TICK_S = 0.1  # needs, announcements and expiry; a new need waits at most this l
 READ_LIMIT = 256  # datagrams read per wake-up: the loop's other work is not held up
 SOCKET_BUFFER_BYTES = 4 << 20
 MAX_ROOMS = 1024
+# A Unix datagram socket's queue holds net.unix.max_dgram_qlen datagrams (10 by default): a
+# peer busy for a moment refuses more. What it refuses waits here, in order, and is sent again
+# RETRY_S later; beyond MAX_QUEUED a peer's frames are dropped (NACKs recover media).
+MAX_QUEUED = 4096
+RETRY_S = 0.002
 
 
 def relay_path(directory: Path, index: int) -> Path:
@@ -46,6 +51,8 @@ class RelayLink:
         self._peers: dict[str, int] = {}  # a peer's socket path -> its index
         self._by_index: dict[int, RoomRelay] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._queued: dict[int, deque[bytes]] = {}  # by peer: frames its socket refused
+        self._retry: asyncio.TimerHandle | None = None
 
     # ---- the front's word -------------------------------------------------------------------
 
@@ -108,14 +115,53 @@ class RelayLink:
     # ---- datagrams --------------------------------------------------------------------------
 
     def send(self, peer: int, frame: bytes) -> None:
-        """One frame to a peer worker; a full or missing socket drops it (counted)."""
+        """One frame to a peer worker, after those still waiting for it; dropped (counted) when
+        too many wait or the peer is gone."""
         if self._sock is None or self.directory is None:
+            return
+        queued = self._queued.get(peer)
+        if queued:
+            if len(queued) < MAX_QUEUED:
+                queued.append(frame)
+            else:
+                self.counts["relay_queue_full"] += 1
             return
         try:
             self._sock.sendto(frame, str(relay_path(self.directory, peer)))
             self.counts["relay_frames_out"] += 1
-        except OSError:  # BlockingIOError (its buffer is full), or the peer is gone
+        except BlockingIOError:  # its queue is full: wait for it
+            self._queued.setdefault(peer, deque()).append(frame)
+            self._retry_soon()
+        except OSError:  # the peer is gone
             self.counts["relay_send_failed"] += 1
+
+    def _retry_soon(self) -> None:
+        if self._retry is None:
+            self._retry = asyncio.get_running_loop().call_later(RETRY_S, self._send_queued)
+
+    def _send_queued(self) -> None:
+        self._retry = None
+        sock, directory = self._sock, self.directory
+        if sock is None or directory is None:
+            return
+        for peer, queued in list(self._queued.items()):
+            path = str(relay_path(directory, peer))
+            while queued:
+                try:
+                    sock.sendto(queued[0], path)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    self.counts["relay_send_failed"] += len(queued)
+                    queued.clear()
+                    break
+                queued.popleft()
+                self.counts["relay_frames_out"] += 1
+            if not queued:
+                del self._queued[peer]
+        if self._queued:
+            self.counts["relay_retries"] += 1
+            self._retry_soon()
 
     def _readable(self) -> None:
         sock = self._sock
@@ -162,8 +208,10 @@ class RelayLink:
             log.exception("relay tick failed")
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        for timer in (self._timer, self._retry):
+            if timer is not None:
+                timer.cancel()
+        self._queued.clear()
         now_ms = clock_ms()
         for relay in self.relays.values():
             relay.close(now_ms)
