@@ -138,6 +138,7 @@ frames = st.one_of(
         st.integers(0, 0xFFFFFFFF),
         st.integers(0, 2),
         st.integers(0, 255),
+        st.just(b""),
     ),
     st.builds(
         lambda room, source, seqs: RelayFrame(rf.NACK, room, source, 0, 0, rf.nack_payload(seqs)),

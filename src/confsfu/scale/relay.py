@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Final, cast
+from typing import Final, NamedTuple, cast
 
 from confsfu.ids import Kind, LayerKey, Purpose, SourceId
 from confsfu.scale import relay_frame as rf
@@ -27,8 +27,7 @@ BURST: Final = 400  # ... with this many at once
 HISTORY: Final = 512  # relayed packets kept per layer for NACKs (a power of two)
 
 
-@dataclass(frozen=True, slots=True)
-class Deliver:
+class Deliver(NamedTuple):  # one per relayed packet: a tuple, made cheaply
     """A remote source's packet for the local fan-out."""
 
     peer: int
@@ -78,6 +77,7 @@ class _Local:
     name: str
     needs: dict[int, dict[int, int]] = field(default_factory=dict)  # layer -> peer -> until
     history: dict[int, list[bytes | None]] = field(default_factory=dict)  # layer -> ring
+    headers: dict[int, bytes] = field(default_factory=dict)  # layer -> its RTP frames' header
 
 
 class RelayRoom:
@@ -147,14 +147,17 @@ class RelayRoom:
         local = self._locals.get(key.source)
         if local is None:
             return None
-        try:
-            frame = rf.rtp(self.room, local.index, key.spatial, packet)
-        except RelayFrameError:
+        if not rf.MIN_RTP_BYTES <= len(packet) <= rf.MAX_RTP_BYTES or packet[0] >> 6 != 2:
             self.drops["relay_unframed"] += 1
             return None
-        ring = local.history.get(key.spatial)
+        layer = key.spatial
+        header = local.headers.get(layer)
+        if header is None:
+            header = local.headers[layer] = rf.rtp_header(self.room, local.index, layer)
+        frame = header + packet
+        ring = local.history.get(layer)
         if ring is None:
-            ring = local.history[key.spatial] = [None] * HISTORY
+            ring = local.history[layer] = [None] * HISTORY
         ring[int.from_bytes(packet[2:4], "big") % HISTORY] = frame
         return frame
 

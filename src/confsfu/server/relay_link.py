@@ -51,6 +51,7 @@ class RelayLink:
         self._peers: dict[str, int] = {}  # a peer's socket path -> its index
         self._by_index: dict[int, RoomRelay] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._paths: dict[int, str] = {}  # a peer's socket path, by its index
         self._queued: dict[int, deque[bytes]] = {}  # by peer: frames its socket refused
         self._retry: asyncio.TimerHandle | None = None
 
@@ -119,6 +120,11 @@ class RelayLink:
         too many wait or the peer is gone."""
         if self._sock is None or self.directory is None:
             return
+        path = self._paths.get(peer)
+        if path is None:
+            if not 0 <= peer < 64:  # settings.workers' bound
+                return
+            path = self._paths[peer] = str(relay_path(self.directory, peer))
         queued = self._queued.get(peer)
         if queued:
             if len(queued) < MAX_QUEUED:
@@ -127,7 +133,7 @@ class RelayLink:
                 self.counts["relay_queue_full"] += 1
             return
         try:
-            self._sock.sendto(frame, str(relay_path(self.directory, peer)))
+            self._sock.sendto(frame, path)
             self.counts["relay_frames_out"] += 1
         except BlockingIOError:  # its queue is full: wait for it
             self._queued.setdefault(peer, deque()).append(frame)
