@@ -114,6 +114,32 @@ async def test_a_room_spills_and_its_media_is_relayed(
         await peer.wait_for(lambda peer=peer: got(peer, "video", 150), 60)  # type: ignore[misc]
         await peer.wait_for(lambda peer=peer: got(peer, "audio", 150), 60)  # type: ignore[misc]
 
+    # One decision point: the home is the room's authority and knows Oslo (the member told
+    # it); the member applies the home's plan and holds Lima (whose media it relays).
+    def relay_state(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        rooms = [(w["health"] or {}).get("relay", {}).get("rooms", {}) for w in body["workers"]]
+        if not all("east" in r for r in rooms):
+            return None
+        return rooms[home]["east"], rooms[1 - home]["east"]
+
+    deadline = time.monotonic() + 60
+    while True:
+        body = await health(front)
+        state = relay_state(body)
+        if state is not None:
+            authority, member = state
+            if (
+                authority["authority"]
+                and oslo.participant_id in authority["mirrored"]
+                and member["applies_plan"]
+                and lima.participant_id in member["mirrored"]
+                and authority["relaying"]
+            ):
+                break
+        assert time.monotonic() < deadline, body["workers"]
+        await asyncio.sleep(0.5)
+    assert body["participants"] == 3, "each counted once, where connected"
+
     sent = {"video": set(lima.sent.video_payloads), "audio": set(lima.sent.audio_payloads)}
     for peer in (oslo, pune):
         for kind in ("video", "audio"):

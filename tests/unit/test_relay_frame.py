@@ -29,6 +29,7 @@ GOOD = [
     ("nack", head(rf.NACK) + b"\x00\x05\xff\xff", RelayFrame(rf.NACK, 7, 9, 1, 0, b"\0\5\xff\xff")),
     ("layer needed", head(rf.LAYER_NEED, flags=1), RelayFrame(rf.LAYER_NEED, 7, 9, 1, 1)),
     ("layer not needed", head(rf.LAYER_NEED), RelayFrame(rf.LAYER_NEED, 7, 9, 1, 0)),
+    ("room", head(rf.ROOM) + b'{"a":1}', RelayFrame(rf.ROOM, 7, 9, 1, 0, b'{"a":1}')),
     ("source", head(rf.SOURCE) + b"\x01\x00\x00\x01aAlice", RelayFrame(rf.SOURCE, 7, 9, 1, 0,
                                                                   b"\x01\x00\x00\x01aAlice")),
     ("largest ids", HEAD + bytes([rf.RTP]) + b"\xff" * 8 + b"\x02\xff" + RTP_PACKET,
@@ -52,7 +53,10 @@ BAD = [
     ("layer 3", head(rf.KEYFRAME_REQUEST, layer=3), "layer"),
     ("rtp too short", head(rf.RTP) + RTP_PACKET[:11], "RTP"),
     ("rtp version 0", head(rf.RTP) + b"\x00" + RTP_PACKET[1:], "RTP"),
-    ("rtp too long", head(rf.RTP) + RTP_PACKET + bytes(2048), "longer"),
+    ("rtp too long", head(rf.RTP) + RTP_PACKET + bytes(2048), "RTP"),
+    ("frame too long", head(rf.ROOM) + b"{" + bytes(rf.MAX_ROOM_BYTES), "longer"),
+    ("room not an object", head(rf.ROOM) + b"[]", "JSON"),
+    ("room empty", head(rf.ROOM), "JSON"),
     ("nack empty", head(rf.NACK), "NACK"),
     ("nack odd", head(rf.NACK) + b"\x00\x01\x02", "NACK"),
     ("nack 65", head(rf.NACK) + bytes(130), "NACK"),
@@ -113,7 +117,7 @@ def test_arbitrary_bytes_raise_only_the_documented_error(data: bytes) -> None:
 
 @given(st.binary(min_size=1, max_size=40))
 def test_arbitrary_bytes_after_a_good_header(tail: bytes) -> None:
-    for kind in range(7):
+    for kind in range(8):
         try:
             frame = rf.decode(head(kind) + tail)
         except RelayFrameError:

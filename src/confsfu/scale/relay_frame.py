@@ -10,6 +10,7 @@ A frame is a 14-byte header, `magic(2) version(1) kind(1) room(4) source(4) laye
 | `KEYFRAME_REQUEST` | a subscribing worker | nothing: a keyframe of (source, layer), please |
 | `NACK` | a subscribing worker | 1 to 64 sequence numbers (2 bytes each) of (source, layer) lost |
 | `LAYER_NEED` | a subscribing worker | nothing; `flags` bit 0 (`NEEDED`): it is needed |
+| `ROOM` | either | a JSON object (up to 16 KB): the authority's plan, or a member's events |
 
 `room` is an index the front assigns; `source` an index the publisher's worker assigns. Bad
 input raises `RelayFrameError` (a ValueError) and nothing else.
@@ -31,14 +32,16 @@ SOURCE: Final = 2
 KEYFRAME_REQUEST: Final = 3
 NACK: Final = 4
 LAYER_NEED: Final = 5
-KINDS: Final = frozenset({RTP, SOURCE, KEYFRAME_REQUEST, NACK, LAYER_NEED})
+ROOM: Final = 6
+KINDS: Final = frozenset({RTP, SOURCE, KEYFRAME_REQUEST, NACK, LAYER_NEED, ROOM})
 
 MIN_RTP_BYTES: Final = 12
 MAX_RTP_BYTES: Final = 2048  # the intake's max_packet
 MAX_NACKS: Final = 64
 MAX_SOURCE_BYTES: Final = 300
 NEEDED: Final = 0x01  # LAYER_NEED's flag
-MAX_FRAME_BYTES: Final = HEADER_BYTES + MAX_RTP_BYTES
+MAX_ROOM_BYTES: Final = 16384
+MAX_FRAME_BYTES: Final = HEADER_BYTES + MAX_ROOM_BYTES
 MAX_LAYER: Final = 2  # simulcast layers 0..2 (ids.MAX_SPATIAL_LAYERS)
 _PURPOSES: Final = ("camera", "screen")
 _KINDS_OF_MEDIA: Final = ("audio", "video")
@@ -87,7 +90,7 @@ def decode(data: bytes) -> RelayFrame:
     """One frame from a datagram; RelayFrameError for anything else."""
     n = len(data)
     if (  # the common case, an RTP frame, checked as below
-        HEADER_BYTES + MIN_RTP_BYTES <= n <= MAX_FRAME_BYTES
+        HEADER_BYTES + MIN_RTP_BYTES <= n <= HEADER_BYTES + MAX_RTP_BYTES
         and data[:4] == _RTP_HEAD
         and data[14] >> 6 == 2
         and data[12] <= MAX_LAYER
@@ -131,6 +134,9 @@ def _check_payload(kind: int, payload: bytes) -> None:
     elif kind in (KEYFRAME_REQUEST, LAYER_NEED):
         if n:
             raise RelayFrameError("no payload expected")
+    elif kind == ROOM:
+        if not 2 <= n <= MAX_ROOM_BYTES or payload[:1] != b"{":
+            raise RelayFrameError("a room message is a JSON object of up to 16 KB")
     elif kind == SOURCE:
         if n > MAX_SOURCE_BYTES:
             raise RelayFrameError("source description too long")

@@ -46,6 +46,9 @@ class MediaSlots:
     _clock_ms: Callable[[], int]
     _on_slots_changed: Callable[[str], None]
     _on_layers_changed: Callable[[str, Purpose, list[str]], None]
+    # A relay member's room applies its authority's plan (server/relay.py): None, its own.
+    applied_plan: Callable[[], RoomPlan | None] | None = None
+    room_plan: RoomPlan | None = None  # the latest pass's (what an authority sends its members)
 
     if TYPE_CHECKING:  # RoomMedia's and MediaFeedback's
 
@@ -100,6 +103,8 @@ class MediaSlots:
             self._slot_counts.video,
             self._stage_memory.see(stage),
         )
+        applied = self.applied_plan() if self.applied_plan is not None else None
+        self.room_plan = room = applied if applied is not None else room
         demands: dict[tuple[object, SlotPurpose, int], Demand] = {}  # built once per pass
         for done, sub in enumerate(list(self.subscribers.values()), 1):
             me = sub.participant_id

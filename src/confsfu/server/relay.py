@@ -29,6 +29,7 @@ from confsfu.scale.relay import (
 )
 from confsfu.server._wire import Intake
 from confsfu.server.media_handles import Publisher
+from confsfu.server.relay_decisions import RoomDecisions
 from confsfu.server.rtc_adapter import RawPeerConnection
 
 if TYPE_CHECKING:
@@ -64,10 +65,14 @@ class RelayPc:
 class RoomRelay:
     """The relay of `live` (the room with front index `index`) to and from `peers`."""
 
-    def __init__(self, index: int, peers: frozenset[int], live: LiveRoom, send: Send) -> None:
+    def __init__(
+        self, index: int, peers: frozenset[int], live: LiveRoom, send: Send, home: int = -1
+    ) -> None:
+        """`home`: the worker of the room's authority (-1: this one)."""
         self.core = RelayRoom(index, peers)
         self.live = live
         self._send = send
+        self.home = home
         self._relaying: dict[LayerKey, Publisher] = {}  # local layers relayed, by their intake
         self.relayed: dict[tuple[str, Purpose], Publisher] = {}  # other workers' sources
         self.mirrors: set[str] = set()  # their participants, in this worker's meeting
@@ -75,6 +80,11 @@ class RoomRelay:
         self._needed: frozenset[LayerKey] = frozenset()
         self._said_ms = -NEED_EVERY_MS
         self.delivered = 0
+        self.decisions: RoomDecisions | None = None  # None: a bare relay (benchmarks/relay.py)
+        if live is not None:
+            self.decisions = RoomDecisions(
+                index, home, live.media, send, self._mirror, self._unmirror
+            )
 
     @property
     def media(self) -> RoomMedia:
@@ -114,6 +124,8 @@ class RoomRelay:
             for peer, frame in self._withdrawn(self._needed - needed):
                 self._send(peer, frame)
             self._needed = needed
+        if self.decisions is not None:
+            self.decisions.tick(now_ms, self.core.peers, self.mirrors)
 
     def _name_of(self, pid: str) -> str:
         participant = self.media.meeting.room.participants.get(pid)
@@ -135,6 +147,10 @@ class RoomRelay:
     # ---- frames ----------------------------------------------------------------------------
 
     def on_frame(self, peer: int, frame: rf.RelayFrame, now_ms: int) -> None:
+        if frame.kind == rf.ROOM:
+            if peer in self.core.peers and self.decisions is not None:
+                self.decisions.on_room(peer, frame.payload, now_ms)
+            return
         self._execute(now_ms, self.core.on_frame(peer, frame, now_ms))
         if frame.kind == rf.SOURCE:
             self._sync_relayed(now_ms)
@@ -193,7 +209,7 @@ class RoomRelay:
             known = {s.source for s in pub.router.sections} if pub.router else set()
             if set(sources) != known:
                 self._route(pub, sources)
-            self._mirror(now_ms, pid_purpose[0])
+            self._mirror(now_ms, pid_purpose[0], self.core.remote_name(pid_purpose[0]))
         for pid_purpose in [k for k in self.relayed if k not in wanted]:
             pub = self.relayed.pop(pid_purpose)
             self.media.publishers.pop(pid_purpose, None)
@@ -300,13 +316,13 @@ class RoomRelay:
 
     # ---- the meeting's mirrors -------------------------------------------------------------
 
-    def _mirror(self, now_ms: int, pid: str) -> None:
+    def _mirror(self, now_ms: int, pid: str, name: str) -> None:
+        """Another worker's participant joins this worker's meeting (if not there yet)."""
         meeting = self.media.meeting
         if pid in self.mirrors or pid in meeting.room.participants:
             return
         try:
-            name = self.core.remote_name(pid) or pid
-            meeting.join(now_ms, pid, name, Role.PARTICIPANT, f"relay:{pid}")
+            meeting.join(now_ms, pid, name or pid, Role.PARTICIPANT, f"relay:{pid}")
         except ValueError as exc:  # MeetingError: the room is full, or locked
             log.info("relayed participant %s not mirrored: %s", pid, exc)
             return
@@ -325,3 +341,7 @@ class RoomRelay:
         for peer, _index in list(self.core.remote_sources()):
             self.core.forget_peer(peer)
         self._sync_relayed(now_ms)
+        for pid in list(self.mirrors):
+            self._unmirror(now_ms, pid)
+        if self.decisions is not None:
+            self.decisions.close()

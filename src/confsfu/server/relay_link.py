@@ -44,7 +44,8 @@ class RelayLink:
         self.hub = hub
         self.index = -1
         self.directory: Path | None = None
-        self.spans: dict[str, tuple[int, frozenset[int]]] = {}  # room -> (index, peers)
+        # room -> (its index, the other workers holding it, its home: -1 when it is this one)
+        self.spans: dict[str, tuple[int, frozenset[int], int]] = {}
         self.relays: dict[str, RoomRelay] = {}
         self.counts: Counter[str] = Counter()
         self._sock: socket.socket | None = None
@@ -65,9 +66,11 @@ class RelayLink:
             self._open()
         spans = {}
         for name, span in list(rooms.items())[:MAX_ROOMS]:
-            workers = frozenset(int(w) for w in span["workers"])
+            order = [int(w) for w in span["workers"]][:64]  # the home first
+            workers = frozenset(order)
             if self.index in workers:
-                spans[str(name)] = (int(span["index"]), workers - {self.index})
+                home = -1 if order[0] == self.index else order[0]
+                spans[str(name)] = (int(span["index"]), workers - {self.index}, home)
         self.spans = spans
         self._sync()
 
@@ -95,22 +98,22 @@ class RelayLink:
             if (
                 span is None
                 or self.hub.rooms.get(name) is not relay.live
-                or span[0] != relay.core.room
+                or (span[0], span[2]) != (relay.core.room, relay.home)
             ):
                 relay.close(now_ms)
                 del self.relays[name]
-        for name, (index, peers) in self.spans.items():
+        for name, (index, peers, home) in self.spans.items():
             live = self.hub.rooms.get(name)
             if live is None:
                 continue
             found = self.relays.get(name)
             if found is None:
-                found = self.relays[name] = RoomRelay(index, peers, live, self.send)
+                found = self.relays[name] = RoomRelay(index, peers, live, self.send, home)
                 log.info("room %s relayed with workers %s", name, sorted(peers))
             found.core.peers = peers
         self._by_index = {r.core.room: r for r in self.relays.values()}
         if self.directory is not None:
-            every = {p for _, ps in self.spans.values() for p in ps}
+            every = {p for _, ps, _ in self.spans.values() for p in ps}
             self._peers = {str(relay_path(self.directory, p)): p for p in every}
 
     # ---- datagrams --------------------------------------------------------------------------
@@ -235,17 +238,47 @@ class RelayLink:
         drops: Counter[str] = Counter(self.counts)
         for relay in self.relays.values():
             drops.update(relay.core.drops)
+        rooms = {}
+        for name, r in self.relays.items():
+            applied = r.decisions is not None and r.decisions.applier.plan is not None
+            rooms[name] = {
+                "peers": sorted(r.core.peers),
+                "authority": r.home < 0,
+                "applies_plan": applied,
+                "mirrored": sorted(r.mirrors),
+                "relaying": sorted(str(k) for k in r._relaying),
+            }
         return {
-            "rooms": {name: sorted(r.core.peers) for name, r in self.relays.items()},
+            "rooms": rooms,
             "delivered": sum(r.delivered for r in self.relays.values()),
             "counts": dict(drops),
         }
+
+    @property
+    def mirrored(self) -> int:
+        """Other workers' participants in this worker's meetings (counted where connected)."""
+        return sum(len(r.mirrors) for r in self.relays.values())
+
+
+RELAY_LINKS = web.AppKey("relay_links", list)  # this worker's RelayLink, once the front spoke
+
+
+def relay_health(app: web.Application) -> dict[str, Any]:
+    """For /healthz: the relay's state ({} before the front spoke of one)."""
+    links: list[RelayLink] = app[RELAY_LINKS]
+    return links[0].health() if links else {}
+
+
+def mirrored(app: web.Application) -> int:
+    links: list[RelayLink] = app[RELAY_LINKS]
+    return links[0].mirrored if links else 0
 
 
 def add_relay_routes(app: web.Application, hub_key: web.AppKey[Hub]) -> None:
     """POST /relay (from the front: this worker's index, the directory, the shared rooms) and
     GET /relay; the link is made on the front's first word and closes with the app."""
     links: list[RelayLink] = []
+    app[RELAY_LINKS] = links
 
     async def configure(request: web.Request) -> web.Response:
         try:
