@@ -143,3 +143,13 @@ def test_a_hostile_peer_never_raises_nor_grows_anything(
         assert set(local.needs) <= {0, 1, 2}
         assert all(set(n) <= {1} for n in local.needs.values()), "only peers need"
         assert all(len(ring) == r.HISTORY for ring in local.history.values())
+
+
+def test_the_highest_layer_peers_need_is_kept_on() -> None:
+    home, _ = pair()
+    assert home.wanted_layers(0) == {}
+    home.on_frame(1, RelayFrame(rf.LAYER_NEED, 7, 1, 0, rf.NEEDED), 0)
+    home.on_frame(1, RelayFrame(rf.LAYER_NEED, 7, 1, 2, rf.NEEDED), 10)
+    assert home.wanted_layers(100) == {CAM: 2}
+    assert home.wanted_layers(r.NEED_TTL_MS + 5) == {CAM: 2}, "layer 2 said later"
+    assert home.wanted_layers(r.NEED_TTL_MS + 10) == {}

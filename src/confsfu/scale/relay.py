@@ -141,6 +141,17 @@ class RelayRoom:
             return ()
         return tuple(sorted(p for p, until in needs.items() if until > now_ms))
 
+    def wanted_layers(self, now_ms: int) -> dict[SourceId, int]:
+        """Per local source, the highest layer a peer needs (for dynacast to keep it on)."""
+        out: dict[SourceId, int] = {}
+        for source, local in self._locals.items():
+            live = [
+                layer for layer, n in local.needs.items() if any(u > now_ms for u in n.values())
+            ]
+            if live:
+                out[source] = max(live)
+        return out
+
     def rtp_frame(self, key: LayerKey, packet: bytes) -> bytes | None:
         """The RTP frame of a local packet (kept for NACKs); None when `key` is not relayed or
         the packet cannot be framed."""

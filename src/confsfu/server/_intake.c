@@ -116,7 +116,8 @@ static PyObject *tell_gap(Intake *self, long long now_ms) {
 }
 
 /* The packet to another worker, if one needs its layer (`relay`): as it arrived, or its RTX
- * unwrapped (the original's sequence number, the track's SSRC); padding left out. */
+ * unwrapped (the original's sequence number, the track's SSRC); its padding left out (a
+ * padding-only packet goes as a bare header). */
 static int relay_packet(Intake *self, Reception *t, const unsigned char *d, const RtpScan *h,
                         int repair) {
     if (self->relay == NULL || !PyDict_Check(self->relay) || PyDict_GET_SIZE(self->relay) == 0)
@@ -188,8 +189,11 @@ PyObject *intake_receive(Intake *self, const unsigned char *d, int length,
         Py_RETURN_NONE;
     }
     int opened_gap = highest_before >= 0 && t->highest_ext - highest_before > 1;
-    if (payload_length == 0) /* padding only */
+    if (payload_length == 0) { /* padding only: relayed bare, so the other side numbers alike */
+        if (relay_packet(self, t, d, &h, repair) < 0)
+            return NULL;
         return opened_gap ? tell_gap(self, now_ms) : Py_NewRef(Py_None);
+    }
     if (!(t->is_video ? self->gate_video : self->gate_audio)) {
         self->counts[C_CHAIR_MUTED]++;
         return opened_gap ? tell_gap(self, now_ms) : Py_NewRef(Py_None);

@@ -81,7 +81,9 @@ class RoomRelay:
         self._said_ms = -NEED_EVERY_MS
         self.delivered = 0
         self.decisions: RoomDecisions | None = None  # None: a bare relay (benchmarks/relay.py)
+        self._now_ms = 0
         if live is not None:
+            live.media.relay_wants = lambda: self.core.wanted_layers(self._now_ms)
             self.decisions = RoomDecisions(
                 index, home, live.media, send, self._mirror, self._unmirror
             )
@@ -94,6 +96,7 @@ class RoomRelay:
 
     def tick(self, now_ms: int) -> None:
         """Local sources announced, needs said (again), lapsed needs and gone sources."""
+        self._now_ms = now_ms
         media = self.media
         local: set[SourceId] = set()
         for pub in list(media.publishers.values()):
@@ -108,9 +111,12 @@ class RoomRelay:
             self._execute(now_ms, self.core.remove_local(source))
         self._execute(now_ms, self.core.expire(now_ms))
         self._sync_relayed(now_ms)
+        # The layers slots carry or await, every microphone, and each source's highest layer
+        # any slot could use (dynacast at the publisher's worker keeps it on for us).
+        wanted = [s.layer(w) for s, w in media.wanted_layers.items() if 0 <= w <= rf.MAX_LAYER]
         needed = frozenset(
             k
-            for k in [*media._slots_by_key, *self._remote_audio()]
+            for k in [*media._slots_by_key, *self._remote_audio(), *wanted]
             if isinstance(k, LayerKey) and (k.source.participant, k.source.purpose) in self.relayed
         )
         if needed != self._needed or now_ms - self._said_ms >= NEED_EVERY_MS:
@@ -345,3 +351,4 @@ class RoomRelay:
             self._unmirror(now_ms, pid)
         if self.decisions is not None:
             self.decisions.close()
+            self.media.relay_wants = None
