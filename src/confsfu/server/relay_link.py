@@ -207,6 +207,8 @@ class RelayLink:
 
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._timer is not None:
+            self._timer.cancel()  # called early (tests): still one timer
         self._timer = loop.call_later(TICK_S, self._tick)
         try:
             self._sync()
