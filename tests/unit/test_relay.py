@@ -153,3 +153,13 @@ def test_the_highest_layer_peers_need_is_kept_on() -> None:
     assert home.wanted_layers(100) == {CAM: 2}
     assert home.wanted_layers(r.NEED_TTL_MS + 5) == {CAM: 2}, "layer 2 said later"
     assert home.wanted_layers(r.NEED_TTL_MS + 10) == {}
+
+
+def test_remote_sources_not_announced_again_lapse() -> None:
+    home, member = pair()  # announced at 0
+    for frame in home.announcements()[:1]:  # the camera again, at 2000
+        member.on_frame(0, rf.decode(frame), 2000)
+    assert member.expire_remotes(r.NEED_TTL_MS - 1) == []
+    assert member.expire_remotes(r.NEED_TTL_MS) == [MIC]
+    member.peers = frozenset()
+    assert member.expire_remotes(r.NEED_TTL_MS) == [CAM], "its worker left the room"

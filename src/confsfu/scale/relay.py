@@ -66,6 +66,7 @@ class _Remote:
     source: SourceId
     level_id: int
     name: str
+    heard_ms: int  # when it was last announced
     tokens: float = BURST
     at_ms: int = 0
 
@@ -207,6 +208,16 @@ class RelayRoom:
             (r.name for r in self._remotes.values() if r.source.participant == participant), ""
         )
 
+    def expire_remotes(self, now_ms: int) -> list[SourceId]:
+        """Remote sources not announced again for `NEED_TTL_MS` (their publisher left), and
+        those of workers no longer peers: gone."""
+        gone = [
+            k
+            for k, r in self._remotes.items()
+            if now_ms - r.heard_ms >= NEED_TTL_MS or k[0] not in self.peers
+        ]
+        return [self._remotes.pop(k).source for k in gone]
+
     def forget_peer(self, peer: int) -> list[SourceId]:
         """A worker left the room (or died): its sources, gone."""
         gone = [k for k in self._remotes if k[0] == peer]
@@ -247,7 +258,7 @@ class RelayRoom:
         if kind == rf.RTP:
             return self._rtp(peer, frame, now_ms)
         if kind == rf.SOURCE:
-            self._announced(peer, frame)
+            self._announced(peer, frame, now_ms)
             return []
         source = self._by_index.get(frame.source)
         if source is None:
@@ -280,7 +291,7 @@ class RelayRoom:
                 self.drops["relay_nack_missed"] += 1
         return [Resend(peer, tuple(answers))] if answers else []
 
-    def _announced(self, peer: int, frame: RelayFrame) -> None:
+    def _announced(self, peer: int, frame: RelayFrame, now_ms: int) -> None:
         info = rf.source_info(frame.payload)  # decode checked it
         try:
             source = SourceId(info.participant, cast(Purpose, info.purpose), cast(Kind, info.kind))
@@ -289,12 +300,12 @@ class RelayRoom:
             return
         found = self._remotes.get((peer, frame.source))
         if found is not None and found.source is source:
-            found.level_id, found.name = info.level_id, info.name
+            found.level_id, found.name, found.heard_ms = info.level_id, info.name, now_ms
             return
         if found is None and len(self._remotes) >= MAX_REMOTE:
             self.drops["relay_remote_limit"] += 1
             return
-        self._remotes[peer, frame.source] = _Remote(source, info.level_id, info.name)
+        self._remotes[peer, frame.source] = _Remote(source, info.level_id, info.name, now_ms)
 
     def _rtp(self, peer: int, frame: RelayFrame, now_ms: int) -> list[Effect]:
         remote = self._remotes.get((peer, frame.source))

@@ -73,7 +73,8 @@ class RoomRelay:
         self.live = live
         self._send = send
         self.home = home
-        self._relaying: dict[LayerKey, Publisher] = {}  # local layers relayed, by their intake
+        self._targets: dict[LayerKey, tuple[int, ...]] = {}  # local layers peers need: who
+        self._relaying: dict[LayerKey, Publisher] = {}  # ... and whose intake relays them
         self.relayed: dict[tuple[str, Purpose], Publisher] = {}  # other workers' sources
         self.mirrors: set[str] = set()  # their participants, in this worker's meeting
         self._learning: LayerKey | None = None  # the layer of the packet being delivered
@@ -110,7 +111,10 @@ class RoomRelay:
         for source in [s for s in self.core.local_sources() if s not in local]:
             self._execute(now_ms, self.core.remove_local(source))
         self._execute(now_ms, self.core.expire(now_ms))
-        self._sync_relayed(now_ms)
+        for key in list(self._targets):  # a publisher that published again: its new intake
+            self._install(key)
+        if self.core.expire_remotes(now_ms):
+            self._sync_relayed(now_ms)
         # The layers slots carry or await, every microphone, and each source's highest layer
         # any slot could use (dynacast at the publisher's worker keeps it on for us).
         wanted = [s.layer(w) for s, w in media.wanted_layers.items() if 0 <= w <= rf.MAX_LAYER]
@@ -176,12 +180,23 @@ class RoomRelay:
     # ---- local layers out ------------------------------------------------------------------
 
     def _retarget(self, key: LayerKey, targets: tuple[int, ...]) -> None:
-        pub = self.media.publishers.get((key.source.participant, key.source.purpose))
         old = self._relaying.pop(key, None)
         if old is not None and old.intake.relay is not None:
             old.intake.relay.pop(key, None)
-        if pub is None or not targets or pub in self.relayed.values():
+        if targets:
+            self._targets[key] = targets
+        else:
+            self._targets.pop(key, None)
+        self._install(key)
+
+    def _install(self, key: LayerKey) -> None:
+        """The hook on the intake of the layer's local publisher (if it has one now)."""
+        targets = self._targets.get(key)
+        pub = self.media.publishers.get((key.source.participant, key.source.purpose))
+        if targets is None or pub is None or pub is self._relaying.get(key):
             return
+        if pub in self.relayed.values():
+            return  # another worker's: never relayed on
         if pub.intake.relay is None:
             pub.intake.relay = {}
         pub.intake.relay[key] = partial(self._relay, key, targets)
@@ -203,6 +218,7 @@ class RoomRelay:
         """A relayed publisher (and a mirror in the meeting) per remote participant's purpose;
         gone ones removed."""
         remote = self.core.remote_sources()
+        changed = False
         wanted: dict[tuple[str, Purpose], list[SourceId]] = {}
         for source in remote.values():
             wanted.setdefault((source.participant, source.purpose), []).append(source)
@@ -215,6 +231,7 @@ class RoomRelay:
             known = {s.source for s in pub.router.sections} if pub.router else set()
             if set(sources) != known:
                 self._route(pub, sources)
+                changed = True
             self._mirror(now_ms, pid_purpose[0], self.core.remote_name(pid_purpose[0]))
         for pid_purpose in [k for k in self.relayed if k not in wanted]:
             pub = self.relayed.pop(pid_purpose)
@@ -223,7 +240,9 @@ class RoomRelay:
                 pub.intake.remove(ssrc)
             if not any(pid == pid_purpose[0] for pid, _ in self.relayed):
                 self._unmirror(now_ms, pid_purpose[0])
-        self.media.reassign_gradually()
+            changed = True
+        if changed:  # a source more or less: the slots are planned again
+            self.media.reassign_gradually()
 
     def _relayed_publisher(self, pid: str, purpose: Purpose) -> Publisher:
         media = self.media
@@ -341,7 +360,7 @@ class RoomRelay:
 
     def close(self, now_ms: int) -> None:
         """Relay nothing more; the relayed publishers and mirrors go."""
-        for key in list(self._relaying):
+        for key in list({*self._relaying, *self._targets}):
             self._retarget(key, ())
         self.core.peers = frozenset()
         for peer, _index in list(self.core.remote_sources()):
