@@ -80,6 +80,7 @@ class RoomRelay:
         self._learning: LayerKey | None = None  # the layer of the packet being delivered
         self._needed: frozenset[LayerKey] = frozenset()
         self._said_ms = -NEED_EVERY_MS
+        self._announced_ms = -NEED_EVERY_MS
         self.delivered = 0
         self.decisions: RoomDecisions | None = None  # None: a bare relay (benchmarks/relay.py)
         self._now_ms = 0
@@ -123,11 +124,12 @@ class RoomRelay:
             for k in [*media._slots_by_key, *self._remote_audio(), *wanted]
             if isinstance(k, LayerKey) and (k.source.participant, k.source.purpose) in self.relayed
         )
+        if now_ms - self._announced_ms >= NEED_EVERY_MS:  # its own cadence: needs may change
+            self._announced_ms = now_ms  # faster than it, announcements must still go out
+            for frame in self.core.announcements():
+                for peer in self.core.peers:
+                    self._send(peer, frame)
         if needed != self._needed or now_ms - self._said_ms >= NEED_EVERY_MS:
-            if now_ms - self._said_ms >= NEED_EVERY_MS:
-                for frame in self.core.announcements():
-                    for peer in self.core.peers:
-                        self._send(peer, frame)
             self._said_ms = now_ms
             for peer, frame in self.core.need_frames(needed):
                 self._send(peer, frame)
