@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from confsfu.codecs.vp8 import parse_vp8
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.loadgen.receiving import ReceivedStream
@@ -83,7 +84,7 @@ async def join(port: int, made: list[LoopbackPeer], name: str, publish: bool) ->
     await peer.join(publish=publish)
     if publish:
         video = vp8_frames(320, 180, bitrate_bps=200_000)
-        peer.start_media(opus_frames(variant=1), video, level_dbov=30, duration_s=120)
+        peer.start_media(opus_frames(variant=len(made)), video, level_dbov=30, duration_s=120)
     return peer
 
 
@@ -155,6 +156,54 @@ async def test_a_room_spills_and_its_media_is_relayed(
         low, high = max(there[0], here[0]), min(there[-1], here[-1])
         both = [i for i in there if low <= i <= high]
         assert len(both) > 100 and both == [i for i in here if low <= i <= high], kind
+
+
+async def test_both_ways_a_member_s_publisher_reaches_the_home(
+    front: int, peers: list[LoopbackPeer]
+) -> None:
+    lima = await join(front, peers, "Lima", publish=True)  # the home
+    oslo = await join(front, peers, "Oslo", publish=True)  # the member
+    pune = await join(front, peers, "Pune", publish=False)  # the home again
+    body = await health(front)
+    assert sorted(w["connections"] for w in body["workers"]) == [1, 2], body["workers"]
+
+    def got(peer: LoopbackPeer, name: str, kind: str, n: int) -> bool:
+        stream = peer.streams_showing(kind).get(name)
+        return stream is not None and stream.packets >= n
+
+    pairs = [(lima, oslo), (pune, oslo), (oslo, lima)]
+    for viewer, source in pairs:
+        for kind in ("video", "audio"):
+            check = lambda v=viewer, s=source.name, k=kind: got(v, s, k, 150)  # noqa: E731
+            await viewer.wait_for(check, 60)
+    by_name = {p.name: p for p in (lima, oslo)}
+
+    def sent_by(names: tuple[str, ...], kind: str) -> set[bytes]:
+        media = [by_name[n].sent for n in names if n in by_name]
+        if kind == "audio":
+            return {p for m in media for p in m.audio_payloads}
+        return {frame(p) for m in media for p in m.video_payloads}
+
+    def frame(payload: bytes) -> bytes:
+        """A VP8 payload without its descriptor: a slot that changed hands rewrites the
+        picture ids there (so its pictures number on), never the frame."""
+        return payload[parse_vp8(payload).size :]
+
+    for viewer, source in pairs:
+        for kind in ("video", "audio"):
+            # A slot changes hands as the speaker does: each payload is checked against whom
+            # the slot showed as it arrived (its first holder before the slot map came).
+            stream = viewer.streams_showing(kind)[source.name]
+            first = next(lb for lb in stream.labels if lb[0])
+            strangers = [
+                p
+                for p, shown in zip(stream.payloads, stream.labels, strict=True)
+                if (frame(p) if kind == "video" else p)
+                not in sent_by(shown if shown[0] else first, kind)
+            ]
+            assert not strangers, f"{viewer.name}: {len(strangers)} {kind} payloads of nobody"
+            gaps = continuous(stream)
+            assert gaps == [], f"{viewer.name} {kind} of {source.name}: steps {gaps[:5]}"
 
 
 def positions(received: list[bytes], sent: list[bytes]) -> list[int]:
