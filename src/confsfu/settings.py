@@ -233,6 +233,9 @@ class Settings(BaseSettings):
     # With workers: a Redis server (redis://[:password@]host[:port][/db]) the front keeps its
     # rooms' meeting snapshots in too, so a restarted server's meetings carry on. None: memory.
     redis_url: str | None = Field(default=None, pattern=r"^redis://")
+    # Connections a worker takes before a room's new participants spill to another worker,
+    # which relays the room's media (docs/scale-out.md); 0: no bound, a room stays on one.
+    worker_max_connections: int = Field(default=0, ge=0, le=100_000)
 
     @classmethod
     def settings_customise_sources(

@@ -170,3 +170,128 @@ def test_load_is_connections() -> None:
     p.place("b", 0)
     assert (p.connections(0), p.connections(1)) == (3, 1)
     assert p.rooms_on(0) == ["a"] and p.rooms_on(1) == ["b"]
+
+
+# Spill: (name, workers, per-worker bound, steps, the workers the "place" steps went to, the
+# rooms spanning workers at the end). Steps as above; ("left", room) ends the room's latest.
+SPILL: list[tuple[str, int, int, list[tuple[Any, ...]], list[int], dict[str, list[int]]]] = [
+    ("no bound: one worker", 2, 0, [("place", "a")] * 3, [0, 0, 0], {}),
+    ("under the bound: the home", 2, 3, [("place", "a")] * 3, [0, 0, 0], {}),
+    ("a full home spills", 2, 2, [("place", "a")] * 3, [0, 0, 1], {"a": [0, 1]}),
+    (
+        "the member takes more until it is full, then the home again",
+        2,
+        2,
+        [("place", "a")] * 5,
+        [0, 0, 1, 1, 0],
+        {"a": [0, 1]},
+    ),
+    (
+        "a spill goes to the least loaded of the others",
+        3,
+        2,
+        [("place", "b"), ("place", "a"), ("place", "a"), ("place", "a")],
+        [0, 1, 1, 2],
+        {"a": [1, 2]},
+    ),
+    (
+        "an existing member first, even if another has fewer",
+        3,
+        3,
+        [("place", "a")] * 4 + [("place", "b"), ("place", "a")],
+        [0, 0, 0, 1, 2, 1],
+        {"a": [0, 1]},
+    ),
+    (
+        "a member with nobody left is no member",
+        2,
+        1,
+        [("place", "a"), ("place", "a"), ("left", "a")],
+        [0, 1],
+        {},
+    ),
+    (
+        "a home freed takes the next itself",
+        2,
+        1,
+        [("place", "a"), ("place", "a"), ("left-home", "a"), ("place", "a")],
+        [0, 1, 0],
+        {"a": [0, 1]},
+    ),
+    ("a dead worker is no member", 2, 1, [("place", "a")] * 2 + [("died", 1)], [0, 1], {}),
+    (
+        "a dead worker takes no spill",
+        3,
+        1,
+        [("died", 1), ("place", "a"), ("place", "a")],
+        [0, 2],
+        {"a": [0, 2]},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("workers", "bound", "steps", "went", "spans"),
+    [c[1:] for c in SPILL],
+    ids=[c[0] for c in SPILL],
+)
+def test_spill(
+    workers: int,
+    bound: int,
+    steps: list[tuple[Any, ...]],
+    went: list[int],
+    spans: dict[str, list[int]],
+) -> None:
+    p = Placement(workers, max_rooms=8, linger_ms=1000, per_worker=bound)
+    for i in range(workers):
+        p.worker_started(i)
+    placed: list[Ticket] = []
+    for step in steps:
+        match step:
+            case ("place", room):
+                ticket = p.place(room, 0)
+                assert isinstance(ticket, Ticket)
+                assert ticket.spilled == (ticket.worker != p.home(room))
+                placed.append(ticket)
+            case ("left", room):
+                p.left(next(t for t in reversed(placed) if t.room == room), 0)
+            case ("left-home", room):
+                p.left(next(t for t in placed if t.room == room and not t.spilled), 0)
+            case ("died", worker):
+                p.worker_died(worker)
+    assert [t.worker for t in placed] == went
+    assert p.spans() == spans
+    total = sum(p.connections(i) for i in range(workers))
+    assert total <= len(placed)
+
+
+def test_spilled_connections_count_and_keep_the_room() -> None:
+    p = Placement(2, max_rooms=8, linger_ms=1000, per_worker=1)
+    p.worker_started(0)
+    p.worker_started(1)
+    home, member = p.place("a", 0), p.place("a", 0)
+    assert isinstance(home, Ticket) and isinstance(member, Ticket)
+    assert (home.spilled, member.spilled, member.home) == (False, True, 0)
+    assert (p.connections(0), p.connections(1)) == (1, 1)
+    assert p.members("a") == [1] and p.rooms_on(1) == []
+    p.left(home, 10)
+    assert p.expire(5000) == [], "a room with a member's connections stays"
+    p.left(member, 20)
+    p.left(member, 20)  # twice: never below zero
+    assert p.connections(1) == 0 and p.members("a") == []
+    assert p.expire(5000) == ["a"]
+
+
+def test_a_member_ticket_of_a_moved_room_changes_nothing() -> None:
+    p = Placement(3, max_rooms=8, linger_ms=0, per_worker=1)
+    for i in range(3):
+        p.worker_started(i)
+    p.place("a", 0)
+    member = p.place("a", 0)
+    assert isinstance(member, Ticket) and member.worker == 1
+    assert p.worker_died(0) == ["a"]  # the front closes its members' connections too
+    again = p.place("a", 0)
+    assert isinstance(again, Ticket) and (again.worker, again.spilled) == (1, False)
+    assert p.spans() == {}
+    p.left(member, 0)  # its old home is gone: nothing to take from the new one
+    assert p.connections(1) == 1

@@ -37,6 +37,11 @@ class Lineup:
             other._grid,
         )
 
+    def parts(self) -> tuple[tuple[str, ...], tuple[str, ...], str | None, tuple[str, ...]]:
+        """What `Lineup(*parts)` makes an equal lineup of (the audible sorted): for another
+        worker applying this room's plan (scale/authority.py)."""
+        return self._loudest, tuple(sorted(self._audible)), self._holder, self._grid
+
     def __hash__(self) -> int:
         return hash((self._loudest, self._holder, self._grid))
 

@@ -1,20 +1,28 @@
-"""Placement: which worker process is a room's home, decided by the front from its own
-connections, the workers' reports of the rooms they hold, and their deaths (sans-IO)."""
+"""Placement: which worker process is a room's home, and where a room's connections go once
+its home is full (spill), decided by the front from its own connections, the workers' reports
+of the rooms they hold, and their deaths (sans-IO)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
 class Ticket:
-    """One connection placed: the room, its home worker, and that worker's life (epoch) it was
-    placed in; a ticket of a worker's earlier life is ignored when it ends."""
+    """One connection placed: the room, the worker it goes to, and that worker's life (epoch) it
+    was placed in; a ticket of a worker's earlier life is ignored when it ends. `home` is the
+    room's home worker (its authority): another than `worker` when the connection spilled."""
 
     room: str
     worker: int
     epoch: int
+    home: int = -1  # -1: the same as `worker`
+
+    @property
+    def spilled(self) -> bool:
+        """The connection went to a relay member of the room, not its home."""
+        return self.home not in (-1, self.worker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +36,7 @@ class Refused:
 class _Home:
     worker: int
     connections: int = 0
+    members: dict[int, int] = field(default_factory=dict)  # relay member -> its connections
     held: bool = False  # the worker's latest report names the room
     idle_since_ms: int = 0  # when its last connection ended (or it was placed)
 
@@ -41,15 +50,24 @@ class _Worker:
 class Placement:
     """The room-to-worker map. A room's home is the worker already holding it, else the live
     worker with the fewest connections (then fewest rooms, then lowest index). A home without
-    connections, no longer reported by its worker, is forgotten after `linger_ms`."""
+    connections, no longer reported by its worker, is forgotten after `linger_ms`.
 
-    def __init__(self, workers: int, *, max_rooms: int, linger_ms: int) -> None:
+    With `per_worker` (connections; 0: no bound), a new connection of a room whose home holds
+    that many spills: to the room's relay member with the fewest connections that has fewer,
+    else to the live worker with the fewest connections below the bound, which becomes a relay
+    member of the room. When every live worker is full the home takes it: the bound spreads
+    load, it admits nobody (the room's own limits do)."""
+
+    def __init__(
+        self, workers: int, *, max_rooms: int, linger_ms: int, per_worker: int = 0
+    ) -> None:
         if workers < 1:
             raise ValueError("at least one worker")
         self._workers = [_Worker() for _ in range(workers)]
         self._homes: dict[str, _Home] = {}
         self.max_rooms = max_rooms
         self.linger_ms = linger_ms
+        self.per_worker = per_worker
 
     # ---- the workers' lives --------------------------------------------------------------
 
@@ -61,12 +79,14 @@ class Placement:
         return worker.epoch
 
     def worker_died(self, index: int) -> list[str]:
-        """A worker process ended: its rooms lose their home (their meeting state went with it);
-        returns those rooms, in name order."""
+        """A worker process ended: its rooms lose their home (their meeting state went with it)
+        and it is no relay member of any room any more; returns the rooms lost, in name order."""
         self._workers[index].alive = False
         lost = sorted(room for room, home in self._homes.items() if home.worker == index)
         for room in lost:
             del self._homes[room]
+        for home in self._homes.values():
+            home.members.pop(index, None)
         return lost
 
     def reported(self, index: int, rooms: Iterable[str], now_ms: int) -> None:
@@ -88,7 +108,8 @@ class Placement:
     # ---- connections ---------------------------------------------------------------------
 
     def place(self, room: str, now_ms: int) -> Ticket | Refused:
-        """A connection joins `room`: its home worker, counted until `left`."""
+        """A connection joins `room`: the worker it goes to (its home, or a relay member when
+        the home is full), counted until `left`."""
         home = self._homes.get(room)
         if home is None:
             if len(self._homes) >= self.max_rooms:
@@ -97,15 +118,45 @@ class Placement:
             if index is None:
                 return Refused("no_worker")
             home = self._homes[room] = _Home(index, idle_since_ms=now_ms)
-        home.connections += 1
-        return Ticket(room, home.worker, self._workers[home.worker].epoch)
+        spill = self._spill_to(home)
+        if spill is None:
+            home.connections += 1
+            return Ticket(room, home.worker, self._workers[home.worker].epoch)
+        home.members[spill] = home.members.get(spill, 0) + 1
+        return Ticket(room, spill, self._workers[spill].epoch, home.worker)
+
+    def _spill_to(self, home: _Home) -> int | None:
+        """Where a new connection of a room goes instead of its home (None: the home)."""
+        bound = self.per_worker
+        if not bound or self.connections(home.worker) < bound:
+            return None
+        members = [i for i in home.members if self.connections(i) < bound]
+        if members:
+            return min(members, key=lambda i: (self.connections(i), i))
+        others = [
+            i
+            for i, w in enumerate(self._workers)
+            if w.alive and i != home.worker and self.connections(i) < bound
+        ]
+        if not others:
+            return None
+        return min(others, key=lambda i: (self.connections(i), len(self.rooms_on(i)), i))
 
     def left(self, ticket: Ticket, now_ms: int) -> None:
         """A placed connection ended. One of a worker's earlier life changes nothing."""
         home = self._homes.get(ticket.room)
-        if home is None or home.worker != ticket.worker:
+        if home is None or self._workers[ticket.worker].epoch != ticket.epoch:
             return
-        if self._workers[ticket.worker].epoch != ticket.epoch or home.connections == 0:
+        if ticket.spilled:
+            if home.worker != ticket.home:
+                return  # the room moved since: that member went with its old home
+            count = home.members.get(ticket.worker, 0)
+            if count > 1:
+                home.members[ticket.worker] = count - 1
+            elif count == 1:
+                del home.members[ticket.worker]
+            return
+        if home.worker != ticket.worker or home.connections == 0:
             return
         home.connections -= 1
         if home.connections == 0:
@@ -117,6 +168,7 @@ class Placement:
             room
             for room, home in self._homes.items()
             if home.connections == 0
+            and not home.members
             and not home.held
             and now_ms - home.idle_since_ms >= self.linger_ms
         )
@@ -140,7 +192,25 @@ class Placement:
         return self._workers[index].epoch
 
     def connections(self, index: int) -> int:
-        return sum(h.connections for h in self._homes.values() if h.worker == index)
+        """The worker's connections: of the rooms it is home to and those it is a member of."""
+        return sum(
+            (h.connections if h.worker == index else 0) + h.members.get(index, 0)
+            for h in self._homes.values()
+        )
+
+    def members(self, room: str) -> list[int]:
+        """The room's relay members (workers other than its home holding some of its
+        connections), in index order."""
+        home = self._homes.get(room)
+        return [] if home is None else sorted(home.members)
+
+    def spans(self) -> dict[str, list[int]]:
+        """Every room held by more than one worker: its home first, then its relay members."""
+        return {
+            room: [home.worker, *sorted(home.members)]
+            for room, home in sorted(self._homes.items())
+            if home.members
+        }
 
     def rooms_on(self, index: int) -> list[str]:
         return sorted(room for room, home in self._homes.items() if home.worker == index)

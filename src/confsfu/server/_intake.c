@@ -115,6 +115,39 @@ static PyObject *tell_gap(Intake *self, long long now_ms) {
     Py_RETURN_NONE;
 }
 
+/* The packet to another worker, if one needs its layer (`relay`): as it arrived, or its RTX
+ * unwrapped (the original's sequence number, the track's SSRC); its padding left out (a
+ * padding-only packet goes as a bare header). */
+static int relay_packet(Intake *self, Reception *t, const unsigned char *d, const RtpScan *h,
+                        int repair) {
+    if (self->relay == NULL || !PyDict_Check(self->relay) || PyDict_GET_SIZE(self->relay) == 0)
+        return 0;
+    PyObject *to = PyDict_GetItemWithError(self->relay, t->key);
+    if (to == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    Py_ssize_t header = repair ? h->payload_start - 2 : h->payload_start;
+    Py_ssize_t payload = h->payload_end - h->payload_start;
+    PyObject *packet = PyBytes_FromStringAndSize(NULL, header + payload);
+    if (packet == NULL)
+        return -1;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(packet);
+    memcpy(out, d, (size_t)header);
+    memcpy(out + header, d + h->payload_start, (size_t)payload);
+    out[0] &= 0xdf; /* no padding */
+    out[2] = (unsigned char)(h->seq >> 8);
+    out[3] = (unsigned char)h->seq;
+    out[8] = (unsigned char)(t->ssrc >> 24);
+    out[9] = (unsigned char)(t->ssrc >> 16);
+    out[10] = (unsigned char)(t->ssrc >> 8);
+    out[11] = (unsigned char)t->ssrc;
+    Py_INCREF(to);
+    PyObject *result = PyObject_CallOneArg(to, packet);
+    Py_DECREF(to);
+    Py_DECREF(packet);
+    Py_XDECREF(result);
+    return result != NULL ? 0 : -1;
+}
+
 /* One clear RTP packet: taken here, or handed to `slow` before anything is counted. */
 PyObject *intake_receive(Intake *self, const unsigned char *d, int length,
                                 long long now_ms) {
@@ -156,8 +189,11 @@ PyObject *intake_receive(Intake *self, const unsigned char *d, int length,
         Py_RETURN_NONE;
     }
     int opened_gap = highest_before >= 0 && t->highest_ext - highest_before > 1;
-    if (payload_length == 0) /* padding only */
+    if (payload_length == 0) { /* padding only: relayed bare, so the other side numbers alike */
+        if (relay_packet(self, t, d, &h, repair) < 0)
+            return NULL;
         return opened_gap ? tell_gap(self, now_ms) : Py_NewRef(Py_None);
+    }
     if (!(t->is_video ? self->gate_video : self->gate_audio)) {
         self->counts[C_CHAIR_MUTED]++;
         return opened_gap ? tell_gap(self, now_ms) : Py_NewRef(Py_None);
@@ -173,8 +209,8 @@ PyObject *intake_receive(Intake *self, const unsigned char *d, int length,
     p.marker = h.marker;
     p.temporal_id = p.picture_id = p.tl0picidx = -1;
     unsigned char stamp[3], *send_time = NULL;
-    int failed = 0;
-    if (t->is_video) {
+    int failed = relay_packet(self, t, d, &h, repair) < 0;
+    if (!failed && t->is_video) {
         if (v.keyframe) {
             PyObject *result = PyObject_CallOneArg(self->call[K_ON_KEYFRAME], t->key);
             failed = result == NULL;
@@ -203,7 +239,7 @@ PyObject *intake_receive(Intake *self, const unsigned char *d, int length,
         stamp[1] = (unsigned char)(abs_send_time >> 8);
         stamp[2] = (unsigned char)abs_send_time;
         send_time = stamp;
-    } else {
+    } else if (!failed) {
         Py_ssize_t at = 0;
         int size = 0;
         int has_level = self->level_id > 0 &&

@@ -54,6 +54,7 @@ static int intake_traverse(Intake *self, visitproc visit, void *arg) {
         Py_VISIT(self->call[i]);
     Py_VISIT(self->fan_outs);
     Py_VISIT(self->on_gap);
+    Py_VISIT(self->relay);
     Py_VISIT(self->opener);
     Py_VISIT(self->srtp_owner);
     for (int i = 0; i < self->n_tracks; i++)
@@ -68,6 +69,7 @@ static int intake_clear(Intake *self) {
         Py_CLEAR(self->call[i]);
     Py_CLEAR(self->fan_outs);
     Py_CLEAR(self->on_gap);
+    Py_CLEAR(self->relay);
     Py_CLEAR(self->opener);
     Py_CLEAR(self->srtp_owner);
     self->srtp = NULL;
@@ -295,6 +297,9 @@ static PyMemberDef intake_members[] = {
     {"pid", T_OBJECT_EX, offsetof(Intake, pid), READONLY, NULL},
     {"on_gap", T_OBJECT, offsetof(Intake, on_gap), 0,
      "on_gap(now_ms): a packet left a gap behind it, so NACKs will be due (None: nobody asks)"},
+    {"relay", T_OBJECT, offsetof(Intake, relay), 0,
+     "dict: layer key -> relay(packet): the clear RTP packet of each taken packet of that layer"
+     " (RTX unwrapped), before the fan-out (None: no layer is relayed)"},
     {NULL, 0, 0, 0, NULL},
 };
 

@@ -39,6 +39,7 @@ struct Intake {
     PyObject *call[K_COUNT];
     PyObject *pid;      /* str: on_level's second argument */
     PyObject *on_gap;   /* on_gap(now_ms) when a packet leaves a gap, or NULL / None */
+    PyObject *relay;    /* dict: layer key -> relay(packet) for layers other workers need */
     PyObject *fan_outs; /* dict: layer key -> fan-out entries */
     PyObject *opener;   /* an Opener once AES-GCM keys exist, else NULL */
     void *srtp;         /* else libsrtp's receiving context once the keys exist, else NULL */

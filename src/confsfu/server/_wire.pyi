@@ -125,6 +125,7 @@ class Intake:
     gate_video: bool
     opener: Opener | None
     on_gap: Callable[[int], object] | None
+    relay: dict[LayerKey, Callable[[bytes], object]] | None
     @property
     def pid(self) -> str: ...
     def __init__(

@@ -18,6 +18,7 @@ from confsfu.server.hub import Hub
 from confsfu.server.live_room import LiveRoom
 from confsfu.server.loop_lag import LagProbe, LoopLag
 from confsfu.server.metrics import exposition, make_registry
+from confsfu.server.relay_link import add_relay_routes, mirrored, relay_health
 from confsfu.server.reports import write_reports
 from confsfu.server.session import Session
 from confsfu.server.worker_control import OUTLET, SnapshotOutlet, add_worker_routes
@@ -72,9 +73,10 @@ def create_app(
     app.router.add_get("/ws", _websocket)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
-    if worker:
+    if worker:  # routes only the front reaches, over the worker's Unix socket
         app[WORKER] = True
         add_worker_routes(app)
+        add_relay_routes(app, HUB)  # used when a front's room spans workers
     app.router.add_get("/", index_handler(web_dir))
     app.router.add_static("/static/", web_dir, show_index=False)
     return app
@@ -140,7 +142,8 @@ def index_handler(
 
 async def _health(request: web.Request) -> web.Response:
     hub = request.app[HUB]
-    participants = sum(len(r.room.participants) for r in hub.rooms.values())
+    # Another worker's participants held here for a room both share are that worker's.
+    participants = sum(len(r.room.participants) for r in hub.rooms.values()) - mirrored(request.app)
     listeners = sum(len(r.listeners) for r in hub.rooms.values())
     counters: dict[str, int] = {}
     drops: dict[str, int] = {}
@@ -165,6 +168,7 @@ async def _health(request: web.Request) -> web.Response:
         "estimators": estimators,
         "loop_lag": request.app[LOOP_LAG].snapshot(),
         "heap_in_use_bytes": heap_in_use_bytes(),
+        "relay": relay_health(request.app),
     }
     return web.json_response(body)
 

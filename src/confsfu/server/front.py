@@ -22,6 +22,7 @@ from confsfu.server.app import WEB_DIR, index_handler, open_websocket
 from confsfu.server.clock import clock_ms
 from confsfu.server.front_join import hello, read_join, refuse_unplaced
 from confsfu.server.front_metrics import WorkerScrape, front_exposition
+from confsfu.server.front_relay import tell_spans
 from confsfu.server.front_snapshots import FrontSnapshots
 from confsfu.server.workers import WorkerPool
 from confsfu.settings import Settings
@@ -45,14 +46,19 @@ class Front:
     ) -> None:
         self.settings = settings
         max_rooms = max(1, len(settings.rooms))  # joins name configured rooms only
-        self.placement = Placement(count, max_rooms=max_rooms, linger_ms=LINGER_MS)
+        self.placement = Placement(
+            count,
+            max_rooms=max_rooms,
+            linger_ms=LINGER_MS,
+            per_worker=settings.worker_max_connections,
+        )
         self.pool = WorkerPool(count, directory, command, self._ready, self._died)
         self.pipes: list[set[web.WebSocketResponse]] = [set() for _ in range(count)]
         self.health: list[dict[str, Any] | None] = [None] * count
         self.lost_rooms: list[str] = []  # rooms that went with a worker, latest last (bounded)
         self._some_ready = asyncio.Event()
         self._closing: set[asyncio.Future[bool]] = set()
-        self.snapshots = FrontSnapshots(settings, self._current)
+        self.snapshots = FrontSnapshots(settings, self._current, self.placement.home)
 
     def _current(self, index: int, epoch: int) -> bool:
         return self.placement.alive(index) and self.placement.epoch(index) == epoch
@@ -125,6 +131,8 @@ class Front:
         """Keep the room map in step with what the workers hold."""
         while True:
             await asyncio.gather(*(self.worker_health(i) for i in range(len(self.pipes))))
+            if self.placement.per_worker:
+                await tell_spans(self)  # the rooms spanning workers (server/front_relay.py)
             for room in self.placement.expire(clock_ms()):
                 log.info("room %s has no home any more", room)
             self.snapshots.expire()

@@ -31,7 +31,12 @@ class FrontSnapshots:
     """The latest snapshot of each room, from its worker; given to its next home when it moves.
     `current(index, epoch)` says whether that life of worker `index` is still the live one."""
 
-    def __init__(self, settings: Settings, current: Callable[[int, int], bool]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        current: Callable[[int, int], bool],
+        home: Callable[[str], int | None] = lambda room: None,
+    ) -> None:
         keep_s = settings.reconnect_grace_s + settings.empty_meeting_end_s
         self.store = SnapshotStore(
             [room.name for room in settings.rooms],
@@ -39,6 +44,7 @@ class FrontSnapshots:
             keep_ms=int(keep_s * 1000),
         )
         self._current = current
+        self._home = home  # a room's home worker: only its snapshots count (not a relay member's)
         self._rooms = [room.name for room in settings.rooms]
         url = settings.redis_url
         self.mirror = RedisMirror(url, self.store) if url is not None else None
@@ -70,12 +76,12 @@ class FrontSnapshots:
                             continue
                         if not self._current(worker.index, epoch):
                             return  # a frame read after the worker's death must not count
-                        self._on_frame(frame.data)
+                        self._on_frame(worker.index, frame.data)
             except (aiohttp.ClientError, OSError) as exc:
                 log.info("worker %d's control connection ended: %r", worker.index, exc)
             await asyncio.sleep(RELINK_S)
 
-    def _on_frame(self, data: str) -> None:
+    def _on_frame(self, index: int, data: str) -> None:
         header_text, _, body = data.partition("\n")
         try:
             header = json.loads(header_text[:MAX_HEADER_CHARS])
@@ -85,6 +91,8 @@ class FrontSnapshots:
         if not isinstance(room, str):
             log.warning("a worker's control frame without a header: %r", data[:80])
             return
+        if self._home(room) not in (None, index):
+            return  # a relay member's part of a room that spans workers: the home's is the room's
         if kind == "meeting_snapshot":
             taken = header.get("taken_unix_ms")
             if self.store.keep(room, body, taken if isinstance(taken, int) else 0):

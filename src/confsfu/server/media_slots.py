@@ -46,6 +46,12 @@ class MediaSlots:
     _clock_ms: Callable[[], int]
     _on_slots_changed: Callable[[str], None]
     _on_layers_changed: Callable[[str, Purpose, list[str]], None]
+    # A relay member's room applies its authority's plan (server/relay.py): None, its own.
+    applied_plan: Callable[[], RoomPlan | None] | None = None
+    room_plan: RoomPlan | None = None  # the latest pass's (what an authority sends its members)
+    # Layers of local sources other workers need (server/relay.py): dynacast keeps them on.
+    relay_wants: Callable[[], dict[SourceId, int]] | None = None
+    wanted_layers: dict[SourceId, int] = {}  # the latest pass's highest_wanted (replaced)
 
     if TYPE_CHECKING:  # RoomMedia's and MediaFeedback's
 
@@ -100,6 +106,8 @@ class MediaSlots:
             self._slot_counts.video,
             self._stage_memory.see(stage),
         )
+        applied = self.applied_plan() if self.applied_plan is not None else None
+        self.room_plan = room = applied if applied is not None else room
         demands: dict[tuple[object, SlotPurpose, int], Demand] = {}  # built once per pass
         for done, sub in enumerate(list(self.subscribers.values()), 1):
             me = sub.participant_id
@@ -225,6 +233,9 @@ class MediaSlots:
             for s in sub.slots
             if s.subscription.decision is not None and s.subscription.wanted_source is not None
         )
+        self.wanted_layers = dict(wanted)
+        for source, layer in (self.relay_wants() if self.relay_wants is not None else {}).items():
+            wanted[source] = max(wanted.get(source, -1), layer)
         for change in self.dynacast.update(now_ms, wanted):
             source = change.source
             self._on_layers_changed(source.participant, source.purpose, list(change.rids))

@@ -91,11 +91,17 @@ class PublisherPath:
             return
         if incoming.next_nack_ms() is not None:
             self.on_gap(arrival_ms)
+        relay = intake.relay  # other workers that need this layer (server/relay.py)
+        to = relay.get(key) if relay else None
         if pkt.padding_only:
+            if to is not None:  # bare, as the intake relays it
+                to(bytes((pkt.data[0] & 0xDF,)) + pkt.data[1 : pkt.payload_start])
             return
         if not (intake.gate_video if kind == "video" else intake.gate_audio):
             drops["chair_muted"] += 1  # the intake's gates, set by RoomMedia.refresh_gates
             return
+        if to is not None:
+            to(pkt.data)  # as the intake relays it: a repair unwrapped
         if kind != "video":
             self._note_audio_level(pub, pkt, arrival_ms)
             entries = self._fan_outs.get(key)

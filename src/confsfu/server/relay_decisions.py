@@ -1,0 +1,140 @@
+"""One decision point for a room spanning workers, the IO shell around scale/authority.py: the
+room's home worker (its authority) sends its latest room plan to the relay members, which apply
+it to their own subscribers (`RoomMedia.applied_plan`); a member tells the authority who of the
+room is connected to it (`MemberJoined`, `MemberLeft`), and the authority's meeting holds them.
+Audio levels need no message: every microphone is relayed to every worker of the room, and the
+authority's intake reads the levels as it does its own publishers'."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from confsfu.conference.slot_plan import RoomPlan
+from confsfu.scale import relay_frame as rf
+from confsfu.scale.authority import (
+    AuthorityMessageError,
+    MemberEvent,
+    MemberJoined,
+    MemberLeft,
+    PlanApplier,
+    event_from_json,
+    event_json,
+    plan_from_json,
+    plan_json,
+)
+
+if TYPE_CHECKING:
+    from confsfu.server.media import RoomMedia
+
+log = logging.getLogger(__name__)
+SAY_AGAIN_MS = 1000  # the plan and the roster are sent again this often, changed or not
+MAX_EVENTS = 100  # per ROOM frame (a bigger roster goes in several)
+ROOM_FRAMES_PER_TICK = 8  # per peer: more in one tick are dropped (each is parsed JSON)
+
+
+class RoomDecisions:
+    """For one room on one worker: the authority's plan out, or in and applied; the members'
+    rosters in, or this member's out."""
+
+    def __init__(
+        self,
+        room: int,
+        home: int,
+        media: RoomMedia,
+        send: Callable[[int, bytes], None],
+        mirror: Callable[[int, str, str], None],
+        unmirror: Callable[[int, str], None],
+    ) -> None:
+        self.room = room
+        self.home = home  # the authority's worker index (-1: this worker is the authority)
+        self.media = media
+        self._send = send
+        self._mirror = mirror  # (now_ms, pid, name): into this worker's meeting
+        self._unmirror = unmirror
+        self.applier = PlanApplier()
+        self._sent_plan: RoomPlan | None = None
+        self._told: dict[str, str] = {}  # the roster the authority has heard of
+        self._said_ms = -SAY_AGAIN_MS
+        self._members: dict[int, set[str]] = {}  # authority: each member's participants
+        self._frames: dict[int, int] = {}  # ROOM frames this tick, by peer
+        if home >= 0:
+            media.applied_plan = lambda: self.applier.plan
+
+    @property
+    def authority(self) -> bool:
+        return self.home < 0
+
+    def tick(self, now_ms: int, peers: frozenset[int], mirrored: set[str]) -> None:
+        self._frames.clear()
+        again = now_ms - self._said_ms >= SAY_AGAIN_MS
+        if again:
+            self._said_ms = now_ms
+        if self.authority:
+            plan = self.media.room_plan
+            if plan is not None and (again or plan != self._sent_plan):
+                self._sent_plan = plan
+                frame = self._frame({"plan": plan_json(plan)})
+                for peer in peers:
+                    self._send(peer, frame)
+            for peer in [p for p in self._members if p not in peers]:
+                for pid in self._members.pop(peer):
+                    self._unmirror(now_ms, pid)
+            return
+        room = self.media.meeting.room
+        local = {p: room.participants[p].name for p in room.participants if p not in mirrored}
+        events: list[MemberEvent] = [
+            MemberJoined(p, n) for p, n in local.items() if again or p not in self._told
+        ]
+        events += [MemberLeft(p) for p in self._told if p not in local]
+        self._told = local
+        for start in range(0, len(events), MAX_EVENTS):
+            chunk = events[start : start + MAX_EVENTS]
+            self._send(self.home, self._frame({"events": [event_json(e) for e in chunk]}))
+
+    def on_room(self, peer: int, payload: bytes, now_ms: int) -> None:
+        """A ROOM frame from a peer; anything malformed is counted and dropped."""
+        count = self._frames.get(peer, 0) + 1
+        self._frames[peer] = count
+        if count > ROOM_FRAMES_PER_TICK:
+            return
+        try:
+            message = json.loads(payload)
+            if not isinstance(message, dict):
+                raise AuthorityMessageError("a room message is an object")
+            if "plan" in message and peer == self.home:
+                plan = plan_from_json(message["plan"])
+                if plan != self.applier.plan:
+                    self.applier.on_plan(plan)
+                    self.media.reassign_gradually()
+            elif "events" in message and self.authority:
+                events = message["events"]
+                if not isinstance(events, list) or len(events) > MAX_EVENTS:
+                    raise AuthorityMessageError("at most 100 events")
+                for event in (event_from_json(e) for e in events):
+                    self._member_event(peer, event, now_ms)
+        except (ValueError, RecursionError) as exc:  # JSON or AuthorityMessageError
+            log.info("room message from worker %d dropped: %s", peer, exc)
+
+    def _member_event(self, peer: int, event: MemberEvent, now_ms: int) -> None:
+        mine = self._members.setdefault(peer, set())
+        if isinstance(event, MemberJoined):
+            if event.pid in mine or len(mine) < 1000:
+                mine.add(event.pid)
+                self._mirror(now_ms, event.pid, event.name)  # again: a no-op if there
+        elif isinstance(event, MemberLeft) and event.pid in mine:
+            mine.discard(event.pid)
+            self._unmirror(now_ms, event.pid)
+
+    def _frame(self, message: dict[str, Any]) -> bytes:
+        """The ROOM frame of a message (an empty object if it is too large to send)."""
+        payload = json.dumps(message, separators=(",", ":")).encode()
+        if len(payload) > rf.MAX_ROOM_BYTES:
+            log.warning("a room message of %d bytes is too large to relay", len(payload))
+            payload = b"{}"
+        return rf.encode(rf.RelayFrame(rf.ROOM, self.room, 0, 0, 0, payload))
+
+    def close(self) -> None:
+        self.media.applied_plan = None

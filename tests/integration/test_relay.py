@@ -1,0 +1,215 @@
+"""`confsfu serve --workers 2` with one connection per worker: a room spills onto the second
+worker, which gets the publisher's media over the relay; subscribers on both workers receive
+its payloads byte for byte, with continuous sequence numbers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import re
+import signal
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from confsfu.codecs.vp8 import parse_vp8
+from confsfu.loadgen.media import opus_frames, vp8_frames
+from confsfu.loadgen.peer import LoopbackPeer
+from confsfu.loadgen.receiving import ReceivedStream
+from confsfu.tokens import make_token
+
+pytestmark = pytest.mark.loopback
+SECRET = "relay-test-secret-0123456789abcdef0"
+
+
+@pytest.fixture
+async def front(tmp_path: Path) -> AsyncIterator[int]:
+    """`confsfu serve --workers 2` with `worker_max_connections: 1`: its port."""
+    config = {
+        "token_secret": SECRET,
+        "rooms": [{"name": "east"}],
+        "ice": {"candidates": "loopback"},
+        "report_dir": str(tmp_path / "reports"),
+        "worker_max_connections": 1,
+    }
+    path = tmp_path / "relay.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSFU_")}
+    command = [sys.executable, "-m", "confsfu.cli", "serve", "--config", str(path)]
+    with (tmp_path / "server.log").open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            *("--port", "0", "--workers", "2", "--log-format", "json"),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+        )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 240)
+        found = re.search(rb"listening on http://127\.0\.0\.1:(\d+)/", line)
+        assert found, line
+        yield int(found.group(1))
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+async def health(port: int) -> dict[str, Any]:
+    def get() -> dict[str, Any]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            body: dict[str, Any] = json.loads(r.read())
+            return body
+
+    return await asyncio.to_thread(get)
+
+
+async def join(port: int, made: list[LoopbackPeer], name: str, publish: bool) -> LoopbackPeer:
+    tok = make_token(SECRET, room="east", name=name, role="participant", now_s=int(time.time()))
+    peer = LoopbackPeer(f"ws://127.0.0.1:{port}/ws", name=name, token=tok, keep_payloads=True)
+    made.append(peer)
+    await peer.join(publish=publish)
+    if publish:
+        video = vp8_frames(320, 180, bitrate_bps=200_000)
+        peer.start_media(opus_frames(variant=len(made)), video, level_dbov=30, duration_s=120)
+    return peer
+
+
+def continuous(stream: ReceivedStream) -> list[int]:
+    """The steps between the sequence numbers as they arrived, other than +1 (RTX repairs and
+    the first packet aside)."""
+    seqs = [s for s in stream.seqs if s not in set(stream.recovered)]
+    return [(b - a) % 65536 for a, b in itertools.pairwise(seqs) if (b - a) % 65536 != 1]
+
+
+async def test_a_room_spills_and_its_media_is_relayed(
+    front: int, peers: list[LoopbackPeer]
+) -> None:
+    lima = await join(front, peers, "Lima", publish=True)
+    oslo = await join(front, peers, "Oslo", publish=False)  # the home is full: worker 1
+    pune = await join(front, peers, "Pune", publish=False)  # both full: the home again
+    body = await health(front)
+    home = body["homes"]["east"]
+    connections = sorted(w["connections"] for w in body["workers"])
+    assert connections == [1, 2], body["workers"]
+    assert body["workers"][1 - home]["connections"] == 1
+
+    def got(peer: LoopbackPeer, kind: str, n: int) -> bool:
+        stream = peer.streams_showing(kind).get("Lima")
+        return stream is not None and stream.packets >= n
+
+    for peer in (oslo, pune):
+        await peer.wait_for(lambda peer=peer: got(peer, "video", 150), 60)  # type: ignore[misc]
+        await peer.wait_for(lambda peer=peer: got(peer, "audio", 150), 60)  # type: ignore[misc]
+
+    # One decision point: the home is the room's authority and knows Oslo (the member told
+    # it); the member applies the home's plan and holds Lima (whose media it relays).
+    def relay_state(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        rooms = [(w["health"] or {}).get("relay", {}).get("rooms", {}) for w in body["workers"]]
+        if not all("east" in r for r in rooms):
+            return None
+        return rooms[home]["east"], rooms[1 - home]["east"]
+
+    deadline = time.monotonic() + 60
+    while True:
+        body = await health(front)
+        state = relay_state(body)
+        if state is not None:
+            authority, member = state
+            if (
+                authority["authority"]
+                and oslo.participant_id in authority["mirrored"]
+                and member["applies_plan"]
+                and lima.participant_id in member["mirrored"]
+                and authority["relaying"]
+            ):
+                break
+        assert time.monotonic() < deadline, body["workers"]
+        await asyncio.sleep(0.5)
+    assert body["participants"] == 3, "each counted once, where connected"
+
+    sent = {"video": set(lima.sent.video_payloads), "audio": set(lima.sent.audio_payloads)}
+    for peer in (oslo, pune):
+        for kind in ("video", "audio"):
+            stream = peer.streams_showing(kind)["Lima"]
+            strangers = [p for p in stream.payloads if p not in sent[kind]]
+            assert not strangers, f"{peer.name}: {len(strangers)} {kind} payloads not Lima's"
+            assert continuous(stream) == [], f"{peer.name} {kind}: gaps {continuous(stream)[:5]}"
+    # The relayed worker's subscriber got the same packets as the home's while both received.
+    for kind in ("video", "audio"):
+        sent_list = lima.sent.video_payloads if kind == "video" else lima.sent.audio_payloads
+        there = positions(oslo.streams_showing(kind)["Lima"].payloads, sent_list)
+        here = positions(pune.streams_showing(kind)["Lima"].payloads, sent_list)
+        low, high = max(there[0], here[0]), min(there[-1], here[-1])
+        both = [i for i in there if low <= i <= high]
+        assert len(both) > 100 and both == [i for i in here if low <= i <= high], kind
+
+
+async def test_both_ways_a_member_s_publisher_reaches_the_home(
+    front: int, peers: list[LoopbackPeer]
+) -> None:
+    lima = await join(front, peers, "Lima", publish=True)  # the home
+    oslo = await join(front, peers, "Oslo", publish=True)  # the member
+    pune = await join(front, peers, "Pune", publish=False)  # the home again
+    body = await health(front)
+    assert sorted(w["connections"] for w in body["workers"]) == [1, 2], body["workers"]
+
+    def got(peer: LoopbackPeer, name: str, kind: str, n: int) -> bool:
+        stream = peer.streams_showing(kind).get(name)
+        return stream is not None and stream.packets >= n
+
+    pairs = [(lima, oslo), (pune, oslo), (oslo, lima)]
+    for viewer, source in pairs:
+        for kind in ("video", "audio"):
+            check = lambda v=viewer, s=source.name, k=kind: got(v, s, k, 150)  # noqa: E731
+            await viewer.wait_for(check, 60)
+    by_name = {p.name: p for p in (lima, oslo)}
+
+    def sent_by(names: tuple[str, ...], kind: str) -> set[bytes]:
+        media = [by_name[n].sent for n in names if n in by_name]
+        if kind == "audio":
+            return {p for m in media for p in m.audio_payloads}
+        return {frame(p) for m in media for p in m.video_payloads}
+
+    def frame(payload: bytes) -> bytes:
+        """A VP8 payload without its descriptor: a slot that changed hands rewrites the
+        picture ids there (so its pictures number on), never the frame."""
+        return payload[parse_vp8(payload).size :]
+
+    for viewer, source in pairs:
+        for kind in ("video", "audio"):
+            # A slot changes hands as the speaker does: each payload is checked against whom
+            # the slot showed as it arrived (its first holder before the slot map came).
+            stream = viewer.streams_showing(kind)[source.name]
+            first = next(lb for lb in stream.labels if lb[0])
+            strangers = [
+                p
+                for p, shown in zip(stream.payloads, stream.labels, strict=True)
+                if (frame(p) if kind == "video" else p)
+                not in sent_by(shown if shown[0] else first, kind)
+            ]
+            assert not strangers, f"{viewer.name}: {len(strangers)} {kind} payloads of nobody"
+            gaps = continuous(stream)
+            assert gaps == [], f"{viewer.name} {kind} of {source.name}: steps {gaps[:5]}"
+
+
+def positions(received: list[bytes], sent: list[bytes]) -> list[int]:
+    """Where each received payload is in what was sent, in order (the earliest after the
+    previous one's)."""
+    out: list[int] = []
+    for payload in received:
+        out.append(sent.index(payload, out[-1] + 1 if out else 0))
+    return out

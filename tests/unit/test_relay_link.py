@@ -1,0 +1,132 @@
+"""A worker's relay link (server/relay_link.py, server/relay.py) over real Unix datagram sockets:
+another worker's source becomes a relayed publisher and a mirror of the room, needs go back,
+and whatever a peer or a stranger sends, the datagram callback never raises."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from confsfu.rtp.packet import build_rtp
+from confsfu.scale import relay_frame as rf
+from confsfu.server.hub import Hub
+from confsfu.server.live_room import LiveRoom
+from confsfu.server.relay_link import RelayLink, relay_path
+from confsfu.settings import Settings
+
+ROOM = 3
+
+
+@pytest.fixture
+async def linked(tmp_path: Path) -> AsyncIterator[tuple[RelayLink, LiveRoom, socket.socket]]:
+    """Worker 0's link holding room "east" (its home), and worker 1's socket."""
+    hub = Hub(Settings())
+    live = hub.room("east")
+    link = RelayLink(hub)
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    peer.bind(str(relay_path(tmp_path, 1)))
+    peer.setblocking(False)
+    link.configure(0, tmp_path, {"east": {"index": ROOM, "workers": [0, 1]}})
+    try:
+        yield link, live, peer
+    finally:
+        link.close()
+        peer.close()
+        await hub.close()
+
+
+def send(peer: socket.socket, link: RelayLink, frame: bytes) -> None:
+    assert link.directory is not None
+    peer.sendto(frame, str(relay_path(link.directory, 0)))
+
+
+def source_frame(index: int, kind: str) -> bytes:
+    info = rf.SourceInfo("bob", "camera", kind, 1 if kind == "audio" else 0, "Bob")
+    return rf.encode(rf.RelayFrame(rf.SOURCE, ROOM, index, 0, 0, rf.source_payload(info)))
+
+
+def received(peer: socket.socket) -> list[rf.RelayFrame]:
+    out = []
+    while True:
+        try:
+            out.append(rf.decode(peer.recv(rf.MAX_FRAME_BYTES)))
+        except BlockingIOError:
+            return out
+
+
+async def until(check: object, what: str) -> None:
+    for _ in range(200):
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(what)
+
+
+async def test_a_remote_source_comes_in_and_is_needed(
+    linked: tuple[RelayLink, LiveRoom, socket.socket],
+) -> None:
+    link, live, peer = linked
+    send(peer, link, source_frame(1, "audio"))
+    send(peer, link, source_frame(2, "video"))
+    await until(lambda: ("bob", "camera") in live.media.publishers, "a relayed publisher")
+    assert "bob" in live.meeting.room.participants, "mirrored in the meeting"
+    assert live.meeting.room.participants["bob"].name == "Bob"
+    # Its microphone is needed at once: worker 1 hears so.
+    await until(lambda: any(f.kind == rf.LAYER_NEED for f in received(peer)), "a need")
+    packet = build_rtp(payload_type=111, sequence_number=9, timestamp=0, ssrc=77, payload=b"a")
+    send(peer, link, rf.rtp(ROOM, 1, 0, packet))
+    relay = link.relays["east"]
+    await until(lambda: relay.delivered == 1, "the packet delivered")
+    assert 77 in live.media.publishers["bob", "camera"].receptions
+    # The room's plan goes to the member (this worker is the home: its authority).
+    await until(lambda: any(f.kind == rf.ROOM for f in received(peer)), "a plan")
+    link.configure(0, link.directory or Path(), {})  # the span ended
+    assert "east" not in link.relays
+    assert ("bob", "camera") not in live.media.publishers
+    assert "bob" not in live.meeting.room.participants
+
+
+frames = st.one_of(
+    st.binary(max_size=64),
+    st.builds(
+        lambda kind, source, layer, tail: rf.MAGIC + bytes((1, kind))
+        + ROOM.to_bytes(4, "big") + source.to_bytes(4, "big") + bytes((layer, 1)) + tail,
+        st.integers(0, 7), st.integers(0, 3), st.integers(0, 3), st.binary(max_size=60),
+    ),
+    st.builds(
+        lambda obj: rf.encode(rf.RelayFrame(rf.ROOM, ROOM, 0, 0, 0, json.dumps(obj).encode())),
+        st.dictionaries(st.sampled_from(["plan", "events", "x"]),
+                        st.none() | st.integers() | st.lists(st.integers(), max_size=3)),
+    ),
+)  # fmt: skip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.booleans(), frames), max_size=30))
+async def test_nothing_a_peer_or_a_stranger_sends_raises(
+    linked: tuple[RelayLink, LiveRoom, socket.socket],
+    tmp_path: Path,
+    steps: list[tuple[bool, bytes]],
+) -> None:
+    link, _live, peer = linked
+    stranger = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        for from_peer, data in steps:
+            sender = peer if from_peer else stranger
+            send(sender, link, data)
+            link._readable()  # the callback, at once (a Unix socket queues 10): no raising
+        link._tick()
+        assert link.counts["relay_frame_failed"] == 0
+        relay = link.relays["east"]
+        assert len(relay.core.remote_sources()) <= 128
+    finally:
+        stranger.close()
