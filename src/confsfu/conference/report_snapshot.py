@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from confsfu.conference.chat import ChatMessage
@@ -33,6 +34,8 @@ from confsfu.conference.snapshot_model import (
 )
 
 Shift = Callable[[int], int]
+_GRANT_STATE = attrgetter("end_ms", "ended_by")  # what may change of a grant (C-fast)
+_RECORD_STATE = attrgetter("removed_ms", "removed_by")  # ... of a report's chat record
 
 
 def message_dict(message: ChatMessage, unix: Shift) -> dict[str, Any]:
@@ -89,7 +92,7 @@ def capture_report(r: MeetingReport, unix: Shift, cache: SnapshotCache) -> dict[
                 "end_unix_ms": opt(g.end_ms),
                 "ended_by": g.ended_by,
             },
-            lambda g: (g.end_ms, g.ended_by),  # only the last may still end
+            _GRANT_STATE,  # only the last may still end
         ),
         "actions": cache.dicts(
             "actions",
@@ -110,7 +113,7 @@ def capture_report(r: MeetingReport, unix: Shift, cache: SnapshotCache) -> dict[
                 "removed_unix_ms": opt(c.removed_ms),
                 "removed_by": c.removed_by,
             },
-            lambda c: (c.removed_ms, c.removed_by),
+            _RECORD_STATE,
         ),
         "omitted": {
             "chat": r._chat_omitted + len(r._chat) - len(chat),

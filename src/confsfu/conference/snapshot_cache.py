@@ -66,8 +66,15 @@ class SnapshotCache:
             return list(last.out)  # the same records (C compares them): the common case
         before = {} if last is None else last.entries
         entries: dict[int, _Entry] = {}
-        out = []
-        for i, record in enumerate(kept):
+        out: list[dict[str, Any]] = []
+        start = 0
+        shift = None if last is None else _shift(last, kept, states)
+        if last is not None and shift is not None:  # the oldest dropped, the newest added
+            start = len(last.records) - shift
+            out = last.out[shift:]
+            for record in kept[:start]:
+                entries[id(record)] = before[id(record)]
+        for i, record in enumerate(kept[start:], start):
             key = id(record)
             now = None if states is None else states[i]
             entry = before.get(key) or entries.get(key)
@@ -79,4 +86,22 @@ class SnapshotCache:
         return list(out)
 
     def __len__(self) -> int:
+        """Records held (those the last capture listed)."""
         return sum(len(lst.entries) for lst in self._lists.values())
+
+
+def _shift(last: _List, kept: tuple[object, ...], states: tuple[object, ...] | None) -> int | None:
+    """How many of the last records dropped from the front if the rest start `kept`, in the
+    same states (records are appended and the oldest dropped: the usual change); else None."""
+    if not kept:
+        return None
+    first = kept[0]
+    shift = next((i for i, r in enumerate(last.records) if r is first), None)
+    if shift is None:
+        return None
+    n = len(last.records) - shift
+    if n > len(kept) or kept[:n] != last.records[shift:]:
+        return None
+    if states is not None and (last.states is None or states[:n] != last.states[shift:]):
+        return None
+    return shift
