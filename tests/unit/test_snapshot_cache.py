@@ -70,7 +70,7 @@ def test_the_cache_keeps_only_what_the_last_capture_listed() -> None:
     m, cache = meeting(), SnapshotCache()
     for t in range(2, 2 + 3 * chat.HISTORY):
         m.send_chat(t, "p0", "hello")
-        capture(m, cache)
+        assert capture(m, cache) == capture(m)  # the history's oldest drop: a shifted list
     value = capture(m, cache)
     listed = sum(len(value["report"][k]) for k in ("grants", "actions", "chat"))
     assert len(cache) == len(value["chat"]["history"]) + listed

@@ -100,7 +100,7 @@ def _shift(last: _List, kept: tuple[object, ...], states: tuple[object, ...] | N
     if shift is None:
         return None
     n = len(last.records) - shift
-    if n > len(kept) or kept[:n] != last.records[shift:]:
+    if n > len(kept) or tuple(map(id, kept[:n])) != tuple(map(id, last.records[shift:])):
         return None
     if states is not None and (last.states is None or states[:n] != last.states[shift:]):
         return None
