@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from confsfu.conference.chat import ChatMessage
@@ -20,6 +21,7 @@ from confsfu.conference.report import (
     _Grant,
     _Session,
 )
+from confsfu.conference.snapshot_cache import SnapshotCache
 from confsfu.conference.snapshot_model import (
     KEPT_ACTIONS,
     KEPT_GRANTS,
@@ -32,6 +34,8 @@ from confsfu.conference.snapshot_model import (
 )
 
 Shift = Callable[[int], int]
+_GRANT_STATE = attrgetter("end_ms", "ended_by")  # what may change of a grant (C-fast)
+_RECORD_STATE = attrgetter("removed_ms", "removed_by")  # ... of a report's chat record
 
 
 def message_dict(message: ChatMessage, unix: Shift) -> dict[str, Any]:
@@ -50,9 +54,10 @@ def message_of(snap: MessageSnap, mono: Shift) -> ChatMessage:
     return ChatMessage(snap.id, at_ms, snap.sender, snap.name, snap.chair, snap.text)
 
 
-def capture_report(r: MeetingReport, unix: Shift) -> dict[str, Any]:
+def capture_report(r: MeetingReport, unix: Shift, cache: SnapshotCache) -> dict[str, Any]:
     """The report as a snapshot's `report`; beyond the KEPT_* bounds the oldest records are
-    folded into totals or counted as omitted, as the report itself does beyond its own."""
+    folded into totals or counted as omitted, as the report itself does beyond its own. The
+    records' dicts come from `cache` (begun by the capture) where they are unchanged."""
     opt: Callable[[int | None], int | None] = lambda t: None if t is None else unix(t)  # noqa: E731
     grants = list(r._grants)
     dropped_grants, grants = grants[: -KEPT_GRANTS or None], grants[-KEPT_GRANTS:]
@@ -78,33 +83,38 @@ def capture_report(r: MeetingReport, unix: Shift) -> dict[str, Any]:
             _attendee(a, unix, r._speaking_ms.get(a.pid, 0), floor_before.get(a.pid, 0))
             for a in r._attendees.values()
         ],
-        "grants": [
-            {
+        "grants": cache.dicts(
+            "grants",
+            grants,
+            lambda g: {
                 "pid": g.pid,
                 "start_unix_ms": unix(g.start_ms),
                 "end_unix_ms": opt(g.end_ms),
                 "ended_by": g.ended_by,
-            }
-            for g in grants
-        ],
-        "actions": [
-            {
+            },
+            _GRANT_STATE,  # only the last may still end
+        ),
+        "actions": cache.dicts(
+            "actions",
+            actions,
+            lambda a: {
                 "at_unix_ms": unix(a.at_ms),
                 "actor": a.actor,
                 "action": str(a.action),
                 "target": a.target,
                 "detail": a.detail,
-            }
-            for a in actions
-        ],
-        "chat": [
-            {
+            },
+        ),
+        "chat": cache.dicts(
+            "report_chat",
+            chat,
+            lambda c: {
                 "message": message_dict(c.message, unix),
                 "removed_unix_ms": opt(c.removed_ms),
                 "removed_by": c.removed_by,
-            }
-            for c in chat
-        ],
+            },
+            _RECORD_STATE,
+        ),
         "omitted": {
             "chat": r._chat_omitted + len(r._chat) - len(chat),
             "attendees": r._attendees_omitted,

@@ -26,24 +26,38 @@ from confsfu.conference.report_snapshot import (
     restore_report,
 )
 from confsfu.conference.room import Participant, Room
+from confsfu.conference.snapshot_cache import SnapshotCache
 from confsfu.conference.snapshot_model import (
     MAX_PARTICIPANTS,
     VERSION,
     MeetingSnapshot,
     SnapshotError,
     encode,
+    encode_bytes,
     parse,
 )
 from confsfu.ids import Kind
 
-__all__ = ["SnapshotError", "capture", "capture_json", "ended", "restore"]
+__all__ = [
+    "SnapshotCache",
+    "SnapshotError",
+    "capture",
+    "capture_bytes",
+    "capture_json",
+    "ended",
+    "restore",
+]
 
 
-def capture(meeting: Meeting) -> dict[str, Any]:
+def capture(meeting: Meeting, cache: SnapshotCache | None = None) -> dict[str, Any]:
     """The meeting's state as a snapshot (JSON-serialisable), times in Unix ms by the
-    meeting's own clock pair. Changes nothing."""
+    meeting's own clock pair. Changes nothing. With the meeting's `cache` the records built
+    by its last capture are reused (and shared: the value is then read-only)."""
     report = meeting.report
     offset = report.unix_offset_ms
+    if cache is None:
+        cache = SnapshotCache()
+    cache.begin(offset)
 
     def unix(t: int) -> int:
         return t + offset
@@ -53,8 +67,9 @@ def capture(meeting: Meeting) -> dict[str, Any]:
 
     mod, floor, room = meeting.moderation, meeting.floor, meeting.room
     participants = []
+    moderated = set(mod.participants)  # once: it is a fresh tuple each time
     for pid, p in list(room.participants.items())[:MAX_PARTICIPANTS]:
-        state = mod.state(pid) if pid in mod.participants else None
+        state = mod.state(pid) if pid in moderated else None
         participants.append(
             {
                 "pid": pid,
@@ -68,6 +83,9 @@ def capture(meeting: Meeting) -> dict[str, Any]:
                 "unmute_requested": [k for k in MEDIA_KINDS if state and _requested(state, k)],
             }
         )
+    history = cache.dicts("history", meeting.chat.history(), lambda m: message_dict(m, unix))
+    report_value = capture_report(report, unix, cache)
+    cache.end()
     listed = set(room.participants) | set(report._attendees)
     speaking = {p: ms for p, ms in meeting.speakers.speaking_totals().items() if p in listed}
     return {
@@ -98,10 +116,10 @@ def capture(meeting: Meeting) -> dict[str, Any]:
         "chat": {
             "enabled": meeting.chat.enabled,
             "next_id": meeting.chat._next_id,
-            "history": [message_dict(m, unix) for m in meeting.chat.history()],
+            "history": history,
         },
         "speaking_ms": dict(list(speaking.items())[:MAX_ATTENDEE_RECORDS]),
-        "report": capture_report(report, unix),
+        "report": report_value,
     }
 
 
@@ -112,6 +130,11 @@ def _requested(state: MediaModeration, kind: Kind) -> bool:
 def capture_json(meeting: Meeting) -> str:
     """`capture` as JSON text; SnapshotError should it be over MAX_SNAPSHOT_BYTES."""
     return encode(capture(meeting))
+
+
+def capture_bytes(meeting: Meeting, cache: SnapshotCache | None = None) -> bytes:
+    """`capture` as UTF-8 JSON (what goes on the wire); SnapshotError as capture_json."""
+    return encode_bytes(capture(meeting, cache))
 
 
 def ended(value: object) -> bool:

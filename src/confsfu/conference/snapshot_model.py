@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from confsfu.conference import chat, report
@@ -176,12 +177,22 @@ class MeetingSnapshot(_Model):
     report: ReportSnap
 
 
-def encode(value: dict[str, Any]) -> str:
-    """A captured snapshot as JSON text; SnapshotError beyond MAX_SNAPSHOT_BYTES."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if len(text) > MAX_SNAPSHOT_BYTES // 4 and len(text.encode()) > MAX_SNAPSHOT_BYTES:
+def encode_bytes(value: dict[str, Any]) -> bytes:
+    """A captured snapshot as compact UTF-8 JSON (orjson: a few times faster than json, and no
+    str to encode again for the wire); SnapshotError beyond MAX_SNAPSHOT_BYTES, or for what
+    JSON cannot hold (a lone surrogate, a key that is not a string, an int over 64 bits)."""
+    try:
+        data = orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise SnapshotError(f"the meeting snapshot is not JSON: {exc}") from None
+    if len(data) > MAX_SNAPSHOT_BYTES:
         raise SnapshotError(f"the meeting snapshot is over {MAX_SNAPSHOT_BYTES} bytes")
-    return text
+    return data
+
+
+def encode(value: dict[str, Any]) -> str:
+    """`encode_bytes` as text."""
+    return encode_bytes(value).decode()
 
 
 def parse(value: object) -> MeetingSnapshot:

@@ -14,9 +14,9 @@ import json
 import logging
 import time
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
-from confsfu.conference.snapshot import capture_json
+from confsfu.conference.snapshot import SnapshotCache, capture_bytes
 from confsfu.conference.snapshot_model import MAX_SNAPSHOT_BYTES, SnapshotError
 from confsfu.scale.snapshots import SnapshotPacer
 from confsfu.server.clock import clock_ms
@@ -27,9 +27,18 @@ log = logging.getLogger(__name__)
 CONTROL_HEADROOM_BYTES = 4096  # a frame's header beside its snapshot
 
 
-def snapshot_frame(room: str, text: str, taken_unix_ms: int) -> str:
+def _snapshot_header(room: str, taken_unix_ms: int) -> str:
     header = {"type": "meeting_snapshot", "room": room, "taken_unix_ms": taken_unix_ms}
-    return json.dumps(header) + "\n" + text
+    return json.dumps(header) + "\n"
+
+
+def snapshot_frame(room: str, text: str, taken_unix_ms: int) -> str:
+    return _snapshot_header(room, taken_unix_ms) + text
+
+
+def snapshot_frame_bytes(room: str, data: bytes, taken_unix_ms: int) -> bytes:
+    """`snapshot_frame` as the UTF-8 of a text frame: the snapshot is never a str."""
+    return _snapshot_header(room, taken_unix_ms).encode() + data
 
 
 def forgotten_frame(room: str) -> str:
@@ -48,6 +57,7 @@ class SnapshotOutlet:
         self._timer_at_ms = 0
         self._sending: asyncio.Task[None] | None = None
         self._untold: set[str] = set()  # rooms let go while no front was connected (configured)
+        self._caches: dict[str, SnapshotCache] = {}  # a live room's records as last captured
         self.sent = 0
         self.failed = 0
 
@@ -57,6 +67,7 @@ class SnapshotOutlet:
 
     def forgotten(self, room: str) -> None:
         self.pacer.forget(room)
+        self._caches.pop(room, None)
         control = self.control
         if control is None or control.closed:
             self._untold.add(room)  # told when the front connects again
@@ -104,17 +115,21 @@ class SnapshotOutlet:
             live = self.hub.rooms.get(room)
             started = time.perf_counter()
             taken_unix_ms = int(time.time() * 1000)
-            text = None
-            if live is not None:
+            data = None
+            if live is None:
+                self._caches.pop(room, None)
+            else:
+                cache = self._caches.setdefault(room, SnapshotCache())
                 try:
-                    text = capture_json(live.meeting)
+                    data = capture_bytes(live.meeting, cache)
                 except SnapshotError as exc:  # cannot be over the bound; never stop the room
                     log.error("room %s: no meeting snapshot: %s", room, exc)
                     self.failed += 1
             cost_ms = (time.perf_counter() - started) * 1000
             self.pacer.sent(room, clock_ms(), cost_ms)
-            if text is not None:
-                await control.send_str(snapshot_frame(room, text, taken_unix_ms))
+            if data is not None:
+                frame = snapshot_frame_bytes(room, data, taken_unix_ms)
+                await control.send_frame(frame, WSMsgType.TEXT)
                 self.sent += 1
 
 
