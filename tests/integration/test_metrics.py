@@ -79,3 +79,19 @@ async def test_metrics_follow_a_call(server_factory: Callable[..., Any]) -> None
     finally:
         for peer in (a, b):
             await peer.close()
+
+
+async def test_a_public_server_offers_no_worker_routes(server_factory: Callable[..., Any]) -> None:
+    """The front's routes to its workers (the relay, snapshots) live on a worker's Unix socket
+    only: a server on a TCP port answers /healthz and has neither."""
+    server = await server_factory()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.http_url}/healthz") as r:
+            assert r.status == 200 and (await r.json())["status"] == "ok"
+        body = {"index": 0, "directory": "/tmp", "rooms": {}}
+        async with http.post(f"{server.http_url}/relay", json=body) as r:
+            assert r.status in (404, 405), r.status
+        async with http.post(f"{server.http_url}/restore?room=demo", json={}) as r:
+            assert r.status in (404, 405), r.status
+        async with http.get(f"{server.http_url}/control") as r:
+            assert r.status in (404, 405), r.status

@@ -267,12 +267,12 @@ RELAY_LINKS = web.AppKey("relay_links", list)  # this worker's RelayLink, once t
 
 def relay_health(app: web.Application) -> dict[str, Any]:
     """For /healthz: the relay's state ({} before the front spoke of one)."""
-    links: list[RelayLink] = app[RELAY_LINKS]
+    links: list[RelayLink] = app.get(RELAY_LINKS, [])  # a worker's only
     return links[0].health() if links else {}
 
 
 def mirrored(app: web.Application) -> int:
-    links: list[RelayLink] = app[RELAY_LINKS]
+    links: list[RelayLink] = app.get(RELAY_LINKS, [])  # a worker's only
     return links[0].mirrored if links else 0
 
 
