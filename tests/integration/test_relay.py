@@ -7,10 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
-import re
-import signal
-import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator
@@ -18,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from confsfu.codecs.vp8 import parse_vp8
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.loadgen.receiving import ReceivedStream
 from confsfu.tokens import make_token
+from tests.integration.test_workers import serving
 
 pytestmark = pytest.mark.loopback
 SECRET = "relay-test-secret-0123456789abcdef0"
@@ -40,32 +36,8 @@ async def front(tmp_path: Path) -> AsyncIterator[int]:
         "report_dir": str(tmp_path / "reports"),
         "worker_max_connections": 1,
     }
-    path = tmp_path / "relay.yaml"
-    path.write_text(yaml.safe_dump(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSFU_")}
-    command = [sys.executable, "-m", "confsfu.cli", "serve", "--config", str(path)]
-    with (tmp_path / "server.log").open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            *command,
-            *("--port", "0", "--workers", "2", "--log-format", "json"),
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log,
-        )
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 240)
-        found = re.search(rb"listening on http://127\.0\.0\.1:(\d+)/", line)
-        assert found, line
-        yield int(found.group(1))
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+    async with serving(tmp_path, config) as (port, _proc):
+        yield port
 
 
 async def health(port: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +31,12 @@ SECRET = "workers-test-secret-0123456789abcdef"
 ROOMS = ("east", "west")
 
 
-@pytest.fixture
-async def front(tmp_path: Path) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
-    """`confsfu serve --workers 2` on a free port: its port and process. Stopped (SIGTERM, then
-    SIGKILL) if the test did not."""
-    config = {
-        "token_secret": SECRET,
-        "rooms": [{"name": name} for name in ROOMS],
-        "ice": {"candidates": "loopback"},
-        "report_dir": str(tmp_path / "reports"),
-        "reconnect_grace_s": 30,
-    }
+@asynccontextmanager
+async def serving(
+    tmp_path: Path, config: dict[str, Any], workers: int = 2
+) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
+    """`confsfu serve --workers N` with `config` on a free port: its port and process. Stopped
+    (SIGTERM, then SIGKILL) if the test did not."""
     path = tmp_path / "workers.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSFU_")}
@@ -48,7 +44,7 @@ async def front(tmp_path: Path) -> AsyncIterator[tuple[int, asyncio.subprocess.P
     with (tmp_path / "server.log").open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
             *command,
-            *("--port", "0", "--workers", "2", "--log-format", "json"),
+            *("--port", "0", "--workers", str(workers), "--log-format", "json"),
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=log,
@@ -63,10 +59,24 @@ async def front(tmp_path: Path) -> AsyncIterator[tuple[int, asyncio.subprocess.P
         if proc.returncode is None:  # the front stops its workers
             proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), 20)
+                await asyncio.wait_for(proc.wait(), 30)
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+@pytest.fixture
+async def front(tmp_path: Path) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
+    """Two workers, the rooms east and west."""
+    config = {
+        "token_secret": SECRET,
+        "rooms": [{"name": name} for name in ROOMS],
+        "ice": {"candidates": "loopback"},
+        "report_dir": str(tmp_path / "reports"),
+        "reconnect_grace_s": 30,
+    }
+    async with serving(tmp_path, config) as running:
+        yield running
 
 
 async def health(port: int) -> dict[str, Any]:

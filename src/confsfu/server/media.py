@@ -117,22 +117,30 @@ class RoomMedia(MediaSlots, MediaFeedback):
 
     # ---- joining and leaving ----------------------------------------------------------------
 
+    def make_intake(self, pid: str, slow: Callable[[bytes, int], None], max_packet: int) -> Intake:
+        """A publisher's intake into this room's fan-out (a local publisher's or a relayed
+        one's); `slow` takes what the C path hands back."""
+        intake = Intake(
+            pid,
+            self._fan_out_by_key,
+            slow=slow,
+            on_level=self._on_level,
+            on_keyframe=self.keyframes.keyframe_arrived,
+            after_fan_out=self._after_fan_out,
+            schedule_flush=self._schedule_flush,
+            max_packet=max_packet,
+        )
+        intake.on_gap = self._on_gap
+        return intake
+
     async def publish(self, pid: str, offer_sdp: str, purpose: Purpose = "camera") -> str:
         """Accept a participant's publish offer; returns the answer. Replaces an earlier one."""
         await self.unpublish(pid, purpose)
         pc = self._make_pc()
         path = self._path
-        intake = Intake(
-            pid,
-            self._fan_out_by_key,
-            slow=lambda data, arrival_ms: path.on_rtp(pub, data, arrival_ms),
-            on_level=self._on_level,
-            on_keyframe=self.keyframes.keyframe_arrived,
-            after_fan_out=self._after_fan_out,
-            schedule_flush=self._schedule_flush,
-            max_packet=path.max_packet,
+        intake = self.make_intake(
+            pid, lambda data, arrival_ms: path.on_rtp(pub, data, arrival_ms), path.max_packet
         )
-        intake.on_gap = self._on_gap
         voice = VoiceConfig(self._media.voice_frame_bytes, self._media.voice_assumed_dbov)
         intake.voice_frame_bytes, intake.voice_dbov = voice.frame_bytes, voice.assumed_dbov
         pub = Publisher(

@@ -27,7 +27,6 @@ from confsfu.scale.relay import (
     RelayRoom,
     Resend,
 )
-from confsfu.server._wire import Intake
 from confsfu.server.media_handles import Publisher
 from confsfu.server.relay_decisions import RoomDecisions
 from confsfu.server.rtc_adapter import RawPeerConnection
@@ -254,18 +253,10 @@ class RoomRelay:
             purpose,
             cast(RawPeerConnection, RelayPc(ask)),
             rtcp_ssrc=1,
-            intake=Intake(
-                pid,
-                media._fan_out_by_key,
-                slow=lambda data, ms: self._learn(pub, data, ms),
-                on_level=media._on_level,
-                on_keyframe=media.keyframes.keyframe_arrived,
-                after_fan_out=media._after_fan_out,
-                schedule_flush=media._schedule_flush,
-                max_packet=rf.MAX_RTP_BYTES,
+            intake=media.make_intake(
+                pid, lambda data, ms: self._learn(pub, data, ms), rf.MAX_RTP_BYTES
             ),
         )
-        pub.intake.on_gap = media._on_gap
         pub.intake.level_floor = media.meeting.speakers.quiet_from
         self.relayed[pid, purpose] = media.publishers[pid, purpose] = pub
         return pub
