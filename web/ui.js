@@ -3,6 +3,7 @@
 import { initLanguagePicker } from "./langui.js"; // first: its words go before the others'
 import { msg, onLanguageChange, t, tr } from "./i18n.js";
 import { initChairPanel, renderSchedule } from "./chair.js";
+import { renderControls, renderFloorBanner, renderParticipants, renderRoomFlags } from "./meetingui.js";
 import { initChat, onChat, onChatRefused, renderChat, resetChat } from "./chat.js";
 import { connectDevices, devices, endPreview, prejoinChoices, setDevicePanel, startPreview } from "./deviceui.js";
 import { closeOwnDrawers, setDrawerRole } from "./drawers.js";
@@ -11,8 +12,6 @@ import { ConferenceClient } from "./protocol.js";
 import {
   initStage,
   keepPin,
-  markSpeaking,
-  mediaIcons,
   renderStageControls,
   reportStageSize,
   resetStage,
@@ -21,15 +20,13 @@ import {
   clearMedia,
   detachMedia,
   gridPages,
-  layoutGrid,
   observeStore,
   renderMedia,
   resumeAudio,
-  setMarkers,
 } from "./tiles.js";
 import { createStore } from "./store.js";
 import { startWatching, watchFromUrl } from "./watch.js";
-import { describeNotice, describeServerError, formatDuration, initials } from "./words.js";
+import { describeNotice, describeServerError, initials } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -153,7 +150,7 @@ connectDevices({
     }
     if (kind === "camera" && devices.track("camera")) view.selfView.srcObject = devices.stream;
     if (!devices.problemText()) setNotice("");
-    renderControls();
+    renderControls(view, meeting());
   },
 });
 initChairPanel(store);
@@ -240,7 +237,7 @@ async function startMeeting(join, prepared = null) {
   });
   view.selfView.srcObject = devices.track("camera") ? devices.stream : null;
   setNotice(() => devices.problemText());
-  renderControls();
+  renderControls(view, meeting());
 
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const params = new URLSearchParams(location.search);
@@ -268,8 +265,8 @@ async function startMeeting(join, prepared = null) {
   });
   on("self", (self) => {
     store.actions.selfChanged(self);
-    renderControls();
-    renderParticipants();
+    renderControls(view, meeting());
+    renderParticipants(view, meeting());
   });
   on("participants", (participants) => {
     store.update({ participants });
@@ -290,8 +287,8 @@ async function startMeeting(join, prepared = null) {
   });
   on("media", (media) => {
     store.update({ media });
-    renderControls();
-    renderParticipants();
+    renderControls(view, meeting());
+    renderParticipants(view, meeting());
   });
   on("chat", (detail) => onChat(detail));
   on("notice", (notice) => toast(describeNotice(notice, namesById()), { kind: "notice", code: notice.code }));
@@ -299,7 +296,7 @@ async function startMeeting(join, prepared = null) {
     const wasActive = meeting().screen.active;
     store.update({ screen });
     if (wasActive && !screen.active && screen.text) toast(screen.text, { code: "screen_stopped" });
-    renderControls();
+    renderControls(view, meeting());
   });
   on("error", (error) => {
     if (error.fatal) return; // fatal ones arrive as state "failed"
@@ -344,11 +341,6 @@ function namesById() {
   for (const p of Object.values(meeting().participants)) names[p.id] = p.name;
   if (meeting().self) names[meeting().self.id] = t("names.you");
   return names;
-}
-
-function nameOf(pid) {
-  if (pid && pid === meeting().self?.id) return meeting().self.name;
-  return meeting().participants[pid]?.name ?? "";
 }
 
 function keepGridPageInRange() {
@@ -427,10 +419,10 @@ window.addEventListener("pagehide", () => {
 
 function renderAll() {
   renderMedia(meeting());
-  renderControls();
-  renderFloorBanner();
-  renderRoomFlags();
-  renderParticipants();
+  renderControls(view, meeting());
+  renderFloorBanner(view, meeting());
+  renderRoomFlags(view, meeting());
+  renderParticipants(view, meeting());
   renderChat(); // the chair panel renders itself from the store (chair.js)
 }
 
@@ -467,91 +459,6 @@ function setNotice(words, action = null) {
   if (action) view.notice.append(action);
 }
 
-function renderControls() {
-  const { media, client, stream, room, screen } = meeting();
-  const { audio, video } = media;
-  const self = meeting().self ?? {};
-  const hasAudio = (stream?.getAudioTracks().length ?? 0) > 0;
-  const hasVideo = (stream?.getVideoTracks().length ?? 0) > 0;
-
-  if (self.chair_muted_audio) {
-    view.mic.textContent = self.unmute_requested ? t("controls.askedUnmute") : t("controls.askUnmute");
-    view.mic.disabled = Boolean(self.unmute_requested) || !hasAudio;
-    view.mic.title = t("controls.chairMutedTitle");
-    view.mic.setAttribute("aria-pressed", "true");
-  } else {
-    view.mic.textContent = audio ? t("controls.mute") : t("controls.unmute");
-    view.mic.disabled = !hasAudio;
-    view.mic.title = hasAudio ? "" : t("controls.noMicrophone");
-    view.mic.setAttribute("aria-pressed", String(!audio));
-  }
-  view.mic.classList.toggle("chair-muted", Boolean(self.chair_muted_audio));
-
-  if (self.chair_muted_video) {
-    view.cam.textContent = self.unmute_requested ? t("controls.askedCamera") : t("controls.askCamera");
-    view.cam.disabled = Boolean(self.unmute_requested) || !hasVideo;
-    view.cam.title = t("controls.chairStoppedTitle");
-    view.cam.setAttribute("aria-pressed", "true");
-  } else {
-    view.cam.textContent = video ? t("controls.stopCamera") : t("controls.startCamera");
-    view.cam.disabled = !hasVideo;
-    view.cam.title = hasVideo ? "" : t("controls.noCamera");
-    view.cam.setAttribute("aria-pressed", String(!video));
-  }
-  view.cam.classList.toggle("chair-muted", Boolean(self.chair_muted_video));
-
-  const raised = Boolean(client?.handRaised);
-  const holding = Boolean(self.id && room?.floor_holder === self.id);
-  view.hand.textContent = raised ? t("controls.lowerHand") : t("controls.raiseHand");
-  view.hand.setAttribute("aria-pressed", String(raised));
-  view.hand.disabled = !room || holding;
-  view.hand.title = holding ? t("floor.yours") : raised ? t("controls.lowerHandTitle") : t("controls.raiseHandTitle");
-
-  const canShare = Boolean(navigator.mediaDevices?.getDisplayMedia);
-  const sharing = screen.active || screen.starting;
-  view.screen.hidden = !canShare || !(sharing || client?.mayShareScreen);
-  view.screen.textContent = screen.starting ? t("controls.shareStarting") : sharing ? t("controls.shareStop") : t("controls.share");
-  view.screen.disabled = screen.starting;
-  view.screen.setAttribute("aria-pressed", String(sharing));
-
-  const me = { ...self, id: self.id, audio, video };
-  setMarkers(view.selfTile.querySelector(".markers"), me, room);
-  view.selfTile.classList.toggle("camera-off", !video);
-}
-
-/** Who has the floor and for how long; called on every room_state and every second. */
-function renderFloorBanner() {
-  const room = meeting().room;
-  const holder = room?.floor_holder ?? null;
-  view.floorBanner.hidden = !holder;
-  if (!holder) {
-    delete view.floorBanner.dataset.holderId;
-    return;
-  }
-  const mine = holder === meeting().self?.id;
-  const who = mine ? t("floor.yours") : t("floor.theirs", { name: nameOf(holder) || t("floor.someone") });
-  let left = "";
-  if (room.floor_until_ms != null && meeting().client) {
-    const ms = room.floor_until_ms - meeting().client.serverNow();
-    left = t("floor.left", { time: formatDuration(ms) });
-    view.floorBanner.dataset.remainingMs = String(ms);
-  } else {
-    delete view.floorBanner.dataset.remainingMs;
-  }
-  view.floorBanner.dataset.holderId = holder;
-  view.floorBanner.classList.toggle("mine", mine);
-  view.floorBanner.textContent = `${who}${left}`;
-}
-
-function renderRoomFlags() {
-  const flags = [];
-  if (meeting().room?.locked) flags.push(t("room.locked"));
-  const presenter = meeting().room?.presenter;
-  if (presenter) flags.push(t("room.presenter", { name: presenter === meeting().self?.id ? t("names.you") : nameOf(presenter) }));
-  view.roomFlags.textContent = flags.join(" · ");
-  view.roomFlags.hidden = flags.length === 0;
-}
-
 function offerSoundButton() {
   if (meeting().soundBlocked) return;
   store.update({ soundBlocked: true });
@@ -568,52 +475,10 @@ function offerSoundButton() {
   setNotice(() => t("sound.blocked"), button);
 }
 
-function renderParticipants() {
-  const { self, join, media, participants, room } = meeting();
-  view.participantList.hidden = self?.role === "chair"; // the chair panel lists everyone
-  const items = [];
-  if (self || join) {
-    items.push({
-      ...(self ?? {}),
-      id: self?.id ?? "self",
-      name: t("chat.you", { name: self?.name ?? join?.name ?? t("names.You") }),
-      role: self?.role ?? "participant",
-      audio: media.audio,
-      video: media.video,
-      self: true,
-    });
-  }
-  const others = Object.values(participants).sort((a, b) => a.name.localeCompare(b.name));
-  items.push(...others);
-  view.participants.replaceChildren(...items.map((p) => {
-    const li = document.createElement("li");
-    li.dataset.id = p.id;
-    li.classList.toggle("self", Boolean(p.self));
-    const name = document.createElement("span");
-    name.className = "name";
-    name.textContent = p.name;
-    li.append(name);
-    if (p.role === "chair") {
-      const role = document.createElement("span");
-      role.className = "role";
-      role.textContent = t("role.chair");
-      li.append(role);
-    }
-    const markers = document.createElement("span");
-    markers.className = "media-state markers";
-    setMarkers(markers, p, room);
-    li.append(mediaIcons(p), markers);
-    return li;
-  }));
-  markSpeaking();
-  view.participantCount.textContent = t("count", { count: items.length });
-  layoutGrid(meeting());
-}
-
 // Countdowns: the floor's time limit and the scheduled end.
 setInterval(() => {
   if (!meeting().room) return;
-  renderFloorBanner();
+  renderFloorBanner(view, meeting());
   renderSchedule();
 }, 500);
 
