@@ -186,6 +186,28 @@ def test_a_run_spread_over_two_server_workers(
 
 
 @pytest.mark.loopback
+def test_a_room_spilled_over_two_server_workers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--server-spill 2`: one room whose home worker takes two connections and a relay member
+    the rest; both workers forward, the publisher's packets cross between them, and the report
+    says how many relay frames went."""
+    args = ["fanout", "--participants", "5", "--duration", "4", "--server-workers", "2"]
+    args += ["--server-spill", "2", "--set", "join_spacing_s=0", "--no-idle-workers"]
+    assert cli_main(["bench", *args, "--quiet", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["participants"]["joined"] == result["participants"]["planned"] == 5, printed
+    processes = result["server_processes"]
+    roles = {p["role"]: p for p in processes["processes"]}
+    for worker in (roles["worker 0"], roles["worker 1"]):
+        assert worker["packets_out"] > 0 and worker["rooms"] == ["bench"], worker
+    assert processes["relay_frames_out"] > 0, processes
+    assert "relay frames between workers:" in printed
+    assert all(p["loss_pct"] < 5 for p in result["per_url"]), result["per_url"]
+
+
+@pytest.mark.loopback
 def test_a_run_spread_over_two_servers_reports_each() -> None:
     """Two independent servers (as `--url A,B`), a room whole on each (`--spread rooms`): a
     line per URL and each server process found from its loopback /healthz."""

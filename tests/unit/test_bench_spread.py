@@ -170,6 +170,8 @@ CLI_ERRORS = [
     ("workers with a URL", ["--url", A, "--server-workers", "2"], "no --url"),
     ("no workers", ["--server-workers", "0"], "1 to 64"),
     ("too many workers", ["--server-workers", "65"], "1 to 64"),
+    ("spill on one worker", ["--server-spill", "3"], "--server-workers 2 or more"),
+    ("spill below zero", ["--server-workers", "2", "--server-spill", "-1"], "0 to 100000"),
     ("a pid without a URL", ["--server-pid", "1"], "goes with --url"),
     ("a pid that is none", ["--url", A, "--server-pid", "0"], "process id"),
     ("a bad URL", ["--url", "http://x/ws"], "ws:// or wss://"),
@@ -190,6 +192,8 @@ CLI_OPTIONS = [
     ("own server", [], ((), (), 1, "participants", 1)),
     ("own server, workers and rooms", ["--server-workers", "2", "--set", "rooms=2"],
      ((), (), 2, "participants", 2)),
+    ("own server spilling", ["--server-workers", "2", "--server-spill", "5"],
+     ((), (), 2, "participants", 1)),
     ("URLs repeated and listed", ["--url", A, "--url", f"{B},{C}", "--spread", "rooms"],
      ((A, B, C), (), 1, "rooms", 1)),
     ("pids", ["--url", A, "--server-pid", "10", "--server-pid", "11"],
@@ -209,6 +213,8 @@ def test_the_command_line_passes_the_spread_on(
     assert bench_main(["fanout", *args]) == 0
     (o,) = seen
     assert (o.urls, o.server_pids, o.server_workers, o.spread, o.scenario.rooms) == expected
+    assert o.server_spill == (int(args[args.index("--server-spill") + 1])
+                              if "--server-spill" in args else 0)  # fmt: skip
 
 
 FRONT_HEALTH = {
@@ -269,9 +275,17 @@ def test_server_processes_are_named_by_the_health_that_lists_them() -> None:
         assert rooms_of(p, urls, bodies) == rooms, p.role
 
 
-def _snap(pid: int, role: str, cpu_s: float, packets: int | None, wait_s: float | None = 0.0):  # type: ignore[no-untyped-def]
+def _snap(
+    pid: int,
+    role: str,
+    cpu_s: float,
+    packets: int | None,
+    wait_s: float | None = 0.0,  # type: ignore[no-untyped-def]
+    relayed: int = 0,
+):
     return {"role": role, "url": A, "pid": pid, "cpu_s": cpu_s, "wait_s": wait_s}  | {
-        "rss_bytes": 1, "packets_out": packets, "gone": False, "rooms": []
+        "rss_bytes": 1, "packets_out": packets, "gone": False, "rooms": [],
+        "relay_frames_out": relayed,
     }  # fmt: skip
 
 
@@ -284,7 +298,7 @@ def test_cpu_per_packet_per_process_and_in_total() -> None:
     end = [
         _snap(1, "front", 1.5, 0, 1.0),  # 0.5 s, waited 1 s of 10
         _snap(2, "worker 0", 4.0, 101_000),  # 2 s for 100,000 packets: 20 us
-        _snap(3, "worker 1", 3.0, 50_000),  # 1 s for 50,000: 20 us
+        _snap(3, "worker 1", 3.0, 50_000, relayed=700),  # 1 s for 50,000: 20 us
         _snap(4, "worker 2", 9.0, 9),  # not there at the start: not counted
     ]  # fmt: skip
     out = per_process(start, end, 10.0)
@@ -296,6 +310,10 @@ def test_cpu_per_packet_per_process_and_in_total() -> None:
     assert rows["worker 1"]["cpu_pct_of_core"] == 10.0
     assert (out["cpu_s"], out["packets_out"], out["cpu_us_per_packet_out"]) == (3.5, 150_000, 23.33)
     assert out["waiting_for_cpu_pct_max"] == 10.0
+    assert rows["worker 1"]["relay_frames_out"] == out["relay_frames_out"] == 700
+    assert "relay frames between workers: 700" in "\n".join(
+        spread_lines({"urls": [A], "server_processes": out})
+    )
 
 
 def test_figures_per_url() -> None:

@@ -10,6 +10,7 @@ from confsfu.bench.scenario import MAX_DURATION_S, ScenarioError, load_scenario,
 from confsfu.bench.spread import SPREADS, parse_urls
 
 MAX_SERVER_WORKERS = 64
+MAX_SPILL = 100_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="the server the benchmark starts runs `confsfu serve --workers N` (a front and N"
         " worker processes); see also --set rooms=R",
+    )
+    parser.add_argument(
+        "--server-spill",
+        type=int,
+        metavar="N",
+        help="with --server-workers: a room's home worker takes N connections, the next go to"
+        " relay members (the server's worker_max_connections; 0, the default, keeps a room on"
+        " one worker)",
     )
     parser.add_argument("--token-secret", help="the deployment's token secret, to mint tokens")
     parser.add_argument("--token-file", type=Path, help="join tokens, one a line")
@@ -88,6 +97,10 @@ def run_from_args(args: argparse.Namespace) -> int:
             raise ScenarioError("--server-workers is for the server the benchmark starts: no --url")
         if args.server_workers is not None and not 1 <= args.server_workers <= MAX_SERVER_WORKERS:
             raise ScenarioError(f"--server-workers must be 1 to {MAX_SERVER_WORKERS}")
+        if args.server_spill is not None and (args.server_workers or 1) < 2:
+            raise ScenarioError("--server-spill needs --server-workers 2 or more")
+        if args.server_spill is not None and not 0 <= args.server_spill <= MAX_SPILL:
+            raise ScenarioError(f"--server-spill must be 0 to {MAX_SPILL}")
         if args.server_pid and not urls:
             raise ScenarioError("--server-pid goes with --url")
         if any(pid <= 0 for pid in args.server_pid):
@@ -122,6 +135,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         tokens=tokens,
         server_pids=tuple(args.server_pid),
         server_workers=args.server_workers or 1,
+        server_spill=args.server_spill or 0,
         spread=args.spread,
         out_dir=args.out,
         progress=not args.quiet,

@@ -162,8 +162,22 @@ def packets_out(p: ServerProcess, urls: list[str], bodies: list[dict[str, Any]])
     return None  # restarted: another process holds that worker's place now
 
 
+def relay_frames_out(p: ServerProcess, urls: list[str], bodies: list[dict[str, Any]]) -> int:
+    """Relay frames `p` sent to other workers so far (0 for a front, a single server, or a
+    worker whose rooms span no other worker)."""
+    if p.url not in urls or p.worker is None:
+        return 0
+    body = bodies[urls.index(p.url)]
+    for worker in body.get("workers") or ():
+        if worker.get("index") == p.worker and worker.get("pid") == p.process.pid:
+            relay = (worker.get("health") or {}).get("relay") or {}
+            return int((relay.get("counts") or {}).get("relay_frames_out", 0))
+    return 0
+
+
 def rooms_of(p: ServerProcess, urls: list[str], bodies: list[dict[str, Any]]) -> list[str]:
-    """The rooms `p` holds, as its URL's /healthz says (a front holds none itself)."""
+    """The rooms `p` holds, as its URL's /healthz says (a front holds none itself; a worker
+    holds the rooms it is home to and those it shares as a relay member)."""
     if p.url not in urls:
         return []
     body = bodies[urls.index(p.url)]
@@ -171,7 +185,9 @@ def rooms_of(p: ServerProcess, urls: list[str], bodies: list[dict[str, Any]]) ->
         return [str(r) for r in body.get("room_names") or ()]
     for worker in body.get("workers") or ():
         if worker.get("index") == p.worker and worker.get("pid") == p.process.pid:
-            return [str(r) for r in worker.get("rooms") or ()]
+            # The worker's own list has the rooms it shares as a relay member too.
+            held = (worker.get("health") or {}).get("room_names") or worker.get("rooms") or ()
+            return sorted(str(r) for r in held)
     return []
 
 
@@ -188,6 +204,7 @@ def snapshot(
             "wait_s": p.wait_s(),
             "rss_bytes": p.rss(),
             "packets_out": packets_out(p, urls, bodies),
+            "relay_frames_out": relay_frames_out(p, urls, bodies),
             "rooms": rooms_of(p, urls, bodies),
             "gone": p.gone,
         }

@@ -54,6 +54,7 @@ class BenchOptions:
     # With `urls`: server processes on this machine to read CPU from (with their children)
     server_pids: tuple[int, ...] = ()
     server_workers: int = 1  # the server the benchmark starts: `serve --workers N`
+    server_spill: int = 0  # and its worker_max_connections (0: a room stays on one worker)
     spread: Spread = "participants"  # how participants go over `urls` (spread.py)
     out_dir: Path | None = None
     progress: bool = True
@@ -98,7 +99,7 @@ def _free_port() -> int:
         return port
 
 
-def _start_server(scenario: Scenario, duration_s: float, workers: int) -> _Server:
+def _start_server(scenario: Scenario, duration_s: float, workers: int, spill: int = 0) -> _Server:
     tmp = tempfile.TemporaryDirectory(prefix="confsfu-bench-")
     port, secret = _free_port(), secrets.token_hex(24)
     config = {
@@ -106,6 +107,7 @@ def _start_server(scenario: Scenario, duration_s: float, workers: int) -> _Serve
         "port": port,
         "token_secret": secret,
         "workers": workers,
+        "worker_max_connections": spill,
         "rooms": [
             {
                 "name": room,
@@ -174,7 +176,9 @@ def run_benchmark(options: BenchOptions) -> dict[str, Any]:
     server = (
         _Server(urls=list(options.urls), pids=options.server_pids, secret=options.token_secret)
         if options.urls
-        else _start_server(scenario, scenario.window_s, options.server_workers)
+        else _start_server(
+            scenario, scenario.window_s, options.server_workers, options.server_spill
+        )
     )
     try:
         return _run(options, server, started_wall)

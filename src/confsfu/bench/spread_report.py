@@ -40,6 +40,7 @@ def per_process(
                 "waiting_for_cpu_pct": wait,
                 "packets_out": packets,
                 "cpu_us_per_packet_out": round(1e6 * cpu_s / packets, 2) if packets else None,
+                "relay_frames_out": e.get("relay_frames_out", 0) - s.get("relay_frames_out", 0),
                 "rss_bytes": e["rss_bytes"],
                 "rooms": e.get("rooms", []),  # at the window's end
                 "gone": e["gone"],  # ended in the window: its CPU is up to its end
@@ -57,6 +58,7 @@ def per_process(
         if packets_total
         else None,
         "waiting_for_cpu_pct_max": max(waits) if waits else None,
+        "relay_frames_out": sum(r["relay_frames_out"] for r in rows),
     }
 
 
@@ -138,6 +140,8 @@ def spread_lines(result: dict[str, Any]) -> list[str]:
             f"  {'total':<12} {'':>8} {procs['cpu_s']:>8.2f} {procs['cpu_pct_of_core']:>7.1f}"
             f" {'':>7} {_int(procs['packets_out']):>12} {_n(procs['cpu_us_per_packet_out'])}"
         )
+        if procs.get("relay_frames_out"):
+            lines.append(f"  relay frames between workers: {procs['relay_frames_out']:,}")
     if several:
         lines += ["", "per URL (participants, what they received; server packets/s from /healthz):"]
         for i, u in enumerate(result.get("per_url") or [], 1):
