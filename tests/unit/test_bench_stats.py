@@ -173,7 +173,7 @@ def test_a_server_kept_waiting_for_a_cpu_is_named_in_the_bottleneck_row() -> Non
             "bench_cpu_s": t / 4,
         }
 
-    def result(waited_s: float) -> dict[str, Any]:
+    def result(waited_s: float, unreported: int = 0) -> dict[str, Any]:
         start, end = snapshot(10.0, 1.0), snapshot(30.0, 1.0 + waited_s)
         return build_result(
             scenario=load_scenario("fanout"),
@@ -189,6 +189,7 @@ def test_a_server_kept_waiting_for_a_cpu_is_named_in_the_bottleneck_row() -> Non
             worker_cpu_s=[5.0],
             layer_seconds={},
             planned=1,
+            unreported=unreported,
         )
 
     waited = result(4.0)  # 4 s of a 20 s window
@@ -204,6 +205,11 @@ def test_a_server_kept_waiting_for_a_cpu_is_named_in_the_bottleneck_row() -> Non
     calm = result(0.2)
     assert calm["server"]["waiting_for_cpu_pct"] == 1.0
     assert "waited" not in "; ".join(calm["bench"]["bottleneck"])
+    assert "never reported" not in summary(calm)
+    # A load generator worker that sent no result: its participants are said to be missing.
+    lost = result(0.2, unreported=23)
+    assert lost["participants"]["unreported"] == 23
+    assert "0/1 joined, 0 failed, 23 never reported" in summary(lost)
 
 
 def test_the_arrival_time_is_the_kernels_not_the_read() -> None:

@@ -94,6 +94,7 @@ def build_result(
     planned: int,
     worker_nice: list[int | None] | None = None,
     worker_idle: list[bool] | None = None,
+    unreported: int = 0,
 ) -> dict[str, Any]:
     """Everything the JSON file holds; the summary and plots are made from it. Listeners are
     reported apart (`listeners`): every other figure is the participants'."""
@@ -145,6 +146,8 @@ def build_result(
             "joined": len(joined),
             "failed": [{"name": p["name"], "error": p["error"]} for p in peers if p["error"]],
             "server_reported": end.get("participants"),
+            # planned, but their load generator worker sent no result (starved or killed)
+            "unreported": unreported,
         },
         "window_s": round(window_s, 2),
         "server": {
@@ -324,7 +327,16 @@ def summary(result: dict[str, Any]) -> str:
             "scenario",
             f"{result['scenario']['name']} ({', '.join(result.get('urls') or [result['url']])})",
         ),
-        ("participants", f"{p['joined']}/{p['planned']} joined, {len(p['failed'])} failed"),
+        (
+            "participants",
+            f"{p['joined']}/{p['planned']} joined, {len(p['failed'])} failed"
+            + (
+                f", {p['unreported']} never reported (their load generator worker sent no"
+                " result: the figures leave them out)"
+                if p.get("unreported")
+                else ""
+            ),
+        ),
         ("window", _fmt(result["window_s"], " s")),
         ("packets/s in / out", f"{_fmt(s['packets_in_per_s'])} / {_fmt(s['packets_out_per_s'])}"),
         ("server CPU", f"{_fmt(s['cpu_pct_of_core'], '% of a core')}"),

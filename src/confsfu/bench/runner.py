@@ -344,6 +344,13 @@ def _run(options: BenchOptions, server: _Server, started_wall: float) -> dict[st
         planned=len(plans),
         worker_nice=[finals[w].get("nice") for w in sorted(finals)],
         worker_idle=[bool(finals[w].get("idle")) for w in sorted(finals)],
+        unreported=sum(
+            1
+            for plan in worker_plans
+            if plan.worker not in finals
+            for peer in plan.peers
+            if peer.role != "listener"
+        ),
     )
 
 
