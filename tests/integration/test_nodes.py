@@ -195,7 +195,8 @@ async def test_two_nodes_hold_one_meeting_and_the_survivor_carries_it_on(
         ids = {name: peer.participant_id for name, peer in first.items()}
         joined = latest(lima, "joined") or {}
         assert {p["id"] for p in joined["participants"]} >= {ids["Osaka"], ids["Kyiv"]}
-        await chair.wait_for(lambda: all(info(chair, pid) for pid in ids.values()), 30)
+        for peer in first.values():  # one participant list, whichever node each joined on
+            await peer.wait_for(lambda p=peer: all(info(p, i) for i in ids.values()), 30)  # type: ignore[misc]
         body_b = await health(b_ip)
         assert body_b["node"]["piped_out"] == 2 and body_b["node"]["held"] == []
         assert body_b["participants"] == 0  # B's worker holds nobody: the room is A's

@@ -110,3 +110,24 @@ def test_an_advertised_address_is_host_and_port(text: str, ok: bool) -> None:
 def test_a_node_id_is_checked() -> None:
     with pytest.raises(ValueError):
         Directory("a b", ["east"], LEASE_MS)
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ({}, None),  # not a node
+        ({"node_id": "a", "node_address": "10.0.0.1:8080"}, "redis_url"),
+        ({"node_id": "a", "redis_url": "redis://127.0.0.1:6379/0"}, "node_address"),
+        (
+            {"node_id": "a", "redis_url": "redis://r:6379/0", "node_address": "10.0.0.1"},
+            "node_address",
+        ),
+        ({"node_id": "a", "redis_url": "redis://r:6379/0", "node_address": "10.0.0.1:80"}, None),
+    ],
+)
+def test_a_node_needs_redis_and_an_address(given: dict[str, str], refused: str | None) -> None:
+    from confsfu.server.run import _node_refusal
+    from confsfu.settings import Settings
+
+    reason = _node_refusal(Settings(**given))  # type: ignore[arg-type]
+    assert (reason is None) if refused is None else (reason is not None and refused in reason)
