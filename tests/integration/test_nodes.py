@@ -3,7 +3,8 @@ veth pair each, and to each other by a third), one deployment through a redis-se
 starts: participants joining on either node are in one meeting (the room's authority node,
 piped to from the other); node A killed (SIGKILL), its lease lapses, everyone comes back on
 node B as themselves, the meeting (floor, hand, mute, report) carried on from the snapshot in
-Redis. Needs root, iproute2 and Debian's redis-server (fails, as CI has them)."""
+Redis; then A started again and B stopped in order (SIGTERM): everyone back on A, as
+themselves. Needs root, iproute2 and Debian's redis-server (fails, as CI has them)."""
 
 from __future__ import annotations
 
@@ -142,6 +143,7 @@ async def start_node(
 
 
 async def stop_node(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM (the node stops its worker), then SIGKILL to its whole session if it hangs."""
     if proc.returncode is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -262,11 +264,28 @@ async def test_two_nodes_hold_one_meeting_and_the_survivor_carries_it_on(
 
         body_b = await health(b_ip)
         assert body_b["node"]["held"] == ["east"] and body_b["participants"] == 3
+
+        # node A again (the same node_id); node B stopped in order (an upgrade): it writes its
+        # last snapshots, releases its rooms and deletes its lease, so A takes them at once
+        node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path)
+        await stop_node(node_b)
+        assert await client.command("EXISTS", ROOM_KEY.format(room="east")) == 0
+        assert await client.command("EXISTS", NODE_KEY.format(node="node-b")) == 0
+        for peer in back.values():
+            await peer.wait_for(lambda peer=peer: peer.closed, 30)  # type: ignore[misc]
+            await peer.close(goodbye=False)
+        again = {name: await join(a_ip, peers, name, tok) for name, tok in tokens.items()}
+        for name, peer in again.items():
+            assert (latest(peer, "joined") or {}).get("resumed") and peer.participant_id == ids[
+                name
+            ]
+        chair = again["Osaka"]
+        await chair.wait_for(lambda: state(chair).get("floor_holder") == ids["Kyiv"], 30)
+        assert state(chair)["hands"] == [ids["Lima"]]
+        assert await client.command("GET", ROOM_KEY.format(room="east")) == b"node-a"
     finally:
         await client.close()
         for peer in peers:
             await peer.close(goodbye=False)
         await stop_node(node_b)
-        if node_a.returncode is None:
-            os.killpg(node_a.pid, signal.SIGKILL)
-            await node_a.wait()
+        await stop_node(node_a)
