@@ -11,6 +11,7 @@ import pytest
 
 from confsfu.scale.directory import NODE_KEY, ROOM_KEY, Local, Remote, Wait
 from confsfu.scale.snapshots import SnapshotStore
+from confsfu.server.front_metrics import front_exposition
 from confsfu.server.front_nodes import FrontNodes
 from confsfu.server.front_redis import KEY
 from confsfu.server.redis_resp import Redis
@@ -105,5 +106,8 @@ async def test_redis_unreachable_serves_here(redis_url: str) -> None:
         assert await lone.route("east", hop=False) == Local(fresh=False)
         health: dict[str, Any] = lone.health()
         assert health["redis_failing"] is True and health["held"] == []
+        body, _ = front_exposition([], lone.metrics())
+        assert b"confsfu_front_node_redis_failing 1.0" in body
+        assert b"confsfu_front_node_lost_claims_total 0.0" in body
     finally:
         await lone.stop()

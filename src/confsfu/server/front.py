@@ -245,7 +245,8 @@ async def _health(request: web.Request) -> web.Response:
 async def _metrics(request: web.Request) -> web.Response:
     front = request.app[FRONT]
     scrapes = await asyncio.gather(*(front.worker_metrics(i) for i in range(len(front.pipes))))
-    body, content_type = front_exposition(scrapes)
+    extra = front.nodes.metrics() if front.nodes is not None else []
+    body, content_type = front_exposition(scrapes, extra)
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from confsfu.scale.directory import (
     CLAIM_SCRIPT,
@@ -247,6 +248,26 @@ class FrontNodes:
             "lost_claims": self.lost_claims,
             "redis_failing": self._failing,
         }
+
+    def metrics(self) -> list[Metric]:
+        """confsfu_front_node_*: rooms held, connections piped out, claims lost, Redis."""
+        held = GaugeMetricFamily(
+            "confsfu_front_node_rooms_held", "Rooms this node is the authority of."
+        )
+        held.add_metric([], len(self.directory.held()))
+        piped = GaugeMetricFamily(
+            "confsfu_front_node_piped_out", "Connections piped to another node's front."
+        )
+        piped.add_metric([], self.piped_out)
+        lost = CounterMetricFamily(
+            "confsfu_front_node_lost_claims", "Rooms whose claim another node took over."
+        )
+        lost.add_metric([], self.lost_claims)
+        failing = GaugeMetricFamily(
+            "confsfu_front_node_redis_failing", "1 while the lease could not be renewed."
+        )
+        failing.add_metric([], int(self._failing))
+        return [held, piped, lost, failing]
 
 
 def _text(reply: object) -> str | None:
