@@ -3,11 +3,11 @@
 # missing) and runs the linters, the type checker and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Debian's chromium and firefox-esr (browser tests), coturn (the TURN test), iproute2 (the weak-link
-# and Firefox tests' network namespaces), nodejs (the page's unit tests in tests/js), GStreamer's
+# Debian's chromium and firefox-esr (browser tests), coturn (the TURN test), iproute2 (the weak-link,
+# Firefox and nodes tests' network namespaces), nodejs (the page's unit tests in tests/js), GStreamer's
 # webrtcbin with the system Python's gi (the webrtcbin publisher,
 # tests/fixtures/webrtcbin_publisher.py), fonts-nanum (Hangul in the Korean page's screenshots),
-# redis-server (the meeting snapshots mirrored in Redis; the test starts its own).
+# redis-server (the meeting snapshots mirrored in Redis, the nodes test; the tests start their own).
 # apt waits for a lock another apt holds.
 APT=(apt-get -o DPkg::Lock::Timeout=600)
 PACKAGES=(chromium firefox-esr coturn iproute2 nodejs gstreamer1.0-plugins-base gstreamer1.0-plugins-good

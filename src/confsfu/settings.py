@@ -233,6 +233,14 @@ class Settings(BaseSettings):
     # With workers: a Redis server (redis://[:password@]host[:port][/db]) the front keeps its
     # rooms' meeting snapshots in too, so a restarted server's meetings carry on. None: memory.
     redis_url: str | None = Field(default=None, pattern=r"^redis://")
+    # A node of a deployment of several servers through Redis (docs/scale-out.md, "Nodes
+    # through Redis"; needs redis_url): its name, and the host:port the other nodes' fronts
+    # reach this one at. None: this server stands alone.
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    node_address: str | None = Field(default=None, max_length=300)
+    # A node's lease in Redis lives this long unrenewed (it is renewed each second): a node
+    # killed is taken over by the others after at most this.
+    node_lease_s: float = Field(default=4.0, ge=3.0, le=30.0)
     # Connections a worker takes before a room's new participants spill to another worker,
     # which relays the room's media (docs/scale-out.md); 0: no bound, a room stays on one.
     worker_max_connections: int = Field(default=0, ge=0, le=100_000)

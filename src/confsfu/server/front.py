@@ -17,11 +17,13 @@ from typing import Any
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from confsfu.scale.directory import Remote, Wait
 from confsfu.scale.placement import Placement, Refused, Ticket
 from confsfu.server.app import WEB_DIR, index_handler, open_websocket
 from confsfu.server.clock import clock_ms
-from confsfu.server.front_join import hello, read_join, refuse_unplaced
+from confsfu.server.front_join import JoinRead, hello, read_join, refuse_unplaced
 from confsfu.server.front_metrics import WorkerScrape, front_exposition
+from confsfu.server.front_nodes import HOP_HEADER, FrontNodes
 from confsfu.server.front_relay import tell_spans
 from confsfu.server.front_snapshots import FrontSnapshots
 from confsfu.server.workers import WorkerPool
@@ -58,7 +60,19 @@ class Front:
         self.lost_rooms: list[str] = []  # rooms that went with a worker, latest last (bounded)
         self._some_ready = asyncio.Event()
         self._closing: set[asyncio.Future[bool]] = set()
-        self.snapshots = FrontSnapshots(settings, self._current, self.placement.home)
+        self.snapshots = FrontSnapshots(settings, self._current, self.placement.home, self._owns)
+        self.nodes: FrontNodes | None = None  # a node of a deployment (front_nodes.py)
+        if settings.node_id is not None:
+            store = self.snapshots.store
+            self.nodes = FrontNodes(settings, store, self._in_use, self.placement.home)
+
+    def _owns(self, room: str) -> bool:
+        """Whether this front writes `room`'s snapshot to Redis: as a node, while it holds it."""
+        return self.nodes is None or self.nodes.directory.holds(room)
+
+    def _in_use(self, room: str) -> bool:
+        """As a node: the room is still this front's (its claim is kept)."""
+        return self.placement.home(room) is not None or self.snapshots.has(room)
 
     def _current(self, index: int, epoch: int) -> bool:
         return self.placement.alive(index) and self.placement.epoch(index) == epoch
@@ -165,6 +179,8 @@ def _socket_dir() -> str:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     front = app[FRONT]
     await front.snapshots.start()
+    if front.nodes is not None:
+        await front.nodes.start()
     await front.pool.start()
     poll = asyncio.create_task(front.poll())
     yield
@@ -172,6 +188,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await poll
     await front.snapshots.freeze()
+    if front.nodes is not None:
+        await front.nodes.stop()
     await front.pool.stop()
     with contextlib.suppress(OSError):
         os.rmdir(front.pool.workers[0].socket.parent)
@@ -180,8 +198,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 async def stop_workers(app: web.Application) -> None:
     """At a stop signal, before the app's own cleanup: the workers tell their pages first
     (the meetings' snapshots as they were before that)."""
-    await app[FRONT].snapshots.freeze()
-    await app[FRONT].pool.stop()
+    front = app[FRONT]
+    await front.snapshots.freeze()
+    if front.nodes is not None:  # the rooms' claims released: other nodes take them now
+        await front.nodes.stop()
+    await front.pool.stop()
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -216,13 +237,16 @@ async def _health(request: web.Request) -> web.Response:
         "snapshots": front.snapshots.store.rooms(),
         "workers": workers,
     }
+    if front.nodes is not None:
+        body["node"] = front.nodes.health()
     return web.json_response(body)
 
 
 async def _metrics(request: web.Request) -> web.Response:
     front = request.app[FRONT]
     scrapes = await asyncio.gather(*(front.worker_metrics(i) for i in range(len(front.pipes))))
-    body, content_type = front_exposition(scrapes)
+    extra = front.nodes.metrics() if front.nodes is not None else []
+    body, content_type = front_exposition(scrapes, extra)
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
@@ -255,15 +279,30 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     front = request.app[FRONT]
     ws = await open_websocket(request, front.settings)
     with contextlib.suppress(ConnectionError):  # the page went while the front wrote to it
-        await _serve_connection(front, ws)
+        await _serve_connection(front, ws, hop=HOP_HEADER in request.headers)
     return ws
 
 
-async def _serve_connection(front: Front, ws: web.WebSocketResponse) -> None:
+async def _serve_connection(front: Front, ws: web.WebSocketResponse, *, hop: bool) -> None:
     await ws.send_str(hello())
     join = await read_join(ws, front.settings)
     if join is None:
         return
+    if front.nodes is None:
+        await _serve_here(front, ws, join)
+        return
+    route = await front.nodes.route(join.room, hop=hop)  # the room directory (front_nodes.py)
+    if isinstance(route, Remote):
+        await front.nodes.pipe_to(ws, route, join.text)
+    elif isinstance(route, Wait):
+        log.info("room %s: a join waits: %s", join.room, route.reason)
+        await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"node")
+    else:
+        with front.nodes.serving(join.room, ws):
+            await _serve_here(front, ws, join)
+
+
+async def _serve_here(front: Front, ws: web.WebSocketResponse, join: JoinRead) -> None:
     placed = await front.place(join.room)
     if isinstance(placed, Refused):
         await refuse_unplaced(ws, placed.reason)

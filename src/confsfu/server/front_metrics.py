@@ -97,8 +97,11 @@ class _Merged(Collector):
         return self._families
 
 
-def front_exposition(scrapes: Sequence[WorkerScrape]) -> tuple[bytes, str]:
-    """The merged families in the Prometheus text format, and its content type."""
+def front_exposition(
+    scrapes: Sequence[WorkerScrape], extra: Sequence[Metric] = ()
+) -> tuple[bytes, str]:
+    """The merged families (and the front's `extra` ones) in the Prometheus text format, and
+    its content type."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Merged(merge_scrapes(scrapes)))
+    registry.register(_Merged([*extra, *merge_scrapes(scrapes)]))
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from confsfu.scale.snapshots import SnapshotStore
 from confsfu.server.redis_resp import Redis, RedisError
@@ -20,9 +21,12 @@ EVERY_S = 1.0
 class RedisMirror:
     """`store`'s snapshots in Redis under KEY, each for `store.keep_ms` after its last write."""
 
-    def __init__(self, url: str, store: SnapshotStore) -> None:
+    def __init__(
+        self, url: str, store: SnapshotStore, owns: Callable[[str], bool] = lambda room: True
+    ) -> None:
         self.redis = Redis(url)
         self.store = store
+        self.owns = owns  # a node writes only the rooms it holds (front_nodes.py)
         self._written: dict[str, str] = {}  # room -> the text last written (by identity)
         self._task: asyncio.Task[None] | None = None
         self.writes = 0
@@ -67,6 +71,8 @@ class RedisMirror:
         texts = self.store.texts()
         for room, text in texts.items():
             key = KEY.format(room=room)
+            if not self.owns(room):
+                continue
             if self._written.get(room) is not text:
                 await self.redis.command("SET", key, text.encode(), "PX", ttl_ms)
                 self._written[room] = text
@@ -74,8 +80,13 @@ class RedisMirror:
             else:
                 await self.redis.command("PEXPIRE", key, ttl_ms)
         for room in [r for r in self._written if r not in texts]:
-            await self.redis.command("DEL", KEY.format(room=room))
+            if self.owns(room):
+                await self.redis.command("DEL", KEY.format(room=room))
             del self._written[room]
+
+    def wrote(self, room: str) -> bool:
+        """`room`'s snapshot is in Redis from this front (until its room is let go)."""
+        return room in self._written
 
     async def stop(self) -> None:
         """A last pass (what the store holds now), then no more."""

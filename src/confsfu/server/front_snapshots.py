@@ -36,6 +36,7 @@ class FrontSnapshots:
         settings: Settings,
         current: Callable[[int, int], bool],
         home: Callable[[str], int | None] = lambda room: None,
+        owns: Callable[[str], bool] = lambda room: True,
     ) -> None:
         keep_s = settings.reconnect_grace_s + settings.empty_meeting_end_s
         self.store = SnapshotStore(
@@ -47,7 +48,8 @@ class FrontSnapshots:
         self._home = home  # a room's home worker: only its snapshots count (not a relay member's)
         self._rooms = [room.name for room in settings.rooms]
         url = settings.redis_url
-        self.mirror = RedisMirror(url, self.store) if url is not None else None
+        self.mirror = RedisMirror(url, self.store, owns) if url is not None else None
+        self._node = settings.node_id is not None
         self._links: dict[int, asyncio.Task[None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # by configured room being restored
         self.received = 0
@@ -109,10 +111,16 @@ class FrontSnapshots:
         """Before the workers: the snapshots Redis kept of a server that stopped wait for
         their rooms' next home."""
         if self.mirror is not None:
-            found = await self.mirror.load(self._rooms, clock_ms())
+            # A node reads a room's snapshot when it claims the room (front_nodes.py).
+            rooms = [] if self._node else self._rooms
+            found = await self.mirror.load(rooms, clock_ms())
             if found:
                 log.info("meeting snapshots from Redis for: %s", ", ".join(found))
             self.mirror.start()
+
+    def has(self, room: str) -> bool:
+        """A snapshot of `room` is kept, or not yet deleted from Redis."""
+        return room in self.store.texts() or (self.mirror is not None and self.mirror.wrote(room))
 
     async def freeze(self) -> None:
         """At a stop, before the workers stop (their participants leave): no more snapshots

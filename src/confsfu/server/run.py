@@ -52,9 +52,12 @@ def serve(
     refusal = demo_secret_refusal(settings.host, settings.token_secret)
     if refusal is not None:
         raise SystemExit(f"confsfu: {refusal}")
+    refusal = _node_refusal(settings)
+    if refusal is not None and worker_socket is None:
+        raise SystemExit(f"confsfu: {refusal}")
     if worker_socket is not None:
         app = create_app(settings, keep_reports=True, worker=True)
-    elif workers > 1:
+    elif workers > 1 or settings.node_id is not None:  # a node is always a front
         from confsfu.server.front import create_front_app
 
         assert worker_command is not None
@@ -64,6 +67,19 @@ def serve(
             log.warning("redis_url is used by a front (--workers N > 1) only: not here")
         app = create_app(settings, keep_reports=True)
     run_loop(_serve(settings, app, worker_socket), settings.event_loop)
+
+
+def _node_refusal(settings: Settings) -> str | None:
+    """A node (setting node_id) needs Redis and an address the other nodes reach it at."""
+    from confsfu.scale.directory import valid_address
+
+    if settings.node_id is None:
+        return None
+    if settings.redis_url is None:
+        return "a node (node_id) needs redis_url"
+    if settings.node_address is None or not valid_address(settings.node_address):
+        return f"a node needs node_address, host:port, not {settings.node_address!r}"
+    return None
 
 
 async def _serve(settings: Settings, app: web.Application, worker_socket: Path | None) -> None:
