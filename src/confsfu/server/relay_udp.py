@@ -15,6 +15,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import struct
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,6 +28,7 @@ READ_LIMIT = 256  # datagrams read per wake-up: the loop's other work is not hel
 SOCKET_BUFFER_BYTES = 4 << 20
 MAX_PEERS = 1024
 MAX_KEYS = 4096  # derived room keys kept (a room's key is derived once)
+_ROOM = struct.Struct(">I")  # a frame's room index, at `relay_auth.ROOM_AT`
 Take = Callable[[int, bytes, int], None]  # (peer, frame, now_ms), guarded by the caller
 
 
@@ -113,7 +115,7 @@ class UdpRelay:
         address or the room's key is unknown, or the kernel takes no more."""
         sock = self._sock
         address = self._peers.get(peer)
-        key = self._keys.get(int.from_bytes(frame[ra.ROOM_AT : ra.ROOM_AT + 4], "big"))
+        key = self._keys.get(_ROOM.unpack_from(frame, ra.ROOM_AT)[0])
         if sock is None or address is None or key is None:
             self.counts["relay_no_address" if key is not None else "relay_no_key"] += 1
             return
