@@ -263,6 +263,7 @@ class RelayLink:
         self.relays.clear()
         if self._udp is not None:
             self._udp.close()
+            self._udp = None
         if self._sock is not None:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_reader(self._sock.fileno())
