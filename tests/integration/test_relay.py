@@ -163,7 +163,7 @@ async def strangers_refused(port: int) -> None:
             sealer = ra.Sealer(1 - worker, int(time.time()) + 1)
             address = parse_address(relay["address"])
             for frame in frames:
-                stranger.sendto(sealer.seal(key, frame), address)
+                stranger.sendto(sealer.seal(key, frame, worker), address)
             stranger.sendto(frames[0], address)
     deadline = time.monotonic() + 60
     while True:

@@ -16,10 +16,11 @@ PACKET = bytes([0x80, 96, 0, 1]) + bytes(8) + b"payload"
 FRAME = rf.rtp(7, 9, 1, PACKET)
 KEY = ra.RoomKey(ra.room_key(SECRET, "east"))
 KEYS = {7: KEY}
+WEST = ra.RoomKey(ra.room_key(SECRET, "west"))
 
 
 def sealed(frame: bytes = FRAME, sender: int = 3) -> bytes:
-    return ra.Sealer(sender, NOW).seal(KEY, frame)
+    return ra.Sealer(sender, NOW).seal(KEY, frame, 0)
 
 
 def test_hkdf_matches_rfc_5869_case_1() -> None:
@@ -47,7 +48,7 @@ def test_the_room_index_is_where_the_frame_codec_puts_it() -> None:
 
 
 def test_a_sealed_frame_opens_once() -> None:
-    opener = ra.Opener(NOW)
+    opener = ra.Opener(0, NOW)
     data = sealed()
     assert len(data) == len(FRAME) + ra.TRAILER_BYTES
     assert data[: len(FRAME)] == FRAME  # the frame travels as it is
@@ -56,42 +57,47 @@ def test_a_sealed_frame_opens_once() -> None:
     assert opener.counts == {"auth_replayed": 1}
 
 
+def test_a_datagram_for_another_worker_does_not_open() -> None:
+    data = ra.Sealer(3, NOW).seal(KEY, FRAME, 1)
+    assert ra.Opener(0, NOW).open(data, KEYS) is None
+    assert ra.Opener(1, NOW).open(data, KEYS) == (3, FRAME)
+
+
 def test_counters_increase_and_restart_above_the_clock() -> None:
     sealer = ra.Sealer(1, NOW)
-    opener = ra.Opener(NOW)
-    first = [sealer.seal(KEY, FRAME) for _ in range(3)]
+    opener = ra.Opener(0, NOW)
+    first = [sealer.seal(KEY, FRAME, 0) for _ in range(3)]
     restarted = ra.Sealer(1, NOW + 1)  # the same worker, started again a second later
-    for data in [*first, restarted.seal(KEY, FRAME)]:
+    for data in [*first, restarted.seal(KEY, FRAME, 0)]:
         assert opener.open(data, KEYS) == (1, FRAME)
     sealer.tick(NOW + 5)
-    assert opener.open(sealer.seal(KEY, FRAME), KEYS) is not None
+    assert opener.open(sealer.seal(KEY, FRAME, 0), KEYS) is not None
 
 
 REFUSED = [
-    ("wrong key", ra.Sealer(3, NOW).seal(ra.RoomKey(ra.room_key(b"x" * 32, "east")), FRAME),
+    ("wrong key", ra.Sealer(3, NOW).seal(ra.RoomKey(ra.room_key(b"x" * 32, "east")), FRAME, 0),
      "auth_bad_tag"),
-    ("another room's key", ra.Sealer(3, NOW).seal(ra.RoomKey(ra.room_key(SECRET, "west")), FRAME),
-     "auth_bad_tag"),
-    ("unknown room", ra.Sealer(3, NOW).seal(KEY, rf.rtp(8, 9, 1, PACKET)), "auth_unknown_room"),
+    ("another room's key", ra.Sealer(3, NOW).seal(WEST, FRAME, 0), "auth_bad_tag"),
+    ("unknown room", ra.Sealer(3, NOW).seal(KEY, rf.rtp(8, 9, 1, PACKET), 0), "auth_unknown_room"),
     ("bare frame", rf.rtp(7, 9, 1, PACKET + bytes(40)), "auth_stale"),
     ("empty", b"", "auth_bad_length"),
     ("header only", FRAME[:14], "auth_bad_length"),
     ("too long", FRAME + bytes(rf.MAX_FRAME_BYTES), "auth_bad_length"),
-    ("a minute stale", ra.Sealer(3, NOW - 61).seal(KEY, FRAME), "auth_stale"),
-    ("a minute ahead", ra.Sealer(3, NOW + 61).seal(KEY, FRAME), "auth_stale"),
+    ("a minute stale", ra.Sealer(3, NOW - 61).seal(KEY, FRAME, 0), "auth_stale"),
+    ("a minute ahead", ra.Sealer(3, NOW + 61).seal(KEY, FRAME, 0), "auth_stale"),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("data", "why"), [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED])
 def test_refused(data: bytes, why: str) -> None:
-    opener = ra.Opener(NOW)
+    opener = ra.Opener(0, NOW)
     assert opener.open(data, KEYS) is None
     assert opener.counts == {why: 1}
 
 
 def test_clock_skew_within_a_minute_is_accepted() -> None:
-    assert ra.Opener(NOW).open(ra.Sealer(3, NOW - 59).seal(KEY, FRAME), KEYS) is not None
-    assert ra.Opener(NOW).open(ra.Sealer(3, NOW + 59).seal(KEY, FRAME), KEYS) is not None
+    assert ra.Opener(0, NOW).open(ra.Sealer(3, NOW - 59).seal(KEY, FRAME, 0), KEYS) is not None
+    assert ra.Opener(0, NOW).open(ra.Sealer(3, NOW + 59).seal(KEY, FRAME, 0), KEYS) is not None
 
 
 # The window: (counters arriving in order, whether each is fresh).
@@ -143,7 +149,7 @@ def test_window_accepts_each_counter_at_most_once_and_every_new_highest(
 
 @given(st.binary(max_size=3000))
 def test_arbitrary_bytes_never_open(data: bytes) -> None:
-    opener = ra.Opener(NOW)
+    opener = ra.Opener(0, NOW)
     assert opener.open(data, KEYS) is None
     assert sum(opener.counts.values()) == 1
 
@@ -151,7 +157,7 @@ def test_arbitrary_bytes_never_open(data: bytes) -> None:
 @given(st.binary(min_size=1, max_size=3000))
 def test_arbitrary_bytes_with_a_known_room_never_open(tail: bytes) -> None:
     data = FRAME[:14] + tail  # the room of a key: the tag is what refuses it
-    assert ra.Opener(NOW).open(data, KEYS) is None
+    assert ra.Opener(0, NOW).open(data, KEYS) is None
 
 
 MUTATIONS = st.one_of(
@@ -167,7 +173,7 @@ def test_a_mutated_sealed_frame_never_opens(
     mutations: list[tuple[str, int, int]], body: bytes
 ) -> None:
     packet = bytes([0x80]) + body[1:]
-    data = bytearray(ra.Sealer(3, NOW).seal(KEY, rf.rtp(7, 9, 1, packet)))
+    data = bytearray(ra.Sealer(3, NOW).seal(KEY, rf.rtp(7, 9, 1, packet), 0))
     original = bytes(data)
     for what, at, value in mutations:
         i = at % max(1, len(data))
@@ -179,7 +185,7 @@ def test_a_mutated_sealed_frame_never_opens(
             data.insert(i, value)
         elif data:
             del data[i]
-    opener = ra.Opener(NOW)
+    opener = ra.Opener(0, NOW)
     if bytes(data) == original:  # the mutations undid each other: it is the sealed frame
         assert opener.open(bytes(data), KEYS) is not None
         return

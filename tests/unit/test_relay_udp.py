@@ -36,7 +36,7 @@ class Peer:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.setblocking(False)
         self.sealer = ra.Sealer(sender, int(time.time()))
-        self.opener = ra.Opener(int(time.time()))
+        self.opener = ra.Opener(sender, int(time.time()))
         self.key = key
         self.sent: list[bytes] = []
 
@@ -45,7 +45,7 @@ class Peer:
         return format_address(*self.sock.getsockname())
 
     def send(self, link: RelayLink, frame: bytes) -> None:
-        data = self.sealer.seal(self.key, frame)
+        data = self.sealer.seal(self.key, frame, 0)
         self.sent.append(data)
         self.sock.sendto(data, parse_address(link.health()["address"]))
 
@@ -145,7 +145,7 @@ async def test_nothing_sent_raises(
     assert udp is not None
     for sealed, tail in steps:  # sealed or not, with the room's key: frames or garbage
         data = rf.rtp(ROOM, 1, 0, bytes([0x80]) + tail.ljust(11, b"\0")) if sealed else tail
-        udp.receive(peer.sealer.seal(KEY, data) if sealed else data, 0)
+        udp.receive(peer.sealer.seal(KEY, data, 0) if sealed else data, 0)
     link._tick()
     assert link.health()["counts"].get("relay_frame_failed", 0) == 0
 

@@ -11,7 +11,8 @@ A sealed datagram is `frame | sender(4) counter(8) | tag(16)` (big-endian):
   sender's clock in seconds (`Sealer.tick`), so a restarted sender starts above everything it
   sent before, and a receiver refuses a datagram whose seconds are more than `MAX_AGE_S` from
   its own clock (a capture replayed to a receiver that restarted and forgot its window).
-- `tag`: keyed BLAKE2b (RFC 7693's MAC mode), 16 bytes, over frame, sender and counter, with the
+- `tag`: keyed BLAKE2b (RFC 7693's MAC mode), 16 bytes, over frame, sender, counter and the
+  receiver's index (not sent: a datagram for one worker does not open at another), with the
   room's key: `room_key(secret, room name)`, HKDF-SHA256 of the deployment's `relay_secret`, so
   nodes sharing the secret agree on every room's key without exchanging one.
 
@@ -35,6 +36,7 @@ from confsfu.scale import relay_frame as rf
 TRAILER: Final = struct.Struct(">IQ")  # sender, counter
 _SEALED_TAIL: Final = struct.Struct(">IQ16s")  # sender, counter, tag
 _ROOM: Final = struct.Struct(">I")
+_RECEIVER: Final = struct.Struct(">I")
 TAG_BYTES: Final = 16
 TRAILER_BYTES: Final = TRAILER.size + TAG_BYTES  # 28
 MIN_SEALED_BYTES: Final = rf.HEADER_BYTES + TRAILER_BYTES
@@ -122,16 +124,21 @@ class Sealer:
         """The clock's seconds: the counter never stays below them."""
         self._counter = max(self._counter, now_s << 32)
 
-    def seal(self, key: RoomKey, frame: bytes) -> bytes:
+    def seal(self, key: RoomKey, frame: bytes, receiver: int) -> bytes:
+        """`frame` for the worker `receiver`, sealed."""
         self._counter += 1
         trailer = TRAILER.pack(self.sender, self._counter)
-        return b"".join((frame, trailer, key.tag(frame, trailer)))
+        return b"".join((frame, trailer, key.tag(frame, trailer, _RECEIVER.pack(receiver))))
 
 
 class Opener:
-    """A receiver's end: a replay window per sender, and why datagrams were refused."""
+    """A receiver's end (the worker `receiver`): a replay window per sender, and why datagrams
+    were refused."""
 
-    def __init__(self, now_s: int) -> None:
+    def __init__(self, receiver: int, now_s: int) -> None:
+        if not 0 <= receiver <= MAX_SENDER:
+            raise ValueError("receiver out of range")
+        self._receiver = _RECEIVER.pack(receiver)
         self.now_s = now_s
         self.counts: Counter[str] = Counter()
         self._windows: dict[int, ReplayWindow] = {}
@@ -161,6 +168,7 @@ class Opener:
             return None
         h = key._base.copy()
         h.update(data[: n - TAG_BYTES])
+        h.update(self._receiver)
         if not hmac.compare_digest(h.digest(), tag):
             self.counts["auth_bad_tag"] += 1
             return None

@@ -57,7 +57,7 @@ class UdpRelay:
         self._secret = secret
         self._take = take
         self.sealer = ra.Sealer(index, now_s)
-        self.opener = ra.Opener(now_s)
+        self.opener = ra.Opener(index, now_s)
         self.counts: Counter[str] = Counter()
         self.address = ""  # host:port, once bound
         self._sock: socket.socket | None = None
@@ -120,7 +120,7 @@ class UdpRelay:
             self.counts["relay_no_address" if key is not None else "relay_no_key"] += 1
             return
         try:
-            sock.sendto(self.sealer.seal(key, frame), address)
+            sock.sendto(self.sealer.seal(key, frame, peer), address)
             self.counts["relay_frames_out"] += 1
         except BlockingIOError:  # the send buffer is full
             self.counts["relay_send_dropped"] += 1
