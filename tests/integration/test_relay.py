@@ -180,6 +180,19 @@ async def strangers_refused(port: int) -> None:
         assert "mallory" not in relay["rooms"]["east"]["mirrored"], relay
     assert body["participants"] == 3
 
+    # The front's /metrics has each worker's relay counts.
+    def get() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            return str(r.read().decode())
+
+    text = await asyncio.to_thread(get)
+    refused = [
+        line
+        for line in text.splitlines()
+        if line.startswith("confsfu_relay_events_total{") and 'event="auth_bad_tag"' in line
+    ]
+    assert len(refused) == 2, refused  # one per worker
+
 
 async def test_both_ways_a_member_s_publisher_reaches_the_home(
     front: int, peers: list[LoopbackPeer]

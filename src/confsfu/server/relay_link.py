@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from confsfu.scale import relay_frame as rf
 from confsfu.server.clock import clock_ms
@@ -273,12 +275,17 @@ class RelayLink:
                 with contextlib.suppress(OSError):
                     os.unlink(relay_path(self.directory, self.index))
 
-    def health(self) -> dict[str, Any]:
+    def event_counts(self) -> Counter[str]:
+        """Frames in and out, and what was dropped or refused and why."""
         drops: Counter[str] = Counter(self.counts)
         if self._udp is not None:
             drops.update(self._udp.health())
         for relay in self.relays.values():
             drops.update(relay.core.drops)
+        return drops
+
+    def health(self) -> dict[str, Any]:
+        drops = self.event_counts()
         rooms = {}
         for name, r in self.relays.items():
             applied = r.decisions is not None and r.decisions.applier.plan is not None
@@ -321,11 +328,42 @@ def mirrored(app: web.Application) -> int:
     return links[0].mirrored if links else 0
 
 
-def add_relay_routes(app: web.Application, hub_key: web.AppKey[Hub]) -> None:
+class RelayCollector(Collector):
+    """/metrics: `confsfu_relay_events_total{event}`, the link's counts (none before the front
+    spoke of a relay)."""
+
+    def __init__(self, links: list[RelayLink]) -> None:
+        self._links = links
+
+    def describe(self) -> list[Metric]:
+        return [self._family()]
+
+    def collect(self) -> list[Metric]:
+        family = self._family()
+        for link in self._links:
+            for event, value in sorted(link.event_counts().items()):
+                family.add_metric([event], value)
+        return [family]
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "confsfu_relay_events",
+            "The relay between workers: frames in and out, dropped and refused ones, by event.",
+            labels=["event"],
+        )
+
+
+def add_relay_routes(
+    app: web.Application, hub_key: web.AppKey[Hub], registry: CollectorRegistry | None = None
+) -> None:
     """POST /relay (from the front: this worker's index, the directory, the shared rooms) and
-    GET /relay; the link is made on the front's first word and closes with the app."""
+    GET /relay; the link is made on the front's first word and closes with the app. Its counts
+    go to `registry` (/metrics)."""
     links: list[RelayLink] = []
     app[RELAY_LINKS] = links
+    if registry is not None:
+        registry.register(RelayCollector(links))
 
     async def configure(request: web.Request) -> web.Response:
         try:
