@@ -20,7 +20,7 @@ from confsfu.scale import relay_frame as rf
 from confsfu.server.hub import Hub
 from confsfu.server.live_room import LiveRoom
 from confsfu.server.relay_link import RelayLink
-from confsfu.server.relay_udp import format_address, parse_address
+from confsfu.server.relay_udp import UdpRelay, format_address, parse_address
 from confsfu.settings import Settings
 
 ROOM = 3
@@ -173,3 +173,63 @@ def test_udp_needs_a_secret() -> None:
     with pytest.raises(ValueError, match="relay_secret"):
         Settings(relay_transport="udp")
     assert "udp-relay-secret" not in repr(Settings(relay_transport="udp", relay_secret=SECRET))
+
+
+def free_udp_ports(n: int) -> int:
+    """A port p with p .. p + n - 1 free on 127.0.0.1 just now (the test binds them next)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + n > 65535:
+            continue
+        held = []
+        try:
+            for i in range(n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(s)
+                s.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise AssertionError("no free ports")
+
+
+async def test_worker_i_binds_relay_port_plus_i(tmp_path: Path) -> None:
+    base = free_udp_ports(3)
+    hub = Hub(Settings(relay_transport="udp", relay_secret=SECRET, relay_port=base))
+    link = RelayLink(hub)
+    try:
+        link.configure(2, tmp_path, {})
+        assert link.health()["address"] == f"127.0.0.1:{base + 2}"
+    finally:
+        link.close()
+        await hub.close()
+
+
+async def test_over_ipv6() -> None:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    got: list[tuple[int, bytes]] = []
+    now = int(time.time())
+    a = UdpRelay(0, SECRET.encode(), lambda p, f, n: None, now)
+    b = UdpRelay(1, SECRET.encode(), lambda p, f, n: got.append((p, f)), now)
+    try:
+        a.open("::1", 0)
+        b.open("::1", 0)
+        assert b.address.startswith("[::1]:")
+        for relay in (a, b):
+            relay.set_rooms({"east": ROOM})
+        a.set_peers({"1": b.address})
+        frame = source_frame(1, "video")
+        a.send(1, frame)
+        await until(lambda: got == [(0, frame)], "the frame over IPv6")
+    finally:
+        a.close()
+        b.close()
