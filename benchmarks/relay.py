@@ -6,12 +6,19 @@ kept for NACKs, `sendto` on a Unix datagram socket), then the other worker's rea
 `RelayLink._frame`: decode, the room's relay core and its rate bound, `RoomRelay._deliver`
 into a second intake and its fan-out). Runs alternate; medians of CPU time.
 
+The same over UDP (`relay_transport: udp`, docs/scale-out.md "The relay over UDP"): the frame
+sealed with the room's key (`scale/relay_auth.py`) and sent on a UDP socket on 127.0.0.1, read
+and opened (tag, replay window) by the other worker's `UdpRelay`. And the two MACs considered
+for the tag (keyed BLAKE2b-128, the one used; HMAC-SHA256 truncated), per 1.1 KB frame.
+
 .venv/bin/python benchmarks/relay.py [--slots K] [--runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import socket
 import statistics
 import tempfile
@@ -28,10 +35,12 @@ from confsfu.forwarding.outgoing import SlotHeader
 from confsfu.forwarding.slot import SlotForwarder
 from confsfu.ids import SourceId
 from confsfu.rtp.packet import build_rtp
+from confsfu.scale import relay_auth as ra
 from confsfu.scale import relay_frame as rf
 from confsfu.server import _wire
 from confsfu.server.relay import RoomRelay
 from confsfu.server.relay_link import RelayLink, relay_path
+from confsfu.server.relay_udp import UdpRelay, format_address
 from confsfu.server.srtp_contexts import srtp_context
 
 SOURCE = SourceId.camera("a", "video")
@@ -122,6 +131,68 @@ def relayed(data: list[bytes], out: socket.socket, sink: socket.socket, slots: i
             return spent
 
 
+def relayed_udp(data: list[bytes], out: socket.socket, sink: socket.socket, slots: int) -> float:
+    """As `relayed`, over UDP on 127.0.0.1 with each frame sealed and opened."""
+    secret, now_s = b"bench-relay-secret-0123456789abcdef", int(time.time())
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b,
+    ):
+        for sock in (a, b):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            sock.bind(("127.0.0.1", 0))
+        b.setblocking(False)
+        # The publisher's worker: its link's UDP end seals and sends to worker 1.
+        out_link = RelayLink(cast(Any, None))
+        udp_out = out_link._udp = UdpRelay(0, secret, lambda *a: None, now_s)
+        udp_out._sock = a
+        udp_out.set_peers({"1": format_address(*b.getsockname())})
+        udp_out.set_rooms({"east": 7})
+        sender = RoomRelay(7, frozenset({1}), cast(Any, None), out_link.send)
+        sender.core.add_local(SOURCE)
+        here = intake(out, sink, slots)
+        here.relay = {KEY: lambda packet: sender._relay(KEY, (1,), packet)}
+        # The other worker: its UDP end opens the datagram, its link hands the frame over.
+        receiver = RoomRelay(7, frozenset({0}), cast(Any, None), lambda p, f: None)
+        info = rf.source_payload(rf.SourceInfo("a", "camera", "video"))
+        receiver.core.on_frame(0, rf.RelayFrame(rf.SOURCE, 7, 1, 0, 0, info), 0)
+        there = intake(out, sink, slots)
+        receiver.relayed["a", "camera"] = cast(Any, SimpleNamespace(intake=there))
+        link = RelayLink(cast(Any, None))
+        link._by_index = {7: receiver}
+        udp_in = UdpRelay(1, secret, link._take, now_s)
+        udp_in.set_rooms({"east": 7})
+
+        def both(clear: bytes, now: int) -> None:
+            here.receive(clear, now)
+            udp_in.receive(b.recv(ra.MAX_SEALED_BYTES + 1), now)
+
+        spent = run(data, both)
+        assert receiver.delivered == len(data), (receiver.delivered, udp_in.health())
+        return spent
+
+
+def macs(frame: bytes, n: int = 20000) -> tuple[float, float]:
+    """CPU microseconds per tag of `frame`: keyed BLAKE2b-128, HMAC-SHA256 cut to 16 bytes
+    (each from a keyed state made once, as `RoomKey` does)."""
+    key = bytes(range(32))
+    blake = ra.RoomKey(key)
+    sha = hmac.new(key, digestmod=hashlib.sha256)
+
+    def hmac_tag() -> bytes:
+        h = sha.copy()
+        h.update(frame)
+        return h.digest()[:16]
+
+    out = []
+    for tag in (lambda: blake.tag(frame), hmac_tag):
+        begin = time.process_time_ns()
+        for _ in range(n):
+            tag()
+        out.append((time.process_time_ns() - begin) / n / 1000)
+    return out[0], out[1]
+
+
 def run(data: list[bytes], step: Any) -> float:
     spent = 0
     flush = _wire.flush
@@ -145,18 +216,31 @@ def main() -> None:
     ):
         sink.bind(("127.0.0.1", 0))
         sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
-        ones, relays = [], []
+        ones, relays, udps, blakes, shas = [], [], [], [], []
+        frame = rf.rtp(7, 1, 0, data[5])
         for _ in range(args.runs):  # alternated
             ones.append(one_worker(data, out, sink, args.slots))
             relays.append(relayed(data, out, sink, args.slots))
-    one, two = statistics.median(ones), statistics.median(relays)
+            udps.append(relayed_udp(data, out, sink, args.slots))
+            blake, sha = macs(frame)
+            blakes.append(blake)
+            shas.append(sha)
+    one, two, three = (statistics.median(v) for v in (ones, relays, udps))
     k = args.slots
     print(f"CPU microseconds per publisher packet, medians of {args.runs} alternated runs of {N}")
     print(f"  one worker, {2 * k} slots                     {one:7.2f}  {fmt(ones)}")
     print(f"  two workers, {k} + {k} slots, relayed once    {two:7.2f}  {fmt(relays)}")
-    paired = statistics.median(r - o for r, o in zip(relays, ones, strict=True))
-    print(f"  the relay's cost per relayed packet          {paired:7.2f}  (median of the pairs'")
-    print(f"    differences; of the fastest runs: {min(relays) - min(ones):.2f})")
+    print(f"  the same over UDP, sealed and opened        {three:7.2f}  {fmt(udps)}")
+    for name, runs in (("Unix socket", relays), ("UDP + authentication", udps)):
+        paired = statistics.median(r - o for r, o in zip(runs, ones, strict=True))
+        print(f"  the relay's cost per relayed packet, {name}: {paired:.2f} (median of the")
+        print(f"    pairs' differences; of the fastest runs: {min(runs) - min(ones):.2f})")
+    paired = statistics.median(u - r for u, r in zip(udps, relays, strict=True))
+    print(f"  UDP + authentication over the Unix socket: {paired:+.2f} (median of the pairs)")
+    print(
+        f"  a tag of a {len(frame)}-byte frame: keyed BLAKE2b-128 {statistics.median(blakes):.2f},"
+    )
+    print(f"    HMAC-SHA256/128 {statistics.median(shas):.2f} (medians)")
 
 
 def fmt(values: list[float]) -> str:

@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -186,7 +194,11 @@ class Settings(BaseSettings):
     """All of a deployment's settings."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CONFSFU_", env_nested_delimiter="__", extra="forbid", frozen=True
+        env_prefix="CONFSFU_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,  # an error must not print the secrets
     )
 
     host: str = "127.0.0.1"
@@ -244,6 +256,17 @@ class Settings(BaseSettings):
     # Connections a worker takes before a room's new participants spill to another worker,
     # which relays the room's media (docs/scale-out.md); 0: no bound, a room stays on one.
     worker_max_connections: int = Field(default=0, ge=0, le=100_000)
+    # How a room's workers exchange relay frames (docs/scale-out.md, "The relay"): "unix", a
+    # datagram socket per worker in the front's directory (one machine), or "udp": datagrams
+    # authenticated with a per-room key, which can cross a network (nodes).
+    relay_transport: Literal["unix", "udp"] = "unix"
+    # With udp: the address this machine's workers bind and are reached at (an IP literal), and
+    # the first port (worker i binds relay_port + i; 0: any free port).
+    relay_host: IPvAnyAddress = ipaddress.ip_address("127.0.0.1")
+    relay_port: int = Field(default=0, ge=0, le=65535 - 64)
+    # With udp: the secret every node of the deployment shares (at least 32 characters); each
+    # room's key is derived from it. Never logged (a SecretStr).
+    relay_secret: SecretStr | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -256,6 +279,15 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Explicit arguments (command-line flags) beat the environment, which beats the file.
         return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _relay_secret(self) -> Settings:
+        secret = self.relay_secret
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("relay_secret: at least 32 characters")
+        if self.relay_transport == "udp" and secret is None:
+            raise ValueError("relay_transport udp needs a relay_secret (at least 32 characters)")
+        return self
 
     def room(self, name: str) -> RoomSettings | None:
         return next((r for r in self.rooms if r.name == name), None)

@@ -1,12 +1,14 @@
 """`confsfu serve --workers 2` with one connection per worker: a room spills onto the second
 worker, which gets the publisher's media over the relay; subscribers on both workers receive
-its payloads byte for byte, with continuous sequence numbers."""
+its payloads byte for byte, with continuous sequence numbers. Over the Unix sockets (the
+default) and over UDP (`relay_transport: udp`), where a stranger's datagrams are refused."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
+import socket
 import time
 import urllib.request
 from collections.abc import AsyncIterator
@@ -19,17 +21,25 @@ from confsfu.codecs.vp8 import parse_vp8
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.loadgen.receiving import ReceivedStream
+from confsfu.scale import relay_auth as ra
+from confsfu.scale import relay_frame as rf
+from confsfu.server.relay_udp import parse_address
 from confsfu.tokens import make_token
 from tests.integration.test_workers import serving
 
 pytestmark = pytest.mark.loopback
 SECRET = "relay-test-secret-0123456789abcdef0"
+RELAY_SECRET = "relay-udp-test-secret-0123456789abcdef"
 
 
 @pytest.fixture
-async def front(tmp_path: Path) -> AsyncIterator[int]:
-    """`confsfu serve --workers 2` with `worker_max_connections: 1`: its port."""
+async def front(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[int]:
+    """`confsfu serve --workers 2` with `worker_max_connections: 1`: its port. The relay's
+    transport: the test's parameter ("unix" unless it says)."""
+    transport = getattr(request, "param", "unix")
+    udp = {"relay_transport": "udp", "relay_secret": RELAY_SECRET} if transport == "udp" else {}
     config = {
+        **udp,
         "token_secret": SECRET,
         "rooms": [{"name": "east"}],
         "ice": {"candidates": "loopback"},
@@ -67,8 +77,9 @@ def continuous(stream: ReceivedStream) -> list[int]:
     return [(b - a) % 65536 for a, b in itertools.pairwise(seqs) if (b - a) % 65536 != 1]
 
 
+@pytest.mark.parametrize("front", ["unix", "udp"], indirect=True)
 async def test_a_room_spills_and_its_media_is_relayed(
-    front: int, peers: list[LoopbackPeer]
+    front: int, peers: list[LoopbackPeer], request: pytest.FixtureRequest
 ) -> None:
     lima = await join(front, peers, "Lima", publish=True)
     oslo = await join(front, peers, "Oslo", publish=False)  # the home is full: worker 1
@@ -128,6 +139,59 @@ async def test_a_room_spills_and_its_media_is_relayed(
         low, high = max(there[0], here[0]), min(there[-1], here[-1])
         both = [i for i in there if low <= i <= high]
         assert len(both) > 100 and both == [i for i in here if low <= i <= high], kind
+    udp = request.node.callspec.params["front"] == "udp"
+    assert all(bool(w["health"]["relay"]["address"]) == udp for w in body["workers"])
+    if udp:
+        await strangers_refused(front)
+
+
+async def strangers_refused(port: int) -> None:
+    """Over UDP: a stranger sends each worker's relay port valid frames for the room, sealed
+    with a key of the wrong secret (as worker 1 and 0), and a bare frame; each worker counts
+    them refused and takes none of them in."""
+    body = await health(port)
+    relays = [w["health"]["relay"] for w in body["workers"]]
+    before = [r["counts"].get("auth_bad_tag", 0) for r in relays]
+    index = 1  # the room's place among the configured rooms
+    key = ra.RoomKey(ra.room_key(b"not this deployment's secret 0123", "east"))
+    info = rf.source_payload(rf.SourceInfo("mallory", "camera", "video", 0, "Mallory"))
+    packet = bytes([0x80, 96]) + bytes(10) + b"forged"
+    frames = [rf.encode(rf.RelayFrame(rf.SOURCE, index, 900, 0, 0, info)),
+              rf.rtp(index, 900, 0, packet)]  # fmt: skip
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+        for worker, relay in enumerate(relays):
+            sealer = ra.Sealer(1 - worker, int(time.time()) + 1)
+            address = parse_address(relay["address"])
+            for frame in frames:
+                stranger.sendto(sealer.seal(key, frame, worker), address)
+            stranger.sendto(frames[0], address)
+    deadline = time.monotonic() + 60
+    while True:
+        body = await health(port)
+        relays = [w["health"]["relay"] for w in body["workers"]]
+        counts = [
+            r["counts"].get("auth_bad_tag", 0) - b for r, b in zip(relays, before, strict=True)
+        ]
+        if all(c >= 2 for c in counts):
+            break
+        assert time.monotonic() < deadline, relays
+        await asyncio.sleep(0.5)
+    for relay in relays:
+        assert "mallory" not in relay["rooms"]["east"]["mirrored"], relay
+    assert body["participants"] == 3
+
+    # The front's /metrics has each worker's relay counts.
+    def get() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            return str(r.read().decode())
+
+    text = await asyncio.to_thread(get)
+    refused = [
+        line
+        for line in text.splitlines()
+        if line.startswith("confsfu_relay_events_total{") and 'event="auth_bad_tag"' in line
+    ]
+    assert len(refused) == 2, refused  # one per worker
 
 
 async def test_both_ways_a_member_s_publisher_reaches_the_home(

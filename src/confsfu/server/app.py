@@ -76,7 +76,7 @@ def create_app(
     if worker:  # routes only the front reaches, over the worker's Unix socket
         app[WORKER] = True
         add_worker_routes(app)
-        add_relay_routes(app, HUB)  # used when a front's room spans workers
+        add_relay_routes(app, HUB, app[METRICS])  # used when a front's room spans workers
     app.router.add_get("/", index_handler(web_dir))
     app.router.add_static("/static/", web_dir, show_index=False)
     return app

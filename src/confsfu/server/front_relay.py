@@ -1,11 +1,14 @@
 """The front's part in the relay: it tells every live worker which rooms span which workers
 (`Placement.spans`), with each room's index (its place among the configured rooms, from 1) and
-the directory the workers' relay sockets live in (docs/scale-out.md, "The relay")."""
+the directory the workers' relay sockets live in (docs/scale-out.md, "The relay"). Over UDP
+(`relay_transport: udp`) each worker answers with the address it bound, and the front passes
+every worker the map of them (`peers`, by index)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -14,6 +17,8 @@ if TYPE_CHECKING:
     from confsfu.server.front import Front
 
 TELL_TIMEOUT_S = 10.0
+# Over UDP: each front's workers' relay addresses (host:port), by index, as they answered.
+_ADDRESSES: weakref.WeakKeyDictionary[Front, dict[int, str]] = weakref.WeakKeyDictionary()
 
 
 def spans_for(front: Front) -> dict[str, dict[str, Any]]:
@@ -30,13 +35,21 @@ async def tell_spans(front: Front) -> None:
     """Tell each live worker the rooms it shares (an empty map included: a span ended)."""
     spans = spans_for(front)
     directory = str(front.pool.workers[0].socket.parent)
-    await asyncio.gather(
-        *(
-            _tell(worker.client, worker.url("/relay"), i, directory, spans)
-            for i, worker in enumerate(front.pool.workers)
-            if worker.client is not None and worker.ready.is_set() and front.placement.alive(i)
+    udp = front.settings.relay_transport == "udp"
+    addresses = _ADDRESSES.setdefault(front, {})
+    for _ in range(2):  # again at once when a worker's address is new
+        peers = {str(i): address for i, address in addresses.items()} if udp else None
+        told = await asyncio.gather(
+            *(
+                _tell(worker.client, worker.url("/relay"), i, directory, spans, peers)
+                for i, worker in enumerate(front.pool.workers)
+                if worker.client is not None and worker.ready.is_set() and front.placement.alive(i)
+            )
         )
-    )
+        learned = {i: a for i, a in told if isinstance(a, str) and a}
+        if not udp or all(addresses.get(i) == a for i, a in learned.items()):
+            return
+        addresses.update(learned)
 
 
 async def _tell(
@@ -45,10 +58,15 @@ async def _tell(
     index: int,
     directory: str,
     spans: dict[str, dict[str, Any]],
-) -> None:
+    peers: dict[str, str] | None,
+) -> tuple[int, str | None]:
+    """(index, the relay address the worker answered with: over UDP, its host:port)."""
     mine = {room: span for room, span in spans.items() if index in span["workers"]}
-    body = {"index": index, "directory": directory, "rooms": mine}
+    body = {"index": index, "directory": directory, "rooms": mine, "peers": peers}
     timeout = aiohttp.ClientTimeout(total=TELL_TIMEOUT_S)
-    with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+    with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError, ValueError):
         async with client.post(url, json=body, timeout=timeout) as response:
-            await response.read()
+            answer = await response.json() if response.status == 200 else None
+            address = answer.get("address") if isinstance(answer, dict) else None
+            return index, address if isinstance(address, str) else None
+    return index, None

@@ -1,7 +1,9 @@
 """A worker's relay socket (docs/scale-out.md, "The relay"): a Unix datagram socket at
 `<directory>/relay<index>.sock`, the front's directory, over which the worker exchanges relay
-frames with the other workers of the rooms it shares with them. The front says which rooms
-span which workers (POST /relay); each such room the worker holds gets a `RoomRelay`."""
+frames with the other workers of the rooms it shares with them; or, with `relay_transport:
+udp`, a UDP socket whose datagrams are authenticated (`server/relay_udp.py`). The front says
+which rooms span which workers, and where the workers' sockets are (POST /relay); each such
+room the worker holds gets a `RoomRelay`."""
 
 from __future__ import annotations
 
@@ -10,16 +12,20 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from confsfu.scale import relay_frame as rf
 from confsfu.server.clock import clock_ms
 from confsfu.server.hub import Hub
 from confsfu.server.relay import RoomRelay
+from confsfu.server.relay_udp import UdpRelay
 
 log = logging.getLogger(__name__)
 TICK_S = 0.1  # needs, announcements and expiry; a new need waits at most this long
@@ -55,15 +61,24 @@ class RelayLink:
         self._paths: dict[int, str] = {}  # a peer's socket path, by its index
         self._queued: dict[int, deque[bytes]] = {}  # by peer: frames its socket refused
         self._retry: asyncio.TimerHandle | None = None
+        self._udp: UdpRelay | None = None  # relay_transport: udp
 
     # ---- the front's word -------------------------------------------------------------------
 
-    def configure(self, index: int, directory: Path, rooms: dict[str, Any]) -> None:
+    def configure(
+        self,
+        index: int,
+        directory: Path,
+        rooms: dict[str, Any],
+        peers: dict[str, Any] | None = None,
+    ) -> None:
         """This worker is `index`; `rooms` maps each room it shares to its front index and its
-        workers (this one among them)."""
-        if self._sock is None:
+        workers (this one among them); `peers`, over UDP, each worker's `host:port`."""
+        if self._sock is None and self._udp is None:
             self.index, self.directory = index, directory
             self._open()
+        if self._udp is not None and peers is not None:
+            self._udp.set_peers(peers)
         spans = {}
         for name, span in list(rooms.items())[:MAX_ROOMS]:
             order = [int(w) for w in span["workers"]][:64]  # the home first
@@ -76,6 +91,17 @@ class RelayLink:
 
     def _open(self) -> None:
         assert self.directory is not None
+        loop = asyncio.get_running_loop()
+        settings = self.hub.settings
+        secret = settings.relay_secret
+        if settings.relay_transport == "udp" and secret is not None:
+            udp = UdpRelay(self.index, secret.get_secret_value().encode(), self._take, _now_s())
+            udp.open(
+                str(settings.relay_host), settings.relay_port and settings.relay_port + self.index
+            )
+            self._udp = udp
+            self._timer = loop.call_later(TICK_S, self._tick)
+            return
         path = relay_path(self.directory, self.index)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -85,7 +111,6 @@ class RelayLink:
         sock.bind(str(path))
         sock.setblocking(False)
         self._sock = sock
-        loop = asyncio.get_running_loop()
         loop.add_reader(sock.fileno(), self._readable)
         self._timer = loop.call_later(TICK_S, self._tick)
 
@@ -112,6 +137,8 @@ class RelayLink:
                 log.info("room %s relayed with workers %s", name, sorted(peers))
             found.core.peers = peers
         self._by_index = {r.core.room: r for r in self.relays.values()}
+        if self._udp is not None:
+            self._udp.set_rooms({name: span[0] for name, span in self.spans.items()})
         if self.directory is not None:
             every = {p for _, ps, _ in self.spans.values() for p in ps}
             self._peers = {str(relay_path(self.directory, p)): p for p in every}
@@ -121,6 +148,9 @@ class RelayLink:
     def send(self, peer: int, frame: bytes) -> None:
         """One frame to a peer worker, after those still waiting for it; dropped (counted) when
         too many wait or the peer is gone."""
+        if self._udp is not None:
+            self._udp.send(peer, frame)
+            return
         if self._sock is None or self.directory is None:
             return
         path = self._paths.get(peer)
@@ -193,6 +223,10 @@ class RelayLink:
         if peer is None:
             self.counts["relay_stranger"] += 1
             return
+        self._take(peer, data, now_ms)
+
+    def _take(self, peer: int, data: bytes, now_ms: int) -> None:
+        """A frame from a peer worker (known by its Unix socket's path, or authenticated)."""
         try:
             frame = rf.decode(data)
         except rf.RelayFrameError:
@@ -212,6 +246,8 @@ class RelayLink:
         self._timer = loop.call_later(TICK_S, self._tick)
         try:
             self._sync()
+            if self._udp is not None:
+                self._udp.tick(_now_s())
             now_ms = clock_ms()
             for relay in list(self.relays.values()):
                 relay.tick(now_ms)
@@ -227,6 +263,9 @@ class RelayLink:
         for relay in self.relays.values():
             relay.close(now_ms)
         self.relays.clear()
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
         if self._sock is not None:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_reader(self._sock.fileno())
@@ -236,10 +275,17 @@ class RelayLink:
                 with contextlib.suppress(OSError):
                     os.unlink(relay_path(self.directory, self.index))
 
-    def health(self) -> dict[str, Any]:
+    def event_counts(self) -> Counter[str]:
+        """Frames in and out, and what was dropped or refused and why."""
         drops: Counter[str] = Counter(self.counts)
+        if self._udp is not None:
+            drops.update(self._udp.health())
         for relay in self.relays.values():
             drops.update(relay.core.drops)
+        return drops
+
+    def health(self) -> dict[str, Any]:
+        drops = self.event_counts()
         rooms = {}
         for name, r in self.relays.items():
             applied = r.decisions is not None and r.decisions.applier.plan is not None
@@ -251,6 +297,7 @@ class RelayLink:
                 "relaying": sorted(str(k) for k in r._relaying),
             }
         return {
+            "address": self._udp.address if self._udp is not None else None,
             "rooms": rooms,
             "delivered": sum(r.delivered for r in self.relays.values()),
             "counts": dict(drops),
@@ -260,6 +307,11 @@ class RelayLink:
     def mirrored(self) -> int:
         """Other workers' participants in this worker's meetings (counted where connected)."""
         return sum(len(r.mirrors) for r in self.relays.values())
+
+
+def _now_s() -> int:
+    """The wall clock's seconds: a UDP relay counter's high half (`scale/relay_auth.py`)."""
+    return int(time.time())
 
 
 RELAY_LINKS = web.AppKey("relay_links", list)  # this worker's RelayLink, once the front spoke
@@ -276,22 +328,54 @@ def mirrored(app: web.Application) -> int:
     return links[0].mirrored if links else 0
 
 
-def add_relay_routes(app: web.Application, hub_key: web.AppKey[Hub]) -> None:
+class RelayCollector(Collector):
+    """/metrics: `confsfu_relay_events_total{event}`, the link's counts (none before the front
+    spoke of a relay)."""
+
+    def __init__(self, links: list[RelayLink]) -> None:
+        self._links = links
+
+    def describe(self) -> list[Metric]:
+        return [self._family()]
+
+    def collect(self) -> list[Metric]:
+        family = self._family()
+        for link in self._links:
+            for event, value in sorted(link.event_counts().items()):
+                family.add_metric([event], value)
+        return [family]
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "confsfu_relay_events",
+            "The relay between workers: frames in and out, dropped and refused ones, by event.",
+            labels=["event"],
+        )
+
+
+def add_relay_routes(
+    app: web.Application, hub_key: web.AppKey[Hub], registry: CollectorRegistry | None = None
+) -> None:
     """POST /relay (from the front: this worker's index, the directory, the shared rooms) and
-    GET /relay; the link is made on the front's first word and closes with the app."""
+    GET /relay; the link is made on the front's first word and closes with the app. Its counts
+    go to `registry` (/metrics)."""
     links: list[RelayLink] = []
     app[RELAY_LINKS] = links
+    if registry is not None:
+        registry.register(RelayCollector(links))
 
     async def configure(request: web.Request) -> web.Response:
         try:
             body = await request.json()
             index, directory = int(body["index"]), Path(body["directory"])
             rooms = dict(body["rooms"])
-        except (ValueError, KeyError, TypeError):
+            peers = dict(body["peers"]) if body.get("peers") is not None else None
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise web.HTTPBadRequest(text="index, directory and rooms expected") from None
         if not links:
             links.append(RelayLink(request.app[hub_key]))
-        links[0].configure(index, directory, rooms)
+        links[0].configure(index, directory, rooms, peers)
         return web.json_response(links[0].health())
 
     async def health(request: web.Request) -> web.Response:
