@@ -205,13 +205,13 @@ async def test_the_home_dies_and_the_member_s_participant_comes_back(
         return sorted(w["connections"] for w in body["workers"]) == [1, 1]
 
     await until(spanning, 30, "east spans both workers")
+    asked_ms = time.time() * 1000  # a snapshot taken after this is the hand's (none else changes)
     await kyiv.send({"type": "raise_hand"})
     await chair.wait_for(lambda: latest(chair, "room_state").get("hands") == [ids["Kyiv"]], 30)
-    seen_ms = time.time() * 1000
 
     async def snapshot_taken() -> bool:
         body = await health(front)
-        return bool(body["snapshots"].get("east", {}).get("taken_unix_ms", 0) > seen_ms)
+        return bool(body["snapshots"].get("east", {}).get("taken_unix_ms", 0) > asked_ms)
 
     await until(snapshot_taken, 30, "the front holds a snapshot with the hand")
     body = await health(front)
