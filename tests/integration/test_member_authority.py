@@ -184,6 +184,19 @@ async def test_the_home_decides_for_the_member_s_participants(
     body = await health(front)
     assert body["participants"] == 3, body
 
+    # The chair removes the member's participant: its page gets the authority's bye and is
+    # closed, and every other page sees it go.
+    await chair.send({"type": "chair", "action": "remove", "participant_id": ids["Kyiv"]})
+    await kyiv.wait_for(lambda: kyiv.closed, 30)
+    assert latest(kyiv, "bye"), kyiv.messages[-3:]
+    for peer in (chair, lima):
+        await peer.wait_for(lambda p=peer: ids["Kyiv"] not in roster(p), 30)  # type: ignore[misc]
+
+    async def gone() -> bool:
+        return bool((await health(front))["participants"] == 2)
+
+    await until(gone, 30, "Kyiv gone from both workers")
+
 
 def _none() -> Any:
     class Nothing:
