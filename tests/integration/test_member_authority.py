@@ -218,13 +218,16 @@ async def test_the_home_dies_and_the_member_s_participant_comes_back(
         return sorted(w["connections"] for w in body["workers"]) == [1, 1]
 
     await until(spanning, 30, "east spans both workers")
-    asked_ms = time.time() * 1000  # a snapshot taken after this is the hand's (none else changes)
     await kyiv.send({"type": "raise_hand"})
     await chair.wait_for(lambda: latest(chair, "room_state").get("hands") == [ids["Kyiv"]], 30)
+    # A snapshot taken after this holds the hand; the chat below makes sure one is taken.
+    seen_ms = time.time() * 1000
+    await kyiv.send({"type": "chat_send", "text": "hand up"})
+    await chair.wait_for(lambda: chats(chair) == ["hand up"], 30)
 
     async def snapshot_taken() -> bool:
         body = await health(front)
-        return bool(body["snapshots"].get("east", {}).get("taken_unix_ms", 0) > asked_ms)
+        return bool(body["snapshots"].get("east", {}).get("taken_unix_ms", 0) > seen_ms)
 
     await until(snapshot_taken, 30, "the front holds a snapshot with the hand")
     body = await health(front)
@@ -245,3 +248,4 @@ async def test_the_home_dies_and_the_member_s_participant_comes_back(
         assert peer.participant_id == ids[name], "came back as the same participant"
     chair = back["Osaka"]
     await chair.wait_for(lambda: latest(chair, "room_state").get("hands") == [ids["Kyiv"]], 30)
+    await back["Kyiv"].wait_for(lambda: chats(back["Kyiv"]) == ["hand up"], 30)
