@@ -126,6 +126,7 @@ async def join_through_authority(session: Session, message: Join, admission: Adm
         return
     hub, pid = session.hub, joined.participant_id
     live = hub.room(admission.room)
+    live.follows = True  # (before any await: this worker's meeting tells its pages nothing)
     if pid in live.connections:  # this participant again, on this worker: this one wins
         await session._take_over(live, pid)
     elif pid not in live.room.participants:  # (a mirror of it is taken over as it is)
@@ -143,7 +144,6 @@ async def join_through_authority(session: Session, message: Join, admission: Adm
     session.log.room = admission.room
     session.live, session.link = live, link
     live.linked.add(pid)
-    live.follows = True
     live.connections[pid] = Connection(
         send=session.send, close=session.close, supersede=session.supersede
     )
