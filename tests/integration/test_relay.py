@@ -98,8 +98,9 @@ async def test_a_room_spills_and_its_media_is_relayed(
         await peer.wait_for(lambda peer=peer: got(peer, "video", 150), 60)  # type: ignore[misc]
         await peer.wait_for(lambda peer=peer: got(peer, "audio", 150), 60)  # type: ignore[misc]
 
-    # One decision point: the home is the room's authority and knows Oslo (the member told
-    # it); the member applies the home's plan and holds Lima (whose media it relays).
+    # One decision point: the home is the room's authority and knows Oslo (the member's
+    # link speaks for it there); the member applies the home's plan and holds Lima (whose
+    # media it relays).
     def relay_state(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
         rooms = [(w["health"] or {}).get("relay", {}).get("rooms", {}) for w in body["workers"]]
         if not all("east" in r for r in rooms):
@@ -114,7 +115,7 @@ async def test_a_room_spills_and_its_media_is_relayed(
             authority, member = state
             if (
                 authority["authority"]
-                and oslo.participant_id in authority["mirrored"]
+                and oslo.participant_id in authority["remote"]
                 and member["applies_plan"]
                 and lima.participant_id in member["mirrored"]
                 and authority["relaying"]

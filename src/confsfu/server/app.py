@@ -17,6 +17,7 @@ from confsfu.server.heap import heap_in_use_bytes
 from confsfu.server.hub import Hub
 from confsfu.server.live_room import LiveRoom
 from confsfu.server.loop_lag import LagProbe, LoopLag
+from confsfu.server.member_session import MemberSession, member_pid
 from confsfu.server.metrics import exposition, make_registry
 from confsfu.server.relay_link import add_relay_routes, mirrored, relay_health
 from confsfu.server.reports import write_reports
@@ -77,6 +78,7 @@ def create_app(
         app[WORKER] = True
         add_worker_routes(app)
         add_relay_routes(app, HUB, app[METRICS])  # used when a front's room spans workers
+        app.router.add_get("/member", _member_websocket)  # a relay member's participant
     app.router.add_get("/", index_handler(web_dir))
     app.router.add_static("/static/", web_dir, show_index=False)
     return app
@@ -143,7 +145,8 @@ def index_handler(
 async def _health(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     # Another worker's participants held here for a room both share are that worker's.
-    participants = sum(len(r.room.participants) for r in hub.rooms.values()) - mirrored(request.app)
+    participants = sum(len(r.room.participants) - len(r.remote) for r in hub.rooms.values())
+    participants -= mirrored(request.app)
     listeners = sum(len(r.listeners) for r in hub.rooms.values())
     counters: dict[str, int] = {}
     drops: dict[str, int] = {}
@@ -206,7 +209,29 @@ async def _websocket(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     ws = await open_websocket(request, settings)
     sessions = request.app[SESSIONS]
-    session = Session(request.app[HUB], ws, request.transport)
+    # A connection the front spilled onto this worker names its room's authority (a worker's
+    # socket, beside this one): its meeting is decided there (server/authority_link.py).
+    authority = request.query.get("authority") if request.app.get(WORKER) else None
+    session = Session(request.app[HUB], ws, request.transport, authority)
+    sessions[session] = done = asyncio.Event()
+    try:
+        await session.run()
+    finally:
+        await ws.close()
+        sessions.pop(session, None)
+        done.set()
+    return ws
+
+
+async def _member_websocket(request: web.Request) -> web.StreamResponse:
+    """The room authority's end of a relay member's participant's link (worker only)."""
+    pid = member_pid(request.query.get("pid", ""))
+    if pid is None:
+        raise web.HTTPBadRequest(text="a participant id expected")
+    ws = web.WebSocketResponse(max_msg_size=request.app[SETTINGS].max_message_bytes * 2)
+    await ws.prepare(request)
+    sessions = request.app[SESSIONS]
+    session = MemberSession(request.app[HUB], ws, pid)
     sessions[session] = done = asyncio.Event()
     try:
         await session.run()

@@ -327,9 +327,11 @@ async def _pipe_to_worker(
     if client is None or front.placement.epoch(placed.worker) != placed.epoch:
         await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"worker")
         return
+    # A spilled connection's meeting is decided by the room's home (server/authority_link.py).
+    params = {"authority": str(front.pool.workers[placed.home].socket)} if placed.spilled else {}
     try:
         async with client.ws_connect(
-            worker.url("/ws"), max_msg_size=WORKER_MESSAGE_BYTES, autoping=True
+            worker.url("/ws"), params=params, max_msg_size=WORKER_MESSAGE_BYTES, autoping=True
         ) as wws:
             first = await wws.receive(timeout=WORKER_HELLO_S)  # its hello: the page had ours
             if first.type != WSMsgType.TEXT:

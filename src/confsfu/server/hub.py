@@ -58,7 +58,10 @@ class Hub:
         """Room `name` carries on from a meeting snapshot (its worker died): `held` if it is
         live here already, `ended` if its meeting had ended (nothing made). Raises
         SnapshotError for a snapshot that cannot be used, or a room not configured."""
-        if name in self.rooms:
+        live = self.rooms.get(name)
+        if live is not None and live.follows:  # only a relay member's part of the room: the
+            self._drop_follower(name, live)  # authority died, its snapshot is the meeting
+        elif live is not None:
             return "held"
         config = self.settings.room(name)
         if config is None:
@@ -111,10 +114,20 @@ class Hub:
         if live is not None and live.empty:
             live.stop_timers()
             await live.media.close()
-            if live.meeting.moderation.ended:
+            if live.follows:  # a relay member's part of a room: no meeting of its own
+                if self.rooms.get(name) is live:
+                    del self.rooms[name]
+            elif live.meeting.moderation.ended:
                 self._forget(name, live)
             else:
                 self._check_empty_end(name)
+
+    def _drop_follower(self, name: str, live: LiveRoom) -> None:
+        """Forget a relay member's part of a room at once (no report: it had no meeting)."""
+        del self.rooms[name]
+        live.stop_timers()
+        task = asyncio.ensure_future(live.media.close())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def _check_empty_end(self, name: str) -> None:
         """End the room's meeting if it has been empty long enough, else look again then."""

@@ -105,6 +105,13 @@ class LiveRoom:
     listeners: dict[str, Connection] = field(default_factory=dict)  # the audience's
     on_empty: Callable[[], Awaitable[None]] | None = None  # the last participant left
     on_change: Callable[[], None] | None = None  # the meeting may have changed (a snapshot)
+    # A room spanning workers (docs/scale-out.md, "Who decides for a room"). On a relay member:
+    # its participants whose meeting is the authority's (server/authority_link.py); once it
+    # had one (`follows`) this worker's meeting only holds the media, and tells its pages
+    # nothing (the authority does). On the authority: the participants a member speaks for.
+    linked: set[str] = field(default_factory=set)
+    follows: bool = False
+    remote: set[str] = field(default_factory=set)
     _timer: asyncio.TimerHandle | None = None
     _timer_at_ms: int = 0  # when `_timer` runs
     _timers_on: bool = False
@@ -125,7 +132,9 @@ class LiveRoom:
         self, message: Message, *, exclude: str | None = None, audience: bool = False
     ) -> None:
         """To every participant (and with `audience` every listener: the room's state, the
-        notices everyone gets; never who is here or what they do)."""
+        notices everyone gets; never who is here or what they do). A follower's: nobody."""
+        if self.follows:
+            return
         if self.on_change is not None:
             self.on_change()
         text = message.model_dump_json()  # once, not once per connection
@@ -199,7 +208,12 @@ class LiveRoom:
     async def announce(
         self, events: Iterable[MeetingEvent | ParticipantRemoved], also: Iterable[str] = ()
     ) -> None:
-        """Tell everyone what changed: room state, updated participants, personal notices."""
+        """Tell everyone what changed: room state, updated participants, personal notices (a
+        follower only applies the gates: the authority tells its pages)."""
+        if self.follows:
+            self.media.refresh_gates()
+            self.media.reassign_gradually()
+            return
         if self.on_change is not None:
             self.on_change()
         self.media.refresh_gates()  # before any await: a chair's mute takes effect at once

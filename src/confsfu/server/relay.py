@@ -136,7 +136,8 @@ class RoomRelay:
                 self._send(peer, frame)
             self._needed = needed
         if self.decisions is not None:
-            self.decisions.tick(now_ms, self.core.peers, self.mirrors)
+            # (a participant linked to the authority is there already, as itself)
+            self.decisions.tick(now_ms, self.core.peers, self.mirrors | self.live.linked)
 
     def _name_of(self, pid: str) -> str:
         participant = self.media.meeting.room.participants.get(pid)
@@ -225,6 +226,9 @@ class RoomRelay:
             wanted.setdefault((source.participant, source.purpose), []).append(source)
         for pid_purpose, sources in wanted.items():
             pub = self.relayed.get(pid_purpose)
+            if pub is not None and self.media.publishers.get(pid_purpose) is not pub:
+                del self.relayed[pid_purpose]  # the room let it go (its participant left here)
+                pub = None
             if pub is None:
                 if pid_purpose in self.media.publishers:
                     continue  # a local publisher of that name: it is here, not there
@@ -349,7 +353,8 @@ class RoomRelay:
     def _unmirror(self, now_ms: int, pid: str) -> None:
         if pid in self.mirrors:
             self.mirrors.discard(pid)
-            self.media.meeting.leave(now_ms, pid)
+            if pid not in self.live.connections:  # (else it came here since: it stays)
+                self.media.meeting.leave(now_ms, pid)
 
     def close(self, now_ms: int) -> None:
         """Relay nothing more; the relayed publishers and mirrors go."""

@@ -1,7 +1,8 @@
 """One decision point for a room spanning workers, the IO shell around scale/authority.py: the
 room's home worker (its authority) sends its latest room plan to the relay members, which apply
 it to their own subscribers (`RoomMedia.applied_plan`); a member tells the authority who of the
-room is connected to it (`MemberJoined`, `MemberLeft`), and the authority's meeting holds them.
+room is connected to it without an authority link (`MemberJoined`, `MemberLeft`: a linked one is
+in the authority's meeting as itself, server/authority_link.py), and the meeting holds them.
 Audio levels need no message: every microphone is relayed to every worker of the room, and the
 authority's intake reads the levels as it does its own publishers'."""
 

@@ -294,6 +294,7 @@ class RelayLink:
                 "authority": r.home < 0,
                 "applies_plan": applied,
                 "mirrored": sorted(r.mirrors),
+                "remote": sorted(r.live.remote),  # spoken for by a member (authority_link.py)
                 "relaying": sorted(str(k) for k in r._relaying),
             }
         return {

@@ -14,15 +14,17 @@ from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from confsfu import __version__
 from confsfu.conference.meeting import MeetingError
-from confsfu.conference.permissions import Action, Role, allowed
+from confsfu.conference.permissions import Role
 from confsfu.conference.pins import PinError
 from confsfu.sdp import SdpError, announce_address
+from confsfu.server.authority_link import AuthorityLink, join_through_authority, leave_authority
 from confsfu.server.clock import clock_ms
 from confsfu.server.hub import Hub
 from confsfu.server.ice import ice_servers
 from confsfu.server.joining import admit_join
 from confsfu.server.live_room import Connection, LiveRoom
 from confsfu.server.logs import ParticipantLog
+from confsfu.server.meeting_acts import act
 from confsfu.server.ws_writer import QUEUE_FULL, SocketWriter
 from confsfu.signalling.admission import fatal
 from confsfu.signalling.connection import (
@@ -33,17 +35,12 @@ from confsfu.signalling.connection import (
 )
 from confsfu.signalling.messages import (
     Bye,
-    Chair,
-    ChatSend,
     ClientMessage,
     Error,
-    GetReport,
     Hello,
     Join,
     Joined,
     Leave,
-    LowerHand,
-    MediaState,
     Message,
     ParticipantJoined,
     Pin,
@@ -51,9 +48,6 @@ from confsfu.signalling.messages import (
     Pong,
     PublishAnswer,
     PublishOffer,
-    RaiseHand,
-    Report,
-    RequestUnmute,
     SlotsShown,
     StageSize,
     SubscribeAnswer,
@@ -63,6 +57,7 @@ from confsfu.signalling.messages import (
 )
 from confsfu.signalling.outbox import Outbox
 from confsfu.signalling.ratelimit import InFlight, TokenBucket, utf8_longer_than
+from confsfu.signalling.routing import Route, route
 from confsfu.signalling.sdp_limits import SdpLimitError, SdpLimits, check_sdp
 
 log = logging.getLogger(__name__)
@@ -79,8 +74,13 @@ class Session:
         hub: Hub,
         ws: web.WebSocketResponse,
         transport: asyncio.Transport | None = None,
+        authority: str | None = None,
     ) -> None:
         self.hub = hub
+        # A relay member's session: the room authority's worker socket (the front said so);
+        # the meeting's messages go there over `link` (server/authority_link.py).
+        self.authority = authority
+        self.link: AuthorityLink | None = None
         self.ws = ws
         self.phase = ConnectionPhase()
         self.pid = uuid.uuid4().hex[:12]
@@ -206,11 +206,18 @@ class Session:
             return
         if isinstance(message, Leave):
             self.leave_reason = UNLOADING if message.unloading else "left"
+            if self.link is not None:  # the authority's meeting is the one left
+                await self.link.send(message.model_dump_json())
             await self.send(Bye(reason="you left the meeting"))
             self.phase.move(Phase.CLOSED)
             return
+        if self.link is not None and route(message.type) is Route.MEETING:
+            await self.link.send(message.model_dump_json())  # the room authority decides
+            return
         live = self.live
         assert live is not None
+        if await act(live, self.pid, message, self.send, self.log):
+            return
         meeting, now_ms = live.meeting, clock_ms()
         match message:
             case PublishOffer(purpose=purpose):
@@ -230,40 +237,6 @@ class Session:
                     await live.announce([], also=[self.pid])
             case SubscribeAnswer():
                 await self._subscribe_answer(live, message)
-            case MediaState(audio=audio, video=video):
-                await live.announce(meeting.set_own_media(self.pid, audio, video))
-            case RaiseHand():
-                await live.announce(meeting.raise_hand(now_ms, self.pid))
-            case LowerHand():
-                await live.announce(meeting.lower_hand(now_ms, self.pid))
-            case RequestUnmute(kind=kind):
-                await live.announce(meeting.request_unmute(now_ms, self.pid, kind))
-            case Chair():
-                events = meeting.chair(
-                    now_ms,
-                    self.pid,
-                    message.action,
-                    target=message.participant_id,
-                    kind=message.kind,
-                    limit_s=message.limit_s,
-                    minutes=message.minutes,
-                    message_id=message.message_id,
-                )
-                self.log.info("chair did %s", message.action)
-                await live.announce(events)
-            case ChatSend(text=text):
-                try:
-                    posted = meeting.send_chat(now_ms, self.pid, text)
-                except MeetingError as exc:
-                    field = "text" if exc.code == "bad_message" else None
-                    raise SignallingError(
-                        exc.code,
-                        exc.message,
-                        field=field,
-                        in_reply_to="chat_send",
-                        reason=exc.reason,
-                    ) from exc
-                await live.announce(posted)
             case ViewPage(page=page):
                 live.media.set_grid_page(self.pid, page)
             case StageSize(height=height):
@@ -281,14 +254,15 @@ class Session:
                     ) from exc
             case SlotsShown(seq=seq):
                 live.media.slots_shown(now_ms, self.pid, seq)
-            case GetReport(format=fmt):
-                await self._report(live, fmt)
 
     async def _join(self, message: Join) -> None:
         settings = self.hub.settings
         admission = admit_join(message, settings)
         if admission.role == Role.LISTENER:
             await self._join_audience(message, admission.room, admission.name, admission.token_id)
+            return
+        if self.authority is not None:  # a relay member: the room authority admits
+            await join_through_authority(self, message, admission)
             return
         room_name, name, role = admission.room, admission.name, admission.role
         token_id, resume_key = admission.token_id, admission.resume_key
@@ -438,27 +412,11 @@ class Session:
                 in_reply_to="subscribe_answer",
             ) from exc
 
-    async def _report(self, live: LiveRoom, fmt: str) -> None:
-        meeting = live.meeting
-        role = meeting.role(self.pid)
-        if not allowed(role, Action.DOWNLOAD_REPORT, meeting.standing(self.pid)):
-            raise MeetingError(
-                "forbidden", f"a {role} may not {Action.DOWNLOAD_REPORT.replace('_', ' ')}"
-            )
-        now_ms = clock_ms()
-        meeting.report.set_speaking_ms(meeting.speakers.speaking_totals())
-        stamp = time.strftime("%Y%m%d-%H%M", time.gmtime())
-        if fmt == "csv":
-            content = meeting.report.full_csv(now_ms)
-        else:
-            content = meeting.report.to_json(now_ms)
-        name = f"{live.room.name}-{stamp}.{fmt}"
-        await self.send(
-            Report(format="csv" if fmt == "csv" else "json", filename=name, content=content)
-        )
-
     async def _leave(self) -> None:
         self.phase.move(Phase.CLOSED)
+        if self.link is not None:
+            await leave_authority(self)
+            return
         live, self.live = self.live, None
         if live is None:
             return

@@ -118,7 +118,7 @@ class SnapshotOutlet:
             data = None
             if live is None:
                 self._caches.pop(room, None)
-            else:
+            elif not live.follows:  # (a relay member's part of a room: not the meeting)
                 cache = self._caches.setdefault(room, SnapshotCache())
                 try:
                     data = capture_bytes(live.meeting, cache)

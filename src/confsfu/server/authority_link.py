@@ -1,0 +1,228 @@
+"""A relay member's participant, spoken for at the room authority (docs/scale-out.md, "Who decides
+for a room"): the member's session opens an **authority link**, a WebSocket to the home worker's
+`/member` route on its Unix socket, sends the page's join there (the authority checks its token
+and decides the role, the participant id, a resumption), and then the page's meeting messages
+(signalling/routing.py). Whatever the authority's meeting sends that participant (its joined,
+room_state, chat, participant updates, errors, its bye) comes back on the link and goes to the
+page as it is; a chair's mute of the participant is applied to this worker's intake. The link
+ends when the session does; an authority gone (its worker died) closes the page with 1012, so it
+comes back into the room's next home as itself."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import WSCloseCode, WSMsgType
+
+from confsfu.conference.meeting import MeetingError
+from confsfu.server.clock import clock_ms
+from confsfu.server.live_room import Connection, LiveRoom
+from confsfu.server.logs import ParticipantLog
+from confsfu.signalling.admission import Admission, fatal
+from confsfu.signalling.connection import Phase
+from confsfu.signalling.messages import Join, Joined
+
+if TYPE_CHECKING:
+    from confsfu.server.session import Session
+
+log = logging.getLogger(__name__)
+OPEN_TIMEOUT_S = 10.0  # the authority's answer to a join
+LINK_MESSAGE_BYTES = 8 << 20  # our own worker's messages (a report, a chat history)
+GONE = b"authority"  # the close reason a page gets when the room's authority went
+
+
+class AuthorityLink:
+    """One participant's WebSocket to its room's authority."""
+
+    def __init__(self, socket_path: str) -> None:
+        self._path = socket_path
+        self._client: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.reader: asyncio.Task[None] | None = None
+
+    async def open(self, pid: str, join_text: str) -> str:
+        """Connect, send the join as `pid`; the authority's first answer (its `joined`, or an
+        `error`). Raises aiohttp.ClientError, OSError or TimeoutError."""
+        connector = aiohttp.UnixConnector(path=self._path)
+        self._client = aiohttp.ClientSession(connector=connector)
+        async with asyncio.timeout(OPEN_TIMEOUT_S):
+            self._ws = await self._client.ws_connect(
+                "http://authority/member", params={"pid": pid}, max_msg_size=LINK_MESSAGE_BYTES
+            )
+            await self._ws.send_str(join_text)
+            async for text in self.messages():
+                if _type(text) != "hello":
+                    return text
+        raise ConnectionError("the authority closed the link before it answered")
+
+    async def send(self, text: str) -> None:
+        if self._ws is not None and not self._ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self._ws.send_str(text)
+
+    async def messages(self) -> AsyncIterator[str]:
+        """The authority's messages until the link ends."""
+        ws = self._ws
+        while ws is not None:
+            frame = await ws.receive()
+            if frame.type != WSMsgType.TEXT:
+                return
+            yield frame.data
+
+    async def close(self) -> None:
+        if self.reader is not None and self.reader is not asyncio.current_task():
+            self.reader.cancel()
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if self._client is not None:
+            await self._client.close()
+
+
+def _type(text: str) -> str | None:
+    with contextlib.suppress(ValueError, RecursionError):
+        message = json.loads(text)
+        if isinstance(message, dict) and isinstance(message.get("type"), str):
+            return str(message["type"])
+    return None
+
+
+async def join_through_authority(session: Session, message: Join, admission: Admission) -> None:
+    """The member's join: admitted by the authority first (who, as which participant), then
+    joined to this worker's meeting (which holds the media) under the same id and role."""
+    assert session.authority is not None
+    session.phase.move(Phase.JOINING)
+    link = AuthorityLink(session.authority)
+    try:
+        answer = await link.open(session.pid, message.model_dump_json())
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        session.log.warning("the room's authority did not answer the join: %r", exc)
+        await link.close()
+        session.phase.move(Phase.CLOSED)
+        session.close_when_sent(WSCloseCode.SERVICE_RESTART, GONE)  # the page comes again
+        return
+    if _type(answer) != "joined":  # refused there (a locked room, a ban): the page is told
+        await session.send(answer)
+        async for text in link.messages():  # its bye
+            await session.send(text)
+            break
+        await link.close()
+        session.phase.move(Phase.CLOSED)
+        session.close_when_sent()
+        return
+    try:
+        joined = Joined.model_validate_json(answer)
+    except ValueError as exc:  # pydantic's ValidationError: our own worker, but checked
+        session.log.error("the room's authority answered a join with %r: %s", answer[:80], exc)
+        await link.close()
+        session.phase.move(Phase.CLOSED)
+        session.close_when_sent(WSCloseCode.SERVICE_RESTART, GONE)
+        return
+    hub, pid = session.hub, joined.participant_id
+    live = hub.room(admission.room)
+    live.follows = True  # (before any await: this worker's meeting tells its pages nothing)
+    if pid in live.connections:  # this participant again, on this worker: this one wins
+        await session._take_over(live, pid)
+    elif pid not in live.room.participants:  # (a mirror of it is taken over as it is)
+        token_id = admission.token_id
+        if token_id is None or not admission.invited:
+            token_id = f"guest:{joined.resume_key}"
+        try:
+            role = "chair" if joined.role == "chair" else "participant"
+            live.meeting.join(clock_ms(), pid, joined.name, role, token_id)  # type: ignore[arg-type]
+        except MeetingError as exc:
+            await link.close()
+            await hub.drop_if_empty(admission.room)
+            raise fatal(exc.code, exc.message) from exc
+    session.pid, session.log = pid, ParticipantLog(log, pid)
+    session.log.room = admission.room
+    session.live, session.link = live, link
+    live.linked.add(pid)
+    live.connections[pid] = Connection(
+        send=session.send, close=session.close, supersede=session.supersede
+    )
+    if joined.you is not None:
+        apply_orders(live, joined.you.model_dump())
+    await session.send(answer)
+    session.log.info("%s joined as %s, at the room's authority", joined.name, joined.role)
+    link.reader = asyncio.ensure_future(_read(session, link, live))
+    await session._subscribe(live, message)
+
+
+async def _read(session: Session, link: AuthorityLink, live: LiveRoom) -> None:
+    """The authority's messages to the page, until its bye or the link's end."""
+    try:
+        async for text in link.messages():
+            if session.phase.phase == Phase.CLOSED:
+                return
+            message = _object(text)
+            kind = message.get("type")
+            if kind in ("participant_updated", "participant_joined"):
+                participant = message.get("participant")
+                if isinstance(participant, dict):
+                    apply_orders(live, participant)
+            await session.send(text)
+            if kind == "bye":
+                reason = message.get("reason")
+                session.leave_reason = reason if isinstance(reason, str) else "left"
+                session.phase.move(Phase.CLOSED)
+                session.close_when_sent()
+                return
+        if session.phase.phase != Phase.CLOSED:  # the authority went without a bye
+            session.log.warning("the room's authority is gone: the page reconnects")
+            session.phase.move(Phase.CLOSED)
+            session.close_when_sent(WSCloseCode.SERVICE_RESTART, GONE)
+    except Exception:  # nothing the link brings may outlive the session unseen
+        session.log.exception("the authority link failed")
+        session.close_when_sent(WSCloseCode.SERVICE_RESTART, GONE)
+
+
+def _object(text: str) -> dict[str, Any]:
+    with contextlib.suppress(ValueError, RecursionError):
+        message = json.loads(text)
+        if isinstance(message, dict):
+            return message
+    return {}
+
+
+def apply_orders(live: LiveRoom, participant: dict[str, Any]) -> None:
+    """The authority's word on a participant connected here: its chair mutes gate this
+    worker's intake of its media (the authority's meeting decided them)."""
+    pid = participant.get("id")
+    moderation = live.meeting.moderation
+    if not isinstance(pid, str) or pid not in live.linked or pid not in moderation.participants:
+        return
+    now_ms, state = clock_ms(), moderation.state(pid)
+    for kind, had in (("audio", state.chair_muted_audio), ("video", state.chair_muted_video)):
+        muted = participant.get(f"chair_muted_{kind}")
+        if muted is True and not had:
+            moderation.chair_mute(now_ms, pid, kind)  # type: ignore[arg-type]
+        elif muted is False and had:
+            moderation.chair_unmute(now_ms, pid, kind)  # type: ignore[arg-type]
+    live.media.refresh_gates()
+
+
+async def leave_authority(session: Session) -> None:
+    """The member's session ended: the link closes (the authority's meeting decides whether
+    the participant is away or gone); this worker lets its part of the participant go."""
+    link, live, pid = session.link, session.live, session.pid
+    session.link, session.live = None, None
+    if link is not None:
+        await link.close()
+    if live is None:
+        return
+    conn = live.connections.get(pid)
+    if conn is None or conn.send != session.send:
+        return  # taken over by a newer connection of the participant
+    del live.connections[pid]
+    live.linked.discard(pid)
+    session.log.info("left this worker: %s", session.leave_reason)
+    await live.media.remove(pid)
+    live.meeting.leave(clock_ms(), pid)  # a follower's meeting: nobody is told
+    await session.hub.drop_if_empty(live.room.name)
