@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from confsfu.bandwidth.delay_based import SendReceiveRates
 from confsfu.bandwidth.estimation import EstimatorConfig
 from confsfu.bandwidth.linksim import Kind, Link, LinkConfig, Packet, Phase
 from confsfu.bandwidth.twcc import TwccEstimator
@@ -100,3 +101,23 @@ def test_a_probe_on_a_link_that_rose_lifts_the_estimate_at_once(
     1.5x probe from 0.9x the old saturation shows less, and counts only up to it.)"""
     at_start, _, after = _run(link_kbit, gain)
     assert after >= lifted * at_start, (at_start, after)
+
+
+def _window(delays_ms: list[float], gap_ms: int = 10, size: int = 1000) -> SendReceiveRates:
+    rates = SendReceiveRates(1000)
+    for i, delay in enumerate(delays_ms):
+        rates.add(i * gap_ms, i * gap_ms + delay, size)
+    return rates
+
+
+@pytest.mark.parametrize(
+    ("delays_ms", "expected"),
+    [
+        ([20.0] * 50, None),  # no queue: the link kept up
+        # from packet 40 on, each one waits 10 ms more: 1000 bytes per 20 ms of arrivals
+        ([20.0] * 40 + [20.0 + 10 * k for k in range(1, 11)], 400_000.0),
+        ([20.0] * 20 + [60.0] * 10 + [20.0] * 20, None),  # a queue that drained before the end
+    ],
+)
+def test_the_rate_while_a_queue_stood(delays_ms: list[float], expected: float | None) -> None:
+    assert _window(delays_ms).queued_rate_bps(25.0) == expected
