@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from confsfu.bandwidth.allocator import Demand, Priority
+from confsfu.bandwidth.allocator import Demand, Priority, Reason
 from confsfu.bandwidth.budget import SEND_SIDE_HEADROOM, BudgetRules, SubscriberBudget
 from confsfu.bandwidth.estimation import EstimatorConfig
 from confsfu.bandwidth.hysteresis import AllocatorConfig
@@ -95,6 +95,7 @@ class PhaseFigures:
     padding_kbit: int = 0  # probe padding sent in the phase
     decisions: int = 0  # times the stage's decision changed (layer or reason, holds included)
     switches: int = 0  # spatial switches forwarded (each one a keyframe)
+    holds: int = 0  # drain holds begun (video paused while the queue drains)
     widths: list[int] = field(default_factory=list)  # decoded widths in turn
 
     def line(self) -> str:
@@ -106,7 +107,7 @@ class PhaseFigures:
             f", audio lost {self.audio_loss_pct:.1f} %, link used {self.link_use_pct:.0f} %"
             f", over link {self.over_link_s:.1f} s, estimate {self.estimate_kbps[0]}-"
             f"{self.estimate_kbps[1]} kbit/s, padding {self.padding_kbit} kbit, decisions "
-            f"{self.decisions}, switches {self.switches}; {self.widths}"
+            f"{self.decisions}, switches {self.switches}, holds {self.holds}; {self.widths}"
         )
 
 
@@ -404,6 +405,9 @@ def simulate(
         start = 0.0 if i == 0 else ends[i - 1]
         fig.decisions = sum(1 for t, _ in server.decided if start <= t < ends[i])
         fig.switches = sum(1 for t in server.switched if start <= t < ends[i])
+        fig.holds = sum(
+            1 for t, d in server.decided if start <= t < ends[i] and Reason.DRAINING in d
+        )
     return SimResult(phases, estimates, server.decided)
 
 
