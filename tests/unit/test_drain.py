@@ -134,3 +134,61 @@ def test_a_hold_weighs_the_layers_at_what_they_cost_now(scale_now: float, holds:
     assert not budget.on_feedback(300, None)
     estimator.on_remb(310, 400_000)
     assert budget.on_feedback(320, None) is holds
+
+
+# (now_ms, estimate, cost, queue_ms, padding_bps) -> a hold began at the last step
+PadStep = tuple[int, int, int, float, int]
+TAIL = DrainConfig(fall=0.5, queue_ms=250.0, padding_tail_ms=2000)
+
+
+@pytest.mark.parametrize(
+    ("steps", "began"),
+    [
+        pytest.param(
+            [(0, 300_000, 250_000, 0.0, 300_000), (100, 240_000, 250_000, 300.0, 300_000)],
+            False,
+            id="a failed probe's own queue",
+        ),
+        pytest.param(
+            [(0, 300_000, 250_000, 0.0, 300_000), (1_100, 240_000, 250_000, 360.0, 0)],
+            False,
+            id="its queue seen 1.1 s after the padding stopped",
+        ),
+        pytest.param(
+            [(0, 300_000, 250_000, 0.0, 300_000), (2_000, 240_000, 250_000, 300.0, 0)],
+            True,
+            id="a queue 2 s after the padding: the media's",
+        ),
+        pytest.param(
+            [(0, 2_000_000, 1_700_000, 0.0, 600_000), (100, 700_000, 1_700_000, 200.0, 0)],
+            True,
+            id="a drop during a probe: the layers no longer fit",
+        ),
+        pytest.param(
+            [(0, 300_000, 250_000, 0.0, 0), (100, 240_000, 250_000, 300.0, 0)],
+            True,
+            id="no padding: a fall into a long queue",
+        ),
+    ],
+)
+def test_probe_padding_begins_no_hold(steps: list[PadStep], began: bool) -> None:
+    drain = QueueDrain(TAIL)
+    got = [drain.on_estimate(t, e, cost, queue, pad) for t, e, cost, queue, pad in steps]
+    assert got[-1] is began and drain.holding is began
+    assert not any(got[:-1])
+
+
+@pytest.mark.parametrize(("padding_bps", "holds"), [(0, False), (500_000, False)])
+def test_a_budget_does_not_price_probe_padding(padding_bps: int, holds: bool) -> None:
+    """A 2x probe's padding, priced, put what is sent at twice the estimate: any fall under it
+    began a hold, though the layer still fitted (the simulator's 1 Mbit/s phase froze 1.5 s)."""
+    estimator = TwccEstimator(EstimatorConfig(initial_bps=500_000))
+    budget = SubscriberBudget(BudgetRules(warmup_ms=0), estimator, AllocatorConfig())
+    rates = np.array([[100, 150, 200], [300, 400, 500], [900, 1200, 1500]]) * 1000.0
+    stage = Demand("stage", Priority.STAGE, 2, 2, rates, floor=True)
+    budget.allocate(0, [stage], 40_000)
+    layer = budget.decisions[0]
+    assert (layer.spatial, layer.temporal) == (1, 1)  # 400k and audio in 500k less the margin
+    assert not budget.on_feedback(50, None, padding_bps)
+    estimator._rate.rate_bps = 450_000.0  # the probe failed: the estimate fell a little
+    assert budget.on_feedback(100, None, padding_bps) is holds

@@ -172,7 +172,7 @@ class SubscriberBudget:
         queue_ms: float = 0.0,
     ) -> bool:
         """After transport-cc feedback (`acked_sent_ms`: the newest send time it acknowledged;
-        `padding_bps`: the probe padding sent meanwhile, which fills the queue as media does):
+        `padding_bps`: the probe padding sent meanwhile, not a cost: see `drain`):
         whether a hold of the video began or ended, so the decisions are due again now. What the
         layers cost is what they cost now (the last reassign pass measured them), not when they
         were chosen: a publisher that had just started had its top layer at a fifth of its rate,
@@ -186,8 +186,9 @@ class SubscriberBudget:
         if self.drain.on_acknowledged(now_ms, acked_sent_ms):
             return True
         cost = max(self.allocator.priced(self._demands), _priced(self._demands, forwarding))
-        cost += self._audio_bps + padding_bps
-        return self.drain.on_estimate(now_ms, self.estimate_bps(now_ms), cost, queue_ms)
+        cost += self._audio_bps
+        estimate = self.estimate_bps(now_ms)
+        return self.drain.on_estimate(now_ms, estimate, cost, queue_ms, padding_bps)
 
     @property
     def decisions(self) -> list[LayerDecision]:

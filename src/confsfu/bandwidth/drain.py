@@ -4,14 +4,19 @@ When the link narrows under a layer it can no longer carry, the queue in front o
 that layer's packets, and a lower layer's keyframe sent into it is lost at its tail (the
 weak-link simulator froze the stage for about 2 s at 300 kbit/s that way, and the overflow took
 audio with it). So, as a sender's pacer stops feeding a congested link rather than queueing more
-in it: once the estimate falls, to below `fall` times what is sent (the subscriber's layers,
-audio and probe padding; a probe sends twice the estimate on purpose, so a fall it is), its video
-is held (nothing new goes out, audio does) until transport-cc feedback acknowledges a packet
-sent since the hold began. The queue is first in, first out: what was queued before that packet
-has left (or was dropped), so the next keyframe meets an empty queue. A fall that finds the
-queue `queue_ms` long (transport-cc's queue delay) begins one too, whatever the layers cost: a
-fall decided in steps (each a lower layer) left the browser runs' queue at 400-650 ms for 2 s
-behind a layer that fitted, its tail dropping the lower layer's packets, and Firefox froze.
+in it: once the estimate falls, to below `fall` times what is sent (the subscriber's layers and
+audio), its video is held (nothing new goes out, audio does) until transport-cc feedback
+acknowledges a packet sent since the hold began. The queue is first in, first out: what was
+queued before that packet has left (or was dropped), so the next keyframe meets an empty queue.
+A fall that finds the queue `queue_ms` long (transport-cc's queue delay) begins one too,
+whatever the layers cost: a fall decided in steps (each a lower layer) left the browser runs'
+queue at 400-650 ms for 2 s behind a layer that fitted, its tail dropping the lower layer's
+packets, and Firefox froze.
+Probe padding is neither cost nor cause: a 2x probe that fails stops at the fall, and its queue
+drains by itself under a layer that goes on fitting. So padding is not priced, and a queue met
+within `padding_tail_ms` of padding begins no hold (with 80 ms of delay a failed probe's queue
+showed 1.1 s after it stopped). Holding then only froze the stage and sent a keyframe into
+that queue: the simulator's steady 300 kbit/s phase began a hold every few probes.
 A hold ends anyway after `max_hold_ms` (feedback lost), and another begins no sooner than
 `rest_ms` after one ended.
 """
@@ -27,41 +32,52 @@ class DrainConfig:
     max_hold_ms: int = 1500
     rest_ms: int = 2000  # from the end of a hold to the next
     queue_ms: float = 250.0  # a fall with this much queue delay starts a hold (0: never)
+    padding_tail_ms: int = 2000  # ... unless probe padding went out this recently (its queue)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.fall <= 1.0 or self.max_hold_ms <= 0 or self.rest_ms < 0:
             raise ValueError("need 0 < fall <= 1, max_hold_ms > 0 and rest_ms >= 0")
-        if self.queue_ms < 0:
-            raise ValueError("need queue_ms >= 0 (0: never)")
+        if self.queue_ms < 0 or self.padding_tail_ms < 0:
+            raise ValueError("need queue_ms >= 0 (0: never) and padding_tail_ms >= 0")
 
 
 class QueueDrain:
     """`on_estimate` after each estimate change, `on_acknowledged` after each transport-cc
     feedback; both say whether `holding` changed."""
 
-    __slots__ = ("_config", "_ended_ms", "_estimate_bps", "since_ms")
+    __slots__ = ("_config", "_ended_ms", "_estimate_bps", "_padded_ms", "since_ms")
 
     def __init__(self, config: DrainConfig | None = None) -> None:
         self._config = config or DrainConfig()
         self.since_ms: int | None = None  # when the hold began (None: not holding)
         self._ended_ms = -(1 << 62)
         self._estimate_bps: int | None = None  # the previous one
+        self._padded_ms = -(1 << 62)  # when probe padding was last seen going out
 
     @property
     def holding(self) -> bool:
         return self.since_ms is not None
 
     def on_estimate(
-        self, now_ms: int, estimate_bps: int, cost_bps: int, queue_ms: float = 0.0
+        self,
+        now_ms: int,
+        estimate_bps: int,
+        cost_bps: int,
+        queue_ms: float = 0.0,
+        padding_bps: int = 0,
     ) -> bool:
-        """`cost_bps`: what is being sent; `queue_ms`: the queue delay (0: not known). True
-        when a hold began."""
+        """`cost_bps`: what the layers and audio sent cost; `queue_ms`: the queue delay (0: not
+        known); `padding_bps`: probe padding sent since the previous call. True when a hold
+        began."""
         cfg = self._config
         previous, self._estimate_bps = self._estimate_bps, estimate_bps
+        if padding_bps > 0:
+            self._padded_ms = now_ms
         if self.since_ms is not None or now_ms - self._ended_ms < cfg.rest_ms:
             return False
         fell = previous is not None and estimate_bps < previous
-        queued = bool(cfg.queue_ms) and queue_ms >= cfg.queue_ms
+        padded = now_ms - self._padded_ms < cfg.padding_tail_ms
+        queued = bool(cfg.queue_ms) and queue_ms >= cfg.queue_ms and not padded
         if not fell or (estimate_bps >= cfg.fall * cost_bps and not queued):
             return False
         self.since_ms = now_ms
