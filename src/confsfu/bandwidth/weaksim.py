@@ -405,9 +405,11 @@ def simulate(
         start = 0.0 if i == 0 else ends[i - 1]
         fig.decisions = sum(1 for t, _ in server.decided if start <= t < ends[i])
         fig.switches = sum(1 for t in server.switched if start <= t < ends[i])
-        fig.holds = sum(
-            1 for t, d in server.decided if start <= t < ends[i] and Reason.DRAINING in d
-        )
+        began = [  # a decision into a hold after one that was not
+            t for (t, d), (_, before) in zip(server.decided[1:], server.decided, strict=False)
+            if Reason.DRAINING in d and Reason.DRAINING not in before
+        ]  # fmt: skip
+        fig.holds = sum(1 for t in began if start <= t < ends[i])
     return SimResult(phases, estimates, server.decided)
 
 
