@@ -192,3 +192,74 @@ def test_a_budget_does_not_price_probe_padding(padding_bps: int, holds: bool) ->
     assert not budget.on_feedback(50, None, padding_bps)
     estimator._rate.rate_bps = 450_000.0  # the probe failed: the estimate fell a little
     assert budget.on_feedback(100, None, padding_bps) is holds
+
+
+# (event, now_ms, estimate or newest acknowledged send time, queue_ms, link_bps, rising)
+#   -> (changed, holding)
+NarrowStep = tuple[str, int, int | None, float, float | None, bool, bool, bool]
+NARROW = DrainConfig(fall=0.5, queue_ms=250.0, link_queue_ms=100.0)
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        pytest.param(
+            [
+                ("estimate", 0, 2_900_000, 40.0, 290_000.0, True, False, False),  # short yet
+                ("estimate", 100, 2_900_000, 110.0, 290_000.0, True, True, True),
+                ("ack", 800, 150, 600.0, None, False, False, True),  # drained, estimate not cut
+                ("estimate", 900, 700_000, 600.0, 290_000.0, False, False, True),
+                ("ack", 1_000, 200, 500.0, None, False, True, False),  # both now
+            ],
+            id="a growing queue under a narrow link holds before the fall, until it",
+        ),
+        pytest.param(
+            [
+                ("estimate", 0, 2_900_000, 0.0, None, False, False, False),
+                ("estimate", 100, 2_900_000, 110.0, 1_200_000.0, True, False, False),
+            ],
+            id="the link carries over half of what is sent: no hold",
+        ),
+        pytest.param(
+            [
+                ("estimate", 0, 2_900_000, 0.0, None, False, False, False),
+                ("estimate", 100, 2_900_000, 150.0, 290_000.0, False, False, False),
+            ],
+            id="a queue not growing: no hold",
+        ),
+        pytest.param(
+            [
+                ("estimate", 0, 2_900_000, 0.0, None, False, False, False),
+                ("estimate", 100, 700_000, 110.0, 290_000.0, True, True, True),
+                ("ack", 800, 150, 600.0, None, False, True, False),  # fell already: drained is all
+            ],
+            id="a fall and a narrow link at once: an ordinary hold",
+        ),
+    ],
+)
+def test_a_narrow_link_holds_before_the_estimate_falls(steps: list[NarrowStep]) -> None:
+    drain = QueueDrain(NARROW)
+    for event, now_ms, value, queue, link, rising, changed, holding in steps:
+        assert value is not None
+        if event == "estimate":
+            got = drain.on_estimate(now_ms, value, 1_740_000, queue, 0, link, rising)
+        else:
+            got = drain.on_acknowledged(now_ms, value)
+        assert (got, drain.holding) == (changed, holding), (event, now_ms)
+
+
+def test_the_twcc_estimator_tells_the_rate_out_of_its_queue() -> None:
+    """1000 bytes sent every 10 ms into a link that passes one every 25 ms (320 kbit/s): the
+    queue grows, and what comes out of it comes at the link's rate."""
+    estimator = TwccEstimator(EstimatorConfig())
+    assert estimator.queue_rate_bps() is None  # no feedback yet
+    for seq in range(60):
+        estimator.on_packet_sent(seq * 10, seq, 1000)
+    arrivals = [(seq, 5_000 + seq * 25_000) for seq in range(60)]  # first one at once
+    for now_ms in range(100, 1_600, 100):  # each feedback names what arrived meanwhile
+        got = [(seq, at) for seq, at in arrivals if now_ms - 100 <= at // 1000 < now_ms]
+        if got:
+            estimator.on_transport_feedback(now_ms, got)
+    assert estimator.queue.value_ms > 500 and estimator.queue.rising
+    rate = estimator.queue_rate_bps()
+    assert rate is not None and 300_000 <= rate <= 340_000

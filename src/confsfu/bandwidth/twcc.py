@@ -135,6 +135,12 @@ class TwccEstimator:
             self._cut_ms = now_ms
             self._lost = self._reported = 0
 
+    def queue_rate_bps(self) -> float | None:
+        """What arrived since the queue was last empty, over the time since: the link's own rate
+        while a queue stands (None: no queue seen yet, or too little arrived to tell)."""
+        since = self.queue.empty_arrival_ms
+        return None if since is None else self._acked.rate_since_bps(since)
+
     def _probed(self, now_ms: int) -> float | None:
         """What the link carried when more than the estimate was sent on purpose (a probe:
         `probe_margin` x the estimate or more in each half of the window, so a window mostly

@@ -321,9 +321,11 @@ def simulate(
                 queue_ms = server.estimator.queue.value_ms
                 server.probe.on_estimate(now_ms, server.estimator.estimate_bps(now_ms), queue_ms)
                 forwarding = {} if server.paused else {"stage": (server.spatial, server.temporal)}
+                est = server.estimator
                 if server.drain and server.budget.on_feedback(
-                    now_ms, server.estimator.acked_sent_ms, padding_bps, forwarding, queue_ms
-                ):
+                    now_ms, est.acked_sent_ms, padding_bps, forwarding, queue_ms,
+                    est.queue_rate_bps(), est.queue.rising,
+                ):  # fmt: skip
                     server.decide(now_ms)
             elif what == "report":
                 server.loss = float(data)  # type: ignore[arg-type]
@@ -340,7 +342,7 @@ def simulate(
                     if server.retransmits.allow(now_ms, 1, seq, size, estimate):
                         server.retransmits.sent(now_ms, 1, seq, size)
                         queue(now_us, Packet(0, size, Kind.RTX, 0, seq, sent.frame))
-            else:
+            elif not server.budget.drain.holding:  # a hold's end asks the keyframe it needs
                 server.ask_keyframe(now_ms, server.spatial)
         # the room's timers
         if now_ms % REASSIGN_EVERY_MS == 0:
