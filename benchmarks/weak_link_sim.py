@@ -80,7 +80,8 @@ def summary(phases: list[PhaseFigures], kbit_s: int) -> str:
         f"link used {_median([p.link_use_pct for p in phases])} %, "
         f"over link {_median([p.over_link_s for p in phases])} s, "
         f"decisions {_median([p.decisions for p in phases])}, "
-        f"switches {_median([p.switches for p in phases])}"
+        f"switches {_median([p.switches for p in phases])}, "
+        f"holds {_median([p.holds for p in phases])}"
     )
 
 

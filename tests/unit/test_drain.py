@@ -134,3 +134,132 @@ def test_a_hold_weighs_the_layers_at_what_they_cost_now(scale_now: float, holds:
     assert not budget.on_feedback(300, None)
     estimator.on_remb(310, 400_000)
     assert budget.on_feedback(320, None) is holds
+
+
+# (now_ms, estimate, cost, queue_ms, padding_bps) -> a hold began at the last step
+PadStep = tuple[int, int, int, float, int]
+TAIL = DrainConfig(fall=0.5, queue_ms=250.0, padding_tail_ms=2000)
+
+
+@pytest.mark.parametrize(
+    ("steps", "began"),
+    [
+        pytest.param(
+            [(0, 300_000, 250_000, 0.0, 300_000), (100, 240_000, 250_000, 300.0, 300_000)],
+            False,
+            id="a failed probe's own queue",
+        ),
+        pytest.param(
+            [(0, 300_000, 250_000, 0.0, 300_000), (1_100, 240_000, 250_000, 360.0, 0)],
+            False,
+            id="its queue seen 1.1 s after the padding stopped",
+        ),
+        pytest.param(
+            [(0, 300_000, 250_000, 0.0, 300_000), (2_000, 240_000, 250_000, 300.0, 0)],
+            True,
+            id="a queue 2 s after the padding: the media's",
+        ),
+        pytest.param(
+            [(0, 2_000_000, 1_700_000, 0.0, 600_000), (100, 700_000, 1_700_000, 200.0, 0)],
+            True,
+            id="a drop during a probe: the layers no longer fit",
+        ),
+        pytest.param(
+            [(0, 300_000, 250_000, 0.0, 0), (100, 240_000, 250_000, 300.0, 0)],
+            True,
+            id="no padding: a fall into a long queue",
+        ),
+    ],
+)
+def test_probe_padding_begins_no_hold(steps: list[PadStep], began: bool) -> None:
+    drain = QueueDrain(TAIL)
+    got = [drain.on_estimate(t, e, cost, queue, pad) for t, e, cost, queue, pad in steps]
+    assert got[-1] is began and drain.holding is began
+    assert not any(got[:-1])
+
+
+@pytest.mark.parametrize(("padding_bps", "holds"), [(0, False), (500_000, False)])
+def test_a_budget_does_not_price_probe_padding(padding_bps: int, holds: bool) -> None:
+    """A 2x probe's padding, priced, put what is sent at twice the estimate: any fall under it
+    began a hold, though the layer still fitted (the simulator's 1 Mbit/s phase froze 1.5 s)."""
+    estimator = TwccEstimator(EstimatorConfig(initial_bps=500_000))
+    budget = SubscriberBudget(BudgetRules(warmup_ms=0), estimator, AllocatorConfig())
+    rates = np.array([[100, 150, 200], [300, 400, 500], [900, 1200, 1500]]) * 1000.0
+    stage = Demand("stage", Priority.STAGE, 2, 2, rates, floor=True)
+    budget.allocate(0, [stage], 40_000)
+    layer = budget.decisions[0]
+    assert (layer.spatial, layer.temporal) == (1, 1)  # 400k and audio in 500k less the margin
+    assert not budget.on_feedback(50, None, padding_bps)
+    estimator._rate.rate_bps = 450_000.0  # the probe failed: the estimate fell a little
+    assert budget.on_feedback(100, None, padding_bps) is holds
+
+
+# (event, now_ms, estimate or newest acknowledged send time, queue_ms, link_bps, rising)
+#   -> (changed, holding)
+NarrowStep = tuple[str, int, int | None, float, float | None, bool, bool, bool]
+NARROW = DrainConfig(fall=0.5, queue_ms=250.0, link_queue_ms=100.0)
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        pytest.param(
+            [
+                ("estimate", 0, 2_900_000, 40.0, 290_000.0, True, False, False),  # short yet
+                ("estimate", 100, 2_900_000, 110.0, 290_000.0, True, True, True),
+                ("ack", 800, 150, 600.0, None, False, False, True),  # drained, estimate not cut
+                ("estimate", 900, 700_000, 600.0, 290_000.0, False, False, True),
+                ("ack", 1_000, 200, 500.0, None, False, True, False),  # both now
+            ],
+            id="a growing queue under a narrow link holds before the fall, until it",
+        ),
+        pytest.param(
+            [
+                ("estimate", 0, 2_900_000, 0.0, None, False, False, False),
+                ("estimate", 100, 2_900_000, 110.0, 1_200_000.0, True, False, False),
+            ],
+            id="the link carries over half of what is sent: no hold",
+        ),
+        pytest.param(
+            [
+                ("estimate", 0, 2_900_000, 0.0, None, False, False, False),
+                ("estimate", 100, 2_900_000, 150.0, 290_000.0, False, False, False),
+            ],
+            id="a queue not growing: no hold",
+        ),
+        pytest.param(
+            [
+                ("estimate", 0, 2_900_000, 0.0, None, False, False, False),
+                ("estimate", 100, 700_000, 110.0, 290_000.0, True, True, True),
+                ("ack", 800, 150, 600.0, None, False, True, False),  # fell already: drained is all
+            ],
+            id="a fall and a narrow link at once: an ordinary hold",
+        ),
+    ],
+)
+def test_a_narrow_link_holds_before_the_estimate_falls(steps: list[NarrowStep]) -> None:
+    drain = QueueDrain(NARROW)
+    for event, now_ms, value, queue, link, rising, changed, holding in steps:
+        assert value is not None
+        if event == "estimate":
+            got = drain.on_estimate(now_ms, value, 1_740_000, queue, 0, link, rising)
+        else:
+            got = drain.on_acknowledged(now_ms, value)
+        assert (got, drain.holding) == (changed, holding), (event, now_ms)
+
+
+def test_the_twcc_estimator_tells_the_rate_out_of_its_queue() -> None:
+    """1000 bytes sent every 10 ms into a link that passes one every 25 ms (320 kbit/s): the
+    queue grows, and what comes out of it comes at the link's rate."""
+    estimator = TwccEstimator(EstimatorConfig())
+    assert estimator.queue_rate_bps() is None  # no feedback yet
+    for seq in range(60):
+        estimator.on_packet_sent(seq * 10, seq, 1000)
+    arrivals = [(seq, 5_000 + seq * 25_000) for seq in range(60)]  # first one at once
+    for now_ms in range(100, 1_600, 100):  # each feedback names what arrived meanwhile
+        got = [(seq, at) for seq, at in arrivals if now_ms - 100 <= at // 1000 < now_ms]
+        if got:
+            estimator.on_transport_feedback(now_ms, got)
+    assert estimator.queue.value_ms > 500 and estimator.queue.rising
+    rate = estimator.queue_rate_bps()
+    assert rate is not None and 300_000 <= rate <= 340_000

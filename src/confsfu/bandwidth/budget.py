@@ -170,9 +170,11 @@ class SubscriberBudget:
         padding_bps: int = 0,
         forwarding: Mapping[str, tuple[int, int]] | None = None,
         queue_ms: float = 0.0,
+        link_bps: float | None = None,
+        rising: bool = False,
     ) -> bool:
         """After transport-cc feedback (`acked_sent_ms`: the newest send time it acknowledged;
-        `padding_bps`: the probe padding sent meanwhile, which fills the queue as media does):
+        `padding_bps`: the probe padding sent meanwhile, not a cost: see `drain`):
         whether a hold of the video began or ended, so the decisions are due again now. What the
         layers cost is what they cost now (the last reassign pass measured them), not when they
         were chosen: a publisher that had just started had its top layer at a fifth of its rate,
@@ -182,12 +184,17 @@ class SubscriberBudget:
         layer's keyframe and the layer left goes on meanwhile: a fall decided in steps was
         never held, each step priced at what the previous one decided while the top layer went
         on filling the queue); `queue_ms`: the link's queue delay (0: not known), a hold's
-        reason of its own."""
+        reason of its own; `link_bps`: what came out of the queue since it was last empty and
+        `rising`: whether it grew (a queue growing under a link far narrower than what is sent
+        begins a hold before the estimate falls)."""
         if self.drain.on_acknowledged(now_ms, acked_sent_ms):
             return True
         cost = max(self.allocator.priced(self._demands), _priced(self._demands, forwarding))
-        cost += self._audio_bps + padding_bps
-        return self.drain.on_estimate(now_ms, self.estimate_bps(now_ms), cost, queue_ms)
+        cost += self._audio_bps
+        estimate = self.estimate_bps(now_ms)
+        return self.drain.on_estimate(
+            now_ms, estimate, cost, queue_ms, padding_bps, link_bps, rising
+        )
 
     @property
     def decisions(self) -> list[LayerDecision]:

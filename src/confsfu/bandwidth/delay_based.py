@@ -321,6 +321,45 @@ class SendReceiveRates:
         received = sum(p[2] for p in packets if p[1] is not None) * 8000.0 / span
         return sent, received
 
+    def parts_sent_bps(self, parts: int) -> list[float] | None:
+        """The send rate over each of `parts` equal stretches of the window's send span (a
+        window wholly inside a probe has every one above the estimate)."""
+        packets = self._packets
+        if len(packets) < 10 or parts < 1:
+            return None
+        first_send = min(p[0] for p in packets)
+        part = (max(p[0] for p in packets) - first_send) / parts
+        if part <= 0:
+            return None
+        sizes = [0] * parts
+        for send_ms, _, size in packets:
+            sizes[min(int((send_ms - first_send) / part), parts - 1)] += size
+        return [b * 8000.0 / part for b in sizes]
+
+    def queued_rate_bps(self, queue_ms: float) -> float | None:
+        """The arrival rate while a queue stood, if the window ends with its packets delayed
+        `queue_ms` beyond its least delay (the link was saturated: a token bucket's burst was
+        spent, so what arrived meanwhile is what the link carries); None if it does not.
+        Raises nothing on odd input; returns 0.0 when a queue stood but too little arrived in it
+        to judge (the probe is then not believed)."""
+        got = sorted((p[1], p[1] - p[0], p[2]) for p in self._packets if p[1] is not None)
+        if len(got) < 4:
+            return None
+        base = min(delay for _, delay, _ in got)
+        if min(delay for _, delay, _ in got[-3:]) - base <= queue_ms:
+            return None  # the window ends with no queue: the link kept up
+        # the stretch since the queue was last (nearly) empty
+        last_empty = 0
+        for i, (_, delay, _) in enumerate(got):
+            if delay - base <= queue_ms / 2:
+                last_empty = i
+        stretch = got[last_empty:]
+        span = stretch[-1][0] - stretch[0][0]
+        if len(stretch) < 4 or span < 20.0:
+            return 0.0
+        # the first packet's bytes arrived before the stretch's span began
+        return sum(size for _, _, size in stretch[1:]) * 8000.0 / span
+
 
 class _LinkCapacity:
     """Mean and normalised variance of the acknowledged rate seen at over-use, in kbps."""

@@ -55,6 +55,9 @@ class EstimatorConfig:
     probe_window_ms: int = 1000  # a probe's result is judged over this much send time
     probe_margin: float = 1.2  # ... when at least this x the estimate went out in it
     probe_delivered: float = 0.9  # ... and at least this share of it arrived as fast
+    probe_queue_ms: float = 25.0  # ... unless a queue this deep stood at its end: then its rate
+    probe_burst_bytes: int = 20 * 1024  # a token bucket's burst a later probe may pass through
+    probe_memory_ms: int = 20_000  # ... for this long after a probe found where the link fills
     send_history_ms: int = 10_000
 
     def __post_init__(self) -> None:
@@ -68,6 +71,8 @@ class EstimatorConfig:
             raise EstimatorError("trendline_window >= 2, burst_ms >= 0, acked_window_ms > 0")
         if self.queue_overuse_ms < 0 or self.queue_window_ms <= 0:
             raise EstimatorError("need queue_overuse_ms >= 0 and queue_window_ms > 0")
+        if self.probe_queue_ms <= 0 or min(self.probe_burst_bytes, self.probe_memory_ms) < 0:
+            raise EstimatorError("probe_queue_ms > 0, probe_burst_bytes and probe_memory_ms >= 0")
 
 
 class BandwidthEstimator(Protocol):

@@ -183,6 +183,9 @@ class ProbeController:
 # backing off, to 2 s at most: one that meets a queue stops within a feedback or two, so a
 # failure costs the link little, and a back-off to 4 s held the first probe after the
 # Firefox runs' link rose from 300 kbit/s to 1 Mbit/s (back at 1280x720 after 11.6-13.6 s).
+# No careful probes: the estimate caps a probe that shows no more than a token bucket's
+# burst above the rate the link saturated at (TwccEstimator._probed), so a 1.5x one on a
+# link that rose could only fail (the simulator's lossy 1 Mbit/s phase used 35 % of its link).
 SEND_SIDE_PROBES = ProbeConfig(
     duration_ms=1000,
     min_interval_ms=1000,
@@ -191,6 +194,5 @@ SEND_SIDE_PROBES = ProbeConfig(
     success_gain=1.25,
     max_loss=0.05,
     max_interval_ms=2000,
-    careful_gain=1.5,
     max_queue_ms=80.0,
 )

@@ -59,6 +59,7 @@ class TwccEstimator:
         self._cut_ms = -(1 << 62)  # send time of the latest decrease: loss before it is old news
         self._loss_since_ms: int | None = None
         self.acked_sent_ms: int | None = None  # the newest send time feedback acknowledged
+        self._saturated: tuple[int, float] | None = None  # (ms, rate) a probe filled the link at
 
     def on_remb(self, now_ms: int, bitrate_bps: float) -> None:
         check_rate(bitrate_bps)
@@ -126,7 +127,7 @@ class TwccEstimator:
             link = self._acked.rate_since_bps(queue.empty_arrival_ms)
             if link is not None:
                 acked = max(min(acked, link), QUEUE_CUT_FLOOR * acked)
-        self._rate.update(now_ms, usage, acked, probed=self._probed())
+        self._rate.update(now_ms, usage, acked, probed=self._probed(now_ms))
         self._judge_loss(now_ms)
         if min(self._rate.rate_bps, self._loss.value_bps) < before:
             # What was sent before a decrease says nothing of the new rate: its losses (the
@@ -134,18 +135,50 @@ class TwccEstimator:
             self._cut_ms = now_ms
             self._lost = self._reported = 0
 
-    def _probed(self) -> float | None:
+    def queue_rate_bps(self) -> float | None:
+        """What arrived since the queue was last empty, over the time since: the link's own rate
+        while a queue stands (None: no queue seen yet, or too little arrived to tell)."""
+        since = self.queue.empty_arrival_ms
+        return None if since is None else self._acked.rate_since_bps(since)
+
+    def _probed(self, now_ms: int) -> float | None:
         """What the link carried when more than the estimate was sent on purpose (a probe:
-        sent at `probe_margin` x the estimate or more) and it delivered about all of it; a
-        token bucket's burst lets a short probe through at any rate, so over a whole window."""
+        `probe_margin` x the estimate or more in each half of the window, so a window mostly
+        before the probe is not judged) and it delivered about all of it: as GCC's probe
+        result, the lower of the send and receive rates.
+
+        A token bucket (`tc tbf`, a policer) lets a burst through at any rate, and within one
+        window nothing tells it from a link that rose. So: when the window ends with a queue
+        standing, the burst was spent and the arrival rate since the queue formed is the link's
+        own (remembered as where the link saturated); a later probe that shows no more than
+        that rate plus a burst's worth (`probe_burst_bytes` over the window) within
+        `probe_memory_ms` is taken for the burst and counts only up to it; one beyond it is
+        believed at once (the link rose)."""
         cfg = self._config
         rates = self._probe_rates.rates_bps()
-        if rates is None:
+        parts = self._probe_rates.parts_sent_bps(2)
+        if rates is None or parts is None:
             return None
         sent, received = rates
-        if sent < cfg.probe_margin * self._rate.rate_bps or received < cfg.probe_delivered * sent:
+        if min(parts) < cfg.probe_margin * self._rate.rate_bps:
             return None
-        return min(sent, received)
+        queued = self._probe_rates.queued_rate_bps(cfg.probe_queue_ms)
+        if queued is not None:
+            if queued <= 0:
+                return None
+            self._saturated = (now_ms, queued)
+            return min(sent, queued)
+        if received < cfg.probe_delivered * sent:
+            return None
+        result = min(sent, received)
+        if self._saturated is not None:
+            at_ms, link_bps = self._saturated
+            burst_bps = cfg.probe_burst_bytes * 8000.0 / cfg.probe_window_ms
+            if now_ms - at_ms > cfg.probe_memory_ms or result > link_bps + burst_bps:
+                self._saturated = None  # old news, or the link rose past it
+            else:
+                result = min(result, link_bps)
+        return result
 
     def _judge_loss(self, now_ms: int) -> None:
         cfg = self._config

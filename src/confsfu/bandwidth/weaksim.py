@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from confsfu.bandwidth.allocator import Demand, Priority
+from confsfu.bandwidth.allocator import Demand, Priority, Reason
 from confsfu.bandwidth.budget import SEND_SIDE_HEADROOM, BudgetRules, SubscriberBudget
 from confsfu.bandwidth.estimation import EstimatorConfig
 from confsfu.bandwidth.hysteresis import AllocatorConfig
@@ -95,6 +95,7 @@ class PhaseFigures:
     padding_kbit: int = 0  # probe padding sent in the phase
     decisions: int = 0  # times the stage's decision changed (layer or reason, holds included)
     switches: int = 0  # spatial switches forwarded (each one a keyframe)
+    holds: int = 0  # drain holds begun (video paused while the queue drains)
     widths: list[int] = field(default_factory=list)  # decoded widths in turn
 
     def line(self) -> str:
@@ -106,7 +107,7 @@ class PhaseFigures:
             f", audio lost {self.audio_loss_pct:.1f} %, link used {self.link_use_pct:.0f} %"
             f", over link {self.over_link_s:.1f} s, estimate {self.estimate_kbps[0]}-"
             f"{self.estimate_kbps[1]} kbit/s, padding {self.padding_kbit} kbit, decisions "
-            f"{self.decisions}, switches {self.switches}; {self.widths}"
+            f"{self.decisions}, switches {self.switches}, holds {self.holds}; {self.widths}"
         )
 
 
@@ -320,9 +321,11 @@ def simulate(
                 queue_ms = server.estimator.queue.value_ms
                 server.probe.on_estimate(now_ms, server.estimator.estimate_bps(now_ms), queue_ms)
                 forwarding = {} if server.paused else {"stage": (server.spatial, server.temporal)}
+                est = server.estimator
                 if server.drain and server.budget.on_feedback(
-                    now_ms, server.estimator.acked_sent_ms, padding_bps, forwarding, queue_ms
-                ):
+                    now_ms, est.acked_sent_ms, padding_bps, forwarding, queue_ms,
+                    est.queue_rate_bps(), est.queue.rising,
+                ):  # fmt: skip
                     server.decide(now_ms)
             elif what == "report":
                 server.loss = float(data)  # type: ignore[arg-type]
@@ -339,7 +342,7 @@ def simulate(
                     if server.retransmits.allow(now_ms, 1, seq, size, estimate):
                         server.retransmits.sent(now_ms, 1, seq, size)
                         queue(now_us, Packet(0, size, Kind.RTX, 0, seq, sent.frame))
-            else:
+            elif not server.budget.drain.holding:  # a hold's end asks the keyframe it needs
                 server.ask_keyframe(now_ms, server.spatial)
         # the room's timers
         if now_ms % REASSIGN_EVERY_MS == 0:
@@ -404,6 +407,11 @@ def simulate(
         start = 0.0 if i == 0 else ends[i - 1]
         fig.decisions = sum(1 for t, _ in server.decided if start <= t < ends[i])
         fig.switches = sum(1 for t in server.switched if start <= t < ends[i])
+        began = [  # a decision into a hold after one that was not
+            t for (t, d), (_, before) in zip(server.decided[1:], server.decided, strict=False)
+            if Reason.DRAINING in d and Reason.DRAINING not in before
+        ]  # fmt: skip
+        fig.holds = sum(1 for t in began if start <= t < ends[i])
     return SimResult(phases, estimates, server.decided)
 
 

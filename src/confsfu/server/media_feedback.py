@@ -92,7 +92,9 @@ class MediaFeedback:
             if isinstance(ask, feedback.KeyframeWanted):
                 slot = sub.by_ssrc.get(ask.ssrc)
                 key = slot.subscription.wanted if slot is not None else None
-                if key is not None and slot is not None and slot.kind == "video":
+                if sub.budget.drain.holding:  # its end asks for the keyframe it needs
+                    self._drops["pli_draining"] += 1
+                elif key is not None and slot is not None and slot.kind == "video":
                     self._request_keyframe(now_ms, key)
             elif isinstance(ask, feedback.LossReported):
                 fraction = sub.report_loss.on_report(ask.blocks)
@@ -144,7 +146,12 @@ class MediaFeedback:
         acked = twcc.acked_sent_ms if twcc is not None else None
         queue_ms = twcc.queue.value_ms if twcc is not None else 0.0
         forwarding = _forwarding(sub)
-        if sub.budget.on_feedback(now_ms, acked, padding_bps, forwarding, queue_ms) and sub.ready:
+        link_bps = twcc.queue_rate_bps() if twcc is not None else None
+        rising = twcc is not None and twcc.queue.rising
+        changed = sub.budget.on_feedback(
+            now_ms, acked, padding_bps, forwarding, queue_ms, link_bps, rising
+        )
+        if changed and sub.ready:
             self._counters["drain_holds"] += sub.budget.drain.holding  # one began
             log.debug(
                 "subscriber %s: drain hold %s at %d kbit/s",
