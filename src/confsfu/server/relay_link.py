@@ -300,6 +300,7 @@ class RelayLink:
                 "relaying": sorted(str(k) for k in r._relaying),
             }
         return {
+            "index": self.index,
             "address": self._udp.address if self._udp is not None else None,
             "rooms": rooms,
             "delivered": sum(r.delivered for r in self.relays.values()),

@@ -1,0 +1,187 @@
+"""A room spanning two nodes (`node_spill`): each node in a network namespace of its own, joined
+by a veth, one deployment through a redis-server this test starts (the fixtures of
+test_nodes.py). A join on node B for the room node A holds is served on B's worker as a relay
+member: its media stays on B, the publishers' packets cross between the nodes over the sealed
+UDP relay, its meeting messages go to A's home worker over the authority link carried by A's
+front. A publisher on A reaches a subscriber on B byte for byte with continuous sequence
+numbers, a publisher on B reaches A's subscriber, a hand raised on B shows at A's chair; a
+stranger without the member key is refused at A's /member. Needs root, iproute2 and
+Debian's redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from confsfu.codecs.vp8 import parse_vp8
+from confsfu.loadgen.media import opus_frames, vp8_frames
+from confsfu.loadgen.peer import LoopbackPeer
+from confsfu.scale import node_spans as ns
+from confsfu.scale.directory import ROOM_KEY
+from confsfu.server.redis_resp import Redis
+from tests.integration.test_nodes import (  # noqa: F401 (fixtures)
+    PORT,
+    Net,
+    health,
+    net,
+    redis,
+    start_node,
+    stop_node,
+)
+from tests.integration.test_relay import continuous
+from tests.integration.test_worker_snapshot import latest
+from tests.integration.test_workers import token
+
+pytestmark = pytest.mark.loopback
+RELAY_SECRET = "node-media-test-secret-0123456789abcdef"
+
+
+def spill(link_ip: str) -> dict[str, Any]:
+    return {
+        "node_spill": True,
+        "relay_transport": "udp",
+        "relay_secret": RELAY_SECRET,
+        "relay_host": link_ip,  # the veth between the nodes: the relay crosses it
+    }
+
+
+async def join(
+    ip: str, made: list[LoopbackPeer], name: str, role: str, publish: bool
+) -> LoopbackPeer:
+    deadline = time.monotonic() + 60
+    while True:
+        tok = token("east", name, role)
+        peer = LoopbackPeer(f"ws://{ip}:{PORT}/ws", name=name, token=tok, keep_payloads=True)
+        made.append(peer)
+        try:
+            await peer.join(publish=publish)
+            break
+        except (TimeoutError, RuntimeError, ConnectionError) as exc:
+            await peer.close(goodbye=False)
+            assert time.monotonic() < deadline, f"{name} could not join at {ip}: {exc!r}"
+            await asyncio.sleep(1)
+    if publish:
+        video = vp8_frames(320, 180, bitrate_bps=200_000)
+        peer.start_media(opus_frames(variant=len(made)), video, level_dbov=30, duration_s=180)
+    return peer
+
+
+def _bare(payload: bytes, kind: str) -> bytes:
+    return payload[parse_vp8(payload).size :] if kind == "video" else payload
+
+
+def _payloads(peer: LoopbackPeer, kind: str) -> list[bytes]:
+    return peer.sent.audio_payloads if kind == "audio" else peer.sent.video_payloads
+
+
+def _sent(by_name: dict[str, set[bytes]], names: tuple[str, ...]) -> set[bytes]:
+    return set().union(*(by_name[n] for n in names if n in by_name))
+
+
+def stranger_status(ip: str, key: str) -> int:
+    request = urllib.request.Request(
+        f"http://{ip}:{PORT}/member?room=east&pid=p1",
+        headers={
+            ns.MEMBER_KEY_HEADER: key,
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+async def test_a_room_spans_two_nodes_and_its_media_is_relayed_between_them(
+    net: Net,  # noqa: F811 (test_nodes.py's fixture)
+    redis: int,  # noqa: F811
+    tmp_path: Path,
+    peers: list[LoopbackPeer],
+) -> None:
+    a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
+    node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path, spill(net.link_a))
+    node_b = await start_node(net.b, "node-b", net.link_b, redis, tmp_path, spill(net.link_b))
+    client = Redis(f"redis://127.0.0.1:{redis}/0")
+    try:
+        osaka = await join(a_ip, peers, "Osaka", "chair", publish=True)  # the authority: A
+        assert await client.command("GET", ROOM_KEY.format(room="east")) == b"node-a"
+        kyiv = await join(b_ip, peers, "Kyiv", "participant", publish=False)
+        lima = await join(b_ip, peers, "Lima", "participant", publish=True)
+
+        def got(peer: LoopbackPeer, name: str, kind: str, n: int) -> bool:
+            stream = peer.streams_showing(kind).get(name)
+            return stream is not None and stream.packets >= n
+
+        for viewer, source in ((kyiv, osaka), (osaka, lima), (kyiv, lima)):
+            for kind in ("video", "audio"):
+                check = lambda v=viewer, s=source.name, k=kind: got(v, s, k, 150)  # noqa: E731
+                await viewer.wait_for(check, 90)
+
+        # Media on B stays on B: B counts its two, A its one; nothing piped.
+        body_b, body_a = await health(b_ip), await health(a_ip)
+        assert body_b["node"]["piped_out"] == 0 and body_b["node"]["held"] == []
+        assert body_b["participants"] == 2 and body_a["participants"] == 1
+        # B's worker is a relay member of A's room: it applies the authority's plan and holds
+        # Osaka's mirror; A's home is the authority, knowing B's two over their links.
+        member = body_b["workers"][0]["health"]["relay"]["rooms"]["east"]
+        authority = body_a["workers"][0]["health"]["relay"]["rooms"]["east"]
+        assert member["applies_plan"] and osaka.participant_id in member["mirrored"], member
+        assert authority["authority"], authority
+        assert {kyiv.participant_id, lima.participant_id} <= set(authority["remote"]), authority
+        index_a = body_a["workers"][0]["health"]["relay"]["index"]
+        index_b = body_b["workers"][0]["health"]["relay"]["index"]
+        assert index_a != index_b and min(index_a, index_b) >= ns.STRIDE  # unique, by ordinal
+
+        # Each payload byte for byte one its slot showed as it arrived (a slot changes hands
+        # as the speaker does; VP8 compared without its descriptor, whose picture ids a slot
+        # rewrites), in order without a hole: across the nodes both ways, and on B. The slot
+        # map comes over the WebSocket and the packets over UDP, so a packet may arrive just
+        # before the map that shows its source: a label two packets either side counts too.
+        senders = (osaka, lima)
+        for viewer, source in ((kyiv, osaka), (osaka, lima), (kyiv, lima)):
+            for kind in ("video", "audio"):
+                by_name = {p.name: {_bare(x, kind) for x in _payloads(p, kind)} for p in senders}
+                stream = viewer.streams_showing(kind)[source.name]
+                labels = stream.labels
+                first = next(lb for lb in labels if lb[0])
+                strangers = [
+                    (i, labels[max(0, i - 2) : i + 3])
+                    for i, p in enumerate(stream.payloads)
+                    if not any(
+                        _bare(p, kind) in _sent(by_name, shown if shown[0] else first)
+                        for shown in labels[max(0, i - 2) : i + 3]
+                    )
+                ]
+                assert not strangers, f"{viewer.name}: {kind} of nobody: {strangers[:3]}"
+                gaps = continuous(stream)
+                assert gaps == [], f"{viewer.name} {kind} of {source.name}: steps {gaps[:5]}"
+
+        # One meeting: a hand raised on B is in the chair's room_state on A.
+        ids = {p.name: p.participant_id for p in (osaka, kyiv, lima)}
+        await lima.send({"type": "raise_hand"})
+
+        def hands(peer: LoopbackPeer) -> list[str]:
+            return list((latest(peer, "room_state") or {}).get("hands", []))
+
+        await osaka.wait_for(lambda: hands(osaka) == [ids["Lima"]], 30)
+        await kyiv.wait_for(lambda: hands(kyiv) == [ids["Lima"]], 30)
+
+        # A stranger without the deployment's member key is refused at A's /member.
+        assert await asyncio.to_thread(stranger_status, a_ip, "") == 403
+        assert await asyncio.to_thread(stranger_status, a_ip, "0" * 64) == 403
+    finally:
+        await client.close()
+        for peer in peers:
+            await peer.close(goodbye=False)
+        await stop_node(node_b)
+        await stop_node(node_a)
