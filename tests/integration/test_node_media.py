@@ -5,12 +5,16 @@ member: its media stays on B, the publishers' packets cross between the nodes ov
 UDP relay, its meeting messages go to A's home worker over the authority link carried by A's
 front. A publisher on A reaches a subscriber on B byte for byte with continuous sequence
 numbers, a publisher on B reaches A's subscriber, a hand raised on B shows at A's chair; a
-stranger without the member key is refused at A's /member. Needs root, iproute2 and
-Debian's redis-server."""
+stranger without the member key is refused at A's /member. Then node A is killed (SIGKILL):
+B's pages are closed with 1012, everyone comes back on B (which claims the room once A's lease
+lapsed) as themselves, the hand still raised; how long B's media stopped is printed. Needs
+root, iproute2 and Debian's redis-server."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -20,12 +24,15 @@ from typing import Any
 import pytest
 
 from confsfu.codecs.vp8 import parse_vp8
+from confsfu.conference.snapshot_model import parse
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.scale import node_spans as ns
 from confsfu.scale.directory import ROOM_KEY
+from confsfu.server.front_redis import KEY
 from confsfu.server.redis_resp import Redis
 from tests.integration.test_nodes import (  # noqa: F401 (fixtures)
+    LEASE_S,
     PORT,
     Net,
     health,
@@ -36,10 +43,11 @@ from tests.integration.test_nodes import (  # noqa: F401 (fixtures)
 )
 from tests.integration.test_relay import continuous
 from tests.integration.test_worker_snapshot import latest
-from tests.integration.test_workers import token
+from tests.integration.test_workers import token, until
 
 pytestmark = pytest.mark.loopback
 RELAY_SECRET = "node-media-test-secret-0123456789abcdef"
+TOKENS: dict[str, str] = {}
 
 
 def spill(link_ip: str) -> dict[str, Any]:
@@ -56,20 +64,32 @@ async def join(
 ) -> LoopbackPeer:
     deadline = time.monotonic() + 60
     while True:
-        tok = token("east", name, role)
+        tok = TOKENS.setdefault(name, token("east", name, role))  # the same: resumed as itself
         peer = LoopbackPeer(f"ws://{ip}:{PORT}/ws", name=name, token=tok, keep_payloads=True)
         made.append(peer)
         try:
-            await peer.join(publish=publish)
+            await _join_or_closed(peer, publish)
             break
         except (TimeoutError, RuntimeError, ConnectionError) as exc:
             await peer.close(goodbye=False)
             assert time.monotonic() < deadline, f"{name} could not join at {ip}: {exc!r}"
-            await asyncio.sleep(1)
+            await asyncio.sleep(0.5)
     if publish:
         video = vp8_frames(320, 180, bitrate_bps=200_000)
         peer.start_media(opus_frames(variant=len(made)), video, level_dbov=30, duration_s=180)
     return peer
+
+
+async def _join_or_closed(peer: LoopbackPeer, publish: bool) -> None:
+    """`peer.join`, given up as soon as the node closes the connection (a page reconnects at
+    once; the load generator's join would wait out its own timeout)."""
+    joining = asyncio.ensure_future(peer.join(publish=publish))
+    while not joining.done():
+        if peer._ws is not None and peer._ws.closed:  # its join ends on its own (timeout)
+            joining.add_done_callback(lambda task: task.cancelled() or task.exception())
+            raise ConnectionError(f"closed: {peer._ws.close_code}")
+        await asyncio.sleep(0.05)
+    await joining
 
 
 def _bare(payload: bytes, kind: str) -> bytes:
@@ -109,6 +129,7 @@ async def test_a_room_spans_two_nodes_and_its_media_is_relayed_between_them(
     peers: list[LoopbackPeer],
 ) -> None:
     a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
+    TOKENS.clear()
     node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path, spill(net.link_a))
     node_b = await start_node(net.b, "node-b", net.link_b, redis, tmp_path, spill(net.link_b))
     client = Redis(f"redis://127.0.0.1:{redis}/0")
@@ -179,6 +200,44 @@ async def test_a_room_spans_two_nodes_and_its_media_is_relayed_between_them(
         # A stranger without the deployment's member key is refused at A's /member.
         assert await asyncio.to_thread(stranger_status, a_ip, "") == 403
         assert await asyncio.to_thread(stranger_status, a_ip, "0" * 64) == 403
+
+        # Node A killed (SIGKILL) once Redis holds its snapshot with the hand: B's members'
+        # links end, B closes their pages with 1012; A's page drops. Everyone comes again on
+        # B: joins there are tried at A until its lease lapses, then B claims the room and
+        # carries the meeting on from the snapshot. How long B's participants' media stops
+        # is measured (printed; the test asserts no figure).
+        async def hand_in_redis() -> bool:
+            text = await client.command("GET", KEY.format(room="east"))
+            return isinstance(text, bytes) and [h.pid for h in parse(text).floor.hands] == [
+                ids["Lima"]
+            ]
+
+        await until(hand_in_redis, 60, "Redis holds node A's snapshot with the hand")
+        killed = time.monotonic()
+        os.killpg(node_a.pid, signal.SIGKILL)
+        await node_a.wait()
+        for peer in (kyiv, lima):  # on B: closed by B when the authority went
+            await peer.wait_for(lambda peer=peer: peer.closed, 30)  # type: ignore[misc]
+            assert peer._ws is not None and peer._ws.close_code == 1012, peer.name
+        closed_s = time.monotonic() - killed
+        for peer in (osaka, kyiv, lima):
+            await peer.wait_for(lambda peer=peer: peer.closed, 30)  # type: ignore[misc]
+            await peer.close(goodbye=False)
+        back = {
+            "Lima": await join(b_ip, peers, "Lima", "participant", publish=True),
+            "Kyiv": await join(b_ip, peers, "Kyiv", "participant", publish=False),
+            "Osaka": await join(b_ip, peers, "Osaka", "chair", publish=True),
+        }
+        for name, peer in back.items():
+            assert (latest(peer, "joined") or {}).get("resumed"), name
+            assert peer.participant_id == ids[name], "came back as the same participant"
+        assert await client.command("GET", ROOM_KEY.format(room="east")) == b"node-b"
+        kyiv = back["Kyiv"]
+        await kyiv.wait_for(lambda: got(kyiv, "Lima", "video", 1), 90)
+        media_s = time.monotonic() - killed
+        await kyiv.wait_for(lambda: hands(kyiv) == [ids["Lima"]], 30)
+        print(f"node A killed: B's pages closed after {closed_s:.1f} s, Lima's video at Kyiv "
+              f"again after {media_s:.1f} s (lease {LEASE_S} s)")  # fmt: skip
     finally:
         await client.close()
         for peer in peers:

@@ -65,12 +65,19 @@ class Front:
         self.snapshots = FrontSnapshots(settings, self._current, self.placement.home, self._owns)
         self.nodes: FrontNodes | None = None  # a node of a deployment (front_nodes.py)
         self.node_spans: NodeSpans | None = None  # a room's media across nodes (node_spill)
+        # Rooms this node serves as a relay member of another node's authority (node_spill):
+        # their local home follows; a claim of one here starts from Redis's snapshot.
+        self.member_rooms: set[str] = set()
         if settings.node_id is not None:
             store = self.snapshots.store
-            self.nodes = FrontNodes(settings, store, self._in_use, self.placement.home)
+            self.nodes = FrontNodes(settings, store, self._in_use, self._own_home)
             if settings.node_spill:
                 nodes = self.nodes
                 self.node_spans = NodeSpans(nodes.redis, nodes.node_id, nodes.lease_ms)
+
+    def _own_home(self, room: str) -> int | None:
+        """The room's home here, if it is the room's meeting (not another node's follower)."""
+        return None if room in self.member_rooms else self.placement.home(room)
 
     def _owns(self, room: str) -> bool:
         """Whether this front writes `room`'s snapshot to Redis: as a node, while it holds it."""
@@ -302,6 +309,7 @@ async def _serve_connection(front: Front, ws: web.WebSocketResponse, *, hop: boo
     route = await front.nodes.route(join.room, hop=hop)  # the room directory (front_nodes.py)
     if isinstance(route, Remote) and front.node_spans is not None:
         # Served here as a relay member of the room: its meeting at the authority node.
+        front.member_rooms.add(join.room)  # a configured room (route said so): bounded
         await _serve_here(front, ws, join, authority=member_url(route, join.room))
     elif isinstance(route, Remote):
         await front.nodes.pipe_to(ws, route, join.text)
@@ -309,6 +317,7 @@ async def _serve_connection(front: Front, ws: web.WebSocketResponse, *, hop: boo
         log.info("room %s: a join waits: %s", join.room, route.reason)
         await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"node")
     else:
+        front.member_rooms.discard(join.room)  # this node's meeting now
         with front.nodes.serving(join.room, ws):
             await _serve_here(front, ws, join)
 
