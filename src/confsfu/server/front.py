@@ -28,6 +28,7 @@ from confsfu.server.front_node_spans import NodeSpans
 from confsfu.server.front_nodes import HOP_HEADER, FrontNodes
 from confsfu.server.front_relay import tell_spans
 from confsfu.server.front_snapshots import FrontSnapshots
+from confsfu.server.redis_resp import Redis
 from confsfu.server.workers import WorkerPool
 from confsfu.settings import Settings
 
@@ -72,8 +73,9 @@ class Front:
             store = self.snapshots.store
             self.nodes = FrontNodes(settings, store, self._in_use, self._own_home)
             if settings.node_spill:
-                nodes = self.nodes
-                self.node_spans = NodeSpans(nodes.redis, nodes.node_id, nodes.lease_ms)
+                # Its own connection: the lease's renewals never wait behind the spans.
+                redis = Redis(settings.redis_url or "", timeout_s=settings.node_lease_s / 2)
+                self.node_spans = NodeSpans(redis, self.nodes.node_id, self.nodes.lease_ms)
 
     def _own_home(self, room: str) -> int | None:
         """The room's home here, if it is the room's meeting (not another node's follower)."""
@@ -205,6 +207,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await front.snapshots.freeze()
     if front.nodes is not None:
         await front.nodes.stop()
+    if front.node_spans is not None:
+        await front.node_spans.redis.close()
     await front.pool.stop()
     with contextlib.suppress(OSError):
         os.rmdir(front.pool.workers[0].socket.parent)
