@@ -162,6 +162,7 @@ async def test_a_room_spans_two_nodes_and_its_media_is_relayed_between_them(
         index_a = body_a["workers"][0]["health"]["relay"]["index"]
         index_b = body_b["workers"][0]["health"]["relay"]["index"]
         assert index_a != index_b and min(index_a, index_b) >= ns.STRIDE  # unique, by ordinal
+        assert index_b == body_b["node"]["relay_ordinal"] * ns.STRIDE  # its worker 0
 
         # Each payload byte for byte one its slot showed as it arrived (a slot changes hands
         # as the speaker does; VP8 compared without its descriptor, whose picture ids a slot

@@ -258,6 +258,8 @@ async def _health(request: web.Request) -> web.Response:
     }
     if front.nodes is not None:
         body["node"] = front.nodes.health()
+        if front.node_spans is not None:  # node_spill: its relay indices are ordinal x 64 + i
+            body["node"]["relay_ordinal"] = front.node_spans.ordinal
     return web.json_response(body)
 
 
