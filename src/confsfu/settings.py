@@ -253,6 +253,11 @@ class Settings(BaseSettings):
     # A node's lease in Redis lives this long unrenewed (it is renewed each second): a node
     # killed is taken over by the others after at most this.
     node_lease_s: float = Field(default=4.0, ge=3.0, le=30.0)
+    # A join on this node for a room another node holds is served here, as a relay member of
+    # the room (its media relayed between the nodes over UDP, its meeting at the authority's
+    # home), instead of piped to that node (docs/scale-out.md, "A room spanning nodes"). Needs
+    # node_id and relay_transport udp.
+    node_spill: bool = False
     # Connections a worker takes before a room's new participants spill to another worker,
     # which relays the room's media (docs/scale-out.md); 0: no bound, a room stays on one.
     worker_max_connections: int = Field(default=0, ge=0, le=100_000)
@@ -287,6 +292,8 @@ class Settings(BaseSettings):
             raise ValueError("relay_secret: at least 32 characters")
         if self.relay_transport == "udp" and secret is None:
             raise ValueError("relay_transport udp needs a relay_secret (at least 32 characters)")
+        if self.node_spill and (self.node_id is None or self.relay_transport != "udp"):
+            raise ValueError("node_spill needs node_id and relay_transport udp")
         return self
 
     def room(self, name: str) -> RoomSettings | None:

@@ -108,10 +108,17 @@ async def redis(net: Net, tmp_path: Path) -> AsyncIterator[int]:
 
 
 async def start_node(
-    ns: Namespace, node: str, address: str, redis_port: int, tmp_path: Path
+    ns: Namespace,
+    node: str,
+    address: str,
+    redis_port: int,
+    tmp_path: Path,
+    extra: dict[str, Any] | None = None,
 ) -> asyncio.subprocess.Process:
-    """`confsfu serve` as node `node` in `ns` (a session of its own: killed as a whole)."""
+    """`confsfu serve` as node `node` in `ns` (a session of its own: killed as a whole);
+    `extra` settings on top of the common ones."""
     config = {
+        **(extra or {}),
         "token_secret": SECRET,
         "rooms": [{"name": "east"}, {"name": "west"}],
         "ice": {"candidates": "host"},

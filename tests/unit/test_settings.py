@@ -158,3 +158,14 @@ def test_environment_values_are_validated(monkeypatch: pytest.MonkeyPatch) -> No
 def test_explicit_overrides_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONFSFU_PORT", "9000")
     assert load_settings(port=1234).port == 1234
+
+
+def test_node_spill_needs_a_node_and_the_udp_relay() -> None:
+    secret = "r" * 32
+    base = {"node_id": "a", "node_address": "10.0.0.1:8080", "redis_url": "redis://h:1/0"}
+    ok = Settings(**base, node_spill=True, relay_transport="udp", relay_secret=secret)
+    assert ok.node_spill
+    with pytest.raises(ValidationError):
+        Settings(**base, node_spill=True)  # the relay over Unix sockets stays on one machine
+    with pytest.raises(ValidationError):
+        Settings(node_spill=True, relay_transport="udp", relay_secret=secret)  # not a node

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType
+from yarl import URL
 
 from confsfu.conference.meeting import MeetingError
+from confsfu.scale.node_spans import MEMBER_KEY_HEADER, member_key
 from confsfu.server.clock import clock_ms
 from confsfu.server.live_room import Connection, LiveRoom
 from confsfu.server.logs import ParticipantLog
@@ -40,8 +42,11 @@ GONE = b"authority"  # the close reason a page gets when the room's authority we
 class AuthorityLink:
     """One participant's WebSocket to its room's authority."""
 
-    def __init__(self, socket_path: str) -> None:
-        self._path = socket_path
+    def __init__(self, target: str, key: str | None = None) -> None:
+        """`target`: the home worker's socket path, or (a room spanning nodes) the URL of the
+        authority node's front `/member` route, shown `key` (node_spans.member_key)."""
+        self._path = target
+        self._key = key
         self._client: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.reader: asyncio.Task[None] | None = None
@@ -49,11 +54,17 @@ class AuthorityLink:
     async def open(self, pid: str, join_text: str) -> str:
         """Connect, send the join as `pid`; the authority's first answer (its `joined`, or an
         `error`). Raises aiohttp.ClientError, OSError or TimeoutError."""
-        connector = aiohttp.UnixConnector(path=self._path)
-        self._client = aiohttp.ClientSession(connector=connector)
+        url, headers = URL("http://authority/member"), {}
+        if self._path.startswith("http://"):  # another node's front, over TCP
+            self._client = aiohttp.ClientSession()
+            url = URL(self._path)
+            headers = {MEMBER_KEY_HEADER: self._key or ""}
+        else:
+            connector = aiohttp.UnixConnector(path=self._path)
+            self._client = aiohttp.ClientSession(connector=connector)
         async with asyncio.timeout(OPEN_TIMEOUT_S):
             self._ws = await self._client.ws_connect(
-                "http://authority/member", params={"pid": pid}, max_msg_size=LINK_MESSAGE_BYTES
+                url.update_query(pid=pid), headers=headers, max_msg_size=LINK_MESSAGE_BYTES
             )
             await self._ws.send_str(join_text)
             async for text in self.messages():
@@ -98,7 +109,9 @@ async def join_through_authority(session: Session, message: Join, admission: Adm
     joined to this worker's meeting (which holds the media) under the same id and role."""
     assert session.authority is not None
     session.phase.move(Phase.JOINING)
-    link = AuthorityLink(session.authority)
+    secret = session.hub.settings.relay_secret
+    key = member_key(secret.get_secret_value().encode()) if secret is not None else None
+    link = AuthorityLink(session.authority, key)
     try:
         answer = await link.open(session.pid, message.model_dump_json())
     except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:

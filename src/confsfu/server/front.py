@@ -22,10 +22,13 @@ from confsfu.scale.placement import Placement, Refused, Ticket
 from confsfu.server.app import WEB_DIR, index_handler, open_websocket
 from confsfu.server.clock import clock_ms
 from confsfu.server.front_join import JoinRead, hello, read_join, refuse_unplaced
+from confsfu.server.front_member import member_url, member_websocket
 from confsfu.server.front_metrics import WorkerScrape, front_exposition
+from confsfu.server.front_node_spans import NodeSpans
 from confsfu.server.front_nodes import HOP_HEADER, FrontNodes
 from confsfu.server.front_relay import tell_spans
 from confsfu.server.front_snapshots import FrontSnapshots
+from confsfu.server.redis_resp import Redis
 from confsfu.server.workers import WorkerPool
 from confsfu.settings import Settings
 
@@ -62,9 +65,21 @@ class Front:
         self._closing: set[asyncio.Future[bool]] = set()
         self.snapshots = FrontSnapshots(settings, self._current, self.placement.home, self._owns)
         self.nodes: FrontNodes | None = None  # a node of a deployment (front_nodes.py)
+        self.node_spans: NodeSpans | None = None  # a room's media across nodes (node_spill)
+        # Rooms this node serves as a relay member of another node's authority (node_spill):
+        # their local home follows; a claim of one here starts from Redis's snapshot.
+        self.member_rooms: set[str] = set()
         if settings.node_id is not None:
             store = self.snapshots.store
-            self.nodes = FrontNodes(settings, store, self._in_use, self.placement.home)
+            self.nodes = FrontNodes(settings, store, self._in_use, self._own_home)
+            if settings.node_spill:
+                # Its own connection: the lease's renewals never wait behind the spans.
+                redis = Redis(settings.redis_url or "", timeout_s=settings.node_lease_s / 2)
+                self.node_spans = NodeSpans(redis, self.nodes.node_id, self.nodes.lease_ms)
+
+    def _own_home(self, room: str) -> int | None:
+        """The room's home here, if it is the room's meeting (not another node's follower)."""
+        return None if room in self.member_rooms else self.placement.home(room)
 
     def _owns(self, room: str) -> bool:
         """Whether this front writes `room`'s snapshot to Redis: as a node, while it holds it."""
@@ -145,7 +160,7 @@ class Front:
         """Keep the room map in step with what the workers hold."""
         while True:
             await asyncio.gather(*(self.worker_health(i) for i in range(len(self.pipes))))
-            if self.placement.per_worker:
+            if self.placement.per_worker or self.node_spans is not None:
                 await tell_spans(self)  # the rooms spanning workers (server/front_relay.py)
             for room in self.placement.expire(clock_ms()):
                 log.info("room %s has no home any more", room)
@@ -165,6 +180,8 @@ def create_front_app(
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(stop_workers)
     app.router.add_get("/ws", _websocket)
+    if settings.node_spill:  # other nodes' members reach a room's authority (front_member.py)
+        app.router.add_get("/member", member_websocket)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/", index_handler(web_dir))
@@ -190,6 +207,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await front.snapshots.freeze()
     if front.nodes is not None:
         await front.nodes.stop()
+    if front.node_spans is not None:
+        await front.node_spans.redis.close()
     await front.pool.stop()
     with contextlib.suppress(OSError):
         os.rmdir(front.pool.workers[0].socket.parent)
@@ -239,6 +258,8 @@ async def _health(request: web.Request) -> web.Response:
     }
     if front.nodes is not None:
         body["node"] = front.nodes.health()
+        if front.node_spans is not None:  # node_spill: its relay indices are ordinal x 64 + i
+            body["node"]["relay_ordinal"] = front.node_spans.ordinal
     return web.json_response(body)
 
 
@@ -292,17 +313,24 @@ async def _serve_connection(front: Front, ws: web.WebSocketResponse, *, hop: boo
         await _serve_here(front, ws, join)
         return
     route = await front.nodes.route(join.room, hop=hop)  # the room directory (front_nodes.py)
-    if isinstance(route, Remote):
+    if isinstance(route, Remote) and front.node_spans is not None:
+        # Served here as a relay member of the room: its meeting at the authority node.
+        front.member_rooms.add(join.room)  # a configured room (route said so): bounded
+        await _serve_here(front, ws, join, authority=member_url(route, join.room))
+    elif isinstance(route, Remote):
         await front.nodes.pipe_to(ws, route, join.text)
     elif isinstance(route, Wait):
         log.info("room %s: a join waits: %s", join.room, route.reason)
         await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"node")
     else:
+        front.member_rooms.discard(join.room)  # this node's meeting now
         with front.nodes.serving(join.room, ws):
             await _serve_here(front, ws, join)
 
 
-async def _serve_here(front: Front, ws: web.WebSocketResponse, join: JoinRead) -> None:
+async def _serve_here(
+    front: Front, ws: web.WebSocketResponse, join: JoinRead, authority: str | None = None
+) -> None:
     placed = await front.place(join.room)
     if isinstance(placed, Refused):
         await refuse_unplaced(ws, placed.reason)
@@ -312,7 +340,7 @@ async def _serve_here(front: Front, ws: web.WebSocketResponse, join: JoinRead) -
         if not await front.snapshots.restore_at(join.room, front.pool.workers[placed.worker]):
             await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"worker")
             return
-        await _pipe_to_worker(front, placed, ws, join.text)
+        await _pipe_to_worker(front, placed, ws, join.text, authority)
     finally:
         front.pipes[placed.worker].discard(ws)
         front.placement.left(placed, clock_ms())
@@ -320,7 +348,11 @@ async def _serve_here(front: Front, ws: web.WebSocketResponse, join: JoinRead) -
 
 
 async def _pipe_to_worker(
-    front: Front, placed: Ticket, ws: web.WebSocketResponse, join_text: str
+    front: Front,
+    placed: Ticket,
+    ws: web.WebSocketResponse,
+    join_text: str,
+    authority: str | None = None,
 ) -> None:
     worker = front.pool.workers[placed.worker]
     client = worker.client
@@ -329,6 +361,8 @@ async def _pipe_to_worker(
         return
     # A spilled connection's meeting is decided by the room's home (server/authority_link.py).
     params = {"authority": str(front.pool.workers[placed.home].socket)} if placed.spilled else {}
+    if authority is not None:  # a room another node holds: its authority is there
+        params = {"authority": authority}
     try:
         async with client.ws_connect(
             worker.url("/ws"), params=params, max_msg_size=WORKER_MESSAGE_BYTES, autoping=True

@@ -22,6 +22,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from confsfu.scale import relay_frame as rf
+from confsfu.scale.node_spans import STRIDE
 from confsfu.server.clock import clock_ms
 from confsfu.server.hub import Hub
 from confsfu.server.relay import RoomRelay
@@ -97,7 +98,8 @@ class RelayLink:
         if settings.relay_transport == "udp" and secret is not None:
             udp = UdpRelay(self.index, secret.get_secret_value().encode(), self._take, _now_s())
             udp.open(
-                str(settings.relay_host), settings.relay_port and settings.relay_port + self.index
+                str(settings.relay_host),
+                settings.relay_port and settings.relay_port + self.index % STRIDE,
             )
             self._udp = udp
             self._timer = loop.call_later(TICK_S, self._tick)
@@ -298,6 +300,7 @@ class RelayLink:
                 "relaying": sorted(str(k) for k in r._relaying),
             }
         return {
+            "index": self.index,
             "address": self._udp.address if self._udp is not None else None,
             "rooms": rooms,
             "delivered": sum(r.delivered for r in self.relays.values()),
