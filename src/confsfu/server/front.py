@@ -20,7 +20,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from confsfu.scale.placement import Placement, Refused, Ticket
 from confsfu.server.app import WEB_DIR, index_handler, open_websocket
 from confsfu.server.clock import clock_ms
-from confsfu.server.front_join import hello, read_join, refuse_unplaced
+from confsfu.server.front_join import (
+    JoinRead,
+    hello,
+    read_join,
+    refuse_listener,
+    refuse_unplaced,
+)
 from confsfu.server.front_metrics import WorkerScrape, front_exposition
 from confsfu.server.front_relay import tell_spans
 from confsfu.server.front_snapshots import FrontSnapshots
@@ -57,6 +63,7 @@ class Front:
         self.health: list[dict[str, Any] | None] = [None] * count
         self.lost_rooms: list[str] = []  # rooms that went with a worker, latest last (bounded)
         self._some_ready = asyncio.Event()
+        self._spanning = False  # some room spanned workers at the last poll
         self._closing: set[asyncio.Future[bool]] = set()
         self.snapshots = FrontSnapshots(settings, self._current, self.placement.home)
 
@@ -83,13 +90,24 @@ class Front:
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
 
-    async def place(self, room: str) -> Ticket | Refused:
-        placed = self.placement.place(room, clock_ms())
+    async def place(self, join: JoinRead) -> Ticket | Refused:
+        placed = self._place(join)
         if isinstance(placed, Refused) and placed.reason == "no_worker":
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._some_ready.wait(), WAIT_FOR_WORKER_S)
-            placed = self.placement.place(room, clock_ms())
+            placed = self._place(join)
         return placed
+
+    def _place(self, join: JoinRead) -> Ticket | Refused:
+        if join.listener:  # the audience spreads over the workers (docs/scale-out.md)
+            return self.placement.place_listener(
+                join.room, clock_ms(), self.max_listeners(join.room)
+            )
+        return self.placement.place(join.room, clock_ms())
+
+    def max_listeners(self, room: str) -> int:
+        config = self.settings.room(room)
+        return 0 if config is None else config.max_listeners
 
     async def worker_health(self, index: int) -> dict[str, Any] | None:
         worker = self.pool.workers[index]
@@ -131,8 +149,10 @@ class Front:
         """Keep the room map in step with what the workers hold."""
         while True:
             await asyncio.gather(*(self.worker_health(i) for i in range(len(self.pipes))))
-            if self.placement.per_worker:
+            spanning = bool(self.placement.spans())
+            if self.placement.per_worker or spanning or self._spanning:
                 await tell_spans(self)  # the rooms spanning workers (server/front_relay.py)
+            self._spanning = spanning
             for room in self.placement.expire(clock_ms()):
                 log.info("room %s has no home any more", room)
             self.snapshots.expire()
@@ -264,9 +284,12 @@ async def _serve_connection(front: Front, ws: web.WebSocketResponse) -> None:
     join = await read_join(ws, front.settings)
     if join is None:
         return
-    placed = await front.place(join.room)
+    placed = await front.place(join)
     if isinstance(placed, Refused):
-        await refuse_unplaced(ws, placed.reason)
+        if placed.reason == "audience_full":
+            await refuse_listener(ws, front.max_listeners(join.room))
+        else:
+            await refuse_unplaced(ws, placed.reason)
         return
     front.pipes[placed.worker].add(ws)
     try:
