@@ -42,6 +42,7 @@ def per_process(
                 "cpu_us_per_packet_out": round(1e6 * cpu_s / packets, 2) if packets else None,
                 "rss_bytes": e["rss_bytes"],
                 "rooms": e.get("rooms", []),  # at the window's end
+                "listeners": e.get("listeners"),  # connected to it at the window's end
                 "gone": e["gone"],  # ended in the window: its CPU is up to its end
             }
         )
@@ -133,6 +134,7 @@ def spread_lines(result: dict[str, Any]) -> list[str]:
                 f" {_int(r['packets_out']):>12} {_n(r['cpu_us_per_packet_out'])}"
                 + (f"  {urls.index(r['url']) + 1 if r['url'] in urls else '-'}" if several else "")
                 + f"  {', '.join(r.get('rooms', [])) or '-'}"
+                + (f" (+{r['listeners']} listeners)" if r.get("listeners") else "")
             )
         lines.append(
             f"  {'total':<12} {'':>8} {procs['cpu_s']:>8.2f} {procs['cpu_pct_of_core']:>7.1f}"
