@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from confsfu.scale.placement import Placement, Refused, Ticket
 
@@ -442,3 +444,48 @@ def test_a_listener_of_a_moved_room_changes_nothing() -> None:
     assert p.listeners("a") == {1: 1} and p.connections(1) == 1
     p.left(again, 0)
     assert p.listeners("a") == {} and p.connections(1) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["place", "listen", "left", "died", "started"]),
+            st.sampled_from(["a", "b", "c"]),
+            st.integers(0, 2),
+        ),
+        max_size=60,
+    )
+)
+def test_listeners_never_refuse_a_participant(steps: list[tuple[str, str, int]]) -> None:
+    """Whatever the listeners did, a participant is refused only when no worker lives or every
+    configured room is placed; a room never holds more listeners than its bound; counts never
+    go below zero."""
+    p = Placement(3, max_rooms=2, linger_ms=0, per_worker=2)
+    for i in range(3):
+        p.worker_started(i)
+    placed: list[Ticket] = []
+    for op, room, worker in steps:
+        if op == "place":
+            got = p.place(room, 0)
+            if isinstance(got, Refused):
+                live = any(p.alive(i) for i in range(3))
+                assert got.reason == ("too_many_rooms" if live else "no_worker")
+                assert not live or (room not in p.homes() and len(p.homes()) == 2)
+            else:
+                placed.append(got)
+        elif op == "listen":
+            got = p.place_listener(room, 0, 4)
+            if isinstance(got, Ticket):
+                assert p.alive(got.worker)
+                placed.append(got)
+        elif op == "left" and placed:
+            p.left(placed.pop(worker % len(placed)), 0)
+        elif op == "died":
+            p.worker_died(worker)
+        elif op == "started" and not p.alive(worker):
+            p.worker_started(worker)
+        for name in p.homes():
+            assert 0 <= sum(p.listeners(name).values()) <= 4
+            assert all(n > 0 for n in p.listeners(name).values())
+        assert all(p.connections(i) >= 0 for i in range(3))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from confsfu.conference.slot_plan import RoomPlan
 from confsfu.scale import relay_frame as rf
 from confsfu.scale.authority import (
+    MAX_LISTENERS,
     AuthorityMessageError,
     MemberAudience,
     MemberEvent,
@@ -156,7 +157,7 @@ class RoomDecisions:
         here = len(self.media.meeting.audience)
         total = here + sum(self._audiences.values())
         for peer in peers:
-            others = total - self._audiences.get(peer, 0)
+            others = min(total - self._audiences.get(peer, 0), MAX_LISTENERS)
             if again or others != self._told_listeners.get(peer):
                 self._told_listeners[peer] = others
                 self._send(peer, self._frame({"audience": others}))
