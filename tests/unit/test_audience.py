@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from confsfu.conference.audience import Audience, AudienceChanged, AudienceFull
+from confsfu.conference.audience import MAX_ELSEWHERE, Audience, AudienceChanged, AudienceFull
 from confsfu.conference.lineup import Lineup
 from confsfu.conference.meeting import Meeting, MeetingError, Stage
 from confsfu.conference.permissions import Role
@@ -267,3 +267,40 @@ def test_the_meeting_ticks_the_count_out() -> None:
     assert m.next_deadline_ms() is not None
     assert AudienceChanged(1) in m.tick(10)
     assert m.audience.next_deadline_ms() is None
+
+
+def test_the_count_is_the_room_s_across_workers() -> None:
+    audience = Audience(10)
+    audience.admit(0, "l1", "x")
+    assert audience.on_timer(0) == [AudienceChanged(1)]
+    audience.counted_elsewhere(2, 5)
+    audience.counted_elsewhere(3, -4)  # nonsense is clamped, never negative
+    assert (len(audience), audience.watching, audience.peak) == (1, 6, 6)
+    assert audience.on_timer(999) == [] and audience.on_timer(1000) == [AudienceChanged(6)]
+    audience.counted_elsewhere(2, 5)  # said again: nothing new to tell
+    assert audience.next_deadline_ms() is None
+    audience.counted_elsewhere(3, 10**9)
+    assert audience.watching == 1 + 5 + 1_000_000
+    audience.forget_elsewhere(3)
+    audience.forget_elsewhere(9)  # unknown: nothing
+    assert audience.watching == 6
+    audience.forget_elsewhere()
+    assert audience.watching == 1 and audience.peak == 1_000_006
+
+
+def test_counts_from_too_many_workers_are_ignored() -> None:
+    audience = Audience(10)
+    for worker in range(MAX_ELSEWHERE + 5):
+        audience.counted_elsewhere(worker, 1)
+    assert audience.watching == MAX_ELSEWHERE
+    audience.counted_elsewhere(0, 3)  # one known already: updated
+    assert audience.watching == MAX_ELSEWHERE + 2
+
+
+def test_the_meeting_counts_listeners_elsewhere_in_its_report() -> None:
+    m = meeting()
+    m.admit_listener(10, "l1", "listener", None)
+    m.listeners_elsewhere(1, 4)
+    assert AudienceChanged(5) in m.tick(10)
+    m.listeners_elsewhere(1, None)
+    assert m.audience.watching == 1 and m.report.audience_peak == 5

@@ -19,6 +19,7 @@ from confsfu.conference.slot_plan import RoomPlan, StageMemory, SubscriberPlan, 
 from confsfu.ids import SourceId
 from confsfu.scale.authority import (
     AuthorityMessageError,
+    MemberAudience,
     MemberEvent,
     MemberJoined,
     MemberLeft,
@@ -199,6 +200,11 @@ BAD_EVENTS = [
     {"e": "level", "pid": "a", "dbov": True, "voice": True},
     {"e": "publishing", "pid": "a", "audio": True},
     {"e": "party", "pid": "a"},
+    {"e": "audience"},
+    {"e": "audience", "n": -1},
+    {"e": "audience", "n": 1_000_001},
+    {"e": "audience", "n": 2.0},
+    {"e": "audience", "n": True},
 ]
 
 
@@ -249,3 +255,11 @@ def test_arbitrary_json_raises_only_the_documented_error(data: Any) -> None:
     for read in (event_from_json, plan_from_json):
         with contextlib.suppress(AuthorityMessageError):
             read(data)
+
+
+def test_a_member_s_audience_count_round_trips_and_changes_no_meeting() -> None:
+    event = MemberAudience(1_000_000)
+    assert event_from_json(json.loads(json.dumps(event_json(event)))) == event
+    authority = RoomAuthority(new_meeting(), 1, 1)
+    authority.on_event(5, MemberAudience(3))  # a count, not a participant
+    assert not authority.meeting.room.participants

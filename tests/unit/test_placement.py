@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from confsfu.scale.placement import Placement, Refused, Ticket
 
@@ -295,3 +297,195 @@ def test_a_member_ticket_of_a_moved_room_changes_nothing() -> None:
     assert p.spans() == {}
     p.left(member, 0)  # its old home is gone: nothing to take from the new one
     assert p.connections(1) == 1
+
+
+# Listeners: (name, workers, per-worker bound, steps, the workers the "place" and "listen"
+# steps went to, the rooms spanning workers, each worker's listeners of room "a" at the end).
+LISTEN: list[
+    tuple[str, int, int, list[tuple[Any, ...]], list[int], dict[str, list[int]], dict[int, int]]
+] = [
+    (
+        "spread by connections",
+        2,
+        0,
+        [("place", "a")] * 2 + [("listen", "a")] * 4,
+        [0, 0, 1, 1, 0, 1],
+        {"a": [0, 1]},
+        {0: 1, 1: 3},
+    ),
+    (
+        "whatever the per-worker bound says",
+        2,
+        1,
+        [("place", "a"), ("listen", "a"), ("listen", "a"), ("listen", "a"), ("place", "a")],
+        [0, 1, 0, 1, 0],
+        {"a": [0, 1]},
+        {0: 1, 1: 2},
+    ),
+    (
+        "one worker holds them all",
+        1,
+        0,
+        [("place", "a")] + [("listen", "a")] * 3,
+        [0] * 4,
+        {},
+        {0: 3},
+    ),
+    (
+        "a listener first makes the home",
+        2,
+        0,
+        [("listen", "a"), ("listen", "a"), ("place", "a"), ("place", "a")],
+        [0, 1, 0, 0],
+        {"a": [0, 1]},
+        {0: 1, 1: 1},
+    ),
+    (
+        "among equals the home, then a member, then another",
+        3,
+        0,
+        [("place", "b"), ("place", "a")] + [("listen", "a")] * 3,
+        [0, 1, 2, 1, 2],
+        {"a": [1, 2]},
+        {1: 1, 2: 2},
+    ),
+    (
+        "a new member when it is the least loaded",
+        3,
+        0,
+        [("place", "a"), ("place", "a"), ("place", "b"), ("listen", "a"), ("listen", "a")],
+        [0, 0, 1, 2, 2],
+        {"a": [0, 2]},
+        {2: 2},
+    ),
+    (
+        "a listener leaving is a connection less",
+        2,
+        0,
+        [("place", "a"), ("listen", "a"), ("left", "a"), ("listen", "a")],
+        [0, 1, 1],
+        {"a": [0, 1]},
+        {1: 1},
+    ),
+    (
+        "a dead member's listeners are gone",
+        2,
+        0,
+        [("place", "a"), ("listen", "a"), ("listen", "a"), ("died", 1)],
+        [0, 1, 0],
+        {},
+        {0: 1},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("workers", "bound", "steps", "went", "spans", "listeners"),
+    [c[1:] for c in LISTEN],
+    ids=[c[0] for c in LISTEN],
+)
+def test_listeners_spread(
+    workers: int,
+    bound: int,
+    steps: list[tuple[Any, ...]],
+    went: list[int],
+    spans: dict[str, list[int]],
+    listeners: dict[int, int],
+) -> None:
+    p = Placement(workers, max_rooms=8, linger_ms=1000, per_worker=bound)
+    for i in range(workers):
+        p.worker_started(i)
+    placed: list[Ticket] = []
+    for step in steps:
+        match step:
+            case ("place", room):
+                ticket = p.place(room, 0)
+            case ("listen", room):
+                ticket = p.place_listener(room, 0, 100)
+            case ("left", room):
+                p.left(next(t for t in reversed(placed) if t.room == room), 0)
+                continue
+            case ("died", worker):
+                p.worker_died(worker)
+                continue
+        assert isinstance(ticket, Ticket)
+        assert ticket.listener == (step[0] == "listen")
+        assert ticket.spilled == (ticket.worker != p.home(ticket.room))
+        placed.append(ticket)
+    assert [t.worker for t in placed] == went
+    assert p.spans() == spans
+    assert p.listeners("a") == listeners
+
+
+def test_the_audience_bound_is_the_room_s_across_workers() -> None:
+    p = started(2)
+    p.place("a", 0)
+    tickets = [p.place_listener("a", 0, 3) for _ in range(3)]
+    assert [t.worker for t in tickets if isinstance(t, Ticket)] == [1, 0, 1]
+    assert p.place_listener("a", 0, 3) == Refused("audience_full")
+    assert isinstance(p.place("a", 0), Ticket), "a participant is never refused for them"
+    p.left(tickets[0], 10)
+    assert p.listeners("a") == {0: 1, 1: 1}
+    again = p.place_listener("a", 0, 3)
+    assert isinstance(again, Ticket) and again.worker == 1
+    assert p.place_listener("b", 0, 0) == Refused("audience_full")
+    assert p.homes() == {"a": 0}, "a room admitting no listener gets no home from one"
+
+
+def test_a_listener_of_a_moved_room_changes_nothing() -> None:
+    p = started(2, linger_ms=0)
+    p.place("a", 0)
+    member = p.place_listener("a", 0, 10)
+    assert isinstance(member, Ticket) and (member.worker, member.home) == (1, 0)
+    p.worker_died(0)
+    again = p.place_listener("a", 0, 10)
+    assert isinstance(again, Ticket) and (again.worker, again.spilled) == (1, False)
+    p.left(member, 0)  # its old home is gone: nothing to take from the new one
+    assert p.listeners("a") == {1: 1} and p.connections(1) == 1
+    p.left(again, 0)
+    assert p.listeners("a") == {} and p.connections(1) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["place", "listen", "left", "died", "started"]),
+            st.sampled_from(["a", "b", "c"]),
+            st.integers(0, 2),
+        ),
+        max_size=60,
+    )
+)
+def test_listeners_never_refuse_a_participant(steps: list[tuple[str, str, int]]) -> None:
+    """Whatever the listeners did, a participant is refused only when no worker lives or every
+    configured room is placed; a room never holds more listeners than its bound; counts never
+    go below zero."""
+    p = Placement(3, max_rooms=2, linger_ms=0, per_worker=2)
+    for i in range(3):
+        p.worker_started(i)
+    placed: list[Ticket] = []
+    for op, room, worker in steps:
+        if op == "place":
+            got = p.place(room, 0)
+            if isinstance(got, Refused):
+                live = any(p.alive(i) for i in range(3))
+                assert got.reason == ("too_many_rooms" if live else "no_worker")
+                assert not live or (room not in p.homes() and len(p.homes()) == 2)
+            else:
+                placed.append(got)
+        elif op == "listen":
+            got = p.place_listener(room, 0, 4)
+            if isinstance(got, Ticket):
+                assert p.alive(got.worker)
+                placed.append(got)
+        elif op == "left" and placed:
+            p.left(placed.pop(worker % len(placed)), 0)
+        elif op == "died":
+            p.worker_died(worker)
+        elif op == "started" and not p.alive(worker):
+            p.worker_started(worker)
+        for name in p.homes():
+            assert 0 <= sum(p.listeners(name).values()) <= 4
+            assert all(n > 0 for n in p.listeners(name).values())
+        assert all(p.connections(i) >= 0 for i in range(3))

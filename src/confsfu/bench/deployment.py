@@ -191,6 +191,20 @@ def rooms_of(p: ServerProcess, urls: list[str], bodies: list[dict[str, Any]]) ->
     return []
 
 
+def listeners_of(p: ServerProcess, urls: list[str], bodies: list[dict[str, Any]]) -> int | None:
+    """The listeners connected to `p` now, as its URL's /healthz says (a worker's own count:
+    a room's audience spreads over its workers)."""
+    if p.url not in urls:
+        return None
+    body = bodies[urls.index(p.url)]
+    if p.role == "server":
+        return int(body.get("listeners") or 0)
+    for worker in body.get("workers") or ():
+        if worker.get("index") == p.worker and worker.get("pid") == p.process.pid:
+            return int((worker.get("health") or {}).get("listeners") or 0)
+    return None
+
+
 def snapshot(
     processes: list[ServerProcess], urls: list[str], bodies: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -206,6 +220,7 @@ def snapshot(
             "packets_out": packets_out(p, urls, bodies),
             "relay_frames_out": relay_frames_out(p, urls, bodies),
             "rooms": rooms_of(p, urls, bodies),
+            "listeners": listeners_of(p, urls, bodies),
             "gone": p.gone,
         }
         for p in processes

@@ -43,6 +43,7 @@ def per_process(
                 "relay_frames_out": e.get("relay_frames_out", 0) - s.get("relay_frames_out", 0),
                 "rss_bytes": e["rss_bytes"],
                 "rooms": e.get("rooms", []),  # at the window's end
+                "listeners": e.get("listeners"),  # connected to it at the window's end
                 "gone": e["gone"],  # ended in the window: its CPU is up to its end
             }
         )
@@ -135,6 +136,7 @@ def spread_lines(result: dict[str, Any]) -> list[str]:
                 f" {_int(r['packets_out']):>12} {_n(r['cpu_us_per_packet_out'])}"
                 + (f"  {urls.index(r['url']) + 1 if r['url'] in urls else '-'}" if several else "")
                 + f"  {', '.join(r.get('rooms', [])) or '-'}"
+                + (f" (+{r['listeners']} listeners)" if r.get("listeners") else "")
             )
         lines.append(
             f"  {'total':<12} {'':>8} {procs['cpu_s']:>8.2f} {procs['cpu_pct_of_core']:>7.1f}"

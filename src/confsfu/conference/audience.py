@@ -5,6 +5,10 @@ Listeners are not participants: they are never in the room's membership, so neve
 participant list, lineup, grid, hand queue or floor, and they do not count toward the room's
 participant limit. A listener is one connection: it has no state worth coming back to, so a
 listener whose connection drops is gone at once (the page joins again as a new listener).
+
+A room spanning workers has listeners on several (docs/scale-out.md, "An audience"): each
+worker holds its own, and the count the chairs see is the room's, `watching`: this worker's
+listeners plus those the others say they hold (`counted_elsewhere`, by worker).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import dataclass
 # The chairs hear of a changed count at most this often: an audience of hundreds joining at
 # the start of a meeting is one message a second to each chair, not one per listener.
 COUNT_EVERY_MS = 1000
+MAX_ELSEWHERE = 64  # other workers (or nodes) a count is kept for
+MAX_COUNT = 1_000_000  # listeners one of them may say it holds
 
 
 class AudienceFull(Exception):
@@ -44,6 +50,7 @@ class Audience:
         self.count_every_ms = count_every_ms
         self.peak = 0  # the most listeners at any one time
         self._listeners: dict[str, Listener] = {}
+        self._elsewhere: dict[int, int] = {}  # another worker -> the listeners it holds
         self._told = 0  # the count the chairs were last told
         self._told_ms: int | None = None  # when (None: never)
 
@@ -62,8 +69,28 @@ class Audience:
                 raise AudienceFull("this meeting has no audience")
             raise AudienceFull(f"the audience is full ({self.max_listeners} listeners)")
         listener = self._listeners[pid] = Listener(pid, name, now_ms)
-        self.peak = max(self.peak, len(self._listeners))
+        self.peak = max(self.peak, self.watching)
         return listener
+
+    @property
+    def watching(self) -> int:
+        """The room's listeners: this worker's and those counted elsewhere."""
+        return len(self._listeners) + sum(self._elsewhere.values())
+
+    def counted_elsewhere(self, worker: int, listeners: int) -> None:
+        """Another worker of the room holds `listeners` (clamped to 0..MAX_COUNT; a count from
+        one worker more than MAX_ELSEWHERE is ignored)."""
+        if worker not in self._elsewhere and len(self._elsewhere) >= MAX_ELSEWHERE:
+            return
+        self._elsewhere[worker] = min(max(listeners, 0), MAX_COUNT)
+        self.peak = max(self.peak, self.watching)
+
+    def forget_elsewhere(self, worker: int | None = None) -> None:
+        """A worker holds none of the room's listeners any more (None: no other worker)."""
+        if worker is None:
+            self._elsewhere.clear()
+        else:
+            self._elsewhere.pop(worker, None)
 
     def leave(self, pid: str) -> Listener | None:
         return self._listeners.pop(pid, None)
@@ -82,11 +109,11 @@ class Audience:
         at = self.next_deadline_ms()
         if at is None or now_ms < at:
             return []
-        self._told, self._told_ms = len(self._listeners), now_ms
+        self._told, self._told_ms = self.watching, now_ms
         return [AudienceChanged(self._told)]
 
     def next_deadline_ms(self) -> int | None:
         """When the chairs are next due a count (None: it has not changed)."""
-        if len(self._listeners) == self._told:
+        if self.watching == self._told:
             return None
         return 0 if self._told_ms is None else self._told_ms + self.count_every_ms

@@ -150,6 +150,15 @@ class Meeting:
         self.report.audience_peak = self.audience.peak
         return listener
 
+    def listeners_elsewhere(self, worker: int, listeners: int | None) -> None:
+        """Another worker of the room holds `listeners` of its audience (None: none any more):
+        counted in what the chairs are told and in the report's peak."""
+        if listeners is None:
+            self.audience.forget_elsewhere(worker)
+        else:
+            self.audience.counted_elsewhere(worker, listeners)
+            self.report.audience_peak = max(self.report.audience_peak, self.audience.peak)
+
     def returning(self, token_id: str) -> str | None:
         """The participant who joined with `token_id` and is still in the meeting, if any."""
         return next((pid for pid, t in self._tokens.items() if t == token_id), None)

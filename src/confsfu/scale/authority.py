@@ -20,6 +20,7 @@ from confsfu.ids import SourceId
 
 MAX_PARTICIPANTS: Final = 1000  # names in one plan
 MAX_ID_CHARS: Final = 200
+MAX_LISTENERS: Final = 1_000_000  # a member's audience count, at most
 _STAGE_KINDS: Final = ("screen", "floor", "speaker")
 
 
@@ -52,7 +53,14 @@ class MemberPublishing:
     video: bool
 
 
-MemberEvent = MemberJoined | MemberLeft | MemberLevel | MemberPublishing
+@dataclass(frozen=True, slots=True)
+class MemberAudience:
+    """How many of the room's listeners the member holds (they are in no meeting)."""
+
+    listeners: int
+
+
+MemberEvent = MemberJoined | MemberLeft | MemberLevel | MemberPublishing | MemberAudience
 
 
 class RoomAuthority:
@@ -71,6 +79,8 @@ class RoomAuthority:
         """One participant's event, wherever they are connected; an event the meeting refuses
         (a full or locked room, an unknown participant) changes nothing."""
         meeting = self.meeting
+        if isinstance(event, MemberAudience):
+            return  # a count per member: the shell keeps it (server/relay_decisions.py)
         if isinstance(event, MemberJoined):
             with contextlib.suppress(MeetingError):  # a full or locked room: not joined
                 meeting.join(now_ms, event.pid, event.name, Role.PARTICIPANT, f"member:{event.pid}")
@@ -126,6 +136,8 @@ class PlanApplier:
 
 
 def event_json(event: MemberEvent) -> dict[str, Any]:
+    if isinstance(event, MemberAudience):
+        return {"e": "audience", "n": event.listeners}
     if isinstance(event, MemberJoined):
         return {"e": "joined", "pid": event.pid, "name": event.name}
     if isinstance(event, MemberLeft):
@@ -138,6 +150,8 @@ def event_json(event: MemberEvent) -> dict[str, Any]:
 def event_from_json(data: Any) -> MemberEvent:
     if not isinstance(data, dict):
         raise AuthorityMessageError("an event is an object")
+    if data.get("e") == "audience":
+        return MemberAudience(listener_count(data.get("n")))
     pid = _name(data.get("pid"))
     match data.get("e"):
         case "joined":
@@ -195,6 +209,13 @@ def plan_from_json(data: Any) -> RoomPlan:
     return RoomPlan(
         Stage(stage_pid, kind), lineup, audio_slots, grid_slots, _optional(data.get("previous"))
     )
+
+
+def listener_count(value: Any) -> int:
+    """A listener count: an integer 0..MAX_LISTENERS."""
+    if type(value) is not int or not 0 <= value <= MAX_LISTENERS:
+        raise AuthorityMessageError("a count is 0..1000000")
+    return value
 
 
 def _name(value: Any, *, empty: bool = False) -> str:

@@ -1,6 +1,7 @@
-"""Placement: which worker process is a room's home, and where a room's connections go once
-its home is full (spill), decided by the front from its own connections, the workers' reports
-of the rooms they hold, and their deaths (sans-IO)."""
+"""Placement: which worker process is a room's home, where a room's connections go once its
+home is full (spill), and where its listeners go (spread over the least loaded workers),
+decided by the front from its own connections, the workers' reports of the rooms they hold,
+and their deaths (sans-IO)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class Ticket:
     worker: int
     epoch: int
     home: int = -1  # -1: the same as `worker`
+    listener: bool = False  # one of the room's audience (`place_listener`)
 
     @property
     def spilled(self) -> bool:
@@ -27,7 +29,8 @@ class Ticket:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """No home for the room: `no_worker` (none alive) or `too_many_rooms`."""
+    """No home for the room: `no_worker` (none alive) or `too_many_rooms`; for a listener
+    also `audience_full` (the room has its most listeners, across its workers)."""
 
     reason: str
 
@@ -37,6 +40,7 @@ class _Home:
     worker: int
     connections: int = 0
     members: dict[int, int] = field(default_factory=dict)  # relay member -> its connections
+    listeners: dict[int, int] = field(default_factory=dict)  # worker -> its listeners (of those)
     held: bool = False  # the worker's latest report names the room
     idle_since_ms: int = 0  # when its last connection ended (or it was placed)
 
@@ -87,6 +91,7 @@ class Placement:
             del self._homes[room]
         for home in self._homes.values():
             home.members.pop(index, None)
+            home.listeners.pop(index, None)
         return lost
 
     def reported(self, index: int, rooms: Iterable[str], now_ms: int) -> None:
@@ -110,6 +115,49 @@ class Placement:
     def place(self, room: str, now_ms: int) -> Ticket | Refused:
         """A connection joins `room`: the worker it goes to (its home, or a relay member when
         the home is full), counted until `left`."""
+        home = self._home_for(room, now_ms)
+        if isinstance(home, Refused):
+            return home
+        spill = self._spill_to(home)
+        if spill is None:
+            home.connections += 1
+            return Ticket(room, home.worker, self._workers[home.worker].epoch)
+        home.members[spill] = home.members.get(spill, 0) + 1
+        return Ticket(room, spill, self._workers[spill].epoch, home.worker)
+
+    def place_listener(self, room: str, now_ms: int, max_listeners: int) -> Ticket | Refused:
+        """A listener joins `room`: to the live worker with the fewest connections (a worker
+        already holding the room first among equals: no new relay for nothing), whatever
+        `per_worker` says; a worker other than the home becomes a relay member of the room.
+        At most `max_listeners` of the room's listeners at once, wherever they are. Listeners
+        are load like any connection (a participant may spill sooner), but no bound here
+        refuses a participant, so no listener does."""
+        known = self._homes.get(room)
+        if (sum(known.listeners.values()) if known else 0) >= max_listeners:
+            return Refused("audience_full")
+        home = self._home_for(room, now_ms)
+        if isinstance(home, Refused):
+            return home
+        live = [i for i, w in enumerate(self._workers) if w.alive]
+        index = min(
+            live,
+            key=lambda i: (
+                self.connections(i),
+                i != home.worker and i not in home.members,
+                i != home.worker,
+                i,
+            ),
+        )
+        home.listeners[index] = home.listeners.get(index, 0) + 1
+        epoch = self._workers[index].epoch
+        if index == home.worker:
+            home.connections += 1
+            return Ticket(room, index, epoch, listener=True)
+        home.members[index] = home.members.get(index, 0) + 1
+        return Ticket(room, index, epoch, home.worker, listener=True)
+
+    def _home_for(self, room: str, now_ms: int) -> _Home | Refused:
+        """The room's home, placed on the least loaded live worker if it has none."""
         home = self._homes.get(room)
         if home is None:
             if len(self._homes) >= self.max_rooms:
@@ -118,12 +166,7 @@ class Placement:
             if index is None:
                 return Refused("no_worker")
             home = self._homes[room] = _Home(index, idle_since_ms=now_ms)
-        spill = self._spill_to(home)
-        if spill is None:
-            home.connections += 1
-            return Ticket(room, home.worker, self._workers[home.worker].epoch)
-        home.members[spill] = home.members.get(spill, 0) + 1
-        return Ticket(room, spill, self._workers[spill].epoch, home.worker)
+        return home
 
     def _spill_to(self, home: _Home) -> int | None:
         """Where a new connection of a room goes instead of its home (None: the home)."""
@@ -147,14 +190,12 @@ class Placement:
         home = self._homes.get(ticket.room)
         if home is None or self._workers[ticket.worker].epoch != ticket.epoch:
             return
+        if ticket.listener and home.worker == (ticket.worker if ticket.home < 0 else ticket.home):
+            _take_one(home.listeners, ticket.worker)
         if ticket.spilled:
             if home.worker != ticket.home:
                 return  # the room moved since: that member went with its old home
-            count = home.members.get(ticket.worker, 0)
-            if count > 1:
-                home.members[ticket.worker] = count - 1
-            elif count == 1:
-                del home.members[ticket.worker]
+            _take_one(home.members, ticket.worker)
             return
         if home.worker != ticket.worker or home.connections == 0:
             return
@@ -212,6 +253,11 @@ class Placement:
             if home.members
         }
 
+    def listeners(self, room: str) -> dict[int, int]:
+        """The room's listeners placed on each worker (only those with some)."""
+        home = self._homes.get(room)
+        return {} if home is None else dict(sorted(home.listeners.items()))
+
     def rooms_on(self, index: int) -> list[str]:
         return sorted(room for room, home in self._homes.items() if home.worker == index)
 
@@ -220,3 +266,12 @@ class Placement:
         if not live:
             return None
         return min(live, key=lambda i: (self.connections(i), len(self.rooms_on(i)), i))
+
+
+def _take_one(counts: dict[int, int], index: int) -> None:
+    """One less at `index` (never below zero; a zero is no entry)."""
+    count = counts.get(index, 0)
+    if count > 1:
+        counts[index] = count - 1
+    elif count == 1:
+        del counts[index]

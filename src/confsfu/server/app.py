@@ -19,7 +19,7 @@ from confsfu.server.live_room import LiveRoom
 from confsfu.server.loop_lag import LagProbe, LoopLag
 from confsfu.server.member_session import MemberSession, member_pid
 from confsfu.server.metrics import exposition, make_registry
-from confsfu.server.relay_link import add_relay_routes, mirrored, relay_health
+from confsfu.server.relay_link import add_relay_routes, member_rooms, mirrored, relay_health
 from confsfu.server.reports import write_reports
 from confsfu.server.session import Session
 from confsfu.server.worker_control import OUTLET, SnapshotOutlet, add_worker_routes
@@ -105,8 +105,10 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     probe.start()
     yield
     probe.stop()
-    if app[KEEP_REPORTS]:
-        write_reports(hub.rooms, app[SETTINGS].report_dir)
+    if app[KEEP_REPORTS]:  # a relay member's meeting is not the room's: its authority reports
+        members = member_rooms(app)
+        rooms = {name: live for name, live in hub.rooms.items() if name not in members}
+        write_reports(rooms, app[SETTINGS].report_dir)
     await hub.close()
     gc_policy.flush()  # the rooms' garbage, while nobody's media can stall
 

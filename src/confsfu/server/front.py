@@ -21,7 +21,13 @@ from confsfu.scale.directory import Remote, Wait
 from confsfu.scale.placement import Placement, Refused, Ticket
 from confsfu.server.app import WEB_DIR, index_handler, open_websocket
 from confsfu.server.clock import clock_ms
-from confsfu.server.front_join import JoinRead, hello, read_join, refuse_unplaced
+from confsfu.server.front_join import (
+    JoinRead,
+    hello,
+    read_join,
+    refuse_listener,
+    refuse_unplaced,
+)
 from confsfu.server.front_member import member_url, member_websocket
 from confsfu.server.front_metrics import WorkerScrape, front_exposition
 from confsfu.server.front_node_spans import NodeSpans
@@ -62,6 +68,7 @@ class Front:
         self.health: list[dict[str, Any] | None] = [None] * count
         self.lost_rooms: list[str] = []  # rooms that went with a worker, latest last (bounded)
         self._some_ready = asyncio.Event()
+        self._spanning = False  # some room spanned workers at the last poll
         self._closing: set[asyncio.Future[bool]] = set()
         self.snapshots = FrontSnapshots(settings, self._current, self.placement.home, self._owns)
         self.nodes: FrontNodes | None = None  # a node of a deployment (front_nodes.py)
@@ -112,13 +119,24 @@ class Front:
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
 
-    async def place(self, room: str) -> Ticket | Refused:
-        placed = self.placement.place(room, clock_ms())
+    async def place(self, join: JoinRead) -> Ticket | Refused:
+        placed = self._place(join)
         if isinstance(placed, Refused) and placed.reason == "no_worker":
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._some_ready.wait(), WAIT_FOR_WORKER_S)
-            placed = self.placement.place(room, clock_ms())
+            placed = self._place(join)
         return placed
+
+    def _place(self, join: JoinRead) -> Ticket | Refused:
+        if join.listener:  # the audience spreads over the workers (docs/scale-out.md)
+            return self.placement.place_listener(
+                join.room, clock_ms(), self.max_listeners(join.room)
+            )
+        return self.placement.place(join.room, clock_ms())
+
+    def max_listeners(self, room: str) -> int:
+        config = self.settings.room(room)
+        return 0 if config is None else config.max_listeners
 
     async def worker_health(self, index: int) -> dict[str, Any] | None:
         worker = self.pool.workers[index]
@@ -160,8 +178,15 @@ class Front:
         """Keep the room map in step with what the workers hold."""
         while True:
             await asyncio.gather(*(self.worker_health(i) for i in range(len(self.pipes))))
-            if self.placement.per_worker or self.node_spans is not None:
+            spanning = bool(self.placement.spans())
+            if (
+                self.placement.per_worker
+                or spanning
+                or self._spanning
+                or self.node_spans is not None
+            ):
                 await tell_spans(self)  # the rooms spanning workers (server/front_relay.py)
+            self._spanning = spanning
             for room in self.placement.expire(clock_ms()):
                 log.info("room %s has no home any more", room)
             self.snapshots.expire()
@@ -331,9 +356,12 @@ async def _serve_connection(front: Front, ws: web.WebSocketResponse, *, hop: boo
 async def _serve_here(
     front: Front, ws: web.WebSocketResponse, join: JoinRead, authority: str | None = None
 ) -> None:
-    placed = await front.place(join.room)
+    placed = await front.place(join)
     if isinstance(placed, Refused):
-        await refuse_unplaced(ws, placed.reason)
+        if placed.reason == "audience_full":
+            await refuse_listener(ws, front.max_listeners(join.room))
+        else:
+            await refuse_unplaced(ws, placed.reason)
         return
     front.pipes[placed.worker].add(ws)
     try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from confsfu import __version__
+from confsfu.conference.permissions import Role
 from confsfu.server.clock import clock_ms
 from confsfu.server.joining import admit_join
 from confsfu.settings import Settings
@@ -27,6 +28,7 @@ JOIN_WITHIN_S = 60.0  # a connection that has not sent a valid join by then is c
 class JoinRead:
     room: str
     text: str  # the join as the page sent it, for the worker
+    listener: bool = False  # joins the room's audience (placed as one: Placement.place_listener)
 
 
 def hello() -> str:
@@ -65,7 +67,8 @@ async def _read_join(ws: web.WebSocketResponse, settings: Settings) -> JoinRead 
             message = parse_client_message(text)
             phase.accept(message.type)
             if isinstance(message, Join):
-                return JoinRead(_room_of(message, settings), text)
+                admission = admit_join(message, settings)
+                return JoinRead(admission.room, text, admission.role == Role.LISTENER)
         except SignallingError as exc:
             if exc.fatal:
                 await _close(ws, exc, WSCloseCode.OK)
@@ -79,12 +82,6 @@ async def _read_join(ws: web.WebSocketResponse, settings: Settings) -> JoinRead 
             await ws.close()
             return None
     return None
-
-
-def _room_of(message: Join, settings: Settings) -> str:
-    """The room a join is admitted to, by the same rules the worker applies; raises the
-    same fatal SignallingError where it refuses."""
-    return admit_join(message, settings).room
 
 
 async def _send(ws: web.WebSocketResponse, message: Message) -> None:
@@ -111,6 +108,18 @@ async def _close(ws: web.WebSocketResponse, exc: SignallingError, code: int) -> 
     await _refuse(ws, exc, fatal=True)
     await _send(ws, Bye(reason=exc.message))
     await ws.close(code=code, message=exc.code.encode() if code != WSCloseCode.OK else b"")
+
+
+async def refuse_listener(ws: web.WebSocketResponse, max_listeners: int) -> None:
+    """The room's audience is full across its workers: refused as a worker refuses a listener
+    beyond its room's limit (conference/audience.py), and closed."""
+    why = (
+        "this meeting has no audience"
+        if max_listeners == 0
+        else f"the audience is full ({max_listeners} listeners)"
+    )
+    exc = SignallingError("audience_full", why, in_reply_to="join", fatal=True)
+    await _close(ws, exc, WSCloseCode.OK)
 
 
 async def refuse_unplaced(ws: web.WebSocketResponse, reason: str) -> None:

@@ -152,7 +152,7 @@ class LiveRoom:
 
     def audience_count(self) -> AudienceCount:
         audience = self.meeting.audience
-        return AudienceCount(listeners=len(audience), max_listeners=audience.max_listeners)
+        return AudienceCount(listeners=audience.watching, max_listeners=audience.max_listeners)
 
     def participant_info(self, p: Participant) -> ParticipantInfo:
         m = self.meeting
@@ -307,7 +307,7 @@ class LiveRoom:
     def admit_listener(self, pid: str, conn: Connection) -> None:
         """`pid`, admitted to the meeting's audience, is connected: the chairs will hear of it."""
         self.listeners[pid] = conn
-        self._count_due()
+        self.audience_changed()
 
     async def listener_left(self, pid: str) -> None:
         """A listener left (or its connection dropped: it has nothing to come back to)."""
@@ -316,11 +316,13 @@ class LiveRoom:
         self._slot_seq.pop(pid, None)
         self.meeting.audience.leave(pid)
         await self.media.remove(pid)
-        self._count_due()
+        self.audience_changed()
         if self.empty and self.on_empty is not None:
             await self.on_empty()
 
-    def _count_due(self) -> None:
+    def audience_changed(self) -> None:
+        """The room's audience count may have changed (here or on another worker): the chairs
+        are told at their next due time."""
         if (at := self.meeting.audience.next_deadline_ms()) is not None:
             self.wake(at)
 

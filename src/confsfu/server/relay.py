@@ -86,7 +86,13 @@ class RoomRelay:
         if live is not None:
             live.media.relay_wants = lambda: self.core.wanted_layers(self._now_ms)
             self.decisions = RoomDecisions(
-                index, home, live.media, send, self._mirror, self._unmirror
+                index,
+                home,
+                live.media,
+                send,
+                self._mirror,
+                self._unmirror,
+                counted=live.audience_changed,
             )
 
     @property

@@ -2,7 +2,9 @@
 room's home worker (its authority) sends its latest room plan to the relay members, which apply
 it to their own subscribers (`RoomMedia.applied_plan`); a member tells the authority who of the
 room is connected to it without an authority link (`MemberJoined`, `MemberLeft`: a linked one is
-in the authority's meeting as itself, server/authority_link.py), and the meeting holds them.
+in the authority's meeting as itself, server/authority_link.py), and the meeting holds them;
+and how many listeners it holds (`MemberAudience`): the authority's chairs see the sum, and each
+member hears how many are on the other workers (`{"audience": n}`) for its own chairs.
 Audio levels need no message: every microphone is relayed to every worker of the room, and the
 authority's intake reads the levels as it does its own publishers'."""
 
@@ -16,13 +18,16 @@ from typing import TYPE_CHECKING, Any
 from confsfu.conference.slot_plan import RoomPlan
 from confsfu.scale import relay_frame as rf
 from confsfu.scale.authority import (
+    MAX_LISTENERS,
     AuthorityMessageError,
+    MemberAudience,
     MemberEvent,
     MemberJoined,
     MemberLeft,
     PlanApplier,
     event_from_json,
     event_json,
+    listener_count,
     plan_from_json,
     plan_json,
 )
@@ -48,6 +53,7 @@ class RoomDecisions:
         send: Callable[[int, bytes], None],
         mirror: Callable[[int, str, str], None],
         unmirror: Callable[[int, str], None],
+        counted: Callable[[], None] = lambda: None,
     ) -> None:
         self.room = room
         self.home = home  # the authority's worker index (-1: this worker is the authority)
@@ -55,11 +61,14 @@ class RoomDecisions:
         self._send = send
         self._mirror = mirror  # (now_ms, pid, name): into this worker's meeting
         self._unmirror = unmirror
+        self._counted = counted  # a listener count from another worker changed the room's
         self.applier = PlanApplier()
         self._sent_plan: RoomPlan | None = None
         self._told: dict[str, str] = {}  # the roster the authority has heard of
         self._said_ms = -SAY_AGAIN_MS
         self._members: dict[int, set[str]] = {}  # authority: each member's participants
+        self._audiences: dict[int, int] = {}  # authority: each member's listeners
+        self._told_listeners: dict[int, int] = {}  # the count each peer was last told
         self._frames: dict[int, int] = {}  # ROOM frames this tick, by peer
         if home >= 0:
             media.applied_plan = lambda: self.applier.plan
@@ -83,6 +92,7 @@ class RoomDecisions:
             for peer in [p for p in self._members if p not in peers]:
                 for pid in self._members.pop(peer):
                     self._unmirror(now_ms, pid)
+            self._tell_audience(again, peers)
             return
         room = self.media.meeting.room
         local = {p: room.participants[p].name for p in room.participants if p not in mirrored}
@@ -91,6 +101,10 @@ class RoomDecisions:
         ]
         events += [MemberLeft(p) for p in self._told if p not in local]
         self._told = local
+        listeners = len(self.media.meeting.audience)
+        if again or listeners != self._told_listeners.get(self.home):
+            self._told_listeners[self.home] = listeners
+            events.append(MemberAudience(listeners))
         for start in range(0, len(events), MAX_EVENTS):
             chunk = events[start : start + MAX_EVENTS]
             self._send(self.home, self._frame({"events": [event_json(e) for e in chunk]}))
@@ -110,6 +124,8 @@ class RoomDecisions:
                 if plan != self.applier.plan:
                     self.applier.on_plan(plan)
                     self.media.reassign_gradually()
+            elif "audience" in message and peer == self.home:  # listeners on the others
+                self._count(peer, listener_count(message["audience"]))
             elif "events" in message and self.authority:
                 events = message["events"]
                 if not isinstance(events, list) or len(events) > MAX_EVENTS:
@@ -120,6 +136,10 @@ class RoomDecisions:
             log.info("room message from worker %d dropped: %s", peer, exc)
 
     def _member_event(self, peer: int, event: MemberEvent, now_ms: int) -> None:
+        if isinstance(event, MemberAudience):
+            self._audiences[peer] = event.listeners
+            self._count(peer, event.listeners)
+            return
         mine = self._members.setdefault(peer, set())
         if isinstance(event, MemberJoined):
             if event.pid in mine or len(mine) < 1000:
@@ -128,6 +148,26 @@ class RoomDecisions:
         elif isinstance(event, MemberLeft) and event.pid in mine:
             mine.discard(event.pid)
             self._unmirror(now_ms, event.pid)
+
+    def _tell_audience(self, again: bool, peers: frozenset[int]) -> None:
+        """The authority tells each member the room's listeners on the other workers (its
+        own and the other members'), when that changed and each second."""
+        for peer in [p for p in self._audiences if p not in peers]:
+            del self._audiences[peer]
+            self._count(peer, None)
+        here = len(self.media.meeting.audience)
+        total = here + sum(self._audiences.values())
+        for peer in peers:
+            others = min(total - self._audiences.get(peer, 0), MAX_LISTENERS)
+            if again or others != self._told_listeners.get(peer):
+                self._told_listeners[peer] = others
+                self._send(peer, self._frame({"audience": others}))
+        for peer in [p for p in self._told_listeners if p not in peers]:
+            del self._told_listeners[peer]
+
+    def _count(self, peer: int, listeners: int | None) -> None:
+        self.media.meeting.listeners_elsewhere(peer, listeners)
+        self._counted()
 
     def _frame(self, message: dict[str, Any]) -> bytes:
         """The ROOM frame of a message (an empty object if it is too large to send)."""
@@ -139,3 +179,5 @@ class RoomDecisions:
 
     def close(self) -> None:
         self.media.applied_plan = None
+        self.media.meeting.audience.forget_elsewhere()  # the span ended: listeners here only
+        self._counted()

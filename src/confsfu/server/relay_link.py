@@ -332,6 +332,13 @@ def mirrored(app: web.Application) -> int:
     return links[0].mirrored if links else 0
 
 
+def member_rooms(app: web.Application) -> set[str]:
+    """The rooms this worker holds as a relay member (another worker is their authority, whose
+    meeting and report are the room's)."""
+    links: list[RelayLink] = app.get(RELAY_LINKS, [])  # a worker's only
+    return {name for name, span in links[0].spans.items() if span[2] >= 0} if links else set()
+
+
 class RelayCollector(Collector):
     """/metrics: `confsfu_relay_events_total{event}`, the link's counts (none before the front
     spoke of a relay)."""

@@ -104,9 +104,7 @@ class WorkerPool:
         except TimeoutError:
             line = b""
         if READY_LINE in line:
-            worker.client = aiohttp.ClientSession(
-                connector=aiohttp.UnixConnector(path=str(worker.socket))
-            )
+            worker.client = worker_client(worker.socket)
             worker.ready.set()
             log.info("worker %d ready (pid %d)", worker.index, process.pid)
             self._on_ready(worker.index)
@@ -162,3 +160,10 @@ async def _drain(stream: asyncio.StreamReader) -> None:
     """Read what a worker prints after it is ready, so its pipe never fills."""
     while await stream.read(4096):
         pass
+
+
+def worker_client(socket: Path) -> aiohttp.ClientSession:
+    """The front's HTTP client to one worker: every page's piped WebSocket, the control
+    connection and the polls share it, so its connector has no limit (aiohttp's default of 100
+    held a worker to 99 pages, and queued the polls behind them); the pages are the bound."""
+    return aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(socket), limit=0))
