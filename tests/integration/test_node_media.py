@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import aioice.ice
 import pytest
 
 from confsfu.codecs.vp8 import parse_vp8
@@ -29,6 +30,7 @@ from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.scale import node_spans as ns
 from confsfu.scale.directory import ROOM_KEY
+from confsfu.server.aiortc_setup import configure_aiortc
 from confsfu.server.front_redis import KEY
 from confsfu.server.redis_resp import Redis
 from tests.integration.test_nodes import (  # noqa: F401 (fixtures)
@@ -48,6 +50,17 @@ from tests.integration.test_workers import token, until
 pytestmark = pytest.mark.loopback
 RELAY_SECRET = "node-media-test-secret-0123456789abcdef"
 TOKENS: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def host_candidates() -> Any:
+    """This test's peers reach the nodes at their namespaces' addresses, so they offer the
+    machine's addresses: an in-process server that an earlier test made (create_app) leaves
+    aiortc offering 127.0.0.1 only, process-wide. Put back as it was after."""
+    saved = aioice.ice.get_host_addresses
+    configure_aiortc("host")
+    yield
+    aioice.ice.get_host_addresses = saved
 
 
 def spill(link_ip: str) -> dict[str, Any]:
