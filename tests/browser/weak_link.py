@@ -247,7 +247,16 @@ async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: st
 
 
 # Of the server's counters and drops, those that tell what it did about the link.
-SERVER_COUNTS = ("drain_holds", "keyframe_requests", "rtx_out", "nack_draining", "nack_over_limit")
+SERVER_COUNTS = (
+    "drain_holds",
+    "keyframe_requests",
+    "keyframe_requests_suppressed",  # a subscriber's ask within the interval of the last
+    "pli_draining",
+    "rtx_out",
+    "nack_draining",
+    "nack_over_limit",
+    "nack_not_in_history",
+)
 
 
 def server_counts(server: RunningServer) -> dict[str, int]:
@@ -255,6 +264,10 @@ def server_counts(server: RunningServer) -> dict[str, int]:
     for live in server.app[HUB].rooms.values():
         for key, value in [*live.media.counters.items(), *live.media.drops.items()]:
             out[key] = out.get(key, 0) + value
+        suppressed = live.media.keyframes.requests_suppressed
+        out["keyframe_requests_suppressed"] = (
+            out.get("keyframe_requests_suppressed", 0) + suppressed
+        )
     return out
 
 
