@@ -4,9 +4,11 @@ for a room"): the member's session opens an **authority link**, a WebSocket to t
 and decides the role, the participant id, a resumption), and then the page's meeting messages
 (signalling/routing.py). Whatever the authority's meeting sends that participant (its joined,
 room_state, chat, participant updates, errors, its bye) comes back on the link and goes to the
-page as it is; a chair's mute of the participant is applied to this worker's intake. The link
-ends when the session does; an authority gone (its worker died) closes the page with 1012, so it
-comes back into the room's next home as itself."""
+page as it is; a chair's mute of the participant is applied to this worker's intake. What only
+this worker knows goes the other way (signalling/link_messages.py): a screen share asked for
+(the authority decides, the media stays here) and ended, the participant's connection quality
+(at most once a second). The link ends when the session does; an authority gone (its worker
+died) closes the page with 1012, so it comes back into the room's next home as itself."""
 
 from __future__ import annotations
 
@@ -21,13 +23,21 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType
 from yarl import URL
 
+from confsfu.bandwidth.quality import Quality
 from confsfu.conference.meeting import MeetingError
 from confsfu.scale.node_spans import MEMBER_KEY_HEADER, member_key
 from confsfu.server.clock import clock_ms
 from confsfu.server.live_room import Connection, LiveRoom
 from confsfu.server.logs import ParticipantLog
 from confsfu.signalling.admission import Admission, fatal
-from confsfu.signalling.connection import Phase
+from confsfu.signalling.connection import Phase, SignallingError
+from confsfu.signalling.link_messages import (
+    MemberQuality,
+    MemberScreen,
+    MemberScreenDecision,
+    is_link_message,
+    parse_link_message,
+)
 from confsfu.signalling.messages import Join, Joined
 
 if TYPE_CHECKING:
@@ -37,6 +47,7 @@ log = logging.getLogger(__name__)
 OPEN_TIMEOUT_S = 10.0  # the authority's answer to a join
 LINK_MESSAGE_BYTES = 8 << 20  # our own worker's messages (a report, a chat history)
 GONE = b"authority"  # the close reason a page gets when the room's authority went
+QUALITY_EVERY_S = 1.0  # a participant's quality goes to the authority at most this often
 
 
 class AuthorityLink:
@@ -50,6 +61,11 @@ class AuthorityLink:
         self._client: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.reader: asyncio.Task[None] | None = None
+        self._screen: asyncio.Future[MemberScreenDecision] | None = None  # asked, unanswered
+        self._quality: Quality = "unknown"  # the latest; `_quality_told` the authority's
+        self._quality_told: Quality = "unknown"
+        self._quality_at = -QUALITY_EVERY_S
+        self._quality_task: asyncio.Task[None] | None = None
 
     async def open(self, pid: str, join_text: str) -> str:
         """Connect, send the join as `pid`; the authority's first answer (its `joined`, or an
@@ -86,7 +102,51 @@ class AuthorityLink:
                 return
             yield frame.data
 
+    async def ask_screen(self) -> MemberScreenDecision:
+        """May the participant share a screen? The authority's answer (raises TimeoutError,
+        ConnectionError). One at a time (the session handles one screen offer at a time)."""
+        fut = self._screen = asyncio.get_running_loop().create_future()
+        try:
+            await self.send(MemberScreen(on=True).model_dump_json())
+            async with asyncio.timeout(OPEN_TIMEOUT_S):
+                decision: MemberScreenDecision = await fut
+            return decision
+        finally:
+            self._screen = None
+
+    def answered(self, text: str) -> None:
+        """A link message from the authority (never the page's)."""
+        with contextlib.suppress(ValueError):
+            message = parse_link_message(text)
+            asked = self._screen
+            if isinstance(message, MemberScreenDecision) and asked and not asked.done():
+                asked.set_result(message)
+
+    def tell_quality(self, quality: Quality) -> None:
+        """The participant's connection quality changed here: the authority hears of it (the
+        latest, at most once a second)."""
+        self._quality = quality
+        if self._quality_task is None or self._quality_task.done():
+            self._quality_task = asyncio.ensure_future(self._send_quality())
+
+    async def _send_quality(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._quality != self._quality_told:
+            wait_s = self._quality_at + QUALITY_EVERY_S - loop.time()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            quality = self._quality
+            self._quality_told, self._quality_at = quality, loop.time()
+            await self.send(MemberQuality(quality=quality).model_dump_json())
+
+    def _stop(self) -> None:
+        if self._screen is not None and not self._screen.done():
+            self._screen.set_exception(ConnectionError("the authority link ended"))
+        if self._quality_task is not None:
+            self._quality_task.cancel()
+
     async def close(self) -> None:
+        self._stop()
         if self.reader is not None and self.reader is not asyncio.current_task():
             self.reader.cancel()
         if self._ws is not None:
@@ -158,7 +218,10 @@ async def join_through_authority(session: Session, message: Join, admission: Adm
     session.live, session.link = live, link
     live.linked.add(pid)
     live.connections[pid] = Connection(
-        send=session.send, close=session.close, supersede=session.supersede
+        send=session.send,
+        close=session.close,
+        supersede=session.supersede,
+        quality=link.tell_quality,
     )
     if joined.you is not None:
         apply_orders(live, joined.you.model_dump())
@@ -174,6 +237,9 @@ async def _read(session: Session, link: AuthorityLink, live: LiveRoom) -> None:
         async for text in link.messages():
             if session.phase.phase == Phase.CLOSED:
                 return
+            if is_link_message(text):  # the authority's answer to this worker
+                link.answered(text)
+                continue
             message = _object(text)
             kind = message.get("type")
             if kind in ("participant_updated", "participant_joined"):
@@ -187,6 +253,7 @@ async def _read(session: Session, link: AuthorityLink, live: LiveRoom) -> None:
                 session.phase.move(Phase.CLOSED)
                 session.close_when_sent()
                 return
+        link._stop()
         if session.phase.phase != Phase.CLOSED:  # the authority went without a bye
             session.log.warning("the room's authority is gone: the page reconnects")
             session.phase.move(Phase.CLOSED)
@@ -194,6 +261,29 @@ async def _read(session: Session, link: AuthorityLink, live: LiveRoom) -> None:
     except Exception:  # nothing the link brings may outlive the session unseen
         session.log.exception("the authority link failed")
         session.close_when_sent(WSCloseCode.SERVICE_RESTART, GONE)
+
+
+async def start_screen_at_authority(session: Session, live: LiveRoom) -> None:
+    """A member's participant asks to share a screen: the authority decides (who may, as
+    for a page there), this worker's meeting notes it. Raises MeetingError as the
+    authority's meeting refused, SignallingError if it did not answer."""
+    link = session.link
+    assert link is not None
+    try:
+        decision = await link.ask_screen()
+    except (TimeoutError, ConnectionError) as exc:
+        raise SignallingError(
+            "internal", "the room's authority did not answer", in_reply_to="publish_offer"
+        ) from exc
+    if not decision.allowed:
+        code, message = decision.code or "forbidden", decision.message or "refused"
+        raise MeetingError(code, message, decision.reason)
+    live.meeting.screens.add(session.pid)
+
+
+async def stop_screen_at_authority(session: Session) -> None:
+    if session.link is not None:
+        await session.link.send(MemberScreen(on=False).model_dump_json())
 
 
 def _object(text: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
+from confsfu.bandwidth.quality import Quality
 from confsfu.conference import chat, moderation
 from confsfu.conference.audience import AudienceChanged
 from confsfu.conference.meeting import Meeting, MeetingEvent, ParticipantRemoved
@@ -92,6 +93,8 @@ class Connection:
     send: Send
     close: Close  # close with a reason (bye)
     supersede: Close  # close without leaving: the participant came back on another connection
+    # A relay member's participant: its quality goes to the room's authority this way.
+    quality: Callable[[Quality], None] | None = None
 
 
 @dataclass(eq=False)
@@ -112,6 +115,13 @@ class LiveRoom:
     linked: set[str] = field(default_factory=set)
     follows: bool = False
     remote: set[str] = field(default_factory=set)
+    remote_quality: dict[str, Quality] = field(default_factory=dict)  # of `remote`, as told
+    # The room's listeners across workers: on the authority, where its room states and the
+    # audience's notices go for the members' listeners too (server/relay_decisions.py); on a
+    # member, the authority's latest room state (its own meeting's would be wrong), as JSON.
+    to_members: Callable[[str], None] | None = None
+    authority_state: str | None = None
+    audience_from_authority: bool = False  # a member: its listeners hear the authority only
     _timer: asyncio.TimerHandle | None = None
     _timer_at_ms: int = 0  # when `_timer` runs
     _timers_on: bool = False
@@ -132,12 +142,17 @@ class LiveRoom:
         self, message: Message, *, exclude: str | None = None, audience: bool = False
     ) -> None:
         """To every participant (and with `audience` every listener: the room's state, the
-        notices everyone gets; never who is here or what they do). A follower's: nobody."""
+        notices everyone gets; never who is here or what they do). A follower's: nobody.
+        A room spanning workers: the authority's audience messages go to the members'
+        listeners too, and a member's own go to none of its listeners."""
         if self.follows:
             return
         if self.on_change is not None:
             self.on_change()
         text = message.model_dump_json()  # once, not once per connection
+        if audience and self.to_members is not None:
+            self.to_members(text)
+        audience = audience and not self.audience_from_authority
         groups = (self.connections, self.listeners) if audience else (self.connections,)
         for group in groups:
             for pid, conn in list(group.items()):
@@ -169,7 +184,7 @@ class LiveRoom:
             unmute_requested=bool(
                 mod and (mod.audio_unmute_requested or mod.video_unmute_requested)
             ),
-            quality=self.media.quality(p.id),
+            quality=self.remote_quality.get(p.id) or self.media.quality(p.id),
             connection="reconnecting" if m.presence.is_away(p.id) else "connected",
         )
 
@@ -192,6 +207,24 @@ class LiveRoom:
             chat_enabled=m.chat.enabled,
         )
 
+    def listener_state(self) -> RoomState | str:
+        """The room state a listener joining here gets: the authority's if this is a member."""
+        if self.audience_from_authority and self.authority_state is not None:
+            return self.authority_state
+        return self.room_state()
+
+    def tell_listeners_soon(self, text: str, *, state: bool = False) -> None:
+        """A member: an audience message of the authority's (`state`: a room state) for the
+        listeners here."""
+        if state:
+            self.authority_state = text
+        self._spawn(self._tell_listeners(text))
+
+    async def _tell_listeners(self, text: str) -> None:
+        for conn in list(self.listeners.values()):
+            await conn.send(text)
+            self.media.pump()
+
     def chat_info(self, message: chat.ChatMessage) -> ChatInfo:
         return ChatInfo(
             id=message.id,
@@ -206,10 +239,15 @@ class LiveRoom:
         return ChatHistory(messages=[self.chat_info(m) for m in self.meeting.chat.history()])
 
     async def announce(
-        self, events: Iterable[MeetingEvent | ParticipantRemoved], also: Iterable[str] = ()
+        self,
+        events: Iterable[MeetingEvent | ParticipantRemoved],
+        also: Iterable[str] = (),
+        *,
+        state: bool = False,
     ) -> None:
-        """Tell everyone what changed: room state, updated participants, personal notices (a
-        follower only applies the gates: the authority tells its pages)."""
+        """Tell everyone what changed: room state (with `state` even without an event that
+        changes it: a screen share started or ended), updated participants, personal notices
+        (a follower only applies the gates: the authority tells its pages)."""
         if self.follows:
             self.media.refresh_gates()
             self.media.reassign_gradually()
@@ -218,7 +256,7 @@ class LiveRoom:
             self.on_change()
         self.media.refresh_gates()  # before any await: a chair's mute takes effect at once
         changed = set(also)
-        state_changed = False
+        state_changed = state
         for event in events:
             pid = getattr(event, "pid", None)
             if isinstance(pid, str):
@@ -362,7 +400,10 @@ class LiveRoom:
     def quality_changed(self, pid: str) -> None:
         """A participant's connection quality changed: every page hears of it now."""
         p = self.room.participants.get(pid)
-        if p is not None:
+        conn = self.connections.get(pid)
+        if pid in self.linked and conn is not None and conn.quality is not None:
+            conn.quality(self.media.quality(pid))  # the authority tells every page
+        elif p is not None:
             self._spawn(self.broadcast(ParticipantUpdated(participant=self.participant_info(p))))
 
     def layers_changed(self, pid: str, purpose: Purpose, rids: list[str]) -> None:

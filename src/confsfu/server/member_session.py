@@ -11,11 +11,19 @@ import re
 
 from aiohttp import web
 
+from confsfu.conference.meeting import MeetingError
 from confsfu.server.hub import Hub
 from confsfu.server.live_room import LiveRoom
 from confsfu.server.logs import ParticipantLog
 from confsfu.server.session import Session
 from confsfu.signalling.connection import Phase, SignallingError
+from confsfu.signalling.link_messages import (
+    MemberQuality,
+    MemberScreen,
+    MemberScreenDecision,
+    is_link_message,
+    parse_link_message,
+)
 from confsfu.signalling.messages import ClientMessage, Join
 from confsfu.signalling.routing import Route, route
 
@@ -36,6 +44,47 @@ class MemberSession(Session):
         self.pid = pid
         self.log = ParticipantLog(log, pid)
 
+    async def _on_text(self, text: str) -> None:
+        if not is_link_message(text):
+            await super()._on_text(text)
+        elif not await self._over_limits(text):  # the page's own rate limit covers these too
+            try:
+                await self._on_link_message(text)
+            except Exception:  # nothing a member sends raises out of here
+                self.log.exception("a link message failed")
+
+    async def _on_link_message(self, text: str) -> None:
+        """The member's word on what happens at its end: a screen share asked for or ended,
+        the participant's connection quality."""
+        live = self.live
+        try:
+            message = parse_link_message(text)
+        except ValueError:
+            self.log.warning("a malformed link message dropped: %r", text[:80])
+            return
+        if live is None or self.phase.phase != Phase.JOINED:
+            return
+        match message:
+            case MemberScreen(on=True):
+                try:
+                    live.meeting.start_screen(self.pid)  # as for a page here
+                except MeetingError as exc:
+                    refused = MemberScreenDecision(
+                        allowed=False, code=exc.code, message=exc.message, reason=exc.reason
+                    )
+                    await self.send(refused)
+                    return
+                await self.send(MemberScreenDecision(allowed=True))
+                await live.announce([], also=[self.pid], state=True)
+            case MemberScreen(on=False):
+                if self.pid in live.meeting.screens:
+                    live.meeting.stop_screen(self.pid)
+                    await live.announce([], also=[self.pid], state=True)
+            case MemberQuality(quality=quality):
+                if live.remote_quality.get(self.pid) != quality:
+                    live.remote_quality[self.pid] = quality
+                    live.quality_changed(self.pid)
+
     async def _handle(self, message: ClientMessage) -> None:
         if route(message.type) is Route.MEDIA:  # the member's own business
             raise SignallingError("not_here", f"{message.type} is the participant's own worker's")
@@ -52,6 +101,7 @@ class MemberSession(Session):
     async def supersede(self, reason: str) -> None:
         if self.live is not None:
             self.live.remote.discard(self.pid)
+            self.live.remote_quality.pop(self.pid, None)
         await super().supersede(reason)
 
     async def _leave(self) -> None:
@@ -59,3 +109,4 @@ class MemberSession(Session):
         await super()._leave()
         if live is not None:
             live.remote.discard(self.pid)
+            live.remote_quality.pop(self.pid, None)

@@ -93,6 +93,7 @@ class RoomRelay:
                 self._mirror,
                 self._unmirror,
                 counted=live.audience_changed,
+                live=live,
             )
 
     @property

@@ -4,7 +4,9 @@ it to their own subscribers (`RoomMedia.applied_plan`); a member tells the autho
 room is connected to it without an authority link (`MemberJoined`, `MemberLeft`: a linked one is
 in the authority's meeting as itself, server/authority_link.py), and the meeting holds them;
 and how many listeners it holds (`MemberAudience`): the authority's chairs see the sum, and each
-member hears how many are on the other workers (`{"audience": n}`) for its own chairs.
+member hears how many are on the other workers (`{"audience": n}`) for its own chairs; and what
+the authority tells its listeners (its room state, the audience's notices) goes to every
+member for the listeners there (`{"listeners": seq, "state": room_state}`, `{"notice": ...}`).
 Audio levels need no message: every microphone is relayed to every worker of the room, and the
 authority's intake reads the levels as it does its own publishers'."""
 
@@ -31,14 +33,18 @@ from confsfu.scale.authority import (
     plan_from_json,
     plan_json,
 )
+from confsfu.signalling.messages import Notice, RoomState
 
 if TYPE_CHECKING:
+    from confsfu.server.live_room import LiveRoom
     from confsfu.server.media import RoomMedia
 
 log = logging.getLogger(__name__)
 SAY_AGAIN_MS = 1000  # the plan and the roster are sent again this often, changed or not
 MAX_EVENTS = 100  # per ROOM frame (a bigger roster goes in several)
 ROOM_FRAMES_PER_TICK = 8  # per peer: more in one tick are dropped (each is parsed JSON)
+MAX_NOTICES = 8  # the audience's notices waiting for the next tick (more are dropped)
+STATE_PREFIX = '{"type":"room_state"'
 
 
 class RoomDecisions:
@@ -54,6 +60,7 @@ class RoomDecisions:
         mirror: Callable[[int, str, str], None],
         unmirror: Callable[[int, str], None],
         counted: Callable[[], None] = lambda: None,
+        live: LiveRoom | None = None,
     ) -> None:
         self.room = room
         self.home = home  # the authority's worker index (-1: this worker is the authority)
@@ -70,8 +77,18 @@ class RoomDecisions:
         self._audiences: dict[int, int] = {}  # authority: each member's listeners
         self._told_listeners: dict[int, int] = {}  # the count each peer was last told
         self._frames: dict[int, int] = {}  # ROOM frames this tick, by peer
+        self._live = live
+        self._state: str | None = None  # authority: the latest room state, for listeners
+        self._state_seq = 0
+        self._sent_state_seq = 0
+        self._notices: list[str] = []  # authority: the audience's notices not yet sent
+        self._heard_seq: int | None = None  # member: the authority's room state last heard
         if home >= 0:
             media.applied_plan = lambda: self.applier.plan
+        if live is not None and home >= 0:
+            live.audience_from_authority = True
+        elif live is not None:
+            live.to_members = self._to_listeners
 
     @property
     def authority(self) -> bool:
@@ -93,6 +110,7 @@ class RoomDecisions:
                 for pid in self._members.pop(peer):
                     self._unmirror(now_ms, pid)
             self._tell_audience(again, peers)
+            self._tell_listeners(again, peers)
             return
         room = self.media.meeting.room
         local = {p: room.participants[p].name for p in room.participants if p not in mirrored}
@@ -126,6 +144,8 @@ class RoomDecisions:
                     self.media.reassign_gradually()
             elif "audience" in message and peer == self.home:  # listeners on the others
                 self._count(peer, listener_count(message["audience"]))
+            elif ("listeners" in message or "notice" in message) and peer == self.home:
+                self._listeners_told(message)
             elif "events" in message and self.authority:
                 events = message["events"]
                 if not isinstance(events, list) or len(events) > MAX_EVENTS:
@@ -165,19 +185,66 @@ class RoomDecisions:
         for peer in [p for p in self._told_listeners if p not in peers]:
             del self._told_listeners[peer]
 
+    def _to_listeners(self, text: str) -> None:
+        """The authority's room told its listeners `text` (a room state or a notice): the
+        members' listeners hear it at the next tick."""
+        if text.startswith(STATE_PREFIX):
+            self._state, self._state_seq = text, self._state_seq + 1
+        elif len(self._notices) < MAX_NOTICES:
+            self._notices.append(text)
+
+    def _tell_listeners(self, again: bool, peers: frozenset[int]) -> None:
+        """The latest room state when it changed and each second (a datagram may be lost;
+        a member joining the span hears it), the notices once."""
+        if self._state is None and self._live is not None:  # unchanged since the span began
+            self._to_listeners(self._live.room_state().model_dump_json())
+        frames = [self._frame_text(f'{{"notice":{text}}}') for text in self._notices]
+        self._notices.clear()
+        state = self._state
+        if state is not None and (again or self._state_seq != self._sent_state_seq):
+            self._sent_state_seq = self._state_seq
+            frames.append(self._frame_text(f'{{"listeners":{self._state_seq},"state":{state}}}'))
+        for frame in frames:
+            for peer in peers:
+                self._send(peer, frame)
+
+    def _listeners_told(self, message: dict[str, Any]) -> None:
+        """A member: what the authority told its listeners, for the listeners here (checked
+        as a page would; raises ValueError)."""
+        live = self._live
+        if live is None:
+            return
+        if "notice" in message:
+            live.tell_listeners_soon(Notice.model_validate(message["notice"]).model_dump_json())
+            return
+        seq = message["listeners"]
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise AuthorityMessageError("listeners: a sequence number")
+        if seq != self._heard_seq:
+            state = RoomState.model_validate(message.get("state")).model_dump_json()
+            self._heard_seq = seq
+            live.tell_listeners_soon(state, state=True)
+
     def _count(self, peer: int, listeners: int | None) -> None:
         self.media.meeting.listeners_elsewhere(peer, listeners)
         self._counted()
 
     def _frame(self, message: dict[str, Any]) -> bytes:
         """The ROOM frame of a message (an empty object if it is too large to send)."""
-        payload = json.dumps(message, separators=(",", ":")).encode()
+        return self._frame_text(json.dumps(message, separators=(",", ":")))
+
+    def _frame_text(self, text: str) -> bytes:
+        payload = text.encode()
         if len(payload) > rf.MAX_ROOM_BYTES:
             log.warning("a room message of %d bytes is too large to relay", len(payload))
             payload = b"{}"
         return rf.encode(rf.RelayFrame(rf.ROOM, self.room, 0, 0, 0, payload))
 
     def close(self) -> None:
+        if self._live is not None:
+            self._live.to_members = None
+            self._live.audience_from_authority = False
+            self._live.authority_state = None
         self.media.applied_plan = None
         self.media.meeting.audience.forget_elsewhere()  # the span ended: listeners here only
         self._counted()

@@ -17,7 +17,13 @@ from confsfu.conference.meeting import MeetingError
 from confsfu.conference.permissions import Role
 from confsfu.conference.pins import PinError
 from confsfu.sdp import SdpError, announce_address
-from confsfu.server.authority_link import AuthorityLink, join_through_authority, leave_authority
+from confsfu.server.authority_link import (
+    AuthorityLink,
+    join_through_authority,
+    leave_authority,
+    start_screen_at_authority,
+    stop_screen_at_authority,
+)
 from confsfu.server.clock import clock_ms
 from confsfu.server.hub import Hub
 from confsfu.server.ice import ice_servers
@@ -234,7 +240,8 @@ class Session:
                 await live.media.unpublish(self.pid, purpose)
                 if purpose == "screen":
                     meeting.stop_screen(self.pid)
-                    await live.announce([], also=[self.pid])
+                    await stop_screen_at_authority(self)
+                    await live.announce([], also=[self.pid], state=True)
             case SubscribeAnswer():
                 await self._subscribe_answer(live, message)
             case ViewPage(page=page):
@@ -350,7 +357,7 @@ class Session:
         )
         self.log.room = room_name
         self.log.info("%s joined as a listener", name)
-        await self.send(live.room_state())
+        await self.send(live.listener_state())
         await self._subscribe(live, message, listener=True)
 
     async def _subscribe(self, live: LiveRoom, message: Join, *, listener: bool = False) -> None:
@@ -384,13 +391,16 @@ class Session:
     async def _publish(self, live: LiveRoom, message: PublishOffer) -> None:
         live.meeting.may_publish(self.pid)  # listeners may not
         _within(message.sdp, self._sdp_limits, "publish_offer")
-        if message.purpose == "screen":
+        if message.purpose == "screen" and self.link is not None:
+            await start_screen_at_authority(self, live)  # the room's authority decides
+        elif message.purpose == "screen":
             live.meeting.start_screen(self.pid)  # refused unless presenter, floor holder or chair
         try:
             answer = await live.media.publish(self.pid, message.sdp, message.purpose)
         except (SdpError, ValueError) as exc:
             if message.purpose == "screen":
                 live.meeting.stop_screen(self.pid)
+                await stop_screen_at_authority(self)
             raise SignallingError(
                 "bad_sdp",
                 f"the publish offer could not be used: {exc}",
@@ -398,7 +408,7 @@ class Session:
             ) from exc
         await self.send(PublishAnswer(sdp=self._announced(answer), purpose=message.purpose))
         if message.purpose == "screen":
-            await live.announce([], also=[self.pid])
+            await live.announce([], also=[self.pid], state=True)
         live.media.reassign()
 
     async def _subscribe_answer(self, live: LiveRoom, message: SubscribeAnswer) -> None:

@@ -1,0 +1,117 @@
+"""The room's listeners across workers (server/relay_decisions.py): what the authority tells its
+listeners (room states, the audience's notices) reaches the members' listeners, a room state
+once per change though it is said again each second; a member's own meeting tells its
+listeners nothing; a stranger's or a malformed message is dropped."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, cast
+
+from confsfu.conference.meeting import Meeting
+from confsfu.conference.room import Room
+from confsfu.scale import relay_frame as rf
+from confsfu.server.relay_decisions import RoomDecisions
+from confsfu.signalling.messages import Notice, RoomState
+
+
+def state(floor: str | None) -> str:
+    return RoomState(
+        server_time_ms=1,
+        floor_holder=floor,
+        floor_until_ms=None,
+        hands=[],
+        presenter=None,
+        locked=False,
+        scheduled_end_ms=None,
+        stage=floor,
+        stage_kind="floor" if floor else None,
+        dominant_speaker=None,
+        chat_enabled=True,
+    ).model_dump_json()
+
+
+class Live:
+    """What RoomDecisions needs of a LiveRoom."""
+
+    def __init__(self) -> None:
+        self.to_members: Any = None
+        self.authority_state: str | None = None
+        self.audience_from_authority = False
+        self.told: list[tuple[str, bool]] = []
+
+    def room_state(self) -> RoomState:
+        return RoomState.model_validate_json(state(None))
+
+    def tell_listeners_soon(self, text: str, *, state: bool = False) -> None:
+        self.told.append((text, state))
+
+
+class Worker:
+    def __init__(self, home: int) -> None:
+        meeting = Meeting(Room("r", max_participants=6), now_ms=0, unix_ms=0, max_listeners=9)
+        media = SimpleNamespace(meeting=meeting, room_plan=None, applied_plan=None)
+        self.live = Live()
+        self.out: list[tuple[int, bytes]] = []
+        self.decisions = RoomDecisions(
+            3,
+            home,
+            cast(Any, media),
+            lambda peer, frame: self.out.append((peer, frame)),
+            lambda now_ms, pid, name: None,
+            lambda now_ms, pid: None,
+            live=cast(Any, self.live),
+        )
+
+    def listener_frames(self) -> list[bytes]:
+        frames = [rf.decode(f).payload for _, f in self.out]
+        self.out.clear()
+        return [f for f in frames if f.startswith((b'{"listeners"', b'{"notice"'))]
+
+
+def test_the_authority_s_room_state_and_notices_reach_the_member_s_listeners() -> None:
+    home, member = Worker(-1), Worker(0)
+    assert home.live.to_members is not None and member.live.audience_from_authority
+    assert member.live.to_members is None
+
+    # Unchanged since the span began: its state as it is now.
+    home.decisions.tick(0, frozenset({1}), set())
+    for payload in home.listener_frames():
+        member.decisions.on_room(0, payload, 0)
+    assert [s for _, s in member.live.told] == [True]
+
+    home.live.to_members(state("kyiv"))
+    home.live.to_members(Notice(code="ending_soon", text="soon").model_dump_json())
+    home.decisions.tick(100, frozenset({1}), set())
+    for payload in home.listener_frames():
+        member.decisions.on_room(0, payload, 100)
+    told = member.live.told[1:]
+    assert [json_type(t) for t, _ in told] == ["notice", "room_state"]
+    assert RoomState.model_validate_json(told[1][0]).floor_holder == "kyiv"
+
+    # Said again a second later (a datagram may be lost): the listeners are not told twice.
+    home.decisions.tick(1100, frozenset({1}), set())
+    frames = home.listener_frames()
+    assert len(frames) == 1
+    member.decisions.on_room(0, frames[0], 1100)
+    assert len(member.live.told) == 3
+
+    # The span ended: the member's own meeting speaks to its listeners again.
+    member.decisions.close()
+    assert not member.live.audience_from_authority
+    home.decisions.close()
+    assert home.live.to_members is None
+
+
+def test_a_stranger_s_or_a_malformed_listeners_message_is_dropped() -> None:
+    member = Worker(0)
+    member.decisions.on_room(5, b'{"listeners":1,"state":' + state("x").encode() + b"}", 0)
+    member.decisions.on_room(0, b'{"listeners":"1","state":' + state("x").encode() + b"}", 0)
+    member.decisions.on_room(0, b'{"listeners":1,"state":{"type":"room_state"}}', 0)
+    member.decisions.on_room(0, b'{"listeners":2}', 0)
+    member.decisions.on_room(0, b'{"notice":{"type":"notice","code":1}}', 0)
+    assert member.live.told == []
+
+
+def json_type(text: str) -> str:
+    return str(RoomState.model_validate_json(text).type) if "room_state" in text else "notice"
