@@ -116,11 +116,11 @@ async def start_node(
     extra: dict[str, Any] | None = None,
 ) -> asyncio.subprocess.Process:
     """`confsfu serve` as node `node` in `ns` (a session of its own: killed as a whole);
-    `extra` settings on top of the common ones."""
+    `extra` settings on top of the common ones (`rooms` instead of theirs)."""
     config = {
         **(extra or {}),
         "token_secret": SECRET,
-        "rooms": [{"name": "east"}, {"name": "west"}],
+        "rooms": (extra or {}).get("rooms", [{"name": "east"}, {"name": "west"}]),
         "ice": {"candidates": "host"},
         "report_dir": str(tmp_path / f"reports-{node}"),
         "reconnect_grace_s": 60,

@@ -1,0 +1,81 @@
+"""An audience spread over nodes (`node_spill`; the fixtures of test_nodes.py and the joins of
+test_node_media.py): node A holds the room, a listener joining on node B is served on B's
+worker as a relay member, not piped to A: it gets the speaker's video and audio over the
+sealed UDP relay between the nodes, the room state A's meeting decides (the floor), and A's
+chair counts it. Needs root, iproute2 and Debian's redis-server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from confsfu.loadgen.peer import LoopbackPeer
+from tests.integration.test_node_media import (  # noqa: F401 (a fixture)
+    TOKENS,
+    host_candidates,
+    join,
+    spill,
+)
+from tests.integration.test_nodes import (  # noqa: F401 (fixtures)
+    Net,
+    health,
+    net,
+    redis,
+    start_node,
+    stop_node,
+)
+
+pytestmark = pytest.mark.loopback
+
+
+def audience(link_ip: str) -> dict[str, Any]:
+    return {**spill(link_ip), "rooms": [{"name": "east", "max_listeners": 4}]}
+
+
+def counts(chair: LoopbackPeer) -> list[int]:
+    return [m["listeners"] for m in chair.messages if m["type"] == "audience"]
+
+
+def floor_holder(peer: LoopbackPeer) -> Any:
+    states = [m for m in peer.messages if m["type"] == "room_state"]
+    return states[-1]["floor_holder"] if states else None
+
+
+async def test_a_listener_on_another_node_is_served_there(
+    net: Net,  # noqa: F811 (test_nodes.py's fixture)
+    redis: int,  # noqa: F811
+    tmp_path: Path,
+    peers: list[LoopbackPeer],
+) -> None:
+    a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
+    TOKENS.clear()
+    node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path, audience(net.link_a))
+    node_b = await start_node(net.b, "node-b", net.link_b, redis, tmp_path, audience(net.link_b))
+    try:
+        osaka = await join(a_ip, peers, "Osaka", "chair", publish=True)  # the authority: A
+        accra = await join(b_ip, peers, "Accra", "listener", publish=False)
+        assert accra.watch
+
+        for kind, purpose in (("video", "stage"), ("audio", "audio")):
+            check = lambda k=kind, p=purpose: (  # noqa: E731
+                (s := accra.streams_showing(k, p).get("Osaka")) is not None and s.packets >= 100
+            )
+            await accra.wait_for(check, 90)
+
+        # Served on B, not piped; counted by A's chair.
+        body_b, body_a = await health(b_ip), await health(a_ip)
+        assert body_b["node"]["piped_out"] == 0 and body_b["node"]["held"] == []
+        assert body_b["listeners"] == 1 and body_a["listeners"] == 0, (body_a, body_b)
+        await osaka.wait_for(lambda: counts(osaka)[-1:] == [1], 30)
+
+        # The room state A's meeting decides reaches B's listener.
+        await osaka.send(
+            {"type": "chair", "action": "grant_floor", "participant_id": osaka.participant_id}
+        )
+        await accra.wait_for(lambda: floor_holder(accra) == osaka.participant_id, 30)
+        assert not any(m["type"] == "participant_joined" for m in accra.messages)
+    finally:
+        await stop_node(node_b)
+        await stop_node(node_a)
