@@ -17,6 +17,7 @@ import pytest
 from confsfu.loadgen.media import vp8_slides
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.tokens import make_token
+from tests.conftest import SECRET as CONFTEST_SECRET
 from tests.integration.test_member_authority import info, join, latest
 from tests.integration.test_quality import report_loss
 from tests.integration.test_relay import health
@@ -179,3 +180,22 @@ def _none() -> Any:
         packets = 0
 
     return Nothing()
+
+
+async def test_on_one_process_a_screen_share_started_or_ended_is_in_room_state(
+    server: Any, peers: list[LoopbackPeer]
+) -> None:
+    """The stage changes with a share: every page hears the new room state at once (it used
+    to wait for another change of the meeting)."""
+    now_s = int(time.time())
+    chair_token = make_token(CONFTEST_SECRET, room="demo", name="Oslo", role="chair", now_s=now_s)
+    chair = LoopbackPeer(server.ws_url, name="Oslo", token=chair_token)
+    guest = LoopbackPeer(server.ws_url, name="Dakar")
+    peers += [chair, guest]
+    await chair.join(publish=False)
+    await guest.join(publish=False)
+    await chair.share_screen(vp8_slides(640, 360, slides=2, slide_s=2), duration_s=30)
+    on_stage = (None, chair.participant_id, "screen")
+    await guest.wait_for(lambda: floor_and_stage(guest) == on_stage, 30)
+    await chair.send({"type": "unpublish", "purpose": "screen"})
+    await guest.wait_for(lambda: floor_and_stage(guest)[2] != "screen", 30)
