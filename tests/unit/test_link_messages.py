@@ -3,12 +3,14 @@ back, anything else refused with ValueError, never another exception."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from confsfu.server.authority_link import AuthorityLink
 from confsfu.signalling.connection import SignallingError, parse_client_message
 from confsfu.signalling.link_messages import (
     MemberQuality,
@@ -64,3 +66,26 @@ def test_any_text_raises_only_value_error(tail: str) -> None:
     for text in (tail, '{"type":"member_' + tail):
         with contextlib.suppress(ValueError):
             parse_link_message(text)
+
+
+async def test_a_quality_that_flaps_goes_to_the_authority_as_its_latest_word() -> None:
+    """The first change at once; those within the next second as the one word they end on
+    (none if they end where the authority was told)."""
+    link = AuthorityLink("/nowhere")
+    told: list[str] = []
+
+    async def send(text: str) -> None:
+        told.append(parse_link_message(text).quality)  # type: ignore[union-attr]
+
+    link.send = send  # type: ignore[method-assign]
+    link.tell_quality("poor")
+    while not told:
+        await asyncio.sleep(0.01)
+    for word in ("good", "fair", "poor"):  # back to what the authority knows: nothing sent
+        link.tell_quality(word)  # type: ignore[arg-type]
+    link.tell_quality("fair")
+    link.tell_quality("good")
+    while len(told) < 2:
+        await asyncio.sleep(0.01)
+    await link.close()
+    assert told == ["poor", "good"]
