@@ -85,10 +85,13 @@ async def test_chair_mute_stops_forwarding_whatever_the_client_sends(
     await seoul.wait_for(
         lambda: any(m["type"] == "notice" and m["code"] == "chair_muted" for m in seoul.messages)
     )
-    await asyncio.sleep(0.3)  # packets already in flight
+    # The server stops Seoul's audio before it sends the notice, so nothing Seoul sends from
+    # now on may reach anyone; what it sent before may still be in flight (no sleep to guess).
     marks = {p.name: audio_payload_counts(p) for p in (chair, lima)}
     sent_before = seoul.sent.audio_packets
+    seoul_at_notice = len(seoul.sent.audio_payloads)
     await asyncio.sleep(1.5)
+    seoul_after_notice = set(seoul.sent.audio_payloads[seoul_at_notice:])
     assert seoul.sent.audio_packets > sent_before + 40, "Seoul's client kept sending"
     for listener in (chair, lima):
         streams = [s for s in listener.received.values() if s.kind == "audio"]
@@ -96,7 +99,7 @@ async def test_chair_mute_stops_forwarding_whatever_the_client_sends(
             p for s, n in zip(streams, marks[listener.name], strict=False) for p in s.payloads[n:]
         ]
         later += [p for s in streams[len(marks[listener.name]) :] for p in s.payloads]
-        assert not set(later) & set(seoul.sent.audio_payloads), f"{listener.name} still hears Seoul"
+        assert not set(later) & seoul_after_notice, f"{listener.name} still hears Seoul"
         assert set(later) & set(
             lima.sent.audio_payloads if listener is chair else chair.sent.audio_payloads
         )
