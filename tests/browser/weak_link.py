@@ -393,6 +393,7 @@ SERVER_COUNTS = (
     "pli_draining",
     "rtx_out",
     "nack_draining",
+    "nack_resent_recently",  # a repeated NACK within the interval of its answer
     "nack_over_limit",
     "nack_not_in_history",
 )

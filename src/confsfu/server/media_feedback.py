@@ -222,9 +222,10 @@ class MediaFeedback:
                 answers.append(f"{seq}:gone")
                 continue
             size = slot.again_bytes(original)
-            if not limiter.allow(now_ms, slot.stream.ssrc, seq, size, estimate):
-                self._drops["nack_over_limit"] += 1  # before `again` takes an RTX number
-                answers.append(f"{seq}:limit")
+            refusal = limiter.refusal(now_ms, slot.stream.ssrc, seq, size, estimate)
+            if refusal is not None:  # before `again` takes an RTX number
+                self._drops[f"nack_{refusal}"] += 1
+                answers.append(f"{seq}:{refusal}")
                 continue
             limiter.sent(now_ms, slot.stream.ssrc, seq, size)
             packet = slot.again(original, now_ms)
