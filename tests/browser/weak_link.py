@@ -113,6 +113,7 @@ MONITOR = """
     m.lastFrame = now;
     v.requestVideoFrameCallback(onFrame(v));
   };
+  let busy = false;  // one getStats at a time: a slow one is not stacked on
   setInterval(async () => {
     const v = video();
     if (v && v.requestVideoFrameCallback && !m.seen.has(v)) {
@@ -120,14 +121,19 @@ MONITOR = """
     }
     const c = window.conference;
     const pc = mode === "direct" ? window.directPc : c && c.subscribePc;
-    if (!pc) return;
+    if (!pc || busy) return;
     const slot = mode === "direct" ? null
       : c.slots.find((s) => s.purpose === "stage" && s.name);
-    const stats = await pc.getStats();
+    // The stage's receiver only: the whole connection's stats cost far more.
+    const t = pc.getTransceivers().find((x) =>
+      slot ? x.mid === slot.mid : x.receiver.track.kind === "video");
+    if (!t) return;
+    busy = true;
+    let stats;
+    try { stats = await t.receiver.getStats(); } finally { busy = false; }
     const now = performance.now();
     stats.forEach((s) => {
       if (s.type !== "inbound-rtp" || s.kind !== "video") return;
-      if (slot && s.mid !== slot.mid) return;
       m.stats = snap(s);
       if (s.framesDecoded === m.lastDecoded) return;
       if (m.lastDecode !== null)

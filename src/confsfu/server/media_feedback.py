@@ -232,7 +232,7 @@ class MediaFeedback:
             if slot.subscriber.pc.send_rtp(packet, stamp=slot.rtx_payload_type is not None):
                 slot.rtx_sent += 1
                 self._counters["rtx_out"] += 1
-                answers.append(f"{seq}:rtx")
+                answers.append(f"{seq}:{'rtx' if slot.rtx_payload_type is not None else 'same'}")
             else:
                 answers.append(f"{seq}:unsent")
         if debug:
