@@ -84,12 +84,95 @@ async (mode) => {
 """
 
 
+# Installed in a viewer's page (issue 20, Firefox's freezes): the page itself times the stage's
+# frames, so a slow driver round trip cannot lengthen a freeze. Two clocks: the video element's
+# presented frames (requestVideoFrameCallback) and getStats' framesDecoded polled every 100 ms.
+# Each gap over 0.4 s is kept with what the inbound video's counters did across it.
+MONITOR = """
+(mode) => {
+  if (window.confsfuMonitor) return;
+  const GAP_MS = 400, KEEP = 200;
+  const m = window.confsfuMonitor = {gaps: [], seen: new Set(), lastFrame: null, lastDecode: null,
+    lastDecoded: -1, stats: null, statsAtDecode: null, longest: {decoded: 0, presented: 0}};
+  const COUNTS = ["framesDecoded", "framesDropped", "framesReceived", "keyFramesDecoded",
+    "nackCount", "pliCount", "firCount", "packetsLost", "packetsReceived",
+    "retransmittedPacketsReceived", "jitterBufferDelay", "jitterBufferEmittedCount",
+    "freezeCount", "totalFreezesDuration", "framesPerSecond"];
+  const snap = (s) => Object.fromEntries(COUNTS.filter((k) => s[k] !== undefined)
+    .map((k) => [k, s[k]]));
+  const delta = (a, b) => Object.fromEntries(Object.keys(b ?? {}).map((k) =>
+    [k, Math.round(((b[k] ?? 0) - ((a ?? {})[k] ?? 0)) * 1000) / 1000]));
+  const keep = (g) => {
+    m.longest[g.clock] = Math.max(m.longest[g.clock], g.ms);
+    if (g.ms > GAP_MS) { m.gaps.push(g); if (m.gaps.length > KEEP) m.gaps.shift(); }
+  };
+  const video = () => mode === "direct" ? document.querySelector("video")
+    : document.getElementById("stage-video");
+  const onFrame = (v) => (now) => {
+    if (m.lastFrame !== null) keep({clock: "presented", at: m.lastFrame, ms: now - m.lastFrame});
+    m.lastFrame = now;
+    v.requestVideoFrameCallback(onFrame(v));
+  };
+  let busy = false;  // one getStats at a time: a slow one is not stacked on
+  setInterval(async () => {
+    const v = video();
+    if (v && v.requestVideoFrameCallback && !m.seen.has(v)) {
+      m.seen.add(v); v.requestVideoFrameCallback(onFrame(v));
+    }
+    const c = window.conference;
+    const pc = mode === "direct" ? window.directPc : c && c.subscribePc;
+    if (!pc || busy) return;
+    const slot = mode === "direct" ? null
+      : c.slots.find((s) => s.purpose === "stage" && s.name);
+    // The stage's receiver only: the whole connection's stats cost far more.
+    const t = pc.getTransceivers().find((x) =>
+      slot ? x.mid === slot.mid : x.receiver.track.kind === "video");
+    if (!t) return;
+    busy = true;
+    let stats;
+    try { stats = await t.receiver.getStats(); } finally { busy = false; }
+    const now = performance.now();
+    stats.forEach((s) => {
+      if (s.type !== "inbound-rtp" || s.kind !== "video") return;
+      m.stats = snap(s);
+      if (s.framesDecoded === m.lastDecoded) return;
+      if (m.lastDecode !== null)
+        keep({clock: "decoded", at: m.lastDecode, ms: now - m.lastDecode,
+              counts: delta(m.statsAtDecode, m.stats)});
+      m.lastDecode = now; m.lastDecoded = s.framesDecoded; m.statsAtDecode = m.stats;
+    });
+  }, 100);
+}
+"""
+# The gaps kept since the last call and the longest of each clock (a gap still open counts up
+# to now), with the page's clock now (to place them in time).
+MONITOR_TAKE = """
+() => {
+  const m = window.confsfuMonitor;
+  if (!m) return null;
+  const now = performance.now();
+  const open = {decoded: m.lastDecode, presented: m.lastFrame};
+  const longest = Object.fromEntries(Object.entries(m.longest).map(([k, v]) =>
+    [k, Math.max(v, open[k] === null ? 0 : now - open[k])]));
+  const gaps = m.gaps; m.gaps = []; m.longest = {decoded: 0, presented: 0};
+  return {now, gaps, longest, stats: m.stats};
+}
+"""
+
+
+# What the server did for a viewer: layers chosen, estimate (bit/s), video packets sent to it,
+# bytes received from the others' publishers (see `server_view`).
+ServerView = tuple[str, int, int, int]
+
+
 @dataclass
 class PhaseFigures:
     kbit_s: int
     down_s: float | None = None  # below the top layer after a drop (None: it never went)
     up_s: float | None = None  # back to the top layer after a rise (None: it never came)
-    longest_freeze_s: float = 0.0  # the longest stretch with no new stage frame decoded
+    # The longest stretch with no new stage frame decoded, timed in the page (MONITOR: getStats
+    # every 100 ms) or, without it, from the driver's samples (SAMPLE_S apart plus the round trip).
+    longest_freeze_s: float = 0.0
     freeze_at_s: float = 0.0  # when in the phase the longest freeze began
     freezes: list[tuple[float, float]] = field(default_factory=list)  # (at, s) each over 0.6 s
     card_s: float = 0.0  # how long the stage showed the name card instead of the video
@@ -99,6 +182,13 @@ class PhaseFigures:
     # Through the server: the layers it chose for the viewer in turn, and its estimate's range.
     layers: list[str] = field(default_factory=list)
     estimate_kbit_s: tuple[int, int] | None = None
+    # With the page's timing: the longest gap between presented frames (the video element's
+    # requestVideoFrameCallback), and what the driver's samples alone gave (SAMPLE_S apart, plus
+    # a round trip to the page that a loaded Firefox can stretch past a second).
+    presented_freeze_s: float | None = None
+    sampled_freeze_s: float | None = None
+    sampled_freezes: list[tuple[float, float]] = field(default_factory=list)
+    slowest_sample_s: float = 0.0  # the longest round trip of a sample
 
 
 @dataclass
@@ -125,10 +215,59 @@ class Figures:
                 out.append("         freezes over 0.6 s (at, long): " + ", ".join(
                     f"{at:.1f} s {long:.1f} s" for at, long in p.freezes
                 ))  # fmt: skip
+            if p.sampled_freeze_s is not None:
+                out.append(
+                    f"         freeze timed in the page; presented gap "
+                    f"{_s(p.presented_freeze_s)}; the driver's samples gave "
+                    f"{p.sampled_freeze_s:.1f} s ({len(p.sampled_freezes)} over "
+                    f"{FREEZE_LISTED_S} s; slowest sample {p.slowest_sample_s:.1f} s)"
+                )
             if p.estimate_kbit_s is not None:
                 low, high = p.estimate_kbit_s
                 out.append(f"         estimate {low}-{high} kbit/s; layers {p.layers}")
         return out
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+async def take_gaps(
+    page: PageDriver, figures: PhaseFigures, start: float, served: list[tuple[float, int, int]]
+) -> None:
+    """The page's frame gaps since the last call (MONITOR) into `figures` (`start`: the
+    phase's on the monotonic clock): the longest stage freeze and those over FREEZE_LISTED_S,
+    each logged with its time on the log's clock, what the inbound counters did and what the
+    server sent it and received from the publisher meanwhile (`served`, sampled)."""
+    taken = await page.evaluate(MONITOR_TAKE)
+    if not taken:
+        return
+    mono_now, log_now_ms = time.monotonic(), logging.makeLogRecord({}).relativeCreated
+    figures.sampled_freeze_s = figures.longest_freeze_s
+    figures.sampled_freezes, figures.freezes = figures.freezes, []
+    figures.longest_freeze_s = taken["longest"]["decoded"] / 1000
+    figures.presented_freeze_s = taken["longest"]["presented"] / 1000
+    for gap in taken["gaps"]:
+        seconds, ago_s = gap["ms"] / 1000, (taken["now"] - gap["at"]) / 1000
+        if seconds <= FREEZE_LISTED_S:
+            continue
+        if gap["clock"] == "decoded":
+            at = mono_now - ago_s - start
+            figures.freezes.append((at, seconds))
+            if seconds >= figures.longest_freeze_s - 1e-3:
+                figures.freeze_at_s = at
+        begun = mono_now - ago_s
+        within = [x for x in served if begun <= x[0] <= begun + seconds]
+        server = (
+            f"; server sent {within[-1][1] - within[0][1]} video packets, received "
+            f"{(within[-1][2] - within[0][2]) // 1000} kB over {within[-1][0] - within[0][0]:.2f} s"
+            if len(within) > 1 else ""
+        )  # fmt: skip
+        log.info(
+            "page: no %s frame for %.2f s from %.0f ms: %s%s",
+            gap["clock"], seconds, log_now_ms - ago_s * 1000, gap.get("counts", ""), server,
+        )  # fmt: skip
+    log.info("page stats at %.0f ms: %s", log_now_ms, taken["stats"])
 
 
 def shape(ns: Namespace, kbit_s: int | None, delay_ms: int = 0, loss_pct: float = 0.0) -> None:
@@ -160,12 +299,15 @@ async def follow(
     mode: str,
     delay_ms: int,
     loss_pct: float,
-    server_view: Callable[[], tuple[str, int] | None] | None = None,
+    server_view: Callable[[], ServerView | None] | None = None,
 ) -> list[PhaseFigures]:
     """Run the schedule on the link, sampling the page (and `server_view`: the layers the
     server chose for it and its estimate, in bit/s); the figures per phase."""
     out: list[PhaseFigures] = []
     previous: int | None = None
+    served: list[tuple[float, int, int]] = []  # (monotonic s, video packets sent, bytes in)
+    await page.evaluate(MONITOR, mode)
+    await page.evaluate(MONITOR_TAKE)  # the gaps before the schedule are not its
     for phase in schedule:
         shape(ns, phase.kbit_s, delay_ms, loss_pct)
         log.info("link at %d kbit/s for %d s", phase.kbit_s, phase.seconds)
@@ -180,8 +322,10 @@ async def follow(
             await asyncio.sleep(SAMPLE_S)
             now = time.monotonic()
             sample = await page.evaluate(SAMPLE, mode)
+            figures.slowest_sample_s = max(figures.slowest_sample_s, time.monotonic() - now)
             if server_view is not None and (view := server_view()) is not None:
                 chosen, estimate = view[0], view[1] // 1000
+                served.append((now, view[2], view[3]))
                 if not figures.layers or figures.layers[-1] != chosen:
                     figures.layers.append(chosen)
                 low, high = figures.estimate_kbit_s or (estimate, estimate)
@@ -217,6 +361,7 @@ async def follow(
             figures.link_use_pct = (
                 100 * (last["bytes"] - first["bytes"]) * 8 / (phase.kbit_s * 1000 * elapsed)
             )
+        await take_gaps(page, figures, start, served)
         out.append(figures)
         previous = phase.kbit_s
     shape(ns, None)
@@ -254,6 +399,7 @@ SERVER_COUNTS = (
     "pli_draining",
     "rtx_out",
     "nack_draining",
+    "nack_resent_recently",  # a repeated NACK within the interval of its answer
     "nack_over_limit",
     "nack_not_in_history",
 )
@@ -271,9 +417,10 @@ def server_counts(server: RunningServer) -> dict[str, int]:
     return out
 
 
-def server_view(server: RunningServer, name: str) -> tuple[str, int] | None:
+def server_view(server: RunningServer, name: str) -> ServerView | None:
     """The layers the server chose for `name`'s tiles ("2/2" spatial/temporal, else why
-    paused; "(held)" while its video waits for the link's queue to drain) and its estimate."""
+    paused; "(held)" while its video waits for the link's queue to drain), its estimate, the
+    video packets sent to it and the bytes received from the others' publishers so far."""
     for live in server.app[HUB].rooms.values():
         for pid, p in live.room.participants.items():
             sub = live.media.subscribers.get(pid)
@@ -286,7 +433,14 @@ def server_view(server: RunningServer, name: str) -> tuple[str, int] | None:
             )
             if budget.drain.holding:
                 chosen += " (held)"
-            return chosen, budget.estimate_bps(clock_ms())
+            sent = sum(slot.packets_sent for slot in sub.slots if slot.kind == "video")
+            published = sum(
+                r.bytes_received
+                for (other, _), pub in live.media.publishers.items()
+                if other != pid
+                for r in pub.receptions.values()
+            )
+            return chosen, budget.estimate_bps(clock_ms()), sent, published
     return None
 
 

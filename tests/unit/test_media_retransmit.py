@@ -74,7 +74,7 @@ def test_a_refused_resend_takes_no_rtx_number(
     now[0] = 1050  # 7 again within its interval: refused; 8 and 9 go
     shell._retransmit(sub, slot, (7, 8, 3000, 9))
 
-    assert shell._drops == {"nack_over_limit": 1, "nack_not_in_history": 1}
+    assert shell._drops == {"nack_resent_recently": 1, "nack_not_in_history": 1}
     rtx_numbers = [int.from_bytes(p[2:4], "big") for p in pc.sent]
     originals = [int.from_bytes(p[header.header_bytes :][:2], "big") for p in pc.sent]
     assert originals == [7, 8, 9]

@@ -46,6 +46,22 @@ def test_one_packet_is_resent_at_most_once_per_interval(again_ms: int, allowed: 
     assert _resend(limiter, 1000 + again_ms, 8, 100, 10_000_000)  # another packet: yes
 
 
+@pytest.mark.parametrize(
+    ("again_ms", "estimate_bps", "why"),
+    [
+        (50, 10_000_000, "resent_recently"),  # a repeated NACK while the answer is on its way
+        (50, 0, "resent_recently"),  # the interval is told first
+        (150, 10_000_000, None),  # the answer was lost: the next NACK is answered
+        (150, 8_000, "over_limit"),  # half of 8 kbit/s: 500 bytes, spent by the first
+        (1000, 8_000, None),  # the share freed up
+    ],
+)
+def test_a_refusal_says_why(again_ms: int, estimate_bps: int, why: str | None) -> None:
+    limiter = RetransmitLimiter()
+    assert _resend(limiter, 1000, 7, 400, 10_000_000)
+    assert limiter.refusal(1000 + again_ms, 1, 7, 400, estimate_bps) == why
+
+
 def test_memory_is_bounded() -> None:
     limiter = RetransmitLimiter(RetransmitConfig(remembered=4))
     for seq in range(10):

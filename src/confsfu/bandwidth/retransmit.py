@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Literal
+
+# Why a resend is refused: the packet went out again less than `min_interval_ms` ago (a
+# receiver's repeated NACK while the first answer is on its way), or the share is spent.
+Refusal = Literal["resent_recently", "over_limit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +41,20 @@ class RetransmitLimiter:
         self._last: OrderedDict[tuple[int, int], int] = OrderedDict()  # (ssrc, seq) -> ms
 
     def allow(self, now_ms: int, ssrc: int, seq: int, size: int, estimate_bps: int) -> bool:
+        return self.refusal(now_ms, ssrc, seq, size, estimate_bps) is None
+
+    def refusal(
+        self, now_ms: int, ssrc: int, seq: int, size: int, estimate_bps: int
+    ) -> Refusal | None:
+        """Why the packet may not be resent now; None when it may."""
         while self._sent and self._sent[0][0] <= now_ms - 1000:
             self._bytes -= self._sent.popleft()[1]
         last = self._last.get((ssrc, seq))
         if last is not None and now_ms - last < self._config.min_interval_ms:
-            return False
-        return (self._bytes + size) * 8 <= self._config.share * max(estimate_bps, 0)
+            return "resent_recently"
+        if (self._bytes + size) * 8 > self._config.share * max(estimate_bps, 0):
+            return "over_limit"
+        return None
 
     def sent(self, now_ms: int, ssrc: int, seq: int, size: int) -> None:
         self._sent.append((now_ms, size))

@@ -92,6 +92,7 @@ class MediaFeedback:
             if isinstance(ask, feedback.KeyframeWanted):
                 slot = sub.by_ssrc.get(ask.ssrc)
                 key = slot.subscription.wanted if slot is not None else None
+                log.debug("keyframe wanted by %s for %s", sub.participant_id, key)
                 if sub.budget.drain.holding:  # its end asks for the keyframe it needs
                     self._drops["pli_draining"] += 1
                 elif key is not None and slot is not None and slot.kind == "video":
@@ -204,26 +205,41 @@ class MediaFeedback:
         its estimate, each packet at most once per interval)."""
         if slot is None or slot.header is None:
             return
+        debug = log.isEnabledFor(logging.DEBUG)
         if sub.budget.drain.holding:  # the queue the NACKed packets were lost in is to drain
             self._drops["nack_draining"] += len(lost)
+            if debug:
+                log.debug("nack %s %s: draining %s", sub.participant_id, slot.kind, list(lost))
             return
         now_ms = self._clock_ms()
         estimate = sub.budget.estimate_bps(now_ms)
         limiter = sub.retransmits
+        answers: list[str] = []
         for seq in lost:
             original = slot.kept(seq)
             if original is None:
                 self._drops["nack_not_in_history"] += 1
+                answers.append(f"{seq}:gone")
                 continue
             size = slot.again_bytes(original)
-            if not limiter.allow(now_ms, slot.stream.ssrc, seq, size, estimate):
-                self._drops["nack_over_limit"] += 1  # before `again` takes an RTX number
+            refusal = limiter.refusal(now_ms, slot.stream.ssrc, seq, size, estimate)
+            if refusal is not None:  # before `again` takes an RTX number
+                self._drops[f"nack_{refusal}"] += 1
+                answers.append(f"{seq}:{refusal}")
                 continue
             limiter.sent(now_ms, slot.stream.ssrc, seq, size)
             packet = slot.again(original, now_ms)
             if slot.subscriber.pc.send_rtp(packet, stamp=slot.rtx_payload_type is not None):
                 slot.rtx_sent += 1
                 self._counters["rtx_out"] += 1
+                answers.append(f"{seq}:{'rtx' if slot.rtx_payload_type is not None else 'same'}")
+            else:
+                answers.append(f"{seq}:unsent")
+        if debug:
+            log.debug(
+                "nack %s %s at %d kbit/s: %s",
+                sub.participant_id, slot.kind, estimate // 1000, " ".join(answers),
+            )  # fmt: skip
 
     # ---- timers ----------------------------------------------------------------------------
 
