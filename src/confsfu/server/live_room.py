@@ -92,6 +92,9 @@ class Connection:
     send: Send
     close: Close  # close with a reason (bye)
     supersede: Close  # close without leaving: the participant came back on another connection
+    # A relay member's session: it stops speaking through its authority link (the room's
+    # meeting is this worker's now: server/takeover.py).
+    adopt: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(eq=False)
@@ -112,6 +115,7 @@ class LiveRoom:
     linked: set[str] = field(default_factory=set)
     follows: bool = False
     remote: set[str] = field(default_factory=set)
+    on_promote: Callable[[], None] | None = None  # the follower became the meeting (its relay)
     _timer: asyncio.TimerHandle | None = None
     _timer_at_ms: int = 0  # when `_timer` runs
     _timers_on: bool = False

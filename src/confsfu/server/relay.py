@@ -84,6 +84,7 @@ class RoomRelay:
         self.decisions: RoomDecisions | None = None  # None: a bare relay (benchmarks/relay.py)
         self._now_ms = 0
         if live is not None:
+            live.on_promote = self.mirrors.clear  # (the meeting's own participants then)
             live.media.relay_wants = lambda: self.core.wanted_layers(self._now_ms)
             self.decisions = RoomDecisions(
                 index,
@@ -246,7 +247,8 @@ class RoomRelay:
             self._mirror(now_ms, pid_purpose[0], self.core.remote_name(pid_purpose[0]))
         for pid_purpose in [k for k in self.relayed if k not in wanted]:
             pub = self.relayed.pop(pid_purpose)
-            self.media.publishers.pop(pid_purpose, None)
+            if self.media.publishers.get(pid_purpose) is pub:  # (not a local one since)
+                del self.media.publishers[pid_purpose]
             for ssrc in list(pub.receptions):
                 pub.intake.remove(ssrc)
             if not any(pid == pid_purpose[0] for pid, _ in self.relayed):

@@ -156,7 +156,8 @@ async def control(request: web.Request) -> web.StreamResponse:
 
 async def restore(request: web.Request) -> web.Response:
     """A room's next home starts from the front's snapshot: 200 with `restored` (or `held`:
-    the room is already live here; `ended`: its meeting had ended), 400 for a snapshot that
+    the room is already live here; `ended`: its meeting had ended; `promoted`: this worker's
+    follower part of it became the meeting, server/takeover.py), 400 for a snapshot that
     cannot be used, 413 beyond the bound."""
     outlet = request.app[OUTLET]
     room = request.query.get("room", "")
@@ -171,7 +172,7 @@ async def restore(request: web.Request) -> web.Response:
         log.warning("room %s: the front's meeting snapshot was refused: %s", room, exc)
         return web.json_response({"error": str(exc)}, status=400)
     log.info("room %s: meeting snapshot %s", room, result)
-    if result == "restored":
+    if result in ("restored", "promoted"):
         outlet.changed(room)  # the front's copy is now this worker's
     return web.json_response({"result": result})
 
