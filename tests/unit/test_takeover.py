@@ -94,18 +94,20 @@ def test_only_a_node_whose_claim_won_promotes(
 
 
 @pytest.mark.parametrize(
-    ("follows", "connected", "expected"),
+    ("follows", "connected", "takeover", "expected"),
     [
-        (True, 2, "promote"),  # pages here: their media stays
-        (True, 0, "replace"),  # nobody here: the snapshot's meeting replaces it
-        (False, 2, "held"),  # the meeting is here already
-        (False, 0, "held"),
+        (True, 2, True, "promote"),  # pages here: their media stays
+        (True, 0, True, "replace"),  # nobody here: the snapshot's meeting replaces it
+        (True, 2, False, "replace"),  # its home worker died: its pages are closing
+        (False, 2, True, "held"),  # the meeting is here already
+        (False, 0, False, "held"),
     ],
 )
-def test_a_worker_promotes_a_follower_with_pages(
-    follows: bool, connected: int, expected: str
+def test_a_worker_promotes_a_follower_with_pages_on_a_takeover(
+    follows: bool, connected: int, takeover: bool, expected: str
 ) -> None:
-    assert worker_step(follows=follows, connected=connected) == expected
+    got = worker_step(follows=follows, connected=connected, takeover=takeover)
+    assert got == expected
 
 
 # ---- the merge ------------------------------------------------------------------------------

@@ -93,10 +93,12 @@ def front_step(*, home_here: bool, claim_held: bool, route: Local | Remote | Wai
 WorkerStep = Literal["promote", "replace", "held"]
 
 
-def worker_step(*, follows: bool, connected: int) -> WorkerStep:
-    """A room's snapshot handed to a worker that has the room live: a follower with pages
-    connected is promoted (their media stays); a follower with nobody is replaced by the
-    snapshot's meeting; a room that is the meeting here already keeps it (`held`)."""
+def worker_step(*, follows: bool, connected: int, takeover: bool) -> WorkerStep:
+    """A room's snapshot handed to a worker that has the room live: on a takeover (the front
+    won the claim of a room it served as a member) a follower with pages connected is promoted
+    (their media stays); a follower otherwise (nobody here, or its home worker on this node
+    died: its pages are closing) is replaced by the snapshot's meeting; a room that is the
+    meeting here already keeps it (`held`)."""
     if not follows:
         return "held"
-    return "promote" if connected > 0 else "replace"
+    return "promote" if takeover and connected > 0 else "replace"

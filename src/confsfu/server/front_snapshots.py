@@ -162,7 +162,7 @@ class FrontSnapshots:
             try:
                 async with client.post(
                     worker.url("/restore"),
-                    params={"room": room},
+                    params={"room": room, **({"promote": "1"} if promote else {})},
                     data=(text or "").encode(),
                     timeout=timeout,
                 ) as response:

@@ -20,7 +20,7 @@ from confsfu.server.live_room import LiveRoom
 from confsfu.server.media import RoomMedia
 from confsfu.server.reports import write_reports
 from confsfu.server.rtc_adapter import RawPeerConnection
-from confsfu.server.takeover import promote
+from confsfu.server.takeover import promote as promote_follower
 from confsfu.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,18 +57,20 @@ class Hub:
         return live
 
     def restore(
-        self, name: str, snapshot: str | bytes
+        self, name: str, snapshot: str | bytes, *, takeover: bool = False
     ) -> Literal["restored", "promoted", "held", "ended"]:
         """Room `name` carries on from a meeting snapshot (its worker died): `held` if it is
         live here already, `ended` if its meeting had ended (nothing made), `promoted` if this
-        worker's follower part of it, with pages connected, became the meeting (its authority's
-        node died: server/takeover.py; an empty snapshot: there was none). Raises
+        worker's follower part of it, with pages connected, became the meeting (`takeover`: its
+        authority's node died, server/takeover.py; an empty snapshot: there was none). Raises
         SnapshotError for a snapshot that cannot be used, or a room not configured."""
         live = self.rooms.get(name)
         step = (
             None
             if live is None
-            else worker_step(follows=live.follows, connected=len(live.connections))
+            else worker_step(
+                follows=live.follows, connected=len(live.connections), takeover=takeover
+            )
         )
         if step == "held":
             return "held"
@@ -88,7 +90,7 @@ class Hub:
                 max_listeners=config.max_listeners,
             )
         if live is not None and step == "promote" and not (meeting and meeting.moderation.ended):
-            promote(live, meeting)  # a relay member's pages stay, with their media
+            promote_follower(live, meeting)  # a relay member's pages stay, with their media
             return "promoted"
         if live is not None:  # only a relay member's part of the room: the authority
             self._drop_follower(name, live)  # died, its snapshot is the meeting

@@ -167,7 +167,8 @@ async def restore(request: web.Request) -> web.Response:
         if len(body) > MAX_SNAPSHOT_BYTES:
             return web.json_response({"error": "too large"}, status=413)
     try:
-        result = outlet.hub.restore(room, bytes(body))
+        promote = request.query.get("promote") == "1"  # a takeover (server/front_takeover.py)
+        result = outlet.hub.restore(room, bytes(body), takeover=promote)
     except SnapshotError as exc:
         log.warning("room %s: the front's meeting snapshot was refused: %s", room, exc)
         return web.json_response({"error": str(exc)}, status=400)
