@@ -159,6 +159,20 @@ def test_the_follower_becomes_the_meeting_of_the_snapshot_with_its_own_here() ->
     assert not follower.presence.is_away("kyiv") and not follower.presence.is_away("lima")
 
 
+def test_who_is_heard_carries_on_and_speaking_times_come_from_the_snapshot() -> None:
+    snapshot = authority_meeting()
+    follower = follower_meeting()
+    for t in range(0, 3_000, 20):  # Lima talks: both meetings heard it (every mic is relayed)
+        snapshot.on_audio_level(t, "lima", 20, True)
+        follower.on_audio_level(t, "lima", 20, True)
+    detector = follower.speakers
+    spoken = snapshot.speakers.speaking_totals()["lima"]
+    snapshot.speakers.remove("lima")  # (a snapshot holds totals only: as if removed)
+    assert promoted(follower, snapshot, {"kyiv", "lima"}) == []
+    assert follower.speakers is detector and follower.speakers.ranked(3_000)[0] == "lima"
+    assert follower.speakers.speaking_totals()["lima"] == spoken  # not counted twice
+
+
 def test_what_this_worker_applied_after_the_snapshot_wins_for_its_own() -> None:
     follower = follower_meeting()
     follower.moderation.chair_unmute(0, "kyiv", "audio")  # unmuted after the last snapshot

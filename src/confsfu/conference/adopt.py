@@ -8,7 +8,9 @@ switches and the chair's mutes as this worker last applied them (the authority's
 than a snapshot up to a second old); one that joined after the snapshot joins now. The
 snapshot's others (the dead node's participants) are away for the reconnect grace and come back
 `resumed`. Floor, hands, chat, lock, bans, schedule and report come from the snapshot; this
-worker's audience stays (its listeners are connected here)."""
+worker's audience stays (its listeners are connected here), and so does its speaker detector
+(it heard every microphone of the room: who is heard and the dominant speaker carry on without
+a pause), its speaking times counted from the snapshot's."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 from confsfu.conference.meeting import MEDIA_KINDS, Meeting, MeetingError
 from confsfu.conference.permissions import Role
+from confsfu.conference.speakers import SpeakerDetector
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,7 @@ def adopt(follower: Meeting, restored: Meeting | None, here: list[Here], now_ms:
     else:
         restored.audience = follower.audience  # listeners connected here
         restored.audience.peak = max(restored.audience.peak, restored.report.audience_peak)
+        restored.speakers = _speakers(follower, restored)
     refused = []
     for h in here:
         if h.pid in restored.room.participants:
@@ -78,3 +82,13 @@ def adopt(follower: Meeting, restored: Meeting | None, here: list[Here], now_ms:
         vars(follower).clear()
         vars(follower).update(vars(restored))
     return refused
+
+
+def _speakers(follower: Meeting, restored: Meeting) -> SpeakerDetector:
+    """The follower's detector (the levels of the last seconds), with the snapshot's speaking
+    times: what it counted itself before now is in those already (up to the snapshot's age)."""
+    speakers = follower.speakers
+    for talker in speakers._talkers.values():
+        talker.speaking_ms = 0
+    speakers._spoken_before_ms = dict(restored.speakers._spoken_before_ms)
+    return speakers
