@@ -205,6 +205,8 @@ async def _read(session: Session, link: AuthorityLink, live: LiveRoom) -> None:
         )
         if isinstance(end, Hold):
             session.log.warning("the room's authority node is gone: held for a takeover")
+            if live.on_authority_lost is not None:
+                live.on_authority_lost()  # its slots planned here meanwhile
             await asyncio.sleep(max(0, end.until_ms - clock_ms()) / 1000)
             if not hold_over(end, adopted=session.link is not link, now_ms=clock_ms()):
                 return

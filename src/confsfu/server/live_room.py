@@ -116,6 +116,7 @@ class LiveRoom:
     follows: bool = False
     remote: set[str] = field(default_factory=set)
     on_promote: Callable[[], None] | None = None  # the follower became the meeting (its relay)
+    on_authority_lost: Callable[[], None] | None = None  # its node died: plan here (its relay)
     _timer: asyncio.TimerHandle | None = None
     _timer_at_ms: int = 0  # when `_timer` runs
     _timers_on: bool = False
