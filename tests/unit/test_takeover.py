@@ -4,6 +4,10 @@ the dead node's snapshot with the follower meeting (conference/adopt.py)."""
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+from typing import Any, cast
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +16,9 @@ from confsfu.conference.adopt import adopt, connected_here
 from confsfu.conference.meeting import Meeting
 from confsfu.conference.permissions import Role
 from confsfu.conference.room import Room
+from confsfu.conference.slot_plan import RoomPlan
 from confsfu.conference.snapshot import capture_json, restore
+from confsfu.scale.authority import plan_json
 from confsfu.scale.directory import Local, Remote, Wait
 from confsfu.scale.takeover import (
     Follow,
@@ -26,6 +32,7 @@ from confsfu.scale.takeover import (
     link_ended,
     worker_step,
 )
+from confsfu.server.relay_decisions import RoomDecisions
 
 LEASE_MS = 3_000
 UNIX = 1_700_000_000_000
@@ -204,3 +211,33 @@ def test_without_a_snapshot_the_follower_keeps_its_own_state() -> None:
     assert promoted(follower, None, {"kyiv", "lima"}) == []
     assert set(follower.room.participants) == {"kyiv", "lima", "osaka"}
     assert follower.moderation.state("kyiv").chair_muted_audio
+
+
+# ---- a member's plan while its pages are held --------------------------------------------------
+
+
+def test_a_member_whose_authority_died_plans_itself_and_ignores_late_plans() -> None:
+    meeting = Meeting(Room("east"), now_ms=0, unix_ms=UNIX)
+    meeting.join(0, "lima", "Lima", Role.PARTICIPANT, "t-lima")
+    reassigned: list[int] = []
+    media = SimpleNamespace(
+        meeting=meeting,
+        room_plan=None,
+        applied_plan=None,
+        reassign_gradually=lambda: reassigned.append(1),
+    )
+    decisions = RoomDecisions(
+        1, 64, cast(Any, media), lambda *_: None, lambda *_: None, lambda *_: None
+    )
+    plan = RoomPlan(meeting.stage(0), meeting.lineup(0, ["lima"], ["lima"]), 3, 4)
+    frame = json.dumps({"plan": plan_json(plan)}).encode()
+    decisions.on_room(64, frame, 0)
+    assert media.applied_plan() == plan  # following the authority's plan
+    assert decisions.orphan() is True and media.applied_plan() is None  # planned here now
+    assert decisions.orphan() is False  # once
+    decisions.on_room(64, frame, 100)  # a late plan of the dead authority: not applied
+    assert media.applied_plan() is None
+    authority = RoomDecisions(
+        1, -1, cast(Any, media), lambda *_: None, lambda *_: None, lambda *_: None
+    )
+    assert authority.orphan() is False  # an authority has nobody to follow
