@@ -208,7 +208,8 @@ async def _read(session: Session, link: AuthorityLink, live: LiveRoom) -> None:
             if live.on_authority_lost is not None:
                 live.on_authority_lost()  # its slots planned here meanwhile
             await asyncio.sleep(max(0, end.until_ms - clock_ms()) / 1000)
-            if not hold_over(end, adopted=session.link is not link, now_ms=clock_ms()):
+            now_ms = max(clock_ms(), end.until_ms)  # (slept that long: never held for ever)
+            if not hold_over(end, adopted=session.link is not link, now_ms=now_ms):
                 return
         if end is not None and session.phase.phase != Phase.CLOSED:
             session.log.warning("the room's authority is gone: the page reconnects")
