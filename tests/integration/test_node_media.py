@@ -9,8 +9,9 @@ stranger without the member key is refused at A's /member. Then node A is killed
 B takes the meeting over live (scale/takeover.py): once A's lease lapsed B claims the room and
 its worker's follower part becomes the meeting, so B's pages stay connected and keep each
 other's media (the longest gap is printed, a loose bound asserted); A's participant comes
-back on B as itself; floor, hand, mute and report intact. Needs root, iproute2 and Debian's
-redis-server."""
+back on B as itself; floor, hand, mute and report intact. And a B that loses the claim race
+to a third node never promotes: its held page is closed with 1012. Needs root, iproute2 and
+Debian's redis-server."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.rtp.errors import ParseError
 from confsfu.rtp.packet import parse_rtp
 from confsfu.scale import node_spans as ns
-from confsfu.scale.directory import ROOM_KEY
+from confsfu.scale.directory import NODE_KEY, ROOM_KEY
 from confsfu.server.aiortc_setup import configure_aiortc
 from confsfu.server.front_redis import KEY
 from confsfu.server.redis_resp import Redis
@@ -332,6 +333,42 @@ async def test_a_room_spans_two_nodes_and_its_media_is_relayed_between_them(
             f"{audio[1] + before:.1f} s) (lease {LEASE_S} s)"
         )
         assert audio[0] < 2.5 and video[0] < 2.5, longest
+    finally:
+        await client.close()
+        for peer in peers:
+            await peer.close(goodbye=False)
+        await stop_node(node_b)
+        await stop_node(node_a)
+
+
+async def test_a_node_that_loses_the_claim_race_closes_its_held_pages(
+    net: Net,  # noqa: F811 (test_nodes.py's fixture)
+    redis: int,  # noqa: F811
+    tmp_path: Path,
+    peers: list[LoopbackPeer],
+) -> None:
+    """Node A killed, and a third node (played in Redis) claims the room first: B never
+    promotes (two meetings), so its held page is closed with 1012 and comes again."""
+    a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
+    TOKENS.clear()
+    node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path, spill(net.link_a))
+    node_b = await start_node(net.b, "node-b", net.link_b, redis, tmp_path, spill(net.link_b))
+    client = Redis(f"redis://127.0.0.1:{redis}/0")
+    try:
+        osaka = await join(a_ip, peers, "Osaka", "chair", publish=True)
+        kyiv = await join(b_ip, peers, "Kyiv", "participant", publish=False)
+        await kyiv.wait_for(lambda: "Osaka" in kyiv.streams_showing("video"), 90)
+        os.killpg(node_a.pid, signal.SIGKILL)
+        await node_a.wait()
+        # Node C: a live lease and the room's claim, before A's lease lapsed.
+        await client.command("SET", NODE_KEY.format(node="node-c"), "192.0.2.9:9", "PX", 120_000)
+        await client.command("SET", ROOM_KEY.format(room="east"), "node-c", "PX", 120_000)
+        await kyiv.wait_for(lambda: kyiv.closed, 60)
+        assert kyiv._ws is not None and kyiv._ws.close_code == 1012, kyiv._ws
+        body_b = await health(b_ip)
+        assert body_b["node"]["held"] == [], body_b["node"]  # B never took the room
+        assert await client.command("GET", ROOM_KEY.format(room="east")) == b"node-c"
+        await osaka.close(goodbye=False)
     finally:
         await client.close()
         for peer in peers:
