@@ -8,7 +8,9 @@ page as it is; a chair's mute of the participant is applied to this worker's int
 this worker knows goes the other way (signalling/link_messages.py): a screen share asked for
 (the authority decides, the media stays here) and ended, the participant's connection quality
 (at most once a second). The link ends when the session does; an authority gone (its worker
-died) closes the page with 1012, so it comes back into the room's next home as itself."""
+died) closes the page with 1012, so it comes back into the room's next home as itself; an
+authority whose node died holds the page for this node to take the room over
+(server/takeover.py), then 1012 if it does not."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from yarl import URL
 from confsfu.bandwidth.quality import Quality
 from confsfu.conference.meeting import MeetingError
 from confsfu.scale.node_spans import MEMBER_KEY_HEADER, member_key
+from confsfu.scale.takeover import Hold, hold_over, link_ended
 from confsfu.server.clock import clock_ms
 from confsfu.server.live_room import Connection, LiveRoom
 from confsfu.server.logs import ParticipantLog
@@ -58,6 +61,7 @@ class AuthorityLink:
         authority node's front `/member` route, shown `key` (node_spans.member_key)."""
         self._path = target
         self._key = key
+        self.across_nodes = target.startswith("http://")  # another node's front
         self._client: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.reader: asyncio.Task[None] | None = None
@@ -222,6 +226,7 @@ async def join_through_authority(session: Session, message: Join, admission: Adm
         close=session.close,
         supersede=session.supersede,
         quality=link.tell_quality,
+        adopt=lambda: _adopted(session, link),
     )
     if joined.you is not None:
         apply_orders(live, joined.you.model_dump())
@@ -254,10 +259,30 @@ async def _read(session: Session, link: AuthorityLink, live: LiveRoom) -> None:
                 session.close_when_sent()
                 return
         link._stop()
-        if session.phase.phase != Phase.CLOSED:  # the authority went without a bye
+        # The authority went without a bye: its node's death is taken over by this one
+        # (scale/takeover.py), its worker's by the room's next home on this node.
+        lease_ms = int(session.hub.settings.node_lease_s * 1000)
+        end = link_ended(
+            bye=False,
+            across_nodes=link.across_nodes,
+            closing=session.phase.phase == Phase.CLOSED,
+            now_ms=clock_ms(),
+            lease_ms=lease_ms,
+        )
+        if isinstance(end, Hold):
+            session.log.warning("the room's authority node is gone: held for a takeover")
+            if live.on_authority_lost is not None:
+                live.on_authority_lost()  # its slots planned here meanwhile
+            await asyncio.sleep(max(0, end.until_ms - clock_ms()) / 1000)
+            now_ms = max(clock_ms(), end.until_ms)  # (slept that long: never held for ever)
+            if not hold_over(end, adopted=session.link is not link, now_ms=now_ms):
+                return
+        if end is not None and session.phase.phase != Phase.CLOSED:
             session.log.warning("the room's authority is gone: the page reconnects")
             session.phase.move(Phase.CLOSED)
             session.close_when_sent(WSCloseCode.SERVICE_RESTART, GONE)
+    except asyncio.CancelledError:
+        raise
     except Exception:  # nothing the link brings may outlive the session unseen
         session.log.exception("the authority link failed")
         session.close_when_sent(WSCloseCode.SERVICE_RESTART, GONE)
@@ -284,6 +309,15 @@ async def start_screen_at_authority(session: Session, live: LiveRoom) -> None:
 async def stop_screen_at_authority(session: Session) -> None:
     if session.link is not None:
         await session.link.send(MemberScreen(on=False).model_dump_json())
+
+
+async def _adopted(session: Session, link: AuthorityLink) -> None:
+    """The room's meeting is this worker's now (server/takeover.py): the session is answered
+    here; its link (ended, or cut if it was not) goes."""
+    if session.link is link:
+        session.link = None
+        await link.close()  # (its reader, held for this, ends)
+        session.log.info("the room's meeting is on this worker now")
 
 
 def _object(text: str) -> dict[str, Any]:

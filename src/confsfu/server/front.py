@@ -34,6 +34,7 @@ from confsfu.server.front_node_spans import NodeSpans
 from confsfu.server.front_nodes import HOP_HEADER, FrontNodes
 from confsfu.server.front_relay import tell_spans
 from confsfu.server.front_snapshots import FrontSnapshots
+from confsfu.server.front_takeover import promote_member, take_over_members
 from confsfu.server.redis_resp import Redis
 from confsfu.server.workers import WorkerPool
 from confsfu.settings import Settings
@@ -187,6 +188,8 @@ class Front:
             ):
                 await tell_spans(self)  # the rooms spanning workers (server/front_relay.py)
             self._spanning = spanning
+            if self.member_rooms:  # another node's rooms: taken over if it died
+                await take_over_members(self)
             for room in self.placement.expire(clock_ms()):
                 log.info("room %s has no home any more", room)
             self.snapshots.expire()
@@ -341,14 +344,15 @@ async def _serve_connection(front: Front, ws: web.WebSocketResponse, *, hop: boo
     if isinstance(route, Remote) and front.node_spans is not None:
         # Served here as a relay member of the room: its meeting at the authority node.
         front.member_rooms.add(join.room)  # a configured room (route said so): bounded
-        await _serve_here(front, ws, join, authority=member_url(route, join.room))
+        with front.nodes.serving(join.room, ws):  # (closed if this node's claim is lost later)
+            await _serve_here(front, ws, join, authority=member_url(route, join.room))
     elif isinstance(route, Remote):
         await front.nodes.pipe_to(ws, route, join.text)
     elif isinstance(route, Wait):
         log.info("room %s: a join waits: %s", join.room, route.reason)
         await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"node")
-    else:
-        front.member_rooms.discard(join.room)  # this node's meeting now
+    else:  # this node's meeting now: a member part of it here is promoted first
+        await promote_member(front, join.room)
         with front.nodes.serving(join.room, ws):
             await _serve_here(front, ws, join)
 

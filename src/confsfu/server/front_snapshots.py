@@ -141,17 +141,19 @@ class FrontSnapshots:
 
     # ---- to a room's next home -----------------------------------------------------------
 
-    async def restore_at(self, room: str, worker: Worker) -> bool:
+    async def restore_at(self, room: str, worker: Worker, *, promote: bool = False) -> bool:
         """Before a connection is piped to `room`'s home: if the room's snapshot waits for
         a next home, give it to `worker` first (once, whichever connection comes first).
+        `promote`: the worker holds a follower part of the room to become its meeting
+        (server/takeover.py), told even with no snapshot (an empty one).
         False: the worker could not be asked (the connection should be closed to retry)."""
-        if self.store.waiting(room) is None:
+        if self.store.waiting(room) is None and not promote:
             return True
         lock = self._locks.setdefault(room, asyncio.Lock())
         async with lock:
             text = self.store.waiting(room)
             client = worker.client
-            if text is None:
+            if text is None and not promote:
                 return True
             if client is None:
                 return False
@@ -160,8 +162,8 @@ class FrontSnapshots:
             try:
                 async with client.post(
                     worker.url("/restore"),
-                    params={"room": room},
-                    data=text.encode(),
+                    params={"room": room, **({"promote": "1"} if promote else {})},
+                    data=(text or "").encode(),
                     timeout=timeout,
                 ) as response:
                     answer = await response.text()
@@ -174,7 +176,8 @@ class FrontSnapshots:
                 self.restored += 1
             else:  # it cannot be used: the room starts a new meeting rather than never
                 log.error("room %s: worker %d refused its snapshot: %s", room, index, answer)
-            self.store.restored(room, text)
+            if text is not None:
+                self.store.restored(room, text)
         return True
 
     def expire(self) -> None:

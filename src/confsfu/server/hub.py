@@ -14,11 +14,13 @@ from confsfu.conference.meeting import Meeting
 from confsfu.conference.room import Room
 from confsfu.conference.snapshot import restore as restore_meeting
 from confsfu.conference.snapshot_model import SnapshotError
+from confsfu.scale.takeover import worker_step
 from confsfu.server.clock import clock_ms
 from confsfu.server.live_room import LiveRoom
 from confsfu.server.media import RoomMedia
 from confsfu.server.reports import write_reports
 from confsfu.server.rtc_adapter import RawPeerConnection
+from confsfu.server.takeover import promote as promote_follower
 from confsfu.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,28 +56,45 @@ class Hub:
         live.start_timers()
         return live
 
-    def restore(self, name: str, snapshot: str | bytes) -> Literal["restored", "held", "ended"]:
+    def restore(
+        self, name: str, snapshot: str | bytes, *, takeover: bool = False
+    ) -> Literal["restored", "promoted", "held", "ended"]:
         """Room `name` carries on from a meeting snapshot (its worker died): `held` if it is
-        live here already, `ended` if its meeting had ended (nothing made). Raises
+        live here already, `ended` if its meeting had ended (nothing made), `promoted` if this
+        worker's follower part of it, with pages connected, became the meeting (`takeover`: its
+        authority's node died, server/takeover.py; an empty snapshot: there was none). Raises
         SnapshotError for a snapshot that cannot be used, or a room not configured."""
         live = self.rooms.get(name)
-        if live is not None and live.follows:  # only a relay member's part of the room: the
-            self._drop_follower(name, live)  # authority died, its snapshot is the meeting
-        elif live is not None:
+        step = (
+            None
+            if live is None
+            else worker_step(
+                follows=live.follows, connected=len(live.connections), takeover=takeover
+            )
+        )
+        if step == "held":
             return "held"
         config = self.settings.room(name)
         if config is None:
             raise SnapshotError(f"there is no room {name!r}")
         now_ms = clock_ms()
-        meeting = restore_meeting(
-            snapshot,
-            room=name,
-            now_ms=now_ms,
-            unix_ms=int(time.time() * 1000),
-            reconnect_grace_ms=int(self.settings.reconnect_grace_s * 1000),
-            max_participants=config.max_participants,
-            max_listeners=config.max_listeners,
-        )
+        meeting = None
+        if snapshot or step != "promote":  # (a promotion may have no snapshot to start from)
+            meeting = restore_meeting(
+                snapshot,
+                room=name,
+                now_ms=now_ms,
+                unix_ms=int(time.time() * 1000),
+                reconnect_grace_ms=int(self.settings.reconnect_grace_s * 1000),
+                max_participants=config.max_participants,
+                max_listeners=config.max_listeners,
+            )
+        if live is not None and step == "promote" and not (meeting and meeting.moderation.ended):
+            promote_follower(live, meeting)  # a relay member's pages stay, with their media
+            return "promoted"
+        if live is not None:  # only a relay member's part of the room: the authority
+            self._drop_follower(name, live)  # died, its snapshot is the meeting
+        assert meeting is not None
         if meeting.moderation.ended:
             return "ended"
         self._live(name, meeting).start_timers()  # the away participants' grace runs out

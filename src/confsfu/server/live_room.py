@@ -95,6 +95,9 @@ class Connection:
     supersede: Close  # close without leaving: the participant came back on another connection
     # A relay member's participant: its quality goes to the room's authority this way.
     quality: Callable[[Quality], None] | None = None
+    # A relay member's session: it stops speaking through its authority link (the room's
+    # meeting is this worker's now: server/takeover.py).
+    adopt: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(eq=False)
@@ -122,6 +125,8 @@ class LiveRoom:
     to_members: Callable[[str], None] | None = None
     authority_state: str | None = None
     audience_from_authority: bool = False  # a member: its listeners hear the authority only
+    on_promote: Callable[[], None] | None = None  # the follower became the meeting (its relay)
+    on_authority_lost: Callable[[], None] | None = None  # its node died: plan here (its relay)
     _timer: asyncio.TimerHandle | None = None
     _timer_at_ms: int = 0  # when `_timer` runs
     _timers_on: bool = False

@@ -84,6 +84,8 @@ class RoomRelay:
         self.decisions: RoomDecisions | None = None  # None: a bare relay (benchmarks/relay.py)
         self._now_ms = 0
         if live is not None:
+            live.on_promote = self.mirrors.clear  # (the meeting's own participants then)
+            live.on_authority_lost = self._authority_lost
             live.media.relay_wants = lambda: self.core.wanted_layers(self._now_ms)
             self.decisions = RoomDecisions(
                 index,
@@ -247,7 +249,8 @@ class RoomRelay:
             self._mirror(now_ms, pid_purpose[0], self.core.remote_name(pid_purpose[0]))
         for pid_purpose in [k for k in self.relayed if k not in wanted]:
             pub = self.relayed.pop(pid_purpose)
-            self.media.publishers.pop(pid_purpose, None)
+            if self.media.publishers.get(pid_purpose) is pub:  # (not a local one since)
+                del self.media.publishers[pid_purpose]
             for ssrc in list(pub.receptions):
                 pub.intake.remove(ssrc)
             if not any(pid == pid_purpose[0] for pid, _ in self.relayed):
@@ -362,6 +365,17 @@ class RoomRelay:
             self.mirrors.discard(pid)
             if pid not in self.live.connections:  # (else it came here since: it stays)
                 self.media.meeting.leave(now_ms, pid)
+
+    def _authority_lost(self) -> None:
+        """The authority's node died (a linked page is held for a takeover): its plans are
+        no longer applied, this worker plans its subscribers' slots itself (its meeting hears
+        every microphone). A dying authority's last plan may already be wrong (its members'
+        participants gone from it as its processes die one after the other)."""
+        if self.decisions is not None and self.decisions.orphan():
+            log.warning(
+                "room %s: its authority is gone; this worker plans its slots", self.live.room.name
+            )
+            self.media.reassign_gradually()
 
     def close(self, now_ms: int) -> None:
         """Relay nothing more; the relayed publishers and mirrors go."""

@@ -83,6 +83,7 @@ class RoomDecisions:
         self._sent_state_seq = 0
         self._notices: list[str] = []  # authority: the audience's notices not yet sent
         self._heard_seq: int | None = None  # member: the authority's room state last heard
+        self.orphaned = False  # the authority's node died: its plans no longer applied
         if home >= 0:
             media.applied_plan = lambda: self.applier.plan
         if live is not None and home >= 0:
@@ -127,6 +128,15 @@ class RoomDecisions:
             chunk = events[start : start + MAX_EVENTS]
             self._send(self.home, self._frame({"events": [event_json(e) for e in chunk]}))
 
+    def orphan(self) -> bool:
+        """A member whose authority's node died: its plan is dropped and none applied again
+        (until the relay is made again); True the first time."""
+        if self.authority or self.orphaned:
+            return False
+        self.orphaned = True
+        self.applier.plan = None
+        return True
+
     def on_room(self, peer: int, payload: bytes, now_ms: int) -> None:
         """A ROOM frame from a peer; anything malformed is counted and dropped."""
         count = self._frames.get(peer, 0) + 1
@@ -137,7 +147,7 @@ class RoomDecisions:
             message = json.loads(payload)
             if not isinstance(message, dict):
                 raise AuthorityMessageError("a room message is an object")
-            if "plan" in message and peer == self.home:
+            if "plan" in message and peer == self.home and not self.orphaned:
                 plan = plan_from_json(message["plan"])
                 if plan != self.applier.plan:
                     self.applier.on_plan(plan)

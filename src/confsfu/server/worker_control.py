@@ -156,7 +156,8 @@ async def control(request: web.Request) -> web.StreamResponse:
 
 async def restore(request: web.Request) -> web.Response:
     """A room's next home starts from the front's snapshot: 200 with `restored` (or `held`:
-    the room is already live here; `ended`: its meeting had ended), 400 for a snapshot that
+    the room is already live here; `ended`: its meeting had ended; `promoted`: this worker's
+    follower part of it became the meeting, server/takeover.py), 400 for a snapshot that
     cannot be used, 413 beyond the bound."""
     outlet = request.app[OUTLET]
     room = request.query.get("room", "")
@@ -166,12 +167,13 @@ async def restore(request: web.Request) -> web.Response:
         if len(body) > MAX_SNAPSHOT_BYTES:
             return web.json_response({"error": "too large"}, status=413)
     try:
-        result = outlet.hub.restore(room, bytes(body))
+        promote = request.query.get("promote") == "1"  # a takeover (server/front_takeover.py)
+        result = outlet.hub.restore(room, bytes(body), takeover=promote)
     except SnapshotError as exc:
         log.warning("room %s: the front's meeting snapshot was refused: %s", room, exc)
         return web.json_response({"error": str(exc)}, status=400)
     log.info("room %s: meeting snapshot %s", room, result)
-    if result == "restored":
+    if result in ("restored", "promoted"):
         outlet.changed(room)  # the front's copy is now this worker's
     return web.json_response({"result": result})
 
