@@ -51,14 +51,19 @@ def _no_ipv6(interface: str, prefix: tuple[str, ...] = ()) -> None:
 
 @contextmanager
 def namespace(
-    prefix: str, subnet: str, link: str = "veth", seed: int = 1, if_prefix: str | None = None
+    prefix: str,
+    subnet: str,
+    link: str = "veth",
+    seed: int = 1,
+    if_prefix: str | None = None,
+    settle_s: float = SETTLE_S,
 ) -> Iterator[Namespace]:
     """`subnet` is the first three octets of a /30 (`10.213.77`): host .1, namespace .2. Its
     second octet is replaced by one of this process's own (200-249), so that two test runs on
     one machine do not route each other's namespaces (as names, the subnet carries the pid).
     `link` is `veth` (shaped by `tc`) or `tun` (the emulator, seeded by `seed`, shapes it).
     Interfaces are named by `if_prefix` (at most 6 characters; default the first three of
-    `prefix`)."""
+    `prefix`). `settle_s`: the wait for browsers already running (none: 0)."""
     if os.geteuid() != 0 or not shutil.which("ip"):
         pytest.fail("this test needs root and iproute2 (ip): run it as CI does")
     if link not in ("veth", "tun"):
@@ -90,7 +95,7 @@ def namespace(
             # Chromium tells its network stack of an address change up to 2 s late and then
             # fails what is in flight with ERR_NETWORK_CHANGED: a page opened right after this
             # (a CI run) lost a script and never joined. Let that pass before anything opens.
-            time.sleep(SETTLE_S)
+            time.sleep(settle_s)
             yield ns
     finally:
         subprocess.run(["ip", "link", "del", ns.host_if], capture_output=True)

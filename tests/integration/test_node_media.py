@@ -1,14 +1,14 @@
 """A room spanning two nodes (`node_spill`): each node in a network namespace of its own, joined
-by a veth, one deployment through a redis-server this test starts (the fixtures of
-test_nodes.py). A join on node B for the room node A holds is served on B's worker as a relay
-member: its media stays on B, the publishers' packets cross between the nodes over the sealed
-UDP relay, its meeting messages go to A's home worker over the authority link carried by A's
-front. A publisher on A reaches a subscriber on B byte for byte with continuous sequence
-numbers, a publisher on B reaches A's subscriber, a hand raised on B shows at A's chair; a
-stranger without the member key is refused at A's /member. Then node A is killed (SIGKILL):
-B's pages are closed with 1012, everyone comes back on B (which claims the room once A's lease
-lapsed) as themselves, the hand still raised; how long B's media stopped is printed. Needs
-root, iproute2 and Debian's redis-server."""
+by a veth, one deployment through a redis-server this test starts (tests/integration/nodes.py).
+A join on node B for the room node A holds is served on B's worker as a relay member: its media
+stays on B, the publishers' packets cross between the nodes over the sealed UDP relay, its
+meeting messages go to A's home worker over the authority link carried by A's front. A
+publisher on A reaches a subscriber on B byte for byte with continuous sequence numbers, a
+publisher on B reaches A's subscriber, a hand raised on B shows at A's chair; a stranger
+without the member key is refused at A's /member. Then node A is killed (SIGKILL): B's pages
+are closed with 1012, everyone comes back on B (which claims the room once A's lease lapsed)
+as themselves, the hand still raised; how long B's media stopped is printed. Needs root,
+iproute2 and Debian's redis-server."""
 
 from __future__ import annotations
 
@@ -33,16 +33,7 @@ from confsfu.scale.directory import ROOM_KEY
 from confsfu.server.aiortc_setup import configure_aiortc
 from confsfu.server.front_redis import KEY
 from confsfu.server.redis_resp import Redis
-from tests.integration.test_nodes import (  # noqa: F401 (fixtures)
-    LEASE_S,
-    PORT,
-    Net,
-    health,
-    net,
-    redis,
-    start_node,
-    stop_node,
-)
+from tests.integration.nodes import LEASE_S, PORT, Net, close_all, health, start_node
 from tests.integration.test_relay import continuous
 from tests.integration.test_worker_snapshot import latest
 from tests.integration.test_workers import token, until
@@ -136,11 +127,9 @@ def stranger_status(ip: str, key: str) -> int:
 
 
 async def test_a_room_spans_two_nodes_and_its_media_is_relayed_between_them(
-    net: Net,  # noqa: F811 (test_nodes.py's fixture)
-    redis: int,  # noqa: F811
-    tmp_path: Path,
-    peers: list[LoopbackPeer],
+    nodes_net: Net, nodes_redis: int, tmp_path: Path, peers: list[LoopbackPeer]
 ) -> None:
+    net, redis = nodes_net, nodes_redis
     a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
     TOKENS.clear()
     node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path, spill(net.link_a))
@@ -253,8 +242,4 @@ async def test_a_room_spans_two_nodes_and_its_media_is_relayed_between_them(
         print(f"node A killed: B's pages closed after {closed_s:.1f} s, Lima's video at Kyiv "
               f"again after {media_s:.1f} s (lease {LEASE_S} s)")  # fmt: skip
     finally:
-        await client.close()
-        for peer in peers:
-            await peer.close(goodbye=False)
-        await stop_node(node_b)
-        await stop_node(node_a)
+        await close_all(client, peers, node_b, node_a)
