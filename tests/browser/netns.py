@@ -3,8 +3,10 @@ devices and a link emulator between them (`link="tun"`: tests/browser/tunlink.py
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -100,6 +102,30 @@ def namespace(
     finally:
         subprocess.run(["ip", "link", "del", ns.host_if], capture_output=True)
         subprocess.run(["ip", "netns", "del", ns.name], capture_output=True)
+
+
+def unshape(ns: Namespace) -> None:
+    """No `tc` shaping on the link into `ns` (weak_link.shape's, if a test left one)."""
+    subprocess.run(["tc", "qdisc", "del", "dev", ns.host_if, "root"], capture_output=True)
+
+
+def kill_left(ns: Namespace, timeout_s: float = 10.0) -> None:
+    """SIGKILL whatever still runs in `ns` (what a test started there and left, e.g. after a
+    failure) and wait until it is gone, so that the next test finds the namespace empty and its
+    ports free (a namespace kept for more than one test)."""
+    deadline = time.monotonic() + timeout_s
+    while pids := _pids(ns):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"processes left in {ns.name}: {pids}")
+        time.sleep(0.1)
+
+
+def _pids(ns: Namespace) -> list[int]:
+    listed = subprocess.run(["ip", "netns", "pids", ns.name], capture_output=True, text=True)
+    return [int(pid) for pid in listed.stdout.split()]
 
 
 def has_netem(prefix: str) -> bool:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from confsfu.loadgen.peer import LoopbackPeer
-from tests.integration.nodes import Net, kill_left, two_namespaces
+from tests.browser.netns import kill_left
+from tests.integration.nodes import Net, two_namespaces
 from tests.integration.redis_server import redis_server
 
 

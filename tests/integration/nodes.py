@@ -6,7 +6,6 @@ host: the namespaces (made once a session, conftest.py's `nodes_net`), a node's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -128,12 +127,3 @@ async def close_all(
 async def health(ip: str) -> dict[str, Any]:
     """The node's /healthz."""
     return await relay_health(PORT, ip)
-
-
-def kill_left(ns: Namespace) -> None:
-    """SIGKILL whatever still runs in `ns` (a node a failed test left), so the next starts on
-    a namespace of nothing but its own."""
-    listed = subprocess.run(["ip", "netns", "pids", ns.name], capture_output=True, text=True)
-    for pid in listed.stdout.split():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid), signal.SIGKILL)
