@@ -93,6 +93,23 @@ def one_worker(data: list[bytes], out: socket.socket, sink: socket.socket, slots
     return run(data, lambda clear, now: here.receive(clear, now))
 
 
+def two_rooms(
+    out: socket.socket, sink: socket.socket, slots: int, out_link: RelayLink
+) -> tuple[_wire.Intake, RoomRelay]:
+    """The room on both workers: the publisher's intake (K slots), relaying KEY to worker 1
+    through `out_link`, and worker 1's room relay, delivering into K slots of its own."""
+    sender = RoomRelay(7, frozenset({1}), cast(Any, None), out_link.send)
+    sender.core.add_local(SOURCE)
+    here = intake(out, sink, slots)
+    here.relay = {KEY: lambda packet: sender._relay(KEY, (1,), packet)}
+    receiver = RoomRelay(7, frozenset({0}), cast(Any, None), lambda p, f: None)
+    info = rf.source_payload(rf.SourceInfo("a", "camera", "video"))
+    receiver.core.on_frame(0, rf.RelayFrame(rf.SOURCE, 7, 1, 0, 0, info), 0)
+    there = intake(out, sink, slots)
+    receiver.relayed["a", "camera"] = cast(Any, SimpleNamespace(intake=there))
+    return here, receiver
+
+
 def relayed(data: list[bytes], out: socket.socket, sink: socket.socket, slots: int) -> float:
     """CPU microseconds per packet: K slots here, K on a worker the packet is relayed to."""
     with tempfile.TemporaryDirectory(prefix="confsfu-bench-relay-") as directory:
@@ -104,19 +121,10 @@ def relayed(data: list[bytes], out: socket.socket, sink: socket.socket, slots: i
             a.bind(str(a_path))
             b.bind(str(b_path))
             b.setblocking(False)
-            # The publisher's worker: its intake relays KEY to worker 1.
-            out_link = RelayLink(cast(Any, None))  # its socket, as the worker's link sends
+            # The publisher's worker's link sends on its socket; the other worker's reads.
+            out_link = RelayLink(cast(Any, None))
             out_link._sock, out_link.directory, out_link.index = a, Path(directory), 0
-            sender = RoomRelay(7, frozenset({1}), cast(Any, None), out_link.send)
-            sender.core.add_local(SOURCE)
-            here = intake(out, sink, slots)
-            here.relay = {KEY: lambda packet: sender._relay(KEY, (1,), packet)}
-            # The other worker: its link reads the frame, its room's relay delivers it.
-            receiver = RoomRelay(7, frozenset({0}), cast(Any, None), lambda p, f: None)
-            info = rf.source_payload(rf.SourceInfo("a", "camera", "video"))
-            receiver.core.on_frame(0, rf.RelayFrame(rf.SOURCE, 7, 1, 0, 0, info), 0)
-            there = intake(out, sink, slots)
-            receiver.relayed["a", "camera"] = cast(Any, SimpleNamespace(intake=there))
+            here, receiver = two_rooms(out, sink, slots, out_link)
             link = RelayLink(cast(Any, None))
             link._peers = {str(a_path): 0}
             link._by_index = {7: receiver}
@@ -142,22 +150,14 @@ def relayed_udp(data: list[bytes], out: socket.socket, sink: socket.socket, slot
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             sock.bind(("127.0.0.1", 0))
         b.setblocking(False)
-        # The publisher's worker: its link's UDP end seals and sends to worker 1.
+        # The publisher's worker's link: its UDP end seals and sends to worker 1; the other
+        # worker's UDP end opens the datagram, its link hands the frame over.
         out_link = RelayLink(cast(Any, None))
         udp_out = out_link._udp = UdpRelay(0, secret, lambda *a: None, now_s)
         udp_out._sock = a
         udp_out.set_peers({"1": format_address(*b.getsockname())})
         udp_out.set_rooms({"east": 7})
-        sender = RoomRelay(7, frozenset({1}), cast(Any, None), out_link.send)
-        sender.core.add_local(SOURCE)
-        here = intake(out, sink, slots)
-        here.relay = {KEY: lambda packet: sender._relay(KEY, (1,), packet)}
-        # The other worker: its UDP end opens the datagram, its link hands the frame over.
-        receiver = RoomRelay(7, frozenset({0}), cast(Any, None), lambda p, f: None)
-        info = rf.source_payload(rf.SourceInfo("a", "camera", "video"))
-        receiver.core.on_frame(0, rf.RelayFrame(rf.SOURCE, 7, 1, 0, 0, info), 0)
-        there = intake(out, sink, slots)
-        receiver.relayed["a", "camera"] = cast(Any, SimpleNamespace(intake=there))
+        here, receiver = two_rooms(out, sink, slots, out_link)
         link = RelayLink(cast(Any, None))
         link._by_index = {7: receiver}
         udp_in = UdpRelay(1, secret, link._take, now_s)

@@ -49,9 +49,10 @@ def test_settings(**overrides: Any) -> Settings:
 
 
 async def start_server(
-    settings: Settings, host: str = "127.0.0.1"
+    settings: Settings, host: str = "127.0.0.1", worker: bool = False
 ) -> tuple[web.AppRunner, RunningServer]:
-    app = create_app(settings)
+    """`worker`: the app as a front's worker makes it (its control and member routes)."""
+    app = create_app(settings, worker=worker)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, 0)

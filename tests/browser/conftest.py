@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.browser.firefox import Firefox, launch_firefox
-from tests.browser.netns import Namespace, namespace
+from tests.browser.netns import Namespace, kill_left, namespace, unshape
 from tests.conftest import RunningServer, start_server
 from tests.conftest import test_settings as make_settings
 
@@ -92,11 +92,22 @@ async def page_screenshot(page: PageDriver, name: str) -> Path:
     return path
 
 
-@pytest.fixture
-def firefox_ns() -> Iterator[Namespace]:
-    """Firefox's own network namespace (Firefox will not use loopback ICE candidates)."""
+@pytest.fixture(scope="session")
+def firefox_namespace() -> Iterator[Namespace]:
+    """Firefox's own network namespace (Firefox will not use loopback ICE candidates), made once
+    a session: each new one cost its set-up and the wait for Chromium to take the change in."""
     with namespace("cffx", "10.213.78") as ns:
         yield ns
+
+
+@pytest.fixture
+def firefox_ns(firefox_namespace: Namespace) -> Iterator[Namespace]:
+    """Firefox's namespace for one test: its link unshaped after it, nothing left running."""
+    try:
+        yield firefox_namespace
+    finally:
+        unshape(firefox_namespace)
+        kill_left(firefox_namespace)
 
 
 @pytest.fixture

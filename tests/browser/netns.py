@@ -3,8 +3,10 @@ devices and a link emulator between them (`link="tun"`: tests/browser/tunlink.py
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -51,14 +53,19 @@ def _no_ipv6(interface: str, prefix: tuple[str, ...] = ()) -> None:
 
 @contextmanager
 def namespace(
-    prefix: str, subnet: str, link: str = "veth", seed: int = 1, if_prefix: str | None = None
+    prefix: str,
+    subnet: str,
+    link: str = "veth",
+    seed: int = 1,
+    if_prefix: str | None = None,
+    settle_s: float = SETTLE_S,
 ) -> Iterator[Namespace]:
     """`subnet` is the first three octets of a /30 (`10.213.77`): host .1, namespace .2. Its
     second octet is replaced by one of this process's own (200-249), so that two test runs on
     one machine do not route each other's namespaces (as names, the subnet carries the pid).
     `link` is `veth` (shaped by `tc`) or `tun` (the emulator, seeded by `seed`, shapes it).
     Interfaces are named by `if_prefix` (at most 6 characters; default the first three of
-    `prefix`)."""
+    `prefix`). `settle_s`: the wait for browsers already running (none: 0)."""
     if os.geteuid() != 0 or not shutil.which("ip"):
         pytest.fail("this test needs root and iproute2 (ip): run it as CI does")
     if link not in ("veth", "tun"):
@@ -90,11 +97,35 @@ def namespace(
             # Chromium tells its network stack of an address change up to 2 s late and then
             # fails what is in flight with ERR_NETWORK_CHANGED: a page opened right after this
             # (a CI run) lost a script and never joined. Let that pass before anything opens.
-            time.sleep(SETTLE_S)
+            time.sleep(settle_s)
             yield ns
     finally:
         subprocess.run(["ip", "link", "del", ns.host_if], capture_output=True)
         subprocess.run(["ip", "netns", "del", ns.name], capture_output=True)
+
+
+def unshape(ns: Namespace) -> None:
+    """No `tc` shaping on the link into `ns` (weak_link.shape's, if a test left one)."""
+    subprocess.run(["tc", "qdisc", "del", "dev", ns.host_if, "root"], capture_output=True)
+
+
+def kill_left(ns: Namespace, timeout_s: float = 10.0) -> None:
+    """SIGKILL whatever still runs in `ns` (what a test started there and left, e.g. after a
+    failure) and wait until it is gone, so that the next test finds the namespace empty and its
+    ports free (a namespace kept for more than one test)."""
+    deadline = time.monotonic() + timeout_s
+    while pids := _pids(ns):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"processes left in {ns.name}: {pids}")
+        time.sleep(0.1)
+
+
+def _pids(ns: Namespace) -> list[int]:
+    listed = subprocess.run(["ip", "netns", "pids", ns.name], capture_output=True, text=True)
+    return [int(pid) for pid in listed.stdout.split()]
 
 
 def has_netem(prefix: str) -> bool:

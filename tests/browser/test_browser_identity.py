@@ -192,16 +192,24 @@ async def coloured_cameras(
     tmp_path: Path, names: Iterable[str]
 ) -> AsyncIterator[dict[str, Browser]]:
     """One Chromium per one of `names`, each with a camera of its own colour (COLOURS)."""
+    names = list(names)
     async with async_playwright() as p, AsyncExitStack() as stack:
-        browsers: dict[str, Browser] = {}
-        for name in names:
+
+        async def launch(name: str) -> Browser:
             path = tmp_path / f"{name}.y4m"
             write_y4m(path, COLOURS[name])
             flags = [*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={path}"]
-            b = await p.chromium.launch(executable_path=chromium_path(), args=flags)
-            stack.push_async_callback(b.close)
-            browsers[name] = b
-        yield browsers
+            return await p.chromium.launch(executable_path=chromium_path(), args=flags)
+
+        # all at once: a launch mostly waits on the browser's own start
+        launched = await asyncio.gather(*map(launch, names), return_exceptions=True)
+        for b in launched:
+            if not isinstance(b, BaseException):
+                stack.push_async_callback(b.close)
+        for b in launched:
+            if isinstance(b, BaseException):
+                raise b
+        yield dict(zip(names, launched, strict=True))  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from confsfu.server.app import HUB
 from confsfu.settings import RoomSettings
 from confsfu.tokens import make_token
 from tests.conftest import SECRET
+from tests.integration.listeners import assert_told_of_none, counts, join_listeners, refused_as_full
 
 pytestmark = pytest.mark.loopback
 
@@ -34,10 +35,6 @@ async def speaker(url: str, made: list[LoopbackPeer], name: str, role: str) -> L
     video = vp8_frames(320, 180, bitrate_bps=200_000)
     peer.start_media(opus_frames(variant=len(made)), video, level_dbov=30, duration_s=40)
     return peer
-
-
-def counts(chair: LoopbackPeer) -> list[int]:
-    return [m["listeners"] for m in chair.messages if m["type"] == "audience"]
 
 
 def received(peer: LoopbackPeer, name: str, kind: str, purpose: str) -> int:
@@ -58,22 +55,13 @@ async def test_listeners_watch_the_stage_hear_the_room_and_do_nothing_else(
     seoul = await speaker(url, peers, "Seoul", "participant")
     grant = {"type": "chair", "action": "grant_floor", "participant_id": seoul.participant_id}
     await chair.send(grant)
-    listeners = [
-        LoopbackPeer(url, name="Accra", token=token("Accra", "listener"), keep_payloads=True),
-        LoopbackPeer(url, name="watcher", room="council", watch=True, keep_payloads=True),
-        LoopbackPeer(url, name="watcher", room="council", watch=True, keep_payloads=True),
-    ]
-    peers.extend(listeners)
-    for listener in listeners:
-        await listener.join()
+    listeners = await join_listeners(url, "council", token("Accra", "listener"), peers)
     ids = {listener.participant_id for listener in listeners}
 
     # A fourth is one too many (max_listeners: 3); the speakers' limit is not theirs.
     extra = LoopbackPeer(url, name="late", room="council", watch=True)
     peers.append(extra)
-    with pytest.raises(RuntimeError, match="audience is full"):
-        await extra.join()
-    assert extra.errors[-1]["code"] == "audience_full"
+    await refused_as_full(extra)
 
     sent = {p.name: p.sent for p in (chair, seoul)}
     for listener in listeners:
@@ -125,12 +113,7 @@ async def test_listeners_watch_the_stage_hear_the_room_and_do_nothing_else(
 
     # Nobody in the room is told of a listener: not at join, not in any list or slot.
     for p in (chair, seoul):
-        told = [m for m in p.messages if m["type"].startswith("participant_")]
-        named = {m.get("participant", {}).get("id") or m.get("participant_id") for m in told}
-        assert named.isdisjoint(ids), f"{p.name} was told of a listener"
-        joined = next(m for m in p.messages if m["type"] == "joined")
-        assert {q["id"] for q in joined["participants"]}.isdisjoint(ids)
-        assert {s["participant_id"] for s in p.slots.values()}.isdisjoint(ids)
+        assert_told_of_none(p, ids)
     # ... and a listener is told of nobody either: it knows who it sees by its slots.
     joined = next(m for m in first.messages if m["type"] == "joined")
     assert (joined["role"], joined["participants"]) == ("listener", [])

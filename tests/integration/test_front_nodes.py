@@ -16,10 +16,9 @@ from confsfu.server.front_nodes import FrontNodes
 from confsfu.server.front_redis import KEY
 from confsfu.server.redis_resp import Redis
 from confsfu.settings import RoomSettings, Settings
-from tests.integration.test_redis_snapshot import free_port, redis_url
+from tests.integration.redis_server import free_port
 
 pytestmark = pytest.mark.loopback
-__all__ = ["redis_url"]  # the fixture
 
 
 class FakeSocket:

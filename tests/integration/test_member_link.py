@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from confsfu.loadgen.peer import LoopbackPeer
-from confsfu.server.app import HUB, create_app
+from confsfu.server.app import HUB
 from confsfu.tokens import make_token
 from tests import conftest
 
@@ -24,14 +24,10 @@ PID = "member0000ab"
 
 
 async def start(worker: bool) -> tuple[web.AppRunner, web.Application, str]:
-    app = create_app(conftest.test_settings(reconnect_grace_s=60), worker=worker)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    assert site._server is not None
-    port = site._server.sockets[0].getsockname()[1]
-    return runner, app, f"127.0.0.1:{port}"
+    runner, running = await conftest.start_server(
+        conftest.test_settings(reconnect_grace_s=60), worker=worker
+    )
+    return runner, running.app, f"127.0.0.1:{running.port}"
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""An audience spread over nodes (`node_spill`; the fixtures of test_nodes.py and the joins of
-test_node_media.py): node A holds the room, a listener joining on node B is served on B's
-worker as a relay member, not piped to A: it gets the speaker's video and audio over the
+"""An audience spread over nodes (`node_spill`; the namespaces of tests/integration/nodes.py,
+the joins of test_node_media.py): node A holds the room, a listener joining on node B is served
+on B's worker as a relay member, not piped to A: it gets the speaker's video and audio over the
 sealed UDP relay between the nodes, the room state A's meeting decides (the floor), and A's
 chair counts it. Needs root, iproute2 and Debian's redis-server."""
 
@@ -12,19 +12,12 @@ from typing import Any
 import pytest
 
 from confsfu.loadgen.peer import LoopbackPeer
+from tests.integration.nodes import Net, health, start_node, stop_node
 from tests.integration.test_node_media import (  # noqa: F401 (a fixture)
     TOKENS,
     host_candidates,
     join,
     spill,
-)
-from tests.integration.test_nodes import (  # noqa: F401 (fixtures)
-    Net,
-    health,
-    net,
-    redis,
-    start_node,
-    stop_node,
 )
 
 pytestmark = pytest.mark.loopback
@@ -44,11 +37,9 @@ def floor_holder(peer: LoopbackPeer) -> Any:
 
 
 async def test_a_listener_on_another_node_is_served_there(
-    net: Net,  # noqa: F811 (test_nodes.py's fixture)
-    redis: int,  # noqa: F811
-    tmp_path: Path,
-    peers: list[LoopbackPeer],
+    nodes_net: Net, nodes_redis: int, tmp_path: Path, peers: list[LoopbackPeer]
 ) -> None:
+    net, redis = nodes_net, nodes_redis
     a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
     TOKENS.clear()
     node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path, audience(net.link_a))

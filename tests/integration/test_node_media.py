@@ -1,17 +1,16 @@
 """A room spanning two nodes (`node_spill`): each node in a network namespace of its own, joined
-by a veth, one deployment through a redis-server this test starts (the fixtures of
-test_nodes.py). A join on node B for the room node A holds is served on B's worker as a relay
-member: its media stays on B, the publishers' packets cross between the nodes over the sealed
-UDP relay, its meeting messages go to A's home worker over the authority link carried by A's
-front. A publisher on A reaches a subscriber on B byte for byte with continuous sequence
-numbers, a publisher on B reaches A's subscriber, a hand raised on B shows at A's chair; a
-stranger without the member key is refused at A's /member. Then node A is killed (SIGKILL):
-B takes the meeting over live (scale/takeover.py): once A's lease lapsed B claims the room and
-its worker's follower part becomes the meeting, so B's pages stay connected and keep each
-other's media (the longest gap is printed, a loose bound asserted); A's participant comes
-back on B as itself; floor, hand, mute and report intact. And a B that loses the claim race
-to a third node never promotes: its held page is closed with 1012. Needs root, iproute2 and
-Debian's redis-server."""
+by a veth, one deployment through a redis-server this test starts (tests/integration/nodes.py).
+A join on node B for the room node A holds is served on B's worker as a relay member: its media
+stays on B, the publishers' packets cross between the nodes over the sealed UDP relay, its
+meeting messages go to A's home worker over the authority link carried by A's front. A publisher
+on A reaches a subscriber on B byte for byte with continuous sequence numbers, a publisher on B
+reaches A's subscriber, a hand raised on B shows at A's chair; a stranger without the member key
+is refused at A's /member. Then node A is killed (SIGKILL): B takes the meeting over live
+(scale/takeover.py): once A's lease lapsed B claims the room and its worker's follower part
+becomes the meeting, so B's pages stay connected and keep each other's media (the longest gap is
+printed, a loose bound asserted); A's participant comes back on B as itself; floor, hand, mute
+and report intact. And a B that loses the claim race to a third node never promotes: its held
+page is closed with 1012. Needs root, iproute2 and Debian's redis-server."""
 
 from __future__ import annotations
 
@@ -40,13 +39,12 @@ from confsfu.scale.directory import NODE_KEY, ROOM_KEY
 from confsfu.server.aiortc_setup import configure_aiortc
 from confsfu.server.front_redis import KEY
 from confsfu.server.redis_resp import Redis
-from tests.integration.test_nodes import (  # noqa: F401 (fixtures)
+from tests.integration.nodes import (
     LEASE_S,
     PORT,
     Net,
+    close_all,
     health,
-    net,
-    redis,
     start_node,
     stop_node,
 )
@@ -182,11 +180,9 @@ def stranger_status(ip: str, key: str) -> int:
 
 
 async def test_a_room_spans_two_nodes_and_its_media_is_relayed_between_them(
-    net: Net,  # noqa: F811 (test_nodes.py's fixture)
-    redis: int,  # noqa: F811
-    tmp_path: Path,
-    peers: list[LoopbackPeer],
+    nodes_net: Net, nodes_redis: int, tmp_path: Path, peers: list[LoopbackPeer]
 ) -> None:
+    net, redis = nodes_net, nodes_redis
     a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
     TOKENS.clear()
     node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path, spill(net.link_a))
@@ -342,13 +338,11 @@ async def test_a_room_spans_two_nodes_and_its_media_is_relayed_between_them(
 
 
 async def test_a_node_that_loses_the_claim_race_closes_its_held_pages(
-    net: Net,  # noqa: F811 (test_nodes.py's fixture)
-    redis: int,  # noqa: F811
-    tmp_path: Path,
-    peers: list[LoopbackPeer],
+    nodes_net: Net, nodes_redis: int, tmp_path: Path, peers: list[LoopbackPeer]
 ) -> None:
     """Node A killed, and a third node (played in Redis) claims the room first: B never
     promotes (two meetings), so its held page is closed with 1012 and comes again."""
+    net, redis = nodes_net, nodes_redis
     a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
     TOKENS.clear()
     node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path, spill(net.link_a))
@@ -370,8 +364,4 @@ async def test_a_node_that_loses_the_claim_race_closes_its_held_pages(
         assert await client.command("GET", ROOM_KEY.format(room="east")) == b"node-c"
         await osaka.close(goodbye=False)
     finally:
-        await client.close()
-        for peer in peers:
-            await peer.close(goodbye=False)
-        await stop_node(node_b)
-        await stop_node(node_a)
+        await close_all(client, peers, node_b, node_a)

@@ -1,172 +1,34 @@
 """Two `confsfu serve` nodes, each in a network namespace of its own (joined to this host by a
 veth pair each, and to each other by a third), one deployment through a redis-server this test
-starts: participants joining on either node are in one meeting (the room's authority node,
-piped to from the other); node A killed (SIGKILL), its lease lapses, everyone comes back on
-node B as themselves, the meeting (floor, hand, mute, report) carried on from the snapshot in
-Redis; then A started again and B stopped in order (SIGTERM): everyone back on A, as
-themselves. Needs root, iproute2 and Debian's redis-server (fails, as CI has them)."""
+starts (tests/integration/nodes.py): participants joining on either node are in one meeting
+(the room's authority node, piped to from the other); node A killed (SIGKILL), its lease
+lapses, everyone comes back on node B as themselves, the meeting (floor, hand, mute, report)
+carried on from the snapshot in Redis; then A started again and B stopped in order (SIGTERM):
+everyone back on A, as themselves. Needs root, iproute2 and Debian's redis-server (fails, as
+CI has them)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from confsfu.conference.snapshot_model import parse
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.scale.directory import NODE_KEY, ROOM_KEY
 from confsfu.server.front_redis import KEY
-from confsfu.server.redis_resp import Redis, RedisError
-from tests.browser.netns import Namespace, namespace, run
-from tests.integration.test_redis_snapshot import free_port
+from confsfu.server.redis_resp import Redis
+from tests.integration.nodes import PORT, Net, close_all, health, start_node, stop_node
 from tests.integration.test_worker_snapshot import info, latest
-from tests.integration.test_workers import SECRET, token, until
+from tests.integration.test_workers import token, until
 
 pytestmark = pytest.mark.loopback
-PORT = 8080  # each node in its own namespace: the same port for both
-LEASE_S = 3.0
-
-
-@dataclass(frozen=True)
-class Net:
-    a: Namespace  # node A's namespace: host_ip (this host's end, Redis), inner_ip (node A)
-    b: Namespace
-    link_a: str  # node A's address on the veth between the two namespaces
-    link_b: str
-
-
-def _subnet(third: int) -> str:
-    return f"10.{200 + os.getpid() % 50}.{third}"
-
-
-@pytest.fixture
-def net() -> Iterator[Net]:
-    tag = f"{os.getpid() % 10000}"
-    with (
-        namespace("nodesa", "10.0.61", if_prefix="nodesa") as a,
-        namespace("nodesb", "10.0.62", if_prefix="nodesb") as b,
-    ):
-        ends = (f"nodesx{tag}", f"nodesy{tag}")
-        link = _subnet(63)
-        try:
-            run("ip", "link", "add", ends[0], "type", "veth", "peer", "name", ends[1])
-            for end, ns, host in ((ends[0], a, 1), (ends[1], b, 2)):
-                run("ip", "link", "set", end, "netns", ns.name)
-                run(*ns.exec_prefix(), "ip", "addr", "add", f"{link}.{host}/30", "dev", end)
-                run(*ns.exec_prefix(), "ip", "link", "set", end, "up")
-            yield Net(a, b, f"{link}.1", f"{link}.2")
-        finally:
-            for end in ends:  # gone with its namespace; here in case the namespace stayed
-                subprocess.run(["ip", "link", "del", end], capture_output=True)
-
-
-@pytest.fixture
-async def redis(net: Net, tmp_path: Path) -> AsyncIterator[int]:
-    """A redis-server on this host, reached by each node at its namespace's host end."""
-    if shutil.which("redis-server") is None:
-        pytest.fail("this test needs Debian's redis-server: run it as CI does (scripts/test.sh)")
-    port = free_port()
-    binds = ("127.0.0.1", net.a.host_ip, net.b.host_ip)
-    proc = await asyncio.create_subprocess_exec(
-        *("redis-server", "--port", str(port), "--bind", *binds, "--protected-mode", "no"),
-        *("--save", "", "--appendonly", "no", "--dir", str(tmp_path)),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    client = Redis(f"redis://127.0.0.1:{port}/0")
-    try:
-
-        async def up() -> bool:
-            with contextlib.suppress(RedisError):
-                return await client.command("PING") == "PONG"
-            return False
-
-        await until(up, 30, "redis-server answers")
-        yield port
-    finally:
-        await client.close()
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 20)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
-async def start_node(
-    ns: Namespace,
-    node: str,
-    address: str,
-    redis_port: int,
-    tmp_path: Path,
-    extra: dict[str, Any] | None = None,
-) -> asyncio.subprocess.Process:
-    """`confsfu serve` as node `node` in `ns` (a session of its own: killed as a whole);
-    `extra` settings on top of the common ones (`rooms` instead of theirs)."""
-    config = {
-        **(extra or {}),
-        "token_secret": SECRET,
-        "rooms": (extra or {}).get("rooms", [{"name": "east"}, {"name": "west"}]),
-        "ice": {"candidates": "host"},
-        "report_dir": str(tmp_path / f"reports-{node}"),
-        "reconnect_grace_s": 60,
-        "redis_url": f"redis://{ns.host_ip}:{redis_port}/0",
-        "node_id": node,
-        "node_address": f"{address}:{PORT}",
-        "node_lease_s": LEASE_S,
-    }
-    path = tmp_path / f"{node}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSFU_")}
-    serve = [sys.executable, "-m", "confsfu.cli", "serve", "--config", str(path)]
-    with (tmp_path / f"{node}.log").open("ab") as log:
-        proc = await asyncio.create_subprocess_exec(
-            *ns.exec_prefix(),
-            *serve,
-            *("--host", "0.0.0.0", "--port", str(PORT), "--log-format", "json"),
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,
-        )
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 240)
-    assert b"listening on" in line, (tmp_path / f"{node}.log").read_text()[-3000:]
-    return proc
-
-
-async def stop_node(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM (the node stops its worker), then SIGKILL to its whole session if it hangs."""
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-
-
-async def health(ip: str) -> dict[str, Any]:
-    def get() -> dict[str, Any]:
-        with urllib.request.urlopen(f"http://{ip}:{PORT}/healthz", timeout=10) as response:
-            body: dict[str, Any] = json.loads(response.read())
-            return body
-
-    return await asyncio.to_thread(get)
 
 
 async def join(ip: str, made: list[LoopbackPeer], name: str, tok: str) -> LoopbackPeer:
@@ -185,8 +47,9 @@ async def join(ip: str, made: list[LoopbackPeer], name: str, tok: str) -> Loopba
 
 
 async def test_two_nodes_hold_one_meeting_and_the_survivor_carries_it_on(
-    net: Net, redis: int, tmp_path: Path, peers: list[LoopbackPeer]
+    nodes_net: Net, nodes_redis: int, tmp_path: Path, peers: list[LoopbackPeer]
 ) -> None:
+    net, redis = nodes_net, nodes_redis
     a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
     node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path)
     node_b = await start_node(net.b, "node-b", net.link_b, redis, tmp_path)
@@ -291,8 +154,4 @@ async def test_two_nodes_hold_one_meeting_and_the_survivor_carries_it_on(
         assert state(chair)["hands"] == [ids["Lima"]]
         assert await client.command("GET", ROOM_KEY.format(room="east")) == b"node-a"
     finally:
-        await client.close()
-        for peer in peers:
-            await peer.close(goodbye=False)
-        await stop_node(node_b)
-        await stop_node(node_a)
+        await close_all(client, peers, node_b, node_a)

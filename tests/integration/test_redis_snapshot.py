@@ -5,15 +5,11 @@ started on a free port for the test, and stopped after it)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,50 +20,11 @@ from confsfu.conference.snapshot_model import parse
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.server.front_redis import KEY
 from confsfu.server.redis_resp import Redis, RedisError
+from tests.integration.redis_server import free_port
 from tests.integration.test_worker_snapshot import info, join, latest
 from tests.integration.test_workers import SECRET, health, health_when, token, until
 
 pytestmark = pytest.mark.loopback
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("this test needs Debian's redis-server: run it as CI does (scripts/test.sh)")
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        "redis-server",
-        *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-        *("--dir", str(tmp_path)),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = Redis(url)
-    try:
-
-        async def up() -> bool:
-            with contextlib.suppress(RedisError):
-                return await client.command("PING") == "PONG"
-            return False
-
-        await until(up, 30, "redis-server answers")
-        yield url
-    finally:
-        await client.close()
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 20)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 async def start_front(path: Path, log: Path) -> tuple[int, asyncio.subprocess.Process]:

@@ -50,9 +50,9 @@ async def front(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
         yield port
 
 
-async def health(port: int) -> dict[str, Any]:
+async def health(port: int, host: str = "127.0.0.1") -> dict[str, Any]:
     def get() -> dict[str, Any]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+        with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=10) as r:
             body: dict[str, Any] = json.loads(r.read())
             return body
 

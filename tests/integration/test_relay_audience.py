@@ -16,6 +16,7 @@ from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.loadgen.receiving import ReceivedStream
 from confsfu.tokens import make_token
+from tests.integration.listeners import assert_told_of_none, counts, join_listeners, refused_as_full
 from tests.integration.test_relay import continuous, health, positions
 from tests.integration.test_workers import serving
 
@@ -38,10 +39,6 @@ async def front(tmp_path: Path) -> AsyncIterator[int]:
 
 def token(name: str, role: str) -> str:
     return make_token(SECRET, room="east", name=name, role=role, now_s=int(time.time()))  # type: ignore[arg-type]
-
-
-def counts(chair: LoopbackPeer) -> list[int]:
-    return [m["listeners"] for m in chair.messages if m["type"] == "audience"]
 
 
 def lima(peer: LoopbackPeer, kind: str) -> ReceivedStream | None:
@@ -74,14 +71,7 @@ async def test_listeners_spread_over_workers_and_the_chair_counts_them_all(
     )
     # Three listeners: the other worker (no connection), again (1 against 2), then the home
     # (2 against 2: among equals the home, no relay needed for it).
-    listeners = [
-        LoopbackPeer(url, name="Accra", token=token("Accra", "listener"), keep_payloads=True),
-        LoopbackPeer(url, name="w", room="east", watch=True, keep_payloads=True),
-        LoopbackPeer(url, name="w", room="east", watch=True, keep_payloads=True),
-    ]
-    peers.extend(listeners)
-    for listener in listeners:
-        await listener.join()
+    listeners = await join_listeners(url, "east", token("Accra", "listener"), peers)
     ids = {listener.participant_id for listener in listeners}
     body = await health(front)
     home = body["homes"]["east"]
@@ -93,9 +83,7 @@ async def test_listeners_spread_over_workers_and_the_chair_counts_them_all(
     fourth = LoopbackPeer(url, name="y", room="east", watch=True)
     peers += [fourth, extra]
     await fourth.join()
-    with pytest.raises(RuntimeError, match="audience is full"):
-        await extra.join()
-    assert extra.errors[-1]["code"] == "audience_full"
+    await refused_as_full(extra)
     await fourth.close()
     peers.remove(fourth)
 
@@ -130,12 +118,7 @@ async def test_listeners_spread_over_workers_and_the_chair_counts_them_all(
     assert rooms[home]["east"]["authority"] and not rooms[1 - home]["east"]["authority"]
     assert ids.isdisjoint(rooms[home]["east"]["mirrored"]), rooms
     for p in (chair, speaker):
-        told = [m for m in p.messages if m["type"].startswith("participant_")]
-        named = {m.get("participant", {}).get("id") or m.get("participant_id") for m in told}
-        assert named.isdisjoint(ids), f"{p.name} was told of a listener"
-        joined = next(m for m in p.messages if m["type"] == "joined")
-        assert {q["id"] for q in joined["participants"]}.isdisjoint(ids)
-        assert {s["participant_id"] for s in p.slots.values()}.isdisjoint(ids)
+        assert_told_of_none(p, ids)
 
     # A member's listener leaving lowers the count.
     await listeners[0].close()

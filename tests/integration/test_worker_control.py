@@ -19,7 +19,7 @@ from confsfu.conference.room import Room
 from confsfu.conference.snapshot import capture_json
 from confsfu.conference.snapshot_model import parse
 from confsfu.loadgen.peer import LoopbackPeer
-from confsfu.server.app import HUB, create_app
+from confsfu.server.app import HUB
 from confsfu.server.worker_control import OUTLET
 from confsfu.settings import RoomSettings
 from tests import conftest
@@ -30,14 +30,10 @@ pytestmark = [pytest.mark.loopback, pytest.mark.timeout(120)]
 async def start(worker: bool) -> tuple[web.AppRunner, web.Application, str]:
     rooms = [RoomSettings(name="demo", open=True), RoomSettings(name="council")]
     rooms.append(RoomSettings(name="annex"))
-    app = create_app(conftest.test_settings(reconnect_grace_s=60, rooms=rooms), worker=worker)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    assert site._server is not None
-    port = site._server.sockets[0].getsockname()[1]
-    return runner, app, f"http://127.0.0.1:{port}"
+    runner, running = await conftest.start_server(
+        conftest.test_settings(reconnect_grace_s=60, rooms=rooms), worker=worker
+    )
+    return runner, running.app, running.http_url
 
 
 @pytest.fixture

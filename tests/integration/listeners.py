@@ -1,0 +1,48 @@
+"""An audience's listeners as the audience tests join them (test_audience.py, one server;
+test_relay_audience.py, spread over two workers), and what they check of them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import pytest
+
+from confsfu.loadgen.peer import LoopbackPeer
+
+
+async def join_listeners(
+    url: str, room: str, invitation: str, made: list[LoopbackPeer]
+) -> list[LoopbackPeer]:
+    """Three listeners, joined in turn: Accra by a listener's `invitation` token, two by the
+    room's watch link; each keeps the payloads it receives."""
+    listeners = [
+        LoopbackPeer(url, name="Accra", token=invitation, keep_payloads=True),
+        LoopbackPeer(url, name="watcher", room=room, watch=True, keep_payloads=True),
+        LoopbackPeer(url, name="watcher", room=room, watch=True, keep_payloads=True),
+    ]
+    made.extend(listeners)
+    for listener in listeners:
+        await listener.join()
+    return listeners
+
+
+async def refused_as_full(peer: LoopbackPeer) -> None:
+    """`peer`, one listener too many, is refused at its join."""
+    with pytest.raises(RuntimeError, match="audience is full"):
+        await peer.join()
+    assert peer.errors[-1]["code"] == "audience_full"
+
+
+def counts(chair: LoopbackPeer) -> list[int]:
+    """The listener counts the chair was told, in order."""
+    return [m["listeners"] for m in chair.messages if m["type"] == "audience"]
+
+
+def assert_told_of_none(peer: LoopbackPeer, ids: Collection[str]) -> None:
+    """`peer` was told of none of `ids`: not at its join, not in any list or slot."""
+    told = [m for m in peer.messages if m["type"].startswith("participant_")]
+    named = {m.get("participant", {}).get("id") or m.get("participant_id") for m in told}
+    assert named.isdisjoint(ids), f"{peer.name} was told of a listener"
+    joined = next(m for m in peer.messages if m["type"] == "joined")
+    assert {q["id"] for q in joined["participants"]}.isdisjoint(ids)
+    assert {s["participant_id"] for s in peer.slots.values()}.isdisjoint(ids)
