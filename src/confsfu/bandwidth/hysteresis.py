@@ -113,11 +113,18 @@ class SubscriberAllocator:
         return min(due, default=None)
 
     def update(
-        self, now_ms: int, estimate_bps: int, demands: Sequence[Demand]
+        self,
+        now_ms: int,
+        estimate_bps: int,
+        demands: Sequence[Demand],
+        frame_rate_bps: int | None = None,
     ) -> list[LayerDecision] | None:
-        """New decisions when they differ from the last ones, else None."""
+        """New decisions when they differ from the last ones, else None. `frame_rate_bps`
+        (at least `estimate_bps`): the budget for frame-rate steps within the resolution a
+        track already has (`_frame_rate_steps`); None: the same budget."""
         cfg = self._config
         budget = max(int(estimate_bps), 0)
+        loose = max(budget, int(frame_rate_bps or 0))
         shape = _shape(demands)
         previous = self._decisions
         changed = previous is None or shape != self._shape
@@ -129,7 +136,7 @@ class SubscriberAllocator:
         holding = self._holding(now_ms, budget)
         if not changed:
             moved = self._moved(now_ms, estimate_bps)
-            overshoot = self.priced(demands) > budget * (1.0 + cfg.threshold)
+            overshoot = self.priced(demands) > loose * (1.0 + cfg.threshold)
             due = self._held and not holding
             if not (moved or overshoot or due):
                 return None
@@ -137,6 +144,8 @@ class SubscriberAllocator:
         self._held = False
         if previous is not None:
             decisions = _with_margin(decisions, previous, budget, demands, cfg.up_margin)
+            if loose > budget:
+                decisions = _frame_rate_steps(decisions, previous, loose, demands)
         if previous is not None and not reshaped and holding:
             decisions = self._hold(decisions, previous, demands)
         if previous is not None:
@@ -282,5 +291,58 @@ def _with_margin(
             demand.ladder_costs[below[-1]],
             Reason.BANDWIDTH,
             new.preferred_spatial,
+        )
+    return out
+
+
+def _frame_rate_steps(
+    decisions: list[LayerDecision],
+    previous: list[LayerDecision],
+    budget: int,
+    demands: Sequence[Demand],
+) -> list[LayerDecision]:
+    """The decisions with frame-rate steps added, in priority order, while all of them fit in
+    `budget`: only rungs within the resolution each track already had and keeps (such a step
+    sends more of the same stream: no keyframe, no switch), so they may use what is left free
+    for a switch's keyframe."""
+    before = {d.track_id: d.spatial for d in previous if d.spatial is not None}
+    costs = {d.track_id: d.costs for d in demands}
+    total = 0
+    for d in decisions:
+        if d.spatial is not None and d.temporal is not None:
+            total += costs[d.track_id][d.spatial * TEMPORAL_LAYERS + d.temporal]
+    order = sorted(range(len(demands)), key=lambda i: -demands[i].priority)
+    out = list(decisions)
+    for i in order:
+        d, demand = out[i], demands[i]
+        if d.spatial is None or d.temporal is None or before.get(d.track_id) != d.spatial:
+            continue
+        start = d.spatial * TEMPORAL_LAYERS + d.temporal
+        if start not in demand.ladder:
+            continue
+        level = first = demand.ladder.index(start)
+        while level + 1 < len(demand.ladder):
+            k = demand.ladder[level + 1]
+            delta = demand.ladder_costs[level + 1] - demand.ladder_costs[level]
+            if k // TEMPORAL_LAYERS != d.spatial or total + delta > budget:
+                break
+            total += delta
+            level += 1
+        if level == first:
+            continue
+        k = demand.ladder[level]
+        top = level == len(demand.ladder) - 1
+        reason = (
+            Reason.BANDWIDTH
+            if not top
+            else (Reason.TILE_SIZE if demand.cap_limited else Reason.OPTIMAL)
+        )
+        out[i] = LayerDecision(
+            d.track_id,
+            d.spatial,
+            k % TEMPORAL_LAYERS,
+            demand.ladder_costs[level],
+            reason,
+            d.preferred_spatial,
         )
     return out
