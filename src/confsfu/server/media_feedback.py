@@ -92,6 +92,14 @@ class MediaFeedback:
             if isinstance(ask, feedback.KeyframeWanted):
                 slot = sub.by_ssrc.get(ask.ssrc)
                 key = slot.subscription.wanted if slot is not None else None
+                if slot is not None and log.isEnabledFor(logging.DEBUG):
+                    fwd = slot.forwarder
+                    log.debug(
+                        "keyframe wanted by %s on %s slot %s: sending %s/%s, waiting %s, "
+                        "last seq %d picture %d",
+                        sub.participant_id, slot.kind, ask.ssrc, fwd.source, fwd.temporal,
+                        fwd.waiting_for_keyframe, fwd.last_seq, fwd.last_picture_id,
+                    )  # fmt: skip
                 if sub.budget.drain.holding:  # its end asks for the keyframe it needs
                     self._drops["pli_draining"] += 1
                 elif key is not None and slot is not None and slot.kind == "video":
