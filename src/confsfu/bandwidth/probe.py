@@ -45,11 +45,6 @@ class ProbeConfig:
     # falls only after the trendline's slope crosses its threshold: a 2x probe into a link at
     # capacity had filled its queue by then, and the video stalled behind it (the browser runs).
     max_queue_ms: float = 0.0
-    # A probe goes to at least this x the estimate, even past what the tiles want: a send-side
-    # estimator judges a probe only when it sent well above the estimate (`probe_margin`, 1.2x,
-    # in each half of its window), and one capped at a wanted rate just above the estimate (the
-    # browser runs at 1 Mbit/s: 1.2-1.3x, the media under it dipping) was never judged.
-    min_gain: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval_ms <= self.max_interval_ms:
@@ -66,8 +61,6 @@ class ProbeConfig:
             raise ProbeError("need 1 < careful_gain <= gain (or 0: off)")
         if self.max_queue_ms < 0:
             raise ProbeError("need max_queue_ms >= 0 (0: no limit)")
-        if not 1.0 <= self.min_gain <= self.gain:
-            raise ProbeError("need 1 <= min_gain <= gain")
 
 
 class ProbeController:
@@ -134,7 +127,6 @@ class ProbeController:
             step = min(media_bps + step_bps, int(estimate_bps * cfg.step_gain)) if step_bps else 0
             gain = cfg.careful_gain if self._careful and cfg.careful_gain else cfg.gain
             target = min(wanted_bps, max(int(estimate_bps * gain), step))
-            target = max(target, int(estimate_bps * cfg.min_gain))
             seen = max(media_bps - unseen_bps, 0)
             self.padding_bps = max(0, min(target - seen, cfg.max_padding_bps))
         return self.padding_bps
@@ -203,5 +195,4 @@ SEND_SIDE_PROBES = ProbeConfig(
     max_loss=0.05,
     max_interval_ms=2000,
     max_queue_ms=80.0,
-    min_gain=1.5,
 )
