@@ -87,14 +87,16 @@ class SubscriberAllocator:
 
     Re-allocates when the estimate moved more than `threshold` since the last allocation (a
     fall at once; a rise once it has lasted `rise_ms`, so that +-10% noise, which spans more
-    than 15%, cannot bounce the layers down and up), when the demands' shape changed (tracks,
+    than 15%, cannot bounce the layers down and up; a smaller rise once it stayed 3 % up for
+    `steady_ms`, at its least), when the demands' shape changed (tracks,
     priorities, caps, available layers; bitrate drift alone does not count), when the current
     layers now cost more than (1 + threshold) x the budget, and when held upgrades come due.
     After any downgrade, upgrades are held for `upgrade_hold_ms` unless the demands change
     (beyond the layers the publisher sends: one it starts again is held too);
     twice as long after each failed spatial up-switch in a row (see `AllocatorConfig`). A
     spatial up-switch must fit with `up_margin` to spare: a probe or a noisy layer rate that
-    just reaches the next resolution does not buy its keyframe.
+    just reaches the next resolution does not buy its keyframe. A frame-rate step within the
+    resolution a track already has may use a looser budget (`frame_rate_bps`): no keyframe.
     """
 
     def __init__(self, config: AllocatorConfig | None = None) -> None:
