@@ -182,8 +182,8 @@ def test_send_side_headroom_spares_frame_rate_steps_and_probing_aims_past_it() -
     estimator.on_remb(0, 600 * K)
     b.allocate(1_000, tiles, audio_bps=45 * K)  # 480 - 45 = 435: 1280 at 15 fps
     assert [(d.spatial, d.temporal) for d in b.decisions] == [(2, 1)]
-    # what probing aims for: the estimate whose budget buys 30 fps, (760 + 45) / 0.8
-    assert b.wanted_bps == int(805 * K / 0.8)
+    # what probing aims for: the estimate whose frame-rate budget buys 30 fps, (760 + 45) / 0.95
+    assert b.wanted_bps == int(805 * K / 0.95)
     estimator.on_remb(2_000, 1_000 * K)
     b.allocate(2_000, tiles, audio_bps=45 * K)
     b.allocate(3_500, tiles, audio_bps=45 * K)  # the rise lasted: 755 and, for 30 fps, 905

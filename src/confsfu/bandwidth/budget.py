@@ -164,10 +164,12 @@ class SubscriberBudget:
         if rules.frame_rate_headroom is not None:
             frame_rate = min(rules.frame_rate_headroom, frame_rate)
         loose = max(0, int(estimate * (1.0 - frame_rate)) - taken)
-        # In the estimate's terms: the estimate whose budget buys every tile's best layer (a
-        # probe that stopped at the layers' own cost could never raise it that far).
+        # In the estimate's terms: the estimate whose frame-rate budget buys every tile's best
+        # layer (its top rung comes by a frame-rate step). A probe that stopped at the layers'
+        # own cost could never raise it that far; one to where the full headroom buys them
+        # (1.25x) went past a 1 Mbit/s link at 2x the estimate and failed (Firefox's run).
         wanted = wanted_bps(demands)
-        self.wanted_bps = int((wanted + taken) / (1.0 - rules.headroom)) + audio_bps - taken
+        self.wanted_bps = int((wanted + taken) / (1.0 - frame_rate)) + audio_bps - taken
         self._audio_bps = audio_bps
         self._demands = list(demands)
         changed = self.allocator.update(now_ms, budget, demands, loose)
