@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from confsfu.bandwidth.budget import SEND_SIDE_FRAME_RATE_HEADROOM
 from confsfu.bandwidth.hysteresis import AllocatorConfig
 from confsfu.bandwidth.linksim import LinkConfig, ReceiverConfig
 from confsfu.bandwidth.weaksim import FULL, MediaModel, PhaseFigures, simulate
@@ -31,6 +32,7 @@ def main(
     clean_only: bool = False,
     allocator: AllocatorConfig | None = None,
     receiver: ReceiverConfig | None = None,
+    frame_rate_headroom: float = SEND_SIDE_FRAME_RATE_HEADROOM,
 ) -> None:
     """Each seed's figures, then per phase the median over the seeds."""
     links = [("clean", LinkConfig()), ("80 ms delay, 2 % loss", LinkConfig(delay_ms=80, loss=0.02))]
@@ -40,7 +42,7 @@ def main(
             started = time.perf_counter()
             result = simulate(
                 FULL, random.Random(s).random, link=link, media=media, drain=drain,
-                allocator=allocator, receiver=receiver,
+                allocator=allocator, receiver=receiver, frame_rate_headroom=frame_rate_headroom,
             )  # fmt: skip
             runs.append(result.phases)
             took = time.perf_counter() - started
@@ -101,6 +103,15 @@ if __name__ == "__main__":
         action="store_true",
         help="no video hold while the link's queue drains after a sharp fall (bandwidth/drain)",
     )
+    parser.add_argument(
+        "--temporal-shares", default="0.4,0.6,1.0",
+        help="each temporal layer's cumulative share of its layer's rate (the browser runs' "
+        "Chromium publisher: about 0.3,0.55,1.0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--frame-rate-headroom", type=float, default=SEND_SIDE_FRAME_RATE_HEADROOM,
+        help="the share of the estimate left free for a frame-rate step within a resolution",
+    )  # fmt: skip
     parser.add_argument("--clean", action="store_true", help="the clean link only")
     parser.add_argument(
         "--feedback-ms", type=int, default=ReceiverConfig().feedback_ms,
@@ -113,9 +124,11 @@ if __name__ == "__main__":
     )  # fmt: skip
     args = parser.parse_args()
     low, mid, top = (int(k) * 1000 for k in args.layers.split(","))
+    t0, t1, t2 = (float(k) for k in args.temporal_shares.split(","))
     overrides = {k: float(v) if "." in v else int(v) for k, v in (a.split("=") for a in args.set)}
     main(
-        args.seed, args.seeds, args.trace, MediaModel(layer_bps=(low, mid, top)),
+        args.seed, args.seeds, args.trace,
+        MediaModel(layer_bps=(low, mid, top), temporal_shares=(t0, t1, t2)),
         not args.no_drain, args.clean, AllocatorConfig(**overrides),  # type: ignore[arg-type]
-        ReceiverConfig(feedback_ms=args.feedback_ms),
+        ReceiverConfig(feedback_ms=args.feedback_ms), args.frame_rate_headroom,
     )  # fmt: skip

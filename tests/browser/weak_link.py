@@ -395,7 +395,9 @@ async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: st
 SERVER_COUNTS = (
     "drain_holds",
     "keyframe_requests",
-    "keyframe_requests_suppressed",  # a subscriber's ask within the interval of the last
+    "keyframe_requests_suppressed",  # an ask (a subscriber's, or a re-ask while a slot
+    # waits) within the interval of the last request for that layer
+    "keyframe_no_layer",  # an ask for a layer the publisher does not send: nobody to ask
     "pli_draining",
     "rtx_out",
     "nack_draining",

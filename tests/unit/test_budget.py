@@ -165,3 +165,41 @@ def test_a_small_stage_caps_a_camera_not_a_screen(
     source = CAM if camera_or_screen == "camera" else SCREEN
     d = demand(BudgetRules(), "t", source, purpose, np.zeros((3, 3)), height)  # type: ignore[arg-type]
     assert d.max_spatial == max_spatial
+
+
+# Chromium's 1280x720 in the browser runs: 15 fps (380) half of 30 fps (760).
+BROWSER = np.array([[40, 75, 135], [110, 170, 300], [200, 380, 760]], dtype=np.float64) * K
+
+
+def test_send_side_headroom_spares_frame_rate_steps_and_probing_aims_past_it() -> None:
+    """The issue-20 browser runs at 1 Mbit/s: an estimate of about 1 Mbit/s less a fifth and the
+    audio (755) held 1280 at 15 fps where 30 fps (760) fits the link; and the probes, which
+    aimed at what the layers cost (805), could never raise the estimate to where they fit."""
+    rules = BudgetRules(warmup_ms=0, headroom=0.2, frame_rate_headroom=0.05)
+    estimator = make_estimator("remb", EstimatorConfig(initial_bps=600 * K))
+    b = SubscriberBudget(rules, estimator, AllocatorConfig(), ready_ms=0)
+    tiles = [demand(rules, "stage", CAM, "stage", BROWSER)]
+    estimator.on_remb(0, 600 * K)
+    b.allocate(1_000, tiles, audio_bps=45 * K)  # 480 - 45 = 435: 1280 at 15 fps
+    assert [(d.spatial, d.temporal) for d in b.decisions] == [(2, 1)]
+    # what probing aims for: the estimate whose frame-rate budget buys 30 fps, (760 + 45) / 0.95
+    assert b.wanted_bps == int(805 * K / 0.95)
+    estimator.on_remb(2_000, 1_000 * K)
+    b.allocate(2_000, tiles, audio_bps=45 * K)
+    b.allocate(3_500, tiles, audio_bps=45 * K)  # the rise lasted: 755 and, for 30 fps, 905
+    assert [(d.spatial, d.temporal) for d in b.decisions] == [(2, 2)]
+    same = BudgetRules(warmup_ms=0, headroom=0.2)  # no frame-rate share: the old rule
+    estimator2 = make_estimator("remb", EstimatorConfig(initial_bps=600 * K))
+    b2 = SubscriberBudget(same, estimator2, AllocatorConfig(), ready_ms=0)
+    estimator2.on_remb(0, 600 * K)
+    b2.allocate(1_000, tiles, audio_bps=45 * K)
+    estimator2.on_remb(2_000, 1_000 * K)
+    b2.allocate(2_000, tiles, audio_bps=45 * K)
+    b2.allocate(3_500, tiles, audio_bps=45 * K)
+    assert [(d.spatial, d.temporal) for d in b2.decisions] == [(2, 1)]
+
+
+@pytest.mark.parametrize(("headroom", "frame_rate"), [(1.0, 0.0), (-0.1, 0.0), (0.2, 1.0)])
+def test_headrooms_are_shares_below_one(headroom: float, frame_rate: float) -> None:
+    with pytest.raises(ValueError, match="headroom"):
+        BudgetRules(headroom=headroom, frame_rate_headroom=frame_rate)

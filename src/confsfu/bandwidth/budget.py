@@ -34,6 +34,10 @@ NO_LAYERS: npt.NDArray[np.float64] = np.zeros((3, 3))
 # keyframes and retransmissions come on top of the layers' rates): in the weak-link simulator a
 # fifth of it left free halved the freezes at 300 kbit/s (benchmarks/weak_link_sim.py).
 SEND_SIDE_HEADROOM = 0.2
+# ... but a frame-rate step within the resolution a tile already has sends no keyframe: it needs
+# only this share left free (headers and retransmissions). At 1 Mbit/s a fifth held Chromium's
+# 1280x720 at 15 fps (about 380 kbit/s) where 30 fps (about 760) fits: half the link unused.
+SEND_SIDE_FRAME_RATE_HEADROOM = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,14 @@ class BudgetRules:
     # The share of the estimate left unallocated: headers, keyframes and retransmissions come on
     # top of the layers' measured rates, and an SFU forwards bursts unpaced.
     headroom: float = 0.0
+    # ... and for a frame-rate step within the resolution a tile already has (no keyframe): at
+    # most `headroom` (None: `headroom`).
+    frame_rate_headroom: float | None = None
+
+    def __post_init__(self) -> None:
+        frame_rate = self.headroom if self.frame_rate_headroom is None else self.frame_rate_headroom
+        if not (0.0 <= self.headroom < 1.0 and 0.0 <= frame_rate < 1.0):
+            raise ValueError("headroom and frame_rate_headroom must be within [0, 1)")
 
 
 # A layer may be shown this much larger than it is before the next one up is worth its bits.
@@ -114,7 +126,7 @@ class SubscriberBudget:
         self.estimator = estimator
         self.allocator = SubscriberAllocator(allocator)
         self.ready_ms = ready_ms  # when the subscriber answered: the warm-up starts
-        self.wanted_bps = 0  # what its tiles could use, audio included
+        self.wanted_bps = 0  # the estimate that buys what its tiles could use, audio included
         self.step_bps = 0  # what the cheapest step up costs (0: no tile is held down)
         self.drain = QueueDrain()
         self._audio_bps = 0
@@ -145,12 +157,22 @@ class SubscriberBudget:
         delay signal has seen the audio all the same, so the video fits in what it reports."""
         audio_bps = max(audio_bps, 0)
         taken = audio_bps if audio_counted else 0
-        usable = self.estimate_bps(now_ms) * (1.0 - self.rules.headroom)
-        budget = max(0, int(usable) - taken)
-        self.wanted_bps = wanted_bps(demands) + audio_bps
+        rules = self.rules
+        estimate = self.estimate_bps(now_ms)
+        budget = max(0, int(estimate * (1.0 - rules.headroom)) - taken)
+        frame_rate = rules.headroom
+        if rules.frame_rate_headroom is not None:
+            frame_rate = min(rules.frame_rate_headroom, frame_rate)
+        loose = max(0, int(estimate * (1.0 - frame_rate)) - taken)
+        # In the estimate's terms: the estimate whose frame-rate budget buys every tile's best
+        # layer (its top rung comes by a frame-rate step). A probe that stopped at the layers'
+        # own cost could never raise it that far; one to where the full headroom buys them
+        # (1.25x) went past a 1 Mbit/s link at 2x the estimate and failed (Firefox's run).
+        wanted = wanted_bps(demands)
+        self.wanted_bps = int((wanted + taken) / (1.0 - frame_rate)) + audio_bps - taken
         self._audio_bps = audio_bps
         self._demands = list(demands)
-        changed = self.allocator.update(now_ms, budget, demands)
+        changed = self.allocator.update(now_ms, budget, demands, loose)
         self.step_bps = _step_bps(demands, self.allocator.decisions)
         if not self.drain.holding:
             held, self._held = self._held, None

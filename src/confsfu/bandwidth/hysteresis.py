@@ -25,6 +25,11 @@ class AllocatorConfig:
     threshold: float = 0.15  # re-allocate when the estimate moves more than this (Jitsi)
     upgrade_hold_ms: int = 5000  # after a downgrade, no upgrade for this long (mediasoup: 10 s)
     rise_ms: int = 1000  # a rise must last this long before it counts (noise is not a trend)
+    # A rise within `threshold` counts once the estimate stayed above the last allocation's
+    # (by `STEADY_RISE`) for this long (0: never), at the least it stayed at: the browser runs'
+    # estimate at 1 Mbit/s settled at about 0.8x the link and crept up by a few percent, and
+    # the next rung (1280 at 30 fps) was never tried.
+    steady_ms: int = 3000
     # A spatial switch (a keyframe of the new layer, unpaced) must fit in the budget with this
     # margin: one up that does not climbs within its resolution only, one down goes lower.
     up_margin: float = 0.15
@@ -38,12 +43,16 @@ class AllocatorConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold < 1.0:
             raise AllocatorError("threshold must be within [0, 1)")
-        if min(self.upgrade_hold_ms, self.rise_ms, self.trial_ms) < 0:
-            raise AllocatorError("upgrade_hold_ms, rise_ms and trial_ms must be >= 0")
+        if min(self.upgrade_hold_ms, self.rise_ms, self.trial_ms, self.steady_ms) < 0:
+            raise AllocatorError("upgrade_hold_ms, rise_ms, trial_ms and steady_ms must be >= 0")
         if self.max_upgrade_hold_ms < self.upgrade_hold_ms:
             raise AllocatorError("max_upgrade_hold_ms must be >= upgrade_hold_ms")
         if not 0.0 <= self.up_margin < 1.0 or not self.release_gain >= 1.0:
             raise AllocatorError("need 0 <= up_margin < 1 and release_gain >= 1")
+
+
+_STEADY = object()  # `SubscriberAllocator._moved`: a small rise that lasted
+STEADY_RISE = 0.03  # ... by at least this share (+-10 % noise stays above +3 % for 3 s in 0.1 %)
 
 
 def _rank(decision: LayerDecision) -> tuple[int, int]:
@@ -78,14 +87,16 @@ class SubscriberAllocator:
 
     Re-allocates when the estimate moved more than `threshold` since the last allocation (a
     fall at once; a rise once it has lasted `rise_ms`, so that +-10% noise, which spans more
-    than 15%, cannot bounce the layers down and up), when the demands' shape changed (tracks,
+    than 15%, cannot bounce the layers down and up; a smaller rise once it stayed 3 % up for
+    `steady_ms`, at its least), when the demands' shape changed (tracks,
     priorities, caps, available layers; bitrate drift alone does not count), when the current
     layers now cost more than (1 + threshold) x the budget, and when held upgrades come due.
     After any downgrade, upgrades are held for `upgrade_hold_ms` unless the demands change
     (beyond the layers the publisher sends: one it starts again is held too);
     twice as long after each failed spatial up-switch in a row (see `AllocatorConfig`). A
     spatial up-switch must fit with `up_margin` to spare: a probe or a noisy layer rate that
-    just reaches the next resolution does not buy its keyframe.
+    just reaches the next resolution does not buy its keyframe. A frame-rate step within the
+    resolution a track already has may use a looser budget (`frame_rate_bps`): no keyframe.
     """
 
     def __init__(self, config: AllocatorConfig | None = None) -> None:
@@ -96,6 +107,8 @@ class SubscriberAllocator:
         self._hold_until_ms: int | None = None
         self._held = False
         self._rise_since_ms: int | None = None
+        self._above_since_ms: int | None = None  # the estimate above the last allocation's (+3 %)
+        self._above_floor: tuple[int, int] = (0, 0)  # ... its least since (and frame-rate's)
         self._failures = 0  # spatial up-switches in a row that were followed by a downgrade
         self._trial_ms: int | None = None  # when the spatial up-switch on trial was made
         self._trial_bps = 0  # ... at what estimate
@@ -110,14 +123,23 @@ class SubscriberAllocator:
         due = [self._hold_until_ms] if self._held and self._hold_until_ms is not None else []
         if self._rise_since_ms is not None:
             due.append(self._rise_since_ms + self._config.rise_ms)
+        if self._above_since_ms is not None and self._config.steady_ms:
+            due.append(self._above_since_ms + self._config.steady_ms)
         return min(due, default=None)
 
     def update(
-        self, now_ms: int, estimate_bps: int, demands: Sequence[Demand]
+        self,
+        now_ms: int,
+        estimate_bps: int,
+        demands: Sequence[Demand],
+        frame_rate_bps: int | None = None,
     ) -> list[LayerDecision] | None:
-        """New decisions when they differ from the last ones, else None."""
+        """New decisions when they differ from the last ones, else None. `frame_rate_bps`
+        (at least `estimate_bps`): the budget for frame-rate steps within the resolution a
+        track already has (`_frame_rate_steps`); None: the same budget."""
         cfg = self._config
         budget = max(int(estimate_bps), 0)
+        loose = max(budget, int(frame_rate_bps or 0))
         shape = _shape(demands)
         previous = self._decisions
         changed = previous is None or shape != self._shape
@@ -128,15 +150,22 @@ class SubscriberAllocator:
             self._trial_ms, self._failures, self._failed_bps = None, 0, None  # it lasted
         holding = self._holding(now_ms, budget)
         if not changed:
-            moved = self._moved(now_ms, estimate_bps)
-            overshoot = self.priced(demands) > budget * (1.0 + cfg.threshold)
+            moved = self._moved(now_ms, estimate_bps, loose)
+            if moved is _STEADY and holding:
+                moved = False  # no upgrade would pass the hold
+            overshoot = self.priced(demands) > loose * (1.0 + cfg.threshold)
             due = self._held and not holding
             if not (moved or overshoot or due):
                 return None
+            if moved is _STEADY:  # at the least it stayed at: noise does not buy a rung
+                budget, loose = self._above_floor
+                estimate_bps = budget
         decisions = allocate(budget, demands)
         self._held = False
         if previous is not None:
             decisions = _with_margin(decisions, previous, budget, demands, cfg.up_margin)
+            if loose > budget:
+                decisions = _frame_rate_steps(decisions, previous, loose, demands)
         if previous is not None and not reshaped and holding:
             decisions = self._hold(decisions, previous, demands)
         if previous is not None:
@@ -146,7 +175,7 @@ class SubscriberAllocator:
             self._hold_until_ms = now_ms + min(hold, cfg.max_upgrade_hold_ms)
         self._decisions = decisions
         self._estimate_bps = int(estimate_bps)
-        self._rise_since_ms = None
+        self._rise_since_ms = self._above_since_ms = None
         self._shape = shape
         if previous is not None and _key(decisions) == _key(previous):
             return None
@@ -180,13 +209,27 @@ class SubscriberAllocator:
         if up:
             self._trial_ms, self._trial_bps = now_ms, budget
 
-    def _moved(self, now_ms: int, estimate_bps: int) -> bool:
+    def _moved(self, now_ms: int, estimate_bps: int, loose: int) -> bool | object:
+        """Whether the estimate moved enough to allocate again: True, or `_STEADY` for a
+        small rise that lasted (allocate at its least, `_above_floor`)."""
         band = self._config.threshold * self._estimate_bps
+        if estimate_bps <= self._estimate_bps * (1.0 + STEADY_RISE):
+            self._above_since_ms = None
+        elif self._above_since_ms is None:
+            self._above_since_ms = now_ms
+            self._above_floor = (estimate_bps, loose)
+        else:
+            floor, floor_loose = self._above_floor
+            self._above_floor = (min(floor, estimate_bps), min(floor_loose, loose))
         if estimate_bps < self._estimate_bps - band:
             self._rise_since_ms = None
             return True
         if estimate_bps <= self._estimate_bps + band:
             self._rise_since_ms = None
+            steady = self._config.steady_ms
+            above = self._above_since_ms
+            if steady and above is not None and now_ms - above >= steady:
+                return _STEADY
             return False
         if self._rise_since_ms is None:
             self._rise_since_ms = now_ms
@@ -282,5 +325,58 @@ def _with_margin(
             demand.ladder_costs[below[-1]],
             Reason.BANDWIDTH,
             new.preferred_spatial,
+        )
+    return out
+
+
+def _frame_rate_steps(
+    decisions: list[LayerDecision],
+    previous: list[LayerDecision],
+    budget: int,
+    demands: Sequence[Demand],
+) -> list[LayerDecision]:
+    """The decisions with frame-rate steps added, in priority order, while all of them fit in
+    `budget`: only rungs within the resolution each track already had and keeps (such a step
+    sends more of the same stream: no keyframe, no switch), so they may use what is left free
+    for a switch's keyframe."""
+    before = {d.track_id: d.spatial for d in previous if d.spatial is not None}
+    costs = {d.track_id: d.costs for d in demands}
+    total = 0
+    for d in decisions:
+        if d.spatial is not None and d.temporal is not None:
+            total += costs[d.track_id][d.spatial * TEMPORAL_LAYERS + d.temporal]
+    order = sorted(range(len(demands)), key=lambda i: -demands[i].priority)
+    out = list(decisions)
+    for i in order:
+        d, demand = out[i], demands[i]
+        if d.spatial is None or d.temporal is None or before.get(d.track_id) != d.spatial:
+            continue
+        start = d.spatial * TEMPORAL_LAYERS + d.temporal
+        if start not in demand.ladder:
+            continue
+        level = first = demand.ladder.index(start)
+        while level + 1 < len(demand.ladder):
+            k = demand.ladder[level + 1]
+            delta = demand.ladder_costs[level + 1] - demand.ladder_costs[level]
+            if k // TEMPORAL_LAYERS != d.spatial or total + delta > budget:
+                break
+            total += delta
+            level += 1
+        if level == first:
+            continue
+        k = demand.ladder[level]
+        top = level == len(demand.ladder) - 1
+        reason = (
+            Reason.BANDWIDTH
+            if not top
+            else (Reason.TILE_SIZE if demand.cap_limited else Reason.OPTIMAL)
+        )
+        out[i] = LayerDecision(
+            d.track_id,
+            d.spatial,
+            k % TEMPORAL_LAYERS,
+            demand.ladder_costs[level],
+            reason,
+            d.preferred_spatial,
         )
     return out

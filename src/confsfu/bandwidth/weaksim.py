@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from confsfu.bandwidth.allocator import Demand, Priority, Reason
-from confsfu.bandwidth.budget import SEND_SIDE_HEADROOM, BudgetRules, SubscriberBudget
+from confsfu.bandwidth.budget import (
+    SEND_SIDE_FRAME_RATE_HEADROOM,
+    SEND_SIDE_HEADROOM,
+    BudgetRules,
+    SubscriberBudget,
+)
 from confsfu.bandwidth.estimation import EstimatorConfig
 from confsfu.bandwidth.hysteresis import AllocatorConfig
 from confsfu.bandwidth.linksim import (
@@ -126,11 +131,16 @@ class _Server:
         estimator_config: EstimatorConfig,
         drain: bool = True,
         allocator: AllocatorConfig | None = None,
+        frame_rate_headroom: float = SEND_SIDE_FRAME_RATE_HEADROOM,
     ) -> None:
         self.media = media
         self.estimator = TwccEstimator(estimator_config)
         self.budget = SubscriberBudget(
-            BudgetRules(initial_bps=estimator_config.initial_bps, headroom=SEND_SIDE_HEADROOM),
+            BudgetRules(
+                initial_bps=estimator_config.initial_bps,
+                headroom=SEND_SIDE_HEADROOM,
+                frame_rate_headroom=frame_rate_headroom,
+            ),
             self.estimator,
             allocator or AllocatorConfig(),
         )
@@ -248,6 +258,7 @@ def simulate(
     estimator: EstimatorConfig | None = None,
     drain: bool = True,
     allocator: AllocatorConfig | None = None,
+    frame_rate_headroom: float = SEND_SIDE_FRAME_RATE_HEADROOM,
 ) -> SimResult:
     """Runs the schedule in 1 ms steps; `draw` gives the link's loss and the frames' sizes."""
     link_cfg = link or LinkConfig()
@@ -257,6 +268,7 @@ def simulate(
         estimator or EstimatorConfig(initial_bps=2_500_000, min_bps=50_000, max_bps=8_000_000),
         drain,
         allocator,
+        frame_rate_headroom,
     )
     wire = Link(schedule, link_cfg, draw)
     delay_us = link_cfg.delay_ms * 1000

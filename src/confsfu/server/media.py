@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from confsfu.bandwidth.budget import (
+    SEND_SIDE_FRAME_RATE_HEADROOM,
     SEND_SIDE_HEADROOM,
     BudgetRules,
     SubscriberBudget,
@@ -254,7 +255,11 @@ class RoomMedia(MediaSlots, MediaFeedback):
             sub.pc.route.transport_cc_id = transport_cc
             sub.transport_fed = 0
             sub.budget.estimator = make_estimator("twcc", self._estimator_config)
-            sub.budget.rules = replace(self._rules, headroom=SEND_SIDE_HEADROOM)
+            sub.budget.rules = replace(
+                self._rules,
+                headroom=SEND_SIDE_HEADROOM,
+                frame_rate_headroom=SEND_SIDE_FRAME_RATE_HEADROOM,
+            )
             sub.probe = ProbeController(SEND_SIDE_PROBES)
         for slot in sub.slots:
             negotiated = plan.by_mid[slot.stream.mid]
