@@ -107,6 +107,24 @@ def firefox_path() -> str:
 VISIBLE = "(sel) => { const e = document.querySelector(sel); return !!(e && e.offsetParent); }"
 
 
+# The element, scrolled into view, once its box is the same over two animation frames (at most
+# 60 frames of at most 50 ms: a box that never stands still is clicked where it is then).
+STILL_ELEMENT = """async (sel) => {
+  const e = document.querySelector(sel);
+  e.scrollIntoView({block: 'center'});
+  const frame = () => new Promise((r) => { requestAnimationFrame(r); setTimeout(r, 50); });
+  const box = () => JSON.stringify(e.getBoundingClientRect());
+  let last = box(), still = 0;
+  for (let i = 0; i < 60 && still < 2; i++) {
+    await frame();
+    const now = box();
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+  return e;
+}"""
+
+
 class BidiError(Exception):
     pass
 
@@ -246,16 +264,17 @@ class FirefoxPage:
         )
 
     async def click(self, selector: str) -> None:
-        """A real pointer click at the element's centre (after scrolling it into view)."""
+        """A real pointer click at the element's centre (after scrolling it into view, once it
+        stands still for two frames, as Playwright's clicks wait: a list reordered by who speaks
+        must not move it from under the pointer)."""
         await self.wait_for_selector(selector, timeout=10_000)
         found = await self.firefox.send(
             "script.callFunction",
             {
-                "functionDeclaration": "(sel) => { const e = document.querySelector(sel);"
-                " e.scrollIntoView({block: 'center'}); return e; }",
+                "functionDeclaration": STILL_ELEMENT,
                 "arguments": [{"type": "string", "value": selector}],
                 "target": {"context": self.context},
-                "awaitPromise": False,
+                "awaitPromise": True,
                 "resultOwnership": "root",
             },
         )

@@ -244,6 +244,10 @@ async def test_the_chair_panel_driven_from_firefox(
     # Mute from the menu of Amara's row in the chair's panel: her microphone is stopped, her page
     # says so.
     await chair.click(f"{row} .row-menu-button")
+    await chair.wait_for_function(
+        "(sel) => document.querySelector(sel)?.getAttribute('aria-expanded') === 'true'",
+        arg=f"{row} .row-menu-button",
+    )
     await chair.click(f"{row} .chair-mute")
     await amara.wait_for_selector("#self-tile .marker.chair-muted")
     assert not await amara.evaluate("window.conference.localStream.getAudioTracks()[0].enabled")
