@@ -163,3 +163,19 @@ def test_remote_sources_not_announced_again_lapse() -> None:
     assert member.expire_remotes(r.NEED_TTL_MS) == [MIC]
     member.peers = frozenset()
     assert member.expire_remotes(r.NEED_TTL_MS) == [CAM], "its worker left the room"
+
+
+def test_rtp_in_is_on_frame_s_rtp_case_without_a_list() -> None:
+    """The shell's fast path for RTP frames delivers what `on_frame` would, with the layer's
+    one LayerKey (a relayed stream is matched by identity), and drops the same frames."""
+    home, member = pair()
+    for layer in range(rf.MAX_LAYER + 1):
+        frame = rf.decode(home.rtp_frame(CAM.layer(layer), packet(layer)) or b"")
+        got = member.rtp_in(0, frame, 0)
+        assert got == Deliver(0, CAM, CAM.layer(layer), 0, packet(layer))
+        assert got is not None and got.key is CAM.layer(layer)
+        assert member.on_frame(0, frame, 0) == [got]
+    frame = rf.decode(home.rtp_frame(MIC.layer(0), packet(9)) or b"")
+    assert member.rtp_in(3, frame, 0) is None, "not a peer"
+    assert member.rtp_in(0, frame._replace(source=99), 0) is None, "an unknown source"
+    assert member.drops["relay_not_peer"] == 1 and member.drops["relay_unknown_source"] == 1

@@ -130,3 +130,47 @@ async def test_nothing_a_peer_or_a_stranger_sends_raises(
         assert len(relay.core.remote_sources()) <= 128
     finally:
         stranger.close()
+
+
+async def test_a_relayed_publisher_gets_no_receiver_reports(
+    linked: tuple[RelayLink, LiveRoom, socket.socket],
+) -> None:
+    """Its own worker reports to the publisher: the reports made here were parsed by the
+    stand-in connection only to be dropped (issue 23: work only the home's result needs)."""
+    link, live, peer = linked
+    send(peer, link, source_frame(1, "audio"))
+    await until(lambda: ("bob", "camera") in live.media.publishers, "a relayed publisher")
+    packet = build_rtp(payload_type=111, sequence_number=9, timestamp=0, ssrc=77, payload=b"a")
+    send(peer, link, rf.rtp(ROOM, 1, 0, packet))
+    await until(lambda: link.relays["east"].delivered == 1, "the packet delivered")
+    pub = live.media.publishers["bob", "camera"]
+    assert pub.relayed and 77 in pub.receptions
+    sent: list[bytes] = []
+    pub.pc.send_rtcp = sent.append  # type: ignore[method-assign]
+    live.media.on_report_tick(live.media._clock_ms() + 1000)
+    assert sent == []
+
+
+async def test_a_pass_for_an_event_or_a_plan_counts_as_the_periodic_one(
+    linked: tuple[RelayLink, LiveRoom, socket.socket],
+) -> None:
+    """A relay member passed once per plan from its authority and once per period besides:
+    now the room's timer starts a periodic pass only when no pass started for a period."""
+    from confsfu.server.live_room import REASSIGN_EVERY_MS
+
+    _, live, _ = linked
+    media = live.media
+    passes: list[int] = []
+    gradually = media.reassign_gradually
+
+    def counted() -> None:
+        passes.append(1)
+        gradually()
+
+    media.reassign_gradually = counted  # type: ignore[method-assign]
+    gradually()  # e.g. a plan came: the pass starts now
+    live._tick()
+    assert passes == [], "a pass started less than a period ago"
+    live._last_reassign_ms = media.pass_started_ms = media._clock_ms() - REASSIGN_EVERY_MS
+    live._tick()
+    assert passes == [1]

@@ -69,6 +69,10 @@ class _Remote:
     heard_ms: int  # when it was last announced
     tokens: float = BURST
     at_ms: int = 0
+    keys: tuple[LayerKey, ...] = ()  # source.layer(0..MAX_LAYER), made once
+
+    def __post_init__(self) -> None:
+        self.keys = tuple(self.source.layer(n) for n in range(rf.MAX_LAYER + 1))
 
 
 @dataclass(slots=True)
@@ -256,7 +260,8 @@ class RelayRoom:
             return []
         kind = frame.kind
         if kind == rf.RTP:
-            return self._rtp(peer, frame, now_ms)
+            delivered = self.rtp_in(peer, frame, now_ms)
+            return [delivered] if delivered is not None else []
         if kind == rf.SOURCE:
             self._announced(peer, frame, now_ms)
             return []
@@ -307,17 +312,21 @@ class RelayRoom:
             return
         self._remotes[peer, frame.source] = _Remote(source, info.level_id, info.name, now_ms)
 
-    def _rtp(self, peer: int, frame: RelayFrame, now_ms: int) -> list[Effect]:
+    def rtp_in(self, peer: int, frame: RelayFrame, now_ms: int) -> Deliver | None:
+        """A peer's RTP frame (`on_frame`'s case, the common one, without a list): its packet
+        for the local fan-out, or None (not a peer, an unknown source, over its rate)."""
         remote = self._remotes.get((peer, frame.source))
-        if remote is None:
-            self.drops["relay_unknown_source"] += 1
-            return []
-        elapsed = max(0, now_ms - remote.at_ms)
-        remote.at_ms = max(remote.at_ms, now_ms)
-        remote.tokens = min(float(BURST), remote.tokens + elapsed * RATE_PER_S / 1000)
+        if remote is None or peer not in self.peers:
+            self.drops["relay_not_peer" if peer not in self.peers else "relay_unknown_source"] += 1
+            return None
+        if now_ms > remote.at_ms:
+            elapsed, remote.at_ms = now_ms - remote.at_ms, now_ms
+            remote.tokens = min(float(BURST), remote.tokens + elapsed * RATE_PER_S / 1000)
         if remote.tokens < 1:
             self.drops["relay_rate"] += 1
-            return []
+            return None
         remote.tokens -= 1
-        key = remote.source.layer(frame.layer)
-        return [Deliver(peer, remote.source, key, remote.level_id, frame.payload)]
+        layer = frame.layer
+        keys = remote.keys
+        key = keys[layer] if layer < len(keys) else remote.source.layer(layer)
+        return Deliver(peer, remote.source, key, remote.level_id, frame.payload)

@@ -481,7 +481,7 @@ class LiveRoom:
             if events:
                 self.media.refresh_gates()
                 self._spawn(self.announce(events))
-            if now_ms - self._last_reassign_ms >= REASSIGN_EVERY_MS:
+            if now_ms - self._last_pass_ms() >= REASSIGN_EVERY_MS:
                 self._last_reassign_ms = now_ms
                 self.media.reassign_gradually()
             if now_ms - self._last_report_ms >= REPORT_EVERY_MS:
@@ -491,10 +491,16 @@ class LiveRoom:
             log.exception("room %s: timer failed", self.room.name)
         self.wake(max(self._next_deadline_ms(now_ms), now_ms + MIN_TIMER_MS))
 
+    def _last_pass_ms(self) -> int:
+        """When the latest reassign pass started: an event's pass (or, on a relay member, the
+        authority's plan's) counts as the periodic one, which runs only when none ran for
+        `REASSIGN_EVERY_MS` (a member ran both, twice the passes of its authority)."""
+        return max(self._last_reassign_ms, self.media.pass_started_ms)
+
     def _next_deadline_ms(self, now_ms: int) -> int:
         """The earliest of the cores' deadlines and the periodic passes (reassign, reports)."""
         due = [
-            self._last_reassign_ms + REASSIGN_EVERY_MS,
+            self._last_pass_ms() + REASSIGN_EVERY_MS,
             self._last_report_ms + REPORT_EVERY_MS,
             now_ms + MAX_TIMER_MS,
         ]

@@ -368,6 +368,8 @@ class MediaFeedback:
             if sub.ready:
                 self._update_probe(now_ms, sub, elapsed_ms)
         for pub in list(self.publishers.values()):  # pump() runs Python's packet callbacks
+            if pub.relayed:  # its worker reports to its publisher; here they were dropped
+                continue
             blocks = [_report_block(stream) for stream in pub.receptions.values()]
             video_ssrcs = (
                 tuple(

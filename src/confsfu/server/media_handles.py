@@ -175,6 +175,7 @@ class Publisher:
     receptions: dict[int, Reception] = field(default_factory=dict)  # by SSRC
     meters: dict[SourceId, LayerBitrateMeter] = field(default_factory=dict)  # per video source
     voice: VoiceActivity = field(default_factory=VoiceActivity)  # the slow path's; the intake's own
+    relayed: bool = False  # another worker's (server/relay.py), which reports to its publisher
 
     def heard(self, ssrc: int) -> int | None:
         """When a packet of `ssrc` last arrived (None: never)."""

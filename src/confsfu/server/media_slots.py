@@ -52,6 +52,7 @@ class MediaSlots:
     # Layers of local sources other workers need (server/relay.py): dynacast keeps them on.
     relay_wants: Callable[[], dict[SourceId, int]] | None = None
     wanted_layers: dict[SourceId, int] = {}  # the latest pass's highest_wanted (replaced)
+    pass_started_ms = -(1 << 62)  # when the latest reassign pass started (periodic or not)
 
     if TYPE_CHECKING:  # RoomMedia's and MediaFeedback's
 
@@ -96,18 +97,16 @@ class MediaSlots:
     def _reassign_pass(self) -> Iterator[None]:
         """Reassign, yielding after every `REASSIGN_CHUNK` subscribers (the room as of the pass's
         start; a subscriber gone meanwhile is skipped)."""
-        now_ms = self._clock_ms()
+        now_ms = self.pass_started_ms = self._clock_ms()
         meeting = self.meeting
         stage = meeting.stage(now_ms)
-        room = RoomPlan(
-            stage,
-            meeting.lineup(now_ms, self._publishing("audio"), self._publishing("video")),
-            self._slot_counts.audio,
-            self._slot_counts.video,
-            self._stage_memory.see(stage),
-        )
+        previous = self._stage_memory.see(stage)
         applied = self.applied_plan() if self.applied_plan is not None else None
-        self.room_plan = room = applied if applied is not None else room
+        if applied is None:  # (a relay member applies its authority's: its own is not needed)
+            lineup = meeting.lineup(now_ms, self._publishing("audio"), self._publishing("video"))
+            counts = self._slot_counts
+            applied = RoomPlan(stage, lineup, counts.audio, counts.video, previous)
+        self.room_plan = room = applied
         demands: dict[tuple[object, SlotPurpose, int], Demand] = {}  # built once per pass
         for done, sub in enumerate(list(self.subscribers.values()), 1):
             me = sub.participant_id

@@ -168,6 +168,11 @@ class RoomRelay:
     # ---- frames ----------------------------------------------------------------------------
 
     def on_frame(self, peer: int, frame: rf.RelayFrame, now_ms: int) -> None:
+        if frame.kind == rf.RTP:  # the common case, without an effect list
+            delivered = self.core.rtp_in(peer, frame, now_ms)
+            if delivered is not None:
+                self._deliver(delivered, now_ms)
+            return
         if frame.kind == rf.ROOM:
             if peer in self.core.peers and self.decisions is not None:
                 self.decisions.on_room(peer, frame.payload, now_ms)
@@ -267,6 +272,7 @@ class RoomRelay:
             purpose,
             cast(RawPeerConnection, RelayPc(ask)),
             rtcp_ssrc=1,
+            relayed=True,
             intake=media.make_intake(
                 pid, lambda data, ms: self._learn(pub, data, ms), rf.MAX_RTP_BYTES
             ),
