@@ -4,6 +4,8 @@ test_relay_audience.py, spread over two workers), and what they check of them.""
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +48,14 @@ def assert_told_of_none(peer: LoopbackPeer, ids: Collection[str]) -> None:
     joined = next(m for m in peer.messages if m["type"] == "joined")
     assert {q["id"] for q in joined["participants"]}.isdisjoint(ids)
     assert {s["participant_id"] for s in peer.slots.values()}.isdisjoint(ids)
+
+
+def audience_config(secret: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    """A server's settings with one room, "east", open to a watch link and 4 listeners."""
+    return {
+        "token_secret": secret,
+        "rooms": [{"name": "east", "watch_link": True, "max_listeners": 4}],
+        "ice": {"candidates": "loopback"},
+        "report_dir": str(tmp_path / "reports"),
+        **extra,
+    }

@@ -18,6 +18,7 @@ from confsfu.loadgen.media import vp8_slides
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.tokens import make_token
 from tests.conftest import SECRET as CONFTEST_SECRET
+from tests.integration.listeners import audience_config
 from tests.integration.test_member_authority import info, join, latest
 from tests.integration.test_quality import report_loss
 from tests.integration.test_relay import health
@@ -30,13 +31,7 @@ SECRET = "member-features-secret-0123456789abcd"
 @pytest.fixture
 async def front(tmp_path: Path) -> AsyncIterator[int]:
     """`confsfu serve --workers 2` with `worker_max_connections: 2`: its port."""
-    config = {
-        "token_secret": SECRET,
-        "rooms": [{"name": "east", "watch_link": True, "max_listeners": 4}],
-        "ice": {"candidates": "loopback"},
-        "report_dir": str(tmp_path / "reports"),
-        "worker_max_connections": 2,
-    }
+    config = audience_config(SECRET, tmp_path, worker_max_connections=2)
     async with serving(tmp_path, config) as (port, _proc):
         yield port
 

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from confsfu.loadgen.peer import LoopbackPeer
-from tests.integration.nodes import Net, health, start_node, stop_node
+from tests.integration.nodes import Net, health, stop_node
 from tests.integration.test_node_media import (  # noqa: F401 (a fixture)
     TOKENS,
     host_candidates,
     join,
     spill,
+    spilling_nodes,
 )
 
 pytestmark = pytest.mark.loopback
@@ -42,8 +43,7 @@ async def test_a_listener_on_another_node_is_served_there(
     net, redis = nodes_net, nodes_redis
     a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
     TOKENS.clear()
-    node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path, audience(net.link_a))
-    node_b = await start_node(net.b, "node-b", net.link_b, redis, tmp_path, audience(net.link_b))
+    node_a, node_b = await spilling_nodes(net, redis, tmp_path, audience)
     try:
         osaka = await join(a_ip, peers, "Osaka", "chair", publish=True)  # the authority: A
         accra = await join(b_ip, peers, "Accra", "listener", publish=False)

@@ -22,6 +22,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -179,14 +180,22 @@ def stranger_status(ip: str, key: str) -> int:
         return exc.code
 
 
+async def spilling_nodes(
+    net: Net, redis: int, tmp_path: Path, settings: Callable[[str], dict[str, Any]] = spill
+) -> tuple[asyncio.subprocess.Process, asyncio.subprocess.Process]:
+    """Nodes A and B, each with `settings` for its link address (`node_spill` by default)."""
+    node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path, settings(net.link_a))
+    node_b = await start_node(net.b, "node-b", net.link_b, redis, tmp_path, settings(net.link_b))
+    return node_a, node_b
+
+
 async def test_a_room_spans_two_nodes_and_its_media_is_relayed_between_them(
     nodes_net: Net, nodes_redis: int, tmp_path: Path, peers: list[LoopbackPeer]
 ) -> None:
     net, redis = nodes_net, nodes_redis
     a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
     TOKENS.clear()
-    node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path, spill(net.link_a))
-    node_b = await start_node(net.b, "node-b", net.link_b, redis, tmp_path, spill(net.link_b))
+    node_a, node_b = await spilling_nodes(net, redis, tmp_path)
     client = Redis(f"redis://127.0.0.1:{redis}/0")
     try:
         osaka = await join(a_ip, peers, "Osaka", "chair", publish=True)  # the authority: A
@@ -345,8 +354,7 @@ async def test_a_node_that_loses_the_claim_race_closes_its_held_pages(
     net, redis = nodes_net, nodes_redis
     a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
     TOKENS.clear()
-    node_a = await start_node(net.a, "node-a", net.link_a, redis, tmp_path, spill(net.link_a))
-    node_b = await start_node(net.b, "node-b", net.link_b, redis, tmp_path, spill(net.link_b))
+    node_a, node_b = await spilling_nodes(net, redis, tmp_path)
     client = Redis(f"redis://127.0.0.1:{redis}/0")
     try:
         osaka = await join(a_ip, peers, "Osaka", "chair", publish=True)

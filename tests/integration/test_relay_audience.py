@@ -16,7 +16,13 @@ from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.loadgen.receiving import ReceivedStream
 from confsfu.tokens import make_token
-from tests.integration.listeners import assert_told_of_none, counts, join_listeners, refused_as_full
+from tests.integration.listeners import (
+    assert_told_of_none,
+    audience_config,
+    counts,
+    join_listeners,
+    refused_as_full,
+)
 from tests.integration.test_relay import continuous, health, positions
 from tests.integration.test_workers import serving
 
@@ -27,12 +33,7 @@ SECRET = "audience-workers-secret-0123456789ab"
 @pytest.fixture
 async def front(tmp_path: Path) -> AsyncIterator[int]:
     """Two workers, no per-worker bound: only listeners make the room span them."""
-    config = {
-        "token_secret": SECRET,
-        "rooms": [{"name": "east", "watch_link": True, "max_listeners": 4}],
-        "ice": {"candidates": "loopback"},
-        "report_dir": str(tmp_path / "reports"),
-    }
+    config = audience_config(SECRET, tmp_path)
     async with serving(tmp_path, config) as (port, _proc):
         yield port
 
