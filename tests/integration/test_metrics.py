@@ -72,6 +72,11 @@ async def test_metrics_follow_a_call(server_factory: Callable[..., Any]) -> None
             health = await r.json()
         assert sum(health["loop_lag"]["bins"].values()) > 0
         assert health["loop_lag"]["every_ms"] == 10
+        # What is allocated holds the loop while glibc counts it: given only when asked.
+        assert "heap_in_use_bytes" not in health
+        url = f"{server.http_url}/healthz?heap=1"
+        async with aiohttp.ClientSession() as http, http.get(url) as r:
+            assert (await r.json())["heap_in_use_bytes"] > 0
 
         elsewhere = await scrape(other.http_url)
         assert value(elsewhere, "confsfu_rooms") == 0

@@ -79,9 +79,9 @@ async def front(tmp_path: Path) -> AsyncIterator[tuple[int, asyncio.subprocess.P
         yield running
 
 
-async def health(port: int) -> dict[str, Any]:
+async def health(port: int, query: str = "") -> dict[str, Any]:
     def get() -> dict[str, Any]:
-        url = f"http://127.0.0.1:{port}/healthz"
+        url = f"http://127.0.0.1:{port}/healthz{query}"
         with urllib.request.urlopen(url, timeout=10) as response:
             body: dict[str, Any] = json.loads(response.read())
             return body
@@ -165,6 +165,11 @@ async def test_rooms_on_two_workers_and_a_killed_worker(
     for worker in body["workers"]:
         assert worker["health"]["room_names"] == worker["rooms"], body["workers"]
     assert body["participants"] == 4
+    assert "heap_in_use_bytes" not in body  # costly: each worker reads it only when asked
+    asked = await health(port, "?heap=1")
+    assert asked["heap_in_use_bytes"] == sum(
+        w["health"]["heap_in_use_bytes"] for w in asked["workers"]
+    )
     east_worker = body["workers"][homes["east"]]
     west_worker = body["workers"][homes["west"]]
 

@@ -60,7 +60,7 @@ class ServerProcess:
 
     async def heap_in_use_bytes(self) -> int | None:
         """What the server says it has allocated (its /healthz), None if it cannot tell."""
-        url = f"http://127.0.0.1:{self.port}/healthz"
+        url = f"http://127.0.0.1:{self.port}/healthz?heap=1"
         async with aiohttp.ClientSession() as http, http.get(url) as response:
             value = (await response.json()).get("heap_in_use_bytes")
         return int(value) if value is not None else None

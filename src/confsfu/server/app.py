@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from confsfu.server import gc_policy
 from confsfu.server.aiortc_setup import configure_aiortc
-from confsfu.server.heap import heap_in_use_bytes
+from confsfu.server.heap import HeapGauge
 from confsfu.server.hub import Hub
 from confsfu.server.live_room import LiveRoom
 from confsfu.server.loop_lag import LagProbe, LoopLag
@@ -34,6 +35,7 @@ METRICS = web.AppKey("metrics", CollectorRegistry)
 KEEP_REPORTS = web.AppKey("keep_reports", bool)
 LOOP_LAG = web.AppKey("loop_lag", LoopLag)
 WORKER = web.AppKey("worker", bool)
+HEAP = web.AppKey("heap", HeapGauge)
 
 
 class OpenSessions(dict[Session, asyncio.Event]):
@@ -65,6 +67,7 @@ def create_app(
     app[SETTINGS] = settings
     app[KEEP_REPORTS] = keep_reports
     app[LOOP_LAG] = lag = LoopLag()
+    app[HEAP] = HeapGauge()
     app[SESSIONS] = sessions = OpenSessions()
     app[METRICS] = make_registry(
         lambda: _rooms(app), lambda: len(sessions), lag, lambda: _overflows(app)
@@ -172,9 +175,10 @@ async def _health(request: web.Request) -> web.Response:
         "drops": drops,
         "estimators": estimators,
         "loop_lag": request.app[LOOP_LAG].snapshot(),
-        "heap_in_use_bytes": heap_in_use_bytes(),
         "relay": relay_health(request.app),
     }
+    if request.query.get("heap") == "1":  # costly: only when asked (server/heap.py)
+        body["heap_in_use_bytes"] = request.app[HEAP].value(time.monotonic())
     return web.json_response(body)
 
 

@@ -139,14 +139,15 @@ class Front:
         config = self.settings.room(room)
         return 0 if config is None else config.max_listeners
 
-    async def worker_health(self, index: int) -> dict[str, Any] | None:
+    async def worker_health(self, index: int, *, heap: bool = False) -> dict[str, Any] | None:
         worker = self.pool.workers[index]
         client = worker.client
         if client is None or not worker.ready.is_set():
             return None
         timeout = aiohttp.ClientTimeout(total=HEALTH_TIMEOUT_S)
         try:
-            async with client.get(worker.url("/healthz"), timeout=timeout) as response:
+            url = worker.url("/healthz?heap=1" if heap else "/healthz")
+            async with client.get(url, timeout=timeout) as response:
                 body: dict[str, Any] = await response.json()
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
             return None
@@ -255,7 +256,8 @@ async def stop_workers(app: web.Application) -> None:
 async def _health(request: web.Request) -> web.Response:
     front = request.app[FRONT]
     count = len(front.pipes)
-    bodies = await asyncio.gather(*(front.worker_health(i) for i in range(count)))
+    heap = request.query.get("heap") == "1"
+    bodies = await asyncio.gather(*(front.worker_health(i, heap=heap) for i in range(count)))
     workers = []
     for i, body in enumerate(bodies):
         worker = front.pool.workers[i]
@@ -271,7 +273,9 @@ async def _health(request: web.Request) -> web.Response:
             }
         )
     live = [b for b in bodies if b is not None]
-    summed = {key: sum(int(b.get(key, 0)) for b in live) for key in _SUMMED}
+    summed = {key: sum(int(b.get(key) or 0) for b in live) for key in _SUMMED}
+    if not heap:
+        del summed["heap_in_use_bytes"]
     merged = {key: _merge([b.get(key, {}) for b in live]) for key in _MERGED}
     body = {
         "status": "ok" if len(live) == count else "degraded",

@@ -44,6 +44,26 @@ def _mallinfo2() -> Callable[[], _MallInfo2] | None:
     return function
 
 
+MIN_INTERVAL_S = 1.0
+
+
+class HeapGauge:
+    """`heap_in_use_bytes` as /healthz?heap=1 gives it: mallinfo2 walks every free chunk of
+    every arena, 20 ms or more on a fragmented heap, with the event loop held; so it is only
+    read when asked, and at most once per `MIN_INTERVAL_S` (a caller asking more often, a
+    monitor or a stranger, gets the last figure)."""
+
+    def __init__(self, read: Callable[[], int | None] | None = None) -> None:
+        self._read = read if read is not None else heap_in_use_bytes
+        self._at_s: float | None = None
+        self._value: int | None = None
+
+    def value(self, now_s: float) -> int | None:
+        if self._at_s is None or now_s - self._at_s >= MIN_INTERVAL_S:
+            self._at_s, self._value = now_s, self._read()
+        return self._value
+
+
 def heap_in_use_bytes() -> int | None:
     """Bytes allocated through malloc now (in its heaps and in mmap'd blocks); None where glibc's
     mallinfo2 is missing."""
