@@ -168,3 +168,48 @@ frames = st.one_of(
 @given(frames)
 def test_round_trip(frame: RelayFrame) -> None:
     assert rf.decode(rf.encode(frame)) == frame
+
+
+# ---- bundles: a turn's frames for one worker in one datagram -------------------------------
+
+_A = rf.rtp(1, 2, 0, bytes([0x80]) + bytes(40))
+_B = rf.encode(rf.RelayFrame(rf.KEYFRAME_REQUEST, 1, 2, 1))
+
+
+@pytest.mark.parametrize(
+    ("frames"),
+    [[_A], [_A, _B], [_B, _A, _B], [_A] * 1000],
+)
+def test_a_bundle_gives_its_frames_back_in_order(frames: list[bytes]) -> None:
+    data = rf.bundle(frames)
+    assert len(data) == 2 + sum(rf.bundled_size(f) for f in frames)
+    assert rf.unbundle(data) == frames
+
+
+def test_a_datagram_that_is_no_bundle_is_one_frame() -> None:
+    assert rf.unbundle(_A) == [_A]
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (rf.BUNDLE_MAGIC, "empty"),
+        (rf.BUNDLE_MAGIC + b"\x00", "cut short"),
+        (rf.BUNDLE_MAGIC + b"\x00\x00", "cut short"),  # a zero-length frame
+        (rf.bundle([_A])[:-1], "cut short"),
+        (rf.bundle([_A, _B]) + b"\x00\x05ab", "cut short"),
+        (rf.BUNDLE_MAGIC + b"\x00\x01x" * 30_000, "longer"),
+    ],
+)
+def test_a_bad_bundle_is_refused(data: bytes, why: str) -> None:
+    with pytest.raises(rf.RelayFrameError, match=why):
+        rf.unbundle(data)
+
+
+@given(st.binary(max_size=300).map(lambda tail: rf.BUNDLE_MAGIC + tail))
+def test_unbundling_anything_raises_only_relay_frame_error(data: bytes) -> None:
+    try:
+        frames = rf.unbundle(data)
+    except rf.RelayFrameError:
+        return
+    assert b"".join(len(f).to_bytes(2, "big") + f for f in frames) == data[2:]

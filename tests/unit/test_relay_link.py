@@ -56,7 +56,7 @@ def received(peer: socket.socket) -> list[rf.RelayFrame]:
     out = []
     while True:
         try:
-            out.append(rf.decode(peer.recv(rf.MAX_FRAME_BYTES)))
+            out += map(rf.decode, rf.unbundle(peer.recv(rf.MAX_BUNDLE_BYTES)))
         except BlockingIOError:
             return out
 
@@ -174,3 +174,46 @@ async def test_a_pass_for_an_event_or_a_plan_counts_as_the_periodic_one(
     live._last_reassign_ms = media.pass_started_ms = media._clock_ms() - REASSIGN_EVERY_MS
     live._tick()
     assert passes == [1]
+
+
+async def test_a_turn_s_frames_for_a_worker_go_as_one_datagram(
+    linked: tuple[RelayLink, LiveRoom, socket.socket],
+) -> None:
+    link, _live, peer = linked
+    received(peer)  # what the link said on its own so far
+    packet = build_rtp(payload_type=96, sequence_number=1, timestamp=0, ssrc=5, payload=bytes(1000))
+    frames = [rf.rtp(ROOM, 4, 0, packet) for _ in range(3)]
+    before = link.counts["relay_datagrams_out"]
+    for frame in frames:
+        link.send(1, frame)
+    await asyncio.sleep(0)  # the turn ends
+    await asyncio.sleep(0)
+    data = peer.recv(rf.MAX_BUNDLE_BYTES)
+    assert rf.unbundle(data) == frames
+    assert link.counts["relay_datagrams_out"] - before == 1
+    # More than a bundle holds goes as several, in order and whole.
+    many = [rf.rtp(ROOM, 4, 0, packet) for _ in range(150)]  # about 155 KB
+    for frame in many:
+        link.send(1, frame)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    got: list[bytes] = []
+    while True:
+        try:
+            data = peer.recv(rf.MAX_BUNDLE_BYTES)
+        except BlockingIOError:
+            break
+        assert len(data) <= rf.MAX_BUNDLE_BYTES
+        got += rf.unbundle(data)
+    assert got == many
+
+
+async def test_a_bundle_from_a_peer_is_taken_frame_by_frame(
+    linked: tuple[RelayLink, LiveRoom, socket.socket],
+) -> None:
+    link, live, peer = linked
+    send(peer, link, rf.bundle([source_frame(1, "audio"), source_frame(2, "video")]))
+    await until(lambda: ("bob", "camera") in live.media.publishers, "a relayed publisher")
+    assert set(link.relays["east"].core.remote_sources()) == {(1, 1), (1, 2)}  # (peer, source)
+    send(peer, link, rf.BUNDLE_MAGIC + b"\x00\x09cut")
+    await until(lambda: link.counts["relay_bad_frame"] == 1, "a bad bundle counted")

@@ -14,11 +14,16 @@ A frame is a 14-byte header, `magic(2) version(1) kind(1) room(4) source(4) laye
 
 `room` is an index the front assigns; `source` an index the publisher's worker assigns. Bad
 input raises `RelayFrameError` (a ValueError) and nothing else.
+
+Between workers (Unix datagram sockets) the frames one worker has for another in one turn of its
+event loop go as one **bundle**: `BUNDLE_MAGIC(2)`, then each frame as `length(2)` and its bytes
+(up to `MAX_BUNDLE_BYTES` in all): one send and one wake-up for all of them.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -45,6 +50,10 @@ MAX_FRAME_BYTES: Final = HEADER_BYTES + MAX_ROOM_BYTES
 MAX_LAYER: Final = 2  # simulcast layers 0..2 (ids.MAX_SPATIAL_LAYERS)
 _PURPOSES: Final = ("camera", "screen")
 _KINDS_OF_MEDIA: Final = ("audio", "video")
+
+
+BUNDLE_MAGIC: Final = b"\xc5\xf8"
+MAX_BUNDLE_BYTES: Final = 65_536
 
 
 class RelayFrameError(ValueError):
@@ -143,6 +152,40 @@ def _check_payload(kind: int, payload: bytes) -> None:
         source_info(payload)
     else:
         raise RelayFrameError(f"kind {kind}")
+
+
+def bundle(frames: Sequence[bytes]) -> bytes:
+    """Frames as one datagram (a caller keeps it within MAX_BUNDLE_BYTES: `bundled_size`)."""
+    parts = [BUNDLE_MAGIC]
+    for frame in frames:
+        parts += (len(frame).to_bytes(2, "big"), frame)
+    return b"".join(parts)
+
+
+def bundled_size(frame: bytes) -> int:
+    """What `frame` adds to a bundle."""
+    return 2 + len(frame)
+
+
+def unbundle(data: bytes) -> list[bytes]:
+    """A datagram's frames: a bundle's, or the datagram itself if it is not one (each still to
+    `decode`); RelayFrameError for a bundle that is too long, empty or cut short."""
+    if data[:2] != BUNDLE_MAGIC:
+        return [data]
+    n = len(data)
+    if n > MAX_BUNDLE_BYTES:
+        raise RelayFrameError("a bundle longer than allowed")
+    frames, i = [], 2
+    while i < n:
+        size = int.from_bytes(data[i : i + 2], "big")
+        i += 2
+        if not 0 < size <= n - i:
+            raise RelayFrameError("a bundle cut short")
+        frames.append(data[i : i + size])
+        i += size
+    if not frames:
+        raise RelayFrameError("an empty bundle")
+    return frames
 
 
 # ---- payloads ---------------------------------------------------------------------------------

@@ -35,8 +35,8 @@ SOCKET_BUFFER_BYTES = 4 << 20
 MAX_ROOMS = 1024
 # A Unix datagram socket's queue holds net.unix.max_dgram_qlen datagrams (10 by default): a
 # peer busy for a moment refuses more. What it refuses waits here, in order, and is sent again
-# RETRY_S later; beyond MAX_QUEUED a peer's frames are dropped (NACKs recover media).
-MAX_QUEUED = 4096
+# RETRY_S later; beyond MAX_QUEUED_BYTES in all, frames are dropped (NACKs recover media).
+MAX_QUEUED_BYTES = 8 << 20
 RETRY_S = 0.002
 
 
@@ -60,7 +60,12 @@ class RelayLink:
         self._by_index: dict[int, RoomRelay] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._paths: dict[int, str] = {}  # a peer's socket path, by its index
-        self._queued: dict[int, deque[bytes]] = {}  # by peer: frames its socket refused
+        # by peer: datagrams its socket refused, each with the count of frames in it
+        self._queued: dict[int, deque[tuple[bytes, int]]] = {}
+        self._queued_bytes = 0
+        # by peer: this turn's frames and their bundle's size so far (a one-item list)
+        self._pending: dict[int, tuple[list[bytes], list[int]]] = {}
+        self._flush_handle: asyncio.Handle | None = None
         self._retry: asyncio.TimerHandle | None = None
         self._udp: UdpRelay | None = None  # relay_transport: udp
 
@@ -148,33 +153,63 @@ class RelayLink:
     # ---- datagrams --------------------------------------------------------------------------
 
     def send(self, peer: int, frame: bytes) -> None:
-        """One frame to a peer worker, after those still waiting for it; dropped (counted) when
-        too many wait or the peer is gone."""
+        """One frame to a peer worker: bundled with the others it gets in this turn of the event
+        loop and sent at the turn's end (at once when the bundle is full)."""
         if self._udp is not None:
             self._udp.send(peer, frame)
             return
+        if self._sock is None or self.directory is None or not 0 <= peer < 64:  # workers' bound
+            return
+        size = rf.bundled_size(frame)
+        pending = self._pending.get(peer)
+        if pending is None:
+            pending = self._pending[peer] = ([], [len(rf.BUNDLE_MAGIC)])
+            if self._flush_handle is None:
+                self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+        elif pending[1][0] + size > rf.MAX_BUNDLE_BYTES:
+            self._send_datagram(peer, pending[0])
+            pending[0].clear()
+            pending[1][0] = len(rf.BUNDLE_MAGIC)
+        pending[0].append(frame)
+        pending[1][0] += size
+
+    def _flush(self) -> None:
+        """The frames of this turn of the loop, one datagram per peer."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()  # when called before its turn (close)
+            self._flush_handle = None
+        pending, self._pending = self._pending, {}
+        for peer, (frames, _) in pending.items():
+            if frames:
+                self._send_datagram(peer, frames)
+
+    def _send_datagram(self, peer: int, frames: list[bytes]) -> None:
+        """After those still waiting for the peer; dropped (counted) when too much waits or the
+        peer is gone."""
         if self._sock is None or self.directory is None:
             return
+        data = frames[0] if len(frames) == 1 else rf.bundle(frames)
         path = self._paths.get(peer)
         if path is None:
-            if not 0 <= peer < 64:  # settings.workers' bound
-                return
             path = self._paths[peer] = str(relay_path(self.directory, peer))
         queued = self._queued.get(peer)
         if queued:
-            if len(queued) < MAX_QUEUED:
-                queued.append(frame)
+            if self._queued_bytes + len(data) <= MAX_QUEUED_BYTES:
+                queued.append((data, len(frames)))
+                self._queued_bytes += len(data)
             else:
-                self.counts["relay_queue_full"] += 1
+                self.counts["relay_queue_full"] += len(frames)
             return
         try:
-            self._sock.sendto(frame, path)
-            self.counts["relay_frames_out"] += 1
+            self._sock.sendto(data, path)
+            self.counts["relay_frames_out"] += len(frames)
+            self.counts["relay_datagrams_out"] += 1
         except BlockingIOError:  # its queue is full: wait for it
-            self._queued.setdefault(peer, deque()).append(frame)
+            self._queued.setdefault(peer, deque()).append((data, len(frames)))
+            self._queued_bytes += len(data)
             self._retry_soon()
         except OSError:  # the peer is gone
-            self.counts["relay_send_failed"] += 1
+            self.counts["relay_send_failed"] += len(frames)
 
     def _retry_soon(self) -> None:
         if self._retry is None:
@@ -188,16 +223,20 @@ class RelayLink:
         for peer, queued in list(self._queued.items()):
             path = str(relay_path(directory, peer))
             while queued:
+                data, count = queued[0]
                 try:
-                    sock.sendto(queued[0], path)
+                    sock.sendto(data, path)
                 except BlockingIOError:
                     break
                 except OSError:
-                    self.counts["relay_send_failed"] += len(queued)
+                    self.counts["relay_send_failed"] += sum(c for _, c in queued)
+                    self._queued_bytes -= sum(len(d) for d, _ in queued)
                     queued.clear()
                     break
                 queued.popleft()
-                self.counts["relay_frames_out"] += 1
+                self._queued_bytes -= len(data)
+                self.counts["relay_frames_out"] += count
+                self.counts["relay_datagrams_out"] += 1
             if not queued:
                 del self._queued[peer]
         if self._queued:
@@ -211,7 +250,7 @@ class RelayLink:
         now_ms = clock_ms()
         for _ in range(READ_LIMIT):
             try:
-                data, addr = sock.recvfrom(rf.MAX_FRAME_BYTES + 1)
+                data, addr = sock.recvfrom(rf.MAX_BUNDLE_BYTES + 1)
             except OSError:  # BlockingIOError: read them all
                 break
             try:
@@ -225,7 +264,13 @@ class RelayLink:
         if peer is None:
             self.counts["relay_stranger"] += 1
             return
-        self._take(peer, data, now_ms)
+        try:
+            frames = rf.unbundle(data)
+        except rf.RelayFrameError:
+            self.counts["relay_bad_frame"] += 1
+            return
+        for frame in frames:
+            self._take(peer, frame, now_ms)
 
     def _take(self, peer: int, data: bytes, now_ms: int) -> None:
         """A frame from a peer worker (known by its Unix socket's path, or authenticated)."""
@@ -257,14 +302,16 @@ class RelayLink:
             log.exception("relay tick failed")
 
     def close(self) -> None:
-        for timer in (self._timer, self._retry):
-            if timer is not None:
-                timer.cancel()
-        self._queued.clear()
         now_ms = clock_ms()
         for relay in self.relays.values():
             relay.close(now_ms)
         self.relays.clear()
+        self._flush()  # what this turn had for the peers
+        for timer in (self._timer, self._retry):
+            if timer is not None:
+                timer.cancel()
+        self._queued.clear()
+        self._queued_bytes = 0
         if self._udp is not None:
             self._udp.close()
             self._udp = None
