@@ -5,68 +5,9 @@ listeners nothing; a stranger's or a malformed message is dropped."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, cast
-
-from confsfu.conference.meeting import Meeting
-from confsfu.conference.room import Room
-from confsfu.scale import relay_frame as rf
-from confsfu.server.relay_decisions import RoomDecisions
 from confsfu.signalling.messages import Notice, RoomState
 
-
-def state(floor: str | None) -> str:
-    return RoomState(
-        server_time_ms=1,
-        floor_holder=floor,
-        floor_until_ms=None,
-        hands=[],
-        presenter=None,
-        locked=False,
-        scheduled_end_ms=None,
-        stage=floor,
-        stage_kind="floor" if floor else None,
-        dominant_speaker=None,
-        chat_enabled=True,
-    ).model_dump_json()
-
-
-class Live:
-    """What RoomDecisions needs of a LiveRoom."""
-
-    def __init__(self) -> None:
-        self.to_members: Any = None
-        self.authority_state: str | None = None
-        self.audience_from_authority = False
-        self.told: list[tuple[str, bool]] = []
-
-    def room_state(self) -> RoomState:
-        return RoomState.model_validate_json(state(None))
-
-    def tell_listeners_soon(self, text: str, *, state: bool = False) -> None:
-        self.told.append((text, state))
-
-
-class Worker:
-    def __init__(self, home: int) -> None:
-        meeting = Meeting(Room("r", max_participants=6), now_ms=0, unix_ms=0, max_listeners=9)
-        media = SimpleNamespace(meeting=meeting, room_plan=None, applied_plan=None)
-        self.live = Live()
-        self.out: list[tuple[int, bytes]] = []
-        self.decisions = RoomDecisions(
-            3,
-            home,
-            cast(Any, media),
-            lambda peer, frame: self.out.append((peer, frame)),
-            lambda now_ms, pid, name: None,
-            lambda now_ms, pid: None,
-            live=cast(Any, self.live),
-        )
-
-    def listener_frames(self) -> list[bytes]:
-        frames = [rf.decode(f).payload for _, f in self.out]
-        self.out.clear()
-        return [f for f in frames if f.startswith((b'{"listeners"', b'{"notice"'))]
+from .relay_workers import Worker, state
 
 
 def test_the_authority_s_room_state_and_notices_reach_the_member_s_listeners() -> None:

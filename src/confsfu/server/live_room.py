@@ -16,6 +16,7 @@ from confsfu.conference.meeting import Meeting, MeetingEvent, ParticipantRemoved
 from confsfu.conference.presence import ParticipantAway, ParticipantBack
 from confsfu.conference.room import Participant, Room
 from confsfu.ids import Purpose
+from confsfu.scale.member_gate import ENDED_REASON, MemberGate
 from confsfu.server.clock import clock_ms
 from confsfu.server.media import RoomMedia
 from confsfu.signalling.messages import (
@@ -125,6 +126,11 @@ class LiveRoom:
     to_members: Callable[[str], None] | None = None
     authority_state: str | None = None
     audience_from_authority: bool = False  # a member: its listeners hear the authority only
+    # A member: whether the authority's meeting ended, whose tokens its chairs removed.
+    authority_gate: MemberGate = field(default_factory=MemberGate)
+    # This worker's meeting was (or is) a relay member's, not the room's: the room's report is
+    # its authority's, never written here (until a takeover makes this one the room's).
+    reports_elsewhere: bool = False
     on_promote: Callable[[], None] | None = None  # the follower became the meeting (its relay)
     on_authority_lost: Callable[[], None] | None = None  # its node died: plan here (its relay)
     _timer: asyncio.TimerHandle | None = None
@@ -217,6 +223,15 @@ class LiveRoom:
         if self.audience_from_authority and self.authority_state is not None:
             return self.authority_state
         return self.room_state()
+
+    def gate_from_authority(self, gate: MemberGate) -> None:
+        """A member: the authority's gate; once its meeting ended, the listeners here are told
+        so and closed (as the home's are), and no more are admitted."""
+        ended = gate.ended and not self.authority_gate.ended
+        self.authority_gate = gate
+        if ended:
+            for conn in list(self.listeners.values()):
+                self._spawn(conn.close(ENDED_REASON))
 
     def tell_listeners_soon(self, text: str, *, state: bool = False) -> None:
         """A member: an audience message of the authority's (`state`: a room state) for the

@@ -6,7 +6,8 @@ in the authority's meeting as itself, server/authority_link.py), and the meeting
 and how many listeners it holds (`MemberAudience`): the authority's chairs see the sum, and each
 member hears how many are on the other workers (`{"audience": n}`) for its own chairs; and what
 the authority tells its listeners (its room state, the audience's notices) goes to every
-member for the listeners there (`{"listeners": seq, "state": room_state}`, `{"notice": ...}`).
+member for the listeners there (`{"listeners": seq, "state": room_state}`, `{"notice": ...}`),
+with what a member needs to admit them (`{"gate": ...}`: ended, the chairs' removals).
 Audio levels need no message: every microphone is relayed to every worker of the room, and the
 authority's intake reads the levels as it does its own publishers'."""
 
@@ -33,6 +34,7 @@ from confsfu.scale.authority import (
     plan_from_json,
     plan_json,
 )
+from confsfu.scale.member_gate import MemberGate, gate_from_json, gate_json, gate_of
 from confsfu.signalling.messages import Notice, RoomState
 
 if TYPE_CHECKING:
@@ -83,11 +85,13 @@ class RoomDecisions:
         self._sent_state_seq = 0
         self._notices: list[str] = []  # authority: the audience's notices not yet sent
         self._heard_seq: int | None = None  # member: the authority's room state last heard
+        self._gate, self._gate_key = MemberGate(), (False, 0)  # authority: its meeting's
+        self._sent_gate: MemberGate | None = None  # authority: the gate last sent
         self.orphaned = False  # the authority's node died: its plans no longer applied
         if home >= 0:
             media.applied_plan = lambda: self.applier.plan
         if live is not None and home >= 0:
-            live.audience_from_authority = True
+            live.audience_from_authority = live.reports_elsewhere = True
         elif live is not None:
             live.to_members = self._to_listeners
 
@@ -112,6 +116,7 @@ class RoomDecisions:
                     self._unmirror(now_ms, pid)
             self._tell_audience(again, peers)
             self._tell_listeners(again, peers)
+            self._tell_gate(again, peers)
             return
         room = self.media.meeting.room
         local = {p: room.participants[p].name for p in room.participants if p not in mirrored}
@@ -156,6 +161,8 @@ class RoomDecisions:
                 self._count(peer, listener_count(message["audience"]))
             elif ("listeners" in message or "notice" in message) and peer == self.home:
                 self._listeners_told(message)
+            elif "gate" in message and peer == self.home and self._live is not None:
+                self._live.gate_from_authority(gate_from_json(message["gate"]))
             elif "events" in message and self.authority:
                 events = message["events"]
                 if not isinstance(events, list) or len(events) > MAX_EVENTS:
@@ -215,6 +222,20 @@ class RoomDecisions:
             self._sent_state_seq = self._state_seq
             frames.append(self._frame_text(f'{{"listeners":{self._state_seq},"state":{state}}}'))
         for frame in frames:
+            for peer in peers:
+                self._send(peer, frame)
+
+    def _tell_gate(self, again: bool, peers: frozenset[int]) -> None:
+        """Whether the meeting ended and whom the chairs removed, when changed and each second
+        (a member admits its listeners by it, and closes them once the meeting ended)."""
+        moderation = self.media.meeting.moderation
+        key = (moderation.ended, moderation.ban_count)  # removals only grow
+        if key != self._gate_key:
+            self._gate_key, self._gate = key, gate_of(moderation.ended, moderation.banned())
+        gate = self._gate
+        if peers and (again or gate != self._sent_gate):
+            self._sent_gate = gate
+            frame = self._frame({"gate": gate_json(gate)})
             for peer in peers:
                 self._send(peer, frame)
 
