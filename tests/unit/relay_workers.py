@@ -37,6 +37,7 @@ class Live:
 
     def __init__(self) -> None:
         self.to_members: Any = None
+        self.ended_to_members: Any = None
         self.authority_state: str | None = None
         self.audience_from_authority = False
         self.reports_elsewhere = False

@@ -111,3 +111,16 @@ def test_a_gate_from_a_stranger_or_malformed_is_dropped() -> None:
     member.decisions.on_room(0, b'{"gate":{"ended":"yes","banned":[]}}', 0)
     member.decisions.on_room(0, b'{"gate":[]}', 0)
     assert member.live.authority_gate == MemberGate()
+
+
+def test_an_end_is_sent_at_once_not_at_the_next_tick() -> None:
+    """The home forgets an ended room as soon as its pages are gone (its relay with it): the
+    members hear of the end when the pages are closed, not a tick later."""
+    home, member = Worker(-1), Worker(0)
+    home.meeting.join(0, "c", "Chair", "chair", "tc")
+    home.decisions.tick(0, frozenset({1}), set())
+    home.out.clear()
+    home.meeting.chair(100, "c", "end")
+    home.live.ended_to_members()
+    deliver(0, home, {1: member}, 100)
+    assert member.live.authority_gate.ended

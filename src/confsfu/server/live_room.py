@@ -124,6 +124,7 @@ class LiveRoom:
     # audience's notices go for the members' listeners too (server/relay_decisions.py); on a
     # member, the authority's latest room state (its own meeting's would be wrong), as JSON.
     to_members: Callable[[str], None] | None = None
+    ended_to_members: Callable[[], None] | None = None  # the meeting ended: the members now
     authority_state: str | None = None
     audience_from_authority: bool = False  # a member: its listeners hear the authority only
     # A member: whether the authority's meeting ended, whose tokens its chairs removed.
@@ -311,6 +312,8 @@ class LiveRoom:
                 case TellEveryone(notice):  # the audience has no chat to be told of
                     await self.broadcast(notice, audience=notice.code in AUDIENCE_NOTICES)
                 case CloseAll(reason):
+                    if self.ended_to_members is not None:  # their listeners are closed too
+                        self.ended_to_members()
                     for conn in [*self.connections.values(), *self.listeners.values()]:
                         await conn.close(reason)
                 case Remove(pid, reason):

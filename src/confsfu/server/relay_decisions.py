@@ -47,6 +47,7 @@ MAX_EVENTS = 100  # per ROOM frame (a bigger roster goes in several)
 ROOM_FRAMES_PER_TICK = 8  # per peer: more in one tick are dropped (each is parsed JSON)
 MAX_NOTICES = 8  # the audience's notices waiting for the next tick (more are dropped)
 STATE_PREFIX = '{"type":"room_state"'
+ENDED_REPEATS = 3  # the gate saying the meeting ended, sent this many times at once
 
 
 class RoomDecisions:
@@ -94,6 +95,8 @@ class RoomDecisions:
             live.audience_from_authority = live.reports_elsewhere = True
         elif live is not None:
             live.to_members = self._to_listeners
+            live.ended_to_members = self._ended
+        self._peers: frozenset[int] = frozenset()  # authority: the members at the last tick
 
     @property
     def authority(self) -> bool:
@@ -116,6 +119,7 @@ class RoomDecisions:
                     self._unmirror(now_ms, pid)
             self._tell_audience(again, peers)
             self._tell_listeners(again, peers)
+            self._peers = peers
             self._tell_gate(again, peers)
             return
         room = self.media.meeting.room
@@ -239,6 +243,13 @@ class RoomDecisions:
             for peer in peers:
                 self._send(peer, frame)
 
+    def _ended(self) -> None:
+        """The authority's meeting ended: the members hear it now, not at the next tick (the
+        room is forgotten here once its pages are gone, and its relay with it). Sent thrice:
+        a datagram may be lost, and the member applies it once."""
+        for _ in range(ENDED_REPEATS):
+            self._tell_gate(True, self._peers)
+
     def _listeners_told(self, message: dict[str, Any]) -> None:
         """A member: what the authority told its listeners, for the listeners here (checked
         as a page would; raises ValueError)."""
@@ -273,7 +284,7 @@ class RoomDecisions:
 
     def close(self) -> None:
         if self._live is not None:
-            self._live.to_members = None
+            self._live.to_members = self._live.ended_to_members = None
             self._live.audience_from_authority = False
             self._live.authority_state = None
         self.media.applied_plan = None
