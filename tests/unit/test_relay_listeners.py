@@ -5,6 +5,8 @@ listeners nothing; a stranger's or a malformed message is dropped."""
 
 from __future__ import annotations
 
+from confsfu.scale import relay_frame as rf
+from confsfu.server.relay_decisions import for_listeners
 from confsfu.signalling.messages import Notice, RoomState
 
 from .relay_workers import Worker, state
@@ -56,3 +58,20 @@ def test_a_stranger_s_or_a_malformed_listeners_message_is_dropped() -> None:
 
 def json_type(text: str) -> str:
     return str(RoomState.model_validate_json(text).type) if "room_state" in text else "notice"
+
+
+def test_a_room_state_too_large_for_a_frame_reaches_the_listeners_without_its_hands() -> None:
+    """About 1,100 hands make a room state over 16 KB: the members' listeners get it without
+    the hands (no listener's page shows them), the stage as it is; a small one is untouched."""
+    home, member = Worker(-1), Worker(0)
+    hands = [f"{i:012x}" for i in range(1100)]
+    big = state("kyiv", hands)
+    assert len(big) > rf.MAX_ROOM_BYTES
+    assert for_listeners(state("kyiv", hands[:5])) == state("kyiv", hands[:5])
+    home.live.to_members(big)
+    home.decisions.tick(0, frozenset({1}), set())
+    frames = home.listener_frames()
+    assert len(frames) == 1
+    member.decisions.on_room(0, frames[0], 0)
+    told = RoomState.model_validate_json(member.live.told[-1][0])
+    assert (told.floor_holder, told.stage, told.hands) == ("kyiv", "kyiv", [])

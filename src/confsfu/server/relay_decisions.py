@@ -47,7 +47,17 @@ MAX_EVENTS = 100  # per ROOM frame (a bigger roster goes in several)
 ROOM_FRAMES_PER_TICK = 8  # per peer: more in one tick are dropped (each is parsed JSON)
 MAX_NOTICES = 8  # the audience's notices waiting for the next tick (more are dropped)
 STATE_PREFIX = '{"type":"room_state"'
+STATE_ROOM = 40  # the bytes of a ROOM frame's `{"listeners": seq, "state": ...}` around a state
 ENDED_REPEATS = 3  # the gate saying the meeting ended, sent this many times at once
+
+
+def for_listeners(state: str) -> str:
+    """A room state as the members' listeners get it: as it is, or, too large for a ROOM
+    frame (about 1,000 hands), without the hands (a listener's page shows no hand queue; the
+    rest is a few ids and numbers, so what is left always fits)."""
+    if len(state.encode()) + STATE_ROOM <= rf.MAX_ROOM_BYTES:
+        return state
+    return RoomState.model_validate_json(state).model_copy(update={"hands": []}).model_dump_json()
 
 
 class RoomDecisions:
@@ -210,7 +220,7 @@ class RoomDecisions:
         """The authority's room told its listeners `text` (a room state or a notice): the
         members' listeners hear it at the next tick."""
         if text.startswith(STATE_PREFIX):
-            self._state, self._state_seq = text, self._state_seq + 1
+            self._state, self._state_seq = for_listeners(text), self._state_seq + 1
         elif len(self._notices) < MAX_NOTICES:
             self._notices.append(text)
 
