@@ -187,3 +187,9 @@ async def test_a_member_s_listeners_hear_the_end_and_a_removed_token_is_refused_
     await accra.wait_for(lambda: accra.closed, 30)
     byes = [m for m in accra.messages if m["type"] == "bye"]
     assert byes and byes[-1]["reason"] == "the chair ended the meeting", accra.messages[-3:]
+
+    async def member_forgot() -> bool:  # its part of the ended room: not kept asleep
+        body = await health(front)
+        return (body["workers"][member]["health"] or {}).get("rooms") == 0
+
+    await until(member_forgot, 30)

@@ -227,10 +227,14 @@ class LiveRoom:
 
     def gate_from_authority(self, gate: MemberGate) -> None:
         """A member: the authority's gate; once its meeting ended, the listeners here are told
-        so and closed (as the home's are), and no more are admitted."""
+        so and closed (as the home's are), and no more are admitted (by the gate, then by this
+        worker's own meeting, ended as well)."""
         ended = gate.ended and not self.authority_gate.ended
         self.authority_gate = gate
         if ended:
+            # This worker's part ends too: forgotten once empty (without a report: not the
+            # room's), never kept asleep with an ended gate for the room's next meeting.
+            self.meeting.moderation.end(clock_ms())
             for conn in list(self.listeners.values()):
                 self._spawn(conn.close(ENDED_REASON))
 
