@@ -11,8 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from confsfu.conference import moderation
 from confsfu.scale import relay_frame as rf
 from confsfu.scale.member_gate import (
+    ENDED_REASON,
     MAX_BANS,
     GateError,
     MemberGate,
@@ -20,6 +22,7 @@ from confsfu.scale.member_gate import (
     gate_json,
     gate_of,
 )
+from confsfu.signalling.notices import CloseAll, notices_for
 
 from .relay_workers import Worker, deliver
 
@@ -124,3 +127,8 @@ def test_an_end_is_sent_at_once_not_at_the_next_tick() -> None:
     home.live.ended_to_members()
     deliver(0, home, {1: member}, 100)
     assert member.live.authority_gate.ended
+
+
+def test_the_end_s_bye_says_what_the_home_s_says() -> None:
+    home_closes = notices_for(moderation.MeetingEnded(0), {})
+    assert home_closes == [CloseAll(ENDED_REASON)]

@@ -53,7 +53,7 @@ ENDED_REPEATS = 3  # the gate saying the meeting ended, sent this many times at 
 
 def for_listeners(state: str) -> str:
     """A room state as the members' listeners get it: as it is, or, too large for a ROOM
-    frame (about 1,000 hands), without the hands (a listener's page shows no hand queue; the
+    frame (about 1,100 hands), without the hands (a listener's page shows no hand queue; the
     rest is a few ids and numbers, so what is left always fits)."""
     if len(state.encode()) + STATE_ROOM <= rf.MAX_ROOM_BYTES:
         return state
@@ -247,7 +247,7 @@ class RoomDecisions:
         if key != self._gate_key:
             self._gate_key, self._gate = key, gate_of(moderation.ended, moderation.banned())
         gate = self._gate
-        if peers and (again or gate != self._sent_gate):
+        if peers and (again or gate is not self._sent_gate):  # (a new one when changed)
             self._sent_gate = gate
             frame = self._frame({"gate": gate_json(gate)})
             for peer in peers:
