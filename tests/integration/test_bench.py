@@ -208,6 +208,24 @@ def test_a_room_spilled_over_two_server_workers(
 
 
 @pytest.mark.loopback
+def test_light_listeners_over_two_server_workers(tmp_path: Path) -> None:
+    """`--server-workers 2` with an audience: light listeners spread over both workers (the
+    other one a relay member for them) get the stage and the audio (issue 23 saw 0 packets;
+    not seen again on the code of this test: a regression check)."""
+    args = ["mayors", "--participants", "4", "--duration", "4", "--server-workers", "2"]
+    args += ["--set", "listeners=6", "--set", "join_spacing_s=0", "--no-idle-workers"]
+    assert cli_main(["bench", *args, "--quiet", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "result.json").read_text())
+    listeners = result["listeners"]
+    # (A join may time out on a loaded machine: the load generator's, not the server's.)
+    assert listeners["joined"] >= 4 and listeners["light"], listeners
+    assert listeners["packets_each"]["min"] > 50, listeners
+    assert listeners["packets_by_kind"]["audio"] > 0, listeners
+    workers = [p for p in result["server_processes"]["processes"] if p["role"] != "front"]
+    assert all(w["packets_out"] > 0 for w in workers), workers
+
+
+@pytest.mark.loopback
 def test_a_run_spread_over_two_servers_reports_each() -> None:
     """Two independent servers (as `--url A,B`), a room whole on each (`--spread rooms`): a
     line per URL and each server process found from its loopback /healthz."""

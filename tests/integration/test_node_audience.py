@@ -6,6 +6,8 @@ chair counts it. Needs root, iproute2 and Debian's redis-server."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 from confsfu.loadgen.peer import LoopbackPeer
 from tests.integration.nodes import Net, health, stop_node
 from tests.integration.test_node_media import (  # noqa: F401 (a fixture)
+    PORT,
     TOKENS,
     host_candidates,
     join,
@@ -67,6 +70,33 @@ async def test_a_listener_on_another_node_is_served_there(
         )
         await accra.wait_for(lambda: floor_holder(accra) == osaka.participant_id, 30)
         assert not any(m["type"] == "participant_joined" for m in accra.messages)
+
+        # A participant the chair removes on A cannot come back as a listener on B (the
+        # removal reaches B at its next relay tick: until then a join there is let in).
+        kyiv = await join(a_ip, peers, "Kyiv", "participant", publish=False)
+        await osaka.send(
+            {"type": "chair", "action": "remove", "participant_id": kyiv.participant_id}
+        )
+        await kyiv.wait_for(lambda: kyiv.closed, 30)
+        deadline = time.monotonic() + 30
+        while True:
+            url = f"ws://{b_ip}:{PORT}/ws"
+            again = LoopbackPeer(url, name="Kyiv", token=TOKENS["Kyiv"], watch=True)
+            peers.append(again)
+            try:
+                await again.join()
+            except RuntimeError:
+                break
+            await again.close()
+            assert time.monotonic() < deadline, "a removed token still joins on B"
+            await asyncio.sleep(0.2)
+        assert again.errors[-1]["code"] == "removed", again.errors
+
+        # The chair ends the meeting on A: B's listener is told and closed, as A's would be.
+        await osaka.send({"type": "chair", "action": "end"})
+        await accra.wait_for(lambda: accra.closed, 30)
+        byes = [m["reason"] for m in accra.messages if m["type"] == "bye"]
+        assert byes == ["the chair ended the meeting"], accra.messages[-3:]
     finally:
         await stop_node(node_b)
         await stop_node(node_a)

@@ -6,8 +6,9 @@ in anyone's list."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,20 @@ async def front(tmp_path: Path) -> AsyncIterator[int]:
 
 def token(name: str, role: str) -> str:
     return make_token(SECRET, room="east", name=name, role=role, now_s=int(time.time()))  # type: ignore[arg-type]
+
+
+async def spanned(front: int, worker: int) -> bool:
+    """`worker` holds its part of room east as a relay member."""
+    body = await health(front)
+    relay = (body["workers"][worker]["health"] or {}).get("relay", {})
+    return "east" in relay.get("rooms", {})
+
+
+async def until(condition: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.2)
 
 
 def lima(peer: LoopbackPeer, kind: str) -> ReceivedStream | None:
@@ -125,3 +140,56 @@ async def test_listeners_spread_over_workers_and_the_chair_counts_them_all(
     await listeners[0].close()
     peers.remove(listeners[0])
     await chair.wait_for(lambda: counts(chair)[-1:] == [2], 30)
+
+
+async def test_a_member_s_listeners_hear_the_end_and_a_removed_token_is_refused_there(
+    front: int, peers: list[LoopbackPeer]
+) -> None:
+    """The other worker's listener is closed when the chair ends the meeting on the home, as
+    the home's are; a participant the chair removed cannot come back as a listener there."""
+    url = f"ws://127.0.0.1:{front}/ws"
+    chair = LoopbackPeer(url, name="Chair", token=token("Chair", "chair"))
+    lima = LoopbackPeer(url, name="Lima", token=token("Lima", "participant"))
+    kyiv_token = token("Kyiv", "participant")
+    kyiv = LoopbackPeer(url, name="Kyiv", token=kyiv_token)
+    peers += [chair, lima, kyiv]
+    for peer in (chair, lima, kyiv):
+        await peer.join(publish=False)
+    # 0 against 3: the other worker; then, Kyiv removed, 1 against 2: the other worker again.
+    accra = LoopbackPeer(url, name="Accra", room="east", watch=True)
+    peers.append(accra)
+    await accra.join()
+    body = await health(front)
+    member = 1 - body["homes"]["east"]
+    assert [w["connections"] for w in body["workers"]][member] == 1, body["workers"]
+    await until(lambda: spanned(front, member), 30)  # the front tells the span at its poll
+    await chair.send({"type": "chair", "action": "remove", "participant_id": kyiv.participant_id})
+    await kyiv.wait_for(lambda: kyiv.closed, 30)
+
+    # The removal reaches the member at its next relay tick (100 ms; a lost datagram: 1 s):
+    # until then a join there is let in. Tried again until refused.
+    deadline = time.monotonic() + 30
+    while True:
+        again = LoopbackPeer(url, name="Kyiv", token=kyiv_token, watch=True)
+        peers.append(again)
+        try:
+            await again.join()
+        except RuntimeError:
+            break
+        await again.close()
+        assert time.monotonic() < deadline, "a removed token still joins the member"
+        await asyncio.sleep(0.2)
+    assert again.errors[-1]["code"] == "removed", again.errors
+    body = await health(front)
+    assert [w["connections"] for w in body["workers"]][member] == 1, body["workers"]
+
+    await chair.send({"type": "chair", "action": "end"})
+    await accra.wait_for(lambda: accra.closed, 30)
+    byes = [m for m in accra.messages if m["type"] == "bye"]
+    assert byes and byes[-1]["reason"] == "the chair ended the meeting", accra.messages[-3:]
+
+    async def member_forgot() -> bool:  # its part of the ended room: not kept asleep
+        body = await health(front)
+        return (body["workers"][member]["health"] or {}).get("rooms") == 0
+
+    await until(member_forgot, 30)

@@ -4,50 +4,15 @@ hears how many are on the other workers; a member gone takes its count along."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, cast
+import pytest
 
-from confsfu.conference.meeting import Meeting
-from confsfu.conference.room import Room
-from confsfu.scale import relay_frame as rf
-from confsfu.server.relay_decisions import RoomDecisions
+from confsfu.conference.meeting import MeetingError
 
-
-class Worker:
-    """One worker's side of the room: its meeting and its decisions, frames out in a list."""
-
-    def __init__(self, home: int) -> None:
-        self.meeting = Meeting(Room("r", max_participants=6), now_ms=0, unix_ms=0, max_listeners=50)
-        media = SimpleNamespace(meeting=self.meeting, room_plan=None, applied_plan=None)
-        self.out: list[tuple[int, bytes]] = []
-        self.counted = 0
-        self.decisions = RoomDecisions(
-            3,
-            home,
-            cast(Any, media),
-            lambda peer, frame: self.out.append((peer, frame)),
-            lambda now_ms, pid, name: None,
-            lambda now_ms, pid: None,
-            counted=self.count,
-        )
-
-    def count(self) -> None:
-        self.counted += 1
-
-    def listen(self, n: int) -> None:
-        start = len(self.meeting.audience)
-        for i in range(start, start + n):
-            self.meeting.admit_listener(0, f"l{i}", "x", None)
-
-
-def deliver(frm: int, sender: Worker, workers: dict[int, Worker], now_ms: int) -> None:
-    for peer, frame in sender.out:
-        workers[peer].decisions.on_room(frm, rf.decode(frame).payload, now_ms)
-    sender.out.clear()
+from .relay_workers import Worker, deliver
 
 
 def test_the_chairs_count_every_worker_s_listeners() -> None:
-    home, one, two = Worker(-1), Worker(0), Worker(0)
+    home, one, two = Worker(-1, live=False), Worker(0, live=False), Worker(0, live=False)
     workers = {0: home, 1: one, 2: two}
     home.listen(2)
     one.listen(3)
@@ -82,13 +47,31 @@ def test_the_chairs_count_every_worker_s_listeners() -> None:
 
 
 def test_a_stranger_s_audience_message_is_ignored_and_a_bad_one_dropped() -> None:
-    member = Worker(0)
+    member = Worker(0, live=False)
     member.listen(1)
     member.decisions.on_room(5, b'{"audience": 7}', 0)  # not the authority: ignored
     member.decisions.on_room(0, b'{"audience": -7}', 0)  # dropped, logged
     member.decisions.on_room(0, b'{"audience": "7"}', 0)
     assert member.meeting.audience.watching == 1
-    home = Worker(-1)
+    home = Worker(-1, live=False)
     home.decisions.on_room(1, b'{"events": [{"e": "audience", "n": 2000000}]}', 0)
     home.decisions.on_room(1, b'{"events": [{"e": "audience", "n": 20}]}', 0)
     assert home.meeting.audience.watching == 20
+
+
+def test_the_room_s_listener_bound_counts_the_other_workers() -> None:
+    """`max_listeners` is the room's, not each worker's (or node's): a member that heard of
+    listeners elsewhere admits only what is left; stale by at most one count (docs)."""
+    home, one = Worker(-1, max_listeners=5, live=False), Worker(0, max_listeners=5, live=False)
+    workers = {0: home, 1: one}
+    home.listen(3)
+    home.decisions.tick(0, frozenset({1}), set())
+    deliver(0, home, workers, 0)
+    one.listen(2)
+    with pytest.raises(MeetingError) as refused:
+        one.listen(1)
+    assert refused.value.code == "audience_full"
+    one.decisions.tick(0, frozenset({0}), set())
+    deliver(1, one, workers, 0)
+    with pytest.raises(MeetingError):
+        home.listen(1)

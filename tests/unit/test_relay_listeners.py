@@ -5,68 +5,11 @@ listeners nothing; a stranger's or a malformed message is dropped."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, cast
-
-from confsfu.conference.meeting import Meeting
-from confsfu.conference.room import Room
 from confsfu.scale import relay_frame as rf
-from confsfu.server.relay_decisions import RoomDecisions
+from confsfu.server.relay_decisions import for_listeners
 from confsfu.signalling.messages import Notice, RoomState
 
-
-def state(floor: str | None) -> str:
-    return RoomState(
-        server_time_ms=1,
-        floor_holder=floor,
-        floor_until_ms=None,
-        hands=[],
-        presenter=None,
-        locked=False,
-        scheduled_end_ms=None,
-        stage=floor,
-        stage_kind="floor" if floor else None,
-        dominant_speaker=None,
-        chat_enabled=True,
-    ).model_dump_json()
-
-
-class Live:
-    """What RoomDecisions needs of a LiveRoom."""
-
-    def __init__(self) -> None:
-        self.to_members: Any = None
-        self.authority_state: str | None = None
-        self.audience_from_authority = False
-        self.told: list[tuple[str, bool]] = []
-
-    def room_state(self) -> RoomState:
-        return RoomState.model_validate_json(state(None))
-
-    def tell_listeners_soon(self, text: str, *, state: bool = False) -> None:
-        self.told.append((text, state))
-
-
-class Worker:
-    def __init__(self, home: int) -> None:
-        meeting = Meeting(Room("r", max_participants=6), now_ms=0, unix_ms=0, max_listeners=9)
-        media = SimpleNamespace(meeting=meeting, room_plan=None, applied_plan=None)
-        self.live = Live()
-        self.out: list[tuple[int, bytes]] = []
-        self.decisions = RoomDecisions(
-            3,
-            home,
-            cast(Any, media),
-            lambda peer, frame: self.out.append((peer, frame)),
-            lambda now_ms, pid, name: None,
-            lambda now_ms, pid: None,
-            live=cast(Any, self.live),
-        )
-
-    def listener_frames(self) -> list[bytes]:
-        frames = [rf.decode(f).payload for _, f in self.out]
-        self.out.clear()
-        return [f for f in frames if f.startswith((b'{"listeners"', b'{"notice"'))]
+from .relay_workers import Worker, state
 
 
 def test_the_authority_s_room_state_and_notices_reach_the_member_s_listeners() -> None:
@@ -115,3 +58,20 @@ def test_a_stranger_s_or_a_malformed_listeners_message_is_dropped() -> None:
 
 def json_type(text: str) -> str:
     return str(RoomState.model_validate_json(text).type) if "room_state" in text else "notice"
+
+
+def test_a_room_state_too_large_for_a_frame_reaches_the_listeners_without_its_hands() -> None:
+    """About 1,100 hands make a room state over 16 KB: the members' listeners get it without
+    the hands (no listener's page shows them), the stage as it is; a small one is untouched."""
+    home, member = Worker(-1), Worker(0)
+    hands = [f"{i:012x}" for i in range(1100)]
+    big = state("kyiv", hands)
+    assert len(big) > rf.MAX_ROOM_BYTES
+    assert for_listeners(state("kyiv", hands[:5])) == state("kyiv", hands[:5])
+    home.live.to_members(big)
+    home.decisions.tick(0, frozenset({1}), set())
+    frames = home.listener_frames()
+    assert len(frames) == 1
+    member.decisions.on_room(0, frames[0], 0)
+    told = RoomState.model_validate_json(member.live.told[-1][0])
+    assert (told.floor_holder, told.stage, told.hands) == ("kyiv", "kyiv", [])

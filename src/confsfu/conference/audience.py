@@ -61,10 +61,11 @@ class Audience:
         return len(self._listeners)
 
     def admit(self, now_ms: int, pid: str, name: str) -> Listener:
-        """A new listener, or AudienceFull (the room's limit; a room with 0 admits nobody)."""
+        """A new listener, or AudienceFull (the room's limit, counting the listeners the
+        other workers last said they hold; a room with 0 admits nobody)."""
         if pid in self._listeners:
             raise ValueError(f"listener {pid} is already in the audience")
-        if len(self._listeners) >= self.max_listeners:
+        if self.watching >= self.max_listeners:  # the room's, as last counted elsewhere
             if self.max_listeners == 0:
                 raise AudienceFull("this meeting has no audience")
             raise AudienceFull(f"the audience is full ({self.max_listeners} listeners)")

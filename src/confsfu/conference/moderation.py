@@ -140,7 +140,7 @@ class Moderation:
         self._media: dict[str, _Media] = {}
         self._blocked: set[tuple[str, Kind]] = set()  # (pid, kind) muted by a chair
         self._locked = False
-        self._banned: set[str] = set()
+        self._banned: dict[str, None] = {}  # removed tokens, in the order removed
         self._scheduled_end_ms = scheduled_end_ms
         self._warn_before_ms = warn_before_ms
         self._warned_for_ms: int | None = None  # the scheduled end already warned about
@@ -262,10 +262,18 @@ class Moderation:
 
     def ban(self, token_id: str) -> None:
         """A removed participant's token may not join again."""
-        self._banned.add(token_id)
+        self._banned[token_id] = None
 
     def is_banned(self, token_id: str) -> bool:
         return token_id in self._banned
+
+    @property
+    def ban_count(self) -> int:
+        return len(self._banned)
+
+    def banned(self) -> list[str]:
+        """The removed tokens, oldest first."""
+        return list(self._banned)
 
     # ---- schedule -------------------------------------------------------------------------
 

@@ -110,7 +110,11 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     probe.stop()
     if app[KEEP_REPORTS]:  # a relay member's meeting is not the room's: its authority reports
         members = member_rooms(app)
-        rooms = {name: live for name, live in hub.rooms.items() if name not in members}
+        rooms = {
+            name: live
+            for name, live in hub.rooms.items()
+            if name not in members and not live.reports_elsewhere
+        }
         write_reports(rooms, app[SETTINGS].report_dir)
     await hub.close()
     gc_policy.flush()  # the rooms' garbage, while nobody's media can stall

@@ -204,6 +204,7 @@ async def join_through_authority(session: Session, message: Join, admission: Adm
     hub, pid = session.hub, joined.participant_id
     live = hub.room(admission.room)
     live.follows = True  # (before any await: this worker's meeting tells its pages nothing)
+    live.reports_elsewhere = True
     if pid in live.connections:  # this participant again, on this worker: this one wins
         await session._take_over(live, pid)
     elif pid not in live.room.participants:  # (a mirror of it is taken over as it is)

@@ -169,7 +169,7 @@ class Hub:
 
     def _forget(self, name: str, live: LiveRoom) -> None:
         """An ended meeting's empty room: its report to the report directory, then gone."""
-        if self.report_dir is not None:
+        if self.report_dir is not None and not live.reports_elsewhere:  # a member's: not the room's
             write_reports({name: live}, self.report_dir)
         del self.rooms[name]
         if self.on_forget is not None:

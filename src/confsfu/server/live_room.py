@@ -16,6 +16,7 @@ from confsfu.conference.meeting import Meeting, MeetingEvent, ParticipantRemoved
 from confsfu.conference.presence import ParticipantAway, ParticipantBack
 from confsfu.conference.room import Participant, Room
 from confsfu.ids import Purpose
+from confsfu.scale.member_gate import ENDED_REASON, MemberGate
 from confsfu.server.clock import clock_ms
 from confsfu.server.media import RoomMedia
 from confsfu.signalling.messages import (
@@ -123,8 +124,14 @@ class LiveRoom:
     # audience's notices go for the members' listeners too (server/relay_decisions.py); on a
     # member, the authority's latest room state (its own meeting's would be wrong), as JSON.
     to_members: Callable[[str], None] | None = None
+    ended_to_members: Callable[[], None] | None = None  # the meeting ended: the members now
     authority_state: str | None = None
     audience_from_authority: bool = False  # a member: its listeners hear the authority only
+    # A member: whether the authority's meeting ended, whose tokens its chairs removed.
+    authority_gate: MemberGate = field(default_factory=MemberGate)
+    # This worker's meeting was (or is) a relay member's, not the room's: the room's report is
+    # its authority's, never written here (until a takeover makes this one the room's).
+    reports_elsewhere: bool = False
     on_promote: Callable[[], None] | None = None  # the follower became the meeting (its relay)
     on_authority_lost: Callable[[], None] | None = None  # its node died: plan here (its relay)
     _timer: asyncio.TimerHandle | None = None
@@ -218,6 +225,19 @@ class LiveRoom:
             return self.authority_state
         return self.room_state()
 
+    def gate_from_authority(self, gate: MemberGate) -> None:
+        """A member: the authority's gate; once its meeting ended, the listeners here are told
+        so and closed (as the home's are), and no more are admitted (by the gate, then by this
+        worker's own meeting, ended as well)."""
+        ended = gate.ended and not self.authority_gate.ended
+        self.authority_gate = gate
+        if ended:
+            # This worker's part ends too: forgotten once empty (without a report: not the
+            # room's), never kept asleep with an ended gate for the room's next meeting.
+            self.meeting.moderation.end(clock_ms())
+            for conn in list(self.listeners.values()):
+                self._spawn(conn.close(ENDED_REASON))
+
     def tell_listeners_soon(self, text: str, *, state: bool = False) -> None:
         """A member: an audience message of the authority's (`state`: a room state) for the
         listeners here."""
@@ -296,6 +316,8 @@ class LiveRoom:
                 case TellEveryone(notice):  # the audience has no chat to be told of
                     await self.broadcast(notice, audience=notice.code in AUDIENCE_NOTICES)
                 case CloseAll(reason):
+                    if self.ended_to_members is not None:  # their listeners are closed too
+                        self.ended_to_members()
                     for conn in [*self.connections.values(), *self.listeners.values()]:
                         await conn.close(reason)
                 case Remove(pid, reason):

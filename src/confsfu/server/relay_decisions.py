@@ -6,7 +6,8 @@ in the authority's meeting as itself, server/authority_link.py), and the meeting
 and how many listeners it holds (`MemberAudience`): the authority's chairs see the sum, and each
 member hears how many are on the other workers (`{"audience": n}`) for its own chairs; and what
 the authority tells its listeners (its room state, the audience's notices) goes to every
-member for the listeners there (`{"listeners": seq, "state": room_state}`, `{"notice": ...}`).
+member for the listeners there (`{"listeners": seq, "state": room_state}`, `{"notice": ...}`),
+with what a member needs to admit them (`{"gate": ...}`: ended, the chairs' removals).
 Audio levels need no message: every microphone is relayed to every worker of the room, and the
 authority's intake reads the levels as it does its own publishers'."""
 
@@ -33,6 +34,7 @@ from confsfu.scale.authority import (
     plan_from_json,
     plan_json,
 )
+from confsfu.scale.member_gate import MemberGate, gate_from_json, gate_json, gate_of
 from confsfu.signalling.messages import Notice, RoomState
 
 if TYPE_CHECKING:
@@ -45,6 +47,17 @@ MAX_EVENTS = 100  # per ROOM frame (a bigger roster goes in several)
 ROOM_FRAMES_PER_TICK = 8  # per peer: more in one tick are dropped (each is parsed JSON)
 MAX_NOTICES = 8  # the audience's notices waiting for the next tick (more are dropped)
 STATE_PREFIX = '{"type":"room_state"'
+STATE_ROOM = 40  # the bytes of a ROOM frame's `{"listeners": seq, "state": ...}` around a state
+ENDED_REPEATS = 3  # the gate saying the meeting ended, sent this many times at once
+
+
+def for_listeners(state: str) -> str:
+    """A room state as the members' listeners get it: as it is, or, too large for a ROOM
+    frame (about 1,100 hands), without the hands (a listener's page shows no hand queue; the
+    rest is a few ids and numbers, so what is left always fits)."""
+    if len(state.encode()) + STATE_ROOM <= rf.MAX_ROOM_BYTES:
+        return state
+    return RoomState.model_validate_json(state).model_copy(update={"hands": []}).model_dump_json()
 
 
 class RoomDecisions:
@@ -83,13 +96,17 @@ class RoomDecisions:
         self._sent_state_seq = 0
         self._notices: list[str] = []  # authority: the audience's notices not yet sent
         self._heard_seq: int | None = None  # member: the authority's room state last heard
+        self._gate, self._gate_key = MemberGate(), (False, 0)  # authority: its meeting's
+        self._sent_gate: MemberGate | None = None  # authority: the gate last sent
         self.orphaned = False  # the authority's node died: its plans no longer applied
         if home >= 0:
             media.applied_plan = lambda: self.applier.plan
         if live is not None and home >= 0:
-            live.audience_from_authority = True
+            live.audience_from_authority = live.reports_elsewhere = True
         elif live is not None:
             live.to_members = self._to_listeners
+            live.ended_to_members = self._ended
+        self._peers: frozenset[int] = frozenset()  # authority: the members at the last tick
 
     @property
     def authority(self) -> bool:
@@ -112,6 +129,8 @@ class RoomDecisions:
                     self._unmirror(now_ms, pid)
             self._tell_audience(again, peers)
             self._tell_listeners(again, peers)
+            self._peers = peers
+            self._tell_gate(again, peers)
             return
         room = self.media.meeting.room
         local = {p: room.participants[p].name for p in room.participants if p not in mirrored}
@@ -156,6 +175,8 @@ class RoomDecisions:
                 self._count(peer, listener_count(message["audience"]))
             elif ("listeners" in message or "notice" in message) and peer == self.home:
                 self._listeners_told(message)
+            elif "gate" in message and peer == self.home and self._live is not None:
+                self._live.gate_from_authority(gate_from_json(message["gate"]))
             elif "events" in message and self.authority:
                 events = message["events"]
                 if not isinstance(events, list) or len(events) > MAX_EVENTS:
@@ -199,7 +220,7 @@ class RoomDecisions:
         """The authority's room told its listeners `text` (a room state or a notice): the
         members' listeners hear it at the next tick."""
         if text.startswith(STATE_PREFIX):
-            self._state, self._state_seq = text, self._state_seq + 1
+            self._state, self._state_seq = for_listeners(text), self._state_seq + 1
         elif len(self._notices) < MAX_NOTICES:
             self._notices.append(text)
 
@@ -217,6 +238,27 @@ class RoomDecisions:
         for frame in frames:
             for peer in peers:
                 self._send(peer, frame)
+
+    def _tell_gate(self, again: bool, peers: frozenset[int]) -> None:
+        """Whether the meeting ended and whom the chairs removed, when changed and each second
+        (a member admits its listeners by it, and closes them once the meeting ended)."""
+        moderation = self.media.meeting.moderation
+        key = (moderation.ended, moderation.ban_count)  # removals only grow
+        if key != self._gate_key:
+            self._gate_key, self._gate = key, gate_of(moderation.ended, moderation.banned())
+        gate = self._gate
+        if peers and (again or gate is not self._sent_gate):  # (a new one when changed)
+            self._sent_gate = gate
+            frame = self._frame({"gate": gate_json(gate)})
+            for peer in peers:
+                self._send(peer, frame)
+
+    def _ended(self) -> None:
+        """The authority's meeting ended: the members hear it now, not at the next tick (the
+        room is forgotten here once its pages are gone, and its relay with it). Sent thrice:
+        a datagram may be lost, and the member applies it once."""
+        for _ in range(ENDED_REPEATS):
+            self._tell_gate(True, self._peers)
 
     def _listeners_told(self, message: dict[str, Any]) -> None:
         """A member: what the authority told its listeners, for the listeners here (checked
@@ -252,7 +294,7 @@ class RoomDecisions:
 
     def close(self) -> None:
         if self._live is not None:
-            self._live.to_members = None
+            self._live.to_members = self._live.ended_to_members = None
             self._live.audience_from_authority = False
             self._live.authority_state = None
         self.media.applied_plan = None

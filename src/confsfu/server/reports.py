@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -36,7 +37,7 @@ def write_reports(rooms: Mapping[str, LiveRoom], directory: Path) -> list[Path]:
         try:
             for fmt, text in _report_contents(live, now_ms).items():
                 path = directory / f"{_file_safe(name)}-{stamp}.{fmt}"
-                partial = path.with_suffix(f".{fmt}.partial")
+                partial = path.with_suffix(f".{fmt}.{os.getpid()}.partial")  # one per writer
                 partial.write_text(text, encoding="utf-8")
                 partial.replace(path)
                 written.append(path)

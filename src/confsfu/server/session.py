@@ -334,6 +334,8 @@ class Session:
         self.phase.move(Phase.JOINING)
         live = self.hub.room(room_name)
         try:
+            if (refused := live.authority_gate.refusal(token_id)) is not None:  # a member
+                raise MeetingError(*refused)
             live.meeting.admit_listener(clock_ms(), self.pid, name, token_id)
         except MeetingError as exc:
             await self.hub.drop_if_empty(room_name)

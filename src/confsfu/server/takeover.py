@@ -12,6 +12,7 @@ import logging
 
 from confsfu.conference.adopt import adopt, connected_here
 from confsfu.conference.meeting import Meeting
+from confsfu.scale.member_gate import MemberGate
 from confsfu.server.clock import clock_ms
 from confsfu.server.live_room import LiveRoom
 from confsfu.signalling.messages import ParticipantUpdated
@@ -30,6 +31,7 @@ def promote(live: LiveRoom, restored: Meeting | None) -> None:
     live.follows = False
     live.linked.clear()
     live.audience_from_authority, live.authority_state = False, None  # its listeners hear it
+    live.authority_gate, live.reports_elsewhere = MemberGate(), False  # the room's meeting now
     live.unix_offset_ms = live.meeting.report.unix_offset_ms
     if live.on_promote is not None:
         live.on_promote()  # the relay: its mirrors are the meeting's participants now
