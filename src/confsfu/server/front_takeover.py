@@ -2,14 +2,19 @@
 each second, for every room this node serves as a relay member of another node's authority,
 the room directory is read (and the room claimed if that node's lease lapsed); once this
 node's claim holds, the room's home worker here is told to promote its follower part to the
-meeting, from the snapshot the dead node left in Redis."""
+meeting, from the snapshot the dead node left in Redis. On one node, a room's home *worker*
+that died is taken over the same way at once (`take_over_worker`): no claim, the front saw the
+death and holds the room's last snapshot."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING
 
 from confsfu.scale.takeover import Forget, Promote, front_step
+from confsfu.server.clock import clock_ms
 
 if TYPE_CHECKING:
     from confsfu.server.front import Front
@@ -49,3 +54,41 @@ async def promote_member(front: Front, room: str) -> bool:
     if not await front.snapshots.restore_at(room, worker, promote=True):
         log.warning("room %s: worker %d not reached for the takeover", room, home)
     return True
+
+
+def take_over_worker(front: Front, index: int) -> list[str]:
+    """Worker `index` died (before the placement loses its rooms): each room it was the home
+    of with a live relay member moves there (`Placement.take_over`), and that worker is told
+    to promote its follower part from the snapshot the front holds, at once. Returns those
+    rooms (their snapshots wait for the new home, which the promotion takes)."""
+    moved = front.placement.take_over(index, clock_ms())
+    for room, new in moved.items():
+        log.info(
+            "room %s: its home worker %d died; worker %d takes the meeting over", room, index, new
+        )
+        task = asyncio.ensure_future(_promote_worker(front, room, new))
+        front.promoting[room] = task
+        task.add_done_callback(functools.partial(_promoted, front, room))
+    return sorted(moved)
+
+
+async def _promote_worker(front: Front, room: str, index: int) -> None:
+    worker = front.pool.workers[index]
+    if not await front.snapshots.restore_at(room, worker, promote=True):
+        log.warning("room %s: worker %d not reached for the takeover", room, index)
+
+
+def _promoted(front: Front, room: str, task: asyncio.Future[None]) -> None:
+    if front.promoting.get(room) is task:
+        del front.promoting[room]
+    exc = None if task.cancelled() else task.exception()
+    if exc is not None:
+        log.error("room %s: the takeover failed", room, exc_info=exc)
+
+
+async def promoted(front: Front, room: str) -> None:
+    """A join of `room` waits for its promotion under way, if any (its restore must not
+    replace the follower the promotion keeps)."""
+    task = front.promoting.get(room)
+    if task is not None:
+        await asyncio.shield(task)
