@@ -28,6 +28,7 @@ from confsfu.scale.takeover import (
     Forget,
     HeldMessages,
     Hold,
+    Lost,
     Promote,
     front_step,
     hold_ms,
@@ -102,11 +103,28 @@ def test_only_a_node_whose_claim_won_promotes(
 
 
 @pytest.mark.parametrize(
+    ("authority", "claim_held", "route", "expected"),
+    [
+        ("node-a", False, Remote("node-a", "10.0.0.1:8080"), Follow()),  # A lives
+        ("node-a", False, Remote("node-c", "10.0.0.3:8080"), Lost("node-c")),  # C won
+        ("node-a", False, Wait("the room's claim is changing hands"), Follow()),
+        ("node-a", True, Local(fresh=True), Promote()),  # this node won
+        (None, False, Remote("node-c", "10.0.0.3:8080"), Follow()),  # followed: not known
+    ],
+)
+def test_a_node_that_lost_the_claim_race_knows_it(
+    authority: str | None, claim_held: bool, route: Local | Remote | Wait, expected: object
+) -> None:
+    got = front_step(home_here=True, claim_held=claim_held, route=route, authority=authority)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
     ("follows", "connected", "takeover", "expected"),
     [
         (True, 2, True, "promote"),  # pages here: their media stays
         (True, 0, True, "replace"),  # nobody here: the snapshot's meeting replaces it
-        (True, 2, False, "replace"),  # its home worker died: its pages are closing
+        (True, 2, False, "replace"),  # not a takeover: the snapshot is the meeting
         (False, 2, True, "held"),  # the meeting is here already
         (False, 0, False, "held"),
     ],

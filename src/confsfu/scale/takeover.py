@@ -114,19 +114,37 @@ class Forget:
     """No home of the room here any more: nothing to promote (a join claims and restores)."""
 
 
-FrontStep = Promote | Follow | Forget
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """Another node than the one this node's part followed holds the room now (this node lost
+    the claim race): pages held for a takeover here are closed with 1012 at once (they come
+    again, into that node's meeting), not at their hold's end."""
+
+    node: str
 
 
-def front_step(*, home_here: bool, claim_held: bool, route: Local | Remote | Wait) -> FrontStep:
+FrontStep = Promote | Follow | Forget | Lost
+
+
+def front_step(
+    *,
+    home_here: bool,
+    claim_held: bool,
+    route: Local | Remote | Wait,
+    authority: str | None = None,
+) -> FrontStep:
     """Each second, for a room this node serves as a relay member: `route` is what the room
-    directory said for it (`FrontNodes.route`, never piping: a claim was tried if the
+    directory said for it (`FrontNodes.route`, read only: a claim was tried if the
     authority's lease had lapsed), `claim_held` whether this node holds the room's claim now.
     Promote only on a claim won in Redis: a `Local` while Redis is unreachable is not one
-    (the authority may well be alive), so the room goes on following."""
+    (the authority may well be alive), so the room goes on following. `authority`: the node
+    this node's part followed (None: not known); a `Remote` naming another is `Lost`."""
     if not home_here:
         return Forget()
     if isinstance(route, Local) and claim_held:
         return Promote()
+    if isinstance(route, Remote) and authority is not None and route.node != authority:
+        return Lost(route.node)
     return Follow()
 
 

@@ -232,6 +232,7 @@ async def join_through_authority(session: Session, message: Join, admission: Adm
         supersede=session.supersede,
         quality=link.tell_quality,
         adopt=lambda: _adopted(session, link),
+        release=lambda: _released(session, link),
     )
     if joined.you is not None:
         apply_orders(live, joined.you.model_dump())
@@ -331,6 +332,16 @@ async def _adopted(session: Session, link: AuthorityLink) -> None:
             await session.dispatch(text)
         if held or link.held.refused:
             session.log.info("held messages handled: %d (refused %d)", len(held), link.held.refused)
+
+
+def _released(session: Session, link: AuthorityLink) -> bool:
+    """Another node took the room over: a page held here goes now (1012), it comes again."""
+    if session.link is not link or not link.ended or session.phase.phase == Phase.CLOSED:
+        return False
+    session.log.warning("another node took the room over: the page reconnects")
+    session.phase.move(Phase.CLOSED)
+    session.close_when_sent(WSCloseCode.SERVICE_RESTART, GONE)
+    return True
 
 
 def _object(text: str) -> dict[str, Any]:

@@ -82,6 +82,7 @@ class Front:
         # Rooms this node serves as a relay member of another node's authority (node_spill):
         # their local home follows; a claim of one here starts from Redis's snapshot.
         self.member_rooms: set[str] = set()
+        self.member_of: dict[str, str] = {}  # such a room: the node its part here follows
         # Rooms whose home worker died, being promoted on a member (front_takeover.py).
         self.promoting: dict[str, asyncio.Future[None]] = {}
         if settings.node_id is not None:
@@ -352,6 +353,7 @@ async def _serve_connection(front: Front, ws: web.WebSocketResponse, *, hop: boo
     if isinstance(route, Remote) and front.node_spans is not None:
         # Served here as a relay member of the room: its meeting at the authority node.
         front.member_rooms.add(join.room)  # a configured room (route said so): bounded
+        front.member_of.setdefault(join.room, route.node)  # (a takeover's Lost: front_step)
         with front.nodes.serving(join.room, ws):  # (closed if this node's claim is lost later)
             await _serve_here(front, ws, join, authority=member_url(route, join.room))
     elif isinstance(route, Remote):

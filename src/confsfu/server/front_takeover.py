@@ -13,7 +13,9 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
-from confsfu.scale.takeover import Forget, Promote, front_step
+import aiohttp
+
+from confsfu.scale.takeover import Forget, Lost, Promote, front_step
 from confsfu.server.clock import clock_ms
 
 if TYPE_CHECKING:
@@ -31,14 +33,24 @@ async def take_over_members(front: Front) -> None:
         if room not in front.member_rooms:
             continue  # promoted meanwhile, by a join
         home = front.placement.home(room)
-        route = await nodes.route(room, hop=True)  # never piped; claimed if the lease lapsed
+        # Read only (nothing is piped from here): a live authority answers Remote, so a node
+        # other than the one followed is seen (Lost); claimed if the lease lapsed.
+        route = await nodes.route(room, hop=False)
         step = front_step(
-            home_here=home is not None, claim_held=nodes.directory.holds(room), route=route
+            home_here=home is not None,
+            claim_held=nodes.directory.holds(room),
+            route=route,
+            authority=front.member_of.get(room),
         )
         if isinstance(step, Forget):
             front.member_rooms.discard(room)
+            front.member_of.pop(room, None)
         elif isinstance(step, Promote):
             await promote_member(front, room)
+        elif isinstance(step, Lost) and home is not None:
+            front.member_of[room] = step.node  # new pages here follow that node's meeting
+            log.info("room %s: node %s took it over; the pages held here go", room, step.node)
+            await release_held(front, room, home)
 
 
 async def promote_member(front: Front, room: str) -> bool:
@@ -49,6 +61,7 @@ async def promote_member(front: Front, room: str) -> bool:
         front.member_rooms.discard(room)
         return False
     front.member_rooms.discard(room)  # (before any await: promoted once)
+    front.member_of.pop(room, None)
     log.info("room %s: its authority node is gone; this node takes the meeting over", room)
     worker = front.pool.workers[home]
     if not await front.snapshots.restore_at(room, worker, promote=True):
@@ -92,3 +105,27 @@ async def promoted(front: Front, room: str) -> None:
     task = front.promoting.get(room)
     if task is not None:
         await asyncio.shield(task)
+
+
+RELEASE_TIMEOUT_S = 10.0
+
+
+async def release_held(front: Front, room: str, index: int) -> None:
+    """Worker `index` closes its pages of `room` held for a takeover (1012): another node
+    won the room's claim. Not reached: they go at their hold's end anyway."""
+    worker = front.pool.workers[index]
+    client = worker.client
+    if client is None:
+        return
+    timeout = aiohttp.ClientTimeout(total=RELEASE_TIMEOUT_S)
+    try:
+        async with client.post(
+            worker.url("/release"), params={"room": room}, timeout=timeout
+        ) as response:
+            log.info(
+                "room %s: worker %d released its held pages: %s", room, index, await response.text()
+            )
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        log.warning(
+            "room %s: worker %d not reached to release its held pages: %r", room, index, exc
+        )
