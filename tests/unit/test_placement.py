@@ -322,6 +322,16 @@ def test_a_dead_home_s_room_is_taken_over_by_its_member() -> None:
     assert p.expire(70) == ["a"]
 
 
+def test_another_node_s_room_is_not_taken_over() -> None:
+    p = Placement(2, max_rooms=8, linger_ms=0, per_worker=1)
+    p.worker_started(0)
+    p.worker_started(1)
+    p.place("a", 0)
+    p.place("a", 0)
+    assert p.take_over(0, 10, exclude={"a"}) == {}
+    assert p.worker_died(0) == ["a"]
+
+
 def test_a_dead_home_without_a_live_member_loses_its_room() -> None:
     p = Placement(2, max_rooms=8, linger_ms=0, per_worker=1)
     p.worker_started(0)

@@ -5,7 +5,7 @@ and their deaths (sans-IO)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from confsfu.scale.takeover import new_home
@@ -97,15 +97,16 @@ class Placement:
             home.listeners.pop(index, None)
         return lost
 
-    def take_over(self, index: int, now_ms: int) -> dict[str, int]:
+    def take_over(self, index: int, now_ms: int, exclude: Collection[str] = ()) -> dict[str, int]:
         """Worker `index` died: each room it was the home of and that has a live relay member
         moves there (`takeover.new_home`), its connections there now the home's; returns those
         rooms and their new home. Call before `worker_died` (which loses the others). Any other
         member's part of such a room is no member any more: its pages (held, linked to the dead
-        home) are closed at their hold's end and come again into the new home."""
+        home) are closed at their hold's end and come again into the new home. Rooms in
+        `exclude` (another node's meeting: this node's parts link there) are not moved."""
         moved = {}
         for room, home in sorted(self._homes.items()):
-            if home.worker != index:
+            if home.worker != index or room in exclude:
                 continue
             home.members.pop(index, None)
             new = new_home(home.members, lambda i: i != index and self._workers[i].alive)

@@ -74,7 +74,8 @@ def take_over_worker(front: Front, index: int) -> list[str]:
     of with a live relay member moves there (`Placement.take_over`), and that worker is told
     to promote its follower part from the snapshot the front holds, at once. Returns those
     rooms (their snapshots wait for the new home, which the promotion takes)."""
-    moved = front.placement.take_over(index, clock_ms())
+    # Not another node's room: its pages here link to that node, whose meeting it stays.
+    moved = front.placement.take_over(index, clock_ms(), exclude=front.member_rooms)
     for room, new in moved.items():
         log.info(
             "room %s: its home worker %d died; worker %d takes the meeting over", room, index, new
