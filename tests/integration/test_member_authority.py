@@ -1,7 +1,7 @@
 """A room spanning two workers has one meeting that decides (docs/scale-out.md, "Who decides for a
 room"): a participant on the relay member raises a hand, chats, is given the floor and muted by
 the chair on the home, and every page sees the same room; the home killed, the member's
-participant is closed (1012) and comes back into the room's next home as itself."""
+participant stays: its worker takes the meeting over (test_home_worker_takeover.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.integration.test_workers import serving, until
 
 pytestmark = pytest.mark.loopback
 SECRET = "member-authority-secret-0123456789ab"
+JOIN_WAIT_S = 60.0
 
 
 @pytest.fixture
@@ -48,6 +49,10 @@ async def join(
     port: int, made: list[LoopbackPeer], name: str, tok: str, publish: bool = False
 ) -> LoopbackPeer:
     peer = LoopbackPeer(f"ws://127.0.0.1:{port}/ws", name=name, token=tok, keep_payloads=True)
+    # Each step of a join waited 10 s: a spilled join waits for the member worker, then the
+    # home's answer over the link, then two offers, each behind the other pages' media on a
+    # loaded machine (the join timed out at load 15-56). The test's waits are its own.
+    peer.join_timeout_s = JOIN_WAIT_S
     made.append(peer)
     await peer.join(publish=publish)
     if publish:
@@ -234,18 +239,14 @@ async def test_the_home_dies_and_the_member_s_participant_comes_back(
     home = body["homes"]["east"]
     os.kill(body["workers"][home]["pid"], signal.SIGKILL)
 
-    # The member's participant is closed too, with 1012: its page comes again.
-    await kyiv.wait_for(lambda: kyiv.closed, 30)
-    assert kyiv._ws is not None and kyiv._ws.close_code == 1012, kyiv._ws
+    # The member worker takes the meeting over: its participant stays; the home's page comes
+    # again, into the new home, `resumed` as itself.
     await chair.wait_for(lambda: chair.closed, 30)
-    for peer in (chair, kyiv):
-        await peer.close(goodbye=False)
-
-    back = {name: await join(front, peers, name, tok) for name, tok in tokens.items()}
-    for name, peer in back.items():
-        joined = latest(peer, "joined")
-        assert joined.get("resumed") is True, joined
-        assert peer.participant_id == ids[name], "came back as the same participant"
-    chair = back["Osaka"]
+    await chair.close(goodbye=False)
+    chair = await join(front, peers, "Osaka", tokens["Osaka"])
+    joined = latest(chair, "joined")
+    assert joined.get("resumed") is True, joined
+    assert chair.participant_id == ids["Osaka"], "came back as the same participant"
     await chair.wait_for(lambda: latest(chair, "room_state").get("hands") == [ids["Kyiv"]], 30)
-    await back["Kyiv"].wait_for(lambda: chats(back["Kyiv"]) == ["hand up"], 30)
+    await chair.wait_for(lambda: chats(chair) == ["hand up"], 30)
+    assert not kyiv.closed, "the member's participant stayed connected"

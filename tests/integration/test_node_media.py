@@ -350,7 +350,8 @@ async def test_a_node_that_loses_the_claim_race_closes_its_held_pages(
     nodes_net: Net, nodes_redis: int, tmp_path: Path, peers: list[LoopbackPeer]
 ) -> None:
     """Node A killed, and a third node (played in Redis) claims the room first: B never
-    promotes (two meetings), so its held page is closed with 1012 and comes again."""
+    promotes (two meetings), so its held page is closed with 1012 and comes again, as soon
+    as B's front sees the claim is another node's (not at the hold's end)."""
     net, redis = nodes_net, nodes_redis
     a_ip, b_ip = net.a.inner_ip, net.b.inner_ip
     TOKENS.clear()
@@ -365,8 +366,12 @@ async def test_a_node_that_loses_the_claim_race_closes_its_held_pages(
         # Node C: a live lease and the room's claim, before A's lease lapsed.
         await client.command("SET", NODE_KEY.format(node="node-c"), "192.0.2.9:9", "PX", 120_000)
         await client.command("SET", ROOM_KEY.format(room="east"), "node-c", "PX", 120_000)
+        claimed = time.monotonic()
         await kyiv.wait_for(lambda: kyiv.closed, 60)
         assert kyiv._ws is not None and kyiv._ws.close_code == 1012, kyiv._ws
+        print(f"B's held page closed {time.monotonic() - claimed:.1f} s after C's claim")
+        log_b = (tmp_path / "node-b.log").read_text()
+        assert "node node-c took it over" in log_b, "released, not at the hold's end"
         body_b = await health(b_ip)
         assert body_b["node"]["held"] == [], body_b["node"]  # B never took the room
         assert await client.command("GET", ROOM_KEY.format(room="east")) == b"node-c"

@@ -299,6 +299,50 @@ def test_a_member_ticket_of_a_moved_room_changes_nothing() -> None:
     assert p.connections(1) == 1
 
 
+def test_a_dead_home_s_room_is_taken_over_by_its_member() -> None:
+    p = Placement(3, max_rooms=8, linger_ms=0, per_worker=1)
+    for i in range(3):
+        p.worker_started(i)
+    p.place("a", 0)
+    one, two = p.place("a", 0), p.place("a", 0)
+    assert isinstance(one, Ticket) and isinstance(two, Ticket)
+    assert (one.worker, two.worker) == (1, 2)
+    assert p.take_over(1, 5) == {}  # not a home: nothing moves
+    assert p.take_over(0, 10) == {"a": 1}  # the lowest index among equal members
+    assert p.worker_died(0) == []  # nothing else lost
+    assert p.home("a") == 1 and p.members("a") == []  # the other member's pages come again
+    assert (p.connections(0), p.connections(1), p.connections(2)) == (0, 1, 0)
+    p.left(two, 20)  # a ticket of the member that was dropped: nothing changes
+    assert p.connections(1) == 1
+    again = p.place("a", 30)  # the dead home's page comes again: to its new home, spilled
+    assert isinstance(again, Ticket) and (again.worker, again.home) == (2, 1)
+    p.left(one, 40)  # the member's own ticket now counts as the home's
+    assert p.connections(1) == 0 and p.expire(50) == [], "a member's connection keeps it"
+    p.left(again, 60)
+    assert p.expire(70) == ["a"]
+
+
+def test_another_node_s_room_is_not_taken_over() -> None:
+    p = Placement(2, max_rooms=8, linger_ms=0, per_worker=1)
+    p.worker_started(0)
+    p.worker_started(1)
+    p.place("a", 0)
+    p.place("a", 0)
+    assert p.take_over(0, 10, exclude={"a"}) == {}
+    assert p.worker_died(0) == ["a"]
+
+
+def test_a_dead_home_without_a_live_member_loses_its_room() -> None:
+    p = Placement(2, max_rooms=8, linger_ms=0, per_worker=1)
+    p.worker_started(0)
+    p.worker_started(1)
+    p.place("a", 0)
+    p.place("a", 0)
+    p.worker_died(1)  # the member first
+    assert p.take_over(0, 10) == {}
+    assert p.worker_died(0) == ["a"]
+
+
 # Listeners: (name, workers, per-worker bound, steps, the workers the "place" and "listen"
 # steps went to, the rooms spanning workers, each worker's listeners of room "a" at the end).
 LISTEN: list[

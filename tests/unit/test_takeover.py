@@ -21,15 +21,20 @@ from confsfu.conference.snapshot import capture_json, restore
 from confsfu.scale.authority import plan_json
 from confsfu.scale.directory import Local, Remote, Wait
 from confsfu.scale.takeover import (
+    HELD_BYTES,
+    HELD_MESSAGES,
+    WORKER_HOLD_MS,
     Follow,
     Forget,
+    HeldMessages,
     Hold,
+    Lost,
     Promote,
-    Reconnect,
     front_step,
     hold_ms,
     hold_over,
     link_ended,
+    new_home,
     worker_step,
 )
 from confsfu.server.relay_decisions import RoomDecisions
@@ -45,20 +50,17 @@ UNIX = 1_700_000_000_000
         (True, False, False, None),
         (False, True, True, None),  # the page's session is ending anyway
         (False, False, True, None),
-        (False, False, False, Reconnect("")),  # a worker of this node: its next home here
+        (False, False, False, Hold(1_000 + WORKER_HOLD_MS)),  # a worker of this node: held
         (False, True, False, Hold(1_000 + 2 * LEASE_MS + 2_000)),  # another node: held
     ],
 )
-def test_a_link_that_ended_is_held_only_when_a_node_went(
+def test_a_link_that_ended_without_a_bye_is_held(
     bye: bool, across_nodes: bool, closing: bool, expected: object
 ) -> None:
     got = link_ended(
         bye=bye, across_nodes=across_nodes, closing=closing, now_ms=1_000, lease_ms=LEASE_MS
     )
-    if isinstance(expected, Reconnect):
-        assert isinstance(got, Reconnect) and got.why
-    else:
-        assert got == expected
+    assert got == expected
 
 
 @pytest.mark.parametrize(
@@ -101,11 +103,28 @@ def test_only_a_node_whose_claim_won_promotes(
 
 
 @pytest.mark.parametrize(
+    ("authority", "claim_held", "route", "expected"),
+    [
+        ("node-a", False, Remote("node-a", "10.0.0.1:8080"), Follow()),  # A lives
+        ("node-a", False, Remote("node-c", "10.0.0.3:8080"), Lost("node-c")),  # C won
+        ("node-a", False, Wait("the room's claim is changing hands"), Follow()),
+        ("node-a", True, Local(fresh=True), Promote()),  # this node won
+        (None, False, Remote("node-c", "10.0.0.3:8080"), Follow()),  # followed: not known
+    ],
+)
+def test_a_node_that_lost_the_claim_race_knows_it(
+    authority: str | None, claim_held: bool, route: Local | Remote | Wait, expected: object
+) -> None:
+    got = front_step(home_here=True, claim_held=claim_held, route=route, authority=authority)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
     ("follows", "connected", "takeover", "expected"),
     [
         (True, 2, True, "promote"),  # pages here: their media stays
         (True, 0, True, "replace"),  # nobody here: the snapshot's meeting replaces it
-        (True, 2, False, "replace"),  # its home worker died: its pages are closing
+        (True, 2, False, "replace"),  # not a takeover: the snapshot is the meeting
         (False, 2, True, "held"),  # the meeting is here already
         (False, 0, False, "held"),
     ],
@@ -241,3 +260,45 @@ def test_a_member_whose_authority_died_plans_itself_and_ignores_late_plans() -> 
         1, -1, cast(Any, media), lambda *_: None, lambda *_: None, lambda *_: None
     )
     assert authority.orphan() is False  # an authority has nobody to follow
+
+
+@pytest.mark.parametrize(
+    ("members", "dead", "expected"),
+    [
+        ({}, set(), None),  # no member: the room waits for a join (its snapshot restored)
+        ({1: 3}, set(), 1),
+        ({1: 3}, {1}, None),  # the only member died too
+        ({1: 2, 2: 5}, set(), 2),  # the most connections: the fewest pages move
+        ({1: 5, 2: 5}, set(), 1),  # equals: the lowest index
+        ({2: 5, 1: 5}, set(), 1),  # (whatever the order)
+        ({1: 2, 2: 5}, {2}, 1),  # a dead member is never picked
+        ({1: 0, 2: 0}, set(), 1),  # members whose pages all left: still live parts
+    ],
+)
+def test_a_dead_home_worker_s_room_goes_to_a_live_member(
+    members: dict[int, int], dead: set[int], expected: int | None
+) -> None:
+    assert new_home(members, lambda i: i not in dead) == expected
+
+
+def test_held_messages_are_kept_in_order_up_to_their_bounds() -> None:
+    held = HeldMessages()
+    texts = [json.dumps({"type": "chat_send", "text": f"m{i}"}) for i in range(HELD_MESSAGES)]
+    assert all(held.offer(t) for t in texts)
+    assert not held.offer(texts[0]) and held.refused == 1  # the count's bound
+    assert held.take() == texts and len(held) == 0 and held.take() == []
+    big = "x" * (HELD_BYTES // 2)
+    assert held.offer(big) and held.offer(big)
+    assert not held.offer("y") and held.refused == 2  # the bytes' bound
+    assert held.take() == [big, big]
+    assert held.offer("y")  # room again once taken
+
+
+@given(st.lists(st.text(max_size=5_000), max_size=100))
+def test_held_messages_never_exceed_their_bounds(texts: list[str]) -> None:
+    held = HeldMessages()
+    taken = [t for t in texts if held.offer(t)]
+    assert len(held) <= HELD_MESSAGES
+    assert sum(len(t.encode()) for t in taken) <= HELD_BYTES
+    assert held.refused == len(texts) - len(taken)
+    assert held.take() == taken

@@ -71,7 +71,8 @@ class LoopbackPeer(Receiver, Publisher):
         self._session = aiohttp.ClientSession()
         self._ws = await self._session.ws_connect(self.url)
         self._reader = asyncio.create_task(self._read())
-        await self.wait_for(lambda: any(m["type"] == "hello" for m in self.messages))
+        wait_s = self.join_timeout_s
+        await self.wait_for(lambda: any(m["type"] == "hello" for m in self.messages), wait_s)
         join: dict[str, Any] = {"type": "join", "confirms_slots": self.confirms_slots}
         if self.token:
             join["token"] = self.token
@@ -80,10 +81,10 @@ class LoopbackPeer(Receiver, Publisher):
         if self.watch:
             join["watch"] = True
         await self.send(join)
-        await self.wait_for(lambda: bool(self.participant_id) or bool(self.errors))
+        await self.wait_for(lambda: bool(self.participant_id) or bool(self.errors), wait_s)
         if not self.participant_id:
             raise RuntimeError(f"{self.name} could not join: {self.errors[-1]}")
-        await asyncio.wait_for(self._subscribed.wait(), 10)
+        await asyncio.wait_for(self._subscribed.wait(), wait_s)
         if publish and not self.watch:
             await self._publish()
 

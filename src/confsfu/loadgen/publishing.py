@@ -70,6 +70,10 @@ class Publisher:
         self._publish_streams: list[OutgoingStream] = []
         self._recent = RecentPackets()
         self._publish_answered = asyncio.Event()
+        # How long a join's steps (hello, joined, subscribed, published) may each take: a
+        # test on a loaded machine sets more (a worker's first join imports, a spilled one
+        # waits for the room's authority).
+        self.join_timeout_s = 10.0
         self.keyframe_requests = 0
         self.keyframe_requests_by_ssrc: Counter[int] = Counter()
         self.layer_ssrcs: list[int] = []  # the simulcast layers' SSRCs, lowest first
@@ -94,7 +98,7 @@ class Publisher:
         elif self.simulcast:
             offer = simulcast_offer(offer)
         await self.send({"type": "publish_offer", "sdp": offer})
-        await asyncio.wait_for(self._publish_answered.wait(), 10)
+        await asyncio.wait_for(self._publish_answered.wait(), self.join_timeout_s)
 
     def _publisher_connection(self) -> RawPeerConnection:
         """A publish connection that keeps what it sends, to answer the server's NACKs."""

@@ -5,8 +5,10 @@ and their deaths (sans-IO)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+
+from confsfu.scale.takeover import new_home
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class _Home:
     listeners: dict[int, int] = field(default_factory=dict)  # worker -> its listeners (of those)
     held: bool = False  # the worker's latest report names the room
     idle_since_ms: int = 0  # when its last connection ended (or it was placed)
+    taken_from: int = -1  # the home worker that died, its room taken over here (`take_over`)
 
 
 @dataclass(slots=True)
@@ -93,6 +96,28 @@ class Placement:
             home.members.pop(index, None)
             home.listeners.pop(index, None)
         return lost
+
+    def take_over(self, index: int, now_ms: int, exclude: Collection[str] = ()) -> dict[str, int]:
+        """Worker `index` died: each room it was the home of and that has a live relay member
+        moves there (`takeover.new_home`), its connections there now the home's; returns those
+        rooms and their new home. Call before `worker_died` (which loses the others). Any other
+        member's part of such a room is no member any more: its pages (held, linked to the dead
+        home) are closed at their hold's end and come again into the new home. Rooms in
+        `exclude` (another node's meeting: this node's parts link there) are not moved."""
+        moved = {}
+        for room, home in sorted(self._homes.items()):
+            if home.worker != index or room in exclude:
+                continue
+            home.members.pop(index, None)
+            new = new_home(home.members, lambda i: i != index and self._workers[i].alive)
+            if new is None:
+                continue
+            home.worker, home.connections = new, home.members[new]
+            home.members = {}  # another member's pages, held for nothing, come again (1012)
+            home.listeners = {new: home.listeners.get(new, 0)}
+            home.held, home.idle_since_ms, home.taken_from = False, now_ms, index
+            moved[room] = new
+        return moved
 
     def reported(self, index: int, rooms: Iterable[str], now_ms: int) -> None:
         """What a live worker says it holds. A room it holds without a home here (placed in a
@@ -190,6 +215,9 @@ class Placement:
         home = self._homes.get(ticket.room)
         if home is None or self._workers[ticket.worker].epoch != ticket.epoch:
             return
+        if ticket.spilled and (ticket.home, ticket.worker) == (home.taken_from, home.worker):
+            # A connection to the member that took the room over from its dead home.
+            ticket = Ticket(ticket.room, ticket.worker, ticket.epoch, listener=ticket.listener)
         if ticket.listener and home.worker == (ticket.worker if ticket.home < 0 else ticket.home):
             _take_one(home.listeners, ticket.worker)
         if ticket.spilled:

@@ -7,10 +7,10 @@ room_state, chat, participant updates, errors, its bye) comes back on the link a
 page as it is; a chair's mute of the participant is applied to this worker's intake. What only
 this worker knows goes the other way (signalling/link_messages.py): a screen share asked for
 (the authority decides, the media stays here) and ended, the participant's connection quality
-(at most once a second). The link ends when the session does; an authority gone (its worker
-died) closes the page with 1012, so it comes back into the room's next home as itself; an
-authority whose node died holds the page for this node to take the room over
-(server/takeover.py), then 1012 if it does not."""
+(at most once a second). The link ends when the session does; an authority gone without a bye
+(its worker or its node died) holds the page for this worker to take the room over
+(server/takeover.py; its meeting messages meanwhile queued, bounded, for the promoted meeting),
+then 1012 if it does not: the page comes back into the room's next home as itself."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from yarl import URL
 from confsfu.bandwidth.quality import Quality
 from confsfu.conference.meeting import MeetingError
 from confsfu.scale.node_spans import MEMBER_KEY_HEADER, member_key
-from confsfu.scale.takeover import Hold, hold_over, link_ended
+from confsfu.scale.takeover import HeldMessages, Hold, hold_over, link_ended
 from confsfu.server.clock import clock_ms
 from confsfu.server.live_room import Connection, LiveRoom
 from confsfu.server.logs import ParticipantLog
@@ -70,6 +70,8 @@ class AuthorityLink:
         self._quality_told: Quality = "unknown"
         self._quality_at = -QUALITY_EVERY_S
         self._quality_task: asyncio.Task[None] | None = None
+        self.ended = False  # without a bye: the page is held for a takeover
+        self.held = HeldMessages()  # its meeting messages meanwhile (scale/takeover.py)
 
     async def open(self, pid: str, join_text: str) -> str:
         """Connect, send the join as `pid`; the authority's first answer (its `joined`, or an
@@ -92,10 +94,13 @@ class AuthorityLink:
                     return text
         raise ConnectionError("the authority closed the link before it answered")
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str) -> bool:
+        """False: not sent (the link is closed, or its authority just went)."""
         if self._ws is not None and not self._ws.closed:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self._ws.send_str(text)
+                return True
+        return False
 
     async def messages(self) -> AsyncIterator[str]:
         """The authority's messages until the link ends."""
@@ -228,6 +233,7 @@ async def join_through_authority(session: Session, message: Join, admission: Adm
         supersede=session.supersede,
         quality=link.tell_quality,
         adopt=lambda: _adopted(session, link),
+        release=lambda: _released(session, link),
     )
     if joined.you is not None:
         apply_orders(live, joined.you.model_dump())
@@ -271,7 +277,8 @@ async def _read(session: Session, link: AuthorityLink, live: LiveRoom) -> None:
             lease_ms=lease_ms,
         )
         if isinstance(end, Hold):
-            session.log.warning("the room's authority node is gone: held for a takeover")
+            link.ended = True
+            session.log.warning("the room's authority is gone: held for a takeover")
             if live.on_authority_lost is not None:
                 live.on_authority_lost()  # its slots planned here meanwhile
             await asyncio.sleep(max(0, end.until_ms - clock_ms()) / 1000)
@@ -319,6 +326,23 @@ async def _adopted(session: Session, link: AuthorityLink) -> None:
         session.link = None
         await link.close()  # (its reader, held for this, ends)
         session.log.info("the room's meeting is on this worker now")
+        held = link.held.take()
+        for text in held:  # what the page asked of the meeting while held, in order
+            if session.phase.phase == Phase.CLOSED:
+                break
+            await session.dispatch(text)
+        if held or link.held.refused:
+            session.log.info("held messages handled: %d (refused %d)", len(held), link.held.refused)
+
+
+def _released(session: Session, link: AuthorityLink) -> bool:
+    """Another node took the room over: a page held here goes now (1012), it comes again."""
+    if session.link is not link or not link.ended or session.phase.phase == Phase.CLOSED:
+        return False
+    session.log.warning("another node took the room over: the page reconnects")
+    session.phase.move(Phase.CLOSED)
+    session.close_when_sent(WSCloseCode.SERVICE_RESTART, GONE)
+    return True
 
 
 def _object(text: str) -> dict[str, Any]:

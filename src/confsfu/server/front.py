@@ -34,7 +34,12 @@ from confsfu.server.front_node_spans import NodeSpans
 from confsfu.server.front_nodes import HOP_HEADER, FrontNodes
 from confsfu.server.front_relay import tell_spans
 from confsfu.server.front_snapshots import FrontSnapshots
-from confsfu.server.front_takeover import promote_member, take_over_members
+from confsfu.server.front_takeover import (
+    promote_member,
+    promoted,
+    take_over_members,
+    take_over_worker,
+)
 from confsfu.server.redis_resp import Redis
 from confsfu.server.workers import WorkerPool
 from confsfu.settings import Settings
@@ -77,6 +82,9 @@ class Front:
         # Rooms this node serves as a relay member of another node's authority (node_spill):
         # their local home follows; a claim of one here starts from Redis's snapshot.
         self.member_rooms: set[str] = set()
+        self.member_of: dict[str, str] = {}  # such a room: the node its part here follows
+        # Rooms whose home worker died, being promoted on a member (front_takeover.py).
+        self.promoting: dict[str, asyncio.Future[None]] = {}
         if settings.node_id is not None:
             store = self.snapshots.store
             self.nodes = FrontNodes(settings, store, self._in_use, self._own_home)
@@ -106,8 +114,9 @@ class Front:
         self._some_ready.set()
 
     def _died(self, index: int) -> None:
+        moved = take_over_worker(self, index)  # its rooms with a live member: promoted there
         lost = self.placement.worker_died(index)
-        kept = self.snapshots.worker_died(index, lost)
+        kept = self.snapshots.worker_died(index, moved + lost)
         if kept:
             log.info("rooms whose next home starts from a snapshot: %s", ", ".join(kept))
         self.health[index] = None
@@ -348,6 +357,7 @@ async def _serve_connection(front: Front, ws: web.WebSocketResponse, *, hop: boo
     if isinstance(route, Remote) and front.node_spans is not None:
         # Served here as a relay member of the room: its meeting at the authority node.
         front.member_rooms.add(join.room)  # a configured room (route said so): bounded
+        front.member_of.setdefault(join.room, route.node)  # (a takeover's Lost: front_step)
         with front.nodes.serving(join.room, ws):  # (closed if this node's claim is lost later)
             await _serve_here(front, ws, join, authority=member_url(route, join.room))
     elif isinstance(route, Remote):
@@ -373,6 +383,7 @@ async def _serve_here(
         return
     front.pipes[placed.worker].add(ws)
     try:
+        await promoted(front, join.room)  # a takeover under way first
         if not await front.snapshots.restore_at(join.room, front.pool.workers[placed.worker]):
             await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"worker")
             return

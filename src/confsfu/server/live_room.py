@@ -99,6 +99,8 @@ class Connection:
     # A relay member's session: it stops speaking through its authority link (the room's
     # meeting is this worker's now: server/takeover.py).
     adopt: Callable[[], Awaitable[None]] | None = None
+    # ... and, held for a takeover another node won, it closes its page (1012): True if held.
+    release: Callable[[], bool] | None = None
 
 
 @dataclass(eq=False)

@@ -156,6 +156,10 @@ class Session:
     async def _on_text(self, text: str) -> None:
         if await self._over_limits(text):
             return
+        await self.dispatch(text)
+
+    async def dispatch(self, text: str) -> None:
+        """A page's message, within its limits: handled, or refused with an error."""
         try:
             message = parse_client_message(text)
             self.phase.accept(message.type)
@@ -218,7 +222,14 @@ class Session:
             self.phase.move(Phase.CLOSED)
             return
         if self.link is not None and route(message.type) is Route.MEETING:
-            await self.link.send(message.model_dump_json())  # the room authority decides
+            text = message.model_dump_json()
+            # The room authority decides; a page held for a takeover (or whose authority just
+            # went) keeps it for the meeting promoted here.
+            if (self.link.ended or not await self.link.send(text)) and not self.link.held.offer(
+                text
+            ):
+                why = "the meeting is being taken over: try again in a few seconds"
+                raise SignallingError("busy", why, in_reply_to=message.type)
             return
         live = self.live
         assert live is not None

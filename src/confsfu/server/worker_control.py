@@ -1,7 +1,8 @@
 """A worker's control routes, for its front only (they exist only on a worker's Unix socket):
 `/control`, a WebSocket on which the worker sends its rooms' meeting snapshots as they change
-(paced by confsfu.scale.snapshots), and `POST /restore?room=NAME`, a snapshot a room's next
-home starts from. Frames on `/control`, worker to front (docs/scale-out.md):
+(paced by confsfu.scale.snapshots), `POST /restore?room=NAME`, a snapshot a room's next
+home starts from, and `POST /release?room=NAME` (its pages held for a takeover go). Frames
+on `/control`, worker to front (docs/scale-out.md):
 
     {"type":"meeting_snapshot","room":NAME,"taken_unix_ms":T}\\n<the snapshot's JSON>
     {"type":"room_forgotten","room":NAME}
@@ -178,6 +179,15 @@ async def restore(request: web.Request) -> web.Response:
     return web.json_response({"result": result})
 
 
+async def release(request: web.Request) -> web.Response:
+    """`POST /release?room=NAME`: another node won the room's claim (front_takeover.py): the
+    pages here held for a takeover of it are closed with 1012 now. 200 with their count."""
+    live = request.app[OUTLET].hub.rooms.get(request.query.get("room", ""))
+    conns = [] if live is None else list(live.connections.values())
+    count = sum(1 for conn in conns if conn.release is not None and conn.release())
+    return web.json_response({"released": count})
+
+
 async def close_control(app: web.Application) -> None:
     """At a stop: the control connection would otherwise hold the worker's shutdown."""
     outlet = app.get(OUTLET)
@@ -188,4 +198,5 @@ async def close_control(app: web.Application) -> None:
 def add_worker_routes(app: web.Application) -> None:
     app.router.add_get("/control", control)
     app.router.add_post("/restore", restore)
+    app.router.add_post("/release", release)
     app.on_shutdown.append(close_control)
