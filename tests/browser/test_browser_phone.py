@@ -342,6 +342,7 @@ async def test_chair_panel_for_many(server: RunningServer, browser: Browser) -> 
         # The quick "Give floor" on a raised hand gives it, and the hand goes down.
         elbasan = by_name["Elbasan"].participant_id
         await chair.click(f'#chair-participants [data-participant-id="{elbasan}"] .hand-grant')
+        await chair.mouse.move(0, 0)  # rows stand still under the pointer (web/rowfreeze.js)
         await wait_for(
             lambda: chair.evaluate(
                 f"document.getElementById('floor-banner').dataset.holderId === '{elbasan}'"
