@@ -3,6 +3,7 @@
 
 import { chairRows, CHAIR_FILTERS } from "./chairrows.js";
 import { confirmAction, toast } from "./notify.js";
+import { frozenRows, RowFreeze } from "./rowfreeze.js";
 import { closeMenu, makeMenuButton, relabelMenu, setMenuItems } from "./rowmenu.js";
 import { lang, onLanguageChange, t } from "./i18n.js";
 import { anyChanged } from "./store.js";
@@ -41,8 +42,15 @@ let store = null;
 /** The meeting's state now, or null before initChairPanel. */
 const meeting = () => store?.get() ?? null;
 
-/** The panel's own state: the filter chosen ("" for everyone) and who speaks now. */
-const panel = { filter: "", speaking: new Set() };
+/**
+ * The panel's own state: the filter chosen ("" for everyone), who speaks now, whether the pointer
+ * is over the list, and the rows as last drawn ({order, shown}, for the freeze).
+ */
+const panel = { filter: "", speaking: new Set(), pointer: false, drawn: null };
+
+/** Rows stay put under the chair's pointer and an open row menu (web/rowfreeze.js). */
+const freeze = new RowFreeze();
+let releaseTimer = null;
 
 function client() {
   return meeting()?.client ?? null;
@@ -78,10 +86,36 @@ export function renderChairPanel() {
   view.panel.hidden = !isChair;
   if (!isChair) return;
   panel.speaking = speakingIds();
+  const restore = keepInPlace();
   renderRoomButtons();
   renderAudience();
   renderRows();
   renderSchedule();
+  restore();
+}
+
+/** The row the chair aims at: the one whose menu is open, else the one under the pointer. */
+function aimedRow() {
+  const open = view.list.querySelector('.row-menu-button[aria-expanded="true"]');
+  return open?.closest("li") ?? (panel.pointer ? view.list.querySelector(":scope > li:hover") : null);
+}
+
+/**
+ * While the rows are held, what changes above the aimed row (a wrapped state line, a badge, a
+ * count) must not move it either: the returned function scrolls the panel back by what the row
+ * moved (as the browsers' scroll anchoring does, which does not pick this row).
+ */
+function keepInPlace() {
+  const row = freeze.held(performance.now()) ? aimedRow() : null;
+  if (!row) return () => {};
+  const top = row.getBoundingClientRect().top;
+  return () => {
+    if (!row.isConnected || row.hidden) return;
+    const moved = row.getBoundingClientRect().top - top;
+    let scroller = view.list.parentElement;
+    while (scroller && scroller.scrollHeight <= scroller.clientHeight) scroller = scroller.parentElement;
+    if (moved && scroller) scroller.scrollTop += moved;
+  };
 }
 
 function renderRoomButtons() {
@@ -148,19 +182,43 @@ function makeFilters() {
     const b = event.target.closest("button[data-filter]");
     if (!b) return;
     panel.filter = panel.filter === b.dataset.filter ? "" : b.dataset.filter;
-    renderRows();
+    renderChosen();
   });
+}
+
+/** Whether the chair's pointer is over the list or a row menu is open. */
+function busy() {
+  return panel.pointer || Boolean(view.list.querySelector('.row-menu-button[aria-expanded="true"]'));
+}
+
+/** Tells the freeze what holds the rows now, and draws them again when it ends. */
+function noteHold() {
+  const now = performance.now();
+  freeze.note(now, busy());
+  const at = freeze.releaseAt(now);
+  clearTimeout(releaseTimer);
+  if (at !== null) releaseTimer = setTimeout(renderRows, at - now + 1);
+}
+
+/** The chair chose a filter or typed a search: the rows it asks for, at once. */
+function renderChosen() {
+  freeze.release();
+  renderRows();
 }
 
 function renderRows() {
   const people = everyone();
   const hands = meeting().room?.hands ?? [];
-  const { order, shown, counts } = chairRows(people, {
+  const wanted = chairRows(people, {
     hands,
     speaking: panel.speaking,
     filter: panel.filter,
     query: view.filter.value,
   });
+  noteHold();
+  const restore = keepInPlace();
+  const { order, shown, counts } = frozenRows(panel.drawn, wanted, freeze.held(performance.now()));
+  panel.drawn = { order, shown };
   view.count.textContent = `(${people.length})`;
   view.handCount.textContent = hands.length ? t("chair.handCount", { count: hands.length }) : "";
   for (const b of view.filters.children) {
@@ -176,7 +234,7 @@ function renderRows() {
 
   const byId = new Map(people.map((p) => [p.id, p]));
   const rows = new Map([...view.list.children].map((li) => [li.dataset.participantId, li]));
-  const wanted = order.map((id) => {
+  const lis = order.map((id) => {
     let li = rows.get(id);
     if (!li) li = makeRow(id);
     rows.delete(id);
@@ -189,9 +247,10 @@ function renderRows() {
     stale.remove();
   }
   // Reorder only when needed: moving a node loses its focus.
-  wanted.forEach((li, i) => {
+  lis.forEach((li, i) => {
     if (view.list.children[i] !== li) view.list.insertBefore(li, view.list.children[i] ?? null);
   });
+  restore();
 }
 
 /** A row's parts (made once): name and badges, state, a quick "Give floor" and the menu. */
@@ -234,8 +293,8 @@ function fillRow(li, p) {
   const [head, state, actions] = li.children;
   const heads = [lang(), p.name, p.role, p.self, presenter, holder, hand, raised, p.unmute_requested, p.connection];
   if (changed(head, heads)) fillHead(head, p, { hand, raised, holder, presenter });
-  const states = [lang(), p.audio, p.video, p.chair_muted_audio, p.chair_muted_video, p.quality, speaking];
-  if (changed(state, states)) fillState(state, p, speaking);
+  const states = [lang(), p.audio, p.video, p.chair_muted_audio, p.chair_muted_video, p.quality];
+  if (changed(state, states)) fillState(state, p);
   const acts = [lang(), p.name, p.self, p.chair_muted_audio, p.chair_muted_video, holder, presenter, raised];
   if (changed(actions, acts)) fillActions(actions, p, { holder, presenter, raised });
 }
@@ -263,14 +322,15 @@ function fillHead(head, p, { hand, raised, holder, presenter }) {
   head.replaceChildren(name, ...badges.map(([cls, text]) => badge(cls, text)));
 }
 
-function fillState(state, p, speaking) {
+/** The row's state line; its "speaking" part is always there, shown by the row's `speaking` class
+ * (style.css), so a row does not change height, and rows below it do not move, as talk goes on. */
+function fillState(state, p) {
   const mic = p.chair_muted_audio ? ["mic chair-muted", t("marker.chairMuted")]
     : p.audio ? ["mic on", t("chair.state.micOn")] : ["mic off", t("chair.state.micOff")];
   const cam = p.chair_muted_video ? ["cam chair-muted", t("marker.chairStopped")]
     : p.video ? ["cam on", t("media.camOn")] : ["cam off", t("media.camOff")];
   const quality = p.quality ?? "unknown";
-  const parts = [mic, cam, [`quality q-${quality}`, qualityWords(quality)]];
-  if (speaking) parts.unshift(["speaking", t("media.speaking")]);
+  const parts = [["speaking", t("media.speaking")], mic, cam, [`quality q-${quality}`, qualityWords(quality)]];
   state.replaceChildren(...parts.map(([cls, text]) => {
     const span = document.createElement("span");
     span.className = cls;
@@ -434,7 +494,14 @@ export function initChairPanel(meetingStore) {
   });
   makeFilters();
   view.list.addEventListener("click", onRowClick);
-  view.filter.addEventListener("input", renderRows);
+  view.filter.addEventListener("input", renderChosen);
+  for (const [type, over] of [["pointerenter", true], ["pointerleave", false]]) {
+    view.list.addEventListener(type, () => {
+      panel.pointer = over;
+      noteHold();
+    });
+  }
+  view.list.addEventListener("menutoggle", noteHold);
   view.muteAll.addEventListener("click", () => client()?.chair("mute_all"));
   view.revoke.addEventListener("click", () => client()?.chair("revoke_floor"));
   view.lock.addEventListener("click", () => client()?.chair(meeting().room?.locked ? "unlock" : "lock"));

@@ -1,7 +1,8 @@
 // A menu button and its menu of buttons, as the WAI-ARIA menu button pattern has it: Enter, Space,
 // ArrowDown or a click opens it with the focus on the first item; the arrows, Home and End move
 // between items; Escape closes it and gives the focus back to the button; Tab or a click
-// elsewhere closes it. One menu is open at a time.
+// elsewhere closes it. One menu is open at a time. Opening and closing dispatch a bubbling
+// "menutoggle" event from the button.
 
 let current = null; // the open menu's {button, menu}
 
@@ -59,6 +60,7 @@ function openMenu(button, menu, focusAt = 0) {
   current = { button, menu };
   menu.hidden = false;
   button.setAttribute("aria-expanded", "true");
+  button.dispatchEvent(new CustomEvent("menutoggle", { bubbles: true }));
   menu.scrollIntoView({ block: "nearest" });
   const items = [...menu.children];
   items.at(focusAt)?.focus();
@@ -71,6 +73,7 @@ export function closeMenu({ focusButton = false } = {}) {
   current = null;
   menu.hidden = true;
   button.setAttribute("aria-expanded", "false");
+  button.dispatchEvent(new CustomEvent("menutoggle", { bubbles: true }));
   if (focusButton && button.isConnected) button.focus();
 }
 

@@ -11,6 +11,8 @@ from typing import Any, Literal
 import pytest
 from playwright.async_api import Browser, Page
 
+from confsfu.loadgen.media import opus_frames, vp8_frames
+from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.tokens import make_token
 from tests.browser.conftest import open_page, screenshot, wait_for
 from tests.conftest import SECRET, RunningServer
@@ -118,7 +120,9 @@ async def test_chair_mutes_grants_the_floor_and_refuses_others(
     await amara.click("#mic-toggle")
     await chair.wait_for_selector(f'#chair-panel [data-participant-id="{ids[AMARA]}"] .badge.asks')
 
-    # Amara raises her hand; the chair's panel shows her first, with her place in the queue.
+    # Amara raises her hand; the chair's panel shows her first, with her place in the queue (once
+    # the chair's pointer, left on the list by the menu, is away: rows stand still under it).
+    await chair.mouse.move(0, 0)
     await amara.click("#hand-toggle")
     await chair.wait_for_selector(
         f'#chair-participants > li:first-child[data-participant-id="{ids[AMARA]}"] .badge.hand'
@@ -179,3 +183,76 @@ async def test_chair_mutes_grants_the_floor_and_refuses_others(
     report = json.loads(Path(path).read_text())
     assert report, report
     await screenshot(chair, "chair-panel.png")
+
+
+# The chair panel's rows, top to bottom, by participant id.
+ROW_IDS = """() => [...document.querySelectorAll('#chair-participants > li')]
+  .map((li) => li.dataset.participantId)"""
+
+
+async def test_rows_hold_still_under_the_pointer(server: RunningServer, browser: Browser) -> None:
+    chair = await join(browser, server, CHAIR, "chair")
+
+    async def connected() -> bool:
+        return bool(await chair.evaluate("window.conference?.state === 'connected'"))
+
+    await wait_for(connected, "the chair connected", 60)  # a loaded machine: a generous wait
+    chair_id = await chair.evaluate("window.conference.self.id")
+    peers: list[LoopbackPeer] = []
+
+    async def arrive(name: str, publish: bool = False) -> LoopbackPeer:
+        token = make_token(SECRET, room="council", name=name, role="participant",
+                           now_s=int(time.time()))  # fmt: skip
+        peer = LoopbackPeer(server.ws_url, name=name, token=token)
+        peers.append(peer)
+        await peer.join(publish=publish)
+        return peer
+
+    try:
+        bashir = await arrive("Bashir", publish=True)
+        dakar, elbasan = [await arrive(n) for n in ("Dakar", "Elbasan")]
+        ids = [chair_id, bashir.participant_id, dakar.participant_id, elbasan.participant_id]
+        await wait_for(lambda: chair.evaluate(f"({ROW_IDS})().length === 4"), "four rows")
+        assert await chair.evaluate(ROW_IDS) == ids
+        # The chair aims at Dakar's row: Bashir starts talking, Elbasan raises a hand (hands go
+        # first), Amara comes (by name, after the chair). Dakar's row stays put; Amara comes in
+        # at the end.
+        row = chair.locator(f'#chair-participants [data-participant-id="{dakar.participant_id}"]')
+        await row.locator(".row-head").hover()
+        box = await row.bounding_box()
+        bashir.start_media(opus_frames(), vp8_frames(320, 180), level_dbov=20, duration_s=30)
+        await elbasan.send({"type": "raise_hand"})
+        amara = await arrive("Amara")
+        await chair.wait_for_selector("#chair-participants > li.hand")
+        await chair.wait_for_selector(
+            f'#chair-participants [data-participant-id="{bashir.participant_id}"].speaking'
+        )
+
+        async def amara_in_still() -> bool:
+            now = await row.bounding_box()
+            # Within a pixel: the panel scrolls back by whole pixels what moved above the row.
+            assert now and box and abs(now["y"] - box["y"]) < 1, f"Dakar's row moved: {box} {now}"
+            return bool(await chair.evaluate(f"({ROW_IDS})().length === 5"))
+
+        await wait_for(amara_in_still, "Amara's row")
+        assert await chair.evaluate(ROW_IDS) == [*ids, amara.participant_id]
+        # The chair opens Dakar's menu and moves the pointer away: the menu holds the rows.
+        await row.locator(".row-menu-button").click()
+        await chair.mouse.move(5, 5)
+        await asyncio.sleep(1.5)  # longer than the hold lasts after the pointer left (0.7 s)
+        assert await chair.evaluate(ROW_IDS) == [*ids, amara.participant_id]
+        # The menu closed, the rows take the order wanted: the hand first, Amara by name.
+        await chair.keyboard.press("Escape")
+        wanted_ids = [elbasan.participant_id, chair_id, amara.participant_id, *ids[1:3]]
+
+        async def reordered() -> bool:
+            return bool(await chair.evaluate(ROW_IDS) == wanted_ids)
+
+        await wait_for(reordered, "the rows reordered once the menu closed")
+        # A person who leaves goes at once, held or not.
+        await row.locator(".row-head").hover()
+        await bashir.close()
+        await wait_for(lambda: chair.evaluate(f"({ROW_IDS})().length === 4"), "Bashir gone")
+    finally:
+        for peer in peers:
+            await peer.close()

@@ -14,6 +14,7 @@ from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.tokens import make_token
 from tests.conftest import SECRET
+from tests.integration.raw_ws import next_json
 
 pytestmark = pytest.mark.loopback
 
@@ -34,10 +35,7 @@ class RawClient:
         return client
 
     async def receive(self) -> dict[str, Any]:
-        frame = await self.ws.receive(timeout=10)
-        assert frame.type == aiohttp.WSMsgType.TEXT, f"expected a message, got {frame.type}"
-        message: dict[str, Any] = json.loads(frame.data)
-        return message
+        return await next_json(self.ws)
 
     async def ask(self, text: str) -> dict[str, Any]:
         await self.ws.send_str(text)

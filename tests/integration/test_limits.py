@@ -16,6 +16,7 @@ from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.server.app import HUB, SESSIONS
 from confsfu.settings import RoomSettings
+from tests.integration.raw_ws import next_json
 
 pytestmark = pytest.mark.loopback
 
@@ -40,10 +41,7 @@ class Rogue:
         return rogue
 
     async def receive(self) -> dict[str, Any]:
-        frame = await self.ws.receive(timeout=10)
-        assert frame.type == aiohttp.WSMsgType.TEXT, f"expected a message, got {frame}"
-        message: dict[str, Any] = json.loads(frame.data)
-        return message
+        return await next_json(self.ws)
 
     async def until(self, kind: str) -> dict[str, Any]:
         message = await self.receive()

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from confsfu.codecs.vp8 import parse_vp8
+from confsfu.conference.speakers import SpeakerConfig
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.rtp.packet import build_rtp
@@ -219,12 +220,25 @@ async def test_talkers_heard_keep_their_audio_slots(
 
     await listener.wait_for(lambda: None not in heard(), timeout=15)
     await asyncio.sleep(1.0)
-    seen = [heard()]
+    # Peers and server share this process: held up longer than `lately_ms` (a loaded
+    # machine), the talkers were silent for the server and may lose their slots. Changes are
+    # allowed only within a second after such a stall, seen as this loop's own lateness.
+    may_silence_s = SpeakerConfig().lately_ms / 1000 - 0.2
+    loop = asyncio.get_running_loop()
+    seen, stalled_at = [heard()], -1e9
+    unexplained: list[list[str | None]] = []
+    last = loop.time()
     for _ in range(40):
         await asyncio.sleep(0.1)
+        now = loop.time()
+        if now - last > may_silence_s:
+            stalled_at = now
+        last = now
         if heard() != seen[-1]:
             seen.append(heard())
-    assert len(seen) == 1, f"the audio slots changed hands while everyone talked: {seen}"
+            if now - stalled_at > 1.0:
+                unexplained.append(heard())
+    assert not unexplained, f"the audio slots changed hands while everyone talked: {seen}"
 
 
 async def test_the_periodic_pass_goes_a_few_subscribers_per_loop_iteration(

@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.server.front_redis import KEY
 from confsfu.server.redis_resp import Redis, RedisError
 from tests.integration.redis_server import free_port
+from tests.integration.serve_process import start_serve
 from tests.integration.test_worker_snapshot import info, join, latest
 from tests.integration.test_workers import SECRET, health, health_when, token, until
 
@@ -29,20 +28,8 @@ pytestmark = pytest.mark.loopback
 
 async def start_front(path: Path, log: Path) -> tuple[int, asyncio.subprocess.Process]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSFU_")}
-    command = [sys.executable, "-m", "confsfu.cli", "serve", "--config", str(path)]
-    with log.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            *command,
-            *("--port", "0", "--workers", "2", "--log-format", "json"),
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=out,
-        )
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 240)
-    found = re.search(rb"listening on http://127\.0\.0\.1:(\d+)/", line)
-    assert found, line
-    return int(found.group(1)), proc
+    proc, port = await start_serve("--config", str(path), "--workers", "2", env=env, log=log)
+    return port, proc
 
 
 async def stop(proc: asyncio.subprocess.Process) -> int:

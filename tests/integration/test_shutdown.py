@@ -6,15 +6,15 @@ import asyncio
 import base64
 import json
 import os
-import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
+
+from tests.integration.raw_ws import next_json
+from tests.integration.serve_process import start_serve
 
 pytestmark = pytest.mark.loopback
 
@@ -27,37 +27,13 @@ async def serve(tmp_path: Path) -> AsyncIterator[tuple[asyncio.subprocess.Proces
         "CONFSFU_ICE__CANDIDATES": "loopback",
         "CONFSFU_REPORT_DIR": str(tmp_path / "reports"),
     }
-    with (tmp_path / "server.log").open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "confsfu.cli",
-            "serve",
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log,
-        )
+    proc, port = await start_serve(env=env, log=tmp_path / "server.log")
     try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        found = re.search(rb"listening on http://127\.0\.0\.1:(\d+)/", line)
-        assert found, line
-        yield proc, int(found.group(1))
+        yield proc, port
     finally:
         if proc.returncode is None:  # only the process this fixture started
             proc.kill()
             await proc.wait()
-
-
-async def next_message(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
-    frame = await ws.receive(timeout=10)
-    assert frame.type == aiohttp.WSMsgType.TEXT, frame
-    message: dict[str, Any] = json.loads(frame.data)
-    return message
 
 
 async def test_sigterm_pauses_the_meeting_and_keeps_the_report(
@@ -68,20 +44,20 @@ async def test_sigterm_pauses_the_meeting_and_keeps_the_report(
         joined = await session.ws_connect(f"ws://127.0.0.1:{port}/ws")
         lobby = await session.ws_connect(f"ws://127.0.0.1:{port}/ws")  # connected, never joined
         for ws in (joined, lobby):
-            assert (await next_message(ws))["type"] == "hello"
+            assert (await next_json(ws))["type"] == "hello"
         await joined.send_str(json.dumps({"type": "join", "room": "demo", "name": "Oslo"}))
-        me = await next_message(joined)
+        me = await next_json(joined)
         assert me["type"] == "joined", me
-        while (await next_message(joined))["type"] != "subscribe_offer":
+        while (await next_json(joined))["type"] != "subscribe_offer":
             pass
 
         proc.send_signal(signal.SIGTERM)
         for ws in (joined, lobby):
-            message = await next_message(ws)
+            message = await next_json(ws)
             while message["type"] != "notice":  # room updates may still be on their way
-                message = await next_message(ws)
+                message = await next_json(ws)
             assert message["code"] == "server_stopping", message
-            bye = await next_message(ws)
+            bye = await next_json(ws)
             assert bye == {
                 "type": "bye",
                 "reason": "the server is restarting; the meeting will resume",
@@ -134,9 +110,9 @@ async def test_an_unwritable_report_directory_does_not_stop_the_shutdown(
     (tmp_path / "reports").write_text("a file where the directory should be")
     async with aiohttp.ClientSession() as session:
         ws = await session.ws_connect(f"ws://127.0.0.1:{port}/ws")
-        assert (await next_message(ws))["type"] == "hello"
+        assert (await next_json(ws))["type"] == "hello"
         await ws.send_str(json.dumps({"type": "join", "room": "demo", "name": "Oslo"}))
-        assert (await next_message(ws))["type"] == "joined"
+        assert (await next_json(ws))["type"] == "joined"
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 5) == 0
     lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]

@@ -65,22 +65,27 @@ async def simulcast_presenter(
     return presenter
 
 
+async def weak_and_strong_viewers(
+    url: str, presenter: LoopbackPeer, peers: list[LoopbackPeer]
+) -> tuple[LoopbackPeer, LoopbackPeer]:
+    """Kinshasa on a 150 kbit/s link and Oslo on a 10 Mbit/s one, once on the presenter's
+    lowest and top layers."""
+    weak = LoopbackPeer(url, name="Kinshasa", remb_bps=150_000, keep_payloads=True)
+    strong = LoopbackPeer(url, name="Oslo", remb_bps=10_000_000, keep_payloads=True)
+    for peer in (weak, strong):
+        peers.append(peer)
+        await peer.join(publish=False)
+    await strong.wait_for(seoul_on_layer(presenter, strong, 2), timeout=20)
+    await weak.wait_for(seoul_on_layer(presenter, weak, 0), timeout=20)
+    return weak, strong
+
+
 async def test_each_subscriber_gets_the_layer_its_bandwidth_buys(
     server_factory: Any, peers: list[LoopbackPeer]
 ) -> None:
     server = await server_factory(bandwidth={"upgrade_hold_ms": 1500, "rise_ms": 500})
     presenter = await simulcast_presenter(server.ws_url, peers)
-    weak = LoopbackPeer(server.ws_url, name="Kinshasa", remb_bps=150_000, keep_payloads=True)
-    strong = LoopbackPeer(server.ws_url, name="Oslo", remb_bps=10_000_000, keep_payloads=True)
-    for peer in (weak, strong):
-        peers.append(peer)
-        await peer.join(publish=False)
-
-    def on_layer(peer: LoopbackPeer, spatial: int) -> Any:
-        return seoul_on_layer(presenter, peer, spatial)
-
-    await strong.wait_for(on_layer(strong, 2), timeout=20)
-    await weak.wait_for(on_layer(weak, 0), timeout=20)
+    weak, strong = await weak_and_strong_viewers(server.ws_url, presenter, peers)
     # Settled, nobody's slot asks for keyframes: not of the layer the weak link does not take.
     await asyncio.sleep(1.0)
     before = presenter.keyframe_requests_by_ssrc.copy()
@@ -96,7 +101,7 @@ async def test_each_subscriber_gets_the_layer_its_bandwidth_buys(
 
     # The weak link recovers: within seconds it climbs to the top layer.
     weak.remb_bps = 10_000_000
-    await weak.wait_for(on_layer(weak, 2), timeout=20)
+    await weak.wait_for(seoul_on_layer(presenter, weak, 2), timeout=20)
 
 
 async def test_layers_nobody_takes_are_switched_off_at_the_publisher(
@@ -127,17 +132,7 @@ async def test_a_legacy_sim_group_publisher_is_forwarded_layer_by_layer(
     """Layers named by a=ssrc-group:SIM (no rids) are distinct layers, lowest first."""
     server = await server_factory()
     presenter = await simulcast_presenter(server.ws_url, peers, legacy_sim=True)
-    weak = LoopbackPeer(server.ws_url, name="Kinshasa", remb_bps=150_000, keep_payloads=True)
-    strong = LoopbackPeer(server.ws_url, name="Oslo", remb_bps=10_000_000, keep_payloads=True)
-    for peer in (weak, strong):
-        peers.append(peer)
-        await peer.join(publish=False)
-
-    def on_layer(peer: LoopbackPeer, spatial: int) -> Any:
-        return seoul_on_layer(presenter, peer, spatial)
-
-    await strong.wait_for(on_layer(strong, 2), timeout=20)
-    await weak.wait_for(on_layer(weak, 0), timeout=20)
+    await weak_and_strong_viewers(server.ws_url, presenter, peers)  # each on its layer
 
 
 async def test_a_stage_the_page_shows_small_gets_the_layer_that_fills_it(

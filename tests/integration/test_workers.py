@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
-import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from confsfu.loadgen.media import opus_frames, vp8_frames
 from confsfu.loadgen.peer import LoopbackPeer
 from confsfu.tokens import make_token
+from tests.integration.serve_process import start_serve
 
 pytestmark = pytest.mark.loopback
 SECRET = "workers-test-secret-0123456789abcdef"
@@ -40,21 +39,11 @@ async def serving(
     path = tmp_path / "workers.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFSFU_")}
-    command = [sys.executable, "-m", "confsfu.cli", "serve", "--config", str(path)]
-    with (tmp_path / "server.log").open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            *command,
-            *("--port", "0", "--workers", str(workers), "--log-format", "json"),
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log,
-        )
+    proc, port = await start_serve(
+        *("--config", str(path), "--workers", str(workers)), env=env, log=tmp_path / "server.log"
+    )
     try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 240)
-        found = re.search(rb"listening on http://127\.0\.0\.1:(\d+)/", line)
-        assert found, line
-        yield int(found.group(1)), proc
+        yield port, proc
     finally:
         if proc.returncode is None:  # the front stops its workers
             proc.send_signal(signal.SIGTERM)

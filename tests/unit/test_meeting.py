@@ -258,3 +258,26 @@ def test_the_floor_holder_leaves_after_the_end() -> None:
     m.leave(3, "a")
     grants = json.loads(m.report.to_json())["floor_grants"]
     assert [g["ended_by"] for g in grants] == ["meeting ended"]
+
+
+@pytest.mark.parametrize(
+    ("case", "a_stops_at", "read_until", "c_talks", "now", "heard_after"),
+    [
+        # A listener with two audio slots hears a and b; c talks as loud as they do.
+        ("everyone talking: the heard keep their slots", 10**9, 10**9, True, 2_000, ["a", "b"]),
+        ("a pauses 0.7 s: a keeps the slot", 1_300, 10**9, True, 2_000, ["a", "b"]),
+        ("a silent 1.6 s: c gets the slot", 1_000, 10**9, True, 2_600, ["b", "c"]),
+        ("nothing read for 1.2 s (a stalled server)", 10**9, 800, True, 2_000, ["a", "b"]),
+        ("a silent 1.6 s, nobody else talks: a's slot is free", 1_000, 10**9, False, 2_600, ["b"]),
+    ],
+)
+def test_a_heard_talker_keeps_the_audio_slot_through_a_pause(
+    case: str, a_stops_at: int, read_until: int, c_talks: bool, now: int, heard_after: list[str]
+) -> None:
+    m = meeting()
+    m.join(0, "c", "C", Role.PARTICIPANT, "t-c")
+    for t in range(0, min(now, read_until), 20):
+        for pid, talking in (("a", t < a_stops_at), ("b", True), ("c", c_talks)):
+            m.on_audio_level(t, pid, 30 if talking else 127, voice=talking)
+    lineup = m.lineup(now, ["a", "b", "c"], ())
+    assert sorted(lineup.audio_for(None, 2, heard={"a", "b"})) == heard_after, case

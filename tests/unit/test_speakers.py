@@ -126,16 +126,16 @@ def turns(level: int, offset_ms: int, turn_ms: int, talkers: int) -> Voice:
     return at
 
 
-@pytest.mark.parametrize(("turn_ms", "hold_ms"), [(600, 2000), (1_000, 2000), (1_000, 3000)])
+@pytest.mark.parametrize(("turn_ms", "lately_ms"), [(600, 2000), (1_000, 2000), (1_000, 3000)])
 def test_three_open_microphones_trading_turns_pass_the_stage_no_faster_than_the_hold(
-    turn_ms: int, hold_ms: int
+    turn_ms: int, lately_ms: int
 ) -> None:
-    det = SpeakerDetector(SpeakerConfig(min_speech_ms=300, min_hold_ms=hold_ms))
+    det = SpeakerDetector(SpeakerConfig(min_speech_ms=300, min_hold_ms=lately_ms))
     talkers = {pid: turns(40, k * turn_ms, turn_ms, 3) for k, pid in enumerate("abc")}
     changes = simulate(det, talkers, 0, 30_000)
     times = [t for t, _ in changes]
     assert len(changes) >= 3  # they do take turns on the stage
-    assert all(later - earlier >= hold_ms for earlier, later in itertools.pairwise(times))
+    assert all(later - earlier >= lately_ms for earlier, later in itertools.pairwise(times))
 
 
 def test_without_a_hold_the_same_turns_pass_the_stage_each_turn() -> None:
@@ -280,3 +280,40 @@ def test_quiet_packets_left_unreported_change_nothing(
             assert everything.ranked(t) == reported.ranked(t)
     spoken = {pid: ms for pid, ms in everything.speaking_totals().items() if ms}
     assert spoken == {pid: ms for pid, ms in reported.speaking_totals().items() if ms}
+
+
+# ---- who spoke lately (a heard slot keeps them) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "ranked", "lately"),
+    [  # a, b and c equally loud; c's last packet at 1,980 ms (buckets of 100 ms)
+        (2_000, ["a", "b", "c"], []),
+        (2_300, ["a", "b", "c"], []),  # c's last bucket still among the recent five
+        (2_600, ["a", "b"], ["c"]),  # not recent: spoke lately
+        (3_300, ["a", "b"], ["c"]),  # within lately_ms (1.5 s) still
+        (3_500, ["a", "b"], []),  # gone
+    ],
+)
+def test_who_spoke_lately(now: int, ranked: list[str], lately: list[str]) -> None:
+    det = SpeakerDetector()
+    simulate(det, {"a": speaks(30), "b": speaks(30), "c": speaks(30, 0, 2_000)}, 0, now)
+    assert det.ranked(now) == ranked
+    assert det.lately(now) == lately
+
+
+def test_a_stalled_server_sees_nobody_recent_but_everyone_lately() -> None:
+    # Three talkers, then 1.2 s in which no packet is read (the server's loop held up): no one
+    # spoke recently, all three lately, loudest first.
+    det = SpeakerDetector()
+    simulate(det, {"a": speaks(20), "b": speaks(30), "c": speaks(40)}, 0, 2_000)
+    assert det.ranked(3_200) == []
+    assert det.lately(3_200) == ["a", "b", "c"]
+    assert det.lately(3_600) == []
+
+
+def test_lately_validation() -> None:
+    for lately_ms in (400, 1_600, 1_450):
+        with pytest.raises(ValueError, match="lately_ms"):
+            SpeakerConfig(lately_ms=lately_ms)
+    assert SpeakerConfig(lately_ms=500).lately_ms == 500

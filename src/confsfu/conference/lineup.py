@@ -21,7 +21,8 @@ class Lineup:
         holder: str | None,
         grid: Sequence[str],
     ) -> None:
-        self._loudest = tuple(loudest)  # every talker with recent speech, loudest first
+        # every talker with recent speech, loudest first, then who spoke lately (speakers.py)
+        self._loudest = tuple(loudest)
         self._audible = frozenset(audible)  # publishing audio and allowed to be forwarded
         self._holder = holder
         self._grid = tuple(grid)  # camera publishers, most recently heard first

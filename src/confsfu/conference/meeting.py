@@ -448,14 +448,18 @@ class Meeting:
     def lineup(
         self, now_ms: int, audio_publishing: Iterable[str], video_publishing: Iterable[str]
     ) -> Lineup:
-        """Who is heard (the floor holder first, then the loudest) and the grid's order (most
-        recently heard first, then join order), for every subscriber as of `now_ms`."""
+        """Who is heard (the floor holder first, then the loudest, then who spoke lately) and the
+        grid's order (most recently heard first, then join order), for every subscriber as of
+        `now_ms`."""
         audible = {p for p in audio_publishing if self.may_forward(p, "audio")}
         shown = set(video_publishing)
         grid = rank_for_audio(
             [p for p in self.room.participants if p in shown], self.room.last_heard_ms
         )
-        return Lineup(self.speakers.ranked(now_ms), audible, self.floor.holder, grid)
+        # Those who spoke lately come after the recent talkers: a slot that hears one keeps them
+        # (Lineup.audio_for), nobody new is given one over a recent talker.
+        talkers = self.speakers.ranked(now_ms) + self.speakers.lately(now_ms)
+        return Lineup(talkers, audible, self.floor.holder, grid)
 
     # ---- helpers -------------------------------------------------------------------------------
 

@@ -22,6 +22,10 @@ class SpeakerConfig:
     bucket_ms: int = 100  # time resolution of the per-talker history
     window_ms: int = 1500  # dominant speaker: compare talkers over this long
     recent_ms: int = 500  # ranked(): rank talkers over this long
+    # lately(): who spoke within this long, though not recently; a talker heard in an audio
+    # slot keeps it that long after their last speech (a pause for breath, a stalled network or
+    # server) rather than handing it to an equal newcomer.
+    lately_ms: int = 1500
     silence_dbov: int = 70  # levels of -70 dBov and quieter are silence
     use_voice_flag: bool = True  # False for senders that never set the V bit
     min_speech_ms: int = 700  # a challenger must have spoken this long within the window
@@ -40,6 +44,9 @@ class SpeakerConfig:
             raise ValueError("SpeakerConfig window_ms and recent_ms must be multiples of bucket_ms")
         if self.recent_ms > self.window_ms:
             raise ValueError("SpeakerConfig.recent_ms must not exceed window_ms")
+        lately = self.lately_ms
+        if not self.recent_ms <= lately <= self.window_ms or lately % self.bucket_ms:
+            raise ValueError("SpeakerConfig.lately_ms must be in recent_ms..window_ms, in buckets")
         if not 0 < self.silence_dbov <= SILENT_DBOV:
             raise ValueError(f"SpeakerConfig.silence_dbov must be in 1..{SILENT_DBOV}")
         if not 0 <= self.min_speech_ms <= self.window_ms:
@@ -79,6 +86,7 @@ class SpeakerDetector:
         self._bucket_ms = c.bucket_ms
         self._n = c.window_ms // c.bucket_ms
         self._recent_n = c.recent_ms // c.bucket_ms
+        self._lately_n = c.lately_ms // c.bucket_ms
         self._floor = c.silence_dbov
         self._ignore_flag = not c.use_voice_flag
         self._frame_ms = c.frame_ms
@@ -156,6 +164,17 @@ class SpeakerDetector:
         for pid, t in self._talkers.items():
             weight, _ = self._sums(t, now_ms, self._recent_n)
             if weight > 0:
+                scored.append((-weight, pid))
+        scored.sort()
+        return [pid for _, pid in scored]
+
+    def lately(self, now_ms: int) -> list[str]:
+        """Whoever spoke within `lately_ms` but not within `recent_ms` (so not in ranked()),
+        loudest first (ties by id): `ranked() + lately()` is everyone a heard slot may keep."""
+        scored: list[tuple[int, str]] = []
+        for pid, t in self._talkers.items():
+            weight, _ = self._sums(t, now_ms, self._lately_n)
+            if weight > 0 and self._sums(t, now_ms, self._recent_n)[0] == 0:
                 scored.append((-weight, pid))
         scored.sort()
         return [pid for _, pid in scored]
