@@ -235,7 +235,7 @@ def test_after_a_failed_probe_the_next_ones_are_careful(
         assert probe.probing
         if succeeded:  # a careful probe succeeds above 1.25x its start
             estimate = int(estimate * 1.3)
-            now += 1000
+            now += CAREFUL.duration_ms
             step(probe, now, estimate)
         else:
             now += 100
@@ -251,3 +251,32 @@ def test_careful_gain_must_lie_between_one_and_the_gain() -> None:
         ProbeConfig(gain=2.0, careful_gain=2.5)
     with pytest.raises(ProbeError):
         ProbeConfig(gain=2.0, careful_gain=1.0)
+
+
+@pytest.mark.parametrize(
+    ("estimate", "wanted", "padding"),
+    [
+        # far short: 2x the estimate, up to the wanted rate
+        (300_000, 1_000_000, 300_000),
+        (600_000, 1_000_000, 700_000),
+        # close to the wanted rate: still 1.3x the estimate, past the want, or the send-side
+        # estimator (which believes a probe above 1.2x itself) could not be lifted by it
+        (850_000, 1_000_000, 805_000),
+        (960_000, 1_000_000, 948_000),
+        # the estimate buys it all: no probe
+        (1_000_000, 1_000_000, 0),
+    ],
+)
+def test_a_send_side_probe_goes_above_what_the_estimator_believes(
+    estimate: int, wanted: int, padding: int
+) -> None:
+    probe = ProbeController(SEND_SIDE_PROBES)
+    assert step(probe, 0, estimate, wanted=wanted) == padding
+
+
+def test_min_gain_must_lie_between_one_and_the_step_gain() -> None:
+    with pytest.raises(ProbeError):
+        ProbeConfig(min_gain=0.5)
+    with pytest.raises(ProbeError):
+        ProbeConfig(min_gain=5.0, step_gain=4.0)
+    assert ProbeConfig(min_gain=1.3).min_gain == 1.3
