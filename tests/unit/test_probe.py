@@ -280,3 +280,28 @@ def test_min_gain_must_lie_between_one_and_the_step_gain() -> None:
     with pytest.raises(ProbeError):
         ProbeConfig(min_gain=5.0, step_gain=4.0)
     assert ProbeConfig(min_gain=1.3).min_gain == 1.3
+
+
+@pytest.mark.parametrize(
+    ("media", "unseen", "padding"),
+    [
+        (600_000, 0, 0),  # the estimate fell to 240k under 600k sent: no probe into that queue
+        (600_000, 200_000, 0),  # ... of what it sees, still over 1.5x
+        (350_000, 0, 100_000),  # sent within 1.5x of the estimate: probe (to the next step)
+    ],
+)
+def test_no_probe_starts_while_far_more_goes_out_than_the_estimate(
+    media: int, unseen: int, padding: int
+) -> None:
+    probe = ProbeController(CFG)
+    got = probe.update(
+        0,
+        estimate_bps=240_000,
+        media_bps=media,
+        wanted_bps=800_000,
+        loss=0.0,
+        step_bps=100_000,
+        unseen_bps=unseen,
+    )
+    assert got == padding
+    assert probe.probing == bool(padding)

@@ -21,6 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Media sent above this x the estimate: the estimate fell under it (a REMB stays below ~1.5x
+# what arrives, so it cannot mean the link carries that much).
+FALLEN = 1.5
+
 
 class ProbeError(ValueError):
     """A probe setting or input the controller cannot work with."""
@@ -113,8 +117,13 @@ class ProbeController:
         # Short: the tiles want more than the estimate buys, or a tile is paused at all.
         short = step_bps > 0 or wanted_bps > estimate_bps * (1 + cfg.short_margin)
         queued = self._queued(queue_ms)
+        # Far more already goes out than the estimate (of what it sees): it just fell under the
+        # rate sent, and the layers are yet to come down; padding now would only fill the queue
+        # (a REMB run: a probe at the fall to 300 kbit/s, 35 packets lost and never resent).
+        # Audio a little above a low first estimate is no fall (see `step_bps`).
+        over = max(media_bps - unseen_bps, 0) > FALLEN * estimate_bps
         if self._since_ms is None:
-            if short and now_ms >= self._next_ms and loss <= cfg.max_loss and not queued:
+            if short and now_ms >= self._next_ms and loss <= cfg.max_loss and not (queued or over):
                 self._since_ms = now_ms
                 self._start_estimate_bps = estimate_bps
                 self.probes_started += 1
