@@ -305,3 +305,13 @@ def test_no_probe_starts_while_far_more_goes_out_than_the_estimate(
     )
     assert got == padding
     assert probe.probing == bool(padding)
+
+
+def test_a_step_alone_is_not_probed_past_the_wanted_rate() -> None:
+    # The estimate buys every tile's best layer but a rung is held: pad to the want only (a
+    # browser run padded to 1.3x a 1 Mbit/s link's estimate here, and the estimate fell to 723k).
+    probe = ProbeController(SEND_SIDE_PROBES)
+    got = probe.update(
+        0, estimate_bps=1_047_000, media_bps=530_000, wanted_bps=866_000, loss=0.0, step_bps=36_000
+    )
+    assert got == 866_000 - 530_000

@@ -144,7 +144,8 @@ class ProbeController:
             step = min(media_bps + step_bps, int(estimate_bps * cfg.step_gain)) if step_bps else 0
             gain = cfg.careful_gain if self._careful and cfg.careful_gain else cfg.gain
             target = min(wanted_bps, max(int(estimate_bps * gain), step))
-            target = max(target, int(estimate_bps * cfg.min_gain))
+            if wanted_bps > estimate_bps:  # not for a step alone: 1.3x a link's worth floods it
+                target = max(target, int(estimate_bps * cfg.min_gain))
             seen = max(media_bps - unseen_bps, 0)
             self.padding_bps = max(0, min(target - seen, cfg.max_padding_bps))
         return self.padding_bps
