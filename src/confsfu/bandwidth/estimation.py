@@ -44,13 +44,6 @@ class EstimatorConfig:
     decrease_interval_ms: int = 200  # at most one delay-based decrease per interval (~ one RTT)
     response_time_ms: int = 300  # RTT + 100 ms, for the additive increase near capacity
     acked_window_ms: int = 500
-    # A queue this long and growing is over-use at once (0: off), without waiting for the
-    # trendline: a link that narrows under the rate sent fills its queue at tens of ms per
-    # feedback, and the trendline's slope crossed its threshold 250-600 ms later (the browser
-    # runs' decision logs, Firefox and Chromium alike). Off: at 100 ms (and 150) the weak-link
-    # simulator's 300 kbit/s phase behind 80 ms and 2 % loss froze longer (median of 8 seeds
-    # 1.1-1.7 s against 0.9 s), though the clean one froze less (0.5 s against 0.6 s).
-    queue_overuse_ms: float = 0.0
     queue_window_ms: int = 10_000  # the empty queue's delay: the least over this long
     probe_window_ms: int = 1000  # a probe's result is judged over this much send time
     probe_margin: float = 1.2  # ... when at least this x the estimate went out in it
@@ -69,8 +62,8 @@ class EstimatorConfig:
             raise EstimatorError("backoff_factor in (0, 1), trendline_smoothing in [0, 1)")
         if self.trendline_window < 2 or self.burst_ms < 0 or self.acked_window_ms <= 0:
             raise EstimatorError("trendline_window >= 2, burst_ms >= 0, acked_window_ms > 0")
-        if self.queue_overuse_ms < 0 or self.queue_window_ms <= 0:
-            raise EstimatorError("need queue_overuse_ms >= 0 and queue_window_ms > 0")
+        if self.queue_window_ms <= 0:
+            raise EstimatorError("need queue_window_ms > 0")
         if self.probe_queue_ms <= 0 or min(self.probe_burst_bytes, self.probe_memory_ms) < 0:
             raise EstimatorError("probe_queue_ms > 0, probe_burst_bytes and probe_memory_ms >= 0")
 

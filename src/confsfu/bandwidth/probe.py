@@ -21,6 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Media sent above this x the estimate: the estimate fell under it (a REMB stays below ~1.5x
+# what arrives, so it cannot mean the link carries that much).
+FALLEN = 1.5
+
 
 class ProbeError(ValueError):
     """A probe setting or input the controller cannot work with."""
@@ -45,6 +49,12 @@ class ProbeConfig:
     # falls only after the trendline's slope crosses its threshold: a 2x probe into a link at
     # capacity had filled its queue by then, and the video stalled behind it (the browser runs).
     max_queue_ms: float = 0.0
+    # A probe sends at least this x the estimate when it runs at all, even past the wanted rate
+    # (0: none). A send-side estimate believes a probe only above `EstimatorConfig.probe_margin`
+    # x itself: one capped at a wanted rate 1.0-1.2 x the estimate could not lift it, and the
+    # estimate crept up by additive increase alone (Firefox, 80 ms and 2 % loss: 5 s from 813
+    # to the 1 Mbit/s link's 1000 kbit/s).
+    min_gain: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval_ms <= self.max_interval_ms:
@@ -61,6 +71,8 @@ class ProbeConfig:
             raise ProbeError("need 1 < careful_gain <= gain (or 0: off)")
         if self.max_queue_ms < 0:
             raise ProbeError("need max_queue_ms >= 0 (0: no limit)")
+        if self.min_gain and not 1.0 <= self.min_gain <= self.step_gain:
+            raise ProbeError("need 1 <= min_gain <= step_gain (or 0: none)")
 
 
 class ProbeController:
@@ -105,8 +117,13 @@ class ProbeController:
         # Short: the tiles want more than the estimate buys, or a tile is paused at all.
         short = step_bps > 0 or wanted_bps > estimate_bps * (1 + cfg.short_margin)
         queued = self._queued(queue_ms)
+        # Far more already goes out than the estimate (of what it sees): it just fell under the
+        # rate sent, and the layers are yet to come down; padding now would only fill the queue
+        # (a REMB run: a probe at the fall to 300 kbit/s, 35 packets lost and never resent).
+        # Audio a little above a low first estimate is no fall (see `step_bps`).
+        over = max(media_bps - unseen_bps, 0) > FALLEN * estimate_bps
         if self._since_ms is None:
-            if short and now_ms >= self._next_ms and loss <= cfg.max_loss and not queued:
+            if short and now_ms >= self._next_ms and loss <= cfg.max_loss and not (queued or over):
                 self._since_ms = now_ms
                 self._start_estimate_bps = estimate_bps
                 self.probes_started += 1
@@ -127,6 +144,8 @@ class ProbeController:
             step = min(media_bps + step_bps, int(estimate_bps * cfg.step_gain)) if step_bps else 0
             gain = cfg.careful_gain if self._careful and cfg.careful_gain else cfg.gain
             target = min(wanted_bps, max(int(estimate_bps * gain), step))
+            if wanted_bps > estimate_bps:  # not for a step alone: 1.3x a link's worth floods it
+                target = max(target, int(estimate_bps * cfg.min_gain))
             seen = max(media_bps - unseen_bps, 0)
             self.padding_bps = max(0, min(target - seen, cfg.max_padding_bps))
         return self.padding_bps
@@ -179,7 +198,11 @@ class ProbeController:
 
 
 # Send-side estimates (transport-cc) take a probe's result at once: probes as GCC's, short and at
-# twice the estimate, one after another while each raises the estimate by a quarter, else
+# twice the estimate (1.3x at least, even past the wanted rate, see `min_gain`; and probing as soon
+# as the estimate is 2 % short), 1.5 s long: the estimator judges a probe over a 1 s window wholly
+# inside it, and behind 80 ms of delay the feedback on a 1 s probe's end came after it had ended
+# and been judged a failure (the Firefox runs: 4 probes to climb from 200 to 800 kbit/s), one
+# after another while each raises the estimate by a quarter, else
 # backing off, to 2 s at most: one that meets a queue stops within a feedback or two, so a
 # failure costs the link little, and a back-off to 4 s held the first probe after the
 # Firefox runs' link rose from 300 kbit/s to 1 Mbit/s (back at 1280x720 after 11.6-13.6 s).
@@ -187,7 +210,7 @@ class ProbeController:
 # burst above the rate the link saturated at (TwccEstimator._probed), so a 1.5x one on a
 # link that rose could only fail (the simulator's lossy 1 Mbit/s phase used 35 % of its link).
 SEND_SIDE_PROBES = ProbeConfig(
-    duration_ms=1000,
+    duration_ms=1500,
     min_interval_ms=1000,
     gain=2.0,
     step_gain=4.0,
@@ -195,4 +218,6 @@ SEND_SIDE_PROBES = ProbeConfig(
     max_loss=0.05,
     max_interval_ms=2000,
     max_queue_ms=80.0,
+    min_gain=1.3,
+    short_margin=0.02,
 )

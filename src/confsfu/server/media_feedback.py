@@ -114,6 +114,11 @@ class MediaFeedback:
                     self._on_quality_changed(sub.participant_id)
             elif isinstance(ask, feedback.EstimateReported):
                 sub.estimator.on_remb(now_ms, ask.bitrate_bps)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "remb %s: %d kbit/s, estimate %d", sub.participant_id,
+                        ask.bitrate_bps // 1000, sub.estimator.estimate_bps(now_ms) // 1000,
+                    )  # fmt: skip
             else:
                 self._retransmit(sub, sub.by_ssrc.get(ask.ssrc), ask.lost)
 
