@@ -3,6 +3,8 @@ test_relay_audience.py, spread over two workers), and what they check of them.""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,23 @@ async def refused_as_full(peer: LoopbackPeer) -> None:
     with pytest.raises(RuntimeError, match="audience is full"):
         await peer.join()
     assert peer.errors[-1]["code"] == "audience_full"
+
+
+async def refused_as_removed(url: str, token: str, peers: list[LoopbackPeer], where: str) -> None:
+    """A removed token joins as a listener until refused `removed`: a member hears of a removal
+    one relay tick later (up to a second), and until then a join there is let in."""
+    deadline = time.monotonic() + 30
+    while True:
+        again = LoopbackPeer(url, name="Kyiv", token=token, watch=True)
+        peers.append(again)
+        try:
+            await again.join()
+        except RuntimeError:
+            break
+        await again.close()
+        assert time.monotonic() < deadline, f"a removed token still joins {where}"
+        await asyncio.sleep(0.2)
+    assert again.errors[-1]["code"] == "removed", again.errors
 
 
 def counts(chair: LoopbackPeer) -> list[int]:

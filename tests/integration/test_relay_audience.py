@@ -23,6 +23,7 @@ from tests.integration.listeners import (
     counts,
     join_listeners,
     refused_as_full,
+    refused_as_removed,
 )
 from tests.integration.test_relay import continuous, health, positions
 from tests.integration.test_workers import serving
@@ -168,18 +169,7 @@ async def test_a_member_s_listeners_hear_the_end_and_a_removed_token_is_refused_
 
     # The removal reaches the member at its next relay tick (100 ms; a lost datagram: 1 s):
     # until then a join there is let in. Tried again until refused.
-    deadline = time.monotonic() + 30
-    while True:
-        again = LoopbackPeer(url, name="Kyiv", token=kyiv_token, watch=True)
-        peers.append(again)
-        try:
-            await again.join()
-        except RuntimeError:
-            break
-        await again.close()
-        assert time.monotonic() < deadline, "a removed token still joins the member"
-        await asyncio.sleep(0.2)
-    assert again.errors[-1]["code"] == "removed", again.errors
+    await refused_as_removed(url, kyiv_token, peers, "the member")
     body = await health(front)
     assert [w["connections"] for w in body["workers"]][member] == 1, body["workers"]
 
