@@ -69,9 +69,9 @@ def test_random_loss_and_delay() -> None:
 # the goals (down within 2 s, back to 1280x720 within 8 s, no freeze over 1 s, audio loss
 # under 1 %, link use 60-95 %): (phase, figure, upper bound), None for "must happen".
 CLEAN_BOUNDS = [  # seed 1 figures with the drain hold: 300 kbit/s down 1.3 s, freeze 0.6 s,
-    (1, "down_s", 2.0),  # audio 0.1 %; 1 Mbit/s freeze 0.4 s, audio 0.6 %
-    (1, "longest_freeze_s", 1.0),
-    (1, "audio_loss_pct", 0.5),
+    (1, "down_s", 2.0),  # audio 0.1-0.6 % (a failed probe's queue; seeds 1-8 span 0.0-0.6 %);
+    (1, "longest_freeze_s", 1.0),  # 1 Mbit/s freeze 0.4 s, audio 0.6 %
+    (1, "audio_loss_pct", 1.0),
     (2, "longest_freeze_s", 1.0),
     (2, "audio_loss_pct", 1.0),
     (3, "up_s", 8.0),

@@ -211,6 +211,93 @@ def test_a_falling_estimate_between_updates_stops_the_probe_at_once() -> None:
     assert probe.take_bytes(320) == 0
 
 
+@pytest.mark.parametrize(
+    ("estimates", "wanted", "chained", "padding_after"),
+    [
+        # 400k -> 520k: more than 1.25x its start: the next starts from 520k, 2x less media
+        ((520_000,), 1_500_000, 1, 740_000),
+        # 400k -> 480k: not yet a success, the probe goes on at its first rate
+        ((480_000,), 1_500_000, 0, 500_000),
+        # two results in a row: two chained probes, each from the estimate its forerunner found
+        ((520_000, 700_000), 1_500_000, 2, 1_100_000),
+        # the estimate now buys what the tiles want: the probe ends, nothing chained
+        ((1_500_000,), 1_500_000, 0, 0),
+        # more wanted, short of 2x the new estimate: up to the wanted rate only
+        ((520_000,), 900_000, 1, 600_000),
+    ],
+)
+def test_a_probe_that_lifts_the_estimate_hands_over_to_the_next_at_once(
+    estimates: tuple[int, ...], wanted: int, chained: int, padding_after: int
+) -> None:
+    """GCC's further probing: each step up waits for its own probe's result, not the next
+    once-a-second update and the interval between probes."""
+    probe = ProbeController(SEND_SIDE_PROBES)
+    assert step(probe, 0, 400_000, wanted=wanted) == 500_000
+    for i, estimate in enumerate(estimates):
+        probe.on_estimate(1100 + 100 * i, estimate)
+    assert probe.probes_chained == chained
+    assert probe.padding_bps == padding_after
+    assert probe.probing == (padding_after > 0)
+    assert probe.probes_failed == 0
+
+
+@pytest.mark.parametrize(
+    ("media_per_tick", "padding_per_tick"),
+    [
+        (750, 1250),  # media as at the update (300k): padding fills to the 800k target
+        (2000, 0),  # layers rose since (800k of media): no padding on top
+        (1500, 500),  # half way
+        (0, 2000),  # the media stopped: padding alone up to the target
+    ],
+)
+def test_padding_fills_what_the_media_sent_leaves_of_the_target(
+    media_per_tick: int, padding_per_tick: int
+) -> None:
+    """A probe's target is a total rate: a layer that rises after the update (a chained probe's
+    result) takes the padding's place, so the probe never sends more than its target."""
+    probe = ProbeController(SEND_SIDE_PROBES)
+    assert step(probe, 0, 400_000) == 500_000 and probe.target_bps == 800_000
+    probe.take_bytes(0, 0)
+    paid = []
+    for tick in range(1, 11):
+        due = probe.take_bytes(20 * tick, media_per_tick)
+        probe.spend(due)
+        paid.append(due)
+    assert paid[-5:] == [padding_per_tick] * 5
+
+
+def test_a_keyframe_counts_against_the_padding_for_up_to_a_second() -> None:
+    probe = ProbeController(SEND_SIDE_PROBES)
+    step(probe, 0, 400_000)  # target 800k: 2,000 bytes a 20 ms tick
+    probe.take_bytes(0, 0)
+    assert probe.take_bytes(20, 60_000) == 0  # a 60 KB keyframe: 0.6 s of the target
+    quiet = [probe.take_bytes(20 * t, 0) for t in range(2, 40)]
+    assert sum(1 for due in quiet if due == 0) in range(28, 31)
+    huge = ProbeController(SEND_SIDE_PROBES)
+    step(huge, 0, 400_000)
+    huge.take_bytes(0, 0)
+    huge.take_bytes(20, 10_000_000)  # a burst past a second's worth is forgiven beyond it
+    assert any(huge.take_bytes(20 * t, 0) for t in range(2, 60))
+
+
+def test_without_chain_a_probe_result_waits_for_the_update() -> None:
+    probe = ProbeController(replace(SEND_SIDE_PROBES, chain=False))
+    step(probe, 0, 400_000)
+    probe.on_estimate(1100, 800_000)
+    assert probe.probing and probe.probes_chained == 0 and probe.padding_bps == 500_000
+
+
+def test_a_chained_probe_that_meets_a_queue_stops_and_backs_off() -> None:
+    probe = ProbeController(SEND_SIDE_PROBES)
+    step(probe, 0, 400_000)
+    probe.on_estimate(1100, 600_000)
+    assert probe.probes_chained == 1
+    probe.on_estimate(1200, 600_000, queue_ms=90.0)
+    assert not probe.probing and probe.probes_failed == 1 and probe.padding_bps == 0
+    assert step(probe, 2000, 600_000) == 0  # backed off: 2 s after the failure
+    assert step(probe, 3300, 600_000) > 0
+
+
 # Careful probes (off for send-side probes: a transport-cc estimate caps a probe within a burst
 # of the rate the link saturated at, so a careful one on a link that rose could only fail).
 CAREFUL = replace(SEND_SIDE_PROBES, careful_gain=1.5)

@@ -20,6 +20,7 @@ to `max_interval_ms`), so a link that really is weak is not flooded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # Media sent above this x the estimate: the estimate fell under it (a REMB stays below ~1.5x
 # what arrives, so it cannot mean the link carries that much).
@@ -55,6 +56,10 @@ class ProbeConfig:
     # estimate crept up by additive increase alone (Firefox, 80 ms and 2 % loss: 5 s from 813
     # to the 1 Mbit/s link's 1000 kbit/s).
     min_gain: float = 0.0
+    # A probe whose result lifts the estimate by `success_gain` ends there and, while the
+    # tiles still want more, the next starts at once from the new estimate (GCC's further
+    # probing), between the once-a-second updates: each step up waits for its own result only.
+    chain: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval_ms <= self.max_interval_ms:
@@ -75,6 +80,13 @@ class ProbeConfig:
             raise ProbeError("need 1 <= min_gain <= step_gain (or 0: none)")
 
 
+class _Inputs(NamedTuple):
+    media_bps: int
+    wanted_bps: int
+    step_bps: int
+    unseen_bps: int
+
+
 class ProbeController:
     """One subscriber's probes: `update` about once a second, `take_bytes` on every tick."""
 
@@ -87,9 +99,12 @@ class ProbeController:
         self._credit_bytes = 0.0
         self._last_take_ms: int | None = None
         self.padding_bps = 0
+        self.target_bps = 0  # what the probe sends in all (media it counts and padding)
         self._careful = False  # the last probe failed
         self.probes_started = 0
         self.probes_failed = 0
+        self.probes_chained = 0
+        self._last = _Inputs(0, 0, 0, 0)  # the latest update's rates, for a chained probe
 
     @property
     def probing(self) -> bool:
@@ -114,6 +129,7 @@ class ProbeController:
         cfg = self._config
         if min(estimate_bps, media_bps, wanted_bps, step_bps, unseen_bps) < 0 or not 0 <= loss <= 1:
             raise ProbeError("rates must not be negative and loss must be within 0..1")
+        self._last = _Inputs(media_bps, wanted_bps, step_bps, unseen_bps)
         # Short: the tiles want more than the estimate buys, or a tile is paused at all.
         short = step_bps > 0 or wanted_bps > estimate_bps * (1 + cfg.short_margin)
         queued = self._queued(queue_ms)
@@ -138,41 +154,67 @@ class ProbeController:
         elif now_ms - self._since_ms >= cfg.duration_ms:
             gained = estimate_bps > self._start_estimate_bps * self._success_gain()
             self._end(now_ms, succeeded=gained)
-        if self._since_ms is None:
-            self.padding_bps = 0
-        else:
-            step = min(media_bps + step_bps, int(estimate_bps * cfg.step_gain)) if step_bps else 0
-            gain = cfg.careful_gain if self._careful and cfg.careful_gain else cfg.gain
-            target = min(wanted_bps, max(int(estimate_bps * gain), step))
-            if wanted_bps > estimate_bps:  # not for a step alone: 1.3x a link's worth floods it
-                target = max(target, int(estimate_bps * cfg.min_gain))
-            seen = max(media_bps - unseen_bps, 0)
-            self.padding_bps = max(0, min(target - seen, cfg.max_padding_bps))
+        self._set_padding(estimate_bps)
         return self.padding_bps
+
+    def _set_padding(self, estimate_bps: int) -> None:
+        cfg = self._config
+        if self._since_ms is None:
+            self.padding_bps = self.target_bps = 0
+            return
+        media_bps, wanted_bps, step_bps, unseen_bps = self._last
+        step = min(media_bps + step_bps, int(estimate_bps * cfg.step_gain)) if step_bps else 0
+        gain = cfg.careful_gain if self._careful and cfg.careful_gain else cfg.gain
+        target = min(wanted_bps, max(int(estimate_bps * gain), step))
+        if wanted_bps > estimate_bps:  # not for a step alone: 1.3x a link's worth floods it
+            target = max(target, int(estimate_bps * cfg.min_gain))
+        seen = max(media_bps - unseen_bps, 0)
+        self.padding_bps = max(0, min(target - seen, cfg.max_padding_bps))
+        self.target_bps = target if self.padding_bps else 0
 
     def on_estimate(self, now_ms: int, estimate_bps: int, queue_ms: float = 0.0) -> None:
         """Between updates (on every feedback): a probe the estimate falls under, or that
-        meets a queue, stops at once, before the queue it builds overflows."""
+        meets a queue, stops at once, before the queue it builds overflows; with `chain`, one
+        that succeeded hands over to the next at once while the tiles want more."""
         if self._since_ms is None:
             return
-        fell = estimate_bps < self._start_estimate_bps * self._config.fall_fraction
+        cfg = self._config
+        fell = estimate_bps < self._start_estimate_bps * cfg.fall_fraction
         if fell or self._queued(queue_ms):
             self._end(now_ms, succeeded=False)
-            self.padding_bps = 0
+            self.padding_bps = self.target_bps = 0
+        elif cfg.chain and estimate_bps > self._start_estimate_bps * self._success_gain():
+            self._end(now_ms, succeeded=True)
+            if self._last.wanted_bps > estimate_bps * (1 + cfg.short_margin):
+                self._since_ms = now_ms
+                self._start_estimate_bps = estimate_bps
+                self.probes_started += 1
+                self.probes_chained += 1
+            self._set_padding(estimate_bps)
 
     def _queued(self, queue_ms: float) -> bool:
         limit = self._config.max_queue_ms
         return bool(limit) and queue_ms >= limit
 
-    def take_bytes(self, now_ms: int) -> int:
-        """Padding bytes due now at the current rate; report what went out with `spend`."""
+    def take_bytes(self, now_ms: int, media_bytes: int | None = None) -> int:
+        """Padding bytes due now; report what went out with `spend`. `media_bytes`: the media
+        the estimate counts sent since the last call: padding then fills what the media leaves
+        of the probe's `target_bps` (layers that rose since the update, a keyframe, take the
+        padding's place); None: padding at `padding_bps`."""
         last, self._last_take_ms = self._last_take_ms, now_ms
         if self.padding_bps <= 0 or last is None:
             self._credit_bytes = 0.0
             return 0
-        most = self.padding_bps / 80  # never more than 100 ms worth at once
         elapsed_ms = max(now_ms - last, 0)
-        self._credit_bytes = min(self._credit_bytes + elapsed_ms * self.padding_bps / 8000, most)
+        if media_bytes is None:
+            most = self.padding_bps / 80  # never more than 100 ms worth at once
+            credit = self._credit_bytes + elapsed_ms * self.padding_bps / 8000
+        else:
+            most = self.target_bps / 80
+            # a keyframe's burst counts for up to a second of the target
+            credit = max(self._credit_bytes - media_bytes, -self.target_bps / 8)
+            credit += elapsed_ms * self.target_bps / 8000
+        self._credit_bytes = min(credit, most)
         return max(int(self._credit_bytes), 0)
 
     def spend(self, sent_bytes: int) -> None:
@@ -220,4 +262,5 @@ SEND_SIDE_PROBES = ProbeConfig(
     max_queue_ms=80.0,
     min_gain=1.3,
     short_margin=0.02,
+    chain=True,
 )

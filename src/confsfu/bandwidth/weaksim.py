@@ -282,6 +282,7 @@ def simulate(
     over: list[int] = []  # ms over the link
     estimates: list[tuple[int, int, int]] = []
     last_pli_ms = -10_000
+    pad_media = 0  # media bytes sent up to the last padding tick
     end_ms = round(sum(p.seconds for p in schedule) * 1000)
     ends = [float(x) for x in np.cumsum([p.seconds * 1000 for p in schedule])]
 
@@ -362,7 +363,8 @@ def simulate(
         if now_ms % REPORT_EVERY_MS == 0 and now_ms:
             server.report_tick(now_ms)
         if now_ms % PAD_EVERY_MS == 0:
-            due = server.probe.take_bytes(now_ms)
+            due = server.probe.take_bytes(now_ms, server.media_bytes - pad_media)
+            pad_media = server.media_bytes
             padded = 0
             copies = list(reversed(server.recent))
             for back_i in range(PAD_PACKETS):

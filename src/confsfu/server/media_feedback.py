@@ -155,7 +155,15 @@ class MediaFeedback:
         twcc = estimator if isinstance(estimator, TwccEstimator) else None
         if sub.probe.probing:
             queue = twcc.queue.value_ms if twcc is not None else 0.0
+            chained = sub.probe.probes_chained
             sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms), queue)
+            if sub.probe.probes_chained != chained:
+                self._counters["probes_chained"] += 1
+                log.info(
+                    "probe chained for %s: estimate %d, padding %d kbit/s",
+                    sub.participant_id, estimator.estimate_bps(now_ms) // 1000,
+                    sub.probe.padding_bps // 1000,
+                )  # fmt: skip
         acked = twcc.acked_sent_ms if twcc is not None else None
         queue_ms = twcc.queue.value_ms if twcc is not None else 0.0
         forwarding = _forwarding(sub)
@@ -337,7 +345,10 @@ class MediaFeedback:
     def _pad(self, now_ms: int, sub: Subscriber) -> None:
         """Probe padding: RTX copies of the latest video packets, or padding-only RTX packets
         when no video went out (every tile paused); a receiver discards both."""
-        due = sub.probe.take_bytes(now_ms)
+        counts_audio = sub.estimate_counts_audio
+        media = sum(s.bytes_sent for s in sub.slots if counts_audio or s.kind == "video")
+        due = sub.probe.take_bytes(now_ms, max(media - sub.pad_media_bytes, 0))
+        sub.pad_media_bytes = media
         if due <= 0:
             return
         video = [

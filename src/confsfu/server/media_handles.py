@@ -133,6 +133,7 @@ class Subscriber:
     probe: ProbeController = field(default_factory=ProbeController)
     sent_bytes: int = 0  # media bytes sent up to the last report tick
     padding_bytes: int = 0  # probe padding sent so far
+    pad_media_bytes: int = 0  # media bytes sent up to the last padding tick
     planned: object = None  # (room plan, grid page, pin, sources) of its last slot plan
     audio_sent_bytes: int = 0  # audio bytes sent up to the last report tick
     audio_bps: int = 0  # what its audio cost over the last report interval
