@@ -70,6 +70,33 @@ def test_a_rise_counts_once_it_lasts() -> None:
     assert allocator.update(1700, 900 * K, room()) is not None
 
 
+@pytest.mark.parametrize(
+    ("measured_ms", "at_once"),
+    [
+        (None, False),  # no probe ever lifted it: the rise must last `rise_ms`
+        (50, True),  # a probe's result after the last allocation: a measurement, at once
+        (0, False),  # the probe that lifted it came before the last allocation (counted then)
+        (-500, False),
+    ],
+)
+def test_a_rise_a_probe_measured_counts_at_once(measured_ms: int | None, at_once: bool) -> None:
+    """A probe's result is what the link was seen carrying (the chained probes of a link back
+    from 300 kbit/s to 1 Mbit/s): waiting a second more for it to last only delays 1280x720."""
+    allocator = SubscriberAllocator(AllocatorConfig(rise_ms=1000))
+    allocator.update(0, 300 * K, room())
+    got = allocator.update(100, 900 * K, room(), measured_ms=measured_ms)
+    assert (got is not None) == at_once
+    if not at_once:
+        assert allocator.update(1100, 900 * K, room(), measured_ms=measured_ms) is not None
+
+
+def test_a_measured_fall_is_a_fall_and_small_measured_rises_wait() -> None:
+    allocator = SubscriberAllocator(AllocatorConfig(rise_ms=1000))
+    allocator.update(0, 1_000 * K, room())
+    assert allocator.update(100, 1_100 * K, room(), measured_ms=50) is None  # within 15 %
+    assert allocator.update(200, 800 * K, room(), measured_ms=150) is not None  # -20 %: a fall
+
+
 def test_small_moves_are_ignored_and_large_ones_are_not() -> None:
     allocator = SubscriberAllocator()
     allocator.update(0, 1_000 * K, room())

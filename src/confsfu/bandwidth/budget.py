@@ -172,7 +172,8 @@ class SubscriberBudget:
         self.wanted_bps = int((wanted + taken) / (1.0 - frame_rate)) + audio_bps - taken
         self._audio_bps = audio_bps
         self._demands = list(demands)
-        changed = self.allocator.update(now_ms, budget, demands, loose)
+        measured = self.estimator.measured_ms()
+        changed = self.allocator.update(now_ms, budget, demands, loose, measured_ms=measured)
         self.step_bps = _step_bps(demands, self.allocator.decisions)
         if not self.drain.holding:
             held, self._held = self._held, None

@@ -83,6 +83,11 @@ class BandwidthEstimator(Protocol):
 
     def estimate_bps(self, now_ms: int) -> int: ...
 
+    def measured_ms(self) -> int | None:
+        """When a probe last lifted the estimate to what the link was seen carrying (None:
+        never): such a rise is a measurement, not noise to wait out."""
+        ...
+
 
 # ---- input checks -----------------------------------------------------------------------------
 

@@ -42,6 +42,9 @@ class LossBasedEstimator:
     def estimate_bps(self, now_ms: int) -> int:
         return int(self._loss.value_bps)
 
+    def measured_ms(self) -> int | None:
+        return None  # it never probes the link itself
+
 
 class RembEstimator:
     """The subscriber's own REMB estimate, capped by the loss controller (uncapped at start)."""
@@ -70,6 +73,9 @@ class RembEstimator:
 
     def estimate_bps(self, now_ms: int) -> int:
         return int(clamp(min(self._source_bps(), self._loss.value_bps), self._config))
+
+    def measured_ms(self) -> int | None:
+        return None  # it never probes the link itself
 
 
 def make_estimator(

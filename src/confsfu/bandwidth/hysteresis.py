@@ -103,6 +103,7 @@ class SubscriberAllocator:
         self._config = config if config is not None else AllocatorConfig()
         self._decisions: list[LayerDecision] | None = None
         self._estimate_bps = 0
+        self._allocated_ms = -(1 << 62)  # when the last allocation was made
         self._shape: _Shape | None = None
         self._hold_until_ms: int | None = None
         self._held = False
@@ -133,10 +134,14 @@ class SubscriberAllocator:
         estimate_bps: int,
         demands: Sequence[Demand],
         frame_rate_bps: int | None = None,
+        *,
+        measured_ms: int | None = None,
     ) -> list[LayerDecision] | None:
         """New decisions when they differ from the last ones, else None. `frame_rate_bps`
         (at least `estimate_bps`): the budget for frame-rate steps within the resolution a
-        track already has (`_frame_rate_steps`); None: the same budget."""
+        track already has (`_frame_rate_steps`); None: the same budget. `measured_ms`: when
+        a probe last lifted the estimate to what the link was seen carrying: a rise since the
+        last allocation is a measurement and counts at once, without `rise_ms`."""
         cfg = self._config
         budget = max(int(estimate_bps), 0)
         loose = max(budget, int(frame_rate_bps or 0))
@@ -150,7 +155,8 @@ class SubscriberAllocator:
             self._trial_ms, self._failures, self._failed_bps = None, 0, None  # it lasted
         holding = self._holding(now_ms, budget)
         if not changed:
-            moved = self._moved(now_ms, estimate_bps, loose)
+            measured = measured_ms is not None and measured_ms > self._allocated_ms
+            moved = self._moved(now_ms, estimate_bps, loose, measured)
             if moved is _STEADY and holding:
                 moved = False  # no upgrade would pass the hold
             overshoot = self.priced(demands) > loose * (1.0 + cfg.threshold)
@@ -175,6 +181,7 @@ class SubscriberAllocator:
             self._hold_until_ms = now_ms + min(hold, cfg.max_upgrade_hold_ms)
         self._decisions = decisions
         self._estimate_bps = int(estimate_bps)
+        self._allocated_ms = now_ms
         self._rise_since_ms = self._above_since_ms = None
         self._shape = shape
         if previous is not None and _key(decisions) == _key(previous):
@@ -209,9 +216,12 @@ class SubscriberAllocator:
         if up:
             self._trial_ms, self._trial_bps = now_ms, budget
 
-    def _moved(self, now_ms: int, estimate_bps: int, loose: int) -> bool | object:
+    def _moved(
+        self, now_ms: int, estimate_bps: int, loose: int, measured: bool = False
+    ) -> bool | object:
         """Whether the estimate moved enough to allocate again: True, or `_STEADY` for a
-        small rise that lasted (allocate at its least, `_above_floor`)."""
+        small rise that lasted (allocate at its least, `_above_floor`). `measured`: a probe
+        lifted it since the last allocation (a rise counts at once)."""
         band = self._config.threshold * self._estimate_bps
         if estimate_bps <= self._estimate_bps * (1.0 + STEADY_RISE):
             self._above_since_ms = None
@@ -233,7 +243,7 @@ class SubscriberAllocator:
             return False
         if self._rise_since_ms is None:
             self._rise_since_ms = now_ms
-        return now_ms - self._rise_since_ms >= self._config.rise_ms
+        return measured or now_ms - self._rise_since_ms >= self._config.rise_ms
 
     def priced(self, demands: Sequence[Demand]) -> int:
         """What the current layers cost at the demands' current bitrates."""

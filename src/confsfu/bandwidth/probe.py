@@ -239,16 +239,15 @@ class ProbeController:
         self._next_ms = now_ms + self._interval_ms
 
 
-# Send-side estimates (transport-cc) take a probe's result at once: probes as GCC's, short and at
-# twice the estimate (1.3x at least, even past the wanted rate, see `min_gain`; and probing as soon
-# as the estimate is 2 % short), chained (`chain`: the Firefox runs behind 80 ms and 2 % loss took a
-# probe cycle of 4 s a doubling, 5.4-8.5 s back to 1280x720; chained, 2.9-3.3 s), 1.5 s long: the estimator judges a probe over a 1 s window wholly
-# inside it, and behind 80 ms of delay the feedback on a 1 s probe's end came after it had ended
-# and been judged a failure (the Firefox runs: 4 probes to climb from 200 to 800 kbit/s), one
-# after another while each raises the estimate by a quarter, else
-# backing off, to 2 s at most: one that meets a queue stops within a feedback or two, so a
-# failure costs the link little, and a back-off to 4 s held the first probe after the
-# Firefox runs' link rose from 300 kbit/s to 1 Mbit/s (back at 1280x720 after 11.6-13.6 s).
+# Send-side estimates (transport-cc) take a probe's result at once: probes as GCC's, at twice the
+# estimate (1.3x at least, even past the wanted rate, see `min_gain`; probing as soon as the
+# estimate is 2 % short), chained (`chain`: one probe cycle a doubling took 4 s, and Firefox
+# behind 80 ms and 2 % loss came back to 1280x720 after 5.4-8.5 s; chained, 2.9-3.3 s), 1.5 s
+# long: the estimator judges a probe over a 1 s window wholly inside it, and behind 80 ms of
+# delay the feedback on a 1 s probe's end came after it had been judged a failure. A failure
+# backs off, to 2 s at most: one that meets a queue stops within a feedback or two, so a failure
+# costs the link little, and a back-off to 4 s held the first probe after the Firefox runs'
+# link rose from 300 kbit/s to 1 Mbit/s (back at 1280x720 after 11.6-13.6 s).
 # No careful probes: the estimate caps a probe that shows no more than a token bucket's
 # burst above the rate the link saturated at (TwccEstimator._probed), so a 1.5x one on a
 # link that rose could only fail (the simulator's lossy 1 Mbit/s phase used 35 % of its link).

@@ -55,6 +55,7 @@ class TwccEstimator:
         self._loss_since_ms: int | None = None
         self.acked_sent_ms: int | None = None  # the newest send time feedback acknowledged
         self._saturated: tuple[int, float] | None = None  # (ms, rate) a probe filled the link at
+        self._measured_ms: int | None = None  # when a probe's result last lifted the rate
 
     def on_remb(self, now_ms: int, bitrate_bps: float) -> None:
         check_rate(bitrate_bps)
@@ -117,7 +118,11 @@ class TwccEstimator:
         usage = Usage.OVERUSE if overused else self._detector.state
         before = min(self._rate.rate_bps, self._loss.value_bps)
         acked = self._acked.rate_bps()
-        self._rate.update(now_ms, usage, acked, probed=self._probed(now_ms))
+        probed = self._probed(now_ms)
+        rate_before = self._rate.rate_bps
+        self._rate.update(now_ms, usage, acked, probed=probed)
+        if probed is not None and probed > rate_before < self._rate.rate_bps:
+            self._measured_ms = now_ms
         self._judge_loss(now_ms)
         if min(self._rate.rate_bps, self._loss.value_bps) < before:
             # What was sent before a decrease says nothing of the new rate: its losses (the
@@ -191,3 +196,6 @@ class TwccEstimator:
 
     def estimate_bps(self, now_ms: int) -> int:
         return int(clamp(min(self._rate.rate_bps, self._loss.value_bps), self._config))
+
+    def measured_ms(self) -> int | None:
+        return self._measured_ms
