@@ -280,6 +280,32 @@ def test_a_keyframe_counts_against_the_padding_for_up_to_a_second() -> None:
     assert any(huge.take_bytes(20 * t, 0) for t in range(2, 60))
 
 
+@pytest.mark.parametrize(
+    ("full_ms", "chained", "probing", "failed"),
+    [
+        (None, 1, True, 0),  # the link never seen full: the next probe starts at once
+        (500, 1, True, 0),  # full before this probe began (the weak link's old rate): chain
+        (1050, 0, False, 0),  # found full during it: its rate is known, no more probing
+        (1100, 0, False, 0),
+    ],
+)
+def test_a_probe_that_finds_the_link_full_ends_there(
+    full_ms: int | None, chained: int, probing: bool, failed: int
+) -> None:
+    probe = ProbeController(SEND_SIDE_PROBES)
+    step(probe, 1000, 400_000)
+    probe.on_estimate(2100, 600_000, 30.0, full_ms)
+    assert (probe.probes_chained, probe.probing, probe.probes_failed) == (chained, probing, failed)
+    assert (probe.padding_bps > 0) == probing
+
+
+def test_a_probe_that_finds_the_link_full_without_a_gain_failed() -> None:
+    probe = ProbeController(SEND_SIDE_PROBES)
+    step(probe, 1000, 400_000)
+    probe.on_estimate(2100, 420_000, 30.0, 2050)
+    assert not probe.probing and probe.probes_failed == 1
+
+
 def test_without_chain_a_probe_result_waits_for_the_update() -> None:
     probe = ProbeController(replace(SEND_SIDE_PROBES, chain=False))
     step(probe, 0, 400_000)

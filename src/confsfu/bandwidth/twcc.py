@@ -199,3 +199,8 @@ class TwccEstimator:
 
     def measured_ms(self) -> int | None:
         return self._measured_ms
+
+    def full_ms(self) -> int | None:
+        """When a probe's window last ended with a queue standing: the link was full, and
+        its rate then is remembered (`_probed`); None: not within `probe_memory_ms`."""
+        return None if self._saturated is None else self._saturated[0]

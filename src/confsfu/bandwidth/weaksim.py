@@ -332,7 +332,10 @@ def simulate(
                 server.estimator.on_transport_feedback(now_ms, data)  # type: ignore[arg-type]
                 padding_bps = server.probe.padding_bps
                 queue_ms = server.estimator.queue.value_ms
-                server.probe.on_estimate(now_ms, server.estimator.estimate_bps(now_ms), queue_ms)
+                server.probe.on_estimate(
+                    now_ms, server.estimator.estimate_bps(now_ms), queue_ms,
+                    server.estimator.full_ms(),
+                )  # fmt: skip
                 forwarding = {} if server.paused else {"stage": (server.spatial, server.temporal)}
                 est = server.estimator
                 if server.drain and server.budget.on_feedback(

@@ -156,7 +156,8 @@ class MediaFeedback:
         if sub.probe.probing:
             queue = twcc.queue.value_ms if twcc is not None else 0.0
             chained = sub.probe.probes_chained
-            sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms), queue)
+            full = twcc.full_ms() if twcc is not None else None
+            sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms), queue, full)
             if sub.probe.probes_chained != chained:
                 self._counters["probes_chained"] += 1
                 log.info(
