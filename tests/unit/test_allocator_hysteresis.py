@@ -90,6 +90,36 @@ def test_a_rise_a_probe_measured_counts_at_once(measured_ms: int | None, at_once
         assert allocator.update(1100, 900 * K, room(), measured_ms=measured_ms) is not None
 
 
+@pytest.mark.parametrize(
+    ("estimate", "measured_ms", "released"),
+    [
+        (1_500 * K, 2050, True),  # a probe measured 2.5x the downgrade's budget: released
+        (900 * K, 2050, True),  # 1.5x it
+        (800 * K, 2050, False),  # under 1.5x: the hold stands
+        (1_500 * K, None, False),  # the same rise unmeasured waits out the hold
+        (1_500 * K, 900, False),  # measured before the downgrade: old news
+    ],
+)
+def test_a_measured_recovery_releases_an_upgrade_hold(
+    estimate: int, measured_ms: int | None, released: bool
+) -> None:
+    allocator = SubscriberAllocator(AllocatorConfig(upgrade_hold_ms=5000))
+    good = layers(allocator.update(0, 1_500 * K, room()))
+    down = allocator.update(1000, 600 * K, room())  # a downgrade: upgrades held to 6 s
+    assert down is not None
+    got = allocator.update(2100, estimate, room(), measured_ms=measured_ms)
+    if released:
+        assert got is not None and layers(got) > layers(down)
+        assert all(d.reason is not Reason.UPGRADE_HELD for d in got)
+    else:
+        assert got is None or {d.reason for d in got if d.track_id == "stage"} == {
+            Reason.UPGRADE_HELD
+        }
+    allocator.update(7000, 1_500 * K, room())
+    allocator.update(8000, 1_500 * K, room())  # past the hold, the rise lasted
+    assert layers(allocator.decisions) == good
+
+
 def test_a_measured_fall_is_a_fall_and_small_measured_rises_wait() -> None:
     allocator = SubscriberAllocator(AllocatorConfig(rise_ms=1000))
     allocator.update(0, 1_000 * K, room())

@@ -306,6 +306,22 @@ def test_a_probe_that_finds_the_link_full_without_a_gain_failed() -> None:
     assert not probe.probing and probe.probes_failed == 1
 
 
+@pytest.mark.parametrize(
+    ("drained_ms", "first_probe_ms"),
+    [
+        (None, 1000),  # no fall: the first update short of the wanted rate probes
+        (500, 3000),  # 2 s after the drain (updates once a second)
+        (2500, 5000),
+    ],
+)
+def test_no_probe_right_after_a_drain(drained_ms: int | None, first_probe_ms: int) -> None:
+    probe = ProbeController(SEND_SIDE_PROBES)
+    if drained_ms is not None:
+        probe.on_drained(drained_ms)
+    started = next(t for t in range(1000, 10_000, 1000) if step(probe, t, 200_000, media=100_000))
+    assert started == first_probe_ms
+
+
 def test_without_chain_a_probe_result_waits_for_the_update() -> None:
     probe = ProbeController(replace(SEND_SIDE_PROBES, chain=False))
     step(probe, 0, 400_000)

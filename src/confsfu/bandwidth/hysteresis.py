@@ -114,6 +114,7 @@ class SubscriberAllocator:
         self._trial_ms: int | None = None  # when the spatial up-switch on trial was made
         self._trial_bps = 0  # ... at what estimate
         self._failed_bps: int | None = None  # the estimate the last failed one was made at
+        self._down_bps = 0  # the budget the last downgrade was made at
 
     @property
     def decisions(self) -> list[LayerDecision]:
@@ -153,9 +154,9 @@ class SubscriberAllocator:
         reshaped = changed and (self._shape is None or _wants(shape) != _wants(self._shape))
         if self._trial_ms is not None and now_ms - self._trial_ms >= cfg.trial_ms:
             self._trial_ms, self._failures, self._failed_bps = None, 0, None  # it lasted
-        holding = self._holding(now_ms, budget)
+        measured = measured_ms is not None and measured_ms > self._allocated_ms
+        holding = self._holding(now_ms, budget, measured)
         if not changed:
-            measured = measured_ms is not None and measured_ms > self._allocated_ms
             moved = self._moved(now_ms, estimate_bps, loose, measured)
             if moved is _STEADY and holding:
                 moved = False  # no upgrade would pass the hold
@@ -179,6 +180,7 @@ class SubscriberAllocator:
         if previous is not None and self._downgraded(decisions, previous):
             hold = cfg.upgrade_hold_ms << min(self._failures, 16)
             self._hold_until_ms = now_ms + min(hold, cfg.max_upgrade_hold_ms)
+            self._down_bps = budget
         self._decisions = decisions
         self._estimate_bps = int(estimate_bps)
         self._allocated_ms = now_ms
@@ -188,13 +190,18 @@ class SubscriberAllocator:
             return None
         return list(decisions)
 
-    def _holding(self, now_ms: int, budget: int) -> bool:
+    def _holding(self, now_ms: int, budget: int, measured: bool = False) -> bool:
         """Whether upgrades are held: within the hold, unless the estimate is well above the
-        one a failed up-switch was made at (the link did change)."""
+        one a failed up-switch was made at (the link did change), or a probe just measured
+        the link carrying `release_gain` x the budget of the downgrade (the link came back:
+        Firefox's stage waited 2 s at 320 for a hold begun on the weak link)."""
         if self._hold_until_ms is None or now_ms >= self._hold_until_ms:
             return False
+        gain = self._config.release_gain
         failed = self._failed_bps
-        return failed is None or budget < self._config.release_gain * failed
+        if failed is not None:
+            return budget < gain * failed
+        return not (measured and budget >= gain * self._down_bps)
 
     def _judge(
         self, now_ms: int, budget: int, decisions: list[LayerDecision], prev: list[LayerDecision]

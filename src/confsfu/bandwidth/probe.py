@@ -60,6 +60,10 @@ class ProbeConfig:
     # tiles still want more, the next starts at once from the new estimate (GCC's further
     # probing), between the once-a-second updates: each step up waits for its own result only.
     chain: bool = False
+    # No probe starts for this long after the queue a fall left has drained (`on_drained`):
+    # the new layer's keyframe is on its way through the link (a probe then, 0.3 s after a
+    # drain, delayed it: Firefox's stage froze 1.1 s at the fall to 300 kbit/s).
+    after_drain_ms: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval_ms <= self.max_interval_ms:
@@ -78,6 +82,8 @@ class ProbeConfig:
             raise ProbeError("need max_queue_ms >= 0 (0: no limit)")
         if self.min_gain and not 1.0 <= self.min_gain <= self.step_gain:
             raise ProbeError("need 1 <= min_gain <= step_gain (or 0: none)")
+        if self.after_drain_ms < 0:
+            raise ProbeError("need after_drain_ms >= 0")
 
 
 class _Inputs(NamedTuple):
@@ -201,6 +207,11 @@ class ProbeController:
                 self.probes_chained += 1
             self._set_padding(estimate_bps)
 
+    def on_drained(self, now_ms: int) -> None:
+        """The queue a fall left has drained (a drain hold ended): no probe for
+        `after_drain_ms`."""
+        self._next_ms = max(self._next_ms, now_ms + self._config.after_drain_ms)
+
     def _queued(self, queue_ms: float) -> bool:
         limit = self._config.max_queue_ms
         return bool(limit) and queue_ms >= limit
@@ -272,4 +283,5 @@ SEND_SIDE_PROBES = ProbeConfig(
     min_gain=1.3,
     short_margin=0.02,
     chain=True,
+    after_drain_ms=2000,
 )

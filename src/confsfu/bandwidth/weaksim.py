@@ -342,6 +342,8 @@ def simulate(
                     now_ms, est.acked_sent_ms, padding_bps, forwarding, queue_ms,
                     est.queue_rate_bps(), est.queue.rising,
                 ):  # fmt: skip
+                    if not server.budget.drain.holding:
+                        server.probe.on_drained(now_ms)
                     server.decide(now_ms)
             elif what == "report":
                 server.loss = float(data)  # type: ignore[arg-type]

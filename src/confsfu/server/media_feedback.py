@@ -173,6 +173,8 @@ class MediaFeedback:
         changed = sub.budget.on_feedback(
             now_ms, acked, padding_bps, forwarding, queue_ms, link_bps, rising
         )
+        if changed and not sub.budget.drain.holding:
+            sub.probe.on_drained(now_ms)
         if changed and sub.ready:
             self._counters["drain_holds"] += sub.budget.drain.holding  # one began
             log.debug(
