@@ -322,6 +322,31 @@ def test_no_probe_right_after_a_drain(drained_ms: int | None, first_probe_ms: in
     assert started == first_probe_ms
 
 
+@pytest.mark.parametrize(
+    ("config", "queue_ms", "started_at"),
+    [
+        (SEND_SIDE_PROBES, 0.0, 3050),  # due at 3 s (2 s after the failure): the next feedback
+        (SEND_SIDE_PROBES, 90.0, None),  # a queue stands: none starts into it
+        (replace(SEND_SIDE_PROBES, chain=False), 0.0, None),  # only the update starts one
+    ],
+)
+def test_a_probe_come_due_between_updates_starts_on_the_next_feedback(
+    config: ProbeConfig, queue_ms: float, started_at: int | None
+) -> None:
+    probe = ProbeController(config)
+    step(probe, 0, 400_000)
+    probe.on_estimate(1000, 300_000)  # fell: failed, the next one 2 s on
+    assert not probe.probing
+    step(probe, 2000, 300_000)  # the update before it is due
+    assert not probe.probing
+    for now in (2950, 3050, 3150):
+        probe.on_estimate(now, 300_000, queue_ms)
+        if probe.probing:
+            break
+    assert (now if probe.probing else None) == started_at
+    assert (probe.padding_bps > 0) == (started_at is not None)
+
+
 def test_without_chain_a_probe_result_waits_for_the_update() -> None:
     probe = ProbeController(replace(SEND_SIDE_PROBES, chain=False))
     step(probe, 0, 400_000)

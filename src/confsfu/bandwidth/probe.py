@@ -111,6 +111,7 @@ class ProbeController:
         self.probes_failed = 0
         self.probes_chained = 0
         self._last = _Inputs(0, 0, 0, 0)  # the latest update's rates, for a chained probe
+        self._loss = 0.0  # ... and loss
 
     @property
     def probing(self) -> bool:
@@ -136,19 +137,12 @@ class ProbeController:
         if min(estimate_bps, media_bps, wanted_bps, step_bps, unseen_bps) < 0 or not 0 <= loss <= 1:
             raise ProbeError("rates must not be negative and loss must be within 0..1")
         self._last = _Inputs(media_bps, wanted_bps, step_bps, unseen_bps)
-        # Short: the tiles want more than the estimate buys, or a tile is paused at all.
-        short = step_bps > 0 or wanted_bps > estimate_bps * (1 + cfg.short_margin)
+        self._loss = loss
+        short = self._short(estimate_bps)
         queued = self._queued(queue_ms)
-        # Far more already goes out than the estimate (of what it sees): it just fell under the
-        # rate sent, and the layers are yet to come down; padding now would only fill the queue
-        # (a REMB run: a probe at the fall to 300 kbit/s, 35 packets lost and never resent).
-        # Audio a little above a low first estimate is no fall (see `step_bps`).
-        over = max(media_bps - unseen_bps, 0) > FALLEN * estimate_bps
         if self._since_ms is None:
-            if short and now_ms >= self._next_ms and loss <= cfg.max_loss and not (queued or over):
-                self._since_ms = now_ms
-                self._start_estimate_bps = estimate_bps
-                self.probes_started += 1
+            if self._may_start(now_ms, estimate_bps, queue_ms):
+                self._start(now_ms, estimate_bps)
         elif not short:
             self._end(now_ms, succeeded=True)
         elif (
@@ -162,6 +156,30 @@ class ProbeController:
             self._end(now_ms, succeeded=gained)
         self._set_padding(estimate_bps)
         return self.padding_bps
+
+    def _short(self, estimate_bps: int) -> bool:
+        """The tiles want more than the estimate buys, or a tile is paused at all."""
+        last = self._last
+        return last.step_bps > 0 or last.wanted_bps > estimate_bps * (1 + self._config.short_margin)
+
+    def _may_start(self, now_ms: int, estimate_bps: int, queue_ms: float) -> bool:
+        last = self._last
+        # Far more already goes out than the estimate (of what it sees): it just fell under the
+        # rate sent, and the layers are yet to come down; padding now would only fill the queue
+        # (a REMB run: a probe at the fall to 300 kbit/s, 35 packets lost and never resent).
+        # Audio a little above a low first estimate is no fall (see `step_bps`).
+        over = max(last.media_bps - last.unseen_bps, 0) > FALLEN * estimate_bps
+        return (
+            self._short(estimate_bps)
+            and now_ms >= self._next_ms
+            and self._loss <= self._config.max_loss
+            and not (self._queued(queue_ms) or over)
+        )
+
+    def _start(self, now_ms: int, estimate_bps: int) -> None:
+        self._since_ms = now_ms
+        self._start_estimate_bps = estimate_bps
+        self.probes_started += 1
 
     def _set_padding(self, estimate_bps: int) -> None:
         cfg = self._config
@@ -186,10 +204,15 @@ class ProbeController:
         that succeeded hands over to the next at once while the tiles want more. `full_ms`:
         when the estimator last saw the link full (a queue at a probe's end): found during
         this probe, the link's rate is known and the probe ends, nothing chained (a 1.3x
-        probe past a 1 Mbit/s link's found rate knocked the estimate down to 0.75x it)."""
-        if self._since_ms is None:
-            return
+        probe past a 1 Mbit/s link's found rate knocked the estimate down to 0.75x it). With
+        `chain`, a probe that comes due between updates starts then, on the latest update's
+        rates (a back-off's end missed by a few ms waited a whole second for the next)."""
         cfg = self._config
+        if self._since_ms is None:
+            if cfg.chain and self._may_start(now_ms, estimate_bps, queue_ms):
+                self._start(now_ms, estimate_bps)
+                self._set_padding(estimate_bps)
+            return
         fell = estimate_bps < self._start_estimate_bps * cfg.fall_fraction
         gained = estimate_bps > self._start_estimate_bps * self._success_gain()
         if fell or self._queued(queue_ms):
@@ -201,9 +224,7 @@ class ProbeController:
         elif cfg.chain and gained:
             self._end(now_ms, succeeded=True)
             if self._last.wanted_bps > estimate_bps * (1 + cfg.short_margin):
-                self._since_ms = now_ms
-                self._start_estimate_bps = estimate_bps
-                self.probes_started += 1
+                self._start(now_ms, estimate_bps)
                 self.probes_chained += 1
             self._set_padding(estimate_bps)
 

@@ -153,20 +153,22 @@ class MediaFeedback:
             self._log_feedback(sub, now_ms, arrivals)
         padding_bps = sub.probe.padding_bps  # sent until now, whether the probe stops or not
         twcc = estimator if isinstance(estimator, TwccEstimator) else None
-        if sub.probe.probing:
-            queue = twcc.queue.value_ms if twcc is not None else 0.0
-            chained = sub.probe.probes_chained
-            full = twcc.full_ms() if twcc is not None else None
-            sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms), queue, full)
-            if sub.probe.probes_chained != chained:
-                self._counters["probes_chained"] += 1
+        queue_ms = twcc.queue.value_ms if twcc is not None else 0.0
+        if twcc is not None:  # send-side probes: a stop, a chained one or one come due
+            started, chained = sub.probe.probes_started, sub.probe.probes_chained
+            sub.probe.on_estimate(now_ms, twcc.estimate_bps(now_ms), queue_ms, twcc.full_ms())
+            if sub.probe.probes_started != started:
+                self.wake(now_ms + PAD_EVERY_MS)  # its padding is due
+                how = "chained" if sub.probe.probes_chained != chained else "started"
+                self._counters["probes_chained" if how == "chained" else "probes_started"] += 1
                 log.info(
-                    "probe chained for %s: estimate %d, padding %d kbit/s",
-                    sub.participant_id, estimator.estimate_bps(now_ms) // 1000,
+                    "probe %s for %s: estimate %d, padding %d kbit/s", how,
+                    sub.participant_id, twcc.estimate_bps(now_ms) // 1000,
                     sub.probe.padding_bps // 1000,
                 )  # fmt: skip
+        elif sub.probe.probing:
+            sub.probe.on_estimate(now_ms, estimator.estimate_bps(now_ms))
         acked = twcc.acked_sent_ms if twcc is not None else None
-        queue_ms = twcc.queue.value_ms if twcc is not None else 0.0
         forwarding = _forwarding(sub)
         link_bps = twcc.queue_rate_bps() if twcc is not None else None
         rising = twcc is not None and twcc.queue.rising
