@@ -347,14 +347,6 @@ def test_a_probe_come_due_between_updates_starts_on_the_next_feedback(
     assert (probe.padding_bps > 0) == (started_at is not None)
 
 
-@pytest.mark.parametrize(("loss", "probes"), [(0.0, True), (0.07, True), (0.12, False)])
-def test_send_side_probes_bear_a_failed_probes_own_loss(loss: float, probes: bool) -> None:
-    """Receiver reports' loss is up to a second old: a failed probe's own overflow (5-10 %)
-    must not hold the next one back; congestion loss (over 10 %) does."""
-    probe = ProbeController(SEND_SIDE_PROBES)
-    assert (step(probe, 0, 300_000, loss=loss) > 0) == probes
-
-
 def test_without_chain_a_probe_result_waits_for_the_update() -> None:
     probe = ProbeController(replace(SEND_SIDE_PROBES, chain=False))
     step(probe, 0, 400_000)

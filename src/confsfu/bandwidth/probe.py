@@ -301,9 +301,7 @@ SEND_SIDE_PROBES = ProbeConfig(
     gain=2.0,
     step_gain=4.0,
     success_gain=1.25,
-    # Receiver reports' loss, as stale as a second: a failed probe's own overflow (5-10 %)
-    # held the next one back a second after the clean runs' link rose (a queue stops one anyway)
-    max_loss=0.10,
+    max_loss=0.05,
     max_interval_ms=2000,
     max_queue_ms=80.0,
     min_gain=1.3,
