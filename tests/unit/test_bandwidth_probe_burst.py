@@ -19,14 +19,15 @@ MEDIA_BYTES = 500  # every 20 ms: 200 kbit/s, a fifth under the estimate (as the
 FIRST_MS, PROBE_AT_MS, PROBE_MS, END_MS = 3_000, 8_000, 1_000, 12_000
 
 
-def _run(link_kbit: int, gain: float) -> tuple[int, int, int, int | None]:
+def _run(link_kbit: int, gain: float) -> tuple[int, int, int, int | None, int]:
     """Media at 200 kbit/s through a 300 kbit/s tbf link (burst 20 kB, latency 150 ms), a
     one-second probe at 2x the estimate from 3 s (it fills the link's queue: where the link
     saturates is known), the link at `link_kbit` from 7 s (tc replaces the qdisc: the bucket
     starts full), a one-second probe at `gain` x the estimate from 8 s (padding in 1000-byte
     packets on top of the media); feedback every 50 ms. Returns the estimate when the second
     probe began, the highest one after, the one 300 ms after its end, and when a probe last
-    lifted it (`measured_ms`)."""
+    lifted it (`measured_ms`), and how far a probe must go at the end to be believed past the
+    rate the link was seen full at (`probe_ceiling_bps`)."""
     link = Link([Phase(300, END_MS / 1000)], LinkConfig(), lambda: 0.5)
     estimator = TwccEstimator(
         EstimatorConfig(initial_bps=START_BPS, min_bps=50_000, max_bps=8_000_000)
@@ -70,7 +71,7 @@ def _run(link_kbit: int, gain: float) -> tuple[int, int, int, int | None]:
             highest = max(highest, estimator.estimate_bps(now_ms))
         if now_ms == PROBE_AT_MS + PROBE_MS + 300:
             after = estimator.estimate_bps(now_ms)
-    return at_start, highest, after, estimator.measured_ms()
+    return at_start, highest, after, estimator.measured_ms(), estimator.probe_ceiling_bps(END_MS)
 
 
 @pytest.mark.parametrize("gain", [1.5, 2.0, 3.0, 4.0])
@@ -81,8 +82,10 @@ def test_a_probe_through_a_token_burst_does_not_lift_the_estimate_past_the_link(
     failed one, 2x, up to the 4x a paused tile's next step may ask), the estimate stays within
     1.1x the link (the old one-second window read 1.15-1.23x here, the burst counted as the
     link's)."""
-    at_start, highest, _, _ = _run(300, gain)
+    at_start, highest, _, _, ceiling = _run(300, gain)
     assert at_start <= 300_000
+    # the link seen full at about 300 kbit/s: a probe must show it and a 20 kB burst over 1 s
+    assert 1.1 * (270_000 + 164_000) <= ceiling <= 1.1 * (330_000 + 164_000), ceiling
     assert highest <= 1.1 * 300_000, (at_start, highest)
 
 
@@ -100,7 +103,7 @@ def test_a_probe_on_a_link_that_rose_lifts_the_estimate_at_once(
     """Issue 20: "a successful probe raises the estimate at once", by 300 ms after its end,
     when it shows more than the rate the link saturated at plus a burst's worth. (A careful
     1.5x probe from 0.9x the old saturation shows less, and counts only up to it.)"""
-    at_start, _, after, measured_ms = _run(link_kbit, gain)
+    at_start, _, after, measured_ms, _ = _run(link_kbit, gain)
     assert after >= lifted * at_start, (at_start, after)
     # a measurement the allocator takes at once (no `rise_ms` wait)
     assert measured_ms is not None and PROBE_AT_MS < measured_ms <= PROBE_AT_MS + PROBE_MS + 300

@@ -347,6 +347,27 @@ def test_a_probe_come_due_between_updates_starts_on_the_next_feedback(
     assert (probe.padding_bps > 0) == (started_at is not None)
 
 
+@pytest.mark.parametrize(
+    ("estimate", "ceiling", "padding"),
+    [
+        (900_000, 0, 1_100_000),  # no link known full: up to the want (1.4M) less 300k media
+        (900_000, 1_280_000, 980_000),  # a 1 Mbit/s link known full: to 1.28M (it and a burst)
+        (900_000, 1_000_000, 870_000),  # ... never under 1.3x the estimate (believed only so)
+        (220_000, 510_000, 140_000),  # a weak link's: 2x the estimate, under its ceiling
+        (220_000, 400_000, 100_000),  # ... capped there
+    ],
+)
+def test_near_a_link_known_full_a_probe_goes_only_as_far_as_is_believed(
+    estimate: int, ceiling: int, padding: int
+) -> None:
+    probe = ProbeController(SEND_SIDE_PROBES)
+    got = probe.update(
+        0, estimate_bps=estimate, media_bps=300_000, wanted_bps=1_400_000, loss=0.0,
+        ceiling_bps=ceiling,
+    )  # fmt: skip
+    assert got == padding
+
+
 def test_without_chain_a_probe_result_waits_for_the_update() -> None:
     probe = ProbeController(replace(SEND_SIDE_PROBES, chain=False))
     step(probe, 0, 400_000)

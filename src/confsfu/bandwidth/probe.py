@@ -112,6 +112,7 @@ class ProbeController:
         self.probes_chained = 0
         self._last = _Inputs(0, 0, 0, 0)  # the latest update's rates, for a chained probe
         self._loss = 0.0  # ... and loss
+        self._ceiling_bps = 0  # the latest `ceiling_bps`
 
     @property
     def probing(self) -> bool:
@@ -128,16 +129,20 @@ class ProbeController:
         step_bps: int = 0,
         unseen_bps: int = 0,
         queue_ms: float = 0.0,
+        ceiling_bps: int = 0,
     ) -> int:
         """The padding rate to send from now on (0: none). `step_bps`: what the next step up
         costs (a paused tile's lowest layer; 0: nothing is paused); `unseen_bps`: the part of
         `media_bps` the estimate does not count; `queue_ms`: the link's queueing delay (0: not
-        known)."""
+        known); `ceiling_bps`: the least a probe must show to be believed past the rate the
+        link was lately seen full at (0: none known): no probe goes further than that, or
+        `min_gain` x the estimate if more."""
         cfg = self._config
         if min(estimate_bps, media_bps, wanted_bps, step_bps, unseen_bps) < 0 or not 0 <= loss <= 1:
             raise ProbeError("rates must not be negative and loss must be within 0..1")
         self._last = _Inputs(media_bps, wanted_bps, step_bps, unseen_bps)
         self._loss = loss
+        self._ceiling_bps = ceiling_bps
         short = self._short(estimate_bps)
         queued = self._queued(queue_ms)
         if self._since_ms is None:
@@ -192,12 +197,19 @@ class ProbeController:
         target = min(wanted_bps, max(int(estimate_bps * gain), step))
         if wanted_bps > estimate_bps:  # not for a step alone: 1.3x a link's worth floods it
             target = max(target, int(estimate_bps * cfg.min_gain))
+        if self._ceiling_bps:  # near a link known full: only as far past it as is believed
+            target = min(target, max(self._ceiling_bps, int(estimate_bps * cfg.min_gain)))
         seen = max(media_bps - unseen_bps, 0)
         self.padding_bps = max(0, min(target - seen, cfg.max_padding_bps))
         self.target_bps = target if self.padding_bps else 0
 
     def on_estimate(
-        self, now_ms: int, estimate_bps: int, queue_ms: float = 0.0, full_ms: int | None = None
+        self,
+        now_ms: int,
+        estimate_bps: int,
+        queue_ms: float = 0.0,
+        full_ms: int | None = None,
+        ceiling_bps: int = 0,
     ) -> None:
         """Between updates (on every feedback): a probe the estimate falls under, or that
         meets a queue, stops at once, before the queue it builds overflows; with `chain`, one
@@ -208,6 +220,7 @@ class ProbeController:
         `chain`, a probe that comes due between updates starts then, on the latest update's
         rates (a back-off's end missed by a few ms waited a whole second for the next)."""
         cfg = self._config
+        self._ceiling_bps = ceiling_bps
         if self._since_ms is None:
             if cfg.chain and self._may_start(now_ms, estimate_bps, queue_ms):
                 self._start(now_ms, estimate_bps)

@@ -200,6 +200,17 @@ class TwccEstimator:
     def measured_ms(self) -> int | None:
         return self._measured_ms
 
+    def probe_ceiling_bps(self, now_ms: int) -> int:
+        """How far a probe needs to go to be believed past the rate the link was lately seen
+        full at (`_probed`: that rate and a burst's worth, and a tenth more); 0: none known.
+        A 2x probe from near that rate only floods the link (Firefox's clean 1 Mbit/s phase: a
+        probe every 2.5 s at 1.6 Mbit/s, 1.1 % of the audio lost)."""
+        cfg = self._config
+        if self._saturated is None or now_ms - self._saturated[0] > cfg.probe_memory_ms:
+            return 0
+        burst_bps = cfg.probe_burst_bytes * 8000.0 / cfg.probe_window_ms
+        return int((self._saturated[1] + burst_bps) * 1.1)
+
     def full_ms(self) -> int | None:
         """When a probe's window last ended with a queue standing: the link was full, and
         its rate then is remembered (`_probed`); None: not within `probe_memory_ms`."""

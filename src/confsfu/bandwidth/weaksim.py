@@ -210,6 +210,7 @@ class _Server:
             loss=self.loss,
             step_bps=self.budget.step_bps,
             queue_ms=self.estimator.queue.value_ms,
+            ceiling_bps=self.estimator.probe_ceiling_bps(now_ms),
         )
 
     def frame(self, now_ms: int) -> tuple[int, bool, int] | None:
@@ -334,7 +335,7 @@ def simulate(
                 queue_ms = server.estimator.queue.value_ms
                 server.probe.on_estimate(
                     now_ms, server.estimator.estimate_bps(now_ms), queue_ms,
-                    server.estimator.full_ms(),
+                    server.estimator.full_ms(), server.estimator.probe_ceiling_bps(now_ms),
                 )  # fmt: skip
                 forwarding = {} if server.paused else {"stage": (server.spatial, server.temporal)}
                 est = server.estimator

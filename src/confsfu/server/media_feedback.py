@@ -156,7 +156,10 @@ class MediaFeedback:
         queue_ms = twcc.queue.value_ms if twcc is not None else 0.0
         if twcc is not None:  # send-side probes: a stop, a chained one or one come due
             started, chained = sub.probe.probes_started, sub.probe.probes_chained
-            sub.probe.on_estimate(now_ms, twcc.estimate_bps(now_ms), queue_ms, twcc.full_ms())
+            sub.probe.on_estimate(
+                now_ms, twcc.estimate_bps(now_ms), queue_ms, twcc.full_ms(),
+                twcc.probe_ceiling_bps(now_ms),
+            )  # fmt: skip
             if sub.probe.probes_started != started:
                 self.wake(now_ms + PAD_EVERY_MS)  # its padding is due
                 how = "chained" if sub.probe.probes_chained != chained else "started"
@@ -336,6 +339,9 @@ class MediaFeedback:
             step_bps=sub.budget.step_bps,
             unseen_bps=0 if sub.estimate_counts_audio else sub.audio_bps,
             queue_ms=estimator.queue.value_ms if isinstance(estimator, TwccEstimator) else 0.0,
+            ceiling_bps=(
+                estimator.probe_ceiling_bps(now_ms) if isinstance(estimator, TwccEstimator) else 0
+            ),
         )
         if sub.probe.probing != was:
             self._counters["probes_started" if sub.probe.probing else "probes_ended"] += 1
