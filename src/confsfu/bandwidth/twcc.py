@@ -213,5 +213,6 @@ class TwccEstimator:
 
     def full_ms(self) -> int | None:
         """When a probe's window last ended with a queue standing: the link was full, and
-        its rate then is remembered (`_probed`); None: not within `probe_memory_ms`."""
+        its rate then is remembered (`_probed`); None: never, or forgotten since (a probe
+        past it, or older than `probe_memory_ms` when the next probe was judged)."""
         return None if self._saturated is None else self._saturated[0]
